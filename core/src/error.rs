@@ -1,0 +1,112 @@
+//! The crate-wide error type and its stable, matchable kind.
+
+use thiserror::Error;
+
+use crate::crypto::CryptoError;
+use crate::kms::KmsError;
+use crate::store::StoreError;
+use crate::tenant::TenantError;
+
+/// A stable classification of every error tenantguard returns.
+///
+/// Match on this (via [`Error::kind`]) rather than on messages: kinds are part of the
+/// public API and bindings map each one to its own exception type.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// An argument is out of range or badly formed (ids, sizes, configuration values).
+    InvalidInput,
+    /// A sealed value could not be parsed: truncated, bad encoding, bad header.
+    Malformed,
+    /// A sealed value uses a format version this build does not know.
+    UnsupportedVersion,
+    /// An input exceeds a documented size limit.
+    TooLarge,
+    /// Authentication failed: the value was tampered with, or opened with the wrong
+    /// tenant, key or context.
+    AuthenticationFailed,
+    /// The key id named by a value is not known for this tenant.
+    UnknownKey,
+    /// The key was destroyed (crypto-shredded or retired): the data is gone for good.
+    KeyDestroyed,
+    /// A tenant context was used on data of another tenant.
+    CrossTenant,
+    /// The tenant or record does not exist.
+    NotFound,
+    /// The principal's role does not allow this operation.
+    PermissionDenied,
+    /// The operation conflicts with the current state (e.g. retiring a key still in use).
+    Conflict,
+    /// The key provider (KMS/HSM/key file) refused or failed.
+    KeyProvider,
+    /// The key provider is unreachable or timed out; retrying may succeed.
+    Unavailable,
+    /// The store (database) failed.
+    Store,
+    /// Configuration is missing, unreadable or unsafe (e.g. a world-readable key file).
+    Config,
+}
+
+impl ErrorKind {
+    /// A short, stable, snake_case name for this kind (used by bindings and logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::UnsupportedVersion => "unsupported_version",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::AuthenticationFailed => "authentication_failed",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::KeyDestroyed => "key_destroyed",
+            ErrorKind::CrossTenant => "cross_tenant",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::KeyProvider => "key_provider",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Store => "store",
+            ErrorKind::Config => "config",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every error tenantguard returns: one variant per module, each with a stable [`ErrorKind`].
+///
+/// Messages never contain secret material.
+#[non_exhaustive]
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Sealing, opening or parsing a sealed value failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The key provider failed.
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    /// The store failed or refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A tenant id, context or permission check failed.
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+}
+
+impl Error {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Crypto(e) => e.kind(),
+            Error::Kms(e) => e.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Tenant(e) => e.kind(),
+        }
+    }
+}
+
+/// Result alias with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,334 @@
+//! The facade: [`Guard`] ties a key provider, a store and the key cache together.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::crypto::{self, DataKey, KeyId, SealedValue, TenantKey};
+use crate::error::Result;
+use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, LocalKeyProvider, WrapContext, WrappedKey};
+use crate::secret::{Credential, CredentialKind, SecretBytes};
+use crate::store::{KeyState, SealedRecord, Store, StoreError, TenantKeyRecord};
+use crate::tenant::{Role, TenantContext};
+
+/// A source of the current time, so jobs can be tested at their boundaries.
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn now_unix(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Metadata of one key version (no key material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The version.
+    pub key_id: KeyId,
+    /// Its state.
+    pub state: KeyState,
+    /// The KEK that wraps it (empty once destroyed).
+    pub kek_id: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// Builds a [`Guard`].
+#[must_use]
+pub struct GuardBuilder {
+    provider: Option<Arc<dyn KeyProvider>>,
+    store: Option<Arc<dyn Store>>,
+    cache: CacheLimits,
+    clock: Arc<dyn Clock>,
+}
+
+impl GuardBuilder {
+    /// The key provider holding the key-encryption keys (required).
+    pub fn key_provider(mut self, provider: impl KeyProvider + 'static) -> Self {
+        self.provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// Like [`GuardBuilder::key_provider`] for an already shared provider.
+    pub fn key_provider_arc(mut self, provider: Arc<dyn KeyProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// The store (required).
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Like [`GuardBuilder::store`] for an already shared store.
+    pub fn store_arc(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Limits of the unwrapped-key cache.
+    pub fn cache_limits(mut self, limits: CacheLimits) -> Self {
+        self.cache = limits;
+        self
+    }
+
+    /// The clock (tests use a controllable one).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds the guard; fails with `Config` if the provider or store is missing.
+    pub fn build(self) -> Result<Guard> {
+        let provider = self.provider.ok_or_else(|| KmsError::Config("GuardBuilder needs a key_provider".into()))?;
+        let store = self.store.ok_or_else(|| KmsError::Config("GuardBuilder needs a store".into()))?;
+        Ok(Guard {
+            inner: Arc::new(Inner { provider, store, cache: KeyCache::new(self.cache), clock: self.clock }),
+        })
+    }
+}
+
+struct Inner {
+    provider: Arc<dyn KeyProvider>,
+    store: Arc<dyn Store>,
+    cache: KeyCache,
+    clock: Arc<dyn Clock>,
+}
+
+/// The tenantguard facade: seal and open values and credentials per tenant, rotate and
+/// shred keys. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("provider", &self.inner.provider.name()).finish_non_exhaustive()
+    }
+}
+
+/// The seal context of a stored record: binds its data class and id.
+pub(crate) fn record_context(class: &str, id: &str) -> Vec<u8> {
+    let mut c = Vec::with_capacity(16 + class.len() + id.len());
+    c.extend_from_slice(b"record:");
+    c.extend_from_slice(class.as_bytes());
+    c.push(b':');
+    c.extend_from_slice(id.as_bytes());
+    c
+}
+
+impl Guard {
+    /// Starts a builder.
+    pub fn builder() -> GuardBuilder {
+        GuardBuilder { provider: None, store: None, cache: CacheLimits::default(), clock: Arc::new(SystemClock) }
+    }
+
+    /// The embedded default: a key file `keys.json` and a SQLite database `tenantguard.db`
+    /// in `dir` (created if absent).
+    #[cfg(feature = "sqlite")]
+    pub fn embedded(dir: impl AsRef<Path>) -> Result<Guard> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| KmsError::Config(format!("cannot create {}: {}", dir.display(), e.kind())))?;
+        Guard::builder()
+            .key_provider(LocalKeyProvider::open_or_create(dir.join("keys.json"))?)
+            .store(crate::store::SqliteStore::open(dir.join("tenantguard.db"))?)
+            .build()
+    }
+
+    /// Cache counters (hits, loads = key-provider unwraps, evictions).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub(crate) fn provider(&self) -> &dyn KeyProvider {
+        self.inner.provider.as_ref()
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now_unix()
+    }
+
+    pub(crate) fn invalidate(&self, ctx: &TenantContext) {
+        self.inner.cache.invalidate(ctx.tenant());
+    }
+
+    pub(crate) async fn new_key_record(&self, ctx: &TenantContext, key_id: KeyId) -> Result<TenantKeyRecord> {
+        let key = DataKey::generate()?;
+        let wrapped = self.provider().wrap(&key, &WrapContext { tenant: ctx.tenant().clone(), key_id }).await?;
+        Ok(TenantKeyRecord {
+            key_id,
+            state: KeyState::Active,
+            kek_id: wrapped.kek_id,
+            wrapped: wrapped.ciphertext,
+            created_at: self.now(),
+        })
+    }
+
+    /// Creates a tenant with a fresh data key (version 1). Needs the owner role.
+    pub async fn create_tenant(&self, ctx: &TenantContext) -> Result<KeyId> {
+        ctx.require(Role::Owner, "create a tenant")?;
+        let rec = self.new_key_record(ctx, KeyId::FIRST).await?;
+        self.store().create_tenant(ctx, &rec).await?;
+        Ok(KeyId::FIRST)
+    }
+
+    /// The tenant's key versions (metadata only). Any role.
+    pub async fn key_versions(&self, ctx: &TenantContext) -> Result<Vec<KeyInfo>> {
+        ctx.require(Role::Viewer, "list key versions")?;
+        Ok(self
+            .store()
+            .tenant_keys(ctx)
+            .await?
+            .into_iter()
+            .map(|k| KeyInfo { key_id: k.key_id, state: k.state, kek_id: k.kek_id, created_at: k.created_at })
+            .collect())
+    }
+
+    async fn unwrap_record(&self, ctx: &TenantContext, rec: TenantKeyRecord) -> Result<Arc<TenantKey>> {
+        if rec.state == KeyState::Destroyed {
+            return Err(KmsError::KeyDestroyed(rec.key_id).into());
+        }
+        let key = self
+            .provider()
+            .unwrap(
+                &WrappedKey { kek_id: rec.kek_id, ciphertext: rec.wrapped },
+                &WrapContext { tenant: ctx.tenant().clone(), key_id: rec.key_id },
+            )
+            .await?;
+        Ok(Arc::new(TenantKey::new(rec.key_id, &key)))
+    }
+
+    pub(crate) async fn active_key(&self, ctx: &TenantContext) -> Result<Arc<TenantKey>> {
+        self.inner
+            .cache
+            .active(ctx.tenant(), || async {
+                let keys = self.store().tenant_keys(ctx).await?;
+                match keys.into_iter().find(|k| k.state == KeyState::Active) {
+                    Some(k) => self.unwrap_record(ctx, k).await,
+                    None => Err(KmsError::TenantShredded.into()),
+                }
+            })
+            .await
+    }
+
+    pub(crate) async fn key_version(&self, ctx: &TenantContext, id: KeyId) -> Result<Arc<TenantKey>> {
+        self.inner
+            .cache
+            .version(ctx.tenant(), id, || async {
+                let keys = self.store().tenant_keys(ctx).await?;
+                match keys.into_iter().find(|k| k.key_id == id) {
+                    Some(k) => self.unwrap_record(ctx, k).await,
+                    None => Err(KmsError::UnknownKey(id).into()),
+                }
+            })
+            .await
+    }
+
+    /// Seals `plaintext` for the context's tenant under its active key, bound to
+    /// `context` (e.g. `"credentials/password/row-42"`). Needs the member role.
+    pub async fn seal(&self, ctx: &TenantContext, context: &str, plaintext: &[u8]) -> Result<SealedValue> {
+        ctx.require(Role::Member, "seal")?;
+        let key = self.active_key(ctx).await?;
+        Ok(crypto::seal_with_key(&key, ctx.tenant(), context.as_bytes(), plaintext)?)
+    }
+
+    /// Opens a value sealed for the context's tenant with the same `context`. Plaintext is
+    /// write-only for users: this needs the service role.
+    pub async fn open(&self, ctx: &TenantContext, context: &str, value: &SealedValue) -> Result<SecretBytes> {
+        ctx.require_service("open a sealed value")?;
+        self.open_unchecked(ctx, context.as_bytes(), value).await
+    }
+
+    pub(crate) async fn open_unchecked(&self, ctx: &TenantContext, context: &[u8], value: &SealedValue) -> Result<SecretBytes> {
+        let key = self.key_version(ctx, value.key_id()).await?;
+        Ok(crypto::open_with_key(&key, ctx.tenant(), context, value)?)
+    }
+
+    /// Re-seals a value (held outside the store) under the tenant's active key; a no-op
+    /// copy if it already is. Needs the service role.
+    pub async fn reseal(&self, ctx: &TenantContext, context: &str, value: &SealedValue) -> Result<SealedValue> {
+        ctx.require_service("reseal a value")?;
+        let active = self.active_key(ctx).await?;
+        if value.key_id() == active.id() {
+            return Ok(value.clone());
+        }
+        let plain = self.open_unchecked(ctx, context.as_bytes(), value).await?;
+        Ok(crypto::seal_with_key(&active, ctx.tenant(), context.as_bytes(), plain.expose())?)
+    }
+
+    /// Seals and stores a credential as record `id` (inserting or replacing it). Needs
+    /// the member role; the plaintext can never be read back by users.
+    pub async fn put_credential(&self, ctx: &TenantContext, id: &str, credential: &Credential) -> Result<()> {
+        self.put_record(ctx, id, credential.kind().as_str(), None, credential.secret().expose()).await
+    }
+
+    /// Seals and stores `plaintext` as record `id` of data class `class`, optionally
+    /// tagged with the data subject it is about. Needs the member role.
+    pub async fn put_record(&self, ctx: &TenantContext, id: &str, class: &str, subject: Option<&str>, plaintext: &[u8]) -> Result<()> {
+        ctx.require(Role::Member, "store a record")?;
+        let key = self.active_key(ctx).await?;
+        let sealed = crypto::seal_with_key(&key, ctx.tenant(), &record_context(class, id), plaintext)?;
+        let now = self.now();
+        let rec = SealedRecord {
+            id: id.to_owned(),
+            class: class.to_owned(),
+            subject: subject.map(str::to_owned),
+            key_id: key.id(),
+            sealed: sealed.into_bytes(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store().put_record(ctx, &rec).await?;
+        Ok(())
+    }
+
+    /// Opens stored record `id` (service role only), returning its class and plaintext.
+    pub async fn open_record(&self, ctx: &TenantContext, id: &str) -> Result<(String, SecretBytes)> {
+        ctx.require_service("open a stored record")?;
+        let rec = self.store().get_record(ctx, id).await?.ok_or(StoreError::RecordNotFound)?;
+        let value = SealedValue::from_vec(rec.sealed)?;
+        let plain = self.open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value).await?;
+        Ok((rec.class, plain))
+    }
+
+    /// Opens stored credential `id` (service role only).
+    pub async fn open_credential(&self, ctx: &TenantContext, id: &str) -> Result<Credential> {
+        let (class, plain) = self.open_record(ctx, id).await?;
+        let kind = CredentialKind::parse(&class)
+            .ok_or_else(|| StoreError::InvalidInput(format!("record {id:?} is not a credential")))?;
+        Ok(Credential::new(kind, plain))
+    }
+
+    /// Deletes stored record `id`; returns whether it existed. Needs the member role.
+    pub async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool> {
+        ctx.require(Role::Member, "delete a record")?;
+        Ok(self.store().delete_record(ctx, id).await?)
+    }
+
+    /// Crypto-shreds the tenant: destroys every key version, so every value ever sealed
+    /// for it (backups included) can never be opened again. Irreversible; the tenant id
+    /// can never be reused. Needs the owner role.
+    pub async fn shred_tenant(&self, ctx: &TenantContext) -> Result<()> {
+        ctx.require(Role::Owner, "shred a tenant")?;
+        let r = self.store().destroy_all_keys(ctx).await;
+        self.invalidate(ctx);
+        Ok(r?)
+    }
+}
+

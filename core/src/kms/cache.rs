@@ -1,0 +1,224 @@
+//! A bounded, tenant-partitioned cache of unwrapped tenant keys.
+//!
+//! Entries expire after `max_age` and the oldest tenant is evicted past `max_tenants`;
+//! keys are zeroized when the last user drops them. Concurrent misses for one tenant share
+//! one load (one key-provider call), so a cold tenant under load causes no thundering herd.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
+
+use crate::crypto::{KeyId, TenantKey};
+use crate::tenant::TenantId;
+
+/// Limits of the unwrapped-key cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Most tenants whose keys are held at once (default 10,000; 0 disables caching).
+    pub max_tenants: usize,
+    /// How long an unwrapped key is kept (default 5 minutes). This also bounds how long
+    /// another process's rotation or shredding takes to be seen here.
+    pub max_age: Duration,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits { max_tenants: 10_000, max_age: Duration::from_secs(300) }
+    }
+}
+
+/// Counters, for tests and monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Keys loaded (each is one key-provider unwrap).
+    pub loads: u64,
+    /// Tenants evicted for space or age.
+    pub evictions: u64,
+}
+
+type Cell = Arc<OnceCell<Arc<TenantKey>>>;
+
+struct Slot {
+    born: Instant,
+    active: Cell,
+    versions: Mutex<HashMap<KeyId, Cell>>,
+}
+
+pub(crate) struct KeyCache {
+    limits: CacheLimits,
+    slots: Mutex<HashMap<TenantId, Arc<Slot>>>,
+    hits: AtomicU64,
+    loads: AtomicU64,
+    evictions: AtomicU64,
+}
+
+impl KeyCache {
+    pub(crate) fn new(limits: CacheLimits) -> Self {
+        KeyCache {
+            limits,
+            slots: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            loads: self.loads.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+        }
+    }
+
+    fn slot(&self, tenant: &TenantId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slots.get(tenant) {
+            if s.born.elapsed() < self.limits.max_age {
+                return s.clone();
+            }
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        let slot = Arc::new(Slot {
+            born: Instant::now(),
+            active: Arc::new(OnceCell::new()),
+            versions: Mutex::new(HashMap::new()),
+        });
+        if self.limits.max_tenants == 0 {
+            return slot;
+        }
+        slots.insert(tenant.clone(), slot.clone());
+        if slots.len() > self.limits.max_tenants {
+            let now = Instant::now();
+            slots.retain(|_, s| now.duration_since(s.born) < self.limits.max_age);
+            while slots.len() > self.limits.max_tenants {
+                let Some(oldest) = slots.iter().filter(|(t, _)| *t != tenant).min_by_key(|(_, s)| s.born).map(|(t, _)| t.clone()) else {
+                    break;
+                };
+                slots.remove(&oldest);
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        slot
+    }
+
+    /// The tenant's active key, loading it once on a miss.
+    pub(crate) async fn active<E, F, Fut>(&self, tenant: &TenantId, load: F) -> Result<Arc<TenantKey>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
+    {
+        let slot = self.slot(tenant);
+        if let Some(k) = slot.active.get() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(k.clone());
+        }
+        let key = slot
+            .active
+            .get_or_try_init(|| async {
+                self.loads.fetch_add(1, Ordering::Relaxed);
+                load().await
+            })
+            .await?
+            .clone();
+        let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
+        versions.entry(key.id()).or_insert_with(|| Arc::new(OnceCell::new_with(Some(key.clone()))));
+        Ok(key)
+    }
+
+    /// Version `id` of the tenant's key, loading it once on a miss.
+    pub(crate) async fn version<E, F, Fut>(&self, tenant: &TenantId, id: KeyId, load: F) -> Result<Arc<TenantKey>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
+    {
+        let slot = self.slot(tenant);
+        let cell = {
+            let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
+            versions.entry(id).or_default().clone()
+        };
+        if let Some(k) = cell.get() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(k.clone());
+        }
+        Ok(cell
+            .get_or_try_init(|| async {
+                self.loads.fetch_add(1, Ordering::Relaxed);
+                load().await
+            })
+            .await?
+            .clone())
+    }
+
+    /// Drops every cached key of `tenant` (after rotation, retirement or shredding).
+    pub(crate) fn invalidate(&self, tenant: &TenantId) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.remove(tenant);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: u32) -> Arc<TenantKey> {
+        Arc::new(TenantKey::from_bytes(KeyId::new(id).unwrap(), [id as u8; 32]))
+    }
+
+    #[tokio::test]
+    async fn one_load_per_tenant_and_bounded() {
+        let cache = KeyCache::new(CacheLimits { max_tenants: 2, max_age: Duration::from_secs(60) });
+        let t = |s: &str| TenantId::new(s).unwrap();
+        for _ in 0..5 {
+            cache.active::<(), _, _>(&t("a"), || async { Ok(key(1)) }).await.unwrap();
+        }
+        assert_eq!(cache.stats().loads, 1);
+        assert_eq!(cache.stats().hits, 4);
+        cache.active::<(), _, _>(&t("b"), || async { Ok(key(1)) }).await.unwrap();
+        cache.active::<(), _, _>(&t("c"), || async { Ok(key(1)) }).await.unwrap();
+        assert_eq!(cache.slots.lock().unwrap().len(), 2);
+        assert!(cache.stats().evictions >= 1);
+        // The active key is also found by version, without a load.
+        let loads = cache.stats().loads;
+        cache.version::<(), _, _>(&t("c"), KeyId::FIRST, || async { Ok(key(9)) }).await.unwrap();
+        assert_eq!(cache.stats().loads, loads);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_load() {
+        let cache = Arc::new(KeyCache::new(CacheLimits::default()));
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (cache, calls) = (cache.clone(), calls.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .active::<(), _, _>(&TenantId::new("hot").unwrap(), || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(key(1))
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn expired_entries_reload() {
+        let cache = KeyCache::new(CacheLimits { max_tenants: 10, max_age: Duration::from_millis(0) });
+        let t = TenantId::new("a").unwrap();
+        cache.active::<(), _, _>(&t, || async { Ok(key(1)) }).await.unwrap();
+        cache.active::<(), _, _>(&t, || async { Ok(key(1)) }).await.unwrap();
+        assert_eq!(cache.stats().loads, 2);
+    }
+}

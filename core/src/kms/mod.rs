@@ -1,0 +1,122 @@
+//! Key-encryption keys: the [`KeyProvider`] trait, the local key-file provider (the embedded
+//! default) and the bounded cache of unwrapped tenant keys.
+
+mod cache;
+mod local;
+
+pub use cache::{CacheLimits, CacheStats};
+pub(crate) use cache::KeyCache;
+pub use local::LocalKeyProvider;
+
+use thiserror::Error;
+
+use crate::crypto::{DataKey, KeyId};
+use crate::error::ErrorKind;
+use crate::tenant::TenantId;
+
+/// What a wrapped data key is bound to: the provider must refuse to unwrap it under any other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrapContext {
+    /// The tenant that owns the data key.
+    pub tenant: TenantId,
+    /// The data key's version.
+    pub key_id: KeyId,
+}
+
+impl WrapContext {
+    /// The canonical associated-data bytes (see docs/FORMAT.md).
+    pub fn aad(&self) -> Vec<u8> {
+        let t = self.tenant.as_str().as_bytes();
+        let mut a = Vec::with_capacity(24 + t.len());
+        a.extend_from_slice(b"tenantguard/v1/wrap");
+        a.push(t.len() as u8);
+        a.extend_from_slice(t);
+        a.extend_from_slice(&self.key_id.get().to_be_bytes());
+        a
+    }
+
+    /// The same binding as key-value pairs, for KMSs that take an encryption context.
+    pub fn pairs(&self) -> [(&'static str, String); 2] {
+        [("tenantguard_tenant", self.tenant.to_string()), ("tenantguard_key_id", self.key_id.to_string())]
+    }
+}
+
+/// A data key wrapped by a key-encryption key, and the id of that KEK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// Which KEK wrapped it (provider-specific: a key-file id, an ARN, a key label...).
+    pub kek_id: String,
+    /// The wrapped bytes. Opaque; never contains the plaintext key.
+    pub ciphertext: Vec<u8>,
+}
+
+/// A key-encryption-key holder (key file, KMS, HSM). It only ever sees data keys to wrap
+/// and wrapped data keys to unwrap, each bound to a [`WrapContext`].
+#[async_trait::async_trait]
+pub trait KeyProvider: Send + Sync {
+    /// A short name for logs and errors (e.g. "local", "aws-kms").
+    fn name(&self) -> &str;
+
+    /// The KEK that new wraps use. Keys wrapped under another KEK are re-wrapped by
+    /// the KEK-rotation job.
+    async fn current_kek(&self) -> Result<String, KmsError>;
+
+    /// Wraps `key` under the current KEK, bound to `ctx`.
+    async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError>;
+
+    /// Unwraps `wrapped`; must fail with [`KmsError::WrongContext`] if `ctx` differs from
+    /// the one it was wrapped with.
+    async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError>;
+}
+
+/// Errors from key providers and from the tenant-key hierarchy.
+#[non_exhaustive]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum KmsError {
+    /// The provider does not know the KEK.
+    #[error("key-encryption key {0:?} not found in the key provider")]
+    KekNotFound(String),
+    /// The provider refused access to the KEK.
+    #[error("access to the key-encryption key was denied: {0}")]
+    AccessDenied(String),
+    /// The wrapped key does not match its context, or was altered.
+    #[error("the wrapped data key does not match its tenant/key context or was altered")]
+    WrongContext,
+    /// The provider is unreachable or overloaded; retry later.
+    #[error("key provider unavailable: {0}")]
+    Unavailable(String),
+    /// A provider call timed out.
+    #[error("key provider call timed out after {0} ms")]
+    Timeout(u64),
+    /// The provider's configuration (e.g. the key file) is missing, unreadable or unsafe.
+    #[error("key provider configuration: {0}")]
+    Config(String),
+    /// The tenant has no key with this id.
+    #[error("tenant has no key {0}: the value was sealed for another tenant or the id is wrong")]
+    UnknownKey(KeyId),
+    /// The key was destroyed (retired or crypto-shredded); data under it is gone.
+    #[error("key {0} was destroyed: values sealed under it can never be opened again")]
+    KeyDestroyed(KeyId),
+    /// The tenant has no active key (it was shredded).
+    #[error("tenant has no active key: it was crypto-shredded")]
+    TenantShredded,
+}
+
+impl KmsError {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            KmsError::KekNotFound(_) | KmsError::AccessDenied(_) => ErrorKind::KeyProvider,
+            KmsError::WrongContext => ErrorKind::AuthenticationFailed,
+            KmsError::Unavailable(_) | KmsError::Timeout(_) => ErrorKind::Unavailable,
+            KmsError::Config(_) => ErrorKind::Config,
+            KmsError::UnknownKey(_) => ErrorKind::UnknownKey,
+            KmsError::KeyDestroyed(_) | KmsError::TenantShredded => ErrorKind::KeyDestroyed,
+        }
+    }
+
+    /// True when retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, KmsError::Unavailable(_) | KmsError::Timeout(_))
+    }
+}

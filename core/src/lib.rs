@@ -1,0 +1,52 @@
+//! tenantguard: per-tenant envelope encryption and data protection for multi-tenant SaaS.
+//!
+//! ```
+//! use tenantguard::{Credential, Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let guard = Guard::builder()
+//!     .key_provider(LocalKeyProvider::ephemeral())
+//!     .store(MemoryStore::new())
+//!     .build()?;
+//! let service = ServiceRole::new();
+//! let acme = TenantContext::service(TenantId::new("acme")?, &service);
+//! guard.create_tenant(&acme).await?;
+//!
+//! // Seal a value for a text column: `tg1:<keyId>:<base64url>`.
+//! let sealed = guard.seal(&acme, "credentials/password/row-42", b"hunter2").await?;
+//! assert!(sealed.to_text().starts_with("tg1:1:"));
+//! let plain = guard.open(&acme, "credentials/password/row-42", &sealed).await?;
+//! assert_eq!(plain.expose(), b"hunter2");
+//!
+//! // Or let the store keep it.
+//! guard.put_credential(&acme, "row-42", &Credential::password("hunter2")).await?;
+//! let cred = guard.open_credential(&acme, "row-42").await?;
+//! assert_eq!(format!("{cred:?}"), "Credential { kind: Password, secret: [REDACTED] }");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! See `docs/FORMAT.md` for the wire formats and `docs/SECURITY.md` for the threat model.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+mod error;
+mod guard;
+pub mod kms;
+mod rotation;
+mod secret;
+pub mod store;
+pub mod tenant;
+
+pub use crypto::{KeyId, SealedValue};
+pub use error::{Error, ErrorKind, Result};
+pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
+pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
+pub use rotation::{ReencryptReport, RewrapReport};
+pub use secret::{Credential, CredentialKind, SecretBytes};
+pub use store::{KeyState, MemoryStore, Store};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use tenant::{Principal, Role, ServiceRole, TenantContext, TenantId, TenantResolver, UserId};

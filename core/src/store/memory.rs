@@ -1,0 +1,198 @@
+//! `MemoryStore`: everything in process memory (tests, short-lived tools).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError, TenantKeyRecord, MAX_PAGE};
+use crate::crypto::KeyId;
+use crate::tenant::{ServiceRole, TenantContext, TenantId};
+
+#[derive(Default)]
+struct Tenant {
+    keys: BTreeMap<KeyId, TenantKeyRecord>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tenants: BTreeMap<TenantId, Tenant>,
+    records: HashMap<String, (TenantId, SealedRecord)>,
+}
+
+/// A store held in memory; lost when dropped.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn page(limit: usize) -> Result<usize, StoreError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")));
+    }
+    Ok(limit)
+}
+
+fn tenant_mut<'a>(inner: &'a mut Inner, ctx: &TenantContext) -> Result<&'a mut Tenant, StoreError> {
+    inner.tenants.get_mut(ctx.tenant()).ok_or(StoreError::TenantNotFound)
+}
+
+fn wipe(rec: &mut TenantKeyRecord) {
+    rec.state = KeyState::Destroyed;
+    rec.kek_id.clear();
+    zeroize::Zeroize::zeroize(&mut rec.wrapped);
+}
+
+#[async_trait::async_trait]
+impl KeyStore for MemoryStore {
+    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.tenants.contains_key(ctx.tenant()) {
+            return Err(StoreError::Conflict("tenant already exists (ids of shredded tenants are never reused)".into()));
+        }
+        let mut t = Tenant::default();
+        t.keys.insert(first.key_id, first.clone());
+        inner.tenants.insert(ctx.tenant().clone(), t);
+        Ok(())
+    }
+
+    async fn tenant_keys(&self, ctx: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError> {
+        let mut inner = self.lock();
+        Ok(tenant_mut(&mut inner, ctx)?.keys.values().cloned().collect())
+    }
+
+    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let t = tenant_mut(&mut inner, ctx)?;
+        if t.keys.contains_key(&new.key_id) {
+            return Err(StoreError::Conflict(format!("key {} already exists", new.key_id)));
+        }
+        if !t.keys.values().any(|k| k.state == KeyState::Active) {
+            return Err(StoreError::Conflict("tenant was shredded: it cannot get new keys".into()));
+        }
+        for k in t.keys.values_mut().filter(|k| k.state == KeyState::Active) {
+            k.state = KeyState::DecryptOnly;
+        }
+        t.keys.insert(new.key_id, new.clone());
+        Ok(())
+    }
+
+    async fn rewrap_key(&self, ctx: &TenantContext, key_id: KeyId, expected_kek: &str, new_kek: &str, new_wrapped: &[u8]) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let t = tenant_mut(&mut inner, ctx)?;
+        match t.keys.get_mut(&key_id) {
+            Some(k) if k.state != KeyState::Destroyed && k.kek_id == expected_kek => {
+                k.kek_id = new_kek.to_owned();
+                k.wrapped = new_wrapped.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let t = tenant_mut(&mut inner, ctx)?;
+        let k = t.keys.get_mut(&key_id).ok_or_else(|| StoreError::Conflict(format!("no key {key_id}")))?;
+        match k.state {
+            KeyState::Active => Err(StoreError::Conflict("the active key cannot be destroyed alone: rotate first, or shred the tenant".into())),
+            _ => {
+                wipe(k);
+                Ok(())
+            }
+        }
+    }
+
+    async fn destroy_all_keys(&self, ctx: &TenantContext) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let t = tenant_mut(&mut inner, ctx)?;
+        t.keys.values_mut().for_each(wipe);
+        Ok(())
+    }
+
+    async fn list_tenants(&self, _service: &ServiceRole, after: Option<&TenantId>, limit: usize) -> Result<Vec<TenantId>, StoreError> {
+        let limit = page(limit)?;
+        let inner = self.lock();
+        Ok(inner.tenants.keys().filter(|t| after.is_none_or(|a| *t > a)).take(limit).cloned().collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl RecordStore for MemoryStore {
+    async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError> {
+        validate_record(rec)?;
+        let mut inner = self.lock();
+        tenant_mut(&mut inner, ctx)?;
+        match inner.records.get(&rec.id) {
+            Some((owner, _)) if owner != ctx.tenant() => return Err(StoreError::CrossTenant),
+            _ => {}
+        }
+        let mut rec = rec.clone();
+        if let Some((_, old)) = inner.records.get(&rec.id) {
+            rec.created_at = old.created_at;
+        }
+        inner.records.insert(rec.id.clone(), (ctx.tenant().clone(), rec));
+        Ok(())
+    }
+
+    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+        validate_record_id(id)?;
+        let inner = self.lock();
+        match inner.records.get(id) {
+            Some((owner, _)) if owner != ctx.tenant() => Err(StoreError::CrossTenant),
+            Some((_, r)) => Ok(Some(r.clone())),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
+        validate_record_id(id)?;
+        let mut inner = self.lock();
+        match inner.records.get(id) {
+            Some((owner, _)) if owner != ctx.tenant() => Err(StoreError::CrossTenant),
+            Some(_) => Ok(inner.records.remove(id).is_some()),
+            None => Ok(false),
+        }
+    }
+
+    async fn records_by_key(&self, ctx: &TenantContext, key_id: KeyId, after: Option<&str>, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+        let limit = page(limit)?;
+        let inner = self.lock();
+        let mut out: Vec<SealedRecord> = inner
+            .records
+            .values()
+            .filter(|(t, r)| t == ctx.tenant() && r.key_id == key_id && after.is_none_or(|a| r.id.as_str() > a))
+            .map(|(_, r)| r.clone())
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
+        let inner = self.lock();
+        Ok(inner.records.values().filter(|(t, r)| t == ctx.tenant() && r.key_id == key_id).count() as u64)
+    }
+
+    async fn replace_sealed(&self, ctx: &TenantContext, id: &str, expected: &[u8], new_key_id: KeyId, new_sealed: &[u8]) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.records.get_mut(id) {
+            Some((owner, _)) if owner != ctx.tenant() => Err(StoreError::CrossTenant),
+            Some((_, r)) if r.sealed == expected => {
+                r.sealed = new_sealed.to_vec();
+                r.key_id = new_key_id;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Persistence: the store traits every backend implements, and the built-in backends.
+//!
+//! Every call takes a [`TenantContext`]; there is no unscoped query. Record ids are unique
+//! across tenants, so a record of tenant B asked for with tenant A's context is refused
+//! with `CrossTenant` rather than answered as "not found".
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+use thiserror::Error;
+
+use crate::crypto::KeyId;
+use crate::error::ErrorKind;
+use crate::tenant::{ServiceRole, TenantContext, TenantId};
+
+/// Longest record id, in bytes.
+pub const MAX_RECORD_ID_LEN: usize = 255;
+/// Longest data-class or subject label, in bytes.
+pub const MAX_LABEL_LEN: usize = 128;
+/// Largest page a listing call returns.
+pub const MAX_PAGE: usize = 10_000;
+
+/// The lifecycle state of one version of a tenant's data key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// Seals new values (exactly one per live tenant) and opens old ones.
+    Active,
+    /// Opens old values only; the re-encryption job moves them forward.
+    DecryptOnly,
+    /// Wrapped bytes erased: values under it can never be opened.
+    Destroyed,
+}
+
+impl KeyState {
+    /// Stable name used in stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::DecryptOnly => "decrypt_only",
+            KeyState::Destroyed => "destroyed",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(KeyState::Active),
+            "decrypt_only" => Some(KeyState::DecryptOnly),
+            "destroyed" => Some(KeyState::Destroyed),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a tenant's data key as stored: wrapped, never plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantKeyRecord {
+    /// The version.
+    pub key_id: KeyId,
+    /// Its state.
+    pub state: KeyState,
+    /// Which KEK wrapped it (empty once destroyed).
+    pub kek_id: String,
+    /// The wrapped key (empty once destroyed).
+    pub wrapped: Vec<u8>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// A sealed record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRecord {
+    /// Unique across all tenants; 1 to 255 bytes.
+    pub id: String,
+    /// Data class (e.g. a credential kind, "chat_transcript"), bound into the seal context.
+    pub class: String,
+    /// The data subject the record is about, if any (for erasure requests).
+    pub subject: Option<String>,
+    /// The key version it is sealed under (always equal to the sealed value's key id).
+    pub key_id: KeyId,
+    /// The sealed value, binary form.
+    pub sealed: Vec<u8>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last replacement time, Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Errors from stores.
+#[non_exhaustive]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The tenant does not exist.
+    #[error("tenant not found: create it first")]
+    TenantNotFound,
+    /// The record does not exist.
+    #[error("record not found")]
+    RecordNotFound,
+    /// The id belongs to another tenant.
+    #[error("cross-tenant access refused: the record belongs to another tenant")]
+    CrossTenant,
+    /// The write conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// An argument is out of range.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The backend failed (I/O, database error). The message holds no record data.
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::TenantNotFound | StoreError::RecordNotFound => ErrorKind::NotFound,
+            StoreError::CrossTenant => ErrorKind::CrossTenant,
+            StoreError::Conflict(_) => ErrorKind::Conflict,
+            StoreError::InvalidInput(_) => ErrorKind::InvalidInput,
+            StoreError::Backend(_) => ErrorKind::Store,
+        }
+    }
+}
+
+/// Checks the bounds of a record before any backend sees it.
+pub fn validate_record(rec: &SealedRecord) -> Result<(), StoreError> {
+    validate_record_id(&rec.id)?;
+    if rec.class.is_empty() || rec.class.len() > MAX_LABEL_LEN {
+        return Err(StoreError::InvalidInput(format!("data class must be 1 to {MAX_LABEL_LEN} bytes")));
+    }
+    if rec.subject.as_ref().is_some_and(|s| s.is_empty() || s.len() > MAX_LABEL_LEN) {
+        return Err(StoreError::InvalidInput(format!("subject must be 1 to {MAX_LABEL_LEN} bytes")));
+    }
+    Ok(())
+}
+
+/// Checks a record id's bounds (1 to 255 bytes, no control characters).
+pub fn validate_record_id(id: &str) -> Result<(), StoreError> {
+    if id.is_empty() || id.len() > MAX_RECORD_ID_LEN || id.chars().any(char::is_control) {
+        return Err(StoreError::InvalidInput(format!(
+            "record id must be 1 to {MAX_RECORD_ID_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Persistence of tenants and their wrapped data keys.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Creates the tenant with its first (active) key. `Conflict` if the tenant exists
+    /// or ever existed (a shredded tenant id is never reused).
+    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError>;
+
+    /// Every key version of the tenant, oldest first. `TenantNotFound` if none.
+    async fn tenant_keys(&self, ctx: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError>;
+
+    /// Atomically demotes the active key to decrypt-only and inserts `new` as active.
+    /// `Conflict` if `new.key_id` exists or the tenant was shredded.
+    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError>;
+
+    /// Replaces a key's wrapping if it is still wrapped under `expected_kek`; returns
+    /// whether it did (false: already re-wrapped or destroyed). Used by KEK rotation.
+    async fn rewrap_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        expected_kek: &str,
+        new_kek: &str,
+        new_wrapped: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// Destroys one decrypt-only key: state `Destroyed`, wrapped bytes erased.
+    async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError>;
+
+    /// Destroys every key of the tenant (crypto-shredding). Idempotent.
+    async fn destroy_all_keys(&self, ctx: &TenantContext) -> Result<(), StoreError>;
+
+    /// Tenant ids after `after` in ascending order, at most `limit` (service role only).
+    async fn list_tenants(
+        &self,
+        service: &ServiceRole,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>, StoreError>;
+}
+
+/// Persistence of sealed records.
+#[async_trait::async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Inserts or replaces a record of the context's tenant. `CrossTenant` if the id
+    /// belongs to another tenant (nothing is written).
+    async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError>;
+
+    /// The record, `None` if absent, `CrossTenant` if it belongs to another tenant.
+    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError>;
+
+    /// Deletes the record; returns whether it existed. `CrossTenant` as above.
+    async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError>;
+
+    /// Records sealed under `key_id`, ids after `after` ascending, at most `limit`.
+    async fn records_by_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError>;
+
+    /// How many records are sealed under `key_id`.
+    async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError>;
+
+    /// Replaces a record's sealed value only if it still equals `expected` (compare and
+    /// swap); returns whether it did. Used by re-encryption so it never clobbers a write.
+    async fn replace_sealed(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        expected: &[u8],
+        new_key_id: KeyId,
+        new_sealed: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
+/// A complete backend.
+pub trait Store: KeyStore + RecordStore {}
+
+impl<T: KeyStore + RecordStore> Store for T {}

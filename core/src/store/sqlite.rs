@@ -1,0 +1,352 @@
+//! `SqliteStore`: a single SQLite file in WAL mode (the embedded default).
+//!
+//! Calls run inline on the calling task under one connection lock: SQLite is embedded and
+//! each statement takes microseconds. Deleted and destroyed data is overwritten in place
+//! (`secure_delete`) and the WAL is truncated after key destruction, so a shredded key
+//! does not linger in free pages.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError, TenantKeyRecord, MAX_PAGE};
+use crate::crypto::KeyId;
+use crate::tenant::{ServiceRole, TenantContext, TenantId};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATION_1: &str = "
+CREATE TABLE tg_tenants (
+    tenant_id  TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE tg_tenant_keys (
+    tenant_id  TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+    key_id     INTEGER NOT NULL CHECK (key_id > 0),
+    state      TEXT NOT NULL CHECK (state IN ('active', 'decrypt_only', 'destroyed')),
+    kek_id     TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, key_id)
+);
+CREATE UNIQUE INDEX tg_one_active_key ON tg_tenant_keys(tenant_id) WHERE state = 'active';
+CREATE TABLE tg_records (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+    class      TEXT NOT NULL,
+    subject    TEXT,
+    key_id     INTEGER NOT NULL,
+    sealed     BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX tg_records_by_key ON tg_records(tenant_id, key_id, id);
+";
+
+/// A store in one SQLite database file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    // rusqlite's messages name SQL and constraints, never bound values.
+    StoreError::Backend(e.to_string())
+}
+
+fn page(limit: usize) -> Result<i64, StoreError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")));
+    }
+    Ok(limit as i64)
+}
+
+fn key_id(v: i64) -> rusqlite::Result<KeyId> {
+    u32::try_from(v)
+        .ok()
+        .and_then(|v| KeyId::new(v).ok())
+        .ok_or(rusqlite::Error::IntegralValueOutOfRange(0, v))
+}
+
+fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TenantKeyRecord> {
+    let state: String = row.get(1)?;
+    Ok(TenantKeyRecord {
+        key_id: key_id(row.get(0)?)?,
+        state: KeyState::parse(&state).ok_or(rusqlite::Error::InvalidColumnType(1, state, rusqlite::types::Type::Text))?,
+        kek_id: row.get(2)?,
+        wrapped: row.get(3)?,
+        created_at: row.get(4)?,
+    })
+}
+
+const RECORD_COLS: &str = "id, class, subject, key_id, sealed, created_at, updated_at";
+
+fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRecord> {
+    Ok(SealedRecord {
+        id: row.get(0)?,
+        class: row.get(1)?,
+        subject: row.get(2)?,
+        key_id: key_id(row.get(3)?)?,
+        sealed: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        conn.pragma_update(None, "secure_delete", "ON").map_err(backend)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "database schema version {version} is newer than this build supports ({SCHEMA_VERSION}): upgrade tenantguard"
+            )));
+        }
+        if version < 1 {
+            tx.execute_batch(MIGRATION_1).map_err(backend)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn tenant_exists(conn: &Connection, tenant: &TenantId) -> Result<(), StoreError> {
+    conn.query_row("SELECT 1 FROM tg_tenants WHERE tenant_id = ?1", [tenant.as_str()], |_| Ok(()))
+        .optional()
+        .map_err(backend)?
+        .ok_or(StoreError::TenantNotFound)
+}
+
+fn owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row("SELECT tenant_id FROM tg_records WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)
+}
+
+fn check_owner(conn: &Connection, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
+    match owner(conn, id)? {
+        Some(t) if t != ctx.tenant().as_str() => Err(StoreError::CrossTenant),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyStore for SqliteStore {
+    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        if tenant_exists(&tx, ctx.tenant()).is_ok() {
+            return Err(StoreError::Conflict("tenant already exists (ids of shredded tenants are never reused)".into()));
+        }
+        tx.execute("INSERT INTO tg_tenants (tenant_id, created_at) VALUES (?1, ?2)", params![ctx.tenant().as_str(), first.created_at])
+            .map_err(backend)?;
+        insert_key(&tx, ctx.tenant(), first)?;
+        tx.commit().map_err(backend)
+    }
+
+    async fn tenant_keys(&self, ctx: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError> {
+        let conn = self.conn();
+        tenant_exists(&conn, ctx.tenant())?;
+        let mut st = conn
+            .prepare_cached("SELECT key_id, state, kek_id, wrapped, created_at FROM tg_tenant_keys WHERE tenant_id = ?1 ORDER BY key_id")
+            .map_err(backend)?;
+        let rows = st.query_map([ctx.tenant().as_str()], key_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        tenant_exists(&tx, ctx.tenant())?;
+        let demoted = tx
+            .execute("UPDATE tg_tenant_keys SET state = 'decrypt_only' WHERE tenant_id = ?1 AND state = 'active'", [ctx.tenant().as_str()])
+            .map_err(backend)?;
+        if demoted == 0 {
+            return Err(StoreError::Conflict("tenant was shredded: it cannot get new keys".into()));
+        }
+        let exists = tx
+            .query_row("SELECT 1 FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2", params![ctx.tenant().as_str(), new.key_id.get()], |_| Ok(()))
+            .optional()
+            .map_err(backend)?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!("key {} already exists", new.key_id)));
+        }
+        insert_key(&tx, ctx.tenant(), new)?;
+        tx.commit().map_err(backend)
+    }
+
+    async fn rewrap_key(&self, ctx: &TenantContext, key_id: KeyId, expected_kek: &str, new_kek: &str, new_wrapped: &[u8]) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "UPDATE tg_tenant_keys SET kek_id = ?1, wrapped = ?2 WHERE tenant_id = ?3 AND key_id = ?4 AND kek_id = ?5 AND state <> 'destroyed'",
+                params![new_kek, new_wrapped, ctx.tenant().as_str(), key_id.get(), expected_kek],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let state: Option<String> = conn
+            .query_row("SELECT state FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2", params![ctx.tenant().as_str(), key_id.get()], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        match state.as_deref() {
+            None => Err(StoreError::Conflict(format!("no key {key_id}"))),
+            Some("active") => Err(StoreError::Conflict("the active key cannot be destroyed alone: rotate first, or shred the tenant".into())),
+            Some(_) => {
+                conn.execute(
+                    "UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = x'' WHERE tenant_id = ?1 AND key_id = ?2 AND state <> 'active'",
+                    params![ctx.tenant().as_str(), key_id.get()],
+                )
+                .map_err(backend)?;
+                checkpoint(&conn);
+                Ok(())
+            }
+        }
+    }
+
+    async fn destroy_all_keys(&self, ctx: &TenantContext) -> Result<(), StoreError> {
+        let conn = self.conn();
+        tenant_exists(&conn, ctx.tenant())?;
+        conn.execute("UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = x'' WHERE tenant_id = ?1", [ctx.tenant().as_str()])
+            .map_err(backend)?;
+        checkpoint(&conn);
+        Ok(())
+    }
+
+    async fn list_tenants(&self, _service: &ServiceRole, after: Option<&TenantId>, limit: usize) -> Result<Vec<TenantId>, StoreError> {
+        let limit = page(limit)?;
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT tenant_id FROM tg_tenants WHERE tenant_id > ?1 ORDER BY tenant_id LIMIT ?2")
+            .map_err(backend)?;
+        let rows = st.query_map(params![after.map(|t| t.as_str()).unwrap_or(""), limit], |r| r.get::<_, String>(0)).map_err(backend)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(TenantId::new(r.map_err(backend)?).map_err(|e| StoreError::Backend(e.to_string()))?);
+        }
+        Ok(out)
+    }
+}
+
+fn insert_key(conn: &Connection, tenant: &TenantId, k: &TenantKeyRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO tg_tenant_keys (tenant_id, key_id, state, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![tenant.as_str(), k.key_id.get(), k.state.as_str(), k.kek_id, k.wrapped, k.created_at],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Moves WAL content into the main file and truncates the WAL, so erased bytes leave it.
+fn checkpoint(conn: &Connection) {
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+#[async_trait::async_trait]
+impl RecordStore for SqliteStore {
+    async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError> {
+        validate_record(rec)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        tenant_exists(&tx, ctx.tenant())?;
+        check_owner(&tx, ctx, &rec.id)?;
+        tx.execute(
+            "INSERT INTO tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET class = excluded.class, subject = excluded.subject, key_id = excluded.key_id,
+               sealed = excluded.sealed, updated_at = excluded.updated_at
+             WHERE tg_records.tenant_id = excluded.tenant_id",
+            params![rec.id, ctx.tenant().as_str(), rec.class, rec.subject, rec.key_id.get(), rec.sealed, rec.created_at, rec.updated_at],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+        validate_record_id(id)?;
+        let conn = self.conn();
+        if !check_owner(&conn, ctx, id)? {
+            return Ok(None);
+        }
+        conn.query_row(
+            &format!("SELECT {RECORD_COLS} FROM tg_records WHERE id = ?1 AND tenant_id = ?2"),
+            params![id, ctx.tenant().as_str()],
+            record_row,
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
+        validate_record_id(id)?;
+        let conn = self.conn();
+        check_owner(&conn, ctx, id)?;
+        let n = conn
+            .execute("DELETE FROM tg_records WHERE id = ?1 AND tenant_id = ?2", params![id, ctx.tenant().as_str()])
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn records_by_key(&self, ctx: &TenantContext, key_id: KeyId, after: Option<&str>, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+        let limit = page(limit)?;
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLS} FROM tg_records WHERE tenant_id = ?1 AND key_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+            ))
+            .map_err(backend)?;
+        let rows = st
+            .query_map(params![ctx.tenant().as_str(), key_id.get(), after.unwrap_or(""), limit], record_row)
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM tg_records WHERE tenant_id = ?1 AND key_id = ?2", params![ctx.tenant().as_str(), key_id.get()], |r| r.get(0))
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+
+    async fn replace_sealed(&self, ctx: &TenantContext, id: &str, expected: &[u8], new_key_id: KeyId, new_sealed: &[u8]) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        check_owner(&conn, ctx, id)?;
+        let n = conn
+            .execute(
+                "UPDATE tg_records SET sealed = ?1, key_id = ?2 WHERE id = ?3 AND tenant_id = ?4 AND sealed = ?5",
+                params![new_sealed, new_key_id.get(), id, ctx.tenant().as_str(), expected],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+}
