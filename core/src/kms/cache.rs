@@ -146,13 +146,23 @@ impl KeyCache {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(k.clone());
         }
-        Ok(cell
+        let loaded = cell
             .get_or_try_init(|| async {
                 self.loads.fetch_add(1, Ordering::Relaxed);
                 load().await
             })
-            .await?
-            .clone())
+            .await;
+        match loaded {
+            Ok(k) => Ok(k.clone()),
+            Err(e) => {
+                // Don't keep empty cells for ids that failed (e.g. forged key ids).
+                let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
+                if versions.get(&id).is_some_and(|c| c.get().is_none()) {
+                    versions.remove(&id);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Drops every cached key of `tenant` (after rotation, retirement or shredding).
@@ -211,6 +221,18 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_loads_leave_nothing_behind() {
+        let cache = KeyCache::new(CacheLimits::default());
+        let t = TenantId::new("a").unwrap();
+        for id in 1..=1000 {
+            let r = cache.version::<&str, _, _>(&t, KeyId::new(id).unwrap(), || async { Err("unknown") }).await;
+            assert!(r.is_err());
+        }
+        let slot = cache.slot(&t);
+        assert!(slot.versions.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
