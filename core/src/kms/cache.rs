@@ -146,13 +146,23 @@ impl KeyCache {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(k.clone());
         }
-        Ok(cell
+        let loaded = cell
             .get_or_try_init(|| async {
                 self.loads.fetch_add(1, Ordering::Relaxed);
                 load().await
             })
-            .await?
-            .clone())
+            .await;
+        match loaded {
+            Ok(k) => Ok(k.clone()),
+            Err(e) => {
+                // Keep only loaded keys: ids named by forged or foreign values must not grow the map.
+                let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
+                if versions.get(&id).is_some_and(|c| Arc::ptr_eq(c, &cell) && c.get().is_none()) {
+                    versions.remove(&id);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Drops every cached key of `tenant` (after rotation, retirement or shredding).
@@ -211,6 +221,24 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_version_loads_leave_no_entry() {
+        // Values naming key ids the tenant does not have (forged or foreign) must not grow
+        // the cache: only successfully loaded keys are kept.
+        let cache = KeyCache::new(CacheLimits::default());
+        let t = TenantId::new("a").unwrap();
+        for id in 2..1002 {
+            let r = cache.version::<&str, _, _>(&t, KeyId::new(id).unwrap(), || async { Err("unknown key") }).await;
+            assert!(r.is_err());
+        }
+        cache.version::<(), _, _>(&t, KeyId::FIRST, || async { Ok(key(1)) }).await.unwrap();
+        let slot = cache.slot(&t);
+        assert_eq!(slot.versions.lock().unwrap().len(), 1);
+        // A failed load is retried next time (errors are not cached).
+        let k = cache.version::<(), _, _>(&t, KeyId::new(2).unwrap(), || async { Ok(key(2)) }).await.unwrap();
+        assert_eq!(k.id().get(), 2);
     }
 
     #[tokio::test]
