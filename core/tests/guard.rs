@@ -115,11 +115,13 @@ struct FlakyStore {
     inner: Arc<dyn Store>,
     /// `replace_sealed` calls still allowed; usize::MAX = unlimited.
     replace_budget: AtomicUsize,
+    /// A concurrent writer: written just before the next `replace_sealed` of its id.
+    interfere: Mutex<Option<(TenantContext, SealedRecord)>>,
 }
 
 impl FlakyStore {
     fn new(inner: Arc<dyn Store>, budget: usize) -> Self {
-        FlakyStore { inner, replace_budget: AtomicUsize::new(budget) }
+        FlakyStore { inner, replace_budget: AtomicUsize::new(budget), interfere: Mutex::new(None) }
     }
 }
 
@@ -173,6 +175,13 @@ impl RecordStore for FlakyStore {
         });
         if allowed.is_err() {
             return Err(StoreError::Backend("simulated crash".into()));
+        }
+        let writer = {
+            let mut w = self.interfere.lock().unwrap();
+            if w.as_ref().is_some_and(|(_, r)| r.id == id) { w.take() } else { None }
+        };
+        if let Some((wctx, rec)) = writer {
+            self.inner.put_record(&wctx, &rec).await?;
         }
         self.inner.replace_sealed(ctx, id, expected, new_key_id, new_sealed).await
     }
@@ -419,6 +428,32 @@ async fn reencrypt_then_retire(store: Arc<dyn Store>) {
     assert_eq!(kind_of(g2.open(&t, "outside", &outside).await), ErrorKind::KeyDestroyed);
     // Records are all fine.
     assert_eq!(g.open_record(&t, "r-00").await.unwrap().1.expose(), b"plain 0");
+}
+
+async fn reencrypt_never_clobbers_a_concurrent_write(store: Arc<dyn Store>) {
+    let flaky = Arc::new(FlakyStore::new(store.clone(), usize::MAX));
+    let g = guard_with(flaky.clone(), Arc::new(LocalKeyProvider::ephemeral()));
+    let t = service("race");
+    g.create_tenant(&t).await.unwrap();
+    for i in 0..4 {
+        g.put_record(&t, &format!("w-{i}"), "note", None, b"old").await.unwrap();
+    }
+    g.rotate_tenant_key(&t).await.unwrap();
+    // A writer replaces w-2 (under the new key) between the job's read and its write.
+    let mut fresh = store.get_record(&t, "w-2").await.unwrap().unwrap();
+    let sealed = g.seal(&t, "record:note:w-2", b"written meanwhile").await.unwrap();
+    fresh.sealed = sealed.into_bytes();
+    fresh.key_id = KeyId::new(2).unwrap();
+    *flaky.interfere.lock().unwrap() = Some((t.clone(), fresh));
+
+    let report = g.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    assert_eq!(report, ReencryptReport { moved: 3, raced: 1, failed: vec![], remaining: 0 });
+    assert!(flaky.interfere.lock().unwrap().is_none(), "the writer ran");
+    assert_eq!(g.open_record(&t, "w-2").await.unwrap().1.expose(), b"written meanwhile", "the write survived");
+    for i in [0, 1, 3] {
+        assert_eq!(g.open_record(&t, &format!("w-{i}")).await.unwrap().1.expose(), b"old");
+    }
+    g.retire_key(&t, KeyId::FIRST).await.unwrap();
 }
 
 async fn reencrypt_reports_corrupted_records(store: Arc<dyn Store>) {
@@ -747,6 +782,7 @@ both_stores!(
     rotation_keeps_old_values,
     reencrypt_then_retire,
     reencrypt_reports_corrupted_records,
+    reencrypt_never_clobbers_a_concurrent_write,
     shred_is_irreversible,
     kek_rotation_rewraps_keys_only,
     cold_tenant_loads_key_once,
