@@ -226,6 +226,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
     add("empty_text", "text", String::new(), base, 1, "acme", &ctx, "parse", "malformed");
     add("wrong_prefix", "text", format!("xx1:1:{body}"), base, 1, "acme", &ctx, "parse", "malformed");
     add("wrong_version_text", "text", format!("tg2:1:{body}"), base, 1, "acme", &ctx, "parse", "unsupported_version");
+    add("version_text_leading_zero", "text", format!("tg01:1:{body}"), base, 1, "acme", &ctx, "parse", "malformed");
     add("key_id_zero_text", "text", format!("tg1:0:{body}"), base, 1, "acme", &ctx, "parse", "malformed");
     add("key_id_leading_zero_text", "text", format!("tg1:01:{body}"), base, 1, "acme", &ctx, "parse", "malformed");
     add("key_id_negative_text", "text", format!("tg1:-1:{body}"), base, 1, "acme", &ctx, "parse", "malformed");
