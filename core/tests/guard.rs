@@ -728,6 +728,40 @@ async fn crash_mid_kek_rewrap_resumes() {
 }
 
 #[tokio::test]
+async fn cache_limits_are_honoured() {
+    let provider = Arc::new(CountingProvider::new(Arc::new(LocalKeyProvider::ephemeral()), Duration::ZERO));
+    let store: Arc<dyn Store> = Arc::new(tenantguard::MemoryStore::new());
+    let build = |limits| Guard::builder().key_provider_arc(provider.clone()).store_arc(store.clone()).cache_limits(limits).build().unwrap();
+    let ctxs: Vec<TenantContext> = ["cl-a", "cl-b", "cl-c"].into_iter().map(service).collect();
+    for c in &ctxs {
+        build(tenantguard::CacheLimits::default()).create_tenant(c).await.unwrap();
+    }
+
+    // max_tenants = 0 disables caching: every seal unwraps.
+    let g = build(tenantguard::CacheLimits { max_tenants: 0, max_age: Duration::from_secs(300) });
+    for _ in 0..3 {
+        g.seal(&ctxs[0], "c", b"x").await.unwrap();
+    }
+    assert_eq!(provider.unwraps(), 3);
+
+    // max_tenants = 2: the oldest tenant is evicted when a third arrives.
+    let base = provider.unwraps();
+    let g = build(tenantguard::CacheLimits { max_tenants: 2, max_age: Duration::from_secs(300) });
+    for i in [0, 1, 2, 0, 2] {
+        g.seal(&ctxs[i], "c", b"x").await.unwrap();
+    }
+    assert_eq!(provider.unwraps() - base, 4, "a, b, c load; a was evicted and reloads; c is still cached");
+    assert!(g.cache_stats().evictions >= 2);
+
+    // max_age = 0: entries expire at once.
+    let base = provider.unwraps();
+    let g = build(tenantguard::CacheLimits { max_tenants: 10, max_age: Duration::ZERO });
+    g.seal(&ctxs[1], "c", b"x").await.unwrap();
+    g.seal(&ctxs[1], "c", b"x").await.unwrap();
+    assert_eq!(provider.unwraps() - base, 2);
+}
+
+#[tokio::test]
 async fn builder_requires_provider_and_store() {
     let e = Guard::builder().store(tenantguard::MemoryStore::new()).build().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
