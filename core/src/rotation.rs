@@ -95,7 +95,18 @@ impl Guard {
                 };
                 let plain = match opened {
                     Ok(p) => p,
-                    Err(e) if matches!(e.kind(), crate::ErrorKind::Unavailable | crate::ErrorKind::Store) => return Err(e),
+                    // Only a bad record is skipped; a key, provider or store failure stops the job.
+                    Err(e)
+                        if !matches!(
+                            e.kind(),
+                            crate::ErrorKind::AuthenticationFailed
+                                | crate::ErrorKind::Malformed
+                                | crate::ErrorKind::UnsupportedVersion
+                                | crate::ErrorKind::TooLarge
+                        ) =>
+                    {
+                        return Err(e)
+                    }
                     Err(_) => {
                         if report.failed.len() < MAX_REPORTED_FAILURES {
                             report.failed.push(rec.id.clone());
