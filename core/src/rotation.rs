@@ -4,6 +4,7 @@
 //! Every step is atomic per row and idempotent, so a crash at any point leaves every
 //! value openable, and running a job again resumes where it stopped.
 
+use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, KeyId, SealedValue};
 use crate::error::Result;
 use crate::guard::{record_context, Guard};
@@ -60,6 +61,7 @@ impl Guard {
         let r = self.store().rotate_key(ctx, &rec).await;
         self.invalidate(ctx);
         r?;
+        self.audit(ctx, AuditEvent::new(AuditAction::KeyRotate, format!("key:{next}")).detail("previous", last.to_string())).await?;
         Ok(next)
     }
 
@@ -139,7 +141,9 @@ impl Guard {
         }
         let r = self.store().destroy_key(ctx, key_id).await;
         self.invalidate(ctx);
-        Ok(r?)
+        r?;
+        self.audit(ctx, AuditEvent::new(AuditAction::KeyDestroy, format!("key:{key_id}"))).await?;
+        Ok(())
     }
 
     /// KEK rotation: re-wraps every tenant's data keys that are not under the provider's
