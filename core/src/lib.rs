@@ -37,6 +37,7 @@ mod error;
 mod governance;
 mod guard;
 pub mod kms;
+pub mod retention;
 mod rotation;
 mod secret;
 pub mod store;
