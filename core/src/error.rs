@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use crate::audit::AuditError;
+use crate::auth::AuthError;
 use crate::crypto::CryptoError;
 use crate::kms::KmsError;
 use crate::store::StoreError;
@@ -102,6 +103,9 @@ pub enum Error {
     /// The audit log refused an event or its chain is broken.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// A password or session operation failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 impl Error {
@@ -114,6 +118,7 @@ impl Error {
             Error::Tenant(e) => e.kind(),
             Error::Token(e) => e.kind(),
             Error::Audit(e) => e.kind(),
+            Error::Auth(e) => e.kind(),
         }
     }
 }

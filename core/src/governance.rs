@@ -1,5 +1,7 @@
 //! Settings and per-`Guard` state of the governance features (tokens, sessions).
 
+use crate::auth::SessionConfig;
+use crate::secret::SecretBytes;
 use crate::tokens::{format::validate_prefix, TokenCache, TokenConfig, TokenError};
 
 /// Governance settings for a [`Guard`](crate::Guard), given to
@@ -8,11 +10,15 @@ use crate::tokens::{format::validate_prefix, TokenCache, TokenConfig, TokenError
 pub struct GovernanceConfig {
     /// Agent-token settings.
     pub tokens: TokenConfig,
+    /// Login-session settings.
+    pub sessions: SessionConfig,
 }
 
 pub(crate) struct GovState {
     pub(crate) tokens: TokenConfig,
     pub(crate) token_cache: TokenCache,
+    pub(crate) sessions: SessionConfig,
+    pub(crate) session_key: SecretBytes,
 }
 
 impl GovState {
@@ -22,7 +28,8 @@ impl GovState {
             return Err(TokenError::InvalidInput("token cache capacity must be at most 1,000,000".into()).into());
         }
         let token_cache = TokenCache::new(cfg.tokens.cache_ttl, cfg.tokens.cache_capacity);
-        Ok(GovState { tokens: cfg.tokens, token_cache })
+        let (sessions, session_key) = cfg.sessions.into_key()?;
+        Ok(GovState { tokens: cfg.tokens, token_cache, sessions, session_key })
     }
 }
 

@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod auth;
 pub mod crypto;
 mod error;
 mod governance;

@@ -19,6 +19,7 @@ pub mod format;
 mod ops;
 
 pub(crate) use cache::TokenCache;
+pub(crate) use ops::sha256;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
