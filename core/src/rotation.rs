@@ -166,6 +166,7 @@ impl Guard {
             }
             for tenant in tenants {
                 let ctx = TenantContext::service(tenant.clone(), service);
+                let before = report.rewrapped;
                 for k in self.store().tenant_keys(&ctx).await? {
                     if k.state == KeyState::Destroyed {
                         continue;
@@ -183,6 +184,11 @@ impl Guard {
                     if self.store().rewrap_key(&ctx, k.key_id, &k.kek_id, &new.kek_id, &new.ciphertext).await? {
                         report.rewrapped += 1;
                     }
+                }
+                if report.rewrapped > before {
+                    let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{current}"))
+                        .detail("rewrapped", (report.rewrapped - before).to_string());
+                    self.audit(&ctx, ev).await?;
                 }
                 report.tenants += 1;
                 report.last_tenant = Some(tenant);

@@ -249,3 +249,31 @@ fn permissions_limits_and_isolation() {
         }
     });
 }
+
+#[test]
+fn kek_rotation_is_audited_per_tenant() {
+    rt().block_on(async {
+        let kp = Arc::new(tenantguard::LocalKeyProvider::ephemeral());
+        let g = Guard::builder()
+            .key_provider_arc(kp.clone())
+            .store(tenantguard::MemoryStore::new())
+            .clock(TestClock::at(T0))
+            .build()
+            .unwrap();
+        for t in ["a", "b"] {
+            g.create_tenant(&service(t)).await.unwrap();
+        }
+        let kek = kp.rotate_kek().unwrap();
+        let r = g.rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {}).await.unwrap();
+        assert_eq!(r.rewrapped, 2);
+        for t in ["a", "b"] {
+            let log = g.audit_entries(&service(t), 0, 10).await.unwrap();
+            let last = log.last().unwrap();
+            assert_eq!((last.action.as_str(), last.target.clone()), ("key.rewrap", format!("kek:{kek}")));
+            assert_eq!(last.details.get("rewrapped").map(String::as_str), Some("1"));
+        }
+        // Nothing to do: no new entries.
+        g.rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {}).await.unwrap();
+        assert_eq!(g.audit_entries(&service("a"), 0, 10).await.unwrap().len(), 2);
+    });
+}

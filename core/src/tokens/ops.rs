@@ -130,7 +130,12 @@ impl Guard {
     pub async fn verify_token(&self, token: &str, resource: &str, action: Action) -> Result<VerifiedToken> {
         let v = self.authenticate_token(token).await?;
         if !v.allows(resource, action) {
-            return Err(TokenError::OutOfScope { resource: resource.to_owned(), action }.into());
+            // Echo at most 128 bytes of the caller's resource name.
+            let mut end = resource.len().min(super::MAX_RESOURCE_LEN);
+            while !resource.is_char_boundary(end) {
+                end -= 1;
+            }
+            return Err(TokenError::OutOfScope { resource: resource[..end].to_owned(), action }.into());
         }
         Ok(v)
     }
