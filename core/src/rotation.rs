@@ -4,6 +4,7 @@
 //! Every step is atomic per row and idempotent, so a crash at any point leaves every
 //! value openable, and running a job again resumes where it stopped.
 
+use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, KeyId, SealedValue};
 use crate::error::Result;
 use crate::guard::{record_context, Guard};
@@ -60,6 +61,7 @@ impl Guard {
         let r = self.store().rotate_key(ctx, &rec).await;
         self.invalidate(ctx);
         r?;
+        self.audit(ctx, AuditEvent::new(AuditAction::KeyRotate, format!("key:{next}")).detail("previous", last.to_string())).await?;
         Ok(next)
     }
 
@@ -150,7 +152,9 @@ impl Guard {
         }
         let r = self.store().destroy_key(ctx, key_id).await;
         self.invalidate(ctx);
-        Ok(r?)
+        r?;
+        self.audit(ctx, AuditEvent::new(AuditAction::KeyDestroy, format!("key:{key_id}"))).await?;
+        Ok(())
     }
 
     /// KEK rotation: re-wraps every tenant's data keys that are not under the provider's
@@ -173,6 +177,7 @@ impl Guard {
             }
             for tenant in tenants {
                 let ctx = TenantContext::service(tenant.clone(), service);
+                let before = report.rewrapped;
                 for k in self.store().tenant_keys(&ctx).await? {
                     if k.state == KeyState::Destroyed {
                         continue;
@@ -190,6 +195,11 @@ impl Guard {
                     if self.store().rewrap_key(&ctx, k.key_id, &k.kek_id, &new.kek_id, &new.ciphertext).await? {
                         report.rewrapped += 1;
                     }
+                }
+                if report.rewrapped > before {
+                    let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{current}"))
+                        .detail("rewrapped", (report.rewrapped - before).to_string());
+                    self.audit(&ctx, ev).await?;
                 }
                 report.tenants += 1;
                 report.last_tenant = Some(tenant);
