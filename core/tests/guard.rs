@@ -821,3 +821,87 @@ both_stores!(
     kek_rotation_rewraps_keys_only,
     cold_tenant_loads_key_once,
 );
+
+/// Governance traits of FlakyStore: plain delegation.
+mod flaky_governance {
+    use super::FlakyStore;
+    use tenantguard::audit::{AuditDraft, AuditEntry};
+    use tenantguard::store::{AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, StoreError, TokenRecord, TokenStore};
+    use tenantguard::{ServiceRole, TenantContext};
+
+    #[async_trait::async_trait]
+    impl TokenStore for FlakyStore {
+        async fn insert_token(&self, ctx: &TenantContext, rec: &TokenRecord) -> Result<(), StoreError> {
+            self.inner.insert_token(ctx, rec).await
+        }
+        async fn token_by_hash(&self, service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+            self.inner.token_by_hash(service, hash).await
+        }
+        async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<TokenRecord>, StoreError> {
+            self.inner.list_tokens(ctx, agent, after, limit).await
+        }
+        async fn revoke_token(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+            self.inner.revoke_token(ctx, id, at).await
+        }
+        async fn revoke_tokens(&self, ctx: &TenantContext, agent: Option<&str>, at: i64) -> Result<u64, StoreError> {
+            self.inner.revoke_tokens(ctx, agent, at).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl AuditStore for FlakyStore {
+        async fn append_audit(&self, ctx: &TenantContext, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+            self.inner.append_audit(ctx, draft).await
+        }
+        async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+            self.inner.audit_entries(ctx, after, limit).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl RetentionStore for FlakyStore {
+        async fn set_retention_rule(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<(), StoreError> {
+            self.inner.set_retention_rule(ctx, class, window).await
+        }
+        async fn clear_retention_rule(&self, ctx: &TenantContext, class: &str) -> Result<bool, StoreError> {
+            self.inner.clear_retention_rule(ctx, class).await
+        }
+        async fn retention_rules(&self, ctx: &TenantContext) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
+            self.inner.retention_rules(ctx).await
+        }
+        async fn record_classes(&self, ctx: &TenantContext) -> Result<Vec<String>, StoreError> {
+            self.inner.record_classes(ctx).await
+        }
+        async fn delete_expired(&self, ctx: &TenantContext, class: &str, cutoff: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+            self.inner.delete_expired(ctx, class, cutoff, limit).await
+        }
+        async fn delete_by_subject(&self, ctx: &TenantContext, subject: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+            self.inner.delete_by_subject(ctx, subject, limit).await
+        }
+        async fn delete_all_records(&self, ctx: &TenantContext, limit: usize) -> Result<u64, StoreError> {
+            self.inner.delete_all_records(ctx, limit).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl SessionStore for FlakyStore {
+        async fn insert_session(&self, ctx: &TenantContext, session: &SessionRecord, refresh: &RefreshRecord) -> Result<(), StoreError> {
+            self.inner.insert_session(ctx, session, refresh).await
+        }
+        async fn refresh_by_hash(&self, service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+            self.inner.refresh_by_hash(service, hash).await
+        }
+        async fn get_session(&self, ctx: &TenantContext, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+            self.inner.get_session(ctx, id).await
+        }
+        async fn rotate_refresh(&self, ctx: &TenantContext, old: &[u8; 32], new: &RefreshRecord, at: i64) -> Result<bool, StoreError> {
+            self.inner.rotate_refresh(ctx, old, new, at).await
+        }
+        async fn list_sessions(&self, ctx: &TenantContext, user: Option<&str>, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
+            self.inner.list_sessions(ctx, user, limit).await
+        }
+        async fn revoke_session(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+            self.inner.revoke_session(ctx, id, at).await
+        }
+        async fn revoke_sessions(&self, ctx: &TenantContext, user: Option<&str>, at: i64) -> Result<u64, StoreError> {
+            self.inner.revoke_sessions(ctx, user, at).await
+        }
+    }
+}
