@@ -48,7 +48,7 @@ impl PasswordParams {
 
 /// Hashes and verifies passwords. Plaintext passwords are only borrowed, never stored,
 /// logged or put in errors.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PasswordHasher {
     params: PasswordParams,
 }
@@ -100,12 +100,6 @@ fn parse(phc: &str) -> Result<Parsed, AuthError> {
     let salt = h.salt.as_ref().map(|s| s.as_ref().to_vec()).ok_or(AuthError::MalformedHash)?;
     let hash = h.hash.as_ref().map(|o| o.as_bytes().to_vec()).ok_or(AuthError::MalformedHash)?;
     Ok(Parsed { params, version, salt, hash })
-}
-
-impl Default for PasswordHasher {
-    fn default() -> Self {
-        PasswordHasher { params: PasswordParams::default() }
-    }
 }
 
 impl PasswordHasher {

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::store::TokenRecord;
 
+type Entries = HashMap<[u8; 32], (Arc<TokenRecord>, Instant)>;
+
 pub(crate) struct TokenCache {
-    map: RwLock<HashMap<[u8; 32], (Arc<TokenRecord>, Instant)>>,
+    map: RwLock<Entries>,
     ttl: Duration,
     capacity: usize,
 }
