@@ -4,8 +4,10 @@ use thiserror::Error;
 
 use crate::crypto::CryptoError;
 use crate::kms::KmsError;
+use crate::reveal::RevealError;
 use crate::store::StoreError;
 use crate::tenant::TenantError;
+use crate::totp::TotpError;
 
 /// A stable classification of every error tenantguard returns.
 ///
@@ -94,6 +96,12 @@ pub enum Error {
     /// A tenant id, context or permission check failed.
     #[error(transparent)]
     Tenant(#[from] TenantError),
+    /// Computing a TOTP code failed.
+    #[error(transparent)]
+    Totp(#[from] TotpError),
+    /// Opening a credential was refused by the reveal path.
+    #[error(transparent)]
+    Reveal(#[from] RevealError),
 }
 
 impl Error {
@@ -104,6 +112,8 @@ impl Error {
             Error::Kms(e) => e.kind(),
             Error::Store(e) => e.kind(),
             Error::Tenant(e) => e.kind(),
+            Error::Totp(e) => e.kind(),
+            Error::Reveal(e) => e.kind(),
         }
     }
 }

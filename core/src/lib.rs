@@ -37,8 +37,10 @@ mod guard;
 pub mod kms;
 mod rotation;
 mod secret;
+pub mod reveal;
 pub mod store;
 pub mod tenant;
+pub mod totp;
 
 pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Result};
@@ -49,4 +51,6 @@ pub use secret::{Credential, CredentialKind, SecretBytes};
 pub use store::{KeyState, MemoryStore, Store};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+#[cfg(feature = "postgres")]
+pub use store::{PgOptions, PostgresStore};
 pub use tenant::{Principal, Role, ServiceRole, TenantContext, TenantId, TenantResolver, UserId};
