@@ -34,7 +34,12 @@ pub fn settings(test: &str) -> Option<(String, String, String)> {
             if var("TENANTGUARD_PG_REQUIRED").as_deref() == Some("1") {
                 panic!("TENANTGUARD_PG_REQUIRED=1 but TENANTGUARD_PG_URL / _SERVICE_URL / _ADMIN_URL are not set: run scripts/pg.sh start");
             }
-            eprintln!("SKIPPED PostgreSQL test {test}: no server (run `eval \"$(scripts/pg.sh start)\"` to run it)");
+            // Straight to stderr, past the test harness's capture, so plain `cargo test` shows it.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED PostgreSQL test {test}: TENANTGUARD_PG_URL not set (run `eval \"$(scripts/pg.sh start)\"` first)"
+            );
             None
         }
     }
