@@ -128,9 +128,10 @@ fn bench_rls(c: &mut Criterion) {
             start.elapsed().as_secs_f64() / f64::from(n)
         })
     };
+    const ROUNDS: usize = 40;
     let mut ratios = Vec::new();
     let (mut t_rls, mut t_plain) = (0.0, 0.0);
-    for round in 0..20 {
+    for round in 0..ROUNDS {
         let (a, b) = if round % 2 == 0 {
             let a = block(&with, 100);
             (a, block(&without, 100))
@@ -143,11 +144,11 @@ fn bench_rls(c: &mut Criterion) {
         ratios.push(a / b);
     }
     ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = (ratios[9] + ratios[10]) / 2.0;
+    let median = (ratios[ROUNDS / 2 - 1] + ratios[ROUNDS / 2]) / 2.0;
     println!(
-        "interleaved 20 x 100 put+get: rls {:.0}/s, no_rls {:.0}/s, median time ratio rls/no_rls {:.3} (RLS cost {:+.1}%)",
-        20.0 / t_rls,
-        20.0 / t_plain,
+        "interleaved {ROUNDS} x 100 put+get: rls {:.0}/s, no_rls {:.0}/s, median time ratio rls/no_rls {:.3} (RLS cost {:+.1}%)",
+        ROUNDS as f64 / t_rls,
+        ROUNDS as f64 / t_plain,
         median,
         (median - 1.0) * 100.0
     );
