@@ -181,6 +181,8 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         ("acme", "mia", "read globex rows by filter", "SELECT * FROM tg_records WHERE tenant_id = 'globex'"),
         ("acme", "mia", "read globex keys by filter", "SELECT wrapped FROM tg_tenant_keys WHERE tenant_id = 'globex'"),
         ("acme", "mia", "read globex memberships", "SELECT * FROM tg_memberships WHERE tenant_id = 'globex'"),
+        ("globex", "mia", "read globex memberships with globex in scope", "SELECT * FROM tg_memberships WHERE tenant_id = 'globex'"),
+        ("acme", "mia", "read other members' rows", "SELECT * FROM tg_memberships WHERE user_id <> 'mia'"),
         ("acme", "mia", "update globex rows", "UPDATE tg_records SET sealed = '\\x00' WHERE tenant_id = 'globex'"),
         ("acme", "mia", "delete globex rows", "DELETE FROM tg_records WHERE tenant_id = 'globex'"),
         ("acme", "mia", "delete every row without a filter", "DELETE FROM tg_records WHERE tenant_id <> 'acme'"),

@@ -311,9 +311,11 @@ impl PostgresStore {
     }
 
     /// The members of the context's tenant, ordered by user id (any member may list them).
+    /// Runs over the service connection (users can read only their own memberships).
     pub async fn members(&self, ctx: &TenantContext) -> Result<Vec<Membership>, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""]).await.map_err(backend)?;
         let rows = tx
             .query(
                 "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
@@ -322,8 +324,7 @@ impl PostgresStore {
             .await
             .map_err(backend)?;
         if ctx.user().is_some() && rows.iter().all(|r| Some(r.get::<_, &str>(0)) != ctx.user().map(UserId::as_str)) {
-            // Visible only to members (the policy shows the scoped tenant's rows; the SDK
-            // also requires the caller to be among them).
+            // Only members may list the members.
             return Err(StoreError::TenantNotFound);
         }
         rows.iter().map(|r| membership(ctx.tenant(), r)).collect()

@@ -113,12 +113,15 @@ CREATE POLICY app_tenants_creating ON tg_tenants FOR SELECT TO tenantguard_app
     USING (tenant_id = tg_scope_tenant() AND created_by = tg_scope_user()
            AND xmin = pg_catalog.pg_current_xact_id()::xid);
 
--- Memberships of the scoped tenant, and the scoped user's own memberships in any tenant
--- (to list the organizations a user belongs to). The creator of a tenant becomes its
--- owner in the creating transaction only (xmin = this transaction); every other change
--- goes through the service role after the store checked the acting admin's rank.
+-- A user reads its own memberships only (its roles, and the tenants it belongs to). A
+-- policy here cannot ask "is the scoped user a member of this row's tenant" without
+-- querying this same table (infinite recursion), so listing a tenant's members goes
+-- through the service role after the store checked the caller is a member. The creator of
+-- a tenant becomes its owner in the creating transaction only (xmin = this transaction);
+-- every other change goes through the service role after the store checked the acting
+-- admin's role.
 CREATE POLICY app_memberships_read ON tg_memberships FOR SELECT TO tenantguard_app
-    USING (tenant_id = tg_scope_tenant() OR user_id = tg_scope_user());
+    USING (user_id = tg_scope_user());
 CREATE POLICY app_memberships_bootstrap ON tg_memberships FOR INSERT TO tenantguard_app
     WITH CHECK (
         tenant_id = tg_scope_tenant() AND user_id = tg_scope_user() AND role = 'owner'
