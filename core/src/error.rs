@@ -6,9 +6,11 @@ use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::crypto::CryptoError;
 use crate::kms::KmsError;
+use crate::reveal::RevealError;
 use crate::store::StoreError;
 use crate::tenant::TenantError;
 use crate::tokens::TokenError;
+use crate::totp::TotpError;
 
 /// A stable classification of every error tenantguard returns.
 ///
@@ -106,6 +108,12 @@ pub enum Error {
     /// A password or session operation failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// Computing a TOTP code failed.
+    #[error(transparent)]
+    Totp(#[from] TotpError),
+    /// Opening a credential was refused by the reveal path.
+    #[error(transparent)]
+    Reveal(#[from] RevealError),
 }
 
 impl Error {
@@ -119,6 +127,8 @@ impl Error {
             Error::Token(e) => e.kind(),
             Error::Audit(e) => e.kind(),
             Error::Auth(e) => e.kind(),
+            Error::Totp(e) => e.kind(),
+            Error::Reveal(e) => e.kind(),
         }
     }
 }
