@@ -3,7 +3,9 @@
 use thiserror::Error;
 
 use crate::crypto::CryptoError;
+use crate::egress::EgressError;
 use crate::kms::KmsError;
+use crate::redact::RedactError;
 use crate::store::StoreError;
 use crate::tenant::TenantError;
 
@@ -94,6 +96,12 @@ pub enum Error {
     /// A tenant id, context or permission check failed.
     #[error(transparent)]
     Tenant(#[from] TenantError),
+    /// Redaction or restore failed.
+    #[error(transparent)]
+    Redact(#[from] RedactError),
+    /// An egress policy or request failed.
+    #[error(transparent)]
+    Egress(#[from] EgressError),
 }
 
 impl Error {
@@ -104,6 +112,8 @@ impl Error {
             Error::Kms(e) => e.kind(),
             Error::Store(e) => e.kind(),
             Error::Tenant(e) => e.kind(),
+            Error::Redact(e) => e.kind(),
+            Error::Egress(e) => e.kind(),
         }
     }
 }

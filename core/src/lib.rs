@@ -32,9 +32,11 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod egress;
 mod error;
 mod guard;
 pub mod kms;
+pub mod redact;
 mod rotation;
 mod secret;
 pub mod store;
