@@ -38,6 +38,7 @@ mod validate;
 
 pub use operator::{HashKey, Operation, Operator, Redacted};
 pub use pseudonym::{PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL, MAX_SESSION_ENTRIES, MAX_SESSION_TTL};
+pub(crate) use redactor::apply;
 pub use redactor::{OrgPattern, Redactor, RedactorBuilder, DEFAULT_AGENT_PREFIX, MAX_ORG_PATTERNS, MAX_ORG_TERMS, MAX_TERM_LEN};
 pub use validate::{iban_valid, luhn_valid};
 

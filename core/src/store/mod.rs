@@ -5,10 +5,12 @@
 //! with `CrossTenant` rather than answered as "not found".
 
 mod memory;
+mod policy;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use policy::{validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
