@@ -210,8 +210,24 @@ impl EntityKind {
         BUILTIN_KINDS.iter().find(|k| k.tag() == tag).cloned()
     }
 
+    /// The index in [`BUILTIN_KINDS`] (custom kinds come last).
     pub(crate) fn priority(&self) -> usize {
-        BUILTIN_KINDS.iter().position(|k| k == self).unwrap_or(BUILTIN_KINDS.len())
+        match self {
+            EntityKind::PrivateKey => 0,
+            EntityKind::Jwt => 1,
+            EntityKind::UrlCredentials => 2,
+            EntityKind::ApiKey => 3,
+            EntityKind::AgentToken => 4,
+            EntityKind::Email => 5,
+            EntityKind::Iban => 6,
+            EntityKind::CreditCard => 7,
+            EntityKind::UsSsn => 8,
+            EntityKind::Phone => 9,
+            EntityKind::IpAddress => 10,
+            EntityKind::Secret => 11,
+            EntityKind::OrgTerm => 12,
+            EntityKind::Custom(..) => BUILTIN_KINDS.len(),
+        }
     }
 
     pub(crate) fn bit(&self) -> u32 {
@@ -272,5 +288,18 @@ pub(crate) fn check_tag(tag: &str) -> Result<(), RedactError> {
         Ok(())
     } else {
         Err(RedactError::InvalidConfig("a tag is 1 to 32 characters from A-Z 0-9 _ starting with a letter".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_follow_builtin_order() {
+        for (i, k) in BUILTIN_KINDS.iter().enumerate() {
+            assert_eq!(k.priority(), i);
+            assert_eq!(EntityKind::from_tag(k.tag()).as_ref(), Some(k));
+        }
     }
 }

@@ -246,7 +246,8 @@ impl Scan<'_> {
         if !self.cfg.host.is_empty() {
             self.host(s, e);
         }
-        if f & (D | AT | CO | DOT | OT) == 0 {
+        if f & (D | AT | CO | DOT | OT) == 0 && e - s < 20 {
+            // Letters only and short: a plain word.
             return e;
         }
         if self.b[s] == b'-' && self.b[s..].starts_with(b"-----BEGIN") && self.on(&EntityKind::PrivateKey) {
@@ -259,6 +260,10 @@ impl Scan<'_> {
             return e;
         }
         let tf = if te == e { f } else { flags(&self.b[s..te]) };
+        if tf & !(UP | LO) == 0 && te - s < 20 {
+            // A plain word before punctuation.
+            return e;
+        }
         self.token(s, te, tf, te == e).max(e)
     }
 
@@ -306,23 +311,23 @@ impl Scan<'_> {
 
     fn alnum(&mut self, s: usize, e: usize, f: u8, allow_run: bool) -> usize {
         let w = &self.b[s..e];
-        if w.starts_with(b"eyJ") && self.on(&EntityKind::Jwt) {
+        if w[0] == b'e' && w.starts_with(b"eyJ") && self.on(&EntityKind::Jwt) {
             if let Some(end) = jwt_end(w) {
                 self.emit(EntityKind::Jwt, s, s + end);
                 return e;
             }
         }
         let ap = &self.cfg.agent_prefix;
-        if !ap.is_empty() && w.starts_with(ap) && self.on(&EntityKind::AgentToken) {
+        if !ap.is_empty() && w[0] == ap[0] && w.len() >= ap.len() + 16 && w.starts_with(ap) && self.on(&EntityKind::AgentToken) {
             let body = w[ap.len()..].iter().take_while(|&&c| b64url(c)).count();
             if body >= 16 && ap.len() + body == w.len() {
                 self.emit(EntityKind::AgentToken, s, e);
                 return e;
             }
         }
-        if self.on(&EntityKind::ApiKey) && matches!(w[0], b'A' | b'g' | b'x' | b's' | b'r' | b'w') {
+        if w.len() >= 13 && self.on(&EntityKind::ApiKey) && matches!(w[0], b'A' | b'g' | b'x' | b's' | b'r' | b'w') {
             for (p, body_ok, min, max) in PREFIXES {
-                if w.starts_with(p) {
+                if w.len() >= p.len() + min && w[1] == p[1] && w.starts_with(p) {
                     let body = w[p.len()..].iter().take_while(|&&c| body_ok(c)).count();
                     let end = p.len() + body;
                     let boundary = end == w.len() || !alnum_us(w[end]);
@@ -344,7 +349,7 @@ impl Scan<'_> {
                 return end;
             }
         }
-        if f & D != 0 && f & DOT == 0 && self.on(&EntityKind::Secret) && is_high_entropy(w) {
+        if w.len() >= 20 && f & DOT == 0 && self.on(&EntityKind::Secret) && is_high_entropy(w) {
             self.emit(EntityKind::Secret, s, e);
         }
         e

@@ -282,62 +282,61 @@ pub(crate) fn is_phone(s: &[u8]) -> bool {
     }
 }
 
-/// A high-entropy token: 20 to 512 characters from base64/base64url/hex, digits and
-/// letters mixed, frequent character-class changes and a high Shannon entropy.
+/// True for the 8-4-4-4-12 hex shape of a UUID (identifiers, not secrets).
+fn is_uuid(s: &[u8]) -> bool {
+    s.len() == 36
+        && s.iter().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { *b == b'-' } else { b.is_ascii_hexdigit() })
+}
+
+/// A high-entropy token: 20 to 512 characters from base64/base64url/hex, with the
+/// character distribution of random data (Shannon entropy near the maximum for its length,
+/// few vowels when it has no digits) and not shaped like a UUID.
 pub(crate) fn is_high_entropy(s: &[u8]) -> bool {
-    if s.len() < 20 || s.len() > 512 {
+    if s.len() < 20 || s.len() > 512 || is_uuid(s) || s[0] == b'/' || s.iter().filter(|&&b| b == b'/').count() > 2 {
         return false;
     }
     let mut hist = [0u16; 128];
-    let (mut digits, mut upper, mut lower, mut other) = (0usize, 0usize, 0usize, 0usize);
-    let mut transitions = 0usize;
-    let mut prev = 0u8;
+    let (mut digits, mut upper, mut lower, mut other, mut vowels) = (0usize, 0usize, 0usize, 0usize, 0usize);
     for &b in s {
-        let class = match b {
-            b'0'..=b'9' => {
-                digits += 1;
-                1
-            }
-            b'A'..=b'Z' => {
-                upper += 1;
-                2
-            }
-            b'a'..=b'z' => {
-                lower += 1;
-                3
-            }
-            b'+' | b'/' | b'_' | b'-' => {
-                other += 1;
-                4
-            }
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'A'..=b'Z' => upper += 1,
+            b'a'..=b'z' => lower += 1,
+            b'+' | b'/' | b'_' | b'-' => other += 1,
             _ => return false,
-        };
-        if prev != 0 && prev != class {
-            transitions += 1;
         }
-        prev = class;
+        if matches!(b | 0x20, b'a' | b'e' | b'i' | b'o' | b'u') {
+            vowels += 1;
+        }
         hist[b as usize] += 1;
     }
     let n = s.len();
-    if digits == 0 || upper + lower == 0 || other * 4 > n || digits * 10 < n {
+    let letters = upper + lower;
+    if letters == 0 || other * 5 > n {
         return false;
     }
     let hex = s.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
         || s.iter().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b));
     let nf = n as f64;
-    let h: f64 = hist.iter().filter(|&&c| c > 0).map(|&c| {
-        let p = f64::from(c) / nf;
-        -p * p.log2()
-    }).sum();
+    let h: f64 = hist
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / nf;
+            -p * p.log2()
+        })
+        .sum();
     if hex {
-        return n >= 32 && h >= 3.0 && transitions * 10 >= n * 3;
+        return n >= 32 && digits > 0 && h >= 3.0;
+    }
+    // Word-like (many vowels): an identifier or a slug, not a key. Random base62 has about 19%.
+    if (digits == 0 && vowels * 10 > letters * 3) || vowels * 10 > letters * 4 {
+        return false;
     }
     if upper == 0 || lower == 0 {
-        // Single-case alphanumerics: only long ones.
-        return n >= 24 && h >= 3.8 && transitions * 10 >= n * 3;
+        return n >= 24 && digits > 0 && h >= 3.8;
     }
-    let max_h = nf.log2().min(6.0);
-    h >= max_h * 0.82 && h >= 3.6 && transitions * 10 >= n * 4
+    h >= 0.82 * nf.log2().min(6.0) && h >= 3.5
 }
 
 #[cfg(test)]
