@@ -44,18 +44,21 @@ const MAX_RUN_WORDS: usize = 8;
 /// Organization terms, indexed by their lower-cased first byte.
 #[derive(Default)]
 pub(crate) struct TermIndex {
+    /// Bit `c` is set if a term starts with byte `c` in either case.
+    first: u128,
     terms: Vec<Vec<u8>>,
     by_first: Vec<Vec<u32>>,
 }
 
 impl TermIndex {
     pub(crate) fn new(terms: &[String]) -> Self {
-        let mut idx = TermIndex { terms: Vec::new(), by_first: vec![Vec::new(); 128] };
+        let mut idx = TermIndex { first: 0, terms: Vec::new(), by_first: vec![Vec::new(); 128] };
         let mut sorted: Vec<&String> = terms.iter().collect();
         sorted.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
         sorted.dedup();
         for t in sorted {
             let first = t.as_bytes()[0].to_ascii_lowercase();
+            idx.first |= 1u128 << (first & 127) | 1u128 << (first.to_ascii_uppercase() & 127);
             idx.by_first[first as usize & 127].push(idx.terms.len() as u32);
             idx.terms.push(t.as_bytes().to_vec());
         }
@@ -96,6 +99,7 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
     let mut sc = Scan { cfg, text, b, out, host_buf: Vec::new() };
     let n = b.len();
+    let fancy = !cfg.host.is_empty();
     let mut i = 0;
     while i < n {
         if CLASS[b[i] as usize] == 0 {
@@ -111,6 +115,11 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
             }
             f |= c;
             i += 1;
+        }
+        // Fast path: a short plain word that starts no organization term and meets no host
+        // recognizer (most words of prose).
+        if f & !(UP | LO) == 0 && i - s < 20 && !fancy && cfg.terms.first & (1u128 << (b[s] & 127)) == 0 {
+            continue;
         }
         let next = sc.word(s, i, f);
         i = next.max(i);
