@@ -3,7 +3,7 @@
 //! tenantguard's redactor on the synthetic corpus, and (optionally) of Presidio on the same
 //! corpus in the same run.
 //!
-//! `cargo run --release -p tenantguard-benches --bin redact_eval -- [--docs N] [--out DIR] [--presidio PYTHON]`
+//! `cargo run --release -p tenantguard-benches --bin redact_eval -- [--docs N] [--seed S] [--out DIR] [--presidio PYTHON [--presidio-docs N]]`
 
 use std::collections::BTreeMap;
 
@@ -21,10 +21,11 @@ fn main() {
     let docs_n: usize = arg("--docs").and_then(|s| s.parse().ok()).unwrap_or(1000);
     let out_dir = std::path::PathBuf::from(arg("--out").unwrap_or_else(|| "target/redact-corpus".into()));
     std::fs::create_dir_all(&out_dir).expect("create output dir");
-    let docs = generate(42, docs_n, 2048);
+    let seed: u64 = arg("--seed").and_then(|s| s.parse().ok()).unwrap_or(42);
+    let docs = generate(seed, docs_n, 2048);
     let total: usize = docs.iter().map(|d| d.text.len()).sum();
     let corpus = json!({
-        "seed": 42,
+        "seed": seed,
         "docs": docs.iter().map(|d| json!({
             "text": d.text,
             "spans": d.spans.iter().map(|s| json!({"type": s.kind, "start": s.start, "end": s.end, "cstart": s.cstart, "cend": s.cend})).collect::<Vec<_>>(),

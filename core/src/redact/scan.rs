@@ -248,6 +248,8 @@ impl Scan<'_> {
     }
 
     /// Handles one word `[s, e)` with class flags `f`; returns where scanning resumes.
+    /// Kept out of line so the byte loop in [`scan`] stays small.
+    #[inline(never)]
     fn word(&mut self, s: usize, e: usize, f: u8) -> usize {
         if !self.cfg.terms.is_empty() && self.on(&EntityKind::OrgTerm) {
             self.term(s);
