@@ -165,6 +165,24 @@ impl EgressPolicy {
         b.build()
     }
 
+    fn unredacted(&self) -> std::result::Result<Redactor, RedactError> {
+        let left: Vec<Category> = [Category::Pii, Category::Secret, Category::Organization]
+            .into_iter()
+            .filter(|k| !self.redaction.categories().contains(k))
+            .collect();
+        let mut b = Redactor::builder().categories(&left);
+        if let Some(p) = &self.agent_prefix {
+            b = b.agent_prefix(p.clone());
+        }
+        if left.contains(&Category::Organization) {
+            b = b.terms(self.terms.iter().cloned());
+            for p in &self.patterns {
+                b = b.pattern(p.clone());
+            }
+        }
+        b.build()
+    }
+
     /// Checks the policy against the registry (and compiles its terms and patterns).
     pub fn validate(&self, registry: &Registry) -> std::result::Result<(), EgressError> {
         let known = |id: &String| registry.get(id).is_some();
@@ -333,7 +351,10 @@ struct Compiled {
     body: String,
     version: u64,
     policy: Arc<EgressPolicy>,
+    /// Finds what the level redacts.
     redactor: Redactor,
+    /// Finds what the level leaves in (checked against restricted providers' categories).
+    unredacted: Redactor,
 }
 
 /// Builds an [`Egress`].
@@ -440,7 +461,8 @@ impl Egress {
             serde_json::from_str(&body).map_err(|e| EgressError::InvalidPolicy(format!("stored policy: {e}")))?
         };
         let redactor = policy.redactor()?;
-        let c = Arc::new(Compiled { body, version, policy: Arc::new(policy), redactor });
+        let unredacted = policy.unredacted()?;
+        let c = Arc::new(Compiled { body, version, policy: Arc::new(policy), redactor, unredacted });
         let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= POLICY_CACHE {
             map.clear();
@@ -521,14 +543,7 @@ impl Egress {
         }
         // Values the level does not redact still count against a restricted provider's categories.
         if let Some(allowed) = allowed_cats {
-            let unredacted = Redactor::builder()
-                .categories(&[Category::Pii, Category::Secret, Category::Organization]
-                    .into_iter()
-                    .filter(|k| !policy.redaction.categories().contains(k))
-                    .collect::<Vec<_>>())
-                .terms(policy.terms.iter().cloned())
-                .build()?;
-            for f in unredacted.find(req.text)? {
+            for f in c.unredacted.find(req.text)? {
                 let cat = match f.kind.category() {
                     Category::Pii => category::PII,
                     Category::Secret => category::CREDENTIALS,
