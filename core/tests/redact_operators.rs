@@ -169,7 +169,7 @@ fn debug_never_prints_values() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn redact_never_panics_and_offsets_are_boundaries(text in "\\PC{0,200}") {
@@ -181,6 +181,15 @@ proptest! {
         for x in &f {
             prop_assert!(text.is_char_boundary(x.start) && text.is_char_boundary(x.end) && x.start < x.end);
         }
+    }
+
+    #[test]
+    fn numeric_and_key_shapes_never_panic(text in "[0-9 ()+./:-]{0,80}|[A-Z0-9 ]{0,80}|[a-zA-Z0-9_@:./=-]{0,80}|(-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----[A-Za-z0-9+/\n]{0,40}(-----END)?)") {
+        let r = Redactor::new();
+        for f in r.find(&text).unwrap() {
+            prop_assert!(f.start < f.end && f.end <= text.len());
+        }
+        let _ = r.redact(&text, &Operation::Mask).unwrap();
     }
 
     #[test]

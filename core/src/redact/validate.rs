@@ -228,7 +228,8 @@ pub(crate) fn is_card(s: &[u8]) -> bool {
         }
     }
     let first = s[0];
-    let two = (s[0] - b'0') * 10 + s.get(1).map_or(0, |b| b.wrapping_sub(b'0'));
+    let digit = |i: usize| s.get(i).filter(|b| b.is_ascii_digit()).map_or(0, |b| u32::from(b - b'0'));
+    let two = digit(0) * 10 + digit(1);
     let network = match first {
         b'4' => true,
         b'5' => (51..=55).contains(&two),
