@@ -224,3 +224,25 @@ async fn builder_needs_a_policy_store() {
     let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().unwrap();
     assert_eq!(Egress::builder(guard).build().unwrap_err().kind(), ErrorKind::Config);
 }
+
+#[tokio::test]
+async fn sqlite_schema_1_databases_migrate_to_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.create_tenant(&ctx("acme"), &key_record()).await.unwrap();
+    }
+    // Turn it back into a schema-1 database, as an older build left it.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE tg_policies; PRAGMA user_version = 1;").unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.tenant_keys(&ctx("acme")).await.unwrap().len(), 1);
+    assert_eq!(store.get_policy(&ctx("acme"), "egress").await.unwrap(), None);
+    assert_eq!(store.put_policy(&ctx("acme"), "egress", "{}", 1).await.unwrap(), 1);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, 2);
+}
