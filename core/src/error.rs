@@ -5,8 +5,10 @@ use thiserror::Error;
 use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::crypto::CryptoError;
+use crate::egress::EgressError;
 use crate::kms::KmsError;
 use crate::reveal::RevealError;
+use crate::redact::RedactError;
 use crate::store::StoreError;
 use crate::tenant::TenantError;
 use crate::tokens::TokenError;
@@ -114,6 +116,12 @@ pub enum Error {
     /// Opening a credential was refused by the reveal path.
     #[error(transparent)]
     Reveal(#[from] RevealError),
+    /// Redaction or restore failed.
+    #[error(transparent)]
+    Redact(#[from] RedactError),
+    /// An egress policy or request failed.
+    #[error(transparent)]
+    Egress(#[from] EgressError),
 }
 
 impl Error {
@@ -129,6 +137,8 @@ impl Error {
             Error::Auth(e) => e.kind(),
             Error::Totp(e) => e.kind(),
             Error::Reveal(e) => e.kind(),
+            Error::Redact(e) => e.kind(),
+            Error::Egress(e) => e.kind(),
         }
     }
 }

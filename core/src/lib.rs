@@ -34,11 +34,13 @@
 pub mod audit;
 pub mod auth;
 pub mod crypto;
+pub mod egress;
 mod error;
 mod governance;
 mod guard;
 pub mod kms;
 pub mod retention;
+pub mod redact;
 mod rotation;
 mod secret;
 pub mod reveal;

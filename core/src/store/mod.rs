@@ -6,6 +6,7 @@
 
 mod gov;
 mod memory;
+mod policy;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "postgres")]
@@ -13,6 +14,7 @@ mod postgres;
 
 pub use gov::{validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
 pub use memory::MemoryStore;
+pub use policy::{validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 #[cfg(feature = "postgres")]
