@@ -8,6 +8,7 @@
 #   source target/kms/kms.env
 #   cargo test -p tenantguard-kms --all-features
 #   scripts/kms.sh stop      # stops the servers by their process ids, removes the token
+#   scripts/kms.sh test      # all of the above: start, run the provider tests, stop
 #
 # Everything listens on 127.0.0.1 only; state lives in target/kms/ (in memory for moto
 # and OpenBao's dev mode).
@@ -92,9 +93,19 @@ EOF
   echo "Connection info: $ENV_FILE"
 }
 
+run_tests() {
+  start
+  trap stop EXIT
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  cargo test --locked -p tenantguard-kms --all-features
+  cargo test --locked -p tenantguard --test kms_byok
+}
+
 case "${1:-}" in
   install) install ;;
+  test) run_tests ;;
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|test" >&2; exit 2 ;;
 esac
