@@ -12,7 +12,12 @@ pub fn env_or_skip(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
-            eprintln!("SKIPPED: {var} is not set, so the {what} tests did not run. Start the servers with `scripts/kms.sh start` and `source target/kms/kms.env` first.");
+            // Written to stderr directly, so the test harness does not swallow it.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {var} is not set, so this {what} test did not run (run `scripts/kms.sh test`, or `scripts/kms.sh start` and `source target/kms/kms.env` first)."
+            );
             None
         }
     }
