@@ -2,10 +2,13 @@
 
 use thiserror::Error;
 
+use crate::audit::AuditError;
+use crate::auth::AuthError;
 use crate::crypto::CryptoError;
 use crate::kms::KmsError;
 use crate::store::StoreError;
 use crate::tenant::TenantError;
+use crate::tokens::TokenError;
 
 /// A stable classification of every error tenantguard returns.
 ///
@@ -94,6 +97,15 @@ pub enum Error {
     /// A tenant id, context or permission check failed.
     #[error(transparent)]
     Tenant(#[from] TenantError),
+    /// An agent token was refused or could not be created.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The audit log refused an event or its chain is broken.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A password or session operation failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 impl Error {
@@ -104,6 +116,9 @@ impl Error {
             Error::Kms(e) => e.kind(),
             Error::Store(e) => e.kind(),
             Error::Tenant(e) => e.kind(),
+            Error::Token(e) => e.kind(),
+            Error::Audit(e) => e.kind(),
+            Error::Auth(e) => e.kind(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, DataKey, KeyId, SealedValue, TenantKey};
 use crate::error::Result;
 use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, LocalKeyProvider, WrapContext};
@@ -51,6 +52,7 @@ pub struct GuardBuilder {
     cache: CacheLimits,
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
+    pub(crate) governance: crate::governance::GovernanceConfig,
 }
 
 impl GuardBuilder {
@@ -114,12 +116,14 @@ impl GuardBuilder {
         if self.tenant_providers.len() > crate::kms::MAX_TENANT_PROVIDERS {
             return Err(KmsError::Config("too many tenant key providers".into()).into());
         }
+        let gov = crate::governance::GovState::new(self.governance)?;
         Ok(Guard {
             inner: Arc::new(Inner {
                 provider,
                 store,
                 cache: KeyCache::new(self.cache),
                 clock: self.clock,
+                gov,
                 tenant_providers: self.tenant_providers,
             }),
         })
@@ -132,6 +136,7 @@ struct Inner {
     cache: KeyCache,
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
+    gov: crate::governance::GovState,
 }
 
 /// The tenantguard facade: seal and open values and credentials per tenant, rotate and
@@ -166,6 +171,7 @@ impl Guard {
             cache: CacheLimits::default(),
             clock: Arc::new(SystemClock),
             tenant_providers: BTreeMap::new(),
+            governance: Default::default(),
         }
     }
 
@@ -203,6 +209,10 @@ impl Guard {
         &self.inner.tenant_providers
     }
 
+    pub(crate) fn gov(&self) -> &crate::governance::GovState {
+        &self.inner.gov
+    }
+
     pub(crate) fn now(&self) -> i64 {
         self.inner.clock.now_unix()
     }
@@ -233,6 +243,7 @@ impl Guard {
         ctx.require(Role::Owner, "create a tenant")?;
         let rec = self.new_key_record(ctx, KeyId::FIRST).await?;
         self.store().create_tenant(ctx, &rec).await?;
+        self.audit(ctx, AuditEvent::new(AuditAction::TenantCreate, format!("tenant:{}", ctx.tenant()))).await?;
         Ok(KeyId::FIRST)
     }
 
@@ -343,15 +354,43 @@ impl Guard {
     }
 
     /// Opens stored record `id` (service role only), returning its class and plaintext.
+    /// Audited (`credential.open`, without a reason: prefer [`Guard::open_record_with_reason`]).
     pub async fn open_record(&self, ctx: &TenantContext, id: &str) -> Result<(String, SecretBytes)> {
+        self.open_record_why(ctx, id, None).await
+    }
+
+    /// Opens stored record `id` (service role only) for `reason` (1 to 1024 bytes, e.g.
+    /// "run 812 launch"), recorded with who and what in the audit log before the plaintext
+    /// is returned: if the audit append fails, nothing is returned.
+    pub async fn open_record_with_reason(&self, ctx: &TenantContext, id: &str, reason: &str) -> Result<(String, SecretBytes)> {
+        if reason.is_empty() || reason.len() > crate::audit::MAX_REASON_LEN {
+            return Err(crate::audit::AuditError::InvalidInput("reason must be 1 to 1024 bytes".into()).into());
+        }
+        self.open_record_why(ctx, id, Some(reason)).await
+    }
+
+    async fn open_record_why(&self, ctx: &TenantContext, id: &str, reason: Option<&str>) -> Result<(String, SecretBytes)> {
         ctx.require_service("open a stored record")?;
         let rec = self.store().get_record(ctx, id).await?.ok_or(StoreError::RecordNotFound)?;
         let value = SealedValue::from_vec(rec.sealed)?;
         let plain = self.open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value).await?;
+        let mut ev = AuditEvent::new(AuditAction::CredentialOpen, format!("record:{id}")).detail("class", rec.class.clone());
+        ev.reason = reason.map(str::to_owned);
+        self.audit(ctx, ev).await?;
         Ok((rec.class, plain))
     }
 
-    /// Opens stored credential `id` (service role only).
+    /// Opens stored credential `id` (service role only) for `reason`; audited like
+    /// [`Guard::open_record_with_reason`].
+    pub async fn open_credential_with_reason(&self, ctx: &TenantContext, id: &str, reason: &str) -> Result<Credential> {
+        let (class, plain) = self.open_record_with_reason(ctx, id, reason).await?;
+        let kind = CredentialKind::parse(&class)
+            .ok_or_else(|| StoreError::InvalidInput(format!("record {id:?} is not a credential")))?;
+        Ok(Credential::new(kind, plain))
+    }
+
+    /// Opens stored credential `id` (service role only). Audited without a reason: prefer
+    /// [`Guard::open_credential_with_reason`].
     pub async fn open_credential(&self, ctx: &TenantContext, id: &str) -> Result<Credential> {
         let (class, plain) = self.open_record(ctx, id).await?;
         let kind = CredentialKind::parse(&class)
@@ -372,7 +411,9 @@ impl Guard {
         ctx.require(Role::Owner, "shred a tenant")?;
         let r = self.store().destroy_all_keys(ctx).await;
         self.invalidate(ctx);
-        Ok(r?)
+        r?;
+        self.audit(ctx, AuditEvent::new(AuditAction::TenantShred, format!("tenant:{}", ctx.tenant()))).await?;
+        Ok(())
     }
 }
 

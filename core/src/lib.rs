@@ -31,17 +31,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
+pub mod auth;
 pub mod crypto;
 mod error;
+mod governance;
 mod guard;
 pub mod kms;
+pub mod retention;
 mod rotation;
 mod secret;
 pub mod store;
 pub mod tenant;
+pub mod tokens;
 
 pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Result};
+pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
 pub use rotation::{ReencryptReport, RewrapReport};

@@ -4,6 +4,7 @@
 //! Every step is atomic per row and idempotent, so a crash at any point leaves every
 //! value openable, and running a job again resumes where it stopped.
 
+use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, KeyId, SealedValue};
 use crate::error::Result;
 use crate::guard::{record_context, Guard};
@@ -60,6 +61,7 @@ impl Guard {
         let r = self.store().rotate_key(ctx, &rec).await;
         self.invalidate(ctx);
         r?;
+        self.audit(ctx, AuditEvent::new(AuditAction::KeyRotate, format!("key:{next}")).detail("previous", last.to_string())).await?;
         Ok(next)
     }
 
@@ -95,7 +97,18 @@ impl Guard {
                 };
                 let plain = match opened {
                     Ok(p) => p,
-                    Err(e) if matches!(e.kind(), crate::ErrorKind::Unavailable | crate::ErrorKind::Store) => return Err(e),
+                    // Only a bad record is skipped; a key, provider or store failure stops the job.
+                    Err(e)
+                        if !matches!(
+                            e.kind(),
+                            crate::ErrorKind::AuthenticationFailed
+                                | crate::ErrorKind::Malformed
+                                | crate::ErrorKind::UnsupportedVersion
+                                | crate::ErrorKind::TooLarge
+                        ) =>
+                    {
+                        return Err(e)
+                    }
                     Err(_) => {
                         if report.failed.len() < MAX_REPORTED_FAILURES {
                             report.failed.push(rec.id.clone());
@@ -139,7 +152,9 @@ impl Guard {
         }
         let r = self.store().destroy_key(ctx, key_id).await;
         self.invalidate(ctx);
-        Ok(r?)
+        r?;
+        self.audit(ctx, AuditEvent::new(AuditAction::KeyDestroy, format!("key:{key_id}"))).await?;
+        Ok(())
     }
 
     /// KEK rotation: re-wraps every tenant's data keys that are not under the provider's
@@ -162,6 +177,8 @@ impl Guard {
             }
             for tenant in tenants {
                 let ctx = TenantContext::service(tenant.clone(), service);
+                let before = report.rewrapped;
+                let mut new_kek = String::new();
                 for k in self.store().tenant_keys(&ctx).await? {
                     if k.state == KeyState::Destroyed {
                         continue;
@@ -169,10 +186,18 @@ impl Guard {
                     // Each key stays with its own provider (deployment or the tenant's own).
                     let target = crate::kms::split_kek_id(&k.kek_id).0.map(str::to_owned);
                     match self.rewrap_record(&ctx, &k, target.as_deref(), &mut currents).await? {
-                        crate::kms::Rewrap::Rewrapped => report.rewrapped += 1,
+                        crate::kms::Rewrap::Rewrapped => {
+                            report.rewrapped += 1;
+                            new_kek = crate::kms::current_tagged(&currents, target.as_deref());
+                        }
                         crate::kms::Rewrap::Current => report.current += 1,
                         crate::kms::Rewrap::Raced => {}
                     }
+                }
+                if report.rewrapped > before {
+                    let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{new_kek}"))
+                        .detail("rewrapped", (report.rewrapped - before).to_string());
+                    self.audit(&ctx, ev).await?;
                 }
                 report.tenants += 1;
                 report.last_tenant = Some(tenant);

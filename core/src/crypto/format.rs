@@ -80,7 +80,12 @@ impl SealedValue {
         let rest = match text.strip_prefix(TEXT_PREFIX) {
             Some(rest) => rest,
             None => {
-                let version = text.split_once(':').and_then(|(v, _)| v.strip_prefix("tg")?.parse::<u8>().ok());
+                // Only a canonical decimal other than 1 names another version ("tg01", "tg+1" do not).
+                let version = text.split_once(':').and_then(|(v, _)| {
+                    let d = v.strip_prefix("tg")?;
+                    let canonical = !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (d == "0" || !d.starts_with('0'));
+                    d.parse::<u8>().ok().filter(|&v| canonical && v != VERSION_1)
+                });
                 return Err(match version {
                     Some(v) => CryptoError::UnsupportedVersion(v),
                     None => CryptoError::Malformed("text form must start with \"tg1:\""),
@@ -175,5 +180,36 @@ impl std::str::FromStr for SealedValue {
     type Err = CryptoError;
     fn from_str(s: &str) -> Result<Self, CryptoError> {
         Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn text_version_prefix_is_classified_exactly() {
+        let body = "A".repeat(76);
+        let kind = |prefix: &str| SealedValue::parse(&format!("{prefix}:1:{body}")).unwrap_err().kind();
+        assert_eq!(kind("tg2"), ErrorKind::UnsupportedVersion);
+        assert_eq!(kind("tg0"), ErrorKind::UnsupportedVersion);
+        assert_eq!(kind("tg255"), ErrorKind::UnsupportedVersion);
+        // Not a version at all, or a non-canonical spelling of version 1: malformed, never
+        // "unsupported version 1".
+        for bad in ["tg01", "tg+1", "tg001", "tg", "tg256", "TG1", "tg1 ", "xx1"] {
+            assert_eq!(kind(bad), ErrorKind::Malformed, "{bad}");
+        }
+    }
+
+    #[test]
+    fn binary_header_checks() {
+        assert_eq!(SealedValue::from_bytes(&[]).unwrap_err().kind(), ErrorKind::Malformed);
+        assert_eq!(SealedValue::from_bytes(&[2]).unwrap_err().kind(), ErrorKind::UnsupportedVersion);
+        assert_eq!(SealedValue::from_bytes(&[1; 60]).unwrap_err().kind(), ErrorKind::Malformed);
+        let mut b = vec![1u8; BINARY_OVERHEAD];
+        assert!(SealedValue::from_bytes(&b).is_ok());
+        b[1..5].copy_from_slice(&[0; 4]);
+        assert_eq!(SealedValue::from_bytes(&b).unwrap_err().kind(), ErrorKind::Malformed);
     }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{KeyProvider, KmsError, WrapContext, WrappedKey};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::DataKey;
 use crate::error::Result;
 use crate::guard::Guard;
@@ -147,6 +148,12 @@ impl Guard {
         }
         self.invalidate(ctx);
         result?;
+        if report.rewrapped > 0 {
+            let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{}", current_tagged(&currents, name)))
+                .detail("provider", name.unwrap_or("deployment"))
+                .detail("rewrapped", report.rewrapped.to_string());
+            self.audit(ctx, ev).await?;
+        }
         report.last_tenant = Some(ctx.tenant().clone());
         Ok(report)
     }
@@ -157,6 +164,15 @@ impl Guard {
         ctx.require(Role::Viewer, "read the tenant's key provider")?;
         let keys = self.store().tenant_keys(ctx).await?;
         Ok(Self::provider_of(&keys))
+    }
+}
+
+/// The stored form of provider `target`'s current KEK, from a `rewrap_record` cache.
+pub(crate) fn current_tagged(currents: &HashMap<Option<String>, String>, target: Option<&str>) -> String {
+    match (currents.get(&target.map(str::to_owned)), target) {
+        (Some(c), Some(n)) => tagged_kek_id(n, c),
+        (Some(c), None) => c.clone(),
+        (None, _) => String::new(),
     }
 }
 

@@ -155,9 +155,9 @@ impl KeyCache {
         match loaded {
             Ok(k) => Ok(k.clone()),
             Err(e) => {
-                // Don't keep empty cells for ids that failed (e.g. forged key ids).
+                // Keep only loaded keys: ids named by forged or foreign values must not grow the map.
                 let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
-                if versions.get(&id).is_some_and(|c| c.get().is_none()) {
+                if versions.get(&id).is_some_and(|c| Arc::ptr_eq(c, &cell) && c.get().is_none()) {
                     versions.remove(&id);
                 }
                 Err(e)
@@ -224,15 +224,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failed_loads_leave_nothing_behind() {
+    async fn failed_version_loads_leave_no_entry() {
+        // Values naming key ids the tenant does not have (forged or foreign) must not grow
+        // the cache: only successfully loaded keys are kept.
         let cache = KeyCache::new(CacheLimits::default());
         let t = TenantId::new("a").unwrap();
-        for id in 1..=1000 {
-            let r = cache.version::<&str, _, _>(&t, KeyId::new(id).unwrap(), || async { Err("unknown") }).await;
+        for id in 2..1002 {
+            let r = cache.version::<&str, _, _>(&t, KeyId::new(id).unwrap(), || async { Err("unknown key") }).await;
             assert!(r.is_err());
         }
+        cache.version::<(), _, _>(&t, KeyId::FIRST, || async { Ok(key(1)) }).await.unwrap();
         let slot = cache.slot(&t);
-        assert!(slot.versions.lock().unwrap().is_empty());
+        assert_eq!(slot.versions.lock().unwrap().len(), 1);
+        // A failed load is retried next time (errors are not cached).
+        let k = cache.version::<(), _, _>(&t, KeyId::new(2).unwrap(), || async { Ok(key(2)) }).await.unwrap();
+        assert_eq!(k.id().get(), 2);
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ pub use cache::{CacheLimits, CacheStats};
 pub(crate) use cache::KeyCache;
 pub use local::LocalKeyProvider;
 pub use byok::{split_kek_id, tagged_kek_id, validate_provider_name, MAX_PROVIDER_NAME_LEN, MAX_TENANT_PROVIDERS};
-pub(crate) use byok::{is_missing_tenant, Rewrap};
+pub(crate) use byok::{current_tagged, is_missing_tenant, Rewrap};
 pub use retry::{RetryPolicy, Retrying, MAX_ATTEMPTS, MAX_DELAY};
 
 use thiserror::Error;

@@ -7,6 +7,9 @@ use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
+#[path = "memory_gov.rs"]
+mod memory_gov;
+
 #[derive(Default)]
 struct Tenant {
     keys: BTreeMap<KeyId, TenantKeyRecord>,
@@ -22,6 +25,7 @@ struct Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    gov: memory_gov::Gov,
 }
 
 impl MemoryStore {

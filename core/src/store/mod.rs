@@ -4,10 +4,12 @@
 //! across tenants, so a record of tenant B asked for with tenant A's context is refused
 //! with `CrossTenant` rather than answered as "not found".
 
+mod gov;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use gov::{validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -228,6 +230,6 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// A complete backend.
-pub trait Store: KeyStore + RecordStore {}
+pub trait Store: KeyStore + RecordStore + GovernanceStore {}
 
-impl<T: KeyStore + RecordStore> Store for T {}
+impl<T: KeyStore + RecordStore + GovernanceStore> Store for T {}

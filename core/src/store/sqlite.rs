@@ -14,7 +14,10 @@ use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 3;
+
+#[path = "sqlite_gov.rs"]
+mod sqlite_gov;
 
 const MIGRATION_1: &str = "
 CREATE TABLE tg_tenants (
@@ -126,6 +129,9 @@ impl SqliteStore {
         }
         if version < 1 {
             tx.execute_batch(MIGRATION_1).map_err(backend)?;
+        }
+        if version < 3 {
+            tx.execute_batch(sqlite_gov::MIGRATION_3).map_err(backend)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;
         tx.commit().map_err(backend)?;

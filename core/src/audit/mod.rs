@@ -1,0 +1,285 @@
+//! The audit log: append-only, per tenant, hash-chained; export as JSON Lines and offline
+//! verification that names the first broken or missing entry.
+//!
+//! Every privileged action the SDK performs appends an entry (token creation and
+//! revocation, key rotation and destruction, tenant shredding, credential opens with their
+//! reason, retention sweeps and erasures, session revocation); the host application records
+//! its own (membership and permission changes, policy changes, egress decisions) with
+//! [`Guard::record_audit`]. Appends are atomic in the store (see
+//! [`AuditStore::append_audit`](crate::store::AuditStore::append_audit)), so concurrent
+//! appenders never fork a chain. Entries hold no secrets: subjects of erasure requests are
+//! recorded as SHA-256 digests.
+
+mod entry;
+mod verify;
+
+pub use entry::{AuditDraft, AuditEntry, GENESIS, HASH_DOMAIN};
+pub use verify::{parse_line, verify_jsonl, ChainVerifier, VerifyOptions, VerifyProblem, VerifyReport, MAX_LINE_LEN};
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use thiserror::Error;
+
+use crate::error::{ErrorKind, Result};
+use crate::guard::Guard;
+use crate::store::MAX_PAGE;
+use crate::tenant::{Principal, Role, TenantContext};
+
+/// Longest target, in bytes.
+pub const MAX_TARGET_LEN: usize = 256;
+/// Longest reason, in bytes.
+pub const MAX_REASON_LEN: usize = 1024;
+/// Most detail fields per entry.
+pub const MAX_DETAILS: usize = 32;
+/// Longest detail key, in bytes.
+pub const MAX_DETAIL_KEY_LEN: usize = 64;
+/// Longest detail value, in bytes.
+pub const MAX_DETAIL_VALUE_LEN: usize = 1024;
+
+/// Errors from the audit log.
+#[non_exhaustive]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AuditError {
+    /// The chain is broken at this line (1-based) and `seq`.
+    #[error("audit chain broken at line {line} (seq {seq:?}): {problem}")]
+    Broken {
+        /// 1-based line number (or position in the stored log).
+        line: u64,
+        /// The entry's `seq`, when it could be read.
+        seq: Option<u64>,
+        /// What is wrong.
+        problem: VerifyProblem,
+    },
+    /// An event argument is out of range.
+    #[error("invalid audit event: {0}")]
+    InvalidInput(String),
+    /// Reading or writing an export failed.
+    #[error("audit export I/O failed: {0}")]
+    Io(String),
+}
+
+impl AuditError {
+    /// The stable kind of this error (a broken chain is `AuthenticationFailed`: tampered).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AuditError::Broken { .. } => ErrorKind::AuthenticationFailed,
+            AuditError::InvalidInput(_) => ErrorKind::InvalidInput,
+            AuditError::Io(_) => ErrorKind::Store,
+        }
+    }
+}
+
+/// The privileged actions the audit log names. Stable strings, e.g. `token.create`.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// A tenant was created.
+    TenantCreate,
+    /// An agent token was created.
+    TokenCreate,
+    /// An agent token was revoked.
+    TokenRevoke,
+    /// Every token of an agent was revoked (kill switch).
+    AgentKill,
+    /// A member's role or permissions changed (host application).
+    PermissionChange,
+    /// A member joined or left (host application).
+    MembershipChange,
+    /// A policy changed (egress, retention...).
+    PolicyChange,
+    /// A tenant data key was rotated.
+    KeyRotate,
+    /// A tenant data key was destroyed (retired).
+    KeyDestroy,
+    /// Tenant data keys were re-wrapped under a new KEK.
+    KeyRewrap,
+    /// Every key of the tenant was destroyed (crypto-shredding).
+    TenantShred,
+    /// A stored credential or record was opened (who, what, why).
+    CredentialOpen,
+    /// An AI egress decision (allowed, redacted, denied).
+    EgressDecision,
+    /// A retention sweep deleted expired records.
+    RetentionSweep,
+    /// A data subject's records were erased.
+    SubjectErasure,
+    /// A whole tenant was erased.
+    TenantErasure,
+    /// A login session was revoked (or killed on refresh-token reuse).
+    SessionRevoke,
+}
+
+impl AuditAction {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::TenantCreate => "tenant.create",
+            AuditAction::TokenCreate => "token.create",
+            AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::AgentKill => "token.kill_agent",
+            AuditAction::PermissionChange => "permission.change",
+            AuditAction::MembershipChange => "membership.change",
+            AuditAction::PolicyChange => "policy.change",
+            AuditAction::KeyRotate => "key.rotate",
+            AuditAction::KeyDestroy => "key.destroy",
+            AuditAction::KeyRewrap => "key.rewrap",
+            AuditAction::TenantShred => "tenant.shred",
+            AuditAction::CredentialOpen => "credential.open",
+            AuditAction::EgressDecision => "egress.decision",
+            AuditAction::RetentionSweep => "retention.sweep",
+            AuditAction::SubjectErasure => "retention.erase_subject",
+            AuditAction::TenantErasure => "retention.erase_tenant",
+            AuditAction::SessionRevoke => "session.revoke",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event the host application records (membership, permission and policy changes,
+/// egress decisions...). The actor is always the context's principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// What.
+    pub action: AuditAction,
+    /// On what (1 to 256 bytes).
+    pub target: String,
+    /// Why (at most 1024 bytes).
+    pub reason: Option<String>,
+    /// Further facts (at most 32; keys ≤ 64 bytes, values ≤ 1024 bytes). Never secrets.
+    pub details: BTreeMap<String, String>,
+}
+
+impl AuditEvent {
+    /// An event with no reason and no details.
+    pub fn new(action: AuditAction, target: impl Into<String>) -> Self {
+        AuditEvent { action, target: target.into(), reason: None, details: BTreeMap::new() }
+    }
+
+    /// Adds a reason.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Adds a detail.
+    pub fn detail(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.details.insert(key.into(), value.into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), AuditError> {
+        let bad = |m: String| Err(AuditError::InvalidInput(m));
+        if self.target.is_empty() || self.target.len() > MAX_TARGET_LEN {
+            return bad(format!("target must be 1 to {MAX_TARGET_LEN} bytes"));
+        }
+        if self.reason.as_ref().is_some_and(|r| r.is_empty() || r.len() > MAX_REASON_LEN) {
+            return bad(format!("reason must be 1 to {MAX_REASON_LEN} bytes"));
+        }
+        if self.details.len() > MAX_DETAILS {
+            return bad(format!("at most {MAX_DETAILS} details"));
+        }
+        if self.details.iter().any(|(k, v)| k.is_empty() || k.len() > MAX_DETAIL_KEY_LEN || v.len() > MAX_DETAIL_VALUE_LEN) {
+            return bad(format!("detail keys must be 1 to {MAX_DETAIL_KEY_LEN} bytes, values at most {MAX_DETAIL_VALUE_LEN}"));
+        }
+        Ok(())
+    }
+}
+
+/// The audit name of the context's principal: `service` or `user:<id>`.
+pub fn actor_of(ctx: &TenantContext) -> String {
+    match ctx.principal() {
+        Principal::Service => "service".to_owned(),
+        Principal::User { user, .. } => format!("user:{user}"),
+    }
+}
+
+/// The SHA-256 (hex) of a value that must not appear in the log itself (e.g. a data
+/// subject's id): lets an auditor confirm a known value without the log holding it.
+pub fn digest(value: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(value.as_bytes()))
+}
+
+impl Guard {
+    /// Appends an entry for an action the SDK itself performs.
+    pub(crate) async fn audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
+        let draft = AuditDraft {
+            time: self.now(),
+            actor: actor_of(ctx),
+            action: event.action.as_str().to_owned(),
+            target: event.target,
+            reason: event.reason,
+            details: event.details,
+        };
+        Ok(self.store().append_audit(ctx, &draft).await?)
+    }
+
+    /// Records an event of the host application (membership, permission or policy
+    /// changes, egress decisions) in the tenant's audit log. Any role; the actor is the
+    /// context's principal.
+    pub async fn record_audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
+        ctx.require(Role::Viewer, "record an audit event")?;
+        event.validate()?;
+        self.audit(ctx, event).await
+    }
+
+    /// Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Needs the admin role.
+    pub async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+        ctx.require(Role::Admin, "read the audit log")?;
+        Ok(self.store().audit_entries(ctx, after, limit).await?)
+    }
+
+    /// Writes the tenant's whole audit log as JSON Lines to `out`, verifying the chain as
+    /// it goes: the report's head is what an offline [`verify_jsonl`] should end at.
+    /// Fails with `Broken` if the stored chain was tampered with. Needs the admin role.
+    pub async fn export_audit(&self, ctx: &TenantContext, mut out: impl Write + Send) -> Result<VerifyReport> {
+        ctx.require(Role::Admin, "export the audit log")?;
+        self.walk_audit(ctx, |e| {
+            out.write_all(e.to_json_line().as_bytes())
+                .and_then(|_| out.write_all(b"\n"))
+                .map_err(|e| AuditError::Io(e.kind().to_string()))
+        })
+        .await
+        .and_then(|r| {
+            out.flush().map_err(|e| AuditError::Io(e.kind().to_string()))?;
+            Ok(r)
+        })
+    }
+
+    /// Verifies the tenant's stored chain; the error names the first broken or missing
+    /// entry. Needs the admin role.
+    pub async fn verify_audit(&self, ctx: &TenantContext) -> Result<VerifyReport> {
+        ctx.require(Role::Admin, "verify the audit log")?;
+        self.walk_audit(ctx, |_| Ok(())).await
+    }
+
+    async fn walk_audit(
+        &self,
+        ctx: &TenantContext,
+        mut each: impl FnMut(&AuditEntry) -> Result<(), AuditError> + Send,
+    ) -> Result<VerifyReport> {
+        let mut v = ChainVerifier::new(None);
+        let mut after = 0u64;
+        let mut n = 0u64;
+        loop {
+            let page = self.store().audit_entries(ctx, after, MAX_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for e in &page {
+                n += 1;
+                if e.tenant != ctx.tenant().as_str() {
+                    return Err(AuditError::Broken { line: n, seq: Some(e.seq), problem: VerifyProblem::TenantChanged }.into());
+                }
+                v.push(e).map_err(|problem| AuditError::Broken { line: n, seq: Some(e.seq), problem })?;
+                each(e)?;
+            }
+        }
+        Ok(v.finish(None).map_err(|problem| AuditError::Broken { line: n, seq: None, problem })?)
+    }
+}

@@ -1,0 +1,199 @@
+//! Offline verification of an exported audit log (JSON Lines).
+//!
+//! Checks, line by line: each line parses as an [`AuditEntry`] (unknown fields refused),
+//! all entries are of one tenant, `seq` increases by exactly one, each `prev` equals the
+//! previous entry's hash, and each `hash` matches the recomputed one. The first failure is
+//! reported with its line number and `seq`. With an expected head (taken from the live
+//! store or a published checkpoint) a truncated export is detected too.
+
+use std::io::{BufRead, Read};
+
+use super::entry::{AuditEntry, GENESIS};
+use super::AuditError;
+
+/// Longest line accepted, in bytes (a longer one is reported, not read whole).
+pub const MAX_LINE_LEN: usize = 64 * 1024;
+
+/// Where the chain must start and end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// For an export that starts mid-chain: the `seq` and `hash` of the entry just before
+    /// the first line. Default: the first line must be `seq` 1 linked to the genesis hash.
+    pub start_after: Option<(u64, String)>,
+    /// The `seq` and `hash` the last line must have (detects truncation).
+    pub expected_head: Option<(u64, String)>,
+}
+
+/// What a successful verification saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The tenant (None for an empty log).
+    pub tenant: Option<String>,
+    /// The last `seq` (0 for an empty log that starts at the genesis).
+    pub last_seq: u64,
+    /// The last hash (the genesis hash for an empty log).
+    pub head: String,
+}
+
+/// Why a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyProblem {
+    /// The line is not a well-formed entry.
+    Malformed(String),
+    /// The line is longer than [`MAX_LINE_LEN`].
+    TooLong,
+    /// The line is of another tenant than the first.
+    TenantChanged,
+    /// One or more entries are missing before this one (`seq` jumped).
+    Missing {
+        /// The `seq` that should have come.
+        expected: u64,
+        /// The `seq` found.
+        found: u64,
+    },
+    /// `seq` went backwards or repeated (an entry was duplicated or reordered).
+    OutOfOrder {
+        /// The `seq` that should have come.
+        expected: u64,
+        /// The `seq` found.
+        found: u64,
+    },
+    /// `prev` does not match the previous entry's hash (an entry before was replaced).
+    BrokenLink,
+    /// The entry's content does not match its hash (the entry was altered).
+    HashMismatch,
+    /// The log ends before the expected head (entries were cut off the end).
+    Truncated {
+        /// The expected last `seq`.
+        expected: u64,
+        /// The last `seq` found.
+        found: u64,
+    },
+    /// The last entry's hash differs from the expected head's.
+    HeadMismatch,
+}
+
+impl std::fmt::Display for VerifyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VerifyProblem::Malformed(m) => write!(f, "malformed entry ({m})"),
+            VerifyProblem::TooLong => write!(f, "line longer than {MAX_LINE_LEN} bytes"),
+            VerifyProblem::TenantChanged => f.write_str("entry of another tenant"),
+            VerifyProblem::Missing { expected, found } => write!(f, "missing entries: expected seq {expected}, found {found}"),
+            VerifyProblem::OutOfOrder { expected, found } => write!(f, "out of order: expected seq {expected}, found {found}"),
+            VerifyProblem::BrokenLink => f.write_str("prev does not match the previous entry's hash"),
+            VerifyProblem::HashMismatch => f.write_str("content does not match its hash"),
+            VerifyProblem::Truncated { expected, found } => write!(f, "log ends at seq {found}, expected head seq {expected}"),
+            VerifyProblem::HeadMismatch => f.write_str("last hash differs from the expected head"),
+        }
+    }
+}
+
+/// Incremental verifier: feed entries in order.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    tenant: Option<String>,
+    last_seq: u64,
+    head: String,
+    entries: u64,
+}
+
+impl ChainVerifier {
+    /// A verifier starting at the genesis, or after `(seq, hash)`.
+    pub fn new(start_after: Option<(u64, String)>) -> Self {
+        let (last_seq, head) = start_after.unwrap_or((0, GENESIS.to_owned()));
+        ChainVerifier { tenant: None, last_seq, head, entries: 0 }
+    }
+
+    /// Checks the next entry; on success it becomes the head.
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), VerifyProblem> {
+        if let Some(t) = &self.tenant {
+            if *t != e.tenant {
+                return Err(VerifyProblem::TenantChanged);
+            }
+        }
+        let expected = self.last_seq + 1;
+        if e.seq > expected {
+            return Err(VerifyProblem::Missing { expected, found: e.seq });
+        }
+        if e.seq < expected {
+            return Err(VerifyProblem::OutOfOrder { expected, found: e.seq });
+        }
+        if e.compute_hash() != e.hash {
+            return Err(VerifyProblem::HashMismatch);
+        }
+        if e.prev != self.head {
+            return Err(VerifyProblem::BrokenLink);
+        }
+        self.tenant.get_or_insert_with(|| e.tenant.clone());
+        self.last_seq = e.seq;
+        self.head = e.hash.clone();
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Ends verification, checking the expected head if given.
+    pub fn finish(self, expected_head: Option<&(u64, String)>) -> Result<VerifyReport, VerifyProblem> {
+        if let Some((seq, hash)) = expected_head {
+            if self.last_seq < *seq {
+                return Err(VerifyProblem::Truncated { expected: *seq, found: self.last_seq });
+            }
+            if self.last_seq > *seq {
+                return Err(VerifyProblem::Missing { expected: *seq, found: self.last_seq });
+            }
+            if self.head != *hash {
+                return Err(VerifyProblem::HeadMismatch);
+            }
+        }
+        Ok(VerifyReport { entries: self.entries, tenant: self.tenant, last_seq: self.last_seq, head: self.head })
+    }
+}
+
+/// Parses one line into an entry, with a clear reason on failure.
+pub fn parse_line(line: &[u8]) -> Result<AuditEntry, VerifyProblem> {
+    if line.len() > MAX_LINE_LEN {
+        return Err(VerifyProblem::TooLong);
+    }
+    let e: AuditEntry = serde_json::from_slice(line).map_err(|e| VerifyProblem::Malformed(e.to_string()))?;
+    let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !hex64(&e.hash) || !hex64(&e.prev) {
+        return Err(VerifyProblem::Malformed("hash and prev must be 64 lowercase hex digits".into()));
+    }
+    if e.seq == 0 {
+        return Err(VerifyProblem::Malformed("seq starts at 1".into()));
+    }
+    Ok(e)
+}
+
+/// Verifies a JSON Lines export read from `reader`. The error names the first broken or
+/// missing entry (1-based line number and `seq`).
+pub fn verify_jsonl(reader: impl BufRead, options: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+    let mut reader = reader;
+    let mut v = ChainVerifier::new(options.start_after.clone());
+    let mut buf = Vec::new();
+    let mut line_no: u64 = 0;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_LEN as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| AuditError::Io(e.kind().to_string()))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let fail = |seq, problem| AuditError::Broken { line: line_no, seq, problem };
+        if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE_LEN {
+            return Err(fail(None, VerifyProblem::TooLong));
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let e = parse_line(line).map_err(|p| fail(None, p))?;
+        v.push(&e).map_err(|p| fail(Some(e.seq), p))?;
+    }
+    let last = v.last_seq;
+    v.finish(options.expected_head.as_ref())
+        .map_err(|problem| AuditError::Broken { line: line_no, seq: Some(last), problem })
+}

@@ -1,0 +1,69 @@
+//! Authentication helpers: argon2id password hashing and login sessions (short-lived
+//! signed access tokens, longer-lived opaque refresh tokens stored hashed, rotated on
+//! every use with reuse detection).
+
+mod password;
+mod session;
+
+pub use password::{PasswordCheck, PasswordHasher, PasswordParams, MAX_PASSWORD_LEN, OUTPUT_LEN, OWASP_ARGON2ID, SALT_LEN};
+pub use session::{AccessClaims, SessionConfig, SessionInfo, SessionTokens, VerifiedAccess, MAX_ACCESS_TOKEN_LEN};
+
+use thiserror::Error;
+
+use crate::error::ErrorKind;
+
+/// Errors from password and session operations. None carries a password or token.
+#[non_exhaustive]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// The password does not match.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The stored password hash is not an argon2id PHC string within the limits.
+    #[error("malformed or unsupported password hash")]
+    MalformedHash,
+    /// Password-hashing parameters below OWASP's recommendation (or out of range).
+    #[error("password hashing parameters are below OWASP's recommendation or out of range")]
+    WeakParams,
+    /// An access or refresh token is not well formed (rejected before any lookup).
+    #[error("malformed session token: {0}")]
+    MalformedToken(&'static str),
+    /// The access token's signature does not verify.
+    #[error("session token signature invalid")]
+    BadSignature,
+    /// The token or session has expired.
+    #[error("session expired")]
+    Expired,
+    /// The session was revoked.
+    #[error("session revoked")]
+    Revoked,
+    /// No such refresh token or session.
+    #[error("unknown session token")]
+    Unknown,
+    /// A refresh token was used twice: the session has been revoked.
+    #[error("refresh token reuse detected: the session was revoked")]
+    RefreshReuse,
+    /// An argument is out of range.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The operating system's random generator failed.
+    #[error("the operating system's random generator failed")]
+    Rng,
+}
+
+impl AuthError {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AuthError::WrongPassword
+            | AuthError::BadSignature
+            | AuthError::Expired
+            | AuthError::Revoked
+            | AuthError::Unknown
+            | AuthError::RefreshReuse => ErrorKind::AuthenticationFailed,
+            AuthError::MalformedHash | AuthError::MalformedToken(_) => ErrorKind::Malformed,
+            AuthError::WeakParams | AuthError::InvalidInput(_) => ErrorKind::InvalidInput,
+            AuthError::Rng => ErrorKind::KeyProvider,
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Login sessions.
+//!
+//! - Access token: a JWT (HS256) `header.claims.signature`, signed with HMAC-SHA256 under
+//!   the session key, short-lived (15 minutes by default). Verification is stateless: it
+//!   accepts only the exact header this module writes (so `alg: none` or any other
+//!   algorithm is refused), checks the MAC in constant time, then `iss` and `exp`.
+//!   Revoking a session stops its refreshes at once; access tokens already issued stay
+//!   valid until they expire (at most `access_ttl_secs`).
+//! - Refresh token: opaque, `<refresh_prefix>_<30 base62><6 base62 CRC32>`, stored as
+//!   SHA-256 only. Each refresh marks it used and issues a new one (rotation); presenting a
+//!   used one again is a replay, so the whole session is revoked (reuse detection).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::AuthError;
+use crate::audit::{AuditAction, AuditEvent};
+use crate::error::Result;
+use crate::guard::Guard;
+use crate::secret::SecretBytes;
+use crate::store::{RefreshRecord, SessionRecord, StoreError, MAX_PAGE};
+use crate::tenant::{Principal, Resolved, Role, ServiceRole, TenantContext, TenantId, UserId};
+use crate::tokens::format;
+use crate::tokens::TokenSecret;
+
+/// Longest access token accepted, in bytes.
+pub const MAX_ACCESS_TOKEN_LEN: usize = 2048;
+/// Longest session label, in bytes.
+pub const MAX_LABEL_LEN: usize = 256;
+const ISSUER: &str = "tenantguard";
+const HEADER: &str = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+
+/// Session settings.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// HMAC-SHA256 key for access tokens (at least 32 bytes). `None`: a random key per
+    /// `Guard` (tokens then do not survive a restart nor work across processes).
+    pub signing_key: Option<SecretBytes>,
+    /// Access-token lifetime, seconds (default 900).
+    pub access_ttl_secs: i64,
+    /// Refresh-token lifetime, seconds (default 14 days).
+    pub refresh_ttl_secs: i64,
+    /// Absolute session lifetime, seconds (default 30 days): no refresh goes beyond.
+    pub max_lifetime_secs: i64,
+    /// Prefix of refresh tokens (default `tgr`).
+    pub refresh_prefix: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            signing_key: None,
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 14 * 86_400,
+            max_lifetime_secs: 30 * 86_400,
+            refresh_prefix: "tgr".into(),
+        }
+    }
+}
+
+impl SessionConfig {
+    pub(crate) fn into_key(self) -> std::result::Result<(SessionConfig, SecretBytes), crate::Error> {
+        format::validate_prefix(&self.refresh_prefix)?;
+        let bad = |m: &str| -> crate::Error { AuthError::InvalidInput(m.to_owned()).into() };
+        let day100y = 100 * 366 * 86_400;
+        if self.access_ttl_secs <= 0 || self.access_ttl_secs > 86_400 {
+            return Err(bad("access_ttl_secs must be 1 to 86400"));
+        }
+        if self.refresh_ttl_secs <= 0 || self.max_lifetime_secs <= 0 || self.max_lifetime_secs > day100y || self.refresh_ttl_secs > day100y {
+            return Err(bad("refresh_ttl_secs and max_lifetime_secs must be positive and at most 100 years"));
+        }
+        let key = match &self.signing_key {
+            Some(k) if k.len() >= 32 && k.len() <= 1024 => k.clone(),
+            Some(_) => return Err(bad("session signing key must be 32 to 1024 bytes")),
+            None => {
+                let mut k = vec![0u8; 32];
+                getrandom::fill(&mut k).map_err(|_| AuthError::Rng)?;
+                SecretBytes::new(k)
+            }
+        };
+        Ok((self, key))
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessClaims {
+    /// Issuer (`tenantguard`).
+    pub iss: String,
+    /// The user.
+    pub sub: String,
+    /// The tenant.
+    pub tid: String,
+    /// The user's role (`viewer`, `member`, `admin`, `owner`).
+    pub role: String,
+    /// The session id.
+    pub sid: String,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Expires at, Unix seconds (invalid from this second on).
+    pub exp: i64,
+}
+
+/// Tokens handed to the client at login and at each refresh.
+#[derive(Debug)]
+pub struct SessionTokens {
+    /// The session id.
+    pub session_id: String,
+    /// The access token (send as a bearer token).
+    pub access_token: TokenSecret,
+    /// When the access token expires, Unix seconds.
+    pub access_expires_at: i64,
+    /// The refresh token (keep it server-side or in an HttpOnly cookie).
+    pub refresh_token: TokenSecret,
+    /// When the refresh token expires, Unix seconds.
+    pub refresh_expires_at: i64,
+}
+
+/// A verified access token: the session and the scope to act in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAccess {
+    /// The session id.
+    pub session_id: String,
+    /// The user's scope in the tenant.
+    pub context: TenantContext,
+    /// When the token expires, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A session as the user sees it in a "where you're signed in" list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The id (to revoke it).
+    pub id: String,
+    /// The user.
+    pub user: String,
+    /// The label given at login (e.g. a device name).
+    pub label: String,
+    /// Creation, Unix seconds.
+    pub created_at: i64,
+    /// Last refresh, Unix seconds.
+    pub refreshed_at: i64,
+    /// Absolute end, Unix seconds.
+    pub expires_at: i64,
+    /// Revocation, Unix seconds.
+    pub revoked_at: Option<i64>,
+}
+
+fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::Viewer => "viewer",
+        Role::Member => "member",
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+    }
+}
+
+fn parse_role(s: &str) -> Option<Role> {
+    Some(match s {
+        "viewer" => Role::Viewer,
+        "member" => Role::Member,
+        "admin" => Role::Admin,
+        "owner" => Role::Owner,
+        _ => return None,
+    })
+}
+
+fn mac(key: &SecretBytes) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose()).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+fn info(s: SessionRecord) -> SessionInfo {
+    SessionInfo {
+        id: s.id,
+        user: s.user,
+        label: s.label,
+        created_at: s.created_at,
+        refreshed_at: s.refreshed_at,
+        expires_at: s.expires_at,
+        revoked_at: s.revoked_at,
+    }
+}
+
+impl Guard {
+    fn sign_access(&self, claims: &AccessClaims) -> Result<String> {
+        let body = serde_json::to_vec(claims).map_err(|e| AuthError::InvalidInput(e.to_string()))?;
+        let mut s = String::with_capacity(64 + body.len() * 2);
+        s.push_str(&URL_SAFE_NO_PAD.encode(HEADER));
+        s.push('.');
+        s.push_str(&URL_SAFE_NO_PAD.encode(&body));
+        let mut m = mac(&self.gov().session_key);
+        m.update(s.as_bytes());
+        let sig = m.finalize().into_bytes();
+        s.push('.');
+        s.push_str(&URL_SAFE_NO_PAD.encode(sig));
+        Ok(s)
+    }
+
+    fn issue(&self, s: &SessionRecord, refresh: String, refresh_expires_at: i64) -> Result<SessionTokens> {
+        let cfg = &self.gov().sessions;
+        let now = self.now();
+        let exp = now.saturating_add(cfg.access_ttl_secs).min(s.expires_at);
+        let claims = AccessClaims {
+            iss: ISSUER.into(),
+            sub: s.user.clone(),
+            tid: s.tenant.as_str().to_owned(),
+            role: role_str(s.role).into(),
+            sid: s.id.clone(),
+            iat: now,
+            exp,
+        };
+        Ok(SessionTokens {
+            session_id: s.id.clone(),
+            access_token: TokenSecret::new(self.sign_access(&claims)?),
+            access_expires_at: exp,
+            refresh_token: TokenSecret::new(refresh),
+            refresh_expires_at,
+        })
+    }
+
+    /// Starts a session for the context's user (after your login check, e.g.
+    /// [`PasswordHasher::verify`](super::PasswordHasher::verify), and your
+    /// [`TenantResolver`](crate::TenantResolver)). `label` (at most 256 bytes) names the
+    /// device for the user's session list. The service role has no sessions.
+    pub async fn create_session(&self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
+        let Principal::User { user, role } = ctx.principal() else {
+            return Err(AuthError::InvalidInput("sessions are for users, not the service role".into()).into());
+        };
+        if label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
+            return Err(AuthError::InvalidInput(format!("session label must be at most {MAX_LABEL_LEN} bytes")).into());
+        }
+        let cfg = &self.gov().sessions;
+        let now = self.now();
+        let session = SessionRecord {
+            id: format::random_id("ses_")?,
+            tenant: ctx.tenant().clone(),
+            user: user.as_str().to_owned(),
+            role: *role,
+            created_at: now,
+            expires_at: now.saturating_add(cfg.max_lifetime_secs),
+            refreshed_at: now,
+            revoked_at: None,
+            label: label.to_owned(),
+        };
+        let refresh = format::generate(&cfg.refresh_prefix)?;
+        let refresh_expires_at = now.saturating_add(cfg.refresh_ttl_secs).min(session.expires_at);
+        let rec = RefreshRecord {
+            hash: crate::tokens::sha256(&refresh),
+            session_id: session.id.clone(),
+            tenant: ctx.tenant().clone(),
+            expires_at: refresh_expires_at,
+            used: false,
+        };
+        self.store().insert_session(ctx, &session, &rec).await?;
+        self.issue(&session, refresh, refresh_expires_at)
+    }
+
+    /// Verifies an access token (stateless: signature in constant time, issuer, expiry)
+    /// and returns the session's [`TenantContext`].
+    pub fn verify_access_token(&self, token: &str) -> Result<VerifiedAccess> {
+        if token.len() > MAX_ACCESS_TOKEN_LEN {
+            return Err(AuthError::MalformedToken("too long").into());
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(AuthError::MalformedToken("not three dot-separated parts").into());
+        };
+        if h != URL_SAFE_NO_PAD.encode(HEADER) {
+            return Err(AuthError::MalformedToken("unsupported header (only HS256 JWT)").into());
+        }
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| AuthError::MalformedToken("signature is not base64url"))?;
+        let mut m = mac(&self.gov().session_key);
+        m.update(&token.as_bytes()[..h.len() + 1 + c.len()]);
+        m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
+        let body = URL_SAFE_NO_PAD.decode(c).map_err(|_| AuthError::MalformedToken("claims are not base64url"))?;
+        let claims: AccessClaims = serde_json::from_slice(&body).map_err(|_| AuthError::MalformedToken("claims are not valid JSON"))?;
+        if claims.iss != ISSUER {
+            return Err(AuthError::MalformedToken("wrong issuer").into());
+        }
+        if self.now() >= claims.exp {
+            return Err(AuthError::Expired.into());
+        }
+        let tenant = TenantId::new(claims.tid)?;
+        let user = UserId::new(claims.sub)?;
+        let role = parse_role(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
+        Ok(VerifiedAccess {
+            session_id: claims.sid,
+            context: TenantContext::resolved(Resolved::vouch(tenant, user, role)),
+            expires_at: claims.exp,
+        })
+    }
+
+    /// Exchanges a refresh token for new tokens, rotating the refresh token. A refresh
+    /// token presented a second time revokes the whole session (`RefreshReuse`, audited).
+    pub async fn refresh_session(&self, refresh_token: &str) -> Result<SessionTokens> {
+        let cfg = &self.gov().sessions;
+        format::parse(refresh_token, &cfg.refresh_prefix).map_err(|_| AuthError::MalformedToken("not a refresh token"))?;
+        let hash = crate::tokens::sha256(refresh_token);
+        let service = ServiceRole::new();
+        let rec = self.store().refresh_by_hash(&service, &hash).await?.ok_or(AuthError::Unknown)?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&rec.hash[..], &hash[..])) {
+            return Err(AuthError::Unknown.into());
+        }
+        let ctx = TenantContext::service(rec.tenant.clone(), &service);
+        let session = self.store().get_session(&ctx, &rec.session_id).await?.ok_or(AuthError::Unknown)?;
+        if session.revoked_at.is_some() {
+            return Err(AuthError::Revoked.into());
+        }
+        let now = self.now();
+        if rec.used {
+            return Err(self.reuse(&ctx, &session.id).await);
+        }
+        if now >= rec.expires_at || now >= session.expires_at {
+            return Err(AuthError::Expired.into());
+        }
+        let refresh = format::generate(&cfg.refresh_prefix)?;
+        let refresh_expires_at = now.saturating_add(cfg.refresh_ttl_secs).min(session.expires_at);
+        let new = RefreshRecord {
+            hash: crate::tokens::sha256(&refresh),
+            session_id: session.id.clone(),
+            tenant: rec.tenant.clone(),
+            expires_at: refresh_expires_at,
+            used: false,
+        };
+        if !self.store().rotate_refresh(&ctx, &hash, &new, now).await? {
+            // Lost a race with another use of the same token: that is reuse too.
+            return Err(self.reuse(&ctx, &session.id).await);
+        }
+        self.issue(&session, refresh, refresh_expires_at)
+    }
+
+    async fn reuse(&self, ctx: &TenantContext, session_id: &str) -> crate::Error {
+        let step = async {
+            self.store().revoke_session(ctx, session_id, self.now()).await?;
+            let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}")).reason("refresh token reuse detected");
+            self.audit(ctx, ev).await
+        };
+        match step.await {
+            Ok(_) => AuthError::RefreshReuse.into(),
+            Err(e) => e,
+        }
+    }
+
+    /// Sessions of `user` (the context's own user if `None`), newest first, at most
+    /// `limit` (1 to 10,000). Listing another user's sessions needs the admin role.
+    pub async fn list_sessions(&self, ctx: &TenantContext, user: Option<&UserId>, limit: usize) -> Result<Vec<SessionInfo>> {
+        let who = self.session_subject(ctx, user, "list another user's sessions")?;
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into());
+        }
+        let v = self.store().list_sessions(ctx, Some(&who), limit).await?;
+        Ok(v.into_iter().map(info).collect())
+    }
+
+    fn session_subject(&self, ctx: &TenantContext, user: Option<&UserId>, action: &'static str) -> Result<String> {
+        let own = match ctx.principal() {
+            Principal::User { user, .. } => Some(user.as_str()),
+            Principal::Service => None,
+        };
+        match (user, own) {
+            (Some(u), Some(o)) if u.as_str() == o => Ok(o.to_owned()),
+            (None, Some(o)) => Ok(o.to_owned()),
+            (Some(u), _) => {
+                ctx.require(Role::Admin, action)?;
+                Ok(u.as_str().to_owned())
+            }
+            (None, None) => Err(AuthError::InvalidInput("the service role has no sessions: name a user".into()).into()),
+        }
+    }
+
+    /// Revokes one session: the user's own, or any in the tenant for an admin. Returns
+    /// whether it was live. Audited (`session.revoke`).
+    pub async fn revoke_session(&self, ctx: &TenantContext, session_id: &str) -> Result<bool> {
+        let s = self.store().get_session(ctx, session_id).await?.ok_or(StoreError::RecordNotFound)?;
+        self.session_subject(ctx, Some(&UserId::new(s.user.clone())?), "revoke another user's session")?;
+        let live = self.store().revoke_session(ctx, session_id, self.now()).await?;
+        if live {
+            self.audit(ctx, AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}")).detail("user", s.user))
+                .await?;
+        }
+        Ok(live)
+    }
+
+    /// Revokes every session of `user` (own, or any user for an admin), e.g. after a
+    /// password change. Returns how many. Audited when any was live.
+    pub async fn revoke_user_sessions(&self, ctx: &TenantContext, user: &UserId) -> Result<u64> {
+        let who = self.session_subject(ctx, Some(user), "revoke another user's sessions")?;
+        let n = self.store().revoke_sessions(ctx, Some(&who), self.now()).await?;
+        if n > 0 {
+            let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("user:{who}")).detail("sessions", n.to_string());
+            self.audit(ctx, ev).await?;
+        }
+        Ok(n)
+    }
+}

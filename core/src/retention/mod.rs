@@ -1,0 +1,298 @@
+//! Retention: per-tenant windows per data class, a sweep that hard-deletes what is past its
+//! window, data-subject erasure, and erasure of a whole tenant by crypto-shredding.
+//!
+//! ## Defaults
+//!
+//! | data class (`class` of a record) | window |
+//! |---|---|
+//! | `run_log` | 90 days |
+//! | `screenshot` | 30 days |
+//! | `chat_transcript` | 90 days |
+//! | `captured_session` | 7 days |
+//! | anything else (credentials, ...) | kept until deleted |
+//!
+//! A tenant overrides any class with [`Guard::set_retention`] (audited as `policy.change`).
+//!
+//! ## Semantics
+//!
+//! A record is past its window when `now - updated_at > window` (its age strictly greater):
+//! a record exactly `window` seconds old is kept. The sweep takes `now` once, then deletes
+//! in batches, each batch atomic in the store; it keeps no state, so a crashed sweep is
+//! resumed by running it again, and a second run deletes nothing more (idempotent).
+//! Deletion is a hard delete (SQLite overwrites freed pages: `secure_delete`).
+
+use std::collections::BTreeMap;
+
+use crate::audit::{digest, AuditAction, AuditEntry, AuditEvent};
+use crate::error::Result;
+use crate::guard::Guard;
+use crate::store::{validate_label, RetentionWindow, StoreError, MAX_PAGE};
+use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
+
+/// Seconds in a day.
+pub const DAY: i64 = 86_400;
+/// Longest window a rule may set (100 years).
+pub const MAX_WINDOW_SECS: i64 = 100 * 366 * DAY;
+
+/// Class of agent run logs.
+pub const RUN_LOG: &str = "run_log";
+/// Class of screenshots.
+pub const SCREENSHOT: &str = "screenshot";
+/// Class of chat transcripts.
+pub const CHAT_TRANSCRIPT: &str = "chat_transcript";
+/// Class of captured browser sessions.
+pub const CAPTURED_SESSION: &str = "captured_session";
+
+/// The documented default windows (see the module docs).
+pub const DEFAULT_WINDOWS: [(&str, RetentionWindow); 4] = [
+    (RUN_LOG, RetentionWindow::Secs(90 * DAY)),
+    (SCREENSHOT, RetentionWindow::Secs(30 * DAY)),
+    (CHAT_TRANSCRIPT, RetentionWindow::Secs(90 * DAY)),
+    (CAPTURED_SESSION, RetentionWindow::Secs(7 * DAY)),
+];
+
+/// A tenant's effective retention: the defaults overlaid with its overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Window per class; classes not listed are kept until deleted.
+    pub windows: BTreeMap<String, RetentionWindow>,
+}
+
+impl RetentionPolicy {
+    /// The defaults only.
+    pub fn defaults() -> Self {
+        RetentionPolicy { windows: DEFAULT_WINDOWS.iter().map(|(c, w)| (c.to_string(), *w)).collect() }
+    }
+
+    /// The window of `class` (`Forever` if none is set).
+    pub fn window(&self, class: &str) -> RetentionWindow {
+        self.windows.get(class).copied().unwrap_or(RetentionWindow::Forever)
+    }
+}
+
+/// What one sweep of one tenant did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// The tenant.
+    pub tenant: Option<TenantId>,
+    /// The time the sweep measured windows from.
+    pub now: i64,
+    /// Records deleted per class.
+    pub deleted: BTreeMap<String, u64>,
+    /// Batches run (each atomic).
+    pub batches: u64,
+    /// The audit receipt (`seq`), when anything was deleted.
+    pub audit_seq: Option<u64>,
+}
+
+impl SweepReport {
+    /// Total records deleted.
+    pub fn total(&self) -> u64 {
+        self.deleted.values().sum()
+    }
+}
+
+/// What a sweep over every tenant did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepAllReport {
+    /// Tenants swept.
+    pub tenants: u64,
+    /// Records deleted in all.
+    pub deleted: u64,
+    /// The last tenant finished: pass it as `start_after` to resume.
+    pub last_tenant: Option<TenantId>,
+}
+
+/// What a data-subject erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureReport {
+    /// SHA-256 (hex) of the subject, as recorded in the audit log.
+    pub subject_digest: String,
+    /// Records deleted.
+    pub deleted: u64,
+    /// Batches run.
+    pub batches: u64,
+    /// The audit receipt.
+    pub receipt: AuditEntry,
+}
+
+/// What erasing a whole tenant did: the audit receipt proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantErasureReport {
+    /// Agent tokens revoked.
+    pub tokens_revoked: u64,
+    /// Login sessions revoked.
+    pub sessions_revoked: u64,
+    /// Sealed records deleted (already unreadable once the keys were destroyed).
+    pub records_deleted: u64,
+    /// The audit receipt.
+    pub receipt: AuditEntry,
+}
+
+fn check_window(window: RetentionWindow) -> Result<()> {
+    if let RetentionWindow::Secs(s) = window {
+        if s <= 0 || s > MAX_WINDOW_SECS {
+            return Err(StoreError::InvalidInput(format!("retention window must be 1 to {MAX_WINDOW_SECS} seconds")).into());
+        }
+    }
+    Ok(())
+}
+
+fn check_batch(batch: usize) -> Result<usize> {
+    if batch == 0 || batch > MAX_PAGE {
+        return Err(StoreError::InvalidInput(format!("batch size must be 1 to {MAX_PAGE}")).into());
+    }
+    Ok(batch)
+}
+
+fn window_str(w: RetentionWindow) -> String {
+    match w {
+        RetentionWindow::Forever => "forever".into(),
+        RetentionWindow::Secs(s) => format!("{s}s"),
+    }
+}
+
+impl Guard {
+    /// The tenant's effective retention policy. Any role.
+    pub async fn retention_policy(&self, ctx: &TenantContext) -> Result<RetentionPolicy> {
+        ctx.require(Role::Viewer, "read the retention policy")?;
+        let mut p = RetentionPolicy::defaults();
+        for (class, w) in self.store().retention_rules(ctx).await? {
+            p.windows.insert(class, w);
+        }
+        Ok(p)
+    }
+
+    /// Sets the tenant's window for `class` (1 second to 100 years, or forever). Audited
+    /// (`policy.change`). Needs the admin role.
+    pub async fn set_retention(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<()> {
+        ctx.require(Role::Admin, "change the retention policy")?;
+        validate_label("data class", class)?;
+        check_window(window)?;
+        self.store().set_retention_rule(ctx, class, window).await?;
+        let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}")).detail("window", window_str(window));
+        self.audit(ctx, ev).await?;
+        Ok(())
+    }
+
+    /// Removes the tenant's override for `class` (back to the default). Audited. Needs the admin role.
+    pub async fn clear_retention(&self, ctx: &TenantContext, class: &str) -> Result<bool> {
+        ctx.require(Role::Admin, "change the retention policy")?;
+        validate_label("data class", class)?;
+        let had = self.store().clear_retention_rule(ctx, class).await?;
+        if had {
+            let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}")).detail("window", "default");
+            self.audit(ctx, ev).await?;
+        }
+        Ok(had)
+    }
+
+    /// Hard-deletes the tenant's records that are past their window, `batch` at a time
+    /// (1 to 10,000), calling `progress` after each batch. Stateless, so resumable and
+    /// idempotent; nothing inside its window is touched. When anything was deleted, an
+    /// audit receipt (`retention.sweep`) records the counts per class. Needs the admin role.
+    pub async fn sweep(&self, ctx: &TenantContext, batch: usize, mut progress: impl FnMut(&SweepReport) + Send) -> Result<SweepReport> {
+        ctx.require(Role::Admin, "run a retention sweep")?;
+        let batch = check_batch(batch)?;
+        let policy = self.retention_policy(ctx).await?;
+        let now = self.now();
+        let mut report = SweepReport { tenant: Some(ctx.tenant().clone()), now, ..Default::default() };
+        for class in self.store().record_classes(ctx).await? {
+            let RetentionWindow::Secs(w) = policy.window(&class) else { continue };
+            let cutoff = now.saturating_sub(w);
+            loop {
+                let ids = self.store().delete_expired(ctx, &class, cutoff, batch).await?;
+                report.batches += 1;
+                if !ids.is_empty() {
+                    *report.deleted.entry(class.clone()).or_default() += ids.len() as u64;
+                }
+                progress(&report);
+                if ids.len() < batch {
+                    break;
+                }
+            }
+        }
+        if report.total() > 0 {
+            let mut ev = AuditEvent::new(AuditAction::RetentionSweep, format!("tenant:{}", ctx.tenant())).detail("now", now.to_string());
+            for (class, n) in &report.deleted {
+                ev = ev.detail(format!("deleted.{class}"), n.to_string());
+            }
+            report.audit_seq = Some(self.audit(ctx, ev).await?.seq);
+        }
+        Ok(report)
+    }
+
+    /// Sweeps every tenant (service role), tenants in ascending id order. Resumable: pass
+    /// the last report's `last_tenant` as `start_after`.
+    pub async fn sweep_all(&self, service: &ServiceRole, start_after: Option<TenantId>, batch: usize) -> Result<SweepAllReport> {
+        let batch = check_batch(batch)?;
+        let mut report = SweepAllReport { last_tenant: start_after, ..Default::default() };
+        loop {
+            let tenants = self.store().list_tenants(service, report.last_tenant.as_ref(), batch).await?;
+            if tenants.is_empty() {
+                break;
+            }
+            for tenant in tenants {
+                let ctx = TenantContext::service(tenant.clone(), service);
+                report.deleted += self.sweep(&ctx, batch, |_| {}).await?.total();
+                report.tenants += 1;
+                report.last_tenant = Some(tenant);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Erases every record tagged with data subject `subject`, whatever its window, `batch`
+    /// at a time. The audit receipt (`retention.erase_subject`) holds the subject's SHA-256,
+    /// never the subject itself. Idempotent. Needs the admin role.
+    pub async fn erase_subject(&self, ctx: &TenantContext, subject: &str, batch: usize) -> Result<ErasureReport> {
+        ctx.require(Role::Admin, "erase a data subject")?;
+        validate_label("subject", subject)?;
+        let batch = check_batch(batch)?;
+        let (mut deleted, mut batches) = (0u64, 0u64);
+        loop {
+            let ids = self.store().delete_by_subject(ctx, subject, batch).await?;
+            batches += 1;
+            deleted += ids.len() as u64;
+            if ids.len() < batch {
+                break;
+            }
+        }
+        let subject_digest = digest(subject);
+        let ev = AuditEvent::new(AuditAction::SubjectErasure, format!("subject:sha256:{subject_digest}"))
+            .detail("deleted", deleted.to_string());
+        let receipt = self.audit(ctx, ev).await?;
+        Ok(ErasureReport { subject_digest, deleted, batches, receipt })
+    }
+
+    /// Erases the whole tenant: crypto-shreds it (every key version destroyed, so every
+    /// value ever sealed for it, backups included, is unreadable), revokes its agent tokens
+    /// and sessions, deletes its sealed records, and leaves an audit receipt
+    /// (`retention.erase_tenant`; the audit log itself is kept). Irreversible; safe to run
+    /// again. Needs the owner role.
+    pub async fn erase_tenant(&self, ctx: &TenantContext, batch: usize) -> Result<TenantErasureReport> {
+        ctx.require(Role::Owner, "erase a tenant")?;
+        let batch = check_batch(batch)?;
+        self.shred_tenant(ctx).await?;
+        let now = self.now();
+        let tokens_revoked = self.store().revoke_tokens(ctx, None, now).await?;
+        let tenant = ctx.tenant().clone();
+        self.gov().token_cache.evict(|r| r.tenant == tenant);
+        let sessions_revoked = self.store().revoke_sessions(ctx, None, now).await?;
+        let mut records_deleted = 0;
+        loop {
+            let n = self.store().delete_all_records(ctx, batch).await?;
+            records_deleted += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+        let ev = AuditEvent::new(AuditAction::TenantErasure, format!("tenant:{}", ctx.tenant()))
+            .detail("keys", "destroyed")
+            .detail("tokens_revoked", tokens_revoked.to_string())
+            .detail("sessions_revoked", sessions_revoked.to_string())
+            .detail("records_deleted", records_deleted.to_string());
+        let receipt = self.audit(ctx, ev).await?;
+        Ok(TenantErasureReport { tokens_revoked, sessions_revoked, records_deleted, receipt })
+    }
+}

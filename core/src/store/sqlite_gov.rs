@@ -1,0 +1,480 @@
+//! Governance traits for [`SqliteStore`](super::SqliteStore), and their schema (migration 3).
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::{backend, page, SqliteStore};
+use crate::audit::{AuditDraft, AuditEntry, GENESIS};
+use crate::store::gov::{validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
+use crate::store::StoreError;
+use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
+
+/// Schema of the governance tables. The audit table refuses UPDATE and DELETE by trigger.
+pub(super) const MIGRATION_3: &str = "
+CREATE TABLE tg_tokens (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL,
+    agent      TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    hash       BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),
+    scopes     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX tg_tokens_by_agent ON tg_tokens(tenant_id, agent, id);
+CREATE TABLE tg_audit (
+    tenant_id TEXT NOT NULL,
+    seq       INTEGER NOT NULL CHECK (seq > 0),
+    hash      TEXT NOT NULL,
+    entry     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+CREATE TRIGGER tg_audit_no_update BEFORE UPDATE ON tg_audit
+BEGIN SELECT RAISE(ABORT, 'tg_audit is append-only'); END;
+CREATE TRIGGER tg_audit_no_delete BEFORE DELETE ON tg_audit
+BEGIN SELECT RAISE(ABORT, 'tg_audit is append-only'); END;
+CREATE TABLE tg_retention_rules (
+    tenant_id   TEXT NOT NULL,
+    class       TEXT NOT NULL,
+    window_secs INTEGER CHECK (window_secs IS NULL OR window_secs > 0),
+    PRIMARY KEY (tenant_id, class)
+);
+CREATE INDEX tg_records_by_class ON tg_records(tenant_id, class, updated_at);
+CREATE INDEX tg_records_by_subject ON tg_records(tenant_id, subject) WHERE subject IS NOT NULL;
+CREATE TABLE tg_sessions (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    refreshed_at INTEGER NOT NULL,
+    revoked_at   INTEGER,
+    label        TEXT NOT NULL
+);
+CREATE INDEX tg_sessions_by_user ON tg_sessions(tenant_id, user_id);
+CREATE TABLE tg_refresh_tokens (
+    hash       BLOB PRIMARY KEY CHECK (length(hash) = 32),
+    session_id TEXT NOT NULL REFERENCES tg_sessions(id),
+    tenant_id  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
+";
+
+fn bad(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
+}
+
+fn hash32(v: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    v.try_into().map_err(|_| bad("hash"))
+}
+
+fn tenant(s: String) -> rusqlite::Result<TenantId> {
+    TenantId::new(s).map_err(|_| bad("tenant_id"))
+}
+
+const TOKEN_COLS: &str = "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let scopes: String = r.get(5)?;
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        tenant: tenant(r.get(1)?)?,
+        agent: r.get(2)?,
+        name: r.get(3)?,
+        hash: hash32(r.get(4)?)?,
+        scopes: serde_json::from_str(&scopes).map_err(|_| bad("scopes"))?,
+        created_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        revoked_at: r.get(8)?,
+    })
+}
+
+fn owner_of(conn: &rusqlite::Connection, table: &str, id: &str, ctx: &TenantContext) -> Result<bool, StoreError> {
+    let t: Option<String> = conn
+        .query_row(&format!("SELECT tenant_id FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    match t {
+        Some(t) if t != ctx.tenant().as_str() => Err(StoreError::CrossTenant),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for SqliteStore {
+    async fn insert_token(&self, ctx: &TenantContext, rec: &TokenRecord) -> Result<(), StoreError> {
+        ctx.check_tenant(&rec.tenant).map_err(|_| StoreError::CrossTenant)?;
+        let scopes = serde_json::to_string(&rec.scopes).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let conn = self.conn();
+        conn.execute(
+            &format!("INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            params![rec.id, rec.tenant.as_str(), rec.agent, rec.name, &rec.hash[..], scopes, rec.created_at, rec.expires_at, rec.revoked_at],
+        )
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("token id or hash exists".into()),
+            _ => backend(e),
+        })?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = ?1")).map_err(backend)?;
+        st.query_row([&hash[..]], token_row).optional().map_err(backend)
+    }
+
+    async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<TokenRecord>, StoreError> {
+        let limit = page(limit)?;
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLS} FROM tg_tokens WHERE tenant_id = ?1 AND (?2 IS NULL OR agent = ?2) AND id > ?3 ORDER BY id LIMIT ?4"
+            ))
+            .map_err(backend)?;
+        let rows = st.query_map(params![ctx.tenant().as_str(), agent, after.unwrap_or(""), limit], token_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn revoke_token(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        if !owner_of(&conn, "tg_tokens", id, ctx)? {
+            return Err(StoreError::RecordNotFound);
+        }
+        let n = conn
+            .execute("UPDATE tg_tokens SET revoked_at = ?1 WHERE id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL", params![at, id, ctx.tenant().as_str()])
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_tokens(&self, ctx: &TenantContext, agent: Option<&str>, at: i64) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "UPDATE tg_tokens SET revoked_at = ?1 WHERE tenant_id = ?2 AND (?3 IS NULL OR agent = ?3) AND revoked_at IS NULL",
+                params![at, ctx.tenant().as_str(), agent],
+            )
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, ctx: &TenantContext, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE takes SQLite's write lock first: appenders in other processes wait,
+        // and the (tenant_id, seq) key refuses a fork if anything slipped through.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let head: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM tg_audit WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [ctx.tenant().as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        let (seq, prev) = match &head {
+            Some((s, h)) => (*s as u64 + 1, h.as_str()),
+            None => (1, GENESIS),
+        };
+        let e = AuditEntry::chain(ctx.tenant().as_str(), seq, prev, draft);
+        tx.execute(
+            "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES (?1, ?2, ?3, ?4)",
+            params![ctx.tenant().as_str(), seq as i64, e.hash, e.to_json_line()],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(e)
+    }
+
+    async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = page(limit)?;
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT seq, entry FROM tg_audit WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
+            .map_err(backend)?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = st
+            .query_map(params![ctx.tenant().as_str(), after, limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, json) = row.map_err(backend)?;
+            let e: AuditEntry = serde_json::from_str(&json)
+                .map_err(|_| StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON")))?;
+            out.push(e);
+        }
+        Ok(out)
+    }
+}
+
+fn window_to_sql(w: RetentionWindow) -> Option<i64> {
+    match w {
+        RetentionWindow::Forever => None,
+        RetentionWindow::Secs(s) => Some(s),
+    }
+}
+
+fn delete_ids(conn: &rusqlite::Connection, ctx: &TenantContext, ids: &[String]) -> Result<(), StoreError> {
+    let mut st = conn.prepare_cached("DELETE FROM tg_records WHERE id = ?1 AND tenant_id = ?2").map_err(backend)?;
+    for id in ids {
+        st.execute(params![id, ctx.tenant().as_str()]).map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl RetentionStore for SqliteStore {
+    async fn set_retention_rule(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<(), StoreError> {
+        validate_label("data class", class)?;
+        if matches!(window, RetentionWindow::Secs(s) if s <= 0) {
+            return Err(StoreError::InvalidInput("retention window must be positive".into()));
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO tg_retention_rules (tenant_id, class, window_secs) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant_id, class) DO UPDATE SET window_secs = excluded.window_secs",
+                params![ctx.tenant().as_str(), class, window_to_sql(window)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn clear_retention_rule(&self, ctx: &TenantContext, class: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM tg_retention_rules WHERE tenant_id = ?1 AND class = ?2", params![ctx.tenant().as_str(), class])
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn retention_rules(&self, ctx: &TenantContext) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT class, window_secs FROM tg_retention_rules WHERE tenant_id = ?1 ORDER BY class")
+            .map_err(backend)?;
+        let rows = st
+            .query_map([ctx.tenant().as_str()], |r| {
+                let w: Option<i64> = r.get(1)?;
+                Ok((r.get(0)?, w.map_or(RetentionWindow::Forever, RetentionWindow::Secs)))
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn record_classes(&self, ctx: &TenantContext) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT DISTINCT class FROM tg_records WHERE tenant_id = ?1 ORDER BY class")
+            .map_err(backend)?;
+        let rows = st.query_map([ctx.tenant().as_str()], |r| r.get(0)).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn delete_expired(&self, ctx: &TenantContext, class: &str, cutoff: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let limit = page(limit)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let ids: Vec<String> = {
+            let mut st = tx
+                .prepare_cached("SELECT id FROM tg_records WHERE tenant_id = ?1 AND class = ?2 AND updated_at < ?3 ORDER BY id LIMIT ?4")
+                .map_err(backend)?;
+            let rows = st.query_map(params![ctx.tenant().as_str(), class, cutoff, limit], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        delete_ids(&tx, ctx, &ids)?;
+        tx.commit().map_err(backend)?;
+        Ok(ids)
+    }
+
+    async fn delete_by_subject(&self, ctx: &TenantContext, subject: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let limit = page(limit)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let ids: Vec<String> = {
+            let mut st = tx
+                .prepare_cached("SELECT id FROM tg_records WHERE tenant_id = ?1 AND subject = ?2 ORDER BY id LIMIT ?3")
+                .map_err(backend)?;
+            let rows = st.query_map(params![ctx.tenant().as_str(), subject, limit], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        delete_ids(&tx, ctx, &ids)?;
+        tx.commit().map_err(backend)?;
+        Ok(ids)
+    }
+
+    async fn delete_all_records(&self, ctx: &TenantContext, limit: usize) -> Result<u64, StoreError> {
+        let limit = page(limit)?;
+        let n = self
+            .conn()
+            .execute(
+                "DELETE FROM tg_records WHERE id IN (SELECT id FROM tg_records WHERE tenant_id = ?1 LIMIT ?2)",
+                params![ctx.tenant().as_str(), limit],
+            )
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+}
+
+fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::Viewer => "viewer",
+        Role::Member => "member",
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+    }
+}
+
+fn parse_role(s: &str) -> rusqlite::Result<Role> {
+    match s {
+        "viewer" => Ok(Role::Viewer),
+        "member" => Ok(Role::Member),
+        "admin" => Ok(Role::Admin),
+        "owner" => Ok(Role::Owner),
+        _ => Err(bad("role")),
+    }
+}
+
+const SESSION_COLS: &str = "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
+    let role: String = r.get(3)?;
+    Ok(SessionRecord {
+        id: r.get(0)?,
+        tenant: tenant(r.get(1)?)?,
+        user: r.get(2)?,
+        role: parse_role(&role)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        refreshed_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+        label: r.get(8)?,
+    })
+}
+
+fn insert_refresh(conn: &rusqlite::Connection, r: &RefreshRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![&r.hash[..], r.session_id, r.tenant.as_str(), r.expires_at, r.used],
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("refresh hash exists".into()),
+        _ => backend(e),
+    })?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, ctx: &TenantContext, s: &SessionRecord, refresh: &RefreshRecord) -> Result<(), StoreError> {
+        ctx.check_tenant(&s.tenant).map_err(|_| StoreError::CrossTenant)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        tx.execute(
+            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            params![s.id, s.tenant.as_str(), s.user, role_str(s.role), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label],
+        )
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("session id exists".into()),
+            _ => backend(e),
+        })?;
+        insert_refresh(&tx, refresh)?;
+        tx.commit().map_err(backend)
+    }
+
+    async fn refresh_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT hash, session_id, tenant_id, expires_at, used FROM tg_refresh_tokens WHERE hash = ?1")
+            .map_err(backend)?;
+        st.query_row([&hash[..]], |r| {
+            Ok(RefreshRecord {
+                hash: hash32(r.get(0)?)?,
+                session_id: r.get(1)?,
+                tenant: tenant(r.get(2)?)?,
+                expires_at: r.get(3)?,
+                used: r.get(4)?,
+            })
+        })
+        .optional()
+        .map_err(backend)
+    }
+
+    async fn get_session(&self, ctx: &TenantContext, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let conn = self.conn();
+        if !owner_of(&conn, "tg_sessions", id, ctx)? {
+            return Ok(None);
+        }
+        conn.query_row(&format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = ?1"), [id], session_row)
+            .optional()
+            .map_err(backend)
+    }
+
+    async fn rotate_refresh(&self, ctx: &TenantContext, old: &[u8; 32], new: &RefreshRecord, at: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let row: Option<(String, String)> = tx
+            .query_row("SELECT tenant_id, session_id FROM tg_refresh_tokens WHERE hash = ?1", [&old[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(backend)?;
+        match row {
+            None => return Err(StoreError::RecordNotFound),
+            Some((t, _)) if t != ctx.tenant().as_str() => return Err(StoreError::CrossTenant),
+            Some((_, sid)) if sid != new.session_id => return Ok(false),
+            Some(_) => {}
+        }
+        let marked = tx
+            .execute("UPDATE tg_refresh_tokens SET used = 1 WHERE hash = ?1 AND used = 0", [&old[..]])
+            .map_err(backend)?;
+        let live = tx
+            .execute(
+                "UPDATE tg_sessions SET refreshed_at = ?1 WHERE id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL",
+                params![at, new.session_id, ctx.tenant().as_str()],
+            )
+            .map_err(backend)?;
+        if marked != 1 || live != 1 {
+            return Ok(false); // dropped: nothing written
+        }
+        insert_refresh(&tx, new)?;
+        tx.commit().map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn list_sessions(&self, ctx: &TenantContext, user: Option<&str>, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
+        let limit = page(limit)?;
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY created_at DESC, id LIMIT ?3"
+            ))
+            .map_err(backend)?;
+        let rows = st.query_map(params![ctx.tenant().as_str(), user, limit], session_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn revoke_session(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        if !owner_of(&conn, "tg_sessions", id, ctx)? {
+            return Err(StoreError::RecordNotFound);
+        }
+        let n = conn
+            .execute("UPDATE tg_sessions SET revoked_at = ?1 WHERE id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL", params![at, id, ctx.tenant().as_str()])
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_sessions(&self, ctx: &TenantContext, user: Option<&str>, at: i64) -> Result<u64, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE tg_sessions SET revoked_at = ?1 WHERE tenant_id = ?2 AND (?3 IS NULL OR user_id = ?3) AND revoked_at IS NULL",
+                params![at, ctx.tenant().as_str(), user],
+            )
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,142 @@
+//! Token operations on the [`Guard`]: create, list, revoke, kill an agent, verify.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{format, role_for, Action, IssuedToken, TokenError, TokenInfo, TokenSecret, TokenSpec, VerifiedToken};
+use crate::audit::{AuditAction, AuditEvent};
+use crate::error::Result;
+use crate::guard::Guard;
+use crate::store::{StoreError, TokenRecord};
+use crate::tenant::{Resolved, Role, ServiceRole, TenantContext, UserId};
+
+pub(crate) fn sha256(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+fn info(rec: &TokenRecord) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: rec.id.clone(),
+        agent: UserId::new(rec.agent.clone())?,
+        name: rec.name.clone(),
+        scopes: rec.scopes.clone(),
+        created_at: rec.created_at,
+        expires_at: rec.expires_at,
+        revoked_at: rec.revoked_at,
+    })
+}
+
+impl Guard {
+    /// Creates an agent token and returns its plaintext, once; the store keeps only its
+    /// SHA-256. Read-only on everything unless `spec` says otherwise. Audited
+    /// (`token.create`). Needs the admin role.
+    pub async fn create_token(&self, ctx: &TenantContext, spec: TokenSpec) -> Result<IssuedToken> {
+        ctx.require(Role::Admin, "create an agent token")?;
+        spec.validate()?;
+        let gov = self.gov();
+        let secret = format::generate(&gov.tokens.prefix)?;
+        let now = self.now();
+        let rec = TokenRecord {
+            id: format::random_id("tok_")?,
+            tenant: ctx.tenant().clone(),
+            agent: spec.agent.as_str().to_owned(),
+            name: spec.name,
+            hash: sha256(&secret),
+            scopes: spec.scopes,
+            created_at: now,
+            expires_at: spec.ttl_secs.map(|t| now.saturating_add(t)),
+            revoked_at: None,
+        };
+        self.store().insert_token(ctx, &rec).await?;
+        let scopes: Vec<String> = rec.scopes.iter().map(|s| format!("{}:{}", s.action, s.resource)).collect();
+        let mut ev = AuditEvent::new(AuditAction::TokenCreate, rec.id.clone())
+            .detail("agent", rec.agent.clone())
+            .detail("scopes", scopes.join(" "));
+        if let Some(e) = rec.expires_at {
+            ev = ev.detail("expires_at", e.to_string());
+        }
+        self.audit(ctx, ev).await?;
+        Ok(IssuedToken { id: rec.id, secret: TokenSecret::new(secret), expires_at: rec.expires_at })
+    }
+
+    /// The tenant's tokens (of one agent if given), ids after `after` ascending, at most
+    /// `limit` (1 to 10,000). Metadata only. Needs the admin role.
+    pub async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&UserId>, after: Option<&str>, limit: usize) -> Result<Vec<TokenInfo>> {
+        ctx.require(Role::Admin, "list agent tokens")?;
+        let recs = self.store().list_tokens(ctx, agent.map(UserId::as_str), after, limit).await?;
+        recs.iter().map(info).collect()
+    }
+
+    /// Revokes one token; returns whether it was live. Audited (`token.revoke`). Needs
+    /// the admin role.
+    pub async fn revoke_token(&self, ctx: &TenantContext, id: &str) -> Result<bool> {
+        ctx.require(Role::Admin, "revoke an agent token")?;
+        let was_live = self.store().revoke_token(ctx, id, self.now()).await?;
+        let tenant = ctx.tenant().clone();
+        self.gov().token_cache.evict(|r| r.id == id && r.tenant == tenant);
+        if was_live {
+            self.audit(ctx, AuditEvent::new(AuditAction::TokenRevoke, id)).await?;
+        }
+        Ok(was_live)
+    }
+
+    /// Kill switch: revokes every live token of `agent` at once; returns how many.
+    /// Audited (`token.kill_agent`). Needs the admin role.
+    pub async fn kill_agent(&self, ctx: &TenantContext, agent: &UserId) -> Result<u64> {
+        ctx.require(Role::Admin, "revoke an agent's tokens")?;
+        let n = self.store().revoke_tokens(ctx, Some(agent.as_str()), self.now()).await?;
+        let tenant = ctx.tenant().clone();
+        self.gov().token_cache.evict(|r| r.agent == agent.as_str() && r.tenant == tenant);
+        self.audit(ctx, AuditEvent::new(AuditAction::AgentKill, format!("agent:{agent}")).detail("revoked", n.to_string()))
+            .await?;
+        Ok(n)
+    }
+
+    /// Authenticates a token string: rejects a malformed one or a bad checksum before any
+    /// lookup, finds it by SHA-256 (warm: from the in-process cache), compares hashes in
+    /// constant time, and checks expiry and revocation. Yields the agent and its
+    /// [`TenantContext`], or `Error::Token` with the reason (`Unknown`, `Expired`, `Revoked`...).
+    pub async fn authenticate_token(&self, token: &str) -> Result<VerifiedToken> {
+        let gov = self.gov();
+        format::parse(token, &gov.tokens.prefix)?;
+        let hash = sha256(token);
+        let rec = match gov.token_cache.get(&hash) {
+            Some(rec) => rec,
+            None => {
+                let rec = self.store().token_by_hash(&ServiceRole::new(), &hash).await?.ok_or(TokenError::Unknown)?;
+                let rec = Arc::new(rec);
+                gov.token_cache.insert(rec.clone());
+                rec
+            }
+        };
+        if !bool::from(rec.hash.ct_eq(&hash)) {
+            return Err(TokenError::Unknown.into());
+        }
+        if rec.revoked_at.is_some() {
+            return Err(TokenError::Revoked.into());
+        }
+        if rec.expires_at.is_some_and(|e| self.now() >= e) {
+            return Err(TokenError::Expired.into());
+        }
+        let agent = UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let context = TenantContext::resolved(Resolved::vouch(rec.tenant.clone(), agent.clone(), role_for(&rec.scopes)));
+        Ok(VerifiedToken { token_id: rec.id.clone(), agent, scopes: rec.scopes.clone(), expires_at: rec.expires_at, context })
+    }
+
+    /// [`Guard::authenticate_token`], then checks that a scope allows `action` on
+    /// `resource` (`OutOfScope` otherwise).
+    pub async fn verify_token(&self, token: &str, resource: &str, action: Action) -> Result<VerifiedToken> {
+        let v = self.authenticate_token(token).await?;
+        if !v.allows(resource, action) {
+            // Echo at most 128 bytes of the caller's resource name.
+            let mut end = resource.len().min(super::MAX_RESOURCE_LEN);
+            while !resource.is_char_boundary(end) {
+                end -= 1;
+            }
+            return Err(TokenError::OutOfScope { resource: resource[..end].to_owned(), action }.into());
+        }
+        Ok(v)
+    }
+}
