@@ -1,12 +1,13 @@
 //! The facade: [`Guard`] ties a key provider, a store and the key cache together.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, DataKey, KeyId, SealedValue, TenantKey};
 use crate::error::Result;
-use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, LocalKeyProvider, WrapContext, WrappedKey};
+use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, LocalKeyProvider, WrapContext};
 use crate::secret::{Credential, CredentialKind, SecretBytes};
 use crate::store::{KeyState, SealedRecord, Store, StoreError, TenantKeyRecord};
 use crate::tenant::{Role, TenantContext};
@@ -50,10 +51,25 @@ pub struct GuardBuilder {
     store: Option<Arc<dyn Store>>,
     cache: CacheLimits,
     clock: Arc<dyn Clock>,
+    tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     pub(crate) governance: crate::governance::GovernanceConfig,
 }
 
 impl GuardBuilder {
+    /// Adds a named provider that tenants can move their data keys to with
+    /// [`Guard::set_tenant_key_provider`] (bring your own key). Names: 1 to 64 characters
+    /// of a-z, 0-9, '-', '_', '.'; at most 10,000 providers. Stored key records name it, so
+    /// keep the name stable and register it in every process.
+    pub fn tenant_key_provider(self, name: &str, provider: impl KeyProvider + 'static) -> Self {
+        self.tenant_key_provider_arc(name, Arc::new(provider))
+    }
+
+    /// Like [`GuardBuilder::tenant_key_provider`] for an already shared provider.
+    pub fn tenant_key_provider_arc(mut self, name: &str, provider: Arc<dyn KeyProvider>) -> Self {
+        self.tenant_providers.insert(name.to_owned(), provider);
+        self
+    }
+
     /// The key provider holding the key-encryption keys (required).
     pub fn key_provider(mut self, provider: impl KeyProvider + 'static) -> Self {
         self.provider = Some(Arc::new(provider));
@@ -94,9 +110,22 @@ impl GuardBuilder {
     pub fn build(self) -> Result<Guard> {
         let provider = self.provider.ok_or_else(|| KmsError::Config("GuardBuilder needs a key_provider".into()))?;
         let store = self.store.ok_or_else(|| KmsError::Config("GuardBuilder needs a store".into()))?;
+        for name in self.tenant_providers.keys() {
+            crate::kms::validate_provider_name(name)?;
+        }
+        if self.tenant_providers.len() > crate::kms::MAX_TENANT_PROVIDERS {
+            return Err(KmsError::Config("too many tenant key providers".into()).into());
+        }
         let gov = crate::governance::GovState::new(self.governance)?;
         Ok(Guard {
-            inner: Arc::new(Inner { provider, store, cache: KeyCache::new(self.cache), clock: self.clock, gov }),
+            inner: Arc::new(Inner {
+                provider,
+                store,
+                cache: KeyCache::new(self.cache),
+                clock: self.clock,
+                gov,
+                tenant_providers: self.tenant_providers,
+            }),
         })
     }
 }
@@ -106,6 +135,7 @@ struct Inner {
     store: Arc<dyn Store>,
     cache: KeyCache,
     clock: Arc<dyn Clock>,
+    tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     gov: crate::governance::GovState,
 }
 
@@ -118,7 +148,7 @@ pub struct Guard {
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard").field("provider", &self.inner.provider.name()).finish_non_exhaustive()
+        f.debug_struct("Guard").field("provider", &self.provider().name()).finish_non_exhaustive()
     }
 }
 
@@ -140,6 +170,7 @@ impl Guard {
             store: None,
             cache: CacheLimits::default(),
             clock: Arc::new(SystemClock),
+            tenant_providers: BTreeMap::new(),
             governance: Default::default(),
         }
     }
@@ -170,6 +201,14 @@ impl Guard {
         self.inner.provider.as_ref()
     }
 
+    pub(crate) fn default_provider(&self) -> Arc<dyn KeyProvider> {
+        self.inner.provider.clone()
+    }
+
+    pub(crate) fn tenant_providers(&self) -> &BTreeMap<String, Arc<dyn KeyProvider>> {
+        &self.inner.tenant_providers
+    }
+
     pub(crate) fn gov(&self) -> &crate::governance::GovState {
         &self.inner.gov
     }
@@ -184,7 +223,12 @@ impl Guard {
 
     pub(crate) async fn new_key_record(&self, ctx: &TenantContext, key_id: KeyId) -> Result<TenantKeyRecord> {
         let key = DataKey::generate()?;
-        let wrapped = self.provider().wrap(&key, &WrapContext { tenant: ctx.tenant().clone(), key_id }).await?;
+        let provider = match self.store().tenant_keys(ctx).await {
+            Ok(keys) => Self::provider_of(&keys),
+            Err(e) if crate::kms::is_missing_tenant(&e) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let wrapped = self.wrap_with(provider.as_deref(), &key, &WrapContext { tenant: ctx.tenant().clone(), key_id }).await?;
         Ok(TenantKeyRecord {
             key_id,
             state: KeyState::Active,
@@ -220,11 +264,7 @@ impl Guard {
             return Err(KmsError::KeyDestroyed(rec.key_id).into());
         }
         let key = self
-            .provider()
-            .unwrap(
-                &WrappedKey { kek_id: rec.kek_id, ciphertext: rec.wrapped },
-                &WrapContext { tenant: ctx.tenant().clone(), key_id: rec.key_id },
-            )
+            .unwrap_stored(&rec.kek_id, rec.wrapped, &WrapContext { tenant: ctx.tenant().clone(), key_id: rec.key_id })
             .await?;
         Ok(Arc::new(TenantKey::new(rec.key_id, &key)))
     }

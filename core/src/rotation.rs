@@ -8,7 +8,7 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, KeyId, SealedValue};
 use crate::error::Result;
 use crate::guard::{record_context, Guard};
-use crate::kms::{KmsError, WrapContext, WrappedKey};
+use crate::kms::KmsError;
 use crate::store::{KeyState, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
@@ -168,7 +168,7 @@ impl Guard {
         mut progress: impl FnMut(&RewrapReport) + Send,
     ) -> Result<RewrapReport> {
         let batch = check_batch(batch)?;
-        let current = self.provider().current_kek().await?;
+        let mut currents = std::collections::HashMap::new();
         let mut report = RewrapReport { last_tenant: start_after, ..Default::default() };
         loop {
             let tenants = self.store().list_tenants(service, report.last_tenant.as_ref(), batch).await?;
@@ -178,26 +178,24 @@ impl Guard {
             for tenant in tenants {
                 let ctx = TenantContext::service(tenant.clone(), service);
                 let before = report.rewrapped;
+                let mut new_kek = String::new();
                 for k in self.store().tenant_keys(&ctx).await? {
                     if k.state == KeyState::Destroyed {
                         continue;
                     }
-                    if k.kek_id == current {
-                        report.current += 1;
-                        continue;
-                    }
-                    let wctx = WrapContext { tenant: tenant.clone(), key_id: k.key_id };
-                    let data_key = self
-                        .provider()
-                        .unwrap(&WrappedKey { kek_id: k.kek_id.clone(), ciphertext: k.wrapped.clone() }, &wctx)
-                        .await?;
-                    let new = self.provider().wrap(&data_key, &wctx).await?;
-                    if self.store().rewrap_key(&ctx, k.key_id, &k.kek_id, &new.kek_id, &new.ciphertext).await? {
-                        report.rewrapped += 1;
+                    // Each key stays with its own provider (deployment or the tenant's own).
+                    let target = crate::kms::split_kek_id(&k.kek_id).0.map(str::to_owned);
+                    match self.rewrap_record(&ctx, &k, target.as_deref(), &mut currents).await? {
+                        crate::kms::Rewrap::Rewrapped => {
+                            report.rewrapped += 1;
+                            new_kek = crate::kms::current_tagged(&currents, target.as_deref());
+                        }
+                        crate::kms::Rewrap::Current => report.current += 1,
+                        crate::kms::Rewrap::Raced => {}
                     }
                 }
                 if report.rewrapped > before {
-                    let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{current}"))
+                    let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{new_kek}"))
                         .detail("rewrapped", (report.rewrapped - before).to_string());
                     self.audit(&ctx, ev).await?;
                 }

@@ -1,12 +1,17 @@
 //! Key-encryption keys: the [`KeyProvider`] trait, the local key-file provider (the embedded
 //! default) and the bounded cache of unwrapped tenant keys.
 
+mod byok;
 mod cache;
 mod local;
+mod retry;
 
 pub use cache::{CacheLimits, CacheStats};
 pub(crate) use cache::KeyCache;
 pub use local::LocalKeyProvider;
+pub use byok::{split_kek_id, tagged_kek_id, validate_provider_name, MAX_PROVIDER_NAME_LEN, MAX_TENANT_PROVIDERS};
+pub(crate) use byok::{current_tagged, is_missing_tenant, Rewrap};
+pub use retry::{RetryPolicy, Retrying, MAX_ATTEMPTS, MAX_DELAY};
 
 use thiserror::Error;
 
