@@ -15,6 +15,8 @@ use tenantguard::{KeyId, LocalKeyProvider, TenantId};
 fn path() -> &'static PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     static PATH: OnceLock<PathBuf> = OnceLock::new();
+    // Under $TMPDIR: scripts/fuzz.sh points it at a tmpfs folder it removes afterwards
+    // (rewriting a file on ext4 costs milliseconds of I/O per input).
     PATH.get_or_init(|| DIR.get_or_init(|| tempfile::tempdir().unwrap()).path().join("keys.json"))
 }
 
