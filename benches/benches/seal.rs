@@ -1,0 +1,237 @@
+//! Seal + open round trips: the envelope (through `Guard` and through the raw `crypto`
+//! functions, binary and text form) next to raw AES-256-GCM from RustCrypto `aes-gcm`
+//! (what the envelope uses by default), `ring` and `aws-lc-rs`, at the same sizes and in
+//! the same run, so the envelope's overhead reads as a ratio. Also the cold path: opening
+//! for a tenant whose key is not cached (store read + key-provider unwrap + HKDF extract).
+//!
+//! Run: `cargo bench -p tenantguard-benches --bench seal` (about 2 minutes), and with the
+//! core's aws-lc-rs backend: `cargo bench -p tenantguard-benches --features aws-lc --bench seal -- envelope`.
+//! Results and the machine they came from: benches/BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Throughput};
+use tenantguard::crypto::{open_with_key, seal_with_key, TenantKey};
+use tenantguard::{
+    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes, ServiceRole, TenantContext,
+    TenantId,
+};
+use tokio::runtime::Runtime;
+
+const SIZES: [usize; 4] = [32, 256, 4096, 1 << 20];
+const CONTEXT: &str = "credentials/password/row-42";
+
+/// Which AES-GCM implementation the envelope runs on in this build.
+const BACKEND: &str = if cfg!(feature = "aws-lc") { "aws-lc" } else { "rustcrypto" };
+
+fn label(size: usize) -> String {
+    if size >= 1 << 20 {
+        format!("{}MiB", size >> 20)
+    } else if size >= 1024 {
+        format!("{}KiB", size >> 10)
+    } else {
+        format!("{size}B")
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime")
+}
+
+/// A guard over an in-memory store and an ephemeral key file, with one tenant created.
+fn guard(rt: &Runtime, limits: CacheLimits) -> (Guard, TenantContext) {
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store(MemoryStore::new())
+        .cache_limits(limits)
+        .build()
+        .expect("guard");
+    let ctx = TenantContext::service(TenantId::new("acme").expect("tenant id"), &ServiceRole::new());
+    rt.block_on(guard.create_tenant(&ctx)).expect("create tenant");
+    (guard, ctx)
+}
+
+fn round_trips(c: &mut Criterion) {
+    let rt = runtime();
+    let (guard, ctx) = guard(&rt, CacheLimits::default());
+    let tenant = ctx.tenant().clone();
+    let key = TenantKey::from_bytes(KeyId::FIRST, [0x42; 32]);
+    let raw_key = [0x24u8; 32];
+    let nonce = [0u8; 12];
+    let aad = b"tenantguard/v1/aad\x04acme\x00\x00\x00\x01\x00\x00\x00\x1bcredentials/password/row-42";
+
+    let rc = {
+        use aes_gcm::aead::KeyInit;
+        aes_gcm::Aes256Gcm::new_from_slice(&raw_key).expect("key")
+    };
+    let ring_key =
+        ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &raw_key).expect("key"));
+    let lc_key = aws_lc_rs::aead::LessSafeKey::new(
+        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &raw_key).expect("key"),
+    );
+
+    for size in SIZES {
+        let pt = vec![0xa5u8; size];
+        let mut g = c.benchmark_group(format!("seal_open/{}", label(size)));
+        g.throughput(Throughput::Bytes(size as u64));
+        if size >= 1 << 20 {
+            g.sample_size(20);
+        }
+
+        // Warm tenant: the key is cached after the first call.
+        rt.block_on(guard.seal(&ctx, CONTEXT, &pt)).expect("warm the cache");
+        g.bench_function(BenchmarkId::new("envelope_binary", BACKEND), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let sealed = guard.seal(&ctx, CONTEXT, black_box(&pt)).await.expect("seal");
+                    let stored = black_box(sealed.into_bytes());
+                    let value = SealedValue::from_vec(stored).expect("parse");
+                    guard.open(&ctx, CONTEXT, &value).await.expect("open")
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("envelope_text", BACKEND), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let sealed = guard.seal(&ctx, CONTEXT, black_box(&pt)).await.expect("seal");
+                    let stored = black_box(sealed.to_text());
+                    let value = SealedValue::parse(&stored).expect("parse");
+                    guard.open(&ctx, CONTEXT, &value).await.expect("open")
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("crypto_binary", BACKEND), |b| {
+            b.iter(|| {
+                let sealed = seal_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&pt)).expect("seal");
+                open_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&sealed)).expect("open")
+            })
+        });
+
+        g.bench_function("raw_aes_gcm", |b| {
+            use aes_gcm::aead::AeadInOut;
+            b.iter(|| {
+                let mut ct = Vec::with_capacity(size + 16);
+                ct.extend_from_slice(black_box(&pt));
+                let tag = rc.encrypt_inout_detached(&nonce.into(), aad, ct.as_mut_slice().into()).expect("seal");
+                ct.extend_from_slice(&tag);
+                let stored = black_box(ct);
+                let (body, tag) = stored.split_at(size);
+                let mut out = body.to_vec();
+                rc.decrypt_inout_detached(&nonce.into(), aad, out.as_mut_slice().into(), tag.try_into().expect("tag"))
+                    .expect("open");
+                out
+            })
+        });
+        g.bench_function("raw_ring", |b| {
+            use ring::aead::{Aad, Nonce};
+            b.iter(|| {
+                let mut ct = Vec::with_capacity(size + 16);
+                ct.extend_from_slice(black_box(&pt));
+                ring_key
+                    .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut ct)
+                    .expect("seal");
+                let mut out = black_box(ct).clone();
+                let n = ring_key
+                    .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut out)
+                    .expect("open")
+                    .len();
+                out.truncate(n);
+                out
+            })
+        });
+        g.bench_function("raw_aws_lc_rs", |b| {
+            use aws_lc_rs::aead::{Aad, Nonce};
+            b.iter(|| {
+                let mut ct = Vec::with_capacity(size + 16);
+                ct.extend_from_slice(black_box(&pt));
+                lc_key
+                    .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut ct)
+                    .expect("seal");
+                let mut out = black_box(ct).clone();
+                let n = lc_key
+                    .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut out)
+                    .expect("open")
+                    .len();
+                out.truncate(n);
+                out
+            })
+        });
+        // Part of every envelope open: the returned plaintext (SecretBytes) is zeroized on drop.
+        g.bench_function("secret_drop_only", |b| {
+            b.iter_batched(|| SecretBytes::from_slice(&pt), drop, BatchSize::LargeInput)
+        });
+        g.finish();
+    }
+}
+
+/// Opening one 256-byte value: cached key (warm) against a guard that caches nothing, so
+/// every open reads the tenant's key records and unwraps through `LocalKeyProvider` (cold).
+fn cold_path(c: &mut Criterion) {
+    let rt = runtime();
+    let pt = vec![0xa5u8; 256];
+    let mut g = c.benchmark_group("open_256B");
+    for (name, limits) in [
+        ("envelope_warm", CacheLimits::default()),
+        ("envelope_cold", CacheLimits { max_tenants: 0, ..CacheLimits::default() }),
+    ] {
+        let (guard, ctx) = guard(&rt, limits);
+        let sealed = rt.block_on(guard.seal(&ctx, CONTEXT, &pt)).expect("seal");
+        let loads = guard.cache_stats().loads;
+        g.bench_function(BenchmarkId::new(name, BACKEND), |b| {
+            b.iter(|| rt.block_on(guard.open(&ctx, CONTEXT, black_box(&sealed))).expect("open"))
+        });
+        // The cold guard really unwrapped on every open; the warm one never did.
+        let unwrapped = guard.cache_stats().loads - loads;
+        assert_eq!(unwrapped > 0, limits.max_tenants == 0, "{name}: {unwrapped} key loads");
+    }
+    g.finish();
+}
+
+/// Criterion's clock here is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`,
+/// user + system), not wall time: everything measured runs on this one thread (the Guard
+/// benches drive a current-thread runtime), so on an idle machine the two agree, and on a
+/// shared one other processes' CPU use does not inflate the figures. Criterion still shows
+/// it as "time".
+struct ThreadCpuTime(WallTime);
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = cpu_time::ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> Self::Intermediate {
+        cpu_time::ThreadTime::now()
+    }
+    fn end(&self, start: Self::Intermediate) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        self.0.formatter()
+    }
+}
+
+type Criterion = criterion::Criterion<ThreadCpuTime>;
+
+fn config() -> Criterion {
+    criterion::Criterion::default()
+        .with_measurement(ThreadCpuTime(WallTime))
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = round_trips, cold_path
+}
+criterion_main!(benches);
