@@ -1,13 +1,12 @@
 //! The facade: [`Guard`] ties a key provider, a store and the key cache together.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, DataKey, KeyId, SealedValue, TenantKey};
 use crate::error::Result;
-use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, LocalKeyProvider, WrapContext};
+use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, WrapContext};
 use crate::secret::{Credential, CredentialKind, SecretBytes};
 use crate::store::{KeyState, SealedRecord, Store, StoreError, TenantKeyRecord};
 use crate::tenant::{Role, TenantContext};
@@ -178,12 +177,12 @@ impl Guard {
     /// The embedded default: a key file `keys.json` and a SQLite database `tenantguard.db`
     /// in `dir` (created if absent).
     #[cfg(feature = "sqlite")]
-    pub fn embedded(dir: impl AsRef<Path>) -> Result<Guard> {
+    pub fn embedded(dir: impl AsRef<std::path::Path>) -> Result<Guard> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir)
             .map_err(|e| KmsError::Config(format!("cannot create {}: {}", dir.display(), e.kind())))?;
         Guard::builder()
-            .key_provider(LocalKeyProvider::open_or_create(dir.join("keys.json"))?)
+            .key_provider(crate::kms::LocalKeyProvider::open_or_create(dir.join("keys.json"))?)
             .store(crate::store::SqliteStore::open(dir.join("tenantguard.db"))?)
             .build()
     }
