@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
 use crate::redact::{
@@ -443,6 +444,15 @@ impl Egress {
         policy.validate(&self.inner.registry)?;
         let body = serde_json::to_string(policy).map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
         let v = self.inner.store.put_policy(ctx, POLICY_KIND, &body, self.inner.guard.now()).await?;
+        self.inner
+            .guard
+            .audit(
+                ctx,
+                AuditEvent::new(AuditAction::PolicyChange, POLICY_KIND)
+                    .detail("version", v.to_string())
+                    .detail("redaction", format!("{:?}", policy.redaction)),
+            )
+            .await?;
         Ok(v)
     }
 
@@ -505,14 +515,36 @@ impl Egress {
                 event.redacted = prepared.summary.clone();
                 event.bytes_out = prepared.text.len();
                 self.emit(&event);
+                self.record(ctx, &event).await?;
                 Ok(EgressDecision::Allowed(prepared))
             }
             Err(reason) => {
                 event.reason = Some(reason.clone());
                 self.emit(&event);
+                self.record(ctx, &event).await?;
                 Ok(EgressDecision::Denied { reason })
             }
         }
+    }
+
+    /// Writes the decision to the tenant's audit log (counts only, never values). If the
+    /// log cannot be written, the caller gets the error and nothing leaves.
+    async fn record(&self, ctx: &TenantContext, e: &EgressEvent) -> Result<()> {
+        let mut ev = AuditEvent::new(AuditAction::EgressDecision, e.provider.clone())
+            .detail("allowed", e.allowed.to_string())
+            .detail("category", e.category.clone())
+            .detail("level", format!("{:?}", e.level))
+            .detail("policy_version", e.policy_version.to_string())
+            .detail("bytes_in", e.bytes_in.to_string())
+            .detail("bytes_out", e.bytes_out.to_string());
+        if let Some(r) = &e.reason {
+            ev = ev.detail("reason", r.to_string());
+        }
+        for (tag, n) in e.redacted.iter().take(16) {
+            ev = ev.detail(format!("redacted.{tag}"), n.to_string());
+        }
+        self.inner.guard.audit(ctx, ev).await?;
+        Ok(())
     }
 
     fn emit(&self, event: &EgressEvent) {
