@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# The whole tenantguard test suite. Installs and starts everything it needs by itself, so it
-# runs on a fresh machine: `./scripts/test.sh`. Set FUZZ_SECONDS to change the fuzzing time
-# per target (default 15; 0 skips fuzzing).
+# The whole tenantguard test suite. Installs and starts everything it needs by itself
+# (PostgreSQL, KMS peers, Python packages, the Kotlin compiler, cargo-fuzz), so it runs on a
+# fresh machine: `./scripts/test.sh`. Servers it starts are stopped on exit.
+#
+#   FUZZ_SECONDS=N   fuzzing time per target (default 10; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 start=$(date +%s)
 step() { echo; echo "==> [$(( $(date +%s) - start ))s] $*"; }
 
-step "Rust: formatting-independent build of every target (lib, tests, examples, benches)"
+cleanup() {
+  [ -n "${TENANTGUARD_PG_DIR:-}" ] && scripts/pg.sh stop >/dev/null 2>&1 || true
+  [ -n "${KMS_STARTED:-}" ] && scripts/kms.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step "Rust: build every target of the workspace (lib, tests, examples, benches)"
 cargo build --workspace --all-targets --locked
 
-step "Rust: unit, integration and doc tests"
+step "Rust: unit, integration and doc tests (embedded default: key file + SQLite + memory)"
 cargo test --workspace --locked
 
 step "Quickstart (the README's first command)"
 cargo run --locked --example quickstart -p tenantguard-examples
 
-if [ -x scripts/fuzz.sh ] && [ "${FUZZ_SECONDS:-15}" != "0" ]; then
-  step "Fuzzing every target for ${FUZZ_SECONDS:-15}s"
-  FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
+step "PostgreSQL: start a throwaway cluster, run the store, RLS and attack suites against it"
+eval "$(scripts/pg.sh start)"
+TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard --features postgres
+scripts/pg.sh stop
+unset TENANTGUARD_PG_DIR
+
+step "Key providers: moto (AWS KMS), OpenBao (Transit), SoftHSM2 (PKCS#11), Cloud KMS fake"
+KMS_STARTED=1 scripts/kms.sh test
+
+step "Python bindings: wheel, stubs, pytest, vectors, cross-language files"
+scripts/python.sh
+
+step "Kotlin and Swift bindings: uniffi, kotlinc -Werror, JVM tests, header check, goldens"
+scripts/kotlin.sh
+
+if [ -x scripts/fuzz.sh ] && [ "${FUZZ_SECONDS:-10}" != "0" ]; then
+  step "Fuzzing every target for ${FUZZ_SECONDS:-10}s"
+  FUZZ_SECONDS="${FUZZ_SECONDS:-10}" scripts/fuzz.sh
 fi
 
 step "All tests passed in $(( $(date +%s) - start ))s"

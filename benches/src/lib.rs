@@ -1,1 +1,3 @@
-//! Benchmarks live in benches/benches/.
+//! Benchmarks live in benches/benches/; shared data generators live here.
+
+pub mod corpus;

@@ -5,10 +5,14 @@ use thiserror::Error;
 use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::crypto::CryptoError;
+use crate::egress::EgressError;
 use crate::kms::KmsError;
+use crate::reveal::RevealError;
+use crate::redact::RedactError;
 use crate::store::StoreError;
 use crate::tenant::TenantError;
 use crate::tokens::TokenError;
+use crate::totp::TotpError;
 
 /// A stable classification of every error tenantguard returns.
 ///
@@ -106,6 +110,18 @@ pub enum Error {
     /// A password or session operation failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// Computing a TOTP code failed.
+    #[error(transparent)]
+    Totp(#[from] TotpError),
+    /// Opening a credential was refused by the reveal path.
+    #[error(transparent)]
+    Reveal(#[from] RevealError),
+    /// Redaction or restore failed.
+    #[error(transparent)]
+    Redact(#[from] RedactError),
+    /// An egress policy or request failed.
+    #[error(transparent)]
+    Egress(#[from] EgressError),
 }
 
 impl Error {
@@ -119,6 +135,10 @@ impl Error {
             Error::Token(e) => e.kind(),
             Error::Audit(e) => e.kind(),
             Error::Auth(e) => e.kind(),
+            Error::Totp(e) => e.kind(),
+            Error::Reveal(e) => e.kind(),
+            Error::Redact(e) => e.kind(),
+            Error::Egress(e) => e.kind(),
         }
     }
 }

@@ -34,16 +34,20 @@
 pub mod audit;
 pub mod auth;
 pub mod crypto;
+pub mod egress;
 mod error;
 mod governance;
 mod guard;
 pub mod kms;
 pub mod retention;
+pub mod redact;
 mod rotation;
 mod secret;
+pub mod reveal;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
+pub mod totp;
 
 pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Result};
@@ -55,4 +59,6 @@ pub use secret::{Credential, CredentialKind, SecretBytes};
 pub use store::{KeyState, MemoryStore, Store};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+#[cfg(feature = "postgres")]
+pub use store::{PgOptions, PostgresStore};
 pub use tenant::{Principal, Role, ServiceRole, TenantContext, TenantId, TenantResolver, UserId};

@@ -36,6 +36,12 @@ pub enum TenantError {
         /// The least role that may do it.
         needed: Role,
     },
+    /// The user is not a member of the tenant (or the tenant does not exist).
+    #[error("not a member of this tenant")]
+    NotAMember,
+    /// The membership directory failed (database error). The message holds no secret.
+    #[error("membership directory error: {0}")]
+    Directory(String),
 }
 
 impl TenantError {
@@ -45,6 +51,8 @@ impl TenantError {
             TenantError::InvalidId { .. } => ErrorKind::InvalidInput,
             TenantError::CrossTenant => ErrorKind::CrossTenant,
             TenantError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            TenantError::NotAMember => ErrorKind::PermissionDenied,
+            TenantError::Directory(_) => ErrorKind::Store,
         }
     }
 }
@@ -133,6 +141,78 @@ impl std::fmt::Display for Role {
     }
 }
 
+impl Role {
+    /// Every role, least privileged first.
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
+
+    /// The stable name ("viewer", "member", "admin", "owner"), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role may perform `action`.
+    pub fn allows(self, action: Action) -> bool {
+        self >= action.needed_role()
+    }
+}
+
+/// What a principal may do in a tenant; each action needs a least [`Role`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Read metadata: record ids, classes, key versions, members (viewer).
+    ReadMetadata,
+    /// Create and replace sealed records and credentials, delete records (member).
+    WriteRecords,
+    /// Use a credential without revealing it, e.g. get a TOTP code (member).
+    UseCredential,
+    /// Add, change and remove members below owner (admin).
+    ManageMembers,
+    /// Change the organization's policies, e.g. egress (admin).
+    ManagePolicies,
+    /// Grant or revoke the owner role (owner).
+    ManageOwners,
+    /// Rotate, re-wrap and retire keys (owner).
+    ManageKeys,
+    /// Crypto-shred the tenant (owner).
+    DeleteTenant,
+}
+
+impl Action {
+    /// The least role allowed to perform this action.
+    pub fn needed_role(self) -> Role {
+        match self {
+            Action::ReadMetadata => Role::Viewer,
+            Action::WriteRecords | Action::UseCredential => Role::Member,
+            Action::ManageMembers | Action::ManagePolicies => Role::Admin,
+            Action::ManageOwners | Action::ManageKeys | Action::DeleteTenant => Role::Owner,
+        }
+    }
+
+    /// A short description used in errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ReadMetadata => "read metadata",
+            Action::WriteRecords => "write records",
+            Action::UseCredential => "use a credential",
+            Action::ManageMembers => "manage members",
+            Action::ManagePolicies => "manage policies",
+            Action::ManageOwners => "manage owners",
+            Action::ManageKeys => "manage keys",
+            Action::DeleteTenant => "delete the tenant",
+        }
+    }
+}
+
 /// Who is acting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -214,6 +294,19 @@ impl TenantContext {
         }
     }
 
+    /// Fails with `PermissionDenied` unless the principal may perform `action`.
+    pub fn require_action(&self, action: Action) -> Result<(), TenantError> {
+        self.require(action.needed_role(), action.as_str())
+    }
+
+    /// The acting user, `None` for the service role.
+    pub fn user(&self) -> Option<&UserId> {
+        match &self.principal {
+            Principal::Service => None,
+            Principal::User { user, .. } => Some(user),
+        }
+    }
+
     /// Fails unless the principal is the service role (e.g. to read plaintext).
     pub fn require_service(&self, action: &'static str) -> Result<(), TenantError> {
         if self.is_service() {
@@ -261,6 +354,176 @@ pub trait TenantResolver: Send + Sync {
     ) -> Result<Resolved, TenantError>;
 }
 
+/// One user's role in one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Membership {
+    /// The tenant (an organization, or a user's personal tenant).
+    pub tenant: TenantId,
+    /// The member.
+    pub user: UserId,
+    /// Its role there.
+    pub role: Role,
+}
+
+/// Where memberships live: answers "which role does this user hold in this tenant" and
+/// "which tenants does this user belong to". `PostgresStore` implements it over
+/// `tg_memberships` (the same table its Row Level Security policies read);
+/// [`MemoryDirectory`] keeps it in memory.
+#[async_trait::async_trait]
+pub trait Directory: Send + Sync {
+    /// The user's role in `tenant`, `None` if not a member.
+    async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError>;
+
+    /// Every membership of `user`, ordered by tenant id: its personal tenant and each
+    /// organization it belongs to (access is additive across them).
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError>;
+}
+
+/// A [`TenantResolver`] that trusts the host's authentication of a [`UserId`] and takes
+/// the user's role from a [`Directory`] (never from the request).
+#[derive(Debug, Clone)]
+pub struct DirectoryResolver<D> {
+    directory: D,
+}
+
+impl<D: Directory> DirectoryResolver<D> {
+    /// Resolves roles through `directory`.
+    pub fn new(directory: D) -> Self {
+        DirectoryResolver { directory }
+    }
+
+    /// Every scope the user can act in: its personal tenant plus each organization
+    /// (additive access), one context per tenant.
+    pub async fn visible_scopes(&self, user: &UserId) -> Result<Vec<TenantContext>, TenantError> {
+        Ok(self
+            .directory
+            .memberships_of(user)
+            .await?
+            .into_iter()
+            .map(|m| TenantContext::resolved(Resolved::vouch(m.tenant, m.user, m.role)))
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: Directory> TenantResolver for DirectoryResolver<D> {
+    /// A user id the host application has already authenticated.
+    type Identity = UserId;
+
+    async fn resolve(&self, identity: &UserId, tenant: &TenantId) -> Result<Resolved, TenantError> {
+        match self.directory.role_of(identity, tenant).await? {
+            Some(role) => Ok(Resolved::vouch(tenant.clone(), identity.clone(), role)),
+            None => Err(TenantError::NotAMember),
+        }
+    }
+}
+
+/// Largest number of memberships a [`MemoryDirectory`] holds.
+pub const MAX_MEMORY_MEMBERSHIPS: usize = 1_000_000;
+
+/// An in-memory [`Directory`] (tests, embedded use): personal tenants and organizations
+/// with role-checked membership changes.
+#[derive(Debug, Default)]
+pub struct MemoryDirectory {
+    inner: std::sync::Mutex<std::collections::BTreeMap<(UserId, TenantId), Role>>,
+}
+
+impl MemoryDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<(UserId, TenantId), Role>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a tenant with its first owner (a personal tenant, or a new organization).
+    /// Needs the service role; fails with `PermissionDenied` if the tenant already has members.
+    pub fn create(&self, _service: &ServiceRole, tenant: &TenantId, owner: &UserId) -> Result<(), TenantError> {
+        let mut m = self.lock();
+        if m.keys().any(|(_, t)| t == tenant) {
+            return Err(TenantError::PermissionDenied { action: "create a tenant that exists", needed: Role::Owner });
+        }
+        if m.len() >= MAX_MEMORY_MEMBERSHIPS {
+            return Err(TenantError::Directory(format!("at most {MAX_MEMORY_MEMBERSHIPS} memberships")));
+        }
+        m.insert((owner.clone(), tenant.clone()), Role::Owner);
+        Ok(())
+    }
+
+    /// Adds or changes a member of the context's tenant. Admins manage viewers, members and
+    /// admins; only owners grant or change the owner role.
+    pub fn set_member(&self, ctx: &TenantContext, user: &UserId, role: Role) -> Result<(), TenantError> {
+        let mut m = self.lock();
+        let key = (user.clone(), ctx.tenant().clone());
+        let current = m.get(&key).copied();
+        check_member_change(ctx, current, Some(role))?;
+        if current.is_none() && m.len() >= MAX_MEMORY_MEMBERSHIPS {
+            return Err(TenantError::Directory(format!("at most {MAX_MEMORY_MEMBERSHIPS} memberships")));
+        }
+        if current == Some(Role::Owner) && role != Role::Owner && owners(&m, ctx.tenant()) == 1 {
+            return Err(TenantError::PermissionDenied { action: "demote the last owner", needed: Role::Owner });
+        }
+        m.insert(key, role);
+        Ok(())
+    }
+
+    /// Removes a member of the context's tenant (same rules as [`MemoryDirectory::set_member`];
+    /// the last owner cannot be removed). Returns whether it was a member.
+    pub fn remove_member(&self, ctx: &TenantContext, user: &UserId) -> Result<bool, TenantError> {
+        let mut m = self.lock();
+        let key = (user.clone(), ctx.tenant().clone());
+        let current = m.get(&key).copied();
+        check_member_change(ctx, current, None)?;
+        if current == Some(Role::Owner) && owners(&m, ctx.tenant()) == 1 {
+            return Err(TenantError::PermissionDenied { action: "remove the last owner", needed: Role::Owner });
+        }
+        Ok(m.remove(&key).is_some())
+    }
+}
+
+fn owners(m: &std::collections::BTreeMap<(UserId, TenantId), Role>, tenant: &TenantId) -> usize {
+    m.iter().filter(|((_, t), r)| t == tenant && **r == Role::Owner).count()
+}
+
+/// The rule for membership changes: admins manage non-owners; owner grants and changes
+/// of an owner's membership need the owner role.
+pub fn check_member_change(ctx: &TenantContext, current: Option<Role>, new: Option<Role>) -> Result<(), TenantError> {
+    ctx.require_action(Action::ManageMembers)?;
+    if current == Some(Role::Owner) || new == Some(Role::Owner) {
+        ctx.require_action(Action::ManageOwners)?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Directory for MemoryDirectory {
+    async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError> {
+        Ok(self.lock().get(&(user.clone(), tenant.clone())).copied())
+    }
+
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError> {
+        Ok(self
+            .lock()
+            .range((user.clone(), TenantId(String::new()))..)
+            .take_while(|((u, _), _)| u == user)
+            .map(|((u, t), r)| Membership { tenant: t.clone(), user: u.clone(), role: *r })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: Directory + ?Sized> Directory for std::sync::Arc<D> {
+    async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError> {
+        (**self).role_of(user, tenant).await
+    }
+
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError> {
+        (**self).memberships_of(user).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +552,75 @@ mod tests {
         let svc = TenantContext::service(TenantId::new("t").unwrap(), &ServiceRole::new());
         assert!(svc.require(Role::Owner, "rotate").is_ok());
         assert!(svc.check_tenant(&TenantId::new("u").unwrap()).is_err());
+    }
+
+    fn t(s: &str) -> TenantId {
+        TenantId::new(s).unwrap()
+    }
+    fn u(s: &str) -> UserId {
+        UserId::new(s).unwrap()
+    }
+    fn as_user(tenant: &str, user: &str, role: Role) -> TenantContext {
+        TenantContext::resolved(Resolved::vouch(t(tenant), u(user), role))
+    }
+
+    #[test]
+    fn action_matrix() {
+        use Action::*;
+        let all = [ReadMetadata, WriteRecords, UseCredential, ManageMembers, ManagePolicies, ManageOwners, ManageKeys, DeleteTenant];
+        let allowed = |r: Role| all.iter().filter(|a| r.allows(**a)).count();
+        assert_eq!(allowed(Role::Viewer), 1);
+        assert_eq!(allowed(Role::Member), 3);
+        assert_eq!(allowed(Role::Admin), 5);
+        assert_eq!(allowed(Role::Owner), 8);
+        assert!(!Role::Admin.allows(ManageKeys));
+        assert!(!Role::Member.allows(ManageMembers));
+        assert!(!Role::Viewer.allows(WriteRecords));
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        assert_eq!(as_user("a", "x", Role::Member).require_action(ManageMembers).unwrap_err().kind(), ErrorKind::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn directory_resolves_personal_and_org_access_additively() {
+        let svc = ServiceRole::new();
+        let dir = std::sync::Arc::new(MemoryDirectory::new());
+        dir.create(&svc, &t("alice"), &u("alice")).unwrap(); // personal tenant
+        dir.create(&svc, &t("acme"), &u("bob")).unwrap();
+        assert!(dir.create(&svc, &t("acme"), &u("alice")).is_err(), "an existing tenant cannot be claimed");
+        let bob = as_user("acme", "bob", Role::Owner);
+        dir.set_member(&bob, &u("alice"), Role::Viewer).unwrap();
+        let resolver = DirectoryResolver::new(dir.clone());
+        let scopes = resolver.visible_scopes(&u("alice")).await.unwrap();
+        let names: Vec<_> = scopes.iter().map(|c| (c.tenant().as_str().to_owned(), c.principal().clone())).collect();
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[0], ("acme".into(), Principal::User { user: u("alice"), role: Role::Viewer }));
+        assert_eq!(names[1], ("alice".into(), Principal::User { user: u("alice"), role: Role::Owner }));
+        // The role comes from the directory, not from the caller.
+        let ctx = TenantContext::resolved(resolver.resolve(&u("alice"), &t("acme")).await.unwrap());
+        assert_eq!(ctx.principal(), &Principal::User { user: u("alice"), role: Role::Viewer });
+        assert_eq!(resolver.resolve(&u("mallory"), &t("acme")).await.unwrap_err(), TenantError::NotAMember);
+        assert_eq!(resolver.resolve(&u("alice"), &t("bob")).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn membership_changes_follow_roles() {
+        let svc = ServiceRole::new();
+        let dir = MemoryDirectory::new();
+        dir.create(&svc, &t("acme"), &u("olga")).unwrap();
+        let owner = as_user("acme", "olga", Role::Owner);
+        dir.set_member(&owner, &u("adam"), Role::Admin).unwrap();
+        let admin = as_user("acme", "adam", Role::Admin);
+        dir.set_member(&admin, &u("mia"), Role::Member).unwrap();
+        assert!(dir.set_member(&admin, &u("mia"), Role::Owner).is_err(), "admins cannot grant owner");
+        assert!(dir.remove_member(&admin, &u("olga")).is_err(), "admins cannot remove owners");
+        assert!(dir.set_member(&as_user("acme", "mia", Role::Member), &u("eve"), Role::Viewer).is_err());
+        assert!(dir.remove_member(&owner, &u("olga")).is_err(), "the last owner stays");
+        assert!(dir.set_member(&owner, &u("olga"), Role::Admin).is_err(), "the last owner cannot be demoted");
+        assert!(dir.remove_member(&admin, &u("mia")).unwrap());
+        assert_eq!(dir.role_of(&u("mia"), &t("acme")).await.unwrap(), None);
+        assert_eq!(dir.role_of(&u("adam"), &t("acme")).await.unwrap(), Some(Role::Admin));
     }
 }

@@ -114,6 +114,18 @@ impl TenantKey {
     }
 }
 
+impl TenantKey {
+    /// Derives a 32-byte subkey for another purpose (e.g. the redaction hash key), domain
+    /// separated from record keys by its `info` label.
+    pub(crate) fn derive_subkey(&self, info: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        self.hkdf
+            .expand_multi_info(&[b"tenantguard/v1/subkey:", info], &mut out)
+            .unwrap_or_else(|_| unreachable!("32-byte HKDF output is always valid"));
+        out
+    }
+}
+
 impl std::fmt::Debug for TenantKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantKey").field("id", &self.id).field("key", &"[REDACTED]").finish()

@@ -19,6 +19,7 @@ struct Tenant {
 struct Inner {
     tenants: BTreeMap<TenantId, Tenant>,
     records: HashMap<String, (TenantId, SealedRecord)>,
+    policies: HashMap<(TenantId, String), super::PolicyDocument>,
 }
 
 /// A store held in memory; lost when dropped.
@@ -198,5 +199,25 @@ impl RecordStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::PolicyStore for MemoryStore {
+    async fn get_policy(&self, ctx: &TenantContext, kind: &str) -> Result<Option<super::PolicyDocument>, StoreError> {
+        super::validate_policy(kind, "")?;
+        let mut inner = self.lock();
+        tenant_mut(&mut inner, ctx)?;
+        Ok(inner.policies.get(&(ctx.tenant().clone(), kind.to_owned())).cloned())
+    }
+
+    async fn put_policy(&self, ctx: &TenantContext, kind: &str, body: &str, updated_at: i64) -> Result<u64, StoreError> {
+        super::validate_policy(kind, body)?;
+        let mut inner = self.lock();
+        tenant_mut(&mut inner, ctx)?;
+        let key = (ctx.tenant().clone(), kind.to_owned());
+        let version = inner.policies.get(&key).map_or(0, |d| d.version) + 1;
+        inner.policies.insert(key, super::PolicyDocument { body: body.to_owned(), version, updated_at });
+        Ok(version)
     }
 }

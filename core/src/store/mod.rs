@@ -6,13 +6,19 @@
 
 mod gov;
 mod memory;
+mod policy;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 pub use gov::{validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
 pub use memory::MemoryStore;
+pub use policy::{validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgOptions, PostgresStore};
 
 use thiserror::Error;
 
@@ -115,6 +121,10 @@ pub enum StoreError {
     /// The backend failed (I/O, database error). The message holds no record data.
     #[error("store backend error: {0}")]
     Backend(String),
+    /// The backend's own access control refused (e.g. a PostgreSQL row-level security
+    /// policy: the user's role in the tenant does not allow the write).
+    #[error("permission denied by the store: {0}")]
+    PermissionDenied(String),
 }
 
 impl StoreError {
@@ -126,6 +136,7 @@ impl StoreError {
             StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::InvalidInput(_) => ErrorKind::InvalidInput,
             StoreError::Backend(_) => ErrorKind::Store,
+            StoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
         }
     }
 }

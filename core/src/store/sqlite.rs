@@ -47,6 +47,18 @@ CREATE TABLE tg_records (
 CREATE INDEX tg_records_by_key ON tg_records(tenant_id, key_id, id);
 ";
 
+/// Version 2: per-tenant policy documents (egress policy and others).
+const MIGRATION_2: &str = "
+CREATE TABLE tg_policies (
+    tenant_id  TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    version    INTEGER NOT NULL CHECK (version > 0),
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, kind)
+);
+";
+
 /// A store in one SQLite database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -129,6 +141,9 @@ impl SqliteStore {
         }
         if version < 1 {
             tx.execute_batch(MIGRATION_1).map_err(backend)?;
+        }
+        if version < 2 {
+            tx.execute_batch(MIGRATION_2).map_err(backend)?;
         }
         if version < 3 {
             tx.execute_batch(sqlite_gov::MIGRATION_3).map_err(backend)?;
@@ -354,5 +369,40 @@ impl RecordStore for SqliteStore {
             )
             .map_err(backend)?;
         Ok(n == 1)
+    }
+}
+
+#[async_trait::async_trait]
+impl super::PolicyStore for SqliteStore {
+    async fn get_policy(&self, ctx: &TenantContext, kind: &str) -> Result<Option<super::PolicyDocument>, StoreError> {
+        super::validate_policy(kind, "")?;
+        let conn = self.conn();
+        tenant_exists(&conn, ctx.tenant())?;
+        conn.query_row(
+            "SELECT body, version, updated_at FROM tg_policies WHERE tenant_id = ?1 AND kind = ?2",
+            params![ctx.tenant().as_str(), kind],
+            |r| Ok(super::PolicyDocument { body: r.get(0)?, version: r.get::<_, i64>(1)? as u64, updated_at: r.get(2)? }),
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    async fn put_policy(&self, ctx: &TenantContext, kind: &str, body: &str, updated_at: i64) -> Result<u64, StoreError> {
+        super::validate_policy(kind, body)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        tenant_exists(&tx, ctx.tenant())?;
+        let version: i64 = tx
+            .query_row(
+                "INSERT INTO tg_policies (tenant_id, kind, body, version, updated_at) VALUES (?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT (tenant_id, kind) DO UPDATE SET body = excluded.body, version = tg_policies.version + 1,
+                   updated_at = excluded.updated_at
+                 RETURNING version",
+                params![ctx.tenant().as_str(), kind, body, updated_at],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(version as u64)
     }
 }

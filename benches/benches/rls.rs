@@ -1,0 +1,158 @@
+//! Cost of Row Level Security: sealed put + get per second on PostgreSQL with the RLS
+//! policies against the same schema with RLS disabled, in one run, same server.
+//!
+//!   eval "$(scripts/pg.sh start)"
+//!   cargo bench -p tenantguard-benches --features postgres --bench rls
+//!   scripts/pg.sh stop
+//!
+//! Both databases hold the same 10,000 background records of 20 other tenants, so the
+//! policies filter a realistic table. One iteration: a member seals and stores a record
+//! (application role, policies read the member's role from tg_memberships), then the
+//! service role reads it back and opens it (service role, tenant-scoped policies).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tenantguard::tenant::Resolved;
+use tenantguard::{Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId, UserId};
+use tokio_postgres::{Config, NoTls};
+
+struct Env {
+    app: String,
+    service: String,
+    admin: String,
+}
+
+fn env() -> Option<Env> {
+    let v = |n: &str| std::env::var(n).ok().filter(|s| !s.is_empty());
+    Some(Env { app: v("TENANTGUARD_PG_URL")?, service: v("TENANTGUARD_PG_SERVICE_URL")?, admin: v("TENANTGUARD_PG_ADMIN_URL")? })
+}
+
+fn with_db(url: &str, db: &str) -> Config {
+    let mut c = Config::from_str(url).expect("url");
+    c.dbname(db);
+    c
+}
+
+async fn admin_exec(url: &str, db: &str, sql: &str) {
+    let (client, conn) = with_db(url, db).connect(NoTls).await.expect("admin connect");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client.batch_execute(sql).await.expect("admin sql");
+}
+
+/// A migrated database with background data; `rls` false disables RLS on every table.
+async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantContext) {
+    admin_exec(&env.admin, "postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    admin_exec(&env.admin, "postgres", &format!("CREATE DATABASE {db}")).await;
+    let admin_url = format!("{}/{db}", env.admin.rsplit_once('/').unwrap().0);
+    PostgresStore::migrate(&admin_url).await.expect("migrate");
+    admin_exec(
+        &env.admin,
+        db,
+        "INSERT INTO tg_tenants SELECT 'bg-' || g, NULL, 0 FROM generate_series(1, 20) g;
+         INSERT INTO tg_memberships SELECT 'bg-' || g, 'user-' || g || '-' || m, 'member', 0
+             FROM generate_series(1, 20) g, generate_series(1, 10) m;
+         INSERT INTO tg_tenant_keys SELECT 'bg-' || g, 1, 'active', 'k', '\\x00', 0 FROM generate_series(1, 20) g;
+         INSERT INTO tg_records SELECT 'bg-' || g || '-' || r, 'bg-' || g, 'password', NULL, 1,
+             decode(md5(r::text) || md5(g::text), 'hex'), 0, 0
+             FROM generate_series(1, 20) g, generate_series(1, 500) r;
+         ANALYZE;",
+    )
+    .await;
+    if !rls {
+        let mut sql = String::new();
+        for t in ["tg_tenants", "tg_memberships", "tg_tenant_keys", "tg_records"] {
+            sql.push_str(&format!("ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY; ALTER TABLE {t} DISABLE ROW LEVEL SECURITY;"));
+        }
+        admin_exec(&env.admin, db, &sql).await;
+    }
+    let store = PostgresStore::connect_with(
+        with_db(&env.app, db),
+        Some(with_db(&env.service, db)),
+        PgOptions { pool_size: 4, require_rls: rls },
+    )
+    .await
+    .expect("connect");
+    let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(Arc::new(store)).build().unwrap();
+    let tenant = TenantId::new("bench").unwrap();
+    let owner = TenantContext::resolved(Resolved::vouch(tenant.clone(), UserId::new("olga").unwrap(), Role::Owner));
+    guard.create_tenant(&owner).await.expect("create tenant");
+    // The member's role lives in tg_memberships (added through the service role).
+    admin_exec(&env.admin, db, "INSERT INTO tg_memberships VALUES ('bench', 'mia', 'member', 0)").await;
+    let member = TenantContext::resolved(Resolved::vouch(tenant.clone(), UserId::new("mia").unwrap(), Role::Member));
+    let service = TenantContext::service(tenant, &ServiceRole::new());
+    (guard, member, service)
+}
+
+fn bench_rls(c: &mut Criterion) {
+    let Some(env) = env() else {
+        eprintln!("SKIPPED rls benchmark: TENANTGUARD_PG_URL not set (run `eval \"$(scripts/pg.sh start)\"`)");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let with = rt.block_on(setup(&env, "tg_bench_rls", true));
+    let without = rt.block_on(setup(&env, "tg_bench_norls", false));
+    let mut g = c.benchmark_group("postgres_sealed_put_get");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(40).measurement_time(Duration::from_secs(12)).warm_up_time(Duration::from_secs(3));
+    for (name, (guard, member, service)) in [("rls", &with), ("no_rls", &without)] {
+        let mut i = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                let id = format!("rec-{}", i % 2000);
+                rt.block_on(async {
+                    guard.put_record(member, &id, "password", None, b"correct horse battery staple").await.unwrap();
+                    let (_, plain) = guard.open_record(service, &id).await.unwrap();
+                    assert_eq!(plain.len(), 28);
+                })
+            })
+        });
+    }
+    g.finish();
+
+    // Load on a shared machine drifts during a run; alternate short blocks of both variants
+    // and report the median of the per-round ratios as well.
+    let block = |(guard, member, service): &(Guard, TenantContext, TenantContext), n: u32| {
+        rt.block_on(async {
+            let start = std::time::Instant::now();
+            for i in 0..n {
+                let id = format!("alt-{i}");
+                guard.put_record(member, &id, "password", None, b"correct horse battery staple").await.unwrap();
+                guard.open_record(service, &id).await.unwrap();
+            }
+            start.elapsed().as_secs_f64() / f64::from(n)
+        })
+    };
+    const ROUNDS: usize = 40;
+    let mut ratios = Vec::new();
+    let (mut t_rls, mut t_plain) = (0.0, 0.0);
+    for round in 0..ROUNDS {
+        let (a, b) = if round % 2 == 0 {
+            let a = block(&with, 100);
+            (a, block(&without, 100))
+        } else {
+            let b = block(&without, 100);
+            (block(&with, 100), b)
+        };
+        t_rls += a;
+        t_plain += b;
+        ratios.push(a / b);
+    }
+    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = (ratios[ROUNDS / 2 - 1] + ratios[ROUNDS / 2]) / 2.0;
+    println!(
+        "interleaved {ROUNDS} x 100 put+get: rls {:.0}/s, no_rls {:.0}/s, median time ratio rls/no_rls {:.3} (RLS cost {:+.1}%)",
+        ROUNDS as f64 / t_rls,
+        ROUNDS as f64 / t_plain,
+        median,
+        (median - 1.0) * 100.0
+    );
+}
+
+criterion_group!(benches, bench_rls);
+criterion_main!(benches);

@@ -1,0 +1,587 @@
+//! AI egress control: per-organization [`EgressPolicy`], the sub-processor [`Registry`],
+//! and [`Egress::prepare`], called right before any LLM or third-party call.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tenantguard::egress::{Egress, EgressDecision, EgressPolicy, RedactionLevel, Registry};
+//! use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store.clone()).build()?;
+//! let acme = TenantContext::service(TenantId::new("acme")?, &ServiceRole::new());
+//! guard.create_tenant(&acme).await?;
+//! let egress = Egress::builder(guard).policy_store(store).registry(Registry::example()).build()?;
+//!
+//! // The default policy is permissive: the text goes out unchanged.
+//! let d = egress.prepare(&acme, "llm-chat", "Mail jane@example.com").await?;
+//! assert_eq!(d.allowed().unwrap().text, "Mail jane@example.com");
+//!
+//! // An organization opts into redaction by policy alone.
+//! egress.set_policy(&acme, &EgressPolicy { redaction: RedactionLevel::Pii, ..Default::default() }).await?;
+//! let EgressDecision::Allowed(p) = egress.prepare(&acme, "llm-chat", "Mail jane@example.com").await? else { panic!() };
+//! assert_eq!(p.text, "Mail <EMAIL_1>");
+//! assert_eq!(p.restore("Done: wrote to <EMAIL_1>")?, "Done: wrote to jane@example.com");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod registry;
+
+pub use registry::{category, Registry, SubProcessor, MAX_PROVIDERS};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::error::{ErrorKind, Result};
+use crate::guard::Guard;
+use crate::redact::{
+    self, Category, HashKey, Operation, Operator, OrgPattern, PseudonymSession, RedactError, Redactor, DEFAULT_SESSION_TTL,
+};
+use crate::store::PolicyStore;
+use crate::tenant::{Principal, Role, TenantContext, TenantId};
+
+/// The policy kind under which the egress policy is stored.
+pub const POLICY_KIND: &str = "egress";
+/// How many tenants' compiled policies are cached.
+const POLICY_CACHE: usize = 1024;
+
+/// Errors from egress policies and requests.
+#[non_exhaustive]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EgressError {
+    /// The policy or registry entry is invalid.
+    #[error("invalid egress policy: {0}")]
+    InvalidPolicy(String),
+    /// The builder lacks something it needs.
+    #[error("egress configuration: {0}")]
+    Config(String),
+}
+
+impl EgressError {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EgressError::InvalidPolicy(_) => ErrorKind::InvalidInput,
+            EgressError::Config(_) => ErrorKind::Config,
+        }
+    }
+}
+
+/// How much is redacted before text leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedactionLevel {
+    /// Nothing is redacted (the permissive default).
+    #[default]
+    Off,
+    /// Personal data is redacted.
+    Pii,
+    /// Personal data, secrets and the organization's own terms and patterns are redacted.
+    Strict,
+}
+
+impl RedactionLevel {
+    fn categories(self) -> &'static [Category] {
+        match self {
+            RedactionLevel::Off => &[],
+            RedactionLevel::Pii => &[Category::Pii],
+            RedactionLevel::Strict => &[Category::Pii, Category::Secret, Category::Organization],
+        }
+    }
+}
+
+/// Retention hints to pass to the provider with the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionHints {
+    /// Ask for zero data retention.
+    pub zero_data_retention: bool,
+    /// Allow the provider's prompt cache.
+    pub prompt_cache: bool,
+    /// Longest retention the organization accepts, in days.
+    pub max_retention_days: Option<u32>,
+}
+
+impl Default for RetentionHints {
+    fn default() -> Self {
+        RetentionHints { zero_data_retention: false, prompt_cache: true, max_retention_days: None }
+    }
+}
+
+/// One organization's egress policy, stored in the store as JSON and changed without code.
+///
+/// The default is permissive (every registered provider, every category, no redaction);
+/// [`EgressPolicy::strict`] is the opt-in strict posture.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EgressPolicy {
+    /// Providers that may receive data; `None` means every registered provider.
+    pub allowed_providers: Option<BTreeSet<String>>,
+    /// Optional providers the organization opted out of.
+    pub opted_out: BTreeSet<String>,
+    /// Data categories a provider may receive. A provider not listed is not restricted;
+    /// a listed one is refused text of another category, and text holding values of an
+    /// unlisted category (`pii`, `credentials`, `confidential`) that the level does not redact.
+    pub categories: BTreeMap<String, BTreeSet<String>>,
+    /// How much is redacted.
+    pub redaction: RedactionLevel,
+    /// How redacted values are replaced (default: restorable placeholders).
+    pub operator: Operator,
+    /// The organization's confidential terms (redacted at the strict level).
+    pub terms: Vec<String>,
+    /// The organization's regexes (redacted at the strict level).
+    pub patterns: Vec<OrgPattern>,
+    /// Agent-token prefix to recognize (default `tg_`).
+    pub agent_prefix: Option<String>,
+    /// Hints for the provider.
+    pub retention: RetentionHints,
+}
+
+impl EgressPolicy {
+    /// The strict posture: everything redacted, zero retention and no prompt cache asked.
+    pub fn strict() -> Self {
+        EgressPolicy {
+            redaction: RedactionLevel::Strict,
+            retention: RetentionHints { zero_data_retention: true, prompt_cache: false, max_retention_days: Some(0) },
+            ..Default::default()
+        }
+    }
+
+    fn redactor(&self) -> std::result::Result<Redactor, RedactError> {
+        let mut b = Redactor::builder().categories(self.redaction.categories());
+        if let Some(p) = &self.agent_prefix {
+            b = b.agent_prefix(p.clone());
+        }
+        if self.redaction == RedactionLevel::Strict {
+            b = b.terms(self.terms.iter().cloned());
+            for p in &self.patterns {
+                b = b.pattern(p.clone());
+            }
+        }
+        b.build()
+    }
+
+    fn unredacted(&self) -> std::result::Result<Redactor, RedactError> {
+        let left: Vec<Category> = [Category::Pii, Category::Secret, Category::Organization]
+            .into_iter()
+            .filter(|k| !self.redaction.categories().contains(k))
+            .collect();
+        let mut b = Redactor::builder().categories(&left);
+        if let Some(p) = &self.agent_prefix {
+            b = b.agent_prefix(p.clone());
+        }
+        if left.contains(&Category::Organization) {
+            b = b.terms(self.terms.iter().cloned());
+            for p in &self.patterns {
+                b = b.pattern(p.clone());
+            }
+        }
+        b.build()
+    }
+
+    /// Checks the policy against the registry (and compiles its terms and patterns).
+    pub fn validate(&self, registry: &Registry) -> std::result::Result<(), EgressError> {
+        let known = |id: &String| registry.get(id).is_some();
+        let names = self.allowed_providers.iter().flatten().chain(&self.opted_out).chain(self.categories.keys());
+        for id in names {
+            if !known(id) {
+                return Err(EgressError::InvalidPolicy(format!("provider {id:?} is not in the sub-processor registry")));
+            }
+        }
+        for id in &self.opted_out {
+            if registry.get(id).is_some_and(|p| !p.optional) {
+                return Err(EgressError::InvalidPolicy(format!("provider {id:?} is not optional: restrict it with allowed_providers instead")));
+            }
+        }
+        if self.categories.values().flatten().any(|c| !registry::valid_id(c)) {
+            return Err(EgressError::InvalidPolicy("a data category is 1 to 64 characters from a-z 0-9 - _ .".into()));
+        }
+        // Compile terms and patterns even when the level does not use them yet.
+        let mut b = Redactor::builder().terms(self.terms.iter().cloned());
+        for p in &self.patterns {
+            b = b.pattern(p.clone());
+        }
+        if let Some(p) = &self.agent_prefix {
+            b = b.agent_prefix(p.clone());
+        }
+        b.build().map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Why a request was refused.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum DenyReason {
+    /// The provider is not in the sub-processor registry.
+    UnknownProvider,
+    /// The organization's policy does not allow this provider.
+    ProviderNotAllowed,
+    /// The organization opted out of this optional provider.
+    OptedOut,
+    /// The provider may not receive this data category.
+    CategoryNotAllowed {
+        /// The category.
+        category: String,
+    },
+    /// The text is larger than [`redact::MAX_TEXT_LEN`].
+    TooLarge,
+}
+
+impl std::fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DenyReason::UnknownProvider => f.write_str("the provider is not a registered sub-processor"),
+            DenyReason::ProviderNotAllowed => f.write_str("the organization's policy does not allow this provider"),
+            DenyReason::OptedOut => f.write_str("the organization opted out of this provider"),
+            DenyReason::CategoryNotAllowed { category } => write!(f, "the provider may not receive {category} data under the organization's policy"),
+            DenyReason::TooLarge => write!(f, "the text is over the {} byte limit", redact::MAX_TEXT_LEN),
+        }
+    }
+}
+
+/// Text that may be sent, with what was replaced.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The provider it is for.
+    pub provider: String,
+    /// The text to send.
+    pub text: String,
+    /// How many values of each tag were replaced (counts only).
+    pub summary: BTreeMap<String, usize>,
+    /// Hints to pass to the provider.
+    pub retention: RetentionHints,
+    /// The mapping to restore the answer, when the operator is restorable and something was replaced.
+    pub session: Option<Arc<PseudonymSession>>,
+}
+
+impl Prepared {
+    /// Puts the original values back into the provider's answer (unchanged if nothing was pseudonymized).
+    pub fn restore(&self, answer: &str) -> std::result::Result<String, RedactError> {
+        match &self.session {
+            Some(s) => s.restore(answer),
+            None => Ok(answer.to_owned()),
+        }
+    }
+}
+
+/// The outcome of [`Egress::prepare`].
+#[derive(Debug)]
+pub enum EgressDecision {
+    /// The text may be sent.
+    Allowed(Prepared),
+    /// The request is refused.
+    Denied {
+        /// Why.
+        reason: DenyReason,
+    },
+}
+
+impl EgressDecision {
+    /// The prepared text, if allowed.
+    pub fn allowed(&self) -> Option<&Prepared> {
+        match self {
+            EgressDecision::Allowed(p) => Some(p),
+            EgressDecision::Denied { .. } => None,
+        }
+    }
+}
+
+/// One egress decision, for the audit log. Holds counts, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressEvent {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Who asked: `service` or the user id.
+    pub actor: String,
+    /// The provider.
+    pub provider: String,
+    /// The data category of the text.
+    pub category: String,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// Why not, if denied.
+    pub reason: Option<DenyReason>,
+    /// The redaction level applied.
+    pub level: RedactionLevel,
+    /// The policy version (0: the default policy).
+    pub policy_version: u64,
+    /// Values replaced, per tag.
+    pub redacted: BTreeMap<String, usize>,
+    /// Bytes in, and bytes sent (0 if denied).
+    pub bytes_in: usize,
+    /// Bytes sent.
+    pub bytes_out: usize,
+    /// When, Unix seconds.
+    pub at: i64,
+}
+
+/// Receives every egress decision (the audit log persists them).
+pub trait EgressObserver: Send + Sync {
+    /// Called once per [`Egress::prepare`] outcome, allowed or denied.
+    fn on_egress(&self, event: &EgressEvent);
+}
+
+/// One request to [`Egress::prepare_with`].
+#[derive(Debug, Clone)]
+pub struct EgressRequest<'a> {
+    /// The provider id.
+    pub provider: &'a str,
+    /// The text to send.
+    pub text: &'a str,
+    /// Its data category (default `prompts`).
+    pub category: &'a str,
+    /// An existing session to extend (multi-turn); a new one is made if `None`.
+    pub session: Option<Arc<PseudonymSession>>,
+}
+
+impl<'a> EgressRequest<'a> {
+    /// A prompt for `provider`.
+    pub fn new(provider: &'a str, text: &'a str) -> Self {
+        EgressRequest { provider, text, category: category::PROMPTS, session: None }
+    }
+}
+
+struct Compiled {
+    body: String,
+    version: u64,
+    policy: Arc<EgressPolicy>,
+    /// Finds what the level redacts.
+    redactor: Redactor,
+    /// Finds what the level leaves in (checked against restricted providers' categories).
+    unredacted: Redactor,
+}
+
+/// Builds an [`Egress`].
+#[must_use]
+pub struct EgressBuilder {
+    guard: Guard,
+    store: Option<Arc<dyn PolicyStore>>,
+    registry: Registry,
+    observers: Vec<Arc<dyn EgressObserver>>,
+}
+
+impl EgressBuilder {
+    /// Where policies are stored (required; usually the same store as the guard's).
+    pub fn policy_store(mut self, store: Arc<dyn PolicyStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The sub-processor registry (default: empty, so every provider is unknown).
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Adds an observer of egress events.
+    pub fn observer(mut self, o: Arc<dyn EgressObserver>) -> Self {
+        self.observers.push(o);
+        self
+    }
+
+    /// Builds; fails with `Config` without a policy store.
+    pub fn build(self) -> Result<Egress> {
+        let store = self.store.ok_or_else(|| EgressError::Config("EgressBuilder needs a policy_store".into()))?;
+        Ok(Egress {
+            inner: Arc::new(EgressInner {
+                guard: self.guard,
+                store,
+                registry: self.registry,
+                observers: self.observers,
+                cache: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+struct EgressInner {
+    guard: Guard,
+    store: Arc<dyn PolicyStore>,
+    registry: Registry,
+    observers: Vec<Arc<dyn EgressObserver>>,
+    cache: Mutex<HashMap<TenantId, Arc<Compiled>>>,
+}
+
+/// Egress control for every organization. Cheap to clone.
+#[derive(Clone)]
+pub struct Egress {
+    inner: Arc<EgressInner>,
+}
+
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Egress").field("providers", &self.inner.registry.iter().count()).finish_non_exhaustive()
+    }
+}
+
+impl Egress {
+    /// Starts a builder on `guard` (used for the per-tenant hash key).
+    pub fn builder(guard: Guard) -> EgressBuilder {
+        EgressBuilder { guard, store: None, registry: Registry::new(), observers: Vec::new() }
+    }
+
+    /// The sub-processor registry.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The organization's policy (the default if never set). Any role.
+    pub async fn policy(&self, ctx: &TenantContext) -> Result<EgressPolicy> {
+        ctx.require(Role::Viewer, "read the egress policy")?;
+        Ok(self.compiled(ctx).await?.policy.as_ref().clone())
+    }
+
+    /// Replaces the organization's policy after validating it; returns its version. Needs the admin role.
+    pub async fn set_policy(&self, ctx: &TenantContext, policy: &EgressPolicy) -> Result<u64> {
+        ctx.require(Role::Admin, "change the egress policy")?;
+        policy.validate(&self.inner.registry)?;
+        let body = serde_json::to_string(policy).map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
+        let v = self.inner.store.put_policy(ctx, POLICY_KIND, &body, self.inner.guard.now()).await?;
+        Ok(v)
+    }
+
+    async fn compiled(&self, ctx: &TenantContext) -> Result<Arc<Compiled>> {
+        let doc = self.inner.store.get_policy(ctx, POLICY_KIND).await?;
+        let (body, version) = doc.map_or((String::new(), 0), |d| (d.body, d.version));
+        let cache = &self.inner.cache;
+        if let Some(c) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(ctx.tenant()) {
+            if c.body == body && c.version == version {
+                return Ok(c.clone());
+            }
+        }
+        let policy: EgressPolicy = if body.is_empty() {
+            EgressPolicy::default()
+        } else {
+            serde_json::from_str(&body).map_err(|e| EgressError::InvalidPolicy(format!("stored policy: {e}")))?
+        };
+        let redactor = policy.redactor()?;
+        let unredacted = policy.unredacted()?;
+        let c = Arc::new(Compiled { body, version, policy: Arc::new(policy), redactor, unredacted });
+        let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= POLICY_CACHE {
+            map.clear();
+        }
+        map.insert(ctx.tenant().clone(), c.clone());
+        Ok(c)
+    }
+
+    /// Decides whether `text` may go to `provider` and redacts it per the organization's
+    /// policy. Emits one [`EgressEvent`]. Any role.
+    pub async fn prepare(&self, ctx: &TenantContext, provider: &str, text: &str) -> Result<EgressDecision> {
+        self.prepare_with(ctx, EgressRequest::new(provider, text)).await
+    }
+
+    /// Like [`Egress::prepare`] with a data category and an optional existing session.
+    pub async fn prepare_with(&self, ctx: &TenantContext, req: EgressRequest<'_>) -> Result<EgressDecision> {
+        ctx.require(Role::Viewer, "send data to a sub-processor")?;
+        let c = self.compiled(ctx).await?;
+        let policy = &c.policy;
+        let mut event = EgressEvent {
+            tenant: ctx.tenant().clone(),
+            actor: match ctx.principal() {
+                Principal::Service => "service".to_owned(),
+                Principal::User { user, .. } => user.as_str().to_owned(),
+            },
+            provider: req.provider.to_owned(),
+            category: req.category.to_owned(),
+            allowed: false,
+            reason: None,
+            level: policy.redaction,
+            policy_version: c.version,
+            redacted: BTreeMap::new(),
+            bytes_in: req.text.len(),
+            bytes_out: 0,
+            at: self.inner.guard.now(),
+        };
+        match self.decide(ctx, &c, &req).await? {
+            Ok(prepared) => {
+                event.allowed = true;
+                event.redacted = prepared.summary.clone();
+                event.bytes_out = prepared.text.len();
+                self.emit(&event);
+                Ok(EgressDecision::Allowed(prepared))
+            }
+            Err(reason) => {
+                event.reason = Some(reason.clone());
+                self.emit(&event);
+                Ok(EgressDecision::Denied { reason })
+            }
+        }
+    }
+
+    fn emit(&self, event: &EgressEvent) {
+        for o in &self.inner.observers {
+            o.on_egress(event);
+        }
+    }
+
+    async fn decide(&self, ctx: &TenantContext, c: &Compiled, req: &EgressRequest<'_>) -> Result<std::result::Result<Prepared, DenyReason>> {
+        let policy = &c.policy;
+        let Some(sp) = self.inner.registry.get(req.provider) else { return Ok(Err(DenyReason::UnknownProvider)) };
+        if policy.allowed_providers.as_ref().is_some_and(|a| !a.contains(&sp.id)) {
+            return Ok(Err(DenyReason::ProviderNotAllowed));
+        }
+        if sp.optional && policy.opted_out.contains(&sp.id) {
+            return Ok(Err(DenyReason::OptedOut));
+        }
+        let allowed_cats = policy.categories.get(&sp.id);
+        if allowed_cats.is_some_and(|a| !a.contains(req.category)) {
+            return Ok(Err(DenyReason::CategoryNotAllowed { category: req.category.to_owned() }));
+        }
+        if req.text.len() > redact::MAX_TEXT_LEN {
+            return Ok(Err(DenyReason::TooLarge));
+        }
+        let retention = policy.retention.clone();
+        if policy.redaction == RedactionLevel::Off && allowed_cats.is_none() {
+            return Ok(Ok(Prepared { provider: sp.id.clone(), text: req.text.to_owned(), summary: BTreeMap::new(), retention, session: None }));
+        }
+        // Values the level does not redact still count against a restricted provider's categories.
+        if let Some(allowed) = allowed_cats {
+            for f in c.unredacted.find(req.text)? {
+                let cat = match f.kind.category() {
+                    Category::Pii => category::PII,
+                    Category::Secret => category::CREDENTIALS,
+                    Category::Organization => category::CONFIDENTIAL,
+                };
+                if !allowed.contains(cat) {
+                    return Ok(Err(DenyReason::CategoryNotAllowed { category: cat.to_owned() }));
+                }
+            }
+        }
+        let findings = c.redactor.find(req.text)?;
+        if findings.is_empty() {
+            return Ok(Ok(Prepared { provider: sp.id.clone(), text: req.text.to_owned(), summary: BTreeMap::new(), retention, session: None }));
+        }
+        let mut session = None;
+        let text = match policy.operator {
+            Operator::Mask => redact::apply(req.text, &findings, &Operation::Mask)?,
+            Operator::Tag => redact::apply(req.text, &findings, &Operation::Tag)?,
+            Operator::Hash => {
+                let key = self.inner.guard.active_key(ctx).await?;
+                redact::apply(req.text, &findings, &Operation::Hash(&HashKey::from_tenant_key(&key)))?
+            }
+            op @ (Operator::Fake | Operator::Pseudonymize) => {
+                let s = match &req.session {
+                    Some(s) if s.tenant() == ctx.tenant() => s.clone(),
+                    Some(_) => return Err(crate::tenant::TenantError::CrossTenant.into()),
+                    None => Arc::new(PseudonymSession::new(ctx.tenant(), DEFAULT_SESSION_TTL)?),
+                };
+                let o = if op == Operator::Fake { Operation::Fake(&s) } else { Operation::Pseudonymize(&s) };
+                let t = redact::apply(req.text, &findings, &o)?;
+                session = Some(s);
+                t
+            }
+        };
+        let mut summary = BTreeMap::new();
+        for f in &findings {
+            *summary.entry(f.kind.tag().to_owned()).or_insert(0) += 1;
+        }
+        Ok(Ok(Prepared { provider: sp.id.clone(), text, summary, retention, session }))
+    }
+}

@@ -1,0 +1,611 @@
+//! The single left-to-right scan behind [`super::Redactor`] (see the module docs).
+
+use std::sync::Arc;
+
+use memchr::memmem;
+
+use super::validate::{iban_compact_valid, is_card, is_high_entropy, is_ipv4, is_ipv6, is_phone, is_ssn};
+use super::{EntityKind, Finding, Recognizer};
+
+// Character classes; 0 ends a word.
+const D: u8 = 1;
+const UP: u8 = 2;
+const LO: u8 = 4;
+const AT: u8 = 8;
+const CO: u8 = 16;
+const DOT: u8 = 32;
+const OT: u8 = 64;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0x21;
+    while i < 0x7f {
+        let b = i as u8;
+        t[i] = match b {
+            b'0'..=b'9' => D,
+            b'A'..=b'Z' => UP,
+            b'a'..=b'z' => LO,
+            b'@' => AT,
+            b':' => CO,
+            b'.' => DOT,
+            b'"' | b'\'' | b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b',' | b';' | b'=' | b'`' | b'|' | b'\\' => 0,
+            _ => OT,
+        };
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
+/// Longest run of numeric words joined into one candidate (`+33 1 23 45 67 89` is 6).
+const MAX_RUN_WORDS: usize = 8;
+
+/// Organization terms, indexed by their lower-cased first byte.
+#[derive(Default)]
+pub(crate) struct TermIndex {
+    /// Bit `c` is set if a term starts with byte `c` in either case.
+    first: u128,
+    terms: Vec<Vec<u8>>,
+    by_first: Vec<Vec<u32>>,
+}
+
+impl TermIndex {
+    pub(crate) fn new(terms: &[String]) -> Self {
+        let mut idx = TermIndex { first: 0, terms: Vec::new(), by_first: vec![Vec::new(); 128] };
+        let mut sorted: Vec<&String> = terms.iter().collect();
+        sorted.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        sorted.dedup();
+        for t in sorted {
+            let first = t.as_bytes()[0].to_ascii_lowercase();
+            idx.first |= 1u128 << (first & 127) | 1u128 << (first.to_ascii_uppercase() & 127);
+            idx.by_first[first as usize & 127].push(idx.terms.len() as u32);
+            idx.terms.push(t.as_bytes().to_vec());
+        }
+        idx
+    }
+
+    fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+}
+
+/// Organization regexes, compiled into one.
+pub(crate) struct Patterns {
+    pub(crate) regex: regex::Regex,
+    /// The capture group of each pattern and what it finds.
+    pub(crate) groups: Vec<(usize, EntityKind)>,
+}
+
+/// Everything the scan needs; built once per redactor.
+pub(crate) struct ScanConfig {
+    pub(crate) kinds: u32,
+    pub(crate) agent_prefix: Vec<u8>,
+    pub(crate) terms: TermIndex,
+    pub(crate) patterns: Option<Patterns>,
+    pub(crate) host: Vec<(Arc<dyn Recognizer>, EntityKind)>,
+}
+
+struct Scan<'a> {
+    cfg: &'a ScanConfig,
+    text: &'a str,
+    b: &'a [u8],
+    out: &'a mut Vec<Finding>,
+    host_buf: Vec<std::ops::Range<usize>>,
+}
+
+/// Scans `text`, appending resolved (sorted, non-overlapping) findings to `out`.
+pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut sc = Scan { cfg, text, b, out, host_buf: Vec::new() };
+    let n = b.len();
+    let fancy = !cfg.host.is_empty();
+    let mut i = 0;
+    while i < n {
+        if CLASS[b[i] as usize] == 0 {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        let mut f = 0u8;
+        while i < n {
+            let c = CLASS[b[i] as usize];
+            if c == 0 {
+                break;
+            }
+            f |= c;
+            i += 1;
+        }
+        // Fast path: a short plain word that starts no organization term and meets no host
+        // recognizer (most words of prose).
+        if f & !(UP | LO) == 0 && i - s < 20 && !fancy && cfg.terms.first & (1u128 << (b[s] & 127)) == 0 {
+            continue;
+        }
+        let next = sc.word(s, i, f);
+        i = next.max(i);
+    }
+    if let Some(p) = &cfg.patterns {
+        for caps in p.regex.captures_iter(text) {
+            for (gi, kind) in &p.groups {
+                if let Some(m) = caps.get(*gi) {
+                    if !m.is_empty() {
+                        out.push(Finding { kind: kind.clone(), start: m.start(), end: m.end() });
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    resolve(out);
+}
+
+/// Sorts findings and drops overlaps: earliest start, then longest, then kind priority.
+pub(crate) fn resolve(v: &mut Vec<Finding>) {
+    v.sort_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then(b.end.cmp(&a.end))
+            .then(a.kind.priority().cmp(&b.kind.priority()))
+            .then(a.kind.cmp(&b.kind))
+    });
+    let mut last_end = 0;
+    v.retain(|f| {
+        if f.start >= last_end && f.end > f.start {
+            last_end = f.end;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+fn is_alnum(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+fn is_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
+}
+
+fn valid_domain(d: &[u8]) -> bool {
+    if d.len() < 4 || d.len() > 253 {
+        return false;
+    }
+    let mut labels = 0;
+    let mut last: &[u8] = b"";
+    for l in d.split(|&b| b == b'.') {
+        if l.is_empty() || l.len() > 63 || l[0] == b'-' || l[l.len() - 1] == b'-' {
+            return false;
+        }
+        labels += 1;
+        last = l;
+    }
+    labels >= 2 && last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic)
+}
+
+fn flags(b: &[u8]) -> u8 {
+    b.iter().fold(0, |f, &c| f | CLASS[c as usize])
+}
+
+fn trim_end(b: &[u8], s: usize, mut e: usize) -> usize {
+    while e > s && matches!(b[e - 1], b'.' | b':' | b'!' | b'?' | b'*') {
+        e -= 1;
+    }
+    e
+}
+
+type Body = fn(u8) -> bool;
+
+fn upper_digit(b: u8) -> bool {
+    b.is_ascii_uppercase() || b.is_ascii_digit()
+}
+fn alnum_us(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+fn alnum_dash(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+fn b64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// (prefix, body charset, min body, max body).
+const PREFIXES: &[(&[u8], Body, usize, usize)] = &[
+    (b"AKIA", upper_digit, 16, 16),
+    (b"ASIA", upper_digit, 16, 16),
+    (b"AIza", b64url, 35, 35),
+    (b"ghp_", is_alnum, 30, 251),
+    (b"gho_", is_alnum, 30, 251),
+    (b"ghu_", is_alnum, 30, 251),
+    (b"ghs_", is_alnum, 30, 251),
+    (b"ghr_", is_alnum, 30, 251),
+    (b"github_pat_", alnum_us, 22, 244),
+    (b"xoxb-", alnum_dash, 10, 250),
+    (b"xoxp-", alnum_dash, 10, 250),
+    (b"xoxa-", alnum_dash, 10, 250),
+    (b"xoxr-", alnum_dash, 10, 250),
+    (b"xoxs-", alnum_dash, 10, 250),
+    (b"xoxe-", alnum_dash, 10, 250),
+    (b"sk_live_", is_alnum, 16, 247),
+    (b"rk_live_", is_alnum, 16, 247),
+    (b"sk_test_", is_alnum, 16, 247),
+    (b"rk_test_", is_alnum, 16, 247),
+    (b"whsec_", is_alnum, 24, 249),
+    (b"sk-", b64url, 20, 252),
+];
+
+impl Scan<'_> {
+    fn on(&self, kind: &EntityKind) -> bool {
+        self.cfg.kinds & kind.bit() != 0
+    }
+
+    fn emit(&mut self, kind: EntityKind, start: usize, end: usize) {
+        self.out.push(Finding { kind, start, end });
+    }
+
+    /// Handles one word `[s, e)` with class flags `f`; returns where scanning resumes.
+    /// Kept out of line so the byte loop in [`scan`] stays small.
+    #[inline(never)]
+    fn word(&mut self, s: usize, e: usize, f: u8) -> usize {
+        if !self.cfg.terms.is_empty() && self.on(&EntityKind::OrgTerm) {
+            self.term(s);
+        }
+        if !self.cfg.host.is_empty() {
+            self.host(s, e);
+        }
+        if f & (D | AT | CO | DOT | OT) == 0 && e - s < 20 {
+            // Letters only and short: a plain word.
+            return e;
+        }
+        if self.b[s] == b'-' && self.b[s..].starts_with(b"-----BEGIN") && self.on(&EntityKind::PrivateKey) {
+            if let Some(end) = self.pem(s) {
+                return end;
+            }
+        }
+        let te = trim_end(self.b, s, e);
+        if te == s {
+            return e;
+        }
+        let tf = if te == e { f } else { flags(&self.b[s..te]) };
+        if tf & !(UP | LO) == 0 && te - s < 20 {
+            // A plain word before punctuation.
+            return e;
+        }
+        self.token(s, te, tf, te == e).max(e)
+    }
+
+    fn token(&mut self, s: usize, e: usize, f: u8, allow_run: bool) -> usize {
+        let w = &self.b[s..e];
+        if f & AT != 0 {
+            if let Some(q) = memmem::find(w, b"://") {
+                if self.on(&EntityKind::UrlCredentials) {
+                    self.url_credentials(s, s + q, e);
+                }
+                return e;
+            }
+            if self.on(&EntityKind::Email) {
+                self.emails(s, e);
+            }
+            return e;
+        }
+        if f & CO != 0 {
+            if memmem::find(w, b"://").is_some() {
+                return e;
+            }
+            if self.on(&EntityKind::IpAddress) && is_ipv6(w) {
+                self.emit(EntityKind::IpAddress, s, e);
+                return e;
+            }
+            let mut p = s;
+            for part in w.split(|&c| c == b':') {
+                let pe = p + part.len();
+                if !part.is_empty() {
+                    let pf = flags(part);
+                    self.token(p, pe, pf, false);
+                }
+                p = pe + 1;
+            }
+            return e;
+        }
+        if f & (UP | LO) == 0 {
+            if f & D != 0 {
+                return self.numeric(s, e, allow_run);
+            }
+            return e;
+        }
+        self.alnum(s, e, f, allow_run)
+    }
+
+    fn alnum(&mut self, s: usize, e: usize, f: u8, allow_run: bool) -> usize {
+        let w = &self.b[s..e];
+        if w[0] == b'e' && w.starts_with(b"eyJ") && self.on(&EntityKind::Jwt) {
+            if let Some(end) = jwt_end(w) {
+                self.emit(EntityKind::Jwt, s, s + end);
+                return e;
+            }
+        }
+        let ap = &self.cfg.agent_prefix;
+        if !ap.is_empty() && w[0] == ap[0] && w.len() >= ap.len() + 16 && w.starts_with(ap) && self.on(&EntityKind::AgentToken) {
+            let body = w[ap.len()..].iter().take_while(|&&c| b64url(c)).count();
+            if body >= 16 && ap.len() + body == w.len() {
+                self.emit(EntityKind::AgentToken, s, e);
+                return e;
+            }
+        }
+        if w.len() >= 13 && self.on(&EntityKind::ApiKey) && matches!(w[0], b'A' | b'g' | b'x' | b's' | b'r' | b'w') {
+            for (p, body_ok, min, max) in PREFIXES {
+                if w.len() >= p.len() + min && w[1] == p[1] && w.starts_with(p) {
+                    let body = w[p.len()..].iter().take_while(|&&c| body_ok(c)).count();
+                    let end = p.len() + body;
+                    let boundary = end == w.len() || !alnum_us(w[end]);
+                    if body >= *min && body <= *max && boundary {
+                        self.emit(EntityKind::ApiKey, s, s + end);
+                        return e;
+                    }
+                }
+            }
+        }
+        if w.len() >= 4
+            && w[0].is_ascii_uppercase()
+            && w[1].is_ascii_uppercase()
+            && w[2].is_ascii_digit()
+            && w[3].is_ascii_digit()
+            && self.on(&EntityKind::Iban)
+        {
+            if let Some(end) = self.iban(s, e, allow_run) {
+                return end;
+            }
+        }
+        if w.len() >= 20 && f & DOT == 0 && self.on(&EntityKind::Secret) && is_high_entropy(w) {
+            self.emit(EntityKind::Secret, s, e);
+        }
+        e
+    }
+
+    fn iban(&mut self, s: usize, e: usize, allow_run: bool) -> Option<usize> {
+        let w = &self.b[s..e];
+        if w.len() >= 15 {
+            if w.len() <= 34 && iban_compact_valid(w) {
+                self.emit(EntityKind::Iban, s, e);
+                return Some(e);
+            }
+            return None;
+        }
+        if w.len() != 4 || !allow_run {
+            return None;
+        }
+        // Grouped form: `DE89 3704 0044 0532 0130 00`.
+        let mut buf = [0u8; 34];
+        buf[..4].copy_from_slice(w);
+        let mut n = 4;
+        let mut ends = [0usize; 9];
+        let mut lens = [0usize; 9];
+        let mut groups = 0;
+        let mut p = e;
+        while groups < 9 && p + 1 < self.b.len() && self.b[p] == b' ' {
+            let gs = p + 1;
+            let mut ge = gs;
+            while ge < self.b.len() && ge - gs < 5 && upper_digit(self.b[ge]) {
+                ge += 1;
+            }
+            if ge == gs || ge - gs > 4 || n + (ge - gs) > 34 || (ge < self.b.len() && CLASS[self.b[ge] as usize] != 0 && !matches!(self.b[ge], b'.' | b':' | b'!' | b'?')) {
+                break;
+            }
+            buf[n..n + ge - gs].copy_from_slice(&self.b[gs..ge]);
+            n += ge - gs;
+            ends[groups] = ge;
+            lens[groups] = n;
+            groups += 1;
+            p = ge;
+        }
+        for g in (0..groups).rev() {
+            if iban_compact_valid(&buf[..lens[g]]) {
+                self.emit(EntityKind::Iban, s, ends[g]);
+                return Some(ends[g]);
+            }
+        }
+        None
+    }
+
+    fn numeric(&mut self, s: usize, e: usize, allow_run: bool) -> usize {
+        if !allow_run {
+            if let Some(k) = self.classify(s, e, true) {
+                self.emit(k, s, e);
+            }
+            return e;
+        }
+        let b = self.b;
+        let mut words = [(0usize, 0usize); MAX_RUN_WORDS];
+        words[0] = (s, e);
+        let mut k = 1;
+        let mut resume = e;
+        while k < MAX_RUN_WORDS {
+            let prev_end = words[k - 1].1;
+            let mut g = prev_end;
+            while g < b.len() && g - prev_end < 3 && matches!(b[g], b' ' | b'(' | b')') {
+                g += 1;
+            }
+            if g == prev_end || g >= b.len() || CLASS[b[g] as usize] == 0 {
+                break;
+            }
+            let ws = g;
+            let mut we = g;
+            let mut wf = 0;
+            while we < b.len() && CLASS[b[we] as usize] != 0 {
+                wf |= CLASS[b[we] as usize];
+                we += 1;
+            }
+            if wf & (UP | LO | AT | CO) != 0 || wf & D == 0 {
+                break;
+            }
+            let te = trim_end(b, ws, we);
+            words[k] = (ws, te);
+            k += 1;
+            resume = we;
+            if te != we {
+                break;
+            }
+        }
+        let mut i = 0;
+        let mut last_end = 0;
+        while i < k {
+            let mut matched = false;
+            for j in (i..k.min(i + MAX_RUN_WORDS)).rev() {
+                let ws = words[i].0;
+                let we = words[j].1;
+                let paren = ws > last_end && b[ws - 1] == b'(';
+                let found = if paren {
+                    self.classify(ws - 1, we, i == j).map(|k| (k, ws - 1)).or_else(|| self.classify(ws, we, i == j).map(|k| (k, ws)))
+                } else {
+                    self.classify(ws, we, i == j).map(|k| (k, ws))
+                };
+                if let Some((kind, start)) = found {
+                    self.emit(kind, start, we);
+                    last_end = we;
+                    i = j + 1;
+                    matched = true;
+                    break;
+                }
+            }
+            if !matched {
+                i += 1;
+            }
+        }
+        resume
+    }
+
+    fn classify(&self, s: usize, e: usize, single: bool) -> Option<EntityKind> {
+        let w = &self.b[s..e];
+        if single && self.on(&EntityKind::IpAddress) && w.len() >= 7 && is_ipv4(w) {
+            return Some(EntityKind::IpAddress);
+        }
+        if w.len() == 11 && self.on(&EntityKind::UsSsn) && is_ssn(w) {
+            return Some(EntityKind::UsSsn);
+        }
+        if w.len() >= 13 && self.on(&EntityKind::CreditCard) && is_card(w) {
+            return Some(EntityKind::CreditCard);
+        }
+        if w.len() >= 9 && self.on(&EntityKind::Phone) && is_phone(w) {
+            return Some(EntityKind::Phone);
+        }
+        None
+    }
+
+    fn emails(&mut self, s: usize, e: usize) {
+        let b = self.b;
+        let mut p = s;
+        while let Some(off) = memchr::memchr(b'@', &b[p..e]) {
+            let a = p + off;
+            let mut l = a;
+            while l > s && is_local(b[l - 1]) {
+                l -= 1;
+            }
+            while l < a && b[l] == b'.' {
+                l += 1;
+            }
+            let mut r = a + 1;
+            while r < e && is_domain(b[r]) {
+                r += 1;
+            }
+            while r > a + 1 && matches!(b[r - 1], b'.' | b'-') {
+                r -= 1;
+            }
+            if l < a && a - l <= 64 && valid_domain(&b[a + 1..r]) {
+                self.emit(EntityKind::Email, l, r);
+                p = r;
+            } else {
+                p = a + 1;
+            }
+            if p >= e {
+                break;
+            }
+        }
+    }
+
+    fn url_credentials(&mut self, s: usize, q: usize, e: usize) {
+        let b = self.b;
+        let mut sc = q;
+        while sc > s && (b[sc - 1].is_ascii_alphanumeric() || matches!(b[sc - 1], b'+' | b'.' | b'-')) {
+            sc -= 1;
+        }
+        if sc == q || !b[sc].is_ascii_alphabetic() {
+            return;
+        }
+        let auth = q + 3;
+        let auth_end = b[auth..e].iter().position(|c| matches!(c, b'/' | b'?' | b'#')).map_or(e, |p| auth + p);
+        let Some(at) = memchr::memrchr(b'@', &b[auth..auth_end]).map(|p| auth + p) else { return };
+        let Some(colon) = memchr::memchr(b':', &b[auth..at]).map(|p| auth + p) else { return };
+        if colon + 1 < at {
+            self.emit(EntityKind::UrlCredentials, auth, at);
+        }
+    }
+
+    fn pem(&mut self, s: usize) -> Option<usize> {
+        let b = self.b;
+        let line_end = b[s..].iter().take(80).position(|&c| c == b'\n').map_or((s + 80).min(b.len()), |p| s + p);
+        let header = &b[s..line_end];
+        memmem::find(header, b"PRIVATE KEY-----")?;
+        let end = match memmem::find(&b[line_end..], b"-----END") {
+            Some(p) => {
+                let after = line_end + p + 8;
+                match memmem::find(&b[after..b.len().min(after + 64)], b"-----") {
+                    Some(q) => after + q + 5,
+                    None => b.len(),
+                }
+            }
+            None => b.len(),
+        };
+        // `end` follows ASCII bytes or is the text's end, so it is a character boundary.
+        let end = if self.text.is_char_boundary(end) { end } else { b.len() };
+        self.emit(EntityKind::PrivateKey, s, end);
+        Some(end)
+    }
+
+    fn term(&mut self, s: usize) {
+        let b = self.b;
+        let first = b[s].to_ascii_lowercase() as usize & 127;
+        let terms = &self.cfg.terms;
+        for &ti in &terms.by_first[first] {
+            let t = &terms.terms[ti as usize];
+            let end = s + t.len();
+            if end <= b.len() && b[s..end].eq_ignore_ascii_case(t) && (end == b.len() || !is_alnum(b[end])) && self.text.is_char_boundary(end) {
+                self.out.push(Finding { kind: EntityKind::OrgTerm, start: s, end });
+                return;
+            }
+        }
+    }
+
+    fn host(&mut self, s: usize, e: usize) {
+        let cfg = self.cfg;
+        for (rec, kind) in &cfg.host {
+            self.host_buf.clear();
+            rec.recognize(self.text, s..e, &mut self.host_buf);
+            for r in std::mem::take(&mut self.host_buf) {
+                if r.start < r.end && r.end <= self.b.len() && self.text.is_char_boundary(r.start) && self.text.is_char_boundary(r.end) {
+                    self.out.push(Finding { kind: kind.clone(), start: r.start, end: r.end });
+                }
+            }
+        }
+    }
+}
+
+/// Length of a JWT at the start of `w`: `eyJ<b64url>.eyJ<b64url>.<b64url>`.
+fn jwt_end(w: &[u8]) -> Option<usize> {
+    let seg = |from: usize| w[from..].iter().take_while(|&&c| b64url(c)).count();
+    let h = seg(0);
+    if h < 10 || w.get(h) != Some(&b'.') {
+        return None;
+    }
+    let p0 = h + 1;
+    let p = seg(p0);
+    if p < 10 || !w[p0..].starts_with(b"eyJ") || w.get(p0 + p) != Some(&b'.') {
+        return None;
+    }
+    let s0 = p0 + p + 1;
+    let sig = seg(s0);
+    Some(s0 + sig)
+}

@@ -1,0 +1,721 @@
+//! `PostgresStore`: PostgreSQL with Row Level Security (cargo feature `postgres`).
+//!
+//! Isolation holds in two places: the SDK scopes every query by the [`TenantContext`], and
+//! the database refuses anything outside the scope even when a query forgets its filter.
+//!
+//! - Schema migrations ship with the crate (`store/postgres/*.sql`) and are applied by
+//!   [`PostgresStore::migrate`] over an administrator connection, idempotently, under an
+//!   advisory lock. Every table has `ENABLE` and `FORCE ROW LEVEL SECURITY`.
+//! - The store connects as login roles that are members of `tenantguard_app` (user
+//!   scopes) and `tenantguard_service` (service-role scopes). [`PostgresStore::connect`]
+//!   refuses a role that is superuser, `BYPASSRLS`, owner of a table, or a member of both.
+//! - Every call runs in one transaction that starts with
+//!   `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)`:
+//!   transaction-local, so a pooled connection never carries a scope into the next
+//!   transaction. No scope means no rows.
+//! - A user's role is read from `tg_memberships` by the policies themselves; the
+//!   application's claim in the context is checked by the SDK too, but never trusted by
+//!   the database.
+//!
+//! Difference from `MemoryStore`/`SqliteStore`: under RLS another tenant's record is
+//! invisible, so `get_record`, `delete_record` and `replace_sealed` with its id answer
+//! "absent" (`None`/`false`) instead of `CrossTenant`; `put_record` with a colliding id
+//! still fails with `CrossTenant` and writes nothing.
+//!
+//! Connections use no TLS: connect over loopback or a Unix socket, or put a TLS proxy in
+//! front. Connection strings are never included in errors.
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Config, NoTls, Row};
+
+use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError, TenantKeyRecord, MAX_PAGE};
+use crate::crypto::KeyId;
+use crate::tenant::{check_member_change, Directory, Membership, Resolved, Role, ServiceRole, TenantContext, TenantError, TenantId, UserId};
+
+/// The migrations shipped with the crate, in order: (version, SQL).
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_schema.sql"))];
+
+/// The tables the store owns (all under Row Level Security).
+pub const TABLES: [&str; 4] = ["tg_tenants", "tg_memberships", "tg_tenant_keys", "tg_records"];
+
+/// Largest connection pool [`PgOptions::pool_size`] accepts.
+pub const MAX_POOL_SIZE: usize = 256;
+
+const SCOPE_SQL: &str = "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)";
+
+/// Options of [`PostgresStore::connect_with`].
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections per pool (application and service pools each), 1 to 256. Default 16.
+    pub pool_size: usize,
+    /// Refuse to start unless every table has `ENABLE` and `FORCE ROW LEVEL SECURITY`.
+    /// Default true; turning it off exists only to benchmark the cost of RLS.
+    pub require_rls: bool,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions { pool_size: 16, require_rls: true }
+    }
+}
+
+/// A store in PostgreSQL, isolated per tenant by Row Level Security.
+pub struct PostgresStore {
+    app: Pool,
+    service: Option<Pool>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("service", &self.service.is_some()).finish_non_exhaustive()
+    }
+}
+
+fn backend(e: tokio_postgres::Error) -> StoreError {
+    // Only the server's primary message and SQLSTATE: DETAIL lines can quote row values.
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+        None => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn pool_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("connection pool: {e}"))
+}
+
+fn code(e: &tokio_postgres::Error) -> Option<&SqlState> {
+    e.code()
+}
+
+fn page(limit: usize) -> Result<i64, StoreError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")));
+    }
+    Ok(limit as i64)
+}
+
+fn parse_config(url: &str, what: &str) -> Result<Config, StoreError> {
+    // The parser's message never echoes the string (which holds a password).
+    Config::from_str(url).map_err(|_| StoreError::InvalidInput(format!("{what}: not a valid PostgreSQL connection string")))
+}
+
+fn key_id(v: i64) -> Result<KeyId, StoreError> {
+    u32::try_from(v)
+        .ok()
+        .and_then(|v| KeyId::new(v).ok())
+        .ok_or_else(|| StoreError::Backend(format!("key id {v} out of range in the database")))
+}
+
+fn key_row(row: &Row) -> Result<TenantKeyRecord, StoreError> {
+    let state: String = row.get(1);
+    Ok(TenantKeyRecord {
+        key_id: key_id(row.get(0))?,
+        state: KeyState::parse(&state).ok_or_else(|| StoreError::Backend("unknown key state in the database".into()))?,
+        kek_id: row.get(2),
+        wrapped: row.get(3),
+        created_at: row.get(4),
+    })
+}
+
+const RECORD_COLS: &str = "id, class, subject, key_id, sealed, created_at, updated_at";
+
+fn record_row(row: &Row) -> Result<SealedRecord, StoreError> {
+    Ok(SealedRecord {
+        id: row.get(0),
+        class: row.get(1),
+        subject: row.get(2),
+        key_id: key_id(row.get(3))?,
+        sealed: row.get(4),
+        created_at: row.get(5),
+        updated_at: row.get(6),
+    })
+}
+
+fn rank(role: Role) -> i32 {
+    match role {
+        Role::Viewer => 1,
+        Role::Member => 2,
+        Role::Admin => 3,
+        Role::Owner => 4,
+    }
+}
+
+fn make_pool(cfg: Config, size: usize) -> Result<Pool, StoreError> {
+    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(mgr).max_size(size).build().map_err(pool_err)
+}
+
+type Obj = deadpool_postgres::Object;
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+impl PostgresStore {
+    /// Applies the shipped migrations over `admin_url` (a superuser, or the role that is
+    /// to own the tables; never the application's role). Idempotent and safe to run from
+    /// several processes at once. Returns how many migrations it applied.
+    pub async fn migrate(admin_url: &str) -> Result<usize, StoreError> {
+        let cfg = parse_config(admin_url, "admin connection")?;
+        let (mut client, conn) = cfg.connect(NoTls).await.map_err(backend)?;
+        let task = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let r = Self::migrate_client(&mut client).await;
+        drop(client);
+        let _ = task.await;
+        r
+    }
+
+    async fn migrate_client(client: &mut tokio_postgres::Client) -> Result<usize, StoreError> {
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock(7420010001)", &[]).await.map_err(backend)?;
+        // Privileges (none granted) keep every other role out of this table; the
+        // permissive policy only lets its owner through FORCE ROW LEVEL SECURITY.
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS tg_schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now());
+             REVOKE ALL ON tg_schema_migrations FROM PUBLIC;
+             ALTER TABLE tg_schema_migrations ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE tg_schema_migrations FORCE ROW LEVEL SECURITY;
+             DO $$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE tablename = 'tg_schema_migrations') THEN
+                     CREATE POLICY tg_schema_migrations_owner ON tg_schema_migrations USING (true) WITH CHECK (true);
+                 END IF;
+             END $$;",
+        )
+        .await
+        .map_err(backend)?;
+        let applied: Vec<i32> =
+            tx.query("SELECT version FROM tg_schema_migrations", &[]).await.map_err(backend)?.iter().map(|r| r.get(0)).collect();
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if let Some(newer) = applied.iter().find(|v| **v > known) {
+            return Err(StoreError::Backend(format!(
+                "database schema version {newer} is newer than this build supports ({known}): upgrade tenantguard"
+            )));
+        }
+        let mut n = 0;
+        for (version, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            tx.batch_execute(sql).await.map_err(backend)?;
+            tx.execute("INSERT INTO tg_schema_migrations (version) VALUES ($1)", &[version]).await.map_err(backend)?;
+            n += 1;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+
+    /// Connects with default options: `app_url` logs in as a member of `tenantguard_app`,
+    /// `service_url` (optional) as a member of `tenantguard_service`. Without a service
+    /// connection, calls made with the service role fail with `PermissionDenied`.
+    pub async fn connect(app_url: &str, service_url: Option<&str>) -> Result<Self, StoreError> {
+        let app = parse_config(app_url, "application connection")?;
+        let service = service_url.map(|u| parse_config(u, "service connection")).transpose()?;
+        Self::connect_with(app, service, PgOptions::default()).await
+    }
+
+    /// Connects with explicit configurations and options, then verifies each role: not
+    /// superuser, not `BYPASSRLS`, owner of no table, member of exactly its group role,
+    /// and (unless disabled) every table under enabled and forced RLS.
+    pub async fn connect_with(app: Config, service: Option<Config>, opts: PgOptions) -> Result<Self, StoreError> {
+        if opts.pool_size == 0 || opts.pool_size > MAX_POOL_SIZE {
+            return Err(StoreError::InvalidInput(format!("pool size must be 1 to {MAX_POOL_SIZE}")));
+        }
+        let app = make_pool(app, opts.pool_size)?;
+        verify_role(&app, "tenantguard_app", "tenantguard_service", opts.require_rls).await?;
+        let service = match service {
+            Some(cfg) => {
+                let p = make_pool(cfg, opts.pool_size)?;
+                verify_role(&p, "tenantguard_service", "tenantguard_app", opts.require_rls).await?;
+                Some(p)
+            }
+            None => None,
+        };
+        Ok(PostgresStore { app, service })
+    }
+
+    async fn client(&self, ctx: &TenantContext) -> Result<Obj, StoreError> {
+        let pool = if ctx.is_service() { self.service_pool()? } else { &self.app };
+        pool.get().await.map_err(pool_err)
+    }
+
+    fn service_pool(&self) -> Result<&Pool, StoreError> {
+        self.service.as_ref().ok_or_else(|| {
+            StoreError::PermissionDenied("the service role needs a service connection (PostgresStore::connect service_url)".into())
+        })
+    }
+
+    /// Adds a member to the context's tenant or changes its role. Admins manage viewers,
+    /// members and admins; granting or changing an owner needs the owner role; the last
+    /// owner stays. The acting user's role is re-read from the database in the same
+    /// transaction (its claim in `ctx` is not trusted alone).
+    pub async fn set_member(&self, ctx: &TenantContext, user: &UserId, role: Role, now: i64) -> Result<(), crate::Error> {
+        self.change_member(ctx, user, Some(role), now).await.map(|_| ())
+    }
+
+    /// Removes a member of the context's tenant (same rules as [`PostgresStore::set_member`]).
+    /// Returns whether it was a member.
+    pub async fn remove_member(&self, ctx: &TenantContext, user: &UserId) -> Result<bool, crate::Error> {
+        self.change_member(ctx, user, None, 0).await
+    }
+
+    async fn change_member(&self, ctx: &TenantContext, user: &UserId, new: Option<Role>, now: i64) -> Result<bool, crate::Error> {
+        check_member_change(ctx, None, new)?;
+        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""]).await.map_err(backend)?;
+        let rows = tx
+            .query("SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE", &[&ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        let role_of = |u: &str| rows.iter().find(|r| r.get::<_, &str>(0) == u).and_then(|r| Role::parse(r.get(1)));
+        let current = role_of(user.as_str());
+        let actor = match ctx.user() {
+            None => ctx.clone(),
+            Some(actor) => {
+                let db_role = role_of(actor.as_str()).ok_or(TenantError::NotAMember)?;
+                TenantContext::resolved(Resolved::vouch(ctx.tenant().clone(), actor.clone(), db_role))
+            }
+        };
+        check_member_change(&actor, current, new)?;
+        let owners = rows.iter().filter(|r| r.get::<_, &str>(1) == "owner").count();
+        if current == Some(Role::Owner) && new != Some(Role::Owner) && owners == 1 {
+            return Err(TenantError::PermissionDenied { action: "remove or demote the last owner", needed: Role::Owner }.into());
+        }
+        let changed = match new {
+            Some(role) => {
+                let r = tx
+                    .execute(
+                        "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+                        &[&ctx.tenant().as_str(), &user.as_str(), &role.as_str(), &now],
+                    )
+                    .await;
+                match r {
+                    Err(e) if code(&e) == Some(&SqlState::FOREIGN_KEY_VIOLATION) => return Err(StoreError::TenantNotFound.into()),
+                    r => r.map_err(backend)? == 1,
+                }
+            }
+            None => {
+                tx.execute("DELETE FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2", &[&ctx.tenant().as_str(), &user.as_str()])
+                    .await
+                    .map_err(backend)?
+                    == 1
+            }
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
+    }
+
+    /// The members of the context's tenant, ordered by user id (any member may list them).
+    /// Runs over the service connection (users can read only their own memberships).
+    pub async fn members(&self, ctx: &TenantContext) -> Result<Vec<Membership>, StoreError> {
+        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""]).await.map_err(backend)?;
+        let rows = tx
+            .query(
+                "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
+                &[&ctx.tenant().as_str(), &(MAX_PAGE as i64)],
+            )
+            .await
+            .map_err(backend)?;
+        if ctx.user().is_some() && rows.iter().all(|r| Some(r.get::<_, &str>(0)) != ctx.user().map(UserId::as_str)) {
+            // Only members may list the members.
+            return Err(StoreError::TenantNotFound);
+        }
+        rows.iter().map(|r| membership(ctx.tenant(), r)).collect()
+    }
+}
+
+fn membership(tenant: &TenantId, r: &Row) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        tenant: tenant.clone(),
+        user: UserId::new(r.get::<_, String>(0)).map_err(|e| StoreError::Backend(e.to_string()))?,
+        role: Role::parse(r.get(1)).ok_or_else(|| StoreError::Backend("unknown role in the database".into()))?,
+    })
+}
+
+async fn verify_role(pool: &Pool, group: &str, other: &str, require_rls: bool) -> Result<(), StoreError> {
+    let client = pool.get().await.map_err(pool_err)?;
+    let tables: Vec<&str> = TABLES.to_vec();
+    let row = client
+        .query_one(
+            "SELECT r.rolsuper, r.rolbypassrls,
+                    EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
+                            AND pg_has_role(current_user, c.relowner, 'MEMBER')),
+                    (SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
+                            AND c.relrowsecurity AND c.relforcerowsecurity),
+                    EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = $2 AND pg_has_role(current_user, g.oid, 'MEMBER')),
+                    EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = $3 AND pg_has_role(current_user, g.oid, 'MEMBER'))
+             FROM pg_roles r WHERE r.rolname = current_user",
+            &[&tables, &group, &other],
+        )
+        .await
+        .map_err(backend)?;
+    let (superuser, bypass, owner, forced, member, other_member): (bool, bool, bool, i64, bool, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+    let refuse = |why: &str| Err(StoreError::InvalidInput(format!("unsafe PostgreSQL role for {group}: {why}")));
+    if superuser || bypass {
+        return refuse("it is superuser or has BYPASSRLS, so Row Level Security would not apply");
+    }
+    if owner {
+        return refuse("it owns (or can become the owner of) a tenantguard table");
+    }
+    if !member {
+        return refuse(&format!("it is not a member of {group} (run PostgresStore::migrate, then GRANT {group} TO the login role)"));
+    }
+    if other_member {
+        return refuse(&format!("it is also a member of {other}: use one login role per group"));
+    }
+    if require_rls && forced != TABLES.len() as i64 {
+        return refuse("not every tenantguard table has ENABLE and FORCE ROW LEVEL SECURITY (run PostgresStore::migrate)");
+    }
+    Ok(())
+}
+
+/// Opens a transaction scoped to the context (tenant, and user unless service).
+async fn scoped<'a>(client: &'a mut Obj, ctx: &TenantContext) -> Result<Tx<'a>, StoreError> {
+    let tx = client.transaction().await.map_err(backend)?;
+    let st = tx.prepare_cached(SCOPE_SQL).await.map_err(backend)?;
+    let user = ctx.user().map(UserId::as_str).unwrap_or("");
+    tx.execute(&st, &[&ctx.tenant().as_str(), &user]).await.map_err(backend)?;
+    Ok(tx)
+}
+
+async fn tenant_visible(tx: &Tx<'_>, tenant: &TenantId) -> Result<bool, StoreError> {
+    let st = tx.prepare_cached("SELECT 1 FROM tg_tenants WHERE tenant_id = $1").await.map_err(backend)?;
+    Ok(tx.query_opt(&st, &[&tenant.as_str()]).await.map_err(backend)?.is_some())
+}
+
+/// The scoped user's role rank as the policies see it (4 for the service role).
+async fn db_rank(tx: &Tx<'_>, ctx: &TenantContext) -> Result<i32, StoreError> {
+    if ctx.is_service() {
+        return Ok(4);
+    }
+    let row = tx.query_one("SELECT tg_scope_rank()", &[]).await.map_err(backend)?;
+    Ok(row.get(0))
+}
+
+async fn require_rank(tx: &Tx<'_>, ctx: &TenantContext, needed: Role, what: &str) -> Result<(), StoreError> {
+    if !tenant_visible(tx, ctx.tenant()).await? {
+        return Err(StoreError::TenantNotFound);
+    }
+    if db_rank(tx, ctx).await? < rank(needed) {
+        return Err(StoreError::PermissionDenied(format!("{what} needs the {needed} role in this tenant")));
+    }
+    Ok(())
+}
+
+async fn insert_key(tx: &Tx<'_>, tenant: &TenantId, k: &TenantKeyRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO tg_tenant_keys (tenant_id, key_id, state, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&tenant.as_str(), &i64::from(k.key_id.get()), &k.state.as_str(), &k.kek_id, &k.wrapped, &k.created_at],
+    )
+    .await
+    .map_err(|e| match code(&e) {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(format!("key {} already exists", k.key_id)),
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => StoreError::PermissionDenied("adding keys needs the owner role".into()),
+        _ => backend(e),
+    })?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl KeyStore for PostgresStore {
+    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let user = ctx.user().map(UserId::as_str);
+        tx.execute(
+            "INSERT INTO tg_tenants (tenant_id, created_by, created_at) VALUES ($1, $2, $3)",
+            &[&ctx.tenant().as_str(), &user, &first.created_at],
+        )
+        .await
+        .map_err(|e| match code(&e) {
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
+                StoreError::Conflict("tenant already exists (ids of shredded tenants are never reused)".into())
+            }
+            _ => backend(e),
+        })?;
+        if let Some(user) = user {
+            // The creator becomes the first owner (allowed by policy only in this transaction).
+            tx.execute(
+                "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+                &[&ctx.tenant().as_str(), &user, &first.created_at],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        insert_key(&tx, ctx.tenant(), first).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn tenant_keys(&self, ctx: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let st = tx
+            .prepare_cached("SELECT key_id, state, kek_id, wrapped, created_at FROM tg_tenant_keys WHERE tenant_id = $1 ORDER BY key_id")
+            .await
+            .map_err(backend)?;
+        let rows = tx.query(&st, &[&ctx.tenant().as_str()]).await.map_err(backend)?;
+        if rows.is_empty() {
+            return Err(StoreError::TenantNotFound);
+        }
+        let keys = rows.iter().map(key_row).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(keys)
+    }
+
+    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        require_rank(&tx, ctx, Role::Owner, "rotating keys").await?;
+        let exists = tx
+            .query_opt("SELECT 1 FROM tg_tenant_keys WHERE tenant_id = $1 AND key_id = $2", &[&ctx.tenant().as_str(), &i64::from(new.key_id.get())])
+            .await
+            .map_err(backend)?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!("key {} already exists", new.key_id)));
+        }
+        let demoted = tx
+            .execute("UPDATE tg_tenant_keys SET state = 'decrypt_only' WHERE tenant_id = $1 AND state = 'active'", &[&ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        if demoted == 0 {
+            return Err(StoreError::Conflict("tenant was shredded: it cannot get new keys".into()));
+        }
+        insert_key(&tx, ctx.tenant(), new).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn rewrap_key(&self, ctx: &TenantContext, key_id: KeyId, expected_kek: &str, new_kek: &str, new_wrapped: &[u8]) -> Result<bool, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        require_rank(&tx, ctx, Role::Owner, "re-wrapping keys").await?;
+        let n = tx
+            .execute(
+                "UPDATE tg_tenant_keys SET kek_id = $1, wrapped = $2 WHERE tenant_id = $3 AND key_id = $4 AND kek_id = $5 AND state <> 'destroyed'",
+                &[&new_kek, &new_wrapped, &ctx.tenant().as_str(), &i64::from(key_id.get()), &expected_kek],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        require_rank(&tx, ctx, Role::Owner, "destroying keys").await?;
+        let state = tx
+            .query_opt(
+                "SELECT state FROM tg_tenant_keys WHERE tenant_id = $1 AND key_id = $2 FOR UPDATE",
+                &[&ctx.tenant().as_str(), &i64::from(key_id.get())],
+            )
+            .await
+            .map_err(backend)?
+            .map(|r| r.get::<_, String>(0));
+        match state.as_deref() {
+            None => Err(StoreError::Conflict(format!("no key {key_id}"))),
+            Some("active") => Err(StoreError::Conflict("the active key cannot be destroyed alone: rotate first, or shred the tenant".into())),
+            Some(_) => {
+                tx.execute(
+                    "UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = '\\x'::bytea
+                     WHERE tenant_id = $1 AND key_id = $2 AND state <> 'active'",
+                    &[&ctx.tenant().as_str(), &i64::from(key_id.get())],
+                )
+                .await
+                .map_err(backend)?;
+                tx.commit().await.map_err(backend)
+            }
+        }
+    }
+
+    async fn destroy_all_keys(&self, ctx: &TenantContext) -> Result<(), StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        require_rank(&tx, ctx, Role::Owner, "shredding a tenant").await?;
+        tx.execute(
+            "UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = '\\x'::bytea WHERE tenant_id = $1",
+            &[&ctx.tenant().as_str()],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_tenants(&self, _service: &ServiceRole, after: Option<&TenantId>, limit: usize) -> Result<Vec<TenantId>, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The one cross-tenant read: ids only, and only when this transaction asks for it.
+        tx.execute("SELECT set_config('app.tenant_id', '', true), set_config('app.user_id', '', true), set_config('app.list_tenants', 'on', true)", &[])
+            .await
+            .map_err(backend)?;
+        let rows = tx
+            .query(
+                "SELECT tenant_id FROM tg_tenants WHERE tenant_id > $1 ORDER BY tenant_id LIMIT $2",
+                &[&after.map(|t| t.as_str()).unwrap_or(""), &limit],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        rows.iter().map(|r| TenantId::new(r.get::<_, String>(0)).map_err(|e| StoreError::Backend(e.to_string()))).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl RecordStore for PostgresStore {
+    async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError> {
+        validate_record(rec)?;
+        let mut client = self.client(ctx).await?;
+        let failure: Option<tokio_postgres::Error> = {
+            let tx = scoped(&mut client, ctx).await?;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, subject = EXCLUDED.subject, key_id = EXCLUDED.key_id,
+                       sealed = EXCLUDED.sealed, updated_at = EXCLUDED.updated_at
+                     WHERE tg_records.tenant_id = EXCLUDED.tenant_id",
+                )
+                .await
+                .map_err(backend)?;
+            let r = tx
+                .execute(
+                    &st,
+                    &[&rec.id, &ctx.tenant().as_str(), &rec.class, &rec.subject, &i64::from(rec.key_id.get()), &rec.sealed, &rec.created_at, &rec.updated_at],
+                )
+                .await;
+            match r {
+                Ok(1) => return tx.commit().await.map_err(backend),
+                // Only reachable without RLS (the policy refuses first): the id is another tenant's.
+                Ok(_) => None,
+                Err(e) => Some(e),
+            }
+        };
+        // The write failed and its transaction is gone; explain why in a fresh one.
+        if let Some(e) = failure {
+            match code(&e) {
+                Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => return Err(StoreError::TenantNotFound),
+                Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {}
+                _ => return Err(backend(e)),
+            }
+        }
+        let tx = scoped(&mut client, ctx).await?;
+        require_rank(&tx, ctx, Role::Member, "writing records").await?;
+        // The tenant is visible and the role allows writing: the id belongs to another tenant.
+        Err(StoreError::CrossTenant)
+    }
+
+    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+        validate_record_id(id)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let st = tx
+            .prepare_cached(&format!("SELECT {RECORD_COLS} FROM tg_records WHERE id = $1 AND tenant_id = $2"))
+            .await
+            .map_err(backend)?;
+        let row = tx.query_opt(&st, &[&id, &ctx.tenant().as_str()]).await.map_err(backend)?;
+        let rec = row.as_ref().map(record_row).transpose()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(rec)
+    }
+
+    async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
+        validate_record_id(id)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let n = tx
+            .execute("DELETE FROM tg_records WHERE id = $1 AND tenant_id = $2", &[&id, &ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn records_by_key(&self, ctx: &TenantContext, key_id: KeyId, after: Option<&str>, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                &format!("SELECT {RECORD_COLS} FROM tg_records WHERE tenant_id = $1 AND key_id = $2 AND id > $3 ORDER BY id LIMIT $4"),
+                &[&ctx.tenant().as_str(), &i64::from(key_id.get()), &after.unwrap_or(""), &limit],
+            )
+            .await
+            .map_err(backend)?;
+        let recs = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(recs)
+    }
+
+    async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let row = tx
+            .query_one("SELECT count(*) FROM tg_records WHERE tenant_id = $1 AND key_id = $2", &[&ctx.tenant().as_str(), &i64::from(key_id.get())])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn replace_sealed(&self, ctx: &TenantContext, id: &str, expected: &[u8], new_key_id: KeyId, new_sealed: &[u8]) -> Result<bool, StoreError> {
+        validate_record_id(id)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let n = tx
+            .execute(
+                "UPDATE tg_records SET sealed = $1, key_id = $2 WHERE id = $3 AND tenant_id = $4 AND sealed = $5",
+                &[&new_sealed, &i64::from(new_key_id.get()), &id, &ctx.tenant().as_str(), &expected],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for PostgresStore {
+    async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError> {
+        let dir = |e: StoreError| TenantError::Directory(e.to_string());
+        let mut client = self.app.get().await.map_err(|e| dir(pool_err(e)))?;
+        let tx = client.transaction().await.map_err(|e| dir(backend(e)))?;
+        tx.execute(SCOPE_SQL, &[&tenant.as_str(), &user.as_str()]).await.map_err(|e| dir(backend(e)))?;
+        let row = tx
+            .query_opt("SELECT role FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2", &[&tenant.as_str(), &user.as_str()])
+            .await
+            .map_err(|e| dir(backend(e)))?;
+        Ok(row.and_then(|r| Role::parse(r.get(0))))
+    }
+
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError> {
+        let dir = |e: StoreError| TenantError::Directory(e.to_string());
+        let mut client = self.app.get().await.map_err(|e| dir(pool_err(e)))?;
+        let tx = client.transaction().await.map_err(|e| dir(backend(e)))?;
+        // No tenant in scope: the policy shows this user's own memberships only.
+        tx.execute(SCOPE_SQL, &[&"", &user.as_str()]).await.map_err(|e| dir(backend(e)))?;
+        let rows = tx
+            .query(
+                "SELECT tenant_id, role FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
+                &[&user.as_str(), &(MAX_PAGE as i64)],
+            )
+            .await
+            .map_err(|e| dir(backend(e)))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Membership {
+                    tenant: TenantId::new(r.get::<_, String>(0))?,
+                    user: user.clone(),
+                    role: Role::parse(r.get(1)).ok_or_else(|| TenantError::Directory("unknown role in the database".into()))?,
+                })
+            })
+            .collect()
+    }
+}
