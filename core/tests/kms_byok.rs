@@ -100,6 +100,13 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
         assert_eq!(k.kek_id, "kek-1");
     }
     assert_eq!(s.store.get_record(&acme, "a1").await.unwrap().unwrap().sealed, sealed_before, "records untouched");
+    // The move is in acme's audit log (and nowhere else).
+    let audit = g.audit_entries(&acme, 0, 100).await.unwrap();
+    let moved = audit.iter().find(|e| e.action == "key.rewrap").expect("audited");
+    assert_eq!(moved.target, "kek:@acme-kms/kek-1");
+    assert_eq!(moved.details.get("provider").map(String::as_str), Some("acme-kms"));
+    assert_eq!(moved.details.get("rewrapped").map(String::as_str), Some("2"));
+    assert!(!g.audit_entries(&globex, 0, 100).await.unwrap().iter().any(|e| e.action == "key.rewrap"));
     // Idempotent.
     let r = g.set_tenant_key_provider(&acme, Some("acme-kms")).await.unwrap();
     assert_eq!((r.rewrapped, r.current), (0, 2));
@@ -178,6 +185,11 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
     s.acme.revoked.store(false, Ordering::SeqCst);
     let rest = g.rewrap_tenant_keys(service, seen, 1, |_| {}).await.unwrap();
     assert_eq!((rest.tenants, rest.rewrapped, rest.current), (3, 3, 0));
+    // Each tenant's audit log names the KEK its keys moved to.
+    let t2 = g.audit_entries(&s.ctx("t2"), 0, 100).await.unwrap();
+    assert!(t2.iter().any(|e| e.action == "key.rewrap" && e.target == "kek:@acme-kms/kek-2"), "{t2:?}");
+    let t3 = g.audit_entries(&s.ctx("t3"), 0, 100).await.unwrap();
+    assert!(t3.iter().any(|e| e.action == "key.rewrap" && e.target == "kek:kek-2"), "{t3:?}");
     // Idempotent: a full rerun finds everything current.
     let again = g.rewrap_tenant_keys(service, None, 10, |_| {}).await.unwrap();
     assert_eq!((again.tenants, again.rewrapped, again.current), (4, 0, 4));

@@ -279,7 +279,8 @@ async fn verifies_every_integrity_field_and_maps_errors() {
     fake.set(Mode::Normal);
     let other = "projects/tg-test/locations/global/keyRings/ring/cryptoKeys/gone";
     assert!(matches!(provider(&addr, other).wrap(&data_key(), &wctx("a", 1)).await, Err(KmsError::KekNotFound(_))));
-    let cases: [(Mode, fn(&KmsError) -> bool); 4] = [
+    type Check = fn(&KmsError) -> bool;
+    let cases: [(Mode, Check); 4] = [
         (Mode::Status(403, "PERMISSION_DENIED"), |e| matches!(e, KmsError::AccessDenied(_))),
         (Mode::Status(400, "FAILED_PRECONDITION"), |e| matches!(e, KmsError::AccessDenied(m) if m.contains("disabled"))),
         (Mode::Status(503, "UNAVAILABLE"), |e| matches!(e, KmsError::Unavailable(_))),
