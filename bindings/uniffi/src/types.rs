@@ -87,7 +87,7 @@ impl TenantContext {
 
 /// A sealed value: binary form or text form `tg1:<keyId>:<base64url>`.
 #[derive(uniffi::Object, Debug, PartialEq, Eq)]
-#[uniffi::export(Debug, Eq, Display)]
+#[uniffi::export(Eq, Display)]
 pub struct SealedValue(pub(crate) tenantguard::SealedValue);
 
 impl std::fmt::Display for SealedValue {
