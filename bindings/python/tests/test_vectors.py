@@ -17,7 +17,21 @@ def _load() -> dict[str, Any]:
     if not path.exists():
         path = ROOT / "bindings/testdata/format_v1.json"
     data: dict[str, Any] = json.loads(path.read_text())
+    for v in data["valid"] + data["invalid"]:
+        _normalize(v)
     return data
+
+
+ALIASES = {"data_key_hex": "key_hex", "tenant_id": "tenant", "sealed_hex": "binary_hex", "sealed_text": "text", "expected_error": "error_kind"}
+
+
+def _normalize(v: dict[str, Any]) -> None:
+    """Accepts both vector schemas: the bindings' and the one in core/tests/vectors."""
+    for landed, ours in ALIASES.items():
+        if landed in v and ours not in v:
+            v[ours] = v[landed]
+    if "form" in v and "input" in v:
+        v["text" if v["form"] == "text" else "binary_hex"] = v["input"]
 
 
 DOC = _load()
