@@ -105,6 +105,10 @@ pub enum KmsError {
     /// The tenant has no active key (it was shredded).
     #[error("tenant has no active key: it was crypto-shredded")]
     TenantShredded,
+    /// A host-implemented provider (e.g. Python or Kotlin code across FFI) failed with
+    /// an error of its own; the message is the provider's, which must hold no key material.
+    #[error("key provider failed: {0}")]
+    Provider(String),
 }
 
 impl KmsError {
@@ -117,6 +121,7 @@ impl KmsError {
             KmsError::Config(_) => ErrorKind::Config,
             KmsError::UnknownKey(_) => ErrorKind::UnknownKey,
             KmsError::KeyDestroyed(_) | KmsError::TenantShredded => ErrorKind::KeyDestroyed,
+            KmsError::Provider(_) => ErrorKind::KeyProvider,
         }
     }
 

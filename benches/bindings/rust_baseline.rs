@@ -1,0 +1,44 @@
+//! Rust baseline for the bindings benchmark: seal + open of 256 bytes through the core's
+//! `Guard` (in-memory store, ephemeral key, key cached), per round trip, in the same run
+//! as the Python and Kotlin loops (benches/bindings/run.sh). Prints one JSON line.
+
+use std::time::Instant;
+
+use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+
+fn main() {
+    let iters: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let g = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().expect("guard");
+    let service = ServiceRole::new();
+    let ctx = TenantContext::service(TenantId::new("bench").expect("id"), &service);
+    let data = [7u8; 256];
+    let best = rt.block_on(async {
+        g.create_tenant(&ctx).await.expect("tenant");
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            for _ in 0..iters {
+                let s = g.seal(&ctx, "bench/row", &data).await.expect("seal");
+                let p = g.open(&ctx, "bench/row", &s).await.expect("open");
+                assert_eq!(p.len(), 256);
+            }
+            best = best.min(t.elapsed().as_nanos() as f64 / f64::from(iters));
+        }
+        best
+    });
+    // Also the bindings' own path: each call blocks on its future separately.
+    let mut best_blocking = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters {
+            let s = pollster::block_on(g.seal(&ctx, "bench/row", &data)).expect("seal");
+            let p = pollster::block_on(g.open(&ctx, "bench/row", &s)).expect("open");
+            assert_eq!(p.len(), 256);
+        }
+        best_blocking = best_blocking.min(t.elapsed().as_nanos() as f64 / f64::from(iters));
+    }
+    println!(
+        "{{\"impl\": \"rust\", \"round_trip_ns\": {best:.0}, \"round_trip_blocking_ns\": {best_blocking:.0}, \"iters\": {iters}}}"
+    );
+}

@@ -1,0 +1,265 @@
+//! `Guard`: the facade, with the GIL released around every core call.
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyType};
+use tenantguard::{CacheLimits, Result as CoreResult};
+
+use crate::errors::{runtime_err, to_py};
+use crate::provider::{provider_from, store_from};
+use crate::runtime::block_on;
+use crate::types::{
+    key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedArg, SealedValue, ServiceRole,
+    TenantContext,
+};
+
+/// Seal and open values and credentials per tenant; rotate and shred keys.
+///
+/// Use as a context manager (or call `close()`) to release the store and key provider.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct Guard {
+    inner: RwLock<Option<tenantguard::Guard>>,
+}
+
+impl Guard {
+    fn new_inner(g: tenantguard::Guard) -> Self {
+        Guard { inner: RwLock::new(Some(g)) }
+    }
+
+    fn get(&self) -> PyResult<tenantguard::Guard> {
+        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        g.clone().ok_or_else(|| pyo3::exceptions::PyValueError::new_err("operation on a closed Guard"))
+    }
+
+    /// Runs a core future with the GIL released and converts its error.
+    fn run<T: Send, F>(&self, py: Python<'_>, f: impl FnOnce(tenantguard::Guard) -> F + Send) -> PyResult<T>
+    where
+        F: std::future::Future<Output = CoreResult<T>>,
+    {
+        let g = self.get()?;
+        py.detach(|| block_on(f(g))).map_err(runtime_err)?.map_err(to_py)
+    }
+}
+
+#[pymethods]
+impl Guard {
+    /// A guard over `key_provider` (a `LocalKeyProvider` or a Python key provider) and
+    /// `store` (`MemoryStore` or `SqliteStore`).
+    #[new]
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None))]
+    fn new(
+        key_provider: &Bound<'_, PyAny>,
+        store: &Bound<'_, PyAny>,
+        cache_max_tenants: Option<usize>,
+        cache_max_age_seconds: Option<f64>,
+    ) -> PyResult<Self> {
+        let mut limits = CacheLimits::default();
+        if let Some(n) = cache_max_tenants {
+            limits.max_tenants = n;
+        }
+        if let Some(s) = cache_max_age_seconds {
+            limits.max_age = Duration::try_from_secs_f64(s)
+                .map_err(|_| crate::errors::invalid("cache_max_age_seconds must be a finite, non-negative number"))?;
+        }
+        tenantguard::Guard::builder()
+            .key_provider_arc(provider_from(key_provider)?)
+            .store_arc(store_from(store)?)
+            .cache_limits(limits)
+            .build()
+            .map(Self::new_inner)
+            .map_err(to_py)
+    }
+
+    /// The embedded default: key file `keys.json` and SQLite `tenantguard.db` in `directory`.
+    #[classmethod]
+    fn embedded(_cls: &Bound<'_, PyType>, py: Python<'_>, directory: std::path::PathBuf) -> PyResult<Self> {
+        py.detach(|| tenantguard::Guard::embedded(&directory)).map(Self::new_inner).map_err(to_py)
+    }
+
+    /// An in-memory guard with an ephemeral key (tests and throwaway data).
+    #[classmethod]
+    fn in_memory(_cls: &Bound<'_, PyType>) -> PyResult<Self> {
+        tenantguard::Guard::builder()
+            .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+            .store(tenantguard::MemoryStore::new())
+            .build()
+            .map(Self::new_inner)
+            .map_err(to_py)
+    }
+
+    /// Releases the store and key provider; later calls raise `ValueError`.
+    fn close(&self) {
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        *g = None;
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match self.inner.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(g) => format!("{g:?}"),
+            None => "Guard(closed)".into(),
+        }
+    }
+
+    /// Creates a tenant with a fresh data key; returns its key id (1).
+    fn create_tenant(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.create_tenant(ctx).await.map(|k| k.get()) })
+    }
+
+    /// Seals `plaintext` for the context's tenant, bound to `context`.
+    fn seal(&self, py: Python<'_>, ctx: &TenantContext, context: &str, plaintext: &[u8]) -> PyResult<SealedValue> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.seal(ctx, context, plaintext).await }).map(SealedValue::wrap)
+    }
+
+    /// Opens a sealed value (a `SealedValue`, its text or its bytes). Service role only.
+    fn open<'py>(&self, py: Python<'py>, ctx: &TenantContext, context: &str, sealed: SealedArg<'_, '_>) -> PyResult<Bound<'py, PyBytes>> {
+        let ctx = &ctx.0;
+        let value = sealed.get();
+        let plain = self.run(py, |g| async move { g.open(ctx, context, value).await })?;
+        Ok(PyBytes::new(py, plain.expose()))
+    }
+
+    /// Re-seals a value under the tenant's active key. Service role only.
+    fn reseal(&self, py: Python<'_>, ctx: &TenantContext, context: &str, sealed: SealedArg<'_, '_>) -> PyResult<SealedValue> {
+        let ctx = &ctx.0;
+        let value = sealed.get();
+        self.run(py, |g| async move { g.reseal(ctx, context, value).await }).map(SealedValue::wrap)
+    }
+
+    /// Seals and stores a credential as record `record_id` (insert or replace).
+    fn put_credential(&self, py: Python<'_>, ctx: &TenantContext, record_id: &str, credential: &Credential) -> PyResult<()> {
+        let (ctx, cred) = (&ctx.0, &credential.0);
+        self.run(py, |g| async move { g.put_credential(ctx, record_id, cred).await })
+    }
+
+    /// Opens stored credential `record_id`. Service role only.
+    fn open_credential(&self, py: Python<'_>, ctx: &TenantContext, record_id: &str) -> PyResult<Credential> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.open_credential(ctx, record_id).await }).map(Credential)
+    }
+
+    /// Seals and stores `plaintext` as record `record_id` of data class `data_class`.
+    #[pyo3(signature = (ctx, record_id, data_class, plaintext, *, subject=None))]
+    fn put_record(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        record_id: &str,
+        data_class: &str,
+        plaintext: &[u8],
+        subject: Option<&str>,
+    ) -> PyResult<()> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.put_record(ctx, record_id, data_class, subject, plaintext).await })
+    }
+
+    /// Opens stored record `record_id`: returns `(data_class, plaintext)`. Service role only.
+    fn open_record<'py>(&self, py: Python<'py>, ctx: &TenantContext, record_id: &str) -> PyResult<(String, Bound<'py, PyBytes>)> {
+        let ctx = &ctx.0;
+        let (class, plain) = self.run(py, |g| async move { g.open_record(ctx, record_id).await })?;
+        Ok((class, PyBytes::new(py, plain.expose())))
+    }
+
+    /// Deletes stored record `record_id`; returns whether it existed.
+    fn delete_record(&self, py: Python<'_>, ctx: &TenantContext, record_id: &str) -> PyResult<bool> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.delete_record(ctx, record_id).await })
+    }
+
+    /// The tenant's key versions (metadata only).
+    fn key_versions(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<Vec<KeyInfo>> {
+        let ctx = &ctx.0;
+        let keys = self.run(py, |g| async move { g.key_versions(ctx).await })?;
+        Ok(keys.into_iter().map(KeyInfo::from).collect())
+    }
+
+    /// Rotates the tenant's data key; returns the new key id.
+    fn rotate_tenant_key(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.rotate_tenant_key(ctx).await.map(|k| k.get()) })
+    }
+
+    /// Moves stored records sealed under key `from_key_id` to the active key.
+    ///
+    /// `progress`, if given, is called with a `ReencryptReport` after each batch; an
+    /// exception it raises is re-raised once the run ends.
+    #[pyo3(signature = (ctx, from_key_id, *, batch_size=500, progress=None))]
+    fn reencrypt(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        from_key_id: u32,
+        batch_size: usize,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<ReencryptReport> {
+        let (ctx, from) = (&ctx.0, key_id(from_key_id)?);
+        let mut callback_err: Option<PyErr> = None;
+        let err_slot = &mut callback_err;
+        let report = self.run(py, |g| async move {
+            g.reencrypt(ctx, from, batch_size, |r| {
+                if let (Some(cb), None) = (&progress, &*err_slot) {
+                    *err_slot = Python::attach(|py| cb.call1(py, (ReencryptReport::from(r),)).err());
+                }
+            })
+            .await
+        })?;
+        match callback_err {
+            Some(e) => Err(e),
+            None => Ok(ReencryptReport::from(&report)),
+        }
+    }
+
+    /// Destroys decrypt-only key `key_id` once no stored record uses it.
+    fn retire_key(&self, py: Python<'_>, ctx: &TenantContext, key_id: u32) -> PyResult<()> {
+        let (ctx, id) = (&ctx.0, crate::types::key_id(key_id)?);
+        self.run(py, |g| async move { g.retire_key(ctx, id).await })
+    }
+
+    /// KEK rotation: re-wraps every tenant's data keys under the provider's current KEK.
+    #[pyo3(signature = (service, *, start_after=None, batch_size=500))]
+    fn rewrap_tenant_keys(
+        &self,
+        py: Python<'_>,
+        service: &ServiceRole,
+        start_after: Option<&str>,
+        batch_size: usize,
+    ) -> PyResult<RewrapReport> {
+        let start = start_after.map(tenant_id).transpose()?;
+        let svc = &service.0;
+        self.run(py, |g| async move { g.rewrap_tenant_keys(svc, start, batch_size, |_| {}).await })
+            .map(|r| RewrapReport::from(&r))
+    }
+
+    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable.
+    fn shred_tenant(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<()> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.shred_tenant(ctx).await })
+    }
+
+    /// Key-cache counters.
+    fn cache_stats(&self) -> PyResult<CacheStats> {
+        Ok(CacheStats::from(self.get()?.cache_stats()))
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Guard>()
+}

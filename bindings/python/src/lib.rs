@@ -1,0 +1,26 @@
+//! Python bindings for tenantguard (module `tenantguard._native`).
+//!
+//! Thin by design, like huggingface/tokenizers: every function converts its arguments,
+//! calls the core, and converts the result or error. No logic lives here. Calls release the
+//! GIL around core work and run the core's futures on an internal runtime.
+
+mod errors;
+mod guard;
+mod lowlevel;
+mod provider;
+mod runtime;
+mod types;
+
+use pyo3::prelude::*;
+
+/// The native module; `tenantguard/__init__.py` re-exports everything from it.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    types::register(m)?;
+    provider::register(m)?;
+    guard::register(m)?;
+    lowlevel::register(m)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Low-level sealing with raw key bytes, for cross-language test vectors
+//! (thin wrappers of `tenantguard::crypto`).
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tenantguard::crypto::{self, TenantKey, SALT_LEN};
+
+use crate::errors::{invalid, py_err};
+use crate::types::{key_id, tenant_id, SealedArg, SealedValue};
+
+fn tenant_key(key: &[u8], id: u32) -> PyResult<TenantKey> {
+    let bytes: [u8; 32] = key.try_into().map_err(|_| invalid(format!("key must be 32 bytes, got {}", key.len())))?;
+    Ok(TenantKey::from_bytes(key_id(id)?, bytes))
+}
+
+/// Seals with a given key and salt (test vectors only: never reuse a salt).
+#[pyfunction]
+fn seal_with_salt(
+    py: Python<'_>,
+    key: &[u8],
+    key_id: u32,
+    tenant: &str,
+    context: &[u8],
+    plaintext: &[u8],
+    salt: &[u8],
+) -> PyResult<SealedValue> {
+    let k = tenant_key(key, key_id)?;
+    let t = tenant_id(tenant)?;
+    let salt: &[u8; SALT_LEN] = salt.try_into().map_err(|_| invalid(format!("salt must be {SALT_LEN} bytes, got {}", salt.len())))?;
+    py.detach(|| crypto::seal_with_salt(&k, &t, context, plaintext, salt)).map(SealedValue::wrap).map_err(py_err)
+}
+
+/// Opens with a given key.
+#[pyfunction]
+fn open_with_key<'py>(
+    py: Python<'py>,
+    key: &[u8],
+    key_id: u32,
+    tenant: &str,
+    context: &[u8],
+    sealed: SealedArg<'_, '_>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let k = tenant_key(key, key_id)?;
+    let t = tenant_id(tenant)?;
+    let v = sealed.get();
+    let plain = py.detach(|| crypto::open_with_key(&k, &t, context, v)).map_err(py_err)?;
+    Ok(PyBytes::new(py, plain.expose()))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(seal_with_salt, m)?)?;
+    m.add_function(wrap_pyfunction!(open_with_key, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+"""A key provider implemented in Python, used by the core; its errors come back typed."""
+
+import hashlib
+import hmac
+import os
+import threading
+
+import pytest
+
+import tenantguard as tg
+
+
+class HmacKeyProvider:
+    """A toy KMS client: wraps with an HMAC-SHA256 keystream and tag, bound to the context."""
+
+    name = "toy-kms"
+
+    def __init__(self) -> None:
+        self.keks = {"toy-1": os.urandom(32)}
+        self.current = "toy-1"
+        self.calls = {"current_kek": 0, "wrap": 0, "unwrap": 0}
+        self.fail_with: BaseException | None = None
+        self.bad_length = False
+        self.lock = threading.Lock()
+
+    def _count(self, what: str) -> None:
+        with self.lock:
+            self.calls[what] += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def current_kek(self) -> str:
+        self._count("current_kek")
+        return self.current
+
+    def _stream(self, kek: bytes, nonce: bytes, aad: bytes) -> bytes:
+        return hmac.new(kek, b"stream" + nonce + aad, hashlib.sha256).digest()
+
+    def wrap(self, key: bytes, ctx: tg.WrapContext) -> tuple[str, bytes]:
+        self._count("wrap")
+        assert len(key) == 32
+        kek = self.keks[self.current]
+        nonce = os.urandom(16)
+        ct = bytes(a ^ b for a, b in zip(key, self._stream(kek, nonce, ctx.aad)))
+        tag = hmac.new(kek, b"tag" + nonce + ct + ctx.aad, hashlib.sha256).digest()
+        return self.current, nonce + ct + tag
+
+    def unwrap(self, kek_id: str, ciphertext: bytes, ctx: tg.WrapContext) -> bytes:
+        self._count("unwrap")
+        kek = self.keks[kek_id]
+        nonce, ct, tag = ciphertext[:16], ciphertext[16:48], ciphertext[48:]
+        want = hmac.new(kek, b"tag" + nonce + ct + ctx.aad, hashlib.sha256).digest()
+        if not hmac.compare_digest(tag, want):
+            raise tg.AuthenticationFailedError("context mismatch")
+        key = bytes(a ^ b for a, b in zip(ct, self._stream(kek, nonce, ctx.aad)))
+        return key[:5] if self.bad_length else key
+
+
+def test_python_provider_is_used_by_the_core(service: tg.ServiceRole) -> None:
+    provider = HmacKeyProvider()
+    assert isinstance(provider, tg.KeyProvider)
+    with tg.Guard(provider, tg.MemoryStore(), cache_max_tenants=0) as g:
+        acme = tg.TenantContext.service("acme", service)
+        g.create_tenant(acme)
+        assert provider.calls["wrap"] == 1
+        sealed = g.seal(acme, "c", b"via python kms")
+        assert g.open(acme, "c", sealed) == b"via python kms"
+        assert provider.calls["unwrap"] == 2
+        assert g.key_versions(acme)[0].kek_id == "toy-1"
+        provider.keks["toy-2"] = os.urandom(32)
+        provider.current = "toy-2"
+        assert g.rewrap_tenant_keys(service).rewrapped == 1
+        assert provider.calls["current_kek"] == 1
+        del provider.keks["toy-1"]
+        assert g.open(acme, "c", sealed) == b"via python kms"
+
+
+def test_wrap_context_is_given(service: tg.ServiceRole) -> None:
+    seen: list[tg.WrapContext] = []
+
+    class Spy(HmacKeyProvider):
+        def wrap(self, key: bytes, ctx: tg.WrapContext) -> tuple[str, bytes]:
+            seen.append(ctx)
+            return super().wrap(key, ctx)
+
+    with tg.Guard(Spy(), tg.MemoryStore()) as g:
+        g.create_tenant(tg.TenantContext.service("acme", service))
+    (ctx,) = seen
+    assert (ctx.tenant, ctx.key_id) == ("acme", 1)
+    assert ctx.aad == b"tenantguard/v1/wrap\x04acme\x00\x00\x00\x01"
+    assert ctx.pairs == [("tenantguard_tenant", "acme"), ("tenantguard_key_id", "1")]
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "message"),
+    [
+        (tg.UnavailableError("kms is down"), tg.UnavailableError, "key provider unavailable: kms is down"),
+        (tg.ConfigError("no region"), tg.ConfigError, "key provider configuration: no region"),
+        (tg.AuthenticationFailedError("nope"), tg.AuthenticationFailedError, "does not match its tenant/key context"),
+        (tg.KeyProviderError("access denied"), tg.KeyProviderError, "key provider failed: access denied"),
+        (RuntimeError("boom"), tg.KeyProviderError, "key provider failed: RuntimeError: boom"),
+        (KeyError("k"), tg.KeyProviderError, "key provider failed: KeyError: 'k'"),
+    ],
+)
+def test_foreign_errors_come_back_typed(
+    service: tg.ServiceRole, raised: BaseException, expected: type[tg.TenantguardError], message: str
+) -> None:
+    provider = HmacKeyProvider()
+    with tg.Guard(provider, tg.MemoryStore(), cache_max_tenants=0) as g:
+        acme = tg.TenantContext.service("acme", service)
+        g.create_tenant(acme)
+        provider.fail_with = raised
+        with pytest.raises(expected, match=message):
+            g.seal(acme, "c", b"v")
+
+
+def test_bad_provider_results(service: tg.ServiceRole) -> None:
+    provider = HmacKeyProvider()
+    with tg.Guard(provider, tg.MemoryStore(), cache_max_tenants=0) as g:
+        acme = tg.TenantContext.service("acme", service)
+        g.create_tenant(acme)
+        provider.bad_length = True
+        with pytest.raises(tg.KeyProviderError, match="unwrap returned 5 bytes; a data key is 32 bytes"):
+            g.seal(acme, "c", b"v")
+
+    class WrongType(HmacKeyProvider):
+        def wrap(self, key: bytes, ctx: tg.WrapContext) -> tuple[str, bytes]:
+            return 42  # type: ignore[return-value]
+
+    with tg.Guard(WrongType(), tg.MemoryStore()) as g:
+        with pytest.raises(tg.KeyProviderError, match="TypeError"):
+            g.create_tenant(tg.TenantContext.service("acme", service))
+
+
+def test_tampered_context_is_refused_by_the_provider(service: tg.ServiceRole) -> None:
+    provider = HmacKeyProvider()
+    _, wrapped = provider.wrap(os.urandom(32), _ctx(service, "acme"))
+    with pytest.raises(tg.AuthenticationFailedError):
+        provider.unwrap("toy-1", wrapped, _ctx(service, "other"))
+
+
+def _ctx(service: tg.ServiceRole, tenant: str) -> tg.WrapContext:
+    seen: list[tg.WrapContext] = []
+
+    class Spy(HmacKeyProvider):
+        def wrap(self, key: bytes, ctx: tg.WrapContext) -> tuple[str, bytes]:
+            seen.append(ctx)
+            return super().wrap(key, ctx)
+
+    with tg.Guard(Spy(), tg.MemoryStore()) as g:
+        g.create_tenant(tg.TenantContext.service(tenant, service))
+    return seen[0]

@@ -1,0 +1,50 @@
+"""Concurrent calls from a Python thread pool: correct results, no deadlock."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import tenantguard as tg
+
+from test_provider import HmacKeyProvider
+
+
+def _work(guard: tg.Guard, ctx: tg.TenantContext, n: int) -> int:
+    for i in range(n):
+        data = f"{ctx.tenant}-{i}".encode() * 8
+        sealed = guard.seal(ctx, f"row-{i}", data)
+        assert guard.open(ctx, f"row-{i}", str(sealed)) == data
+    return n
+
+
+def test_thread_pool_shares_one_guard(service: tg.ServiceRole) -> None:
+    with tg.Guard.in_memory() as g:
+        tenants = [tg.TenantContext.service(f"t{i}", service) for i in range(8)]
+        for t in tenants:
+            g.create_tenant(t)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(_work, g, tenants[i % 8], 200) for i in range(32)]
+            assert sum(f.result(timeout=120) for f in futures) == 32 * 200
+
+
+def test_thread_pool_with_a_python_key_provider(service: tg.ServiceRole) -> None:
+    provider = HmacKeyProvider()
+    with tg.Guard(provider, tg.MemoryStore(), cache_max_age_seconds=0.0) as g:
+        tenants = [tg.TenantContext.service(f"t{i}", service) for i in range(4)]
+        for t in tenants:
+            g.create_tenant(t)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(_work, g, tenants[i % 4], 50) for i in range(16)]
+            assert sum(f.result(timeout=120) for f in futures) == 16 * 50
+        assert provider.calls["unwrap"] > 0
+
+
+def test_records_from_many_threads(service: tg.ServiceRole, tmp_path: object) -> None:
+    with tg.Guard.embedded(str(tmp_path)) as g:
+        ctx = tg.TenantContext.service("acme", service)
+        g.create_tenant(ctx)
+
+        def put_open(i: int) -> bool:
+            g.put_record(ctx, f"rec-{i}", "note", str(i).encode())
+            return g.open_record(ctx, f"rec-{i}") == ("note", str(i).encode())
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(pool.map(put_open, range(200), timeout=120))

@@ -1,0 +1,247 @@
+//! `Guard`: the facade. Every operation exists twice: blocking (runs on the internal
+//! runtime) and `*_async` (Kotlin `suspend`, Swift `async`). Generated-looking on purpose:
+//! each body is a single core call plus conversions.
+
+use std::sync::Arc;
+
+use crate::error::TenantguardError;
+use crate::provider::{Foreign, KeyProvider, LocalKeyProvider, Store};
+use crate::runtime::block_on;
+use crate::types::{
+    key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedValue, ServiceRole, TenantContext,
+};
+
+type Result<T, E = TenantguardError> = std::result::Result<T, E>;
+
+/// An opened record: its data class and plaintext.
+#[derive(uniffi::Record, Debug, Clone)]
+pub struct OpenedRecord {
+    /// The data class it was stored with.
+    pub data_class: String,
+    /// The plaintext. Keep it short-lived.
+    pub plaintext: Vec<u8>,
+}
+
+/// Seal and open values and credentials per tenant; rotate and shred keys.
+/// `close()` (Kotlin `use {}`) releases the store and key provider.
+#[derive(uniffi::Object, Debug)]
+pub struct Guard(tenantguard::Guard);
+
+fn build(provider: Arc<dyn tenantguard::KeyProvider>, store: Arc<dyn tenantguard::Store>) -> Result<Arc<Guard>> {
+    Ok(Arc::new(Guard(tenantguard::Guard::builder().key_provider_arc(provider).store_arc(store).build()?)))
+}
+
+#[uniffi::export]
+impl Guard {
+    /// The embedded default: key file `keys.json` and SQLite `tenantguard.db` in `directory`.
+    #[uniffi::constructor]
+    pub fn embedded(directory: String) -> Result<Arc<Self>> {
+        Ok(Arc::new(Guard(tenantguard::Guard::embedded(directory)?)))
+    }
+
+    /// An in-memory guard with an ephemeral key (tests and throwaway data).
+    #[uniffi::constructor]
+    pub fn in_memory() -> Result<Arc<Self>> {
+        build(Arc::new(tenantguard::LocalKeyProvider::ephemeral()), Arc::new(tenantguard::MemoryStore::new()))
+    }
+
+    /// A guard over a local key provider and a store.
+    #[uniffi::constructor]
+    pub fn with_local_key_provider(provider: Arc<LocalKeyProvider>, store: Arc<Store>) -> Result<Arc<Self>> {
+        build(provider.0.clone(), store.0.clone())
+    }
+
+    /// A guard over a key provider implemented in Kotlin or Swift, and a store.
+    #[uniffi::constructor]
+    pub fn with_key_provider(provider: Arc<dyn KeyProvider>, store: Arc<Store>) -> Result<Arc<Self>> {
+        build(Arc::new(Foreign(provider)), store.0.clone())
+    }
+
+    /// Key-cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.0.cache_stats().into()
+    }
+
+    /// Creates a tenant with a fresh data key; returns its key id (1). Owner role.
+    pub fn create_tenant(&self, ctx: Arc<TenantContext>) -> Result<u32> {
+        let g = &self.0;
+        block_on(async move { Ok(g.create_tenant(&ctx.0).await.map(|k| k.get())?) })
+    }
+
+    /// Seals `plaintext` for the context's tenant, bound to `context`. Member role.
+    pub fn seal(&self, ctx: Arc<TenantContext>, context: String, plaintext: Vec<u8>) -> Result<Arc<SealedValue>> {
+        let g = &self.0;
+        block_on(async move { Ok(g.seal(&ctx.0, &context, &plaintext).await.map(|v| Arc::new(SealedValue(v)))?) })
+    }
+
+    /// Opens a value sealed for the context's tenant with the same `context`. Service role only.
+    pub fn open(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Vec<u8>> {
+        let g = &self.0;
+        block_on(async move { Ok(g.open(&ctx.0, &context, &sealed.0).await.map(|p| p.expose().to_vec())?) })
+    }
+
+    /// Re-seals a value under the tenant's active key. Service role only.
+    pub fn reseal(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Arc<SealedValue>> {
+        let g = &self.0;
+        block_on(async move { Ok(g.reseal(&ctx.0, &context, &sealed.0).await.map(|v| Arc::new(SealedValue(v)))?) })
+    }
+
+    /// Seals and stores a credential as record `record_id`. Member role.
+    pub fn put_credential(&self, ctx: Arc<TenantContext>, record_id: String, credential: Arc<Credential>) -> Result<()> {
+        let g = &self.0;
+        block_on(async move { Ok(g.put_credential(&ctx.0, &record_id, &credential.0).await?) })
+    }
+
+    /// Opens stored credential `record_id`. Service role only.
+    pub fn open_credential(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<Arc<Credential>> {
+        let g = &self.0;
+        block_on(async move { Ok(g.open_credential(&ctx.0, &record_id).await.map(|c| Arc::new(Credential(c)))?) })
+    }
+
+    /// Seals and stores `plaintext` as record `record_id` of class `data_class`. Member role.
+    pub fn put_record(&self, ctx: Arc<TenantContext>, record_id: String, data_class: String, subject: Option<String>, plaintext: Vec<u8>) -> Result<()> {
+        let g = &self.0;
+        block_on(async move { Ok(g.put_record(&ctx.0, &record_id, &data_class, subject.as_deref(), &plaintext).await?) })
+    }
+
+    /// Opens stored record `record_id`. Service role only.
+    pub fn open_record(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<OpenedRecord> {
+        let g = &self.0;
+        block_on(async move { Ok(g.open_record(&ctx.0, &record_id).await.map(|(data_class, p)| OpenedRecord { data_class, plaintext: p.expose().to_vec() })?) })
+    }
+
+    /// Deletes stored record `record_id`; returns whether it existed. Member role.
+    pub fn delete_record(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<bool> {
+        let g = &self.0;
+        block_on(async move { Ok(g.delete_record(&ctx.0, &record_id).await?) })
+    }
+
+    /// The tenant's key versions (metadata only).
+    pub fn key_versions(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
+        let g = &self.0;
+        block_on(async move { Ok(g.key_versions(&ctx.0).await.map(|v| v.into_iter().map(KeyInfo::from).collect())?) })
+    }
+
+    /// Rotates the tenant's data key; returns the new key id. Owner role.
+    pub fn rotate_tenant_key(&self, ctx: Arc<TenantContext>) -> Result<u32> {
+        let g = &self.0;
+        block_on(async move { Ok(g.rotate_tenant_key(&ctx.0).await.map(|k| k.get())?) })
+    }
+
+    /// Moves stored records under key `from_key_id` to the active key. Owner role.
+    pub fn reencrypt(&self, ctx: Arc<TenantContext>, from_key_id: u32, batch_size: u32) -> Result<ReencryptReport> {
+        let g = &self.0;
+        block_on(async move { Ok(g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {}).await.map(ReencryptReport::from)?) })
+    }
+
+    /// Destroys decrypt-only key `key_id` once no stored record uses it. Owner role.
+    pub fn retire_key(&self, ctx: Arc<TenantContext>, key_id: u32) -> Result<()> {
+        let g = &self.0;
+        block_on(async move { Ok(g.retire_key(&ctx.0, crate::types::key_id(key_id)?).await?) })
+    }
+
+    /// KEK rotation: re-wraps every tenant's data keys under the current KEK.
+    pub fn rewrap_tenant_keys(&self, service: Arc<ServiceRole>, start_after: Option<String>, batch_size: u32) -> Result<RewrapReport> {
+        let g = &self.0;
+        block_on(async move { Ok(g.rewrap_tenant_keys(&service.0, start_after.map(tenant_id).transpose()?, batch_size as usize, |_| {}).await.map(RewrapReport::from)?) })
+    }
+
+    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner role.
+    pub fn shred_tenant(&self, ctx: Arc<TenantContext>) -> Result<()> {
+        let g = &self.0;
+        block_on(async move { Ok(g.shred_tenant(&ctx.0).await?) })
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Guard {
+    /// Suspending form of [`Guard::create_tenant`].
+    pub async fn create_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
+        let g = &self.0;
+        Ok(g.create_tenant(&ctx.0).await.map(|k| k.get())?)
+    }
+
+    /// Suspending form of [`Guard::seal`].
+    pub async fn seal_async(&self, ctx: Arc<TenantContext>, context: String, plaintext: Vec<u8>) -> Result<Arc<SealedValue>> {
+        let g = &self.0;
+        Ok(g.seal(&ctx.0, &context, &plaintext).await.map(|v| Arc::new(SealedValue(v)))?)
+    }
+
+    /// Suspending form of [`Guard::open`].
+    pub async fn open_async(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Vec<u8>> {
+        let g = &self.0;
+        Ok(g.open(&ctx.0, &context, &sealed.0).await.map(|p| p.expose().to_vec())?)
+    }
+
+    /// Suspending form of [`Guard::reseal`].
+    pub async fn reseal_async(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Arc<SealedValue>> {
+        let g = &self.0;
+        Ok(g.reseal(&ctx.0, &context, &sealed.0).await.map(|v| Arc::new(SealedValue(v)))?)
+    }
+
+    /// Suspending form of [`Guard::put_credential`].
+    pub async fn put_credential_async(&self, ctx: Arc<TenantContext>, record_id: String, credential: Arc<Credential>) -> Result<()> {
+        let g = &self.0;
+        Ok(g.put_credential(&ctx.0, &record_id, &credential.0).await?)
+    }
+
+    /// Suspending form of [`Guard::open_credential`].
+    pub async fn open_credential_async(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<Arc<Credential>> {
+        let g = &self.0;
+        Ok(g.open_credential(&ctx.0, &record_id).await.map(|c| Arc::new(Credential(c)))?)
+    }
+
+    /// Suspending form of [`Guard::put_record`].
+    pub async fn put_record_async(&self, ctx: Arc<TenantContext>, record_id: String, data_class: String, subject: Option<String>, plaintext: Vec<u8>) -> Result<()> {
+        let g = &self.0;
+        Ok(g.put_record(&ctx.0, &record_id, &data_class, subject.as_deref(), &plaintext).await?)
+    }
+
+    /// Suspending form of [`Guard::open_record`].
+    pub async fn open_record_async(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<OpenedRecord> {
+        let g = &self.0;
+        Ok(g.open_record(&ctx.0, &record_id).await.map(|(data_class, p)| OpenedRecord { data_class, plaintext: p.expose().to_vec() })?)
+    }
+
+    /// Suspending form of [`Guard::delete_record`].
+    pub async fn delete_record_async(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<bool> {
+        let g = &self.0;
+        Ok(g.delete_record(&ctx.0, &record_id).await?)
+    }
+
+    /// Suspending form of [`Guard::key_versions`].
+    pub async fn key_versions_async(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
+        let g = &self.0;
+        Ok(g.key_versions(&ctx.0).await.map(|v| v.into_iter().map(KeyInfo::from).collect())?)
+    }
+
+    /// Suspending form of [`Guard::rotate_tenant_key`].
+    pub async fn rotate_tenant_key_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
+        let g = &self.0;
+        Ok(g.rotate_tenant_key(&ctx.0).await.map(|k| k.get())?)
+    }
+
+    /// Suspending form of [`Guard::reencrypt`].
+    pub async fn reencrypt_async(&self, ctx: Arc<TenantContext>, from_key_id: u32, batch_size: u32) -> Result<ReencryptReport> {
+        let g = &self.0;
+        Ok(g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {}).await.map(ReencryptReport::from)?)
+    }
+
+    /// Suspending form of [`Guard::retire_key`].
+    pub async fn retire_key_async(&self, ctx: Arc<TenantContext>, key_id: u32) -> Result<()> {
+        let g = &self.0;
+        Ok(g.retire_key(&ctx.0, crate::types::key_id(key_id)?).await?)
+    }
+
+    /// Suspending form of [`Guard::rewrap_tenant_keys`].
+    pub async fn rewrap_tenant_keys_async(&self, service: Arc<ServiceRole>, start_after: Option<String>, batch_size: u32) -> Result<RewrapReport> {
+        let g = &self.0;
+        Ok(g.rewrap_tenant_keys(&service.0, start_after.map(tenant_id).transpose()?, batch_size as usize, |_| {}).await.map(RewrapReport::from)?)
+    }
+
+    /// Suspending form of [`Guard::shred_tenant`].
+    pub async fn shred_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<()> {
+        let g = &self.0;
+        Ok(g.shred_tenant(&ctx.0).await?)
+    }
+}

@@ -1,0 +1,111 @@
+// A key provider implemented in Kotlin (AES-GCM from the JDK, bound to the wrap context),
+// used by the Rust core; Kotlin exceptions come back as typed errors.
+
+import tenantguard.*
+import java.security.SecureRandom
+import java.util.concurrent.atomic.AtomicInteger
+import javax.crypto.Cipher
+import javax.crypto.spec.GCMParameterSpec
+import javax.crypto.spec.SecretKeySpec
+
+class JdkKeyProvider : KeyProvider {
+    val keks = HashMap<String, ByteArray>()
+    var current = "jdk-1"
+    val wraps = AtomicInteger()
+    val unwraps = AtomicInteger()
+    @Volatile var failWith: Throwable? = null
+    private val rng = SecureRandom()
+
+    init { keks[current] = ByteArray(32).also { rng.nextBytes(it) } }
+
+    override fun currentKek(): String { failWith?.let { throw it }; return current }
+
+    override fun wrap(key: ByteArray, ctx: WrapContext): WrappedKey {
+        failWith?.let { throw it }
+        wraps.incrementAndGet()
+        val nonce = ByteArray(12).also { rng.nextBytes(it) }
+        val c = Cipher.getInstance("AES/GCM/NoPadding")
+        c.init(Cipher.ENCRYPT_MODE, SecretKeySpec(keks[current]!!, "AES"), GCMParameterSpec(128, nonce))
+        c.updateAAD(ctx.aad)
+        return WrappedKey(current, nonce + c.doFinal(key))
+    }
+
+    override fun unwrap(wrapped: WrappedKey, ctx: WrapContext): ByteArray {
+        failWith?.let { throw it }
+        unwraps.incrementAndGet()
+        val kek = keks[wrapped.kekId] ?: throw ProviderException.Failed("unknown KEK ${wrapped.kekId}")
+        val c = Cipher.getInstance("AES/GCM/NoPadding")
+        c.init(Cipher.DECRYPT_MODE, SecretKeySpec(kek, "AES"), GCMParameterSpec(128, wrapped.ciphertext, 0, 12))
+        c.updateAAD(ctx.aad)
+        try {
+            return c.doFinal(wrapped.ciphertext, 12, wrapped.ciphertext.size - 12)
+        } catch (e: javax.crypto.AEADBadTagException) {
+            throw ProviderException.WrongContext()
+        }
+    }
+}
+
+inline fun <reified T : Throwable> expect(message: String, block: () -> Unit) {
+    try {
+        block()
+    } catch (e: Throwable) {
+        check(e is T) { "expected ${T::class.simpleName}, got $e" }
+        check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
+        return
+    }
+    throw AssertionError("expected ${T::class.simpleName}")
+}
+
+val service = ServiceRole()
+val provider = JdkKeyProvider()
+Guard.withKeyProvider(provider, Store.memory()).use { g ->
+    val acme = TenantContext.service("acme", service)
+    g.createTenant(acme)
+    check(provider.wraps.get() == 1)
+    val sealed = g.seal(acme, "c", "via kotlin kms".toByteArray())
+    check(g.open(acme, "c", sealed).decodeToString() == "via kotlin kms")
+    check(provider.unwraps.get() == 1) { "the cache should hold the key: ${provider.unwraps.get()}" }
+    check(g.keyVersions(acme).single().kekId == "jdk-1")
+    provider.keks["jdk-2"] = ByteArray(32).also { SecureRandom().nextBytes(it) }
+    provider.current = "jdk-2"
+    check(g.rewrapTenantKeys(service, null, 100u).rewrapped == 1uL)
+    println("ok - Kotlin key provider used by the core, KEK rotation through it")
+}
+
+// Foreign errors come back typed: each Kotlin exception becomes the matching core error.
+data class Case(val thrown: Throwable, val message: String, val isExpected: (Throwable) -> Boolean)
+val cases = listOf(
+    Case(ProviderException.Unavailable("kms is down"), "key provider unavailable: kms is down") { it is TenantguardException.Unavailable },
+    Case(ProviderException.Config("no region"), "key provider configuration: no region") { it is TenantguardException.Config },
+    Case(ProviderException.Failed("access denied"), "key provider failed: access denied") { it is TenantguardException.KeyProvider },
+    Case(ProviderException.WrongContext(), "does not match its tenant/key context") { it is TenantguardException.AuthenticationFailed },
+    Case(IllegalStateException("boom"), "boom") { it is TenantguardException.KeyProvider },
+)
+for (c in cases) {
+    val p = JdkKeyProvider()
+    Guard.withKeyProvider(p, Store.memory()).use { g ->
+        val t = TenantContext.service("t", service)
+        g.createTenant(t)
+        p.failWith = c.thrown
+        try {
+            g.rotateTenantKey(t)
+            throw AssertionError("rotation should fail with ${c.thrown}")
+        } catch (e: TenantguardException) {
+            check(c.isExpected(e)) { "${c.thrown} came back as $e" }
+            check(e.message!!.contains(c.message)) { "message '${e.message}' lacks '${c.message}'" }
+        }
+    }
+}
+println("ok - Kotlin provider exceptions come back typed")
+
+// A wrong-length key from the provider is refused, not trusted.
+class ShortKeys : KeyProvider by JdkKeyProvider() {
+    override fun unwrap(wrapped: WrappedKey, ctx: WrapContext): ByteArray = ByteArray(5)
+}
+Guard.withKeyProvider(ShortKeys(), Store.memory()).use { g ->
+    val t = TenantContext.service("t", service)
+    g.createTenant(t)
+    expect<TenantguardException.KeyProvider>("unwrap returned 5 bytes") { g.seal(t, "c", byteArrayOf()) }
+}
+println("ok - wrong-length unwrap refused")
+println("provider_test.kts: passed")
