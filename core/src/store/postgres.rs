@@ -35,11 +35,25 @@ use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore
 use crate::crypto::KeyId;
 use crate::tenant::{check_member_change, Directory, Membership, Resolved, Role, ServiceRole, TenantContext, TenantError, TenantId, UserId};
 
+#[path = "postgres_gov.rs"]
+mod postgres_gov;
+
 /// The migrations shipped with the crate, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_schema.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_schema.sql")), (2, include_str!("postgres/002_governance.sql"))];
 
 /// The tables the store owns (all under Row Level Security).
-pub const TABLES: [&str; 4] = ["tg_tenants", "tg_memberships", "tg_tenant_keys", "tg_records"];
+pub const TABLES: [&str; 10] = [
+    "tg_tenants",
+    "tg_memberships",
+    "tg_tenant_keys",
+    "tg_records",
+    "tg_tokens",
+    "tg_audit",
+    "tg_retention_rules",
+    "tg_sessions",
+    "tg_refresh_tokens",
+    "tg_policies",
+];
 
 /// Largest connection pool [`PgOptions::pool_size`] accepts.
 pub const MAX_POOL_SIZE: usize = 256;

@@ -32,11 +32,31 @@ impl Clock for TestClock {
     }
 }
 
+#[cfg(feature = "postgres")]
+#[path = "../postgres_support/mod.rs"]
+mod postgres_support;
+
 /// Every backend under test, with its name. The SQLite one is a real file in a temp dir.
+/// With the `postgres` feature and TENANTGUARD_PG_URL set, a PostgresStore on a fresh
+/// database comes last (so `stores().remove(0)` / `remove(1)` stay memory / SQLite).
+/// Call it inside a multi-threaded runtime (as `rt().block_on` gives).
 pub fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path().join("t.db")).unwrap();
-    vec![("memory", Arc::new(MemoryStore::new()), None), ("sqlite", Arc::new(sqlite), Some(dir))]
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
+        vec![("memory", Arc::new(MemoryStore::new()), None), ("sqlite", Arc::new(sqlite), Some(dir))];
+    #[cfg(feature = "postgres")]
+    if std::env::var("TENANTGUARD_PG_URL").is_ok_and(|u| !u.is_empty()) {
+        let pg = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let pg = postgres_support::fresh("gov").await.expect("PostgreSQL settings");
+                pg.store().await
+            })
+        });
+        v.push(("postgres", Arc::new(pg), None));
+    }
+    v
 }
 
 pub const T0: i64 = 1_800_000_000;
