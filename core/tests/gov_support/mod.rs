@@ -54,9 +54,41 @@ pub fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)
                 pg.store().await
             })
         });
-        v.push(("postgres", Arc::new(pg), None));
+        let pg = Arc::new(pg);
+        PG_STORES.lock().unwrap().push(pg.clone());
+        v.push(("postgres", pg, None));
     }
     v
+}
+
+/// The error kind a backend gives for another tenant's token or session: `CrossTenant`,
+/// or under PostgreSQL Row Level Security, where the row is invisible, `NotFound`.
+pub fn cross_tenant_kind(store_name: &str) -> tenantguard::ErrorKind {
+    if store_name == "postgres" {
+        tenantguard::ErrorKind::NotFound
+    } else {
+        tenantguard::ErrorKind::CrossTenant
+    }
+}
+
+/// The PostgresStores `stores()` made, to enroll members in them.
+#[cfg(feature = "postgres")]
+static PG_STORES: std::sync::Mutex<Vec<Arc<tenantguard::PostgresStore>>> = std::sync::Mutex::new(Vec::new());
+
+/// A user's context in `t` (which must exist). MemoryStore and SqliteStore take the role
+/// the context claims; PostgresStore's policies trust only its memberships table, so there
+/// the user is first made a member with that role.
+pub async fn member(store: &Arc<dyn Store>, t: &str, u: &str, role: Role) -> TenantContext {
+    #[cfg(feature = "postgres")]
+    {
+        let pg = PG_STORES.lock().unwrap().iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), Arc::as_ptr(store))).cloned();
+        if let Some(pg) = pg {
+            pg.set_member(&service(t), &UserId::new(u).unwrap(), role, T0).await.unwrap();
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = store;
+    user(t, u, role)
 }
 
 pub const T0: i64 = 1_800_000_000;
