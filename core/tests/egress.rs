@@ -236,7 +236,13 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
     // Turn it back into a schema-1 database, as an older build left it.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE tg_policies; PRAGMA user_version = 1;").unwrap();
+        // Schema 1 had neither the policies (2) nor the governance tables (3).
+        conn.execute_batch(
+            "DROP TABLE tg_policies; DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_retention_rules;
+             DROP TABLE tg_audit; DROP TABLE tg_tokens; DROP INDEX tg_records_by_class; DROP INDEX tg_records_by_subject;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.tenant_keys(&ctx("acme")).await.unwrap().len(), 1);
@@ -244,5 +250,5 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
     assert_eq!(store.put_policy(&ctx("acme"), "egress", "{}", 1).await.unwrap(), 1);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
 }
