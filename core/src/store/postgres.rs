@@ -23,12 +23,13 @@
 //! still fails with `CrossTenant` and writes nothing. Likewise for the governance stores:
 //! another tenant's token or session gives `RecordNotFound` (`revoke_token`,
 //! `revoke_session`, `rotate_refresh`) or `None` (`get_session`).
-//! - Governance tables (schema 2: tokens, audit, retention rules, sessions, refresh
-//!   tokens, policy documents) follow the same model. The audit log is append-only in the
-//!   database too (no UPDATE or DELETE granted) and appends of one tenant are serialized by
-//!   a transaction-level advisory lock. Token and refresh-token lookups by hash run on the
-//!   service connection with the hash named in a transaction-local setting, which makes
-//!   that one row visible and nothing else.
+//!
+//! Governance tables (schema 2: tokens, audit, retention rules, sessions, refresh
+//! tokens, policy documents) follow the same model. The audit log is append-only in the
+//! database too (no UPDATE or DELETE granted) and appends of one tenant are serialized by
+//! a transaction-level advisory lock. Token and refresh-token lookups by hash run on the
+//! service connection with the hash named in a transaction-local setting, which makes
+//! that one row visible and nothing else.
 //!
 //! Connections use no TLS: connect over loopback or a Unix socket, or put a TLS proxy in
 //! front. Connection strings are never included in errors.
