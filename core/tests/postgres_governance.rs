@@ -213,3 +213,34 @@ async fn policy_documents_need_a_visible_tenant_and_an_admin() {
     assert_eq!(s.get_policy(&stranger, "egress").await.unwrap_err(), StoreError::TenantNotFound);
     assert_eq!(s.get_policy(&svc("acme"), "egress").await.unwrap().unwrap().version, 2);
 }
+
+#[tokio::test]
+async fn raw_app_queries_without_filters_stay_in_the_scoped_tenant() {
+    let Some(pg) = fresh("govattack").await else { return };
+    let s = pg.store().await;
+    for (tenant, who) in [("acme", "alice"), ("beta", "bob")] {
+        let owner = user(tenant, who, Role::Owner);
+        s.create_tenant(&owner, &key(1, KeyState::Active)).await.unwrap();
+        s.append_audit(&owner, &draft(1)).await.unwrap();
+        s.put_policy(&owner, "egress", "{}", 1).await.unwrap();
+    }
+    s.insert_token(&svc("beta"), &token("tok-b", "beta", 2)).await.unwrap();
+    let app = pg.app_raw().await;
+    app.batch_execute("BEGIN; SELECT set_config('app.tenant_id', 'acme', true), set_config('app.user_id', 'alice', true)").await.unwrap();
+    // A query that forgot its tenant filter sees the scoped tenant's rows only.
+    for table in ["tg_tokens", "tg_audit", "tg_policies", "tg_sessions", "tg_refresh_tokens", "tg_retention_rules"] {
+        let other: i64 = app.query_one(&format!("SELECT count(*) FROM {table} WHERE tenant_id <> 'acme'"), &[]).await.unwrap().get(0);
+        assert_eq!(other, 0, "{table}");
+    }
+    assert_eq!(app.execute("UPDATE tg_tokens SET revoked_at = 1", &[]).await.unwrap(), 0);
+    assert_eq!(app.execute("UPDATE tg_policies SET body = 'x' WHERE tenant_id = 'beta'", &[]).await.unwrap(), 0);
+    // Writing a row into another tenant is refused by the policy.
+    let e = app
+        .execute("INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('beta', 2, 'h', 'e')", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "42501");
+    app.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(s.audit_entries(&svc("beta"), 0, 10).await.unwrap().len(), 1);
+    assert_eq!(s.get_policy(&svc("beta"), "egress").await.unwrap().unwrap().body, "{}");
+}
