@@ -18,6 +18,10 @@ fn broken(e: AuditError) -> (u64, Option<u64>, VerifyProblem) {
 }
 
 async fn busy_log(g: &Guard) -> Vec<String> {
+    busy_log_in(g, None).await
+}
+
+async fn busy_log_in(g: &Guard, store: Option<&Arc<dyn Store>>) -> Vec<String> {
     let acme = service("acme");
     g.create_tenant(&acme).await.unwrap();
     g.put_credential(&acme, "row-1", &Credential::password("hunter2")).await.unwrap();
@@ -26,7 +30,10 @@ async fn busy_log(g: &Guard) -> Vec<String> {
     let k2 = g.rotate_tenant_key(&acme).await.unwrap();
     g.reencrypt(&acme, tenantguard::KeyId::FIRST, 10, |_| {}).await.unwrap();
     g.retire_key(&acme, tenantguard::KeyId::FIRST).await.unwrap();
-    let admin = user("acme", "ada", Role::Admin);
+    let admin = match store {
+        Some(s) => member(s, "acme", "ada", Role::Admin).await,
+        None => user("acme", "ada", Role::Admin),
+    };
     g.record_audit(&admin, AuditEvent::new(AuditAction::MembershipChange, "user:bob").detail("role", "member").reason("hired"))
         .await
         .unwrap();
@@ -47,8 +54,8 @@ fn hooks_export_and_verify_on_every_store() {
     rt().block_on(async {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
-            let g = guard(store, &clock);
-            let lines = busy_log(&g).await;
+            let g = guard(store.clone(), &clock);
+            let lines = busy_log_in(&g, Some(&store)).await;
             let entries: Vec<tenantguard::audit::AuditEntry> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
             let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
             assert_eq!(
@@ -224,10 +231,10 @@ fn concurrent_appenders_never_fork_the_chain() {
 fn permissions_limits_and_isolation() {
     rt().block_on(async {
         for (name, store, _dir) in stores() {
-            let g = guard(store, &TestClock::at(T0));
+            let g = guard(store.clone(), &TestClock::at(T0));
             g.create_tenant(&service("acme")).await.unwrap();
             g.create_tenant(&service("globex")).await.unwrap();
-            let viewer = user("acme", "vic", Role::Viewer);
+            let viewer = member(&store, "acme", "vic", Role::Viewer).await;
             g.record_audit(&viewer, AuditEvent::new(AuditAction::PolicyChange, "x")).await.unwrap();
             assert_eq!(g.audit_entries(&viewer, 0, 10).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
             assert_eq!(g.export_audit(&viewer, Vec::new()).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
@@ -242,7 +249,7 @@ fn permissions_limits_and_isolation() {
             let e = g.open_record_with_reason(&service("acme"), "nope", "").await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput);
             // Each tenant has its own chain.
-            let gl = g.audit_entries(&user("globex", "g", Role::Admin), 0, 10).await.unwrap();
+            let gl = g.audit_entries(&member(&store, "globex", "g", Role::Admin).await, 0, 10).await.unwrap();
             assert_eq!(gl.len(), 1, "{name}");
             assert_eq!(gl[0].seq, 1);
             assert_eq!(gl[0].tenant, "globex");

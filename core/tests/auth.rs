@@ -126,9 +126,9 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
     rt().block_on(async {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
-            let g = guard(store, &clock);
+            let g = guard(store.clone(), &clock);
             g.create_tenant(&service("acme")).await.unwrap();
-            let alice = user("acme", "alice", Role::Admin);
+            let alice = member(&store, "acme", "alice", Role::Admin).await;
             let s1 = g.create_session(&alice, "phone").await.unwrap();
             clock.advance(60);
             let s2 = g.refresh_session(s1.refresh_token.expose()).await.unwrap();
@@ -183,9 +183,9 @@ fn concurrent_refreshes_of_one_token() {
     rt().block_on(async {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
-            let g = guard(store, &clock);
+            let g = guard(store.clone(), &clock);
             g.create_tenant(&service("acme")).await.unwrap();
-            let s = g.create_session(&user("acme", "alice", Role::Member), "x").await.unwrap();
+            let s = g.create_session(&member(&store, "acme", "alice", Role::Member).await, "x").await.unwrap();
             let tok = s.refresh_token.expose().to_owned();
             let (a, b) = tokio::join!(
                 tokio::spawn({
@@ -210,12 +210,12 @@ fn listing_and_revoking_sessions() {
     rt().block_on(async {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
-            let g = guard(store, &clock);
+            let g = guard(store.clone(), &clock);
             g.create_tenant(&service("acme")).await.unwrap();
             g.create_tenant(&service("globex")).await.unwrap();
-            let alice = user("acme", "alice", Role::Member);
-            let bob = user("acme", "bob", Role::Member);
-            let admin = user("acme", "ada", Role::Admin);
+            let alice = member(&store, "acme", "alice", Role::Member).await;
+            let bob = member(&store, "acme", "bob", Role::Member).await;
+            let admin = member(&store, "acme", "ada", Role::Admin).await;
             let a1 = g.create_session(&alice, "laptop").await.unwrap();
             clock.advance(1);
             let a2 = g.create_session(&alice, "phone").await.unwrap();
@@ -231,8 +231,8 @@ fn listing_and_revoking_sessions() {
             assert!(g.revoke_session(&alice, &a1.session_id).await.unwrap());
             assert_eq!(auth_err(g.refresh_session(a1.refresh_token.expose()).await.unwrap_err()), AuthError::Revoked);
             assert_eq!(g.revoke_session(&alice, &b1.session_id).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-            let globex_admin = user("globex", "gus", Role::Admin);
-            assert_eq!(g.revoke_session(&globex_admin, &b1.session_id).await.unwrap_err().kind(), ErrorKind::CrossTenant, "{name}");
+            let globex_admin = member(&store, "globex", "gus", Role::Admin).await;
+            assert_eq!(g.revoke_session(&globex_admin, &b1.session_id).await.unwrap_err().kind(), cross_tenant_kind(name), "{name}");
             assert!(g.revoke_session(&admin, &b1.session_id).await.unwrap());
             g.refresh_session(a2.refresh_token.expose()).await.unwrap();
             assert_eq!(g.revoke_user_sessions(&alice, &UserId::new("alice").unwrap()).await.unwrap(), 1);

@@ -166,7 +166,7 @@ fn tenant_erasure_by_crypto_shredding() {
     rt().block_on(async {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
-            let g = guard(store, &clock);
+            let g = guard(store.clone(), &clock);
             let acme = service("acme");
             g.create_tenant(&acme).await.unwrap();
             g.create_tenant(&service("globex")).await.unwrap();
@@ -177,15 +177,15 @@ fn tenant_erasure_by_crypto_shredding() {
             let held_outside = g.seal(&acme, "backup/1", b"in a backup").await.unwrap();
             let t = g.create_token(&acme, TokenSpec::read_only(UserId::new("bot").unwrap(), "b")).await.unwrap();
             g.authenticate_token(t.secret.expose()).await.unwrap();
-            assert_eq!(g.erase_tenant(&user("acme", "a", Role::Admin), 10).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+            let admin = member(&store, "acme", "a", Role::Admin).await;
+            assert_eq!(g.erase_tenant(&admin, 10).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
 
-            let r = g.erase_tenant(&user("acme", "olga", Role::Owner), 10).await.unwrap();
+            let r = g.erase_tenant(&member(&store, "acme", "olga", Role::Owner).await, 10).await.unwrap();
             assert_eq!((r.tokens_revoked, r.records_deleted), (1, 25), "{name}");
             assert_eq!(r.receipt.action, "retention.erase_tenant");
             assert_eq!(r.receipt.actor, "user:olga");
             assert_eq!(g.open(&acme, "backup/1", &held_outside).await.unwrap_err().kind(), ErrorKind::KeyDestroyed);
             assert_eq!(g.authenticate_token(t.secret.expose()).await.unwrap_err().kind(), ErrorKind::AuthenticationFailed);
-            let admin = user("acme", "a", Role::Admin);
             let log = g.audit_entries(&admin, 0, 100).await.unwrap();
             assert!(log.iter().any(|e| e.action == "tenant.shred"));
             assert_eq!(g.verify_audit(&admin).await.unwrap().head, r.receipt.hash, "{name}");

@@ -20,7 +20,16 @@
 //! Difference from `MemoryStore`/`SqliteStore`: under RLS another tenant's record is
 //! invisible, so `get_record`, `delete_record` and `replace_sealed` with its id answer
 //! "absent" (`None`/`false`) instead of `CrossTenant`; `put_record` with a colliding id
-//! still fails with `CrossTenant` and writes nothing.
+//! still fails with `CrossTenant` and writes nothing. Likewise for the governance stores:
+//! another tenant's token or session gives `RecordNotFound` (`revoke_token`,
+//! `revoke_session`, `rotate_refresh`) or `None` (`get_session`).
+//!
+//! Governance tables (schema 2: tokens, audit, retention rules, sessions, refresh
+//! tokens, policy documents) follow the same model. The audit log is append-only in the
+//! database too (no UPDATE or DELETE granted) and appends of one tenant are serialized by
+//! a transaction-level advisory lock. Token and refresh-token lookups by hash run on the
+//! service connection with the hash named in a transaction-local setting, which makes
+//! that one row visible and nothing else.
 //!
 //! Connections use no TLS: connect over loopback or a Unix socket, or put a TLS proxy in
 //! front. Connection strings are never included in errors.
@@ -35,11 +44,25 @@ use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore
 use crate::crypto::KeyId;
 use crate::tenant::{check_member_change, Directory, Membership, Resolved, Role, ServiceRole, TenantContext, TenantError, TenantId, UserId};
 
+#[path = "postgres_gov.rs"]
+mod postgres_gov;
+
 /// The migrations shipped with the crate, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_schema.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_schema.sql")), (2, include_str!("postgres/002_governance.sql"))];
 
 /// The tables the store owns (all under Row Level Security).
-pub const TABLES: [&str; 4] = ["tg_tenants", "tg_memberships", "tg_tenant_keys", "tg_records"];
+pub const TABLES: [&str; 10] = [
+    "tg_tenants",
+    "tg_memberships",
+    "tg_tenant_keys",
+    "tg_records",
+    "tg_tokens",
+    "tg_audit",
+    "tg_retention_rules",
+    "tg_sessions",
+    "tg_refresh_tokens",
+    "tg_policies",
+];
 
 /// Largest connection pool [`PgOptions::pool_size`] accepts.
 pub const MAX_POOL_SIZE: usize = 256;

@@ -12,12 +12,28 @@ use tenantguard::crypto::KeyId;
 use tenantguard::store::{KeyState, SealedRecord, StoreError, TenantKeyRecord, MAX_PAGE};
 use tenantguard::{ErrorKind, ServiceRole, Store, TenantContext, TenantId};
 
+/// How a backend answers a request naming another tenant's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantics {
+    /// `CrossTenant` for every such request (MemoryStore, SqliteStore).
+    Strict,
+    /// Row Level Security (PostgresStore): the row is invisible, so reads, deletes and
+    /// compare-and-swaps answer "absent" (`None`/`false`); a colliding `put_record` is
+    /// still `CrossTenant`. Either way nothing changes.
+    Rls,
+}
+
 /// Runs every check, in order, failing (panicking) on the first violation.
 pub async fn run_all(store: &dyn Store) {
+    run_all_with(store, Semantics::Strict).await;
+}
+
+/// [`run_all`] for a backend with the given cross-tenant semantics.
+pub async fn run_all_with(store: &dyn Store, sem: Semantics) {
     create_tenant_twice_is_conflict(store).await;
     unknown_tenant_is_not_found(store).await;
     put_get_replace_delete(store).await;
-    cross_tenant_access_is_refused_and_changes_nothing(store).await;
+    cross_tenant_access_is_refused_and_changes_nothing_with(store, sem).await;
     records_by_key_pages_in_id_order(store).await;
     replace_sealed_is_compare_and_swap(store).await;
     rotate_key_is_atomic(store).await;
@@ -127,15 +143,29 @@ pub async fn put_get_replace_delete(store: &dyn Store) {
 }
 
 pub async fn cross_tenant_access_is_refused_and_changes_nothing(store: &dyn Store) {
+    cross_tenant_access_is_refused_and_changes_nothing_with(store, Semantics::Strict).await;
+}
+
+pub async fn cross_tenant_access_is_refused_and_changes_nothing_with(store: &dyn Store, sem: Semantics) {
     let a = new_tenant(store, "xt-a").await;
     let b = new_tenant(store, "xt-b").await;
     let r = rec("xt-r1", 1, 0);
     store.put_record(&a, &r).await.unwrap();
 
-    assert_eq!(kind(store.get_record(&b, "xt-r1").await), ErrorKind::CrossTenant);
-    assert_eq!(kind(store.put_record(&b, &rec("xt-r1", 1, 9)).await), ErrorKind::CrossTenant);
-    assert_eq!(kind(store.delete_record(&b, "xt-r1").await), ErrorKind::CrossTenant);
-    assert_eq!(kind(store.replace_sealed(&b, "xt-r1", &r.sealed, kid(1), b"evil").await), ErrorKind::CrossTenant);
+    match sem {
+        Semantics::Strict => {
+            assert_eq!(kind(store.get_record(&b, "xt-r1").await), ErrorKind::CrossTenant);
+            assert_eq!(kind(store.put_record(&b, &rec("xt-r1", 1, 9)).await), ErrorKind::CrossTenant);
+            assert_eq!(kind(store.delete_record(&b, "xt-r1").await), ErrorKind::CrossTenant);
+            assert_eq!(kind(store.replace_sealed(&b, "xt-r1", &r.sealed, kid(1), b"evil").await), ErrorKind::CrossTenant);
+        }
+        Semantics::Rls => {
+            assert_eq!(store.get_record(&b, "xt-r1").await.unwrap(), None);
+            assert_eq!(kind(store.put_record(&b, &rec("xt-r1", 1, 9)).await), ErrorKind::CrossTenant);
+            assert!(!store.delete_record(&b, "xt-r1").await.unwrap());
+            assert!(!store.replace_sealed(&b, "xt-r1", &r.sealed, kid(1), b"evil").await.unwrap());
+        }
+    }
 
     // Nothing changed for A, and B sees nothing of A's.
     assert_eq!(store.get_record(&a, "xt-r1").await.unwrap(), Some(r));

@@ -32,11 +32,63 @@ impl Clock for TestClock {
     }
 }
 
+#[cfg(feature = "postgres")]
+#[path = "../postgres_support/mod.rs"]
+mod postgres_support;
+
 /// Every backend under test, with its name. The SQLite one is a real file in a temp dir.
+/// With the `postgres` feature and TENANTGUARD_PG_URL set, a PostgresStore on a fresh
+/// database comes last (so `stores().remove(0)` / `remove(1)` stay memory / SQLite).
+/// Call it inside a multi-threaded runtime (as `rt().block_on` gives).
 pub fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path().join("t.db")).unwrap();
-    vec![("memory", Arc::new(MemoryStore::new()), None), ("sqlite", Arc::new(sqlite), Some(dir))]
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
+        vec![("memory", Arc::new(MemoryStore::new()), None), ("sqlite", Arc::new(sqlite), Some(dir))];
+    #[cfg(feature = "postgres")]
+    if std::env::var("TENANTGUARD_PG_URL").is_ok_and(|u| !u.is_empty()) {
+        let pg = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let pg = postgres_support::fresh("gov").await.expect("PostgreSQL settings");
+                pg.store().await
+            })
+        });
+        let pg = Arc::new(pg);
+        PG_STORES.lock().unwrap().push(pg.clone());
+        v.push(("postgres", pg, None));
+    }
+    v
+}
+
+/// The error kind a backend gives for another tenant's token or session: `CrossTenant`,
+/// or under PostgreSQL Row Level Security, where the row is invisible, `NotFound`.
+pub fn cross_tenant_kind(store_name: &str) -> tenantguard::ErrorKind {
+    if store_name == "postgres" {
+        tenantguard::ErrorKind::NotFound
+    } else {
+        tenantguard::ErrorKind::CrossTenant
+    }
+}
+
+/// The PostgresStores `stores()` made, to enroll members in them.
+#[cfg(feature = "postgres")]
+static PG_STORES: std::sync::Mutex<Vec<Arc<tenantguard::PostgresStore>>> = std::sync::Mutex::new(Vec::new());
+
+/// A user's context in `t` (which must exist). MemoryStore and SqliteStore take the role
+/// the context claims; PostgresStore's policies trust only its memberships table, so there
+/// the user is first made a member with that role.
+pub async fn member(store: &Arc<dyn Store>, t: &str, u: &str, role: Role) -> TenantContext {
+    #[cfg(feature = "postgres")]
+    {
+        let pg = PG_STORES.lock().unwrap().iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), Arc::as_ptr(store))).cloned();
+        if let Some(pg) = pg {
+            pg.set_member(&service(t), &UserId::new(u).unwrap(), role, T0).await.unwrap();
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = store;
+    user(t, u, role)
 }
 
 pub const T0: i64 = 1_800_000_000;

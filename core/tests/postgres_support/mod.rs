@@ -73,7 +73,7 @@ pub async fn fresh(test: &str) -> Option<Pg> {
     };
     let pg = Pg { app: with_db(&app), service: with_db(&service), admin: with_db(&admin), db };
     let admin_url = format!("{}/{}", admin.rsplit_once('/').unwrap().0, pg.db);
-    assert_eq!(PostgresStore::migrate(&admin_url).await.expect("migrate"), 1);
+    assert_eq!(PostgresStore::migrate(&admin_url).await.expect("migrate"), 2, "every shipped migration applies");
     assert_eq!(PostgresStore::migrate(&admin_url).await.expect("migrate again"), 0, "migrations are idempotent");
     Some(pg)
 }

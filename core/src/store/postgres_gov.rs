@@ -1,0 +1,514 @@
+//! Governance and policy traits for [`PostgresStore`](super::PostgresStore); schema in
+//! `postgres/002_governance.sql`.
+//!
+//! Same semantics as the SQLite implementation, with the Row Level Security difference
+//! documented on the store: another tenant's token or session is invisible, so
+//! `revoke_token`, `revoke_session` and `rotate_refresh` answer `RecordNotFound` and
+//! `get_session` answers `None` instead of `CrossTenant`. Hash lookups run on the service
+//! connection, where a transaction-local setting makes exactly the named row visible.
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
+
+use super::{backend, code, page, pool_err, scoped, tenant_visible, PostgresStore, Tx};
+use crate::audit::{AuditDraft, AuditEntry, GENESIS};
+use crate::store::gov::{validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
+use crate::store::policy::{validate_policy, PolicyDocument, PolicyStore};
+use crate::store::StoreError;
+use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
+
+/// Maps a failed write: unique key taken, refused by a policy, or unknown tenant.
+fn write_err(what: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |e| match code(&e) {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(format!("{what} exists")),
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => StoreError::PermissionDenied(format!("the role in this tenant may not write the {what}")),
+        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::TenantNotFound,
+        _ => backend(e),
+    }
+}
+
+fn bad(what: &str) -> StoreError {
+    StoreError::Backend(format!("invalid {what} in the database"))
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into().map_err(|_| bad("hash"))
+}
+
+fn tenant(s: String) -> Result<TenantId, StoreError> {
+    TenantId::new(s).map_err(|_| bad("tenant id"))
+}
+
+/// Opens a service-connection transaction with no tenant in scope and `setting` naming
+/// one hash: the only rows it can see are those with that hash.
+async fn by_hash_tx<'a>(client: &'a mut super::Obj, setting: &str, hash: &[u8; 32]) -> Result<Tx<'a>, StoreError> {
+    let tx = client.transaction().await.map_err(backend)?;
+    tx.execute(
+        "SELECT set_config('app.tenant_id', '', true), set_config('app.user_id', '', true), set_config($1, $2, true)",
+        &[&setting, &hex::encode(hash)],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(tx)
+}
+
+const TOKEN_COLS: &str = "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
+
+fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
+    let scopes: String = r.get(5);
+    Ok(TokenRecord {
+        id: r.get(0),
+        tenant: tenant(r.get(1))?,
+        agent: r.get(2),
+        name: r.get(3),
+        hash: hash32(r.get(4))?,
+        scopes: serde_json::from_str(&scopes).map_err(|_| bad("scopes"))?,
+        created_at: r.get(6),
+        expires_at: r.get(7),
+        revoked_at: r.get(8),
+    })
+}
+
+#[async_trait::async_trait]
+impl TokenStore for PostgresStore {
+    async fn insert_token(&self, ctx: &TenantContext, rec: &TokenRecord) -> Result<(), StoreError> {
+        ctx.check_tenant(&rec.tenant).map_err(|_| StoreError::CrossTenant)?;
+        let scopes = serde_json::to_string(&rec.scopes).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        tx.execute(
+            &format!("INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &[&rec.id, &rec.tenant.as_str(), &rec.agent, &rec.name, &&rec.hash[..], &scopes, &rec.created_at, &rec.expires_at, &rec.revoked_at],
+        )
+        .await
+        .map_err(write_err("token id or hash"))?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn token_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let tx = by_hash_tx(&mut client, "app.token_hash", hash).await?;
+        let row = tx
+            .query_opt(&format!("SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = $1"), &[&&hash[..]])
+            .await
+            .map_err(backend)?;
+        let rec = row.as_ref().map(token_row).transpose()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(rec)
+    }
+
+    async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<TokenRecord>, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {TOKEN_COLS} FROM tg_tokens WHERE tenant_id = $1 AND ($2::text IS NULL OR agent = $2) AND id > $3 ORDER BY id LIMIT $4"
+                ),
+                &[&ctx.tenant().as_str(), &agent, &after.unwrap_or(""), &limit],
+            )
+            .await
+            .map_err(backend)?;
+        let out = rows.iter().map(token_row).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    async fn revoke_token(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let exists = tx
+            .query_opt("SELECT 1 FROM tg_tokens WHERE id = $1 AND tenant_id = $2 FOR UPDATE", &[&id, &ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::RecordNotFound);
+        }
+        let n = tx
+            .execute(
+                "UPDATE tg_tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
+                &[&at, &id, &ctx.tenant().as_str()],
+            )
+            .await
+            .map_err(write_err("token"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_tokens(&self, ctx: &TenantContext, agent: Option<&str>, at: i64) -> Result<u64, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let n = tx
+            .execute(
+                "UPDATE tg_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR agent = $3) AND revoked_at IS NULL",
+                &[&at, &ctx.tenant().as_str(), &agent],
+            )
+            .await
+            .map_err(write_err("token"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for PostgresStore {
+    async fn append_audit(&self, ctx: &TenantContext, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+        let t = ctx.tenant().as_str();
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        // Appenders of one tenant queue here until the holder commits, so each reads the
+        // head the previous one wrote; the (tenant_id, seq) key refuses a fork regardless.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tg_audit:' || $1, 0))", &[&t]).await.map_err(backend)?;
+        let head = tx
+            .query_opt("SELECT seq, hash FROM tg_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1", &[&t])
+            .await
+            .map_err(backend)?
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+        let (seq, prev) = match &head {
+            Some((s, h)) => (*s as u64 + 1, h.as_str()),
+            None => (1, GENESIS),
+        };
+        let e = AuditEntry::chain(t, seq, prev, draft);
+        tx.execute(
+            "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ($1, $2, $3, $4)",
+            &[&t, &(seq as i64), &e.hash, &e.to_json_line()],
+        )
+        .await
+        .map_err(write_err("audit entry"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(e)
+    }
+
+    async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = page(limit)?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                "SELECT seq, entry FROM tg_audit WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&ctx.tenant().as_str(), &after, &limit],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.get(0);
+                serde_json::from_str(r.get(1)).map_err(|_| StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON")))
+            })
+            .collect()
+    }
+}
+
+fn window_to_sql(w: RetentionWindow) -> Option<i64> {
+    match w {
+        RetentionWindow::Forever => None,
+        RetentionWindow::Secs(s) => Some(s),
+    }
+}
+
+#[async_trait::async_trait]
+impl RetentionStore for PostgresStore {
+    async fn set_retention_rule(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<(), StoreError> {
+        validate_label("data class", class)?;
+        if matches!(window, RetentionWindow::Secs(s) if s <= 0) {
+            return Err(StoreError::InvalidInput("retention window must be positive".into()));
+        }
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        tx.execute(
+            "INSERT INTO tg_retention_rules (tenant_id, class, window_secs) VALUES ($1, $2, $3)
+             ON CONFLICT (tenant_id, class) DO UPDATE SET window_secs = EXCLUDED.window_secs",
+            &[&ctx.tenant().as_str(), &class, &window_to_sql(window)],
+        )
+        .await
+        .map_err(write_err("retention rule"))?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn clear_retention_rule(&self, ctx: &TenantContext, class: &str) -> Result<bool, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let n = tx
+            .execute("DELETE FROM tg_retention_rules WHERE tenant_id = $1 AND class = $2", &[&ctx.tenant().as_str(), &class])
+            .await
+            .map_err(write_err("retention rule"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn retention_rules(&self, ctx: &TenantContext) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query("SELECT class, window_secs FROM tg_retention_rules WHERE tenant_id = $1 ORDER BY class", &[&ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, Option<i64>>(1).map_or(RetentionWindow::Forever, RetentionWindow::Secs)))
+            .collect())
+    }
+
+    async fn record_classes(&self, ctx: &TenantContext) -> Result<Vec<String>, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query("SELECT DISTINCT class FROM tg_records WHERE tenant_id = $1 ORDER BY class", &[&ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn delete_expired(&self, ctx: &TenantContext, class: &str, cutoff: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (
+                     SELECT id FROM tg_records WHERE tenant_id = $1 AND class = $2 AND updated_at < $3 ORDER BY id LIMIT $4 FOR UPDATE)
+                 RETURNING id",
+                &[&ctx.tenant().as_str(), &class, &cutoff, &limit],
+            )
+            .await
+            .map_err(write_err("records"))?;
+        tx.commit().await.map_err(backend)?;
+        let mut ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn delete_by_subject(&self, ctx: &TenantContext, subject: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (
+                     SELECT id FROM tg_records WHERE tenant_id = $1 AND subject = $2 ORDER BY id LIMIT $3 FOR UPDATE)
+                 RETURNING id",
+                &[&ctx.tenant().as_str(), &subject, &limit],
+            )
+            .await
+            .map_err(write_err("records"))?;
+        tx.commit().await.map_err(backend)?;
+        let mut ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn delete_all_records(&self, ctx: &TenantContext, limit: usize) -> Result<u64, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let n = tx
+            .execute(
+                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)",
+                &[&ctx.tenant().as_str(), &limit],
+            )
+            .await
+            .map_err(write_err("records"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+}
+
+const SESSION_COLS: &str = "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
+
+fn session_row(r: &Row) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: r.get(0),
+        tenant: tenant(r.get(1))?,
+        user: r.get(2),
+        role: Role::parse(r.get(3)).ok_or_else(|| bad("role"))?,
+        created_at: r.get(4),
+        expires_at: r.get(5),
+        refreshed_at: r.get(6),
+        revoked_at: r.get(7),
+        label: r.get(8),
+    })
+}
+
+async fn insert_refresh(tx: &Tx<'_>, r: &RefreshRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used) VALUES ($1, $2, $3, $4, $5)",
+        &[&&r.hash[..], &r.session_id, &r.tenant.as_str(), &r.expires_at, &r.used],
+    )
+    .await
+    .map_err(write_err("refresh hash"))?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl SessionStore for PostgresStore {
+    async fn insert_session(&self, ctx: &TenantContext, s: &SessionRecord, refresh: &RefreshRecord) -> Result<(), StoreError> {
+        ctx.check_tenant(&s.tenant).map_err(|_| StoreError::CrossTenant)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        tx.execute(
+            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label],
+        )
+        .await
+        .map_err(write_err("session id"))?;
+        insert_refresh(&tx, refresh).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn refresh_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let tx = by_hash_tx(&mut client, "app.refresh_hash", hash).await?;
+        let row = tx
+            .query_opt("SELECT hash, session_id, tenant_id, expires_at, used FROM tg_refresh_tokens WHERE hash = $1", &[&&hash[..]])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        row.map(|r| {
+            Ok(RefreshRecord { hash: hash32(r.get(0))?, session_id: r.get(1), tenant: tenant(r.get(2))?, expires_at: r.get(3), used: r.get(4) })
+        })
+        .transpose()
+    }
+
+    async fn get_session(&self, ctx: &TenantContext, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let row = tx
+            .query_opt(&format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = $1 AND tenant_id = $2"), &[&id, &ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn rotate_refresh(&self, ctx: &TenantContext, old: &[u8; 32], new: &RefreshRecord, at: i64) -> Result<bool, StoreError> {
+        let t = ctx.tenant().as_str();
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let sid: String = match tx
+            .query_opt("SELECT session_id FROM tg_refresh_tokens WHERE hash = $1 AND tenant_id = $2", &[&&old[..], &t])
+            .await
+            .map_err(backend)?
+        {
+            None => return Err(StoreError::RecordNotFound),
+            Some(r) => r.get(0),
+        };
+        if sid != new.session_id {
+            return Ok(false);
+        }
+        // The row lock taken by this UPDATE makes a concurrent rotation of the same token
+        // wait, then find it used: exactly one wins.
+        let marked = tx
+            .execute("UPDATE tg_refresh_tokens SET used = true WHERE hash = $1 AND tenant_id = $2 AND NOT used", &[&&old[..], &t])
+            .await
+            .map_err(write_err("refresh token"))?;
+        let live = tx
+            .execute(
+                "UPDATE tg_sessions SET refreshed_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
+                &[&at, &new.session_id, &t],
+            )
+            .await
+            .map_err(write_err("session"))?;
+        if marked != 1 || live != 1 {
+            return Ok(false); // dropped: the transaction rolls back, nothing written
+        }
+        insert_refresh(&tx, new).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn list_sessions(&self, ctx: &TenantContext, user: Option<&str>, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY created_at DESC, id LIMIT $3"
+                ),
+                &[&ctx.tenant().as_str(), &user, &limit],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        rows.iter().map(session_row).collect()
+    }
+
+    async fn revoke_session(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let exists = tx
+            .query_opt("SELECT 1 FROM tg_sessions WHERE id = $1 AND tenant_id = $2 FOR UPDATE", &[&id, &ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::RecordNotFound);
+        }
+        let n = tx
+            .execute(
+                "UPDATE tg_sessions SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
+                &[&at, &id, &ctx.tenant().as_str()],
+            )
+            .await
+            .map_err(write_err("session"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_sessions(&self, ctx: &TenantContext, user: Option<&str>, at: i64) -> Result<u64, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let n = tx
+            .execute(
+                "UPDATE tg_sessions SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR user_id = $3) AND revoked_at IS NULL",
+                &[&at, &ctx.tenant().as_str(), &user],
+            )
+            .await
+            .map_err(write_err("session"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+}
+
+#[async_trait::async_trait]
+impl PolicyStore for PostgresStore {
+    async fn get_policy(&self, ctx: &TenantContext, kind: &str) -> Result<Option<PolicyDocument>, StoreError> {
+        validate_policy(kind, "")?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        if !tenant_visible(&tx, ctx.tenant()).await? {
+            return Err(StoreError::TenantNotFound);
+        }
+        let row = tx
+            .query_opt("SELECT body, version, updated_at FROM tg_policies WHERE tenant_id = $1 AND kind = $2", &[&ctx.tenant().as_str(), &kind])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(row.map(|r| PolicyDocument { body: r.get(0), version: r.get::<_, i64>(1) as u64, updated_at: r.get(2) }))
+    }
+
+    async fn put_policy(&self, ctx: &TenantContext, kind: &str, body: &str, updated_at: i64) -> Result<u64, StoreError> {
+        validate_policy(kind, body)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        if !tenant_visible(&tx, ctx.tenant()).await? {
+            return Err(StoreError::TenantNotFound);
+        }
+        let row = tx
+            .query_one(
+                "INSERT INTO tg_policies (tenant_id, kind, body, version, updated_at) VALUES ($1, $2, $3, 1, $4)
+                 ON CONFLICT (tenant_id, kind) DO UPDATE SET body = EXCLUDED.body, version = tg_policies.version + 1,
+                   updated_at = EXCLUDED.updated_at
+                 RETURNING version",
+                &[&ctx.tenant().as_str(), &kind, &body, &updated_at],
+            )
+            .await
+            .map_err(write_err("policy document"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+}
