@@ -12,13 +12,19 @@ use tenantguard::audit::{AuditAction, AuditEvent};
 use tenantguard::auth::PasswordHasher;
 use tenantguard::tenant::{Resolved, Role, UserId};
 use tenantguard::tokens::{Action, TokenConfig, TokenSpec};
-use tenantguard::{GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, ServiceRole, SqliteStore, Store, TenantContext, TenantId};
+use tenantguard::{
+    GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, ServiceRole, SqliteStore, Store,
+    TenantContext, TenantId,
+};
 
 /// Polls a future once without any runtime: a warm-cache verification never awaits, so
 /// this measures the verification itself rather than an executor.
 fn poll_once<T>(fut: impl std::future::Future<Output = T>) -> T {
     let mut fut = std::pin::pin!(fut);
-    match fut.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+    match fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => panic!("a warm-cache verification must not await"),
     }
@@ -35,12 +41,26 @@ fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn guard(store: Arc<dyn Store>, cache_ttl: Duration) -> Guard {
-    let cfg = GovernanceConfig { tokens: TokenConfig { cache_ttl, ..Default::default() }, ..Default::default() };
-    Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store).governance(cfg).build().unwrap()
+    let cfg = GovernanceConfig {
+        tokens: TokenConfig {
+            cache_ttl,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store)
+        .governance(cfg)
+        .build()
+        .unwrap()
 }
 
 fn acme() -> TenantContext {
@@ -52,45 +72,100 @@ fn tokens(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("token_verify");
     let cases: Vec<(&str, Arc<dyn Store>, Duration)> = vec![
-        ("warm_cache", Arc::new(MemoryStore::new()), Duration::from_secs(3600)),
-        ("cold_memory_store", Arc::new(MemoryStore::new()), Duration::ZERO),
-        ("cold_sqlite_store", Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap()), Duration::ZERO),
+        (
+            "warm_cache",
+            Arc::new(MemoryStore::new()),
+            Duration::from_secs(3600),
+        ),
+        (
+            "cold_memory_store",
+            Arc::new(MemoryStore::new()),
+            Duration::ZERO,
+        ),
+        (
+            "cold_sqlite_store",
+            Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap()),
+            Duration::ZERO,
+        ),
     ];
     for (name, store, ttl) in cases {
         let guard = guard(store, ttl);
         let secret = rt.block_on(async {
             guard.create_tenant(&acme()).await.unwrap();
-            let t = guard.create_token(&acme(), TokenSpec::read_only(UserId::new("bot").unwrap(), "bench")).await.unwrap();
+            let t = guard
+                .create_token(
+                    &acme(),
+                    TokenSpec::read_only(UserId::new("bot").unwrap(), "bench"),
+                )
+                .await
+                .unwrap();
             t.secret.expose().to_owned()
         });
-        rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap();
+        rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read))
+            .unwrap();
         if name == "warm_cache" {
-            g.bench_function(name, |b| b.iter(|| poll_once(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap()));
+            g.bench_function(name, |b| {
+                b.iter(|| poll_once(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap())
+            });
             g.bench_function("warm_cache_cpu_time", |b| {
-                b.iter_custom(|n| cpu_time(n, || drop(std::hint::black_box(poll_once(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap()))))
+                b.iter_custom(|n| {
+                    cpu_time(n, || {
+                        drop(std::hint::black_box(
+                            poll_once(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap(),
+                        ))
+                    })
+                })
             });
             g.bench_function("warm_cache_tokio_block_on", |b| {
-                b.iter(|| rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap())
+                b.iter(|| {
+                    rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read))
+                        .unwrap()
+                })
             });
             let mut typo = secret.clone().into_bytes();
             typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
             let typo = String::from_utf8(typo).unwrap();
-            g.bench_function("reject_bad_checksum", |b| b.iter(|| poll_once(guard.authenticate_token(&typo)).unwrap_err()));
+            g.bench_function("reject_bad_checksum", |b| {
+                b.iter(|| poll_once(guard.authenticate_token(&typo)).unwrap_err())
+            });
         } else {
-            g.bench_function(name, |b| b.iter(|| rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap()));
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read))
+                        .unwrap()
+                })
+            });
         }
     }
     g.finish();
 
     let guard = guard(Arc::new(MemoryStore::new()), Duration::ZERO);
-    let ctx = TenantContext::resolved(Resolved::vouch(TenantId::new("acme").unwrap(), UserId::new("alice").unwrap(), Role::Member));
+    let ctx = TenantContext::resolved(Resolved::vouch(
+        TenantId::new("acme").unwrap(),
+        UserId::new("alice").unwrap(),
+        Role::Member,
+    ));
     let access = rt.block_on(async {
         guard.create_tenant(&acme()).await.unwrap();
-        guard.create_session(&ctx, "bench").await.unwrap().access_token.expose().to_owned()
+        guard
+            .create_session(&ctx, "bench")
+            .await
+            .unwrap()
+            .access_token
+            .expose()
+            .to_owned()
     });
-    c.bench_function("access_token_verify", |b| b.iter(|| guard.verify_access_token(&access).unwrap()));
+    c.bench_function("access_token_verify", |b| {
+        b.iter(|| guard.verify_access_token(&access).unwrap())
+    });
     c.bench_function("access_token_verify_cpu_time", |b| {
-        b.iter_custom(|n| cpu_time(n, || drop(std::hint::black_box(guard.verify_access_token(&access).unwrap()))))
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                drop(std::hint::black_box(
+                    guard.verify_access_token(&access).unwrap(),
+                ))
+            })
+        })
     });
 }
 
@@ -101,15 +176,32 @@ fn audit(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let cases: Vec<(&str, Arc<dyn Store>)> = vec![
         ("memory_store", Arc::new(MemoryStore::new())),
-        ("sqlite_store_wal", Arc::new(SqliteStore::open(dir.path().join("a.db")).unwrap())),
+        (
+            "sqlite_store_wal",
+            Arc::new(SqliteStore::open(dir.path().join("a.db")).unwrap()),
+        ),
     ];
     for (name, store) in cases {
         let guard = guard(store, Duration::ZERO);
         rt.block_on(guard.create_tenant(&acme())).unwrap();
-        let ev = AuditEvent::new(AuditAction::EgressDecision, "provider:openai").detail("decision", "redacted").detail("categories", "email,phone");
-        g.bench_function(name, |b| b.iter(|| rt.block_on(guard.record_audit(&acme(), ev.clone())).unwrap()));
+        let ev = AuditEvent::new(AuditAction::EgressDecision, "provider:openai")
+            .detail("decision", "redacted")
+            .detail("categories", "email,phone");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(guard.record_audit(&acme(), ev.clone()))
+                    .unwrap()
+            })
+        });
         g.bench_function(format!("{name}_cpu_time"), |b| {
-            b.iter_custom(|n| cpu_time(n, || drop(rt.block_on(guard.record_audit(&acme(), ev.clone())).unwrap())))
+            b.iter_custom(|n| {
+                cpu_time(n, || {
+                    drop(
+                        rt.block_on(guard.record_audit(&acme(), ev.clone()))
+                            .unwrap(),
+                    )
+                })
+            })
         });
     }
     g.finish();
@@ -119,10 +211,16 @@ fn passwords(c: &mut Criterion) {
     let mut g = c.benchmark_group("password");
     g.sample_size(10);
     let h = PasswordHasher::default();
-    g.bench_function("argon2id_hash_m19456_t2_p1", |b| b.iter(|| h.hash("correct horse battery staple").unwrap()));
+    g.bench_function("argon2id_hash_m19456_t2_p1", |b| {
+        b.iter(|| h.hash("correct horse battery staple").unwrap())
+    });
     let stored = h.hash("correct horse battery staple").unwrap();
     g.bench_function("argon2id_verify_m19456_t2_p1", |b| {
-        b.iter_batched(|| (), |_| h.verify("correct horse battery staple", &stored).unwrap(), BatchSize::SmallInput)
+        b.iter_batched(
+            || (),
+            |_| h.verify("correct horse battery staple", &stored).unwrap(),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use tenantguard::crypto::DataKey;
 use tenantguard::kms::{KeyProvider, KmsError, WrapContext, WrappedKey};
-use tenantguard::{CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext, TenantId};
+use tenantguard::{
+    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext,
+    TenantId,
+};
 
 /// Counts calls to the wrapped provider.
 struct Counting {
@@ -46,7 +49,10 @@ impl KeyProvider for Counting {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn tenant(i: usize) -> TenantId {
@@ -54,20 +60,33 @@ fn tenant(i: usize) -> TenantId {
 }
 
 /// The providers whose servers are configured, by name.
-#[cfg_attr(not(any(feature = "kms-vault", feature = "kms-aws", feature = "kms-pkcs11")), allow(unused_mut))]
+#[cfg_attr(
+    not(any(feature = "kms-vault", feature = "kms-aws", feature = "kms-pkcs11")),
+    allow(unused_mut)
+)]
 async fn providers() -> Vec<(&'static str, Arc<dyn KeyProvider>)> {
-    let mut out: Vec<(&'static str, Arc<dyn KeyProvider>)> = vec![("local key file", Arc::new(LocalKeyProvider::ephemeral()))];
+    let mut out: Vec<(&'static str, Arc<dyn KeyProvider>)> =
+        vec![("local key file", Arc::new(LocalKeyProvider::ephemeral()))];
     #[cfg(feature = "kms-vault")]
     if let Ok(addr) = std::env::var("TG_KMS_VAULT_ADDR") {
-        out.push(("OpenBao Transit (loopback)", Arc::new(vault::provider(&addr).await)));
+        out.push((
+            "OpenBao Transit (loopback)",
+            Arc::new(vault::provider(&addr).await),
+        ));
     }
     #[cfg(feature = "kms-aws")]
     if let Ok(ep) = std::env::var("TG_KMS_AWS_ENDPOINT") {
-        out.push(("AWS KMS API on moto (loopback)", Arc::new(aws::provider(&ep).await)));
+        out.push((
+            "AWS KMS API on moto (loopback)",
+            Arc::new(aws::provider(&ep).await),
+        ));
     }
     #[cfg(feature = "kms-pkcs11")]
     if let Ok(module) = std::env::var("TG_KMS_PKCS11_MODULE") {
-        out.push(("PKCS#11 SoftHSM2", Arc::new(pkcs11::provider(&module).await)));
+        out.push((
+            "PKCS#11 SoftHSM2",
+            Arc::new(pkcs11::provider(&module).await),
+        ));
     }
     out
 }
@@ -81,11 +100,24 @@ mod vault {
         let token = std::env::var("TG_KMS_VAULT_TOKEN").unwrap_or_else(|_| "root".into());
         let http = reqwest::Client::new();
         let post = |path: &str, body: serde_json::Value| {
-            http.post(format!("{addr}/v1/{path}")).header("X-Vault-Token", token.clone()).json(&body).send()
+            http.post(format!("{addr}/v1/{path}"))
+                .header("X-Vault-Token", token.clone())
+                .json(&body)
+                .send()
         };
         let _ = post("sys/mounts/transit", serde_json::json!({"type": "transit"})).await;
-        post("transit/keys/tg-bench", serde_json::json!({"type": "aes256-gcm96"})).await.unwrap();
-        VaultTransitProvider::new(VaultTransitConfig::new(addr, SecretString::from(token), "tg-bench")).unwrap()
+        post(
+            "transit/keys/tg-bench",
+            serde_json::json!({"type": "aes256-gcm96"}),
+        )
+        .await
+        .unwrap();
+        VaultTransitProvider::new(VaultTransitConfig::new(
+            addr,
+            SecretString::from(token),
+            "tg-bench",
+        ))
+        .unwrap()
     }
 }
 
@@ -128,8 +160,11 @@ mod pkcs11 {
         let label = format!("bench-{:08x}", u32::from_le_bytes(b));
         let p = Pkcs11Provider::new(Pkcs11Config {
             module: module.into(),
-            token_label: std::env::var("TG_KMS_PKCS11_TOKEN").unwrap_or_else(|_| "tenantguard-test".into()),
-            pin: SecretString::from(std::env::var("TG_KMS_PKCS11_PIN").unwrap_or_else(|_| "12345678".into())),
+            token_label: std::env::var("TG_KMS_PKCS11_TOKEN")
+                .unwrap_or_else(|_| "tenantguard-test".into()),
+            pin: SecretString::from(
+                std::env::var("TG_KMS_PKCS11_PIN").unwrap_or_else(|_| "12345678".into()),
+            ),
             key_label: label.clone(),
             retry: RetryPolicy::default(),
         })
@@ -144,18 +179,32 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, seals: usize) {
-    let counting = Arc::new(Counting { inner: provider, wraps: AtomicU64::new(0), unwraps: AtomicU64::new(0) });
+    let counting = Arc::new(Counting {
+        inner: provider,
+        wraps: AtomicU64::new(0),
+        unwraps: AtomicU64::new(0),
+    });
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let service = Arc::new(ServiceRole::new());
-    let limits = CacheLimits { max_tenants: tenants, max_age: Duration::from_secs(3600) };
-    let setup = Guard::builder().key_provider_arc(counting.clone()).store_arc(store.clone()).cache_limits(limits).build().unwrap();
+    let limits = CacheLimits {
+        max_tenants: tenants,
+        max_age: Duration::from_secs(3600),
+    };
+    let setup = Guard::builder()
+        .key_provider_arc(counting.clone())
+        .store_arc(store.clone())
+        .cache_limits(limits)
+        .build()
+        .unwrap();
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..16 {
         let (g, service) = (setup.clone(), service.clone());
         tasks.spawn(async move {
             for i in (w..tenants).step_by(16) {
-                g.create_tenant(&TenantContext::service(tenant(i), &service)).await.unwrap();
+                g.create_tenant(&TenantContext::service(tenant(i), &service))
+                    .await
+                    .unwrap();
             }
         });
     }
@@ -163,7 +212,12 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
     let create = t0.elapsed();
 
     // A new process: cold cache, same store and provider.
-    let g = Guard::builder().key_provider_arc(counting.clone()).store_arc(store).cache_limits(limits).build().unwrap();
+    let g = Guard::builder()
+        .key_provider_arc(counting.clone())
+        .store_arc(store)
+        .cache_limits(limits)
+        .build()
+        .unwrap();
     let before = counting.unwraps.load(Ordering::Relaxed);
     let workers = 64;
     let per = seals / workers;
@@ -172,12 +226,18 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
     for w in 0..workers {
         let (g, service) = (g.clone(), service.clone());
         tasks.spawn(async move {
-            let ctxs: Vec<TenantContext> = (0..tenants).map(|i| TenantContext::service(tenant(i), &service)).collect();
+            let ctxs: Vec<TenantContext> = (0..tenants)
+                .map(|i| TenantContext::service(tenant(i), &service))
+                .collect();
             for n in 0..per {
                 // Each worker walks all tenants from its own offset: every tenant is hit
                 // cold by several workers at about the same time.
                 let c = &ctxs[(n + w * 7) % tenants];
-                std::hint::black_box(g.seal(c, "bench/column/row", b"a 32-byte credential value......").await.unwrap());
+                std::hint::black_box(
+                    g.seal(c, "bench/column/row", b"a 32-byte credential value......")
+                        .await
+                        .unwrap(),
+                );
             }
         });
     }
@@ -194,13 +254,25 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
 }
 
 async fn herd(provider: Arc<dyn KeyProvider>) -> u64 {
-    let counting = Arc::new(Counting { inner: provider, wraps: AtomicU64::new(0), unwraps: AtomicU64::new(0) });
+    let counting = Arc::new(Counting {
+        inner: provider,
+        wraps: AtomicU64::new(0),
+        unwraps: AtomicU64::new(0),
+    });
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let service = ServiceRole::new();
-    let setup = Guard::builder().key_provider_arc(counting.clone()).store_arc(store.clone()).build().unwrap();
+    let setup = Guard::builder()
+        .key_provider_arc(counting.clone())
+        .store_arc(store.clone())
+        .build()
+        .unwrap();
     let hot = TenantContext::service(TenantId::new("hot").unwrap(), &service);
     setup.create_tenant(&hot).await.unwrap();
-    let g = Guard::builder().key_provider_arc(counting.clone()).store_arc(store).build().unwrap();
+    let g = Guard::builder()
+        .key_provider_arc(counting.clone())
+        .store_arc(store)
+        .build()
+        .unwrap();
     let before = counting.unwraps.load(Ordering::Relaxed);
     let barrier = Arc::new(tokio::sync::Barrier::new(1000));
     let mut tasks = tokio::task::JoinSet::new();
@@ -217,7 +289,10 @@ async fn herd(provider: Arc<dyn KeyProvider>) -> u64 {
 
 async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
     let key = DataKey::generate().unwrap();
-    let ctx = WrapContext { tenant: TenantId::new("cold").unwrap(), key_id: KeyId::FIRST };
+    let ctx = WrapContext {
+        tenant: TenantId::new("cold").unwrap(),
+        key_id: KeyId::FIRST,
+    };
     let w = provider.wrap(&key, &ctx).await.unwrap();
     let mut unwrap = Vec::with_capacity(n);
     for _ in 0..n {
@@ -230,12 +305,20 @@ async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let service = ServiceRole::new();
     let c = TenantContext::service(TenantId::new("cold").unwrap(), &service);
-    let g = Guard::builder().key_provider_arc(provider.clone()).store_arc(store.clone()).build().unwrap();
+    let g = Guard::builder()
+        .key_provider_arc(provider.clone())
+        .store_arc(store.clone())
+        .build()
+        .unwrap();
     g.create_tenant(&c).await.unwrap();
     g.put_record(&c, "r", "note", None, b"value").await.unwrap();
     let mut open = Vec::with_capacity(n);
     for _ in 0..n {
-        let g = Guard::builder().key_provider_arc(provider.clone()).store_arc(store.clone()).build().unwrap();
+        let g = Guard::builder()
+            .key_provider_arc(provider.clone())
+            .store_arc(store.clone())
+            .build()
+            .unwrap();
         let t = Instant::now();
         std::hint::black_box(g.open_record(&c, "r").await.unwrap());
         open.push(t.elapsed());
@@ -257,7 +340,10 @@ async fn main() {
     let seals = env_usize("TG_BENCH_SEALS", 1_000_000);
     let cold_n = env_usize("TG_BENCH_COLD", 200);
     let all = providers().await;
-    let cache_provider = all.iter().find(|(n, _)| n.starts_with("OpenBao")).unwrap_or(&all[0]);
+    let cache_provider = all
+        .iter()
+        .find(|(n, _)| n.starts_with("OpenBao"))
+        .unwrap_or(&all[0]);
     if !cache_provider.0.starts_with("OpenBao") {
         println!("note: TG_KMS_VAULT_ADDR not set (or feature kms-vault off): the cache run uses the local key file provider");
     }

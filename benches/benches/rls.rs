@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tenantguard::tenant::Resolved;
-use tenantguard::{Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId, UserId};
+use tenantguard::{
+    Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId,
+    UserId,
+};
 use tokio_postgres::{Config, NoTls};
 
 struct Env {
@@ -27,7 +30,11 @@ struct Env {
 
 fn env() -> Option<Env> {
     let v = |n: &str| std::env::var(n).ok().filter(|s| !s.is_empty());
-    Some(Env { app: v("TENANTGUARD_PG_URL")?, service: v("TENANTGUARD_PG_SERVICE_URL")?, admin: v("TENANTGUARD_PG_ADMIN_URL")? })
+    Some(Env {
+        app: v("TENANTGUARD_PG_URL")?,
+        service: v("TENANTGUARD_PG_SERVICE_URL")?,
+        admin: v("TENANTGUARD_PG_ADMIN_URL")?,
+    })
 }
 
 fn with_db(url: &str, db: &str) -> Config {
@@ -37,7 +44,10 @@ fn with_db(url: &str, db: &str) -> Config {
 }
 
 async fn admin_exec(url: &str, db: &str, sql: &str) {
-    let (client, conn) = with_db(url, db).connect(NoTls).await.expect("admin connect");
+    let (client, conn) = with_db(url, db)
+        .connect(NoTls)
+        .await
+        .expect("admin connect");
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -46,7 +56,12 @@ async fn admin_exec(url: &str, db: &str, sql: &str) {
 
 /// A migrated database with background data; `rls` false disables RLS on every table.
 async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantContext) {
-    admin_exec(&env.admin, "postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    admin_exec(
+        &env.admin,
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    )
+    .await;
     admin_exec(&env.admin, "postgres", &format!("CREATE DATABASE {db}")).await;
     let admin_url = format!("{}/{db}", env.admin.rsplit_once('/').unwrap().0);
     PostgresStore::migrate(&admin_url).await.expect("migrate");
@@ -65,7 +80,12 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
     .await;
     if !rls {
         let mut sql = String::new();
-        for t in ["tg_tenants", "tg_memberships", "tg_tenant_keys", "tg_records"] {
+        for t in [
+            "tg_tenants",
+            "tg_memberships",
+            "tg_tenant_keys",
+            "tg_records",
+        ] {
             sql.push_str(&format!("ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY; ALTER TABLE {t} DISABLE ROW LEVEL SECURITY;"));
         }
         admin_exec(&env.admin, db, &sql).await;
@@ -73,17 +93,37 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
     let store = PostgresStore::connect_with(
         with_db(&env.app, db),
         Some(with_db(&env.service, db)),
-        PgOptions { pool_size: 4, require_rls: rls },
+        PgOptions {
+            pool_size: 4,
+            require_rls: rls,
+        },
     )
     .await
     .expect("connect");
-    let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(Arc::new(store)).build().unwrap();
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(Arc::new(store))
+        .build()
+        .unwrap();
     let tenant = TenantId::new("bench").unwrap();
-    let owner = TenantContext::resolved(Resolved::vouch(tenant.clone(), UserId::new("olga").unwrap(), Role::Owner));
+    let owner = TenantContext::resolved(Resolved::vouch(
+        tenant.clone(),
+        UserId::new("olga").unwrap(),
+        Role::Owner,
+    ));
     guard.create_tenant(&owner).await.expect("create tenant");
     // The member's role lives in tg_memberships (added through the service role).
-    admin_exec(&env.admin, db, "INSERT INTO tg_memberships VALUES ('bench', 'mia', 'member', 0)").await;
-    let member = TenantContext::resolved(Resolved::vouch(tenant.clone(), UserId::new("mia").unwrap(), Role::Member));
+    admin_exec(
+        &env.admin,
+        db,
+        "INSERT INTO tg_memberships VALUES ('bench', 'mia', 'member', 0)",
+    )
+    .await;
+    let member = TenantContext::resolved(Resolved::vouch(
+        tenant.clone(),
+        UserId::new("mia").unwrap(),
+        Role::Member,
+    ));
     let service = TenantContext::service(tenant, &ServiceRole::new());
     (guard, member, service)
 }
@@ -93,12 +133,18 @@ fn bench_rls(c: &mut Criterion) {
         eprintln!("SKIPPED rls benchmark: TENANTGUARD_PG_URL not set (run `eval \"$(scripts/pg.sh start)\"`)");
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let with = rt.block_on(setup(&env, "tg_bench_rls", true));
     let without = rt.block_on(setup(&env, "tg_bench_norls", false));
     let mut g = c.benchmark_group("postgres_sealed_put_get");
     g.throughput(Throughput::Elements(1));
-    g.sample_size(40).measurement_time(Duration::from_secs(12)).warm_up_time(Duration::from_secs(3));
+    g.sample_size(40)
+        .measurement_time(Duration::from_secs(12))
+        .warm_up_time(Duration::from_secs(3));
     for (name, (guard, member, service)) in [("rls", &with), ("no_rls", &without)] {
         let mut i = 0u64;
         g.bench_function(name, |b| {
@@ -106,7 +152,16 @@ fn bench_rls(c: &mut Criterion) {
                 i += 1;
                 let id = format!("rec-{}", i % 2000);
                 rt.block_on(async {
-                    guard.put_record(member, &id, "password", None, b"correct horse battery staple").await.unwrap();
+                    guard
+                        .put_record(
+                            member,
+                            &id,
+                            "password",
+                            None,
+                            b"correct horse battery staple",
+                        )
+                        .await
+                        .unwrap();
                     let (_, plain) = guard.open_record(service, &id).await.unwrap();
                     assert_eq!(plain.len(), 28);
                 })
@@ -122,7 +177,16 @@ fn bench_rls(c: &mut Criterion) {
             let start = std::time::Instant::now();
             for i in 0..n {
                 let id = format!("alt-{i}");
-                guard.put_record(member, &id, "password", None, b"correct horse battery staple").await.unwrap();
+                guard
+                    .put_record(
+                        member,
+                        &id,
+                        "password",
+                        None,
+                        b"correct horse battery staple",
+                    )
+                    .await
+                    .unwrap();
                 guard.open_record(service, &id).await.unwrap();
             }
             start.elapsed().as_secs_f64() / f64::from(n)

@@ -15,8 +15,8 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Throughput};
 use tenantguard::crypto::{open_with_key, seal_with_key, TenantKey};
 use tenantguard::{
-    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes, ServiceRole, TenantContext,
-    TenantId,
+    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes,
+    ServiceRole, TenantContext, TenantId,
 };
 use tokio::runtime::Runtime;
 
@@ -24,7 +24,11 @@ const SIZES: [usize; 4] = [32, 256, 4096, 1 << 20];
 const CONTEXT: &str = "credentials/password/row-42";
 
 /// Which AES-GCM implementation the envelope runs on in this build.
-const BACKEND: &str = if cfg!(feature = "aws-lc") { "aws-lc" } else { "rustcrypto" };
+const BACKEND: &str = if cfg!(feature = "aws-lc") {
+    "aws-lc"
+} else {
+    "rustcrypto"
+};
 
 fn label(size: usize) -> String {
     if size >= 1 << 20 {
@@ -37,7 +41,9 @@ fn label(size: usize) -> String {
 }
 
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// A guard over an in-memory store and an ephemeral key file, with one tenant created.
@@ -48,8 +54,12 @@ fn guard(rt: &Runtime, limits: CacheLimits) -> (Guard, TenantContext) {
         .cache_limits(limits)
         .build()
         .expect("guard");
-    let ctx = TenantContext::service(TenantId::new("acme").expect("tenant id"), &ServiceRole::new());
-    rt.block_on(guard.create_tenant(&ctx)).expect("create tenant");
+    let ctx = TenantContext::service(
+        TenantId::new("acme").expect("tenant id"),
+        &ServiceRole::new(),
+    );
+    rt.block_on(guard.create_tenant(&ctx))
+        .expect("create tenant");
     (guard, ctx)
 }
 
@@ -60,14 +70,16 @@ fn round_trips(c: &mut Criterion) {
     let key = TenantKey::from_bytes(KeyId::FIRST, [0x42; 32]);
     let raw_key = [0x24u8; 32];
     let nonce = [0u8; 12];
-    let aad = b"tenantguard/v1/aad\x04acme\x00\x00\x00\x01\x00\x00\x00\x1bcredentials/password/row-42";
+    let aad =
+        b"tenantguard/v1/aad\x04acme\x00\x00\x00\x01\x00\x00\x00\x1bcredentials/password/row-42";
 
     let rc = {
         use aes_gcm::aead::KeyInit;
         aes_gcm::Aes256Gcm::new_from_slice(&raw_key).expect("key")
     };
-    let ring_key =
-        ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &raw_key).expect("key"));
+    let ring_key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &raw_key).expect("key"),
+    );
     let lc_key = aws_lc_rs::aead::LessSafeKey::new(
         aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &raw_key).expect("key"),
     );
@@ -81,11 +93,15 @@ fn round_trips(c: &mut Criterion) {
         }
 
         // Warm tenant: the key is cached after the first call.
-        rt.block_on(guard.seal(&ctx, CONTEXT, &pt)).expect("warm the cache");
+        rt.block_on(guard.seal(&ctx, CONTEXT, &pt))
+            .expect("warm the cache");
         g.bench_function(BenchmarkId::new("envelope_binary", BACKEND), |b| {
             b.iter(|| {
                 rt.block_on(async {
-                    let sealed = guard.seal(&ctx, CONTEXT, black_box(&pt)).await.expect("seal");
+                    let sealed = guard
+                        .seal(&ctx, CONTEXT, black_box(&pt))
+                        .await
+                        .expect("seal");
                     let stored = black_box(sealed.into_bytes());
                     let value = SealedValue::from_vec(stored).expect("parse");
                     guard.open(&ctx, CONTEXT, &value).await.expect("open")
@@ -95,7 +111,10 @@ fn round_trips(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("envelope_text", BACKEND), |b| {
             b.iter(|| {
                 rt.block_on(async {
-                    let sealed = guard.seal(&ctx, CONTEXT, black_box(&pt)).await.expect("seal");
+                    let sealed = guard
+                        .seal(&ctx, CONTEXT, black_box(&pt))
+                        .await
+                        .expect("seal");
                     let stored = black_box(sealed.to_text());
                     let value = SealedValue::parse(&stored).expect("parse");
                     guard.open(&ctx, CONTEXT, &value).await.expect("open")
@@ -104,7 +123,8 @@ fn round_trips(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("crypto_binary", BACKEND), |b| {
             b.iter(|| {
-                let sealed = seal_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&pt)).expect("seal");
+                let sealed =
+                    seal_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&pt)).expect("seal");
                 open_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&sealed)).expect("open")
             })
         });
@@ -114,13 +134,20 @@ fn round_trips(c: &mut Criterion) {
             b.iter(|| {
                 let mut ct = Vec::with_capacity(size + 16);
                 ct.extend_from_slice(black_box(&pt));
-                let tag = rc.encrypt_inout_detached(&nonce.into(), aad, ct.as_mut_slice().into()).expect("seal");
+                let tag = rc
+                    .encrypt_inout_detached(&nonce.into(), aad, ct.as_mut_slice().into())
+                    .expect("seal");
                 ct.extend_from_slice(&tag);
                 let stored = black_box(ct);
                 let (body, tag) = stored.split_at(size);
                 let mut out = body.to_vec();
-                rc.decrypt_inout_detached(&nonce.into(), aad, out.as_mut_slice().into(), tag.try_into().expect("tag"))
-                    .expect("open");
+                rc.decrypt_inout_detached(
+                    &nonce.into(),
+                    aad,
+                    out.as_mut_slice().into(),
+                    tag.try_into().expect("tag"),
+                )
+                .expect("open");
                 out
             })
         });
@@ -130,11 +157,19 @@ fn round_trips(c: &mut Criterion) {
                 let mut ct = Vec::with_capacity(size + 16);
                 ct.extend_from_slice(black_box(&pt));
                 ring_key
-                    .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut ct)
+                    .seal_in_place_append_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(&aad[..]),
+                        &mut ct,
+                    )
                     .expect("seal");
                 let mut out = black_box(ct).clone();
                 let n = ring_key
-                    .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut out)
+                    .open_in_place(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(&aad[..]),
+                        &mut out,
+                    )
                     .expect("open")
                     .len();
                 out.truncate(n);
@@ -147,11 +182,19 @@ fn round_trips(c: &mut Criterion) {
                 let mut ct = Vec::with_capacity(size + 16);
                 ct.extend_from_slice(black_box(&pt));
                 lc_key
-                    .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut ct)
+                    .seal_in_place_append_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(&aad[..]),
+                        &mut ct,
+                    )
                     .expect("seal");
                 let mut out = black_box(ct).clone();
                 let n = lc_key
-                    .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), &mut out)
+                    .open_in_place(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(&aad[..]),
+                        &mut out,
+                    )
                     .expect("open")
                     .len();
                 out.truncate(n);
@@ -174,17 +217,30 @@ fn cold_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("open_256B");
     for (name, limits) in [
         ("envelope_warm", CacheLimits::default()),
-        ("envelope_cold", CacheLimits { max_tenants: 0, ..CacheLimits::default() }),
+        (
+            "envelope_cold",
+            CacheLimits {
+                max_tenants: 0,
+                ..CacheLimits::default()
+            },
+        ),
     ] {
         let (guard, ctx) = guard(&rt, limits);
         let sealed = rt.block_on(guard.seal(&ctx, CONTEXT, &pt)).expect("seal");
         let loads = guard.cache_stats().loads;
         g.bench_function(BenchmarkId::new(name, BACKEND), |b| {
-            b.iter(|| rt.block_on(guard.open(&ctx, CONTEXT, black_box(&sealed))).expect("open"))
+            b.iter(|| {
+                rt.block_on(guard.open(&ctx, CONTEXT, black_box(&sealed)))
+                    .expect("open")
+            })
         });
         // The cold guard really unwrapped on every open; the warm one never did.
         let unwrapped = guard.cache_stats().loads - loads;
-        assert_eq!(unwrapped > 0, limits.max_tenants == 0, "{name}: {unwrapped} key loads");
+        assert_eq!(
+            unwrapped > 0,
+            limits.max_tenants == 0,
+            "{name}: {unwrapped} key loads"
+        );
     }
     g.finish();
 }

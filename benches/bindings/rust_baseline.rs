@@ -7,9 +7,18 @@ use std::time::Instant;
 use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
 
 fn main() {
-    let iters: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let g = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().expect("guard");
+    let iters: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let g = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store(MemoryStore::new())
+        .build()
+        .expect("guard");
     let service = ServiceRole::new();
     let ctx = TenantContext::service(TenantId::new("bench").expect("id"), &service);
     let data = [7u8; 256];

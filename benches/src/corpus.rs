@@ -10,7 +10,18 @@
 
 /// Entity types in the ground truth (tenantguard tags).
 pub const TYPES: &[&str] = &[
-    "EMAIL", "PHONE", "CARD", "IBAN", "SSN", "IP", "URL_CREDENTIALS", "JWT", "API_KEY", "PRIVATE_KEY", "AGENT_TOKEN", "SECRET",
+    "EMAIL",
+    "PHONE",
+    "CARD",
+    "IBAN",
+    "SSN",
+    "IP",
+    "URL_CREDENTIALS",
+    "JWT",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "AGENT_TOKEN",
+    "SECRET",
 ];
 
 /// One labelled span; offsets in bytes and in Unicode scalar values (Python `str` indices).
@@ -62,10 +73,14 @@ impl Rng {
         &xs[self.below(xs.len())]
     }
     fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+        (0..n)
+            .map(|_| char::from(b'0' + self.below(10) as u8))
+            .collect()
     }
     fn chars(&mut self, n: usize, set: &[u8]) -> String {
-        (0..n).map(|_| char::from(set[self.below(set.len())])).collect()
+        (0..n)
+            .map(|_| char::from(set[self.below(set.len())]))
+            .collect()
     }
 }
 
@@ -75,18 +90,87 @@ const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 const WORDS: &[&str] = &[
-    "the", "customer", "asked", "about", "their", "invoice", "and", "we", "should", "reply", "with", "a", "summary", "of", "recent",
-    "changes", "to", "billing", "please", "draft", "an", "answer", "that", "is", "polite", "short", "account", "migration", "team",
-    "meeting", "notes", "project", "deadline", "review", "deployment", "server", "error", "logs", "quarterly", "report", "support",
-    "ticket", "priority", "escalation", "refund", "policy", "contract", "renewal", "onboarding", "feedback", "survey", "analysis",
+    "the",
+    "customer",
+    "asked",
+    "about",
+    "their",
+    "invoice",
+    "and",
+    "we",
+    "should",
+    "reply",
+    "with",
+    "a",
+    "summary",
+    "of",
+    "recent",
+    "changes",
+    "to",
+    "billing",
+    "please",
+    "draft",
+    "an",
+    "answer",
+    "that",
+    "is",
+    "polite",
+    "short",
+    "account",
+    "migration",
+    "team",
+    "meeting",
+    "notes",
+    "project",
+    "deadline",
+    "review",
+    "deployment",
+    "server",
+    "error",
+    "logs",
+    "quarterly",
+    "report",
+    "support",
+    "ticket",
+    "priority",
+    "escalation",
+    "refund",
+    "policy",
+    "contract",
+    "renewal",
+    "onboarding",
+    "feedback",
+    "survey",
+    "analysis",
 ];
 const INTL: &[&str] = &[
-    "Grüße aus München", "merci beaucoup, à bientôt", "東京の会議は明日です", "¿Puedes revisar esto?", "Ça marche 👍", "Straße und Größe",
-    "Привет, коллеги", "naïve café résumé", "🙂 thanks!", "señor Núñez",
+    "Grüße aus München",
+    "merci beaucoup, à bientôt",
+    "東京の会議は明日です",
+    "¿Puedes revisar esto?",
+    "Ça marche 👍",
+    "Straße und Größe",
+    "Привет, коллеги",
+    "naïve café résumé",
+    "🙂 thanks!",
+    "señor Núñez",
 ];
-const FIRST: &[&str] = &["jane", "john", "maria", "li", "ahmed", "olga", "pierre", "sven", "aiko", "carlos", "fatima", "noah"];
-const LAST: &[&str] = &["doe", "smith", "garcia", "wang", "khan", "ivanova", "dubois", "larsen", "tanaka", "silva", "meyer", "brown"];
-const DOMAINS: &[&str] = &["example.com", "mail.example.org", "corp.example.net", "acme.co.uk", "firma.de", "startup.io"];
+const FIRST: &[&str] = &[
+    "jane", "john", "maria", "li", "ahmed", "olga", "pierre", "sven", "aiko", "carlos", "fatima",
+    "noah",
+];
+const LAST: &[&str] = &[
+    "doe", "smith", "garcia", "wang", "khan", "ivanova", "dubois", "larsen", "tanaka", "silva",
+    "meyer", "brown",
+];
+const DOMAINS: &[&str] = &[
+    "example.com",
+    "mail.example.org",
+    "corp.example.net",
+    "acme.co.uk",
+    "firma.de",
+    "startup.io",
+];
 
 fn luhn_complete(payload: &str) -> String {
     let mut sum = 0u32;
@@ -117,7 +201,11 @@ fn mod97(s: &str) -> u32 {
 }
 
 fn group4(s: &str) -> String {
-    s.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or("")).collect::<Vec<_>>().join(" ")
+    s.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Generates one entity of `kind`: (text before, entity, text after).
@@ -125,7 +213,18 @@ fn entity(r: &mut Rng, kind: &str) -> String {
     match kind {
         "EMAIL" => {
             let sep = r.pick(&[".", "_", "", "-"]);
-            format!("{}{}{}{}@{}", r.pick(FIRST), sep, r.pick(LAST), if r.below(3) == 0 { r.digits(2) } else { String::new() }, r.pick(DOMAINS))
+            format!(
+                "{}{}{}{}@{}",
+                r.pick(FIRST),
+                sep,
+                r.pick(LAST),
+                if r.below(3) == 0 {
+                    r.digits(2)
+                } else {
+                    String::new()
+                },
+                r.pick(DOMAINS)
+            )
         }
         "PHONE" => {
             let area = format!("{}{}", 2 + r.below(8), r.digits(2));
@@ -137,14 +236,28 @@ fn entity(r: &mut Rng, kind: &str) -> String {
                 2 => format!("{area}-{ex}-{line}"),
                 3 => format!("+44 20 {} {}", r.digits(4), r.digits(4)),
                 4 => format!("020 {} {}", r.digits(4), r.digits(4)),
-                5 => format!("+33 {} {} {} {} {}", 1 + r.below(9), r.digits(2), r.digits(2), r.digits(2), r.digits(2)),
+                5 => format!(
+                    "+33 {} {} {} {} {}",
+                    1 + r.below(9),
+                    r.digits(2),
+                    r.digits(2),
+                    r.digits(2),
+                    r.digits(2)
+                ),
                 6 => format!("+49 30 {}", r.digits(8)),
                 7 => format!("07{} {}", r.digits(3), r.digits(6)),
                 _ => format!("{area}.{ex}.{line}"),
             }
         }
         "CARD" => {
-            let (prefix, len) = *r.pick(&[("4", 16), ("51", 16), ("55", 16), ("37", 15), ("6011", 16), ("2221", 16)]);
+            let (prefix, len) = *r.pick(&[
+                ("4", 16),
+                ("51", 16),
+                ("55", 16),
+                ("37", 15),
+                ("6011", 16),
+                ("2221", 16),
+            ]);
             let payload = format!("{prefix}{}", r.digits(len - prefix.len() - 1));
             let n = luhn_complete(&payload);
             match (len, r.below(3)) {
@@ -157,23 +270,56 @@ fn entity(r: &mut Rng, kind: &str) -> String {
         "IBAN" => {
             let (cc, bban) = match r.below(5) {
                 0 => ("DE", r.digits(18)),
-                1 => ("GB", format!("{}{}", r.chars(4, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), r.digits(14))),
+                1 => (
+                    "GB",
+                    format!(
+                        "{}{}",
+                        r.chars(4, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                        r.digits(14)
+                    ),
+                ),
                 2 => ("FR", r.digits(23)),
-                3 => ("NL", format!("{}{}", r.chars(4, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), r.digits(10))),
+                3 => (
+                    "NL",
+                    format!(
+                        "{}{}",
+                        r.chars(4, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                        r.digits(10)
+                    ),
+                ),
                 _ => ("ES", r.digits(20)),
             };
             let base = format!("{cc}00{bban}");
             let check = 98 - mod97(&base);
             let iban = format!("{cc}{check:02}{bban}");
-            if r.below(2) == 0 { group4(&iban) } else { iban }
+            if r.below(2) == 0 {
+                group4(&iban)
+            } else {
+                iban
+            }
         }
-        "SSN" => format!("{:03}-{:02}-{:04}", 1 + r.below(665), 1 + r.below(99), 1 + r.below(9999)),
+        "SSN" => format!(
+            "{:03}-{:02}-{:04}",
+            1 + r.below(665),
+            1 + r.below(99),
+            1 + r.below(9999)
+        ),
         "IP" => {
             if r.below(3) == 0 {
                 let groups: Vec<String> = (0..8).map(|_| format!("{:x}", r.below(65536))).collect();
-                if r.below(2) == 0 { groups.join(":") } else { format!("2001:db8::{}:{}", groups[0], groups[1]) }
+                if r.below(2) == 0 {
+                    groups.join(":")
+                } else {
+                    format!("2001:db8::{}:{}", groups[0], groups[1])
+                }
             } else {
-                format!("{}.{}.{}.{}", 1 + r.below(223), r.below(256), r.below(256), 1 + r.below(254))
+                format!(
+                    "{}.{}.{}.{}",
+                    1 + r.below(223),
+                    r.below(256),
+                    r.below(256),
+                    1 + r.below(254)
+                )
             }
         }
         "URL_CREDENTIALS" => {
@@ -186,26 +332,43 @@ fn entity(r: &mut Rng, kind: &str) -> String {
                 use base64_lite::encode;
                 encode(s.as_bytes())
             };
-            format!("{}.{}.{}", enc("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"), enc(&payload), r.chars(43, B64URL))
+            format!(
+                "{}.{}.{}",
+                enc("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"),
+                enc(&payload),
+                r.chars(43, B64URL)
+            )
         }
         "API_KEY" => match r.below(6) {
             0 => format!("AKIA{}", r.chars(16, UPPER_DIGIT)),
             1 => format!("ghp_{}", r.chars(36, ALNUM)),
             2 => format!("sk_live_{}", r.chars(24, ALNUM)),
-            3 => format!("xoxb-{}-{}-{}", r.digits(12), r.digits(13), r.chars(24, ALNUM)),
+            3 => format!(
+                "xoxb-{}-{}-{}",
+                r.digits(12),
+                r.digits(13),
+                r.chars(24, ALNUM)
+            ),
             4 => format!("sk-proj-{}", r.chars(48, B64URL)),
             _ => format!("github_pat_{}_{}", r.chars(22, ALNUM), r.chars(59, ALNUM)),
         },
         "PRIVATE_KEY" => {
             let lines: Vec<String> = (0..3 + r.below(4)).map(|_| r.chars(64, B64)).collect();
-            format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----", lines.join("\n"))
+            format!(
+                "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
+                lines.join("\n")
+            )
         }
         "AGENT_TOKEN" => format!("tg_{}", r.chars(32, ALNUM)),
         _ => {
             // SECRET
             let n = 32 + r.below(9);
             let s = r.chars(n, ALNUM);
-            if s.bytes().any(|b| b.is_ascii_digit()) { s } else { format!("{s}7") }
+            if s.bytes().any(|b| b.is_ascii_digit()) {
+                s
+            } else {
+                format!("{s}7")
+            }
         }
     }
 }
@@ -229,46 +392,180 @@ mod base64_lite {
 /// (prefix, suffix) templates around an entity.
 fn template(r: &mut Rng, kind: &str) -> (String, String) {
     let (p, s) = match kind {
-        "EMAIL" => *r.pick(&[("Please email ", " before Friday."), ("Contact: ", "\n"), ("cc <", ">,"), ("from: ", " (sales)")]),
-        "PHONE" => *r.pick(&[("Call me at ", " tomorrow."), ("Tel: ", "\n"), ("phone ", ", thanks."), ("mobile (", ")")]),
-        "CARD" => *r.pick(&[("My card is ", " exp 09/27."), ("card number: ", "\n"), ("charged to ", " twice")]),
-        "IBAN" => *r.pick(&[("Wire it to ", " please."), ("IBAN: ", "\n"), ("account ", " (main)")]),
+        "EMAIL" => *r.pick(&[
+            ("Please email ", " before Friday."),
+            ("Contact: ", "\n"),
+            ("cc <", ">,"),
+            ("from: ", " (sales)"),
+        ]),
+        "PHONE" => *r.pick(&[
+            ("Call me at ", " tomorrow."),
+            ("Tel: ", "\n"),
+            ("phone ", ", thanks."),
+            ("mobile (", ")"),
+        ]),
+        "CARD" => *r.pick(&[
+            ("My card is ", " exp 09/27."),
+            ("card number: ", "\n"),
+            ("charged to ", " twice"),
+        ]),
+        "IBAN" => *r.pick(&[
+            ("Wire it to ", " please."),
+            ("IBAN: ", "\n"),
+            ("account ", " (main)"),
+        ]),
         "SSN" => *r.pick(&[("SSN ", " on file."), ("social security number: ", "\n")]),
-        "IP" => *r.pick(&[("Requests from ", " failed."), ("host=", " port=443"), ("client ip ", ", blocked")]),
-        "URL_CREDENTIALS" => *r.pick(&[("DATABASE_URL=postgres://", "@db.internal:5432/app\n"), ("clone https://", "@git.example.com/repo.git now")]),
+        "IP" => *r.pick(&[
+            ("Requests from ", " failed."),
+            ("host=", " port=443"),
+            ("client ip ", ", blocked"),
+        ]),
+        "URL_CREDENTIALS" => *r.pick(&[
+            ("DATABASE_URL=postgres://", "@db.internal:5432/app\n"),
+            ("clone https://", "@git.example.com/repo.git now"),
+        ]),
         "JWT" => *r.pick(&[("Authorization: Bearer ", "\n"), ("token \"", "\" expired")]),
-        "API_KEY" => *r.pick(&[("export KEY=", "\n"), ("the key ", " leaked"), ("api_key: \"", "\"")]),
+        "API_KEY" => *r.pick(&[
+            ("export KEY=", "\n"),
+            ("the key ", " leaked"),
+            ("api_key: \"", "\""),
+        ]),
         "PRIVATE_KEY" => ("Here is the key:\n", "\nDo not share."),
         "AGENT_TOKEN" => *r.pick(&[("agent token ", " for the bot."), ("X-Agent-Token: ", "\n")]),
-        _ => *r.pick(&[("secret=", "\n"), ("client secret ", " rotated"), ("password: ", " (temp)")]),
+        _ => *r.pick(&[
+            ("secret=", "\n"),
+            ("client secret ", " rotated"),
+            ("password: ", " (temp)"),
+        ]),
     };
     (p.to_owned(), s.to_owned())
 }
 
 fn distractor(r: &mut Rng) -> String {
     match r.below(22) {
-        0 => format!("The release on {}-{:02}-{:02} went fine.", 2020 + r.below(6), 1 + r.below(12), 1 + r.below(28)),
-        1 => format!("Meeting at {:02}:{:02}:{:02} in room {}.", r.below(24), r.below(60), r.below(60), r.below(500)),
-        2 => format!("Upgrade to v{}.{}.{} before {}.{:02}.{}.", r.below(10), r.below(30), r.below(100), 1 + r.below(28), 1 + r.below(12), 2020 + r.below(6)),
+        0 => format!(
+            "The release on {}-{:02}-{:02} went fine.",
+            2020 + r.below(6),
+            1 + r.below(12),
+            1 + r.below(28)
+        ),
+        1 => format!(
+            "Meeting at {:02}:{:02}:{:02} in room {}.",
+            r.below(24),
+            r.below(60),
+            r.below(60),
+            r.below(500)
+        ),
+        2 => format!(
+            "Upgrade to v{}.{}.{} before {}.{:02}.{}.",
+            r.below(10),
+            r.below(30),
+            r.below(100),
+            1 + r.below(28),
+            1 + r.below(12),
+            2020 + r.below(6)
+        ),
         3 => format!("Order #{} shipped, tracking {}.", r.digits(7), r.digits(16)),
-        4 => format!("Request id {:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}.", r.next() as u32, r.below(65536), r.below(4096), r.below(4096), r.next() & 0xffff_ffff_ffff),
-        5 => format!("See /home/{}/projects/app{}/src/main.rs line {}.", r.pick(FIRST), r.below(10), r.below(900)),
-        6 => format!("Total: ${},{:03}.{:02} due {}/{}/{}.", 1 + r.below(99), r.below(1000), r.below(100), 1 + r.below(12), 1 + r.below(28), 2020 + r.below(6)),
-        7 => format!("Docs at https://docs.example.com/v{}/guide?page={}#intro.", r.below(5), r.below(50)),
+        4 => format!(
+            "Request id {:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}.",
+            r.next() as u32,
+            r.below(65536),
+            r.below(4096),
+            r.below(4096),
+            r.next() & 0xffff_ffff_ffff
+        ),
+        5 => format!(
+            "See /home/{}/projects/app{}/src/main.rs line {}.",
+            r.pick(FIRST),
+            r.below(10),
+            r.below(900)
+        ),
+        6 => format!(
+            "Total: ${},{:03}.{:02} due {}/{}/{}.",
+            1 + r.below(99),
+            r.below(1000),
+            r.below(100),
+            1 + r.below(12),
+            1 + r.below(28),
+            2020 + r.below(6)
+        ),
+        7 => format!(
+            "Docs at https://docs.example.com/v{}/guide?page={}#intro.",
+            r.below(5),
+            r.below(50)
+        ),
         8 => "We use sk-learn and a task-force for the re-write.".to_owned(),
-        9 => format!("Call getUserAccountSettings{}Handler in the controller.", r.below(10)),
-        10 => format!("ISBN 978-{}-{}-{}-{}", r.digits(1), r.digits(3), r.digits(5), r.digits(1)),
-        11 => format!("Build number {} passed {} of {} tests.", r.digits(10), r.digits(3), r.digits(3)),
-        12 => format!("Reach the team at {} at example dot com or @{}.", r.pick(FIRST), r.pick(LAST)),
-        13 => format!("Version {}.{}.{}.{}.{} is old.", r.below(9), r.below(9), r.below(9), r.below(9), r.below(9)),
-        14 => format!("Room {}-{}, zip {}, ext. {}.", r.digits(3), r.digits(2), r.digits(5), r.digits(4)),
-        15 => format!("Use std::collections::HashMap and {}::new().", r.pick(&["Vec", "String", "Arc"])),
-        16 => format!("Coordinates {}.{} , {}.{}", r.below(90), r.digits(6), r.below(180), r.digits(6)),
-        17 => format!("Invoice INV-{}-{} for {} units.", 2020 + r.below(6), r.digits(6), r.digits(3)),
+        9 => format!(
+            "Call getUserAccountSettings{}Handler in the controller.",
+            r.below(10)
+        ),
+        10 => format!(
+            "ISBN 978-{}-{}-{}-{}",
+            r.digits(1),
+            r.digits(3),
+            r.digits(5),
+            r.digits(1)
+        ),
+        11 => format!(
+            "Build number {} passed {} of {} tests.",
+            r.digits(10),
+            r.digits(3),
+            r.digits(3)
+        ),
+        12 => format!(
+            "Reach the team at {} at example dot com or @{}.",
+            r.pick(FIRST),
+            r.pick(LAST)
+        ),
+        13 => format!(
+            "Version {}.{}.{}.{}.{} is old.",
+            r.below(9),
+            r.below(9),
+            r.below(9),
+            r.below(9),
+            r.below(9)
+        ),
+        14 => format!(
+            "Room {}-{}, zip {}, ext. {}.",
+            r.digits(3),
+            r.digits(2),
+            r.digits(5),
+            r.digits(4)
+        ),
+        15 => format!(
+            "Use std::collections::HashMap and {}::new().",
+            r.pick(&["Vec", "String", "Arc"])
+        ),
+        16 => format!(
+            "Coordinates {}.{} , {}.{}",
+            r.below(90),
+            r.digits(6),
+            r.below(180),
+            r.digits(6)
+        ),
+        17 => format!(
+            "Invoice INV-{}-{} for {} units.",
+            2020 + r.below(6),
+            r.digits(6),
+            r.digits(3)
+        ),
         18 => "ThisIsJustAVeryLongCamelCaseName and internationalization matter.".to_owned(),
-        19 => format!("Card ending in {} was declined; ref {}.", r.digits(4), r.digits(12)),
-        20 => format!("Feature flag enable_new_checkout_flow_v{} is on.", r.below(9)),
-        _ => format!("Score {}/{} and ratio {}:{}.", r.below(100), 100, r.below(10), r.below(10)),
+        19 => format!(
+            "Card ending in {} was declined; ref {}.",
+            r.digits(4),
+            r.digits(12)
+        ),
+        20 => format!(
+            "Feature flag enable_new_checkout_flow_v{} is on.",
+            r.below(9)
+        ),
+        _ => format!(
+            "Score {}/{} and ratio {}:{}.",
+            r.below(100),
+            100,
+            r.below(10),
+            r.below(10)
+        ),
     }
 }
 
@@ -305,14 +602,24 @@ pub fn generate(seed: u64, docs: usize, doc_len: usize) -> Vec<Doc> {
                 0..=4 => text.push_str(&filler(&mut r)),
                 5..=7 => {
                     let kind = *r.pick(TYPES);
-                    let kind = if kind == "PRIVATE_KEY" && r.below(4) != 0 { "EMAIL" } else { kind };
+                    let kind = if kind == "PRIVATE_KEY" && r.below(4) != 0 {
+                        "EMAIL"
+                    } else {
+                        kind
+                    };
                     let (p, s) = template(&mut r, kind);
                     let e = entity(&mut r, kind);
                     text.push_str(&p);
                     let start = text.len();
                     let cstart = text.chars().count();
                     text.push_str(&e);
-                    spans.push(Span { kind, start, end: text.len(), cstart, cend: cstart + e.chars().count() });
+                    spans.push(Span {
+                        kind,
+                        start,
+                        end: text.len(),
+                        cstart,
+                        cend: cstart + e.chars().count(),
+                    });
                     text.push_str(&s);
                     text.push(' ');
                 }
@@ -342,7 +649,11 @@ pub struct Counts {
 }
 
 /// Scores predictions `(kind, start, end)` against `truth` (same offset unit).
-pub fn score(truth: &[(&str, usize, usize)], pred: &[(String, usize, usize)], counts: &mut std::collections::BTreeMap<String, Counts>) {
+pub fn score(
+    truth: &[(&str, usize, usize)],
+    pred: &[(String, usize, usize)],
+    counts: &mut std::collections::BTreeMap<String, Counts>,
+) {
     let mut used = vec![false; truth.len()];
     for (k, _, _) in truth {
         counts.entry((*k).to_owned()).or_default().truth += 1;
@@ -350,7 +661,11 @@ pub fn score(truth: &[(&str, usize, usize)], pred: &[(String, usize, usize)], co
     for (k, s, e) in pred {
         let c = counts.entry(k.clone()).or_default();
         c.predicted += 1;
-        if let Some(i) = truth.iter().enumerate().position(|(i, (tk, ts, te))| !used[i] && tk == k && s < te && ts < e) {
+        if let Some(i) = truth
+            .iter()
+            .enumerate()
+            .position(|(i, (tk, ts, te))| !used[i] && tk == k && s < te && ts < e)
+        {
             used[i] = true;
             c.tp += 1;
             if truth[i].1 == *s && truth[i].2 == *e {

@@ -25,11 +25,19 @@ impl GovState {
     pub(crate) fn new(cfg: GovernanceConfig) -> Result<Self, crate::Error> {
         validate_prefix(&cfg.tokens.prefix)?;
         if cfg.tokens.cache_capacity > 1_000_000 {
-            return Err(TokenError::InvalidInput("token cache capacity must be at most 1,000,000".into()).into());
+            return Err(TokenError::InvalidInput(
+                "token cache capacity must be at most 1,000,000".into(),
+            )
+            .into());
         }
         let token_cache = TokenCache::new(cfg.tokens.cache_ttl, cfg.tokens.cache_capacity);
         let (sessions, session_key) = cfg.sessions.into_key()?;
-        Ok(GovState { tokens: cfg.tokens, token_cache, sessions, session_key })
+        Ok(GovState {
+            tokens: cfg.tokens,
+            token_cache,
+            sessions,
+            session_key,
+        })
     }
 }
 

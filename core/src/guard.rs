@@ -107,8 +107,12 @@ impl GuardBuilder {
 
     /// Builds the guard; fails with `Config` if the provider or store is missing.
     pub fn build(self) -> Result<Guard> {
-        let provider = self.provider.ok_or_else(|| KmsError::Config("GuardBuilder needs a key_provider".into()))?;
-        let store = self.store.ok_or_else(|| KmsError::Config("GuardBuilder needs a store".into()))?;
+        let provider = self
+            .provider
+            .ok_or_else(|| KmsError::Config("GuardBuilder needs a key_provider".into()))?;
+        let store = self
+            .store
+            .ok_or_else(|| KmsError::Config("GuardBuilder needs a store".into()))?;
         for name in self.tenant_providers.keys() {
             crate::kms::validate_provider_name(name)?;
         }
@@ -147,7 +151,9 @@ pub struct Guard {
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard").field("provider", &self.provider().name()).finish_non_exhaustive()
+        f.debug_struct("Guard")
+            .field("provider", &self.provider().name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,10 +185,13 @@ impl Guard {
     #[cfg(feature = "sqlite")]
     pub fn embedded(dir: impl AsRef<std::path::Path>) -> Result<Guard> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)
-            .map_err(|e| KmsError::Config(format!("cannot create {}: {}", dir.display(), e.kind())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            KmsError::Config(format!("cannot create {}: {}", dir.display(), e.kind()))
+        })?;
         Guard::builder()
-            .key_provider(crate::kms::LocalKeyProvider::open_or_create(dir.join("keys.json"))?)
+            .key_provider(crate::kms::LocalKeyProvider::open_or_create(
+                dir.join("keys.json"),
+            )?)
             .store(crate::store::SqliteStore::open(dir.join("tenantguard.db"))?)
             .build()
     }
@@ -220,14 +229,27 @@ impl Guard {
         self.inner.cache.invalidate(ctx.tenant());
     }
 
-    pub(crate) async fn new_key_record(&self, ctx: &TenantContext, key_id: KeyId) -> Result<TenantKeyRecord> {
+    pub(crate) async fn new_key_record(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+    ) -> Result<TenantKeyRecord> {
         let key = DataKey::generate()?;
         let provider = match self.store().tenant_keys(ctx).await {
             Ok(keys) => Self::provider_of(&keys),
             Err(e) if crate::kms::is_missing_tenant(&e) => None,
             Err(e) => return Err(e.into()),
         };
-        let wrapped = self.wrap_with(provider.as_deref(), &key, &WrapContext { tenant: ctx.tenant().clone(), key_id }).await?;
+        let wrapped = self
+            .wrap_with(
+                provider.as_deref(),
+                &key,
+                &WrapContext {
+                    tenant: ctx.tenant().clone(),
+                    key_id,
+                },
+            )
+            .await?;
         Ok(TenantKeyRecord {
             key_id,
             state: KeyState::Active,
@@ -242,7 +264,14 @@ impl Guard {
         ctx.require(Role::Owner, "create a tenant")?;
         let rec = self.new_key_record(ctx, KeyId::FIRST).await?;
         self.store().create_tenant(ctx, &rec).await?;
-        self.audit(ctx, AuditEvent::new(AuditAction::TenantCreate, format!("tenant:{}", ctx.tenant()))).await?;
+        self.audit(
+            ctx,
+            AuditEvent::new(
+                AuditAction::TenantCreate,
+                format!("tenant:{}", ctx.tenant()),
+            ),
+        )
+        .await?;
         Ok(KeyId::FIRST)
     }
 
@@ -254,16 +283,32 @@ impl Guard {
             .tenant_keys(ctx)
             .await?
             .into_iter()
-            .map(|k| KeyInfo { key_id: k.key_id, state: k.state, kek_id: k.kek_id, created_at: k.created_at })
+            .map(|k| KeyInfo {
+                key_id: k.key_id,
+                state: k.state,
+                kek_id: k.kek_id,
+                created_at: k.created_at,
+            })
             .collect())
     }
 
-    async fn unwrap_record(&self, ctx: &TenantContext, rec: TenantKeyRecord) -> Result<Arc<TenantKey>> {
+    async fn unwrap_record(
+        &self,
+        ctx: &TenantContext,
+        rec: TenantKeyRecord,
+    ) -> Result<Arc<TenantKey>> {
         if rec.state == KeyState::Destroyed {
             return Err(KmsError::KeyDestroyed(rec.key_id).into());
         }
         let key = self
-            .unwrap_stored(&rec.kek_id, rec.wrapped, &WrapContext { tenant: ctx.tenant().clone(), key_id: rec.key_id })
+            .unwrap_stored(
+                &rec.kek_id,
+                rec.wrapped,
+                &WrapContext {
+                    tenant: ctx.tenant().clone(),
+                    key_id: rec.key_id,
+                },
+            )
             .await?;
         Ok(Arc::new(TenantKey::new(rec.key_id, &key)))
     }
@@ -281,7 +326,11 @@ impl Guard {
             .await
     }
 
-    pub(crate) async fn key_version(&self, ctx: &TenantContext, id: KeyId) -> Result<Arc<TenantKey>> {
+    pub(crate) async fn key_version(
+        &self,
+        ctx: &TenantContext,
+        id: KeyId,
+    ) -> Result<Arc<TenantKey>> {
         self.inner
             .cache
             .version(ctx.tenant(), id, || async {
@@ -296,48 +345,98 @@ impl Guard {
 
     /// Seals `plaintext` for the context's tenant under its active key, bound to
     /// `context` (e.g. `"credentials/password/row-42"`). Needs the member role.
-    pub async fn seal(&self, ctx: &TenantContext, context: &str, plaintext: &[u8]) -> Result<SealedValue> {
+    pub async fn seal(
+        &self,
+        ctx: &TenantContext,
+        context: &str,
+        plaintext: &[u8],
+    ) -> Result<SealedValue> {
         ctx.require(Role::Member, "seal")?;
         let key = self.active_key(ctx).await?;
-        Ok(crypto::seal_with_key(&key, ctx.tenant(), context.as_bytes(), plaintext)?)
+        Ok(crypto::seal_with_key(
+            &key,
+            ctx.tenant(),
+            context.as_bytes(),
+            plaintext,
+        )?)
     }
 
     /// Opens a value sealed for the context's tenant with the same `context`. Plaintext is
     /// write-only for users: this needs the service role.
-    pub async fn open(&self, ctx: &TenantContext, context: &str, value: &SealedValue) -> Result<SecretBytes> {
+    pub async fn open(
+        &self,
+        ctx: &TenantContext,
+        context: &str,
+        value: &SealedValue,
+    ) -> Result<SecretBytes> {
         ctx.require_service("open a sealed value")?;
         self.open_unchecked(ctx, context.as_bytes(), value).await
     }
 
-    pub(crate) async fn open_unchecked(&self, ctx: &TenantContext, context: &[u8], value: &SealedValue) -> Result<SecretBytes> {
+    pub(crate) async fn open_unchecked(
+        &self,
+        ctx: &TenantContext,
+        context: &[u8],
+        value: &SealedValue,
+    ) -> Result<SecretBytes> {
         let key = self.key_version(ctx, value.key_id()).await?;
         Ok(crypto::open_with_key(&key, ctx.tenant(), context, value)?)
     }
 
     /// Re-seals a value (held outside the store) under the tenant's active key; a no-op
     /// copy if it already is. Needs the service role.
-    pub async fn reseal(&self, ctx: &TenantContext, context: &str, value: &SealedValue) -> Result<SealedValue> {
+    pub async fn reseal(
+        &self,
+        ctx: &TenantContext,
+        context: &str,
+        value: &SealedValue,
+    ) -> Result<SealedValue> {
         ctx.require_service("reseal a value")?;
         let active = self.active_key(ctx).await?;
         if value.key_id() == active.id() {
             return Ok(value.clone());
         }
         let plain = self.open_unchecked(ctx, context.as_bytes(), value).await?;
-        Ok(crypto::seal_with_key(&active, ctx.tenant(), context.as_bytes(), plain.expose())?)
+        Ok(crypto::seal_with_key(
+            &active,
+            ctx.tenant(),
+            context.as_bytes(),
+            plain.expose(),
+        )?)
     }
 
     /// Seals and stores a credential as record `id` (inserting or replacing it). Needs
     /// the member role; the plaintext can never be read back by users.
-    pub async fn put_credential(&self, ctx: &TenantContext, id: &str, credential: &Credential) -> Result<()> {
-        self.put_record(ctx, id, credential.kind().as_str(), None, credential.secret().expose()).await
+    pub async fn put_credential(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        credential: &Credential,
+    ) -> Result<()> {
+        self.put_record(
+            ctx,
+            id,
+            credential.kind().as_str(),
+            None,
+            credential.secret().expose(),
+        )
+        .await
     }
 
     /// Seals and stores `plaintext` as record `id` of data class `class`, optionally
     /// tagged with the data subject it is about. Needs the member role.
-    pub async fn put_record(&self, ctx: &TenantContext, id: &str, class: &str, subject: Option<&str>, plaintext: &[u8]) -> Result<()> {
+    pub async fn put_record(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        class: &str,
+        subject: Option<&str>,
+        plaintext: &[u8],
+    ) -> Result<()> {
         ctx.require(Role::Member, "store a record")?;
         let key = self.active_key(ctx).await?;
-        let sealed = crypto::seal_with_key(&key, ctx.tenant(), &record_context(class, id), plaintext)?;
+        let sealed =
+            crypto::seal_with_key(&key, ctx.tenant(), &record_context(class, id), plaintext)?;
         let now = self.now();
         let rec = SealedRecord {
             id: id.to_owned(),
@@ -354,26 +453,50 @@ impl Guard {
 
     /// Opens stored record `id` (service role only), returning its class and plaintext.
     /// Audited (`credential.open`, without a reason: prefer [`Guard::open_record_with_reason`]).
-    pub async fn open_record(&self, ctx: &TenantContext, id: &str) -> Result<(String, SecretBytes)> {
+    pub async fn open_record(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<(String, SecretBytes)> {
         self.open_record_why(ctx, id, None).await
     }
 
     /// Opens stored record `id` (service role only) for `reason` (1 to 1024 bytes, e.g.
     /// "run 812 launch"), recorded with who and what in the audit log before the plaintext
     /// is returned: if the audit append fails, nothing is returned.
-    pub async fn open_record_with_reason(&self, ctx: &TenantContext, id: &str, reason: &str) -> Result<(String, SecretBytes)> {
+    pub async fn open_record_with_reason(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        reason: &str,
+    ) -> Result<(String, SecretBytes)> {
         if reason.is_empty() || reason.len() > crate::audit::MAX_REASON_LEN {
-            return Err(crate::audit::AuditError::InvalidInput("reason must be 1 to 1024 bytes".into()).into());
+            return Err(crate::audit::AuditError::InvalidInput(
+                "reason must be 1 to 1024 bytes".into(),
+            )
+            .into());
         }
         self.open_record_why(ctx, id, Some(reason)).await
     }
 
-    async fn open_record_why(&self, ctx: &TenantContext, id: &str, reason: Option<&str>) -> Result<(String, SecretBytes)> {
+    async fn open_record_why(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<(String, SecretBytes)> {
         ctx.require_service("open a stored record")?;
-        let rec = self.store().get_record(ctx, id).await?.ok_or(StoreError::RecordNotFound)?;
+        let rec = self
+            .store()
+            .get_record(ctx, id)
+            .await?
+            .ok_or(StoreError::RecordNotFound)?;
         let value = SealedValue::from_vec(rec.sealed)?;
-        let plain = self.open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value).await?;
-        let mut ev = AuditEvent::new(AuditAction::CredentialOpen, format!("record:{id}")).detail("class", rec.class.clone());
+        let plain = self
+            .open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value)
+            .await?;
+        let mut ev = AuditEvent::new(AuditAction::CredentialOpen, format!("record:{id}"))
+            .detail("class", rec.class.clone());
         ev.reason = reason.map(str::to_owned);
         self.audit(ctx, ev).await?;
         Ok((rec.class, plain))
@@ -381,10 +504,16 @@ impl Guard {
 
     /// Opens stored credential `id` (service role only) for `reason`; audited like
     /// [`Guard::open_record_with_reason`].
-    pub async fn open_credential_with_reason(&self, ctx: &TenantContext, id: &str, reason: &str) -> Result<Credential> {
+    pub async fn open_credential_with_reason(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        reason: &str,
+    ) -> Result<Credential> {
         let (class, plain) = self.open_record_with_reason(ctx, id, reason).await?;
-        let kind = CredentialKind::parse(&class)
-            .ok_or_else(|| StoreError::InvalidInput(format!("record {id:?} is not a credential")))?;
+        let kind = CredentialKind::parse(&class).ok_or_else(|| {
+            StoreError::InvalidInput(format!("record {id:?} is not a credential"))
+        })?;
         Ok(Credential::new(kind, plain))
     }
 
@@ -392,8 +521,9 @@ impl Guard {
     /// [`Guard::open_credential_with_reason`].
     pub async fn open_credential(&self, ctx: &TenantContext, id: &str) -> Result<Credential> {
         let (class, plain) = self.open_record(ctx, id).await?;
-        let kind = CredentialKind::parse(&class)
-            .ok_or_else(|| StoreError::InvalidInput(format!("record {id:?} is not a credential")))?;
+        let kind = CredentialKind::parse(&class).ok_or_else(|| {
+            StoreError::InvalidInput(format!("record {id:?} is not a credential"))
+        })?;
         Ok(Credential::new(kind, plain))
     }
 
@@ -411,8 +541,11 @@ impl Guard {
         let r = self.store().destroy_all_keys(ctx).await;
         self.invalidate(ctx);
         r?;
-        self.audit(ctx, AuditEvent::new(AuditAction::TenantShred, format!("tenant:{}", ctx.tenant()))).await?;
+        self.audit(
+            ctx,
+            AuditEvent::new(AuditAction::TenantShred, format!("tenant:{}", ctx.tenant())),
+        )
+        .await?;
         Ok(())
     }
 }
-

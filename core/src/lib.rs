@@ -39,11 +39,11 @@ mod error;
 mod governance;
 mod guard;
 pub mod kms;
-pub mod retention;
 pub mod redact;
+pub mod retention;
+pub mod reveal;
 mod rotation;
 mod secret;
-pub mod reveal;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
@@ -56,9 +56,9 @@ pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
 pub use rotation::{ReencryptReport, RewrapReport};
 pub use secret::{Credential, CredentialKind, SecretBytes};
-pub use store::{KeyState, MemoryStore, Store};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+pub use store::{KeyState, MemoryStore, Store};
 #[cfg(feature = "postgres")]
 pub use store::{PgOptions, PostgresStore};
 pub use tenant::{Principal, Role, ServiceRole, TenantContext, TenantId, TenantResolver, UserId};

@@ -90,7 +90,9 @@ pub struct Revealer {
 
 impl std::fmt::Debug for Revealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Revealer").field("guard", &self.guard).finish_non_exhaustive()
+        f.debug_struct("Revealer")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,12 +119,19 @@ impl Revealer {
             purpose: purpose.to_owned(),
             at: self.guard.now(),
         };
-        self.observer.record(&event).map_err(RevealError::NotRecorded)?;
+        self.observer
+            .record(&event)
+            .map_err(RevealError::NotRecorded)?;
         Ok(())
     }
 
     /// Opens stored credential `id` for `purpose`. Service role only; recorded first.
-    pub async fn open_credential(&self, ctx: &TenantContext, id: &str, purpose: &str) -> Result<Credential> {
+    pub async fn open_credential(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        purpose: &str,
+    ) -> Result<Credential> {
         ctx.require_service("open a credential")?;
         self.observe(ctx, id, OpenKind::Reveal, purpose)?;
         self.guard.open_credential(ctx, id).await
@@ -130,15 +139,30 @@ impl Revealer {
 
     /// The TOTP code at `unix_time` from stored `totp_seed` credential `id`, for `purpose`.
     /// Needs the member role (or the service role); the seed is never returned.
-    pub async fn totp_code(&self, ctx: &TenantContext, id: &str, params: &TotpParams, unix_time: u64, purpose: &str) -> Result<TotpCode> {
+    pub async fn totp_code(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        params: &TotpParams,
+        unix_time: u64,
+        purpose: &str,
+    ) -> Result<TotpCode> {
         ctx.require_action(Action::UseCredential)?;
-        let rec = self.guard.store().get_record(ctx, id).await?.ok_or(StoreError::RecordNotFound)?;
+        let rec = self
+            .guard
+            .store()
+            .get_record(ctx, id)
+            .await?
+            .ok_or(StoreError::RecordNotFound)?;
         if CredentialKind::parse(&rec.class) != Some(CredentialKind::TotpSeed) {
             return Err(TotpError::NotATotpSeed.into());
         }
         self.observe(ctx, id, OpenKind::TotpCode, purpose)?;
         let value = SealedValue::from_vec(rec.sealed)?;
-        let seed = self.guard.open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value).await?;
+        let seed = self
+            .guard
+            .open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value)
+            .await?;
         Ok(totp::totp(&seed, params, unix_time)?)
     }
 }

@@ -56,12 +56,19 @@ impl Guard {
         ctx.require(Role::Owner, "rotate a tenant key")?;
         let keys = self.store().tenant_keys(ctx).await?;
         let last = keys.iter().map(|k| k.key_id).max().unwrap_or(KeyId::FIRST);
-        let next = last.next().ok_or_else(|| StoreError::Conflict("key ids exhausted".into()))?;
+        let next = last
+            .next()
+            .ok_or_else(|| StoreError::Conflict("key ids exhausted".into()))?;
         let rec = self.new_key_record(ctx, next).await?;
         let r = self.store().rotate_key(ctx, &rec).await;
         self.invalidate(ctx);
         r?;
-        self.audit(ctx, AuditEvent::new(AuditAction::KeyRotate, format!("key:{next}")).detail("previous", last.to_string())).await?;
+        self.audit(
+            ctx,
+            AuditEvent::new(AuditAction::KeyRotate, format!("key:{next}"))
+                .detail("previous", last.to_string()),
+        )
+        .await?;
         Ok(next)
     }
 
@@ -86,7 +93,10 @@ impl Guard {
         }
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.store().records_by_key(ctx, from, cursor.as_deref(), batch).await?;
+            let page = self
+                .store()
+                .records_by_key(ctx, from, cursor.as_deref(), batch)
+                .await?;
             let Some(last) = page.last() else { break };
             cursor = Some(last.id.clone());
             for rec in &page {
@@ -116,8 +126,13 @@ impl Guard {
                         continue;
                     }
                 };
-                let sealed = crypto::seal_with_key(&active, ctx.tenant(), &context, plain.expose())?;
-                if self.store().replace_sealed(ctx, &rec.id, &rec.sealed, active.id(), sealed.as_bytes()).await? {
+                let sealed =
+                    crypto::seal_with_key(&active, ctx.tenant(), &context, plain.expose())?;
+                if self
+                    .store()
+                    .replace_sealed(ctx, &rec.id, &rec.sealed, active.id(), sealed.as_bytes())
+                    .await?
+                {
                     report.moved += 1;
                 } else {
                     report.raced += 1;
@@ -135,10 +150,16 @@ impl Guard {
     pub async fn retire_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<()> {
         ctx.require(Role::Owner, "retire a key")?;
         let keys = self.store().tenant_keys(ctx).await?;
-        let key = keys.iter().find(|k| k.key_id == key_id).ok_or(KmsError::UnknownKey(key_id))?;
+        let key = keys
+            .iter()
+            .find(|k| k.key_id == key_id)
+            .ok_or(KmsError::UnknownKey(key_id))?;
         match key.state {
             KeyState::Active => {
-                return Err(StoreError::Conflict("the active key cannot be retired: rotate first".into()).into())
+                return Err(StoreError::Conflict(
+                    "the active key cannot be retired: rotate first".into(),
+                )
+                .into())
             }
             KeyState::Destroyed => return Ok(()),
             KeyState::DecryptOnly => {}
@@ -153,7 +174,11 @@ impl Guard {
         let r = self.store().destroy_key(ctx, key_id).await;
         self.invalidate(ctx);
         r?;
-        self.audit(ctx, AuditEvent::new(AuditAction::KeyDestroy, format!("key:{key_id}"))).await?;
+        self.audit(
+            ctx,
+            AuditEvent::new(AuditAction::KeyDestroy, format!("key:{key_id}")),
+        )
+        .await?;
         Ok(())
     }
 
@@ -169,9 +194,15 @@ impl Guard {
     ) -> Result<RewrapReport> {
         let batch = check_batch(batch)?;
         let mut currents = std::collections::HashMap::new();
-        let mut report = RewrapReport { last_tenant: start_after, ..Default::default() };
+        let mut report = RewrapReport {
+            last_tenant: start_after,
+            ..Default::default()
+        };
         loop {
-            let tenants = self.store().list_tenants(service, report.last_tenant.as_ref(), batch).await?;
+            let tenants = self
+                .store()
+                .list_tenants(service, report.last_tenant.as_ref(), batch)
+                .await?;
             if tenants.is_empty() {
                 break;
             }
@@ -185,7 +216,10 @@ impl Guard {
                     }
                     // Each key stays with its own provider (deployment or the tenant's own).
                     let target = crate::kms::split_kek_id(&k.kek_id).0.map(str::to_owned);
-                    match self.rewrap_record(&ctx, &k, target.as_deref(), &mut currents).await? {
+                    match self
+                        .rewrap_record(&ctx, &k, target.as_deref(), &mut currents)
+                        .await?
+                    {
                         crate::kms::Rewrap::Rewrapped => {
                             report.rewrapped += 1;
                             new_kek = crate::kms::current_tagged(&currents, target.as_deref());

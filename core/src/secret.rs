@@ -121,7 +121,10 @@ pub struct Credential {
 impl Credential {
     /// A credential of `kind`.
     pub fn new(kind: CredentialKind, secret: impl Into<SecretBytes>) -> Self {
-        Credential { kind, secret: secret.into() }
+        Credential {
+            kind,
+            secret: secret.into(),
+        }
     }
 
     /// A site password.
@@ -162,7 +165,10 @@ impl Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("kind", &self.kind).field("secret", &self.secret).finish()
+        f.debug_struct("Credential")
+            .field("kind", &self.kind)
+            .field("secret", &self.secret)
+            .finish()
     }
 }
 

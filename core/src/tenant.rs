@@ -60,7 +60,8 @@ impl TenantError {
 fn valid_id(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The id of a tenant (an organization or a personal account).
@@ -74,7 +75,10 @@ impl TenantId {
         if valid_id(&id, MAX_TENANT_ID_LEN) {
             Ok(TenantId(id))
         } else {
-            Err(TenantError::InvalidId { what: "tenant", max: MAX_TENANT_ID_LEN })
+            Err(TenantError::InvalidId {
+                what: "tenant",
+                max: MAX_TENANT_ID_LEN,
+            })
         }
     }
 
@@ -101,7 +105,10 @@ impl UserId {
         if valid_id(&id, MAX_USER_ID_LEN) {
             Ok(UserId(id))
         } else {
-            Err(TenantError::InvalidId { what: "user", max: MAX_USER_ID_LEN })
+            Err(TenantError::InvalidId {
+                what: "user",
+                max: MAX_USER_ID_LEN,
+            })
         }
     }
 
@@ -262,7 +269,10 @@ pub struct TenantContext {
 impl TenantContext {
     /// A service-role scope for `tenant`.
     pub fn service(tenant: TenantId, _capability: &ServiceRole) -> Self {
-        TenantContext { tenant, principal: Principal::Service }
+        TenantContext {
+            tenant,
+            principal: Principal::Service,
+        }
     }
 
     /// A user scope, made from a [`Resolved`] proof that only a [`TenantResolver`] can give.
@@ -312,7 +322,10 @@ impl TenantContext {
         if self.is_service() {
             Ok(())
         } else {
-            Err(TenantError::PermissionDenied { action, needed: Role::Owner })
+            Err(TenantError::PermissionDenied {
+                action,
+                needed: Role::Owner,
+            })
         }
     }
 
@@ -336,7 +349,10 @@ impl Resolved {
     /// Only implement [`TenantResolver`] on top of an identity your application has
     /// authenticated; the proof is what the SDK trusts.
     pub fn vouch(tenant: TenantId, user: UserId, role: Role) -> Self {
-        Resolved(TenantContext { tenant, principal: Principal::User { user, role } })
+        Resolved(TenantContext {
+            tenant,
+            principal: Principal::User { user, role },
+        })
     }
 }
 
@@ -434,19 +450,31 @@ impl MemoryDirectory {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<(UserId, TenantId), Role>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<(UserId, TenantId), Role>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers a tenant with its first owner (a personal tenant, or a new organization).
     /// Needs the service role; fails with `PermissionDenied` if the tenant already has members.
-    pub fn create(&self, _service: &ServiceRole, tenant: &TenantId, owner: &UserId) -> Result<(), TenantError> {
+    pub fn create(
+        &self,
+        _service: &ServiceRole,
+        tenant: &TenantId,
+        owner: &UserId,
+    ) -> Result<(), TenantError> {
         let mut m = self.lock();
         if m.keys().any(|(_, t)| t == tenant) {
-            return Err(TenantError::PermissionDenied { action: "create a tenant that exists", needed: Role::Owner });
+            return Err(TenantError::PermissionDenied {
+                action: "create a tenant that exists",
+                needed: Role::Owner,
+            });
         }
         if m.len() >= MAX_MEMORY_MEMBERSHIPS {
-            return Err(TenantError::Directory(format!("at most {MAX_MEMORY_MEMBERSHIPS} memberships")));
+            return Err(TenantError::Directory(format!(
+                "at most {MAX_MEMORY_MEMBERSHIPS} memberships"
+            )));
         }
         m.insert((owner.clone(), tenant.clone()), Role::Owner);
         Ok(())
@@ -454,16 +482,26 @@ impl MemoryDirectory {
 
     /// Adds or changes a member of the context's tenant. Admins manage viewers, members and
     /// admins; only owners grant or change the owner role.
-    pub fn set_member(&self, ctx: &TenantContext, user: &UserId, role: Role) -> Result<(), TenantError> {
+    pub fn set_member(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+        role: Role,
+    ) -> Result<(), TenantError> {
         let mut m = self.lock();
         let key = (user.clone(), ctx.tenant().clone());
         let current = m.get(&key).copied();
         check_member_change(ctx, current, Some(role))?;
         if current.is_none() && m.len() >= MAX_MEMORY_MEMBERSHIPS {
-            return Err(TenantError::Directory(format!("at most {MAX_MEMORY_MEMBERSHIPS} memberships")));
+            return Err(TenantError::Directory(format!(
+                "at most {MAX_MEMORY_MEMBERSHIPS} memberships"
+            )));
         }
         if current == Some(Role::Owner) && role != Role::Owner && owners(&m, ctx.tenant()) == 1 {
-            return Err(TenantError::PermissionDenied { action: "demote the last owner", needed: Role::Owner });
+            return Err(TenantError::PermissionDenied {
+                action: "demote the last owner",
+                needed: Role::Owner,
+            });
         }
         m.insert(key, role);
         Ok(())
@@ -477,19 +515,28 @@ impl MemoryDirectory {
         let current = m.get(&key).copied();
         check_member_change(ctx, current, None)?;
         if current == Some(Role::Owner) && owners(&m, ctx.tenant()) == 1 {
-            return Err(TenantError::PermissionDenied { action: "remove the last owner", needed: Role::Owner });
+            return Err(TenantError::PermissionDenied {
+                action: "remove the last owner",
+                needed: Role::Owner,
+            });
         }
         Ok(m.remove(&key).is_some())
     }
 }
 
 fn owners(m: &std::collections::BTreeMap<(UserId, TenantId), Role>, tenant: &TenantId) -> usize {
-    m.iter().filter(|((_, t), r)| t == tenant && **r == Role::Owner).count()
+    m.iter()
+        .filter(|((_, t), r)| t == tenant && **r == Role::Owner)
+        .count()
 }
 
 /// The rule for membership changes: admins manage non-owners; owner grants and changes
 /// of an owner's membership need the owner role.
-pub fn check_member_change(ctx: &TenantContext, current: Option<Role>, new: Option<Role>) -> Result<(), TenantError> {
+pub fn check_member_change(
+    ctx: &TenantContext,
+    current: Option<Role>,
+    new: Option<Role>,
+) -> Result<(), TenantError> {
     ctx.require_action(Action::ManageMembers)?;
     if current == Some(Role::Owner) || new == Some(Role::Owner) {
         ctx.require_action(Action::ManageOwners)?;
@@ -508,7 +555,11 @@ impl Directory for MemoryDirectory {
             .lock()
             .range((user.clone(), TenantId(String::new()))..)
             .take_while(|((u, _), _)| u == user)
-            .map(|((u, t), r)| Membership { tenant: t.clone(), user: u.clone(), role: *r })
+            .map(|((u, t), r)| Membership {
+                tenant: t.clone(),
+                user: u.clone(),
+                role: *r,
+            })
             .collect())
     }
 }
@@ -547,7 +598,10 @@ mod tests {
         ));
         assert!(ctx.require(Role::Viewer, "read").is_ok());
         assert!(ctx.require(Role::Member, "write").is_ok());
-        assert_eq!(ctx.require(Role::Owner, "rotate").unwrap_err().kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            ctx.require(Role::Owner, "rotate").unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
         assert!(ctx.require_service("open").is_err());
         let svc = TenantContext::service(TenantId::new("t").unwrap(), &ServiceRole::new());
         assert!(svc.require(Role::Owner, "rotate").is_ok());
@@ -567,7 +621,16 @@ mod tests {
     #[test]
     fn action_matrix() {
         use Action::*;
-        let all = [ReadMetadata, WriteRecords, UseCredential, ManageMembers, ManagePolicies, ManageOwners, ManageKeys, DeleteTenant];
+        let all = [
+            ReadMetadata,
+            WriteRecords,
+            UseCredential,
+            ManageMembers,
+            ManagePolicies,
+            ManageOwners,
+            ManageKeys,
+            DeleteTenant,
+        ];
         let allowed = |r: Role| all.iter().filter(|a| r.allows(**a)).count();
         assert_eq!(allowed(Role::Viewer), 1);
         assert_eq!(allowed(Role::Member), 3);
@@ -580,7 +643,13 @@ mod tests {
             assert_eq!(Role::parse(r.as_str()), Some(r));
             assert_eq!(r.to_string(), r.as_str());
         }
-        assert_eq!(as_user("a", "x", Role::Member).require_action(ManageMembers).unwrap_err().kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            as_user("a", "x", Role::Member)
+                .require_action(ManageMembers)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::PermissionDenied
+        );
     }
 
     #[tokio::test]
@@ -589,20 +658,63 @@ mod tests {
         let dir = std::sync::Arc::new(MemoryDirectory::new());
         dir.create(&svc, &t("alice"), &u("alice")).unwrap(); // personal tenant
         dir.create(&svc, &t("acme"), &u("bob")).unwrap();
-        assert!(dir.create(&svc, &t("acme"), &u("alice")).is_err(), "an existing tenant cannot be claimed");
+        assert!(
+            dir.create(&svc, &t("acme"), &u("alice")).is_err(),
+            "an existing tenant cannot be claimed"
+        );
         let bob = as_user("acme", "bob", Role::Owner);
         dir.set_member(&bob, &u("alice"), Role::Viewer).unwrap();
         let resolver = DirectoryResolver::new(dir.clone());
         let scopes = resolver.visible_scopes(&u("alice")).await.unwrap();
-        let names: Vec<_> = scopes.iter().map(|c| (c.tenant().as_str().to_owned(), c.principal().clone())).collect();
+        let names: Vec<_> = scopes
+            .iter()
+            .map(|c| (c.tenant().as_str().to_owned(), c.principal().clone()))
+            .collect();
         assert_eq!(names.len(), 2);
-        assert_eq!(names[0], ("acme".into(), Principal::User { user: u("alice"), role: Role::Viewer }));
-        assert_eq!(names[1], ("alice".into(), Principal::User { user: u("alice"), role: Role::Owner }));
+        assert_eq!(
+            names[0],
+            (
+                "acme".into(),
+                Principal::User {
+                    user: u("alice"),
+                    role: Role::Viewer
+                }
+            )
+        );
+        assert_eq!(
+            names[1],
+            (
+                "alice".into(),
+                Principal::User {
+                    user: u("alice"),
+                    role: Role::Owner
+                }
+            )
+        );
         // The role comes from the directory, not from the caller.
         let ctx = TenantContext::resolved(resolver.resolve(&u("alice"), &t("acme")).await.unwrap());
-        assert_eq!(ctx.principal(), &Principal::User { user: u("alice"), role: Role::Viewer });
-        assert_eq!(resolver.resolve(&u("mallory"), &t("acme")).await.unwrap_err(), TenantError::NotAMember);
-        assert_eq!(resolver.resolve(&u("alice"), &t("bob")).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            ctx.principal(),
+            &Principal::User {
+                user: u("alice"),
+                role: Role::Viewer
+            }
+        );
+        assert_eq!(
+            resolver
+                .resolve(&u("mallory"), &t("acme"))
+                .await
+                .unwrap_err(),
+            TenantError::NotAMember
+        );
+        assert_eq!(
+            resolver
+                .resolve(&u("alice"), &t("bob"))
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::PermissionDenied
+        );
     }
 
     #[tokio::test]
@@ -614,13 +726,34 @@ mod tests {
         dir.set_member(&owner, &u("adam"), Role::Admin).unwrap();
         let admin = as_user("acme", "adam", Role::Admin);
         dir.set_member(&admin, &u("mia"), Role::Member).unwrap();
-        assert!(dir.set_member(&admin, &u("mia"), Role::Owner).is_err(), "admins cannot grant owner");
-        assert!(dir.remove_member(&admin, &u("olga")).is_err(), "admins cannot remove owners");
-        assert!(dir.set_member(&as_user("acme", "mia", Role::Member), &u("eve"), Role::Viewer).is_err());
-        assert!(dir.remove_member(&owner, &u("olga")).is_err(), "the last owner stays");
-        assert!(dir.set_member(&owner, &u("olga"), Role::Admin).is_err(), "the last owner cannot be demoted");
+        assert!(
+            dir.set_member(&admin, &u("mia"), Role::Owner).is_err(),
+            "admins cannot grant owner"
+        );
+        assert!(
+            dir.remove_member(&admin, &u("olga")).is_err(),
+            "admins cannot remove owners"
+        );
+        assert!(dir
+            .set_member(
+                &as_user("acme", "mia", Role::Member),
+                &u("eve"),
+                Role::Viewer
+            )
+            .is_err());
+        assert!(
+            dir.remove_member(&owner, &u("olga")).is_err(),
+            "the last owner stays"
+        );
+        assert!(
+            dir.set_member(&owner, &u("olga"), Role::Admin).is_err(),
+            "the last owner cannot be demoted"
+        );
         assert!(dir.remove_member(&admin, &u("mia")).unwrap());
         assert_eq!(dir.role_of(&u("mia"), &t("acme")).await.unwrap(), None);
-        assert_eq!(dir.role_of(&u("adam"), &t("acme")).await.unwrap(), Some(Role::Admin));
+        assert_eq!(
+            dir.role_of(&u("adam"), &t("acme")).await.unwrap(),
+            Some(Role::Admin)
+        );
     }
 }

@@ -81,7 +81,12 @@ pub struct TotpParams {
 
 impl Default for TotpParams {
     fn default() -> Self {
-        TotpParams { algorithm: TotpAlgorithm::Sha1, digits: 6, period: 30, encoding: SeedEncoding::Base32 }
+        TotpParams {
+            algorithm: TotpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+            encoding: SeedEncoding::Base32,
+        }
     }
 }
 
@@ -103,12 +108,16 @@ impl std::fmt::Debug for TotpCode {
 }
 
 fn hotp<M: Mac + KeyInit>(key: &[u8], counter: u64) -> Result<u32, TotpError> {
-    let mut mac = <M as KeyInit>::new_from_slice(key).map_err(|_| TotpError::BadSeed("unusable key length"))?;
+    let mut mac = <M as KeyInit>::new_from_slice(key)
+        .map_err(|_| TotpError::BadSeed("unusable key length"))?;
     mac.update(&counter.to_be_bytes());
     let tag = mac.finalize().into_bytes();
     // RFC 4226 dynamic truncation.
     let off = usize::from(tag[tag.len() - 1] & 0x0f);
-    let bin = (u32::from(tag[off] & 0x7f) << 24) | (u32::from(tag[off + 1]) << 16) | (u32::from(tag[off + 2]) << 8) | u32::from(tag[off + 3]);
+    let bin = (u32::from(tag[off] & 0x7f) << 24)
+        | (u32::from(tag[off + 1]) << 16)
+        | (u32::from(tag[off + 2]) << 8)
+        | u32::from(tag[off + 3]);
     Ok(bin)
 }
 
@@ -120,9 +129,16 @@ fn decode_seed(seed: &[u8], encoding: SeedEncoding) -> Result<Zeroizing<Vec<u8>>
                 return Err(TotpError::BadSeed("too long"));
             }
             let clean: Zeroizing<Vec<u8>> = Zeroizing::new(
-                seed.iter().filter(|b| !matches!(b, b' ' | b'-' | b'=' | b'\t')).map(u8::to_ascii_uppercase).collect(),
+                seed.iter()
+                    .filter(|b| !matches!(b, b' ' | b'-' | b'=' | b'\t'))
+                    .map(u8::to_ascii_uppercase)
+                    .collect(),
             );
-            Zeroizing::new(data_encoding::BASE32_NOPAD.decode(&clean).map_err(|_| TotpError::BadSeed("not valid base32"))?)
+            Zeroizing::new(
+                data_encoding::BASE32_NOPAD
+                    .decode(&clean)
+                    .map_err(|_| TotpError::BadSeed("not valid base32"))?,
+            )
         }
     };
     if key.is_empty() || key.len() > MAX_SEED_LEN {
@@ -132,7 +148,11 @@ fn decode_seed(seed: &[u8], encoding: SeedEncoding) -> Result<Zeroizing<Vec<u8>>
 }
 
 /// The RFC 6238 code for `seed` at Unix time `unix_time` (T0 = 0).
-pub fn totp(seed: &SecretBytes, params: &TotpParams, unix_time: u64) -> Result<TotpCode, TotpError> {
+pub fn totp(
+    seed: &SecretBytes,
+    params: &TotpParams,
+    unix_time: u64,
+) -> Result<TotpCode, TotpError> {
     if !(MIN_DIGITS..=MAX_DIGITS).contains(&params.digits) {
         return Err(TotpError::InvalidParams("digits must be 6 to 8"));
     }
@@ -147,7 +167,10 @@ pub fn totp(seed: &SecretBytes, params: &TotpParams, unix_time: u64) -> Result<T
         TotpAlgorithm::Sha512 => hotp::<Hmac<sha2::Sha512>>(&key, counter)?,
     };
     let code = bin % 10u32.pow(params.digits);
-    Ok(TotpCode(Zeroizing::new(format!("{code:0width$}", width = params.digits as usize))))
+    Ok(TotpCode(Zeroizing::new(format!(
+        "{code:0width$}",
+        width = params.digits as usize
+    ))))
 }
 
 #[cfg(test)]
@@ -159,7 +182,12 @@ mod tests {
     const SEED64: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
 
     fn raw(alg: TotpAlgorithm, digits: u32) -> TotpParams {
-        TotpParams { algorithm: alg, digits, period: 30, encoding: SeedEncoding::Raw }
+        TotpParams {
+            algorithm: alg,
+            digits,
+            period: 30,
+            encoding: SeedEncoding::Raw,
+        }
     }
 
     /// RFC 6238 Appendix B, all 18 vectors (8 digits).
@@ -174,9 +202,39 @@ mod tests {
             (20000000000, "65353130", "77737706", "47863826"),
         ];
         for (t, s1, s256, s512) in cases {
-            assert_eq!(totp(&SecretBytes::from_slice(SEED20), &raw(TotpAlgorithm::Sha1, 8), t).unwrap().as_str(), s1, "sha1 t={t}");
-            assert_eq!(totp(&SecretBytes::from_slice(SEED32), &raw(TotpAlgorithm::Sha256, 8), t).unwrap().as_str(), s256, "sha256 t={t}");
-            assert_eq!(totp(&SecretBytes::from_slice(SEED64), &raw(TotpAlgorithm::Sha512, 8), t).unwrap().as_str(), s512, "sha512 t={t}");
+            assert_eq!(
+                totp(
+                    &SecretBytes::from_slice(SEED20),
+                    &raw(TotpAlgorithm::Sha1, 8),
+                    t
+                )
+                .unwrap()
+                .as_str(),
+                s1,
+                "sha1 t={t}"
+            );
+            assert_eq!(
+                totp(
+                    &SecretBytes::from_slice(SEED32),
+                    &raw(TotpAlgorithm::Sha256, 8),
+                    t
+                )
+                .unwrap()
+                .as_str(),
+                s256,
+                "sha256 t={t}"
+            );
+            assert_eq!(
+                totp(
+                    &SecretBytes::from_slice(SEED64),
+                    &raw(TotpAlgorithm::Sha512, 8),
+                    t
+                )
+                .unwrap()
+                .as_str(),
+                s512,
+                "sha512 t={t}"
+            );
         }
     }
 
@@ -184,41 +242,103 @@ mod tests {
     #[test]
     fn six_and_seven_digits() {
         let s = SecretBytes::from_slice(SEED20);
-        assert_eq!(totp(&s, &raw(TotpAlgorithm::Sha1, 6), 59).unwrap().as_str(), "287082");
-        assert_eq!(totp(&s, &raw(TotpAlgorithm::Sha1, 7), 59).unwrap().as_str(), "4287082");
+        assert_eq!(
+            totp(&s, &raw(TotpAlgorithm::Sha1, 6), 59).unwrap().as_str(),
+            "287082"
+        );
+        assert_eq!(
+            totp(&s, &raw(TotpAlgorithm::Sha1, 7), 59).unwrap().as_str(),
+            "4287082"
+        );
         // RFC 4226 Appendix D: HOTP counter 1 = TOTP at t in [30, 60) with period 30.
-        assert_eq!(totp(&s, &raw(TotpAlgorithm::Sha1, 6), 30).unwrap().as_str(), "287082");
-        assert_eq!(totp(&s, &raw(TotpAlgorithm::Sha1, 6), 0).unwrap().as_str(), "755224");
-        assert_eq!(totp(&s, &raw(TotpAlgorithm::Sha1, 6), 9 * 30).unwrap().as_str(), "520489");
+        assert_eq!(
+            totp(&s, &raw(TotpAlgorithm::Sha1, 6), 30).unwrap().as_str(),
+            "287082"
+        );
+        assert_eq!(
+            totp(&s, &raw(TotpAlgorithm::Sha1, 6), 0).unwrap().as_str(),
+            "755224"
+        );
+        assert_eq!(
+            totp(&s, &raw(TotpAlgorithm::Sha1, 6), 9 * 30)
+                .unwrap()
+                .as_str(),
+            "520489"
+        );
     }
 
     #[test]
     fn base32_seed_matches_raw() {
         // "12345678901234567890" in base32, lower case with spaces as apps show it.
         let b32 = SecretBytes::from("gezd gnbv gy3t qojq gezd gnbv gy3t qojq");
-        let p = TotpParams { digits: 8, ..TotpParams::default() };
+        let p = TotpParams {
+            digits: 8,
+            ..TotpParams::default()
+        };
         assert_eq!(totp(&b32, &p, 1111111109).unwrap().as_str(), "07081804");
-        assert_eq!(totp(&b32, &TotpParams::default(), 59).unwrap().as_str(), "287082");
+        assert_eq!(
+            totp(&b32, &TotpParams::default(), 59).unwrap().as_str(),
+            "287082"
+        );
     }
 
     #[test]
     fn bad_input_is_a_typed_error() {
         let s = SecretBytes::from_slice(SEED20);
         for d in [0, 5, 9, 10] {
-            assert!(matches!(totp(&s, &raw(TotpAlgorithm::Sha1, d), 0), Err(TotpError::InvalidParams(_))));
+            assert!(matches!(
+                totp(&s, &raw(TotpAlgorithm::Sha1, d), 0),
+                Err(TotpError::InvalidParams(_))
+            ));
         }
         for period in [0, 301] {
-            let p = TotpParams { period, ..raw(TotpAlgorithm::Sha1, 6) };
+            let p = TotpParams {
+                period,
+                ..raw(TotpAlgorithm::Sha1, 6)
+            };
             assert!(matches!(totp(&s, &p, 0), Err(TotpError::InvalidParams(_))));
         }
-        assert!(matches!(totp(&SecretBytes::from("!!notbase32"), &TotpParams::default(), 0), Err(TotpError::BadSeed(_))));
-        assert!(matches!(totp(&SecretBytes::from(""), &TotpParams::default(), 0), Err(TotpError::BadSeed(_))));
-        assert!(matches!(totp(&SecretBytes::new(vec![1; 1025]), &raw(TotpAlgorithm::Sha1, 6), 0), Err(TotpError::BadSeed(_))));
-        let e = totp(&SecretBytes::from("!!secret-seed!!"), &TotpParams::default(), 0).unwrap_err();
-        assert!(!e.to_string().contains("secret"), "errors never echo the seed");
-        assert_eq!(format!("{:?}", totp(&s, &TotpParams::default(), 0)), "Err(BadSeed(\"not valid base32\"))");
-        assert_eq!(format!("{:?}", totp(&s, &raw(TotpAlgorithm::Sha1, 6), 0).unwrap()), "TotpCode([REDACTED])");
+        assert!(matches!(
+            totp(&SecretBytes::from("!!notbase32"), &TotpParams::default(), 0),
+            Err(TotpError::BadSeed(_))
+        ));
+        assert!(matches!(
+            totp(&SecretBytes::from(""), &TotpParams::default(), 0),
+            Err(TotpError::BadSeed(_))
+        ));
+        assert!(matches!(
+            totp(
+                &SecretBytes::new(vec![1; 1025]),
+                &raw(TotpAlgorithm::Sha1, 6),
+                0
+            ),
+            Err(TotpError::BadSeed(_))
+        ));
+        let e = totp(
+            &SecretBytes::from("!!secret-seed!!"),
+            &TotpParams::default(),
+            0,
+        )
+        .unwrap_err();
+        assert!(
+            !e.to_string().contains("secret"),
+            "errors never echo the seed"
+        );
+        assert_eq!(
+            format!("{:?}", totp(&s, &TotpParams::default(), 0)),
+            "Err(BadSeed(\"not valid base32\"))"
+        );
+        assert_eq!(
+            format!("{:?}", totp(&s, &raw(TotpAlgorithm::Sha1, 6), 0).unwrap()),
+            "TotpCode([REDACTED])"
+        );
         // The largest time is fine.
-        assert_eq!(totp(&s, &raw(TotpAlgorithm::Sha256, 8), u64::MAX).unwrap().as_str().len(), 8);
+        assert_eq!(
+            totp(&s, &raw(TotpAlgorithm::Sha256, 8), u64::MAX)
+                .unwrap()
+                .as_str()
+                .len(),
+            8
+        );
     }
 }

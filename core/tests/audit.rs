@@ -6,7 +6,9 @@ mod gov_support;
 use std::sync::Arc;
 
 use gov_support::*;
-use tenantguard::audit::{verify_jsonl, AuditAction, AuditError, AuditEvent, VerifyOptions, VerifyProblem, GENESIS};
+use tenantguard::audit::{
+    verify_jsonl, AuditAction, AuditError, AuditEvent, VerifyOptions, VerifyProblem, GENESIS,
+};
 use tenantguard::tenant::Role;
 use tenantguard::{Credential, Error, ErrorKind, Guard, SqliteStore, Store};
 
@@ -24,22 +26,39 @@ async fn busy_log(g: &Guard) -> Vec<String> {
 async fn busy_log_in(g: &Guard, store: Option<&Arc<dyn Store>>) -> Vec<String> {
     let acme = service("acme");
     g.create_tenant(&acme).await.unwrap();
-    g.put_credential(&acme, "row-1", &Credential::password("hunter2")).await.unwrap();
-    g.open_credential_with_reason(&acme, "row-1", "run 812 launch").await.unwrap();
+    g.put_credential(&acme, "row-1", &Credential::password("hunter2"))
+        .await
+        .unwrap();
+    g.open_credential_with_reason(&acme, "row-1", "run 812 launch")
+        .await
+        .unwrap();
     g.open_credential(&acme, "row-1").await.unwrap();
     let k2 = g.rotate_tenant_key(&acme).await.unwrap();
-    g.reencrypt(&acme, tenantguard::KeyId::FIRST, 10, |_| {}).await.unwrap();
-    g.retire_key(&acme, tenantguard::KeyId::FIRST).await.unwrap();
+    g.reencrypt(&acme, tenantguard::KeyId::FIRST, 10, |_| {})
+        .await
+        .unwrap();
+    g.retire_key(&acme, tenantguard::KeyId::FIRST)
+        .await
+        .unwrap();
     let admin = match store {
         Some(s) => member(s, "acme", "ada", Role::Admin).await,
         None => user("acme", "ada", Role::Admin),
     };
-    g.record_audit(&admin, AuditEvent::new(AuditAction::MembershipChange, "user:bob").detail("role", "member").reason("hired"))
-        .await
-        .unwrap();
-    g.record_audit(&service("acme"), AuditEvent::new(AuditAction::EgressDecision, "provider:openai").detail("decision", "redacted"))
-        .await
-        .unwrap();
+    g.record_audit(
+        &admin,
+        AuditEvent::new(AuditAction::MembershipChange, "user:bob")
+            .detail("role", "member")
+            .reason("hired"),
+    )
+    .await
+    .unwrap();
+    g.record_audit(
+        &service("acme"),
+        AuditEvent::new(AuditAction::EgressDecision, "provider:openai")
+            .detail("decision", "redacted"),
+    )
+    .await
+    .unwrap();
     assert_eq!(k2.get(), 2);
     let mut out = Vec::new();
     let report = g.export_audit(&admin, &mut out).await.unwrap();
@@ -56,11 +75,22 @@ fn hooks_export_and_verify_on_every_store() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
             let lines = busy_log_in(&g, Some(&store)).await;
-            let entries: Vec<tenantguard::audit::AuditEntry> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+            let entries: Vec<tenantguard::audit::AuditEntry> = lines
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
             let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
             assert_eq!(
                 actions,
-                ["tenant.create", "credential.open", "credential.open", "key.rotate", "key.destroy", "membership.change", "egress.decision"],
+                [
+                    "tenant.create",
+                    "credential.open",
+                    "credential.open",
+                    "key.rotate",
+                    "key.destroy",
+                    "membership.change",
+                    "egress.decision"
+                ],
                 "{name}"
             );
             assert_eq!(entries[1].reason.as_deref(), Some("run 812 launch"));
@@ -73,16 +103,31 @@ fn hooks_export_and_verify_on_every_store() {
             assert!(!lines.join("\n").contains("hunter2"));
 
             let all = lines.join("\n") + "\n";
-            let head = (entries.last().unwrap().seq, entries.last().unwrap().hash.clone());
-            let opts = VerifyOptions { expected_head: Some(head.clone()), ..Default::default() };
+            let head = (
+                entries.last().unwrap().seq,
+                entries.last().unwrap().hash.clone(),
+            );
+            let opts = VerifyOptions {
+                expected_head: Some(head.clone()),
+                ..Default::default()
+            };
             let r = verify_jsonl(all.as_bytes(), &opts).unwrap();
             assert_eq!(r.entries, 7);
             assert_eq!(r.head, head.1);
-            assert_eq!(g.verify_audit(&user("acme", "ada", Role::Admin)).await.unwrap().head, head.1);
+            assert_eq!(
+                g.verify_audit(&user("acme", "ada", Role::Admin))
+                    .await
+                    .unwrap()
+                    .head,
+                head.1
+            );
 
             // Partial export verified from a checkpoint.
             let tail = lines[3..].join("\n");
-            let from = VerifyOptions { start_after: Some((3, entries[2].hash.clone())), expected_head: Some(head.clone()) };
+            let from = VerifyOptions {
+                start_after: Some((3, entries[2].hash.clone())),
+                expected_head: Some(head.clone()),
+            };
             assert_eq!(verify_jsonl(tail.as_bytes(), &from).unwrap().entries, 4);
         }
     });
@@ -94,11 +139,21 @@ fn tampering_is_pinpointed() {
         let (_, store, _dir) = stores().remove(0);
         let g = guard(store, &TestClock::at(T0));
         let lines = busy_log(&g).await;
-        let last: tenantguard::audit::AuditEntry = serde_json::from_str(lines.last().unwrap()).unwrap();
+        let last: tenantguard::audit::AuditEntry =
+            serde_json::from_str(lines.last().unwrap()).unwrap();
         let head = Some((last.seq, last.hash.clone()));
         let check = |ls: &[String], expected_head: Option<(u64, String)>| {
             let text = ls.join("\n");
-            broken(verify_jsonl(text.as_bytes(), &VerifyOptions { expected_head, ..Default::default() }).unwrap_err())
+            broken(
+                verify_jsonl(
+                    text.as_bytes(),
+                    &VerifyOptions {
+                        expected_head,
+                        ..Default::default()
+                    },
+                )
+                .unwrap_err(),
+            )
         };
 
         // Altered content.
@@ -117,39 +172,91 @@ fn tampering_is_pinpointed() {
         // A deleted entry.
         let mut ls = lines.clone();
         ls.remove(3);
-        assert_eq!(check(&ls, None), (4, Some(5), VerifyProblem::Missing { expected: 4, found: 5 }));
+        assert_eq!(
+            check(&ls, None),
+            (
+                4,
+                Some(5),
+                VerifyProblem::Missing {
+                    expected: 4,
+                    found: 5
+                }
+            )
+        );
 
         // Reordered entries.
         let mut ls = lines.clone();
         ls.swap(1, 2);
-        assert_eq!(check(&ls, None), (2, Some(3), VerifyProblem::Missing { expected: 2, found: 3 }));
+        assert_eq!(
+            check(&ls, None),
+            (
+                2,
+                Some(3),
+                VerifyProblem::Missing {
+                    expected: 2,
+                    found: 3
+                }
+            )
+        );
 
         // Duplicated entry.
         let mut ls = lines.clone();
         ls.insert(2, lines[1].clone());
-        assert_eq!(check(&ls, None), (3, Some(2), VerifyProblem::OutOfOrder { expected: 3, found: 2 }));
+        assert_eq!(
+            check(&ls, None),
+            (
+                3,
+                Some(2),
+                VerifyProblem::OutOfOrder {
+                    expected: 3,
+                    found: 2
+                }
+            )
+        );
 
         // Truncated end, caught only with the expected head.
         let ls = lines[..5].to_vec();
         assert!(verify_jsonl(ls.join("\n").as_bytes(), &VerifyOptions::default()).is_ok());
-        assert_eq!(check(&ls, head.clone()), (5, Some(5), VerifyProblem::Truncated { expected: 7, found: 5 }));
+        assert_eq!(
+            check(&ls, head.clone()),
+            (
+                5,
+                Some(5),
+                VerifyProblem::Truncated {
+                    expected: 7,
+                    found: 5
+                }
+            )
+        );
 
         // Garbage, injected fields, blank lines, over-long lines.
         let mut ls = lines.clone();
         ls[4] = "{not json".into();
-        assert!(matches!(check(&ls, None), (5, None, VerifyProblem::Malformed(_))));
+        assert!(matches!(
+            check(&ls, None),
+            (5, None, VerifyProblem::Malformed(_))
+        ));
         let mut ls = lines.clone();
         ls[4] = ls[4].replacen('{', "{\"extra\":1,", 1);
-        assert!(matches!(check(&ls, None), (5, None, VerifyProblem::Malformed(_))));
+        assert!(matches!(
+            check(&ls, None),
+            (5, None, VerifyProblem::Malformed(_))
+        ));
         let mut ls = lines.clone();
         ls.insert(1, String::new());
-        assert!(matches!(check(&ls, None), (2, None, VerifyProblem::Malformed(_))));
+        assert!(matches!(
+            check(&ls, None),
+            (2, None, VerifyProblem::Malformed(_))
+        ));
         let mut ls = lines.clone();
         ls.insert(1, "x".repeat(100_000));
         assert_eq!(check(&ls, None).2, VerifyProblem::TooLong);
 
         // Another tenant's entry spliced in.
-        let g2 = guard(Arc::new(tenantguard::MemoryStore::new()), &TestClock::at(T0));
+        let g2 = guard(
+            Arc::new(tenantguard::MemoryStore::new()),
+            &TestClock::at(T0),
+        );
         let other = busy_log_for(&g2, "globex").await;
         let mut ls = lines.clone();
         ls[1] = other[1].clone();
@@ -160,10 +267,16 @@ fn tampering_is_pinpointed() {
 async fn busy_log_for(g: &Guard, tenant: &str) -> Vec<String> {
     let ctx = service(tenant);
     g.create_tenant(&ctx).await.unwrap();
-    g.record_audit(&ctx, AuditEvent::new(AuditAction::PolicyChange, "egress")).await.unwrap();
+    g.record_audit(&ctx, AuditEvent::new(AuditAction::PolicyChange, "egress"))
+        .await
+        .unwrap();
     let mut out = Vec::new();
     g.export_audit(&ctx, &mut out).await.unwrap();
-    String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -171,17 +284,32 @@ fn sqlite_rows_are_append_only_and_tampering_is_found() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let g = guard(Arc::new(SqliteStore::open(&path).unwrap()), &TestClock::at(T0));
+        let g = guard(
+            Arc::new(SqliteStore::open(&path).unwrap()),
+            &TestClock::at(T0),
+        );
         busy_log(&g).await;
         let conn = rusqlite::Connection::open(&path).unwrap();
         let upd = conn.execute("UPDATE tg_audit SET entry = '{}' WHERE seq = 2", []);
         assert!(upd.unwrap_err().to_string().contains("append-only"));
-        assert!(conn.execute("DELETE FROM tg_audit WHERE seq = 2", []).is_err());
+        assert!(conn
+            .execute("DELETE FROM tg_audit WHERE seq = 2", [])
+            .is_err());
         // A determined attacker with file access drops the trigger: verification still catches it.
-        conn.execute_batch("DROP TRIGGER tg_audit_no_update").unwrap();
-        let json: String = conn.query_row("SELECT entry FROM tg_audit WHERE seq = 3", [], |r| r.get(0)).unwrap();
-        conn.execute("UPDATE tg_audit SET entry = ?1 WHERE seq = 3", [json.replace("\"service\"", "\"user:mallory\"")]).unwrap();
-        let e = g.verify_audit(&user("acme", "ada", Role::Admin)).await.unwrap_err();
+        conn.execute_batch("DROP TRIGGER tg_audit_no_update")
+            .unwrap();
+        let json: String = conn
+            .query_row("SELECT entry FROM tg_audit WHERE seq = 3", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "UPDATE tg_audit SET entry = ?1 WHERE seq = 3",
+            [json.replace("\"service\"", "\"user:mallory\"")],
+        )
+        .unwrap();
+        let e = g
+            .verify_audit(&user("acme", "ada", Role::Admin))
+            .await
+            .unwrap_err();
         match e {
             Error::Audit(a) => assert_eq!(broken(a), (3, Some(3), VerifyProblem::HashMismatch)),
             other => panic!("{other:?}"),
@@ -194,9 +322,16 @@ fn concurrent_appenders_never_fork_the_chain() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let mut backends: Vec<(&str, Vec<Arc<dyn Store>>)> = vec![("memory", vec![Arc::new(tenantguard::MemoryStore::new())])];
+        let mut backends: Vec<(&str, Vec<Arc<dyn Store>>)> =
+            vec![("memory", vec![Arc::new(tenantguard::MemoryStore::new())])];
         // Two SqliteStore handles on one file behave like two processes.
-        backends.push(("sqlite", vec![Arc::new(SqliteStore::open(&path).unwrap()), Arc::new(SqliteStore::open(&path).unwrap())]));
+        backends.push((
+            "sqlite",
+            vec![
+                Arc::new(SqliteStore::open(&path).unwrap()),
+                Arc::new(SqliteStore::open(&path).unwrap()),
+            ],
+        ));
         for (name, handles) in backends {
             let clock = TestClock::at(T0);
             let guards: Vec<Guard> = handles.into_iter().map(|s| guard(s, &clock)).collect();
@@ -206,7 +341,8 @@ fn concurrent_appenders_never_fork_the_chain() {
                 let g = guards[i % guards.len()].clone();
                 tasks.push(tokio::spawn(async move {
                     for j in 0..10 {
-                        let ev = AuditEvent::new(AuditAction::EgressDecision, format!("task-{i}-{j}"));
+                        let ev =
+                            AuditEvent::new(AuditAction::EgressDecision, format!("task-{i}-{j}"));
                         g.record_audit(&service("acme"), ev).await.unwrap();
                     }
                 }));
@@ -235,21 +371,41 @@ fn permissions_limits_and_isolation() {
             g.create_tenant(&service("acme")).await.unwrap();
             g.create_tenant(&service("globex")).await.unwrap();
             let viewer = member(&store, "acme", "vic", Role::Viewer).await;
-            g.record_audit(&viewer, AuditEvent::new(AuditAction::PolicyChange, "x")).await.unwrap();
-            assert_eq!(g.audit_entries(&viewer, 0, 10).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-            assert_eq!(g.export_audit(&viewer, Vec::new()).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+            g.record_audit(&viewer, AuditEvent::new(AuditAction::PolicyChange, "x"))
+                .await
+                .unwrap();
+            assert_eq!(
+                g.audit_entries(&viewer, 0, 10).await.unwrap_err().kind(),
+                ErrorKind::PermissionDenied
+            );
+            assert_eq!(
+                g.export_audit(&viewer, Vec::new())
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::PermissionDenied
+            );
             for bad in [
                 AuditEvent::new(AuditAction::PolicyChange, ""),
                 AuditEvent::new(AuditAction::PolicyChange, "x".repeat(257)),
                 AuditEvent::new(AuditAction::PolicyChange, "x").reason(""),
                 AuditEvent::new(AuditAction::PolicyChange, "x").detail("k", "v".repeat(1025)),
             ] {
-                assert_eq!(g.record_audit(&viewer, bad).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+                assert_eq!(
+                    g.record_audit(&viewer, bad).await.unwrap_err().kind(),
+                    ErrorKind::InvalidInput
+                );
             }
-            let e = g.open_record_with_reason(&service("acme"), "nope", "").await.unwrap_err();
+            let e = g
+                .open_record_with_reason(&service("acme"), "nope", "")
+                .await
+                .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput);
             // Each tenant has its own chain.
-            let gl = g.audit_entries(&member(&store, "globex", "g", Role::Admin).await, 0, 10).await.unwrap();
+            let gl = g
+                .audit_entries(&member(&store, "globex", "g", Role::Admin).await, 0, 10)
+                .await
+                .unwrap();
             assert_eq!(gl.len(), 1, "{name}");
             assert_eq!(gl[0].seq, 1);
             assert_eq!(gl[0].tenant, "globex");
@@ -271,17 +427,28 @@ fn kek_rotation_is_audited_per_tenant() {
             g.create_tenant(&service(t)).await.unwrap();
         }
         let kek = kp.rotate_kek().unwrap();
-        let r = g.rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {}).await.unwrap();
+        let r = g
+            .rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {})
+            .await
+            .unwrap();
         assert_eq!(r.rewrapped, 2);
         for t in ["a", "b"] {
             let log = g.audit_entries(&service(t), 0, 10).await.unwrap();
             let last = log.last().unwrap();
-            assert_eq!((last.action.as_str(), last.target.clone()), ("key.rewrap", format!("kek:{kek}")));
+            assert_eq!(
+                (last.action.as_str(), last.target.clone()),
+                ("key.rewrap", format!("kek:{kek}"))
+            );
             assert_eq!(last.details.get("rewrapped").map(String::as_str), Some("1"));
         }
         // Nothing to do: no new entries.
-        g.rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {}).await.unwrap();
-        assert_eq!(g.audit_entries(&service("a"), 0, 10).await.unwrap().len(), 2);
+        g.rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            g.audit_entries(&service("a"), 0, 10).await.unwrap().len(),
+            2
+        );
     });
 }
 
@@ -290,9 +457,14 @@ mod props {
     use proptest::prelude::*;
 
     fn export(events: &[(String, Option<String>)]) -> Vec<u8> {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
-            let g = guard(Arc::new(tenantguard::MemoryStore::new()), &TestClock::at(T0));
+            let g = guard(
+                Arc::new(tenantguard::MemoryStore::new()),
+                &TestClock::at(T0),
+            );
             let ctx = service("acme");
             for (target, reason) in events {
                 let mut ev = AuditEvent::new(AuditAction::PolicyChange, target.clone());

@@ -18,29 +18,69 @@ fn auth_err(e: Error) -> AuthError {
 #[test]
 fn passwords_hash_verify_and_rehash() {
     let h = PasswordHasher::default();
-    assert_eq!(h.params(), PasswordParams { m_cost_kib: 19_456, t_cost: 2, p_cost: 1 });
+    assert_eq!(
+        h.params(),
+        PasswordParams {
+            m_cost_kib: 19_456,
+            t_cost: 2,
+            p_cost: 1
+        }
+    );
     let a = h.hash("correct horse battery staple").unwrap();
     let b = h.hash("correct horse battery staple").unwrap();
     assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
     assert_ne!(a, b, "per-user random salts");
     assert!(!a.contains("correct horse"));
-    assert!(!h.verify("correct horse battery staple", &a).unwrap().needs_rehash);
-    assert_eq!(h.verify("correct horse battery stapler", &a).unwrap_err(), AuthError::WrongPassword);
-    assert_eq!(AuthError::WrongPassword.kind(), ErrorKind::AuthenticationFailed);
+    assert!(
+        !h.verify("correct horse battery staple", &a)
+            .unwrap()
+            .needs_rehash
+    );
+    assert_eq!(
+        h.verify("correct horse battery stapler", &a).unwrap_err(),
+        AuthError::WrongPassword
+    );
+    assert_eq!(
+        AuthError::WrongPassword.kind(),
+        ErrorKind::AuthenticationFailed
+    );
 
     // Parameters rise: old hashes verify and ask to be rehashed.
-    let old = PasswordHasher::new(PasswordParams { m_cost_kib: 7_168, t_cost: 5, p_cost: 1 }).unwrap();
+    let old = PasswordHasher::new(PasswordParams {
+        m_cost_kib: 7_168,
+        t_cost: 5,
+        p_cost: 1,
+    })
+    .unwrap();
     let old_hash = old.hash("pw").unwrap();
     assert!(h.verify("pw", &old_hash).unwrap().needs_rehash);
     assert!(h.needs_rehash(&old_hash));
     assert!(!h.needs_rehash(&a));
-    let stronger = PasswordHasher::new(PasswordParams { m_cost_kib: 47_104, t_cost: 2, p_cost: 1 }).unwrap();
+    let stronger = PasswordHasher::new(PasswordParams {
+        m_cost_kib: 47_104,
+        t_cost: 2,
+        p_cost: 1,
+    })
+    .unwrap();
     assert!(stronger.needs_rehash(&a));
     assert!(!stronger.needs_rehash(&stronger.hash("pw").unwrap()));
 
     // Below OWASP: refused.
-    for (m, t, p) in [(4_096, 3, 1), (19_456, 1, 1), (46_000, 1, 1), (19_456, 2, 0)] {
-        assert_eq!(PasswordHasher::new(PasswordParams { m_cost_kib: m, t_cost: t, p_cost: p }).unwrap_err(), AuthError::WeakParams);
+    for (m, t, p) in [
+        (4_096, 3, 1),
+        (19_456, 1, 1),
+        (46_000, 1, 1),
+        (19_456, 2, 0),
+    ] {
+        assert_eq!(
+            PasswordHasher::new(PasswordParams {
+                m_cost_kib: m,
+                t_cost: t,
+                p_cost: p
+            })
+            .unwrap_err(),
+            AuthError::WeakParams
+        );
     }
     // Malformed or hostile stored hashes, bad inputs.
     let salt = "c2FsdHNhbHRzYWx0c2FsdA";
@@ -53,16 +93,29 @@ fn passwords_hash_verify_and_rehash() {
         format!("$argon2id$v=19$m=19456,t=1000,p=1${salt}${out}"),
         format!("$argon2id$v=19$m=19456,t=2,p=1${salt}"),
     ] {
-        assert_eq!(h.verify("pw", &bad).unwrap_err(), AuthError::MalformedHash, "{bad}");
+        assert_eq!(
+            h.verify("pw", &bad).unwrap_err(),
+            AuthError::MalformedHash,
+            "{bad}"
+        );
         assert!(h.needs_rehash(&bad));
     }
-    assert!(matches!(h.hash("").unwrap_err(), AuthError::InvalidInput(_)));
-    assert!(matches!(h.verify(&"x".repeat(1025), &a).unwrap_err(), AuthError::InvalidInput(_)));
+    assert!(matches!(
+        h.hash("").unwrap_err(),
+        AuthError::InvalidInput(_)
+    ));
+    assert!(matches!(
+        h.verify(&"x".repeat(1025), &a).unwrap_err(),
+        AuthError::InvalidInput(_)
+    ));
 }
 
 fn cfg(key: Option<&[u8]>) -> GovernanceConfig {
     GovernanceConfig {
-        sessions: SessionConfig { signing_key: key.map(SecretBytes::from_slice), ..Default::default() },
+        sessions: SessionConfig {
+            signing_key: key.map(SecretBytes::from_slice),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -87,7 +140,10 @@ fn access_tokens() {
         let g2 = guard_with(store.clone(), &clock, cfg(Some(&key)));
         g2.verify_access_token(s.access_token.expose()).unwrap();
         let g3 = guard_with(store.clone(), &clock, cfg(None));
-        assert_eq!(auth_err(g3.verify_access_token(s.access_token.expose()).unwrap_err()), AuthError::BadSignature);
+        assert_eq!(
+            auth_err(g3.verify_access_token(s.access_token.expose()).unwrap_err()),
+            AuthError::BadSignature
+        );
 
         // Tampered claims, foreign headers, junk.
         let t = s.access_token.expose();
@@ -95,29 +151,65 @@ fn access_tokens() {
         let forged_claims = {
             use base64::Engine;
             let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-            let mut c: serde_json::Value = serde_json::from_slice(&e.decode(parts[1]).unwrap()).unwrap();
+            let mut c: serde_json::Value =
+                serde_json::from_slice(&e.decode(parts[1]).unwrap()).unwrap();
             c["role"] = "owner".into();
             e.encode(serde_json::to_vec(&c).unwrap())
         };
         let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
-        assert_eq!(auth_err(g.verify_access_token(&forged).unwrap_err()), AuthError::BadSignature);
+        assert_eq!(
+            auth_err(g.verify_access_token(&forged).unwrap_err()),
+            AuthError::BadSignature
+        );
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
-        assert!(matches!(auth_err(g.verify_access_token(&none).unwrap_err()), AuthError::MalformedToken(_)));
-        for junk in ["", "a.b", "a.b.c.d", &"x".repeat(5000), &format!("{}.{}.!!", parts[0], parts[1])] {
-            assert_eq!(g.verify_access_token(junk).unwrap_err().kind(), ErrorKind::Malformed, "{junk}");
+        assert!(matches!(
+            auth_err(g.verify_access_token(&none).unwrap_err()),
+            AuthError::MalformedToken(_)
+        ));
+        for junk in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            &"x".repeat(5000),
+            &format!("{}.{}.!!", parts[0], parts[1]),
+        ] {
+            assert_eq!(
+                g.verify_access_token(junk).unwrap_err().kind(),
+                ErrorKind::Malformed,
+                "{junk}"
+            );
         }
 
         // Expiry at the second.
         clock.set(T0 + 899);
         g.verify_access_token(t).unwrap();
         clock.set(T0 + 900);
-        assert_eq!(auth_err(g.verify_access_token(t).unwrap_err()), AuthError::Expired);
+        assert_eq!(
+            auth_err(g.verify_access_token(t).unwrap_err()),
+            AuthError::Expired
+        );
 
         // Config checks; the service role has no sessions.
-        let short = GovernanceConfig { sessions: SessionConfig { signing_key: Some(SecretBytes::from_slice(&[1; 16])), ..Default::default() }, ..Default::default() };
-        let r = tenantguard::Guard::builder().key_provider(tenantguard::LocalKeyProvider::ephemeral()).store(tenantguard::MemoryStore::new()).governance(short).build();
+        let short = GovernanceConfig {
+            sessions: SessionConfig {
+                signing_key: Some(SecretBytes::from_slice(&[1; 16])),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let r = tenantguard::Guard::builder()
+            .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+            .store(tenantguard::MemoryStore::new())
+            .governance(short)
+            .build();
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
-        assert_eq!(g.create_session(&service("acme"), "x").await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            g.create_session(&service("acme"), "x")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidInput
+        );
     });
 }
 
@@ -138,28 +230,65 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
             let s3 = g.refresh_session(s2.refresh_token.expose()).await.unwrap();
 
             // Replaying s1's (already used) refresh token revokes the session.
-            assert_eq!(auth_err(g.refresh_session(s1.refresh_token.expose()).await.unwrap_err()), AuthError::RefreshReuse, "{name}");
-            assert_eq!(auth_err(g.refresh_session(s3.refresh_token.expose()).await.unwrap_err()), AuthError::Revoked, "{name}");
+            assert_eq!(
+                auth_err(
+                    g.refresh_session(s1.refresh_token.expose())
+                        .await
+                        .unwrap_err()
+                ),
+                AuthError::RefreshReuse,
+                "{name}"
+            );
+            assert_eq!(
+                auth_err(
+                    g.refresh_session(s3.refresh_token.expose())
+                        .await
+                        .unwrap_err()
+                ),
+                AuthError::Revoked,
+                "{name}"
+            );
             let list = g.list_sessions(&alice, None, 10).await.unwrap();
             assert_eq!(list.len(), 1);
             assert!(list[0].revoked_at.is_some());
             let log = g.audit_entries(&alice, 0, 100).await.unwrap();
             let last = log.last().unwrap();
-            assert_eq!((last.action.as_str(), last.reason.as_deref()), ("session.revoke", Some("refresh token reuse detected")));
+            assert_eq!(
+                (last.action.as_str(), last.reason.as_deref()),
+                ("session.revoke", Some("refresh token reuse detected"))
+            );
 
             // Unknown and malformed refresh tokens.
-            assert_eq!(auth_err(g.refresh_session("tgr_nope").await.unwrap_err()).kind(), ErrorKind::Malformed);
+            assert_eq!(
+                auth_err(g.refresh_session("tgr_nope").await.unwrap_err()).kind(),
+                ErrorKind::Malformed
+            );
             let other = guard(stores().remove(0).1, &clock);
             other.create_tenant(&service("acme")).await.unwrap();
             let foreign = other.create_session(&alice, "x").await.unwrap();
-            assert_eq!(auth_err(g.refresh_session(foreign.refresh_token.expose()).await.unwrap_err()), AuthError::Unknown);
+            assert_eq!(
+                auth_err(
+                    g.refresh_session(foreign.refresh_token.expose())
+                        .await
+                        .unwrap_err()
+                ),
+                AuthError::Unknown
+            );
 
             // Refresh expiry (14 days) and the absolute lifetime (30 days).
             let s = g.create_session(&alice, "tablet").await.unwrap();
             clock.advance(14 * 86_400 - 1);
             let s = g.refresh_session(s.refresh_token.expose()).await.unwrap();
             clock.advance(14 * 86_400);
-            assert_eq!(auth_err(g.refresh_session(s.refresh_token.expose()).await.unwrap_err()), AuthError::Expired, "{name}");
+            assert_eq!(
+                auth_err(
+                    g.refresh_session(s.refresh_token.expose())
+                        .await
+                        .unwrap_err()
+                ),
+                AuthError::Expired,
+                "{name}"
+            );
             let s = g.create_session(&alice, "desk").await.unwrap();
             let c = clock.now();
             let mut tok = s.refresh_token;
@@ -170,10 +299,22 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
             }
             assert_eq!(clock.now(), c + 26 * 86_400);
             let n = g.refresh_session(tok.expose()).await.unwrap();
-            assert_eq!(n.refresh_expires_at, c + 30 * 86_400, "{name}: capped by the session's end");
+            assert_eq!(
+                n.refresh_expires_at,
+                c + 30 * 86_400,
+                "{name}: capped by the session's end"
+            );
             assert_eq!(n.access_expires_at, c + 26 * 86_400 + 900);
             clock.set(c + 30 * 86_400);
-            assert_eq!(auth_err(g.refresh_session(n.refresh_token.expose()).await.unwrap_err()), AuthError::Expired, "{name}");
+            assert_eq!(
+                auth_err(
+                    g.refresh_session(n.refresh_token.expose())
+                        .await
+                        .unwrap_err()
+                ),
+                AuthError::Expired,
+                "{name}"
+            );
         }
     });
 }
@@ -185,7 +326,10 @@ fn concurrent_refreshes_of_one_token() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
             g.create_tenant(&service("acme")).await.unwrap();
-            let s = g.create_session(&member(&store, "acme", "alice", Role::Member).await, "x").await.unwrap();
+            let s = g
+                .create_session(&member(&store, "acme", "alice", Role::Member).await, "x")
+                .await
+                .unwrap();
             let tok = s.refresh_token.expose().to_owned();
             let (a, b) = tokio::join!(
                 tokio::spawn({
@@ -221,24 +365,75 @@ fn listing_and_revoking_sessions() {
             let a2 = g.create_session(&alice, "phone").await.unwrap();
             let b1 = g.create_session(&bob, "bob's").await.unwrap();
             let mine = g.list_sessions(&alice, None, 10).await.unwrap();
-            assert_eq!(mine.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["phone", "laptop"], "{name}");
+            assert_eq!(
+                mine.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
+                ["phone", "laptop"],
+                "{name}"
+            );
             let bob_id = UserId::new("bob").unwrap();
-            assert_eq!(g.list_sessions(&alice, Some(&bob_id), 10).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-            assert_eq!(g.list_sessions(&admin, Some(&bob_id), 10).await.unwrap().len(), 1);
-            assert!(g.list_sessions(&user("globex", "alice", Role::Owner), None, 10).await.unwrap().is_empty());
+            assert_eq!(
+                g.list_sessions(&alice, Some(&bob_id), 10)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::PermissionDenied
+            );
+            assert_eq!(
+                g.list_sessions(&admin, Some(&bob_id), 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            assert!(g
+                .list_sessions(&user("globex", "alice", Role::Owner), None, 10)
+                .await
+                .unwrap()
+                .is_empty());
 
             // Own session: yes. Someone else's: admins only. Other tenants: never.
             assert!(g.revoke_session(&alice, &a1.session_id).await.unwrap());
-            assert_eq!(auth_err(g.refresh_session(a1.refresh_token.expose()).await.unwrap_err()), AuthError::Revoked);
-            assert_eq!(g.revoke_session(&alice, &b1.session_id).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+            assert_eq!(
+                auth_err(
+                    g.refresh_session(a1.refresh_token.expose())
+                        .await
+                        .unwrap_err()
+                ),
+                AuthError::Revoked
+            );
+            assert_eq!(
+                g.revoke_session(&alice, &b1.session_id)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::PermissionDenied
+            );
             let globex_admin = member(&store, "globex", "gus", Role::Admin).await;
-            assert_eq!(g.revoke_session(&globex_admin, &b1.session_id).await.unwrap_err().kind(), cross_tenant_kind(name), "{name}");
+            assert_eq!(
+                g.revoke_session(&globex_admin, &b1.session_id)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                cross_tenant_kind(name),
+                "{name}"
+            );
             assert!(g.revoke_session(&admin, &b1.session_id).await.unwrap());
             g.refresh_session(a2.refresh_token.expose()).await.unwrap();
-            assert_eq!(g.revoke_user_sessions(&alice, &UserId::new("alice").unwrap()).await.unwrap(), 1);
+            assert_eq!(
+                g.revoke_user_sessions(&alice, &UserId::new("alice").unwrap())
+                    .await
+                    .unwrap(),
+                1
+            );
             let v = g.verify_access_token(a2.access_token.expose()).unwrap();
             assert!(matches!(v.context.principal(), Principal::User { .. }));
-            let revokes = g.audit_entries(&admin, 0, 100).await.unwrap().into_iter().filter(|e| e.action == "session.revoke").count();
+            let revokes = g
+                .audit_entries(&admin, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == "session.revoke")
+                .count();
             assert_eq!(revokes, 3, "{name}");
         }
     });

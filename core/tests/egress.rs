@@ -4,13 +4,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use tenantguard::egress::{
-    category, DenyReason, Egress, EgressDecision, EgressEvent, EgressObserver, EgressPolicy, EgressRequest, RedactionLevel, Registry,
-    SubProcessor,
+    category, DenyReason, Egress, EgressDecision, EgressEvent, EgressObserver, EgressPolicy,
+    EgressRequest, RedactionLevel, Registry, SubProcessor,
 };
 use tenantguard::redact::{Operator, OrgPattern};
 use tenantguard::store::{KeyStore, PolicyStore};
 use tenantguard::tenant::Resolved;
-use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, ServiceRole, SqliteStore, Store, TenantContext, TenantId, UserId};
+use tenantguard::{
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, ServiceRole, SqliteStore, Store,
+    TenantContext, TenantId, UserId,
+};
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<EgressEvent>>);
@@ -26,16 +29,29 @@ fn ctx(t: &str) -> TenantContext {
 }
 
 fn user(t: &str, role: Role) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(TenantId::new(t).unwrap(), UserId::new("u1").unwrap(), role))
+    TenantContext::resolved(Resolved::vouch(
+        TenantId::new(t).unwrap(),
+        UserId::new("u1").unwrap(),
+        role,
+    ))
 }
 
 async fn setup<S: Store + PolicyStore + 'static>(store: Arc<S>) -> (Egress, Arc<Recorder>) {
-    let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store.clone()).build().unwrap();
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store.clone())
+        .build()
+        .unwrap();
     for t in ["acme", "globex"] {
         guard.create_tenant(&ctx(t)).await.unwrap();
     }
     let rec = Arc::new(Recorder::default());
-    let egress = Egress::builder(guard).policy_store(store).registry(Registry::example()).observer(rec.clone()).build().unwrap();
+    let egress = Egress::builder(guard)
+        .policy_store(store)
+        .registry(Registry::example())
+        .observer(rec.clone())
+        .build()
+        .unwrap();
     (egress, rec)
 }
 
@@ -58,13 +74,32 @@ fn denied(d: EgressDecision) -> DenyReason {
 #[test]
 fn registry_renders_a_security_page_table() {
     let mut r = Registry::example();
-    r.register(SubProcessor::new("vector-db", "Vector | DB", "Embeddings storage", &[category::DOCUMENTS], true).located("EU")).unwrap();
-    assert!(r.register(SubProcessor::new("vector-db", "x", "y", &[], false)).is_err());
-    assert!(r.register(SubProcessor::new("Bad Id", "x", "y", &[], false)).is_err());
+    r.register(
+        SubProcessor::new(
+            "vector-db",
+            "Vector | DB",
+            "Embeddings storage",
+            &[category::DOCUMENTS],
+            true,
+        )
+        .located("EU"),
+    )
+    .unwrap();
+    assert!(r
+        .register(SubProcessor::new("vector-db", "x", "y", &[], false))
+        .is_err());
+    assert!(r
+        .register(SubProcessor::new("Bad Id", "x", "y", &[], false))
+        .is_err());
     let md = r.to_markdown();
     assert!(md.starts_with("| Sub-processor | Purpose | Data categories | Location | Optional |\n|---|---|---|---|---|\n"));
-    assert!(md.contains("| LLM provider (chat) | Chat completions | prompts, pii | - | no |"), "{md}");
-    assert!(md.contains("| Reranking service | Search result reranking | documents | - | yes (opt-out) |"));
+    assert!(
+        md.contains("| LLM provider (chat) | Chat completions | prompts, pii | - | no |"),
+        "{md}"
+    );
+    assert!(md.contains(
+        "| Reranking service | Search result reranking | documents | - | yes (opt-out) |"
+    ));
     assert!(md.contains("| Vector \\| DB | Embeddings storage | documents | EU | yes (opt-out) |"));
     assert_eq!(md.lines().count(), 2 + 5);
 }
@@ -79,68 +114,176 @@ async fn policy_flow<S: Store + PolicyStore + 'static>(store: Arc<S>) {
     assert_eq!(p.text, PROMPT);
     assert!(p.summary.is_empty() && p.session.is_none());
     assert!(p.retention.prompt_cache);
-    assert_eq!(denied(egress.prepare(&acme, "unknown-llm", PROMPT).await.unwrap()), DenyReason::UnknownProvider);
+    assert_eq!(
+        denied(egress.prepare(&acme, "unknown-llm", PROMPT).await.unwrap()),
+        DenyReason::UnknownProvider
+    );
 
     // Strict posture by policy alone.
-    let strict = EgressPolicy { terms: vec!["Project Falcon".into()], ..EgressPolicy::strict() };
+    let strict = EgressPolicy {
+        terms: vec!["Project Falcon".into()],
+        ..EgressPolicy::strict()
+    };
     assert_eq!(egress.set_policy(&acme, &strict).await.unwrap(), 1);
     assert_eq!(egress.policy(&acme).await.unwrap(), strict);
     let p = allowed(egress.prepare(&acme, "llm-chat", PROMPT).await.unwrap());
-    assert_eq!(p.text, "Ask <EMAIL_1> about <TERM_1>; key <API_KEY_1>, card <CARD_1>.");
-    assert_eq!(p.summary, BTreeMap::from([("API_KEY".into(), 1), ("CARD".into(), 1), ("EMAIL".into(), 1), ("TERM".into(), 1)]));
+    assert_eq!(
+        p.text,
+        "Ask <EMAIL_1> about <TERM_1>; key <API_KEY_1>, card <CARD_1>."
+    );
+    assert_eq!(
+        p.summary,
+        BTreeMap::from([
+            ("API_KEY".into(), 1),
+            ("CARD".into(), 1),
+            ("EMAIL".into(), 1),
+            ("TERM".into(), 1)
+        ])
+    );
     assert!(p.retention.zero_data_retention && !p.retention.prompt_cache);
-    assert_eq!(p.restore("Sent to <EMAIL_1> re <TERM_1>.").unwrap(), "Sent to jane@example.com re Project Falcon.");
+    assert_eq!(
+        p.restore("Sent to <EMAIL_1> re <TERM_1>.").unwrap(),
+        "Sent to jane@example.com re Project Falcon."
+    );
 
     // Another organization is unaffected.
-    assert_eq!(allowed(egress.prepare(&globex, "llm-chat", PROMPT).await.unwrap()).text, PROMPT);
+    assert_eq!(
+        allowed(egress.prepare(&globex, "llm-chat", PROMPT).await.unwrap()).text,
+        PROMPT
+    );
 
     // PII level leaves secrets and terms alone.
-    let pii = EgressPolicy { redaction: RedactionLevel::Pii, operator: Operator::Tag, terms: vec!["Project Falcon".into()], ..Default::default() };
+    let pii = EgressPolicy {
+        redaction: RedactionLevel::Pii,
+        operator: Operator::Tag,
+        terms: vec!["Project Falcon".into()],
+        ..Default::default()
+    };
     assert_eq!(egress.set_policy(&acme, &pii).await.unwrap(), 2);
     let p = allowed(egress.prepare(&acme, "llm-chat", PROMPT).await.unwrap());
-    assert_eq!(p.text, "Ask [EMAIL] about Project Falcon; key AKIAIOSFODNN7EXAMPLE, card [CARD].");
+    assert_eq!(
+        p.text,
+        "Ask [EMAIL] about Project Falcon; key AKIAIOSFODNN7EXAMPLE, card [CARD]."
+    );
 
     // Provider allow-list, opt-out and categories.
     let restricted = EgressPolicy {
-        allowed_providers: Some(BTreeSet::from(["llm-chat".into(), "reranker".into(), "observability".into()])),
+        allowed_providers: Some(BTreeSet::from([
+            "llm-chat".into(),
+            "reranker".into(),
+            "observability".into(),
+        ])),
         opted_out: BTreeSet::from(["observability".into()]),
-        categories: BTreeMap::from([("reranker".into(), BTreeSet::from([category::DOCUMENTS.into()]))]),
+        categories: BTreeMap::from([(
+            "reranker".into(),
+            BTreeSet::from([category::DOCUMENTS.into()]),
+        )]),
         redaction: RedactionLevel::Pii,
         ..Default::default()
     };
     egress.set_policy(&acme, &restricted).await.unwrap();
-    assert_eq!(denied(egress.prepare(&acme, "llm-agents", PROMPT).await.unwrap()), DenyReason::ProviderNotAllowed);
-    assert_eq!(denied(egress.prepare(&acme, "observability", "trace").await.unwrap()), DenyReason::OptedOut);
     assert_eq!(
-        denied(egress.prepare(&acme, "reranker", "some prompt").await.unwrap()),
-        DenyReason::CategoryNotAllowed { category: "prompts".into() }
+        denied(egress.prepare(&acme, "llm-agents", PROMPT).await.unwrap()),
+        DenyReason::ProviderNotAllowed
+    );
+    assert_eq!(
+        denied(
+            egress
+                .prepare(&acme, "observability", "trace")
+                .await
+                .unwrap()
+        ),
+        DenyReason::OptedOut
+    );
+    assert_eq!(
+        denied(
+            egress
+                .prepare(&acme, "reranker", "some prompt")
+                .await
+                .unwrap()
+        ),
+        DenyReason::CategoryNotAllowed {
+            category: "prompts".into()
+        }
     );
     // A document holding a secret the PII level would not redact: refused.
-    let doc = EgressRequest { category: category::DOCUMENTS, ..EgressRequest::new("reranker", "doc with 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") };
-    assert_eq!(denied(egress.prepare_with(&acme, doc).await.unwrap()), DenyReason::CategoryNotAllowed { category: "credentials".into() });
+    let doc = EgressRequest {
+        category: category::DOCUMENTS,
+        ..EgressRequest::new(
+            "reranker",
+            "doc with 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",
+        )
+    };
+    assert_eq!(
+        denied(egress.prepare_with(&acme, doc).await.unwrap()),
+        DenyReason::CategoryNotAllowed {
+            category: "credentials".into()
+        }
+    );
     // PII is redacted, so it may go.
-    let doc = EgressRequest { category: category::DOCUMENTS, ..EgressRequest::new("reranker", "doc by jane@example.com") };
-    assert_eq!(allowed(egress.prepare_with(&acme, doc).await.unwrap()).text, "doc by <EMAIL_1>");
+    let doc = EgressRequest {
+        category: category::DOCUMENTS,
+        ..EgressRequest::new("reranker", "doc by jane@example.com")
+    };
+    assert_eq!(
+        allowed(egress.prepare_with(&acme, doc).await.unwrap()).text,
+        "doc by <EMAIL_1>"
+    );
 
     // Invalid policies are refused.
-    let bad = EgressPolicy { opted_out: BTreeSet::from(["llm-chat".into()]), ..Default::default() };
-    assert_eq!(egress.set_policy(&acme, &bad).await.unwrap_err().kind(), ErrorKind::InvalidInput);
-    let bad = EgressPolicy { allowed_providers: Some(BTreeSet::from(["nope".into()])), ..Default::default() };
-    assert_eq!(egress.set_policy(&acme, &bad).await.unwrap_err().kind(), ErrorKind::InvalidInput);
-    let bad = EgressPolicy { patterns: vec![OrgPattern { tag: "X".into(), regex: "(".into() }], ..Default::default() };
-    assert_eq!(egress.set_policy(&acme, &bad).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    let bad = EgressPolicy {
+        opted_out: BTreeSet::from(["llm-chat".into()]),
+        ..Default::default()
+    };
+    assert_eq!(
+        egress.set_policy(&acme, &bad).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let bad = EgressPolicy {
+        allowed_providers: Some(BTreeSet::from(["nope".into()])),
+        ..Default::default()
+    };
+    assert_eq!(
+        egress.set_policy(&acme, &bad).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let bad = EgressPolicy {
+        patterns: vec![OrgPattern {
+            tag: "X".into(),
+            regex: "(".into(),
+        }],
+        ..Default::default()
+    };
+    assert_eq!(
+        egress.set_policy(&acme, &bad).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
 
     // Roles: members prepare, only admins change the policy.
     let member = user("acme", Role::Member);
     assert!(egress.prepare(&member, "llm-chat", "hi").await.is_ok());
-    assert_eq!(egress.set_policy(&member, &EgressPolicy::default()).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-    assert!(egress.set_policy(&user("acme", Role::Admin), &EgressPolicy::default()).await.is_ok());
+    assert_eq!(
+        egress
+            .set_policy(&member, &EgressPolicy::default())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PermissionDenied
+    );
+    assert!(egress
+        .set_policy(&user("acme", Role::Admin), &EgressPolicy::default())
+        .await
+        .is_ok());
 
     // Every decision was observed, with counts and never values.
     let events = rec.0.lock().unwrap();
     assert_eq!(events.len(), 11);
     let strict_event = &events[2];
-    assert!(strict_event.allowed && strict_event.level == RedactionLevel::Strict && strict_event.policy_version == 1);
+    assert!(
+        strict_event.allowed
+            && strict_event.level == RedactionLevel::Strict
+            && strict_event.policy_version == 1
+    );
     assert_eq!(strict_event.redacted.get("EMAIL"), Some(&1));
     assert_eq!(strict_event.bytes_in, PROMPT.len());
     assert_eq!(events[1].reason, Some(DenyReason::UnknownProvider));
@@ -165,19 +308,67 @@ async fn sqlite_policies_persist_and_are_tenant_scoped() {
     let path = dir.path().join("tg.db");
     {
         let store = Arc::new(SqliteStore::open(&path).unwrap());
-        store.create_tenant(&ctx("acme"), &key_record()).await.unwrap();
-        store.create_tenant(&ctx("globex"), &key_record()).await.unwrap();
-        assert_eq!(store.put_policy(&ctx("acme"), "egress", "{\"redaction\":\"strict\"}", 5).await.unwrap(), 1);
-        assert_eq!(store.put_policy(&ctx("acme"), "egress", "{\"redaction\":\"pii\"}", 6).await.unwrap(), 2);
+        store
+            .create_tenant(&ctx("acme"), &key_record())
+            .await
+            .unwrap();
+        store
+            .create_tenant(&ctx("globex"), &key_record())
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .put_policy(&ctx("acme"), "egress", "{\"redaction\":\"strict\"}", 5)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .put_policy(&ctx("acme"), "egress", "{\"redaction\":\"pii\"}", 6)
+                .await
+                .unwrap(),
+            2
+        );
     }
     let store = SqliteStore::open(&path).unwrap();
-    let doc = store.get_policy(&ctx("acme"), "egress").await.unwrap().unwrap();
-    assert_eq!((doc.body.as_str(), doc.version, doc.updated_at), ("{\"redaction\":\"pii\"}", 2, 6));
-    assert_eq!(store.get_policy(&ctx("globex"), "egress").await.unwrap(), None);
-    assert_eq!(store.get_policy(&ctx("nobody"), "egress").await.unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(store.put_policy(&ctx("acme"), "Bad Kind", "{}", 0).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    let doc = store
+        .get_policy(&ctx("acme"), "egress")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (doc.body.as_str(), doc.version, doc.updated_at),
+        ("{\"redaction\":\"pii\"}", 2, 6)
+    );
+    assert_eq!(
+        store.get_policy(&ctx("globex"), "egress").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_policy(&ctx("nobody"), "egress")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        store
+            .put_policy(&ctx("acme"), "Bad Kind", "{}", 0)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
     let mem = MemoryStore::new();
-    assert_eq!(mem.get_policy(&ctx("acme"), "egress").await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        mem.get_policy(&ctx("acme"), "egress")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
 }
 
 fn key_record() -> tenantguard::store::TenantKeyRecord {
@@ -193,12 +384,34 @@ fn key_record() -> tenantguard::store::TenantKeyRecord {
 #[tokio::test]
 async fn hash_operator_is_stable_per_tenant() {
     let (egress, _) = setup(Arc::new(MemoryStore::new())).await;
-    let policy = EgressPolicy { redaction: RedactionLevel::Pii, operator: Operator::Hash, ..Default::default() };
+    let policy = EgressPolicy {
+        redaction: RedactionLevel::Pii,
+        operator: Operator::Hash,
+        ..Default::default()
+    };
     egress.set_policy(&ctx("acme"), &policy).await.unwrap();
     egress.set_policy(&ctx("globex"), &policy).await.unwrap();
-    let a1 = allowed(egress.prepare(&ctx("acme"), "llm-chat", "jane@example.com").await.unwrap()).text;
-    let a2 = allowed(egress.prepare(&ctx("acme"), "llm-chat", "jane@example.com").await.unwrap()).text;
-    let g = allowed(egress.prepare(&ctx("globex"), "llm-chat", "jane@example.com").await.unwrap()).text;
+    let a1 = allowed(
+        egress
+            .prepare(&ctx("acme"), "llm-chat", "jane@example.com")
+            .await
+            .unwrap(),
+    )
+    .text;
+    let a2 = allowed(
+        egress
+            .prepare(&ctx("acme"), "llm-chat", "jane@example.com")
+            .await
+            .unwrap(),
+    )
+    .text;
+    let g = allowed(
+        egress
+            .prepare(&ctx("globex"), "llm-chat", "jane@example.com")
+            .await
+            .unwrap(),
+    )
+    .text;
     assert!(a1.starts_with("[EMAIL:"));
     assert_eq!(a1, a2);
     assert_ne!(a1, g);
@@ -207,22 +420,50 @@ async fn hash_operator_is_stable_per_tenant() {
 #[tokio::test]
 async fn sessions_span_turns_and_stay_in_their_tenant() {
     let (egress, _) = setup(Arc::new(MemoryStore::new())).await;
-    let pol = EgressPolicy { redaction: RedactionLevel::Pii, ..Default::default() };
+    let pol = EgressPolicy {
+        redaction: RedactionLevel::Pii,
+        ..Default::default()
+    };
     egress.set_policy(&ctx("acme"), &pol).await.unwrap();
     egress.set_policy(&ctx("globex"), &pol).await.unwrap();
-    let first = allowed(egress.prepare(&ctx("acme"), "llm-chat", "a@example.com").await.unwrap());
+    let first = allowed(
+        egress
+            .prepare(&ctx("acme"), "llm-chat", "a@example.com")
+            .await
+            .unwrap(),
+    );
     let session = first.session.clone().unwrap();
-    let req = EgressRequest { session: Some(session.clone()), ..EgressRequest::new("llm-chat", "b@example.com, a@example.com") };
+    let req = EgressRequest {
+        session: Some(session.clone()),
+        ..EgressRequest::new("llm-chat", "b@example.com, a@example.com")
+    };
     let second = allowed(egress.prepare_with(&ctx("acme"), req).await.unwrap());
     assert_eq!(second.text, "<EMAIL_2>, <EMAIL_1>");
-    let req = EgressRequest { session: Some(session), ..EgressRequest::new("llm-chat", "c@example.com") };
-    assert_eq!(egress.prepare_with(&ctx("globex"), req).await.unwrap_err().kind(), ErrorKind::CrossTenant);
+    let req = EgressRequest {
+        session: Some(session),
+        ..EgressRequest::new("llm-chat", "c@example.com")
+    };
+    assert_eq!(
+        egress
+            .prepare_with(&ctx("globex"), req)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::CrossTenant
+    );
 }
 
 #[tokio::test]
 async fn builder_needs_a_policy_store() {
-    let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().unwrap();
-    assert_eq!(Egress::builder(guard).build().unwrap_err().kind(), ErrorKind::Config);
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
+    assert_eq!(
+        Egress::builder(guard).build().unwrap_err().kind(),
+        ErrorKind::Config
+    );
 }
 
 #[tokio::test]
@@ -231,7 +472,10 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
     let path = dir.path().join("v1.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        store.create_tenant(&ctx("acme"), &key_record()).await.unwrap();
+        store
+            .create_tenant(&ctx("acme"), &key_record())
+            .await
+            .unwrap();
     }
     // Turn it back into a schema-1 database, as an older build left it.
     {
@@ -245,9 +489,20 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.tenant_keys(&ctx("acme")).await.unwrap().len(), 1);
-    assert_eq!(store.get_policy(&ctx("acme"), "egress").await.unwrap(), None);
-    assert_eq!(store.put_policy(&ctx("acme"), "egress", "{}", 1).await.unwrap(), 1);
+    assert_eq!(
+        store.get_policy(&ctx("acme"), "egress").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .put_policy(&ctx("acme"), "egress", "{}", 1)
+            .await
+            .unwrap(),
+        1
+    );
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, 3);
 }

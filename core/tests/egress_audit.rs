@@ -8,26 +8,67 @@ use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantConte
 #[tokio::test]
 async fn decisions_and_policy_changes_are_audited_without_values() {
     let store = Arc::new(MemoryStore::new());
-    let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store.clone()).build().unwrap();
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store.clone())
+        .build()
+        .unwrap();
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &ServiceRole::new());
     guard.create_tenant(&acme).await.unwrap();
-    let egress = Egress::builder(guard.clone()).policy_store(store).registry(Registry::example()).build().unwrap();
+    let egress = Egress::builder(guard.clone())
+        .policy_store(store)
+        .registry(Registry::example())
+        .build()
+        .unwrap();
 
-    egress.set_policy(&acme, &EgressPolicy { redaction: RedactionLevel::Pii, ..Default::default() }).await.unwrap();
-    let allowed = egress.prepare(&acme, "llm-chat", "Mail jane@example.com now").await.unwrap();
+    egress
+        .set_policy(
+            &acme,
+            &EgressPolicy {
+                redaction: RedactionLevel::Pii,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let allowed = egress
+        .prepare(&acme, "llm-chat", "Mail jane@example.com now")
+        .await
+        .unwrap();
     assert!(allowed.allowed().is_some());
-    let denied = egress.prepare(&acme, "no-such-provider", "Mail jane@example.com now").await.unwrap();
+    let denied = egress
+        .prepare(&acme, "no-such-provider", "Mail jane@example.com now")
+        .await
+        .unwrap();
     assert!(denied.allowed().is_none());
 
     let entries = guard.audit_entries(&acme, 0, 100).await.unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.contains(&"policy.change"), "{actions:?}");
-    let decisions: Vec<_> = entries.iter().filter(|e| e.action == "egress.decision").collect();
+    let decisions: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "egress.decision")
+        .collect();
     assert_eq!(decisions.len(), 2);
     assert_eq!(decisions[0].target, "llm-chat");
-    assert_eq!(decisions[0].details.get("allowed").map(String::as_str), Some("true"));
-    assert_eq!(decisions[0].details.get("redacted.EMAIL").map(String::as_str), Some("1"));
-    assert_eq!(decisions[1].details.get("allowed").map(String::as_str), Some("false"));
+    assert_eq!(
+        decisions[0].details.get("allowed").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        decisions[0]
+            .details
+            .get("redacted.EMAIL")
+            .map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        decisions[1].details.get("allowed").map(String::as_str),
+        Some("false")
+    );
     let log = format!("{entries:?}");
-    assert!(!log.contains("jane@example.com"), "the audit log must never hold the redacted values");
+    assert!(
+        !log.contains("jane@example.com"),
+        "the audit log must never hold the redacted values"
+    );
 }

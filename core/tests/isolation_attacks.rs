@@ -12,19 +12,32 @@ use std::sync::Arc;
 
 use postgres_support::*;
 use tenantguard::store::{KeyState, KeyStore, RecordStore, SealedRecord, StoreError};
-use tenantguard::{Credential, ErrorKind, Guard, KeyId, LocalKeyProvider, PgOptions, PostgresStore, Role, SealedValue, ServiceRole};
+use tenantguard::{
+    Credential, ErrorKind, Guard, KeyId, LocalKeyProvider, PgOptions, PostgresStore, Role,
+    SealedValue, ServiceRole,
+};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 /// Every row of every table, as the superuser sees it.
 async fn snapshot(admin: &Client) -> String {
     let mut out = String::new();
-    for table in ["tg_tenants", "tg_memberships", "tg_tenant_keys", "tg_records", "tg_schema_migrations"] {
+    for table in [
+        "tg_tenants",
+        "tg_memberships",
+        "tg_tenant_keys",
+        "tg_records",
+        "tg_schema_migrations",
+    ] {
         let row = admin
             .query_one(&format!("SELECT count(*), coalesce(string_agg(t::text, '|' ORDER BY t::text), '') FROM {table} t"), &[])
             .await
             .unwrap();
-        out.push_str(&format!("{table}:{}:{}\n", row.get::<_, i64>(0), row.get::<_, String>(1)));
+        out.push_str(&format!(
+            "{table}:{}:{}\n",
+            row.get::<_, i64>(0),
+            row.get::<_, String>(1)
+        ));
     }
     out
 }
@@ -33,8 +46,17 @@ async fn snapshot(admin: &Client) -> String {
 /// if it succeeds. Returns rows affected/returned, or the SQLSTATE of the refusal.
 async fn raw(c: &Client, tenant: &str, user: &str, sql: &str) -> Result<usize, SqlState> {
     c.batch_execute("BEGIN").await.unwrap();
-    c.execute("SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)", &[&tenant, &user]).await.unwrap();
-    let r = if sql.trim_start().to_uppercase().starts_with("SELECT") { c.query(sql, &[]).await.map(|r| r.len()) } else { c.execute(sql, &[]).await.map(|n| n as usize) };
+    c.execute(
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)",
+        &[&tenant, &user],
+    )
+    .await
+    .unwrap();
+    let r = if sql.trim_start().to_uppercase().starts_with("SELECT") {
+        c.query(sql, &[]).await.map(|r| r.len())
+    } else {
+        c.execute(sql, &[]).await.map(|n| n as usize)
+    };
     match r {
         Ok(n) => {
             c.batch_execute("COMMIT").await.unwrap();
@@ -57,13 +79,23 @@ impl Suite {
     async fn check(&mut self, name: &str, refused: bool) {
         assert!(refused, "attack {} was not refused: {name}", self.count + 1);
         let now = snapshot(&self.admin).await;
-        assert_eq!(now, self.before, "attack {} changed the database: {name}", self.count + 1);
+        assert_eq!(
+            now,
+            self.before,
+            "attack {} changed the database: {name}",
+            self.count + 1
+        );
         self.count += 1;
     }
 }
 
 fn denied<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
-    matches!(r, Err(StoreError::PermissionDenied(_)) | Err(StoreError::TenantNotFound) | Err(StoreError::CrossTenant))
+    matches!(
+        r,
+        Err(StoreError::PermissionDenied(_))
+            | Err(StoreError::TenantNotFound)
+            | Err(StoreError::CrossTenant)
+    )
 }
 
 /// Refused means: no row seen or touched, or an error that is a refusal (privilege,
@@ -71,62 +103,157 @@ fn denied<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
 fn refused_sql(r: &Result<usize, SqlState>) -> bool {
     match r {
         Ok(n) => *n == 0,
-        Err(c) => [SqlState::INSUFFICIENT_PRIVILEGE, SqlState::UNIQUE_VIOLATION, SqlState::NOT_NULL_VIOLATION].contains(c),
+        Err(c) => [
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::NOT_NULL_VIOLATION,
+        ]
+        .contains(c),
     }
 }
 
 #[tokio::test]
 async fn cross_tenant_attacks_are_refused_and_change_nothing() {
-    let Some(pg) = fresh("attacks").await else { return };
+    let Some(pg) = fresh("attacks").await else {
+        return;
+    };
     let store: Arc<PostgresStore> = pg.store_arc().await;
-    let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store.clone()).build().unwrap();
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store.clone())
+        .build()
+        .unwrap();
 
     // Two organizations with all four roles in acme and an owner and member in globex.
     let olga = user("acme", "olga", Role::Owner);
     guard.create_tenant(&olga).await.unwrap();
-    for (who, role) in [("adam", Role::Admin), ("mia", Role::Member), ("vic", Role::Viewer)] {
+    for (who, role) in [
+        ("adam", Role::Admin),
+        ("mia", Role::Member),
+        ("vic", Role::Viewer),
+    ] {
         store.set_member(&olga, &u(who), role, 1).await.unwrap();
     }
     let gina = user("globex", "gina", Role::Owner);
     guard.create_tenant(&gina).await.unwrap();
-    store.set_member(&gina, &u("gus"), Role::Member, 1).await.unwrap();
-    let (adam, mia, vic) = (user("acme", "adam", Role::Admin), user("acme", "mia", Role::Member), user("acme", "vic", Role::Viewer));
+    store
+        .set_member(&gina, &u("gus"), Role::Member, 1)
+        .await
+        .unwrap();
+    let (adam, mia, vic) = (
+        user("acme", "adam", Role::Admin),
+        user("acme", "mia", Role::Member),
+        user("acme", "vic", Role::Viewer),
+    );
     let gus = user("globex", "gus", Role::Member);
-    guard.put_credential(&mia, "acme-pw", &Credential::password("acme-secret")).await.unwrap();
-    guard.put_credential(&gus, "globex-pw", &Credential::password("globex-secret")).await.unwrap();
-    guard.put_record(&gus, "globex-doc", "chat_transcript", Some("subject-9"), b"globex transcript").await.unwrap();
-    let globex_rec = store.get_record(&svc("globex"), "globex-pw").await.unwrap().unwrap();
-    let acme_rec = store.get_record(&svc("acme"), "acme-pw").await.unwrap().unwrap();
+    guard
+        .put_credential(&mia, "acme-pw", &Credential::password("acme-secret"))
+        .await
+        .unwrap();
+    guard
+        .put_credential(&gus, "globex-pw", &Credential::password("globex-secret"))
+        .await
+        .unwrap();
+    guard
+        .put_record(
+            &gus,
+            "globex-doc",
+            "chat_transcript",
+            Some("subject-9"),
+            b"globex transcript",
+        )
+        .await
+        .unwrap();
+    let globex_rec = store
+        .get_record(&svc("globex"), "globex-pw")
+        .await
+        .unwrap()
+        .unwrap();
+    let acme_rec = store
+        .get_record(&svc("acme"), "acme-pw")
+        .await
+        .unwrap()
+        .unwrap();
 
     let admin = pg.admin().await;
     let before = snapshot(&admin).await;
-    let mut s = Suite { admin, before, count: 0 };
+    let mut s = Suite {
+        admin,
+        before,
+        count: 0,
+    };
     let acme_svc = svc("acme");
     let k1 = KeyId::new(1).unwrap();
     let k2 = KeyId::new(2).unwrap();
 
     // ---- Through the SDK, with acme contexts, against globex's records.
-    for (name, ctx) in [("owner", &olga), ("admin", &adam), ("member", &mia), ("viewer", &vic), ("service", &acme_svc)] {
+    for (name, ctx) in [
+        ("owner", &olga),
+        ("admin", &adam),
+        ("member", &mia),
+        ("viewer", &vic),
+        ("service", &acme_svc),
+    ] {
         let r = store.get_record(ctx, "globex-pw").await;
-        s.check(&format!("read globex record as acme {name}"), matches!(r, Ok(None))).await;
+        s.check(
+            &format!("read globex record as acme {name}"),
+            matches!(r, Ok(None)),
+        )
+        .await;
     }
     for (name, ctx) in [("owner", &olga), ("member", &mia), ("service", &acme_svc)] {
         let mut forged = globex_rec.clone();
         forged.sealed = acme_rec.sealed.clone();
         let r = store.put_record(ctx, &forged).await;
-        s.check(&format!("overwrite globex record as acme {name}"), r == Err(StoreError::CrossTenant)).await;
+        s.check(
+            &format!("overwrite globex record as acme {name}"),
+            r == Err(StoreError::CrossTenant),
+        )
+        .await;
         let r = store.delete_record(ctx, "globex-pw").await;
-        s.check(&format!("delete globex record as acme {name}"), r == Ok(false)).await;
+        s.check(
+            &format!("delete globex record as acme {name}"),
+            r == Ok(false),
+        )
+        .await;
     }
-    let r = store.replace_sealed(&acme_svc, "globex-pw", &globex_rec.sealed, k1, &acme_rec.sealed).await;
-    s.check("compare-and-swap globex record with its real sealed value", r == Ok(false)).await;
-    let r = store.records_by_key(&acme_svc, k1, None, 100).await.unwrap();
-    s.check("list records by key sees only acme", r.iter().all(|x| x.id.starts_with("acme"))).await;
+    let r = store
+        .replace_sealed(
+            &acme_svc,
+            "globex-pw",
+            &globex_rec.sealed,
+            k1,
+            &acme_rec.sealed,
+        )
+        .await;
+    s.check(
+        "compare-and-swap globex record with its real sealed value",
+        r == Ok(false),
+    )
+    .await;
+    let r = store
+        .records_by_key(&acme_svc, k1, None, 100)
+        .await
+        .unwrap();
+    s.check(
+        "list records by key sees only acme",
+        r.iter().all(|x| x.id.starts_with("acme")),
+    )
+    .await;
     let r = store.count_by_key(&olga, k1).await;
     s.check("count by key counts only acme", r == Ok(1)).await;
     // Id guessing: nothing else is visible under any guessed id.
     let mut seen = 0;
-    for id in ["globex-pw", "globex-doc", "globex-pw ", "GLOBEX-PW", "globex-pw%", "%", "globex-%", "' OR 1=1 --"] {
+    for id in [
+        "globex-pw",
+        "globex-doc",
+        "globex-pw ",
+        "GLOBEX-PW",
+        "globex-pw%",
+        "%",
+        "globex-%",
+        "' OR 1=1 --",
+    ] {
         if store.get_record(&mia, id).await.unwrap().is_some() {
             seen += 1;
         }
@@ -135,45 +262,159 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
 
     // ---- Claiming membership in globex (a buggy resolver vouches for the wrong tenant).
     let fake = user("globex", "mia", Role::Owner);
-    s.check("read globex keys claiming owner", store.tenant_keys(&fake).await == Err(StoreError::TenantNotFound)).await;
-    s.check("read globex record claiming owner", matches!(store.get_record(&fake, "globex-pw").await, Ok(None))).await;
-    let forged = SealedRecord { id: "mia-plant".into(), ..globex_rec.clone() };
-    s.check("write into globex claiming owner", denied(&store.put_record(&fake, &forged).await)).await;
-    s.check("rotate globex key claiming owner", denied(&store.rotate_key(&fake, &key(2, KeyState::Active)).await)).await;
-    s.check("shred globex claiming owner", denied(&store.destroy_all_keys(&fake).await)).await;
-    s.check("rewrap globex key claiming owner", denied(&store.rewrap_key(&fake, k1, "local", "evil", b"evil").await)).await;
-    s.check("destroy globex key claiming owner", denied(&store.destroy_key(&fake, k1).await)).await;
-    s.check("add self to globex claiming owner", store.set_member(&fake, &u("mia"), Role::Owner, 1).await.is_err()).await;
-    s.check("delete globex record claiming owner", store.delete_record(&fake, "globex-pw").await == Ok(false)).await;
+    s.check(
+        "read globex keys claiming owner",
+        store.tenant_keys(&fake).await == Err(StoreError::TenantNotFound),
+    )
+    .await;
+    s.check(
+        "read globex record claiming owner",
+        matches!(store.get_record(&fake, "globex-pw").await, Ok(None)),
+    )
+    .await;
+    let forged = SealedRecord {
+        id: "mia-plant".into(),
+        ..globex_rec.clone()
+    };
+    s.check(
+        "write into globex claiming owner",
+        denied(&store.put_record(&fake, &forged).await),
+    )
+    .await;
+    s.check(
+        "rotate globex key claiming owner",
+        denied(&store.rotate_key(&fake, &key(2, KeyState::Active)).await),
+    )
+    .await;
+    s.check(
+        "shred globex claiming owner",
+        denied(&store.destroy_all_keys(&fake).await),
+    )
+    .await;
+    s.check(
+        "rewrap globex key claiming owner",
+        denied(&store.rewrap_key(&fake, k1, "local", "evil", b"evil").await),
+    )
+    .await;
+    s.check(
+        "destroy globex key claiming owner",
+        denied(&store.destroy_key(&fake, k1).await),
+    )
+    .await;
+    s.check(
+        "add self to globex claiming owner",
+        store
+            .set_member(&fake, &u("mia"), Role::Owner, 1)
+            .await
+            .is_err(),
+    )
+    .await;
+    s.check(
+        "delete globex record claiming owner",
+        store.delete_record(&fake, "globex-pw").await == Ok(false),
+    )
+    .await;
 
     // ---- Role escalation inside acme (the claim is higher than the database's role).
     let vic_as_member = user("acme", "vic", Role::Member);
-    let forged = SealedRecord { id: "vic-plant".into(), ..acme_rec.clone() };
-    s.check("viewer writes claiming member", denied(&store.put_record(&vic_as_member, &forged).await)).await;
-    s.check("viewer writes through the SDK", guard.put_credential(&vic, "vic-plant", &Credential::password("x")).await.is_err()).await;
+    let forged = SealedRecord {
+        id: "vic-plant".into(),
+        ..acme_rec.clone()
+    };
+    s.check(
+        "viewer writes claiming member",
+        denied(&store.put_record(&vic_as_member, &forged).await),
+    )
+    .await;
+    s.check(
+        "viewer writes through the SDK",
+        guard
+            .put_credential(&vic, "vic-plant", &Credential::password("x"))
+            .await
+            .is_err(),
+    )
+    .await;
     let mia_as_owner = user("acme", "mia", Role::Owner);
-    s.check("member rotates claiming owner", denied(&store.rotate_key(&mia_as_owner, &key(2, KeyState::Active)).await)).await;
-    s.check("member shreds claiming owner", denied(&store.destroy_all_keys(&mia_as_owner).await)).await;
+    s.check(
+        "member rotates claiming owner",
+        denied(
+            &store
+                .rotate_key(&mia_as_owner, &key(2, KeyState::Active))
+                .await,
+        ),
+    )
+    .await;
+    s.check(
+        "member shreds claiming owner",
+        denied(&store.destroy_all_keys(&mia_as_owner).await),
+    )
+    .await;
     let adam_as_owner = user("acme", "adam", Role::Owner);
-    s.check("admin destroys a key claiming owner", denied(&store.destroy_key(&adam_as_owner, k2).await)).await;
-    s.check("admin grants owner", store.set_member(&adam, &u("mia"), Role::Owner, 1).await.is_err()).await;
-    s.check("owner reads a credential's plaintext", guard.open_credential(&olga, "acme-pw").await.unwrap_err().kind() == ErrorKind::PermissionDenied).await;
-    s.check("viewer deletes", store.delete_record(&vic_as_member, "acme-pw").await == Ok(false)).await;
+    s.check(
+        "admin destroys a key claiming owner",
+        denied(&store.destroy_key(&adam_as_owner, k2).await),
+    )
+    .await;
+    s.check(
+        "admin grants owner",
+        store
+            .set_member(&adam, &u("mia"), Role::Owner, 1)
+            .await
+            .is_err(),
+    )
+    .await;
+    s.check(
+        "owner reads a credential's plaintext",
+        guard
+            .open_credential(&olga, "acme-pw")
+            .await
+            .unwrap_err()
+            .kind()
+            == ErrorKind::PermissionDenied,
+    )
+    .await;
+    s.check(
+        "viewer deletes",
+        store.delete_record(&vic_as_member, "acme-pw").await == Ok(false),
+    )
+    .await;
 
     // ---- Copying sealed values between tenants and rows (no write; the seal must not open).
     let globex_value = SealedValue::from_vec(globex_rec.sealed.clone()).unwrap();
-    let r = guard.open(&acme_svc, "record:password:globex-pw", &globex_value).await;
-    s.check("open globex's sealed value as acme", r.is_err()).await;
+    let r = guard
+        .open(&acme_svc, "record:password:globex-pw", &globex_value)
+        .await;
+    s.check("open globex's sealed value as acme", r.is_err())
+        .await;
     let acme_value = SealedValue::from_vec(acme_rec.sealed.clone()).unwrap();
-    let r = guard.open(&acme_svc, "record:password:acme-other", &acme_value).await;
-    s.check("open acme's sealed value under another row's context", r.unwrap_err().kind() == ErrorKind::AuthenticationFailed).await;
-    let r = guard.open(&svc("globex"), "record:password:acme-pw", &acme_value).await;
-    s.check("open acme's sealed value as globex", r.is_err()).await;
+    let r = guard
+        .open(&acme_svc, "record:password:acme-other", &acme_value)
+        .await;
+    s.check(
+        "open acme's sealed value under another row's context",
+        r.unwrap_err().kind() == ErrorKind::AuthenticationFailed,
+    )
+    .await;
+    let r = guard
+        .open(&svc("globex"), "record:password:acme-pw", &acme_value)
+        .await;
+    s.check("open acme's sealed value as globex", r.is_err())
+        .await;
 
     // ---- Service role without a service connection; list_tenants.
-    let app_only = PostgresStore::connect_with(pg.app.clone(), None, PgOptions::default()).await.unwrap();
-    s.check("list tenants without the service connection", denied(&app_only.list_tenants(&ServiceRole::new(), None, 10).await)).await;
-    s.check("service scope over the app connection", denied(&app_only.tenant_keys(&acme_svc).await)).await;
+    let app_only = PostgresStore::connect_with(pg.app.clone(), None, PgOptions::default())
+        .await
+        .unwrap();
+    s.check(
+        "list tenants without the service connection",
+        denied(&app_only.list_tenants(&ServiceRole::new(), None, 10).await),
+    )
+    .await;
+    s.check(
+        "service scope over the app connection",
+        denied(&app_only.tenant_keys(&acme_svc).await),
+    )
+    .await;
 
     // ---- Raw SQL as the application role (the SDK's filters bypassed), scoped to acme/mia.
     let app = pg.app_raw().await;
@@ -215,17 +456,25 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     ];
     for (tenant, who, name, sql) in attacks {
         let r = raw(&app, tenant, who, sql).await;
-        s.check(&format!("raw app SQL: {name}"), refused_sql(&r)).await;
+        s.check(&format!("raw app SQL: {name}"), refused_sql(&r))
+            .await;
     }
     // An unfiltered read in acme's scope returns acme's rows only.
     let rows = {
         app.batch_execute("BEGIN").await.unwrap();
         app.execute("SELECT set_config('app.tenant_id', 'acme', true), set_config('app.user_id', 'mia', true)", &[]).await.unwrap();
-        let r = app.query("SELECT tenant_id FROM tg_records", &[]).await.unwrap();
+        let r = app
+            .query("SELECT tenant_id FROM tg_records", &[])
+            .await
+            .unwrap();
         app.batch_execute("COMMIT").await.unwrap();
         r
     };
-    s.check("raw app SQL: unfiltered read", !rows.is_empty() && rows.iter().all(|r| r.get::<_, &str>(0) == "acme")).await;
+    s.check(
+        "raw app SQL: unfiltered read",
+        !rows.is_empty() && rows.iter().all(|r| r.get::<_, &str>(0) == "acme"),
+    )
+    .await;
 
     // ---- Raw SQL as the service role, scoped to acme.
     let service = pg.service_raw().await;
@@ -239,22 +488,80 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     ];
     for (tenant, name, sql) in attacks {
         let r = raw(&service, tenant, "", sql).await;
-        s.check(&format!("raw service SQL: {name}"), refused_sql(&r)).await;
+        s.check(&format!("raw service SQL: {name}"), refused_sql(&r))
+            .await;
     }
 
     // Positive controls: the same statements work inside the caller's own rights, so the
     // refusals above come from the policies, not from malformed SQL.
-    assert_eq!(raw(&app, "acme", "mia", "SELECT * FROM tg_records WHERE tenant_id = 'acme'").await, Ok(1));
-    assert_eq!(raw(&app, "acme", "mia", "INSERT INTO tg_records VALUES ('planted', 'acme', 'password', NULL, 1, '\\x01', 0, 0)").await, Ok(1));
-    assert_eq!(raw(&app, "acme", "mia", "UPDATE tg_records SET sealed = '\\x02' WHERE id = 'planted'").await, Ok(1));
-    assert_eq!(raw(&app, "acme", "mia", "DELETE FROM tg_records WHERE id = 'planted'").await, Ok(1));
-    assert_eq!(raw(&app, "acme", "olga", "SELECT wrapped FROM tg_tenant_keys").await, Ok(1));
-    assert_eq!(raw(&service, "globex", "", "SELECT * FROM tg_records WHERE tenant_id = 'globex'").await, Ok(2));
-    assert_eq!(raw(&app, "acme", "mia", "SET ROLE tenantguard_app").await, Ok(0));
+    assert_eq!(
+        raw(
+            &app,
+            "acme",
+            "mia",
+            "SELECT * FROM tg_records WHERE tenant_id = 'acme'"
+        )
+        .await,
+        Ok(1)
+    );
+    assert_eq!(
+        raw(
+            &app,
+            "acme",
+            "mia",
+            "INSERT INTO tg_records VALUES ('planted', 'acme', 'password', NULL, 1, '\\x01', 0, 0)"
+        )
+        .await,
+        Ok(1)
+    );
+    assert_eq!(
+        raw(
+            &app,
+            "acme",
+            "mia",
+            "UPDATE tg_records SET sealed = '\\x02' WHERE id = 'planted'"
+        )
+        .await,
+        Ok(1)
+    );
+    assert_eq!(
+        raw(
+            &app,
+            "acme",
+            "mia",
+            "DELETE FROM tg_records WHERE id = 'planted'"
+        )
+        .await,
+        Ok(1)
+    );
+    assert_eq!(
+        raw(&app, "acme", "olga", "SELECT wrapped FROM tg_tenant_keys").await,
+        Ok(1)
+    );
+    assert_eq!(
+        raw(
+            &service,
+            "globex",
+            "",
+            "SELECT * FROM tg_records WHERE tenant_id = 'globex'"
+        )
+        .await,
+        Ok(2)
+    );
+    assert_eq!(
+        raw(&app, "acme", "mia", "SET ROLE tenantguard_app").await,
+        Ok(0)
+    );
 
     // Finally the data is intact and still opens for its own tenant.
-    let cred = guard.open_credential(&svc("globex"), "globex-pw").await.unwrap();
+    let cred = guard
+        .open_credential(&svc("globex"), "globex-pw")
+        .await
+        .unwrap();
     assert_eq!(cred.secret().expose(), b"globex-secret");
     assert!(s.count >= 30, "only {} attacks", s.count);
-    eprintln!("{} cross-tenant attacks refused, database unchanged after each", s.count);
+    eprintln!(
+        "{} cross-tenant attacks refused, database unchanged after each",
+        s.count
+    );
 }

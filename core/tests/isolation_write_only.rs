@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use tenantguard::reveal::{OpenEvent, OpenKind, OpenObserver, Revealer};
 use tenantguard::tenant::Resolved;
 use tenantguard::totp::{TotpAlgorithm, TotpParams};
-use tenantguard::{Credential, ErrorKind, Guard, LocalKeyProvider, MemoryStore, Principal, Role, ServiceRole, TenantContext, TenantId, UserId};
+use tenantguard::{
+    Credential, ErrorKind, Guard, LocalKeyProvider, MemoryStore, Principal, Role, ServiceRole,
+    TenantContext, TenantId, UserId,
+};
 
 #[derive(Default)]
 struct Log {
@@ -26,11 +29,19 @@ impl OpenObserver for Log {
 }
 
 fn user(role: Role, name: &str) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(TenantId::new("acme").unwrap(), UserId::new(name).unwrap(), role))
+    TenantContext::resolved(Resolved::vouch(
+        TenantId::new("acme").unwrap(),
+        UserId::new(name).unwrap(),
+        role,
+    ))
 }
 
 async fn setup() -> (Guard, Revealer, Arc<Log>, TenantContext) {
-    let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().unwrap();
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
     let service = TenantContext::service(TenantId::new("acme").unwrap(), &ServiceRole::new());
     guard.create_tenant(&service).await.unwrap();
     let log = Arc::new(Log::default());
@@ -42,15 +53,41 @@ async fn setup() -> (Guard, Revealer, Arc<Log>, TenantContext) {
 async fn users_write_but_never_read_and_every_open_is_recorded() {
     let (guard, revealer, log, service) = setup().await;
     let mia = user(Role::Member, "mia");
-    guard.put_credential(&mia, "site-pw", &Credential::password("first")).await.unwrap();
-    guard.put_credential(&mia, "site-pw", &Credential::password("second")).await.unwrap();
+    guard
+        .put_credential(&mia, "site-pw", &Credential::password("first"))
+        .await
+        .unwrap();
+    guard
+        .put_credential(&mia, "site-pw", &Credential::password("second"))
+        .await
+        .unwrap();
     for role in Role::ALL {
         let ctx = user(role, "someone");
-        assert_eq!(revealer.open_credential(&ctx, "site-pw", "curious").await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-        assert_eq!(guard.open_credential(&ctx, "site-pw").await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            revealer
+                .open_credential(&ctx, "site-pw", "curious")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            guard
+                .open_credential(&ctx, "site-pw")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::PermissionDenied
+        );
     }
-    assert!(log.events.lock().unwrap().is_empty(), "refused opens record nothing and reveal nothing");
-    let cred = revealer.open_credential(&service, "site-pw", "run 8812 launch").await.unwrap();
+    assert!(
+        log.events.lock().unwrap().is_empty(),
+        "refused opens record nothing and reveal nothing"
+    );
+    let cred = revealer
+        .open_credential(&service, "site-pw", "run 8812 launch")
+        .await
+        .unwrap();
     assert_eq!(cred.secret().expose(), b"second");
     let events = log.events.lock().unwrap().clone();
     assert_eq!(events.len(), 1);
@@ -59,12 +96,36 @@ async fn users_write_but_never_read_and_every_open_is_recorded() {
     assert_eq!(events[0].record, "site-pw");
     assert_eq!(events[0].kind, OpenKind::Reveal);
     assert_eq!(events[0].purpose, "run 8812 launch");
-    assert!(!format!("{events:?}").contains("second"), "events hold no secret");
+    assert!(
+        !format!("{events:?}").contains("second"),
+        "events hold no secret"
+    );
     // No purpose, or an observer that cannot record: no plaintext.
-    assert_eq!(revealer.open_credential(&service, "site-pw", "").await.unwrap_err().kind(), ErrorKind::InvalidInput);
-    assert_eq!(revealer.open_credential(&service, "site-pw", "a\nb").await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        revealer
+            .open_credential(&service, "site-pw", "")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        revealer
+            .open_credential(&service, "site-pw", "a\nb")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
     *log.fail.lock().unwrap() = true;
-    assert_eq!(revealer.open_credential(&service, "site-pw", "run 8813").await.unwrap_err().kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        revealer
+            .open_credential(&service, "site-pw", "run 8813")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Unavailable
+    );
 }
 
 #[tokio::test]
@@ -72,25 +133,99 @@ async fn totp_code_without_revealing_the_seed() {
     let (guard, revealer, log, service) = setup().await;
     let mia = user(Role::Member, "mia");
     // RFC 6238's SHA-1 seed "12345678901234567890", as base32 like an authenticator shows it.
-    guard.put_credential(&mia, "github-2fa", &Credential::totp_seed("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")).await.unwrap();
-    let p8 = TotpParams { digits: 8, ..TotpParams::default() };
-    let code = revealer.totp_code(&mia, "github-2fa", &p8, 1111111109, "login step").await.unwrap();
+    guard
+        .put_credential(
+            &mia,
+            "github-2fa",
+            &Credential::totp_seed("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+        )
+        .await
+        .unwrap();
+    let p8 = TotpParams {
+        digits: 8,
+        ..TotpParams::default()
+    };
+    let code = revealer
+        .totp_code(&mia, "github-2fa", &p8, 1111111109, "login step")
+        .await
+        .unwrap();
     assert_eq!(code.as_str(), "07081804");
     assert_eq!(format!("{code:?}"), "TotpCode([REDACTED])");
-    let code = revealer.totp_code(&service, "github-2fa", &TotpParams::default(), 59, "run 1").await.unwrap();
+    let code = revealer
+        .totp_code(&service, "github-2fa", &TotpParams::default(), 59, "run 1")
+        .await
+        .unwrap();
     assert_eq!(code.as_str(), "287082");
     let events = log.events.lock().unwrap().clone();
-    assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), [OpenKind::TotpCode, OpenKind::TotpCode]);
-    assert_eq!(events[0].principal, Principal::User { user: UserId::new("mia").unwrap(), role: Role::Member });
+    assert_eq!(
+        events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [OpenKind::TotpCode, OpenKind::TotpCode]
+    );
+    assert_eq!(
+        events[0].principal,
+        Principal::User {
+            user: UserId::new("mia").unwrap(),
+            role: Role::Member
+        }
+    );
     // Viewers may not use it; other credential kinds are not TOTP seeds; the seed itself stays sealed.
     let vic = user(Role::Viewer, "vic");
-    assert_eq!(revealer.totp_code(&vic, "github-2fa", &p8, 59, "x").await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-    guard.put_credential(&mia, "pw", &Credential::password("hunter2")).await.unwrap();
-    assert_eq!(revealer.totp_code(&mia, "pw", &p8, 59, "x").await.unwrap_err().kind(), ErrorKind::InvalidInput);
-    assert_eq!(revealer.totp_code(&mia, "absent", &p8, 59, "x").await.unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(guard.open_credential(&mia, "github-2fa").await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(
+        revealer
+            .totp_code(&vic, "github-2fa", &p8, 59, "x")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PermissionDenied
+    );
+    guard
+        .put_credential(&mia, "pw", &Credential::password("hunter2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        revealer
+            .totp_code(&mia, "pw", &p8, 59, "x")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        revealer
+            .totp_code(&mia, "absent", &p8, 59, "x")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        guard
+            .open_credential(&mia, "github-2fa")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PermissionDenied
+    );
     // SHA-256 parameters work through the same path.
-    guard.put_credential(&mia, "sha256", &Credential::totp_seed("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA")).await.unwrap();
-    let p = TotpParams { algorithm: TotpAlgorithm::Sha256, digits: 8, ..TotpParams::default() };
-    assert_eq!(revealer.totp_code(&mia, "sha256", &p, 59, "x").await.unwrap().as_str(), "46119246");
+    guard
+        .put_credential(
+            &mia,
+            "sha256",
+            &Credential::totp_seed("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA"),
+        )
+        .await
+        .unwrap();
+    let p = TotpParams {
+        algorithm: TotpAlgorithm::Sha256,
+        digits: 8,
+        ..TotpParams::default()
+    };
+    assert_eq!(
+        revealer
+            .totp_code(&mia, "sha256", &p, 59, "x")
+            .await
+            .unwrap()
+            .as_str(),
+        "46119246"
+    );
 }

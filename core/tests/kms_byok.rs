@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tenantguard::crypto::DataKey;
 use tenantguard::kms::{KeyProvider, KmsError, WrapContext, WrappedKey};
-use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext, TenantId};
+use tenantguard::{
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext, TenantId,
+};
 
 /// A local provider whose KEK can be "revoked", like disabling a key in a KMS, and which
 /// counts its calls.
@@ -18,7 +20,11 @@ struct Revocable {
 
 impl Revocable {
     fn new() -> Arc<Self> {
-        Arc::new(Revocable { inner: LocalKeyProvider::ephemeral(), revoked: AtomicBool::new(false), unwraps: AtomicU64::new(0) })
+        Arc::new(Revocable {
+            inner: LocalKeyProvider::ephemeral(),
+            revoked: AtomicBool::new(false),
+            unwraps: AtomicU64::new(0),
+        })
     }
 }
 
@@ -82,41 +88,93 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
     let (acme, globex) = (s.ctx("acme"), s.ctx("globex"));
     g.create_tenant(&acme).await.unwrap();
     g.create_tenant(&globex).await.unwrap();
-    g.put_record(&acme, "a1", "note", None, b"acme v1").await.unwrap();
+    g.put_record(&acme, "a1", "note", None, b"acme v1")
+        .await
+        .unwrap();
     g.rotate_tenant_key(&acme).await.unwrap();
-    g.put_record(&acme, "a2", "note", None, b"acme v2").await.unwrap();
-    g.put_record(&globex, "g1", "note", None, b"globex").await.unwrap();
-    let sealed_before = s.store.get_record(&acme, "a1").await.unwrap().unwrap().sealed;
+    g.put_record(&acme, "a2", "note", None, b"acme v2")
+        .await
+        .unwrap();
+    g.put_record(&globex, "g1", "note", None, b"globex")
+        .await
+        .unwrap();
+    let sealed_before = s
+        .store
+        .get_record(&acme, "a1")
+        .await
+        .unwrap()
+        .unwrap()
+        .sealed;
     assert_eq!(g.tenant_key_provider(&acme).await.unwrap(), None);
 
     // Move acme to its own KMS key: both of its key versions are re-wrapped, nothing else.
-    let r = g.set_tenant_key_provider(&acme, Some("acme-kms")).await.unwrap();
+    let r = g
+        .set_tenant_key_provider(&acme, Some("acme-kms"))
+        .await
+        .unwrap();
     assert_eq!((r.rewrapped, r.current), (2, 0));
-    assert_eq!(g.tenant_key_provider(&acme).await.unwrap().as_deref(), Some("acme-kms"));
+    assert_eq!(
+        g.tenant_key_provider(&acme).await.unwrap().as_deref(),
+        Some("acme-kms")
+    );
     for k in g.key_versions(&acme).await.unwrap() {
         assert_eq!(k.kek_id, "@acme-kms/kek-1");
     }
     for k in g.key_versions(&globex).await.unwrap() {
         assert_eq!(k.kek_id, "kek-1");
     }
-    assert_eq!(s.store.get_record(&acme, "a1").await.unwrap().unwrap().sealed, sealed_before, "records untouched");
+    assert_eq!(
+        s.store
+            .get_record(&acme, "a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed,
+        sealed_before,
+        "records untouched"
+    );
     // The move is in acme's audit log (and nowhere else).
     let audit = g.audit_entries(&acme, 0, 100).await.unwrap();
-    let moved = audit.iter().find(|e| e.action == "key.rewrap").expect("audited");
+    let moved = audit
+        .iter()
+        .find(|e| e.action == "key.rewrap")
+        .expect("audited");
     assert_eq!(moved.target, "kek:@acme-kms/kek-1");
-    assert_eq!(moved.details.get("provider").map(String::as_str), Some("acme-kms"));
-    assert_eq!(moved.details.get("rewrapped").map(String::as_str), Some("2"));
-    assert!(!g.audit_entries(&globex, 0, 100).await.unwrap().iter().any(|e| e.action == "key.rewrap"));
+    assert_eq!(
+        moved.details.get("provider").map(String::as_str),
+        Some("acme-kms")
+    );
+    assert_eq!(
+        moved.details.get("rewrapped").map(String::as_str),
+        Some("2")
+    );
+    assert!(!g
+        .audit_entries(&globex, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "key.rewrap"));
     // Idempotent.
-    let r = g.set_tenant_key_provider(&acme, Some("acme-kms")).await.unwrap();
+    let r = g
+        .set_tenant_key_provider(&acme, Some("acme-kms"))
+        .await
+        .unwrap();
     assert_eq!((r.rewrapped, r.current), (0, 2));
 
     // Data opens through the tenant's provider; new key versions go to it too.
     let g2 = s.guard();
-    assert_eq!(g2.open_record(&acme, "a1").await.unwrap().1.expose(), b"acme v1");
+    assert_eq!(
+        g2.open_record(&acme, "a1").await.unwrap().1.expose(),
+        b"acme v1"
+    );
     assert!(s.acme.unwraps.load(Ordering::SeqCst) >= 1);
     g2.rotate_tenant_key(&acme).await.unwrap();
-    assert!(g2.key_versions(&acme).await.unwrap().iter().all(|k| k.kek_id.starts_with("@acme-kms/")));
+    assert!(g2
+        .key_versions(&acme)
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.kek_id.starts_with("@acme-kms/")));
 
     // The tenant revokes its key: a process with a cold cache can no longer open its data.
     s.acme.revoked.store(true, Ordering::SeqCst);
@@ -124,16 +182,30 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
     let err = g3.open_record(&acme, "a2").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyProvider);
     assert!(err.to_string().contains("denied"), "{err}");
-    assert_eq!(g3.seal(&acme, "x", b"y").await.unwrap_err().kind(), ErrorKind::KeyProvider);
+    assert_eq!(
+        g3.seal(&acme, "x", b"y").await.unwrap_err().kind(),
+        ErrorKind::KeyProvider
+    );
     // Other tenants are unaffected.
-    assert_eq!(g3.open_record(&globex, "g1").await.unwrap().1.expose(), b"globex");
+    assert_eq!(
+        g3.open_record(&globex, "g1").await.unwrap().1.expose(),
+        b"globex"
+    );
 
     // Restored: back to normal; and the tenant can move back to the deployment key.
     s.acme.revoked.store(false, Ordering::SeqCst);
     let r = g3.set_tenant_key_provider(&acme, None).await.unwrap();
     assert_eq!(r.rewrapped, 3);
-    assert!(g3.key_versions(&acme).await.unwrap().iter().all(|k| k.kek_id == "kek-1"));
-    assert_eq!(s.guard().open_record(&acme, "a2").await.unwrap().1.expose(), b"acme v2");
+    assert!(g3
+        .key_versions(&acme)
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.kek_id == "kek-1"));
+    assert_eq!(
+        s.guard().open_record(&acme, "a2").await.unwrap().1.expose(),
+        b"acme v2"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +214,10 @@ async fn unknown_provider_names_are_refused() {
     let g = s.guard();
     let acme = s.ctx("acme");
     g.create_tenant(&acme).await.unwrap();
-    let err = g.set_tenant_key_provider(&acme, Some("nope")).await.unwrap_err();
+    let err = g
+        .set_tenant_key_provider(&acme, Some("nope"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     let bad = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
@@ -151,8 +226,14 @@ async fn unknown_provider_names_are_refused() {
         .build();
     assert_eq!(bad.unwrap_err().kind(), ErrorKind::Config);
     // A process that lacks the tenant's provider fails clearly instead of misrouting.
-    g.set_tenant_key_provider(&acme, Some("acme-kms")).await.unwrap();
-    let lacking = Guard::builder().key_provider_arc(s.deployment.clone()).store_arc(s.store.clone()).build().unwrap();
+    g.set_tenant_key_provider(&acme, Some("acme-kms"))
+        .await
+        .unwrap();
+    let lacking = Guard::builder()
+        .key_provider_arc(s.deployment.clone())
+        .store_arc(s.store.clone())
+        .build()
+        .unwrap();
     let err = lacking.seal(&acme, "x", b"y").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("acme-kms"), "{err}");
@@ -164,9 +245,13 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
     let g = s.guard();
     for t in ["t1", "t2", "t3", "t4"] {
         g.create_tenant(&s.ctx(t)).await.unwrap();
-        g.put_record(&s.ctx(t), &format!("{t}-r"), "note", None, t.as_bytes()).await.unwrap();
+        g.put_record(&s.ctx(t), &format!("{t}-r"), "note", None, t.as_bytes())
+            .await
+            .unwrap();
     }
-    g.set_tenant_key_provider(&s.ctx("t2"), Some("acme-kms")).await.unwrap();
+    g.set_tenant_key_provider(&s.ctx("t2"), Some("acme-kms"))
+        .await
+        .unwrap();
 
     // Both providers rotate their KEK.
     s.deployment.rotate_kek().unwrap();
@@ -177,32 +262,65 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
     let service = &s.service;
     s.acme.revoked.store(true, Ordering::SeqCst);
     let mut seen = None;
-    let err = g.rewrap_tenant_keys(service, None, 1, |r| seen = r.last_tenant.clone()).await.unwrap_err();
+    let err = g
+        .rewrap_tenant_keys(service, None, 1, |r| seen = r.last_tenant.clone())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyProvider);
     assert_eq!(seen.as_ref().map(TenantId::as_str), Some("t1"));
-    assert_eq!(g.key_versions(&s.ctx("t1")).await.unwrap()[0].kek_id, "kek-2");
-    assert_eq!(g.key_versions(&s.ctx("t3")).await.unwrap()[0].kek_id, "kek-1");
+    assert_eq!(
+        g.key_versions(&s.ctx("t1")).await.unwrap()[0].kek_id,
+        "kek-2"
+    );
+    assert_eq!(
+        g.key_versions(&s.ctx("t3")).await.unwrap()[0].kek_id,
+        "kek-1"
+    );
     s.acme.revoked.store(false, Ordering::SeqCst);
-    let rest = g.rewrap_tenant_keys(service, seen, 1, |_| {}).await.unwrap();
+    let rest = g
+        .rewrap_tenant_keys(service, seen, 1, |_| {})
+        .await
+        .unwrap();
     assert_eq!((rest.tenants, rest.rewrapped, rest.current), (3, 3, 0));
     // Each tenant's audit log names the KEK its keys moved to.
     let t2 = g.audit_entries(&s.ctx("t2"), 0, 100).await.unwrap();
-    assert!(t2.iter().any(|e| e.action == "key.rewrap" && e.target == "kek:@acme-kms/kek-2"), "{t2:?}");
+    assert!(
+        t2.iter()
+            .any(|e| e.action == "key.rewrap" && e.target == "kek:@acme-kms/kek-2"),
+        "{t2:?}"
+    );
     let t3 = g.audit_entries(&s.ctx("t3"), 0, 100).await.unwrap();
-    assert!(t3.iter().any(|e| e.action == "key.rewrap" && e.target == "kek:kek-2"), "{t3:?}");
+    assert!(
+        t3.iter()
+            .any(|e| e.action == "key.rewrap" && e.target == "kek:kek-2"),
+        "{t3:?}"
+    );
     // Idempotent: a full rerun finds everything current.
-    let again = g.rewrap_tenant_keys(service, None, 10, |_| {}).await.unwrap();
+    let again = g
+        .rewrap_tenant_keys(service, None, 10, |_| {})
+        .await
+        .unwrap();
     assert_eq!((again.tenants, again.rewrapped, again.current), (4, 0, 4));
     for t in ["t1", "t3", "t4"] {
         assert_eq!(g.key_versions(&s.ctx(t)).await.unwrap()[0].kek_id, "kek-2");
     }
-    assert_eq!(g.key_versions(&s.ctx("t2")).await.unwrap()[0].kek_id, "@acme-kms/kek-2");
+    assert_eq!(
+        g.key_versions(&s.ctx("t2")).await.unwrap()[0].kek_id,
+        "@acme-kms/kek-2"
+    );
 
     // Old KEKs removed: everything still opens with a cold cache.
     s.deployment.remove_kek("kek-1").unwrap();
     s.acme.inner.remove_kek("kek-1").unwrap();
     let cold = s.guard();
     for t in ["t1", "t2", "t3", "t4"] {
-        assert_eq!(cold.open_record(&s.ctx(t), &format!("{t}-r")).await.unwrap().1.expose(), t.as_bytes());
+        assert_eq!(
+            cold.open_record(&s.ctx(t), &format!("{t}-r"))
+                .await
+                .unwrap()
+                .1
+                .expose(),
+            t.as_bytes()
+        );
     }
 }

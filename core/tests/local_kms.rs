@@ -8,7 +8,10 @@ use tenantguard::kms::{KeyProvider, KmsError, WrapContext, WrappedKey};
 use tenantguard::{ErrorKind, LocalKeyProvider, TenantId};
 
 fn wctx(tenant: &str, key_id: u32) -> WrapContext {
-    WrapContext { tenant: TenantId::new(tenant).unwrap(), key_id: KeyId::new(key_id).unwrap() }
+    WrapContext {
+        tenant: TenantId::new(tenant).unwrap(),
+        key_id: KeyId::new(key_id).unwrap(),
+    }
 }
 
 fn mode(path: &Path) -> u32 {
@@ -32,29 +35,48 @@ async fn key_file_is_created_owner_only_and_round_trips() {
     let path = key_file(&dir);
     let p = LocalKeyProvider::open_or_create(&path).unwrap();
     assert_eq!(mode(&path), 0o600);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(json["format"], "tenantguard-local-kek/1");
     assert_eq!(json["current"], "kek-1");
     assert_eq!(p.kek_ids(), vec!["kek-1".to_owned()]);
     assert_eq!(p.current_kek().await.unwrap(), "kek-1");
     assert_eq!(p.name(), "local");
-    assert!(!format!("{p:?}").contains(json["keks"][0]["key"].as_str().unwrap()), "Debug shows no key");
+    assert!(
+        !format!("{p:?}").contains(json["keks"][0]["key"].as_str().unwrap()),
+        "Debug shows no key"
+    );
 
     let dk = DataKey::from_bytes([0x11; 32]);
     let w = p.wrap(&dk, &wctx("acme", 1)).await.unwrap();
     assert_eq!(w.kek_id, "kek-1");
     assert_eq!(w.ciphertext.len(), 12 + 32 + 16);
-    assert!(!w.ciphertext.windows(8).any(|win| win == [0x11; 8]), "wrapped form holds no plaintext key");
-    assert_eq!(p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(), &[0x11; 32]);
+    assert!(
+        !w.ciphertext.windows(8).any(|win| win == [0x11; 8]),
+        "wrapped form holds no plaintext key"
+    );
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(),
+        &[0x11; 32]
+    );
     // Two wraps of one key differ (random nonce).
-    assert_ne!(p.wrap(&dk, &wctx("acme", 1)).await.unwrap().ciphertext, w.ciphertext);
+    assert_ne!(
+        p.wrap(&dk, &wctx("acme", 1)).await.unwrap().ciphertext,
+        w.ciphertext
+    );
 
     // Reopened from the file (both ways), the same KEK unwraps it.
     drop(p);
     let p = LocalKeyProvider::open(&path).unwrap();
-    assert_eq!(p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(), &[0x11; 32]);
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(),
+        &[0x11; 32]
+    );
     let p = LocalKeyProvider::open_or_create(&path).unwrap();
-    assert_eq!(p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(), &[0x11; 32]);
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(),
+        &[0x11; 32]
+    );
     assert_eq!(mode(&path), 0o600);
 }
 
@@ -68,7 +90,10 @@ async fn group_or_world_accessible_file_is_refused() {
         let err = LocalKeyProvider::open(&path).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "mode {bad:o}");
         assert!(err.to_string().contains("chmod 600"), "mode {bad:o}: {err}");
-        assert_eq!(LocalKeyProvider::open_or_create(&path).unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            LocalKeyProvider::open_or_create(&path).unwrap_err().kind(),
+            ErrorKind::Config
+        );
     }
     for ok in [0o600, 0o400] {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(ok)).unwrap();
@@ -89,12 +114,18 @@ async fn corrupted_files_are_refused_with_a_clear_config_error() {
     let path = key_file(&dir);
     let entry = |id: &str, key: &str| format!(r#"{{"id":"{id}","key":"{key}"}}"#);
     let file = |format: &str, current: &str, keks: &[String]| {
-        format!(r#"{{"format":"{format}","current":"{current}","keks":[{}]}}"#, keks.join(","))
+        format!(
+            r#"{{"format":"{format}","current":"{current}","keks":[{}]}}"#,
+            keks.join(",")
+        )
     };
     let fmt = "tenantguard-local-kek/1";
     let good = file(fmt, "kek-1", &[entry("kek-1", KEY_B64)]);
     write_0600(&path, &good);
-    assert!(LocalKeyProvider::open(&path).is_ok(), "the base file is valid");
+    assert!(
+        LocalKeyProvider::open(&path).is_ok(),
+        "the base file is valid"
+    );
 
     let short = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg=="; // 31 bytes
     let long = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g"; // 33 bytes
@@ -103,30 +134,89 @@ async fn corrupted_files_are_refused_with_a_clear_config_error() {
         ("bad json", "{\"format\":".to_owned(), "corrupted"),
         ("not an object", "[1,2,3]".to_owned(), "corrupted"),
         ("binary junk", "\u{0}\u{1}\u{2}".to_owned(), "corrupted"),
-        ("missing current field", format!(r#"{{"format":"{fmt}","keks":[{}]}}"#, entry("kek-1", KEY_B64)), "corrupted"),
-        ("missing keks field", format!(r#"{{"format":"{fmt}","current":"kek-1"}}"#), "corrupted"),
-        ("wrong format string", file("tenantguard-local-kek/2", "kek-1", &[entry("kek-1", KEY_B64)]), "format"),
-        ("bad base64", file(fmt, "kek-1", &[entry("kek-1", "not base64!!")]), "base64"),
-        ("wrong key length (31)", file(fmt, "kek-1", &[entry("kek-1", short)]), "32 bytes"),
-        ("wrong key length (33)", file(fmt, "kek-1", &[entry("kek-1", long)]), "32 bytes"),
-        ("current not in file", file(fmt, "kek-9", &[entry("kek-1", KEY_B64)]), "current"),
+        (
+            "missing current field",
+            format!(
+                r#"{{"format":"{fmt}","keks":[{}]}}"#,
+                entry("kek-1", KEY_B64)
+            ),
+            "corrupted",
+        ),
+        (
+            "missing keks field",
+            format!(r#"{{"format":"{fmt}","current":"kek-1"}}"#),
+            "corrupted",
+        ),
+        (
+            "wrong format string",
+            file(
+                "tenantguard-local-kek/2",
+                "kek-1",
+                &[entry("kek-1", KEY_B64)],
+            ),
+            "format",
+        ),
+        (
+            "bad base64",
+            file(fmt, "kek-1", &[entry("kek-1", "not base64!!")]),
+            "base64",
+        ),
+        (
+            "wrong key length (31)",
+            file(fmt, "kek-1", &[entry("kek-1", short)]),
+            "32 bytes",
+        ),
+        (
+            "wrong key length (33)",
+            file(fmt, "kek-1", &[entry("kek-1", long)]),
+            "32 bytes",
+        ),
+        (
+            "current not in file",
+            file(fmt, "kek-9", &[entry("kek-1", KEY_B64)]),
+            "current",
+        ),
         ("no keks", file(fmt, "kek-1", &[]), "KEK"),
-        ("duplicate ids", file(fmt, "kek-1", &[entry("kek-1", KEY_B64), entry("kek-1", KEY_B64)]), "unique"),
+        (
+            "duplicate ids",
+            file(
+                fmt,
+                "kek-1",
+                &[entry("kek-1", KEY_B64), entry("kek-1", KEY_B64)],
+            ),
+            "unique",
+        ),
         ("empty id", file(fmt, "", &[entry("", KEY_B64)]), "unique"),
     ];
     for (name, contents, hint) in cases {
         write_0600(&path, &contents);
         let result = std::panic::catch_unwind(|| LocalKeyProvider::open(&path));
-        let err = result.unwrap_or_else(|_| panic!("{name}: panicked")).unwrap_err();
+        let err = result
+            .unwrap_or_else(|_| panic!("{name}: panicked"))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{name}");
         let msg = err.to_string();
-        assert!(msg.contains(&path.display().to_string()), "{name}: message names the file: {msg}");
-        assert!(msg.contains(hint), "{name}: message {msg:?} should mention {hint:?}");
+        assert!(
+            msg.contains(&path.display().to_string()),
+            "{name}: message names the file: {msg}"
+        );
+        assert!(
+            msg.contains(hint),
+            "{name}: message {msg:?} should mention {hint:?}"
+        );
         assert!(!msg.contains(KEY_B64), "{name}: message leaks key material");
         assert!(matches!(err, KmsError::Config(_)), "{name}");
         // open_or_create must not overwrite a corrupted file either.
-        assert_eq!(LocalKeyProvider::open_or_create(&path).unwrap_err().kind(), ErrorKind::Config, "{name}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), contents, "{name}: file left as it was");
+        assert_eq!(
+            LocalKeyProvider::open_or_create(&path).unwrap_err().kind(),
+            ErrorKind::Config,
+            "{name}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            contents,
+            "{name}: file left as it was"
+        );
     }
 }
 
@@ -135,8 +225,18 @@ async fn unwrap_is_bound_to_the_wrap_context() {
     let p = LocalKeyProvider::ephemeral();
     let dk = DataKey::from_bytes([7; 32]);
     let w = p.wrap(&dk, &wctx("acme", 3)).await.unwrap();
-    assert_eq!(p.unwrap(&w, &wctx("acme", 3)).await.unwrap().expose(), &[7; 32]);
-    for other in [wctx("acme2", 3), wctx("acm", 3), wctx("globex", 3), wctx("acme", 2), wctx("acme", 4), wctx("acme", u32::MAX)] {
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 3)).await.unwrap().expose(),
+        &[7; 32]
+    );
+    for other in [
+        wctx("acme2", 3),
+        wctx("acm", 3),
+        wctx("globex", 3),
+        wctx("acme", 2),
+        wctx("acme", 4),
+        wctx("acme", u32::MAX),
+    ] {
         let err = p.unwrap(&w, &other).await.unwrap_err();
         assert_eq!(err, KmsError::WrongContext, "{other:?}");
         assert_eq!(err.kind(), ErrorKind::AuthenticationFailed);
@@ -145,21 +245,38 @@ async fn unwrap_is_bound_to_the_wrap_context() {
     for i in 0..w.ciphertext.len() {
         let mut t = w.clone();
         t.ciphertext[i] ^= 0x80;
-        assert_eq!(p.unwrap(&t, &wctx("acme", 3)).await.unwrap_err(), KmsError::WrongContext, "byte {i}");
+        assert_eq!(
+            p.unwrap(&t, &wctx("acme", 3)).await.unwrap_err(),
+            KmsError::WrongContext,
+            "byte {i}"
+        );
     }
     for len in [0, 12, 59, 61, 200] {
-        let t = WrappedKey { kek_id: w.kek_id.clone(), ciphertext: vec![0; len] };
-        assert_eq!(p.unwrap(&t, &wctx("acme", 3)).await.unwrap_err(), KmsError::WrongContext, "len {len}");
+        let t = WrappedKey {
+            kek_id: w.kek_id.clone(),
+            ciphertext: vec![0; len],
+        };
+        assert_eq!(
+            p.unwrap(&t, &wctx("acme", 3)).await.unwrap_err(),
+            KmsError::WrongContext,
+            "len {len}"
+        );
     }
     // Another provider with the same KEK id but another key.
     let other = LocalKeyProvider::ephemeral();
-    assert_eq!(other.unwrap(&w, &wctx("acme", 3)).await.unwrap_err(), KmsError::WrongContext);
+    assert_eq!(
+        other.unwrap(&w, &wctx("acme", 3)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
 }
 
 #[tokio::test]
 async fn unknown_kek_id_is_refused() {
     let p = LocalKeyProvider::ephemeral();
-    let mut w = p.wrap(&DataKey::from_bytes([1; 32]), &wctx("acme", 1)).await.unwrap();
+    let mut w = p
+        .wrap(&DataKey::from_bytes([1; 32]), &wctx("acme", 1))
+        .await
+        .unwrap();
     w.kek_id = "kek-404".to_owned();
     let err = p.unwrap(&w, &wctx("acme", 1)).await.unwrap_err();
     assert_eq!(err, KmsError::KekNotFound("kek-404".to_owned()));
@@ -172,28 +289,52 @@ async fn kek_rotation_and_removal_persist() {
     let dir = tempfile::tempdir().unwrap();
     let path = key_file(&dir);
     let p = LocalKeyProvider::open_or_create(&path).unwrap();
-    let old = p.wrap(&DataKey::from_bytes([2; 32]), &wctx("acme", 1)).await.unwrap();
+    let old = p
+        .wrap(&DataKey::from_bytes([2; 32]), &wctx("acme", 1))
+        .await
+        .unwrap();
     let id = p.rotate_kek().unwrap();
     assert_eq!(id, "kek-2");
     assert_eq!(p.current_kek().await.unwrap(), "kek-2");
     assert_eq!(mode(&path), 0o600, "rewritten file stays owner-only");
-    assert!(!dir.path().join("keys.tmp").exists(), "no temporary file left");
-    let new = p.wrap(&DataKey::from_bytes([3; 32]), &wctx("acme", 2)).await.unwrap();
+    assert!(
+        !dir.path().join("keys.tmp").exists(),
+        "no temporary file left"
+    );
+    let new = p
+        .wrap(&DataKey::from_bytes([3; 32]), &wctx("acme", 2))
+        .await
+        .unwrap();
     assert_eq!(new.kek_id, "kek-2");
     // Both unwrap, also after reopening.
     let p = LocalKeyProvider::open(&path).unwrap();
     assert_eq!(p.kek_ids(), vec!["kek-1".to_owned(), "kek-2".to_owned()]);
     assert_eq!(p.current_kek().await.unwrap(), "kek-2");
-    assert_eq!(p.unwrap(&old, &wctx("acme", 1)).await.unwrap().expose(), &[2; 32]);
-    assert_eq!(p.unwrap(&new, &wctx("acme", 2)).await.unwrap().expose(), &[3; 32]);
+    assert_eq!(
+        p.unwrap(&old, &wctx("acme", 1)).await.unwrap().expose(),
+        &[2; 32]
+    );
+    assert_eq!(
+        p.unwrap(&new, &wctx("acme", 2)).await.unwrap().expose(),
+        &[3; 32]
+    );
     // The current KEK cannot be removed; an unknown one is not found.
     assert_eq!(p.remove_kek("kek-2").unwrap_err().kind(), ErrorKind::Config);
-    assert_eq!(p.remove_kek("kek-7").unwrap_err(), KmsError::KekNotFound("kek-7".into()));
+    assert_eq!(
+        p.remove_kek("kek-7").unwrap_err(),
+        KmsError::KekNotFound("kek-7".into())
+    );
     p.remove_kek("kek-1").unwrap();
-    assert_eq!(p.unwrap(&old, &wctx("acme", 1)).await.unwrap_err(), KmsError::KekNotFound("kek-1".into()));
+    assert_eq!(
+        p.unwrap(&old, &wctx("acme", 1)).await.unwrap_err(),
+        KmsError::KekNotFound("kek-1".into())
+    );
     let p = LocalKeyProvider::open(&path).unwrap();
     assert_eq!(p.kek_ids(), vec!["kek-2".to_owned()]);
-    assert_eq!(p.unwrap(&new, &wctx("acme", 2)).await.unwrap().expose(), &[3; 32]);
+    assert_eq!(
+        p.unwrap(&new, &wctx("acme", 2)).await.unwrap().expose(),
+        &[3; 32]
+    );
     // Ids keep increasing after a removal.
     assert_eq!(p.rotate_kek().unwrap(), "kek-3");
 }
@@ -202,17 +343,31 @@ async fn kek_rotation_and_removal_persist() {
 async fn creating_over_an_existing_file_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = key_file(&dir);
-    write_0600(&path, &format!(r#"{{"format":"tenantguard-local-kek/1","current":"mine","keks":[{{"id":"mine","key":"{KEY_B64}"}}]}}"#));
+    write_0600(
+        &path,
+        &format!(
+            r#"{{"format":"tenantguard-local-kek/1","current":"mine","keks":[{{"id":"mine","key":"{KEY_B64}"}}]}}"#
+        ),
+    );
     let p = LocalKeyProvider::open_or_create(&path).unwrap();
     assert_eq!(p.kek_ids(), vec!["mine".to_owned()]);
     // The known key: a wrap made here is an AES-256-GCM encryption under bytes 0..32.
     use aes_gcm::aead::{Aead, KeyInit, Payload};
-    let w = p.wrap(&DataKey::from_bytes([9; 32]), &wctx("t", 1)).await.unwrap();
+    let w = p
+        .wrap(&DataKey::from_bytes([9; 32]), &wctx("t", 1))
+        .await
+        .unwrap();
     let key: Vec<u8> = (0u8..32).collect();
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap();
     let nonce: [u8; 12] = w.ciphertext[..12].try_into().unwrap();
     let pt = cipher
-        .decrypt(&aes_gcm::Nonce::from(nonce), Payload { msg: &w.ciphertext[12..], aad: &wctx("t", 1).aad() })
+        .decrypt(
+            &aes_gcm::Nonce::from(nonce),
+            Payload {
+                msg: &w.ciphertext[12..],
+                aad: &wctx("t", 1).aad(),
+            },
+        )
         .unwrap();
     assert_eq!(pt, [9; 32]);
 }

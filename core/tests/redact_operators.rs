@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use tenantguard::crypto::{KeyId, TenantKey};
-use tenantguard::redact::{iban_valid, luhn_valid, HashKey, Operation, PseudonymSession, RedactError, Redactor, DEFAULT_SESSION_TTL};
+use tenantguard::redact::{
+    iban_valid, luhn_valid, HashKey, Operation, PseudonymSession, RedactError, Redactor,
+    DEFAULT_SESSION_TTL,
+};
 use tenantguard::TenantId;
 
 const TEXT: &str = "Hi, I'm jane@example.com, card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, cc bob@example.org and jane@example.com again.";
@@ -22,7 +25,10 @@ fn mask_and_tag() {
     assert!(m.text.contains("**** **** **** 1111"), "{}", m.text);
     assert!(m.text.contains("**** **** **** **** **30 00"), "{}", m.text);
     let t = r.redact(TEXT, &Operation::Tag).unwrap();
-    assert_eq!(t.text, "Hi, I'm [EMAIL], card [CARD], IBAN [IBAN], cc [EMAIL] and [EMAIL] again.");
+    assert_eq!(
+        t.text,
+        "Hi, I'm [EMAIL], card [CARD], IBAN [IBAN], cc [EMAIL] and [EMAIL] again."
+    );
     assert_eq!(t.summary().get("EMAIL"), Some(&3));
     assert_eq!(t.summary().get("CARD"), Some(&1));
 }
@@ -33,11 +39,23 @@ fn keyed_hash_is_stable_per_tenant_and_differs_across_tenants() {
     let a = HashKey::from_tenant_key(&TenantKey::from_bytes(KeyId::FIRST, [1; 32]));
     let a2 = HashKey::from_tenant_key(&TenantKey::from_bytes(KeyId::FIRST, [1; 32]));
     let b = HashKey::from_tenant_key(&TenantKey::from_bytes(KeyId::FIRST, [2; 32]));
-    let x = r.redact("mail jane@example.com", &Operation::Hash(&a)).unwrap().text;
-    let y = r.redact("again jane@example.com", &Operation::Hash(&a2)).unwrap().text;
-    let z = r.redact("mail jane@example.com", &Operation::Hash(&b)).unwrap().text;
+    let x = r
+        .redact("mail jane@example.com", &Operation::Hash(&a))
+        .unwrap()
+        .text;
+    let y = r
+        .redact("again jane@example.com", &Operation::Hash(&a2))
+        .unwrap()
+        .text;
+    let z = r
+        .redact("mail jane@example.com", &Operation::Hash(&b))
+        .unwrap()
+        .text;
     let tag = x.strip_prefix("mail ").unwrap();
-    assert!(tag.starts_with("[EMAIL:") && tag.len() == "[EMAIL:]".len() + 12, "{tag}");
+    assert!(
+        tag.starts_with("[EMAIL:") && tag.len() == "[EMAIL:]".len() + 12,
+        "{tag}"
+    );
     assert_eq!(y, format!("again {tag}"));
     assert_ne!(z, x);
     assert!(!x.contains("jane"));
@@ -47,8 +65,13 @@ fn keyed_hash_is_stable_per_tenant_and_differs_across_tenants() {
 #[test]
 fn pseudonymize_and_restore() {
     let s = session();
-    let out = Redactor::new().redact(TEXT, &Operation::Pseudonymize(&s)).unwrap();
-    assert_eq!(out.text, "Hi, I'm <EMAIL_1>, card <CARD_1>, IBAN <IBAN_1>, cc <EMAIL_2> and <EMAIL_1> again.");
+    let out = Redactor::new()
+        .redact(TEXT, &Operation::Pseudonymize(&s))
+        .unwrap();
+    assert_eq!(
+        out.text,
+        "Hi, I'm <EMAIL_1>, card <CARD_1>, IBAN <IBAN_1>, cc <EMAIL_2> and <EMAIL_1> again."
+    );
     assert_eq!(s.len(), 4);
     // Repeated and reordered placeholders, plus unknown and malformed ones left as is.
     let answer = "<EMAIL_2> wrote to <EMAIL_1> (<EMAIL_1>) about <IBAN_1> and <CARD_1>; <EMAIL_9>, <EMAIL_1, EMAIL_2>, <email_1>.";
@@ -64,7 +87,9 @@ fn pseudonymize_and_restore() {
 fn placeholders_already_in_the_text_are_not_reused() {
     let s = session();
     let text = "literal <EMAIL_1> then a@example.com";
-    let out = Redactor::new().redact(text, &Operation::Pseudonymize(&s)).unwrap();
+    let out = Redactor::new()
+        .redact(text, &Operation::Pseudonymize(&s))
+        .unwrap();
     assert_eq!(out.text, "literal <EMAIL_1> then <EMAIL_2>");
     assert_eq!(s.restore(&out.text).unwrap(), text);
 }
@@ -73,8 +98,17 @@ fn placeholders_already_in_the_text_are_not_reused() {
 fn placeholders_are_stable_across_calls_in_one_session() {
     let s = session();
     let r = Redactor::new();
-    let a = r.redact("a@example.com", &Operation::Pseudonymize(&s)).unwrap().text;
-    let b = r.redact("b@example.com and a@example.com", &Operation::Pseudonymize(&s)).unwrap().text;
+    let a = r
+        .redact("a@example.com", &Operation::Pseudonymize(&s))
+        .unwrap()
+        .text;
+    let b = r
+        .redact(
+            "b@example.com and a@example.com",
+            &Operation::Pseudonymize(&s),
+        )
+        .unwrap()
+        .text;
     assert_eq!(a, "<EMAIL_1>");
     assert_eq!(b, "<EMAIL_2> and <EMAIL_1>");
 }
@@ -83,22 +117,35 @@ fn placeholders_are_stable_across_calls_in_one_session() {
 fn fakes_are_valid_and_restore_exactly() {
     let s = session();
     let out = Redactor::new().redact(TEXT, &Operation::Fake(&s)).unwrap();
-    assert!(!out.text.contains("jane@example.com") && !out.text.contains("4111 1111 1111 1111") && !out.text.contains("DE89 3704"));
+    assert!(
+        !out.text.contains("jane@example.com")
+            && !out.text.contains("4111 1111 1111 1111")
+            && !out.text.contains("DE89 3704")
+    );
     let found = Redactor::new().find(&out.text).unwrap();
     let kinds: Vec<_> = found.iter().map(|f| f.kind.tag()).collect();
     // The fakes are recognized again as what they imitate: they stay valid.
     assert_eq!(kinds, ["EMAIL", "CARD", "IBAN", "EMAIL", "EMAIL"]);
     let card = &out.text[found[1].range()];
     let iban = &out.text[found[2].range()];
-    assert!(luhn_valid(card) && card.starts_with("41") && card.len() == 19, "{card}");
-    assert!(iban_valid(iban) && iban.starts_with("DE") && iban.len() == 27, "{iban}");
+    assert!(
+        luhn_valid(card) && card.starts_with("41") && card.len() == 19,
+        "{card}"
+    );
+    assert!(
+        iban_valid(iban) && iban.starts_with("DE") && iban.len() == 27,
+        "{iban}"
+    );
     assert_eq!(s.restore(&out.text).unwrap(), TEXT);
 }
 
 #[test]
 fn streaming_restore_handles_split_placeholders() {
     let s = session();
-    let red = Redactor::new().redact(TEXT, &Operation::Pseudonymize(&s)).unwrap().text;
+    let red = Redactor::new()
+        .redact(TEXT, &Operation::Pseudonymize(&s))
+        .unwrap()
+        .text;
     let answer = format!("Sure: {red} <EMAIL_3> <EMAIL_1");
     let whole = s.restore(&answer).unwrap();
     for size in 1..12 {
@@ -116,25 +163,40 @@ fn streaming_restore_handles_split_placeholders() {
 #[test]
 fn streaming_holds_back_at_most_a_placeholder() {
     let s = session();
-    Redactor::new().redact("a@example.com", &Operation::Pseudonymize(&s)).unwrap();
+    Redactor::new()
+        .redact("a@example.com", &Operation::Pseudonymize(&s))
+        .unwrap();
     let mut st = s.stream();
     assert_eq!(st.push("Dear <EM").unwrap(), "Dear ");
-    assert_eq!(st.push("AIL_1> and <b>bold</b>").unwrap(), "a@example.com and <b>bold</b>");
+    assert_eq!(
+        st.push("AIL_1> and <b>bold</b>").unwrap(),
+        "a@example.com and <b>bold</b>"
+    );
     assert_eq!(st.finish().unwrap(), "");
 }
 
 #[test]
 fn expired_sessions_refuse_and_forget() {
     let s = PseudonymSession::new(&TenantId::new("acme").unwrap(), Duration::ZERO).unwrap();
-    let e = Redactor::new().redact("a@example.com", &Operation::Pseudonymize(&s)).unwrap_err();
+    let e = Redactor::new()
+        .redact("a@example.com", &Operation::Pseudonymize(&s))
+        .unwrap_err();
     assert_eq!(e, RedactError::SessionExpired);
     let s = session();
-    Redactor::new().redact("a@example.com", &Operation::Pseudonymize(&s)).unwrap();
+    Redactor::new()
+        .redact("a@example.com", &Operation::Pseudonymize(&s))
+        .unwrap();
     s.expire();
     assert!(s.is_expired());
-    assert_eq!(s.restore("<EMAIL_1>").unwrap_err(), RedactError::SessionExpired);
+    assert_eq!(
+        s.restore("<EMAIL_1>").unwrap_err(),
+        RedactError::SessionExpired
+    );
     assert_eq!(s.len(), 0);
-    assert!(PseudonymSession::new(&TenantId::new("acme").unwrap(), Duration::from_secs(90_000)).is_err());
+    assert!(
+        PseudonymSession::new(&TenantId::new("acme").unwrap(), Duration::from_secs(90_000))
+            .is_err()
+    );
 }
 
 #[test]
@@ -163,7 +225,9 @@ fn sessions_are_thread_safe() {
 #[test]
 fn debug_never_prints_values() {
     let s = session();
-    let out = Redactor::new().redact("a@example.com", &Operation::Pseudonymize(&s)).unwrap();
+    let out = Redactor::new()
+        .redact("a@example.com", &Operation::Pseudonymize(&s))
+        .unwrap();
     let d = format!("{s:?} {out:?}");
     assert!(!d.contains("a@example.com"), "{d}");
 }

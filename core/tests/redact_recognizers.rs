@@ -16,7 +16,12 @@ fn found(r: &Redactor, text: &str) -> Vec<(String, String)> {
 /// Asserts `value` embedded in a sentence is found exactly, as `tag`.
 fn hit(tag: &str, value: &str) {
     let r = Redactor::new();
-    for text in [format!("x {value} y"), format!("({value})"), format!("value: {value}."), value.to_owned()] {
+    for text in [
+        format!("x {value} y"),
+        format!("({value})"),
+        format!("value: {value}."),
+        value.to_owned(),
+    ] {
         let f = found(&r, &text);
         assert_eq!(f, vec![(tag.to_owned(), value.to_owned())], "in {text:?}");
     }
@@ -25,15 +30,29 @@ fn hit(tag: &str, value: &str) {
 /// Asserts nothing of kind `tag` is found in `text`.
 fn miss(tag: &str, text: &str) {
     let f = found(&Redactor::new(), text);
-    assert!(f.iter().all(|(t, _)| t != tag), "{tag} wrongly found in {text:?}: {f:?}");
+    assert!(
+        f.iter().all(|(t, _)| t != tag),
+        "{tag} wrongly found in {text:?}: {f:?}"
+    );
 }
 
 #[test]
 fn email() {
-    for v in ["jane.doe@example.com", "j+tag@mail.co.uk", "first_last-1@sub.example.org"] {
+    for v in [
+        "jane.doe@example.com",
+        "j+tag@mail.co.uk",
+        "first_last-1@sub.example.org",
+    ] {
         hit("EMAIL", v);
     }
-    for t in ["user@localhost", "@handle", "a@b.c", "foo@bar", "name at example dot com", "x@1.2.3.4"] {
+    for t in [
+        "user@localhost",
+        "@handle",
+        "a@b.c",
+        "foo@bar",
+        "name at example dot com",
+        "x@1.2.3.4",
+    ] {
         miss("EMAIL", t);
     }
 }
@@ -56,32 +75,69 @@ fn phone() {
     ] {
         hit("PHONE", v);
     }
-    for t in ["2024-01-15", "order 12345678", "version 1.2.3.4.5", "5551234", "1,234,567", "call 555-1234", "id 0123456789"] {
+    for t in [
+        "2024-01-15",
+        "order 12345678",
+        "version 1.2.3.4.5",
+        "5551234",
+        "1,234,567",
+        "call 555-1234",
+        "id 0123456789",
+    ] {
         miss("PHONE", t);
     }
 }
 
 #[test]
 fn card() {
-    for v in ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "5555 5555 5555 4444", "3782 822463 10005", "6011 1111 1111 1117"] {
+    for v in [
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "4111111111111111",
+        "5555 5555 5555 4444",
+        "3782 822463 10005",
+        "6011 1111 1111 1117",
+    ] {
         hit("CARD", v);
     }
-    for t in ["4111 1111 1111 1112", "1234 5678 9012 3456", "4111 11 1111 1111 1", "9999999999999995"] {
+    for t in [
+        "4111 1111 1111 1112",
+        "1234 5678 9012 3456",
+        "4111 11 1111 1111 1",
+        "9999999999999995",
+    ] {
         miss("CARD", t);
     }
 }
 
 #[test]
 fn iban() {
-    for v in ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "GB82 WEST 1234 5698 7654 32", "FR14 2004 1010 0505 0001 3M02 606", "NL91ABNA0417164300"] {
+    for v in [
+        "DE89 3704 0044 0532 0130 00",
+        "GB82WEST12345698765432",
+        "GB82 WEST 1234 5698 7654 32",
+        "FR14 2004 1010 0505 0001 3M02 606",
+        "NL91ABNA0417164300",
+    ] {
         hit("IBAN", v);
     }
-    for t in ["DE89 3704 0044 0532 0130 01", "GB82WEST12345698765433", "XX89370400440532013000", "DE89"] {
+    for t in [
+        "DE89 3704 0044 0532 0130 01",
+        "GB82WEST12345698765433",
+        "XX89370400440532013000",
+        "DE89",
+    ] {
         miss("IBAN", t);
     }
     // A grouped IBAN followed by more text keeps only the IBAN.
-    let f = found(&Redactor::new(), "pay DE89 3704 0044 0532 0130 00 AB12 today");
-    assert_eq!(f, vec![("IBAN".into(), "DE89 3704 0044 0532 0130 00".into())]);
+    let f = found(
+        &Redactor::new(),
+        "pay DE89 3704 0044 0532 0130 00 AB12 today",
+    );
+    assert_eq!(
+        f,
+        vec![("IBAN".into(), "DE89 3704 0044 0532 0130 00".into())]
+    );
 }
 
 #[test]
@@ -89,17 +145,39 @@ fn ssn() {
     for v in ["123-45-6789", "078-05-1121"] {
         hit("SSN", v);
     }
-    for t in ["000-12-3456", "666-12-3456", "900-12-3456", "123-00-4567", "123-45-0000", "123456789", "12-345-6789"] {
+    for t in [
+        "000-12-3456",
+        "666-12-3456",
+        "900-12-3456",
+        "123-00-4567",
+        "123-45-0000",
+        "123456789",
+        "12-345-6789",
+    ] {
         miss("SSN", t);
     }
 }
 
 #[test]
 fn ip() {
-    for v in ["192.168.1.20", "8.8.8.8", "2001:db8::8a2e:370:7334", "fe80::1", "::ffff:10.0.0.1"] {
+    for v in [
+        "192.168.1.20",
+        "8.8.8.8",
+        "2001:db8::8a2e:370:7334",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+    ] {
         hit("IP", v);
     }
-    for t in ["1.2.3", "256.1.1.1", "01.02.03.04", "std::net::Ipv6Addr", "12:30:45", "a::b", "version 1.2.3.4.5"] {
+    for t in [
+        "1.2.3",
+        "256.1.1.1",
+        "01.02.03.04",
+        "std::net::Ipv6Addr",
+        "12:30:45",
+        "a::b",
+        "version 1.2.3.4.5",
+    ] {
         miss("IP", t);
     }
 }
@@ -109,7 +187,12 @@ fn url_credentials() {
     let r = Redactor::new();
     let f = found(&r, "db at postgres://admin:s3cr3t@db.internal:5432/app now");
     assert_eq!(f, vec![("URL_CREDENTIALS".into(), "admin:s3cr3t".into())]);
-    for t in ["https://example.com/a@b", "ssh://git@github.com/x", "https://user@example.com", "mailto:x"] {
+    for t in [
+        "https://example.com/a@b",
+        "ssh://git@github.com/x",
+        "https://user@example.com",
+        "mailto:x",
+    ] {
         miss("URL_CREDENTIALS", t);
     }
 }
@@ -136,7 +219,15 @@ fn api_keys_by_prefix() {
     ] {
         hit("API_KEY", v);
     }
-    for t in ["AKIA is a prefix", "AKIAIOSFODNN7EXAMPL", "ghp_short", "sk-learn", "xoxb-1", "task-force", "sk_live_"] {
+    for t in [
+        "AKIA is a prefix",
+        "AKIAIOSFODNN7EXAMPL",
+        "ghp_short",
+        "sk-learn",
+        "xoxb-1",
+        "task-force",
+        "sk_live_",
+    ] {
         miss("API_KEY", t);
     }
 }
@@ -147,7 +238,10 @@ fn agent_token_prefix_is_configurable() {
     hit("AGENT_TOKEN", tok);
     miss("AGENT_TOKEN", "tg_short");
     let r = Redactor::builder().agent_prefix("acme_").build().unwrap();
-    assert_eq!(found(&r, "k acme_AbCdEfGh1234567890XyZ"), vec![("AGENT_TOKEN".into(), "acme_AbCdEfGh1234567890XyZ".into())]);
+    assert_eq!(
+        found(&r, "k acme_AbCdEfGh1234567890XyZ"),
+        vec![("AGENT_TOKEN".into(), "acme_AbCdEfGh1234567890XyZ".into())]
+    );
     assert!(Redactor::builder().agent_prefix("a b").build().is_err());
 }
 
@@ -155,16 +249,29 @@ fn agent_token_prefix_is_configurable() {
 fn private_key_block() {
     let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7+9z5Pad7OejecsQ0bu\nabc+def/ghi==\n-----END RSA PRIVATE KEY-----";
     let text = format!("key:\n{pem}\nthanks");
-    assert_eq!(found(&Redactor::new(), &text), vec![("PRIVATE_KEY".into(), pem.into())]);
+    assert_eq!(
+        found(&Redactor::new(), &text),
+        vec![("PRIVATE_KEY".into(), pem.into())]
+    );
     // A truncated block is redacted to the end of the text.
     let cut = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ";
-    assert_eq!(found(&Redactor::new(), cut), vec![("PRIVATE_KEY".into(), cut.into())]);
-    miss("PRIVATE_KEY", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----");
+    assert_eq!(
+        found(&Redactor::new(), cut),
+        vec![("PRIVATE_KEY".into(), cut.into())]
+    );
+    miss(
+        "PRIVATE_KEY",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    );
 }
 
 #[test]
 fn high_entropy_secret() {
-    for v in ["q8Zr3Kp9Xv2Lm7Nw4Bt6Yc1Hs5Dj0Fg", "a3f9c2e17b8d4e6f90a1b2c3d4e5f60718293a4b", "Zk9+Qm3/Rt7vXw2Yp5Lq8Ns1Bd4Gh6Jk"] {
+    for v in [
+        "q8Zr3Kp9Xv2Lm7Nw4Bt6Yc1Hs5Dj0Fg",
+        "a3f9c2e17b8d4e6f90a1b2c3d4e5f60718293a4b",
+        "Zk9+Qm3/Rt7vXw2Yp5Lq8Ns1Bd4Gh6Jk",
+    ] {
         hit("SECRET", v);
     }
     for t in [
@@ -183,10 +290,16 @@ fn high_entropy_secret() {
 fn org_terms_and_patterns() {
     let r = Redactor::builder()
         .terms(["Project Falcon", "falcon", "Globex"])
-        .pattern(OrgPattern { tag: "TICKET".into(), regex: r"(?-u:\b)ACME-[0-9]{4}(?-u:\b)".into() })
+        .pattern(OrgPattern {
+            tag: "TICKET".into(),
+            regex: r"(?-u:\b)ACME-[0-9]{4}(?-u:\b)".into(),
+        })
         .build()
         .unwrap();
-    let f = found(&r, "About project falcon and Falcon-like GLOBEX plans, see ACME-1234; falconry no.");
+    let f = found(
+        &r,
+        "About project falcon and Falcon-like GLOBEX plans, see ACME-1234; falconry no.",
+    );
     assert_eq!(
         f,
         vec![
@@ -197,8 +310,20 @@ fn org_terms_and_patterns() {
         ]
     );
     assert!(Redactor::builder().terms([" lead"]).build().is_err());
-    assert!(Redactor::builder().pattern(OrgPattern { tag: "x".into(), regex: "a".into() }).build().is_err());
-    assert!(Redactor::builder().pattern(OrgPattern { tag: "X".into(), regex: "(".into() }).build().is_err());
+    assert!(Redactor::builder()
+        .pattern(OrgPattern {
+            tag: "x".into(),
+            regex: "a".into()
+        })
+        .build()
+        .is_err());
+    assert!(Redactor::builder()
+        .pattern(OrgPattern {
+            tag: "X".into(),
+            regex: "(".into()
+        })
+        .build()
+        .is_err());
 }
 
 struct EmployeeId;
@@ -222,10 +347,16 @@ impl Recognizer for EmployeeId {
 
 #[test]
 fn host_recognizer() {
-    let r = Redactor::builder().recognizer(Arc::new(EmployeeId)).build().unwrap();
+    let r = Redactor::builder()
+        .recognizer(Arc::new(EmployeeId))
+        .build()
+        .unwrap();
     let f = r.find("owner EMP12345, mail a@example.com").unwrap();
     assert_eq!(f.len(), 2);
-    assert_eq!(f[0].kind, EntityKind::Custom("EMPLOYEE_ID".into(), Category::Organization));
+    assert_eq!(
+        f[0].kind,
+        EntityKind::Custom("EMPLOYEE_ID".into(), Category::Organization)
+    );
     assert_eq!(f[0].kind.category(), Category::Organization);
     assert_eq!(f[1].kind, EntityKind::Email);
 }
@@ -252,7 +383,10 @@ fn utf8_offsets_are_exact() {
 fn overlaps_are_resolved_deterministically() {
     let r = Redactor::builder().terms(["jane"]).build().unwrap();
     // The term and the e-mail start together: the longer e-mail wins.
-    assert_eq!(found(&r, "jane@example.com"), vec![("EMAIL".into(), "jane@example.com".into())]);
+    assert_eq!(
+        found(&r, "jane@example.com"),
+        vec![("EMAIL".into(), "jane@example.com".into())]
+    );
     let text = "a@example.com 4111 1111 1111 1111 +1 415 555 2671 10.0.0.1";
     let first = r.find(text).unwrap();
     for _ in 0..5 {
@@ -265,10 +399,16 @@ fn overlaps_are_resolved_deterministically() {
 
 #[test]
 fn kinds_can_be_limited() {
-    let r = Redactor::builder().categories(&[Category::Pii]).build().unwrap();
+    let r = Redactor::builder()
+        .categories(&[Category::Pii])
+        .build()
+        .unwrap();
     let f = found(&r, "a@example.com AKIAIOSFODNN7EXAMPLE");
     assert_eq!(f, vec![("EMAIL".into(), "a@example.com".into())]);
-    let r = Redactor::builder().disable(&EntityKind::Email).build().unwrap();
+    let r = Redactor::builder()
+        .disable(&EntityKind::Email)
+        .build()
+        .unwrap();
     assert!(found(&r, "a@example.com").is_empty());
 }
 

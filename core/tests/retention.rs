@@ -18,23 +18,47 @@ fn default_windows_hold_to_the_second() {
             let g = guard(store, &clock);
             let acme = service("acme");
             g.create_tenant(&acme).await.unwrap();
-            for (class, days) in [(RUN_LOG, 90), (SCREENSHOT, 30), (CHAT_TRANSCRIPT, 90), (CAPTURED_SESSION, 7)] {
-                g.put_record(&acme, &format!("{class}-1"), class, None, b"data").await.unwrap();
-                assert_eq!(g.retention_policy(&acme).await.unwrap().window(class), RetentionWindow::Secs(days * DAY));
+            for (class, days) in [
+                (RUN_LOG, 90),
+                (SCREENSHOT, 30),
+                (CHAT_TRANSCRIPT, 90),
+                (CAPTURED_SESSION, 7),
+            ] {
+                g.put_record(&acme, &format!("{class}-1"), class, None, b"data")
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    g.retention_policy(&acme).await.unwrap().window(class),
+                    RetentionWindow::Secs(days * DAY)
+                );
             }
-            g.put_credential(&acme, "cred-1", &Credential::password("pw")).await.unwrap();
+            g.put_credential(&acme, "cred-1", &Credential::password("pw"))
+                .await
+                .unwrap();
             for (class, days) in [(CAPTURED_SESSION, 7), (SCREENSHOT, 30), (RUN_LOG, 90)] {
                 // Exactly at the window: kept.
                 clock.set(T0 + days * DAY);
                 g.sweep(&acme, 100, |_| {}).await.unwrap();
-                assert!(g.open_record(&acme, &format!("{class}-1")).await.is_ok(), "{name} {class} deleted inside its window");
+                assert!(
+                    g.open_record(&acme, &format!("{class}-1")).await.is_ok(),
+                    "{name} {class} deleted inside its window"
+                );
                 // One second past: deleted.
                 clock.set(T0 + days * DAY + 1);
                 let r = g.sweep(&acme, 100, |_| {}).await.unwrap();
                 assert_eq!(r.deleted.get(class), Some(&1), "{name} {class}");
-                assert_eq!(g.open_record(&acme, &format!("{class}-1")).await.unwrap_err().kind(), ErrorKind::NotFound);
+                assert_eq!(
+                    g.open_record(&acme, &format!("{class}-1"))
+                        .await
+                        .unwrap_err()
+                        .kind(),
+                    ErrorKind::NotFound
+                );
             }
-            assert!(g.open_record(&acme, &format!("{CHAT_TRANSCRIPT}-1")).await.is_err());
+            assert!(g
+                .open_record(&acme, &format!("{CHAT_TRANSCRIPT}-1"))
+                .await
+                .is_err());
             // Classes without a window are kept forever.
             clock.set(T0 + 50 * 365 * DAY);
             assert_eq!(g.sweep(&acme, 100, |_| {}).await.unwrap().total(), 0);
@@ -51,40 +75,115 @@ fn overrides_and_replaced_records() {
             let g = guard(store, &clock);
             let acme = service("acme");
             g.create_tenant(&acme).await.unwrap();
-            g.set_retention(&acme, CHAT_TRANSCRIPT, RetentionWindow::Secs(3600)).await.unwrap();
-            g.set_retention(&acme, RUN_LOG, RetentionWindow::Forever).await.unwrap();
-            g.put_record(&acme, "chat", CHAT_TRANSCRIPT, None, b"hi").await.unwrap();
-            g.put_record(&acme, "log", RUN_LOG, None, b"l").await.unwrap();
-            g.put_record(&acme, "shot", SCREENSHOT, None, b"s").await.unwrap();
+            g.set_retention(&acme, CHAT_TRANSCRIPT, RetentionWindow::Secs(3600))
+                .await
+                .unwrap();
+            g.set_retention(&acme, RUN_LOG, RetentionWindow::Forever)
+                .await
+                .unwrap();
+            g.put_record(&acme, "chat", CHAT_TRANSCRIPT, None, b"hi")
+                .await
+                .unwrap();
+            g.put_record(&acme, "log", RUN_LOG, None, b"l")
+                .await
+                .unwrap();
+            g.put_record(&acme, "shot", SCREENSHOT, None, b"s")
+                .await
+                .unwrap();
             clock.set(T0 + 3600);
-            assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().total(), 0, "{name}");
+            assert_eq!(
+                g.sweep(&acme, 10, |_| {}).await.unwrap().total(),
+                0,
+                "{name}"
+            );
             clock.set(T0 + 3601);
-            assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().deleted.get(CHAT_TRANSCRIPT), Some(&1));
+            assert_eq!(
+                g.sweep(&acme, 10, |_| {})
+                    .await
+                    .unwrap()
+                    .deleted
+                    .get(CHAT_TRANSCRIPT),
+                Some(&1)
+            );
             // A replaced record's age counts from its last write.
             clock.set(T0 + 20 * DAY);
-            g.put_record(&acme, "shot", SCREENSHOT, None, b"s2").await.unwrap();
+            g.put_record(&acme, "shot", SCREENSHOT, None, b"s2")
+                .await
+                .unwrap();
             clock.set(T0 + 45 * DAY);
             assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().total(), 0);
             clock.set(T0 + 50 * DAY + 1);
-            assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().deleted.get(SCREENSHOT), Some(&1));
+            assert_eq!(
+                g.sweep(&acme, 10, |_| {})
+                    .await
+                    .unwrap()
+                    .deleted
+                    .get(SCREENSHOT),
+                Some(&1)
+            );
             clock.set(T0 + 1000 * DAY);
             assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().total(), 0);
             g.open_record(&acme, "log").await.unwrap();
             // Back to the default.
             assert!(g.clear_retention(&acme, RUN_LOG).await.unwrap());
-            assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().deleted.get(RUN_LOG), Some(&1));
+            assert_eq!(
+                g.sweep(&acme, 10, |_| {})
+                    .await
+                    .unwrap()
+                    .deleted
+                    .get(RUN_LOG),
+                Some(&1)
+            );
             // Bad windows, bad classes, roles.
-            for w in [RetentionWindow::Secs(0), RetentionWindow::Secs(-5), RetentionWindow::Secs(i64::MAX)] {
-                assert_eq!(g.set_retention(&acme, RUN_LOG, w).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+            for w in [
+                RetentionWindow::Secs(0),
+                RetentionWindow::Secs(-5),
+                RetentionWindow::Secs(i64::MAX),
+            ] {
+                assert_eq!(
+                    g.set_retention(&acme, RUN_LOG, w).await.unwrap_err().kind(),
+                    ErrorKind::InvalidInput
+                );
             }
-            assert_eq!(g.set_retention(&acme, "", RetentionWindow::Forever).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+            assert_eq!(
+                g.set_retention(&acme, "", RetentionWindow::Forever)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::InvalidInput
+            );
             let member = user("acme", "m", Role::Member);
-            assert_eq!(g.sweep(&member, 10, |_| {}).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-            assert_eq!(g.set_retention(&member, RUN_LOG, RetentionWindow::Forever).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
-            g.retention_policy(&user("acme", "v", Role::Viewer)).await.unwrap();
-            let actions: Vec<String> = g.audit_entries(&acme, 0, 100).await.unwrap().into_iter().map(|e| e.action).collect();
-            assert_eq!(actions.iter().filter(|a| *a == "policy.change").count(), 3, "{name}");
-            assert_eq!(actions.iter().filter(|a| *a == "retention.sweep").count(), 3, "{name}");
+            assert_eq!(
+                g.sweep(&member, 10, |_| {}).await.unwrap_err().kind(),
+                ErrorKind::PermissionDenied
+            );
+            assert_eq!(
+                g.set_retention(&member, RUN_LOG, RetentionWindow::Forever)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::PermissionDenied
+            );
+            g.retention_policy(&user("acme", "v", Role::Viewer))
+                .await
+                .unwrap();
+            let actions: Vec<String> = g
+                .audit_entries(&acme, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.action)
+                .collect();
+            assert_eq!(
+                actions.iter().filter(|a| *a == "policy.change").count(),
+                3,
+                "{name}"
+            );
+            assert_eq!(
+                actions.iter().filter(|a| *a == "retention.sweep").count(),
+                3,
+                "{name}"
+            );
         }
     });
 }
@@ -98,32 +197,58 @@ fn sweeps_are_batched_resumable_and_idempotent() {
             let acme = service("acme");
             g.create_tenant(&acme).await.unwrap();
             for i in 0..45 {
-                g.put_record(&acme, &format!("log-{i:02}"), RUN_LOG, None, b"x").await.unwrap();
+                g.put_record(&acme, &format!("log-{i:02}"), RUN_LOG, None, b"x")
+                    .await
+                    .unwrap();
             }
             clock.set(T0 + 5 * DAY);
             for i in 0..5 {
-                g.put_record(&acme, &format!("fresh-{i}"), RUN_LOG, None, b"x").await.unwrap();
+                g.put_record(&acme, &format!("fresh-{i}"), RUN_LOG, None, b"x")
+                    .await
+                    .unwrap();
             }
             clock.set(T0 + 90 * DAY + 1);
             // A sweep that died after its first batch: the store deleted 7 of them.
-            let partial = store.delete_expired(&acme, RUN_LOG, T0 + 1, 7).await.unwrap();
+            let partial = store
+                .delete_expired(&acme, RUN_LOG, T0 + 1, 7)
+                .await
+                .unwrap();
             assert_eq!(partial.len(), 7);
             let mut seen = Vec::new();
             let r = g.sweep(&acme, 10, |p| seen.push(p.total())).await.unwrap();
             assert_eq!(r.deleted.get(RUN_LOG), Some(&38), "{name}");
             assert_eq!(r.batches, 4);
             assert_eq!(seen, [10, 20, 30, 38]);
-            let receipt = g.audit_entries(&acme, 0, 100).await.unwrap().into_iter().find(|e| e.action == "retention.sweep").unwrap();
+            let receipt = g
+                .audit_entries(&acme, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|e| e.action == "retention.sweep")
+                .unwrap();
             assert_eq!(Some(receipt.seq), r.audit_seq);
-            assert_eq!(receipt.details.get("deleted.run_log").map(String::as_str), Some("38"));
+            assert_eq!(
+                receipt.details.get("deleted.run_log").map(String::as_str),
+                Some("38")
+            );
             // Idempotent: nothing more, no new receipt.
             let again = g.sweep(&acme, 10, |_| {}).await.unwrap();
             assert_eq!(again.total(), 0);
             assert_eq!(again.audit_seq, None);
             for i in 0..5 {
-                assert!(store.get_record(&acme, &format!("fresh-{i}")).await.unwrap().is_some(), "{name}");
+                assert!(
+                    store
+                        .get_record(&acme, &format!("fresh-{i}"))
+                        .await
+                        .unwrap()
+                        .is_some(),
+                    "{name}"
+                );
             }
-            assert_eq!(g.sweep(&acme, 0, |_| {}).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+            assert_eq!(
+                g.sweep(&acme, 0, |_| {}).await.unwrap_err().kind(),
+                ErrorKind::InvalidInput
+            );
         }
     });
 }
@@ -140,15 +265,38 @@ fn subject_erasure() {
             let alice = "alice@example.com";
             for i in 0..12 {
                 let class = [RUN_LOG, CHAT_TRANSCRIPT, "password"][i % 3];
-                g.put_record(&acme, &format!("a-{i}"), class, Some(alice), b"about alice").await.unwrap();
+                g.put_record(&acme, &format!("a-{i}"), class, Some(alice), b"about alice")
+                    .await
+                    .unwrap();
             }
-            g.put_record(&acme, "b-1", CHAT_TRANSCRIPT, Some("bob@example.com"), b"bob").await.unwrap();
-            g.put_record(&acme, "n-1", CHAT_TRANSCRIPT, None, b"nobody").await.unwrap();
-            g.put_record(&service("globex"), "g-1", CHAT_TRANSCRIPT, Some(alice), b"other tenant").await.unwrap();
+            g.put_record(
+                &acme,
+                "b-1",
+                CHAT_TRANSCRIPT,
+                Some("bob@example.com"),
+                b"bob",
+            )
+            .await
+            .unwrap();
+            g.put_record(&acme, "n-1", CHAT_TRANSCRIPT, None, b"nobody")
+                .await
+                .unwrap();
+            g.put_record(
+                &service("globex"),
+                "g-1",
+                CHAT_TRANSCRIPT,
+                Some(alice),
+                b"other tenant",
+            )
+            .await
+            .unwrap();
             let r = g.erase_subject(&acme, alice, 5).await.unwrap();
             assert_eq!((r.deleted, r.batches), (12, 3), "{name}");
             assert!(!r.receipt.to_json_line().contains("alice"));
-            assert_eq!(r.receipt.target, format!("subject:sha256:{}", r.subject_digest));
+            assert_eq!(
+                r.receipt.target,
+                format!("subject:sha256:{}", r.subject_digest)
+            );
             for i in 0..12 {
                 assert!(g.open_record(&acme, &format!("a-{i}")).await.is_err());
             }
@@ -156,7 +304,13 @@ fn subject_erasure() {
             g.open_record(&acme, "n-1").await.unwrap();
             g.open_record(&service("globex"), "g-1").await.unwrap();
             assert_eq!(g.erase_subject(&acme, alice, 5).await.unwrap().deleted, 0);
-            assert_eq!(g.erase_subject(&user("acme", "m", Role::Member), alice, 5).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+            assert_eq!(
+                g.erase_subject(&user("acme", "m", Role::Member), alice, 5)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::PermissionDenied
+            );
         }
     });
 }
@@ -171,24 +325,56 @@ fn tenant_erasure_by_crypto_shredding() {
             g.create_tenant(&acme).await.unwrap();
             g.create_tenant(&service("globex")).await.unwrap();
             for i in 0..25 {
-                g.put_record(&acme, &format!("r-{i}"), RUN_LOG, None, b"x").await.unwrap();
+                g.put_record(&acme, &format!("r-{i}"), RUN_LOG, None, b"x")
+                    .await
+                    .unwrap();
             }
-            g.put_record(&service("globex"), "g-1", RUN_LOG, None, b"x").await.unwrap();
+            g.put_record(&service("globex"), "g-1", RUN_LOG, None, b"x")
+                .await
+                .unwrap();
             let held_outside = g.seal(&acme, "backup/1", b"in a backup").await.unwrap();
-            let t = g.create_token(&acme, TokenSpec::read_only(UserId::new("bot").unwrap(), "b")).await.unwrap();
+            let t = g
+                .create_token(
+                    &acme,
+                    TokenSpec::read_only(UserId::new("bot").unwrap(), "b"),
+                )
+                .await
+                .unwrap();
             g.authenticate_token(t.secret.expose()).await.unwrap();
             let admin = member(&store, "acme", "a", Role::Admin).await;
-            assert_eq!(g.erase_tenant(&admin, 10).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+            assert_eq!(
+                g.erase_tenant(&admin, 10).await.unwrap_err().kind(),
+                ErrorKind::PermissionDenied
+            );
 
-            let r = g.erase_tenant(&member(&store, "acme", "olga", Role::Owner).await, 10).await.unwrap();
+            let r = g
+                .erase_tenant(&member(&store, "acme", "olga", Role::Owner).await, 10)
+                .await
+                .unwrap();
             assert_eq!((r.tokens_revoked, r.records_deleted), (1, 25), "{name}");
             assert_eq!(r.receipt.action, "retention.erase_tenant");
             assert_eq!(r.receipt.actor, "user:olga");
-            assert_eq!(g.open(&acme, "backup/1", &held_outside).await.unwrap_err().kind(), ErrorKind::KeyDestroyed);
-            assert_eq!(g.authenticate_token(t.secret.expose()).await.unwrap_err().kind(), ErrorKind::AuthenticationFailed);
+            assert_eq!(
+                g.open(&acme, "backup/1", &held_outside)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::KeyDestroyed
+            );
+            assert_eq!(
+                g.authenticate_token(t.secret.expose())
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::AuthenticationFailed
+            );
             let log = g.audit_entries(&admin, 0, 100).await.unwrap();
             assert!(log.iter().any(|e| e.action == "tenant.shred"));
-            assert_eq!(g.verify_audit(&admin).await.unwrap().head, r.receipt.hash, "{name}");
+            assert_eq!(
+                g.verify_audit(&admin).await.unwrap().head,
+                r.receipt.hash,
+                "{name}"
+            );
             // Other tenants untouched; running again is safe.
             g.open_record(&service("globex"), "g-1").await.unwrap();
             assert_eq!(g.erase_tenant(&acme, 10).await.unwrap().records_deleted, 0);
@@ -204,9 +390,13 @@ fn sweep_all_tenants() {
             let g = guard(store, &clock);
             for t in ["a", "b", "c"] {
                 g.create_tenant(&service(t)).await.unwrap();
-                g.put_record(&service(t), &format!("{t}-shot"), SCREENSHOT, None, b"x").await.unwrap();
+                g.put_record(&service(t), &format!("{t}-shot"), SCREENSHOT, None, b"x")
+                    .await
+                    .unwrap();
             }
-            g.set_retention(&service("b"), SCREENSHOT, RetentionWindow::Forever).await.unwrap();
+            g.set_retention(&service("b"), SCREENSHOT, RetentionWindow::Forever)
+                .await
+                .unwrap();
             clock.set(T0 + 31 * DAY);
             let r = g.sweep_all(&ServiceRole::new(), None, 2).await.unwrap();
             assert_eq!((r.tenants, r.deleted), (3, 2), "{name}");

@@ -37,10 +37,22 @@ async fn sqlite_file_persists_across_reopen() {
     let c = ctx("persist");
     {
         let store = SqliteStore::open(&path).unwrap();
-        store.create_tenant(&c, &key_rec(1, KeyState::Active, "kek-1")).await.unwrap();
-        store.rotate_key(&c, &key_rec(2, KeyState::Active, "kek-1")).await.unwrap();
-        store.put_record(&c, &rec("persist-r1", 2, 0)).await.unwrap();
-        store.destroy_key(&c, tenantguard::KeyId::FIRST).await.unwrap();
+        store
+            .create_tenant(&c, &key_rec(1, KeyState::Active, "kek-1"))
+            .await
+            .unwrap();
+        store
+            .rotate_key(&c, &key_rec(2, KeyState::Active, "kek-1"))
+            .await
+            .unwrap();
+        store
+            .put_record(&c, &rec("persist-r1", 2, 0))
+            .await
+            .unwrap();
+        store
+            .destroy_key(&c, tenantguard::KeyId::FIRST)
+            .await
+            .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
     let keys = store.tenant_keys(&c).await.unwrap();
@@ -48,9 +60,18 @@ async fn sqlite_file_persists_across_reopen() {
     assert_eq!(keys[0].state, KeyState::Destroyed);
     assert!(keys[0].wrapped.is_empty());
     assert_eq!(keys[1], key_rec(2, KeyState::Active, "kek-1"));
-    assert_eq!(store.get_record(&c, "persist-r1").await.unwrap(), Some(rec("persist-r1", 2, 0)));
-    let tenants = store.list_tenants(&ServiceRole::new(), None, 10).await.unwrap();
-    assert_eq!(tenants.iter().map(|t| t.as_str()).collect::<Vec<_>>(), vec!["persist"]);
+    assert_eq!(
+        store.get_record(&c, "persist-r1").await.unwrap(),
+        Some(rec("persist-r1", 2, 0))
+    );
+    let tenants = store
+        .list_tenants(&ServiceRole::new(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        tenants.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        vec!["persist"]
+    );
     // The suite also passes on a reopened, non-empty database.
     conformance::run_all(&store).await;
 }

@@ -1,8 +1,12 @@
 //! Tampering, truncation, wrong-scope opening and parser robustness of sealed values.
 
 use proptest::prelude::*;
-use tenantguard::crypto::{open_with_key, seal_with_key, KeyId, SealedValue, TenantKey, BINARY_OVERHEAD};
-use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+use tenantguard::crypto::{
+    open_with_key, seal_with_key, KeyId, SealedValue, TenantKey, BINARY_OVERHEAD,
+};
+use tenantguard::{
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId,
+};
 
 const KEY_BYTES: [u8; 32] = [0x5a; 32];
 
@@ -40,7 +44,10 @@ fn every_bit_flip_fails_to_open() {
             b[i] ^= 1 << bit;
             let kind = match SealedValue::from_bytes(&b) {
                 Err(e) => e.kind(),
-                Ok(v) => open_with_key(&k, &t, b"ctx", &v).map(|_| ()).expect_err("a flipped value opened").kind(),
+                Ok(v) => open_with_key(&k, &t, b"ctx", &v)
+                    .map(|_| ())
+                    .expect_err("a flipped value opened")
+                    .kind(),
             };
             let expected: &[ErrorKind] = match region(i, bytes.len()) {
                 "version" => &[ErrorKind::UnsupportedVersion],
@@ -48,7 +55,11 @@ fn every_bit_flip_fails_to_open() {
                 "key_id" => &[ErrorKind::Malformed, ErrorKind::AuthenticationFailed],
                 _ => &[ErrorKind::AuthenticationFailed],
             };
-            assert!(expected.contains(&kind), "byte {i} ({}) bit {bit}: got {kind}", region(i, bytes.len()));
+            assert!(
+                expected.contains(&kind),
+                "byte {i} ({}) bit {bit}: got {kind}",
+                region(i, bytes.len())
+            );
             flips += 1;
         }
     }
@@ -57,9 +68,15 @@ fn every_bit_flip_fails_to_open() {
 
 #[test]
 fn every_bit_flip_fails_through_the_guard() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().unwrap();
+        let guard = Guard::builder()
+            .key_provider(LocalKeyProvider::ephemeral())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
         let svc = ServiceRole::new();
         let ctx = TenantContext::service(tenant("acme"), &svc);
         guard.create_tenant(&ctx).await.unwrap();
@@ -71,7 +88,12 @@ fn every_bit_flip_fails_through_the_guard() {
                 b[i] ^= 1 << bit;
                 let kind = match SealedValue::from_bytes(&b) {
                     Err(e) => e.kind(),
-                    Ok(v) => guard.open(&ctx, "c", &v).await.map(|_| ()).expect_err("a flipped value opened").kind(),
+                    Ok(v) => guard
+                        .open(&ctx, "c", &v)
+                        .await
+                        .map(|_| ())
+                        .expect_err("a flipped value opened")
+                        .kind(),
                 };
                 let expected: &[ErrorKind] = match region(i, bytes.len()) {
                     "version" => &[ErrorKind::UnsupportedVersion],
@@ -83,7 +105,10 @@ fn every_bit_flip_fails_through_the_guard() {
             }
         }
         // The untouched value still opens.
-        assert_eq!(guard.open(&ctx, "c", &sealed).await.unwrap().expose(), b"abc");
+        assert_eq!(
+            guard.open(&ctx, "c", &sealed).await.unwrap().expose(),
+            b"abc"
+        );
     });
 }
 
@@ -102,10 +127,16 @@ fn every_text_character_substitution_fails() {
             }
             s[i] = c;
             let s: String = s.into_iter().collect();
-            let result = SealedValue::parse(&s).and_then(|v| open_with_key(&k, &t, b"ctx", &v).map(|_| ()));
+            let result =
+                SealedValue::parse(&s).and_then(|v| open_with_key(&k, &t, b"ctx", &v).map(|_| ()));
             let err = result.expect_err(&format!("substitution at {i} with {c:?} opened"));
             assert!(
-                matches!(err.kind(), ErrorKind::Malformed | ErrorKind::UnsupportedVersion | ErrorKind::AuthenticationFailed),
+                matches!(
+                    err.kind(),
+                    ErrorKind::Malformed
+                        | ErrorKind::UnsupportedVersion
+                        | ErrorKind::AuthenticationFailed
+                ),
                 "position {i} {c:?}: {}",
                 err.kind()
             );
@@ -122,26 +153,47 @@ fn every_truncation_and_extension_fails() {
     for len in 0..bytes.len() {
         let kind = match SealedValue::from_bytes(&bytes[..len]) {
             Err(e) => e.kind(),
-            Ok(v) => open_with_key(&k, &t, b"ctx", &v).map(|_| ()).expect_err("truncated value opened").kind(),
+            Ok(v) => open_with_key(&k, &t, b"ctx", &v)
+                .map(|_| ())
+                .expect_err("truncated value opened")
+                .kind(),
         };
-        let expected = if len < BINARY_OVERHEAD { ErrorKind::Malformed } else { ErrorKind::AuthenticationFailed };
+        let expected = if len < BINARY_OVERHEAD {
+            ErrorKind::Malformed
+        } else {
+            ErrorKind::AuthenticationFailed
+        };
         assert_eq!(kind, expected, "binary truncated to {len}");
         // Dropping bytes from the front fails too.
         let front = &bytes[bytes.len() - len..];
-        let ok = SealedValue::from_bytes(front).ok().and_then(|v| open_with_key(&k, &t, b"ctx", &v).ok());
+        let ok = SealedValue::from_bytes(front)
+            .ok()
+            .and_then(|v| open_with_key(&k, &t, b"ctx", &v).ok());
         assert!(ok.is_none(), "suffix of length {len} opened");
     }
     let text = sealed.to_text();
     for len in 0..text.len() {
-        let r = SealedValue::parse(&text[..len]).and_then(|v| open_with_key(&k, &t, b"ctx", &v).map(|_| ()));
+        let r = SealedValue::parse(&text[..len])
+            .and_then(|v| open_with_key(&k, &t, b"ctx", &v).map(|_| ()));
         let kind = r.expect_err("truncated text opened").kind();
-        assert!(matches!(kind, ErrorKind::Malformed | ErrorKind::UnsupportedVersion | ErrorKind::AuthenticationFailed), "text truncated to {len}: {kind}");
+        assert!(
+            matches!(
+                kind,
+                ErrorKind::Malformed
+                    | ErrorKind::UnsupportedVersion
+                    | ErrorKind::AuthenticationFailed
+            ),
+            "text truncated to {len}: {kind}"
+        );
     }
     for extra in [&[0u8][..], &[0; 16], b"x"] {
         let mut b = bytes.to_vec();
         b.extend_from_slice(extra);
         let v = SealedValue::from_bytes(&b).unwrap();
-        assert_eq!(open_with_key(&k, &t, b"ctx", &v).unwrap_err().kind(), ErrorKind::AuthenticationFailed);
+        assert_eq!(
+            open_with_key(&k, &t, b"ctx", &v).unwrap_err().kind(),
+            ErrorKind::AuthenticationFailed
+        );
     }
 }
 
@@ -151,47 +203,105 @@ fn wrong_tenant_context_or_key_fails_with_its_kind() {
     let t = tenant("acme");
     let sealed = seal_with_key(&k, &t, b"ctx", b"secret").unwrap();
     let auth = ErrorKind::AuthenticationFailed;
-    assert_eq!(open_with_key(&k, &tenant("acme2"), b"ctx", &sealed).unwrap_err().kind(), auth);
-    assert_eq!(open_with_key(&k, &tenant("acm"), b"ctx", &sealed).unwrap_err().kind(), auth);
-    assert_eq!(open_with_key(&k, &t, b"ctx2", &sealed).unwrap_err().kind(), auth);
-    assert_eq!(open_with_key(&k, &t, b"", &sealed).unwrap_err().kind(), auth);
+    assert_eq!(
+        open_with_key(&k, &tenant("acme2"), b"ctx", &sealed)
+            .unwrap_err()
+            .kind(),
+        auth
+    );
+    assert_eq!(
+        open_with_key(&k, &tenant("acm"), b"ctx", &sealed)
+            .unwrap_err()
+            .kind(),
+        auth
+    );
+    assert_eq!(
+        open_with_key(&k, &t, b"ctx2", &sealed).unwrap_err().kind(),
+        auth
+    );
+    assert_eq!(
+        open_with_key(&k, &t, b"", &sealed).unwrap_err().kind(),
+        auth
+    );
     // Same bytes, other id: refused before any decryption.
-    assert_eq!(open_with_key(&key(2), &t, b"ctx", &sealed).unwrap_err().kind(), auth);
+    assert_eq!(
+        open_with_key(&key(2), &t, b"ctx", &sealed)
+            .unwrap_err()
+            .kind(),
+        auth
+    );
     // Same id, other key bytes: the commitment does not match.
     let other = TenantKey::from_bytes(KeyId::FIRST, [0x5b; 32]);
-    assert_eq!(open_with_key(&other, &t, b"ctx", &sealed).unwrap_err().kind(), auth);
+    assert_eq!(
+        open_with_key(&other, &t, b"ctx", &sealed)
+            .unwrap_err()
+            .kind(),
+        auth
+    );
     // Context over the limit.
-    assert_eq!(open_with_key(&k, &t, &[0u8; 1025], &sealed).unwrap_err().kind(), ErrorKind::TooLarge);
-    assert_eq!(seal_with_key(&k, &t, &[0u8; 1025], b"x").unwrap_err().kind(), ErrorKind::TooLarge);
+    assert_eq!(
+        open_with_key(&k, &t, &[0u8; 1025], &sealed)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TooLarge
+    );
+    assert_eq!(
+        seal_with_key(&k, &t, &[0u8; 1025], b"x")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TooLarge
+    );
     // And the right scope opens.
-    assert_eq!(open_with_key(&k, &t, b"ctx", &sealed).unwrap().expose(), b"secret");
+    assert_eq!(
+        open_with_key(&k, &t, b"ctx", &sealed).unwrap().expose(),
+        b"secret"
+    );
 }
 
 #[test]
 fn wrong_scope_through_the_guard() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().unwrap();
+        let guard = Guard::builder()
+            .key_provider(LocalKeyProvider::ephemeral())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
         let svc = ServiceRole::new();
         let a = TenantContext::service(tenant("a"), &svc);
         let b = TenantContext::service(tenant("b"), &svc);
         guard.create_tenant(&a).await.unwrap();
         guard.create_tenant(&b).await.unwrap();
         let sealed = guard.seal(&a, "ctx", b"secret").await.unwrap();
-        assert_eq!(guard.open(&a, "ctx2", &sealed).await.unwrap_err().kind(), ErrorKind::AuthenticationFailed);
+        assert_eq!(
+            guard.open(&a, "ctx2", &sealed).await.unwrap_err().kind(),
+            ErrorKind::AuthenticationFailed
+        );
         // Tenant b has a key 1 too, but another one: the commitment check refuses it.
-        assert_eq!(guard.open(&b, "ctx", &sealed).await.unwrap_err().kind(), ErrorKind::AuthenticationFailed);
+        assert_eq!(
+            guard.open(&b, "ctx", &sealed).await.unwrap_err().kind(),
+            ErrorKind::AuthenticationFailed
+        );
         // A key id the tenant does not have.
         let mut bytes = sealed.as_bytes().to_vec();
         bytes[1..5].copy_from_slice(&9u32.to_be_bytes());
         let v = SealedValue::from_bytes(&bytes).unwrap();
-        assert_eq!(guard.open(&a, "ctx", &v).await.unwrap_err().kind(), ErrorKind::UnknownKey);
-        assert_eq!(guard.open(&a, "ctx", &sealed).await.unwrap().expose(), b"secret");
+        assert_eq!(
+            guard.open(&a, "ctx", &v).await.unwrap_err().kind(),
+            ErrorKind::UnknownKey
+        );
+        assert_eq!(
+            guard.open(&a, "ctx", &sealed).await.unwrap().expose(),
+            b"secret"
+        );
     });
 }
 
 fn any_key() -> impl Strategy<Value = TenantKey> {
-    (1u32.., any::<[u8; 32]>()).prop_map(|(id, k)| TenantKey::from_bytes(KeyId::new(id).unwrap(), k))
+    (1u32.., any::<[u8; 32]>())
+        .prop_map(|(id, k)| TenantKey::from_bytes(KeyId::new(id).unwrap(), k))
 }
 
 fn any_tenant() -> impl Strategy<Value = TenantId> {
@@ -293,9 +403,20 @@ fn oversized_inputs_are_refused_without_panic() {
     let mut b = big.clone();
     b[0] = 1;
     b[4] = 1;
-    assert_eq!(SealedValue::from_bytes(&b).unwrap_err().kind(), ErrorKind::TooLarge);
+    assert_eq!(
+        SealedValue::from_bytes(&b).unwrap_err().kind(),
+        ErrorKind::TooLarge
+    );
     let text = format!("tg1:1:{}", "A".repeat(23 * 1024 * 1024));
-    assert_eq!(SealedValue::parse(&text).unwrap_err().kind(), ErrorKind::TooLarge);
+    assert_eq!(
+        SealedValue::parse(&text).unwrap_err().kind(),
+        ErrorKind::TooLarge
+    );
     let k = key(1);
-    assert_eq!(seal_with_key(&k, &tenant("a"), b"", &big[..16 * 1024 * 1024 + 1]).unwrap_err().kind(), ErrorKind::TooLarge);
+    assert_eq!(
+        seal_with_key(&k, &tenant("a"), b"", &big[..16 * 1024 * 1024 + 1])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TooLarge
+    );
 }

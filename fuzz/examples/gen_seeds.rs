@@ -8,7 +8,9 @@ use tenantguard::crypto::{seal_with_salt, TenantKey};
 use tenantguard::{KeyId, TenantId};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), bytes).unwrap();
 }
@@ -22,8 +24,18 @@ fn main() {
     let cases: [(&str, &TenantKey, &[u8], &[u8]); 4] = [
         ("empty", &key, b"", b""),
         ("password", &key, b"credentials/password/row-42", b"hunter2"),
-        ("max_key_id", &big_id, b"ctx", b"0123456789abcdef0123456789abcdef"),
-        ("binary_plaintext", &key, &[0, 255, 1, 254], &[0u8, 1, 2, 3, 0xff, 0xfe, 0x80, 0x7f]),
+        (
+            "max_key_id",
+            &big_id,
+            b"ctx",
+            b"0123456789abcdef0123456789abcdef",
+        ),
+        (
+            "binary_plaintext",
+            &key,
+            &[0, 255, 1, 254],
+            &[0u8, 1, 2, 3, 0xff, 0xfe, 0x80, 0x7f],
+        ),
     ];
     for (i, (name, k, context, plaintext)) in cases.iter().enumerate() {
         let salt = [i as u8 + 1; 16];
@@ -35,20 +47,35 @@ fn main() {
             write(target, &format!("{name}.txt"), sealed.to_text().as_bytes());
         }
     }
-    for (name, text) in [("bad_version", "tg2:1:AQID"), ("leading_zero", "tg1:01:AQID"), ("id_zero", "tg1:0:AQID")] {
+    for (name, text) in [
+        ("bad_version", "tg2:1:AQID"),
+        ("leading_zero", "tg1:01:AQID"),
+        ("id_zero", "tg1:0:AQID"),
+    ] {
         write("parse_text", &format!("{name}.txt"), text.as_bytes());
     }
     write("parse_binary", "truncated.bin", &[1, 0, 0, 0, 1, 2, 3]);
 
     let kek = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
-    let one = format!(r#"{{"format":"tenantguard-local-kek/1","current":"kek-1","keks":[{{"id":"kek-1","key":"{kek}"}}]}}"#);
+    let one = format!(
+        r#"{{"format":"tenantguard-local-kek/1","current":"kek-1","keks":[{{"id":"kek-1","key":"{kek}"}}]}}"#
+    );
     let two = format!(
         r#"{{"format":"tenantguard-local-kek/1","current":"kek-2","keks":[{{"id":"kek-1","key":"{kek}"}},{{"id":"kek-2","key":"{kek}"}}]}}"#
     );
     write("local_keyfile", "one_kek.json", one.as_bytes());
     write("local_keyfile", "two_keks.json", two.as_bytes());
-    write("local_keyfile", "short_key.json", one.replace(kek, "QUFB").as_bytes());
-    write("local_keyfile", "missing_current.json", one.replace("\"current\":\"kek-1\"", "\"current\":\"kek-9\"").as_bytes());
+    write(
+        "local_keyfile",
+        "short_key.json",
+        one.replace(kek, "QUFB").as_bytes(),
+    );
+    write(
+        "local_keyfile",
+        "missing_current.json",
+        one.replace("\"current\":\"kek-1\"", "\"current\":\"kek-9\"")
+            .as_bytes(),
+    );
 
     // roundtrip takes structured input (arbitrary): any bytes are a valid seed.
     let mut rt = vec![0x42u8; 32];

@@ -21,5 +21,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(report.entries, n);
         assert_eq!(report.head, prev);
     }
-    let _ = verify_jsonl(data, &VerifyOptions { start_after: Some((3, GENESIS.to_owned())), expected_head: Some((4, GENESIS.to_owned())) });
+    let _ = verify_jsonl(
+        data,
+        &VerifyOptions {
+            start_after: Some((3, GENESIS.to_owned())),
+            expected_head: Some((4, GENESIS.to_owned())),
+        },
+    );
 });

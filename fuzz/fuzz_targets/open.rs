@@ -22,9 +22,15 @@ fuzz_target!(|data: &[u8]| {
         _ => data,
     };
     if let Ok(value) = SealedValue::from_bytes(data) {
-        assert!(open_with_key(key(), &tenant, context, &value).is_err(), "forged binary value opened");
+        assert!(
+            open_with_key(key(), &tenant, context, &value).is_err(),
+            "forged binary value opened"
+        );
     }
     if let Ok(value) = SealedValue::parse(&String::from_utf8_lossy(data)) {
-        assert!(open_with_key(key(), &tenant, context, &value).is_err(), "forged text value opened");
+        assert!(
+            open_with_key(key(), &tenant, context, &value).is_err(),
+            "forged text value opened"
+        );
     }
 });

@@ -10,9 +10,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(value) = SealedValue::parse(&text) {
         assert_eq!(value.to_text(), text, "accepted a non-canonical text form");
         assert_eq!(value.version(), 1);
-        let again = SealedValue::from_bytes(value.as_bytes()).expect("binary form of a parsed value must parse");
+        let again = SealedValue::from_bytes(value.as_bytes())
+            .expect("binary form of a parsed value must parse");
         assert_eq!(again, value);
-        assert_eq!(value.plaintext_len() + tenantguard::crypto::BINARY_OVERHEAD, value.as_bytes().len());
+        assert_eq!(
+            value.plaintext_len() + tenantguard::crypto::BINARY_OVERHEAD,
+            value.as_bytes().len()
+        );
         let _ = format!("{value:?}");
     }
 });

@@ -8,7 +8,10 @@ use tenantguard::TenantId;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let redactor = Redactor::builder().terms(["acme", "Project Falcon"]).build().expect("valid config");
+    let redactor = Redactor::builder()
+        .terms(["acme", "Project Falcon"])
+        .build()
+        .expect("valid config");
     let findings = redactor.find(&text).expect("within the size limit");
     let mut last = 0;
     for f in &findings {
@@ -17,7 +20,13 @@ fuzz_target!(|data: &[u8]| {
         last = f.end;
     }
     let _ = redactor.redact(&text, &Operation::Mask).expect("mask");
-    let s = PseudonymSession::new(&TenantId::new("fuzz").expect("id"), std::time::Duration::from_secs(60)).expect("session");
-    let red = redactor.redact(&text, &Operation::Pseudonymize(&s)).expect("pseudonymize");
+    let s = PseudonymSession::new(
+        &TenantId::new("fuzz").expect("id"),
+        std::time::Duration::from_secs(60),
+    )
+    .expect("session");
+    let red = redactor
+        .redact(&text, &Operation::Pseudonymize(&s))
+        .expect("pseudonymize");
     assert_eq!(s.restore(&red.text).expect("restore"), text);
 });

@@ -11,11 +11,19 @@ use tenantguard::{Guard, LocalKeyProvider, MemoryStore};
 
 fn guard() -> &'static Guard {
     static G: OnceLock<Guard> = OnceLock::new();
-    G.get_or_init(|| Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store(MemoryStore::new()).build().unwrap())
+    G.get_or_init(|| {
+        Guard::builder()
+            .key_provider(LocalKeyProvider::ephemeral())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap()
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if format::parse(s, "tg").is_ok() {
         // Anything accepted has the documented shape.
         assert!(s.starts_with("tg_") && s.len() == 3 + format::RANDOM_LEN + format::CHECKSUM_LEN);

@@ -14,12 +14,15 @@ use tenantguard_benches::corpus::{generate, score, Counts, TYPES};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() {
     let docs_n: usize = arg("--docs").and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let out_dir = std::path::PathBuf::from(arg("--out").unwrap_or_else(|| "target/redact-corpus".into()));
+    let out_dir =
+        std::path::PathBuf::from(arg("--out").unwrap_or_else(|| "target/redact-corpus".into()));
     std::fs::create_dir_all(&out_dir).expect("create output dir");
     let seed: u64 = arg("--seed").and_then(|s| s.parse().ok()).unwrap_or(42);
     let docs = generate(seed, docs_n, 2048);
@@ -33,16 +36,30 @@ fn main() {
     });
     let corpus_path = out_dir.join("corpus.json");
     std::fs::write(&corpus_path, serde_json::to_vec(&corpus).expect("json")).expect("write corpus");
-    eprintln!("corpus: {} docs, {:.2} MB, {} labelled spans -> {}", docs.len(), total as f64 / 1e6, docs.iter().map(|d| d.spans.len()).sum::<usize>(), corpus_path.display());
+    eprintln!(
+        "corpus: {} docs, {:.2} MB, {} labelled spans -> {}",
+        docs.len(),
+        total as f64 / 1e6,
+        docs.iter().map(|d| d.spans.len()).sum::<usize>(),
+        corpus_path.display()
+    );
 
-    let redactor = Redactor::builder().terms(["Project Falcon", "Globex", "Initech"]).build().expect("redactor");
+    let redactor = Redactor::builder()
+        .terms(["Project Falcon", "Globex", "Initech"])
+        .build()
+        .expect("redactor");
 
     // Quality.
     let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
     for d in &docs {
-        let truth: Vec<(&str, usize, usize)> = d.spans.iter().map(|s| (s.kind, s.start, s.end)).collect();
-        let pred: Vec<(String, usize, usize)> =
-            redactor.find(&d.text).expect("find").into_iter().map(|f| (f.kind.tag().to_owned(), f.start, f.end)).collect();
+        let truth: Vec<(&str, usize, usize)> =
+            d.spans.iter().map(|s| (s.kind, s.start, s.end)).collect();
+        let pred: Vec<(String, usize, usize)> = redactor
+            .find(&d.text)
+            .expect("find")
+            .into_iter()
+            .map(|f| (f.kind.tag().to_owned(), f.start, f.end))
+            .collect();
         score(&truth, &pred, &mut counts);
         if let Ok(kind) = std::env::var("REDACT_DEBUG") {
             for (k, s, e) in &pred {
@@ -86,14 +103,26 @@ fn main() {
     // Tag operator (find + replace).
     let t = cpu_now();
     for d in &docs {
-        n += redactor.redact(&d.text, &Operation::Tag).expect("redact").text.len();
+        n += redactor
+            .redact(&d.text, &Operation::Tag)
+            .expect("redact")
+            .text
+            .len();
     }
     let tag_mbps = total as f64 / 1e6 / (cpu_now() - t);
     // Pseudonymize (find + replace + sealing each distinct value).
     let t = cpu_now();
     for d in &docs {
-        let s = PseudonymSession::new(&TenantId::new("bench").expect("id"), std::time::Duration::from_secs(600)).expect("session");
-        n += redactor.redact(&d.text, &Operation::Pseudonymize(&s)).expect("redact").text.len();
+        let s = PseudonymSession::new(
+            &TenantId::new("bench").expect("id"),
+            std::time::Duration::from_secs(600),
+        )
+        .expect("session");
+        n += redactor
+            .redact(&d.text, &Operation::Pseudonymize(&s))
+            .expect("redact")
+            .text
+            .len();
     }
     let pseudo_mbps = total as f64 / 1e6 / (cpu_now() - t);
     // Latency of one 2 KB prompt.
@@ -108,16 +137,32 @@ fn main() {
     lat.sort_by(f64::total_cmp);
     std::hint::black_box(n);
 
-    println!("## tenantguard (all recognizers + 3 organization terms, one thread, per CPU-second)\n");
+    println!(
+        "## tenantguard (all recognizers + 3 organization terms, one thread, per CPU-second)\n"
+    );
     println!("- find, 2 KB documents: {mbps:.0} MB/s");
-    println!("- find, one {:.1} MB text: {big_mbps:.0} MB/s", big.len() as f64 / 1e6);
+    println!(
+        "- find, one {:.1} MB text: {big_mbps:.0} MB/s",
+        big.len() as f64 / 1e6
+    );
     println!("- redact with the tag operator (find + replace): {tag_mbps:.0} MB/s");
     println!("- pseudonymize (find + replace + seal each value): {pseudo_mbps:.0} MB/s");
-    println!("- 2 KB prompt latency: median {:.1} µs, p99 {:.1} µs\n", lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
+    println!(
+        "- 2 KB prompt latency: median {:.1} µs, p99 {:.1} µs\n",
+        lat[lat.len() / 2],
+        lat[lat.len() * 99 / 100]
+    );
     println!("| type | truth | predicted | precision | recall | exact spans |\n|---|---|---|---|---|---|");
     for t in TYPES {
         let c = counts.get(*t).copied().unwrap_or_default();
-        println!("| {t} | {} | {} | {:.4} | {:.4} | {:.4} |", c.truth, c.predicted, ratio(c.tp, c.predicted), ratio(c.tp, c.truth), ratio(c.exact, c.truth));
+        println!(
+            "| {t} | {} | {} | {:.4} | {:.4} | {:.4} |",
+            c.truth,
+            c.predicted,
+            ratio(c.tp, c.predicted),
+            ratio(c.tp, c.truth),
+            ratio(c.exact, c.truth)
+        );
     }
     for (k, c) in &counts {
         if !TYPES.contains(&k.as_str()) {
@@ -138,31 +183,58 @@ fn main() {
             return;
         }
         let line = String::from_utf8_lossy(&out.stdout);
-        let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("{}")).expect("presidio json");
+        let v: serde_json::Value =
+            serde_json::from_str(line.lines().last().unwrap_or("{}")).expect("presidio json");
         let p_mbps = v["mb_per_cpu_s"].as_f64().unwrap_or(0.0);
-        println!("\n## {} on {} docs ({:.2} MB)\n", v["tool"].as_str().unwrap_or("presidio"), v["docs"], v["bytes"].as_f64().unwrap_or(0.0) / 1e6);
-        println!("- analyze: {p_mbps:.3} MB per CPU-second (tenantguard find is {:.0} times faster)", mbps / p_mbps);
+        println!(
+            "\n## {} on {} docs ({:.2} MB)\n",
+            v["tool"].as_str().unwrap_or("presidio"),
+            v["docs"],
+            v["bytes"].as_f64().unwrap_or(0.0) / 1e6
+        );
+        println!(
+            "- analyze: {p_mbps:.3} MB per CPU-second (tenantguard find is {:.0} times faster)",
+            mbps / p_mbps
+        );
         let a_mbps = v["anonymize_mb_per_cpu_s"].as_f64().unwrap_or(0.0);
         println!("- analyze + anonymize (replace): {a_mbps:.3} MB per CPU-second (tenantguard tag operator is {:.0} times faster)", tag_mbps / a_mbps);
-        println!("- 2 KB prompt latency: median {:.1} ms, p99 {:.1} ms\n", v["latency_2kb_median_ms"].as_f64().unwrap_or(0.0), v["latency_2kb_p99_ms"].as_f64().unwrap_or(0.0));
+        println!(
+            "- 2 KB prompt latency: median {:.1} ms, p99 {:.1} ms\n",
+            v["latency_2kb_median_ms"].as_f64().unwrap_or(0.0),
+            v["latency_2kb_p99_ms"].as_f64().unwrap_or(0.0)
+        );
         println!("| type | truth | predicted | precision | recall | tenantguard recall |\n|---|---|---|---|---|---|");
         let pc = &v["counts"];
         for t in ["EMAIL", "PHONE", "CARD", "IBAN", "SSN", "IP"] {
             let g = |k: &str| pc[t][k].as_u64().unwrap_or(0) as usize;
             let ours = counts.get(t).copied().unwrap_or_default();
-            println!("| {t} | {} | {} | {:.4} | {:.4} | {:.4} |", g("truth"), g("predicted"), ratio(g("tp"), g("predicted")), ratio(g("tp"), g("truth")), ratio(ours.tp, ours.truth));
+            println!(
+                "| {t} | {} | {} | {:.4} | {:.4} | {:.4} |",
+                g("truth"),
+                g("predicted"),
+                ratio(g("tp"), g("predicted")),
+                ratio(g("tp"), g("truth")),
+                ratio(ours.tp, ours.truth)
+            );
         }
     }
 }
 
 /// CPU time of this thread, in seconds (other processes on a shared machine do not count).
 fn cpu_now() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes one timespec into the valid pointer we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { 1.0 } else { a as f64 / b as f64 }
+    if b == 0 {
+        1.0
+    } else {
+        a as f64 / b as f64
+    }
 }

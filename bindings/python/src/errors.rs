@@ -10,36 +10,125 @@ use pyo3::prelude::*;
 use tenantguard::kms::KmsError;
 use tenantguard::{Error, ErrorKind};
 
-create_exception!(tenantguard, TenantguardError, PyException, "Base class of every error tenantguard raises.");
-create_exception!(tenantguard, InvalidInputError, TenantguardError, "An argument is out of range or badly formed.");
-create_exception!(tenantguard, MalformedError, TenantguardError, "A sealed value could not be parsed.");
-create_exception!(tenantguard, UnsupportedVersionError, TenantguardError, "A sealed value uses an unknown format version.");
-create_exception!(tenantguard, TooLargeError, TenantguardError, "An input exceeds a documented size limit.");
-create_exception!(tenantguard, AuthenticationFailedError, TenantguardError, "Tampered, or opened with the wrong tenant, key or context.");
-create_exception!(tenantguard, UnknownKeyError, TenantguardError, "The key id named by a value is not known for this tenant.");
-create_exception!(tenantguard, KeyDestroyedError, TenantguardError, "The key was destroyed (crypto-shredded or retired).");
-create_exception!(tenantguard, CrossTenantError, TenantguardError, "A tenant context was used on data of another tenant.");
-create_exception!(tenantguard, NotFoundError, TenantguardError, "The tenant or record does not exist.");
-create_exception!(tenantguard, PermissionDeniedError, TenantguardError, "The principal's role does not allow this operation.");
-create_exception!(tenantguard, ConflictError, TenantguardError, "The operation conflicts with the current state.");
-create_exception!(tenantguard, KeyProviderError, TenantguardError, "The key provider (KMS, HSM, key file) refused or failed.");
-create_exception!(tenantguard, UnavailableError, TenantguardError, "The key provider is unreachable or timed out; retrying may succeed.");
-create_exception!(tenantguard, StoreError, TenantguardError, "The store (database) failed.");
-create_exception!(tenantguard, ConfigError, TenantguardError, "Configuration is missing, unreadable or unsafe.");
+create_exception!(
+    tenantguard,
+    TenantguardError,
+    PyException,
+    "Base class of every error tenantguard raises."
+);
+create_exception!(
+    tenantguard,
+    InvalidInputError,
+    TenantguardError,
+    "An argument is out of range or badly formed."
+);
+create_exception!(
+    tenantguard,
+    MalformedError,
+    TenantguardError,
+    "A sealed value could not be parsed."
+);
+create_exception!(
+    tenantguard,
+    UnsupportedVersionError,
+    TenantguardError,
+    "A sealed value uses an unknown format version."
+);
+create_exception!(
+    tenantguard,
+    TooLargeError,
+    TenantguardError,
+    "An input exceeds a documented size limit."
+);
+create_exception!(
+    tenantguard,
+    AuthenticationFailedError,
+    TenantguardError,
+    "Tampered, or opened with the wrong tenant, key or context."
+);
+create_exception!(
+    tenantguard,
+    UnknownKeyError,
+    TenantguardError,
+    "The key id named by a value is not known for this tenant."
+);
+create_exception!(
+    tenantguard,
+    KeyDestroyedError,
+    TenantguardError,
+    "The key was destroyed (crypto-shredded or retired)."
+);
+create_exception!(
+    tenantguard,
+    CrossTenantError,
+    TenantguardError,
+    "A tenant context was used on data of another tenant."
+);
+create_exception!(
+    tenantguard,
+    NotFoundError,
+    TenantguardError,
+    "The tenant or record does not exist."
+);
+create_exception!(
+    tenantguard,
+    PermissionDeniedError,
+    TenantguardError,
+    "The principal's role does not allow this operation."
+);
+create_exception!(
+    tenantguard,
+    ConflictError,
+    TenantguardError,
+    "The operation conflicts with the current state."
+);
+create_exception!(
+    tenantguard,
+    KeyProviderError,
+    TenantguardError,
+    "The key provider (KMS, HSM, key file) refused or failed."
+);
+create_exception!(
+    tenantguard,
+    UnavailableError,
+    TenantguardError,
+    "The key provider is unreachable or timed out; retrying may succeed."
+);
+create_exception!(
+    tenantguard,
+    StoreError,
+    TenantguardError,
+    "The store (database) failed."
+);
+create_exception!(
+    tenantguard,
+    ConfigError,
+    TenantguardError,
+    "Configuration is missing, unreadable or unsafe."
+);
 
 /// Every kind and its exception class, in `ErrorKind` order.
 fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 15] {
     [
         (ErrorKind::InvalidInput, py.get_type::<InvalidInputError>()),
         (ErrorKind::Malformed, py.get_type::<MalformedError>()),
-        (ErrorKind::UnsupportedVersion, py.get_type::<UnsupportedVersionError>()),
+        (
+            ErrorKind::UnsupportedVersion,
+            py.get_type::<UnsupportedVersionError>(),
+        ),
         (ErrorKind::TooLarge, py.get_type::<TooLargeError>()),
-        (ErrorKind::AuthenticationFailed, py.get_type::<AuthenticationFailedError>()),
+        (
+            ErrorKind::AuthenticationFailed,
+            py.get_type::<AuthenticationFailedError>(),
+        ),
         (ErrorKind::UnknownKey, py.get_type::<UnknownKeyError>()),
         (ErrorKind::KeyDestroyed, py.get_type::<KeyDestroyedError>()),
         (ErrorKind::CrossTenant, py.get_type::<CrossTenantError>()),
         (ErrorKind::NotFound, py.get_type::<NotFoundError>()),
-        (ErrorKind::PermissionDenied, py.get_type::<PermissionDeniedError>()),
+        (
+            ErrorKind::PermissionDenied,
+            py.get_type::<PermissionDeniedError>(),
+        ),
         (ErrorKind::Conflict, py.get_type::<ConflictError>()),
         (ErrorKind::KeyProvider, py.get_type::<KeyProviderError>()),
         (ErrorKind::Unavailable, py.get_type::<UnavailableError>()),
@@ -100,7 +189,10 @@ pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
     let value = err.value(py);
     let msg = value.str().map(|s| s.to_string()).unwrap_or_default();
     if err.is_instance_of::<TenantguardError>(py) {
-        let kind: String = value.getattr("kind").and_then(|k| k.extract()).unwrap_or_default();
+        let kind: String = value
+            .getattr("kind")
+            .and_then(|k| k.extract())
+            .unwrap_or_default();
         return match kind.as_str() {
             "unavailable" => KmsError::Unavailable(msg),
             "config" => KmsError::Config(msg),
@@ -108,7 +200,11 @@ pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
             _ => KmsError::Provider(msg),
         };
     }
-    let name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let name = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
     KmsError::Provider(format!("{name}: {msg}"))
 }
 

@@ -11,8 +11,8 @@ use crate::errors::{runtime_err, to_py};
 use crate::provider::{provider_from, store_from};
 use crate::runtime::block_on;
 use crate::types::{
-    key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedArg, SealedValue, ServiceRole,
-    TenantContext,
+    key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedArg,
+    SealedValue, ServiceRole, TenantContext,
 };
 
 /// Seal and open values and credentials per tenant; rotate and shred keys.
@@ -25,21 +25,30 @@ pub(crate) struct Guard {
 
 impl Guard {
     fn new_inner(g: tenantguard::Guard) -> Self {
-        Guard { inner: RwLock::new(Some(g)) }
+        Guard {
+            inner: RwLock::new(Some(g)),
+        }
     }
 
     fn get(&self) -> PyResult<tenantguard::Guard> {
         let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        g.clone().ok_or_else(|| pyo3::exceptions::PyValueError::new_err("operation on a closed Guard"))
+        g.clone()
+            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("operation on a closed Guard"))
     }
 
     /// Runs a core future with the GIL released and converts its error.
-    fn run<T: Send, F>(&self, py: Python<'_>, f: impl FnOnce(tenantguard::Guard) -> F + Send) -> PyResult<T>
+    fn run<T: Send, F>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(tenantguard::Guard) -> F + Send,
+    ) -> PyResult<T>
     where
         F: std::future::Future<Output = CoreResult<T>>,
     {
         let g = self.get()?;
-        py.detach(|| block_on(f(g))).map_err(runtime_err)?.map_err(to_py)
+        py.detach(|| block_on(f(g)))
+            .map_err(runtime_err)?
+            .map_err(to_py)
     }
 }
 
@@ -60,8 +69,11 @@ impl Guard {
             limits.max_tenants = n;
         }
         if let Some(s) = cache_max_age_seconds {
-            limits.max_age = Duration::try_from_secs_f64(s)
-                .map_err(|_| crate::errors::invalid("cache_max_age_seconds must be a finite, non-negative number"))?;
+            limits.max_age = Duration::try_from_secs_f64(s).map_err(|_| {
+                crate::errors::invalid(
+                    "cache_max_age_seconds must be a finite, non-negative number",
+                )
+            })?;
         }
         tenantguard::Guard::builder()
             .key_provider_arc(provider_from(key_provider)?)
@@ -74,8 +86,14 @@ impl Guard {
 
     /// The embedded default: key file `keys.json` and SQLite `tenantguard.db` in `directory`.
     #[classmethod]
-    fn embedded(_cls: &Bound<'_, PyType>, py: Python<'_>, directory: std::path::PathBuf) -> PyResult<Self> {
-        py.detach(|| tenantguard::Guard::embedded(&directory)).map(Self::new_inner).map_err(to_py)
+    fn embedded(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        directory: std::path::PathBuf,
+    ) -> PyResult<Self> {
+        py.detach(|| tenantguard::Guard::embedded(&directory))
+            .map(Self::new_inner)
+            .map_err(to_py)
     }
 
     /// An in-memory guard with an ephemeral key (tests and throwaway data).
@@ -97,7 +115,10 @@ impl Guard {
 
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).is_none()
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -111,7 +132,12 @@ impl Guard {
     }
 
     fn __repr__(&self) -> String {
-        match self.inner.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        match self
+            .inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             Some(g) => format!("{g:?}"),
             None => "Guard(closed)".into(),
         }
@@ -120,17 +146,32 @@ impl Guard {
     /// Creates a tenant with a fresh data key; returns its key id (1).
     fn create_tenant(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.create_tenant(ctx).await.map(|k| k.get()) })
+        self.run(py, |g| async move {
+            g.create_tenant(ctx).await.map(|k| k.get())
+        })
     }
 
     /// Seals `plaintext` for the context's tenant, bound to `context`.
-    fn seal(&self, py: Python<'_>, ctx: &TenantContext, context: &str, plaintext: &[u8]) -> PyResult<SealedValue> {
+    fn seal(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        context: &str,
+        plaintext: &[u8],
+    ) -> PyResult<SealedValue> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.seal(ctx, context, plaintext).await }).map(SealedValue::wrap)
+        self.run(py, |g| async move { g.seal(ctx, context, plaintext).await })
+            .map(SealedValue::wrap)
     }
 
     /// Opens a sealed value (a `SealedValue`, its text or its bytes). Service role only.
-    fn open<'py>(&self, py: Python<'py>, ctx: &TenantContext, context: &str, sealed: SealedArg<'_, '_>) -> PyResult<Bound<'py, PyBytes>> {
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: &TenantContext,
+        context: &str,
+        sealed: SealedArg<'_, '_>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let ctx = &ctx.0;
         let value = sealed.get();
         let plain = self.run(py, |g| async move { g.open(ctx, context, value).await })?;
@@ -138,22 +179,46 @@ impl Guard {
     }
 
     /// Re-seals a value under the tenant's active key. Service role only.
-    fn reseal(&self, py: Python<'_>, ctx: &TenantContext, context: &str, sealed: SealedArg<'_, '_>) -> PyResult<SealedValue> {
+    fn reseal(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        context: &str,
+        sealed: SealedArg<'_, '_>,
+    ) -> PyResult<SealedValue> {
         let ctx = &ctx.0;
         let value = sealed.get();
-        self.run(py, |g| async move { g.reseal(ctx, context, value).await }).map(SealedValue::wrap)
+        self.run(py, |g| async move { g.reseal(ctx, context, value).await })
+            .map(SealedValue::wrap)
     }
 
     /// Seals and stores a credential as record `record_id` (insert or replace).
-    fn put_credential(&self, py: Python<'_>, ctx: &TenantContext, record_id: &str, credential: &Credential) -> PyResult<()> {
+    fn put_credential(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        record_id: &str,
+        credential: &Credential,
+    ) -> PyResult<()> {
         let (ctx, cred) = (&ctx.0, &credential.0);
-        self.run(py, |g| async move { g.put_credential(ctx, record_id, cred).await })
+        self.run(py, |g| async move {
+            g.put_credential(ctx, record_id, cred).await
+        })
     }
 
     /// Opens stored credential `record_id`. Service role only.
-    fn open_credential(&self, py: Python<'_>, ctx: &TenantContext, record_id: &str) -> PyResult<Credential> {
+    fn open_credential(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        record_id: &str,
+    ) -> PyResult<Credential> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.open_credential(ctx, record_id).await }).map(Credential)
+        self.run(
+            py,
+            |g| async move { g.open_credential(ctx, record_id).await },
+        )
+        .map(Credential)
     }
 
     /// Seals and stores `plaintext` as record `record_id` of data class `data_class`.
@@ -168,18 +233,32 @@ impl Guard {
         subject: Option<&str>,
     ) -> PyResult<()> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.put_record(ctx, record_id, data_class, subject, plaintext).await })
+        self.run(py, |g| async move {
+            g.put_record(ctx, record_id, data_class, subject, plaintext)
+                .await
+        })
     }
 
     /// Opens stored record `record_id`: returns `(data_class, plaintext)`. Service role only.
-    fn open_record<'py>(&self, py: Python<'py>, ctx: &TenantContext, record_id: &str) -> PyResult<(String, Bound<'py, PyBytes>)> {
+    fn open_record<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: &TenantContext,
+        record_id: &str,
+    ) -> PyResult<(String, Bound<'py, PyBytes>)> {
         let ctx = &ctx.0;
-        let (class, plain) = self.run(py, |g| async move { g.open_record(ctx, record_id).await })?;
+        let (class, plain) =
+            self.run(py, |g| async move { g.open_record(ctx, record_id).await })?;
         Ok((class, PyBytes::new(py, plain.expose())))
     }
 
     /// Deletes stored record `record_id`; returns whether it existed.
-    fn delete_record(&self, py: Python<'_>, ctx: &TenantContext, record_id: &str) -> PyResult<bool> {
+    fn delete_record(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        record_id: &str,
+    ) -> PyResult<bool> {
         let ctx = &ctx.0;
         self.run(py, |g| async move { g.delete_record(ctx, record_id).await })
     }
@@ -194,7 +273,9 @@ impl Guard {
     /// Rotates the tenant's data key; returns the new key id.
     fn rotate_tenant_key(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.rotate_tenant_key(ctx).await.map(|k| k.get()) })
+        self.run(py, |g| async move {
+            g.rotate_tenant_key(ctx).await.map(|k| k.get())
+        })
     }
 
     /// Moves stored records sealed under key `from_key_id` to the active key.
@@ -216,7 +297,8 @@ impl Guard {
         let report = self.run(py, |g| async move {
             g.reencrypt(ctx, from, batch_size, |r| {
                 if let (Some(cb), None) = (&progress, &*err_slot) {
-                    *err_slot = Python::attach(|py| cb.call1(py, (ReencryptReport::from(r),)).err());
+                    *err_slot =
+                        Python::attach(|py| cb.call1(py, (ReencryptReport::from(r),)).err());
                 }
             })
             .await
@@ -244,8 +326,10 @@ impl Guard {
     ) -> PyResult<RewrapReport> {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
-        self.run(py, |g| async move { g.rewrap_tenant_keys(svc, start, batch_size, |_| {}).await })
-            .map(|r| RewrapReport::from(&r))
+        self.run(py, |g| async move {
+            g.rewrap_tenant_keys(svc, start, batch_size, |_| {}).await
+        })
+        .map(|r| RewrapReport::from(&r))
     }
 
     /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable.

@@ -9,7 +9,9 @@ use crate::errors::{invalid, py_err};
 use crate::types::{key_id, tenant_id, SealedArg, SealedValue};
 
 fn tenant_key(key: &[u8], id: u32) -> PyResult<TenantKey> {
-    let bytes: [u8; 32] = key.try_into().map_err(|_| invalid(format!("key must be 32 bytes, got {}", key.len())))?;
+    let bytes: [u8; 32] = key
+        .try_into()
+        .map_err(|_| invalid(format!("key must be 32 bytes, got {}", key.len())))?;
     Ok(TenantKey::from_bytes(key_id(id)?, bytes))
 }
 
@@ -26,8 +28,12 @@ fn seal_with_salt(
 ) -> PyResult<SealedValue> {
     let k = tenant_key(key, key_id)?;
     let t = tenant_id(tenant)?;
-    let salt: &[u8; SALT_LEN] = salt.try_into().map_err(|_| invalid(format!("salt must be {SALT_LEN} bytes, got {}", salt.len())))?;
-    py.detach(|| crypto::seal_with_salt(&k, &t, context, plaintext, salt)).map(SealedValue::wrap).map_err(py_err)
+    let salt: &[u8; SALT_LEN] = salt
+        .try_into()
+        .map_err(|_| invalid(format!("salt must be {SALT_LEN} bytes, got {}", salt.len())))?;
+    py.detach(|| crypto::seal_with_salt(&k, &t, context, plaintext, salt))
+        .map(SealedValue::wrap)
+        .map_err(py_err)
 }
 
 /// Opens with a given key.
@@ -43,7 +49,9 @@ fn open_with_key<'py>(
     let k = tenant_key(key, key_id)?;
     let t = tenant_id(tenant)?;
     let v = sealed.get();
-    let plain = py.detach(|| crypto::open_with_key(&k, &t, context, v)).map_err(py_err)?;
+    let plain = py
+        .detach(|| crypto::open_with_key(&k, &t, context, v))
+        .map_err(py_err)?;
     Ok(PyBytes::new(py, plain.expose()))
 }
 

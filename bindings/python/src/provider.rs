@@ -18,14 +18,22 @@ pub(crate) struct LocalKeyProvider(pub(crate) Arc<tenantguard::LocalKeyProvider>
 impl LocalKeyProvider {
     /// Opens the key file at `path`, creating it if absent.
     #[classmethod]
-    fn open_or_create(_cls: &Bound<'_, PyType>, py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        py.detach(|| tenantguard::LocalKeyProvider::open_or_create(&path)).map(|p| LocalKeyProvider(Arc::new(p))).map_err(py_err)
+    fn open_or_create(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+    ) -> PyResult<Self> {
+        py.detach(|| tenantguard::LocalKeyProvider::open_or_create(&path))
+            .map(|p| LocalKeyProvider(Arc::new(p)))
+            .map_err(py_err)
     }
 
     /// Opens an existing key file.
     #[classmethod]
     fn open(_cls: &Bound<'_, PyType>, py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        py.detach(|| tenantguard::LocalKeyProvider::open(&path)).map(|p| LocalKeyProvider(Arc::new(p))).map_err(py_err)
+        py.detach(|| tenantguard::LocalKeyProvider::open(&path))
+            .map(|p| LocalKeyProvider(Arc::new(p)))
+            .map_err(py_err)
     }
 
     /// A provider with one random KEK held only in memory.
@@ -79,13 +87,17 @@ impl SqliteStore {
     /// Opens (or creates) the database at `path`.
     #[new]
     fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        py.detach(|| tenantguard::SqliteStore::open(&path)).map(|s| SqliteStore(Arc::new(s))).map_err(py_err)
+        py.detach(|| tenantguard::SqliteStore::open(&path))
+            .map(|s| SqliteStore(Arc::new(s)))
+            .map_err(py_err)
     }
 
     /// A private in-memory database.
     #[classmethod]
     fn in_memory(_cls: &Bound<'_, PyType>) -> PyResult<Self> {
-        tenantguard::SqliteStore::in_memory().map(|s| SqliteStore(Arc::new(s))).map_err(py_err)
+        tenantguard::SqliteStore::in_memory()
+            .map(|s| SqliteStore(Arc::new(s)))
+            .map_err(py_err)
     }
 
     fn __repr__(&self) -> String {
@@ -125,7 +137,10 @@ pub(crate) fn provider_from(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn tenantgu
         Ok(n) => n.extract::<String>().unwrap_or_else(|_| "python".into()),
         Err(_) => obj.get_type().name()?.to_string(),
     };
-    Ok(Arc::new(PyKeyProvider { obj: obj.clone().unbind(), name }))
+    Ok(Arc::new(PyKeyProvider {
+        obj: obj.clone().unbind(),
+        name,
+    }))
 }
 
 /// A key provider implemented in Python. Each call attaches to the interpreter (taking the
@@ -135,7 +150,10 @@ struct PyKeyProvider {
     name: String,
 }
 
-fn ctx_obj<'py>(py: Python<'py>, ctx: &WrapContext) -> PyResult<Bound<'py, crate::types::WrapContext>> {
+fn ctx_obj<'py>(
+    py: Python<'py>,
+    ctx: &WrapContext,
+) -> PyResult<Bound<'py, crate::types::WrapContext>> {
     Bound::new(py, crate::types::WrapContext::from(ctx))
 }
 
@@ -147,7 +165,10 @@ impl tenantguard::KeyProvider for PyKeyProvider {
 
     async fn current_kek(&self) -> Result<String, KmsError> {
         Python::attach(|py| {
-            self.obj.call_method0(py, "current_kek").and_then(|r| r.extract::<String>(py)).map_err(|e| from_foreign(py, e))
+            self.obj
+                .call_method0(py, "current_kek")
+                .and_then(|r| r.extract::<String>(py))
+                .map_err(|e| from_foreign(py, e))
         })
     }
 
@@ -155,7 +176,9 @@ impl tenantguard::KeyProvider for PyKeyProvider {
         Python::attach(|py| {
             let call = || -> PyResult<(String, Vec<u8>)> {
                 let key = PyBytes::new(py, key.expose());
-                self.obj.call_method1(py, "wrap", (key, ctx_obj(py, ctx)?))?.extract(py)
+                self.obj
+                    .call_method1(py, "wrap", (key, ctx_obj(py, ctx)?))?
+                    .extract(py)
             };
             let (kek_id, ciphertext) = call().map_err(|e| from_foreign(py, e))?;
             Ok(WrappedKey { kek_id, ciphertext })
@@ -166,11 +189,17 @@ impl tenantguard::KeyProvider for PyKeyProvider {
         Python::attach(|py| {
             let call = || -> PyResult<Vec<u8>> {
                 let ct = PyBytes::new(py, &wrapped.ciphertext);
-                self.obj.call_method1(py, "unwrap", (&wrapped.kek_id, ct, ctx_obj(py, ctx)?))?.extract(py)
+                self.obj
+                    .call_method1(py, "unwrap", (&wrapped.kek_id, ct, ctx_obj(py, ctx)?))?
+                    .extract(py)
             };
             let key = zeroize::Zeroizing::new(call().map_err(|e| from_foreign(py, e))?);
-            DataKey::from_slice(&key)
-                .map_err(|_| KmsError::Provider(format!("unwrap returned {} bytes; a data key is 32 bytes", key.len())))
+            DataKey::from_slice(&key).map_err(|_| {
+                KmsError::Provider(format!(
+                    "unwrap returned {} bytes; a data key is 32 bytes",
+                    key.len()
+                ))
+            })
         })
     }
 }

@@ -37,7 +37,9 @@ fn role(s: &str) -> PyResult<Role> {
         "member" => Ok(Role::Member),
         "admin" => Ok(Role::Admin),
         "owner" => Ok(Role::Owner),
-        _ => Err(invalid(format!("unknown role {s:?}: use viewer, member, admin or owner"))),
+        _ => Err(invalid(format!(
+            "unknown role {s:?}: use viewer, member, admin or owner"
+        ))),
     }
 }
 
@@ -50,14 +52,24 @@ impl TenantContext {
     /// A service-role scope for `tenant`.
     #[classmethod]
     fn service(_cls: &Bound<'_, PyType>, tenant: &str, service: &ServiceRole) -> PyResult<Self> {
-        Ok(TenantContext(tenantguard::TenantContext::service(tenant_id(tenant)?, &service.0)))
+        Ok(TenantContext(tenantguard::TenantContext::service(
+            tenant_id(tenant)?,
+            &service.0,
+        )))
     }
 
     /// A user scope vouched for by the application's own resolver (after authentication).
     #[classmethod]
-    fn resolved(_cls: &Bound<'_, PyType>, tenant: &str, user: &str, role_name: &str) -> PyResult<Self> {
+    fn resolved(
+        _cls: &Bound<'_, PyType>,
+        tenant: &str,
+        user: &str,
+        role_name: &str,
+    ) -> PyResult<Self> {
         let user = UserId::new(user).map_err(py_err)?;
-        Ok(TenantContext(tenantguard::TenantContext::resolved(Resolved::vouch(tenant_id(tenant)?, user, role(role_name)?))))
+        Ok(TenantContext(tenantguard::TenantContext::resolved(
+            Resolved::vouch(tenant_id(tenant)?, user, role(role_name)?),
+        )))
     }
 
     #[getter]
@@ -72,9 +84,16 @@ impl TenantContext {
 
     fn __repr__(&self) -> String {
         match self.0.principal() {
-            tenantguard::Principal::Service => format!("TenantContext(tenant={:?}, principal='service')", self.0.tenant().as_str()),
+            tenantguard::Principal::Service => format!(
+                "TenantContext(tenant={:?}, principal='service')",
+                self.0.tenant().as_str()
+            ),
             tenantguard::Principal::User { user, role } => {
-                format!("TenantContext(tenant={:?}, user={:?}, role='{role}')", self.0.tenant().as_str(), user.as_str())
+                format!(
+                    "TenantContext(tenant={:?}, user={:?}, role='{role}')",
+                    self.0.tenant().as_str(),
+                    user.as_str()
+                )
             }
         }
     }
@@ -110,13 +129,17 @@ impl SealedValue {
     /// Parses the text form.
     #[classmethod]
     fn parse(_cls: &Bound<'_, PyType>, text: &str) -> PyResult<Self> {
-        tenantguard::SealedValue::parse(text).map(Self::wrap).map_err(py_err)
+        tenantguard::SealedValue::parse(text)
+            .map(Self::wrap)
+            .map_err(py_err)
     }
 
     /// Parses the binary form.
     #[classmethod]
     fn from_bytes(_cls: &Bound<'_, PyType>, data: &[u8]) -> PyResult<Self> {
-        tenantguard::SealedValue::from_bytes(data).map(Self::wrap).map_err(py_err)
+        tenantguard::SealedValue::from_bytes(data)
+            .map(Self::wrap)
+            .map_err(py_err)
     }
 
     fn to_text(&self) -> String {
@@ -155,10 +178,17 @@ impl SealedValue {
     }
 
     fn __repr__(&self) -> String {
-        format!("SealedValue(version={}, key_id={}, len={})", self.version(), self.key_id(), self.__len__())
+        format!(
+            "SealedValue(version={}, key_id={}, len={})",
+            self.version(),
+            self.key_id(),
+            self.__len__()
+        )
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
         let from_bytes = slf.get_type().getattr("from_bytes")?;
         Ok((from_bytes, (slf.get().to_bytes(slf.py()),)))
     }
@@ -178,10 +208,14 @@ impl<'a, 'py> FromPyObject<'a, 'py> for SealedArg<'a, 'py> {
             return Ok(SealedArg::Value(v));
         }
         if let Ok(s) = obj.cast::<pyo3::types::PyString>() {
-            return tenantguard::SealedValue::parse(s.to_str()?).map(SealedArg::Parsed).map_err(py_err);
+            return tenantguard::SealedValue::parse(s.to_str()?)
+                .map(SealedArg::Parsed)
+                .map_err(py_err);
         }
         if let Ok(b) = obj.cast::<PyBytes>() {
-            return tenantguard::SealedValue::from_bytes(b.as_bytes()).map(SealedArg::Parsed).map_err(py_err);
+            return tenantguard::SealedValue::from_bytes(b.as_bytes())
+                .map(SealedArg::Parsed)
+                .map_err(py_err);
         }
         Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "expected SealedValue, str or bytes, got {}",
@@ -207,7 +241,10 @@ pub(crate) fn secret_from(obj: &Bound<'_, PyAny>) -> PyResult<SecretBytes> {
     if let Ok(s) = obj.cast::<pyo3::types::PyString>() {
         return Ok(SecretBytes::from_slice(s.to_str()?.as_bytes()));
     }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!("expected bytes or str, got {}", obj.get_type().name()?)))
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "expected bytes or str, got {}",
+        obj.get_type().name()?
+    )))
 }
 
 /// A customer credential: its kind and its secret. `repr` never shows the secret.
@@ -217,7 +254,10 @@ pub(crate) struct Credential(pub(crate) tenantguard::Credential);
 fn credential_kind(s: &str) -> PyResult<CredentialKind> {
     CredentialKind::parse(s).ok_or_else(|| {
         let names: Vec<_> = CredentialKind::ALL.iter().map(|k| k.as_str()).collect();
-        invalid(format!("unknown credential kind {s:?}: use one of {}", names.join(", ")))
+        invalid(format!(
+            "unknown credential kind {s:?}: use one of {}",
+            names.join(", ")
+        ))
     })
 }
 
@@ -225,32 +265,45 @@ fn credential_kind(s: &str) -> PyResult<CredentialKind> {
 impl Credential {
     #[new]
     fn new(kind: &str, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Credential(tenantguard::Credential::new(credential_kind(kind)?, secret_from(secret)?)))
+        Ok(Credential(tenantguard::Credential::new(
+            credential_kind(kind)?,
+            secret_from(secret)?,
+        )))
     }
 
     #[classmethod]
     fn password(_cls: &Bound<'_, PyType>, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Credential(tenantguard::Credential::password(secret_from(secret)?)))
+        Ok(Credential(tenantguard::Credential::password(secret_from(
+            secret,
+        )?)))
     }
 
     #[classmethod]
     fn api_token(_cls: &Bound<'_, PyType>, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Credential(tenantguard::Credential::api_token(secret_from(secret)?)))
+        Ok(Credential(tenantguard::Credential::api_token(secret_from(
+            secret,
+        )?)))
     }
 
     #[classmethod]
     fn totp_seed(_cls: &Bound<'_, PyType>, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Credential(tenantguard::Credential::totp_seed(secret_from(secret)?)))
+        Ok(Credential(tenantguard::Credential::totp_seed(secret_from(
+            secret,
+        )?)))
     }
 
     #[classmethod]
     fn session_cookie(_cls: &Bound<'_, PyType>, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Credential(tenantguard::Credential::session_cookie(secret_from(secret)?)))
+        Ok(Credential(tenantguard::Credential::session_cookie(
+            secret_from(secret)?,
+        )))
     }
 
     #[classmethod]
     fn generic(_cls: &Bound<'_, PyType>, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Credential(tenantguard::Credential::generic(secret_from(secret)?)))
+        Ok(Credential(tenantguard::Credential::generic(secret_from(
+            secret,
+        )?)))
     }
 
     #[getter]
@@ -276,7 +329,9 @@ impl Credential {
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err("a Credential holds a secret and cannot be pickled"))
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "a Credential holds a secret and cannot be pickled",
+        ))
     }
 }
 
@@ -291,14 +346,22 @@ pub(crate) struct KeyInfo {
 
 impl From<tenantguard::KeyInfo> for KeyInfo {
     fn from(k: tenantguard::KeyInfo) -> Self {
-        KeyInfo { key_id: k.key_id.get(), state: k.state.as_str(), kek_id: k.kek_id, created_at: k.created_at }
+        KeyInfo {
+            key_id: k.key_id.get(),
+            state: k.state.as_str(),
+            kek_id: k.kek_id,
+            created_at: k.created_at,
+        }
     }
 }
 
 #[pymethods]
 impl KeyInfo {
     fn __repr__(&self) -> String {
-        format!("KeyInfo(key_id={}, state='{}', kek_id={:?}, created_at={})", self.key_id, self.state, self.kek_id, self.created_at)
+        format!(
+            "KeyInfo(key_id={}, state='{}', kek_id={:?}, created_at={})",
+            self.key_id, self.state, self.kek_id, self.created_at
+        )
     }
 }
 
@@ -313,14 +376,22 @@ pub(crate) struct ReencryptReport {
 
 impl From<&tenantguard::ReencryptReport> for ReencryptReport {
     fn from(r: &tenantguard::ReencryptReport) -> Self {
-        ReencryptReport { moved: r.moved, raced: r.raced, failed: r.failed.clone(), remaining: r.remaining }
+        ReencryptReport {
+            moved: r.moved,
+            raced: r.raced,
+            failed: r.failed.clone(),
+            remaining: r.remaining,
+        }
     }
 }
 
 #[pymethods]
 impl ReencryptReport {
     fn __repr__(&self) -> String {
-        format!("ReencryptReport(moved={}, raced={}, failed={:?}, remaining={})", self.moved, self.raced, self.failed, self.remaining)
+        format!(
+            "ReencryptReport(moved={}, raced={}, failed={:?}, remaining={})",
+            self.moved, self.raced, self.failed, self.remaining
+        )
     }
 }
 
@@ -364,14 +435,21 @@ pub(crate) struct CacheStats {
 
 impl From<tenantguard::kms::CacheStats> for CacheStats {
     fn from(s: tenantguard::kms::CacheStats) -> Self {
-        CacheStats { hits: s.hits, loads: s.loads, evictions: s.evictions }
+        CacheStats {
+            hits: s.hits,
+            loads: s.loads,
+            evictions: s.evictions,
+        }
     }
 }
 
 #[pymethods]
 impl CacheStats {
     fn __repr__(&self) -> String {
-        format!("CacheStats(hits={}, loads={}, evictions={})", self.hits, self.loads, self.evictions)
+        format!(
+            "CacheStats(hits={}, loads={}, evictions={})",
+            self.hits, self.loads, self.evictions
+        )
     }
 }
 
@@ -386,14 +464,22 @@ pub(crate) struct WrapContext {
 
 impl From<&tenantguard::kms::WrapContext> for WrapContext {
     fn from(c: &tenantguard::kms::WrapContext) -> Self {
-        WrapContext { tenant: c.tenant.as_str().to_owned(), key_id: c.key_id.get(), aad: c.aad(), pairs: c.pairs().into() }
+        WrapContext {
+            tenant: c.tenant.as_str().to_owned(),
+            key_id: c.key_id.get(),
+            aad: c.aad(),
+            pairs: c.pairs().into(),
+        }
     }
 }
 
 #[pymethods]
 impl WrapContext {
     fn __repr__(&self) -> String {
-        format!("WrapContext(tenant={:?}, key_id={})", self.tenant, self.key_id)
+        format!(
+            "WrapContext(tenant={:?}, key_id={})",
+            self.tenant, self.key_id
+        )
     }
 }
 

@@ -93,7 +93,12 @@ macro_rules! from_core {
         }
     )*};
 }
-from_core!(tenantguard::crypto::CryptoError, KmsError, tenantguard::store::StoreError, tenantguard::tenant::TenantError);
+from_core!(
+    tenantguard::crypto::CryptoError,
+    KmsError,
+    tenantguard::store::StoreError,
+    tenantguard::tenant::TenantError
+);
 
 impl From<tenantguard::Error> for TenantguardError {
     fn from(e: tenantguard::Error) -> Self {

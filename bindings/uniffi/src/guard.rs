@@ -8,7 +8,8 @@ use crate::error::TenantguardError;
 use crate::provider::{Foreign, KeyProvider, LocalKeyProvider, Store};
 use crate::runtime::block_on;
 use crate::types::{
-    key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedValue, ServiceRole, TenantContext,
+    key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedValue,
+    ServiceRole, TenantContext,
 };
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
@@ -27,8 +28,16 @@ pub struct OpenedRecord {
 #[derive(uniffi::Object, Debug)]
 pub struct Guard(tenantguard::Guard);
 
-fn build(provider: Arc<dyn tenantguard::KeyProvider>, store: Arc<dyn tenantguard::Store>) -> Result<Arc<Guard>> {
-    Ok(Arc::new(Guard(tenantguard::Guard::builder().key_provider_arc(provider).store_arc(store).build()?)))
+fn build(
+    provider: Arc<dyn tenantguard::KeyProvider>,
+    store: Arc<dyn tenantguard::Store>,
+) -> Result<Arc<Guard>> {
+    Ok(Arc::new(Guard(
+        tenantguard::Guard::builder()
+            .key_provider_arc(provider)
+            .store_arc(store)
+            .build()?,
+    )))
 }
 
 #[uniffi::export]
@@ -42,18 +51,27 @@ impl Guard {
     /// An in-memory guard with an ephemeral key (tests and throwaway data).
     #[uniffi::constructor]
     pub fn in_memory() -> Result<Arc<Self>> {
-        build(Arc::new(tenantguard::LocalKeyProvider::ephemeral()), Arc::new(tenantguard::MemoryStore::new()))
+        build(
+            Arc::new(tenantguard::LocalKeyProvider::ephemeral()),
+            Arc::new(tenantguard::MemoryStore::new()),
+        )
     }
 
     /// A guard over a local key provider and a store.
     #[uniffi::constructor]
-    pub fn with_local_key_provider(provider: Arc<LocalKeyProvider>, store: Arc<Store>) -> Result<Arc<Self>> {
+    pub fn with_local_key_provider(
+        provider: Arc<LocalKeyProvider>,
+        store: Arc<Store>,
+    ) -> Result<Arc<Self>> {
         build(provider.0.clone(), store.0.clone())
     }
 
     /// A guard over a key provider implemented in Kotlin or Swift, and a store.
     #[uniffi::constructor]
-    pub fn with_key_provider(provider: Arc<dyn KeyProvider>, store: Arc<Store>) -> Result<Arc<Self>> {
+    pub fn with_key_provider(
+        provider: Arc<dyn KeyProvider>,
+        store: Arc<Store>,
+    ) -> Result<Arc<Self>> {
         build(Arc::new(Foreign(provider)), store.0.clone())
     }
 
@@ -69,45 +87,108 @@ impl Guard {
     }
 
     /// Seals `plaintext` for the context's tenant, bound to `context`. Member role.
-    pub fn seal(&self, ctx: Arc<TenantContext>, context: String, plaintext: Vec<u8>) -> Result<Arc<SealedValue>> {
+    pub fn seal(
+        &self,
+        ctx: Arc<TenantContext>,
+        context: String,
+        plaintext: Vec<u8>,
+    ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        block_on(async move { Ok(g.seal(&ctx.0, &context, &plaintext).await.map(|v| Arc::new(SealedValue(v)))?) })
+        block_on(async move {
+            Ok(g.seal(&ctx.0, &context, &plaintext)
+                .await
+                .map(|v| Arc::new(SealedValue(v)))?)
+        })
     }
 
     /// Opens a value sealed for the context's tenant with the same `context`. Service role only.
-    pub fn open(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Vec<u8>> {
+    pub fn open(
+        &self,
+        ctx: Arc<TenantContext>,
+        context: String,
+        sealed: Arc<SealedValue>,
+    ) -> Result<Vec<u8>> {
         let g = &self.0;
-        block_on(async move { Ok(g.open(&ctx.0, &context, &sealed.0).await.map(|p| p.expose().to_vec())?) })
+        block_on(async move {
+            Ok(g.open(&ctx.0, &context, &sealed.0)
+                .await
+                .map(|p| p.expose().to_vec())?)
+        })
     }
 
     /// Re-seals a value under the tenant's active key. Service role only.
-    pub fn reseal(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Arc<SealedValue>> {
+    pub fn reseal(
+        &self,
+        ctx: Arc<TenantContext>,
+        context: String,
+        sealed: Arc<SealedValue>,
+    ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        block_on(async move { Ok(g.reseal(&ctx.0, &context, &sealed.0).await.map(|v| Arc::new(SealedValue(v)))?) })
+        block_on(async move {
+            Ok(g.reseal(&ctx.0, &context, &sealed.0)
+                .await
+                .map(|v| Arc::new(SealedValue(v)))?)
+        })
     }
 
     /// Seals and stores a credential as record `record_id`. Member role.
-    pub fn put_credential(&self, ctx: Arc<TenantContext>, record_id: String, credential: Arc<Credential>) -> Result<()> {
+    pub fn put_credential(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+        credential: Arc<Credential>,
+    ) -> Result<()> {
         let g = &self.0;
         block_on(async move { Ok(g.put_credential(&ctx.0, &record_id, &credential.0).await?) })
     }
 
     /// Opens stored credential `record_id`. Service role only.
-    pub fn open_credential(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<Arc<Credential>> {
+    pub fn open_credential(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+    ) -> Result<Arc<Credential>> {
         let g = &self.0;
-        block_on(async move { Ok(g.open_credential(&ctx.0, &record_id).await.map(|c| Arc::new(Credential(c)))?) })
+        block_on(async move {
+            Ok(g.open_credential(&ctx.0, &record_id)
+                .await
+                .map(|c| Arc::new(Credential(c)))?)
+        })
     }
 
     /// Seals and stores `plaintext` as record `record_id` of class `data_class`. Member role.
-    pub fn put_record(&self, ctx: Arc<TenantContext>, record_id: String, data_class: String, subject: Option<String>, plaintext: Vec<u8>) -> Result<()> {
+    pub fn put_record(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+        data_class: String,
+        subject: Option<String>,
+        plaintext: Vec<u8>,
+    ) -> Result<()> {
         let g = &self.0;
-        block_on(async move { Ok(g.put_record(&ctx.0, &record_id, &data_class, subject.as_deref(), &plaintext).await?) })
+        block_on(async move {
+            Ok(g.put_record(
+                &ctx.0,
+                &record_id,
+                &data_class,
+                subject.as_deref(),
+                &plaintext,
+            )
+            .await?)
+        })
     }
 
     /// Opens stored record `record_id`. Service role only.
     pub fn open_record(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<OpenedRecord> {
         let g = &self.0;
-        block_on(async move { Ok(g.open_record(&ctx.0, &record_id).await.map(|(data_class, p)| OpenedRecord { data_class, plaintext: p.expose().to_vec() })?) })
+        block_on(async move {
+            Ok(g.open_record(&ctx.0, &record_id)
+                .await
+                .map(|(data_class, p)| OpenedRecord {
+                    data_class,
+                    plaintext: p.expose().to_vec(),
+                })?)
+        })
     }
 
     /// Deletes stored record `record_id`; returns whether it existed. Member role.
@@ -119,7 +200,11 @@ impl Guard {
     /// The tenant's key versions (metadata only).
     pub fn key_versions(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
         let g = &self.0;
-        block_on(async move { Ok(g.key_versions(&ctx.0).await.map(|v| v.into_iter().map(KeyInfo::from).collect())?) })
+        block_on(async move {
+            Ok(g.key_versions(&ctx.0)
+                .await
+                .map(|v| v.into_iter().map(KeyInfo::from).collect())?)
+        })
     }
 
     /// Rotates the tenant's data key; returns the new key id. Owner role.
@@ -129,9 +214,20 @@ impl Guard {
     }
 
     /// Moves stored records under key `from_key_id` to the active key. Owner role.
-    pub fn reencrypt(&self, ctx: Arc<TenantContext>, from_key_id: u32, batch_size: u32) -> Result<ReencryptReport> {
+    pub fn reencrypt(
+        &self,
+        ctx: Arc<TenantContext>,
+        from_key_id: u32,
+        batch_size: u32,
+    ) -> Result<ReencryptReport> {
         let g = &self.0;
-        block_on(async move { Ok(g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {}).await.map(ReencryptReport::from)?) })
+        block_on(async move {
+            Ok(
+                g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
+                    .await
+                    .map(ReencryptReport::from)?,
+            )
+        })
     }
 
     /// Destroys decrypt-only key `key_id` once no stored record uses it. Owner role.
@@ -141,9 +237,23 @@ impl Guard {
     }
 
     /// KEK rotation: re-wraps every tenant's data keys under the current KEK.
-    pub fn rewrap_tenant_keys(&self, service: Arc<ServiceRole>, start_after: Option<String>, batch_size: u32) -> Result<RewrapReport> {
+    pub fn rewrap_tenant_keys(
+        &self,
+        service: Arc<ServiceRole>,
+        start_after: Option<String>,
+        batch_size: u32,
+    ) -> Result<RewrapReport> {
         let g = &self.0;
-        block_on(async move { Ok(g.rewrap_tenant_keys(&service.0, start_after.map(tenant_id).transpose()?, batch_size as usize, |_| {}).await.map(RewrapReport::from)?) })
+        block_on(async move {
+            Ok(g.rewrap_tenant_keys(
+                &service.0,
+                start_after.map(tenant_id).transpose()?,
+                batch_size as usize,
+                |_| {},
+            )
+            .await
+            .map(RewrapReport::from)?)
+        })
     }
 
     /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner role.
@@ -162,49 +272,108 @@ impl Guard {
     }
 
     /// Suspending form of [`Guard::seal`].
-    pub async fn seal_async(&self, ctx: Arc<TenantContext>, context: String, plaintext: Vec<u8>) -> Result<Arc<SealedValue>> {
+    pub async fn seal_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        context: String,
+        plaintext: Vec<u8>,
+    ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        Ok(g.seal(&ctx.0, &context, &plaintext).await.map(|v| Arc::new(SealedValue(v)))?)
+        Ok(g.seal(&ctx.0, &context, &plaintext)
+            .await
+            .map(|v| Arc::new(SealedValue(v)))?)
     }
 
     /// Suspending form of [`Guard::open`].
-    pub async fn open_async(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Vec<u8>> {
+    pub async fn open_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        context: String,
+        sealed: Arc<SealedValue>,
+    ) -> Result<Vec<u8>> {
         let g = &self.0;
-        Ok(g.open(&ctx.0, &context, &sealed.0).await.map(|p| p.expose().to_vec())?)
+        Ok(g.open(&ctx.0, &context, &sealed.0)
+            .await
+            .map(|p| p.expose().to_vec())?)
     }
 
     /// Suspending form of [`Guard::reseal`].
-    pub async fn reseal_async(&self, ctx: Arc<TenantContext>, context: String, sealed: Arc<SealedValue>) -> Result<Arc<SealedValue>> {
+    pub async fn reseal_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        context: String,
+        sealed: Arc<SealedValue>,
+    ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        Ok(g.reseal(&ctx.0, &context, &sealed.0).await.map(|v| Arc::new(SealedValue(v)))?)
+        Ok(g.reseal(&ctx.0, &context, &sealed.0)
+            .await
+            .map(|v| Arc::new(SealedValue(v)))?)
     }
 
     /// Suspending form of [`Guard::put_credential`].
-    pub async fn put_credential_async(&self, ctx: Arc<TenantContext>, record_id: String, credential: Arc<Credential>) -> Result<()> {
+    pub async fn put_credential_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+        credential: Arc<Credential>,
+    ) -> Result<()> {
         let g = &self.0;
         Ok(g.put_credential(&ctx.0, &record_id, &credential.0).await?)
     }
 
     /// Suspending form of [`Guard::open_credential`].
-    pub async fn open_credential_async(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<Arc<Credential>> {
+    pub async fn open_credential_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+    ) -> Result<Arc<Credential>> {
         let g = &self.0;
-        Ok(g.open_credential(&ctx.0, &record_id).await.map(|c| Arc::new(Credential(c)))?)
+        Ok(g.open_credential(&ctx.0, &record_id)
+            .await
+            .map(|c| Arc::new(Credential(c)))?)
     }
 
     /// Suspending form of [`Guard::put_record`].
-    pub async fn put_record_async(&self, ctx: Arc<TenantContext>, record_id: String, data_class: String, subject: Option<String>, plaintext: Vec<u8>) -> Result<()> {
+    pub async fn put_record_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+        data_class: String,
+        subject: Option<String>,
+        plaintext: Vec<u8>,
+    ) -> Result<()> {
         let g = &self.0;
-        Ok(g.put_record(&ctx.0, &record_id, &data_class, subject.as_deref(), &plaintext).await?)
+        Ok(g.put_record(
+            &ctx.0,
+            &record_id,
+            &data_class,
+            subject.as_deref(),
+            &plaintext,
+        )
+        .await?)
     }
 
     /// Suspending form of [`Guard::open_record`].
-    pub async fn open_record_async(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<OpenedRecord> {
+    pub async fn open_record_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+    ) -> Result<OpenedRecord> {
         let g = &self.0;
-        Ok(g.open_record(&ctx.0, &record_id).await.map(|(data_class, p)| OpenedRecord { data_class, plaintext: p.expose().to_vec() })?)
+        Ok(g.open_record(&ctx.0, &record_id)
+            .await
+            .map(|(data_class, p)| OpenedRecord {
+                data_class,
+                plaintext: p.expose().to_vec(),
+            })?)
     }
 
     /// Suspending form of [`Guard::delete_record`].
-    pub async fn delete_record_async(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<bool> {
+    pub async fn delete_record_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        record_id: String,
+    ) -> Result<bool> {
         let g = &self.0;
         Ok(g.delete_record(&ctx.0, &record_id).await?)
     }
@@ -212,7 +381,9 @@ impl Guard {
     /// Suspending form of [`Guard::key_versions`].
     pub async fn key_versions_async(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
         let g = &self.0;
-        Ok(g.key_versions(&ctx.0).await.map(|v| v.into_iter().map(KeyInfo::from).collect())?)
+        Ok(g.key_versions(&ctx.0)
+            .await
+            .map(|v| v.into_iter().map(KeyInfo::from).collect())?)
     }
 
     /// Suspending form of [`Guard::rotate_tenant_key`].
@@ -222,9 +393,18 @@ impl Guard {
     }
 
     /// Suspending form of [`Guard::reencrypt`].
-    pub async fn reencrypt_async(&self, ctx: Arc<TenantContext>, from_key_id: u32, batch_size: u32) -> Result<ReencryptReport> {
+    pub async fn reencrypt_async(
+        &self,
+        ctx: Arc<TenantContext>,
+        from_key_id: u32,
+        batch_size: u32,
+    ) -> Result<ReencryptReport> {
         let g = &self.0;
-        Ok(g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {}).await.map(ReencryptReport::from)?)
+        Ok(
+            g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
+                .await
+                .map(ReencryptReport::from)?,
+        )
     }
 
     /// Suspending form of [`Guard::retire_key`].
@@ -234,9 +414,21 @@ impl Guard {
     }
 
     /// Suspending form of [`Guard::rewrap_tenant_keys`].
-    pub async fn rewrap_tenant_keys_async(&self, service: Arc<ServiceRole>, start_after: Option<String>, batch_size: u32) -> Result<RewrapReport> {
+    pub async fn rewrap_tenant_keys_async(
+        &self,
+        service: Arc<ServiceRole>,
+        start_after: Option<String>,
+        batch_size: u32,
+    ) -> Result<RewrapReport> {
         let g = &self.0;
-        Ok(g.rewrap_tenant_keys(&service.0, start_after.map(tenant_id).transpose()?, batch_size as usize, |_| {}).await.map(RewrapReport::from)?)
+        Ok(g.rewrap_tenant_keys(
+            &service.0,
+            start_after.map(tenant_id).transpose()?,
+            batch_size as usize,
+            |_| {},
+        )
+        .await
+        .map(RewrapReport::from)?)
     }
 
     /// Suspending form of [`Guard::shred_tenant`].

@@ -17,8 +17,8 @@ pub use guard::{Guard, OpenedRecord};
 pub use lowlevel::{open_with_key, seal_with_salt};
 pub use provider::{KeyProvider, LocalKeyProvider, Store};
 pub use types::{
-    CacheStats, Credential, CredentialKind, KeyInfo, KeyState, ReencryptReport, RewrapReport, Role, SealedValue, ServiceRole,
-    TenantContext, WrapContext, WrappedKey,
+    CacheStats, Credential, CredentialKind, KeyInfo, KeyState, ReencryptReport, RewrapReport, Role,
+    SealedValue, ServiceRole, TenantContext, WrapContext, WrappedKey,
 };
 
 uniffi::setup_scaffolding!();

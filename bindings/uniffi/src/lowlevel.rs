@@ -9,8 +9,9 @@ use crate::error::TenantguardError;
 use crate::types::{key_id, tenant_id, SealedValue};
 
 fn tenant_key(key: &[u8], id: u32) -> Result<TenantKey, TenantguardError> {
-    let bytes: [u8; 32] =
-        key.try_into().map_err(|_| TenantguardError::InvalidInput(format!("key must be 32 bytes, got {}", key.len())))?;
+    let bytes: [u8; 32] = key.try_into().map_err(|_| {
+        TenantguardError::InvalidInput(format!("key must be 32 bytes, got {}", key.len()))
+    })?;
     Ok(TenantKey::from_bytes(key_id(id)?, bytes))
 }
 
@@ -25,11 +26,16 @@ pub fn seal_with_salt(
     salt: Vec<u8>,
 ) -> Result<Arc<SealedValue>, TenantguardError> {
     let k = tenant_key(&key, key_id)?;
-    let salt: &[u8; SALT_LEN] = salt
-        .as_slice()
-        .try_into()
-        .map_err(|_| TenantguardError::InvalidInput(format!("salt must be {SALT_LEN} bytes, got {}", salt.len())))?;
-    Ok(Arc::new(SealedValue(crypto::seal_with_salt(&k, &tenant_id(tenant)?, &context, &plaintext, salt)?)))
+    let salt: &[u8; SALT_LEN] = salt.as_slice().try_into().map_err(|_| {
+        TenantguardError::InvalidInput(format!("salt must be {SALT_LEN} bytes, got {}", salt.len()))
+    })?;
+    Ok(Arc::new(SealedValue(crypto::seal_with_salt(
+        &k,
+        &tenant_id(tenant)?,
+        &context,
+        &plaintext,
+        salt,
+    )?)))
 }
 
 /// Opens with a given key.
@@ -42,5 +48,9 @@ pub fn open_with_key(
     sealed: Arc<SealedValue>,
 ) -> Result<Vec<u8>, TenantguardError> {
     let k = tenant_key(&key, key_id)?;
-    Ok(crypto::open_with_key(&k, &tenant_id(tenant)?, &context, &sealed.0)?.expose().to_vec())
+    Ok(
+        crypto::open_with_key(&k, &tenant_id(tenant)?, &context, &sealed.0)?
+            .expose()
+            .to_vec(),
+    )
 }

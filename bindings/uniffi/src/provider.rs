@@ -38,16 +38,34 @@ impl tenantguard::KeyProvider for Foreign {
         Ok(self.0.current_kek()?)
     }
 
-    async fn wrap(&self, key: &DataKey, ctx: &tenantguard::kms::WrapContext) -> Result<tenantguard::kms::WrappedKey, KmsError> {
+    async fn wrap(
+        &self,
+        key: &DataKey,
+        ctx: &tenantguard::kms::WrapContext,
+    ) -> Result<tenantguard::kms::WrappedKey, KmsError> {
         let w = self.0.wrap(key.expose().to_vec(), ctx.into())?;
-        Ok(tenantguard::kms::WrappedKey { kek_id: w.kek_id, ciphertext: w.ciphertext })
+        Ok(tenantguard::kms::WrappedKey {
+            kek_id: w.kek_id,
+            ciphertext: w.ciphertext,
+        })
     }
 
-    async fn unwrap(&self, wrapped: &tenantguard::kms::WrappedKey, ctx: &tenantguard::kms::WrapContext) -> Result<DataKey, KmsError> {
-        let w = WrappedKey { kek_id: wrapped.kek_id.clone(), ciphertext: wrapped.ciphertext.clone() };
+    async fn unwrap(
+        &self,
+        wrapped: &tenantguard::kms::WrappedKey,
+        ctx: &tenantguard::kms::WrapContext,
+    ) -> Result<DataKey, KmsError> {
+        let w = WrappedKey {
+            kek_id: wrapped.kek_id.clone(),
+            ciphertext: wrapped.ciphertext.clone(),
+        };
         let key = zeroize::Zeroizing::new(self.0.unwrap(w, ctx.into())?);
-        DataKey::from_slice(&key)
-            .map_err(|_| KmsError::Provider(format!("unwrap returned {} bytes; a data key is 32 bytes", key.len())))
+        DataKey::from_slice(&key).map_err(|_| {
+            KmsError::Provider(format!(
+                "unwrap returned {} bytes; a data key is 32 bytes",
+                key.len()
+            ))
+        })
     }
 }
 
@@ -60,19 +78,25 @@ impl LocalKeyProvider {
     /// Opens the key file at `path`, creating it if absent.
     #[uniffi::constructor]
     pub fn open_or_create(path: String) -> Result<Arc<Self>> {
-        Ok(Arc::new(LocalKeyProvider(Arc::new(tenantguard::LocalKeyProvider::open_or_create(path)?))))
+        Ok(Arc::new(LocalKeyProvider(Arc::new(
+            tenantguard::LocalKeyProvider::open_or_create(path)?,
+        ))))
     }
 
     /// Opens an existing key file.
     #[uniffi::constructor]
     pub fn open(path: String) -> Result<Arc<Self>> {
-        Ok(Arc::new(LocalKeyProvider(Arc::new(tenantguard::LocalKeyProvider::open(path)?))))
+        Ok(Arc::new(LocalKeyProvider(Arc::new(
+            tenantguard::LocalKeyProvider::open(path)?,
+        ))))
     }
 
     /// A provider with one random KEK held only in memory.
     #[uniffi::constructor]
     pub fn ephemeral() -> Arc<Self> {
-        Arc::new(LocalKeyProvider(Arc::new(tenantguard::LocalKeyProvider::ephemeral())))
+        Arc::new(LocalKeyProvider(Arc::new(
+            tenantguard::LocalKeyProvider::ephemeral(),
+        )))
     }
 
     /// Adds a fresh KEK and makes it current; returns its id.
@@ -106,12 +130,16 @@ impl Store {
     /// Opens (or creates) the SQLite database at `path`.
     #[uniffi::constructor]
     pub fn sqlite(path: String) -> Result<Arc<Self>> {
-        Ok(Arc::new(Store(Arc::new(tenantguard::SqliteStore::open(path)?))))
+        Ok(Arc::new(Store(Arc::new(tenantguard::SqliteStore::open(
+            path,
+        )?))))
     }
 
     /// A private in-memory SQLite database.
     #[uniffi::constructor]
     pub fn sqlite_in_memory() -> Result<Arc<Self>> {
-        Ok(Arc::new(Store(Arc::new(tenantguard::SqliteStore::in_memory()?))))
+        Ok(Arc::new(Store(Arc::new(
+            tenantguard::SqliteStore::in_memory()?,
+        ))))
     }
 }

@@ -64,14 +64,22 @@ impl TenantContext {
     /// A service-role scope for `tenant`.
     #[uniffi::constructor]
     pub fn service(tenant: String, service: Arc<ServiceRole>) -> Result<Arc<Self>> {
-        Ok(Arc::new(TenantContext(tenantguard::TenantContext::service(tenant_id(tenant)?, &service.0))))
+        Ok(Arc::new(TenantContext(
+            tenantguard::TenantContext::service(tenant_id(tenant)?, &service.0),
+        )))
     }
 
     /// A user scope vouched for by the application's own resolver (after authentication).
     #[uniffi::constructor]
     pub fn resolved(tenant: String, user: String, role: Role) -> Result<Arc<Self>> {
         let user = UserId::new(user)?;
-        Ok(Arc::new(TenantContext(tenantguard::TenantContext::resolved(Resolved::vouch(tenant_id(tenant)?, user, role.into())))))
+        Ok(Arc::new(TenantContext(
+            tenantguard::TenantContext::resolved(Resolved::vouch(
+                tenant_id(tenant)?,
+                user,
+                role.into(),
+            )),
+        )))
     }
 
     /// The tenant this scope is for.
@@ -101,13 +109,17 @@ impl SealedValue {
     /// Parses the text form.
     #[uniffi::constructor]
     pub fn parse(text: String) -> Result<Arc<Self>> {
-        Ok(Arc::new(SealedValue(tenantguard::SealedValue::parse(&text)?)))
+        Ok(Arc::new(SealedValue(tenantguard::SealedValue::parse(
+            &text,
+        )?)))
     }
 
     /// Parses the binary form.
     #[uniffi::constructor]
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Arc<Self>> {
-        Ok(Arc::new(SealedValue(tenantguard::SealedValue::from_vec(bytes)?)))
+        Ok(Arc::new(SealedValue(tenantguard::SealedValue::from_vec(
+            bytes,
+        )?)))
     }
 
     /// The text form.
@@ -185,7 +197,10 @@ impl Credential {
     /// A credential of `kind` holding `secret`.
     #[uniffi::constructor]
     pub fn new(kind: CredentialKind, secret: Vec<u8>) -> Arc<Self> {
-        Arc::new(Credential(tenantguard::Credential::new(kind.into(), secret)))
+        Arc::new(Credential(tenantguard::Credential::new(
+            kind.into(),
+            secret,
+        )))
     }
 
     /// A site password (UTF-8).
@@ -241,7 +256,12 @@ pub struct KeyInfo {
 
 impl From<tenantguard::KeyInfo> for KeyInfo {
     fn from(k: tenantguard::KeyInfo) -> Self {
-        KeyInfo { key_id: k.key_id.get(), state: k.state.into(), kek_id: k.kek_id, created_at: k.created_at }
+        KeyInfo {
+            key_id: k.key_id.get(),
+            state: k.state.into(),
+            kek_id: k.kek_id,
+            created_at: k.created_at,
+        }
     }
 }
 
@@ -260,7 +280,12 @@ pub struct ReencryptReport {
 
 impl From<tenantguard::ReencryptReport> for ReencryptReport {
     fn from(r: tenantguard::ReencryptReport) -> Self {
-        ReencryptReport { moved: r.moved, raced: r.raced, failed: r.failed, remaining: r.remaining }
+        ReencryptReport {
+            moved: r.moved,
+            raced: r.raced,
+            failed: r.failed,
+            remaining: r.remaining,
+        }
     }
 }
 
@@ -301,7 +326,11 @@ pub struct CacheStats {
 
 impl From<tenantguard::kms::CacheStats> for CacheStats {
     fn from(s: tenantguard::kms::CacheStats) -> Self {
-        CacheStats { hits: s.hits, loads: s.loads, evictions: s.evictions }
+        CacheStats {
+            hits: s.hits,
+            loads: s.loads,
+            evictions: s.evictions,
+        }
     }
 }
 
@@ -318,7 +347,11 @@ pub struct WrapContext {
 
 impl From<&tenantguard::kms::WrapContext> for WrapContext {
     fn from(c: &tenantguard::kms::WrapContext) -> Self {
-        WrapContext { tenant: c.tenant.as_str().to_owned(), key_id: c.key_id.get(), aad: c.aad() }
+        WrapContext {
+            tenant: c.tenant.as_str().to_owned(),
+            key_id: c.key_id.get(),
+            aad: c.aad(),
+        }
     }
 }
 

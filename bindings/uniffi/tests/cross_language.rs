@@ -49,14 +49,45 @@ fn generate() -> Value {
     let salt2: Vec<u8> = (0u8..16).map(|i| 0xF0 - i).collect();
     let cases: Vec<(&str, &Vec<u8>, u32, &str, &[u8], &Vec<u8>, Vec<u8>)> = vec![
         ("empty plaintext", &k1, 1, "acme", b"", &salt, vec![]),
-        ("short password", &k1, 1, "acme", b"credentials/password/row-42", &salt, b"hunter2".to_vec()),
-        ("256 bytes, key id 7", &k7, 7, "tenant-7.eu_west", b"records/chat/1", &salt2, (0..=255u8).collect()),
-        ("utf-8 context and plaintext", &k1, 4294967295, "t", "ctx/ünïcødé".as_bytes(), &salt2, "gr\u{fc}\u{df}e \u{1f512}".as_bytes().to_vec()),
+        (
+            "short password",
+            &k1,
+            1,
+            "acme",
+            b"credentials/password/row-42",
+            &salt,
+            b"hunter2".to_vec(),
+        ),
+        (
+            "256 bytes, key id 7",
+            &k7,
+            7,
+            "tenant-7.eu_west",
+            b"records/chat/1",
+            &salt2,
+            (0..=255u8).collect(),
+        ),
+        (
+            "utf-8 context and plaintext",
+            &k1,
+            4294967295,
+            "t",
+            "ctx/ünïcødé".as_bytes(),
+            &salt2,
+            "gr\u{fc}\u{df}e \u{1f512}".as_bytes().to_vec(),
+        ),
     ];
     let mut valid = vec![];
     for (name, k, id, t, ctx, s, pt) in &cases {
         let key = TenantKey::from_bytes(KeyId::new(*id).unwrap(), (*k).clone().try_into().unwrap());
-        let v = seal_with_salt(&key, &TenantId::new(*t).unwrap(), ctx, pt, &(*s).clone().try_into().unwrap()).unwrap();
+        let v = seal_with_salt(
+            &key,
+            &TenantId::new(*t).unwrap(),
+            ctx,
+            pt,
+            &(*s).clone().try_into().unwrap(),
+        )
+        .unwrap();
         valid.push(json!({
             "name": name, "key_hex": hex::encode(k), "key_id": id, "tenant": t, "context_hex": hex::encode(ctx),
             "salt_hex": hex::encode(s), "plaintext_hex": hex::encode(pt), "binary_hex": hex::encode(v.as_bytes()), "text": v.to_text(),
@@ -80,19 +111,110 @@ fn generate() -> Value {
     };
     let ctx = h(&base, "context_hex");
     let invalid = vec![
-        inv("wrong tenant", "other", &ctx, "text", text.clone(), "authentication_failed"),
-        inv("wrong context", "acme", b"credentials/password/row-43", "text", text.clone(), "authentication_failed"),
-        inv("tampered tag", "acme", &ctx, "binary_hex", hex::encode(&tampered), "authentication_failed"),
-        inv("tampered ciphertext", "acme", &ctx, "binary_hex", hex::encode(&ct_flip), "authentication_failed"),
-        inv("truncated", "acme", &ctx, "binary_hex", hex::encode(&bin[..40]), "malformed"),
-        inv("empty", "acme", &ctx, "binary_hex", String::new(), "malformed"),
-        inv("version 2 binary", "acme", &ctx, "binary_hex", hex::encode(&v2), "unsupported_version"),
-        inv("version 2 text", "acme", &ctx, "text", text.replacen("tg1:", "tg2:", 1), "unsupported_version"),
-        inv("bad prefix", "acme", &ctx, "text", text.replacen("tg1:", "xx1:", 1), "malformed"),
-        inv("key id 0", "acme", &ctx, "text", text.replacen("tg1:1:", "tg1:0:", 1), "malformed"),
-        inv("leading zero key id", "acme", &ctx, "text", text.replacen("tg1:1:", "tg1:01:", 1), "malformed"),
-        inv("padded base64", "acme", &ctx, "text", format!("{text}="), "malformed"),
-        inv("other key id", "acme", &ctx, "text", text.replacen("tg1:1:", "tg1:2:", 1), "authentication_failed"),
+        inv(
+            "wrong tenant",
+            "other",
+            &ctx,
+            "text",
+            text.clone(),
+            "authentication_failed",
+        ),
+        inv(
+            "wrong context",
+            "acme",
+            b"credentials/password/row-43",
+            "text",
+            text.clone(),
+            "authentication_failed",
+        ),
+        inv(
+            "tampered tag",
+            "acme",
+            &ctx,
+            "binary_hex",
+            hex::encode(&tampered),
+            "authentication_failed",
+        ),
+        inv(
+            "tampered ciphertext",
+            "acme",
+            &ctx,
+            "binary_hex",
+            hex::encode(&ct_flip),
+            "authentication_failed",
+        ),
+        inv(
+            "truncated",
+            "acme",
+            &ctx,
+            "binary_hex",
+            hex::encode(&bin[..40]),
+            "malformed",
+        ),
+        inv(
+            "empty",
+            "acme",
+            &ctx,
+            "binary_hex",
+            String::new(),
+            "malformed",
+        ),
+        inv(
+            "version 2 binary",
+            "acme",
+            &ctx,
+            "binary_hex",
+            hex::encode(&v2),
+            "unsupported_version",
+        ),
+        inv(
+            "version 2 text",
+            "acme",
+            &ctx,
+            "text",
+            text.replacen("tg1:", "tg2:", 1),
+            "unsupported_version",
+        ),
+        inv(
+            "bad prefix",
+            "acme",
+            &ctx,
+            "text",
+            text.replacen("tg1:", "xx1:", 1),
+            "malformed",
+        ),
+        inv(
+            "key id 0",
+            "acme",
+            &ctx,
+            "text",
+            text.replacen("tg1:1:", "tg1:0:", 1),
+            "malformed",
+        ),
+        inv(
+            "leading zero key id",
+            "acme",
+            &ctx,
+            "text",
+            text.replacen("tg1:1:", "tg1:01:", 1),
+            "malformed",
+        ),
+        inv(
+            "padded base64",
+            "acme",
+            &ctx,
+            "text",
+            format!("{text}="),
+            "malformed",
+        ),
+        inv(
+            "other key id",
+            "acme",
+            &ctx,
+            "text",
+            text.replacen("tg1:1:", "tg1:2:", 1),
+            "authentication_failed",
+        ),
     ];
     json!({
         "description": "tenantguard sealed-value format v1 vectors (temporary copy generated by bindings/uniffi/tests/cross_language.rs until core/tests/vectors/format_v1.json lands)",
@@ -115,7 +237,10 @@ fn normalize(v: &mut Value) {
             }
         }
     }
-    if let (Some(form), Some(input)) = (v.get("form").and_then(Value::as_str), v.get("input").cloned()) {
+    if let (Some(form), Some(input)) = (
+        v.get("form").and_then(Value::as_str),
+        v.get("input").cloned(),
+    ) {
         let field = if form == "text" { "text" } else { "binary_hex" };
         v[field] = input;
     }
@@ -133,19 +258,38 @@ fn vectors_open_in_rust() {
     let path = vectors_path();
     if std::env::var_os("TG_WRITE_VECTORS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, serde_json::to_string_pretty(&generate()).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&generate()).unwrap() + "\n",
+        )
+        .unwrap();
     }
     let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     for list in ["valid", "invalid"] {
-        doc[list].as_array_mut().unwrap().iter_mut().for_each(normalize);
+        doc[list]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(normalize);
     }
     let valid = doc["valid"].as_array().unwrap();
     assert!(!valid.is_empty());
     for v in valid {
         let name = v["name"].as_str().unwrap();
         let salt: [u8; 16] = h(v, "salt_hex").try_into().unwrap();
-        let sealed = seal_with_salt(&key(v), &tenant(v), &h(v, "context_hex"), &h(v, "plaintext_hex"), &salt).unwrap();
-        assert_eq!(hex::encode(sealed.as_bytes()), v["binary_hex"].as_str().unwrap(), "{name}");
+        let sealed = seal_with_salt(
+            &key(v),
+            &tenant(v),
+            &h(v, "context_hex"),
+            &h(v, "plaintext_hex"),
+            &salt,
+        )
+        .unwrap();
+        assert_eq!(
+            hex::encode(sealed.as_bytes()),
+            v["binary_hex"].as_str().unwrap(),
+            "{name}"
+        );
         assert_eq!(sealed.to_text(), v["text"].as_str().unwrap(), "{name}");
         let parsed = SealedValue::parse(v["text"].as_str().unwrap()).unwrap();
         let plain = open_with_key(&key(v), &tenant(v), &h(v, "context_hex"), &parsed).unwrap();
@@ -156,14 +300,27 @@ fn vectors_open_in_rust() {
     for v in invalid {
         let name = v["name"].as_str().unwrap();
         let err = parse_invalid(v)
-            .and_then(|s| Ok(open_with_key(&key(v), &tenant(v), &h(v, "context_hex"), &s)?))
+            .and_then(|s| {
+                Ok(open_with_key(
+                    &key(v),
+                    &tenant(v),
+                    &h(v, "context_hex"),
+                    &s,
+                )?)
+            })
             .expect_err(name);
-        assert_eq!(err.kind().as_str(), v["error_kind"].as_str().unwrap(), "{name}: {err}");
+        assert_eq!(
+            err.kind().as_str(),
+            v["error_kind"].as_str().unwrap(),
+            "{name}: {err}"
+        );
     }
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 /// Writes `rust.json`: a value sealed low-level with a random key, and one sealed through
@@ -182,14 +339,21 @@ fn write_stage(dir: &Path) {
     let text = rt().block_on(async {
         let g = Guard::embedded(&embedded).unwrap();
         g.create_tenant(&tctx).await.unwrap();
-        g.seal(&tctx, "xlang/rust/embedded", &plain).await.unwrap().to_text()
+        g.seal(&tctx, "xlang/rust/embedded", &plain)
+            .await
+            .unwrap()
+            .to_text()
     });
     let doc = json!({
         "writer": "rust", "key_hex": hex::encode(k), "key_id": 3, "tenant": "xlang-rust", "context_hex": hex::encode(&ctx),
         "plaintext_hex": hex::encode(&plain), "text": sealed.to_text(), "binary_hex": hex::encode(sealed.as_bytes()),
         "embedded_context": "xlang/rust/embedded", "embedded_text": text,
     });
-    std::fs::write(dir.join("rust.json"), serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("rust.json"),
+        serde_json::to_string_pretty(&doc).unwrap(),
+    )
+    .unwrap();
 }
 
 fn getrandom_fill(out: &mut [u8]) {
@@ -201,26 +365,43 @@ fn getrandom_fill(out: &mut [u8]) {
 /// Opens the value another language wrote, both ways.
 fn check_file(dir: &Path, writer: &str) {
     let path = dir.join(format!("{writer}.json"));
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{} is missing ({e}): run its writer first", path.display()));
+    let raw = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}): run its writer first", path.display()));
     let v: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(v["writer"], writer);
     let sealed = SealedValue::parse(v["text"].as_str().unwrap()).unwrap();
-    assert_eq!(hex::encode(sealed.as_bytes()), v["binary_hex"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(sealed.as_bytes()),
+        v["binary_hex"].as_str().unwrap()
+    );
     let plain = open_with_key(&key(&v), &tenant(&v), &h(&v, "context_hex"), &sealed).unwrap();
-    assert_eq!(plain.expose(), h(&v, "plaintext_hex").as_slice(), "{writer} low-level");
+    assert_eq!(
+        plain.expose(),
+        h(&v, "plaintext_hex").as_slice(),
+        "{writer} low-level"
+    );
     let service = ServiceRole::new();
     let tctx = TenantContext::service(tenant(&v), &service);
     let embedded = SealedValue::parse(v["embedded_text"].as_str().unwrap()).unwrap();
     let opened = rt().block_on(async {
         let g = Guard::embedded(dir.join("embedded")).unwrap();
-        g.open(&tctx, v["embedded_context"].as_str().unwrap(), &embedded).await.unwrap()
+        g.open(&tctx, v["embedded_context"].as_str().unwrap(), &embedded)
+            .await
+            .unwrap()
     });
-    assert_eq!(opened.expose(), h(&v, "plaintext_hex").as_slice(), "{writer} embedded");
+    assert_eq!(
+        opened.expose(),
+        h(&v, "plaintext_hex").as_slice(),
+        "{writer} embedded"
+    );
 }
 
 #[test]
 fn cross_language_files() {
-    let (Ok(dir), Ok(stage)) = (std::env::var("TG_XLANG_DIR"), std::env::var("TG_XLANG_STAGE")) else {
+    let (Ok(dir), Ok(stage)) = (
+        std::env::var("TG_XLANG_DIR"),
+        std::env::var("TG_XLANG_STAGE"),
+    ) else {
         eprintln!("TG_XLANG_DIR/TG_XLANG_STAGE not set: the scripts run this stage");
         return;
     };

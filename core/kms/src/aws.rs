@@ -58,31 +58,50 @@ pub struct AwsKmsProvider {
     retry: RetryPolicy,
 }
 
-fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>, timeout_ms: u64) -> KmsError {
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+    timeout_ms: u64,
+) -> KmsError {
     match &e {
         SdkError::TimeoutError(_) => KmsError::Timeout(timeout_ms),
         SdkError::DispatchFailure(d) if d.is_timeout() => KmsError::Timeout(timeout_ms),
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            KmsError::Unavailable(format!("{NAME}: request failed: {}", aws_sdk_kms::error::DisplayErrorContext(&e)))
+            KmsError::Unavailable(format!(
+                "{NAME}: request failed: {}",
+                aws_sdk_kms::error::DisplayErrorContext(&e)
+            ))
         }
-        SdkError::ConstructionFailure(_) => {
-            KmsError::Config(format!("{NAME}: cannot build the request: {}", aws_sdk_kms::error::DisplayErrorContext(&e)))
-        }
+        SdkError::ConstructionFailure(_) => KmsError::Config(format!(
+            "{NAME}: cannot build the request: {}",
+            aws_sdk_kms::error::DisplayErrorContext(&e)
+        )),
         _ => {
             let code = e.code().unwrap_or("Unknown");
-            let message = e.message().unwrap_or("").chars().take(200).collect::<String>();
+            let message = e
+                .message()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>();
             match code {
                 "NotFoundException" => KmsError::KekNotFound(format!("{NAME}: {message}")),
-                "DisabledException" | "KMSInvalidStateException" => {
-                    KmsError::AccessDenied(format!("{NAME}: the key is disabled or pending deletion ({code}): {message}"))
-                }
-                "AccessDeniedException" | "UnrecognizedClientException" | "InvalidSignatureException"
-                | "ExpiredTokenException" | "InvalidGrantTokenException" => {
+                "DisabledException" | "KMSInvalidStateException" => KmsError::AccessDenied(
+                    format!("{NAME}: the key is disabled or pending deletion ({code}): {message}"),
+                ),
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "InvalidGrantTokenException" => {
                     KmsError::AccessDenied(format!("{NAME}: {code}: {message}"))
                 }
                 "InvalidCiphertextException" | "IncorrectKeyException" => KmsError::WrongContext,
-                "KMSInternalException" | "DependencyTimeoutException" | "KeyUnavailableException" | "ThrottlingException"
-                | "ServiceUnavailableException" | "InternalFailure" => KmsError::Unavailable(format!("{NAME}: {code}: {message}")),
+                "KMSInternalException"
+                | "DependencyTimeoutException"
+                | "KeyUnavailableException"
+                | "ThrottlingException"
+                | "ServiceUnavailableException"
+                | "InternalFailure" => KmsError::Unavailable(format!("{NAME}: {code}: {message}")),
                 _ => KmsError::Config(format!("{NAME}: {code}: {message}")),
             }
         }
@@ -96,7 +115,10 @@ impl AwsKmsProvider {
         let creds = Credentials::new(
             cfg.credentials.access_key_id.clone(),
             cfg.credentials.secret_access_key.expose_secret().to_owned(),
-            cfg.credentials.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
+            cfg.credentials
+                .session_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
             None,
             "tenantguard-static",
         );
@@ -113,13 +135,23 @@ impl AwsKmsProvider {
 
     /// A provider on an SDK client you configured yourself (e.g. with `aws-config`'s
     /// credential chain). Disable the client's own retries to keep them bounded here.
-    pub fn with_client(client: Client, key_id: impl Into<String>, retry: RetryPolicy) -> Result<Self, KmsError> {
+    pub fn with_client(
+        client: Client,
+        key_id: impl Into<String>,
+        retry: RetryPolicy,
+    ) -> Result<Self, KmsError> {
         retry.validate()?;
         let key_id = key_id.into();
         if key_id.is_empty() || key_id.len() > 2048 {
-            return Err(KmsError::Config(format!("{NAME}: key_id must be 1 to 2048 characters")));
+            return Err(KmsError::Config(format!(
+                "{NAME}: key_id must be 1 to 2048 characters"
+            )));
         }
-        Ok(AwsKmsProvider { client, key_id, retry })
+        Ok(AwsKmsProvider {
+            client,
+            key_id,
+            retry,
+        })
     }
 
     /// The SDK client (e.g. for key administration in tests).
@@ -143,12 +175,23 @@ impl AwsKmsProvider {
             .send()
             .await
             .map_err(|e| sdk_error(e, self.timeout_ms()))?;
-        let ct = out.ciphertext_blob().ok_or_else(|| KmsError::Unavailable(format!("{NAME}: Encrypt answer without a ciphertext")))?;
-        let arn = out.key_id().ok_or_else(|| KmsError::Unavailable(format!("{NAME}: Encrypt answer without a key id")))?;
-        Ok(WrappedKey { kek_id: arn.to_owned(), ciphertext: ct.as_ref().to_vec() })
+        let ct = out.ciphertext_blob().ok_or_else(|| {
+            KmsError::Unavailable(format!("{NAME}: Encrypt answer without a ciphertext"))
+        })?;
+        let arn = out.key_id().ok_or_else(|| {
+            KmsError::Unavailable(format!("{NAME}: Encrypt answer without a key id"))
+        })?;
+        Ok(WrappedKey {
+            kek_id: arn.to_owned(),
+            ciphertext: ct.as_ref().to_vec(),
+        })
     }
 
-    async fn decrypt_once(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
+    async fn decrypt_once(
+        &self,
+        wrapped: &WrappedKey,
+        ctx: &WrapContext,
+    ) -> Result<DataKey, KmsError> {
         if wrapped.ciphertext.is_empty() || wrapped.ciphertext.len() > MAX_CIPHERTEXT_LEN {
             return Err(KmsError::WrongContext);
         }
@@ -163,7 +206,11 @@ impl AwsKmsProvider {
             .send()
             .await
             .map_err(|e| sdk_error(e, self.timeout_ms()))?;
-        let pt = Zeroizing::new(out.plaintext().map(|b| b.as_ref().to_vec()).ok_or(KmsError::WrongContext)?);
+        let pt = Zeroizing::new(
+            out.plaintext()
+                .map(|b| b.as_ref().to_vec())
+                .ok_or(KmsError::WrongContext)?,
+        );
         DataKey::from_slice(&pt).map_err(|_| KmsError::WrongContext)
     }
 }
@@ -178,11 +225,19 @@ impl KeyProvider for AwsKmsProvider {
     async fn current_kek(&self) -> Result<String, KmsError> {
         self.retry
             .run(|| async {
-                let out = self.client.describe_key().key_id(&self.key_id).send().await.map_err(|e| sdk_error(e, self.timeout_ms()))?;
+                let out = self
+                    .client
+                    .describe_key()
+                    .key_id(&self.key_id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(e, self.timeout_ms()))?;
                 out.key_metadata()
                     .and_then(|m| m.arn())
                     .map(str::to_owned)
-                    .ok_or_else(|| KmsError::Unavailable(format!("{NAME}: DescribeKey answer without an ARN")))
+                    .ok_or_else(|| {
+                        KmsError::Unavailable(format!("{NAME}: DescribeKey answer without an ARN"))
+                    })
             })
             .await
     }

@@ -62,7 +62,10 @@ pub struct GcpKmsConfig {
 
 impl std::fmt::Debug for GcpKmsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GcpKmsConfig").field("endpoint", &self.endpoint).field("key_name", &self.key_name).finish_non_exhaustive()
+        f.debug_struct("GcpKmsConfig")
+            .field("endpoint", &self.endpoint)
+            .field("key_name", &self.key_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,10 +80,20 @@ pub struct GcpKmsProvider {
 pub fn valid_key_name(name: &str) -> bool {
     let parts: Vec<&str> = name.split('/').collect();
     parts.len() == 8
-        && [(0, "projects"), (2, "locations"), (4, "keyRings"), (6, "cryptoKeys")].iter().all(|&(i, w)| parts[i] == w)
+        && [
+            (0, "projects"),
+            (2, "locations"),
+            (4, "keyRings"),
+            (6, "cryptoKeys"),
+        ]
+        .iter()
+        .all(|&(i, w)| parts[i] == w)
         && [1, 3, 5, 7].iter().all(|&i| {
             let p = parts[i];
-            !p.is_empty() && p.len() <= 63 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !p.is_empty()
+                && p.len() <= 63
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -98,18 +111,26 @@ fn int64_field(v: &Value) -> Option<u64> {
 }
 
 fn integrity(what: &str) -> KmsError {
-    KmsError::Unavailable(format!("{NAME}: {what} failed its CRC32C check (corrupted in transit)"))
+    KmsError::Unavailable(format!(
+        "{NAME}: {what} failed its CRC32C check (corrupted in transit)"
+    ))
 }
 
 impl GcpKmsProvider {
     /// A provider for `cfg`; `Config` if a field is out of bounds. Makes no call.
     pub fn new(cfg: GcpKmsConfig) -> Result<Self, KmsError> {
         cfg.retry.validate()?;
-        if !(cfg.endpoint.starts_with("https://") || cfg.endpoint.starts_with("http://")) || cfg.endpoint.ends_with('/') {
-            return Err(KmsError::Config(format!("{NAME}: endpoint must be http(s)://host[:port] without a trailing slash")));
+        if !(cfg.endpoint.starts_with("https://") || cfg.endpoint.starts_with("http://"))
+            || cfg.endpoint.ends_with('/')
+        {
+            return Err(KmsError::Config(format!(
+                "{NAME}: endpoint must be http(s)://host[:port] without a trailing slash"
+            )));
         }
         if !valid_key_name(&cfg.key_name) {
-            return Err(KmsError::Config(format!("{NAME}: key_name must be projects/P/locations/L/keyRings/R/cryptoKeys/K")));
+            return Err(KmsError::Config(format!(
+                "{NAME}: key_name must be projects/P/locations/L/keyRings/R/cryptoKeys/K"
+            )));
         }
         let client = http::client(cfg.retry.call_timeout)?;
         Ok(GcpKmsProvider { cfg, client })
@@ -121,8 +142,13 @@ impl GcpKmsProvider {
 
     async fn call(&self, key_name: &str, verb: &str, body: String) -> Result<Value, KmsError> {
         let token = self.cfg.tokens.access_token().await?;
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-            .map_err(|_| KmsError::Config(format!("{NAME}: the access token holds characters not allowed in a header")))?;
+        let mut auth =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| {
+                    KmsError::Config(format!(
+                        "{NAME}: the access token holds characters not allowed in a header"
+                    ))
+                })?;
         auth.set_sensitive(true);
         let body = Zeroizing::new(body);
         let resp = self
@@ -140,8 +166,14 @@ impl GcpKmsProvider {
         if (200..300).contains(&status) {
             return Ok(json);
         }
-        let message = json["error"]["message"].as_str().unwrap_or_default().to_owned();
-        let rpc = json["error"]["status"].as_str().unwrap_or_default().to_owned();
+        let message = json["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let rpc = json["error"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if let Some(e) = http::classify_status(NAME, status, &format!("{rpc} {message}")) {
             return Err(e);
         }
@@ -154,7 +186,10 @@ impl GcpKmsProvider {
             )),
             _ if m.contains("crc32c") || m.contains("checksum") => integrity("the request"),
             (400, "INVALID_ARGUMENT") if verb == "decrypt" => KmsError::WrongContext,
-            _ => KmsError::Config(format!("{NAME}: HTTP {status} {rpc}: {}", http::short(&message))),
+            _ => KmsError::Config(format!(
+                "{NAME}: HTTP {status} {rpc}: {}",
+                http::short(&message)
+            )),
         })
     }
 
@@ -170,22 +205,41 @@ impl GcpKmsProvider {
             crc32c_field(&aad),
         );
         let r = self.call(&self.cfg.key_name, "encrypt", body).await?;
-        if r["verifiedPlaintextCrc32c"] != Value::Bool(true) || r["verifiedAdditionalAuthenticatedDataCrc32c"] != Value::Bool(true) {
+        if r["verifiedPlaintextCrc32c"] != Value::Bool(true)
+            || r["verifiedAdditionalAuthenticatedDataCrc32c"] != Value::Bool(true)
+        {
             return Err(integrity("the encrypt request"));
         }
         let version = r["name"].as_str().unwrap_or_default();
-        if !version.strip_prefix(self.cfg.key_name.as_str()).is_some_and(|v| v.starts_with("/cryptoKeyVersions/")) {
-            return Err(KmsError::Unavailable(format!("{NAME}: encrypt answered for another key")));
+        if !version
+            .strip_prefix(self.cfg.key_name.as_str())
+            .is_some_and(|v| v.starts_with("/cryptoKeyVersions/"))
+        {
+            return Err(KmsError::Unavailable(format!(
+                "{NAME}: encrypt answered for another key"
+            )));
         }
-        let ct = r["ciphertext"].as_str().and_then(|c| STANDARD.decode(c).ok()).filter(|c| !c.is_empty() && c.len() <= MAX_CIPHERTEXT_LEN);
-        let ct = ct.ok_or_else(|| KmsError::Unavailable(format!("{NAME}: encrypt answer without a valid ciphertext")))?;
+        let ct = r["ciphertext"]
+            .as_str()
+            .and_then(|c| STANDARD.decode(c).ok())
+            .filter(|c| !c.is_empty() && c.len() <= MAX_CIPHERTEXT_LEN);
+        let ct = ct.ok_or_else(|| {
+            KmsError::Unavailable(format!("{NAME}: encrypt answer without a valid ciphertext"))
+        })?;
         if int64_field(&r["ciphertextCrc32c"]) != Some(crc32c::crc32c(&ct) as u64) {
             return Err(integrity("the ciphertext"));
         }
-        Ok(WrappedKey { kek_id: self.cfg.key_name.clone(), ciphertext: ct })
+        Ok(WrappedKey {
+            kek_id: self.cfg.key_name.clone(),
+            ciphertext: ct,
+        })
     }
 
-    async fn decrypt_once(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
+    async fn decrypt_once(
+        &self,
+        wrapped: &WrappedKey,
+        ctx: &WrapContext,
+    ) -> Result<DataKey, KmsError> {
         if !valid_key_name(&wrapped.kek_id) {
             return Err(KmsError::KekNotFound(wrapped.kek_id.clone()));
         }
@@ -205,7 +259,9 @@ impl GcpKmsProvider {
             r["plaintext"]
                 .as_str()
                 .and_then(|p| STANDARD.decode(p).ok())
-                .ok_or_else(|| KmsError::Unavailable(format!("{NAME}: decrypt answer without a plaintext")))?,
+                .ok_or_else(|| {
+                    KmsError::Unavailable(format!("{NAME}: decrypt answer without a plaintext"))
+                })?,
         );
         if int64_field(&r["plaintextCrc32c"]) != Some(crc32c::crc32c(&pt) as u64) {
             return Err(integrity("the plaintext"));
@@ -239,8 +295,15 @@ mod tests {
 
     #[test]
     fn names_and_checksums() {
-        assert!(valid_key_name("projects/p-1/locations/global/keyRings/r/cryptoKeys/k_1"));
-        for bad in ["projects/p/locations/l/keyRings/r", "projects/p/locations/l/keyRings/r/cryptoKeys/k/x", "projects//locations/l/keyRings/r/cryptoKeys/k", "projects/p/locations/l/keyRings/r/cryptoKeys/k:encrypt"] {
+        assert!(valid_key_name(
+            "projects/p-1/locations/global/keyRings/r/cryptoKeys/k_1"
+        ));
+        for bad in [
+            "projects/p/locations/l/keyRings/r",
+            "projects/p/locations/l/keyRings/r/cryptoKeys/k/x",
+            "projects//locations/l/keyRings/r/cryptoKeys/k",
+            "projects/p/locations/l/keyRings/r/cryptoKeys/k:encrypt",
+        ] {
             assert!(!valid_key_name(bad), "{bad}");
         }
         // The CRC32C (Castagnoli) check value.

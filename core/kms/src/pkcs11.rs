@@ -82,24 +82,38 @@ impl std::fmt::Debug for Pkcs11Provider {
 }
 
 fn valid_label(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_LABEL_LEN && !s.contains(';') && !s.chars().any(char::is_control)
+    !s.is_empty()
+        && s.len() <= MAX_LABEL_LEN
+        && !s.contains(';')
+        && !s.chars().any(char::is_control)
 }
 
 /// Maps a token error outside decryption.
 fn ck(e: CkError) -> KmsError {
     match &e {
         CkError::Pkcs11(rv, _) => match rv {
-            RvError::PinIncorrect | RvError::PinLocked | RvError::PinExpired | RvError::PinInvalid | RvError::PinLenRange
-            | RvError::UserNotLoggedIn | RvError::UserPinNotInitialized => {
-                KmsError::AccessDenied(format!("{NAME}: the token refused the login or the operation ({rv:?})"))
+            RvError::PinIncorrect
+            | RvError::PinLocked
+            | RvError::PinExpired
+            | RvError::PinInvalid
+            | RvError::PinLenRange
+            | RvError::UserNotLoggedIn
+            | RvError::UserPinNotInitialized => KmsError::AccessDenied(format!(
+                "{NAME}: the token refused the login or the operation ({rv:?})"
+            )),
+            RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid => {
+                KmsError::KekNotFound(format!("{NAME}: key handle no longer valid"))
             }
-            RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid => KmsError::KekNotFound(format!("{NAME}: key handle no longer valid")),
-            RvError::KeyFunctionNotPermitted | RvError::KeyTypeInconsistent | RvError::MechanismInvalid => {
-                KmsError::Config(format!("{NAME}: the key does not allow AES-GCM encryption ({rv:?})"))
-            }
+            RvError::KeyFunctionNotPermitted
+            | RvError::KeyTypeInconsistent
+            | RvError::MechanismInvalid => KmsError::Config(format!(
+                "{NAME}: the key does not allow AES-GCM encryption ({rv:?})"
+            )),
             _ => KmsError::Unavailable(format!("{NAME}: {rv:?}")),
         },
-        CkError::LibraryLoading(_) => KmsError::Config(format!("{NAME}: cannot load the module: {e}")),
+        CkError::LibraryLoading(_) => {
+            KmsError::Config(format!("{NAME}: cannot load the module: {e}"))
+        }
         _ => KmsError::Unavailable(format!("{NAME}: {e}")),
     }
 }
@@ -137,13 +151,18 @@ impl Inner {
 
     /// Runs `f` on the logged-in session, opening it if needed and dropping it if the
     /// token lost it.
-    fn with_session<T>(&self, f: impl FnOnce(&Session, &mut HashMap<String, ObjectHandle>) -> Result<T, CkError>) -> Result<T, CkOr> {
+    fn with_session<T>(
+        &self,
+        f: impl FnOnce(&Session, &mut HashMap<String, ObjectHandle>) -> Result<T, CkError>,
+    ) -> Result<T, CkOr> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.session.is_none() {
             st.session = Some(self.open_session().map_err(CkOr::Kms)?);
         }
         let State { session, handles } = &mut *st;
-        let s = session.as_ref().ok_or_else(|| CkOr::Kms(KmsError::Unavailable(format!("{NAME}: no session"))))?;
+        let s = session
+            .as_ref()
+            .ok_or_else(|| CkOr::Kms(KmsError::Unavailable(format!("{NAME}: no session"))))?;
         let r = f(s, handles);
         if let Err(e) = &r {
             if session_lost(e) {
@@ -156,7 +175,10 @@ impl Inner {
                 }
                 return r.map_err(|e| CkOr::Ck(e, healthy));
             }
-            if matches!(e, CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _)) {
+            if matches!(
+                e,
+                CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _)
+            ) {
                 st.handles.clear();
             }
         }
@@ -170,7 +192,11 @@ enum CkOr {
     Kms(KmsError),
 }
 
-fn find_key(s: &Session, handles: &mut HashMap<String, ObjectHandle>, label: &str) -> Result<Option<ObjectHandle>, CkError> {
+fn find_key(
+    s: &Session,
+    handles: &mut HashMap<String, ObjectHandle>,
+    label: &str,
+) -> Result<Option<ObjectHandle>, CkError> {
     if let Some(h) = handles.get(label) {
         return Ok(Some(*h));
     }
@@ -192,11 +218,19 @@ fn find_key(s: &Session, handles: &mut HashMap<String, ObjectHandle>, label: &st
 /// application; every provider on the same module shares it).
 fn module(path: &std::path::Path) -> Result<Pkcs11, KmsError> {
     static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    let mut m = MODULES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = MODULES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     if let Some(ctx) = m.get(path) {
         return Ok(ctx.clone());
     }
-    let ctx = Pkcs11::new(path).map_err(|e| KmsError::Config(format!("{NAME}: cannot load module {}: {e}", path.display())))?;
+    let ctx = Pkcs11::new(path).map_err(|e| {
+        KmsError::Config(format!(
+            "{NAME}: cannot load module {}: {e}",
+            path.display()
+        ))
+    })?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
         Err(e) => return Err(ck(e)),
@@ -211,7 +245,9 @@ impl Pkcs11Provider {
     pub fn new(cfg: Pkcs11Config) -> Result<Self, KmsError> {
         cfg.retry.validate()?;
         if !valid_label(&cfg.token_label) || !valid_label(&cfg.key_label) {
-            return Err(KmsError::Config(format!("{NAME}: labels must be 1 to {MAX_LABEL_LEN} characters without ';'")));
+            return Err(KmsError::Config(format!(
+                "{NAME}: labels must be 1 to {MAX_LABEL_LEN} characters without ';'"
+            )));
         }
         let ctx = module(&cfg.module)?;
         let mut slot = None;
@@ -221,11 +257,30 @@ impl Pkcs11Provider {
                 break;
             }
         }
-        let slot = slot.ok_or_else(|| KmsError::Config(format!("{NAME}: no token labelled {:?}", cfg.token_label)))?;
-        let inner = Inner { ctx, slot, pin: cfg.pin, state: Mutex::new(State { session: None, handles: HashMap::new() }) };
+        let slot = slot.ok_or_else(|| {
+            KmsError::Config(format!("{NAME}: no token labelled {:?}", cfg.token_label))
+        })?;
+        let inner = Inner {
+            ctx,
+            slot,
+            pin: cfg.pin,
+            state: Mutex::new(State {
+                session: None,
+                handles: HashMap::new(),
+            }),
+        };
         let first = inner.open_session()?;
-        inner.state.lock().unwrap_or_else(|p| p.into_inner()).session = Some(first);
-        Ok(Pkcs11Provider { inner: Arc::new(inner), token_label: cfg.token_label, key_label: cfg.key_label, retry: cfg.retry })
+        inner
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .session = Some(first);
+        Ok(Pkcs11Provider {
+            inner: Arc::new(inner),
+            token_label: cfg.token_label,
+            key_label: cfg.key_label,
+            retry: cfg.retry,
+        })
     }
 
     fn kek_id(&self, key_label: &str) -> String {
@@ -236,13 +291,17 @@ impl Pkcs11Provider {
     /// only encrypt and decrypt (an administrator would do this with the HSM's own tools).
     pub async fn generate_kek(&self, label: &str) -> Result<String, KmsError> {
         if !valid_label(label) {
-            return Err(KmsError::Config(format!("{NAME}: labels must be 1 to {MAX_LABEL_LEN} characters without ';'")));
+            return Err(KmsError::Config(format!(
+                "{NAME}: labels must be 1 to {MAX_LABEL_LEN} characters without ';'"
+            )));
         }
         let (inner, label_owned) = (self.inner.clone(), label.to_owned());
         self.blocking(move || {
             inner.with_session(|s, handles| {
                 if find_key(s, handles, &label_owned)?.is_some() {
-                    return Ok(Err(KmsError::Config(format!("{NAME}: a key labelled {label_owned:?} exists"))));
+                    return Ok(Err(KmsError::Config(format!(
+                        "{NAME}: a key labelled {label_owned:?} exists"
+                    ))));
                 }
                 let h = s.generate_key(
                     &Mechanism::AesKeyGen,
@@ -287,7 +346,10 @@ impl Pkcs11Provider {
     }
 
     /// Runs a token call on the blocking pool; maps token errors outside decryption.
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> Result<T, CkOr> + Send + 'static) -> Result<T, KmsError> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, CkOr> + Send + 'static,
+    ) -> Result<T, KmsError> {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|_| KmsError::Unavailable(format!("{NAME}: token call panicked")))?
@@ -299,12 +361,21 @@ impl Pkcs11Provider {
 
     async fn encrypt_once(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
         let mut iv = [0u8; IV_LEN];
-        getrandom::fill(&mut iv).map_err(|_| KmsError::Config("the operating system's random generator failed".into()))?;
-        let (inner, label, aad, plain) = (self.inner.clone(), self.key_label.clone(), ctx.aad(), Zeroizing::new(*key.expose()));
+        getrandom::fill(&mut iv).map_err(|_| {
+            KmsError::Config("the operating system's random generator failed".into())
+        })?;
+        let (inner, label, aad, plain) = (
+            self.inner.clone(),
+            self.key_label.clone(),
+            ctx.aad(),
+            Zeroizing::new(*key.expose()),
+        );
         let out = self
             .blocking(move || {
                 inner.with_session(|s, handles| {
-                    let Some(h) = find_key(s, handles, &label)? else { return Ok(Err(KmsError::KekNotFound(label.clone()))) };
+                    let Some(h) = find_key(s, handles, &label)? else {
+                        return Ok(Err(KmsError::KekNotFound(label.clone())));
+                    };
                     let mut iv_buf = iv;
                     let params = GcmParams::new(&mut iv_buf, &aad, 128.into())?;
                     let ct = s.encrypt(&Mechanism::AesGcm(params), h, plain.as_ref())?;
@@ -313,15 +384,25 @@ impl Pkcs11Provider {
             })
             .await??;
         if out.len() != 32 + TAG_LEN {
-            return Err(KmsError::Unavailable(format!("{NAME}: unexpected AES-GCM output length {}", out.len())));
+            return Err(KmsError::Unavailable(format!(
+                "{NAME}: unexpected AES-GCM output length {}",
+                out.len()
+            )));
         }
         let mut ciphertext = Vec::with_capacity(WRAPPED_LEN);
         ciphertext.extend_from_slice(&iv);
         ciphertext.extend_from_slice(&out);
-        Ok(WrappedKey { kek_id: self.kek_id(&self.key_label), ciphertext })
+        Ok(WrappedKey {
+            kek_id: self.kek_id(&self.key_label),
+            ciphertext,
+        })
     }
 
-    async fn decrypt_once(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
+    async fn decrypt_once(
+        &self,
+        wrapped: &WrappedKey,
+        ctx: &WrapContext,
+    ) -> Result<DataKey, KmsError> {
         let label = wrapped
             .kek_id
             .strip_prefix(&format!("pkcs11:token={};object=", self.token_label))
@@ -334,10 +415,18 @@ impl Pkcs11Provider {
         let (inner, aad, blob) = (self.inner.clone(), ctx.aad(), wrapped.ciphertext.clone());
         let r = tokio::task::spawn_blocking(move || {
             inner.with_session(|s, handles| {
-                let Some(h) = find_key(s, handles, &label)? else { return Ok(Err(KmsError::KekNotFound(label.clone()))) };
-                let mut iv: [u8; IV_LEN] = blob[..IV_LEN].try_into().map_err(|_| CkError::InvalidValue)?;
+                let Some(h) = find_key(s, handles, &label)? else {
+                    return Ok(Err(KmsError::KekNotFound(label.clone())));
+                };
+                let mut iv: [u8; IV_LEN] = blob[..IV_LEN]
+                    .try_into()
+                    .map_err(|_| CkError::InvalidValue)?;
                 let params = GcmParams::new(&mut iv, &aad, 128.into())?;
-                Ok(Ok(Zeroizing::new(s.decrypt(&Mechanism::AesGcm(params), h, &blob[IV_LEN..])?)))
+                Ok(Ok(Zeroizing::new(s.decrypt(
+                    &Mechanism::AesGcm(params),
+                    h,
+                    &blob[IV_LEN..],
+                )?)))
             })
         })
         .await
@@ -348,10 +437,13 @@ impl Pkcs11Provider {
             // A failed tag: CKR_ENCRYPTED_DATA_INVALID per the standard; SoftHSM says
             // CKR_GENERAL_ERROR, which counts as "wrong context" only if the session is
             // still healthy afterwards (otherwise the token failed: unavailable).
-            Err(CkOr::Ck(CkError::Pkcs11(RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange, _), _)) => {
+            Err(CkOr::Ck(
+                CkError::Pkcs11(RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange, _),
+                _,
+            )) => return Err(KmsError::WrongContext),
+            Err(CkOr::Ck(CkError::Pkcs11(RvError::GeneralError, _), true)) => {
                 return Err(KmsError::WrongContext)
             }
-            Err(CkOr::Ck(CkError::Pkcs11(RvError::GeneralError, _), true)) => return Err(KmsError::WrongContext),
             Err(CkOr::Ck(e, _)) => return Err(ck(e)),
         };
         DataKey::from_slice(&plain).map_err(|_| KmsError::WrongContext)

@@ -53,7 +53,11 @@ pub struct VaultTransitConfig {
 
 impl VaultTransitConfig {
     /// A configuration with the defaults: mount `transit`, associated data, default retries.
-    pub fn new(address: impl Into<String>, token: SecretString, key_name: impl Into<String>) -> Self {
+    pub fn new(
+        address: impl Into<String>,
+        token: SecretString,
+        key_name: impl Into<String>,
+    ) -> Self {
         VaultTransitConfig {
             address: address.into(),
             token,
@@ -85,7 +89,9 @@ impl std::fmt::Debug for VaultTransitProvider {
 fn valid_segment(s: &str, slash_ok: bool) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') || (slash_ok && b == b'/'))
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') || (slash_ok && b == b'/')
+        })
         && !s.starts_with('/')
         && !s.ends_with('/')
         && !s.split('/').any(|p| p == ".." || p == ".")
@@ -108,14 +114,27 @@ impl VaultTransitProvider {
     /// A provider for `cfg`; `Config` if a field is out of bounds. Makes no call.
     pub fn new(cfg: VaultTransitConfig) -> Result<Self, KmsError> {
         cfg.retry.validate()?;
-        if !(cfg.address.starts_with("https://") || cfg.address.starts_with("http://")) || cfg.address.ends_with('/') {
-            return Err(KmsError::Config("vault address must be http(s)://host:port without a trailing slash".into()));
+        if !(cfg.address.starts_with("https://") || cfg.address.starts_with("http://"))
+            || cfg.address.ends_with('/')
+        {
+            return Err(KmsError::Config(
+                "vault address must be http(s)://host:port without a trailing slash".into(),
+            ));
         }
         if !valid_segment(&cfg.mount, true) || !valid_segment(&cfg.key_name, false) {
-            return Err(KmsError::Config("vault mount and key names: 1 to 128 of A-Z a-z 0-9 - _ . (mount may hold /)".into()));
+            return Err(KmsError::Config(
+                "vault mount and key names: 1 to 128 of A-Z a-z 0-9 - _ . (mount may hold /)"
+                    .into(),
+            ));
         }
-        if cfg.namespace.as_deref().is_some_and(|n| !valid_segment(n.trim_end_matches('/'), true)) {
-            return Err(KmsError::Config("vault namespace: 1 to 128 of A-Z a-z 0-9 - _ . /".into()));
+        if cfg
+            .namespace
+            .as_deref()
+            .is_some_and(|n| !valid_segment(n.trim_end_matches('/'), true))
+        {
+            return Err(KmsError::Config(
+                "vault namespace: 1 to 128 of A-Z a-z 0-9 - _ . /".into(),
+            ));
         }
         let client = http::client(cfg.retry.call_timeout)?;
         Ok(VaultTransitProvider { cfg, client })
@@ -126,19 +145,36 @@ impl VaultTransitProvider {
     }
 
     /// One HTTP call; returns the JSON body of a 2xx answer or a classified error.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Zeroizing<String>>) -> Result<Value, KmsError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Zeroizing<String>>,
+    ) -> Result<Value, KmsError> {
         let url = format!("{}/v1/{}", self.cfg.address, path);
         let mut token = reqwest::header::HeaderValue::from_str(self.cfg.token.expose_secret())
-            .map_err(|_| KmsError::Config(format!("{NAME}: the token holds characters not allowed in a header")))?;
+            .map_err(|_| {
+                KmsError::Config(format!(
+                    "{NAME}: the token holds characters not allowed in a header"
+                ))
+            })?;
         token.set_sensitive(true);
-        let mut req = self.client.request(method, url).header("X-Vault-Token", token);
+        let mut req = self
+            .client
+            .request(method, url)
+            .header("X-Vault-Token", token);
         if let Some(ns) = &self.cfg.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
         if let Some(b) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.as_bytes().to_vec());
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.as_bytes().to_vec());
         }
-        let resp = req.send().await.map_err(|e| http::transport(NAME, &e, self.timeout_ms()))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| http::transport(NAME, &e, self.timeout_ms()))?;
         let status = resp.status().as_u16();
         let bytes = Zeroizing::new(http::body(NAME, resp, self.timeout_ms()).await?);
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -147,26 +183,36 @@ impl VaultTransitProvider {
         }
         let message = json["errors"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
             .unwrap_or_default();
         if let Some(e) = http::classify_status(NAME, status, &message) {
             return Err(e);
         }
         let m = message.to_ascii_lowercase();
-        Err(if status == 404 || m.contains("key not found") || m.contains("no handler for route") {
-            KmsError::KekNotFound(path.rsplit('/').next().unwrap_or_default().to_owned())
-        } else if m.contains("disallowed by policy") || m.contains("too old") {
-            KmsError::AccessDenied(format!("{NAME}: key version retired by min_decryption_version: {}", http::short(&message)))
-        } else if m.contains("authentication failed")
-            || m.contains("invalid ciphertext")
-            || m.contains("unable to decrypt")
-            || m.contains("illegal base64")
-            || m.contains("invalid version")
-        {
-            KmsError::WrongContext
-        } else {
-            KmsError::Config(format!("{NAME}: HTTP {status}: {}", http::short(&message)))
-        })
+        Err(
+            if status == 404 || m.contains("key not found") || m.contains("no handler for route") {
+                KmsError::KekNotFound(path.rsplit('/').next().unwrap_or_default().to_owned())
+            } else if m.contains("disallowed by policy") || m.contains("too old") {
+                KmsError::AccessDenied(format!(
+                    "{NAME}: key version retired by min_decryption_version: {}",
+                    http::short(&message)
+                ))
+            } else if m.contains("authentication failed")
+                || m.contains("invalid ciphertext")
+                || m.contains("unable to decrypt")
+                || m.contains("illegal base64")
+                || m.contains("invalid version")
+            {
+                KmsError::WrongContext
+            } else {
+                KmsError::Config(format!("{NAME}: HTTP {status}: {}", http::short(&message)))
+            },
+        )
     }
 
     fn binding_field(&self, ctx: &WrapContext) -> (&'static str, String) {
@@ -181,32 +227,52 @@ impl VaultTransitProvider {
         let (field, bound) = self.binding_field(ctx);
         let plaintext = Zeroizing::new(STANDARD.encode(key.expose()));
         // Base64 needs no JSON escaping; built by hand so the plaintext copy is zeroized.
-        let body = Zeroizing::new(format!(r#"{{"plaintext":"{}","{field}":"{bound}"}}"#, plaintext.as_str()));
+        let body = Zeroizing::new(format!(
+            r#"{{"plaintext":"{}","{field}":"{bound}"}}"#,
+            plaintext.as_str()
+        ));
         let path = format!("{}/encrypt/{}", self.cfg.mount, self.cfg.key_name);
         let resp = self.call(reqwest::Method::POST, &path, Some(body)).await?;
         let ct = resp["data"]["ciphertext"]
             .as_str()
             .filter(|c| c.len() <= MAX_CIPHERTEXT_LEN)
-            .ok_or_else(|| KmsError::Unavailable(format!("{NAME}: encrypt answer without a ciphertext")))?;
-        let version = ciphertext_version(ct)
-            .ok_or_else(|| KmsError::Unavailable(format!("{NAME}: encrypt answer with an unexpected ciphertext format")))?;
+            .ok_or_else(|| {
+                KmsError::Unavailable(format!("{NAME}: encrypt answer without a ciphertext"))
+            })?;
+        let version = ciphertext_version(ct).ok_or_else(|| {
+            KmsError::Unavailable(format!(
+                "{NAME}: encrypt answer with an unexpected ciphertext format"
+            ))
+        })?;
         Ok(WrappedKey {
             kek_id: format!("{}/{}:v{version}", self.cfg.mount, self.cfg.key_name),
             ciphertext: ct.as_bytes().to_vec(),
         })
     }
 
-    async fn decrypt_once(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
-        let (mount, key, version) =
-            parse_kek(&wrapped.kek_id).ok_or_else(|| KmsError::KekNotFound(wrapped.kek_id.clone()))?;
+    async fn decrypt_once(
+        &self,
+        wrapped: &WrappedKey,
+        ctx: &WrapContext,
+    ) -> Result<DataKey, KmsError> {
+        let (mount, key, version) = parse_kek(&wrapped.kek_id)
+            .ok_or_else(|| KmsError::KekNotFound(wrapped.kek_id.clone()))?;
         let ct = std::str::from_utf8(&wrapped.ciphertext).map_err(|_| KmsError::WrongContext)?;
         if ct.len() > MAX_CIPHERTEXT_LEN || ciphertext_version(ct) != Some(version) {
             return Err(KmsError::WrongContext);
         }
         let (field, bound) = self.binding_field(ctx);
         let body = Zeroizing::new(json!({ "ciphertext": ct, field: bound }).to_string());
-        let resp = self.call(reqwest::Method::POST, &format!("{mount}/decrypt/{key}"), Some(body)).await?;
-        let pt = resp["data"]["plaintext"].as_str().ok_or(KmsError::WrongContext)?;
+        let resp = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{mount}/decrypt/{key}"),
+                Some(body),
+            )
+            .await?;
+        let pt = resp["data"]["plaintext"]
+            .as_str()
+            .ok_or(KmsError::WrongContext)?;
         let bytes = Zeroizing::new(STANDARD.decode(pt).map_err(|_| KmsError::WrongContext)?);
         DataKey::from_slice(&bytes).map_err(|_| KmsError::WrongContext)
     }
@@ -221,7 +287,9 @@ impl VaultTransitProvider {
                 resp["data"]["latest_version"]
                     .as_u64()
                     .and_then(|v| u32::try_from(v).ok())
-                    .ok_or_else(|| KmsError::Unavailable(format!("{NAME}: key read without latest_version")))
+                    .ok_or_else(|| {
+                        KmsError::Unavailable(format!("{NAME}: key read without latest_version"))
+                    })
             })
             .await
     }
@@ -259,8 +327,18 @@ mod tests {
     #[test]
     fn kek_ids_parse() {
         assert_eq!(parse_kek("transit/tg:v3"), Some(("transit", "tg", 3)));
-        assert_eq!(parse_kek("team/transit/tg-kek:v1"), Some(("team/transit", "tg-kek", 1)));
-        for bad in ["transit/tg", "tg:v1", "transit/tg:v0", "../x/tg:v1", "transit/t g:v1", "transit/tg:vx"] {
+        assert_eq!(
+            parse_kek("team/transit/tg-kek:v1"),
+            Some(("team/transit", "tg-kek", 1))
+        );
+        for bad in [
+            "transit/tg",
+            "tg:v1",
+            "transit/tg:v0",
+            "../x/tg:v1",
+            "transit/t g:v1",
+            "transit/tg:vx",
+        ] {
             assert_eq!(parse_kek(bad), None, "{bad}");
         }
         assert_eq!(ciphertext_version("vault:v12:abc"), Some(12));
@@ -270,10 +348,23 @@ mod tests {
     #[test]
     fn config_is_checked_and_token_never_printed() {
         let token = SecretString::from("s.supersecret".to_owned());
-        let ok = VaultTransitProvider::new(VaultTransitConfig::new("http://127.0.0.1:8200", token.clone(), "tg")).unwrap();
+        let ok = VaultTransitProvider::new(VaultTransitConfig::new(
+            "http://127.0.0.1:8200",
+            token.clone(),
+            "tg",
+        ))
+        .unwrap();
         assert!(!format!("{ok:?}").contains("supersecret"));
-        for (addr, key) in [("127.0.0.1:8200", "tg"), ("http://x/", "tg"), ("http://x", "a/b"), ("http://x", "")] {
-            assert!(VaultTransitProvider::new(VaultTransitConfig::new(addr, token.clone(), key)).is_err());
+        for (addr, key) in [
+            ("127.0.0.1:8200", "tg"),
+            ("http://x/", "tg"),
+            ("http://x", "a/b"),
+            ("http://x", ""),
+        ] {
+            assert!(
+                VaultTransitProvider::new(VaultTransitConfig::new(addr, token.clone(), key))
+                    .is_err()
+            );
         }
     }
 }

@@ -33,42 +33,89 @@ async fn new_key(endpoint: &str) -> (AwsKmsProvider, String, String) {
     let key = admin.client().create_key().send().await.unwrap();
     let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
     let alias = format!("alias/{}", unique("tg"));
-    admin.client().create_alias().alias_name(&alias).target_key_id(&arn).send().await.unwrap();
+    admin
+        .client()
+        .create_alias()
+        .alias_name(&alias)
+        .target_key_id(&arn)
+        .send()
+        .await
+        .unwrap();
     (provider_at(endpoint, &alias), arn, alias)
 }
 
 #[tokio::test]
 async fn wraps_under_the_alias_and_refuses_other_contexts() {
-    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else { return };
+    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else {
+        return;
+    };
     let (p, arn, _) = new_key(&ep).await;
     assert_eq!(p.current_kek().await.unwrap(), arn);
     let dk = data_key();
     let w = p.wrap(&dk, &wctx("acme", 1)).await.unwrap();
     assert_eq!(w.kek_id, arn);
     assert!(!w.ciphertext.windows(32).any(|x| x == dk.expose()));
-    assert_eq!(p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(), dk.expose());
-    assert_eq!(p.unwrap(&w, &wctx("globex", 1)).await.unwrap_err(), KmsError::WrongContext);
-    assert_eq!(p.unwrap(&w, &wctx("acme", 2)).await.unwrap_err(), KmsError::WrongContext);
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(),
+        dk.expose()
+    );
+    assert_eq!(
+        p.unwrap(&w, &wctx("globex", 1)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 2)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
     let mut t = w.clone();
     let n = t.ciphertext.len();
     t.ciphertext[n - 1] ^= 1;
-    assert_eq!(p.unwrap(&t, &wctx("acme", 1)).await.unwrap_err(), KmsError::WrongContext);
+    assert_eq!(
+        p.unwrap(&t, &wctx("acme", 1)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
 }
 
 #[tokio::test]
 async fn typed_errors() {
-    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else { return };
+    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else {
+        return;
+    };
     let (p, arn, _) = new_key(&ep).await;
     let w = p.wrap(&data_key(), &wctx("acme", 1)).await.unwrap();
-    let e = provider_at(&ep, "alias/does-not-exist").wrap(&data_key(), &wctx("acme", 1)).await.unwrap_err();
+    let e = provider_at(&ep, "alias/does-not-exist")
+        .wrap(&data_key(), &wctx("acme", 1))
+        .await
+        .unwrap_err();
     assert!(matches!(e, KmsError::KekNotFound(_)), "{e:?}");
-    let e = provider_at(&dead_address(), &arn).unwrap(&w, &wctx("acme", 1)).await.unwrap_err();
-    assert!(matches!(e, KmsError::Unavailable(_)) && e.is_retryable(), "{e:?}");
+    let e = provider_at(&dead_address(), &arn)
+        .unwrap(&w, &wctx("acme", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, KmsError::Unavailable(_)) && e.is_retryable(),
+        "{e:?}"
+    );
     let (hole, _h) = black_hole().await;
-    assert_eq!(provider_at(&hole, &arn).unwrap(&w, &wctx("acme", 1)).await.unwrap_err(), KmsError::Timeout(500));
-    let missing = WrappedKey { kek_id: arn.replace(arn.rsplit('/').next().unwrap(), "00000000-0000-0000-0000-000000000000"), ..w };
+    assert_eq!(
+        provider_at(&hole, &arn)
+            .unwrap(&w, &wctx("acme", 1))
+            .await
+            .unwrap_err(),
+        KmsError::Timeout(500)
+    );
+    let missing = WrappedKey {
+        kek_id: arn.replace(
+            arn.rsplit('/').next().unwrap(),
+            "00000000-0000-0000-0000-000000000000",
+        ),
+        ..w
+    };
     let e = p.unwrap(&missing, &wctx("acme", 1)).await.unwrap_err();
-    assert!(matches!(e, KmsError::KekNotFound(_) | KmsError::WrongContext), "{e:?}");
+    assert!(
+        matches!(e, KmsError::KekNotFound(_) | KmsError::WrongContext),
+        "{e:?}"
+    );
 }
 
 /// The key id of an ARN (moto's DisableKey/EnableKey accept only the bare id).
@@ -82,33 +129,71 @@ fn ctx(service: &ServiceRole, t: &str) -> TenantContext {
 
 #[tokio::test]
 async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
-    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else { return };
+    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else {
+        return;
+    };
     let (p, old_arn, alias) = new_key(&ep).await;
     let p = Arc::new(p);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let service = ServiceRole::new();
-    let g = Guard::builder().key_provider_arc(p.clone()).store_arc(store.clone()).build().unwrap();
+    let g = Guard::builder()
+        .key_provider_arc(p.clone())
+        .store_arc(store.clone())
+        .build()
+        .unwrap();
     for t in ["t1", "t2", "t3"] {
         g.create_tenant(&ctx(&service, t)).await.unwrap();
-        g.put_record(&ctx(&service, t), t, "note", None, t.as_bytes()).await.unwrap();
+        g.put_record(&ctx(&service, t), t, "note", None, t.as_bytes())
+            .await
+            .unwrap();
     }
     let new = p.client().create_key().send().await.unwrap();
     let new_arn = new.key_metadata().unwrap().arn().unwrap().to_owned();
-    p.client().update_alias().alias_name(&alias).target_key_id(&new_arn).send().await.unwrap();
-    let r = g.rewrap_tenant_keys(&service, None, 10, |_| {}).await.unwrap();
+    p.client()
+        .update_alias()
+        .alias_name(&alias)
+        .target_key_id(&new_arn)
+        .send()
+        .await
+        .unwrap();
+    let r = g
+        .rewrap_tenant_keys(&service, None, 10, |_| {})
+        .await
+        .unwrap();
     assert_eq!((r.tenants, r.rewrapped), (3, 3));
     // The old key disabled: everything still opens with a cold cache.
-    p.client().disable_key().key_id(key_uuid(&old_arn)).send().await.unwrap();
-    let cold = Guard::builder().key_provider_arc(p.clone()).store_arc(store.clone()).build().unwrap();
+    p.client()
+        .disable_key()
+        .key_id(key_uuid(&old_arn))
+        .send()
+        .await
+        .unwrap();
+    let cold = Guard::builder()
+        .key_provider_arc(p.clone())
+        .store_arc(store.clone())
+        .build()
+        .unwrap();
     for t in ["t1", "t2", "t3"] {
-        assert_eq!(cold.key_versions(&ctx(&service, t)).await.unwrap()[0].kek_id, new_arn);
-        assert_eq!(cold.open_record(&ctx(&service, t), t).await.unwrap().1.expose(), t.as_bytes());
+        assert_eq!(
+            cold.key_versions(&ctx(&service, t)).await.unwrap()[0].kek_id,
+            new_arn
+        );
+        assert_eq!(
+            cold.open_record(&ctx(&service, t), t)
+                .await
+                .unwrap()
+                .1
+                .expose(),
+            t.as_bytes()
+        );
     }
 }
 
 #[tokio::test]
 async fn byok_tenant_moves_to_its_own_aws_key() {
-    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else { return };
+    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else {
+        return;
+    };
     let (deployment, _, _) = new_key(&ep).await;
     let (acme_kms, acme_arn, _) = new_key(&ep).await;
     let (deployment, acme_kms) = (Arc::new(deployment), Arc::new(acme_kms));
@@ -126,24 +211,60 @@ async fn byok_tenant_moves_to_its_own_aws_key() {
     let (acme, globex) = (ctx(&service, "acme"), ctx(&service, "globex"));
     for c in [&acme, &globex] {
         g.create_tenant(c).await.unwrap();
-        g.put_record(c, c.tenant().as_str(), "note", None, b"secret").await.unwrap();
+        g.put_record(c, c.tenant().as_str(), "note", None, b"secret")
+            .await
+            .unwrap();
     }
-    assert_eq!(g.set_tenant_key_provider(&acme, Some("acme-aws")).await.unwrap().rewrapped, 1);
-    assert_eq!(g.key_versions(&acme).await.unwrap()[0].kek_id, format!("@acme-aws/{acme_arn}"));
-    assert_eq!(build().open_record(&acme, "acme").await.unwrap().1.expose(), b"secret");
+    assert_eq!(
+        g.set_tenant_key_provider(&acme, Some("acme-aws"))
+            .await
+            .unwrap()
+            .rewrapped,
+        1
+    );
+    assert_eq!(
+        g.key_versions(&acme).await.unwrap()[0].kek_id,
+        format!("@acme-aws/{acme_arn}")
+    );
+    assert_eq!(
+        build().open_record(&acme, "acme").await.unwrap().1.expose(),
+        b"secret"
+    );
 
     // Disabling the key: moto (5.x) records the state but its Decrypt ignores it, so
     // revocation is tested against OpenBao (kms_vault.rs), SoftHSM2 (kms_pkcs11.rs) and the
     // Cloud KMS fake (kms_gcp.rs). Here: the state is visible, and the data still opening
     // shows the limit of the peer rather than of the provider.
-    acme_kms.client().disable_key().key_id(key_uuid(&acme_arn)).send().await.unwrap();
-    let meta = acme_kms.client().describe_key().key_id(&acme_arn).send().await.unwrap();
+    acme_kms
+        .client()
+        .disable_key()
+        .key_id(key_uuid(&acme_arn))
+        .send()
+        .await
+        .unwrap();
+    let meta = acme_kms
+        .client()
+        .describe_key()
+        .key_id(&acme_arn)
+        .send()
+        .await
+        .unwrap();
     assert!(!meta.key_metadata().unwrap().enabled());
     let cold = build();
-    assert_eq!(cold.open_record(&globex, "globex").await.unwrap().1.expose(), b"secret");
+    assert_eq!(
+        cold.open_record(&globex, "globex")
+            .await
+            .unwrap()
+            .1
+            .expose(),
+        b"secret"
+    );
     if cold.open_record(&acme, "acme").await.is_ok() {
         eprintln!("note: this moto version does not enforce disabled keys on Decrypt (a real KMS answers DisabledException)");
     } else {
-        assert_eq!(cold.open_record(&acme, "acme").await.unwrap_err().kind(), ErrorKind::KeyProvider);
+        assert_eq!(
+            cold.open_record(&acme, "acme").await.unwrap_err().kind(),
+            ErrorKind::KeyProvider
+        );
     }
 }

@@ -17,7 +17,9 @@ use common::*;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tenantguard::kms::{KeyProvider, KmsError, WrappedKey};
-use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext, TenantId};
+use tenantguard::{
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext, TenantId,
+};
 use tenantguard_kms::gcp::{GcpKmsConfig, GcpKmsProvider, StaticAccessToken};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -68,7 +70,10 @@ fn toy_decrypt(ct: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn error(status: u16, rpc: &str, message: &str) -> (u16, String) {
-    (status, json!({"error": {"code": status, "message": message, "status": rpc}}).to_string())
+    (
+        status,
+        json!({"error": {"code": status, "message": message, "status": rpc}}).to_string(),
+    )
 }
 
 impl Fake {
@@ -107,40 +112,63 @@ impl Fake {
 
     fn violation(&self, why: String) -> (u16, String) {
         self.violations.lock().unwrap().push(why.clone());
-        error(400, "INVALID_ARGUMENT", &format!("fake: bad request shape: {why}"))
+        error(
+            400,
+            "INVALID_ARGUMENT",
+            &format!("fake: bad request shape: {why}"),
+        )
     }
 
     fn answer(&self, head: &str, body: &[u8]) -> (u16, String) {
         let mut lines = head.split("\r\n");
         let request_line = lines.next().unwrap_or_default().to_owned();
         let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            })
             .collect();
-        let header = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let header = |k: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
         if header("authorization") != Some(&format!("Bearer {TOKEN}")) {
             return self.violation("missing or wrong bearer token".into());
         }
         if header("content-type") != Some("application/json") {
             return self.violation("content-type is not application/json".into());
         }
-        let Some(path) = request_line.strip_prefix("POST ").and_then(|r| r.strip_suffix(" HTTP/1.1")) else {
+        let Some(path) = request_line
+            .strip_prefix("POST ")
+            .and_then(|r| r.strip_suffix(" HTTP/1.1"))
+        else {
             return self.violation(format!("not a POST: {request_line}"));
         };
         let body = String::from_utf8(body.to_vec()).unwrap_or_default();
-        self.seen.lock().unwrap().push((path.to_owned(), body.clone()));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((path.to_owned(), body.clone()));
         let mode = *self.mode.lock().unwrap();
         if let Mode::Status(code, rpc) = mode {
             return error(code, rpc, "fake: injected failure");
         }
-        let Some(name) = path.strip_prefix("/v1/") else { return self.violation(format!("path {path}")) };
+        let Some(name) = path.strip_prefix("/v1/") else {
+            return self.violation(format!("path {path}"));
+        };
         let v: Value = match serde_json::from_str(&body) {
             Ok(v) => v,
             Err(_) => return self.violation("body is not JSON".into()),
         };
         let b64 = |field: &str| v[field].as_str().and_then(|s| STANDARD.decode(s).ok());
         if let Some(key) = name.strip_suffix(":encrypt") {
-            let (Some(pt), Some(aad)) = (b64("plaintext"), b64("additionalAuthenticatedData")) else {
-                return self.violation("encrypt without base64 plaintext / additionalAuthenticatedData".into());
+            let (Some(pt), Some(aad)) = (b64("plaintext"), b64("additionalAuthenticatedData"))
+            else {
+                return self.violation(
+                    "encrypt without base64 plaintext / additionalAuthenticatedData".into(),
+                );
             };
             // Byte for byte: exactly these four fields, in this order, CRC32Cs as decimal strings.
             let expected = format!(
@@ -151,7 +179,9 @@ impl Fake {
                 crc(&aad)
             );
             if body != expected {
-                return self.violation(format!("encrypt body differs from the documented shape: {body}"));
+                return self.violation(format!(
+                    "encrypt body differs from the documented shape: {body}"
+                ));
             }
             if key != KEY {
                 return error(404, "NOT_FOUND", &format!("CryptoKey {key} not found."));
@@ -171,8 +201,11 @@ impl Fake {
             });
             (200, answer.to_string())
         } else if let Some(key) = name.strip_suffix(":decrypt") {
-            let (Some(ct), Some(aad)) = (b64("ciphertext"), b64("additionalAuthenticatedData")) else {
-                return self.violation("decrypt without base64 ciphertext / additionalAuthenticatedData".into());
+            let (Some(ct), Some(aad)) = (b64("ciphertext"), b64("additionalAuthenticatedData"))
+            else {
+                return self.violation(
+                    "decrypt without base64 ciphertext / additionalAuthenticatedData".into(),
+                );
             };
             let expected = format!(
                 r#"{{"ciphertext":"{}","ciphertextCrc32c":"{}","additionalAuthenticatedData":"{}","additionalAuthenticatedDataCrc32c":"{}"}}"#,
@@ -182,13 +215,19 @@ impl Fake {
                 crc(&aad)
             );
             if body != expected {
-                return self.violation(format!("decrypt body differs from the documented shape: {body}"));
+                return self.violation(format!(
+                    "decrypt body differs from the documented shape: {body}"
+                ));
             }
             if key != KEY {
                 return error(404, "NOT_FOUND", &format!("CryptoKey {key} not found."));
             }
             let Some(pt) = toy_decrypt(&ct, &aad) else {
-                return error(400, "INVALID_ARGUMENT", "Decryption failed: the ciphertext is invalid.");
+                return error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Decryption failed: the ciphertext is invalid.",
+                );
             };
             let mut pt_crc = crc32c::crc32c(&pt);
             if mode == Mode::BadPlaintextCrc {
@@ -218,7 +257,11 @@ async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)
     let head = String::from_utf8(buf[..head_end].to_vec()).ok()?;
     let len = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().ok()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().ok())
+        })
         .flatten()
         .unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
@@ -250,17 +293,38 @@ async fn wraps_with_aad_and_crc32c_against_the_fake() {
     let w = p.wrap(&dk, &wctx("acme", 1)).await.unwrap();
     assert_eq!(w.kek_id, KEY);
     assert_eq!(p.current_kek().await.unwrap(), KEY);
-    assert_eq!(p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(), dk.expose());
-    assert_eq!(p.unwrap(&w, &wctx("globex", 1)).await.unwrap_err(), KmsError::WrongContext);
-    assert_eq!(p.unwrap(&w, &wctx("acme", 2)).await.unwrap_err(), KmsError::WrongContext);
-    assert!(fake.violations.lock().unwrap().is_empty(), "{:?}", fake.violations.lock().unwrap());
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(),
+        dk.expose()
+    );
+    assert_eq!(
+        p.unwrap(&w, &wctx("globex", 1)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 2)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
+    assert!(
+        fake.violations.lock().unwrap().is_empty(),
+        "{:?}",
+        fake.violations.lock().unwrap()
+    );
     // The AAD on the wire is exactly the canonical WrapContext::aad().
     let seen = fake.seen.lock().unwrap();
     let (path, body) = &seen[0];
     assert_eq!(path, &format!("/v1/{KEY}:encrypt"));
     let v: Value = serde_json::from_str(body).unwrap();
-    assert_eq!(STANDARD.decode(v["additionalAuthenticatedData"].as_str().unwrap()).unwrap(), wctx("acme", 1).aad());
-    assert_eq!(STANDARD.decode(v["plaintext"].as_str().unwrap()).unwrap(), dk.expose());
+    assert_eq!(
+        STANDARD
+            .decode(v["additionalAuthenticatedData"].as_str().unwrap())
+            .unwrap(),
+        wctx("acme", 1).aad()
+    );
+    assert_eq!(
+        STANDARD.decode(v["plaintext"].as_str().unwrap()).unwrap(),
+        dk.expose()
+    );
 }
 
 #[tokio::test]
@@ -271,20 +335,40 @@ async fn verifies_every_integrity_field_and_maps_errors() {
     for m in [Mode::BadCiphertextCrc, Mode::Unverified] {
         fake.set(m);
         let e = p.wrap(&data_key(), &wctx("acme", 1)).await.unwrap_err();
-        assert!(matches!(&e, KmsError::Unavailable(m) if m.contains("CRC32C")), "{e:?}");
+        assert!(
+            matches!(&e, KmsError::Unavailable(m) if m.contains("CRC32C")),
+            "{e:?}"
+        );
     }
     fake.set(Mode::BadPlaintextCrc);
     let e = p.unwrap(&w, &wctx("acme", 1)).await.unwrap_err();
-    assert!(matches!(&e, KmsError::Unavailable(m) if m.contains("CRC32C")), "{e:?}");
+    assert!(
+        matches!(&e, KmsError::Unavailable(m) if m.contains("CRC32C")),
+        "{e:?}"
+    );
     fake.set(Mode::Normal);
     let other = "projects/tg-test/locations/global/keyRings/ring/cryptoKeys/gone";
-    assert!(matches!(provider(&addr, other).wrap(&data_key(), &wctx("a", 1)).await, Err(KmsError::KekNotFound(_))));
+    assert!(matches!(
+        provider(&addr, other)
+            .wrap(&data_key(), &wctx("a", 1))
+            .await,
+        Err(KmsError::KekNotFound(_))
+    ));
     type Check = fn(&KmsError) -> bool;
     let cases: [(Mode, Check); 4] = [
-        (Mode::Status(403, "PERMISSION_DENIED"), |e| matches!(e, KmsError::AccessDenied(_))),
-        (Mode::Status(400, "FAILED_PRECONDITION"), |e| matches!(e, KmsError::AccessDenied(m) if m.contains("disabled"))),
-        (Mode::Status(503, "UNAVAILABLE"), |e| matches!(e, KmsError::Unavailable(_))),
-        (Mode::Status(429, "RESOURCE_EXHAUSTED"), |e| matches!(e, KmsError::Unavailable(_))),
+        (Mode::Status(403, "PERMISSION_DENIED"), |e| {
+            matches!(e, KmsError::AccessDenied(_))
+        }),
+        (
+            Mode::Status(400, "FAILED_PRECONDITION"),
+            |e| matches!(e, KmsError::AccessDenied(m) if m.contains("disabled")),
+        ),
+        (Mode::Status(503, "UNAVAILABLE"), |e| {
+            matches!(e, KmsError::Unavailable(_))
+        }),
+        (Mode::Status(429, "RESOURCE_EXHAUSTED"), |e| {
+            matches!(e, KmsError::Unavailable(_))
+        }),
     ];
     for (m, ok) in cases {
         fake.set(m);
@@ -296,11 +380,32 @@ async fn verifies_every_integrity_field_and_maps_errors() {
         assert_eq!(calls, if e.is_retryable() { 2 } else { 1 }, "{m:?}");
     }
     let (hole, _h) = black_hole().await;
-    assert_eq!(provider(&hole, KEY).unwrap(&w, &wctx("acme", 1)).await.unwrap_err(), KmsError::Timeout(500));
-    assert!(matches!(provider(&dead_address(), KEY).unwrap(&w, &wctx("acme", 1)).await, Err(KmsError::Unavailable(_))));
-    let bad = WrappedKey { kek_id: "not/a/key".into(), ..w };
-    assert!(matches!(p.unwrap(&bad, &wctx("acme", 1)).await, Err(KmsError::KekNotFound(_))));
-    assert!(fake.violations.lock().unwrap().is_empty(), "{:?}", fake.violations.lock().unwrap());
+    assert_eq!(
+        provider(&hole, KEY)
+            .unwrap(&w, &wctx("acme", 1))
+            .await
+            .unwrap_err(),
+        KmsError::Timeout(500)
+    );
+    assert!(matches!(
+        provider(&dead_address(), KEY)
+            .unwrap(&w, &wctx("acme", 1))
+            .await,
+        Err(KmsError::Unavailable(_))
+    ));
+    let bad = WrappedKey {
+        kek_id: "not/a/key".into(),
+        ..w
+    };
+    assert!(matches!(
+        p.unwrap(&bad, &wctx("acme", 1)).await,
+        Err(KmsError::KekNotFound(_))
+    ));
+    assert!(
+        fake.violations.lock().unwrap().is_empty(),
+        "{:?}",
+        fake.violations.lock().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -323,13 +428,27 @@ async fn byok_tenant_on_the_fake_is_locked_out_when_its_key_is_disabled() {
     let g = build();
     for c in [&acme, &globex] {
         g.create_tenant(c).await.unwrap();
-        g.put_record(c, c.tenant().as_str(), "note", None, b"secret").await.unwrap();
+        g.put_record(c, c.tenant().as_str(), "note", None, b"secret")
+            .await
+            .unwrap();
     }
-    g.set_tenant_key_provider(&acme, Some("acme-gcp")).await.unwrap();
-    assert_eq!(build().open_record(&acme, "acme").await.unwrap().1.expose(), b"secret");
+    g.set_tenant_key_provider(&acme, Some("acme-gcp"))
+        .await
+        .unwrap();
+    assert_eq!(
+        build().open_record(&acme, "acme").await.unwrap().1.expose(),
+        b"secret"
+    );
     fake.set(Mode::Status(400, "FAILED_PRECONDITION"));
     let cold = build();
     let e = cold.open_record(&acme, "acme").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::KeyProvider);
-    assert_eq!(cold.open_record(&globex, "globex").await.unwrap().1.expose(), b"secret");
+    assert_eq!(
+        cold.open_record(&globex, "globex")
+            .await
+            .unwrap()
+            .1
+            .expose(),
+        b"secret"
+    );
 }

@@ -62,16 +62,31 @@ async fn wraps_with_aes_gcm_and_refuses_other_contexts() {
     assert_eq!(w.kek_id, format!("pkcs11:token={};object={label}", h.token));
     assert_eq!(w.ciphertext.len(), WRAPPED_LEN);
     assert!(!w.ciphertext.windows(32).any(|x| x == dk.expose()));
-    assert_eq!(p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(), dk.expose());
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(),
+        dk.expose()
+    );
     // SoftHSM 2.6 reports the failed tag as CKR_GENERAL_ERROR; the session stays healthy, so
     // it is honestly a wrong context / tampered value.
-    assert_eq!(p.unwrap(&w, &wctx("globex", 1)).await.unwrap_err(), KmsError::WrongContext);
-    assert_eq!(p.unwrap(&w, &wctx("acme", 2)).await.unwrap_err(), KmsError::WrongContext);
+    assert_eq!(
+        p.unwrap(&w, &wctx("globex", 1)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 2)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
     let mut t = w.clone();
     t.ciphertext[20] ^= 1;
-    assert_eq!(p.unwrap(&t, &wctx("acme", 1)).await.unwrap_err(), KmsError::WrongContext);
+    assert_eq!(
+        p.unwrap(&t, &wctx("acme", 1)).await.unwrap_err(),
+        KmsError::WrongContext
+    );
     // And the provider still works afterwards.
-    assert_eq!(p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(), dk.expose());
+    assert_eq!(
+        p.unwrap(&w, &wctx("acme", 1)).await.unwrap().expose(),
+        dk.expose()
+    );
 }
 
 #[tokio::test]
@@ -84,10 +99,21 @@ async fn typed_errors() {
     assert!(!format!("{e}").contains("00000000"));
     let (p, _) = h.new_key().await;
     let w = p.wrap(&data_key(), &wctx("acme", 1)).await.unwrap();
-    let e = h.provider("no-such-key").unwrap().wrap(&data_key(), &wctx("acme", 1)).await.unwrap_err();
+    let e = h
+        .provider("no-such-key")
+        .unwrap()
+        .wrap(&data_key(), &wctx("acme", 1))
+        .await
+        .unwrap_err();
     assert!(matches!(e, KmsError::KekNotFound(_)), "{e:?}");
-    let other_token = WrappedKey { kek_id: "pkcs11:token=elsewhere;object=x".into(), ..w.clone() };
-    assert!(matches!(p.unwrap(&other_token, &wctx("acme", 1)).await, Err(KmsError::KekNotFound(_))));
+    let other_token = WrappedKey {
+        kek_id: "pkcs11:token=elsewhere;object=x".into(),
+        ..w.clone()
+    };
+    assert!(matches!(
+        p.unwrap(&other_token, &wctx("acme", 1)).await,
+        Err(KmsError::KekNotFound(_))
+    ));
     let e = Pkcs11Provider::new(Pkcs11Config {
         module: h.module.clone().into(),
         token_label: "no-such-token".into(),
@@ -122,14 +148,28 @@ async fn byok_key_destroyed_on_the_token_locks_out_only_that_tenant() {
     let g = build();
     for c in [&acme, &globex] {
         g.create_tenant(c).await.unwrap();
-        g.put_record(c, c.tenant().as_str(), "note", None, b"secret").await.unwrap();
+        g.put_record(c, c.tenant().as_str(), "note", None, b"secret")
+            .await
+            .unwrap();
     }
-    g.set_tenant_key_provider(&acme, Some("acme-hsm")).await.unwrap();
-    assert_eq!(build().open_record(&acme, "acme").await.unwrap().1.expose(), b"secret");
+    g.set_tenant_key_provider(&acme, Some("acme-hsm"))
+        .await
+        .unwrap();
+    assert_eq!(
+        build().open_record(&acme, "acme").await.unwrap().1.expose(),
+        b"secret"
+    );
     acme_hsm.destroy_kek(&acme_label).await.unwrap();
     let cold = build();
     let e = cold.open_record(&acme, "acme").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::KeyProvider, "{e}");
     assert!(e.to_string().contains("not found"), "{e}");
-    assert_eq!(cold.open_record(&globex, "globex").await.unwrap().1.expose(), b"secret");
+    assert_eq!(
+        cold.open_record(&globex, "globex")
+            .await
+            .unwrap()
+            .1
+            .expose(),
+        b"secret"
+    );
 }

@@ -141,7 +141,14 @@ mod tests {
         let mut details = BTreeMap::new();
         details.insert("b".to_string(), "2".to_string());
         details.insert("a".to_string(), "\"q\"".to_string());
-        let d = AuditDraft { time: 5, actor: "service".into(), action: "key.rotate".into(), target: "key:2".into(), reason: None, details };
+        let d = AuditDraft {
+            time: 5,
+            actor: "service".into(),
+            action: "key.rotate".into(),
+            target: "key:2".into(),
+            reason: None,
+            details,
+        };
         let e = AuditEntry::chain("acme", 1, GENESIS, &d);
         assert_eq!(
             e.canonical(),

@@ -14,7 +14,10 @@ mod entry;
 mod verify;
 
 pub use entry::{AuditDraft, AuditEntry, GENESIS, HASH_DOMAIN};
-pub use verify::{parse_line, verify_jsonl, ChainVerifier, VerifyOptions, VerifyProblem, VerifyReport, MAX_LINE_LEN};
+pub use verify::{
+    parse_line, verify_jsonl, ChainVerifier, VerifyOptions, VerifyProblem, VerifyReport,
+    MAX_LINE_LEN,
+};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -158,7 +161,12 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// An event with no reason and no details.
     pub fn new(action: AuditAction, target: impl Into<String>) -> Self {
-        AuditEvent { action, target: target.into(), reason: None, details: BTreeMap::new() }
+        AuditEvent {
+            action,
+            target: target.into(),
+            reason: None,
+            details: BTreeMap::new(),
+        }
     }
 
     /// Adds a reason.
@@ -178,13 +186,19 @@ impl AuditEvent {
         if self.target.is_empty() || self.target.len() > MAX_TARGET_LEN {
             return bad(format!("target must be 1 to {MAX_TARGET_LEN} bytes"));
         }
-        if self.reason.as_ref().is_some_and(|r| r.is_empty() || r.len() > MAX_REASON_LEN) {
+        if self
+            .reason
+            .as_ref()
+            .is_some_and(|r| r.is_empty() || r.len() > MAX_REASON_LEN)
+        {
             return bad(format!("reason must be 1 to {MAX_REASON_LEN} bytes"));
         }
         if self.details.len() > MAX_DETAILS {
             return bad(format!("at most {MAX_DETAILS} details"));
         }
-        if self.details.iter().any(|(k, v)| k.is_empty() || k.len() > MAX_DETAIL_KEY_LEN || v.len() > MAX_DETAIL_VALUE_LEN) {
+        if self.details.iter().any(|(k, v)| {
+            k.is_empty() || k.len() > MAX_DETAIL_KEY_LEN || v.len() > MAX_DETAIL_VALUE_LEN
+        }) {
             return bad(format!("detail keys must be 1 to {MAX_DETAIL_KEY_LEN} bytes, values at most {MAX_DETAIL_VALUE_LEN}"));
         }
         Ok(())
@@ -230,7 +244,12 @@ impl Guard {
     }
 
     /// Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Needs the admin role.
-    pub async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_entries(
+        &self,
+        ctx: &TenantContext,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
         ctx.require(Role::Admin, "read the audit log")?;
         Ok(self.store().audit_entries(ctx, after, limit).await?)
     }
@@ -238,7 +257,11 @@ impl Guard {
     /// Writes the tenant's whole audit log as JSON Lines to `out`, verifying the chain as
     /// it goes: the report's head is what an offline [`verify_jsonl`] should end at.
     /// Fails with `Broken` if the stored chain was tampered with. Needs the admin role.
-    pub async fn export_audit(&self, ctx: &TenantContext, mut out: impl Write + Send) -> Result<VerifyReport> {
+    pub async fn export_audit(
+        &self,
+        ctx: &TenantContext,
+        mut out: impl Write + Send,
+    ) -> Result<VerifyReport> {
         ctx.require(Role::Admin, "export the audit log")?;
         self.walk_audit(ctx, |e| {
             out.write_all(e.to_json_line().as_bytes())
@@ -247,7 +270,8 @@ impl Guard {
         })
         .await
         .and_then(|r| {
-            out.flush().map_err(|e| AuditError::Io(e.kind().to_string()))?;
+            out.flush()
+                .map_err(|e| AuditError::Io(e.kind().to_string()))?;
             Ok(r)
         })
     }
@@ -274,12 +298,25 @@ impl Guard {
             for e in &page {
                 n += 1;
                 if e.tenant != ctx.tenant().as_str() {
-                    return Err(AuditError::Broken { line: n, seq: Some(e.seq), problem: VerifyProblem::TenantChanged }.into());
+                    return Err(AuditError::Broken {
+                        line: n,
+                        seq: Some(e.seq),
+                        problem: VerifyProblem::TenantChanged,
+                    }
+                    .into());
                 }
-                v.push(e).map_err(|problem| AuditError::Broken { line: n, seq: Some(e.seq), problem })?;
+                v.push(e).map_err(|problem| AuditError::Broken {
+                    line: n,
+                    seq: Some(e.seq),
+                    problem,
+                })?;
                 each(e)?;
             }
         }
-        Ok(v.finish(None).map_err(|problem| AuditError::Broken { line: n, seq: None, problem })?)
+        Ok(v.finish(None).map_err(|problem| AuditError::Broken {
+            line: n,
+            seq: None,
+            problem,
+        })?)
     }
 }

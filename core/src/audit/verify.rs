@@ -81,11 +81,19 @@ impl std::fmt::Display for VerifyProblem {
             VerifyProblem::Malformed(m) => write!(f, "malformed entry ({m})"),
             VerifyProblem::TooLong => write!(f, "line longer than {MAX_LINE_LEN} bytes"),
             VerifyProblem::TenantChanged => f.write_str("entry of another tenant"),
-            VerifyProblem::Missing { expected, found } => write!(f, "missing entries: expected seq {expected}, found {found}"),
-            VerifyProblem::OutOfOrder { expected, found } => write!(f, "out of order: expected seq {expected}, found {found}"),
-            VerifyProblem::BrokenLink => f.write_str("prev does not match the previous entry's hash"),
+            VerifyProblem::Missing { expected, found } => {
+                write!(f, "missing entries: expected seq {expected}, found {found}")
+            }
+            VerifyProblem::OutOfOrder { expected, found } => {
+                write!(f, "out of order: expected seq {expected}, found {found}")
+            }
+            VerifyProblem::BrokenLink => {
+                f.write_str("prev does not match the previous entry's hash")
+            }
             VerifyProblem::HashMismatch => f.write_str("content does not match its hash"),
-            VerifyProblem::Truncated { expected, found } => write!(f, "log ends at seq {found}, expected head seq {expected}"),
+            VerifyProblem::Truncated { expected, found } => {
+                write!(f, "log ends at seq {found}, expected head seq {expected}")
+            }
             VerifyProblem::HeadMismatch => f.write_str("last hash differs from the expected head"),
         }
     }
@@ -104,7 +112,12 @@ impl ChainVerifier {
     /// A verifier starting at the genesis, or after `(seq, hash)`.
     pub fn new(start_after: Option<(u64, String)>) -> Self {
         let (last_seq, head) = start_after.unwrap_or((0, GENESIS.to_owned()));
-        ChainVerifier { tenant: None, last_seq, head, entries: 0 }
+        ChainVerifier {
+            tenant: None,
+            last_seq,
+            head,
+            entries: 0,
+        }
     }
 
     /// Checks the next entry; on success it becomes the head.
@@ -116,10 +129,16 @@ impl ChainVerifier {
         }
         let expected = self.last_seq + 1;
         if e.seq > expected {
-            return Err(VerifyProblem::Missing { expected, found: e.seq });
+            return Err(VerifyProblem::Missing {
+                expected,
+                found: e.seq,
+            });
         }
         if e.seq < expected {
-            return Err(VerifyProblem::OutOfOrder { expected, found: e.seq });
+            return Err(VerifyProblem::OutOfOrder {
+                expected,
+                found: e.seq,
+            });
         }
         if e.compute_hash() != e.hash {
             return Err(VerifyProblem::HashMismatch);
@@ -135,19 +154,33 @@ impl ChainVerifier {
     }
 
     /// Ends verification, checking the expected head if given.
-    pub fn finish(self, expected_head: Option<&(u64, String)>) -> Result<VerifyReport, VerifyProblem> {
+    pub fn finish(
+        self,
+        expected_head: Option<&(u64, String)>,
+    ) -> Result<VerifyReport, VerifyProblem> {
         if let Some((seq, hash)) = expected_head {
             if self.last_seq < *seq {
-                return Err(VerifyProblem::Truncated { expected: *seq, found: self.last_seq });
+                return Err(VerifyProblem::Truncated {
+                    expected: *seq,
+                    found: self.last_seq,
+                });
             }
             if self.last_seq > *seq {
-                return Err(VerifyProblem::Missing { expected: *seq, found: self.last_seq });
+                return Err(VerifyProblem::Missing {
+                    expected: *seq,
+                    found: self.last_seq,
+                });
             }
             if self.head != *hash {
                 return Err(VerifyProblem::HeadMismatch);
             }
         }
-        Ok(VerifyReport { entries: self.entries, tenant: self.tenant, last_seq: self.last_seq, head: self.head })
+        Ok(VerifyReport {
+            entries: self.entries,
+            tenant: self.tenant,
+            last_seq: self.last_seq,
+            head: self.head,
+        })
     }
 }
 
@@ -156,10 +189,14 @@ pub fn parse_line(line: &[u8]) -> Result<AuditEntry, VerifyProblem> {
     if line.len() > MAX_LINE_LEN {
         return Err(VerifyProblem::TooLong);
     }
-    let e: AuditEntry = serde_json::from_slice(line).map_err(|e| VerifyProblem::Malformed(e.to_string()))?;
-    let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let e: AuditEntry =
+        serde_json::from_slice(line).map_err(|e| VerifyProblem::Malformed(e.to_string()))?;
+    let hex64 =
+        |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !hex64(&e.hash) || !hex64(&e.prev) {
-        return Err(VerifyProblem::Malformed("hash and prev must be 64 lowercase hex digits".into()));
+        return Err(VerifyProblem::Malformed(
+            "hash and prev must be 64 lowercase hex digits".into(),
+        ));
     }
     if e.seq == 0 {
         return Err(VerifyProblem::Malformed("seq starts at 1".into()));
@@ -169,7 +206,10 @@ pub fn parse_line(line: &[u8]) -> Result<AuditEntry, VerifyProblem> {
 
 /// Verifies a JSON Lines export read from `reader`. The error names the first broken or
 /// missing entry (1-based line number and `seq`).
-pub fn verify_jsonl(reader: impl BufRead, options: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+pub fn verify_jsonl(
+    reader: impl BufRead,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, AuditError> {
     let mut reader = reader;
     let mut v = ChainVerifier::new(options.start_after.clone());
     let mut buf = Vec::new();
@@ -184,7 +224,11 @@ pub fn verify_jsonl(reader: impl BufRead, options: &VerifyOptions) -> Result<Ver
             break;
         }
         line_no += 1;
-        let fail = |seq, problem| AuditError::Broken { line: line_no, seq, problem };
+        let fail = |seq, problem| AuditError::Broken {
+            line: line_no,
+            seq,
+            problem,
+        };
         if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE_LEN {
             return Err(fail(None, VerifyProblem::TooLong));
         }
@@ -195,5 +239,9 @@ pub fn verify_jsonl(reader: impl BufRead, options: &VerifyOptions) -> Result<Ver
     }
     let last = v.last_seq;
     v.finish(options.expected_head.as_ref())
-        .map_err(|problem| AuditError::Broken { line: line_no, seq: Some(last), problem })
+        .map_err(|problem| AuditError::Broken {
+            line: line_no,
+            seq: Some(last),
+            problem,
+        })
 }

@@ -5,8 +5,13 @@
 mod password;
 mod session;
 
-pub use password::{PasswordCheck, PasswordHasher, PasswordParams, MAX_PASSWORD_LEN, OUTPUT_LEN, OWASP_ARGON2ID, SALT_LEN};
-pub use session::{AccessClaims, SessionConfig, SessionInfo, SessionTokens, VerifiedAccess, MAX_ACCESS_TOKEN_LEN};
+pub use password::{
+    PasswordCheck, PasswordHasher, PasswordParams, MAX_PASSWORD_LEN, OUTPUT_LEN, OWASP_ARGON2ID,
+    SALT_LEN,
+};
+pub use session::{
+    AccessClaims, SessionConfig, SessionInfo, SessionTokens, VerifiedAccess, MAX_ACCESS_TOKEN_LEN,
+};
 
 use thiserror::Error;
 

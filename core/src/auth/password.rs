@@ -19,7 +19,13 @@ pub const MAX_T_OR_P_COST: u32 = 64;
 
 /// OWASP's argon2id configurations (Password Storage Cheat Sheet), as (m KiB, t, p).
 /// Parameters are accepted if they are at least as strong as one of them in both m and t.
-pub const OWASP_ARGON2ID: [(u32, u32, u32); 5] = [(47_104, 1, 1), (19_456, 2, 1), (12_288, 3, 1), (9_216, 4, 1), (7_168, 5, 1)];
+pub const OWASP_ARGON2ID: [(u32, u32, u32); 5] = [
+    (47_104, 1, 1),
+    (19_456, 2, 1),
+    (12_288, 3, 1),
+    (9_216, 4, 1),
+    (7_168, 5, 1),
+];
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +41,21 @@ pub struct PasswordParams {
 impl Default for PasswordParams {
     /// m = 19 MiB, t = 2, p = 1 (OWASP's recommendation).
     fn default() -> Self {
-        PasswordParams { m_cost_kib: 19_456, t_cost: 2, p_cost: 1 }
+        PasswordParams {
+            m_cost_kib: 19_456,
+            t_cost: 2,
+            p_cost: 1,
+        }
     }
 }
 
 impl PasswordParams {
     /// Whether these meet at least one OWASP configuration.
     pub fn meets_owasp(&self) -> bool {
-        self.p_cost >= 1 && OWASP_ARGON2ID.iter().any(|&(m, t, _)| self.m_cost_kib >= m && self.t_cost >= t)
+        self.p_cost >= 1
+            && OWASP_ARGON2ID
+                .iter()
+                .any(|&(m, t, _)| self.m_cost_kib >= m && self.t_cost >= t)
     }
 }
 
@@ -62,13 +75,16 @@ pub struct PasswordCheck {
 }
 
 fn argon(p: &PasswordParams) -> Result<Argon2<'static>, AuthError> {
-    let params = Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(OUTPUT_LEN)).map_err(|_| AuthError::WeakParams)?;
+    let params = Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(OUTPUT_LEN))
+        .map_err(|_| AuthError::WeakParams)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
 fn check_len(password: &str) -> Result<(), AuthError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
-        return Err(AuthError::InvalidInput(format!("password must be 1 to {MAX_PASSWORD_LEN} bytes")));
+        return Err(AuthError::InvalidInput(format!(
+            "password must be 1 to {MAX_PASSWORD_LEN} bytes"
+        )));
     }
     Ok(())
 }
@@ -94,18 +110,38 @@ fn parse(phc: &str) -> Result<Parsed, AuthError> {
         Some(_) => return Err(AuthError::MalformedHash),
     };
     let params = Params::try_from(&h).map_err(|_| AuthError::MalformedHash)?;
-    if params.m_cost() > MAX_M_COST_KIB || params.t_cost() > MAX_T_OR_P_COST || params.p_cost() > MAX_T_OR_P_COST {
+    if params.m_cost() > MAX_M_COST_KIB
+        || params.t_cost() > MAX_T_OR_P_COST
+        || params.p_cost() > MAX_T_OR_P_COST
+    {
         return Err(AuthError::MalformedHash);
     }
-    let salt = h.salt.as_ref().map(|s| s.as_ref().to_vec()).ok_or(AuthError::MalformedHash)?;
-    let hash = h.hash.as_ref().map(|o| o.as_bytes().to_vec()).ok_or(AuthError::MalformedHash)?;
-    Ok(Parsed { params, version, salt, hash })
+    let salt = h
+        .salt
+        .as_ref()
+        .map(|s| s.as_ref().to_vec())
+        .ok_or(AuthError::MalformedHash)?;
+    let hash = h
+        .hash
+        .as_ref()
+        .map(|o| o.as_bytes().to_vec())
+        .ok_or(AuthError::MalformedHash)?;
+    Ok(Parsed {
+        params,
+        version,
+        salt,
+        hash,
+    })
 }
 
 impl PasswordHasher {
     /// A hasher with `params`; `WeakParams` if they are below every OWASP configuration.
     pub fn new(params: PasswordParams) -> Result<Self, AuthError> {
-        if !params.meets_owasp() || params.m_cost_kib > MAX_M_COST_KIB || params.t_cost > MAX_T_OR_P_COST || params.p_cost > MAX_T_OR_P_COST {
+        if !params.meets_owasp()
+            || params.m_cost_kib > MAX_M_COST_KIB
+            || params.t_cost > MAX_T_OR_P_COST
+            || params.p_cost > MAX_T_OR_P_COST
+        {
             return Err(AuthError::WeakParams);
         }
         argon(&params)?;
@@ -123,7 +159,9 @@ impl PasswordHasher {
         check_len(password)?;
         let mut salt = [0u8; SALT_LEN];
         getrandom::fill(&mut salt).map_err(|_| AuthError::Rng)?;
-        let h = argon(&self.params)?.hash_password_with_salt(password.as_bytes(), &salt).map_err(|_| AuthError::WeakParams)?;
+        let h = argon(&self.params)?
+            .hash_password_with_salt(password.as_bytes(), &salt)
+            .map_err(|_| AuthError::WeakParams)?;
         Ok(h.to_string())
     }
 
@@ -138,13 +176,16 @@ impl PasswordHasher {
         }
         let mut out = vec![0u8; p.hash.len()];
         let a = Argon2::new(Algorithm::Argon2id, p.version, p.params.clone());
-        a.hash_password_into(password.as_bytes(), &p.salt, &mut out).map_err(|_| AuthError::MalformedHash)?;
+        a.hash_password_into(password.as_bytes(), &p.salt, &mut out)
+            .map_err(|_| AuthError::MalformedHash)?;
         let ok: bool = out.ct_eq(&p.hash).into();
         zeroize::Zeroize::zeroize(&mut out);
         if !ok {
             return Err(AuthError::WrongPassword);
         }
-        Ok(PasswordCheck { needs_rehash: self.weaker(&p) })
+        Ok(PasswordCheck {
+            needs_rehash: self.weaker(&p),
+        })
     }
 
     /// Whether a stored hash should be replaced: another variant or version, or any cost,

@@ -62,15 +62,23 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
-    pub(crate) fn into_key(self) -> std::result::Result<(SessionConfig, SecretBytes), crate::Error> {
+    pub(crate) fn into_key(
+        self,
+    ) -> std::result::Result<(SessionConfig, SecretBytes), crate::Error> {
         format::validate_prefix(&self.refresh_prefix)?;
         let bad = |m: &str| -> crate::Error { AuthError::InvalidInput(m.to_owned()).into() };
         let day100y = 100 * 366 * 86_400;
         if self.access_ttl_secs <= 0 || self.access_ttl_secs > 86_400 {
             return Err(bad("access_ttl_secs must be 1 to 86400"));
         }
-        if self.refresh_ttl_secs <= 0 || self.max_lifetime_secs <= 0 || self.max_lifetime_secs > day100y || self.refresh_ttl_secs > day100y {
-            return Err(bad("refresh_ttl_secs and max_lifetime_secs must be positive and at most 100 years"));
+        if self.refresh_ttl_secs <= 0
+            || self.max_lifetime_secs <= 0
+            || self.max_lifetime_secs > day100y
+            || self.refresh_ttl_secs > day100y
+        {
+            return Err(bad(
+                "refresh_ttl_secs and max_lifetime_secs must be positive and at most 100 years",
+            ));
         }
         let key = match &self.signing_key {
             Some(k) if k.len() >= 32 && k.len() <= 1024 => k.clone(),
@@ -171,7 +179,8 @@ fn parse_role(s: &str) -> Option<Role> {
 
 fn mac(key: &SecretBytes) -> Hmac<Sha256> {
     // HMAC accepts keys of any length.
-    <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose()).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
 fn info(s: SessionRecord) -> SessionInfo {
@@ -188,7 +197,8 @@ fn info(s: SessionRecord) -> SessionInfo {
 
 impl Guard {
     fn sign_access(&self, claims: &AccessClaims) -> Result<String> {
-        let body = serde_json::to_vec(claims).map_err(|e| AuthError::InvalidInput(e.to_string()))?;
+        let body =
+            serde_json::to_vec(claims).map_err(|e| AuthError::InvalidInput(e.to_string()))?;
         let mut s = String::with_capacity(64 + body.len() * 2);
         s.push_str(&URL_SAFE_NO_PAD.encode(HEADER));
         s.push('.');
@@ -201,7 +211,12 @@ impl Guard {
         Ok(s)
     }
 
-    fn issue(&self, s: &SessionRecord, refresh: String, refresh_expires_at: i64) -> Result<SessionTokens> {
+    fn issue(
+        &self,
+        s: &SessionRecord,
+        refresh: String,
+        refresh_expires_at: i64,
+    ) -> Result<SessionTokens> {
         let cfg = &self.gov().sessions;
         let now = self.now();
         let exp = now.saturating_add(cfg.access_ttl_secs).min(s.expires_at);
@@ -229,10 +244,16 @@ impl Guard {
     /// device for the user's session list. The service role has no sessions.
     pub async fn create_session(&self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
         let Principal::User { user, role } = ctx.principal() else {
-            return Err(AuthError::InvalidInput("sessions are for users, not the service role".into()).into());
+            return Err(AuthError::InvalidInput(
+                "sessions are for users, not the service role".into(),
+            )
+            .into());
         };
         if label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
-            return Err(AuthError::InvalidInput(format!("session label must be at most {MAX_LABEL_LEN} bytes")).into());
+            return Err(AuthError::InvalidInput(format!(
+                "session label must be at most {MAX_LABEL_LEN} bytes"
+            ))
+            .into());
         }
         let cfg = &self.gov().sessions;
         let now = self.now();
@@ -248,7 +269,9 @@ impl Guard {
             label: label.to_owned(),
         };
         let refresh = format::generate(&cfg.refresh_prefix)?;
-        let refresh_expires_at = now.saturating_add(cfg.refresh_ttl_secs).min(session.expires_at);
+        let refresh_expires_at = now
+            .saturating_add(cfg.refresh_ttl_secs)
+            .min(session.expires_at);
         let rec = RefreshRecord {
             hash: crate::tokens::sha256(&refresh),
             session_id: session.id.clone(),
@@ -267,18 +290,25 @@ impl Guard {
             return Err(AuthError::MalformedToken("too long").into());
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(c), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(AuthError::MalformedToken("not three dot-separated parts").into());
         };
         if h != URL_SAFE_NO_PAD.encode(HEADER) {
             return Err(AuthError::MalformedToken("unsupported header (only HS256 JWT)").into());
         }
-        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| AuthError::MalformedToken("signature is not base64url"))?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| AuthError::MalformedToken("signature is not base64url"))?;
         let mut m = mac(&self.gov().session_key);
         m.update(&token.as_bytes()[..h.len() + 1 + c.len()]);
         m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
-        let body = URL_SAFE_NO_PAD.decode(c).map_err(|_| AuthError::MalformedToken("claims are not base64url"))?;
-        let claims: AccessClaims = serde_json::from_slice(&body).map_err(|_| AuthError::MalformedToken("claims are not valid JSON"))?;
+        let body = URL_SAFE_NO_PAD
+            .decode(c)
+            .map_err(|_| AuthError::MalformedToken("claims are not base64url"))?;
+        let claims: AccessClaims = serde_json::from_slice(&body)
+            .map_err(|_| AuthError::MalformedToken("claims are not valid JSON"))?;
         if claims.iss != ISSUER {
             return Err(AuthError::MalformedToken("wrong issuer").into());
         }
@@ -299,15 +329,24 @@ impl Guard {
     /// token presented a second time revokes the whole session (`RefreshReuse`, audited).
     pub async fn refresh_session(&self, refresh_token: &str) -> Result<SessionTokens> {
         let cfg = &self.gov().sessions;
-        format::parse(refresh_token, &cfg.refresh_prefix).map_err(|_| AuthError::MalformedToken("not a refresh token"))?;
+        format::parse(refresh_token, &cfg.refresh_prefix)
+            .map_err(|_| AuthError::MalformedToken("not a refresh token"))?;
         let hash = crate::tokens::sha256(refresh_token);
         let service = ServiceRole::new();
-        let rec = self.store().refresh_by_hash(&service, &hash).await?.ok_or(AuthError::Unknown)?;
+        let rec = self
+            .store()
+            .refresh_by_hash(&service, &hash)
+            .await?
+            .ok_or(AuthError::Unknown)?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&rec.hash[..], &hash[..])) {
             return Err(AuthError::Unknown.into());
         }
         let ctx = TenantContext::service(rec.tenant.clone(), &service);
-        let session = self.store().get_session(&ctx, &rec.session_id).await?.ok_or(AuthError::Unknown)?;
+        let session = self
+            .store()
+            .get_session(&ctx, &rec.session_id)
+            .await?
+            .ok_or(AuthError::Unknown)?;
         if session.revoked_at.is_some() {
             return Err(AuthError::Revoked.into());
         }
@@ -319,7 +358,9 @@ impl Guard {
             return Err(AuthError::Expired.into());
         }
         let refresh = format::generate(&cfg.refresh_prefix)?;
-        let refresh_expires_at = now.saturating_add(cfg.refresh_ttl_secs).min(session.expires_at);
+        let refresh_expires_at = now
+            .saturating_add(cfg.refresh_ttl_secs)
+            .min(session.expires_at);
         let new = RefreshRecord {
             hash: crate::tokens::sha256(&refresh),
             session_id: session.id.clone(),
@@ -336,8 +377,11 @@ impl Guard {
 
     async fn reuse(&self, ctx: &TenantContext, session_id: &str) -> crate::Error {
         let step = async {
-            self.store().revoke_session(ctx, session_id, self.now()).await?;
-            let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}")).reason("refresh token reuse detected");
+            self.store()
+                .revoke_session(ctx, session_id, self.now())
+                .await?;
+            let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}"))
+                .reason("refresh token reuse detected");
             self.audit(ctx, ev).await
         };
         match step.await {
@@ -348,16 +392,28 @@ impl Guard {
 
     /// Sessions of `user` (the context's own user if `None`), newest first, at most
     /// `limit` (1 to 10,000). Listing another user's sessions needs the admin role.
-    pub async fn list_sessions(&self, ctx: &TenantContext, user: Option<&UserId>, limit: usize) -> Result<Vec<SessionInfo>> {
+    pub async fn list_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<SessionInfo>> {
         let who = self.session_subject(ctx, user, "list another user's sessions")?;
         if limit == 0 || limit > MAX_PAGE {
-            return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into());
+            return Err(
+                StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
+            );
         }
         let v = self.store().list_sessions(ctx, Some(&who), limit).await?;
         Ok(v.into_iter().map(info).collect())
     }
 
-    fn session_subject(&self, ctx: &TenantContext, user: Option<&UserId>, action: &'static str) -> Result<String> {
+    fn session_subject(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&UserId>,
+        action: &'static str,
+    ) -> Result<String> {
         let own = match ctx.principal() {
             Principal::User { user, .. } => Some(user.as_str()),
             Principal::Service => None,
@@ -369,19 +425,37 @@ impl Guard {
                 ctx.require(Role::Admin, action)?;
                 Ok(u.as_str().to_owned())
             }
-            (None, None) => Err(AuthError::InvalidInput("the service role has no sessions: name a user".into()).into()),
+            (None, None) => Err(AuthError::InvalidInput(
+                "the service role has no sessions: name a user".into(),
+            )
+            .into()),
         }
     }
 
     /// Revokes one session: the user's own, or any in the tenant for an admin. Returns
     /// whether it was live. Audited (`session.revoke`).
     pub async fn revoke_session(&self, ctx: &TenantContext, session_id: &str) -> Result<bool> {
-        let s = self.store().get_session(ctx, session_id).await?.ok_or(StoreError::RecordNotFound)?;
-        self.session_subject(ctx, Some(&UserId::new(s.user.clone())?), "revoke another user's session")?;
-        let live = self.store().revoke_session(ctx, session_id, self.now()).await?;
+        let s = self
+            .store()
+            .get_session(ctx, session_id)
+            .await?
+            .ok_or(StoreError::RecordNotFound)?;
+        self.session_subject(
+            ctx,
+            Some(&UserId::new(s.user.clone())?),
+            "revoke another user's session",
+        )?;
+        let live = self
+            .store()
+            .revoke_session(ctx, session_id, self.now())
+            .await?;
         if live {
-            self.audit(ctx, AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}")).detail("user", s.user))
-                .await?;
+            self.audit(
+                ctx,
+                AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}"))
+                    .detail("user", s.user),
+            )
+            .await?;
         }
         Ok(live)
     }
@@ -390,9 +464,13 @@ impl Guard {
     /// password change. Returns how many. Audited when any was live.
     pub async fn revoke_user_sessions(&self, ctx: &TenantContext, user: &UserId) -> Result<u64> {
         let who = self.session_subject(ctx, Some(user), "revoke another user's sessions")?;
-        let n = self.store().revoke_sessions(ctx, Some(&who), self.now()).await?;
+        let n = self
+            .store()
+            .revoke_sessions(ctx, Some(&who), self.now())
+            .await?;
         if n > 0 {
-            let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("user:{who}")).detail("sessions", n.to_string());
+            let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("user:{who}"))
+                .detail("sessions", n.to_string());
             self.audit(ctx, ev).await?;
         }
         Ok(n)

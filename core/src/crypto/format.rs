@@ -44,7 +44,9 @@ impl SealedValue {
     /// Parses the binary form, checking its structure (not its authenticity).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         Self::check(bytes)?;
-        Ok(SealedValue { bytes: bytes.to_vec() })
+        Ok(SealedValue {
+            bytes: bytes.to_vec(),
+        })
     }
 
     /// Like [`SealedValue::from_bytes`] but takes ownership without copying.
@@ -61,10 +63,16 @@ impl SealedValue {
             return Err(CryptoError::UnsupportedVersion(version));
         }
         if bytes.len() < BINARY_OVERHEAD {
-            return Err(CryptoError::Malformed("truncated: shorter than the 61-byte minimum"));
+            return Err(CryptoError::Malformed(
+                "truncated: shorter than the 61-byte minimum",
+            ));
         }
         if bytes.len() > MAX_SEALED_LEN {
-            return Err(CryptoError::TooLarge { what: "sealed value", len: bytes.len(), max: MAX_SEALED_LEN });
+            return Err(CryptoError::TooLarge {
+                what: "sealed value",
+                len: bytes.len(),
+                max: MAX_SEALED_LEN,
+            });
         }
         let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         KeyId::new(id).map_err(|_| CryptoError::Malformed("key id 0 is invalid"))?;
@@ -75,7 +83,11 @@ impl SealedValue {
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
         let max_text = TEXT_PREFIX.len() + 11 + MAX_SEALED_LEN.div_ceil(3) * 4;
         if text.len() > max_text {
-            return Err(CryptoError::TooLarge { what: "sealed text", len: text.len(), max: max_text });
+            return Err(CryptoError::TooLarge {
+                what: "sealed text",
+                len: text.len(),
+                max: max_text,
+            });
         }
         let rest = match text.strip_prefix(TEXT_PREFIX) {
             Some(rest) => rest,
@@ -83,8 +95,12 @@ impl SealedValue {
                 // Only a canonical decimal other than 1 names another version ("tg01", "tg+1" do not).
                 let version = text.split_once(':').and_then(|(v, _)| {
                     let d = v.strip_prefix("tg")?;
-                    let canonical = !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (d == "0" || !d.starts_with('0'));
-                    d.parse::<u8>().ok().filter(|&v| canonical && v != VERSION_1)
+                    let canonical = !d.is_empty()
+                        && d.bytes().all(|b| b.is_ascii_digit())
+                        && (d == "0" || !d.starts_with('0'));
+                    d.parse::<u8>()
+                        .ok()
+                        .filter(|&v| canonical && v != VERSION_1)
                 });
                 return Err(match version {
                     Some(v) => CryptoError::UnsupportedVersion(v),
@@ -92,13 +108,21 @@ impl SealedValue {
                 });
             }
         };
-        let (id, body) = rest
-            .split_once(':')
-            .ok_or(CryptoError::Malformed("text form is tg1:<keyId>:<base64url>"))?;
-        if id.is_empty() || id.len() > 10 || !id.bytes().all(|b| b.is_ascii_digit()) || id.starts_with('0') {
-            return Err(CryptoError::Malformed("key id must be a decimal number without leading zeros"));
+        let (id, body) = rest.split_once(':').ok_or(CryptoError::Malformed(
+            "text form is tg1:<keyId>:<base64url>",
+        ))?;
+        if id.is_empty()
+            || id.len() > 10
+            || !id.bytes().all(|b| b.is_ascii_digit())
+            || id.starts_with('0')
+        {
+            return Err(CryptoError::Malformed(
+                "key id must be a decimal number without leading zeros",
+            ));
         }
-        let id: u32 = id.parse().map_err(|_| CryptoError::Malformed("key id out of range"))?;
+        let id: u32 = id
+            .parse()
+            .map_err(|_| CryptoError::Malformed("key id out of range"))?;
         let key_id = KeyId::new(id).map_err(|_| CryptoError::Malformed("key id 0 is invalid"))?;
         let mut bytes = Vec::with_capacity(5 + body.len() / 4 * 3 + 3);
         bytes.push(VERSION_1);
@@ -123,7 +147,8 @@ impl SealedValue {
     pub fn to_text(&self) -> String {
         let id = self.key_id().get().to_string();
         let body = &self.bytes[5..];
-        let mut s = String::with_capacity(TEXT_PREFIX.len() + id.len() + 1 + body.len().div_ceil(3) * 4);
+        let mut s =
+            String::with_capacity(TEXT_PREFIX.len() + id.len() + 1 + body.len().div_ceil(3) * 4);
         s.push_str(TEXT_PREFIX);
         s.push_str(&id);
         s.push(':');
@@ -191,7 +216,11 @@ mod tests {
     #[test]
     fn text_version_prefix_is_classified_exactly() {
         let body = "A".repeat(76);
-        let kind = |prefix: &str| SealedValue::parse(&format!("{prefix}:1:{body}")).unwrap_err().kind();
+        let kind = |prefix: &str| {
+            SealedValue::parse(&format!("{prefix}:1:{body}"))
+                .unwrap_err()
+                .kind()
+        };
         assert_eq!(kind("tg2"), ErrorKind::UnsupportedVersion);
         assert_eq!(kind("tg0"), ErrorKind::UnsupportedVersion);
         assert_eq!(kind("tg255"), ErrorKind::UnsupportedVersion);
@@ -204,12 +233,24 @@ mod tests {
 
     #[test]
     fn binary_header_checks() {
-        assert_eq!(SealedValue::from_bytes(&[]).unwrap_err().kind(), ErrorKind::Malformed);
-        assert_eq!(SealedValue::from_bytes(&[2]).unwrap_err().kind(), ErrorKind::UnsupportedVersion);
-        assert_eq!(SealedValue::from_bytes(&[1; 60]).unwrap_err().kind(), ErrorKind::Malformed);
+        assert_eq!(
+            SealedValue::from_bytes(&[]).unwrap_err().kind(),
+            ErrorKind::Malformed
+        );
+        assert_eq!(
+            SealedValue::from_bytes(&[2]).unwrap_err().kind(),
+            ErrorKind::UnsupportedVersion
+        );
+        assert_eq!(
+            SealedValue::from_bytes(&[1; 60]).unwrap_err().kind(),
+            ErrorKind::Malformed
+        );
         let mut b = vec![1u8; BINARY_OVERHEAD];
         assert!(SealedValue::from_bytes(&b).is_ok());
         b[1..5].copy_from_slice(&[0; 4]);
-        assert_eq!(SealedValue::from_bytes(&b).unwrap_err().kind(), ErrorKind::Malformed);
+        assert_eq!(
+            SealedValue::from_bytes(&b).unwrap_err().kind(),
+            ErrorKind::Malformed
+        );
     }
 }

@@ -62,7 +62,9 @@ impl DataKey {
 
     /// Copies key bytes from a slice; fails unless it is exactly 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Malformed("a data key is 32 bytes"))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("a data key is 32 bytes"))?;
         Ok(DataKey(arr))
     }
 
@@ -90,7 +92,10 @@ pub struct TenantKey {
 impl TenantKey {
     /// Builds the deriver for version `id` from its data key.
     pub fn new(id: KeyId, key: &DataKey) -> Self {
-        TenantKey { id, hkdf: Hkdf::<Sha256>::new(Some(EXTRACT_SALT), key.expose()) }
+        TenantKey {
+            id,
+            hkdf: Hkdf::<Sha256>::new(Some(EXTRACT_SALT), key.expose()),
+        }
     }
 
     /// Builds the deriver from raw key bytes (test vectors, bindings).
@@ -128,7 +133,10 @@ impl TenantKey {
 
 impl std::fmt::Debug for TenantKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantKey").field("id", &self.id).field("key", &"[REDACTED]").finish()
+        f.debug_struct("TenantKey")
+            .field("id", &self.id)
+            .field("key", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -161,12 +169,19 @@ mod tests {
         let mut info = b"tg1 record".to_vec();
         info.extend_from_slice(&salt);
         let mut okm = [0u8; 56];
-        Hkdf::<Sha256>::new(Some(b"tenantguard/v1/record-key"), &data_key).expand(&info, &mut okm).unwrap();
+        Hkdf::<Sha256>::new(Some(b"tenantguard/v1/record-key"), &data_key)
+            .expand(&info, &mut okm)
+            .unwrap();
         assert_eq!(rk.aes_key(), &okm[..32]);
         assert_eq!(rk.commitment(), &okm[32..]);
         // Another salt or another key gives another record key.
         assert_ne!(key.derive(&[8u8; 16]).aes_key(), rk.aes_key());
-        assert_ne!(TenantKey::from_bytes(KeyId::FIRST, [0x43; 32]).derive(&salt).aes_key(), rk.aes_key());
+        assert_ne!(
+            TenantKey::from_bytes(KeyId::FIRST, [0x43; 32])
+                .derive(&salt)
+                .aes_key(),
+            rk.aes_key()
+        );
     }
 
     #[test]

@@ -31,12 +31,18 @@ fn aad(tenant: &TenantId, key_id: u32, context: &[u8]) -> Vec<u8> {
 }
 
 fn aes_key(rk: &RecordKey) -> Result<&[u8; 32], CryptoError> {
-    rk.aes_key().try_into().map_err(|_| CryptoError::AuthenticationFailed)
+    rk.aes_key()
+        .try_into()
+        .map_err(|_| CryptoError::AuthenticationFailed)
 }
 
 fn check_context(context: &[u8]) -> Result<(), CryptoError> {
     if context.len() > MAX_CONTEXT_LEN {
-        return Err(CryptoError::TooLarge { what: "context", len: context.len(), max: MAX_CONTEXT_LEN });
+        return Err(CryptoError::TooLarge {
+            what: "context",
+            len: context.len(),
+            max: MAX_CONTEXT_LEN,
+        });
     }
     Ok(())
 }
@@ -64,7 +70,11 @@ pub fn seal_with_salt(
 ) -> Result<SealedValue, CryptoError> {
     check_context(context)?;
     if plaintext.len() > MAX_PLAINTEXT_LEN {
-        return Err(CryptoError::TooLarge { what: "plaintext", len: plaintext.len(), max: MAX_PLAINTEXT_LEN });
+        return Err(CryptoError::TooLarge {
+            what: "plaintext",
+            len: plaintext.len(),
+            max: MAX_PLAINTEXT_LEN,
+        });
     }
     let rk = key.derive(salt);
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
@@ -73,8 +83,16 @@ pub fn seal_with_salt(
     out.extend_from_slice(salt);
     out.extend_from_slice(rk.commitment());
     out.extend_from_slice(plaintext);
-    let tag = gcm::seal_in_place(aes_key(&rk)?, &aad(tenant, key.id().get(), context), &mut out[HEADER_LEN..])
-        .map_err(|_| CryptoError::TooLarge { what: "plaintext", len: plaintext.len(), max: MAX_PLAINTEXT_LEN })?;
+    let tag = gcm::seal_in_place(
+        aes_key(&rk)?,
+        &aad(tenant, key.id().get(), context),
+        &mut out[HEADER_LEN..],
+    )
+    .map_err(|_| CryptoError::TooLarge {
+        what: "plaintext",
+        len: plaintext.len(),
+        max: MAX_PLAINTEXT_LEN,
+    })?;
     out.extend_from_slice(&tag);
     Ok(SealedValue::from_vec_unchecked(out))
 }
@@ -96,18 +114,25 @@ pub fn open_with_key(
     }
     let body = value.ciphertext_and_tag();
     let (ct, tag) = body.split_at(body.len() - TAG_LEN);
-    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| CryptoError::Malformed("bad tag length"))?;
-    let plain = gcm::open(aes_key(&rk)?, &aad(tenant, key.id().get(), context), ct, tag)
-        .map_err(|_| CryptoError::AuthenticationFailed)?;
+    let tag: &[u8; TAG_LEN] = tag
+        .try_into()
+        .map_err(|_| CryptoError::Malformed("bad tag length"))?;
+    let plain = gcm::open(
+        aes_key(&rk)?,
+        &aad(tenant, key.id().get(), context),
+        ct,
+        tag,
+    )
+    .map_err(|_| CryptoError::AuthenticationFailed)?;
     Ok(SecretBytes::new(plain))
 }
 
+#[cfg(feature = "aws-lc")]
+use awslc as gcm;
 /// The AES-256-GCM implementation: RustCrypto `aes-gcm` by default, aws-lc-rs with the
 /// `aws-lc` feature. Both produce the same bytes (same key, fixed zero nonce, same AAD).
 #[cfg(not(feature = "aws-lc"))]
 use rustcrypto as gcm;
-#[cfg(feature = "aws-lc")]
-use awslc as gcm;
 
 /// Pure-Rust AES-256-GCM (RustCrypto), the default. The key schedule is zeroized on drop.
 #[cfg_attr(feature = "aws-lc", allow(dead_code))]
@@ -118,17 +143,33 @@ mod rustcrypto {
     use super::{NONCE, TAG_LEN};
 
     /// Encrypts `buf` in place; returns the tag.
-    pub(super) fn seal_in_place(key: &[u8; 32], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], ()> {
+    pub(super) fn seal_in_place(
+        key: &[u8; 32],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], ()> {
         let cipher = Aes256Gcm::new(key.into());
-        let tag = cipher.encrypt_inout_detached(&Nonce::from(NONCE), aad, buf.into()).map_err(|_| ())?;
+        let tag = cipher
+            .encrypt_inout_detached(&Nonce::from(NONCE), aad, buf.into())
+            .map_err(|_| ())?;
         Ok(tag.into())
     }
 
     /// Decrypts `ct` if `tag` authenticates it; nothing of a failed attempt is left in memory.
-    pub(super) fn open(key: &[u8; 32], aad: &[u8], ct: &[u8], tag: &[u8; TAG_LEN]) -> Result<Vec<u8>, ()> {
+    pub(super) fn open(
+        key: &[u8; 32],
+        aad: &[u8],
+        ct: &[u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<Vec<u8>, ()> {
         let cipher = Aes256Gcm::new(key.into());
         let mut buf = ct.to_vec();
-        match cipher.decrypt_inout_detached(&Nonce::from(NONCE), aad, buf.as_mut_slice().into(), tag.into()) {
+        match cipher.decrypt_inout_detached(
+            &Nonce::from(NONCE),
+            aad,
+            buf.as_mut_slice().into(),
+            tag.into(),
+        ) {
             Ok(()) => Ok(buf),
             Err(_) => {
                 crate::secret::wipe(buf);
@@ -147,11 +188,17 @@ mod awslc {
     use super::{NONCE, TAG_LEN};
 
     fn key(key: &[u8; 32]) -> Result<LessSafeKey, ()> {
-        Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| ())?))
+        Ok(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, key).map_err(|_| ())?,
+        ))
     }
 
     /// Encrypts `buf` in place; returns the tag.
-    pub(super) fn seal_in_place(k: &[u8; 32], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], ()> {
+    pub(super) fn seal_in_place(
+        k: &[u8; 32],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], ()> {
         let tag = key(k)?
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(NONCE), Aad::from(aad), buf)
             .map_err(|_| ())?;
@@ -159,10 +206,21 @@ mod awslc {
     }
 
     /// Decrypts `ct` if `tag` authenticates it; nothing of a failed attempt is left in memory.
-    pub(super) fn open(k: &[u8; 32], aad: &[u8], ct: &[u8], tag: &[u8; TAG_LEN]) -> Result<Vec<u8>, ()> {
+    pub(super) fn open(
+        k: &[u8; 32],
+        aad: &[u8],
+        ct: &[u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<Vec<u8>, ()> {
         let mut buf = vec![0u8; ct.len()];
         // Decrypts straight from `ct` into `buf` (no copy first); AWS-LC clears `buf` on failure.
-        match key(k)?.open_separate_gather(Nonce::assume_unique_for_key(NONCE), Aad::from(aad), ct, tag, &mut buf) {
+        match key(k)?.open_separate_gather(
+            Nonce::assume_unique_for_key(NONCE),
+            Aad::from(aad),
+            ct,
+            tag,
+            &mut buf,
+        ) {
             Ok(()) => Ok(buf),
             Err(_) => {
                 crate::secret::wipe(buf);
@@ -228,11 +286,21 @@ mod tests {
             expect.extend_from_slice(&salt);
             expect.extend_from_slice(rk.commitment());
             let mut body = pt.clone();
-            let tag = rustcrypto::seal_in_place(aes_key(&rk).unwrap(), &aad(&tenant, 7, b"ctx"), &mut body).unwrap();
+            let tag = rustcrypto::seal_in_place(
+                aes_key(&rk).unwrap(),
+                &aad(&tenant, 7, b"ctx"),
+                &mut body,
+            )
+            .unwrap();
             expect.extend_from_slice(&body);
             expect.extend_from_slice(&tag);
             assert_eq!(sealed.as_bytes(), expect.as_slice());
-            assert_eq!(open_with_key(&key, &tenant, b"ctx", &sealed).unwrap().expose(), pt.as_slice());
+            assert_eq!(
+                open_with_key(&key, &tenant, b"ctx", &sealed)
+                    .unwrap()
+                    .expose(),
+                pt.as_slice()
+            );
         }
     }
 }

@@ -40,7 +40,8 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
 use crate::redact::{
-    self, Category, HashKey, Operation, Operator, OrgPattern, PseudonymSession, RedactError, Redactor, DEFAULT_SESSION_TTL,
+    self, Category, HashKey, Operation, Operator, OrgPattern, PseudonymSession, RedactError,
+    Redactor, DEFAULT_SESSION_TTL,
 };
 use crate::store::PolicyStore;
 use crate::tenant::{Principal, Role, TenantContext, TenantId};
@@ -109,7 +110,11 @@ pub struct RetentionHints {
 
 impl Default for RetentionHints {
     fn default() -> Self {
-        RetentionHints { zero_data_retention: false, prompt_cache: true, max_retention_days: None }
+        RetentionHints {
+            zero_data_retention: false,
+            prompt_cache: true,
+            max_retention_days: None,
+        }
     }
 }
 
@@ -147,7 +152,11 @@ impl EgressPolicy {
     pub fn strict() -> Self {
         EgressPolicy {
             redaction: RedactionLevel::Strict,
-            retention: RetentionHints { zero_data_retention: true, prompt_cache: false, max_retention_days: Some(0) },
+            retention: RetentionHints {
+                zero_data_retention: true,
+                prompt_cache: false,
+                max_retention_days: Some(0),
+            },
             ..Default::default()
         }
     }
@@ -187,19 +196,35 @@ impl EgressPolicy {
     /// Checks the policy against the registry (and compiles its terms and patterns).
     pub fn validate(&self, registry: &Registry) -> std::result::Result<(), EgressError> {
         let known = |id: &String| registry.get(id).is_some();
-        let names = self.allowed_providers.iter().flatten().chain(&self.opted_out).chain(self.categories.keys());
+        let names = self
+            .allowed_providers
+            .iter()
+            .flatten()
+            .chain(&self.opted_out)
+            .chain(self.categories.keys());
         for id in names {
             if !known(id) {
-                return Err(EgressError::InvalidPolicy(format!("provider {id:?} is not in the sub-processor registry")));
+                return Err(EgressError::InvalidPolicy(format!(
+                    "provider {id:?} is not in the sub-processor registry"
+                )));
             }
         }
         for id in &self.opted_out {
             if registry.get(id).is_some_and(|p| !p.optional) {
-                return Err(EgressError::InvalidPolicy(format!("provider {id:?} is not optional: restrict it with allowed_providers instead")));
+                return Err(EgressError::InvalidPolicy(format!(
+                    "provider {id:?} is not optional: restrict it with allowed_providers instead"
+                )));
             }
         }
-        if self.categories.values().flatten().any(|c| !registry::valid_id(c)) {
-            return Err(EgressError::InvalidPolicy("a data category is 1 to 64 characters from a-z 0-9 - _ .".into()));
+        if self
+            .categories
+            .values()
+            .flatten()
+            .any(|c| !registry::valid_id(c))
+        {
+            return Err(EgressError::InvalidPolicy(
+                "a data category is 1 to 64 characters from a-z 0-9 - _ .".into(),
+            ));
         }
         // Compile terms and patterns even when the level does not use them yet.
         let mut b = Redactor::builder().terms(self.terms.iter().cloned());
@@ -209,7 +234,8 @@ impl EgressPolicy {
         if let Some(p) = &self.agent_prefix {
             b = b.agent_prefix(p.clone());
         }
-        b.build().map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
+        b.build()
+            .map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
         Ok(())
     }
 }
@@ -237,11 +263,22 @@ pub enum DenyReason {
 impl std::fmt::Display for DenyReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DenyReason::UnknownProvider => f.write_str("the provider is not a registered sub-processor"),
-            DenyReason::ProviderNotAllowed => f.write_str("the organization's policy does not allow this provider"),
+            DenyReason::UnknownProvider => {
+                f.write_str("the provider is not a registered sub-processor")
+            }
+            DenyReason::ProviderNotAllowed => {
+                f.write_str("the organization's policy does not allow this provider")
+            }
             DenyReason::OptedOut => f.write_str("the organization opted out of this provider"),
-            DenyReason::CategoryNotAllowed { category } => write!(f, "the provider may not receive {category} data under the organization's policy"),
-            DenyReason::TooLarge => write!(f, "the text is over the {} byte limit", redact::MAX_TEXT_LEN),
+            DenyReason::CategoryNotAllowed { category } => write!(
+                f,
+                "the provider may not receive {category} data under the organization's policy"
+            ),
+            DenyReason::TooLarge => write!(
+                f,
+                "the text is over the {} byte limit",
+                redact::MAX_TEXT_LEN
+            ),
         }
     }
 }
@@ -344,7 +381,12 @@ pub struct EgressRequest<'a> {
 impl<'a> EgressRequest<'a> {
     /// A prompt for `provider`.
     pub fn new(provider: &'a str, text: &'a str) -> Self {
-        EgressRequest { provider, text, category: category::PROMPTS, session: None }
+        EgressRequest {
+            provider,
+            text,
+            category: category::PROMPTS,
+            session: None,
+        }
     }
 }
 
@@ -388,7 +430,9 @@ impl EgressBuilder {
 
     /// Builds; fails with `Config` without a policy store.
     pub fn build(self) -> Result<Egress> {
-        let store = self.store.ok_or_else(|| EgressError::Config("EgressBuilder needs a policy_store".into()))?;
+        let store = self
+            .store
+            .ok_or_else(|| EgressError::Config("EgressBuilder needs a policy_store".into()))?;
         Ok(Egress {
             inner: Arc::new(EgressInner {
                 guard: self.guard,
@@ -417,14 +461,21 @@ pub struct Egress {
 
 impl std::fmt::Debug for Egress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Egress").field("providers", &self.inner.registry.iter().count()).finish_non_exhaustive()
+        f.debug_struct("Egress")
+            .field("providers", &self.inner.registry.iter().count())
+            .finish_non_exhaustive()
     }
 }
 
 impl Egress {
     /// Starts a builder on `guard` (used for the per-tenant hash key).
     pub fn builder(guard: Guard) -> EgressBuilder {
-        EgressBuilder { guard, store: None, registry: Registry::new(), observers: Vec::new() }
+        EgressBuilder {
+            guard,
+            store: None,
+            registry: Registry::new(),
+            observers: Vec::new(),
+        }
     }
 
     /// The sub-processor registry.
@@ -442,8 +493,13 @@ impl Egress {
     pub async fn set_policy(&self, ctx: &TenantContext, policy: &EgressPolicy) -> Result<u64> {
         ctx.require(Role::Admin, "change the egress policy")?;
         policy.validate(&self.inner.registry)?;
-        let body = serde_json::to_string(policy).map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
-        let v = self.inner.store.put_policy(ctx, POLICY_KIND, &body, self.inner.guard.now()).await?;
+        let body =
+            serde_json::to_string(policy).map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
+        let v = self
+            .inner
+            .store
+            .put_policy(ctx, POLICY_KIND, &body, self.inner.guard.now())
+            .await?;
         self.inner
             .guard
             .audit(
@@ -460,7 +516,11 @@ impl Egress {
         let doc = self.inner.store.get_policy(ctx, POLICY_KIND).await?;
         let (body, version) = doc.map_or((String::new(), 0), |d| (d.body, d.version));
         let cache = &self.inner.cache;
-        if let Some(c) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(ctx.tenant()) {
+        if let Some(c) = cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(ctx.tenant())
+        {
             if c.body == body && c.version == version {
                 return Ok(c.clone());
             }
@@ -468,11 +528,18 @@ impl Egress {
         let policy: EgressPolicy = if body.is_empty() {
             EgressPolicy::default()
         } else {
-            serde_json::from_str(&body).map_err(|e| EgressError::InvalidPolicy(format!("stored policy: {e}")))?
+            serde_json::from_str(&body)
+                .map_err(|e| EgressError::InvalidPolicy(format!("stored policy: {e}")))?
         };
         let redactor = policy.redactor()?;
         let unredacted = policy.unredacted()?;
-        let c = Arc::new(Compiled { body, version, policy: Arc::new(policy), redactor, unredacted });
+        let c = Arc::new(Compiled {
+            body,
+            version,
+            policy: Arc::new(policy),
+            redactor,
+            unredacted,
+        });
         let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= POLICY_CACHE {
             map.clear();
@@ -483,12 +550,22 @@ impl Egress {
 
     /// Decides whether `text` may go to `provider` and redacts it per the organization's
     /// policy. Emits one [`EgressEvent`]. Any role.
-    pub async fn prepare(&self, ctx: &TenantContext, provider: &str, text: &str) -> Result<EgressDecision> {
-        self.prepare_with(ctx, EgressRequest::new(provider, text)).await
+    pub async fn prepare(
+        &self,
+        ctx: &TenantContext,
+        provider: &str,
+        text: &str,
+    ) -> Result<EgressDecision> {
+        self.prepare_with(ctx, EgressRequest::new(provider, text))
+            .await
     }
 
     /// Like [`Egress::prepare`] with a data category and an optional existing session.
-    pub async fn prepare_with(&self, ctx: &TenantContext, req: EgressRequest<'_>) -> Result<EgressDecision> {
+    pub async fn prepare_with(
+        &self,
+        ctx: &TenantContext,
+        req: EgressRequest<'_>,
+    ) -> Result<EgressDecision> {
         ctx.require(Role::Viewer, "send data to a sub-processor")?;
         let c = self.compiled(ctx).await?;
         let policy = &c.policy;
@@ -553,10 +630,21 @@ impl Egress {
         }
     }
 
-    async fn decide(&self, ctx: &TenantContext, c: &Compiled, req: &EgressRequest<'_>) -> Result<std::result::Result<Prepared, DenyReason>> {
+    async fn decide(
+        &self,
+        ctx: &TenantContext,
+        c: &Compiled,
+        req: &EgressRequest<'_>,
+    ) -> Result<std::result::Result<Prepared, DenyReason>> {
         let policy = &c.policy;
-        let Some(sp) = self.inner.registry.get(req.provider) else { return Ok(Err(DenyReason::UnknownProvider)) };
-        if policy.allowed_providers.as_ref().is_some_and(|a| !a.contains(&sp.id)) {
+        let Some(sp) = self.inner.registry.get(req.provider) else {
+            return Ok(Err(DenyReason::UnknownProvider));
+        };
+        if policy
+            .allowed_providers
+            .as_ref()
+            .is_some_and(|a| !a.contains(&sp.id))
+        {
             return Ok(Err(DenyReason::ProviderNotAllowed));
         }
         if sp.optional && policy.opted_out.contains(&sp.id) {
@@ -564,14 +652,22 @@ impl Egress {
         }
         let allowed_cats = policy.categories.get(&sp.id);
         if allowed_cats.is_some_and(|a| !a.contains(req.category)) {
-            return Ok(Err(DenyReason::CategoryNotAllowed { category: req.category.to_owned() }));
+            return Ok(Err(DenyReason::CategoryNotAllowed {
+                category: req.category.to_owned(),
+            }));
         }
         if req.text.len() > redact::MAX_TEXT_LEN {
             return Ok(Err(DenyReason::TooLarge));
         }
         let retention = policy.retention.clone();
         if policy.redaction == RedactionLevel::Off && allowed_cats.is_none() {
-            return Ok(Ok(Prepared { provider: sp.id.clone(), text: req.text.to_owned(), summary: BTreeMap::new(), retention, session: None }));
+            return Ok(Ok(Prepared {
+                provider: sp.id.clone(),
+                text: req.text.to_owned(),
+                summary: BTreeMap::new(),
+                retention,
+                session: None,
+            }));
         }
         // Values the level does not redact still count against a restricted provider's categories.
         if let Some(allowed) = allowed_cats {
@@ -582,13 +678,21 @@ impl Egress {
                     Category::Organization => category::CONFIDENTIAL,
                 };
                 if !allowed.contains(cat) {
-                    return Ok(Err(DenyReason::CategoryNotAllowed { category: cat.to_owned() }));
+                    return Ok(Err(DenyReason::CategoryNotAllowed {
+                        category: cat.to_owned(),
+                    }));
                 }
             }
         }
         let findings = c.redactor.find(req.text)?;
         if findings.is_empty() {
-            return Ok(Ok(Prepared { provider: sp.id.clone(), text: req.text.to_owned(), summary: BTreeMap::new(), retention, session: None }));
+            return Ok(Ok(Prepared {
+                provider: sp.id.clone(),
+                text: req.text.to_owned(),
+                summary: BTreeMap::new(),
+                retention,
+                session: None,
+            }));
         }
         let mut session = None;
         let text = match policy.operator {
@@ -596,7 +700,11 @@ impl Egress {
             Operator::Tag => redact::apply(req.text, &findings, &Operation::Tag)?,
             Operator::Hash => {
                 let key = self.inner.guard.active_key(ctx).await?;
-                redact::apply(req.text, &findings, &Operation::Hash(&HashKey::from_tenant_key(&key)))?
+                redact::apply(
+                    req.text,
+                    &findings,
+                    &Operation::Hash(&HashKey::from_tenant_key(&key)),
+                )?
             }
             op @ (Operator::Fake | Operator::Pseudonymize) => {
                 let s = match &req.session {
@@ -604,7 +712,11 @@ impl Egress {
                     Some(_) => return Err(crate::tenant::TenantError::CrossTenant.into()),
                     None => Arc::new(PseudonymSession::new(ctx.tenant(), DEFAULT_SESSION_TTL)?),
                 };
-                let o = if op == Operator::Fake { Operation::Fake(&s) } else { Operation::Pseudonymize(&s) };
+                let o = if op == Operator::Fake {
+                    Operation::Fake(&s)
+                } else {
+                    Operation::Pseudonymize(&s)
+                };
                 let t = redact::apply(req.text, &findings, &o)?;
                 session = Some(s);
                 t
@@ -614,6 +726,12 @@ impl Egress {
         for f in &findings {
             *summary.entry(f.kind.tag().to_owned()).or_insert(0) += 1;
         }
-        Ok(Ok(Prepared { provider: sp.id.clone(), text, summary, retention, session }))
+        Ok(Ok(Prepared {
+            provider: sp.id.clone(),
+            text,
+            summary,
+            retention,
+            session,
+        }))
     }
 }

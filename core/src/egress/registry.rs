@@ -43,7 +43,13 @@ pub struct SubProcessor {
 
 impl SubProcessor {
     /// A sub-processor with no location.
-    pub fn new(id: &str, name: &str, purpose: &str, data_categories: &[&str], optional: bool) -> Self {
+    pub fn new(
+        id: &str,
+        name: &str,
+        purpose: &str,
+        data_categories: &[&str],
+        optional: bool,
+    ) -> Self {
         SubProcessor {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -62,7 +68,11 @@ impl SubProcessor {
 }
 
 pub(crate) fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 /// The registry of sub-processors, in registration order.
@@ -82,10 +92,34 @@ impl Registry {
     pub fn example() -> Self {
         let mut r = Registry::new();
         for p in [
-            SubProcessor::new("llm-chat", "LLM provider (chat)", "Chat completions", &[category::PROMPTS, category::PII], false),
-            SubProcessor::new("llm-agents", "LLM provider (agents)", "Agent runs and tool calls", &[category::PROMPTS, category::DOCUMENTS, category::PII], false),
-            SubProcessor::new("reranker", "Reranking service", "Search result reranking", &[category::DOCUMENTS], true),
-            SubProcessor::new("observability", "Observability service", "Traces and error reports", &[category::TELEMETRY], true),
+            SubProcessor::new(
+                "llm-chat",
+                "LLM provider (chat)",
+                "Chat completions",
+                &[category::PROMPTS, category::PII],
+                false,
+            ),
+            SubProcessor::new(
+                "llm-agents",
+                "LLM provider (agents)",
+                "Agent runs and tool calls",
+                &[category::PROMPTS, category::DOCUMENTS, category::PII],
+                false,
+            ),
+            SubProcessor::new(
+                "reranker",
+                "Reranking service",
+                "Search result reranking",
+                &[category::DOCUMENTS],
+                true,
+            ),
+            SubProcessor::new(
+                "observability",
+                "Observability service",
+                "Traces and error reports",
+                &[category::TELEMETRY],
+                true,
+            ),
         ] {
             r.providers.push(p);
         }
@@ -95,16 +129,25 @@ impl Registry {
     /// Adds a sub-processor; fails on a duplicate or invalid id, or past [`MAX_PROVIDERS`].
     pub fn register(&mut self, p: SubProcessor) -> Result<(), EgressError> {
         if !valid_id(&p.id) {
-            return Err(EgressError::InvalidPolicy("a provider id is 1 to 64 characters from a-z 0-9 - _ .".into()));
+            return Err(EgressError::InvalidPolicy(
+                "a provider id is 1 to 64 characters from a-z 0-9 - _ .".into(),
+            ));
         }
         if p.data_categories.iter().any(|c| !valid_id(c)) {
-            return Err(EgressError::InvalidPolicy("a data category is 1 to 64 characters from a-z 0-9 - _ .".into()));
+            return Err(EgressError::InvalidPolicy(
+                "a data category is 1 to 64 characters from a-z 0-9 - _ .".into(),
+            ));
         }
         if self.get(&p.id).is_some() {
-            return Err(EgressError::InvalidPolicy(format!("provider {:?} is already registered", p.id)));
+            return Err(EgressError::InvalidPolicy(format!(
+                "provider {:?} is already registered",
+                p.id
+            )));
         }
         if self.providers.len() >= MAX_PROVIDERS {
-            return Err(EgressError::InvalidPolicy(format!("at most {MAX_PROVIDERS} providers")));
+            return Err(EgressError::InvalidPolicy(format!(
+                "at most {MAX_PROVIDERS} providers"
+            )));
         }
         self.providers.push(p);
         Ok(())
@@ -124,7 +167,11 @@ impl Registry {
     pub fn to_markdown(&self) -> String {
         let mut s = String::from("| Sub-processor | Purpose | Data categories | Location | Optional |\n|---|---|---|---|---|\n");
         for p in &self.providers {
-            let loc = if p.location.is_empty() { "-" } else { p.location.as_str() };
+            let loc = if p.location.is_empty() {
+                "-"
+            } else {
+                p.location.as_str()
+            };
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 cell(&p.name),

@@ -26,7 +26,9 @@ pub const MAX_TENANT_PROVIDERS: usize = 10_000;
 pub fn validate_provider_name(name: &str) -> Result<(), KmsError> {
     if name.is_empty()
         || name.len() > MAX_PROVIDER_NAME_LEN
-        || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        || !name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
     {
         return Err(KmsError::Config(format!(
             "tenant key provider names must be 1 to {MAX_PROVIDER_NAME_LEN} characters of a-z, 0-9, '-', '_', '.'"
@@ -43,7 +45,10 @@ pub fn tagged_kek_id(provider: &str, kek: &str) -> String {
 /// Splits a stored KEK id into the named provider (None: the deployment provider) and
 /// that provider's own KEK id.
 pub fn split_kek_id(kek_id: &str) -> (Option<&str>, &str) {
-    match kek_id.strip_prefix('@').and_then(|rest| rest.split_once('/')) {
+    match kek_id
+        .strip_prefix('@')
+        .and_then(|rest| rest.split_once('/'))
+    {
         Some((name, kek)) => (Some(name), kek),
         None => (None, kek_id),
     }
@@ -51,11 +56,16 @@ pub fn split_kek_id(kek_id: &str) -> (Option<&str>, &str) {
 
 impl Guard {
     /// The provider for `name` (None: the deployment provider).
-    pub(crate) fn provider_named(&self, name: Option<&str>) -> Result<Arc<dyn KeyProvider>, KmsError> {
+    pub(crate) fn provider_named(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Arc<dyn KeyProvider>, KmsError> {
         match name {
             None => Ok(self.default_provider()),
             Some(n) => self.tenant_providers().get(n).cloned().ok_or_else(|| {
-                KmsError::Config(format!("no tenant key provider named {n:?} is configured in this guard"))
+                KmsError::Config(format!(
+                    "no tenant key provider named {n:?} is configured in this guard"
+                ))
             }),
         }
     }
@@ -68,23 +78,44 @@ impl Guard {
     }
 
     /// Wraps `key` with provider `name`, returning the KEK id to store.
-    pub(crate) async fn wrap_with(&self, name: Option<&str>, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+    pub(crate) async fn wrap_with(
+        &self,
+        name: Option<&str>,
+        key: &DataKey,
+        ctx: &WrapContext,
+    ) -> Result<WrappedKey, KmsError> {
         let provider = self.provider_named(name)?;
         let w = provider.wrap(key, ctx).await?;
         match name {
-            Some(n) => Ok(WrappedKey { kek_id: tagged_kek_id(n, &w.kek_id), ciphertext: w.ciphertext }),
-            None if w.kek_id.starts_with('@') => {
-                Err(KmsError::Config("the deployment key provider returned a KEK id starting with '@' (reserved)".into()))
-            }
+            Some(n) => Ok(WrappedKey {
+                kek_id: tagged_kek_id(n, &w.kek_id),
+                ciphertext: w.ciphertext,
+            }),
+            None if w.kek_id.starts_with('@') => Err(KmsError::Config(
+                "the deployment key provider returned a KEK id starting with '@' (reserved)".into(),
+            )),
             None => Ok(w),
         }
     }
 
     /// Unwraps a stored key with the provider its KEK id names.
-    pub(crate) async fn unwrap_stored(&self, kek_id: &str, ciphertext: Vec<u8>, ctx: &WrapContext) -> Result<DataKey, KmsError> {
+    pub(crate) async fn unwrap_stored(
+        &self,
+        kek_id: &str,
+        ciphertext: Vec<u8>,
+        ctx: &WrapContext,
+    ) -> Result<DataKey, KmsError> {
         let (name, kek) = split_kek_id(kek_id);
         let provider = self.provider_named(name)?;
-        provider.unwrap(&WrappedKey { kek_id: kek.to_owned(), ciphertext }, ctx).await
+        provider
+            .unwrap(
+                &WrappedKey {
+                    kek_id: kek.to_owned(),
+                    ciphertext,
+                },
+                ctx,
+            )
+            .await
     }
 
     /// Re-wraps `k` under the current KEK of provider `target` unless it already is.
@@ -107,13 +138,24 @@ impl Guard {
         if split_kek_id(&k.kek_id) == (target, current.as_str()) {
             return Ok(Rewrap::Current);
         }
-        let wctx = WrapContext { tenant: ctx.tenant().clone(), key_id: k.key_id };
-        let data_key = self.unwrap_stored(&k.kek_id, k.wrapped.clone(), &wctx).await?;
+        let wctx = WrapContext {
+            tenant: ctx.tenant().clone(),
+            key_id: k.key_id,
+        };
+        let data_key = self
+            .unwrap_stored(&k.kek_id, k.wrapped.clone(), &wctx)
+            .await?;
         let new = self.wrap_with(target, &data_key, &wctx).await?;
-        Ok(match self.store().rewrap_key(ctx, k.key_id, &k.kek_id, &new.kek_id, &new.ciphertext).await? {
-            true => Rewrap::Rewrapped,
-            false => Rewrap::Raced,
-        })
+        Ok(
+            match self
+                .store()
+                .rewrap_key(ctx, k.key_id, &k.kek_id, &new.kek_id, &new.ciphertext)
+                .await?
+            {
+                true => Rewrap::Rewrapped,
+                false => Rewrap::Raced,
+            },
+        )
     }
 
     /// Names of the tenant key providers configured in this guard.
@@ -125,14 +167,21 @@ impl Guard {
     /// key), or back to the deployment provider with `None`. Re-wraps only this tenant's
     /// data keys; no record is re-encrypted. New key versions then go to that provider.
     /// Idempotent and resumable: run it again after a failure. Needs the owner role.
-    pub async fn set_tenant_key_provider(&self, ctx: &TenantContext, name: Option<&str>) -> Result<RewrapReport> {
+    pub async fn set_tenant_key_provider(
+        &self,
+        ctx: &TenantContext,
+        name: Option<&str>,
+    ) -> Result<RewrapReport> {
         ctx.require(Role::Owner, "change the tenant's key provider")?;
         self.provider_named(name)?;
         let keys = self.store().tenant_keys(ctx).await?;
         if keys.iter().all(|k| k.state == KeyState::Destroyed) {
             return Err(KmsError::TenantShredded.into());
         }
-        let mut report = RewrapReport { tenants: 1, ..Default::default() };
+        let mut report = RewrapReport {
+            tenants: 1,
+            ..Default::default()
+        };
         let mut currents = HashMap::new();
         let mut result = Ok(());
         for k in keys.iter().filter(|k| k.state != KeyState::Destroyed) {
@@ -149,9 +198,12 @@ impl Guard {
         self.invalidate(ctx);
         result?;
         if report.rewrapped > 0 {
-            let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{}", current_tagged(&currents, name)))
-                .detail("provider", name.unwrap_or("deployment"))
-                .detail("rewrapped", report.rewrapped.to_string());
+            let ev = AuditEvent::new(
+                AuditAction::KeyRewrap,
+                format!("kek:{}", current_tagged(&currents, name)),
+            )
+            .detail("provider", name.unwrap_or("deployment"))
+            .detail("rewrapped", report.rewrapped.to_string());
             self.audit(ctx, ev).await?;
         }
         report.last_tenant = Some(ctx.tenant().clone());
@@ -168,7 +220,10 @@ impl Guard {
 }
 
 /// The stored form of provider `target`'s current KEK, from a `rewrap_record` cache.
-pub(crate) fn current_tagged(currents: &HashMap<Option<String>, String>, target: Option<&str>) -> String {
+pub(crate) fn current_tagged(
+    currents: &HashMap<Option<String>, String>,
+    target: Option<&str>,
+) -> String {
     match (currents.get(&target.map(str::to_owned)), target) {
         (Some(c), Some(n)) => tagged_kek_id(n, c),
         (Some(c), None) => c.clone(),
@@ -199,10 +254,16 @@ mod tests {
     #[test]
     fn kek_ids_split_and_tag() {
         assert_eq!(split_kek_id("kek-1"), (None, "kek-1"));
-        assert_eq!(split_kek_id("arn:aws:kms:us-east-1:1:key/x"), (None, "arn:aws:kms:us-east-1:1:key/x"));
+        assert_eq!(
+            split_kek_id("arn:aws:kms:us-east-1:1:key/x"),
+            (None, "arn:aws:kms:us-east-1:1:key/x")
+        );
         let t = tagged_kek_id("acme-aws", "arn:aws:kms:us-east-1:1:key/x");
         assert_eq!(t, "@acme-aws/arn:aws:kms:us-east-1:1:key/x");
-        assert_eq!(split_kek_id(&t), (Some("acme-aws"), "arn:aws:kms:us-east-1:1:key/x"));
+        assert_eq!(
+            split_kek_id(&t),
+            (Some("acme-aws"), "arn:aws:kms:us-east-1:1:key/x")
+        );
         assert!(validate_provider_name("acme-aws").is_ok());
         for bad in ["", "Acme", "a/b", "a@b", &"x".repeat(65)] {
             assert!(validate_provider_name(bad).is_err(), "{bad}");

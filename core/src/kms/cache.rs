@@ -26,7 +26,10 @@ pub struct CacheLimits {
 
 impl Default for CacheLimits {
     fn default() -> Self {
-        CacheLimits { max_tenants: 10_000, max_age: Duration::from_secs(300) }
+        CacheLimits {
+            max_tenants: 10_000,
+            max_age: Duration::from_secs(300),
+        }
     }
 }
 
@@ -97,7 +100,12 @@ impl KeyCache {
             let now = Instant::now();
             slots.retain(|_, s| now.duration_since(s.born) < self.limits.max_age);
             while slots.len() > self.limits.max_tenants {
-                let Some(oldest) = slots.iter().filter(|(t, _)| *t != tenant).min_by_key(|(_, s)| s.born).map(|(t, _)| t.clone()) else {
+                let Some(oldest) = slots
+                    .iter()
+                    .filter(|(t, _)| *t != tenant)
+                    .min_by_key(|(_, s)| s.born)
+                    .map(|(t, _)| t.clone())
+                else {
                     break;
                 };
                 slots.remove(&oldest);
@@ -108,7 +116,11 @@ impl KeyCache {
     }
 
     /// The tenant's active key, loading it once on a miss.
-    pub(crate) async fn active<E, F, Fut>(&self, tenant: &TenantId, load: F) -> Result<Arc<TenantKey>, E>
+    pub(crate) async fn active<E, F, Fut>(
+        &self,
+        tenant: &TenantId,
+        load: F,
+    ) -> Result<Arc<TenantKey>, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
@@ -127,12 +139,19 @@ impl KeyCache {
             .await?
             .clone();
         let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
-        versions.entry(key.id()).or_insert_with(|| Arc::new(OnceCell::new_with(Some(key.clone()))));
+        versions
+            .entry(key.id())
+            .or_insert_with(|| Arc::new(OnceCell::new_with(Some(key.clone()))));
         Ok(key)
     }
 
     /// Version `id` of the tenant's key, loading it once on a miss.
-    pub(crate) async fn version<E, F, Fut>(&self, tenant: &TenantId, id: KeyId, load: F) -> Result<Arc<TenantKey>, E>
+    pub(crate) async fn version<E, F, Fut>(
+        &self,
+        tenant: &TenantId,
+        id: KeyId,
+        load: F,
+    ) -> Result<Arc<TenantKey>, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
@@ -157,7 +176,10 @@ impl KeyCache {
             Err(e) => {
                 // Keep only loaded keys: ids named by forged or foreign values must not grow the map.
                 let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
-                if versions.get(&id).is_some_and(|c| Arc::ptr_eq(c, &cell) && c.get().is_none()) {
+                if versions
+                    .get(&id)
+                    .is_some_and(|c| Arc::ptr_eq(c, &cell) && c.get().is_none())
+                {
                     versions.remove(&id);
                 }
                 Err(e)
@@ -177,25 +199,43 @@ mod tests {
     use super::*;
 
     fn key(id: u32) -> Arc<TenantKey> {
-        Arc::new(TenantKey::from_bytes(KeyId::new(id).unwrap(), [id as u8; 32]))
+        Arc::new(TenantKey::from_bytes(
+            KeyId::new(id).unwrap(),
+            [id as u8; 32],
+        ))
     }
 
     #[tokio::test]
     async fn one_load_per_tenant_and_bounded() {
-        let cache = KeyCache::new(CacheLimits { max_tenants: 2, max_age: Duration::from_secs(60) });
+        let cache = KeyCache::new(CacheLimits {
+            max_tenants: 2,
+            max_age: Duration::from_secs(60),
+        });
         let t = |s: &str| TenantId::new(s).unwrap();
         for _ in 0..5 {
-            cache.active::<(), _, _>(&t("a"), || async { Ok(key(1)) }).await.unwrap();
+            cache
+                .active::<(), _, _>(&t("a"), || async { Ok(key(1)) })
+                .await
+                .unwrap();
         }
         assert_eq!(cache.stats().loads, 1);
         assert_eq!(cache.stats().hits, 4);
-        cache.active::<(), _, _>(&t("b"), || async { Ok(key(1)) }).await.unwrap();
-        cache.active::<(), _, _>(&t("c"), || async { Ok(key(1)) }).await.unwrap();
+        cache
+            .active::<(), _, _>(&t("b"), || async { Ok(key(1)) })
+            .await
+            .unwrap();
+        cache
+            .active::<(), _, _>(&t("c"), || async { Ok(key(1)) })
+            .await
+            .unwrap();
         assert_eq!(cache.slots.lock().unwrap().len(), 2);
         assert!(cache.stats().evictions >= 1);
         // The active key is also found by version, without a load.
         let loads = cache.stats().loads;
-        cache.version::<(), _, _>(&t("c"), KeyId::FIRST, || async { Ok(key(9)) }).await.unwrap();
+        cache
+            .version::<(), _, _>(&t("c"), KeyId::FIRST, || async { Ok(key(9)) })
+            .await
+            .unwrap();
         assert_eq!(cache.stats().loads, loads);
     }
 
@@ -230,23 +270,40 @@ mod tests {
         let cache = KeyCache::new(CacheLimits::default());
         let t = TenantId::new("a").unwrap();
         for id in 2..1002 {
-            let r = cache.version::<&str, _, _>(&t, KeyId::new(id).unwrap(), || async { Err("unknown key") }).await;
+            let r = cache
+                .version::<&str, _, _>(&t, KeyId::new(id).unwrap(), || async { Err("unknown key") })
+                .await;
             assert!(r.is_err());
         }
-        cache.version::<(), _, _>(&t, KeyId::FIRST, || async { Ok(key(1)) }).await.unwrap();
+        cache
+            .version::<(), _, _>(&t, KeyId::FIRST, || async { Ok(key(1)) })
+            .await
+            .unwrap();
         let slot = cache.slot(&t);
         assert_eq!(slot.versions.lock().unwrap().len(), 1);
         // A failed load is retried next time (errors are not cached).
-        let k = cache.version::<(), _, _>(&t, KeyId::new(2).unwrap(), || async { Ok(key(2)) }).await.unwrap();
+        let k = cache
+            .version::<(), _, _>(&t, KeyId::new(2).unwrap(), || async { Ok(key(2)) })
+            .await
+            .unwrap();
         assert_eq!(k.id().get(), 2);
     }
 
     #[tokio::test]
     async fn expired_entries_reload() {
-        let cache = KeyCache::new(CacheLimits { max_tenants: 10, max_age: Duration::from_millis(0) });
+        let cache = KeyCache::new(CacheLimits {
+            max_tenants: 10,
+            max_age: Duration::from_millis(0),
+        });
         let t = TenantId::new("a").unwrap();
-        cache.active::<(), _, _>(&t, || async { Ok(key(1)) }).await.unwrap();
-        cache.active::<(), _, _>(&t, || async { Ok(key(1)) }).await.unwrap();
+        cache
+            .active::<(), _, _>(&t, || async { Ok(key(1)) })
+            .await
+            .unwrap();
+        cache
+            .active::<(), _, _>(&t, || async { Ok(key(1)) })
+            .await
+            .unwrap();
         assert_eq!(cache.stats().loads, 2);
     }
 }

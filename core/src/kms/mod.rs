@@ -6,11 +6,14 @@ mod cache;
 mod local;
 mod retry;
 
-pub use cache::{CacheLimits, CacheStats};
-pub(crate) use cache::KeyCache;
-pub use local::LocalKeyProvider;
-pub use byok::{split_kek_id, tagged_kek_id, validate_provider_name, MAX_PROVIDER_NAME_LEN, MAX_TENANT_PROVIDERS};
 pub(crate) use byok::{current_tagged, is_missing_tenant, Rewrap};
+pub use byok::{
+    split_kek_id, tagged_kek_id, validate_provider_name, MAX_PROVIDER_NAME_LEN,
+    MAX_TENANT_PROVIDERS,
+};
+pub(crate) use cache::KeyCache;
+pub use cache::{CacheLimits, CacheStats};
+pub use local::LocalKeyProvider;
 pub use retry::{RetryPolicy, Retrying, MAX_ATTEMPTS, MAX_DELAY};
 
 use thiserror::Error;
@@ -42,7 +45,10 @@ impl WrapContext {
 
     /// The same binding as key-value pairs, for KMSs that take an encryption context.
     pub fn pairs(&self) -> [(&'static str, String); 2] {
-        [("tenantguard_tenant", self.tenant.to_string()), ("tenantguard_key_id", self.key_id.to_string())]
+        [
+            ("tenantguard_tenant", self.tenant.to_string()),
+            ("tenantguard_key_id", self.key_id.to_string()),
+        ]
     }
 }
 

@@ -44,24 +44,38 @@ impl RetryPolicy {
     /// delays of at most [`MAX_DELAY`].
     pub fn validate(&self) -> Result<(), KmsError> {
         if self.max_attempts == 0 || self.max_attempts > MAX_ATTEMPTS {
-            return Err(KmsError::Config(format!("retry max_attempts must be 1 to {MAX_ATTEMPTS}")));
+            return Err(KmsError::Config(format!(
+                "retry max_attempts must be 1 to {MAX_ATTEMPTS}"
+            )));
         }
         if self.call_timeout.is_zero() || self.call_timeout > MAX_DELAY {
-            return Err(KmsError::Config(format!("retry call_timeout must be above 0 and at most {}s", MAX_DELAY.as_secs())));
+            return Err(KmsError::Config(format!(
+                "retry call_timeout must be above 0 and at most {}s",
+                MAX_DELAY.as_secs()
+            )));
         }
         if self.initial_backoff > MAX_DELAY || self.max_backoff > MAX_DELAY {
-            return Err(KmsError::Config(format!("retry backoffs must be at most {}s", MAX_DELAY.as_secs())));
+            return Err(KmsError::Config(format!(
+                "retry backoffs must be at most {}s",
+                MAX_DELAY.as_secs()
+            )));
         }
         Ok(())
     }
 
     /// The wait before attempt `attempt + 1` (attempt counts from 1), jittered.
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.initial_backoff.saturating_mul(1u32 << (attempt - 1).min(16));
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32 << (attempt - 1).min(16));
         let cap = exp.min(self.max_backoff);
         let mut r = [0u8; 4];
         // Jitter only: if the OS generator fails, waiting the full backoff is still correct.
-        let frac = if getrandom::fill(&mut r).is_ok() { u32::from_le_bytes(r) as f64 / u32::MAX as f64 } else { 1.0 };
+        let frac = if getrandom::fill(&mut r).is_ok() {
+            u32::from_le_bytes(r) as f64 / u32::MAX as f64
+        } else {
+            1.0
+        };
         cap.mul_f64(0.5 + 0.5 * frac)
     }
 
@@ -76,7 +90,9 @@ impl RetryPolicy {
         loop {
             let result = match tokio::time::timeout(self.call_timeout, call()).await {
                 Ok(r) => r,
-                Err(_) => Err(KmsError::Timeout(self.call_timeout.as_millis().min(u64::MAX as u128) as u64)),
+                Err(_) => Err(KmsError::Timeout(
+                    self.call_timeout.as_millis().min(u64::MAX as u128) as u64,
+                )),
             };
             match result {
                 Err(e) if e.is_retryable() && attempt < self.max_attempts => {
@@ -158,7 +174,11 @@ mod tests {
 
     #[tokio::test]
     async fn does_not_retry_final_errors() {
-        for e in [KmsError::WrongContext, KmsError::AccessDenied("no".into()), KmsError::KekNotFound("k".into())] {
+        for e in [
+            KmsError::WrongContext,
+            KmsError::AccessDenied("no".into()),
+            KmsError::KekNotFound("k".into()),
+        ] {
             let n = AtomicU32::new(0);
             let r: Result<(), _> = fast()
                 .run(|| async {
@@ -189,27 +209,52 @@ mod tests {
     #[tokio::test]
     async fn hung_calls_time_out_and_are_retried() {
         let n = AtomicU32::new(0);
-        let r: Result<(), _> = RetryPolicy { call_timeout: Duration::from_millis(20), ..fast() }
-            .run(|| async {
-                n.fetch_add(1, Ordering::SeqCst);
-                std::future::pending::<()>().await;
-                Ok(())
-            })
-            .await;
+        let r: Result<(), _> = RetryPolicy {
+            call_timeout: Duration::from_millis(20),
+            ..fast()
+        }
+        .run(|| async {
+            n.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await;
         assert_eq!(r, Err(KmsError::Timeout(20)));
         assert_eq!(n.load(Ordering::SeqCst), 3);
     }
 
     #[test]
     fn policy_bounds_are_checked() {
-        assert!(RetryPolicy { max_attempts: 0, ..fast() }.validate().is_err());
-        assert!(RetryPolicy { max_attempts: 11, ..fast() }.validate().is_err());
-        assert!(RetryPolicy { call_timeout: Duration::ZERO, ..fast() }.validate().is_err());
+        assert!(RetryPolicy {
+            max_attempts: 0,
+            ..fast()
+        }
+        .validate()
+        .is_err());
+        assert!(RetryPolicy {
+            max_attempts: 11,
+            ..fast()
+        }
+        .validate()
+        .is_err());
+        assert!(RetryPolicy {
+            call_timeout: Duration::ZERO,
+            ..fast()
+        }
+        .validate()
+        .is_err());
         assert!(RetryPolicy::default().validate().is_ok());
-        let p = RetryPolicy { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(300), ..fast() };
+        let p = RetryPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+            ..fast()
+        };
         for a in 1..20 {
             let b = p.backoff(a);
-            assert!(b <= Duration::from_millis(300) && b >= Duration::from_millis(50), "{b:?}");
+            assert!(
+                b <= Duration::from_millis(300) && b >= Duration::from_millis(50),
+                "{b:?}"
+            );
         }
     }
 }

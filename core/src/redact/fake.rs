@@ -44,7 +44,11 @@ fn iban(value: &str) -> Result<String, RedactError> {
     let r = random(compact.len())?;
     let mut new = compact.clone();
     for i in 4..new.len() {
-        new[i] = if new[i].is_ascii_digit() { b'0' + r[i] % 10 } else { b'A' + r[i] % 26 };
+        new[i] = if new[i].is_ascii_digit() {
+            b'0' + r[i] % 10
+        } else {
+            b'A' + r[i] % 26
+        };
     }
     new[2] = b'0';
     new[3] = b'0';
@@ -91,7 +95,13 @@ fn refill(value: &str, digits: &[u8]) -> String {
     let mut it = digits.iter();
     value
         .chars()
-        .map(|c| if c.is_ascii_digit() { it.next().map_or(c, |&d| char::from(d)) } else { c })
+        .map(|c| {
+            if c.is_ascii_digit() {
+                it.next().map_or(c, |&d| char::from(d))
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -37,9 +37,14 @@ mod scan;
 mod validate;
 
 pub use operator::{HashKey, Operation, Operator, Redacted};
-pub use pseudonym::{PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL, MAX_SESSION_ENTRIES, MAX_SESSION_TTL};
+pub use pseudonym::{
+    PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL, MAX_SESSION_ENTRIES, MAX_SESSION_TTL,
+};
 pub(crate) use redactor::apply;
-pub use redactor::{OrgPattern, Redactor, RedactorBuilder, DEFAULT_AGENT_PREFIX, MAX_ORG_PATTERNS, MAX_ORG_TERMS, MAX_TERM_LEN};
+pub use redactor::{
+    OrgPattern, Redactor, RedactorBuilder, DEFAULT_AGENT_PREFIX, MAX_ORG_PATTERNS, MAX_ORG_TERMS,
+    MAX_TERM_LEN,
+};
 pub use validate::{iban_valid, luhn_valid};
 
 use std::ops::Range;
@@ -68,7 +73,9 @@ pub enum RedactError {
     #[error("invalid redaction configuration: {0}")]
     InvalidConfig(String),
     /// The pseudonym session has expired; its mapping was wiped.
-    #[error("the pseudonym session has expired: its mapping was erased and values cannot be restored")]
+    #[error(
+        "the pseudonym session has expired: its mapping was erased and values cannot be restored"
+    )]
     SessionExpired,
     /// The pseudonym session already holds [`MAX_SESSION_ENTRIES`] values.
     #[error("the pseudonym session is full ({0} values)")]
@@ -283,11 +290,15 @@ pub(crate) fn check_tag(tag: &str) -> Result<(), RedactError> {
     let ok = !tag.is_empty()
         && tag.len() <= 32
         && tag.as_bytes()[0].is_ascii_uppercase()
-        && tag.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(RedactError::InvalidConfig("a tag is 1 to 32 characters from A-Z 0-9 _ starting with a letter".into()))
+        Err(RedactError::InvalidConfig(
+            "a tag is 1 to 32 characters from A-Z 0-9 _ starting with a letter".into(),
+        ))
     }
 }
 

@@ -108,7 +108,10 @@ impl Redacted {
 
 impl std::fmt::Debug for Redacted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redacted").field("text", &self.text).field("summary", &self.summary()).finish()
+        f.debug_struct("Redacted")
+            .field("text", &self.text)
+            .field("summary", &self.summary())
+            .finish()
     }
 }
 

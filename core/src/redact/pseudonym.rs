@@ -38,7 +38,10 @@ struct Inner {
 
 impl Inner {
     fn wipe(&mut self) {
-        *self = Inner { wiped: true, ..Inner::default() };
+        *self = Inner {
+            wiped: true,
+            ..Inner::default()
+        };
     }
 
     fn matcher(&mut self) -> Result<&AhoCorasick, RedactError> {
@@ -47,7 +50,9 @@ impl Inner {
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
                 .build(self.entries.iter().map(|e| e.token.as_str()))
-                .map_err(|e| RedactError::InvalidConfig(format!("cannot index placeholders: {e}")))?;
+                .map_err(|e| {
+                    RedactError::InvalidConfig(format!("cannot index placeholders: {e}"))
+                })?;
             self.matcher = Some((n, ac));
         }
         match &self.matcher {
@@ -92,7 +97,11 @@ pub(crate) fn existing_placeholders(text: &str) -> HashSet<String> {
     let mut set = HashSet::new();
     for p in memchr::memchr_iter(b'<', b) {
         let rest = &b[p + 1..];
-        let len = rest.iter().take(48).take_while(|&&c| is_placeholder_tag(c)).count();
+        let len = rest
+            .iter()
+            .take(48)
+            .take_while(|&&c| is_placeholder_tag(c))
+            .count();
         if len > 0 && rest.get(len) == Some(&b'>') {
             set.insert(text[p..p + len + 2].to_owned());
         }
@@ -104,11 +113,14 @@ impl PseudonymSession {
     /// A new, empty session for `tenant` living `ttl` (at most [`MAX_SESSION_TTL`]).
     pub fn new(tenant: &TenantId, ttl: Duration) -> Result<Self, RedactError> {
         if ttl > MAX_SESSION_TTL {
-            return Err(RedactError::InvalidConfig("session TTL is at most 24 hours".into()));
+            return Err(RedactError::InvalidConfig(
+                "session TTL is at most 24 hours".into(),
+            ));
         }
         let key = TenantKey::new(KeyId::FIRST, &DataKey::generate()?);
         let mut lookup = Zeroizing::new([0u8; 32]);
-        getrandom::fill(&mut lookup[..]).map_err(|_| RedactError::Crypto(crypto::CryptoError::Rng))?;
+        getrandom::fill(&mut lookup[..])
+            .map_err(|_| RedactError::Crypto(crypto::CryptoError::Rng))?;
         Ok(PseudonymSession {
             tenant: tenant.clone(),
             key,
@@ -175,8 +187,18 @@ impl PseudonymSession {
 
     /// The placeholder (or, with `fake`, the fake) standing for `value`; equal values get
     /// the same one. `avoid` holds strings already in the text that must not be reused.
-    pub(crate) fn token_for(&self, kind: &EntityKind, value: &str, use_fake: bool, avoid: &HashSet<String>) -> Result<String, RedactError> {
-        let fake_value = if use_fake { fake::fake(kind, value)? } else { None };
+    pub(crate) fn token_for(
+        &self,
+        kind: &EntityKind,
+        value: &str,
+        use_fake: bool,
+        avoid: &HashSet<String>,
+    ) -> Result<String, RedactError> {
+        let fake_value = if use_fake {
+            fake::fake(kind, value)?
+        } else {
+            None
+        };
         let is_fake = fake_value.is_some();
         let digest = self.digest(kind, is_fake, value);
         let mut inner = self.live()?;
@@ -192,7 +214,9 @@ impl PseudonymSession {
                 while inner.tokens.contains(&f) || f == value || avoid.contains(&f) {
                     tries += 1;
                     if tries > 16 {
-                        return Err(RedactError::InvalidConfig("could not draw a distinct fake".into()));
+                        return Err(RedactError::InvalidConfig(
+                            "could not draw a distinct fake".into(),
+                        ));
                     }
                     f = fake::fake(kind, value)?.unwrap_or_default();
                 }
@@ -207,11 +231,19 @@ impl PseudonymSession {
                 }
             },
         };
-        let sealed = crypto::seal_with_key(&self.key, &self.tenant, &Self::context(&token), value.as_bytes())?;
+        let sealed = crypto::seal_with_key(
+            &self.key,
+            &self.tenant,
+            &Self::context(&token),
+            value.as_bytes(),
+        )?;
         let i = inner.entries.len();
         inner.max_token = inner.max_token.max(token.len());
         inner.tokens.insert(token.clone());
-        inner.entries.push(Entry { token: token.clone(), sealed });
+        inner.entries.push(Entry {
+            token: token.clone(),
+            sealed,
+        });
         inner.by_digest.insert(digest, i);
         Ok(token)
     }
@@ -221,7 +253,10 @@ impl PseudonymSession {
     /// or malformed placeholders, is left exactly as is.
     pub fn restore(&self, answer: &str) -> Result<String, RedactError> {
         if answer.len() > MAX_TEXT_LEN {
-            return Err(RedactError::TooLarge { len: answer.len(), max: MAX_TEXT_LEN });
+            return Err(RedactError::TooLarge {
+                len: answer.len(),
+                max: MAX_TEXT_LEN,
+            });
         }
         let mut inner = self.live()?;
         self.restore_locked(&mut inner, answer)
@@ -232,13 +267,22 @@ impl PseudonymSession {
             return Ok(answer.to_owned());
         }
         inner.matcher()?;
-        let Inner { entries, matcher, .. } = inner;
-        let Some((_, ac)) = matcher.as_ref() else { return Ok(answer.to_owned()) };
+        let Inner {
+            entries, matcher, ..
+        } = inner;
+        let Some((_, ac)) = matcher.as_ref() else {
+            return Ok(answer.to_owned());
+        };
         let mut out = String::with_capacity(answer.len());
         let mut last = 0;
         for m in ac.find_iter(answer) {
             let e = &entries[m.pattern().as_usize()];
-            let plain = crypto::open_with_key(&self.key, &self.tenant, &Self::context(&e.token), &e.sealed)?;
+            let plain = crypto::open_with_key(
+                &self.key,
+                &self.tenant,
+                &Self::context(&e.token),
+                &e.sealed,
+            )?;
             out.push_str(&answer[last..m.start()]);
             out.push_str(&String::from_utf8_lossy(plain.expose()));
             last = m.end();
@@ -249,7 +293,10 @@ impl PseudonymSession {
 
     /// A restorer for an answer arriving in chunks (a placeholder may be split across them).
     pub fn stream(&self) -> StreamRestorer<'_> {
-        StreamRestorer { session: self, carry: String::new() }
+        StreamRestorer {
+            session: self,
+            carry: String::new(),
+        }
     }
 
     /// Where `carry` can be cut: everything before is final, the rest may still be the
@@ -268,7 +315,10 @@ impl PseudonymSession {
             let suffix = &carry[p..];
             let proper_prefix = inner
                 .tokens
-                .range::<str, _>((std::ops::Bound::Included(suffix), std::ops::Bound::Unbounded))
+                .range::<str, _>((
+                    std::ops::Bound::Included(suffix),
+                    std::ops::Bound::Unbounded,
+                ))
                 .next()
                 .is_some_and(|t| t.len() > suffix.len() && t.starts_with(suffix));
             if proper_prefix {
@@ -301,7 +351,9 @@ pub struct StreamRestorer<'a> {
 
 impl std::fmt::Debug for StreamRestorer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamRestorer").field("held_back", &self.carry.len()).finish()
+        f.debug_struct("StreamRestorer")
+            .field("held_back", &self.carry.len())
+            .finish()
     }
 }
 
@@ -309,12 +361,17 @@ impl StreamRestorer<'_> {
     /// Feeds one chunk; returns the restored text that can be emitted now.
     pub fn push(&mut self, chunk: &str) -> Result<String, RedactError> {
         if chunk.len() > MAX_TEXT_LEN {
-            return Err(RedactError::TooLarge { len: chunk.len(), max: MAX_TEXT_LEN });
+            return Err(RedactError::TooLarge {
+                len: chunk.len(),
+                max: MAX_TEXT_LEN,
+            });
         }
         self.carry.push_str(chunk);
         let mut inner = self.session.live()?;
         let cut = PseudonymSession::safe_cut(&mut inner, &self.carry)?;
-        let out = self.session.restore_locked(&mut inner, &self.carry[..cut])?;
+        let out = self
+            .session
+            .restore_locked(&mut inner, &self.carry[..cut])?;
         self.carry.drain(..cut);
         Ok(out)
     }

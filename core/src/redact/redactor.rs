@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::operator::{mask, tag};
 use super::pseudonym::existing_placeholders;
 use super::scan::{scan, Patterns, ScanConfig, TermIndex};
-use super::{check_tag, Category, EntityKind, Finding, Operation, Recognizer, RedactError, Redacted, BUILTIN_KINDS, MAX_TEXT_LEN};
+use super::{
+    check_tag, Category, EntityKind, Finding, Operation, Recognizer, RedactError, Redacted,
+    BUILTIN_KINDS, MAX_TEXT_LEN,
+};
 
 /// The agent-token prefix recognized by default.
 pub const DEFAULT_AGENT_PREFIX: &str = "tg_";
@@ -61,7 +64,10 @@ impl RedactorBuilder {
 
     /// Recognizes only the built-in kinds of the given categories.
     pub fn categories(mut self, cats: &[Category]) -> Self {
-        self.kinds = BUILTIN_KINDS.iter().filter(|k| cats.contains(&k.category())).fold(0, |a, k| a | k.bit());
+        self.kinds = BUILTIN_KINDS
+            .iter()
+            .filter(|k| cats.contains(&k.category()))
+            .fold(0, |a, k| a | k.bit());
         self
     }
 
@@ -102,22 +108,38 @@ impl RedactorBuilder {
     /// Validates the configuration and builds the redactor.
     pub fn build(self) -> Result<Redactor, RedactError> {
         let p = self.agent_prefix.as_bytes();
-        if !p.is_empty() && (p.len() < 2 || p.len() > 16 || !p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')) {
-            return Err(RedactError::InvalidConfig("the agent-token prefix is 2 to 16 characters from A-Z a-z 0-9 _ -".into()));
+        if !p.is_empty()
+            && (p.len() < 2
+                || p.len() > 16
+                || !p
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-'))
+        {
+            return Err(RedactError::InvalidConfig(
+                "the agent-token prefix is 2 to 16 characters from A-Z a-z 0-9 _ -".into(),
+            ));
         }
         if self.terms.len() > MAX_ORG_TERMS {
-            return Err(RedactError::InvalidConfig(format!("at most {MAX_ORG_TERMS} organization terms")));
+            return Err(RedactError::InvalidConfig(format!(
+                "at most {MAX_ORG_TERMS} organization terms"
+            )));
         }
         for t in &self.terms {
             let b = t.as_bytes();
-            if b.is_empty() || b.len() > MAX_TERM_LEN || !b[0].is_ascii_alphanumeric() || t.trim_end() != t {
+            if b.is_empty()
+                || b.len() > MAX_TERM_LEN
+                || !b[0].is_ascii_alphanumeric()
+                || t.trim_end() != t
+            {
                 return Err(RedactError::InvalidConfig(format!(
                     "an organization term is 1 to {MAX_TERM_LEN} bytes, starts with an ASCII letter or digit and has no trailing space"
                 )));
             }
         }
         if self.patterns.len() > MAX_ORG_PATTERNS {
-            return Err(RedactError::InvalidConfig(format!("at most {MAX_ORG_PATTERNS} organization patterns")));
+            return Err(RedactError::InvalidConfig(format!(
+                "at most {MAX_ORG_PATTERNS} organization patterns"
+            )));
         }
         let patterns = if self.patterns.is_empty() {
             None
@@ -128,7 +150,9 @@ impl RedactorBuilder {
             for (i, p) in self.patterns.iter().enumerate() {
                 check_tag(&p.tag)?;
                 if p.regex.is_empty() || p.regex.len() > MAX_PATTERN_LEN {
-                    return Err(RedactError::InvalidConfig(format!("a pattern is 1 to {MAX_PATTERN_LEN} bytes")));
+                    return Err(RedactError::InvalidConfig(format!(
+                        "a pattern is 1 to {MAX_PATTERN_LEN} bytes"
+                    )));
                 }
                 let alone = regex::RegexBuilder::new(&p.regex)
                     .size_limit(PATTERN_SIZE_LIMIT)
@@ -140,7 +164,10 @@ impl RedactorBuilder {
                 src.push('(');
                 src.push_str(&p.regex);
                 src.push(')');
-                groups.push((next_group, EntityKind::Custom(Arc::from(p.tag.as_str()), Category::Organization)));
+                groups.push((
+                    next_group,
+                    EntityKind::Custom(Arc::from(p.tag.as_str()), Category::Organization),
+                ));
                 next_group += alone.captures_len();
             }
             let regex = regex::RegexBuilder::new(&src)
@@ -176,7 +203,9 @@ pub struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor").field("kinds", &self.cfg.kinds).finish_non_exhaustive()
+        f.debug_struct("Redactor")
+            .field("kinds", &self.cfg.kinds)
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,14 +229,19 @@ impl Redactor {
 
     /// Every built-in recognizer on.
     pub fn new() -> Self {
-        Self::builder().build().unwrap_or_else(|_| unreachable!("the default configuration is valid"))
+        Self::builder()
+            .build()
+            .unwrap_or_else(|_| unreachable!("the default configuration is valid"))
     }
 
     /// Finds every value in `text` (at most [`MAX_TEXT_LEN`] bytes): sorted by position,
     /// non-overlapping, byte ranges on character boundaries.
     pub fn find(&self, text: &str) -> Result<Vec<Finding>, RedactError> {
         if text.len() > MAX_TEXT_LEN {
-            return Err(RedactError::TooLarge { len: text.len(), max: MAX_TEXT_LEN });
+            return Err(RedactError::TooLarge {
+                len: text.len(),
+                max: MAX_TEXT_LEN,
+            });
         }
         let mut out = Vec::new();
         scan(&self.cfg, text, &mut out);
@@ -223,10 +257,16 @@ impl Redactor {
 }
 
 /// Replaces `findings` (sorted, non-overlapping) in `text`.
-pub(crate) fn apply(text: &str, findings: &[Finding], op: &Operation<'_>) -> Result<String, RedactError> {
+pub(crate) fn apply(
+    text: &str,
+    findings: &[Finding],
+    op: &Operation<'_>,
+) -> Result<String, RedactError> {
     let mut out = String::with_capacity(text.len() + findings.len() * 8);
     let avoid = match op {
-        Operation::Fake(_) | Operation::Pseudonymize(_) if !findings.is_empty() => existing_placeholders(text),
+        Operation::Fake(_) | Operation::Pseudonymize(_) if !findings.is_empty() => {
+            existing_placeholders(text)
+        }
         _ => HashSet::new(),
     };
     let mut last = 0;

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use memchr::memmem;
 
-use super::validate::{iban_compact_valid, is_card, is_high_entropy, is_ipv4, is_ipv6, is_phone, is_ssn};
+use super::validate::{
+    iban_compact_valid, is_card, is_high_entropy, is_ipv4, is_ipv6, is_phone, is_ssn,
+};
 use super::{EntityKind, Finding, Recognizer};
 
 // Character classes; 0 ends a word.
@@ -28,7 +30,8 @@ const fn class_table() -> [u8; 256] {
             b'@' => AT,
             b':' => CO,
             b'.' => DOT,
-            b'"' | b'\'' | b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b',' | b';' | b'=' | b'`' | b'|' | b'\\' => 0,
+            b'"' | b'\'' | b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b',' | b';'
+            | b'=' | b'`' | b'|' | b'\\' => 0,
             _ => OT,
         };
         i += 1;
@@ -52,7 +55,11 @@ pub(crate) struct TermIndex {
 
 impl TermIndex {
     pub(crate) fn new(terms: &[String]) -> Self {
-        let mut idx = TermIndex { first: 0, terms: Vec::new(), by_first: vec![Vec::new(); 128] };
+        let mut idx = TermIndex {
+            first: 0,
+            terms: Vec::new(),
+            by_first: vec![Vec::new(); 128],
+        };
         let mut sorted: Vec<&String> = terms.iter().collect();
         sorted.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
         sorted.dedup();
@@ -97,7 +104,13 @@ struct Scan<'a> {
 /// Scans `text`, appending resolved (sorted, non-overlapping) findings to `out`.
 pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
-    let mut sc = Scan { cfg, text, b, out, host_buf: Vec::new() };
+    let mut sc = Scan {
+        cfg,
+        text,
+        b,
+        out,
+        host_buf: Vec::new(),
+    };
     let n = b.len();
     let fancy = !cfg.host.is_empty();
     let mut i = 0;
@@ -118,7 +131,11 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
         }
         // Fast path: a short plain word that starts no organization term and meets no host
         // recognizer (most words of prose).
-        if f & !(UP | LO) == 0 && i - s < 20 && !fancy && cfg.terms.first & (1u128 << (b[s] & 127)) == 0 {
+        if f & !(UP | LO) == 0
+            && i - s < 20
+            && !fancy
+            && cfg.terms.first & (1u128 << (b[s] & 127)) == 0
+        {
             continue;
         }
         let next = sc.word(s, i, f);
@@ -129,7 +146,11 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
             for (gi, kind) in &p.groups {
                 if let Some(m) = caps.get(*gi) {
                     if !m.is_empty() {
-                        out.push(Finding { kind: kind.clone(), start: m.start(), end: m.end() });
+                        out.push(Finding {
+                            kind: kind.clone(),
+                            start: m.start(),
+                            end: m.end(),
+                        });
                     }
                     break;
                 }
@@ -261,7 +282,10 @@ impl Scan<'_> {
             // Letters only and short: a plain word.
             return e;
         }
-        if self.b[s] == b'-' && self.b[s..].starts_with(b"-----BEGIN") && self.on(&EntityKind::PrivateKey) {
+        if self.b[s] == b'-'
+            && self.b[s..].starts_with(b"-----BEGIN")
+            && self.on(&EntityKind::PrivateKey)
+        {
             if let Some(end) = self.pem(s) {
                 return end;
             }
@@ -329,14 +353,22 @@ impl Scan<'_> {
             }
         }
         let ap = &self.cfg.agent_prefix;
-        if !ap.is_empty() && w[0] == ap[0] && w.len() >= ap.len() + 16 && w.starts_with(ap) && self.on(&EntityKind::AgentToken) {
+        if !ap.is_empty()
+            && w[0] == ap[0]
+            && w.len() >= ap.len() + 16
+            && w.starts_with(ap)
+            && self.on(&EntityKind::AgentToken)
+        {
             let body = w[ap.len()..].iter().take_while(|&&c| b64url(c)).count();
             if body >= 16 && ap.len() + body == w.len() {
                 self.emit(EntityKind::AgentToken, s, e);
                 return e;
             }
         }
-        if w.len() >= 13 && self.on(&EntityKind::ApiKey) && matches!(w[0], b'A' | b'g' | b'x' | b's' | b'r' | b'w') {
+        if w.len() >= 13
+            && self.on(&EntityKind::ApiKey)
+            && matches!(w[0], b'A' | b'g' | b'x' | b's' | b'r' | b'w')
+        {
             for (p, body_ok, min, max) in PREFIXES {
                 if w.len() >= p.len() + min && w[1] == p[1] && w.starts_with(p) {
                     let body = w[p.len()..].iter().take_while(|&&c| body_ok(c)).count();
@@ -392,7 +424,13 @@ impl Scan<'_> {
             while ge < self.b.len() && ge - gs < 5 && upper_digit(self.b[ge]) {
                 ge += 1;
             }
-            if ge == gs || ge - gs > 4 || n + (ge - gs) > 34 || (ge < self.b.len() && CLASS[self.b[ge] as usize] != 0 && !matches!(self.b[ge], b'.' | b':' | b'!' | b'?')) {
+            if ge == gs
+                || ge - gs > 4
+                || n + (ge - gs) > 34
+                || (ge < self.b.len()
+                    && CLASS[self.b[ge] as usize] != 0
+                    && !matches!(self.b[ge], b'.' | b':' | b'!' | b'?'))
+            {
                 break;
             }
             buf[n..n + ge - gs].copy_from_slice(&self.b[gs..ge]);
@@ -459,7 +497,9 @@ impl Scan<'_> {
                 let we = words[j].1;
                 let paren = ws > last_end && b[ws - 1] == b'(';
                 let found = if paren {
-                    self.classify(ws - 1, we, i == j).map(|k| (k, ws - 1)).or_else(|| self.classify(ws, we, i == j).map(|k| (k, ws)))
+                    self.classify(ws - 1, we, i == j)
+                        .map(|k| (k, ws - 1))
+                        .or_else(|| self.classify(ws, we, i == j).map(|k| (k, ws)))
                 } else {
                     self.classify(ws, we, i == j).map(|k| (k, ws))
                 };
@@ -529,16 +569,25 @@ impl Scan<'_> {
     fn url_credentials(&mut self, s: usize, q: usize, e: usize) {
         let b = self.b;
         let mut sc = q;
-        while sc > s && (b[sc - 1].is_ascii_alphanumeric() || matches!(b[sc - 1], b'+' | b'.' | b'-')) {
+        while sc > s
+            && (b[sc - 1].is_ascii_alphanumeric() || matches!(b[sc - 1], b'+' | b'.' | b'-'))
+        {
             sc -= 1;
         }
         if sc == q || !b[sc].is_ascii_alphabetic() {
             return;
         }
         let auth = q + 3;
-        let auth_end = b[auth..e].iter().position(|c| matches!(c, b'/' | b'?' | b'#')).map_or(e, |p| auth + p);
-        let Some(at) = memchr::memrchr(b'@', &b[auth..auth_end]).map(|p| auth + p) else { return };
-        let Some(colon) = memchr::memchr(b':', &b[auth..at]).map(|p| auth + p) else { return };
+        let auth_end = b[auth..e]
+            .iter()
+            .position(|c| matches!(c, b'/' | b'?' | b'#'))
+            .map_or(e, |p| auth + p);
+        let Some(at) = memchr::memrchr(b'@', &b[auth..auth_end]).map(|p| auth + p) else {
+            return;
+        };
+        let Some(colon) = memchr::memchr(b':', &b[auth..at]).map(|p| auth + p) else {
+            return;
+        };
         if colon + 1 < at {
             self.emit(EntityKind::UrlCredentials, auth, at);
         }
@@ -546,7 +595,11 @@ impl Scan<'_> {
 
     fn pem(&mut self, s: usize) -> Option<usize> {
         let b = self.b;
-        let line_end = b[s..].iter().take(80).position(|&c| c == b'\n').map_or((s + 80).min(b.len()), |p| s + p);
+        let line_end = b[s..]
+            .iter()
+            .take(80)
+            .position(|&c| c == b'\n')
+            .map_or((s + 80).min(b.len()), |p| s + p);
         let header = &b[s..line_end];
         memmem::find(header, b"PRIVATE KEY-----")?;
         let end = match memmem::find(&b[line_end..], b"-----END") {
@@ -560,7 +613,11 @@ impl Scan<'_> {
             None => b.len(),
         };
         // `end` follows ASCII bytes or is the text's end, so it is a character boundary.
-        let end = if self.text.is_char_boundary(end) { end } else { b.len() };
+        let end = if self.text.is_char_boundary(end) {
+            end
+        } else {
+            b.len()
+        };
         self.emit(EntityKind::PrivateKey, s, end);
         Some(end)
     }
@@ -572,8 +629,16 @@ impl Scan<'_> {
         for &ti in &terms.by_first[first] {
             let t = &terms.terms[ti as usize];
             let end = s + t.len();
-            if end <= b.len() && b[s..end].eq_ignore_ascii_case(t) && (end == b.len() || !is_alnum(b[end])) && self.text.is_char_boundary(end) {
-                self.out.push(Finding { kind: EntityKind::OrgTerm, start: s, end });
+            if end <= b.len()
+                && b[s..end].eq_ignore_ascii_case(t)
+                && (end == b.len() || !is_alnum(b[end]))
+                && self.text.is_char_boundary(end)
+            {
+                self.out.push(Finding {
+                    kind: EntityKind::OrgTerm,
+                    start: s,
+                    end,
+                });
                 return;
             }
         }
@@ -585,8 +650,16 @@ impl Scan<'_> {
             self.host_buf.clear();
             rec.recognize(self.text, s..e, &mut self.host_buf);
             for r in std::mem::take(&mut self.host_buf) {
-                if r.start < r.end && r.end <= self.b.len() && self.text.is_char_boundary(r.start) && self.text.is_char_boundary(r.end) {
-                    self.out.push(Finding { kind: kind.clone(), start: r.start, end: r.end });
+                if r.start < r.end
+                    && r.end <= self.b.len()
+                    && self.text.is_char_boundary(r.start)
+                    && self.text.is_char_boundary(r.end)
+                {
+                    self.out.push(Finding {
+                        kind: kind.clone(),
+                        start: r.start,
+                        end: r.end,
+                    });
                 }
             }
         }

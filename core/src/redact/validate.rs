@@ -43,21 +43,90 @@ pub(crate) fn luhn_check_digit(digits: &[u8]) -> u8 {
 
 /// IBAN lengths per country (ISO 13616 registry).
 const IBAN_LEN: &[(&[u8; 2], u8)] = &[
-    (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20), (b"BE", 16),
-    (b"BG", 22), (b"BH", 22), (b"BR", 29), (b"BY", 28), (b"CH", 21), (b"CR", 22), (b"CY", 28),
-    (b"CZ", 24), (b"DE", 22), (b"DK", 18), (b"DO", 28), (b"EE", 20), (b"EG", 29), (b"ES", 24),
-    (b"FI", 18), (b"FO", 18), (b"FR", 27), (b"GB", 22), (b"GE", 22), (b"GI", 23), (b"GL", 18),
-    (b"GR", 27), (b"GT", 28), (b"HR", 21), (b"HU", 28), (b"IE", 22), (b"IL", 23), (b"IQ", 23),
-    (b"IS", 26), (b"IT", 27), (b"JO", 30), (b"KW", 30), (b"KZ", 20), (b"LB", 28), (b"LC", 32),
-    (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21), (b"MC", 27), (b"MD", 24), (b"ME", 22),
-    (b"MK", 19), (b"MR", 27), (b"MT", 31), (b"MU", 30), (b"NL", 18), (b"NO", 15), (b"PK", 24),
-    (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29), (b"RO", 24), (b"RS", 22), (b"SA", 24),
-    (b"SC", 31), (b"SE", 24), (b"SI", 19), (b"SK", 24), (b"SM", 27), (b"ST", 25), (b"SV", 28),
-    (b"TL", 23), (b"TN", 24), (b"TR", 26), (b"UA", 29), (b"VA", 22), (b"VG", 24), (b"XK", 20),
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
 ];
 
 pub(crate) fn iban_country_len(cc: &[u8]) -> Option<usize> {
-    IBAN_LEN.iter().find(|(c, _)| c[..] == *cc).map(|(_, l)| *l as usize)
+    IBAN_LEN
+        .iter()
+        .find(|(c, _)| c[..] == *cc)
+        .map(|(_, l)| *l as usize)
 }
 
 /// mod 97 of the IBAN rearranged (first four characters moved to the end), letters as 10..35.
@@ -101,7 +170,9 @@ pub(crate) fn iban_compact_valid(c: &[u8]) -> bool {
         && c[2].is_ascii_digit()
         && c[3].is_ascii_digit()
         && iban_country_len(&c[..2]) == Some(c.len())
-        && c[4..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && c[4..]
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         && iban_mod97(c) == Some(1)
 }
 
@@ -111,7 +182,13 @@ fn digits_at(s: &[u8], i: usize, n: usize) -> bool {
 
 /// `AAA-GG-SSSS` with the ranges the SSA never issues excluded.
 pub(crate) fn is_ssn(s: &[u8]) -> bool {
-    if s.len() != 11 || s[3] != b'-' || s[6] != b'-' || !digits_at(s, 0, 3) || !digits_at(s, 4, 2) || !digits_at(s, 7, 4) {
+    if s.len() != 11
+        || s[3] != b'-'
+        || s[6] != b'-'
+        || !digits_at(s, 0, 3)
+        || !digits_at(s, 4, 2)
+        || !digits_at(s, 7, 4)
+    {
         return false;
     }
     let area = &s[0..3];
@@ -123,7 +200,12 @@ pub(crate) fn is_ipv4(s: &[u8]) -> bool {
     let mut parts = 0;
     for p in s.split(|&b| b == b'.') {
         parts += 1;
-        if parts > 4 || p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) || (p.len() > 1 && p[0] == b'0') {
+        if parts > 4
+            || p.is_empty()
+            || p.len() > 3
+            || !p.iter().all(u8::is_ascii_digit)
+            || (p.len() > 1 && p[0] == b'0')
+        {
             return false;
         }
         let v: u32 = p.iter().fold(0, |a, &b| a * 10 + u32::from(b - b'0'));
@@ -136,13 +218,23 @@ pub(crate) fn is_ipv4(s: &[u8]) -> bool {
 
 /// An IPv6 address with at least two colons and one digit (so `a::b` in code is not one).
 pub(crate) fn is_ipv6(s: &[u8]) -> bool {
-    if s.len() < 3 || s.len() > 45 || s.iter().filter(|&&b| b == b':').count() < 2 || !s.iter().any(u8::is_ascii_digit) {
+    if s.len() < 3
+        || s.len() > 45
+        || s.iter().filter(|&&b| b == b':').count() < 2
+        || !s.iter().any(u8::is_ascii_digit)
+    {
         return false;
     }
-    if !s.iter().all(|b| b.is_ascii_hexdigit() || *b == b':' || *b == b'.') {
+    if !s
+        .iter()
+        .all(|b| b.is_ascii_hexdigit() || *b == b':' || *b == b'.')
+    {
         return false;
     }
-    std::str::from_utf8(s).ok().and_then(|t| t.parse::<std::net::Ipv6Addr>().ok()).is_some()
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
+        .is_some()
 }
 
 /// Splits a numeric candidate into digit groups; returns (groups, separators) lengths.
@@ -156,7 +248,13 @@ struct Shape {
 }
 
 fn shape(s: &[u8]) -> Option<Shape> {
-    let mut sh = Shape { groups: [0; 8], seps: [[0; 2]; 8], n: 0, digits: 0, lead: 0 };
+    let mut sh = Shape {
+        groups: [0; 8],
+        seps: [[0; 2]; 8],
+        n: 0,
+        digits: 0,
+        lead: 0,
+    };
     let mut i = 0;
     if let Some(&b) = s.first() {
         if b == b'+' || b == b'(' {
@@ -228,7 +326,11 @@ pub(crate) fn is_card(s: &[u8]) -> bool {
         }
     }
     let first = s[0];
-    let digit = |i: usize| s.get(i).filter(|b| b.is_ascii_digit()).map_or(0, |b| u32::from(b - b'0'));
+    let digit = |i: usize| {
+        s.get(i)
+            .filter(|b| b.is_ascii_digit())
+            .map_or(0, |b| u32::from(b - b'0'))
+    };
     let two = digit(0) * 10 + digit(1);
     let network = match first {
         b'4' => true,
@@ -247,11 +349,19 @@ pub(crate) fn is_card(s: &[u8]) -> bool {
 pub(crate) fn is_phone(s: &[u8]) -> bool {
     let Some(sh) = shape(s) else { return false };
     let g = &sh.groups[..sh.n];
-    let seps_ok = (1..sh.n).all(|i| sh.seps[i].iter().all(|&b| matches!(b, 0 | b' ' | b'-' | b'.' | b'(' | b')')));
+    let seps_ok = (1..sh.n).all(|i| {
+        sh.seps[i]
+            .iter()
+            .all(|&b| matches!(b, 0 | b' ' | b'-' | b'.' | b'(' | b')'))
+    });
     if !seps_ok {
         return false;
     }
-    let first_digit = s.iter().find(|b| b.is_ascii_digit()).copied().unwrap_or(b'0');
+    let first_digit = s
+        .iter()
+        .find(|b| b.is_ascii_digit())
+        .copied()
+        .unwrap_or(b'0');
     match sh.lead {
         b'+' => {
             (8..=15).contains(&sh.digits)
@@ -268,13 +378,21 @@ pub(crate) fn is_phone(s: &[u8]) -> bool {
         _ => {
             if sh.n == 3 && g == [3, 3, 4] {
                 let a = single(sh.seps[1]);
-                return a == single(sh.seps[2]) && matches!(a, b'-' | b'.' | b' ') && first_digit != b'0' && first_digit != b'1';
+                return a == single(sh.seps[2])
+                    && matches!(a, b'-' | b'.' | b' ')
+                    && first_digit != b'0'
+                    && first_digit != b'1';
             }
             if sh.n == 4 && g == [1, 3, 3, 4] && first_digit == b'1' {
                 let a = single(sh.seps[1]);
                 return (1..4).all(|i| single(sh.seps[i]) == a) && matches!(a, b'-' | b'.' | b' ');
             }
-            if first_digit == b'0' && sh.n >= 2 && (10..=11).contains(&sh.digits) && g.iter().all(|&l| l >= 2) && (2..=5).contains(&g[0]) {
+            if first_digit == b'0'
+                && sh.n >= 2
+                && (10..=11).contains(&sh.digits)
+                && g.iter().all(|&l| l >= 2)
+                && (2..=5).contains(&g[0])
+            {
                 let a = single(sh.seps[1]);
                 return matches!(a, b' ' | b'-') && (1..sh.n).all(|i| single(sh.seps[i]) == a);
             }
@@ -286,18 +404,30 @@ pub(crate) fn is_phone(s: &[u8]) -> bool {
 /// True for the 8-4-4-4-12 hex shape of a UUID (identifiers, not secrets).
 fn is_uuid(s: &[u8]) -> bool {
     s.len() == 36
-        && s.iter().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { *b == b'-' } else { b.is_ascii_hexdigit() })
+        && s.iter().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// A high-entropy token: 20 to 512 characters from base64/base64url/hex, with the
 /// character distribution of random data (Shannon entropy near the maximum for its length,
 /// few vowels when it has no digits) and not shaped like a UUID.
 pub(crate) fn is_high_entropy(s: &[u8]) -> bool {
-    if s.len() < 20 || s.len() > 512 || is_uuid(s) || s[0] == b'/' || s.iter().filter(|&&b| b == b'/').count() > 2 {
+    if s.len() < 20
+        || s.len() > 512
+        || is_uuid(s)
+        || s[0] == b'/'
+        || s.iter().filter(|&&b| b == b'/').count() > 2
+    {
         return false;
     }
     let mut hist = [0u16; 128];
-    let (mut digits, mut upper, mut lower, mut other, mut vowels) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut digits, mut upper, mut lower, mut other, mut vowels) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
     for &b in s {
         match b {
             b'0'..=b'9' => digits += 1,
@@ -316,8 +446,11 @@ pub(crate) fn is_high_entropy(s: &[u8]) -> bool {
     if letters == 0 || other * 5 > n {
         return false;
     }
-    let hex = s.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-        || s.iter().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b));
+    let hex = s
+        .iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        || s.iter()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b));
     let nf = n as f64;
     let h: f64 = hist
         .iter()
@@ -361,7 +494,17 @@ mod tests {
 
     #[test]
     fn phones() {
-        for p in ["+1 415 555 2671", "+44 20 7946 0958", "(415) 555-2671", "415-555-2671", "020 7946 0958", "07700 900123", "+14155552671", "01 23 45 67 89", "1-800-555-0199"] {
+        for p in [
+            "+1 415 555 2671",
+            "+44 20 7946 0958",
+            "(415) 555-2671",
+            "415-555-2671",
+            "020 7946 0958",
+            "07700 900123",
+            "+14155552671",
+            "01 23 45 67 89",
+            "1-800-555-0199",
+        ] {
             assert!(is_phone(p.as_bytes()), "{p}");
         }
         for p in ["2024-01-15", "12345", "1.2.3", "415-5552-671", "555 1234"] {

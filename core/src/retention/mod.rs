@@ -61,12 +61,20 @@ pub struct RetentionPolicy {
 impl RetentionPolicy {
     /// The defaults only.
     pub fn defaults() -> Self {
-        RetentionPolicy { windows: DEFAULT_WINDOWS.iter().map(|(c, w)| (c.to_string(), *w)).collect() }
+        RetentionPolicy {
+            windows: DEFAULT_WINDOWS
+                .iter()
+                .map(|(c, w)| (c.to_string(), *w))
+                .collect(),
+        }
     }
 
     /// The window of `class` (`Forever` if none is set).
     pub fn window(&self, class: &str) -> RetentionWindow {
-        self.windows.get(class).copied().unwrap_or(RetentionWindow::Forever)
+        self.windows
+            .get(class)
+            .copied()
+            .unwrap_or(RetentionWindow::Forever)
     }
 }
 
@@ -132,7 +140,10 @@ pub struct TenantErasureReport {
 fn check_window(window: RetentionWindow) -> Result<()> {
     if let RetentionWindow::Secs(s) = window {
         if s <= 0 || s > MAX_WINDOW_SECS {
-            return Err(StoreError::InvalidInput(format!("retention window must be 1 to {MAX_WINDOW_SECS} seconds")).into());
+            return Err(StoreError::InvalidInput(format!(
+                "retention window must be 1 to {MAX_WINDOW_SECS} seconds"
+            ))
+            .into());
         }
     }
     Ok(())
@@ -165,12 +176,18 @@ impl Guard {
 
     /// Sets the tenant's window for `class` (1 second to 100 years, or forever). Audited
     /// (`policy.change`). Needs the admin role.
-    pub async fn set_retention(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<()> {
+    pub async fn set_retention(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        window: RetentionWindow,
+    ) -> Result<()> {
         ctx.require(Role::Admin, "change the retention policy")?;
         validate_label("data class", class)?;
         check_window(window)?;
         self.store().set_retention_rule(ctx, class, window).await?;
-        let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}")).detail("window", window_str(window));
+        let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
+            .detail("window", window_str(window));
         self.audit(ctx, ev).await?;
         Ok(())
     }
@@ -181,7 +198,8 @@ impl Guard {
         validate_label("data class", class)?;
         let had = self.store().clear_retention_rule(ctx, class).await?;
         if had {
-            let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}")).detail("window", "default");
+            let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
+                .detail("window", "default");
             self.audit(ctx, ev).await?;
         }
         Ok(had)
@@ -191,17 +209,31 @@ impl Guard {
     /// (1 to 10,000), calling `progress` after each batch. Stateless, so resumable and
     /// idempotent; nothing inside its window is touched. When anything was deleted, an
     /// audit receipt (`retention.sweep`) records the counts per class. Needs the admin role.
-    pub async fn sweep(&self, ctx: &TenantContext, batch: usize, mut progress: impl FnMut(&SweepReport) + Send) -> Result<SweepReport> {
+    pub async fn sweep(
+        &self,
+        ctx: &TenantContext,
+        batch: usize,
+        mut progress: impl FnMut(&SweepReport) + Send,
+    ) -> Result<SweepReport> {
         ctx.require(Role::Admin, "run a retention sweep")?;
         let batch = check_batch(batch)?;
         let policy = self.retention_policy(ctx).await?;
         let now = self.now();
-        let mut report = SweepReport { tenant: Some(ctx.tenant().clone()), now, ..Default::default() };
+        let mut report = SweepReport {
+            tenant: Some(ctx.tenant().clone()),
+            now,
+            ..Default::default()
+        };
         for class in self.store().record_classes(ctx).await? {
-            let RetentionWindow::Secs(w) = policy.window(&class) else { continue };
+            let RetentionWindow::Secs(w) = policy.window(&class) else {
+                continue;
+            };
             let cutoff = now.saturating_sub(w);
             loop {
-                let ids = self.store().delete_expired(ctx, &class, cutoff, batch).await?;
+                let ids = self
+                    .store()
+                    .delete_expired(ctx, &class, cutoff, batch)
+                    .await?;
                 report.batches += 1;
                 if !ids.is_empty() {
                     *report.deleted.entry(class.clone()).or_default() += ids.len() as u64;
@@ -213,7 +245,11 @@ impl Guard {
             }
         }
         if report.total() > 0 {
-            let mut ev = AuditEvent::new(AuditAction::RetentionSweep, format!("tenant:{}", ctx.tenant())).detail("now", now.to_string());
+            let mut ev = AuditEvent::new(
+                AuditAction::RetentionSweep,
+                format!("tenant:{}", ctx.tenant()),
+            )
+            .detail("now", now.to_string());
             for (class, n) in &report.deleted {
                 ev = ev.detail(format!("deleted.{class}"), n.to_string());
             }
@@ -224,11 +260,22 @@ impl Guard {
 
     /// Sweeps every tenant (service role), tenants in ascending id order. Resumable: pass
     /// the last report's `last_tenant` as `start_after`.
-    pub async fn sweep_all(&self, service: &ServiceRole, start_after: Option<TenantId>, batch: usize) -> Result<SweepAllReport> {
+    pub async fn sweep_all(
+        &self,
+        service: &ServiceRole,
+        start_after: Option<TenantId>,
+        batch: usize,
+    ) -> Result<SweepAllReport> {
         let batch = check_batch(batch)?;
-        let mut report = SweepAllReport { last_tenant: start_after, ..Default::default() };
+        let mut report = SweepAllReport {
+            last_tenant: start_after,
+            ..Default::default()
+        };
         loop {
-            let tenants = self.store().list_tenants(service, report.last_tenant.as_ref(), batch).await?;
+            let tenants = self
+                .store()
+                .list_tenants(service, report.last_tenant.as_ref(), batch)
+                .await?;
             if tenants.is_empty() {
                 break;
             }
@@ -245,7 +292,12 @@ impl Guard {
     /// Erases every record tagged with data subject `subject`, whatever its window, `batch`
     /// at a time. The audit receipt (`retention.erase_subject`) holds the subject's SHA-256,
     /// never the subject itself. Idempotent. Needs the admin role.
-    pub async fn erase_subject(&self, ctx: &TenantContext, subject: &str, batch: usize) -> Result<ErasureReport> {
+    pub async fn erase_subject(
+        &self,
+        ctx: &TenantContext,
+        subject: &str,
+        batch: usize,
+    ) -> Result<ErasureReport> {
         ctx.require(Role::Admin, "erase a data subject")?;
         validate_label("subject", subject)?;
         let batch = check_batch(batch)?;
@@ -259,10 +311,18 @@ impl Guard {
             }
         }
         let subject_digest = digest(subject);
-        let ev = AuditEvent::new(AuditAction::SubjectErasure, format!("subject:sha256:{subject_digest}"))
-            .detail("deleted", deleted.to_string());
+        let ev = AuditEvent::new(
+            AuditAction::SubjectErasure,
+            format!("subject:sha256:{subject_digest}"),
+        )
+        .detail("deleted", deleted.to_string());
         let receipt = self.audit(ctx, ev).await?;
-        Ok(ErasureReport { subject_digest, deleted, batches, receipt })
+        Ok(ErasureReport {
+            subject_digest,
+            deleted,
+            batches,
+            receipt,
+        })
     }
 
     /// Erases the whole tenant: crypto-shreds it (every key version destroyed, so every
@@ -270,7 +330,11 @@ impl Guard {
     /// and sessions, deletes its sealed records, and leaves an audit receipt
     /// (`retention.erase_tenant`; the audit log itself is kept). Irreversible; safe to run
     /// again. Needs the owner role.
-    pub async fn erase_tenant(&self, ctx: &TenantContext, batch: usize) -> Result<TenantErasureReport> {
+    pub async fn erase_tenant(
+        &self,
+        ctx: &TenantContext,
+        batch: usize,
+    ) -> Result<TenantErasureReport> {
         ctx.require(Role::Owner, "erase a tenant")?;
         let batch = check_batch(batch)?;
         self.shred_tenant(ctx).await?;
@@ -287,12 +351,20 @@ impl Guard {
                 break;
             }
         }
-        let ev = AuditEvent::new(AuditAction::TenantErasure, format!("tenant:{}", ctx.tenant()))
-            .detail("keys", "destroyed")
-            .detail("tokens_revoked", tokens_revoked.to_string())
-            .detail("sessions_revoked", sessions_revoked.to_string())
-            .detail("records_deleted", records_deleted.to_string());
+        let ev = AuditEvent::new(
+            AuditAction::TenantErasure,
+            format!("tenant:{}", ctx.tenant()),
+        )
+        .detail("keys", "destroyed")
+        .detail("tokens_revoked", tokens_revoked.to_string())
+        .detail("sessions_revoked", sessions_revoked.to_string())
+        .detail("records_deleted", records_deleted.to_string());
         let receipt = self.audit(ctx, ev).await?;
-        Ok(TenantErasureReport { tokens_revoked, sessions_revoked, records_deleted, receipt })
+        Ok(TenantErasureReport {
+            tokens_revoked,
+            sessions_revoked,
+            records_deleted,
+            receipt,
+        })
     }
 }

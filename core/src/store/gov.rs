@@ -8,8 +8,12 @@ use crate::tokens::Scope;
 
 /// Checks a data-class or subject label (1 to 128 bytes, no control characters).
 pub fn validate_label(what: &str, label: &str) -> Result<(), StoreError> {
-    if label.is_empty() || label.len() > super::MAX_LABEL_LEN || label.chars().any(char::is_control) {
-        return Err(StoreError::InvalidInput(format!("{what} must be 1 to {} bytes without control characters", super::MAX_LABEL_LEN)));
+    if label.is_empty() || label.len() > super::MAX_LABEL_LEN || label.chars().any(char::is_control)
+    {
+        return Err(StoreError::InvalidInput(format!(
+            "{what} must be 1 to {} bytes without control characters",
+            super::MAX_LABEL_LEN
+        )));
     }
     Ok(())
 }
@@ -45,17 +49,37 @@ pub trait TokenStore: Send + Sync {
 
     /// The token with this hash, in any tenant (service role: verification learns the
     /// tenant from the token).
-    async fn token_by_hash(&self, service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
+    async fn token_by_hash(
+        &self,
+        service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError>;
 
     /// The tenant's tokens (of one agent if given), ids ascending, at most `limit`.
-    async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<TokenRecord>, StoreError>;
+    async fn list_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, StoreError>;
 
     /// Marks one token revoked at `at`; returns whether it was live before. `RecordNotFound`
     /// if the tenant has no such token.
-    async fn revoke_token(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError>;
+    async fn revoke_token(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Revokes every live token of `agent` (or of the whole tenant if `None`); returns how many.
-    async fn revoke_tokens(&self, ctx: &TenantContext, agent: Option<&str>, at: i64) -> Result<u64, StoreError>;
+    async fn revoke_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Persistence of the per-tenant, hash-chained audit log. There is no update or delete.
@@ -64,10 +88,19 @@ pub trait AuditStore: Send + Sync {
     /// Appends an entry atomically: reads the tenant's head, chains the draft to it with
     /// [`AuditEntry::chain`] and inserts it, all under one lock or transaction, so
     /// concurrent appenders never fork the chain (sequence numbers are unique per tenant).
-    async fn append_audit(&self, ctx: &TenantContext, draft: &AuditDraft) -> Result<AuditEntry, StoreError>;
+    async fn append_audit(
+        &self,
+        ctx: &TenantContext,
+        draft: &AuditDraft,
+    ) -> Result<AuditEntry, StoreError>;
 
     /// Entries with `seq > after`, ascending, at most `limit`.
-    async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_entries(
+        &self,
+        ctx: &TenantContext,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// A retention window.
@@ -83,26 +116,53 @@ pub enum RetentionWindow {
 #[async_trait::async_trait]
 pub trait RetentionStore: Send + Sync {
     /// Sets the tenant's window for a data class (overriding the default).
-    async fn set_retention_rule(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<(), StoreError>;
+    async fn set_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        window: RetentionWindow,
+    ) -> Result<(), StoreError>;
 
     /// Removes the tenant's override for a class (back to the default); returns whether one existed.
-    async fn clear_retention_rule(&self, ctx: &TenantContext, class: &str) -> Result<bool, StoreError>;
+    async fn clear_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+    ) -> Result<bool, StoreError>;
 
     /// The tenant's overrides, by class ascending.
-    async fn retention_rules(&self, ctx: &TenantContext) -> Result<Vec<(String, RetentionWindow)>, StoreError>;
+    async fn retention_rules(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Vec<(String, RetentionWindow)>, StoreError>;
 
     /// Distinct data classes of the tenant's records, ascending.
     async fn record_classes(&self, ctx: &TenantContext) -> Result<Vec<String>, StoreError>;
 
     /// Deletes at most `limit` records of `class` last written before `cutoff`
     /// (`updated_at < cutoff`), atomically; returns their ids.
-    async fn delete_expired(&self, ctx: &TenantContext, class: &str, cutoff: i64, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn delete_expired(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        cutoff: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Deletes at most `limit` records tagged with `subject`; returns their ids.
-    async fn delete_by_subject(&self, ctx: &TenantContext, subject: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn delete_by_subject(
+        &self,
+        ctx: &TenantContext,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Deletes at most `limit` records of the tenant (any class); returns how many.
-    async fn delete_all_records(&self, ctx: &TenantContext, limit: usize) -> Result<u64, StoreError>;
+    async fn delete_all_records(
+        &self,
+        ctx: &TenantContext,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
 }
 
 /// A stored login session.
@@ -147,26 +207,60 @@ pub struct RefreshRecord {
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
     /// Inserts a session and its first refresh token.
-    async fn insert_session(&self, ctx: &TenantContext, session: &SessionRecord, refresh: &RefreshRecord) -> Result<(), StoreError>;
+    async fn insert_session(
+        &self,
+        ctx: &TenantContext,
+        session: &SessionRecord,
+        refresh: &RefreshRecord,
+    ) -> Result<(), StoreError>;
 
     /// The refresh token with this hash, in any tenant (service role).
-    async fn refresh_by_hash(&self, service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError>;
+    async fn refresh_by_hash(
+        &self,
+        service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<RefreshRecord>, StoreError>;
 
     /// The session, `None` if absent; `CrossTenant` if it belongs to another tenant.
-    async fn get_session(&self, ctx: &TenantContext, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn get_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Atomically marks refresh token `old` used and inserts `new`, if `old` was unused and
     /// the session is live; returns false (nothing written) if `old` was already used.
-    async fn rotate_refresh(&self, ctx: &TenantContext, old: &[u8; 32], new: &RefreshRecord, at: i64) -> Result<bool, StoreError>;
+    async fn rotate_refresh(
+        &self,
+        ctx: &TenantContext,
+        old: &[u8; 32],
+        new: &RefreshRecord,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     /// The tenant's sessions (of one user if given), newest first, at most `limit`.
-    async fn list_sessions(&self, ctx: &TenantContext, user: Option<&str>, limit: usize) -> Result<Vec<SessionRecord>, StoreError>;
+    async fn list_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// Revokes one session; returns whether it was live.
-    async fn revoke_session(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError>;
+    async fn revoke_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Revokes every live session of the tenant (of one user if given); returns how many.
-    async fn revoke_sessions(&self, ctx: &TenantContext, user: Option<&str>, at: i64) -> Result<u64, StoreError>;
+    async fn revoke_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Every governance store trait.

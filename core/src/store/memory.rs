@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError, TenantKeyRecord, MAX_PAGE};
+use super::{
+    validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError,
+    TenantKeyRecord, MAX_PAGE,
+};
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
@@ -42,13 +45,18 @@ impl MemoryStore {
 
 fn page(limit: usize) -> Result<usize, StoreError> {
     if limit == 0 || limit > MAX_PAGE {
-        return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")));
+        return Err(StoreError::InvalidInput(format!(
+            "page size must be 1 to {MAX_PAGE}"
+        )));
     }
     Ok(limit)
 }
 
 fn tenant_mut<'a>(inner: &'a mut Inner, ctx: &TenantContext) -> Result<&'a mut Tenant, StoreError> {
-    inner.tenants.get_mut(ctx.tenant()).ok_or(StoreError::TenantNotFound)
+    inner
+        .tenants
+        .get_mut(ctx.tenant())
+        .ok_or(StoreError::TenantNotFound)
 }
 
 fn wipe(rec: &mut TenantKeyRecord) {
@@ -59,10 +67,16 @@ fn wipe(rec: &mut TenantKeyRecord) {
 
 #[async_trait::async_trait]
 impl KeyStore for MemoryStore {
-    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError> {
+    async fn create_tenant(
+        &self,
+        ctx: &TenantContext,
+        first: &TenantKeyRecord,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if inner.tenants.contains_key(ctx.tenant()) {
-            return Err(StoreError::Conflict("tenant already exists (ids of shredded tenants are never reused)".into()));
+            return Err(StoreError::Conflict(
+                "tenant already exists (ids of shredded tenants are never reused)".into(),
+            ));
         }
         let mut t = Tenant::default();
         t.keys.insert(first.key_id, first.clone());
@@ -72,17 +86,30 @@ impl KeyStore for MemoryStore {
 
     async fn tenant_keys(&self, ctx: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError> {
         let mut inner = self.lock();
-        Ok(tenant_mut(&mut inner, ctx)?.keys.values().cloned().collect())
+        Ok(tenant_mut(&mut inner, ctx)?
+            .keys
+            .values()
+            .cloned()
+            .collect())
     }
 
-    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError> {
+    async fn rotate_key(
+        &self,
+        ctx: &TenantContext,
+        new: &TenantKeyRecord,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let t = tenant_mut(&mut inner, ctx)?;
         if t.keys.contains_key(&new.key_id) {
-            return Err(StoreError::Conflict(format!("key {} already exists", new.key_id)));
+            return Err(StoreError::Conflict(format!(
+                "key {} already exists",
+                new.key_id
+            )));
         }
         if !t.keys.values().any(|k| k.state == KeyState::Active) {
-            return Err(StoreError::Conflict("tenant was shredded: it cannot get new keys".into()));
+            return Err(StoreError::Conflict(
+                "tenant was shredded: it cannot get new keys".into(),
+            ));
         }
         for k in t.keys.values_mut().filter(|k| k.state == KeyState::Active) {
             k.state = KeyState::DecryptOnly;
@@ -91,7 +118,14 @@ impl KeyStore for MemoryStore {
         Ok(())
     }
 
-    async fn rewrap_key(&self, ctx: &TenantContext, key_id: KeyId, expected_kek: &str, new_kek: &str, new_wrapped: &[u8]) -> Result<bool, StoreError> {
+    async fn rewrap_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        expected_kek: &str,
+        new_kek: &str,
+        new_wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         let t = tenant_mut(&mut inner, ctx)?;
         match t.keys.get_mut(&key_id) {
@@ -107,9 +141,15 @@ impl KeyStore for MemoryStore {
     async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let t = tenant_mut(&mut inner, ctx)?;
-        let k = t.keys.get_mut(&key_id).ok_or_else(|| StoreError::Conflict(format!("no key {key_id}")))?;
+        let k = t
+            .keys
+            .get_mut(&key_id)
+            .ok_or_else(|| StoreError::Conflict(format!("no key {key_id}")))?;
         match k.state {
-            KeyState::Active => Err(StoreError::Conflict("the active key cannot be destroyed alone: rotate first, or shred the tenant".into())),
+            KeyState::Active => Err(StoreError::Conflict(
+                "the active key cannot be destroyed alone: rotate first, or shred the tenant"
+                    .into(),
+            )),
             _ => {
                 wipe(k);
                 Ok(())
@@ -124,10 +164,21 @@ impl KeyStore for MemoryStore {
         Ok(())
     }
 
-    async fn list_tenants(&self, _service: &ServiceRole, after: Option<&TenantId>, limit: usize) -> Result<Vec<TenantId>, StoreError> {
+    async fn list_tenants(
+        &self,
+        _service: &ServiceRole,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>, StoreError> {
         let limit = page(limit)?;
         let inner = self.lock();
-        Ok(inner.tenants.keys().filter(|t| after.is_none_or(|a| *t > a)).take(limit).cloned().collect())
+        Ok(inner
+            .tenants
+            .keys()
+            .filter(|t| after.is_none_or(|a| *t > a))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 
@@ -145,11 +196,17 @@ impl RecordStore for MemoryStore {
         if let Some((_, old)) = inner.records.get(&rec.id) {
             rec.created_at = old.created_at;
         }
-        inner.records.insert(rec.id.clone(), (ctx.tenant().clone(), rec));
+        inner
+            .records
+            .insert(rec.id.clone(), (ctx.tenant().clone(), rec));
         Ok(())
     }
 
-    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+    async fn get_record(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SealedRecord>, StoreError> {
         validate_record_id(id)?;
         let inner = self.lock();
         match inner.records.get(id) {
@@ -169,13 +226,21 @@ impl RecordStore for MemoryStore {
         }
     }
 
-    async fn records_by_key(&self, ctx: &TenantContext, key_id: KeyId, after: Option<&str>, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+    async fn records_by_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
         let limit = page(limit)?;
         let inner = self.lock();
         let mut out: Vec<SealedRecord> = inner
             .records
             .values()
-            .filter(|(t, r)| t == ctx.tenant() && r.key_id == key_id && after.is_none_or(|a| r.id.as_str() > a))
+            .filter(|(t, r)| {
+                t == ctx.tenant() && r.key_id == key_id && after.is_none_or(|a| r.id.as_str() > a)
+            })
             .map(|(_, r)| r.clone())
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -185,10 +250,21 @@ impl RecordStore for MemoryStore {
 
     async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
         let inner = self.lock();
-        Ok(inner.records.values().filter(|(t, r)| t == ctx.tenant() && r.key_id == key_id).count() as u64)
+        Ok(inner
+            .records
+            .values()
+            .filter(|(t, r)| t == ctx.tenant() && r.key_id == key_id)
+            .count() as u64)
     }
 
-    async fn replace_sealed(&self, ctx: &TenantContext, id: &str, expected: &[u8], new_key_id: KeyId, new_sealed: &[u8]) -> Result<bool, StoreError> {
+    async fn replace_sealed(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        expected: &[u8],
+        new_key_id: KeyId,
+        new_sealed: &[u8],
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         match inner.records.get_mut(id) {
             Some((owner, _)) if owner != ctx.tenant() => Err(StoreError::CrossTenant),
@@ -204,20 +280,40 @@ impl RecordStore for MemoryStore {
 
 #[async_trait::async_trait]
 impl super::PolicyStore for MemoryStore {
-    async fn get_policy(&self, ctx: &TenantContext, kind: &str) -> Result<Option<super::PolicyDocument>, StoreError> {
+    async fn get_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+    ) -> Result<Option<super::PolicyDocument>, StoreError> {
         super::validate_policy(kind, "")?;
         let mut inner = self.lock();
         tenant_mut(&mut inner, ctx)?;
-        Ok(inner.policies.get(&(ctx.tenant().clone(), kind.to_owned())).cloned())
+        Ok(inner
+            .policies
+            .get(&(ctx.tenant().clone(), kind.to_owned()))
+            .cloned())
     }
 
-    async fn put_policy(&self, ctx: &TenantContext, kind: &str, body: &str, updated_at: i64) -> Result<u64, StoreError> {
+    async fn put_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+        body: &str,
+        updated_at: i64,
+    ) -> Result<u64, StoreError> {
         super::validate_policy(kind, body)?;
         let mut inner = self.lock();
         tenant_mut(&mut inner, ctx)?;
         let key = (ctx.tenant().clone(), kind.to_owned());
         let version = inner.policies.get(&key).map_or(0, |d| d.version) + 1;
-        inner.policies.insert(key, super::PolicyDocument { body: body.to_owned(), version, updated_at });
+        inner.policies.insert(
+            key,
+            super::PolicyDocument {
+                body: body.to_owned(),
+                version,
+                updated_at,
+            },
+        );
         Ok(version)
     }
 }

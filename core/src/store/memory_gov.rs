@@ -5,7 +5,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{page, MemoryStore};
 use crate::audit::{AuditDraft, AuditEntry, GENESIS};
-use crate::store::gov::{validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
+use crate::store::gov::{
+    validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
+    SessionStore, TokenRecord, TokenStore,
+};
 use crate::store::StoreError;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
@@ -31,7 +34,8 @@ impl MemoryStore {
 #[async_trait::async_trait]
 impl TokenStore for MemoryStore {
     async fn insert_token(&self, ctx: &TenantContext, rec: &TokenRecord) -> Result<(), StoreError> {
-        ctx.check_tenant(&rec.tenant).map_err(|_| StoreError::CrossTenant)?;
+        ctx.check_tenant(&rec.tenant)
+            .map_err(|_| StoreError::CrossTenant)?;
         let mut g = self.gov();
         if g.tokens.contains_key(&rec.id) || g.token_hashes.contains_key(&rec.hash) {
             return Err(StoreError::Conflict("token id or hash exists".into()));
@@ -41,23 +45,45 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
-    async fn token_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+    async fn token_by_hash(
+        &self,
+        _service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let g = self.gov();
-        Ok(g.token_hashes.get(hash).and_then(|id| g.tokens.get(id)).cloned())
+        Ok(g.token_hashes
+            .get(hash)
+            .and_then(|id| g.tokens.get(id))
+            .cloned())
     }
 
-    async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
         let limit = page(limit)?;
         let g = self.gov();
         Ok(g.tokens
             .values()
-            .filter(|t| &t.tenant == ctx.tenant() && agent.is_none_or(|a| t.agent == a) && after.is_none_or(|a| t.id.as_str() > a))
+            .filter(|t| {
+                &t.tenant == ctx.tenant()
+                    && agent.is_none_or(|a| t.agent == a)
+                    && after.is_none_or(|a| t.id.as_str() > a)
+            })
             .take(limit)
             .cloned()
             .collect())
     }
 
-    async fn revoke_token(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+    async fn revoke_token(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let mut g = self.gov();
         match g.tokens.get_mut(id) {
             Some(t) if &t.tenant != ctx.tenant() => Err(StoreError::CrossTenant),
@@ -70,11 +96,19 @@ impl TokenStore for MemoryStore {
         }
     }
 
-    async fn revoke_tokens(&self, ctx: &TenantContext, agent: Option<&str>, at: i64) -> Result<u64, StoreError> {
+    async fn revoke_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError> {
         let mut g = self.gov();
         let mut n = 0;
         for t in g.tokens.values_mut() {
-            if &t.tenant == ctx.tenant() && agent.is_none_or(|a| t.agent == a) && t.revoked_at.is_none() {
+            if &t.tenant == ctx.tenant()
+                && agent.is_none_or(|a| t.agent == a)
+                && t.revoked_at.is_none()
+            {
                 t.revoked_at = Some(at);
                 n += 1;
             }
@@ -85,19 +119,33 @@ impl TokenStore for MemoryStore {
 
 #[async_trait::async_trait]
 impl AuditStore for MemoryStore {
-    async fn append_audit(&self, ctx: &TenantContext, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+    async fn append_audit(
+        &self,
+        ctx: &TenantContext,
+        draft: &AuditDraft,
+    ) -> Result<AuditEntry, StoreError> {
         let mut g = self.gov();
         let log = g.audit.entry(ctx.tenant().clone()).or_default();
-        let (seq, prev) = log.last().map(|e| (e.seq + 1, e.hash.as_str())).unwrap_or((1, GENESIS));
+        let (seq, prev) = log
+            .last()
+            .map(|e| (e.seq + 1, e.hash.as_str()))
+            .unwrap_or((1, GENESIS));
         let e = AuditEntry::chain(ctx.tenant().as_str(), seq, prev, draft);
         log.push(e.clone());
         Ok(e)
     }
 
-    async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(
+        &self,
+        ctx: &TenantContext,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = page(limit)?;
         let g = self.gov();
-        let Some(log) = g.audit.get(ctx.tenant()) else { return Ok(Vec::new()) };
+        let Some(log) = g.audit.get(ctx.tenant()) else {
+            return Ok(Vec::new());
+        };
         let start = usize::try_from(after).unwrap_or(usize::MAX).min(log.len());
         Ok(log[start..].iter().take(limit).cloned().collect())
     }
@@ -105,29 +153,64 @@ impl AuditStore for MemoryStore {
 
 #[async_trait::async_trait]
 impl RetentionStore for MemoryStore {
-    async fn set_retention_rule(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<(), StoreError> {
+    async fn set_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        window: RetentionWindow,
+    ) -> Result<(), StoreError> {
         validate_label("data class", class)?;
-        self.gov().rules.insert((ctx.tenant().clone(), class.to_owned()), window);
+        self.gov()
+            .rules
+            .insert((ctx.tenant().clone(), class.to_owned()), window);
         Ok(())
     }
 
-    async fn clear_retention_rule(&self, ctx: &TenantContext, class: &str) -> Result<bool, StoreError> {
-        Ok(self.gov().rules.remove(&(ctx.tenant().clone(), class.to_owned())).is_some())
+    async fn clear_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .gov()
+            .rules
+            .remove(&(ctx.tenant().clone(), class.to_owned()))
+            .is_some())
     }
 
-    async fn retention_rules(&self, ctx: &TenantContext) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
-        Ok(self.gov().rules.iter().filter(|((t, _), _)| t == ctx.tenant()).map(|((_, c), w)| (c.clone(), *w)).collect())
+    async fn retention_rules(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
+        Ok(self
+            .gov()
+            .rules
+            .iter()
+            .filter(|((t, _), _)| t == ctx.tenant())
+            .map(|((_, c), w)| (c.clone(), *w))
+            .collect())
     }
 
     async fn record_classes(&self, ctx: &TenantContext) -> Result<Vec<String>, StoreError> {
         let inner = self.lock();
-        let mut v: Vec<String> = inner.records.values().filter(|(t, _)| t == ctx.tenant()).map(|(_, r)| r.class.clone()).collect();
+        let mut v: Vec<String> = inner
+            .records
+            .values()
+            .filter(|(t, _)| t == ctx.tenant())
+            .map(|(_, r)| r.class.clone())
+            .collect();
         v.sort();
         v.dedup();
         Ok(v)
     }
 
-    async fn delete_expired(&self, ctx: &TenantContext, class: &str, cutoff: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn delete_expired(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        cutoff: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut inner = self.lock();
         let mut ids: Vec<String> = inner
@@ -144,7 +227,12 @@ impl RetentionStore for MemoryStore {
         Ok(ids)
     }
 
-    async fn delete_by_subject(&self, ctx: &TenantContext, subject: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn delete_by_subject(
+        &self,
+        ctx: &TenantContext,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut inner = self.lock();
         let mut ids: Vec<String> = inner
@@ -161,10 +249,20 @@ impl RetentionStore for MemoryStore {
         Ok(ids)
     }
 
-    async fn delete_all_records(&self, ctx: &TenantContext, limit: usize) -> Result<u64, StoreError> {
+    async fn delete_all_records(
+        &self,
+        ctx: &TenantContext,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
         let mut inner = self.lock();
-        let ids: Vec<String> = inner.records.values().filter(|(t, _)| t == ctx.tenant()).map(|(_, r)| r.id.clone()).take(limit).collect();
+        let ids: Vec<String> = inner
+            .records
+            .values()
+            .filter(|(t, _)| t == ctx.tenant())
+            .map(|(_, r)| r.id.clone())
+            .take(limit)
+            .collect();
         for id in &ids {
             inner.records.remove(id);
         }
@@ -174,29 +272,51 @@ impl RetentionStore for MemoryStore {
 
 #[async_trait::async_trait]
 impl SessionStore for MemoryStore {
-    async fn insert_session(&self, ctx: &TenantContext, session: &SessionRecord, refresh: &RefreshRecord) -> Result<(), StoreError> {
-        ctx.check_tenant(&session.tenant).map_err(|_| StoreError::CrossTenant)?;
+    async fn insert_session(
+        &self,
+        ctx: &TenantContext,
+        session: &SessionRecord,
+        refresh: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        ctx.check_tenant(&session.tenant)
+            .map_err(|_| StoreError::CrossTenant)?;
         let mut g = self.gov();
         if g.sessions.contains_key(&session.id) || g.refresh.contains_key(&refresh.hash) {
-            return Err(StoreError::Conflict("session id or refresh hash exists".into()));
+            return Err(StoreError::Conflict(
+                "session id or refresh hash exists".into(),
+            ));
         }
         g.sessions.insert(session.id.clone(), session.clone());
         g.refresh.insert(refresh.hash, refresh.clone());
         Ok(())
     }
 
-    async fn refresh_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+    async fn refresh_by_hash(
+        &self,
+        _service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<RefreshRecord>, StoreError> {
         Ok(self.gov().refresh.get(hash).cloned())
     }
 
-    async fn get_session(&self, ctx: &TenantContext, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+    async fn get_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         match self.gov().sessions.get(id) {
             Some(s) if &s.tenant != ctx.tenant() => Err(StoreError::CrossTenant),
             s => Ok(s.cloned()),
         }
     }
 
-    async fn rotate_refresh(&self, ctx: &TenantContext, old: &[u8; 32], new: &RefreshRecord, at: i64) -> Result<bool, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        ctx: &TenantContext,
+        old: &[u8; 32],
+        new: &RefreshRecord,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let mut g = self.gov();
         match g.refresh.get(old) {
             Some(r) if &r.tenant != ctx.tenant() => return Err(StoreError::CrossTenant),
@@ -218,7 +338,12 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
-    async fn list_sessions(&self, ctx: &TenantContext, user: Option<&str>, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
+    async fn list_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
         let limit = page(limit)?;
         let g = self.gov();
         let mut v: Vec<SessionRecord> = g
@@ -227,12 +352,21 @@ impl SessionStore for MemoryStore {
             .filter(|s| &s.tenant == ctx.tenant() && user.is_none_or(|u| s.user == u))
             .cloned()
             .collect();
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        v.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         v.truncate(limit);
         Ok(v)
     }
 
-    async fn revoke_session(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let mut g = self.gov();
         match g.sessions.get_mut(id) {
             Some(s) if &s.tenant != ctx.tenant() => Err(StoreError::CrossTenant),
@@ -245,11 +379,19 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn revoke_sessions(&self, ctx: &TenantContext, user: Option<&str>, at: i64) -> Result<u64, StoreError> {
+    async fn revoke_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError> {
         let mut g = self.gov();
         let mut n = 0;
         for s in g.sessions.values_mut() {
-            if &s.tenant == ctx.tenant() && user.is_none_or(|u| s.user == u) && s.revoked_at.is_none() {
+            if &s.tenant == ctx.tenant()
+                && user.is_none_or(|u| s.user == u)
+                && s.revoked_at.is_none()
+            {
                 s.revoked_at = Some(at);
                 n += 1;
             }

@@ -7,18 +7,23 @@
 mod gov;
 mod memory;
 mod policy;
-#[cfg(feature = "sqlite")]
-mod sqlite;
 #[cfg(feature = "postgres")]
 mod postgres;
-
-pub use gov::{validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
-pub use memory::MemoryStore;
-pub use policy::{validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+mod sqlite;
+
+pub use gov::{
+    validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,
+    SessionRecord, SessionStore, TokenRecord, TokenStore,
+};
+pub use memory::MemoryStore;
+pub use policy::{
+    validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
+};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 use thiserror::Error;
 
@@ -145,10 +150,18 @@ impl StoreError {
 pub fn validate_record(rec: &SealedRecord) -> Result<(), StoreError> {
     validate_record_id(&rec.id)?;
     if rec.class.is_empty() || rec.class.len() > MAX_LABEL_LEN {
-        return Err(StoreError::InvalidInput(format!("data class must be 1 to {MAX_LABEL_LEN} bytes")));
+        return Err(StoreError::InvalidInput(format!(
+            "data class must be 1 to {MAX_LABEL_LEN} bytes"
+        )));
     }
-    if rec.subject.as_ref().is_some_and(|s| s.is_empty() || s.len() > MAX_LABEL_LEN) {
-        return Err(StoreError::InvalidInput(format!("subject must be 1 to {MAX_LABEL_LEN} bytes")));
+    if rec
+        .subject
+        .as_ref()
+        .is_some_and(|s| s.is_empty() || s.len() > MAX_LABEL_LEN)
+    {
+        return Err(StoreError::InvalidInput(format!(
+            "subject must be 1 to {MAX_LABEL_LEN} bytes"
+        )));
     }
     Ok(())
 }
@@ -168,14 +181,22 @@ pub fn validate_record_id(id: &str) -> Result<(), StoreError> {
 pub trait KeyStore: Send + Sync {
     /// Creates the tenant with its first (active) key. `Conflict` if the tenant exists
     /// or ever existed (a shredded tenant id is never reused).
-    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError>;
+    async fn create_tenant(
+        &self,
+        ctx: &TenantContext,
+        first: &TenantKeyRecord,
+    ) -> Result<(), StoreError>;
 
     /// Every key version of the tenant, oldest first. `TenantNotFound` if none.
     async fn tenant_keys(&self, ctx: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError>;
 
     /// Atomically demotes the active key to decrypt-only and inserts `new` as active.
     /// `Conflict` if `new.key_id` exists or the tenant was shredded.
-    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError>;
+    async fn rotate_key(
+        &self,
+        ctx: &TenantContext,
+        new: &TenantKeyRecord,
+    ) -> Result<(), StoreError>;
 
     /// Replaces a key's wrapping if it is still wrapped under `expected_kek`; returns
     /// whether it did (false: already re-wrapped or destroyed). Used by KEK rotation.
@@ -211,7 +232,11 @@ pub trait RecordStore: Send + Sync {
     async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError>;
 
     /// The record, `None` if absent, `CrossTenant` if it belongs to another tenant.
-    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError>;
+    async fn get_record(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SealedRecord>, StoreError>;
 
     /// Deletes the record; returns whether it existed. `CrossTenant` as above.
     async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError>;

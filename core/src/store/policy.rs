@@ -21,11 +21,20 @@ pub struct PolicyDocument {
 
 /// Checks a policy kind and body before any backend sees them.
 pub fn validate_policy(kind: &str, body: &str) -> Result<(), StoreError> {
-    if kind.is_empty() || kind.len() > MAX_POLICY_KIND_LEN || !kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-        return Err(StoreError::InvalidInput(format!("policy kind must be 1 to {MAX_POLICY_KIND_LEN} characters from a-z 0-9 _")));
+    if kind.is_empty()
+        || kind.len() > MAX_POLICY_KIND_LEN
+        || !kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::InvalidInput(format!(
+            "policy kind must be 1 to {MAX_POLICY_KIND_LEN} characters from a-z 0-9 _"
+        )));
     }
     if body.len() > MAX_POLICY_LEN {
-        return Err(StoreError::InvalidInput(format!("policy document is over {MAX_POLICY_LEN} bytes")));
+        return Err(StoreError::InvalidInput(format!(
+            "policy document is over {MAX_POLICY_LEN} bytes"
+        )));
     }
     Ok(())
 }
@@ -34,8 +43,18 @@ pub fn validate_policy(kind: &str, body: &str) -> Result<(), StoreError> {
 #[async_trait::async_trait]
 pub trait PolicyStore: Send + Sync {
     /// The tenant's document of `kind`, `None` if never set. `TenantNotFound` if no tenant.
-    async fn get_policy(&self, ctx: &TenantContext, kind: &str) -> Result<Option<PolicyDocument>, StoreError>;
+    async fn get_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+    ) -> Result<Option<PolicyDocument>, StoreError>;
 
     /// Inserts or replaces the tenant's document of `kind`; returns its new version.
-    async fn put_policy(&self, ctx: &TenantContext, kind: &str, body: &str, updated_at: i64) -> Result<u64, StoreError>;
+    async fn put_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+        body: &str,
+        updated_at: i64,
+    ) -> Result<u64, StoreError>;
 }

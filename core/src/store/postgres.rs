@@ -40,15 +40,24 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Config, NoTls, Row};
 
-use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError, TenantKeyRecord, MAX_PAGE};
+use super::{
+    validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError,
+    TenantKeyRecord, MAX_PAGE,
+};
 use crate::crypto::KeyId;
-use crate::tenant::{check_member_change, Directory, Membership, Resolved, Role, ServiceRole, TenantContext, TenantError, TenantId, UserId};
+use crate::tenant::{
+    check_member_change, Directory, Membership, Resolved, Role, ServiceRole, TenantContext,
+    TenantError, TenantId, UserId,
+};
 
 #[path = "postgres_gov.rs"]
 mod postgres_gov;
 
 /// The migrations shipped with the crate, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_schema.sql")), (2, include_str!("postgres/002_governance.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("postgres/001_schema.sql")),
+    (2, include_str!("postgres/002_governance.sql")),
+];
 
 /// The tables the store owns (all under Row Level Security).
 pub const TABLES: [&str; 10] = [
@@ -67,7 +76,8 @@ pub const TABLES: [&str; 10] = [
 /// Largest connection pool [`PgOptions::pool_size`] accepts.
 pub const MAX_POOL_SIZE: usize = 256;
 
-const SCOPE_SQL: &str = "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)";
+const SCOPE_SQL: &str =
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)";
 
 /// Options of [`PostgresStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -81,7 +91,10 @@ pub struct PgOptions {
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions { pool_size: 16, require_rls: true }
+        PgOptions {
+            pool_size: 16,
+            require_rls: true,
+        }
     }
 }
 
@@ -93,14 +106,18 @@ pub struct PostgresStore {
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").field("service", &self.service.is_some()).finish_non_exhaustive()
+        f.debug_struct("PostgresStore")
+            .field("service", &self.service.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 fn backend(e: tokio_postgres::Error) -> StoreError {
     // Only the server's primary message and SQLSTATE: DETAIL lines can quote row values.
     match e.as_db_error() {
-        Some(db) => StoreError::Backend(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+        Some(db) => {
+            StoreError::Backend(format!("{} (SQLSTATE {})", db.message(), db.code().code()))
+        }
         None => StoreError::Backend(e.to_string()),
     }
 }
@@ -115,14 +132,18 @@ fn code(e: &tokio_postgres::Error) -> Option<&SqlState> {
 
 fn page(limit: usize) -> Result<i64, StoreError> {
     if limit == 0 || limit > MAX_PAGE {
-        return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")));
+        return Err(StoreError::InvalidInput(format!(
+            "page size must be 1 to {MAX_PAGE}"
+        )));
     }
     Ok(limit as i64)
 }
 
 fn parse_config(url: &str, what: &str) -> Result<Config, StoreError> {
     // The parser's message never echoes the string (which holds a password).
-    Config::from_str(url).map_err(|_| StoreError::InvalidInput(format!("{what}: not a valid PostgreSQL connection string")))
+    Config::from_str(url).map_err(|_| {
+        StoreError::InvalidInput(format!("{what}: not a valid PostgreSQL connection string"))
+    })
 }
 
 fn key_id(v: i64) -> Result<KeyId, StoreError> {
@@ -136,7 +157,8 @@ fn key_row(row: &Row) -> Result<TenantKeyRecord, StoreError> {
     let state: String = row.get(1);
     Ok(TenantKeyRecord {
         key_id: key_id(row.get(0))?,
-        state: KeyState::parse(&state).ok_or_else(|| StoreError::Backend("unknown key state in the database".into()))?,
+        state: KeyState::parse(&state)
+            .ok_or_else(|| StoreError::Backend("unknown key state in the database".into()))?,
         kek_id: row.get(2),
         wrapped: row.get(3),
         created_at: row.get(4),
@@ -167,7 +189,13 @@ fn rank(role: Role) -> i32 {
 }
 
 fn make_pool(cfg: Config, size: usize) -> Result<Pool, StoreError> {
-    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let mgr = Manager::from_config(
+        cfg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(mgr).max_size(size).build().map_err(pool_err)
 }
 
@@ -192,7 +220,9 @@ impl PostgresStore {
 
     async fn migrate_client(client: &mut tokio_postgres::Client) -> Result<usize, StoreError> {
         let tx = client.transaction().await.map_err(backend)?;
-        tx.execute("SELECT pg_advisory_xact_lock(7420010001)", &[]).await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock(7420010001)", &[])
+            .await
+            .map_err(backend)?;
         // Privileges (none granted) keep every other role out of this table; the
         // permissive policy only lets its owner through FORCE ROW LEVEL SECURITY.
         tx.batch_execute(
@@ -210,8 +240,13 @@ impl PostgresStore {
         )
         .await
         .map_err(backend)?;
-        let applied: Vec<i32> =
-            tx.query("SELECT version FROM tg_schema_migrations", &[]).await.map_err(backend)?.iter().map(|r| r.get(0)).collect();
+        let applied: Vec<i32> = tx
+            .query("SELECT version FROM tg_schema_migrations", &[])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
         if let Some(newer) = applied.iter().find(|v| **v > known) {
             return Err(StoreError::Backend(format!(
@@ -224,7 +259,12 @@ impl PostgresStore {
                 continue;
             }
             tx.batch_execute(sql).await.map_err(backend)?;
-            tx.execute("INSERT INTO tg_schema_migrations (version) VALUES ($1)", &[version]).await.map_err(backend)?;
+            tx.execute(
+                "INSERT INTO tg_schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .await
+            .map_err(backend)?;
             n += 1;
         }
         tx.commit().await.map_err(backend)?;
@@ -236,23 +276,43 @@ impl PostgresStore {
     /// connection, calls made with the service role fail with `PermissionDenied`.
     pub async fn connect(app_url: &str, service_url: Option<&str>) -> Result<Self, StoreError> {
         let app = parse_config(app_url, "application connection")?;
-        let service = service_url.map(|u| parse_config(u, "service connection")).transpose()?;
+        let service = service_url
+            .map(|u| parse_config(u, "service connection"))
+            .transpose()?;
         Self::connect_with(app, service, PgOptions::default()).await
     }
 
     /// Connects with explicit configurations and options, then verifies each role: not
     /// superuser, not `BYPASSRLS`, owner of no table, member of exactly its group role,
     /// and (unless disabled) every table under enabled and forced RLS.
-    pub async fn connect_with(app: Config, service: Option<Config>, opts: PgOptions) -> Result<Self, StoreError> {
+    pub async fn connect_with(
+        app: Config,
+        service: Option<Config>,
+        opts: PgOptions,
+    ) -> Result<Self, StoreError> {
         if opts.pool_size == 0 || opts.pool_size > MAX_POOL_SIZE {
-            return Err(StoreError::InvalidInput(format!("pool size must be 1 to {MAX_POOL_SIZE}")));
+            return Err(StoreError::InvalidInput(format!(
+                "pool size must be 1 to {MAX_POOL_SIZE}"
+            )));
         }
         let app = make_pool(app, opts.pool_size)?;
-        verify_role(&app, "tenantguard_app", "tenantguard_service", opts.require_rls).await?;
+        verify_role(
+            &app,
+            "tenantguard_app",
+            "tenantguard_service",
+            opts.require_rls,
+        )
+        .await?;
         let service = match service {
             Some(cfg) => {
                 let p = make_pool(cfg, opts.pool_size)?;
-                verify_role(&p, "tenantguard_service", "tenantguard_app", opts.require_rls).await?;
+                verify_role(
+                    &p,
+                    "tenantguard_service",
+                    "tenantguard_app",
+                    opts.require_rls,
+                )
+                .await?;
                 Some(p)
             }
             None => None,
@@ -261,13 +321,20 @@ impl PostgresStore {
     }
 
     async fn client(&self, ctx: &TenantContext) -> Result<Obj, StoreError> {
-        let pool = if ctx.is_service() { self.service_pool()? } else { &self.app };
+        let pool = if ctx.is_service() {
+            self.service_pool()?
+        } else {
+            &self.app
+        };
         pool.get().await.map_err(pool_err)
     }
 
     fn service_pool(&self) -> Result<&Pool, StoreError> {
         self.service.as_ref().ok_or_else(|| {
-            StoreError::PermissionDenied("the service role needs a service connection (PostgresStore::connect service_url)".into())
+            StoreError::PermissionDenied(
+                "the service role needs a service connection (PostgresStore::connect service_url)"
+                    .into(),
+            )
         })
     }
 
@@ -275,38 +342,76 @@ impl PostgresStore {
     /// members and admins; granting or changing an owner needs the owner role; the last
     /// owner stays. The acting user's role is re-read from the database in the same
     /// transaction (its claim in `ctx` is not trusted alone).
-    pub async fn set_member(&self, ctx: &TenantContext, user: &UserId, role: Role, now: i64) -> Result<(), crate::Error> {
-        self.change_member(ctx, user, Some(role), now).await.map(|_| ())
+    pub async fn set_member(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+        role: Role,
+        now: i64,
+    ) -> Result<(), crate::Error> {
+        self.change_member(ctx, user, Some(role), now)
+            .await
+            .map(|_| ())
     }
 
     /// Removes a member of the context's tenant (same rules as [`PostgresStore::set_member`]).
     /// Returns whether it was a member.
-    pub async fn remove_member(&self, ctx: &TenantContext, user: &UserId) -> Result<bool, crate::Error> {
+    pub async fn remove_member(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+    ) -> Result<bool, crate::Error> {
         self.change_member(ctx, user, None, 0).await
     }
 
-    async fn change_member(&self, ctx: &TenantContext, user: &UserId, new: Option<Role>, now: i64) -> Result<bool, crate::Error> {
+    async fn change_member(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+        new: Option<Role>,
+        now: i64,
+    ) -> Result<bool, crate::Error> {
         check_member_change(ctx, None, new)?;
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = client.transaction().await.map_err(backend)?;
-        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""]).await.map_err(backend)?;
-        let rows = tx
-            .query("SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE", &[&ctx.tenant().as_str()])
+        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""])
             .await
             .map_err(backend)?;
-        let role_of = |u: &str| rows.iter().find(|r| r.get::<_, &str>(0) == u).and_then(|r| Role::parse(r.get(1)));
+        let rows = tx
+            .query(
+                "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
+                &[&ctx.tenant().as_str()],
+            )
+            .await
+            .map_err(backend)?;
+        let role_of = |u: &str| {
+            rows.iter()
+                .find(|r| r.get::<_, &str>(0) == u)
+                .and_then(|r| Role::parse(r.get(1)))
+        };
         let current = role_of(user.as_str());
         let actor = match ctx.user() {
             None => ctx.clone(),
             Some(actor) => {
                 let db_role = role_of(actor.as_str()).ok_or(TenantError::NotAMember)?;
-                TenantContext::resolved(Resolved::vouch(ctx.tenant().clone(), actor.clone(), db_role))
+                TenantContext::resolved(Resolved::vouch(
+                    ctx.tenant().clone(),
+                    actor.clone(),
+                    db_role,
+                ))
             }
         };
         check_member_change(&actor, current, new)?;
-        let owners = rows.iter().filter(|r| r.get::<_, &str>(1) == "owner").count();
+        let owners = rows
+            .iter()
+            .filter(|r| r.get::<_, &str>(1) == "owner")
+            .count();
         if current == Some(Role::Owner) && new != Some(Role::Owner) && owners == 1 {
-            return Err(TenantError::PermissionDenied { action: "remove or demote the last owner", needed: Role::Owner }.into());
+            return Err(TenantError::PermissionDenied {
+                action: "remove or demote the last owner",
+                needed: Role::Owner,
+            }
+            .into());
         }
         let changed = match new {
             Some(role) => {
@@ -318,14 +423,19 @@ impl PostgresStore {
                     )
                     .await;
                 match r {
-                    Err(e) if code(&e) == Some(&SqlState::FOREIGN_KEY_VIOLATION) => return Err(StoreError::TenantNotFound.into()),
+                    Err(e) if code(&e) == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                        return Err(StoreError::TenantNotFound.into())
+                    }
                     r => r.map_err(backend)? == 1,
                 }
             }
             None => {
-                tx.execute("DELETE FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2", &[&ctx.tenant().as_str(), &user.as_str()])
-                    .await
-                    .map_err(backend)?
+                tx.execute(
+                    "DELETE FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
+                    &[&ctx.tenant().as_str(), &user.as_str()],
+                )
+                .await
+                .map_err(backend)?
                     == 1
             }
         };
@@ -338,7 +448,9 @@ impl PostgresStore {
     pub async fn members(&self, ctx: &TenantContext) -> Result<Vec<Membership>, StoreError> {
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = client.transaction().await.map_err(backend)?;
-        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""]).await.map_err(backend)?;
+        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""])
+            .await
+            .map_err(backend)?;
         let rows = tx
             .query(
                 "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
@@ -346,7 +458,11 @@ impl PostgresStore {
             )
             .await
             .map_err(backend)?;
-        if ctx.user().is_some() && rows.iter().all(|r| Some(r.get::<_, &str>(0)) != ctx.user().map(UserId::as_str)) {
+        if ctx.user().is_some()
+            && rows
+                .iter()
+                .all(|r| Some(r.get::<_, &str>(0)) != ctx.user().map(UserId::as_str))
+        {
             // Only members may list the members.
             return Err(StoreError::TenantNotFound);
         }
@@ -358,11 +474,17 @@ fn membership(tenant: &TenantId, r: &Row) -> Result<Membership, StoreError> {
     Ok(Membership {
         tenant: tenant.clone(),
         user: UserId::new(r.get::<_, String>(0)).map_err(|e| StoreError::Backend(e.to_string()))?,
-        role: Role::parse(r.get(1)).ok_or_else(|| StoreError::Backend("unknown role in the database".into()))?,
+        role: Role::parse(r.get(1))
+            .ok_or_else(|| StoreError::Backend("unknown role in the database".into()))?,
     })
 }
 
-async fn verify_role(pool: &Pool, group: &str, other: &str, require_rls: bool) -> Result<(), StoreError> {
+async fn verify_role(
+    pool: &Pool,
+    group: &str,
+    other: &str,
+    require_rls: bool,
+) -> Result<(), StoreError> {
     let client = pool.get().await.map_err(pool_err)?;
     let tables: Vec<&str> = TABLES.to_vec();
     let row = client
@@ -379,9 +501,26 @@ async fn verify_role(pool: &Pool, group: &str, other: &str, require_rls: bool) -
         )
         .await
         .map_err(backend)?;
-    let (superuser, bypass, owner, forced, member, other_member): (bool, bool, bool, i64, bool, bool) =
-        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
-    let refuse = |why: &str| Err(StoreError::InvalidInput(format!("unsafe PostgreSQL role for {group}: {why}")));
+    let (superuser, bypass, owner, forced, member, other_member): (
+        bool,
+        bool,
+        bool,
+        i64,
+        bool,
+        bool,
+    ) = (
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get(3),
+        row.get(4),
+        row.get(5),
+    );
+    let refuse = |why: &str| {
+        Err(StoreError::InvalidInput(format!(
+            "unsafe PostgreSQL role for {group}: {why}"
+        )))
+    };
     if superuser || bypass {
         return refuse("it is superuser or has BYPASSRLS, so Row Level Security would not apply");
     }
@@ -392,7 +531,9 @@ async fn verify_role(pool: &Pool, group: &str, other: &str, require_rls: bool) -
         return refuse(&format!("it is not a member of {group} (run PostgresStore::migrate, then GRANT {group} TO the login role)"));
     }
     if other_member {
-        return refuse(&format!("it is also a member of {other}: use one login role per group"));
+        return refuse(&format!(
+            "it is also a member of {other}: use one login role per group"
+        ));
     }
     if require_rls && forced != TABLES.len() as i64 {
         return refuse("not every tenantguard table has ENABLE and FORCE ROW LEVEL SECURITY (run PostgresStore::migrate)");
@@ -405,13 +546,22 @@ async fn scoped<'a>(client: &'a mut Obj, ctx: &TenantContext) -> Result<Tx<'a>, 
     let tx = client.transaction().await.map_err(backend)?;
     let st = tx.prepare_cached(SCOPE_SQL).await.map_err(backend)?;
     let user = ctx.user().map(UserId::as_str).unwrap_or("");
-    tx.execute(&st, &[&ctx.tenant().as_str(), &user]).await.map_err(backend)?;
+    tx.execute(&st, &[&ctx.tenant().as_str(), &user])
+        .await
+        .map_err(backend)?;
     Ok(tx)
 }
 
 async fn tenant_visible(tx: &Tx<'_>, tenant: &TenantId) -> Result<bool, StoreError> {
-    let st = tx.prepare_cached("SELECT 1 FROM tg_tenants WHERE tenant_id = $1").await.map_err(backend)?;
-    Ok(tx.query_opt(&st, &[&tenant.as_str()]).await.map_err(backend)?.is_some())
+    let st = tx
+        .prepare_cached("SELECT 1 FROM tg_tenants WHERE tenant_id = $1")
+        .await
+        .map_err(backend)?;
+    Ok(tx
+        .query_opt(&st, &[&tenant.as_str()])
+        .await
+        .map_err(backend)?
+        .is_some())
 }
 
 /// The scoped user's role rank as the policies see it (4 for the service role).
@@ -419,16 +569,26 @@ async fn db_rank(tx: &Tx<'_>, ctx: &TenantContext) -> Result<i32, StoreError> {
     if ctx.is_service() {
         return Ok(4);
     }
-    let row = tx.query_one("SELECT tg_scope_rank()", &[]).await.map_err(backend)?;
+    let row = tx
+        .query_one("SELECT tg_scope_rank()", &[])
+        .await
+        .map_err(backend)?;
     Ok(row.get(0))
 }
 
-async fn require_rank(tx: &Tx<'_>, ctx: &TenantContext, needed: Role, what: &str) -> Result<(), StoreError> {
+async fn require_rank(
+    tx: &Tx<'_>,
+    ctx: &TenantContext,
+    needed: Role,
+    what: &str,
+) -> Result<(), StoreError> {
     if !tenant_visible(tx, ctx.tenant()).await? {
         return Err(StoreError::TenantNotFound);
     }
     if db_rank(tx, ctx).await? < rank(needed) {
-        return Err(StoreError::PermissionDenied(format!("{what} needs the {needed} role in this tenant")));
+        return Err(StoreError::PermissionDenied(format!(
+            "{what} needs the {needed} role in this tenant"
+        )));
     }
     Ok(())
 }
@@ -449,7 +609,11 @@ async fn insert_key(tx: &Tx<'_>, tenant: &TenantId, k: &TenantKeyRecord) -> Resu
 
 #[async_trait::async_trait]
 impl KeyStore for PostgresStore {
-    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError> {
+    async fn create_tenant(
+        &self,
+        ctx: &TenantContext,
+        first: &TenantKeyRecord,
+    ) -> Result<(), StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let user = ctx.user().map(UserId::as_str);
@@ -459,9 +623,9 @@ impl KeyStore for PostgresStore {
         )
         .await
         .map_err(|e| match code(&e) {
-            Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
-                StoreError::Conflict("tenant already exists (ids of shredded tenants are never reused)".into())
-            }
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(
+                "tenant already exists (ids of shredded tenants are never reused)".into(),
+            ),
             _ => backend(e),
         })?;
         if let Some(user) = user {
@@ -484,7 +648,10 @@ impl KeyStore for PostgresStore {
             .prepare_cached("SELECT key_id, state, kek_id, wrapped, created_at FROM tg_tenant_keys WHERE tenant_id = $1 ORDER BY key_id")
             .await
             .map_err(backend)?;
-        let rows = tx.query(&st, &[&ctx.tenant().as_str()]).await.map_err(backend)?;
+        let rows = tx
+            .query(&st, &[&ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
         if rows.is_empty() {
             return Err(StoreError::TenantNotFound);
         }
@@ -493,29 +660,48 @@ impl KeyStore for PostgresStore {
         Ok(keys)
     }
 
-    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError> {
+    async fn rotate_key(
+        &self,
+        ctx: &TenantContext,
+        new: &TenantKeyRecord,
+    ) -> Result<(), StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         require_rank(&tx, ctx, Role::Owner, "rotating keys").await?;
         let exists = tx
-            .query_opt("SELECT 1 FROM tg_tenant_keys WHERE tenant_id = $1 AND key_id = $2", &[&ctx.tenant().as_str(), &i64::from(new.key_id.get())])
+            .query_opt(
+                "SELECT 1 FROM tg_tenant_keys WHERE tenant_id = $1 AND key_id = $2",
+                &[&ctx.tenant().as_str(), &i64::from(new.key_id.get())],
+            )
             .await
             .map_err(backend)?;
         if exists.is_some() {
-            return Err(StoreError::Conflict(format!("key {} already exists", new.key_id)));
+            return Err(StoreError::Conflict(format!(
+                "key {} already exists",
+                new.key_id
+            )));
         }
         let demoted = tx
             .execute("UPDATE tg_tenant_keys SET state = 'decrypt_only' WHERE tenant_id = $1 AND state = 'active'", &[&ctx.tenant().as_str()])
             .await
             .map_err(backend)?;
         if demoted == 0 {
-            return Err(StoreError::Conflict("tenant was shredded: it cannot get new keys".into()));
+            return Err(StoreError::Conflict(
+                "tenant was shredded: it cannot get new keys".into(),
+            ));
         }
         insert_key(&tx, ctx.tenant(), new).await?;
         tx.commit().await.map_err(backend)
     }
 
-    async fn rewrap_key(&self, ctx: &TenantContext, key_id: KeyId, expected_kek: &str, new_kek: &str, new_wrapped: &[u8]) -> Result<bool, StoreError> {
+    async fn rewrap_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        expected_kek: &str,
+        new_kek: &str,
+        new_wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         require_rank(&tx, ctx, Role::Owner, "re-wrapping keys").await?;
@@ -544,7 +730,10 @@ impl KeyStore for PostgresStore {
             .map(|r| r.get::<_, String>(0));
         match state.as_deref() {
             None => Err(StoreError::Conflict(format!("no key {key_id}"))),
-            Some("active") => Err(StoreError::Conflict("the active key cannot be destroyed alone: rotate first, or shred the tenant".into())),
+            Some("active") => Err(StoreError::Conflict(
+                "the active key cannot be destroyed alone: rotate first, or shred the tenant"
+                    .into(),
+            )),
             Some(_) => {
                 tx.execute(
                     "UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = '\\x'::bytea
@@ -571,7 +760,12 @@ impl KeyStore for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn list_tenants(&self, _service: &ServiceRole, after: Option<&TenantId>, limit: usize) -> Result<Vec<TenantId>, StoreError> {
+    async fn list_tenants(
+        &self,
+        _service: &ServiceRole,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = client.transaction().await.map_err(backend)?;
@@ -587,7 +781,11 @@ impl KeyStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        rows.iter().map(|r| TenantId::new(r.get::<_, String>(0)).map_err(|e| StoreError::Backend(e.to_string()))).collect()
+        rows.iter()
+            .map(|r| {
+                TenantId::new(r.get::<_, String>(0)).map_err(|e| StoreError::Backend(e.to_string()))
+            })
+            .collect()
     }
 }
 
@@ -611,7 +809,16 @@ impl RecordStore for PostgresStore {
             let r = tx
                 .execute(
                     &st,
-                    &[&rec.id, &ctx.tenant().as_str(), &rec.class, &rec.subject, &i64::from(rec.key_id.get()), &rec.sealed, &rec.created_at, &rec.updated_at],
+                    &[
+                        &rec.id,
+                        &ctx.tenant().as_str(),
+                        &rec.class,
+                        &rec.subject,
+                        &i64::from(rec.key_id.get()),
+                        &rec.sealed,
+                        &rec.created_at,
+                        &rec.updated_at,
+                    ],
                 )
                 .await;
             match r {
@@ -624,7 +831,9 @@ impl RecordStore for PostgresStore {
         // The write failed and its transaction is gone; explain why in a fresh one.
         if let Some(e) = failure {
             match code(&e) {
-                Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => return Err(StoreError::TenantNotFound),
+                Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
+                    return Err(StoreError::TenantNotFound)
+                }
                 Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {}
                 _ => return Err(backend(e)),
             }
@@ -635,15 +844,24 @@ impl RecordStore for PostgresStore {
         Err(StoreError::CrossTenant)
     }
 
-    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+    async fn get_record(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SealedRecord>, StoreError> {
         validate_record_id(id)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let st = tx
-            .prepare_cached(&format!("SELECT {RECORD_COLS} FROM tg_records WHERE id = $1 AND tenant_id = $2"))
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLS} FROM tg_records WHERE id = $1 AND tenant_id = $2"
+            ))
             .await
             .map_err(backend)?;
-        let row = tx.query_opt(&st, &[&id, &ctx.tenant().as_str()]).await.map_err(backend)?;
+        let row = tx
+            .query_opt(&st, &[&id, &ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
         let rec = row.as_ref().map(record_row).transpose()?;
         tx.commit().await.map_err(backend)?;
         Ok(rec)
@@ -654,14 +872,23 @@ impl RecordStore for PostgresStore {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let n = tx
-            .execute("DELETE FROM tg_records WHERE id = $1 AND tenant_id = $2", &[&id, &ctx.tenant().as_str()])
+            .execute(
+                "DELETE FROM tg_records WHERE id = $1 AND tenant_id = $2",
+                &[&id, &ctx.tenant().as_str()],
+            )
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
     }
 
-    async fn records_by_key(&self, ctx: &TenantContext, key_id: KeyId, after: Option<&str>, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+    async fn records_by_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -681,14 +908,24 @@ impl RecordStore for PostgresStore {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let row = tx
-            .query_one("SELECT count(*) FROM tg_records WHERE tenant_id = $1 AND key_id = $2", &[&ctx.tenant().as_str(), &i64::from(key_id.get())])
+            .query_one(
+                "SELECT count(*) FROM tg_records WHERE tenant_id = $1 AND key_id = $2",
+                &[&ctx.tenant().as_str(), &i64::from(key_id.get())],
+            )
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
-    async fn replace_sealed(&self, ctx: &TenantContext, id: &str, expected: &[u8], new_key_id: KeyId, new_sealed: &[u8]) -> Result<bool, StoreError> {
+    async fn replace_sealed(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        expected: &[u8],
+        new_key_id: KeyId,
+        new_sealed: &[u8],
+    ) -> Result<bool, StoreError> {
         validate_record_id(id)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -710,9 +947,14 @@ impl Directory for PostgresStore {
         let dir = |e: StoreError| TenantError::Directory(e.to_string());
         let mut client = self.app.get().await.map_err(|e| dir(pool_err(e)))?;
         let tx = client.transaction().await.map_err(|e| dir(backend(e)))?;
-        tx.execute(SCOPE_SQL, &[&tenant.as_str(), &user.as_str()]).await.map_err(|e| dir(backend(e)))?;
+        tx.execute(SCOPE_SQL, &[&tenant.as_str(), &user.as_str()])
+            .await
+            .map_err(|e| dir(backend(e)))?;
         let row = tx
-            .query_opt("SELECT role FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2", &[&tenant.as_str(), &user.as_str()])
+            .query_opt(
+                "SELECT role FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
+                &[&tenant.as_str(), &user.as_str()],
+            )
             .await
             .map_err(|e| dir(backend(e)))?;
         Ok(row.and_then(|r| Role::parse(r.get(0))))
@@ -723,7 +965,9 @@ impl Directory for PostgresStore {
         let mut client = self.app.get().await.map_err(|e| dir(pool_err(e)))?;
         let tx = client.transaction().await.map_err(|e| dir(backend(e)))?;
         // No tenant in scope: the policy shows this user's own memberships only.
-        tx.execute(SCOPE_SQL, &[&"", &user.as_str()]).await.map_err(|e| dir(backend(e)))?;
+        tx.execute(SCOPE_SQL, &[&"", &user.as_str()])
+            .await
+            .map_err(|e| dir(backend(e)))?;
         let rows = tx
             .query(
                 "SELECT tenant_id, role FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
@@ -736,7 +980,9 @@ impl Directory for PostgresStore {
                 Ok(Membership {
                     tenant: TenantId::new(r.get::<_, String>(0))?,
                     user: user.clone(),
-                    role: Role::parse(r.get(1)).ok_or_else(|| TenantError::Directory("unknown role in the database".into()))?,
+                    role: Role::parse(r.get(1)).ok_or_else(|| {
+                        TenantError::Directory("unknown role in the database".into())
+                    })?,
                 })
             })
             .collect()

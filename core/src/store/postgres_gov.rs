@@ -12,7 +12,10 @@ use tokio_postgres::Row;
 
 use super::{backend, code, page, pool_err, scoped, tenant_visible, PostgresStore, Tx};
 use crate::audit::{AuditDraft, AuditEntry, GENESIS};
-use crate::store::gov::{validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
+use crate::store::gov::{
+    validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
+    SessionStore, TokenRecord, TokenStore,
+};
 use crate::store::policy::{validate_policy, PolicyDocument, PolicyStore};
 use crate::store::StoreError;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
@@ -20,8 +23,12 @@ use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 /// Maps a failed write: unique key taken, refused by a policy, or unknown tenant.
 fn write_err(what: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
     move |e| match code(&e) {
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(format!("{what} exists")),
-        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => StoreError::PermissionDenied(format!("the role in this tenant may not write the {what}")),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
+            StoreError::Conflict(format!("{what} exists"))
+        }
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => StoreError::PermissionDenied(format!(
+            "the role in this tenant may not write the {what}"
+        )),
         Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::TenantNotFound,
         _ => backend(e),
     }
@@ -41,7 +48,11 @@ fn tenant(s: String) -> Result<TenantId, StoreError> {
 
 /// Opens a service-connection transaction with no tenant in scope and `setting` naming
 /// one hash: the only rows it can see are those with that hash.
-async fn by_hash_tx<'a>(client: &'a mut super::Obj, setting: &str, hash: &[u8; 32]) -> Result<Tx<'a>, StoreError> {
+async fn by_hash_tx<'a>(
+    client: &'a mut super::Obj,
+    setting: &str,
+    hash: &[u8; 32],
+) -> Result<Tx<'a>, StoreError> {
     let tx = client.transaction().await.map_err(backend)?;
     tx.execute(
         "SELECT set_config('app.tenant_id', '', true), set_config('app.user_id', '', true), set_config($1, $2, true)",
@@ -52,7 +63,8 @@ async fn by_hash_tx<'a>(client: &'a mut super::Obj, setting: &str, hash: &[u8; 3
     Ok(tx)
 }
 
-const TOKEN_COLS: &str = "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
+const TOKEN_COLS: &str =
+    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
 
 fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
     let scopes: String = r.get(5);
@@ -72,24 +84,45 @@ fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
 #[async_trait::async_trait]
 impl TokenStore for PostgresStore {
     async fn insert_token(&self, ctx: &TenantContext, rec: &TokenRecord) -> Result<(), StoreError> {
-        ctx.check_tenant(&rec.tenant).map_err(|_| StoreError::CrossTenant)?;
-        let scopes = serde_json::to_string(&rec.scopes).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        ctx.check_tenant(&rec.tenant)
+            .map_err(|_| StoreError::CrossTenant)?;
+        let scopes = serde_json::to_string(&rec.scopes)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         tx.execute(
-            &format!("INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-            &[&rec.id, &rec.tenant.as_str(), &rec.agent, &rec.name, &&rec.hash[..], &scopes, &rec.created_at, &rec.expires_at, &rec.revoked_at],
+            &format!(
+                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            &[
+                &rec.id,
+                &rec.tenant.as_str(),
+                &rec.agent,
+                &rec.name,
+                &&rec.hash[..],
+                &scopes,
+                &rec.created_at,
+                &rec.expires_at,
+                &rec.revoked_at,
+            ],
         )
         .await
         .map_err(write_err("token id or hash"))?;
         tx.commit().await.map_err(backend)
     }
 
-    async fn token_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+    async fn token_by_hash(
+        &self,
+        _service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.token_hash", hash).await?;
         let row = tx
-            .query_opt(&format!("SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = $1"), &[&&hash[..]])
+            .query_opt(
+                &format!("SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = $1"),
+                &[&&hash[..]],
+            )
             .await
             .map_err(backend)?;
         let rec = row.as_ref().map(token_row).transpose()?;
@@ -97,7 +130,13 @@ impl TokenStore for PostgresStore {
         Ok(rec)
     }
 
-    async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -115,11 +154,19 @@ impl TokenStore for PostgresStore {
         Ok(out)
     }
 
-    async fn revoke_token(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+    async fn revoke_token(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let exists = tx
-            .query_opt("SELECT 1 FROM tg_tokens WHERE id = $1 AND tenant_id = $2 FOR UPDATE", &[&id, &ctx.tenant().as_str()])
+            .query_opt(
+                "SELECT 1 FROM tg_tokens WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+                &[&id, &ctx.tenant().as_str()],
+            )
             .await
             .map_err(backend)?;
         if exists.is_none() {
@@ -136,7 +183,12 @@ impl TokenStore for PostgresStore {
         Ok(n == 1)
     }
 
-    async fn revoke_tokens(&self, ctx: &TenantContext, agent: Option<&str>, at: i64) -> Result<u64, StoreError> {
+    async fn revoke_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let n = tx
@@ -153,15 +205,27 @@ impl TokenStore for PostgresStore {
 
 #[async_trait::async_trait]
 impl AuditStore for PostgresStore {
-    async fn append_audit(&self, ctx: &TenantContext, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+    async fn append_audit(
+        &self,
+        ctx: &TenantContext,
+        draft: &AuditDraft,
+    ) -> Result<AuditEntry, StoreError> {
         let t = ctx.tenant().as_str();
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
         // head the previous one wrote; the (tenant_id, seq) key refuses a fork regardless.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tg_audit:' || $1, 0))", &[&t]).await.map_err(backend)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('tg_audit:' || $1, 0))",
+            &[&t],
+        )
+        .await
+        .map_err(backend)?;
         let head = tx
-            .query_opt("SELECT seq, hash FROM tg_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1", &[&t])
+            .query_opt(
+                "SELECT seq, hash FROM tg_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+                &[&t],
+            )
             .await
             .map_err(backend)?
             .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
@@ -180,7 +244,12 @@ impl AuditStore for PostgresStore {
         Ok(e)
     }
 
-    async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(
+        &self,
+        ctx: &TenantContext,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = page(limit)?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let mut client = self.client(ctx).await?;
@@ -196,7 +265,9 @@ impl AuditStore for PostgresStore {
         rows.iter()
             .map(|r| {
                 let seq: i64 = r.get(0);
-                serde_json::from_str(r.get(1)).map_err(|_| StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON")))
+                serde_json::from_str(r.get(1)).map_err(|_| {
+                    StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON"))
+                })
             })
             .collect()
     }
@@ -211,10 +282,17 @@ fn window_to_sql(w: RetentionWindow) -> Option<i64> {
 
 #[async_trait::async_trait]
 impl RetentionStore for PostgresStore {
-    async fn set_retention_rule(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<(), StoreError> {
+    async fn set_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        window: RetentionWindow,
+    ) -> Result<(), StoreError> {
         validate_label("data class", class)?;
         if matches!(window, RetentionWindow::Secs(s) if s <= 0) {
-            return Err(StoreError::InvalidInput("retention window must be positive".into()));
+            return Err(StoreError::InvalidInput(
+                "retention window must be positive".into(),
+            ));
         }
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -228,18 +306,28 @@ impl RetentionStore for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn clear_retention_rule(&self, ctx: &TenantContext, class: &str) -> Result<bool, StoreError> {
+    async fn clear_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let n = tx
-            .execute("DELETE FROM tg_retention_rules WHERE tenant_id = $1 AND class = $2", &[&ctx.tenant().as_str(), &class])
+            .execute(
+                "DELETE FROM tg_retention_rules WHERE tenant_id = $1 AND class = $2",
+                &[&ctx.tenant().as_str(), &class],
+            )
             .await
             .map_err(write_err("retention rule"))?;
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
     }
 
-    async fn retention_rules(&self, ctx: &TenantContext) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
+    async fn retention_rules(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let rows = tx
@@ -249,7 +337,13 @@ impl RetentionStore for PostgresStore {
         tx.commit().await.map_err(backend)?;
         Ok(rows
             .iter()
-            .map(|r| (r.get(0), r.get::<_, Option<i64>>(1).map_or(RetentionWindow::Forever, RetentionWindow::Secs)))
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get::<_, Option<i64>>(1)
+                        .map_or(RetentionWindow::Forever, RetentionWindow::Secs),
+                )
+            })
             .collect())
     }
 
@@ -257,14 +351,23 @@ impl RetentionStore for PostgresStore {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let rows = tx
-            .query("SELECT DISTINCT class FROM tg_records WHERE tenant_id = $1 ORDER BY class", &[&ctx.tenant().as_str()])
+            .query(
+                "SELECT DISTINCT class FROM tg_records WHERE tenant_id = $1 ORDER BY class",
+                &[&ctx.tenant().as_str()],
+            )
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn delete_expired(&self, ctx: &TenantContext, class: &str, cutoff: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn delete_expired(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        cutoff: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -283,7 +386,12 @@ impl RetentionStore for PostgresStore {
         Ok(ids)
     }
 
-    async fn delete_by_subject(&self, ctx: &TenantContext, subject: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn delete_by_subject(
+        &self,
+        ctx: &TenantContext,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -302,7 +410,11 @@ impl RetentionStore for PostgresStore {
         Ok(ids)
     }
 
-    async fn delete_all_records(&self, ctx: &TenantContext, limit: usize) -> Result<u64, StoreError> {
+    async fn delete_all_records(
+        &self,
+        ctx: &TenantContext,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -318,7 +430,8 @@ impl RetentionStore for PostgresStore {
     }
 }
 
-const SESSION_COLS: &str = "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
+const SESSION_COLS: &str =
+    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
 
 fn session_row(r: &Row) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -346,8 +459,14 @@ async fn insert_refresh(tx: &Tx<'_>, r: &RefreshRecord) -> Result<(), StoreError
 
 #[async_trait::async_trait]
 impl SessionStore for PostgresStore {
-    async fn insert_session(&self, ctx: &TenantContext, s: &SessionRecord, refresh: &RefreshRecord) -> Result<(), StoreError> {
-        ctx.check_tenant(&s.tenant).map_err(|_| StoreError::CrossTenant)?;
+    async fn insert_session(
+        &self,
+        ctx: &TenantContext,
+        s: &SessionRecord,
+        refresh: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        ctx.check_tenant(&s.tenant)
+            .map_err(|_| StoreError::CrossTenant)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         tx.execute(
@@ -360,7 +479,11 @@ impl SessionStore for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn refresh_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+    async fn refresh_by_hash(
+        &self,
+        _service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<RefreshRecord>, StoreError> {
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.refresh_hash", hash).await?;
         let row = tx
@@ -369,28 +492,50 @@ impl SessionStore for PostgresStore {
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         row.map(|r| {
-            Ok(RefreshRecord { hash: hash32(r.get(0))?, session_id: r.get(1), tenant: tenant(r.get(2))?, expires_at: r.get(3), used: r.get(4) })
+            Ok(RefreshRecord {
+                hash: hash32(r.get(0))?,
+                session_id: r.get(1),
+                tenant: tenant(r.get(2))?,
+                expires_at: r.get(3),
+                used: r.get(4),
+            })
         })
         .transpose()
     }
 
-    async fn get_session(&self, ctx: &TenantContext, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+    async fn get_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let row = tx
-            .query_opt(&format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = $1 AND tenant_id = $2"), &[&id, &ctx.tenant().as_str()])
+            .query_opt(
+                &format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = $1 AND tenant_id = $2"),
+                &[&id, &ctx.tenant().as_str()],
+            )
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         row.as_ref().map(session_row).transpose()
     }
 
-    async fn rotate_refresh(&self, ctx: &TenantContext, old: &[u8; 32], new: &RefreshRecord, at: i64) -> Result<bool, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        ctx: &TenantContext,
+        old: &[u8; 32],
+        new: &RefreshRecord,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let t = ctx.tenant().as_str();
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let sid: String = match tx
-            .query_opt("SELECT session_id FROM tg_refresh_tokens WHERE hash = $1 AND tenant_id = $2", &[&&old[..], &t])
+            .query_opt(
+                "SELECT session_id FROM tg_refresh_tokens WHERE hash = $1 AND tenant_id = $2",
+                &[&&old[..], &t],
+            )
             .await
             .map_err(backend)?
         {
@@ -421,7 +566,12 @@ impl SessionStore for PostgresStore {
         Ok(true)
     }
 
-    async fn list_sessions(&self, ctx: &TenantContext, user: Option<&str>, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
+    async fn list_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -438,11 +588,19 @@ impl SessionStore for PostgresStore {
         rows.iter().map(session_row).collect()
     }
 
-    async fn revoke_session(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let exists = tx
-            .query_opt("SELECT 1 FROM tg_sessions WHERE id = $1 AND tenant_id = $2 FOR UPDATE", &[&id, &ctx.tenant().as_str()])
+            .query_opt(
+                "SELECT 1 FROM tg_sessions WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+                &[&id, &ctx.tenant().as_str()],
+            )
             .await
             .map_err(backend)?;
         if exists.is_none() {
@@ -459,7 +617,12 @@ impl SessionStore for PostgresStore {
         Ok(n == 1)
     }
 
-    async fn revoke_sessions(&self, ctx: &TenantContext, user: Option<&str>, at: i64) -> Result<u64, StoreError> {
+    async fn revoke_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let n = tx
@@ -476,7 +639,11 @@ impl SessionStore for PostgresStore {
 
 #[async_trait::async_trait]
 impl PolicyStore for PostgresStore {
-    async fn get_policy(&self, ctx: &TenantContext, kind: &str) -> Result<Option<PolicyDocument>, StoreError> {
+    async fn get_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+    ) -> Result<Option<PolicyDocument>, StoreError> {
         validate_policy(kind, "")?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -488,10 +655,20 @@ impl PolicyStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(row.map(|r| PolicyDocument { body: r.get(0), version: r.get::<_, i64>(1) as u64, updated_at: r.get(2) }))
+        Ok(row.map(|r| PolicyDocument {
+            body: r.get(0),
+            version: r.get::<_, i64>(1) as u64,
+            updated_at: r.get(2),
+        }))
     }
 
-    async fn put_policy(&self, ctx: &TenantContext, kind: &str, body: &str, updated_at: i64) -> Result<u64, StoreError> {
+    async fn put_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+        body: &str,
+        updated_at: i64,
+    ) -> Result<u64, StoreError> {
         validate_policy(kind, body)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;

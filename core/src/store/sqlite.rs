@@ -10,7 +10,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError, TenantKeyRecord, MAX_PAGE};
+use super::{
+    validate_record, validate_record_id, KeyState, KeyStore, RecordStore, SealedRecord, StoreError,
+    TenantKeyRecord, MAX_PAGE,
+};
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
@@ -77,7 +80,9 @@ fn backend(e: rusqlite::Error) -> StoreError {
 
 fn page(limit: usize) -> Result<i64, StoreError> {
     if limit == 0 || limit > MAX_PAGE {
-        return Err(StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")));
+        return Err(StoreError::InvalidInput(format!(
+            "page size must be 1 to {MAX_PAGE}"
+        )));
     }
     Ok(limit as i64)
 }
@@ -93,7 +98,11 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TenantKeyRecord> {
     let state: String = row.get(1)?;
     Ok(TenantKeyRecord {
         key_id: key_id(row.get(0)?)?,
-        state: KeyState::parse(&state).ok_or(rusqlite::Error::InvalidColumnType(1, state, rusqlite::types::Type::Text))?,
+        state: KeyState::parse(&state).ok_or(rusqlite::Error::InvalidColumnType(
+            1,
+            state,
+            rusqlite::types::Type::Text,
+        ))?,
         kek_id: row.get(2)?,
         wrapped: row.get(3)?,
         created_at: row.get(4)?,
@@ -118,8 +127,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
         Self::init(conn)
     }
 
@@ -129,11 +140,18 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
-        conn.pragma_update(None, "secure_delete", "ON").map_err(backend)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::Backend(format!(
                 "database schema version {version} is newer than this build supports ({SCHEMA_VERSION}): upgrade tenantguard"
@@ -148,9 +166,12 @@ impl SqliteStore {
         if version < 3 {
             tx.execute_batch(sqlite_gov::MIGRATION_3).map_err(backend)?;
         }
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -159,14 +180,24 @@ impl SqliteStore {
 }
 
 fn tenant_exists(conn: &Connection, tenant: &TenantId) -> Result<(), StoreError> {
-    conn.query_row("SELECT 1 FROM tg_tenants WHERE tenant_id = ?1", [tenant.as_str()], |_| Ok(()))
-        .optional()
-        .map_err(backend)?
-        .ok_or(StoreError::TenantNotFound)
+    conn.query_row(
+        "SELECT 1 FROM tg_tenants WHERE tenant_id = ?1",
+        [tenant.as_str()],
+        |_| Ok(()),
+    )
+    .optional()
+    .map_err(backend)?
+    .ok_or(StoreError::TenantNotFound)
 }
 
 fn owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
-    conn.query_row("SELECT tenant_id FROM tg_records WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)
+    conn.query_row(
+        "SELECT tenant_id FROM tg_records WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(backend)
 }
 
 fn check_owner(conn: &Connection, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
@@ -179,14 +210,25 @@ fn check_owner(conn: &Connection, ctx: &TenantContext, id: &str) -> Result<bool,
 
 #[async_trait::async_trait]
 impl KeyStore for SqliteStore {
-    async fn create_tenant(&self, ctx: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError> {
+    async fn create_tenant(
+        &self,
+        ctx: &TenantContext,
+        first: &TenantKeyRecord,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        if tenant_exists(&tx, ctx.tenant()).is_ok() {
-            return Err(StoreError::Conflict("tenant already exists (ids of shredded tenants are never reused)".into()));
-        }
-        tx.execute("INSERT INTO tg_tenants (tenant_id, created_at) VALUES (?1, ?2)", params![ctx.tenant().as_str(), first.created_at])
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
+        if tenant_exists(&tx, ctx.tenant()).is_ok() {
+            return Err(StoreError::Conflict(
+                "tenant already exists (ids of shredded tenants are never reused)".into(),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO tg_tenants (tenant_id, created_at) VALUES (?1, ?2)",
+            params![ctx.tenant().as_str(), first.created_at],
+        )
+        .map_err(backend)?;
         insert_key(&tx, ctx.tenant(), first)?;
         tx.commit().map_err(backend)
     }
@@ -197,32 +239,56 @@ impl KeyStore for SqliteStore {
         let mut st = conn
             .prepare_cached("SELECT key_id, state, kek_id, wrapped, created_at FROM tg_tenant_keys WHERE tenant_id = ?1 ORDER BY key_id")
             .map_err(backend)?;
-        let rows = st.query_map([ctx.tenant().as_str()], key_row).map_err(backend)?;
+        let rows = st
+            .query_map([ctx.tenant().as_str()], key_row)
+            .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    async fn rotate_key(&self, ctx: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError> {
+    async fn rotate_key(
+        &self,
+        ctx: &TenantContext,
+        new: &TenantKeyRecord,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         tenant_exists(&tx, ctx.tenant())?;
         let demoted = tx
             .execute("UPDATE tg_tenant_keys SET state = 'decrypt_only' WHERE tenant_id = ?1 AND state = 'active'", [ctx.tenant().as_str()])
             .map_err(backend)?;
         if demoted == 0 {
-            return Err(StoreError::Conflict("tenant was shredded: it cannot get new keys".into()));
+            return Err(StoreError::Conflict(
+                "tenant was shredded: it cannot get new keys".into(),
+            ));
         }
         let exists = tx
-            .query_row("SELECT 1 FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2", params![ctx.tenant().as_str(), new.key_id.get()], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2",
+                params![ctx.tenant().as_str(), new.key_id.get()],
+                |_| Ok(()),
+            )
             .optional()
             .map_err(backend)?;
         if exists.is_some() {
-            return Err(StoreError::Conflict(format!("key {} already exists", new.key_id)));
+            return Err(StoreError::Conflict(format!(
+                "key {} already exists",
+                new.key_id
+            )));
         }
         insert_key(&tx, ctx.tenant(), new)?;
         tx.commit().map_err(backend)
     }
 
-    async fn rewrap_key(&self, ctx: &TenantContext, key_id: KeyId, expected_kek: &str, new_kek: &str, new_wrapped: &[u8]) -> Result<bool, StoreError> {
+    async fn rewrap_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        expected_kek: &str,
+        new_kek: &str,
+        new_wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
         let conn = self.conn();
         let n = conn
             .execute(
@@ -236,12 +302,19 @@ impl KeyStore for SqliteStore {
     async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
         let conn = self.conn();
         let state: Option<String> = conn
-            .query_row("SELECT state FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2", params![ctx.tenant().as_str(), key_id.get()], |r| r.get(0))
+            .query_row(
+                "SELECT state FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2",
+                params![ctx.tenant().as_str(), key_id.get()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(backend)?;
         match state.as_deref() {
             None => Err(StoreError::Conflict(format!("no key {key_id}"))),
-            Some("active") => Err(StoreError::Conflict("the active key cannot be destroyed alone: rotate first, or shred the tenant".into())),
+            Some("active") => Err(StoreError::Conflict(
+                "the active key cannot be destroyed alone: rotate first, or shred the tenant"
+                    .into(),
+            )),
             Some(_) => {
                 conn.execute(
                     "UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = x'' WHERE tenant_id = ?1 AND key_id = ?2 AND state <> 'active'",
@@ -263,16 +336,31 @@ impl KeyStore for SqliteStore {
         Ok(())
     }
 
-    async fn list_tenants(&self, _service: &ServiceRole, after: Option<&TenantId>, limit: usize) -> Result<Vec<TenantId>, StoreError> {
+    async fn list_tenants(
+        &self,
+        _service: &ServiceRole,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>, StoreError> {
         let limit = page(limit)?;
         let conn = self.conn();
         let mut st = conn
-            .prepare_cached("SELECT tenant_id FROM tg_tenants WHERE tenant_id > ?1 ORDER BY tenant_id LIMIT ?2")
+            .prepare_cached(
+                "SELECT tenant_id FROM tg_tenants WHERE tenant_id > ?1 ORDER BY tenant_id LIMIT ?2",
+            )
             .map_err(backend)?;
-        let rows = st.query_map(params![after.map(|t| t.as_str()).unwrap_or(""), limit], |r| r.get::<_, String>(0)).map_err(backend)?;
+        let rows = st
+            .query_map(
+                params![after.map(|t| t.as_str()).unwrap_or(""), limit],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(backend)?;
         let mut out = Vec::new();
         for r in rows {
-            out.push(TenantId::new(r.map_err(backend)?).map_err(|e| StoreError::Backend(e.to_string()))?);
+            out.push(
+                TenantId::new(r.map_err(backend)?)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            );
         }
         Ok(out)
     }
@@ -297,7 +385,9 @@ impl RecordStore for SqliteStore {
     async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError> {
         validate_record(rec)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         tenant_exists(&tx, ctx.tenant())?;
         check_owner(&tx, ctx, &rec.id)?;
         tx.execute(
@@ -312,7 +402,11 @@ impl RecordStore for SqliteStore {
         tx.commit().map_err(backend)
     }
 
-    async fn get_record(&self, ctx: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+    async fn get_record(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SealedRecord>, StoreError> {
         validate_record_id(id)?;
         let conn = self.conn();
         if !check_owner(&conn, ctx, id)? {
@@ -332,12 +426,21 @@ impl RecordStore for SqliteStore {
         let conn = self.conn();
         check_owner(&conn, ctx, id)?;
         let n = conn
-            .execute("DELETE FROM tg_records WHERE id = ?1 AND tenant_id = ?2", params![id, ctx.tenant().as_str()])
+            .execute(
+                "DELETE FROM tg_records WHERE id = ?1 AND tenant_id = ?2",
+                params![id, ctx.tenant().as_str()],
+            )
             .map_err(backend)?;
         Ok(n == 1)
     }
 
-    async fn records_by_key(&self, ctx: &TenantContext, key_id: KeyId, after: Option<&str>, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+    async fn records_by_key(
+        &self,
+        ctx: &TenantContext,
+        key_id: KeyId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
         let limit = page(limit)?;
         let conn = self.conn();
         let mut st = conn
@@ -346,7 +449,15 @@ impl RecordStore for SqliteStore {
             ))
             .map_err(backend)?;
         let rows = st
-            .query_map(params![ctx.tenant().as_str(), key_id.get(), after.unwrap_or(""), limit], record_row)
+            .query_map(
+                params![
+                    ctx.tenant().as_str(),
+                    key_id.get(),
+                    after.unwrap_or(""),
+                    limit
+                ],
+                record_row,
+            )
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
@@ -354,12 +465,23 @@ impl RecordStore for SqliteStore {
     async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
         let conn = self.conn();
         let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM tg_records WHERE tenant_id = ?1 AND key_id = ?2", params![ctx.tenant().as_str(), key_id.get()], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM tg_records WHERE tenant_id = ?1 AND key_id = ?2",
+                params![ctx.tenant().as_str(), key_id.get()],
+                |r| r.get(0),
+            )
             .map_err(backend)?;
         Ok(n as u64)
     }
 
-    async fn replace_sealed(&self, ctx: &TenantContext, id: &str, expected: &[u8], new_key_id: KeyId, new_sealed: &[u8]) -> Result<bool, StoreError> {
+    async fn replace_sealed(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        expected: &[u8],
+        new_key_id: KeyId,
+        new_sealed: &[u8],
+    ) -> Result<bool, StoreError> {
         let conn = self.conn();
         check_owner(&conn, ctx, id)?;
         let n = conn
@@ -374,23 +496,41 @@ impl RecordStore for SqliteStore {
 
 #[async_trait::async_trait]
 impl super::PolicyStore for SqliteStore {
-    async fn get_policy(&self, ctx: &TenantContext, kind: &str) -> Result<Option<super::PolicyDocument>, StoreError> {
+    async fn get_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+    ) -> Result<Option<super::PolicyDocument>, StoreError> {
         super::validate_policy(kind, "")?;
         let conn = self.conn();
         tenant_exists(&conn, ctx.tenant())?;
         conn.query_row(
             "SELECT body, version, updated_at FROM tg_policies WHERE tenant_id = ?1 AND kind = ?2",
             params![ctx.tenant().as_str(), kind],
-            |r| Ok(super::PolicyDocument { body: r.get(0)?, version: r.get::<_, i64>(1)? as u64, updated_at: r.get(2)? }),
+            |r| {
+                Ok(super::PolicyDocument {
+                    body: r.get(0)?,
+                    version: r.get::<_, i64>(1)? as u64,
+                    updated_at: r.get(2)?,
+                })
+            },
         )
         .optional()
         .map_err(backend)
     }
 
-    async fn put_policy(&self, ctx: &TenantContext, kind: &str, body: &str, updated_at: i64) -> Result<u64, StoreError> {
+    async fn put_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+        body: &str,
+        updated_at: i64,
+    ) -> Result<u64, StoreError> {
         super::validate_policy(kind, body)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         tenant_exists(&tx, ctx.tenant())?;
         let version: i64 = tx
             .query_row(

@@ -4,7 +4,10 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{backend, page, SqliteStore};
 use crate::audit::{AuditDraft, AuditEntry, GENESIS};
-use crate::store::gov::{validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore, TokenRecord, TokenStore};
+use crate::store::gov::{
+    validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
+    SessionStore, TokenRecord, TokenStore,
+};
 use crate::store::StoreError;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
@@ -75,7 +78,8 @@ fn tenant(s: String) -> rusqlite::Result<TenantId> {
     TenantId::new(s).map_err(|_| bad("tenant_id"))
 }
 
-const TOKEN_COLS: &str = "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
+const TOKEN_COLS: &str =
+    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     let scopes: String = r.get(5)?;
@@ -92,9 +96,18 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-fn owner_of(conn: &rusqlite::Connection, table: &str, id: &str, ctx: &TenantContext) -> Result<bool, StoreError> {
+fn owner_of(
+    conn: &rusqlite::Connection,
+    table: &str,
+    id: &str,
+    ctx: &TenantContext,
+) -> Result<bool, StoreError> {
     let t: Option<String> = conn
-        .query_row(&format!("SELECT tenant_id FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+        .query_row(
+            &format!("SELECT tenant_id FROM {table} WHERE id = ?1"),
+            [id],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(backend)?;
     match t {
@@ -107,27 +120,59 @@ fn owner_of(conn: &rusqlite::Connection, table: &str, id: &str, ctx: &TenantCont
 #[async_trait::async_trait]
 impl TokenStore for SqliteStore {
     async fn insert_token(&self, ctx: &TenantContext, rec: &TokenRecord) -> Result<(), StoreError> {
-        ctx.check_tenant(&rec.tenant).map_err(|_| StoreError::CrossTenant)?;
-        let scopes = serde_json::to_string(&rec.scopes).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        ctx.check_tenant(&rec.tenant)
+            .map_err(|_| StoreError::CrossTenant)?;
+        let scopes = serde_json::to_string(&rec.scopes)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         let conn = self.conn();
         conn.execute(
-            &format!("INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-            params![rec.id, rec.tenant.as_str(), rec.agent, rec.name, &rec.hash[..], scopes, rec.created_at, rec.expires_at, rec.revoked_at],
+            &format!(
+                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            params![
+                rec.id,
+                rec.tenant.as_str(),
+                rec.agent,
+                rec.name,
+                &rec.hash[..],
+                scopes,
+                rec.created_at,
+                rec.expires_at,
+                rec.revoked_at
+            ],
         )
         .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("token id or hash exists".into()),
+            Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                StoreError::Conflict("token id or hash exists".into())
+            }
             _ => backend(e),
         })?;
         Ok(())
     }
 
-    async fn token_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+    async fn token_by_hash(
+        &self,
+        _service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = ?1")).map_err(backend)?;
-        st.query_row([&hash[..]], token_row).optional().map_err(backend)
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = ?1"
+            ))
+            .map_err(backend)?;
+        st.query_row([&hash[..]], token_row)
+            .optional()
+            .map_err(backend)
     }
 
-    async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
         let limit = page(limit)?;
         let conn = self.conn();
         let mut st = conn
@@ -135,11 +180,21 @@ impl TokenStore for SqliteStore {
                 "SELECT {TOKEN_COLS} FROM tg_tokens WHERE tenant_id = ?1 AND (?2 IS NULL OR agent = ?2) AND id > ?3 ORDER BY id LIMIT ?4"
             ))
             .map_err(backend)?;
-        let rows = st.query_map(params![ctx.tenant().as_str(), agent, after.unwrap_or(""), limit], token_row).map_err(backend)?;
+        let rows = st
+            .query_map(
+                params![ctx.tenant().as_str(), agent, after.unwrap_or(""), limit],
+                token_row,
+            )
+            .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    async fn revoke_token(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+    async fn revoke_token(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let conn = self.conn();
         if !owner_of(&conn, "tg_tokens", id, ctx)? {
             return Err(StoreError::RecordNotFound);
@@ -150,7 +205,12 @@ impl TokenStore for SqliteStore {
         Ok(n == 1)
     }
 
-    async fn revoke_tokens(&self, ctx: &TenantContext, agent: Option<&str>, at: i64) -> Result<u64, StoreError> {
+    async fn revoke_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError> {
         let conn = self.conn();
         let n = conn
             .execute(
@@ -164,11 +224,17 @@ impl TokenStore for SqliteStore {
 
 #[async_trait::async_trait]
 impl AuditStore for SqliteStore {
-    async fn append_audit(&self, ctx: &TenantContext, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+    async fn append_audit(
+        &self,
+        ctx: &TenantContext,
+        draft: &AuditDraft,
+    ) -> Result<AuditEntry, StoreError> {
         let mut conn = self.conn();
         // IMMEDIATE takes SQLite's write lock first: appenders in other processes wait,
         // and the (tenant_id, seq) key refuses a fork if anything slipped through.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let head: Option<(i64, String)> = tx
             .query_row(
                 "SELECT seq, hash FROM tg_audit WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
@@ -191,7 +257,12 @@ impl AuditStore for SqliteStore {
         Ok(e)
     }
 
-    async fn audit_entries(&self, ctx: &TenantContext, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(
+        &self,
+        ctx: &TenantContext,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = page(limit)?;
         let conn = self.conn();
         let mut st = conn
@@ -199,13 +270,16 @@ impl AuditStore for SqliteStore {
             .map_err(backend)?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let rows = st
-            .query_map(params![ctx.tenant().as_str(), after, limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![ctx.tenant().as_str(), after, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(backend)?;
         let mut out = Vec::new();
         for row in rows {
             let (seq, json) = row.map_err(backend)?;
-            let e: AuditEntry = serde_json::from_str(&json)
-                .map_err(|_| StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON")))?;
+            let e: AuditEntry = serde_json::from_str(&json).map_err(|_| {
+                StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON"))
+            })?;
             out.push(e);
         }
         Ok(out)
@@ -219,20 +293,34 @@ fn window_to_sql(w: RetentionWindow) -> Option<i64> {
     }
 }
 
-fn delete_ids(conn: &rusqlite::Connection, ctx: &TenantContext, ids: &[String]) -> Result<(), StoreError> {
-    let mut st = conn.prepare_cached("DELETE FROM tg_records WHERE id = ?1 AND tenant_id = ?2").map_err(backend)?;
+fn delete_ids(
+    conn: &rusqlite::Connection,
+    ctx: &TenantContext,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let mut st = conn
+        .prepare_cached("DELETE FROM tg_records WHERE id = ?1 AND tenant_id = ?2")
+        .map_err(backend)?;
     for id in ids {
-        st.execute(params![id, ctx.tenant().as_str()]).map_err(backend)?;
+        st.execute(params![id, ctx.tenant().as_str()])
+            .map_err(backend)?;
     }
     Ok(())
 }
 
 #[async_trait::async_trait]
 impl RetentionStore for SqliteStore {
-    async fn set_retention_rule(&self, ctx: &TenantContext, class: &str, window: RetentionWindow) -> Result<(), StoreError> {
+    async fn set_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        window: RetentionWindow,
+    ) -> Result<(), StoreError> {
         validate_label("data class", class)?;
         if matches!(window, RetentionWindow::Secs(s) if s <= 0) {
-            return Err(StoreError::InvalidInput("retention window must be positive".into()));
+            return Err(StoreError::InvalidInput(
+                "retention window must be positive".into(),
+            ));
         }
         self.conn()
             .execute(
@@ -244,15 +332,25 @@ impl RetentionStore for SqliteStore {
         Ok(())
     }
 
-    async fn clear_retention_rule(&self, ctx: &TenantContext, class: &str) -> Result<bool, StoreError> {
+    async fn clear_retention_rule(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+    ) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM tg_retention_rules WHERE tenant_id = ?1 AND class = ?2", params![ctx.tenant().as_str(), class])
+            .execute(
+                "DELETE FROM tg_retention_rules WHERE tenant_id = ?1 AND class = ?2",
+                params![ctx.tenant().as_str(), class],
+            )
             .map_err(backend)?;
         Ok(n == 1)
     }
 
-    async fn retention_rules(&self, ctx: &TenantContext) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
+    async fn retention_rules(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Vec<(String, RetentionWindow)>, StoreError> {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached("SELECT class, window_secs FROM tg_retention_rules WHERE tenant_id = ?1 ORDER BY class")
@@ -260,7 +358,10 @@ impl RetentionStore for SqliteStore {
         let rows = st
             .query_map([ctx.tenant().as_str()], |r| {
                 let w: Option<i64> = r.get(1)?;
-                Ok((r.get(0)?, w.map_or(RetentionWindow::Forever, RetentionWindow::Secs)))
+                Ok((
+                    r.get(0)?,
+                    w.map_or(RetentionWindow::Forever, RetentionWindow::Secs),
+                ))
             })
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
@@ -269,21 +370,37 @@ impl RetentionStore for SqliteStore {
     async fn record_classes(&self, ctx: &TenantContext) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut st = conn
-            .prepare_cached("SELECT DISTINCT class FROM tg_records WHERE tenant_id = ?1 ORDER BY class")
+            .prepare_cached(
+                "SELECT DISTINCT class FROM tg_records WHERE tenant_id = ?1 ORDER BY class",
+            )
             .map_err(backend)?;
-        let rows = st.query_map([ctx.tenant().as_str()], |r| r.get(0)).map_err(backend)?;
+        let rows = st
+            .query_map([ctx.tenant().as_str()], |r| r.get(0))
+            .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    async fn delete_expired(&self, ctx: &TenantContext, class: &str, cutoff: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn delete_expired(
+        &self,
+        ctx: &TenantContext,
+        class: &str,
+        cutoff: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let ids: Vec<String> = {
             let mut st = tx
                 .prepare_cached("SELECT id FROM tg_records WHERE tenant_id = ?1 AND class = ?2 AND updated_at < ?3 ORDER BY id LIMIT ?4")
                 .map_err(backend)?;
-            let rows = st.query_map(params![ctx.tenant().as_str(), class, cutoff, limit], |r| r.get(0)).map_err(backend)?;
+            let rows = st
+                .query_map(params![ctx.tenant().as_str(), class, cutoff, limit], |r| {
+                    r.get(0)
+                })
+                .map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
         delete_ids(&tx, ctx, &ids)?;
@@ -291,15 +408,24 @@ impl RetentionStore for SqliteStore {
         Ok(ids)
     }
 
-    async fn delete_by_subject(&self, ctx: &TenantContext, subject: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn delete_by_subject(
+        &self,
+        ctx: &TenantContext,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let ids: Vec<String> = {
             let mut st = tx
                 .prepare_cached("SELECT id FROM tg_records WHERE tenant_id = ?1 AND subject = ?2 ORDER BY id LIMIT ?3")
                 .map_err(backend)?;
-            let rows = st.query_map(params![ctx.tenant().as_str(), subject, limit], |r| r.get(0)).map_err(backend)?;
+            let rows = st
+                .query_map(params![ctx.tenant().as_str(), subject, limit], |r| r.get(0))
+                .map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
         delete_ids(&tx, ctx, &ids)?;
@@ -307,7 +433,11 @@ impl RetentionStore for SqliteStore {
         Ok(ids)
     }
 
-    async fn delete_all_records(&self, ctx: &TenantContext, limit: usize) -> Result<u64, StoreError> {
+    async fn delete_all_records(
+        &self,
+        ctx: &TenantContext,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
         let n = self
             .conn()
@@ -339,7 +469,8 @@ fn parse_role(s: &str) -> rusqlite::Result<Role> {
     }
 }
 
-const SESSION_COLS: &str = "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
+const SESSION_COLS: &str =
+    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     let role: String = r.get(3)?;
@@ -370,10 +501,18 @@ fn insert_refresh(conn: &rusqlite::Connection, r: &RefreshRecord) -> Result<(), 
 
 #[async_trait::async_trait]
 impl SessionStore for SqliteStore {
-    async fn insert_session(&self, ctx: &TenantContext, s: &SessionRecord, refresh: &RefreshRecord) -> Result<(), StoreError> {
-        ctx.check_tenant(&s.tenant).map_err(|_| StoreError::CrossTenant)?;
+    async fn insert_session(
+        &self,
+        ctx: &TenantContext,
+        s: &SessionRecord,
+        refresh: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        ctx.check_tenant(&s.tenant)
+            .map_err(|_| StoreError::CrossTenant)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         tx.execute(
             &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
             params![s.id, s.tenant.as_str(), s.user, role_str(s.role), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label],
@@ -386,7 +525,11 @@ impl SessionStore for SqliteStore {
         tx.commit().map_err(backend)
     }
 
-    async fn refresh_by_hash(&self, _service: &ServiceRole, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+    async fn refresh_by_hash(
+        &self,
+        _service: &ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<RefreshRecord>, StoreError> {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached("SELECT hash, session_id, tenant_id, expires_at, used FROM tg_refresh_tokens WHERE hash = ?1")
@@ -404,21 +547,41 @@ impl SessionStore for SqliteStore {
         .map_err(backend)
     }
 
-    async fn get_session(&self, ctx: &TenantContext, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+    async fn get_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let conn = self.conn();
         if !owner_of(&conn, "tg_sessions", id, ctx)? {
             return Ok(None);
         }
-        conn.query_row(&format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = ?1"), [id], session_row)
-            .optional()
-            .map_err(backend)
+        conn.query_row(
+            &format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = ?1"),
+            [id],
+            session_row,
+        )
+        .optional()
+        .map_err(backend)
     }
 
-    async fn rotate_refresh(&self, ctx: &TenantContext, old: &[u8; 32], new: &RefreshRecord, at: i64) -> Result<bool, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        ctx: &TenantContext,
+        old: &[u8; 32],
+        new: &RefreshRecord,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let row: Option<(String, String)> = tx
-            .query_row("SELECT tenant_id, session_id FROM tg_refresh_tokens WHERE hash = ?1", [&old[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT tenant_id, session_id FROM tg_refresh_tokens WHERE hash = ?1",
+                [&old[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(backend)?;
         match row {
@@ -428,7 +591,10 @@ impl SessionStore for SqliteStore {
             Some(_) => {}
         }
         let marked = tx
-            .execute("UPDATE tg_refresh_tokens SET used = 1 WHERE hash = ?1 AND used = 0", [&old[..]])
+            .execute(
+                "UPDATE tg_refresh_tokens SET used = 1 WHERE hash = ?1 AND used = 0",
+                [&old[..]],
+            )
             .map_err(backend)?;
         let live = tx
             .execute(
@@ -444,7 +610,12 @@ impl SessionStore for SqliteStore {
         Ok(true)
     }
 
-    async fn list_sessions(&self, ctx: &TenantContext, user: Option<&str>, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
+    async fn list_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
         let limit = page(limit)?;
         let conn = self.conn();
         let mut st = conn
@@ -452,11 +623,18 @@ impl SessionStore for SqliteStore {
                 "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY created_at DESC, id LIMIT ?3"
             ))
             .map_err(backend)?;
-        let rows = st.query_map(params![ctx.tenant().as_str(), user, limit], session_row).map_err(backend)?;
+        let rows = st
+            .query_map(params![ctx.tenant().as_str(), user, limit], session_row)
+            .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    async fn revoke_session(&self, ctx: &TenantContext, id: &str, at: i64) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let conn = self.conn();
         if !owner_of(&conn, "tg_sessions", id, ctx)? {
             return Err(StoreError::RecordNotFound);
@@ -467,7 +645,12 @@ impl SessionStore for SqliteStore {
         Ok(n == 1)
     }
 
-    async fn revoke_sessions(&self, ctx: &TenantContext, user: Option<&str>, at: i64) -> Result<u64, StoreError> {
+    async fn revoke_sessions(
+        &self,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError> {
         let n = self
             .conn()
             .execute(

@@ -20,7 +20,11 @@ pub(crate) struct TokenCache {
 
 impl TokenCache {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        TokenCache { map: RwLock::new(HashMap::new()), ttl, capacity }
+        TokenCache {
+            map: RwLock::new(HashMap::new()),
+            ttl,
+            capacity,
+        }
     }
 
     fn enabled(&self) -> bool {

@@ -22,7 +22,9 @@ pub fn validate_prefix(prefix: &str) -> Result<(), TokenError> {
     let ok = !prefix.is_empty()
         && prefix.len() <= MAX_PREFIX_LEN
         && prefix.as_bytes()[0].is_ascii_lowercase()
-        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if ok {
         Ok(())
     } else {
@@ -120,7 +122,10 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 2 + 1 + RANDOM_LEN + CHECKSUM_LEN);
         parse(&a, "tg").unwrap();
-        assert_eq!(parse(&a, "xy").unwrap_err(), TokenError::Malformed("wrong prefix"));
+        assert_eq!(
+            parse(&a, "xy").unwrap_err(),
+            TokenError::Malformed("wrong prefix")
+        );
     }
 
     #[test]

@@ -77,7 +77,9 @@ impl TokenError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             TokenError::Malformed(_) | TokenError::BadChecksum => ErrorKind::Malformed,
-            TokenError::Unknown | TokenError::Expired | TokenError::Revoked => ErrorKind::AuthenticationFailed,
+            TokenError::Unknown | TokenError::Expired | TokenError::Revoked => {
+                ErrorKind::AuthenticationFailed
+            }
             TokenError::OutOfScope { .. } => ErrorKind::PermissionDenied,
             TokenError::InvalidInput(_) => ErrorKind::InvalidInput,
             TokenError::Rng => ErrorKind::KeyProvider,
@@ -145,7 +147,10 @@ pub struct Scope {
 impl Scope {
     /// A scope for `action` on `resource`.
     pub fn new(resource: impl Into<String>, action: Action) -> Self {
-        Scope { resource: resource.into(), action }
+        Scope {
+            resource: resource.into(),
+            action,
+        }
     }
 
     /// Read access to `resource`.
@@ -166,7 +171,11 @@ impl Scope {
 
     fn validate(&self) -> Result<(), TokenError> {
         let r = &self.resource;
-        if r.is_empty() || r.len() > MAX_RESOURCE_LEN || r.chars().any(char::is_control) || r[..r.len() - 1].contains('*') {
+        if r.is_empty()
+            || r.len() > MAX_RESOURCE_LEN
+            || r.chars().any(char::is_control)
+            || r[..r.len() - 1].contains('*')
+        {
             return Err(TokenError::InvalidInput(format!(
                 "resource pattern must be 1 to {MAX_RESOURCE_LEN} bytes, no control characters, '*' only at the end"
             )));
@@ -192,7 +201,12 @@ pub struct TokenSpec {
 impl TokenSpec {
     /// A read-only token for `agent` on every resource, without expiry.
     pub fn read_only(agent: UserId, name: impl Into<String>) -> Self {
-        TokenSpec { agent, name: name.into(), scopes: vec![Scope::read("*")], ttl_secs: None }
+        TokenSpec {
+            agent,
+            name: name.into(),
+            scopes: vec![Scope::read("*")],
+            ttl_secs: None,
+        }
     }
 
     /// Replaces the scopes.
@@ -208,15 +222,27 @@ impl TokenSpec {
     }
 
     pub(crate) fn validate(&self) -> Result<(), TokenError> {
-        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN || self.name.chars().any(char::is_control) {
-            return Err(TokenError::InvalidInput(format!("token name must be 1 to {MAX_NAME_LEN} bytes")));
+        if self.name.is_empty()
+            || self.name.len() > MAX_NAME_LEN
+            || self.name.chars().any(char::is_control)
+        {
+            return Err(TokenError::InvalidInput(format!(
+                "token name must be 1 to {MAX_NAME_LEN} bytes"
+            )));
         }
         if self.scopes.is_empty() || self.scopes.len() > MAX_SCOPES {
-            return Err(TokenError::InvalidInput(format!("a token needs 1 to {MAX_SCOPES} scopes")));
+            return Err(TokenError::InvalidInput(format!(
+                "a token needs 1 to {MAX_SCOPES} scopes"
+            )));
         }
         self.scopes.iter().try_for_each(Scope::validate)?;
-        if self.ttl_secs.is_some_and(|t| t <= 0 || t > 100 * 366 * 86_400) {
-            return Err(TokenError::InvalidInput("token lifetime must be 1 second to 100 years".into()));
+        if self
+            .ttl_secs
+            .is_some_and(|t| t <= 0 || t > 100 * 366 * 86_400)
+        {
+            return Err(TokenError::InvalidInput(
+                "token lifetime must be 1 second to 100 years".into(),
+            ));
         }
         Ok(())
     }
@@ -321,7 +347,11 @@ pub struct TokenConfig {
 
 impl Default for TokenConfig {
     fn default() -> Self {
-        TokenConfig { prefix: "tg".into(), cache_ttl: std::time::Duration::from_secs(10), cache_capacity: 10_000 }
+        TokenConfig {
+            prefix: "tg".into(),
+            cache_ttl: std::time::Duration::from_secs(10),
+            cache_capacity: 10_000,
+        }
     }
 }
 
@@ -344,7 +374,10 @@ mod tests {
     #[test]
     fn roles_follow_scopes() {
         assert_eq!(role_for(&[Scope::read("*")]), Role::Viewer);
-        assert_eq!(role_for(&[Scope::read("*"), Scope::new("x", Action::Delete)]), Role::Member);
+        assert_eq!(
+            role_for(&[Scope::read("*"), Scope::new("x", Action::Delete)]),
+            Role::Member
+        );
         assert_eq!(role_for(&[Scope::new("x", Action::Admin)]), Role::Admin);
     }
 

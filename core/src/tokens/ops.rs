@@ -5,7 +5,10 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{format, role_for, Action, IssuedToken, TokenError, TokenInfo, TokenSecret, TokenSpec, VerifiedToken};
+use super::{
+    format, role_for, Action, IssuedToken, TokenError, TokenInfo, TokenSecret, TokenSpec,
+    VerifiedToken,
+};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
@@ -50,7 +53,11 @@ impl Guard {
             revoked_at: None,
         };
         self.store().insert_token(ctx, &rec).await?;
-        let scopes: Vec<String> = rec.scopes.iter().map(|s| format!("{}:{}", s.action, s.resource)).collect();
+        let scopes: Vec<String> = rec
+            .scopes
+            .iter()
+            .map(|s| format!("{}:{}", s.action, s.resource))
+            .collect();
         let mut ev = AuditEvent::new(AuditAction::TokenCreate, rec.id.clone())
             .detail("agent", rec.agent.clone())
             .detail("scopes", scopes.join(" "));
@@ -58,14 +65,27 @@ impl Guard {
             ev = ev.detail("expires_at", e.to_string());
         }
         self.audit(ctx, ev).await?;
-        Ok(IssuedToken { id: rec.id, secret: TokenSecret::new(secret), expires_at: rec.expires_at })
+        Ok(IssuedToken {
+            id: rec.id,
+            secret: TokenSecret::new(secret),
+            expires_at: rec.expires_at,
+        })
     }
 
     /// The tenant's tokens (of one agent if given), ids after `after` ascending, at most
     /// `limit` (1 to 10,000). Metadata only. Needs the admin role.
-    pub async fn list_tokens(&self, ctx: &TenantContext, agent: Option<&UserId>, after: Option<&str>, limit: usize) -> Result<Vec<TokenInfo>> {
+    pub async fn list_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&UserId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TokenInfo>> {
         ctx.require(Role::Admin, "list agent tokens")?;
-        let recs = self.store().list_tokens(ctx, agent.map(UserId::as_str), after, limit).await?;
+        let recs = self
+            .store()
+            .list_tokens(ctx, agent.map(UserId::as_str), after, limit)
+            .await?;
         recs.iter().map(info).collect()
     }
 
@@ -75,9 +95,12 @@ impl Guard {
         ctx.require(Role::Admin, "revoke an agent token")?;
         let was_live = self.store().revoke_token(ctx, id, self.now()).await?;
         let tenant = ctx.tenant().clone();
-        self.gov().token_cache.evict(|r| r.id == id && r.tenant == tenant);
+        self.gov()
+            .token_cache
+            .evict(|r| r.id == id && r.tenant == tenant);
         if was_live {
-            self.audit(ctx, AuditEvent::new(AuditAction::TokenRevoke, id)).await?;
+            self.audit(ctx, AuditEvent::new(AuditAction::TokenRevoke, id))
+                .await?;
         }
         Ok(was_live)
     }
@@ -86,11 +109,20 @@ impl Guard {
     /// Audited (`token.kill_agent`). Needs the admin role.
     pub async fn kill_agent(&self, ctx: &TenantContext, agent: &UserId) -> Result<u64> {
         ctx.require(Role::Admin, "revoke an agent's tokens")?;
-        let n = self.store().revoke_tokens(ctx, Some(agent.as_str()), self.now()).await?;
-        let tenant = ctx.tenant().clone();
-        self.gov().token_cache.evict(|r| r.agent == agent.as_str() && r.tenant == tenant);
-        self.audit(ctx, AuditEvent::new(AuditAction::AgentKill, format!("agent:{agent}")).detail("revoked", n.to_string()))
+        let n = self
+            .store()
+            .revoke_tokens(ctx, Some(agent.as_str()), self.now())
             .await?;
+        let tenant = ctx.tenant().clone();
+        self.gov()
+            .token_cache
+            .evict(|r| r.agent == agent.as_str() && r.tenant == tenant);
+        self.audit(
+            ctx,
+            AuditEvent::new(AuditAction::AgentKill, format!("agent:{agent}"))
+                .detail("revoked", n.to_string()),
+        )
+        .await?;
         Ok(n)
     }
 
@@ -105,7 +137,11 @@ impl Guard {
         let rec = match gov.token_cache.get(&hash) {
             Some(rec) => rec,
             None => {
-                let rec = self.store().token_by_hash(&ServiceRole::new(), &hash).await?.ok_or(TokenError::Unknown)?;
+                let rec = self
+                    .store()
+                    .token_by_hash(&ServiceRole::new(), &hash)
+                    .await?
+                    .ok_or(TokenError::Unknown)?;
                 let rec = Arc::new(rec);
                 gov.token_cache.insert(rec.clone());
                 rec
@@ -120,14 +156,30 @@ impl Guard {
         if rec.expires_at.is_some_and(|e| self.now() >= e) {
             return Err(TokenError::Expired.into());
         }
-        let agent = UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let context = TenantContext::resolved(Resolved::vouch(rec.tenant.clone(), agent.clone(), role_for(&rec.scopes)));
-        Ok(VerifiedToken { token_id: rec.id.clone(), agent, scopes: rec.scopes.clone(), expires_at: rec.expires_at, context })
+        let agent =
+            UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let context = TenantContext::resolved(Resolved::vouch(
+            rec.tenant.clone(),
+            agent.clone(),
+            role_for(&rec.scopes),
+        ));
+        Ok(VerifiedToken {
+            token_id: rec.id.clone(),
+            agent,
+            scopes: rec.scopes.clone(),
+            expires_at: rec.expires_at,
+            context,
+        })
     }
 
     /// [`Guard::authenticate_token`], then checks that a scope allows `action` on
     /// `resource` (`OutOfScope` otherwise).
-    pub async fn verify_token(&self, token: &str, resource: &str, action: Action) -> Result<VerifiedToken> {
+    pub async fn verify_token(
+        &self,
+        token: &str,
+        resource: &str,
+        action: Action,
+    ) -> Result<VerifiedToken> {
         let v = self.authenticate_token(token).await?;
         if !v.allows(resource, action) {
             // Echo at most 128 bytes of the caller's resource name.
@@ -135,7 +187,11 @@ impl Guard {
             while !resource.is_char_boundary(end) {
                 end -= 1;
             }
-            return Err(TokenError::OutOfScope { resource: resource[..end].to_owned(), action }.into());
+            return Err(TokenError::OutOfScope {
+                resource: resource[..end].to_owned(),
+                action,
+            }
+            .into());
         }
         Ok(v)
     }

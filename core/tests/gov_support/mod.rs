@@ -4,8 +4,11 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use tenantguard::{Clock, Guard, GovernanceConfig, LocalKeyProvider, MemoryStore, ServiceRole, SqliteStore, Store, TenantContext, TenantId};
 use tenantguard::tenant::{Resolved, Role, UserId};
+use tenantguard::{
+    Clock, GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, ServiceRole, SqliteStore, Store,
+    TenantContext, TenantId,
+};
 
 /// A clock tests move by hand.
 #[derive(Clone, Default)]
@@ -44,13 +47,17 @@ pub fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path().join("t.db")).unwrap();
     #[allow(unused_mut)]
-    let mut v: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
-        vec![("memory", Arc::new(MemoryStore::new()), None), ("sqlite", Arc::new(sqlite), Some(dir))];
+    let mut v: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> = vec![
+        ("memory", Arc::new(MemoryStore::new()), None),
+        ("sqlite", Arc::new(sqlite), Some(dir)),
+    ];
     #[cfg(feature = "postgres")]
     if std::env::var("TENANTGUARD_PG_URL").is_ok_and(|u| !u.is_empty()) {
         let pg = tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async {
-                let pg = postgres_support::fresh("gov").await.expect("PostgreSQL settings");
+                let pg = postgres_support::fresh("gov")
+                    .await
+                    .expect("PostgreSQL settings");
                 pg.store().await
             })
         });
@@ -73,7 +80,8 @@ pub fn cross_tenant_kind(store_name: &str) -> tenantguard::ErrorKind {
 
 /// The PostgresStores `stores()` made, to enroll members in them.
 #[cfg(feature = "postgres")]
-static PG_STORES: std::sync::Mutex<Vec<Arc<tenantguard::PostgresStore>>> = std::sync::Mutex::new(Vec::new());
+static PG_STORES: std::sync::Mutex<Vec<Arc<tenantguard::PostgresStore>>> =
+    std::sync::Mutex::new(Vec::new());
 
 /// A user's context in `t` (which must exist). MemoryStore and SqliteStore take the role
 /// the context claims; PostgresStore's policies trust only its memberships table, so there
@@ -81,9 +89,16 @@ static PG_STORES: std::sync::Mutex<Vec<Arc<tenantguard::PostgresStore>>> = std::
 pub async fn member(store: &Arc<dyn Store>, t: &str, u: &str, role: Role) -> TenantContext {
     #[cfg(feature = "postgres")]
     {
-        let pg = PG_STORES.lock().unwrap().iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), Arc::as_ptr(store))).cloned();
+        let pg = PG_STORES
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|p| std::ptr::addr_eq(Arc::as_ptr(p), Arc::as_ptr(store)))
+            .cloned();
         if let Some(pg) = pg {
-            pg.set_member(&service(t), &UserId::new(u).unwrap(), role, T0).await.unwrap();
+            pg.set_member(&service(t), &UserId::new(u).unwrap(), role, T0)
+                .await
+                .unwrap();
         }
     }
     #[cfg(not(feature = "postgres"))]
@@ -112,9 +127,17 @@ pub fn service(t: &str) -> TenantContext {
 }
 
 pub fn user(t: &str, u: &str, role: Role) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(TenantId::new(t).unwrap(), UserId::new(u).unwrap(), role))
+    TenantContext::resolved(Resolved::vouch(
+        TenantId::new(t).unwrap(),
+        UserId::new(u).unwrap(),
+        role,
+    ))
 }
 
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use tenantguard::store::{KeyState, TenantKeyRecord};
 use tenantguard::tenant::Resolved;
-use tenantguard::{KeyId, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId, UserId};
+use tenantguard::{
+    KeyId, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId, UserId,
+};
 use tokio_postgres::{Client, Config, NoTls};
 
 pub struct Pg {
@@ -28,7 +30,11 @@ fn var(name: &str) -> Option<String> {
 
 /// The server's settings, or None (after printing that the test is skipped).
 pub fn settings(test: &str) -> Option<(String, String, String)> {
-    match (var("TENANTGUARD_PG_URL"), var("TENANTGUARD_PG_SERVICE_URL"), var("TENANTGUARD_PG_ADMIN_URL")) {
+    match (
+        var("TENANTGUARD_PG_URL"),
+        var("TENANTGUARD_PG_SERVICE_URL"),
+        var("TENANTGUARD_PG_ADMIN_URL"),
+    ) {
         (Some(a), Some(s), Some(d)) => Some((a, s, d)),
         _ => {
             if var("TENANTGUARD_PG_REQUIRED").as_deref() == Some("1") {
@@ -63,24 +69,55 @@ fn rand_hex() -> String {
 pub async fn fresh(test: &str) -> Option<Pg> {
     let (app, service, admin) = settings(test)?;
     let admin_cfg = Config::from_str(&admin).expect("admin url");
-    let db = format!("tg_{}_{}", test.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect::<String>().to_lowercase(), rand_hex());
+    let db = format!(
+        "tg_{}_{}",
+        test.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(20)
+            .collect::<String>()
+            .to_lowercase(),
+        rand_hex()
+    );
     let c = connect(&admin_cfg).await;
-    c.batch_execute(&format!("CREATE DATABASE {db}")).await.expect("create database");
+    c.batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create database");
     let with_db = |url: &str| {
         let mut cfg = Config::from_str(url).expect("url");
         cfg.dbname(&db);
         cfg
     };
-    let pg = Pg { app: with_db(&app), service: with_db(&service), admin: with_db(&admin), db };
+    let pg = Pg {
+        app: with_db(&app),
+        service: with_db(&service),
+        admin: with_db(&admin),
+        db,
+    };
     let admin_url = format!("{}/{}", admin.rsplit_once('/').unwrap().0, pg.db);
-    assert_eq!(PostgresStore::migrate(&admin_url).await.expect("migrate"), 2, "every shipped migration applies");
-    assert_eq!(PostgresStore::migrate(&admin_url).await.expect("migrate again"), 0, "migrations are idempotent");
+    assert_eq!(
+        PostgresStore::migrate(&admin_url).await.expect("migrate"),
+        2,
+        "every shipped migration applies"
+    );
+    assert_eq!(
+        PostgresStore::migrate(&admin_url)
+            .await
+            .expect("migrate again"),
+        0,
+        "migrations are idempotent"
+    );
     Some(pg)
 }
 
 impl Pg {
     pub async fn store(&self) -> PostgresStore {
-        PostgresStore::connect_with(self.app.clone(), Some(self.service.clone()), PgOptions::default()).await.expect("connect store")
+        PostgresStore::connect_with(
+            self.app.clone(),
+            Some(self.service.clone()),
+            PgOptions::default(),
+        )
+        .await
+        .expect("connect store")
     }
     pub async fn store_arc(&self) -> Arc<PostgresStore> {
         Arc::new(self.store().await)
@@ -113,5 +150,11 @@ pub fn user(tenant: &str, user: &str, role: Role) -> TenantContext {
     TenantContext::resolved(Resolved::vouch(t(tenant), u(user), role))
 }
 pub fn key(id: u32, state: KeyState) -> TenantKeyRecord {
-    TenantKeyRecord { key_id: KeyId::new(id).unwrap(), state, kek_id: "kek-1".into(), wrapped: vec![id as u8; 40], created_at: 1_700_000_000 }
+    TenantKeyRecord {
+        key_id: KeyId::new(id).unwrap(),
+        state,
+        kek_id: "kek-1".into(),
+        wrapped: vec![id as u8; 40],
+        created_at: 1_700_000_000,
+    }
 }

@@ -25,7 +25,10 @@ pub fn env_or_skip(var: &str, what: &str) -> Option<String> {
 
 /// A wrap context.
 pub fn wctx(tenant: &str, key: u32) -> WrapContext {
-    WrapContext { tenant: TenantId::new(tenant).unwrap(), key_id: KeyId::new(key).unwrap() }
+    WrapContext {
+        tenant: TenantId::new(tenant).unwrap(),
+        key_id: KeyId::new(key).unwrap(),
+    }
 }
 
 /// A fresh random data key.
@@ -37,7 +40,10 @@ pub fn data_key() -> DataKey {
 pub fn unique(prefix: &str) -> String {
     let mut b = [0u8; 6];
     getrandom::fill(&mut b).unwrap();
-    format!("{prefix}-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        "{prefix}-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 /// Short retries so failure tests finish fast.
