@@ -160,27 +160,7 @@ impl TokenStore for PostgresStore {
         id: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM tg_tokens WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
-                &[&id, &ctx.tenant().as_str()],
-            )
-            .await
-            .map_err(backend)?;
-        if exists.is_none() {
-            return Err(StoreError::RecordNotFound);
-        }
-        let n = tx
-            .execute(
-                "UPDATE tg_tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
-                &[&at, &id, &ctx.tenant().as_str()],
-            )
-            .await
-            .map_err(write_err("token"))?;
-        tx.commit().await.map_err(backend)?;
-        Ok(n == 1)
+        self.revoke_row(ctx, "tg_tokens", "token", id, at).await
     }
 
     async fn revoke_tokens(
@@ -594,27 +574,7 @@ impl SessionStore for PostgresStore {
         id: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM tg_sessions WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
-                &[&id, &ctx.tenant().as_str()],
-            )
-            .await
-            .map_err(backend)?;
-        if exists.is_none() {
-            return Err(StoreError::RecordNotFound);
-        }
-        let n = tx
-            .execute(
-                "UPDATE tg_sessions SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
-                &[&at, &id, &ctx.tenant().as_str()],
-            )
-            .await
-            .map_err(write_err("session"))?;
-        tx.commit().await.map_err(backend)?;
-        Ok(n == 1)
+        self.revoke_row(ctx, "tg_sessions", "session", id, at).await
     }
 
     async fn revoke_sessions(
@@ -687,5 +647,38 @@ impl PolicyStore for PostgresStore {
             .map_err(write_err("policy document"))?;
         tx.commit().await.map_err(backend)?;
         Ok(row.get::<_, i64>(0) as u64)
+    }
+}
+
+impl PostgresStore {
+    /// Revokes one token or session row of the scoped tenant: `RecordNotFound` if the
+    /// scope cannot see it, `false` if it was already revoked.
+    async fn revoke_row(
+        &self,
+        ctx: &TenantContext,
+        table: &'static str,
+        what: &'static str,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");
+        let exists = tx
+            .query_opt(&select, &[&id, &ctx.tenant().as_str()])
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::RecordNotFound);
+        }
+        let update = format!(
+            "UPDATE {table} SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL"
+        );
+        let n = tx
+            .execute(&update, &[&at, &id, &ctx.tenant().as_str()])
+            .await
+            .map_err(write_err(what))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
     }
 }
