@@ -195,14 +195,7 @@ impl TokenStore for SqliteStore {
         id: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        if !owner_of(&conn, "tg_tokens", id, ctx)? {
-            return Err(StoreError::RecordNotFound);
-        }
-        let n = conn
-            .execute("UPDATE tg_tokens SET revoked_at = ?1 WHERE id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL", params![at, id, ctx.tenant().as_str()])
-            .map_err(backend)?;
-        Ok(n == 1)
+        revoke_row(&self.conn(), "tg_tokens", id, ctx, at)
     }
 
     async fn revoke_tokens(
@@ -635,14 +628,7 @@ impl SessionStore for SqliteStore {
         id: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        if !owner_of(&conn, "tg_sessions", id, ctx)? {
-            return Err(StoreError::RecordNotFound);
-        }
-        let n = conn
-            .execute("UPDATE tg_sessions SET revoked_at = ?1 WHERE id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL", params![at, id, ctx.tenant().as_str()])
-            .map_err(backend)?;
-        Ok(n == 1)
+        revoke_row(&self.conn(), "tg_sessions", id, ctx, at)
     }
 
     async fn revoke_sessions(
@@ -660,4 +646,23 @@ impl SessionStore for SqliteStore {
             .map_err(backend)?;
         Ok(n as u64)
     }
+}
+
+/// Revokes one token or session row of the context's tenant: `RecordNotFound` if it is
+/// absent, `CrossTenant` if another tenant owns it, `false` if it was already revoked.
+fn revoke_row(
+    conn: &rusqlite::Connection,
+    table: &str,
+    id: &str,
+    ctx: &TenantContext,
+    at: i64,
+) -> Result<bool, StoreError> {
+    if !owner_of(conn, table, id, ctx)? {
+        return Err(StoreError::RecordNotFound);
+    }
+    let sql = format!("UPDATE {table} SET revoked_at = ?1 WHERE id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL");
+    let n = conn
+        .execute(&sql, params![at, id, ctx.tenant().as_str()])
+        .map_err(backend)?;
+    Ok(n == 1)
 }
