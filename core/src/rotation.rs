@@ -42,7 +42,8 @@ pub struct RewrapReport {
     pub last_tenant: Option<TenantId>,
 }
 
-fn check_batch(batch: usize) -> Result<usize> {
+/// Checks a job's batch size (1 to `MAX_PAGE`).
+pub(crate) fn check_batch(batch: usize) -> Result<usize> {
     if batch == 0 || batch > MAX_PAGE {
         return Err(StoreError::InvalidInput(format!("batch size must be 1 to {MAX_PAGE}")).into());
     }

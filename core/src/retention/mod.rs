@@ -26,7 +26,8 @@ use std::collections::BTreeMap;
 use crate::audit::{digest, AuditAction, AuditEntry, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::store::{validate_label, RetentionWindow, StoreError, MAX_PAGE};
+use crate::rotation::check_batch;
+use crate::store::{validate_label, RetentionWindow, StoreError};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
 /// Seconds in a day.
@@ -147,13 +148,6 @@ fn check_window(window: RetentionWindow) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn check_batch(batch: usize) -> Result<usize> {
-    if batch == 0 || batch > MAX_PAGE {
-        return Err(StoreError::InvalidInput(format!("batch size must be 1 to {MAX_PAGE}")).into());
-    }
-    Ok(batch)
 }
 
 fn window_str(w: RetentionWindow) -> String {
