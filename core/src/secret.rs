@@ -1,15 +1,24 @@
 //! Secret values and typed customer credentials that never print.
 
-use secrecy::{ExposeSecret, SecretSlice};
+use secrecy::{ExposeSecret, SecretBox};
 use zeroize::Zeroize;
 
 /// Bytes that are secret: zeroized on drop, printed as `[REDACTED]`.
-pub struct SecretBytes(SecretSlice<u8>);
+pub struct SecretBytes(SecretBox<WipedVec>);
+
+/// A byte vector that `secrecy` zeroizes word by word (see [`zeroize_words`]).
+struct WipedVec(Vec<u8>);
+
+impl Zeroize for WipedVec {
+    fn zeroize(&mut self) {
+        zeroize_vec(&mut self.0);
+    }
+}
 
 impl SecretBytes {
     /// Takes ownership of `bytes` (the vector is moved, not copied).
     pub fn new(bytes: Vec<u8>) -> Self {
-        SecretBytes(SecretSlice::from(bytes))
+        SecretBytes(SecretBox::new(Box::new(WipedVec(bytes))))
     }
 
     /// Copies `bytes` into a new secret.
@@ -19,7 +28,7 @@ impl SecretBytes {
 
     /// Borrows the secret bytes. Keep the borrow short and never log it.
     pub fn expose(&self) -> &[u8] {
-        self.0.expose_secret()
+        &self.0.expose_secret().0
     }
 
     /// Length in bytes (not secret).
@@ -174,12 +183,55 @@ impl std::fmt::Debug for Credential {
 
 /// Zeroizes a vector's whole capacity before it is dropped.
 pub(crate) fn wipe(mut v: Vec<u8>) {
-    v.zeroize();
+    zeroize_vec(&mut v);
+}
+
+/// Zeroizes a vector's whole capacity (spare capacity too) and empties it.
+fn zeroize_vec(v: &mut Vec<u8>) {
+    // Within capacity, so no reallocation: the bytes being cleared stay where they are.
+    v.resize(v.capacity(), 0);
+    zeroize_words(v);
+    v.clear();
+}
+
+/// Zeroizes `bytes` with `zeroize`'s volatile writes, one 64-bit word at a time where the
+/// buffer is aligned. `zeroize` writes a `[u8]` one byte at a time, which made dropping an
+/// opened 1 MiB value cost a quarter of the AES-GCM work (benches/BENCHMARKS.md).
+pub(crate) fn zeroize_words(bytes: &mut [u8]) {
+    let (head, words, tail) = bytemuck::pod_align_to_mut::<u8, u64>(bytes);
+    head.zeroize();
+    words.zeroize();
+    tail.zeroize();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeroize_words_clears_every_byte_at_any_alignment() {
+        let mut buf = vec![0xa5u8; 4096 + 64];
+        for start in 0..9 {
+            for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 4096] {
+                buf.fill(0xa5);
+                zeroize_words(&mut buf[start..start + len]);
+                assert!(buf[start..start + len].iter().all(|&b| b == 0));
+                assert!(buf[..start].iter().all(|&b| b == 0xa5), "before {start}+{len}");
+                assert!(buf[start + len..].iter().all(|&b| b == 0xa5), "after {start}+{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn zeroize_vec_empties_in_place() {
+        let mut v = Vec::with_capacity(100);
+        v.extend_from_slice(&[0x5au8; 100]);
+        v.truncate(10);
+        let (ptr, cap) = (v.as_ptr(), v.capacity());
+        zeroize_vec(&mut v);
+        assert!(v.is_empty());
+        assert_eq!((v.as_ptr(), v.capacity()), (ptr, cap));
+    }
 
     #[test]
     fn debug_never_shows_the_secret() {
