@@ -30,14 +30,14 @@ impl Guard {
         }
     }
 
-    fn get(&self) -> PyResult<tenantguard::Guard> {
+    pub(crate) fn get(&self) -> PyResult<tenantguard::Guard> {
         let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
         g.clone()
             .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("operation on a closed Guard"))
     }
 
     /// Runs a core future with the GIL released and converts its error.
-    fn run<T: Send, F>(
+    pub(crate) fn run<T: Send, F>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(tenantguard::Guard) -> F + Send,
@@ -57,12 +57,17 @@ impl Guard {
     /// A guard over `key_provider` (a `LocalKeyProvider` or a Python key provider) and
     /// `store` (`MemoryStore` or `SqliteStore`).
     #[new]
-    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None))]
+    ///
+    /// `governance` sets token and session options; `clock`, a callable returning Unix
+    /// seconds, replaces the system clock (tests of expiry and retention windows).
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None))]
     fn new(
         key_provider: &Bound<'_, PyAny>,
         store: &Bound<'_, PyAny>,
         cache_max_tenants: Option<usize>,
         cache_max_age_seconds: Option<f64>,
+        governance: Option<&crate::gov::GovernanceConfig>,
+        clock: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let mut limits = CacheLimits::default();
         if let Some(n) = cache_max_tenants {
@@ -75,11 +80,17 @@ impl Guard {
                 )
             })?;
         }
-        tenantguard::Guard::builder()
+        let mut b = tenantguard::Guard::builder()
             .key_provider_arc(provider_from(key_provider)?)
             .store_arc(store_from(store)?)
-            .cache_limits(limits)
-            .build()
+            .cache_limits(limits);
+        if let Some(g) = governance {
+            b = b.governance(g.0.clone());
+        }
+        if let Some(c) = clock {
+            b = b.clock(crate::gov::PyClock(c));
+        }
+        b.build()
             .map(Self::new_inner)
             .map_err(to_py)
     }

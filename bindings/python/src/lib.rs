@@ -5,6 +5,9 @@
 //! GIL around core work and run the core's futures on an internal runtime.
 
 mod errors;
+mod egress;
+mod gov;
+mod isolation;
 mod guard;
 mod lowlevel;
 mod provider;
@@ -20,6 +23,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     types::register(m)?;
     provider::register(m)?;
     guard::register(m)?;
+    gov::register(m)?;
+    egress::register(m)?;
+    isolation::register(m)?;
     lowlevel::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
