@@ -77,9 +77,9 @@ def test_token_issued_verified_revoked_then_refused(guard: tg.Guard, acme: tg.Te
 
     assert guard.revoke_token(acme, issued.id) is True
     assert guard.revoke_token(acme, issued.id) is False
-    with pytest.raises(tg.AuthenticationFailedError) as e:
+    with pytest.raises(tg.AuthenticationFailedError) as refused:
         guard.verify_token(token, "runs/42", "write")
-    assert e.value.reason == "revoked"
+    assert refused.value.reason == "revoked"
     assert guard.list_tokens(acme)[0].revoked_at is not None
 
 
@@ -94,10 +94,10 @@ def test_token_refusals_have_reasons(guard: tg.Guard, acme: tg.TenantContext) ->
         guard.authenticate_token(typo)
     assert e.value.reason == "bad_checksum"
     other = tg.Guard.in_memory()
-    with pytest.raises(tg.AuthenticationFailedError) as e:
+    with pytest.raises(tg.AuthenticationFailedError) as unknown:
         other.authenticate_token(token)
-    assert e.value.reason == "unknown"
-    assert token not in str(e.value)
+    assert unknown.value.reason == "unknown"
+    assert token not in str(unknown.value)
 
 
 def test_token_expiry(timed: tg.Guard, acme_t: tg.TenantContext, clock: Clock) -> None:
@@ -130,7 +130,7 @@ def test_only_admins_manage_tokens(guard: tg.Guard, acme: tg.TenantContext) -> N
     with pytest.raises(tg.InvalidInputError):
         guard.create_token(acme, "bot", "")
     with pytest.raises(tg.InvalidInputError):
-        tg.Scope("x", "fly")
+        tg.Scope("x", "fly")  # type: ignore[arg-type]
 
 
 def test_governance_config_prefix_and_redacted_key() -> None:
@@ -348,3 +348,14 @@ def test_sessions_verify_refresh_revoke(timed: tg.Guard, acme_t: tg.TenantContex
     assert timed.revoke_user_sessions(admin, "mia") == 1
     with pytest.raises(tg.MalformedError):
         timed.verify_access_token("a.b")
+
+
+def test_reasons_survive_pickling(guard: tg.Guard, acme: tg.TenantContext) -> None:
+    issued = guard.create_token(acme, "bot", "ci")
+    guard.revoke_token(acme, issued.id)
+    with pytest.raises(tg.AuthenticationFailedError) as info:
+        guard.authenticate_token(issued.expose())
+    back = pickle.loads(pickle.dumps(info.value))
+    assert type(back) is tg.AuthenticationFailedError
+    assert (str(back), back.reason, back.kind) == ("token revoked", "revoked", "authentication_failed")
+    assert tg.NotFoundError("x").reason is None and tg.NotFoundError("x").line is None
