@@ -465,7 +465,10 @@ impl Redactor {
     ) -> PyResult<Self> {
         let mut b = tenantguard::redact::Redactor::builder();
         if let Some(c) = categories {
-            let cats = c.iter().map(|s| category(s)).collect::<PyResult<Vec<_>>>()?;
+            let cats = c
+                .iter()
+                .map(|s| category(s))
+                .collect::<PyResult<Vec<_>>>()?;
             b = b.categories(&cats);
         }
         if let Some(t) = terms {

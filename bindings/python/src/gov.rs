@@ -19,7 +19,8 @@ use crate::types::{secret_from, tenant_id, ServiceRole, TenantContext};
 
 /// An optional value as Python prints it (`None`, or the value).
 pub(crate) fn opt<T: std::fmt::Debug>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
+    v.as_ref()
+        .map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
 }
 
 fn user_id(s: &str) -> PyResult<UserId> {
@@ -84,13 +85,15 @@ pub(crate) struct PyClock(pub(crate) Py<PyAny>);
 
 impl tenantguard::Clock for PyClock {
     fn now_unix(&self) -> i64 {
-        Python::attach(|py| match self.0.call0(py).and_then(|r| r.extract::<i64>(py)) {
-            Ok(t) => t,
-            Err(e) => {
-                e.write_unraisable(py, Some(self.0.bind(py)));
-                tenantguard::Clock::now_unix(&tenantguard::SystemClock)
-            }
-        })
+        Python::attach(
+            |py| match self.0.call0(py).and_then(|r| r.extract::<i64>(py)) {
+                Ok(t) => t,
+                Err(e) => {
+                    e.write_unraisable(py, Some(self.0.bind(py)));
+                    tenantguard::Clock::now_unix(&tenantguard::SystemClock)
+                }
+            },
+        )
     }
 }
 
@@ -417,9 +420,9 @@ fn verify_audit_export(
         let data = b.as_bytes();
         return py.detach(|| run(&mut &data[..])).map(AuditReport::from);
     }
-    let path: std::path::PathBuf = source.extract().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err("source must be bytes or a path")
-    })?;
+    let path: std::path::PathBuf = source
+        .extract()
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("source must be bytes or a path"))?;
     py.detach(|| {
         let f = std::fs::File::open(&path).map_err(|e| {
             py_err(tenantguard::audit::AuditError::Io(format!(
@@ -641,7 +644,7 @@ impl PasswordCheck {
 #[pyclass(module = "tenantguard", frozen)]
 pub(crate) struct PasswordHasher(tenantguard::auth::PasswordHasher);
 
-fn password<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<zeroize::Zeroizing<String>> {
+fn password(obj: &Bound<'_, PyAny>) -> PyResult<zeroize::Zeroizing<String>> {
     let s: &str = obj
         .cast::<pyo3::types::PyString>()
         .map_err(|_| pyo3::exceptions::PyTypeError::new_err("password must be str"))?
@@ -838,7 +841,10 @@ impl Guard {
         limit: usize,
     ) -> PyResult<Vec<Py<AuditEntry>>> {
         let ctx = &ctx.0;
-        let list = self.run(py, |g| async move { g.audit_entries(ctx, after, limit).await })?;
+        let list = self.run(
+            py,
+            |g| async move { g.audit_entries(ctx, after, limit).await },
+        )?;
         list.into_iter().map(|e| entry(py, e)).collect()
     }
 
@@ -930,7 +936,10 @@ impl Guard {
     ) -> PyResult<()> {
         let w = seconds.map_or(RetentionWindow::Forever, RetentionWindow::Secs);
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.set_retention(ctx, data_class, w).await })
+        self.run(
+            py,
+            |g| async move { g.set_retention(ctx, data_class, w).await },
+        )
     }
 
     /// Removes the tenant's override for `data_class`; returns whether one existed. Admin role.
@@ -941,15 +950,26 @@ impl Guard {
         data_class: &str,
     ) -> PyResult<bool> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.clear_retention(ctx, data_class).await })
+        self.run(
+            py,
+            |g| async move { g.clear_retention(ctx, data_class).await },
+        )
     }
 
     /// Hard-deletes the tenant's records past their window, `batch_size` at a time.
     /// Idempotent; audited when anything was deleted. Admin role.
     #[pyo3(signature = (ctx, *, batch_size=500))]
-    fn sweep(&self, py: Python<'_>, ctx: &TenantContext, batch_size: usize) -> PyResult<SweepReport> {
+    fn sweep(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        batch_size: usize,
+    ) -> PyResult<SweepReport> {
         let ctx = &ctx.0;
-        let r = self.run(py, |g| async move { g.sweep(ctx, batch_size, |_| {}).await })?;
+        let r = self.run(
+            py,
+            |g| async move { g.sweep(ctx, batch_size, |_| {}).await },
+        )?;
         Ok(SweepReport {
             tenant: r.tenant.as_ref().map(|t| t.as_str().to_owned()),
             now: r.now,
@@ -971,7 +991,10 @@ impl Guard {
     ) -> PyResult<SweepAllReport> {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
-        let r = self.run(py, |g| async move { g.sweep_all(svc, start, batch_size).await })?;
+        let r = self.run(
+            py,
+            |g| async move { g.sweep_all(svc, start, batch_size).await },
+        )?;
         Ok(SweepAllReport {
             tenants: r.tenants,
             deleted: r.deleted,
@@ -1045,8 +1068,11 @@ impl Guard {
 
     /// Exchanges a refresh token (single use) for new tokens. Reusing one revokes the session.
     fn refresh_session(&self, py: Python<'_>, refresh_token: &str) -> PyResult<SessionTokens> {
-        self.run(py, |g| async move { g.refresh_session(refresh_token).await })
-            .map(SessionTokens)
+        self.run(
+            py,
+            |g| async move { g.refresh_session(refresh_token).await },
+        )
+        .map(SessionTokens)
     }
 
     /// Sessions of `user` (the context's own user if `None`), newest first. Listing
@@ -1086,7 +1112,10 @@ impl Guard {
         session_id: &str,
     ) -> PyResult<bool> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.revoke_session(ctx, session_id).await })
+        self.run(
+            py,
+            |g| async move { g.revoke_session(ctx, session_id).await },
+        )
     }
 
     /// Revokes every live session of `user`; returns how many.
@@ -1097,7 +1126,10 @@ impl Guard {
         user: &str,
     ) -> PyResult<u64> {
         let (ctx, user) = (&ctx.0, user_id(user)?);
-        self.run(py, |g| async move { g.revoke_user_sessions(ctx, &user).await })
+        self.run(
+            py,
+            |g| async move { g.revoke_user_sessions(ctx, &user).await },
+        )
     }
 }
 
@@ -1114,7 +1146,6 @@ fn block_on_export(
         .map(AuditReport::from)
         .map_err(to_py)
 }
-
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<GovernanceConfig>()?;

@@ -90,9 +90,7 @@ impl Guard {
         if let Some(c) = clock {
             b = b.clock(crate::gov::PyClock(c));
         }
-        b.build()
-            .map(Self::new_inner)
-            .map_err(to_py)
+        b.build().map(Self::new_inner).map_err(to_py)
     }
 
     /// The embedded default: key file `keys.json` and SQLite `tenantguard.db` in `directory`.

@@ -76,7 +76,9 @@ impl MemoryDirectory {
 
     /// Removes a member of the context's tenant; returns whether it was one.
     fn remove_member(&self, ctx: &TenantContext, user: &str) -> PyResult<bool> {
-        self.0.remove_member(&ctx.0, &user_id(user)?).map_err(py_err)
+        self.0
+            .remove_member(&ctx.0, &user_id(user)?)
+            .map_err(py_err)
     }
 
     /// The user's role in `tenant`, or `None`.
@@ -157,18 +159,21 @@ impl Directory for PyDirectory {
 /// directory (never from the request): a `MemoryDirectory`, a `PostgresStore`, or a Python
 /// object with `role_of(user, tenant)` and `memberships_of(user)`.
 #[pyclass(module = "tenantguard", frozen)]
-pub(crate) struct DirectoryResolver(
-    tenantguard::tenant::DirectoryResolver<Arc<dyn Directory>>,
-);
+pub(crate) struct DirectoryResolver(tenantguard::tenant::DirectoryResolver<Arc<dyn Directory>>);
 
 #[pymethods]
 impl DirectoryResolver {
     #[new]
     fn new(directory: &Bound<'_, PyAny>) -> PyResult<Self> {
+        #[cfg(feature = "postgres")]
+        if let Ok(p) = directory.cast::<crate::provider::PostgresStore>() {
+            let d: Arc<dyn Directory> = p.get().0.clone();
+            return Ok(DirectoryResolver(
+                tenantguard::tenant::DirectoryResolver::new(d),
+            ));
+        }
         let d: Arc<dyn Directory> = if let Ok(d) = directory.cast::<MemoryDirectory>() {
             d.get().0.clone()
-        } else if let Ok(p) = directory.cast::<crate::provider::PostgresStore>() {
-            p.get().0.clone()
         } else {
             for m in ["role_of", "memberships_of"] {
                 if !directory.hasattr(m)? {
@@ -373,12 +378,10 @@ impl Revealer {
             None => u64::try_from(crate::provider::unix_now()).unwrap_or(0),
         };
         let (r, ctx) = (&self.0, &ctx.0);
-        py.detach(|| {
-            crate::runtime::block_on(r.totp_code(ctx, record_id, &params, t, purpose))
-        })
-        .map_err(runtime_err)?
-        .map(TotpCode)
-        .map_err(to_py)
+        py.detach(|| crate::runtime::block_on(r.totp_code(ctx, record_id, &params, t, purpose)))
+            .map_err(runtime_err)?
+            .map(TotpCode)
+            .map_err(to_py)
     }
 
     fn __repr__(&self) -> String {

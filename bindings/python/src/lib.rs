@@ -4,11 +4,11 @@
 //! calls the core, and converts the result or error. No logic lives here. Calls release the
 //! GIL around core work and run the core's futures on an internal runtime.
 
-mod errors;
 mod egress;
+mod errors;
 mod gov;
-mod isolation;
 mod guard;
+mod isolation;
 mod lowlevel;
 mod provider;
 mod runtime;

@@ -107,9 +107,11 @@ impl SqliteStore {
 
 /// A store in PostgreSQL, isolated per tenant by Row Level Security. Also the membership
 /// directory (`set_member`, `members`, and as a `DirectoryResolver` directory).
+#[cfg(feature = "postgres")]
 #[pyclass(module = "tenantguard", frozen)]
 pub(crate) struct PostgresStore(pub(crate) Arc<tenantguard::PostgresStore>);
 
+#[cfg(feature = "postgres")]
 fn pg_config(url: &str, what: &str) -> PyResult<tokio_postgres::Config> {
     // The parser's message is not used: it could echo the string (which holds a password).
     url.parse().map_err(|_| {
@@ -123,6 +125,7 @@ pub(crate) fn unix_now() -> i64 {
     tenantguard::Clock::now_unix(&tenantguard::SystemClock)
 }
 
+#[cfg(feature = "postgres")]
 #[pymethods]
 impl PostgresStore {
     /// Connects: `app_url` logs in as a member of `tenantguard_app`, `service_url`
@@ -177,11 +180,9 @@ impl PostgresStore {
             tenantguard::UserId::new(user).map_err(py_err)?,
             crate::types::role(role)?,
         );
-        py.detach(|| {
-            crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now()))
-        })
-        .map_err(crate::errors::runtime_err)?
-        .map_err(crate::errors::to_py)
+        py.detach(|| crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now())))
+            .map_err(crate::errors::runtime_err)?
+            .map_err(crate::errors::to_py)
     }
 
     /// Removes a member of the context's tenant; returns whether it was a member.
@@ -224,6 +225,7 @@ pub(crate) fn store_from(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Store>> {
     if let Ok(s) = obj.cast::<SqliteStore>() {
         return Ok(s.get().0.clone());
     }
+    #[cfg(feature = "postgres")]
     if let Ok(s) = obj.cast::<PostgresStore>() {
         return Ok(s.get().0.clone());
     }
@@ -243,6 +245,7 @@ pub(crate) fn policy_store_from(
     if let Ok(s) = obj.cast::<SqliteStore>() {
         return Ok(s.get().0.clone());
     }
+    #[cfg(feature = "postgres")]
     if let Ok(s) = obj.cast::<PostgresStore>() {
         return Ok(s.get().0.clone());
     }
@@ -341,6 +344,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LocalKeyProvider>()?;
     m.add_class::<MemoryStore>()?;
     m.add_class::<SqliteStore>()?;
+    #[cfg(feature = "postgres")]
     m.add_class::<PostgresStore>()?;
     Ok(())
 }
