@@ -66,8 +66,9 @@ def test_seal_records_tokens_and_audit_on_postgres(guard: tg.Guard, store: tg.Po
     assert guard.create_tenant(svc) == 1
     sealed = guard.seal(svc, "col/row-1", b"hunter2")
     assert guard.open(svc, "col/row-1", sealed) == b"hunter2"
-    guard.put_record(svc, "rec-1", "run_log", b"log line", subject="jane")
-    assert guard.open_record(svc, "rec-1") == ("run_log", b"log line")
+    rec = f"{tenant}-rec-1"  # record ids are unique across tenants in PostgreSQL
+    guard.put_record(svc, rec, "run_log", b"log line", subject="jane")
+    assert guard.open_record(svc, rec) == ("run_log", b"log line")
 
     issued = guard.create_token(svc, "bot", "ci", scopes=[tg.Scope("runs/*", "read")])
     assert guard.verify_token(issued.expose(), "runs/1", "read").context.tenant == tenant
@@ -108,9 +109,10 @@ def test_memberships_and_roles_come_from_the_database(guard: tg.Guard, store: tg
     assert (mia.role, vic.role) == ("member", "viewer")
     with pytest.raises(tg.PermissionDeniedError):
         resolver.resolve("eve", tenant)
-    guard.put_credential(mia, "cred-1", tg.Credential.password("hunter2"))
+    # Record ids are unique across tenants in PostgreSQL: make them unique per run.
+    guard.put_credential(mia, f"{tenant}-cred-1", tg.Credential.password("hunter2"))
     with pytest.raises(tg.PermissionDeniedError):
-        guard.put_credential(vic, "cred-2", tg.Credential.password("x"))
+        guard.put_credential(vic, f"{tenant}-cred-2", tg.Credential.password("x"))
     # A forged claim of a higher role is re-checked against the database.
     fake_admin = tg.TenantContext.resolved(tenant, "vic", "admin")
     with pytest.raises(tg.PermissionDeniedError):
