@@ -215,18 +215,23 @@ impl Guard {
         })
     }
 
-    /// Opens stored credential `record_id`. Service role only.
+    /// Opens stored credential `record_id`. Service role only. Audited (`credential.open`),
+    /// with `reason` (1 to 1024 bytes) when given.
+    #[pyo3(signature = (ctx, record_id, *, reason=None))]
     fn open_credential(
         &self,
         py: Python<'_>,
         ctx: &TenantContext,
         record_id: &str,
+        reason: Option<&str>,
     ) -> PyResult<Credential> {
         let ctx = &ctx.0;
-        self.run(
-            py,
-            |g| async move { g.open_credential(ctx, record_id).await },
-        )
+        self.run(py, |g| async move {
+            match reason {
+                Some(r) => g.open_credential_with_reason(ctx, record_id, r).await,
+                None => g.open_credential(ctx, record_id).await,
+            }
+        })
         .map(Credential)
     }
 
@@ -249,15 +254,22 @@ impl Guard {
     }
 
     /// Opens stored record `record_id`: returns `(data_class, plaintext)`. Service role only.
+    /// Audited (`credential.open`), with `reason` (1 to 1024 bytes) when given.
+    #[pyo3(signature = (ctx, record_id, *, reason=None))]
     fn open_record<'py>(
         &self,
         py: Python<'py>,
         ctx: &TenantContext,
         record_id: &str,
+        reason: Option<&str>,
     ) -> PyResult<(String, Bound<'py, PyBytes>)> {
         let ctx = &ctx.0;
-        let (class, plain) =
-            self.run(py, |g| async move { g.open_record(ctx, record_id).await })?;
+        let (class, plain) = self.run(py, |g| async move {
+            match reason {
+                Some(r) => g.open_record_with_reason(ctx, record_id, r).await,
+                None => g.open_record(ctx, record_id).await,
+            }
+        })?;
         Ok((class, PyBytes::new(py, plain.expose())))
     }
 

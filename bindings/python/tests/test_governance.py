@@ -359,3 +359,17 @@ def test_reasons_survive_pickling(guard: tg.Guard, acme: tg.TenantContext) -> No
     assert type(back) is tg.AuthenticationFailedError
     assert (str(back), back.reason, back.kind) == ("token revoked", "revoked", "authentication_failed")
     assert tg.NotFoundError("x").reason is None and tg.NotFoundError("x").line is None
+
+
+def test_opens_are_audited_with_their_reason(guard: tg.Guard, acme: tg.TenantContext) -> None:
+    guard.put_credential(acme, "site-pw", tg.Credential.password("hunter2"))
+    assert guard.open_credential(acme, "site-pw", reason="run 812 launch").expose() == b"hunter2"
+    assert guard.open_record(acme, "site-pw")[1] == b"hunter2"
+    opens = [e for e in guard.audit_entries(acme) if e.action == "credential.open"]
+    assert [(e.target, e.reason) for e in opens] == [
+        ("record:site-pw", "run 812 launch"),
+        ("record:site-pw", None),
+    ]
+    assert all("hunter2" not in e.to_json_line() for e in opens)
+    with pytest.raises(tg.InvalidInputError):
+        guard.open_record(acme, "site-pw", reason="")
