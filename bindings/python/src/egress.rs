@@ -612,6 +612,70 @@ impl EgressDecisionPy {
     }
 }
 
+/// One egress decision as reported to an observer: counts and sizes, never text.
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct EgressEvent {
+    tenant: String,
+    actor: String,
+    provider: String,
+    category: String,
+    allowed: bool,
+    reason: Option<&'static str>,
+    level: &'static str,
+    policy_version: u64,
+    redacted: BTreeMap<String, usize>,
+    bytes_in: usize,
+    bytes_out: usize,
+    at: i64,
+}
+
+impl From<&tenantguard::egress::EgressEvent> for EgressEvent {
+    fn from(e: &tenantguard::egress::EgressEvent) -> Self {
+        EgressEvent {
+            tenant: e.tenant.as_str().to_owned(),
+            actor: e.actor.clone(),
+            provider: e.provider.clone(),
+            category: e.category.clone(),
+            allowed: e.allowed,
+            reason: e.reason.as_ref().map(reason_code),
+            level: level_str(e.level),
+            policy_version: e.policy_version,
+            redacted: e.redacted.clone(),
+            bytes_in: e.bytes_in,
+            bytes_out: e.bytes_out,
+            at: e.at,
+        }
+    }
+}
+
+#[pymethods]
+impl EgressEvent {
+    fn __repr__(&self) -> String {
+        format!(
+            "EgressEvent(tenant={:?}, provider={:?}, allowed={}, reason={}, redacted={:?})",
+            self.tenant,
+            self.provider,
+            if self.allowed { "True" } else { "False" },
+            crate::gov::opt(&self.reason),
+            self.redacted
+        )
+    }
+}
+
+/// A Python callable observing egress decisions (metrics, alerts). It cannot refuse a
+/// decision: an exception it raises is reported as unraisable.
+struct PyEgressObserver(Py<PyAny>);
+
+impl tenantguard::egress::EgressObserver for PyEgressObserver {
+    fn on_egress(&self, event: &tenantguard::egress::EgressEvent) {
+        Python::attach(|py| {
+            if let Err(e) = self.0.call1(py, (EgressEvent::from(event),)) {
+                e.write_unraisable(py, Some(self.0.bind(py)));
+            }
+        })
+    }
+}
+
 /// AI egress control over a `Guard`: per-organization policies kept in `store` (the same
 /// `MemoryStore`, `SqliteStore` or `PostgresStore` as the guard's) and `prepare()`, to call
 /// right before any LLM or third-party call.
@@ -637,12 +701,21 @@ impl Egress {
 #[pymethods]
 impl Egress {
     #[new]
-    #[pyo3(signature = (guard, store, *, registry=None))]
-    fn new(guard: &Guard, store: &Bound<'_, PyAny>, registry: Option<&Registry>) -> PyResult<Self> {
+    /// `observer`, if given, is called with an `EgressEvent` after each decision.
+    #[pyo3(signature = (guard, store, *, registry=None, observer=None))]
+    fn new(
+        guard: &Guard,
+        store: &Bound<'_, PyAny>,
+        registry: Option<&Registry>,
+        observer: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
         let mut b = tenantguard::egress::Egress::builder(guard.get()?)
             .policy_store(crate::provider::policy_store_from(store)?);
         if let Some(r) = registry {
             b = b.registry(r.0.clone());
+        }
+        if let Some(o) = observer {
+            b = b.observer(Arc::new(PyEgressObserver(o)));
         }
         b.build().map(Egress).map_err(to_py)
     }
@@ -724,5 +797,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Prepared>()?;
     m.add_class::<EgressDecisionPy>()?;
     m.add_class::<Egress>()?;
+    m.add_class::<EgressEvent>()?;
     Ok(())
 }

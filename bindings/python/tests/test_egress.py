@@ -173,3 +173,23 @@ def test_registry() -> None:
     assert reg.get("other") is None
     assert "My LLM" in reg.to_markdown()
     assert [p.id for p in tg.Registry.example().providers()][:2] == ["llm-chat", "llm-agents"]
+
+
+def test_decisions_are_audited_and_observed_without_values() -> None:
+    store = tg.MemoryStore()
+    events: list[tg.EgressEvent] = []
+    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
+        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+        guard.create_tenant(acme)
+        egress = tg.Egress(guard, store, registry=tg.Registry.example(), observer=events.append)
+        egress.set_policy(acme, tg.EgressPolicy(redaction="pii"))
+        assert egress.prepare(acme, "llm-chat", "Mail jane@example.com now").allowed
+        assert egress.prepare(acme, "no-such-provider", "Mail jane@example.com now").reason == "unknown_provider"
+        ok, no = events
+        assert (ok.tenant, ok.actor, ok.provider, ok.allowed, ok.level) == ("acme", "service", "llm-chat", True, "pii")
+        assert ok.redacted == {"EMAIL": 1} and ok.bytes_in == len("Mail jane@example.com now")
+        assert (no.allowed, no.reason) == (False, "unknown_provider")
+        assert "jane" not in repr(ok)
+        audited = [e for e in guard.audit_entries(acme) if e.action == "egress.decision"]
+        assert len(audited) == 2
+        assert all("jane" not in e.to_json_line() for e in audited)

@@ -373,3 +373,30 @@ def test_opens_are_audited_with_their_reason(guard: tg.Guard, acme: tg.TenantCon
     assert all("hunter2" not in e.to_json_line() for e in opens)
     with pytest.raises(tg.InvalidInputError):
         guard.open_record(acme, "site-pw", reason="")
+
+
+def test_threads_with_python_callbacks(timed: tg.Guard, acme_t: tg.TenantContext) -> None:
+    # Each call releases the GIL; the Python clock re-enters from inside the core.
+    import threading
+
+    tokens = [timed.create_token(acme_t, f"agent-{i}", "t").expose() for i in range(4)]
+    hasher = tg.PasswordHasher()
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for _ in range(20):
+                assert timed.authenticate_token(tokens[i]).agent == f"agent-{i}"
+            phc = hasher.hash(f"pw-{i}")
+            hasher.verify(f"pw-{i}", phc)
+            results.append(phc)
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(results)) == 4
