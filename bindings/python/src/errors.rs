@@ -141,6 +141,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let base = py.get_type::<TenantguardError>();
     base.setattr("kind", "error")?;
+    base.setattr("reason", py.None())?;
+    base.setattr("line", py.None())?;
+    base.setattr("seq", py.None())?;
     m.add("TenantguardError", base)?;
     for (kind, class) in classes(py) {
         class.setattr("kind", kind.as_str())?;
@@ -149,8 +152,54 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The core error as the exception of its kind, with the core's message.
+/// A short reason code for errors that have several causes under one kind (token and
+/// session refusals), and the line and `seq` of a broken audit chain.
+fn details(e: &Error) -> (Option<&'static str>, Option<(u64, Option<u64>)>) {
+    use tenantguard::auth::AuthError;
+    match e {
+        Error::Token(t) => (Some(t.reason()), None),
+        Error::Auth(a) => (
+            Some(match a {
+                AuthError::WrongPassword => "wrong_password",
+                AuthError::MalformedHash => "malformed_hash",
+                AuthError::WeakParams => "weak_params",
+                AuthError::MalformedToken(_) => "malformed",
+                AuthError::BadSignature => "bad_signature",
+                AuthError::Expired => "expired",
+                AuthError::Revoked => "revoked",
+                AuthError::Unknown => "unknown",
+                AuthError::RefreshReuse => "refresh_reuse",
+                AuthError::InvalidInput(_) => "invalid_input",
+                _ => "other",
+            }),
+            None,
+        ),
+        Error::Audit(tenantguard::audit::AuditError::Broken { line, seq, .. }) => {
+            (Some("broken_chain"), Some((*line, *seq)))
+        }
+        _ => (None, None),
+    }
+}
+
+/// The core error as the exception of its kind, with the core's message. Token, session
+/// and audit-chain errors also carry `reason` (and `line`, `seq` for a broken chain).
 pub(crate) fn to_py(e: Error) -> PyErr {
+    let (reason, at) = details(&e);
+    let err = kind_err(&e);
+    if reason.is_some() {
+        Python::attach(|py| {
+            let v = err.value(py);
+            let _ = v.setattr("reason", reason);
+            if let Some((line, seq)) = at {
+                let _ = v.setattr("line", line);
+                let _ = v.setattr("seq", seq);
+            }
+        });
+    }
+    err
+}
+
+fn kind_err(e: &Error) -> PyErr {
     let msg = e.to_string();
     match e.kind() {
         ErrorKind::InvalidInput => InvalidInputError::new_err(msg),

@@ -30,14 +30,14 @@ impl Guard {
         }
     }
 
-    fn get(&self) -> PyResult<tenantguard::Guard> {
+    pub(crate) fn get(&self) -> PyResult<tenantguard::Guard> {
         let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
         g.clone()
             .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("operation on a closed Guard"))
     }
 
     /// Runs a core future with the GIL released and converts its error.
-    fn run<T: Send, F>(
+    pub(crate) fn run<T: Send, F>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(tenantguard::Guard) -> F + Send,
@@ -57,12 +57,17 @@ impl Guard {
     /// A guard over `key_provider` (a `LocalKeyProvider` or a Python key provider) and
     /// `store` (`MemoryStore` or `SqliteStore`).
     #[new]
-    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None))]
+    ///
+    /// `governance` sets token and session options; `clock`, a callable returning Unix
+    /// seconds, replaces the system clock (tests of expiry and retention windows).
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None))]
     fn new(
         key_provider: &Bound<'_, PyAny>,
         store: &Bound<'_, PyAny>,
         cache_max_tenants: Option<usize>,
         cache_max_age_seconds: Option<f64>,
+        governance: Option<&crate::gov::GovernanceConfig>,
+        clock: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let mut limits = CacheLimits::default();
         if let Some(n) = cache_max_tenants {
@@ -75,13 +80,17 @@ impl Guard {
                 )
             })?;
         }
-        tenantguard::Guard::builder()
+        let mut b = tenantguard::Guard::builder()
             .key_provider_arc(provider_from(key_provider)?)
             .store_arc(store_from(store)?)
-            .cache_limits(limits)
-            .build()
-            .map(Self::new_inner)
-            .map_err(to_py)
+            .cache_limits(limits);
+        if let Some(g) = governance {
+            b = b.governance(g.0.clone());
+        }
+        if let Some(c) = clock {
+            b = b.clock(crate::gov::PyClock(c));
+        }
+        b.build().map(Self::new_inner).map_err(to_py)
     }
 
     /// The embedded default: key file `keys.json` and SQLite `tenantguard.db` in `directory`.
@@ -206,18 +215,23 @@ impl Guard {
         })
     }
 
-    /// Opens stored credential `record_id`. Service role only.
+    /// Opens stored credential `record_id`. Service role only. Audited (`credential.open`),
+    /// with `reason` (1 to 1024 bytes) when given.
+    #[pyo3(signature = (ctx, record_id, *, reason=None))]
     fn open_credential(
         &self,
         py: Python<'_>,
         ctx: &TenantContext,
         record_id: &str,
+        reason: Option<&str>,
     ) -> PyResult<Credential> {
         let ctx = &ctx.0;
-        self.run(
-            py,
-            |g| async move { g.open_credential(ctx, record_id).await },
-        )
+        self.run(py, |g| async move {
+            match reason {
+                Some(r) => g.open_credential_with_reason(ctx, record_id, r).await,
+                None => g.open_credential(ctx, record_id).await,
+            }
+        })
         .map(Credential)
     }
 
@@ -240,15 +254,22 @@ impl Guard {
     }
 
     /// Opens stored record `record_id`: returns `(data_class, plaintext)`. Service role only.
+    /// Audited (`credential.open`), with `reason` (1 to 1024 bytes) when given.
+    #[pyo3(signature = (ctx, record_id, *, reason=None))]
     fn open_record<'py>(
         &self,
         py: Python<'py>,
         ctx: &TenantContext,
         record_id: &str,
+        reason: Option<&str>,
     ) -> PyResult<(String, Bound<'py, PyBytes>)> {
         let ctx = &ctx.0;
-        let (class, plain) =
-            self.run(py, |g| async move { g.open_record(ctx, record_id).await })?;
+        let (class, plain) = self.run(py, |g| async move {
+            match reason {
+                Some(r) => g.open_record_with_reason(ctx, record_id, r).await,
+                None => g.open_record(ctx, record_id).await,
+            }
+        })?;
         Ok((class, PyBytes::new(py, plain.expose())))
     }
 

@@ -4,8 +4,11 @@
 //! calls the core, and converts the result or error. No logic lives here. Calls release the
 //! GIL around core work and run the core's futures on an internal runtime.
 
+mod egress;
 mod errors;
+mod gov;
 mod guard;
+mod isolation;
 mod lowlevel;
 mod provider;
 mod runtime;
@@ -20,6 +23,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     types::register(m)?;
     provider::register(m)?;
     guard::register(m)?;
+    gov::register(m)?;
+    egress::register(m)?;
+    isolation::register(m)?;
     lowlevel::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -105,6 +105,118 @@ impl SqliteStore {
     }
 }
 
+/// A store in PostgreSQL, isolated per tenant by Row Level Security. Also the membership
+/// directory (`set_member`, `members`, and as a `DirectoryResolver` directory).
+#[cfg(feature = "postgres")]
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct PostgresStore(pub(crate) Arc<tenantguard::PostgresStore>);
+
+#[cfg(feature = "postgres")]
+fn pg_config(url: &str, what: &str) -> PyResult<tokio_postgres::Config> {
+    // The parser's message is not used: it could echo the string (which holds a password).
+    url.parse().map_err(|_| {
+        py_err(tenantguard::store::StoreError::InvalidInput(format!(
+            "{what}: not a valid PostgreSQL connection string"
+        )))
+    })
+}
+
+pub(crate) fn unix_now() -> i64 {
+    tenantguard::Clock::now_unix(&tenantguard::SystemClock)
+}
+
+#[cfg(feature = "postgres")]
+#[pymethods]
+impl PostgresStore {
+    /// Connects: `app_url` logs in as a member of `tenantguard_app`, `service_url`
+    /// (optional) as a member of `tenantguard_service`; each role is verified (no
+    /// superuser, no BYPASSRLS, RLS forced on every table unless `require_rls=False`).
+    #[classmethod]
+    #[pyo3(signature = (app_url, service_url=None, *, pool_size=16, require_rls=true))]
+    fn connect(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        app_url: &str,
+        service_url: Option<&str>,
+        pool_size: usize,
+        require_rls: bool,
+    ) -> PyResult<Self> {
+        let app = pg_config(app_url, "application connection")?;
+        let service = service_url
+            .map(|u| pg_config(u, "service connection"))
+            .transpose()?;
+        let opts = tenantguard::PgOptions {
+            pool_size,
+            require_rls,
+        };
+        py.detach(|| {
+            crate::runtime::block_on(tenantguard::PostgresStore::connect_with(app, service, opts))
+        })
+        .map_err(crate::errors::runtime_err)?
+        .map(|s| PostgresStore(Arc::new(s)))
+        .map_err(py_err)
+    }
+
+    /// Creates or upgrades the schema, connected as `admin_url` (an owner or superuser);
+    /// returns how many migrations ran.
+    #[staticmethod]
+    fn migrate(py: Python<'_>, admin_url: &str) -> PyResult<usize> {
+        py.detach(|| crate::runtime::block_on(tenantguard::PostgresStore::migrate(admin_url)))
+            .map_err(crate::errors::runtime_err)?
+            .map_err(py_err)
+    }
+
+    /// Adds a member to the context's tenant or changes its role (admins manage
+    /// non-owners; owner changes need the owner role; the last owner stays).
+    fn set_member(
+        &self,
+        py: Python<'_>,
+        ctx: &crate::types::TenantContext,
+        user: &str,
+        role: &str,
+    ) -> PyResult<()> {
+        let (ctx, user, role) = (
+            &ctx.0,
+            tenantguard::UserId::new(user).map_err(py_err)?,
+            crate::types::role(role)?,
+        );
+        py.detach(|| crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now())))
+            .map_err(crate::errors::runtime_err)?
+            .map_err(crate::errors::to_py)
+    }
+
+    /// Removes a member of the context's tenant; returns whether it was a member.
+    fn remove_member(
+        &self,
+        py: Python<'_>,
+        ctx: &crate::types::TenantContext,
+        user: &str,
+    ) -> PyResult<bool> {
+        let (ctx, user) = (&ctx.0, tenantguard::UserId::new(user).map_err(py_err)?);
+        py.detach(|| crate::runtime::block_on(self.0.remove_member(ctx, &user)))
+            .map_err(crate::errors::runtime_err)?
+            .map_err(crate::errors::to_py)
+    }
+
+    /// The members of the context's tenant, by user id.
+    fn members(
+        &self,
+        py: Python<'_>,
+        ctx: &crate::types::TenantContext,
+    ) -> PyResult<Vec<crate::isolation::Membership>> {
+        let ctx = &ctx.0;
+        let list = py
+            .detach(|| crate::runtime::block_on(self.0.members(ctx)))
+            .map_err(crate::errors::runtime_err)?
+            .map_err(py_err)?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.0)
+    }
+}
+
 /// The store argument of `Guard(...)`.
 pub(crate) fn store_from(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Store>> {
     if let Ok(s) = obj.cast::<MemoryStore>() {
@@ -113,8 +225,32 @@ pub(crate) fn store_from(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Store>> {
     if let Ok(s) = obj.cast::<SqliteStore>() {
         return Ok(s.get().0.clone());
     }
+    #[cfg(feature = "postgres")]
+    if let Ok(s) = obj.cast::<PostgresStore>() {
+        return Ok(s.get().0.clone());
+    }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "store must be MemoryStore or SqliteStore, got {}",
+        "store must be MemoryStore, SqliteStore or PostgresStore, got {}",
+        obj.get_type().name()?
+    )))
+}
+
+/// The policy-store argument of `Egress(...)`.
+pub(crate) fn policy_store_from(
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<Arc<dyn tenantguard::store::PolicyStore>> {
+    if let Ok(s) = obj.cast::<MemoryStore>() {
+        return Ok(s.get().0.clone());
+    }
+    if let Ok(s) = obj.cast::<SqliteStore>() {
+        return Ok(s.get().0.clone());
+    }
+    #[cfg(feature = "postgres")]
+    if let Ok(s) = obj.cast::<PostgresStore>() {
+        return Ok(s.get().0.clone());
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "store must be MemoryStore, SqliteStore or PostgresStore, got {}",
         obj.get_type().name()?
     )))
 }
@@ -208,5 +344,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LocalKeyProvider>()?;
     m.add_class::<MemoryStore>()?;
     m.add_class::<SqliteStore>()?;
+    #[cfg(feature = "postgres")]
+    m.add_class::<PostgresStore>()?;
     Ok(())
 }

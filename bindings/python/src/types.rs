@@ -31,7 +31,7 @@ pub(crate) fn key_id(id: u32) -> PyResult<KeyId> {
     KeyId::new(id).map_err(py_err)
 }
 
-fn role(s: &str) -> PyResult<Role> {
+pub(crate) fn role(s: &str) -> PyResult<Role> {
     match s {
         "viewer" => Ok(Role::Viewer),
         "member" => Ok(Role::Member),
@@ -80,6 +80,21 @@ impl TenantContext {
     #[getter]
     fn is_service(&self) -> bool {
         self.0.is_service()
+    }
+
+    /// The user acting, or `None` for the service role.
+    #[getter]
+    fn user(&self) -> Option<&str> {
+        self.0.user().map(UserId::as_str)
+    }
+
+    /// The user's role (`viewer`, `member`, `admin`, `owner`), or `None` for the service role.
+    #[getter]
+    fn role(&self) -> Option<&'static str> {
+        match self.0.principal() {
+            tenantguard::Principal::User { role, .. } => Some(role.as_str()),
+            _ => None,
+        }
     }
 
     fn __repr__(&self) -> String {

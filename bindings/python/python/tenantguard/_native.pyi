@@ -1,45 +1,81 @@
 """Type stubs of the native module (checked against it by mypy stubtest)."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Literal, NoReturn, final
+from typing import Any, ClassVar, Literal, NoReturn, Protocol, final
 
 from typing_extensions import Self, TypeAlias
 
 __all__ = [
+    "AUDIT_ACTIONS",
+    "AuditEntry",
+    "AuditReport",
     "AuthenticationFailedError",
     "CacheStats",
     "ConfigError",
     "ConflictError",
     "Credential",
     "CrossTenantError",
+    "DirectoryResolver",
+    "Egress",
+    "EgressDecision",
+    "EgressEvent",
+    "EgressPolicy",
+    "ErasureReport",
+    "Finding",
+    "GovernanceConfig",
     "Guard",
     "InvalidInputError",
+    "IssuedToken",
     "KeyDestroyedError",
     "KeyInfo",
     "KeyProviderError",
     "LocalKeyProvider",
     "MalformedError",
+    "Membership",
+    "MemoryDirectory",
     "MemoryStore",
     "NotFoundError",
+    "OpenEvent",
+    "PasswordCheck",
+    "PasswordHasher",
     "PermissionDeniedError",
+    "PostgresStore",
+    "Prepared",
+    "PseudonymSession",
+    "Redacted",
+    "Redactor",
     "ReencryptReport",
+    "Registry",
+    "Revealer",
     "RewrapReport",
+    "Scope",
     "SealedValue",
     "ServiceRole",
+    "SessionInfo",
+    "SessionTokens",
     "SqliteStore",
     "StoreError",
+    "SubProcessor",
+    "SweepAllReport",
+    "SweepReport",
     "TenantContext",
+    "TenantErasureReport",
     "TenantguardError",
+    "TokenInfo",
     "TooLargeError",
+    "TotpCode",
     "UnavailableError",
     "UnknownKeyError",
     "UnsupportedVersionError",
+    "VerifiedAccess",
+    "VerifiedToken",
     "WrapContext",
     "__version__",
     "open_with_key",
     "seal_with_salt",
+    "verify_audit_export",
 ]
 
 __version__: str
@@ -48,11 +84,30 @@ _CredentialKind: TypeAlias = Literal["password", "api_token", "totp_seed", "sess
 _RoleName: TypeAlias = Literal["viewer", "member", "admin", "owner"]
 _KeyStateName: TypeAlias = Literal["active", "decrypt_only", "destroyed"]
 _StrPath: TypeAlias = str | os.PathLike[str]
+_ActionName: TypeAlias = Literal["read", "write", "delete", "admin"]
+_Level: TypeAlias = Literal["off", "pii", "strict"]
+_Operator: TypeAlias = Literal["mask", "tag", "hash", "fake", "pseudonymize"]
+_Category: TypeAlias = Literal["pii", "secret", "organization"]
+
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+class _Directory(Protocol):
+    def role_of(self, user: str, tenant: str, /) -> str | None: ...
+    def memberships_of(self, user: str, /) -> Iterable[tuple[str, str]]: ...
+
+AUDIT_ACTIONS: list[str]
 
 class TenantguardError(Exception):
     """Base class of every error tenantguard raises."""
 
     kind: ClassVar[str]
+    reason: str | None
+    """Why, for token, session and audit-chain errors (``revoked``, ``expired``, ...)."""
+    line: int | None
+    """For a broken audit chain: the 1-based line (or position) of the first bad entry."""
+    seq: int | None
+    """For a broken audit chain: that entry's ``seq``, when it could be read."""
 
 class InvalidInputError(TenantguardError): ...
 class MalformedError(TenantguardError): ...
@@ -88,6 +143,10 @@ class TenantContext:
     def tenant(self) -> str: ...
     @property
     def is_service(self) -> bool: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def role(self) -> _RoleName | None: ...
 
 @final
 class SealedValue:
@@ -217,6 +276,8 @@ class MemoryStore:
 
     def __new__(cls) -> Self: ...
 
+_Store: TypeAlias = MemoryStore | SqliteStore | PostgresStore
+
 @final
 class SqliteStore:
     """A SQLite store (the embedded default)."""
@@ -232,10 +293,12 @@ class Guard:
     def __new__(
         cls,
         key_provider: Any,
-        store: MemoryStore | SqliteStore,
+        store: _Store,
         *,
         cache_max_tenants: int | None = None,
         cache_max_age_seconds: float | None = None,
+        governance: GovernanceConfig | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> Self: ...
     @classmethod
     def embedded(cls, directory: _StrPath) -> Guard: ...
@@ -253,7 +316,7 @@ class Guard:
     def open(self, ctx: TenantContext, context: str, sealed: _SealedLike) -> bytes: ...
     def reseal(self, ctx: TenantContext, context: str, sealed: _SealedLike) -> SealedValue: ...
     def put_credential(self, ctx: TenantContext, record_id: str, credential: Credential) -> None: ...
-    def open_credential(self, ctx: TenantContext, record_id: str) -> Credential: ...
+    def open_credential(self, ctx: TenantContext, record_id: str, *, reason: str | None = None) -> Credential: ...
     def put_record(
         self,
         ctx: TenantContext,
@@ -263,7 +326,9 @@ class Guard:
         *,
         subject: str | None = None,
     ) -> None: ...
-    def open_record(self, ctx: TenantContext, record_id: str) -> tuple[str, bytes]: ...
+    def open_record(
+        self, ctx: TenantContext, record_id: str, *, reason: str | None = None
+    ) -> tuple[str, bytes]: ...
     def delete_record(self, ctx: TenantContext, record_id: str) -> bool: ...
     def key_versions(self, ctx: TenantContext) -> list[KeyInfo]: ...
     def rotate_tenant_key(self, ctx: TenantContext) -> int: ...
@@ -281,6 +346,53 @@ class Guard:
     ) -> RewrapReport: ...
     def shred_tenant(self, ctx: TenantContext) -> None: ...
     def cache_stats(self) -> CacheStats: ...
+    # ---- agent tokens ----
+    def create_token(
+        self,
+        ctx: TenantContext,
+        agent: str,
+        name: str,
+        *,
+        scopes: list[Scope] | None = None,
+        expires_in: int | None = None,
+    ) -> IssuedToken: ...
+    def list_tokens(
+        self, ctx: TenantContext, *, agent: str | None = None, after: str | None = None, limit: int = 1000
+    ) -> list[TokenInfo]: ...
+    def revoke_token(self, ctx: TenantContext, token_id: str) -> bool: ...
+    def kill_agent(self, ctx: TenantContext, agent: str) -> int: ...
+    def authenticate_token(self, token: str) -> VerifiedToken: ...
+    def verify_token(self, token: str, resource: str, action: _ActionName) -> VerifiedToken: ...
+    # ---- audit log ----
+    def record_audit(
+        self,
+        ctx: TenantContext,
+        action: str,
+        target: str,
+        *,
+        reason: str | None = None,
+        details: Mapping[str, str] | None = None,
+    ) -> AuditEntry: ...
+    def audit_entries(self, ctx: TenantContext, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]: ...
+    def export_audit(self, ctx: TenantContext, dest: _StrPath | _Writer) -> AuditReport: ...
+    def verify_audit(self, ctx: TenantContext) -> AuditReport: ...
+    # ---- retention ----
+    def retention_policy(self, ctx: TenantContext) -> dict[str, int | None]: ...
+    def set_retention(self, ctx: TenantContext, data_class: str, seconds: int | None) -> None: ...
+    def clear_retention(self, ctx: TenantContext, data_class: str) -> bool: ...
+    def sweep(self, ctx: TenantContext, *, batch_size: int = 500) -> SweepReport: ...
+    def sweep_all(
+        self, service: ServiceRole, *, start_after: str | None = None, batch_size: int = 500
+    ) -> SweepAllReport: ...
+    def erase_subject(self, ctx: TenantContext, subject: str, *, batch_size: int = 500) -> ErasureReport: ...
+    def erase_tenant(self, ctx: TenantContext, *, batch_size: int = 500) -> TenantErasureReport: ...
+    # ---- sessions ----
+    def create_session(self, ctx: TenantContext, label: str = "") -> SessionTokens: ...
+    def verify_access_token(self, token: str) -> VerifiedAccess: ...
+    def refresh_session(self, refresh_token: str) -> SessionTokens: ...
+    def list_sessions(self, ctx: TenantContext, *, user: str | None = None, limit: int = 100) -> list[SessionInfo]: ...
+    def revoke_session(self, ctx: TenantContext, session_id: str) -> bool: ...
+    def revoke_user_sessions(self, ctx: TenantContext, user: str) -> int: ...
 
 def seal_with_salt(
     key: bytes, key_id: int, tenant: str, context: bytes, plaintext: bytes, salt: bytes
@@ -289,3 +401,580 @@ def seal_with_salt(
 
 def open_with_key(key: bytes, key_id: int, tenant: str, context: bytes, sealed: _SealedLike) -> bytes:
     """Opens with a given key."""
+
+def verify_audit_export(
+    source: bytes | _StrPath,
+    *,
+    start_after: tuple[int, str] | None = None,
+    expected_head: tuple[int, str] | None = None,
+) -> AuditReport:
+    """Verifies an exported audit log (JSON Lines) offline."""
+
+# ---- governance ----
+
+@final
+class GovernanceConfig:
+    """Token and session settings of a ``Guard``; ``repr`` never shows the signing key."""
+
+    def __new__(
+        cls,
+        *,
+        token_prefix: str = "tg",
+        token_cache_ttl_seconds: float = 10.0,
+        token_cache_capacity: int = 10_000,
+        session_signing_key: bytes | str | None = None,
+        access_ttl_seconds: int = 900,
+        refresh_ttl_seconds: int = 1_209_600,
+        max_session_lifetime_seconds: int = 2_592_000,
+        refresh_prefix: str = "tgr",
+    ) -> Self: ...
+
+@final
+class Scope:
+    """One permission of an agent token: an action on a resource pattern."""
+
+    def __new__(cls, resource: str, action: _ActionName = "read") -> Self: ...
+    @property
+    def resource(self) -> str: ...
+    @property
+    def action(self) -> _ActionName: ...
+    def allows(self, resource: str, action: _ActionName) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]: ...
+
+@final
+class IssuedToken:
+    """A new agent token; ``expose()`` gives the token, ``repr`` never does. Not picklable."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def expires_at(self) -> int | None: ...
+    def expose(self) -> str: ...
+    def __reduce__(self) -> NoReturn: ...
+
+@final
+class TokenInfo:
+    """A token's stored metadata (never the token)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def scopes(self) -> list[Scope]: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def expires_at(self) -> int | None: ...
+    @property
+    def revoked_at(self) -> int | None: ...
+
+@final
+class VerifiedToken:
+    """A verified agent token: the agent, its scopes and the context to act in."""
+
+    @property
+    def token_id(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def scopes(self) -> list[Scope]: ...
+    @property
+    def expires_at(self) -> int | None: ...
+    @property
+    def context(self) -> TenantContext: ...
+    def allows(self, resource: str, action: _ActionName) -> bool: ...
+
+@final
+class AuditEntry:
+    """One entry of a tenant's hash-chained audit log."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def details(self) -> dict[str, str]: ...
+    @property
+    def prev(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+    def to_json_line(self) -> str: ...
+
+@final
+class AuditReport:
+    """What a successful audit-chain verification saw."""
+
+    @property
+    def entries(self) -> int: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
+    def last_seq(self) -> int: ...
+    @property
+    def head(self) -> str: ...
+
+@final
+class SweepReport:
+    """Outcome of a retention sweep of one tenant."""
+
+    @property
+    def tenant(self) -> str | None: ...
+    @property
+    def now(self) -> int: ...
+    @property
+    def deleted(self) -> dict[str, int]: ...
+    @property
+    def batches(self) -> int: ...
+    @property
+    def audit_seq(self) -> int | None: ...
+    @property
+    def total(self) -> int: ...
+
+@final
+class SweepAllReport:
+    """Outcome of a sweep of every tenant."""
+
+    @property
+    def tenants(self) -> int: ...
+    @property
+    def deleted(self) -> int: ...
+    @property
+    def last_tenant(self) -> str | None: ...
+
+@final
+class ErasureReport:
+    """Outcome of a data-subject erasure."""
+
+    @property
+    def subject_digest(self) -> str: ...
+    @property
+    def deleted(self) -> int: ...
+    @property
+    def batches(self) -> int: ...
+    @property
+    def receipt(self) -> AuditEntry: ...
+
+@final
+class TenantErasureReport:
+    """Outcome of erasing a whole tenant."""
+
+    @property
+    def tokens_revoked(self) -> int: ...
+    @property
+    def sessions_revoked(self) -> int: ...
+    @property
+    def records_deleted(self) -> int: ...
+    @property
+    def receipt(self) -> AuditEntry: ...
+
+@final
+class SessionTokens:
+    """A session's access and refresh tokens; ``repr`` shows neither. Not picklable."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def access_expires_at(self) -> int: ...
+    @property
+    def refresh_expires_at(self) -> int: ...
+    def expose_access_token(self) -> str: ...
+    def expose_refresh_token(self) -> str: ...
+    def __reduce__(self) -> NoReturn: ...
+
+@final
+class VerifiedAccess:
+    """A verified access token: its session and the context to act in."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def expires_at(self) -> int: ...
+    @property
+    def context(self) -> TenantContext: ...
+
+@final
+class SessionInfo:
+    """A session's metadata (never a token)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def refreshed_at(self) -> int: ...
+    @property
+    def expires_at(self) -> int: ...
+    @property
+    def revoked_at(self) -> int | None: ...
+
+@final
+class PasswordCheck:
+    """The outcome of a successful password check."""
+
+    @property
+    def needs_rehash(self) -> bool: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class PasswordHasher:
+    """argon2id password hashing (PHC strings), at least OWASP's parameters."""
+
+    def __new__(cls, *, m_cost_kib: int = 19_456, t_cost: int = 2, p_cost: int = 1) -> Self: ...
+    def hash(self, password: str) -> str: ...
+    def verify(self, password: str, phc: str) -> PasswordCheck: ...
+    def needs_rehash(self, phc: str) -> bool: ...
+
+# ---- AI egress and redaction ----
+
+@final
+class EgressPolicy:
+    """One organization's egress policy (permissive by default)."""
+
+    def __new__(
+        cls,
+        *,
+        allowed_providers: Iterable[str] | None = None,
+        opted_out: Iterable[str] | None = None,
+        categories: Mapping[str, Iterable[str]] | None = None,
+        redaction: _Level = "off",
+        operator: _Operator = "pseudonymize",
+        terms: list[str] | None = None,
+        patterns: Mapping[str, str] | None = None,
+        agent_prefix: str | None = None,
+        zero_data_retention: bool = False,
+        prompt_cache: bool = True,
+        max_retention_days: int | None = None,
+    ) -> Self: ...
+    @classmethod
+    def strict(cls) -> EgressPolicy: ...
+    @classmethod
+    def from_json(cls, text: str) -> EgressPolicy: ...
+    def to_json(self) -> str: ...
+    @property
+    def allowed_providers(self) -> set[str] | None: ...
+    @property
+    def opted_out(self) -> set[str]: ...
+    @property
+    def categories(self) -> dict[str, set[str]]: ...
+    @property
+    def redaction(self) -> _Level: ...
+    @property
+    def operator(self) -> _Operator: ...
+    @property
+    def terms(self) -> list[str]: ...
+    @property
+    def patterns(self) -> dict[str, str]: ...
+    @property
+    def agent_prefix(self) -> str | None: ...
+    @property
+    def zero_data_retention(self) -> bool: ...
+    @property
+    def prompt_cache(self) -> bool: ...
+    @property
+    def max_retention_days(self) -> int | None: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class SubProcessor:
+    """One sub-processor (a provider data may be sent to)."""
+
+    def __new__(
+        cls,
+        id: str,
+        name: str,
+        purpose: str,
+        data_categories: list[str],
+        *,
+        optional: bool = False,
+        location: str = "",
+    ) -> Self: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def data_categories(self) -> list[str]: ...
+    @property
+    def optional(self) -> bool: ...
+    @property
+    def location(self) -> str: ...
+
+@final
+class Registry:
+    """The sub-processor registry."""
+
+    def __new__(cls) -> Self: ...
+    @classmethod
+    def example(cls) -> Registry: ...
+    def register(self, p: SubProcessor) -> None: ...
+    def get(self, id: str) -> SubProcessor | None: ...
+    def providers(self) -> list[SubProcessor]: ...
+    def to_markdown(self) -> str: ...
+    def __len__(self) -> int: ...
+
+@final
+class PseudonymSession:
+    """A reversible pseudonymization mapping, wiped on expiry, ``expire()`` or ``with`` exit."""
+
+    def __new__(cls, tenant: str, *, ttl_seconds: float = 900.0) -> Self: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def expired(self) -> bool: ...
+    def restore(self, answer: str) -> str: ...
+    def expire(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, *_args: type[BaseException] | BaseException | TracebackType | None
+    ) -> bool: ...
+    def __reduce__(self) -> NoReturn: ...
+
+@final
+class Finding:
+    """One recognized value: its tag, category and UTF-8 byte range."""
+
+    @property
+    def tag(self) -> str: ...
+    @property
+    def category(self) -> _Category: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+
+@final
+class Redacted:
+    """A redacted text, its findings and the count per tag."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def findings(self) -> list[Finding]: ...
+    @property
+    def summary(self) -> dict[str, int]: ...
+
+@final
+class Redactor:
+    """One-pass recognizer of personal data and secrets, with replacement operators."""
+
+    def __new__(
+        cls,
+        *,
+        categories: list[_Category] | None = None,
+        terms: list[str] | None = None,
+        patterns: Mapping[str, str] | None = None,
+        agent_prefix: str | None = None,
+    ) -> Self: ...
+    def find(self, text: str) -> list[Finding]: ...
+    def redact(
+        self,
+        text: str,
+        operator: _Operator = "tag",
+        *,
+        session: PseudonymSession | None = None,
+        hash_key: bytes | None = None,
+    ) -> Redacted: ...
+
+@final
+class Prepared:
+    """Text ready to send to a provider, redacted per policy; ``repr`` never shows it."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def summary(self) -> dict[str, int]: ...
+    @property
+    def zero_data_retention(self) -> bool: ...
+    @property
+    def prompt_cache(self) -> bool: ...
+    @property
+    def max_retention_days(self) -> int | None: ...
+    @property
+    def session(self) -> PseudonymSession | None: ...
+    def restore(self, answer: str) -> str: ...
+
+@final
+class EgressDecision:
+    """Allowed (with ``prepared``) or denied (with ``reason`` and ``message``)."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def prepared(self) -> Prepared | None: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class EgressEvent:
+    """One egress decision as reported to an observer: counts and sizes, never text."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def level(self) -> _Level: ...
+    @property
+    def policy_version(self) -> int: ...
+    @property
+    def redacted(self) -> dict[str, int]: ...
+    @property
+    def bytes_in(self) -> int: ...
+    @property
+    def bytes_out(self) -> int: ...
+    @property
+    def at(self) -> int: ...
+
+@final
+class Egress:
+    """AI egress control over a ``Guard``: per-organization policies and ``prepare()``."""
+
+    def __new__(
+        cls,
+        guard: Guard,
+        store: _Store,
+        *,
+        registry: Registry | None = None,
+        observer: Callable[[EgressEvent], object] | None = None,
+    ) -> Self: ...
+    def providers(self) -> list[SubProcessor]: ...
+    def policy(self, ctx: TenantContext) -> EgressPolicy: ...
+    def set_policy(self, ctx: TenantContext, policy: EgressPolicy) -> int: ...
+    def prepare(
+        self,
+        ctx: TenantContext,
+        provider: str,
+        text: str,
+        *,
+        category: str = "prompts",
+        session: PseudonymSession | None = None,
+    ) -> EgressDecision: ...
+
+# ---- isolation ----
+
+@final
+class PostgresStore:
+    """A store in PostgreSQL, isolated per tenant by Row Level Security."""
+
+    @classmethod
+    def connect(
+        cls, app_url: str, service_url: str | None = None, *, pool_size: int = 16, require_rls: bool = True
+    ) -> PostgresStore: ...
+    @staticmethod
+    def migrate(admin_url: str) -> int: ...
+    def set_member(self, ctx: TenantContext, user: str, role: _RoleName) -> None: ...
+    def remove_member(self, ctx: TenantContext, user: str) -> bool: ...
+    def members(self, ctx: TenantContext) -> list[Membership]: ...
+
+@final
+class Membership:
+    """One user's role in one tenant."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def role(self) -> _RoleName: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class MemoryDirectory:
+    """An in-memory membership directory with role-checked changes."""
+
+    def __new__(cls) -> Self: ...
+    def create(self, service: ServiceRole, tenant: str, owner: str) -> None: ...
+    def set_member(self, ctx: TenantContext, user: str, role: _RoleName) -> None: ...
+    def remove_member(self, ctx: TenantContext, user: str) -> bool: ...
+    def role_of(self, user: str, tenant: str) -> _RoleName | None: ...
+    def memberships_of(self, user: str) -> list[Membership]: ...
+
+@final
+class DirectoryResolver:
+    """Resolves an authenticated user id to a context, the role taken from a directory."""
+
+    def __new__(cls, directory: MemoryDirectory | PostgresStore | _Directory) -> Self: ...
+    def resolve(self, user: str, tenant: str) -> TenantContext: ...
+    def visible_scopes(self, user: str) -> list[TenantContext]: ...
+
+@final
+class OpenEvent:
+    """One open of a credential: who, what, why, when. Holds no secret."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def principal(self) -> str: ...
+    @property
+    def record(self) -> str: ...
+    @property
+    def kind(self) -> Literal["reveal", "totp_code"]: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def at(self) -> int: ...
+
+@final
+class TotpCode:
+    """A one-time code; ``repr`` never shows it, ``expose()`` does. Not picklable."""
+
+    def expose(self) -> str: ...
+    def __len__(self) -> int: ...
+    def __reduce__(self) -> NoReturn: ...
+
+@final
+class Revealer:
+    """Opens write-only credentials and derives TOTP codes, calling ``observer`` first."""
+
+    def __new__(cls, guard: Guard, observer: Callable[[OpenEvent], object]) -> Self: ...
+    def open_credential(self, ctx: TenantContext, record_id: str, purpose: str) -> Credential: ...
+    def totp_code(
+        self,
+        ctx: TenantContext,
+        record_id: str,
+        purpose: str,
+        *,
+        unix_time: int | None = None,
+        digits: int = 6,
+        period: int = 30,
+        algorithm: Literal["sha1", "sha256", "sha512"] = "sha1",
+        encoding: Literal["base32", "raw"] = "base32",
+    ) -> TotpCode: ...

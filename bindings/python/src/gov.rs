@@ -1,0 +1,1171 @@
+//! Governance: agent tokens, the audit log, retention and erasure, passwords and sessions.
+//!
+//! Type conversion only: every method calls the core `Guard` method of the same name.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tenantguard::audit::{AuditAction, AuditEvent, VerifyOptions, VerifyReport};
+use tenantguard::auth::{PasswordParams, SessionConfig};
+use tenantguard::store::RetentionWindow;
+use tenantguard::tokens::{Action, TokenConfig, TokenSecret, TokenSpec};
+use tenantguard::UserId;
+
+use crate::errors::{invalid, py_err, runtime_err, to_py};
+use crate::guard::Guard;
+use crate::types::{secret_from, tenant_id, ServiceRole, TenantContext};
+
+/// An optional value as Python prints it (`None`, or the value).
+pub(crate) fn opt<T: std::fmt::Debug>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
+}
+
+fn user_id(s: &str) -> PyResult<UserId> {
+    UserId::new(s).map_err(py_err)
+}
+
+fn action(s: &str) -> PyResult<Action> {
+    match s {
+        "read" => Ok(Action::Read),
+        "write" => Ok(Action::Write),
+        "delete" => Ok(Action::Delete),
+        "admin" => Ok(Action::Admin),
+        _ => Err(invalid(format!(
+            "unknown action {s:?}: use read, write, delete or admin"
+        ))),
+    }
+}
+
+const AUDIT_ACTIONS: [AuditAction; 17] = [
+    AuditAction::TenantCreate,
+    AuditAction::TokenCreate,
+    AuditAction::TokenRevoke,
+    AuditAction::AgentKill,
+    AuditAction::PermissionChange,
+    AuditAction::MembershipChange,
+    AuditAction::PolicyChange,
+    AuditAction::KeyRotate,
+    AuditAction::KeyDestroy,
+    AuditAction::KeyRewrap,
+    AuditAction::TenantShred,
+    AuditAction::CredentialOpen,
+    AuditAction::EgressDecision,
+    AuditAction::RetentionSweep,
+    AuditAction::SubjectErasure,
+    AuditAction::TenantErasure,
+    AuditAction::SessionRevoke,
+];
+
+fn audit_action(s: &str) -> PyResult<AuditAction> {
+    AUDIT_ACTIONS
+        .into_iter()
+        .find(|a| a.as_str() == s)
+        .ok_or_else(|| {
+            let names: Vec<_> = AUDIT_ACTIONS.iter().map(|a| a.as_str()).collect();
+            invalid(format!(
+                "unknown audit action {s:?}: use one of {}",
+                names.join(", ")
+            ))
+        })
+}
+
+fn secs(name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| invalid(format!("{name} must be a finite, non-negative number")))
+}
+
+/// A clock implemented in Python: a callable returning Unix seconds.
+///
+/// If the callable raises, the exception is reported as unraisable and the system clock
+/// is used for that reading (a clock cannot fail in the core).
+pub(crate) struct PyClock(pub(crate) Py<PyAny>);
+
+impl tenantguard::Clock for PyClock {
+    fn now_unix(&self) -> i64 {
+        Python::attach(
+            |py| match self.0.call0(py).and_then(|r| r.extract::<i64>(py)) {
+                Ok(t) => t,
+                Err(e) => {
+                    e.write_unraisable(py, Some(self.0.bind(py)));
+                    tenantguard::Clock::now_unix(&tenantguard::SystemClock)
+                }
+            },
+        )
+    }
+}
+
+/// Token and session settings of a `Guard`. `repr` never shows the session signing key.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct GovernanceConfig(pub(crate) tenantguard::GovernanceConfig);
+
+#[pymethods]
+impl GovernanceConfig {
+    /// `session_signing_key` (32 to 1024 bytes) makes access tokens survive restarts and
+    /// work across processes; without it each `Guard` draws a random key.
+    #[new]
+    #[pyo3(signature = (*, token_prefix="tg", token_cache_ttl_seconds=10.0, token_cache_capacity=10_000, session_signing_key=None, access_ttl_seconds=900, refresh_ttl_seconds=1_209_600, max_session_lifetime_seconds=2_592_000, refresh_prefix="tgr"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        token_prefix: &str,
+        token_cache_ttl_seconds: f64,
+        token_cache_capacity: usize,
+        session_signing_key: Option<&Bound<'_, PyAny>>,
+        access_ttl_seconds: i64,
+        refresh_ttl_seconds: i64,
+        max_session_lifetime_seconds: i64,
+        refresh_prefix: &str,
+    ) -> PyResult<Self> {
+        Ok(GovernanceConfig(tenantguard::GovernanceConfig {
+            tokens: TokenConfig {
+                prefix: token_prefix.to_owned(),
+                cache_ttl: secs("token_cache_ttl_seconds", token_cache_ttl_seconds)?,
+                cache_capacity: token_cache_capacity,
+            },
+            sessions: SessionConfig {
+                signing_key: session_signing_key.map(secret_from).transpose()?,
+                access_ttl_secs: access_ttl_seconds,
+                refresh_ttl_secs: refresh_ttl_seconds,
+                max_lifetime_secs: max_session_lifetime_seconds,
+                refresh_prefix: refresh_prefix.to_owned(),
+            },
+        }))
+    }
+
+    fn __repr__(&self) -> String {
+        let (t, s) = (&self.0.tokens, &self.0.sessions);
+        format!(
+            "GovernanceConfig(token_prefix={:?}, session_signing_key={}, access_ttl_seconds={}, refresh_ttl_seconds={})",
+            t.prefix,
+            if s.signing_key.is_some() { "[REDACTED]" } else { "None" },
+            s.access_ttl_secs,
+            s.refresh_ttl_secs
+        )
+    }
+}
+
+/// One permission of an agent token: `action` (read, write, delete, admin) on a resource
+/// pattern (`"runs/42"`, `"runs/*"` or `"*"`).
+#[pyclass(module = "tenantguard", frozen, eq, hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Scope(pub(crate) tenantguard::tokens::Scope);
+
+#[pymethods]
+impl Scope {
+    #[new]
+    #[pyo3(signature = (resource, action="read"))]
+    fn new(resource: &str, action: &str) -> PyResult<Self> {
+        Ok(Scope(tenantguard::tokens::Scope::new(
+            resource,
+            self::action(action)?,
+        )))
+    }
+
+    #[getter]
+    fn resource(&self) -> &str {
+        &self.0.resource
+    }
+
+    #[getter]
+    fn action(&self) -> &'static str {
+        self.0.action.as_str()
+    }
+
+    /// Whether this scope allows `action` on `resource`.
+    fn allows(&self, resource: &str, action: &str) -> PyResult<bool> {
+        Ok(self.0.allows(resource, self::action(action)?))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Scope({:?}, {:?})", self.0.resource, self.0.action.as_str())
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String, String))> {
+        let s = &slf.get().0;
+        Ok((
+            slf.get_type().into_any(),
+            (s.resource.clone(), s.action.as_str().to_owned()),
+        ))
+    }
+}
+
+fn scopes(v: Vec<tenantguard::tokens::Scope>) -> Vec<Scope> {
+    v.into_iter().map(Scope).collect()
+}
+
+/// A new agent token: its public id and its plaintext, shown once (`expose()`).
+/// `repr` never shows the token.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct IssuedToken {
+    #[pyo3(get)]
+    id: String,
+    #[pyo3(get)]
+    expires_at: Option<i64>,
+    secret: TokenSecret,
+}
+
+#[pymethods]
+impl IssuedToken {
+    /// The token string, to hand to the agent once. Never log it.
+    fn expose(&self) -> &str {
+        self.secret.expose()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "IssuedToken(id={:?}, expires_at={}, token=[REDACTED])",
+            self.id,
+            opt(&self.expires_at)
+        )
+    }
+
+    fn __str__(&self) -> String {
+        self.__repr__()
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "an IssuedToken holds a secret and cannot be pickled",
+        ))
+    }
+}
+
+/// A token's stored metadata (never the token).
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct TokenInfo {
+    id: String,
+    agent: String,
+    name: String,
+    scopes: Vec<Scope>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+#[pymethods]
+impl TokenInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "TokenInfo(id={:?}, agent={:?}, name={:?}, expires_at={}, revoked_at={})",
+            self.id,
+            self.agent,
+            self.name,
+            opt(&self.expires_at),
+            opt(&self.revoked_at)
+        )
+    }
+}
+
+/// A verified agent token: the agent, its scopes and the `TenantContext` to act in.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct VerifiedToken(tenantguard::tokens::VerifiedToken);
+
+#[pymethods]
+impl VerifiedToken {
+    #[getter]
+    fn token_id(&self) -> &str {
+        &self.0.token_id
+    }
+
+    #[getter]
+    fn agent(&self) -> &str {
+        self.0.agent.as_str()
+    }
+
+    #[getter]
+    fn scopes(&self) -> Vec<Scope> {
+        scopes(self.0.scopes.clone())
+    }
+
+    #[getter]
+    fn expires_at(&self) -> Option<i64> {
+        self.0.expires_at
+    }
+
+    #[getter]
+    fn context(&self) -> TenantContext {
+        TenantContext(self.0.context.clone())
+    }
+
+    /// Whether one of the token's scopes allows `action` on `resource`.
+    fn allows(&self, resource: &str, action: &str) -> PyResult<bool> {
+        Ok(self.0.allows(resource, self::action(action)?))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "VerifiedToken(token_id={:?}, agent={:?}, tenant={:?})",
+            self.0.token_id,
+            self.0.agent.as_str(),
+            self.0.context.tenant().as_str()
+        )
+    }
+}
+
+/// One entry of a tenant's hash-chained audit log.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct AuditEntry(pub(crate) tenantguard::audit::AuditEntry);
+
+#[pymethods]
+impl AuditEntry {
+    #[getter]
+    fn tenant(&self) -> &str {
+        &self.0.tenant
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.0.seq
+    }
+    #[getter]
+    fn time(&self) -> i64 {
+        self.0.time
+    }
+    #[getter]
+    fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    #[getter]
+    fn action(&self) -> &str {
+        &self.0.action
+    }
+    #[getter]
+    fn target(&self) -> &str {
+        &self.0.target
+    }
+    #[getter]
+    fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    #[getter]
+    fn details(&self) -> BTreeMap<String, String> {
+        self.0.details.clone()
+    }
+    #[getter]
+    fn prev(&self) -> &str {
+        &self.0.prev
+    }
+    #[getter]
+    fn hash(&self) -> &str {
+        &self.0.hash
+    }
+
+    /// The entry as one JSON Lines line (no newline), as `export_audit` writes it.
+    fn to_json_line(&self) -> String {
+        self.0.to_json_line()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "AuditEntry(tenant={:?}, seq={}, action={:?}, actor={:?}, target={:?})",
+            self.0.tenant, self.0.seq, self.0.action, self.0.actor, self.0.target
+        )
+    }
+}
+
+/// What a successful audit-chain verification saw.
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct AuditReport {
+    entries: u64,
+    tenant: Option<String>,
+    last_seq: u64,
+    head: String,
+}
+
+impl From<VerifyReport> for AuditReport {
+    fn from(r: VerifyReport) -> Self {
+        AuditReport {
+            entries: r.entries,
+            tenant: r.tenant,
+            last_seq: r.last_seq,
+            head: r.head,
+        }
+    }
+}
+
+#[pymethods]
+impl AuditReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "AuditReport(entries={}, tenant={}, last_seq={}, head={:?})",
+            self.entries,
+            opt(&self.tenant),
+            self.last_seq,
+            self.head
+        )
+    }
+}
+
+/// Verifies an exported audit log (JSON Lines) offline: `source` is the export's bytes or
+/// a path. `start_after` and `expected_head` are `(seq, hash)` pairs (an export that
+/// starts mid-chain; detecting truncation). Raises `AuthenticationFailedError` (with
+/// `line` and `seq`) at the first broken or missing entry.
+#[pyfunction]
+#[pyo3(signature = (source, *, start_after=None, expected_head=None))]
+fn verify_audit_export(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    start_after: Option<(u64, String)>,
+    expected_head: Option<(u64, String)>,
+) -> PyResult<AuditReport> {
+    let options = VerifyOptions {
+        start_after,
+        expected_head,
+    };
+    let run = |r: &mut dyn std::io::BufRead| {
+        tenantguard::audit::verify_jsonl(r, &options).map_err(py_err)
+    };
+    if let Ok(b) = source.cast::<PyBytes>() {
+        let data = b.as_bytes();
+        return py.detach(|| run(&mut &data[..])).map(AuditReport::from);
+    }
+    let path: std::path::PathBuf = source
+        .extract()
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("source must be bytes or a path"))?;
+    py.detach(|| {
+        let f = std::fs::File::open(&path).map_err(|e| {
+            py_err(tenantguard::audit::AuditError::Io(format!(
+                "cannot open {}: {}",
+                path.display(),
+                e.kind()
+            )))
+        })?;
+        run(&mut std::io::BufReader::new(f))
+    })
+    .map(AuditReport::from)
+}
+
+/// Outcome of a retention sweep of one tenant.
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct SweepReport {
+    tenant: Option<String>,
+    now: i64,
+    deleted: BTreeMap<String, u64>,
+    batches: u64,
+    audit_seq: Option<u64>,
+    total: u64,
+}
+
+#[pymethods]
+impl SweepReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "SweepReport(tenant={}, now={}, deleted={:?}, batches={}, audit_seq={})",
+            opt(&self.tenant),
+            self.now,
+            self.deleted,
+            self.batches,
+            opt(&self.audit_seq)
+        )
+    }
+}
+
+/// Outcome of a sweep of every tenant.
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct SweepAllReport {
+    tenants: u64,
+    deleted: u64,
+    last_tenant: Option<String>,
+}
+
+#[pymethods]
+impl SweepAllReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "SweepAllReport(tenants={}, deleted={}, last_tenant={})",
+            self.tenants,
+            self.deleted,
+            opt(&self.last_tenant)
+        )
+    }
+}
+
+/// Outcome of a data-subject erasure; `receipt` is its audit entry (the subject's SHA-256 only).
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct ErasureReport {
+    subject_digest: String,
+    deleted: u64,
+    batches: u64,
+    receipt: Py<AuditEntry>,
+}
+
+#[pymethods]
+impl ErasureReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "ErasureReport(subject_digest={:?}, deleted={}, batches={})",
+            self.subject_digest, self.deleted, self.batches
+        )
+    }
+}
+
+/// Outcome of erasing a whole tenant; `receipt` is its audit entry.
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct TenantErasureReport {
+    tokens_revoked: u64,
+    sessions_revoked: u64,
+    records_deleted: u64,
+    receipt: Py<AuditEntry>,
+}
+
+#[pymethods]
+impl TenantErasureReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "TenantErasureReport(tokens_revoked={}, sessions_revoked={}, records_deleted={})",
+            self.tokens_revoked, self.sessions_revoked, self.records_deleted
+        )
+    }
+}
+
+/// A new or refreshed login session: the access token (short-lived, signed) and the
+/// refresh token (single use), each shown through `expose_*()`. `repr` shows neither.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct SessionTokens(tenantguard::auth::SessionTokens);
+
+#[pymethods]
+impl SessionTokens {
+    #[getter]
+    fn session_id(&self) -> &str {
+        &self.0.session_id
+    }
+    #[getter]
+    fn access_expires_at(&self) -> i64 {
+        self.0.access_expires_at
+    }
+    #[getter]
+    fn refresh_expires_at(&self) -> i64 {
+        self.0.refresh_expires_at
+    }
+
+    /// The access token. Never log it.
+    fn expose_access_token(&self) -> &str {
+        self.0.access_token.expose()
+    }
+
+    /// The refresh token. Never log it.
+    fn expose_refresh_token(&self) -> &str {
+        self.0.refresh_token.expose()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SessionTokens(session_id={:?}, access_expires_at={}, refresh_expires_at={}, access_token=[REDACTED], refresh_token=[REDACTED])",
+            self.0.session_id, self.0.access_expires_at, self.0.refresh_expires_at
+        )
+    }
+
+    fn __str__(&self) -> String {
+        self.__repr__()
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "SessionTokens hold secrets and cannot be pickled",
+        ))
+    }
+}
+
+/// A verified access token: its session and the `TenantContext` to act in.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct VerifiedAccess(tenantguard::auth::VerifiedAccess);
+
+#[pymethods]
+impl VerifiedAccess {
+    #[getter]
+    fn session_id(&self) -> &str {
+        &self.0.session_id
+    }
+    #[getter]
+    fn expires_at(&self) -> i64 {
+        self.0.expires_at
+    }
+    #[getter]
+    fn context(&self) -> TenantContext {
+        TenantContext(self.0.context.clone())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "VerifiedAccess(session_id={:?}, tenant={:?}, expires_at={})",
+            self.0.session_id,
+            self.0.context.tenant().as_str(),
+            self.0.expires_at
+        )
+    }
+}
+
+/// A session's metadata (never a token).
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct SessionInfo {
+    id: String,
+    user: String,
+    label: String,
+    created_at: i64,
+    refreshed_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+#[pymethods]
+impl SessionInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "SessionInfo(id={:?}, user={:?}, label={:?}, expires_at={}, revoked_at={})",
+            self.id,
+            self.user,
+            self.label,
+            self.expires_at,
+            opt(&self.revoked_at)
+        )
+    }
+}
+
+/// The outcome of a successful password check.
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct PasswordCheck {
+    needs_rehash: bool,
+}
+
+#[pymethods]
+impl PasswordCheck {
+    fn __repr__(&self) -> String {
+        format!("PasswordCheck(needs_rehash={})", self.needs_rehash)
+    }
+
+    fn __bool__(&self) -> bool {
+        true
+    }
+}
+
+/// argon2id password hashing (PHC strings). Parameters below OWASP's recommendation are
+/// refused. Hashing releases the GIL. Passwords are never stored, logged or put in errors.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct PasswordHasher(tenantguard::auth::PasswordHasher);
+
+fn password(obj: &Bound<'_, PyAny>) -> PyResult<zeroize::Zeroizing<String>> {
+    let s: &str = obj
+        .cast::<pyo3::types::PyString>()
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("password must be str"))?
+        .to_str()?;
+    Ok(zeroize::Zeroizing::new(s.to_owned()))
+}
+
+#[pymethods]
+impl PasswordHasher {
+    #[new]
+    #[pyo3(signature = (*, m_cost_kib=19_456, t_cost=2, p_cost=1))]
+    fn new(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> PyResult<Self> {
+        tenantguard::auth::PasswordHasher::new(PasswordParams {
+            m_cost_kib,
+            t_cost,
+            p_cost,
+        })
+        .map(PasswordHasher)
+        .map_err(py_err)
+    }
+
+    /// The argon2id PHC string of `password` (fresh random salt).
+    fn hash(&self, py: Python<'_>, password: &Bound<'_, PyAny>) -> PyResult<String> {
+        let pw = self::password(password)?;
+        py.detach(|| self.0.hash(&pw)).map_err(py_err)
+    }
+
+    /// Checks `password` against stored hash `phc`; raises `AuthenticationFailedError`
+    /// (reason `wrong_password`) if it does not match.
+    fn verify(
+        &self,
+        py: Python<'_>,
+        password: &Bound<'_, PyAny>,
+        phc: &str,
+    ) -> PyResult<PasswordCheck> {
+        let pw = self::password(password)?;
+        py.detach(|| self.0.verify(&pw, phc))
+            .map(|c| PasswordCheck {
+                needs_rehash: c.needs_rehash,
+            })
+            .map_err(py_err)
+    }
+
+    /// Whether `phc` uses weaker parameters than this hasher's.
+    fn needs_rehash(&self, phc: &str) -> bool {
+        self.0.needs_rehash(phc)
+    }
+
+    fn __repr__(&self) -> String {
+        let p = self.0.params();
+        format!(
+            "PasswordHasher(m_cost_kib={}, t_cost={}, p_cost={})",
+            p.m_cost_kib, p.t_cost, p.p_cost
+        )
+    }
+}
+
+fn entry(py: Python<'_>, e: tenantguard::audit::AuditEntry) -> PyResult<Py<AuditEntry>> {
+    Py::new(py, AuditEntry(e))
+}
+
+/// Where `export_audit` writes: a file path, or an object with `write(bytes)`.
+enum Dest {
+    Path(std::path::PathBuf),
+    Writer(Py<PyAny>),
+}
+
+#[pymethods]
+impl Guard {
+    // ---- agent tokens ----
+
+    /// Creates an agent token (admin role); its plaintext is in the result, once.
+    /// `scopes` default to read on everything; `expires_in` is a lifetime in seconds.
+    #[pyo3(signature = (ctx, agent, name, *, scopes=None, expires_in=None))]
+    fn create_token(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        agent: &str,
+        name: &str,
+        scopes: Option<Vec<PyRef<'_, Scope>>>,
+        expires_in: Option<i64>,
+    ) -> PyResult<IssuedToken> {
+        let mut spec = TokenSpec::read_only(user_id(agent)?, name);
+        if let Some(s) = scopes {
+            spec = spec.scopes(s.iter().map(|s| s.0.clone()).collect());
+        }
+        if let Some(t) = expires_in {
+            spec = spec.expires_in(t);
+        }
+        let ctx = &ctx.0;
+        let t = self.run(py, |g| async move { g.create_token(ctx, spec).await })?;
+        Ok(IssuedToken {
+            id: t.id,
+            expires_at: t.expires_at,
+            secret: t.secret,
+        })
+    }
+
+    /// The tenant's tokens (of one agent if given), ids after `after`, at most `limit`
+    /// (1 to 10,000). Metadata only. Admin role.
+    #[pyo3(signature = (ctx, *, agent=None, after=None, limit=1000))]
+    fn list_tokens(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> PyResult<Vec<TokenInfo>> {
+        let agent = agent.map(user_id).transpose()?;
+        let ctx = &ctx.0;
+        let list = self.run(py, |g| async move {
+            g.list_tokens(ctx, agent.as_ref(), after, limit).await
+        })?;
+        Ok(list
+            .into_iter()
+            .map(|t| TokenInfo {
+                id: t.id,
+                agent: t.agent.as_str().to_owned(),
+                name: t.name,
+                scopes: scopes(t.scopes),
+                created_at: t.created_at,
+                expires_at: t.expires_at,
+                revoked_at: t.revoked_at,
+            })
+            .collect())
+    }
+
+    /// Revokes one token; returns whether it was live. Admin role.
+    fn revoke_token(&self, py: Python<'_>, ctx: &TenantContext, token_id: &str) -> PyResult<bool> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.revoke_token(ctx, token_id).await })
+    }
+
+    /// Kill switch: revokes every live token of `agent`; returns how many. Admin role.
+    fn kill_agent(&self, py: Python<'_>, ctx: &TenantContext, agent: &str) -> PyResult<u64> {
+        let (ctx, agent) = (&ctx.0, user_id(agent)?);
+        self.run(py, |g| async move { g.kill_agent(ctx, &agent).await })
+    }
+
+    /// Authenticates a token string; raises `MalformedError` or `AuthenticationFailedError`
+    /// with `reason` (`malformed`, `bad_checksum`, `unknown`, `expired`, `revoked`).
+    fn authenticate_token(&self, py: Python<'_>, token: &str) -> PyResult<VerifiedToken> {
+        self.run(py, |g| async move { g.authenticate_token(token).await })
+            .map(VerifiedToken)
+    }
+
+    /// `authenticate_token`, then checks that a scope allows `action` on `resource`
+    /// (`PermissionDeniedError`, reason `out_of_scope`, otherwise).
+    fn verify_token(
+        &self,
+        py: Python<'_>,
+        token: &str,
+        resource: &str,
+        action: &str,
+    ) -> PyResult<VerifiedToken> {
+        let action = self::action(action)?;
+        self.run(py, |g| async move {
+            g.verify_token(token, resource, action).await
+        })
+        .map(VerifiedToken)
+    }
+
+    // ---- audit log ----
+
+    /// Records an event of the application (`action` is a stable name such as
+    /// `membership.change`) in the tenant's audit log. Any role.
+    #[pyo3(signature = (ctx, action, target, *, reason=None, details=None))]
+    fn record_audit(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        action: &str,
+        target: &str,
+        reason: Option<String>,
+        details: Option<BTreeMap<String, String>>,
+    ) -> PyResult<Py<AuditEntry>> {
+        let mut ev = AuditEvent::new(audit_action(action)?, target);
+        ev.reason = reason;
+        ev.details = details.unwrap_or_default();
+        let ctx = &ctx.0;
+        let e = self.run(py, |g| async move { g.record_audit(ctx, ev).await })?;
+        entry(py, e)
+    }
+
+    /// Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
+    #[pyo3(signature = (ctx, *, after=0, limit=1000))]
+    fn audit_entries(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        after: u64,
+        limit: usize,
+    ) -> PyResult<Vec<Py<AuditEntry>>> {
+        let ctx = &ctx.0;
+        let list = self.run(
+            py,
+            |g| async move { g.audit_entries(ctx, after, limit).await },
+        )?;
+        list.into_iter().map(|e| entry(py, e)).collect()
+    }
+
+    /// Writes the tenant's whole audit log as JSON Lines to `dest` (a path, or an object
+    /// with `write(bytes)` such as a binary file), verifying the chain as it goes. Returns
+    /// the report whose `head` an offline `verify_audit_export` should end at. Admin role.
+    fn export_audit(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        dest: &Bound<'_, PyAny>,
+    ) -> PyResult<AuditReport> {
+        let dest = if dest.hasattr("write")? {
+            Dest::Writer(dest.clone().unbind())
+        } else {
+            Dest::Path(dest.extract().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(
+                    "dest must be a path or an object with write(bytes)",
+                )
+            })?)
+        };
+        let ctx = &ctx.0;
+        match dest {
+            Dest::Path(path) => {
+                let g = self.get()?;
+                py.detach(|| {
+                    block_on_export(&g, ctx, || {
+                        std::fs::File::create(&path).map_err(|e| {
+                            tenantguard::audit::AuditError::Io(format!(
+                                "cannot create {}: {}",
+                                path.display(),
+                                e.kind()
+                            ))
+                            .into()
+                        })
+                    })
+                })
+            }
+            Dest::Writer(w) => {
+                let mut buf = Vec::new();
+                let out = &mut buf;
+                let report = self.run(py, |g| async move { g.export_audit(ctx, out).await })?;
+                w.call_method1(py, "write", (PyBytes::new(py, &buf),))?;
+                Ok(AuditReport::from(report))
+            }
+        }
+    }
+
+    /// Verifies the tenant's stored chain; raises `AuthenticationFailedError` (with `line`
+    /// and `seq`) at the first broken or missing entry. Admin role.
+    fn verify_audit(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<AuditReport> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.verify_audit(ctx).await })
+            .map(AuditReport::from)
+    }
+
+    // ---- retention ----
+
+    /// The tenant's effective windows per data class, in seconds (`None`: kept forever).
+    fn retention_policy(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+    ) -> PyResult<BTreeMap<String, Option<i64>>> {
+        let ctx = &ctx.0;
+        let p = self.run(py, |g| async move { g.retention_policy(ctx).await })?;
+        Ok(p.windows
+            .into_iter()
+            .map(|(c, w)| {
+                (
+                    c,
+                    match w {
+                        RetentionWindow::Secs(s) => Some(s),
+                        RetentionWindow::Forever => None,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Sets the tenant's window for `data_class` in seconds (1 s to 100 years), or `None`
+    /// to keep it forever. Audited. Admin role.
+    fn set_retention(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        data_class: &str,
+        seconds: Option<i64>,
+    ) -> PyResult<()> {
+        let w = seconds.map_or(RetentionWindow::Forever, RetentionWindow::Secs);
+        let ctx = &ctx.0;
+        self.run(
+            py,
+            |g| async move { g.set_retention(ctx, data_class, w).await },
+        )
+    }
+
+    /// Removes the tenant's override for `data_class`; returns whether one existed. Admin role.
+    fn clear_retention(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        data_class: &str,
+    ) -> PyResult<bool> {
+        let ctx = &ctx.0;
+        self.run(
+            py,
+            |g| async move { g.clear_retention(ctx, data_class).await },
+        )
+    }
+
+    /// Hard-deletes the tenant's records past their window, `batch_size` at a time.
+    /// Idempotent; audited when anything was deleted. Admin role.
+    #[pyo3(signature = (ctx, *, batch_size=500))]
+    fn sweep(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        batch_size: usize,
+    ) -> PyResult<SweepReport> {
+        let ctx = &ctx.0;
+        let r = self.run(
+            py,
+            |g| async move { g.sweep(ctx, batch_size, |_| {}).await },
+        )?;
+        Ok(SweepReport {
+            tenant: r.tenant.as_ref().map(|t| t.as_str().to_owned()),
+            now: r.now,
+            total: r.total(),
+            deleted: r.deleted,
+            batches: r.batches,
+            audit_seq: r.audit_seq,
+        })
+    }
+
+    /// Sweeps every tenant (service role); resumable with the last report's `last_tenant`.
+    #[pyo3(signature = (service, *, start_after=None, batch_size=500))]
+    fn sweep_all(
+        &self,
+        py: Python<'_>,
+        service: &ServiceRole,
+        start_after: Option<&str>,
+        batch_size: usize,
+    ) -> PyResult<SweepAllReport> {
+        let start = start_after.map(tenant_id).transpose()?;
+        let svc = &service.0;
+        let r = self.run(
+            py,
+            |g| async move { g.sweep_all(svc, start, batch_size).await },
+        )?;
+        Ok(SweepAllReport {
+            tenants: r.tenants,
+            deleted: r.deleted,
+            last_tenant: r.last_tenant.map(|t| t.as_str().to_owned()),
+        })
+    }
+
+    /// Erases every record tagged with data subject `subject`. The audit receipt holds
+    /// the subject's SHA-256 only. Admin role.
+    #[pyo3(signature = (ctx, subject, *, batch_size=500))]
+    fn erase_subject(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        subject: &str,
+        batch_size: usize,
+    ) -> PyResult<ErasureReport> {
+        let ctx = &ctx.0;
+        let r = self.run(py, |g| async move {
+            g.erase_subject(ctx, subject, batch_size).await
+        })?;
+        Ok(ErasureReport {
+            subject_digest: r.subject_digest,
+            deleted: r.deleted,
+            batches: r.batches,
+            receipt: entry(py, r.receipt)?,
+        })
+    }
+
+    /// Erases the whole tenant: crypto-shred, revoke tokens and sessions, delete records,
+    /// audit receipt. Irreversible. Owner role.
+    #[pyo3(signature = (ctx, *, batch_size=500))]
+    fn erase_tenant(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        batch_size: usize,
+    ) -> PyResult<TenantErasureReport> {
+        let ctx = &ctx.0;
+        let r = self.run(py, |g| async move { g.erase_tenant(ctx, batch_size).await })?;
+        Ok(TenantErasureReport {
+            tokens_revoked: r.tokens_revoked,
+            sessions_revoked: r.sessions_revoked,
+            records_deleted: r.records_deleted,
+            receipt: entry(py, r.receipt)?,
+        })
+    }
+
+    // ---- sessions ----
+
+    /// Starts a session for the context's user (after your own login check).
+    #[pyo3(signature = (ctx, label=""))]
+    fn create_session(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        label: &str,
+    ) -> PyResult<SessionTokens> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.create_session(ctx, label).await })
+            .map(SessionTokens)
+    }
+
+    /// Verifies an access token (signature, issuer, expiry) and returns its scope.
+    fn verify_access_token(&self, py: Python<'_>, token: &str) -> PyResult<VerifiedAccess> {
+        let g = self.get()?;
+        py.detach(|| g.verify_access_token(token))
+            .map(VerifiedAccess)
+            .map_err(to_py)
+    }
+
+    /// Exchanges a refresh token (single use) for new tokens. Reusing one revokes the session.
+    fn refresh_session(&self, py: Python<'_>, refresh_token: &str) -> PyResult<SessionTokens> {
+        self.run(
+            py,
+            |g| async move { g.refresh_session(refresh_token).await },
+        )
+        .map(SessionTokens)
+    }
+
+    /// Sessions of `user` (the context's own user if `None`), newest first. Listing
+    /// another user's sessions needs the admin role.
+    #[pyo3(signature = (ctx, *, user=None, limit=100))]
+    fn list_sessions(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        user: Option<&str>,
+        limit: usize,
+    ) -> PyResult<Vec<SessionInfo>> {
+        let user = user.map(user_id).transpose()?;
+        let ctx = &ctx.0;
+        let list = self.run(py, |g| async move {
+            g.list_sessions(ctx, user.as_ref(), limit).await
+        })?;
+        Ok(list
+            .into_iter()
+            .map(|s| SessionInfo {
+                id: s.id,
+                user: s.user,
+                label: s.label,
+                created_at: s.created_at,
+                refreshed_at: s.refreshed_at,
+                expires_at: s.expires_at,
+                revoked_at: s.revoked_at,
+            })
+            .collect())
+    }
+
+    /// Revokes one session; returns whether it was live.
+    fn revoke_session(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        session_id: &str,
+    ) -> PyResult<bool> {
+        let ctx = &ctx.0;
+        self.run(
+            py,
+            |g| async move { g.revoke_session(ctx, session_id).await },
+        )
+    }
+
+    /// Revokes every live session of `user`; returns how many.
+    fn revoke_user_sessions(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        user: &str,
+    ) -> PyResult<u64> {
+        let (ctx, user) = (&ctx.0, user_id(user)?);
+        self.run(
+            py,
+            |g| async move { g.revoke_user_sessions(ctx, &user).await },
+        )
+    }
+}
+
+/// Exports to a file opened by `open` (inside the runtime, GIL released by the caller).
+fn block_on_export(
+    g: &tenantguard::Guard,
+    ctx: &tenantguard::TenantContext,
+    open: impl FnOnce() -> tenantguard::Result<std::fs::File>,
+) -> PyResult<AuditReport> {
+    let f = open().map_err(to_py)?;
+    let out = std::io::BufWriter::new(f);
+    crate::runtime::block_on(g.export_audit(ctx, out))
+        .map_err(runtime_err)?
+        .map(AuditReport::from)
+        .map_err(to_py)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<GovernanceConfig>()?;
+    m.add_class::<Scope>()?;
+    m.add_class::<IssuedToken>()?;
+    m.add_class::<TokenInfo>()?;
+    m.add_class::<VerifiedToken>()?;
+    m.add_class::<AuditEntry>()?;
+    m.add_class::<AuditReport>()?;
+    m.add_class::<SweepReport>()?;
+    m.add_class::<SweepAllReport>()?;
+    m.add_class::<ErasureReport>()?;
+    m.add_class::<TenantErasureReport>()?;
+    m.add_class::<SessionTokens>()?;
+    m.add_class::<VerifiedAccess>()?;
+    m.add_class::<SessionInfo>()?;
+    m.add_class::<PasswordCheck>()?;
+    m.add_class::<PasswordHasher>()?;
+    m.add_function(wrap_pyfunction!(verify_audit_export, m)?)?;
+    let names: Vec<&str> = AUDIT_ACTIONS.iter().map(|a| a.as_str()).collect();
+    m.add("AUDIT_ACTIONS", names)?;
+    Ok(())
+}

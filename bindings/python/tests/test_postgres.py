@@ -1,0 +1,122 @@
+"""A Guard on PostgreSQL from Python (Row Level Security store).
+
+Runs when TENANTGUARD_PG_URL, TENANTGUARD_PG_SERVICE_URL and TENANTGUARD_PG_ADMIN_URL are
+set (``eval "$(scripts/pg.sh start)"``); skipped otherwise, unless TENANTGUARD_PG_REQUIRED=1,
+which turns a missing server into a failure (as in the Rust tests)."""
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+import tenantguard as tg
+
+_VARS = ("TENANTGUARD_PG_URL", "TENANTGUARD_PG_SERVICE_URL", "TENANTGUARD_PG_ADMIN_URL")
+_MISSING = [v for v in _VARS if not os.environ.get(v)]
+
+if _MISSING and os.environ.get("TENANTGUARD_PG_REQUIRED") == "1":
+    raise RuntimeError(
+        f"TENANTGUARD_PG_REQUIRED=1 but {', '.join(_MISSING)} not set: run scripts/pg.sh start"
+    )
+
+pytestmark = pytest.mark.skipif(
+    bool(_MISSING),
+    reason="PostgreSQL tests skipped: TENANTGUARD_PG_URL not set "
+    '(run `eval "$(scripts/pg.sh start)"` first)',
+)
+
+
+@pytest.fixture(scope="module")
+def store() -> tg.PostgresStore:
+    tg.PostgresStore.migrate(os.environ["TENANTGUARD_PG_ADMIN_URL"])
+    assert tg.PostgresStore.migrate(os.environ["TENANTGUARD_PG_ADMIN_URL"]) == 0  # idempotent
+    return tg.PostgresStore.connect(
+        os.environ["TENANTGUARD_PG_URL"], os.environ["TENANTGUARD_PG_SERVICE_URL"], pool_size=4
+    )
+
+
+@pytest.fixture
+def guard(store: tg.PostgresStore) -> Iterator[tg.Guard]:
+    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as g:
+        yield g
+
+
+def _tenant() -> str:
+    return "py-" + secrets.token_hex(6)
+
+
+def test_bad_connection_strings_do_not_echo_passwords() -> None:
+    with pytest.raises(tg.InvalidInputError) as e:
+        tg.PostgresStore.connect("postgres://u:s3cretpw@[bad")
+    assert "s3cretpw" not in str(e.value)
+    with pytest.raises(tg.InvalidInputError):
+        tg.PostgresStore.connect(os.environ["TENANTGUARD_PG_URL"], pool_size=0)
+
+
+def test_the_application_login_cannot_run_as_admin() -> None:
+    # The superuser login is refused as an application connection (it would bypass RLS).
+    with pytest.raises(tg.TenantguardError):
+        tg.PostgresStore.connect(os.environ["TENANTGUARD_PG_ADMIN_URL"])
+
+
+def test_seal_records_tokens_and_audit_on_postgres(guard: tg.Guard, store: tg.PostgresStore) -> None:
+    tenant = _tenant()
+    svc = tg.TenantContext.service(tenant, tg.ServiceRole())
+    assert guard.create_tenant(svc) == 1
+    sealed = guard.seal(svc, "col/row-1", b"hunter2")
+    assert guard.open(svc, "col/row-1", sealed) == b"hunter2"
+    rec = f"{tenant}-rec-1"  # record ids are unique across tenants in PostgreSQL
+    guard.put_record(svc, rec, "run_log", b"log line", subject="jane")
+    assert guard.open_record(svc, rec) == ("run_log", b"log line")
+
+    issued = guard.create_token(svc, "bot", "ci", scopes=[tg.Scope("runs/*", "read")])
+    assert guard.verify_token(issued.expose(), "runs/1", "read").context.tenant == tenant
+    assert guard.revoke_token(svc, issued.id)
+    with pytest.raises(tg.AuthenticationFailedError):
+        guard.verify_token(issued.expose(), "runs/1", "read")
+
+    assert guard.erase_subject(svc, "jane").deleted == 1
+    report = guard.verify_audit(svc)
+    assert report.tenant == tenant and report.entries >= 3
+    export = tg.verify_audit_export(
+        b"".join(e.to_json_line().encode() + b"\n" for e in guard.audit_entries(svc)),
+        expected_head=(report.last_seq, report.head),
+    )
+    assert export.head == report.head
+
+    egress = tg.Egress(guard, store, registry=tg.Registry.example())
+    egress.set_policy(svc, tg.EgressPolicy(redaction="pii", allowed_providers={"llm-chat"}))
+    p = egress.prepare(svc, "llm-chat", "mail jane@example.com").prepared
+    assert p is not None and p.text == "mail <EMAIL_1>"
+    assert egress.prepare(svc, "llm-agents", "hi").reason == "provider_not_allowed"
+
+
+def test_memberships_and_roles_come_from_the_database(guard: tg.Guard, store: tg.PostgresStore) -> None:
+    tenant = _tenant()
+    olga = tg.TenantContext.resolved(tenant, "olga", "owner")
+    guard.create_tenant(olga)  # a user creating an organization becomes its owner
+    store.set_member(olga, "mia", "member")
+    store.set_member(olga, "vic", "viewer")
+    assert [(m.user, m.role) for m in store.members(olga)] == [
+        ("mia", "member"),
+        ("olga", "owner"),
+        ("vic", "viewer"),
+    ]
+    resolver = tg.DirectoryResolver(store)
+    mia = resolver.resolve("mia", tenant)
+    vic = resolver.resolve("vic", tenant)
+    assert (mia.role, vic.role) == ("member", "viewer")
+    with pytest.raises(tg.PermissionDeniedError):
+        resolver.resolve("eve", tenant)
+    # Record ids are unique across tenants in PostgreSQL: make them unique per run.
+    guard.put_credential(mia, f"{tenant}-cred-1", tg.Credential.password("hunter2"))
+    with pytest.raises(tg.PermissionDeniedError):
+        guard.put_credential(vic, f"{tenant}-cred-2", tg.Credential.password("x"))
+    # A forged claim of a higher role is re-checked against the database.
+    fake_admin = tg.TenantContext.resolved(tenant, "vic", "admin")
+    with pytest.raises(tg.PermissionDeniedError):
+        store.set_member(fake_admin, "eve", "viewer")
+    assert store.remove_member(olga, "vic") is True
+    with pytest.raises(tg.PermissionDeniedError):
+        resolver.resolve("vic", tenant)
