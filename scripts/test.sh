@@ -28,17 +28,19 @@ cargo run --locked --example quickstart -p tenantguard-examples
 step "PostgreSQL: start a throwaway cluster, run the store, RLS and attack suites against it"
 eval "$(scripts/pg.sh start)"
 TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard --features postgres
+
+# The bindings run while the cluster is up: their PostgresStore tests need it.
+step "Python bindings: wheel, stubs, pytest (PostgreSQL included), vectors, cross-language files"
+TENANTGUARD_PG_REQUIRED=1 scripts/python.sh
+
+step "Kotlin and Swift bindings: uniffi, kotlinc -Werror, JVM tests, header check, goldens"
+scripts/kotlin.sh
+
 scripts/pg.sh stop
 unset TENANTGUARD_PG_DIR
 
 step "Key providers: moto (AWS KMS), OpenBao (Transit), SoftHSM2 (PKCS#11), Cloud KMS fake"
 KMS_STARTED=1 scripts/kms.sh test
-
-step "Python bindings: wheel, stubs, pytest, vectors, cross-language files"
-scripts/python.sh
-
-step "Kotlin and Swift bindings: uniffi, kotlinc -Werror, JVM tests, header check, goldens"
-scripts/kotlin.sh
 
 if [ -x scripts/fuzz.sh ] && [ "${FUZZ_SECONDS:-10}" != "0" ]; then
   step "Fuzzing every target for ${FUZZ_SECONDS:-10}s"
