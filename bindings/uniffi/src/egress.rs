@@ -307,7 +307,10 @@ impl Prepared {
 
     /// The pseudonym session (pass it to the next turn's `prepare`), if one was used.
     pub fn session(&self) -> Option<Arc<PseudonymSession>> {
-        self.0.session.clone().map(|s| Arc::new(PseudonymSession(s)))
+        self.0
+            .session
+            .clone()
+            .map(|s| Arc::new(PseudonymSession(s)))
     }
 
     /// Puts the original values back into the provider's answer.
@@ -395,7 +398,10 @@ impl Egress {
         category: Option<String>,
         session: Option<Arc<PseudonymSession>>,
     ) -> Result<EgressDecision> {
-        block_on(async move { self.prepare_in(&ctx, &provider, &text, category, session).await })
+        block_on(async move {
+            self.prepare_in(&ctx, &provider, &text, category, session)
+                .await
+        })
     }
 }
 
@@ -543,7 +549,10 @@ impl PseudonymSession {
     /// A new session for `tenant` living `ttl_secs` (default 900, at most 86,400).
     #[uniffi::constructor(default(ttl_secs = None))]
     pub fn new(tenant: String, ttl_secs: Option<u64>) -> Result<Arc<Self>> {
-        let ttl = ttl_secs.map_or(core_redact::DEFAULT_SESSION_TTL, std::time::Duration::from_secs);
+        let ttl = ttl_secs.map_or(
+            core_redact::DEFAULT_SESSION_TTL,
+            std::time::Duration::from_secs,
+        );
         Ok(Arc::new(PseudonymSession(Arc::new(
             core_redact::PseudonymSession::new(&tenant_id(tenant)?, ttl).map_err(core_err)?,
         ))))

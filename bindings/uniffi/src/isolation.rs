@@ -120,7 +120,9 @@ impl MemoryDirectory {
     /// An empty directory.
     #[uniffi::constructor]
     pub fn new() -> Arc<Self> {
-        Arc::new(MemoryDirectory(Arc::new(core_tenant::MemoryDirectory::new())))
+        Arc::new(MemoryDirectory(Arc::new(
+            core_tenant::MemoryDirectory::new(),
+        )))
     }
 
     /// Registers a tenant with its first owner. Service role; `PermissionDenied` if the
@@ -145,9 +147,7 @@ impl MemoryDirectory {
 /// Resolves a user the application has authenticated into a scope, taking the role from
 /// a directory (never from the request).
 #[derive(uniffi::Object)]
-pub struct DirectoryResolver(
-    core_tenant::DirectoryResolver<Arc<dyn core_tenant::Directory>>,
-);
+pub struct DirectoryResolver(core_tenant::DirectoryResolver<Arc<dyn core_tenant::Directory>>);
 
 impl std::fmt::Debug for DirectoryResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -24,16 +24,15 @@ pub use egress::{
 pub use error::{HostError, ProviderError, TenantguardError};
 pub use governance::{
     verify_audit_jsonl, AuditAction, AuditEntry, AuditEvent, AuditExport, AuditHead, AuditReport,
-    Clock, ErasureReport, GuardOptions, IssuedToken, PasswordCheck, PasswordHasher,
-    PasswordParams, RetentionWindow, SessionInfo, SessionTokens, SweepAllReport, SweepReport,
-    TenantErasureReport, TokenAction, TokenInfo, TokenScope, TokenSpec, VerifiedAccess,
-    VerifiedToken,
+    Clock, ErasureReport, GuardOptions, IssuedToken, PasswordCheck, PasswordHasher, PasswordParams,
+    RetentionWindow, SessionInfo, SessionTokens, SweepAllReport, SweepReport, TenantErasureReport,
+    TokenAction, TokenInfo, TokenScope, TokenSpec, VerifiedAccess, VerifiedToken,
 };
+pub use guard::{Guard, OpenedRecord};
 pub use isolation::{
     totp_params_default, Directory, DirectoryResolver, Membership, MemoryDirectory, OpenEvent,
     OpenKind, OpenObserver, Revealer, SeedEncoding, TotpAlgorithm, TotpCode, TotpParams,
 };
-pub use guard::{Guard, OpenedRecord};
 pub use lowlevel::{open_with_key, seal_with_salt};
 pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
 pub use types::{
