@@ -75,6 +75,14 @@ step "Kotlin tests: guard_test.kts"
 run bindings/uniffi/tests/kotlin/guard_test.kts
 step "Kotlin tests: provider_test.kts"
 run bindings/uniffi/tests/kotlin/provider_test.kts
+step "Kotlin tests: governance_test.kts (tokens, audit, retention, passwords, sessions)"
+run bindings/uniffi/tests/kotlin/governance_test.kts
+step "Kotlin tests: egress_test.kts (redaction, pseudonymization, egress policies)"
+run bindings/uniffi/tests/kotlin/egress_test.kts
+step "Kotlin tests: isolation_test.kts (organizations, roles, reveal, TOTP)"
+run bindings/uniffi/tests/kotlin/isolation_test.kts
+step "Kotlin tests: postgres_test.kts (skipped unless scripts/pg.sh started a server)"
+run bindings/uniffi/tests/kotlin/postgres_test.kts
 step "Kotlin tests: vectors_test.kts (vectors: $TG_VECTORS) and cross-language files"
 run bindings/uniffi/tests/kotlin/vectors_test.kts "$TG_VECTORS" "$TG_XLANG_DIR"
 

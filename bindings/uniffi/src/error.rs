@@ -97,7 +97,14 @@ from_core!(
     tenantguard::crypto::CryptoError,
     KmsError,
     tenantguard::store::StoreError,
-    tenantguard::tenant::TenantError
+    tenantguard::tenant::TenantError,
+    tenantguard::tokens::TokenError,
+    tenantguard::audit::AuditError,
+    tenantguard::auth::AuthError,
+    tenantguard::totp::TotpError,
+    tenantguard::reveal::RevealError,
+    tenantguard::redact::RedactError,
+    tenantguard::egress::EgressError
 );
 
 impl From<tenantguard::Error> for TenantguardError {
@@ -164,5 +171,22 @@ impl From<ProviderError> for KmsError {
             ProviderError::WrongContext => KmsError::WrongContext,
             ProviderError::Failed { reason } => KmsError::Provider(reason),
         }
+    }
+}
+
+/// What a foreign (Kotlin/Swift) directory or open observer throws.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum HostError {
+    /// The host could not answer (database down, audit log unavailable...).
+    #[error("{reason}")]
+    Failed {
+        /// Why (no secrets).
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for HostError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        HostError::Failed { reason: e.reason }
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::error::TenantguardError;
+use crate::governance::GuardOptions;
 use crate::provider::{Foreign, KeyProvider, LocalKeyProvider, Store};
 use crate::runtime::block_on;
 use crate::types::{
@@ -26,18 +27,21 @@ pub struct OpenedRecord {
 /// Seal and open values and credentials per tenant; rotate and shred keys.
 /// `close()` (Kotlin `use {}`) releases the store and key provider.
 #[derive(uniffi::Object, Debug)]
-pub struct Guard(tenantguard::Guard);
+pub struct Guard(pub(crate) tenantguard::Guard);
 
 fn build(
     provider: Arc<dyn tenantguard::KeyProvider>,
     store: Arc<dyn tenantguard::Store>,
+    options: Option<Arc<GuardOptions>>,
 ) -> Result<Arc<Guard>> {
-    Ok(Arc::new(Guard(
-        tenantguard::Guard::builder()
-            .key_provider_arc(provider)
-            .store_arc(store)
-            .build()?,
-    )))
+    let b = tenantguard::Guard::builder()
+        .key_provider_arc(provider)
+        .store_arc(store);
+    let b = match options {
+        Some(o) => o.apply(b),
+        None => b,
+    };
+    Ok(Arc::new(Guard(b.build()?)))
 }
 
 #[uniffi::export]
@@ -54,25 +58,28 @@ impl Guard {
         build(
             Arc::new(tenantguard::LocalKeyProvider::ephemeral()),
             Arc::new(tenantguard::MemoryStore::new()),
+            None,
         )
     }
 
-    /// A guard over a local key provider and a store.
-    #[uniffi::constructor]
+    /// A guard over a local key provider and a store (`options`: tokens, sessions, clock).
+    #[uniffi::constructor(default(options = None))]
     pub fn with_local_key_provider(
         provider: Arc<LocalKeyProvider>,
         store: Arc<Store>,
+        options: Option<Arc<GuardOptions>>,
     ) -> Result<Arc<Self>> {
-        build(provider.0.clone(), store.0.clone())
+        build(provider.0.clone(), store.0.clone(), options)
     }
 
     /// A guard over a key provider implemented in Kotlin or Swift, and a store.
-    #[uniffi::constructor]
+    #[uniffi::constructor(default(options = None))]
     pub fn with_key_provider(
         provider: Arc<dyn KeyProvider>,
         store: Arc<Store>,
+        options: Option<Arc<GuardOptions>>,
     ) -> Result<Arc<Self>> {
-        build(Arc::new(Foreign(provider)), store.0.clone())
+        build(Arc::new(Foreign(provider)), store.0.clone(), options)
     }
 
     /// Key-cache counters.

@@ -5,17 +5,36 @@
 //! on an internal runtime; every `*_async` twin is a `suspend` function in Kotlin and an
 //! `async` one in Swift.
 
+mod dual;
+mod egress;
 mod error;
+mod governance;
 mod guard;
+mod isolation;
 mod lowlevel;
 mod provider;
 mod runtime;
 mod types;
 
-pub use error::{ProviderError, TenantguardError};
+pub use egress::{
+    egress_policy_default, egress_policy_strict, example_registry, DenyReason, Egress,
+    EgressDecision, EgressPolicy, Finding, OrgPattern, Prepared, PseudonymSession, RedactCategory,
+    RedactOperator, Redacted, RedactionLevel, Redactor, RetentionHints, SubProcessor,
+};
+pub use error::{HostError, ProviderError, TenantguardError};
+pub use governance::{
+    verify_audit_jsonl, AuditAction, AuditEntry, AuditEvent, AuditExport, AuditHead, AuditReport,
+    Clock, ErasureReport, GuardOptions, IssuedToken, PasswordCheck, PasswordHasher, PasswordParams,
+    RetentionWindow, SessionInfo, SessionTokens, SweepAllReport, SweepReport, TenantErasureReport,
+    TokenAction, TokenInfo, TokenScope, TokenSpec, VerifiedAccess, VerifiedToken,
+};
 pub use guard::{Guard, OpenedRecord};
+pub use isolation::{
+    totp_params_default, Directory, DirectoryResolver, Membership, MemoryDirectory, OpenEvent,
+    OpenKind, OpenObserver, Revealer, SeedEncoding, TotpAlgorithm, TotpCode, TotpParams,
+};
 pub use lowlevel::{open_with_key, seal_with_salt};
-pub use provider::{KeyProvider, LocalKeyProvider, Store};
+pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
 pub use types::{
     CacheStats, Credential, CredentialKind, KeyInfo, KeyState, ReencryptReport, RewrapReport, Role,
     SealedValue, ServiceRole, TenantContext, WrapContext, WrappedKey,

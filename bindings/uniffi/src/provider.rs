@@ -6,6 +6,7 @@ use tenantguard::crypto::DataKey;
 use tenantguard::kms::KmsError;
 
 use crate::error::{ProviderError, TenantguardError};
+use crate::runtime::block_on;
 use crate::types::{WrapContext, WrappedKey};
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
@@ -115,31 +116,58 @@ impl LocalKeyProvider {
     }
 }
 
-/// A store: in memory, or SQLite (the embedded default).
+/// A store: in memory, SQLite (the embedded default) or PostgreSQL.
 #[derive(uniffi::Object)]
-pub struct Store(pub(crate) Arc<dyn tenantguard::Store>);
+pub struct Store(
+    pub(crate) Arc<dyn tenantguard::Store>,
+    pub(crate) Arc<dyn tenantguard::store::PolicyStore>,
+    pub(crate) Option<Arc<dyn tenantguard::tenant::Directory>>,
+);
+
+impl Store {
+    pub(crate) fn of<T>(s: Arc<T>) -> Arc<Self>
+    where
+        T: tenantguard::Store + tenantguard::store::PolicyStore + 'static,
+    {
+        Arc::new(Store(s.clone(), s, None))
+    }
+}
 
 #[uniffi::export]
 impl Store {
     /// A store kept in process memory.
     #[uniffi::constructor]
     pub fn memory() -> Arc<Self> {
-        Arc::new(Store(Arc::new(tenantguard::MemoryStore::new())))
+        Store::of(Arc::new(tenantguard::MemoryStore::new()))
     }
 
     /// Opens (or creates) the SQLite database at `path`.
     #[uniffi::constructor]
     pub fn sqlite(path: String) -> Result<Arc<Self>> {
-        Ok(Arc::new(Store(Arc::new(tenantguard::SqliteStore::open(
-            path,
-        )?))))
+        Ok(Store::of(Arc::new(tenantguard::SqliteStore::open(path)?)))
     }
 
     /// A private in-memory SQLite database.
     #[uniffi::constructor]
     pub fn sqlite_in_memory() -> Result<Arc<Self>> {
-        Ok(Arc::new(Store(Arc::new(
-            tenantguard::SqliteStore::in_memory()?,
-        ))))
+        Ok(Store::of(Arc::new(tenantguard::SqliteStore::in_memory()?)))
     }
+
+    /// Connects to PostgreSQL (Row Level Security): `app_url` logs in as the application
+    /// role, `service_url` (optional) as the service role. Run [`postgres_migrate`] first.
+    #[uniffi::constructor]
+    pub fn postgres(app_url: String, service_url: Option<String>) -> Result<Arc<Self>> {
+        let s = block_on(async move {
+            Ok(tenantguard::PostgresStore::connect(&app_url, service_url.as_deref()).await?)
+        })?;
+        let s = Arc::new(s);
+        Ok(Arc::new(Store(s.clone(), s.clone(), Some(s))))
+    }
+}
+
+/// Creates or upgrades tenantguard's PostgreSQL schema as `admin_url` (a table owner);
+/// returns how many migrations ran.
+#[uniffi::export]
+pub fn postgres_migrate(admin_url: String) -> Result<u32> {
+    block_on(async move { Ok(tenantguard::PostgresStore::migrate(&admin_url).await? as u32) })
 }

@@ -54,6 +54,17 @@ impl From<Role> for tenantguard::Role {
     }
 }
 
+impl From<tenantguard::Role> for Role {
+    fn from(r: tenantguard::Role) -> Self {
+        match r {
+            tenantguard::Role::Viewer => Role::Viewer,
+            tenantguard::Role::Member => Role::Member,
+            tenantguard::Role::Admin => Role::Admin,
+            tenantguard::Role::Owner => Role::Owner,
+        }
+    }
+}
+
 /// A verified scope: one tenant and the principal acting in it.
 #[derive(uniffi::Object, Debug)]
 #[uniffi::export(Debug)]

@@ -624,6 +624,216 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * A source of the current time, implemented in Kotlin or Swift (tests move it to check
+ * expiry and retention at their boundaries). Must not call back into a `Guard`.
+ */
+public protocol Clock: AnyObject, Sendable {
+    
+    /**
+     * Seconds since the Unix epoch.
+     */
+    func nowUnix()  -> Int64
+    
+}
+/**
+ * A source of the current time, implemented in Kotlin or Swift (tests move it to check
+ * expiry and retention at their boundaries). Must not call back into a `Guard`.
+ */
+open class ClockImpl: Clock, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_clock(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_clock(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Seconds since the Unix epoch.
+     */
+open func nowUnix() -> Int64  {
+    return try!  FfiConverterInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_clock_now_unix(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceClock {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceClock = UniffiVTableCallbackInterfaceClock(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeClock.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface Clock: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeClock.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface Clock: handle missing in uniffiClone")
+            }
+        },
+        nowUnix: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<Int64>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Int64 in
+                guard let uniffiObj = try? FfiConverterTypeClock.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.nowUnix(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterInt64.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceClock> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceClock>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitClock() {
+    uniffi_tenantguard_ffi_fn_init_callback_vtable_clock(UniffiCallbackInterfaceClock.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClock: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<Clock>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = Clock
+
+    public static func lift(_ handle: UInt64) throws -> Clock {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ClockImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: Clock) -> UInt64 {
+         if let rustImpl = value as? ClockImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Clock {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Clock, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClock_lift(_ handle: UInt64) throws -> Clock {
+    return try FfiConverterTypeClock.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClock_lower(_ value: Clock) -> UInt64 {
+    return FfiConverterTypeClock.lower(value)
+}
+
+
+
+
+
+
+/**
  * A customer credential; `toString()` never shows the secret.
  */
 public protocol CredentialProtocol: AnyObject, Sendable {
@@ -806,10 +1016,1109 @@ public func FfiConverterTypeCredential_lower(_ value: Credential) -> UInt64 {
 
 
 /**
+ * Where memberships live, implemented in Kotlin or Swift (e.g. over your own user
+ * tables). Throw `HostException.Failed` if it cannot answer. Must not call back into a `Guard`.
+ */
+public protocol Directory: AnyObject, Sendable {
+    
+    /**
+     * The user's role in `tenant`, `null` if not a member.
+     */
+    func roleOf(user: String, tenant: String) throws  -> Role?
+    
+    /**
+     * Every membership of `user` (its personal tenant and each organization).
+     */
+    func membershipsOf(user: String) throws  -> [Membership]
+    
+}
+/**
+ * Where memberships live, implemented in Kotlin or Swift (e.g. over your own user
+ * tables). Throw `HostException.Failed` if it cannot answer. Must not call back into a `Guard`.
+ */
+open class DirectoryImpl: Directory, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_directory(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_directory(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The user's role in `tenant`, `null` if not a member.
+     */
+open func roleOf(user: String, tenant: String)throws  -> Role?  {
+    return try  FfiConverterOptionTypeRole.lift(try rustCallWithError(FfiConverterTypeHostError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_directory_role_of(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),
+        FfiConverterString.lower(tenant),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every membership of `user` (its personal tenant and each organization).
+     */
+open func membershipsOf(user: String)throws  -> [Membership]  {
+    return try  FfiConverterSequenceTypeMembership.lift(try rustCallWithError(FfiConverterTypeHostError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_directory_memberships_of(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceDirectory {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceDirectory = UniffiVTableCallbackInterfaceDirectory(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeDirectory.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface Directory: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeDirectory.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface Directory: handle missing in uniffiClone")
+            }
+        },
+        roleOf: { (
+            uniffiHandle: UInt64,
+            user: RustBuffer,
+            tenant: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Role? in
+                guard let uniffiObj = try? FfiConverterTypeDirectory.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.roleOf(
+                     user: try FfiConverterString.lift(user),
+                     tenant: try FfiConverterString.lift(tenant)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionTypeRole.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeHostError_lower
+            )
+        },
+        membershipsOf: { (
+            uniffiHandle: UInt64,
+            user: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> [Membership] in
+                guard let uniffiObj = try? FfiConverterTypeDirectory.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.membershipsOf(
+                     user: try FfiConverterString.lift(user)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterSequenceTypeMembership.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeHostError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceDirectory> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceDirectory>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitDirectory() {
+    uniffi_tenantguard_ffi_fn_init_callback_vtable_directory(UniffiCallbackInterfaceDirectory.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDirectory: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<Directory>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = Directory
+
+    public static func lift(_ handle: UInt64) throws -> Directory {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return DirectoryImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: Directory) -> UInt64 {
+         if let rustImpl = value as? DirectoryImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Directory {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Directory, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDirectory_lift(_ handle: UInt64) throws -> Directory {
+    return try FfiConverterTypeDirectory.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDirectory_lower(_ value: Directory) -> UInt64 {
+    return FfiConverterTypeDirectory.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Resolves a user the application has authenticated into a scope, taking the role from
+ * a directory (never from the request).
+ */
+public protocol DirectoryResolverProtocol: AnyObject, Sendable {
+    
+    /**
+     * The user's scope in `tenant`; `PermissionDenied` if not a member.
+     */
+    func resolve(user: String, tenant: String) throws  -> TenantContext
+    
+    /**
+     * The user's scope in `tenant`; `PermissionDenied` if not a member.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func resolveAsync(user: String, tenant: String) async throws  -> TenantContext
+    
+    /**
+     * Every scope the user can act in: its personal tenant and each organization.
+     */
+    func visibleScopes(user: String) throws  -> [TenantContext]
+    
+    /**
+     * Every scope the user can act in: its personal tenant and each organization.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func visibleScopesAsync(user: String) async throws  -> [TenantContext]
+    
+}
+/**
+ * Resolves a user the application has authenticated into a scope, taking the role from
+ * a directory (never from the request).
+ */
+open class DirectoryResolver: DirectoryResolverProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_directoryresolver(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_directoryresolver(handle, $0) }
+    }
+
+    
+    /**
+     * Over a directory implemented in Kotlin or Swift.
+     */
+public static func foreign(directory: Directory) -> DirectoryResolver  {
+    return try!  FfiConverterTypeDirectoryResolver_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_directoryresolver_foreign(
+        FfiConverterTypeDirectory_lower(directory),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Over a store's memberships (PostgreSQL's `tg_memberships`, the table its Row Level
+     * Security reads); `Config` for stores without memberships.
+     */
+public static func fromStore(store: Store)throws  -> DirectoryResolver  {
+    return try  FfiConverterTypeDirectoryResolver_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_directoryresolver_from_store(
+        FfiConverterTypeStore_lower(store),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Over an in-memory directory.
+     */
+public static func memory(directory: MemoryDirectory) -> DirectoryResolver  {
+    return try!  FfiConverterTypeDirectoryResolver_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_directoryresolver_memory(
+        FfiConverterTypeMemoryDirectory_lower(directory),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The user's scope in `tenant`; `PermissionDenied` if not a member.
+     */
+open func resolve(user: String, tenant: String)throws  -> TenantContext  {
+    return try  FfiConverterTypeTenantContext_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_directoryresolver_resolve(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),
+        FfiConverterString.lower(tenant),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The user's scope in `tenant`; `PermissionDenied` if not a member.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func resolveAsync(user: String, tenant: String)async throws  -> TenantContext  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_directoryresolver_resolve_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(user),FfiConverterString.lower(tenant)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeTenantContext_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Every scope the user can act in: its personal tenant and each organization.
+     */
+open func visibleScopes(user: String)throws  -> [TenantContext]  {
+    return try  FfiConverterSequenceTypeTenantContext.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_directoryresolver_visible_scopes(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every scope the user can act in: its personal tenant and each organization.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func visibleScopesAsync(user: String)async throws  -> [TenantContext]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_directoryresolver_visible_scopes_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(user)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeTenantContext.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDirectoryResolver: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = DirectoryResolver
+
+    public static func lift(_ handle: UInt64) throws -> DirectoryResolver {
+        return DirectoryResolver(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: DirectoryResolver) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DirectoryResolver {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: DirectoryResolver, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDirectoryResolver_lift(_ handle: UInt64) throws -> DirectoryResolver {
+    return try FfiConverterTypeDirectoryResolver.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDirectoryResolver_lower(_ value: DirectoryResolver) -> UInt64 {
+    return FfiConverterTypeDirectoryResolver.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Egress control for every organization: policies in the store, decisions audited.
+ */
+public protocol EgressProtocol: AnyObject, Sendable {
+    
+    /**
+     * The organization's policy (the default if never set). Any role.
+     */
+    func policy(ctx: TenantContext) throws  -> EgressPolicy
+    
+    /**
+     * The organization's policy (the default if never set). Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func policyAsync(ctx: TenantContext) async throws  -> EgressPolicy
+    
+    /**
+     * Decides whether `text` (of data `category`, default `prompts`) may go to `provider`
+     * and redacts it per the organization's policy; pass the previous turn's `session`
+     * to keep placeholders stable. Audited. Any role.
+     */
+    func prepare(ctx: TenantContext, provider: String, text: String, category: String?, session: PseudonymSession?) throws  -> EgressDecision
+    
+    /**
+     * Suspending form of `prepare`.
+     */
+    func prepareAsync(ctx: TenantContext, provider: String, text: String, category: String?, session: PseudonymSession?) async throws  -> EgressDecision
+    
+    /**
+     * The sub-processor registry.
+     */
+    func registry()  -> [SubProcessor]
+    
+    /**
+     * Replaces the organization's policy after validating it; returns its version.
+     * Audited. Admin role.
+     */
+    func setPolicy(ctx: TenantContext, policy: EgressPolicy) throws  -> UInt64
+    
+    /**
+     * Replaces the organization's policy after validating it; returns its version.
+     * Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func setPolicyAsync(ctx: TenantContext, policy: EgressPolicy) async throws  -> UInt64
+    
+}
+/**
+ * Egress control for every organization: policies in the store, decisions audited.
+ */
+open class Egress: EgressProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_egress(self.handle, $0) }
+    }
+    /**
+     * Egress over `guard`, keeping policies in `store` (the guard's own store) and
+     * knowing the sub-processors in `registry`.
+     */
+public convenience init(`guard`: Guard, store: Store, registry: [SubProcessor])throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_egress_new(
+        FfiConverterTypeGuard_lower(`guard`),
+        FfiConverterTypeStore_lower(store),
+        FfiConverterSequenceTypeSubProcessor.lower(registry),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_egress(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The organization's policy (the default if never set). Any role.
+     */
+open func policy(ctx: TenantContext)throws  -> EgressPolicy  {
+    return try  FfiConverterTypeEgressPolicy_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_egress_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The organization's policy (the default if never set). Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func policyAsync(ctx: TenantContext)async throws  -> EgressPolicy  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_egress_policy_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeEgressPolicy_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Decides whether `text` (of data `category`, default `prompts`) may go to `provider`
+     * and redacts it per the organization's policy; pass the previous turn's `session`
+     * to keep placeholders stable. Audited. Any role.
+     */
+open func prepare(ctx: TenantContext, provider: String, text: String, category: String? = nil, session: PseudonymSession? = nil)throws  -> EgressDecision  {
+    return try  FfiConverterTypeEgressDecision_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_egress_prepare(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(provider),
+        FfiConverterString.lower(text),
+        FfiConverterOptionString.lower(category),
+        FfiConverterOptionTypePseudonymSession.lower(session),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Suspending form of `prepare`.
+     */
+open func prepareAsync(ctx: TenantContext, provider: String, text: String, category: String? = nil, session: PseudonymSession? = nil)async throws  -> EgressDecision  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_egress_prepare_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(provider),FfiConverterString.lower(text),FfiConverterOptionString.lower(category),FfiConverterOptionTypePseudonymSession.lower(session)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeEgressDecision_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The sub-processor registry.
+     */
+open func registry() -> [SubProcessor]  {
+    return try!  FfiConverterSequenceTypeSubProcessor.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_egress_registry(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces the organization's policy after validating it; returns its version.
+     * Audited. Admin role.
+     */
+open func setPolicy(ctx: TenantContext, policy: EgressPolicy)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_egress_set_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterTypeEgressPolicy_lower(policy),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces the organization's policy after validating it; returns its version.
+     * Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func setPolicyAsync(ctx: TenantContext, policy: EgressPolicy)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_egress_set_policy_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterTypeEgressPolicy_lower(policy)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEgress: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Egress
+
+    public static func lift(_ handle: UInt64) throws -> Egress {
+        return Egress(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Egress) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Egress {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Egress, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgress_lift(_ handle: UInt64) throws -> Egress {
+    return try FfiConverterTypeEgress.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgress_lower(_ value: Egress) -> UInt64 {
+    return FfiConverterTypeEgress.lower(value)
+}
+
+
+
+
+
+
+/**
  * Seal and open values and credentials per tenant; rotate and shred keys.
  * `close()` (Kotlin `use {}`) releases the store and key provider.
  */
 public protocol GuardProtocol: AnyObject, Sendable {
+    
+    /**
+     * Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
+     */
+    func auditEntries(ctx: TenantContext, after: UInt64, limit: UInt32) throws  -> [AuditEntry]
+    
+    /**
+     * Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func auditEntriesAsync(ctx: TenantContext, after: UInt64, limit: UInt32) async throws  -> [AuditEntry]
+    
+    /**
+     * Authenticates a token string. Throws `Malformed` (bad shape or checksum, before any
+     * lookup) or `AuthenticationFailed` ("unknown token", "token expired", "token revoked").
+     */
+    func authenticateToken(token: String) throws  -> VerifiedToken
+    
+    /**
+     * Authenticates a token string. Throws `Malformed` (bad shape or checksum, before any
+     * lookup) or `AuthenticationFailed` ("unknown token", "token expired", "token revoked").
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func authenticateTokenAsync(token: String) async throws  -> VerifiedToken
+    
+    /**
+     * Removes the tenant's override for `data_class`; returns whether there was one. Admin role.
+     */
+    func clearRetention(ctx: TenantContext, dataClass: String) throws  -> Bool
+    
+    /**
+     * Removes the tenant's override for `data_class`; returns whether there was one. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func clearRetentionAsync(ctx: TenantContext, dataClass: String) async throws  -> Bool
+    
+    /**
+     * Starts a login session for the context's user (after your own login check);
+     * `label` names the device.
+     */
+    func createSession(ctx: TenantContext, label: String) throws  -> SessionTokens
+    
+    /**
+     * Starts a login session for the context's user (after your own login check);
+     * `label` names the device.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func createSessionAsync(ctx: TenantContext, label: String) async throws  -> SessionTokens
+    
+    /**
+     * Creates an agent token; its plaintext is shown once, the store keeps its SHA-256.
+     * Audited. Admin role.
+     */
+    func createToken(ctx: TenantContext, spec: TokenSpec) throws  -> IssuedToken
+    
+    /**
+     * Creates an agent token; its plaintext is shown once, the store keeps its SHA-256.
+     * Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func createTokenAsync(ctx: TenantContext, spec: TokenSpec) async throws  -> IssuedToken
+    
+    /**
+     * Erases every record tagged with data subject `subject`; the audit receipt holds its
+     * SHA-256 only. Admin role.
+     */
+    func eraseSubject(ctx: TenantContext, subject: String, batch: UInt32) throws  -> ErasureReport
+    
+    /**
+     * Erases every record tagged with data subject `subject`; the audit receipt holds its
+     * SHA-256 only. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func eraseSubjectAsync(ctx: TenantContext, subject: String, batch: UInt32) async throws  -> ErasureReport
+    
+    /**
+     * Erases the whole tenant: crypto-shreds it, revokes its tokens and sessions, deletes
+     * its records, leaves an audit receipt. Irreversible. Owner role.
+     */
+    func eraseTenant(ctx: TenantContext, batch: UInt32) throws  -> TenantErasureReport
+    
+    /**
+     * Erases the whole tenant: crypto-shreds it, revokes its tokens and sessions, deletes
+     * its records, leaves an audit receipt. Irreversible. Owner role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func eraseTenantAsync(ctx: TenantContext, batch: UInt32) async throws  -> TenantErasureReport
+    
+    /**
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * if the stored chain was tampered with). Admin role.
+     */
+    func exportAudit(ctx: TenantContext) throws  -> AuditExport
+    
+    /**
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * if the stored chain was tampered with). Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func exportAuditAsync(ctx: TenantContext) async throws  -> AuditExport
+    
+    /**
+     * Kill switch: revokes every live token of `agent`; returns how many. Audited. Admin role.
+     */
+    func killAgent(ctx: TenantContext, agent: String) throws  -> UInt64
+    
+    /**
+     * Kill switch: revokes every live token of `agent`; returns how many. Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func killAgentAsync(ctx: TenantContext, agent: String) async throws  -> UInt64
+    
+    /**
+     * Sessions of `user` (the context's own if `null`), newest first, at most `limit`.
+     */
+    func listSessions(ctx: TenantContext, user: String?, limit: UInt32) throws  -> [SessionInfo]
+    
+    /**
+     * Sessions of `user` (the context's own if `null`), newest first, at most `limit`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func listSessionsAsync(ctx: TenantContext, user: String?, limit: UInt32) async throws  -> [SessionInfo]
+    
+    /**
+     * The tenant's tokens (of one agent if given), ids after `after`, at most `limit`
+     * (1 to 10,000). Metadata only. Admin role.
+     */
+    func listTokens(ctx: TenantContext, agent: String?, after: String?, limit: UInt32) throws  -> [TokenInfo]
+    
+    /**
+     * The tenant's tokens (of one agent if given), ids after `after`, at most `limit`
+     * (1 to 10,000). Metadata only. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func listTokensAsync(ctx: TenantContext, agent: String?, after: String?, limit: UInt32) async throws  -> [TokenInfo]
+    
+    /**
+     * Opens stored credential `record_id` for `reason` (1 to 1024 bytes), recorded in the
+     * audit log before the plaintext is returned. Service role only.
+     */
+    func openCredentialWithReason(ctx: TenantContext, recordId: String, reason: String) throws  -> Credential
+    
+    /**
+     * Opens stored credential `record_id` for `reason` (1 to 1024 bytes), recorded in the
+     * audit log before the plaintext is returned. Service role only.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func openCredentialWithReasonAsync(ctx: TenantContext, recordId: String, reason: String) async throws  -> Credential
+    
+    /**
+     * Records an application event in the tenant's audit log. Any role.
+     */
+    func recordAudit(ctx: TenantContext, event: AuditEvent) throws  -> AuditEntry
+    
+    /**
+     * Records an application event in the tenant's audit log. Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func recordAuditAsync(ctx: TenantContext, event: AuditEvent) async throws  -> AuditEntry
+    
+    /**
+     * Exchanges a refresh token for new tokens (rotation). A refresh token used twice
+     * revokes the session (`AuthenticationFailed`, audited).
+     */
+    func refreshSession(refreshToken: String) throws  -> SessionTokens
+    
+    /**
+     * Exchanges a refresh token for new tokens (rotation). A refresh token used twice
+     * revokes the session (`AuthenticationFailed`, audited).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func refreshSessionAsync(refreshToken: String) async throws  -> SessionTokens
+    
+    /**
+     * The tenant's effective retention windows per data class (defaults plus overrides). Any role.
+     */
+    func retentionPolicy(ctx: TenantContext) throws  -> [String: RetentionWindow]
+    
+    /**
+     * The tenant's effective retention windows per data class (defaults plus overrides). Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func retentionPolicyAsync(ctx: TenantContext) async throws  -> [String: RetentionWindow]
+    
+    /**
+     * Revokes one session (own, or any for an admin); returns whether it was live. Audited.
+     */
+    func revokeSession(ctx: TenantContext, sessionId: String) throws  -> Bool
+    
+    /**
+     * Revokes one session (own, or any for an admin); returns whether it was live. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func revokeSessionAsync(ctx: TenantContext, sessionId: String) async throws  -> Bool
+    
+    /**
+     * Revokes one token; returns whether it was live. Audited. Admin role.
+     */
+    func revokeToken(ctx: TenantContext, tokenId: String) throws  -> Bool
+    
+    /**
+     * Revokes one token; returns whether it was live. Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func revokeTokenAsync(ctx: TenantContext, tokenId: String) async throws  -> Bool
+    
+    /**
+     * Revokes every session of `user` (own, or any for an admin); returns how many. Audited.
+     */
+    func revokeUserSessions(ctx: TenantContext, user: String) throws  -> UInt64
+    
+    /**
+     * Revokes every session of `user` (own, or any for an admin); returns how many. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func revokeUserSessionsAsync(ctx: TenantContext, user: String) async throws  -> UInt64
+    
+    /**
+     * Sets the tenant's window for `data_class`. Audited. Admin role.
+     */
+    func setRetention(ctx: TenantContext, dataClass: String, window: RetentionWindow) throws 
+    
+    /**
+     * Sets the tenant's window for `data_class`. Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func setRetentionAsync(ctx: TenantContext, dataClass: String, window: RetentionWindow) async throws 
+    
+    /**
+     * Hard-deletes the tenant's records past their window, `batch` at a time (1 to 10,000).
+     * Idempotent and resumable; audited when anything was deleted. Admin role.
+     */
+    func sweep(ctx: TenantContext, batch: UInt32) throws  -> SweepReport
+    
+    /**
+     * Sweeps every tenant (service role), resumable after `start_after`.
+     */
+    func sweepAll(service: ServiceRole, startAfter: String?, batch: UInt32) throws  -> SweepAllReport
+    
+    /**
+     * Sweeps every tenant (service role), resumable after `start_after`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func sweepAllAsync(service: ServiceRole, startAfter: String?, batch: UInt32) async throws  -> SweepAllReport
+    
+    /**
+     * Hard-deletes the tenant's records past their window, `batch` at a time (1 to 10,000).
+     * Idempotent and resumable; audited when anything was deleted. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func sweepAsync(ctx: TenantContext, batch: UInt32) async throws  -> SweepReport
+    
+    /**
+     * Verifies an access token (signature in constant time, issuer, expiry) and returns
+     * the session's scope. Stateless: a revoked session's access token lives until it expires.
+     */
+    func verifyAccessToken(token: String) throws  -> VerifiedAccess
+    
+    /**
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     */
+    func verifyAudit(ctx: TenantContext) throws  -> AuditReport
+    
+    /**
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func verifyAuditAsync(ctx: TenantContext) async throws  -> AuditReport
+    
+    /**
+     * Authenticates a token and checks that a scope allows `action` on `resource`
+     * (`PermissionDenied` otherwise).
+     */
+    func verifyToken(token: String, resource: String, action: TokenAction) throws  -> VerifiedToken
+    
+    /**
+     * Authenticates a token and checks that a scope allows `action` on `resource`
+     * (`PermissionDenied` otherwise).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func verifyTokenAsync(token: String, resource: String, action: TokenAction) async throws  -> VerifiedToken
     
     /**
      * Key-cache counters.
@@ -1048,30 +2357,876 @@ public static func inMemory()throws  -> Guard  {
     /**
      * A guard over a key provider implemented in Kotlin or Swift, and a store.
      */
-public static func withKeyProvider(provider: KeyProvider, store: Store)throws  -> Guard  {
+public static func withKeyProvider(provider: KeyProvider, store: Store, options: GuardOptions? = nil)throws  -> Guard  {
     return try  FfiConverterTypeGuard_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_guard_with_key_provider(
         FfiConverterTypeKeyProvider_lower(provider),
-        FfiConverterTypeStore_lower(store),uniffiCallStatus
+        FfiConverterTypeStore_lower(store),
+        FfiConverterOptionTypeGuardOptions.lower(options),uniffiCallStatus
     )
 })
 }
     
     /**
-     * A guard over a local key provider and a store.
+     * A guard over a local key provider and a store (`options`: tokens, sessions, clock).
      */
-public static func withLocalKeyProvider(provider: LocalKeyProvider, store: Store)throws  -> Guard  {
+public static func withLocalKeyProvider(provider: LocalKeyProvider, store: Store, options: GuardOptions? = nil)throws  -> Guard  {
     return try  FfiConverterTypeGuard_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_guard_with_local_key_provider(
         FfiConverterTypeLocalKeyProvider_lower(provider),
-        FfiConverterTypeStore_lower(store),uniffiCallStatus
+        FfiConverterTypeStore_lower(store),
+        FfiConverterOptionTypeGuardOptions.lower(options),uniffiCallStatus
     )
 })
 }
     
 
+    
+    /**
+     * Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
+     */
+open func auditEntries(ctx: TenantContext, after: UInt64, limit: UInt32)throws  -> [AuditEntry]  {
+    return try  FfiConverterSequenceTypeAuditEntry.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_audit_entries(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterUInt64.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func auditEntriesAsync(ctx: TenantContext, after: UInt64, limit: UInt32)async throws  -> [AuditEntry]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_audit_entries_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterUInt64.lower(after),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeAuditEntry.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Authenticates a token string. Throws `Malformed` (bad shape or checksum, before any
+     * lookup) or `AuthenticationFailed` ("unknown token", "token expired", "token revoked").
+     */
+open func authenticateToken(token: String)throws  -> VerifiedToken  {
+    return try  FfiConverterTypeVerifiedToken_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_authenticate_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Authenticates a token string. Throws `Malformed` (bad shape or checksum, before any
+     * lookup) or `AuthenticationFailed` ("unknown token", "token expired", "token revoked").
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func authenticateTokenAsync(token: String)async throws  -> VerifiedToken  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_authenticate_token_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeVerifiedToken_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Removes the tenant's override for `data_class`; returns whether there was one. Admin role.
+     */
+open func clearRetention(ctx: TenantContext, dataClass: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_clear_retention(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(dataClass),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes the tenant's override for `data_class`; returns whether there was one. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func clearRetentionAsync(ctx: TenantContext, dataClass: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_clear_retention_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(dataClass)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_i8,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_i8,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Starts a login session for the context's user (after your own login check);
+     * `label` names the device.
+     */
+open func createSession(ctx: TenantContext, label: String)throws  -> SessionTokens  {
+    return try  FfiConverterTypeSessionTokens_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_create_session(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(label),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Starts a login session for the context's user (after your own login check);
+     * `label` names the device.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func createSessionAsync(ctx: TenantContext, label: String)async throws  -> SessionTokens  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_create_session_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(label)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeSessionTokens_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Creates an agent token; its plaintext is shown once, the store keeps its SHA-256.
+     * Audited. Admin role.
+     */
+open func createToken(ctx: TenantContext, spec: TokenSpec)throws  -> IssuedToken  {
+    return try  FfiConverterTypeIssuedToken_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_create_token(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterTypeTokenSpec_lower(spec),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates an agent token; its plaintext is shown once, the store keeps its SHA-256.
+     * Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func createTokenAsync(ctx: TenantContext, spec: TokenSpec)async throws  -> IssuedToken  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_create_token_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterTypeTokenSpec_lower(spec)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeIssuedToken_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Erases every record tagged with data subject `subject`; the audit receipt holds its
+     * SHA-256 only. Admin role.
+     */
+open func eraseSubject(ctx: TenantContext, subject: String, batch: UInt32)throws  -> ErasureReport  {
+    return try  FfiConverterTypeErasureReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_erase_subject(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(subject),
+        FfiConverterUInt32.lower(batch),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Erases every record tagged with data subject `subject`; the audit receipt holds its
+     * SHA-256 only. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func eraseSubjectAsync(ctx: TenantContext, subject: String, batch: UInt32)async throws  -> ErasureReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_erase_subject_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(subject),FfiConverterUInt32.lower(batch)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeErasureReport_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Erases the whole tenant: crypto-shreds it, revokes its tokens and sessions, deletes
+     * its records, leaves an audit receipt. Irreversible. Owner role.
+     */
+open func eraseTenant(ctx: TenantContext, batch: UInt32)throws  -> TenantErasureReport  {
+    return try  FfiConverterTypeTenantErasureReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_erase_tenant(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterUInt32.lower(batch),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Erases the whole tenant: crypto-shreds it, revokes its tokens and sessions, deletes
+     * its records, leaves an audit receipt. Irreversible. Owner role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func eraseTenantAsync(ctx: TenantContext, batch: UInt32)async throws  -> TenantErasureReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_erase_tenant_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterUInt32.lower(batch)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeTenantErasureReport_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * if the stored chain was tampered with). Admin role.
+     */
+open func exportAudit(ctx: TenantContext)throws  -> AuditExport  {
+    return try  FfiConverterTypeAuditExport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_export_audit(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * if the stored chain was tampered with). Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func exportAuditAsync(ctx: TenantContext)async throws  -> AuditExport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_export_audit_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAuditExport_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Kill switch: revokes every live token of `agent`; returns how many. Audited. Admin role.
+     */
+open func killAgent(ctx: TenantContext, agent: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_kill_agent(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(agent),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Kill switch: revokes every live token of `agent`; returns how many. Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func killAgentAsync(ctx: TenantContext, agent: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_kill_agent_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(agent)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Sessions of `user` (the context's own if `null`), newest first, at most `limit`.
+     */
+open func listSessions(ctx: TenantContext, user: String?, limit: UInt32)throws  -> [SessionInfo]  {
+    return try  FfiConverterSequenceTypeSessionInfo.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_list_sessions(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterOptionString.lower(user),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sessions of `user` (the context's own if `null`), newest first, at most `limit`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func listSessionsAsync(ctx: TenantContext, user: String?, limit: UInt32)async throws  -> [SessionInfo]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_list_sessions_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterOptionString.lower(user),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeSessionInfo.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The tenant's tokens (of one agent if given), ids after `after`, at most `limit`
+     * (1 to 10,000). Metadata only. Admin role.
+     */
+open func listTokens(ctx: TenantContext, agent: String?, after: String?, limit: UInt32)throws  -> [TokenInfo]  {
+    return try  FfiConverterSequenceTypeTokenInfo.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_list_tokens(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterOptionString.lower(agent),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The tenant's tokens (of one agent if given), ids after `after`, at most `limit`
+     * (1 to 10,000). Metadata only. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func listTokensAsync(ctx: TenantContext, agent: String?, after: String?, limit: UInt32)async throws  -> [TokenInfo]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_list_tokens_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterOptionString.lower(agent),FfiConverterOptionString.lower(after),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeTokenInfo.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Opens stored credential `record_id` for `reason` (1 to 1024 bytes), recorded in the
+     * audit log before the plaintext is returned. Service role only.
+     */
+open func openCredentialWithReason(ctx: TenantContext, recordId: String, reason: String)throws  -> Credential  {
+    return try  FfiConverterTypeCredential_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_open_credential_with_reason(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(recordId),
+        FfiConverterString.lower(reason),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Opens stored credential `record_id` for `reason` (1 to 1024 bytes), recorded in the
+     * audit log before the plaintext is returned. Service role only.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func openCredentialWithReasonAsync(ctx: TenantContext, recordId: String, reason: String)async throws  -> Credential  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_open_credential_with_reason_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(recordId),FfiConverterString.lower(reason)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeCredential_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Records an application event in the tenant's audit log. Any role.
+     */
+open func recordAudit(ctx: TenantContext, event: AuditEvent)throws  -> AuditEntry  {
+    return try  FfiConverterTypeAuditEntry_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_record_audit(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterTypeAuditEvent_lower(event),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records an application event in the tenant's audit log. Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func recordAuditAsync(ctx: TenantContext, event: AuditEvent)async throws  -> AuditEntry  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_record_audit_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterTypeAuditEvent_lower(event)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAuditEntry_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Exchanges a refresh token for new tokens (rotation). A refresh token used twice
+     * revokes the session (`AuthenticationFailed`, audited).
+     */
+open func refreshSession(refreshToken: String)throws  -> SessionTokens  {
+    return try  FfiConverterTypeSessionTokens_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_refresh_session(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(refreshToken),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Exchanges a refresh token for new tokens (rotation). A refresh token used twice
+     * revokes the session (`AuthenticationFailed`, audited).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func refreshSessionAsync(refreshToken: String)async throws  -> SessionTokens  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_refresh_session_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(refreshToken)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeSessionTokens_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The tenant's effective retention windows per data class (defaults plus overrides). Any role.
+     */
+open func retentionPolicy(ctx: TenantContext)throws  -> [String: RetentionWindow]  {
+    return try  FfiConverterDictionaryStringTypeRetentionWindow.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_retention_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The tenant's effective retention windows per data class (defaults plus overrides). Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func retentionPolicyAsync(ctx: TenantContext)async throws  -> [String: RetentionWindow]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_retention_policy_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterDictionaryStringTypeRetentionWindow.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Revokes one session (own, or any for an admin); returns whether it was live. Audited.
+     */
+open func revokeSession(ctx: TenantContext, sessionId: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_revoke_session(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(sessionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Revokes one session (own, or any for an admin); returns whether it was live. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func revokeSessionAsync(ctx: TenantContext, sessionId: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_revoke_session_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(sessionId)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_i8,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_i8,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Revokes one token; returns whether it was live. Audited. Admin role.
+     */
+open func revokeToken(ctx: TenantContext, tokenId: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_revoke_token(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(tokenId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Revokes one token; returns whether it was live. Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func revokeTokenAsync(ctx: TenantContext, tokenId: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_revoke_token_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(tokenId)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_i8,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_i8,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Revokes every session of `user` (own, or any for an admin); returns how many. Audited.
+     */
+open func revokeUserSessions(ctx: TenantContext, user: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_revoke_user_sessions(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Revokes every session of `user` (own, or any for an admin); returns how many. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func revokeUserSessionsAsync(ctx: TenantContext, user: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_revoke_user_sessions_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(user)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Sets the tenant's window for `data_class`. Audited. Admin role.
+     */
+open func setRetention(ctx: TenantContext, dataClass: String, window: RetentionWindow)throws   {try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_set_retention(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(dataClass),
+        FfiConverterTypeRetentionWindow_lower(window),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets the tenant's window for `data_class`. Audited. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func setRetentionAsync(ctx: TenantContext, dataClass: String, window: RetentionWindow)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_set_retention_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(dataClass),FfiConverterTypeRetentionWindow_lower(window)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_void,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_void,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Hard-deletes the tenant's records past their window, `batch` at a time (1 to 10,000).
+     * Idempotent and resumable; audited when anything was deleted. Admin role.
+     */
+open func sweep(ctx: TenantContext, batch: UInt32)throws  -> SweepReport  {
+    return try  FfiConverterTypeSweepReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_sweep(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterUInt32.lower(batch),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sweeps every tenant (service role), resumable after `start_after`.
+     */
+open func sweepAll(service: ServiceRole, startAfter: String?, batch: UInt32)throws  -> SweepAllReport  {
+    return try  FfiConverterTypeSweepAllReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_sweep_all(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeServiceRole_lower(service),
+        FfiConverterOptionString.lower(startAfter),
+        FfiConverterUInt32.lower(batch),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sweeps every tenant (service role), resumable after `start_after`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func sweepAllAsync(service: ServiceRole, startAfter: String?, batch: UInt32)async throws  -> SweepAllReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_sweep_all_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeServiceRole_lower(service),FfiConverterOptionString.lower(startAfter),FfiConverterUInt32.lower(batch)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSweepAllReport_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Hard-deletes the tenant's records past their window, `batch` at a time (1 to 10,000).
+     * Idempotent and resumable; audited when anything was deleted. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func sweepAsync(ctx: TenantContext, batch: UInt32)async throws  -> SweepReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_sweep_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterUInt32.lower(batch)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSweepReport_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Verifies an access token (signature in constant time, issuer, expiry) and returns
+     * the session's scope. Stateless: a revoked session's access token lives until it expires.
+     */
+open func verifyAccessToken(token: String)throws  -> VerifiedAccess  {
+    return try  FfiConverterTypeVerifiedAccess_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_verify_access_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     */
+open func verifyAudit(ctx: TenantContext)throws  -> AuditReport  {
+    return try  FfiConverterTypeAuditReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_verify_audit(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func verifyAuditAsync(ctx: TenantContext)async throws  -> AuditReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_verify_audit_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAuditReport_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Authenticates a token and checks that a scope allows `action` on `resource`
+     * (`PermissionDenied` otherwise).
+     */
+open func verifyToken(token: String, resource: String, action: TokenAction)throws  -> VerifiedToken  {
+    return try  FfiConverterTypeVerifiedToken_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_verify_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),
+        FfiConverterString.lower(resource),
+        FfiConverterTypeTokenAction_lower(action),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Authenticates a token and checks that a scope allows `action` on `resource`
+     * (`PermissionDenied` otherwise).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func verifyTokenAsync(token: String, resource: String, action: TokenAction)async throws  -> VerifiedToken  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_verify_token_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterString.lower(resource),FfiConverterTypeTokenAction_lower(action)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeVerifiedToken_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
     
     /**
      * Key-cache counters.
@@ -1632,6 +3787,330 @@ public func FfiConverterTypeGuard_lower(_ value: Guard) -> UInt64 {
 
 
 /**
+ * Settings of a `Guard` beyond its key provider and store: agent tokens, login sessions
+ * and the clock. Every argument left out keeps the core's default. `toString()` never
+ * shows the session signing key.
+ */
+public protocol GuardOptionsProtocol: AnyObject, Sendable {
+    
+}
+/**
+ * Settings of a `Guard` beyond its key provider and store: agent tokens, login sessions
+ * and the clock. Every argument left out keeps the core's default. `toString()` never
+ * shows the session signing key.
+ */
+open class GuardOptions: GuardOptionsProtocol, @unchecked Sendable, CustomDebugStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_guardoptions(self.handle, $0) }
+    }
+    /**
+     * Options: token prefix (default `tg`), token cache time in milliseconds (10,000; 0
+     * disables) and capacity (10,000), the session signing key (32 to 1024 bytes; default
+     * a random key per guard), access/refresh/absolute session lifetimes in seconds (900,
+     * 14 days, 30 days), the refresh-token prefix (`tgr`) and a clock (the system's).
+     */
+public convenience init(tokenPrefix: String? = nil, tokenCacheTtlMs: UInt64? = nil, tokenCacheCapacity: UInt32? = nil, sessionSigningKey: Data? = nil, accessTtlSecs: Int64? = nil, refreshTtlSecs: Int64? = nil, maxSessionLifetimeSecs: Int64? = nil, refreshPrefix: String? = nil, clock: Clock? = nil) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_guardoptions_new(
+        FfiConverterOptionString.lower(tokenPrefix),
+        FfiConverterOptionUInt64.lower(tokenCacheTtlMs),
+        FfiConverterOptionUInt32.lower(tokenCacheCapacity),
+        FfiConverterOptionData.lower(sessionSigningKey),
+        FfiConverterOptionInt64.lower(accessTtlSecs),
+        FfiConverterOptionInt64.lower(refreshTtlSecs),
+        FfiConverterOptionInt64.lower(maxSessionLifetimeSecs),
+        FfiConverterOptionString.lower(refreshPrefix),
+        FfiConverterOptionTypeClock.lower(clock),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_guardoptions(handle, $0) }
+    }
+
+    
+
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guardoptions_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGuardOptions: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = GuardOptions
+
+    public static func lift(_ handle: UInt64) throws -> GuardOptions {
+        return GuardOptions(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: GuardOptions) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GuardOptions {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: GuardOptions, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGuardOptions_lift(_ handle: UInt64) throws -> GuardOptions {
+    return try FfiConverterTypeGuardOptions.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGuardOptions_lower(_ value: GuardOptions) -> UInt64 {
+    return FfiConverterTypeGuardOptions.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A newly created token: its id and its plaintext, shown once. `toString()` never shows it.
+ */
+public protocol IssuedTokenProtocol: AnyObject, Sendable {
+    
+    /**
+     * Expiry, Unix seconds.
+     */
+    func expiresAt()  -> Int64?
+    
+    /**
+     * The public id (for listing and revoking).
+     */
+    func id()  -> String
+    
+    /**
+     * The token string, to hand to the agent once. Never log it.
+     */
+    func secret()  -> String
+    
+}
+/**
+ * A newly created token: its id and its plaintext, shown once. `toString()` never shows it.
+ */
+open class IssuedToken: IssuedTokenProtocol, @unchecked Sendable, CustomDebugStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_issuedtoken(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_issuedtoken(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Expiry, Unix seconds.
+     */
+open func expiresAt() -> Int64?  {
+    return try!  FfiConverterOptionInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_issuedtoken_expires_at(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The public id (for listing and revoking).
+     */
+open func id() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_issuedtoken_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The token string, to hand to the agent once. Never log it.
+     */
+open func secret() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_issuedtoken_secret(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_issuedtoken_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIssuedToken: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = IssuedToken
+
+    public static func lift(_ handle: UInt64) throws -> IssuedToken {
+        return IssuedToken(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: IssuedToken) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IssuedToken {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: IssuedToken, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIssuedToken_lift(_ handle: UInt64) throws -> IssuedToken {
+    return try FfiConverterTypeIssuedToken.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIssuedToken_lower(_ value: IssuedToken) -> UInt64 {
+    return FfiConverterTypeIssuedToken.lower(value)
+}
+
+
+
+
+
+
+/**
  * A key-encryption-key holder implemented in Kotlin or Swift (e.g. calling a KMS client).
  *
  * Throw `ProviderException.Unavailable` for retryable outages, `WrongContext` when the
@@ -2139,6 +4618,1534 @@ public func FfiConverterTypeLocalKeyProvider_lower(_ value: LocalKeyProvider) ->
 
 
 /**
+ * Memberships in process memory, with role-checked changes (admins manage viewers,
+ * members and admins; only owners grant or change the owner role; the last owner stays).
+ */
+public protocol MemoryDirectoryProtocol: AnyObject, Sendable {
+    
+    /**
+     * Registers a tenant with its first owner. Service role; `PermissionDenied` if the
+     * tenant already has members.
+     */
+    func create(service: ServiceRole, tenant: String, owner: String) throws 
+    
+    /**
+     * Removes a member of the context's tenant; returns whether it was one.
+     */
+    func removeMember(ctx: TenantContext, user: String) throws  -> Bool
+    
+    /**
+     * Adds or changes a member of the context's tenant.
+     */
+    func setMember(ctx: TenantContext, user: String, role: Role) throws 
+    
+}
+/**
+ * Memberships in process memory, with role-checked changes (admins manage viewers,
+ * members and admins; only owners grant or change the owner role; the last owner stays).
+ */
+open class MemoryDirectory: MemoryDirectoryProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_memorydirectory(self.handle, $0) }
+    }
+    /**
+     * An empty directory.
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_memorydirectory_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_memorydirectory(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Registers a tenant with its first owner. Service role; `PermissionDenied` if the
+     * tenant already has members.
+     */
+open func create(service: ServiceRole, tenant: String, owner: String)throws   {try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_memorydirectory_create(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeServiceRole_lower(service),
+        FfiConverterString.lower(tenant),
+        FfiConverterString.lower(owner),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Removes a member of the context's tenant; returns whether it was one.
+     */
+open func removeMember(ctx: TenantContext, user: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_memorydirectory_remove_member(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds or changes a member of the context's tenant.
+     */
+open func setMember(ctx: TenantContext, user: String, role: Role)throws   {try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_memorydirectory_set_member(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),
+        FfiConverterTypeRole_lower(role),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemoryDirectory: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = MemoryDirectory
+
+    public static func lift(_ handle: UInt64) throws -> MemoryDirectory {
+        return MemoryDirectory(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: MemoryDirectory) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemoryDirectory {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: MemoryDirectory, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemoryDirectory_lift(_ handle: UInt64) throws -> MemoryDirectory {
+    return try FfiConverterTypeMemoryDirectory.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemoryDirectory_lower(_ value: MemoryDirectory) -> UInt64 {
+    return FfiConverterTypeMemoryDirectory.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Records every use of a credential before it happens, implemented in Kotlin or Swift.
+ * Throw `HostException.Failed` to refuse the use (e.g. the log is unavailable).
+ */
+public protocol OpenObserver: AnyObject, Sendable {
+    
+    /**
+     * Records `event`.
+     */
+    func record(event: OpenEvent) throws 
+    
+}
+/**
+ * Records every use of a credential before it happens, implemented in Kotlin or Swift.
+ * Throw `HostException.Failed` to refuse the use (e.g. the log is unavailable).
+ */
+open class OpenObserverImpl: OpenObserver, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_openobserver(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_openobserver(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Records `event`.
+     */
+open func record(event: OpenEvent)throws   {try rustCallWithError(FfiConverterTypeHostError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_openobserver_record(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOpenEvent_lower(event),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceOpenObserver {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceOpenObserver = UniffiVTableCallbackInterfaceOpenObserver(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeOpenObserver.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface OpenObserver: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeOpenObserver.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface OpenObserver: handle missing in uniffiClone")
+            }
+        },
+        record: { (
+            uniffiHandle: UInt64,
+            event: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeOpenObserver.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.record(
+                     event: try FfiConverterTypeOpenEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeHostError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceOpenObserver> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceOpenObserver>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitOpenObserver() {
+    uniffi_tenantguard_ffi_fn_init_callback_vtable_openobserver(UniffiCallbackInterfaceOpenObserver.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOpenObserver: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<OpenObserver>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = OpenObserver
+
+    public static func lift(_ handle: UInt64) throws -> OpenObserver {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return OpenObserverImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: OpenObserver) -> UInt64 {
+         if let rustImpl = value as? OpenObserverImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OpenObserver {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: OpenObserver, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenObserver_lift(_ handle: UInt64) throws -> OpenObserver {
+    return try FfiConverterTypeOpenObserver.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenObserver_lower(_ value: OpenObserver) -> UInt64 {
+    return FfiConverterTypeOpenObserver.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Hashes and verifies passwords with argon2id (PHC strings). Passwords are never stored,
+ * logged or put in errors.
+ */
+public protocol PasswordHasherProtocol: AnyObject, Sendable {
+    
+    /**
+     * Hashes `password` (1 to 1024 bytes) with a fresh salt; returns a PHC string.
+     */
+    func hash(password: String) throws  -> String
+    
+    /**
+     * Whether a stored hash should be replaced by a fresh one.
+     */
+    func needsRehash(phc: String)  -> Bool
+    
+    /**
+     * The current parameters.
+     */
+    func params()  -> PasswordParams
+    
+    /**
+     * Verifies `password` against a stored PHC string in constant time; throws
+     * `AuthenticationFailed` ("wrong password") on mismatch.
+     */
+    func verify(password: String, phc: String) throws  -> PasswordCheck
+    
+}
+/**
+ * Hashes and verifies passwords with argon2id (PHC strings). Passwords are never stored,
+ * logged or put in errors.
+ */
+open class PasswordHasher: PasswordHasherProtocol, @unchecked Sendable, CustomDebugStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_passwordhasher(self.handle, $0) }
+    }
+    /**
+     * A hasher with `params` (default: OWASP's m = 19 MiB, t = 2, p = 1); `InvalidInput`
+     * if they are below every OWASP configuration.
+     */
+public convenience init(params: PasswordParams? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_passwordhasher_new(
+        FfiConverterOptionTypePasswordParams.lower(params),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_passwordhasher(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Hashes `password` (1 to 1024 bytes) with a fresh salt; returns a PHC string.
+     */
+open func hash(password: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_passwordhasher_hash(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(password),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether a stored hash should be replaced by a fresh one.
+     */
+open func needsRehash(phc: String) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_passwordhasher_needs_rehash(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(phc),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The current parameters.
+     */
+open func params() -> PasswordParams  {
+    return try!  FfiConverterTypePasswordParams_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_passwordhasher_params(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies `password` against a stored PHC string in constant time; throws
+     * `AuthenticationFailed` ("wrong password") on mismatch.
+     */
+open func verify(password: String, phc: String)throws  -> PasswordCheck  {
+    return try  FfiConverterTypePasswordCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_passwordhasher_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(password),
+        FfiConverterString.lower(phc),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_passwordhasher_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePasswordHasher: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = PasswordHasher
+
+    public static func lift(_ handle: UInt64) throws -> PasswordHasher {
+        return PasswordHasher(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: PasswordHasher) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PasswordHasher {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: PasswordHasher, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordHasher_lift(_ handle: UInt64) throws -> PasswordHasher {
+    return try FfiConverterTypePasswordHasher.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordHasher_lower(_ value: PasswordHasher) -> UInt64 {
+    return FfiConverterTypePasswordHasher.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Text that may be sent: the (redacted) text, counts of what was replaced, and the
+ * mapping to restore the provider's answer.
+ */
+public protocol PreparedProtocol: AnyObject, Sendable {
+    
+    /**
+     * The provider it is for.
+     */
+    func provider()  -> String
+    
+    /**
+     * Puts the original values back into the provider's answer.
+     */
+    func restore(answer: String) throws  -> String
+    
+    /**
+     * Hints to pass to the provider.
+     */
+    func retention()  -> RetentionHints
+    
+    /**
+     * The pseudonym session (pass it to the next turn's `prepare`), if one was used.
+     */
+    func session()  -> PseudonymSession?
+    
+    /**
+     * How many values of each tag were replaced.
+     */
+    func summary()  -> [String: UInt64]
+    
+    /**
+     * The text to send.
+     */
+    func text()  -> String
+    
+}
+/**
+ * Text that may be sent: the (redacted) text, counts of what was replaced, and the
+ * mapping to restore the provider's answer.
+ */
+open class Prepared: PreparedProtocol, @unchecked Sendable, CustomDebugStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_prepared(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_prepared(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The provider it is for.
+     */
+open func provider() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_prepared_provider(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Puts the original values back into the provider's answer.
+     */
+open func restore(answer: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_prepared_restore(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(answer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Hints to pass to the provider.
+     */
+open func retention() -> RetentionHints  {
+    return try!  FfiConverterTypeRetentionHints_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_prepared_retention(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The pseudonym session (pass it to the next turn's `prepare`), if one was used.
+     */
+open func session() -> PseudonymSession?  {
+    return try!  FfiConverterOptionTypePseudonymSession.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_prepared_session(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many values of each tag were replaced.
+     */
+open func summary() -> [String: UInt64]  {
+    return try!  FfiConverterDictionaryStringUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_prepared_summary(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The text to send.
+     */
+open func text() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_prepared_text(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_prepared_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePrepared: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Prepared
+
+    public static func lift(_ handle: UInt64) throws -> Prepared {
+        return Prepared(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Prepared) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Prepared {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Prepared, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrepared_lift(_ handle: UInt64) throws -> Prepared {
+    return try FfiConverterTypePrepared.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrepared_lower(_ value: Prepared) -> UInt64 {
+    return FfiConverterTypePrepared.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The mapping of one conversation: placeholders to original values, held sealed under a
+ * key living only in this object. Expires after its time to live; `close()` erases it.
+ */
+public protocol PseudonymSessionProtocol: AnyObject, Sendable {
+    
+    /**
+     * Erases the mapping now.
+     */
+    func expire() 
+    
+    /**
+     * Whether it has expired (its mapping erased).
+     */
+    func isExpired()  -> Bool
+    
+    /**
+     * Puts the original values back wherever a placeholder of this session appears.
+     */
+    func restore(answer: String) throws  -> String
+    
+    /**
+     * How many values it holds.
+     */
+    func size()  -> UInt64
+    
+    /**
+     * The tenant it belongs to.
+     */
+    func tenant()  -> String
+    
+}
+/**
+ * The mapping of one conversation: placeholders to original values, held sealed under a
+ * key living only in this object. Expires after its time to live; `close()` erases it.
+ */
+open class PseudonymSession: PseudonymSessionProtocol, @unchecked Sendable, CustomDebugStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_pseudonymsession(self.handle, $0) }
+    }
+    /**
+     * A new session for `tenant` living `ttl_secs` (default 900, at most 86,400).
+     */
+public convenience init(tenant: String, ttlSecs: UInt64? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_pseudonymsession_new(
+        FfiConverterString.lower(tenant),
+        FfiConverterOptionUInt64.lower(ttlSecs),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_pseudonymsession(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Erases the mapping now.
+     */
+open func expire()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_pseudonymsession_expire(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether it has expired (its mapping erased).
+     */
+open func isExpired() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_pseudonymsession_is_expired(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Puts the original values back wherever a placeholder of this session appears.
+     */
+open func restore(answer: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_pseudonymsession_restore(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(answer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many values it holds.
+     */
+open func size() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_pseudonymsession_size(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The tenant it belongs to.
+     */
+open func tenant() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_pseudonymsession_tenant(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_pseudonymsession_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePseudonymSession: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = PseudonymSession
+
+    public static func lift(_ handle: UInt64) throws -> PseudonymSession {
+        return PseudonymSession(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: PseudonymSession) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PseudonymSession {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: PseudonymSession, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePseudonymSession_lift(_ handle: UInt64) throws -> PseudonymSession {
+    return try FfiConverterTypePseudonymSession.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePseudonymSession_lower(_ value: PseudonymSession) -> UInt64 {
+    return FfiConverterTypePseudonymSession.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Finds PII and secrets in one pass and replaces them. Build once, share.
+ */
+public protocol RedactorProtocol: AnyObject, Sendable {
+    
+    /**
+     * Replaces values with valid-looking fakes, kept in `session`.
+     */
+    func fake(text: String, session: PseudonymSession) throws  -> Redacted
+    
+    /**
+     * Every value found in `text` (at most 4 MiB), by position.
+     */
+    func find(text: String) throws  -> [Finding]
+    
+    /**
+     * Replaces values with an HMAC-SHA256 tag under the 32-byte `key`.
+     */
+    func hash(text: String, key: Data) throws  -> Redacted
+    
+    /**
+     * Replaces values with `*` (cards, phones, IBANs, SSNs keep their last 4 digits).
+     */
+    func mask(text: String) throws  -> Redacted
+    
+    /**
+     * Replaces values with placeholders such as `<EMAIL_1>`, kept in `session`.
+     */
+    func pseudonymize(text: String, session: PseudonymSession) throws  -> Redacted
+    
+    /**
+     * Replaces values with their tag, e.g. `[EMAIL]`.
+     */
+    func tag(text: String) throws  -> Redacted
+    
+}
+/**
+ * Finds PII and secrets in one pass and replaces them. Build once, share.
+ */
+open class Redactor: RedactorProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_redactor(self.handle, $0) }
+    }
+    /**
+     * A redactor: built-in recognizers of `categories` (default all), the organization's
+     * `terms` and `patterns`, and an agent-token prefix (default `tg_`).
+     */
+public convenience init(categories: [RedactCategory]? = nil, terms: [String] = [], patterns: [OrgPattern] = [], agentPrefix: String? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_redactor_new(
+        FfiConverterOptionSequenceTypeRedactCategory.lower(categories),
+        FfiConverterSequenceString.lower(terms),
+        FfiConverterSequenceTypeOrgPattern.lower(patterns),
+        FfiConverterOptionString.lower(agentPrefix),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_redactor(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Replaces values with valid-looking fakes, kept in `session`.
+     */
+open func fake(text: String, session: PseudonymSession)throws  -> Redacted  {
+    return try  FfiConverterTypeRedacted_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_redactor_fake(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),
+        FfiConverterTypePseudonymSession_lower(session),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every value found in `text` (at most 4 MiB), by position.
+     */
+open func find(text: String)throws  -> [Finding]  {
+    return try  FfiConverterSequenceTypeFinding.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_redactor_find(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces values with an HMAC-SHA256 tag under the 32-byte `key`.
+     */
+open func hash(text: String, key: Data)throws  -> Redacted  {
+    return try  FfiConverterTypeRedacted_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_redactor_hash(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),
+        FfiConverterData.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces values with `*` (cards, phones, IBANs, SSNs keep their last 4 digits).
+     */
+open func mask(text: String)throws  -> Redacted  {
+    return try  FfiConverterTypeRedacted_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_redactor_mask(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces values with placeholders such as `<EMAIL_1>`, kept in `session`.
+     */
+open func pseudonymize(text: String, session: PseudonymSession)throws  -> Redacted  {
+    return try  FfiConverterTypeRedacted_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_redactor_pseudonymize(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),
+        FfiConverterTypePseudonymSession_lower(session),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces values with their tag, e.g. `[EMAIL]`.
+     */
+open func tag(text: String)throws  -> Redacted  {
+    return try  FfiConverterTypeRedacted_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_redactor_tag(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRedactor: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Redactor
+
+    public static func lift(_ handle: UInt64) throws -> Redactor {
+        return Redactor(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Redactor) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Redactor {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Redactor, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactor_lift(_ handle: UInt64) throws -> Redactor {
+    return try FfiConverterTypeRedactor.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactor_lower(_ value: Redactor) -> UInt64 {
+    return FfiConverterTypeRedactor.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Opens credentials for service-role code and derives TOTP codes for members, reporting
+ * every use to an observer first (an observer that throws stops the use).
+ */
+public protocol RevealerProtocol: AnyObject, Sendable {
+    
+    /**
+     * Opens stored credential `record_id` for `purpose`. Service role only; observed first.
+     */
+    func openCredential(ctx: TenantContext, recordId: String, purpose: String) throws  -> Credential
+    
+    /**
+     * Opens stored credential `record_id` for `purpose`. Service role only; observed first.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func openCredentialAsync(ctx: TenantContext, recordId: String, purpose: String) async throws  -> Credential
+    
+    /**
+     * The TOTP code at `unix_time` from stored `TOTP_SEED` credential `record_id`. Member
+     * role or above; the seed never leaves the SDK.
+     */
+    func totpCode(ctx: TenantContext, recordId: String, params: TotpParams, unixTime: UInt64, purpose: String) throws  -> TotpCode
+    
+    /**
+     * The TOTP code at `unix_time` from stored `TOTP_SEED` credential `record_id`. Member
+     * role or above; the seed never leaves the SDK.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func totpCodeAsync(ctx: TenantContext, recordId: String, params: TotpParams, unixTime: UInt64, purpose: String) async throws  -> TotpCode
+    
+}
+/**
+ * Opens credentials for service-role code and derives TOTP codes for members, reporting
+ * every use to an observer first (an observer that throws stops the use).
+ */
+open class Revealer: RevealerProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_revealer(self.handle, $0) }
+    }
+    /**
+     * A revealer over `guard` reporting to `observer`.
+     */
+public convenience init(`guard`: Guard, observer: OpenObserver) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_revealer_new(
+        FfiConverterTypeGuard_lower(`guard`),
+        FfiConverterTypeOpenObserver_lower(observer),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_revealer(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Opens stored credential `record_id` for `purpose`. Service role only; observed first.
+     */
+open func openCredential(ctx: TenantContext, recordId: String, purpose: String)throws  -> Credential  {
+    return try  FfiConverterTypeCredential_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_revealer_open_credential(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(recordId),
+        FfiConverterString.lower(purpose),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Opens stored credential `record_id` for `purpose`. Service role only; observed first.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func openCredentialAsync(ctx: TenantContext, recordId: String, purpose: String)async throws  -> Credential  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_revealer_open_credential_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(recordId),FfiConverterString.lower(purpose)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeCredential_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The TOTP code at `unix_time` from stored `TOTP_SEED` credential `record_id`. Member
+     * role or above; the seed never leaves the SDK.
+     */
+open func totpCode(ctx: TenantContext, recordId: String, params: TotpParams, unixTime: UInt64, purpose: String)throws  -> TotpCode  {
+    return try  FfiConverterTypeTotpCode_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_revealer_totp_code(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(recordId),
+        FfiConverterTypeTotpParams_lower(params),
+        FfiConverterUInt64.lower(unixTime),
+        FfiConverterString.lower(purpose),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The TOTP code at `unix_time` from stored `TOTP_SEED` credential `record_id`. Member
+     * role or above; the seed never leaves the SDK.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func totpCodeAsync(ctx: TenantContext, recordId: String, params: TotpParams, unixTime: UInt64, purpose: String)async throws  -> TotpCode  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_revealer_totp_code_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(recordId),FfiConverterTypeTotpParams_lower(params),FfiConverterUInt64.lower(unixTime),FfiConverterString.lower(purpose)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeTotpCode_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRevealer: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Revealer
+
+    public static func lift(_ handle: UInt64) throws -> Revealer {
+        return Revealer(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Revealer) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Revealer {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Revealer, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevealer_lift(_ handle: UInt64) throws -> Revealer {
+    return try FfiConverterTypeRevealer.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevealer_lower(_ value: Revealer) -> UInt64 {
+    return FfiConverterTypeRevealer.lower(value)
+}
+
+
+
+
+
+
+/**
  * A sealed value: binary form or text form `tg1:<keyId>:<base64url>`.
  */
 public protocol SealedValueProtocol: AnyObject, Sendable {
@@ -2506,13 +6513,223 @@ public func FfiConverterTypeServiceRole_lower(_ value: ServiceRole) -> UInt64 {
 
 
 /**
- * A store: in memory, or SQLite (the embedded default).
+ * New session tokens: the access token (bearer) and the refresh token. `toString()`
+ * never shows either.
+ */
+public protocol SessionTokensProtocol: AnyObject, Sendable {
+    
+    /**
+     * When the access token expires, Unix seconds.
+     */
+    func accessExpiresAt()  -> Int64
+    
+    /**
+     * The access token. Never log it.
+     */
+    func accessToken()  -> String
+    
+    /**
+     * When the refresh token expires, Unix seconds.
+     */
+    func refreshExpiresAt()  -> Int64
+    
+    /**
+     * The refresh token. Never log it.
+     */
+    func refreshToken()  -> String
+    
+    /**
+     * The session id.
+     */
+    func sessionId()  -> String
+    
+}
+/**
+ * New session tokens: the access token (bearer) and the refresh token. `toString()`
+ * never shows either.
+ */
+open class SessionTokens: SessionTokensProtocol, @unchecked Sendable, CustomDebugStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_sessiontokens(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_sessiontokens(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * When the access token expires, Unix seconds.
+     */
+open func accessExpiresAt() -> Int64  {
+    return try!  FfiConverterInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_sessiontokens_access_expires_at(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The access token. Never log it.
+     */
+open func accessToken() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_sessiontokens_access_token(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * When the refresh token expires, Unix seconds.
+     */
+open func refreshExpiresAt() -> Int64  {
+    return try!  FfiConverterInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_sessiontokens_refresh_expires_at(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The refresh token. Never log it.
+     */
+open func refreshToken() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_sessiontokens_refresh_token(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The session id.
+     */
+open func sessionId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_sessiontokens_session_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_sessiontokens_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionTokens: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SessionTokens
+
+    public static func lift(_ handle: UInt64) throws -> SessionTokens {
+        return SessionTokens(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SessionTokens) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionTokens {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SessionTokens, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionTokens_lift(_ handle: UInt64) throws -> SessionTokens {
+    return try FfiConverterTypeSessionTokens.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionTokens_lower(_ value: SessionTokens) -> UInt64 {
+    return FfiConverterTypeSessionTokens.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A store: in memory, SQLite (the embedded default) or PostgreSQL.
  */
 public protocol StoreProtocol: AnyObject, Sendable {
     
 }
 /**
- * A store: in memory, or SQLite (the embedded default).
+ * A store: in memory, SQLite (the embedded default) or PostgreSQL.
  */
 open class Store: StoreProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -2572,6 +6789,20 @@ public static func memory() -> Store  {
     return try!  FfiConverterTypeStore_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_store_memory(uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Connects to PostgreSQL (Row Level Security): `app_url` logs in as the application
+     * role, `service_url` (optional) as the service role. Run [`postgres_migrate`] first.
+     */
+public static func postgres(appUrl: String, serviceUrl: String?)throws  -> Store  {
+    return try  FfiConverterTypeStore_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_store_postgres(
+        FfiConverterString.lower(appUrl),
+        FfiConverterOptionString.lower(serviceUrl),uniffiCallStatus
     )
 })
 }
@@ -2655,6 +6886,16 @@ public func FfiConverterTypeStore_lower(_ value: Store) -> UInt64 {
  * A verified scope: one tenant and the principal acting in it.
  */
 public protocol TenantContextProtocol: AnyObject, Sendable {
+    
+    /**
+     * The user's role in the tenant, `null` for the service role.
+     */
+    func role()  -> Role?
+    
+    /**
+     * The acting user, `null` for the service role.
+     */
+    func user()  -> String?
     
     /**
      * True for the service role.
@@ -2751,6 +6992,30 @@ public static func service(tenant: String, service: ServiceRole)throws  -> Tenan
 
     
     /**
+     * The user's role in the tenant, `null` for the service role.
+     */
+open func role() -> Role?  {
+    return try!  FfiConverterOptionTypeRole.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_tenantcontext_role(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The acting user, `null` for the service role.
+     */
+open func user() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_tenantcontext_user(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * True for the service role.
      */
 open func isService() -> Bool  {
@@ -2833,6 +7098,611 @@ public func FfiConverterTypeTenantContext_lower(_ value: TenantContext) -> UInt6
 
 
 
+
+
+/**
+ * A one-time code, valid for one period. `toString()` never shows it.
+ */
+public protocol TotpCodeProtocol: AnyObject, Sendable {
+    
+    /**
+     * The code's digits.
+     */
+    func code()  -> String
+    
+}
+/**
+ * A one-time code, valid for one period. `toString()` never shows it.
+ */
+open class TotpCode: TotpCodeProtocol, @unchecked Sendable, CustomDebugStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_totpcode(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_totpcode(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The code's digits.
+     */
+open func code() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_totpcode_code(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_totpcode_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTotpCode: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = TotpCode
+
+    public static func lift(_ handle: UInt64) throws -> TotpCode {
+        return TotpCode(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: TotpCode) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TotpCode {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TotpCode, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTotpCode_lift(_ handle: UInt64) throws -> TotpCode {
+    return try FfiConverterTypeTotpCode.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTotpCode_lower(_ value: TotpCode) -> UInt64 {
+    return FfiConverterTypeTotpCode.lower(value)
+}
+
+
+
+
+/**
+ * One entry of a tenant's audit log (one JSON Lines line of an export).
+ */
+public struct AuditEntry: Equatable, Hashable {
+    /**
+     * The tenant.
+     */
+    public var tenant: String
+    /**
+     * Position in the chain, from 1.
+     */
+    public var seq: UInt64
+    /**
+     * When, Unix seconds.
+     */
+    public var time: Int64
+    /**
+     * Who: `service`, `user:<id>` or `agent:<id>`.
+     */
+    public var actor: String
+    /**
+     * What, e.g. `token.create`.
+     */
+    public var action: String
+    /**
+     * On what.
+     */
+    public var target: String
+    /**
+     * Why.
+     */
+    public var reason: String?
+    /**
+     * Further facts.
+     */
+    public var details: [String: String]
+    /**
+     * The previous entry's hash (hex).
+     */
+    public var prev: String
+    /**
+     * This entry's hash (hex).
+     */
+    public var hash: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant.
+         */tenant: String, 
+        /**
+         * Position in the chain, from 1.
+         */seq: UInt64, 
+        /**
+         * When, Unix seconds.
+         */time: Int64, 
+        /**
+         * Who: `service`, `user:<id>` or `agent:<id>`.
+         */actor: String, 
+        /**
+         * What, e.g. `token.create`.
+         */action: String, 
+        /**
+         * On what.
+         */target: String, 
+        /**
+         * Why.
+         */reason: String?, 
+        /**
+         * Further facts.
+         */details: [String: String], 
+        /**
+         * The previous entry's hash (hex).
+         */prev: String, 
+        /**
+         * This entry's hash (hex).
+         */hash: String) {
+        self.tenant = tenant
+        self.seq = seq
+        self.time = time
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.reason = reason
+        self.details = details
+        self.prev = prev
+        self.hash = hash
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditEntry {
+        return
+            try AuditEntry(
+                tenant: FfiConverterString.read(from: &buf), 
+                seq: FfiConverterUInt64.read(from: &buf), 
+                time: FfiConverterInt64.read(from: &buf), 
+                actor: FfiConverterString.read(from: &buf), 
+                action: FfiConverterString.read(from: &buf), 
+                target: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterOptionString.read(from: &buf), 
+                details: FfiConverterDictionaryStringString.read(from: &buf), 
+                prev: FfiConverterString.read(from: &buf), 
+                hash: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenant, into: &buf)
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterInt64.write(value.time, into: &buf)
+        FfiConverterString.write(value.actor, into: &buf)
+        FfiConverterString.write(value.action, into: &buf)
+        FfiConverterString.write(value.target, into: &buf)
+        FfiConverterOptionString.write(value.reason, into: &buf)
+        FfiConverterDictionaryStringString.write(value.details, into: &buf)
+        FfiConverterString.write(value.prev, into: &buf)
+        FfiConverterString.write(value.hash, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditEntry_lift(_ buf: RustBuffer) throws -> AuditEntry {
+    return try FfiConverterTypeAuditEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditEntry_lower(_ value: AuditEntry) -> RustBuffer {
+    return FfiConverterTypeAuditEntry.lower(value)
+}
+
+
+/**
+ * An event the application records (the actor is the context's principal).
+ */
+public struct AuditEvent: Equatable, Hashable {
+    /**
+     * What.
+     */
+    public var action: AuditAction
+    /**
+     * On what (1 to 256 bytes).
+     */
+    public var target: String
+    /**
+     * Why (at most 1024 bytes).
+     */
+    public var reason: String?
+    /**
+     * Further facts (at most 32). Never secrets.
+     */
+    public var details: [String: String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What.
+         */action: AuditAction, 
+        /**
+         * On what (1 to 256 bytes).
+         */target: String, 
+        /**
+         * Why (at most 1024 bytes).
+         */reason: String? = nil, 
+        /**
+         * Further facts (at most 32). Never secrets.
+         */details: [String: String] = [:]) {
+        self.action = action
+        self.target = target
+        self.reason = reason
+        self.details = details
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditEvent {
+        return
+            try AuditEvent(
+                action: FfiConverterTypeAuditAction.read(from: &buf), 
+                target: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterOptionString.read(from: &buf), 
+                details: FfiConverterDictionaryStringString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditEvent, into buf: inout [UInt8]) {
+        FfiConverterTypeAuditAction.write(value.action, into: &buf)
+        FfiConverterString.write(value.target, into: &buf)
+        FfiConverterOptionString.write(value.reason, into: &buf)
+        FfiConverterDictionaryStringString.write(value.details, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditEvent_lift(_ buf: RustBuffer) throws -> AuditEvent {
+    return try FfiConverterTypeAuditEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditEvent_lower(_ value: AuditEvent) -> RustBuffer {
+    return FfiConverterTypeAuditEvent.lower(value)
+}
+
+
+/**
+ * A whole audit log as JSON Lines, verified while it was written.
+ */
+public struct AuditExport: Equatable, Hashable {
+    /**
+     * One entry per line, each ending in `\n`.
+     */
+    public var jsonl: String
+    /**
+     * What the export holds; an offline verification must end at `report.head`.
+     */
+    public var report: AuditReport
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * One entry per line, each ending in `\n`.
+         */jsonl: String, 
+        /**
+         * What the export holds; an offline verification must end at `report.head`.
+         */report: AuditReport) {
+        self.jsonl = jsonl
+        self.report = report
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditExport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditExport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditExport {
+        return
+            try AuditExport(
+                jsonl: FfiConverterString.read(from: &buf), 
+                report: FfiConverterTypeAuditReport.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditExport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.jsonl, into: &buf)
+        FfiConverterTypeAuditReport.write(value.report, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditExport_lift(_ buf: RustBuffer) throws -> AuditExport {
+    return try FfiConverterTypeAuditExport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditExport_lower(_ value: AuditExport) -> RustBuffer {
+    return FfiConverterTypeAuditExport.lower(value)
+}
+
+
+/**
+ * A point in a chain: an entry's `seq` and `hash`.
+ */
+public struct AuditHead: Equatable, Hashable {
+    /**
+     * The entry's `seq`.
+     */
+    public var seq: UInt64
+    /**
+     * The entry's hash.
+     */
+    public var hash: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The entry's `seq`.
+         */seq: UInt64, 
+        /**
+         * The entry's hash.
+         */hash: String) {
+        self.seq = seq
+        self.hash = hash
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditHead: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditHead: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditHead {
+        return
+            try AuditHead(
+                seq: FfiConverterUInt64.read(from: &buf), 
+                hash: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditHead, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterString.write(value.hash, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditHead_lift(_ buf: RustBuffer) throws -> AuditHead {
+    return try FfiConverterTypeAuditHead.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditHead_lower(_ value: AuditHead) -> RustBuffer {
+    return FfiConverterTypeAuditHead.lower(value)
+}
+
+
+/**
+ * What a successful chain verification saw.
+ */
+public struct AuditReport: Equatable, Hashable {
+    /**
+     * Entries checked.
+     */
+    public var entries: UInt64
+    /**
+     * The tenant (`null` for an empty log).
+     */
+    public var tenant: String?
+    /**
+     * The last `seq`.
+     */
+    public var lastSeq: UInt64
+    /**
+     * The last hash (the head to check a later export against).
+     */
+    public var head: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Entries checked.
+         */entries: UInt64, 
+        /**
+         * The tenant (`null` for an empty log).
+         */tenant: String?, 
+        /**
+         * The last `seq`.
+         */lastSeq: UInt64, 
+        /**
+         * The last hash (the head to check a later export against).
+         */head: String) {
+        self.entries = entries
+        self.tenant = tenant
+        self.lastSeq = lastSeq
+        self.head = head
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditReport {
+        return
+            try AuditReport(
+                entries: FfiConverterUInt64.read(from: &buf), 
+                tenant: FfiConverterOptionString.read(from: &buf), 
+                lastSeq: FfiConverterUInt64.read(from: &buf), 
+                head: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.entries, into: &buf)
+        FfiConverterOptionString.write(value.tenant, into: &buf)
+        FfiConverterUInt64.write(value.lastSeq, into: &buf)
+        FfiConverterString.write(value.head, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditReport_lift(_ buf: RustBuffer) throws -> AuditReport {
+    return try FfiConverterTypeAuditReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditReport_lower(_ value: AuditReport) -> RustBuffer {
+    return FfiConverterTypeAuditReport.lower(value)
+}
+
+
 /**
  * Key-cache counters.
  */
@@ -2909,6 +7779,324 @@ public func FfiConverterTypeCacheStats_lift(_ buf: RustBuffer) throws -> CacheSt
 #endif
 public func FfiConverterTypeCacheStats_lower(_ value: CacheStats) -> RustBuffer {
     return FfiConverterTypeCacheStats.lower(value)
+}
+
+
+/**
+ * One organization's egress policy. Start from [`egress_policy_default`] or
+ * [`egress_policy_strict`] and `copy(...)` what you change.
+ */
+public struct EgressPolicy: Equatable, Hashable {
+    /**
+     * Providers that may receive data; `null` means every registered provider.
+     */
+    public var allowedProviders: [String]?
+    /**
+     * Optional providers the organization opted out of.
+     */
+    public var optedOut: [String]
+    /**
+     * Data categories each listed provider may receive (unlisted providers are unrestricted).
+     */
+    public var categories: [String: [String]]
+    /**
+     * How much is redacted.
+     */
+    public var redaction: RedactionLevel
+    /**
+     * How redacted values are replaced.
+     */
+    public var `operator`: RedactOperator
+    /**
+     * The organization's confidential terms (redacted at the strict level).
+     */
+    public var terms: [String]
+    /**
+     * The organization's regexes (redacted at the strict level).
+     */
+    public var patterns: [OrgPattern]
+    /**
+     * Agent-token prefix to recognize (default `tg_`).
+     */
+    public var agentPrefix: String?
+    /**
+     * Hints for the provider.
+     */
+    public var retention: RetentionHints
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Providers that may receive data; `null` means every registered provider.
+         */allowedProviders: [String]?, 
+        /**
+         * Optional providers the organization opted out of.
+         */optedOut: [String], 
+        /**
+         * Data categories each listed provider may receive (unlisted providers are unrestricted).
+         */categories: [String: [String]], 
+        /**
+         * How much is redacted.
+         */redaction: RedactionLevel, 
+        /**
+         * How redacted values are replaced.
+         */`operator`: RedactOperator, 
+        /**
+         * The organization's confidential terms (redacted at the strict level).
+         */terms: [String], 
+        /**
+         * The organization's regexes (redacted at the strict level).
+         */patterns: [OrgPattern], 
+        /**
+         * Agent-token prefix to recognize (default `tg_`).
+         */agentPrefix: String?, 
+        /**
+         * Hints for the provider.
+         */retention: RetentionHints) {
+        self.allowedProviders = allowedProviders
+        self.optedOut = optedOut
+        self.categories = categories
+        self.redaction = redaction
+        self.`operator` = `operator`
+        self.terms = terms
+        self.patterns = patterns
+        self.agentPrefix = agentPrefix
+        self.retention = retention
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EgressPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEgressPolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EgressPolicy {
+        return
+            try EgressPolicy(
+                allowedProviders: FfiConverterOptionSequenceString.read(from: &buf), 
+                optedOut: FfiConverterSequenceString.read(from: &buf), 
+                categories: FfiConverterDictionaryStringSequenceString.read(from: &buf), 
+                redaction: FfiConverterTypeRedactionLevel.read(from: &buf), 
+                operator: FfiConverterTypeRedactOperator.read(from: &buf), 
+                terms: FfiConverterSequenceString.read(from: &buf), 
+                patterns: FfiConverterSequenceTypeOrgPattern.read(from: &buf), 
+                agentPrefix: FfiConverterOptionString.read(from: &buf), 
+                retention: FfiConverterTypeRetentionHints.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EgressPolicy, into buf: inout [UInt8]) {
+        FfiConverterOptionSequenceString.write(value.allowedProviders, into: &buf)
+        FfiConverterSequenceString.write(value.optedOut, into: &buf)
+        FfiConverterDictionaryStringSequenceString.write(value.categories, into: &buf)
+        FfiConverterTypeRedactionLevel.write(value.redaction, into: &buf)
+        FfiConverterTypeRedactOperator.write(value.`operator`, into: &buf)
+        FfiConverterSequenceString.write(value.terms, into: &buf)
+        FfiConverterSequenceTypeOrgPattern.write(value.patterns, into: &buf)
+        FfiConverterOptionString.write(value.agentPrefix, into: &buf)
+        FfiConverterTypeRetentionHints.write(value.retention, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressPolicy_lift(_ buf: RustBuffer) throws -> EgressPolicy {
+    return try FfiConverterTypeEgressPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressPolicy_lower(_ value: EgressPolicy) -> RustBuffer {
+    return FfiConverterTypeEgressPolicy.lower(value)
+}
+
+
+/**
+ * What a data-subject erasure did.
+ */
+public struct ErasureReport: Equatable, Hashable {
+    /**
+     * SHA-256 (hex) of the subject, as recorded in the audit log.
+     */
+    public var subjectDigest: String
+    /**
+     * Records deleted.
+     */
+    public var deleted: UInt64
+    /**
+     * Batches run.
+     */
+    public var batches: UInt64
+    /**
+     * The audit receipt.
+     */
+    public var receipt: AuditEntry
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * SHA-256 (hex) of the subject, as recorded in the audit log.
+         */subjectDigest: String, 
+        /**
+         * Records deleted.
+         */deleted: UInt64, 
+        /**
+         * Batches run.
+         */batches: UInt64, 
+        /**
+         * The audit receipt.
+         */receipt: AuditEntry) {
+        self.subjectDigest = subjectDigest
+        self.deleted = deleted
+        self.batches = batches
+        self.receipt = receipt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ErasureReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErasureReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErasureReport {
+        return
+            try ErasureReport(
+                subjectDigest: FfiConverterString.read(from: &buf), 
+                deleted: FfiConverterUInt64.read(from: &buf), 
+                batches: FfiConverterUInt64.read(from: &buf), 
+                receipt: FfiConverterTypeAuditEntry.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ErasureReport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.subjectDigest, into: &buf)
+        FfiConverterUInt64.write(value.deleted, into: &buf)
+        FfiConverterUInt64.write(value.batches, into: &buf)
+        FfiConverterTypeAuditEntry.write(value.receipt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErasureReport_lift(_ buf: RustBuffer) throws -> ErasureReport {
+    return try FfiConverterTypeErasureReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErasureReport_lower(_ value: ErasureReport) -> RustBuffer {
+    return FfiConverterTypeErasureReport.lower(value)
+}
+
+
+/**
+ * One recognized value: its tag (`EMAIL`, `CARD`...) and its UTF-8 byte range.
+ */
+public struct Finding: Equatable, Hashable {
+    /**
+     * The tag.
+     */
+    public var tag: String
+    /**
+     * Its category.
+     */
+    public var category: RedactCategory
+    /**
+     * Byte offset (UTF-8) of its first byte.
+     */
+    public var start: UInt64
+    /**
+     * Byte offset (UTF-8) just past its last byte.
+     */
+    public var end: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tag.
+         */tag: String, 
+        /**
+         * Its category.
+         */category: RedactCategory, 
+        /**
+         * Byte offset (UTF-8) of its first byte.
+         */start: UInt64, 
+        /**
+         * Byte offset (UTF-8) just past its last byte.
+         */end: UInt64) {
+        self.tag = tag
+        self.category = category
+        self.start = start
+        self.end = end
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Finding: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFinding: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Finding {
+        return
+            try Finding(
+                tag: FfiConverterString.read(from: &buf), 
+                category: FfiConverterTypeRedactCategory.read(from: &buf), 
+                start: FfiConverterUInt64.read(from: &buf), 
+                end: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Finding, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tag, into: &buf)
+        FfiConverterTypeRedactCategory.write(value.category, into: &buf)
+        FfiConverterUInt64.write(value.start, into: &buf)
+        FfiConverterUInt64.write(value.end, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFinding_lift(_ buf: RustBuffer) throws -> Finding {
+    return try FfiConverterTypeFinding.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFinding_lower(_ value: Finding) -> RustBuffer {
+    return FfiConverterTypeFinding.lower(value)
 }
 
 
@@ -3002,6 +8190,204 @@ public func FfiConverterTypeKeyInfo_lower(_ value: KeyInfo) -> RustBuffer {
 
 
 /**
+ * One user's role in one tenant (an organization or a personal tenant).
+ */
+public struct Membership: Equatable, Hashable {
+    /**
+     * The tenant.
+     */
+    public var tenant: String
+    /**
+     * The member.
+     */
+    public var user: String
+    /**
+     * Its role there.
+     */
+    public var role: Role
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant.
+         */tenant: String, 
+        /**
+         * The member.
+         */user: String, 
+        /**
+         * Its role there.
+         */role: Role) {
+        self.tenant = tenant
+        self.user = user
+        self.role = role
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Membership: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMembership: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Membership {
+        return
+            try Membership(
+                tenant: FfiConverterString.read(from: &buf), 
+                user: FfiConverterString.read(from: &buf), 
+                role: FfiConverterTypeRole.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Membership, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenant, into: &buf)
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterTypeRole.write(value.role, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMembership_lift(_ buf: RustBuffer) throws -> Membership {
+    return try FfiConverterTypeMembership.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMembership_lower(_ value: Membership) -> RustBuffer {
+    return FfiConverterTypeMembership.lower(value)
+}
+
+
+/**
+ * One use of a credential: who, what, why, when. Holds no secret.
+ */
+public struct OpenEvent: Equatable, Hashable {
+    /**
+     * The tenant whose credential it is.
+     */
+    public var tenant: String
+    /**
+     * Who asked (`null`: the service role).
+     */
+    public var user: String?
+    /**
+     * The user's role (`null`: the service role).
+     */
+    public var role: Role?
+    /**
+     * The record id.
+     */
+    public var record: String
+    /**
+     * Reveal or derived use.
+     */
+    public var kind: OpenKind
+    /**
+     * Why, as the caller stated it.
+     */
+    public var purpose: String
+    /**
+     * When, Unix seconds.
+     */
+    public var at: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant whose credential it is.
+         */tenant: String, 
+        /**
+         * Who asked (`null`: the service role).
+         */user: String?, 
+        /**
+         * The user's role (`null`: the service role).
+         */role: Role?, 
+        /**
+         * The record id.
+         */record: String, 
+        /**
+         * Reveal or derived use.
+         */kind: OpenKind, 
+        /**
+         * Why, as the caller stated it.
+         */purpose: String, 
+        /**
+         * When, Unix seconds.
+         */at: Int64) {
+        self.tenant = tenant
+        self.user = user
+        self.role = role
+        self.record = record
+        self.kind = kind
+        self.purpose = purpose
+        self.at = at
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OpenEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOpenEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OpenEvent {
+        return
+            try OpenEvent(
+                tenant: FfiConverterString.read(from: &buf), 
+                user: FfiConverterOptionString.read(from: &buf), 
+                role: FfiConverterOptionTypeRole.read(from: &buf), 
+                record: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterTypeOpenKind.read(from: &buf), 
+                purpose: FfiConverterString.read(from: &buf), 
+                at: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OpenEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenant, into: &buf)
+        FfiConverterOptionString.write(value.user, into: &buf)
+        FfiConverterOptionTypeRole.write(value.role, into: &buf)
+        FfiConverterString.write(value.record, into: &buf)
+        FfiConverterTypeOpenKind.write(value.kind, into: &buf)
+        FfiConverterString.write(value.purpose, into: &buf)
+        FfiConverterInt64.write(value.at, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenEvent_lift(_ buf: RustBuffer) throws -> OpenEvent {
+    return try FfiConverterTypeOpenEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenEvent_lower(_ value: OpenEvent) -> RustBuffer {
+    return FfiConverterTypeOpenEvent.lower(value)
+}
+
+
+/**
  * An opened record: its data class and plaintext.
  */
 public struct OpenedRecord: Equatable, Hashable {
@@ -3067,6 +8453,292 @@ public func FfiConverterTypeOpenedRecord_lift(_ buf: RustBuffer) throws -> Opene
 #endif
 public func FfiConverterTypeOpenedRecord_lower(_ value: OpenedRecord) -> RustBuffer {
     return FfiConverterTypeOpenedRecord.lower(value)
+}
+
+
+/**
+ * An organization-defined regex and the tag of what it finds.
+ */
+public struct OrgPattern: Equatable, Hashable {
+    /**
+     * The tag, e.g. `PROJECT_CODE` (1 to 32 characters from `A-Z 0-9 _`).
+     */
+    public var tag: String
+    /**
+     * The regex (Rust `regex` syntax; at most 1 KiB).
+     */
+    public var regex: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tag, e.g. `PROJECT_CODE` (1 to 32 characters from `A-Z 0-9 _`).
+         */tag: String, 
+        /**
+         * The regex (Rust `regex` syntax; at most 1 KiB).
+         */regex: String) {
+        self.tag = tag
+        self.regex = regex
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OrgPattern: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOrgPattern: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OrgPattern {
+        return
+            try OrgPattern(
+                tag: FfiConverterString.read(from: &buf), 
+                regex: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OrgPattern, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tag, into: &buf)
+        FfiConverterString.write(value.regex, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrgPattern_lift(_ buf: RustBuffer) throws -> OrgPattern {
+    return try FfiConverterTypeOrgPattern.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrgPattern_lower(_ value: OrgPattern) -> RustBuffer {
+    return FfiConverterTypeOrgPattern.lower(value)
+}
+
+
+/**
+ * The outcome of a successful password check.
+ */
+public struct PasswordCheck: Equatable, Hashable {
+    /**
+     * The stored hash is weaker than the current parameters: store a fresh hash now.
+     */
+    public var needsRehash: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The stored hash is weaker than the current parameters: store a fresh hash now.
+         */needsRehash: Bool) {
+        self.needsRehash = needsRehash
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PasswordCheck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePasswordCheck: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PasswordCheck {
+        return
+            try PasswordCheck(
+                needsRehash: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PasswordCheck, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.needsRehash, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordCheck_lift(_ buf: RustBuffer) throws -> PasswordCheck {
+    return try FfiConverterTypePasswordCheck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordCheck_lower(_ value: PasswordCheck) -> RustBuffer {
+    return FfiConverterTypePasswordCheck.lower(value)
+}
+
+
+/**
+ * argon2id cost parameters.
+ */
+public struct PasswordParams: Equatable, Hashable {
+    /**
+     * Memory, KiB.
+     */
+    public var mCostKib: UInt32
+    /**
+     * Passes.
+     */
+    public var tCost: UInt32
+    /**
+     * Lanes.
+     */
+    public var pCost: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Memory, KiB.
+         */mCostKib: UInt32, 
+        /**
+         * Passes.
+         */tCost: UInt32, 
+        /**
+         * Lanes.
+         */pCost: UInt32) {
+        self.mCostKib = mCostKib
+        self.tCost = tCost
+        self.pCost = pCost
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PasswordParams: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePasswordParams: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PasswordParams {
+        return
+            try PasswordParams(
+                mCostKib: FfiConverterUInt32.read(from: &buf), 
+                tCost: FfiConverterUInt32.read(from: &buf), 
+                pCost: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PasswordParams, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.mCostKib, into: &buf)
+        FfiConverterUInt32.write(value.tCost, into: &buf)
+        FfiConverterUInt32.write(value.pCost, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordParams_lift(_ buf: RustBuffer) throws -> PasswordParams {
+    return try FfiConverterTypePasswordParams.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordParams_lower(_ value: PasswordParams) -> RustBuffer {
+    return FfiConverterTypePasswordParams.lower(value)
+}
+
+
+/**
+ * The result of a redaction: the new text and what was replaced (positions, no values).
+ */
+public struct Redacted: Equatable, Hashable {
+    /**
+     * The text with every finding replaced.
+     */
+    public var text: String
+    /**
+     * What was found, with byte ranges into the original text.
+     */
+    public var findings: [Finding]
+    /**
+     * How many values of each tag were replaced.
+     */
+    public var summary: [String: UInt64]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The text with every finding replaced.
+         */text: String, 
+        /**
+         * What was found, with byte ranges into the original text.
+         */findings: [Finding], 
+        /**
+         * How many values of each tag were replaced.
+         */summary: [String: UInt64]) {
+        self.text = text
+        self.findings = findings
+        self.summary = summary
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Redacted: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRedacted: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Redacted {
+        return
+            try Redacted(
+                text: FfiConverterString.read(from: &buf), 
+                findings: FfiConverterSequenceTypeFinding.read(from: &buf), 
+                summary: FfiConverterDictionaryStringUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Redacted, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.text, into: &buf)
+        FfiConverterSequenceTypeFinding.write(value.findings, into: &buf)
+        FfiConverterDictionaryStringUInt64.write(value.summary, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedacted_lift(_ buf: RustBuffer) throws -> Redacted {
+    return try FfiConverterTypeRedacted.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedacted_lower(_ value: Redacted) -> RustBuffer {
+    return FfiConverterTypeRedacted.lower(value)
 }
 
 
@@ -3160,6 +8832,85 @@ public func FfiConverterTypeReencryptReport_lower(_ value: ReencryptReport) -> R
 
 
 /**
+ * Retention hints to pass to the provider.
+ */
+public struct RetentionHints: Equatable, Hashable {
+    /**
+     * Ask for zero data retention.
+     */
+    public var zeroDataRetention: Bool
+    /**
+     * Allow the provider's prompt cache.
+     */
+    public var promptCache: Bool
+    /**
+     * Longest retention accepted, in days.
+     */
+    public var maxRetentionDays: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Ask for zero data retention.
+         */zeroDataRetention: Bool, 
+        /**
+         * Allow the provider's prompt cache.
+         */promptCache: Bool, 
+        /**
+         * Longest retention accepted, in days.
+         */maxRetentionDays: UInt32?) {
+        self.zeroDataRetention = zeroDataRetention
+        self.promptCache = promptCache
+        self.maxRetentionDays = maxRetentionDays
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RetentionHints: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRetentionHints: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RetentionHints {
+        return
+            try RetentionHints(
+                zeroDataRetention: FfiConverterBool.read(from: &buf), 
+                promptCache: FfiConverterBool.read(from: &buf), 
+                maxRetentionDays: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RetentionHints, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.zeroDataRetention, into: &buf)
+        FfiConverterBool.write(value.promptCache, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxRetentionDays, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetentionHints_lift(_ buf: RustBuffer) throws -> RetentionHints {
+    return try FfiConverterTypeRetentionHints.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetentionHints_lower(_ value: RetentionHints) -> RustBuffer {
+    return FfiConverterTypeRetentionHints.lower(value)
+}
+
+
+/**
  * Outcome of a KEK-rotation (re-wrap) run.
  */
 public struct RewrapReport: Equatable, Hashable {
@@ -3245,6 +8996,1046 @@ public func FfiConverterTypeRewrapReport_lift(_ buf: RustBuffer) throws -> Rewra
 #endif
 public func FfiConverterTypeRewrapReport_lower(_ value: RewrapReport) -> RustBuffer {
     return FfiConverterTypeRewrapReport.lower(value)
+}
+
+
+/**
+ * One login session (metadata only).
+ */
+public struct SessionInfo: Equatable, Hashable {
+    /**
+     * The id (to revoke it).
+     */
+    public var id: String
+    /**
+     * The user.
+     */
+    public var user: String
+    /**
+     * The label given at login.
+     */
+    public var label: String
+    /**
+     * Creation, Unix seconds.
+     */
+    public var createdAt: Int64
+    /**
+     * Last refresh, Unix seconds.
+     */
+    public var refreshedAt: Int64
+    /**
+     * Absolute end, Unix seconds.
+     */
+    public var expiresAt: Int64
+    /**
+     * Revocation, Unix seconds.
+     */
+    public var revokedAt: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The id (to revoke it).
+         */id: String, 
+        /**
+         * The user.
+         */user: String, 
+        /**
+         * The label given at login.
+         */label: String, 
+        /**
+         * Creation, Unix seconds.
+         */createdAt: Int64, 
+        /**
+         * Last refresh, Unix seconds.
+         */refreshedAt: Int64, 
+        /**
+         * Absolute end, Unix seconds.
+         */expiresAt: Int64, 
+        /**
+         * Revocation, Unix seconds.
+         */revokedAt: Int64?) {
+        self.id = id
+        self.user = user
+        self.label = label
+        self.createdAt = createdAt
+        self.refreshedAt = refreshedAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SessionInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionInfo {
+        return
+            try SessionInfo(
+                id: FfiConverterString.read(from: &buf), 
+                user: FfiConverterString.read(from: &buf), 
+                label: FfiConverterString.read(from: &buf), 
+                createdAt: FfiConverterInt64.read(from: &buf), 
+                refreshedAt: FfiConverterInt64.read(from: &buf), 
+                expiresAt: FfiConverterInt64.read(from: &buf), 
+                revokedAt: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SessionInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterString.write(value.label, into: &buf)
+        FfiConverterInt64.write(value.createdAt, into: &buf)
+        FfiConverterInt64.write(value.refreshedAt, into: &buf)
+        FfiConverterInt64.write(value.expiresAt, into: &buf)
+        FfiConverterOptionInt64.write(value.revokedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionInfo_lift(_ buf: RustBuffer) throws -> SessionInfo {
+    return try FfiConverterTypeSessionInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionInfo_lower(_ value: SessionInfo) -> RustBuffer {
+    return FfiConverterTypeSessionInfo.lower(value)
+}
+
+
+/**
+ * One third party that may receive data.
+ */
+public struct SubProcessor: Equatable, Hashable {
+    /**
+     * Stable id used in policies and calls, e.g. `llm-chat`.
+     */
+    public var id: String
+    /**
+     * The company or service.
+     */
+    public var name: String
+    /**
+     * Why it receives data.
+     */
+    public var purpose: String
+    /**
+     * The data categories it receives (`prompts`, `documents`, `pii`...).
+     */
+    public var dataCategories: [String]
+    /**
+     * Whether an organization may opt out of it.
+     */
+    public var optional: Bool
+    /**
+     * Where it processes data (free text, may be empty).
+     */
+    public var location: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stable id used in policies and calls, e.g. `llm-chat`.
+         */id: String, 
+        /**
+         * The company or service.
+         */name: String, 
+        /**
+         * Why it receives data.
+         */purpose: String, 
+        /**
+         * The data categories it receives (`prompts`, `documents`, `pii`...).
+         */dataCategories: [String], 
+        /**
+         * Whether an organization may opt out of it.
+         */optional: Bool, 
+        /**
+         * Where it processes data (free text, may be empty).
+         */location: String) {
+        self.id = id
+        self.name = name
+        self.purpose = purpose
+        self.dataCategories = dataCategories
+        self.optional = optional
+        self.location = location
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SubProcessor: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSubProcessor: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SubProcessor {
+        return
+            try SubProcessor(
+                id: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                purpose: FfiConverterString.read(from: &buf), 
+                dataCategories: FfiConverterSequenceString.read(from: &buf), 
+                optional: FfiConverterBool.read(from: &buf), 
+                location: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SubProcessor, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.purpose, into: &buf)
+        FfiConverterSequenceString.write(value.dataCategories, into: &buf)
+        FfiConverterBool.write(value.optional, into: &buf)
+        FfiConverterString.write(value.location, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubProcessor_lift(_ buf: RustBuffer) throws -> SubProcessor {
+    return try FfiConverterTypeSubProcessor.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubProcessor_lower(_ value: SubProcessor) -> RustBuffer {
+    return FfiConverterTypeSubProcessor.lower(value)
+}
+
+
+/**
+ * What a sweep over every tenant did.
+ */
+public struct SweepAllReport: Equatable, Hashable {
+    /**
+     * Tenants swept.
+     */
+    public var tenants: UInt64
+    /**
+     * Records deleted in all.
+     */
+    public var deleted: UInt64
+    /**
+     * The last tenant finished (pass as `start_after` to resume).
+     */
+    public var lastTenant: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Tenants swept.
+         */tenants: UInt64, 
+        /**
+         * Records deleted in all.
+         */deleted: UInt64, 
+        /**
+         * The last tenant finished (pass as `start_after` to resume).
+         */lastTenant: String?) {
+        self.tenants = tenants
+        self.deleted = deleted
+        self.lastTenant = lastTenant
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SweepAllReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSweepAllReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SweepAllReport {
+        return
+            try SweepAllReport(
+                tenants: FfiConverterUInt64.read(from: &buf), 
+                deleted: FfiConverterUInt64.read(from: &buf), 
+                lastTenant: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SweepAllReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.tenants, into: &buf)
+        FfiConverterUInt64.write(value.deleted, into: &buf)
+        FfiConverterOptionString.write(value.lastTenant, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSweepAllReport_lift(_ buf: RustBuffer) throws -> SweepAllReport {
+    return try FfiConverterTypeSweepAllReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSweepAllReport_lower(_ value: SweepAllReport) -> RustBuffer {
+    return FfiConverterTypeSweepAllReport.lower(value)
+}
+
+
+/**
+ * What one sweep of one tenant did.
+ */
+public struct SweepReport: Equatable, Hashable {
+    /**
+     * The tenant.
+     */
+    public var tenant: String?
+    /**
+     * The time windows were measured from.
+     */
+    public var now: Int64
+    /**
+     * Records deleted per class.
+     */
+    public var deleted: [String: UInt64]
+    /**
+     * Batches run.
+     */
+    public var batches: UInt64
+    /**
+     * The audit receipt's `seq`, when anything was deleted.
+     */
+    public var auditSeq: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant.
+         */tenant: String?, 
+        /**
+         * The time windows were measured from.
+         */now: Int64, 
+        /**
+         * Records deleted per class.
+         */deleted: [String: UInt64], 
+        /**
+         * Batches run.
+         */batches: UInt64, 
+        /**
+         * The audit receipt's `seq`, when anything was deleted.
+         */auditSeq: UInt64?) {
+        self.tenant = tenant
+        self.now = now
+        self.deleted = deleted
+        self.batches = batches
+        self.auditSeq = auditSeq
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SweepReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSweepReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SweepReport {
+        return
+            try SweepReport(
+                tenant: FfiConverterOptionString.read(from: &buf), 
+                now: FfiConverterInt64.read(from: &buf), 
+                deleted: FfiConverterDictionaryStringUInt64.read(from: &buf), 
+                batches: FfiConverterUInt64.read(from: &buf), 
+                auditSeq: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SweepReport, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.tenant, into: &buf)
+        FfiConverterInt64.write(value.now, into: &buf)
+        FfiConverterDictionaryStringUInt64.write(value.deleted, into: &buf)
+        FfiConverterUInt64.write(value.batches, into: &buf)
+        FfiConverterOptionUInt64.write(value.auditSeq, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSweepReport_lift(_ buf: RustBuffer) throws -> SweepReport {
+    return try FfiConverterTypeSweepReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSweepReport_lower(_ value: SweepReport) -> RustBuffer {
+    return FfiConverterTypeSweepReport.lower(value)
+}
+
+
+/**
+ * What erasing a whole tenant did.
+ */
+public struct TenantErasureReport: Equatable, Hashable {
+    /**
+     * Agent tokens revoked.
+     */
+    public var tokensRevoked: UInt64
+    /**
+     * Login sessions revoked.
+     */
+    public var sessionsRevoked: UInt64
+    /**
+     * Sealed records deleted.
+     */
+    public var recordsDeleted: UInt64
+    /**
+     * The audit receipt.
+     */
+    public var receipt: AuditEntry
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Agent tokens revoked.
+         */tokensRevoked: UInt64, 
+        /**
+         * Login sessions revoked.
+         */sessionsRevoked: UInt64, 
+        /**
+         * Sealed records deleted.
+         */recordsDeleted: UInt64, 
+        /**
+         * The audit receipt.
+         */receipt: AuditEntry) {
+        self.tokensRevoked = tokensRevoked
+        self.sessionsRevoked = sessionsRevoked
+        self.recordsDeleted = recordsDeleted
+        self.receipt = receipt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TenantErasureReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTenantErasureReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TenantErasureReport {
+        return
+            try TenantErasureReport(
+                tokensRevoked: FfiConverterUInt64.read(from: &buf), 
+                sessionsRevoked: FfiConverterUInt64.read(from: &buf), 
+                recordsDeleted: FfiConverterUInt64.read(from: &buf), 
+                receipt: FfiConverterTypeAuditEntry.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TenantErasureReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.tokensRevoked, into: &buf)
+        FfiConverterUInt64.write(value.sessionsRevoked, into: &buf)
+        FfiConverterUInt64.write(value.recordsDeleted, into: &buf)
+        FfiConverterTypeAuditEntry.write(value.receipt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTenantErasureReport_lift(_ buf: RustBuffer) throws -> TenantErasureReport {
+    return try FfiConverterTypeTenantErasureReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTenantErasureReport_lower(_ value: TenantErasureReport) -> RustBuffer {
+    return FfiConverterTypeTenantErasureReport.lower(value)
+}
+
+
+/**
+ * A token's stored metadata (never the plaintext).
+ */
+public struct TokenInfo: Equatable, Hashable {
+    /**
+     * Public id.
+     */
+    public var id: String
+    /**
+     * The agent.
+     */
+    public var agent: String
+    /**
+     * The label.
+     */
+    public var name: String
+    /**
+     * The permissions.
+     */
+    public var scopes: [TokenScope]
+    /**
+     * Creation, Unix seconds.
+     */
+    public var createdAt: Int64
+    /**
+     * Expiry, Unix seconds.
+     */
+    public var expiresAt: Int64?
+    /**
+     * Revocation, Unix seconds.
+     */
+    public var revokedAt: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Public id.
+         */id: String, 
+        /**
+         * The agent.
+         */agent: String, 
+        /**
+         * The label.
+         */name: String, 
+        /**
+         * The permissions.
+         */scopes: [TokenScope], 
+        /**
+         * Creation, Unix seconds.
+         */createdAt: Int64, 
+        /**
+         * Expiry, Unix seconds.
+         */expiresAt: Int64?, 
+        /**
+         * Revocation, Unix seconds.
+         */revokedAt: Int64?) {
+        self.id = id
+        self.agent = agent
+        self.name = name
+        self.scopes = scopes
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TokenInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenInfo {
+        return
+            try TokenInfo(
+                id: FfiConverterString.read(from: &buf), 
+                agent: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                scopes: FfiConverterSequenceTypeTokenScope.read(from: &buf), 
+                createdAt: FfiConverterInt64.read(from: &buf), 
+                expiresAt: FfiConverterOptionInt64.read(from: &buf), 
+                revokedAt: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TokenInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.agent, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterSequenceTypeTokenScope.write(value.scopes, into: &buf)
+        FfiConverterInt64.write(value.createdAt, into: &buf)
+        FfiConverterOptionInt64.write(value.expiresAt, into: &buf)
+        FfiConverterOptionInt64.write(value.revokedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenInfo_lift(_ buf: RustBuffer) throws -> TokenInfo {
+    return try FfiConverterTypeTokenInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenInfo_lower(_ value: TokenInfo) -> RustBuffer {
+    return FfiConverterTypeTokenInfo.lower(value)
+}
+
+
+/**
+ * One permission: an action on a resource pattern: an exact name, a prefix ending in `*`, or `*`.
+ */
+public struct TokenScope: Equatable, Hashable {
+    /**
+     * Resource pattern.
+     */
+    public var resource: String
+    /**
+     * The allowed action (exactly this one).
+     */
+    public var action: TokenAction
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Resource pattern.
+         */resource: String, 
+        /**
+         * The allowed action (exactly this one).
+         */action: TokenAction) {
+        self.resource = resource
+        self.action = action
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TokenScope: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenScope: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenScope {
+        return
+            try TokenScope(
+                resource: FfiConverterString.read(from: &buf), 
+                action: FfiConverterTypeTokenAction.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TokenScope, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.resource, into: &buf)
+        FfiConverterTypeTokenAction.write(value.action, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenScope_lift(_ buf: RustBuffer) throws -> TokenScope {
+    return try FfiConverterTypeTokenScope.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenScope_lower(_ value: TokenScope) -> RustBuffer {
+    return FfiConverterTypeTokenScope.lower(value)
+}
+
+
+/**
+ * What to create: the agent, a label, scopes (`null`: read-only on everything) and an
+ * optional lifetime in seconds.
+ */
+public struct TokenSpec: Equatable, Hashable {
+    /**
+     * The agent the token acts as.
+     */
+    public var agent: String
+    /**
+     * A label for humans (1 to 128 bytes).
+     */
+    public var name: String
+    /**
+     * The permissions (1 to 32); `null` means read on `*`.
+     */
+    public var scopes: [TokenScope]?
+    /**
+     * Lifetime in seconds; `null` never expires.
+     */
+    public var ttlSecs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The agent the token acts as.
+         */agent: String, 
+        /**
+         * A label for humans (1 to 128 bytes).
+         */name: String, 
+        /**
+         * The permissions (1 to 32); `null` means read on `*`.
+         */scopes: [TokenScope]? = nil, 
+        /**
+         * Lifetime in seconds; `null` never expires.
+         */ttlSecs: Int64? = nil) {
+        self.agent = agent
+        self.name = name
+        self.scopes = scopes
+        self.ttlSecs = ttlSecs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TokenSpec: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenSpec: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenSpec {
+        return
+            try TokenSpec(
+                agent: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                scopes: FfiConverterOptionSequenceTypeTokenScope.read(from: &buf), 
+                ttlSecs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TokenSpec, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.agent, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterOptionSequenceTypeTokenScope.write(value.scopes, into: &buf)
+        FfiConverterOptionInt64.write(value.ttlSecs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenSpec_lift(_ buf: RustBuffer) throws -> TokenSpec {
+    return try FfiConverterTypeTokenSpec.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenSpec_lower(_ value: TokenSpec) -> RustBuffer {
+    return FfiConverterTypeTokenSpec.lower(value)
+}
+
+
+/**
+ * TOTP parameters; [`totp_params_default`] gives SHA-1, 6 digits, 30 s, base32.
+ */
+public struct TotpParams: Equatable, Hashable {
+    /**
+     * The HMAC hash.
+     */
+    public var algorithm: TotpAlgorithm
+    /**
+     * Code length, 6 to 8.
+     */
+    public var digits: UInt32
+    /**
+     * Time step in seconds, 1 to 300.
+     */
+    public var period: UInt64
+    /**
+     * Encoding of the seed.
+     */
+    public var encoding: SeedEncoding
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The HMAC hash.
+         */algorithm: TotpAlgorithm, 
+        /**
+         * Code length, 6 to 8.
+         */digits: UInt32, 
+        /**
+         * Time step in seconds, 1 to 300.
+         */period: UInt64, 
+        /**
+         * Encoding of the seed.
+         */encoding: SeedEncoding) {
+        self.algorithm = algorithm
+        self.digits = digits
+        self.period = period
+        self.encoding = encoding
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TotpParams: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTotpParams: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TotpParams {
+        return
+            try TotpParams(
+                algorithm: FfiConverterTypeTotpAlgorithm.read(from: &buf), 
+                digits: FfiConverterUInt32.read(from: &buf), 
+                period: FfiConverterUInt64.read(from: &buf), 
+                encoding: FfiConverterTypeSeedEncoding.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TotpParams, into buf: inout [UInt8]) {
+        FfiConverterTypeTotpAlgorithm.write(value.algorithm, into: &buf)
+        FfiConverterUInt32.write(value.digits, into: &buf)
+        FfiConverterUInt64.write(value.period, into: &buf)
+        FfiConverterTypeSeedEncoding.write(value.encoding, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTotpParams_lift(_ buf: RustBuffer) throws -> TotpParams {
+    return try FfiConverterTypeTotpParams.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTotpParams_lower(_ value: TotpParams) -> RustBuffer {
+    return FfiConverterTypeTotpParams.lower(value)
+}
+
+
+/**
+ * A verified access token: the session and the user's scope.
+ */
+public struct VerifiedAccess {
+    /**
+     * The session id.
+     */
+    public var sessionId: String
+    /**
+     * The user's scope in the tenant.
+     */
+    public var context: TenantContext
+    /**
+     * When the token expires, Unix seconds.
+     */
+    public var expiresAt: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The session id.
+         */sessionId: String, 
+        /**
+         * The user's scope in the tenant.
+         */context: TenantContext, 
+        /**
+         * When the token expires, Unix seconds.
+         */expiresAt: Int64) {
+        self.sessionId = sessionId
+        self.context = context
+        self.expiresAt = expiresAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VerifiedAccess: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifiedAccess: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifiedAccess {
+        return
+            try VerifiedAccess(
+                sessionId: FfiConverterString.read(from: &buf), 
+                context: FfiConverterTypeTenantContext.read(from: &buf), 
+                expiresAt: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VerifiedAccess, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sessionId, into: &buf)
+        FfiConverterTypeTenantContext.write(value.context, into: &buf)
+        FfiConverterInt64.write(value.expiresAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedAccess_lift(_ buf: RustBuffer) throws -> VerifiedAccess {
+    return try FfiConverterTypeVerifiedAccess.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedAccess_lower(_ value: VerifiedAccess) -> RustBuffer {
+    return FfiConverterTypeVerifiedAccess.lower(value)
+}
+
+
+/**
+ * A verified token: the agent and the scope to act in.
+ */
+public struct VerifiedToken {
+    /**
+     * The token's public id.
+     */
+    public var tokenId: String
+    /**
+     * The agent.
+     */
+    public var agent: String
+    /**
+     * The permissions.
+     */
+    public var scopes: [TokenScope]
+    /**
+     * Expiry, Unix seconds.
+     */
+    public var expiresAt: Int64?
+    /**
+     * The agent's scope: its tenant, with the least role covering the scopes.
+     */
+    public var context: TenantContext
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The token's public id.
+         */tokenId: String, 
+        /**
+         * The agent.
+         */agent: String, 
+        /**
+         * The permissions.
+         */scopes: [TokenScope], 
+        /**
+         * Expiry, Unix seconds.
+         */expiresAt: Int64?, 
+        /**
+         * The agent's scope: its tenant, with the least role covering the scopes.
+         */context: TenantContext) {
+        self.tokenId = tokenId
+        self.agent = agent
+        self.scopes = scopes
+        self.expiresAt = expiresAt
+        self.context = context
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VerifiedToken: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifiedToken: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifiedToken {
+        return
+            try VerifiedToken(
+                tokenId: FfiConverterString.read(from: &buf), 
+                agent: FfiConverterString.read(from: &buf), 
+                scopes: FfiConverterSequenceTypeTokenScope.read(from: &buf), 
+                expiresAt: FfiConverterOptionInt64.read(from: &buf), 
+                context: FfiConverterTypeTenantContext.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VerifiedToken, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tokenId, into: &buf)
+        FfiConverterString.write(value.agent, into: &buf)
+        FfiConverterSequenceTypeTokenScope.write(value.scopes, into: &buf)
+        FfiConverterOptionInt64.write(value.expiresAt, into: &buf)
+        FfiConverterTypeTenantContext.write(value.context, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedToken_lift(_ buf: RustBuffer) throws -> VerifiedToken {
+    return try FfiConverterTypeVerifiedToken.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedToken_lower(_ value: VerifiedToken) -> RustBuffer {
+    return FfiConverterTypeVerifiedToken.lower(value)
 }
 
 
@@ -3397,6 +10188,231 @@ public func FfiConverterTypeWrappedKey_lower(_ value: WrappedKey) -> RustBuffer 
 
 
 /**
+ * The privileged actions an application records itself (the SDK records the others).
+ */
+
+public enum AuditAction: Equatable, Hashable {
+    
+    /**
+     * A tenant was created.
+     */
+    case tenantCreate
+    /**
+     * An agent token was created.
+     */
+    case tokenCreate
+    /**
+     * An agent token was revoked.
+     */
+    case tokenRevoke
+    /**
+     * Every token of an agent was revoked.
+     */
+    case agentKill
+    /**
+     * A member's role or permissions changed.
+     */
+    case permissionChange
+    /**
+     * A member joined or left.
+     */
+    case membershipChange
+    /**
+     * A policy changed.
+     */
+    case policyChange
+    /**
+     * A tenant data key was rotated.
+     */
+    case keyRotate
+    /**
+     * A tenant data key was destroyed.
+     */
+    case keyDestroy
+    /**
+     * Tenant data keys were re-wrapped.
+     */
+    case keyRewrap
+    /**
+     * Every key of the tenant was destroyed.
+     */
+    case tenantShred
+    /**
+     * A stored credential or record was opened.
+     */
+    case credentialOpen
+    /**
+     * An AI egress decision.
+     */
+    case egressDecision
+    /**
+     * A retention sweep deleted records.
+     */
+    case retentionSweep
+    /**
+     * A data subject's records were erased.
+     */
+    case subjectErasure
+    /**
+     * A whole tenant was erased.
+     */
+    case tenantErasure
+    /**
+     * A login session was revoked.
+     */
+    case sessionRevoke
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AuditAction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditAction: FfiConverterRustBuffer {
+    typealias SwiftType = AuditAction
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditAction {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .tenantCreate
+        
+        case 2: return .tokenCreate
+        
+        case 3: return .tokenRevoke
+        
+        case 4: return .agentKill
+        
+        case 5: return .permissionChange
+        
+        case 6: return .membershipChange
+        
+        case 7: return .policyChange
+        
+        case 8: return .keyRotate
+        
+        case 9: return .keyDestroy
+        
+        case 10: return .keyRewrap
+        
+        case 11: return .tenantShred
+        
+        case 12: return .credentialOpen
+        
+        case 13: return .egressDecision
+        
+        case 14: return .retentionSweep
+        
+        case 15: return .subjectErasure
+        
+        case 16: return .tenantErasure
+        
+        case 17: return .sessionRevoke
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AuditAction, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .tenantCreate:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tokenCreate:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .tokenRevoke:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .agentKill:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .permissionChange:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .membershipChange:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .policyChange:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .keyRotate:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .keyDestroy:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .keyRewrap:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .tenantShred:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .credentialOpen:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .egressDecision:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .retentionSweep:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .subjectErasure:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .tenantErasure:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .sessionRevoke:
+            writeInt(&buf, Int32(17))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditAction_lift(_ buf: RustBuffer) throws -> AuditAction {
+    return try FfiConverterTypeAuditAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditAction_lower(_ value: AuditAction) -> RustBuffer {
+    return FfiConverterTypeAuditAction.lower(value)
+}
+
+
+
+/**
  * What a customer credential is.
  */
 
@@ -3502,6 +10518,302 @@ public func FfiConverterTypeCredentialKind_lower(_ value: CredentialKind) -> Rus
 
 
 /**
+ * Why a request was refused.
+ */
+
+public enum DenyReason: Equatable, Hashable {
+    
+    /**
+     * The provider is not in the sub-processor registry.
+     */
+    case unknownProvider
+    /**
+     * The organization's policy does not allow this provider.
+     */
+    case providerNotAllowed
+    /**
+     * The organization opted out of this optional provider.
+     */
+    case optedOut
+    /**
+     * The provider may not receive this data category.
+     */
+    case categoryNotAllowed(
+        /**
+         * The category.
+         */category: String
+    )
+    /**
+     * The text is over the 4 MiB limit.
+     */
+    case tooLarge
+    /**
+     * A reason added to the core after this binding was built.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DenyReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDenyReason: FfiConverterRustBuffer {
+    typealias SwiftType = DenyReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DenyReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .unknownProvider
+        
+        case 2: return .providerNotAllowed
+        
+        case 3: return .optedOut
+        
+        case 4: return .categoryNotAllowed(category: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .tooLarge
+        
+        case 6: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DenyReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .unknownProvider:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .providerNotAllowed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .optedOut:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .categoryNotAllowed(category):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(category, into: &buf)
+            
+        
+        case .tooLarge:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDenyReason_lift(_ buf: RustBuffer) throws -> DenyReason {
+    return try FfiConverterTypeDenyReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDenyReason_lower(_ value: DenyReason) -> RustBuffer {
+    return FfiConverterTypeDenyReason.lower(value)
+}
+
+
+
+/**
+ * The outcome of `Egress.prepare`.
+ */
+
+public enum EgressDecision {
+    
+    /**
+     * The text may be sent.
+     */
+    case allowed(
+        /**
+         * What to send.
+         */prepared: Prepared
+    )
+    /**
+     * The request is refused.
+     */
+    case denied(
+        /**
+         * Why.
+         */reason: DenyReason, 
+        /**
+         * The core's explanation.
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension EgressDecision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEgressDecision: FfiConverterRustBuffer {
+    typealias SwiftType = EgressDecision
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EgressDecision {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .allowed(prepared: try FfiConverterTypePrepared.read(from: &buf)
+        )
+        
+        case 2: return .denied(reason: try FfiConverterTypeDenyReason.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EgressDecision, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .allowed(prepared):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypePrepared.write(prepared, into: &buf)
+            
+        
+        case let .denied(reason,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeDenyReason.write(reason, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressDecision_lift(_ buf: RustBuffer) throws -> EgressDecision {
+    return try FfiConverterTypeEgressDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressDecision_lower(_ value: EgressDecision) -> RustBuffer {
+    return FfiConverterTypeEgressDecision.lower(value)
+}
+
+
+
+/**
+ * What a foreign (Kotlin/Swift) directory or open observer throws.
+ */
+public 
+enum HostError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The host could not answer (database down, audit log unavailable...).
+     */
+    case Failed(
+        /**
+         * Why (no secrets).
+         */reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension HostError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHostError: FfiConverterRustBuffer {
+    typealias SwiftType = HostError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HostError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HostError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostError_lift(_ buf: RustBuffer) throws -> HostError {
+    return try FfiConverterTypeHostError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostError_lower(_ value: HostError) -> RustBuffer {
+    return FfiConverterTypeHostError.lower(value)
+}
+
+
+/**
  * The lifecycle state of one key version.
  */
 
@@ -3582,6 +10894,81 @@ public func FfiConverterTypeKeyState_lift(_ buf: RustBuffer) throws -> KeyState 
 #endif
 public func FfiConverterTypeKeyState_lower(_ value: KeyState) -> RustBuffer {
     return FfiConverterTypeKeyState.lower(value)
+}
+
+
+
+/**
+ * What was done with a credential.
+ */
+
+public enum OpenKind: Equatable, Hashable {
+    
+    /**
+     * The plaintext was returned to service-role code.
+     */
+    case reveal
+    /**
+     * A TOTP code was derived; the seed was not returned.
+     */
+    case totpCode
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension OpenKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOpenKind: FfiConverterRustBuffer {
+    typealias SwiftType = OpenKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OpenKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .reveal
+        
+        case 2: return .totpCode
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OpenKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .reveal:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .totpCode:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenKind_lift(_ buf: RustBuffer) throws -> OpenKind {
+    return try FfiConverterTypeOpenKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpenKind_lower(_ value: OpenKind) -> RustBuffer {
+    return FfiConverterTypeOpenKind.lower(value)
 }
 
 
@@ -3712,6 +11099,362 @@ public func FfiConverterTypeProviderError_lower(_ value: ProviderError) -> RustB
 
 
 /**
+ * What a finding is about; decides the redaction level that removes it.
+ */
+
+public enum RedactCategory: Equatable, Hashable {
+    
+    /**
+     * Personal data.
+     */
+    case pii
+    /**
+     * Credentials and secrets.
+     */
+    case secret
+    /**
+     * The organization's own terms and patterns.
+     */
+    case organization
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RedactCategory: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRedactCategory: FfiConverterRustBuffer {
+    typealias SwiftType = RedactCategory
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RedactCategory {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .pii
+        
+        case 2: return .secret
+        
+        case 3: return .organization
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RedactCategory, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .pii:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .secret:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .organization:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactCategory_lift(_ buf: RustBuffer) throws -> RedactCategory {
+    return try FfiConverterTypeRedactCategory.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactCategory_lower(_ value: RedactCategory) -> RustBuffer {
+    return FfiConverterTypeRedactCategory.lower(value)
+}
+
+
+
+/**
+ * How recognized values are replaced.
+ */
+
+public enum RedactOperator: Equatable, Hashable {
+    
+    /**
+     * Letters and digits become `*` (cards, phones, IBANs, SSNs keep their last 4 digits).
+     */
+    case mask
+    /**
+     * The value becomes its type tag, e.g. `[EMAIL]`.
+     */
+    case tag
+    /**
+     * A keyed per-tenant hash tag, e.g. `[EMAIL:3f9a1c2b7d6e]`.
+     */
+    case hash
+    /**
+     * Valid-looking fakes of the same shape. Restorable.
+     */
+    case fake
+    /**
+     * Per-request placeholders such as `<EMAIL_1>`. Restorable.
+     */
+    case pseudonymize
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RedactOperator: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRedactOperator: FfiConverterRustBuffer {
+    typealias SwiftType = RedactOperator
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RedactOperator {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .mask
+        
+        case 2: return .tag
+        
+        case 3: return .hash
+        
+        case 4: return .fake
+        
+        case 5: return .pseudonymize
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RedactOperator, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .mask:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tag:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .hash:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .fake:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .pseudonymize:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactOperator_lift(_ buf: RustBuffer) throws -> RedactOperator {
+    return try FfiConverterTypeRedactOperator.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactOperator_lower(_ value: RedactOperator) -> RustBuffer {
+    return FfiConverterTypeRedactOperator.lower(value)
+}
+
+
+
+/**
+ * How much is redacted before text leaves.
+ */
+
+public enum RedactionLevel: Equatable, Hashable {
+    
+    /**
+     * Nothing (the permissive default).
+     */
+    case off
+    /**
+     * Personal data.
+     */
+    case pii
+    /**
+     * Personal data, secrets and the organization's own terms and patterns.
+     */
+    case strict
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RedactionLevel: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRedactionLevel: FfiConverterRustBuffer {
+    typealias SwiftType = RedactionLevel
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RedactionLevel {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .off
+        
+        case 2: return .pii
+        
+        case 3: return .strict
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RedactionLevel, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .off:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .pii:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .strict:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactionLevel_lift(_ buf: RustBuffer) throws -> RedactionLevel {
+    return try FfiConverterTypeRedactionLevel.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedactionLevel_lower(_ value: RedactionLevel) -> RustBuffer {
+    return FfiConverterTypeRedactionLevel.lower(value)
+}
+
+
+
+/**
+ * How long records of a data class are kept.
+ */
+
+public enum RetentionWindow: Equatable, Hashable {
+    
+    /**
+     * Never deleted by sweeps.
+     */
+    case forever
+    /**
+     * Deleted once older than `secs` seconds (1 second to 100 years).
+     */
+    case secs(
+        /**
+         * The window.
+         */secs: Int64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RetentionWindow: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRetentionWindow: FfiConverterRustBuffer {
+    typealias SwiftType = RetentionWindow
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RetentionWindow {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .forever
+        
+        case 2: return .secs(secs: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RetentionWindow, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .forever:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .secs(secs):
+            writeInt(&buf, Int32(2))
+            FfiConverterInt64.write(secs, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetentionWindow_lift(_ buf: RustBuffer) throws -> RetentionWindow {
+    return try FfiConverterTypeRetentionWindow.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetentionWindow_lower(_ value: RetentionWindow) -> RustBuffer {
+    return FfiConverterTypeRetentionWindow.lower(value)
+}
+
+
+
+/**
  * An organization role, from least to most privileged.
  */
 
@@ -3802,6 +11545,81 @@ public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
 #endif
 public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
     return FfiConverterTypeRole.lower(value)
+}
+
+
+
+/**
+ * How the stored seed is encoded.
+ */
+
+public enum SeedEncoding: Equatable, Hashable {
+    
+    /**
+     * Base32 text as in `otpauth://` URIs.
+     */
+    case base32
+    /**
+     * The raw key bytes.
+     */
+    case raw
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SeedEncoding: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSeedEncoding: FfiConverterRustBuffer {
+    typealias SwiftType = SeedEncoding
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SeedEncoding {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .base32
+        
+        case 2: return .raw
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SeedEncoding, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .base32:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .raw:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSeedEncoding_lift(_ buf: RustBuffer) throws -> SeedEncoding {
+    return try FfiConverterTypeSeedEncoding.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSeedEncoding_lower(_ value: SeedEncoding) -> RustBuffer {
+    return FfiConverterTypeSeedEncoding.lower(value)
 }
 
 
@@ -4051,6 +11869,258 @@ public func FfiConverterTypeTenantguardError_lower(_ value: TenantguardError) ->
     return FfiConverterTypeTenantguardError.lower(value)
 }
 
+
+/**
+ * What a token may do to a resource.
+ */
+
+public enum TokenAction: Equatable, Hashable {
+    
+    /**
+     * Read.
+     */
+    case read
+    /**
+     * Create or replace.
+     */
+    case write
+    /**
+     * Delete.
+     */
+    case delete
+    /**
+     * Manage.
+     */
+    case admin
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TokenAction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenAction: FfiConverterRustBuffer {
+    typealias SwiftType = TokenAction
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenAction {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .read
+        
+        case 2: return .write
+        
+        case 3: return .delete
+        
+        case 4: return .admin
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TokenAction, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .read:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .write:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .delete:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .admin:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenAction_lift(_ buf: RustBuffer) throws -> TokenAction {
+    return try FfiConverterTypeTokenAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenAction_lower(_ value: TokenAction) -> RustBuffer {
+    return FfiConverterTypeTokenAction.lower(value)
+}
+
+
+
+/**
+ * The HMAC hash of a TOTP.
+ */
+
+public enum TotpAlgorithm: Equatable, Hashable {
+    
+    /**
+     * HMAC-SHA-1 (the authenticator-app default).
+     */
+    case sha1
+    /**
+     * HMAC-SHA-256.
+     */
+    case sha256
+    /**
+     * HMAC-SHA-512.
+     */
+    case sha512
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TotpAlgorithm: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTotpAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = TotpAlgorithm
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TotpAlgorithm {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .sha1
+        
+        case 2: return .sha256
+        
+        case 3: return .sha512
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TotpAlgorithm, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .sha1:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .sha256:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .sha512:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTotpAlgorithm_lift(_ buf: RustBuffer) throws -> TotpAlgorithm {
+    return try FfiConverterTypeTotpAlgorithm.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTotpAlgorithm_lower(_ value: TotpAlgorithm) -> RustBuffer {
+    return FfiConverterTypeTotpAlgorithm.lower(value)
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -4070,6 +12140,246 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeClock: FfiConverterRustBuffer {
+    typealias SwiftType = Clock?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeClock.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeClock.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeGuardOptions: FfiConverterRustBuffer {
+    typealias SwiftType = GuardOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeGuardOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeGuardOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePseudonymSession: FfiConverterRustBuffer {
+    typealias SwiftType = PseudonymSession?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePseudonymSession.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePseudonymSession.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeAuditHead: FfiConverterRustBuffer {
+    typealias SwiftType = AuditHead?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAuditHead.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAuditHead.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePasswordParams: FfiConverterRustBuffer {
+    typealias SwiftType = PasswordParams?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePasswordParams.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePasswordParams.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRole: FfiConverterRustBuffer {
+    typealias SwiftType = Role?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRole.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRole.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionSequenceTypeTokenScope: FfiConverterRustBuffer {
+    typealias SwiftType = [TokenScope]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceTypeTokenScope.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceTypeTokenScope.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionSequenceTypeRedactCategory: FfiConverterRustBuffer {
+    typealias SwiftType = [RedactCategory]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceTypeRedactCategory.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceTypeRedactCategory.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4103,6 +12413,81 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTenantContext: FfiConverterRustBuffer {
+    typealias SwiftType = [TenantContext]
+
+    public static func write(_ value: [TenantContext], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTenantContext.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TenantContext] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TenantContext]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTenantContext.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeAuditEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [AuditEntry]
+
+    public static func write(_ value: [AuditEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAuditEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AuditEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AuditEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAuditEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFinding: FfiConverterRustBuffer {
+    typealias SwiftType = [Finding]
+
+    public static func write(_ value: [Finding], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFinding.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Finding] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Finding]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFinding.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeKeyInfo: FfiConverterRustBuffer {
     typealias SwiftType = [KeyInfo]
 
@@ -4122,6 +12507,285 @@ fileprivate struct FfiConverterSequenceTypeKeyInfo: FfiConverterRustBuffer {
             seq.append(try FfiConverterTypeKeyInfo.read(from: &buf))
         }
         return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMembership: FfiConverterRustBuffer {
+    typealias SwiftType = [Membership]
+
+    public static func write(_ value: [Membership], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMembership.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Membership] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Membership]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMembership.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeOrgPattern: FfiConverterRustBuffer {
+    typealias SwiftType = [OrgPattern]
+
+    public static func write(_ value: [OrgPattern], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOrgPattern.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OrgPattern] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OrgPattern]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOrgPattern.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSessionInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [SessionInfo]
+
+    public static func write(_ value: [SessionInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSessionInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SessionInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SessionInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSessionInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSubProcessor: FfiConverterRustBuffer {
+    typealias SwiftType = [SubProcessor]
+
+    public static func write(_ value: [SubProcessor], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSubProcessor.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SubProcessor] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SubProcessor]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSubProcessor.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTokenInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [TokenInfo]
+
+    public static func write(_ value: [TokenInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTokenInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TokenInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TokenInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTokenInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTokenScope: FfiConverterRustBuffer {
+    typealias SwiftType = [TokenScope]
+
+    public static func write(_ value: [TokenScope], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTokenScope.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TokenScope] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TokenScope]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTokenScope.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRedactCategory: FfiConverterRustBuffer {
+    typealias SwiftType = [RedactCategory]
+
+    public static func write(_ value: [RedactCategory], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRedactCategory.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RedactCategory] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RedactCategory]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRedactCategory.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringUInt64: FfiConverterRustBuffer {
+    public static func write(_ value: [String: UInt64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterUInt64.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: UInt64] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: UInt64]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterUInt64.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringTypeRetentionWindow: FfiConverterRustBuffer {
+    public static func write(_ value: [String: RetentionWindow], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterTypeRetentionWindow.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: RetentionWindow] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: RetentionWindow]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterTypeRetentionWindow.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringSequenceString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: [String]], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterSequenceString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: [String]] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: [String]]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterSequenceString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
     }
 }
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
@@ -4173,6 +12837,60 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
+ * The permissive default policy (every registered provider, no redaction).
+ */
+public func egressPolicyDefault() -> EgressPolicy  {
+    return try!  FfiConverterTypeEgressPolicy_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_egress_policy_default(uniffiCallStatus
+    )
+})
+}
+/**
+ * The strict posture: everything redacted, zero retention and no prompt cache asked.
+ */
+public func egressPolicyStrict() -> EgressPolicy  {
+    return try!  FfiConverterTypeEgressPolicy_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_egress_policy_strict(uniffiCallStatus
+    )
+})
+}
+/**
+ * A typical AI product's registry (chat LLM, agents LLM, optional reranker and observability).
+ */
+public func exampleRegistry() -> [SubProcessor]  {
+    return try!  FfiConverterSequenceTypeSubProcessor.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_example_registry(uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies an exported audit log offline. Throws `AuthenticationFailed` naming the first
+ * broken or missing line; `expected_head` also catches entries cut off the end.
+ */
+public func verifyAuditJsonl(jsonl: String, startAfter: AuditHead? = nil, expectedHead: AuditHead? = nil)throws  -> AuditReport  {
+    return try  FfiConverterTypeAuditReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_verify_audit_jsonl(
+        FfiConverterString.lower(jsonl),
+        FfiConverterOptionTypeAuditHead.lower(startAfter),
+        FfiConverterOptionTypeAuditHead.lower(expectedHead),uniffiCallStatus
+    )
+})
+}
+/**
+ * The authenticator-app defaults: SHA-1, 6 digits, 30 seconds, base32 seed.
+ */
+public func totpParamsDefault() -> TotpParams  {
+    return try!  FfiConverterTypeTotpParams_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_totp_params_default(uniffiCallStatus
+    )
+})
+}
+/**
  * Opens with a given key.
  */
 public func openWithKey(key: Data, keyId: UInt32, tenant: String, context: Data, sealed: SealedValue)throws  -> Data  {
@@ -4203,6 +12921,18 @@ public func sealWithSalt(key: Data, keyId: UInt32, tenant: String, context: Data
     )
 })
 }
+/**
+ * Creates or upgrades tenantguard's PostgreSQL schema as `admin_url` (a table owner);
+ * returns how many migrations ran.
+ */
+public func postgresMigrate(adminUrl: String)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_postgres_migrate(
+        FfiConverterString.lower(adminUrl),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -4219,10 +12949,280 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_func_egress_policy_default() != 40749) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_egress_policy_strict() != 19067) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_example_registry() != 1454) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_verify_audit_jsonl() != 43473) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_totp_params_default() != 28335) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_func_open_with_key() != 48654) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_seal_with_salt() != 4818) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_postgres_migrate() != 62617) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_egress_policy() != 11502) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_egress_policy_async() != 54328) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_egress_prepare() != 23311) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_egress_prepare_async() != 15006) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_egress_registry() != 31511) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_egress_set_policy() != 51569) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_egress_set_policy_async() != 30745) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_prepared_provider() != 55594) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_prepared_restore() != 28796) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_prepared_retention() != 10537) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_prepared_session() != 7482) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_prepared_summary() != 24598) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_prepared_text() != 44751) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_expire() != 50660) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_is_expired() != 8975) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_restore() != 35042) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_size() != 12855) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_tenant() != 25149) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_redactor_fake() != 45560) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_redactor_find() != 2354) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_redactor_hash() != 45691) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_redactor_mask() != 36748) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_redactor_pseudonymize() != 6109) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_redactor_tag() != 2613) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_clock_now_unix() != 3151) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_issuedtoken_expires_at() != 34056) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_issuedtoken_id() != 63391) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_issuedtoken_secret() != 5606) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_passwordhasher_hash() != 12578) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_passwordhasher_needs_rehash() != 16097) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_passwordhasher_params() != 22491) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_passwordhasher_verify() != 10943) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_access_expires_at() != 45744) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_access_token() != 18864) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_refresh_expires_at() != 46905) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_refresh_token() != 54289) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_session_id() != 56937) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_audit_entries() != 12932) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_audit_entries_async() != 45652) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token() != 11612) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token_async() != 50221) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_clear_retention() != 52191) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_clear_retention_async() != 47363) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_create_session() != 31845) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_create_session_async() != 14733) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_create_token() != 50300) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_create_token_async() != 54264) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_subject() != 51138) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_subject_async() != 28862) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_tenant() != 57375) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_tenant_async() != 49025) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit() != 14089) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit_async() != 36667) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_kill_agent() != 1936) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_kill_agent_async() != 20016) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_list_sessions() != 5854) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_list_sessions_async() != 62075) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_list_tokens() != 28230) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_list_tokens_async() != 42269) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_open_credential_with_reason() != 46921) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_open_credential_with_reason_async() != 33283) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_record_audit() != 57396) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_record_audit_async() != 34517) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session() != 1202) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session_async() != 46432) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_retention_policy() != 8886) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_retention_policy_async() != 61064) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_revoke_session() != 24238) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_revoke_session_async() != 45747) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_revoke_token() != 47471) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_revoke_token_async() != 52607) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_revoke_user_sessions() != 39637) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_revoke_user_sessions_async() != 33609) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_retention() != 50354) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_retention_async() != 108) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep() != 64390) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_all() != 811) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_all_async() != 9060) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_async() != 58197) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_access_token() != 26547) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit() != 20695) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit_async() != 54503) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_token() != 25345) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_token_async() != 13303) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_cache_stats() != 2077) {
@@ -4318,6 +13318,51 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant_async() != 43244) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_directory_role_of() != 7040) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_directory_memberships_of() != 36640) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_directoryresolver_resolve() != 40152) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_directoryresolver_resolve_async() != 15813) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_directoryresolver_visible_scopes() != 3937) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_directoryresolver_visible_scopes_async() != 15818) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_memorydirectory_create() != 53818) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_memorydirectory_remove_member() != 52384) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_memorydirectory_set_member() != 2806) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_openobserver_record() != 9015) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_revealer_open_credential() != 43284) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_revealer_open_credential_async() != 58786) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_revealer_totp_code() != 19360) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_revealer_totp_code_async() != 31190) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_totpcode_code() != 9739) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_keyprovider_current_kek() != 16958) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4357,10 +13402,31 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_sealedvalue_version() != 44128) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_role() != 55240) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_user() != 29976) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_is_service() != 1063) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_tenant() != 35955) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_egress_new() != 46559) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_pseudonymsession_new() != 23836) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_redactor_new() != 2323) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_guardoptions_new() != 35094) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_passwordhasher_new() != 47797) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_guard_embedded() != 63163) {
@@ -4369,10 +13435,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_constructor_guard_in_memory() != 50303) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_guard_with_key_provider() != 34502) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_guard_with_key_provider() != 28828) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_guard_with_local_key_provider() != 12620) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_guard_with_local_key_provider() != 40764) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_foreign() != 22000) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_from_store() != 20952) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_memory() != 27164) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_memorydirectory_new() != 10799) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_revealer_new() != 54106) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_localkeyprovider_ephemeral() != 26760) {
@@ -4385,6 +13466,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_store_memory() != 3214) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_store_postgres() != 58925) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_store_sqlite() != 12627) {
@@ -4415,7 +13499,10 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitClock()
+    uniffiCallbackInitDirectory()
     uniffiCallbackInitKeyProvider()
+    uniffiCallbackInitOpenObserver()
     return InitializationResult.ok
 }()
 

@@ -1,0 +1,163 @@
+// Kotlin tests of the AI egress bindings (redaction, pseudonymization and restore,
+// per-organization policies): run by scripts/kotlin.sh. A failed check exits non-zero.
+
+import tenantguard.*
+import kotlinx.coroutines.runBlocking
+
+inline fun <reified T : Throwable> expect(message: String? = null, block: () -> Unit): T {
+    try {
+        block()
+    } catch (e: Throwable) {
+        check(e is T) { "expected ${T::class.simpleName}, got $e" }
+        if (message != null) check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
+        return e as T
+    }
+    throw AssertionError("expected ${T::class.simpleName}, nothing thrown")
+}
+
+var passed = 0
+fun test(name: String, body: () -> Unit) {
+    body()
+    passed++
+    println("ok - $name")
+}
+
+val service = ServiceRole()
+val text = "Mail jane@example.com or call +1 415 555 2671, card 4111 1111 1111 1111."
+
+test("redactor: one pass finds values by byte range; mask, tag, hash") {
+    Redactor().use { r ->
+        val found = r.find(text)
+        check(found.map { it.tag } == listOf("EMAIL", "PHONE", "CARD")) { found.toString() }
+        check(found.all { it.category == RedactCategory.PII })
+        val bytes = text.toByteArray()
+        check(bytes.decodeToString(found[0].start.toInt(), found[0].end.toInt()) == "jane@example.com")
+        check(bytes.decodeToString(found[2].start.toInt(), found[2].end.toInt()) == "4111 1111 1111 1111")
+        // Offsets are UTF-8 bytes: a non-ASCII prefix shifts them past the UTF-16 index.
+        val e = r.find("Grüße jane@example.com").single()
+        check(e.start == 8uL && e.end == 24uL) { e.toString() }
+
+        val tagged = r.tag(text)
+        check(tagged.text == "Mail [EMAIL] or call [PHONE], card [CARD].") { tagged.text }
+        check(tagged.summary == mapOf("EMAIL" to 1uL, "PHONE" to 1uL, "CARD" to 1uL))
+        val masked = r.mask(text).text
+        check(!masked.contains("jane") && masked.contains("1111.") && !masked.contains("4111")) { masked }
+        val key = ByteArray(32) { 7 }
+        val h1 = r.hash("jane@example.com", key).text
+        check(h1.matches(Regex("\\[EMAIL:[0-9a-f]{12}]")) && h1 == r.hash("jane@example.com", key).text) { h1 }
+        check(h1 != r.hash("jane@example.com", ByteArray(32) { 8 }).text)
+        expect<TenantguardException.InvalidInput>("32 bytes") { r.hash("x", ByteArray(3)) }
+        expect<TenantguardException.TooLarge>("over the redaction limit") { r.find("a".repeat(4 * 1024 * 1024 + 1)) }
+    }
+    // Secrets and the organization's own terms and patterns.
+    Redactor(terms = listOf("Project Falcon"), patterns = listOf(OrgPattern("TICKET", "TCK-[0-9]{4}"))).use { r ->
+        val out = r.tag("Project Falcon key AKIAIOSFODNN7EXAMPLE for TCK-1234").text
+        check(out == "[TERM] key [API_KEY] for [TICKET]") { out }
+    }
+    Redactor(categories = listOf(RedactCategory.SECRET)).use { r ->
+        check(r.tag("jane@example.com AKIAIOSFODNN7EXAMPLE").text == "jane@example.com [API_KEY]")
+    }
+    expect<TenantguardException.InvalidInput> { Redactor(patterns = listOf(OrgPattern("bad tag", "x"))) }
+    expect<TenantguardException.InvalidInput> { Redactor(patterns = listOf(OrgPattern("T", "("))) }
+}
+
+test("pseudonymize and restore round trip; fakes too; expired sessions refuse") {
+    val r = Redactor()
+    PseudonymSession("acme").use { s ->
+        val out = r.pseudonymize(text, s)
+        check(out.text == "Mail <EMAIL_1> or call <PHONE_1>, card <CARD_1>.") { out.text }
+        check(s.size() == 3uL && s.tenant() == "acme" && !s.isExpired())
+        check(!s.toString().contains("jane") && !out.findings.toString().contains("jane")) { s.toString() }
+        // The same value keeps its placeholder within the session.
+        check(r.pseudonymize("again: jane@example.com", s).text == "again: <EMAIL_1>")
+        val answer = "I wrote to <EMAIL_1> and called <PHONE_1>; <EMAIL_9> stays."
+        check(s.restore(answer) == "I wrote to jane@example.com and called +1 415 555 2671; <EMAIL_9> stays.")
+        check(s.restore(out.text) == text)
+        s.expire()
+        check(s.isExpired())
+        expect<TenantguardException.NotFound>("expired") { s.restore("<EMAIL_1>") }
+    }
+    PseudonymSession("acme", 60uL).use { s ->
+        val fake = r.fake(text, s)
+        check(!fake.text.contains("jane@example.com") && !fake.text.contains("4111 1111 1111 1111")) { fake.text }
+        check(s.restore(fake.text) == text)
+    }
+    expect<TenantguardException.InvalidInput>("24 hours") { PseudonymSession("acme", 100_000uL) }
+    expect<TenantguardException.InvalidInput>("invalid tenant id") { PseudonymSession("a:b") }
+}
+
+test("egress: permissive default, redaction by policy, restore, multi-turn, refusals, audit") {
+    val store = Store.memory()
+    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        Egress(g, store, exampleRegistry()).use { e ->
+            check(e.registry().map { it.id } == listOf("llm-chat", "llm-agents", "reranker", "observability"))
+            check(e.policy(acme) == egressPolicyDefault())
+
+            // The default policy is permissive: the text goes out unchanged.
+            val d0 = e.prepare(acme, "llm-chat", "Mail jane@example.com")
+            check(d0 is EgressDecision.Allowed && d0.prepared.text() == "Mail jane@example.com" && d0.prepared.session() == null)
+
+            // The organization opts into redaction by policy alone.
+            check(e.setPolicy(acme, egressPolicyDefault().copy(redaction = RedactionLevel.PII)) == 1uL)
+            val d1 = e.prepare(acme, "llm-chat", "Mail jane@example.com")
+            check(d1 is EgressDecision.Allowed) { d1.toString() }
+            val p = (d1 as EgressDecision.Allowed).prepared
+            check(p.text() == "Mail <EMAIL_1>" && p.provider() == "llm-chat" && p.summary() == mapOf("EMAIL" to 1uL))
+            check(p.restore("Done: wrote to <EMAIL_1>") == "Done: wrote to jane@example.com")
+            check(!p.toString().contains("jane")) { p.toString() }
+            // Next turn: the same session keeps placeholders stable.
+            val d2 = e.prepare(acme, "llm-chat", "and bob@example.com, cc jane@example.com", session = p.session())
+            check((d2 as EgressDecision.Allowed).prepared.text() == "and <EMAIL_2>, cc <EMAIL_1>") { d2.toString() }
+            check(p.session()!!.restore("<EMAIL_2>") == "bob@example.com")
+
+            // A policy refusing a provider, and the strict posture's hints.
+            e.setPolicy(acme, egressPolicyStrict().copy(allowedProviders = listOf("llm-agents"), optedOut = listOf("reranker")))
+            val refused = e.prepare(acme, "llm-chat", "hello")
+            check(refused is EgressDecision.Denied && refused.reason == DenyReason.ProviderNotAllowed) { refused.toString() }
+            check((refused as EgressDecision.Denied).message.contains("does not allow this provider"))
+            val unknown = e.prepare(acme, "pastebin", "hello") as EgressDecision.Denied
+            check(unknown.reason == DenyReason.UnknownProvider)
+            val allowed = e.prepare(acme, "llm-agents", "key AKIAIOSFODNN7EXAMPLE") as EgressDecision.Allowed
+            check(allowed.prepared.text() == "key <API_KEY_1>") { allowed.prepared.text() }
+            check(allowed.prepared.retention() == RetentionHints(true, false, 0u))
+
+            // Categories per provider.
+            val cats = egressPolicyDefault().copy(categories = mapOf("llm-agents" to listOf("prompts")))
+            e.setPolicy(acme, cats)
+            val doc = e.prepare(acme, "llm-agents", "report", category = "documents") as EgressDecision.Denied
+            check(doc.reason == DenyReason.CategoryNotAllowed("documents")) { doc.toString() }
+            val pii = e.prepare(acme, "llm-agents", "jane@example.com") as EgressDecision.Denied
+            check(pii.reason == DenyReason.CategoryNotAllowed("pii")) { pii.toString() }
+            check(e.policy(acme) == cats)
+
+            // Invalid policies are refused; only admins change them; anyone may prepare.
+            expect<TenantguardException.InvalidInput>("not optional") { e.setPolicy(acme, egressPolicyDefault().copy(optedOut = listOf("llm-chat"))) }
+            expect<TenantguardException.InvalidInput>("not in the sub-processor registry") {
+                e.setPolicy(acme, egressPolicyDefault().copy(allowedProviders = listOf("nobody")))
+            }
+            val viewer = TenantContext.resolved("acme", "vic", Role.VIEWER)
+            expect<TenantguardException.PermissionDenied>("needs role admin") { e.setPolicy(viewer, egressPolicyDefault()) }
+            check(e.prepare(viewer, "llm-chat", "hi") is EgressDecision.Allowed)
+
+            // Every decision is in the audit log, counts only.
+            val decisions = g.auditEntries(acme, 0uL, 1000u).filter { it.action == "egress.decision" }
+            check(decisions.size == 9) { "decisions: ${decisions.size}" }
+            check(decisions.none { it.toString().contains("jane") || it.toString().contains("AKIA") })
+            check(decisions.any { it.details["allowed"] == "false" && it.target == "llm-chat" })
+
+            runBlocking {
+                e.setPolicyAsync(acme, egressPolicyStrict())
+                val d = e.prepareAsync(acme, "llm-chat", "jane@example.com")
+                check((d as EgressDecision.Allowed).prepared.text() == "<EMAIL_1>")
+                check(e.policyAsync(acme).redaction == RedactionLevel.STRICT)
+            }
+        }
+        expect<TenantguardException.InvalidInput> {
+            Egress(g, store, listOf(SubProcessor("Bad Id", "n", "p", listOf(), false, "")))
+        }
+    }
+}
+
+println("egress_test.kts: $passed tests passed")

@@ -1,0 +1,306 @@
+// Kotlin tests of the governance bindings (agent tokens, audit log, retention, passwords,
+// sessions): run by scripts/kotlin.sh on the JVM. A failed check throws and kotlinc exits non-zero.
+
+import tenantguard.*
+import kotlinx.coroutines.runBlocking
+
+inline fun <reified T : Throwable> expect(message: String? = null, block: () -> Unit): T {
+    try {
+        block()
+    } catch (e: Throwable) {
+        check(e is T) { "expected ${T::class.simpleName}, got $e" }
+        if (message != null) check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
+        return e as T
+    }
+    throw AssertionError("expected ${T::class.simpleName}, nothing thrown")
+}
+
+var passed = 0
+fun test(name: String, body: () -> Unit) {
+    body()
+    passed++
+    println("ok - $name")
+}
+
+/** A clock the test moves by hand. */
+class TestClock(@Volatile var t: Long) : Clock {
+    override fun nowUnix(): Long = t
+}
+
+val service = ServiceRole()
+val T0 = 1_700_000_000L
+
+fun guardWith(clock: TestClock, store: Store = Store.memory(), key: ByteArray? = null): Guard =
+    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store, GuardOptions(clock = clock, sessionSigningKey = key))
+
+test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch") {
+    val clock = TestClock(T0)
+    guardWith(clock).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        val issued = g.createToken(acme, TokenSpec(agent = "bot-1", name = "ci"))
+        val secret = issued.secret()
+        check(secret.startsWith("tg_")) { "token prefix" }
+        check(!issued.toString().contains(secret) && issued.toString().contains("[REDACTED]")) { issued.toString() }
+        check(issued.expiresAt() == null)
+
+        // Read-only on everything by default: the agent's context is a viewer's.
+        val v = g.verifyToken(secret, "runs/1", TokenAction.READ)
+        check(v.tokenId == issued.id() && v.agent == "bot-1" && v.scopes == listOf(TokenScope("*", TokenAction.READ)))
+        check(v.context.tenant() == "acme" && v.context.user() == "bot-1" && v.context.role() == Role.VIEWER)
+        expect<TenantguardException.PermissionDenied>("does not allow write") { g.verifyToken(secret, "runs/1", TokenAction.WRITE) }
+        expect<TenantguardException.PermissionDenied>("needs role member") { g.seal(v.context, "c", byteArrayOf(1)) }
+
+        // Typos and junk are refused before any lookup; a well-formed stranger after it.
+        val typo = secret.dropLast(1) + (if (secret.last() == 'A') 'B' else 'A')
+        expect<TenantguardException.Malformed>("checksum") { g.authenticateToken(typo) }
+        expect<TenantguardException.Malformed>("malformed token") { g.authenticateToken("hello") }
+
+        // A scoped, expiring writer.
+        val w = g.createToken(acme, TokenSpec("bot-2", "deploy", listOf(TokenScope("runs/*", TokenAction.WRITE)), 60L))
+        check(w.expiresAt() == T0 + 60)
+        val wv = g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE)
+        check(wv.context.role() == Role.MEMBER)
+        g.seal(wv.context, "c", byteArrayOf(1))
+        expect<TenantguardException.PermissionDenied> { g.verifyToken(w.secret(), "keys/1", TokenAction.WRITE) }
+        clock.t = T0 + 59
+        g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE)
+        clock.t = T0 + 60
+        expect<TenantguardException.AuthenticationFailed>("token expired") { g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE) }
+
+        // Listing shows metadata, never the plaintext.
+        val listed = g.listTokens(acme, null, null, 100u)
+        check(listed.map { it.id }.toSet() == setOf(issued.id(), w.id()))
+        check(listed.none { it.toString().contains(secret) || it.toString().contains(w.secret()) })
+        check(g.listTokens(acme, "bot-2", null, 100u).single().expiresAt == T0 + 60)
+
+        // Revocation is immediate through the same guard.
+        check(g.revokeToken(acme, issued.id()))
+        check(!g.revokeToken(acme, issued.id()))
+        expect<TenantguardException.AuthenticationFailed>("token revoked") { g.authenticateToken(secret) }
+        check(g.listTokens(acme, "bot-1", null, 10u).single().revokedAt == T0 + 60)
+
+        // Kill switch: every token of one agent at once.
+        val k1 = g.createToken(acme, TokenSpec("bot-3", "a")).secret()
+        val k2 = g.createToken(acme, TokenSpec("bot-3", "b")).secret()
+        g.authenticateToken(k1)
+        check(g.killAgent(acme, "bot-3") == 2uL)
+        expect<TenantguardException.AuthenticationFailed>("revoked") { g.authenticateToken(k1) }
+        expect<TenantguardException.AuthenticationFailed>("revoked") { g.authenticateToken(k2) }
+
+        // Only admins manage tokens; bad specs are refused.
+        val member = TenantContext.resolved("acme", "mia", Role.MEMBER)
+        expect<TenantguardException.PermissionDenied>("needs role admin") { g.createToken(member, TokenSpec("x", "y")) }
+        expect<TenantguardException.InvalidInput>("1 to 32 scopes") { g.createToken(acme, TokenSpec("x", "y", listOf())) }
+        expect<TenantguardException.InvalidInput>("lifetime") { g.createToken(acme, TokenSpec("x", "y", null, 0L)) }
+
+        runBlocking {
+            val t = g.createTokenAsync(acme, TokenSpec("bot-4", "z"))
+            check(g.authenticateTokenAsync(t.secret()).agent == "bot-4")
+            check(g.revokeTokenAsync(acme, t.id()))
+        }
+    }
+}
+
+test("audit log: chained entries, JSONL export verified offline, tampering detected") {
+    val clock = TestClock(T0)
+    guardWith(clock).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        val t = g.createToken(acme, TokenSpec("bot-1", "ci"))
+        g.revokeToken(acme, t.id())
+        val admin = TenantContext.resolved("acme", "adam", Role.ADMIN)
+        val ev = g.recordAudit(admin, AuditEvent(AuditAction.MEMBERSHIP_CHANGE, "user:bob", "joined", mapOf("role" to "member")))
+        check(ev.actor == "user:adam" && ev.action == "membership.change" && ev.details == mapOf("role" to "member") && ev.time == T0)
+        val viewer = TenantContext.resolved("acme", "vic", Role.VIEWER)
+        g.recordAudit(viewer, AuditEvent(action = AuditAction.POLICY_CHANGE, target = "ui:theme"))
+
+        val entries = g.auditEntries(acme, 0uL, 1000u)
+        check(entries.map { it.action }.containsAll(listOf("token.create", "token.revoke", "membership.change", "policy.change")))
+        check(entries.first().seq == 1uL && entries.first().prev == "0".repeat(64))
+        check(entries.zipWithNext().all { (a, b) -> b.seq == a.seq + 1uL && b.prev == a.hash })
+        check(entries.none { it.toString().contains(t.secret()) })
+
+        val export = g.exportAudit(acme)
+        val lines = export.jsonl.trimEnd('\n').split('\n')
+        check(lines.size == entries.size && export.report.entries == entries.size.toULong())
+        check(export.report.head == entries.last().hash && export.report.tenant == "acme")
+        val head = AuditHead(export.report.lastSeq, export.report.head)
+        check(verifyAuditJsonl(export.jsonl, expectedHead = head) == export.report)
+        check(g.verifyAudit(acme) == export.report)
+        // Resume mid-chain from a checkpoint.
+        val tail = lines.drop(2).joinToString("\n", postfix = "\n")
+        check(verifyAuditJsonl(tail, AuditHead(entries[1].seq, entries[1].hash), head).entries == (entries.size - 2).toULong())
+
+        // An altered entry, a deleted one, a duplicated one and a cut-off end are all caught.
+        val altered = lines.toMutableList()
+        altered[1] = altered[1].replace("\"target\":\"", "\"target\":\"x")
+        check(altered[1] != lines[1])
+        expect<TenantguardException.AuthenticationFailed>("line 2") { verifyAuditJsonl(altered.joinToString("\n", postfix = "\n")) }
+        expect<TenantguardException.AuthenticationFailed>("missing entries") {
+            verifyAuditJsonl((lines.take(1) + lines.drop(2)).joinToString("\n", postfix = "\n"))
+        }
+        expect<TenantguardException.AuthenticationFailed>("out of order") {
+            verifyAuditJsonl((lines.take(2) + lines[1] + lines.drop(2)).joinToString("\n", postfix = "\n"))
+        }
+        expect<TenantguardException.AuthenticationFailed>("expected head") {
+            verifyAuditJsonl(lines.dropLast(1).joinToString("\n", postfix = "\n"), expectedHead = head)
+        }
+        expect<TenantguardException.AuthenticationFailed>("malformed") { verifyAuditJsonl("{\"seq\":1}\n") }
+
+        expect<TenantguardException.PermissionDenied>("needs role admin") { g.exportAudit(viewer) }
+        expect<TenantguardException.PermissionDenied> { g.auditEntries(viewer, 0uL, 10u) }
+        expect<TenantguardException.InvalidInput>("target") { g.recordAudit(acme, AuditEvent(AuditAction.POLICY_CHANGE, "")) }
+        runBlocking { check(g.exportAuditAsync(acme).report == export.report) }
+    }
+}
+
+test("retention: windows, sweep hard-deletes past the window only, subject and tenant erasure") {
+    val clock = TestClock(T0)
+    val dir = java.nio.file.Files.createTempDirectory("tg-kotlin-retention").toString()
+    val store = Store.sqlite("$dir/tg.db")
+    guardWith(clock, store).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        val policy = g.retentionPolicy(acme)
+        check(policy["run_log"] == RetentionWindow.Secs(90L * 86_400) && policy["captured_session"] == RetentionWindow.Secs(7L * 86_400))
+        check(policy["password"] == null)
+        g.setRetention(acme, "screenshot", RetentionWindow.Secs(3600))
+        g.setRetention(acme, "chat_transcript", RetentionWindow.Forever)
+        check(g.retentionPolicy(acme)["screenshot"] == RetentionWindow.Secs(3600))
+        expect<TenantguardException.InvalidInput>("retention window") { g.setRetention(acme, "x", RetentionWindow.Secs(0)) }
+
+        g.putRecord(acme, "shot-1", "screenshot", null, "png".toByteArray())
+        g.putRecord(acme, "log-1", "run_log", "alice", "log".toByteArray())
+        g.putRecord(acme, "chat-1", "chat_transcript", "bob", "hi".toByteArray())
+        g.putCredential(acme, "pw-1", Credential.password("hunter2"))
+
+        clock.t = T0 + 3600 // exactly the window: kept
+        var r = g.sweep(acme, 100u)
+        check(r.deleted.isEmpty() && r.auditSeq == null && r.now == T0 + 3600) { r.toString() }
+        clock.t = T0 + 3601
+        r = g.sweep(acme, 100u)
+        check(r.deleted == mapOf("screenshot" to 1uL) && r.auditSeq != null && r.tenant == "acme") { r.toString() }
+        expect<TenantguardException.NotFound>("record not found") { g.openRecord(acme, "shot-1") }
+        check(g.openRecord(acme, "log-1").dataClass == "run_log")
+        check(g.sweep(acme, 100u).deleted.isEmpty()) // idempotent
+        val receipt = g.auditEntries(acme, 0uL, 1000u).single { it.action == "retention.sweep" }
+        check(receipt.seq == r.auditSeq && receipt.details["deleted.screenshot"] == "1")
+
+        clock.t = T0 + 90L * 86_400 + 1 // the default run_log window has passed; chat is kept forever
+        val all = g.sweepAll(service, null, 100u)
+        check(all.tenants == 1uL && all.deleted == 1uL && all.lastTenant == "acme") { all.toString() }
+        expect<TenantguardException.NotFound> { g.openRecord(acme, "log-1") }
+        check(g.openRecord(acme, "chat-1").plaintext.decodeToString() == "hi")
+        check(g.openCredential(acme, "pw-1").expose().decodeToString() == "hunter2")
+
+        // Data-subject erasure, whatever the window; the receipt holds a digest only.
+        g.putRecord(acme, "note-1", "note", "bob", "x".toByteArray())
+        val e = g.eraseSubject(acme, "bob", 10u)
+        check(e.deleted == 2uL && e.receipt.action == "retention.erase_subject" && e.subjectDigest.length == 64)
+        check(!e.receipt.toString().contains("bob") && e.receipt.target.contains(e.subjectDigest))
+        expect<TenantguardException.NotFound> { g.openRecord(acme, "chat-1") }
+        check(g.eraseSubject(acme, "bob", 10u).deleted == 0uL)
+
+        // Roles: admins sweep and erase subjects, only owners erase a tenant.
+        val admin = TenantContext.resolved("acme", "adam", Role.ADMIN)
+        val member = TenantContext.resolved("acme", "mia", Role.MEMBER)
+        expect<TenantguardException.PermissionDenied> { g.sweep(member, 10u) }
+        expect<TenantguardException.PermissionDenied> { g.setRetention(member, "note", RetentionWindow.Forever) }
+        g.sweep(admin, 10u)
+        expect<TenantguardException.PermissionDenied>("needs role owner") { g.eraseTenant(admin, 10u) }
+        expect<TenantguardException.InvalidInput>("batch size") { g.sweep(acme, 0u) }
+
+        // Erasing the tenant: keys shredded, tokens and sessions revoked, records deleted.
+        val sealed = g.seal(acme, "c", byteArrayOf(1))
+        val token = g.createToken(acme, TokenSpec("bot", "n")).secret()
+        g.createSession(TenantContext.resolved("acme", "alice", Role.MEMBER), "laptop")
+        val te = g.eraseTenant(acme, 100u)
+        check(te.tokensRevoked == 1uL && te.sessionsRevoked == 1uL && te.recordsDeleted == 1uL) { te.toString() }
+        check(te.receipt.action == "retention.erase_tenant")
+        expect<TenantguardException.KeyDestroyed> { g.open(acme, "c", sealed) }
+        expect<TenantguardException.AuthenticationFailed>("revoked") { g.authenticateToken(token) }
+        check(g.verifyAudit(acme).lastSeq == te.receipt.seq) // the log itself is kept
+    }
+    runBlocking {
+        guardWith(TestClock(T0)).use { g ->
+            val t = TenantContext.service("t", service)
+            g.createTenantAsync(t)
+            g.setRetentionAsync(t, "screenshot", RetentionWindow.Secs(1))
+            check(g.sweepAsync(t, 10u).deleted.isEmpty())
+        }
+    }
+}
+
+test("passwords: argon2id hashes, wrong password refused, rehash on stronger parameters") {
+    val h = PasswordHasher()
+    check(h.params() == PasswordParams(19_456u, 2u, 1u))
+    val phc = h.hash("correct horse battery staple")
+    check(phc.startsWith("\$argon2id\$v=19\$m=19456,t=2,p=1\$")) { phc }
+    check(h.hash("correct horse battery staple") != phc) // fresh salt
+    check(!h.verify("correct horse battery staple", phc).needsRehash)
+    expect<TenantguardException.AuthenticationFailed>("wrong password") { h.verify("correct horse battery stapler", phc) }
+    expect<TenantguardException.Malformed>("malformed") { h.verify("x", "not a hash") }
+    expect<TenantguardException.InvalidInput>("password must be") { h.hash("") }
+    expect<TenantguardException.InvalidInput>("OWASP") { PasswordHasher(PasswordParams(1024u, 1u, 1u)) }
+    val stronger = PasswordHasher(PasswordParams(19_456u, 3u, 1u))
+    check(stronger.needsRehash(phc) && stronger.verify("correct horse battery staple", phc).needsRehash)
+    check(!h.toString().contains("correct"))
+}
+
+test("sessions: access and refresh tokens, rotation, reuse detection, revocation, expiry") {
+    val clock = TestClock(T0)
+    val key = ByteArray(32) { (it * 7).toByte() }
+    val options = GuardOptions(clock = clock, sessionSigningKey = key, accessTtlSecs = 600L)
+    check(options.toString().contains("[REDACTED]")) { options.toString() }
+    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), options).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        val alice = TenantContext.resolved("acme", "alice", Role.MEMBER)
+        val s = g.createSession(alice, "laptop")
+        check(!s.toString().contains(s.accessToken()) && !s.toString().contains(s.refreshToken())) { s.toString() }
+        check(s.accessExpiresAt() == T0 + 600)
+        val v = g.verifyAccessToken(s.accessToken())
+        check(v.sessionId == s.sessionId() && v.context.user() == "alice" && v.context.role() == Role.MEMBER && v.context.tenant() == "acme")
+        val parts = s.accessToken().split('.')
+        val forged = parts[0] + "." + parts[1] + "." + parts[2].reversed()
+        expect<TenantguardException> { g.verifyAccessToken(forged) }
+
+        // Another guard with the same signing key accepts the access token.
+        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock, sessionSigningKey = key)).use { other ->
+            check(other.verifyAccessToken(s.accessToken()).sessionId == s.sessionId())
+        }
+
+        // Refresh rotates; presenting an old refresh token revokes the session.
+        val s2 = g.refreshSession(s.refreshToken())
+        check(s2.sessionId() == s.sessionId() && s2.refreshToken() != s.refreshToken())
+        expect<TenantguardException.AuthenticationFailed>("reuse") { g.refreshSession(s.refreshToken()) }
+        expect<TenantguardException.AuthenticationFailed> { g.refreshSession(s2.refreshToken()) }
+
+        val s3 = g.createSession(alice, "phone")
+        check(g.listSessions(alice, null, 10u).any { it.id == s3.sessionId() && it.label == "phone" && it.revokedAt == null })
+        val bob = TenantContext.resolved("acme", "bob", Role.MEMBER)
+        expect<TenantguardException.PermissionDenied> { g.revokeSession(bob, s3.sessionId()) }
+        expect<TenantguardException.PermissionDenied> { g.listSessions(bob, "alice", 10u) }
+        check(g.revokeSession(alice, s3.sessionId()))
+        expect<TenantguardException.AuthenticationFailed>("revoked") { g.refreshSession(s3.refreshToken()) }
+        g.createSession(alice, "tablet")
+        check(g.revokeUserSessions(TenantContext.resolved("acme", "adam", Role.ADMIN), "alice") == 1uL)
+
+        val s4 = g.createSession(alice, "desk")
+        clock.t = T0 + 600
+        expect<TenantguardException.AuthenticationFailed>("expired") { g.verifyAccessToken(s4.accessToken()) }
+        runBlocking {
+            val s5 = g.createSessionAsync(alice, "async")
+            check(g.refreshSessionAsync(s5.refreshToken()).sessionId() == s5.sessionId())
+        }
+    }
+    expect<TenantguardException.InvalidInput>("signing key") {
+        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(sessionSigningKey = ByteArray(8)))
+    }
+    expect<TenantguardException.InvalidInput> {
+        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(tokenPrefix = "no spaces"))
+    }
+}
+
+println("governance_test.kts: $passed tests passed")

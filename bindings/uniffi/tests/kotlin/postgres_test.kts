@@ -1,0 +1,74 @@
+// Kotlin test of the PostgreSQL store through the bindings: run by scripts/kotlin.sh.
+// Needs a server from `eval "$(scripts/pg.sh start)"` (TENANTGUARD_PG_URL, _SERVICE_URL,
+// _ADMIN_URL); without one it prints SKIPPED and passes, unless TENANTGUARD_PG_REQUIRED=1.
+
+import tenantguard.*
+import kotlinx.coroutines.runBlocking
+
+inline fun <reified T : Throwable> expect(message: String? = null, block: () -> Unit): T {
+    try {
+        block()
+    } catch (e: Throwable) {
+        check(e is T) { "expected ${T::class.simpleName}, got $e" }
+        if (message != null) check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
+        return e as T
+    }
+    throw AssertionError("expected ${T::class.simpleName}, nothing thrown")
+}
+
+fun env(name: String): String? = System.getenv(name)?.takeIf { it.isNotEmpty() }
+
+val app = env("TENANTGUARD_PG_URL")
+val svc = env("TENANTGUARD_PG_SERVICE_URL")
+val admin = env("TENANTGUARD_PG_ADMIN_URL")
+
+if (app == null || svc == null || admin == null) {
+    check(env("TENANTGUARD_PG_REQUIRED") != "1") {
+        "TENANTGUARD_PG_REQUIRED=1 but TENANTGUARD_PG_URL / _SERVICE_URL / _ADMIN_URL are not set: run scripts/pg.sh start"
+    }
+    println("SKIPPED postgres_test.kts: TENANTGUARD_PG_URL not set (run `eval \"\$(scripts/pg.sh start)\"` first)")
+} else {
+    postgresMigrate(admin)
+    check(postgresMigrate(admin) == 0u) // idempotent
+    val service = ServiceRole()
+    val suffix = java.util.UUID.randomUUID().toString().replace("-", "").take(12)
+    val tenant = "kt-$suffix"
+    val other = "kt-other-$suffix"
+    val store = Store.postgres(app, svc)
+    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+        val t = TenantContext.service(tenant, service)
+        val o = TenantContext.service(other, service)
+        check(g.createTenant(t) == 1u)
+        g.createTenant(o)
+        val sealed = g.seal(t, "c", "pg".toByteArray())
+        check(g.open(t, "c", sealed).decodeToString() == "pg")
+        g.putCredential(t, "pw-$suffix", Credential.password("hunter2"))
+        check(g.openCredential(t, "pw-$suffix").expose().decodeToString() == "hunter2")
+        // Under RLS another tenant's record is invisible (not found), and a colliding write is refused.
+        expect<TenantguardException.NotFound> { g.openRecord(o, "pw-$suffix") }
+        expect<TenantguardException.CrossTenant> { g.putCredential(o, "pw-$suffix", Credential.password("x")) }
+
+        // Tokens, audit, retention and egress on PostgreSQL.
+        val tok = g.createToken(t, TokenSpec("bot-1", "ci"))
+        check(g.verifyToken(tok.secret(), "runs/1", TokenAction.READ).context.tenant() == tenant)
+        check(g.revokeToken(t, tok.id()))
+        expect<TenantguardException.AuthenticationFailed>("revoked") { g.authenticateToken(tok.secret()) }
+        val export = g.exportAudit(t)
+        check(verifyAuditJsonl(export.jsonl, expectedHead = AuditHead(export.report.lastSeq, export.report.head)).entries >= 2uL)
+        g.setRetention(t, "screenshot", RetentionWindow.Secs(1))
+        check(g.retentionPolicy(t)["screenshot"] == RetentionWindow.Secs(1))
+        Egress(g, store, exampleRegistry()).use { e ->
+            e.setPolicy(t, egressPolicyDefault().copy(redaction = RedactionLevel.PII))
+            val d = e.prepare(t, "llm-chat", "Mail jane@example.com") as EgressDecision.Allowed
+            check(d.prepared.text() == "Mail <EMAIL_1>")
+            check(e.policy(o) == egressPolicyDefault())
+        }
+        // Memberships live in tg_memberships: nobody has been added, so nobody resolves.
+        val res = DirectoryResolver.fromStore(store)
+        expect<TenantguardException.PermissionDenied> { res.resolve("mallory", tenant) }
+        runBlocking { check(g.openAsync(t, "c", sealed).decodeToString() == "pg") }
+        g.eraseTenant(t, 100u)
+        g.eraseTenant(o, 100u)
+    }
+    println("postgres_test.kts: PostgreSQL store passed (tenant $tenant)")
+}
