@@ -674,3 +674,31 @@ async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
         .map(|r| r.get::<_, String>(0))
         .collect()
 }
+
+#[tokio::test]
+async fn concurrent_puts_of_a_new_id_all_succeed() {
+    // put_record runs UPDATE, then INSERT ... ON CONFLICT DO NOTHING when the id is new:
+    // puts racing on the same new id must each replace or insert, never fail.
+    let Some(pg) = fresh("putrace").await else {
+        return;
+    };
+    let s = std::sync::Arc::new(pg.store().await);
+    let olga = user("acme", "olga", Role::Owner);
+    s.create_tenant(&olga, &key(1, KeyState::Active))
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let id = format!("race-{round}");
+        let tasks: Vec<_> = (0..8u8)
+            .map(|i| {
+                let (s, olga, id) = (s.clone(), olga.clone(), id.clone());
+                tokio::spawn(async move { s.put_record(&olga, &rec(&id, 1, &[i])).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let got = s.get_record(&olga, &id).await.unwrap().unwrap();
+        assert!(got.sealed.len() == 1 && got.sealed[0] < 8);
+    }
+}
