@@ -19,27 +19,37 @@ set -euo pipefail
 log() { echo "pg.sh: $*" >&2; }
 
 find_bin() {
+    # The newest installed major version (a plain glob would sort "9.6" after "15").
     local d
-    for d in /usr/lib/postgresql/*/bin; do
-        if [[ -x "$d/initdb" ]]; then echo "$d"; return 0; fi
-    done
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [[ -n "$d" && -x "$d/initdb" ]]; then echo "$d"; return 0; fi
     return 1
 }
 
 install_pg() {
     if find_bin >/dev/null; then return 0; fi
     log "PostgreSQL not found: installing Debian's postgresql package"
-    if [[ $(id -u) -ne 0 ]]; then log "need root to install PostgreSQL (apt-get)"; exit 1; fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq postgresql >&2
-    # Debian's package starts a system cluster; we do not use it.
-    if command -v pg_ctlcluster >/dev/null; then
+    command -v apt-get >/dev/null || { log "no apt-get: install PostgreSQL (server binaries under /usr/lib/postgresql/*/bin) yourself"; exit 1; }
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo=(sudo -n)
+        else log "need root (or password-less sudo) to install PostgreSQL with apt-get"; exit 1; fi
+    fi
+    # Clusters that exist before the install are not ours to touch.
+    local before=""
+    if command -v pg_lsclusters >/dev/null; then before=$(pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}'); fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
+    # Debian's package creates and starts a system cluster ("main"); we do not use it.
+    if command -v pg_lsclusters >/dev/null; then
+        local c
         for c in $(pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}'); do
-            pg_ctlcluster "${c%/*}" "${c#*/}" stop >&2 2>/dev/null || true
+            if grep -qxF "$c" <<<"$before"; then continue; fi
+            "${sudo[@]}" pg_ctlcluster "${c%/*}" "${c#*/}" stop >&2 2>/dev/null || true
         done
     fi
-    find_bin >/dev/null || { log "install failed: no initdb"; exit 1; }
+    find_bin >/dev/null || { log "install failed: no initdb under /usr/lib/postgresql/*/bin"; exit 1; }
+    if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then log "install failed: no postgres OS user"; exit 1; fi
 }
 
 free_port() {

@@ -79,16 +79,21 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
     )
     .await;
     if !rls {
-        let mut sql = String::new();
-        for t in [
-            "tg_tenants",
-            "tg_memberships",
-            "tg_tenant_keys",
-            "tg_records",
-        ] {
-            sql.push_str(&format!("ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY; ALTER TABLE {t} DISABLE ROW LEVEL SECURITY;"));
-        }
-        admin_exec(&env.admin, db, &sql).await;
+        // Every table of the store, including the audit log that `open_record` appends to:
+        // the two databases then differ only in whether policies apply.
+        admin_exec(
+            &env.admin,
+            db,
+            "DO $$ DECLARE t text; BEGIN
+                 FOR t IN SELECT c.relname FROM pg_class c
+                          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+                            AND c.relname LIKE 'tg\\_%' AND c.relname <> 'tg_schema_migrations' LOOP
+                     EXECUTE format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t);
+                     EXECUTE format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t);
+                 END LOOP;
+             END $$;",
+        )
+        .await;
     }
     let store = PostgresStore::connect_with(
         with_db(&env.app, db),
@@ -171,41 +176,77 @@ fn bench_rls(c: &mut Criterion) {
     g.finish();
 
     // Load on a shared machine drifts during a run; alternate short blocks of both variants
-    // and report the median of the per-round ratios as well.
-    let block = |(guard, member, service): &(Guard, TenantContext, TenantContext), n: u32| {
-        rt.block_on(async {
-            let start = std::time::Instant::now();
-            for i in 0..n {
-                let id = format!("alt-{i}");
-                guard
-                    .put_record(
-                        member,
-                        &id,
-                        "password",
-                        None,
-                        b"correct horse battery staple",
-                    )
-                    .await
-                    .unwrap();
-                guard.open_record(service, &id).await.unwrap();
-            }
-            start.elapsed().as_secs_f64() / f64::from(n)
-        })
-    };
+    // and report the median of the per-round ratios as well. CPU time is less sensitive to
+    // load than wall time, so the blocks also count the CPU time of this process (client:
+    // sealing, opening, driver) and, when the server runs on this machine as with
+    // scripts/pg.sh, of the server backends connected to each database (from /proc).
+    let admin = rt.block_on(async {
+        let (client, conn) = with_db(&env.admin, "postgres")
+            .connect(NoTls)
+            .await
+            .expect("admin connect");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    });
+    let block =
+        |(guard, member, service): &(Guard, TenantContext, TenantContext), db: &str, n: u32| {
+            rt.block_on(async {
+                let server0 = backend_ticks(&admin, db).await;
+                let client0 = cpu_time::ProcessTime::now();
+                let start = std::time::Instant::now();
+                for i in 0..n {
+                    let id = format!("alt-{i}");
+                    guard
+                        .put_record(
+                            member,
+                            &id,
+                            "password",
+                            None,
+                            b"correct horse battery staple",
+                        )
+                        .await
+                        .unwrap();
+                    guard.open_record(service, &id).await.unwrap();
+                }
+                let wall = start.elapsed().as_secs_f64();
+                let client = client0.elapsed().as_secs_f64();
+                let server1 = backend_ticks(&admin, db).await;
+                let server = match (server0, server1) {
+                    (Some(a), Some(b)) => Some(
+                        b.iter()
+                            .map(|(pid, t)| t.saturating_sub(*a.get(pid).unwrap_or(&0)))
+                            .sum::<u64>() as f64
+                            / clock_ticks_per_sec(),
+                    ),
+                    _ => None,
+                };
+                let n = f64::from(n);
+                (wall / n, client / n, server.map(|s| s / n))
+            })
+        };
     const ROUNDS: usize = 40;
     let mut ratios = Vec::new();
     let (mut t_rls, mut t_plain) = (0.0, 0.0);
+    let (mut c_rls, mut c_plain) = (0.0, 0.0);
+    let (mut s_rls, mut s_plain) = (Some(0.0), Some(0.0));
+    let add = |acc: &mut Option<f64>, v: Option<f64>| *acc = acc.zip(v).map(|(a, v)| a + v);
     for round in 0..ROUNDS {
         let (a, b) = if round % 2 == 0 {
-            let a = block(&with, 100);
-            (a, block(&without, 100))
+            let a = block(&with, "tg_bench_rls", 100);
+            (a, block(&without, "tg_bench_norls", 100))
         } else {
-            let b = block(&without, 100);
-            (block(&with, 100), b)
+            let b = block(&without, "tg_bench_norls", 100);
+            (block(&with, "tg_bench_rls", 100), b)
         };
-        t_rls += a;
-        t_plain += b;
-        ratios.push(a / b);
+        t_rls += a.0;
+        t_plain += b.0;
+        c_rls += a.1;
+        c_plain += b.1;
+        add(&mut s_rls, a.2);
+        add(&mut s_plain, b.2);
+        ratios.push(a.0 / b.0);
     }
     ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = (ratios[ROUNDS / 2 - 1] + ratios[ROUNDS / 2]) / 2.0;
@@ -216,6 +257,57 @@ fn bench_rls(c: &mut Criterion) {
         median,
         (median - 1.0) * 100.0
     );
+    let us = |total: f64| total / ROUNDS as f64 * 1e6;
+    println!(
+        "CPU per put+get, client process: rls {:.0} us, no_rls {:.0} us",
+        us(c_rls),
+        us(c_plain)
+    );
+    match (s_rls, s_plain) {
+        (Some(s), Some(p)) => println!(
+            "CPU per put+get, server backends: rls {:.0} us, no_rls {:.0} us ({:+.1}%); client + server: rls {:.0} us, no_rls {:.0} us (RLS cost {:+.1}%)",
+            us(s),
+            us(p),
+            (s / p - 1.0) * 100.0,
+            us(s + c_rls),
+            us(p + c_plain),
+            ((s + c_rls) / (p + c_plain) - 1.0) * 100.0
+        ),
+        _ => println!("CPU of the server backends: not measured (server not on this machine)"),
+    }
+}
+
+/// Clock ticks per second of /proc/<pid>/stat CPU times: USER_HZ, which Linux fixes at
+/// 100 on every architecture this runs on (x86_64, aarch64).
+fn clock_ticks_per_sec() -> f64 {
+    100.0
+}
+
+/// CPU time (user + system, clock ticks) of each client backend connected to `db`, read
+/// from /proc; `None` when a backend's /proc entry is not readable (server elsewhere).
+async fn backend_ticks(
+    admin: &tokio_postgres::Client,
+    db: &str,
+) -> Option<std::collections::HashMap<i32, u64>> {
+    let rows = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+            &[&db],
+        )
+        .await
+        .ok()?;
+    let mut out = std::collections::HashMap::new();
+    for r in rows {
+        let pid: i32 = r.get(0);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which is in parentheses): state is the first,
+        // utime the 12th and stime the 13th.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        out.insert(pid, ticks);
+    }
+    Some(out)
 }
 
 criterion_group!(benches, bench_rls);

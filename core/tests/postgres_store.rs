@@ -594,3 +594,111 @@ async fn scope_is_transaction_local_and_fails_closed() {
         );
     }
 }
+
+#[tokio::test]
+async fn migration_3_upgrades_a_version_2_database() {
+    let Some(pg) = fresh("upgrade3").await else {
+        return;
+    };
+    // A database as a build that shipped migrations 1 and 2 left it.
+    let db = format!("{}_v2", pg.db);
+    pg.admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let mut cfg = pg.admin.clone();
+    cfg.dbname(&db);
+    let old = connect(&cfg).await;
+    old.batch_execute(include_str!("../src/store/postgres/001_schema.sql"))
+        .await
+        .unwrap();
+    old.batch_execute(include_str!("../src/store/postgres/002_governance.sql"))
+        .await
+        .unwrap();
+    old.batch_execute(
+        "CREATE TABLE tg_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO tg_schema_migrations (version) VALUES (1), (2);",
+    )
+    .await
+    .unwrap();
+    assert!(check_of(&old).await.contains("tg_memberships"));
+
+    let url = format!("{}/{db}", pg.admin_url().rsplit_once('/').unwrap().0);
+    assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 1);
+    assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 0);
+    // Same policies and privileges as a database created at version 3.
+    assert!(!check_of(&old).await.contains("tg_memberships"));
+    let created = pg.admin().await;
+    let catalog = [
+        "SELECT concat_ws('|', tablename, policyname, permissive, cmd, roles::text, qual, with_check)
+         FROM pg_policies ORDER BY 1",
+        "SELECT concat_ws('|', table_name, column_name, grantee, privilege_type)
+         FROM information_schema.column_privileges WHERE grantee LIKE 'tenantguard%' ORDER BY 1",
+        "SELECT concat_ws('|', table_name, grantee, privilege_type)
+         FROM information_schema.table_privileges WHERE grantee LIKE 'tenantguard%' ORDER BY 1",
+    ];
+    for sql in catalog {
+        let (upgraded, new) = (texts(&old, sql).await, texts(&created, sql).await);
+        assert!(!new.is_empty(), "{sql}");
+        assert_eq!(upgraded, new, "{sql}");
+    }
+    for (col, allowed) in [("sealed", true), ("tenant_id", false), ("id", false)] {
+        let sql = format!(
+            "SELECT has_column_privilege('tenantguard_app', 'tg_records', '{col}', 'UPDATE')::text"
+        );
+        assert_eq!(texts(&old, &sql).await, [allowed.to_string()], "{col}");
+    }
+    drop(old);
+    created
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+async fn check_of(c: &tokio_postgres::Client) -> String {
+    c.query_one(
+        "SELECT with_check FROM pg_policies WHERE tablename = 'tg_records' AND policyname = 'app_records_update'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_puts_of_a_new_id_all_succeed() {
+    // put_record runs UPDATE, then INSERT ... ON CONFLICT DO NOTHING when the id is new:
+    // puts racing on the same new id must each replace or insert, never fail.
+    let Some(pg) = fresh("putrace").await else {
+        return;
+    };
+    let s = std::sync::Arc::new(pg.store().await);
+    let olga = user("acme", "olga", Role::Owner);
+    s.create_tenant(&olga, &key(1, KeyState::Active))
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let id = format!("race-{round}");
+        let tasks: Vec<_> = (0..8u8)
+            .map(|i| {
+                let (s, olga, id) = (s.clone(), olga.clone(), id.clone());
+                tokio::spawn(async move { s.put_record(&olga, &rec(&id, 1, &[i])).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let got = s.get_record(&olga, &id).await.unwrap().unwrap();
+        assert!(got.sealed.len() == 1 && got.sealed[0] < 8);
+    }
+}

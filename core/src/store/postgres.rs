@@ -57,6 +57,7 @@ mod postgres_gov;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("postgres/001_schema.sql")),
     (2, include_str!("postgres/002_governance.sql")),
+    (3, include_str!("postgres/003_cheaper_update_checks.sql")),
 ];
 
 /// The tables the store owns (all under Row Level Security).
@@ -794,36 +795,63 @@ impl RecordStore for PostgresStore {
     async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError> {
         validate_record(rec)?;
         let mut client = self.client(ctx).await?;
+        let tenant = ctx.tenant().as_str();
+        let key_id = i64::from(rec.key_id.get());
         let failure: Option<tokio_postgres::Error> = {
             let tx = scoped(&mut client, ctx).await?;
-            let st = tx
+            // Replace first, insert if absent: a plain UPDATE is checked against three
+            // policy expressions with a membership lookup, an INSERT against one, where
+            // `INSERT ... ON CONFLICT DO UPDATE` is checked against all of them (see
+            // postgres/003_cheaper_update_checks.sql).
+            let update = tx
                 .prepare_cached(
-                    "INSERT INTO tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, subject = EXCLUDED.subject, key_id = EXCLUDED.key_id,
-                       sealed = EXCLUDED.sealed, updated_at = EXCLUDED.updated_at
-                     WHERE tg_records.tenant_id = EXCLUDED.tenant_id",
+                    "UPDATE tg_records SET class = $3, subject = $4, key_id = $5, sealed = $6, updated_at = $7
+                     WHERE id = $1 AND tenant_id = $2",
                 )
                 .await
                 .map_err(backend)?;
-            let r = tx
-                .execute(
-                    &st,
-                    &[
-                        &rec.id,
-                        &ctx.tenant().as_str(),
-                        &rec.class,
-                        &rec.subject,
-                        &i64::from(rec.key_id.get()),
-                        &rec.sealed,
-                        &rec.created_at,
-                        &rec.updated_at,
-                    ],
-                )
-                .await;
+            let update_params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                &rec.id,
+                &tenant,
+                &rec.class,
+                &rec.subject,
+                &key_id,
+                &rec.sealed,
+                &rec.updated_at,
+            ];
+            let mut r = tx.execute(&update, &update_params).await;
+            if let Ok(0) = r {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .await
+                    .map_err(backend)?;
+                r = tx
+                    .execute(
+                        &insert,
+                        &[
+                            &rec.id,
+                            &tenant,
+                            &rec.class,
+                            &rec.subject,
+                            &key_id,
+                            &rec.sealed,
+                            &rec.created_at,
+                            &rec.updated_at,
+                        ],
+                    )
+                    .await;
+                if let Ok(0) = r {
+                    // The id exists: another tenant's, or this tenant's inserted by a
+                    // concurrent put since the UPDATE's snapshot. A new statement sees it.
+                    r = tx.execute(&update, &update_params).await;
+                }
+            }
             match r {
                 Ok(1) => return tx.commit().await.map_err(backend),
-                // Only reachable without RLS (the policy refuses first): the id is another tenant's.
+                // The id belongs to another tenant (invisible under RLS).
                 Ok(_) => None,
                 Err(e) => Some(e),
             }

@@ -195,17 +195,21 @@ impl AuditStore for PostgresStore {
         let tx = scoped(&mut client, ctx).await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
         // head the previous one wrote; the (tenant_id, seq) key refuses a fork regardless.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('tg_audit:' || $1, 0))",
-            &[&t],
-        )
-        .await
-        .map_err(backend)?;
-        let head = tx
-            .query_opt(
+        // Prepared once per connection: an unnamed statement is planned on every call,
+        // and planning with the policies inlined costs more than running the statement.
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended('tg_audit:' || $1, 0))")
+            .await
+            .map_err(backend)?;
+        tx.execute(&lock, &[&t]).await.map_err(backend)?;
+        let head_st = tx
+            .prepare_cached(
                 "SELECT seq, hash FROM tg_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
-                &[&t],
             )
+            .await
+            .map_err(backend)?;
+        let head = tx
+            .query_opt(&head_st, &[&t])
             .await
             .map_err(backend)?
             .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
@@ -214,12 +218,15 @@ impl AuditStore for PostgresStore {
             None => (1, GENESIS),
         };
         let e = AuditEntry::chain(t, seq, prev, draft);
-        tx.execute(
-            "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ($1, $2, $3, $4)",
-            &[&t, &(seq as i64), &e.hash, &e.to_json_line()],
-        )
-        .await
-        .map_err(write_err("audit entry"))?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ($1, $2, $3, $4)",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(&insert, &[&t, &(seq as i64), &e.hash, &e.to_json_line()])
+            .await
+            .map_err(write_err("audit entry"))?;
         tx.commit().await.map_err(backend)?;
         Ok(e)
     }
