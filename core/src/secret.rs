@@ -216,8 +216,14 @@ mod tests {
                 buf.fill(0xa5);
                 zeroize_words(&mut buf[start..start + len]);
                 assert!(buf[start..start + len].iter().all(|&b| b == 0));
-                assert!(buf[..start].iter().all(|&b| b == 0xa5), "before {start}+{len}");
-                assert!(buf[start + len..].iter().all(|&b| b == 0xa5), "after {start}+{len}");
+                assert!(
+                    buf[..start].iter().all(|&b| b == 0xa5),
+                    "before {start}+{len}"
+                );
+                assert!(
+                    buf[start + len..].iter().all(|&b| b == 0xa5),
+                    "after {start}+{len}"
+                );
             }
         }
     }
