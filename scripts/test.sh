@@ -34,7 +34,7 @@ step "Python bindings: wheel, stubs, pytest (PostgreSQL included), vectors, cros
 TENANTGUARD_PG_REQUIRED=1 scripts/python.sh
 
 step "Kotlin and Swift bindings: uniffi, kotlinc -Werror, JVM tests, header check, goldens"
-scripts/kotlin.sh
+TENANTGUARD_PG_REQUIRED=1 scripts/kotlin.sh
 
 scripts/pg.sh stop
 unset TENANTGUARD_PG_DIR
