@@ -169,17 +169,8 @@ impl TokenStore for PostgresStore {
         agent: Option<&str>,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
-        let n = tx
-            .execute(
-                "UPDATE tg_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR agent = $3) AND revoked_at IS NULL",
-                &[&at, &ctx.tenant().as_str(), &agent],
-            )
+        self.revoke_all(ctx, "tg_tokens", "agent", "token", agent, at)
             .await
-            .map_err(write_err("token"))?;
-        tx.commit().await.map_err(backend)?;
-        Ok(n)
     }
 }
 
@@ -590,17 +581,8 @@ impl SessionStore for PostgresStore {
         user: Option<&str>,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
-        let n = tx
-            .execute(
-                "UPDATE tg_sessions SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR user_id = $3) AND revoked_at IS NULL",
-                &[&at, &ctx.tenant().as_str(), &user],
-            )
+        self.revoke_all(ctx, "tg_sessions", "user_id", "session", user, at)
             .await
-            .map_err(write_err("session"))?;
-        tx.commit().await.map_err(backend)?;
-        Ok(n)
     }
 }
 
@@ -660,6 +642,30 @@ impl PolicyStore for PostgresStore {
 impl PostgresStore {
     /// Revokes one token or session row of the scoped tenant: `RecordNotFound` if the
     /// scope cannot see it, `false` if it was already revoked.
+    /// Revokes every unrevoked token or session row of the context's tenant, or only those
+    /// whose `owner_col` equals `owner`; returns how many were revoked.
+    async fn revoke_all(
+        &self,
+        ctx: &TenantContext,
+        table: &'static str,
+        owner_col: &'static str,
+        what: &'static str,
+        owner: Option<&str>,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let update = format!(
+            "UPDATE {table} SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR {owner_col} = $3) AND revoked_at IS NULL"
+        );
+        let n = tx
+            .execute(&update, &[&at, &ctx.tenant().as_str(), &owner])
+            .await
+            .map_err(write_err(what))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+
     async fn revoke_row(
         &self,
         ctx: &TenantContext,

@@ -204,14 +204,7 @@ impl TokenStore for SqliteStore {
         agent: Option<&str>,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let n = conn
-            .execute(
-                "UPDATE tg_tokens SET revoked_at = ?1 WHERE tenant_id = ?2 AND (?3 IS NULL OR agent = ?3) AND revoked_at IS NULL",
-                params![at, ctx.tenant().as_str(), agent],
-            )
-            .map_err(backend)?;
-        Ok(n as u64)
+        revoke_all(&self.conn(), "tg_tokens", "agent", agent, ctx, at)
     }
 }
 
@@ -637,15 +630,25 @@ impl SessionStore for SqliteStore {
         user: Option<&str>,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE tg_sessions SET revoked_at = ?1 WHERE tenant_id = ?2 AND (?3 IS NULL OR user_id = ?3) AND revoked_at IS NULL",
-                params![at, ctx.tenant().as_str(), user],
-            )
-            .map_err(backend)?;
-        Ok(n as u64)
+        revoke_all(&self.conn(), "tg_sessions", "user_id", user, ctx, at)
     }
+}
+
+/// Revokes every unrevoked token or session row of the context's tenant, or only those
+/// whose `owner_col` equals `owner`; returns how many were revoked.
+fn revoke_all(
+    conn: &rusqlite::Connection,
+    table: &str,
+    owner_col: &str,
+    owner: Option<&str>,
+    ctx: &TenantContext,
+    at: i64,
+) -> Result<u64, StoreError> {
+    let sql = format!("UPDATE {table} SET revoked_at = ?1 WHERE tenant_id = ?2 AND (?3 IS NULL OR {owner_col} = ?3) AND revoked_at IS NULL");
+    let n = conn
+        .execute(&sql, params![at, ctx.tenant().as_str(), owner])
+        .map_err(backend)?;
+    Ok(n as u64)
 }
 
 /// Revokes one token or session row of the context's tenant: `RecordNotFound` if it is
