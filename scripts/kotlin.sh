@@ -66,13 +66,15 @@ if ! diff -u "$out/swift/header.syms" "$out/swift/lib.syms"; then
 fi
 echo "header: $(wc -l < "$out/swift/header.syms") functions, all exported"
 
-step "Kotlin: compile the generated bindings and the test helpers with -Werror"
+step "Kotlin: compile the generated bindings, the JNI fast path and the test helpers with -Werror"
 "$kotlinc" -Werror -d "$out/tenantguard.jar" -classpath "$CLASSPATH" \
-  "$out/kotlin/tenantguard/tenantguard_ffi.kt" bindings/uniffi/tests/kotlin/Json.kt
+  "$out/kotlin/tenantguard/tenantguard_ffi.kt" bindings/uniffi/kotlin/TenantSealer.kt bindings/uniffi/tests/kotlin/Json.kt
 run() { "$kotlinc" -classpath "$out/tenantguard.jar:$CLASSPATH" -J-ea -J-Djna.library.path="$(dirname "$lib")" -script "$@"; }
 
 step "Kotlin tests: guard_test.kts"
 run bindings/uniffi/tests/kotlin/guard_test.kts
+step "Kotlin tests: sealer_test.kts (TenantSealer, the JNI fast path)"
+run bindings/uniffi/tests/kotlin/sealer_test.kts
 step "Kotlin tests: provider_test.kts"
 run bindings/uniffi/tests/kotlin/provider_test.kts
 step "Kotlin tests: governance_test.kts (tokens, audit, retention, passwords, sessions)"

@@ -16,6 +16,7 @@ import kotlinx.coroutines.runBlocking
 import tenantguard.Guard
 import tenantguard.ServiceRole
 import tenantguard.TenantContext
+import tenantguard.TenantSealer
 
 // Same layout and shape as the generated `RustBuffer` and `UniffiRustCallStatus` (internal to the
 // bindings), so their construction cost can be measured on its own.
@@ -102,6 +103,19 @@ fun main(args: Array<String>) {
     // open (clone guard, clone ctx, alloc for the string, clone sealed, open, free the returned
     // buffer) and close (free the sealed value).
     report("kotlin-tenantguard", blocking, iters, ", \"ffi_calls\": 12")
+    // The JNI fast path on the same guard and scope: 2 native calls per round trip.
+    val sealer = TenantSealer(g, ctx)
+    val jni = best(iters) {
+        val s = sealer.seal("bench/row", data)
+        check(sealer.open("bench/row", s).size == 256)
+    }
+    report("kotlin-tenantguard-jni", jni, iters, ", \"ffi_calls\": 2")
+    val jniText = best(iters) {
+        val s = sealer.sealText("bench/row", data)
+        check(sealer.openText("bench/row", s).size == 256)
+    }
+    report("kotlin-tenantguard-jni-text", jniText, iters, ", \"ffi_calls\": 2")
+    sealer.close()
     val suspending = best(iters / 10) {
         runBlocking {
             val s = g.sealAsync(ctx, "bench/row", data)

@@ -11,6 +11,7 @@ mod error;
 mod governance;
 mod guard;
 mod isolation;
+mod jvm;
 mod lowlevel;
 mod provider;
 mod runtime;

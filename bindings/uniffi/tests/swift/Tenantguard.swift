@@ -2275,6 +2275,12 @@ public protocol GuardProtocol: AnyObject, Sendable {
      */
     func shredTenantAsync(ctx: TenantContext) async throws 
     
+    /**
+     * Registers this guard and `ctx` with the JVM fast path and returns the scope id.
+     * Kotlin's `TenantSealer` calls it; other languages have no use for it.
+     */
+    func jvmScope(ctx: TenantContext) throws  -> UInt64
+    
 }
 /**
  * Seal and open values and credentials per tenant; rotate and shred keys.
@@ -3734,6 +3740,20 @@ open func shredTenantAsync(ctx: TenantContext)async throws   {
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeTenantguardError_lift
         )
+}
+    
+    /**
+     * Registers this guard and `ctx` with the JVM fast path and returns the scope id.
+     * Kotlin's `TenantSealer` calls it; other languages have no use for it.
+     */
+open func jvmScope(ctx: TenantContext)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_jvm_scope(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
 }
     
 
@@ -13316,6 +13336,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant_async() != 43244) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_jvm_scope() != 38082) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_directory_role_of() != 7040) {

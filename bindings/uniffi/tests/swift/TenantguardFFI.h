@@ -1087,6 +1087,11 @@ void uniffi_tenantguard_ffi_fn_method_guard_shred_tenant(uint64_t ptr, uint64_t 
 uint64_t uniffi_tenantguard_ffi_fn_method_guard_shred_tenant_async(uint64_t ptr, uint64_t ctx
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_JVM_SCOPE
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_JVM_SCOPE
+uint64_t uniffi_tenantguard_ffi_fn_method_guard_jvm_scope(uint64_t ptr, uint64_t ctx, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_DIRECTORY
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_DIRECTORY
 uint64_t uniffi_tenantguard_ffi_fn_clone_directory(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -2561,6 +2566,12 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SHRED_TENANT_ASYNC
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SHRED_TENANT_ASYNC
 uint16_t uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_JVM_SCOPE
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_JVM_SCOPE
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_jvm_scope(void
     
 );
 #endif
