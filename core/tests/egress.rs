@@ -114,6 +114,9 @@ async fn policy_flow<S: Store + PolicyStore + 'static>(store: Arc<S>) {
     assert_eq!(p.text, PROMPT);
     assert!(p.summary.is_empty() && p.session.is_none());
     assert!(p.retention.prompt_cache);
+    let mut st = p.stream();
+    assert_eq!(st.push("<EMAIL_").unwrap(), "<EMAIL_");
+    assert_eq!(st.finish().unwrap(), "");
     assert_eq!(
         denied(egress.prepare(&acme, "unknown-llm", PROMPT).await.unwrap()),
         DenyReason::UnknownProvider
@@ -145,6 +148,12 @@ async fn policy_flow<S: Store + PolicyStore + 'static>(store: Arc<S>) {
         p.restore("Sent to <EMAIL_1> re <TERM_1>.").unwrap(),
         "Sent to jane@example.com re Project Falcon."
     );
+    let mut st = p.stream();
+    let mut streamed = st.push("Sent to <EMA").unwrap();
+    assert_eq!(streamed, "Sent to ");
+    streamed += &st.push("IL_1> re <TERM_1>.").unwrap();
+    streamed += &st.finish().unwrap();
+    assert_eq!(streamed, "Sent to jane@example.com re Project Falcon.");
 
     // Another organization is unaffected.
     assert_eq!(

@@ -176,6 +176,55 @@ fn streaming_holds_back_at_most_a_placeholder() {
 }
 
 #[test]
+fn owned_streaming_restore_matches_the_borrowing_one() {
+    let s = Arc::new(session());
+    let red = Redactor::new()
+        .redact(TEXT, &Operation::Pseudonymize(&s))
+        .unwrap()
+        .text;
+    let answer = format!("Sure: {red} <EMAIL_3> <EMAIL_1");
+    let whole = s.restore(&answer).unwrap();
+    let chars: Vec<char> = answer.chars().collect();
+    for size in 1..12 {
+        let (mut owned, mut borrowed) = (s.stream_owned(), s.stream());
+        let mut out = String::new();
+        for chunk in chars.chunks(size) {
+            let chunk: String = chunk.iter().collect();
+            let piece = owned.push(&chunk).unwrap();
+            assert_eq!(piece, borrowed.push(&chunk).unwrap(), "chunk size {size}");
+            out.push_str(&piece);
+        }
+        let tail = owned.finish().unwrap();
+        assert_eq!(tail, borrowed.finish().unwrap());
+        out.push_str(&tail);
+        assert_eq!(out, whole, "chunk size {size}");
+    }
+    // It keeps the session alive on its own, and stops once the session is expired.
+    let mut st = s.stream_owned();
+    assert_eq!(format!("{st:?}"), "OwnedStreamRestorer { held_back: 0 }");
+    drop(red);
+    s.expire();
+    assert_eq!(
+        st.push("<EMAIL_1>").unwrap_err(),
+        RedactError::SessionExpired
+    );
+}
+
+#[test]
+fn owned_stream_outlives_the_callers_handle() {
+    let s = Arc::new(session());
+    Redactor::new()
+        .redact("a@example.com", &Operation::Pseudonymize(&s))
+        .unwrap();
+    let mut st = s.stream_owned();
+    drop(s);
+    assert_eq!(st.push("Dear <EM").unwrap(), "Dear ");
+    assert_eq!(st.held_back(), 3);
+    assert_eq!(st.push("AIL_1>!").unwrap(), "a@example.com!");
+    assert_eq!(st.finish().unwrap(), "");
+}
+
+#[test]
 fn expired_sessions_refuse_and_forget() {
     let s = PseudonymSession::new(&TenantId::new("acme").unwrap(), Duration::ZERO).unwrap();
     let e = Redactor::new()

@@ -405,3 +405,57 @@ fn sweep_all_tenants() {
         }
     });
 }
+
+#[test]
+fn sweep_all_reports_progress_after_each_tenant() {
+    rt().block_on(async {
+        for (name, store, _dir) in stores() {
+            let clock = TestClock::at(T0);
+            let g = guard(store, &clock);
+            for t in ["a", "b", "c"] {
+                g.create_tenant(&service(t)).await.unwrap();
+                g.put_record(&service(t), &format!("{t}-shot"), SCREENSHOT, None, b"x")
+                    .await
+                    .unwrap();
+            }
+            clock.set(T0 + 31 * DAY);
+            let mut seen = Vec::new();
+            let r = g
+                .sweep_all_with_progress(&ServiceRole::new(), None, 2, |p| {
+                    seen.push((
+                        p.tenants,
+                        p.deleted,
+                        p.last_tenant.as_ref().map(|t| t.as_str().to_owned()),
+                    ))
+                })
+                .await
+                .unwrap();
+            let some = |s: &str| Some(s.to_owned());
+            assert_eq!(
+                seen,
+                [(1, 1, some("a")), (2, 2, some("b")), (3, 3, some("c"))],
+                "{name}"
+            );
+            assert_eq!((r.tenants, r.deleted), (3, 3), "{name}");
+            // Resuming after "a" sweeps only b and c (already empty now).
+            let mut after_a = Vec::new();
+            let r = g
+                .sweep_all_with_progress(
+                    &ServiceRole::new(),
+                    seen[0]
+                        .2
+                        .clone()
+                        .map(|t| tenantguard::TenantId::new(&t).unwrap()),
+                    2,
+                    |p| after_a.push(p.tenants),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (r.tenants, r.deleted, after_a),
+                (2, 0, vec![1, 2]),
+                "{name}"
+            );
+        }
+    });
+}

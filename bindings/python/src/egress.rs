@@ -4,7 +4,7 @@
 //! Type conversion only. Texts that may hold restored personal data never appear in a `repr`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -14,6 +14,7 @@ use tenantguard::redact::{HashKey, Operation, Operator, OrgPattern};
 
 use crate::errors::{invalid, py_err, runtime_err, to_py};
 use crate::guard::Guard;
+use crate::handle::Dependent;
 use crate::types::{tenant_id, TenantContext};
 
 fn level(s: &str) -> PyResult<RedactionLevel> {
@@ -353,6 +354,11 @@ impl PseudonymSession {
         py.detach(|| self.0.restore(answer)).map_err(py_err)
     }
 
+    /// A `StreamRestorer` for an answer arriving in chunks. It keeps this session alive.
+    fn stream_restorer(&self) -> StreamRestorer {
+        StreamRestorer::new(self.0.stream_owned())
+    }
+
     /// Wipes the mapping now; later restores raise `NotFoundError`.
     fn expire(&self) {
         self.0.expire()
@@ -384,6 +390,69 @@ impl PseudonymSession {
     fn __reduce__(&self) -> PyResult<()> {
         Err(pyo3::exceptions::PyTypeError::new_err(
             "a PseudonymSession holds personal data and cannot be pickled",
+        ))
+    }
+}
+
+/// Restores pseudonyms in an answer arriving in chunks; a placeholder split across chunks
+/// is held back until complete. `push(chunk)` returns the text final so far, `finish()`
+/// the rest; after `finish()` both raise `ValueError`. `repr` never shows text.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct StreamRestorer(Mutex<Option<tenantguard::redact::OwnedStreamRestorer>>);
+
+impl StreamRestorer {
+    fn new(r: tenantguard::redact::OwnedStreamRestorer) -> Self {
+        StreamRestorer(Mutex::new(Some(r)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<tenantguard::redact::OwnedStreamRestorer>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn finished_err() -> PyErr {
+    pyo3::exceptions::PyValueError::new_err("operation on a finished StreamRestorer")
+}
+
+#[pymethods]
+impl StreamRestorer {
+    /// Feeds one chunk; returns the restored text that can be emitted now.
+    fn push(&self, py: Python<'_>, chunk: &str) -> PyResult<String> {
+        py.detach(|| match self.lock().as_mut() {
+            Some(r) => r.push(chunk).map_err(py_err),
+            None => Err(finished_err()),
+        })
+    }
+
+    /// Ends the stream, returning whatever was held back (restored).
+    fn finish(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| match self.lock().take() {
+            Some(r) => r.finish().map_err(py_err),
+            None => Err(finished_err()),
+        })
+    }
+
+    /// Bytes of answer held back, waiting for the rest of a possible placeholder.
+    #[getter]
+    fn held_back(&self) -> usize {
+        self.lock().as_ref().map_or(0, |r| r.held_back())
+    }
+
+    #[getter]
+    fn finished(&self) -> bool {
+        self.lock().is_none()
+    }
+
+    fn __repr__(&self) -> String {
+        match self.lock().as_ref() {
+            Some(r) => format!("StreamRestorer(held_back={})", r.held_back()),
+            None => "StreamRestorer(finished)".into(),
+        }
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "a StreamRestorer holds a PseudonymSession and cannot be pickled",
         ))
     }
 }
@@ -577,6 +646,12 @@ impl Prepared {
         py.detach(|| self.0.restore(answer)).map_err(py_err)
     }
 
+    /// `restore` for an answer arriving in chunks (a streamed LLM response); passes text
+    /// through if nothing was pseudonymized.
+    fn stream_restorer(&self) -> StreamRestorer {
+        StreamRestorer::new(self.0.stream())
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Prepared(provider={:?}, summary={:?}, len={})",
@@ -678,9 +753,10 @@ impl tenantguard::egress::EgressObserver for PyEgressObserver {
 
 /// AI egress control over a `Guard`: per-organization policies kept in `store` (the same
 /// `MemoryStore`, `SqliteStore` or `PostgresStore` as the guard's) and `prepare()`, to call
-/// right before any LLM or third-party call.
+/// right before any LLM or third-party call. Closed with its guard (or by `close()`, or
+/// when a `with` block ends); later calls raise `ValueError`.
 #[pyclass(module = "tenantguard", frozen)]
-pub(crate) struct Egress(tenantguard::egress::Egress);
+pub(crate) struct Egress(Dependent<tenantguard::egress::Egress>);
 
 impl Egress {
     fn run<T: Send, F>(
@@ -691,7 +767,7 @@ impl Egress {
     where
         F: std::future::Future<Output = tenantguard::Result<T>>,
     {
-        let e = self.0.clone();
+        let e = self.0.get()?;
         py.detach(|| crate::runtime::block_on(f(e)))
             .map_err(runtime_err)?
             .map_err(to_py)
@@ -709,20 +785,53 @@ impl Egress {
         registry: Option<&Registry>,
         observer: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let mut b = tenantguard::egress::Egress::builder(guard.get()?)
-            .policy_store(crate::provider::policy_store_from(store)?);
-        if let Some(r) = registry {
-            b = b.registry(r.0.clone());
-        }
-        if let Some(o) = observer {
-            b = b.observer(Arc::new(PyEgressObserver(o)));
-        }
-        b.build().map(Egress).map_err(to_py)
+        let policies = crate::provider::policy_store_from(store)?;
+        guard
+            .handle()
+            .dependent("Egress", |g| {
+                let mut b = tenantguard::egress::Egress::builder(g).policy_store(policies);
+                if let Some(r) = registry {
+                    b = b.registry(r.0.clone());
+                }
+                if let Some(o) = observer {
+                    b = b.observer(Arc::new(PyEgressObserver(o)));
+                }
+                b.build().map_err(to_py)
+            })
+            .map(Egress)
+    }
+
+    /// Releases this object's share of the guard's store and key provider; later calls
+    /// raise `ValueError`. The guard itself stays open.
+    fn close(&self) {
+        self.0.close()
+    }
+
+    /// Whether this object (or its guard) was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.0.close();
+        false
     }
 
     /// The registry's sub-processors.
-    fn providers(&self) -> Vec<SubProcessor> {
-        self.0.registry().iter().map(SubProcessor::from).collect()
+    fn providers(&self) -> PyResult<Vec<SubProcessor>> {
+        Ok(self
+            .0
+            .get()?
+            .registry()
+            .iter()
+            .map(SubProcessor::from)
+            .collect())
     }
 
     /// The organization's policy (the permissive default if none was set). Any role.
@@ -782,7 +891,7 @@ impl Egress {
     }
 
     fn __repr__(&self) -> String {
-        format!("{:?}", self.0)
+        self.0.repr()
     }
 }
 
@@ -791,6 +900,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SubProcessor>()?;
     m.add_class::<Registry>()?;
     m.add_class::<PseudonymSession>()?;
+    m.add_class::<StreamRestorer>()?;
     m.add_class::<Finding>()?;
     m.add_class::<Redacted>()?;
     m.add_class::<Redactor>()?;

@@ -14,7 +14,7 @@ use tenantguard::tokens::{Action, TokenConfig, TokenSecret, TokenSpec};
 use tenantguard::UserId;
 
 use crate::errors::{invalid, py_err, runtime_err, to_py};
-use crate::guard::Guard;
+use crate::guard::{progress_fn, Guard};
 use crate::types::{secret_from, tenant_id, ServiceRole, TenantContext};
 
 /// An optional value as Python prints it (`None`, or the value).
@@ -447,6 +447,19 @@ pub(crate) struct SweepReport {
     total: u64,
 }
 
+impl From<&tenantguard::retention::SweepReport> for SweepReport {
+    fn from(r: &tenantguard::retention::SweepReport) -> Self {
+        SweepReport {
+            tenant: r.tenant.as_ref().map(|t| t.as_str().to_owned()),
+            now: r.now,
+            total: r.total(),
+            deleted: r.deleted.clone(),
+            batches: r.batches,
+            audit_seq: r.audit_seq,
+        }
+    }
+}
+
 #[pymethods]
 impl SweepReport {
     fn __repr__(&self) -> String {
@@ -467,6 +480,16 @@ pub(crate) struct SweepAllReport {
     tenants: u64,
     deleted: u64,
     last_tenant: Option<String>,
+}
+
+impl From<&tenantguard::retention::SweepAllReport> for SweepAllReport {
+    fn from(r: &tenantguard::retention::SweepAllReport) -> Self {
+        SweepAllReport {
+            tenants: r.tenants,
+            deleted: r.deleted,
+            last_tenant: r.last_tenant.as_ref().map(|t| t.as_str().to_owned()),
+        }
+    }
 }
 
 #[pymethods]
@@ -958,48 +981,60 @@ impl Guard {
 
     /// Hard-deletes the tenant's records past their window, `batch_size` at a time.
     /// Idempotent; audited when anything was deleted. Admin role.
-    #[pyo3(signature = (ctx, *, batch_size=500))]
+    ///
+    /// `progress`, if given, is called with the running `SweepReport` after each batch; an
+    /// exception it raises is re-raised once the sweep ends (it is not called again).
+    #[pyo3(signature = (ctx, *, batch_size=500, progress=None))]
     fn sweep(
         &self,
         py: Python<'_>,
         ctx: &TenantContext,
         batch_size: usize,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<SweepReport> {
         let ctx = &ctx.0;
+        let mut callback_err: Option<PyErr> = None;
+        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+            SweepReport::from(r)
+        });
         let r = self.run(
             py,
-            |g| async move { g.sweep(ctx, batch_size, |_| {}).await },
+            |g| async move { g.sweep(ctx, batch_size, report).await },
         )?;
-        Ok(SweepReport {
-            tenant: r.tenant.as_ref().map(|t| t.as_str().to_owned()),
-            now: r.now,
-            total: r.total(),
-            deleted: r.deleted,
-            batches: r.batches,
-            audit_seq: r.audit_seq,
-        })
+        match callback_err {
+            Some(e) => Err(e),
+            None => Ok(SweepReport::from(&r)),
+        }
     }
 
     /// Sweeps every tenant (service role); resumable with the last report's `last_tenant`.
-    #[pyo3(signature = (service, *, start_after=None, batch_size=500))]
+    ///
+    /// `progress`, if given, is called with the running `SweepAllReport` after each
+    /// tenant; an exception it raises is re-raised once the run ends (it is not called
+    /// again).
+    #[pyo3(signature = (service, *, start_after=None, batch_size=500, progress=None))]
     fn sweep_all(
         &self,
         py: Python<'_>,
         service: &ServiceRole,
         start_after: Option<&str>,
         batch_size: usize,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<SweepAllReport> {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
-        let r = self.run(
-            py,
-            |g| async move { g.sweep_all(svc, start, batch_size).await },
-        )?;
-        Ok(SweepAllReport {
-            tenants: r.tenants,
-            deleted: r.deleted,
-            last_tenant: r.last_tenant.map(|t| t.as_str().to_owned()),
-        })
+        let mut callback_err: Option<PyErr> = None;
+        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+            SweepAllReport::from(r)
+        });
+        let r = self.run(py, |g| async move {
+            g.sweep_all_with_progress(svc, start, batch_size, report)
+                .await
+        })?;
+        match callback_err {
+            Some(e) => Err(e),
+            None => Ok(SweepAllReport::from(&r)),
+        }
     }
 
     /// Erases every record tagged with data subject `subject`. The audit receipt holds

@@ -1,6 +1,6 @@
 //! `Guard`: the facade, with the GIL released around every core call.
 
-use std::sync::RwLock;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -8,6 +8,7 @@ use pyo3::types::{PyBytes, PyType};
 use tenantguard::{CacheLimits, Result as CoreResult};
 
 use crate::errors::{runtime_err, to_py};
+use crate::handle::GuardHandle;
 use crate::provider::{provider_from, store_from};
 use crate::runtime::block_on;
 use crate::types::{
@@ -17,23 +18,27 @@ use crate::types::{
 
 /// Seal and open values and credentials per tenant; rotate and shred keys.
 ///
-/// Use as a context manager (or call `close()`) to release the store and key provider.
+/// Use as a context manager (or call `close()`) to release the store and key provider;
+/// closing it also closes the `Egress` and `Revealer` objects built from it.
 #[pyclass(module = "tenantguard", frozen)]
 pub(crate) struct Guard {
-    inner: RwLock<Option<tenantguard::Guard>>,
+    handle: GuardHandle,
 }
 
 impl Guard {
     fn new_inner(g: tenantguard::Guard) -> Self {
         Guard {
-            inner: RwLock::new(Some(g)),
+            handle: GuardHandle::new(g),
         }
     }
 
     pub(crate) fn get(&self) -> PyResult<tenantguard::Guard> {
-        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        g.clone()
-            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("operation on a closed Guard"))
+        self.handle.get()
+    }
+
+    /// The handle objects built from this guard register with (closed with it).
+    pub(crate) fn handle(&self) -> &GuardHandle {
+        &self.handle
     }
 
     /// Runs a core future with the GIL released and converts its error.
@@ -60,7 +65,10 @@ impl Guard {
     ///
     /// `governance` sets token and session options; `clock`, a callable returning Unix
     /// seconds, replaces the system clock (tests of expiry and retention windows).
-    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None))]
+    /// `tenant_key_providers` maps a name to a key provider tenants can move their data
+    /// keys to with `set_tenant_key_provider` (bring your own key).
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         key_provider: &Bound<'_, PyAny>,
         store: &Bound<'_, PyAny>,
@@ -68,6 +76,7 @@ impl Guard {
         cache_max_age_seconds: Option<f64>,
         governance: Option<&crate::gov::GovernanceConfig>,
         clock: Option<Py<PyAny>>,
+        tenant_key_providers: Option<BTreeMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<Self> {
         let mut limits = CacheLimits::default();
         if let Some(n) = cache_max_tenants {
@@ -89,6 +98,9 @@ impl Guard {
         }
         if let Some(c) = clock {
             b = b.clock(crate::gov::PyClock(c));
+        }
+        for (name, p) in tenant_key_providers.unwrap_or_default() {
+            b = b.tenant_key_provider_arc(&name, provider_from(&p)?);
         }
         b.build().map(Self::new_inner).map_err(to_py)
     }
@@ -116,18 +128,15 @@ impl Guard {
             .map_err(to_py)
     }
 
-    /// Releases the store and key provider; later calls raise `ValueError`.
+    /// Releases the store and key provider, and closes the `Egress` and `Revealer`
+    /// objects built from this guard; later calls on any of them raise `ValueError`.
     fn close(&self) {
-        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        *g = None;
+        self.handle.close();
     }
 
     #[getter]
     fn closed(&self) -> bool {
-        self.inner
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none()
+        self.handle.is_closed()
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -141,14 +150,9 @@ impl Guard {
     }
 
     fn __repr__(&self) -> String {
-        match self
-            .inner
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            Some(g) => format!("{g:?}"),
-            None => "Guard(closed)".into(),
+        match self.handle.get() {
+            Ok(g) => format!("{g:?}"),
+            Err(_) => "Guard(closed)".into(),
         }
     }
 
@@ -337,20 +341,32 @@ impl Guard {
     }
 
     /// KEK rotation: re-wraps every tenant's data keys under the provider's current KEK.
-    #[pyo3(signature = (service, *, start_after=None, batch_size=500))]
+    ///
+    /// `progress`, if given, is called with the running `RewrapReport` after each batch of
+    /// tenants; an exception it raises is re-raised once the run ends (it is not called
+    /// again).
+    #[pyo3(signature = (service, *, start_after=None, batch_size=500, progress=None))]
     fn rewrap_tenant_keys(
         &self,
         py: Python<'_>,
         service: &ServiceRole,
         start_after: Option<&str>,
         batch_size: usize,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<RewrapReport> {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
-        self.run(py, |g| async move {
-            g.rewrap_tenant_keys(svc, start, batch_size, |_| {}).await
-        })
-        .map(|r| RewrapReport::from(&r))
+        let mut callback_err: Option<PyErr> = None;
+        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+            RewrapReport::from(r)
+        });
+        let r = self.run(py, |g| async move {
+            g.rewrap_tenant_keys(svc, start, batch_size, report).await
+        })?;
+        match callback_err {
+            Some(e) => Err(e),
+            None => Ok(RewrapReport::from(&r)),
+        }
     }
 
     /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable.
@@ -362,6 +378,28 @@ impl Guard {
     /// Key-cache counters.
     fn cache_stats(&self) -> PyResult<CacheStats> {
         Ok(CacheStats::from(self.get()?.cache_stats()))
+    }
+}
+
+/// A core progress callback that calls Python `callback` with `convert(report)`. The
+/// first exception it raises is kept in `err` (to raise once the core job ends) and the
+/// callback is not called again.
+pub(crate) fn progress_fn<'a, R, T>(
+    callback: Option<&'a Py<PyAny>>,
+    err: &'a mut Option<PyErr>,
+    convert: impl Fn(&R) -> T + Send + 'a,
+) -> impl FnMut(&R) + Send + 'a
+where
+    T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
+{
+    move |r: &R| {
+        if let (Some(cb), None) = (callback, &*err) {
+            *err = Python::attach(|py| {
+                Py::new(py, convert(r))
+                    .and_then(|obj| cb.call1(py, (obj,)))
+                    .err()
+            });
+        }
     }
 }
 

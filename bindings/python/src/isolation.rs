@@ -12,6 +12,7 @@ use tenantguard::{Principal, Role, TenantId, UserId};
 
 use crate::errors::{from_foreign, invalid, py_err, runtime_err, to_py};
 use crate::guard::Guard;
+use crate::handle::Dependent;
 use crate::types::{role, tenant_id, Credential, ServiceRole, TenantContext};
 
 fn user_id(s: &str) -> PyResult<UserId> {
@@ -328,17 +329,46 @@ fn totp_params(algorithm: &str, digits: u32, period: u64, encoding: &str) -> PyR
 
 /// Opens write-only credentials for server-side code and derives TOTP codes from sealed
 /// seeds, calling `observer(OpenEvent)` before each use; if it raises, nothing is opened.
+/// Closed with its guard (or by `close()`, or when a `with` block ends); later calls
+/// raise `ValueError`.
 #[pyclass(module = "tenantguard", frozen)]
-pub(crate) struct Revealer(tenantguard::reveal::Revealer);
+pub(crate) struct Revealer(Dependent<tenantguard::reveal::Revealer>);
 
 #[pymethods]
 impl Revealer {
     #[new]
     fn new(guard: &Guard, observer: Py<PyAny>) -> PyResult<Self> {
-        Ok(Revealer(tenantguard::reveal::Revealer::new(
-            guard.get()?,
-            Arc::new(PyObserver(observer)),
-        )))
+        guard
+            .handle()
+            .dependent("Revealer", |g| {
+                Ok(tenantguard::reveal::Revealer::new(
+                    g,
+                    Arc::new(PyObserver(observer)),
+                ))
+            })
+            .map(Revealer)
+    }
+
+    /// Releases this object's share of the guard's store and key provider; later calls
+    /// raise `ValueError`. The guard itself stays open.
+    fn close(&self) {
+        self.0.close()
+    }
+
+    /// Whether this object (or its guard) was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.0.close();
+        false
     }
 
     /// Opens stored credential `record_id` for `purpose`. Service role only; recorded first.
@@ -349,7 +379,7 @@ impl Revealer {
         record_id: &str,
         purpose: &str,
     ) -> PyResult<Credential> {
-        let (r, ctx) = (&self.0, &ctx.0);
+        let (r, ctx) = (&self.0.get()?, &ctx.0);
         py.detach(|| crate::runtime::block_on(r.open_credential(ctx, record_id, purpose)))
             .map_err(runtime_err)?
             .map(Credential)
@@ -377,7 +407,7 @@ impl Revealer {
             Some(t) => t,
             None => u64::try_from(crate::provider::unix_now()).unwrap_or(0),
         };
-        let (r, ctx) = (&self.0, &ctx.0);
+        let (r, ctx) = (&self.0.get()?, &ctx.0);
         py.detach(|| crate::runtime::block_on(r.totp_code(ctx, record_id, &params, t, purpose)))
             .map_err(runtime_err)?
             .map(TotpCode)
@@ -385,7 +415,7 @@ impl Revealer {
     }
 
     fn __repr__(&self) -> String {
-        format!("{:?}", self.0)
+        self.0.repr()
     }
 }
 

@@ -4,10 +4,12 @@
 //! calls the core, and converts the result or error. No logic lives here. Calls release the
 //! GIL around core work and run the core's futures on an internal runtime.
 
+mod byok;
 mod egress;
 mod errors;
 mod gov;
 mod guard;
+mod handle;
 mod isolation;
 mod lowlevel;
 mod provider;
@@ -23,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     types::register(m)?;
     provider::register(m)?;
     guard::register(m)?;
+    byok::register(m)?;
     gov::register(m)?;
     egress::register(m)?;
     isolation::register(m)?;

@@ -306,6 +306,15 @@ impl Prepared {
             None => Ok(answer.to_owned()),
         }
     }
+
+    /// [`Prepared::restore`] for an answer arriving in chunks (a placeholder may be split
+    /// across them); passes text through if nothing was pseudonymized.
+    pub fn stream(&self) -> crate::redact::OwnedStreamRestorer {
+        match &self.session {
+            Some(s) => s.stream_owned(),
+            None => crate::redact::OwnedStreamRestorer::passthrough(),
+        }
+    }
 }
 
 /// The outcome of [`Egress::prepare`].

@@ -38,7 +38,8 @@ mod validate;
 
 pub use operator::{HashKey, Operation, Operator, Redacted};
 pub use pseudonym::{
-    PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL, MAX_SESSION_ENTRIES, MAX_SESSION_TTL,
+    OwnedStreamRestorer, PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL,
+    MAX_SESSION_ENTRIES, MAX_SESSION_TTL,
 };
 pub(crate) use redactor::apply;
 pub use redactor::{

@@ -2,7 +2,7 @@
 //! original values, held sealed, thread-safe and expiring.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -360,25 +360,97 @@ impl std::fmt::Debug for StreamRestorer<'_> {
 impl StreamRestorer<'_> {
     /// Feeds one chunk; returns the restored text that can be emitted now.
     pub fn push(&mut self, chunk: &str) -> Result<String, RedactError> {
-        if chunk.len() > MAX_TEXT_LEN {
-            return Err(RedactError::TooLarge {
-                len: chunk.len(),
-                max: MAX_TEXT_LEN,
-            });
-        }
-        self.carry.push_str(chunk);
-        let mut inner = self.session.live()?;
-        let cut = PseudonymSession::safe_cut(&mut inner, &self.carry)?;
-        let out = self
-            .session
-            .restore_locked(&mut inner, &self.carry[..cut])?;
-        self.carry.drain(..cut);
-        Ok(out)
+        self.session.stream_push(&mut self.carry, chunk)
     }
 
     /// Ends the stream, returning whatever was held back (restored).
     pub fn finish(self) -> Result<String, RedactError> {
-        let mut inner = self.session.live()?;
-        self.session.restore_locked(&mut inner, &self.carry)
+        self.session.stream_finish(&self.carry)
+    }
+}
+
+impl PseudonymSession {
+    /// A [`StreamRestorer`] that shares ownership of the session instead of borrowing it,
+    /// for holders that cannot keep a borrow alive (a foreign-language binding object).
+    pub fn stream_owned(self: &Arc<Self>) -> OwnedStreamRestorer {
+        OwnedStreamRestorer {
+            session: Some(Arc::clone(self)),
+            carry: String::new(),
+        }
+    }
+
+    /// One [`StreamRestorer::push`] step over the held-back text `carry`.
+    fn stream_push(&self, carry: &mut String, chunk: &str) -> Result<String, RedactError> {
+        check_chunk(chunk)?;
+        carry.push_str(chunk);
+        let mut inner = self.live()?;
+        let cut = Self::safe_cut(&mut inner, carry)?;
+        let out = self.restore_locked(&mut inner, &carry[..cut])?;
+        carry.drain(..cut);
+        Ok(out)
+    }
+
+    /// The [`StreamRestorer::finish`] step: the held-back text `carry`, restored.
+    fn stream_finish(&self, carry: &str) -> Result<String, RedactError> {
+        let mut inner = self.live()?;
+        self.restore_locked(&mut inner, carry)
+    }
+}
+
+fn check_chunk(chunk: &str) -> Result<(), RedactError> {
+    if chunk.len() > MAX_TEXT_LEN {
+        return Err(RedactError::TooLarge {
+            len: chunk.len(),
+            max: MAX_TEXT_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// [`StreamRestorer`] owning a share of its session (see [`PseudonymSession::stream_owned`]):
+/// same behaviour, no borrow. The session stays alive (and restorable) while this exists.
+/// Without a session (an egress request with nothing pseudonymized) it passes text through.
+pub struct OwnedStreamRestorer {
+    session: Option<Arc<PseudonymSession>>,
+    carry: String,
+}
+
+impl std::fmt::Debug for OwnedStreamRestorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedStreamRestorer")
+            .field("held_back", &self.carry.len())
+            .finish()
+    }
+}
+
+impl OwnedStreamRestorer {
+    /// A restorer with no session: each chunk comes back unchanged.
+    pub(crate) fn passthrough() -> Self {
+        OwnedStreamRestorer {
+            session: None,
+            carry: String::new(),
+        }
+    }
+
+    /// Feeds one chunk (at most `MAX_TEXT_LEN` bytes); returns the restored text that
+    /// can be emitted now.
+    pub fn push(&mut self, chunk: &str) -> Result<String, RedactError> {
+        match &self.session {
+            Some(s) => s.stream_push(&mut self.carry, chunk),
+            None => check_chunk(chunk).map(|()| chunk.to_owned()),
+        }
+    }
+
+    /// Ends the stream, returning whatever was held back (restored).
+    pub fn finish(self) -> Result<String, RedactError> {
+        match &self.session {
+            Some(s) => s.stream_finish(&self.carry),
+            None => Ok(self.carry),
+        }
+    }
+
+    /// Bytes of answer held back so far (at most one placeholder's length after a push).
+    pub fn held_back(&self) -> usize {
+        self.carry.len()
     }
 }

@@ -260,6 +260,19 @@ impl Guard {
         start_after: Option<TenantId>,
         batch: usize,
     ) -> Result<SweepAllReport> {
+        self.sweep_all_with_progress(service, start_after, batch, |_| {})
+            .await
+    }
+
+    /// [`Guard::sweep_all`], calling `progress` with the running report after each tenant
+    /// is swept (so `last_tenant` in it is always a safe `start_after` to resume from).
+    pub async fn sweep_all_with_progress(
+        &self,
+        service: &ServiceRole,
+        start_after: Option<TenantId>,
+        batch: usize,
+        mut progress: impl FnMut(&SweepAllReport) + Send,
+    ) -> Result<SweepAllReport> {
         let batch = check_batch(batch)?;
         let mut report = SweepAllReport {
             last_tenant: start_after,
@@ -278,6 +291,7 @@ impl Guard {
                 report.deleted += self.sweep(&ctx, batch, |_| {}).await?.total();
                 report.tenants += 1;
                 report.last_tenant = Some(tenant);
+                progress(&report);
             }
         }
         Ok(report)

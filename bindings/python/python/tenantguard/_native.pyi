@@ -32,6 +32,8 @@ __all__ = [
     "KeyInfo",
     "KeyProviderError",
     "LocalKeyProvider",
+    "MAX_PROVIDER_NAME_LEN",
+    "MAX_TENANT_PROVIDERS",
     "MalformedError",
     "Membership",
     "MemoryDirectory",
@@ -57,6 +59,7 @@ __all__ = [
     "SessionTokens",
     "SqliteStore",
     "StoreError",
+    "StreamRestorer",
     "SubProcessor",
     "SweepAllReport",
     "SweepReport",
@@ -75,6 +78,9 @@ __all__ = [
     "__version__",
     "open_with_key",
     "seal_with_salt",
+    "split_kek_id",
+    "tagged_kek_id",
+    "validate_provider_name",
     "verify_audit_export",
 ]
 
@@ -97,6 +103,8 @@ class _Directory(Protocol):
     def memberships_of(self, user: str, /) -> Iterable[tuple[str, str]]: ...
 
 AUDIT_ACTIONS: list[str]
+MAX_PROVIDER_NAME_LEN: int
+MAX_TENANT_PROVIDERS: int
 
 class TenantguardError(Exception):
     """Base class of every error tenantguard raises."""
@@ -299,6 +307,7 @@ class Guard:
         cache_max_age_seconds: float | None = None,
         governance: GovernanceConfig | None = None,
         clock: Callable[[], int] | None = None,
+        tenant_key_providers: dict[str, Any] | None = None,
     ) -> Self: ...
     @classmethod
     def embedded(cls, directory: _StrPath) -> Guard: ...
@@ -342,10 +351,19 @@ class Guard:
     ) -> ReencryptReport: ...
     def retire_key(self, ctx: TenantContext, key_id: int) -> None: ...
     def rewrap_tenant_keys(
-        self, service: ServiceRole, *, start_after: str | None = None, batch_size: int = 500
+        self,
+        service: ServiceRole,
+        *,
+        start_after: str | None = None,
+        batch_size: int = 500,
+        progress: Callable[[RewrapReport], object] | None = None,
     ) -> RewrapReport: ...
     def shred_tenant(self, ctx: TenantContext) -> None: ...
     def cache_stats(self) -> CacheStats: ...
+    # ---- per-tenant key providers (bring your own key) ----
+    def tenant_key_provider_names(self) -> list[str]: ...
+    def set_tenant_key_provider(self, ctx: TenantContext, name: str | None) -> RewrapReport: ...
+    def tenant_key_provider(self, ctx: TenantContext) -> str | None: ...
     # ---- agent tokens ----
     def create_token(
         self,
@@ -380,9 +398,20 @@ class Guard:
     def retention_policy(self, ctx: TenantContext) -> dict[str, int | None]: ...
     def set_retention(self, ctx: TenantContext, data_class: str, seconds: int | None) -> None: ...
     def clear_retention(self, ctx: TenantContext, data_class: str) -> bool: ...
-    def sweep(self, ctx: TenantContext, *, batch_size: int = 500) -> SweepReport: ...
+    def sweep(
+        self,
+        ctx: TenantContext,
+        *,
+        batch_size: int = 500,
+        progress: Callable[[SweepReport], object] | None = None,
+    ) -> SweepReport: ...
     def sweep_all(
-        self, service: ServiceRole, *, start_after: str | None = None, batch_size: int = 500
+        self,
+        service: ServiceRole,
+        *,
+        start_after: str | None = None,
+        batch_size: int = 500,
+        progress: Callable[[SweepAllReport], object] | None = None,
     ) -> SweepAllReport: ...
     def erase_subject(self, ctx: TenantContext, subject: str, *, batch_size: int = 500) -> ErasureReport: ...
     def erase_tenant(self, ctx: TenantContext, *, batch_size: int = 500) -> TenantErasureReport: ...
@@ -401,6 +430,15 @@ def seal_with_salt(
 
 def open_with_key(key: bytes, key_id: int, tenant: str, context: bytes, sealed: _SealedLike) -> bytes:
     """Opens with a given key."""
+
+def validate_provider_name(name: str) -> None:
+    """Checks a tenant key provider name; raises ``ConfigError`` otherwise."""
+
+def tagged_kek_id(provider: str, kek: str) -> str:
+    """The stored KEK id of a key wrapped by named provider ``provider`` under ``kek``."""
+
+def split_kek_id(kek_id: str) -> tuple[str | None, str]:
+    """``(provider name or None for the deployment provider, its own KEK id)``."""
 
 def verify_audit_export(
     source: bytes | _StrPath,
@@ -743,12 +781,25 @@ class PseudonymSession:
     @property
     def expired(self) -> bool: ...
     def restore(self, answer: str) -> str: ...
+    def stream_restorer(self) -> StreamRestorer: ...
     def expire(self) -> None: ...
     def __len__(self) -> int: ...
     def __enter__(self) -> Self: ...
     def __exit__(
         self, *_args: type[BaseException] | BaseException | TracebackType | None
     ) -> bool: ...
+    def __reduce__(self) -> NoReturn: ...
+
+@final
+class StreamRestorer:
+    """Restores pseudonyms in an answer arriving in chunks; ``repr`` never shows text."""
+
+    def push(self, chunk: str) -> str: ...
+    def finish(self) -> str: ...
+    @property
+    def held_back(self) -> int: ...
+    @property
+    def finished(self) -> bool: ...
     def __reduce__(self) -> NoReturn: ...
 
 @final
@@ -816,6 +867,7 @@ class Prepared:
     @property
     def session(self) -> PseudonymSession | None: ...
     def restore(self, answer: str) -> str: ...
+    def stream_restorer(self) -> StreamRestorer: ...
 
 @final
 class EgressDecision:
@@ -874,6 +926,13 @@ class Egress:
         registry: Registry | None = None,
         observer: Callable[[EgressEvent], object] | None = None,
     ) -> Self: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, *_args: type[BaseException] | BaseException | TracebackType | None
+    ) -> bool: ...
     def providers(self) -> list[SubProcessor]: ...
     def policy(self, ctx: TenantContext) -> EgressPolicy: ...
     def set_policy(self, ctx: TenantContext, policy: EgressPolicy) -> int: ...
@@ -965,6 +1024,13 @@ class Revealer:
     """Opens write-only credentials and derives TOTP codes, calling ``observer`` first."""
 
     def __new__(cls, guard: Guard, observer: Callable[[OpenEvent], object]) -> Self: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, *_args: type[BaseException] | BaseException | TracebackType | None
+    ) -> bool: ...
     def open_credential(self, ctx: TenantContext, record_id: str, purpose: str) -> Credential: ...
     def totp_code(
         self,
