@@ -74,6 +74,10 @@ for (writer in listOf("rust", "python")) {
     Guard.embedded("$xlang/embedded").use { g ->
         val ctx = TenantContext.service(v.s("tenant"), service)
         check(g.open(ctx, v.s("embedded_context"), SealedValue.parse(v.s("embedded_text"))).contentEquals(plain)) { writer }
+        TenantSealer(g, ctx).use { s ->   // and through the JNI fast path, both forms
+            check(s.openText(v.s("embedded_context"), v.s("embedded_text")).contentEquals(plain)) { writer }
+            check(s.open(v.s("embedded_context"), SealedValue.parse(v.s("embedded_text")).toBytes()).contentEquals(plain)) { writer }
+        }
     }
     println("ok - opened the values $writer sealed")
 }
@@ -86,7 +90,8 @@ val sealed = sealWithSalt(key, 9u, "xlang-kotlin", ctxBytes, plain, salt)
 val tctx = TenantContext.service("xlang-kotlin", service)
 val embedded = Guard.embedded("$xlang/embedded").use { g ->
     g.createTenant(tctx)
-    g.seal(tctx, "xlang/kotlin/embedded", plain)
+    // Sealed through the JNI fast path: Python and Rust open it with their own APIs.
+    SealedValue.parse(TenantSealer(g, tctx).use { it.sealText("xlang/kotlin/embedded", plain) })
 }
 File("$xlang/kotlin.json").writeText(Json.write(mapOf(
     "writer" to "kotlin", "key_hex" to key.hex(), "key_id" to 9, "tenant" to "xlang-kotlin",
