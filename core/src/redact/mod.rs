@@ -37,6 +37,7 @@ mod scan;
 mod validate;
 
 pub use operator::{HashKey, Operation, Operator, Redacted};
+pub use pseudonym::OwnedStreamRestorer;
 pub use pseudonym::{
     PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL, MAX_SESSION_ENTRIES, MAX_SESSION_TTL,
 };

@@ -382,3 +382,49 @@ impl StreamRestorer<'_> {
         self.session.restore_locked(&mut inner, &self.carry)
     }
 }
+
+/// A [`StreamRestorer`] that owns a shared handle to its session instead of borrowing it,
+/// so it can be stored, moved across threads or handed to a binding. Same behavior and
+/// limits: each chunk at most [`MAX_TEXT_LEN`] bytes, at most one placeholder held back.
+pub struct OwnedStreamRestorer {
+    session: std::sync::Arc<PseudonymSession>,
+    carry: String,
+}
+
+impl std::fmt::Debug for OwnedStreamRestorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedStreamRestorer")
+            .field("held_back", &self.carry.len())
+            .finish()
+    }
+}
+
+impl OwnedStreamRestorer {
+    /// A restorer over `session` for one answer arriving in chunks.
+    pub fn new(session: std::sync::Arc<PseudonymSession>) -> Self {
+        OwnedStreamRestorer {
+            session,
+            carry: String::new(),
+        }
+    }
+
+    /// Feeds one chunk; returns the restored text that can be emitted now.
+    pub fn push(&mut self, chunk: &str) -> Result<String, RedactError> {
+        let mut s = StreamRestorer {
+            session: &self.session,
+            carry: std::mem::take(&mut self.carry),
+        };
+        let out = s.push(chunk);
+        self.carry = s.carry;
+        out
+    }
+
+    /// Ends the stream, returning whatever was held back (restored).
+    pub fn finish(self) -> Result<String, RedactError> {
+        StreamRestorer {
+            session: &self.session,
+            carry: self.carry,
+        }
+        .finish()
+    }
+}
