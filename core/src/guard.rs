@@ -52,6 +52,7 @@ pub struct GuardBuilder {
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     pub(crate) governance: crate::governance::GovernanceConfig,
+    policies: Option<Arc<dyn crate::store::PolicyStore>>,
 }
 
 impl GuardBuilder {
@@ -93,6 +94,13 @@ impl GuardBuilder {
         self
     }
 
+    /// Where policy documents (egress policies) live, usually the guard's own store; an
+    /// `Egress` built on this guard without a policy store uses it.
+    pub fn policy_store(mut self, store: Arc<dyn crate::store::PolicyStore>) -> Self {
+        self.policies = Some(store);
+        self
+    }
+
     /// Limits of the unwrapped-key cache.
     pub fn cache_limits(mut self, limits: CacheLimits) -> Self {
         self.cache = limits;
@@ -128,6 +136,7 @@ impl GuardBuilder {
                 clock: self.clock,
                 gov,
                 tenant_providers: self.tenant_providers,
+                policies: self.policies,
             }),
         })
     }
@@ -140,6 +149,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     gov: crate::governance::GovState,
+    policies: Option<Arc<dyn crate::store::PolicyStore>>,
 }
 
 /// The tenantguard facade: seal and open values and credentials per tenant, rotate and
@@ -177,6 +187,7 @@ impl Guard {
             clock: Arc::new(SystemClock),
             tenant_providers: BTreeMap::new(),
             governance: Default::default(),
+            policies: None,
         }
     }
 
@@ -188,17 +199,24 @@ impl Guard {
         std::fs::create_dir_all(dir).map_err(|e| {
             KmsError::Config(format!("cannot create {}: {}", dir.display(), e.kind()))
         })?;
+        let provider = crate::kms::LocalKeyProvider::open_or_create(dir.join("keys.json"))?;
+        let store = Arc::new(crate::store::SqliteStore::open(dir.join("tenantguard.db"))?);
         Guard::builder()
-            .key_provider(crate::kms::LocalKeyProvider::open_or_create(
-                dir.join("keys.json"),
-            )?)
-            .store(crate::store::SqliteStore::open(dir.join("tenantguard.db"))?)
+            .key_provider(provider)
+            .store_arc(store.clone())
+            .policy_store(store)
             .build()
     }
 
     /// Cache counters (hits, loads = key-provider unwraps, evictions).
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache.stats()
+    }
+
+    /// The policy store set with [`GuardBuilder::policy_store`] (the embedded guard's
+    /// SQLite database), if any.
+    pub fn policy_store(&self) -> Option<Arc<dyn crate::store::PolicyStore>> {
+        self.inner.policies.clone()
     }
 
     pub(crate) fn store(&self) -> &dyn Store {

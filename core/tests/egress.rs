@@ -476,6 +476,45 @@ async fn builder_needs_a_policy_store() {
 }
 
 #[tokio::test]
+async fn builder_falls_back_to_the_guards_policy_store() {
+    // The embedded guard keeps policies in its own SQLite database.
+    let dir = tempfile::tempdir().unwrap();
+    let guard = Guard::embedded(dir.path()).unwrap();
+    assert!(guard.policy_store().is_some());
+    guard.create_tenant(&ctx("acme")).await.unwrap();
+    let egress = Egress::builder(guard.clone())
+        .registry(Registry::example())
+        .build()
+        .unwrap();
+    let strict = EgressPolicy::strict();
+    assert_eq!(egress.set_policy(&ctx("acme"), &strict).await.unwrap(), 1);
+    drop(egress);
+    let store = SqliteStore::open(dir.path().join("tenantguard.db")).unwrap();
+    let doc = store
+        .get_policy(&ctx("acme"), "egress")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doc.version, 1);
+    // Any guard given a policy store behaves the same; one without still needs it explicitly.
+    let store = Arc::new(MemoryStore::new());
+    let guard = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store.clone())
+        .policy_store(store.clone())
+        .build()
+        .unwrap();
+    guard.create_tenant(&ctx("acme")).await.unwrap();
+    let egress = Egress::builder(guard).build().unwrap();
+    egress.set_policy(&ctx("acme"), &strict).await.unwrap();
+    assert!(store
+        .get_policy(&ctx("acme"), "egress")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
 async fn sqlite_schema_1_databases_migrate_to_policies() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.db");

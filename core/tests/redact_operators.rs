@@ -327,3 +327,58 @@ proptest! {
         prop_assert_eq!(out, text);
     }
 }
+
+#[test]
+fn owned_stream_restorer_matches_the_borrowed_one_and_moves_across_threads() {
+    let s = Arc::new(session());
+    let red = Redactor::new()
+        .redact(TEXT, &Operation::Pseudonymize(&s))
+        .unwrap()
+        .text;
+    let answer = format!("Sure: {red} <EMAIL_3> <EMAIL_1");
+    let whole = s.restore(&answer).unwrap();
+    assert_ne!(whole, answer);
+    for size in 1..12 {
+        let chars: Vec<char> = answer.chars().collect();
+        let chunks: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
+        let mut st = s.stream_owned();
+        // The restorer owns its session handle: it can be moved to another thread mid-stream.
+        let (first, rest) = chunks.split_at(chunks.len() / 2);
+        let mut out = String::new();
+        for c in first {
+            out.push_str(&st.push(c).unwrap());
+        }
+        let rest = rest.to_vec();
+        let (tail, st) = std::thread::spawn(move || {
+            let mut o = String::new();
+            for c in &rest {
+                o.push_str(&st.push(c).unwrap());
+            }
+            (o, st)
+        })
+        .join()
+        .unwrap();
+        out.push_str(&tail);
+        out.push_str(&st.finish().unwrap());
+        assert_eq!(out, whole, "chunk size {size}");
+    }
+    // Same hold-back as the borrowed restorer, and it outlives the caller's handle.
+    let mut st = s.stream_owned();
+    drop(s);
+    assert_eq!(st.push("Dear <EM").unwrap(), "Dear ");
+    assert!(format!("{st:?}").contains("held_back: 3"));
+    assert_eq!(st.push("AIL_1> ok").unwrap(), "jane@example.com ok");
+    assert_eq!(st.finish().unwrap(), "");
+}
+
+#[test]
+fn owned_stream_restorer_refuses_oversized_chunks_and_expired_sessions() {
+    use tenantguard::redact::MAX_TEXT_LEN;
+    let s = Arc::new(session());
+    let mut st = s.stream_owned();
+    let big = "a".repeat(MAX_TEXT_LEN + 1);
+    assert!(matches!(st.push(&big), Err(RedactError::TooLarge { .. })));
+    s.expire();
+    assert_eq!(st.push("x").unwrap_err(), RedactError::SessionExpired);
+    assert_eq!(st.finish().unwrap_err(), RedactError::SessionExpired);
+}

@@ -8,7 +8,7 @@ use tenantguard::egress as core_egress;
 use tenantguard::redact as core_redact;
 
 use crate::dual::dual;
-use crate::error::TenantguardError;
+use crate::error::{HostError, TenantguardError};
 use crate::guard::Guard;
 use crate::provider::Store;
 use crate::runtime::block_on;
@@ -350,35 +350,138 @@ impl From<core_egress::EgressDecision> for EgressDecision {
     }
 }
 
+/// One egress decision as observers see it: counts and sizes, never the text.
+#[derive(uniffi::Record, Clone, Debug, PartialEq, Eq)]
+pub struct EgressEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// Who asked: `service` or the user id.
+    pub actor: String,
+    /// The provider.
+    pub provider: String,
+    /// The data category of the text.
+    pub category: String,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// Why not, if denied.
+    pub reason: Option<DenyReason>,
+    /// The redaction level applied.
+    pub level: RedactionLevel,
+    /// The policy version (0: the default policy).
+    pub policy_version: u64,
+    /// Values replaced, per tag.
+    pub redacted: HashMap<String, u64>,
+    /// Bytes of the text asked to send.
+    pub bytes_in: u64,
+    /// Bytes sent (0 if denied).
+    pub bytes_out: u64,
+    /// When, Unix seconds.
+    pub at: i64,
+}
+
+impl From<&core_egress::EgressEvent> for EgressEvent {
+    fn from(e: &core_egress::EgressEvent) -> Self {
+        EgressEvent {
+            tenant: e.tenant.as_str().to_owned(),
+            actor: e.actor.clone(),
+            provider: e.provider.clone(),
+            category: e.category.clone(),
+            allowed: e.allowed,
+            reason: e.reason.as_ref().map(DenyReason::from),
+            level: match e.level {
+                core_egress::RedactionLevel::Off => RedactionLevel::Off,
+                core_egress::RedactionLevel::Pii => RedactionLevel::Pii,
+                core_egress::RedactionLevel::Strict => RedactionLevel::Strict,
+            },
+            policy_version: e.policy_version,
+            redacted: e
+                .redacted
+                .iter()
+                .map(|(k, v)| (k.clone(), *v as u64))
+                .collect(),
+            bytes_in: e.bytes_in as u64,
+            bytes_out: e.bytes_out as u64,
+            at: e.at,
+        }
+    }
+}
+
+/// Receives every egress decision, implemented in Kotlin or Swift (metrics, alerts). Called
+/// on the deciding thread after the decision; what it throws is dropped (the decision
+/// stands and is in the audit log either way). Must not call back into the same `Egress`.
+#[uniffi::export(with_foreign)]
+pub trait EgressObserver: Send + Sync {
+    /// Called once per `prepare` outcome, allowed or denied.
+    fn on_egress(&self, event: EgressEvent) -> Result<(), HostError>;
+}
+
+/// Adapts a foreign [`EgressObserver`] to the core's trait.
+struct ForeignEgressObserver(Arc<dyn EgressObserver>);
+
+impl core_egress::EgressObserver for ForeignEgressObserver {
+    fn on_egress(&self, event: &core_egress::EgressEvent) {
+        // The core's observers cannot fail: a foreign exception is dropped, never a panic.
+        let _ = self.0.on_egress(event.into());
+    }
+}
+
+fn registry_in(registry: Vec<SubProcessor>) -> Result<core_egress::Registry> {
+    let mut r = core_egress::Registry::new();
+    for p in registry {
+        let data: Vec<&str> = p.data_categories.iter().map(String::as_str).collect();
+        r.register(
+            core_egress::SubProcessor::new(&p.id, &p.name, &p.purpose, &data, p.optional)
+                .located(&p.location),
+        )
+        .map_err(core_err)?;
+    }
+    Ok(r)
+}
+
+fn egress_out(
+    b: core_egress::EgressBuilder,
+    registry: Vec<SubProcessor>,
+    observers: Vec<Arc<dyn EgressObserver>>,
+) -> Result<Arc<Egress>> {
+    let mut b = b.registry(registry_in(registry)?);
+    for o in observers {
+        b = b.observer(Arc::new(ForeignEgressObserver(o)));
+    }
+    Ok(Arc::new(Egress(b.build()?)))
+}
+
 /// Egress control for every organization: policies in the store, decisions audited.
 #[derive(uniffi::Object, Debug)]
 pub struct Egress(core_egress::Egress);
 
 #[uniffi::export]
 impl Egress {
-    /// Egress over `guard`, keeping policies in `store` (the guard's own store) and
-    /// knowing the sub-processors in `registry`.
-    #[uniffi::constructor]
+    /// Egress over `guard`, keeping policies in `store` (the guard's own store), knowing
+    /// the sub-processors in `registry` and reporting each decision to `observers`.
+    #[uniffi::constructor(default(observers = []))]
     pub fn new(
         guard: Arc<Guard>,
         store: Arc<Store>,
         registry: Vec<SubProcessor>,
+        observers: Vec<Arc<dyn EgressObserver>>,
     ) -> Result<Arc<Self>> {
-        let mut r = core_egress::Registry::new();
-        for p in registry {
-            let data: Vec<&str> = p.data_categories.iter().map(String::as_str).collect();
-            r.register(
-                core_egress::SubProcessor::new(&p.id, &p.name, &p.purpose, &data, p.optional)
-                    .located(&p.location),
-            )
-            .map_err(core_err)?;
-        }
-        Ok(Arc::new(Egress(
-            core_egress::Egress::builder(guard.0.clone())
-                .policy_store(store.1.clone())
-                .registry(r)
-                .build()?,
-        )))
+        let b = core_egress::Egress::builder(guard.0.clone()).policy_store(store.1.clone());
+        egress_out(b, registry, observers)
+    }
+
+    /// Egress over `guard` keeping policies in the guard's own store (`Guard.embedded`,
+    /// or the `Store` it was built with); `Config` if the guard has none.
+    #[uniffi::constructor(default(observers = []))]
+    pub fn for_guard(
+        guard: Arc<Guard>,
+        registry: Vec<SubProcessor>,
+        observers: Vec<Arc<dyn EgressObserver>>,
+    ) -> Result<Arc<Self>> {
+        egress_out(
+            core_egress::Egress::builder(guard.0.clone()),
+            registry,
+            observers,
+        )
     }
 
     /// The sub-processor registry.
@@ -581,6 +684,41 @@ impl PseudonymSession {
     /// Puts the original values back wherever a placeholder of this session appears.
     pub fn restore(&self, answer: String) -> Result<String> {
         self.0.restore(&answer).map_err(core_err)
+    }
+
+    /// A restorer for one answer arriving in chunks (a placeholder may be split across them).
+    pub fn stream(&self) -> Arc<StreamRestorer> {
+        Arc::new(StreamRestorer(std::sync::Mutex::new(Some(
+            self.0.stream_owned(),
+        ))))
+    }
+}
+
+/// Restores one streamed answer: `push` each chunk (each at most 4 MiB) and emit what it
+/// returns, then `finish` once for what was held back (at most one placeholder).
+#[derive(uniffi::Object, Debug)]
+pub struct StreamRestorer(std::sync::Mutex<Option<core_redact::OwnedStreamRestorer>>);
+
+fn finished() -> TenantguardError {
+    TenantguardError::InvalidInput("the stream restorer is already finished".into())
+}
+
+#[uniffi::export]
+impl StreamRestorer {
+    /// Feeds one chunk; returns the restored text that can be emitted now.
+    pub fn push(&self, chunk: String) -> Result<String> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.as_mut()
+            .ok_or_else(finished)?
+            .push(&chunk)
+            .map_err(core_err)
+    }
+
+    /// Ends the stream, returning whatever was held back (restored). Later calls throw
+    /// `InvalidInput`.
+    pub fn finish(&self) -> Result<String> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.take().ok_or_else(finished)?.finish().map_err(core_err)
     }
 }
 

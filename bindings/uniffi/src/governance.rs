@@ -50,6 +50,8 @@ impl tenantguard::Clock for ForeignClock {
 pub struct GuardOptions {
     pub(crate) governance: tenantguard::GovernanceConfig,
     pub(crate) clock: Option<Arc<dyn Clock>>,
+    /// Named per-tenant key providers (bring your own key), see `byok.rs`.
+    pub(crate) tenant_providers: Vec<(String, Arc<dyn tenantguard::KeyProvider>)>,
 }
 
 impl std::fmt::Debug for GuardOptions {
@@ -57,6 +59,14 @@ impl std::fmt::Debug for GuardOptions {
         f.debug_struct("GuardOptions")
             .field("governance", &self.governance)
             .field("clock", &self.clock.as_ref().map(|_| "foreign"))
+            .field(
+                "tenant_providers",
+                &self
+                    .tenant_providers
+                    .iter()
+                    .map(|p| &p.0)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -118,6 +128,7 @@ impl GuardOptions {
         Arc::new(GuardOptions {
             governance: g,
             clock,
+            tenant_providers: Vec::new(),
         })
     }
 }
@@ -125,7 +136,10 @@ impl GuardOptions {
 impl GuardOptions {
     /// Applies the options to a core builder.
     pub(crate) fn apply(&self, b: tenantguard::GuardBuilder) -> tenantguard::GuardBuilder {
-        let b = b.governance(self.governance.clone());
+        let mut b = b.governance(self.governance.clone());
+        for (name, p) in &self.tenant_providers {
+            b = b.tenant_key_provider_arc(name, p.clone());
+        }
         match &self.clock {
             Some(c) => b.clock(ForeignClock(c.clone())),
             None => b,

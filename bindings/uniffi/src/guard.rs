@@ -31,12 +31,13 @@ pub struct Guard(pub(crate) tenantguard::Guard);
 
 fn build(
     provider: Arc<dyn tenantguard::KeyProvider>,
-    store: Arc<dyn tenantguard::Store>,
+    store: &Store,
     options: Option<Arc<GuardOptions>>,
 ) -> Result<Arc<Guard>> {
     let b = tenantguard::Guard::builder()
         .key_provider_arc(provider)
-        .store_arc(store);
+        .store_arc(store.0.clone())
+        .policy_store(store.1.clone());
     let b = match options {
         Some(o) => o.apply(b),
         None => b,
@@ -57,7 +58,7 @@ impl Guard {
     pub fn in_memory() -> Result<Arc<Self>> {
         build(
             Arc::new(tenantguard::LocalKeyProvider::ephemeral()),
-            Arc::new(tenantguard::MemoryStore::new()),
+            &Store::memory(),
             None,
         )
     }
@@ -69,7 +70,7 @@ impl Guard {
         store: Arc<Store>,
         options: Option<Arc<GuardOptions>>,
     ) -> Result<Arc<Self>> {
-        build(provider.0.clone(), store.0.clone(), options)
+        build(provider.0.clone(), &store, options)
     }
 
     /// A guard over a key provider implemented in Kotlin or Swift, and a store.
@@ -79,7 +80,7 @@ impl Guard {
         store: Arc<Store>,
         options: Option<Arc<GuardOptions>>,
     ) -> Result<Arc<Self>> {
-        build(Arc::new(Foreign(provider)), store.0.clone(), options)
+        build(Arc::new(Foreign(provider)), &store, options)
     }
 
     /// Key-cache counters.

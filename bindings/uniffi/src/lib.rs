@@ -16,12 +16,17 @@ mod lowlevel;
 mod provider;
 mod runtime;
 mod types;
+// Added for the remaining API gaps (egress observers, BYOK, token refusals, memberships).
+mod byok;
+mod members;
+mod refusal;
 
 pub use egress::{
     egress_policy_default, egress_policy_strict, example_registry, DenyReason, Egress,
     EgressDecision, EgressPolicy, Finding, OrgPattern, Prepared, PseudonymSession, RedactCategory,
     RedactOperator, Redacted, RedactionLevel, Redactor, RetentionHints, SubProcessor,
 };
+pub use egress::{EgressEvent, EgressObserver, StreamRestorer};
 pub use error::{HostError, ProviderError, TenantguardError};
 pub use governance::{
     verify_audit_jsonl, AuditAction, AuditEntry, AuditEvent, AuditExport, AuditHead, AuditReport,
@@ -36,6 +41,7 @@ pub use isolation::{
 };
 pub use lowlevel::{open_with_key, seal_with_salt};
 pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
+pub use refusal::{TokenCheck, TokenRefusal};
 pub use types::{
     CacheStats, Credential, CredentialKind, KeyInfo, KeyState, ReencryptReport, RewrapReport, Role,
     SealedValue, ServiceRole, TenantContext, WrapContext, WrappedKey,

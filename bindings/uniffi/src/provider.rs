@@ -122,6 +122,8 @@ pub struct Store(
     pub(crate) Arc<dyn tenantguard::Store>,
     pub(crate) Arc<dyn tenantguard::store::PolicyStore>,
     pub(crate) Option<Arc<dyn tenantguard::tenant::Directory>>,
+    /// The PostgreSQL store, for membership editing (see `members.rs`).
+    pub(crate) Option<Arc<tenantguard::PostgresStore>>,
 );
 
 impl Store {
@@ -129,7 +131,7 @@ impl Store {
     where
         T: tenantguard::Store + tenantguard::store::PolicyStore + 'static,
     {
-        Arc::new(Store(s.clone(), s, None))
+        Arc::new(Store(s.clone(), s, None, None))
     }
 }
 
@@ -161,7 +163,12 @@ impl Store {
             Ok(tenantguard::PostgresStore::connect(&app_url, service_url.as_deref()).await?)
         })?;
         let s = Arc::new(s);
-        Ok(Arc::new(Store(s.clone(), s.clone(), Some(s))))
+        Ok(Arc::new(Store(
+            s.clone(),
+            s.clone(),
+            Some(s.clone()),
+            Some(s),
+        )))
     }
 }
 

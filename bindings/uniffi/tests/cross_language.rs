@@ -42,12 +42,23 @@ fn tenant(v: &Value) -> TenantId {
     TenantId::new(v["tenant"].as_str().unwrap()).unwrap()
 }
 
+/// One vector case: name, key, key id, tenant, context, salt, plaintext.
+type Case<'a> = (
+    &'a str,
+    &'a Vec<u8>,
+    u32,
+    &'a str,
+    &'a [u8],
+    &'a Vec<u8>,
+    Vec<u8>,
+);
+
 fn generate() -> Value {
     let k1: Vec<u8> = (0u8..32).collect();
     let k7: Vec<u8> = (0u8..32).map(|i| 0xA0 ^ i.wrapping_mul(7)).collect();
     let salt: Vec<u8> = (0u8..16).map(|i| 0x10 + i).collect();
     let salt2: Vec<u8> = (0u8..16).map(|i| 0xF0 - i).collect();
-    let cases: Vec<(&str, &Vec<u8>, u32, &str, &[u8], &Vec<u8>, Vec<u8>)> = vec![
+    let cases: Vec<Case> = vec![
         ("empty plaintext", &k1, 1, "acme", b"", &salt, vec![]),
         (
             "short password",

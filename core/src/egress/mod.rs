@@ -437,10 +437,12 @@ impl EgressBuilder {
         self
     }
 
-    /// Builds; fails with `Config` without a policy store.
+    /// Builds; without [`EgressBuilder::policy_store`] uses the guard's
+    /// ([`crate::Guard::policy_store`]), failing with `Config` if it has none.
     pub fn build(self) -> Result<Egress> {
         let store = self
             .store
+            .or_else(|| self.guard.policy_store())
             .ok_or_else(|| EgressError::Config("EgressBuilder needs a policy_store".into()))?;
         Ok(Egress {
             inner: Arc::new(EgressInner {

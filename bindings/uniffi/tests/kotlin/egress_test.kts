@@ -160,4 +160,133 @@ test("egress: permissive default, redaction by policy, restore, multi-turn, refu
     }
 }
 
+/** An egress observer implemented in Kotlin; throws `fail` (if set) after recording. */
+class Recorder : EgressObserver {
+    val events: MutableList<EgressEvent> = java.util.Collections.synchronizedList(mutableListOf())
+    @Volatile var fail: Throwable? = null
+    override fun onEgress(event: EgressEvent) {
+        events.add(event)
+        fail?.let { throw it }
+    }
+}
+
+test("egress observers implemented in Kotlin see every decision; what they throw is dropped") {
+    val store = Store.memory()
+    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        val rec = Recorder()
+        val rec2 = Recorder()
+        Egress.forGuard(g, exampleRegistry(), listOf(rec, rec2)).use { e ->
+            e.setPolicy(acme, egressPolicyDefault().copy(redaction = RedactionLevel.PII))
+            val prompt = "Mail jane@example.com"
+            val d = e.prepare(acme, "llm-chat", prompt) as EgressDecision.Allowed
+            check(rec.events.size == 1 && rec2.events == rec.events) { rec.events.toString() }
+            val ev = rec.events[0]
+            check(ev.tenant == "acme" && ev.actor == "service" && ev.provider == "llm-chat" && ev.category == "prompts") { ev.toString() }
+            check(ev.allowed && ev.reason == null && ev.level == RedactionLevel.PII && ev.policyVersion == 1uL) { ev.toString() }
+            check(ev.redacted == mapOf("EMAIL" to 1uL)) { ev.toString() }
+            check(ev.bytesIn == prompt.length.toULong() && ev.bytesOut == d.prepared.text().length.toULong()) { ev.toString() }
+            check(ev.at > 1_600_000_000L && !ev.toString().contains("jane")) { ev.toString() }
+
+            val denied = e.prepare(acme, "nobody", "x", "documents")
+            check(denied is EgressDecision.Denied && denied.reason == DenyReason.UnknownProvider)
+            val dv = rec.events[1]
+            check(!dv.allowed && dv.reason == DenyReason.UnknownProvider && dv.provider == "nobody" && dv.category == "documents" && dv.bytesOut == 0uL) { dv.toString() }
+
+            // A throwing observer (typed or not) does not panic the core nor change the decision.
+            rec.fail = HostException.Failed("metrics down")
+            check(e.prepare(acme, "llm-chat", "hi") is EgressDecision.Allowed)
+            rec.fail = IllegalStateException("boom")
+            check(e.prepare(acme, "llm-chat", "hi") is EgressDecision.Allowed)
+            check(rec.events.size == 4 && rec2.events.size == 4) { "${rec.events.size} ${rec2.events.size}" }
+            // The suspending path reports too, from the runtime's thread.
+            runBlocking { e.prepareAsync(acme, "llm-chat", "hi") }
+            check(rec.events.size == 5 && rec.events[4].allowed)
+        }
+        // The store-taking constructor accepts observers too.
+        val rec3 = Recorder()
+        Egress(g, store, exampleRegistry(), listOf(rec3)).use { e ->
+            e.prepare(acme, "llm-chat", "hi")
+            check(rec3.events.single().policyVersion == 1uL && rec.events.size == 5)
+        }
+    }
+}
+
+test("Egress.forGuard keeps policies in the guard's own store (embedded SQLite)") {
+    val dir = java.nio.file.Files.createTempDirectory("tg-egress").toString()
+    val acme = TenantContext.service("acme", service)
+    Guard.embedded(dir).use { g ->
+        g.createTenant(acme)
+        Egress.forGuard(g, exampleRegistry()).use { e ->
+            check(e.setPolicy(acme, egressPolicyStrict()) == 1uL)
+            val d = e.prepare(acme, "llm-chat", "jane@example.com") as EgressDecision.Allowed
+            check(d.prepared.text() == "<EMAIL_1>") { d.prepared.text() }
+        }
+    }
+    // Reopened from disk: the policy was written to tenantguard.db, not to memory.
+    Guard.embedded(dir).use { g ->
+        Egress.forGuard(g, exampleRegistry()).use { e ->
+            check(e.policy(acme) == egressPolicyStrict())
+        }
+        // The same database through an explicit SQLite store sees it as well.
+        Egress(g, Store.sqlite("$dir/tenantguard.db"), exampleRegistry()).use { e ->
+            check(e.policy(acme).redaction == RedactionLevel.STRICT)
+        }
+    }
+    // A guard built from a Store uses that store's policies.
+    val store = Store.memory()
+    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+        g.createTenant(acme)
+        Egress.forGuard(g, exampleRegistry()).use { e -> e.setPolicy(acme, egressPolicyStrict()) }
+        Egress(g, store, exampleRegistry()).use { e -> check(e.policy(acme) == egressPolicyStrict()) }
+    }
+}
+
+test("stream restorer: chunks split inside placeholders restore like the whole answer") {
+    PseudonymSession("acme").use { s ->
+        Redactor().use { r -> r.pseudonymize(text, s) }
+        val answer = "Sure: <EMAIL_1>, <PHONE_1> and <CARD_1> (not <EMAIL_9>) <EMAIL_1"
+        val whole = s.restore(answer)
+        check(whole.contains("jane@example.com") && whole.contains("4111 1111 1111 1111") && !whole.contains("<PHONE_1>")) { whole }
+        for (size in 1..12) {
+            s.stream().use { st ->
+                val out = StringBuilder()
+                answer.chunked(size).forEach { out.append(st.push(it)) }
+                out.append(st.finish())
+                check(out.toString() == whole) { "chunk size $size: $out" }
+                expect<TenantguardException.InvalidInput>("finished") { st.finish() }
+                expect<TenantguardException.InvalidInput>("finished") { st.push("x") }
+            }
+        }
+        // At most one placeholder is held back; text is emitted as soon as it is final.
+        val st = s.stream()
+        check(st.push("Dear <EM") == "Dear ")
+        check(st.push("AIL_1> ok") == "jane@example.com ok")
+        check(st.finish() == "")
+        expect<TenantguardException.TooLarge> { s.stream().push("a".repeat(4 * 1024 * 1024 + 1)) }
+        // Restorers outlive the caller's handle to the session, and see its expiry.
+        val late = s.stream()
+        s.expire()
+        expect<TenantguardException.NotFound>("expired") { late.push("<EMAIL_1>") }
+    }
+    // From an egress decision, across threads.
+    Guard.inMemory().use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        Egress.forGuard(g, exampleRegistry()).use { e ->
+            e.setPolicy(acme, egressPolicyDefault().copy(redaction = RedactionLevel.PII))
+            val d = e.prepare(acme, "llm-chat", text) as EgressDecision.Allowed
+            val st = d.prepared.session()!!.stream()
+            val parts = d.prepared.text().chunked(3)
+            val out = StringBuffer()
+            val t = Thread { parts.take(parts.size / 2).forEach { out.append(st.push(it)) } }
+            t.start(); t.join()
+            parts.drop(parts.size / 2).forEach { out.append(st.push(it)) }
+            out.append(st.finish())
+            check(out.toString() == text) { out.toString() }
+        }
+    }
+}
+
 println("egress_test.kts: $passed tests passed")

@@ -303,4 +303,48 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
     }
 }
 
+test("agent token refusals carry a typed reason (TokenCheck.Refused)") {
+    val clock = TestClock(T0)
+    guardWith(clock).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        fun refused(c: TokenCheck): TokenRefusal {
+            check(c is TokenCheck.Refused) { "expected a refusal, got $c" }
+            return c.reason
+        }
+        val w = g.createToken(acme, TokenSpec("bot-1", "deploy", listOf(TokenScope("runs/*", TokenAction.WRITE)), 60L))
+        val secret = w.secret()
+        val ok = g.checkToken(secret)
+        check(ok is TokenCheck.Verified && ok.token.agent == "bot-1" && ok.token.context.tenant() == "acme") { ok.toString() }
+        val okFor = g.checkTokenFor(secret, "runs/7", TokenAction.WRITE)
+        check(okFor is TokenCheck.Verified && okFor.token.tokenId == w.id()) { okFor.toString() }
+
+        check(refused(g.checkToken("hello")) == TokenRefusal.MALFORMED)
+        val typo = secret.dropLast(1) + (if (secret.last() == 'A') 'B' else 'A')
+        check(refused(g.checkToken(typo)) == TokenRefusal.BAD_CHECKSUM)
+        val stranger = g.createToken(acme, TokenSpec("bot-9", "x")).secret()
+        check(refused(g.checkTokenFor(secret, "keys/1", TokenAction.WRITE)) == TokenRefusal.OUT_OF_SCOPE)
+        val r = g.checkTokenFor(secret, "runs/7", TokenAction.DELETE) as TokenCheck.Refused
+        check(r.reason == TokenRefusal.OUT_OF_SCOPE && r.message.contains("does not allow delete") && !r.message.contains(secret)) { r.message }
+
+        // A well-formed token of this deployment that no store knows.
+        guardWith(TestClock(T0)).use { other ->
+            other.createTenant(acme)
+            check(refused(other.checkToken(stranger)) == TokenRefusal.UNKNOWN)
+        }
+        clock.t = T0 + 60
+        check(refused(g.checkTokenFor(secret, "runs/7", TokenAction.WRITE)) == TokenRefusal.EXPIRED)
+        clock.t = T0
+        g.revokeToken(acme, w.id())
+        val rv = g.checkToken(secret) as TokenCheck.Refused
+        check(rv.reason == TokenRefusal.REVOKED && rv.message == "token revoked") { rv.message }
+        runBlocking {
+            check(g.checkTokenAsync(stranger) is TokenCheck.Verified)
+            check((g.checkTokenForAsync(secret, "runs/7", TokenAction.WRITE) as TokenCheck.Refused).reason == TokenRefusal.REVOKED)
+        }
+        // The throwing forms are unchanged.
+        expect<TenantguardException.AuthenticationFailed>("token revoked") { g.authenticateToken(secret) }
+    }
+}
+
 println("governance_test.kts: $passed tests passed")

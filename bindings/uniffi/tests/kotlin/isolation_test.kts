@@ -107,6 +107,10 @@ test("a Directory implemented in Kotlin resolves scopes; its failures surface ty
     val bad = MapDirectory(mapOf(("ann" to "no:colons") to Role.OWNER))
     expect<TenantguardException.InvalidInput>("invalid tenant id") { DirectoryResolver.foreign(bad).visibleScopes("ann") }
     expect<TenantguardException.Config>("no memberships") { DirectoryResolver.fromStore(Store.memory()) }
+    // Membership editing is PostgreSQL's (see postgres_test.kts); other stores refuse it.
+    val acmeSvc = TenantContext.service("acme", service)
+    expect<TenantguardException.Config>("PostgreSQL") { Store.memory().setMember(acmeSvc, "ann", Role.VIEWER) }
+    expect<TenantguardException.Config>("PostgreSQL") { Store.sqliteInMemory().members(acmeSvc) }
 }
 
 test("write-only credentials: reveal for the service role, recorded with a purpose first") {

@@ -66,6 +66,31 @@ if (app == null || svc == null || admin == null) {
         // Memberships live in tg_memberships: nobody has been added, so nobody resolves.
         val res = DirectoryResolver.fromStore(store)
         expect<TenantguardException.PermissionDenied> { res.resolve("mallory", tenant) }
+        // Membership editing through the store: the service role adds the first owner, then
+        // the core's role rules apply, with the actor's role re-read from the database.
+        store.setMember(t, "olive", Role.OWNER)
+        store.setMember(t, "adam", Role.ADMIN)
+        check(store.members(t) == listOf(Membership(tenant, "adam", Role.ADMIN), Membership(tenant, "olive", Role.OWNER))) { store.members(t).toString() }
+        check(store.members(o).isEmpty())
+        val olive = res.resolve("olive", tenant)
+        val adam = res.resolve("adam", tenant)
+        check(olive.role() == Role.OWNER && adam.role() == Role.ADMIN)
+        store.setMember(adam, "mia", Role.MEMBER)
+        check(res.resolve("mia", tenant).role() == Role.MEMBER)
+        expect<TenantguardException.PermissionDenied>("owner") { store.setMember(adam, "eve", Role.OWNER) }
+        expect<TenantguardException.PermissionDenied>("last owner") { store.removeMember(olive, "olive") }
+        // A stale claim is not trusted: adam's context still says admin after his demotion.
+        store.setMember(olive, "adam", Role.VIEWER)
+        expect<TenantguardException.PermissionDenied> { store.setMember(adam, "mia", Role.VIEWER) }
+        expect<TenantguardException.PermissionDenied> { store.setMember(TenantContext.resolved(tenant, "mallory", Role.OWNER), "x", Role.VIEWER) }
+        check(store.removeMember(olive, "mia"))
+        check(!store.removeMember(olive, "mia"))
+        expect<TenantguardException.PermissionDenied> { res.resolve("mia", tenant) }
+        runBlocking {
+            store.setMemberAsync(olive, "zoe", Role.VIEWER)
+            check(store.removeMemberAsync(olive, "zoe"))
+            check(store.membersAsync(t).map { it.user to it.role } == listOf("adam" to Role.VIEWER, "olive" to Role.OWNER))
+        }
         runBlocking { check(g.openAsync(t, "c", sealed).decodeToString() == "pg") }
         g.eraseTenant(t, 100u)
         g.eraseTenant(o, 100u)

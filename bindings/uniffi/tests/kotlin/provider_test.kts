@@ -2,6 +2,7 @@
 // used by the Rust core; Kotlin exceptions come back as typed errors.
 
 import tenantguard.*
+import kotlinx.coroutines.runBlocking
 import java.security.SecureRandom
 import java.util.concurrent.atomic.AtomicInteger
 import javax.crypto.Cipher
@@ -108,4 +109,62 @@ Guard.withKeyProvider(ShortKeys(), Store.memory()).use { g ->
     expect<TenantguardException.KeyProvider>("unwrap returned 5 bytes") { g.seal(t, "c", byteArrayOf()) }
 }
 println("ok - wrong-length unwrap refused")
+// Per-tenant key providers (bring your own key): one tenant's data keys move to a provider
+// implemented in Kotlin; the others stay with the deployment's.
+run {
+    val deployment = LocalKeyProvider.ephemeral()
+    val byok = JdkKeyProvider()
+    val store = Store.memory()
+    val opts = GuardOptions().withTenantKeyProvider("acme-kms", byok)
+        .withTenantLocalKeyProvider("spare", LocalKeyProvider.ephemeral())
+    check(opts.tenantKeyProviderNames() == listOf("acme-kms", "spare")) { opts.tenantKeyProviderNames().toString() }
+    check(opts.toString().contains("acme-kms"))
+    val acme = TenantContext.service("acme", service)
+    val globex = TenantContext.service("globex", service)
+    val sealed = Guard.withLocalKeyProvider(deployment, store, opts).use { g ->
+        check(g.tenantKeyProviderNames() == listOf("acme-kms", "spare"))
+        g.createTenant(acme)
+        g.createTenant(globex)
+        val sealed = g.seal(acme, "c", "byok".toByteArray())
+        check(g.tenantKeyProvider(acme) == null && byok.wraps.get() == 0)
+        val rep = g.setTenantKeyProvider(acme, "acme-kms")
+        check(rep.tenants == 1uL && rep.rewrapped == 1uL && rep.lastTenant == "acme") { rep.toString() }
+        check(byok.wraps.get() == 1)
+        check(g.tenantKeyProvider(acme) == "acme-kms" && g.tenantKeyProvider(globex) == null)
+        check(g.keyVersions(acme).single().kekId == "@acme-kms/jdk-1") { g.keyVersions(acme).toString() }
+        check(g.keyVersions(globex).single().kekId.startsWith("@").not())
+        check(g.setTenantKeyProvider(acme, "acme-kms").rewrapped == 0uL) // idempotent
+        // New key versions of the tenant go to its provider.
+        g.rotateTenantKey(acme)
+        check(byok.wraps.get() == 2 && g.keyVersions(acme).all { it.kekId == "@acme-kms/jdk-1" })
+        expect<TenantguardException.Config>("no tenant key provider named") { g.setTenantKeyProvider(globex, "nope") }
+        val member = TenantContext.resolved("acme", "u1", Role.ADMIN)
+        expect<TenantguardException.PermissionDenied>("owner") { g.setTenantKeyProvider(member, null) }
+        runBlocking { check(g.tenantKeyProviderAsync(acme) == "acme-kms") }
+        sealed
+    }
+    // A fresh guard (empty key cache) unwraps through the Kotlin provider: its outage stops
+    // only that tenant.
+    Guard.withLocalKeyProvider(deployment, store, opts).use { g ->
+        byok.failWith = ProviderException.Unavailable("customer kms down")
+        expect<TenantguardException.Unavailable>("customer kms down") { g.open(acme, "c", sealed) }
+        g.seal(globex, "c", byteArrayOf(1))
+        byok.failWith = null
+        check(g.open(acme, "c", sealed).decodeToString() == "byok")
+        check(byok.unwraps.get() >= 1)
+        // Back to the deployment provider.
+        val back = runBlocking { g.setTenantKeyProviderAsync(acme, null) }
+        check(back.rewrapped == 2uL && g.tenantKeyProvider(acme) == null) { back.toString() }
+    }
+    // Back on the deployment provider, a guard without tenant providers opens it.
+    Guard.withLocalKeyProvider(deployment, store).use { g ->
+        check(g.tenantKeyProviderNames().isEmpty())
+        check(g.open(acme, "c", sealed).decodeToString() == "byok")
+    }
+    // Names are checked when the guard is built.
+    expect<TenantguardException.Config>("a-z, 0-9") {
+        Guard.withLocalKeyProvider(deployment, Store.memory(), GuardOptions().withTenantKeyProvider("Bad Name", byok))
+    }
+}
+println("ok - per-tenant key providers implemented in Kotlin (BYOK)")
 println("provider_test.kts: passed")
