@@ -1611,17 +1611,18 @@ open class Egress: EgressProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_tenantguard_ffi_fn_clone_egress(self.handle, $0) }
     }
     /**
-     * Egress over `guard`, keeping policies in `store` (the guard's own store) and
-     * knowing the sub-processors in `registry`.
+     * Egress over `guard`, keeping policies in `store` (the guard's own store), knowing
+     * the sub-processors in `registry` and reporting each decision to `observers`.
      */
-public convenience init(`guard`: Guard, store: Store, registry: [SubProcessor])throws  {
+public convenience init(`guard`: Guard, store: Store, registry: [SubProcessor], observers: [EgressObserver] = [])throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_egress_new(
         FfiConverterTypeGuard_lower(`guard`),
         FfiConverterTypeStore_lower(store),
-        FfiConverterSequenceTypeSubProcessor.lower(registry),uniffiCallStatus
+        FfiConverterSequenceTypeSubProcessor.lower(registry),
+        FfiConverterSequenceTypeEgressObserver.lower(observers),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -1636,6 +1637,21 @@ public convenience init(`guard`: Guard, store: Store, registry: [SubProcessor])t
         try! rustCall { uniffi_tenantguard_ffi_fn_free_egress(handle, $0) }
     }
 
+    
+    /**
+     * Egress over `guard` keeping policies in the guard's own store (`Guard.embedded`,
+     * or the `Store` it was built with); `Config` if the guard has none.
+     */
+public static func forGuard(`guard`: Guard, registry: [SubProcessor], observers: [EgressObserver] = [])throws  -> Egress  {
+    return try  FfiConverterTypeEgress_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_egress_for_guard(
+        FfiConverterTypeGuard_lower(`guard`),
+        FfiConverterSequenceTypeSubProcessor.lower(registry),
+        FfiConverterSequenceTypeEgressObserver.lower(observers),uniffiCallStatus
+    )
+})
+}
     
 
     
@@ -1811,10 +1827,260 @@ public func FfiConverterTypeEgress_lower(_ value: Egress) -> UInt64 {
 
 
 /**
+ * Receives every egress decision, implemented in Kotlin or Swift (metrics, alerts). Called
+ * on the deciding thread after the decision; what it throws is dropped (the decision
+ * stands and is in the audit log either way). Must not call back into the same `Egress`.
+ */
+public protocol EgressObserver: AnyObject, Sendable {
+    
+    /**
+     * Called once per `prepare` outcome, allowed or denied.
+     */
+    func onEgress(event: EgressEvent) throws 
+    
+}
+/**
+ * Receives every egress decision, implemented in Kotlin or Swift (metrics, alerts). Called
+ * on the deciding thread after the decision; what it throws is dropped (the decision
+ * stands and is in the audit log either way). Must not call back into the same `Egress`.
+ */
+open class EgressObserverImpl: EgressObserver, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_egressobserver(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_egressobserver(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Called once per `prepare` outcome, allowed or denied.
+     */
+open func onEgress(event: EgressEvent)throws   {try rustCallWithError(FfiConverterTypeHostError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_egressobserver_on_egress(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeEgressEvent_lower(event),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceEgressObserver {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceEgressObserver = UniffiVTableCallbackInterfaceEgressObserver(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeEgressObserver.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface EgressObserver: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeEgressObserver.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface EgressObserver: handle missing in uniffiClone")
+            }
+        },
+        onEgress: { (
+            uniffiHandle: UInt64,
+            event: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeEgressObserver.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onEgress(
+                     event: try FfiConverterTypeEgressEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeHostError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceEgressObserver> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceEgressObserver>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitEgressObserver() {
+    uniffi_tenantguard_ffi_fn_init_callback_vtable_egressobserver(UniffiCallbackInterfaceEgressObserver.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEgressObserver: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<EgressObserver>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = EgressObserver
+
+    public static func lift(_ handle: UInt64) throws -> EgressObserver {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return EgressObserverImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: EgressObserver) -> UInt64 {
+         if let rustImpl = value as? EgressObserverImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EgressObserver {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: EgressObserver, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressObserver_lift(_ handle: UInt64) throws -> EgressObserver {
+    return try FfiConverterTypeEgressObserver.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressObserver_lower(_ value: EgressObserver) -> UInt64 {
+    return FfiConverterTypeEgressObserver.lower(value)
+}
+
+
+
+
+
+
+/**
  * Seal and open values and credentials per tenant; rotate and shred keys.
  * `close()` (Kotlin `use {}`) releases the store and key provider.
  */
 public protocol GuardProtocol: AnyObject, Sendable {
+    
+    /**
+     * Moves the tenant's data keys to provider `name` (bring your own key), or back to the
+     * deployment provider with `null`. Re-wraps this tenant's data keys only, no record is
+     * re-encrypted; new key versions then go there. Idempotent and resumable. Owner role.
+     */
+    func setTenantKeyProvider(ctx: TenantContext, name: String?) throws  -> RewrapReport
+    
+    /**
+     * Moves the tenant's data keys to provider `name` (bring your own key), or back to the
+     * deployment provider with `null`. Re-wraps this tenant's data keys only, no record is
+     * re-encrypted; new key versions then go there. Idempotent and resumable. Owner role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func setTenantKeyProviderAsync(ctx: TenantContext, name: String?) async throws  -> RewrapReport
+    
+    /**
+     * The named provider wrapping the tenant's active key (`null`: the deployment
+     * provider). Any role.
+     */
+    func tenantKeyProvider(ctx: TenantContext) throws  -> String?
+    
+    /**
+     * The named provider wrapping the tenant's active key (`null`: the deployment
+     * provider). Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func tenantKeyProviderAsync(ctx: TenantContext) async throws  -> String?
+    
+    /**
+     * Names of the tenant key providers this guard holds, sorted.
+     */
+    func tenantKeyProviderNames()  -> [String]
     
     /**
      * Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
@@ -2281,6 +2547,34 @@ public protocol GuardProtocol: AnyObject, Sendable {
      */
     func jvmScope(ctx: TenantContext) throws  -> UInt64
     
+    /**
+     * Authenticates a token string like `authenticateToken`, but returns a refusal with
+     * its typed reason instead of throwing it (store failures and the like still throw).
+     */
+    func checkToken(token: String) throws  -> TokenCheck
+    
+    /**
+     * Authenticates a token string like `authenticateToken`, but returns a refusal with
+     * its typed reason instead of throwing it (store failures and the like still throw).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func checkTokenAsync(token: String) async throws  -> TokenCheck
+    
+    /**
+     * Like `verifyToken` (authenticates, then checks a scope allows `action` on
+     * `resource`), returning a refusal with its typed reason instead of throwing it.
+     */
+    func checkTokenFor(token: String, resource: String, action: TokenAction) throws  -> TokenCheck
+    
+    /**
+     * Like `verifyToken` (authenticates, then checks a scope allows `action` on
+     * `resource`), returning a refusal with its typed reason instead of throwing it.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func checkTokenForAsync(token: String, resource: String, action: TokenAction) async throws  -> TokenCheck
+    
 }
 /**
  * Seal and open values and credentials per tenant; rotate and shred keys.
@@ -2389,6 +2683,93 @@ public static func withLocalKeyProvider(provider: LocalKeyProvider, store: Store
 }
     
 
+    
+    /**
+     * Moves the tenant's data keys to provider `name` (bring your own key), or back to the
+     * deployment provider with `null`. Re-wraps this tenant's data keys only, no record is
+     * re-encrypted; new key versions then go there. Idempotent and resumable. Owner role.
+     */
+open func setTenantKeyProvider(ctx: TenantContext, name: String?)throws  -> RewrapReport  {
+    return try  FfiConverterTypeRewrapReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_set_tenant_key_provider(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterOptionString.lower(name),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Moves the tenant's data keys to provider `name` (bring your own key), or back to the
+     * deployment provider with `null`. Re-wraps this tenant's data keys only, no record is
+     * re-encrypted; new key versions then go there. Idempotent and resumable. Owner role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func setTenantKeyProviderAsync(ctx: TenantContext, name: String?)async throws  -> RewrapReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_set_tenant_key_provider_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterOptionString.lower(name)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeRewrapReport_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The named provider wrapping the tenant's active key (`null`: the deployment
+     * provider). Any role.
+     */
+open func tenantKeyProvider(ctx: TenantContext)throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_tenant_key_provider(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The named provider wrapping the tenant's active key (`null`: the deployment
+     * provider). Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func tenantKeyProviderAsync(ctx: TenantContext)async throws  -> String?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_tenant_key_provider_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionString.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Names of the tenant key providers this guard holds, sorted.
+     */
+open func tenantKeyProviderNames() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_tenant_key_provider_names(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
@@ -3756,6 +4137,80 @@ open func jvmScope(ctx: TenantContext)throws  -> UInt64  {
 })
 }
     
+    /**
+     * Authenticates a token string like `authenticateToken`, but returns a refusal with
+     * its typed reason instead of throwing it (store failures and the like still throw).
+     */
+open func checkToken(token: String)throws  -> TokenCheck  {
+    return try  FfiConverterTypeTokenCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_check_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Authenticates a token string like `authenticateToken`, but returns a refusal with
+     * its typed reason instead of throwing it (store failures and the like still throw).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func checkTokenAsync(token: String)async throws  -> TokenCheck  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_check_token_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeTokenCheck_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Like `verifyToken` (authenticates, then checks a scope allows `action` on
+     * `resource`), returning a refusal with its typed reason instead of throwing it.
+     */
+open func checkTokenFor(token: String, resource: String, action: TokenAction)throws  -> TokenCheck  {
+    return try  FfiConverterTypeTokenCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_check_token_for(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),
+        FfiConverterString.lower(resource),
+        FfiConverterTypeTokenAction_lower(action),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Like `verifyToken` (authenticates, then checks a scope allows `action` on
+     * `resource`), returning a refusal with its typed reason instead of throwing it.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func checkTokenForAsync(token: String, resource: String, action: TokenAction)async throws  -> TokenCheck  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_check_token_for_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterString.lower(resource),FfiConverterTypeTokenAction_lower(action)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeTokenCheck_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
 
     
 }
@@ -3812,6 +4267,25 @@ public func FfiConverterTypeGuard_lower(_ value: Guard) -> UInt64 {
  * shows the session signing key.
  */
 public protocol GuardOptionsProtocol: AnyObject, Sendable {
+    
+    /**
+     * The names of the tenant key providers registered so far.
+     */
+    func tenantKeyProviderNames()  -> [String]
+    
+    /**
+     * A copy of these options with `provider` (implemented in Kotlin or Swift) registered
+     * as tenant key provider `name` (1 to 64 characters of a-z, 0-9, '-', '_', '.';
+     * checked when the guard is built; at most 10,000). Keep the name stable and register
+     * it in every process: stored key records name it. A second call with the same name
+     * replaces the provider.
+     */
+    func withTenantKeyProvider(name: String, provider: KeyProvider)  -> GuardOptions
+    
+    /**
+     * Like `with_tenant_key_provider` for a local key-file provider.
+     */
+    func withTenantLocalKeyProvider(name: String, provider: LocalKeyProvider)  -> GuardOptions
     
 }
 /**
@@ -3894,6 +4368,50 @@ public convenience init(tokenPrefix: String? = nil, tokenCacheTtlMs: UInt64? = n
 
     
 
+    
+    /**
+     * The names of the tenant key providers registered so far.
+     */
+open func tenantKeyProviderNames() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guardoptions_tenant_key_provider_names(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy of these options with `provider` (implemented in Kotlin or Swift) registered
+     * as tenant key provider `name` (1 to 64 characters of a-z, 0-9, '-', '_', '.';
+     * checked when the guard is built; at most 10,000). Keep the name stable and register
+     * it in every process: stored key records name it. A second call with the same name
+     * replaces the provider.
+     */
+open func withTenantKeyProvider(name: String, provider: KeyProvider) -> GuardOptions  {
+    return try!  FfiConverterTypeGuardOptions_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guardoptions_with_tenant_key_provider(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterTypeKeyProvider_lower(provider),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Like `with_tenant_key_provider` for a local key-file provider.
+     */
+open func withTenantLocalKeyProvider(name: String, provider: LocalKeyProvider) -> GuardOptions  {
+    return try!  FfiConverterTypeGuardOptions_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guardoptions_with_tenant_local_key_provider(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterTypeLocalKeyProvider_lower(provider),uniffiCallStatus
+    )
+})
+}
     
 
     
@@ -5501,6 +6019,11 @@ public protocol PseudonymSessionProtocol: AnyObject, Sendable {
     func size()  -> UInt64
     
     /**
+     * A restorer for one answer arriving in chunks (a placeholder may be split across them).
+     */
+    func stream()  -> StreamRestorer
+    
+    /**
      * The tenant it belongs to.
      */
     func tenant()  -> String
@@ -5619,6 +6142,18 @@ open func size() -> UInt64  {
     return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_method_pseudonymsession_size(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A restorer for one answer arriving in chunks (a placeholder may be split across them).
+     */
+open func stream() -> StreamRestorer  {
+    return try!  FfiConverterTypeStreamRestorer_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_pseudonymsession_stream(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -6747,6 +7282,52 @@ public func FfiConverterTypeSessionTokens_lower(_ value: SessionTokens) -> UInt6
  */
 public protocol StoreProtocol: AnyObject, Sendable {
     
+    /**
+     * The members of the context's tenant, by user id (at most 10,000). Any member.
+     * PostgreSQL only.
+     */
+    func members(ctx: TenantContext) throws  -> [Membership]
+    
+    /**
+     * The members of the context's tenant, by user id (at most 10,000). Any member.
+     * PostgreSQL only.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func membersAsync(ctx: TenantContext) async throws  -> [Membership]
+    
+    /**
+     * Removes a member of the context's tenant (same rules as `setMember`); returns
+     * whether it was one. PostgreSQL only.
+     */
+    func removeMember(ctx: TenantContext, user: String) throws  -> Bool
+    
+    /**
+     * Removes a member of the context's tenant (same rules as `setMember`); returns
+     * whether it was one. PostgreSQL only.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func removeMemberAsync(ctx: TenantContext, user: String) async throws  -> Bool
+    
+    /**
+     * Adds a member to the context's tenant or changes its role (PostgreSQL only, over the
+     * service connection). Admins manage viewers, members and admins; granting or changing
+     * an owner needs the owner role; the last owner stays. The acting user's role is
+     * re-read from the database. `Config` for other stores.
+     */
+    func setMember(ctx: TenantContext, user: String, role: Role) throws 
+    
+    /**
+     * Adds a member to the context's tenant or changes its role (PostgreSQL only, over the
+     * service connection). Admins manage viewers, members and admins; granting or changing
+     * an owner needs the owner role; the last owner stays. The acting user's role is
+     * re-read from the database. `Config` for other stores.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func setMemberAsync(ctx: TenantContext, user: String, role: Role) async throws 
+    
 }
 /**
  * A store: in memory, SQLite (the embedded default) or PostgreSQL.
@@ -6852,6 +7433,120 @@ public static func sqliteInMemory()throws  -> Store  {
     
 
     
+    /**
+     * The members of the context's tenant, by user id (at most 10,000). Any member.
+     * PostgreSQL only.
+     */
+open func members(ctx: TenantContext)throws  -> [Membership]  {
+    return try  FfiConverterSequenceTypeMembership.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_store_members(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The members of the context's tenant, by user id (at most 10,000). Any member.
+     * PostgreSQL only.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func membersAsync(ctx: TenantContext)async throws  -> [Membership]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_store_members_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeMembership.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Removes a member of the context's tenant (same rules as `setMember`); returns
+     * whether it was one. PostgreSQL only.
+     */
+open func removeMember(ctx: TenantContext, user: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_store_remove_member(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes a member of the context's tenant (same rules as `setMember`); returns
+     * whether it was one. PostgreSQL only.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func removeMemberAsync(ctx: TenantContext, user: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_store_remove_member_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(user)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_i8,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_i8,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Adds a member to the context's tenant or changes its role (PostgreSQL only, over the
+     * service connection). Admins manage viewers, members and admins; granting or changing
+     * an owner needs the owner role; the last owner stays. The acting user's role is
+     * re-read from the database. `Config` for other stores.
+     */
+open func setMember(ctx: TenantContext, user: String, role: Role)throws   {try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_store_set_member(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),
+        FfiConverterTypeRole_lower(role),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Adds a member to the context's tenant or changes its role (PostgreSQL only, over the
+     * service connection). Admins manage viewers, members and admins; granting or changing
+     * an owner needs the owner role; the last owner stays. The acting user's role is
+     * re-read from the database. `Config` for other stores.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func setMemberAsync(ctx: TenantContext, user: String, role: Role)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_store_set_member_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(user),FfiConverterTypeRole_lower(role)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_void,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_void,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
 
     
 }
@@ -6895,6 +7590,157 @@ public func FfiConverterTypeStore_lift(_ handle: UInt64) throws -> Store {
 #endif
 public func FfiConverterTypeStore_lower(_ value: Store) -> UInt64 {
     return FfiConverterTypeStore.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Restores one streamed answer: `push` each chunk (each at most 4 MiB) and emit what it
+ * returns, then `finish` once for what was held back (at most one placeholder).
+ */
+public protocol StreamRestorerProtocol: AnyObject, Sendable {
+    
+    /**
+     * Ends the stream, returning whatever was held back (restored). Later calls throw
+     * `InvalidInput`.
+     */
+    func finish() throws  -> String
+    
+    /**
+     * Feeds one chunk; returns the restored text that can be emitted now.
+     */
+    func push(chunk: String) throws  -> String
+    
+}
+/**
+ * Restores one streamed answer: `push` each chunk (each at most 4 MiB) and emit what it
+ * returns, then `finish` once for what was held back (at most one placeholder).
+ */
+open class StreamRestorer: StreamRestorerProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_streamrestorer(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_streamrestorer(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Ends the stream, returning whatever was held back (restored). Later calls throw
+     * `InvalidInput`.
+     */
+open func finish()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_streamrestorer_finish(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Feeds one chunk; returns the restored text that can be emitted now.
+     */
+open func push(chunk: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_streamrestorer_push(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(chunk),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStreamRestorer: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = StreamRestorer
+
+    public static func lift(_ handle: UInt64) throws -> StreamRestorer {
+        return StreamRestorer(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: StreamRestorer) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StreamRestorer {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: StreamRestorer, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamRestorer_lift(_ handle: UInt64) throws -> StreamRestorer {
+    return try FfiConverterTypeStreamRestorer.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamRestorer_lower(_ value: StreamRestorer) -> UInt64 {
+    return FfiConverterTypeStreamRestorer.lower(value)
 }
 
 
@@ -7799,6 +8645,175 @@ public func FfiConverterTypeCacheStats_lift(_ buf: RustBuffer) throws -> CacheSt
 #endif
 public func FfiConverterTypeCacheStats_lower(_ value: CacheStats) -> RustBuffer {
     return FfiConverterTypeCacheStats.lower(value)
+}
+
+
+/**
+ * One egress decision as observers see it: counts and sizes, never the text.
+ */
+public struct EgressEvent: Equatable, Hashable {
+    /**
+     * The tenant.
+     */
+    public var tenant: String
+    /**
+     * Who asked: `service` or the user id.
+     */
+    public var actor: String
+    /**
+     * The provider.
+     */
+    public var provider: String
+    /**
+     * The data category of the text.
+     */
+    public var category: String
+    /**
+     * Whether it was allowed.
+     */
+    public var allowed: Bool
+    /**
+     * Why not, if denied.
+     */
+    public var reason: DenyReason?
+    /**
+     * The redaction level applied.
+     */
+    public var level: RedactionLevel
+    /**
+     * The policy version (0: the default policy).
+     */
+    public var policyVersion: UInt64
+    /**
+     * Values replaced, per tag.
+     */
+    public var redacted: [String: UInt64]
+    /**
+     * Bytes of the text asked to send.
+     */
+    public var bytesIn: UInt64
+    /**
+     * Bytes sent (0 if denied).
+     */
+    public var bytesOut: UInt64
+    /**
+     * When, Unix seconds.
+     */
+    public var at: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant.
+         */tenant: String, 
+        /**
+         * Who asked: `service` or the user id.
+         */actor: String, 
+        /**
+         * The provider.
+         */provider: String, 
+        /**
+         * The data category of the text.
+         */category: String, 
+        /**
+         * Whether it was allowed.
+         */allowed: Bool, 
+        /**
+         * Why not, if denied.
+         */reason: DenyReason?, 
+        /**
+         * The redaction level applied.
+         */level: RedactionLevel, 
+        /**
+         * The policy version (0: the default policy).
+         */policyVersion: UInt64, 
+        /**
+         * Values replaced, per tag.
+         */redacted: [String: UInt64], 
+        /**
+         * Bytes of the text asked to send.
+         */bytesIn: UInt64, 
+        /**
+         * Bytes sent (0 if denied).
+         */bytesOut: UInt64, 
+        /**
+         * When, Unix seconds.
+         */at: Int64) {
+        self.tenant = tenant
+        self.actor = actor
+        self.provider = provider
+        self.category = category
+        self.allowed = allowed
+        self.reason = reason
+        self.level = level
+        self.policyVersion = policyVersion
+        self.redacted = redacted
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.at = at
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EgressEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEgressEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EgressEvent {
+        return
+            try EgressEvent(
+                tenant: FfiConverterString.read(from: &buf), 
+                actor: FfiConverterString.read(from: &buf), 
+                provider: FfiConverterString.read(from: &buf), 
+                category: FfiConverterString.read(from: &buf), 
+                allowed: FfiConverterBool.read(from: &buf), 
+                reason: FfiConverterOptionTypeDenyReason.read(from: &buf), 
+                level: FfiConverterTypeRedactionLevel.read(from: &buf), 
+                policyVersion: FfiConverterUInt64.read(from: &buf), 
+                redacted: FfiConverterDictionaryStringUInt64.read(from: &buf), 
+                bytesIn: FfiConverterUInt64.read(from: &buf), 
+                bytesOut: FfiConverterUInt64.read(from: &buf), 
+                at: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EgressEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenant, into: &buf)
+        FfiConverterString.write(value.actor, into: &buf)
+        FfiConverterString.write(value.provider, into: &buf)
+        FfiConverterString.write(value.category, into: &buf)
+        FfiConverterBool.write(value.allowed, into: &buf)
+        FfiConverterOptionTypeDenyReason.write(value.reason, into: &buf)
+        FfiConverterTypeRedactionLevel.write(value.level, into: &buf)
+        FfiConverterUInt64.write(value.policyVersion, into: &buf)
+        FfiConverterDictionaryStringUInt64.write(value.redacted, into: &buf)
+        FfiConverterUInt64.write(value.bytesIn, into: &buf)
+        FfiConverterUInt64.write(value.bytesOut, into: &buf)
+        FfiConverterInt64.write(value.at, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressEvent_lift(_ buf: RustBuffer) throws -> EgressEvent {
+    return try FfiConverterTypeEgressEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEgressEvent_lower(_ value: EgressEvent) -> RustBuffer {
+    return FfiConverterTypeEgressEvent.lower(value)
 }
 
 
@@ -11986,6 +13001,212 @@ public func FfiConverterTypeTokenAction_lower(_ value: TokenAction) -> RustBuffe
 
 
 /**
+ * The outcome of `Guard.checkToken` / `checkTokenFor`.
+ */
+
+public enum TokenCheck {
+    
+    /**
+     * The token is valid (and allows the action, for `checkTokenFor`).
+     */
+    case verified(
+        /**
+         * The agent and its scope.
+         */token: VerifiedToken
+    )
+    /**
+     * The token is refused.
+     */
+    case refused(
+        /**
+         * Why.
+         */reason: TokenRefusal, 
+        /**
+         * The core's explanation (never contains the token).
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TokenCheck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenCheck: FfiConverterRustBuffer {
+    typealias SwiftType = TokenCheck
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenCheck {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .verified(token: try FfiConverterTypeVerifiedToken.read(from: &buf)
+        )
+        
+        case 2: return .refused(reason: try FfiConverterTypeTokenRefusal.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TokenCheck, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .verified(token):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeVerifiedToken.write(token, into: &buf)
+            
+        
+        case let .refused(reason,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeTokenRefusal.write(reason, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenCheck_lift(_ buf: RustBuffer) throws -> TokenCheck {
+    return try FfiConverterTypeTokenCheck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenCheck_lower(_ value: TokenCheck) -> RustBuffer {
+    return FfiConverterTypeTokenCheck.lower(value)
+}
+
+
+
+/**
+ * Why an agent token was refused, one case per core refusal reason.
+ */
+
+public enum TokenRefusal: Equatable, Hashable {
+    
+    /**
+     * Not shaped like a token of this deployment (rejected before any lookup).
+     */
+    case malformed
+    /**
+     * The checksum does not match: mistyped or forged (rejected before any lookup).
+     */
+    case badChecksum
+    /**
+     * Well formed, but no such token exists.
+     */
+    case unknown
+    /**
+     * The token's time bound has passed.
+     */
+    case expired
+    /**
+     * The token (or every token of its agent) was revoked.
+     */
+    case revoked
+    /**
+     * Valid, but no scope allows this action on this resource.
+     */
+    case outOfScope
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TokenRefusal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = TokenRefusal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenRefusal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .malformed
+        
+        case 2: return .badChecksum
+        
+        case 3: return .unknown
+        
+        case 4: return .expired
+        
+        case 5: return .revoked
+        
+        case 6: return .outOfScope
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TokenRefusal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .badChecksum:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .outOfScope:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenRefusal_lift(_ buf: RustBuffer) throws -> TokenRefusal {
+    return try FfiConverterTypeTokenRefusal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenRefusal_lower(_ value: TokenRefusal) -> RustBuffer {
+    return FfiConverterTypeTokenRefusal.lower(value)
+}
+
+
+
+/**
  * The HMAC hash of a TOTP.
  */
 
@@ -12312,6 +13533,30 @@ fileprivate struct FfiConverterOptionTypePasswordParams: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDenyReason: FfiConverterRustBuffer {
+    typealias SwiftType = DenyReason?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDenyReason.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDenyReason.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeRole: FfiConverterRustBuffer {
     typealias SwiftType = Role?
 
@@ -12425,6 +13670,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeEgressObserver: FfiConverterRustBuffer {
+    typealias SwiftType = [EgressObserver]
+
+    public static func write(_ value: [EgressObserver], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEgressObserver.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EgressObserver] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [EgressObserver]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEgressObserver.read(from: &buf))
         }
         return seq
     }
@@ -13014,6 +14284,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_egress_set_policy_async() != 30745) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_egressobserver_on_egress() != 58261) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_prepared_provider() != 55594) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -13044,6 +14317,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_size() != 12855) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_stream() != 29943) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_pseudonymsession_tenant() != 25149) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -13065,7 +14341,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_redactor_tag() != 2613) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_streamrestorer_finish() != 29492) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_streamrestorer_push() != 45817) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_clock_now_unix() != 3151) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guardoptions_tenant_key_provider_names() != 14613) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_key_provider() != 25283) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_local_key_provider() != 64669) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_issuedtoken_expires_at() != 34056) {
@@ -13102,6 +14393,21 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_session_id() != 56937) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_tenant_key_provider() != 40008) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_tenant_key_provider_async() != 60306) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_tenant_key_provider() != 59497) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_tenant_key_provider_async() != 44369) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_tenant_key_provider_names() != 16585) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_audit_entries() != 12932) {
@@ -13341,6 +14647,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_jvm_scope() != 38082) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_token() != 55115) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_token_async() != 42503) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_token_for() != 22831) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_token_for_async() != 45733) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_directory_role_of() != 7040) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -13404,6 +14722,24 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_localkeyprovider_rotate_kek() != 2707) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_store_members() != 6288) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_store_members_async() != 13584) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_store_remove_member() != 50870) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_store_remove_member_async() != 6940) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_store_set_member() != 13400) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_store_set_member_async() != 15489) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_credential_expose() != 52258) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -13437,7 +14773,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_tenant() != 35955) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_egress_new() != 46559) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_egress_for_guard() != 54763) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_egress_new() != 15923) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_pseudonymsession_new() != 23836) {
@@ -13524,6 +14863,7 @@ private let initializationResult: InitializationResult = {
 
     uniffiCallbackInitClock()
     uniffiCallbackInitDirectory()
+    uniffiCallbackInitEgressObserver()
     uniffiCallbackInitKeyProvider()
     uniffiCallbackInitOpenObserver()
     return InitializationResult.ok

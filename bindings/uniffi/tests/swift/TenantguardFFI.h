@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_EGRESS_OBSERVER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_EGRESS_OBSERVER_METHOD0
+typedef void (*UniffiCallbackInterfaceEgressObserverMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CLOCK_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CLOCK_METHOD0
 typedef void (*UniffiCallbackInterfaceClockMethod0)(uint64_t, int64_t* _Nonnull, 
@@ -290,6 +297,15 @@ typedef void (*UniffiCallbackInterfaceKeyProviderMethod1)(uint64_t, RustBuffer, 
 typedef void (*UniffiCallbackInterfaceKeyProviderMethod2)(uint64_t, RustBuffer, RustBuffer, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_EGRESS_OBSERVER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_EGRESS_OBSERVER
+typedef struct UniffiVTableCallbackInterfaceEgressObserver {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceEgressObserverMethod0 _Nonnull onEgress;
+} UniffiVTableCallbackInterfaceEgressObserver;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CLOCK
@@ -341,9 +357,14 @@ uint64_t uniffi_tenantguard_ffi_fn_clone_egress(uint64_t handle, RustCallStatus 
 void uniffi_tenantguard_ffi_fn_free_egress(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_EGRESS_FOR_GUARD
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_EGRESS_FOR_GUARD
+uint64_t uniffi_tenantguard_ffi_fn_constructor_egress_for_guard(uint64_t guard, RustBuffer registry, RustBuffer observers, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_EGRESS_NEW
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_EGRESS_NEW
-uint64_t uniffi_tenantguard_ffi_fn_constructor_egress_new(uint64_t guard, uint64_t store, RustBuffer registry, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_tenantguard_ffi_fn_constructor_egress_new(uint64_t guard, uint64_t store, RustBuffer registry, RustBuffer observers, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_EGRESS_POLICY
@@ -379,6 +400,26 @@ uint64_t uniffi_tenantguard_ffi_fn_method_egress_set_policy(uint64_t ptr, uint64
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_EGRESS_SET_POLICY_ASYNC
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_EGRESS_SET_POLICY_ASYNC
 uint64_t uniffi_tenantguard_ffi_fn_method_egress_set_policy_async(uint64_t ptr, uint64_t ctx, RustBuffer policy
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_EGRESSOBSERVER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_EGRESSOBSERVER
+uint64_t uniffi_tenantguard_ffi_fn_clone_egressobserver(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FREE_EGRESSOBSERVER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FREE_EGRESSOBSERVER
+void uniffi_tenantguard_ffi_fn_free_egressobserver(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_INIT_CALLBACK_VTABLE_EGRESSOBSERVER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_INIT_CALLBACK_VTABLE_EGRESSOBSERVER
+void uniffi_tenantguard_ffi_fn_init_callback_vtable_egressobserver(const UniffiVTableCallbackInterfaceEgressObserver* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_EGRESSOBSERVER_ON_EGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_EGRESSOBSERVER_ON_EGRESS
+void uniffi_tenantguard_ffi_fn_method_egressobserver_on_egress(uint64_t ptr, RustBuffer event, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_PREPARED
@@ -461,6 +502,11 @@ RustBuffer uniffi_tenantguard_ffi_fn_method_pseudonymsession_restore(uint64_t pt
 uint64_t uniffi_tenantguard_ffi_fn_method_pseudonymsession_size(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_PSEUDONYMSESSION_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_PSEUDONYMSESSION_STREAM
+uint64_t uniffi_tenantguard_ffi_fn_method_pseudonymsession_stream(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_PSEUDONYMSESSION_TENANT
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_PSEUDONYMSESSION_TENANT
 RustBuffer uniffi_tenantguard_ffi_fn_method_pseudonymsession_tenant(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -516,6 +562,26 @@ RustBuffer uniffi_tenantguard_ffi_fn_method_redactor_pseudonymize(uint64_t ptr, 
 RustBuffer uniffi_tenantguard_ffi_fn_method_redactor_tag(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_STREAMRESTORER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_STREAMRESTORER
+uint64_t uniffi_tenantguard_ffi_fn_clone_streamrestorer(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FREE_STREAMRESTORER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FREE_STREAMRESTORER
+void uniffi_tenantguard_ffi_fn_free_streamrestorer(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STREAMRESTORER_FINISH
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STREAMRESTORER_FINISH
+RustBuffer uniffi_tenantguard_ffi_fn_method_streamrestorer_finish(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STREAMRESTORER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STREAMRESTORER_PUSH
+RustBuffer uniffi_tenantguard_ffi_fn_method_streamrestorer_push(uint64_t ptr, RustBuffer chunk, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_CLOCK
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_CLOCK
 uint64_t uniffi_tenantguard_ffi_fn_clone_clock(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -549,6 +615,21 @@ void uniffi_tenantguard_ffi_fn_free_guardoptions(uint64_t handle, RustCallStatus
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_GUARDOPTIONS_NEW
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_GUARDOPTIONS_NEW
 uint64_t uniffi_tenantguard_ffi_fn_constructor_guardoptions_new(RustBuffer token_prefix, RustBuffer token_cache_ttl_ms, RustBuffer token_cache_capacity, RustBuffer session_signing_key, RustBuffer access_ttl_secs, RustBuffer refresh_ttl_secs, RustBuffer max_session_lifetime_secs, RustBuffer refresh_prefix, RustBuffer clock, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARDOPTIONS_TENANT_KEY_PROVIDER_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARDOPTIONS_TENANT_KEY_PROVIDER_NAMES
+RustBuffer uniffi_tenantguard_ffi_fn_method_guardoptions_tenant_key_provider_names(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARDOPTIONS_WITH_TENANT_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARDOPTIONS_WITH_TENANT_KEY_PROVIDER
+uint64_t uniffi_tenantguard_ffi_fn_method_guardoptions_with_tenant_key_provider(uint64_t ptr, RustBuffer name, uint64_t provider, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARDOPTIONS_WITH_TENANT_LOCAL_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARDOPTIONS_WITH_TENANT_LOCAL_KEY_PROVIDER
+uint64_t uniffi_tenantguard_ffi_fn_method_guardoptions_with_tenant_local_key_provider(uint64_t ptr, RustBuffer name, uint64_t provider, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARDOPTIONS_UNIFFI_TRAIT_DEBUG
@@ -695,6 +776,31 @@ uint64_t uniffi_tenantguard_ffi_fn_constructor_guard_with_key_provider(uint64_t 
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_GUARD_WITH_LOCAL_KEY_PROVIDER
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_GUARD_WITH_LOCAL_KEY_PROVIDER
 uint64_t uniffi_tenantguard_ffi_fn_constructor_guard_with_local_key_provider(uint64_t provider, uint64_t store, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SET_TENANT_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SET_TENANT_KEY_PROVIDER
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_set_tenant_key_provider(uint64_t ptr, uint64_t ctx, RustBuffer name, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SET_TENANT_KEY_PROVIDER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SET_TENANT_KEY_PROVIDER_ASYNC
+uint64_t uniffi_tenantguard_ffi_fn_method_guard_set_tenant_key_provider_async(uint64_t ptr, uint64_t ctx, RustBuffer name
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_TENANT_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_TENANT_KEY_PROVIDER
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_tenant_key_provider(uint64_t ptr, uint64_t ctx, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_TENANT_KEY_PROVIDER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_TENANT_KEY_PROVIDER_ASYNC
+uint64_t uniffi_tenantguard_ffi_fn_method_guard_tenant_key_provider_async(uint64_t ptr, uint64_t ctx
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_TENANT_KEY_PROVIDER_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_TENANT_KEY_PROVIDER_NAMES
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_tenant_key_provider_names(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_AUDIT_ENTRIES
@@ -1092,6 +1198,26 @@ uint64_t uniffi_tenantguard_ffi_fn_method_guard_shred_tenant_async(uint64_t ptr,
 uint64_t uniffi_tenantguard_ffi_fn_method_guard_jvm_scope(uint64_t ptr, uint64_t ctx, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_check_token(uint64_t ptr, RustBuffer token, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN_ASYNC
+uint64_t uniffi_tenantguard_ffi_fn_method_guard_check_token_async(uint64_t ptr, RustBuffer token
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN_FOR
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN_FOR
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_check_token_for(uint64_t ptr, RustBuffer token, RustBuffer resource, RustBuffer action, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN_FOR_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_CHECK_TOKEN_FOR_ASYNC
+uint64_t uniffi_tenantguard_ffi_fn_method_guard_check_token_for_async(uint64_t ptr, RustBuffer token, RustBuffer resource, RustBuffer action
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_DIRECTORY
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_DIRECTORY
 uint64_t uniffi_tenantguard_ffi_fn_clone_directory(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1369,6 +1495,36 @@ uint64_t uniffi_tenantguard_ffi_fn_constructor_store_sqlite(RustBuffer path, Rus
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_STORE_SQLITE_IN_MEMORY
 uint64_t uniffi_tenantguard_ffi_fn_constructor_store_sqlite_in_memory(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_MEMBERS
+RustBuffer uniffi_tenantguard_ffi_fn_method_store_members(uint64_t ptr, uint64_t ctx, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_MEMBERS_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_MEMBERS_ASYNC
+uint64_t uniffi_tenantguard_ffi_fn_method_store_members_async(uint64_t ptr, uint64_t ctx
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_REMOVE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_REMOVE_MEMBER
+int8_t uniffi_tenantguard_ffi_fn_method_store_remove_member(uint64_t ptr, uint64_t ctx, RustBuffer user, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_REMOVE_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_REMOVE_MEMBER_ASYNC
+uint64_t uniffi_tenantguard_ffi_fn_method_store_remove_member_async(uint64_t ptr, uint64_t ctx, RustBuffer user
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_SET_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_SET_MEMBER
+void uniffi_tenantguard_ffi_fn_method_store_set_member(uint64_t ptr, uint64_t ctx, RustBuffer user, RustBuffer role, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_SET_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_STORE_SET_MEMBER_ASYNC
+uint64_t uniffi_tenantguard_ffi_fn_method_store_set_member_async(uint64_t ptr, uint64_t ctx, RustBuffer user, RustBuffer role
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_CREDENTIAL
@@ -1921,6 +2077,12 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_egress_set_policy_async(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_EGRESSOBSERVER_ON_EGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_EGRESSOBSERVER_ON_EGRESS
+uint16_t uniffi_tenantguard_ffi_checksum_method_egressobserver_on_egress(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_PREPARED_PROVIDER
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_PREPARED_PROVIDER
 uint16_t uniffi_tenantguard_ffi_checksum_method_prepared_provider(void
@@ -1981,6 +2143,12 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_pseudonymsession_size(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_PSEUDONYMSESSION_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_PSEUDONYMSESSION_STREAM
+uint16_t uniffi_tenantguard_ffi_checksum_method_pseudonymsession_stream(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_PSEUDONYMSESSION_TENANT
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_PSEUDONYMSESSION_TENANT
 uint16_t uniffi_tenantguard_ffi_checksum_method_pseudonymsession_tenant(void
@@ -2023,9 +2191,39 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_redactor_tag(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STREAMRESTORER_FINISH
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STREAMRESTORER_FINISH
+uint16_t uniffi_tenantguard_ffi_checksum_method_streamrestorer_finish(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STREAMRESTORER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STREAMRESTORER_PUSH
+uint16_t uniffi_tenantguard_ffi_checksum_method_streamrestorer_push(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_CLOCK_NOW_UNIX
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_CLOCK_NOW_UNIX
 uint16_t uniffi_tenantguard_ffi_checksum_method_clock_now_unix(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARDOPTIONS_TENANT_KEY_PROVIDER_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARDOPTIONS_TENANT_KEY_PROVIDER_NAMES
+uint16_t uniffi_tenantguard_ffi_checksum_method_guardoptions_tenant_key_provider_names(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARDOPTIONS_WITH_TENANT_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARDOPTIONS_WITH_TENANT_KEY_PROVIDER
+uint16_t uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_key_provider(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARDOPTIONS_WITH_TENANT_LOCAL_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARDOPTIONS_WITH_TENANT_LOCAL_KEY_PROVIDER
+uint16_t uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_local_key_provider(void
     
 );
 #endif
@@ -2098,6 +2296,36 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_sessiontokens_refresh_token(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_SESSIONTOKENS_SESSION_ID
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_SESSIONTOKENS_SESSION_ID
 uint16_t uniffi_tenantguard_ffi_checksum_method_sessiontokens_session_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SET_TENANT_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SET_TENANT_KEY_PROVIDER
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_set_tenant_key_provider(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SET_TENANT_KEY_PROVIDER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SET_TENANT_KEY_PROVIDER_ASYNC
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_set_tenant_key_provider_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_TENANT_KEY_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_TENANT_KEY_PROVIDER
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_tenant_key_provider(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_TENANT_KEY_PROVIDER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_TENANT_KEY_PROVIDER_ASYNC
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_tenant_key_provider_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_TENANT_KEY_PROVIDER_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_TENANT_KEY_PROVIDER_NAMES
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_tenant_key_provider_names(void
     
 );
 #endif
@@ -2575,6 +2803,30 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_guard_jvm_scope(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_check_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN_ASYNC
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_check_token_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN_FOR
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN_FOR
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_check_token_for(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN_FOR_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_CHECK_TOKEN_FOR_ASYNC
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_check_token_for_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_DIRECTORY_ROLE_OF
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_DIRECTORY_ROLE_OF
 uint16_t uniffi_tenantguard_ffi_checksum_method_directory_role_of(void
@@ -2701,6 +2953,42 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_localkeyprovider_rotate_kek(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_MEMBERS
+uint16_t uniffi_tenantguard_ffi_checksum_method_store_members(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_MEMBERS_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_MEMBERS_ASYNC
+uint16_t uniffi_tenantguard_ffi_checksum_method_store_members_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_REMOVE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_REMOVE_MEMBER
+uint16_t uniffi_tenantguard_ffi_checksum_method_store_remove_member(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_REMOVE_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_REMOVE_MEMBER_ASYNC
+uint16_t uniffi_tenantguard_ffi_checksum_method_store_remove_member_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_SET_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_SET_MEMBER
+uint16_t uniffi_tenantguard_ffi_checksum_method_store_set_member(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_SET_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_STORE_SET_MEMBER_ASYNC
+uint16_t uniffi_tenantguard_ffi_checksum_method_store_set_member_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_CREDENTIAL_EXPOSE
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_CREDENTIAL_EXPOSE
 uint16_t uniffi_tenantguard_ffi_checksum_method_credential_expose(void
@@ -2764,6 +3052,12 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_tenantcontext_is_service(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_TENANTCONTEXT_TENANT
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_TENANTCONTEXT_TENANT
 uint16_t uniffi_tenantguard_ffi_checksum_method_tenantcontext_tenant(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_CONSTRUCTOR_EGRESS_FOR_GUARD
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_CONSTRUCTOR_EGRESS_FOR_GUARD
+uint16_t uniffi_tenantguard_ffi_checksum_constructor_egress_for_guard(void
     
 );
 #endif
