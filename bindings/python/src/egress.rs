@@ -777,19 +777,23 @@ impl Egress {
 #[pymethods]
 impl Egress {
     #[new]
-    /// `observer`, if given, is called with an `EgressEvent` after each decision.
-    #[pyo3(signature = (guard, store, *, registry=None, observer=None))]
+    /// `store` holds the policies (default: the guard's own store). `observer`, if given,
+    /// is called with an `EgressEvent` after each decision.
+    #[pyo3(signature = (guard, store=None, *, registry=None, observer=None))]
     fn new(
         guard: &Guard,
-        store: &Bound<'_, PyAny>,
+        store: Option<&Bound<'_, PyAny>>,
         registry: Option<&Registry>,
         observer: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let policies = crate::provider::policy_store_from(store)?;
+        let policies = store.map(crate::provider::policy_store_from).transpose()?;
         guard
             .handle()
             .dependent("Egress", |g| {
-                let mut b = tenantguard::egress::Egress::builder(g).policy_store(policies);
+                let mut b = tenantguard::egress::Egress::builder(g);
+                if let Some(p) = policies {
+                    b = b.policy_store(p);
+                }
                 if let Some(r) = registry {
                     b = b.registry(r.0.clone());
                 }

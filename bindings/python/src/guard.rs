@@ -92,6 +92,7 @@ impl Guard {
         let mut b = tenantguard::Guard::builder()
             .key_provider_arc(provider_from(key_provider)?)
             .store_arc(store_from(store)?)
+            .policy_store(crate::provider::policy_store_from(store)?)
             .cache_limits(limits);
         if let Some(g) = governance {
             b = b.governance(g.0.clone());

@@ -193,3 +193,27 @@ def test_decisions_are_audited_and_observed_without_values() -> None:
         audited = [e for e in guard.audit_entries(acme) if e.action == "egress.decision"]
         assert len(audited) == 2
         assert all("jane" not in e.to_json_line() for e in audited)
+
+
+def test_egress_uses_the_guards_own_store_by_default(tmp_path: object) -> None:
+    # Embedded guard: the policy lands in its SQLite file and survives a reopen.
+    with tg.Guard.embedded(str(tmp_path)) as guard:
+        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+        guard.create_tenant(acme)
+        with tg.Egress(guard, registry=tg.Registry.example()) as egress:
+            egress.set_policy(acme, tg.EgressPolicy(redaction="pii", allowed_providers={"llm-chat"}))
+    with tg.Guard.embedded(str(tmp_path)) as guard:
+        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+        with tg.Egress(guard, registry=tg.Registry.example()) as egress:
+            d = egress.prepare(acme, "llm-chat", "Mail jane@example.com")
+            assert d.allowed and d.prepared is not None and "jane@" not in d.prepared.text
+            assert not egress.prepare(acme, "llm-agents", "x").allowed
+    # A Guard over a store shares that store's policies with an Egress built without one.
+    store = tg.MemoryStore()
+    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
+        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+        guard.create_tenant(acme)
+        tg.Egress(guard, registry=tg.Registry.example()).set_policy(
+            acme, tg.EgressPolicy(allowed_providers={"llm-chat"})
+        )
+        assert not tg.Egress(guard, store, registry=tg.Registry.example()).prepare(acme, "llm-agents", "x").allowed

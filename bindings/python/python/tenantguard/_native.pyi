@@ -921,7 +921,7 @@ class Egress:
     def __new__(
         cls,
         guard: Guard,
-        store: _Store,
+        store: _Store | None = None,
         *,
         registry: Registry | None = None,
         observer: Callable[[EgressEvent], object] | None = None,
