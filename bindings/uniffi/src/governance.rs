@@ -486,6 +486,17 @@ pub struct AuditExport {
     pub report: AuditReport,
 }
 
+/// The core's verification options: resume after `start_after`, end at `expected_head`.
+pub(crate) fn verify_options(
+    start_after: Option<AuditHead>,
+    expected_head: Option<AuditHead>,
+) -> core_audit::VerifyOptions {
+    core_audit::VerifyOptions {
+        start_after: start_after.map(|h| (h.seq, h.hash)),
+        expected_head: expected_head.map(|h| (h.seq, h.hash)),
+    }
+}
+
 /// Verifies an exported audit log offline. Throws `AuthenticationFailed` naming the first
 /// broken or missing line; `expected_head` also catches entries cut off the end.
 #[uniffi::export(default(start_after = None, expected_head = None))]
@@ -494,10 +505,7 @@ pub fn verify_audit_jsonl(
     start_after: Option<AuditHead>,
     expected_head: Option<AuditHead>,
 ) -> Result<AuditReport> {
-    let opts = core_audit::VerifyOptions {
-        start_after: start_after.map(|h| (h.seq, h.hash)),
-        expected_head: expected_head.map(|h| (h.seq, h.hash)),
-    };
+    let opts = verify_options(start_after, expected_head);
     Ok(core_audit::verify_jsonl(jsonl.as_bytes(), &opts)
         .map_err(tenantguard::Error::from)?
         .into())
@@ -607,7 +615,7 @@ pub struct TenantErasureReport {
 /// never shows either.
 #[derive(uniffi::Object, Debug)]
 #[uniffi::export(Debug)]
-pub struct SessionTokens(core_auth::SessionTokens);
+pub struct SessionTokens(pub(crate) core_auth::SessionTokens);
 
 #[uniffi::export]
 impl SessionTokens {
@@ -648,6 +656,16 @@ pub struct VerifiedAccess {
     pub expires_at: i64,
 }
 
+impl From<core_auth::VerifiedAccess> for VerifiedAccess {
+    fn from(v: core_auth::VerifiedAccess) -> Self {
+        VerifiedAccess {
+            session_id: v.session_id,
+            context: ctx_of(v.context),
+            expires_at: v.expires_at,
+        }
+    }
+}
+
 /// One login session (metadata only).
 #[derive(uniffi::Record, Clone, Debug)]
 pub struct SessionInfo {
@@ -686,12 +704,7 @@ impl Guard {
     /// Verifies an access token (signature in constant time, issuer, expiry) and returns
     /// the session's scope. Stateless: a revoked session's access token lives until it expires.
     pub fn verify_access_token(&self, token: String) -> Result<VerifiedAccess> {
-        let v = self.0.verify_access_token(&token)?;
-        Ok(VerifiedAccess {
-            session_id: v.session_id,
-            context: ctx_of(v.context),
-            expires_at: v.expires_at,
-        })
+        Ok(self.0.verify_access_token(&token)?.into())
     }
 }
 

@@ -20,7 +20,11 @@ mod types;
 mod byok;
 mod members;
 mod refusal;
+// Typed session refusals and audit-chain outcomes (results instead of exceptions).
+mod audit_check;
+mod session_check;
 
+pub use audit_check::{check_audit_jsonl, AuditCheck, AuditProblem};
 pub use egress::{
     egress_policy_default, egress_policy_strict, example_registry, DenyReason, Egress,
     EgressDecision, EgressPolicy, Finding, OrgPattern, Prepared, PseudonymSession, RedactCategory,
@@ -42,6 +46,7 @@ pub use isolation::{
 pub use lowlevel::{open_with_key, seal_with_salt};
 pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
 pub use refusal::{TokenCheck, TokenRefusal};
+pub use session_check::{AccessCheck, RefreshCheck, SessionRefusal};
 pub use types::{
     CacheStats, Credential, CredentialKind, KeyInfo, KeyState, ReencryptReport, RewrapReport, Role,
     SealedValue, ServiceRole, TenantContext, WrapContext, WrappedKey,

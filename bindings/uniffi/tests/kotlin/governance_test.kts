@@ -347,4 +347,178 @@ test("agent token refusals carry a typed reason (TokenCheck.Refused)") {
     }
 }
 
+test("session refusals carry a typed reason (AccessCheck / RefreshCheck.Refused)") {
+    val clock = TestClock(T0)
+    val key = ByteArray(32) { (it * 5 + 1).toByte() }
+    val options = GuardOptions(clock = clock, sessionSigningKey = key, accessTtlSecs = 600L, refreshTtlSecs = 3600L)
+    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), options).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        val alice = TenantContext.resolved("acme", "alice", Role.MEMBER)
+        fun refused(c: AccessCheck): SessionRefusal {
+            check(c is AccessCheck.Refused) { "expected a refusal, got $c" }
+            return c.reason
+        }
+        fun refused(c: RefreshCheck): SessionRefusal {
+            check(c is RefreshCheck.Refused) { "expected a refusal, got $c" }
+            return c.reason
+        }
+        val s = g.createSession(alice, "laptop")
+        val ok = g.checkAccessToken(s.accessToken())
+        check(ok is AccessCheck.Verified && ok.access.sessionId == s.sessionId() && ok.access.context.user() == "alice" &&
+            ok.access.expiresAt == T0 + 600) { ok.toString() }
+
+        // Access tokens: junk, another deployment's signing key, expiry.
+        val junk = g.checkAccessToken("hello") as AccessCheck.Refused
+        check(junk.reason == SessionRefusal.MALFORMED && junk.message.contains("not three dot-separated parts")) { junk.message }
+        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock, sessionSigningKey = ByteArray(32) { 9 })).use { other ->
+            val bad = other.checkAccessToken(s.accessToken()) as AccessCheck.Refused
+            check(bad.reason == SessionRefusal.BAD_SIGNATURE && !bad.message.contains(s.accessToken())) { bad.message }
+            // A well-formed refresh token that this store does not know.
+            other.createTenant(acme)
+            val stranger = other.createSession(alice, "elsewhere")
+            check(refused(g.checkRefreshSession(stranger.refreshToken())) == SessionRefusal.UNKNOWN)
+        }
+        // Correctly signed with a tenant id the core rejects: not a refusal, still thrown.
+        val b64 = java.util.Base64.getUrlEncoder().withoutPadding()
+        val claims = "{\"iss\":\"tenantguard\",\"sub\":\"alice\",\"tid\":\"not a tenant\",\"role\":\"member\",\"sid\":\"x\",\"iat\":$T0,\"exp\":${T0 + 600}}"
+        val signed = s.accessToken().substringBefore('.') + "." + b64.encodeToString(claims.toByteArray())
+        val mac = javax.crypto.Mac.getInstance("HmacSHA256").apply { init(javax.crypto.spec.SecretKeySpec(key, "HmacSHA256")) }
+        expect<TenantguardException.InvalidInput>("tenant") {
+            g.checkAccessToken(signed + "." + b64.encodeToString(mac.doFinal(signed.toByteArray())))
+        }
+
+        // Refresh tokens: junk, rotation, reuse (which revokes the session), revocation.
+        val rjunk = g.checkRefreshSession("hello") as RefreshCheck.Refused
+        check(rjunk.reason == SessionRefusal.MALFORMED && rjunk.message.contains("not a refresh token")) { rjunk.message }
+        val r1 = g.checkRefreshSession(s.refreshToken())
+        check(r1 is RefreshCheck.Refreshed && r1.tokens.sessionId() == s.sessionId() && r1.tokens.refreshToken() != s.refreshToken()) { r1.toString() }
+        val reuse = g.checkRefreshSession(s.refreshToken()) as RefreshCheck.Refused
+        check(reuse.reason == SessionRefusal.REFRESH_REUSE && reuse.message.contains("reuse") && !reuse.message.contains(s.refreshToken())) { reuse.message }
+        check(refused(g.checkRefreshSession((r1 as RefreshCheck.Refreshed).tokens.refreshToken())) == SessionRefusal.REVOKED)
+        val s2 = g.createSession(alice, "phone")
+        check(g.revokeSession(alice, s2.sessionId()))
+        val rv = g.checkRefreshSession(s2.refreshToken()) as RefreshCheck.Refused
+        check(rv.reason == SessionRefusal.REVOKED && rv.message == "session revoked") { rv.message }
+
+        // Expiry: the access token after its TTL, the refresh token after its own.
+        val s3 = g.createSession(alice, "desk")
+        clock.t = T0 + 600
+        check(refused(g.checkAccessToken(s3.accessToken())) == SessionRefusal.EXPIRED)
+        val s4 = g.createSession(alice, "tablet")
+        clock.t = T0 + 600 + 3600
+        val ex = g.checkRefreshSession(s4.refreshToken()) as RefreshCheck.Refused
+        check(ex.reason == SessionRefusal.EXPIRED && ex.message == "session expired") { ex.message }
+        check(g.checkAccessToken(g.createSession(alice, "new").accessToken()) is AccessCheck.Verified)
+        runBlocking {
+            val s5 = g.createSessionAsync(alice, "async")
+            val r5 = g.checkRefreshSessionAsync(s5.refreshToken())
+            check(r5 is RefreshCheck.Refreshed && r5.tokens.sessionId() == s5.sessionId()) { r5.toString() }
+            check(refused(g.checkRefreshSessionAsync(s5.refreshToken())) == SessionRefusal.REFRESH_REUSE)
+        }
+        // The throwing forms are unchanged.
+        expect<TenantguardException.AuthenticationFailed>("session revoked") { g.refreshSession(s2.refreshToken()) }
+        expect<TenantguardException.AuthenticationFailed>("session expired") { g.verifyAccessToken(s3.accessToken()) }
+    }
+}
+
+test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)") {
+    val clock = TestClock(T0)
+    fun broken(c: AuditCheck): AuditCheck.Broken {
+        check(c is AuditCheck.Broken) { "expected a broken chain, got $c" }
+        return c
+    }
+    fun jsonl(lines: List<String>) = lines.joinToString("\n", postfix = "\n")
+    val dir = java.nio.file.Files.createTempDirectory("tg-kotlin-audit").toString()
+    val db = java.io.File("$dir/tg.db")
+    val acme = TenantContext.service("acme", service)
+    val admin = TenantContext.resolved("acme", "adam", Role.ADMIN)
+    val store = Store.sqlite(db.path)
+    val (export, stored) = guardWith(clock, store).use { g ->
+        g.createTenant(acme)
+        for (i in 1..4) g.recordAudit(admin, AuditEvent(AuditAction.POLICY_CHANGE, "policy:$i"))
+        g.recordAudit(admin, AuditEvent(AuditAction.MEMBERSHIP_CHANGE, "user:tamper-me"))
+        g.recordAudit(admin, AuditEvent(AuditAction.POLICY_CHANGE, "policy:last"))
+        val export = g.exportAudit(acme)
+        check(g.checkAudit(acme) == AuditCheck.Valid(export.report))
+        runBlocking { check(g.checkAuditAsync(acme) == AuditCheck.Valid(export.report)) }
+        // Not a broken chain: still thrown.
+        expect<TenantguardException.PermissionDenied>("needs role admin") { g.checkAudit(TenantContext.resolved("acme", "vic", Role.VIEWER)) }
+        export to g.auditEntries(admin, 0uL, 1000u)
+    }
+    store.close()
+    val lines = export.jsonl.trimEnd('\n').split('\n')
+    val seqs = stored.map { it.seq }
+    check(lines.size == stored.size && lines.size >= 6 && seqs == (1..lines.size).map { it.toULong() }) { seqs.toString() }
+    val head = AuditHead(export.report.lastSeq, export.report.head)
+    check(checkAuditJsonl(export.jsonl, expectedHead = head) == AuditCheck.Valid(export.report))
+    check(checkAuditJsonl(jsonl(lines.drop(2)), AuditHead(seqs[1], stored[1].hash), head) is AuditCheck.Valid)
+
+    // Altered content: line 3 (seq 3).
+    val altered = lines.toMutableList().also { it[2] = it[2].replace("\"target\":\"", "\"target\":\"x") }
+    check(altered[2] != lines[2])
+    val h = broken(checkAuditJsonl(jsonl(altered)))
+    check(h.reason == AuditProblem.HASH_MISMATCH && h.line == 3uL && h.seq == 3uL && h.expectedSeq == null && h.foundSeq == null) { h.toString() }
+    check(h.message.contains("line 3") && h.message.contains("content does not match its hash")) { h.message }
+    // Deleted (line 2 now holds seq 3), duplicated (line 3 repeats seq 2), reordered.
+    val m = broken(checkAuditJsonl(jsonl(lines.take(1) + lines.drop(2))))
+    check(m.reason == AuditProblem.MISSING && m.line == 2uL && m.seq == 3uL && m.expectedSeq == 2uL && m.foundSeq == 3uL) { m.toString() }
+    val d = broken(checkAuditJsonl(jsonl(lines.take(2) + lines[1] + lines.drop(2))))
+    check(d.reason == AuditProblem.OUT_OF_ORDER && d.line == 3uL && d.seq == 2uL && d.expectedSeq == 3uL && d.foundSeq == 2uL) { d.toString() }
+    // Cut off the end, or ending at another head.
+    val t = broken(checkAuditJsonl(jsonl(lines.dropLast(2)), expectedHead = head))
+    check(t.reason == AuditProblem.TRUNCATED && t.line == (lines.size - 2).toULong() && t.seq == seqs[lines.size - 3] &&
+        t.expectedSeq == head.seq && t.foundSeq == seqs[lines.size - 3]) { t.toString() }
+    val hm = broken(checkAuditJsonl(export.jsonl, expectedHead = AuditHead(head.seq, stored[0].hash)))
+    check(hm.reason == AuditProblem.HEAD_MISMATCH && hm.line == lines.size.toULong() && hm.seq == head.seq) { hm.toString() }
+    // Junk lines: no seq could be read.
+    val mf = broken(checkAuditJsonl(jsonl(lines.take(1) + "{\"seq\":2}")))
+    check(mf.reason == AuditProblem.MALFORMED && mf.line == 2uL && mf.seq == null && mf.message.contains("malformed")) { mf.toString() }
+    val tl = broken(checkAuditJsonl(jsonl(lines.take(3) + "x".repeat(70_000))))
+    check(tl.reason == AuditProblem.TOO_LONG && tl.line == 4uL && tl.seq == null) { tl.toString() }
+
+    // Entries of another chain: another tenant's (tenant changed), the same tenant's on
+    // another deployment (its prev links elsewhere).
+    guardWith(TestClock(T0 + 1)).use { g2 ->
+        g2.createTenant(acme)
+        val globex = TenantContext.service("globex", service)
+        g2.createTenant(globex)
+        for (i in 1..2) {
+            g2.recordAudit(admin, AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
+            g2.recordAudit(TenantContext.resolved("globex", "gus", Role.ADMIN), AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
+        }
+        val foreign = g2.exportAudit(globex).jsonl.trimEnd('\n').split('\n')
+        val tc = broken(checkAuditJsonl(jsonl(lines.take(1) + foreign[1])))
+        check(tc.reason == AuditProblem.TENANT_CHANGED && tc.line == 2uL && tc.seq == 2uL) { tc.toString() }
+        val spliced = g2.exportAudit(acme).jsonl.trimEnd('\n').split('\n')
+        val bl = broken(checkAuditJsonl(jsonl(lines.take(1) + spliced[1] + lines.drop(2))))
+        check(bl.reason == AuditProblem.BROKEN_LINK && bl.line == 2uL && bl.seq == 2uL) { bl.toString() }
+    }
+    // The throwing form is unchanged.
+    expect<TenantguardException.AuthenticationFailed>("line 3") { verifyAuditJsonl(jsonl(altered)) }
+
+    // The stored chain, altered on disk (same length, so SQLite still reads it): the guard
+    // names the altered entry's position and seq.
+    check(!java.io.File("${db.path}-wal").exists() || java.io.File("${db.path}-wal").length() == 0L) { "WAL not checkpointed" }
+    val bytes = db.readBytes()
+    val from = "user:tamper-me".toByteArray()
+    val to = "user:tamper-ME".toByteArray()
+    var patched = 0
+    var i = 0
+    while (i <= bytes.size - from.size) {
+        if ((from.indices).all { bytes[i + it] == from[it] }) { to.copyInto(bytes, i); patched++; i += from.size } else i++
+    }
+    check(patched >= 1) { "the audit entry was not found in the database file" }
+    db.writeBytes(bytes)
+    val tamperedSeq = stored.single { it.target == "user:tamper-me" }.seq
+    Store.sqlite(db.path).use { st ->
+        guardWith(clock, st).use { g ->
+            val b = broken(g.checkAudit(acme))
+            check(b.reason == AuditProblem.HASH_MISMATCH && b.seq == tamperedSeq && b.line == tamperedSeq) { b.toString() }
+            runBlocking { check(broken(g.checkAuditAsync(acme)) == b) }
+            expect<TenantguardException.AuthenticationFailed>("seq Some($tamperedSeq)") { g.verifyAudit(acme) }
+        }
+    }
+}
+
 println("governance_test.kts: $passed tests passed")

@@ -2048,6 +2048,20 @@ public func FfiConverterTypeEgressObserver_lower(_ value: EgressObserver) -> UIn
 public protocol GuardProtocol: AnyObject, Sendable {
     
     /**
+     * Verifies the tenant's stored chain like `verifyAudit`, but returns a broken chain
+     * as `AuditCheck.Broken` instead of throwing it. Admin role (a refusal still throws).
+     */
+    func checkAudit(ctx: TenantContext) throws  -> AuditCheck
+    
+    /**
+     * Verifies the tenant's stored chain like `verifyAudit`, but returns a broken chain
+     * as `AuditCheck.Broken` instead of throwing it. Admin role (a refusal still throws).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func checkAuditAsync(ctx: TenantContext) async throws  -> AuditCheck
+    
+    /**
      * Moves the tenant's data keys to provider `name` (bring your own key), or back to the
      * deployment provider with `null`. Re-wraps this tenant's data keys only, no record is
      * re-encrypted; new key versions then go there. Idempotent and resumable. Owner role.
@@ -2575,6 +2589,27 @@ public protocol GuardProtocol: AnyObject, Sendable {
      */
     func checkTokenForAsync(token: String, resource: String, action: TokenAction) async throws  -> TokenCheck
     
+    /**
+     * Verifies an access token like `verifyAccessToken`, but returns a refusal with its
+     * typed reason instead of throwing it. Stateless and CPU-only like `verifyAccessToken`,
+     * hence no `suspend` twin.
+     */
+    func checkAccessToken(token: String) throws  -> AccessCheck
+    
+    /**
+     * Exchanges a refresh token like `refreshSession`, but returns a refusal with its
+     * typed reason instead of throwing it (store failures and the like still throw).
+     */
+    func checkRefreshSession(refreshToken: String) throws  -> RefreshCheck
+    
+    /**
+     * Exchanges a refresh token like `refreshSession`, but returns a refusal with its
+     * typed reason instead of throwing it (store failures and the like still throw).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func checkRefreshSessionAsync(refreshToken: String) async throws  -> RefreshCheck
+    
 }
 /**
  * Seal and open values and credentials per tenant; rotate and shred keys.
@@ -2683,6 +2718,42 @@ public static func withLocalKeyProvider(provider: LocalKeyProvider, store: Store
 }
     
 
+    
+    /**
+     * Verifies the tenant's stored chain like `verifyAudit`, but returns a broken chain
+     * as `AuditCheck.Broken` instead of throwing it. Admin role (a refusal still throws).
+     */
+open func checkAudit(ctx: TenantContext)throws  -> AuditCheck  {
+    return try  FfiConverterTypeAuditCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_check_audit(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies the tenant's stored chain like `verifyAudit`, but returns a broken chain
+     * as `AuditCheck.Broken` instead of throwing it. Admin role (a refusal still throws).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func checkAuditAsync(ctx: TenantContext)async throws  -> AuditCheck  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_check_audit_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAuditCheck_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
     
     /**
      * Moves the tenant's data keys to provider `name` (bring your own key), or back to the
@@ -4207,6 +4278,57 @@ open func checkTokenForAsync(token: String, resource: String, action: TokenActio
             completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeTokenCheck_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Verifies an access token like `verifyAccessToken`, but returns a refusal with its
+     * typed reason instead of throwing it. Stateless and CPU-only like `verifyAccessToken`,
+     * hence no `suspend` twin.
+     */
+open func checkAccessToken(token: String)throws  -> AccessCheck  {
+    return try  FfiConverterTypeAccessCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_check_access_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Exchanges a refresh token like `refreshSession`, but returns a refusal with its
+     * typed reason instead of throwing it (store failures and the like still throw).
+     */
+open func checkRefreshSession(refreshToken: String)throws  -> RefreshCheck  {
+    return try  FfiConverterTypeRefreshCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_check_refresh_session(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(refreshToken),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Exchanges a refresh token like `refreshSession`, but returns a refusal with its
+     * typed reason instead of throwing it (store failures and the like still throw).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func checkRefreshSessionAsync(refreshToken: String)async throws  -> RefreshCheck  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_check_refresh_session_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(refreshToken)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeRefreshCheck_lift,
             errorHandler: FfiConverterTypeTenantguardError_lift
         )
 }
@@ -11223,6 +11345,97 @@ public func FfiConverterTypeWrappedKey_lower(_ value: WrappedKey) -> RustBuffer 
 
 
 /**
+ * The outcome of `Guard.checkAccessToken`.
+ */
+
+public enum AccessCheck {
+    
+    /**
+     * The access token is valid.
+     */
+    case verified(
+        /**
+         * The session and the user's scope.
+         */access: VerifiedAccess
+    )
+    /**
+     * The access token is refused.
+     */
+    case refused(
+        /**
+         * Why.
+         */reason: SessionRefusal, 
+        /**
+         * The core's explanation (never contains the token).
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AccessCheck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAccessCheck: FfiConverterRustBuffer {
+    typealias SwiftType = AccessCheck
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AccessCheck {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .verified(access: try FfiConverterTypeVerifiedAccess.read(from: &buf)
+        )
+        
+        case 2: return .refused(reason: try FfiConverterTypeSessionRefusal.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AccessCheck, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .verified(access):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeVerifiedAccess.write(access, into: &buf)
+            
+        
+        case let .refused(reason,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeSessionRefusal.write(reason, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessCheck_lift(_ buf: RustBuffer) throws -> AccessCheck {
+    return try FfiConverterTypeAccessCheck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessCheck_lower(_ value: AccessCheck) -> RustBuffer {
+    return FfiConverterTypeAccessCheck.lower(value)
+}
+
+
+
+/**
  * The privileged actions an application records itself (the SDK records the others).
  */
 
@@ -11443,6 +11656,260 @@ public func FfiConverterTypeAuditAction_lift(_ buf: RustBuffer) throws -> AuditA
 #endif
 public func FfiConverterTypeAuditAction_lower(_ value: AuditAction) -> RustBuffer {
     return FfiConverterTypeAuditAction.lower(value)
+}
+
+
+
+/**
+ * The outcome of an audit-chain verification.
+ */
+
+public enum AuditCheck: Equatable, Hashable {
+    
+    /**
+     * The whole chain verifies.
+     */
+    case valid(
+        /**
+         * What the verification saw.
+         */report: AuditReport
+    )
+    /**
+     * The chain is broken: the first bad entry.
+     */
+    case broken(
+        /**
+         * What is wrong.
+         */reason: AuditProblem, 
+        /**
+         * 1-based line of the export (or position in the stored log) of the first bad entry.
+         */line: UInt64, 
+        /**
+         * That entry's `seq`, when it could be read.
+         */seq: UInt64?, 
+        /**
+         * For `Missing`, `OutOfOrder` and `Truncated`: the `seq` that should have come
+         * (the expected head's, for `Truncated`); `null` otherwise.
+         */expectedSeq: UInt64?, 
+        /**
+         * For `Missing`, `OutOfOrder` and `Truncated`: the `seq` found (the last one, for
+         * `Truncated`); `null` otherwise.
+         */foundSeq: UInt64?, 
+        /**
+         * The core's explanation.
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AuditCheck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditCheck: FfiConverterRustBuffer {
+    typealias SwiftType = AuditCheck
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditCheck {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .valid(report: try FfiConverterTypeAuditReport.read(from: &buf)
+        )
+        
+        case 2: return .broken(reason: try FfiConverterTypeAuditProblem.read(from: &buf), line: try FfiConverterUInt64.read(from: &buf), seq: try FfiConverterOptionUInt64.read(from: &buf), expectedSeq: try FfiConverterOptionUInt64.read(from: &buf), foundSeq: try FfiConverterOptionUInt64.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AuditCheck, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .valid(report):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeAuditReport.write(report, into: &buf)
+            
+        
+        case let .broken(reason,line,seq,expectedSeq,foundSeq,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeAuditProblem.write(reason, into: &buf)
+            FfiConverterUInt64.write(line, into: &buf)
+            FfiConverterOptionUInt64.write(seq, into: &buf)
+            FfiConverterOptionUInt64.write(expectedSeq, into: &buf)
+            FfiConverterOptionUInt64.write(foundSeq, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditCheck_lift(_ buf: RustBuffer) throws -> AuditCheck {
+    return try FfiConverterTypeAuditCheck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditCheck_lower(_ value: AuditCheck) -> RustBuffer {
+    return FfiConverterTypeAuditCheck.lower(value)
+}
+
+
+
+/**
+ * Why a chain is broken, one case per core `VerifyProblem`.
+ */
+
+public enum AuditProblem: Equatable, Hashable {
+    
+    /**
+     * The line is not a well-formed entry.
+     */
+    case malformed
+    /**
+     * The line is longer than the core's limit (`MAX_LINE_LEN`, 64 KiB).
+     */
+    case tooLong
+    /**
+     * The line is of another tenant than the first.
+     */
+    case tenantChanged
+    /**
+     * One or more entries are missing before this one (`seq` jumped).
+     */
+    case missing
+    /**
+     * `seq` went backwards or repeated (an entry was duplicated or reordered).
+     */
+    case outOfOrder
+    /**
+     * `prev` does not match the previous entry's hash (an entry before was replaced).
+     */
+    case brokenLink
+    /**
+     * The entry's content does not match its hash (the entry was altered).
+     */
+    case hashMismatch
+    /**
+     * The log ends before the expected head (entries were cut off the end).
+     */
+    case truncated
+    /**
+     * The last entry's hash differs from the expected head's.
+     */
+    case headMismatch
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AuditProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditProblem: FfiConverterRustBuffer {
+    typealias SwiftType = AuditProblem
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditProblem {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .malformed
+        
+        case 2: return .tooLong
+        
+        case 3: return .tenantChanged
+        
+        case 4: return .missing
+        
+        case 5: return .outOfOrder
+        
+        case 6: return .brokenLink
+        
+        case 7: return .hashMismatch
+        
+        case 8: return .truncated
+        
+        case 9: return .headMismatch
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AuditProblem, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tooLong:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .tenantChanged:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .missing:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .outOfOrder:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .brokenLink:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .hashMismatch:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .truncated:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .headMismatch:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditProblem_lift(_ buf: RustBuffer) throws -> AuditProblem {
+    return try FfiConverterTypeAuditProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditProblem_lower(_ value: AuditProblem) -> RustBuffer {
+    return FfiConverterTypeAuditProblem.lower(value)
 }
 
 
@@ -12409,6 +12876,97 @@ public func FfiConverterTypeRedactionLevel_lower(_ value: RedactionLevel) -> Rus
 
 
 /**
+ * The outcome of `Guard.checkRefreshSession`.
+ */
+
+public enum RefreshCheck {
+    
+    /**
+     * The refresh token was exchanged: new tokens (the old refresh token is now used).
+     */
+    case refreshed(
+        /**
+         * The new access and refresh tokens.
+         */tokens: SessionTokens
+    )
+    /**
+     * The refresh token is refused.
+     */
+    case refused(
+        /**
+         * Why.
+         */reason: SessionRefusal, 
+        /**
+         * The core's explanation (never contains the token).
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RefreshCheck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefreshCheck: FfiConverterRustBuffer {
+    typealias SwiftType = RefreshCheck
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefreshCheck {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .refreshed(tokens: try FfiConverterTypeSessionTokens.read(from: &buf)
+        )
+        
+        case 2: return .refused(reason: try FfiConverterTypeSessionRefusal.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RefreshCheck, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .refreshed(tokens):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeSessionTokens.write(tokens, into: &buf)
+            
+        
+        case let .refused(reason,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeSessionRefusal.write(reason, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefreshCheck_lift(_ buf: RustBuffer) throws -> RefreshCheck {
+    return try FfiConverterTypeRefreshCheck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefreshCheck_lower(_ value: RefreshCheck) -> RustBuffer {
+    return FfiConverterTypeRefreshCheck.lower(value)
+}
+
+
+
+/**
  * How long records of a data class are kept.
  */
 
@@ -12655,6 +13213,121 @@ public func FfiConverterTypeSeedEncoding_lift(_ buf: RustBuffer) throws -> SeedE
 #endif
 public func FfiConverterTypeSeedEncoding_lower(_ value: SeedEncoding) -> RustBuffer {
     return FfiConverterTypeSeedEncoding.lower(value)
+}
+
+
+
+/**
+ * Why an access or refresh token was refused, one case per core session refusal.
+ */
+
+public enum SessionRefusal: Equatable, Hashable {
+    
+    /**
+     * Not shaped like a token of this deployment (rejected before any lookup or check).
+     */
+    case malformed
+    /**
+     * The access token's signature does not verify (forged, or another signing key).
+     */
+    case badSignature
+    /**
+     * The access token, refresh token or session has expired.
+     */
+    case expired
+    /**
+     * The session was revoked.
+     */
+    case revoked
+    /**
+     * Well formed, but no such refresh token or session exists.
+     */
+    case unknown
+    /**
+     * A refresh token was presented a second time: the session is now revoked (audited).
+     */
+    case refreshReuse
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SessionRefusal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = SessionRefusal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionRefusal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .malformed
+        
+        case 2: return .badSignature
+        
+        case 3: return .expired
+        
+        case 4: return .revoked
+        
+        case 5: return .unknown
+        
+        case 6: return .refreshReuse
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SessionRefusal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .badSignature:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .refreshReuse:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionRefusal_lift(_ buf: RustBuffer) throws -> SessionRefusal {
+    return try FfiConverterTypeSessionRefusal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionRefusal_lower(_ value: SessionRefusal) -> RustBuffer {
+    return FfiConverterTypeSessionRefusal.lower(value)
 }
 
 
@@ -14127,6 +14800,20 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
+ * Verifies an exported audit log offline like `verifyAuditJsonl`, but returns a broken
+ * chain as `AuditCheck.Broken` (reason, line, `seq`) instead of throwing it.
+ */
+public func checkAuditJsonl(jsonl: String, startAfter: AuditHead? = nil, expectedHead: AuditHead? = nil)throws  -> AuditCheck  {
+    return try  FfiConverterTypeAuditCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_check_audit_jsonl(
+        FfiConverterString.lower(jsonl),
+        FfiConverterOptionTypeAuditHead.lower(startAfter),
+        FfiConverterOptionTypeAuditHead.lower(expectedHead),uniffiCallStatus
+    )
+})
+}
+/**
  * The permissive default policy (every registered provider, no redaction).
  */
 public func egressPolicyDefault() -> EgressPolicy  {
@@ -14238,6 +14925,9 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_tenantguard_ffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_check_audit_jsonl() != 26987) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_egress_policy_default() != 40749) {
         return InitializationResult.apiChecksumMismatch
@@ -14393,6 +15083,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_session_id() != 56937) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_audit() != 16440) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_audit_async() != 9899) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_set_tenant_key_provider() != 40008) {
@@ -14657,6 +15353,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_check_token_for_async() != 45733) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_access_token() != 40079) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_refresh_session() != 39693) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_refresh_session_async() != 8128) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_directory_role_of() != 7040) {
