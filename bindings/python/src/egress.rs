@@ -786,7 +786,9 @@ impl Egress {
         registry: Option<&Registry>,
         observer: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let policies = store.map(crate::provider::policy_store_from).transpose()?;
+        let policies = store
+            .map(|s| crate::provider::stores_from(s).map(|(_, p)| p))
+            .transpose()?;
         guard
             .handle()
             .dependent("Egress", |g| {

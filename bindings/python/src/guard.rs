@@ -9,7 +9,7 @@ use tenantguard::{CacheLimits, Result as CoreResult};
 
 use crate::errors::{runtime_err, to_py};
 use crate::handle::GuardHandle;
-use crate::provider::{provider_from, store_from};
+use crate::provider::{provider_from, stores_from};
 use crate::runtime::block_on;
 use crate::types::{
     key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedArg,
@@ -89,10 +89,11 @@ impl Guard {
                 )
             })?;
         }
+        let (records, policies) = stores_from(store)?;
         let mut b = tenantguard::Guard::builder()
             .key_provider_arc(provider_from(key_provider)?)
-            .store_arc(store_from(store)?)
-            .policy_store(crate::provider::policy_store_from(store)?)
+            .store_arc(records)
+            .policy_store(policies)
             .cache_limits(limits);
         if let Some(g) = governance {
             b = b.governance(g.0.clone());

@@ -217,37 +217,24 @@ impl PostgresStore {
     }
 }
 
-/// The store argument of `Guard(...)`.
-pub(crate) fn store_from(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Store>> {
-    if let Ok(s) = obj.cast::<MemoryStore>() {
-        return Ok(s.get().0.clone());
-    }
-    if let Ok(s) = obj.cast::<SqliteStore>() {
-        return Ok(s.get().0.clone());
-    }
-    #[cfg(feature = "postgres")]
-    if let Ok(s) = obj.cast::<PostgresStore>() {
-        return Ok(s.get().0.clone());
-    }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "store must be MemoryStore, SqliteStore or PostgresStore, got {}",
-        obj.get_type().name()?
-    )))
-}
+/// A store passed to `Guard(...)` or `Egress(...)`: the same object serves as record store
+/// and as policy store.
+pub(crate) type Stores = (Arc<dyn Store>, Arc<dyn tenantguard::store::PolicyStore>);
 
-/// The policy-store argument of `Egress(...)`.
-pub(crate) fn policy_store_from(
-    obj: &Bound<'_, PyAny>,
-) -> PyResult<Arc<dyn tenantguard::store::PolicyStore>> {
+/// The store argument of `Guard(...)` and `Egress(...)`.
+pub(crate) fn stores_from(obj: &Bound<'_, PyAny>) -> PyResult<Stores> {
+    fn both<S: Store + tenantguard::store::PolicyStore + 'static>(s: &Arc<S>) -> Stores {
+        (s.clone(), s.clone())
+    }
     if let Ok(s) = obj.cast::<MemoryStore>() {
-        return Ok(s.get().0.clone());
+        return Ok(both(&s.get().0));
     }
     if let Ok(s) = obj.cast::<SqliteStore>() {
-        return Ok(s.get().0.clone());
+        return Ok(both(&s.get().0));
     }
     #[cfg(feature = "postgres")]
     if let Ok(s) = obj.cast::<PostgresStore>() {
-        return Ok(s.get().0.clone());
+        return Ok(both(&s.get().0));
     }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
         "store must be MemoryStore, SqliteStore or PostgresStore, got {}",

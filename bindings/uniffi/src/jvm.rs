@@ -196,6 +196,33 @@ fn core_err(e: impl Into<tenantguard::Error>) -> Failure {
     Failure::Core(TenantguardError::from(e.into()))
 }
 
+/// The shared body of `seal` and `sealText`: looks the scope up, reads the arguments, seals.
+fn seal_args(
+    env: &Env<'_>,
+    id: jlong,
+    context: &JString<'_>,
+    plaintext: &JByteArray<'_>,
+) -> Result<tenantguard::SealedValue, Failure> {
+    let s = scope(id)?;
+    let context = text(env, context, "context")?;
+    let plaintext = Zeroizing::new(env.convert_byte_array(plaintext)?);
+    seal(&s, &context, &plaintext)
+}
+
+/// The shared body of `open` and `openText`: looks the scope up, reads the context, opens
+/// what `parse` makes of the sealed argument.
+fn open_args(
+    env: &Env<'_>,
+    id: jlong,
+    context: &JString<'_>,
+    parse: impl FnOnce(&Env<'_>) -> Result<tenantguard::SealedValue, Failure>,
+) -> Result<tenantguard::SecretBytes, Failure> {
+    let s = scope(id)?;
+    let context = text(env, context, "context")?;
+    let sealed = parse(env)?;
+    open(&s, &context, &sealed)
+}
+
 /// `TenantSealerJni.seal(scope, context, plaintext)`: the binary sealed form.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_tenantguard_TenantSealerJni_seal<'caller>(
@@ -207,10 +234,7 @@ pub extern "system" fn Java_tenantguard_TenantSealerJni_seal<'caller>(
 ) -> JByteArray<'caller> {
     unowned
         .with_env(|env| -> Result<_, Failure> {
-            let s = scope(id)?;
-            let context = text(env, &context, "context")?;
-            let plaintext = Zeroizing::new(env.convert_byte_array(&plaintext)?);
-            let sealed = seal(&s, &context, &plaintext)?;
+            let sealed = seal_args(env, id, &context, &plaintext)?;
             Ok(env.byte_array_from_slice(sealed.as_bytes())?)
         })
         .resolve::<ThrowTyped>()
@@ -227,10 +251,7 @@ pub extern "system" fn Java_tenantguard_TenantSealerJni_sealText<'caller>(
 ) -> JString<'caller> {
     unowned
         .with_env(|env| -> Result<_, Failure> {
-            let s = scope(id)?;
-            let context = text(env, &context, "context")?;
-            let plaintext = Zeroizing::new(env.convert_byte_array(&plaintext)?);
-            let sealed = seal(&s, &context, &plaintext)?;
+            let sealed = seal_args(env, id, &context, &plaintext)?;
             Ok(JString::from_str(env, sealed.to_text())?)
         })
         .resolve::<ThrowTyped>()
@@ -247,11 +268,10 @@ pub extern "system" fn Java_tenantguard_TenantSealerJni_open<'caller>(
 ) -> JByteArray<'caller> {
     unowned
         .with_env(|env| -> Result<_, Failure> {
-            let s = scope(id)?;
-            let context = text(env, &context, "context")?;
-            let sealed = tenantguard::SealedValue::from_vec(env.convert_byte_array(&sealed)?)
-                .map_err(core_err)?;
-            let plaintext = open(&s, &context, &sealed)?;
+            let plaintext = open_args(env, id, &context, |env| {
+                tenantguard::SealedValue::from_vec(env.convert_byte_array(&sealed)?)
+                    .map_err(core_err)
+            })?;
             Ok(env.byte_array_from_slice(plaintext.expose())?)
         })
         .resolve::<ThrowTyped>()
@@ -268,11 +288,10 @@ pub extern "system" fn Java_tenantguard_TenantSealerJni_openText<'caller>(
 ) -> JByteArray<'caller> {
     unowned
         .with_env(|env| -> Result<_, Failure> {
-            let s = scope(id)?;
-            let context = text(env, &context, "context")?;
-            let sealed = tenantguard::SealedValue::parse(&text(env, &sealed, "the sealed text")?)
-                .map_err(core_err)?;
-            let plaintext = open(&s, &context, &sealed)?;
+            let plaintext = open_args(env, id, &context, |env| {
+                tenantguard::SealedValue::parse(&text(env, &sealed, "the sealed text")?)
+                    .map_err(core_err)
+            })?;
             Ok(env.byte_array_from_slice(plaintext.expose())?)
         })
         .resolve::<ThrowTyped>()

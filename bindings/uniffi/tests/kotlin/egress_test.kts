@@ -2,25 +2,8 @@
 // per-organization policies): run by scripts/kotlin.sh. A failed check exits non-zero.
 
 import tenantguard.*
+import tenantguard.test.*
 import kotlinx.coroutines.runBlocking
-
-inline fun <reified T : Throwable> expect(message: String? = null, block: () -> Unit): T {
-    try {
-        block()
-    } catch (e: Throwable) {
-        check(e is T) { "expected ${T::class.simpleName}, got $e" }
-        if (message != null) check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
-        return e as T
-    }
-    throw AssertionError("expected ${T::class.simpleName}, nothing thrown")
-}
-
-var passed = 0
-fun test(name: String, body: () -> Unit) {
-    body()
-    passed++
-    println("ok - $name")
-}
 
 val service = ServiceRole()
 val text = "Mail jane@example.com or call +1 415 555 2671, card 4111 1111 1111 1111."

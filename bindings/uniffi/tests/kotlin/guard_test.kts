@@ -10,24 +10,6 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.Dispatchers
 
-inline fun <reified T : Throwable> expect(message: String? = null, block: () -> Unit): T {
-    try {
-        block()
-    } catch (e: Throwable) {
-        check(e is T) { "expected ${T::class.simpleName}, got $e" }
-        if (message != null) check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
-        return e as T
-    }
-    throw AssertionError("expected ${T::class.simpleName}, nothing thrown")
-}
-
-var passed = 0
-fun test(name: String, body: () -> Unit) {
-    body()
-    passed++
-    println("ok - $name")
-}
-
 val service = ServiceRole()
 
 test("seal and open, text and binary forms") {

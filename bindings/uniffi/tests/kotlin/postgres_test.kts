@@ -3,18 +3,8 @@
 // _ADMIN_URL); without one it prints SKIPPED and passes, unless TENANTGUARD_PG_REQUIRED=1.
 
 import tenantguard.*
+import tenantguard.test.*
 import kotlinx.coroutines.runBlocking
-
-inline fun <reified T : Throwable> expect(message: String? = null, block: () -> Unit): T {
-    try {
-        block()
-    } catch (e: Throwable) {
-        check(e is T) { "expected ${T::class.simpleName}, got $e" }
-        if (message != null) check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
-        return e as T
-    }
-    throw AssertionError("expected ${T::class.simpleName}, nothing thrown")
-}
 
 fun env(name: String): String? = System.getenv(name)?.takeIf { it.isNotEmpty() }
 

@@ -2,26 +2,9 @@
 // run by scripts/kotlin.sh on the JVM. A failed check throws and the script exits non-zero.
 
 import tenantguard.*
+import tenantguard.test.*
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
-
-inline fun <reified T : Throwable> expect(message: String? = null, block: () -> Unit): T {
-    try {
-        block()
-    } catch (e: Throwable) {
-        check(e is T) { "expected ${T::class.simpleName}, got $e" }
-        if (message != null) check(e.message!!.contains(message)) { "message '${e.message}' lacks '$message'" }
-        return e as T
-    }
-    throw AssertionError("expected ${T::class.simpleName}, nothing thrown")
-}
-
-var passed = 0
-fun test(name: String, body: () -> Unit) {
-    body()
-    passed++
-    println("ok - $name")
-}
 
 val service = ServiceRole()
 
