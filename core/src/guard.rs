@@ -167,6 +167,33 @@ impl std::fmt::Debug for Guard {
     }
 }
 
+/// Creates `dir` (mode 0700) or restricts an existing one to its owner.
+#[cfg(feature = "sqlite")]
+fn private_dir(dir: &std::path::Path) -> Result<()> {
+    let fail = |e: std::io::Error| {
+        KmsError::Config(format!(
+            "cannot create or restrict {} to mode 0700: {}: use a directory you own",
+            dir.display(),
+            e.kind()
+        ))
+    };
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        b.mode(0o700);
+        b.create(dir).map_err(fail)?;
+        let mode = std::fs::metadata(dir).map_err(fail)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        }
+    }
+    #[cfg(not(unix))]
+    b.create(dir).map_err(fail)?;
+    Ok(())
+}
+
 /// The seal context of a stored record: binds its data class and id.
 pub(crate) fn record_context(class: &str, id: &str) -> Vec<u8> {
     let mut c = Vec::with_capacity(16 + class.len() + id.len());
@@ -192,13 +219,12 @@ impl Guard {
     }
 
     /// The embedded default: a key file `keys.json` and a SQLite database `tenantguard.db`
-    /// in `dir` (created if absent).
+    /// in `dir` (created if absent). The directory is created with mode 0700 (an existing
+    /// one open to group or others is restricted to 0700), the files with mode 0600.
     #[cfg(feature = "sqlite")]
     pub fn embedded(dir: impl AsRef<std::path::Path>) -> Result<Guard> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| {
-            KmsError::Config(format!("cannot create {}: {}", dir.display(), e.kind()))
-        })?;
+        private_dir(dir)?;
         let provider = crate::kms::LocalKeyProvider::open_or_create(dir.join("keys.json"))?;
         let store = Arc::new(crate::store::SqliteStore::open(dir.join("tenantguard.db"))?);
         Guard::builder()
@@ -554,16 +580,24 @@ impl Guard {
     /// Crypto-shreds the tenant: destroys every key version, so every value ever sealed
     /// for it (backups included) can never be opened again. Irreversible; the tenant id
     /// can never be reused. Needs the owner role.
-    pub async fn shred_tenant(&self, ctx: &TenantContext) -> Result<()> {
+    ///
+    /// First every key provider of the tenant destroys the tenant's own key material
+    /// ([`KeyProvider::destroy_tenant`]), so a database backup taken before the shred
+    /// cannot bring the tenant back; the report says, provider by provider, what was
+    /// destroyed and what could not be guaranteed (see docs/SECURITY.md).
+    pub async fn shred_tenant(&self, ctx: &TenantContext) -> Result<crate::kms::ShredReport> {
         ctx.require(Role::Owner, "shred a tenant")?;
+        let report = self.destroy_tenant_material(ctx).await?;
         let r = self.store().destroy_all_keys(ctx).await;
         self.invalidate(ctx);
         r?;
         self.audit(
             ctx,
-            AuditEvent::new(AuditAction::TenantShred, format!("tenant:{}", ctx.tenant())),
+            AuditEvent::new(AuditAction::TenantShred, format!("tenant:{}", ctx.tenant()))
+                .detail("provider_material", report.summary())
+                .detail("shared_kek_keys", report.shared_kek_keys.len().to_string()),
         )
         .await?;
-        Ok(())
+        Ok(report)
     }
 }

@@ -50,7 +50,7 @@ async fn key_file_is_created_owner_only_and_round_trips() {
     let dk = DataKey::from_bytes([0x11; 32]);
     let w = p.wrap(&dk, &wctx("acme", 1)).await.unwrap();
     assert_eq!(w.kek_id, "kek-1");
-    assert_eq!(w.ciphertext.len(), 12 + 32 + 16);
+    assert_eq!(w.ciphertext.len(), 1 + 12 + 32 + 16);
     assert!(
         !w.ciphertext.windows(8).any(|win| win == [0x11; 8]),
         "wrapped form holds no plaintext key"
@@ -150,7 +150,7 @@ async fn corrupted_files_are_refused_with_a_clear_config_error() {
         (
             "wrong format string",
             file(
-                "tenantguard-local-kek/2",
+                "tenantguard-local-kek/3",
                 "kek-1",
                 &[entry("kek-1", KEY_B64)],
             ),
@@ -251,7 +251,7 @@ async fn unwrap_is_bound_to_the_wrap_context() {
             "byte {i}"
         );
     }
-    for len in [0, 12, 59, 61, 200] {
+    for len in [0, 12, 59, 61, 62, 200] {
         let t = WrappedKey {
             kek_id: w.kek_id.clone(),
             ciphertext: vec![0; len],
@@ -357,14 +357,34 @@ async fn creating_over_an_existing_file_keeps_it() {
         .wrap(&DataKey::from_bytes([9; 32]), &wctx("t", 1))
         .await
         .unwrap();
-    let key: Vec<u8> = (0u8..32).collect();
+    // Known answer for docs/FORMAT.md: the wrapping key is HKDF-SHA256 with the tenant's
+    // secret as salt, the KEK as input key material and info
+    // "tenantguard/local/tenant-wrap/v1" | len(tenant) | tenant; the wrap is
+    // 0x01 | nonce | AES-256-GCM(data key, aad = WrapContext::aad()).
+    let kek: Vec<u8> = (0u8..32).collect();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(json["format"], "tenantguard-local-kek/2");
+    assert_eq!(json["tenants"][0]["id"], "t");
+    use base64::Engine;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(json["tenants"][0]["secret"].as_str().unwrap())
+        .unwrap();
+    let mut info = b"tenantguard/local/tenant-wrap/v1".to_vec();
+    info.push(1);
+    info.push(b't');
+    let mut key = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&secret), &kek)
+        .expand(&info, &mut key)
+        .unwrap();
+    assert_eq!(w.ciphertext[0], 1);
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap();
-    let nonce: [u8; 12] = w.ciphertext[..12].try_into().unwrap();
+    let nonce: [u8; 12] = w.ciphertext[1..13].try_into().unwrap();
     let pt = cipher
         .decrypt(
             &aes_gcm::Nonce::from(nonce),
             Payload {
-                msg: &w.ciphertext[12..],
+                msg: &w.ciphertext[13..],
                 aad: &wctx("t", 1).aad(),
             },
         )

@@ -135,7 +135,16 @@ impl Guard {
                 c
             }
         };
-        if split_kek_id(&k.kek_id) == (target, current.as_str()) {
+        let (name, kek) = split_kek_id(&k.kek_id);
+        if name == target
+            && self.provider_named(target)?.is_current(
+                &WrappedKey {
+                    kek_id: kek.to_owned(),
+                    ciphertext: k.wrapped.clone(),
+                },
+                &current,
+            )
+        {
             return Ok(Rewrap::Current);
         }
         let wctx = WrapContext {

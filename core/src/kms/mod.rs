@@ -5,6 +5,7 @@ mod byok;
 mod cache;
 mod local;
 mod retry;
+mod shred;
 
 pub(crate) use byok::{current_tagged, is_missing_tenant, Rewrap};
 pub use byok::{
@@ -13,8 +14,9 @@ pub use byok::{
 };
 pub(crate) use cache::KeyCache;
 pub use cache::{CacheLimits, CacheStats};
-pub use local::LocalKeyProvider;
+pub use local::{LocalKeyProvider, MAX_KEKS, MAX_TENANT_SECRETS};
 pub use retry::{RetryPolicy, Retrying, MAX_ATTEMPTS, MAX_DELAY};
+pub use shred::{ProviderShred, ShredReport};
 
 use thiserror::Error;
 
@@ -78,6 +80,75 @@ pub trait KeyProvider: Send + Sync {
     /// Unwraps `wrapped`; must fail with [`KmsError::WrongContext`] if `ctx` differs from
     /// the one it was wrapped with.
     async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError>;
+
+    /// Destroys the key material this provider holds for `tenant` alone (a per-tenant key,
+    /// secret or HSM object), so that no wrap of the tenant's data keys made with it can be
+    /// unwrapped again, wherever a copy of the wrapped bytes survives (database backups).
+    /// Called by [`crate::Guard::shred_tenant`] before the store's key rows are destroyed.
+    /// Must be idempotent (destroying twice, or a tenant it never saw, succeeds).
+    ///
+    /// The default refuses with [`KmsError::Unsupported`]: a provider that wraps every
+    /// tenant under one shared key cannot destroy one tenant, and shredding then reports
+    /// that backups taken before the shred can still restore the tenant.
+    async fn destroy_tenant(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        let _ = tenant;
+        Err(KmsError::Unsupported(format!(
+            "key provider {:?} holds no per-tenant key material it could destroy: a database \
+             backup taken before the shred can still restore the tenant's keys",
+            self.name()
+        )))
+    }
+
+    /// True if `wrapped` depends on per-tenant material that
+    /// [`KeyProvider::destroy_tenant`] destroys (default: false).
+    fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
+        let _ = wrapped;
+        false
+    }
+
+    /// True if `wrapped` needs no re-wrap by the KEK-rotation job, given the provider's
+    /// `current` KEK (from [`KeyProvider::current_kek`]). Default: `kek_id == current`.
+    /// Providers with per-tenant material also ask for it, so that rotation moves keys
+    /// wrapped the older way onto it.
+    fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
+        wrapped.kek_id == current
+    }
+}
+
+/// When a provider's destruction of a tenant's key material takes effect.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destruction {
+    /// Gone now: nothing the provider holds can unwrap the tenant's keys any more.
+    Immediate,
+    /// Unusable now and deleted for good after `days` (e.g. AWS KMS pending deletion);
+    /// until then a key administrator of the provider can still cancel it.
+    Scheduled {
+        /// Days until the provider deletes the material for good.
+        days: u32,
+    },
+    /// The provider held no material of this tenant (nothing of it to destroy).
+    NothingHeld,
+}
+
+impl Destruction {
+    /// A short, stable name: `immediate`, `scheduled`, `nothing_held`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Destruction::Immediate => "immediate",
+            Destruction::Scheduled { .. } => "scheduled",
+            Destruction::NothingHeld => "nothing_held",
+        }
+    }
+}
+
+/// What [`KeyProvider::destroy_tenant`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDestruction {
+    /// When it takes effect.
+    pub destruction: Destruction,
+    /// What was destroyed and what it means, for the operator (no key material).
+    pub detail: String,
 }
 
 /// Errors from key providers and from the tenant-key hierarchy.
@@ -111,6 +182,9 @@ pub enum KmsError {
     /// The tenant has no active key (it was shredded).
     #[error("tenant has no active key: it was crypto-shredded")]
     TenantShredded,
+    /// The provider cannot do this (e.g. destroy one tenant's key material).
+    #[error("not supported by the key provider: {0}")]
+    Unsupported(String),
     /// A host-implemented provider (e.g. Python or Kotlin code across FFI) failed with
     /// an error of its own; the message is the provider's, which must hold no key material.
     #[error("key provider failed: {0}")]
@@ -127,7 +201,7 @@ impl KmsError {
             KmsError::Config(_) => ErrorKind::Config,
             KmsError::UnknownKey(_) => ErrorKind::UnknownKey,
             KmsError::KeyDestroyed(_) | KmsError::TenantShredded => ErrorKind::KeyDestroyed,
-            KmsError::Provider(_) => ErrorKind::KeyProvider,
+            KmsError::Provider(_) | KmsError::Unsupported(_) => ErrorKind::KeyProvider,
         }
     }
 

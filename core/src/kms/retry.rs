@@ -5,8 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::{KeyProvider, KmsError, WrapContext, WrappedKey};
+use super::{KeyProvider, KmsError, TenantDestruction, WrapContext, WrappedKey};
 use crate::crypto::DataKey;
+use crate::tenant::TenantId;
 
 /// Most attempts a [`RetryPolicy`] may ask for.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -142,6 +143,18 @@ impl<P: KeyProvider> KeyProvider for Retrying<P> {
 
     async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
         self.policy.run(|| self.inner.unwrap(wrapped, ctx)).await
+    }
+
+    async fn destroy_tenant(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        self.policy.run(|| self.inner.destroy_tenant(tenant)).await
+    }
+
+    fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
+        self.inner.tenant_bound(wrapped)
+    }
+
+    fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
+        self.inner.is_current(wrapped, current)
     }
 }
 

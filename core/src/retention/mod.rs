@@ -136,6 +136,8 @@ pub struct TenantErasureReport {
     pub records_deleted: u64,
     /// The audit receipt.
     pub receipt: AuditEntry,
+    /// What the key providers destroyed (see [`crate::Guard::shred_tenant`]).
+    pub shred: crate::kms::ShredReport,
 }
 
 fn check_window(window: RetentionWindow) -> Result<()> {
@@ -345,7 +347,7 @@ impl Guard {
     ) -> Result<TenantErasureReport> {
         ctx.require(Role::Owner, "erase a tenant")?;
         let batch = check_batch(batch)?;
-        self.shred_tenant(ctx).await?;
+        let shred = self.shred_tenant(ctx).await?;
         let now = self.now();
         let tokens_revoked = self.store().revoke_tokens(ctx, None, now).await?;
         let tenant = ctx.tenant().clone();
@@ -373,6 +375,7 @@ impl Guard {
             sessions_revoked,
             records_deleted,
             receipt,
+            shred,
         })
     }
 }

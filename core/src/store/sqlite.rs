@@ -123,9 +123,58 @@ fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRecord> {
     })
 }
 
+/// Creates the database file owner-only if absent and restricts existing files (database,
+/// `-wal`, `-shm`, `-journal`) to the owner.
+#[cfg(unix)]
+fn restrict_files(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |what: &Path, e: std::io::Error| {
+        StoreError::Backend(format!(
+            "cannot create or restrict {} to mode 0600 ({}): fix its owner or permissions",
+            what.display(),
+            e.kind()
+        ))
+    };
+    if !path.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(fail(path, e)),
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let p = std::path::PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| fail(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_files(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
+    /// The file is created owner-only (mode 0600, and so are SQLite's `-wal` and `-shm`
+    /// files, which take its mode); an existing database, WAL or shared-memory file
+    /// readable by group or others is restricted to 0600 (or refused if that fails).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        restrict_files(path)?;
         let conn = Connection::open(path).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
