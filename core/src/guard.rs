@@ -280,6 +280,12 @@ impl Guard {
     ) -> Result<TenantKeyRecord> {
         let key = DataKey::generate()?;
         let provider = match self.store().tenant_keys(ctx).await {
+            Ok(keys) if !keys.is_empty() && keys.iter().all(|k| k.state == KeyState::Destroyed) => {
+                return Err(StoreError::Conflict(
+                    "tenant was shredded: it cannot get new keys".into(),
+                )
+                .into())
+            }
             Ok(keys) => Self::provider_of(&keys),
             Err(e) if crate::kms::is_missing_tenant(&e) => None,
             Err(e) => return Err(e.into()),
