@@ -371,10 +371,11 @@ impl Guard {
         }
     }
 
-    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable.
+    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. The
+    /// key providers' part (what they destroyed, or could not) is in the audit entry.
     fn shred_tenant(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<()> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.shred_tenant(ctx).await })
+        self.run(py, |g| async move { g.shred_tenant(ctx).await.map(|_| ()) })
     }
 
     /// Key-cache counters.

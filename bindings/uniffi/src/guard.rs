@@ -267,7 +267,7 @@ impl Guard {
     /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner role.
     pub fn shred_tenant(&self, ctx: Arc<TenantContext>) -> Result<()> {
         let g = &self.0;
-        block_on(async move { Ok(g.shred_tenant(&ctx.0).await?) })
+        block_on(async move { g.shred_tenant(&ctx.0).await.map(|_| ()).map_err(Into::into) })
     }
 }
 
@@ -442,6 +442,6 @@ impl Guard {
     /// Suspending form of [`Guard::shred_tenant`].
     pub async fn shred_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<()> {
         let g = &self.0;
-        Ok(g.shred_tenant(&ctx.0).await?)
+        g.shred_tenant(&ctx.0).await.map(|_| ()).map_err(Into::into)
     }
 }

@@ -9,6 +9,15 @@
 //! then re-wraps every data key under it.
 //!
 //! The SDK's own retries are disabled: the provider's [`RetryPolicy`] times out and retries.
+//!
+//! **Per-tenant keys** ([`AwsKmsProvider::with_tenant_keys`]): each tenant gets its own KMS
+//! key (created on its first wrap, alias `alias/<prefix>/<tenant>` with `.` written as `:`,
+//! tagged `tenantguard_tenant`), its data keys are encrypted under it, and shredding the
+//! tenant schedules that key's deletion ([`KeyProvider::destroy_tenant`]): the key is
+//! unusable at once (pending deletion) and deleted by AWS after the window (7 to 30 days),
+//! so database backups cannot bring the tenant back. The stored KEK id is
+//! `tenant:<key ARN>`. Keys wrapped under the shared key before keep opening, and the
+//! KEK-rotation job moves them to the tenant's key.
 
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
@@ -17,7 +26,10 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::Client;
 use secrecy::{ExposeSecret, SecretString};
 use tenantguard::crypto::DataKey;
-use tenantguard::kms::{KeyProvider, KmsError, RetryPolicy, WrapContext, WrappedKey};
+use tenantguard::kms::{
+    Destruction, KeyProvider, KmsError, RetryPolicy, TenantDestruction, WrapContext, WrappedKey,
+};
+use tenantguard::TenantId;
 use zeroize::Zeroizing;
 
 const NAME: &str = "aws-kms";
@@ -56,7 +68,17 @@ pub struct AwsKmsProvider {
     client: Client,
     key_id: String,
     retry: RetryPolicy,
+    tenant_keys: Option<TenantKeys>,
 }
+
+#[derive(Debug, Clone)]
+struct TenantKeys {
+    alias_prefix: String,
+    deletion_window_days: i32,
+}
+
+/// Prefix of the stored KEK id of a data key wrapped under a per-tenant KMS key.
+pub const TENANT_KEK_PREFIX: &str = "tenant:";
 
 fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     e: SdkError<E, R>,
@@ -151,7 +173,50 @@ impl AwsKmsProvider {
             client,
             key_id,
             retry,
+            tenant_keys: None,
         })
+    }
+
+    /// Gives each tenant its own KMS key (see the module docs): aliases
+    /// `alias/<alias_prefix>/<tenant>`, deleted `deletion_window_days` (7 to 30) after the
+    /// tenant is shredded. Needs `kms:CreateKey`, `kms:CreateAlias`, `kms:TagResource`,
+    /// `kms:DescribeKey` and `kms:ScheduleKeyDeletion` besides encrypt/decrypt (see
+    /// docs/kms/aws.md). The configured shared key keeps opening older wraps.
+    pub fn with_tenant_keys(
+        mut self,
+        alias_prefix: &str,
+        deletion_window_days: u32,
+    ) -> Result<Self, KmsError> {
+        if alias_prefix.is_empty()
+            || alias_prefix.len() > 64
+            || alias_prefix.starts_with("aws")
+            || !alias_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/'))
+        {
+            return Err(KmsError::Config(format!(
+                "{NAME}: the tenant alias prefix must be 1 to 64 characters of a-z, A-Z, 0-9, \
+                 '_', '-', '/' and not start with \"aws\""
+            )));
+        }
+        if !(7..=30).contains(&deletion_window_days) {
+            return Err(KmsError::Config(format!(
+                "{NAME}: the deletion window must be 7 to 30 days"
+            )));
+        }
+        self.tenant_keys = Some(TenantKeys {
+            alias_prefix: alias_prefix.trim_end_matches('/').to_owned(),
+            deletion_window_days: deletion_window_days as i32,
+        });
+        Ok(self)
+    }
+
+    /// The alias of `tenant`'s own key (tenant ids hold `.`, which aliases do not: it is
+    /// written as `:`, which tenant ids never hold, so the mapping is one-to-one).
+    pub fn tenant_alias(&self, tenant: &str) -> Option<String> {
+        self.tenant_keys
+            .as_ref()
+            .map(|t| format!("alias/{}/{}", t.alias_prefix, tenant.replace('.', ":")))
     }
 
     /// The SDK client (e.g. for key administration in tests).
@@ -164,11 +229,14 @@ impl AwsKmsProvider {
     }
 
     async fn encrypt_once(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        let target = self
+            .tenant_alias(ctx.tenant.as_str())
+            .unwrap_or_else(|| self.key_id.clone());
         let [(k1, v1), (k2, v2)] = ctx.pairs();
         let out = self
             .client
             .encrypt()
-            .key_id(&self.key_id)
+            .key_id(&target)
             .plaintext(Blob::new(key.expose().to_vec()))
             .encryption_context(k1, v1)
             .encryption_context(k2, v2)
@@ -182,8 +250,122 @@ impl AwsKmsProvider {
             KmsError::Unavailable(format!("{NAME}: Encrypt answer without a key id"))
         })?;
         Ok(WrappedKey {
-            kek_id: arn.to_owned(),
+            kek_id: match self.tenant_keys {
+                Some(_) => format!("{TENANT_KEK_PREFIX}{arn}"),
+                None => arn.to_owned(),
+            },
             ciphertext: ct.as_ref().to_vec(),
+        })
+    }
+
+    /// Creates the tenant's key and alias (after `Encrypt` found no alias). If another
+    /// process created the alias first, the key made here is scheduled for deletion.
+    async fn create_tenant_key(&self, ctx: &WrapContext, alias: &str) -> Result<(), KmsError> {
+        let tenant = ctx.tenant.as_str();
+        let key = self
+            .client
+            .create_key()
+            .description(format!("tenantguard data-key KEK of tenant {tenant}"))
+            .tags(
+                aws_sdk_kms::types::Tag::builder()
+                    .tag_key("tenantguard_tenant")
+                    .tag_value(tenant)
+                    .build()
+                    .map_err(|e| KmsError::Config(format!("{NAME}: {e}")))?,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.timeout_ms()))?;
+        let arn = key
+            .key_metadata()
+            .map(|m| m.arn().unwrap_or(m.key_id()).to_owned())
+            .ok_or_else(|| {
+                KmsError::Unavailable(format!("{NAME}: CreateKey answer without a key"))
+            })?;
+        let created = self
+            .client
+            .create_alias()
+            .alias_name(alias)
+            .target_key_id(&arn)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let lost_race = e.code() == Some("AlreadyExistsException");
+            let _ = self
+                .client
+                .schedule_key_deletion()
+                .key_id(&arn)
+                .pending_window_in_days(7)
+                .send()
+                .await;
+            if !lost_race {
+                return Err(sdk_error(e, self.timeout_ms()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn wrap_tenant(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        match self.encrypt_once(key, ctx).await {
+            Err(KmsError::KekNotFound(_)) => {
+                let alias = self
+                    .tenant_alias(ctx.tenant.as_str())
+                    .ok_or_else(|| KmsError::Config(format!("{NAME}: no tenant keys")))?;
+                self.create_tenant_key(ctx, &alias).await?;
+                self.encrypt_once(key, ctx).await
+            }
+            other => other,
+        }
+    }
+
+    async fn destroy_once(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        let Some(t) = &self.tenant_keys else {
+            return Err(KmsError::Unsupported(format!(
+                "{NAME}: every tenant is wrapped under the shared key {}: enable per-tenant keys \
+                 (AwsKmsProvider::with_tenant_keys) so that shredding can destroy a tenant's key",
+                self.key_id
+            )));
+        };
+        let alias = self.tenant_alias(tenant.as_str()).unwrap_or_default();
+        let described = self.client.describe_key().key_id(&alias).send().await;
+        let meta = match described {
+            Ok(d) => d.key_metadata().cloned(),
+            Err(e) => match sdk_error(e, self.timeout_ms()) {
+                KmsError::KekNotFound(_) => {
+                    return Ok(TenantDestruction {
+                        destruction: Destruction::NothingHeld,
+                        detail: format!("{NAME}: no key behind {alias}"),
+                    })
+                }
+                other => return Err(other),
+            },
+        };
+        let meta = meta.ok_or_else(|| {
+            KmsError::Unavailable(format!("{NAME}: DescribeKey answer without metadata"))
+        })?;
+        let arn = meta.arn().unwrap_or(meta.key_id()).to_owned();
+        let pending = matches!(
+            meta.key_state(),
+            Some(aws_sdk_kms::types::KeyState::PendingDeletion)
+        );
+        if !pending {
+            self.client
+                .schedule_key_deletion()
+                .key_id(&arn)
+                .pending_window_in_days(t.deletion_window_days)
+                .send()
+                .await
+                .map_err(|e| sdk_error(e, self.timeout_ms()))?;
+        }
+        Ok(TenantDestruction {
+            destruction: Destruction::Scheduled {
+                days: t.deletion_window_days as u32,
+            },
+            detail: format!(
+                "{NAME}: key {arn} is pending deletion: unusable now, deleted by AWS after \
+                 {} days; a KMS administrator can still cancel it within the window",
+                t.deletion_window_days
+            ),
         })
     }
 
@@ -196,10 +378,14 @@ impl AwsKmsProvider {
             return Err(KmsError::WrongContext);
         }
         let [(k1, v1), (k2, v2)] = ctx.pairs();
+        let kek = wrapped
+            .kek_id
+            .strip_prefix(TENANT_KEK_PREFIX)
+            .unwrap_or(&wrapped.kek_id);
         let out = self
             .client
             .decrypt()
-            .key_id(&wrapped.kek_id)
+            .key_id(kek)
             .ciphertext_blob(Blob::new(wrapped.ciphertext.clone()))
             .encryption_context(k1, v1)
             .encryption_context(k2, v2)
@@ -221,8 +407,12 @@ impl KeyProvider for AwsKmsProvider {
         NAME
     }
 
-    /// The ARN of the configured key (one `DescribeKey`; an alias resolves to its target).
+    /// The ARN of the configured key (one `DescribeKey`; an alias resolves to its target);
+    /// with per-tenant keys `tenant:alias/<prefix>` (no call: each tenant has its own key).
     async fn current_kek(&self) -> Result<String, KmsError> {
+        if let Some(t) = &self.tenant_keys {
+            return Ok(format!("{TENANT_KEK_PREFIX}alias/{}", t.alias_prefix));
+        }
         self.retry
             .run(|| async {
                 let out = self
@@ -243,10 +433,32 @@ impl KeyProvider for AwsKmsProvider {
     }
 
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        if self.tenant_keys.is_some() {
+            return self.retry.run(|| self.wrap_tenant(key, ctx)).await;
+        }
         self.retry.run(|| self.encrypt_once(key, ctx)).await
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
         self.retry.run(|| self.decrypt_once(wrapped, ctx)).await
+    }
+
+    /// With per-tenant keys: schedules the deletion of the tenant's key (the configured
+    /// window); without: unsupported (one shared key).
+    async fn destroy_tenant(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        self.retry.run(|| self.destroy_once(tenant)).await
+    }
+
+    fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
+        wrapped.kek_id.starts_with(TENANT_KEK_PREFIX)
+    }
+
+    /// With per-tenant keys every tenant-key wrap is current (AWS rotates key material
+    /// under the same ARN); wraps under the shared key are moved to the tenant's key.
+    fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
+        match self.tenant_keys {
+            Some(_) => self.tenant_bound(wrapped),
+            None => wrapped.kek_id == current,
+        }
     }
 }

@@ -10,6 +10,13 @@
 //! `CKM_AES_KEY_WRAP_PAD` (RFC 5649) is not offered: it takes no additional data, so it
 //! cannot bind a wrapped key to its tenant and key id.
 //!
+//! **Per-tenant keys** ([`Pkcs11Provider::with_tenant_keys`]): each tenant gets its own
+//! token key labelled `<prefix><tenant>` with a random `CKA_ID` (created on its first wrap;
+//! the KEK id is `pkcs11:token=<token>;object=<label>;id=<hex CKA_ID>`), and shredding the
+//! tenant destroys that object (`C_DestroyObject`): database backups cannot bring the tenant
+//! back. Keys wrapped under the shared key before keep opening, and the KEK-rotation job
+//! moves them to the tenant's key.
+//!
 //! Each call runs on tokio's blocking pool over one logged-in session (re-opened after the
 //! token drops it), bounded by the [`RetryPolicy`]'s per-call timeout.
 
@@ -26,7 +33,10 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use secrecy::SecretString;
 use tenantguard::crypto::DataKey;
-use tenantguard::kms::{KeyProvider, KmsError, RetryPolicy, WrapContext, WrappedKey};
+use tenantguard::kms::{
+    Destruction, KeyProvider, KmsError, RetryPolicy, TenantDestruction, WrapContext, WrappedKey,
+};
+use tenantguard::TenantId;
 use zeroize::Zeroizing;
 
 const NAME: &str = "pkcs11";
@@ -70,6 +80,95 @@ pub struct Pkcs11Provider {
     token_label: String,
     key_label: String,
     retry: RetryPolicy,
+    tenant_prefix: Option<String>,
+}
+
+/// Longest label of a per-tenant key (prefix and tenant id).
+const MAX_TENANT_LABEL_LEN: usize = 128;
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.is_empty() || s.len() % 2 != 0 || s.len() > 64 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The tenant key objects labelled `label` with their `CKA_ID`s.
+fn tenant_objects(s: &Session, label: &str) -> Result<Vec<(ObjectHandle, Vec<u8>)>, CkError> {
+    let found = s.find_objects(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ])?;
+    let mut out = Vec::with_capacity(found.len());
+    for h in found {
+        let id = s
+            .get_attributes(h, &[cryptoki::object::AttributeType::Id])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Id(v) => Some(v),
+                _ => None,
+            })
+            .unwrap_or_default();
+        if !id.is_empty() {
+            out.push((h, id));
+        }
+    }
+    Ok(out)
+}
+
+/// The key labelled `label` with `CKA_ID` `id` (cached by label and id).
+fn find_key_with_id(
+    s: &Session,
+    handles: &mut HashMap<String, ObjectHandle>,
+    label: &str,
+    id: &[u8],
+) -> Result<Option<ObjectHandle>, CkError> {
+    let cache = format!("{label};id={}", to_hex(id));
+    if let Some(h) = handles.get(&cache) {
+        return Ok(Some(*h));
+    }
+    let found = s.find_objects(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ])?;
+    match found.as_slice() {
+        [h] => {
+            handles.insert(cache, *h);
+            Ok(Some(*h))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn aes_key_template(label: &str, id: Option<&[u8]>) -> Vec<Attribute> {
+    let mut t = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    if let Some(id) = id {
+        t.push(Attribute::Id(id.to_vec()));
+    }
+    t
 }
 
 impl std::fmt::Debug for Pkcs11Provider {
@@ -280,6 +379,78 @@ impl Pkcs11Provider {
             token_label: cfg.token_label,
             key_label: cfg.key_label,
             retry: cfg.retry,
+            tenant_prefix: None,
+        })
+    }
+
+    /// Gives each tenant its own token key labelled `<prefix><tenant>` (prefix: 1 to 32
+    /// characters without ';'), created on the tenant's first wrap and destroyed when it is
+    /// shredded. The shared key keeps opening older wraps.
+    pub fn with_tenant_keys(mut self, prefix: &str) -> Result<Self, KmsError> {
+        if prefix.len() > 32 || !valid_label(prefix) {
+            return Err(KmsError::Config(format!(
+                "{NAME}: the tenant key label prefix must be 1 to 32 characters without ';'"
+            )));
+        }
+        self.tenant_prefix = Some(prefix.to_owned());
+        Ok(self)
+    }
+
+    fn tenant_label(&self, tenant: &str) -> Option<String> {
+        self.tenant_prefix.as_ref().map(|p| format!("{p}{tenant}"))
+    }
+
+    /// (label, CKA_ID) named by a stored KEK id of this token.
+    fn parse_kek(&self, kek_id: &str) -> Option<(String, Option<Vec<u8>>)> {
+        let rest = kek_id.strip_prefix(&format!("pkcs11:token={};object=", self.token_label))?;
+        match rest.split_once(";id=") {
+            Some((label, id)) => {
+                let ok = !label.is_empty()
+                    && label.len() <= MAX_TENANT_LABEL_LEN
+                    && !label.contains(';')
+                    && !label.chars().any(char::is_control);
+                ok.then_some(())?;
+                Some((label.to_owned(), Some(from_hex(id)?)))
+            }
+            None => valid_label(rest).then(|| (rest.to_owned(), None)),
+        }
+    }
+
+    async fn destroy_once(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        let Some(label) = self.tenant_label(tenant.as_str()) else {
+            return Err(KmsError::Unsupported(format!(
+                "{NAME}: every tenant is wrapped under the shared token key {:?}: enable \
+                 per-tenant keys (Pkcs11Provider::with_tenant_keys) so that shredding can \
+                 destroy a tenant's key",
+                self.key_label
+            )));
+        };
+        let (inner, l) = (self.inner.clone(), label.clone());
+        let n = self
+            .blocking(move || {
+                inner.with_session(|s, handles| {
+                    let objects = tenant_objects(s, &l)?;
+                    for (h, _) in &objects {
+                        s.destroy_object(*h)?;
+                    }
+                    handles.clear();
+                    Ok(Ok(objects.len()))
+                })
+            })
+            .await??;
+        Ok(if n == 0 {
+            TenantDestruction {
+                destruction: Destruction::NothingHeld,
+                detail: format!("{NAME}: no token key labelled {label:?}"),
+            }
+        } else {
+            TenantDestruction {
+                destruction: Destruction::Immediate,
+                detail: format!(
+                    "{NAME}: token key {label:?} destroyed (C_DestroyObject); token backups \
+                     taken before still hold it"
+                ),
+            }
         })
     }
 
@@ -305,20 +476,7 @@ impl Pkcs11Provider {
                 }
                 let h = s.generate_key(
                     &Mechanism::AesKeyGen,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::AES),
-                        Attribute::ValueLen(32.into()),
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Encrypt(true),
-                        Attribute::Decrypt(true),
-                        Attribute::Wrap(false),
-                        Attribute::Unwrap(false),
-                        Attribute::Label(label_owned.as_bytes().to_vec()),
-                    ],
+                    &aes_key_template(&label_owned, None),
                 )?;
                 handles.insert(label_owned.clone(), h);
                 Ok(Ok(()))
@@ -364,22 +522,44 @@ impl Pkcs11Provider {
         getrandom::fill(&mut iv).map_err(|_| {
             KmsError::Config("the operating system's random generator failed".into())
         })?;
+        let tenant_label = self.tenant_label(ctx.tenant.as_str());
+        let mut new_id = [0u8; 16];
+        getrandom::fill(&mut new_id).map_err(|_| {
+            KmsError::Config("the operating system's random generator failed".into())
+        })?;
         let (inner, label, aad, plain) = (
             self.inner.clone(),
-            self.key_label.clone(),
+            tenant_label.clone().unwrap_or_else(|| self.key_label.clone()),
             ctx.aad(),
             Zeroizing::new(*key.expose()),
         );
-        let out = self
+        let per_tenant = tenant_label.is_some();
+        let (out, id) = self
             .blocking(move || {
                 inner.with_session(|s, handles| {
-                    let Some(h) = find_key(s, handles, &label)? else {
-                        return Ok(Err(KmsError::KekNotFound(label.clone())));
+                    let (h, id) = if per_tenant {
+                        // The tenant's key, created on its first wrap (with a random CKA_ID:
+                        // if two processes create one at once, each wrap names its own).
+                        match tenant_objects(s, &label)?.into_iter().next() {
+                            Some((h, id)) => (h, Some(id)),
+                            None => {
+                                let h = s.generate_key(
+                                    &Mechanism::AesKeyGen,
+                                    &aes_key_template(&label, Some(&new_id)),
+                                )?;
+                                (h, Some(new_id.to_vec()))
+                            }
+                        }
+                    } else {
+                        match find_key(s, handles, &label)? {
+                            Some(h) => (h, None),
+                            None => return Ok(Err(KmsError::KekNotFound(label.clone()))),
+                        }
                     };
                     let mut iv_buf = iv;
                     let params = GcmParams::new(&mut iv_buf, &aad, 128.into())?;
                     let ct = s.encrypt(&Mechanism::AesGcm(params), h, plain.as_ref())?;
-                    Ok(Ok(ct))
+                    Ok(Ok((ct, id)))
                 })
             })
             .await??;
@@ -393,7 +573,10 @@ impl Pkcs11Provider {
         ciphertext.extend_from_slice(&iv);
         ciphertext.extend_from_slice(&out);
         Ok(WrappedKey {
-            kek_id: self.kek_id(&self.key_label),
+            kek_id: match (tenant_label, id) {
+                (Some(l), Some(id)) => format!("{};id={}", self.kek_id(&l), to_hex(&id)),
+                _ => self.kek_id(&self.key_label),
+            },
             ciphertext,
         })
     }
@@ -403,19 +586,20 @@ impl Pkcs11Provider {
         wrapped: &WrappedKey,
         ctx: &WrapContext,
     ) -> Result<DataKey, KmsError> {
-        let label = wrapped
-            .kek_id
-            .strip_prefix(&format!("pkcs11:token={};object=", self.token_label))
-            .filter(|l| valid_label(l))
-            .ok_or_else(|| KmsError::KekNotFound(wrapped.kek_id.clone()))?
-            .to_owned();
+        let (label, id) = self
+            .parse_kek(&wrapped.kek_id)
+            .ok_or_else(|| KmsError::KekNotFound(wrapped.kek_id.clone()))?;
         if wrapped.ciphertext.len() != WRAPPED_LEN {
             return Err(KmsError::WrongContext);
         }
         let (inner, aad, blob) = (self.inner.clone(), ctx.aad(), wrapped.ciphertext.clone());
         let r = tokio::task::spawn_blocking(move || {
             inner.with_session(|s, handles| {
-                let Some(h) = find_key(s, handles, &label)? else {
+                let found = match &id {
+                    Some(id) => find_key_with_id(s, handles, &label, id)?,
+                    None => find_key(s, handles, &label)?,
+                };
+                let Some(h) = found else {
                     return Ok(Err(KmsError::KekNotFound(label.clone())));
                 };
                 let mut iv: [u8; IV_LEN] = blob[..IV_LEN]
@@ -456,8 +640,33 @@ impl KeyProvider for Pkcs11Provider {
         NAME
     }
 
+    /// The shared key's id; with per-tenant keys `pkcs11:token=<token>;object=<prefix>*`.
     async fn current_kek(&self) -> Result<String, KmsError> {
-        Ok(self.kek_id(&self.key_label))
+        Ok(match &self.tenant_prefix {
+            Some(p) => self.kek_id(&format!("{p}*")),
+            None => self.kek_id(&self.key_label),
+        })
+    }
+
+    /// With per-tenant keys: destroys the tenant's token key; without: unsupported.
+    async fn destroy_tenant(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        self.retry.run(|| self.destroy_once(tenant)).await
+    }
+
+    fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
+        match (&self.tenant_prefix, self.parse_kek(&wrapped.kek_id)) {
+            (Some(p), Some((label, Some(_)))) => label.starts_with(p.as_str()),
+            _ => false,
+        }
+    }
+
+    /// With per-tenant keys every tenant-key wrap is current; wraps under the shared key
+    /// are moved to the tenant's key.
+    fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
+        match self.tenant_prefix {
+            Some(_) => self.tenant_bound(wrapped),
+            None => wrapped.kek_id == current,
+        }
     }
 
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {

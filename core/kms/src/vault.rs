@@ -6,6 +6,12 @@
 //! Transit key (`transit/keys/<key>/rotate`) makes the KEK-rotation job re-wrap every data
 //! key under the new version; then raise `min_decryption_version` to retire the old one.
 //! Transit's own `rewrap` endpoint is not used: it ignores `associated_data`.
+//!
+//! **Per-tenant keys** ([`VaultTransitProvider::with_tenant_keys`]): each tenant gets its own
+//! Transit key `<prefix><tenant>` (created on its first wrap), and shredding the tenant
+//! deletes that key (`deletion_allowed`, then `DELETE <mount>/keys/<key>`), immediately and
+//! for good: database backups cannot bring the tenant back. Keys wrapped under the shared
+//! key before keep opening, and the KEK-rotation job moves them to the tenant's key.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -13,7 +19,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tenantguard::crypto::DataKey;
-use tenantguard::kms::{KeyProvider, KmsError, RetryPolicy, WrapContext, WrappedKey};
+use tenantguard::kms::{
+    Destruction, KeyProvider, KmsError, RetryPolicy, TenantDestruction, WrapContext, WrappedKey,
+};
+use tenantguard::TenantId;
 use zeroize::Zeroizing;
 
 use crate::http;
@@ -74,6 +83,7 @@ impl VaultTransitConfig {
 pub struct VaultTransitProvider {
     cfg: VaultTransitConfig,
     client: reqwest::Client,
+    tenant_prefix: Option<String>,
 }
 
 impl std::fmt::Debug for VaultTransitProvider {
@@ -137,7 +147,93 @@ impl VaultTransitProvider {
             ));
         }
         let client = http::client(cfg.retry.call_timeout)?;
-        Ok(VaultTransitProvider { cfg, client })
+        Ok(VaultTransitProvider {
+            cfg,
+            client,
+            tenant_prefix: None,
+        })
+    }
+
+    /// Gives each tenant its own Transit key named `<prefix><tenant>` (prefix: 1 to 64 of
+    /// A-Z a-z 0-9 - _ .), created on the tenant's first wrap and deleted when it is
+    /// shredded. The token needs `create`/`update` on `<mount>/keys/<prefix>*` and
+    /// `<mount>/keys/<prefix>*/config`, and `delete` on `<mount>/keys/<prefix>*` (see
+    /// docs/kms/vault.md). The configured shared key keeps opening older wraps.
+    pub fn with_tenant_keys(mut self, prefix: &str) -> Result<Self, KmsError> {
+        if prefix.len() > 64 || !valid_segment(prefix, false) || prefix == self.cfg.key_name {
+            return Err(KmsError::Config(format!(
+                "{NAME}: the tenant key prefix must be 1 to 64 of A-Z a-z 0-9 - _ . and differ \
+                 from the shared key's name"
+            )));
+        }
+        self.tenant_prefix = Some(prefix.to_owned());
+        Ok(self)
+    }
+
+    /// The Transit key that wraps `ctx`'s tenant's new keys.
+    fn key_for(&self, tenant: &str) -> String {
+        match &self.tenant_prefix {
+            Some(p) => format!("{p}{tenant}"),
+            None => self.cfg.key_name.clone(),
+        }
+    }
+
+    async fn wrap_tenant(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        match self.encrypt_once(key, ctx).await {
+            Err(KmsError::KekNotFound(_)) => {
+                let derived = self.cfg.binding == VaultBinding::DerivedContext;
+                let body = Zeroizing::new(
+                    json!({ "type": "aes256-gcm96", "derived": derived }).to_string(),
+                );
+                let path = format!(
+                    "{}/keys/{}",
+                    self.cfg.mount,
+                    self.key_for(ctx.tenant.as_str())
+                );
+                self.call(reqwest::Method::POST, &path, Some(body)).await?;
+                self.encrypt_once(key, ctx).await
+            }
+            other => other,
+        }
+    }
+
+    async fn destroy_once(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        if self.tenant_prefix.is_none() {
+            return Err(KmsError::Unsupported(format!(
+                "{NAME}: every tenant is wrapped under the shared Transit key {:?}: enable \
+                 per-tenant keys (VaultTransitProvider::with_tenant_keys) so that shredding can \
+                 delete a tenant's key",
+                self.cfg.key_name
+            )));
+        }
+        let name = self.key_for(tenant.as_str());
+        let path = format!("{}/keys/{name}", self.cfg.mount);
+        match self.call(reqwest::Method::GET, &path, None).await {
+            Err(KmsError::KekNotFound(_)) => {
+                return Ok(TenantDestruction {
+                    destruction: Destruction::NothingHeld,
+                    detail: format!("{NAME}: no Transit key {name}"),
+                })
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let body = Zeroizing::new(json!({ "deletion_allowed": true }).to_string());
+        self.call(
+            reqwest::Method::POST,
+            &format!("{path}/config"),
+            Some(body),
+        )
+        .await?;
+        self.call(reqwest::Method::DELETE, &path, None).await?;
+        Ok(TenantDestruction {
+            destruction: Destruction::Immediate,
+            detail: format!(
+                "{NAME}: Transit key {}/{name} deleted with all its versions (Vault/OpenBao \
+                 storage backups taken before still hold it)",
+                self.cfg.mount
+            ),
+        })
     }
 
     fn timeout_ms(&self) -> u64 {
@@ -231,7 +327,8 @@ impl VaultTransitProvider {
             r#"{{"plaintext":"{}","{field}":"{bound}"}}"#,
             plaintext.as_str()
         ));
-        let path = format!("{}/encrypt/{}", self.cfg.mount, self.cfg.key_name);
+        let key_name = self.key_for(ctx.tenant.as_str());
+        let path = format!("{}/encrypt/{key_name}", self.cfg.mount);
         let resp = self.call(reqwest::Method::POST, &path, Some(body)).await?;
         let ct = resp["data"]["ciphertext"]
             .as_str()
@@ -245,7 +342,7 @@ impl VaultTransitProvider {
             ))
         })?;
         Ok(WrappedKey {
-            kek_id: format!("{}/{}:v{version}", self.cfg.mount, self.cfg.key_name),
+            kek_id: format!("{}/{key_name}:v{version}", self.cfg.mount),
             ciphertext: ct.as_bytes().to_vec(),
         })
     }
@@ -306,17 +403,48 @@ impl KeyProvider for VaultTransitProvider {
         NAME
     }
 
+    /// `<mount>/<key>:v<latest version>`; with per-tenant keys `<mount>/<prefix>*` (no
+    /// call: each tenant has its own key).
     async fn current_kek(&self) -> Result<String, KmsError> {
+        if let Some(p) = &self.tenant_prefix {
+            return Ok(format!("{}/{p}*", self.cfg.mount));
+        }
         let v = self.latest_version().await?;
         Ok(format!("{}/{}:v{v}", self.cfg.mount, self.cfg.key_name))
     }
 
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        if self.tenant_prefix.is_some() {
+            return self.cfg.retry.run(|| self.wrap_tenant(key, ctx)).await;
+        }
         self.cfg.retry.run(|| self.encrypt_once(key, ctx)).await
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
         self.cfg.retry.run(|| self.decrypt_once(wrapped, ctx)).await
+    }
+
+    /// With per-tenant keys: deletes the tenant's Transit key; without: unsupported.
+    async fn destroy_tenant(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        self.cfg.retry.run(|| self.destroy_once(tenant)).await
+    }
+
+    fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
+        match (&self.tenant_prefix, parse_kek(&wrapped.kek_id)) {
+            (Some(p), Some((mount, key, _))) => {
+                mount == self.cfg.mount && key.starts_with(p.as_str()) && key.len() > p.len()
+            }
+            _ => false,
+        }
+    }
+
+    /// With per-tenant keys every tenant-key wrap is current; wraps under the shared key
+    /// are moved to the tenant's key.
+    fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
+        match self.tenant_prefix {
+            Some(_) => self.tenant_bound(wrapped),
+            None => wrapped.kek_id == current,
+        }
     }
 }
 

@@ -268,3 +268,72 @@ async fn byok_tenant_moves_to_its_own_aws_key() {
         );
     }
 }
+
+/// Per-tenant KMS keys: a database backup restored after a shred opens nothing of the
+/// tenant (its key is pending deletion), other tenants are untouched, a tenant wrapped
+/// under the shared key moves to its own key on rewrap, and unwraps stay one per tenant
+/// per cache lifetime.
+#[tokio::test]
+async fn shredding_schedules_the_tenants_own_key_for_deletion() {
+    let Some(ep) = env_or_skip("TG_KMS_AWS_ENDPOINT", "AWS KMS") else {
+        return;
+    };
+    let (shared, _, alias) = new_key(&ep).await;
+    let prefix = unique("tg-tenants");
+    let per_tenant: Arc<dyn KeyProvider> = Arc::new(
+        provider_at(&ep, &alias)
+            .with_tenant_keys(&prefix, 7)
+            .unwrap(),
+    );
+    let (report, tenants) =
+        shred_backup_restore_proof(per_tenant.clone(), Arc::new(shared)).await;
+    assert_eq!(report.summary(), "deployment:scheduled:7d");
+
+    // Each tenant has its own key; only the shredded tenant's is pending deletion.
+    let p = provider_at(&ep, &alias).with_tenant_keys(&prefix, 7).unwrap();
+    let mut pending = 0;
+    let mut arns = std::collections::BTreeSet::new();
+    for t in &tenants {
+        let d = p
+            .client()
+            .describe_key()
+            .key_id(p.tenant_alias(t).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let m = d.key_metadata().unwrap();
+        arns.insert(m.arn().unwrap().to_owned());
+        if m.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion) {
+            pending += 1;
+        }
+    }
+    assert_eq!(arns.len(), 3);
+    assert_eq!(pending, 1, "only the shredded tenant's key");
+
+    // One Decrypt per tenant per cache lifetime, and tenant keys need no DescribeKey.
+    let g = Guard::builder()
+        .key_provider_arc(per_tenant.clone())
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let svc = ServiceRole::new();
+    let t = TenantContext::service(TenantId::new(unique("hot")).unwrap(), &svc);
+    g.create_tenant(&t).await.unwrap();
+    for i in 0..20 {
+        g.seal(&t, "c", format!("{i}").as_bytes()).await.unwrap();
+    }
+    assert_eq!(g.cache_stats().loads, 1);
+    assert!(per_tenant.current_kek().await.unwrap().starts_with("tenant:"));
+    // A shared-key provider refuses to destroy one tenant, and says so.
+    let (shared2, _, _) = new_key(&ep).await;
+    let e = shared2
+        .destroy_tenant(&TenantId::new("x").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::KeyProvider);
+    assert!(matches!(e, KmsError::Unsupported(_)), "{e}");
+    // Bad configuration is refused.
+    assert!(provider_at(&ep, &alias).with_tenant_keys("aws/x", 7).is_err());
+    assert!(provider_at(&ep, &alias).with_tenant_keys("ok", 6).is_err());
+    assert!(provider_at(&ep, &alias).with_tenant_keys("ok", 31).is_err());
+}

@@ -173,3 +173,33 @@ async fn byok_key_destroyed_on_the_token_locks_out_only_that_tenant() {
         b"secret"
     );
 }
+
+/// Per-tenant token keys: a database backup restored after a shred opens nothing of the
+/// tenant (its token object was destroyed), other tenants are untouched, and a tenant
+/// wrapped under the shared key moves to its own key on rewrap.
+#[tokio::test]
+async fn shredding_destroys_the_tenants_own_token_key() {
+    let Some(h) = hsm() else { return };
+    let _serial = SERIAL.lock().await;
+    let (shared, label) = h.new_key().await;
+    let prefix = format!("{}-", unique("t"));
+    let per_tenant: Arc<dyn KeyProvider> =
+        Arc::new(h.provider(&label).unwrap().with_tenant_keys(&prefix).unwrap());
+    let (report, [acme, _globex, _old]) =
+        shred_backup_restore_proof(per_tenant.clone(), Arc::new(shared)).await;
+    assert_eq!(report.summary(), "deployment:immediate");
+    let again = per_tenant
+        .destroy_tenant(&TenantId::new(acme).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.destruction, tenantguard::kms::Destruction::NothingHeld);
+    // A shared-key provider refuses to destroy one tenant, and says so.
+    let e = h
+        .provider(&label)
+        .unwrap()
+        .destroy_tenant(&TenantId::new("x").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KmsError::Unsupported(_)), "{e}");
+    assert!(h.provider(&label).unwrap().with_tenant_keys("a;b").is_err());
+}

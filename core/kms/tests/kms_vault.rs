@@ -327,3 +327,61 @@ async fn byok_tenant_key_deleted_in_the_kms_locks_out_only_that_tenant() {
         b"secret"
     );
 }
+
+/// Per-tenant Transit keys: a database backup restored after a shred opens nothing of the
+/// tenant (its Transit key was deleted), other tenants are untouched, and a tenant wrapped
+/// under the shared key moves to its own key on rewrap. Both bindings.
+#[tokio::test]
+async fn shredding_deletes_the_tenants_own_transit_key() {
+    let Some(bao) = Bao::connect().await else {
+        return;
+    };
+    for binding in [VaultBinding::AssociatedData, VaultBinding::DerivedContext] {
+        let shared = bao.new_key(binding == VaultBinding::DerivedContext).await;
+        let prefix = format!("{}-", unique("tgt"));
+        let make = || {
+            bao.provider_with(&shared, binding, &bao.addr, &bao.token)
+                .with_tenant_keys(&prefix)
+                .unwrap()
+        };
+        let per_tenant: Arc<dyn KeyProvider> = Arc::new(make());
+        let legacy = Arc::new(bao.provider_with(&shared, binding, &bao.addr, &bao.token));
+        let (report, [acme, globex, old]) =
+            shred_backup_restore_proof(per_tenant.clone(), legacy).await;
+        assert_eq!(report.summary(), "deployment:immediate");
+        // The shredded tenant's key is gone from Transit; the others are there.
+        let status = |k: String| {
+            let bao = &bao;
+            async move {
+                bao.http
+                    .get(format!("{}/v1/transit/keys/{k}", bao.addr))
+                    .header("X-Vault-Token", &bao.token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(status(format!("{prefix}{acme}")).await, 404);
+        assert_eq!(status(format!("{prefix}{globex}")).await, 200);
+        assert_eq!(status(format!("{prefix}{old}")).await, 200);
+        // Shredding again, or a tenant never seen, is fine.
+        let p = make();
+        let again = p
+            .destroy_tenant(&TenantId::new(acme.clone()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(again.destruction, tenantguard::kms::Destruction::NothingHeld);
+    }
+    // A shared-key provider refuses to destroy one tenant, and says so.
+    let shared = bao.new_key(false).await;
+    let e = bao
+        .provider(&shared)
+        .destroy_tenant(&TenantId::new("x").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KmsError::Unsupported(_)), "{e}");
+    assert!(bao.provider(&shared).with_tenant_keys(&shared).is_err());
+    assert!(bao.provider(&shared).with_tenant_keys("a/b").is_err());
+}

@@ -76,3 +76,121 @@ pub async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
     });
     (format!("http://{a}"), h)
 }
+
+/// The crypto-shredding proof against a real provider: a database backup (the SQLite file)
+/// taken before a tenant is shredded, restored afterwards, opens nothing of the tenant;
+/// the other tenant is untouched; a tenant wrapped under the shared key (`legacy`) keeps
+/// opening with the per-tenant provider and moves to its own key on rewrap. Returns the
+/// shred report and the tenants (shredded, kept, migrated) for provider-specific checks.
+pub async fn shred_backup_restore_proof(
+    tenant_keys: std::sync::Arc<dyn tenantguard::KeyProvider>,
+    legacy: std::sync::Arc<dyn tenantguard::KeyProvider>,
+) -> (tenantguard::kms::ShredReport, [String; 3]) {
+    use std::sync::Arc;
+    use tenantguard::{ErrorKind, Guard, ServiceRole, SqliteStore, TenantContext};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tg.db");
+    let files = |d: &std::path::Path| {
+        ["tg.db", "tg.db-wal", "tg.db-shm"]
+            .into_iter()
+            .map(|f| d.join(f))
+            .collect::<Vec<_>>()
+    };
+    let copy_all = |from: &std::path::Path, to: &std::path::Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for (a, b) in files(from).into_iter().zip(files(to)) {
+            let _ = std::fs::remove_file(&b);
+            if a.exists() {
+                std::fs::copy(&a, &b).unwrap();
+            }
+        }
+    };
+    let guard = |p: &Arc<dyn tenantguard::KeyProvider>| {
+        Guard::builder()
+            .key_provider_arc(p.clone())
+            .store(SqliteStore::open(&db).unwrap())
+            .build()
+            .unwrap()
+    };
+    let svc = ServiceRole::new();
+    let ctx = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &svc);
+    let (acme, globex, old) = (unique("acme"), unique("globex"), unique("old"));
+
+    // A tenant from before per-tenant keys.
+    let g = guard(&legacy);
+    g.create_tenant(&ctx(&old)).await.unwrap();
+    g.put_record(&ctx(&old), &format!("{old}-r"), "notes", None, b"old data")
+        .await
+        .unwrap();
+    drop(g);
+
+    let g = guard(&tenant_keys);
+    let mut sealed = Vec::new();
+    for t in [&acme, &globex] {
+        let c = ctx(t);
+        g.create_tenant(&c).await.unwrap();
+        g.put_record(&c, &format!("{t}-1"), "notes", None, b"v1 data")
+            .await
+            .unwrap();
+        g.rotate_tenant_key(&c).await.unwrap();
+        g.put_record(&c, &format!("{t}-2"), "notes", None, b"v2 data")
+            .await
+            .unwrap();
+        sealed.push(g.seal(&c, "outside", b"held by the app").await.unwrap());
+        for k in g.key_versions(&c).await.unwrap() {
+            assert!(
+                tenant_keys.tenant_bound(&tenantguard::kms::WrappedKey {
+                    kek_id: k.kek_id.clone(),
+                    ciphertext: Vec::new(),
+                }) || tenant_keys.name() == "local",
+                "{}",
+                k.kek_id
+            );
+        }
+    }
+    // The legacy tenant opens, and the KEK-rotation job moves it to its own key.
+    let (_, p) = g.open_record(&ctx(&old), &format!("{old}-r")).await.unwrap();
+    assert_eq!(p.expose(), b"old data");
+    let r = g.rewrap_tenant_keys(&svc, None, 1000, |_| {}).await.unwrap();
+    assert!(r.rewrapped >= 1, "{r:?}");
+    let (_, p) = g.open_record(&ctx(&old), &format!("{old}-r")).await.unwrap();
+    assert_eq!(p.expose(), b"old data");
+    drop(g);
+
+    let bak = dir.path().join("backup");
+    copy_all(dir.path(), &bak);
+
+    let g = guard(&tenant_keys);
+    let report = g.shred_tenant(&ctx(&acme)).await.unwrap();
+    assert!(report.backups_unreadable(), "{report:?}");
+    // Idempotent.
+    g.shred_tenant(&ctx(&acme)).await.unwrap();
+    drop(g);
+
+    // The attack: the pre-shred backup is restored.
+    copy_all(&bak, dir.path());
+    let g = guard(&tenant_keys);
+    assert_eq!(g.key_versions(&ctx(&acme)).await.unwrap().len(), 2);
+    let a = ctx(&acme);
+    for id in [format!("{acme}-1"), format!("{acme}-2")] {
+        let e = g.open_record(&a, &id).await.unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::KeyProvider | ErrorKind::KeyDestroyed),
+            "{id}: {e}"
+        );
+    }
+    assert!(g.open(&a, "outside", &sealed[0]).await.is_err());
+    assert!(g.seal(&a, "x", b"y").await.is_err());
+    // The other tenant (and the migrated one) are untouched.
+    let b = ctx(&globex);
+    for (id, want) in [(format!("{globex}-1"), "v1 data"), (format!("{globex}-2"), "v2 data")] {
+        assert_eq!(g.open_record(&b, &id).await.unwrap().1.expose(), want.as_bytes());
+    }
+    assert_eq!(
+        g.open(&b, "outside", &sealed[1]).await.unwrap().expose(),
+        b"held by the app"
+    );
+    let (_, p) = g.open_record(&ctx(&old), &format!("{old}-r")).await.unwrap();
+    assert_eq!(p.expose(), b"old data");
+    (report, [acme, globex, old])
+}
