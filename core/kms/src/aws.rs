@@ -15,8 +15,8 @@
 //! tagged `tenantguard_tenant`), its data keys are encrypted under it, and shredding the
 //! tenant schedules that key's deletion ([`KeyProvider::destroy_tenant`]): the key is
 //! unusable at once (pending deletion) and deleted by AWS after the window (7 to 30 days),
-//! so database backups cannot bring the tenant back. The stored KEK id is
-//! `tenant:<key ARN>`. Keys wrapped under the shared key before keep opening, and the
+//! so database backups cannot bring the tenant back; its alias is deleted at once. The
+//! stored KEK id is `tenant:<alias>` (Decrypt names the alias). Keys wrapped under the shared key before keep opening, and the
 //! KEK-rotation job moves them to the tenant's key.
 
 use aws_sdk_kms::config::retry::RetryConfig;
@@ -181,7 +181,8 @@ impl AwsKmsProvider {
     /// `alias/<alias_prefix>/<tenant>`, deleted `deletion_window_days` (7 to 30) after the
     /// tenant is shredded. Needs `kms:CreateKey`, `kms:CreateAlias`, `kms:TagResource`,
     /// `kms:DescribeKey` and `kms:ScheduleKeyDeletion` besides encrypt/decrypt (see
-    /// docs/kms/aws.md). The configured shared key keeps opening older wraps.
+    /// docs/kms/aws.md; also `kms:DeleteAlias`). The configured shared key keeps opening
+    /// older wraps.
     pub fn with_tenant_keys(
         mut self,
         alias_prefix: &str,
@@ -251,7 +252,7 @@ impl AwsKmsProvider {
         })?;
         Ok(WrappedKey {
             kek_id: match self.tenant_keys {
-                Some(_) => format!("{TENANT_KEK_PREFIX}{arn}"),
+                Some(_) => format!("{TENANT_KEK_PREFIX}{target}"),
                 None => arn.to_owned(),
             },
             ciphertext: ct.as_ref().to_vec(),
@@ -276,9 +277,9 @@ impl AwsKmsProvider {
             .send()
             .await
             .map_err(|e| sdk_error(e, self.timeout_ms()))?;
-        let arn = key
+        let key_id = key
             .key_metadata()
-            .map(|m| m.arn().unwrap_or(m.key_id()).to_owned())
+            .map(|m| m.key_id().to_owned())
             .ok_or_else(|| {
                 KmsError::Unavailable(format!("{NAME}: CreateKey answer without a key"))
             })?;
@@ -286,7 +287,7 @@ impl AwsKmsProvider {
             .client
             .create_alias()
             .alias_name(alias)
-            .target_key_id(&arn)
+            .target_key_id(&key_id)
             .send()
             .await;
         if let Err(e) = created {
@@ -294,7 +295,7 @@ impl AwsKmsProvider {
             let _ = self
                 .client
                 .schedule_key_deletion()
-                .key_id(&arn)
+                .key_id(&key_id)
                 .pending_window_in_days(7)
                 .send()
                 .await;
@@ -344,6 +345,7 @@ impl AwsKmsProvider {
             KmsError::Unavailable(format!("{NAME}: DescribeKey answer without metadata"))
         })?;
         let arn = meta.arn().unwrap_or(meta.key_id()).to_owned();
+        let key_id = meta.key_id().to_owned();
         let pending = matches!(
             meta.key_state(),
             Some(aws_sdk_kms::types::KeyState::PendingDeletion)
@@ -351,19 +353,29 @@ impl AwsKmsProvider {
         if !pending {
             self.client
                 .schedule_key_deletion()
-                .key_id(&arn)
+                .key_id(&key_id)
                 .pending_window_in_days(t.deletion_window_days)
                 .send()
                 .await
                 .map_err(|e| sdk_error(e, self.timeout_ms()))?;
         }
+        // Without its alias the tenant's wraps (which name the alias) cannot be decrypted
+        // even before AWS deletes the key, and a key administrator who cancels the
+        // deletion must also re-create the alias.
+        self.client
+            .delete_alias()
+            .alias_name(&alias)
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.timeout_ms()))?;
         Ok(TenantDestruction {
             destruction: Destruction::Scheduled {
                 days: t.deletion_window_days as u32,
             },
             detail: format!(
-                "{NAME}: key {arn} is pending deletion: unusable now, deleted by AWS after \
-                 {} days; a KMS administrator can still cancel it within the window",
+                "{NAME}: key {arn} is pending deletion and its alias {alias} deleted: unusable \
+                 now, deleted by AWS after {} days; a KMS administrator can still cancel it \
+                 within the window",
                 t.deletion_window_days
             ),
         })

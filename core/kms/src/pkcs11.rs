@@ -474,10 +474,8 @@ impl Pkcs11Provider {
                         "{NAME}: a key labelled {label_owned:?} exists"
                     ))));
                 }
-                let h = s.generate_key(
-                    &Mechanism::AesKeyGen,
-                    &aes_key_template(&label_owned, None),
-                )?;
+                let h =
+                    s.generate_key(&Mechanism::AesKeyGen, &aes_key_template(&label_owned, None))?;
                 handles.insert(label_owned.clone(), h);
                 Ok(Ok(()))
             })
@@ -529,7 +527,9 @@ impl Pkcs11Provider {
         })?;
         let (inner, label, aad, plain) = (
             self.inner.clone(),
-            tenant_label.clone().unwrap_or_else(|| self.key_label.clone()),
+            tenant_label
+                .clone()
+                .unwrap_or_else(|| self.key_label.clone()),
             ctx.aad(),
             Zeroizing::new(*key.expose()),
         );

@@ -219,12 +219,8 @@ impl VaultTransitProvider {
             Ok(_) => {}
         }
         let body = Zeroizing::new(json!({ "deletion_allowed": true }).to_string());
-        self.call(
-            reqwest::Method::POST,
-            &format!("{path}/config"),
-            Some(body),
-        )
-        .await?;
+        self.call(reqwest::Method::POST, &format!("{path}/config"), Some(body))
+            .await?;
         self.call(reqwest::Method::DELETE, &path, None).await?;
         Ok(TenantDestruction {
             destruction: Destruction::Immediate,

@@ -285,15 +285,15 @@ async fn shredding_schedules_the_tenants_own_key_for_deletion() {
             .with_tenant_keys(&prefix, 7)
             .unwrap(),
     );
-    let (report, tenants) =
-        shred_backup_restore_proof(per_tenant.clone(), Arc::new(shared)).await;
+    let (report, tenants) = shred_backup_restore_proof(per_tenant.clone(), Arc::new(shared)).await;
     assert_eq!(report.summary(), "deployment:scheduled:7d");
 
-    // Each tenant has its own key; only the shredded tenant's is pending deletion.
-    let p = provider_at(&ep, &alias).with_tenant_keys(&prefix, 7).unwrap();
-    let mut pending = 0;
+    // Each kept tenant has its own enabled key; the shredded tenant's alias is gone.
+    let p = provider_at(&ep, &alias)
+        .with_tenant_keys(&prefix, 7)
+        .unwrap();
     let mut arns = std::collections::BTreeSet::new();
-    for t in &tenants {
+    for t in &tenants[1..] {
         let d = p
             .client()
             .describe_key()
@@ -302,14 +302,43 @@ async fn shredding_schedules_the_tenants_own_key_for_deletion() {
             .await
             .unwrap();
         let m = d.key_metadata().unwrap();
+        assert_eq!(m.key_state(), Some(&aws_sdk_kms::types::KeyState::Enabled));
         arns.insert(m.arn().unwrap().to_owned());
-        if m.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion) {
+    }
+    assert_eq!(arns.len(), 2);
+    assert!(p
+        .client()
+        .describe_key()
+        .key_id(p.tenant_alias(&tenants[0]).unwrap())
+        .send()
+        .await
+        .is_err());
+    // The shredded tenant's key itself is pending deletion (found by its tag).
+    let keys = p.client().list_keys().limit(1000).send().await.unwrap();
+    let mut pending = 0;
+    for k in keys.keys() {
+        let id = k.key_id().unwrap();
+        let tags = p
+            .client()
+            .list_resource_tags()
+            .key_id(id)
+            .send()
+            .await
+            .unwrap();
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.tag_key() == "tenantguard_tenant" && t.tag_value() == tenants[0])
+        {
+            let d = p.client().describe_key().key_id(id).send().await.unwrap();
+            assert_eq!(
+                d.key_metadata().unwrap().key_state(),
+                Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
+            );
             pending += 1;
         }
     }
-    assert_eq!(arns.len(), 3);
-    assert_eq!(pending, 1, "only the shredded tenant's key");
-
+    assert_eq!(pending, 1, "the shredded tenant's key is pending deletion");
     // One Decrypt per tenant per cache lifetime, and tenant keys need no DescribeKey.
     let g = Guard::builder()
         .key_provider_arc(per_tenant.clone())
@@ -323,7 +352,11 @@ async fn shredding_schedules_the_tenants_own_key_for_deletion() {
         g.seal(&t, "c", format!("{i}").as_bytes()).await.unwrap();
     }
     assert_eq!(g.cache_stats().loads, 1);
-    assert!(per_tenant.current_kek().await.unwrap().starts_with("tenant:"));
+    assert!(per_tenant
+        .current_kek()
+        .await
+        .unwrap()
+        .starts_with("tenant:"));
     // A shared-key provider refuses to destroy one tenant, and says so.
     let (shared2, _, _) = new_key(&ep).await;
     let e = shared2
@@ -333,7 +366,9 @@ async fn shredding_schedules_the_tenants_own_key_for_deletion() {
     assert_eq!(e.kind(), ErrorKind::KeyProvider);
     assert!(matches!(e, KmsError::Unsupported(_)), "{e}");
     // Bad configuration is refused.
-    assert!(provider_at(&ep, &alias).with_tenant_keys("aws/x", 7).is_err());
+    assert!(provider_at(&ep, &alias)
+        .with_tenant_keys("aws/x", 7)
+        .is_err());
     assert!(provider_at(&ep, &alias).with_tenant_keys("ok", 6).is_err());
     assert!(provider_at(&ep, &alias).with_tenant_keys("ok", 31).is_err());
 }

@@ -183,8 +183,12 @@ async fn shredding_destroys_the_tenants_own_token_key() {
     let _serial = SERIAL.lock().await;
     let (shared, label) = h.new_key().await;
     let prefix = format!("{}-", unique("t"));
-    let per_tenant: Arc<dyn KeyProvider> =
-        Arc::new(h.provider(&label).unwrap().with_tenant_keys(&prefix).unwrap());
+    let per_tenant: Arc<dyn KeyProvider> = Arc::new(
+        h.provider(&label)
+            .unwrap()
+            .with_tenant_keys(&prefix)
+            .unwrap(),
+    );
     let (report, [acme, _globex, _old]) =
         shred_backup_restore_proof(per_tenant.clone(), Arc::new(shared)).await;
     assert_eq!(report.summary(), "deployment:immediate");
@@ -192,7 +196,10 @@ async fn shredding_destroys_the_tenants_own_token_key() {
         .destroy_tenant(&TenantId::new(acme).unwrap())
         .await
         .unwrap();
-    assert_eq!(again.destruction, tenantguard::kms::Destruction::NothingHeld);
+    assert_eq!(
+        again.destruction,
+        tenantguard::kms::Destruction::NothingHeld
+    );
     // A shared-key provider refuses to destroy one tenant, and says so.
     let e = h
         .provider(&label)

@@ -372,7 +372,10 @@ async fn shredding_deletes_the_tenants_own_transit_key() {
             .destroy_tenant(&TenantId::new(acme.clone()).unwrap())
             .await
             .unwrap();
-        assert_eq!(again.destruction, tenantguard::kms::Destruction::NothingHeld);
+        assert_eq!(
+            again.destruction,
+            tenantguard::kms::Destruction::NothingHeld
+        );
     }
     // A shared-key provider refuses to destroy one tenant, and says so.
     let shared = bao.new_key(false).await;

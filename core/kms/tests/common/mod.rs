@@ -149,11 +149,20 @@ pub async fn shred_backup_restore_proof(
         }
     }
     // The legacy tenant opens, and the KEK-rotation job moves it to its own key.
-    let (_, p) = g.open_record(&ctx(&old), &format!("{old}-r")).await.unwrap();
+    let (_, p) = g
+        .open_record(&ctx(&old), &format!("{old}-r"))
+        .await
+        .unwrap();
     assert_eq!(p.expose(), b"old data");
-    let r = g.rewrap_tenant_keys(&svc, None, 1000, |_| {}).await.unwrap();
+    let r = g
+        .rewrap_tenant_keys(&svc, None, 1000, |_| {})
+        .await
+        .unwrap();
     assert!(r.rewrapped >= 1, "{r:?}");
-    let (_, p) = g.open_record(&ctx(&old), &format!("{old}-r")).await.unwrap();
+    let (_, p) = g
+        .open_record(&ctx(&old), &format!("{old}-r"))
+        .await
+        .unwrap();
     assert_eq!(p.expose(), b"old data");
     drop(g);
 
@@ -183,14 +192,23 @@ pub async fn shred_backup_restore_proof(
     assert!(g.seal(&a, "x", b"y").await.is_err());
     // The other tenant (and the migrated one) are untouched.
     let b = ctx(&globex);
-    for (id, want) in [(format!("{globex}-1"), "v1 data"), (format!("{globex}-2"), "v2 data")] {
-        assert_eq!(g.open_record(&b, &id).await.unwrap().1.expose(), want.as_bytes());
+    for (id, want) in [
+        (format!("{globex}-1"), "v1 data"),
+        (format!("{globex}-2"), "v2 data"),
+    ] {
+        assert_eq!(
+            g.open_record(&b, &id).await.unwrap().1.expose(),
+            want.as_bytes()
+        );
     }
     assert_eq!(
         g.open(&b, "outside", &sealed[1]).await.unwrap().expose(),
         b"held by the app"
     );
-    let (_, p) = g.open_record(&ctx(&old), &format!("{old}-r")).await.unwrap();
+    let (_, p) = g
+        .open_record(&ctx(&old), &format!("{old}-r"))
+        .await
+        .unwrap();
     assert_eq!(p.expose(), b"old data");
     (report, [acme, globex, old])
 }
