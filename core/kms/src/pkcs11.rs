@@ -91,7 +91,7 @@ fn to_hex(b: &[u8]) -> String {
 }
 
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 || s.len() > 64 {
+    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 64 {
         return None;
     }
     (0..s.len())

@@ -22,7 +22,7 @@ pub(crate) fn luhn_bytes(s: &[u8]) -> bool {
         sum += d;
         n += 1;
     }
-    n > 0 && sum % 10 == 0
+    n > 0 && sum.is_multiple_of(10)
 }
 
 /// The Luhn check digit that completes `digits` (ASCII digits only).
