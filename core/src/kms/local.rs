@@ -320,7 +320,7 @@ impl LocalKeyProvider {
     }
 
     /// Applies `change` to the freshest state under the file lock and makes the result
-    /// durable before returning; nothing is changed if `change` fails.
+    /// durable before returning. `change` must fail before it modifies anything.
     fn mutate<R>(
         &self,
         change: impl FnOnce(&mut State) -> Result<R, KmsError>,
@@ -340,11 +340,10 @@ impl LocalKeyProvider {
                 Ok(r)
             }
             _ => {
+                // In place (no copy of every tenant secret per change): each change does all
+                // its fallible steps before it modifies the state.
                 let mut l = self.loaded.write().map_err(|_| poisoned())?;
-                let mut state = l.state.clone();
-                let r = change(&mut state)?;
-                l.state = state;
-                Ok(r)
+                change(&mut l.state)
             }
         }
     }
