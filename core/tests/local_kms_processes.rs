@@ -150,7 +150,7 @@ async fn processes_killed_at_random_moments_leave_every_used_key() {
         // Two workers that would run for long; each is killed (SIGKILL) at a random moment.
         let mut a = spawn("a", &path, &out, 1_000_000);
         let mut b = spawn("b", &path, &out, 1_000_000);
-        std::thread::sleep(random_ms(5, 120));
+        std::thread::sleep(random_ms(30, 150));
         a.kill().unwrap();
         std::thread::sleep(random_ms(0, 40));
         b.kill().unwrap();
