@@ -122,6 +122,8 @@ enum Backing {
 pub struct LocalKeyProvider {
     backing: Backing,
     loaded: RwLock<Loaded>,
+    /// Opened with [`LocalKeyProvider::open_read_only`]: never writes the file.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for LocalKeyProvider {
@@ -214,6 +216,7 @@ impl LocalKeyProvider {
         LocalKeyProvider {
             backing: Backing::File(path.to_owned()),
             loaded: RwLock::new(loaded),
+            read_only: false,
         }
     }
 
@@ -257,6 +260,17 @@ impl LocalKeyProvider {
         ))
     }
 
+    /// Opens an existing key file that this process must never write (e.g. mounted
+    /// read-only from a secret store). Tenants that already have a secret in the file keep
+    /// using it; a new tenant's keys are wrapped under the KEK alone (the format of earlier
+    /// releases), so shredding it cannot destroy provider material (`destroy_tenant` is
+    /// `Unsupported` and the shred report says so). KEK rotation needs a writable file.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, KmsError> {
+        let mut p = Self::open(path)?;
+        p.read_only = true;
+        Ok(p)
+    }
+
     /// A provider with one random KEK held only in memory (tests, throwaway data). If the
     /// operating system's random generator fails, the provider holds no key at all and
     /// every call fails with a `Config` error (never an all-zero or guessable key); use
@@ -268,6 +282,7 @@ impl LocalKeyProvider {
                 state: State::default(),
                 handle: None,
             }),
+            read_only: false,
         })
     }
 
@@ -276,6 +291,7 @@ impl LocalKeyProvider {
     pub fn try_ephemeral() -> Result<Self, KmsError> {
         Ok(LocalKeyProvider {
             backing: Backing::Memory,
+            read_only: false,
             loaded: RwLock::new(Loaded {
                 state: State {
                     current: "kek-1".into(),
@@ -326,6 +342,11 @@ impl LocalKeyProvider {
         change: impl FnOnce(&mut State) -> Result<R, KmsError>,
     ) -> Result<R, KmsError> {
         self.usable()?;
+        if self.read_only {
+            return Err(config(
+                "the key file was opened read-only (LocalKeyProvider::open_read_only)",
+            ));
+        }
         match &self.backing {
             Backing::File(path) => {
                 let _lock = lock_exclusive(path)?;
@@ -754,6 +775,23 @@ impl KeyProvider for LocalKeyProvider {
     /// and made durable in the key file on the tenant's first wrap).
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
         let tenant = ctx.tenant.as_str();
+        if self.read_only {
+            self.refresh()?;
+            let l = self.loaded.read().map_err(|_| poisoned())?;
+            let st = &l.state;
+            if st.shredded.contains(tenant) {
+                return Err(KmsError::TenantShredded);
+            }
+            if !st.tenants.contains_key(tenant) {
+                let kek = st
+                    .kek(&st.current)
+                    .ok_or_else(|| KmsError::KekNotFound(st.current.clone()))?;
+                return Ok(WrappedKey {
+                    kek_id: kek.id.clone(),
+                    ciphertext: seal_key(&kek.key, key, ctx)?,
+                });
+            }
+        }
         let (secret, kek) = self.tenant_material(tenant)?;
         let wk = tenant_wrapping_key(&kek.key, &secret, tenant);
         let body = seal_key(&wk, key, ctx)?;
@@ -794,6 +832,13 @@ impl KeyProvider for LocalKeyProvider {
     /// Removes the tenant's secret from the key file and records the tenant as shredded
     /// (it can get no new secret). Immediate; copies of the key file made before keep it.
     async fn destroy_tenant(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        if self.read_only {
+            return Err(KmsError::Unsupported(
+                "local: the key file was opened read-only: the tenant's secret (if any) cannot \
+                 be removed, and keys wrapped under the KEK alone stay openable from backups"
+                    .into(),
+            ));
+        }
         let t = tenant.as_str();
         let held = self.mutate(|st| {
             let held = st.tenants.remove(t).is_some();
@@ -827,7 +872,7 @@ impl KeyProvider for LocalKeyProvider {
     }
 
     fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
-        wrapped.kek_id == current && is_tenant_wrap(&wrapped.ciphertext)
+        wrapped.kek_id == current && (self.read_only || is_tenant_wrap(&wrapped.ciphertext))
     }
 }
 
@@ -976,6 +1021,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_read_only_key_file_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let w = LocalKeyProvider::open_or_create(&path).unwrap();
+        let dk = DataKey::from_bytes([5; 32]);
+        let had_secret = w.wrap(&dk, &wctx("old", 1)).await.unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let r = LocalKeyProvider::open_read_only(&path).unwrap();
+        // A tenant with a secret keeps it; a new one gets a KEK-only wrap; nothing is written.
+        let a = r.wrap(&dk, &wctx("old", 2)).await.unwrap();
+        let b = r.wrap(&dk, &wctx("new", 1)).await.unwrap();
+        assert!(r.tenant_bound(&a) && !r.tenant_bound(&b));
+        assert_eq!(b.ciphertext.len(), LEGACY_WRAPPED_LEN);
+        assert!(
+            r.is_current(&b, "kek-1"),
+            "no endless re-wrap of KEK-only wraps"
+        );
+        assert!(r.rotate_kek().is_err());
+        assert!(matches!(
+            r.destroy_tenant(&TenantId::new("old").unwrap()).await,
+            Err(KmsError::Unsupported(_))
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        for (wr, t, id) in [(&had_secret, "old", 1), (&a, "old", 2), (&b, "new", 1)] {
+            assert_eq!(r.unwrap(wr, &wctx(t, id)).await.unwrap().expose(), &[5; 32]);
+            assert_eq!(w.unwrap(wr, &wctx(t, id)).await.unwrap().expose(), &[5; 32]);
+        }
+    }
+
+    #[tokio::test]
     async fn an_unusable_ephemeral_provider_never_wraps() {
         let p = LocalKeyProvider {
             backing: Backing::Unusable(RNG_FAILED),
@@ -983,6 +1058,7 @@ mod tests {
                 state: State::default(),
                 handle: None,
             }),
+            read_only: false,
         };
         let e = p
             .wrap(&DataKey::from_bytes([1; 32]), &wctx("a", 1))
