@@ -485,18 +485,22 @@ impl Guard {
     ) -> Result<()> {
         ctx.require(Role::Member, "store a record")?;
         let key = self.active_key(ctx).await?;
-        let sealed =
-            crypto::seal_with_key(&key, ctx.tenant(), &record_context(class, id), plaintext)?;
         let now = self.now();
-        let rec = SealedRecord {
+        let mut rec = SealedRecord {
             id: id.to_owned(),
             class: class.to_owned(),
             subject: subject.map(str::to_owned),
             key_id: key.id(),
-            sealed: sealed.into_bytes(),
+            sealed: Vec::new(),
             created_at: now,
             updated_at: now,
         };
+        // Checked before sealing: a class or id over its limit must be reported as such,
+        // not as the sealing "context" (built from both) the caller never passed.
+        crate::store::validate_record(&rec)?;
+        rec.sealed =
+            crypto::seal_with_key(&key, ctx.tenant(), &record_context(class, id), plaintext)?
+                .into_bytes();
         self.store().put_record(ctx, &rec).await?;
         Ok(())
     }

@@ -36,6 +36,13 @@ pub enum TenantError {
         /// The least role that may do it.
         needed: Role,
     },
+    /// The operation is for server-side code holding the [`ServiceRole`]; no user role,
+    /// owner included, may do it.
+    #[error("permission denied: {action} needs the service role (server-side code holding ServiceRole); no user role, owner included, may do it")]
+    ServiceRoleRequired {
+        /// What was attempted.
+        action: &'static str,
+    },
     /// The user is not a member of the tenant (or the tenant does not exist).
     #[error("not a member of this tenant")]
     NotAMember,
@@ -51,6 +58,7 @@ impl TenantError {
             TenantError::InvalidId { .. } => ErrorKind::InvalidInput,
             TenantError::CrossTenant => ErrorKind::CrossTenant,
             TenantError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            TenantError::ServiceRoleRequired { .. } => ErrorKind::PermissionDenied,
             TenantError::NotAMember => ErrorKind::PermissionDenied,
             TenantError::Directory(_) => ErrorKind::Store,
         }
@@ -322,10 +330,7 @@ impl TenantContext {
         if self.is_service() {
             Ok(())
         } else {
-            Err(TenantError::PermissionDenied {
-                action,
-                needed: Role::Owner,
-            })
+            Err(TenantError::ServiceRoleRequired { action })
         }
     }
 

@@ -45,7 +45,7 @@ pub const MAX_DETAIL_VALUE_LEN: usize = 1024;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AuditError {
     /// The chain is broken at this line (1-based) and `seq`.
-    #[error("audit chain broken at line {line} (seq {seq:?}): {problem}")]
+    #[error("audit chain broken at line {line}{}: {problem}", seq_note(*.seq))]
     Broken {
         /// 1-based line number (or position in the stored log).
         line: u64,
@@ -319,4 +319,9 @@ impl Guard {
             problem,
         })?)
     }
+}
+
+/// " (seq N)" when the broken entry's `seq` could be read, else nothing.
+fn seq_note(seq: Option<u64>) -> String {
+    seq.map(|s| format!(" (seq {s})")).unwrap_or_default()
 }

@@ -60,6 +60,20 @@ impl SealedValue {
             return Err(CryptoError::Malformed("empty input"));
         };
         if version != VERSION_1 {
+            // "tg1:..." read from a text column often arrives as bytes (database drivers):
+            // say so instead of calling its first letter ('t' = 116) a format version.
+            if bytes.starts_with(b"tg")
+                && bytes
+                    .iter()
+                    .skip(2)
+                    .take_while(|b| b.is_ascii_digit())
+                    .count()
+                    > 0
+            {
+                return Err(CryptoError::Malformed(
+                    "this is the text form (tg1:...) given as binary: decode the bytes as UTF-8 and parse them as text",
+                ));
+            }
             return Err(CryptoError::UnsupportedVersion(version));
         }
         if bytes.len() < BINARY_OVERHEAD {

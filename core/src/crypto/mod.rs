@@ -29,7 +29,7 @@ pub enum CryptoError {
     #[error("malformed sealed value: {0}")]
     Malformed(&'static str),
     /// The value's format version is not supported by this build.
-    #[error("unsupported sealed-value version {0}: upgrade tenantguard to open it")]
+    #[error("{}", unsupported_version(*.0))]
     UnsupportedVersion(u8),
     /// An input is larger than its documented limit.
     #[error("{what} is {len} bytes, over the limit of {max}")]
@@ -68,5 +68,21 @@ impl CryptoError {
             CryptoError::InvalidKeyId => ErrorKind::InvalidInput,
             CryptoError::Rng => ErrorKind::KeyProvider,
         }
+    }
+}
+
+/// Says whether upgrading can help: only a version above the newest this build knows.
+fn unsupported_version(v: u8) -> String {
+    if v > format::VERSION_1 {
+        format!(
+            "unsupported sealed-value version {v}: it is newer than this tenantguard \
+             (which reads version {}); upgrade tenantguard to open it",
+            format::VERSION_1
+        )
+    } else {
+        format!(
+            "unsupported sealed-value version {v}: no tenantguard release wrote it; \
+             the value is corrupted or not a tenantguard sealed value"
+        )
     }
 }
