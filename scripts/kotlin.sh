@@ -38,15 +38,19 @@ klib=$(dirname "$kotlinc")/../lib
 CLASSPATH=/usr/share/java/jna.jar:$klib/kotlinx-coroutines-core-jvm.jar
 "$kotlinc" -version 2>&1 | tail -1
 
-step "Build tenantguard-ffi (release) and the pinned uniffi-bindgen"
+step "Build tenantguard-ffi (release, as shipped) and the pinned uniffi-bindgen"
 cargo build --locked --release -p tenantguard-ffi
 cargo build --locked -p uniffi-bindgen
 lib=$target/release/libtenantguard_ffi.so
 
-step "Generate Kotlin and Swift from the built library"
-rm -rf "$out"; mkdir -p "$out/kotlin" "$out/swift" "$out/classes"
-"$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin"
+step "Generate Kotlin and Swift from the shipped library"
+rm -rf "$out"; mkdir -p "$out/kotlin-public" "$out/kotlin" "$out/swift" "$out/classes"
+"$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin-public"
 "$target/debug/uniffi-bindgen" generate --library "$lib" --language swift --no-format --out-dir "$out/swift"
+# Test-only primitives (raw key, caller-chosen salt) are not in what users get.
+if grep -nE 'fun (sealWithSalt|openWithKey)\(' "$out/kotlin-public/tenantguard/tenantguard_ffi.kt"; then
+  echo "test-only primitives leaked into the public Kotlin API"; exit 1
+fi
 
 step "Swift: golden files and C header"
 for f in Tenantguard.swift TenantguardFFI.h; do
@@ -67,6 +71,10 @@ if ! diff -u "$out/swift/header.syms" "$out/swift/lib.syms"; then
   echo "the Swift header and the library's exports differ"; exit 1
 fi
 echo "header: $(wc -l < "$out/swift/header.syms") functions, all exported"
+
+step "Build the test library (feature test-primitives: seal_with_salt, open_with_key for the vectors)"
+cargo build --locked --release -p tenantguard-ffi --features test-primitives
+"$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin"
 
 step "Kotlin: compile the generated bindings, the JNI fast path and the test helpers with -Werror"
 "$kotlinc" -Werror -d "$out/tenantguard.jar" -classpath "$CLASSPATH" \

@@ -90,17 +90,19 @@ impl EgressPolicy {
     #[pyo3(signature = (*, allowed_providers=None, opted_out=None, categories=None, redaction="off", operator="pseudonymize", terms=None, patterns=None, agent_prefix=None, zero_data_retention=false, prompt_cache=true, max_retention_days=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        allowed_providers: Option<BTreeSet<String>>,
-        opted_out: Option<BTreeSet<String>>,
-        categories: Option<BTreeMap<String, BTreeSet<String>>>,
-        redaction: &str,
-        operator: &str,
-        terms: Option<Vec<String>>,
-        patterns: Option<BTreeMap<String, String>>,
-        agent_prefix: Option<String>,
-        zero_data_retention: bool,
-        prompt_cache: bool,
-        max_retention_days: Option<u32>,
+        #[pyo3(from_py_with = crate::errors::arg)] allowed_providers: Option<BTreeSet<String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] opted_out: Option<BTreeSet<String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] categories: Option<
+            BTreeMap<String, BTreeSet<String>>,
+        >,
+        #[pyo3(from_py_with = crate::errors::arg)] redaction: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] operator: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] terms: Option<Vec<String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] patterns: Option<BTreeMap<String, String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] agent_prefix: Option<String>,
+        #[pyo3(from_py_with = crate::errors::arg)] zero_data_retention: bool,
+        #[pyo3(from_py_with = crate::errors::arg)] prompt_cache: bool,
+        #[pyo3(from_py_with = crate::errors::arg)] max_retention_days: Option<u32>,
     ) -> PyResult<Self> {
         Ok(EgressPolicy(tenantguard::egress::EgressPolicy {
             allowed_providers,
@@ -249,12 +251,12 @@ impl SubProcessor {
     #[new]
     #[pyo3(signature = (id, name, purpose, data_categories, *, optional=false, location=""))]
     fn new(
-        id: &str,
-        name: &str,
-        purpose: &str,
-        data_categories: Vec<String>,
-        optional: bool,
-        location: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] id: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] name: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] purpose: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] data_categories: Vec<String>,
+        #[pyo3(from_py_with = crate::errors::arg)] optional: bool,
+        #[pyo3(from_py_with = crate::errors::arg)] location: &str,
     ) -> Self {
         SubProcessor {
             id: id.to_owned(),
@@ -331,7 +333,10 @@ impl PseudonymSession {
     /// A new session for `tenant` living `ttl_seconds` (at most 24 hours; default 15 min).
     #[new]
     #[pyo3(signature = (tenant, *, ttl_seconds=900.0))]
-    fn new(tenant: &str, ttl_seconds: f64) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = crate::errors::arg)] tenant: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] ttl_seconds: f64,
+    ) -> PyResult<Self> {
         let ttl = Duration::try_from_secs_f64(ttl_seconds)
             .map_err(|_| invalid("ttl_seconds must be a finite, non-negative number"))?;
         tenantguard::redact::PseudonymSession::new(&tenant_id(tenant)?, ttl)
@@ -388,7 +393,7 @@ impl PseudonymSession {
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
+        Err(crate::errors::wrong_type(
             "a PseudonymSession holds personal data and cannot be pickled",
         ))
     }
@@ -411,7 +416,7 @@ impl StreamRestorer {
 }
 
 fn finished_err() -> PyErr {
-    pyo3::exceptions::PyValueError::new_err("operation on a finished StreamRestorer")
+    crate::errors::closed("operation on a finished StreamRestorer")
 }
 
 #[pymethods]
@@ -451,7 +456,7 @@ impl StreamRestorer {
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
+        Err(crate::errors::wrong_type(
             "a StreamRestorer holds a PseudonymSession and cannot be pickled",
         ))
     }
@@ -527,10 +532,10 @@ impl Redactor {
     #[new]
     #[pyo3(signature = (*, categories=None, terms=None, patterns=None, agent_prefix=None))]
     fn new(
-        categories: Option<Vec<String>>,
-        terms: Option<Vec<String>>,
-        patterns: Option<BTreeMap<String, String>>,
-        agent_prefix: Option<String>,
+        #[pyo3(from_py_with = crate::errors::arg)] categories: Option<Vec<String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] terms: Option<Vec<String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] patterns: Option<BTreeMap<String, String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] agent_prefix: Option<String>,
     ) -> PyResult<Self> {
         let mut b = tenantguard::redact::Redactor::builder();
         if let Some(c) = categories {
@@ -781,9 +786,9 @@ impl Egress {
     /// is called with an `EgressEvent` after each decision.
     #[pyo3(signature = (guard, store=None, *, registry=None, observer=None))]
     fn new(
-        guard: &Guard,
+        #[pyo3(from_py_with = crate::errors::arg)] guard: PyRef<'_, Guard>,
         store: Option<&Bound<'_, PyAny>>,
-        registry: Option<&Registry>,
+        #[pyo3(from_py_with = crate::errors::arg)] registry: Option<PyRef<'_, Registry>>,
         observer: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let policies = store
@@ -819,8 +824,10 @@ impl Egress {
         self.0.is_closed()
     }
 
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
+    /// Entering a closed `Egress` raises `ClosedError`.
+    fn __enter__(slf: Py<Self>) -> PyResult<Py<Self>> {
+        slf.get().0.get()?;
+        Ok(slf)
     }
 
     #[pyo3(signature = (*_args))]

@@ -1,111 +1,33 @@
 //! The exception hierarchy: `TenantguardError` and one subclass per stable `ErrorKind`.
 //!
-//! Each class carries its kind as the class attribute `kind` (the core's
-//! `ErrorKind::as_str`). Messages are the core's, unchanged. Exceptions pickle by
-//! reference to `tenantguard.<Name>` and keep their message.
+//! The classes live in `tenantguard/_errors.py`; each carries its kind as the class
+//! attribute `kind` (the core's `ErrorKind::as_str`). Messages are the core's, unchanged.
 
-use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::import_exception;
 use pyo3::prelude::*;
 use tenantguard::kms::KmsError;
 use tenantguard::{Error, ErrorKind};
 
-create_exception!(
-    tenantguard,
-    TenantguardError,
-    PyException,
-    "Base class of every error tenantguard raises."
-);
-create_exception!(
-    tenantguard,
-    InvalidInputError,
-    TenantguardError,
-    "An argument is out of range or badly formed."
-);
-create_exception!(
-    tenantguard,
-    MalformedError,
-    TenantguardError,
-    "A sealed value could not be parsed."
-);
-create_exception!(
-    tenantguard,
-    UnsupportedVersionError,
-    TenantguardError,
-    "A sealed value uses an unknown format version."
-);
-create_exception!(
-    tenantguard,
-    TooLargeError,
-    TenantguardError,
-    "An input exceeds a documented size limit."
-);
-create_exception!(
-    tenantguard,
-    AuthenticationFailedError,
-    TenantguardError,
-    "Tampered, or opened with the wrong tenant, key or context."
-);
-create_exception!(
-    tenantguard,
-    UnknownKeyError,
-    TenantguardError,
-    "The key id named by a value is not known for this tenant."
-);
-create_exception!(
-    tenantguard,
-    KeyDestroyedError,
-    TenantguardError,
-    "The key was destroyed (crypto-shredded or retired)."
-);
-create_exception!(
-    tenantguard,
-    CrossTenantError,
-    TenantguardError,
-    "A tenant context was used on data of another tenant."
-);
-create_exception!(
-    tenantguard,
-    NotFoundError,
-    TenantguardError,
-    "The tenant or record does not exist."
-);
-create_exception!(
-    tenantguard,
-    PermissionDeniedError,
-    TenantguardError,
-    "The principal's role does not allow this operation."
-);
-create_exception!(
-    tenantguard,
-    ConflictError,
-    TenantguardError,
-    "The operation conflicts with the current state."
-);
-create_exception!(
-    tenantguard,
-    KeyProviderError,
-    TenantguardError,
-    "The key provider (KMS, HSM, key file) refused or failed."
-);
-create_exception!(
-    tenantguard,
-    UnavailableError,
-    TenantguardError,
-    "The key provider is unreachable or timed out; retrying may succeed."
-);
-create_exception!(
-    tenantguard,
-    StoreError,
-    TenantguardError,
-    "The store (database) failed."
-);
-create_exception!(
-    tenantguard,
-    ConfigError,
-    TenantguardError,
-    "Configuration is missing, unreadable or unsafe."
-);
+// Defined in `tenantguard/_errors.py`, so each class can also derive from the builtin a
+// Python caller expects (`ValueError`, `TypeError`, `LookupError`).
+import_exception!(tenantguard._errors, TenantguardError);
+import_exception!(tenantguard._errors, InvalidInputError);
+import_exception!(tenantguard._errors, InvalidTypeError);
+import_exception!(tenantguard._errors, ClosedError);
+import_exception!(tenantguard._errors, MalformedError);
+import_exception!(tenantguard._errors, UnsupportedVersionError);
+import_exception!(tenantguard._errors, TooLargeError);
+import_exception!(tenantguard._errors, AuthenticationFailedError);
+import_exception!(tenantguard._errors, UnknownKeyError);
+import_exception!(tenantguard._errors, KeyDestroyedError);
+import_exception!(tenantguard._errors, CrossTenantError);
+import_exception!(tenantguard._errors, NotFoundError);
+import_exception!(tenantguard._errors, PermissionDeniedError);
+import_exception!(tenantguard._errors, ConflictError);
+import_exception!(tenantguard._errors, KeyProviderError);
+import_exception!(tenantguard._errors, UnavailableError);
+import_exception!(tenantguard._errors, StoreError);
+import_exception!(tenantguard._errors, ConfigError);
 
 /// Every kind and its exception class, in `ErrorKind` order.
 fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 15] {
@@ -137,17 +59,19 @@ fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 15] 
     ]
 }
 
+/// Checks at import that every core kind has its class with the matching `kind`, so a
+/// kind added to the core without a class fails the import tests instead of a user.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let base = py.get_type::<TenantguardError>();
-    base.setattr("kind", "error")?;
-    base.setattr("reason", py.None())?;
-    base.setattr("line", py.None())?;
-    base.setattr("seq", py.None())?;
-    m.add("TenantguardError", base)?;
     for (kind, class) in classes(py) {
-        class.setattr("kind", kind.as_str())?;
-        m.add(class.name()?, class)?;
+        let k: String = class.getattr("kind")?.extract()?;
+        if k != kind.as_str() {
+            return Err(pyo3::exceptions::PyImportError::new_err(format!(
+                "tenantguard._errors: {} has kind {k}, expected {}",
+                class.name()?,
+                kind.as_str()
+            )));
+        }
     }
     Ok(())
 }
@@ -231,6 +155,16 @@ pub(crate) fn invalid(msg: impl Into<String>) -> PyErr {
     InvalidInputError::new_err(msg.into())
 }
 
+/// An argument of the wrong type, raised as `InvalidTypeError` (also a `TypeError`).
+pub(crate) fn wrong_type(msg: impl Into<String>) -> PyErr {
+    InvalidTypeError::new_err(msg.into())
+}
+
+/// Use of a closed object, raised as `ClosedError` (also a `ValueError`).
+pub(crate) fn closed(msg: impl Into<String>) -> PyErr {
+    ClosedError::new_err(msg.into())
+}
+
 /// An error raised by a Python key provider, brought back into the core as a typed
 /// `KmsError`: a `TenantguardError` subclass keeps its kind where the core has one for key
 /// providers; any other exception becomes `KmsError::Provider` ("TypeName: message").
@@ -260,4 +194,39 @@ pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
 /// The runtime could not start (a resource failure of this process).
 pub(crate) fn runtime_err(msg: String) -> PyErr {
     TenantguardError::new_err(msg)
+}
+
+/// Converts one constructor argument like pyo3 would, but fails with a tenantguard error:
+/// `InvalidTypeError` for a wrong type, `InvalidInputError` for a number out of range or
+/// a string with lone surrogates. Used as `#[pyo3(from_py_with = crate::errors::arg)]` on
+/// `#[new]` arguments, which the Python-side wrapper (`tenantguard/_wrap.py`) cannot reach.
+pub(crate) fn arg<'a, 'py, T>(ob: &'a Bound<'py, PyAny>) -> PyResult<T>
+where
+    T: FromPyObject<'a, 'py>,
+{
+    ob.extract::<T>().map_err(|e| conversion(ob.py(), e.into()))
+}
+
+/// The tenantguard error for a failed argument conversion.
+pub(crate) fn conversion(py: Python<'_>, e: PyErr) -> PyErr {
+    use pyo3::exceptions::{PyOverflowError, PyTypeError, PyUnicodeError, PyValueError};
+    let msg = e.value(py).to_string();
+    let out = if e.is_instance_of::<TenantguardError>(py) {
+        return e;
+    } else if e.is_instance_of::<PyUnicodeError>(py) {
+        invalid(
+            "text must be valid Unicode without lone surrogates (such as from \
+             errors='surrogateescape' decoding); clean or re-encode it first",
+        )
+    } else if e.is_instance_of::<PyOverflowError>(py) {
+        invalid(format!("number out of range ({msg})"))
+    } else if e.is_instance_of::<PyTypeError>(py) {
+        wrong_type(msg)
+    } else if e.is_instance_of::<PyValueError>(py) {
+        invalid(msg)
+    } else {
+        return e;
+    };
+    out.set_cause(py, Some(e));
+    out
 }

@@ -109,14 +109,14 @@ impl GovernanceConfig {
     #[pyo3(signature = (*, token_prefix="tg", token_cache_ttl_seconds=10.0, token_cache_capacity=10_000, session_signing_key=None, access_ttl_seconds=900, refresh_ttl_seconds=1_209_600, max_session_lifetime_seconds=2_592_000, refresh_prefix="tgr"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        token_prefix: &str,
-        token_cache_ttl_seconds: f64,
-        token_cache_capacity: usize,
+        #[pyo3(from_py_with = crate::errors::arg)] token_prefix: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] token_cache_ttl_seconds: f64,
+        #[pyo3(from_py_with = crate::errors::arg)] token_cache_capacity: usize,
         session_signing_key: Option<&Bound<'_, PyAny>>,
-        access_ttl_seconds: i64,
-        refresh_ttl_seconds: i64,
-        max_session_lifetime_seconds: i64,
-        refresh_prefix: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] access_ttl_seconds: i64,
+        #[pyo3(from_py_with = crate::errors::arg)] refresh_ttl_seconds: i64,
+        #[pyo3(from_py_with = crate::errors::arg)] max_session_lifetime_seconds: i64,
+        #[pyo3(from_py_with = crate::errors::arg)] refresh_prefix: &str,
     ) -> PyResult<Self> {
         Ok(GovernanceConfig(tenantguard::GovernanceConfig {
             tokens: TokenConfig {
@@ -156,7 +156,10 @@ pub(crate) struct Scope(pub(crate) tenantguard::tokens::Scope);
 impl Scope {
     #[new]
     #[pyo3(signature = (resource, action="read"))]
-    fn new(resource: &str, action: &str) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = crate::errors::arg)] resource: &str,
+        #[pyo3(from_py_with = crate::errors::arg)] action: &str,
+    ) -> PyResult<Self> {
         Ok(Scope(tenantguard::tokens::Scope::new(
             resource,
             self::action(action)?,
@@ -226,7 +229,7 @@ impl IssuedToken {
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
+        Err(crate::errors::wrong_type(
             "an IssuedToken holds a secret and cannot be pickled",
         ))
     }
@@ -422,7 +425,7 @@ fn verify_audit_export(
     }
     let path: std::path::PathBuf = source
         .extract()
-        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("source must be bytes or a path"))?;
+        .map_err(|_| crate::errors::wrong_type("source must be bytes or a path"))?;
     py.detach(|| {
         let f = std::fs::File::open(&path).map_err(|e| {
             py_err(tenantguard::audit::AuditError::Io(format!(
@@ -584,7 +587,7 @@ impl SessionTokens {
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
+        Err(crate::errors::wrong_type(
             "SessionTokens hold secrets and cannot be pickled",
         ))
     }
@@ -670,7 +673,7 @@ pub(crate) struct PasswordHasher(tenantguard::auth::PasswordHasher);
 fn password(obj: &Bound<'_, PyAny>) -> PyResult<zeroize::Zeroizing<String>> {
     let s: &str = obj
         .cast::<pyo3::types::PyString>()
-        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("password must be str"))?
+        .map_err(|_| crate::errors::wrong_type("password must be str"))?
         .to_str()?;
     Ok(zeroize::Zeroizing::new(s.to_owned()))
 }
@@ -679,7 +682,11 @@ fn password(obj: &Bound<'_, PyAny>) -> PyResult<zeroize::Zeroizing<String>> {
 impl PasswordHasher {
     #[new]
     #[pyo3(signature = (*, m_cost_kib=19_456, t_cost=2, p_cost=1))]
-    fn new(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = crate::errors::arg)] m_cost_kib: u32,
+        #[pyo3(from_py_with = crate::errors::arg)] t_cost: u32,
+        #[pyo3(from_py_with = crate::errors::arg)] p_cost: u32,
+    ) -> PyResult<Self> {
         tenantguard::auth::PasswordHasher::new(PasswordParams {
             m_cost_kib,
             t_cost,
@@ -884,9 +891,7 @@ impl Guard {
             Dest::Writer(dest.clone().unbind())
         } else {
             Dest::Path(dest.extract().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err(
-                    "dest must be a path or an object with write(bytes)",
-                )
+                crate::errors::wrong_type("dest must be a path or an object with write(bytes)")
             })?)
         };
         let ctx = &ctx.0;

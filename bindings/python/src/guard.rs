@@ -72,11 +72,15 @@ impl Guard {
     fn new(
         key_provider: &Bound<'_, PyAny>,
         store: &Bound<'_, PyAny>,
-        cache_max_tenants: Option<usize>,
-        cache_max_age_seconds: Option<f64>,
-        governance: Option<&crate::gov::GovernanceConfig>,
+        #[pyo3(from_py_with = crate::errors::arg)] cache_max_tenants: Option<usize>,
+        #[pyo3(from_py_with = crate::errors::arg)] cache_max_age_seconds: Option<f64>,
+        #[pyo3(from_py_with = crate::errors::arg)] governance: Option<
+            PyRef<'_, crate::gov::GovernanceConfig>,
+        >,
         clock: Option<Py<PyAny>>,
-        tenant_key_providers: Option<BTreeMap<String, Bound<'_, PyAny>>>,
+        #[pyo3(from_py_with = crate::errors::arg)] tenant_key_providers: Option<
+            BTreeMap<String, Bound<'_, PyAny>>,
+        >,
     ) -> PyResult<Self> {
         let mut limits = CacheLimits::default();
         if let Some(n) = cache_max_tenants {
@@ -141,8 +145,10 @@ impl Guard {
         self.handle.is_closed()
     }
 
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
+    /// Entering a closed guard raises `ClosedError` (a `with` block on it would fail later).
+    fn __enter__(slf: Py<Self>) -> PyResult<Py<Self>> {
+        slf.get().handle.get()?;
+        Ok(slf)
     }
 
     #[pyo3(signature = (*_args))]
@@ -152,9 +158,11 @@ impl Guard {
     }
 
     fn __repr__(&self) -> String {
-        match self.handle.get() {
-            Ok(g) => format!("{g:?}"),
-            Err(_) => "Guard(closed)".into(),
+        // Not the core's Debug: a Python repr names the Python type and its state only.
+        if self.handle.is_closed() {
+            "<tenantguard.Guard closed>".into()
+        } else {
+            "<tenantguard.Guard open>".into()
         }
     }
 

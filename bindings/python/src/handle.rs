@@ -1,14 +1,16 @@
 //! The closable handle a `Guard` shares with the objects built from it (`Egress`,
 //! `Revealer`): closing the guard closes them too, so the store and key provider they
-//! hold are released at once, and using them afterwards raises the same `ValueError`
-//! as using the closed guard.
+//! hold are released at once, and using them afterwards raises the same `ClosedError`
+//! (a `ValueError`) as using the closed guard.
 
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use pyo3::prelude::*;
 
 fn closed_err(what: &str) -> PyErr {
-    pyo3::exceptions::PyValueError::new_err(format!("operation on a closed {what}"))
+    crate::errors::closed(format!(
+        "operation on a closed {what}: it cannot be reopened; build a new one"
+    ))
 }
 
 /// Something a guard closes when it closes.

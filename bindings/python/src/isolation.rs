@@ -178,7 +178,7 @@ impl DirectoryResolver {
         } else {
             for m in ["role_of", "memberships_of"] {
                 if !directory.hasattr(m)? {
-                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    return Err(crate::errors::wrong_type(format!(
                         "directory must be MemoryDirectory, PostgresStore or implement role_of and memberships_of; {} has no {m}",
                         directory.get_type().name()?
                     )));
@@ -295,7 +295,7 @@ impl TotpCode {
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
+        Err(crate::errors::wrong_type(
             "a TotpCode is a secret and cannot be pickled",
         ))
     }
@@ -330,14 +330,17 @@ fn totp_params(algorithm: &str, digits: u32, period: u64, encoding: &str) -> PyR
 /// Opens write-only credentials for server-side code and derives TOTP codes from sealed
 /// seeds, calling `observer(OpenEvent)` before each use; if it raises, nothing is opened.
 /// Closed with its guard (or by `close()`, or when a `with` block ends); later calls
-/// raise `ValueError`.
+/// raise `ClosedError` (a `ValueError`).
 #[pyclass(module = "tenantguard", frozen)]
 pub(crate) struct Revealer(Dependent<tenantguard::reveal::Revealer>);
 
 #[pymethods]
 impl Revealer {
     #[new]
-    fn new(guard: &Guard, observer: Py<PyAny>) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = crate::errors::arg)] guard: PyRef<'_, Guard>,
+        observer: Py<PyAny>,
+    ) -> PyResult<Self> {
         guard
             .handle()
             .dependent("Revealer", |g| {
@@ -350,7 +353,7 @@ impl Revealer {
     }
 
     /// Releases this object's share of the guard's store and key provider; later calls
-    /// raise `ValueError`. The guard itself stays open.
+    /// raise `ClosedError` (a `ValueError`). The guard itself stays open.
     fn close(&self) {
         self.0.close()
     }
@@ -361,8 +364,10 @@ impl Revealer {
         self.0.is_closed()
     }
 
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
+    /// Entering a closed `Revealer` raises `ClosedError`.
+    fn __enter__(slf: Py<Self>) -> PyResult<Py<Self>> {
+        slf.get().0.get()?;
+        Ok(slf)
     }
 
     #[pyo3(signature = (*_args))]

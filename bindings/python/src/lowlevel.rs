@@ -1,5 +1,9 @@
-//! Low-level sealing with raw key bytes, for cross-language test vectors
-//! (thin wrappers of `tenantguard::crypto`).
+//! Low-level sealing with raw key bytes, for the format test vectors and the
+//! cross-language files only (thin wrappers of `tenantguard::crypto`).
+//!
+//! Not public API: a caller-chosen salt invites salt reuse, and a raw key bypasses the
+//! key provider. They live in the private submodule `tenantguard._native._testing`, out
+//! of `tenantguard`'s namespace, `__all__` and stubs.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -56,7 +60,8 @@ fn open_with_key<'py>(
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(seal_with_salt, m)?)?;
-    m.add_function(wrap_pyfunction!(open_with_key, m)?)?;
-    Ok(())
+    let sub = PyModule::new(m.py(), "_testing")?;
+    sub.add_function(wrap_pyfunction!(seal_with_salt, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(open_with_key, &sub)?)?;
+    m.add_submodule(&sub)
 }

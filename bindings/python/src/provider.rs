@@ -86,7 +86,10 @@ pub(crate) struct SqliteStore(pub(crate) Arc<tenantguard::SqliteStore>);
 impl SqliteStore {
     /// Opens (or creates) the database at `path`.
     #[new]
-    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        #[pyo3(from_py_with = crate::errors::arg)] path: std::path::PathBuf,
+    ) -> PyResult<Self> {
         py.detach(|| tenantguard::SqliteStore::open(&path))
             .map(|s| SqliteStore(Arc::new(s)))
             .map_err(py_err)
@@ -236,7 +239,7 @@ pub(crate) fn stores_from(obj: &Bound<'_, PyAny>) -> PyResult<Stores> {
     if let Ok(s) = obj.cast::<PostgresStore>() {
         return Ok(both(&s.get().0));
     }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+    Err(crate::errors::wrong_type(format!(
         "store must be MemoryStore, SqliteStore or PostgresStore, got {}",
         obj.get_type().name()?
     )))
@@ -250,7 +253,7 @@ pub(crate) fn provider_from(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn tenantgu
     }
     for method in ["current_kek", "wrap", "unwrap"] {
         if !obj.hasattr(method)? {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            return Err(crate::errors::wrong_type(format!(
                 "key_provider must be LocalKeyProvider or implement current_kek, wrap and unwrap; {} has no {method}",
                 obj.get_type().name()?
             )));

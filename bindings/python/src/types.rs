@@ -232,7 +232,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for SealedArg<'a, 'py> {
                 .map(SealedArg::Parsed)
                 .map_err(py_err);
         }
-        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        Err(crate::errors::wrong_type(format!(
             "expected SealedValue, str or bytes, got {}",
             obj.get_type().name()?
         )))
@@ -256,7 +256,7 @@ pub(crate) fn secret_from(obj: &Bound<'_, PyAny>) -> PyResult<SecretBytes> {
     if let Ok(s) = obj.cast::<pyo3::types::PyString>() {
         return Ok(SecretBytes::from_slice(s.to_str()?.as_bytes()));
     }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+    Err(crate::errors::wrong_type(format!(
         "expected bytes or str, got {}",
         obj.get_type().name()?
     )))
@@ -279,7 +279,10 @@ fn credential_kind(s: &str) -> PyResult<CredentialKind> {
 #[pymethods]
 impl Credential {
     #[new]
-    fn new(kind: &str, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = crate::errors::arg)] kind: &str,
+        secret: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         Ok(Credential(tenantguard::Credential::new(
             credential_kind(kind)?,
             secret_from(secret)?,
@@ -344,7 +347,7 @@ impl Credential {
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
+        Err(crate::errors::wrong_type(
             "a Credential holds a secret and cannot be pickled",
         ))
     }

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import tenantguard as tg
+from _lowlevel import open_with_key, seal_with_salt
 
 DIR = os.environ.get("TG_XLANG_DIR")
 STAGE = os.environ.get("TG_XLANG_STAGE", "python")
@@ -26,7 +27,7 @@ def _open_file(writer: str) -> None:
     plain = bytes.fromhex(v["plaintext_hex"])
     sealed = tg.SealedValue.parse(v["text"])
     assert sealed.to_bytes().hex() == v["binary_hex"]
-    got = tg.open_with_key(bytes.fromhex(v["key_hex"]), v["key_id"], v["tenant"], bytes.fromhex(v["context_hex"]), sealed)
+    got = open_with_key(bytes.fromhex(v["key_hex"]), v["key_id"], v["tenant"], bytes.fromhex(v["context_hex"]), sealed)
     assert got == plain
     ctx = tg.TenantContext.service(v["tenant"], tg.ServiceRole())
     with tg.Guard.embedded(Path(DIR) / "embedded") as g:
@@ -41,7 +42,7 @@ def test_python_opens_rust_and_writes_its_own() -> None:
     key = os.urandom(32)
     plain = "sealed in Python 🐍".encode()
     ctx = b"xlang/python"
-    sealed = tg.seal_with_salt(key, 5, "xlang-python", ctx, plain, os.urandom(16))
+    sealed = seal_with_salt(key, 5, "xlang-python", ctx, plain, os.urandom(16))
     tctx = tg.TenantContext.service("xlang-python", tg.ServiceRole())
     with tg.Guard.embedded(Path(DIR) / "embedded") as g:
         g.create_tenant(tctx)

@@ -12,6 +12,8 @@ mod governance;
 mod guard;
 mod isolation;
 mod jvm;
+// Test-only primitives, compiled only with the `test-primitives` feature (not shipped).
+#[cfg(feature = "test-primitives")]
 mod lowlevel;
 mod provider;
 mod runtime;
@@ -43,6 +45,7 @@ pub use isolation::{
     totp_params_default, Directory, DirectoryResolver, Membership, MemoryDirectory, OpenEvent,
     OpenKind, OpenObserver, Revealer, SeedEncoding, TotpAlgorithm, TotpCode, TotpParams,
 };
+#[cfg(feature = "test-primitives")]
 pub use lowlevel::{open_with_key, seal_with_salt};
 pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
 pub use refusal::{TokenCheck, TokenRefusal};

@@ -1,5 +1,6 @@
-//! Low-level sealing with raw key bytes, for cross-language test vectors
-//! (thin wrappers of `tenantguard::crypto`).
+//! Low-level sealing with raw key bytes, for the format vectors and cross-language tests
+//! only (thin wrappers of `tenantguard::crypto`). Built only with the `test-primitives`
+//! feature: a caller-chosen salt invites salt reuse, a raw key bypasses the key provider.
 
 use std::sync::Arc;
 

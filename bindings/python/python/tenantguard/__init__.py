@@ -1,28 +1,31 @@
 """tenantguard: per-tenant envelope encryption and tenant isolation for multi-tenant SaaS.
 
 A thin binding of the Rust core: every call converts its arguments, releases the GIL, runs
-the core and converts the result; every core error is raised as the subclass of
-:class:`TenantguardError` for its kind.
+the core and converts the result. Every failure is a :class:`TenantguardError` subclass:
+the class of the core error's kind, :class:`InvalidTypeError` (also a ``TypeError``) for an
+argument of the wrong type, :class:`InvalidInputError` (also a ``ValueError``) for a number
+out of range or a string with lone surrogates, :class:`ClosedError` (also a ``ValueError``)
+for a closed object.
 
     import tenantguard as tg
 
-    with tg.Guard.embedded("/var/lib/myapp/tenantguard") as guard:
+    with tg.Guard.embedded("./tenantguard-data") as guard:
         acme = tg.TenantContext.service("acme", tg.ServiceRole())
         guard.create_tenant(acme)
         sealed = guard.seal(acme, "credentials/password/row-42", b"hunter2")
         assert guard.open(acme, "credentials/password/row-42", sealed) == b"hunter2"
 """
 
+from ._wrap import wrap_native as _wrap_native
+
+_wrap_native()  # before the names below are bound: they must be the wrapped ones
+
 from ._native import (
     AUDIT_ACTIONS as AUDIT_ACTIONS,
     AuditEntry as AuditEntry,
     AuditReport as AuditReport,
-    AuthenticationFailedError as AuthenticationFailedError,
     CacheStats as CacheStats,
-    ConfigError as ConfigError,
-    ConflictError as ConflictError,
     Credential as Credential,
-    CrossTenantError as CrossTenantError,
     DirectoryResolver as DirectoryResolver,
     Egress as Egress,
     EgressDecision as EgressDecision,
@@ -32,23 +35,17 @@ from ._native import (
     Finding as Finding,
     GovernanceConfig as GovernanceConfig,
     Guard as Guard,
-    InvalidInputError as InvalidInputError,
     IssuedToken as IssuedToken,
-    KeyDestroyedError as KeyDestroyedError,
     KeyInfo as KeyInfo,
-    KeyProviderError as KeyProviderError,
     LocalKeyProvider as LocalKeyProvider,
     MAX_PROVIDER_NAME_LEN as MAX_PROVIDER_NAME_LEN,
     MAX_TENANT_PROVIDERS as MAX_TENANT_PROVIDERS,
-    MalformedError as MalformedError,
     Membership as Membership,
     MemoryDirectory as MemoryDirectory,
     MemoryStore as MemoryStore,
-    NotFoundError as NotFoundError,
     OpenEvent as OpenEvent,
     PasswordCheck as PasswordCheck,
     PasswordHasher as PasswordHasher,
-    PermissionDeniedError as PermissionDeniedError,
     PostgresStore as PostgresStore,
     Prepared as Prepared,
     PseudonymSession as PseudonymSession,
@@ -64,30 +61,42 @@ from ._native import (
     SessionInfo as SessionInfo,
     SessionTokens as SessionTokens,
     SqliteStore as SqliteStore,
-    StoreError as StoreError,
     StreamRestorer as StreamRestorer,
     SubProcessor as SubProcessor,
     SweepAllReport as SweepAllReport,
     SweepReport as SweepReport,
     TenantContext as TenantContext,
     TenantErasureReport as TenantErasureReport,
-    TenantguardError as TenantguardError,
     TokenInfo as TokenInfo,
-    TooLargeError as TooLargeError,
     TotpCode as TotpCode,
-    UnavailableError as UnavailableError,
-    UnknownKeyError as UnknownKeyError,
-    UnsupportedVersionError as UnsupportedVersionError,
     VerifiedAccess as VerifiedAccess,
     VerifiedToken as VerifiedToken,
     WrapContext as WrapContext,
     __version__ as __version__,
-    open_with_key as open_with_key,
-    seal_with_salt as seal_with_salt,
     split_kek_id as split_kek_id,
     tagged_kek_id as tagged_kek_id,
     validate_provider_name as validate_provider_name,
     verify_audit_export as verify_audit_export,
+)
+from ._errors import (
+    AuthenticationFailedError as AuthenticationFailedError,
+    ClosedError as ClosedError,
+    ConfigError as ConfigError,
+    ConflictError as ConflictError,
+    CrossTenantError as CrossTenantError,
+    InvalidInputError as InvalidInputError,
+    InvalidTypeError as InvalidTypeError,
+    KeyDestroyedError as KeyDestroyedError,
+    KeyProviderError as KeyProviderError,
+    MalformedError as MalformedError,
+    NotFoundError as NotFoundError,
+    PermissionDeniedError as PermissionDeniedError,
+    StoreError as StoreError,
+    TenantguardError as TenantguardError,
+    TooLargeError as TooLargeError,
+    UnavailableError as UnavailableError,
+    UnknownKeyError as UnknownKeyError,
+    UnsupportedVersionError as UnsupportedVersionError,
 )
 from ._provider import KeyProvider as KeyProvider
 
@@ -97,6 +106,7 @@ __all__ = [
     "AuditReport",
     "AuthenticationFailedError",
     "CacheStats",
+    "ClosedError",
     "ConfigError",
     "ConflictError",
     "Credential",
@@ -111,6 +121,7 @@ __all__ = [
     "GovernanceConfig",
     "Guard",
     "InvalidInputError",
+    "InvalidTypeError",
     "IssuedToken",
     "KeyDestroyedError",
     "KeyInfo",
@@ -160,8 +171,6 @@ __all__ = [
     "VerifiedAccess",
     "VerifiedToken",
     "WrapContext",
-    "open_with_key",
-    "seal_with_salt",
     "split_kek_id",
     "tagged_kek_id",
     "validate_provider_name",

@@ -11,12 +11,8 @@ __all__ = [
     "AUDIT_ACTIONS",
     "AuditEntry",
     "AuditReport",
-    "AuthenticationFailedError",
     "CacheStats",
-    "ConfigError",
-    "ConflictError",
     "Credential",
-    "CrossTenantError",
     "DirectoryResolver",
     "Egress",
     "EgressDecision",
@@ -26,23 +22,17 @@ __all__ = [
     "Finding",
     "GovernanceConfig",
     "Guard",
-    "InvalidInputError",
     "IssuedToken",
-    "KeyDestroyedError",
     "KeyInfo",
-    "KeyProviderError",
     "LocalKeyProvider",
     "MAX_PROVIDER_NAME_LEN",
     "MAX_TENANT_PROVIDERS",
-    "MalformedError",
     "Membership",
     "MemoryDirectory",
     "MemoryStore",
-    "NotFoundError",
     "OpenEvent",
     "PasswordCheck",
     "PasswordHasher",
-    "PermissionDeniedError",
     "PostgresStore",
     "Prepared",
     "PseudonymSession",
@@ -58,26 +48,18 @@ __all__ = [
     "SessionInfo",
     "SessionTokens",
     "SqliteStore",
-    "StoreError",
     "StreamRestorer",
     "SubProcessor",
     "SweepAllReport",
     "SweepReport",
     "TenantContext",
     "TenantErasureReport",
-    "TenantguardError",
     "TokenInfo",
-    "TooLargeError",
     "TotpCode",
-    "UnavailableError",
-    "UnknownKeyError",
-    "UnsupportedVersionError",
     "VerifiedAccess",
     "VerifiedToken",
     "WrapContext",
     "__version__",
-    "open_with_key",
-    "seal_with_salt",
     "split_kek_id",
     "tagged_kek_id",
     "validate_provider_name",
@@ -106,32 +88,6 @@ AUDIT_ACTIONS: list[str]
 MAX_PROVIDER_NAME_LEN: int
 MAX_TENANT_PROVIDERS: int
 
-class TenantguardError(Exception):
-    """Base class of every error tenantguard raises."""
-
-    kind: ClassVar[str]
-    reason: str | None
-    """Why, for token, session and audit-chain errors (``revoked``, ``expired``, ...)."""
-    line: int | None
-    """For a broken audit chain: the 1-based line (or position) of the first bad entry."""
-    seq: int | None
-    """For a broken audit chain: that entry's ``seq``, when it could be read."""
-
-class InvalidInputError(TenantguardError): ...
-class MalformedError(TenantguardError): ...
-class UnsupportedVersionError(TenantguardError): ...
-class TooLargeError(TenantguardError): ...
-class AuthenticationFailedError(TenantguardError): ...
-class UnknownKeyError(TenantguardError): ...
-class KeyDestroyedError(TenantguardError): ...
-class CrossTenantError(TenantguardError): ...
-class NotFoundError(TenantguardError): ...
-class PermissionDeniedError(TenantguardError): ...
-class ConflictError(TenantguardError): ...
-class KeyProviderError(TenantguardError): ...
-class UnavailableError(TenantguardError): ...
-class StoreError(TenantguardError): ...
-class ConfigError(TenantguardError): ...
 
 @final
 class ServiceRole:
@@ -142,6 +98,8 @@ class ServiceRole:
 @final
 class TenantContext:
     """A verified scope: one tenant and the principal acting in it."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @classmethod
     def service(cls, tenant: str, service: ServiceRole) -> TenantContext: ...
@@ -159,6 +117,8 @@ class TenantContext:
 @final
 class SealedValue:
     """A sealed value: ``bytes(v)`` is the binary form, ``str(v)`` the text form."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @classmethod
     def parse(cls, text: str) -> SealedValue: ...
@@ -205,6 +165,8 @@ class Credential:
 class KeyInfo:
     """Metadata of one key version (no key material)."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def key_id(self) -> int: ...
     @property
@@ -217,6 +179,8 @@ class KeyInfo:
 @final
 class ReencryptReport:
     """Progress and outcome of a re-encryption run."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def moved(self) -> int: ...
@@ -231,6 +195,8 @@ class ReencryptReport:
 class RewrapReport:
     """Progress and outcome of a KEK-rotation (re-wrap) run."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def tenants(self) -> int: ...
     @property
@@ -244,6 +210,8 @@ class RewrapReport:
 class CacheStats:
     """Key-cache counters."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def hits(self) -> int: ...
     @property
@@ -254,6 +222,8 @@ class CacheStats:
 @final
 class WrapContext:
     """What a wrapped data key is bound to; handed to Python key providers."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -267,6 +237,8 @@ class WrapContext:
 @final
 class LocalKeyProvider:
     """Key-encryption keys in a local key file (mode 0600), or only in memory."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @classmethod
     def open_or_create(cls, path: _StrPath) -> LocalKeyProvider: ...
@@ -423,49 +395,6 @@ class Guard:
     def revoke_session(self, ctx: TenantContext, session_id: str) -> bool: ...
     def revoke_user_sessions(self, ctx: TenantContext, user: str) -> int: ...
 
-def seal_with_salt(
-    key: bytes, key_id: int, tenant: str, context: bytes, plaintext: bytes, salt: bytes
-) -> SealedValue:
-    """Seals with a given key and salt (test vectors only: never reuse a salt)."""
-
-def open_with_key(key: bytes, key_id: int, tenant: str, context: bytes, sealed: _SealedLike) -> bytes:
-    """Opens with a given key."""
-
-def validate_provider_name(name: str) -> None:
-    """Checks a tenant key provider name; raises ``ConfigError`` otherwise."""
-
-def tagged_kek_id(provider: str, kek: str) -> str:
-    """The stored KEK id of a key wrapped by named provider ``provider`` under ``kek``."""
-
-def split_kek_id(kek_id: str) -> tuple[str | None, str]:
-    """``(provider name or None for the deployment provider, its own KEK id)``."""
-
-def verify_audit_export(
-    source: bytes | _StrPath,
-    *,
-    start_after: tuple[int, str] | None = None,
-    expected_head: tuple[int, str] | None = None,
-) -> AuditReport:
-    """Verifies an exported audit log (JSON Lines) offline."""
-
-# ---- governance ----
-
-@final
-class GovernanceConfig:
-    """Token and session settings of a ``Guard``; ``repr`` never shows the signing key."""
-
-    def __new__(
-        cls,
-        *,
-        token_prefix: str = "tg",
-        token_cache_ttl_seconds: float = 10.0,
-        token_cache_capacity: int = 10_000,
-        session_signing_key: bytes | str | None = None,
-        access_ttl_seconds: int = 900,
-        refresh_ttl_seconds: int = 1_209_600,
-        max_session_lifetime_seconds: int = 2_592_000,
-        refresh_prefix: str = "tgr",
-    ) -> Self: ...
 
 @final
 class Scope:
@@ -485,6 +414,8 @@ class Scope:
 class IssuedToken:
     """A new agent token; ``expose()`` gives the token, ``repr`` never does. Not picklable."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def id(self) -> str: ...
     @property
@@ -495,6 +426,8 @@ class IssuedToken:
 @final
 class TokenInfo:
     """A token's stored metadata (never the token)."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def id(self) -> str: ...
@@ -515,6 +448,8 @@ class TokenInfo:
 class VerifiedToken:
     """A verified agent token: the agent, its scopes and the context to act in."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def token_id(self) -> str: ...
     @property
@@ -530,6 +465,8 @@ class VerifiedToken:
 @final
 class AuditEntry:
     """One entry of a tenant's hash-chained audit log."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -557,6 +494,8 @@ class AuditEntry:
 class AuditReport:
     """What a successful audit-chain verification saw."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def entries(self) -> int: ...
     @property
@@ -569,6 +508,8 @@ class AuditReport:
 @final
 class SweepReport:
     """Outcome of a retention sweep of one tenant."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str | None: ...
@@ -587,6 +528,8 @@ class SweepReport:
 class SweepAllReport:
     """Outcome of a sweep of every tenant."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def tenants(self) -> int: ...
     @property
@@ -597,6 +540,8 @@ class SweepAllReport:
 @final
 class ErasureReport:
     """Outcome of a data-subject erasure."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def subject_digest(self) -> str: ...
@@ -611,6 +556,8 @@ class ErasureReport:
 class TenantErasureReport:
     """Outcome of erasing a whole tenant."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def tokens_revoked(self) -> int: ...
     @property
@@ -623,6 +570,8 @@ class TenantErasureReport:
 @final
 class SessionTokens:
     """A session's access and refresh tokens; ``repr`` shows neither. Not picklable."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def session_id(self) -> str: ...
@@ -638,6 +587,8 @@ class SessionTokens:
 class VerifiedAccess:
     """A verified access token: its session and the context to act in."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def session_id(self) -> str: ...
     @property
@@ -648,6 +599,8 @@ class VerifiedAccess:
 @final
 class SessionInfo:
     """A session's metadata (never a token)."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def id(self) -> str: ...
@@ -667,6 +620,8 @@ class SessionInfo:
 @final
 class PasswordCheck:
     """The outcome of a successful password check."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def needs_rehash(self) -> bool: ...
@@ -794,6 +749,8 @@ class PseudonymSession:
 class StreamRestorer:
     """Restores pseudonyms in an answer arriving in chunks; ``repr`` never shows text."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     def push(self, chunk: str) -> str: ...
     def finish(self) -> str: ...
     @property
@@ -805,6 +762,8 @@ class StreamRestorer:
 @final
 class Finding:
     """One recognized value: its tag, category and UTF-8 byte range."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def tag(self) -> str: ...
@@ -818,6 +777,8 @@ class Finding:
 @final
 class Redacted:
     """A redacted text, its findings and the count per tag."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def text(self) -> str: ...
@@ -852,6 +813,8 @@ class Redactor:
 class Prepared:
     """Text ready to send to a provider, redacted per policy; ``repr`` never shows it."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def provider(self) -> str: ...
     @property
@@ -873,6 +836,8 @@ class Prepared:
 class EgressDecision:
     """Allowed (with ``prepared``) or denied (with ``reason`` and ``message``)."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def allowed(self) -> bool: ...
     @property
@@ -888,6 +853,8 @@ class EgressDecision:
 @final
 class EgressEvent:
     """One egress decision as reported to an observer: counts and sizes, never text."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -952,6 +919,8 @@ class Egress:
 class PostgresStore:
     """A store in PostgreSQL, isolated per tenant by Row Level Security."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @classmethod
     def connect(
         cls, app_url: str, service_url: str | None = None, *, pool_size: int = 16, require_rls: bool = True
@@ -965,6 +934,8 @@ class PostgresStore:
 @final
 class Membership:
     """One user's role in one tenant."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -998,6 +969,8 @@ class DirectoryResolver:
 class OpenEvent:
     """One open of a credential: who, what, why, when. Holds no secret."""
 
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+
     @property
     def tenant(self) -> str: ...
     @property
@@ -1014,6 +987,8 @@ class OpenEvent:
 @final
 class TotpCode:
     """A one-time code; ``repr`` never shows it, ``expose()`` does. Not picklable."""
+
+    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
 
     def expose(self) -> str: ...
     def __len__(self) -> int: ...
