@@ -401,7 +401,7 @@ impl PseudonymSession {
 
 /// Restores pseudonyms in an answer arriving in chunks; a placeholder split across chunks
 /// is held back until complete. `push(chunk)` returns the text final so far, `finish()`
-/// the rest; after `finish()` both raise `ValueError`. `repr` never shows text.
+/// the rest; after `finish()` both raise `ClosedError` (a `ValueError`). `repr` never shows text.
 #[pyclass(module = "tenantguard", frozen)]
 pub(crate) struct StreamRestorer(Mutex<Option<tenantguard::redact::OwnedStreamRestorer>>);
 
@@ -759,7 +759,7 @@ impl tenantguard::egress::EgressObserver for PyEgressObserver {
 /// AI egress control over a `Guard`: per-organization policies kept in `store` (the same
 /// `MemoryStore`, `SqliteStore` or `PostgresStore` as the guard's) and `prepare()`, to call
 /// right before any LLM or third-party call. Closed with its guard (or by `close()`, or
-/// when a `with` block ends); later calls raise `ValueError`.
+/// when a `with` block ends); later calls raise `ClosedError` (a `ValueError`).
 #[pyclass(module = "tenantguard", frozen)]
 pub(crate) struct Egress(Dependent<tenantguard::egress::Egress>);
 
@@ -813,7 +813,7 @@ impl Egress {
     }
 
     /// Releases this object's share of the guard's store and key provider; later calls
-    /// raise `ValueError`. The guard itself stays open.
+    /// raise `ClosedError` (a `ValueError`). The guard itself stays open.
     fn close(&self) {
         self.0.close()
     }

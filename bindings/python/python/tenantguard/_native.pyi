@@ -395,6 +395,41 @@ class Guard:
     def revoke_session(self, ctx: TenantContext, session_id: str) -> bool: ...
     def revoke_user_sessions(self, ctx: TenantContext, user: str) -> int: ...
 
+def validate_provider_name(name: str) -> None:
+    """Checks a tenant key provider name; raises ``ConfigError`` otherwise."""
+
+def tagged_kek_id(provider: str, kek: str) -> str:
+    """The stored KEK id of a key wrapped by named provider ``provider`` under ``kek``."""
+
+def split_kek_id(kek_id: str) -> tuple[str | None, str]:
+    """``(provider name or None for the deployment provider, its own KEK id)``."""
+
+def verify_audit_export(
+    source: bytes | _StrPath,
+    *,
+    start_after: tuple[int, str] | None = None,
+    expected_head: tuple[int, str] | None = None,
+) -> AuditReport:
+    """Verifies an exported audit log (JSON Lines) offline."""
+
+# ---- governance ----
+
+@final
+class GovernanceConfig:
+    """Token and session settings of a ``Guard``; ``repr`` never shows the signing key."""
+
+    def __new__(
+        cls,
+        *,
+        token_prefix: str = "tg",
+        token_cache_ttl_seconds: float = 10.0,
+        token_cache_capacity: int = 10_000,
+        session_signing_key: bytes | str | None = None,
+        access_ttl_seconds: int = 900,
+        refresh_ttl_seconds: int = 1_209_600,
+        max_session_lifetime_seconds: int = 2_592_000,
+        refresh_prefix: str = "tgr",
+    ) -> Self: ...
 
 @final
 class Scope:
