@@ -99,7 +99,7 @@ class ServiceRole:
 class TenantContext:
     """A verified scope: one tenant and the principal acting in it."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @classmethod
     def service(cls, tenant: str, service: ServiceRole) -> TenantContext: ...
@@ -118,7 +118,7 @@ class TenantContext:
 class SealedValue:
     """A sealed value: ``bytes(v)`` is the binary form, ``str(v)`` the text form."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @classmethod
     def parse(cls, text: str) -> SealedValue: ...
@@ -165,7 +165,7 @@ class Credential:
 class KeyInfo:
     """Metadata of one key version (no key material)."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def key_id(self) -> int: ...
@@ -180,7 +180,7 @@ class KeyInfo:
 class ReencryptReport:
     """Progress and outcome of a re-encryption run."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def moved(self) -> int: ...
@@ -195,7 +195,7 @@ class ReencryptReport:
 class RewrapReport:
     """Progress and outcome of a KEK-rotation (re-wrap) run."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenants(self) -> int: ...
@@ -210,7 +210,7 @@ class RewrapReport:
 class CacheStats:
     """Key-cache counters."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def hits(self) -> int: ...
@@ -223,7 +223,7 @@ class CacheStats:
 class WrapContext:
     """What a wrapped data key is bound to; handed to Python key providers."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -238,7 +238,7 @@ class WrapContext:
 class LocalKeyProvider:
     """Key-encryption keys in a local key file (mode 0600), or only in memory."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @classmethod
     def open_or_create(cls, path: _StrPath) -> LocalKeyProvider: ...
@@ -449,7 +449,7 @@ class Scope:
 class IssuedToken:
     """A new agent token; ``expose()`` gives the token, ``repr`` never does. Not picklable."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def id(self) -> str: ...
@@ -462,7 +462,7 @@ class IssuedToken:
 class TokenInfo:
     """A token's stored metadata (never the token)."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def id(self) -> str: ...
@@ -483,7 +483,7 @@ class TokenInfo:
 class VerifiedToken:
     """A verified agent token: the agent, its scopes and the context to act in."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def token_id(self) -> str: ...
@@ -501,7 +501,7 @@ class VerifiedToken:
 class AuditEntry:
     """One entry of a tenant's hash-chained audit log."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -529,7 +529,7 @@ class AuditEntry:
 class AuditReport:
     """What a successful audit-chain verification saw."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def entries(self) -> int: ...
@@ -544,7 +544,7 @@ class AuditReport:
 class SweepReport:
     """Outcome of a retention sweep of one tenant."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str | None: ...
@@ -563,7 +563,7 @@ class SweepReport:
 class SweepAllReport:
     """Outcome of a sweep of every tenant."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenants(self) -> int: ...
@@ -576,7 +576,7 @@ class SweepAllReport:
 class ErasureReport:
     """Outcome of a data-subject erasure."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def subject_digest(self) -> str: ...
@@ -591,7 +591,7 @@ class ErasureReport:
 class TenantErasureReport:
     """Outcome of erasing a whole tenant."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tokens_revoked(self) -> int: ...
@@ -606,7 +606,7 @@ class TenantErasureReport:
 class SessionTokens:
     """A session's access and refresh tokens; ``repr`` shows neither. Not picklable."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def session_id(self) -> str: ...
@@ -622,7 +622,7 @@ class SessionTokens:
 class VerifiedAccess:
     """A verified access token: its session and the context to act in."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def session_id(self) -> str: ...
@@ -635,7 +635,7 @@ class VerifiedAccess:
 class SessionInfo:
     """A session's metadata (never a token)."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def id(self) -> str: ...
@@ -656,7 +656,7 @@ class SessionInfo:
 class PasswordCheck:
     """The outcome of a successful password check."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def needs_rehash(self) -> bool: ...
@@ -784,7 +784,7 @@ class PseudonymSession:
 class StreamRestorer:
     """Restores pseudonyms in an answer arriving in chunks; ``repr`` never shows text."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     def push(self, chunk: str) -> str: ...
     def finish(self) -> str: ...
@@ -798,7 +798,7 @@ class StreamRestorer:
 class Finding:
     """One recognized value: its tag, category and UTF-8 byte range."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tag(self) -> str: ...
@@ -813,7 +813,7 @@ class Finding:
 class Redacted:
     """A redacted text, its findings and the count per tag."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def text(self) -> str: ...
@@ -848,7 +848,7 @@ class Redactor:
 class Prepared:
     """Text ready to send to a provider, redacted per policy; ``repr`` never shows it."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def provider(self) -> str: ...
@@ -871,7 +871,7 @@ class Prepared:
 class EgressDecision:
     """Allowed (with ``prepared``) or denied (with ``reason`` and ``message``)."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def allowed(self) -> bool: ...
@@ -889,7 +889,7 @@ class EgressDecision:
 class EgressEvent:
     """One egress decision as reported to an observer: counts and sizes, never text."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -954,7 +954,7 @@ class Egress:
 class PostgresStore:
     """A store in PostgreSQL, isolated per tenant by Row Level Security."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @classmethod
     def connect(
@@ -970,7 +970,7 @@ class PostgresStore:
 class Membership:
     """One user's role in one tenant."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -1004,7 +1004,7 @@ class DirectoryResolver:
 class OpenEvent:
     """One open of a credential: who, what, why, when. Holds no secret."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     @property
     def tenant(self) -> str: ...
@@ -1023,7 +1023,7 @@ class OpenEvent:
 class TotpCode:
     """A one-time code; ``repr`` never shows it, ``expose()`` does. Not picklable."""
 
-    def __init__(self, _no_public_constructor: NoReturn, /) -> None: ...  # made by tenantguard calls only
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
 
     def expose(self) -> str: ...
     def __len__(self) -> int: ...
