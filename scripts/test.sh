@@ -30,17 +30,16 @@ eval "$(scripts/pg.sh start)"
 TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard --features postgres
 
 # The bindings run while the cluster is up: their PostgresStore tests need it.
-step "Python bindings: wheel, stubs, pytest (PostgreSQL included), vectors, cross-language files"
-TENANTGUARD_PG_REQUIRED=1 scripts/python.sh
-
-# The Kotlin stage runs with CARGO_TARGET_DIR set (a folder of its own unless the caller
-# set one), so a script that assumes target/ fails here; the stages above run without it.
-# It reuses the Python stage's venv, tools and cross-language files.
+# They run with CARGO_TARGET_DIR set (a folder of their own unless the caller set one), so a
+# script that assumes target/ fails here; the Rust stages above run without it. Only the
+# bindings build in release, so the two stages share their release builds in that folder.
 target=$(scripts/cargo-target-dir.sh)
-step "Kotlin and Swift bindings (CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$target/alt}): uniffi, kotlinc -Werror, JVM tests, header check, goldens"
-TENANTGUARD_PG_REQUIRED=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$target/alt}" \
-  TG_PYTHON_VENV="$target/python-venv" TG_TOOLS_DIR="$target/bindings-tools" TG_XLANG_DIR="$target/xlang" \
-  scripts/kotlin.sh
+bindings_target=${CARGO_TARGET_DIR:-$target/bindings}
+step "Python bindings (CARGO_TARGET_DIR=$bindings_target): wheel, stubs, pytest (PostgreSQL included), vectors, cross-language files"
+TENANTGUARD_PG_REQUIRED=1 CARGO_TARGET_DIR="$bindings_target" TG_TOOLS_DIR="$target/bindings-tools" scripts/python.sh
+
+step "Kotlin and Swift bindings (CARGO_TARGET_DIR=$bindings_target): uniffi, kotlinc -Werror, JVM tests, header check, goldens"
+TENANTGUARD_PG_REQUIRED=1 CARGO_TARGET_DIR="$bindings_target" TG_TOOLS_DIR="$target/bindings-tools" scripts/kotlin.sh
 
 scripts/pg.sh stop
 unset TENANTGUARD_PG_DIR
