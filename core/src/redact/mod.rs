@@ -34,6 +34,7 @@ mod operator;
 mod pseudonym;
 mod redactor;
 mod scan;
+mod secrets;
 mod validate;
 
 pub use operator::{HashKey, Operation, Operator, Redacted};

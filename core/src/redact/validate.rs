@@ -182,9 +182,10 @@ fn digits_at(s: &[u8], i: usize, n: usize) -> bool {
 
 /// `AAA-GG-SSSS` with the ranges the SSA never issues excluded.
 pub(crate) fn is_ssn(s: &[u8]) -> bool {
+    // `AAA-GG-SSSS` or `AAA GG SSSS` (one separator, used twice).
     if s.len() != 11
-        || s[3] != b'-'
-        || s[6] != b'-'
+        || !matches!(s[3], b'-' | b' ')
+        || s[6] != s[3]
         || !digits_at(s, 0, 3)
         || !digits_at(s, 4, 2)
         || !digits_at(s, 7, 4)
@@ -349,6 +350,16 @@ pub(crate) fn is_card(s: &[u8]) -> bool {
 pub(crate) fn is_phone(s: &[u8]) -> bool {
     let Some(sh) = shape(s) else { return false };
     let g = &sh.groups[..sh.n];
+    // German style `0171/2345678`: trunk 0, area code, slash, subscriber number.
+    if sh.lead == 0
+        && sh.n == 2
+        && sh.seps[1] == [b'/', 0]
+        && s[0] == b'0'
+        && (3..=5).contains(&g[0])
+        && (10..=12).contains(&sh.digits)
+    {
+        return true;
+    }
     let seps_ok = (1..sh.n).all(|i| {
         sh.seps[i]
             .iter()
@@ -384,6 +395,13 @@ pub(crate) fn is_phone(s: &[u8]) -> bool {
                     && first_digit != b'1';
             }
             if sh.n == 4 && g == [1, 3, 3, 4] && first_digit == b'1' {
+                // `1 (212) 935-0366`: country code, area code in parentheses.
+                if sh.seps[1] == [b' ', b'(']
+                    && sh.seps[2] == [b')', b' ']
+                    && matches!(single(sh.seps[3]), b'-' | b' ' | b'.')
+                {
+                    return true;
+                }
                 let a = single(sh.seps[1]);
                 return (1..4).all(|i| single(sh.seps[i]) == a) && matches!(a, b'-' | b'.' | b' ');
             }
@@ -413,16 +431,25 @@ fn is_uuid(s: &[u8]) -> bool {
         })
 }
 
-/// A high-entropy token: 20 to 512 characters from base64/base64url/hex, with the
+/// Longest run judged by its entropy: AWS STS session tokens reach about 1 KB.
+const MAX_SECRET_LEN: usize = 4096;
+
+/// True if `s` reads as a path (`src/main/java`): with three or more `/`, some segment is a
+/// lower-case word. Random base64 (an AWS secret key with several `/`) has none.
+fn path_like(s: &[u8]) -> bool {
+    if s.iter().filter(|&&b| b == b'/').count() < 3 {
+        return false;
+    }
+    s.split(|&b| b == b'/')
+        .any(|seg| seg.len() >= 4 && seg.iter().all(u8::is_ascii_lowercase))
+        || s.windows(2).any(|w| w == b"//")
+}
+
+/// A high-entropy token: 20 to 4096 characters from base64/base64url/hex, with the
 /// character distribution of random data (Shannon entropy near the maximum for its length,
 /// few vowels when it has no digits) and not shaped like a UUID.
 pub(crate) fn is_high_entropy(s: &[u8]) -> bool {
-    if s.len() < 20
-        || s.len() > 512
-        || is_uuid(s)
-        || s[0] == b'/'
-        || s.iter().filter(|&&b| b == b'/').count() > 2
-    {
+    if s.len() < 20 || s.len() > MAX_SECRET_LEN || is_uuid(s) || s[0] == b'/' || path_like(s) {
         return false;
     }
     let mut hist = [0u16; 128];
@@ -504,6 +531,8 @@ mod tests {
             "+14155552671",
             "01 23 45 67 89",
             "1-800-555-0199",
+            "1 (212) 935-0366",
+            "0171/2345678",
         ] {
             assert!(is_phone(p.as_bytes()), "{p}");
         }
