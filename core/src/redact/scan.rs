@@ -42,9 +42,9 @@ const fn class_table() -> [u8; 256] {
 
 static CLASS: [u8; 256] = class_table();
 
-/// How far past a word's start a provider format may run (the longest body is 20000
-/// base64 characters of an encoded PEM key).
-const MAX_TOKEN_AHEAD: usize = 20_016;
+/// How far past a word's `=` a provider format may run (Atlassian tokens carry one `=`
+/// and 8 characters after it). Bounded so that no word costs more than its length plus this.
+const MAX_TOKEN_AHEAD: usize = 64;
 
 /// `e` moved past up to two `=` of base64 padding.
 fn padded(b: &[u8], mut e: usize) -> usize {
@@ -310,17 +310,18 @@ impl Scan<'_> {
                 return e;
             }
         }
-        if f & OT != 0 && w.len() >= 20 {
-            if let Some(a) = memchr::memchr(b'&', w) {
-                // `value&next` inside a query string: each side on its own.
-                if a > 0 {
-                    self.token(s, s + a, flags(&w[..a]), false);
+        if f & OT != 0 && w.len() >= 20 && memchr::memchr(b'&', w).is_some() {
+            // `value&next=...` inside a query string: each part on its own (parts hold no
+            // `&`, so this recurses once).
+            let mut p = s;
+            for part in w.split(|&c| c == b'&') {
+                let pe = p + part.len();
+                if !part.is_empty() {
+                    self.token(p, pe, flags(part), false);
                 }
-                if s + a + 1 < e {
-                    self.token(s + a + 1, e, flags(&w[a + 1..]), false);
-                }
-                return e;
+                p = pe + 1;
             }
+            return e;
         }
         if f & AT != 0 {
             self.emails(s, e);
@@ -392,7 +393,12 @@ impl Scan<'_> {
         }
         if w.len() >= 12 {
             // Some formats run past the word: a `=` inside (Atlassian) or as base64 padding.
-            let ahead = &self.b[s..self.b.len().min(s + MAX_TOKEN_AHEAD)];
+            let ahead_end = if e < self.b.len() && self.b[e] == b'=' {
+                self.b.len().min(e + MAX_TOKEN_AHEAD)
+            } else {
+                e
+            };
+            let ahead = &self.b[s..ahead_end];
             if let Some((len, kind)) = secrets::provider(ahead) {
                 let kind = match kind {
                     Kind::ApiKey => EntityKind::ApiKey,

@@ -76,7 +76,7 @@ pub(crate) fn provider(w: &[u8]) -> Option<(usize, Kind)> {
 
 /// Mailchimp Marketing API docs, "API keys": 32 hex, `-us`, the data-center number.
 fn mailchimp(w: &[u8]) -> Option<(usize, Kind)> {
-    if !(35..=36).contains(&w.len())
+    if !(36..=37).contains(&w.len())
         || &w[32..35] != b"-us"
         || !w[..32].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
         || !w[35..].iter().all(u8::is_ascii_digit)
@@ -135,7 +135,6 @@ const SECRET_KEY_SUFFIXES: &[&[u8]] = &[
     b"signature",
     b"sessionid",
     b"connectsid",
-    b"cookie",
 ];
 
 /// True if `key` (the identifier just before `=` or `:`) names a secret.
@@ -195,8 +194,11 @@ fn not_a_value(v: &[u8]) -> bool {
 /// `key=value`, `key = "value"`, `"key": "value"`, `key: value`, `key => 'value'`, `key := v`.
 pub(crate) fn keyed_value(b: &[u8], mut p: usize) -> Option<(usize, usize)> {
     let n = b.len();
-    // A closing quote of a quoted key.
+    // A closing quote of a quoted key, and of an index (`$config['api_key'] => ...`).
     if p < n && matches!(b[p], b'"' | b'\'') {
+        p += 1;
+    }
+    if p < n && b[p] == b']' {
         p += 1;
     }
     let mut sp = 0;
