@@ -46,12 +46,25 @@ pub(crate) fn may_start(c: u8) -> bool {
     c < 128 && FIRST[(c >> 6) as usize] & (1 << (c & 63)) != 0
 }
 
+/// Format indices by the first byte of their prefix, in table order.
+static BY_FIRST: std::sync::OnceLock<Vec<Vec<u16>>> = std::sync::OnceLock::new();
+
+fn index() -> Vec<Vec<u16>> {
+    let mut v = vec![Vec::new(); 128];
+    for (i, f) in FORMATS.iter().enumerate() {
+        v[f.prefix[0] as usize].push(i as u16);
+    }
+    v
+}
+
 /// The provider credential at the start of `w`: its length and kind.
 pub(crate) fn provider(w: &[u8]) -> Option<(usize, Kind)> {
     if w.len() < 12 || !may_start(w[0]) {
         return mailchimp(w);
     }
-    for f in FORMATS {
+    let by_first = BY_FIRST.get_or_init(index);
+    for &i in &by_first[w[0] as usize] {
+        let f = &FORMATS[i as usize];
         let p = f.prefix;
         if w.len() < p.len() + f.min as usize || w[1] != p[1] || !w.starts_with(p) {
             continue;
