@@ -234,7 +234,14 @@ def env_file():
     p.t("PGPASSWORD=").v("SECRET", rnd(AL + "!#%", 16)).t("\n")
     user = R.choice(NAMES)
     pw = rnd(AL, 14)
-    p.t("DATABASE_URL=postgres://").v("URL_CREDENTIALS", f"{user}:{pw}").t(f"@{R.choice(HOSTS)}:5432/app\n")
+    p.t("DATABASE_URL=postgres://").v("URL_CREDENTIALS", f"{user}:{pw}").t("@")
+    host = R.choice(HOSTS)
+    # An IP host in a URL is personal data (issue 21) and labelled as such.
+    if host[0].isdigit():
+        p.v("IP", host)
+    else:
+        p.t(host)
+    p.t(":5432/app\n")
     name, mk = R.choice(PROVIDERS)
     p.t(f"{name.upper().replace('-', '_')}_TOKEN=").v("API_KEY", mk()).t("\n")
     p.t("LOG_LEVEL=debug\n```\nWhat is wrong?")
