@@ -164,6 +164,8 @@ fn structured_personal_data_variants() {
     has(&r, "mail zoë@example.fr", "EMAIL", "zoë@example.fr");
     has(&r, "to=jane%40example.com&x=1", "EMAIL", "jane%40example.com");
     none_of(&r, "area 123 45 678 and 12 345 6789", "SSN");
+    none_of(&r, "upgraded to version 10.0.19.1 (build: 2.4.1.7)", "IP");
+    has(&r, "from host 10.0.19.1 today", "IP", "10.0.19.1");
 }
 
 #[test]

@@ -566,7 +566,12 @@ impl Scan<'_> {
 
     fn classify(&self, s: usize, e: usize, single: bool) -> Option<EntityKind> {
         let w = &self.b[s..e];
-        if single && self.on(&EntityKind::IpAddress) && w.len() >= 7 && is_ipv4(w) {
+        if single
+            && self.on(&EntityKind::IpAddress)
+            && w.len() >= 7
+            && is_ipv4(w)
+            && !secrets::version_context(self.b, s)
+        {
             return Some(EntityKind::IpAddress);
         }
         if w.len() == 11 && self.on(&EntityKind::UsSsn) && is_ssn(w) {

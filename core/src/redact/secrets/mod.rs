@@ -395,6 +395,28 @@ pub(crate) fn identifier_in_context(b: &[u8], s: usize, e: usize) -> bool {
         .any(|c| memchr::memmem::find(low, c).is_some())
 }
 
+/// True if the dotted quad starting at `s` follows a word naming a version (`version 10.0.19.1`,
+/// `build: 1.2.3.4`, `Firefox/`... has no space and never reaches here).
+pub(crate) fn version_context(b: &[u8], s: usize) -> bool {
+    const WORDS: &[&[u8]] = &[b"version", b"release", b"build", b"ver", b"v"];
+    let mut e = s;
+    while e > 0 && s - e < 3 && matches!(b[e - 1], b' ' | b':' | b'=' | b'\t') {
+        e -= 1;
+    }
+    if e == s {
+        return false;
+    }
+    let from = e.saturating_sub(8);
+    let mut low = [0u8; 8];
+    let low = &mut low[..e - from];
+    for (d, c) in low.iter_mut().zip(&b[from..e]) {
+        *d = c.to_ascii_lowercase();
+    }
+    WORDS.iter().any(|w| {
+        low.ends_with(w) && (low.len() == w.len() || !low[low.len() - w.len() - 1].is_ascii_alphabetic())
+    })
+}
+
 /// True for a 8-4-4-4-12 hex UUID.
 pub(crate) fn is_uuid(s: &[u8]) -> bool {
     s.len() == 36
