@@ -369,7 +369,7 @@ fn utf8_offsets_are_exact() {
     assert_eq!(
         f,
         vec![
-            ("EMAIL".into(), "ller@example.com".into()),
+            ("EMAIL".into(), "jürgen.müller@example.com".into()),
             ("PHONE".into(), "+49 30 12345678".into()),
             ("CARD".into(), "4111 1111 1111 1111".into()),
         ]

@@ -3,7 +3,10 @@
 //! tenantguard's redactor on the synthetic corpus, and (optionally) of Presidio on the same
 //! corpus in the same run.
 //!
-//! `cargo run --release -p tenantguard-benches --bin redact_eval -- [--docs N] [--seed S] [--out DIR] [--presidio PYTHON [--presidio-docs N]]`
+//! `cargo run --release -p tenantguard-benches --bin redact_eval -- [--docs N] [--seed S] [--out DIR] [--presidio PYTHON [--presidio-docs N]] [--set PROMPTS.jsonl]`
+//!
+//! Then scores the committed realistic set (`benches/eval/secrets/prompts.jsonl`, or `--set`)
+//! per type with the same scorer, counts credential leaks, and times it.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,7 @@ use serde_json::json;
 use tenantguard::redact::{Operation, PseudonymSession, Redactor};
 use tenantguard::TenantId;
 use tenantguard_benches::corpus::{generate, score, Counts, TYPES};
+use tenantguard_benches::eval_set;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -170,6 +174,8 @@ fn main() {
         }
     }
 
+    realistic_set(&redactor);
+
     if let Some(py) = arg("--presidio") {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/presidio_bench.py");
         let mut cmd = std::process::Command::new(py);
@@ -217,6 +223,77 @@ fn main() {
                 ratio(ours.tp, ours.truth)
             );
         }
+    }
+}
+
+/// Scores and times the realistic prompt set.
+fn realistic_set(redactor: &Redactor) {
+    let path = arg("--set").map_or_else(eval_set::default_path, std::path::PathBuf::from);
+    let set = eval_set::load(&path);
+    let total: usize = set.iter().map(|p| p.text.len()).sum();
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut leaks = 0;
+    let mut secrets = 0;
+    let debug = std::env::var("REDACT_DEBUG").ok();
+    for p in &set {
+        let truth: Vec<(&str, usize, usize)> =
+            p.spans.iter().map(|(t, s, e)| (t.as_str(), *s, *e)).collect();
+        let pred: Vec<(String, usize, usize)> = redactor
+            .find(&p.text)
+            .expect("find")
+            .into_iter()
+            .map(|f| (f.kind.tag().to_owned(), f.start, f.end))
+            .collect();
+        score(&truth, &pred, &mut counts);
+        secrets += p.spans.iter().filter(|(t, _, _)| eval_set::SECRET_TYPES.contains(&t.as_str())).count();
+        for (t, s, e) in eval_set::leaks(p, &pred) {
+            leaks += 1;
+            if debug.is_some() {
+                eprintln!("LEAK {t} in a {} prompt: {:?}", p.kind, &p.text[*s..*e]);
+            }
+        }
+        if let Some(kind) = &debug {
+            for (k, s, e) in &pred {
+                if (kind == "all" || k == kind) && !truth.iter().any(|(tk, ts, te)| tk == k && s < te && ts < e) {
+                    eprintln!("false positive {k}: {:?}", &p.text[*s..*e]);
+                }
+            }
+            for (k, s, e) in &truth {
+                if (kind == "all" || k == kind) && !pred.iter().any(|(pk, ps, pe)| pk == k && ps < e && s < pe) {
+                    eprintln!("missed {k}: {:?}", &p.text[*s..*e]);
+                }
+            }
+        }
+    }
+    let passes = 20;
+    let t = cpu_now();
+    let mut n = 0usize;
+    for _ in 0..passes {
+        for p in &set {
+            n += redactor.find(&p.text).expect("find").len();
+        }
+    }
+    let mbps = (total * passes) as f64 / 1e6 / (cpu_now() - t);
+    std::hint::black_box(n);
+    println!(
+        "\n## Realistic prompts ({}: {} prompts, {:.1} KB, {} labelled spans)\n",
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("set"),
+        set.len(),
+        total as f64 / 1e3,
+        set.iter().map(|p| p.spans.len()).sum::<usize>()
+    );
+    println!("- find: {mbps:.0} MB per CPU-second");
+    println!("- credential leaks (a labelled secret not wholly covered by a secret finding): {leaks} of {secrets}\n");
+    println!("| type | truth | predicted | precision | recall | exact spans |\n|---|---|---|---|---|---|");
+    for (k, c) in &counts {
+        println!(
+            "| {k} | {} | {} | {:.4} | {:.4} | {:.4} |",
+            c.truth,
+            c.predicted,
+            ratio(c.tp, c.predicted),
+            ratio(c.tp, c.truth),
+            ratio(c.exact, c.truth)
+        );
     }
 }
 

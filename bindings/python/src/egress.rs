@@ -87,7 +87,7 @@ pub(crate) struct EgressPolicy(pub(crate) tenantguard::egress::EgressPolicy);
 #[pymethods]
 impl EgressPolicy {
     #[new]
-    #[pyo3(signature = (*, allowed_providers=None, opted_out=None, categories=None, redaction="off", operator="pseudonymize", terms=None, patterns=None, agent_prefix=None, zero_data_retention=false, prompt_cache=true, max_retention_days=None))]
+    #[pyo3(signature = (*, allowed_providers=None, opted_out=None, categories=None, redaction="off", operator="pseudonymize", terms=None, patterns=None, agent_prefix=None, zero_data_retention=false, prompt_cache=true, max_retention_days=None, identifiers_as_secrets=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         #[pyo3(from_py_with = crate::errors::arg)] allowed_providers: Option<BTreeSet<String>>,
@@ -103,6 +103,7 @@ impl EgressPolicy {
         #[pyo3(from_py_with = crate::errors::arg)] zero_data_retention: bool,
         #[pyo3(from_py_with = crate::errors::arg)] prompt_cache: bool,
         #[pyo3(from_py_with = crate::errors::arg)] max_retention_days: Option<u32>,
+        #[pyo3(from_py_with = crate::errors::arg)] identifiers_as_secrets: bool,
     ) -> PyResult<Self> {
         Ok(EgressPolicy(tenantguard::egress::EgressPolicy {
             allowed_providers,
@@ -113,6 +114,7 @@ impl EgressPolicy {
             terms: terms.unwrap_or_default(),
             patterns: self::patterns(patterns.unwrap_or_default()),
             agent_prefix,
+            identifiers_as_secrets,
             retention: tenantguard::egress::RetentionHints {
                 zero_data_retention,
                 prompt_cache,
@@ -181,6 +183,10 @@ impl EgressPolicy {
     #[getter]
     fn agent_prefix(&self) -> Option<String> {
         self.0.agent_prefix.clone()
+    }
+    #[getter]
+    fn identifiers_as_secrets(&self) -> bool {
+        self.0.identifiers_as_secrets
     }
     #[getter]
     fn zero_data_retention(&self) -> bool {
@@ -528,16 +534,20 @@ pub(crate) struct Redactor(tenantguard::redact::Redactor);
 #[pymethods]
 impl Redactor {
     /// The built-in recognizers of `categories` (default: pii and secret), plus the
-    /// organization's `terms` and `patterns` (tag to regex) when given.
+    /// organization's `terms` and `patterns` (tag to regex) when given. With
+    /// `identifiers_as_secrets`, commit ids and digests in context, UUIDs and base64 images
+    /// are redacted as secrets too.
     #[new]
-    #[pyo3(signature = (*, categories=None, terms=None, patterns=None, agent_prefix=None))]
+    #[pyo3(signature = (*, categories=None, terms=None, patterns=None, agent_prefix=None, identifiers_as_secrets=false))]
     fn new(
         #[pyo3(from_py_with = crate::errors::arg)] categories: Option<Vec<String>>,
         #[pyo3(from_py_with = crate::errors::arg)] terms: Option<Vec<String>>,
         #[pyo3(from_py_with = crate::errors::arg)] patterns: Option<BTreeMap<String, String>>,
         #[pyo3(from_py_with = crate::errors::arg)] agent_prefix: Option<String>,
+        #[pyo3(from_py_with = crate::errors::arg)] identifiers_as_secrets: bool,
     ) -> PyResult<Self> {
-        let mut b = tenantguard::redact::Redactor::builder();
+        let mut b = tenantguard::redact::Redactor::builder()
+            .identifiers_as_secrets(identifiers_as_secrets);
         if let Some(c) = categories {
             let cats = c
                 .iter()

@@ -128,6 +128,28 @@ def test_redactor_operators() -> None:
     assert [f.tag for f in r.find("call +1 415 555 2671")] == ["PHONE"]
 
 
+def test_identifiers_as_secrets_is_a_per_organization_switch(
+    setup: tuple[tg.Guard, tg.Egress, tg.TenantContext],
+) -> None:
+    _, egress, acme = setup
+    text = "commit 3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2 with PGPASSWORD=s3cr3t-Pg"
+    assert tg.Redactor().redact(text).text == (
+        "commit 3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2 with PGPASSWORD=[SECRET]"
+    )
+    assert tg.Redactor(identifiers_as_secrets=True).redact(text).text == (
+        "commit [SECRET] with PGPASSWORD=[SECRET]"
+    )
+    policy = tg.EgressPolicy(redaction="strict", operator="tag", identifiers_as_secrets=True)
+    assert policy.identifiers_as_secrets and not tg.EgressPolicy().identifiers_as_secrets
+    assert tg.EgressPolicy.from_json(policy.to_json()) == policy
+    egress.set_policy(acme, policy)
+    prepared = egress.prepare(acme, "llm-chat", text).prepared
+    assert prepared is not None and "3f9a2b7c" not in prepared.text
+    egress.set_policy(acme, tg.EgressPolicy(redaction="strict", operator="tag"))
+    prepared = egress.prepare(acme, "llm-chat", text).prepared
+    assert prepared is not None and "3f9a2b7c" in prepared.text and "s3cr3t" not in prepared.text
+
+
 def test_pseudonymize_restore_round_trip() -> None:
     r = tg.Redactor()
     with tg.PseudonymSession("acme") as s:

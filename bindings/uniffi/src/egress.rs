@@ -91,6 +91,9 @@ pub struct EgressPolicy {
     pub agent_prefix: Option<String>,
     /// Hints for the provider.
     pub retention: RetentionHints,
+    /// Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
+    #[uniffi(default = false)]
+    pub identifiers_as_secrets: bool,
 }
 
 impl From<EgressPolicy> for core_egress::EgressPolicy {
@@ -125,6 +128,7 @@ impl From<EgressPolicy> for core_egress::EgressPolicy {
                 })
                 .collect(),
             agent_prefix: p.agent_prefix,
+            identifiers_as_secrets: p.identifiers_as_secrets,
             retention: core_egress::RetentionHints {
                 zero_data_retention: p.retention.zero_data_retention,
                 prompt_cache: p.retention.prompt_cache,
@@ -175,6 +179,7 @@ impl From<core_egress::EgressPolicy> for EgressPolicy {
                 .collect(),
             agent_prefix: p.agent_prefix,
             retention: hints(p.retention),
+            identifiers_as_secrets: p.identifiers_as_secrets,
         }
     }
 }
@@ -729,15 +734,17 @@ pub struct Redactor(core_redact::Redactor);
 #[uniffi::export]
 impl Redactor {
     /// A redactor: built-in recognizers of `categories` (default all), the organization's
-    /// `terms` and `patterns`, and an agent-token prefix (default `tg_`).
-    #[uniffi::constructor(default(categories = None, terms = [], patterns = [], agent_prefix = None))]
+    /// `terms` and `patterns`, an agent-token prefix (default `tg_`), and whether commit ids
+    /// and digests in context, UUIDs and base64 images count as secrets (default `false`).
+    #[uniffi::constructor(default(categories = None, terms = [], patterns = [], agent_prefix = None, identifiers_as_secrets = false))]
     pub fn new(
         categories: Option<Vec<RedactCategory>>,
         terms: Vec<String>,
         patterns: Vec<OrgPattern>,
         agent_prefix: Option<String>,
+        identifiers_as_secrets: bool,
     ) -> Result<Arc<Self>> {
-        let mut b = core_redact::Redactor::builder();
+        let mut b = core_redact::Redactor::builder().identifiers_as_secrets(identifiers_as_secrets);
         if let Some(c) = categories {
             let c: Vec<core_redact::Category> = c.into_iter().map(Into::into).collect();
             b = b.categories(&c);
@@ -755,7 +762,7 @@ impl Redactor {
         Ok(Arc::new(Redactor(b.build().map_err(core_err)?)))
     }
 
-    /// Every value found in `text` (at most 4 MiB), by position.
+    /// Every value found in `text` (at most 4 MiB, `MAX_TEXT_LEN`), by position.
     pub fn find(&self, text: String) -> Result<Vec<Finding>> {
         let f = self.0.find(&text).map_err(core_err)?;
         Ok(f.iter().map(Finding::from).collect())

@@ -143,6 +143,10 @@ pub struct EgressPolicy {
     pub patterns: Vec<OrgPattern>,
     /// Agent-token prefix to recognize (default `tg_`).
     pub agent_prefix: Option<String>,
+    /// Redact random-looking identifiers (commit ids and digests in context, UUIDs, base64
+    /// images) as secrets when secrets are redacted (default `false`; see
+    /// [`crate::redact::RedactorBuilder::identifiers_as_secrets`]).
+    pub identifiers_as_secrets: bool,
     /// Hints for the provider.
     pub retention: RetentionHints,
 }
@@ -162,7 +166,9 @@ impl EgressPolicy {
     }
 
     fn redactor(&self) -> std::result::Result<Redactor, RedactError> {
-        let mut b = Redactor::builder().categories(self.redaction.categories());
+        let mut b = Redactor::builder()
+            .categories(self.redaction.categories())
+            .identifiers_as_secrets(self.identifiers_as_secrets);
         if let Some(p) = &self.agent_prefix {
             b = b.agent_prefix(p.clone());
         }
@@ -180,7 +186,9 @@ impl EgressPolicy {
             .into_iter()
             .filter(|k| !self.redaction.categories().contains(k))
             .collect();
-        let mut b = Redactor::builder().categories(&left);
+        let mut b = Redactor::builder()
+            .categories(&left)
+            .identifiers_as_secrets(self.identifiers_as_secrets);
         if let Some(p) = &self.agent_prefix {
             b = b.agent_prefix(p.clone());
         }

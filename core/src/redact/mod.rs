@@ -34,6 +34,7 @@ mod operator;
 mod pseudonym;
 mod redactor;
 mod scan;
+mod secrets;
 mod validate;
 
 pub use operator::{HashKey, Operation, Operator, Redacted};
@@ -55,7 +56,9 @@ use thiserror::Error;
 
 use crate::error::ErrorKind;
 
-/// Largest text the redactor and restore accept, in bytes: 4 MiB.
+/// Largest text the redactor and restore accept, in bytes: 4 MiB. A larger text is refused
+/// with [`RedactError::TooLarge`] (nothing is cut silently); split it yourself. Every other
+/// limit of the recognizers is listed in `docs/REDACTION.md`.
 pub const MAX_TEXT_LEN: usize = 4 * 1024 * 1024;
 
 /// Errors from redaction and restore.

@@ -43,6 +43,7 @@ pub struct RedactorBuilder {
     terms: Vec<String>,
     patterns: Vec<OrgPattern>,
     host: Vec<Arc<dyn Recognizer>>,
+    ids_as_secrets: bool,
 }
 
 impl std::fmt::Debug for RedactorBuilder {
@@ -96,6 +97,16 @@ impl RedactorBuilder {
     /// Adds an organization regex.
     pub fn pattern(mut self, pattern: OrgPattern) -> Self {
         self.patterns.push(pattern);
+        self
+    }
+
+    /// Whether identifiers that look random are redacted as secrets (default `false`): git
+    /// commit ids and digests next to a word that names them (`commit`, `sha256:`, `md5`,
+    /// `etag`...), subresource-integrity digests (`sha512-...`), base64 images (data URIs,
+    /// PNG/JPEG/GIF signatures) and UUIDs. Off, they stay in the text; an organization that
+    /// treats its identifiers as confidential turns this on.
+    pub fn identifiers_as_secrets(mut self, on: bool) -> Self {
+        self.ids_as_secrets = on;
         self
     }
 
@@ -189,6 +200,7 @@ impl RedactorBuilder {
                 terms: TermIndex::new(&self.terms),
                 patterns,
                 host,
+                ids_as_secrets: self.ids_as_secrets,
             }),
         })
     }
@@ -224,6 +236,7 @@ impl Redactor {
             terms: Vec::new(),
             patterns: Vec::new(),
             host: Vec::new(),
+            ids_as_secrets: false,
         }
     }
 

@@ -7,6 +7,7 @@ use memchr::memmem;
 use super::validate::{
     iban_compact_valid, is_card, is_high_entropy, is_ipv4, is_ipv6, is_phone, is_ssn,
 };
+use super::secrets::{self, Kind};
 use super::{EntityKind, Finding, Recognizer};
 
 // Character classes; 0 ends a word.
@@ -40,6 +41,20 @@ const fn class_table() -> [u8; 256] {
 }
 
 static CLASS: [u8; 256] = class_table();
+
+/// How far past a word's `=` a provider format may run (Atlassian tokens carry one `=`
+/// and 8 characters after it). Bounded so that no word costs more than its length plus this.
+const MAX_TOKEN_AHEAD: usize = 64;
+
+/// `e` moved past up to two `=` of base64 padding.
+fn padded(b: &[u8], mut e: usize) -> usize {
+    let mut k = 0;
+    while k < 2 && e < b.len() && b[e] == b'=' {
+        e += 1;
+        k += 1;
+    }
+    e
+}
 
 /// Longest run of numeric words joined into one candidate (`+33 1 23 45 67 89` is 6).
 const MAX_RUN_WORDS: usize = 8;
@@ -91,6 +106,8 @@ pub(crate) struct ScanConfig {
     pub(crate) terms: TermIndex,
     pub(crate) patterns: Option<Patterns>,
     pub(crate) host: Vec<(Arc<dyn Recognizer>, EntityKind)>,
+    /// Commit ids, digests in context, UUIDs and base64 images count as secrets.
+    pub(crate) ids_as_secrets: bool,
 }
 
 struct Scan<'a> {
@@ -136,6 +153,9 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
             && !fancy
             && cfg.terms.first & (1u128 << (b[s] & 127)) == 0
         {
+            if i < n && trigger(b, i, i - s) {
+                sc.keyed(s, i);
+            }
             continue;
         }
         let next = sc.word(s, i, f);
@@ -219,45 +239,9 @@ fn trim_end(b: &[u8], s: usize, mut e: usize) -> usize {
     e
 }
 
-type Body = fn(u8) -> bool;
-
-fn upper_digit(b: u8) -> bool {
-    b.is_ascii_uppercase() || b.is_ascii_digit()
-}
-fn alnum_us(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-fn alnum_dash(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-'
-}
 fn b64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
-
-/// (prefix, body charset, min body, max body).
-const PREFIXES: &[(&[u8], Body, usize, usize)] = &[
-    (b"AKIA", upper_digit, 16, 16),
-    (b"ASIA", upper_digit, 16, 16),
-    (b"AIza", b64url, 35, 35),
-    (b"ghp_", is_alnum, 30, 251),
-    (b"gho_", is_alnum, 30, 251),
-    (b"ghu_", is_alnum, 30, 251),
-    (b"ghs_", is_alnum, 30, 251),
-    (b"ghr_", is_alnum, 30, 251),
-    (b"github_pat_", alnum_us, 22, 244),
-    (b"xoxb-", alnum_dash, 10, 250),
-    (b"xoxp-", alnum_dash, 10, 250),
-    (b"xoxa-", alnum_dash, 10, 250),
-    (b"xoxr-", alnum_dash, 10, 250),
-    (b"xoxs-", alnum_dash, 10, 250),
-    (b"xoxe-", alnum_dash, 10, 250),
-    (b"sk_live_", is_alnum, 16, 247),
-    (b"rk_live_", is_alnum, 16, 247),
-    (b"sk_test_", is_alnum, 16, 247),
-    (b"rk_test_", is_alnum, 16, 247),
-    (b"whsec_", is_alnum, 24, 249),
-    (b"sk-", b64url, 20, 252),
-];
 
 impl Scan<'_> {
     fn on(&self, kind: &EntityKind) -> bool {
@@ -278,16 +262,28 @@ impl Scan<'_> {
         if !self.cfg.host.is_empty() {
             self.host(s, e);
         }
+        if (e < self.b.len() && trigger(self.b, e, e - s)) || (f & CO != 0 && self.b[e - 1] == b':')
+        {
+            self.keyed(s, e);
+        }
         if f & (D | AT | CO | DOT | OT) == 0 && e - s < 20 {
             // Letters only and short: a plain word.
             return e;
         }
         if self.b[s] == b'-'
-            && self.b[s..].starts_with(b"-----BEGIN")
+            && (self.b[s..].starts_with(b"-----BEGIN") || self.b[s..].starts_with(b"---- BEGIN SSH2"))
             && self.on(&EntityKind::PrivateKey)
         {
             if let Some(end) = self.pem(s) {
                 return end;
+            }
+        }
+        if self.b[s] == b'P' && self.on(&EntityKind::PrivateKey) {
+            if let Some(end) = secrets::putty_end(self.b, s) {
+                if self.text.is_char_boundary(end) {
+                    self.emit(EntityKind::PrivateKey, s, end);
+                    return end;
+                }
             }
         }
         let te = trim_end(self.b, s, e);
@@ -304,22 +300,52 @@ impl Scan<'_> {
 
     fn token(&mut self, s: usize, e: usize, f: u8, allow_run: bool) -> usize {
         let w = &self.b[s..e];
-        if f & AT != 0 {
+        if f & CO != 0 {
             if let Some(q) = memmem::find(w, b"://") {
-                if self.on(&EntityKind::UrlCredentials) {
-                    self.url_credentials(s, s + q, e);
-                }
+                self.url(s, s + q, e);
                 return e;
             }
-            if self.on(&EntityKind::Email) {
-                self.emails(s, e);
+            if secrets::telegram(w) && self.on(&EntityKind::ApiKey) {
+                self.emit(EntityKind::ApiKey, s, e);
+                return e;
+            }
+        }
+        if f & OT != 0 && w.len() >= 20 && memchr::memchr(b'&', w).is_some() {
+            // `value&next=...` inside a query string: each part on its own (parts hold no
+            // `&`, so this recurses once).
+            let mut p = s;
+            for part in w.split(|&c| c == b'&') {
+                let pe = p + part.len();
+                if !part.is_empty() {
+                    self.token(p, pe, flags(part), false);
+                }
+                p = pe + 1;
             }
             return e;
         }
-        if f & CO != 0 {
-            if memmem::find(w, b"://").is_some() {
-                return e;
+        if f & AT != 0 {
+            self.emails(s, e);
+            return e;
+        }
+        if f & OT != 0 && self.on(&EntityKind::Email) {
+            if let Some(x) = memmem::find(w, b"%40") {
+                // A percent-encoded address (`jane%40example.com` in a URL or a log).
+                let a = s + x;
+                let mut l = a;
+                while l > s && is_local(self.b[l - 1]) {
+                    l -= 1;
+                }
+                let mut r = a + 3;
+                while r < e && is_domain(self.b[r]) {
+                    r += 1;
+                }
+                if l < a && r > a + 3 && valid_domain(&self.b[a + 3..r]) {
+                    self.emit(EntityKind::Email, l, r);
+                    return e;
+                }
             }
+        }
+        if f & CO != 0 {
             if self.on(&EntityKind::IpAddress) && is_ipv6(w) {
                 self.emit(EntityKind::IpAddress, s, e);
                 return e;
@@ -365,25 +391,30 @@ impl Scan<'_> {
                 return e;
             }
         }
-        if w.len() >= 13
-            && self.on(&EntityKind::ApiKey)
-            && matches!(w[0], b'A' | b'g' | b'x' | b's' | b'r' | b'w')
-        {
-            for (p, body_ok, min, max) in PREFIXES {
-                if w.len() >= p.len() + min && w[1] == p[1] && w.starts_with(p) {
-                    let body = w[p.len()..].iter().take_while(|&&c| body_ok(c)).count();
-                    let end = p.len() + body;
-                    let boundary = end == w.len() || !alnum_us(w[end]);
-                    if body >= *min && body <= *max && boundary {
-                        self.emit(EntityKind::ApiKey, s, s + end);
-                        return e;
-                    }
+        if w.len() >= 12 {
+            // Some formats run past the word: a `=` inside (Atlassian) or as base64 padding.
+            let ahead_end = if e < self.b.len() && self.b[e] == b'=' {
+                self.b.len().min(e + MAX_TOKEN_AHEAD)
+            } else {
+                e
+            };
+            let ahead = &self.b[s..ahead_end];
+            if let Some((len, kind)) = secrets::provider(ahead) {
+                let kind = match kind {
+                    Kind::ApiKey => EntityKind::ApiKey,
+                    Kind::Secret => EntityKind::Secret,
+                    Kind::PrivateKey => EntityKind::PrivateKey,
+                };
+                if self.on(&kind) && self.text.is_char_boundary(s + len) {
+                    let end = padded(self.b, s + len);
+                    self.emit(kind, s, end);
+                    return e.max(end);
                 }
             }
         }
         if w.len() >= 4
-            && w[0].is_ascii_uppercase()
-            && w[1].is_ascii_uppercase()
+            && w[0].is_ascii_alphabetic()
+            && w[1].is_ascii_alphabetic()
             && w[2].is_ascii_digit()
             && w[3].is_ascii_digit()
             && self.on(&EntityKind::Iban)
@@ -392,18 +423,32 @@ impl Scan<'_> {
                 return end;
             }
         }
-        if w.len() >= 20 && f & DOT == 0 && self.on(&EntityKind::Secret) && is_high_entropy(w) {
-            self.emit(EntityKind::Secret, s, e);
+        if w.len() >= 20 && f & DOT == 0 && self.on(&EntityKind::Secret) {
+            if is_high_entropy(w) {
+                if self.cfg.ids_as_secrets || !secrets::identifier_in_context(self.b, s, e) {
+                    let end = padded(self.b, e);
+                    self.emit(EntityKind::Secret, s, end);
+                    return end;
+                }
+            } else if self.cfg.ids_as_secrets && secrets::is_uuid(w) {
+                self.emit(EntityKind::Secret, s, e);
+            }
         }
         e
     }
 
     fn iban(&mut self, s: usize, e: usize, allow_run: bool) -> Option<usize> {
         let w = &self.b[s..e];
+        // Written in lower case too (`de89...`): validated upper-cased.
+        let mut buf = [0u8; 34];
         if w.len() >= 15 {
-            if w.len() <= 34 && iban_compact_valid(w) {
-                self.emit(EntityKind::Iban, s, e);
-                return Some(e);
+            if w.len() <= 34 {
+                buf[..w.len()].copy_from_slice(w);
+                buf[..w.len()].make_ascii_uppercase();
+                if iban_compact_valid(&buf[..w.len()]) {
+                    self.emit(EntityKind::Iban, s, e);
+                    return Some(e);
+                }
             }
             return None;
         }
@@ -411,8 +456,8 @@ impl Scan<'_> {
             return None;
         }
         // Grouped form: `DE89 3704 0044 0532 0130 00`.
-        let mut buf = [0u8; 34];
         buf[..4].copy_from_slice(w);
+        buf[..4].make_ascii_uppercase();
         let mut n = 4;
         let mut ends = [0usize; 9];
         let mut lens = [0usize; 9];
@@ -421,7 +466,7 @@ impl Scan<'_> {
         while groups < 9 && p + 1 < self.b.len() && self.b[p] == b' ' {
             let gs = p + 1;
             let mut ge = gs;
-            while ge < self.b.len() && ge - gs < 5 && upper_digit(self.b[ge]) {
+            while ge < self.b.len() && ge - gs < 5 && self.b[ge].is_ascii_alphanumeric() {
                 ge += 1;
             }
             if ge == gs
@@ -434,6 +479,7 @@ impl Scan<'_> {
                 break;
             }
             buf[n..n + ge - gs].copy_from_slice(&self.b[gs..ge]);
+            buf[n..n + ge - gs].make_ascii_uppercase();
             n += ge - gs;
             ends[groups] = ge;
             lens[groups] = n;
@@ -520,7 +566,12 @@ impl Scan<'_> {
 
     fn classify(&self, s: usize, e: usize, single: bool) -> Option<EntityKind> {
         let w = &self.b[s..e];
-        if single && self.on(&EntityKind::IpAddress) && w.len() >= 7 && is_ipv4(w) {
+        if single
+            && self.on(&EntityKind::IpAddress)
+            && w.len() >= 7
+            && is_ipv4(w)
+            && !secrets::version_context(self.b, s)
+        {
             return Some(EntityKind::IpAddress);
         }
         if w.len() == 11 && self.on(&EntityKind::UsSsn) && is_ssn(w) {
@@ -541,8 +592,20 @@ impl Scan<'_> {
         while let Some(off) = memchr::memchr(b'@', &b[p..e]) {
             let a = p + off;
             let mut l = a;
-            while l > s && is_local(b[l - 1]) {
-                l -= 1;
+            // The local part may hold non-ASCII letters (`zoë@`), which end a word: look
+            // back past the word's start over letters (by character, so `l` stays on a
+            // character boundary).
+            while l > 0 && a - l < 64 {
+                if is_local(b[l - 1]) {
+                    l -= 1;
+                } else if b[l - 1] >= 0x80 {
+                    match self.text[..l].chars().next_back() {
+                        Some(c) if c.is_alphanumeric() => l -= c.len_utf8(),
+                        _ => break,
+                    }
+                } else {
+                    break;
+                }
             }
             while l < a && b[l] == b'.' {
                 l += 1;
@@ -554,8 +617,12 @@ impl Scan<'_> {
             while r > a + 1 && matches!(b[r - 1], b'.' | b'-') {
                 r -= 1;
             }
-            if l < a && a - l <= 64 && valid_domain(&b[a + 1..r]) {
+            if l < a && a - l <= 64 && valid_domain(&b[a + 1..r]) && self.on(&EntityKind::Email) {
                 self.emit(EntityKind::Email, l, r);
+                p = r;
+            } else if r > a + 1 && is_ipv4(&b[a + 1..r]) && self.on(&EntityKind::IpAddress) {
+                // `root@198.51.100.7`: an IP host after a user name.
+                self.emit(EntityKind::IpAddress, a + 1, r);
                 p = r;
             } else {
                 p = a + 1;
@@ -566,7 +633,9 @@ impl Scan<'_> {
         }
     }
 
-    fn url_credentials(&mut self, s: usize, q: usize, e: usize) {
+    /// A URL `[s, e)` with `://` at `q`: credentials in its user info, an IP host, a webhook
+    /// path, and secrets (or e-mails, keys) in its path segments and query values.
+    fn url(&mut self, s: usize, q: usize, e: usize) {
         let b = self.b;
         let mut sc = q;
         while sc > s
@@ -578,18 +647,93 @@ impl Scan<'_> {
             return;
         }
         let auth = q + 3;
+        // The authority ends at the path or query; a `#` there is part of a password.
         let auth_end = b[auth..e]
             .iter()
-            .position(|c| matches!(c, b'/' | b'?' | b'#'))
+            .position(|c| matches!(c, b'/' | b'?'))
             .map_or(e, |p| auth + p);
-        let Some(at) = memchr::memrchr(b'@', &b[auth..auth_end]).map(|p| auth + p) else {
+        let mut host = auth;
+        if let Some(at) = memchr::memrchr(b'@', &b[auth..auth_end]).map(|p| auth + p) {
+            host = at + 1;
+            let info = &b[auth..at];
+            let creds = match memchr::memchr(b':', info) {
+                Some(c) => c + 1 < info.len(),
+                // A key alone as user info (Sentry DSN `https://<key>@host/1`).
+                None => info.len() >= 16 && (is_high_entropy(info) || info.iter().all(u8::is_ascii_hexdigit)),
+            };
+            if creds && self.on(&EntityKind::UrlCredentials) {
+                self.emit(EntityKind::UrlCredentials, auth, at);
+            }
+        }
+        let mut host_end = auth_end;
+        if host < auth_end && b[host] == b'[' {
+            if let Some(p) = memchr::memchr(b']', &b[host..auth_end]) {
+                if self.on(&EntityKind::IpAddress) && is_ipv6(&b[host + 1..host + p]) {
+                    self.emit(EntityKind::IpAddress, host + 1, host + p);
+                }
+            }
+        } else {
+            if let Some(c) = memchr::memchr(b':', &b[host..auth_end]) {
+                host_end = host + c;
+            }
+            if host_end > host && self.on(&EntityKind::IpAddress) && is_ipv4(&b[host..host_end]) {
+                self.emit(EntityKind::IpAddress, host, host_end);
+            }
+        }
+        if auth_end >= e {
             return;
-        };
-        let Some(colon) = memchr::memchr(b':', &b[auth..at]).map(|p| auth + p) else {
+        }
+        let end = trim_end(b, auth_end, e);
+        if let Some(off) = secrets::webhook(&b[host..host_end], &b[auth_end..end]) {
+            if self.on(&EntityKind::ApiKey) {
+                self.emit(EntityKind::ApiKey, auth_end + off, end);
+                return;
+            }
+        }
+        // Path segments and query parts (the scan split the text at `=` already, so a
+        // query part here is a name or the start of a value).
+        let mut p = auth_end;
+        while p < end {
+            let ps = p + 1;
+            let pe = b[ps..end]
+                .iter()
+                .position(|c| matches!(c, b'/' | b'?' | b'&' | b'#' | b';'))
+                .map_or(end, |x| ps + x);
+            if pe - ps >= 16 {
+                let f = flags(&b[ps..pe]);
+                self.token(ps, pe, f, false);
+            } else if pe > ps && memchr::memchr(b'@', &b[ps..pe]).is_some() {
+                self.token(ps, pe, AT | LO, false);
+            }
+            p = pe;
+        }
+    }
+
+    /// A secret-named key ends at `e` (or `e - 1` is its `:`): emits the value after it.
+    fn keyed(&mut self, s: usize, e: usize) {
+        let b = self.b;
+        let ke = if b[e - 1] == b':' { e - 1 } else { e };
+        if ke < e && e < b.len() && b[e] != b' ' && b[e] != b'\t' && b[e] != b'"' && b[e] != b'\'' {
+            // `key:value` with no space is handled as a word of its own (host:port, a:b).
             return;
-        };
-        if colon + 1 < at {
-            self.emit(EntityKind::UrlCredentials, auth, at);
+        }
+        let ks = secrets::key_before(b, s, ke);
+        if ks == ke {
+            return;
+        }
+        if secrets::secret_key(&b[ks..ke]) {
+            if !self.on(&EntityKind::Secret) {
+                return;
+            }
+            if let Some((vs, ve)) = secrets::keyed_value(b, ke) {
+                if self.text.is_char_boundary(vs) && self.text.is_char_boundary(ve) {
+                    self.emit(EntityKind::Secret, vs, ve);
+                }
+            }
+        } else if ke == e && self.on(&EntityKind::Secret) {
+            if let Some((vs, ve)) = secrets::auth_scheme(b, ks, ke) {
+                self.emit(EntityKind::Secret, vs, ve);
+            }
         }
     }
 
@@ -601,12 +745,19 @@ impl Scan<'_> {
             .position(|&c| c == b'\n')
             .map_or((s + 80).min(b.len()), |p| s + p);
         let header = &b[s..line_end];
-        memmem::find(header, b"PRIVATE KEY-----")?;
-        let end = match memmem::find(&b[line_end..], b"-----END") {
+        // Every PEM private-key type (PKCS#1 RSA, SEC1 EC, DSA, PKCS#8 plain and encrypted,
+        // OpenSSH) and OpenPGP `PRIVATE KEY BLOCK`; SSH2 (RFC 4716 style) uses four dashes.
+        memmem::find(header, b"PRIVATE KEY")?;
+        let (end_marker, dashes): (&[u8], &[u8]) = if header.starts_with(b"---- ") {
+            (b"---- END", b"----")
+        } else {
+            (b"-----END", b"-----")
+        };
+        let end = match memmem::find(&b[line_end..], end_marker) {
             Some(p) => {
-                let after = line_end + p + 8;
-                match memmem::find(&b[after..b.len().min(after + 64)], b"-----") {
-                    Some(q) => after + q + 5,
+                let after = line_end + p + end_marker.len();
+                match memmem::find(&b[after..b.len().min(after + 64)], dashes) {
+                    Some(q) => after + q + dashes.len(),
                     None => b.len(),
                 }
             }
@@ -681,4 +832,18 @@ fn jwt_end(w: &[u8]) -> Option<usize> {
     let s0 = p0 + p + 1;
     let sig = seg(s0);
     Some(s0 + sig)
+}
+
+/// True if the word of length `len` ending at `i` may be a key followed by its value
+/// (`=`, a closing quote, ` =`, ` :`) or an `Authorization` scheme followed by a space.
+#[inline]
+fn trigger(b: &[u8], i: usize, len: usize) -> bool {
+    match b[i] {
+        b'=' | b'"' | b'\'' => true,
+        b' ' | b'\t' => {
+            matches!(b.get(i + 1), Some(b'=' | b':'))
+                || ((len == 5 || len == 6) && matches!(b[i - len] | 0x20, b'b'))
+        }
+        _ => false,
+    }
 }

@@ -182,9 +182,10 @@ fn digits_at(s: &[u8], i: usize, n: usize) -> bool {
 
 /// `AAA-GG-SSSS` with the ranges the SSA never issues excluded.
 pub(crate) fn is_ssn(s: &[u8]) -> bool {
+    // `AAA-GG-SSSS` or `AAA GG SSSS` (one separator, used twice).
     if s.len() != 11
-        || s[3] != b'-'
-        || s[6] != b'-'
+        || !matches!(s[3], b'-' | b' ')
+        || s[6] != s[3]
         || !digits_at(s, 0, 3)
         || !digits_at(s, 4, 2)
         || !digits_at(s, 7, 4)
@@ -349,6 +350,16 @@ pub(crate) fn is_card(s: &[u8]) -> bool {
 pub(crate) fn is_phone(s: &[u8]) -> bool {
     let Some(sh) = shape(s) else { return false };
     let g = &sh.groups[..sh.n];
+    // German style `0171/2345678`: trunk 0, area code, slash, subscriber number.
+    if sh.lead == 0
+        && sh.n == 2
+        && sh.seps[1] == [b'/', 0]
+        && s[0] == b'0'
+        && (3..=5).contains(&g[0])
+        && (10..=12).contains(&sh.digits)
+    {
+        return true;
+    }
     let seps_ok = (1..sh.n).all(|i| {
         sh.seps[i]
             .iter()
@@ -384,6 +395,13 @@ pub(crate) fn is_phone(s: &[u8]) -> bool {
                     && first_digit != b'1';
             }
             if sh.n == 4 && g == [1, 3, 3, 4] && first_digit == b'1' {
+                // `1 (212) 935-0366`: country code, area code in parentheses.
+                if sh.seps[1] == [b' ', b'(']
+                    && sh.seps[2] == [b')', b' ']
+                    && matches!(single(sh.seps[3]), b'-' | b' ' | b'.')
+                {
+                    return true;
+                }
                 let a = single(sh.seps[1]);
                 return (1..4).all(|i| single(sh.seps[i]) == a) && matches!(a, b'-' | b'.' | b' ');
             }
@@ -413,34 +431,76 @@ fn is_uuid(s: &[u8]) -> bool {
         })
 }
 
-/// A high-entropy token: 20 to 512 characters from base64/base64url/hex, with the
+/// Longest run judged by its entropy: AWS STS session tokens reach about 1 KB.
+const MAX_SECRET_LEN: usize = 4096;
+
+/// True if `s` reads as a path (`src/main/java`): with three or more `/`, some segment is a
+/// lower-case word. Random base64 (an AWS secret key with several `/`) has none.
+fn path_like(s: &[u8]) -> bool {
+    if s.iter().filter(|&&b| b == b'/').count() < 3 {
+        return false;
+    }
+    s.split(|&b| b == b'/')
+        .any(|seg| seg.len() >= 4 && seg.iter().all(u8::is_ascii_lowercase))
+        || s.windows(2).any(|w| w == b"//")
+}
+
+/// Byte classes for [`is_high_entropy`]: low 3 bits 1 digit, 2 upper, 3 lower, 4 `+/_-`;
+/// bit 3 a vowel; 0 a byte no secret alphabet has.
+static ENT_CLASS: [u8; 256] = ent_class();
+
+const fn ent_class() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            b'0'..=b'9' => 1,
+            b'A'..=b'Z' => 2,
+            b'a'..=b'z' => 3,
+            b'+' | b'/' | b'_' | b'-' => 4,
+            _ => 0,
+        };
+        if matches!(b | 0x20, b'a' | b'e' | b'i' | b'o' | b'u') && t[i] != 0 {
+            t[i] |= 8;
+        }
+        i += 1;
+    }
+    t
+}
+
+/// Shannon entropy in bits per character: log2(n) - sum(c log2 c) / n.
+fn entropy(hist: &[u16; 128], nf: f64) -> f64 {
+    let sum: f64 = hist
+        .iter()
+        .filter(|&&c| c > 1)
+        .map(|&c| {
+            let c = f64::from(c);
+            c * c.log2()
+        })
+        .sum();
+    nf.log2() - sum / nf
+}
+
+/// A high-entropy token: 20 to 4096 characters from base64/base64url/hex, with the
 /// character distribution of random data (Shannon entropy near the maximum for its length,
 /// few vowels when it has no digits) and not shaped like a UUID.
 pub(crate) fn is_high_entropy(s: &[u8]) -> bool {
-    if s.len() < 20
-        || s.len() > 512
-        || is_uuid(s)
-        || s[0] == b'/'
-        || s.iter().filter(|&&b| b == b'/').count() > 2
-    {
+    if s.len() < 20 || s.len() > MAX_SECRET_LEN || is_uuid(s) || s[0] == b'/' || path_like(s) {
         return false;
     }
     let mut hist = [0u16; 128];
-    let (mut digits, mut upper, mut lower, mut other, mut vowels) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut cnt = [0usize; 6];
     for &b in s {
-        match b {
-            b'0'..=b'9' => digits += 1,
-            b'A'..=b'Z' => upper += 1,
-            b'a'..=b'z' => lower += 1,
-            b'+' | b'/' | b'_' | b'-' => other += 1,
-            _ => return false,
+        let c = ENT_CLASS[b as usize];
+        if c == 0 {
+            return false;
         }
-        if matches!(b | 0x20, b'a' | b'e' | b'i' | b'o' | b'u') {
-            vowels += 1;
-        }
-        hist[b as usize] += 1;
+        cnt[(c & 7) as usize] += 1;
+        cnt[5] += usize::from(c >> 3);
+        hist[b as usize & 127] += 1;
     }
+    let (digits, upper, lower, other, vowels) = (cnt[1], cnt[2], cnt[3], cnt[4], cnt[5]);
     let n = s.len();
     let letters = upper + lower;
     if letters == 0 || other * 5 > n {
@@ -452,24 +512,17 @@ pub(crate) fn is_high_entropy(s: &[u8]) -> bool {
         || s.iter()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b));
     let nf = n as f64;
-    let h: f64 = hist
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / nf;
-            -p * p.log2()
-        })
-        .sum();
     if hex {
-        return n >= 32 && digits > 0 && h >= 3.0;
+        return n >= 32 && digits > 0 && entropy(&hist, nf) >= 3.0;
     }
     // Word-like (many vowels): an identifier or a slug, not a key. Random base62 has about 19%.
     if (digits == 0 && vowels * 10 > letters * 3) || vowels * 10 > letters * 4 {
         return false;
     }
     if upper == 0 || lower == 0 {
-        return n >= 24 && digits > 0 && h >= 3.8;
+        return n >= 24 && digits > 0 && entropy(&hist, nf) >= 3.8;
     }
+    let h = entropy(&hist, nf);
     h >= 0.82 * nf.log2().min(6.0) && h >= 3.5
 }
 
@@ -504,6 +557,8 @@ mod tests {
             "+14155552671",
             "01 23 45 67 89",
             "1-800-555-0199",
+            "1 (212) 935-0366",
+            "0171/2345678",
         ] {
             assert!(is_phone(p.as_bytes()), "{p}");
         }

@@ -272,4 +272,26 @@ test("stream restorer: chunks split inside placeholders restore like the whole a
     }
 }
 
+test("identifiers count as secrets only when the organization switches it on") {
+    val text = "commit 3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2 with PGPASSWORD=s3cr3t-Pg"
+    Redactor().use { r ->
+        check(r.tag(text).text == "commit 3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2 with PGPASSWORD=[SECRET]") { r.tag(text).text }
+    }
+    Redactor(identifiersAsSecrets = true).use { r ->
+        check(r.tag(text).text == "commit [SECRET] with PGPASSWORD=[SECRET]") { r.tag(text).text }
+    }
+    val strict = egressPolicyStrict().copy(identifiersAsSecrets = true)
+    check(strict.identifiersAsSecrets)
+    check(!egressPolicyDefault().identifiersAsSecrets)
+    Guard.inMemory().use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        Egress.forGuard(g, exampleRegistry()).use { e ->
+            e.setPolicy(acme, strict.copy(operator = RedactOperator.TAG))
+            val d = e.prepare(acme, "llm-chat", text) as EgressDecision.Allowed
+            check(!d.prepared.text().contains("3f9a2b7c")) { d.prepared.text() }
+        }
+    }
+}
+
 println("egress_test.kts: $passed tests passed")
