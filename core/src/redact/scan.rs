@@ -91,6 +91,7 @@ pub(crate) struct ScanConfig {
     pub(crate) terms: TermIndex,
     pub(crate) patterns: Option<Patterns>,
     pub(crate) host: Vec<(Arc<dyn Recognizer>, EntityKind)>,
+    pub(crate) pii: super::pii::PiiConfig,
 }
 
 struct Scan<'a> {
@@ -113,9 +114,18 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
     };
     let n = b.len();
     let fancy = !cfg.host.is_empty();
+    // Personal-data recognizers look at capitalized words too (names, ids) and at words
+    // starting with a non-ASCII capital (`Šuštaršič`, `Élodie`).
+    let caps = cfg.kinds & super::pii::cap_bits() != 0;
     let mut i = 0;
     while i < n {
         if CLASS[b[i] as usize] == 0 {
+            if caps && (0xC3..=0xC5).contains(&b[i]) && super::pii::upper_start(text, i) {
+                if let Some(e) = super::pii::word(&cfg.pii, cfg.kinds, text, i, sc.out) {
+                    i = e;
+                    continue;
+                }
+            }
             i += 1;
             continue;
         }
@@ -135,6 +145,7 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
             && i - s < 20
             && !fancy
             && cfg.terms.first & (1u128 << (b[s] & 127)) == 0
+            && !(caps && b[s].is_ascii_uppercase())
         {
             continue;
         }
@@ -277,6 +288,15 @@ impl Scan<'_> {
         }
         if !self.cfg.host.is_empty() {
             self.host(s, e);
+        }
+        if self.cfg.kinds & super::pii::bits() != 0
+            && (self.b[s].is_ascii_uppercase() || f & D != 0)
+        {
+            if let Some(end) =
+                super::pii::word(&self.cfg.pii, self.cfg.kinds, self.text, s, self.out)
+            {
+                return end.max(e);
+            }
         }
         if f & (D | AT | CO | DOT | OT) == 0 && e - s < 20 {
             // Letters only and short: a plain word.
