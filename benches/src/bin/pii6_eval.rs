@@ -204,6 +204,91 @@ fn main() {
         passes
     );
 
+    // The redaction benchmark's synthetic corpus (200 documents of about 2 KB, seed 42): the
+    // issue's speed target, with and without the recognizers of issue 22.
+    let docs = tenantguard_benches::corpus::generate(42, 200, 2048);
+    let total: usize = docs.iter().map(|d| d.text.len()).sum();
+    let without = Redactor::builder()
+        .disable(&EntityKind::PersonName)
+        .disable(&EntityKind::Address)
+        .disable(&EntityKind::DateOfBirth)
+        .disable(&EntityKind::CardCvc)
+        .disable(&EntityKind::NationalId)
+        .build()
+        .expect("redactor");
+    let only = |k: EntityKind| {
+        let mut b = Redactor::builder();
+        for x in [
+            EntityKind::PersonName,
+            EntityKind::Address,
+            EntityKind::DateOfBirth,
+            EntityKind::CardCvc,
+            EntityKind::NationalId,
+        ] {
+            if x != k {
+                b = b.disable(&x);
+            }
+        }
+        b.build().expect("redactor")
+    };
+    let profile = arg("--profile").is_some();
+    if arg("--corpus-findings").is_some() {
+        let mut seen = BTreeMap::new();
+        for d in &docs {
+            for f in redactor.find(&d.text).expect("find") {
+                if matches!(
+                    f.kind,
+                    EntityKind::PersonName
+                        | EntityKind::Address
+                        | EntityKind::DateOfBirth
+                        | EntityKind::CardCvc
+                        | EntityKind::NationalId
+                ) {
+                    *seen
+                        .entry(format!("{} {:?}", f.kind, &d.text[f.start..f.end]))
+                        .or_insert(0) += 1;
+                }
+            }
+        }
+        for (k, v) in seen {
+            println!("{v:5} {k}");
+        }
+    }
+    let singles: Vec<(String, Redactor)> = if profile {
+        [
+            EntityKind::PersonName,
+            EntityKind::Address,
+            EntityKind::DateOfBirth,
+            EntityKind::CardCvc,
+            EntityKind::NationalId,
+        ]
+        .into_iter()
+        .map(|k| (format!("only {k} added"), only(k)))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let mut runs: Vec<(String, &Redactor)> = vec![
+        ("every recognizer".into(), &redactor),
+        ("without issue-22 recognizers".into(), &without),
+    ];
+    runs.extend(singles.iter().map(|(l, r)| (l.clone(), r)));
+    for (label, r) in runs {
+        let passes = 20;
+        let t = cpu_now();
+        let mut n = 0;
+        for _ in 0..passes {
+            for d in &docs {
+                n += r.find(&d.text).expect("find").len();
+            }
+        }
+        let secs = cpu_now() - t;
+        println!(
+            "corpus 200x2KB, {label}: {:.1} MB per CPU-second ({n} findings)",
+            (total * passes) as f64 / 1e6 / secs
+        );
+    }
+
     let mut out = json!({"tenantguard": by_split.iter().map(|(s, cs)| (s.clone(), cs.iter().map(|(k, c)| (k.clone(), json!({"truth": c.truth, "found": c.found, "predicted": c.predicted, "correct": c.correct, "exact": c.exact}))).collect::<serde_json::Map<_, _>>().into())).collect::<serde_json::Map<_, _>>()});
     if let Some(py) = arg("--presidio") {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/presidio_pii6.py");

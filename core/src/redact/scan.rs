@@ -146,6 +146,7 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
             && !fancy
             && cfg.terms.first & (1u128 << (b[s] & 127)) == 0
             && !(caps && b[s].is_ascii_uppercase())
+            && !super::pii::nino_prefix(cfg.kinds, &b[s..i])
         {
             continue;
         }

@@ -44,14 +44,14 @@ fn house_number(b: &[u8], s: usize) -> Option<usize> {
 
 /// A street written before the number at `s`; returns where it starts.
 fn street_before(t: &str, s: usize) -> Option<usize> {
-    let mut buf = String::new();
+    let mut buf = text::Buf::new();
     let p = text::prev(t, s)?;
     if p.newline || p.raw.ends_with([',', ':', ';', ')']) {
         return None;
     }
-    let lc = text::norm(p.raw, &mut buf);
-    let class = words::class(lc);
-    if lc == "c/" {
+    let word = text::trim(p.raw);
+    let class = words::class(word);
+    if word.eq_ignore_ascii_case("c/") {
         return None; // `C/ 5` has no street name.
     }
     if class & STREET_POST != 0 && is_word(p.raw) {
@@ -66,7 +66,7 @@ fn street_before(t: &str, s: usize) -> Option<usize> {
             return None;
         }
     }
-    if words::is_compound_street(lc) && is_cap(p.raw.trim_end_matches('.')) {
+    if words::is_compound_street(word) && is_cap(p.raw.trim_end_matches('.')) {
         return Some(p.start);
     }
     // A prefix type up to MAX_STREET_WORDS words back, with at least one capitalized word
@@ -116,7 +116,7 @@ fn is_word(w: &str) -> bool {
 /// A street written after the number ending at `e`: `12 rue de la Paix`, `170 Cedar Avenue`.
 fn street_after(t: &str, e: usize) -> Option<usize> {
     let b = t.as_bytes();
-    let mut buf = String::new();
+
     let mut p = text::next_word_start(t, e)?;
     let mut we = text::word_end(t, p);
     if matches!(&t[p..we], "bis" | "ter" | "quater") {
@@ -129,8 +129,7 @@ fn street_after(t: &str, e: usize) -> Option<usize> {
         we = text::word_end(t, p);
     }
     let first = &t[p..we];
-    let lc = text::lower(first, &mut buf);
-    if words::class(lc) & STREET_PRE != 0 && !is_cap(first) {
+    if words::class(first) & STREET_PRE != 0 && !is_cap(first) {
         // French: a lower-case type, then the name up to the comma or the line's end.
         let mut end = we;
         let mut q = we;
@@ -154,8 +153,7 @@ fn street_after(t: &str, e: usize) -> Option<usize> {
         if !is_cap(w) {
             return None;
         }
-        let lc = text::lower(w, &mut buf);
-        if words::class(lc) & STREET_POST != 0 && q != p {
+        if words::class(w) & STREET_POST != 0 && q != p {
             // `Baker Street NW`: a compass suffix belongs to the street.
             if let Some(ns) = text::next_word_start(t, qe) {
                 let ne = text::word_end(t, ns);

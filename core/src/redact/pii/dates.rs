@@ -137,7 +137,7 @@ fn year_ok(y: u32) -> bool {
 /// The start of a date that ends with the year at `[ys, ye)`: `12 March 1985`,
 /// `12. März 1985`, `12 de marzo de 1985`, `March 12, 1985`, `12. 3. 1985`.
 fn date_before_year(t: &str, ys: usize) -> Option<usize> {
-    let mut buf = String::new();
+    let mut buf = text::Buf::new();
     let mut p = text::prev(t, ys)?;
     if p.newline {
         return None;

@@ -14,7 +14,7 @@ mod gazetteer;
 mod ids;
 mod names;
 mod text;
-mod words;
+pub(crate) mod words;
 
 use std::sync::Arc;
 
@@ -36,9 +36,19 @@ pub(crate) fn bits() -> u32 {
     .fold(0, |a, k| a | k.bit())
 }
 
-/// Bits of the kinds that start at a capital letter (names, `AB 12 34 56 C`, `X1234567L`).
+/// Bits of the kinds that need every capitalized word (names). National ids that start
+/// with a capital hold digits (`X1234567L`) and reach [`word`] anyway, except the grouped
+/// NINO (`AB 12 34 56 C`), see [`nino_prefix`].
 pub(crate) fn cap_bits() -> u32 {
-    EntityKind::PersonName.bit() | EntityKind::NationalId.bit()
+    EntityKind::PersonName.bit()
+}
+
+/// True if the plain word `w` may start a grouped UK NINO and ids are on.
+pub(crate) fn nino_prefix(kinds: u32, w: &[u8]) -> bool {
+    w.len() == 2
+        && w[0].is_ascii_uppercase()
+        && w[1].is_ascii_uppercase()
+        && kinds & EntityKind::NationalId.bit() != 0
 }
 
 /// Per-redactor configuration: the organization's names and exempt words.

@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use super::text::{self, is_cap, Fnv, FnvMap};
+use super::text::{self, is_cap};
 use super::words::{self, GREET, LABEL, NAMEPREP, NONNAME, PARTICLE, SIGNOFF, TITLE};
 
 pub(crate) const GIVEN: u8 = 1;
@@ -15,61 +15,59 @@ pub(crate) const SURNAME: u8 = 2;
 /// Most words taken into one name (`María del Carmen García López` is 5 plus particles).
 const MAX_NAME_WORDS: usize = 5;
 
-/// The built-in gazetteer (empty without the `names` feature).
-pub(crate) fn gazetteer() -> &'static FnvMap<Box<str>, u8> {
-    static G: OnceLock<FnvMap<Box<str>, u8>> = OnceLock::new();
-    G.get_or_init(|| {
-        #[allow(unused_mut)]
-        let mut m: FnvMap<Box<str>, u8> = FnvMap::default();
-        #[cfg(feature = "names")]
-        {
-            for (list, bit) in [
-                (super::gazetteer::GIVEN, GIVEN),
-                (super::gazetteer::SURNAMES, SURNAME),
-            ] {
-                for n in list.lines().filter(|l| !l.is_empty()) {
-                    *m.entry(n.to_lowercase().into_boxed_str()).or_default() |= bit;
-                }
-            }
+/// Adds the built-in gazetteer (nothing without the `names` feature) to the word table, as
+/// `GIVEN`/`SURNAME` shifted left by 16.
+pub(super) fn add_gazetteer(_m: &mut words::HashKeyed<u32>) {
+    #[cfg(feature = "names")]
+    for (list, bit) in [
+        (super::gazetteer::GIVEN, GIVEN),
+        (super::gazetteer::SURNAMES, SURNAME),
+    ] {
+        for n in list.lines().filter(|l| !l.is_empty()) {
+            *_m.entry(words::hash_lower(n)).or_default() |= u32::from(bit) << 16;
         }
-        m
-    })
+    }
 }
 
-/// Gazetteer statistics: (entries, bytes of names, approximate heap bytes of the table).
+/// Gazetteer statistics: (names, bytes of names, approximate heap bytes of the word table
+/// that holds them with the cue words).
 pub fn gazetteer_size() -> (usize, usize, usize) {
-    let g = gazetteer();
-    let names: usize = g.keys().map(|k| k.len()).sum();
-    let table = g.capacity() * (std::mem::size_of::<(Box<str>, u8)>() + 1);
-    (g.len(), names, names + table)
+    let g = words::table();
+    let n = g.values().filter(|v| **v >> 16 != 0).count();
+    #[cfg(feature = "names")]
+    let bytes = super::gazetteer::GIVEN.len() + super::gazetteer::SURNAMES.len();
+    #[cfg(not(feature = "names"))]
+    let bytes = 0;
+    let table = g.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+    (n, bytes, table + super::words::BLOOM_BYTES)
 }
 
 /// True if the built-in gazetteer knows `word` (any case) as a given name or surname; always
 /// false without the `names` feature.
 pub fn in_gazetteer(word: &str) -> bool {
-    gazetteer().contains_key(word.to_lowercase().as_str())
+    words::lookup(word) >> 16 != 0
 }
 
 /// The organization's own names and exempt words (lower case).
 #[derive(Default)]
 pub(crate) struct Lexicon {
-    pub(crate) names: FnvMap<Box<str>, u8>,
-    pub(crate) exempt: HashSet<Box<str>, BuildHasherDefault<Fnv>>,
+    /// Hashes (see [`words::hash_lower`]) of the organization's name words.
+    pub(crate) names: words::HashKeyed<u8>,
+    /// Hashes of the exempt words.
+    pub(crate) exempt: HashSet<u64, BuildHasherDefault<words::IdHasher>>,
 }
 
 impl Lexicon {
     pub(crate) fn new(names: &[String], exempt: &[String]) -> Arc<Self> {
         let mut lx = Lexicon::default();
-        let mut buf = String::new();
         for n in names {
             for w in n.split_whitespace() {
-                let lc = text::lower(w, &mut buf);
-                *lx.names.entry(lc.into()).or_default() |= GIVEN | SURNAME;
+                *lx.names.entry(words::hash_lower(w)).or_default() |= GIVEN | SURNAME;
             }
         }
         for x in exempt {
             for w in x.split_whitespace() {
-                lx.exempt.insert(text::lower(w, &mut buf).into());
+                lx.exempt.insert(words::hash_lower(w));
             }
         }
         Arc::new(lx)
@@ -88,20 +86,20 @@ enum Cue {
     Strong,
 }
 
-fn cue_before(t: &str, s: usize, buf: &mut String) -> Cue {
+fn cue_before(t: &str, s: usize, buf: &mut text::Buf) -> Cue {
     let Some(p) = text::prev(t, s) else {
         return Cue::SentenceStart;
     };
     let raw = p.raw;
     let last = raw.as_bytes()[raw.len() - 1];
-    let mut lc_owned = std::mem::take(buf);
-    let class = words::class(text::norm(raw, &mut lc_owned));
-    let cue = classify(t, &p, last, class, &mut lc_owned);
-    *buf = lc_owned;
-    cue
+    if p.newline && last != b',' {
+        return Cue::SentenceStart;
+    }
+    let class = words::class(text::trim(raw));
+    classify(t, &p, last, class, buf)
 }
 
-fn classify(t: &str, p: &text::Prev<'_>, last: u8, class: u16, buf: &mut String) -> Cue {
+fn classify(t: &str, p: &text::Prev<'_>, last: u8, class: u16, buf: &mut text::Buf) -> Cue {
     let raw = p.raw;
     if p.newline {
         // A signature under a sign-off line (`Best regards,` / `Anna Novak`).
@@ -161,14 +159,34 @@ fn classify(t: &str, p: &text::Prev<'_>, last: u8, class: u16, buf: &mut String)
     Cue::None
 }
 
-/// What the lists say about one lower-cased word.
-fn flags(lx: &Lexicon, lc: &str) -> u8 {
-    gazetteer().get(lc).copied().unwrap_or(0) | lx.names.get(lc).copied().unwrap_or(0)
+/// What the lists say about one lower-cased word: (name bits, word classes).
+fn flags(lx: &Lexicon, h: u64) -> (u8, u16) {
+    let own = if lx.names.is_empty() {
+        0
+    } else {
+        lx.names.get(&h).copied().unwrap_or(0)
+    };
+    let v = words::lookup_hash(h);
+    ((v >> 16) as u8 | own, (v & 0xffff) as u16)
+}
+
+/// Cheap check before the full cue analysis: can anything before `s` make a lone unknown
+/// capitalized word a name? Not after a sentence end or at a line start (most such words).
+fn strong_cue_possible(t: &str, s: usize) -> bool {
+    let Some(p) = text::prev(t, s) else {
+        return false;
+    };
+    let last = p.raw.as_bytes()[p.raw.len() - 1];
+    if p.newline {
+        return last == b',';
+    }
+    // Title abbreviations (`Mr.`, `sig.ra`, `Dott.`) are short.
+    !(matches!(last, b'.' | b'!' | b'?') && p.raw.len() > 7)
 }
 
 /// A name starting at `s` (the start of a capitalized word), as a byte range.
 pub(super) fn at(lx: &Lexicon, t: &str, s: usize) -> Option<(usize, usize)> {
-    let mut buf = String::new();
+    let mut buf = text::Buf::new();
     // Read up to MAX_NAME_WORDS capitalized words joined by single spaces (particles allowed
     // inside: `Ludwig van Beethoven`, `María del Carmen`).
     let mut words_ = [(0usize, 0usize, 0u8); MAX_NAME_WORDS];
@@ -182,13 +200,12 @@ pub(super) fn at(lx: &Lexicon, t: &str, s: usize) -> Option<(usize, usize)> {
             break;
         }
         let w = &t[p..e];
-        let lc = text::lower(w, &mut buf);
-        if lx.exempt.contains(lc) {
+        let h = words::hash_lower(w);
+        if !lx.exempt.is_empty() && lx.exempt.contains(&h) {
             break;
         }
-        let class = words::class(lc);
+        let (f, class) = flags(lx, h);
         if is_cap(w) {
-            let f = flags(lx, lc);
             let stop =
                 NONNAME | words::STREET_PRE | words::STREET_POST | TITLE | GREET | LABEL | SIGNOFF;
             // `Maja` and `Jan` are names and months (Slovenian, abbreviated English).
@@ -215,6 +232,9 @@ pub(super) fn at(lx: &Lexicon, t: &str, s: usize) -> Option<(usize, usize)> {
         }
     }
     if n == 0 {
+        return None;
+    }
+    if n == 1 && words_[0].2 == 0 && !strong_cue_possible(t, s) {
         return None;
     }
     let cue = cue_before(t, s, &mut buf);

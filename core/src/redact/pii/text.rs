@@ -2,35 +2,6 @@
 //! every non-ASCII byte; names and addresses need whole words such as `Müller` or `Šuštaršič`,
 //! so these helpers read letters themselves, only around a candidate.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FNV-1a: short keys (names, cue words) hash several times faster than with SipHash, and
-/// the keys come from fixed lists or the organization's own configuration, not from the text
-/// being scanned, so hash flooding is not a concern.
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-pub(crate) type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-
 /// The char starting at byte `i`, if `i` is a boundary inside the text.
 pub(super) fn char_at(t: &str, i: usize) -> Option<char> {
     t.get(i..).and_then(|r| r.chars().next())
@@ -90,18 +61,40 @@ pub(super) fn is_cap(w: &str) -> bool {
     n >= 2 && lower
 }
 
-/// Lower-cases `w` into `buf` (ASCII fast path) and returns it.
-pub(super) fn lower<'a>(w: &str, buf: &'a mut String) -> &'a str {
-    buf.clear();
-    if w.is_ascii() {
-        buf.push_str(w);
-        buf.make_ascii_lowercase();
-    } else {
-        for c in w.chars() {
-            buf.extend(c.to_lowercase());
+/// A scratch buffer for lower-casing: on the stack for ASCII words (no allocation on the
+/// scan's hot path), on the heap only for longer or non-ASCII ones.
+pub(super) struct Buf {
+    a: [u8; 64],
+    s: String,
+}
+
+impl Buf {
+    pub(super) fn new() -> Self {
+        Buf {
+            a: [0; 64],
+            s: String::new(),
         }
     }
-    buf.as_str()
+}
+
+/// Lower-cases `w` into `buf` and returns it.
+pub(super) fn lower<'a>(w: &str, buf: &'a mut Buf) -> &'a str {
+    if w.is_ascii() && w.len() <= buf.a.len() {
+        let a = &mut buf.a[..w.len()];
+        a.copy_from_slice(w.as_bytes());
+        a.make_ascii_lowercase();
+        return std::str::from_utf8(a).unwrap_or("");
+    }
+    let mut n = 0;
+    for c in w.chars().flat_map(char::to_lowercase) {
+        if n + c.len_utf8() > buf.a.len() {
+            buf.s.clear();
+            buf.s.extend(w.chars().flat_map(char::to_lowercase));
+            return buf.s.as_str();
+        }
+        n += c.encode_utf8(&mut buf.a[n..]).len();
+    }
+    std::str::from_utf8(&buf.a[..n]).unwrap_or("")
 }
 
 /// The whitespace-separated chunk before `pos`, with whether a line break lay between.
@@ -144,11 +137,15 @@ pub(super) fn prev(t: &str, pos: usize) -> Option<Prev<'_>> {
     })
 }
 
-/// `raw` without trailing punctuation, lower-cased into `buf`.
-pub(super) fn norm<'a>(raw: &str, buf: &'a mut String) -> &'a str {
+/// `raw` without surrounding punctuation.
+pub(super) fn trim(raw: &str) -> &str {
     let r = raw.trim_end_matches(['.', ',', ':', ';', '!', '?', ')', '"', '»', '«', '>']);
-    let r = r.trim_start_matches(['(', '"', '«', '>', '-']);
-    lower(r, buf)
+    r.trim_start_matches(['(', '"', '«', '>', '-'])
+}
+
+/// `raw` without surrounding punctuation, lower-cased into `buf`.
+pub(super) fn norm<'a>(raw: &str, buf: &'a mut Buf) -> &'a str {
+    lower(trim(raw), buf)
 }
 
 /// True if a space (one or two) and then a letter follow `e`; returns where the letter starts.

@@ -3,8 +3,6 @@
 
 use std::sync::OnceLock;
 
-use super::text::FnvMap;
-
 /// A title before a name: `Mr`, `Frau`, `Mme`, `Sra`, `sig.ra`, `ga`.
 pub(super) const TITLE: u16 = 1;
 /// A greeting before a name: `Dear`, `Hallo`, `Bonjour`.
@@ -39,33 +37,125 @@ const LISTS: &[(u16, &str)] = &[
     (NAMEPREP, "under auf ime intestato intestata intestati nom nombre named called heiße appelle llamo chiamo"),
 ];
 
-pub(super) fn words() -> &'static FnvMap<&'static str, u16> {
-    static W: OnceLock<FnvMap<&'static str, u16>> = OnceLock::new();
+/// Passes a 64-bit hash through as its own hash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+pub(crate) type HashKeyed<V> =
+    std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// One table for every word the recognizers look up, keyed by the 64-bit FNV-1a hash of the
+/// lower-cased word (no key comparison, no second hash): the classes above in the low 16
+/// bits, the gazetteer's given-name and surname bits (see `names`) above them. With about
+/// 9,500 words, a false match of some other word has a probability near 2^-50.
+pub(super) fn table() -> &'static HashKeyed<u32> {
+    static W: OnceLock<HashKeyed<u32>> = OnceLock::new();
     W.get_or_init(|| {
-        let mut m: FnvMap<&'static str, u16> = FnvMap::default();
+        let mut m: HashKeyed<u32> = HashKeyed::default();
         for (bit, list) in LISTS {
             for w in list.split_ascii_whitespace() {
-                *m.entry(w).or_default() |= bit;
+                *m.entry(hash_lower(w)).or_default() |= u32::from(*bit);
             }
         }
+        super::names::add_gazetteer(&mut m);
         m
     })
 }
 
-/// The classes of a lower-cased word (0 if none).
-pub(super) fn class(lc: &str) -> u16 {
-    words().get(lc).copied().unwrap_or(0)
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a of the lower-cased `w`, without building the lower-cased string.
+pub(super) fn hash_lower(w: &str) -> u64 {
+    let mut h = FNV_OFFSET;
+    let b = w.as_bytes();
+    if w.is_ascii() {
+        for &c in b {
+            h ^= u64::from(c.to_ascii_lowercase());
+            h = h.wrapping_mul(FNV_PRIME);
+        }
+        return h;
+    }
+    let mut enc = [0u8; 4];
+    for c in w.chars().flat_map(char::to_lowercase) {
+        for &x in c.encode_utf8(&mut enc).as_bytes() {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(FNV_PRIME);
+        }
+    }
+    h
 }
 
-/// German compound street names: `Hauptstraße`, `Lindenweg`, `Bahnhofstr`.
-pub(super) fn is_compound_street(lc: &str) -> bool {
+/// Bits of the Bloom filter in front of [`table`]: 16 KiB, so it stays in the L1/L2 cache
+/// while the table (a few hundred KiB) does not. Most capitalized words of prose are in no
+/// list; the filter answers for them without touching the table.
+const BLOOM_BITS: usize = 1 << 17;
+
+fn bloom_bits(h: u64) -> (usize, usize) {
+    (
+        (h as usize) & (BLOOM_BITS - 1),
+        ((h >> 32) as usize) & (BLOOM_BITS - 1),
+    )
+}
+
+fn bloom() -> &'static [u64] {
+    static B: OnceLock<Vec<u64>> = OnceLock::new();
+    B.get_or_init(|| {
+        let mut v = vec![0u64; BLOOM_BITS / 64];
+        for &k in table().keys() {
+            let (a, b) = bloom_bits(k);
+            v[a / 64] |= 1 << (a % 64);
+            v[b / 64] |= 1 << (b % 64);
+        }
+        v
+    })
+}
+
+/// Classes and gazetteer bits of the word with hash `h` (see [`hash_lower`]); 0 if none.
+pub(super) fn lookup_hash(h: u64) -> u32 {
+    let (a, b) = bloom_bits(h);
+    let f = bloom();
+    if f[a / 64] & (1 << (a % 64)) == 0 || f[b / 64] & (1 << (b % 64)) == 0 {
+        return 0;
+    }
+    table().get(&h).copied().unwrap_or(0)
+}
+
+/// Classes and gazetteer bits of a word, any case (0 if none).
+pub(super) fn lookup(w: &str) -> u32 {
+    lookup_hash(hash_lower(w))
+}
+
+/// The classes of a word, any case (0 if none).
+pub(super) fn class(w: &str) -> u16 {
+    (lookup(w) & 0xffff) as u16
+}
+
+/// Bytes of the Bloom filter.
+pub(super) const BLOOM_BYTES: usize = BLOOM_BITS / 8;
+
+/// German compound street names: `Hauptstraße`, `Lindenweg`, `Bahnhofstr` (any case).
+pub(super) fn is_compound_street(w: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         "straße", "strasse", "str", "weg", "platz", "allee", "gasse", "damm", "ufer", "chaussee",
         "steig", "pfad", "ring",
     ];
-    SUFFIXES
-        .iter()
-        .any(|s| lc.len() >= s.len() + 3 && lc.ends_with(s))
+    let b = w.as_bytes();
+    SUFFIXES.iter().any(|s| {
+        b.len() >= s.len() + 3 && b[b.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+    })
 }
 
 /// Words that are given names in the gazetteer but more often ordinary words; taken as a name
