@@ -523,14 +523,18 @@ pub(crate) struct Redactor(tenantguard::redact::Redactor);
 #[pymethods]
 impl Redactor {
     /// The built-in recognizers of `categories` (default: pii and secret), plus the
-    /// organization's `terms` and `patterns` (tag to regex) when given.
+    /// organization's `terms` and `patterns` (tag to regex) when given. `names` adds the
+    /// organization's own person names to the name gazetteer; `exempt` lists words never
+    /// taken as part of a name.
     #[new]
-    #[pyo3(signature = (*, categories=None, terms=None, patterns=None, agent_prefix=None))]
+    #[pyo3(signature = (*, categories=None, terms=None, patterns=None, agent_prefix=None, names=None, exempt=None))]
     fn new(
         categories: Option<Vec<String>>,
         terms: Option<Vec<String>>,
         patterns: Option<BTreeMap<String, String>>,
         agent_prefix: Option<String>,
+        names: Option<Vec<String>>,
+        exempt: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let mut b = tenantguard::redact::Redactor::builder();
         if let Some(c) = categories {
@@ -549,6 +553,7 @@ impl Redactor {
         if let Some(p) = agent_prefix {
             b = b.agent_prefix(p);
         }
+        b = b.names(names.unwrap_or_default()).exempt(exempt.unwrap_or_default());
         b.build().map(Redactor).map_err(py_err)
     }
 

@@ -729,13 +729,16 @@ pub struct Redactor(core_redact::Redactor);
 #[uniffi::export]
 impl Redactor {
     /// A redactor: built-in recognizers of `categories` (default all), the organization's
-    /// `terms` and `patterns`, and an agent-token prefix (default `tg_`).
-    #[uniffi::constructor(default(categories = None, terms = [], patterns = [], agent_prefix = None))]
+    /// `terms` and `patterns`, an agent-token prefix (default `tg_`), the organization's own
+    /// person `names` (added to the name gazetteer) and `exempt` words (never part of a name).
+    #[uniffi::constructor(default(categories = None, terms = [], patterns = [], agent_prefix = None, names = [], exempt = []))]
     pub fn new(
         categories: Option<Vec<RedactCategory>>,
         terms: Vec<String>,
         patterns: Vec<OrgPattern>,
         agent_prefix: Option<String>,
+        names: Vec<String>,
+        exempt: Vec<String>,
     ) -> Result<Arc<Self>> {
         let mut b = core_redact::Redactor::builder();
         if let Some(c) = categories {
@@ -752,6 +755,7 @@ impl Redactor {
         if let Some(p) = agent_prefix {
             b = b.agent_prefix(p);
         }
+        b = b.names(names).exempt(exempt);
         Ok(Arc::new(Redactor(b.build().map_err(core_err)?)))
     }
 
