@@ -120,7 +120,7 @@ fn numeric_date(b: &[u8], s: usize) -> Option<usize> {
         return None;
     }
     let ok = if l1 == 4 {
-        sep == b'-' && l3 >= 1 && l3 <= 2 && year_ok(num(&b[s..e1]))
+        sep == b'-' && (1..=2).contains(&l3) && year_ok(num(&b[s..e1]))
     } else {
         (1..=2).contains(&l1)
             && (l3 == 2 || (l3 == 4 && year_ok(num(&b[e2 + 1..e3]))))

@@ -59,7 +59,7 @@ pub(crate) fn fr_nir(d: &[u8]) -> bool {
         return false;
     }
     let key = u64::from(d[13] - b'0') * 10 + u64::from(d[14] - b'0');
-    key >= 1 && key <= 97 && 97 - n % 97 == key
+    (1..=97).contains(&key) && 97 - n % 97 == key
 }
 
 const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
@@ -221,14 +221,14 @@ pub(super) fn at(t: &str, s: usize) -> Option<usize> {
             Some(m)
         };
         // Grouped forms first: DE `12 345 678 901`, FR `1 85 03 75 116 001 42`.
-        if n >= 7 && lens[..7] == [1, 2, 2, 2, 3, 3, 2] && boundary_after(b, ends[6]) {
+        if n == 7 && lens[..7] == [1, 2, 2, 2, 3, 3, 2] && boundary_after(b, ends[6]) {
             if let Some(m) = collect(7, &mut buf) {
                 if fr_nir(&buf[..m]) {
                     return Some(ends[6]);
                 }
             }
         }
-        if n >= 4 && lens[..4] == [2, 3, 3, 3] && (n == 4 || true) && boundary_after(b, ends[3]) {
+        if n == 4 && lens[..4] == [2, 3, 3, 3] && boundary_after(b, ends[3]) {
             if let Some(m) = collect(4, &mut buf) {
                 if de_tax_id(&buf[..m]) {
                     return Some(ends[3]);
@@ -249,10 +249,13 @@ pub(super) fn at(t: &str, s: usize) -> Option<usize> {
             }
         }
         // DNI: 8 digits and a letter.
-        if w.len() == 8 && e < b.len() && b[e].is_ascii_uppercase() && boundary_after(b, e + 1) {
-            if es_dni_nie(&b[s..e + 1]) {
-                return Some(e + 1);
-            }
+        if w.len() == 8
+            && e < b.len()
+            && b[e].is_ascii_uppercase()
+            && boundary_after(b, e + 1)
+            && es_dni_nie(&b[s..e + 1])
+        {
+            return Some(e + 1);
         }
         return None;
     }
