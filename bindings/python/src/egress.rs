@@ -536,15 +536,18 @@ impl Redactor {
     /// The built-in recognizers of `categories` (default: pii and secret), plus the
     /// organization's `terms` and `patterns` (tag to regex) when given. With
     /// `identifiers_as_secrets`, commit ids and digests in context, UUIDs and base64 images
-    /// are redacted as secrets too.
+    /// are redacted as secrets too. `names` adds the organization's own person names to the
+    /// name gazetteer; `exempt` lists words never taken as part of a name.
     #[new]
-    #[pyo3(signature = (*, categories=None, terms=None, patterns=None, agent_prefix=None, identifiers_as_secrets=false))]
+    #[pyo3(signature = (*, categories=None, terms=None, patterns=None, agent_prefix=None, identifiers_as_secrets=false, names=None, exempt=None))]
     fn new(
         #[pyo3(from_py_with = crate::errors::arg)] categories: Option<Vec<String>>,
         #[pyo3(from_py_with = crate::errors::arg)] terms: Option<Vec<String>>,
         #[pyo3(from_py_with = crate::errors::arg)] patterns: Option<BTreeMap<String, String>>,
         #[pyo3(from_py_with = crate::errors::arg)] agent_prefix: Option<String>,
         #[pyo3(from_py_with = crate::errors::arg)] identifiers_as_secrets: bool,
+        #[pyo3(from_py_with = crate::errors::arg)] names: Option<Vec<String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] exempt: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let mut b = tenantguard::redact::Redactor::builder()
             .identifiers_as_secrets(identifiers_as_secrets);
@@ -564,6 +567,7 @@ impl Redactor {
         if let Some(p) = agent_prefix {
             b = b.agent_prefix(p);
         }
+        b = b.names(names.unwrap_or_default()).exempt(exempt.unwrap_or_default());
         b.build().map(Redactor).map_err(py_err)
     }
 

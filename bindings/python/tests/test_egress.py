@@ -150,6 +150,25 @@ def test_identifiers_as_secrets_is_a_per_organization_switch(
     assert prepared is not None and "3f9a2b7c" in prepared.text and "s3cr3t" not in prepared.text
 
 
+def test_personal_data_names_and_exempt_words() -> None:
+    r = tg.Redactor()
+    text = "Sehr geehrte Frau Müller, Jonas Weber wohnt in der Hauptstraße 12, 10115 Berlin, geboren am 12.03.1985, Steuer-ID 86095742719."
+    out = r.redact(text, "tag").text
+    assert out == (
+        "Sehr geehrte Frau [NAME], [NAME] wohnt in der [ADDRESS], geboren am [DOB], Steuer-ID [NATIONAL_ID]."
+    ), out
+    assert r.redact("ask Zorblax about it", "tag").text == "ask Zorblax about it"
+    own = tg.Redactor(names=["Zorblax"], exempt=["Dana"])
+    assert own.redact("ask Zorblax about it", "tag").text == "ask [NAME] about it"
+    assert own.redact("the Dana plan for Emily Brown", "tag").text == "the Dana plan for [NAME]"
+    with tg.PseudonymSession("acme") as s:
+        p = own.redact("Hi Zorblax, Jonas Weber called", "pseudonymize", session=s)
+        assert p.text == "Hi <NAME_1>, <NAME_2> called"
+        assert s.restore("<NAME_2> and <NAME_1>") == "Jonas Weber and Zorblax"
+    with pytest.raises(tg.InvalidInputError):
+        tg.Redactor(names=[" "])
+
+
 def test_pseudonymize_restore_round_trip() -> None:
     r = tg.Redactor()
     with tg.PseudonymSession("acme") as s:

@@ -734,15 +734,19 @@ pub struct Redactor(core_redact::Redactor);
 #[uniffi::export]
 impl Redactor {
     /// A redactor: built-in recognizers of `categories` (default all), the organization's
-    /// `terms` and `patterns`, an agent-token prefix (default `tg_`), and whether commit ids
-    /// and digests in context, UUIDs and base64 images count as secrets (default `false`).
-    #[uniffi::constructor(default(categories = None, terms = [], patterns = [], agent_prefix = None, identifiers_as_secrets = false))]
+    /// `terms` and `patterns`, an agent-token prefix (default `tg_`), whether commit ids
+    /// and digests in context, UUIDs and base64 images count as secrets (default `false`), the
+    /// organization's own person `names` (added to the name gazetteer) and `exempt` words
+    /// (never part of a name).
+    #[uniffi::constructor(default(categories = None, terms = [], patterns = [], agent_prefix = None, identifiers_as_secrets = false, names = [], exempt = []))]
     pub fn new(
         categories: Option<Vec<RedactCategory>>,
         terms: Vec<String>,
         patterns: Vec<OrgPattern>,
         agent_prefix: Option<String>,
         identifiers_as_secrets: bool,
+        names: Vec<String>,
+        exempt: Vec<String>,
     ) -> Result<Arc<Self>> {
         let mut b = core_redact::Redactor::builder().identifiers_as_secrets(identifiers_as_secrets);
         if let Some(c) = categories {
@@ -759,6 +763,7 @@ impl Redactor {
         if let Some(p) = agent_prefix {
             b = b.agent_prefix(p);
         }
+        b = b.names(names).exempt(exempt);
         Ok(Arc::new(Redactor(b.build().map_err(core_err)?)))
     }
 

@@ -31,6 +31,7 @@
 
 mod fake;
 mod operator;
+mod pii;
 mod pseudonym;
 mod redactor;
 mod scan;
@@ -38,14 +39,15 @@ mod secrets;
 mod validate;
 
 pub use operator::{HashKey, Operation, Operator, Redacted};
+pub use pii::{gazetteer_size, in_gazetteer};
 pub use pseudonym::{
     OwnedStreamRestorer, PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL,
     MAX_SESSION_ENTRIES, MAX_SESSION_TTL,
 };
 pub(crate) use redactor::apply;
 pub use redactor::{
-    OrgPattern, Redactor, RedactorBuilder, DEFAULT_AGENT_PREFIX, MAX_ORG_PATTERNS, MAX_ORG_TERMS,
-    MAX_TERM_LEN,
+    OrgPattern, Redactor, RedactorBuilder, DEFAULT_AGENT_PREFIX, MAX_NAME_LEN, MAX_ORG_NAMES,
+    MAX_ORG_PATTERNS, MAX_ORG_TERMS, MAX_TERM_LEN,
 };
 pub use validate::{iban_valid, luhn_valid};
 
@@ -105,7 +107,8 @@ impl RedactError {
 /// What a finding is about; decides at which redaction level it is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Category {
-    /// Personal data (e-mail, phone, card, IBAN, national id, IP address).
+    /// Personal data (e-mail, phone, card, IBAN, national id, IP address, name, address,
+    /// date of birth, card security code).
     Pii,
     /// Credentials and secrets (API keys, tokens, private keys, passwords in URLs).
     Secret,
@@ -154,12 +157,23 @@ pub enum EntityKind {
     Secret,
     /// An organization-defined term.
     OrgTerm,
+    /// A person's name (gazetteer plus casing and context cues; see `docs/PERSONAL_DATA.md`).
+    PersonName,
+    /// A postal address: street, house number, optional postcode and city.
+    Address,
+    /// A date of birth: a date near a cue such as "born" or "Geburtsdatum".
+    DateOfBirth,
+    /// A national id passing its checksum or format: DE tax id, FR INSEE, ES DNI/NIE,
+    /// IT codice fiscale, UK NINO, SI EMŠO.
+    NationalId,
+    /// A card security code (CVC/CVV) near a cue.
+    CardCvc,
     /// A value found by an organization pattern or a host [`Recognizer`]; holds its tag.
     Custom(Arc<str>, Category),
 }
 
 /// Every built-in kind, in priority order (earlier wins a tie).
-pub const BUILTIN_KINDS: [EntityKind; 13] = [
+pub const BUILTIN_KINDS: [EntityKind; 18] = [
     EntityKind::PrivateKey,
     EntityKind::Jwt,
     EntityKind::UrlCredentials,
@@ -173,6 +187,11 @@ pub const BUILTIN_KINDS: [EntityKind; 13] = [
     EntityKind::IpAddress,
     EntityKind::Secret,
     EntityKind::OrgTerm,
+    EntityKind::NationalId,
+    EntityKind::DateOfBirth,
+    EntityKind::CardCvc,
+    EntityKind::Address,
+    EntityKind::PersonName,
 ];
 
 impl EntityKind {
@@ -192,6 +211,11 @@ impl EntityKind {
             EntityKind::AgentToken => "AGENT_TOKEN",
             EntityKind::Secret => "SECRET",
             EntityKind::OrgTerm => "TERM",
+            EntityKind::NationalId => "NATIONAL_ID",
+            EntityKind::DateOfBirth => "DOB",
+            EntityKind::CardCvc => "CVC",
+            EntityKind::Address => "ADDRESS",
+            EntityKind::PersonName => "NAME",
             EntityKind::Custom(tag, _) => tag,
         }
     }
@@ -204,7 +228,12 @@ impl EntityKind {
             | EntityKind::CreditCard
             | EntityKind::Iban
             | EntityKind::UsSsn
-            | EntityKind::IpAddress => Category::Pii,
+            | EntityKind::IpAddress
+            | EntityKind::NationalId
+            | EntityKind::DateOfBirth
+            | EntityKind::CardCvc
+            | EntityKind::Address
+            | EntityKind::PersonName => Category::Pii,
             EntityKind::UrlCredentials
             | EntityKind::Jwt
             | EntityKind::ApiKey
@@ -237,6 +266,11 @@ impl EntityKind {
             EntityKind::IpAddress => 10,
             EntityKind::Secret => 11,
             EntityKind::OrgTerm => 12,
+            EntityKind::NationalId => 13,
+            EntityKind::DateOfBirth => 14,
+            EntityKind::CardCvc => 15,
+            EntityKind::Address => 16,
+            EntityKind::PersonName => 17,
             EntityKind::Custom(..) => BUILTIN_KINDS.len(),
         }
     }

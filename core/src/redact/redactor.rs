@@ -23,6 +23,10 @@ pub const MAX_TERM_LEN: usize = 256;
 pub const MAX_ORG_PATTERNS: usize = 64;
 /// Longest organization regex source, in bytes.
 pub const MAX_PATTERN_LEN: usize = 1024;
+/// Most organization names and most exempt words per redactor (each list).
+pub const MAX_ORG_NAMES: usize = 10_000;
+/// Longest organization name or exempt word, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
 /// Compiled-size limit of all organization regexes together: 2 MiB.
 const PATTERN_SIZE_LIMIT: usize = 2 * 1024 * 1024;
 
@@ -44,6 +48,8 @@ pub struct RedactorBuilder {
     patterns: Vec<OrgPattern>,
     host: Vec<Arc<dyn Recognizer>>,
     ids_as_secrets: bool,
+    names: Vec<String>,
+    exempt: Vec<String>,
 }
 
 impl std::fmt::Debug for RedactorBuilder {
@@ -91,6 +97,28 @@ impl RedactorBuilder {
         S: Into<String>,
     {
         self.terms.extend(terms.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds the organization's own person names (employees, customers): each word of each
+    /// name is then known as a given name and a surname, like the built-in gazetteer.
+    pub fn names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.names.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds exempt words: never taken as part of a person name (product names such as
+    /// `Hope`, brands such as `Grant`), matched case-insensitively, word by word.
+    pub fn exempt<I, S>(mut self, words: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exempt.extend(words.into_iter().map(Into::into));
         self
     }
 
@@ -144,6 +172,20 @@ impl RedactorBuilder {
             {
                 return Err(RedactError::InvalidConfig(format!(
                     "an organization term is 1 to {MAX_TERM_LEN} bytes, starts with an ASCII letter or digit and has no trailing space"
+                )));
+            }
+        }
+        for (what, list) in [("name", &self.names), ("exempt word", &self.exempt)] {
+            if list.len() > MAX_ORG_NAMES {
+                return Err(RedactError::InvalidConfig(format!(
+                    "at most {MAX_ORG_NAMES} organization {what}s"
+                )));
+            }
+            if list.iter().any(|n| {
+                n.trim().is_empty() || n.len() > MAX_NAME_LEN || n.chars().any(char::is_control)
+            }) {
+                return Err(RedactError::InvalidConfig(format!(
+                    "an organization {what} is 1 to {MAX_NAME_LEN} bytes of text without control characters"
                 )));
             }
         }
@@ -201,6 +243,9 @@ impl RedactorBuilder {
                 patterns,
                 host,
                 ids_as_secrets: self.ids_as_secrets,
+                pii: super::pii::PiiConfig {
+                    lexicon: super::pii::Lexicon::new(&self.names, &self.exempt),
+                },
             }),
         })
     }
@@ -237,6 +282,8 @@ impl Redactor {
             patterns: Vec::new(),
             host: Vec::new(),
             ids_as_secrets: false,
+            names: Vec::new(),
+            exempt: Vec::new(),
         }
     }
 

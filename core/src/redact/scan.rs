@@ -108,6 +108,7 @@ pub(crate) struct ScanConfig {
     pub(crate) host: Vec<(Arc<dyn Recognizer>, EntityKind)>,
     /// Commit ids, digests in context, UUIDs and base64 images count as secrets.
     pub(crate) ids_as_secrets: bool,
+    pub(crate) pii: super::pii::PiiConfig,
 }
 
 struct Scan<'a> {
@@ -130,9 +131,18 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
     };
     let n = b.len();
     let fancy = !cfg.host.is_empty();
+    // Personal-data recognizers look at capitalized words too (names, ids) and at words
+    // starting with a non-ASCII capital (`Šuštaršič`, `Élodie`).
+    let caps = cfg.kinds & super::pii::cap_bits() != 0;
     let mut i = 0;
     while i < n {
         if CLASS[b[i] as usize] == 0 {
+            if caps && (0xC3..=0xC5).contains(&b[i]) && super::pii::upper_start(text, i) {
+                if let Some(e) = super::pii::word(&cfg.pii, cfg.kinds, text, i, sc.out) {
+                    i = e;
+                    continue;
+                }
+            }
             i += 1;
             continue;
         }
@@ -152,6 +162,8 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
             && i - s < 20
             && !fancy
             && cfg.terms.first & (1u128 << (b[s] & 127)) == 0
+            && !(caps && b[s].is_ascii_uppercase())
+            && !super::pii::nino_prefix(cfg.kinds, &b[s..i])
         {
             if i < n && trigger(b, i, i - s) {
                 sc.keyed(s, i);
@@ -265,6 +277,15 @@ impl Scan<'_> {
         if (e < self.b.len() && trigger(self.b, e, e - s)) || (f & CO != 0 && self.b[e - 1] == b':')
         {
             self.keyed(s, e);
+        }
+        if self.cfg.kinds & super::pii::bits() != 0
+            && (self.b[s].is_ascii_uppercase() || f & D != 0)
+        {
+            if let Some(end) =
+                super::pii::word(&self.cfg.pii, self.cfg.kinds, self.text, s, self.out)
+            {
+                return end.max(e);
+            }
         }
         if f & (D | AT | CO | DOT | OT) == 0 && e - s < 20 {
             // Letters only and short: a plain word.

@@ -837,6 +837,8 @@ class Redactor:
         patterns: Mapping[str, str] | None = None,
         agent_prefix: str | None = None,
         identifiers_as_secrets: bool = False,
+        names: list[str] | None = None,
+        exempt: list[str] | None = None,
     ) -> Self: ...
     def find(self, text: str) -> list[Finding]: ...
     def redact(

@@ -44,6 +44,20 @@ test("redactor: one pass finds values by byte range; mask, tag, hash") {
     expect<TenantguardException.InvalidInput> { Redactor(patterns = listOf(OrgPattern("T", "("))) }
 }
 
+test("personal data: names, addresses, dates of birth, ids; the organization's names and exempt words") {
+    Redactor().use { r ->
+        val out = r.tag("Dear Ms Novak, Anna Kovačič lives at Slovenska cesta 50, 1000 Ljubljana, born 12. 3. 1985, EMŠO 0101006500006.").text
+        check(out == "Dear Ms [NAME], [NAME] lives at [ADDRESS], born [DOB], EMŠO [NATIONAL_ID].") { out }
+        // Without the organization's lists, a lone unknown word mid-sentence is not a name.
+        check(r.tag("ask Zorblax about Hope").text == "ask Zorblax about Hope")
+    }
+    Redactor(names = listOf("Zorblax"), exempt = listOf("Dana")).use { r ->
+        check(r.tag("ask Zorblax about it").text == "ask [NAME] about it")
+        check(r.tag("the Dana plan for Emily Brown").text == "the Dana plan for [NAME]")
+    }
+    expect<TenantguardException.InvalidInput> { Redactor(names = listOf(" ")) }
+}
+
 test("pseudonymize and restore round trip; fakes too; expired sessions refuse") {
     val r = Redactor()
     PseudonymSession("acme").use { s ->
