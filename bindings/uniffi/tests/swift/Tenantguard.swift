@@ -14868,37 +14868,6 @@ public func totpParamsDefault() -> TotpParams  {
 })
 }
 /**
- * Opens with a given key.
- */
-public func openWithKey(key: Data, keyId: UInt32, tenant: String, context: Data, sealed: SealedValue)throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_func_open_with_key(
-        FfiConverterData.lower(key),
-        FfiConverterUInt32.lower(keyId),
-        FfiConverterString.lower(tenant),
-        FfiConverterData.lower(context),
-        FfiConverterTypeSealedValue_lower(sealed),uniffiCallStatus
-    )
-})
-}
-/**
- * Seals with a given key and salt (test vectors only: never reuse a salt).
- */
-public func sealWithSalt(key: Data, keyId: UInt32, tenant: String, context: Data, plaintext: Data, salt: Data)throws  -> SealedValue  {
-    return try  FfiConverterTypeSealedValue_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_func_seal_with_salt(
-        FfiConverterData.lower(key),
-        FfiConverterUInt32.lower(keyId),
-        FfiConverterString.lower(tenant),
-        FfiConverterData.lower(context),
-        FfiConverterData.lower(plaintext),
-        FfiConverterData.lower(salt),uniffiCallStatus
-    )
-})
-}
-/**
  * Creates or upgrades tenantguard's PostgreSQL schema as `admin_url` (a table owner);
  * returns how many migrations ran.
  */
@@ -14942,12 +14911,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_totp_params_default() != 28335) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_func_open_with_key() != 48654) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_func_seal_with_salt() != 4818) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_postgres_migrate() != 62617) {

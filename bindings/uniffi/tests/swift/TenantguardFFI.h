@@ -1742,16 +1742,6 @@ RustBuffer uniffi_tenantguard_ffi_fn_func_totp_params_default(RustCallStatus *_N
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_OPEN_WITH_KEY
-#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_OPEN_WITH_KEY
-RustBuffer uniffi_tenantguard_ffi_fn_func_open_with_key(RustBuffer key, uint32_t key_id, RustBuffer tenant, RustBuffer context, uint64_t sealed, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_SEAL_WITH_SALT
-#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_SEAL_WITH_SALT
-uint64_t uniffi_tenantguard_ffi_fn_func_seal_with_salt(RustBuffer key, uint32_t key_id, RustBuffer tenant, RustBuffer context, RustBuffer plaintext, RustBuffer salt, RustCallStatus *_Nonnull out_status
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_POSTGRES_MIGRATE
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_POSTGRES_MIGRATE
 uint32_t uniffi_tenantguard_ffi_fn_func_postgres_migrate(RustBuffer admin_url, RustCallStatus *_Nonnull out_status
@@ -2050,18 +2040,6 @@ uint16_t uniffi_tenantguard_ffi_checksum_func_verify_audit_jsonl(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_TOTP_PARAMS_DEFAULT
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_TOTP_PARAMS_DEFAULT
 uint16_t uniffi_tenantguard_ffi_checksum_func_totp_params_default(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_OPEN_WITH_KEY
-#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_OPEN_WITH_KEY
-uint16_t uniffi_tenantguard_ffi_checksum_func_open_with_key(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_SEAL_WITH_SALT
-#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_SEAL_WITH_SALT
-uint16_t uniffi_tenantguard_ffi_checksum_func_seal_with_salt(void
     
 );
 #endif
