@@ -221,6 +221,14 @@ impl RecordStore for FlakyStore {
     async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
         self.inner.count_by_key(ctx, key_id).await
     }
+    async fn records_page(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        self.inner.records_page(ctx, after, limit).await
+    }
     async fn replace_sealed(
         &self,
         ctx: &TenantContext,
