@@ -24,11 +24,7 @@ const SIZES: [usize; 4] = [32, 256, 4096, 1 << 20];
 const CONTEXT: &str = "credentials/password/row-42";
 
 /// Which AES-GCM implementation the envelope runs on in this build.
-const BACKEND: &str = if cfg!(feature = "aws-lc") {
-    "aws-lc"
-} else {
-    "rustcrypto"
-};
+const BACKEND: &str = tenantguard::crypto::BACKEND;
 
 fn label(size: usize) -> String {
     if size >= 1 << 20 {
@@ -125,6 +121,21 @@ fn round_trips(c: &mut Criterion) {
             b.iter(|| {
                 let sealed =
                     seal_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&pt)).expect("seal");
+                open_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&sealed)).expect("open")
+            })
+        });
+        // The same through format v1 (HKDF-SHA256 per record), for the before/after ratio.
+        g.bench_function(BenchmarkId::new("crypto_binary_v1", BACKEND), |b| {
+            use tenantguard::crypto::{seal, Context, SealFormat};
+            b.iter(|| {
+                let sealed = seal(
+                    &key,
+                    &tenant,
+                    Context::Caller(CONTEXT.as_bytes()),
+                    black_box(&pt),
+                    SealFormat::V1,
+                )
+                .expect("seal");
                 open_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&sealed)).expect("open")
             })
         });

@@ -22,8 +22,8 @@ pub struct ReencryptReport {
     pub moved: u64,
     /// Records replaced concurrently by a writer (already re-sealed by it).
     pub raced: u64,
-    /// Ids of records that failed to open (corrupted or tampered), at most 100; they
-    /// stay under the old key, which therefore cannot be retired.
+    /// Ids of records that failed to open or whose sealed bytes do not parse (corrupted or
+    /// tampered), at most 100; they stay as they are and block retirement.
     pub failed: Vec<String>,
     /// Records still to move when the run ended (by their sealed bytes).
     pub remaining: u64,
@@ -166,7 +166,7 @@ impl Guard {
                     Ok(_) => continue,
                     Err(_) => {
                         // Unreadable bytes: nothing can open them; reported, never skipped silently.
-                        if from.is_none() && report.failed.len() < MAX_REPORTED_FAILURES {
+                        if report.failed.len() < MAX_REPORTED_FAILURES {
                             report.failed.push(rec.id.clone());
                         }
                         continue;
@@ -207,11 +207,14 @@ impl Guard {
             progress(&report);
         }
         let census = self.census(ctx, batch).await?;
-        report.remaining = match from {
-            Some(f) if f == active.id() => census.count(f) - census.current(f, target),
-            Some(f) => census.count(f),
-            None => census.records - census.current(active.id(), target) - census.unreadable,
-        };
+        // Unreadable records count as remaining: they say nothing of their key, so they
+        // block retirement until deleted or repaired.
+        report.remaining = census.unreadable
+            + match from {
+                Some(f) if f == active.id() => census.count(f) - census.current(f, target),
+                Some(f) => census.count(f),
+                None => census.records - census.current(active.id(), target) - census.unreadable,
+            };
         Ok(report)
     }
 
