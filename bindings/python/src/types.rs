@@ -114,7 +114,7 @@ impl TenantContext {
     }
 }
 
-/// A sealed value: binary form (`bytes(v)`) or text form `tg1:<keyId>:<base64url>` (`str(v)`).
+/// A sealed value: binary form (`bytes(v)`) or text form `tg2:<keyId>:<base64url>` (or `tg1:` for format v1) (`str(v)`).
 #[pyclass(module = "tenantguard", frozen, eq, hash)]
 #[derive(PartialEq, Eq, Hash)]
 pub(crate) struct SealedValue(pub(crate) HashableSealed);

@@ -11,7 +11,7 @@ import tenantguard as tg
 def test_seal_open_round_trip_all_forms(guard: tg.Guard, acme: tg.TenantContext) -> None:
     sealed = guard.seal(acme, "credentials/password/row-42", b"hunter2")
     assert isinstance(sealed, tg.SealedValue)
-    assert str(sealed).startswith("tg1:1:")
+    assert str(sealed).startswith("tg2:1:")
     assert sealed.to_text() == str(sealed)
     assert sealed.key_id == 1 and sealed.version == 1 and sealed.plaintext_len == 7
     assert len(bytes(sealed)) == 7 + 61 == len(sealed)

@@ -104,7 +104,7 @@ impl TenantContext {
     }
 }
 
-/// A sealed value: binary form or text form `tg1:<keyId>:<base64url>`.
+/// A sealed value: binary form or text form `tg2:<keyId>:<base64url>` (or `tg1:` for format v1).
 #[derive(uniffi::Object, Debug, PartialEq, Eq)]
 #[uniffi::export(Eq, Display)]
 pub struct SealedValue(pub(crate) tenantguard::SealedValue);

@@ -17,7 +17,7 @@ test("seal and open, text and binary forms") {
         val acme = TenantContext.service("acme", service)
         check(g.createTenant(acme) == 1u)
         val sealed = g.seal(acme, "credentials/password/row-42", "hunter2".toByteArray())
-        check(sealed.toString().startsWith("tg1:1:")) { sealed.toString() }
+        check(sealed.toString().startsWith("tg2:1:")) { sealed.toString() }
         check(sealed.toText() == sealed.toString())
         check(sealed.keyId() == 1u && sealed.version() == 1.toUByte() && sealed.plaintextLen() == 7uL)
         check(g.open(acme, "credentials/password/row-42", sealed).contentEquals("hunter2".toByteArray()))

@@ -19,7 +19,7 @@ test("values sealed by the sealer open through the Guard API, and the other way 
             check(g.open(acme, "row-1", SealedValue.fromBytes(bin)).decodeToString() == "hunter2")
 
             val text = s.sealText("row-2", byteArrayOf(0, 1, 2, -1))
-            check(text.startsWith("tg1:1:")) { text }
+            check(text.startsWith("tg2:1:")) { text }
             check(g.open(acme, "row-2", SealedValue.parse(text)).contentEquals(byteArrayOf(0, 1, 2, -1)))
             check(s.openText("row-2", text).contentEquals(byteArrayOf(0, 1, 2, -1)))
 
