@@ -49,12 +49,12 @@ pub mod tenant;
 pub mod tokens;
 pub mod totp;
 
+pub use crypto::SealFormat;
 pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Result};
 pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
-pub use crypto::SealFormat;
 pub use rotation::{ReencryptReport, RewrapReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]

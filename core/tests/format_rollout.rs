@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tenantguard::store::{RecordStore, Store};
 use tenantguard::{
-    ErrorKind, Guard, KeyId, LocalKeyProvider, MemoryStore, SealFormat, ServiceRole,
-    TenantContext, TenantId,
+    ErrorKind, Guard, KeyId, LocalKeyProvider, MemoryStore, SealFormat, ServiceRole, TenantContext,
+    TenantId,
 };
 
 fn service(t: &str) -> TenantContext {
@@ -40,9 +40,15 @@ async fn v1_to_v2_rollout_then_v1_refused() {
     let t = service("acme");
     old.create_tenant(&t).await.unwrap();
     for i in 0..7 {
-        old.put_record(&t, &format!("r{i}"), "note", None, format!("v{i}").as_bytes())
-            .await
-            .unwrap();
+        old.put_record(
+            &t,
+            &format!("r{i}"),
+            "note",
+            None,
+            format!("v{i}").as_bytes(),
+        )
+        .await
+        .unwrap();
     }
     let outside = old.seal(&t, "col", b"kept by the app").await.unwrap();
     assert_eq!(outside.version(), 1);
@@ -51,13 +57,19 @@ async fn v1_to_v2_rollout_then_v1_refused() {
     // The new release writes v2 and still reads v1.
     let new = guard(&store, &kms, SealFormat::V2);
     assert_eq!(new.seal_format(), SealFormat::V2);
-    assert_eq!(new.open(&t, "col", &outside).await.unwrap().expose(), b"kept by the app");
+    assert_eq!(
+        new.open(&t, "col", &outside).await.unwrap().expose(),
+        b"kept by the app"
+    );
     new.put_record(&t, "r7", "note", None, b"v7").await.unwrap();
     let census = new.sealed_census(&t).await.unwrap();
     assert_eq!((census.records, census.v1, census.v2), (8, 7, 1));
 
     // v1 cannot be switched off while stored v1 values remain.
-    assert_eq!(kind(new.set_v1_refused(&t, true).await), ErrorKind::Conflict);
+    assert_eq!(
+        kind(new.set_v1_refused(&t, true).await),
+        ErrorKind::Conflict
+    );
     assert!(!new.v1_refused(&t).await.unwrap());
 
     // Re-encryption from the active key moves its v1 values to v2, resumably.
@@ -76,11 +88,20 @@ async fn v1_to_v2_rollout_then_v1_refused() {
 
     new.set_v1_refused(&t, true).await.unwrap();
     assert!(new.v1_refused(&t).await.unwrap());
-    assert_eq!(kind(new.open(&t, "col", &outside).await), ErrorKind::UnsupportedVersion);
-    assert_eq!(new.open(&t, "col", &outside2).await.unwrap().expose(), b"kept by the app");
+    assert_eq!(
+        kind(new.open(&t, "col", &outside).await),
+        ErrorKind::UnsupportedVersion
+    );
+    assert_eq!(
+        new.open(&t, "col", &outside2).await.unwrap().expose(),
+        b"kept by the app"
+    );
     // Another guard (another instance) over the same store sees the setting.
     let other = guard(&store, &kms, SealFormat::V2);
-    assert_eq!(kind(other.open(&t, "col", &outside).await), ErrorKind::UnsupportedVersion);
+    assert_eq!(
+        kind(other.open(&t, "col", &outside).await),
+        ErrorKind::UnsupportedVersion
+    );
     // Another tenant is unaffected.
     let u = service("globex");
     old.create_tenant(&u).await.unwrap();
@@ -106,7 +127,10 @@ async fn refuse_v1_for_the_whole_guard() {
         .build()
         .unwrap();
     assert!(strict.v1_refused(&t).await.unwrap());
-    assert_eq!(kind(strict.open(&t, "c", &v1).await), ErrorKind::UnsupportedVersion);
+    assert_eq!(
+        kind(strict.open(&t, "c", &v1).await),
+        ErrorKind::UnsupportedVersion
+    );
 }
 
 /// Attack: a database writer moves a v1 record's bytes to a row whose class and id spell
@@ -128,13 +152,21 @@ async fn v1_record_context_ambiguity_is_closed() {
         g.put_record(&t, &format!("b:c{p}"), "a", None, b"secret of row b:c")
             .await
             .unwrap();
-        let mut moved = store.get_record(&t, &format!("b:c{p}")).await.unwrap().unwrap();
+        let mut moved = store
+            .get_record(&t, &format!("b:c{p}"))
+            .await
+            .unwrap()
+            .unwrap();
         moved.id = format!("c{p}");
         moved.class = "a:b".into();
         store.put_record(&t, &moved).await.unwrap();
         let r = g.open_record(&t, &format!("c{p}")).await;
         if format == SealFormat::V1 {
-            assert_eq!(r.unwrap().1.expose(), b"secret of row b:c", "v1 is ambiguous");
+            assert_eq!(
+                r.unwrap().1.expose(),
+                b"secret of row b:c",
+                "v1 is ambiguous"
+            );
         } else {
             assert_eq!(kind(r), ErrorKind::AuthenticationFailed);
         }
@@ -156,7 +188,10 @@ async fn v1_record_context_ambiguity_is_closed() {
     g.set_v1_refused(&t, true).await.unwrap();
     // The database writer plants a v1 value after the switch: it is refused.
     store.put_record(&t, &v1_copy).await.unwrap();
-    assert_eq!(kind(g.open_record(&t, "c").await), ErrorKind::UnsupportedVersion);
+    assert_eq!(
+        kind(g.open_record(&t, "c").await),
+        ErrorKind::UnsupportedVersion
+    );
 }
 
 /// Attack: a database writer edits the `key_id` column. Re-encryption still finds the
@@ -169,7 +204,9 @@ async fn retirement_counts_sealed_bytes_not_the_column() {
     let t = service("acme");
     g.create_tenant(&t).await.unwrap();
     for i in 0..3 {
-        g.put_record(&t, &format!("r{i}"), "note", None, b"x").await.unwrap();
+        g.put_record(&t, &format!("r{i}"), "note", None, b"x")
+            .await
+            .unwrap();
     }
     let k2 = g.rotate_tenant_key(&t).await.unwrap();
     // The column now lies: it says key 2, the bytes say key 1.
@@ -179,12 +216,22 @@ async fn retirement_counts_sealed_bytes_not_the_column() {
     assert_eq!(store.count_by_key(&t, KeyId::FIRST).await.unwrap(), 2);
     assert_eq!(g.sealed_census(&t).await.unwrap().count(KeyId::FIRST), 3);
     // Retiring now would destroy a key still in use: refused.
-    assert_eq!(kind(g.retire_key(&t, KeyId::FIRST).await), ErrorKind::Conflict);
+    assert_eq!(
+        kind(g.retire_key(&t, KeyId::FIRST).await),
+        ErrorKind::Conflict
+    );
     let r = g.reencrypt(&t, KeyId::FIRST, 2, |_| {}).await.unwrap();
     assert_eq!((r.moved, r.remaining), (3, 0));
     g.retire_key(&t, KeyId::FIRST).await.unwrap();
     for i in 0..3 {
-        assert_eq!(g.open_record(&t, &format!("r{i}")).await.unwrap().1.expose(), b"x");
+        assert_eq!(
+            g.open_record(&t, &format!("r{i}"))
+                .await
+                .unwrap()
+                .1
+                .expose(),
+            b"x"
+        );
     }
 }
 

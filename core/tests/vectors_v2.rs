@@ -159,7 +159,15 @@ fn build_valid() -> Vec<Valid> {
     let (t64, x1024) = ("t".repeat(64), "x".repeat(1024));
     let specs: Vec<(&str, u32, &str, &str, &str, &str, usize)> = vec![
         // name, key id, tenant, kind, context or class, record id, plaintext length
-        ("empty_plaintext", 1, "acme", "caller", "credentials/password/row-42", "", 0),
+        (
+            "empty_plaintext",
+            1,
+            "acme",
+            "caller",
+            "credentials/password/row-42",
+            "",
+            0,
+        ),
         ("short", 1, "acme", "caller", "ctx", "", 12),
         ("one_block", 2, "acme", "caller", "ctx", "", 16),
         ("odd_length", 7, "globex.eu-1", "caller", "", "", 33),
@@ -168,7 +176,15 @@ fn build_valid() -> Vec<Valid> {
         ("long_tenant", 3, &t64, "caller", "col", "", 100),
         ("long_context", 1, "acme", "caller", &x1024, "", 7),
         ("kilobyte", 1, "acme", "caller", "blob", "", 1000),
-        ("utf8_context", 1, "acme", "caller", "colonne/mot-de-passe/é", "", 9),
+        (
+            "utf8_context",
+            1,
+            "acme",
+            "caller",
+            "colonne/mot-de-passe/é",
+            "",
+            9,
+        ),
         ("record", 1, "acme", "record", "password", "row-42", 20),
         ("record_colon_in_id", 1, "acme", "record", "a", "b:c", 3),
         ("record_colon_in_class", 1, "acme", "record", "a:b", "c", 3),
@@ -183,8 +199,16 @@ fn build_valid() -> Vec<Valid> {
                 key_id,
                 tenant_id: tenant.into(),
                 context_kind: kind.into(),
-                context: if kind == "caller" { ctx.into() } else { String::new() },
-                record_class: if kind == "record" { ctx.into() } else { String::new() },
+                context: if kind == "caller" {
+                    ctx.into()
+                } else {
+                    String::new()
+                },
+                record_class: if kind == "record" {
+                    ctx.into()
+                } else {
+                    String::new()
+                },
                 record_id: rid.into(),
                 nonce_hex: hex::encode(fixed(&format!("nonce {name}"), 24)),
                 plaintext_hex: hex::encode(fixed(&format!("pt {name}"), len)),
@@ -200,7 +224,14 @@ fn build_valid() -> Vec<Valid> {
         .collect()
 }
 
-fn invalid_from(v: &Valid, name: &str, form: &str, input: String, stage: &str, err: &str) -> Invalid {
+fn invalid_from(
+    v: &Valid,
+    name: &str,
+    form: &str,
+    input: String,
+    stage: &str,
+    err: &str,
+) -> Invalid {
     Invalid {
         name: name.into(),
         form: form.into(),
@@ -226,38 +257,186 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         hex::encode(b)
     };
     let mut out = vec![
-        invalid_from(base, "flipped_nonce", "binary", flip(5), "open", "authentication_failed"),
-        invalid_from(base, "flipped_nonce_gcm_half", "binary", flip(20), "open", "authentication_failed"),
-        invalid_from(base, "flipped_commitment", "binary", flip(40), "open", "authentication_failed"),
-        invalid_from(base, "flipped_ciphertext", "binary", flip(62), "open", "authentication_failed"),
-        invalid_from(base, "flipped_tag", "binary", flip(bytes.len() - 1), "open", "authentication_failed"),
-        invalid_from(base, "truncated_to_76", "binary", hex::encode(&bytes[..76]), "parse", "malformed"),
-        invalid_from(base, "truncated_tag", "binary", hex::encode(&bytes[..bytes.len() - 1]), "open", "authentication_failed"),
-        invalid_from(base, "version_3", "binary", { let mut b = bytes.clone(); b[0] = 3; hex::encode(b) }, "parse", "unsupported_version"),
-        invalid_from(base, "key_id_0", "binary", { let mut b = bytes.clone(); b[1..5].fill(0); hex::encode(b) }, "parse", "malformed"),
-        invalid_from(base, "other_key_id", "binary", { let mut b = bytes.clone(); b[4] = 9; hex::encode(b) }, "open", "authentication_failed"),
-        invalid_from(base, "v2_body_as_v1", "text", base.sealed_text.replacen("tg2:", "tg1:", 1), "open", "authentication_failed"),
-        invalid_from(base, "bad_base64", "text", format!("{}!", base.sealed_text), "parse", "malformed"),
-        invalid_from(base, "padded_base64", "text", format!("{}=", base.sealed_text), "parse", "malformed"),
-        invalid_from(base, "text_version_3", "text", base.sealed_text.replacen("tg2:", "tg3:", 1), "parse", "unsupported_version"),
+        invalid_from(
+            base,
+            "flipped_nonce",
+            "binary",
+            flip(5),
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "flipped_nonce_gcm_half",
+            "binary",
+            flip(20),
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "flipped_commitment",
+            "binary",
+            flip(40),
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "flipped_ciphertext",
+            "binary",
+            flip(62),
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "flipped_tag",
+            "binary",
+            flip(bytes.len() - 1),
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "truncated_to_76",
+            "binary",
+            hex::encode(&bytes[..76]),
+            "parse",
+            "malformed",
+        ),
+        invalid_from(
+            base,
+            "truncated_tag",
+            "binary",
+            hex::encode(&bytes[..bytes.len() - 1]),
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "version_3",
+            "binary",
+            {
+                let mut b = bytes.clone();
+                b[0] = 3;
+                hex::encode(b)
+            },
+            "parse",
+            "unsupported_version",
+        ),
+        invalid_from(
+            base,
+            "key_id_0",
+            "binary",
+            {
+                let mut b = bytes.clone();
+                b[1..5].fill(0);
+                hex::encode(b)
+            },
+            "parse",
+            "malformed",
+        ),
+        invalid_from(
+            base,
+            "other_key_id",
+            "binary",
+            {
+                let mut b = bytes.clone();
+                b[4] = 9;
+                hex::encode(b)
+            },
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "v2_body_as_v1",
+            "text",
+            base.sealed_text.replacen("tg2:", "tg1:", 1),
+            "open",
+            "authentication_failed",
+        ),
+        invalid_from(
+            base,
+            "bad_base64",
+            "text",
+            format!("{}!", base.sealed_text),
+            "parse",
+            "malformed",
+        ),
+        invalid_from(
+            base,
+            "padded_base64",
+            "text",
+            format!("{}=", base.sealed_text),
+            "parse",
+            "malformed",
+        ),
+        invalid_from(
+            base,
+            "text_version_3",
+            "text",
+            base.sealed_text.replacen("tg2:", "tg3:", 1),
+            "parse",
+            "unsupported_version",
+        ),
     ];
-    let mut other_tenant = invalid_from(base, "other_tenant", "binary", base.sealed_hex.clone(), "open", "authentication_failed");
+    let mut other_tenant = invalid_from(
+        base,
+        "other_tenant",
+        "binary",
+        base.sealed_hex.clone(),
+        "open",
+        "authentication_failed",
+    );
     other_tenant.tenant_id = "acme2".into();
     out.push(other_tenant);
-    let mut other_ctx = invalid_from(base, "other_context", "binary", base.sealed_hex.clone(), "open", "authentication_failed");
+    let mut other_ctx = invalid_from(
+        base,
+        "other_context",
+        "binary",
+        base.sealed_hex.clone(),
+        "open",
+        "authentication_failed",
+    );
     other_ctx.context = "ctx2".into();
     out.push(other_ctx);
-    let mut other_key = invalid_from(base, "other_data_key_same_id", "binary", base.sealed_hex.clone(), "open", "authentication_failed");
+    let mut other_key = invalid_from(
+        base,
+        "other_data_key_same_id",
+        "binary",
+        base.sealed_hex.clone(),
+        "open",
+        "authentication_failed",
+    );
     other_key.data_key_hex = hex::encode(fixed("another key", 32));
     out.push(other_key);
     // v1's ambiguity, closed: class "a", id "b:c" does not open as class "a:b", id "c",
     // nor as the caller context "record:a:b:c" (v1's spelling of it).
-    let rec = valid.iter().find(|v| v.name == "record_colon_in_id").unwrap();
-    let mut moved = invalid_from(rec, "record_moved_across_colon", "binary", rec.sealed_hex.clone(), "open", "authentication_failed");
+    let rec = valid
+        .iter()
+        .find(|v| v.name == "record_colon_in_id")
+        .unwrap();
+    let mut moved = invalid_from(
+        rec,
+        "record_moved_across_colon",
+        "binary",
+        rec.sealed_hex.clone(),
+        "open",
+        "authentication_failed",
+    );
     moved.record_class = "a:b".into();
     moved.record_id = "c".into();
     out.push(moved);
-    let mut as_caller = invalid_from(rec, "record_opened_as_caller_context", "binary", rec.sealed_hex.clone(), "open", "authentication_failed");
+    let mut as_caller = invalid_from(
+        rec,
+        "record_opened_as_caller_context",
+        "binary",
+        rec.sealed_hex.clone(),
+        "open",
+        "authentication_failed",
+    );
     as_caller.context_kind = "caller".into();
     as_caller.context = "record:a:b:c".into();
     as_caller.record_class.clear();
@@ -294,7 +473,11 @@ fn key(data_key_hex: &str, id: u32) -> TenantKey {
 
 #[test]
 fn file_is_what_the_reference_produces() {
-    assert_eq!(load(), build(), "format_v2.json is stale or hand-edited: see this file's header");
+    assert_eq!(
+        load(),
+        build(),
+        "format_v2.json is stale or hand-edited: see this file's header"
+    );
 }
 
 #[test]
@@ -313,7 +496,12 @@ fn valid_vectors_seal_parse_and_open() {
         let parsed = SealedValue::parse(&v.sealed_text).unwrap();
         assert_eq!(parsed, sealed);
         assert_eq!(parsed.version(), 2);
-        assert_eq!(open(&k, &t, ctx, &parsed).unwrap().expose(), pt.as_slice(), "{}", v.name);
+        assert_eq!(
+            open(&k, &t, ctx, &parsed).unwrap().expose(),
+            pt.as_slice(),
+            "{}",
+            v.name
+        );
         // A random-nonce seal of the same input opens too, and differs.
         let fresh = seal(&k, &t, ctx, &pt, SealFormat::V2).unwrap();
         assert_ne!(fresh, sealed);

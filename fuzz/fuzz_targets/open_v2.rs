@@ -21,7 +21,10 @@ fn genuine() -> &'static SealedValue {
         seal_v2_with_nonce(
             key(),
             &t,
-            Context::Record { class: "a", id: "b:c" },
+            Context::Record {
+                class: "a",
+                id: "b:c",
+            },
             b"the genuine plaintext",
             &[7; 24],
         )
@@ -35,8 +38,14 @@ fuzz_target!(|data: &[u8]| {
     let ctx = match selector % 4 {
         0 => Context::Caller(b""),
         1 => Context::Caller(b"record:a:b:c"),
-        2 => Context::Record { class: "a:b", id: "c" },
-        _ => Context::Record { class: "a", id: "b:c" },
+        2 => Context::Record {
+            class: "a:b",
+            id: "c",
+        },
+        _ => Context::Record {
+            class: "a",
+            id: "b:c",
+        },
     };
     // Arbitrary input as a v2 value.
     let mut forced = data.to_vec();
@@ -45,11 +54,17 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(v) = SealedValue::from_bytes(&forced) {
         assert_eq!(v.version(), 2);
-        assert!(open(key(), &tenant, ctx, &v).is_err(), "forged binary v2 opened");
+        assert!(
+            open(key(), &tenant, ctx, &v).is_err(),
+            "forged binary v2 opened"
+        );
     }
     let text = format!("tg2:1:{}", String::from_utf8_lossy(data));
     if let Ok(v) = SealedValue::parse(&text) {
-        assert!(open(key(), &tenant, ctx, &v).is_err(), "forged text v2 opened");
+        assert!(
+            open(key(), &tenant, ctx, &v).is_err(),
+            "forged text v2 opened"
+        );
     }
     // A genuine value, masked and cut by the fuzzer.
     let g = genuine().as_bytes();
@@ -57,9 +72,20 @@ fuzz_target!(|data: &[u8]| {
     for (i, m) in data.iter().skip(1).enumerate() {
         b[i % g.len()] ^= m;
     }
-    let cut = if selector & 0x80 != 0 { b.len() - (selector as usize & 0x3f) % b.len() } else { b.len() };
+    let cut = if selector & 0x80 != 0 {
+        b.len() - (selector as usize & 0x3f) % b.len()
+    } else {
+        b.len()
+    };
     b.truncate(cut);
-    let unchanged = b == g && matches!(ctx, Context::Record { class: "a", id: "b:c" });
+    let unchanged = b == g
+        && matches!(
+            ctx,
+            Context::Record {
+                class: "a",
+                id: "b:c"
+            }
+        );
     if let Ok(v) = SealedValue::from_bytes(&b) {
         let r = open(key(), &tenant, ctx, &v);
         if unchanged {

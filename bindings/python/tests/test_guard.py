@@ -130,7 +130,11 @@ def test_progress_exception_is_reraised(guard: tg.Guard, acme: tg.TenantContext)
 
 def test_shred(guard: tg.Guard, acme: tg.TenantContext) -> None:
     sealed = guard.seal(acme, "c", b"gone")
-    guard.shred_tenant(acme)
+    report = guard.shred_tenant(acme)
+    assert isinstance(report, tg.ShredReport)
+    # The in-memory key provider destroys the tenant's own secret: backups open nothing.
+    assert report.backups_unreadable is True
+    assert report.summary.startswith("local:") and report.shared_kek_keys == []
     with pytest.raises(tg.KeyDestroyedError, match="can never be opened again"):
         guard.open(acme, "c", sealed)
     with pytest.raises(tg.KeyDestroyedError):
@@ -187,3 +191,11 @@ def test_duplicate_tenant_conflicts(guard: tg.Guard, acme: tg.TenantContext) -> 
     with pytest.raises(tg.TenantguardError) as info:
         guard.create_tenant(acme)
     assert info.value.kind in ("conflict", "invalid_input")
+
+
+def test_try_ephemeral(service: tg.ServiceRole) -> None:
+    provider = tg.LocalKeyProvider.try_ephemeral()
+    with tg.Guard(provider, tg.MemoryStore()) as g:
+        acme = tg.TenantContext.service("acme", service)
+        g.create_tenant(acme)
+        assert g.open(acme, "c", g.seal(acme, "c", b"x")) == b"x"

@@ -225,7 +225,10 @@ mod tests {
                 let tag_b = seal_b(&key, &nonce, &aad, &mut b).unwrap();
                 assert_eq!((&a, tag_a), (&b, tag_b), "len {len} aad {aad_len}");
                 assert_eq!(open_b(&key, &nonce, &aad, &a, &tag_a).unwrap(), pt);
-                assert_eq!(rustcrypto::open(&key, &nonce, &aad, &b, &tag_b).unwrap(), pt);
+                assert_eq!(
+                    rustcrypto::open(&key, &nonce, &aad, &b, &tag_b).unwrap(),
+                    pt
+                );
                 let mut bad = tag_a;
                 bad[len % TAG_LEN] ^= 0x80;
                 assert!(open_b(&key, &nonce, &aad, &a, &bad).is_err());

@@ -124,7 +124,9 @@ impl SealedValue {
                 });
                 return Err(match version {
                     Some(v) => CryptoError::UnsupportedVersion(v),
-                    None => CryptoError::Malformed("text form must start with \"tg1:\" or \"tg2:\""),
+                    None => {
+                        CryptoError::Malformed("text form must start with \"tg1:\" or \"tg2:\"")
+                    }
                 });
             }
         };
@@ -250,7 +252,9 @@ mod tests {
         assert_eq!(kind("tg255"), ErrorKind::UnsupportedVersion);
         // Not a version at all, or a non-canonical spelling of version 1: malformed, never
         // "unsupported version 1".
-        for bad in ["tg01", "tg+1", "tg001", "tg", "tg256", "TG1", "tg1 ", "xx1", "tg02", "tg+2"] {
+        for bad in [
+            "tg01", "tg+1", "tg001", "tg", "tg256", "TG1", "tg1 ", "xx1", "tg02", "tg+2",
+        ] {
             assert_eq!(kind(bad), ErrorKind::Malformed, "{bad}");
         }
     }

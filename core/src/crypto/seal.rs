@@ -2,10 +2,10 @@
 
 use subtle::ConstantTimeEq;
 
-use super::format::{HEADER_LEN, SALT_LEN, TAG_LEN, VERSION_1};
-use super::v2::{self, Context};
 use super::aead;
+use super::format::{HEADER_LEN, SALT_LEN, TAG_LEN, VERSION_1};
 use super::keys::RecordKey;
+use super::v2::{self, Context};
 use super::{CryptoError, SealedValue, TenantKey};
 use crate::secret::SecretBytes;
 use crate::tenant::TenantId;
@@ -118,7 +118,13 @@ pub fn seal_with_key(
     context: &[u8],
     plaintext: &[u8],
 ) -> Result<SealedValue, CryptoError> {
-    seal(key, tenant, Context::Caller(context), plaintext, SealFormat::V2)
+    seal(
+        key,
+        tenant,
+        Context::Caller(context),
+        plaintext,
+        SealFormat::V2,
+    )
 }
 
 /// Deterministic v2 sealing with a given nonce: for test vectors only. Reusing a nonce with
@@ -213,15 +219,24 @@ mod tests {
     fn both_formats_round_trip_and_stay_apart() {
         let key = TenantKey::from_bytes(KeyId::new(7).unwrap(), [0x5a; 32]);
         let tenant = TenantId::new("acme").unwrap();
-        let rec = Context::Record { class: "a", id: "b:c" };
+        let rec = Context::Record {
+            class: "a",
+            id: "b:c",
+        };
         for f in [SealFormat::V1, SealFormat::V2] {
             let v = seal(&key, &tenant, rec, b"pt", f).unwrap();
             assert_eq!(v.version(), f.version());
             assert_eq!(open(&key, &tenant, rec, &v).unwrap().expose(), b"pt");
-            let moved = Context::Record { class: "a:b", id: "c" };
+            let moved = Context::Record {
+                class: "a:b",
+                id: "c",
+            };
             // v1's record context is ambiguous (the reason for v2's typed contexts).
             assert_eq!(open(&key, &tenant, moved, &v).is_ok(), f == SealFormat::V1);
-            assert!(open(&key, &tenant, Context::Caller(b"record:a:b:c"), &v).is_ok() == (f == SealFormat::V1));
+            assert!(
+                open(&key, &tenant, Context::Caller(b"record:a:b:c"), &v).is_ok()
+                    == (f == SealFormat::V1)
+            );
         }
     }
 }

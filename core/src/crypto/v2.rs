@@ -223,13 +223,12 @@ pub(crate) fn seal(
     let gcm_nonce: &[u8; 12] = nonce[12..]
         .try_into()
         .unwrap_or_else(|_| unreachable!("12 bytes"));
-    let tag = aead::seal_in_place(&kx, gcm_nonce, header, body).map_err(|_| {
-        CryptoError::TooLarge {
+    let tag =
+        aead::seal_in_place(&kx, gcm_nonce, header, body).map_err(|_| CryptoError::TooLarge {
             what: "plaintext",
             len: plaintext.len(),
             max: super::MAX_PLAINTEXT_LEN,
-        }
-    })?;
+        })?;
     out.extend_from_slice(&tag);
     Ok(SealedValue::from_vec_unchecked(out))
 }
@@ -262,8 +261,8 @@ pub(crate) fn open(
     let gcm_nonce: &[u8; 12] = nonce[12..]
         .try_into()
         .map_err(|_| CryptoError::Malformed("nonce"))?;
-    let plain =
-        aead::open(&kx, gcm_nonce, header, ct, tag).map_err(|_| CryptoError::AuthenticationFailed)?;
+    let plain = aead::open(&kx, gcm_nonce, header, ct, tag)
+        .map_err(|_| CryptoError::AuthenticationFailed)?;
     Ok(SecretBytes::new(plain))
 }
 
@@ -292,8 +291,22 @@ mod tests {
         let key = V2Key::new(&[9; 32]);
         let t = TenantId::new("acme").unwrap();
         let h = [2u8; 29];
-        let a = key.commit(&h, &t, &Context::Record { class: "a", id: "b:c" });
-        let b = key.commit(&h, &t, &Context::Record { class: "a:b", id: "c" });
+        let a = key.commit(
+            &h,
+            &t,
+            &Context::Record {
+                class: "a",
+                id: "b:c",
+            },
+        );
+        let b = key.commit(
+            &h,
+            &t,
+            &Context::Record {
+                class: "a:b",
+                id: "c",
+            },
+        );
         let c = key.commit(&h, &t, &Context::Caller(b"record:a:b:c"));
         assert_ne!(a, b);
         assert_ne!(a, c);
