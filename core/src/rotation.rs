@@ -151,6 +151,9 @@ impl Guard {
             let current = v.key_id() == active.id() && v.version() == target.version();
             !current && from.is_none_or(|f| v.key_id() == f)
         };
+        // Once v1 is refused, a v1 value in the store was planted (or moved between rows,
+        // which v1 cannot tell): re-sealing it as v2 would launder it, so it is reported.
+        let v1_refused = self.v1_refused(ctx).await?;
         let mut report = ReencryptReport::default();
         let mut cursor: Option<String> = None;
         loop {
@@ -162,6 +165,12 @@ impl Guard {
             cursor = Some(last.id.clone());
             for rec in &page {
                 let value = match SealedValue::from_bytes(&rec.sealed) {
+                    Ok(v) if v1_refused && v.version() == 1 => {
+                        if report.failed.len() < MAX_REPORTED_FAILURES {
+                            report.failed.push(rec.id.clone());
+                        }
+                        continue;
+                    }
                     Ok(v) if wanted(&v) => v,
                     Ok(_) => continue,
                     Err(_) => {
@@ -218,8 +227,7 @@ impl Guard {
         Ok(report)
     }
 
-    /// Opens for re-encryption: v1 values open even when v1 is refused, since moving them
-    /// to v2 is the way out (the record context is the one the store row gives).
+    /// Opens for re-encryption (v1 values only while v1 is not refused for the tenant).
     async fn open_for_reencrypt(
         &self,
         ctx: &TenantContext,

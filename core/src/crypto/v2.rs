@@ -126,14 +126,17 @@ impl V2Key {
             kx[i] ^= self.k1[i];
             kx[16 + i] ^= self.k1[i];
         }
-        let (a, b) = kx.split_at_mut(16);
-        let blocks: [&mut [u8]; 2] = [a, b];
-        for blk in blocks {
-            let blk: &mut [u8; 16] = blk
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("16-byte halves"));
-            self.xaes.encrypt_block(blk.into());
-        }
+        // One call for both blocks: the AES backend loads (broadcasts) the round keys once
+        // per call, which costs more than a block with the VAES-512 backend.
+        let mut blocks = [
+            aes_gcm::aes::Block::try_from(&kx[..16]).unwrap_or_default(),
+            aes_gcm::aes::Block::try_from(&kx[16..]).unwrap_or_default(),
+        ];
+        self.xaes.encrypt_blocks(&mut blocks);
+        kx[..16].copy_from_slice(&blocks[0]);
+        kx[16..].copy_from_slice(&blocks[1]);
+        blocks[0].zeroize();
+        blocks[1].zeroize();
         kx
     }
 
