@@ -238,6 +238,7 @@ class ShredReport:
     @property
     def shared_kek_keys(self) -> list[int]: ...
 
+@final
 class RewrapReport:
     """Progress and outcome of a KEK-rotation (re-wrap) run."""
 
