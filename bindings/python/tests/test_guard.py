@@ -13,15 +13,15 @@ def test_seal_open_round_trip_all_forms(guard: tg.Guard, acme: tg.TenantContext)
     assert isinstance(sealed, tg.SealedValue)
     assert str(sealed).startswith("tg2:1:")
     assert sealed.to_text() == str(sealed)
-    assert sealed.key_id == 1 and sealed.version == 1 and sealed.plaintext_len == 7
-    assert len(bytes(sealed)) == 7 + 61 == len(sealed)
+    assert sealed.key_id == 1 and sealed.version == 2 and sealed.plaintext_len == 7
+    assert len(bytes(sealed)) == 7 + 77 == len(sealed)
     for form in (sealed, str(sealed), bytes(sealed)):
         assert guard.open(acme, "credentials/password/row-42", form) == b"hunter2"
     assert tg.SealedValue.parse(str(sealed)) == sealed
     assert tg.SealedValue.from_bytes(bytes(sealed)) == sealed
     assert hash(tg.SealedValue.parse(str(sealed))) == hash(sealed)
     assert pickle.loads(pickle.dumps(sealed)) == sealed
-    assert repr(sealed) == "SealedValue(version=1, key_id=1, len=68)"
+    assert repr(sealed) == "SealedValue(version=2, key_id=1, len=84)"
 
 
 def test_wrong_context_and_tenant_fail(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
@@ -134,7 +134,7 @@ def test_shred(guard: tg.Guard, acme: tg.TenantContext) -> None:
     assert isinstance(report, tg.ShredReport)
     # The in-memory key provider destroys the tenant's own secret: backups open nothing.
     assert report.backups_unreadable is True
-    assert report.summary.startswith("local:") and report.shared_kek_keys == []
+    assert report.summary == "deployment:immediate" and report.shared_kek_keys == []
     with pytest.raises(tg.KeyDestroyedError, match="can never be opened again"):
         guard.open(acme, "c", sealed)
     with pytest.raises(tg.KeyDestroyedError):

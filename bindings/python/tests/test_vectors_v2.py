@@ -37,7 +37,7 @@ class VectorKeyProvider:
 
 
 def _usable(v: dict[str, Any]) -> bool:
-    return v["context_kind"] == "caller" and v["key_id"] <= MAX_ROTATIONS
+    return bool(v["context_kind"] == "caller" and v["key_id"] <= MAX_ROTATIONS)
 
 
 def _guard_for(v: dict[str, Any], service: tg.ServiceRole) -> tuple[tg.Guard, tg.TenantContext]:

@@ -19,7 +19,7 @@ test("seal and open, text and binary forms") {
         val sealed = g.seal(acme, "credentials/password/row-42", "hunter2".toByteArray())
         check(sealed.toString().startsWith("tg2:1:")) { sealed.toString() }
         check(sealed.toText() == sealed.toString())
-        check(sealed.keyId() == 1u && sealed.version() == 1.toUByte() && sealed.plaintextLen() == 7uL)
+        check(sealed.keyId() == 1u && sealed.version() == 2.toUByte() && sealed.plaintextLen() == 7uL)
         check(g.open(acme, "credentials/password/row-42", sealed).contentEquals("hunter2".toByteArray()))
         val parsed = SealedValue.parse(sealed.toText())
         check(parsed == sealed)
@@ -90,7 +90,7 @@ test("records, roles, rotation, re-encryption, retirement, shredding") {
         check(g.deleteRecord(acme, "r0") && !g.deleteRecord(acme, "r0"))
         val shred = g.shredTenant(acme)
         // The in-memory key provider destroys the tenant's own secret: backups open nothing.
-        check(shred.backupsUnreadable && shred.summary.startsWith("local:") && shred.sharedKekKeys.isEmpty()) { shred.toString() }
+        check(shred.backupsUnreadable && shred.summary == "deployment:immediate" && shred.sharedKekKeys.isEmpty()) { shred.toString() }
         expect<TenantguardException.KeyDestroyed>("can never be opened again") { g.open(acme, "c", resealed) }
     }
 }
