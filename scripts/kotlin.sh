@@ -98,6 +98,8 @@ step "Kotlin tests: postgres_test.kts (skipped unless scripts/pg.sh started a se
 run bindings/uniffi/tests/kotlin/postgres_test.kts
 step "Kotlin tests: vectors_test.kts (vectors: $TG_VECTORS) and cross-language files"
 run bindings/uniffi/tests/kotlin/vectors_test.kts "$TG_VECTORS" "$TG_XLANG_DIR"
+step "Kotlin tests: vectors_v2_test.kts (format v2 vectors through Guard.open)"
+run bindings/uniffi/tests/kotlin/vectors_v2_test.kts "$root/core/tests/vectors/format_v2.json"
 
 step "README.md's Kotlin blocks, as one script, run twice in an empty folder"
 rm -rf "$out/readme"; mkdir -p "$out/readme/run"

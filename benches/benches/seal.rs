@@ -24,11 +24,7 @@ const SIZES: [usize; 4] = [32, 256, 4096, 1 << 20];
 const CONTEXT: &str = "credentials/password/row-42";
 
 /// Which AES-GCM implementation the envelope runs on in this build.
-const BACKEND: &str = if cfg!(feature = "aws-lc") {
-    "aws-lc"
-} else {
-    "rustcrypto"
-};
+const BACKEND: &str = tenantguard::crypto::BACKEND;
 
 fn label(size: usize) -> String {
     if size >= 1 << 20 {
@@ -125,6 +121,21 @@ fn round_trips(c: &mut Criterion) {
             b.iter(|| {
                 let sealed =
                     seal_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&pt)).expect("seal");
+                open_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&sealed)).expect("open")
+            })
+        });
+        // The same through format v1 (HKDF-SHA256 per record), for the before/after ratio.
+        g.bench_function(BenchmarkId::new("crypto_binary_v1", BACKEND), |b| {
+            use tenantguard::crypto::{seal, Context, SealFormat};
+            b.iter(|| {
+                let sealed = seal(
+                    &key,
+                    &tenant,
+                    Context::Caller(CONTEXT.as_bytes()),
+                    black_box(&pt),
+                    SealFormat::V1,
+                )
+                .expect("seal");
                 open_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&sealed)).expect("open")
             })
         });
@@ -242,6 +253,77 @@ fn floor(c: &mut Criterion) {
     g.finish();
 }
 
+/// The parts of a v2 round trip, each alone: per value the AEAD backend sets up an AES-GCM
+/// key for the XAES-derived key (once to seal, once to open), the commitment is one HMAC
+/// over about 90 bytes from a cached key state (twice), the nonce reads the clock, and
+/// the XAES derivation is two AES blocks (inside `xaes_256_gcm_seal_256B`, which also sets
+/// up the per-key state and seals).
+fn floor_v2(c: &mut Criterion) {
+    use hmac::{KeyInit, Mac};
+    let mut g = c.benchmark_group("floor_v2_256B");
+    g.bench_function("ring_gcm_key_setup", |b| {
+        b.iter(|| {
+            ring::aead::LessSafeKey::new(
+                ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, black_box(&[0x24u8; 32]))
+                    .expect("key"),
+            )
+        })
+    });
+    g.bench_function("aws_lc_gcm_key_setup", |b| {
+        b.iter(|| {
+            aws_lc_rs::aead::LessSafeKey::new(
+                aws_lc_rs::aead::UnboundKey::new(
+                    &aws_lc_rs::aead::AES_256_GCM,
+                    black_box(&[0x24u8; 32]),
+                )
+                .expect("key"),
+            )
+        })
+    });
+    g.bench_function("rustcrypto_gcm_key_setup_and_wipe", |b| {
+        use aes_gcm::aead::consts::U12;
+        use aes_gcm::aes::Aes256Enc;
+        b.iter(|| {
+            let cipher = aes_gcm::AesGcm::<Aes256Enc, U12>::new(black_box(&[0x24u8; 32]).into());
+            drop(black_box(cipher));
+        })
+    });
+    let mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&[7u8; 32]).expect("key");
+    let input = [0x33u8; 90];
+    g.bench_function("hmac_sha256_90B_cached_key", |b| {
+        b.iter(|| {
+            let mut m = mac.clone();
+            m.update(black_box(&input));
+            m.finalize().into_bytes()
+        })
+    });
+    g.bench_function("clock_read", |b| b.iter(std::time::SystemTime::now));
+    g.bench_function("getpid", |b| b.iter(std::process::id));
+    g.bench_function("aws_lc_rand_24B", |b| {
+        use aws_lc_rs::rand::SecureRandom;
+        let r = aws_lc_rs::rand::SystemRandom::new();
+        b.iter(|| {
+            let mut n = [0u8; 24];
+            r.fill(&mut n).expect("rand");
+            n
+        })
+    });
+    g.bench_function("ring_rand_24B", |b| {
+        use ring::rand::SecureRandom;
+        let r = ring::rand::SystemRandom::new();
+        b.iter(|| {
+            let mut n = [0u8; 24];
+            r.fill(&mut n).expect("rand");
+            n
+        })
+    });
+    g.bench_function("xaes_256_gcm_seal_256B", |b| {
+        let pt = [0u8; 256];
+        b.iter(|| tenantguard::crypto::xaes_256_gcm_seal(&[1; 32], &[2; 24], b"", black_box(&pt)))
+    });
+    g.finish();
+}
+
 /// Opening one 256-byte value: cached key (warm) against a guard that caches nothing, so
 /// every open reads the tenant's key records and unwraps through `LocalKeyProvider` (cold).
 fn cold_path(c: &mut Criterion) {
@@ -321,8 +403,13 @@ fn config() -> Criterion {
 }
 
 criterion_group! {
+    name = floors_v2;
+    config = config();
+    targets = floor_v2
+}
+criterion_group! {
     name = benches;
     config = config();
     targets = round_trips, floor, cold_path
 }
-criterion_main!(benches);
+criterion_main!(floors_v2, benches);

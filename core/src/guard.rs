@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::audit::{AuditAction, AuditEvent};
-use crate::crypto::{self, DataKey, KeyId, SealedValue, TenantKey};
+use crate::crypto::{self, Context, DataKey, KeyId, SealFormat, SealedValue, TenantKey};
 use crate::error::Result;
 use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, WrapContext};
 use crate::secret::{Credential, CredentialKind, SecretBytes};
@@ -53,9 +53,27 @@ pub struct GuardBuilder {
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     pub(crate) governance: crate::governance::GovernanceConfig,
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
+    format: SealFormat,
+    refuse_v1: bool,
 }
 
 impl GuardBuilder {
+    /// The format new values are sealed in (default [`SealFormat::V2`]). Both formats
+    /// always open; choose `V1` only during a rollout while processes of a release that
+    /// cannot open v2 still read the values, then switch to `V2` and run
+    /// [`Guard::reencrypt`] to move the v1 values.
+    pub fn seal_format(mut self, format: SealFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Refuses to open format-v1 values for every tenant of this guard (default: open
+    /// them). For one tenant at a time, use [`Guard::set_v1_refused`].
+    pub fn refuse_v1(mut self, refuse: bool) -> Self {
+        self.refuse_v1 = refuse;
+        self
+    }
+
     /// Adds a named provider that tenants can move their data keys to with
     /// [`Guard::set_tenant_key_provider`] (bring your own key). Names: 1 to 64 characters
     /// of a-z, 0-9, '-', '_', '.'; at most 10,000 providers. Stored key records name it, so
@@ -137,6 +155,8 @@ impl GuardBuilder {
                 gov,
                 tenant_providers: self.tenant_providers,
                 policies: self.policies,
+                format: self.format,
+                refuse_v1: self.refuse_v1,
             }),
         })
     }
@@ -150,6 +170,8 @@ struct Inner {
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     gov: crate::governance::GovState,
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
+    format: SealFormat,
+    refuse_v1: bool,
 }
 
 /// The tenantguard facade: seal and open values and credentials per tenant, rotate and
@@ -195,14 +217,12 @@ fn private_dir(dir: &std::path::Path) -> Result<()> {
 }
 
 /// The seal context of a stored record: binds its data class and id.
-pub(crate) fn record_context(class: &str, id: &str) -> Vec<u8> {
-    let mut c = Vec::with_capacity(16 + class.len() + id.len());
-    c.extend_from_slice(b"record:");
-    c.extend_from_slice(class.as_bytes());
-    c.push(b':');
-    c.extend_from_slice(id.as_bytes());
-    c
+pub(crate) fn record_context<'a>(class: &'a str, id: &'a str) -> Context<'a> {
+    Context::Record { class, id }
 }
+
+/// The policy-store kind that holds a tenant's sealed-format settings.
+const FORMAT_POLICY: &str = "sealed_format";
 
 impl Guard {
     /// Starts a builder.
@@ -215,7 +235,14 @@ impl Guard {
             tenant_providers: BTreeMap::new(),
             governance: Default::default(),
             policies: None,
+            format: SealFormat::V2,
+            refuse_v1: false,
         }
+    }
+
+    /// The format this guard seals new values in.
+    pub fn seal_format(&self) -> SealFormat {
+        self.inner.format
     }
 
     /// The embedded default: a key file `keys.json` and a SQLite database `tenantguard.db`
@@ -403,11 +430,12 @@ impl Guard {
     ) -> Result<SealedValue> {
         ctx.require(Role::Member, "seal")?;
         let key = self.active_key(ctx).await?;
-        Ok(crypto::seal_with_key(
+        Ok(crypto::seal(
             &key,
             ctx.tenant(),
-            context.as_bytes(),
+            Context::Caller(context.as_bytes()),
             plaintext,
+            self.inner.format,
         )?)
     }
 
@@ -420,21 +448,82 @@ impl Guard {
         value: &SealedValue,
     ) -> Result<SecretBytes> {
         ctx.require_service("open a sealed value")?;
-        self.open_unchecked(ctx, context.as_bytes(), value).await
+        self.open_unchecked(ctx, Context::Caller(context.as_bytes()), value)
+            .await
     }
 
     pub(crate) async fn open_unchecked(
         &self,
         ctx: &TenantContext,
-        context: &[u8],
+        context: Context<'_>,
         value: &SealedValue,
     ) -> Result<SecretBytes> {
+        if value.version() == 1 && self.v1_refused(ctx).await? {
+            return Err(crypto::CryptoError::V1Refused.into());
+        }
         let key = self.key_version(ctx, value.key_id()).await?;
-        Ok(crypto::open_with_key(&key, ctx.tenant(), context, value)?)
+        Ok(crypto::open(&key, ctx.tenant(), context, value)?)
     }
 
-    /// Re-seals a value (held outside the store) under the tenant's active key; a no-op
-    /// copy if it already is. Needs the service role.
+    /// Whether format-v1 values are refused for this tenant (by [`GuardBuilder::refuse_v1`]
+    /// or [`Guard::set_v1_refused`]). Any role.
+    pub async fn v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
+        if self.inner.refuse_v1 {
+            return Ok(true);
+        }
+        let Some(policies) = &self.inner.policies else {
+            return Ok(false);
+        };
+        Ok(match policies.get_policy(ctx, FORMAT_POLICY).await? {
+            Some(doc) => serde_json::from_str::<serde_json::Value>(&doc.body)
+                .ok()
+                .and_then(|v| v.get("v1_refused").and_then(|b| b.as_bool()))
+                // A document that does not parse fails closed.
+                .unwrap_or(true),
+            None => false,
+        })
+    }
+
+    /// Switches opening format-v1 values off (or back on) for this tenant, so v1's
+    /// ambiguous record context (`record:<class>:<id>`) can no longer be used to pass one
+    /// record off as another. Switching off is refused (`Conflict`) while any stored record
+    /// is still in format v1 by its sealed bytes: run [`Guard::reencrypt`] first, and
+    /// [`Guard::reseal`] the v1 values you keep outside the store, which this cannot see.
+    /// Kept in the guard's policy store ([`GuardBuilder::policy_store`]; `Config` without
+    /// one). Audited. Needs the owner role.
+    pub async fn set_v1_refused(&self, ctx: &TenantContext, refused: bool) -> Result<()> {
+        ctx.require(Role::Owner, "switch format v1 off")?;
+        let policies = self.inner.policies.clone().ok_or_else(|| {
+            KmsError::Config(
+                "set_v1_refused keeps its setting in the policy store: set GuardBuilder::policy_store"
+                    .into(),
+            )
+        })?;
+        if refused {
+            let census = self.census(ctx, crate::store::MAX_PAGE).await?;
+            if census.v1 > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{} stored records are still in format v1: run reencrypt first",
+                    census.v1
+                ))
+                .into());
+            }
+        }
+        let body = serde_json::json!({ "v1_refused": refused }).to_string();
+        policies
+            .put_policy(ctx, FORMAT_POLICY, &body, self.now())
+            .await?;
+        self.audit(
+            ctx,
+            AuditEvent::new(AuditAction::PolicyChange, "policy:sealed_format".to_owned())
+                .detail("v1_refused", refused.to_string()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Re-seals a value (held outside the store) under the tenant's active key in the
+    /// guard's format; a copy if it already is. Needs the service role.
     pub async fn reseal(
         &self,
         ctx: &TenantContext,
@@ -443,15 +532,17 @@ impl Guard {
     ) -> Result<SealedValue> {
         ctx.require_service("reseal a value")?;
         let active = self.active_key(ctx).await?;
-        if value.key_id() == active.id() {
+        if value.key_id() == active.id() && value.version() == self.inner.format.version() {
             return Ok(value.clone());
         }
-        let plain = self.open_unchecked(ctx, context.as_bytes(), value).await?;
-        Ok(crypto::seal_with_key(
+        let context = Context::Caller(context.as_bytes());
+        let plain = self.open_unchecked(ctx, context, value).await?;
+        Ok(crypto::seal(
             &active,
             ctx.tenant(),
-            context.as_bytes(),
+            context,
             plain.expose(),
+            self.inner.format,
         )?)
     }
 
@@ -498,9 +589,14 @@ impl Guard {
         // Checked before sealing: a class or id over its limit must be reported as such,
         // not as the sealing "context" (built from both) the caller never passed.
         crate::store::validate_record(&rec)?;
-        rec.sealed =
-            crypto::seal_with_key(&key, ctx.tenant(), &record_context(class, id), plaintext)?
-                .into_bytes();
+        rec.sealed = crypto::seal(
+            &key,
+            ctx.tenant(),
+            record_context(class, id),
+            plaintext,
+            self.inner.format,
+        )?
+        .into_bytes();
         self.store().put_record(ctx, &rec).await?;
         Ok(())
     }
@@ -547,7 +643,7 @@ impl Guard {
             .ok_or(StoreError::RecordNotFound)?;
         let value = SealedValue::from_vec(rec.sealed)?;
         let plain = self
-            .open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value)
+            .open_unchecked(ctx, record_context(&rec.class, &rec.id), &value)
             .await?;
         let mut ev = AuditEvent::new(AuditAction::CredentialOpen, format!("record:{id}"))
             .detail("class", rec.class.clone());

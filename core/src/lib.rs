@@ -12,9 +12,9 @@
 //! let acme = TenantContext::service(TenantId::new("acme")?, &service);
 //! guard.create_tenant(&acme).await?;
 //!
-//! // Seal a value for a text column: `tg1:<keyId>:<base64url>`.
+//! // Seal a value for a text column: `tg2:<keyId>:<base64url>`.
 //! let sealed = guard.seal(&acme, "credentials/password/row-42", b"hunter2").await?;
-//! assert!(sealed.to_text().starts_with("tg1:1:"));
+//! assert!(sealed.to_text().starts_with("tg2:1:"));
 //! let plain = guard.open(&acme, "credentials/password/row-42", &sealed).await?;
 //! assert_eq!(plain.expose(), b"hunter2");
 //!
@@ -49,12 +49,13 @@ pub mod tenant;
 pub mod tokens;
 pub mod totp;
 
+pub use crypto::SealFormat;
 pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Result};
 pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
-pub use rotation::{ReencryptReport, RewrapReport};
+pub use rotation::{ReencryptReport, RewrapReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;

@@ -161,7 +161,7 @@ impl Revealer {
         let value = SealedValue::from_vec(rec.sealed)?;
         let seed = self
             .guard
-            .open_unchecked(ctx, &record_context(&rec.class, &rec.id), &value)
+            .open_unchecked(ctx, record_context(&rec.class, &rec.id), &value)
             .await?;
         Ok(totp::totp(&seed, params, unix_time)?)
     }

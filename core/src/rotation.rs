@@ -22,11 +22,45 @@ pub struct ReencryptReport {
     pub moved: u64,
     /// Records replaced concurrently by a writer (already re-sealed by it).
     pub raced: u64,
-    /// Ids of records that failed to open (corrupted or tampered), at most 100; they
-    /// stay under the old key, which therefore cannot be retired.
+    /// Ids of records that failed to open or whose sealed bytes do not parse (corrupted or
+    /// tampered), at most 100; they stay as they are and block retirement.
     pub failed: Vec<String>,
-    /// Records still under the old key when the run ended.
+    /// Records still to move when the run ended (by their sealed bytes).
     pub remaining: u64,
+}
+
+/// What the sealed bytes of a tenant's stored records say ([`Guard::sealed_census`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SealedCensus {
+    /// Stored records.
+    pub records: u64,
+    /// Records in format v1.
+    pub v1: u64,
+    /// Records in format v2.
+    pub v2: u64,
+    /// Records per (key version, format version).
+    pub by_key: std::collections::BTreeMap<(KeyId, u8), u64>,
+    /// Records whose sealed bytes do not parse (unknown version, truncated).
+    pub unreadable: u64,
+}
+
+impl SealedCensus {
+    /// Records sealed under `key` in any format.
+    pub fn count(&self, key: KeyId) -> u64 {
+        self.by_key
+            .iter()
+            .filter(|((k, _), _)| *k == key)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn current(&self, key: KeyId, format: crypto::SealFormat) -> u64 {
+        self.by_key
+            .get(&(key, format.version()))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// Progress and outcome of a KEK-rotation (re-wrap) run.
@@ -73,40 +107,82 @@ impl Guard {
         Ok(next)
     }
 
-    /// Moves every stored record sealed under `from` to the active key, `batch` records
-    /// at a time, calling `progress` after each batch. Resumable and idempotent: it finds
-    /// work by the key id in the clear, and each record is replaced atomically only if
-    /// unchanged since it was read. Needs the owner role.
+    /// Moves every stored record sealed under `from` to the active key in the guard's
+    /// format, `batch` records at a time, calling `progress` after each batch. With `from`
+    /// the active key itself it moves that key's values of an older format (v1 to v2).
+    /// Work is found by what each record's sealed bytes say (version and key id), never by
+    /// the `key_id` column, and each record is replaced atomically only if unchanged since
+    /// it was read, so the job is idempotent and can be run again after a crash. Needs the
+    /// owner role.
     pub async fn reencrypt(
         &self,
         ctx: &TenantContext,
         from: KeyId,
         batch: usize,
-        mut progress: impl FnMut(&ReencryptReport) + Send,
+        progress: impl FnMut(&ReencryptReport) + Send,
     ) -> Result<ReencryptReport> {
         ctx.require(Role::Owner, "re-encrypt records")?;
+        self.reencrypt_where(ctx, Some(from), batch, progress).await
+    }
+
+    /// Moves every stored record that is not sealed under the active key in the guard's
+    /// format: older key versions and format v1 alike. As [`Guard::reencrypt`] otherwise.
+    pub async fn reencrypt_all(
+        &self,
+        ctx: &TenantContext,
+        batch: usize,
+        progress: impl FnMut(&ReencryptReport) + Send,
+    ) -> Result<ReencryptReport> {
+        ctx.require(Role::Owner, "re-encrypt records")?;
+        self.reencrypt_where(ctx, None, batch, progress).await
+    }
+
+    async fn reencrypt_where(
+        &self,
+        ctx: &TenantContext,
+        from: Option<KeyId>,
+        batch: usize,
+        mut progress: impl FnMut(&ReencryptReport) + Send,
+    ) -> Result<ReencryptReport> {
         let batch = check_batch(batch)?;
         let active = self.active_key(ctx).await?;
+        let target = self.seal_format();
+        let wanted = |v: &SealedValue| {
+            let current = v.key_id() == active.id() && v.version() == target.version();
+            !current && from.is_none_or(|f| v.key_id() == f)
+        };
+        // Once v1 is refused, a v1 value in the store was planted (or moved between rows,
+        // which v1 cannot tell): re-sealing it as v2 would launder it, so it is reported.
+        let v1_refused = self.v1_refused(ctx).await?;
         let mut report = ReencryptReport::default();
-        if active.id() == from {
-            report.remaining = self.store().count_by_key(ctx, from).await?;
-            return Ok(report);
-        }
         let mut cursor: Option<String> = None;
         loop {
             let page = self
                 .store()
-                .records_by_key(ctx, from, cursor.as_deref(), batch)
+                .records_page(ctx, cursor.as_deref(), batch)
                 .await?;
             let Some(last) = page.last() else { break };
             cursor = Some(last.id.clone());
             for rec in &page {
-                let context = record_context(&rec.class, &rec.id);
-                let opened = match SealedValue::from_bytes(&rec.sealed) {
-                    Ok(v) => self.open_unchecked(ctx, &context, &v).await,
-                    Err(e) => Err(e.into()),
+                let value = match SealedValue::from_bytes(&rec.sealed) {
+                    Ok(v) if v1_refused && v.version() == 1 => {
+                        if report.failed.len() < MAX_REPORTED_FAILURES {
+                            report.failed.push(rec.id.clone());
+                        }
+                        continue;
+                    }
+                    Ok(v) if wanted(&v) => v,
+                    Ok(_) => continue,
+                    Err(_) => {
+                        // Unreadable bytes: nothing can open them; reported, never skipped silently.
+                        if report.failed.len() < MAX_REPORTED_FAILURES {
+                            report.failed.push(rec.id.clone());
+                        }
+                        continue;
+                    }
                 };
-                let plain = match opened {
+                let context = record_context(&rec.class, &rec.id);
+                let plain = match self.open_for_reencrypt(ctx, context, &value).await {
                     Ok(p) => p,
                     // Only a bad record is skipped; a key, provider or store failure stops the job.
                     Err(e)
@@ -114,7 +190,6 @@ impl Guard {
                             e.kind(),
                             crate::ErrorKind::AuthenticationFailed
                                 | crate::ErrorKind::Malformed
-                                | crate::ErrorKind::UnsupportedVersion
                                 | crate::ErrorKind::TooLarge
                         ) =>
                     {
@@ -127,8 +202,7 @@ impl Guard {
                         continue;
                     }
                 };
-                let sealed =
-                    crypto::seal_with_key(&active, ctx.tenant(), &context, plain.expose())?;
+                let sealed = crypto::seal(&active, ctx.tenant(), context, plain.expose(), target)?;
                 if self
                     .store()
                     .replace_sealed(ctx, &rec.id, &rec.sealed, active.id(), sealed.as_bytes())
@@ -141,13 +215,70 @@ impl Guard {
             }
             progress(&report);
         }
-        report.remaining = self.store().count_by_key(ctx, from).await?;
+        let census = self.census(ctx, batch).await?;
+        // Unreadable records count as remaining: they say nothing of their key, so they
+        // block retirement until deleted or repaired.
+        report.remaining = census.unreadable
+            + match from {
+                Some(f) if f == active.id() => census.count(f) - census.current(f, target),
+                Some(f) => census.count(f),
+                None => census.records - census.current(active.id(), target) - census.unreadable,
+            };
         Ok(report)
     }
 
-    /// Retires a decrypt-only key version: destroys it once no stored record uses it.
-    /// `Conflict` if it is active or still in use. Values held outside the store must be
-    /// moved first with [`Guard::reseal`]. Needs the owner role.
+    /// Opens for re-encryption (v1 values only while v1 is not refused for the tenant).
+    async fn open_for_reencrypt(
+        &self,
+        ctx: &TenantContext,
+        context: crypto::Context<'_>,
+        value: &SealedValue,
+    ) -> Result<crate::SecretBytes> {
+        let key = self.key_version(ctx, value.key_id()).await?;
+        Ok(crypto::open(&key, ctx.tenant(), context, value)?)
+    }
+
+    /// What the sealed bytes of the tenant's stored records say: how many there are per
+    /// format and per key version. Reads every record (metadata only, nothing is opened).
+    /// Any role.
+    pub async fn sealed_census(&self, ctx: &TenantContext) -> Result<SealedCensus> {
+        ctx.require(Role::Viewer, "count sealed records")?;
+        self.census(ctx, MAX_PAGE).await
+    }
+
+    pub(crate) async fn census(&self, ctx: &TenantContext, batch: usize) -> Result<SealedCensus> {
+        let mut c = SealedCensus::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .store()
+                .records_page(ctx, cursor.as_deref(), batch)
+                .await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.id.clone());
+            for rec in &page {
+                c.records += 1;
+                match SealedValue::from_bytes(&rec.sealed) {
+                    Ok(v) => {
+                        if v.version() == 1 {
+                            c.v1 += 1;
+                        } else {
+                            c.v2 += 1;
+                        }
+                        *c.by_key.entry((v.key_id(), v.version())).or_default() += 1;
+                    }
+                    Err(_) => c.unreadable += 1,
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// Retires a decrypt-only key version: destroys it once no stored record uses it, as
+    /// the records' sealed bytes say (not the `key_id` column, which a database writer can
+    /// edit). `Conflict` if it is active, still in use, or if a record's bytes cannot be
+    /// read (it could be anything: delete or repair it first). Values held outside the
+    /// store must be moved first with [`Guard::reseal`]. Needs the owner role.
     pub async fn retire_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<()> {
         ctx.require(Role::Owner, "retire a key")?;
         let keys = self.store().tenant_keys(ctx).await?;
@@ -165,10 +296,18 @@ impl Guard {
             KeyState::Destroyed => return Ok(()),
             KeyState::DecryptOnly => {}
         }
-        let used = self.store().count_by_key(ctx, key_id).await?;
+        let census = self.census(ctx, MAX_PAGE).await?;
+        let used = census.count(key_id);
         if used > 0 {
             return Err(StoreError::Conflict(format!(
                 "key {key_id} still seals {used} records: run reencrypt first"
+            ))
+            .into());
+        }
+        if census.unreadable > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{} records have sealed bytes that cannot be read: delete or repair them first",
+                census.unreadable
             ))
             .into());
         }

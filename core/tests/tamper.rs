@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 use tenantguard::crypto::{
-    open_with_key, seal_with_key, KeyId, SealedValue, TenantKey, BINARY_OVERHEAD,
+    open_with_key, seal, seal_with_key, Context, KeyId, SealFormat, SealedValue, TenantKey,
+    BINARY_OVERHEAD, BINARY_OVERHEAD_V2,
 };
 use tenantguard::{
     ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId,
@@ -19,24 +20,47 @@ fn tenant(s: &str) -> TenantId {
 }
 
 /// Which part of the binary form byte `i` belongs to.
-fn region(i: usize, len: usize) -> &'static str {
+fn region(format: SealFormat, i: usize, len: usize) -> &'static str {
+    let (nonce_end, commit_end) = match format {
+        SealFormat::V1 => (20, 44),
+        _ => (28, 60),
+    };
     match i {
         0 => "version",
         1..=4 => "key_id",
-        5..=20 => "salt",
-        21..=44 => "commitment",
+        _ if i <= nonce_end => "salt_or_nonce",
+        _ if i <= commit_end => "commitment",
         _ if i >= len - 16 => "tag",
         _ => "ciphertext",
     }
 }
 
+const FORMATS: [SealFormat; 2] = [SealFormat::V1, SealFormat::V2];
+
+fn overhead(format: SealFormat) -> usize {
+    match format {
+        SealFormat::V1 => BINARY_OVERHEAD,
+        _ => BINARY_OVERHEAD_V2,
+    }
+}
+
+fn seal_in(format: SealFormat, k: &TenantKey, t: &TenantId, pt: &[u8]) -> SealedValue {
+    seal(k, t, Context::Caller(b"ctx"), pt, format).unwrap()
+}
+
 #[test]
 fn every_bit_flip_fails_to_open() {
+    for format in FORMATS {
+        every_bit_flip_fails_in(format);
+    }
+}
+
+fn every_bit_flip_fails_in(format: SealFormat) {
     let k = key(1);
     let t = tenant("acme");
-    let sealed = seal_with_key(&k, &t, b"ctx", b"hello").unwrap();
+    let sealed = seal_in(format, &k, &t, b"hello");
     let bytes = sealed.as_bytes().to_vec();
-    assert_eq!(bytes.len(), 5 + BINARY_OVERHEAD);
+    assert_eq!(bytes.len(), 5 + overhead(format));
     let mut flips = 0;
     for i in 0..bytes.len() {
         for bit in 0..8 {
@@ -49,7 +73,7 @@ fn every_bit_flip_fails_to_open() {
                     .expect_err("a flipped value opened")
                     .kind(),
             };
-            let expected: &[ErrorKind] = match region(i, bytes.len()) {
+            let expected: &[ErrorKind] = match region(format, i, bytes.len()) {
                 "version" => &[ErrorKind::UnsupportedVersion],
                 // 1 -> 0 is refused by the parser; any other id is not this key.
                 "key_id" => &[ErrorKind::Malformed, ErrorKind::AuthenticationFailed],
@@ -57,8 +81,8 @@ fn every_bit_flip_fails_to_open() {
             };
             assert!(
                 expected.contains(&kind),
-                "byte {i} ({}) bit {bit}: got {kind}",
-                region(i, bytes.len())
+                "{format:?} byte {i} ({}) bit {bit}: got {kind}",
+                region(format, i, bytes.len())
             );
             flips += 1;
         }
@@ -95,7 +119,7 @@ fn every_bit_flip_fails_through_the_guard() {
                         .expect_err("a flipped value opened")
                         .kind(),
                 };
-                let expected: &[ErrorKind] = match region(i, bytes.len()) {
+                let expected: &[ErrorKind] = match region(SealFormat::V2, i, bytes.len()) {
                     "version" => &[ErrorKind::UnsupportedVersion],
                     // The tenant has only key 1: any other id is unknown.
                     "key_id" => &[ErrorKind::Malformed, ErrorKind::UnknownKey],
@@ -146,9 +170,15 @@ fn every_text_character_substitution_fails() {
 
 #[test]
 fn every_truncation_and_extension_fails() {
+    for format in FORMATS {
+        every_truncation_and_extension_fails_in(format);
+    }
+}
+
+fn every_truncation_and_extension_fails_in(format: SealFormat) {
     let k = key(1);
     let t = tenant("acme");
-    let sealed = seal_with_key(&k, &t, b"ctx", b"some plaintext").unwrap();
+    let sealed = seal_in(format, &k, &t, b"some plaintext");
     let bytes = sealed.as_bytes();
     for len in 0..bytes.len() {
         let kind = match SealedValue::from_bytes(&bytes[..len]) {
@@ -158,12 +188,12 @@ fn every_truncation_and_extension_fails() {
                 .expect_err("truncated value opened")
                 .kind(),
         };
-        let expected = if len < BINARY_OVERHEAD {
+        let expected = if len < overhead(format) {
             ErrorKind::Malformed
         } else {
             ErrorKind::AuthenticationFailed
         };
-        assert_eq!(kind, expected, "binary truncated to {len}");
+        assert_eq!(kind, expected, "{format:?} binary truncated to {len}");
         // Dropping bytes from the front fails too.
         let front = &bytes[bytes.len() - len..];
         let ok = SealedValue::from_bytes(front)
@@ -319,11 +349,11 @@ proptest! {
         pt in proptest::collection::vec(any::<u8>(), 0..=4096),
     ) {
         let sealed = seal_with_key(&k, &t, &context, &pt).unwrap();
-        prop_assert_eq!(sealed.as_bytes().len(), pt.len() + BINARY_OVERHEAD);
+        prop_assert_eq!(sealed.as_bytes().len(), pt.len() + BINARY_OVERHEAD_V2);
         prop_assert_eq!(sealed.key_id(), k.id());
         let from_bin = SealedValue::from_bytes(sealed.as_bytes()).unwrap();
         let text = sealed.to_text();
-        let prefix = format!("tg1:{}:", k.id().get());
+        let prefix = format!("tg2:{}:", k.id().get());
         prop_assert!(text.starts_with(&prefix));
         let from_text = SealedValue::parse(&text).unwrap();
         prop_assert_eq!(&from_text, &sealed);
@@ -359,17 +389,18 @@ proptest! {
     }
 
     #[test]
-    fn sealed_header_with_arbitrary_tail_never_panics(id in 1u32.., tail in proptest::collection::vec(any::<u8>(), 0..=200)) {
-        let mut bytes = vec![1u8];
+    fn sealed_header_with_arbitrary_tail_never_panics(version in 1u8..=2, id in 1u32.., tail in proptest::collection::vec(any::<u8>(), 0..=200)) {
+        let mut bytes = vec![version];
         bytes.extend_from_slice(&id.to_be_bytes());
         bytes.extend_from_slice(&tail);
+        let min = if version == 1 { BINARY_OVERHEAD } else { BINARY_OVERHEAD_V2 };
         match SealedValue::from_bytes(&bytes) {
             Ok(v) => {
-                prop_assert!(bytes.len() >= BINARY_OVERHEAD);
+                prop_assert!(bytes.len() >= min);
                 prop_assert!(open_with_key(&key(id), &tenant("acme"), b"", &v).is_err());
             }
             Err(e) => {
-                prop_assert!(bytes.len() < BINARY_OVERHEAD);
+                prop_assert!(bytes.len() < min);
                 prop_assert_eq!(e.kind(), ErrorKind::Malformed);
             }
         }

@@ -334,8 +334,9 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "parse",
         "malformed",
     );
+    // Version 3: no release reads it (2 is format v2, docs/FORMAT.md 1.2).
     let mut v2 = bin.clone();
-    v2[0] = 0x02;
+    v2[0] = 0x03;
     add(
         "wrong_version_byte",
         "binary",
@@ -401,7 +402,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
     add(
         "wrong_version_text",
         "text",
-        format!("tg2:1:{body}"),
+        format!("tg3:1:{body}"),
         base,
         1,
         "acme",

@@ -379,11 +379,19 @@ impl Guard {
         }
     }
 
-    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. The
-    /// key providers' part (what they destroyed, or could not) is in the audit entry.
-    fn shred_tenant(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<()> {
+    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Returns
+    /// what the key providers destroyed, or could not (also in the audit entry).
+    fn shred_tenant(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+    ) -> PyResult<crate::types::ShredReport> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.shred_tenant(ctx).await.map(|_| ()) })
+        self.run(py, |g| async move {
+            g.shred_tenant(ctx)
+                .await
+                .map(|r| crate::types::ShredReport::from(&r))
+        })
     }
 
     /// Key-cache counters.

@@ -42,6 +42,14 @@ impl LocalKeyProvider {
         LocalKeyProvider(Arc::new(tenantguard::LocalKeyProvider::ephemeral()))
     }
 
+    /// Like `ephemeral()`, but raises `ConfigError` at once if the OS random generator fails.
+    #[classmethod]
+    fn try_ephemeral(_cls: &Bound<'_, PyType>) -> PyResult<Self> {
+        tenantguard::LocalKeyProvider::try_ephemeral()
+            .map(|p| LocalKeyProvider(Arc::new(p)))
+            .map_err(py_err)
+    }
+
     /// Adds a fresh KEK and makes it current; returns its id.
     fn rotate_kek(&self, py: Python<'_>) -> PyResult<String> {
         py.detach(|| self.0.rotate_kek()).map_err(py_err)

@@ -114,7 +114,7 @@ impl TenantContext {
     }
 }
 
-/// A sealed value: binary form (`bytes(v)`) or text form `tg1:<keyId>:<base64url>` (`str(v)`).
+/// A sealed value: binary form (`bytes(v)`) or text form `tg2:<keyId>:<base64url>` (or `tg1:` for format v1) (`str(v)`).
 #[pyclass(module = "tenantguard", frozen, eq, hash)]
 #[derive(PartialEq, Eq, Hash)]
 pub(crate) struct SealedValue(pub(crate) HashableSealed);
@@ -413,6 +413,43 @@ impl ReencryptReport {
     }
 }
 
+/// What crypto-shredding a tenant destroyed, provider by provider (docs/SECURITY.md).
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct ShredReport {
+    /// True when a database backup taken before the shred can no longer open anything.
+    backups_unreadable: bool,
+    /// One `name:outcome` per provider (as in the `tenant.shred` audit entry).
+    summary: String,
+    /// Key versions wrapped under a shared KEK alone (a backup of them opens while it exists).
+    shared_kek_keys: Vec<u32>,
+}
+
+impl From<&tenantguard::kms::ShredReport> for ShredReport {
+    fn from(r: &tenantguard::kms::ShredReport) -> Self {
+        ShredReport {
+            backups_unreadable: r.backups_unreadable(),
+            summary: r.summary(),
+            shared_kek_keys: r.shared_kek_keys.iter().map(|k| k.get()).collect(),
+        }
+    }
+}
+
+#[pymethods]
+impl ShredReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "ShredReport(backups_unreadable={}, summary={:?}, shared_kek_keys={:?})",
+            if self.backups_unreadable {
+                "True"
+            } else {
+                "False"
+            },
+            self.summary,
+            self.shared_kek_keys
+        )
+    }
+}
+
 /// Progress and outcome of a KEK-rotation (re-wrap) run.
 #[pyclass(module = "tenantguard", frozen, get_all)]
 pub(crate) struct RewrapReport {
@@ -509,6 +546,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<KeyInfo>()?;
     m.add_class::<ReencryptReport>()?;
     m.add_class::<RewrapReport>()?;
+    m.add_class::<ShredReport>()?;
     m.add_class::<CacheStats>()?;
     m.add_class::<WrapContext>()?;
     Ok(())

@@ -11,17 +11,17 @@ import tenantguard as tg
 def test_seal_open_round_trip_all_forms(guard: tg.Guard, acme: tg.TenantContext) -> None:
     sealed = guard.seal(acme, "credentials/password/row-42", b"hunter2")
     assert isinstance(sealed, tg.SealedValue)
-    assert str(sealed).startswith("tg1:1:")
+    assert str(sealed).startswith("tg2:1:")
     assert sealed.to_text() == str(sealed)
-    assert sealed.key_id == 1 and sealed.version == 1 and sealed.plaintext_len == 7
-    assert len(bytes(sealed)) == 7 + 61 == len(sealed)
+    assert sealed.key_id == 1 and sealed.version == 2 and sealed.plaintext_len == 7
+    assert len(bytes(sealed)) == 7 + 77 == len(sealed)
     for form in (sealed, str(sealed), bytes(sealed)):
         assert guard.open(acme, "credentials/password/row-42", form) == b"hunter2"
     assert tg.SealedValue.parse(str(sealed)) == sealed
     assert tg.SealedValue.from_bytes(bytes(sealed)) == sealed
     assert hash(tg.SealedValue.parse(str(sealed))) == hash(sealed)
     assert pickle.loads(pickle.dumps(sealed)) == sealed
-    assert repr(sealed) == "SealedValue(version=1, key_id=1, len=68)"
+    assert repr(sealed) == "SealedValue(version=2, key_id=1, len=84)"
 
 
 def test_wrong_context_and_tenant_fail(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
@@ -130,7 +130,11 @@ def test_progress_exception_is_reraised(guard: tg.Guard, acme: tg.TenantContext)
 
 def test_shred(guard: tg.Guard, acme: tg.TenantContext) -> None:
     sealed = guard.seal(acme, "c", b"gone")
-    guard.shred_tenant(acme)
+    report = guard.shred_tenant(acme)
+    assert isinstance(report, tg.ShredReport)
+    # The in-memory key provider destroys the tenant's own secret: backups open nothing.
+    assert report.backups_unreadable is True
+    assert report.summary == "deployment:immediate" and report.shared_kek_keys == []
     with pytest.raises(tg.KeyDestroyedError, match="can never be opened again"):
         guard.open(acme, "c", sealed)
     with pytest.raises(tg.KeyDestroyedError):
@@ -187,3 +191,11 @@ def test_duplicate_tenant_conflicts(guard: tg.Guard, acme: tg.TenantContext) -> 
     with pytest.raises(tg.TenantguardError) as info:
         guard.create_tenant(acme)
     assert info.value.kind in ("conflict", "invalid_input")
+
+
+def test_try_ephemeral(service: tg.ServiceRole) -> None:
+    provider = tg.LocalKeyProvider.try_ephemeral()
+    with tg.Guard(provider, tg.MemoryStore()) as g:
+        acme = tg.TenantContext.service("acme", service)
+        g.create_tenant(acme)
+        assert g.open(acme, "c", g.seal(acme, "c", b"x")) == b"x"

@@ -28,7 +28,7 @@ class TenantSealer(guard: Guard, ctx: TenantContext) : AutoCloseable {
     fun seal(context: String, plaintext: ByteArray): ByteArray =
         try { TenantSealerJni.seal(scope, context, plaintext) } finally { Reference.reachabilityFence(this) }
 
-    /** Seals [plaintext] for the scope's tenant, bound to [context]: the text form `tg1:...`. */
+    /** Seals [plaintext] for the scope's tenant, bound to [context]: the text form `tg2:...`. */
     fun sealText(context: String, plaintext: ByteArray): String =
         try { TenantSealerJni.sealText(scope, context, plaintext) } finally { Reference.reachabilityFence(this) }
 

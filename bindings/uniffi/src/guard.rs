@@ -10,7 +10,7 @@ use crate::provider::{Foreign, KeyProvider, LocalKeyProvider, Store};
 use crate::runtime::block_on;
 use crate::types::{
     key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedValue,
-    ServiceRole, TenantContext,
+    ServiceRole, ShredReport, TenantContext,
 };
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
@@ -264,10 +264,16 @@ impl Guard {
         })
     }
 
-    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner role.
-    pub fn shred_tenant(&self, ctx: Arc<TenantContext>) -> Result<()> {
+    /// Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner
+    /// role. Returns what the key providers destroyed, or could not.
+    pub fn shred_tenant(&self, ctx: Arc<TenantContext>) -> Result<ShredReport> {
         let g = &self.0;
-        block_on(async move { g.shred_tenant(&ctx.0).await.map(|_| ()).map_err(Into::into) })
+        block_on(async move {
+            g.shred_tenant(&ctx.0)
+                .await
+                .map(ShredReport::from)
+                .map_err(Into::into)
+        })
     }
 }
 
@@ -440,8 +446,11 @@ impl Guard {
     }
 
     /// Suspending form of [`Guard::shred_tenant`].
-    pub async fn shred_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<()> {
+    pub async fn shred_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<ShredReport> {
         let g = &self.0;
-        g.shred_tenant(&ctx.0).await.map(|_| ()).map_err(Into::into)
+        g.shred_tenant(&ctx.0)
+            .await
+            .map(ShredReport::from)
+            .map_err(Into::into)
     }
 }

@@ -240,7 +240,7 @@ pub extern "system" fn Java_tenantguard_TenantSealerJni_seal<'caller>(
         .resolve::<ThrowTyped>()
 }
 
-/// `TenantSealerJni.sealText(scope, context, plaintext)`: the text form `tg1:...`.
+/// `TenantSealerJni.sealText(scope, context, plaintext)`: the text form `tg2:...`.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_tenantguard_TenantSealerJni_sealText<'caller>(
     mut unowned: EnvUnowned<'caller>,

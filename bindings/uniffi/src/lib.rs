@@ -52,7 +52,7 @@ pub use refusal::{TokenCheck, TokenRefusal};
 pub use session_check::{AccessCheck, RefreshCheck, SessionRefusal};
 pub use types::{
     CacheStats, Credential, CredentialKind, KeyInfo, KeyState, ReencryptReport, RewrapReport, Role,
-    SealedValue, ServiceRole, TenantContext, WrapContext, WrappedKey,
+    SealedValue, ServiceRole, ShredReport, TenantContext, WrapContext, WrappedKey,
 };
 
 uniffi::setup_scaffolding!();

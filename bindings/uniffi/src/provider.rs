@@ -100,6 +100,14 @@ impl LocalKeyProvider {
         )))
     }
 
+    /// Like `ephemeral()`, but fails with `Config` at once if the OS random generator fails.
+    #[uniffi::constructor]
+    pub fn try_ephemeral() -> Result<Arc<Self>> {
+        Ok(Arc::new(LocalKeyProvider(Arc::new(
+            tenantguard::LocalKeyProvider::try_ephemeral()?,
+        ))))
+    }
+
     /// Adds a fresh KEK and makes it current; returns its id.
     pub fn rotate_kek(&self) -> Result<String> {
         Ok(self.0.rotate_kek()?)

@@ -104,7 +104,7 @@ impl TenantContext {
     }
 }
 
-/// A sealed value: binary form or text form `tg1:<keyId>:<base64url>`.
+/// A sealed value: binary form or text form `tg2:<keyId>:<base64url>` (or `tg1:` for format v1).
 #[derive(uniffi::Object, Debug, PartialEq, Eq)]
 #[uniffi::export(Eq, Display)]
 pub struct SealedValue(pub(crate) tenantguard::SealedValue);
@@ -296,6 +296,31 @@ impl From<tenantguard::ReencryptReport> for ReencryptReport {
             raced: r.raced,
             failed: r.failed,
             remaining: r.remaining,
+        }
+    }
+}
+
+/// What crypto-shredding a tenant destroyed, provider by provider (docs/SECURITY.md).
+#[derive(uniffi::Record, Debug, Clone)]
+pub struct ShredReport {
+    /// True when a database backup taken before the shred can no longer open anything.
+    pub backups_unreadable: bool,
+    /// One `name:outcome` per provider (as in the `tenant.shred` audit entry).
+    pub summary: String,
+    /// Key versions wrapped under a shared KEK alone (a backup of them opens while it exists).
+    pub shared_kek_keys: Vec<i64>,
+}
+
+impl From<tenantguard::kms::ShredReport> for ShredReport {
+    fn from(r: tenantguard::kms::ShredReport) -> Self {
+        ShredReport {
+            backups_unreadable: r.backups_unreadable(),
+            summary: r.summary(),
+            shared_kek_keys: r
+                .shared_kek_keys
+                .iter()
+                .map(|k| i64::from(k.get()))
+                .collect(),
         }
     }
 }

@@ -179,11 +179,11 @@ fn generate() -> Value {
             "unsupported_version",
         ),
         inv(
-            "version 2 text",
+            "version 3 text",
             "acme",
             &ctx,
             "text",
-            text.replacen("tg1:", "tg2:", 1),
+            text.replacen("tg1:", "tg3:", 1),
             "unsupported_version",
         ),
         inv(

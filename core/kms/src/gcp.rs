@@ -10,6 +10,16 @@
 //!
 //! Authentication is an OAuth access token from an [`AccessTokenSource`] (e.g. the
 //! metadata server or a workload-identity exchange, refreshed by your code).
+//!
+//! **Per-tenant keys** ([`GcpKmsProvider::with_tenant_keys`]): each tenant gets its own
+//! CryptoKey in the configured key ring, `<prefix><32 hex digits of SHA-256(tenant id)>`
+//! (created on the tenant's first wrap, with the configured scheduled-destruction
+//! duration), and shredding the tenant schedules every version of it for destruction
+//! (`cryptoKeyVersions.destroy`): unusable at once, destroyed by Cloud KMS after the
+//! duration (1 to 120 days); a Cloud KMS administrator can restore a version until then.
+//! Cloud KMS never deletes the CryptoKey resource itself, only its key material. Keys
+//! wrapped under the shared key before keep opening, and the KEK-rotation job moves them
+//! to the tenant's key.
 
 use std::sync::Arc;
 
@@ -18,7 +28,10 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tenantguard::crypto::DataKey;
-use tenantguard::kms::{KeyProvider, KmsError, RetryPolicy, WrapContext, WrappedKey};
+use tenantguard::kms::{
+    Destruction, KeyProvider, KmsError, RetryPolicy, TenantDestruction, WrapContext, WrappedKey,
+};
+use tenantguard::TenantId;
 use zeroize::Zeroizing;
 
 use crate::http;
@@ -74,7 +87,19 @@ impl std::fmt::Debug for GcpKmsConfig {
 pub struct GcpKmsProvider {
     cfg: GcpKmsConfig,
     client: reqwest::Client,
+    tenant_keys: Option<TenantKeys>,
 }
+
+#[derive(Debug, Clone)]
+struct TenantKeys {
+    /// `projects/P/locations/L/keyRings/R`.
+    ring: String,
+    prefix: String,
+    destroy_days: u32,
+}
+
+/// Longest per-tenant CryptoKey prefix (the id is the prefix and 32 hex digits, at most 63).
+pub const MAX_TENANT_PREFIX_LEN: usize = 31;
 
 /// Checks `projects/P/locations/L/keyRings/R/cryptoKeys/K`.
 pub fn valid_key_name(name: &str) -> bool {
@@ -133,7 +158,145 @@ impl GcpKmsProvider {
             )));
         }
         let client = http::client(cfg.retry.call_timeout)?;
-        Ok(GcpKmsProvider { cfg, client })
+        Ok(GcpKmsProvider {
+            cfg,
+            client,
+            tenant_keys: None,
+        })
+    }
+
+    /// Gives each tenant its own CryptoKey in the configured key's ring, named
+    /// `<prefix><32 hex digits of SHA-256(tenant id)>` (prefix: 1 to 31 of A-Z a-z 0-9 - _),
+    /// created on the tenant's first wrap with `destroyScheduledDuration` of
+    /// `destroy_days` (1 to 120), and scheduled for destruction when the tenant is shredded.
+    /// The service account needs `cloudkms.cryptoKeys.create` on the ring,
+    /// `cloudkms.cryptoKeyVersions.list` and `.destroy` on the tenant keys, besides
+    /// encrypt/decrypt (docs/kms/gcp.md). The configured shared key keeps opening older wraps.
+    pub fn with_tenant_keys(mut self, prefix: &str, destroy_days: u32) -> Result<Self, KmsError> {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= MAX_TENANT_PREFIX_LEN
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok || !(1..=120).contains(&destroy_days) {
+            return Err(KmsError::Config(format!(
+                "{NAME}: the tenant key prefix must be 1 to {MAX_TENANT_PREFIX_LEN} of A-Z a-z                  0-9 - _ and destroy_days 1 to 120"
+            )));
+        }
+        let ring = self
+            .cfg
+            .key_name
+            .rsplitn(3, '/')
+            .nth(2)
+            .unwrap_or_default()
+            .to_owned();
+        self.tenant_keys = Some(TenantKeys {
+            ring,
+            prefix: prefix.to_owned(),
+            destroy_days,
+        });
+        Ok(self)
+    }
+
+    /// The CryptoKey that wraps `tenant`'s new keys.
+    fn key_for(&self, tenant: &str) -> String {
+        match &self.tenant_keys {
+            Some(t) => {
+                use sha2::Digest;
+                let h = sha2::Sha256::digest(tenant.as_bytes());
+                let hex: String = h[..16].iter().map(|b| format!("{b:02x}")).collect();
+                format!("{}/cryptoKeys/{}{hex}", t.ring, t.prefix)
+            }
+            None => self.cfg.key_name.clone(),
+        }
+    }
+
+    async fn wrap_tenant(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        let name = self.key_for(ctx.tenant.as_str());
+        match self.encrypt_once(&name, key, ctx).await {
+            Err(KmsError::KekNotFound(_)) => {
+                let t = self.tenant_keys.as_ref().ok_or_else(|| {
+                    KmsError::Config(format!("{NAME}: per-tenant keys are not enabled"))
+                })?;
+                let id = name.rsplit('/').next().unwrap_or_default();
+                let body = format!(
+                    r#"{{"purpose":"ENCRYPT_DECRYPT","destroyScheduledDuration":"{}s"}}"#,
+                    u64::from(t.destroy_days) * 86_400
+                );
+                let path = format!("{}/cryptoKeys?cryptoKeyId={id}", t.ring);
+                match self.request(reqwest::Method::POST, &path, Some(body)).await {
+                    // Another process created it first (HTTP 409 ALREADY_EXISTS).
+                    Err(KmsError::Config(m)) if m.contains("ALREADY_EXISTS") => {}
+                    Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+                self.encrypt_once(&name, key, ctx).await
+            }
+            other => other,
+        }
+    }
+
+    async fn destroy_once(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        let Some(t) = &self.tenant_keys else {
+            return Err(KmsError::Unsupported(format!(
+                "{NAME}: every tenant is wrapped under the shared CryptoKey {}: enable                  per-tenant keys (GcpKmsProvider::with_tenant_keys) so that shredding can                  destroy a tenant's key",
+                self.cfg.key_name
+            )));
+        };
+        let name = self.key_for(tenant.as_str());
+        let mut destroyed = 0usize;
+        let mut page: Option<String> = None;
+        loop {
+            let mut path = format!("{name}/cryptoKeyVersions?pageSize=1000");
+            if let Some(p) = &page {
+                path.push_str("&pageToken=");
+                path.push_str(p);
+            }
+            let list = match self.request(reqwest::Method::GET, &path, None).await {
+                Err(KmsError::KekNotFound(_)) if page.is_none() => {
+                    return Ok(TenantDestruction {
+                        destruction: Destruction::NothingHeld,
+                        detail: format!("{NAME}: no CryptoKey {name}"),
+                    })
+                }
+                other => other?,
+            };
+            for v in list["cryptoKeyVersions"].as_array().into_iter().flatten() {
+                let state = v["state"].as_str().unwrap_or_default();
+                if matches!(state, "DESTROYED" | "DESTROY_SCHEDULED") {
+                    continue;
+                }
+                let version = v["name"].as_str().unwrap_or_default();
+                if !version
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|r| r.starts_with("/cryptoKeyVersions/"))
+                {
+                    return Err(KmsError::Unavailable(format!(
+                        "{NAME}: version list answered for another key"
+                    )));
+                }
+                self.request(
+                    reqwest::Method::POST,
+                    &format!("{version}:destroy"),
+                    Some("{}".to_owned()),
+                )
+                .await?;
+                destroyed += 1;
+            }
+            match list["nextPageToken"].as_str() {
+                Some(p) if !p.is_empty() => page = Some(p.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(TenantDestruction {
+            destruction: Destruction::Scheduled {
+                days: t.destroy_days,
+            },
+            detail: format!(
+                "{NAME}: {destroyed} version(s) of CryptoKey {name} scheduled for destruction:                  unusable now, destroyed by Cloud KMS after {} days (the key's                  destroyScheduledDuration); a Cloud KMS administrator can restore them until then",
+                t.destroy_days
+            ),
+        })
     }
 
     fn timeout_ms(&self) -> u64 {
@@ -141,6 +304,28 @@ impl GcpKmsProvider {
     }
 
     async fn call(&self, key_name: &str, verb: &str, body: String) -> Result<Value, KmsError> {
+        let r = self
+            .request(
+                reqwest::Method::POST,
+                &format!("{key_name}:{verb}"),
+                Some(body),
+            )
+            .await;
+        match r {
+            Err(KmsError::Config(m)) if verb == "decrypt" && m.contains("INVALID_ARGUMENT") => {
+                Err(KmsError::WrongContext)
+            }
+            other => other,
+        }
+    }
+
+    /// One call to `/v1/<path>`: the JSON answer of a 2xx, or a classified error.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<Value, KmsError> {
         let token = self.cfg.tokens.access_token().await?;
         let mut auth =
             reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
@@ -150,13 +335,17 @@ impl GcpKmsProvider {
                     ))
                 })?;
         auth.set_sensitive(true);
-        let body = Zeroizing::new(body);
-        let resp = self
+        let mut req = self
             .client
-            .post(format!("{}/v1/{key_name}:{verb}", self.cfg.endpoint))
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.as_bytes().to_vec())
+            .request(method, format!("{}/v1/{path}", self.cfg.endpoint))
+            .header(reqwest::header::AUTHORIZATION, auth);
+        if let Some(body) = body {
+            let body = Zeroizing::new(body);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.as_bytes().to_vec());
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| http::transport(NAME, &e, self.timeout_ms()))?;
@@ -178,6 +367,7 @@ impl GcpKmsProvider {
             return Err(e);
         }
         let m = message.to_ascii_lowercase();
+        let key_name = path.split([':', '?']).next().unwrap_or(path);
         Err(match (status, rpc.as_str()) {
             (404, _) | (_, "NOT_FOUND") => KmsError::KekNotFound(key_name.to_owned()),
             (_, "FAILED_PRECONDITION") => KmsError::AccessDenied(format!(
@@ -185,7 +375,6 @@ impl GcpKmsProvider {
                 http::short(&message)
             )),
             _ if m.contains("crc32c") || m.contains("checksum") => integrity("the request"),
-            (400, "INVALID_ARGUMENT") if verb == "decrypt" => KmsError::WrongContext,
             _ => KmsError::Config(format!(
                 "{NAME}: HTTP {status} {rpc}: {}",
                 http::short(&message)
@@ -193,7 +382,12 @@ impl GcpKmsProvider {
         })
     }
 
-    async fn encrypt_once(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+    async fn encrypt_once(
+        &self,
+        key_name: &str,
+        key: &DataKey,
+        ctx: &WrapContext,
+    ) -> Result<WrappedKey, KmsError> {
         let aad = ctx.aad();
         let plaintext = Zeroizing::new(STANDARD.encode(key.expose()));
         // Built by hand so the field order is fixed (see docs/kms/gcp.md).
@@ -204,7 +398,7 @@ impl GcpKmsProvider {
             STANDARD.encode(&aad),
             crc32c_field(&aad),
         );
-        let r = self.call(&self.cfg.key_name, "encrypt", body).await?;
+        let r = self.call(key_name, "encrypt", body).await?;
         if r["verifiedPlaintextCrc32c"] != Value::Bool(true)
             || r["verifiedAdditionalAuthenticatedDataCrc32c"] != Value::Bool(true)
         {
@@ -212,7 +406,7 @@ impl GcpKmsProvider {
         }
         let version = r["name"].as_str().unwrap_or_default();
         if !version
-            .strip_prefix(self.cfg.key_name.as_str())
+            .strip_prefix(key_name)
             .is_some_and(|v| v.starts_with("/cryptoKeyVersions/"))
         {
             return Err(KmsError::Unavailable(format!(
@@ -230,7 +424,7 @@ impl GcpKmsProvider {
             return Err(integrity("the ciphertext"));
         }
         Ok(WrappedKey {
-            kek_id: self.cfg.key_name.clone(),
+            kek_id: key_name.to_owned(),
             ciphertext: ct,
         })
     }
@@ -276,16 +470,55 @@ impl KeyProvider for GcpKmsProvider {
         NAME
     }
 
+    /// The configured CryptoKey; with per-tenant keys `<ring>/cryptoKeys/<prefix>*` (each
+    /// tenant has its own key).
     async fn current_kek(&self) -> Result<String, KmsError> {
-        Ok(self.cfg.key_name.clone())
+        Ok(match &self.tenant_keys {
+            Some(t) => format!("{}/cryptoKeys/{}*", t.ring, t.prefix),
+            None => self.cfg.key_name.clone(),
+        })
     }
 
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
-        self.cfg.retry.run(|| self.encrypt_once(key, ctx)).await
+        if self.tenant_keys.is_some() {
+            return self.cfg.retry.run(|| self.wrap_tenant(key, ctx)).await;
+        }
+        let name = &self.cfg.key_name;
+        self.cfg
+            .retry
+            .run(|| self.encrypt_once(name, key, ctx))
+            .await
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
         self.cfg.retry.run(|| self.decrypt_once(wrapped, ctx)).await
+    }
+
+    /// With per-tenant keys: schedules every version of the tenant's CryptoKey for
+    /// destruction; without: unsupported.
+    async fn destroy_tenant(&self, tenant: &TenantId) -> Result<TenantDestruction, KmsError> {
+        self.cfg.retry.run(|| self.destroy_once(tenant)).await
+    }
+
+    fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
+        match &self.tenant_keys {
+            Some(t) => wrapped
+                .kek_id
+                .strip_prefix(&format!("{}/cryptoKeys/{}", t.ring, t.prefix))
+                .is_some_and(|rest| {
+                    rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit())
+                }),
+            None => false,
+        }
+    }
+
+    /// With per-tenant keys every tenant-key wrap is current; wraps under the shared key
+    /// are moved to the tenant's key.
+    fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
+        match self.tenant_keys {
+            Some(_) => self.tenant_bound(wrapped),
+            None => wrapped.kek_id == current,
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! Google Cloud KMS against a FAKE of its two REST endpoints (`cryptoKeys:encrypt` and
-//! `cryptoKeys:decrypt`): no Cloud KMS emulator can run here. The fake is a tiny HTTP
+//! Google Cloud KMS against a FAKE of its REST endpoints (`cryptoKeys:encrypt`,
+//! `cryptoKeys:decrypt`, and for per-tenant keys `cryptoKeys.create`,
+//! `cryptoKeyVersions.list` and `cryptoKeyVersions:destroy`): no Cloud KMS emulator can
+//! run here. The fake is a tiny HTTP
 //! server on 127.0.0.1 in this test. It checks every request byte for byte against the
 //! documented request shape (path, bearer token, JSON field names and order, base64,
 //! CRC32C as decimal int64 strings), and answers like Cloud KMS, including the integrity
@@ -24,6 +26,7 @@ use tenantguard_kms::gcp::{GcpKmsConfig, GcpKmsProvider, StaticAccessToken};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY: &str = "projects/tg-test/locations/global/keyRings/ring/cryptoKeys/kek";
+const RING: &str = "projects/tg-test/locations/global/keyRings/ring";
 const TOKEN: &str = "ya29.fake-token";
 
 /// How the fake answers.
@@ -47,6 +50,8 @@ struct Fake {
     seen: Arc<Mutex<Vec<(String, String)>>>,
     /// Requests whose shape was wrong, with the reason (the test asserts it stays empty).
     violations: Arc<Mutex<Vec<String>>>,
+    /// CryptoKeys (one version each) and their version's state.
+    keys: Arc<Mutex<std::collections::HashMap<String, &'static str>>>,
 }
 
 fn crc(b: &[u8]) -> String {
@@ -82,6 +87,9 @@ impl Fake {
             mode: Arc::new(Mutex::new(Mode::Normal)),
             seen: Arc::new(Mutex::new(Vec::new())),
             violations: Arc::new(Mutex::new(Vec::new())),
+            keys: Arc::new(Mutex::new(
+                [(KEY.to_owned(), "ENABLED")].into_iter().collect(),
+            )),
         };
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = format!("http://{}", l.local_addr().unwrap());
@@ -137,14 +145,16 @@ impl Fake {
         if header("authorization") != Some(&format!("Bearer {TOKEN}")) {
             return self.violation("missing or wrong bearer token".into());
         }
-        if header("content-type") != Some("application/json") {
+        let get = request_line.starts_with("GET ");
+        if !get && header("content-type") != Some("application/json") {
             return self.violation("content-type is not application/json".into());
         }
         let Some(path) = request_line
             .strip_prefix("POST ")
+            .or_else(|| request_line.strip_prefix("GET "))
             .and_then(|r| r.strip_suffix(" HTTP/1.1"))
         else {
-            return self.violation(format!("not a POST: {request_line}"));
+            return self.violation(format!("not a POST or GET: {request_line}"));
         };
         let body = String::from_utf8(body.to_vec()).unwrap_or_default();
         self.seen
@@ -158,6 +168,59 @@ impl Fake {
         let Some(name) = path.strip_prefix("/v1/") else {
             return self.violation(format!("path {path}"));
         };
+        let state = |k: &str| self.keys.lock().unwrap().get(k).copied();
+        if get {
+            let Some(key) = name.strip_suffix("/cryptoKeyVersions?pageSize=1000") else {
+                return self.violation(format!("unknown GET {path}"));
+            };
+            let Some(st) = state(key) else {
+                return error(404, "NOT_FOUND", &format!("CryptoKey {key} not found."));
+            };
+            let v = json!({"cryptoKeyVersions": [{"name": format!("{key}/cryptoKeyVersions/1"), "state": st}], "totalSize": 1});
+            return (200, v.to_string());
+        }
+        if let Some(id) = name
+            .strip_prefix(RING)
+            .and_then(|r| r.strip_prefix("/cryptoKeys?cryptoKeyId="))
+        {
+            let ok_body = body
+                .starts_with(r#"{"purpose":"ENCRYPT_DECRYPT","destroyScheduledDuration":""#)
+                && body.ends_with(r#"s"}"#);
+            if !ok_body || id.is_empty() || id.len() > 63 {
+                return self.violation(format!("create key body {body} id {id}"));
+            }
+            let key = format!("{RING}/cryptoKeys/{id}");
+            let mut keys = self.keys.lock().unwrap();
+            if keys.contains_key(&key) {
+                return error(
+                    409,
+                    "ALREADY_EXISTS",
+                    &format!("CryptoKey {key} already exists."),
+                );
+            }
+            keys.insert(key.clone(), "ENABLED");
+            return (
+                200,
+                json!({"name": key, "purpose": "ENCRYPT_DECRYPT"}).to_string(),
+            );
+        }
+        if let Some(version) = name.strip_suffix(":destroy") {
+            let Some(key) = version.strip_suffix("/cryptoKeyVersions/1") else {
+                return error(404, "NOT_FOUND", "no such version");
+            };
+            if body != "{}" {
+                return self.violation(format!("destroy body {body}"));
+            }
+            let mut keys = self.keys.lock().unwrap();
+            let Some(st) = keys.get_mut(key) else {
+                return error(404, "NOT_FOUND", "no such key");
+            };
+            *st = "DESTROY_SCHEDULED";
+            return (
+                200,
+                json!({"name": version, "state": "DESTROY_SCHEDULED"}).to_string(),
+            );
+        }
         let v: Value = match serde_json::from_str(&body) {
             Ok(v) => v,
             Err(_) => return self.violation("body is not JSON".into()),
@@ -183,8 +246,16 @@ impl Fake {
                     "encrypt body differs from the documented shape: {body}"
                 ));
             }
-            if key != KEY {
-                return error(404, "NOT_FOUND", &format!("CryptoKey {key} not found."));
+            match state(key) {
+                None => return error(404, "NOT_FOUND", &format!("CryptoKey {key} not found.")),
+                Some("ENABLED") => {}
+                Some(_) => {
+                    return error(
+                        400,
+                        "FAILED_PRECONDITION",
+                        "The key version is not enabled.",
+                    )
+                }
             }
             let ct = toy_encrypt(&pt, &aad);
             let mut ct_crc = crc32c::crc32c(&ct);
@@ -192,7 +263,7 @@ impl Fake {
                 ct_crc ^= 1;
             }
             let answer = json!({
-                "name": format!("{KEY}/cryptoKeyVersions/1"),
+                "name": format!("{key}/cryptoKeyVersions/1"),
                 "ciphertext": STANDARD.encode(&ct),
                 "ciphertextCrc32c": ct_crc.to_string(),
                 "verifiedPlaintextCrc32c": mode != Mode::Unverified,
@@ -219,8 +290,16 @@ impl Fake {
                     "decrypt body differs from the documented shape: {body}"
                 ));
             }
-            if key != KEY {
-                return error(404, "NOT_FOUND", &format!("CryptoKey {key} not found."));
+            match state(key) {
+                None => return error(404, "NOT_FOUND", &format!("CryptoKey {key} not found.")),
+                Some("ENABLED") => {}
+                Some(_) => {
+                    return error(
+                        400,
+                        "FAILED_PRECONDITION",
+                        "The key version is scheduled for destruction.",
+                    )
+                }
             }
             let Some(pt) = toy_decrypt(&ct, &aad) else {
                 return error(
@@ -450,5 +529,66 @@ async fn byok_tenant_on_the_fake_is_locked_out_when_its_key_is_disabled() {
             .1
             .expose(),
         b"secret"
+    );
+}
+
+/// Per-tenant CryptoKeys: a database backup restored after a shred opens nothing of the
+/// tenant (every version of its key is scheduled for destruction), other tenants are
+/// untouched, and a tenant wrapped under the shared key moves to its own key on rewrap.
+#[tokio::test]
+async fn shredding_schedules_destruction_of_the_tenants_own_key() {
+    let (fake, addr) = Fake::start().await;
+    let make = || provider(&addr, KEY).with_tenant_keys("tg-", 7).unwrap();
+    let per_tenant: Arc<dyn KeyProvider> = Arc::new(make());
+    let legacy: Arc<dyn KeyProvider> = Arc::new(provider(&addr, KEY));
+    let (report, [acme, globex, old]) = shred_backup_restore_proof(per_tenant, legacy).await;
+    assert_eq!(report.summary(), "deployment:scheduled:7d");
+    let p = make();
+    let states = fake.keys.lock().unwrap().clone();
+    let tenant_keys: Vec<_> = states
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{RING}/cryptoKeys/tg-")))
+        .collect();
+    // acme, globex, and the migrated tenant each got a key; only acme's is destroyed.
+    assert_eq!(tenant_keys.len(), 3, "{states:?}");
+    assert_eq!(
+        tenant_keys
+            .iter()
+            .filter(|(_, s)| **s == "DESTROY_SCHEDULED")
+            .count(),
+        1
+    );
+    let _ = (globex, old);
+    // Shredding again finds nothing left to destroy but still reports the schedule.
+    let again = p
+        .destroy_tenant(&TenantId::new(acme.clone()).unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        again.destruction,
+        tenantguard::kms::Destruction::Scheduled { days: 7 }
+    ));
+    // A tenant never seen held nothing.
+    let none = p
+        .destroy_tenant(&TenantId::new("never-seen").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(none.destruction, tenantguard::kms::Destruction::NothingHeld);
+    // The shared-key provider refuses, and says so; bad settings are refused.
+    let e = provider(&addr, KEY)
+        .destroy_tenant(&TenantId::new("x").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KmsError::Unsupported(_)), "{e}");
+    assert!(provider(&addr, KEY).with_tenant_keys("a/b", 7).is_err());
+    assert!(provider(&addr, KEY).with_tenant_keys("tg-", 0).is_err());
+    assert!(provider(&addr, KEY).with_tenant_keys("tg-", 121).is_err());
+    assert!(provider(&addr, KEY)
+        .with_tenant_keys(&"p".repeat(32), 7)
+        .is_err());
+    assert!(
+        fake.violations.lock().unwrap().is_empty(),
+        "{:?}",
+        fake.violations.lock().unwrap()
     );
 }

@@ -2,7 +2,10 @@
 //!
 //! Binary, version 1:
 //! `0x01 | key id (u32 BE) | salt (16) | commitment (24) | ciphertext | GCM tag (16)`.
-//! Text: `tg1:<key id in decimal>:<base64url without padding of everything after the key id>`.
+//! Binary, version 2:
+//! `0x02 | key id (u32 BE) | nonce (24) | commitment (32) | ciphertext | GCM tag (16)`.
+//! Text: `tg<version>:<key id in decimal>:<base64url without padding of everything after
+//! the key id>`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -21,13 +24,24 @@ pub const TAG_LEN: usize = 16;
 pub(crate) const HEADER_LEN: usize = 1 + 4 + SALT_LEN + COMMITMENT_LEN;
 /// Total bytes a sealed value adds to its plaintext in binary form (61).
 pub const BINARY_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
-/// What every text-form value starts with.
+/// What every text-form v1 value starts with.
 pub const TEXT_PREFIX: &str = "tg1:";
+/// What every text-form v2 value starts with.
+pub const TEXT_PREFIX_V2: &str = "tg2:";
 /// HKDF-Expand info label that precedes the salt.
 pub(crate) const RECORD_INFO: &[u8] = b"tg1 record";
 
 /// Longest sealed value accepted, binary form (the plaintext limit plus overhead).
-pub(crate) const MAX_SEALED_LEN: usize = super::MAX_PLAINTEXT_LEN + BINARY_OVERHEAD;
+pub(crate) const MAX_SEALED_LEN: usize = super::MAX_PLAINTEXT_LEN + super::BINARY_OVERHEAD_V2;
+
+/// The binary overhead of a format version this build reads.
+fn overhead(version: u8) -> Option<usize> {
+    match version {
+        VERSION_1 => Some(BINARY_OVERHEAD),
+        super::v2::VERSION_2 => Some(super::BINARY_OVERHEAD_V2),
+        _ => None,
+    }
+}
 
 /// A parsed sealed value. Its version and key id are readable without any key.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,7 +73,7 @@ impl SealedValue {
         let Some(&version) = bytes.first() else {
             return Err(CryptoError::Malformed("empty input"));
         };
-        if version != VERSION_1 {
+        let Some(min) = overhead(version) else {
             // "tg1:..." read from a text column often arrives as bytes (database drivers):
             // say so instead of calling its first letter ('t' = 116) a format version.
             if bytes.starts_with(b"tg")
@@ -71,21 +85,23 @@ impl SealedValue {
                     > 0
             {
                 return Err(CryptoError::Malformed(
-                    "this is the text form (tg1:...) given as binary: decode the bytes as UTF-8 and parse them as text",
+                    "this is the text form (tg1:... or tg2:...) given as binary: decode the bytes as UTF-8 and parse them as text",
                 ));
             }
             return Err(CryptoError::UnsupportedVersion(version));
+        };
+        if bytes.len() < min {
+            return Err(CryptoError::Malformed(if version == VERSION_1 {
+                "truncated: shorter than the 61-byte minimum of v1"
+            } else {
+                "truncated: shorter than the 77-byte minimum of v2"
+            }));
         }
-        if bytes.len() < BINARY_OVERHEAD {
-            return Err(CryptoError::Malformed(
-                "truncated: shorter than the 61-byte minimum",
-            ));
-        }
-        if bytes.len() > MAX_SEALED_LEN {
+        if bytes.len() - min > super::MAX_PLAINTEXT_LEN {
             return Err(CryptoError::TooLarge {
                 what: "sealed value",
                 len: bytes.len(),
-                max: MAX_SEALED_LEN,
+                max: super::MAX_PLAINTEXT_LEN + min,
             });
         }
         let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
@@ -93,7 +109,7 @@ impl SealedValue {
         Ok(())
     }
 
-    /// Parses the text form `tg1:<keyId>:<base64url>`.
+    /// Parses the text form `tg1:<keyId>:<base64url>` or `tg2:<keyId>:<base64url>`.
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
         let max_text = TEXT_PREFIX.len() + 11 + MAX_SEALED_LEN.div_ceil(3) * 4;
         if text.len() > max_text {
@@ -103,9 +119,13 @@ impl SealedValue {
                 max: max_text,
             });
         }
-        let rest = match text.strip_prefix(TEXT_PREFIX) {
-            Some(rest) => rest,
-            None => {
+        let (version, rest) = match (
+            text.strip_prefix(TEXT_PREFIX),
+            text.strip_prefix(TEXT_PREFIX_V2),
+        ) {
+            (Some(rest), _) => (VERSION_1, rest),
+            (_, Some(rest)) => (super::v2::VERSION_2, rest),
+            _ => {
                 // Only a canonical decimal other than 1 names another version ("tg01", "tg+1" do not).
                 let version = text.split_once(':').and_then(|(v, _)| {
                     let d = v.strip_prefix("tg")?;
@@ -114,16 +134,18 @@ impl SealedValue {
                         && (d == "0" || !d.starts_with('0'));
                     d.parse::<u8>()
                         .ok()
-                        .filter(|&v| canonical && v != VERSION_1)
+                        .filter(|&v| canonical && overhead(v).is_none())
                 });
                 return Err(match version {
                     Some(v) => CryptoError::UnsupportedVersion(v),
-                    None => CryptoError::Malformed("text form must start with \"tg1:\""),
+                    None => {
+                        CryptoError::Malformed("text form must start with \"tg1:\" or \"tg2:\"")
+                    }
                 });
             }
         };
         let (id, body) = rest.split_once(':').ok_or(CryptoError::Malformed(
-            "text form is tg1:<keyId>:<base64url>",
+            "text form is tg<version>:<keyId>:<base64url>",
         ))?;
         if id.is_empty()
             || id.len() > 10
@@ -139,7 +161,7 @@ impl SealedValue {
             .map_err(|_| CryptoError::Malformed("key id out of range"))?;
         let key_id = KeyId::new(id).map_err(|_| CryptoError::Malformed("key id 0 is invalid"))?;
         let mut bytes = Vec::with_capacity(5 + body.len() / 4 * 3 + 3);
-        bytes.push(VERSION_1);
+        bytes.push(version);
         bytes.extend_from_slice(&key_id.get().to_be_bytes());
         URL_SAFE_NO_PAD
             .decode_vec(body.as_bytes(), &mut bytes)
@@ -157,20 +179,24 @@ impl SealedValue {
         self.bytes
     }
 
-    /// The text form `tg1:<keyId>:<base64url>`.
+    /// The text form `tg<version>:<keyId>:<base64url>`.
     pub fn to_text(&self) -> String {
         let id = self.key_id().get().to_string();
         let body = &self.bytes[5..];
         let mut s =
             String::with_capacity(TEXT_PREFIX.len() + id.len() + 1 + body.len().div_ceil(3) * 4);
-        s.push_str(TEXT_PREFIX);
+        s.push_str(if self.version() == VERSION_1 {
+            TEXT_PREFIX
+        } else {
+            TEXT_PREFIX_V2
+        });
         s.push_str(&id);
         s.push(':');
         URL_SAFE_NO_PAD.encode_string(body, &mut s);
         s
     }
 
-    /// The format version (1).
+    /// The format version (1 or 2).
     pub fn version(&self) -> u8 {
         self.bytes[0]
     }
@@ -195,7 +221,7 @@ impl SealedValue {
 
     /// The plaintext length this value holds.
     pub fn plaintext_len(&self) -> usize {
-        self.bytes.len() - BINARY_OVERHEAD
+        self.bytes.len() - overhead(self.version()).unwrap_or(BINARY_OVERHEAD)
     }
 }
 
@@ -235,12 +261,14 @@ mod tests {
                 .unwrap_err()
                 .kind()
         };
-        assert_eq!(kind("tg2"), ErrorKind::UnsupportedVersion);
+        assert_eq!(kind("tg3"), ErrorKind::UnsupportedVersion);
         assert_eq!(kind("tg0"), ErrorKind::UnsupportedVersion);
         assert_eq!(kind("tg255"), ErrorKind::UnsupportedVersion);
         // Not a version at all, or a non-canonical spelling of version 1: malformed, never
         // "unsupported version 1".
-        for bad in ["tg01", "tg+1", "tg001", "tg", "tg256", "TG1", "tg1 ", "xx1"] {
+        for bad in [
+            "tg01", "tg+1", "tg001", "tg", "tg256", "TG1", "tg1 ", "xx1", "tg02", "tg+2",
+        ] {
             assert_eq!(kind(bad), ErrorKind::Malformed, "{bad}");
         }
     }
@@ -252,9 +280,14 @@ mod tests {
             ErrorKind::Malformed
         );
         assert_eq!(
-            SealedValue::from_bytes(&[2]).unwrap_err().kind(),
+            SealedValue::from_bytes(&[3]).unwrap_err().kind(),
             ErrorKind::UnsupportedVersion
         );
+        assert_eq!(
+            SealedValue::from_bytes(&[2; 76]).unwrap_err().kind(),
+            ErrorKind::Malformed
+        );
+        assert!(SealedValue::from_bytes(&[2; 77]).is_ok());
         assert_eq!(
             SealedValue::from_bytes(&[1; 60]).unwrap_err().kind(),
             ErrorKind::Malformed

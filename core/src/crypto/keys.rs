@@ -82,11 +82,13 @@ impl std::fmt::Debug for DataKey {
 
 /// One unwrapped version of a tenant's data key, ready to derive record keys.
 ///
-/// Holds only the HKDF pseudorandom key (the extract step is done once here), so each
-/// record costs one HKDF-Expand. Zeroized on drop.
+/// Holds the v1 HKDF pseudorandom key (the extract step is done once here, so each v1
+/// record costs one HKDF-Expand) and the v2 state (XAES key schedule and HMAC key state,
+/// derived once here). Zeroized on drop.
 pub struct TenantKey {
     id: KeyId,
     hkdf: Hkdf<Sha256>,
+    v2: super::v2::V2Key,
 }
 
 impl TenantKey {
@@ -95,6 +97,7 @@ impl TenantKey {
         TenantKey {
             id,
             hkdf: Hkdf::<Sha256>::new(Some(EXTRACT_SALT), key.expose()),
+            v2: super::v2::V2Key::new(key.expose()),
         }
     }
 
@@ -106,6 +109,11 @@ impl TenantKey {
     /// The key id.
     pub fn id(&self) -> KeyId {
         self.id
+    }
+
+    /// The cached format-v2 state of this version.
+    pub(crate) fn v2(&self) -> &super::v2::V2Key {
+        &self.v2
     }
 
     /// Derives the record key and the commitment for one salt.

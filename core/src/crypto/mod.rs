@@ -1,21 +1,31 @@
 //! Keys, HKDF record-key derivation, AES-256-GCM sealing and the sealed-value format.
 //!
-//! See `docs/FORMAT.md` for the byte layout. In short, a record is sealed under a key
-//! derived from the tenant's data key and a fresh random salt; the derivation also yields
-//! a commitment that makes the value key-committing; the AES-GCM associated data binds
-//! the tenant id, the key id and the caller's context.
+//! See `docs/FORMAT.md` for the byte layouts. New values use format v2 (`tg2`): an
+//! XAES-256-GCM record key from the key version's cached state and a fresh 192-bit nonce,
+//! and an HMAC-SHA256 commitment over the header, the tenant and the typed context,
+//! checked before decryption. Format v1 (`tg1`, HKDF-SHA256 record keys) keeps opening.
 
+mod aead;
 mod format;
 mod keys;
 mod rng;
 mod seal;
+mod v2;
 
-pub use format::{SealedValue, BINARY_OVERHEAD, COMMITMENT_LEN, SALT_LEN, TAG_LEN, TEXT_PREFIX};
+pub use aead::BACKEND;
+pub use format::{
+    SealedValue, BINARY_OVERHEAD, COMMITMENT_LEN, SALT_LEN, TAG_LEN, TEXT_PREFIX, TEXT_PREFIX_V2,
+};
 pub use keys::{DataKey, KeyId, TenantKey};
-pub use seal::{open_with_key, seal_with_key, MAX_CONTEXT_LEN, MAX_PLAINTEXT_LEN};
+pub use seal::{
+    open, open_with_key, seal, seal_with_key, SealFormat, MAX_CONTEXT_LEN, MAX_PLAINTEXT_LEN,
+};
+pub use v2::{Context, BINARY_OVERHEAD_V2, COMMITMENT_V2_LEN, NONCE_LEN};
 
 #[doc(hidden)]
-pub use seal::seal_with_salt;
+pub use seal::{seal_v2_with_nonce, seal_with_salt};
+#[doc(hidden)]
+pub use v2::xaes_256_gcm_seal;
 
 use thiserror::Error;
 
@@ -53,6 +63,9 @@ pub enum CryptoError {
     /// The operating system's random generator failed.
     #[error("the operating system's random generator failed")]
     Rng,
+    /// The value is in format v1, which is switched off for this tenant or guard.
+    #[error("format v1 values are refused for this tenant: re-seal it in format v2")]
+    V1Refused,
 }
 
 impl CryptoError {
@@ -67,17 +80,19 @@ impl CryptoError {
             }
             CryptoError::InvalidKeyId => ErrorKind::InvalidInput,
             CryptoError::Rng => ErrorKind::KeyProvider,
+            CryptoError::V1Refused => ErrorKind::UnsupportedVersion,
         }
     }
 }
 
 /// Says whether upgrading can help: only a version above the newest this build knows.
 fn unsupported_version(v: u8) -> String {
-    if v > format::VERSION_1 {
+    if v > v2::VERSION_2 {
         format!(
             "unsupported sealed-value version {v}: it is newer than this tenantguard \
-             (which reads version {}); upgrade tenantguard to open it",
-            format::VERSION_1
+             (which reads versions {} and {}); upgrade tenantguard to open it",
+            format::VERSION_1,
+            v2::VERSION_2
         )
     } else {
         format!(

@@ -42,6 +42,25 @@ pub(crate) fn fill(out: &mut [u8]) -> Result<(), CryptoError> {
     })
 }
 
+/// A 192-bit nonce for format v2: 24 bytes from the OS-seeded pool, with the wall clock in
+/// nanoseconds XORed into the last 8. XOR with a value independent of the pool keeps the
+/// nonce uniformly random; the clock only matters when the pool itself repeats, which the
+/// process-id check cannot see: a VM snapshot restored twice, or a process cloned with its
+/// memory and PID (CRIU). Two such clones then still draw different nonces unless they seal
+/// in the same nanosecond (docs/SECURITY.md states the residual risk).
+pub(crate) fn nonce24() -> Result<[u8; 24], CryptoError> {
+    let mut n = [0u8; 24];
+    fill(&mut n)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    for (b, t) in n[16..].iter_mut().zip(nanos.to_le_bytes()) {
+        *b ^= t;
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -51,6 +70,14 @@ mod tests {
             let mut s = [0u8; 16];
             super::fill(&mut s).unwrap();
             assert!(seen.insert(s));
+        }
+    }
+
+    #[test]
+    fn nonces_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            assert!(seen.insert(super::nonce24().unwrap()));
         }
     }
 }

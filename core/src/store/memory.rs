@@ -248,6 +248,25 @@ impl RecordStore for MemoryStore {
         Ok(out)
     }
 
+    async fn records_page(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        let limit = page(limit)?;
+        let inner = self.lock();
+        let mut out: Vec<SealedRecord> = inner
+            .records
+            .values()
+            .filter(|(t, r)| t == ctx.tenant() && after.is_none_or(|a| r.id.as_str() > a))
+            .map(|(_, r)| r.clone())
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.truncate(limit);
+        Ok(out)
+    }
+
     async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
         let inner = self.lock();
         Ok(inner

@@ -253,6 +253,22 @@ pub trait RecordStore: Send + Sync {
     /// How many records are sealed under `key_id`.
     async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError>;
 
+    /// Every record of the tenant, ids after `after` ascending, at most `limit`, whatever
+    /// its `key_id` column says: re-encryption and key retirement read the key id and the
+    /// format from the sealed bytes themselves. The default refuses (`Backend`), so a
+    /// store that does not implement it cannot retire keys (it fails closed).
+    async fn records_page(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        let _ = (ctx, after, limit);
+        Err(StoreError::Backend(
+            "this store does not implement records_page".into(),
+        ))
+    }
+
     /// Replaces a record's sealed value only if it still equals `expected` (compare and
     /// swap); returns whether it did. Used by re-encryption so it never clobbers a write.
     async fn replace_sealed(

@@ -932,6 +932,27 @@ impl RecordStore for PostgresStore {
         Ok(recs)
     }
 
+    async fn records_page(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        let limit = page(limit)?;
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                &format!("SELECT {RECORD_COLS} FROM tg_records WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"),
+                &[&ctx.tenant().as_str(), &after.unwrap_or(""), &limit],
+            )
+            .await
+            .map_err(backend)?;
+        let recs = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(recs)
+    }
+
     async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;

@@ -511,6 +511,28 @@ impl RecordStore for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
+    async fn records_page(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        let limit = page(limit)?;
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLS} FROM tg_records WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            ))
+            .map_err(backend)?;
+        let rows = st
+            .query_map(
+                params![ctx.tenant().as_str(), after.unwrap_or(""), limit],
+                record_row,
+            )
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
     async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError> {
         let conn = self.conn();
         let n: i64 = conn

@@ -14,12 +14,12 @@ test("values sealed by the sealer open through the Guard API, and the other way 
         g.createTenant(acme)
         TenantSealer(g, acme).use { s ->
             val bin = s.seal("row-1", "hunter2".toByteArray())
-            check(bin[0] == 1.toByte() && bin.size == 7 + 61) { "binary v1 form, 61 bytes overhead" }
+            check(bin[0] == 2.toByte() && bin.size == 7 + 77) { "binary v2 form, 77 bytes overhead" }
             check(s.open("row-1", bin).decodeToString() == "hunter2")
             check(g.open(acme, "row-1", SealedValue.fromBytes(bin)).decodeToString() == "hunter2")
 
             val text = s.sealText("row-2", byteArrayOf(0, 1, 2, -1))
-            check(text.startsWith("tg1:1:")) { text }
+            check(text.startsWith("tg2:1:")) { text }
             check(g.open(acme, "row-2", SealedValue.parse(text)).contentEquals(byteArrayOf(0, 1, 2, -1)))
             check(s.openText("row-2", text).contentEquals(byteArrayOf(0, 1, 2, -1)))
 

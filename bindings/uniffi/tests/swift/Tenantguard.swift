@@ -2546,14 +2546,15 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func sealAsync(ctx: TenantContext, context: String, plaintext: Data) async throws  -> SealedValue
     
     /**
-     * Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner role.
+     * Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner
+     * role. Returns what the key providers destroyed, or could not.
      */
-    func shredTenant(ctx: TenantContext) throws 
+    func shredTenant(ctx: TenantContext) throws  -> ShredReport
     
     /**
      * Suspending form of [`Guard::shred_tenant`].
      */
-    func shredTenantAsync(ctx: TenantContext) async throws 
+    func shredTenantAsync(ctx: TenantContext) async throws  -> ShredReport
     
     /**
      * Registers this guard and `ctx` with the JVM fast path and returns the scope id.
@@ -4164,21 +4165,23 @@ open func sealAsync(ctx: TenantContext, context: String, plaintext: Data)async t
 }
     
     /**
-     * Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner role.
+     * Crypto-shreds the tenant: every value ever sealed for it becomes unreadable. Owner
+     * role. Returns what the key providers destroyed, or could not.
      */
-open func shredTenant(ctx: TenantContext)throws   {try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+open func shredTenant(ctx: TenantContext)throws  -> ShredReport  {
+    return try  FfiConverterTypeShredReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_method_guard_shred_tenant(
             self.uniffiCloneHandle(),
         FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
     )
-}
+})
 }
     
     /**
      * Suspending form of [`Guard::shred_tenant`].
      */
-open func shredTenantAsync(ctx: TenantContext)async throws   {
+open func shredTenantAsync(ctx: TenantContext)async throws  -> ShredReport  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -4186,10 +4189,10 @@ open func shredTenantAsync(ctx: TenantContext)async throws   {
                         self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
                 )
             },
-            pollFunc: ffi_tenantguard_ffi_rust_future_poll_void,
-            completeFunc: ffi_tenantguard_ffi_rust_future_complete_void,
-            freeFunc: ffi_tenantguard_ffi_rust_future_free_void,
-            liftFunc: { $0 },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeShredReport_lift,
             errorHandler: FfiConverterTypeTenantguardError_lift
         )
 }
@@ -5185,6 +5188,17 @@ public static func openOrCreate(path: String)throws  -> LocalKeyProvider  {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_localkeyprovider_open_or_create(
         FfiConverterString.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Like `ephemeral()`, but fails with `Config` at once if the OS random generator fails.
+     */
+public static func tryEphemeral()throws  -> LocalKeyProvider  {
+    return try  FfiConverterTypeLocalKeyProvider_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_constructor_localkeyprovider_try_ephemeral(uniffiCallStatus
     )
 })
 }
@@ -6823,7 +6837,7 @@ public func FfiConverterTypeRevealer_lower(_ value: Revealer) -> UInt64 {
 
 
 /**
- * A sealed value: binary form or text form `tg1:<keyId>:<base64url>`.
+ * A sealed value: binary form or text form `tg2:<keyId>:<base64url>` (or `tg1:` for format v1).
  */
 public protocol SealedValueProtocol: AnyObject, Sendable {
     
@@ -6854,7 +6868,7 @@ public protocol SealedValueProtocol: AnyObject, Sendable {
     
 }
 /**
- * A sealed value: binary form or text form `tg1:<keyId>:<base64url>`.
+ * A sealed value: binary form or text form `tg2:<keyId>:<base64url>` (or `tg1:` for format v1).
  */
 open class SealedValue: SealedValueProtocol, @unchecked Sendable, Equatable, CustomStringConvertible {
     fileprivate let handle: UInt64
@@ -10272,6 +10286,85 @@ public func FfiConverterTypeSessionInfo_lift(_ buf: RustBuffer) throws -> Sessio
 #endif
 public func FfiConverterTypeSessionInfo_lower(_ value: SessionInfo) -> RustBuffer {
     return FfiConverterTypeSessionInfo.lower(value)
+}
+
+
+/**
+ * What crypto-shredding a tenant destroyed, provider by provider (docs/SECURITY.md).
+ */
+public struct ShredReport: Equatable, Hashable {
+    /**
+     * True when a database backup taken before the shred can no longer open anything.
+     */
+    public var backupsUnreadable: Bool
+    /**
+     * One `name:outcome` per provider (as in the `tenant.shred` audit entry).
+     */
+    public var summary: String
+    /**
+     * Key versions wrapped under a shared KEK alone (a backup of them opens while it exists).
+     */
+    public var sharedKekKeys: [Int64]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * True when a database backup taken before the shred can no longer open anything.
+         */backupsUnreadable: Bool, 
+        /**
+         * One `name:outcome` per provider (as in the `tenant.shred` audit entry).
+         */summary: String, 
+        /**
+         * Key versions wrapped under a shared KEK alone (a backup of them opens while it exists).
+         */sharedKekKeys: [Int64]) {
+        self.backupsUnreadable = backupsUnreadable
+        self.summary = summary
+        self.sharedKekKeys = sharedKekKeys
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ShredReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeShredReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ShredReport {
+        return
+            try ShredReport(
+                backupsUnreadable: FfiConverterBool.read(from: &buf), 
+                summary: FfiConverterString.read(from: &buf), 
+                sharedKekKeys: FfiConverterSequenceInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ShredReport, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.backupsUnreadable, into: &buf)
+        FfiConverterString.write(value.summary, into: &buf)
+        FfiConverterSequenceInt64.write(value.sharedKekKeys, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShredReport_lift(_ buf: RustBuffer) throws -> ShredReport {
+    return try FfiConverterTypeShredReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShredReport_lower(_ value: ShredReport) -> RustBuffer {
+    return FfiConverterTypeShredReport.lower(value)
 }
 
 
@@ -14326,6 +14419,31 @@ fileprivate struct FfiConverterOptionSequenceTypeRedactCategory: FfiConverterRus
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [Int64]
+
+    public static func write(_ value: [Int64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterInt64.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Int64] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Int64]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterInt64.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -15297,10 +15415,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_seal_async() != 52989) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant() != 16381) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant() != 52948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant_async() != 43244) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant_async() != 32141) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_jvm_scope() != 38082) {
@@ -15493,6 +15611,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_localkeyprovider_open_or_create() != 48921) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_constructor_localkeyprovider_try_ephemeral() != 61314) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_store_memory() != 3214) {

@@ -1,0 +1,249 @@
+//! Rolling out format v2: v1 values keep opening, `seal_format` chooses what new writes
+//! use, re-encryption moves v1 to v2, retirement and re-encryption read the sealed bytes
+//! (not the `key_id` column a database writer can edit), and once a tenant holds no v1
+//! value, v1 can be switched off so its ambiguous record context is no downgrade path.
+
+use std::sync::Arc;
+
+use tenantguard::store::{RecordStore, Store};
+use tenantguard::{
+    ErrorKind, Guard, KeyId, LocalKeyProvider, MemoryStore, SealFormat, ServiceRole, TenantContext,
+    TenantId,
+};
+
+fn service(t: &str) -> TenantContext {
+    TenantContext::service(TenantId::new(t).unwrap(), &ServiceRole::new())
+}
+
+fn guard(store: &Arc<MemoryStore>, kms: &Arc<LocalKeyProvider>, format: SealFormat) -> Guard {
+    Guard::builder()
+        .key_provider_arc(kms.clone())
+        .store_arc(store.clone() as Arc<dyn Store>)
+        .policy_store(store.clone())
+        .seal_format(format)
+        .build()
+        .unwrap()
+}
+
+fn kind<T>(r: tenantguard::Result<T>) -> ErrorKind {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.kind(),
+    }
+}
+
+#[tokio::test]
+async fn v1_to_v2_rollout_then_v1_refused() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let old = guard(&store, &kms, SealFormat::V1);
+    let t = service("acme");
+    old.create_tenant(&t).await.unwrap();
+    for i in 0..7 {
+        old.put_record(
+            &t,
+            &format!("r{i}"),
+            "note",
+            None,
+            format!("v{i}").as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let outside = old.seal(&t, "col", b"kept by the app").await.unwrap();
+    assert_eq!(outside.version(), 1);
+    assert!(outside.to_text().starts_with("tg1:1:"));
+
+    // The new release writes v2 and still reads v1.
+    let new = guard(&store, &kms, SealFormat::V2);
+    assert_eq!(new.seal_format(), SealFormat::V2);
+    assert_eq!(
+        new.open(&t, "col", &outside).await.unwrap().expose(),
+        b"kept by the app"
+    );
+    new.put_record(&t, "r7", "note", None, b"v7").await.unwrap();
+    let census = new.sealed_census(&t).await.unwrap();
+    assert_eq!((census.records, census.v1, census.v2), (8, 7, 1));
+
+    // v1 cannot be switched off while stored v1 values remain.
+    assert_eq!(
+        kind(new.set_v1_refused(&t, true).await),
+        ErrorKind::Conflict
+    );
+    assert!(!new.v1_refused(&t).await.unwrap());
+
+    // Re-encryption from the active key moves its v1 values to v2, resumably.
+    let r = new.reencrypt(&t, KeyId::FIRST, 3, |_| {}).await.unwrap();
+    assert_eq!((r.moved, r.remaining, r.failed.len()), (7, 0, 0));
+    let again = new.reencrypt(&t, KeyId::FIRST, 3, |_| {}).await.unwrap();
+    assert_eq!((again.moved, again.remaining), (0, 0));
+    for i in 0..8 {
+        let (_, p) = new.open_record(&t, &format!("r{i}")).await.unwrap();
+        assert_eq!(p.expose(), format!("v{i}").as_bytes());
+    }
+    // The app moves what it keeps outside the store.
+    let outside2 = new.reseal(&t, "col", &outside).await.unwrap();
+    assert_eq!(outside2.version(), 2);
+    assert_eq!(new.sealed_census(&t).await.unwrap().v1, 0);
+
+    new.set_v1_refused(&t, true).await.unwrap();
+    assert!(new.v1_refused(&t).await.unwrap());
+    assert_eq!(
+        kind(new.open(&t, "col", &outside).await),
+        ErrorKind::UnsupportedVersion
+    );
+    assert_eq!(
+        new.open(&t, "col", &outside2).await.unwrap().expose(),
+        b"kept by the app"
+    );
+    // Another guard (another instance) over the same store sees the setting.
+    let other = guard(&store, &kms, SealFormat::V2);
+    assert_eq!(
+        kind(other.open(&t, "col", &outside).await),
+        ErrorKind::UnsupportedVersion
+    );
+    // Another tenant is unaffected.
+    let u = service("globex");
+    old.create_tenant(&u).await.unwrap();
+    let uv = old.seal(&u, "col", b"u").await.unwrap();
+    assert_eq!(new.open(&u, "col", &uv).await.unwrap().expose(), b"u");
+    // Switching back on is allowed (and audited like switching off).
+    new.set_v1_refused(&t, false).await.unwrap();
+    assert!(new.open(&t, "col", &outside).await.is_ok());
+}
+
+#[tokio::test]
+async fn refuse_v1_for_the_whole_guard() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let old = guard(&store, &kms, SealFormat::V1);
+    let t = service("acme");
+    old.create_tenant(&t).await.unwrap();
+    let v1 = old.seal(&t, "c", b"x").await.unwrap();
+    let strict = Guard::builder()
+        .key_provider_arc(kms.clone())
+        .store_arc(store.clone() as Arc<dyn Store>)
+        .refuse_v1(true)
+        .build()
+        .unwrap();
+    assert!(strict.v1_refused(&t).await.unwrap());
+    assert_eq!(
+        kind(strict.open(&t, "c", &v1).await),
+        ErrorKind::UnsupportedVersion
+    );
+}
+
+/// Attack: a database writer moves a v1 record's bytes to a row whose class and id spell
+/// the same v1 context (`record:a:b:c`). v1 cannot tell; v2 can; refusing v1 closes it.
+#[tokio::test]
+async fn v1_record_context_ambiguity_is_closed() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let t = service("acme");
+    for format in [SealFormat::V1, SealFormat::V2] {
+        let g = guard(&store, &kms, format);
+        // Memory-store ids are unique across tenants: each format gets its own.
+        let (t, p) = if format == SealFormat::V1 {
+            (service("acme"), "")
+        } else {
+            (service("beta"), "2")
+        };
+        g.create_tenant(&t).await.unwrap();
+        g.put_record(&t, &format!("b:c{p}"), "a", None, b"secret of row b:c")
+            .await
+            .unwrap();
+        let mut moved = store
+            .get_record(&t, &format!("b:c{p}"))
+            .await
+            .unwrap()
+            .unwrap();
+        moved.id = format!("c{p}");
+        moved.class = "a:b".into();
+        store.put_record(&t, &moved).await.unwrap();
+        let r = g.open_record(&t, &format!("c{p}")).await;
+        if format == SealFormat::V1 {
+            assert_eq!(
+                r.unwrap().1.expose(),
+                b"secret of row b:c",
+                "v1 is ambiguous"
+            );
+        } else {
+            assert_eq!(kind(r), ErrorKind::AuthenticationFailed);
+        }
+    }
+    // Once v1 is refused for the tenant, the moved v1 bytes no longer open.
+    let g = guard(&store, &kms, SealFormat::V2);
+    store.delete_record(&t, "c").await.unwrap();
+    let r = g.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    assert_eq!(r.moved, 1);
+    let v1_copy = {
+        let old = guard(&store, &kms, SealFormat::V1);
+        old.put_record(&t, "tmp", "a", None, b"x").await.unwrap();
+        let mut rec = store.get_record(&t, "tmp").await.unwrap().unwrap();
+        store.delete_record(&t, "tmp").await.unwrap();
+        rec.id = "c".into();
+        rec.class = "a:b".into();
+        rec
+    };
+    g.set_v1_refused(&t, true).await.unwrap();
+    // The database writer plants a v1 value after the switch: it is refused.
+    store.put_record(&t, &v1_copy).await.unwrap();
+    assert_eq!(
+        kind(g.open_record(&t, "c").await),
+        ErrorKind::UnsupportedVersion
+    );
+}
+
+/// Attack: a database writer edits the `key_id` column. Re-encryption still finds the
+/// record by its sealed bytes and retirement refuses while the bytes use the key.
+#[tokio::test]
+async fn retirement_counts_sealed_bytes_not_the_column() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let g = guard(&store, &kms, SealFormat::V2);
+    let t = service("acme");
+    g.create_tenant(&t).await.unwrap();
+    for i in 0..3 {
+        g.put_record(&t, &format!("r{i}"), "note", None, b"x")
+            .await
+            .unwrap();
+    }
+    let k2 = g.rotate_tenant_key(&t).await.unwrap();
+    // The column now lies: it says key 2, the bytes say key 1.
+    let mut rec = store.get_record(&t, "r1").await.unwrap().unwrap();
+    rec.key_id = k2;
+    store.put_record(&t, &rec).await.unwrap();
+    assert_eq!(store.count_by_key(&t, KeyId::FIRST).await.unwrap(), 2);
+    assert_eq!(g.sealed_census(&t).await.unwrap().count(KeyId::FIRST), 3);
+    // Retiring now would destroy a key still in use: refused.
+    assert_eq!(
+        kind(g.retire_key(&t, KeyId::FIRST).await),
+        ErrorKind::Conflict
+    );
+    let r = g.reencrypt(&t, KeyId::FIRST, 2, |_| {}).await.unwrap();
+    assert_eq!((r.moved, r.remaining), (3, 0));
+    g.retire_key(&t, KeyId::FIRST).await.unwrap();
+    for i in 0..3 {
+        assert_eq!(
+            g.open_record(&t, &format!("r{i}"))
+                .await
+                .unwrap()
+                .1
+                .expose(),
+            b"x"
+        );
+    }
+}
+
+#[tokio::test]
+async fn set_v1_refused_needs_a_policy_store_and_the_owner() {
+    let g = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let t = service("acme");
+    g.create_tenant(&t).await.unwrap();
+    assert_eq!(kind(g.set_v1_refused(&t, true).await), ErrorKind::Config);
+    assert!(!g.v1_refused(&t).await.unwrap());
+}
