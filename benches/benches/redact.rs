@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
                         .expect("redact");
                     let mut st = s.stream();
                     let mut n = 0;
-                    // Chunks end at spaces, so placeholders are split across some of them.
+                    // A stream of words (chunks end after each space, on character boundaries).
                     for chunk in out.text.split_inclusive(' ') {
                         n += st.push(chunk).expect("push").len();
                     }
