@@ -738,11 +738,18 @@ impl Scan<'_> {
             // `key:value` with no space is handled as a word of its own (host:port, a:b).
             return;
         }
+        if ke == s {
+            return;
+        }
+        let named = secrets::may_end_key(b[ke - 1]);
+        if !named && !(ke == e && (e - s == 5 || e - s == 6)) {
+            return;
+        }
         let ks = secrets::key_before(b, s, ke);
         if ks == ke {
             return;
         }
-        if secrets::secret_key(&b[ks..ke]) {
+        if named && secrets::secret_key(&b[ks..ke]) {
             if !self.on(&EntityKind::Secret) {
                 return;
             }

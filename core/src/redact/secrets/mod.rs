@@ -150,6 +150,29 @@ const SECRET_KEY_SUFFIXES: &[&[u8]] = &[
     b"connectsid",
 ];
 
+/// Bit `c` set if some secret key name ends with byte `c` (lower case): a one-load filter
+/// before the name is compared.
+static KEY_LAST: u128 = key_last();
+
+const fn key_last() -> u128 {
+    let mut m = 0u128;
+    let mut i = 0;
+    while i < SECRET_KEY_SUFFIXES.len() {
+        let s = SECRET_KEY_SUFFIXES[i];
+        let c = s[s.len() - 1];
+        m |= 1 << c;
+        m |= 1 << c.to_ascii_uppercase();
+        i += 1;
+    }
+    m
+}
+
+/// True if a key ending with byte `c` may name a secret.
+#[inline]
+pub(crate) fn may_end_key(c: u8) -> bool {
+    c < 128 && KEY_LAST & (1 << c) != 0
+}
+
 /// True if `key` (the identifier just before `=` or `:`) names a secret.
 pub(crate) fn secret_key(key: &[u8]) -> bool {
     let mut buf = [0u8; MAX_KEY];
