@@ -10,7 +10,9 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
-use super::{backend, code, page, pool_err, scoped, tenant_visible, PostgresStore, Tx};
+use super::{
+    backend, code, page, pool_err, scoped, service_write, tenant_visible, PostgresStore, Tx,
+};
 use crate::audit::{AuditDraft, AuditEntry, GENESIS};
 use crate::store::gov::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
@@ -88,8 +90,8 @@ impl TokenStore for PostgresStore {
             .map_err(|_| StoreError::CrossTenant)?;
         let scopes = serde_json::to_string(&rec.scopes)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Admin, "managing agent tokens").await?;
         tx.execute(
             &format!(
                 "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -182,8 +184,8 @@ impl AuditStore for PostgresStore {
         draft: &AuditDraft,
     ) -> Result<AuditEntry, StoreError> {
         let t = ctx.tenant().as_str();
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "appending to the audit log").await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
         // head the previous one wrote; the (tenant_id, seq) key refuses a fork regardless.
         // Prepared once per connection: an unnamed statement is planned on every call,
@@ -291,13 +293,22 @@ impl RetentionStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
-        let n = tx
-            .execute(
+        let n = if ctx.is_service() {
+            tx.execute(
                 "DELETE FROM tg_retention_rules WHERE tenant_id = $1 AND class = $2",
                 &[&ctx.tenant().as_str(), &class],
             )
             .await
-            .map_err(write_err("retention rule"))?;
+            .map_err(write_err("retention rule"))?
+        } else {
+            // No DELETE privilege for the application role (see tg_delete_record).
+            let ok: bool = tx
+                .query_one("SELECT tg_clear_retention_rule($1)", &[&class])
+                .await
+                .map_err(write_err("retention rule"))?
+                .get(0);
+            u64::from(ok)
+        };
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
     }
@@ -347,13 +358,16 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records").await?;
         let rows = tx
             .query(
-                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (
+                // A MATERIALIZED CTE runs once: `id IN (SELECT ... LIMIT n)` could be
+                // re-run per outer row under a nested loop and delete more than n.
+                "WITH doomed AS MATERIALIZED (
                      SELECT id FROM tg_records WHERE tenant_id = $1 AND class = $2 AND updated_at < $3 ORDER BY id LIMIT $4 FOR UPDATE)
-                 RETURNING id",
+                 DELETE FROM tg_records r USING doomed d WHERE r.tenant_id = $1 AND r.id = d.id
+                 RETURNING r.id",
                 &[&ctx.tenant().as_str(), &class, &cutoff, &limit],
             )
             .await
@@ -371,13 +385,14 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records").await?;
         let rows = tx
             .query(
-                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (
+                "WITH doomed AS MATERIALIZED (
                      SELECT id FROM tg_records WHERE tenant_id = $1 AND subject = $2 ORDER BY id LIMIT $3 FOR UPDATE)
-                 RETURNING id",
+                 DELETE FROM tg_records r USING doomed d WHERE r.tenant_id = $1 AND r.id = d.id
+                 RETURNING r.id",
                 &[&ctx.tenant().as_str(), &subject, &limit],
             )
             .await
@@ -394,11 +409,12 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records").await?;
         let n = tx
             .execute(
-                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)",
+                "WITH doomed AS MATERIALIZED (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)
+                 DELETE FROM tg_records r USING doomed d WHERE r.tenant_id = $1 AND r.id = d.id",
                 &[&ctx.tenant().as_str(), &limit],
             )
             .await
@@ -445,8 +461,8 @@ impl SessionStore for PostgresStore {
     ) -> Result<(), StoreError> {
         ctx.check_tenant(&s.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "opening a session").await?;
         tx.execute(
             &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label],
@@ -507,8 +523,8 @@ impl SessionStore for PostgresStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let t = ctx.tenant().as_str();
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "refreshing a session").await?;
         let sid: String = match tx
             .query_opt(
                 "SELECT session_id FROM tg_refresh_tokens WHERE hash = $1 AND tenant_id = $2",
@@ -653,8 +669,9 @@ impl PostgresStore {
         owner: Option<&str>,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, needed, what).await?;
         let update = format!(
             "UPDATE {table} SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR {owner_col} = $3) AND revoked_at IS NULL"
         );
@@ -674,8 +691,9 @@ impl PostgresStore {
         id: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, needed, what).await?;
         let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");
         let exists = tx
             .query_opt(&select, &[&id, &ctx.tenant().as_str()])
