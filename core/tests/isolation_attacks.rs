@@ -456,7 +456,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         ("acme", "mia", "insert a row into globex", "INSERT INTO tg_records VALUES ('planted', 'globex', 'password', NULL, 1, '\\x01', 0, 0)"),
         ("acme", "mia", "move an acme row into globex", "UPDATE tg_records SET tenant_id = 'globex' WHERE id = 'acme-pw'"),
         ("acme", "mia", "move an acme row into globex, switching the scope mid-statement", "UPDATE tg_records SET tenant_id = 'globex', class = set_config('app.tenant_id', 'globex', true) WHERE id = 'acme-pw'"),
-        ("acme", "mia", "switch the scope to globex mid-update", "UPDATE tg_records SET class = set_config('app.tenant_id', 'globex', true) WHERE id = 'acme-pw'"),
+        ("acme", "mia", "switch the scope to globex mid-update", "UPDATE tg_records SET class = set_config('app.tenant_id', 'globex', true) WHERE tenant_id = 'globex' OR set_config('app.tenant_id', 'globex', true) IS NULL"),
         ("acme", "olga", "move acme's keys into globex as owner", "UPDATE tg_tenant_keys SET tenant_id = 'globex' WHERE tenant_id = 'acme'"),
         ("acme", "mia", "copy globex's sealed value into an acme row", "UPDATE tg_records SET sealed = (SELECT sealed FROM tg_records WHERE id = 'globex-pw') WHERE id = 'acme-pw'"),
         ("acme", "mia", "shred globex's keys", "UPDATE tg_tenant_keys SET state = 'destroyed', wrapped = '\\x' WHERE tenant_id = 'globex'"),

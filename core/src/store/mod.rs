@@ -6,6 +6,7 @@
 //! remains for an object that carries another tenant's identity (a token, a session).
 
 mod gov;
+mod integrity;
 mod memory;
 mod policy;
 #[cfg(feature = "postgres")]
@@ -17,6 +18,7 @@ pub use gov::{
     validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,
     SessionRecord, SessionStore, TokenRecord, TokenStore,
 };
+pub use integrity::{RowKey, TokenRow, ROW_MAC_LEN};
 pub use memory::MemoryStore;
 pub use policy::{
     validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
@@ -131,6 +133,9 @@ pub enum StoreError {
     /// policy: the user's role in the tenant does not allow the write).
     #[error("permission denied by the store: {0}")]
     PermissionDenied(String),
+    /// A stored authorization row failed its integrity check (see [`RowKey`]).
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
 }
 
 impl StoreError {
@@ -143,6 +148,7 @@ impl StoreError {
             StoreError::InvalidInput(_) => ErrorKind::InvalidInput,
             StoreError::Backend(_) => ErrorKind::Store,
             StoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
+            StoreError::Integrity(_) => ErrorKind::Integrity,
         }
     }
 }

@@ -118,6 +118,7 @@ pub struct PostgresStore {
     app: Pool,
     service: Option<Pool>,
     proofs: std::sync::Mutex<std::collections::HashMap<(String, String), Proof>>,
+    row_key: Option<std::sync::Arc<super::RowKey>>,
 }
 
 /// An identity proof for one (tenant, user): the secret the application role presents
@@ -350,7 +351,30 @@ impl PostgresStore {
             app,
             service,
             proofs: Default::default(),
+            row_key: None,
         })
+    }
+
+    /// Protects authorization rows (tokens, sessions, refresh tokens, memberships) with
+    /// a MAC under `key`, held by the service and not in the database: rows written from
+    /// now on carry one, and every such row read without a valid MAC is refused with
+    /// `StoreError::Integrity`. Rows written before the key was set carry none and are
+    /// refused too (re-issue tokens, sessions end; re-set memberships with
+    /// [`PostgresStore::set_member`]).
+    pub fn with_row_key(mut self, key: super::RowKey) -> Self {
+        self.row_key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    pub(crate) fn row_key(&self) -> Option<&super::RowKey> {
+        self.row_key.as_deref()
+    }
+
+    fn check_member_row(&self, tenant: &str, r: &Row) -> Result<(), StoreError> {
+        match self.row_key() {
+            None => Ok(()),
+            Some(k) => k.check_membership(tenant, r.get(0), r.get(1), r.get::<_, Option<&[u8]>>(2)),
+        }
     }
 
     /// A connection for the context: the service pool for the service role, else the
@@ -488,11 +512,14 @@ impl PostgresStore {
         let tx = scoped(&mut client, ctx).await?;
         let rows = tx
             .query(
-                "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
                 &[&ctx.tenant().as_str()],
             )
             .await
             .map_err(backend)?;
+        for r in &rows {
+            self.check_member_row(ctx.tenant().as_str(), r)?;
+        }
         let role_of = |u: &str| {
             rows.iter()
                 .find(|r| r.get::<_, &str>(0) == u)
@@ -526,9 +553,10 @@ impl PostgresStore {
             Some(role) => {
                 let r = tx
                     .execute(
-                        "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
-                        &[&ctx.tenant().as_str(), &user.as_str(), &role.as_str(), &now],
+                        "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, mac = EXCLUDED.mac",
+                        &[&ctx.tenant().as_str(), &user.as_str(), &role.as_str(), &now,
+                          &self.row_key().map(|k| k.membership(ctx.tenant().as_str(), user.as_str(), role.as_str()))],
                     )
                     .await;
                 match r {
@@ -559,11 +587,14 @@ impl PostgresStore {
         let tx = scoped(&mut client, ctx).await?;
         let rows = tx
             .query(
-                "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
                 &[&ctx.tenant().as_str(), &(MAX_PAGE as i64)],
             )
             .await
             .map_err(backend)?;
+        for r in &rows {
+            self.check_member_row(ctx.tenant().as_str(), r)?;
+        }
         if ctx.user().is_some()
             && rows
                 .iter()
@@ -672,20 +703,24 @@ async fn service_write<'a>(
     ctx: &TenantContext,
     needed: Role,
     what: &str,
+    key: Option<&super::RowKey>,
 ) -> Result<Tx<'a>, StoreError> {
     let tx = scoped(client, ctx).await?;
     if let Some(user) = ctx.user() {
         let st = tx
             .prepare_cached(
-                "SELECT m.role FROM tg_memberships m WHERE m.tenant_id = $1 AND m.user_id = $2 FOR SHARE",
+                "SELECT m.user_id, m.role, m.mac FROM tg_memberships m WHERE m.tenant_id = $1 AND m.user_id = $2 FOR SHARE",
             )
             .await
             .map_err(backend)?;
-        let role = tx
+        let row = tx
             .query_opt(&st, &[&ctx.tenant().as_str(), &user.as_str()])
             .await
-            .map_err(backend)?
-            .and_then(|r| Role::parse(r.get(0)));
+            .map_err(backend)?;
+        if let (Some(k), Some(r)) = (key, &row) {
+            k.check_membership(ctx.tenant().as_str(), r.get(0), r.get(1), r.get::<_, Option<&[u8]>>(2))?;
+        }
+        let role = row.and_then(|r| Role::parse(r.get(1)));
         match role {
             None => return Err(StoreError::TenantNotFound),
             Some(r) if rank(r) < rank(needed) => {
@@ -780,8 +815,9 @@ impl KeyStore for PostgresStore {
         if let Some(user) = user {
             // The creator becomes the first owner.
             tx.execute(
-                "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
-                &[&ctx.tenant().as_str(), &user, &first.created_at],
+                "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac) VALUES ($1, $2, 'owner', $3, $4)",
+                &[&ctx.tenant().as_str(), &user, &first.created_at,
+                  &self.row_key().map(|k| k.membership(ctx.tenant().as_str(), user, "owner"))],
             )
             .await
             .map_err(backend)?;
@@ -1144,12 +1180,16 @@ impl Directory for PostgresStore {
         let tx = scoped(&mut client, &scope).await.map_err(dir)?;
         let row = tx
             .query_opt(
-                "SELECT role FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
                 &[&tenant.as_str(), &user.as_str()],
             )
             .await
             .map_err(|e| dir(backend(e)))?;
-        Ok(row.and_then(|r| Role::parse(r.get(0))))
+        if let Some(r) = &row {
+            self.check_member_row(tenant.as_str(), r)
+                .map_err(|e| TenantError::Directory(e.to_string()))?;
+        }
+        Ok(row.and_then(|r| Role::parse(r.get(1))))
     }
 
     async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError> {
@@ -1170,13 +1210,17 @@ impl Directory for PostgresStore {
         .map_err(|e| dir(backend(e)))?;
         let rows = tx
             .query(
-                "SELECT tenant_id, role FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
+                "SELECT tenant_id, role, mac FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
                 &[&user.as_str(), &(MAX_PAGE as i64)],
             )
             .await
             .map_err(|e| dir(backend(e)))?;
         rows.iter()
             .map(|r| {
+                if let Some(k) = self.row_key() {
+                    k.check_membership(r.get(0), user.as_str(), r.get(1), r.get::<_, Option<&[u8]>>(2))
+                        .map_err(|e| TenantError::Directory(e.to_string()))?;
+                }
                 Ok(Membership {
                     tenant: TenantId::new(r.get::<_, String>(0))?,
                     user: user.clone(),

@@ -66,11 +66,26 @@ async fn by_hash_tx<'a>(
 }
 
 const TOKEN_COLS: &str =
-    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
+    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac";
 
-fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
+fn token_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<TokenRecord, StoreError> {
     let scopes: String = r.get(5);
-    Ok(TokenRecord {
+    if let Some(k) = key {
+        // On the stored columns, before parsing: an edited row is an integrity failure.
+        k.check_token(
+            &crate::store::TokenRow {
+                id: r.get(0),
+                tenant: r.get(1),
+                agent: r.get(2),
+                hash: r.get(4),
+                scopes: &scopes,
+                created_at: r.get(6),
+                expires_at: r.get(7),
+            },
+            r.get::<_, Option<&[u8]>>(9),
+        )?;
+    }
+    let rec = TokenRecord {
         id: r.get(0),
         tenant: tenant(r.get(1))?,
         agent: r.get(2),
@@ -80,7 +95,8 @@ fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
         created_at: r.get(6),
         expires_at: r.get(7),
         revoked_at: r.get(8),
-    })
+    };
+    Ok(rec)
 }
 
 #[async_trait::async_trait]
@@ -91,10 +107,10 @@ impl TokenStore for PostgresStore {
         let scopes = serde_json::to_string(&rec.scopes)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Admin, "managing agent tokens").await?;
+        let tx = service_write(&mut client, ctx, Role::Admin, "managing agent tokens", self.row_key()).await?;
         tx.execute(
             &format!(
-                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &[
                 &rec.id,
@@ -106,6 +122,7 @@ impl TokenStore for PostgresStore {
                 &rec.created_at,
                 &rec.expires_at,
                 &rec.revoked_at,
+                &self.row_key().map(|k| k.token(rec, &scopes)),
             ],
         )
         .await
@@ -127,7 +144,7 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let rec = row.as_ref().map(token_row).transpose()?;
+        let rec = row.as_ref().map(|r| token_row(r, self.row_key())).transpose()?;
         tx.commit().await.map_err(backend)?;
         Ok(rec)
     }
@@ -151,7 +168,7 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let out = rows.iter().map(token_row).collect::<Result<Vec<_>, _>>()?;
+        let out = rows.iter().map(|r| token_row(r, self.row_key())).collect::<Result<Vec<_>, _>>()?;
         tx.commit().await.map_err(backend)?;
         Ok(out)
     }
@@ -185,7 +202,7 @@ impl AuditStore for PostgresStore {
     ) -> Result<AuditEntry, StoreError> {
         let t = ctx.tenant().as_str();
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Viewer, "appending to the audit log").await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "appending to the audit log", self.row_key()).await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
         // head the previous one wrote; the (tenant_id, seq) key refuses a fork regardless.
         // Prepared once per connection: an unnamed statement is planned on every call,
@@ -359,7 +376,7 @@ impl RetentionStore for PostgresStore {
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Member, "deleting records").await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
         let rows = tx
             .query(
                 // A MATERIALIZED CTE runs once: `id IN (SELECT ... LIMIT n)` could be
@@ -386,7 +403,7 @@ impl RetentionStore for PostgresStore {
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Member, "deleting records").await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
         let rows = tx
             .query(
                 "WITH doomed AS MATERIALIZED (
@@ -410,7 +427,7 @@ impl RetentionStore for PostgresStore {
     ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Member, "deleting records").await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
         let n = tx
             .execute(
                 "WITH doomed AS MATERIALIZED (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)
@@ -425,10 +442,10 @@ impl RetentionStore for PostgresStore {
 }
 
 const SESSION_COLS: &str =
-    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
+    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac";
 
-fn session_row(r: &Row) -> Result<SessionRecord, StoreError> {
-    Ok(SessionRecord {
+fn session_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<SessionRecord, StoreError> {
+    let rec = SessionRecord {
         id: r.get(0),
         tenant: tenant(r.get(1))?,
         user: r.get(2),
@@ -438,13 +455,21 @@ fn session_row(r: &Row) -> Result<SessionRecord, StoreError> {
         refreshed_at: r.get(6),
         revoked_at: r.get(7),
         label: r.get(8),
-    })
+    };
+    if let Some(k) = key {
+        k.check_session(&rec, r.get::<_, Option<&[u8]>>(9))?;
+    }
+    Ok(rec)
 }
 
-async fn insert_refresh(tx: &Tx<'_>, r: &RefreshRecord) -> Result<(), StoreError> {
+async fn insert_refresh(
+    tx: &Tx<'_>,
+    r: &RefreshRecord,
+    key: Option<&crate::store::RowKey>,
+) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used) VALUES ($1, $2, $3, $4, $5)",
-        &[&&r.hash[..], &r.session_id, &r.tenant.as_str(), &r.expires_at, &r.used],
+        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used, mac) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&&r.hash[..], &r.session_id, &r.tenant.as_str(), &r.expires_at, &r.used, &key.map(|k| k.refresh(r))],
     )
     .await
     .map_err(write_err("refresh hash"))?;
@@ -462,14 +487,14 @@ impl SessionStore for PostgresStore {
         ctx.check_tenant(&s.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Viewer, "opening a session").await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "opening a session", self.row_key()).await?;
         tx.execute(
-            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-            &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label],
+            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+            &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label, &self.row_key().map(|k| k.session(s))],
         )
         .await
         .map_err(write_err("session id"))?;
-        insert_refresh(&tx, refresh).await?;
+        insert_refresh(&tx, refresh, self.row_key()).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -481,18 +506,22 @@ impl SessionStore for PostgresStore {
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.refresh_hash", hash).await?;
         let row = tx
-            .query_opt("SELECT hash, session_id, tenant_id, expires_at, used FROM tg_refresh_tokens WHERE hash = $1", &[&&hash[..]])
+            .query_opt("SELECT hash, session_id, tenant_id, expires_at, used, mac FROM tg_refresh_tokens WHERE hash = $1", &[&&hash[..]])
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         row.map(|r| {
-            Ok(RefreshRecord {
+            let rec = RefreshRecord {
                 hash: hash32(r.get(0))?,
                 session_id: r.get(1),
                 tenant: tenant(r.get(2))?,
                 expires_at: r.get(3),
                 used: r.get(4),
-            })
+            };
+            if let Some(k) = self.row_key() {
+                k.check_refresh(&rec, r.get::<_, Option<&[u8]>>(5))?;
+            }
+            Ok(rec)
         })
         .transpose()
     }
@@ -512,7 +541,7 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        row.as_ref().map(session_row).transpose()
+        row.as_ref().map(|r| session_row(r, self.row_key())).transpose()
     }
 
     async fn rotate_refresh(
@@ -524,7 +553,7 @@ impl SessionStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let t = ctx.tenant().as_str();
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Viewer, "refreshing a session").await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "refreshing a session", self.row_key()).await?;
         let sid: String = match tx
             .query_opt(
                 "SELECT session_id FROM tg_refresh_tokens WHERE hash = $1 AND tenant_id = $2",
@@ -555,7 +584,7 @@ impl SessionStore for PostgresStore {
         if marked != 1 || live != 1 {
             return Ok(false); // dropped: the transaction rolls back, nothing written
         }
-        insert_refresh(&tx, new).await?;
+        insert_refresh(&tx, new, self.row_key()).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
@@ -579,7 +608,7 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        rows.iter().map(session_row).collect()
+        rows.iter().map(|r| session_row(r, self.row_key())).collect()
     }
 
     async fn revoke_session(
@@ -671,7 +700,7 @@ impl PostgresStore {
     ) -> Result<u64, StoreError> {
         let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what).await?;
+        let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
         let update = format!(
             "UPDATE {table} SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR {owner_col} = $3) AND revoked_at IS NULL"
         );
@@ -693,7 +722,7 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what).await?;
+        let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
         let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");
         let exists = tx
             .query_opt(&select, &[&id, &ctx.tenant().as_str()])

@@ -84,11 +84,15 @@ ALTER TABLE tg_records_v4 RENAME TO tg_records;
 CREATE INDEX tg_records_by_key ON tg_records(tenant_id, key_id, id);
 CREATE INDEX tg_records_by_class ON tg_records(tenant_id, class, updated_at);
 CREATE INDEX tg_records_by_subject ON tg_records(tenant_id, subject) WHERE subject IS NOT NULL;
+ALTER TABLE tg_tokens ADD COLUMN mac BLOB;
+ALTER TABLE tg_sessions ADD COLUMN mac BLOB;
+ALTER TABLE tg_refresh_tokens ADD COLUMN mac BLOB;
 ";
 
 /// A store in one SQLite database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    row_key: Option<std::sync::Arc<super::RowKey>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -247,7 +251,21 @@ impl SqliteStore {
         tx.commit().map_err(backend)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            row_key: None,
         })
+    }
+
+    /// Protects token, session and refresh-token rows with a MAC under `key`, held by the
+    /// service outside the database file: a row edited or planted by anyone who can write
+    /// the file is refused with `StoreError::Integrity`. Rows written before the key was
+    /// set carry no MAC and are refused too (re-issue tokens; sessions end).
+    pub fn with_row_key(mut self, key: super::RowKey) -> Self {
+        self.row_key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    pub(crate) fn row_key(&self) -> Option<&super::RowKey> {
+        self.row_key.as_deref()
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

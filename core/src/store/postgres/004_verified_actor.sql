@@ -345,3 +345,11 @@ $$;
 -- the transaction names the user.
 CREATE POLICY svc_memberships_of ON tg_memberships FOR SELECT TO tenantguard_service
     USING (user_id = NULLIF(pg_catalog.current_setting('app.member_of', true), ''));
+
+-- Integrity of authorization rows: an HMAC-SHA256 under a key the service holds and the
+-- database does not (PostgresStore::with_row_key). The store refuses a row whose MAC
+-- does not verify; NULL until a key is configured.
+ALTER TABLE tg_tokens         ADD COLUMN mac bytea CHECK (mac IS NULL OR length(mac) = 32);
+ALTER TABLE tg_sessions       ADD COLUMN mac bytea CHECK (mac IS NULL OR length(mac) = 32);
+ALTER TABLE tg_refresh_tokens ADD COLUMN mac bytea CHECK (mac IS NULL OR length(mac) = 32);
+ALTER TABLE tg_memberships    ADD COLUMN mac bytea CHECK (mac IS NULL OR length(mac) = 32);
