@@ -124,7 +124,7 @@ fn corpus() -> Vec<(String, String)> {
         );
         add(
             format!("prepared statement on {t} after a switch"),
-            format!("PREPARE p AS SELECT x::text FROM {t} x; SELECT {SW}; EXECUTE p; DEALLOCATE p"),
+            format!("PREPARE p_{t} AS SELECT x::text FROM {t} x; SELECT {SW}; EXECUTE p_{t}; DEALLOCATE p_{t}"),
         );
         add(
             format!("per-row temp function switching scope on {t}"),
@@ -257,18 +257,34 @@ struct Identity {
     may_change: &'static [&'static str],
 }
 
-/// One query: a digest per table of the tenant's rows, of the tenant list, and of the
-/// tenant's retired keys (keys move forward only, whatever the role).
-async fn snapshot(admin: &Client, tables: &[&str], tenant: &str) -> Vec<String> {
-    let mut parts: Vec<String> = tables
-        .iter()
-        .map(|t| format!("(SELECT '{t}:' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x WHERE tenant_id = $1)"))
-        .collect();
-    parts.push("(SELECT 'tenants:' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM tg_tenants x)".into());
-    parts.push("(SELECT 'retired keys:' || coalesce(string_agg(key_id || ':' || state || ':' || length(wrapped), ',' ORDER BY key_id), '') FROM tg_tenant_keys WHERE tenant_id = $1 AND state <> 'active')".into());
-    let q = format!("SELECT concat_ws(E'\\n', {})", parts.join(", "));
-    let r = admin.query_one(&q, &[&tenant]).await.unwrap();
-    r.get::<_, String>(0).lines().map(str::to_owned).collect()
+/// Digests, in one prepared query: per table of beta's rows and of the attacker tenant's
+/// protected rows, of the tenant list, and of each tenant's retired keys (keys move
+/// forward only, whatever the role).
+struct Snapshot {
+    st: tokio_postgres::Statement,
+}
+
+impl Snapshot {
+    async fn new(admin: &Client, protected: &[&str]) -> Self {
+        let mut parts: Vec<String> = Vec::new();
+        for (tenant, tables) in [("beta", TABLES), ("acme", protected)] {
+            for t in tables {
+                parts.push(format!("(SELECT '{tenant} {t}:' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x WHERE tenant_id = '{tenant}')"));
+            }
+            parts.push(format!("(SELECT '{tenant} retired keys:' || coalesce(string_agg(key_id || ':' || state || ':' || length(wrapped), ',' ORDER BY key_id), '') FROM tg_tenant_keys WHERE tenant_id = '{tenant}' AND state <> 'active')"));
+        }
+        parts.push("(SELECT 'tenants:' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM tg_tenants x)".into());
+        let q = format!("SELECT ARRAY[{}]", parts.join(", "));
+        Snapshot {
+            st: admin.prepare(&q).await.unwrap(),
+        }
+    }
+
+    /// (beta and tenant list, acme).
+    async fn take(&self, admin: &Client) -> (Vec<String>, Vec<String>) {
+        let all: Vec<String> = admin.query_one(&self.st, &[]).await.unwrap().get(0);
+        all.into_iter().partition(|l| !l.starts_with("acme "))
+    }
 }
 
 fn leak_in(text: &str, attack: &str) -> Option<String> {
@@ -335,14 +351,21 @@ async fn raw_sql_attacks_leak_nothing() {
             .copied()
             .filter(|t| !id.may_change.contains(t))
             .collect();
-        let mut beta_before = snapshot(&admin, TABLES, "beta").await;
-        let mut acme_before = snapshot(&admin, &protected, "acme").await;
+        let snap = Snapshot::new(&admin, &protected).await;
+        let (mut beta_before, mut acme_before) = snap.take(&admin).await;
+        let settings = app
+            .prepare("SELECT set_config('app.tenant_id', $1, false), set_config('app.user_id', $2, false), set_config('app.proof', $3, false), set_config('lock_timeout', '200ms', false), set_config('statement_timeout', '5s', false)")
+            .await
+            .unwrap();
         for (name, sql) in attacks.iter().chain(locks.iter()) {
             runs += 1;
             let expect_failure = locks.iter().any(|(n, _)| n == name);
-            app.batch_execute("ROLLBACK; RESET ALL; DISCARD ALL").await.ok();
+            // Drops the previous run's open transaction, settings, cursors and temporary
+            // functions (not `DISCARD ALL`: it would also drop the prepared `settings`;
+            // attacks name their own prepared statements uniquely).
+            app.batch_execute("ROLLBACK; RESET ALL; CLOSE ALL; DISCARD TEMP").await.ok();
             app.execute(
-                "SELECT set_config('app.tenant_id', $1, false), set_config('app.user_id', $2, false), set_config('app.proof', $3, false), set_config('lock_timeout', '200ms', false), set_config('statement_timeout', '5s', false)",
+                &settings,
                 &[&id.tenant, &id.user, &id.proof.clone().unwrap_or_default()],
             )
             .await
@@ -387,12 +410,11 @@ async fn raw_sql_attacks_leak_nothing() {
                     }
                 }
             }
-            let beta_now = snapshot(&admin, TABLES, "beta").await;
+            let (beta_now, acme_now) = snap.take(&admin).await;
             if beta_now != beta_before {
                 why = Some("changed beta (or created a tenant)".into());
                 beta_before = beta_now;
             }
-            let acme_now = snapshot(&admin, &protected, "acme").await;
             if acme_now != acme_before {
                 let changed: Vec<&str> = acme_now
                     .iter()

@@ -9,27 +9,26 @@
 //! - The store connects as login roles that are members of `tenantguard_app` (user
 //!   scopes) and `tenantguard_service` (service-role scopes). [`PostgresStore::connect`]
 //!   refuses a role that is superuser, `BYPASSRLS`, owner of a table, or a member of both.
-//! - Every call runs in one transaction that starts with
-//!   `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)`:
-//!   transaction-local, so a pooled connection never carries a scope into the next
-//!   transaction. No scope means no rows.
-//! - A user's role is read from `tg_memberships` by the policies themselves; the
-//!   application's claim in the context is checked by the SDK too, but never trusted by
-//!   the database.
+//! - Every call runs in one transaction (`START TRANSACTION READ WRITE`) that first sets,
+//!   transaction-local, the tenant, the caller's identity proof (`app.proof`: minted per
+//!   user through the service login, its SHA-256 stored in `tg_actor_proofs`), and the
+//!   session settings the SDK asserts (statement and lock timeouts, search path). No proof
+//!   means no rows for the application role. See `postgres/004_verified_actor.sql`.
+//! - A user's role is read from `tg_memberships` by the policies themselves, through the
+//!   proof: `app.user_id` is not trusted by the database. User-scoped calls therefore need
+//!   the service connection too (to mint proofs).
 //!
-//! Difference from `MemoryStore`/`SqliteStore`: under RLS another tenant's record is
-//! invisible, so `get_record`, `delete_record` and `replace_sealed` with its id answer
-//! "absent" (`None`/`false`) instead of `CrossTenant`; `put_record` with a colliding id
-//! still fails with `CrossTenant` and writes nothing. Likewise for the governance stores:
-//! another tenant's token or session gives `RecordNotFound` (`revoke_token`,
-//! `revoke_session`, `rotate_refresh`) or `None` (`get_session`).
+//! Ids are per tenant (schema 4): another tenant's record, token or session is simply
+//! absent (`None`, `false`, `RecordNotFound`); two tenants may use the same record id.
 //!
-//! Governance tables (schema 2: tokens, audit, retention rules, sessions, refresh
-//! tokens, policy documents) follow the same model. The audit log is append-only in the
-//! database too (no UPDATE or DELETE granted) and appends of one tenant are serialized by
-//! a transaction-level advisory lock. Token and refresh-token lookups by hash run on the
-//! service connection with the hash named in a transaction-local setting, which makes
-//! that one row visible and nothing else.
+//! Governance tables (schema 2) follow the same model. Tokens, sessions, refresh tokens,
+//! memberships and audit entries are written over the service connection after the store
+//! checked the acting user's role in the same transaction; the audit log is append-only in
+//! the database (no UPDATE or DELETE for anyone, trigger-enforced) and appends of one
+//! tenant are serialized by a transaction-level advisory lock. Token and refresh-token
+//! lookups by hash run on the service connection with the hash named in a
+//! transaction-local setting, which makes that one row visible and nothing else. With
+//! [`PostgresStore::with_row_key`] authorization rows carry a MAC the database cannot forge.
 //!
 //! Connections use no TLS: connect over loopback or a Unix socket, or put a TLS proxy in
 //! front. Connection strings are never included in errors.
