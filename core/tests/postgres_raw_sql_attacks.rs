@@ -590,3 +590,45 @@ async fn seed(s: &tenantguard::PostgresStore) {
             .unwrap();
     }
 }
+
+/// A removed member's proof stops working at once, and a proof is bound to its tenant.
+#[tokio::test]
+async fn removed_member_proof_and_other_tenant_proof_see_nothing() {
+    let Some(pg) = fresh("rawproof").await else {
+        return;
+    };
+    let s = pg.store().await;
+    seed(&s).await;
+    let service = pg.service_raw().await;
+    let app = pg.app_raw().await;
+    let secret = [42u8; 32];
+    service
+        .execute("SELECT tg_mint_proof('acme', 'mem', sha256($1), 300)", &[&&secret[..]])
+        .await
+        .unwrap();
+    let count = |tenant: &'static str| {
+        let app = &app;
+        async move {
+            app.batch_execute("BEGIN").await.unwrap();
+            app.execute(
+                "SELECT set_config('app.proof', $1, true), set_config('app.tenant_id', $2, true)",
+                &[&hex::encode(secret), &tenant],
+            )
+            .await
+            .unwrap();
+            let n: i64 = app
+                .query_one("SELECT count(*) FROM tg_records", &[])
+                .await
+                .unwrap()
+                .get(0);
+            app.batch_execute("COMMIT").await.unwrap();
+            n
+        }
+    };
+    assert_eq!(count("acme").await, 3, "the member sees acme's records");
+    assert_eq!(count("beta").await, 3, "the scope setting does not choose the tenant");
+    s.remove_member(&svc("acme"), &u("mem")).await.unwrap();
+    assert_eq!(count("acme").await, 0, "removed: the proof shows nothing");
+    s.set_member(&svc("acme"), &u("mem"), Role::Member, 2).await.unwrap();
+    assert_eq!(count("acme").await, 0, "the old proof was forgotten on removal");
+}

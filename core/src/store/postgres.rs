@@ -566,6 +566,14 @@ impl PostgresStore {
                 }
             }
             None => {
+                // The removed user's proofs go too (they would already fail the
+                // membership join; this also bounds the proofs table).
+                tx.execute(
+                    "SELECT tg_forget_proofs($1, $2)",
+                    &[&ctx.tenant().as_str(), &user.as_str()],
+                )
+                .await
+                .map_err(backend)?;
                 tx.execute(
                     "DELETE FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
                     &[&ctx.tenant().as_str(), &user.as_str()],
@@ -576,6 +584,12 @@ impl PostgresStore {
             }
         };
         tx.commit().await.map_err(backend)?;
+        if new.is_none() {
+            self.proofs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(ctx.tenant().as_str().to_owned(), user.as_str().to_owned()));
+        }
         Ok(changed)
     }
 
