@@ -73,33 +73,55 @@ CREATE FUNCTION tg_forget_proofs(p_tenant text, p_user text) RETURNS void
     SET search_path = pg_catalog, pg_temp
     AS $$ DELETE FROM public.tg_actor_proofs WHERE tenant_id = p_tenant AND user_id = p_user $$;
 
--- The proof presented by this transaction, as (tenant, user, rank); no row when there
--- is none, it is unknown or expired, or its user is no longer a member.
-CREATE FUNCTION tg_actor() RETURNS TABLE (tenant_id text, user_id text, rank integer)
-    LANGUAGE sql STABLE SECURITY DEFINER
+-- The rank (1 viewer .. 4 owner) of the proof presented by this transaction in the
+-- proof's tenant, with that tenant; (NULL, 0) when there is no proof, it is unknown or
+-- expired, or its user is no longer a member. PL/pgSQL rather than SQL: a non-inlined SQL
+-- function is planned again on every call (0.8 ms measured), a PL/pgSQL function keeps
+-- its plan for the session (0.08 ms).
+CREATE FUNCTION tg_actor(OUT tenant_id text, OUT rank integer)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-        SELECT p.tenant_id, p.user_id,
-               CASE m.role WHEN 'viewer' THEN 1 WHEN 'member' THEN 2
-                           WHEN 'admin' THEN 3 WHEN 'owner' THEN 4 ELSE 0 END
-        FROM public.tg_actor_proofs p
-        JOIN public.tg_memberships m ON m.tenant_id = p.tenant_id AND m.user_id = p.user_id
-        WHERE p.proof_hash = pg_catalog.sha256(pg_catalog.decode(
-                  pg_catalog.left(COALESCE(NULLIF(pg_catalog.current_setting('app.proof', true), ''), '00'), 64), 'hex'))
-          AND p.expires_at > pg_catalog.statement_timestamp()
-    $$;
+BEGIN
+    SELECT p.tenant_id,
+           CASE m.role WHEN 'viewer' THEN 1 WHEN 'member' THEN 2
+                       WHEN 'admin' THEN 3 WHEN 'owner' THEN 4 ELSE 0 END
+      INTO tenant_id, rank
+      FROM public.tg_actor_proofs p
+      JOIN public.tg_memberships m ON m.tenant_id = p.tenant_id AND m.user_id = p.user_id
+     WHERE p.proof_hash = pg_catalog.sha256(pg_catalog.decode(
+               pg_catalog.left(COALESCE(NULLIF(pg_catalog.current_setting('app.proof', true), ''), '00'), 64), 'hex'))
+       AND p.expires_at > pg_catalog.statement_timestamp();
+    rank := COALESCE(rank, 0);
+END
+$$;
 
 -- The verified tenant if the proof's user holds at least `min_rank` in it, else NULL.
+-- Policies call it as `(SELECT tg_actor_tenant(n))`: once per statement and policy.
 CREATE FUNCTION tg_actor_tenant(min_rank integer) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
-    AS $$ SELECT a.tenant_id FROM public.tg_actor() a WHERE a.rank >= min_rank $$;
+    AS $$
+DECLARE t text;
+BEGIN
+    -- The same lookup as tg_actor, inlined: one definer call per policy check.
+    SELECT p.tenant_id INTO t
+      FROM public.tg_actor_proofs p
+      JOIN public.tg_memberships m ON m.tenant_id = p.tenant_id AND m.user_id = p.user_id
+     WHERE p.proof_hash = pg_catalog.sha256(pg_catalog.decode(
+               pg_catalog.left(COALESCE(NULLIF(pg_catalog.current_setting('app.proof', true), ''), '00'), 64), 'hex'))
+       AND p.expires_at > pg_catalog.statement_timestamp()
+       AND CASE m.role WHEN 'viewer' THEN 1 WHEN 'member' THEN 2
+                       WHEN 'admin' THEN 3 WHEN 'owner' THEN 4 ELSE 0 END >= min_rank;
+    RETURN t;
+END
+$$;
 
 -- The verified rank (0 without a valid proof): the store uses it to explain a refusal.
 CREATE FUNCTION tg_actor_rank() RETURNS integer
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
-    AS $$ SELECT COALESCE((SELECT a.rank FROM public.tg_actor() a), 0) $$;
+    AS $$ BEGIN RETURN (public.tg_actor()).rank; END $$;
 
 REVOKE ALL ON FUNCTION tg_mint_proof(text, text, bytea, integer), tg_forget_proofs(text, text),
     tg_actor(), tg_actor_tenant(integer), tg_actor_rank() FROM PUBLIC;
@@ -154,16 +176,19 @@ CREATE POLICY app_keys_read ON tg_tenant_keys FOR SELECT TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(1)));
 CREATE POLICY app_keys_insert ON tg_tenant_keys FOR INSERT TO tenantguard_app
     WITH CHECK (tenant_id = (SELECT tg_actor_tenant(4)));
+-- The new row of an UPDATE is an old row that passed USING in the same statement; its
+-- tenant cannot change (no column privilege on tenant_id, and the tg_guard triggers), so
+-- repeating the verified check on it proves nothing more: WITH CHECK (true).
 CREATE POLICY app_keys_update ON tg_tenant_keys FOR UPDATE TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(4)))
-    WITH CHECK (tenant_id = (SELECT tg_actor_tenant(4)));
+    WITH CHECK (true);
 CREATE POLICY app_records_read ON tg_records FOR SELECT TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(1)));
 CREATE POLICY app_records_insert ON tg_records FOR INSERT TO tenantguard_app
     WITH CHECK (tenant_id = (SELECT tg_actor_tenant(2)));
 CREATE POLICY app_records_update ON tg_records FOR UPDATE TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(2)))
-    WITH CHECK (tenant_id = (SELECT tg_actor_tenant(2)));
+    WITH CHECK (true);
 CREATE POLICY app_tokens_read ON tg_tokens FOR SELECT TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(3)));
 CREATE POLICY app_audit_read ON tg_audit FOR SELECT TO tenantguard_app
@@ -174,7 +199,7 @@ CREATE POLICY app_retention_insert ON tg_retention_rules FOR INSERT TO tenantgua
     WITH CHECK (tenant_id = (SELECT tg_actor_tenant(3)));
 CREATE POLICY app_retention_update ON tg_retention_rules FOR UPDATE TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(3)))
-    WITH CHECK (tenant_id = (SELECT tg_actor_tenant(3)));
+    WITH CHECK (true);
 CREATE POLICY app_sessions_read ON tg_sessions FOR SELECT TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(1)));
 CREATE POLICY app_policies_read ON tg_policies FOR SELECT TO tenantguard_app
@@ -183,7 +208,7 @@ CREATE POLICY app_policies_insert ON tg_policies FOR INSERT TO tenantguard_app
     WITH CHECK (tenant_id = (SELECT tg_actor_tenant(3)));
 CREATE POLICY app_policies_update ON tg_policies FOR UPDATE TO tenantguard_app
     USING (tenant_id = (SELECT tg_actor_tenant(3)))
-    WITH CHECK (tenant_id = (SELECT tg_actor_tenant(3)));
+    WITH CHECK (true);
 
 -- ---- application privileges: read, insert, and column-level UPDATE of the columns that
 -- ---- neither place nor authorize a row. No table-wide UPDATE/DELETE/TRUNCATE anywhere.
