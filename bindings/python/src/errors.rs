@@ -106,9 +106,15 @@ create_exception!(
     TenantguardError,
     "Configuration is missing, unreadable or unsafe."
 );
+create_exception!(
+    tenantguard,
+    IntegrityError,
+    TenantguardError,
+    "Stored data failed an integrity check (an authorization row edited or planted outside the SDK)."
+);
 
 /// Every kind and its exception class, in `ErrorKind` order.
-fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 15] {
+fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 16] {
     [
         (ErrorKind::InvalidInput, py.get_type::<InvalidInputError>()),
         (ErrorKind::Malformed, py.get_type::<MalformedError>()),
@@ -134,6 +140,7 @@ fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 15] 
         (ErrorKind::Unavailable, py.get_type::<UnavailableError>()),
         (ErrorKind::Store, py.get_type::<StoreError>()),
         (ErrorKind::Config, py.get_type::<ConfigError>()),
+        (ErrorKind::Integrity, py.get_type::<IntegrityError>()),
     ]
 }
 
@@ -217,6 +224,7 @@ fn kind_err(e: &Error) -> PyErr {
         ErrorKind::Unavailable => UnavailableError::new_err(msg),
         ErrorKind::Store => StoreError::new_err(msg),
         ErrorKind::Config => ConfigError::new_err(msg),
+        ErrorKind::Integrity => IntegrityError::new_err(msg),
         _ => TenantguardError::new_err(msg),
     }
 }
