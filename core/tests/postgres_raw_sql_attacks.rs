@@ -453,8 +453,7 @@ async fn raw_sql_attacks_leak_nothing() {
     if r.is_err() {
         leaks.push(format!("role settings altered by the app login broke the SDK: {r:?}"));
     }
-    admin
-        .batch_execute(&format!("ALTER ROLE tg_app IN DATABASE {db} RESET ALL"))
+    app.batch_execute(&format!("ALTER ROLE CURRENT_USER IN DATABASE {db} RESET ALL"))
         .await
         .ok();
     let total = attacks.len() + locks.len();
@@ -631,4 +630,52 @@ async fn removed_member_proof_and_other_tenant_proof_see_nothing() {
     assert_eq!(count("acme").await, 0, "removed: the proof shows nothing");
     s.set_member(&svc("acme"), &u("mem"), Role::Member, 2).await.unwrap();
     assert_eq!(count("acme").await, 0, "the old proof was forgotten on removal");
+}
+
+/// A sweep deletes exactly its batch size whatever plan the server picks (schema 3's
+/// `id IN (SELECT ... LIMIT n FOR UPDATE)` deleted 507 rows with a limit of 50 under a
+/// nested loop).
+#[tokio::test]
+async fn sweep_batches_are_exact_under_any_plan() {
+    let Some(pg) = fresh("sweepexact").await else {
+        return;
+    };
+    let s = pg.store().await;
+    let acme = svc("acme");
+    s.create_tenant(&acme, &key(1, KeyState::Active)).await.unwrap();
+    let admin = pg.admin().await;
+    admin
+        .batch_execute(
+            "INSERT INTO tg_records (tenant_id, id, class, subject, key_id, sealed, created_at, updated_at)
+             SELECT 'acme', 'old-' || g, 'chat', NULL, 1, '\\x00', 0, 0 FROM generate_series(1, 600) g;
+             ANALYZE tg_records;",
+        )
+        .await
+        .unwrap();
+    // Force nested loops for the service login in this database (new connections).
+    let db = pg.db.clone();
+    let service = pg.service_raw().await;
+    service
+        .batch_execute(&format!(
+            "ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_hashjoin = off;
+             ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_mergejoin = off;
+             ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_material = off;"
+        ))
+        .await
+        .unwrap();
+    let s = pg.store().await;
+    let gone = s.delete_expired(&acme, "chat", 10, 50).await.unwrap();
+    assert_eq!(gone.len(), 50);
+    let left: i64 = admin
+        .query_one("SELECT count(*) FROM tg_records WHERE tenant_id = 'acme'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 550, "exactly one batch deleted");
+    assert_eq!(s.delete_by_subject(&acme, "nobody", 50).await.unwrap().len(), 0);
+    assert_eq!(s.delete_all_records(&acme, 70).await.unwrap(), 70);
+    service
+        .batch_execute(&format!("ALTER ROLE CURRENT_USER IN DATABASE {db} RESET ALL"))
+        .await
+        .unwrap();
 }
