@@ -109,8 +109,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         globex.tenant(),
         err.kind()
     );
+    // Record ids are per tenant: acme's id simply does not exist in globex.
     let err = guard.open_credential(&globex, "acme-pw").await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::CrossTenant);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
     println!(
         "   and acme's stored record asked for with globex's context: [{}] {err}",
         err.kind()

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tenantguard::store::{RecordStore, RetentionStore};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
     Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId,
@@ -55,7 +56,11 @@ async fn admin_exec(url: &str, db: &str, sql: &str) {
 }
 
 /// A migrated database with background data; `rls` false disables RLS on every table.
-async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantContext) {
+async fn setup(
+    env: &Env,
+    db: &str,
+    rls: bool,
+) -> (Guard, TenantContext, TenantContext, Arc<PostgresStore>) {
     admin_exec(
         &env.admin,
         "postgres",
@@ -105,9 +110,10 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
     )
     .await
     .expect("connect");
+    let store = Arc::new(store);
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
-        .store_arc(Arc::new(store))
+        .store_arc(store.clone())
         .build()
         .unwrap();
     let tenant = TenantId::new("bench").unwrap();
@@ -129,8 +135,17 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
         UserId::new("mia").unwrap(),
         Role::Member,
     ));
+    // 10,000 records of the bench tenant under key 1, for the page read.
+    admin_exec(
+        &env.admin,
+        db,
+        "INSERT INTO tg_records SELECT 'page-' || lpad(r::text, 5, '0'), 'bench', 'page', NULL, 1,
+             decode(md5(r::text) || md5(r::text), 'hex'), 0, 0 FROM generate_series(1, 10000) r;
+         ANALYZE;",
+    )
+    .await;
     let service = TenantContext::service(tenant, &ServiceRole::new());
-    (guard, member, service)
+    (guard, member, service, store)
 }
 
 fn bench_rls(c: &mut Criterion) {
@@ -150,7 +165,7 @@ fn bench_rls(c: &mut Criterion) {
     g.sample_size(40)
         .measurement_time(Duration::from_secs(12))
         .warm_up_time(Duration::from_secs(3));
-    for (name, (guard, member, service)) in [("rls", &with), ("no_rls", &without)] {
+    for (name, (guard, member, service, _)) in [("rls", &with), ("no_rls", &without)] {
         let mut i = 0u64;
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -175,6 +190,50 @@ fn bench_rls(c: &mut Criterion) {
     }
     g.finish();
 
+    // A 10,000-row page read by a member (records_by_key, one statement) and a retention
+    // sweep batch of 500 expired records (service role), with and without RLS.
+    let mut g = c.benchmark_group("postgres_page_and_sweep");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(2));
+    for (name, (_, member, service, store), db) in [
+        ("rls", &with, "tg_bench_rls"),
+        ("no_rls", &without, "tg_bench_norls"),
+    ] {
+        g.bench_function(format!("page_10000_{name}"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let page = store
+                        .records_by_key(member, tenantguard::KeyId::new(1).unwrap(), None, 10_000)
+                        .await
+                        .unwrap();
+                    assert_eq!(page.len(), 10_000);
+                })
+            })
+        });
+        g.bench_function(format!("sweep_batch_500_{name}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    rt.block_on(admin_exec(
+                        &env.admin,
+                        db,
+                        "INSERT INTO tg_records SELECT 'old-' || r, 'bench', 'old', NULL, 1, '\\x00', 0, 0
+                             FROM generate_series(1, 500) r",
+                    ));
+                    let start = std::time::Instant::now();
+                    let gone = rt
+                        .block_on(store.delete_expired(service, "old", 1, 500))
+                        .unwrap();
+                    total += start.elapsed();
+                    assert_eq!(gone.len(), 500);
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+
     // Load on a shared machine drifts during a run; alternate short blocks of both variants
     // and report the median of the per-round ratios as well. CPU time is less sensitive to
     // load than wall time, so the blocks also count the CPU time of this process (client:
@@ -191,7 +250,9 @@ fn bench_rls(c: &mut Criterion) {
         client
     });
     let block =
-        |(guard, member, service): &(Guard, TenantContext, TenantContext), db: &str, n: u32| {
+        |(guard, member, service, _): &(Guard, TenantContext, TenantContext, Arc<PostgresStore>),
+         db: &str,
+         n: u32| {
             rt.block_on(async {
                 let server0 = backend_ticks(&admin, db).await;
                 let client0 = cpu_time::ProcessTime::now();

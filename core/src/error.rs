@@ -52,6 +52,9 @@ pub enum ErrorKind {
     Store,
     /// Configuration is missing, unreadable or unsafe (e.g. a world-readable key file).
     Config,
+    /// Stored data failed an integrity check: an authorization row (token, session,
+    /// membership) edited or planted outside the SDK. Not an authentication refusal.
+    Integrity,
 }
 
 impl ErrorKind {
@@ -73,6 +76,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Store => "store",
             ErrorKind::Config => "config",
+            ErrorKind::Integrity => "integrity",
         }
     }
 }

@@ -552,5 +552,5 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
 }

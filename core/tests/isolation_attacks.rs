@@ -42,13 +42,36 @@ async fn snapshot(admin: &Client) -> String {
     out
 }
 
+/// The identity proof the test mints for (tenant, user) (see `mint_proofs`): what the
+/// SDK would present for that user, so raw SQL runs with the user's real identity.
+fn proof_hex(tenant: &str, user: &str) -> String {
+    let mut b = [0u8; 32];
+    for (d, s) in b.iter_mut().zip(format!("{tenant}|{user}").bytes()) {
+        *d = s;
+    }
+    hex::encode(b)
+}
+
+/// Mints, through the service role, a proof for every (tenant, user) pair.
+async fn mint_proofs(service: &Client, pairs: &[(&str, &str)]) {
+    for (tenant, user) in pairs {
+        service
+            .execute(
+                "SELECT tg_mint_proof($1, $2, sha256(decode($3, 'hex')), 3600)",
+                &[tenant, user, &proof_hex(tenant, user)],
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// Runs `sql` as a raw client inside a transaction scoped to (tenant, user), committing
 /// if it succeeds. Returns rows affected/returned, or the SQLSTATE of the refusal.
 async fn raw(c: &Client, tenant: &str, user: &str, sql: &str) -> Result<usize, SqlState> {
     c.batch_execute("BEGIN").await.unwrap();
     c.execute(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)",
-        &[&tenant, &user],
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('app.proof', $3, true)",
+        &[&tenant, &user, &proof_hex(tenant, user)],
     )
     .await
     .unwrap();
@@ -204,10 +227,13 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     for (name, ctx) in [("owner", &olga), ("member", &mia), ("service", &acme_svc)] {
         let mut forged = globex_rec.clone();
         forged.sealed = acme_rec.sealed.clone();
+        // Ids are per tenant: the same id in acme is acme's own record; globex's stays.
         let r = store.put_record(ctx, &forged).await;
+        let own = store.get_record(ctx, "globex-pw").await;
+        let removed = store.delete_record(ctx, "globex-pw").await;
         s.check(
             &format!("overwrite globex record as acme {name}"),
-            r == Err(StoreError::CrossTenant),
+            r.is_ok() && own == Ok(Some(forged.clone())) && removed == Ok(true),
         )
         .await;
         let r = store.delete_record(ctx, "globex-pw").await;
@@ -430,7 +456,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         ("acme", "mia", "insert a row into globex", "INSERT INTO tg_records VALUES ('planted', 'globex', 'password', NULL, 1, '\\x01', 0, 0)"),
         ("acme", "mia", "move an acme row into globex", "UPDATE tg_records SET tenant_id = 'globex' WHERE id = 'acme-pw'"),
         ("acme", "mia", "move an acme row into globex, switching the scope mid-statement", "UPDATE tg_records SET tenant_id = 'globex', class = set_config('app.tenant_id', 'globex', true) WHERE id = 'acme-pw'"),
-        ("acme", "mia", "switch the scope to globex mid-update", "UPDATE tg_records SET class = set_config('app.tenant_id', 'globex', true) WHERE id = 'acme-pw'"),
+        ("acme", "mia", "switch the scope to globex mid-update", "UPDATE tg_records SET class = set_config('app.tenant_id', 'globex', true) WHERE tenant_id = 'globex' OR set_config('app.tenant_id', 'globex', true) IS NULL"),
         ("acme", "olga", "move acme's keys into globex as owner", "UPDATE tg_tenant_keys SET tenant_id = 'globex' WHERE tenant_id = 'acme'"),
         ("acme", "mia", "copy globex's sealed value into an acme row", "UPDATE tg_records SET sealed = (SELECT sealed FROM tg_records WHERE id = 'globex-pw') WHERE id = 'acme-pw'"),
         ("acme", "mia", "shred globex's keys", "UPDATE tg_tenant_keys SET state = 'destroyed', wrapped = '\\x' WHERE tenant_id = 'globex'"),
@@ -457,6 +483,14 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         ("acme", "mia", "read the migrations table", "SELECT * FROM tg_schema_migrations"),
         ("acme", "mia", "truncate", "TRUNCATE tg_records"),
     ];
+    let mut pairs: Vec<(&str, &str)> = attacks
+        .iter()
+        .map(|(t, u, _, _)| (*t, *u))
+        .chain([("acme", "mia"), ("acme", "olga")])
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    mint_proofs(&pg.service_raw().await, &pairs).await;
     for (tenant, who, name, sql) in attacks {
         let r = raw(&app, tenant, who, sql).await;
         s.check(&format!("raw app SQL: {name}"), refused_sql(&r))
@@ -465,7 +499,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     // An unfiltered read in acme's scope returns acme's rows only.
     let rows = {
         app.batch_execute("BEGIN").await.unwrap();
-        app.execute("SELECT set_config('app.tenant_id', 'acme', true), set_config('app.user_id', 'mia', true)", &[]).await.unwrap();
+        app.execute("SELECT set_config('app.tenant_id', 'acme', true), set_config('app.user_id', 'mia', true), set_config('app.proof', $1, true)", &[&proof_hex("acme", "mia")]).await.unwrap();
         let r = app
             .query("SELECT tenant_id FROM tg_records", &[])
             .await
@@ -532,7 +566,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
             &app,
             "acme",
             "mia",
-            "DELETE FROM tg_records WHERE id = 'planted'"
+            "SELECT tg_delete_record('planted')"
         )
         .await,
         Ok(1)

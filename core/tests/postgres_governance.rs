@@ -132,7 +132,7 @@ async fn audit_is_append_only_for_the_app_role() {
             .await
             .unwrap_err()
             .kind(),
-        ErrorKind::PermissionDenied
+        ErrorKind::NotFound
     );
     assert!(s.audit_entries(&stranger, 0, 10).await.unwrap().is_empty());
 }
@@ -440,7 +440,6 @@ async fn raw_app_queries_without_filters_stay_in_the_scoped_tenant() {
         "tg_audit",
         "tg_policies",
         "tg_sessions",
-        "tg_refresh_tokens",
         "tg_retention_rules",
     ] {
         let other: i64 = app
@@ -453,12 +452,17 @@ async fn raw_app_queries_without_filters_stay_in_the_scoped_tenant() {
             .get(0);
         assert_eq!(other, 0, "{table}");
     }
-    assert_eq!(
-        app.execute("UPDATE tg_tokens SET revoked_at = 1", &[])
-            .await
-            .unwrap(),
-        0
-    );
+    // Authorization rows are written by the service role only (schema 4): the
+    // application role holds no UPDATE on tokens and no access to refresh tokens.
+    app.batch_execute("SAVEPOINT a").await.unwrap();
+    for sql in [
+        "UPDATE tg_tokens SET revoked_at = 1",
+        "SELECT count(*) FROM tg_refresh_tokens",
+    ] {
+        let e = app.execute(sql, &[]).await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "42501", "{sql}");
+        app.batch_execute("ROLLBACK TO a").await.unwrap();
+    }
     assert_eq!(
         app.execute(
             "UPDATE tg_policies SET body = 'x' WHERE tenant_id = 'beta'",

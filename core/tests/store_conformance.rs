@@ -5,7 +5,7 @@ mod common;
 
 use common::conformance::{self, ctx, key_rec, rec};
 use tenantguard::store::{KeyState, KeyStore, RecordStore};
-use tenantguard::{MemoryStore, ServiceRole, SqliteStore, Store};
+use tenantguard::{MemoryStore, ServiceRole, SqliteStore, Store, TenantContext, TenantId};
 
 #[tokio::test]
 async fn memory_store_conforms() {
@@ -87,4 +87,44 @@ async fn sqlite_refuses_a_newer_schema() {
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(err.kind(), tenantguard::ErrorKind::Store);
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+/// A SQLite database written by a build with global record ids (schema 1) opens with every
+/// record kept, and then holds the same id in two tenants (schema 4).
+#[tokio::test]
+async fn sqlite_upgrade_to_per_tenant_ids_keeps_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tg_tenants (tenant_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+             CREATE TABLE tg_tenant_keys (tenant_id TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+                 key_id INTEGER NOT NULL CHECK (key_id > 0),
+                 state TEXT NOT NULL CHECK (state IN ('active', 'decrypt_only', 'destroyed')),
+                 kek_id TEXT NOT NULL, wrapped BLOB NOT NULL, created_at INTEGER NOT NULL,
+                 PRIMARY KEY (tenant_id, key_id));
+             CREATE TABLE tg_records (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+                 class TEXT NOT NULL, subject TEXT, key_id INTEGER NOT NULL, sealed BLOB NOT NULL,
+                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+             CREATE INDEX tg_records_by_key ON tg_records(tenant_id, key_id, id);
+             INSERT INTO tg_tenants VALUES ('a', 0), ('b', 0);
+             INSERT INTO tg_tenant_keys VALUES ('a', 1, 'active', 'k', x'01', 0), ('b', 1, 'active', 'k', x'02', 0);
+             INSERT INTO tg_records VALUES ('r1', 'a', 'c', NULL, 1, x'0a', 5, 6), ('r2', 'b', 'c', 's', 1, x'0b', 7, 8);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &ServiceRole::new());
+    let r1 = s.get_record(&svc("a"), "r1").await.unwrap().unwrap();
+    assert_eq!((r1.sealed.clone(), r1.created_at, r1.updated_at), (vec![0x0a], 5, 6));
+    let r2 = s.get_record(&svc("b"), "r2").await.unwrap().unwrap();
+    assert_eq!((r2.sealed, r2.subject.as_deref()), (vec![0x0b], Some("s")));
+    assert_eq!(s.get_record(&svc("b"), "r1").await.unwrap(), None);
+    let mut mine = r1.clone();
+    mine.sealed = vec![0x0c];
+    s.put_record(&svc("b"), &mine).await.unwrap();
+    assert_eq!(s.get_record(&svc("a"), "r1").await.unwrap().unwrap().sealed, vec![0x0a]);
+    assert_eq!(s.get_record(&svc("b"), "r1").await.unwrap().unwrap().sealed, vec![0x0c]);
 }

@@ -28,9 +28,10 @@ import_exception!(tenantguard._errors, KeyProviderError);
 import_exception!(tenantguard._errors, UnavailableError);
 import_exception!(tenantguard._errors, StoreError);
 import_exception!(tenantguard._errors, ConfigError);
+import_exception!(tenantguard._errors, IntegrityError);
 
 /// Every kind and its exception class, in `ErrorKind` order.
-fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 15] {
+fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 16] {
     [
         (ErrorKind::InvalidInput, py.get_type::<InvalidInputError>()),
         (ErrorKind::Malformed, py.get_type::<MalformedError>()),
@@ -56,6 +57,7 @@ fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 15] 
         (ErrorKind::Unavailable, py.get_type::<UnavailableError>()),
         (ErrorKind::Store, py.get_type::<StoreError>()),
         (ErrorKind::Config, py.get_type::<ConfigError>()),
+        (ErrorKind::Integrity, py.get_type::<IntegrityError>()),
     ]
 }
 
@@ -141,6 +143,7 @@ fn kind_err(e: &Error) -> PyErr {
         ErrorKind::Unavailable => UnavailableError::new_err(msg),
         ErrorKind::Store => StoreError::new_err(msg),
         ErrorKind::Config => ConfigError::new_err(msg),
+        ErrorKind::Integrity => IntegrityError::new_err(msg),
         _ => TenantguardError::new_err(msg),
     }
 }

@@ -22,6 +22,7 @@ KINDS = {
     "unavailable": tg.UnavailableError,
     "store": tg.StoreError,
     "config": tg.ConfigError,
+    "integrity": tg.IntegrityError,
 }
 
 

@@ -69,12 +69,17 @@ def test_records(guard: tg.Guard, acme: tg.TenantContext) -> None:
         guard.open_record(acme, "chat-1")
 
 
-def test_cross_tenant_record_is_refused(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
+def test_record_ids_are_per_tenant(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     other = tg.TenantContext.service("other", service)
     guard.create_tenant(other)
     guard.put_record(other, "theirs", "note", b"secret")
-    with pytest.raises(tg.CrossTenantError):
+    # Another tenant's id is simply not found, and reveals nothing.
+    with pytest.raises(tg.NotFoundError):
         guard.open_record(acme, "theirs")
+    # Both tenants may hold the same id; neither touches the other's.
+    guard.put_record(acme, "theirs", "note", b"ours")
+    assert guard.open_record(acme, "theirs")[1] == b"ours"
+    assert guard.open_record(other, "theirs")[1] == b"secret"
 
 
 def test_roles(guard: tg.Guard, acme: tg.TenantContext) -> None:

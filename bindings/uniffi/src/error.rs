@@ -55,6 +55,10 @@ pub enum TenantguardError {
     /// Configuration is missing, unreadable or unsafe.
     #[error("{0}")]
     Config(String),
+    /// Stored data failed an integrity check (an authorization row edited or planted
+    /// outside the SDK).
+    #[error("{0}")]
+    Integrity(String),
     /// A kind added to the core after this binding was built.
     #[error("{0}")]
     Other(String),
@@ -79,6 +83,7 @@ impl TenantguardError {
             TenantguardError::Unavailable(_) => ErrorKind::Unavailable.as_str(),
             TenantguardError::Store(_) => ErrorKind::Store.as_str(),
             TenantguardError::Config(_) => ErrorKind::Config.as_str(),
+            TenantguardError::Integrity(_) => ErrorKind::Integrity.as_str(),
             TenantguardError::Other(_) => "other",
         }
     }
@@ -126,6 +131,7 @@ impl From<tenantguard::Error> for TenantguardError {
             ErrorKind::Unavailable => TenantguardError::Unavailable(msg),
             ErrorKind::Store => TenantguardError::Store(msg),
             ErrorKind::Config => TenantguardError::Config(msg),
+            ErrorKind::Integrity => TenantguardError::Integrity(msg),
             _ => TenantguardError::Other(msg),
         }
     }

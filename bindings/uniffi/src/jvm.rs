@@ -116,6 +116,7 @@ fn exception_class(e: &TenantguardError) -> &'static str {
         E::Unavailable(_) => "tenantguard/TenantguardException$Unavailable",
         E::Store(_) => "tenantguard/TenantguardException$Store",
         E::Config(_) => "tenantguard/TenantguardException$Config",
+        E::Integrity(_) => "tenantguard/TenantguardException$Integrity",
         E::Other(_) => "tenantguard/TenantguardException$Other",
     }
 }

@@ -21,7 +21,8 @@ struct Tenant {
 #[derive(Default)]
 struct Inner {
     tenants: BTreeMap<TenantId, Tenant>,
-    records: HashMap<String, (TenantId, SealedRecord)>,
+    /// Keyed by (tenant, id): ids are per tenant.
+    records: HashMap<(TenantId, String), (TenantId, SealedRecord)>,
     policies: HashMap<(TenantId, String), super::PolicyDocument>,
 }
 
@@ -188,17 +189,12 @@ impl RecordStore for MemoryStore {
         validate_record(rec)?;
         let mut inner = self.lock();
         tenant_mut(&mut inner, ctx)?;
-        match inner.records.get(&rec.id) {
-            Some((owner, _)) if owner != ctx.tenant() => return Err(StoreError::CrossTenant),
-            _ => {}
-        }
+        let key = (ctx.tenant().clone(), rec.id.clone());
         let mut rec = rec.clone();
-        if let Some((_, old)) = inner.records.get(&rec.id) {
+        if let Some((_, old)) = inner.records.get(&key) {
             rec.created_at = old.created_at;
         }
-        inner
-            .records
-            .insert(rec.id.clone(), (ctx.tenant().clone(), rec));
+        inner.records.insert(key, (ctx.tenant().clone(), rec));
         Ok(())
     }
 
@@ -209,21 +205,19 @@ impl RecordStore for MemoryStore {
     ) -> Result<Option<SealedRecord>, StoreError> {
         validate_record_id(id)?;
         let inner = self.lock();
-        match inner.records.get(id) {
-            Some((owner, _)) if owner != ctx.tenant() => Err(StoreError::CrossTenant),
-            Some((_, r)) => Ok(Some(r.clone())),
-            None => Ok(None),
-        }
+        Ok(inner
+            .records
+            .get(&(ctx.tenant().clone(), id.to_owned()))
+            .map(|(_, r)| r.clone()))
     }
 
     async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
         validate_record_id(id)?;
         let mut inner = self.lock();
-        match inner.records.get(id) {
-            Some((owner, _)) if owner != ctx.tenant() => Err(StoreError::CrossTenant),
-            Some(_) => Ok(inner.records.remove(id).is_some()),
-            None => Ok(false),
-        }
+        Ok(inner
+            .records
+            .remove(&(ctx.tenant().clone(), id.to_owned()))
+            .is_some())
     }
 
     async fn records_by_key(
@@ -285,8 +279,7 @@ impl RecordStore for MemoryStore {
         new_sealed: &[u8],
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        match inner.records.get_mut(id) {
-            Some((owner, _)) if owner != ctx.tenant() => Err(StoreError::CrossTenant),
+        match inner.records.get_mut(&(ctx.tenant().clone(), id.to_owned())) {
             Some((_, r)) if r.sealed == expected => {
                 r.sealed = new_sealed.to_vec();
                 r.key_id = new_key_id;

@@ -222,7 +222,7 @@ impl RetentionStore for MemoryStore {
         ids.sort();
         ids.truncate(limit);
         for id in &ids {
-            inner.records.remove(id);
+            inner.records.remove(&(ctx.tenant().clone(), id.clone()));
         }
         Ok(ids)
     }
@@ -244,7 +244,7 @@ impl RetentionStore for MemoryStore {
         ids.sort();
         ids.truncate(limit);
         for id in &ids {
-            inner.records.remove(id);
+            inner.records.remove(&(ctx.tenant().clone(), id.clone()));
         }
         Ok(ids)
     }
@@ -264,7 +264,7 @@ impl RetentionStore for MemoryStore {
             .take(limit)
             .collect();
         for id in &ids {
-            inner.records.remove(id);
+            inner.records.remove(&(ctx.tenant().clone(), id.clone()));
         }
         Ok(ids.len() as u64)
     }

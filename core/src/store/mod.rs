@@ -1,10 +1,12 @@
 //! Persistence: the store traits every backend implements, and the built-in backends.
 //!
 //! Every call takes a [`TenantContext`]; there is no unscoped query. Record ids are unique
-//! across tenants, so a record of tenant B asked for with tenant A's context is refused
-//! with `CrossTenant` rather than answered as "not found".
+//! per tenant on every store: two tenants may both hold a `row-42`, and tenant B's id asked
+//! for with tenant A's context is simply "not found" (it reveals nothing). `CrossTenant`
+//! remains for an object that carries another tenant's identity (a token, a session).
 
 mod gov;
+mod integrity;
 mod memory;
 mod policy;
 #[cfg(feature = "postgres")]
@@ -16,6 +18,7 @@ pub use gov::{
     validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,
     SessionRecord, SessionStore, TokenRecord, TokenStore,
 };
+pub use integrity::{RowKey, TokenRow, ROW_MAC_LEN};
 pub use memory::MemoryStore;
 pub use policy::{
     validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
@@ -88,7 +91,7 @@ pub struct TenantKeyRecord {
 /// A sealed record as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedRecord {
-    /// Unique across all tenants; 1 to 255 bytes.
+    /// Unique within its tenant (two tenants may use the same id); 1 to 255 bytes.
     pub id: String,
     /// Data class (e.g. a credential kind, "chat_transcript"), bound into the seal context.
     pub class: String,
@@ -130,6 +133,9 @@ pub enum StoreError {
     /// policy: the user's role in the tenant does not allow the write).
     #[error("permission denied by the store: {0}")]
     PermissionDenied(String),
+    /// A stored authorization row failed its integrity check (see [`RowKey`]).
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
 }
 
 impl StoreError {
@@ -142,6 +148,7 @@ impl StoreError {
             StoreError::InvalidInput(_) => ErrorKind::InvalidInput,
             StoreError::Backend(_) => ErrorKind::Store,
             StoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
+            StoreError::Integrity(_) => ErrorKind::Integrity,
         }
     }
 }
@@ -227,18 +234,18 @@ pub trait KeyStore: Send + Sync {
 /// Persistence of sealed records.
 #[async_trait::async_trait]
 pub trait RecordStore: Send + Sync {
-    /// Inserts or replaces a record of the context's tenant. `CrossTenant` if the id
-    /// belongs to another tenant (nothing is written).
+    /// Inserts or replaces the record with this id in the context's tenant (another
+    /// tenant's record with the same id is a different record, never touched).
     async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError>;
 
-    /// The record, `None` if absent, `CrossTenant` if it belongs to another tenant.
+    /// The record of the context's tenant with this id, `None` if absent.
     async fn get_record(
         &self,
         ctx: &TenantContext,
         id: &str,
     ) -> Result<Option<SealedRecord>, StoreError>;
 
-    /// Deletes the record; returns whether it existed. `CrossTenant` as above.
+    /// Deletes the record of the context's tenant; returns whether it existed.
     async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError>;
 
     /// Records sealed under `key_id`, ids after `after` ascending, at most `limit`.

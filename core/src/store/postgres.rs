@@ -9,27 +9,26 @@
 //! - The store connects as login roles that are members of `tenantguard_app` (user
 //!   scopes) and `tenantguard_service` (service-role scopes). [`PostgresStore::connect`]
 //!   refuses a role that is superuser, `BYPASSRLS`, owner of a table, or a member of both.
-//! - Every call runs in one transaction that starts with
-//!   `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)`:
-//!   transaction-local, so a pooled connection never carries a scope into the next
-//!   transaction. No scope means no rows.
-//! - A user's role is read from `tg_memberships` by the policies themselves; the
-//!   application's claim in the context is checked by the SDK too, but never trusted by
-//!   the database.
+//! - Every call runs in one transaction (`START TRANSACTION READ WRITE`) that first sets,
+//!   transaction-local, the tenant, the caller's identity proof (`app.proof`: minted per
+//!   user through the service login, its SHA-256 stored in `tg_actor_proofs`), and the
+//!   session settings the SDK asserts (statement and lock timeouts, search path). No proof
+//!   means no rows for the application role. See `postgres/004_verified_actor.sql`.
+//! - A user's role is read from `tg_memberships` by the policies themselves, through the
+//!   proof: `app.user_id` is not trusted by the database. User-scoped calls therefore need
+//!   the service connection too (to mint proofs).
 //!
-//! Difference from `MemoryStore`/`SqliteStore`: under RLS another tenant's record is
-//! invisible, so `get_record`, `delete_record` and `replace_sealed` with its id answer
-//! "absent" (`None`/`false`) instead of `CrossTenant`; `put_record` with a colliding id
-//! still fails with `CrossTenant` and writes nothing. Likewise for the governance stores:
-//! another tenant's token or session gives `RecordNotFound` (`revoke_token`,
-//! `revoke_session`, `rotate_refresh`) or `None` (`get_session`).
+//! Ids are per tenant (schema 4): another tenant's record, token or session is simply
+//! absent (`None`, `false`, `RecordNotFound`); two tenants may use the same record id.
 //!
-//! Governance tables (schema 2: tokens, audit, retention rules, sessions, refresh
-//! tokens, policy documents) follow the same model. The audit log is append-only in the
-//! database too (no UPDATE or DELETE granted) and appends of one tenant are serialized by
-//! a transaction-level advisory lock. Token and refresh-token lookups by hash run on the
-//! service connection with the hash named in a transaction-local setting, which makes
-//! that one row visible and nothing else.
+//! Governance tables (schema 2) follow the same model. Tokens, sessions, refresh tokens,
+//! memberships and audit entries are written over the service connection after the store
+//! checked the acting user's role in the same transaction; the audit log is append-only in
+//! the database (no UPDATE or DELETE for anyone, trigger-enforced) and appends of one
+//! tenant are serialized by a transaction-level advisory lock. Token and refresh-token
+//! lookups by hash run on the service connection with the hash named in a
+//! transaction-local setting, which makes that one row visible and nothing else. With
+//! [`PostgresStore::with_row_key`] authorization rows carry a MAC the database cannot forge.
 //!
 //! Connections use no TLS: connect over loopback or a Unix socket, or put a TLS proxy in
 //! front. Connection strings are never included in errors.
@@ -58,6 +57,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("postgres/001_schema.sql")),
     (2, include_str!("postgres/002_governance.sql")),
     (3, include_str!("postgres/003_cheaper_update_checks.sql")),
+    (4, include_str!("postgres/004_verified_actor.sql")),
 ];
 
 /// The tables the store owns (all under Row Level Security).
@@ -77,8 +77,21 @@ pub const TABLES: [&str; 10] = [
 /// Largest connection pool [`PgOptions::pool_size`] accepts.
 pub const MAX_POOL_SIZE: usize = 256;
 
-const SCOPE_SQL: &str =
-    "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)";
+/// Opens every transaction of the store: the tenant (read by the service role's
+/// policies), the identity proof of a user (read by the application role's policies,
+/// empty for the service role), and the session settings the SDK asserts on every
+/// connection whatever a stolen login altered with `ALTER ROLE ... SET`: bounded
+/// statement and lock waits, and a search path that puts temporary tables last (a
+/// session's temporary `tg_records` cannot shadow the real one).
+const SCOPE_SQL: &str = "SELECT set_config('app.tenant_id', $1, true), set_config('app.proof', $2, true), \
+     set_config('app.user_id', '', true), set_config('statement_timeout', '30s', true), \
+     set_config('lock_timeout', '5s', true), set_config('search_path', 'public, pg_temp', true)";
+
+/// Lifetime of an identity proof in the database, and how long the store reuses one.
+const PROOF_TTL_SECS: i32 = 300;
+const PROOF_REUSE: std::time::Duration = std::time::Duration::from_secs(240);
+/// Most proofs the store keeps in memory (one per tenant and user in use).
+const MAX_CACHED_PROOFS: usize = 10_000;
 
 /// Options of [`PostgresStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -103,6 +116,21 @@ impl Default for PgOptions {
 pub struct PostgresStore {
     app: Pool,
     service: Option<Pool>,
+    proofs: std::sync::Mutex<std::collections::HashMap<(String, String), Proof>>,
+    row_key: Option<std::sync::Arc<super::RowKey>>,
+}
+
+/// An identity proof for one (tenant, user): the secret the application role presents
+/// as `app.proof` (hex); the database holds only its SHA-256 (`tg_actor_proofs`).
+struct Proof {
+    hex: zeroize::Zeroizing<String>,
+    minted: std::time::Instant,
+}
+
+/// A pooled connection with the proof its transactions present.
+pub(crate) struct Conn {
+    obj: Obj,
+    proof: zeroize::Zeroizing<String>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -318,16 +346,122 @@ impl PostgresStore {
             }
             None => None,
         };
-        Ok(PostgresStore { app, service })
+        Ok(PostgresStore {
+            app,
+            service,
+            proofs: Default::default(),
+            row_key: None,
+        })
     }
 
-    async fn client(&self, ctx: &TenantContext) -> Result<Obj, StoreError> {
-        let pool = if ctx.is_service() {
-            self.service_pool()?
-        } else {
-            &self.app
+    /// Protects authorization rows (tokens, sessions, refresh tokens, memberships) with
+    /// a MAC under `key`, held by the service and not in the database: rows written from
+    /// now on carry one, and every such row read without a valid MAC is refused with
+    /// `StoreError::Integrity`. Rows written before the key was set carry none and are
+    /// refused too (re-issue tokens, sessions end; re-set memberships with
+    /// [`PostgresStore::set_member`]).
+    pub fn with_row_key(mut self, key: super::RowKey) -> Self {
+        self.row_key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    pub(crate) fn row_key(&self) -> Option<&super::RowKey> {
+        self.row_key.as_deref()
+    }
+
+    fn check_member_row(&self, tenant: &str, r: &Row) -> Result<(), StoreError> {
+        match self.row_key() {
+            None => Ok(()),
+            Some(k) => k.check_membership(tenant, r.get(0), r.get(1), r.get::<_, Option<&[u8]>>(2)),
+        }
+    }
+
+    /// A connection for the context: the service pool for the service role, else the
+    /// application pool with a proof of the context's user.
+    async fn client(&self, ctx: &TenantContext) -> Result<Conn, StoreError> {
+        if ctx.is_service() {
+            let obj = self.service_pool()?.get().await.map_err(pool_err)?;
+            return Ok(Conn {
+                obj,
+                proof: Default::default(),
+            });
+        }
+        let proof = self.proof(ctx).await?;
+        let obj = self.app.get().await.map_err(pool_err)?;
+        Ok(Conn { obj, proof })
+    }
+
+    /// The proof of the context's user in its tenant, minted through the service role
+    /// when none is cached or the cached one is near its end.
+    async fn proof(&self, ctx: &TenantContext) -> Result<zeroize::Zeroizing<String>, StoreError> {
+        let user = match ctx.user() {
+            Some(u) => u.as_str().to_owned(),
+            None => return Ok(Default::default()),
         };
-        pool.get().await.map_err(pool_err)
+        let key = (ctx.tenant().as_str().to_owned(), user);
+        {
+            let cache = self.proofs.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(p) = cache.get(&key) {
+                if p.minted.elapsed() < PROOF_REUSE {
+                    return Ok(p.hex.clone());
+                }
+            }
+        }
+        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut secret[..])
+            .map_err(|_| StoreError::Backend("the OS random generator failed".into()))?;
+        let hash: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&secret[..]).into()
+        };
+        let client = self
+            .service
+            .as_ref()
+            .ok_or_else(|| {
+                StoreError::PermissionDenied(
+                    "user-scoped calls need a service connection to mint identity proofs (PostgresStore::connect service_url)"
+                        .into(),
+                )
+            })?
+            .get()
+            .await
+            .map_err(pool_err)?;
+        let st = client
+            .prepare_cached("SELECT tg_mint_proof($1, $2, $3, $4)")
+            .await
+            .map_err(backend)?;
+        client
+            .execute(&st, &[&key.0, &key.1, &&hash[..], &PROOF_TTL_SECS])
+            .await
+            .map_err(backend)?;
+        let hex = zeroize::Zeroizing::new(hex::encode(&secret[..]));
+        let mut cache = self.proofs.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHED_PROOFS {
+            cache.retain(|_, p| p.minted.elapsed() < PROOF_REUSE);
+            if cache.len() >= MAX_CACHED_PROOFS {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            key,
+            Proof {
+                hex: hex.clone(),
+                minted: std::time::Instant::now(),
+            },
+        );
+        Ok(hex)
+    }
+
+    /// A service-connection transaction scoped to the context's tenant for a write the
+    /// application role may not make itself (tokens, sessions, refresh tokens, audit,
+    /// bulk deletions). For a user, its role is read from `tg_memberships` in the same
+    /// transaction first and must be at least `needed`.
+    pub(crate) async fn service_conn(&self) -> Result<Conn, StoreError> {
+        let obj = self.service_pool()?.get().await.map_err(pool_err)?;
+        Ok(Conn {
+            obj,
+            proof: Default::default(),
+        })
     }
 
     fn service_pool(&self) -> Result<&Pool, StoreError> {
@@ -373,18 +507,18 @@ impl PostgresStore {
         now: i64,
     ) -> Result<bool, crate::Error> {
         check_member_change(ctx, None, new)?;
-        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
-        let tx = client.transaction().await.map_err(backend)?;
-        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""])
-            .await
-            .map_err(backend)?;
+        let mut client = self.service_conn().await?;
+        let tx = scoped(&mut client, ctx).await?;
         let rows = tx
             .query(
-                "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
                 &[&ctx.tenant().as_str()],
             )
             .await
             .map_err(backend)?;
+        for r in &rows {
+            self.check_member_row(ctx.tenant().as_str(), r)?;
+        }
         let role_of = |u: &str| {
             rows.iter()
                 .find(|r| r.get::<_, &str>(0) == u)
@@ -418,9 +552,10 @@ impl PostgresStore {
             Some(role) => {
                 let r = tx
                     .execute(
-                        "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
-                        &[&ctx.tenant().as_str(), &user.as_str(), &role.as_str(), &now],
+                        "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, mac = EXCLUDED.mac",
+                        &[&ctx.tenant().as_str(), &user.as_str(), &role.as_str(), &now,
+                          &self.row_key().map(|k| k.membership(ctx.tenant().as_str(), user.as_str(), role.as_str()))],
                     )
                     .await;
                 match r {
@@ -431,6 +566,14 @@ impl PostgresStore {
                 }
             }
             None => {
+                // The removed user's proofs go too (they would already fail the
+                // membership join; this also bounds the proofs table).
+                tx.execute(
+                    "SELECT tg_forget_proofs($1, $2)",
+                    &[&ctx.tenant().as_str(), &user.as_str()],
+                )
+                .await
+                .map_err(backend)?;
                 tx.execute(
                     "DELETE FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
                     &[&ctx.tenant().as_str(), &user.as_str()],
@@ -441,24 +584,30 @@ impl PostgresStore {
             }
         };
         tx.commit().await.map_err(backend)?;
+        if new.is_none() {
+            self.proofs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(ctx.tenant().as_str().to_owned(), user.as_str().to_owned()));
+        }
         Ok(changed)
     }
 
     /// The members of the context's tenant, ordered by user id (any member may list them).
     /// Runs over the service connection (users can read only their own memberships).
     pub async fn members(&self, ctx: &TenantContext) -> Result<Vec<Membership>, StoreError> {
-        let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
-        let tx = client.transaction().await.map_err(backend)?;
-        tx.execute(SCOPE_SQL, &[&ctx.tenant().as_str(), &""])
-            .await
-            .map_err(backend)?;
+        let mut client = self.service_conn().await?;
+        let tx = scoped(&mut client, ctx).await?;
         let rows = tx
             .query(
-                "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
                 &[&ctx.tenant().as_str(), &(MAX_PAGE as i64)],
             )
             .await
             .map_err(backend)?;
+        for r in &rows {
+            self.check_member_row(ctx.tenant().as_str(), r)?;
+        }
         if ctx.user().is_some()
             && rows
                 .iter()
@@ -542,14 +691,59 @@ async fn verify_role(
     Ok(())
 }
 
-/// Opens a transaction scoped to the context (tenant, and user unless service).
-async fn scoped<'a>(client: &'a mut Obj, ctx: &TenantContext) -> Result<Tx<'a>, StoreError> {
-    let tx = client.transaction().await.map_err(backend)?;
-    let st = tx.prepare_cached(SCOPE_SQL).await.map_err(backend)?;
-    let user = ctx.user().map(UserId::as_str).unwrap_or("");
-    tx.execute(&st, &[&ctx.tenant().as_str(), &user])
+/// Opens a transaction scoped to the context: its tenant and the connection's proof.
+/// `READ WRITE` explicitly, whatever `default_transaction_read_only` a stolen login set.
+async fn scoped<'a>(client: &'a mut Conn, ctx: &TenantContext) -> Result<Tx<'a>, StoreError> {
+    let tx = client
+        .obj
+        .build_transaction()
+        .read_only(false)
+        .start()
         .await
         .map_err(backend)?;
+    let st = tx.prepare_cached(SCOPE_SQL).await.map_err(backend)?;
+    tx.execute(&st, &[&ctx.tenant().as_str(), &client.proof.as_str()])
+        .await
+        .map_err(backend)?;
+    Ok(tx)
+}
+
+/// A service-connection transaction for a write on behalf of `ctx`: for a user, its
+/// role in the tenant is read from `tg_memberships` in this transaction and must be at
+/// least `needed` (the application role cannot make these writes itself).
+async fn service_write<'a>(
+    client: &'a mut Conn,
+    ctx: &TenantContext,
+    needed: Role,
+    what: &str,
+    key: Option<&super::RowKey>,
+) -> Result<Tx<'a>, StoreError> {
+    let tx = scoped(client, ctx).await?;
+    if let Some(user) = ctx.user() {
+        let st = tx
+            .prepare_cached(
+                "SELECT m.user_id, m.role, m.mac FROM tg_memberships m WHERE m.tenant_id = $1 AND m.user_id = $2 FOR SHARE",
+            )
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_opt(&st, &[&ctx.tenant().as_str(), &user.as_str()])
+            .await
+            .map_err(backend)?;
+        if let (Some(k), Some(r)) = (key, &row) {
+            k.check_membership(ctx.tenant().as_str(), r.get(0), r.get(1), r.get::<_, Option<&[u8]>>(2))?;
+        }
+        let role = row.and_then(|r| Role::parse(r.get(1)));
+        match role {
+            None => return Err(StoreError::TenantNotFound),
+            Some(r) if rank(r) < rank(needed) => {
+                return Err(StoreError::PermissionDenied(format!(
+                    "{what} needs the {needed} role in this tenant"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
     Ok(tx)
 }
 
@@ -571,7 +765,7 @@ async fn db_rank(tx: &Tx<'_>, ctx: &TenantContext) -> Result<i32, StoreError> {
         return Ok(4);
     }
     let row = tx
-        .query_one("SELECT tg_scope_rank()", &[])
+        .query_one("SELECT tg_actor_rank()", &[])
         .await
         .map_err(backend)?;
     Ok(row.get(0))
@@ -615,7 +809,9 @@ impl KeyStore for PostgresStore {
         ctx: &TenantContext,
         first: &TenantKeyRecord,
     ) -> Result<(), StoreError> {
-        let mut client = self.client(ctx).await?;
+        // Through the service role: the application role cannot create tenants or
+        // memberships (version 4), so it cannot make itself the owner of anything.
+        let mut client = self.service_conn().await?;
         let tx = scoped(&mut client, ctx).await?;
         let user = ctx.user().map(UserId::as_str);
         tx.execute(
@@ -630,10 +826,11 @@ impl KeyStore for PostgresStore {
             _ => backend(e),
         })?;
         if let Some(user) = user {
-            // The creator becomes the first owner (allowed by policy only in this transaction).
+            // The creator becomes the first owner.
             tx.execute(
-                "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
-                &[&ctx.tenant().as_str(), &user, &first.created_at],
+                "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac) VALUES ($1, $2, 'owner', $3, $4)",
+                &[&ctx.tenant().as_str(), &user, &first.created_at,
+                  &self.row_key().map(|k| k.membership(ctx.tenant().as_str(), user, "owner"))],
             )
             .await
             .map_err(backend)?;
@@ -824,7 +1021,7 @@ impl RecordStore for PostgresStore {
                 let insert = tx
                     .prepare_cached(
                         "INSERT INTO tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO NOTHING",
                     )
                     .await
                     .map_err(backend)?;
@@ -844,15 +1041,20 @@ impl RecordStore for PostgresStore {
                     )
                     .await;
                 if let Ok(0) = r {
-                    // The id exists: another tenant's, or this tenant's inserted by a
-                    // concurrent put since the UPDATE's snapshot. A new statement sees it.
+                    // Ids are per tenant (version 4): the id was inserted in this tenant
+                    // by a concurrent put since the UPDATE's snapshot. A new statement
+                    // sees it.
                     r = tx.execute(&update, &update_params).await;
                 }
             }
             match r {
                 Ok(1) => return tx.commit().await.map_err(backend),
-                // The id belongs to another tenant (invisible under RLS).
-                Ok(_) => None,
+                // Inserted then deleted by concurrent calls between our statements.
+                Ok(_) => {
+                    return Err(StoreError::Conflict(
+                        "the record changed concurrently: retry".into(),
+                    ))
+                }
                 Err(e) => Some(e),
             }
         };
@@ -868,8 +1070,9 @@ impl RecordStore for PostgresStore {
         }
         let tx = scoped(&mut client, ctx).await?;
         require_rank(&tx, ctx, Role::Member, "writing records").await?;
-        // The tenant is visible and the role allows writing: the id belongs to another tenant.
-        Err(StoreError::CrossTenant)
+        Err(StoreError::PermissionDenied(
+            "writing records needs the member role in this tenant".into(),
+        ))
     }
 
     async fn get_record(
@@ -899,13 +1102,23 @@ impl RecordStore for PostgresStore {
         validate_record_id(id)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
-        let n = tx
-            .execute(
+        let n = if ctx.is_service() {
+            tx.execute(
                 "DELETE FROM tg_records WHERE id = $1 AND tenant_id = $2",
                 &[&id, &ctx.tenant().as_str()],
             )
             .await
-            .map_err(backend)?;
+            .map_err(backend)?
+        } else {
+            // The application role holds no DELETE privilege (a table-wide one would
+            // also let it LOCK the table): a definer function applies the same check
+            // as the policies.
+            let st = tx
+                .prepare_cached("SELECT tg_delete_record($1)")
+                .await
+                .map_err(backend)?;
+            u64::from(tx.query_one(&st, &[&id]).await.map_err(backend)?.get::<_, bool>(0))
+        };
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
     }
@@ -994,38 +1207,54 @@ impl RecordStore for PostgresStore {
 impl Directory for PostgresStore {
     async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError> {
         let dir = |e: StoreError| TenantError::Directory(e.to_string());
-        let mut client = self.app.get().await.map_err(|e| dir(pool_err(e)))?;
-        let tx = client.transaction().await.map_err(|e| dir(backend(e)))?;
-        tx.execute(SCOPE_SQL, &[&tenant.as_str(), &user.as_str()])
-            .await
-            .map_err(|e| dir(backend(e)))?;
+        // Through the service role: the application role reads no memberships (its
+        // claim of a user id is not proof of being that user).
+        let mut client = self.service_conn().await.map_err(dir)?;
+        let scope = TenantContext::service(tenant.clone(), &ServiceRole::new());
+        let tx = scoped(&mut client, &scope).await.map_err(dir)?;
         let row = tx
             .query_opt(
-                "SELECT role FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
                 &[&tenant.as_str(), &user.as_str()],
             )
             .await
             .map_err(|e| dir(backend(e)))?;
-        Ok(row.and_then(|r| Role::parse(r.get(0))))
+        if let Some(r) = &row {
+            self.check_member_row(tenant.as_str(), r)
+                .map_err(|e| TenantError::Directory(e.to_string()))?;
+        }
+        Ok(row.and_then(|r| Role::parse(r.get(1))))
     }
 
     async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError> {
         let dir = |e: StoreError| TenantError::Directory(e.to_string());
-        let mut client = self.app.get().await.map_err(|e| dir(pool_err(e)))?;
-        let tx = client.transaction().await.map_err(|e| dir(backend(e)))?;
-        // No tenant in scope: the policy shows this user's own memberships only.
-        tx.execute(SCOPE_SQL, &[&"", &user.as_str()])
+        let mut client = self.service_conn().await.map_err(dir)?;
+        let tx = client
+            .obj
+            .transaction()
             .await
             .map_err(|e| dir(backend(e)))?;
+        // No tenant in scope; `app.member_of` makes this user's memberships, and nothing
+        // else, visible to the service role (policy svc_memberships_of in version 4).
+        tx.execute(
+            "SELECT set_config('app.tenant_id', '', true), set_config('app.member_of', $1, true)",
+            &[&user.as_str()],
+        )
+        .await
+        .map_err(|e| dir(backend(e)))?;
         let rows = tx
             .query(
-                "SELECT tenant_id, role FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
+                "SELECT tenant_id, role, mac FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
                 &[&user.as_str(), &(MAX_PAGE as i64)],
             )
             .await
             .map_err(|e| dir(backend(e)))?;
         rows.iter()
             .map(|r| {
+                if let Some(k) = self.row_key() {
+                    k.check_membership(r.get(0), user.as_str(), r.get(1), r.get::<_, Option<&[u8]>>(2))
+                        .map_err(|e| TenantError::Directory(e.to_string()))?;
+                }
                 Ok(Membership {
                     tenant: TenantId::new(r.get::<_, String>(0))?,
                     user: user.clone(),

@@ -10,7 +10,9 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
-use super::{backend, code, page, pool_err, scoped, tenant_visible, PostgresStore, Tx};
+use super::{
+    backend, code, page, pool_err, scoped, service_write, tenant_visible, PostgresStore, Tx,
+};
 use crate::audit::{AuditDraft, AuditEntry, GENESIS};
 use crate::store::gov::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
@@ -64,11 +66,26 @@ async fn by_hash_tx<'a>(
 }
 
 const TOKEN_COLS: &str =
-    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
+    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac";
 
-fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
+fn token_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<TokenRecord, StoreError> {
     let scopes: String = r.get(5);
-    Ok(TokenRecord {
+    if let Some(k) = key {
+        // On the stored columns, before parsing: an edited row is an integrity failure.
+        k.check_token(
+            &crate::store::TokenRow {
+                id: r.get(0),
+                tenant: r.get(1),
+                agent: r.get(2),
+                hash: r.get(4),
+                scopes: &scopes,
+                created_at: r.get(6),
+                expires_at: r.get(7),
+            },
+            r.get::<_, Option<&[u8]>>(9),
+        )?;
+    }
+    let rec = TokenRecord {
         id: r.get(0),
         tenant: tenant(r.get(1))?,
         agent: r.get(2),
@@ -78,7 +95,8 @@ fn token_row(r: &Row) -> Result<TokenRecord, StoreError> {
         created_at: r.get(6),
         expires_at: r.get(7),
         revoked_at: r.get(8),
-    })
+    };
+    Ok(rec)
 }
 
 #[async_trait::async_trait]
@@ -88,11 +106,11 @@ impl TokenStore for PostgresStore {
             .map_err(|_| StoreError::CrossTenant)?;
         let scopes = serde_json::to_string(&rec.scopes)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Admin, "managing agent tokens", self.row_key()).await?;
         tx.execute(
             &format!(
-                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &[
                 &rec.id,
@@ -104,6 +122,7 @@ impl TokenStore for PostgresStore {
                 &rec.created_at,
                 &rec.expires_at,
                 &rec.revoked_at,
+                &self.row_key().map(|k| k.token(rec, &scopes)),
             ],
         )
         .await
@@ -125,7 +144,7 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let rec = row.as_ref().map(token_row).transpose()?;
+        let rec = row.as_ref().map(|r| token_row(r, self.row_key())).transpose()?;
         tx.commit().await.map_err(backend)?;
         Ok(rec)
     }
@@ -149,7 +168,7 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let out = rows.iter().map(token_row).collect::<Result<Vec<_>, _>>()?;
+        let out = rows.iter().map(|r| token_row(r, self.row_key())).collect::<Result<Vec<_>, _>>()?;
         tx.commit().await.map_err(backend)?;
         Ok(out)
     }
@@ -182,8 +201,8 @@ impl AuditStore for PostgresStore {
         draft: &AuditDraft,
     ) -> Result<AuditEntry, StoreError> {
         let t = ctx.tenant().as_str();
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "appending to the audit log", self.row_key()).await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
         // head the previous one wrote; the (tenant_id, seq) key refuses a fork regardless.
         // Prepared once per connection: an unnamed statement is planned on every call,
@@ -291,13 +310,22 @@ impl RetentionStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
-        let n = tx
-            .execute(
+        let n = if ctx.is_service() {
+            tx.execute(
                 "DELETE FROM tg_retention_rules WHERE tenant_id = $1 AND class = $2",
                 &[&ctx.tenant().as_str(), &class],
             )
             .await
-            .map_err(write_err("retention rule"))?;
+            .map_err(write_err("retention rule"))?
+        } else {
+            // No DELETE privilege for the application role (see tg_delete_record).
+            let ok: bool = tx
+                .query_one("SELECT tg_clear_retention_rule($1)", &[&class])
+                .await
+                .map_err(write_err("retention rule"))?
+                .get(0);
+            u64::from(ok)
+        };
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
     }
@@ -347,13 +375,16 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
         let rows = tx
             .query(
-                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (
+                // A MATERIALIZED CTE runs once: `id IN (SELECT ... LIMIT n)` could be
+                // re-run per outer row under a nested loop and delete more than n.
+                "WITH doomed AS MATERIALIZED (
                      SELECT id FROM tg_records WHERE tenant_id = $1 AND class = $2 AND updated_at < $3 ORDER BY id LIMIT $4 FOR UPDATE)
-                 RETURNING id",
+                 DELETE FROM tg_records r USING doomed d WHERE r.tenant_id = $1 AND r.id = d.id
+                 RETURNING r.id",
                 &[&ctx.tenant().as_str(), &class, &cutoff, &limit],
             )
             .await
@@ -371,13 +402,14 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
         let rows = tx
             .query(
-                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (
+                "WITH doomed AS MATERIALIZED (
                      SELECT id FROM tg_records WHERE tenant_id = $1 AND subject = $2 ORDER BY id LIMIT $3 FOR UPDATE)
-                 RETURNING id",
+                 DELETE FROM tg_records r USING doomed d WHERE r.tenant_id = $1 AND r.id = d.id
+                 RETURNING r.id",
                 &[&ctx.tenant().as_str(), &subject, &limit],
             )
             .await
@@ -394,11 +426,12 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
         let n = tx
             .execute(
-                "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)",
+                "WITH doomed AS MATERIALIZED (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)
+                 DELETE FROM tg_records r USING doomed d WHERE r.tenant_id = $1 AND r.id = d.id",
                 &[&ctx.tenant().as_str(), &limit],
             )
             .await
@@ -409,10 +442,10 @@ impl RetentionStore for PostgresStore {
 }
 
 const SESSION_COLS: &str =
-    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
+    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac";
 
-fn session_row(r: &Row) -> Result<SessionRecord, StoreError> {
-    Ok(SessionRecord {
+fn session_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<SessionRecord, StoreError> {
+    let rec = SessionRecord {
         id: r.get(0),
         tenant: tenant(r.get(1))?,
         user: r.get(2),
@@ -422,13 +455,21 @@ fn session_row(r: &Row) -> Result<SessionRecord, StoreError> {
         refreshed_at: r.get(6),
         revoked_at: r.get(7),
         label: r.get(8),
-    })
+    };
+    if let Some(k) = key {
+        k.check_session(&rec, r.get::<_, Option<&[u8]>>(9))?;
+    }
+    Ok(rec)
 }
 
-async fn insert_refresh(tx: &Tx<'_>, r: &RefreshRecord) -> Result<(), StoreError> {
+async fn insert_refresh(
+    tx: &Tx<'_>,
+    r: &RefreshRecord,
+    key: Option<&crate::store::RowKey>,
+) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used) VALUES ($1, $2, $3, $4, $5)",
-        &[&&r.hash[..], &r.session_id, &r.tenant.as_str(), &r.expires_at, &r.used],
+        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used, mac) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&&r.hash[..], &r.session_id, &r.tenant.as_str(), &r.expires_at, &r.used, &key.map(|k| k.refresh(r))],
     )
     .await
     .map_err(write_err("refresh hash"))?;
@@ -445,15 +486,15 @@ impl SessionStore for PostgresStore {
     ) -> Result<(), StoreError> {
         ctx.check_tenant(&s.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "opening a session", self.row_key()).await?;
         tx.execute(
-            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-            &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label],
+            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+            &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label, &self.row_key().map(|k| k.session(s))],
         )
         .await
         .map_err(write_err("session id"))?;
-        insert_refresh(&tx, refresh).await?;
+        insert_refresh(&tx, refresh, self.row_key()).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -465,18 +506,22 @@ impl SessionStore for PostgresStore {
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.refresh_hash", hash).await?;
         let row = tx
-            .query_opt("SELECT hash, session_id, tenant_id, expires_at, used FROM tg_refresh_tokens WHERE hash = $1", &[&&hash[..]])
+            .query_opt("SELECT hash, session_id, tenant_id, expires_at, used, mac FROM tg_refresh_tokens WHERE hash = $1", &[&&hash[..]])
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         row.map(|r| {
-            Ok(RefreshRecord {
+            let rec = RefreshRecord {
                 hash: hash32(r.get(0))?,
                 session_id: r.get(1),
                 tenant: tenant(r.get(2))?,
                 expires_at: r.get(3),
                 used: r.get(4),
-            })
+            };
+            if let Some(k) = self.row_key() {
+                k.check_refresh(&rec, r.get::<_, Option<&[u8]>>(5))?;
+            }
+            Ok(rec)
         })
         .transpose()
     }
@@ -496,7 +541,7 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        row.as_ref().map(session_row).transpose()
+        row.as_ref().map(|r| session_row(r, self.row_key())).transpose()
     }
 
     async fn rotate_refresh(
@@ -507,8 +552,8 @@ impl SessionStore for PostgresStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let t = ctx.tenant().as_str();
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, Role::Viewer, "refreshing a session", self.row_key()).await?;
         let sid: String = match tx
             .query_opt(
                 "SELECT session_id FROM tg_refresh_tokens WHERE hash = $1 AND tenant_id = $2",
@@ -539,7 +584,7 @@ impl SessionStore for PostgresStore {
         if marked != 1 || live != 1 {
             return Ok(false); // dropped: the transaction rolls back, nothing written
         }
-        insert_refresh(&tx, new).await?;
+        insert_refresh(&tx, new, self.row_key()).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
@@ -563,7 +608,7 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        rows.iter().map(session_row).collect()
+        rows.iter().map(|r| session_row(r, self.row_key())).collect()
     }
 
     async fn revoke_session(
@@ -653,8 +698,9 @@ impl PostgresStore {
         owner: Option<&str>,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
         let update = format!(
             "UPDATE {table} SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR {owner_col} = $3) AND revoked_at IS NULL"
         );
@@ -674,8 +720,9 @@ impl PostgresStore {
         id: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let mut client = self.client(ctx).await?;
-        let tx = scoped(&mut client, ctx).await?;
+        let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
+        let mut client = self.service_conn().await?;
+        let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
         let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");
         let exists = tx
             .query_opt(&select, &[&id, &ctx.tenant().as_str()])

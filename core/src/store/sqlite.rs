@@ -17,7 +17,7 @@ use super::{
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 #[path = "sqlite_gov.rs"]
 mod sqlite_gov;
@@ -62,9 +62,37 @@ CREATE TABLE tg_policies (
 );
 ";
 
+/// Version 4: record ids are per tenant (primary key (tenant_id, id)); two tenants may
+/// both hold a `row-42`. Rebuilt table, every row copied (global ids are per-tenant
+/// unique a fortiori, so nothing is lost).
+const MIGRATION_4: &str = "
+CREATE TABLE tg_records_v4 (
+    tenant_id  TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+    id         TEXT NOT NULL,
+    class      TEXT NOT NULL,
+    subject    TEXT,
+    key_id     INTEGER NOT NULL,
+    sealed     BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+INSERT INTO tg_records_v4 (tenant_id, id, class, subject, key_id, sealed, created_at, updated_at)
+    SELECT tenant_id, id, class, subject, key_id, sealed, created_at, updated_at FROM tg_records;
+DROP TABLE tg_records;
+ALTER TABLE tg_records_v4 RENAME TO tg_records;
+CREATE INDEX tg_records_by_key ON tg_records(tenant_id, key_id, id);
+CREATE INDEX tg_records_by_class ON tg_records(tenant_id, class, updated_at);
+CREATE INDEX tg_records_by_subject ON tg_records(tenant_id, subject) WHERE subject IS NOT NULL;
+ALTER TABLE tg_tokens ADD COLUMN mac BLOB;
+ALTER TABLE tg_sessions ADD COLUMN mac BLOB;
+ALTER TABLE tg_refresh_tokens ADD COLUMN mac BLOB;
+";
+
 /// A store in one SQLite database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    row_key: Option<std::sync::Arc<super::RowKey>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -215,12 +243,29 @@ impl SqliteStore {
         if version < 3 {
             tx.execute_batch(sqlite_gov::MIGRATION_3).map_err(backend)?;
         }
+        if version < 4 {
+            tx.execute_batch(MIGRATION_4).map_err(backend)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            row_key: None,
         })
+    }
+
+    /// Protects token, session and refresh-token rows with a MAC under `key`, held by the
+    /// service outside the database file: a row edited or planted by anyone who can write
+    /// the file is refused with `StoreError::Integrity`. Rows written before the key was
+    /// set carry no MAC and are refused too (re-issue tokens; sessions end).
+    pub fn with_row_key(mut self, key: super::RowKey) -> Self {
+        self.row_key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    pub(crate) fn row_key(&self) -> Option<&super::RowKey> {
+        self.row_key.as_deref()
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -237,24 +282,6 @@ fn tenant_exists(conn: &Connection, tenant: &TenantId) -> Result<(), StoreError>
     .optional()
     .map_err(backend)?
     .ok_or(StoreError::TenantNotFound)
-}
-
-fn owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
-    conn.query_row(
-        "SELECT tenant_id FROM tg_records WHERE id = ?1",
-        [id],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(backend)
-}
-
-fn check_owner(conn: &Connection, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
-    match owner(conn, id)? {
-        Some(t) if t != ctx.tenant().as_str() => Err(StoreError::CrossTenant),
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
 }
 
 #[async_trait::async_trait]
@@ -438,13 +465,11 @@ impl RecordStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         tenant_exists(&tx, ctx.tenant())?;
-        check_owner(&tx, ctx, &rec.id)?;
         tx.execute(
             "INSERT INTO tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (id) DO UPDATE SET class = excluded.class, subject = excluded.subject, key_id = excluded.key_id,
-               sealed = excluded.sealed, updated_at = excluded.updated_at
-             WHERE tg_records.tenant_id = excluded.tenant_id",
+             ON CONFLICT (tenant_id, id) DO UPDATE SET class = excluded.class, subject = excluded.subject, key_id = excluded.key_id,
+               sealed = excluded.sealed, updated_at = excluded.updated_at",
             params![rec.id, ctx.tenant().as_str(), rec.class, rec.subject, rec.key_id.get(), rec.sealed, rec.created_at, rec.updated_at],
         )
         .map_err(backend)?;
@@ -458,9 +483,6 @@ impl RecordStore for SqliteStore {
     ) -> Result<Option<SealedRecord>, StoreError> {
         validate_record_id(id)?;
         let conn = self.conn();
-        if !check_owner(&conn, ctx, id)? {
-            return Ok(None);
-        }
         conn.query_row(
             &format!("SELECT {RECORD_COLS} FROM tg_records WHERE id = ?1 AND tenant_id = ?2"),
             params![id, ctx.tenant().as_str()],
@@ -473,7 +495,6 @@ impl RecordStore for SqliteStore {
     async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError> {
         validate_record_id(id)?;
         let conn = self.conn();
-        check_owner(&conn, ctx, id)?;
         let n = conn
             .execute(
                 "DELETE FROM tg_records WHERE id = ?1 AND tenant_id = ?2",
@@ -554,7 +575,6 @@ impl RecordStore for SqliteStore {
         new_sealed: &[u8],
     ) -> Result<bool, StoreError> {
         let conn = self.conn();
-        check_owner(&conn, ctx, id)?;
         let n = conn
             .execute(
                 "UPDATE tg_records SET sealed = ?1, key_id = ?2 WHERE id = ?3 AND tenant_id = ?4 AND sealed = ?5",

@@ -79,7 +79,49 @@ fn tenant(s: String) -> rusqlite::Result<TenantId> {
 }
 
 const TOKEN_COLS: &str =
-    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at";
+    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac";
+
+type Checked<T> = Result<T, StoreError>;
+
+/// Reads a token row and checks its MAC when the store has a row key.
+fn token_checked(
+    key: Option<&crate::store::RowKey>,
+) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Checked<TokenRecord>> + '_ {
+    move |r| {
+        if let Some(k) = key {
+            // On the stored columns, before parsing: an edited row is an integrity failure.
+            let (id, tenant, agent, hash, scopes): (String, String, String, Vec<u8>, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
+            let mac: Option<Vec<u8>> = r.get(9)?;
+            let row = crate::store::TokenRow {
+                id: &id,
+                tenant: &tenant,
+                agent: &agent,
+                hash: &hash,
+                scopes: &scopes,
+                created_at: r.get(6)?,
+                expires_at: r.get(7)?,
+            };
+            if let Err(e) = k.check_token(&row, mac.as_deref()) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(token_row(r)?))
+    }
+}
+
+fn session_checked(
+    key: Option<&crate::store::RowKey>,
+) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Checked<SessionRecord>> + '_ {
+    move |r| {
+        let rec = session_row(r)?;
+        let mac: Option<Vec<u8>> = r.get(9)?;
+        Ok(match key {
+            Some(k) => k.check_session(&rec, mac.as_deref()).map(|_| rec),
+            None => Ok(rec),
+        })
+    }
+}
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     let scopes: String = r.get(5)?;
@@ -127,7 +169,7 @@ impl TokenStore for SqliteStore {
         let conn = self.conn();
         conn.execute(
             &format!(
-                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
             params![
                 rec.id,
@@ -138,7 +180,8 @@ impl TokenStore for SqliteStore {
                 scopes,
                 rec.created_at,
                 rec.expires_at,
-                rec.revoked_at
+                rec.revoked_at,
+                self.row_key().map(|k| k.token(rec, &scopes))
             ],
         )
         .map_err(|e| match e.sqlite_error_code() {
@@ -161,9 +204,10 @@ impl TokenStore for SqliteStore {
                 "SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = ?1"
             ))
             .map_err(backend)?;
-        st.query_row([&hash[..]], token_row)
+        st.query_row([&hash[..]], token_checked(self.row_key()))
             .optional()
-            .map_err(backend)
+            .map_err(backend)?
+            .transpose()
     }
 
     async fn list_tokens(
@@ -183,10 +227,13 @@ impl TokenStore for SqliteStore {
         let rows = st
             .query_map(
                 params![ctx.tenant().as_str(), agent, after.unwrap_or(""), limit],
-                token_row,
+                token_checked(self.row_key()),
             )
             .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?
+            .into_iter()
+            .collect()
     }
 
     async fn revoke_token(
@@ -456,7 +503,7 @@ fn parse_role(s: &str) -> rusqlite::Result<Role> {
 }
 
 const SESSION_COLS: &str =
-    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label";
+    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac";
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     let role: String = r.get(3)?;
@@ -473,10 +520,14 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
-fn insert_refresh(conn: &rusqlite::Connection, r: &RefreshRecord) -> Result<(), StoreError> {
+fn insert_refresh(
+    conn: &rusqlite::Connection,
+    r: &RefreshRecord,
+    key: Option<&crate::store::RowKey>,
+) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![&r.hash[..], r.session_id, r.tenant.as_str(), r.expires_at, r.used],
+        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![&r.hash[..], r.session_id, r.tenant.as_str(), r.expires_at, r.used, key.map(|k| k.refresh(r))],
     )
     .map_err(|e| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("refresh hash exists".into()),
@@ -500,14 +551,14 @@ impl SessionStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         tx.execute(
-            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-            params![s.id, s.tenant.as_str(), s.user, role_str(s.role), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label],
+            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            params![s.id, s.tenant.as_str(), s.user, role_str(s.role), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label, self.row_key().map(|k| k.session(s))],
         )
         .map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("session id exists".into()),
             _ => backend(e),
         })?;
-        insert_refresh(&tx, refresh)?;
+        insert_refresh(&tx, refresh, self.row_key())?;
         tx.commit().map_err(backend)
     }
 
@@ -518,19 +569,26 @@ impl SessionStore for SqliteStore {
     ) -> Result<Option<RefreshRecord>, StoreError> {
         let conn = self.conn();
         let mut st = conn
-            .prepare_cached("SELECT hash, session_id, tenant_id, expires_at, used FROM tg_refresh_tokens WHERE hash = ?1")
+            .prepare_cached("SELECT hash, session_id, tenant_id, expires_at, used, mac FROM tg_refresh_tokens WHERE hash = ?1")
             .map_err(backend)?;
+        let key = self.row_key();
         st.query_row([&hash[..]], |r| {
-            Ok(RefreshRecord {
+            let rec = RefreshRecord {
                 hash: hash32(r.get(0)?)?,
                 session_id: r.get(1)?,
                 tenant: tenant(r.get(2)?)?,
                 expires_at: r.get(3)?,
                 used: r.get(4)?,
+            };
+            let mac: Option<Vec<u8>> = r.get(5)?;
+            Ok(match key {
+                Some(k) => k.check_refresh(&rec, mac.as_deref()).map(|_| rec),
+                None => Ok(rec),
             })
         })
         .optional()
-        .map_err(backend)
+        .map_err(backend)?
+        .transpose()
     }
 
     async fn get_session(
@@ -545,10 +603,11 @@ impl SessionStore for SqliteStore {
         conn.query_row(
             &format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = ?1"),
             [id],
-            session_row,
+            session_checked(self.row_key()),
         )
         .optional()
-        .map_err(backend)
+        .map_err(backend)?
+        .transpose()
     }
 
     async fn rotate_refresh(
@@ -591,7 +650,7 @@ impl SessionStore for SqliteStore {
         if marked != 1 || live != 1 {
             return Ok(false); // dropped: nothing written
         }
-        insert_refresh(&tx, new)?;
+        insert_refresh(&tx, new, self.row_key())?;
         tx.commit().map_err(backend)?;
         Ok(true)
     }
@@ -610,9 +669,15 @@ impl SessionStore for SqliteStore {
             ))
             .map_err(backend)?;
         let rows = st
-            .query_map(params![ctx.tenant().as_str(), user, limit], session_row)
+            .query_map(
+                params![ctx.tenant().as_str(), user, limit],
+                session_checked(self.row_key()),
+            )
             .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?
+            .into_iter()
+            .collect()
     }
 
     async fn revoke_session(

@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "CrossTenantError",
+    "IntegrityError",
     "InvalidInputError",
     "InvalidTypeError",
     "KeyDestroyedError",
@@ -167,3 +168,11 @@ class ConfigError(TenantguardError):
 
     __module__ = "tenantguard"
     kind: ClassVar[str] = "config"
+
+
+class IntegrityError(TenantguardError):
+    """Stored data failed an integrity check (an authorization row edited or planted
+    outside the SDK). Not an authentication refusal: alert, do not retry."""
+
+    __module__ = "tenantguard"
+    kind: ClassVar[str] = "integrity"

@@ -41,7 +41,8 @@ test("errors are typed with the core's message") {
         expect<TenantguardException.UnsupportedVersion>("version 9") { SealedValue.parse("tg9:1:AAAA") }
         expect<TenantguardException.NotFound>("record not found") { g.openRecord(acme, "missing") }
         g.putRecord(other, "theirs", "note", null, byteArrayOf(9))
-        expect<TenantguardException.CrossTenant> { g.openRecord(acme, "theirs") }
+        // Record ids are per tenant: another tenant's id is simply not found.
+        expect<TenantguardException.NotFound>("record not found") { g.openRecord(acme, "theirs") }
         val e: TenantguardException = expect<TenantguardException.InvalidInput>("invalid tenant id") { TenantContext.service("a:b", service) }
         check(e is Exception)
     }

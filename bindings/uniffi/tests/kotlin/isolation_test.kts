@@ -48,10 +48,12 @@ test("organizations and memberships: roles come from the directory; a viewer is 
         g.putCredential(mia, "pw", Credential.password("hunter3"))
         expect<TenantguardException.PermissionDenied>("needs role owner") { g.rotateTenantKey(adam) }
         check(g.rotateTenantKey(olga) == 2u)
-        // Another tenant's record id is refused, not silently empty.
+        // Record ids are per tenant: another tenant's id is not found, and the same id in
+        // another tenant is that tenant's own record.
         val aliceHome = res.resolve("alice", "alice")
-        expect<TenantguardException.CrossTenant> { g.putCredential(aliceHome, "pw", Credential.password("y")) }
-        expect<TenantguardException.CrossTenant> { g.openRecord(TenantContext.service("alice", service), "pw") }
+        expect<TenantguardException.NotFound> { g.openRecord(TenantContext.service("alice", service), "pw") }
+        g.putCredential(aliceHome, "pw", Credential.password("y"))
+        check(g.openCredential(TenantContext.service("alice", service), "pw").expose().decodeToString() == "y")
         check(g.openCredential(TenantContext.service("acme", service), "pw").expose().decodeToString() == "hunter3")
     }
     check(dir.removeMember(adam, "vic") && !dir.removeMember(adam, "vic"))

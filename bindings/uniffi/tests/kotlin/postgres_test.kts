@@ -34,9 +34,12 @@ if (app == null || svc == null || admin == null) {
         check(g.open(t, "c", sealed).decodeToString() == "pg")
         g.putCredential(t, "pw-$suffix", Credential.password("hunter2"))
         check(g.openCredential(t, "pw-$suffix").expose().decodeToString() == "hunter2")
-        // Under RLS another tenant's record is invisible (not found), and a colliding write is refused.
+        // Ids are per tenant: another tenant's record is not found, and the same id is
+        // the other tenant's own record.
         expect<TenantguardException.NotFound> { g.openRecord(o, "pw-$suffix") }
-        expect<TenantguardException.CrossTenant> { g.putCredential(o, "pw-$suffix", Credential.password("x")) }
+        g.putCredential(o, "pw-$suffix", Credential.password("x"))
+        check(g.openCredential(o, "pw-$suffix").expose().decodeToString() == "x")
+        check(g.openCredential(t, "pw-$suffix").expose().decodeToString() == "hunter2")
 
         // Tokens, audit, retention and egress on PostgreSQL.
         val tok = g.createToken(t, TokenSpec("bot-1", "ci"))

@@ -13509,6 +13509,12 @@ enum TenantguardError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErr
     case Config(message: String)
     
     /**
+     * Stored data failed an integrity check (an authorization row edited or planted
+     * outside the SDK).
+     */
+    case Integrity(message: String)
+    
+    /**
      * A kind added to the core after this binding was built.
      */
     case Other(message: String)
@@ -13602,7 +13608,11 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 16: return .Other(
+        case 16: return .Integrity(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 17: return .Other(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -13647,8 +13657,10 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(14))
         case .Config(_ /* message is ignored*/):
             writeInt(&buf, Int32(15))
-        case .Other(_ /* message is ignored*/):
+        case .Integrity(_ /* message is ignored*/):
             writeInt(&buf, Int32(16))
+        case .Other(_ /* message is ignored*/):
+            writeInt(&buf, Int32(17))
 
         
         }

@@ -1,0 +1,168 @@
+//! Integrity of authorization rows (issue 14): a database writer who edits or plants a
+//! token, session, refresh-token or membership row outside the SDK is refused with the
+//! `integrity` kind once the store holds a row key (kept by the service, not in the
+//! database). SQLite always; PostgreSQL when a server is configured (see
+//! postgres_support).
+
+#[cfg(feature = "postgres")]
+mod postgres_support;
+
+use tenantguard::store::{
+    RefreshRecord, RowKey, SessionRecord, SessionStore, StoreError, TokenRecord, TokenStore,
+};
+use tenantguard::{ErrorKind, Role, ServiceRole, SqliteStore, TenantContext, TenantId};
+
+fn tid(s: &str) -> TenantId {
+    TenantId::new(s).unwrap()
+}
+
+fn tok(id: &str, tenant: &str, fill: u8) -> TokenRecord {
+    TokenRecord {
+        id: id.into(),
+        tenant: tid(tenant),
+        agent: "bot".into(),
+        name: "n".into(),
+        hash: [fill; 32],
+        scopes: vec![],
+        created_at: 1,
+        expires_at: Some(4_000_000_000),
+        revoked_at: None,
+    }
+}
+
+fn sess(id: &str, tenant: &str) -> (SessionRecord, RefreshRecord) {
+    (
+        SessionRecord {
+            id: id.into(),
+            tenant: tid(tenant),
+            user: "vic".into(),
+            role: Role::Viewer,
+            created_at: 1,
+            expires_at: 4_000_000_000,
+            refreshed_at: 1,
+            revoked_at: None,
+            label: "l".into(),
+        },
+        RefreshRecord {
+            hash: [9; 32],
+            session_id: id.into(),
+            tenant: tid(tenant),
+            expires_at: 4_000_000_000,
+            used: false,
+        },
+    )
+}
+
+fn integrity<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(&r, Err(e) if e.kind() == ErrorKind::Integrity)
+}
+
+#[tokio::test]
+async fn sqlite_refuses_edited_and_planted_authorization_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tg.db");
+    let s = SqliteStore::open(&path)
+        .unwrap()
+        .with_row_key(RowKey::from_bytes([7; 32]));
+    let acme = TenantContext::service(tid("acme"), &ServiceRole::new());
+    tenantguard::store::KeyStore::create_tenant(
+        &s,
+        &acme,
+        &tenantguard::store::TenantKeyRecord {
+            key_id: tenantguard::KeyId::new(1).unwrap(),
+            state: tenantguard::store::KeyState::Active,
+            kek_id: "k".into(),
+            wrapped: vec![1; 40],
+            created_at: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let sr = ServiceRole::new();
+    s.insert_token(&acme, &tok("t1", "acme", 1)).await.unwrap();
+    let (se, rf) = sess("s1", "acme");
+    s.insert_session(&acme, &se, &rf).await.unwrap();
+    assert!(s.token_by_hash(&sr, &[1; 32]).await.unwrap().is_some());
+    assert!(s.get_session(&acme, "s1").await.unwrap().is_some());
+    assert!(s.refresh_by_hash(&sr, &[9; 32]).await.unwrap().is_some());
+
+    // A writer of the database file, outside the SDK.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute("UPDATE tg_tokens SET scopes = '[\"admin\"]'", []).unwrap();
+    assert!(integrity(s.token_by_hash(&sr, &[1; 32]).await), "widened scopes");
+    assert!(integrity(s.list_tokens(&acme, None, None, 10).await));
+    raw.execute("UPDATE tg_sessions SET role = 'owner'", []).unwrap();
+    assert!(integrity(s.get_session(&acme, "s1").await), "raised role");
+    raw.execute("UPDATE tg_refresh_tokens SET expires_at = 9999999999", []).unwrap();
+    assert!(integrity(s.refresh_by_hash(&sr, &[9; 32]).await), "extended expiry");
+    // A planted token copied from a valid row but with its own hash: no valid MAC.
+    raw.execute(
+        "INSERT INTO tg_tokens (id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac)
+         SELECT 't2', tenant_id, agent, name, zeroblob(32), scopes, created_at, expires_at, NULL, mac FROM tg_tokens",
+        [],
+    )
+    .unwrap();
+    assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await), "planted row");
+    // Without the key a store obeys the planted row (the key is what protects).
+    raw.execute("UPDATE tg_tokens SET scopes = '[]'", []).unwrap();
+    let plain = SqliteStore::open(&path).unwrap();
+    assert!(plain.token_by_hash(&sr, &[0; 32]).await.unwrap().is_some());
+    assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await));
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_refuses_edited_and_planted_authorization_rows() {
+    use tenantguard::tenant::Directory;
+    let Some(pg) = postgres_support::fresh("rowmac").await else {
+        return;
+    };
+    let s = pg.store().await.with_row_key(RowKey::from_bytes([7; 32]));
+    let owner = postgres_support::user("acme", "own", Role::Owner);
+    tenantguard::store::KeyStore::create_tenant(
+        &s,
+        &owner,
+        &postgres_support::key(1, tenantguard::store::KeyState::Active),
+    )
+    .await
+    .unwrap();
+    let acme = postgres_support::svc("acme");
+    s.set_member(&acme, &postgres_support::u("vic"), Role::Viewer, 1)
+        .await
+        .unwrap();
+    let sr = ServiceRole::new();
+    s.insert_token(&acme, &tok("t1", "acme", 1)).await.unwrap();
+    let (se, rf) = sess("s1", "acme");
+    s.insert_session(&acme, &se, &rf).await.unwrap();
+    assert!(s.token_by_hash(&sr, &[1; 32]).await.unwrap().is_some());
+    assert_eq!(
+        s.role_of(&postgres_support::u("vic"), &postgres_support::t("acme"))
+            .await
+            .unwrap(),
+        Some(Role::Viewer)
+    );
+    // The database superuser (or a stolen service login) edits rows directly.
+    let admin = pg.admin().await;
+    admin
+        .batch_execute(
+            "UPDATE tg_tokens SET scopes = '[\"admin\"]';
+             UPDATE tg_sessions SET role = 'owner';
+             UPDATE tg_refresh_tokens SET expires_at = 9999999999;
+             UPDATE tg_memberships SET role = 'owner' WHERE user_id = 'vic';",
+        )
+        .await
+        .unwrap();
+    assert!(integrity(s.token_by_hash(&sr, &[1; 32]).await), "widened scopes");
+    assert!(integrity(s.get_session(&acme, "s1").await), "raised role");
+    assert!(integrity(s.refresh_by_hash(&sr, &[9; 32]).await), "extended expiry");
+    let r = s
+        .role_of(&postgres_support::u("vic"), &postgres_support::t("acme"))
+        .await;
+    assert!(r.is_err(), "forged membership refused: {r:?}");
+    assert!(integrity(s.members(&acme).await));
+    // Changing roles through the SDK re-reads (and checks) every member row first.
+    assert!(s
+        .set_member(&owner, &postgres_support::u("x"), Role::Viewer, 1)
+        .await
+        .is_err());
+}
