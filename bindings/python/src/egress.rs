@@ -567,7 +567,9 @@ impl Redactor {
         if let Some(p) = agent_prefix {
             b = b.agent_prefix(p);
         }
-        b = b.names(names.unwrap_or_default()).exempt(exempt.unwrap_or_default());
+        b = b
+            .names(names.unwrap_or_default())
+            .exempt(exempt.unwrap_or_default());
         b.build().map(Redactor).map_err(py_err)
     }
 

@@ -6448,9 +6448,10 @@ open class Redactor: RedactorProtocol, @unchecked Sendable {
     }
     /**
      * A redactor: built-in recognizers of `categories` (default all), the organization's
-     * `terms` and `patterns`, and an agent-token prefix (default `tg_`).
+     * `terms` and `patterns`, an agent-token prefix (default `tg_`), the organization's own
+     * person `names` (added to the name gazetteer) and `exempt` words (never part of a name).
      */
-public convenience init(categories: [RedactCategory]? = nil, terms: [String] = [], patterns: [OrgPattern] = [], agentPrefix: String? = nil)throws  {
+public convenience init(categories: [RedactCategory]? = nil, terms: [String] = [], patterns: [OrgPattern] = [], agentPrefix: String? = nil, names: [String] = [], exempt: [String] = [])throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
@@ -6458,7 +6459,9 @@ public convenience init(categories: [RedactCategory]? = nil, terms: [String] = [
         FfiConverterOptionSequenceTypeRedactCategory.lower(categories),
         FfiConverterSequenceString.lower(terms),
         FfiConverterSequenceTypeOrgPattern.lower(patterns),
-        FfiConverterOptionString.lower(agentPrefix),uniffiCallStatus
+        FfiConverterOptionString.lower(agentPrefix),
+        FfiConverterSequenceString.lower(names),
+        FfiConverterSequenceString.lower(exempt),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -15580,7 +15583,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_constructor_pseudonymsession_new() != 23836) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_redactor_new() != 2323) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_redactor_new() != 3972) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_guardoptions_new() != 35094) {
