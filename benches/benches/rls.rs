@@ -10,6 +10,8 @@
 //! (application role, policies read the member's role from tg_memberships), then the
 //! service role reads it back and opens it (service role, tenant-scoped policies).
 
+mod tg_cap;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
-    Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId,
+    Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, TenantContext, TenantId,
     UserId,
 };
 use tokio_postgres::{Config, NoTls};
@@ -108,10 +110,10 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(Arc::new(store))
-        .build()
+        .build_with_service().map(tg_cap::keep)
         .unwrap();
     let tenant = TenantId::new("bench").unwrap();
-    let owner = TenantContext::resolved(Resolved::vouch(
+    let owner = TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
         tenant.clone(),
         UserId::new("olga").unwrap(),
         Role::Owner,
@@ -124,12 +126,12 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
         "INSERT INTO tg_memberships VALUES ('bench', 'mia', 'member', 0)",
     )
     .await;
-    let member = TenantContext::resolved(Resolved::vouch(
+    let member = TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
         tenant.clone(),
         UserId::new("mia").unwrap(),
         Role::Member,
     ));
-    let service = TenantContext::service(tenant, &ServiceRole::new());
+    let service = TenantContext::service(tenant, &tg_cap::cap());
     (guard, member, service)
 }
 

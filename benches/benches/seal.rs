@@ -8,6 +8,8 @@
 //! core's aws-lc-rs backend: `cargo bench -p tenantguard-benches --features aws-lc --bench seal -- envelope`.
 //! Results and the machine they came from: benches/BENCHMARKS.md.
 
+mod tg_cap;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -15,8 +17,7 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Throughput};
 use tenantguard::crypto::{open_with_key, seal_with_key, TenantKey};
 use tenantguard::{
-    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes,
-    ServiceRole, TenantContext, TenantId,
+    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes, TenantContext, TenantId,
 };
 use tokio::runtime::Runtime;
 
@@ -52,11 +53,11 @@ fn guard(rt: &Runtime, limits: CacheLimits) -> (Guard, TenantContext) {
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
         .cache_limits(limits)
-        .build()
+        .build_with_service().map(tg_cap::keep)
         .expect("guard");
     let ctx = TenantContext::service(
         TenantId::new("acme").expect("tenant id"),
-        &ServiceRole::new(),
+        &tg_cap::cap(),
     );
     rt.block_on(guard.create_tenant(&ctx))
         .expect("create tenant");

@@ -2,6 +2,7 @@
 //! `Guard` (in-memory store, ephemeral key, key cached), per round trip, in the same run
 //! as the Python and Kotlin loops (benches/bindings/run.sh). Prints one JSON line.
 
+
 use std::time::Instant;
 
 use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
@@ -14,12 +15,11 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let g = Guard::builder()
+    let (g, service) = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build()
+        .build_with_service()
         .expect("guard");
-    let service = ServiceRole::new();
     let ctx = TenantContext::service(TenantId::new("bench").expect("id"), &service);
     let data = [7u8; 256];
     let best = rt.block_on(async {

@@ -3,6 +3,8 @@
 //! (the local key file destroyed the tenant's secret). Skipped without a server.
 #![cfg(feature = "postgres")]
 
+mod tg_cap;
+
 mod postgres_support;
 
 use std::process::Command;
@@ -42,7 +44,7 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
         Guard::builder()
             .key_provider(LocalKeyProvider::open_or_create(&keys).unwrap())
             .store(store)
-            .build()
+            .build_with_service().map(tg_cap::keep)
             .unwrap()
     };
     let g = guard(pg.store().await);

@@ -2,10 +2,11 @@
 //! backend, plus SQLite-specific persistence checks.
 
 mod common;
+mod tg_cap;
 
 use common::conformance::{self, ctx, key_rec, rec};
 use tenantguard::store::{KeyState, KeyStore, RecordStore};
-use tenantguard::{MemoryStore, ServiceRole, SqliteStore, Store};
+use tenantguard::{MemoryStore, SqliteStore, Store};
 
 #[tokio::test]
 async fn memory_store_conforms() {
@@ -65,7 +66,7 @@ async fn sqlite_file_persists_across_reopen() {
         Some(rec("persist-r1", 2, 0))
     );
     let tenants = store
-        .list_tenants(&ServiceRole::new(), None, 10)
+        .list_tenants(&tg_cap::cap(), None, 10)
         .await
         .unwrap();
     assert_eq!(

@@ -322,7 +322,10 @@ impl PostgresStore {
     }
 
     async fn client(&self, ctx: &TenantContext) -> Result<Obj, StoreError> {
-        let pool = if ctx.is_service() {
+        // Agents act through the service login scoped to their tenant: they are not
+        // members, so the member policies would show them nothing; the SDK has checked
+        // their scopes before any call reaches the store.
+        let pool = if ctx.is_service() || ctx.agent_grant().is_some() {
             self.service_pool()?
         } else {
             &self.app
@@ -395,7 +398,7 @@ impl PostgresStore {
             None => ctx.clone(),
             Some(actor) => {
                 let db_role = role_of(actor.as_str()).ok_or(TenantError::NotAMember)?;
-                TenantContext::resolved(Resolved::vouch(
+                TenantContext::resolved(Resolved::make(
                     ctx.tenant().clone(),
                     actor.clone(),
                     db_role,
@@ -567,7 +570,7 @@ async fn tenant_visible(tx: &Tx<'_>, tenant: &TenantId) -> Result<bool, StoreErr
 
 /// The scoped user's role rank as the policies see it (4 for the service role).
 async fn db_rank(tx: &Tx<'_>, ctx: &TenantContext) -> Result<i32, StoreError> {
-    if ctx.is_service() {
+    if ctx.is_service() || ctx.agent_grant().is_some() {
         return Ok(4);
     }
     let row = tx
