@@ -69,7 +69,9 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
         .arg("--file")
         .arg(&dump));
 
+    // Each store instance has its own capability (see tg_cap).
     let g = guard(pg.store().await);
+    let acme = svc("acme");
     let report = g.shred_tenant(&acme).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     drop(g);
@@ -98,6 +100,7 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
             .await
             .unwrap();
     let g = guard(store);
+    let (acme, globex) = (svc("acme"), svc("globex"));
     // The restored key rows are live again ...
     assert_eq!(g.key_versions(&acme).await.unwrap().len(), 2);
     assert!(g

@@ -5,7 +5,7 @@ import tempfile
 import tenantguard as tg
 
 with tempfile.TemporaryDirectory() as data_dir, tg.Guard.embedded(data_dir) as guard:
-    acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    acme = tg.TenantContext.service("acme", _service)
     guard.create_tenant(acme)
 
     sealed = guard.seal(acme, "credentials/password/row-42", b"hunter2")  # store str(sealed)

@@ -58,21 +58,21 @@ def test_malformed_sealed_values(guard: tg.Guard, acme: tg.TenantContext) -> Non
         tg.SealedValue.from_bytes(b"\x01" + b"\0" * 10)
 
 
-def test_invalid_utf8_where_text_is_expected(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_invalid_utf8_where_text_is_expected(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     lone_surrogate = "\ud800"
     with pytest.raises(UnicodeEncodeError):
         guard.seal(acme, lone_surrogate, b"v")
     with pytest.raises(UnicodeEncodeError):
         tg.SealedValue.parse("tg1:1:" + lone_surrogate)
     with pytest.raises(UnicodeEncodeError):
-        tg.TenantContext.service(lone_surrogate, tg.ServiceRole())
+        tg.TenantContext.service(lone_surrogate, service)
 
 
-def test_invalid_ids(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_invalid_ids(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     with pytest.raises(tg.InvalidInputError, match="invalid tenant id"):
-        tg.TenantContext.service("a:b", tg.ServiceRole())
+        tg.TenantContext.service("a:b", service)
     with pytest.raises(tg.InvalidInputError, match="invalid tenant id"):
-        tg.TenantContext.service("t" * 65, tg.ServiceRole())
+        tg.TenantContext.service("t" * 65, service)
     with pytest.raises(tg.InvalidInputError, match="invalid key id"):
         guard.retire_key(acme, 0)
     with pytest.raises(tg.InvalidInputError):

@@ -6,8 +6,9 @@ the core and converts the result; every core error is raised as the subclass of
 
     import tenantguard as tg
 
-    with tg.Guard.embedded("/var/lib/myapp/tenantguard") as guard:
-        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    guard, service = tg.Guard.embedded_with_service("/var/lib/myapp/tenantguard")
+    with guard:
+        acme = tg.TenantContext.service("acme", service)
         guard.create_tenant(acme)
         sealed = guard.seal(acme, "credentials/password/row-42", b"hunter2")
         assert guard.open(acme, "credentials/password/row-42", sealed) == b"hunter2"
