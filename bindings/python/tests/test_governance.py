@@ -60,8 +60,8 @@ def test_token_issued_verified_revoked_then_refused(guard: tg.Guard, acme: tg.Te
     assert v.token_id == issued.id
     assert v.agent == "agent-7"
     assert v.context.tenant == "acme"
-    assert v.context.user == "agent-7"
-    assert v.context.role == "member"  # write scopes act as a member
+    # An agent principal: its scopes only, never a role (issue 13).
+    assert (v.context.kind, v.context.agent, v.context.user, v.context.role) == ("agent", "agent-7", None, None)
     assert v.scopes == [tg.Scope("runs/*", "write")]
     assert v.allows("runs/1", "write") and not v.allows("runs/1", "read")
 
@@ -86,7 +86,8 @@ def test_token_issued_verified_revoked_then_refused(guard: tg.Guard, acme: tg.Te
 
 def test_token_refusals_have_reasons(guard: tg.Guard, acme: tg.TenantContext) -> None:
     token = guard.create_token(acme, "bot", "ci").expose()
-    assert guard.authenticate_token(token).context.role == "viewer"
+    ctx = guard.authenticate_token(token).context
+    assert (ctx.kind, ctx.agent, ctx.role, ctx.user) == ("agent", "bot", None, None)
     with pytest.raises(tg.MalformedError) as e:
         guard.authenticate_token("not a token")
     assert e.value.reason == "malformed"

@@ -369,6 +369,8 @@ pub enum AuditAction {
     TenantErasure,
     /// A login session was revoked.
     SessionRevoke,
+    /// A TOTP code was derived from a stored seed (reserved to the SDK).
+    TotpCode,
 }
 
 impl From<AuditAction> for core_audit::AuditAction {
@@ -392,6 +394,7 @@ impl From<AuditAction> for core_audit::AuditAction {
             AuditAction::SubjectErasure => A::SubjectErasure,
             AuditAction::TenantErasure => A::TenantErasure,
             AuditAction::SessionRevoke => A::SessionRevoke,
+            AuditAction::TotpCode => A::TotpCode,
         }
     }
 }
