@@ -793,3 +793,177 @@ fn attack_refused_agent_writes_nothing_to_the_audit_log() {
         }
     });
 }
+
+#[test]
+fn attack_record_id_with_dot_segments_cannot_escape_the_class_scope() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("records/note/*", Action::Write)])
+                .await;
+            for (id, class) in [
+                ("../password/prod-db-password", "note"),
+                ("x", "note/../password"),
+                ("./x", "note"),
+                ("a//b", "note"),
+            ] {
+                refused(w.g.put_record(&bot, id, class, None, b"x").await, w.name);
+            }
+            assert_eq!(w.password().await, b"s3cret");
+        }
+    });
+}
+
+#[test]
+fn attack_seal_context_with_dot_segments_is_out_of_scope() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::new("values/runs/*", Action::Write)]).await;
+            w.g.seal(&bot, "runs/1", b"x").await.unwrap();
+            for ctx in ["runs/../credentials/x", "runs//x", "credentials/x", "runs"] {
+                refused(w.g.seal(&bot, ctx, b"x").await, w.name);
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_expiry_holds_at_the_exact_second() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, bot) = w
+                .token_spec(
+                    TokenSpec::read_only(a("bot"), "t")
+                        .scopes(vec![Scope::read("keys")])
+                        .expires_in(60),
+                )
+                .await;
+            w.clock.advance(59);
+            w.g.key_versions(&bot).await.unwrap();
+            w.clock.advance(1);
+            refused(w.g.key_versions(&bot).await, w.name);
+            refused(w.g.authenticate_token(t.secret.expose()).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_scope_matching_is_case_and_lookalike_exact() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
+            for res in ["Runs/1", "RUNS/1", "runs\u{2215}1", "ｒuns/1", "runs/1".replace('r', "\u{0433}").as_str()] {
+                let e = w.g.verify_token(t.secret.expose(), res, Action::Read).await.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{res}");
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_read_on_tokens_cannot_revoke_or_kill() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (victim, vctx) = w.token("victim", vec![Scope::read("keys")]).await;
+            let (_, bot) = w.token("bot", vec![Scope::read("tokens")]).await;
+            assert!(!w.g.list_tokens(&bot, None, None, 10).await.unwrap().is_empty());
+            refused(w.g.revoke_token(&bot, &victim.id).await, w.name);
+            refused(w.g.kill_agent(&bot, &a("victim")).await, w.name);
+            // The victim is untouched.
+            w.g.key_versions(&vctx).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_a_chain_of_self_minted_tokens_dies_with_one_kill() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let scopes = vec![Scope::new("tokens", Action::Admin), Scope::read("keys")];
+            let (_, gen0) = w.token("bot", scopes.clone()).await;
+            let mut ctx = gen0;
+            let mut secrets = Vec::new();
+            for i in 0..3 {
+                let t = w
+                    .g
+                    .create_token(
+                        &ctx,
+                        TokenSpec::read_only(a("bot"), format!("gen{i}")).scopes(scopes.clone()),
+                    )
+                    .await
+                    .unwrap();
+                ctx = w.g.authenticate_token(t.secret.expose()).await.unwrap().context;
+                secrets.push(t.secret.expose().to_owned());
+            }
+            w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
+            for s in &secrets {
+                refused(w.g.authenticate_token(s).await, w.name);
+            }
+            refused(w.g.key_versions(&ctx).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_agent_without_audit_read_cannot_read_or_export_the_log() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::new("audit", Action::Write)]).await;
+            refused(w.g.audit_entries(&bot, 0, 10).await, w.name);
+            refused(w.g.verify_audit(&bot).await, w.name);
+            refused(w.g.export_audit(&bot, Vec::new()).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_agent_cannot_erase_subjects_or_sweep_without_retention_admin() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Delete)]).await;
+            refused(w.g.erase_subject(&bot, "jane", 10).await, w.name);
+            refused(w.g.sweep(&bot, 10, |_| {}).await, w.name);
+            assert_eq!(w.password().await, b"s3cret");
+        }
+    });
+}
+
+#[test]
+fn attack_huge_resource_names_never_panic() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, _) = w.token("bot", vec![Scope::read("*")]).await;
+            let huge = "é".repeat(100_000);
+            w.g.verify_token(t.secret.expose(), &huge, Action::Read).await.unwrap();
+            let e = w
+                .g
+                .verify_token(t.secret.expose(), &huge, Action::Write)
+                .await
+                .unwrap_err();
+            assert!(e.to_string().len() < 1024, "the echo is bounded");
+        }
+    });
+}
+
+#[test]
+fn attack_user_context_cannot_use_another_stores_capability_to_vouch_plaintext() {
+    rt().block_on(async {
+        for w in worlds().await {
+            // A user vouched by a rogue capability is still only a user: no plaintext, and
+            // sensitive operations by role only.
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(LocalKeyProvider::ephemeral())
+                .store(MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let fake_owner = TenantContext::resolved(tenantguard::tenant::Resolved::vouch(
+                &rogue_cap,
+                TenantId::new("acme").unwrap(),
+                a("mallory"),
+                Role::Owner,
+            ));
+            refused(w.g.open_credential(&fake_owner, "prod-db-password").await, w.name);
+            refused(w.g.set_tenant_key_provider(&fake_owner, None).await, w.name);
+        }
+    });
+}
