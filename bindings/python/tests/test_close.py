@@ -26,8 +26,8 @@ class XorKms:
 
 def test_closing_the_guard_closes_egress_and_revealer() -> None:
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", _service)
     guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    acme = tg.TenantContext.service("acme", _service)
     with guard:
         guard.create_tenant(acme)
         guard.put_credential(acme, "pw", tg.Credential.password("s3cret"))
@@ -62,8 +62,8 @@ def test_closing_the_guard_closes_egress_and_revealer() -> None:
 
 def test_dependents_close_on_their_own_without_closing_the_guard() -> None:
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", _service)
     guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    acme = tg.TenantContext.service("acme", _service)
     with guard:
         guard.create_tenant(acme)
         with tg.Egress(guard, store) as egress:
@@ -83,8 +83,8 @@ def test_closed_dependents_release_the_key_provider() -> None:
     kms = XorKms()
     alive = weakref.ref(kms)
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", _service)
     guard, _service = tg.Guard.with_service(kms, store)
+    acme = tg.TenantContext.service("acme", _service)
     del kms
     guard.create_tenant(acme)
     egress = tg.Egress(guard, store)

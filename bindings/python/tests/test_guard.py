@@ -80,7 +80,7 @@ def test_cross_tenant_record_is_refused(guard: tg.Guard, acme: tg.TenantContext,
 def test_roles(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     viewer = tg.TenantContext.resolved(service, "acme", "u1", "viewer")
     member = tg.TenantContext.resolved(service, "acme", "u2", "member")
-    assert not member.isservice and member.tenant == "acme"
+    assert not member.is_service and member.tenant == "acme"
     with pytest.raises(tg.PermissionDeniedError, match="needs role member"):
         guard.seal(viewer, "c", b"x")
     sealed = guard.seal(member, "c", b"x")
@@ -138,8 +138,8 @@ def test_shred(guard: tg.Guard, acme: tg.TenantContext) -> None:
 
 
 def test_embedded_persists_and_closes(tmp_path: Path, service: tg.ServiceRole) -> None:
-    acme = tg.TenantContext.service("acme", _service)
     g, _service = tg.Guard.embedded_with_service(tmp_path / "tg")
+    acme = tg.TenantContext.service("acme", _service)
     with g:
         g.create_tenant(acme)
         sealed = g.seal(acme, "c", b"persisted")
@@ -149,6 +149,7 @@ def test_embedded_persists_and_closes(tmp_path: Path, service: tg.ServiceRole) -
         g.seal(acme, "c", b"x")
     assert (tmp_path / "tg" / "keys.json").exists()
     g2, _service = tg.Guard.embedded_with_service(str(tmp_path / "tg"))
+    acme = tg.TenantContext.service("acme", _service)  # a reopened store: its own capability
     with g2:
         assert g2.open(acme, "c", sealed) == b"persisted"
         assert g2.open_credential(acme, "row").expose() == b"pw"
@@ -157,8 +158,8 @@ def test_embedded_persists_and_closes(tmp_path: Path, service: tg.ServiceRole) -
 def test_builder_with_local_provider_and_kek_rotation(tmp_path: Path, service: tg.ServiceRole) -> None:
     provider = tg.LocalKeyProvider.open_or_create(tmp_path / "keys.json")
     store = tg.SqliteStore(tmp_path / "db.sqlite")
-    acme = tg.TenantContext.service("acme", _service)
     g, _service = tg.Guard.with_service(provider, store, cache_max_tenants=0)
+    acme = tg.TenantContext.service("acme", _service)
     with g:
         g.create_tenant(acme)
         sealed = g.seal(acme, "c", b"v")

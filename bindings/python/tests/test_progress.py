@@ -27,12 +27,17 @@ def clock() -> Clock:
 @pytest.fixture
 def timed(clock: Clock) -> Iterator[tg.Guard]:
     g, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=clock)
+    _SERVICES[id(g)] = _service
     with g:
         yield g
 
 
+# Each guard's service capability, for the `tenant` helper.
+_SERVICES: dict[int, tg.ServiceRole] = {}
+
+
 def tenant(guard: tg.Guard, name: str, screenshots: int) -> tg.TenantContext:
-    ctx = tg.TenantContext.service(name, _service)
+    ctx = tg.TenantContext.service(name, _SERVICES[id(guard)])
     guard.create_tenant(ctx)
     for i in range(screenshots):
         guard.put_record(ctx, f"{name}-shot-{i}", "screenshot", b"png")
