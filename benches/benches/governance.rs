@@ -15,8 +15,8 @@ use tenantguard::auth::PasswordHasher;
 use tenantguard::tenant::{Resolved, Role, UserId};
 use tenantguard::tokens::{Action, TokenConfig, TokenSpec};
 use tenantguard::{
-    GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, SqliteStore, Store,
-    TenantContext, TenantId,
+    GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, SqliteStore, Store, TenantContext,
+    TenantId,
 };
 
 /// Polls a future once without any runtime: a warm-cache verification never awaits, so
@@ -61,7 +61,8 @@ fn guard(store: Arc<dyn Store>, cache_ttl: Duration) -> Guard {
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store)
         .governance(cfg)
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap()
 }
 
@@ -142,7 +143,8 @@ fn tokens(c: &mut Criterion) {
     g.finish();
 
     let guard = guard(Arc::new(MemoryStore::new()), Duration::ZERO);
-    let ctx = TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
+    let ctx = TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         TenantId::new("acme").unwrap(),
         UserId::new("alice").unwrap(),
         Role::Member,

@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use tenantguard::crypto::DataKey;
 use tenantguard::kms::{KeyProvider, KmsError, WrapContext, WrappedKey};
 use tenantguard::{
-    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, Store, TenantContext,
-    TenantId,
+    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, Store, TenantContext, TenantId,
 };
 
 /// Counts calls to the wrapped provider.
@@ -218,7 +217,8 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
         .key_provider_arc(counting.clone())
         .store_arc(store)
         .cache_limits(limits)
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let before = counting.unwraps.load(Ordering::Relaxed);
     let workers = 64;
@@ -265,14 +265,16 @@ async fn herd(provider: Arc<dyn KeyProvider>) -> u64 {
     let setup = Guard::builder()
         .key_provider_arc(counting.clone())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let hot = TenantContext::service(TenantId::new("hot").unwrap(), &tg_cap::cap());
     setup.create_tenant(&hot).await.unwrap();
     let g = Guard::builder()
         .key_provider_arc(counting.clone())
         .store_arc(store)
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let before = counting.unwraps.load(Ordering::Relaxed);
     let barrier = Arc::new(tokio::sync::Barrier::new(1000));
@@ -307,7 +309,8 @@ async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
     let g = Guard::builder()
         .key_provider_arc(provider.clone())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let c = TenantContext::service(TenantId::new("cold").unwrap(), &tg_cap::cap());
     g.create_tenant(&c).await.unwrap();
@@ -317,7 +320,8 @@ async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
         let g = Guard::builder()
             .key_provider_arc(provider.clone())
             .store_arc(store.clone())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
         let t = Instant::now();
         std::hint::black_box(g.open_record(&c, "r").await.unwrap());

@@ -19,8 +19,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
-    Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, TenantContext, TenantId,
-    UserId,
+    Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, TenantContext, TenantId, UserId,
 };
 use tokio_postgres::{Config, NoTls};
 
@@ -110,10 +109,12 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(Arc::new(store))
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let tenant = TenantId::new("bench").unwrap();
-    let owner = TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
+    let owner = TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         tenant.clone(),
         UserId::new("olga").unwrap(),
         Role::Owner,
@@ -126,7 +127,8 @@ async fn setup(env: &Env, db: &str, rls: bool) -> (Guard, TenantContext, TenantC
         "INSERT INTO tg_memberships VALUES ('bench', 'mia', 'member', 0)",
     )
     .await;
-    let member = TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
+    let member = TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         tenant.clone(),
         UserId::new("mia").unwrap(),
         Role::Member,

@@ -17,7 +17,8 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Throughput};
 use tenantguard::crypto::{open_with_key, seal_with_key, TenantKey};
 use tenantguard::{
-    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes, TenantContext, TenantId,
+    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes,
+    TenantContext, TenantId,
 };
 use tokio::runtime::Runtime;
 
@@ -53,12 +54,10 @@ fn guard(rt: &Runtime, limits: CacheLimits) -> (Guard, TenantContext) {
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
         .cache_limits(limits)
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .expect("guard");
-    let ctx = TenantContext::service(
-        TenantId::new("acme").expect("tenant id"),
-        &tg_cap::cap(),
-    );
+    let ctx = TenantContext::service(TenantId::new("acme").expect("tenant id"), &tg_cap::cap());
     rt.block_on(guard.create_tenant(&ctx))
         .expect("create tenant");
     (guard, ctx)

@@ -2,7 +2,6 @@
 //! `Guard` (in-memory store, ephemeral key, key cached), per round trip, in the same run
 //! as the Python and Kotlin loops (benches/bindings/run.sh). Prints one JSON line.
 
-
 use std::time::Instant;
 
 use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};

@@ -82,7 +82,11 @@ impl GuardBuilder {
     /// Lets `tenant` use named provider `name` (a customer's own KMS key is for that
     /// customer alone). A provider no tenant is allowed is used by none:
     /// [`Guard::set_tenant_key_provider`] refuses it.
-    pub fn allow_tenant_key_provider(mut self, name: &str, tenant: crate::tenant::TenantId) -> Self {
+    pub fn allow_tenant_key_provider(
+        mut self,
+        name: &str,
+        tenant: crate::tenant::TenantId,
+    ) -> Self {
         self.provider_tenants
             .entry(name.to_owned())
             .or_default()
@@ -264,9 +268,7 @@ impl Guard {
 
     /// [`Guard::embedded`] and its service capability (see [`GuardBuilder::build_with_service`]).
     #[cfg(feature = "sqlite")]
-    pub fn embedded_with_service(
-        dir: impl AsRef<std::path::Path>,
-    ) -> Result<(Guard, ServiceRole)> {
+    pub fn embedded_with_service(dir: impl AsRef<std::path::Path>) -> Result<(Guard, ServiceRole)> {
         Self::embedded_builder(dir)?.build_with_service()
     }
 
@@ -459,7 +461,13 @@ impl Guard {
 
     /// The tenant's key versions (metadata only). Any role.
     pub async fn key_versions(&self, ctx: &TenantContext) -> Result<Vec<KeyInfo>> {
-        self.authorize(ctx, Role::Viewer, "keys", ScopeAction::Read, "list key versions")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            ScopeAction::Read,
+            "list key versions",
+        )?;
         Ok(self
             .store()
             .tenant_keys(ctx)
@@ -792,7 +800,13 @@ impl Guard {
         &self,
         ctx: &TenantContext,
     ) -> Result<(crate::kms::ShredReport, u64, u64)> {
-        self.authorize(ctx, Role::Owner, "tenant", ScopeAction::Admin, "shred a tenant")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "tenant",
+            ScopeAction::Admin,
+            "shred a tenant",
+        )?;
         let now = self.now();
         let tokens = self.store().revoke_tokens(ctx, None, now).await?;
         self.forget_revoked(ctx, None).await?;

@@ -137,7 +137,9 @@ impl Revealer {
     ) -> Result<Credential> {
         self.guard.require_service(ctx, "open a credential")?;
         self.observe(ctx, id, OpenKind::Reveal, purpose)?;
-        self.guard.open_credential_with_reason(ctx, id, purpose).await
+        self.guard
+            .open_credential_with_reason(ctx, id, purpose)
+            .await
     }
 
     /// The TOTP code for `unix_time` from stored `totp_seed` credential `id`, for

@@ -55,7 +55,13 @@ impl Guard {
     /// Rotates the tenant's data key: a new version becomes active for new writes; old
     /// values keep opening under the old one (now decrypt-only). Needs the owner role.
     pub async fn rotate_tenant_key(&self, ctx: &TenantContext) -> Result<KeyId> {
-        self.authorize(ctx, Role::Owner, "keys", ScopeAction::Admin, "rotate a tenant key")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "keys",
+            ScopeAction::Admin,
+            "rotate a tenant key",
+        )?;
         let keys = self.store().tenant_keys(ctx).await?;
         let last = keys.iter().map(|k| k.key_id).max().unwrap_or(KeyId::FIRST);
         let next = last
@@ -85,7 +91,13 @@ impl Guard {
         batch: usize,
         mut progress: impl FnMut(&ReencryptReport) + Send,
     ) -> Result<ReencryptReport> {
-        self.authorize(ctx, Role::Owner, "keys", ScopeAction::Admin, "re-encrypt records")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "keys",
+            ScopeAction::Admin,
+            "re-encrypt records",
+        )?;
         let batch = check_batch(batch)?;
         let active = self.active_key(ctx).await?;
         let mut report = ReencryptReport::default();

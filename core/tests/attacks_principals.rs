@@ -127,7 +127,9 @@ fn now_u64(w: &World) -> u64 {
 fn attack_1a_write_on_runs_cannot_overwrite_a_credential() {
     rt().block_on(async {
         for w in worlds().await {
-            let (_, bot) = w.token("bot", vec![Scope::new("runs/*", Action::Write)]).await;
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("runs/*", Action::Write)])
+                .await;
             refused(
                 w.g.put_credential(&bot, "prod-db-password", &Credential::password("pwned"))
                     .await,
@@ -143,7 +145,9 @@ fn attack_1a_write_on_runs_cannot_overwrite_a_credential() {
 fn attack_1b_write_on_runs_cannot_get_totp_codes() {
     rt().block_on(async {
         for w in worlds().await {
-            let (_, bot) = w.token("bot", vec![Scope::new("runs/*", Action::Write)]).await;
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("runs/*", Action::Write)])
+                .await;
             refused(
                 w.g.totp_code(&bot, "otp", &TotpParams::default(), "harvest")
                     .await,
@@ -157,7 +161,9 @@ fn attack_1b_write_on_runs_cannot_get_totp_codes() {
 fn attack_1c_admin_on_one_resource_cannot_mint_a_wildcard_admin() {
     rt().block_on(async {
         for w in worlds().await {
-            let (_, bot) = w.token("bot", vec![Scope::new("runs/1", Action::Admin)]).await;
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("runs/1", Action::Admin)])
+                .await;
             let spec = TokenSpec::read_only(a("bot2"), "escalate")
                 .scopes(vec![Scope::new("*", Action::Admin)]);
             refused(w.g.create_token(&bot, spec).await, w.name);
@@ -190,7 +196,10 @@ fn attack_1d_token_admin_cannot_mint_for_another_agent_or_widen() {
                 .scopes(vec![Scope::read("runs/*")])
                 .expires_in(60);
             let e = refused(w.g.create_token(&bot, other).await, w.name);
-            assert!(matches!(e, tenantguard::Error::Token(TokenError::Widening(_))));
+            assert!(matches!(
+                e,
+                tenantguard::Error::Token(TokenError::Widening(_))
+            ));
             let wider = TokenSpec::read_only(a("bot"), "x")
                 .scopes(vec![Scope::read("*")])
                 .expires_in(60);
@@ -221,19 +230,15 @@ fn attack_1e_minted_tokens_die_with_the_minters_kill() {
                     ],
                 )
                 .await;
-            let child = w
-                .g
-                .create_token(
+            let child =
+                w.g.create_token(
                     &bot,
                     TokenSpec::read_only(a("bot"), "child").scopes(vec![Scope::read("runs/*")]),
                 )
                 .await
                 .unwrap();
             w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
-            refused(
-                w.g.authenticate_token(child.secret.expose()).await,
-                w.name,
-            );
+            refused(w.g.authenticate_token(child.secret.expose()).await, w.name);
         }
     });
 }
@@ -250,7 +255,8 @@ fn attack_1f_agent_with_lifetime_cannot_mint_a_longer_one() {
                 )
                 .await;
             for spec in [
-                TokenSpec::read_only(a("bot"), "forever").scopes(vec![Scope::new("tokens", Action::Admin)]),
+                TokenSpec::read_only(a("bot"), "forever")
+                    .scopes(vec![Scope::new("tokens", Action::Admin)]),
                 TokenSpec::read_only(a("bot"), "longer")
                     .scopes(vec![Scope::new("tokens", Action::Admin)])
                     .expires_in(3600),
@@ -402,11 +408,10 @@ fn attack_6b_prefix_scope_does_not_traverse() {
                 "runsx/1",
                 "ｒｕｎｓ/1",
             ] {
-                let e = w
-                    .g
-                    .verify_token(t.secret.expose(), res, Action::Read)
-                    .await
-                    .unwrap_err();
+                let e =
+                    w.g.verify_token(t.secret.expose(), res, Action::Read)
+                        .await
+                        .unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{res}");
             }
             w.g.verify_token(t.secret.expose(), "runs/1", Action::Read)
@@ -422,7 +427,9 @@ fn attack_6b_prefix_scope_does_not_traverse() {
 fn attack_7_agent_named_like_the_owner_is_audited_as_an_agent() {
     rt().block_on(async {
         for w in worlds().await {
-            let (_, fake) = w.token("olga", vec![Scope::new("audit", Action::Write)]).await;
+            let (_, fake) = w
+                .token("olga", vec![Scope::new("audit", Action::Write)])
+                .await;
             w.g.record_audit(
                 &fake,
                 AuditEvent::new(AuditAction::PermissionChange, "member:eve"),
@@ -471,7 +478,12 @@ fn attack_9a_users_and_agents_cannot_read_plaintext() {
     rt().block_on(async {
         for w in worlds().await {
             let owner = member(&w.store, "acme", "olga", Role::Owner).await;
-            let (_, bot) = w.token("bot", vec![Scope::read("*"), Scope::new("*", Action::Admin)]).await;
+            let (_, bot) = w
+                .token(
+                    "bot",
+                    vec![Scope::read("*"), Scope::new("*", Action::Admin)],
+                )
+                .await;
             let v = w.g.seal(&w.acme, "ctx", b"x").await.unwrap();
             for ctx in [&owner, &bot] {
                 refused(w.g.open_credential(ctx, "prod-db-password").await, w.name);
@@ -504,7 +516,10 @@ fn attack_9b_a_capability_from_another_guard_does_not_work() {
                 .build_with_service()
                 .unwrap();
             let forged = TenantContext::service(TenantId::new("acme").unwrap(), &rogue_cap);
-            refused(w.g.open_credential(&forged, "prod-db-password").await, w.name);
+            refused(
+                w.g.open_credential(&forged, "prod-db-password").await,
+                w.name,
+            );
             refused(w.g.shred_tenant(&forged).await, w.name);
             refused(
                 w.g.rewrap_tenant_keys(&rogue_cap, None, 10, |_| {}).await,
@@ -523,7 +538,9 @@ fn attack_9c_every_plaintext_release_is_audited() {
             let v = w.g.seal(&w.acme, "col/1", b"x").await.unwrap();
             let before = w.actions().await.len();
             w.g.open(&w.acme, "col/1", &v).await.unwrap();
-            w.g.open_credential(&w.acme, "prod-db-password").await.unwrap();
+            w.g.open_credential(&w.acme, "prod-db-password")
+                .await
+                .unwrap();
             w.g.open_record(&w.acme, "prod-db-password").await.unwrap();
             let after = w.actions().await;
             assert_eq!(after.len(), before + 3, "{}", w.name);
@@ -539,7 +556,9 @@ fn attack_9d_callers_cannot_append_reserved_audit_actions() {
     rt().block_on(async {
         for w in worlds().await {
             let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
-            let (_, bot) = w.token("bot", vec![Scope::new("audit", Action::Write)]).await;
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("audit", Action::Write)])
+                .await;
             for ctx in [&vic, &bot, &w.acme] {
                 for action in [
                     AuditAction::TenantShred,
@@ -548,11 +567,10 @@ fn attack_9d_callers_cannot_append_reserved_audit_actions() {
                     AuditAction::KeyRotate,
                     AuditAction::TotpCode,
                 ] {
-                    let e = w
-                        .g
-                        .record_audit(ctx, AuditEvent::new(action, "tenant:acme"))
-                        .await
-                        .unwrap_err();
+                    let e =
+                        w.g.record_audit(ctx, AuditEvent::new(action, "tenant:acme"))
+                            .await
+                            .unwrap_err();
                     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{action}");
                 }
             }
@@ -571,11 +589,10 @@ fn attack_9e_shred_revokes_tokens_sessions_and_held_agent_contexts() {
             w.g.shred_tenant(&w.acme).await.unwrap();
             refused(w.g.authenticate_token(t.secret.expose()).await, w.name);
             refused(w.g.key_versions(&bot).await, w.name);
-            let e = w
-                .g
-                .refresh_session(s.refresh_token.expose())
-                .await
-                .unwrap_err();
+            let e =
+                w.g.refresh_session(s.refresh_token.expose())
+                    .await
+                    .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{}", w.name);
         }
     });
@@ -651,8 +668,12 @@ fn attack_agent_scopes_are_checked_per_operation() {
             refused(w.g.kill_agent(&reader, &a("other")).await, w.name);
             refused(w.g.create_tenant(&reader).await, w.name);
             refused(
-                w.g.set_retention(&reader, "note", tenantguard::store::RetentionWindow::Secs(60))
-                    .await,
+                w.g.set_retention(
+                    &reader,
+                    "note",
+                    tenantguard::store::RetentionWindow::Secs(60),
+                )
+                .await,
                 w.name,
             );
             // But it reads what it is scoped to.
@@ -675,11 +696,14 @@ fn attack_record_scope_names_class_and_id() {
                     ],
                 )
                 .await;
-            w.g.put_record(&bot, "n1", "note", None, b"x").await.unwrap();
+            w.g.put_record(&bot, "n1", "note", None, b"x")
+                .await
+                .unwrap();
             assert!(w.g.delete_record(&bot, "n1").await.unwrap());
             // Another class with the same id space is out of reach.
             refused(
-                w.g.put_credential(&bot, "n2", &Credential::password("x")).await,
+                w.g.put_credential(&bot, "n2", &Credential::password("x"))
+                    .await,
                 w.name,
             );
             refused(w.g.delete_record(&bot, "prod-db-password").await, w.name);
@@ -707,7 +731,8 @@ fn attack_totp_scope_is_per_credential() {
             // A viewer may not use credentials at all.
             let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
             refused(
-                w.g.totp_code(&vic, "otp", &TotpParams::default(), "x").await,
+                w.g.totp_code(&vic, "otp", &TotpParams::default(), "x")
+                    .await,
                 w.name,
             );
         }
@@ -733,11 +758,10 @@ fn attack_reserved_actions_even_with_full_audit_scope() {
     rt().block_on(async {
         for w in worlds().await {
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Write)]).await;
-            let e = w
-                .g
-                .record_audit(&bot, AuditEvent::new(AuditAction::AgentKill, "agent:x"))
-                .await
-                .unwrap_err();
+            let e =
+                w.g.record_audit(&bot, AuditEvent::new(AuditAction::AgentKill, "agent:x"))
+                    .await
+                    .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PermissionDenied);
             // Host actions still work.
             w.g.record_audit(&bot, AuditEvent::new(AuditAction::PolicyChange, "egress"))
@@ -752,8 +776,14 @@ fn attack_long_multibyte_resource_never_panics() {
     rt().block_on(async {
         for w in worlds().await {
             let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
-            for res in ["é".repeat(200), "€".repeat(100), format!("runs/{}", "日".repeat(50))] {
-                let r = w.g.verify_token(t.secret.expose(), &res, Action::Write).await;
+            for res in [
+                "é".repeat(200),
+                "€".repeat(100),
+                format!("runs/{}", "日".repeat(50)),
+            ] {
+                let r =
+                    w.g.verify_token(t.secret.expose(), &res, Action::Write)
+                        .await;
                 assert_eq!(r.unwrap_err().kind(), ErrorKind::PermissionDenied);
             }
         }
@@ -763,8 +793,8 @@ fn attack_long_multibyte_resource_never_panics() {
 #[test]
 fn attack_scope_grammar_table() {
     for bad in [
-        "", "*x", "x*", "a*b", "/a", "a/", "a//b", "./a", "a/./b", "a/../b", "..", "*/a",
-        "a/**", "a\n", "a\u{7f}",
+        "", "*x", "x*", "a*b", "/a", "a/", "a//b", "./a", "a/./b", "a/../b", "..", "*/a", "a/**",
+        "a\n", "a\u{7f}",
     ] {
         let spec = TokenSpec::read_only(a("bot"), "x").scopes(vec![Scope::read(bad)]);
         rt().block_on(async {
@@ -786,8 +816,12 @@ fn attack_refused_agent_writes_nothing_to_the_audit_log() {
             let before = w.actions().await.len();
             let _ = w.g.shred_tenant(&bot).await;
             let _ = w.g.rotate_tenant_key(&bot).await;
-            let _ = w.g.put_credential(&bot, "x", &Credential::password("y")).await;
-            let _ = w.g.record_audit(&bot, AuditEvent::new(AuditAction::PolicyChange, "x")).await;
+            let _ =
+                w.g.put_credential(&bot, "x", &Credential::password("y"))
+                    .await;
+            let _ =
+                w.g.record_audit(&bot, AuditEvent::new(AuditAction::PolicyChange, "x"))
+                    .await;
             assert_eq!(w.actions().await.len(), before, "{}", w.name);
             assert_eq!(w.g.key_versions(&w.acme).await.unwrap().len(), 1);
         }
@@ -818,7 +852,9 @@ fn attack_record_id_with_dot_segments_cannot_escape_the_class_scope() {
 fn attack_seal_context_with_dot_segments_is_out_of_scope() {
     rt().block_on(async {
         for w in worlds().await {
-            let (_, bot) = w.token("bot", vec![Scope::new("values/runs/*", Action::Write)]).await;
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("values/runs/*", Action::Write)])
+                .await;
             w.g.seal(&bot, "runs/1", b"x").await.unwrap();
             for ctx in ["runs/../credentials/x", "runs//x", "credentials/x", "runs"] {
                 refused(w.g.seal(&bot, ctx, b"x").await, w.name);
@@ -852,8 +888,17 @@ fn attack_scope_matching_is_case_and_lookalike_exact() {
     rt().block_on(async {
         for w in worlds().await {
             let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
-            for res in ["Runs/1", "RUNS/1", "runs\u{2215}1", "ｒuns/1", "runs/1".replace('r', "\u{0433}").as_str()] {
-                let e = w.g.verify_token(t.secret.expose(), res, Action::Read).await.unwrap_err();
+            for res in [
+                "Runs/1",
+                "RUNS/1",
+                "runs\u{2215}1",
+                "ｒuns/1",
+                "runs/1".replace('r', "\u{0433}").as_str(),
+            ] {
+                let e =
+                    w.g.verify_token(t.secret.expose(), res, Action::Read)
+                        .await
+                        .unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{res}");
             }
         }
@@ -866,7 +911,12 @@ fn attack_read_on_tokens_cannot_revoke_or_kill() {
         for w in worlds().await {
             let (victim, vctx) = w.token("victim", vec![Scope::read("keys")]).await;
             let (_, bot) = w.token("bot", vec![Scope::read("tokens")]).await;
-            assert!(!w.g.list_tokens(&bot, None, None, 10).await.unwrap().is_empty());
+            assert!(!w
+                .g
+                .list_tokens(&bot, None, None, 10)
+                .await
+                .unwrap()
+                .is_empty());
             refused(w.g.revoke_token(&bot, &victim.id).await, w.name);
             refused(w.g.kill_agent(&bot, &a("victim")).await, w.name);
             // The victim is untouched.
@@ -884,15 +934,18 @@ fn attack_a_chain_of_self_minted_tokens_dies_with_one_kill() {
             let mut ctx = gen0;
             let mut secrets = Vec::new();
             for i in 0..3 {
-                let t = w
-                    .g
-                    .create_token(
+                let t =
+                    w.g.create_token(
                         &ctx,
                         TokenSpec::read_only(a("bot"), format!("gen{i}")).scopes(scopes.clone()),
                     )
                     .await
                     .unwrap();
-                ctx = w.g.authenticate_token(t.secret.expose()).await.unwrap().context;
+                ctx =
+                    w.g.authenticate_token(t.secret.expose())
+                        .await
+                        .unwrap()
+                        .context;
                 secrets.push(t.secret.expose().to_owned());
             }
             w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
@@ -908,7 +961,9 @@ fn attack_a_chain_of_self_minted_tokens_dies_with_one_kill() {
 fn attack_agent_without_audit_read_cannot_read_or_export_the_log() {
     rt().block_on(async {
         for w in worlds().await {
-            let (_, bot) = w.token("bot", vec![Scope::new("audit", Action::Write)]).await;
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("audit", Action::Write)])
+                .await;
             refused(w.g.audit_entries(&bot, 0, 10).await, w.name);
             refused(w.g.verify_audit(&bot).await, w.name);
             refused(w.g.export_audit(&bot, Vec::new()).await, w.name);
@@ -934,12 +989,13 @@ fn attack_huge_resource_names_never_panic() {
         for w in worlds().await {
             let (t, _) = w.token("bot", vec![Scope::read("*")]).await;
             let huge = "é".repeat(100_000);
-            w.g.verify_token(t.secret.expose(), &huge, Action::Read).await.unwrap();
-            let e = w
-                .g
-                .verify_token(t.secret.expose(), &huge, Action::Write)
+            w.g.verify_token(t.secret.expose(), &huge, Action::Read)
                 .await
-                .unwrap_err();
+                .unwrap();
+            let e =
+                w.g.verify_token(t.secret.expose(), &huge, Action::Write)
+                    .await
+                    .unwrap_err();
             assert!(e.to_string().len() < 1024, "the echo is bounded");
         }
     });
@@ -962,7 +1018,10 @@ fn attack_user_context_cannot_use_another_stores_capability_to_vouch_plaintext()
                 a("mallory"),
                 Role::Owner,
             ));
-            refused(w.g.open_credential(&fake_owner, "prod-db-password").await, w.name);
+            refused(
+                w.g.open_credential(&fake_owner, "prod-db-password").await,
+                w.name,
+            );
             refused(w.g.set_tenant_key_provider(&fake_owner, None).await, w.name);
         }
     });

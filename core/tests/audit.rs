@@ -431,7 +431,8 @@ fn kek_rotation_is_audited_per_tenant() {
             .key_provider_arc(kp.clone())
             .store(tenantguard::MemoryStore::new())
             .clock(TestClock::at(T0))
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
         for t in ["a", "b"] {
             g.create_tenant(&service(t)).await.unwrap();

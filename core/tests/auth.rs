@@ -203,7 +203,8 @@ fn access_tokens() {
             .key_provider(tenantguard::LocalKeyProvider::ephemeral())
             .store(tenantguard::MemoryStore::new())
             .governance(short)
-            .build_with_service().map(tg_cap::keep);
+            .build_with_service()
+            .map(tg_cap::keep);
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
         // The service role has no sessions (a principal-kind refusal, not bad input).
         assert_eq!(

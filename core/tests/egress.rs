@@ -13,8 +13,8 @@ use tenantguard::redact::{Operator, OrgPattern};
 use tenantguard::store::{KeyStore, PolicyStore};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, SqliteStore, Store,
-    TenantContext, TenantId, UserId,
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, SqliteStore, Store, TenantContext,
+    TenantId, UserId,
 };
 
 #[derive(Default)]
@@ -31,7 +31,8 @@ fn ctx(t: &str) -> TenantContext {
 }
 
 fn user(t: &str, role: Role) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
+    TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         TenantId::new(t).unwrap(),
         UserId::new("u1").unwrap(),
         role,
@@ -42,7 +43,8 @@ async fn setup<S: Store + PolicyStore + 'static>(store: Arc<S>) -> (Egress, Arc<
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     for t in ["acme", "globex"] {
         guard.create_tenant(&ctx(t)).await.unwrap();
@@ -469,7 +471,8 @@ async fn builder_needs_a_policy_store() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     assert_eq!(
         Egress::builder(guard).build().unwrap_err().kind(),
@@ -504,7 +507,8 @@ async fn builder_falls_back_to_the_guards_policy_store() {
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
         .policy_store(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     guard.create_tenant(&ctx("acme")).await.unwrap();
     let egress = Egress::builder(guard).build().unwrap();

@@ -13,7 +13,8 @@ async fn decisions_and_policy_changes_are_audited_without_values() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
     guard.create_tenant(&acme).await.unwrap();

@@ -31,7 +31,8 @@ fn service(tenant: &str) -> TenantContext {
 }
 
 fn user(tenant: &str, name: &str, role: Role) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
+    TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         tid(tenant),
         UserId::new(name).unwrap(),
         role,
@@ -42,7 +43,8 @@ fn guard_with(store: Arc<dyn Store>, provider: Arc<dyn KeyProvider>) -> Guard {
     Guard::builder()
         .key_provider_arc(provider)
         .store_arc(store)
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap()
 }
 
@@ -1320,7 +1322,8 @@ async fn cache_limits_are_honoured() {
             .key_provider_arc(provider.clone())
             .store_arc(store.clone())
             .cache_limits(limits)
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g0 = build(tenantguard::CacheLimits::default());
@@ -1370,12 +1373,14 @@ async fn cache_limits_are_honoured() {
 async fn builder_requires_provider_and_store() {
     let e = Guard::builder()
         .store(tenantguard::MemoryStore::new())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     let e = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
 }

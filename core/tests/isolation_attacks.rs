@@ -123,7 +123,8 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
 
     // Two organizations with all four roles in acme and an owner and member in globex.

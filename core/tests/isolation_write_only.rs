@@ -10,8 +10,8 @@ use tenantguard::reveal::{OpenEvent, OpenKind, OpenObserver, Revealer};
 use tenantguard::tenant::Resolved;
 use tenantguard::totp::{TotpAlgorithm, TotpParams};
 use tenantguard::{
-    Credential, ErrorKind, Guard, LocalKeyProvider, MemoryStore, Principal, Role,
-    TenantContext, TenantId, UserId,
+    Credential, ErrorKind, Guard, LocalKeyProvider, MemoryStore, Principal, Role, TenantContext,
+    TenantId, UserId,
 };
 
 #[derive(Default)]
@@ -31,7 +31,8 @@ impl OpenObserver for Log {
 }
 
 fn user(role: Role, name: &str) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(&tg_cap::cap(), 
+    TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         TenantId::new("acme").unwrap(),
         UserId::new(name).unwrap(),
         role,
@@ -42,7 +43,8 @@ async fn setup() -> (Guard, Revealer, Arc<Log>, TenantContext) {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let service = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
     guard.create_tenant(&service).await.unwrap();
@@ -163,7 +165,13 @@ async fn totp_code_without_revealing_the_seed() {
     );
     assert_eq!(format!("{code:?}"), "TotpCode([REDACTED])");
     let code = revealer
-        .totp_code(&service, "github-2fa", &TotpParams::default(), now - 30, "run 1")
+        .totp_code(
+            &service,
+            "github-2fa",
+            &TotpParams::default(),
+            now - 30,
+            "run 1",
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -75,7 +75,8 @@ impl Setup {
             .allow_tenant_key_provider("acme-kms", TenantId::new("acme").unwrap())
             .allow_tenant_key_provider("acme-kms", TenantId::new("t2").unwrap())
             .store_arc(self.store.clone())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     }
     fn ctx(&self, t: &str) -> TenantContext {
@@ -225,7 +226,8 @@ async fn unknown_provider_names_are_refused() {
         .key_provider(LocalKeyProvider::ephemeral())
         .tenant_key_provider("Bad Name", LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build_with_service().map(tg_cap::keep);
+        .build_with_service()
+        .map(tg_cap::keep);
     assert_eq!(bad.unwrap_err().kind(), ErrorKind::Config);
     // A process that lacks the tenant's provider fails clearly instead of misrouting.
     g.set_tenant_key_provider(&acme, Some("acme-kms"))
@@ -234,7 +236,8 @@ async fn unknown_provider_names_are_refused() {
     let lacking = Guard::builder()
         .key_provider_arc(s.deployment.clone())
         .store_arc(s.store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let err = lacking.seal(&acme, "x", b"y").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);

@@ -44,7 +44,8 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
         Guard::builder()
             .key_provider(LocalKeyProvider::open_or_create(&keys).unwrap())
             .store(store)
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = guard(pg.store().await);

@@ -11,7 +11,8 @@ use postgres_support::*;
 use tenantguard::store::{KeyState, KeyStore, RecordStore, SealedRecord, StoreError};
 use tenantguard::tenant::{Directory, DirectoryResolver, TenantResolver};
 use tenantguard::{
-    Credential, ErrorKind, Guard, KeyId, LocalKeyProvider, PgOptions, PostgresStore, Role, TenantContext,
+    Credential, ErrorKind, Guard, KeyId, LocalKeyProvider, PgOptions, PostgresStore, Role,
+    TenantContext,
 };
 
 fn rec(id: &str, key: u32, sealed: &[u8]) -> SealedRecord {
@@ -266,7 +267,8 @@ async fn guard_end_to_end_with_users_and_service() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     // A user creates an organization and becomes its owner (in the database).
     let olga = user("acme", "olga", Role::Owner);

@@ -13,8 +13,8 @@ use tenantguard::crypto::{DataKey, SealedValue};
 use tenantguard::kms::{KeyProvider, KmsError, ShredReport, WrapContext, WrappedKey};
 use tenantguard::store::KeyStore;
 use tenantguard::{
-    Credential, CredentialKind, ErrorKind, Guard, LocalKeyProvider, SqliteStore,
-    TenantContext, TenantId,
+    Credential, CredentialKind, ErrorKind, Guard, LocalKeyProvider, SqliteStore, TenantContext,
+    TenantId,
 };
 
 fn ctx(t: &str) -> TenantContext {

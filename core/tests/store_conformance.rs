@@ -65,10 +65,7 @@ async fn sqlite_file_persists_across_reopen() {
         store.get_record(&c, "persist-r1").await.unwrap(),
         Some(rec("persist-r1", 2, 0))
     );
-    let tenants = store
-        .list_tenants(&tg_cap::cap(), None, 10)
-        .await
-        .unwrap();
+    let tenants = store.list_tenants(&tg_cap::cap(), None, 10).await.unwrap();
     assert_eq!(
         tenants.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         vec!["persist"]

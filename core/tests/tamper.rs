@@ -6,9 +6,7 @@ use proptest::prelude::*;
 use tenantguard::crypto::{
     open_with_key, seal_with_key, KeyId, SealedValue, TenantKey, BINARY_OVERHEAD,
 };
-use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId,
-};
+use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 
 const KEY_BYTES: [u8; 32] = [0x5a; 32];
 
@@ -77,7 +75,8 @@ fn every_bit_flip_fails_through_the_guard() {
         let guard = Guard::builder()
             .key_provider(LocalKeyProvider::ephemeral())
             .store(MemoryStore::new())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
         let svc = tg_cap::cap();
         let ctx = TenantContext::service(tenant("acme"), &svc);
@@ -269,7 +268,8 @@ fn wrong_scope_through_the_guard() {
         let guard = Guard::builder()
             .key_provider(LocalKeyProvider::ephemeral())
             .store(MemoryStore::new())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
         let svc = tg_cap::cap();
         let a = TenantContext::service(tenant("a"), &svc);

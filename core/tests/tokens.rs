@@ -155,7 +155,10 @@ fn scopes_and_roles() {
                 .unwrap();
             assert_eq!(
                 &*v.context.agent_grant().expect("an agent").scopes,
-                &[Scope::read("runs/*"), Scope::new("runs/7/logs", Action::Write)][..]
+                &[
+                    Scope::read("runs/*"),
+                    Scope::new("runs/7/logs", Action::Write)
+                ][..]
             );
             g.verify_token(s, "runs/8", Action::Read).await.unwrap();
             for (res, act) in [
@@ -357,7 +360,8 @@ fn custom_prefix_and_cross_process_revocation() {
             .key_provider(tenantguard::LocalKeyProvider::ephemeral())
             .store(tenantguard::MemoryStore::new())
             .governance(bad)
-            .build_with_service().map(tg_cap::keep);
+            .build_with_service()
+            .map(tg_cap::keep);
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
         let _ = TokenError::Unknown;
     });

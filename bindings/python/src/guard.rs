@@ -153,7 +153,10 @@ impl Guard {
     /// An in-memory guard with an ephemeral key (tests and throwaway data).
     #[classmethod]
     fn in_memory(_cls: &Bound<'_, PyType>) -> PyResult<Self> {
-        in_memory_builder().build().map(Self::new_inner).map_err(to_py)
+        in_memory_builder()
+            .build()
+            .map(Self::new_inner)
+            .map_err(to_py)
     }
 
     /// `Guard.in_memory` and its service capability: `(guard, service)`.

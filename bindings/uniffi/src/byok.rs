@@ -50,7 +50,11 @@ impl GuardOptions {
 
     /// A copy of these options letting `tenant` use named provider `name` (a customer's
     /// own key is for that customer alone; a provider no tenant is allowed is used by none).
-    pub fn with_tenant_key_provider_allowed(&self, name: String, tenant: String) -> Arc<GuardOptions> {
+    pub fn with_tenant_key_provider_allowed(
+        &self,
+        name: String,
+        tenant: String,
+    ) -> Arc<GuardOptions> {
         let mut provider_tenants = self.provider_tenants.clone();
         provider_tenants.push((name, tenant));
         Arc::new(GuardOptions {

@@ -45,7 +45,9 @@ impl std::fmt::Debug for ServiceRole {
     }
 }
 
-fn pair(r: tenantguard::Result<(tenantguard::Guard, tenantguard::ServiceRole)>) -> Result<GuardWithService> {
+fn pair(
+    r: tenantguard::Result<(tenantguard::Guard, tenantguard::ServiceRole)>,
+) -> Result<GuardWithService> {
     let (g, s) = r?;
     Ok(GuardWithService {
         guard: Arc::new(Guard(g)),

@@ -74,14 +74,14 @@ impl TenantContext {
         user: String,
         role: Role,
     ) -> Result<Arc<Self>> {
-        Ok(Arc::new(TenantContext(core_tenant::TenantContext::resolved(
-            core_tenant::Resolved::vouch(
+        Ok(Arc::new(TenantContext(
+            core_tenant::TenantContext::resolved(core_tenant::Resolved::vouch(
                 &service.0,
                 tenant_id(tenant)?,
                 user_id(user)?,
                 role.into(),
-            ),
-        ))))
+            )),
+        )))
     }
 }
 
@@ -204,7 +204,9 @@ impl std::fmt::Debug for DirectoryResolver {
 }
 
 fn resolver(d: Arc<dyn core_tenant::Directory>, service: &ServiceRole) -> Arc<DirectoryResolver> {
-    Arc::new(DirectoryResolver(core_tenant::DirectoryResolver::new(d, &service.0)))
+    Arc::new(DirectoryResolver(core_tenant::DirectoryResolver::new(
+        d, &service.0,
+    )))
 }
 
 #[uniffi::export]

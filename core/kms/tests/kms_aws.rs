@@ -140,7 +140,8 @@ async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
     let g = Guard::builder()
         .key_provider_arc(p.clone())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let service = tg_cap::cap();
     for t in ["t1", "t2", "t3"] {
@@ -173,7 +174,8 @@ async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
     let cold = Guard::builder()
         .key_provider_arc(p.clone())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     for t in ["t1", "t2", "t3"] {
         assert_eq!(
@@ -206,7 +208,8 @@ async fn byok_tenant_moves_to_its_own_aws_key() {
             .tenant_key_provider_arc("acme-aws", acme_kms.clone())
             .allow_tenant_key_provider("acme-aws", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = build();
@@ -346,7 +349,8 @@ async fn shredding_schedules_the_tenants_own_key_for_deletion() {
     let g = Guard::builder()
         .key_provider_arc(per_tenant.clone())
         .store(MemoryStore::new())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let svc = tg_cap::cap();
     let t = TenantContext::service(TenantId::new(unique("hot")).unwrap(), &svc);

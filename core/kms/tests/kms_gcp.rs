@@ -422,7 +422,8 @@ async fn byok_tenant_on_the_fake_is_locked_out_when_its_key_is_disabled() {
             .tenant_key_provider_arc("acme-gcp", acme_kms.clone())
             .allow_tenant_key_provider("acme-gcp", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = build();

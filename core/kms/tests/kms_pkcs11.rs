@@ -142,7 +142,8 @@ async fn byok_key_destroyed_on_the_token_locks_out_only_that_tenant() {
             .tenant_key_provider_arc("acme-hsm", acme_hsm.clone())
             .allow_tenant_key_provider("acme-hsm", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = build();

@@ -193,7 +193,8 @@ async fn kek_rotation_rewraps_to_the_new_version_then_old_versions_retire() {
     let g = Guard::builder()
         .key_provider_arc(provider.clone())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let service = tg_cap::cap();
     for t in ["t1", "t2", "t3"] {
@@ -228,7 +229,8 @@ async fn kek_rotation_rewraps_to_the_new_version_then_old_versions_retire() {
     let cold = Guard::builder()
         .key_provider_arc(provider.clone())
         .store_arc(store.clone())
-        .build_with_service().map(tg_cap::keep)
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     for t in ["t1", "t2", "t3"] {
         let c = service_ctx(&service, t);
@@ -271,7 +273,8 @@ async fn byok_tenant_key_deleted_in_the_kms_locks_out_only_that_tenant() {
             .tenant_key_provider("acme-bao", bao.provider(&acme_key))
             .allow_tenant_key_provider("acme-bao", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build_with_service().map(tg_cap::keep)
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = build();

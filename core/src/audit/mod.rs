@@ -263,7 +263,13 @@ impl Guard {
     /// `write` on `audit`); the actor is the context's principal. SDK-reserved actions
     /// are refused (`Reserved`).
     pub async fn record_audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
-        self.authorize(ctx, Role::Viewer, "audit", ScopeAction::Write, "record an audit event")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "audit",
+            ScopeAction::Write,
+            "record an audit event",
+        )?;
         if event.action.is_reserved() {
             return Err(AuditError::Reserved(event.action.as_str()).into());
         }
@@ -278,7 +284,13 @@ impl Guard {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>> {
-        self.authorize(ctx, Role::Admin, "audit", ScopeAction::Read, "read the audit log")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "read the audit log",
+        )?;
         Ok(self.store().audit_entries(ctx, after, limit).await?)
     }
 
@@ -290,7 +302,13 @@ impl Guard {
         ctx: &TenantContext,
         mut out: impl Write + Send,
     ) -> Result<VerifyReport> {
-        self.authorize(ctx, Role::Admin, "audit", ScopeAction::Read, "export the audit log")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "export the audit log",
+        )?;
         self.walk_audit(ctx, |e| {
             out.write_all(e.to_json_line().as_bytes())
                 .and_then(|_| out.write_all(b"\n"))
@@ -307,7 +325,13 @@ impl Guard {
     /// Verifies the tenant's stored chain; the error names the first broken or missing
     /// entry. Needs the admin role.
     pub async fn verify_audit(&self, ctx: &TenantContext) -> Result<VerifyReport> {
-        self.authorize(ctx, Role::Admin, "audit", ScopeAction::Read, "verify the audit log")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "verify the audit log",
+        )?;
         self.walk_audit(ctx, |_| Ok(())).await
     }
 

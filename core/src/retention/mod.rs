@@ -163,7 +163,13 @@ fn window_str(w: RetentionWindow) -> String {
 impl Guard {
     /// The tenant's effective retention policy. Any role.
     pub async fn retention_policy(&self, ctx: &TenantContext) -> Result<RetentionPolicy> {
-        self.authorize(ctx, Role::Viewer, "policies/retention", ScopeAction::Read, "read the retention policy")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "policies/retention",
+            ScopeAction::Read,
+            "read the retention policy",
+        )?;
         let mut p = RetentionPolicy::defaults();
         for (class, w) in self.store().retention_rules(ctx).await? {
             p.windows.insert(class, w);
@@ -179,7 +185,13 @@ impl Guard {
         class: &str,
         window: RetentionWindow,
     ) -> Result<()> {
-        self.authorize(ctx, Role::Admin, "policies/retention", ScopeAction::Admin, "change the retention policy")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "policies/retention",
+            ScopeAction::Admin,
+            "change the retention policy",
+        )?;
         validate_label("data class", class)?;
         check_window(window)?;
         self.store().set_retention_rule(ctx, class, window).await?;
@@ -191,7 +203,13 @@ impl Guard {
 
     /// Removes the tenant's override for `class` (back to the default). Audited. Needs the admin role.
     pub async fn clear_retention(&self, ctx: &TenantContext, class: &str) -> Result<bool> {
-        self.authorize(ctx, Role::Admin, "policies/retention", ScopeAction::Admin, "change the retention policy")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "policies/retention",
+            ScopeAction::Admin,
+            "change the retention policy",
+        )?;
         validate_label("data class", class)?;
         let had = self.store().clear_retention_rule(ctx, class).await?;
         if had {
@@ -212,7 +230,13 @@ impl Guard {
         batch: usize,
         mut progress: impl FnMut(&SweepReport) + Send,
     ) -> Result<SweepReport> {
-        self.authorize(ctx, Role::Admin, "retention", ScopeAction::Admin, "run a retention sweep")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "retention",
+            ScopeAction::Admin,
+            "run a retention sweep",
+        )?;
         let batch = check_batch(batch)?;
         let policy = self.retention_policy(ctx).await?;
         let now = self.now();
@@ -309,7 +333,13 @@ impl Guard {
         subject: &str,
         batch: usize,
     ) -> Result<ErasureReport> {
-        self.authorize(ctx, Role::Admin, "retention", ScopeAction::Admin, "erase a data subject")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "retention",
+            ScopeAction::Admin,
+            "erase a data subject",
+        )?;
         validate_label("subject", subject)?;
         let batch = check_batch(batch)?;
         let (mut deleted, mut batches) = (0u64, 0u64);
@@ -346,7 +376,13 @@ impl Guard {
         ctx: &TenantContext,
         batch: usize,
     ) -> Result<TenantErasureReport> {
-        self.authorize(ctx, Role::Owner, "tenant", ScopeAction::Admin, "erase a tenant")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "tenant",
+            ScopeAction::Admin,
+            "erase a tenant",
+        )?;
         let batch = check_batch(batch)?;
         let (shred, tokens_revoked, sessions_revoked) = self.shred_counting(ctx).await?;
         let mut records_deleted = 0;

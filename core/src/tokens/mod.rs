@@ -443,9 +443,14 @@ mod tests {
         // A stored pattern outside the grammar matches only itself.
         assert!(!Scope::read("runs*").allows("runsx", Action::Read));
         assert!(Scope::read("runs*").allows("runs*", Action::Read));
-        for bad in ["a*b", "", "runs*", "/runs/*", "runs/", "a/../b", "./a", "a//b", "*/x", "x/**", "\u{7}"] {
+        for bad in [
+            "a*b", "", "runs*", "/runs/*", "runs/", "a/../b", "./a", "a//b", "*/x", "x/**", "\u{7}",
+        ] {
             assert!(
-                matches!(Scope::read(bad).validate(), Err(TokenError::InvalidScope(_))),
+                matches!(
+                    Scope::read(bad).validate(),
+                    Err(TokenError::InvalidScope(_))
+                ),
                 "{bad:?}"
             );
         }

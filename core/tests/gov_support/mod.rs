@@ -118,7 +118,8 @@ pub fn guard_with(store: Arc<dyn Store>, clock: &TestClock, cfg: GovernanceConfi
         .store_arc(store)
         .clock(clock.clone())
         .governance(cfg)
-        .build_with_service().map(crate::tg_cap::keep)
+        .build_with_service()
+        .map(crate::tg_cap::keep)
         .unwrap()
 }
 
@@ -127,7 +128,8 @@ pub fn service(t: &str) -> TenantContext {
 }
 
 pub fn user(t: &str, u: &str, role: Role) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(&crate::tg_cap::cap(), 
+    TenantContext::resolved(Resolved::vouch(
+        &crate::tg_cap::cap(),
         TenantId::new(t).unwrap(),
         UserId::new(u).unwrap(),
         role,

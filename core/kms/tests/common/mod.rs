@@ -109,7 +109,8 @@ pub async fn shred_backup_restore_proof(
         Guard::builder()
             .key_provider_arc(p.clone())
             .store(SqliteStore::open(&db).unwrap())
-            .build_with_service().map(crate::tg_cap::keep)
+            .build_with_service()
+            .map(crate::tg_cap::keep)
             .unwrap()
     };
     // Each guard opens its own store: contexts come from the latest guard's capability.
