@@ -188,7 +188,7 @@ def test_decisions_are_audited_and_observed_without_values() -> None:
         assert egress.prepare(acme, "llm-chat", "Mail jane@example.com now").allowed
         assert egress.prepare(acme, "no-such-provider", "Mail jane@example.com now").reason == "unknown_provider"
         ok, no = events
-        assert (ok.tenant, ok.actor, ok.provider, ok.allowed, ok.level) == ("acme", "_service", "llm-chat", True, "pii")
+        assert (ok.tenant, ok.actor, ok.provider, ok.allowed, ok.level) == ("acme", "service", "llm-chat", True, "pii")
         assert ok.redacted == {"EMAIL": 1} and ok.bytes_in == len("Mail jane@example.com now")
         assert (no.allowed, no.reason) == (False, "unknown_provider")
         assert "jane" not in repr(ok)

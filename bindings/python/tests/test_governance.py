@@ -33,13 +33,18 @@ def clock() -> Clock:
 @pytest.fixture
 def timed(clock: Clock) -> Iterator[tg.Guard]:
     g, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=clock)
+    _SERVICES[id(g)] = _service
     with g:
         yield g
 
 
+# Each guard's service capability (a fixture's guard is not the `service` fixture's).
+_SERVICES: dict[int, tg.ServiceRole] = {}
+
+
 @pytest.fixture
 def acme_t(timed: tg.Guard, service: tg.ServiceRole) -> tg.TenantContext:
-    ctx = tg.TenantContext.service("acme", service)
+    ctx = tg.TenantContext.service("acme", _SERVICES[id(timed)])
     timed.create_tenant(ctx)
     return ctx
 
@@ -258,9 +263,9 @@ def test_retention_sweep_hard_deletes_past_the_window(timed: tg.Guard, acme_t: t
     with pytest.raises(tg.InvalidInputError):
         timed.set_retention(acme_t, "run_log", 0)
     with pytest.raises(tg.PermissionDeniedError):
-        timed.sweep(tg.TenantContext.resolved(service, "acme", "mia", "member"))
+        timed.sweep(tg.TenantContext.resolved(_SERVICES[id(timed)], "acme", "mia", "member"))
 
-    all_report = timed.sweep_all(service)
+    all_report = timed.sweep_all(_SERVICES[id(timed)])
     assert (all_report.tenants, all_report.deleted, all_report.last_tenant) == (1, 0, "acme")
 
 
@@ -309,8 +314,8 @@ def test_password_hash_verify() -> None:
 
 
 def test_sessions_verify_refresh_revoke(timed: tg.Guard, acme_t: tg.TenantContext, clock: Clock, service: tg.ServiceRole) -> None:
-    mia = tg.TenantContext.resolved(service, "acme", "mia", "member")
-    with pytest.raises(tg.InvalidInputError):
+    mia = tg.TenantContext.resolved(_SERVICES[id(timed)], "acme", "mia", "member")
+    with pytest.raises(tg.PermissionDeniedError):  # the service holds no sessions
         timed.create_session(acme_t, "service has no sessions")
     s = timed.create_session(mia, "laptop")
     access, refresh = s.expose_access_token(), s.expose_refresh_token()
@@ -345,7 +350,7 @@ def test_sessions_verify_refresh_revoke(timed: tg.Guard, acme_t: tg.TenantContex
     with pytest.raises(tg.AuthenticationFailedError):
         timed.refresh_session(s3.expose_refresh_token())
     timed.create_session(mia, "tablet")
-    admin = tg.TenantContext.resolved(service, "acme", "ada", "admin")
+    admin = tg.TenantContext.resolved(_SERVICES[id(timed)], "acme", "ada", "admin")
     assert timed.revoke_user_sessions(admin, "mia") == 1
     with pytest.raises(tg.MalformedError):
         timed.verify_access_token("a.b")

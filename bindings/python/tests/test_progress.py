@@ -93,7 +93,7 @@ def test_sweep_all_reports_each_tenant_and_resumes(timed: tg.Guard, clock: Clock
         tenant(timed, name, 1)
     clock.now = T0 + 31 * DAY
     seen: list[tg.SweepAllReport] = []
-    report = timed.sweep_all(service, batch_size=2, progress=seen.append)
+    report = timed.sweep_all(_SERVICES[id(timed)], batch_size=2, progress=seen.append)
     assert (report.tenants, report.deleted, report.last_tenant) == (3, 3, "c")
     assert [(r.tenants, r.deleted, r.last_tenant) for r in seen] == [
         (1, 1, "a"),
@@ -104,7 +104,7 @@ def test_sweep_all_reports_each_tenant_and_resumes(timed: tg.Guard, clock: Clock
     # A callback that raises: the run still ends cleanly, then the exception comes back;
     # the tenant the callback last saw is a safe point to resume after.
     for name in ["a", "b", "c"]:
-        timed.put_record(tg.TenantContext.service(name, service), f"{name}-new", "screenshot", b"x")
+        timed.put_record(tg.TenantContext.service(name, _SERVICES[id(timed)]), f"{name}-new", "screenshot", b"x")
     clock.now += 31 * DAY
     last: list[str | None] = []
 
@@ -113,9 +113,9 @@ def test_sweep_all_reports_each_tenant_and_resumes(timed: tg.Guard, clock: Clock
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        timed.sweep_all(service, progress=stop)
+        timed.sweep_all(_SERVICES[id(timed)], progress=stop)
     assert last == ["a"]
-    resumed = timed.sweep_all(service, start_after=last[0])
+    resumed = timed.sweep_all(_SERVICES[id(timed)], start_after=last[0])
     assert (resumed.tenants, resumed.last_tenant) == (2, "c")
 
 

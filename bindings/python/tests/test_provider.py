@@ -154,5 +154,5 @@ def _ctx(service: tg.ServiceRole, tenant: str) -> tg.WrapContext:
 
     g, _service = tg.Guard.with_service(Spy(), tg.MemoryStore())
     with g:
-        g.create_tenant(tg.TenantContext.service(tenant, service))
+        g.create_tenant(tg.TenantContext.service(tenant, _service))
     return seen[0]
