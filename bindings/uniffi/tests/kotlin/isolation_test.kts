@@ -127,8 +127,14 @@ test("write-only credentials: reveal for the service role, recorded with a purpo
     }
 }
 
+class SetClock(@Volatile var t: Long) : Clock {
+    override fun nowUnix(): Long = t
+}
+
 test("TOTP codes from a sealed seed match RFC 6238; the seed is never revealed") {
-    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
+    // Codes only for the guard's clock (plus or minus one step): the vectors set the clock.
+    val clock = SetClock(59)
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock)).also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val mia = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
@@ -144,18 +150,21 @@ test("TOTP codes from a sealed seed match RFC 6238; the seed is never revealed")
         val vectors = mapOf(59uL to "94287082", 1111111109uL to "07081804", 1111111111uL to "14050471",
             1234567890uL to "89005924", 2000000000uL to "69279037", 20000000000uL to "65353130")
         for ((t, want) in vectors) {
+            clock.t = t.toLong()
             val code = rev.totpCode(mia, "github-2fa", p8, t, "login step")
             check(code.code() == want) { "t=$t: ${code.code()} != $want" }
             check(!code.toString().contains(want)) { code.toString() }
         }
+        clock.t = 59
         check(rev.totpCode(acme, "github-2fa", totpParamsDefault(), 59uL, "run 1").code() == "287082")
+        expect<TenantguardException.PermissionDenied>("time step") { rev.totpCode(mia, "github-2fa", p8, 59uL + 30uL * 86_400uL, "harvest") }
         val raw = Credential(CredentialKind.TOTP_SEED, "12345678901234567890123456789012".toByteArray())
         g.putCredential(mia, "sha256", raw)
         val p256 = TotpParams(TotpAlgorithm.SHA256, 8u, 30uL, SeedEncoding.RAW)
         check(rev.totpCode(mia, "sha256", p256, 59uL, "x").code() == "46119246")
         check(events.size == vectors.size + 2 && events.first().kind == OpenKind.TOTP_CODE && events.first().user == "mia")
 
-        expect<TenantguardException.PermissionDenied>("use a credential") { rev.totpCode(vic, "github-2fa", p8, 59uL, "x") }
+        expect<TenantguardException.PermissionDenied>("TOTP code") { rev.totpCode(vic, "github-2fa", p8, 59uL, "x") }
         expect<TenantguardException.InvalidInput>("not a TOTP seed") { rev.totpCode(mia, "pw", p8, 59uL, "x") }
         expect<TenantguardException.NotFound> { rev.totpCode(mia, "absent", p8, 59uL, "x") }
         expect<TenantguardException.InvalidInput>("digits") { rev.totpCode(mia, "github-2fa", p8.copy(digits = 9u), 59uL, "x") }
