@@ -117,6 +117,7 @@ test("embedded guard persists; local key provider and KEK rotation") {
     }
     expect<TenantguardException.Config>("cannot remove the current KEK") { provider.removeKek("kek-2") }
     guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.sqliteInMemory()).also { service = it.service }.guard.use { g ->
+        acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         check(g.open(acme, "c", g.seal(acme, "c", byteArrayOf(1))).contentEquals(byteArrayOf(1)))
     }
