@@ -4,7 +4,7 @@
 //! (without DATA_DIR, a fresh folder under the system temp dir is used and removed at the end).
 
 use tenantguard::{
-    Credential, CredentialKind, ErrorKind, Guard, SealedValue, ServiceRole, TenantContext, TenantId,
+    Credential, CredentialKind, ErrorKind, Guard, SealedValue, TenantContext, TenantId,
 };
 
 #[tokio::main]
@@ -16,14 +16,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             true,
         ),
     };
-    let guard = Guard::embedded(&dir)?;
+    // The service capability is handed out once, here: only code given `service` can act
+    // for any tenant or read plaintext.
+    let (guard, service) = Guard::embedded_with_service(&dir)?;
     println!(
         "1. Opened the embedded default in {}: keys.json (mode 0600) + tenantguard.db",
         dir.display()
     );
 
     // Server-side code holds the service role; user requests get contexts from a TenantResolver.
-    let service = ServiceRole::new();
     let acme = TenantContext::service(
         TenantId::new(format!("acme-{}", std::process::id()))?,
         &service,

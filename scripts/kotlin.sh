@@ -92,6 +92,8 @@ step "Kotlin tests: governance_test.kts (tokens, audit, retention, passwords, se
 run bindings/uniffi/tests/kotlin/governance_test.kts
 step "Kotlin tests: egress_test.kts (redaction, pseudonymization, egress policies)"
 run bindings/uniffi/tests/kotlin/egress_test.kts
+step "Kotlin tests: capability_test.kts (the service capability, agents, issue 13)"
+run bindings/uniffi/tests/kotlin/capability_test.kts
 step "Kotlin tests: isolation_test.kts (organizations, roles, reveal, TOTP)"
 run bindings/uniffi/tests/kotlin/isolation_test.kts
 step "Kotlin tests: postgres_test.kts (skipped unless scripts/pg.sh started a server)"

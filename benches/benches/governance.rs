@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p tenantguard-benches --bench governance`
 
+mod tg_cap;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +15,8 @@ use tenantguard::auth::PasswordHasher;
 use tenantguard::tenant::{Resolved, Role, UserId};
 use tenantguard::tokens::{Action, TokenConfig, TokenSpec};
 use tenantguard::{
-    GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, ServiceRole, SqliteStore, Store,
-    TenantContext, TenantId,
+    GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, SqliteStore, Store, TenantContext,
+    TenantId,
 };
 
 /// Polls a future once without any runtime: a warm-cache verification never awaits, so
@@ -59,12 +61,13 @@ fn guard(store: Arc<dyn Store>, cache_ttl: Duration) -> Guard {
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store)
         .governance(cfg)
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap()
 }
 
 fn acme() -> TenantContext {
-    TenantContext::service(TenantId::new("acme").unwrap(), &ServiceRole::new())
+    TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap())
 }
 
 fn tokens(c: &mut Criterion) {
@@ -141,6 +144,7 @@ fn tokens(c: &mut Criterion) {
 
     let guard = guard(Arc::new(MemoryStore::new()), Duration::ZERO);
     let ctx = TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         TenantId::new("acme").unwrap(),
         UserId::new("alice").unwrap(),
         Role::Member,

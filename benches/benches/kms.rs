@@ -12,6 +12,8 @@
 //! Run: `scripts/kms.sh start && source target/kms/kms.env &&
 //!       cargo bench -p tenantguard-benches --bench kms --features kms-all`
 
+mod tg_cap;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,8 +21,7 @@ use std::time::{Duration, Instant};
 use tenantguard::crypto::DataKey;
 use tenantguard::kms::{KeyProvider, KmsError, WrapContext, WrappedKey};
 use tenantguard::{
-    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext,
-    TenantId,
+    CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, Store, TenantContext, TenantId,
 };
 
 /// Counts calls to the wrapped provider.
@@ -185,17 +186,17 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
         unwraps: AtomicU64::new(0),
     });
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = Arc::new(ServiceRole::new());
     let limits = CacheLimits {
         max_tenants: tenants,
         max_age: Duration::from_secs(3600),
     };
-    let setup = Guard::builder()
+    let (setup, service) = Guard::builder()
         .key_provider_arc(counting.clone())
         .store_arc(store.clone())
         .cache_limits(limits)
-        .build()
+        .build_with_service()
         .unwrap();
+    let service = Arc::new(service);
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..16 {
@@ -216,7 +217,8 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
         .key_provider_arc(counting.clone())
         .store_arc(store)
         .cache_limits(limits)
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let before = counting.unwraps.load(Ordering::Relaxed);
     let workers = 64;
@@ -260,18 +262,19 @@ async fn herd(provider: Arc<dyn KeyProvider>) -> u64 {
         unwraps: AtomicU64::new(0),
     });
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = ServiceRole::new();
     let setup = Guard::builder()
         .key_provider_arc(counting.clone())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
-    let hot = TenantContext::service(TenantId::new("hot").unwrap(), &service);
+    let hot = TenantContext::service(TenantId::new("hot").unwrap(), &tg_cap::cap());
     setup.create_tenant(&hot).await.unwrap();
     let g = Guard::builder()
         .key_provider_arc(counting.clone())
         .store_arc(store)
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let before = counting.unwraps.load(Ordering::Relaxed);
     let barrier = Arc::new(tokio::sync::Barrier::new(1000));
@@ -303,13 +306,13 @@ async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
     unwrap.sort();
     // First open on a cold cache: a new guard each time (store read + unwrap + open).
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = ServiceRole::new();
-    let c = TenantContext::service(TenantId::new("cold").unwrap(), &service);
     let g = Guard::builder()
         .key_provider_arc(provider.clone())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
+    let c = TenantContext::service(TenantId::new("cold").unwrap(), &tg_cap::cap());
     g.create_tenant(&c).await.unwrap();
     g.put_record(&c, "r", "note", None, b"value").await.unwrap();
     let mut open = Vec::with_capacity(n);
@@ -317,7 +320,8 @@ async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
         let g = Guard::builder()
             .key_provider_arc(provider.clone())
             .store_arc(store.clone())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
         let t = Instant::now();
         std::hint::black_box(g.open_record(&c, "r").await.unwrap());

@@ -10,6 +10,8 @@
 //! (application role, policies read the member's role from tg_memberships), then the
 //! service role reads it back and opens it (service role, tenant-scoped policies).
 
+mod tg_cap;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tenantguard::store::{RecordStore, RetentionStore};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
-    Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId,
-    UserId,
+    Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, TenantContext, TenantId, UserId,
 };
 use tokio_postgres::{Config, NoTls};
 
@@ -114,10 +115,12 @@ async fn setup(
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let tenant = TenantId::new("bench").unwrap();
     let owner = TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         tenant.clone(),
         UserId::new("olga").unwrap(),
         Role::Owner,
@@ -131,6 +134,7 @@ async fn setup(
     )
     .await;
     let member = TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         tenant.clone(),
         UserId::new("mia").unwrap(),
         Role::Member,
@@ -144,7 +148,7 @@ async fn setup(
          ANALYZE;",
     )
     .await;
-    let service = TenantContext::service(tenant, &ServiceRole::new());
+    let service = TenantContext::service(tenant, &tg_cap::cap());
     (guard, member, service, store)
 }
 

@@ -8,6 +8,8 @@
 //! core's aws-lc-rs backend: `cargo bench -p tenantguard-benches --features aws-lc --bench seal -- envelope`.
 //! Results and the machine they came from: benches/BENCHMARKS.md.
 
+mod tg_cap;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Through
 use tenantguard::crypto::{open_with_key, seal_with_key, TenantKey};
 use tenantguard::{
     CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes,
-    ServiceRole, TenantContext, TenantId,
+    TenantContext, TenantId,
 };
 use tokio::runtime::Runtime;
 
@@ -48,12 +50,10 @@ fn guard(rt: &Runtime, limits: CacheLimits) -> (Guard, TenantContext) {
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
         .cache_limits(limits)
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .expect("guard");
-    let ctx = TenantContext::service(
-        TenantId::new("acme").expect("tenant id"),
-        &ServiceRole::new(),
-    );
+    let ctx = TenantContext::service(TenantId::new("acme").expect("tenant id"), &tg_cap::cap());
     rt.block_on(guard.create_tenant(&ctx))
         .expect("create tenant");
     (guard, ctx)

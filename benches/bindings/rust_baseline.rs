@@ -14,12 +14,11 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let g = Guard::builder()
+    let (g, service) = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build()
+        .build_with_service()
         .expect("guard");
-    let service = ServiceRole::new();
     let ctx = TenantContext::service(TenantId::new("bench").expect("id"), &service);
     let data = [7u8; 256];
     let best = rt.block_on(async {

@@ -19,6 +19,55 @@ pub(crate) struct GovState {
     pub(crate) token_cache: TokenCache,
     pub(crate) sessions: SessionConfig,
     pub(crate) session_key: SecretBytes,
+    pub(crate) revocations: Revocations,
+}
+
+/// Most token ids the in-process revocation set holds; past it the set is cleared and
+/// the epoch moves on, so every agent context made before must be verified again.
+pub const MAX_REVOKED_IN_PROCESS: usize = 1_000_000;
+
+/// Token revocations, kills and shreds seen by this process: agent contexts made before
+/// them stop working at once, not only when their token is next verified.
+#[derive(Default)]
+pub(crate) struct Revocations {
+    inner: std::sync::RwLock<RevState>,
+}
+
+#[derive(Default)]
+struct RevState {
+    epoch: u64,
+    tokens: std::collections::HashSet<String>,
+}
+
+impl Revocations {
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).epoch
+    }
+
+    pub(crate) fn is_revoked(&self, token_id: &str) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .tokens
+            .contains(token_id)
+    }
+
+    /// Whether a context verified at `epoch` for `token_id` still stands.
+    pub(crate) fn live(&self, token_id: &str, epoch: u64) -> bool {
+        let s = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        s.epoch == epoch && !s.tokens.contains(token_id)
+    }
+
+    pub(crate) fn revoke_tokens(&self, ids: impl IntoIterator<Item = String>) {
+        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            if s.tokens.len() >= MAX_REVOKED_IN_PROCESS {
+                s.tokens.clear();
+                s.epoch += 1;
+            }
+            s.tokens.insert(id);
+        }
+    }
 }
 
 impl GovState {
@@ -37,6 +86,7 @@ impl GovState {
             token_cache,
             sessions,
             session_key,
+            revocations: Revocations::default(),
         })
     }
 }

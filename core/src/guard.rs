@@ -9,7 +9,15 @@ use crate::error::Result;
 use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, WrapContext};
 use crate::secret::{Credential, CredentialKind, SecretBytes};
 use crate::store::{KeyState, SealedRecord, Store, StoreError, TenantKeyRecord};
-use crate::tenant::{Role, TenantContext};
+use crate::tenant::{Principal, PrincipalKind, Role, ServiceRole, TenantContext, TenantError};
+use crate::tokens::Action as ScopeAction;
+
+/// The id that binds service capabilities: the address of the store instance the guard
+/// was built on. Guards sharing one store instance (e.g. a fresh guard after a restart of
+/// a component) accept each other's capability; a guard on another store refuses it.
+fn store_id(store: &Arc<dyn Store>) -> u64 {
+    Arc::as_ptr(store).cast::<()>() as usize as u64
+}
 
 /// A source of the current time, so jobs can be tested at their boundaries.
 pub trait Clock: Send + Sync {
@@ -51,6 +59,7 @@ pub struct GuardBuilder {
     cache: CacheLimits,
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
+    provider_tenants: BTreeMap<String, std::collections::BTreeSet<crate::tenant::TenantId>>,
     pub(crate) governance: crate::governance::GovernanceConfig,
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
     format: SealFormat,
@@ -85,6 +94,21 @@ impl GuardBuilder {
     /// Like [`GuardBuilder::tenant_key_provider`] for an already shared provider.
     pub fn tenant_key_provider_arc(mut self, name: &str, provider: Arc<dyn KeyProvider>) -> Self {
         self.tenant_providers.insert(name.to_owned(), provider);
+        self
+    }
+
+    /// Lets `tenant` use named provider `name` (a customer's own KMS key is for that
+    /// customer alone). A provider no tenant is allowed is used by none:
+    /// [`Guard::set_tenant_key_provider`] refuses it.
+    pub fn allow_tenant_key_provider(
+        mut self,
+        name: &str,
+        tenant: crate::tenant::TenantId,
+    ) -> Self {
+        self.provider_tenants
+            .entry(name.to_owned())
+            .or_default()
+            .insert(tenant);
         self
     }
 
@@ -131,7 +155,18 @@ impl GuardBuilder {
         self
     }
 
-    /// Builds the guard; fails with `Config` if the provider or store is missing.
+    /// Builds the guard and hands out its service capability, once: the only
+    /// [`ServiceRole`] that works with this guard (see docs/SECURITY.md). Give it only to
+    /// the server-side code that must act for any tenant or read plaintext.
+    pub fn build_with_service(self) -> Result<(Guard, ServiceRole)> {
+        let guard = self.build()?;
+        let service = ServiceRole::for_guard(guard.inner.id);
+        Ok((guard, service))
+    }
+
+    /// Builds the guard without handing out its service capability: code holding only
+    /// this guard can act as users and agents, never as the service. Fails with `Config`
+    /// if the provider or store is missing.
     pub fn build(self) -> Result<Guard> {
         let provider = self
             .provider
@@ -148,12 +183,14 @@ impl GuardBuilder {
         let gov = crate::governance::GovState::new(self.governance)?;
         Ok(Guard {
             inner: Arc::new(Inner {
+                id: store_id(&store),
                 provider,
                 store,
                 cache: KeyCache::new(self.cache),
                 clock: self.clock,
                 gov,
                 tenant_providers: self.tenant_providers,
+                provider_tenants: self.provider_tenants,
                 policies: self.policies,
                 format: self.format,
                 refuse_v1: self.refuse_v1,
@@ -163,11 +200,13 @@ impl GuardBuilder {
 }
 
 struct Inner {
+    id: u64,
     provider: Arc<dyn KeyProvider>,
     store: Arc<dyn Store>,
     cache: KeyCache,
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
+    provider_tenants: BTreeMap<String, std::collections::BTreeSet<crate::tenant::TenantId>>,
     gov: crate::governance::GovState,
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
     format: SealFormat,
@@ -233,6 +272,7 @@ impl Guard {
             cache: CacheLimits::default(),
             clock: Arc::new(SystemClock),
             tenant_providers: BTreeMap::new(),
+            provider_tenants: BTreeMap::new(),
             governance: Default::default(),
             policies: None,
             format: SealFormat::V2,
@@ -250,15 +290,26 @@ impl Guard {
     /// one open to group or others is restricted to 0700), the files with mode 0600.
     #[cfg(feature = "sqlite")]
     pub fn embedded(dir: impl AsRef<std::path::Path>) -> Result<Guard> {
+        Self::embedded_builder(dir)?.build()
+    }
+
+    /// [`Guard::embedded`] and its service capability (see [`GuardBuilder::build_with_service`]).
+    #[cfg(feature = "sqlite")]
+    pub fn embedded_with_service(dir: impl AsRef<std::path::Path>) -> Result<(Guard, ServiceRole)> {
+        Self::embedded_builder(dir)?.build_with_service()
+    }
+
+    /// The builder behind [`Guard::embedded`], to add settings before building.
+    #[cfg(feature = "sqlite")]
+    pub fn embedded_builder(dir: impl AsRef<std::path::Path>) -> Result<GuardBuilder> {
         let dir = dir.as_ref();
         private_dir(dir)?;
         let provider = crate::kms::LocalKeyProvider::open_or_create(dir.join("keys.json"))?;
         let store = Arc::new(crate::store::SqliteStore::open(dir.join("tenantguard.db"))?);
-        Guard::builder()
+        Ok(Guard::builder()
             .key_provider(provider)
             .store_arc(store.clone())
-            .policy_store(store)
-            .build()
+            .policy_store(store))
     }
 
     /// Cache counters (hits, loads = key-provider unwraps, evictions).
@@ -270,6 +321,81 @@ impl Guard {
     /// SQLite database), if any.
     pub fn policy_store(&self) -> Option<Arc<dyn crate::store::PolicyStore>> {
         self.inner.policies.clone()
+    }
+
+    /// The guard's own capability, for the SDK's internal lookups (never handed out).
+    pub(crate) fn service_role(&self) -> ServiceRole {
+        ServiceRole::for_guard(self.inner.id)
+    }
+
+    /// Checks what every operation checks first: a service context was made with this
+    /// guard's capability; an agent's token was not revoked, killed or expired since.
+    pub(crate) fn check_principal(&self, ctx: &TenantContext) -> Result<(), TenantError> {
+        match ctx.principal() {
+            Principal::Service if ctx.service_guard() != self.inner.id => {
+                Err(TenantError::WrongPrincipal {
+                    action: "use another guard's service capability",
+                    kind: PrincipalKind::Service,
+                })
+            }
+            Principal::Agent(g) => {
+                if g.expires_at.is_some_and(|e| self.now() >= e)
+                    || !self.gov().revocations.live(&g.token_id, g.epoch)
+                {
+                    Err(TenantError::AgentRevoked)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The check of an operation open to users (by role) and agents (by scope on
+    /// `resource`); see [`TenantContext::authorize`].
+    pub(crate) fn authorize(
+        &self,
+        ctx: &TenantContext,
+        needed: Role,
+        resource: &str,
+        action: ScopeAction,
+        what: &'static str,
+    ) -> Result<(), TenantError> {
+        self.check_principal(ctx)?;
+        ctx.authorize(needed, resource, action, what)
+    }
+
+    /// Fails unless `service` is this guard's own capability.
+    pub(crate) fn check_service(&self, service: &ServiceRole) -> Result<(), TenantError> {
+        if service.guard_id == self.inner.id {
+            Ok(())
+        } else {
+            Err(TenantError::WrongPrincipal {
+                action: "use another guard's service capability",
+                kind: PrincipalKind::Service,
+            })
+        }
+    }
+
+    /// The check of an operation for users (by role) and the service only.
+    pub(crate) fn require(
+        &self,
+        ctx: &TenantContext,
+        needed: Role,
+        what: &'static str,
+    ) -> Result<(), TenantError> {
+        self.check_principal(ctx)?;
+        ctx.require(needed, what)
+    }
+
+    /// The check of a service-only operation (this guard's capability).
+    pub(crate) fn require_service(
+        &self,
+        ctx: &TenantContext,
+        what: &'static str,
+    ) -> Result<(), TenantError> {
+        self.check_principal(ctx)?;
+        ctx.require_service(what)
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
@@ -286,6 +412,14 @@ impl Guard {
 
     pub(crate) fn tenant_providers(&self) -> &BTreeMap<String, Arc<dyn KeyProvider>> {
         &self.inner.tenant_providers
+    }
+
+    /// Whether `tenant` may be moved to named provider `name`.
+    pub(crate) fn provider_allowed(&self, name: &str, tenant: &crate::tenant::TenantId) -> bool {
+        self.inner
+            .provider_tenants
+            .get(name)
+            .is_some_and(|t| t.contains(tenant))
     }
 
     pub(crate) fn gov(&self) -> &crate::governance::GovState {
@@ -338,7 +472,7 @@ impl Guard {
 
     /// Creates a tenant with a fresh data key (version 1). Needs the owner role.
     pub async fn create_tenant(&self, ctx: &TenantContext) -> Result<KeyId> {
-        ctx.require(Role::Owner, "create a tenant")?;
+        self.require(ctx, Role::Owner, "create a tenant")?;
         let rec = self.new_key_record(ctx, KeyId::FIRST).await?;
         self.store().create_tenant(ctx, &rec).await?;
         self.audit(
@@ -354,7 +488,13 @@ impl Guard {
 
     /// The tenant's key versions (metadata only). Any role.
     pub async fn key_versions(&self, ctx: &TenantContext) -> Result<Vec<KeyInfo>> {
-        ctx.require(Role::Viewer, "list key versions")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            ScopeAction::Read,
+            "list key versions",
+        )?;
         Ok(self
             .store()
             .tenant_keys(ctx)
@@ -428,7 +568,13 @@ impl Guard {
         context: &str,
         plaintext: &[u8],
     ) -> Result<SealedValue> {
-        ctx.require(Role::Member, "seal")?;
+        self.authorize(
+            ctx,
+            Role::Member,
+            &format!("values/{context}"),
+            ScopeAction::Write,
+            "seal",
+        )?;
         let key = self.active_key(ctx).await?;
         Ok(crypto::seal(
             &key,
@@ -440,18 +586,43 @@ impl Guard {
     }
 
     /// Opens a value sealed for the context's tenant with the same `context`. Plaintext is
-    /// write-only for users: this needs the service role.
+    /// write-only for users: this needs the service role (this guard's capability), and
+    /// each open is audited (`credential.open`, target `value:<context>`) before the
+    /// plaintext is returned.
     pub async fn open(
         &self,
         ctx: &TenantContext,
         context: &str,
         value: &SealedValue,
     ) -> Result<SecretBytes> {
-        ctx.require_service("open a sealed value")?;
-        self.open_unchecked(ctx, Context::Caller(context.as_bytes()), value)
-            .await
+        let target = format!("value:{}", crate::tokens::echo(context));
+        self.release(
+            ctx,
+            Context::Caller(context.as_bytes()),
+            value,
+            AuditEvent::new(AuditAction::CredentialOpen, target),
+        )
+        .await
     }
 
+    /// The one path by which plaintext leaves the SDK: checks this guard's service
+    /// capability, opens, and appends the audit entry; if the append fails, nothing is
+    /// returned.
+    async fn release(
+        &self,
+        ctx: &TenantContext,
+        context: Context<'_>,
+        value: &SealedValue,
+        event: AuditEvent,
+    ) -> Result<SecretBytes> {
+        self.require_service(ctx, "read plaintext")?;
+        let plain = self.open_unchecked(ctx, context, value).await?;
+        self.audit(ctx, event).await?;
+        Ok(plain)
+    }
+
+    /// Opens without a capability check or an audit entry: only for uses inside the SDK
+    /// that never hand the plaintext out (re-encryption, TOTP derivation, reseal).
     pub(crate) async fn open_unchecked(
         &self,
         ctx: &TenantContext,
@@ -492,7 +663,7 @@ impl Guard {
     /// Kept in the guard's policy store ([`GuardBuilder::policy_store`]; `Config` without
     /// one). Audited. Needs the owner role.
     pub async fn set_v1_refused(&self, ctx: &TenantContext, refused: bool) -> Result<()> {
-        ctx.require(Role::Owner, "switch format v1 off")?;
+        self.require(ctx, Role::Owner, "switch format v1 off")?;
         let policies = self.inner.policies.clone().ok_or_else(|| {
             KmsError::Config(
                 "set_v1_refused keeps its setting in the policy store: set GuardBuilder::policy_store"
@@ -523,20 +694,22 @@ impl Guard {
     }
 
     /// Re-seals a value (held outside the store) under the tenant's active key in the
-    /// guard's format; a copy if it already is. Needs the service role.
+    /// guard's format. The value is always authenticated first, even when it already is
+    /// in that key and format (then a copy comes back), so a foreign or tampered value
+    /// fails instead of coming back unchanged. Needs the service role.
     pub async fn reseal(
         &self,
         ctx: &TenantContext,
         context: &str,
         value: &SealedValue,
     ) -> Result<SealedValue> {
-        ctx.require_service("reseal a value")?;
+        self.require_service(ctx, "reseal a value")?;
         let active = self.active_key(ctx).await?;
+        let context = Context::Caller(context.as_bytes());
+        let plain = self.open_unchecked(ctx, context, value).await?;
         if value.key_id() == active.id() && value.version() == self.inner.format.version() {
             return Ok(value.clone());
         }
-        let context = Context::Caller(context.as_bytes());
-        let plain = self.open_unchecked(ctx, context, value).await?;
         Ok(crypto::seal(
             &active,
             ctx.tenant(),
@@ -574,7 +747,13 @@ impl Guard {
         subject: Option<&str>,
         plaintext: &[u8],
     ) -> Result<()> {
-        ctx.require(Role::Member, "store a record")?;
+        self.authorize(
+            ctx,
+            Role::Member,
+            &format!("records/{class}/{id}"),
+            ScopeAction::Write,
+            "store a record",
+        )?;
         let key = self.active_key(ctx).await?;
         let now = self.now();
         let mut rec = SealedRecord {
@@ -635,20 +814,19 @@ impl Guard {
         id: &str,
         reason: Option<&str>,
     ) -> Result<(String, SecretBytes)> {
-        ctx.require_service("open a stored record")?;
+        self.require_service(ctx, "open a stored record")?;
         let rec = self
             .store()
             .get_record(ctx, id)
             .await?
             .ok_or(StoreError::RecordNotFound)?;
         let value = SealedValue::from_vec(rec.sealed)?;
-        let plain = self
-            .open_unchecked(ctx, record_context(&rec.class, &rec.id), &value)
-            .await?;
         let mut ev = AuditEvent::new(AuditAction::CredentialOpen, format!("record:{id}"))
             .detail("class", rec.class.clone());
         ev.reason = reason.map(str::to_owned);
-        self.audit(ctx, ev).await?;
+        let plain = self
+            .release(ctx, record_context(&rec.class, &rec.id), &value, ev)
+            .await?;
         Ok((rec.class, plain))
     }
 
@@ -677,9 +855,27 @@ impl Guard {
         Ok(Credential::new(kind, plain))
     }
 
-    /// Deletes stored record `id`; returns whether it existed. Needs the member role.
+    /// Deletes stored record `id`; returns whether it existed. Needs the member role, or
+    /// an agent with `delete` on `records/<class>/<id>`.
     pub async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool> {
-        ctx.require(Role::Member, "delete a record")?;
+        if ctx.agent_grant().is_some() {
+            self.check_principal(ctx)?;
+            // The scope names the class: look it up (a missing record is "not found" only
+            // to an agent that could delete any record).
+            let class = match self.store().get_record(ctx, id).await? {
+                Some(r) => r.class,
+                None => "*".to_owned(),
+            };
+            self.authorize(
+                ctx,
+                Role::Member,
+                &format!("records/{class}/{id}"),
+                ScopeAction::Delete,
+                "delete a record",
+            )?;
+        } else {
+            self.require(ctx, Role::Member, "delete a record")?;
+        }
         Ok(self.store().delete_record(ctx, id).await?)
     }
 
@@ -691,8 +887,29 @@ impl Guard {
     /// ([`KeyProvider::destroy_tenant`]), so a database backup taken before the shred
     /// cannot bring the tenant back; the report says, provider by provider, what was
     /// destroyed and what could not be guaranteed (see docs/SECURITY.md).
+    ///
+    /// Every agent token and login session of the tenant is revoked first, here and in
+    /// the store, so nothing the tenant's agents or users hold outlives the shred.
     pub async fn shred_tenant(&self, ctx: &TenantContext) -> Result<crate::kms::ShredReport> {
-        ctx.require(Role::Owner, "shred a tenant")?;
+        Ok(self.shred_counting(ctx).await?.0)
+    }
+
+    /// [`Guard::shred_tenant`], also returning how many tokens and sessions it revoked.
+    pub(crate) async fn shred_counting(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<(crate::kms::ShredReport, u64, u64)> {
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "tenant",
+            ScopeAction::Admin,
+            "shred a tenant",
+        )?;
+        let now = self.now();
+        let tokens = self.store().revoke_tokens(ctx, None, now).await?;
+        self.forget_revoked(ctx, None).await?;
+        let sessions = self.store().revoke_sessions(ctx, None, now).await?;
         let report = self.destroy_tenant_material(ctx).await?;
         let r = self.store().destroy_all_keys(ctx).await;
         self.invalidate(ctx);
@@ -701,9 +918,11 @@ impl Guard {
             ctx,
             AuditEvent::new(AuditAction::TenantShred, format!("tenant:{}", ctx.tenant()))
                 .detail("provider_material", report.summary())
-                .detail("shared_kek_keys", report.shared_kek_keys.len().to_string()),
+                .detail("shared_kek_keys", report.shared_kek_keys.len().to_string())
+                .detail("tokens_revoked", tokens.to_string())
+                .detail("sessions_revoked", sessions.to_string()),
         )
         .await?;
-        Ok(report)
+        Ok((report, tokens, sessions))
     }
 }

@@ -1,14 +1,14 @@
 //! tenantguard: per-tenant envelope encryption and data protection for multi-tenant SaaS.
 //!
 //! ```
-//! use tenantguard::{Credential, Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+//! use tenantguard::{Credential, Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let guard = Guard::builder()
+//! // The service capability is handed out once, at build time, to the code the host chooses.
+//! let (guard, service) = Guard::builder()
 //!     .key_provider(LocalKeyProvider::ephemeral())
 //!     .store(MemoryStore::new())
-//!     .build()?;
-//! let service = ServiceRole::new();
+//!     .build_with_service()?;
 //! let acme = TenantContext::service(TenantId::new("acme")?, &service);
 //! guard.create_tenant(&acme).await?;
 //!
@@ -62,4 +62,7 @@ pub use store::SqliteStore;
 pub use store::{KeyState, MemoryStore, Store};
 #[cfg(feature = "postgres")]
 pub use store::{PgOptions, PostgresStore};
-pub use tenant::{Principal, Role, ServiceRole, TenantContext, TenantId, TenantResolver, UserId};
+pub use tenant::{
+    AgentGrant, Principal, PrincipalKind, Role, ServiceRole, TenantContext, TenantError, TenantId,
+    TenantResolver, UserId,
+};

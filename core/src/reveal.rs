@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::SealedValue;
 use crate::error::{ErrorKind, Result};
 use crate::guard::{record_context, Guard};
@@ -125,20 +126,27 @@ impl Revealer {
         Ok(())
     }
 
-    /// Opens stored credential `id` for `purpose`. Service role only; recorded first.
+    /// Opens stored credential `id` for `purpose`. Service role only (this guard's
+    /// capability); recorded by the observer first, then released through the guard's one
+    /// plaintext path, which writes the audit entry with `purpose` as the reason.
     pub async fn open_credential(
         &self,
         ctx: &TenantContext,
         id: &str,
         purpose: &str,
     ) -> Result<Credential> {
-        ctx.require_service("open a credential")?;
+        self.guard.require_service(ctx, "open a credential")?;
         self.observe(ctx, id, OpenKind::Reveal, purpose)?;
-        self.guard.open_credential(ctx, id).await
+        self.guard
+            .open_credential_with_reason(ctx, id, purpose)
+            .await
     }
 
-    /// The TOTP code at `unix_time` from stored `totp_seed` credential `id`, for `purpose`.
-    /// Needs the member role (or the service role); the seed is never returned.
+    /// The TOTP code for `unix_time` from stored `totp_seed` credential `id`, for
+    /// `purpose`. `unix_time` must fall in the guard clock's time step or the one just
+    /// before or after (`TimeOutsideWindow` otherwise): no one harvests next month's codes.
+    /// Needs the member role, an agent with `read` on `totp/<id>`, or the service role;
+    /// the seed is never returned. Audited (`credential.totp`, with the counter).
     pub async fn totp_code(
         &self,
         ctx: &TenantContext,
@@ -147,9 +155,54 @@ impl Revealer {
         unix_time: u64,
         purpose: &str,
     ) -> Result<TotpCode> {
-        ctx.require_action(Action::UseCredential)?;
+        check_purpose(purpose)?;
+        self.guard
+            .totp_at(ctx, id, params, unix_time, purpose, |ctx| {
+                self.observe(ctx, id, OpenKind::TotpCode, purpose)
+            })
+            .await
+    }
+}
+
+impl Guard {
+    /// The current TOTP code (this guard's clock) from stored `totp_seed` credential `id`,
+    /// for `reason`; see [`Revealer::totp_code`] for the rules. Audited
+    /// (`credential.totp`, with the counter).
+    pub async fn totp_code(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        params: &TotpParams,
+        reason: &str,
+    ) -> Result<TotpCode> {
+        check_purpose(reason)?;
+        let now = u64::try_from(self.now()).unwrap_or(0);
+        self.totp_at(ctx, id, params, now, reason, |_| Ok(())).await
+    }
+
+    pub(crate) async fn totp_at(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        params: &TotpParams,
+        unix_time: u64,
+        reason: &str,
+        observe: impl FnOnce(&TenantContext) -> Result<()>,
+    ) -> Result<TotpCode> {
+        self.authorize(
+            ctx,
+            Action::UseCredential.needed_role(),
+            &format!("totp/{id}"),
+            crate::tokens::Action::Read,
+            "get a TOTP code",
+        )?;
+        totp::check_params(params)?;
+        let now = u64::try_from(self.now()).unwrap_or(0);
+        let (step, asked) = (now / params.period, unix_time / params.period);
+        if asked.abs_diff(step) > 1 {
+            return Err(TotpError::TimeOutsideWindow.into());
+        }
         let rec = self
-            .guard
             .store()
             .get_record(ctx, id)
             .await?
@@ -157,12 +210,17 @@ impl Revealer {
         if CredentialKind::parse(&rec.class) != Some(CredentialKind::TotpSeed) {
             return Err(TotpError::NotATotpSeed.into());
         }
-        self.observe(ctx, id, OpenKind::TotpCode, purpose)?;
+        observe(ctx)?;
         let value = SealedValue::from_vec(rec.sealed)?;
         let seed = self
-            .guard
             .open_unchecked(ctx, record_context(&rec.class, &rec.id), &value)
             .await?;
-        Ok(totp::totp(&seed, params, unix_time)?)
+        let code = totp::totp(&seed, params, unix_time)?;
+        let ev = AuditEvent::new(AuditAction::TotpCode, format!("record:{id}"))
+            .reason(reason)
+            .detail("counter", asked.to_string())
+            .detail("period", params.period.to_string());
+        self.audit(ctx, ev).await?;
+        Ok(code)
     }
 }

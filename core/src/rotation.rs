@@ -11,6 +11,7 @@ use crate::guard::{record_context, Guard};
 use crate::kms::KmsError;
 use crate::store::{KeyState, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
+use crate::tokens::Action as ScopeAction;
 
 /// Most failed record ids a re-encryption report lists.
 pub const MAX_REPORTED_FAILURES: usize = 100;
@@ -88,7 +89,13 @@ impl Guard {
     /// Rotates the tenant's data key: a new version becomes active for new writes; old
     /// values keep opening under the old one (now decrypt-only). Needs the owner role.
     pub async fn rotate_tenant_key(&self, ctx: &TenantContext) -> Result<KeyId> {
-        ctx.require(Role::Owner, "rotate a tenant key")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "keys",
+            ScopeAction::Admin,
+            "rotate a tenant key",
+        )?;
         let keys = self.store().tenant_keys(ctx).await?;
         let last = keys.iter().map(|k| k.key_id).max().unwrap_or(KeyId::FIRST);
         let next = last
@@ -121,7 +128,13 @@ impl Guard {
         batch: usize,
         progress: impl FnMut(&ReencryptReport) + Send,
     ) -> Result<ReencryptReport> {
-        ctx.require(Role::Owner, "re-encrypt records")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "keys",
+            ScopeAction::Admin,
+            "re-encrypt records",
+        )?;
         self.reencrypt_where(ctx, Some(from), batch, progress).await
     }
 
@@ -133,7 +146,13 @@ impl Guard {
         batch: usize,
         progress: impl FnMut(&ReencryptReport) + Send,
     ) -> Result<ReencryptReport> {
-        ctx.require(Role::Owner, "re-encrypt records")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "keys",
+            ScopeAction::Admin,
+            "re-encrypt records",
+        )?;
         self.reencrypt_where(ctx, None, batch, progress).await
     }
 
@@ -242,7 +261,13 @@ impl Guard {
     /// format and per key version. Reads every record (metadata only, nothing is opened).
     /// Any role.
     pub async fn sealed_census(&self, ctx: &TenantContext) -> Result<SealedCensus> {
-        ctx.require(Role::Viewer, "count sealed records")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            ScopeAction::Read,
+            "count sealed records",
+        )?;
         self.census(ctx, MAX_PAGE).await
     }
 
@@ -280,7 +305,7 @@ impl Guard {
     /// read (it could be anything: delete or repair it first). Values held outside the
     /// store must be moved first with [`Guard::reseal`]. Needs the owner role.
     pub async fn retire_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<()> {
-        ctx.require(Role::Owner, "retire a key")?;
+        self.authorize(ctx, Role::Owner, "keys", ScopeAction::Admin, "retire a key")?;
         let keys = self.store().tenant_keys(ctx).await?;
         let key = keys
             .iter()
@@ -332,6 +357,7 @@ impl Guard {
         batch: usize,
         mut progress: impl FnMut(&RewrapReport) + Send,
     ) -> Result<RewrapReport> {
+        self.check_service(service)?;
         let batch = check_batch(batch)?;
         let mut currents = std::collections::HashMap::new();
         let mut report = RewrapReport {

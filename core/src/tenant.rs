@@ -7,6 +7,7 @@
 use thiserror::Error;
 
 use crate::error::ErrorKind;
+use crate::tokens::{Action as ScopeAction, Scope};
 
 /// Longest tenant id, in bytes.
 pub const MAX_TENANT_ID_LEN: usize = 64;
@@ -49,6 +50,29 @@ pub enum TenantError {
     /// The membership directory failed (database error). The message holds no secret.
     #[error("membership directory error: {0}")]
     Directory(String),
+    /// An agent's token scopes do not allow this action on this resource. Agents never
+    /// get a role: each operation checks its scopes against what it touches.
+    #[error("agent token does not allow {action} on {resource:?}")]
+    OutOfScope {
+        /// What was attempted.
+        action: &'static str,
+        /// The resource the operation touches (SDK-built, e.g. `records/password/db`),
+        /// at most 128 bytes.
+        resource: String,
+    },
+    /// This principal kind may never perform the operation (e.g. an agent starting a
+    /// login session or managing members, a user or agent doing a service-only action).
+    #[error("{action} is not allowed for {kind} principals")]
+    WrongPrincipal {
+        /// What was attempted.
+        action: &'static str,
+        /// The kind that asked.
+        kind: PrincipalKind,
+    },
+    /// The agent's token was revoked, its agent killed, or its tenant shredded since the
+    /// context was made.
+    #[error("the agent's token was revoked or has expired")]
+    AgentRevoked,
 }
 
 impl TenantError {
@@ -61,6 +85,10 @@ impl TenantError {
             TenantError::ServiceRoleRequired { .. } => ErrorKind::PermissionDenied,
             TenantError::NotAMember => ErrorKind::PermissionDenied,
             TenantError::Directory(_) => ErrorKind::Store,
+            TenantError::OutOfScope { .. } | TenantError::WrongPrincipal { .. } => {
+                ErrorKind::PermissionDenied
+            }
+            TenantError::AgentRevoked => ErrorKind::AuthenticationFailed,
         }
     }
 }
@@ -228,6 +256,58 @@ impl Action {
     }
 }
 
+/// The three kinds of principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    /// A member of the tenant, acting with the role of its membership.
+    User,
+    /// An agent acting with an API token: only the token's scopes, never a role.
+    Agent,
+    /// Server-side code holding the guard's [`ServiceRole`] capability.
+    Service,
+}
+
+impl PrincipalKind {
+    /// The stable name (`user`, `agent`, `service`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Agent => "agent",
+            PrincipalKind::Service => "service",
+        }
+    }
+}
+
+impl std::fmt::Display for PrincipalKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An agent acting with one verified API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentGrant {
+    /// The agent (same id rules as users; a separate namespace: `agent:<id>` in the audit log).
+    pub agent: UserId,
+    /// The token it presented.
+    pub token_id: String,
+    /// What the token allows, checked by every operation against what it touches.
+    pub scopes: std::sync::Arc<[Scope]>,
+    /// When the token was created (a kill switch ends tokens created before it).
+    pub created_at: i64,
+    /// When the token expires, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// The guard's revocation epoch when the token was verified (see governance.rs).
+    pub(crate) epoch: u64,
+}
+
+impl AgentGrant {
+    /// Whether one of the scopes allows `action` on `resource`.
+    pub fn allows(&self, resource: &str, action: ScopeAction) -> bool {
+        self.scopes.iter().any(|s| s.allows(resource, action))
+    }
+}
+
 /// Who is acting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -240,26 +320,40 @@ pub enum Principal {
         /// The user's role in this tenant.
         role: Role,
     },
+    /// An agent acting with an API token (see [`AgentGrant`]).
+    Agent(AgentGrant),
 }
 
-/// The capability of server-side code to act for any tenant, bypassing role checks
-/// (like a database service role). Hold it only where it is needed, e.g. when a run
-/// launches and must open a credential.
-#[derive(Debug)]
-pub struct ServiceRole {
-    _private: (),
-}
-
-impl ServiceRole {
-    /// Claims the service role. Call this only in trusted server-side code.
-    pub fn new() -> Self {
-        ServiceRole { _private: () }
+impl Principal {
+    /// Which kind of principal this is.
+    pub fn kind(&self) -> PrincipalKind {
+        match self {
+            Principal::Service => PrincipalKind::Service,
+            Principal::User { .. } => PrincipalKind::User,
+            Principal::Agent(_) => PrincipalKind::Agent,
+        }
     }
 }
 
-impl Default for ServiceRole {
-    fn default() -> Self {
-        Self::new()
+/// The capability of server-side code to act for any tenant, bypassing role checks
+/// (like a database service role), and the only way to read plaintext.
+///
+/// It cannot be made by calling code: [`GuardBuilder::build_with_service`](crate::GuardBuilder::build_with_service)
+/// hands it out once, bound to the guard it builds; contexts made from it are refused by
+/// any other guard. Give it only to the code that needs it (e.g. the run launcher).
+pub struct ServiceRole {
+    pub(crate) guard_id: u64,
+}
+
+impl std::fmt::Debug for ServiceRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceRole(..)")
+    }
+}
+
+impl ServiceRole {
+    pub(crate) fn for_guard(guard_id: u64) -> Self {
+        ServiceRole { guard_id }
     }
 }
 
@@ -272,14 +366,68 @@ impl Default for ServiceRole {
 pub struct TenantContext {
     tenant: TenantId,
     principal: Principal,
+    /// The guard whose service capability made this context (0 for users and agents).
+    service_of: u64,
 }
 
 impl TenantContext {
-    /// A service-role scope for `tenant`.
-    pub fn service(tenant: TenantId, _capability: &ServiceRole) -> Self {
+    /// A service-role scope for `tenant`, usable only with the guard that handed out
+    /// `capability`.
+    pub fn service(tenant: TenantId, capability: &ServiceRole) -> Self {
         TenantContext {
             tenant,
             principal: Principal::Service,
+            service_of: capability.guard_id,
+        }
+    }
+
+    /// An agent scope: made only by token verification.
+    pub(crate) fn agent(tenant: TenantId, grant: AgentGrant) -> Self {
+        TenantContext {
+            tenant,
+            principal: Principal::Agent(grant),
+            service_of: 0,
+        }
+    }
+
+    pub(crate) fn service_guard(&self) -> u64 {
+        self.service_of
+    }
+
+    /// Which kind of principal acts.
+    pub fn kind(&self) -> PrincipalKind {
+        self.principal.kind()
+    }
+
+    /// The acting agent, `None` for users and the service role.
+    pub fn agent_grant(&self) -> Option<&AgentGrant> {
+        match &self.principal {
+            Principal::Agent(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The check of every operation: the service role passes, a user needs `needed`, an
+    /// agent needs a scope allowing `action` on `resource` (never a role).
+    pub fn authorize(
+        &self,
+        needed: Role,
+        resource: &str,
+        action: ScopeAction,
+        what: &'static str,
+    ) -> Result<(), TenantError> {
+        match &self.principal {
+            Principal::Service => Ok(()),
+            Principal::User { role, .. } if *role >= needed => Ok(()),
+            Principal::User { .. } => Err(TenantError::PermissionDenied {
+                action: what,
+                needed,
+            }),
+            Principal::Agent(g) if g.allows(resource, action) => Ok(()),
+            Principal::Agent(_) => Err(TenantError::OutOfScope {
+                action: what,
+                resource: crate::tokens::echo(resource),
+            }),
         }
     }
 
@@ -303,12 +451,18 @@ impl TenantContext {
         matches!(self.principal, Principal::Service)
     }
 
-    /// Fails with `PermissionDenied` unless the principal has at least `needed`.
+    /// Fails with `PermissionDenied` unless the principal has at least `needed`. Agents
+    /// have no role, so they are always refused here (`WrongPrincipal`): operations open
+    /// to agents use [`TenantContext::authorize`].
     pub fn require(&self, needed: Role, action: &'static str) -> Result<(), TenantError> {
         match &self.principal {
             Principal::Service => Ok(()),
             Principal::User { role, .. } if *role >= needed => Ok(()),
             Principal::User { .. } => Err(TenantError::PermissionDenied { action, needed }),
+            Principal::Agent(_) => Err(TenantError::WrongPrincipal {
+                action,
+                kind: PrincipalKind::Agent,
+            }),
         }
     }
 
@@ -317,15 +471,16 @@ impl TenantContext {
         self.require(action.needed_role(), action.as_str())
     }
 
-    /// The acting user, `None` for the service role.
+    /// The acting user (a member), `None` for agents and the service role.
     pub fn user(&self) -> Option<&UserId> {
         match &self.principal {
-            Principal::Service => None,
             Principal::User { user, .. } => Some(user),
+            _ => None,
         }
     }
 
-    /// Fails unless the principal is the service role (e.g. to read plaintext).
+    /// Fails with `ServiceRoleRequired` unless the principal is the service role (e.g. to
+    /// read plaintext), whether a user (any role) or an agent asked. The guard also checks the capability was its own.
     pub fn require_service(&self, action: &'static str) -> Result<(), TenantError> {
         if self.is_service() {
             Ok(())
@@ -349,14 +504,21 @@ impl TenantContext {
 pub struct Resolved(TenantContext);
 
 impl Resolved {
-    /// Made by resolvers: vouches that `user` holds `role` in `tenant`.
+    /// Made by resolvers: vouches that `user` holds `role` in `tenant`. Needs the service
+    /// capability, which the host gives only to its resolver: code holding a guard or a
+    /// user context cannot make one.
     ///
     /// Only implement [`TenantResolver`] on top of an identity your application has
     /// authenticated; the proof is what the SDK trusts.
-    pub fn vouch(tenant: TenantId, user: UserId, role: Role) -> Self {
+    pub fn vouch(_service: &ServiceRole, tenant: TenantId, user: UserId, role: Role) -> Self {
+        Self::make(tenant, user, role)
+    }
+
+    pub(crate) fn make(tenant: TenantId, user: UserId, role: Role) -> Self {
         Resolved(TenantContext {
             tenant,
             principal: Principal::User { user, role },
+            service_of: 0,
         })
     }
 }
@@ -408,8 +570,9 @@ pub struct DirectoryResolver<D> {
 }
 
 impl<D: Directory> DirectoryResolver<D> {
-    /// Resolves roles through `directory`.
-    pub fn new(directory: D) -> Self {
+    /// Resolves roles through `directory`. Vouching for users needs the service
+    /// capability, so only code holding it can make a resolver.
+    pub fn new(directory: D, _service: &ServiceRole) -> Self {
         DirectoryResolver { directory }
     }
 
@@ -421,7 +584,7 @@ impl<D: Directory> DirectoryResolver<D> {
             .memberships_of(user)
             .await?
             .into_iter()
-            .map(|m| TenantContext::resolved(Resolved::vouch(m.tenant, m.user, m.role)))
+            .map(|m| TenantContext::resolved(Resolved::make(m.tenant, m.user, m.role)))
             .collect())
     }
 }
@@ -433,7 +596,7 @@ impl<D: Directory> TenantResolver for DirectoryResolver<D> {
 
     async fn resolve(&self, identity: &UserId, tenant: &TenantId) -> Result<Resolved, TenantError> {
         match self.directory.role_of(identity, tenant).await? {
-            Some(role) => Ok(Resolved::vouch(tenant.clone(), identity.clone(), role)),
+            Some(role) => Ok(Resolved::make(tenant.clone(), identity.clone(), role)),
             None => Err(TenantError::NotAMember),
         }
     }
@@ -596,7 +759,7 @@ mod tests {
 
     #[test]
     fn roles_order_and_checks() {
-        let ctx = TenantContext::resolved(Resolved::vouch(
+        let ctx = TenantContext::resolved(Resolved::make(
             TenantId::new("t").unwrap(),
             UserId::new("u").unwrap(),
             Role::Member,
@@ -608,7 +771,7 @@ mod tests {
             ErrorKind::PermissionDenied
         );
         assert!(ctx.require_service("open").is_err());
-        let svc = TenantContext::service(TenantId::new("t").unwrap(), &ServiceRole::new());
+        let svc = TenantContext::service(TenantId::new("t").unwrap(), &ServiceRole::for_guard(1));
         assert!(svc.require(Role::Owner, "rotate").is_ok());
         assert!(svc.check_tenant(&TenantId::new("u").unwrap()).is_err());
     }
@@ -620,7 +783,7 @@ mod tests {
         UserId::new(s).unwrap()
     }
     fn as_user(tenant: &str, user: &str, role: Role) -> TenantContext {
-        TenantContext::resolved(Resolved::vouch(t(tenant), u(user), role))
+        TenantContext::resolved(Resolved::make(t(tenant), u(user), role))
     }
 
     #[test]
@@ -659,7 +822,7 @@ mod tests {
 
     #[tokio::test]
     async fn directory_resolves_personal_and_org_access_additively() {
-        let svc = ServiceRole::new();
+        let svc = ServiceRole::for_guard(1);
         let dir = std::sync::Arc::new(MemoryDirectory::new());
         dir.create(&svc, &t("alice"), &u("alice")).unwrap(); // personal tenant
         dir.create(&svc, &t("acme"), &u("bob")).unwrap();
@@ -669,7 +832,7 @@ mod tests {
         );
         let bob = as_user("acme", "bob", Role::Owner);
         dir.set_member(&bob, &u("alice"), Role::Viewer).unwrap();
-        let resolver = DirectoryResolver::new(dir.clone());
+        let resolver = DirectoryResolver::new(dir.clone(), &svc);
         let scopes = resolver.visible_scopes(&u("alice")).await.unwrap();
         let names: Vec<_> = scopes
             .iter()
@@ -724,7 +887,7 @@ mod tests {
 
     #[tokio::test]
     async fn membership_changes_follow_roles() {
-        let svc = ServiceRole::new();
+        let svc = ServiceRole::for_guard(1);
         let dir = MemoryDirectory::new();
         dir.create(&svc, &t("acme"), &u("olga")).unwrap();
         let owner = as_user("acme", "olga", Role::Owner);

@@ -35,12 +35,18 @@ pub enum TotpError {
     /// The stored record is not a TOTP seed.
     #[error("record is not a TOTP seed")]
     NotATotpSeed,
+    /// A code was asked for a time outside the guard clock's step plus or minus one.
+    #[error("TOTP codes are given only for the current time step (plus or minus one)")]
+    TimeOutsideWindow,
 }
 
 impl TotpError {
     /// The stable kind of this error.
     pub fn kind(&self) -> ErrorKind {
-        ErrorKind::InvalidInput
+        match self {
+            TotpError::TimeOutsideWindow => ErrorKind::PermissionDenied,
+            _ => ErrorKind::InvalidInput,
+        }
     }
 }
 
@@ -147,18 +153,24 @@ fn decode_seed(seed: &[u8], encoding: SeedEncoding) -> Result<Zeroizing<Vec<u8>>
     Ok(key)
 }
 
-/// The RFC 6238 code for `seed` at Unix time `unix_time` (T0 = 0).
-pub fn totp(
-    seed: &SecretBytes,
-    params: &TotpParams,
-    unix_time: u64,
-) -> Result<TotpCode, TotpError> {
+/// Checks digits (6 to 8) and period (1 to 300 s).
+pub fn check_params(params: &TotpParams) -> Result<(), TotpError> {
     if !(MIN_DIGITS..=MAX_DIGITS).contains(&params.digits) {
         return Err(TotpError::InvalidParams("digits must be 6 to 8"));
     }
     if params.period == 0 || params.period > MAX_PERIOD {
         return Err(TotpError::InvalidParams("period must be 1 to 300 seconds"));
     }
+    Ok(())
+}
+
+/// The RFC 6238 code for `seed` at Unix time `unix_time` (T0 = 0).
+pub fn totp(
+    seed: &SecretBytes,
+    params: &TotpParams,
+    unix_time: u64,
+) -> Result<TotpCode, TotpError> {
+    check_params(params)?;
     let key = decode_seed(seed.expose(), params.encoding)?;
     let counter = unix_time / params.period;
     let bin = match params.algorithm {

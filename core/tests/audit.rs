@@ -1,6 +1,8 @@
 //! The audit log on every store: hooks, export, offline verification, tamper detection,
 //! append-only enforcement and concurrent appenders.
 
+mod tg_cap;
+
 mod gov_support;
 
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use tenantguard::audit::{
     verify_jsonl, AuditAction, AuditError, AuditEvent, VerifyOptions, VerifyProblem, GENESIS,
 };
 use tenantguard::tenant::Role;
-use tenantguard::{Credential, Error, ErrorKind, Guard, SqliteStore, Store};
+use tenantguard::{Credential, Error, ErrorKind, Guard, SqliteStore, Store, TenantContext};
 
 fn broken(e: AuditError) -> (u64, Option<u64>, VerifyProblem) {
     match e {
@@ -334,16 +336,24 @@ fn concurrent_appenders_never_fork_the_chain() {
         ));
         for (name, handles) in backends {
             let clock = TestClock::at(T0);
-            let guards: Vec<Guard> = handles.into_iter().map(|s| guard(s, &clock)).collect();
-            guards[0].create_tenant(&service("acme")).await.unwrap();
+            // Each handle is another store instance: each guard's own capability.
+            let pairs: Vec<(Guard, TenantContext)> = handles
+                .into_iter()
+                .map(|s| {
+                    let g = guard(s, &clock);
+                    (g, service("acme"))
+                })
+                .collect();
+            let guards: Vec<Guard> = pairs.iter().map(|p| p.0.clone()).collect();
+            guards[0].create_tenant(&pairs[0].1).await.unwrap();
             let mut tasks = Vec::new();
             for i in 0..32 {
-                let g = guards[i % guards.len()].clone();
+                let (g, acme) = pairs[i % pairs.len()].clone();
                 tasks.push(tokio::spawn(async move {
                     for j in 0..10 {
                         let ev =
                             AuditEvent::new(AuditAction::EgressDecision, format!("task-{i}-{j}"));
-                        g.record_audit(&service("acme"), ev).await.unwrap();
+                        g.record_audit(&acme, ev).await.unwrap();
                     }
                 }));
             }
@@ -421,14 +431,15 @@ fn kek_rotation_is_audited_per_tenant() {
             .key_provider_arc(kp.clone())
             .store(tenantguard::MemoryStore::new())
             .clock(TestClock::at(T0))
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
         for t in ["a", "b"] {
             g.create_tenant(&service(t)).await.unwrap();
         }
         let kek = kp.rotate_kek().unwrap();
         let r = g
-            .rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {})
+            .rewrap_tenant_keys(&tg_cap::cap(), None, 10, |_| {})
             .await
             .unwrap();
         assert_eq!(r.rewrapped, 2);
@@ -442,7 +453,7 @@ fn kek_rotation_is_audited_per_tenant() {
             assert_eq!(last.details.get("rewrapped").map(String::as_str), Some("1"));
         }
         // Nothing to do: no new entries.
-        g.rewrap_tenant_keys(&tenantguard::ServiceRole::new(), None, 10, |_| {})
+        g.rewrap_tenant_keys(&tg_cap::cap(), None, 10, |_| {})
             .await
             .unwrap();
         assert_eq!(

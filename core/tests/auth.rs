@@ -1,6 +1,8 @@
 //! Passwords (argon2id) and sessions (signed access tokens, rotating refresh tokens with
 //! reuse detection) on every store.
 
+mod tg_cap;
+
 mod gov_support;
 
 use gov_support::*;
@@ -201,14 +203,16 @@ fn access_tokens() {
             .key_provider(tenantguard::LocalKeyProvider::ephemeral())
             .store(tenantguard::MemoryStore::new())
             .governance(short)
-            .build();
+            .build_with_service()
+            .map(tg_cap::keep);
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
+        // The service role has no sessions (a principal-kind refusal, not bad input).
         assert_eq!(
             g.create_session(&service("acme"), "x")
                 .await
                 .unwrap_err()
                 .kind(),
-            ErrorKind::InvalidInput
+            ErrorKind::PermissionDenied
         );
     });
 }

@@ -1,5 +1,7 @@
 //! Egress policies, the sub-processor registry and `prepare`, on both built-in stores.
 
+mod tg_cap;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -11,8 +13,8 @@ use tenantguard::redact::{Operator, OrgPattern};
 use tenantguard::store::{KeyStore, PolicyStore};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, ServiceRole, SqliteStore, Store,
-    TenantContext, TenantId, UserId,
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, SqliteStore, Store, TenantContext,
+    TenantId, UserId,
 };
 
 #[derive(Default)]
@@ -25,11 +27,12 @@ impl EgressObserver for Recorder {
 }
 
 fn ctx(t: &str) -> TenantContext {
-    TenantContext::service(TenantId::new(t).unwrap(), &ServiceRole::new())
+    TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap())
 }
 
 fn user(t: &str, role: Role) -> TenantContext {
     TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         TenantId::new(t).unwrap(),
         UserId::new("u1").unwrap(),
         role,
@@ -40,7 +43,8 @@ async fn setup<S: Store + PolicyStore + 'static>(store: Arc<S>) -> (Egress, Arc<
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     for t in ["acme", "globex"] {
         guard.create_tenant(&ctx(t)).await.unwrap();
@@ -467,7 +471,8 @@ async fn builder_needs_a_policy_store() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     assert_eq!(
         Egress::builder(guard).build().unwrap_err().kind(),
@@ -479,7 +484,7 @@ async fn builder_needs_a_policy_store() {
 async fn builder_falls_back_to_the_guards_policy_store() {
     // The embedded guard keeps policies in its own SQLite database.
     let dir = tempfile::tempdir().unwrap();
-    let guard = Guard::embedded(dir.path()).unwrap();
+    let guard = tg_cap::embedded(dir.path()).unwrap();
     assert!(guard.policy_store().is_some());
     guard.create_tenant(&ctx("acme")).await.unwrap();
     let egress = Egress::builder(guard.clone())
@@ -502,7 +507,8 @@ async fn builder_falls_back_to_the_guards_policy_store() {
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
         .policy_store(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     guard.create_tenant(&ctx("acme")).await.unwrap();
     let egress = Egress::builder(guard).build().unwrap();

@@ -1,9 +1,11 @@
 //! Egress decisions and policy changes land in the tenant's audit log, with counts only.
 
+mod tg_cap;
+
 use std::sync::Arc;
 
 use tenantguard::egress::{Egress, EgressPolicy, RedactionLevel, Registry};
-use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+use tenantguard::{Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 
 #[tokio::test]
 async fn decisions_and_policy_changes_are_audited_without_values() {
@@ -11,9 +13,10 @@ async fn decisions_and_policy_changes_are_audited_without_values() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
-    let acme = TenantContext::service(TenantId::new("acme").unwrap(), &ServiceRole::new());
+    let acme = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
     guard.create_tenant(&acme).await.unwrap();
     let egress = Egress::builder(guard.clone())
         .policy_store(store)

@@ -5,6 +5,8 @@
 //! Scenarios that do not depend on the backend run against both MemoryStore and SqliteStore
 //! (see `both_stores!` at the end).
 
+mod tg_cap;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,11 +27,12 @@ fn tid(s: &str) -> TenantId {
 }
 
 fn service(tenant: &str) -> TenantContext {
-    TenantContext::service(tid(tenant), &ServiceRole::new())
+    TenantContext::service(tid(tenant), &tg_cap::cap())
 }
 
 fn user(tenant: &str, name: &str, role: Role) -> TenantContext {
     TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         tid(tenant),
         UserId::new(name).unwrap(),
         role,
@@ -40,7 +43,8 @@ fn guard_with(store: Arc<dyn Store>, provider: Arc<dyn KeyProvider>) -> Guard {
     Guard::builder()
         .key_provider_arc(provider)
         .store_arc(store)
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap()
 }
 
@@ -599,6 +603,7 @@ fn ctx_role(ctx: &TenantContext) -> Role {
     match ctx.principal() {
         tenantguard::Principal::User { role, .. } => *role,
         tenantguard::Principal::Service => Role::Owner,
+        _ => Role::Viewer,
     }
 }
 
@@ -977,7 +982,7 @@ async fn kek_rotation_rewraps_keys_only(store: Arc<dyn Store>) {
     let key_path = dir.path().join("keys.json");
     let provider = Arc::new(LocalKeyProvider::open_or_create(&key_path).unwrap());
     let g = guard_with(store.clone(), provider.clone());
-    let svc = ServiceRole::new();
+    let svc = tg_cap::cap();
 
     // t1: two keys; t2: one key; t3: two keys, the first retired (destroyed: not re-wrapped).
     let mut values = Vec::new();
@@ -1066,7 +1071,7 @@ async fn kek_rotation_rewraps_keys_only(store: Arc<dyn Store>) {
 
 async fn snapshot_records(store: &dyn Store) -> Vec<SealedRecord> {
     let mut out = Vec::new();
-    let svc = ServiceRole::new();
+    let svc = tg_cap::cap();
     for t in store.list_tenants(&svc, None, 1000).await.unwrap() {
         let ctx = TenantContext::service(t, &svc);
         for k in store.tenant_keys(&ctx).await.unwrap() {
@@ -1086,11 +1091,9 @@ async fn cold_tenant_loads_key_once(store: Arc<dyn Store>) {
         Arc::new(LocalKeyProvider::ephemeral()),
         Duration::from_millis(30),
     ));
+    let g0 = guard_with(store.clone(), provider.clone());
     let t = service("hot");
-    guard_with(store.clone(), provider.clone())
-        .create_tenant(&t)
-        .await
-        .unwrap();
+    g0.create_tenant(&t).await.unwrap();
     assert_eq!((provider.wraps(), provider.unwraps()), (1, 0));
 
     // A fresh guard: the tenant's key is cold.
@@ -1146,13 +1149,13 @@ async fn crash_mid_reencryption_resumes() {
     let db = dir.path().join("tg.db");
     let provider =
         Arc::new(LocalKeyProvider::open_or_create(dir.path().join("keys.json")).unwrap());
-    let t = service("crashy");
     {
         let flaky = Arc::new(FlakyStore::new(
             Arc::new(SqliteStore::open(&db).unwrap()),
             usize::MAX,
         ));
         let g = guard_with(flaky.clone(), provider.clone());
+        let t = service("crashy");
         g.create_tenant(&t).await.unwrap();
         for i in 0..30 {
             g.put_credential(
@@ -1184,6 +1187,8 @@ async fn crash_mid_reencryption_resumes() {
         store.clone(),
         Arc::new(LocalKeyProvider::open(dir.path().join("keys.json")).unwrap()),
     );
+    // The restarted process got its own service capability.
+    let t = service("crashy");
     assert_eq!(store.count_by_key(&t, KeyId::FIRST).await.unwrap(), 18);
     assert_eq!(
         store
@@ -1240,7 +1245,7 @@ async fn crash_mid_kek_rewrap_resumes() {
     let provider = Arc::new(CountingProvider::new(local.clone(), Duration::ZERO));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("tg.db")).unwrap());
     let g = guard_with(store.clone(), provider.clone());
-    let svc = ServiceRole::new();
+    let svc = tg_cap::cap();
     let names = ["rw-0", "rw-1", "rw-2", "rw-3", "rw-4"];
     let mut values = Vec::new();
     for name in names {
@@ -1320,15 +1325,14 @@ async fn cache_limits_are_honoured() {
             .key_provider_arc(provider.clone())
             .store_arc(store.clone())
             .cache_limits(limits)
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
+    let g0 = build(tenantguard::CacheLimits::default());
     let ctxs: Vec<TenantContext> = ["cl-a", "cl-b", "cl-c"].into_iter().map(service).collect();
     for c in &ctxs {
-        build(tenantguard::CacheLimits::default())
-            .create_tenant(c)
-            .await
-            .unwrap();
+        g0.create_tenant(c).await.unwrap();
     }
 
     // max_tenants = 0 disables caching: every seal unwraps.
@@ -1372,12 +1376,14 @@ async fn cache_limits_are_honoured() {
 async fn builder_requires_provider_and_store() {
     let e = Guard::builder()
         .store(tenantguard::MemoryStore::new())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     let e = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
 }
@@ -1385,16 +1391,17 @@ async fn builder_requires_provider_and_store() {
 #[tokio::test]
 async fn embedded_guard_persists_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let t = service("emb");
     let v = {
-        let g = Guard::embedded(dir.path()).unwrap();
+        let g = tg_cap::embedded(dir.path()).unwrap();
+        let t = service("emb");
         g.create_tenant(&t).await.unwrap();
         g.put_credential(&t, "e-1", &Credential::password("pw"))
             .await
             .unwrap();
         g.seal(&t, "ctx", b"kept").await.unwrap()
     };
-    let g = Guard::embedded(dir.path()).unwrap();
+    let g = tg_cap::embedded(dir.path()).unwrap();
+    let t = service("emb");
     assert_eq!(g.open(&t, "ctx", &v).await.unwrap().expose(), b"kept");
     assert_eq!(
         g.open_credential(&t, "e-1")

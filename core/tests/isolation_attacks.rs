@@ -6,6 +6,8 @@
 //! Skipped (and passing) without a server; see postgres_support.
 #![cfg(feature = "postgres")]
 
+mod tg_cap;
+
 mod postgres_support;
 
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use postgres_support::*;
 use tenantguard::store::{KeyState, KeyStore, RecordStore, SealedRecord, StoreError};
 use tenantguard::{
     Credential, ErrorKind, Guard, KeyId, LocalKeyProvider, PgOptions, PostgresStore, Role,
-    SealedValue, ServiceRole,
+    SealedValue,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
@@ -144,7 +146,8 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
 
     // Two organizations with all four roles in acme and an owner and member in globex.
@@ -433,7 +436,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         .unwrap();
     s.check(
         "list tenants without the service connection",
-        denied(&app_only.list_tenants(&ServiceRole::new(), None, 10).await),
+        denied(&app_only.list_tenants(&tg_cap::cap(), None, 10).await),
     )
     .await;
     s.check(

@@ -2,14 +2,16 @@
 //! the service role opens them through a Revealer that records who, what and why first;
 //! a TOTP seed is used without being revealed. Runs on MemoryStore (no server needed).
 
+mod tg_cap;
+
 use std::sync::{Arc, Mutex};
 
 use tenantguard::reveal::{OpenEvent, OpenKind, OpenObserver, Revealer};
 use tenantguard::tenant::Resolved;
 use tenantguard::totp::{TotpAlgorithm, TotpParams};
 use tenantguard::{
-    Credential, ErrorKind, Guard, LocalKeyProvider, MemoryStore, Principal, Role, ServiceRole,
-    TenantContext, TenantId, UserId,
+    Credential, ErrorKind, Guard, LocalKeyProvider, MemoryStore, Principal, Role, TenantContext,
+    TenantId, UserId,
 };
 
 #[derive(Default)]
@@ -30,6 +32,7 @@ impl OpenObserver for Log {
 
 fn user(role: Role, name: &str) -> TenantContext {
     TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         TenantId::new("acme").unwrap(),
         UserId::new(name).unwrap(),
         role,
@@ -40,9 +43,10 @@ async fn setup() -> (Guard, Revealer, Arc<Log>, TenantContext) {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
-    let service = TenantContext::service(TenantId::new("acme").unwrap(), &ServiceRole::new());
+    let service = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
     guard.create_tenant(&service).await.unwrap();
     let log = Arc::new(Log::default());
     let revealer = Revealer::new(guard.clone(), log.clone());
@@ -145,17 +149,48 @@ async fn totp_code_without_revealing_the_seed() {
         digits: 8,
         ..TotpParams::default()
     };
+    // Codes only for the guard's clock (this guard: the system clock), plus or minus one step.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let seed = tenantguard::SecretBytes::from("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
     let code = revealer
-        .totp_code(&mia, "github-2fa", &p8, 1111111109, "login step")
+        .totp_code(&mia, "github-2fa", &p8, now, "login step")
         .await
         .unwrap();
-    assert_eq!(code.as_str(), "07081804");
+    assert_eq!(
+        code.as_str(),
+        tenantguard::totp::totp(&seed, &p8, now).unwrap().as_str()
+    );
     assert_eq!(format!("{code:?}"), "TotpCode([REDACTED])");
     let code = revealer
-        .totp_code(&service, "github-2fa", &TotpParams::default(), 59, "run 1")
+        .totp_code(
+            &service,
+            "github-2fa",
+            &TotpParams::default(),
+            now - 30,
+            "run 1",
+        )
         .await
         .unwrap();
-    assert_eq!(code.as_str(), "287082");
+    assert_eq!(
+        code.as_str(),
+        tenantguard::totp::totp(&seed, &TotpParams::default(), now - 30)
+            .unwrap()
+            .as_str()
+    );
+    for far in [1111111109, now + 3600, now - 61] {
+        assert_eq!(
+            revealer
+                .totp_code(&mia, "github-2fa", &p8, far, "harvest")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::PermissionDenied,
+            "{far}"
+        );
+    }
     let events = log.events.lock().unwrap().clone();
     assert_eq!(
         events.iter().map(|e| e.kind).collect::<Vec<_>>(),
@@ -172,7 +207,7 @@ async fn totp_code_without_revealing_the_seed() {
     let vic = user(Role::Viewer, "vic");
     assert_eq!(
         revealer
-            .totp_code(&vic, "github-2fa", &p8, 59, "x")
+            .totp_code(&vic, "github-2fa", &p8, now, "x")
             .await
             .unwrap_err()
             .kind(),
@@ -184,7 +219,7 @@ async fn totp_code_without_revealing_the_seed() {
         .unwrap();
     assert_eq!(
         revealer
-            .totp_code(&mia, "pw", &p8, 59, "x")
+            .totp_code(&mia, "pw", &p8, now, "x")
             .await
             .unwrap_err()
             .kind(),
@@ -192,7 +227,7 @@ async fn totp_code_without_revealing_the_seed() {
     );
     assert_eq!(
         revealer
-            .totp_code(&mia, "absent", &p8, 59, "x")
+            .totp_code(&mia, "absent", &p8, now, "x")
             .await
             .unwrap_err()
             .kind(),
@@ -220,12 +255,16 @@ async fn totp_code_without_revealing_the_seed() {
         digits: 8,
         ..TotpParams::default()
     };
+    let sha256_seed =
+        tenantguard::SecretBytes::from("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA");
     assert_eq!(
         revealer
-            .totp_code(&mia, "sha256", &p, 59, "x")
+            .totp_code(&mia, "sha256", &p, now, "x")
             .await
             .unwrap()
             .as_str(),
-        "46119246"
+        tenantguard::totp::totp(&sha256_seed, &p, now)
+            .unwrap()
+            .as_str()
     );
 }

@@ -1,13 +1,15 @@
 //! Per-tenant bring-your-own-key and multi-provider KEK rotation, with local providers
 //! standing in for KMSs (the real ones are tested in core/kms/tests).
 
+mod tg_cap;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tenantguard::crypto::DataKey;
 use tenantguard::kms::{KeyProvider, KmsError, WrapContext, WrappedKey};
 use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext, TenantId,
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Store, TenantContext, TenantId,
 };
 
 /// A local provider whose KEK can be "revoked", like disabling a key in a KMS, and which
@@ -55,7 +57,6 @@ struct Setup {
     store: Arc<dyn Store>,
     deployment: Arc<LocalKeyProvider>,
     acme: Arc<Revocable>,
-    service: ServiceRole,
 }
 
 impl Setup {
@@ -64,7 +65,6 @@ impl Setup {
             store: Arc::new(MemoryStore::new()),
             deployment: Arc::new(LocalKeyProvider::ephemeral()),
             acme: Revocable::new(),
-            service: ServiceRole::new(),
         }
     }
     /// A guard as one process would build it (a fresh one has a cold cache).
@@ -72,12 +72,15 @@ impl Setup {
         Guard::builder()
             .key_provider_arc(self.deployment.clone())
             .tenant_key_provider_arc("acme-kms", self.acme.clone())
+            .allow_tenant_key_provider("acme-kms", TenantId::new("acme").unwrap())
+            .allow_tenant_key_provider("acme-kms", TenantId::new("t2").unwrap())
             .store_arc(self.store.clone())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     }
     fn ctx(&self, t: &str) -> TenantContext {
-        TenantContext::service(TenantId::new(t).unwrap(), &self.service)
+        TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap())
     }
 }
 
@@ -223,7 +226,8 @@ async fn unknown_provider_names_are_refused() {
         .key_provider(LocalKeyProvider::ephemeral())
         .tenant_key_provider("Bad Name", LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build();
+        .build_with_service()
+        .map(tg_cap::keep);
     assert_eq!(bad.unwrap_err().kind(), ErrorKind::Config);
     // A process that lacks the tenant's provider fails clearly instead of misrouting.
     g.set_tenant_key_provider(&acme, Some("acme-kms"))
@@ -232,7 +236,8 @@ async fn unknown_provider_names_are_refused() {
     let lacking = Guard::builder()
         .key_provider_arc(s.deployment.clone())
         .store_arc(s.store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let err = lacking.seal(&acme, "x", b"y").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
@@ -259,7 +264,7 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
 
     // The first run fails at t2 (its KMS is unreachable) after finishing t1; the progress
     // callback saw t1 done, and a second run resumes from there.
-    let service = &s.service;
+    let service = &*tg_cap::cap();
     s.acme.revoked.store(true, Ordering::SeqCst);
     let mut seen = None;
     let err = g

@@ -4,6 +4,8 @@
 //! Skipped (and passing) without a server; see postgres_support.
 #![cfg(feature = "postgres")]
 
+mod tg_cap;
+
 mod common;
 mod postgres_support;
 
@@ -16,7 +18,7 @@ use tenantguard::store::{
     AuditStore, KeyState, KeyStore, PolicyStore, RefreshRecord, SessionRecord, SessionStore,
     StoreError, TokenRecord, TokenStore,
 };
-use tenantguard::{ErrorKind, Role, ServiceRole};
+use tenantguard::{ErrorKind, Role};
 
 #[tokio::test]
 async fn conformance_suite_with_rls_semantics() {
@@ -216,7 +218,7 @@ async fn hash_lookups_see_one_row_and_tenants_stay_apart() {
             .unwrap_err(),
         StoreError::CrossTenant
     );
-    let sr = ServiceRole::new();
+    let sr = tg_cap::cap();
     assert_eq!(
         s.token_by_hash(&sr, &[1; 32]).await.unwrap().unwrap().id,
         "tok-a"
@@ -338,7 +340,7 @@ async fn sessions_rotate_once_and_stay_in_their_tenant() {
         wins += t.await.unwrap() as u32;
     }
     assert_eq!(wins, 1);
-    let sr = ServiceRole::new();
+    let sr = tg_cap::cap();
     assert!(
         s.refresh_by_hash(&sr, &[1; 32])
             .await

@@ -3,6 +3,8 @@
 //! (the local key file destroyed the tenant's secret). Skipped without a server.
 #![cfg(feature = "postgres")]
 
+mod tg_cap;
+
 mod postgres_support;
 
 use std::process::Command;
@@ -42,7 +44,8 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
         Guard::builder()
             .key_provider(LocalKeyProvider::open_or_create(&keys).unwrap())
             .store(store)
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = guard(pg.store().await);
@@ -67,7 +70,9 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
         .arg("--file")
         .arg(&dump));
 
+    // Each store instance has its own capability (see tg_cap).
     let g = guard(pg.store().await);
+    let acme = svc("acme");
     let report = g.shred_tenant(&acme).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     drop(g);
@@ -96,6 +101,7 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
             .await
             .unwrap();
     let g = guard(store);
+    let (acme, globex) = (svc("acme"), svc("globex"));
     // The restored key rows are live again ...
     assert_eq!(g.key_versions(&acme).await.unwrap().len(), 2);
     assert!(g

@@ -3,6 +3,8 @@
 //! Skipped (and passing) without a server; see postgres_support.
 #![cfg(feature = "postgres")]
 
+mod tg_cap;
+
 mod postgres_support;
 
 use postgres_support::*;
@@ -10,7 +12,7 @@ use tenantguard::store::{KeyState, KeyStore, RecordStore, SealedRecord, StoreErr
 use tenantguard::tenant::{Directory, DirectoryResolver, TenantResolver};
 use tenantguard::{
     Credential, ErrorKind, Guard, KeyId, LocalKeyProvider, PgOptions, PostgresStore, Role,
-    ServiceRole, TenantContext,
+    TenantContext,
 };
 
 fn rec(id: &str, key: u32, sealed: &[u8]) -> SealedRecord {
@@ -127,7 +129,7 @@ async fn list_tenants_pages_in_order() {
             .await
             .unwrap();
     }
-    let sr = ServiceRole::new();
+    let sr = tg_cap::cap();
     let all: Vec<String> = s
         .list_tenants(&sr, None, 10)
         .await
@@ -265,7 +267,8 @@ async fn guard_end_to_end_with_users_and_service() {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     // A user creates an organization and becomes its owner (in the database).
     let olga = user("acme", "olga", Role::Owner);
@@ -283,7 +286,7 @@ async fn guard_end_to_end_with_users_and_service() {
         .await
         .unwrap();
     // Roles come from the database through the resolver.
-    let resolver = DirectoryResolver::new(store.clone());
+    let resolver = DirectoryResolver::new(store.clone(), &tg_cap::cap());
     let mia = TenantContext::resolved(resolver.resolve(&u("mia"), &t("acme")).await.unwrap());
     let vic = TenantContext::resolved(resolver.resolve(&u("vic"), &t("acme")).await.unwrap());
     assert_eq!(

@@ -1,6 +1,8 @@
 //! Retention on every store: windows at their boundaries (controllable clock), overrides,
 //! batched resumable idempotent sweeps, subject erasure, tenant erasure by crypto-shredding.
 
+mod tg_cap;
+
 mod gov_support;
 
 use gov_support::*;
@@ -8,7 +10,7 @@ use tenantguard::retention::{CAPTURED_SESSION, CHAT_TRANSCRIPT, DAY, RUN_LOG, SC
 use tenantguard::store::RetentionWindow;
 use tenantguard::tenant::{Role, UserId};
 use tenantguard::tokens::TokenSpec;
-use tenantguard::{Credential, ErrorKind, ServiceRole};
+use tenantguard::{Credential, ErrorKind};
 
 #[test]
 fn default_windows_hold_to_the_second() {
@@ -398,7 +400,7 @@ fn sweep_all_tenants() {
                 .await
                 .unwrap();
             clock.set(T0 + 31 * DAY);
-            let r = g.sweep_all(&ServiceRole::new(), None, 2).await.unwrap();
+            let r = g.sweep_all(&tg_cap::cap(), None, 2).await.unwrap();
             assert_eq!((r.tenants, r.deleted), (3, 2), "{name}");
             assert_eq!(r.last_tenant.unwrap().as_str(), "c");
             g.open_record(&service("b"), "b-shot").await.unwrap();
@@ -421,7 +423,7 @@ fn sweep_all_reports_progress_after_each_tenant() {
             clock.set(T0 + 31 * DAY);
             let mut seen = Vec::new();
             let r = g
-                .sweep_all_with_progress(&ServiceRole::new(), None, 2, |p| {
+                .sweep_all_with_progress(&tg_cap::cap(), None, 2, |p| {
                     seen.push((
                         p.tenants,
                         p.deleted,
@@ -441,7 +443,7 @@ fn sweep_all_reports_progress_after_each_tenant() {
             let mut after_a = Vec::new();
             let r = g
                 .sweep_all_with_progress(
-                    &ServiceRole::new(),
+                    &tg_cap::cap(),
                     seen[0]
                         .2
                         .clone()

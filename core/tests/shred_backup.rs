@@ -2,6 +2,8 @@
 //! (the embedded default: local key file + SQLite), embedded files are owner-only, and
 //! tenants whose keys predate per-tenant secrets keep opening and move to them on rewrap.
 
+mod tg_cap;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -11,12 +13,12 @@ use tenantguard::crypto::{DataKey, SealedValue};
 use tenantguard::kms::{KeyProvider, KmsError, ShredReport, WrapContext, WrappedKey};
 use tenantguard::store::KeyStore;
 use tenantguard::{
-    Credential, CredentialKind, ErrorKind, Guard, LocalKeyProvider, ServiceRole, SqliteStore,
-    TenantContext, TenantId,
+    Credential, CredentialKind, ErrorKind, Guard, LocalKeyProvider, SqliteStore, TenantContext,
+    TenantId,
 };
 
 fn ctx(t: &str) -> TenantContext {
-    TenantContext::service(TenantId::new(t).unwrap(), &ServiceRole::new())
+    TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap())
 }
 
 fn mode(p: &Path) -> u32 {
@@ -97,7 +99,7 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let bak = dir.path().join("backup");
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     let acme = populate(&g, "acme").await;
     let globex = populate(&g, "globex").await;
     assert!(opens(&g, "acme", &acme).await.iter().all(|r| r.is_ok()));
@@ -105,7 +107,7 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
     backup(&data, &bak);
     let keys_before = std::fs::read(data.join("keys.json")).unwrap();
 
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     let report: ShredReport = g.shred_tenant(&ctx("acme")).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     assert!(report.shared_kek_keys.is_empty());
@@ -115,7 +117,7 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
 
     // The attack: the database backup from before the shred is put back.
     restore(&bak, &data);
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     // The key rows are back (active, wrapped) ...
     let versions = g.key_versions(&ctx("acme")).await.unwrap();
     assert_eq!(versions.len(), 2);
@@ -138,10 +140,10 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
     let keys = LocalKeyProvider::open(data.join("keys.json")).unwrap();
     keys.rotate_kek().unwrap();
     let _ = g
-        .rewrap_tenant_keys(&ServiceRole::new(), None, 100, |_| {})
+        .rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
         .await;
     drop(g);
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     all_fail_destroyed(opens(&g, "acme", &acme).await);
     for r in opens(&g, "globex", &globex).await {
         r.unwrap();
@@ -154,7 +156,7 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
     // for another reason.
     restore(&bak, &data);
     std::fs::write(data.join("keys.json"), keys_before).unwrap();
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     assert_eq!(
         opens(&g, "acme", &acme).await[1].as_ref().unwrap(),
         b"secret notes"
@@ -165,7 +167,7 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
 async fn embedded_files_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("a").join("b");
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     let acme = populate(&g, "acme").await;
     assert_eq!(mode(&data), 0o700);
     for f in [
@@ -185,7 +187,7 @@ async fn embedded_files_are_owner_only() {
             std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     assert_eq!(mode(&data), 0o700);
     for f in ["tenantguard.db", "tenantguard.db-wal", "tenantguard.db-shm"] {
         if data.join(f).exists() {
@@ -311,7 +313,7 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let keys_path = data.join("keys.json");
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     let old = populate(&g, "old").await;
     let old2 = populate(&g, "old2").await;
     drop(g);
@@ -321,7 +323,7 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     backup(&data, &pre_migration);
 
     // Legacy keys open as before.
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     for (t, v) in [("old", &old), ("old2", &old2)] {
         for r in opens(&g, t, v).await {
             r.unwrap();
@@ -335,9 +337,9 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     drop(g);
 
     // The KEK-rotation job moves the other legacy tenant onto a per-tenant secret.
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     let r = g
-        .rewrap_tenant_keys(&ServiceRole::new(), None, 100, |_| {})
+        .rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
         .await
         .unwrap();
     assert_eq!(r.rewrapped, 2, "{r:?}");
@@ -346,7 +348,7 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     }
     // A second run finds nothing to do (the moved keys count as current).
     let again = g
-        .rewrap_tenant_keys(&ServiceRole::new(), None, 100, |_| {})
+        .rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
         .await
         .unwrap();
     assert_eq!(again.rewrapped, 0);
@@ -354,7 +356,7 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     let post_migration = dir.path().join("post-migration");
     backup(&data, &post_migration);
 
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     let report = g.shred_tenant(&ctx("old2")).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     drop(g);
@@ -364,7 +366,7 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     // A backup taken after the migration: its wraps need the destroyed secret; even
     // someone holding the key file cannot open them with the KEK alone.
     restore(&post_migration, &data);
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     all_fail_destroyed(opens(&g, "old2", &old2).await);
     let store = SqliteStore::open(data.join("tenantguard.db")).unwrap();
     let kek1 = kek_bytes(&keys_path, "kek-1");
@@ -392,15 +394,15 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     restore(&after_shred, &data);
     let keys = LocalKeyProvider::open(&keys_path).unwrap();
     keys.rotate_kek().unwrap();
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     // (old2's keys are destroyed in the live database; the job re-wraps the others.)
-    g.rewrap_tenant_keys(&ServiceRole::new(), None, 100, |_| {})
+    g.rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
         .await
         .unwrap();
     keys.remove_kek("kek-1").unwrap();
     drop(g);
     restore(&pre_migration, &data);
-    let g = Guard::embedded(&data).unwrap();
+    let g = tg_cap::embedded(&data).unwrap();
     all_fail_destroyed_or_unknown_kek(opens(&g, "old2", &old2).await);
 }
 

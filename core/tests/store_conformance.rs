@@ -2,10 +2,11 @@
 //! backend, plus SQLite-specific persistence checks.
 
 mod common;
+mod tg_cap;
 
 use common::conformance::{self, ctx, key_rec, rec};
 use tenantguard::store::{KeyState, KeyStore, RecordStore};
-use tenantguard::{MemoryStore, ServiceRole, SqliteStore, Store, TenantContext, TenantId};
+use tenantguard::{MemoryStore, SqliteStore, Store, TenantContext, TenantId};
 
 #[tokio::test]
 async fn memory_store_conforms() {
@@ -64,10 +65,7 @@ async fn sqlite_file_persists_across_reopen() {
         store.get_record(&c, "persist-r1").await.unwrap(),
         Some(rec("persist-r1", 2, 0))
     );
-    let tenants = store
-        .list_tenants(&ServiceRole::new(), None, 10)
-        .await
-        .unwrap();
+    let tenants = store.list_tenants(&tg_cap::cap(), None, 10).await.unwrap();
     assert_eq!(
         tenants.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         vec!["persist"]
@@ -116,7 +114,7 @@ async fn sqlite_upgrade_to_per_tenant_ids_keeps_every_record() {
         .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &ServiceRole::new());
+    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
     let r1 = s.get_record(&svc("a"), "r1").await.unwrap().unwrap();
     assert_eq!((r1.sealed.clone(), r1.created_at, r1.updated_at), (vec![0x0a], 5, 6));
     let r2 = s.get_record(&svc("b"), "r2").await.unwrap().unwrap();

@@ -1,13 +1,13 @@
 //! Tampering, truncation, wrong-scope opening and parser robustness of sealed values.
 
+mod tg_cap;
+
 use proptest::prelude::*;
 use tenantguard::crypto::{
     open_with_key, seal, seal_with_key, Context, KeyId, SealFormat, SealedValue, TenantKey,
     BINARY_OVERHEAD, BINARY_OVERHEAD_V2,
 };
-use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId,
-};
+use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 
 const KEY_BYTES: [u8; 32] = [0x5a; 32];
 
@@ -99,9 +99,10 @@ fn every_bit_flip_fails_through_the_guard() {
         let guard = Guard::builder()
             .key_provider(LocalKeyProvider::ephemeral())
             .store(MemoryStore::new())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
-        let svc = ServiceRole::new();
+        let svc = tg_cap::cap();
         let ctx = TenantContext::service(tenant("acme"), &svc);
         guard.create_tenant(&ctx).await.unwrap();
         let sealed = guard.seal(&ctx, "c", b"abc").await.unwrap();
@@ -297,9 +298,10 @@ fn wrong_scope_through_the_guard() {
         let guard = Guard::builder()
             .key_provider(LocalKeyProvider::ephemeral())
             .store(MemoryStore::new())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap();
-        let svc = ServiceRole::new();
+        let svc = tg_cap::cap();
         let a = TenantContext::service(tenant("a"), &svc);
         let b = TenantContext::service(tenant("b"), &svc);
         guard.create_tenant(&a).await.unwrap();

@@ -1,5 +1,7 @@
 //! Agent tokens on every store: format, hashing, scopes, expiry, revocation, kill switch.
 
+mod tg_cap;
+
 mod gov_support;
 
 use std::time::Duration;
@@ -44,13 +46,12 @@ fn lifecycle_on_every_store() {
                 .unwrap();
             assert_eq!(v.token_id, issued.id);
             assert_eq!(v.context.tenant().as_str(), "acme");
-            assert_eq!(
-                v.context.principal(),
-                &Principal::User {
-                    user: agent("bot-1"),
-                    role: Role::Viewer
-                }
-            );
+            // An agent principal carrying its scopes, never a role.
+            let grant = v.context.agent_grant().expect("an agent principal");
+            assert_eq!(grant.agent, agent("bot-1"));
+            assert_eq!(grant.token_id, issued.id);
+            assert_eq!(v.context.user(), None);
+            assert!(matches!(v.context.principal(), Principal::Agent(_)));
             assert_eq!(
                 reason(
                     g.verify_token(&secret, "runs/1", Action::Write)
@@ -95,9 +96,10 @@ fn lifecycle_on_every_store() {
                 "malformed"
             );
             let other = guard(stores().remove(0).1, &clock);
-            other.create_tenant(&acme).await.unwrap();
+            let other_acme = service("acme"); // another store: another capability
+            other.create_tenant(&other_acme).await.unwrap();
             let foreign = other
-                .create_token(&acme, TokenSpec::read_only(agent("bot-1"), "x"))
+                .create_token(&other_acme, TokenSpec::read_only(agent("bot-1"), "x"))
                 .await
                 .unwrap();
             let e = g
@@ -152,11 +154,11 @@ fn scopes_and_roles() {
                 .await
                 .unwrap();
             assert_eq!(
-                v.context.principal(),
-                &Principal::User {
-                    user: agent("bot"),
-                    role: Role::Member
-                }
+                &*v.context.agent_grant().expect("an agent").scopes,
+                &[
+                    Scope::read("runs/*"),
+                    Scope::new("runs/7/logs", Action::Write)
+                ][..]
             );
             g.verify_token(s, "runs/8", Action::Read).await.unwrap();
             for (res, act) in [
@@ -358,7 +360,8 @@ fn custom_prefix_and_cross_process_revocation() {
             .key_provider(tenantguard::LocalKeyProvider::ephemeral())
             .store(tenantguard::MemoryStore::new())
             .governance(bad)
-            .build();
+            .build_with_service()
+            .map(tg_cap::keep);
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
         let _ = TokenError::Unknown;
     });

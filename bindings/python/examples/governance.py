@@ -5,8 +5,9 @@ import io
 import tenantguard as tg
 
 store = tg.MemoryStore()
-with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
-    acme = tg.TenantContext.service("acme", tg.ServiceRole())
+guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+with guard:
+    acme = tg.TenantContext.service("acme", _service)
     guard.create_tenant(acme)
 
     # Agent tokens: shown once, verified per resource and action, revocable.

@@ -39,7 +39,7 @@ fn action(s: &str) -> PyResult<Action> {
     }
 }
 
-const AUDIT_ACTIONS: [AuditAction; 17] = [
+const AUDIT_ACTIONS: [AuditAction; 18] = [
     AuditAction::TenantCreate,
     AuditAction::TokenCreate,
     AuditAction::TokenRevoke,
@@ -57,6 +57,7 @@ const AUDIT_ACTIONS: [AuditAction; 17] = [
     AuditAction::SubjectErasure,
     AuditAction::TenantErasure,
     AuditAction::SessionRevoke,
+    AuditAction::TotpCode,
 ];
 
 fn audit_action(s: &str) -> PyResult<AuditAction> {

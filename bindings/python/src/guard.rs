@@ -67,7 +67,7 @@ impl Guard {
     /// seconds, replaces the system clock (tests of expiry and retention windows).
     /// `tenant_key_providers` maps a name to a key provider tenants can move their data
     /// keys to with `set_tenant_key_provider` (bring your own key).
-    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None))]
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None, tenant_key_provider_tenants=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         key_provider: &Bound<'_, PyAny>,
@@ -81,34 +81,60 @@ impl Guard {
         #[pyo3(from_py_with = crate::errors::arg)] tenant_key_providers: Option<
             BTreeMap<String, Bound<'_, PyAny>>,
         >,
+        #[pyo3(from_py_with = crate::errors::arg)] tenant_key_provider_tenants: Option<
+            BTreeMap<String, Vec<String>>,
+        >,
     ) -> PyResult<Self> {
-        let mut limits = CacheLimits::default();
-        if let Some(n) = cache_max_tenants {
-            limits.max_tenants = n;
-        }
-        if let Some(s) = cache_max_age_seconds {
-            limits.max_age = Duration::try_from_secs_f64(s).map_err(|_| {
-                crate::errors::invalid(
-                    "cache_max_age_seconds must be a finite, non-negative number",
-                )
-            })?;
-        }
-        let (records, policies) = stores_from(store)?;
-        let mut b = tenantguard::Guard::builder()
-            .key_provider_arc(provider_from(key_provider)?)
-            .store_arc(records)
-            .policy_store(policies)
-            .cache_limits(limits);
-        if let Some(g) = governance {
-            b = b.governance(g.0.clone());
-        }
-        if let Some(c) = clock {
-            b = b.clock(crate::gov::PyClock(c));
-        }
-        for (name, p) in tenant_key_providers.unwrap_or_default() {
-            b = b.tenant_key_provider_arc(&name, provider_from(&p)?);
-        }
-        b.build().map(Self::new_inner).map_err(to_py)
+        builder_from(
+            key_provider,
+            store,
+            cache_max_tenants,
+            cache_max_age_seconds,
+            governance,
+            clock,
+            tenant_key_providers,
+            tenant_key_provider_tenants,
+        )?
+        .build()
+        .map(Self::new_inner)
+        .map_err(to_py)
+    }
+
+    /// Like `Guard(...)`, and hands out the guard's service capability, once: the only
+    /// `ServiceRole` this guard accepts. Returns `(guard, service)`.
+    #[classmethod]
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None, tenant_key_provider_tenants=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn with_service(
+        _cls: &Bound<'_, PyType>,
+        key_provider: &Bound<'_, PyAny>,
+        store: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = crate::errors::arg)] cache_max_tenants: Option<usize>,
+        #[pyo3(from_py_with = crate::errors::arg)] cache_max_age_seconds: Option<f64>,
+        #[pyo3(from_py_with = crate::errors::arg)] governance: Option<
+            PyRef<'_, crate::gov::GovernanceConfig>,
+        >,
+        clock: Option<Py<PyAny>>,
+        #[pyo3(from_py_with = crate::errors::arg)] tenant_key_providers: Option<
+            BTreeMap<String, Bound<'_, PyAny>>,
+        >,
+        #[pyo3(from_py_with = crate::errors::arg)] tenant_key_provider_tenants: Option<
+            BTreeMap<String, Vec<String>>,
+        >,
+    ) -> PyResult<(Self, ServiceRole)> {
+        let (g, s) = builder_from(
+            key_provider,
+            store,
+            cache_max_tenants,
+            cache_max_age_seconds,
+            governance,
+            clock,
+            tenant_key_providers,
+            tenant_key_provider_tenants,
+        )?
+        .build_with_service()
+        .map_err(to_py)?;
+        Ok((Self::new_inner(g), ServiceRole(s)))
     }
 
     /// The embedded default: key file `keys.json` and SQLite `tenantguard.db` in `directory`.
@@ -123,15 +149,33 @@ impl Guard {
             .map_err(to_py)
     }
 
+    /// `Guard.embedded` and its service capability: `(guard, service)`.
+    #[classmethod]
+    fn embedded_with_service(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        directory: std::path::PathBuf,
+    ) -> PyResult<(Self, ServiceRole)> {
+        let (g, s) = py
+            .detach(|| tenantguard::Guard::embedded_with_service(&directory))
+            .map_err(to_py)?;
+        Ok((Self::new_inner(g), ServiceRole(s)))
+    }
+
     /// An in-memory guard with an ephemeral key (tests and throwaway data).
     #[classmethod]
     fn in_memory(_cls: &Bound<'_, PyType>) -> PyResult<Self> {
-        tenantguard::Guard::builder()
-            .key_provider(tenantguard::LocalKeyProvider::ephemeral())
-            .store(tenantguard::MemoryStore::new())
+        in_memory_builder()
             .build()
             .map(Self::new_inner)
             .map_err(to_py)
+    }
+
+    /// `Guard.in_memory` and its service capability: `(guard, service)`.
+    #[classmethod]
+    fn in_memory_with_service(_cls: &Bound<'_, PyType>) -> PyResult<(Self, ServiceRole)> {
+        let (g, s) = in_memory_builder().build_with_service().map_err(to_py)?;
+        Ok((Self::new_inner(g), ServiceRole(s)))
     }
 
     /// Releases the store and key provider, and closes the `Egress` and `Revealer`
@@ -403,6 +447,55 @@ impl Guard {
 /// A core progress callback that calls Python `callback` with `convert(report)`. The
 /// first exception it raises is kept in `err` (to raise once the core job ends) and the
 /// callback is not called again.
+fn in_memory_builder() -> tenantguard::GuardBuilder {
+    tenantguard::Guard::builder()
+        .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+        .store(tenantguard::MemoryStore::new())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn builder_from(
+    key_provider: &Bound<'_, PyAny>,
+    store: &Bound<'_, PyAny>,
+    cache_max_tenants: Option<usize>,
+    cache_max_age_seconds: Option<f64>,
+    governance: Option<PyRef<'_, crate::gov::GovernanceConfig>>,
+    clock: Option<Py<PyAny>>,
+    tenant_key_providers: Option<BTreeMap<String, Bound<'_, PyAny>>>,
+    tenant_key_provider_tenants: Option<BTreeMap<String, Vec<String>>>,
+) -> PyResult<tenantguard::GuardBuilder> {
+    let mut limits = CacheLimits::default();
+    if let Some(n) = cache_max_tenants {
+        limits.max_tenants = n;
+    }
+    if let Some(s) = cache_max_age_seconds {
+        limits.max_age = Duration::try_from_secs_f64(s).map_err(|_| {
+            crate::errors::invalid("cache_max_age_seconds must be a finite, non-negative number")
+        })?;
+    }
+    let (records, policies) = stores_from(store)?;
+    let mut b = tenantguard::Guard::builder()
+        .key_provider_arc(provider_from(key_provider)?)
+        .store_arc(records)
+        .policy_store(policies)
+        .cache_limits(limits);
+    if let Some(g) = governance {
+        b = b.governance(g.0.clone());
+    }
+    if let Some(c) = clock {
+        b = b.clock(crate::gov::PyClock(c));
+    }
+    for (name, p) in tenant_key_providers.unwrap_or_default() {
+        b = b.tenant_key_provider_arc(&name, provider_from(&p)?);
+    }
+    for (name, tenants) in tenant_key_provider_tenants.unwrap_or_default() {
+        for t in tenants {
+            b = b.allow_tenant_key_provider(&name, crate::types::tenant_id(&t)?);
+        }
+    }
+    Ok(b)
+}
+
 pub(crate) fn progress_fn<'a, R, T>(
     callback: Option<&'a Py<PyAny>>,
     err: &'a mut Option<PyErr>,

@@ -164,13 +164,14 @@ pub(crate) struct DirectoryResolver(tenantguard::tenant::DirectoryResolver<Arc<d
 
 #[pymethods]
 impl DirectoryResolver {
+    /// Vouching for users needs the service capability (`service`).
     #[new]
-    fn new(directory: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(directory: &Bound<'_, PyAny>, service: &crate::types::ServiceRole) -> PyResult<Self> {
         #[cfg(feature = "postgres")]
         if let Ok(p) = directory.cast::<crate::provider::PostgresStore>() {
             let d: Arc<dyn Directory> = p.get().0.clone();
             return Ok(DirectoryResolver(
-                tenantguard::tenant::DirectoryResolver::new(d),
+                tenantguard::tenant::DirectoryResolver::new(d, &service.0),
             ));
         }
         let d: Arc<dyn Directory> = if let Ok(d) = directory.cast::<MemoryDirectory>() {
@@ -187,7 +188,7 @@ impl DirectoryResolver {
             Arc::new(PyDirectory(directory.clone().unbind()))
         };
         Ok(DirectoryResolver(
-            tenantguard::tenant::DirectoryResolver::new(d),
+            tenantguard::tenant::DirectoryResolver::new(d, &service.0),
         ))
     }
 
@@ -235,6 +236,7 @@ impl From<&CoreOpenEvent> for OpenEvent {
             principal: match &e.principal {
                 Principal::Service => "service".to_owned(),
                 Principal::User { user, .. } => format!("user:{user}"),
+                Principal::Agent(g) => format!("agent:{}", g.agent),
             },
             record: e.record.clone(),
             kind: match e.kind {

@@ -7,17 +7,14 @@ use tenantguard::{CredentialKind, KeyId, Role, SecretBytes, TenantId, UserId};
 
 use crate::errors::{invalid, py_err};
 
-/// The capability of trusted server-side code to act for any tenant.
+/// The capability of trusted server-side code to act for any tenant and read plaintext.
+/// It has no constructor: `Guard.with_service`, `Guard.embedded_with_service` and
+/// `Guard.in_memory_with_service` hand it out once, bound to that guard's store.
 #[pyclass(module = "tenantguard", frozen)]
 pub(crate) struct ServiceRole(pub(crate) tenantguard::ServiceRole);
 
 #[pymethods]
 impl ServiceRole {
-    #[new]
-    fn new() -> Self {
-        ServiceRole(tenantguard::ServiceRole::new())
-    }
-
     fn __repr__(&self) -> &'static str {
         "ServiceRole()"
     }
@@ -59,17 +56,32 @@ impl TenantContext {
     }
 
     /// A user scope vouched for by the application's own resolver (after authentication).
+    /// Vouching needs the service capability: code holding only a guard or a user
+    /// context cannot make one.
     #[classmethod]
     fn resolved(
         _cls: &Bound<'_, PyType>,
+        service: &ServiceRole,
         tenant: &str,
         user: &str,
         role_name: &str,
     ) -> PyResult<Self> {
         let user = UserId::new(user).map_err(py_err)?;
         Ok(TenantContext(tenantguard::TenantContext::resolved(
-            Resolved::vouch(tenant_id(tenant)?, user, role(role_name)?),
+            Resolved::vouch(&service.0, tenant_id(tenant)?, user, role(role_name)?),
         )))
+    }
+
+    /// `"user"`, `"agent"` or `"service"`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.0.kind().as_str()
+    }
+
+    /// The acting agent (a verified token's), or `None`.
+    #[getter]
+    fn agent(&self) -> Option<&str> {
+        self.0.agent_grant().map(|g| g.agent.as_str())
     }
 
     #[getter]
@@ -110,6 +122,11 @@ impl TenantContext {
                     user.as_str()
                 )
             }
+            tenantguard::Principal::Agent(g) => format!(
+                "TenantContext(tenant={:?}, agent={:?})",
+                self.0.tenant().as_str(),
+                g.agent.as_str()
+            ),
         }
     }
 }

@@ -8,14 +8,20 @@ import tenantguard as tg
 
 
 @pytest.fixture
-def service() -> tg.ServiceRole:
-    return tg.ServiceRole()
+def guard_and_service() -> Iterator[tuple[tg.Guard, tg.ServiceRole]]:
+    g, s = tg.Guard.in_memory_with_service()
+    with g:
+        yield g, s
 
 
 @pytest.fixture
-def guard() -> Iterator[tg.Guard]:
-    with tg.Guard.in_memory() as g:
-        yield g
+def service(guard_and_service: tuple[tg.Guard, tg.ServiceRole]) -> tg.ServiceRole:
+    return guard_and_service[1]
+
+
+@pytest.fixture
+def guard(guard_and_service: tuple[tg.Guard, tg.ServiceRole]) -> tg.Guard:
+    return guard_and_service[0]
 
 
 @pytest.fixture

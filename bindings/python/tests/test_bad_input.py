@@ -60,25 +60,25 @@ def test_malformed_sealed_values(guard: tg.Guard, acme: tg.TenantContext) -> Non
         tg.SealedValue.from_bytes(b"\x01" + b"\0" * 10)
 
 
-def test_invalid_utf8_where_text_is_expected(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_invalid_utf8_where_text_is_expected(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     lone_surrogate = "\ud800"
     with pytest.raises(tg.InvalidInputError, match="lone surrogates"):
         guard.seal(acme, lone_surrogate, b"v")
     with pytest.raises(tg.InvalidInputError, match="lone surrogates"):
         tg.SealedValue.parse("tg1:1:" + lone_surrogate)
     with pytest.raises(tg.InvalidInputError, match="lone surrogates"):
-        tg.TenantContext.service(lone_surrogate, tg.ServiceRole())
+        tg.TenantContext.service(lone_surrogate, service)
     with pytest.raises(tg.InvalidInputError, match="lone surrogates"):
         tg.Scope("runs/\udcff")
     with pytest.raises(ValueError):  # the familiar base still catches it
         guard.put_record(acme, "r", lone_surrogate, b"v")
 
 
-def test_invalid_ids(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_invalid_ids(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     with pytest.raises(tg.InvalidInputError, match="invalid tenant id"):
-        tg.TenantContext.service("a:b", tg.ServiceRole())
+        tg.TenantContext.service("a:b", service)
     with pytest.raises(tg.InvalidInputError, match="invalid tenant id"):
-        tg.TenantContext.service("t" * 65, tg.ServiceRole())
+        tg.TenantContext.service("t" * 65, service)
     with pytest.raises(tg.InvalidInputError, match="invalid key id"):
         guard.retire_key(acme, 0)
     with pytest.raises(tg.InvalidInputError):

@@ -47,11 +47,16 @@ class TenantKms:
 def test_tenant_moves_its_keys_to_its_own_provider_and_back() -> None:
     kms = TenantKms()
     store = tg.MemoryStore()
-    service = tg.ServiceRole()
-    acme = tg.TenantContext.service("acme", service)
-    globex = tg.TenantContext.service("globex", service)
     providers: dict[str, object] = {"acme-kms": kms, "spare": tg.LocalKeyProvider.ephemeral()}
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store, tenant_key_providers=providers) as guard:
+    guard, _service = tg.Guard.with_service(
+        tg.LocalKeyProvider.ephemeral(),
+        store,
+        tenant_key_providers=providers,
+        tenant_key_provider_tenants={"acme-kms": ["acme"]},
+    )
+    acme = tg.TenantContext.service("acme", _service)
+    globex = tg.TenantContext.service("globex", _service)
+    with guard:
         assert guard.tenant_key_provider_names() == ["acme-kms", "spare"]
         guard.create_tenant(acme)
         guard.create_tenant(globex)
@@ -81,13 +86,15 @@ def test_tenant_moves_its_keys_to_its_own_provider_and_back() -> None:
         assert audit[-1].details["provider"] == "acme-kms"
 
         # A process without the provider registered cannot open the tenant's data.
-        with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as other:
+        other, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+        with other:
             with pytest.raises(tg.ConfigError, match="acme-kms"):
                 other.open(acme, "c", sealed)
         # The tenant's KMS failing is reported with its kind (the cache is bypassed by a
         # fresh guard over the same store and providers).
         kms.down = True
-        with tg.Guard(tg.LocalKeyProvider.ephemeral(), store, tenant_key_providers={"acme-kms": kms}) as fresh:
+        fresh, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store, tenant_key_providers={"acme-kms": kms})
+        with fresh:
             with pytest.raises(tg.UnavailableError, match="unreachable"):
                 fresh.open(acme, "c", sealed)
         kms.down = False
@@ -104,15 +111,26 @@ def test_tenant_moves_its_keys_to_its_own_provider_and_back() -> None:
 
 def test_byok_refusals() -> None:
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", tg.ServiceRole())
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store, tenant_key_providers={"acme-kms": TenantKms()}) as guard:
+    guard, _service = tg.Guard.with_service(
+        tg.LocalKeyProvider.ephemeral(),
+        store,
+        tenant_key_providers={"acme-kms": TenantKms()},
+        tenant_key_provider_tenants={"acme-kms": ["acme"]},
+    )
+    acme = tg.TenantContext.service("acme", _service)
+    with guard:
         guard.create_tenant(acme)
         with pytest.raises(tg.ConfigError, match="no tenant key provider named"):
             guard.set_tenant_key_provider(acme, "nope")
-        for role in ("viewer", "member", "admin"):
+        # Another tenant may not use acme's provider, even with the _service capability.
+        globex = tg.TenantContext.service("globex", _service)
+        guard.create_tenant(globex)
+        with pytest.raises(tg.PermissionDeniedError):
+            guard.set_tenant_key_provider(globex, "acme-kms")
+        for role in ("viewer", "member", "admin", "owner"):
             with pytest.raises(tg.PermissionDeniedError):
-                guard.set_tenant_key_provider(tg.TenantContext.resolved("acme", "u", role), "acme-kms")
-        assert guard.tenant_key_provider(tg.TenantContext.resolved("acme", "u", "viewer")) is None
+                guard.set_tenant_key_provider(tg.TenantContext.resolved(_service, "acme", "u", role), "acme-kms")
+        assert guard.tenant_key_provider(tg.TenantContext.resolved(_service, "acme", "u", "viewer")) is None
         guard.shred_tenant(acme)
         with pytest.raises(tg.KeyDestroyedError):
             guard.set_tenant_key_provider(acme, "acme-kms")

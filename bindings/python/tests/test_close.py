@@ -26,8 +26,9 @@ class XorKms:
 
 def test_closing_the_guard_closes_egress_and_revealer() -> None:
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", tg.ServiceRole())
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
+    guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    acme = tg.TenantContext.service("acme", _service)
+    with guard:
         guard.create_tenant(acme)
         guard.put_credential(acme, "pw", tg.Credential.password("s3cret"))
         egress = tg.Egress(guard, store, registry=tg.Registry.example())
@@ -61,8 +62,9 @@ def test_closing_the_guard_closes_egress_and_revealer() -> None:
 
 def test_dependents_close_on_their_own_without_closing_the_guard() -> None:
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", tg.ServiceRole())
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
+    guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    acme = tg.TenantContext.service("acme", _service)
+    with guard:
         guard.create_tenant(acme)
         with tg.Egress(guard, store) as egress:
             assert egress.policy(acme) == tg.EgressPolicy()
@@ -81,8 +83,8 @@ def test_closed_dependents_release_the_key_provider() -> None:
     kms = XorKms()
     alive = weakref.ref(kms)
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", tg.ServiceRole())
-    guard = tg.Guard(kms, store)
+    guard, _service = tg.Guard.with_service(kms, store)
+    acme = tg.TenantContext.service("acme", _service)
     del kms
     guard.create_tenant(acme)
     egress = tg.Egress(guard, store)

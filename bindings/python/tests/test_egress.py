@@ -17,8 +17,9 @@ TEXT = (
 @pytest.fixture
 def setup() -> Iterator[tuple[tg.Guard, tg.Egress, tg.TenantContext]]:
     store = tg.MemoryStore()
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
-        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    with guard:
+        acme = tg.TenantContext.service("acme", _service)
         guard.create_tenant(acme)
         yield guard, tg.Egress(guard, store, registry=tg.Registry.example()), acme
 
@@ -51,7 +52,7 @@ def test_policy_redacts_and_restores(setup: tuple[tg.Guard, tg.Egress, tg.Tenant
     assert any(e.action == "policy.change" for e in guard.audit_entries(acme))
 
 
-def test_policy_refuses_providers(setup: tuple[tg.Guard, tg.Egress, tg.TenantContext]) -> None:
+def test_policy_refuses_providers(setup: tuple[tg.Guard, tg.Egress, tg.TenantContext], service: tg.ServiceRole) -> None:
     _, egress, acme = setup
     egress.set_policy(
         acme,
@@ -74,7 +75,7 @@ def test_policy_refuses_providers(setup: tuple[tg.Guard, tg.Egress, tg.TenantCon
     with pytest.raises(tg.InvalidInputError):
         egress.set_policy(acme, tg.EgressPolicy(allowed_providers={"not-registered"}))
     # Only admins change it; viewers may use it.
-    viewer = tg.TenantContext.resolved("acme", "vic", "viewer")
+    viewer = tg.TenantContext.resolved(service, "acme", "vic", "viewer")
     with pytest.raises(tg.PermissionDeniedError):
         egress.set_policy(viewer, tg.EgressPolicy())
     assert egress.prepare(viewer, "llm-chat", "hi").allowed
@@ -219,8 +220,9 @@ def test_registry() -> None:
 def test_decisions_are_audited_and_observed_without_values() -> None:
     store = tg.MemoryStore()
     events: list[tg.EgressEvent] = []
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
-        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    with guard:
+        acme = tg.TenantContext.service("acme", _service)
         guard.create_tenant(acme)
         egress = tg.Egress(guard, store, registry=tg.Registry.example(), observer=events.append)
         egress.set_policy(acme, tg.EgressPolicy(redaction="pii"))
@@ -238,21 +240,24 @@ def test_decisions_are_audited_and_observed_without_values() -> None:
 
 def test_egress_uses_the_guards_own_store_by_default(tmp_path: object) -> None:
     # Embedded guard: the policy lands in its SQLite file and survives a reopen.
-    with tg.Guard.embedded(str(tmp_path)) as guard:
-        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    guard, _service = tg.Guard.embedded_with_service(str(tmp_path))
+    with guard:
+        acme = tg.TenantContext.service("acme", _service)
         guard.create_tenant(acme)
         with tg.Egress(guard, registry=tg.Registry.example()) as egress:
             egress.set_policy(acme, tg.EgressPolicy(redaction="pii", allowed_providers={"llm-chat"}))
-    with tg.Guard.embedded(str(tmp_path)) as guard:
-        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    guard, _service = tg.Guard.embedded_with_service(str(tmp_path))
+    with guard:
+        acme = tg.TenantContext.service("acme", _service)
         with tg.Egress(guard, registry=tg.Registry.example()) as egress:
             d = egress.prepare(acme, "llm-chat", "Mail jane@example.com")
             assert d.allowed and d.prepared is not None and "jane@" not in d.prepared.text
             assert not egress.prepare(acme, "llm-agents", "x").allowed
     # A Guard over a store shares that store's policies with an Egress built without one.
     store = tg.MemoryStore()
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
-        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    with guard:
+        acme = tg.TenantContext.service("acme", _service)
         guard.create_tenant(acme)
         tg.Egress(guard, registry=tg.Registry.example()).set_policy(
             acme, tg.EgressPolicy(allowed_providers={"llm-chat"})

@@ -32,13 +32,19 @@ def clock() -> Clock:
 
 @pytest.fixture
 def timed(clock: Clock) -> Iterator[tg.Guard]:
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=clock) as g:
+    g, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=clock)
+    _SERVICES[id(g)] = _service
+    with g:
         yield g
+
+
+# Each guard's service capability (a fixture's guard is not the `service` fixture's).
+_SERVICES: dict[int, tg.ServiceRole] = {}
 
 
 @pytest.fixture
 def acme_t(timed: tg.Guard, service: tg.ServiceRole) -> tg.TenantContext:
-    ctx = tg.TenantContext.service("acme", service)
+    ctx = tg.TenantContext.service("acme", _SERVICES[id(timed)])
     timed.create_tenant(ctx)
     return ctx
 
@@ -59,8 +65,8 @@ def test_token_issued_verified_revoked_then_refused(guard: tg.Guard, acme: tg.Te
     assert v.token_id == issued.id
     assert v.agent == "agent-7"
     assert v.context.tenant == "acme"
-    assert v.context.user == "agent-7"
-    assert v.context.role == "member"  # write scopes act as a member
+    # An agent principal: its scopes only, never a role (issue 13).
+    assert (v.context.kind, v.context.agent, v.context.user, v.context.role) == ("agent", "agent-7", None, None)
     assert v.scopes == [tg.Scope("runs/*", "write")]
     assert v.allows("runs/1", "write") and not v.allows("runs/1", "read")
 
@@ -85,7 +91,8 @@ def test_token_issued_verified_revoked_then_refused(guard: tg.Guard, acme: tg.Te
 
 def test_token_refusals_have_reasons(guard: tg.Guard, acme: tg.TenantContext) -> None:
     token = guard.create_token(acme, "bot", "ci").expose()
-    assert guard.authenticate_token(token).context.role == "viewer"
+    ctx = guard.authenticate_token(token).context
+    assert (ctx.kind, ctx.agent, ctx.role, ctx.user) == ("agent", "bot", None, None)
     with pytest.raises(tg.MalformedError) as e:
         guard.authenticate_token("not a token")
     assert e.value.reason == "malformed"
@@ -93,7 +100,7 @@ def test_token_refusals_have_reasons(guard: tg.Guard, acme: tg.TenantContext) ->
     with pytest.raises(tg.MalformedError) as e:
         guard.authenticate_token(typo)
     assert e.value.reason == "bad_checksum"
-    other = tg.Guard.in_memory()
+    other, _service = tg.Guard.in_memory_with_service()
     with pytest.raises(tg.AuthenticationFailedError) as unknown:
         other.authenticate_token(token)
     assert unknown.value.reason == "unknown"
@@ -121,11 +128,11 @@ def test_kill_switch_revokes_every_token_of_an_agent(guard: tg.Guard, acme: tg.T
     assert [t.agent for t in guard.list_tokens(acme, agent="good")] == ["good"]
 
 
-def test_only_admins_manage_tokens(guard: tg.Guard, acme: tg.TenantContext) -> None:
-    member = tg.TenantContext.resolved("acme", "mia", "member")
+def test_only_admins_manage_tokens(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
+    member = tg.TenantContext.resolved(service, "acme", "mia", "member")
     with pytest.raises(tg.PermissionDeniedError):
         guard.create_token(member, "bot", "x")
-    admin = tg.TenantContext.resolved("acme", "ada", "admin")
+    admin = tg.TenantContext.resolved(service, "acme", "ada", "admin")
     assert guard.create_token(admin, "bot", "x").id.startswith("tok_")
     with pytest.raises(tg.InvalidInputError):
         guard.create_token(acme, "bot", "")
@@ -136,8 +143,9 @@ def test_only_admins_manage_tokens(guard: tg.Guard, acme: tg.TenantContext) -> N
 def test_governance_config_prefix_and_redacted_key() -> None:
     cfg = tg.GovernanceConfig(token_prefix="acme", session_signing_key=b"k" * 32)
     assert "kkkk" not in repr(cfg) and "[REDACTED]" in repr(cfg)
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), governance=cfg) as g:
-        ctx = tg.TenantContext.service("acme", tg.ServiceRole())
+    g, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), governance=cfg)
+    with g:
+        ctx = tg.TenantContext.service("acme", _service)
         g.create_tenant(ctx)
         assert g.create_token(ctx, "bot", "x").expose().startswith("acme_")
     with pytest.raises(tg.InvalidInputError):
@@ -207,8 +215,8 @@ def test_audit_export_verifies_and_tampering_is_detected(
         tg.verify_audit_export(truncated, expected_head=(report.last_seq, report.head))
 
 
-def test_audit_needs_admin_and_known_actions(guard: tg.Guard, acme: tg.TenantContext) -> None:
-    viewer = tg.TenantContext.resolved("acme", "vic", "viewer")
+def test_audit_needs_admin_and_known_actions(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
+    viewer = tg.TenantContext.resolved(service, "acme", "vic", "viewer")
     assert guard.record_audit(viewer, "permission.change", "doc:1").actor == "user:vic"
     with pytest.raises(tg.PermissionDeniedError):
         guard.audit_entries(viewer)
@@ -222,9 +230,7 @@ def test_audit_needs_admin_and_known_actions(guard: tg.Guard, acme: tg.TenantCon
 # ---- retention ----
 
 
-def test_retention_sweep_hard_deletes_past_the_window(
-    timed: tg.Guard, acme_t: tg.TenantContext, clock: Clock
-) -> None:
+def test_retention_sweep_hard_deletes_past_the_window(timed: tg.Guard, acme_t: tg.TenantContext, clock: Clock, service: tg.ServiceRole) -> None:
     policy = timed.retention_policy(acme_t)
     assert policy["run_log"] == 90 * DAY and policy["captured_session"] == 7 * DAY
     timed.put_record(acme_t, "log-1", "run_log", b"old log")
@@ -257,13 +263,13 @@ def test_retention_sweep_hard_deletes_past_the_window(
     with pytest.raises(tg.InvalidInputError):
         timed.set_retention(acme_t, "run_log", 0)
     with pytest.raises(tg.PermissionDeniedError):
-        timed.sweep(tg.TenantContext.resolved("acme", "mia", "member"))
+        timed.sweep(tg.TenantContext.resolved(_SERVICES[id(timed)], "acme", "mia", "member"))
 
-    all_report = timed.sweep_all(tg.ServiceRole())
+    all_report = timed.sweep_all(_SERVICES[id(timed)])
     assert (all_report.tenants, all_report.deleted, all_report.last_tenant) == (1, 0, "acme")
 
 
-def test_erase_subject_and_tenant(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_erase_subject_and_tenant(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     guard.put_record(acme, "a", "chat_transcript", b"jane 1", subject="jane@example.com")
     guard.put_record(acme, "b", "chat_transcript", b"jane 2", subject="jane@example.com")
     guard.put_record(acme, "c", "chat_transcript", b"bob", subject="bob@example.com")
@@ -277,8 +283,8 @@ def test_erase_subject_and_tenant(guard: tg.Guard, acme: tg.TenantContext) -> No
 
     token = guard.create_token(acme, "bot", "ci").expose()
     with pytest.raises(tg.PermissionDeniedError):
-        guard.erase_tenant(tg.TenantContext.resolved("acme", "ada", "admin"))
-    t = guard.erase_tenant(tg.TenantContext.resolved("acme", "olga", "owner"))
+        guard.erase_tenant(tg.TenantContext.resolved(service, "acme", "ada", "admin"))
+    t = guard.erase_tenant(tg.TenantContext.resolved(service, "acme", "olga", "owner"))
     assert (t.tokens_revoked, t.records_deleted) == (1, 1)
     assert t.receipt.action == "retention.erase_tenant"
     with pytest.raises(tg.AuthenticationFailedError):
@@ -307,9 +313,9 @@ def test_password_hash_verify() -> None:
         h.verify("x", "not a hash")
 
 
-def test_sessions_verify_refresh_revoke(timed: tg.Guard, acme_t: tg.TenantContext, clock: Clock) -> None:
-    mia = tg.TenantContext.resolved("acme", "mia", "member")
-    with pytest.raises(tg.InvalidInputError):
+def test_sessions_verify_refresh_revoke(timed: tg.Guard, acme_t: tg.TenantContext, clock: Clock, service: tg.ServiceRole) -> None:
+    mia = tg.TenantContext.resolved(_SERVICES[id(timed)], "acme", "mia", "member")
+    with pytest.raises(tg.PermissionDeniedError):  # the service holds no sessions
         timed.create_session(acme_t, "service has no sessions")
     s = timed.create_session(mia, "laptop")
     access, refresh = s.expose_access_token(), s.expose_refresh_token()
@@ -344,7 +350,7 @@ def test_sessions_verify_refresh_revoke(timed: tg.Guard, acme_t: tg.TenantContex
     with pytest.raises(tg.AuthenticationFailedError):
         timed.refresh_session(s3.expose_refresh_token())
     timed.create_session(mia, "tablet")
-    admin = tg.TenantContext.resolved("acme", "ada", "admin")
+    admin = tg.TenantContext.resolved(_SERVICES[id(timed)], "acme", "ada", "admin")
     assert timed.revoke_user_sessions(admin, "mia") == 1
     with pytest.raises(tg.MalformedError):
         timed.verify_access_token("a.b")

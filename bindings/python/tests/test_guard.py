@@ -82,9 +82,9 @@ def test_record_ids_are_per_tenant(guard: tg.Guard, acme: tg.TenantContext, serv
     assert guard.open_record(other, "theirs")[1] == b"secret"
 
 
-def test_roles(guard: tg.Guard, acme: tg.TenantContext) -> None:
-    viewer = tg.TenantContext.resolved("acme", "u1", "viewer")
-    member = tg.TenantContext.resolved("acme", "u2", "member")
+def test_roles(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
+    viewer = tg.TenantContext.resolved(service, "acme", "u1", "viewer")
+    member = tg.TenantContext.resolved(service, "acme", "u2", "member")
     assert not member.is_service and member.tenant == "acme"
     with pytest.raises(tg.PermissionDeniedError, match="needs role member"):
         guard.seal(viewer, "c", b"x")
@@ -95,7 +95,7 @@ def test_roles(guard: tg.Guard, acme: tg.TenantContext) -> None:
         guard.rotate_tenant_key(member)
     assert [k.key_id for k in guard.key_versions(viewer)] == [1]
     with pytest.raises(tg.InvalidInputError, match="unknown role"):
-        tg.TenantContext.resolved("acme", "u3", "root")  # type: ignore[arg-type]
+        tg.TenantContext.resolved(service, "acme", "u3", "root")  # type: ignore[arg-type]
 
 
 def test_rotation_reencrypt_retire(guard: tg.Guard, acme: tg.TenantContext) -> None:
@@ -147,8 +147,9 @@ def test_shred(guard: tg.Guard, acme: tg.TenantContext) -> None:
 
 
 def test_embedded_persists_and_closes(tmp_path: Path, service: tg.ServiceRole) -> None:
-    acme = tg.TenantContext.service("acme", service)
-    with tg.Guard.embedded(tmp_path / "tg") as g:
+    g, _service = tg.Guard.embedded_with_service(tmp_path / "tg")
+    acme = tg.TenantContext.service("acme", _service)
+    with g:
         g.create_tenant(acme)
         sealed = g.seal(acme, "c", b"persisted")
         g.put_credential(acme, "row", tg.Credential.password("pw"))
@@ -156,7 +157,9 @@ def test_embedded_persists_and_closes(tmp_path: Path, service: tg.ServiceRole) -
     with pytest.raises(ValueError, match="closed Guard"):
         g.seal(acme, "c", b"x")
     assert (tmp_path / "tg" / "keys.json").exists()
-    with tg.Guard.embedded(str(tmp_path / "tg")) as g2:
+    g2, _service = tg.Guard.embedded_with_service(str(tmp_path / "tg"))
+    acme = tg.TenantContext.service("acme", _service)  # a reopened store: its own capability
+    with g2:
         assert g2.open(acme, "c", sealed) == b"persisted"
         assert g2.open_credential(acme, "row").expose() == b"pw"
 
@@ -164,13 +167,14 @@ def test_embedded_persists_and_closes(tmp_path: Path, service: tg.ServiceRole) -
 def test_builder_with_local_provider_and_kek_rotation(tmp_path: Path, service: tg.ServiceRole) -> None:
     provider = tg.LocalKeyProvider.open_or_create(tmp_path / "keys.json")
     store = tg.SqliteStore(tmp_path / "db.sqlite")
-    acme = tg.TenantContext.service("acme", service)
-    with tg.Guard(provider, store, cache_max_tenants=0) as g:
+    g, _service = tg.Guard.with_service(provider, store, cache_max_tenants=0)
+    acme = tg.TenantContext.service("acme", _service)
+    with g:
         g.create_tenant(acme)
         sealed = g.seal(acme, "c", b"v")
         assert g.key_versions(acme)[0].kek_id == "kek-1"
         assert provider.rotate_kek() == "kek-2"
-        report = g.rewrap_tenant_keys(service, batch_size=10)
+        report = g.rewrap_tenant_keys(_service, batch_size=10)
         assert (report.tenants, report.rewrapped, report.current, report.last_tenant) == (1, 1, 0, "acme")
         provider.remove_kek("kek-1")
         assert provider.kek_ids() == ["kek-2"]
@@ -184,8 +188,9 @@ def test_builder_with_local_provider_and_kek_rotation(tmp_path: Path, service: t
 
 def test_memory_and_sqlite_in_memory_stores(service: tg.ServiceRole) -> None:
     for store in (tg.MemoryStore(), tg.SqliteStore.in_memory()):
-        with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as g:
-            ctx = tg.TenantContext.service("t", service)
+        g, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+        with g:
+            ctx = tg.TenantContext.service("t", _service)
             g.create_tenant(ctx)
             assert g.open(ctx, "c", g.seal(ctx, "c", b"v")) == b"v"
             stats = g.cache_stats()

@@ -9,9 +9,9 @@ import pytest
 import tenantguard as tg
 
 
-def test_roles_refuse_a_viewer_write(guard: tg.Guard, acme: tg.TenantContext) -> None:
-    viewer = tg.TenantContext.resolved("acme", "vic", "viewer")
-    member = tg.TenantContext.resolved("acme", "mia", "member")
+def test_roles_refuse_a_viewer_write(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
+    viewer = tg.TenantContext.resolved(service, "acme", "vic", "viewer")
+    member = tg.TenantContext.resolved(service, "acme", "mia", "member")
     assert (viewer.user, viewer.role, acme.user, acme.role) == ("vic", "viewer", None, None)
     with pytest.raises(tg.PermissionDeniedError):
         guard.put_record(viewer, "r1", "run_log", b"x")
@@ -19,7 +19,7 @@ def test_roles_refuse_a_viewer_write(guard: tg.Guard, acme: tg.TenantContext) ->
         guard.put_credential(viewer, "c1", tg.Credential.password("pw"))
     guard.put_record(member, "r1", "run_log", b"x")
     # Another tenant's context never reaches acme's data.
-    other = tg.TenantContext.resolved("globex", "mia", "owner")
+    other = tg.TenantContext.resolved(service, "globex", "mia", "owner")
     with pytest.raises(tg.TenantguardError):
         guard.open_record(other, "r1")
 
@@ -30,7 +30,7 @@ def test_memory_directory_organizations_and_roles(service: tg.ServiceRole) -> No
     d.create(service, "personal-mia", "mia")
     with pytest.raises(tg.PermissionDeniedError):
         d.create(service, "org-acme", "eve")
-    resolver = tg.DirectoryResolver(d)
+    resolver = tg.DirectoryResolver(d, service)
     owner = resolver.resolve("olga", "org-acme")
     assert (owner.tenant, owner.user, owner.role) == ("org-acme", "olga", "owner")
     d.set_member(owner, "ada", "admin")
@@ -78,9 +78,11 @@ class PyDirectory:
         return sorted((t, r) for (u, t), r in self.roles.items() if u == user)
 
 
-def test_python_directory(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_python_directory(
+    guard: tg.Guard, service: tg.ServiceRole, acme: tg.TenantContext
+) -> None:
     d = PyDirectory()
-    resolver = tg.DirectoryResolver(d)
+    resolver = tg.DirectoryResolver(d, service)
     mia = resolver.resolve("mia", "acme")
     assert (mia.tenant, mia.user, mia.role) == ("acme", "mia", "member")
     guard.put_record(mia, "r1", "run_log", b"written by mia")
@@ -102,17 +104,17 @@ def test_python_directory(guard: tg.Guard, acme: tg.TenantContext) -> None:
     with pytest.raises(tg.TenantguardError):
         resolver.resolve("mia", "acme")
     with pytest.raises(TypeError):
-        tg.DirectoryResolver(object())  # type: ignore[arg-type]
+        tg.DirectoryResolver(object(), service)  # type: ignore[arg-type]
 
 
-def test_write_only_credentials_and_revealer(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_write_only_credentials_and_revealer(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     events: list[tg.OpenEvent] = []
     revealer = tg.Revealer(guard, events.append)
-    mia = tg.TenantContext.resolved("acme", "mia", "member")
+    mia = tg.TenantContext.resolved(service, "acme", "mia", "member")
     guard.put_credential(mia, "site-pw", tg.Credential.password("first"))
     guard.put_credential(mia, "site-pw", tg.Credential.password("second"))
     for role in ("viewer", "member", "admin", "owner"):
-        ctx = tg.TenantContext.resolved("acme", "someone", role)
+        ctx = tg.TenantContext.resolved(service, "acme", "someone", role)
         with pytest.raises(tg.PermissionDeniedError):
             revealer.open_credential(ctx, "site-pw", "curious")
         with pytest.raises(tg.PermissionDeniedError):
@@ -151,18 +153,26 @@ RFC6238 = [
 ]
 
 
-def test_totp_codes_from_sealed_seeds_match_rfc6238(guard: tg.Guard, acme: tg.TenantContext) -> None:
+def test_totp_codes_from_sealed_seeds_match_rfc6238() -> None:
+    # Codes are given only for the guard's clock (plus or minus one step): the RFC vectors
+    # run on a guard whose clock the test sets.
+    now = [59]
+    guard, service = tg.Guard.with_service(
+        tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=lambda: now[0]
+    )
+    guard.create_tenant(tg.TenantContext.service("acme", service))
     seeds: dict[Literal["sha1", "sha256", "sha512"], bytes] = {
         "sha1": b"12345678901234567890",
         "sha256": b"12345678901234567890123456789012",
         "sha512": b"1234567890123456789012345678901234567890123456789012345678901234",
     }
-    mia = tg.TenantContext.resolved("acme", "mia", "member")
+    mia = tg.TenantContext.resolved(service, "acme", "mia", "member")
     for alg, seed in seeds.items():
         guard.put_credential(mia, f"otp-{alg}", tg.Credential.totp_seed(seed))
     events: list[tg.OpenEvent] = []
     revealer = tg.Revealer(guard, events.append)
     for t, *codes in RFC6238:
+        now[0] = t
         for alg, want in zip(seeds, codes):
             code = revealer.totp_code(
                 mia, f"otp-{alg}", "login", unix_time=t, digits=8, algorithm=alg, encoding="raw"
@@ -173,11 +183,15 @@ def test_totp_codes_from_sealed_seeds_match_rfc6238(guard: tg.Guard, acme: tg.Te
     assert events[0].principal == "user:mia"
     # Base32 seed (as in otpauth:// URIs), 6 digits by default.
     guard.put_credential(mia, "otp-b32", tg.Credential.totp_seed("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+    now[0] = 59
     assert revealer.totp_code(mia, "otp-b32", "login", unix_time=59).expose() == "287082"
-    assert len(revealer.totp_code(mia, "otp-b32", "login")) == 6
+    # Next month's code is refused.
+    with pytest.raises(tg.PermissionDeniedError):
+        revealer.totp_code(mia, "otp-b32", "harvest", unix_time=59 + 30 * 86_400)
+    assert len(revealer.totp_code(mia, "otp-b32", "login", unix_time=59)) == 6
     # A viewer may not use credentials; a password is not a TOTP seed.
     with pytest.raises(tg.PermissionDeniedError):
-        revealer.totp_code(tg.TenantContext.resolved("acme", "vic", "viewer"), "otp-b32", "x", unix_time=59)
+        revealer.totp_code(tg.TenantContext.resolved(service, "acme", "vic", "viewer"), "otp-b32", "x", unix_time=59)
     guard.put_credential(mia, "pw", tg.Credential.password("hunter2"))
     with pytest.raises(tg.InvalidInputError):
         revealer.totp_code(mia, "pw", "login", unix_time=59)

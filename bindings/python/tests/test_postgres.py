@@ -37,9 +37,10 @@ def store() -> tg.PostgresStore:
 
 
 @pytest.fixture
-def guard(store: tg.PostgresStore) -> Iterator[tg.Guard]:
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as g:
-        yield g
+def guard_and_service(store: tg.PostgresStore) -> Iterator[tuple[tg.Guard, tg.ServiceRole]]:
+    g, s = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    with g:
+        yield g, s
 
 
 def _tenant() -> str:
@@ -60,9 +61,9 @@ def test_the_application_login_cannot_run_as_admin() -> None:
         tg.PostgresStore.connect(os.environ["TENANTGUARD_PG_ADMIN_URL"])
 
 
-def test_seal_records_tokens_and_audit_on_postgres(guard: tg.Guard, store: tg.PostgresStore) -> None:
+def test_seal_records_tokens_and_audit_on_postgres(guard: tg.Guard, store: tg.PostgresStore, service: tg.ServiceRole) -> None:
     tenant = _tenant()
-    svc = tg.TenantContext.service(tenant, tg.ServiceRole())
+    svc = tg.TenantContext.service(tenant, service)
     assert guard.create_tenant(svc) == 1
     sealed = guard.seal(svc, "col/row-1", b"hunter2")
     assert guard.open(svc, "col/row-1", sealed) == b"hunter2"
@@ -92,9 +93,9 @@ def test_seal_records_tokens_and_audit_on_postgres(guard: tg.Guard, store: tg.Po
     assert egress.prepare(svc, "llm-agents", "hi").reason == "provider_not_allowed"
 
 
-def test_memberships_and_roles_come_from_the_database(guard: tg.Guard, store: tg.PostgresStore) -> None:
+def test_memberships_and_roles_come_from_the_database(guard: tg.Guard, store: tg.PostgresStore, service: tg.ServiceRole) -> None:
     tenant = _tenant()
-    olga = tg.TenantContext.resolved(tenant, "olga", "owner")
+    olga = tg.TenantContext.resolved(service, tenant, "olga", "owner")
     guard.create_tenant(olga)  # a user creating an organization becomes its owner
     store.set_member(olga, "mia", "member")
     store.set_member(olga, "vic", "viewer")
@@ -103,7 +104,7 @@ def test_memberships_and_roles_come_from_the_database(guard: tg.Guard, store: tg
         ("olga", "owner"),
         ("vic", "viewer"),
     ]
-    resolver = tg.DirectoryResolver(store)
+    resolver = tg.DirectoryResolver(store, service)
     mia = resolver.resolve("mia", tenant)
     vic = resolver.resolve("vic", tenant)
     assert (mia.role, vic.role) == ("member", "viewer")
@@ -114,7 +115,7 @@ def test_memberships_and_roles_come_from_the_database(guard: tg.Guard, store: tg
     with pytest.raises(tg.PermissionDeniedError):
         guard.put_credential(vic, f"{tenant}-cred-2", tg.Credential.password("x"))
     # A forged claim of a higher role is re-checked against the database.
-    fake_admin = tg.TenantContext.resolved(tenant, "vic", "admin")
+    fake_admin = tg.TenantContext.resolved(service, tenant, "vic", "admin")
     with pytest.raises(tg.PermissionDeniedError):
         store.set_member(fake_admin, "eve", "viewer")
     assert store.remove_member(olga, "vic") is True

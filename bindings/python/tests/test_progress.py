@@ -26,12 +26,18 @@ def clock() -> Clock:
 
 @pytest.fixture
 def timed(clock: Clock) -> Iterator[tg.Guard]:
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=clock) as g:
+    g, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=clock)
+    _SERVICES[id(g)] = _service
+    with g:
         yield g
 
 
+# Each guard's service capability, for the `tenant` helper.
+_SERVICES: dict[int, tg.ServiceRole] = {}
+
+
 def tenant(guard: tg.Guard, name: str, screenshots: int) -> tg.TenantContext:
-    ctx = tg.TenantContext.service(name, tg.ServiceRole())
+    ctx = tg.TenantContext.service(name, _SERVICES[id(guard)])
     guard.create_tenant(ctx)
     for i in range(screenshots):
         guard.put_record(ctx, f"{name}-shot-{i}", "screenshot", b"png")
@@ -82,12 +88,12 @@ def test_sweep_progress_exception_is_raised_after_a_clean_run(timed: tg.Guard, c
     assert seen[-1].total == 1
 
 
-def test_sweep_all_reports_each_tenant_and_resumes(timed: tg.Guard, clock: Clock) -> None:
+def test_sweep_all_reports_each_tenant_and_resumes(timed: tg.Guard, clock: Clock, service: tg.ServiceRole) -> None:
     for name in ["a", "b", "c"]:
         tenant(timed, name, 1)
     clock.now = T0 + 31 * DAY
     seen: list[tg.SweepAllReport] = []
-    report = timed.sweep_all(tg.ServiceRole(), batch_size=2, progress=seen.append)
+    report = timed.sweep_all(_SERVICES[id(timed)], batch_size=2, progress=seen.append)
     assert (report.tenants, report.deleted, report.last_tenant) == (3, 3, "c")
     assert [(r.tenants, r.deleted, r.last_tenant) for r in seen] == [
         (1, 1, "a"),
@@ -98,7 +104,7 @@ def test_sweep_all_reports_each_tenant_and_resumes(timed: tg.Guard, clock: Clock
     # A callback that raises: the run still ends cleanly, then the exception comes back;
     # the tenant the callback last saw is a safe point to resume after.
     for name in ["a", "b", "c"]:
-        timed.put_record(tg.TenantContext.service(name, tg.ServiceRole()), f"{name}-new", "screenshot", b"x")
+        timed.put_record(tg.TenantContext.service(name, _SERVICES[id(timed)]), f"{name}-new", "screenshot", b"x")
     clock.now += 31 * DAY
     last: list[str | None] = []
 
@@ -107,20 +113,21 @@ def test_sweep_all_reports_each_tenant_and_resumes(timed: tg.Guard, clock: Clock
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        timed.sweep_all(tg.ServiceRole(), progress=stop)
+        timed.sweep_all(_SERVICES[id(timed)], progress=stop)
     assert last == ["a"]
-    resumed = timed.sweep_all(tg.ServiceRole(), start_after=last[0])
+    resumed = timed.sweep_all(_SERVICES[id(timed)], start_after=last[0])
     assert (resumed.tenants, resumed.last_tenant) == (2, "c")
 
 
 def test_rewrap_tenant_keys_reports_progress() -> None:
     provider = tg.LocalKeyProvider.ephemeral()
-    with tg.Guard(provider, tg.MemoryStore()) as guard:
+    guard, _service = tg.Guard.with_service(provider, tg.MemoryStore())
+    with guard:
         for name in ["a", "b", "c"]:
-            guard.create_tenant(tg.TenantContext.service(name, tg.ServiceRole()))
+            guard.create_tenant(tg.TenantContext.service(name, _service))
         provider.rotate_kek()
         seen: list[tg.RewrapReport] = []
-        report = guard.rewrap_tenant_keys(tg.ServiceRole(), batch_size=2, progress=seen.append)
+        report = guard.rewrap_tenant_keys(_service, batch_size=2, progress=seen.append)
         assert (report.tenants, report.rewrapped) == (3, 3)
         assert seen and seen[-1].rewrapped == 3 and seen[-1].last_tenant == "c"
         assert [r.tenants for r in seen] == sorted(r.tenants for r in seen)
@@ -130,7 +137,7 @@ def test_rewrap_tenant_keys_reports_progress() -> None:
 
         provider.rotate_kek()
         with pytest.raises(ValueError, match="stop"):
-            guard.rewrap_tenant_keys(tg.ServiceRole(), progress=boom)
+            guard.rewrap_tenant_keys(_service, progress=boom)
         # The run finished: a second one finds every key current.
-        again = guard.rewrap_tenant_keys(tg.ServiceRole())
+        again = guard.rewrap_tenant_keys(_service)
         assert (again.rewrapped, again.current) == (0, 3)

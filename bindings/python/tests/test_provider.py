@@ -59,8 +59,9 @@ class HmacKeyProvider:
 def test_python_provider_is_used_by_the_core(service: tg.ServiceRole) -> None:
     provider = HmacKeyProvider()
     assert isinstance(provider, tg.KeyProvider)
-    with tg.Guard(provider, tg.MemoryStore(), cache_max_tenants=0) as g:
-        acme = tg.TenantContext.service("acme", service)
+    g, _service = tg.Guard.with_service(provider, tg.MemoryStore(), cache_max_tenants=0)
+    with g:
+        acme = tg.TenantContext.service("acme", _service)
         g.create_tenant(acme)
         assert provider.calls["wrap"] == 1
         sealed = g.seal(acme, "c", b"via python kms")
@@ -69,7 +70,7 @@ def test_python_provider_is_used_by_the_core(service: tg.ServiceRole) -> None:
         assert g.key_versions(acme)[0].kek_id == "toy-1"
         provider.keks["toy-2"] = os.urandom(32)
         provider.current = "toy-2"
-        assert g.rewrap_tenant_keys(service).rewrapped == 1
+        assert g.rewrap_tenant_keys(_service).rewrapped == 1
         assert provider.calls["current_kek"] == 1
         del provider.keks["toy-1"]
         assert g.open(acme, "c", sealed) == b"via python kms"
@@ -83,8 +84,9 @@ def test_wrap_context_is_given(service: tg.ServiceRole) -> None:
             seen.append(ctx)
             return super().wrap(key, ctx)
 
-    with tg.Guard(Spy(), tg.MemoryStore()) as g:
-        g.create_tenant(tg.TenantContext.service("acme", service))
+    g, _service = tg.Guard.with_service(Spy(), tg.MemoryStore())
+    with g:
+        g.create_tenant(tg.TenantContext.service("acme", _service))
     (ctx,) = seen
     assert (ctx.tenant, ctx.key_id) == ("acme", 1)
     assert ctx.aad == b"tenantguard/v1/wrap\x04acme\x00\x00\x00\x01"
@@ -106,8 +108,9 @@ def test_foreign_errors_come_back_typed(
     service: tg.ServiceRole, raised: BaseException, expected: type[tg.TenantguardError], message: str
 ) -> None:
     provider = HmacKeyProvider()
-    with tg.Guard(provider, tg.MemoryStore(), cache_max_tenants=0) as g:
-        acme = tg.TenantContext.service("acme", service)
+    g, _service = tg.Guard.with_service(provider, tg.MemoryStore(), cache_max_tenants=0)
+    with g:
+        acme = tg.TenantContext.service("acme", _service)
         g.create_tenant(acme)
         provider.fail_with = raised
         with pytest.raises(expected, match=message):
@@ -116,8 +119,9 @@ def test_foreign_errors_come_back_typed(
 
 def test_bad_provider_results(service: tg.ServiceRole) -> None:
     provider = HmacKeyProvider()
-    with tg.Guard(provider, tg.MemoryStore(), cache_max_tenants=0) as g:
-        acme = tg.TenantContext.service("acme", service)
+    g, _service = tg.Guard.with_service(provider, tg.MemoryStore(), cache_max_tenants=0)
+    with g:
+        acme = tg.TenantContext.service("acme", _service)
         g.create_tenant(acme)
         provider.bad_length = True
         with pytest.raises(tg.KeyProviderError, match="unwrap returned 5 bytes; a data key is 32 bytes"):
@@ -127,9 +131,10 @@ def test_bad_provider_results(service: tg.ServiceRole) -> None:
         def wrap(self, key: bytes, ctx: tg.WrapContext) -> tuple[str, bytes]:
             return 42  # type: ignore[return-value]
 
-    with tg.Guard(WrongType(), tg.MemoryStore()) as g:
+    g, _service = tg.Guard.with_service(WrongType(), tg.MemoryStore())
+    with g:
         with pytest.raises(tg.KeyProviderError, match="TypeError"):
-            g.create_tenant(tg.TenantContext.service("acme", service))
+            g.create_tenant(tg.TenantContext.service("acme", _service))
 
 
 def test_tampered_context_is_refused_by_the_provider(service: tg.ServiceRole) -> None:
@@ -147,6 +152,7 @@ def _ctx(service: tg.ServiceRole, tenant: str) -> tg.WrapContext:
             seen.append(ctx)
             return super().wrap(key, ctx)
 
-    with tg.Guard(Spy(), tg.MemoryStore()) as g:
-        g.create_tenant(tg.TenantContext.service(tenant, service))
+    g, _service = tg.Guard.with_service(Spy(), tg.MemoryStore())
+    with g:
+        g.create_tenant(tg.TenantContext.service(tenant, _service))
     return seen[0]

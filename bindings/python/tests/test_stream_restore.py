@@ -80,8 +80,9 @@ def test_restorer_limits_and_pickling() -> None:
 
 def test_prepared_stream_restorer() -> None:
     store = tg.MemoryStore()
-    acme = tg.TenantContext.service("acme", tg.ServiceRole())
-    with tg.Guard(tg.LocalKeyProvider.ephemeral(), store) as guard:
+    guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    acme = tg.TenantContext.service("acme", _service)
+    with guard:
         guard.create_tenant(acme)
         egress = tg.Egress(guard, store, registry=tg.Registry.example())
         # Nothing pseudonymized: text passes through unchanged, nothing held back.

@@ -16,8 +16,9 @@ def _work(guard: tg.Guard, ctx: tg.TenantContext, n: int) -> int:
 
 
 def test_thread_pool_shares_one_guard(service: tg.ServiceRole) -> None:
-    with tg.Guard.in_memory() as g:
-        tenants = [tg.TenantContext.service(f"t{i}", service) for i in range(8)]
+    g, _service = tg.Guard.in_memory_with_service()
+    with g:
+        tenants = [tg.TenantContext.service(f"t{i}", _service) for i in range(8)]
         for t in tenants:
             g.create_tenant(t)
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -27,8 +28,9 @@ def test_thread_pool_shares_one_guard(service: tg.ServiceRole) -> None:
 
 def test_thread_pool_with_a_python_key_provider(service: tg.ServiceRole) -> None:
     provider = HmacKeyProvider()
-    with tg.Guard(provider, tg.MemoryStore(), cache_max_age_seconds=0.0) as g:
-        tenants = [tg.TenantContext.service(f"t{i}", service) for i in range(4)]
+    g, _service = tg.Guard.with_service(provider, tg.MemoryStore(), cache_max_age_seconds=0.0)
+    with g:
+        tenants = [tg.TenantContext.service(f"t{i}", _service) for i in range(4)]
         for t in tenants:
             g.create_tenant(t)
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -38,8 +40,9 @@ def test_thread_pool_with_a_python_key_provider(service: tg.ServiceRole) -> None
 
 
 def test_records_from_many_threads(service: tg.ServiceRole, tmp_path: object) -> None:
-    with tg.Guard.embedded(str(tmp_path)) as g:
-        ctx = tg.TenantContext.service("acme", service)
+    g, _service = tg.Guard.embedded_with_service(str(tmp_path))
+    with g:
+        ctx = tg.TenantContext.service("acme", _service)
         g.create_tenant(ctx)
 
         def put_open(i: int) -> bool:

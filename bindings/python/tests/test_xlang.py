@@ -29,8 +29,9 @@ def _open_file(writer: str) -> None:
     assert sealed.to_bytes().hex() == v["binary_hex"]
     got = open_with_key(bytes.fromhex(v["key_hex"]), v["key_id"], v["tenant"], bytes.fromhex(v["context_hex"]), sealed)
     assert got == plain
-    ctx = tg.TenantContext.service(v["tenant"], tg.ServiceRole())
-    with tg.Guard.embedded(Path(DIR) / "embedded") as g:
+    g, _service = tg.Guard.embedded_with_service(Path(DIR) / "embedded")
+    ctx = tg.TenantContext.service(v["tenant"], _service)
+    with g:
         assert g.open(ctx, v["embedded_context"], v["embedded_text"]) == plain
 
 
@@ -43,8 +44,9 @@ def test_python_opens_rust_and_writes_its_own() -> None:
     plain = "sealed in Python 🐍".encode()
     ctx = b"xlang/python"
     sealed = seal_with_salt(key, 5, "xlang-python", ctx, plain, os.urandom(16))
-    tctx = tg.TenantContext.service("xlang-python", tg.ServiceRole())
-    with tg.Guard.embedded(Path(DIR) / "embedded") as g:
+    g, _service = tg.Guard.embedded_with_service(Path(DIR) / "embedded")
+    tctx = tg.TenantContext.service("xlang-python", _service)
+    with g:
         g.create_tenant(tctx)
         embedded = g.seal(tctx, "xlang/python/embedded", plain)
     doc = {

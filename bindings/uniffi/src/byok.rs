@@ -19,6 +19,7 @@ impl GuardOptions {
             governance: self.governance.clone(),
             clock: self.clock.clone(),
             tenant_providers,
+            provider_tenants: self.provider_tenants.clone(),
         })
     }
 }
@@ -45,6 +46,23 @@ impl GuardOptions {
         provider: Arc<LocalKeyProvider>,
     ) -> Arc<GuardOptions> {
         self.with_provider(name, provider.0.clone())
+    }
+
+    /// A copy of these options letting `tenant` use named provider `name` (a customer's
+    /// own key is for that customer alone; a provider no tenant is allowed is used by none).
+    pub fn with_tenant_key_provider_allowed(
+        &self,
+        name: String,
+        tenant: String,
+    ) -> Arc<GuardOptions> {
+        let mut provider_tenants = self.provider_tenants.clone();
+        provider_tenants.push((name, tenant));
+        Arc::new(GuardOptions {
+            governance: self.governance.clone(),
+            clock: self.clock.clone(),
+            tenant_providers: self.tenant_providers.clone(),
+            provider_tenants,
+        })
     }
 
     /// The names of the tenant key providers registered so far.

@@ -52,6 +52,8 @@ pub struct GuardOptions {
     pub(crate) clock: Option<Arc<dyn Clock>>,
     /// Named per-tenant key providers (bring your own key), see `byok.rs`.
     pub(crate) tenant_providers: Vec<(String, Arc<dyn tenantguard::KeyProvider>)>,
+    /// Which tenants may use which named provider.
+    pub(crate) provider_tenants: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for GuardOptions {
@@ -129,6 +131,7 @@ impl GuardOptions {
             governance: g,
             clock,
             tenant_providers: Vec::new(),
+            provider_tenants: Vec::new(),
         })
     }
 }
@@ -139,6 +142,12 @@ impl GuardOptions {
         let mut b = b.governance(self.governance.clone());
         for (name, p) in &self.tenant_providers {
             b = b.tenant_key_provider_arc(name, p.clone());
+        }
+        for (name, t) in &self.provider_tenants {
+            // An invalid id is allowed nothing: set_tenant_key_provider then refuses it.
+            if let Ok(t) = tenantguard::TenantId::new(t.clone()) {
+                b = b.allow_tenant_key_provider(name, t);
+            }
         }
         match &self.clock {
             Some(c) => b.clock(ForeignClock(c.clone())),
@@ -360,6 +369,8 @@ pub enum AuditAction {
     TenantErasure,
     /// A login session was revoked.
     SessionRevoke,
+    /// A TOTP code was derived from a stored seed (reserved to the SDK).
+    TotpCode,
 }
 
 impl From<AuditAction> for core_audit::AuditAction {
@@ -383,6 +394,7 @@ impl From<AuditAction> for core_audit::AuditAction {
             AuditAction::SubjectErasure => A::SubjectErasure,
             AuditAction::TenantErasure => A::TenantErasure,
             AuditAction::SessionRevoke => A::SessionRevoke,
+            AuditAction::TotpCode => A::TotpCode,
         }
     }
 }

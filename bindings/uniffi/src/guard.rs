@@ -29,20 +29,92 @@ pub struct OpenedRecord {
 #[derive(uniffi::Object, Debug)]
 pub struct Guard(pub(crate) tenantguard::Guard);
 
+/// A guard and its service capability, handed out once by the `...WithService` functions.
+#[derive(uniffi::Record, Debug)]
+pub struct GuardWithService {
+    /// The guard.
+    pub guard: Arc<Guard>,
+    /// Its service capability: give it only to the code that must read plaintext or act
+    /// for any tenant.
+    pub service: Arc<ServiceRole>,
+}
+
+impl std::fmt::Debug for ServiceRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceRole(..)")
+    }
+}
+
+fn pair(
+    r: tenantguard::Result<(tenantguard::Guard, tenantguard::ServiceRole)>,
+) -> Result<GuardWithService> {
+    let (g, s) = r?;
+    Ok(GuardWithService {
+        guard: Arc::new(Guard(g)),
+        service: Arc::new(ServiceRole(s)),
+    })
+}
+
+/// `Guard.embedded` and its service capability.
+#[uniffi::export]
+pub fn guard_embedded_with_service(directory: String) -> Result<GuardWithService> {
+    pair(tenantguard::Guard::embedded_with_service(directory))
+}
+
+/// `Guard.inMemory` and its service capability.
+#[uniffi::export]
+pub fn guard_in_memory_with_service() -> Result<GuardWithService> {
+    pair(
+        builder(
+            Arc::new(tenantguard::LocalKeyProvider::ephemeral()),
+            &Store::memory(),
+            None,
+        )
+        .build_with_service(),
+    )
+}
+
+/// `Guard.withLocalKeyProvider` and its service capability.
+#[uniffi::export(default(options = None))]
+pub fn guard_with_local_key_provider_and_service(
+    provider: Arc<LocalKeyProvider>,
+    store: Arc<Store>,
+    options: Option<Arc<GuardOptions>>,
+) -> Result<GuardWithService> {
+    pair(builder(provider.0.clone(), &store, options).build_with_service())
+}
+
+/// `Guard.withKeyProvider` and its service capability.
+#[uniffi::export(default(options = None))]
+pub fn guard_with_key_provider_and_service(
+    provider: Arc<dyn KeyProvider>,
+    store: Arc<Store>,
+    options: Option<Arc<GuardOptions>>,
+) -> Result<GuardWithService> {
+    pair(builder(Arc::new(Foreign(provider)), &store, options).build_with_service())
+}
+
 fn build(
     provider: Arc<dyn tenantguard::KeyProvider>,
     store: &Store,
     options: Option<Arc<GuardOptions>>,
 ) -> Result<Arc<Guard>> {
+    Ok(Arc::new(Guard(builder(provider, store, options).build()?)))
+}
+
+fn builder(
+    provider: Arc<dyn tenantguard::KeyProvider>,
+    store: &Store,
+    options: Option<Arc<GuardOptions>>,
+) -> tenantguard::GuardBuilder {
     let b = tenantguard::Guard::builder()
         .key_provider_arc(provider)
         .store_arc(store.0.clone())
         .policy_store(store.1.clone());
-    let b = match options {
+    match options {
         Some(o) => o.apply(b),
         None => b,
-    };
-    Ok(Arc::new(Guard(b.build()?)))
+    }
 }
 
 #[uniffi::export]

@@ -28,12 +28,60 @@ impl TenantContext {
         self.0.user().map(|u| u.as_str().to_owned())
     }
 
-    /// The user's role in the tenant, `null` for the service role.
+    /// The user's role in the tenant, `null` for agents and the service role.
     pub fn role(&self) -> Option<Role> {
         match self.0.principal() {
-            core_tenant::Principal::Service => None,
             core_tenant::Principal::User { role, .. } => Some((*role).into()),
+            _ => None,
         }
+    }
+
+    /// Who acts: a user, an agent (a verified token) or the service.
+    pub fn kind(&self) -> PrincipalKind {
+        match self.0.kind() {
+            core_tenant::PrincipalKind::User => PrincipalKind::User,
+            core_tenant::PrincipalKind::Agent => PrincipalKind::Agent,
+            _ => PrincipalKind::Service,
+        }
+    }
+
+    /// The acting agent, `null` for users and the service.
+    pub fn agent(&self) -> Option<String> {
+        self.0.agent_grant().map(|g| g.agent.as_str().to_owned())
+    }
+}
+
+/// The three kinds of principal.
+#[derive(uniffi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A member, acting with its role.
+    User,
+    /// An agent, acting with its token's scopes only.
+    Agent,
+    /// Server-side code holding the guard's service capability.
+    Service,
+}
+
+#[uniffi::export]
+impl TenantContext {
+    /// A user scope vouched for by the application's resolver (after authentication).
+    /// Vouching needs the service capability: code holding only a guard or a user context
+    /// cannot make one.
+    #[uniffi::constructor]
+    pub fn resolved(
+        service: Arc<ServiceRole>,
+        tenant: String,
+        user: String,
+        role: Role,
+    ) -> Result<Arc<Self>> {
+        Ok(Arc::new(TenantContext(
+            core_tenant::TenantContext::resolved(core_tenant::Resolved::vouch(
+                &service.0,
+                tenant_id(tenant)?,
+                user_id(user)?,
+                role.into(),
+            )),
+        )))
     }
 }
 
@@ -155,30 +203,32 @@ impl std::fmt::Debug for DirectoryResolver {
     }
 }
 
-fn resolver(d: Arc<dyn core_tenant::Directory>) -> Arc<DirectoryResolver> {
-    Arc::new(DirectoryResolver(core_tenant::DirectoryResolver::new(d)))
+fn resolver(d: Arc<dyn core_tenant::Directory>, service: &ServiceRole) -> Arc<DirectoryResolver> {
+    Arc::new(DirectoryResolver(core_tenant::DirectoryResolver::new(
+        d, &service.0,
+    )))
 }
 
 #[uniffi::export]
 impl DirectoryResolver {
-    /// Over an in-memory directory.
+    /// Over an in-memory directory. Vouching for users needs the service capability.
     #[uniffi::constructor]
-    pub fn memory(directory: Arc<MemoryDirectory>) -> Arc<Self> {
-        resolver(directory.0.clone())
+    pub fn memory(directory: Arc<MemoryDirectory>, service: Arc<ServiceRole>) -> Arc<Self> {
+        resolver(directory.0.clone(), &service)
     }
 
     /// Over a directory implemented in Kotlin or Swift.
     #[uniffi::constructor]
-    pub fn foreign(directory: Arc<dyn Directory>) -> Arc<Self> {
-        resolver(Arc::new(ForeignDirectory(directory)))
+    pub fn foreign(directory: Arc<dyn Directory>, service: Arc<ServiceRole>) -> Arc<Self> {
+        resolver(Arc::new(ForeignDirectory(directory)), &service)
     }
 
     /// Over a store's memberships (PostgreSQL's `tg_memberships`, the table its Row Level
     /// Security reads); `Config` for stores without memberships.
     #[uniffi::constructor]
-    pub fn from_store(store: Arc<Store>) -> Result<Arc<Self>> {
+    pub fn from_store(store: Arc<Store>, service: Arc<ServiceRole>) -> Result<Arc<Self>> {
         match &store.2 {
-            Some(d) => Ok(resolver(d.clone())),
+            Some(d) => Ok(resolver(d.clone(), &service)),
             None => Err(TenantguardError::Config(
                 "this store keeps no memberships: use a MemoryDirectory or your own Directory"
                     .into(),
@@ -248,10 +298,11 @@ struct ForeignObserver(Arc<dyn OpenObserver>);
 impl core_reveal::OpenObserver for ForeignObserver {
     fn record(&self, e: &core_reveal::OpenEvent) -> std::result::Result<(), String> {
         let (user, role) = match &e.principal {
-            core_tenant::Principal::Service => (None, None),
             core_tenant::Principal::User { user, role } => {
                 (Some(user.as_str().to_owned()), Some((*role).into()))
             }
+            core_tenant::Principal::Agent(g) => (Some(format!("agent:{}", g.agent)), None),
+            _ => (None, None),
         };
         let event = OpenEvent {
             tenant: e.tenant.as_str().to_owned(),

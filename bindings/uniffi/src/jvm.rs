@@ -313,12 +313,12 @@ pub extern "system" fn Java_tenantguard_TenantSealerJni_release<'caller>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::ServiceRole;
 
     #[test]
     fn a_released_scope_is_gone_and_ids_are_not_reused() {
-        let g = Guard::in_memory().unwrap();
-        let ctx = TenantContext::service("t1".into(), ServiceRole::new()).unwrap();
+        let gs = crate::guard::guard_in_memory_with_service().unwrap();
+        let g = gs.guard;
+        let ctx = TenantContext::service("t1".into(), gs.service).unwrap();
         g.create_tenant(ctx.clone()).unwrap();
         let a = register(g.clone(), ctx.clone()).unwrap();
         let b = register(g.clone(), ctx.clone()).unwrap();

@@ -40,7 +40,10 @@ pub use governance::{
     RetentionWindow, SessionInfo, SessionTokens, SweepAllReport, SweepReport, TenantErasureReport,
     TokenAction, TokenInfo, TokenScope, TokenSpec, VerifiedAccess, VerifiedToken,
 };
-pub use guard::{Guard, OpenedRecord};
+pub use guard::{
+    guard_embedded_with_service, guard_in_memory_with_service, guard_with_key_provider_and_service,
+    guard_with_local_key_provider_and_service, Guard, GuardWithService, OpenedRecord,
+};
 pub use isolation::{
     totp_params_default, Directory, DirectoryResolver, Membership, MemoryDirectory, OpenEvent,
     OpenKind, OpenObserver, Revealer, SeedEncoding, TotpAlgorithm, TotpCode, TotpParams,

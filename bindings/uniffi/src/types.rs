@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use tenantguard::tenant::Resolved;
-use tenantguard::{KeyId, TenantId, UserId};
+use tenantguard::{KeyId, TenantId};
 
 use crate::error::TenantguardError;
 
@@ -17,18 +16,11 @@ pub(crate) fn key_id(id: u32) -> Result<KeyId> {
     Ok(KeyId::new(id)?)
 }
 
-/// The capability of trusted server-side code to act for any tenant.
+/// The capability of trusted server-side code to act for any tenant and read plaintext.
+/// No constructor: `guardInMemoryWithService`, `guardEmbeddedWithService` and the other
+/// `...WithService` functions hand it out once, bound to that guard's store.
 #[derive(uniffi::Object)]
 pub struct ServiceRole(pub(crate) tenantguard::ServiceRole);
-
-#[uniffi::export]
-impl ServiceRole {
-    /// Claims the service role. Call this only in trusted server-side code.
-    #[uniffi::constructor]
-    pub fn new() -> Arc<Self> {
-        Arc::new(ServiceRole(tenantguard::ServiceRole::new()))
-    }
-}
 
 /// An organization role, from least to most privileged.
 #[derive(uniffi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,19 +69,6 @@ impl TenantContext {
     pub fn service(tenant: String, service: Arc<ServiceRole>) -> Result<Arc<Self>> {
         Ok(Arc::new(TenantContext(
             tenantguard::TenantContext::service(tenant_id(tenant)?, &service.0),
-        )))
-    }
-
-    /// A user scope vouched for by the application's own resolver (after authentication).
-    #[uniffi::constructor]
-    pub fn resolved(tenant: String, user: String, role: Role) -> Result<Arc<Self>> {
-        let user = UserId::new(user)?;
-        Ok(Arc::new(TenantContext(
-            tenantguard::TenantContext::resolved(Resolved::vouch(
-                tenant_id(tenant)?,
-                user,
-                role.into(),
-            )),
         )))
     }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tenantguard::crypto::{open_with_key, seal_with_key, seal_with_salt, TenantKey};
-use tenantguard::{Guard, KeyId, SealedValue, ServiceRole, TenantContext, TenantId};
+use tenantguard::{Guard, KeyId, SealedValue, TenantContext, TenantId};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -344,11 +344,10 @@ fn write_stage(dir: &Path) {
     let ctx = b"xlang/rust".to_vec();
     let plain = "sealed in Rust \u{1f980}".as_bytes().to_vec();
     let sealed = seal_with_key(&key, &t, &ctx, &plain).unwrap();
-    let service = ServiceRole::new();
-    let tctx = TenantContext::service(t.clone(), &service);
     let embedded = dir.join("embedded");
     let text = rt().block_on(async {
-        let g = Guard::embedded(&embedded).unwrap();
+        let (g, service) = Guard::embedded_with_service(&embedded).unwrap();
+        let tctx = TenantContext::service(t.clone(), &service);
         g.create_tenant(&tctx).await.unwrap();
         g.seal(&tctx, "xlang/rust/embedded", &plain)
             .await
@@ -391,11 +390,10 @@ fn check_file(dir: &Path, writer: &str) {
         h(&v, "plaintext_hex").as_slice(),
         "{writer} low-level"
     );
-    let service = ServiceRole::new();
-    let tctx = TenantContext::service(tenant(&v), &service);
     let embedded = SealedValue::parse(v["embedded_text"].as_str().unwrap()).unwrap();
     let opened = rt().block_on(async {
-        let g = Guard::embedded(dir.join("embedded")).unwrap();
+        let (g, service) = Guard::embedded_with_service(dir.join("embedded")).unwrap();
+        let tctx = TenantContext::service(tenant(&v), &service);
         g.open(&tctx, v["embedded_context"].as_str().unwrap(), &embedded)
             .await
             .unwrap()

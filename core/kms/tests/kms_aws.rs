@@ -2,6 +2,8 @@
 //! Needs TG_KMS_AWS_ENDPOINT (set by `scripts/kms.sh start`).
 #![cfg(feature = "aws")]
 
+mod tg_cap;
+
 mod common;
 
 use std::sync::Arc;
@@ -135,12 +137,13 @@ async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
     let (p, old_arn, alias) = new_key(&ep).await;
     let p = Arc::new(p);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = ServiceRole::new();
     let g = Guard::builder()
         .key_provider_arc(p.clone())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
+    let service = tg_cap::cap();
     for t in ["t1", "t2", "t3"] {
         g.create_tenant(&ctx(&service, t)).await.unwrap();
         g.put_record(&ctx(&service, t), t, "note", None, t.as_bytes())
@@ -171,7 +174,8 @@ async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
     let cold = Guard::builder()
         .key_provider_arc(p.clone())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     for t in ["t1", "t2", "t3"] {
         assert_eq!(
@@ -198,16 +202,18 @@ async fn byok_tenant_moves_to_its_own_aws_key() {
     let (acme_kms, acme_arn, _) = new_key(&ep).await;
     let (deployment, acme_kms) = (Arc::new(deployment), Arc::new(acme_kms));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = ServiceRole::new();
     let build = || {
         Guard::builder()
             .key_provider_arc(deployment.clone())
             .tenant_key_provider_arc("acme-aws", acme_kms.clone())
+            .allow_tenant_key_provider("acme-aws", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = build();
+    let service = tg_cap::cap();
     let (acme, globex) = (ctx(&service, "acme"), ctx(&service, "globex"));
     for c in [&acme, &globex] {
         g.create_tenant(c).await.unwrap();
@@ -343,9 +349,10 @@ async fn shredding_schedules_the_tenants_own_key_for_deletion() {
     let g = Guard::builder()
         .key_provider_arc(per_tenant.clone())
         .store(MemoryStore::new())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
-    let svc = ServiceRole::new();
+    let svc = tg_cap::cap();
     let t = TenantContext::service(TenantId::new(unique("hot")).unwrap(), &svc);
     g.create_tenant(&t).await.unwrap();
     for i in 0..20 {

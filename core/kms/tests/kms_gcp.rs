@@ -9,6 +9,8 @@
 //! its "encryption" is a transparent toy. Always runs (needs no server).
 #![cfg(feature = "gcp")]
 
+mod tg_cap;
+
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use tenantguard::kms::{KeyProvider, KmsError, WrappedKey};
 use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, ServiceRole, Store, TenantContext, TenantId,
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Store, TenantContext, TenantId,
 };
 use tenantguard_kms::gcp::{GcpKmsConfig, GcpKmsProvider, StaticAccessToken};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -497,14 +499,16 @@ async fn byok_tenant_on_the_fake_is_locked_out_when_its_key_is_disabled() {
         Guard::builder()
             .key_provider_arc(deployment.clone())
             .tenant_key_provider_arc("acme-gcp", acme_kms.clone())
+            .allow_tenant_key_provider("acme-gcp", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
-    let service = ServiceRole::new();
+    let g = build();
+    let service = tg_cap::cap();
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &service);
     let globex = TenantContext::service(TenantId::new("globex").unwrap(), &service);
-    let g = build();
     for c in [&acme, &globex] {
         g.create_tenant(c).await.unwrap();
         g.put_record(c, c.tenant().as_str(), "note", None, b"secret")

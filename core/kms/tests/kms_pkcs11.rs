@@ -2,6 +2,8 @@
 //! TG_KMS_PKCS11_PIN and SOFTHSM2_CONF (set by `scripts/kms.sh start`).
 #![cfg(feature = "pkcs11")]
 
+mod tg_cap;
+
 mod common;
 
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use common::*;
 use secrecy::SecretString;
 use tenantguard::kms::{KeyProvider, KmsError, WrappedKey};
-use tenantguard::{ErrorKind, Guard, MemoryStore, ServiceRole, Store, TenantContext, TenantId};
+use tenantguard::{ErrorKind, Guard, MemoryStore, Store, TenantContext, TenantId};
 use tenantguard_kms::pkcs11::{Pkcs11Config, Pkcs11Provider, WRAPPED_LEN};
 
 /// PKCS#11 login state is per application and token: tests run one at a time, so that the
@@ -138,14 +140,16 @@ async fn byok_key_destroyed_on_the_token_locks_out_only_that_tenant() {
         Guard::builder()
             .key_provider_arc(deployment.clone())
             .tenant_key_provider_arc("acme-hsm", acme_hsm.clone())
+            .allow_tenant_key_provider("acme-hsm", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
-    let service = ServiceRole::new();
+    let g = build();
+    let service = tg_cap::cap();
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &service);
     let globex = TenantContext::service(TenantId::new("globex").unwrap(), &service);
-    let g = build();
     for c in [&acme, &globex] {
         g.create_tenant(c).await.unwrap();
         g.put_record(c, c.tenant().as_str(), "note", None, b"secret")

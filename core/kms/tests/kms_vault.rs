@@ -2,6 +2,8 @@
 //! Needs TG_KMS_VAULT_ADDR and TG_KMS_VAULT_TOKEN (set by `scripts/kms.sh start`).
 #![cfg(feature = "vault")]
 
+mod tg_cap;
+
 mod common;
 
 use std::sync::Arc;
@@ -188,12 +190,13 @@ async fn kek_rotation_rewraps_to_the_new_version_then_old_versions_retire() {
     let key = bao.new_key(false).await;
     let provider = Arc::new(bao.provider(&key));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = ServiceRole::new();
     let g = Guard::builder()
         .key_provider_arc(provider.clone())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
+    let service = tg_cap::cap();
     for t in ["t1", "t2", "t3"] {
         let c = service_ctx(&service, t);
         g.create_tenant(&c).await.unwrap();
@@ -226,7 +229,8 @@ async fn kek_rotation_rewraps_to_the_new_version_then_old_versions_retire() {
     let cold = Guard::builder()
         .key_provider_arc(provider.clone())
         .store_arc(store.clone())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     for t in ["t1", "t2", "t3"] {
         let c = service_ctx(&service, t);
@@ -263,16 +267,18 @@ async fn byok_tenant_key_deleted_in_the_kms_locks_out_only_that_tenant() {
     let deployment_key = bao.new_key(false).await;
     let acme_key = bao.new_key(false).await;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = ServiceRole::new();
     let build = || {
         Guard::builder()
             .key_provider(bao.provider(&deployment_key))
             .tenant_key_provider("acme-bao", bao.provider(&acme_key))
+            .allow_tenant_key_provider("acme-bao", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
-            .build()
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
     };
     let g = build();
+    let service = tg_cap::cap();
     let (acme, globex) = (
         service_ctx(&service, "acme"),
         service_ctx(&service, "globex"),

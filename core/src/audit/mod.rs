@@ -28,6 +28,7 @@ use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
 use crate::store::MAX_PAGE;
 use crate::tenant::{Principal, Role, TenantContext};
+use crate::tokens::Action as ScopeAction;
 
 /// Longest target, in bytes.
 pub const MAX_TARGET_LEN: usize = 256;
@@ -60,6 +61,9 @@ pub enum AuditError {
     /// Reading or writing an export failed.
     #[error("audit export I/O failed: {0}")]
     Io(String),
+    /// The action is one only the SDK records (see [`AuditAction::is_reserved`]).
+    #[error("audit action {0} is reserved to the SDK")]
+    Reserved(&'static str),
 }
 
 impl AuditError {
@@ -69,6 +73,7 @@ impl AuditError {
             AuditError::Broken { .. } => ErrorKind::AuthenticationFailed,
             AuditError::InvalidInput(_) => ErrorKind::InvalidInput,
             AuditError::Io(_) => ErrorKind::Store,
+            AuditError::Reserved(_) => ErrorKind::PermissionDenied,
         }
     }
 }
@@ -111,6 +116,8 @@ pub enum AuditAction {
     TenantErasure,
     /// A login session was revoked (or killed on refresh-token reuse).
     SessionRevoke,
+    /// A TOTP code was derived from a stored seed (the seed itself never left).
+    TotpCode,
 }
 
 impl AuditAction {
@@ -134,7 +141,21 @@ impl AuditAction {
             AuditAction::SubjectErasure => "retention.erase_subject",
             AuditAction::TenantErasure => "retention.erase_tenant",
             AuditAction::SessionRevoke => "session.revoke",
+            AuditAction::TotpCode => "credential.totp",
         }
+    }
+
+    /// Whether only the SDK itself may append this action (everything but membership,
+    /// permission and policy changes and egress decisions): a caller's
+    /// [`Guard::record_audit`] cannot forge a `tenant.shred` or a `credential.open`.
+    pub fn is_reserved(self) -> bool {
+        !matches!(
+            self,
+            AuditAction::PermissionChange
+                | AuditAction::MembershipChange
+                | AuditAction::PolicyChange
+                | AuditAction::EgressDecision
+        )
     }
 }
 
@@ -205,11 +226,14 @@ impl AuditEvent {
     }
 }
 
-/// The audit name of the context's principal: `service` or `user:<id>`.
+/// The audit name of the context's principal: `service`, `user:<id>` or `agent:<id>`.
+/// The kind is part of the name, so an agent whose id equals a user's never shows as
+/// that user.
 pub fn actor_of(ctx: &TenantContext) -> String {
     match ctx.principal() {
         Principal::Service => "service".to_owned(),
         Principal::User { user, .. } => format!("user:{user}"),
+        Principal::Agent(g) => format!("agent:{}", g.agent),
     }
 }
 
@@ -235,10 +259,20 @@ impl Guard {
     }
 
     /// Records an event of the host application (membership, permission or policy
-    /// changes, egress decisions) in the tenant's audit log. Any role; the actor is the
-    /// context's principal.
+    /// changes, egress decisions) in the tenant's audit log. Any role (an agent needs
+    /// `write` on `audit`); the actor is the context's principal. SDK-reserved actions
+    /// are refused (`Reserved`).
     pub async fn record_audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
-        ctx.require(Role::Viewer, "record an audit event")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "audit",
+            ScopeAction::Write,
+            "record an audit event",
+        )?;
+        if event.action.is_reserved() {
+            return Err(AuditError::Reserved(event.action.as_str()).into());
+        }
         event.validate()?;
         self.audit(ctx, event).await
     }
@@ -250,7 +284,13 @@ impl Guard {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>> {
-        ctx.require(Role::Admin, "read the audit log")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "read the audit log",
+        )?;
         Ok(self.store().audit_entries(ctx, after, limit).await?)
     }
 
@@ -262,7 +302,13 @@ impl Guard {
         ctx: &TenantContext,
         mut out: impl Write + Send,
     ) -> Result<VerifyReport> {
-        ctx.require(Role::Admin, "export the audit log")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "export the audit log",
+        )?;
         self.walk_audit(ctx, |e| {
             out.write_all(e.to_json_line().as_bytes())
                 .and_then(|_| out.write_all(b"\n"))
@@ -279,7 +325,13 @@ impl Guard {
     /// Verifies the tenant's stored chain; the error names the first broken or missing
     /// entry. Needs the admin role.
     pub async fn verify_audit(&self, ctx: &TenantContext) -> Result<VerifyReport> {
-        ctx.require(Role::Admin, "verify the audit log")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "verify the audit log",
+        )?;
         self.walk_audit(ctx, |_| Ok(())).await
     }
 

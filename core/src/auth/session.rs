@@ -22,7 +22,9 @@ use crate::error::Result;
 use crate::guard::Guard;
 use crate::secret::SecretBytes;
 use crate::store::{RefreshRecord, SessionRecord, StoreError, MAX_PAGE};
-use crate::tenant::{Principal, Resolved, Role, ServiceRole, TenantContext, TenantId, UserId};
+use crate::tenant::{
+    Principal, PrincipalKind, Resolved, Role, TenantContext, TenantError, TenantId, UserId,
+};
 use crate::tokens::format;
 use crate::tokens::TokenSecret;
 
@@ -243,10 +245,14 @@ impl Guard {
     /// [`TenantResolver`](crate::TenantResolver)). `label` (at most 256 bytes) names the
     /// device for the user's session list. The service role has no sessions.
     pub async fn create_session(&self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
+        self.check_principal(ctx)?;
         let Principal::User { user, role } = ctx.principal() else {
-            return Err(AuthError::InvalidInput(
-                "sessions are for users, not the service role".into(),
-            )
+            // Agents never hold sessions: a short-lived token must not become a
+            // refreshable login that its revocation or kill switch would not reach.
+            return Err(TenantError::WrongPrincipal {
+                action: "start a login session",
+                kind: ctx.kind(),
+            }
             .into());
         };
         if label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
@@ -320,7 +326,7 @@ impl Guard {
         let role = parse_role(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
         Ok(VerifiedAccess {
             session_id: claims.sid,
-            context: TenantContext::resolved(Resolved::vouch(tenant, user, role)),
+            context: TenantContext::resolved(Resolved::make(tenant, user, role)),
             expires_at: claims.exp,
         })
     }
@@ -332,7 +338,7 @@ impl Guard {
         format::parse(refresh_token, &cfg.refresh_prefix)
             .map_err(|_| AuthError::MalformedToken("not a refresh token"))?;
         let hash = crate::tokens::sha256(refresh_token);
-        let service = ServiceRole::new();
+        let service = self.service_role();
         let rec = self
             .store()
             .refresh_by_hash(&service, &hash)
@@ -414,9 +420,17 @@ impl Guard {
         user: Option<&UserId>,
         action: &'static str,
     ) -> Result<String> {
+        self.check_principal(ctx)?;
         let own = match ctx.principal() {
             Principal::User { user, .. } => Some(user.as_str()),
             Principal::Service => None,
+            Principal::Agent(_) => {
+                return Err(TenantError::WrongPrincipal {
+                    action,
+                    kind: PrincipalKind::Agent,
+                }
+                .into())
+            }
         };
         match (user, own) {
             (Some(u), Some(o)) if u.as_str() == o => Ok(o.to_owned()),

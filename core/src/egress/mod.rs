@@ -4,12 +4,12 @@
 //! ```
 //! use std::sync::Arc;
 //! use tenantguard::egress::{Egress, EgressDecision, EgressPolicy, RedactionLevel, Registry};
-//! use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+//! use tenantguard::{Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store = Arc::new(MemoryStore::new());
-//! let guard = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store.clone()).build()?;
-//! let acme = TenantContext::service(TenantId::new("acme")?, &ServiceRole::new());
+//! let (guard, service) = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store.clone()).build_with_service()?;
+//! let acme = TenantContext::service(TenantId::new("acme")?, &service);
 //! guard.create_tenant(&acme).await?;
 //! let egress = Egress::builder(guard).policy_store(store).registry(Registry::example()).build()?;
 //!
@@ -45,6 +45,7 @@ use crate::redact::{
 };
 use crate::store::PolicyStore;
 use crate::tenant::{Principal, Role, TenantContext, TenantId};
+use crate::tokens::Action as ScopeAction;
 
 /// The policy kind under which the egress policy is stored.
 pub const POLICY_KIND: &str = "egress";
@@ -504,13 +505,25 @@ impl Egress {
 
     /// The organization's policy (the default if never set). Any role.
     pub async fn policy(&self, ctx: &TenantContext) -> Result<EgressPolicy> {
-        ctx.require(Role::Viewer, "read the egress policy")?;
+        self.inner.guard.authorize(
+            ctx,
+            Role::Viewer,
+            "policies/egress",
+            ScopeAction::Read,
+            "read the egress policy",
+        )?;
         Ok(self.compiled(ctx).await?.policy.as_ref().clone())
     }
 
     /// Replaces the organization's policy after validating it; returns its version. Needs the admin role.
     pub async fn set_policy(&self, ctx: &TenantContext, policy: &EgressPolicy) -> Result<u64> {
-        ctx.require(Role::Admin, "change the egress policy")?;
+        self.inner.guard.authorize(
+            ctx,
+            Role::Admin,
+            "policies/egress",
+            ScopeAction::Admin,
+            "change the egress policy",
+        )?;
         policy.validate(&self.inner.registry)?;
         let body =
             serde_json::to_string(policy).map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;
@@ -585,7 +598,13 @@ impl Egress {
         ctx: &TenantContext,
         req: EgressRequest<'_>,
     ) -> Result<EgressDecision> {
-        ctx.require(Role::Viewer, "send data to a sub-processor")?;
+        self.inner.guard.authorize(
+            ctx,
+            Role::Viewer,
+            &format!("egress/{}", req.provider),
+            ScopeAction::Write,
+            "send data to a sub-processor",
+        )?;
         let c = self.compiled(ctx).await?;
         let policy = &c.policy;
         let mut event = EgressEvent {
@@ -593,6 +612,7 @@ impl Egress {
             actor: match ctx.principal() {
                 Principal::Service => "service".to_owned(),
                 Principal::User { user, .. } => user.as_str().to_owned(),
+                Principal::Agent(g) => format!("agent:{}", g.agent),
             },
             provider: req.provider.to_owned(),
             category: req.category.to_owned(),

@@ -175,14 +175,22 @@ impl Guard {
     /// Moves the tenant's data keys to provider `name` (its own KMS key: bring your own
     /// key), or back to the deployment provider with `None`. Re-wraps only this tenant's
     /// data keys; no record is re-encrypted. New key versions then go to that provider.
-    /// Idempotent and resumable: run it again after a failure. Needs the owner role.
+    /// Idempotent and resumable: run it again after a failure. Needs the service
+    /// capability (a tenant owner cannot pick a key provider), and a named provider must
+    /// be allowed for this tenant ([`GuardBuilder::allow_tenant_key_provider`](crate::GuardBuilder::allow_tenant_key_provider)):
+    /// `ProviderNotAllowed` otherwise.
     pub async fn set_tenant_key_provider(
         &self,
         ctx: &TenantContext,
         name: Option<&str>,
     ) -> Result<RewrapReport> {
-        ctx.require(Role::Owner, "change the tenant's key provider")?;
+        self.require_service(ctx, "change the tenant's key provider")?;
         self.provider_named(name)?;
+        if let Some(n) = name {
+            if !self.provider_allowed(n, ctx.tenant()) {
+                return Err(KmsError::ProviderNotAllowed.into());
+            }
+        }
         let keys = self.store().tenant_keys(ctx).await?;
         if keys.iter().all(|k| k.state == KeyState::Destroyed) {
             return Err(KmsError::TenantShredded.into());
@@ -222,7 +230,13 @@ impl Guard {
     /// The named provider that wraps the tenant's active key (None: the deployment
     /// provider). Any role.
     pub async fn tenant_key_provider(&self, ctx: &TenantContext) -> Result<Option<String>> {
-        ctx.require(Role::Viewer, "read the tenant's key provider")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            crate::tokens::Action::Read,
+            "read the tenant's key provider",
+        )?;
         let keys = self.store().tenant_keys(ctx).await?;
         Ok(Self::provider_of(&keys))
     }

@@ -189,6 +189,10 @@ pub enum KmsError {
     /// an error of its own; the message is the provider's, which must hold no key material.
     #[error("key provider failed: {0}")]
     Provider(String),
+    /// The named key provider is not allowed for this tenant (a provider is bound to the
+    /// tenants it was registered for).
+    #[error("this tenant may not use that key provider")]
+    ProviderNotAllowed,
 }
 
 impl KmsError {
@@ -199,6 +203,7 @@ impl KmsError {
             KmsError::WrongContext => ErrorKind::AuthenticationFailed,
             KmsError::Unavailable(_) | KmsError::Timeout(_) => ErrorKind::Unavailable,
             KmsError::Config(_) => ErrorKind::Config,
+            KmsError::ProviderNotAllowed => ErrorKind::PermissionDenied,
             KmsError::UnknownKey(_) => ErrorKind::UnknownKey,
             KmsError::KeyDestroyed(_) | KmsError::TenantShredded => ErrorKind::KeyDestroyed,
             KmsError::Provider(_) | KmsError::Unsupported(_) => ErrorKind::KeyProvider,

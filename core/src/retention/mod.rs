@@ -29,6 +29,7 @@ use crate::guard::Guard;
 use crate::rotation::check_batch;
 use crate::store::{validate_label, RetentionWindow, StoreError};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
+use crate::tokens::Action as ScopeAction;
 
 /// Seconds in a day.
 pub const DAY: i64 = 86_400;
@@ -162,7 +163,13 @@ fn window_str(w: RetentionWindow) -> String {
 impl Guard {
     /// The tenant's effective retention policy. Any role.
     pub async fn retention_policy(&self, ctx: &TenantContext) -> Result<RetentionPolicy> {
-        ctx.require(Role::Viewer, "read the retention policy")?;
+        self.authorize(
+            ctx,
+            Role::Viewer,
+            "policies/retention",
+            ScopeAction::Read,
+            "read the retention policy",
+        )?;
         let mut p = RetentionPolicy::defaults();
         for (class, w) in self.store().retention_rules(ctx).await? {
             p.windows.insert(class, w);
@@ -178,7 +185,13 @@ impl Guard {
         class: &str,
         window: RetentionWindow,
     ) -> Result<()> {
-        ctx.require(Role::Admin, "change the retention policy")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "policies/retention",
+            ScopeAction::Admin,
+            "change the retention policy",
+        )?;
         validate_label("data class", class)?;
         check_window(window)?;
         self.store().set_retention_rule(ctx, class, window).await?;
@@ -190,7 +203,13 @@ impl Guard {
 
     /// Removes the tenant's override for `class` (back to the default). Audited. Needs the admin role.
     pub async fn clear_retention(&self, ctx: &TenantContext, class: &str) -> Result<bool> {
-        ctx.require(Role::Admin, "change the retention policy")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "policies/retention",
+            ScopeAction::Admin,
+            "change the retention policy",
+        )?;
         validate_label("data class", class)?;
         let had = self.store().clear_retention_rule(ctx, class).await?;
         if had {
@@ -211,7 +230,13 @@ impl Guard {
         batch: usize,
         mut progress: impl FnMut(&SweepReport) + Send,
     ) -> Result<SweepReport> {
-        ctx.require(Role::Admin, "run a retention sweep")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "retention",
+            ScopeAction::Admin,
+            "run a retention sweep",
+        )?;
         let batch = check_batch(batch)?;
         let policy = self.retention_policy(ctx).await?;
         let now = self.now();
@@ -308,7 +333,13 @@ impl Guard {
         subject: &str,
         batch: usize,
     ) -> Result<ErasureReport> {
-        ctx.require(Role::Admin, "erase a data subject")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "retention",
+            ScopeAction::Admin,
+            "erase a data subject",
+        )?;
         validate_label("subject", subject)?;
         let batch = check_batch(batch)?;
         let (mut deleted, mut batches) = (0u64, 0u64);
@@ -345,14 +376,15 @@ impl Guard {
         ctx: &TenantContext,
         batch: usize,
     ) -> Result<TenantErasureReport> {
-        ctx.require(Role::Owner, "erase a tenant")?;
+        self.authorize(
+            ctx,
+            Role::Owner,
+            "tenant",
+            ScopeAction::Admin,
+            "erase a tenant",
+        )?;
         let batch = check_batch(batch)?;
-        let shred = self.shred_tenant(ctx).await?;
-        let now = self.now();
-        let tokens_revoked = self.store().revoke_tokens(ctx, None, now).await?;
-        let tenant = ctx.tenant().clone();
-        self.gov().token_cache.evict(|r| r.tenant == tenant);
-        let sessions_revoked = self.store().revoke_sessions(ctx, None, now).await?;
+        let (shred, tokens_revoked, sessions_revoked) = self.shred_counting(ctx).await?;
         let mut records_deleted = 0;
         loop {
             let n = self.store().delete_all_records(ctx, batch).await?;

@@ -376,10 +376,13 @@ impl PostgresStore {
         }
     }
 
-    /// A connection for the context: the service pool for the service role, else the
-    /// application pool with a proof of the context's user.
+    /// A connection for the context: the service pool for the service role and for
+    /// agents, else the application pool with a proof of the context's user.
     async fn client(&self, ctx: &TenantContext) -> Result<Conn, StoreError> {
-        if ctx.is_service() {
+        // Agents act through the service login scoped to their tenant: they are not
+        // members (no proof can be minted for them), so the member policies would show
+        // them nothing; the SDK has checked their scopes before any call reaches the store.
+        if via_service(ctx) {
             let obj = self.service_pool()?.get().await.map_err(pool_err)?;
             return Ok(Conn {
                 obj,
@@ -529,7 +532,7 @@ impl PostgresStore {
             None => ctx.clone(),
             Some(actor) => {
                 let db_role = role_of(actor.as_str()).ok_or(TenantError::NotAMember)?;
-                TenantContext::resolved(Resolved::vouch(
+                TenantContext::resolved(Resolved::make(
                     ctx.tenant().clone(),
                     actor.clone(),
                     db_role,
@@ -691,6 +694,12 @@ async fn verify_role(
     Ok(())
 }
 
+/// Whether the context's calls go over the service login: the service role, and agents
+/// (see `PostgresStore::client`).
+fn via_service(ctx: &TenantContext) -> bool {
+    ctx.is_service() || ctx.agent_grant().is_some()
+}
+
 /// Opens a transaction scoped to the context: its tenant and the connection's proof.
 /// `READ WRITE` explicitly, whatever `default_transaction_read_only` a stolen login set.
 async fn scoped<'a>(client: &'a mut Conn, ctx: &TenantContext) -> Result<Tx<'a>, StoreError> {
@@ -761,7 +770,7 @@ async fn tenant_visible(tx: &Tx<'_>, tenant: &TenantId) -> Result<bool, StoreErr
 
 /// The scoped user's role rank as the policies see it (4 for the service role).
 async fn db_rank(tx: &Tx<'_>, ctx: &TenantContext) -> Result<i32, StoreError> {
-    if ctx.is_service() {
+    if via_service(ctx) {
         return Ok(4);
     }
     let row = tx
@@ -1102,7 +1111,7 @@ impl RecordStore for PostgresStore {
         validate_record_id(id)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
-        let n = if ctx.is_service() {
+        let n = if via_service(ctx) {
             tx.execute(
                 "DELETE FROM tg_records WHERE id = $1 AND tenant_id = $2",
                 &[&id, &ctx.tenant().as_str()],

@@ -310,7 +310,7 @@ impl RetentionStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
-        let n = if ctx.is_service() {
+        let n = if super::via_service(ctx) {
             tx.execute(
                 "DELETE FROM tg_retention_rules WHERE tenant_id = $1 AND class = $2",
                 &[&ctx.tenant().as_str(), &class],

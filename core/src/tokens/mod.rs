@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::error::ErrorKind;
-use crate::tenant::{Role, TenantContext, UserId};
+use crate::tenant::{TenantContext, UserId};
 
 /// Most scopes one token carries.
 pub const MAX_SCOPES: usize = 32;
@@ -67,6 +67,13 @@ pub enum TokenError {
     /// A creation argument is out of range.
     #[error("invalid token request: {0}")]
     InvalidInput(String),
+    /// A scope pattern breaks the grammar (see [`Scope`]); the reason names the rule.
+    #[error("invalid scope pattern: {0}")]
+    InvalidScope(&'static str),
+    /// An agent asked for a token wider than its own: another agent id, a scope it does
+    /// not hold, or a lifetime beyond its own token's.
+    #[error("an agent cannot mint a token beyond its own: {0}")]
+    Widening(&'static str),
     /// The operating system's random generator failed.
     #[error("the operating system's random generator failed")]
     Rng,
@@ -81,13 +88,14 @@ impl TokenError {
                 ErrorKind::AuthenticationFailed
             }
             TokenError::OutOfScope { .. } => ErrorKind::PermissionDenied,
-            TokenError::InvalidInput(_) => ErrorKind::InvalidInput,
+            TokenError::InvalidInput(_) | TokenError::InvalidScope(_) => ErrorKind::InvalidInput,
+            TokenError::Widening(_) => ErrorKind::PermissionDenied,
             TokenError::Rng => ErrorKind::KeyProvider,
         }
     }
 
     /// A short stable reason code: `malformed`, `bad_checksum`, `unknown`, `expired`,
-    /// `revoked`, `out_of_scope`, `invalid_input`, `rng`.
+    /// `revoked`, `out_of_scope`, `invalid_input`, `invalid_scope`, `widening`, `rng`.
     pub fn reason(&self) -> &'static str {
         match self {
             TokenError::Malformed(_) => "malformed",
@@ -97,6 +105,8 @@ impl TokenError {
             TokenError::Revoked => "revoked",
             TokenError::OutOfScope { .. } => "out_of_scope",
             TokenError::InvalidInput(_) => "invalid_input",
+            TokenError::InvalidScope(_) => "invalid_scope",
+            TokenError::Widening(_) => "widening",
             TokenError::Rng => "rng",
         }
     }
@@ -134,14 +144,44 @@ impl std::fmt::Display for Action {
     }
 }
 
-/// One permission: an action on a resource pattern. The pattern is an exact name
-/// (`"runs/42"`), a prefix ending in `*` (`"runs/*"`), or `"*"` (everything).
+/// One permission: an action on a resource pattern.
+///
+/// Grammar (checked when a token is created; a stored pattern that breaks it matches only
+/// itself, literally):
+///
+/// ```text
+/// pattern  = "*" | segments | segments "/*"
+/// segments = segment *("/" segment)
+/// segment  = 1*(any character but "/", "*" and control characters), not "." nor ".."
+/// ```
+///
+/// At most 128 bytes. `"runs/*"` matches `runs/42` and `runs/a/b` but never `runs`, nor a
+/// resource with an empty, `.` or `..` segment (`runs/../admin/keys`): such names match
+/// only `"*"`. Matching is byte-exact (no Unicode folding: a look-alike never matches).
+/// The SDK's own operations name their resources (`records/<class>/<id>`, `totp/<id>`,
+/// `tokens`, `keys`, `tenant`, `audit`, `policies/<kind>`, `retention`; see docs/SECURITY.md).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Scope {
     /// Resource pattern.
     pub resource: String,
     /// The allowed action (exactly this one: `write` does not imply `read`).
     pub action: Action,
+}
+
+/// True when `resource` has an empty, `.` or `..` segment.
+fn has_dot_segment(resource: &str) -> bool {
+    resource
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+}
+
+/// A caller's resource name cut to at most 128 bytes on a character boundary, for errors.
+pub(crate) fn echo(resource: &str) -> String {
+    let mut end = resource.len().min(MAX_RESOURCE_LEN);
+    while !resource.is_char_boundary(end) {
+        end -= 1;
+    }
+    resource[..end].to_owned()
 }
 
 impl Scope {
@@ -163,24 +203,62 @@ impl Scope {
         if self.action != action {
             return false;
         }
+        if self.resource == "*" {
+            return true;
+        }
         match self.resource.strip_suffix('*') {
-            Some(prefix) => resource.starts_with(prefix),
-            None => self.resource == resource,
+            // Only a well-formed "<segments>/*" is a prefix pattern.
+            Some(prefix) if prefix.ends_with('/') && Self::check(&self.resource).is_ok() => {
+                resource.len() > prefix.len()
+                    && resource.starts_with(prefix)
+                    && !has_dot_segment(resource)
+            }
+            _ => self.resource == resource,
         }
     }
 
-    fn validate(&self) -> Result<(), TokenError> {
-        let r = &self.resource;
-        if r.is_empty()
-            || r.len() > MAX_RESOURCE_LEN
-            || r.chars().any(char::is_control)
-            || r[..r.len() - 1].contains('*')
-        {
-            return Err(TokenError::InvalidInput(format!(
-                "resource pattern must be 1 to {MAX_RESOURCE_LEN} bytes, no control characters, '*' only at the end"
-            )));
+    /// Whether every (resource, action) this scope allows is also allowed by `outer`.
+    pub fn within(&self, outer: &Scope) -> bool {
+        if self.action != outer.action || Self::check(&self.resource).is_err() {
+            return false;
+        }
+        if outer.resource == "*" {
+            return true;
+        }
+        match outer.resource.strip_suffix('*') {
+            Some(prefix) if prefix.ends_with('/') && Self::check(&outer.resource).is_ok() => {
+                self.resource.len() > prefix.len() && self.resource.starts_with(prefix)
+            }
+            _ => self.resource == outer.resource,
+        }
+    }
+
+    fn check(r: &str) -> Result<(), TokenError> {
+        if r.is_empty() || r.len() > MAX_RESOURCE_LEN {
+            return Err(TokenError::InvalidScope("a pattern is 1 to 128 bytes"));
+        }
+        if r.chars().any(char::is_control) {
+            return Err(TokenError::InvalidScope("no control characters"));
+        }
+        if r == "*" {
+            return Ok(());
+        }
+        let body = r.strip_suffix("/*").unwrap_or(r);
+        if body.contains('*') {
+            return Err(TokenError::InvalidScope(
+                "'*' only as the whole pattern or as its last segment ('runs/*')",
+            ));
+        }
+        if has_dot_segment(body) {
+            return Err(TokenError::InvalidScope(
+                "no empty, '.' or '..' segments, no leading or trailing '/'",
+            ));
         }
         Ok(())
+    }
+
+    fn validate(&self) -> Result<(), TokenError> {
+        Self::check(&self.resource)
     }
 }
 
@@ -248,18 +326,6 @@ impl TokenSpec {
     }
 }
 
-/// The least role whose powers cover every scope: admin for `admin`, member for
-/// `write`/`delete`, viewer otherwise. It is the role of the agent's [`TenantContext`].
-pub fn role_for(scopes: &[Scope]) -> Role {
-    scopes.iter().fold(Role::Viewer, |r, s| {
-        r.max(match s.action {
-            Action::Read => Role::Viewer,
-            Action::Write | Action::Delete => Role::Member,
-            Action::Admin => Role::Admin,
-        })
-    })
-}
-
 /// A token's plaintext, returned once at creation. `Debug` prints `[REDACTED]`; the
 /// string is zeroized on drop.
 pub struct TokenSecret(secrecy::SecretString);
@@ -322,7 +388,8 @@ pub struct VerifiedToken {
     pub scopes: Vec<Scope>,
     /// Expiry, Unix seconds.
     pub expires_at: Option<i64>,
-    /// The agent's scope: its tenant, with the role from [`role_for`].
+    /// The agent's scope: its tenant and its [`AgentGrant`](crate::tenant::AgentGrant)
+    /// (scopes only, no role).
     pub context: TenantContext,
 }
 
@@ -364,21 +431,49 @@ mod tests {
         assert!(Scope::read("*").allows("anything", Action::Read));
         assert!(!Scope::read("*").allows("anything", Action::Write));
         assert!(Scope::read("runs/*").allows("runs/42", Action::Read));
+        assert!(Scope::read("runs/*").allows("runs/a/b", Action::Read));
+        assert!(!Scope::read("runs/*").allows("runs/", Action::Read));
+        assert!(!Scope::read("runs/*").allows("runs", Action::Read));
         assert!(!Scope::read("runs/*").allows("run", Action::Read));
+        assert!(!Scope::read("runs/*").allows("runs/../admin/keys", Action::Read));
+        assert!(!Scope::read("runs/*").allows("runs/./x", Action::Read));
+        assert!(!Scope::read("runs/*").allows("runs//x", Action::Read));
         assert!(Scope::read("runs/42").allows("runs/42", Action::Read));
         assert!(!Scope::read("runs/42").allows("runs/420", Action::Read));
-        assert!(Scope::read("a*b").validate().is_err());
-        assert!(Scope::read("").validate().is_err());
+        // A stored pattern outside the grammar matches only itself.
+        assert!(!Scope::read("runs*").allows("runsx", Action::Read));
+        assert!(Scope::read("runs*").allows("runs*", Action::Read));
+        for bad in [
+            "a*b", "", "runs*", "/runs/*", "runs/", "a/../b", "./a", "a//b", "*/x", "x/**", "\u{7}",
+        ] {
+            assert!(
+                matches!(
+                    Scope::read(bad).validate(),
+                    Err(TokenError::InvalidScope(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        for multibyte in ["é", "runs/é", "ü*", "runs/€/*", "日本"] {
+            let _ = Scope::read(multibyte).validate(); // never panics
+        }
+        assert!(Scope::read("runs/é").validate().is_ok());
+        assert!(Scope::read("ü*").validate().is_err());
+        assert!(Scope::read("x".repeat(129)).validate().is_err());
     }
 
     #[test]
-    fn roles_follow_scopes() {
-        assert_eq!(role_for(&[Scope::read("*")]), Role::Viewer);
-        assert_eq!(
-            role_for(&[Scope::read("*"), Scope::new("x", Action::Delete)]),
-            Role::Member
-        );
-        assert_eq!(role_for(&[Scope::new("x", Action::Admin)]), Role::Admin);
+    fn within_is_pattern_inclusion() {
+        let outer = Scope::new("runs/*", Action::Write);
+        assert!(Scope::new("runs/1", Action::Write).within(&outer));
+        assert!(Scope::new("runs/a/*", Action::Write).within(&outer));
+        assert!(!Scope::new("runs/1", Action::Read).within(&outer));
+        assert!(!Scope::new("*", Action::Write).within(&outer));
+        assert!(!Scope::new("runs", Action::Write).within(&outer));
+        assert!(!Scope::new("runsx/*", Action::Write).within(&outer));
+        assert!(!Scope::new("runs/../x", Action::Write).within(&outer));
+        assert!(Scope::new("*", Action::Read).within(&Scope::read("*")));
+        assert!(!Scope::new("a/*", Action::Read).within(&Scope::read("a/b")));
     }
 
     #[test]

@@ -6,14 +6,16 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{
-    format, role_for, Action, IssuedToken, TokenError, TokenInfo, TokenSecret, TokenSpec,
-    VerifiedToken,
+    format, Action, IssuedToken, TokenError, TokenInfo, TokenSecret, TokenSpec, VerifiedToken,
 };
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::store::{StoreError, TokenRecord};
-use crate::tenant::{Resolved, Role, ServiceRole, TenantContext, UserId};
+use crate::tenant::{AgentGrant, Principal, Role, TenantContext, UserId};
+
+/// The resource token management touches.
+pub(crate) const TOKENS: &str = "tokens";
 
 pub(crate) fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
@@ -34,10 +36,38 @@ fn info(rec: &TokenRecord) -> Result<TokenInfo> {
 impl Guard {
     /// Creates an agent token and returns its plaintext, once; the store keeps only its
     /// SHA-256. Read-only on everything unless `spec` says otherwise. Audited
-    /// (`token.create`). Needs the admin role.
+    /// (`token.create`). Needs the admin role, or an agent with `admin` on `tokens`: an
+    /// agent mints only for itself (so its kill switch ends what it minted), only scopes
+    /// within its own, and never outliving its own token (`Widening` otherwise).
     pub async fn create_token(&self, ctx: &TenantContext, spec: TokenSpec) -> Result<IssuedToken> {
-        ctx.require(Role::Admin, "create an agent token")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            TOKENS,
+            Action::Admin,
+            "create an agent token",
+        )?;
         spec.validate()?;
+        if let Principal::Agent(g) = ctx.principal() {
+            if spec.agent != g.agent {
+                return Err(TokenError::Widening("an agent mints tokens for itself only").into());
+            }
+            if !spec
+                .scopes
+                .iter()
+                .all(|s| g.scopes.iter().any(|own| s.within(own)))
+            {
+                return Err(TokenError::Widening("a scope the agent does not hold").into());
+            }
+            if let Some(own) = g.expires_at {
+                let asked = spec.ttl_secs.map(|t| self.now().saturating_add(t));
+                if asked.is_none_or(|e| e > own) {
+                    return Err(
+                        TokenError::Widening("a lifetime beyond the agent's own token").into(),
+                    );
+                }
+            }
+        }
         let gov = self.gov();
         let secret = format::generate(&gov.tokens.prefix)?;
         let now = self.now();
@@ -81,7 +111,7 @@ impl Guard {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<TokenInfo>> {
-        ctx.require(Role::Admin, "list agent tokens")?;
+        self.authorize(ctx, Role::Admin, TOKENS, Action::Read, "list agent tokens")?;
         let recs = self
             .store()
             .list_tokens(ctx, agent.map(UserId::as_str), after, limit)
@@ -92,9 +122,16 @@ impl Guard {
     /// Revokes one token; returns whether it was live. Audited (`token.revoke`). Needs
     /// the admin role.
     pub async fn revoke_token(&self, ctx: &TenantContext, id: &str) -> Result<bool> {
-        ctx.require(Role::Admin, "revoke an agent token")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            TOKENS,
+            Action::Admin,
+            "revoke an agent token",
+        )?;
         let was_live = self.store().revoke_token(ctx, id, self.now()).await?;
         let tenant = ctx.tenant().clone();
+        self.gov().revocations.revoke_tokens([id.to_owned()]);
         self.gov()
             .token_cache
             .evict(|r| r.id == id && r.tenant == tenant);
@@ -108,11 +145,18 @@ impl Guard {
     /// Kill switch: revokes every live token of `agent` at once; returns how many.
     /// Audited (`token.kill_agent`). Needs the admin role.
     pub async fn kill_agent(&self, ctx: &TenantContext, agent: &UserId) -> Result<u64> {
-        ctx.require(Role::Admin, "revoke an agent's tokens")?;
+        self.authorize(
+            ctx,
+            Role::Admin,
+            TOKENS,
+            Action::Admin,
+            "revoke an agent's tokens",
+        )?;
         let n = self
             .store()
             .revoke_tokens(ctx, Some(agent.as_str()), self.now())
             .await?;
+        self.forget_revoked(ctx, Some(agent)).await?;
         let tenant = ctx.tenant().clone();
         self.gov()
             .token_cache
@@ -139,7 +183,7 @@ impl Guard {
             None => {
                 let rec = self
                     .store()
-                    .token_by_hash(&ServiceRole::new(), &hash)
+                    .token_by_hash(&self.service_role(), &hash)
                     .await?
                     .ok_or(TokenError::Unknown)?;
                 let rec = Arc::new(rec);
@@ -158,11 +202,20 @@ impl Guard {
         }
         let agent =
             UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let context = TenantContext::resolved(Resolved::vouch(
+        if gov.revocations.is_revoked(&rec.id) {
+            return Err(TokenError::Revoked.into());
+        }
+        let context = TenantContext::agent(
             rec.tenant.clone(),
-            agent.clone(),
-            role_for(&rec.scopes),
-        ));
+            AgentGrant {
+                agent: agent.clone(),
+                token_id: rec.id.clone(),
+                scopes: rec.scopes.as_slice().into(),
+                created_at: rec.created_at,
+                expires_at: rec.expires_at,
+                epoch: gov.revocations.epoch(),
+            },
+        );
         Ok(VerifiedToken {
             token_id: rec.id.clone(),
             agent,
@@ -183,16 +236,48 @@ impl Guard {
         let v = self.authenticate_token(token).await?;
         if !v.allows(resource, action) {
             // Echo at most 128 bytes of the caller's resource name.
-            let mut end = resource.len().min(super::MAX_RESOURCE_LEN);
-            while !resource.is_char_boundary(end) {
-                end -= 1;
-            }
             return Err(TokenError::OutOfScope {
-                resource: resource[..end].to_owned(),
+                resource: super::echo(resource),
                 action,
             }
             .into());
         }
         Ok(v)
+    }
+}
+
+impl Guard {
+    /// After a store-side revocation: every revoked token of the tenant (of `agent` if
+    /// given) joins the in-process revocation set, so contexts already made from them stop
+    /// working at once.
+    pub(crate) async fn forget_revoked(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&UserId>,
+    ) -> Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store()
+                .list_tokens(
+                    ctx,
+                    agent.map(UserId::as_str),
+                    after.as_deref(),
+                    crate::store::MAX_PAGE,
+                )
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            self.gov().revocations.revoke_tokens(
+                page.iter()
+                    .filter(|r| r.revoked_at.is_some())
+                    .map(|r| r.id.clone()),
+            );
+            let tenant = ctx.tenant().clone();
+            self.gov()
+                .token_cache
+                .evict(|r| r.tenant == tenant && agent.is_none_or(|a| r.agent == a.as_str()));
+        }
+        Ok(())
     }
 }

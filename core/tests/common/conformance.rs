@@ -44,8 +44,8 @@ pub async fn run_all_with(store: &dyn Store, sem: Semantics) {
     invalid_inputs_are_refused(store).await;
 }
 
-fn svc() -> ServiceRole {
-    ServiceRole::new()
+fn svc() -> std::rc::Rc<ServiceRole> {
+    crate::tg_cap::cap()
 }
 
 /// A service-role context for `tenant`.

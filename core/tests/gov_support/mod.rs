@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tenantguard::tenant::{Resolved, Role, UserId};
 use tenantguard::{
-    Clock, GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, ServiceRole, SqliteStore, Store,
+    Clock, GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, SqliteStore, Store,
     TenantContext, TenantId,
 };
 
@@ -118,16 +118,18 @@ pub fn guard_with(store: Arc<dyn Store>, clock: &TestClock, cfg: GovernanceConfi
         .store_arc(store)
         .clock(clock.clone())
         .governance(cfg)
-        .build()
+        .build_with_service()
+        .map(crate::tg_cap::keep)
         .unwrap()
 }
 
 pub fn service(t: &str) -> TenantContext {
-    TenantContext::service(TenantId::new(t).unwrap(), &ServiceRole::new())
+    TenantContext::service(TenantId::new(t).unwrap(), &crate::tg_cap::cap())
 }
 
 pub fn user(t: &str, u: &str, role: Role) -> TenantContext {
     TenantContext::resolved(Resolved::vouch(
+        &crate::tg_cap::cap(),
         TenantId::new(t).unwrap(),
         UserId::new(u).unwrap(),
         role,

@@ -12,9 +12,7 @@ use std::sync::Arc;
 
 use tenantguard::store::{KeyState, TenantKeyRecord};
 use tenantguard::tenant::Resolved;
-use tenantguard::{
-    KeyId, PgOptions, PostgresStore, Role, ServiceRole, TenantContext, TenantId, UserId,
-};
+use tenantguard::{KeyId, PgOptions, PostgresStore, Role, TenantContext, TenantId, UserId};
 use tokio_postgres::{Client, Config, NoTls};
 
 pub struct Pg {
@@ -144,10 +142,15 @@ pub fn u(s: &str) -> UserId {
     UserId::new(s).unwrap()
 }
 pub fn svc(tenant: &str) -> TenantContext {
-    TenantContext::service(t(tenant), &ServiceRole::new())
+    TenantContext::service(t(tenant), &crate::tg_cap::cap())
 }
 pub fn user(tenant: &str, user: &str, role: Role) -> TenantContext {
-    TenantContext::resolved(Resolved::vouch(t(tenant), u(user), role))
+    TenantContext::resolved(Resolved::vouch(
+        &crate::tg_cap::cap(),
+        t(tenant),
+        u(user),
+        role,
+    ))
 }
 pub fn key(id: u32, state: KeyState) -> TenantKeyRecord {
     TenantKeyRecord {

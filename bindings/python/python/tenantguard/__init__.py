@@ -9,8 +9,9 @@ for a closed object.
 
     import tenantguard as tg
 
-    with tg.Guard.embedded("./tenantguard-data") as guard:
-        acme = tg.TenantContext.service("acme", tg.ServiceRole())
+    guard, service = tg.Guard.embedded_with_service("./tenantguard-data")
+    with guard:
+        acme = tg.TenantContext.service("acme", service)
         guard.create_tenant(acme)
         sealed = guard.seal(acme, "credentials/password/row-42", b"hunter2")
         assert guard.open(acme, "credentials/password/row-42", sealed) == b"hunter2"

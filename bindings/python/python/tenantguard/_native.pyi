@@ -91,9 +91,11 @@ MAX_TENANT_PROVIDERS: int
 
 @final
 class ServiceRole:
-    """The capability of trusted server-side code to act for any tenant."""
+    """The capability of trusted server-side code to act for any tenant and read plaintext.
 
-    def __new__(cls) -> Self: ...
+    No constructor: ``Guard.with_service``, ``Guard.embedded_with_service`` and
+    ``Guard.in_memory_with_service`` hand it out once, bound to that guard's store.
+    """
 
 @final
 class TenantContext:
@@ -104,7 +106,9 @@ class TenantContext:
     @classmethod
     def service(cls, tenant: str, service: ServiceRole) -> TenantContext: ...
     @classmethod
-    def resolved(cls, tenant: str, user: str, role_name: _RoleName) -> TenantContext: ...
+    def resolved(
+        cls, service: ServiceRole, tenant: str, user: str, role_name: _RoleName
+    ) -> TenantContext: ...
     @property
     def tenant(self) -> str: ...
     @property
@@ -113,6 +117,10 @@ class TenantContext:
     def user(self) -> str | None: ...
     @property
     def role(self) -> _RoleName | None: ...
+    @property
+    def kind(self) -> Literal["user", "agent", "service"]: ...
+    @property
+    def agent(self) -> str | None: ...
 
 @final
 class SealedValue:
@@ -293,11 +301,29 @@ class Guard:
         governance: GovernanceConfig | None = None,
         clock: Callable[[], int] | None = None,
         tenant_key_providers: dict[str, Any] | None = None,
+        tenant_key_provider_tenants: dict[str, list[str]] | None = None,
     ) -> Self: ...
+    @classmethod
+    def with_service(
+        cls,
+        key_provider: Any,
+        store: _Store,
+        *,
+        cache_max_tenants: int | None = None,
+        cache_max_age_seconds: float | None = None,
+        governance: GovernanceConfig | None = None,
+        clock: Callable[[], int] | None = None,
+        tenant_key_providers: dict[str, Any] | None = None,
+        tenant_key_provider_tenants: dict[str, list[str]] | None = None,
+    ) -> tuple[Guard, ServiceRole]: ...
     @classmethod
     def embedded(cls, directory: _StrPath) -> Guard: ...
     @classmethod
+    def embedded_with_service(cls, directory: _StrPath) -> tuple[Guard, ServiceRole]: ...
+    @classmethod
     def in_memory(cls) -> Guard: ...
+    @classmethod
+    def in_memory_with_service(cls) -> tuple[Guard, ServiceRole]: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -1015,7 +1041,9 @@ class MemoryDirectory:
 class DirectoryResolver:
     """Resolves an authenticated user id to a context, the role taken from a directory."""
 
-    def __new__(cls, directory: MemoryDirectory | PostgresStore | _Directory) -> Self: ...
+    def __new__(
+        cls, directory: MemoryDirectory | PostgresStore | _Directory, service: ServiceRole
+    ) -> Self: ...
     def resolve(self, user: str, tenant: str) -> TenantContext: ...
     def visible_scopes(self, user: str) -> list[TenantContext]: ...
 

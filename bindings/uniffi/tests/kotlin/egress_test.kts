@@ -5,7 +5,7 @@ import tenantguard.*
 import tenantguard.test.*
 import kotlinx.coroutines.runBlocking
 
-val service = ServiceRole()
+var service: ServiceRole = guardInMemoryWithService().service
 val text = "Mail jane@example.com or call +1 415 555 2671, card 4111 1111 1111 1111."
 
 test("redactor: one pass finds values by byte range; mask, tag, hash") {
@@ -85,7 +85,7 @@ test("pseudonymize and restore round trip; fakes too; expired sessions refuse") 
 
 test("egress: permissive default, redaction by policy, restore, multi-turn, refusals, audit") {
     val store = Store.memory()
-    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store).also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         Egress(g, store, exampleRegistry()).use { e ->
@@ -134,7 +134,7 @@ test("egress: permissive default, redaction by policy, restore, multi-turn, refu
             expect<TenantguardException.InvalidInput>("not in the sub-processor registry") {
                 e.setPolicy(acme, egressPolicyDefault().copy(allowedProviders = listOf("nobody")))
             }
-            val viewer = TenantContext.resolved("acme", "vic", Role.VIEWER)
+            val viewer = TenantContext.resolved(service, "acme", "vic", Role.VIEWER)
             expect<TenantguardException.PermissionDenied>("needs role admin") { e.setPolicy(viewer, egressPolicyDefault()) }
             check(e.prepare(viewer, "llm-chat", "hi") is EgressDecision.Allowed)
 
@@ -169,7 +169,7 @@ class Recorder : EgressObserver {
 
 test("egress observers implemented in Kotlin see every decision; what they throw is dropped") {
     val store = Store.memory()
-    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store).also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val rec = Recorder()
@@ -212,8 +212,9 @@ test("egress observers implemented in Kotlin see every decision; what they throw
 
 test("Egress.forGuard keeps policies in the guard's own store (embedded SQLite)") {
     val dir = java.nio.file.Files.createTempDirectory("tg-egress").toString()
-    val acme = TenantContext.service("acme", service)
-    Guard.embedded(dir).use { g ->
+    var acme = TenantContext.service("acme", service)
+    guardEmbeddedWithService(dir).also { service = it.service }.guard.use { g ->
+        acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         Egress.forGuard(g, exampleRegistry()).use { e ->
             check(e.setPolicy(acme, egressPolicyStrict()) == 1uL)
@@ -222,7 +223,8 @@ test("Egress.forGuard keeps policies in the guard's own store (embedded SQLite)"
         }
     }
     // Reopened from disk: the policy was written to tenantguard.db, not to memory.
-    Guard.embedded(dir).use { g ->
+    guardEmbeddedWithService(dir).also { service = it.service }.guard.use { g ->
+        acme = TenantContext.service("acme", service) // a restart: its own capability
         Egress.forGuard(g, exampleRegistry()).use { e ->
             check(e.policy(acme) == egressPolicyStrict())
         }
@@ -233,7 +235,7 @@ test("Egress.forGuard keeps policies in the guard's own store (embedded SQLite)"
     }
     // A guard built from a Store uses that store's policies.
     val store = Store.memory()
-    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store).also { service = it.service }.guard.use { g ->
         g.createTenant(acme)
         Egress.forGuard(g, exampleRegistry()).use { e -> e.setPolicy(acme, egressPolicyStrict()) }
         Egress(g, store, exampleRegistry()).use { e -> check(e.policy(acme) == egressPolicyStrict()) }
@@ -268,7 +270,7 @@ test("stream restorer: chunks split inside placeholders restore like the whole a
         expect<TenantguardException.NotFound>("expired") { late.push("<EMAIL_1>") }
     }
     // From an egress decision, across threads.
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         Egress.forGuard(g, exampleRegistry()).use { e ->

@@ -10,11 +10,11 @@ class TestClock(@Volatile var t: Long) : Clock {
     override fun nowUnix(): Long = t
 }
 
-val service = ServiceRole()
+var service: ServiceRole = guardInMemoryWithService().service
 val T0 = 1_700_000_000L
 
 fun guardWith(clock: TestClock, store: Store = Store.memory(), key: ByteArray? = null): Guard =
-    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store, GuardOptions(clock = clock, sessionSigningKey = key))
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store, GuardOptions(clock = clock, sessionSigningKey = key)).also { service = it.service }.guard
 
 test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch") {
     val clock = TestClock(T0)
@@ -27,12 +27,13 @@ test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch
         check(!issued.toString().contains(secret) && issued.toString().contains("[REDACTED]")) { issued.toString() }
         check(issued.expiresAt() == null)
 
-        // Read-only on everything by default: the agent's context is a viewer's.
+        // Read-only on everything by default: an agent principal with scopes, never a role.
         val v = g.verifyToken(secret, "runs/1", TokenAction.READ)
         check(v.tokenId == issued.id() && v.agent == "bot-1" && v.scopes == listOf(TokenScope("*", TokenAction.READ)))
-        check(v.context.tenant() == "acme" && v.context.user() == "bot-1" && v.context.role() == Role.VIEWER)
+        check(v.context.tenant() == "acme" && v.context.kind() == PrincipalKind.AGENT && v.context.agent() == "bot-1")
+        check(v.context.user() == null && v.context.role() == null)
         expect<TenantguardException.PermissionDenied>("does not allow write") { g.verifyToken(secret, "runs/1", TokenAction.WRITE) }
-        expect<TenantguardException.PermissionDenied>("needs role member") { g.seal(v.context, "c", byteArrayOf(1)) }
+        expect<TenantguardException.PermissionDenied>("does not allow") { g.seal(v.context, "c", byteArrayOf(1)) }
 
         // Typos and junk are refused before any lookup; a well-formed stranger after it.
         val typo = secret.dropLast(1) + (if (secret.last() == 'A') 'B' else 'A')
@@ -40,11 +41,13 @@ test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch
         expect<TenantguardException.Malformed>("malformed token") { g.authenticateToken("hello") }
 
         // A scoped, expiring writer.
-        val w = g.createToken(acme, TokenSpec("bot-2", "deploy", listOf(TokenScope("runs/*", TokenAction.WRITE)), 60L))
+        val w = g.createToken(acme, TokenSpec("bot-2", "deploy", listOf(TokenScope("runs/*", TokenAction.WRITE), TokenScope("values/*", TokenAction.WRITE)), 60L))
         check(w.expiresAt() == T0 + 60)
         val wv = g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE)
-        check(wv.context.role() == Role.MEMBER)
-        g.seal(wv.context, "c", byteArrayOf(1))
+        check(wv.context.role() == null)
+        g.seal(wv.context, "c", byteArrayOf(1)) // scope values/* allows sealing under context "c"
+        // Its write on runs/* is not a role: it cannot store a credential.
+        expect<TenantguardException.PermissionDenied> { g.putCredential(wv.context, "db", Credential.password("x")) }
         expect<TenantguardException.PermissionDenied> { g.verifyToken(w.secret(), "keys/1", TokenAction.WRITE) }
         clock.t = T0 + 59
         g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE)
@@ -72,7 +75,7 @@ test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch
         expect<TenantguardException.AuthenticationFailed>("revoked") { g.authenticateToken(k2) }
 
         // Only admins manage tokens; bad specs are refused.
-        val member = TenantContext.resolved("acme", "mia", Role.MEMBER)
+        val member = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
         expect<TenantguardException.PermissionDenied>("needs role admin") { g.createToken(member, TokenSpec("x", "y")) }
         expect<TenantguardException.InvalidInput>("1 to 32 scopes") { g.createToken(acme, TokenSpec("x", "y", listOf())) }
         expect<TenantguardException.InvalidInput>("lifetime") { g.createToken(acme, TokenSpec("x", "y", null, 0L)) }
@@ -92,10 +95,10 @@ test("audit log: chained entries, JSONL export verified offline, tampering detec
         g.createTenant(acme)
         val t = g.createToken(acme, TokenSpec("bot-1", "ci"))
         g.revokeToken(acme, t.id())
-        val admin = TenantContext.resolved("acme", "adam", Role.ADMIN)
+        val admin = TenantContext.resolved(service, "acme", "adam", Role.ADMIN)
         val ev = g.recordAudit(admin, AuditEvent(AuditAction.MEMBERSHIP_CHANGE, "user:bob", "joined", mapOf("role" to "member")))
         check(ev.actor == "user:adam" && ev.action == "membership.change" && ev.details == mapOf("role" to "member") && ev.time == T0)
-        val viewer = TenantContext.resolved("acme", "vic", Role.VIEWER)
+        val viewer = TenantContext.resolved(service, "acme", "vic", Role.VIEWER)
         g.recordAudit(viewer, AuditEvent(action = AuditAction.POLICY_CHANGE, target = "ui:theme"))
 
         val entries = g.auditEntries(acme, 0uL, 1000u)
@@ -186,8 +189,8 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
         check(g.eraseSubject(acme, "bob", 10u).deleted == 0uL)
 
         // Roles: admins sweep and erase subjects, only owners erase a tenant.
-        val admin = TenantContext.resolved("acme", "adam", Role.ADMIN)
-        val member = TenantContext.resolved("acme", "mia", Role.MEMBER)
+        val admin = TenantContext.resolved(service, "acme", "adam", Role.ADMIN)
+        val member = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
         expect<TenantguardException.PermissionDenied> { g.sweep(member, 10u) }
         expect<TenantguardException.PermissionDenied> { g.setRetention(member, "note", RetentionWindow.Forever) }
         g.sweep(admin, 10u)
@@ -197,7 +200,7 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
         // Erasing the tenant: keys shredded, tokens and sessions revoked, records deleted.
         val sealed = g.seal(acme, "c", byteArrayOf(1))
         val token = g.createToken(acme, TokenSpec("bot", "n")).secret()
-        g.createSession(TenantContext.resolved("acme", "alice", Role.MEMBER), "laptop")
+        g.createSession(TenantContext.resolved(service, "acme", "alice", Role.MEMBER), "laptop")
         val te = g.eraseTenant(acme, 100u)
         check(te.tokensRevoked == 1uL && te.sessionsRevoked == 1uL && te.recordsDeleted == 1uL) { te.toString() }
         check(te.receipt.action == "retention.erase_tenant")
@@ -236,10 +239,10 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
     val key = ByteArray(32) { (it * 7).toByte() }
     val options = GuardOptions(clock = clock, sessionSigningKey = key, accessTtlSecs = 600L)
     check(options.toString().contains("[REDACTED]")) { options.toString() }
-    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), options).use { g ->
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), options).also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
-        val alice = TenantContext.resolved("acme", "alice", Role.MEMBER)
+        val alice = TenantContext.resolved(service, "acme", "alice", Role.MEMBER)
         val s = g.createSession(alice, "laptop")
         check(!s.toString().contains(s.accessToken()) && !s.toString().contains(s.refreshToken())) { s.toString() }
         check(s.accessExpiresAt() == T0 + 600)
@@ -250,7 +253,7 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
         expect<TenantguardException> { g.verifyAccessToken(forged) }
 
         // Another guard with the same signing key accepts the access token.
-        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock, sessionSigningKey = key)).use { other ->
+        guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock, sessionSigningKey = key)).guard.use { other ->
             check(other.verifyAccessToken(s.accessToken()).sessionId == s.sessionId())
         }
 
@@ -262,13 +265,13 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
 
         val s3 = g.createSession(alice, "phone")
         check(g.listSessions(alice, null, 10u).any { it.id == s3.sessionId() && it.label == "phone" && it.revokedAt == null })
-        val bob = TenantContext.resolved("acme", "bob", Role.MEMBER)
+        val bob = TenantContext.resolved(service, "acme", "bob", Role.MEMBER)
         expect<TenantguardException.PermissionDenied> { g.revokeSession(bob, s3.sessionId()) }
         expect<TenantguardException.PermissionDenied> { g.listSessions(bob, "alice", 10u) }
         check(g.revokeSession(alice, s3.sessionId()))
         expect<TenantguardException.AuthenticationFailed>("revoked") { g.refreshSession(s3.refreshToken()) }
         g.createSession(alice, "tablet")
-        check(g.revokeUserSessions(TenantContext.resolved("acme", "adam", Role.ADMIN), "alice") == 1uL)
+        check(g.revokeUserSessions(TenantContext.resolved(service, "acme", "adam", Role.ADMIN), "alice") == 1uL)
 
         val s4 = g.createSession(alice, "desk")
         clock.t = T0 + 600
@@ -279,10 +282,10 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
         }
     }
     expect<TenantguardException.InvalidInput>("signing key") {
-        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(sessionSigningKey = ByteArray(8)))
+        guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(sessionSigningKey = ByteArray(8))).also { service = it.service }.guard
     }
     expect<TenantguardException.InvalidInput> {
-        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(tokenPrefix = "no spaces"))
+        guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(tokenPrefix = "no spaces")).also { service = it.service }.guard
     }
 }
 
@@ -312,7 +315,7 @@ test("agent token refusals carry a typed reason (TokenCheck.Refused)") {
 
         // A well-formed token of this deployment that no store knows.
         guardWith(TestClock(T0)).use { other ->
-            other.createTenant(acme)
+            other.createTenant(TenantContext.service("acme", o.service))
             check(refused(other.checkToken(stranger)) == TokenRefusal.UNKNOWN)
         }
         clock.t = T0 + 60
@@ -334,10 +337,10 @@ test("session refusals carry a typed reason (AccessCheck / RefreshCheck.Refused)
     val clock = TestClock(T0)
     val key = ByteArray(32) { (it * 5 + 1).toByte() }
     val options = GuardOptions(clock = clock, sessionSigningKey = key, accessTtlSecs = 600L, refreshTtlSecs = 3600L)
-    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), options).use { g ->
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), options).also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
-        val alice = TenantContext.resolved("acme", "alice", Role.MEMBER)
+        val alice = TenantContext.resolved(service, "acme", "alice", Role.MEMBER)
         fun refused(c: AccessCheck): SessionRefusal {
             check(c is AccessCheck.Refused) { "expected a refusal, got $c" }
             return c.reason
@@ -354,14 +357,14 @@ test("session refusals carry a typed reason (AccessCheck / RefreshCheck.Refused)
         // Access tokens: junk, another deployment's signing key, expiry.
         val junk = g.checkAccessToken("hello") as AccessCheck.Refused
         check(junk.reason == SessionRefusal.MALFORMED && junk.message.contains("not three dot-separated parts")) { junk.message }
-        Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock, sessionSigningKey = ByteArray(32) { 9 })).use { other ->
+        guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock, sessionSigningKey = ByteArray(32) { 9 })).let { o -> o.guard.use { other ->
             val bad = other.checkAccessToken(s.accessToken()) as AccessCheck.Refused
             check(bad.reason == SessionRefusal.BAD_SIGNATURE && !bad.message.contains(s.accessToken())) { bad.message }
             // A well-formed refresh token that this store does not know.
-            other.createTenant(acme)
+            other.createTenant(TenantContext.service("acme", o.service))
             val stranger = other.createSession(alice, "elsewhere")
             check(refused(g.checkRefreshSession(stranger.refreshToken())) == SessionRefusal.UNKNOWN)
-        }
+        } }
         // Correctly signed with a tenant id the core rejects: not a refusal, still thrown.
         val b64 = java.util.Base64.getUrlEncoder().withoutPadding()
         val claims = "{\"iss\":\"tenantguard\",\"sub\":\"alice\",\"tid\":\"not a tenant\",\"role\":\"member\",\"sid\":\"x\",\"iat\":$T0,\"exp\":${T0 + 600}}"
@@ -414,10 +417,11 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
     fun jsonl(lines: List<String>) = lines.joinToString("\n", postfix = "\n")
     val dir = java.nio.file.Files.createTempDirectory("tg-kotlin-audit").toString()
     val db = java.io.File("$dir/tg.db")
-    val acme = TenantContext.service("acme", service)
-    val admin = TenantContext.resolved("acme", "adam", Role.ADMIN)
     val store = Store.sqlite(db.path)
-    val (export, stored) = guardWith(clock, store).use { g ->
+    val first = guardWith(clock, store)
+    var acme = TenantContext.service("acme", service)
+    val admin = TenantContext.resolved(service, "acme", "adam", Role.ADMIN)
+    val (export, stored) = first.use { g ->
         g.createTenant(acme)
         for (i in 1..4) g.recordAudit(admin, AuditEvent(AuditAction.POLICY_CHANGE, "policy:$i"))
         g.recordAudit(admin, AuditEvent(AuditAction.MEMBERSHIP_CHANGE, "user:tamper-me"))
@@ -426,7 +430,7 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
         check(g.checkAudit(acme) == AuditCheck.Valid(export.report))
         runBlocking { check(g.checkAuditAsync(acme) == AuditCheck.Valid(export.report)) }
         // Not a broken chain: still thrown.
-        expect<TenantguardException.PermissionDenied>("needs role admin") { g.checkAudit(TenantContext.resolved("acme", "vic", Role.VIEWER)) }
+        expect<TenantguardException.PermissionDenied>("needs role admin") { g.checkAudit(TenantContext.resolved(service, "acme", "vic", Role.VIEWER)) }
         export to g.auditEntries(admin, 0uL, 1000u)
     }
     store.close()
@@ -463,12 +467,13 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
     // Entries of another chain: another tenant's (tenant changed), the same tenant's on
     // another deployment (its prev links elsewhere).
     guardWith(TestClock(T0 + 1)).use { g2 ->
+        acme = TenantContext.service("acme", service) // another deployment's capability
         g2.createTenant(acme)
         val globex = TenantContext.service("globex", service)
         g2.createTenant(globex)
         for (i in 1..2) {
             g2.recordAudit(admin, AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
-            g2.recordAudit(TenantContext.resolved("globex", "gus", Role.ADMIN), AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
+            g2.recordAudit(TenantContext.resolved(service, "globex", "gus", Role.ADMIN), AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
         }
         val foreign = g2.exportAudit(globex).jsonl.trimEnd('\n').split('\n')
         val tc = broken(checkAuditJsonl(jsonl(lines.take(1) + foreign[1])))

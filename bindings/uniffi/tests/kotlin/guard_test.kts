@@ -10,10 +10,10 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.Dispatchers
 
-val service = ServiceRole()
+var service: ServiceRole = guardInMemoryWithService().service
 
 test("seal and open, text and binary forms") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         check(g.createTenant(acme) == 1u)
         val sealed = g.seal(acme, "credentials/password/row-42", "hunter2".toByteArray())
@@ -29,7 +29,7 @@ test("seal and open, text and binary forms") {
 }
 
 test("errors are typed with the core's message") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val sealed = g.seal(acme, "row-1", byteArrayOf(1, 2, 3))
@@ -49,7 +49,7 @@ test("errors are typed with the core's message") {
 }
 
 test("credentials never show their secret") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val cred = Credential.password("hunter2")
@@ -66,15 +66,15 @@ test("credentials never show their secret") {
 }
 
 test("records, roles, rotation, re-encryption, retirement, shredding") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val old = g.seal(acme, "c", "old".toByteArray())
         for (i in 0 until 5) g.putRecord(acme, "r$i", "note", "user-$i", "v$i".toByteArray())
         val rec = g.openRecord(acme, "r3")
         check(rec.dataClass == "note" && rec.plaintext.decodeToString() == "v3")
-        val viewer = TenantContext.resolved("acme", "u1", Role.VIEWER)
-        val member = TenantContext.resolved("acme", "u2", Role.MEMBER)
+        val viewer = TenantContext.resolved(service, "acme", "u1", Role.VIEWER)
+        val member = TenantContext.resolved(service, "acme", "u2", Role.MEMBER)
         expect<TenantguardException.PermissionDenied>("needs role member") { g.seal(viewer, "c", byteArrayOf()) }
         expect<TenantguardException.PermissionDenied> { g.open(member, "c", old) }
         check(g.keyVersions(viewer).single().state == KeyState.ACTIVE)
@@ -98,14 +98,16 @@ test("records, roles, rotation, re-encryption, retirement, shredding") {
 
 test("embedded guard persists; local key provider and KEK rotation") {
     val dir = java.nio.file.Files.createTempDirectory("tg-kotlin").toString()
-    val acme = TenantContext.service("acme", service)
-    val sealed = Guard.embedded(dir).use { g ->
+    var acme = TenantContext.service("acme", service)
+    val sealed = guardEmbeddedWithService(dir).also { service = it.service }.guard.use { g ->
+        acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         g.seal(acme, "c", "persisted".toByteArray())
     }
-    Guard.embedded(dir).use { g -> check(g.open(acme, "c", sealed).decodeToString() == "persisted") }
+    guardEmbeddedWithService(dir).also { service = it.service }.guard.use { g -> check(g.open(TenantContext.service("acme", service), "c", sealed).decodeToString() == "persisted") }
     val provider = LocalKeyProvider.openOrCreate("$dir/other-keys.json")
-    Guard.withLocalKeyProvider(provider, Store.sqlite("$dir/other.db")).use { g ->
+    guardWithLocalKeyProviderAndService(provider, Store.sqlite("$dir/other.db")).also { service = it.service }.guard.use { g ->
+        acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val v = g.seal(acme, "c", byteArrayOf(7))
         check(provider.rotateKek() == "kek-2")
@@ -117,14 +119,15 @@ test("embedded guard persists; local key provider and KEK rotation") {
         check(g.cacheStats().loads >= 1uL)
     }
     expect<TenantguardException.Config>("cannot remove the current KEK") { provider.removeKek("kek-2") }
-    Guard.withLocalKeyProvider(LocalKeyProvider.tryEphemeral(), Store.sqliteInMemory()).use { g ->
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.tryEphemeral(), Store.sqliteInMemory()).also { service = it.service }.guard.use { g ->
+        acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         check(g.open(acme, "c", g.seal(acme, "c", byteArrayOf(1))).contentEquals(byteArrayOf(1)))
     }
 }
 
 test("bad input: huge, invalid UTF-16, out-of-range ids") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val max = 16 * 1024 * 1024
@@ -152,7 +155,7 @@ test("bad input: huge, invalid UTF-16, out-of-range ids") {
 }
 
 test("suspend functions") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         runBlocking {
             check(g.createTenantAsync(acme) == 1u)
@@ -174,7 +177,7 @@ test("suspend functions") {
 }
 
 test("threads share one guard") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val tenants = (0 until 8).map { TenantContext.service("t$it", service).also { t -> g.createTenant(t) } }
         val pool = Executors.newFixedThreadPool(8)
         val futures = (0 until 32).map { n ->

@@ -6,14 +6,14 @@ import tenantguard.*
 import tenantguard.test.*
 import kotlinx.coroutines.runBlocking
 
-val service = ServiceRole()
+var service: ServiceRole = guardInMemoryWithService().service
 
 test("organizations and memberships: roles come from the directory; a viewer is refused a write") {
     val dir = MemoryDirectory()
     dir.create(service, "acme", "olga")
     dir.create(service, "alice", "alice") // a personal tenant
     expect<TenantguardException.PermissionDenied> { dir.create(service, "acme", "mallory") }
-    val res = DirectoryResolver.memory(dir)
+    val res = DirectoryResolver.memory(dir, service)
     val olga = res.resolve("olga", "acme")
     check(olga.role() == Role.OWNER && olga.user() == "olga" && !olga.isService())
     dir.setMember(olga, "adam", Role.ADMIN)
@@ -33,7 +33,7 @@ test("organizations and memberships: roles come from the directory; a viewer is 
     val scopes = res.visibleScopes("alice")
     check(scopes.map { it.tenant() to it.role() } == listOf("acme" to Role.VIEWER, "alice" to Role.OWNER)) { scopes.toString() }
 
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         g.createTenant(TenantContext.service("acme", service))
         g.createTenant(TenantContext.service("alice", service))
         // Viewer reads metadata only; member writes; owner manages keys.
@@ -78,20 +78,20 @@ class MapDirectory(private val roles: Map<Pair<String, String>, Role>) : Directo
 
 test("a Directory implemented in Kotlin resolves scopes; its failures surface typed") {
     val mine = MapDirectory(mapOf(("ann" to "acme") to Role.ADMIN, ("ann" to "beta") to Role.VIEWER))
-    val res = DirectoryResolver.foreign(mine)
+    val res = DirectoryResolver.foreign(mine, service)
     val ann = res.resolve("ann", "acme")
     check(ann.role() == Role.ADMIN && ann.tenant() == "acme")
     check(res.visibleScopes("ann").map { it.tenant() to it.role() } == listOf("acme" to Role.ADMIN, "beta" to Role.VIEWER))
     expect<TenantguardException.PermissionDenied>("not a member") { res.resolve("bob", "acme") }
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         g.createTenant(TenantContext.service("beta", service))
         expect<TenantguardException.PermissionDenied> { g.seal(res.resolve("ann", "beta"), "c", byteArrayOf()) }
     }
     mine.down = true
     expect<TenantguardException.Store>("directory database unreachable") { res.resolve("ann", "acme") }
     val bad = MapDirectory(mapOf(("ann" to "no:colons") to Role.OWNER))
-    expect<TenantguardException.InvalidInput>("invalid tenant id") { DirectoryResolver.foreign(bad).visibleScopes("ann") }
-    expect<TenantguardException.Config>("no memberships") { DirectoryResolver.fromStore(Store.memory()) }
+    expect<TenantguardException.InvalidInput>("invalid tenant id") { DirectoryResolver.foreign(bad, service).visibleScopes("ann") }
+    expect<TenantguardException.Config>("no memberships") { DirectoryResolver.fromStore(Store.memory(), service) }
     // Membership editing is PostgreSQL's (see postgres_test.kts); other stores refuse it.
     val acmeSvc = TenantContext.service("acme", service)
     expect<TenantguardException.Config>("PostgreSQL") { Store.memory().setMember(acmeSvc, "ann", Role.VIEWER) }
@@ -99,10 +99,10 @@ test("a Directory implemented in Kotlin resolves scopes; its failures surface ty
 }
 
 test("write-only credentials: reveal for the service role, recorded with a purpose first") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
-        val mia = TenantContext.resolved("acme", "mia", Role.MEMBER)
+        val mia = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
         g.putCredential(mia, "pw", Credential.password("hunter2"))
         val events = mutableListOf<OpenEvent>()
         val rev = Revealer(g, object : OpenObserver {
@@ -129,12 +129,18 @@ test("write-only credentials: reveal for the service role, recorded with a purpo
     }
 }
 
+class SetClock(@Volatile var t: Long) : Clock {
+    override fun nowUnix(): Long = t
+}
+
 test("TOTP codes from a sealed seed match RFC 6238; the seed is never revealed") {
-    Guard.inMemory().use { g ->
+    // Codes only for the guard's clock (plus or minus one step): the vectors set the clock.
+    val clock = SetClock(59)
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = clock)).also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
-        val mia = TenantContext.resolved("acme", "mia", Role.MEMBER)
-        val vic = TenantContext.resolved("acme", "vic", Role.VIEWER)
+        val mia = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
+        val vic = TenantContext.resolved(service, "acme", "vic", Role.VIEWER)
         // RFC 6238 Appendix B: the SHA-1 seed "12345678901234567890", base32-encoded.
         g.putCredential(mia, "github-2fa", Credential(CredentialKind.TOTP_SEED, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".toByteArray()))
         g.putCredential(mia, "pw", Credential.password("hunter2"))
@@ -146,18 +152,21 @@ test("TOTP codes from a sealed seed match RFC 6238; the seed is never revealed")
         val vectors = mapOf(59uL to "94287082", 1111111109uL to "07081804", 1111111111uL to "14050471",
             1234567890uL to "89005924", 2000000000uL to "69279037", 20000000000uL to "65353130")
         for ((t, want) in vectors) {
+            clock.t = t.toLong()
             val code = rev.totpCode(mia, "github-2fa", p8, t, "login step")
             check(code.code() == want) { "t=$t: ${code.code()} != $want" }
             check(!code.toString().contains(want)) { code.toString() }
         }
+        clock.t = 59
         check(rev.totpCode(acme, "github-2fa", totpParamsDefault(), 59uL, "run 1").code() == "287082")
+        expect<TenantguardException.PermissionDenied>("time step") { rev.totpCode(mia, "github-2fa", p8, 59uL + 30uL * 86_400uL, "harvest") }
         val raw = Credential(CredentialKind.TOTP_SEED, "12345678901234567890123456789012".toByteArray())
         g.putCredential(mia, "sha256", raw)
         val p256 = TotpParams(TotpAlgorithm.SHA256, 8u, 30uL, SeedEncoding.RAW)
         check(rev.totpCode(mia, "sha256", p256, 59uL, "x").code() == "46119246")
         check(events.size == vectors.size + 2 && events.first().kind == OpenKind.TOTP_CODE && events.first().user == "mia")
 
-        expect<TenantguardException.PermissionDenied>("use a credential") { rev.totpCode(vic, "github-2fa", p8, 59uL, "x") }
+        expect<TenantguardException.PermissionDenied>("TOTP code") { rev.totpCode(vic, "github-2fa", p8, 59uL, "x") }
         expect<TenantguardException.InvalidInput>("not a TOTP seed") { rev.totpCode(mia, "pw", p8, 59uL, "x") }
         expect<TenantguardException.NotFound> { rev.totpCode(mia, "absent", p8, 59uL, "x") }
         expect<TenantguardException.InvalidInput>("digits") { rev.totpCode(mia, "github-2fa", p8.copy(digits = 9u), 59uL, "x") }

@@ -20,12 +20,12 @@ if (app == null || svc == null || admin == null) {
 } else {
     postgresMigrate(admin)
     check(postgresMigrate(admin) == 0u) // idempotent
-    val service = ServiceRole()
+    var service: ServiceRole = guardInMemoryWithService().service
     val suffix = java.util.UUID.randomUUID().toString().replace("-", "").take(12)
     val tenant = "kt-$suffix"
     val other = "kt-other-$suffix"
     val store = Store.postgres(app, svc)
-    Guard.withLocalKeyProvider(LocalKeyProvider.ephemeral(), store).use { g ->
+    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store).also { service = it.service }.guard.use { g ->
         val t = TenantContext.service(tenant, service)
         val o = TenantContext.service(other, service)
         check(g.createTenant(t) == 1u)
@@ -57,7 +57,7 @@ if (app == null || svc == null || admin == null) {
             check(e.policy(o) == egressPolicyDefault())
         }
         // Memberships live in tg_memberships: nobody has been added, so nobody resolves.
-        val res = DirectoryResolver.fromStore(store)
+        val res = DirectoryResolver.fromStore(store, service)
         expect<TenantguardException.PermissionDenied> { res.resolve("mallory", tenant) }
         // Membership editing through the store: the service role adds the first owner, then
         // the core's role rules apply, with the actor's role re-read from the database.
@@ -75,7 +75,7 @@ if (app == null || svc == null || admin == null) {
         // A stale claim is not trusted: adam's context still says admin after his demotion.
         store.setMember(olive, "adam", Role.VIEWER)
         expect<TenantguardException.PermissionDenied> { store.setMember(adam, "mia", Role.VIEWER) }
-        expect<TenantguardException.PermissionDenied> { store.setMember(TenantContext.resolved(tenant, "mallory", Role.OWNER), "x", Role.VIEWER) }
+        expect<TenantguardException.PermissionDenied> { store.setMember(TenantContext.resolved(service, tenant, "mallory", Role.OWNER), "x", Role.VIEWER) }
         check(store.removeMember(olive, "mia"))
         check(!store.removeMember(olive, "mia"))
         expect<TenantguardException.PermissionDenied> { res.resolve("mia", tenant) }

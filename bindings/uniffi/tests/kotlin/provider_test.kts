@@ -57,9 +57,9 @@ inline fun <reified T : Throwable> expect(message: String, block: () -> Unit) {
     throw AssertionError("expected ${T::class.simpleName}")
 }
 
-val service = ServiceRole()
+var service: ServiceRole = guardInMemoryWithService().service
 val provider = JdkKeyProvider()
-Guard.withKeyProvider(provider, Store.memory()).use { g ->
+guardWithKeyProviderAndService(provider, Store.memory()).also { service = it.service }.guard.use { g ->
     val acme = TenantContext.service("acme", service)
     g.createTenant(acme)
     check(provider.wraps.get() == 1)
@@ -84,7 +84,7 @@ val cases = listOf(
 )
 for (c in cases) {
     val p = JdkKeyProvider()
-    Guard.withKeyProvider(p, Store.memory()).use { g ->
+    guardWithKeyProviderAndService(p, Store.memory()).also { service = it.service }.guard.use { g ->
         val t = TenantContext.service("t", service)
         g.createTenant(t)
         p.failWith = c.thrown
@@ -103,7 +103,7 @@ println("ok - Kotlin provider exceptions come back typed")
 class ShortKeys : KeyProvider by JdkKeyProvider() {
     override fun unwrap(wrapped: WrappedKey, ctx: WrapContext): ByteArray = ByteArray(5)
 }
-Guard.withKeyProvider(ShortKeys(), Store.memory()).use { g ->
+guardWithKeyProviderAndService(ShortKeys(), Store.memory()).also { service = it.service }.guard.use { g ->
     val t = TenantContext.service("t", service)
     g.createTenant(t)
     expect<TenantguardException.KeyProvider>("unwrap returned 5 bytes") { g.seal(t, "c", byteArrayOf()) }
@@ -117,11 +117,13 @@ run {
     val store = Store.memory()
     val opts = GuardOptions().withTenantKeyProvider("acme-kms", byok)
         .withTenantLocalKeyProvider("spare", LocalKeyProvider.ephemeral())
+        .withTenantKeyProviderAllowed("acme-kms", "acme")
     check(opts.tenantKeyProviderNames() == listOf("acme-kms", "spare")) { opts.tenantKeyProviderNames().toString() }
     check(opts.toString().contains("acme-kms"))
+    val first = guardWithLocalKeyProviderAndService(deployment, store, opts).also { service = it.service }
     val acme = TenantContext.service("acme", service)
     val globex = TenantContext.service("globex", service)
-    val sealed = Guard.withLocalKeyProvider(deployment, store, opts).use { g ->
+    val sealed = first.guard.use { g ->
         check(g.tenantKeyProviderNames() == listOf("acme-kms", "spare"))
         g.createTenant(acme)
         g.createTenant(globex)
@@ -138,14 +140,14 @@ run {
         g.rotateTenantKey(acme)
         check(byok.wraps.get() == 2 && g.keyVersions(acme).all { it.kekId == "@acme-kms/jdk-1" })
         expect<TenantguardException.Config>("no tenant key provider named") { g.setTenantKeyProvider(globex, "nope") }
-        val member = TenantContext.resolved("acme", "u1", Role.ADMIN)
+        val member = TenantContext.resolved(service, "acme", "u1", Role.ADMIN)
         expect<TenantguardException.PermissionDenied>("owner") { g.setTenantKeyProvider(member, null) }
         runBlocking { check(g.tenantKeyProviderAsync(acme) == "acme-kms") }
         sealed
     }
     // A fresh guard (empty key cache) unwraps through the Kotlin provider: its outage stops
     // only that tenant.
-    Guard.withLocalKeyProvider(deployment, store, opts).use { g ->
+    guardWithLocalKeyProviderAndService(deployment, store, opts).also { service = it.service }.guard.use { g ->
         byok.failWith = ProviderException.Unavailable("customer kms down")
         expect<TenantguardException.Unavailable>("customer kms down") { g.open(acme, "c", sealed) }
         g.seal(globex, "c", byteArrayOf(1))
@@ -157,13 +159,13 @@ run {
         check(back.rewrapped == 2uL && g.tenantKeyProvider(acme) == null) { back.toString() }
     }
     // Back on the deployment provider, a guard without tenant providers opens it.
-    Guard.withLocalKeyProvider(deployment, store).use { g ->
+    guardWithLocalKeyProviderAndService(deployment, store).also { service = it.service }.guard.use { g ->
         check(g.tenantKeyProviderNames().isEmpty())
         check(g.open(acme, "c", sealed).decodeToString() == "byok")
     }
     // Names are checked when the guard is built.
     expect<TenantguardException.Config>("a-z, 0-9") {
-        Guard.withLocalKeyProvider(deployment, Store.memory(), GuardOptions().withTenantKeyProvider("Bad Name", byok))
+        guardWithLocalKeyProviderAndService(deployment, Store.memory(), GuardOptions().withTenantKeyProvider("Bad Name", byok)).also { service = it.service }.guard
     }
 }
 println("ok - per-tenant key providers implemented in Kotlin (BYOK)")

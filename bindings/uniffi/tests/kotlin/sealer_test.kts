@@ -6,10 +6,10 @@ import tenantguard.test.*
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 
-val service = ServiceRole()
+var service: ServiceRole = guardInMemoryWithService().service
 
 test("values sealed by the sealer open through the Guard API, and the other way round") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         TenantSealer(g, acme).use { s ->
@@ -32,7 +32,7 @@ test("values sealed by the sealer open through the Guard API, and the other way 
 }
 
 test("refusals are the Guard API's typed exceptions, with the core's message") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         val other = TenantContext.service("other", service)
         g.createTenant(acme)
@@ -56,7 +56,7 @@ test("refusals are the Guard API's typed exceptions, with the core's message") {
         // A tenant with no key, and a scope whose role may not open.
         val ghost = TenantSealer(g, TenantContext.service("ghost", service))
         expect<TenantguardException.NotFound> { ghost.seal("row", byteArrayOf(1)) }
-        val member = TenantSealer(g, TenantContext.resolved("acme", "u2", Role.MEMBER))
+        val member = TenantSealer(g, TenantContext.resolved(service, "acme", "u2", Role.MEMBER))
         val byMember = member.seal("row-m", byteArrayOf(7))
         expect<TenantguardException.PermissionDenied> { member.open("row-m", byMember) }
         check(s.open("row-m", byMember).contentEquals(byteArrayOf(7)))
@@ -69,7 +69,7 @@ test("refusals are the Guard API's typed exceptions, with the core's message") {
 }
 
 test("a closed sealer throws IllegalStateException, close is idempotent, the guard stays open") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val s = TenantSealer(g, acme)
@@ -88,7 +88,7 @@ test("a closed sealer throws IllegalStateException, close is idempotent, the gua
 }
 
 test("threads share one sealer") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val tenants = (0 until 4).map { TenantContext.service("t$it", service).also { c -> g.createTenant(c) } }
         val sealers = tenants.map { TenantSealer(g, it) }
         val pool = Executors.newFixedThreadPool(8)
@@ -109,7 +109,7 @@ test("threads share one sealer") {
 }
 
 test("at most 65,536 sealers are open at once: a typed error past that, and closing frees room") {
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val open = ArrayList<TenantSealer>()

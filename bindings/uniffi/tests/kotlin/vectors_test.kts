@@ -61,7 +61,7 @@ for (v in invalid) {
 println("ok - ${invalid.size} invalid vectors")
 
 // Cross-language: open what Rust and Python wrote, then write kotlin.json.
-val service = ServiceRole()
+var service: ServiceRole = guardInMemoryWithService().service
 for (writer in listOf("rust", "python")) {
     val f = File("$xlang/$writer.json")
     check(f.exists()) { "${f.path} is missing: run scripts/python.sh first (it writes rust.json and python.json)" }
@@ -71,7 +71,7 @@ for (writer in listOf("rust", "python")) {
     val sealed = SealedValue.parse(v.s("text"))
     check(sealed.toBytes().hex() == v.s("binary_hex"))
     check(openWithKey(v.s("key_hex").unhex(), v.u("key_id"), v.s("tenant"), v.s("context_hex").unhex(), sealed).contentEquals(plain))
-    Guard.embedded("$xlang/embedded").use { g ->
+    guardEmbeddedWithService("$xlang/embedded").also { service = it.service }.guard.use { g ->
         val ctx = TenantContext.service(v.s("tenant"), service)
         check(g.open(ctx, v.s("embedded_context"), SealedValue.parse(v.s("embedded_text"))).contentEquals(plain)) { writer }
         TenantSealer(g, ctx).use { s ->   // and through the JNI fast path, both forms
@@ -87,8 +87,9 @@ val salt = ByteArray(16).also { java.security.SecureRandom().nextBytes(it) }
 val plain = "sealed in Kotlin \u2615".toByteArray()
 val ctxBytes = "xlang/kotlin".toByteArray()
 val sealed = sealWithSalt(key, 9u, "xlang-kotlin", ctxBytes, plain, salt)
+val eg = guardEmbeddedWithService("$xlang/embedded").also { service = it.service }
 val tctx = TenantContext.service("xlang-kotlin", service)
-val embedded = Guard.embedded("$xlang/embedded").use { g ->
+val embedded = eg.guard.use { g ->
     g.createTenant(tctx)
     // Sealed through the JNI fast path: Python and Rust open it with their own APIs.
     SealedValue.parse(TenantSealer(g, tctx).use { it.sealText("xlang/kotlin/embedded", plain) })

@@ -1364,11 +1364,12 @@ open class DirectoryResolver: DirectoryResolverProtocol, @unchecked Sendable {
     /**
      * Over a directory implemented in Kotlin or Swift.
      */
-public static func foreign(directory: Directory) -> DirectoryResolver  {
+public static func foreign(directory: Directory, service: ServiceRole) -> DirectoryResolver  {
     return try!  FfiConverterTypeDirectoryResolver_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_directoryresolver_foreign(
-        FfiConverterTypeDirectory_lower(directory),uniffiCallStatus
+        FfiConverterTypeDirectory_lower(directory),
+        FfiConverterTypeServiceRole_lower(service),uniffiCallStatus
     )
 })
 }
@@ -1377,23 +1378,25 @@ public static func foreign(directory: Directory) -> DirectoryResolver  {
      * Over a store's memberships (PostgreSQL's `tg_memberships`, the table its Row Level
      * Security reads); `Config` for stores without memberships.
      */
-public static func fromStore(store: Store)throws  -> DirectoryResolver  {
+public static func fromStore(store: Store, service: ServiceRole)throws  -> DirectoryResolver  {
     return try  FfiConverterTypeDirectoryResolver_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_directoryresolver_from_store(
-        FfiConverterTypeStore_lower(store),uniffiCallStatus
+        FfiConverterTypeStore_lower(store),
+        FfiConverterTypeServiceRole_lower(service),uniffiCallStatus
     )
 })
 }
     
     /**
-     * Over an in-memory directory.
+     * Over an in-memory directory. Vouching for users needs the service capability.
      */
-public static func memory(directory: MemoryDirectory) -> DirectoryResolver  {
+public static func memory(directory: MemoryDirectory, service: ServiceRole) -> DirectoryResolver  {
     return try!  FfiConverterTypeDirectoryResolver_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_directoryresolver_memory(
-        FfiConverterTypeMemoryDirectory_lower(directory),uniffiCallStatus
+        FfiConverterTypeMemoryDirectory_lower(directory),
+        FfiConverterTypeServiceRole_lower(service),uniffiCallStatus
     )
 })
 }
@@ -4408,6 +4411,12 @@ public protocol GuardOptionsProtocol: AnyObject, Sendable {
     func withTenantKeyProvider(name: String, provider: KeyProvider)  -> GuardOptions
     
     /**
+     * A copy of these options letting `tenant` use named provider `name` (a customer's
+     * own key is for that customer alone; a provider no tenant is allowed is used by none).
+     */
+    func withTenantKeyProviderAllowed(name: String, tenant: String)  -> GuardOptions
+    
+    /**
      * Like `with_tenant_key_provider` for a local key-file provider.
      */
     func withTenantLocalKeyProvider(name: String, provider: LocalKeyProvider)  -> GuardOptions
@@ -4520,6 +4529,21 @@ open func withTenantKeyProvider(name: String, provider: KeyProvider) -> GuardOpt
             self.uniffiCloneHandle(),
         FfiConverterString.lower(name),
         FfiConverterTypeKeyProvider_lower(provider),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy of these options letting `tenant` use named provider `name` (a customer's
+     * own key is for that customer alone; a provider no tenant is allowed is used by none).
+     */
+open func withTenantKeyProviderAllowed(name: String, tenant: String) -> GuardOptions  {
+    return try!  FfiConverterTypeGuardOptions_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guardoptions_with_tenant_key_provider_allowed(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterString.lower(tenant),uniffiCallStatus
     )
 })
 }
@@ -7084,13 +7108,17 @@ public func FfiConverterTypeSealedValue_lower(_ value: SealedValue) -> UInt64 {
 
 
 /**
- * The capability of trusted server-side code to act for any tenant.
+ * The capability of trusted server-side code to act for any tenant and read plaintext.
+ * No constructor: `guardInMemoryWithService`, `guardEmbeddedWithService` and the other
+ * `...WithService` functions hand it out once, bound to that guard's store.
  */
 public protocol ServiceRoleProtocol: AnyObject, Sendable {
     
 }
 /**
- * The capability of trusted server-side code to act for any tenant.
+ * The capability of trusted server-side code to act for any tenant and read plaintext.
+ * No constructor: `guardInMemoryWithService`, `guardEmbeddedWithService` and the other
+ * `...WithService` functions hand it out once, bound to that guard's store.
  */
 open class ServiceRole: ServiceRoleProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -7131,18 +7159,7 @@ open class ServiceRole: ServiceRoleProtocol, @unchecked Sendable {
     public func uniffiCloneHandle() -> UInt64 {
         return try! rustCall { uniffi_tenantguard_ffi_fn_clone_servicerole(self.handle, $0) }
     }
-    /**
-     * Claims the service role. Call this only in trusted server-side code.
-     */
-public convenience init() {
-    let handle =
-        try! rustCall() {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_constructor_servicerole_new(uniffiCallStatus
-    )
-}
-    self.init(unsafeFromHandle: handle)
-}
+    // No primary constructor declared for this class.
 
     deinit {
         if handle == 0 {
@@ -7893,7 +7910,17 @@ public func FfiConverterTypeStreamRestorer_lower(_ value: StreamRestorer) -> UIn
 public protocol TenantContextProtocol: AnyObject, Sendable {
     
     /**
-     * The user's role in the tenant, `null` for the service role.
+     * The acting agent, `null` for users and the service.
+     */
+    func agent()  -> String?
+    
+    /**
+     * Who acts: a user, an agent (a verified token) or the service.
+     */
+    func kind()  -> PrincipalKind
+    
+    /**
+     * The user's role in the tenant, `null` for agents and the service role.
      */
     func role()  -> Role?
     
@@ -7968,12 +7995,15 @@ open class TenantContext: TenantContextProtocol, @unchecked Sendable, CustomDebu
 
     
     /**
-     * A user scope vouched for by the application's own resolver (after authentication).
+     * A user scope vouched for by the application's resolver (after authentication).
+     * Vouching needs the service capability: code holding only a guard or a user context
+     * cannot make one.
      */
-public static func resolved(tenant: String, user: String, role: Role)throws  -> TenantContext  {
+public static func resolved(service: ServiceRole, tenant: String, user: String, role: Role)throws  -> TenantContext  {
     return try  FfiConverterTypeTenantContext_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_constructor_tenantcontext_resolved(
+        FfiConverterTypeServiceRole_lower(service),
         FfiConverterString.lower(tenant),
         FfiConverterString.lower(user),
         FfiConverterTypeRole_lower(role),uniffiCallStatus
@@ -7997,7 +8027,31 @@ public static func service(tenant: String, service: ServiceRole)throws  -> Tenan
 
     
     /**
-     * The user's role in the tenant, `null` for the service role.
+     * The acting agent, `null` for users and the service.
+     */
+open func agent() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_tenantcontext_agent(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Who acts: a user, an agent (a verified token) or the service.
+     */
+open func kind() -> PrincipalKind  {
+    return try!  FfiConverterTypePrincipalKind_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_tenantcontext_kind(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The user's role in the tenant, `null` for agents and the service role.
      */
 open func role() -> Role?  {
     return try!  FfiConverterOptionTypeRole.lift(try! rustCall() {
@@ -9271,6 +9325,77 @@ public func FfiConverterTypeFinding_lift(_ buf: RustBuffer) throws -> Finding {
 #endif
 public func FfiConverterTypeFinding_lower(_ value: Finding) -> RustBuffer {
     return FfiConverterTypeFinding.lower(value)
+}
+
+
+/**
+ * A guard and its service capability, handed out once by the `...WithService` functions.
+ */
+public struct GuardWithService {
+    /**
+     * The guard.
+     */
+    public var `guard`: Guard
+    /**
+     * Its service capability: give it only to the code that must read plaintext or act
+     * for any tenant.
+     */
+    public var service: ServiceRole
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The guard.
+         */`guard`: Guard, 
+        /**
+         * Its service capability: give it only to the code that must read plaintext or act
+         * for any tenant.
+         */service: ServiceRole) {
+        self.`guard` = `guard`
+        self.service = service
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GuardWithService: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGuardWithService: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GuardWithService {
+        return
+            try GuardWithService(
+                guard: FfiConverterTypeGuard.read(from: &buf), 
+                service: FfiConverterTypeServiceRole.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GuardWithService, into buf: inout [UInt8]) {
+        FfiConverterTypeGuard.write(value.`guard`, into: &buf)
+        FfiConverterTypeServiceRole.write(value.service, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGuardWithService_lift(_ buf: RustBuffer) throws -> GuardWithService {
+    return try FfiConverterTypeGuardWithService.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGuardWithService_lower(_ value: GuardWithService) -> RustBuffer {
+    return FfiConverterTypeGuardWithService.lower(value)
 }
 
 
@@ -11605,6 +11730,10 @@ public enum AuditAction: Equatable, Hashable {
      * A login session was revoked.
      */
     case sessionRevoke
+    /**
+     * A TOTP code was derived from a stored seed (reserved to the SDK).
+     */
+    case totpCode
 
 
 
@@ -11659,6 +11788,8 @@ public struct FfiConverterTypeAuditAction: FfiConverterRustBuffer {
         case 16: return .tenantErasure
         
         case 17: return .sessionRevoke
+        
+        case 18: return .totpCode
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -11734,6 +11865,10 @@ public struct FfiConverterTypeAuditAction: FfiConverterRustBuffer {
         
         case .sessionRevoke:
             writeInt(&buf, Int32(17))
+        
+        
+        case .totpCode:
+            writeInt(&buf, Int32(18))
         
         }
     }
@@ -12567,6 +12702,91 @@ public func FfiConverterTypeOpenKind_lift(_ buf: RustBuffer) throws -> OpenKind 
 #endif
 public func FfiConverterTypeOpenKind_lower(_ value: OpenKind) -> RustBuffer {
     return FfiConverterTypeOpenKind.lower(value)
+}
+
+
+
+/**
+ * The three kinds of principal.
+ */
+
+public enum PrincipalKind: Equatable, Hashable {
+    
+    /**
+     * A member, acting with its role.
+     */
+    case user
+    /**
+     * An agent, acting with its token's scopes only.
+     */
+    case agent
+    /**
+     * Server-side code holding the guard's service capability.
+     */
+    case service
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PrincipalKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePrincipalKind: FfiConverterRustBuffer {
+    typealias SwiftType = PrincipalKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PrincipalKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .user
+        
+        case 2: return .agent
+        
+        case 3: return .service
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PrincipalKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .user:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .agent:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .service:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrincipalKind_lift(_ buf: RustBuffer) throws -> PrincipalKind {
+    return try FfiConverterTypePrincipalKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrincipalKind_lower(_ value: PrincipalKind) -> RustBuffer {
+    return FfiConverterTypePrincipalKind.lower(value)
 }
 
 
@@ -14991,6 +15211,53 @@ public func verifyAuditJsonl(jsonl: String, startAfter: AuditHead? = nil, expect
 })
 }
 /**
+ * `Guard.embedded` and its service capability.
+ */
+public func guardEmbeddedWithService(directory: String)throws  -> GuardWithService  {
+    return try  FfiConverterTypeGuardWithService_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_guard_embedded_with_service(
+        FfiConverterString.lower(directory),uniffiCallStatus
+    )
+})
+}
+/**
+ * `Guard.inMemory` and its service capability.
+ */
+public func guardInMemoryWithService()throws  -> GuardWithService  {
+    return try  FfiConverterTypeGuardWithService_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_guard_in_memory_with_service(uniffiCallStatus
+    )
+})
+}
+/**
+ * `Guard.withKeyProvider` and its service capability.
+ */
+public func guardWithKeyProviderAndService(provider: KeyProvider, store: Store, options: GuardOptions? = nil)throws  -> GuardWithService  {
+    return try  FfiConverterTypeGuardWithService_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_guard_with_key_provider_and_service(
+        FfiConverterTypeKeyProvider_lower(provider),
+        FfiConverterTypeStore_lower(store),
+        FfiConverterOptionTypeGuardOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+/**
+ * `Guard.withLocalKeyProvider` and its service capability.
+ */
+public func guardWithLocalKeyProviderAndService(provider: LocalKeyProvider, store: Store, options: GuardOptions? = nil)throws  -> GuardWithService  {
+    return try  FfiConverterTypeGuardWithService_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_guard_with_local_key_provider_and_service(
+        FfiConverterTypeLocalKeyProvider_lower(provider),
+        FfiConverterTypeStore_lower(store),
+        FfiConverterOptionTypeGuardOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+/**
  * The authenticator-app defaults: SHA-1, 6 digits, 30 seconds, base32 seed.
  */
 public func totpParamsDefault() -> TotpParams  {
@@ -15041,6 +15308,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_verify_audit_jsonl() != 43473) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_guard_embedded_with_service() != 61474) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_guard_in_memory_with_service() != 25468) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_guard_with_key_provider_and_service() != 5538) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_guard_with_local_key_provider_and_service() != 14307) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_totp_params_default() != 28335) {
@@ -15140,6 +15419,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_key_provider() != 25283) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_key_provider_allowed() != 14661) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_local_key_provider() != 64669) {
@@ -15562,7 +15844,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_sealedvalue_version() != 44128) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_role() != 55240) {
+    if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_agent() != 59256) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_kind() != 37080) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_role() != 27408) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_tenantcontext_user() != 29976) {
@@ -15604,13 +15892,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_constructor_guard_with_local_key_provider() != 40764) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_foreign() != 22000) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_foreign() != 15554) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_from_store() != 20952) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_from_store() != 23614) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_memory() != 27164) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_directoryresolver_memory() != 21967) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_memorydirectory_new() != 10799) {
@@ -15655,10 +15943,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_constructor_sealedvalue_parse() != 60448) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_servicerole_new() != 1907) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_constructor_tenantcontext_resolved() != 49241) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_tenantcontext_resolved() != 24033) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_tenantcontext_service() != 8261) {

@@ -87,7 +87,7 @@ pub async fn shred_backup_restore_proof(
     legacy: std::sync::Arc<dyn tenantguard::KeyProvider>,
 ) -> (tenantguard::kms::ShredReport, [String; 3]) {
     use std::sync::Arc;
-    use tenantguard::{ErrorKind, Guard, ServiceRole, SqliteStore, TenantContext};
+    use tenantguard::{ErrorKind, Guard, SqliteStore, TenantContext};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tg.db");
     let files = |d: &std::path::Path| {
@@ -109,11 +109,12 @@ pub async fn shred_backup_restore_proof(
         Guard::builder()
             .key_provider_arc(p.clone())
             .store(SqliteStore::open(&db).unwrap())
-            .build()
+            .build_with_service()
+            .map(crate::tg_cap::keep)
             .unwrap()
     };
-    let svc = ServiceRole::new();
-    let ctx = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &svc);
+    // Each guard opens its own store: contexts come from the latest guard's capability.
+    let ctx = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &crate::tg_cap::cap());
     let (acme, globex, old) = (unique("acme"), unique("globex"), unique("old"));
 
     // A tenant from before per-tenant keys.
@@ -155,7 +156,7 @@ pub async fn shred_backup_restore_proof(
         .unwrap();
     assert_eq!(p.expose(), b"old data");
     let r = g
-        .rewrap_tenant_keys(&svc, None, 1000, |_| {})
+        .rewrap_tenant_keys(&crate::tg_cap::cap(), None, 1000, |_| {})
         .await
         .unwrap();
     assert!(r.rewrapped >= 1, "{r:?}");

@@ -1,0 +1,1028 @@
+//! Red team, issue 13: attacks on the principal model, each a test that fails if the attack
+//! works. Every scenario runs on MemoryStore and SqliteStore, and on PostgresStore when
+//! TENANTGUARD_PG_URL is set (see gov_support). A refused attacker must also change no
+//! stored data: the tests read the victim's data back through the service capability.
+
+mod tg_cap;
+
+mod gov_support;
+
+use std::sync::Arc;
+
+use gov_support::*;
+use tenantguard::audit::{AuditAction, AuditEvent};
+use tenantguard::tenant::{PrincipalKind, Role, TenantError, UserId};
+use tenantguard::tokens::{Action, IssuedToken, Scope, TokenError, TokenSpec};
+use tenantguard::totp::TotpParams;
+use tenantguard::{
+    Credential, ErrorKind, Guard, LocalKeyProvider, MemoryStore, Store, TenantContext, TenantId,
+};
+
+const SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+struct World {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    g: Guard,
+    acme: TenantContext,
+    clock: TestClock,
+    cap: std::rc::Rc<tenantguard::ServiceRole>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Per backend: tenant `acme` with a stored password `prod-db-password` and a TOTP seed
+/// `otp`, and the guard's own service context.
+async fn worlds() -> Vec<World> {
+    let mut out = Vec::new();
+    for (name, store, dir) in stores() {
+        let clock = TestClock::at(T0);
+        let g = guard(store.clone(), &clock);
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        g.put_credential(&acme, "prod-db-password", &Credential::password("s3cret"))
+            .await
+            .unwrap();
+        g.put_credential(&acme, "otp", &Credential::totp_seed(SEED))
+            .await
+            .unwrap();
+        out.push(World {
+            name,
+            store,
+            g,
+            acme,
+            clock,
+            cap: tg_cap::cap(),
+            _dir: dir,
+        });
+    }
+    out
+}
+
+fn a(s: &str) -> UserId {
+    UserId::new(s).unwrap()
+}
+
+impl World {
+    async fn token(&self, agent: &str, scopes: Vec<Scope>) -> (IssuedToken, TenantContext) {
+        self.token_spec(TokenSpec::read_only(a(agent), "t").scopes(scopes))
+            .await
+    }
+
+    async fn token_spec(&self, spec: TokenSpec) -> (IssuedToken, TenantContext) {
+        let t = self.g.create_token(&self.acme, spec).await.unwrap();
+        let ctx = self
+            .g
+            .authenticate_token(t.secret.expose())
+            .await
+            .unwrap()
+            .context;
+        (t, ctx)
+    }
+
+    async fn password(&self) -> Vec<u8> {
+        self.g
+            .open_credential(&self.acme, "prod-db-password")
+            .await
+            .unwrap()
+            .secret()
+            .expose()
+            .to_vec()
+    }
+
+    async fn actions(&self) -> Vec<(String, String)> {
+        self.g
+            .audit_entries(&self.acme, 0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.actor, e.action))
+            .collect()
+    }
+}
+
+#[track_caller]
+fn refused<T: std::fmt::Debug>(r: tenantguard::Result<T>, what: &str) -> tenantguard::Error {
+    match r {
+        Ok(v) => panic!("attack worked: {what}: {v:?}"),
+        Err(e) => {
+            assert!(
+                matches!(
+                    e.kind(),
+                    ErrorKind::PermissionDenied | ErrorKind::AuthenticationFailed
+                ),
+                "{what}: refused for the wrong reason: {e:?}"
+            );
+            e
+        }
+    }
+}
+
+fn now_u64(w: &World) -> u64 {
+    w.clock.now() as u64
+}
+
+// ---- Issue item 1: scopes became a tenant-wide role ----
+
+#[test]
+fn attack_1a_write_on_runs_cannot_overwrite_a_credential() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("runs/*", Action::Write)])
+                .await;
+            refused(
+                w.g.put_credential(&bot, "prod-db-password", &Credential::password("pwned"))
+                    .await,
+                w.name,
+            );
+            refused(w.g.delete_record(&bot, "prod-db-password").await, w.name);
+            assert_eq!(w.password().await, b"s3cret", "{}", w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_1b_write_on_runs_cannot_get_totp_codes() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("runs/*", Action::Write)])
+                .await;
+            refused(
+                w.g.totp_code(&bot, "otp", &TotpParams::default(), "harvest")
+                    .await,
+                w.name,
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_1c_admin_on_one_resource_cannot_mint_a_wildcard_admin() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("runs/1", Action::Admin)])
+                .await;
+            let spec = TokenSpec::read_only(a("bot2"), "escalate")
+                .scopes(vec![Scope::new("*", Action::Admin)]);
+            refused(w.g.create_token(&bot, spec).await, w.name);
+            assert!(
+                w.g.list_tokens(&w.acme, Some(&a("bot2")), None, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{}",
+                w.name
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_1d_token_admin_cannot_mint_for_another_agent_or_widen() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token(
+                    "bot",
+                    vec![
+                        Scope::new("tokens", Action::Admin),
+                        Scope::new("runs/*", Action::Read),
+                    ],
+                )
+                .await;
+            let other = TokenSpec::read_only(a("bot2"), "x")
+                .scopes(vec![Scope::read("runs/*")])
+                .expires_in(60);
+            let e = refused(w.g.create_token(&bot, other).await, w.name);
+            assert!(matches!(
+                e,
+                tenantguard::Error::Token(TokenError::Widening(_))
+            ));
+            let wider = TokenSpec::read_only(a("bot"), "x")
+                .scopes(vec![Scope::read("*")])
+                .expires_in(60);
+            refused(w.g.create_token(&bot, wider).await, w.name);
+            let write = TokenSpec::read_only(a("bot"), "x")
+                .scopes(vec![Scope::new("runs/1", Action::Write)])
+                .expires_in(60);
+            refused(w.g.create_token(&bot, write).await, w.name);
+            // Within its own scopes it may mint, for itself.
+            let ok = TokenSpec::read_only(a("bot"), "child")
+                .scopes(vec![Scope::read("runs/7/*")])
+                .expires_in(60);
+            w.g.create_token(&bot, ok).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_1e_minted_tokens_die_with_the_minters_kill() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token(
+                    "bot",
+                    vec![
+                        Scope::new("tokens", Action::Admin),
+                        Scope::new("runs/*", Action::Read),
+                    ],
+                )
+                .await;
+            let child =
+                w.g.create_token(
+                    &bot,
+                    TokenSpec::read_only(a("bot"), "child").scopes(vec![Scope::read("runs/*")]),
+                )
+                .await
+                .unwrap();
+            w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
+            refused(w.g.authenticate_token(child.secret.expose()).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_1f_agent_with_lifetime_cannot_mint_a_longer_one() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token_spec(
+                    TokenSpec::read_only(a("bot"), "short")
+                        .scopes(vec![Scope::new("tokens", Action::Admin)])
+                        .expires_in(60),
+                )
+                .await;
+            for spec in [
+                TokenSpec::read_only(a("bot"), "forever")
+                    .scopes(vec![Scope::new("tokens", Action::Admin)]),
+                TokenSpec::read_only(a("bot"), "longer")
+                    .scopes(vec![Scope::new("tokens", Action::Admin)])
+                    .expires_in(3600),
+            ] {
+                refused(w.g.create_token(&bot, spec).await, w.name);
+            }
+        }
+    });
+}
+
+// ---- Item 2: a 60-second token becomes a 30-day session ----
+
+#[test]
+fn attack_2_agent_token_cannot_become_a_session() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token_spec(
+                    TokenSpec::read_only(a("bot"), "short")
+                        .scopes(vec![Scope::read("*")])
+                        .expires_in(60),
+                )
+                .await;
+            let e = refused(w.g.create_session(&bot, "laptop").await, w.name);
+            assert!(matches!(
+                e,
+                tenantguard::Error::Tenant(TenantError::WrongPrincipal {
+                    kind: PrincipalKind::Agent,
+                    ..
+                })
+            ));
+            refused(w.g.list_sessions(&bot, None, 10).await, w.name);
+            let admin = member(&w.store, "acme", "ada", Role::Admin).await;
+            assert!(
+                w.g.list_sessions(&admin, Some(&a("bot")), 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{}",
+                w.name
+            );
+        }
+    });
+}
+
+// ---- Item 4: TOTP codes for a caller-chosen time ----
+
+#[test]
+fn attack_4_totp_codes_only_for_the_guard_clock() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let mia = member(&w.store, "acme", "mia", Role::Member).await;
+            let rev = tenantguard::reveal::Revealer::new(w.g.clone(), Arc::new(Accept));
+            let now = now_u64(&w);
+            for t in [now + 30 * 86_400, now + 61, now - 61, 0, u64::MAX] {
+                refused(
+                    rev.totp_code(&mia, "otp", &TotpParams::default(), t, "harvest")
+                        .await,
+                    w.name,
+                );
+            }
+            for t in [now, now + 30, now - 30] {
+                rev.totp_code(&mia, "otp", &TotpParams::default(), t, "login")
+                    .await
+                    .unwrap();
+            }
+            // Audited with the counter.
+            let entries = w.g.audit_entries(&w.acme, 0, 1000).await.unwrap();
+            let totp: Vec<_> = entries
+                .iter()
+                .filter(|e| e.action == "credential.totp")
+                .collect();
+            assert_eq!(totp.len(), 3, "{}", w.name);
+            assert_eq!(totp[0].actor, "user:mia");
+            assert_eq!(
+                totp[0].details.get("counter").map(String::as_str),
+                Some((now / 30).to_string().as_str())
+            );
+        }
+    });
+}
+
+struct Accept;
+impl tenantguard::reveal::OpenObserver for Accept {
+    fn record(&self, _: &tenantguard::reveal::OpenEvent) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+// ---- Item 5: an owner moves its keys into another customer's BYOK provider ----
+
+#[tokio::test]
+async fn attack_5_owner_cannot_use_another_customers_key_provider() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let g = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .tenant_key_provider("globex-kms", LocalKeyProvider::ephemeral())
+        .allow_tenant_key_provider("globex-kms", TenantId::new("globex").unwrap())
+        .store_arc(store.clone())
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap();
+    let acme = service("acme");
+    g.create_tenant(&acme).await.unwrap();
+    g.create_tenant(&service("globex")).await.unwrap();
+    let owner = user("acme", "olga", Role::Owner);
+    refused(
+        g.set_tenant_key_provider(&owner, Some("globex-kms")).await,
+        "owner picks a provider",
+    );
+    // Even the service capability cannot move acme into globex's provider.
+    let e = g
+        .set_tenant_key_provider(&acme, Some("globex-kms"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(g.tenant_key_provider(&acme).await.unwrap(), None);
+    g.set_tenant_key_provider(&service("globex"), Some("globex-kms"))
+        .await
+        .unwrap();
+}
+
+// ---- Item 6: scope grammar ----
+
+#[test]
+fn attack_6a_multibyte_scope_is_a_typed_error() {
+    rt().block_on(async {
+        for w in worlds().await {
+            for bad in ["é*", "runs/€*", "日本*", "runs/*/é", "ü/../x", "runs/\u{0}"] {
+                let spec = TokenSpec::read_only(a("bot"), "x").scopes(vec![Scope::read(bad)]);
+                let e = w.g.create_token(&w.acme, spec).await.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_6b_prefix_scope_does_not_traverse() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
+            for res in [
+                "runs/../admin/keys",
+                "runs/./x",
+                "runs//x",
+                "runs/",
+                "runs",
+                "runsx/1",
+                "ｒｕｎｓ/1",
+            ] {
+                let e =
+                    w.g.verify_token(t.secret.expose(), res, Action::Read)
+                        .await
+                        .unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{res}");
+            }
+            w.g.verify_token(t.secret.expose(), "runs/1", Action::Read)
+                .await
+                .unwrap();
+        }
+    });
+}
+
+// ---- Item 7: agent id equal to a member's user id ----
+
+#[test]
+fn attack_7_agent_named_like_the_owner_is_audited_as_an_agent() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, fake) = w
+                .token("olga", vec![Scope::new("audit", Action::Write)])
+                .await;
+            w.g.record_audit(
+                &fake,
+                AuditEvent::new(AuditAction::PermissionChange, "member:eve"),
+            )
+            .await
+            .unwrap();
+            let actions = w.actions().await;
+            let last = actions.last().unwrap();
+            assert_eq!(last.0, "agent:olga", "{}", w.name);
+            assert!(!actions
+                .iter()
+                .any(|(actor, action)| actor == "user:olga" && action == "permission.change"));
+        }
+    });
+}
+
+// ---- Item 8: reseal returns a foreign value unauthenticated ----
+
+#[test]
+fn attack_8_reseal_authenticates_even_under_the_active_key() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let v = w.g.seal(&w.acme, "ctx", b"mine").await.unwrap();
+            let mut bytes = v.as_bytes().to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            let forged = tenantguard::SealedValue::from_vec(bytes).unwrap();
+            let e = w.g.reseal(&w.acme, "ctx", &forged).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{}", w.name);
+            // Another tenant's value with the same key id.
+            let globex = TenantContext::service(TenantId::new("globex").unwrap(), &w.cap);
+            w.g.create_tenant(&globex).await.unwrap();
+            let theirs = w.g.seal(&globex, "ctx", b"theirs").await.unwrap();
+            assert_eq!(theirs.key_id(), v.key_id());
+            assert!(w.g.reseal(&w.acme, "ctx", &theirs).await.is_err());
+            // Wrong context, same tenant.
+            assert!(w.g.reseal(&w.acme, "other", &v).await.is_err());
+        }
+    });
+}
+
+// ---- Item 9: capability, one plaintext path, reserved actions, shred ----
+
+#[test]
+fn attack_9a_users_and_agents_cannot_read_plaintext() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let owner = member(&w.store, "acme", "olga", Role::Owner).await;
+            let (_, bot) = w
+                .token(
+                    "bot",
+                    vec![Scope::read("*"), Scope::new("*", Action::Admin)],
+                )
+                .await;
+            let v = w.g.seal(&w.acme, "ctx", b"x").await.unwrap();
+            for ctx in [&owner, &bot] {
+                refused(w.g.open_credential(ctx, "prod-db-password").await, w.name);
+                refused(w.g.open_record(ctx, "prod-db-password").await, w.name);
+                refused(
+                    w.g.open_credential_with_reason(ctx, "prod-db-password", "x")
+                        .await,
+                    w.name,
+                );
+                refused(w.g.open(ctx, "ctx", &v).await, w.name);
+                refused(w.g.reseal(ctx, "ctx", &v).await, w.name);
+                let rev = tenantguard::reveal::Revealer::new(w.g.clone(), Arc::new(Accept));
+                refused(
+                    rev.open_credential(ctx, "prod-db-password", "x").await,
+                    w.name,
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_9b_a_capability_from_another_guard_does_not_work() {
+    rt().block_on(async {
+        for w in worlds().await {
+            // Any code can build a guard of its own: its capability opens nothing here.
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(LocalKeyProvider::ephemeral())
+                .store(MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let forged = TenantContext::service(TenantId::new("acme").unwrap(), &rogue_cap);
+            refused(
+                w.g.open_credential(&forged, "prod-db-password").await,
+                w.name,
+            );
+            refused(w.g.shred_tenant(&forged).await, w.name);
+            refused(
+                w.g.rewrap_tenant_keys(&rogue_cap, None, 10, |_| {}).await,
+                w.name,
+            );
+            refused(w.g.sweep_all(&rogue_cap, None, 10).await, w.name);
+            assert_eq!(w.password().await, b"s3cret");
+        }
+    });
+}
+
+#[test]
+fn attack_9c_every_plaintext_release_is_audited() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let v = w.g.seal(&w.acme, "col/1", b"x").await.unwrap();
+            let before = w.actions().await.len();
+            w.g.open(&w.acme, "col/1", &v).await.unwrap();
+            w.g.open_credential(&w.acme, "prod-db-password")
+                .await
+                .unwrap();
+            w.g.open_record(&w.acme, "prod-db-password").await.unwrap();
+            let after = w.actions().await;
+            assert_eq!(after.len(), before + 3, "{}", w.name);
+            assert!(after[before..]
+                .iter()
+                .all(|(actor, action)| actor == "service" && action == "credential.open"));
+        }
+    });
+}
+
+#[test]
+fn attack_9d_callers_cannot_append_reserved_audit_actions() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("audit", Action::Write)])
+                .await;
+            for ctx in [&vic, &bot, &w.acme] {
+                for action in [
+                    AuditAction::TenantShred,
+                    AuditAction::CredentialOpen,
+                    AuditAction::TokenRevoke,
+                    AuditAction::KeyRotate,
+                    AuditAction::TotpCode,
+                ] {
+                    let e =
+                        w.g.record_audit(ctx, AuditEvent::new(action, "tenant:acme"))
+                            .await
+                            .unwrap_err();
+                    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{action}");
+                }
+            }
+            assert!(!w.actions().await.iter().any(|(_, a)| a == "tenant.shred"));
+        }
+    });
+}
+
+#[test]
+fn attack_9e_shred_revokes_tokens_sessions_and_held_agent_contexts() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, bot) = w.token("bot", vec![Scope::read("*")]).await;
+            let mia = member(&w.store, "acme", "mia", Role::Member).await;
+            let s = w.g.create_session(&mia, "laptop").await.unwrap();
+            w.g.shred_tenant(&w.acme).await.unwrap();
+            refused(w.g.authenticate_token(t.secret.expose()).await, w.name);
+            refused(w.g.key_versions(&bot).await, w.name);
+            let e =
+                w.g.refresh_session(s.refresh_token.expose())
+                    .await
+                    .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{}", w.name);
+        }
+    });
+}
+
+// ---- More attacks of our own ----
+
+#[test]
+fn attack_revoked_token_context_stops_at_once() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, bot) = w.token("bot", vec![Scope::read("keys")]).await;
+            w.g.key_versions(&bot).await.unwrap();
+            w.g.revoke_token(&w.acme, &t.id).await.unwrap();
+            let e = refused(w.g.key_versions(&bot).await, w.name);
+            assert_eq!(e.kind(), ErrorKind::AuthenticationFailed);
+        }
+    });
+}
+
+#[test]
+fn attack_killed_agent_context_stops_at_once() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::read("keys")]).await;
+            w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
+            refused(w.g.key_versions(&bot).await, w.name);
+            // Another agent is untouched.
+            let (_, other) = w.token("other", vec![Scope::read("keys")]).await;
+            w.g.key_versions(&other).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_expired_token_context_stops_when_time_passes() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token_spec(
+                    TokenSpec::read_only(a("bot"), "t")
+                        .scopes(vec![Scope::read("keys")])
+                        .expires_in(60),
+                )
+                .await;
+            w.g.key_versions(&bot).await.unwrap();
+            w.clock.advance(61);
+            refused(w.g.key_versions(&bot).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_agent_scopes_are_checked_per_operation() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, reader) = w.token("reader", vec![Scope::read("*")]).await;
+            // Read on everything writes nothing, manages nothing.
+            refused(
+                w.g.put_record(&reader, "r1", "note", None, b"x").await,
+                w.name,
+            );
+            refused(w.g.seal(&reader, "c", b"x").await, w.name);
+            refused(w.g.rotate_tenant_key(&reader).await, w.name);
+            refused(w.g.shred_tenant(&reader).await, w.name);
+            refused(w.g.erase_tenant(&reader, 10).await, w.name);
+            refused(
+                w.g.create_token(&reader, TokenSpec::read_only(a("reader"), "x"))
+                    .await,
+                w.name,
+            );
+            refused(w.g.revoke_token(&reader, "tok_x").await, w.name);
+            refused(w.g.kill_agent(&reader, &a("other")).await, w.name);
+            refused(w.g.create_tenant(&reader).await, w.name);
+            refused(
+                w.g.set_retention(
+                    &reader,
+                    "note",
+                    tenantguard::store::RetentionWindow::Secs(60),
+                )
+                .await,
+                w.name,
+            );
+            // But it reads what it is scoped to.
+            w.g.key_versions(&reader).await.unwrap();
+            w.g.audit_entries(&reader, 0, 10).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_record_scope_names_class_and_id() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token(
+                    "bot",
+                    vec![
+                        Scope::new("records/note/*", Action::Write),
+                        Scope::new("records/note/*", Action::Delete),
+                    ],
+                )
+                .await;
+            w.g.put_record(&bot, "n1", "note", None, b"x")
+                .await
+                .unwrap();
+            assert!(w.g.delete_record(&bot, "n1").await.unwrap());
+            // Another class with the same id space is out of reach.
+            refused(
+                w.g.put_credential(&bot, "n2", &Credential::password("x"))
+                    .await,
+                w.name,
+            );
+            refused(w.g.delete_record(&bot, "prod-db-password").await, w.name);
+            assert_eq!(w.password().await, b"s3cret");
+        }
+    });
+}
+
+#[test]
+fn attack_totp_scope_is_per_credential() {
+    rt().block_on(async {
+        for w in worlds().await {
+            w.g.put_credential(&w.acme, "otp2", &Credential::totp_seed(SEED))
+                .await
+                .unwrap();
+            let (_, bot) = w.token("bot", vec![Scope::read("totp/otp")]).await;
+            w.g.totp_code(&bot, "otp", &TotpParams::default(), "run 1")
+                .await
+                .unwrap();
+            refused(
+                w.g.totp_code(&bot, "otp2", &TotpParams::default(), "run 1")
+                    .await,
+                w.name,
+            );
+            // A viewer may not use credentials at all.
+            let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
+            refused(
+                w.g.totp_code(&vic, "otp", &TotpParams::default(), "x")
+                    .await,
+                w.name,
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_agents_never_manage_sessions_or_members() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Admin)]).await;
+            refused(w.g.revoke_user_sessions(&bot, &a("mia")).await, w.name);
+            refused(w.g.list_sessions(&bot, Some(&a("mia")), 10).await, w.name);
+            let dir = tenantguard::tenant::MemoryDirectory::new();
+            let e = dir.set_member(&bot, &a("eve"), Role::Owner).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        }
+    });
+}
+
+#[test]
+fn attack_reserved_actions_even_with_full_audit_scope() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Write)]).await;
+            let e =
+                w.g.record_audit(&bot, AuditEvent::new(AuditAction::AgentKill, "agent:x"))
+                    .await
+                    .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+            // Host actions still work.
+            w.g.record_audit(&bot, AuditEvent::new(AuditAction::PolicyChange, "egress"))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_long_multibyte_resource_never_panics() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
+            for res in [
+                "é".repeat(200),
+                "€".repeat(100),
+                format!("runs/{}", "日".repeat(50)),
+            ] {
+                let r =
+                    w.g.verify_token(t.secret.expose(), &res, Action::Write)
+                        .await;
+                assert_eq!(r.unwrap_err().kind(), ErrorKind::PermissionDenied);
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_scope_grammar_table() {
+    for bad in [
+        "", "*x", "x*", "a*b", "/a", "a/", "a//b", "./a", "a/./b", "a/../b", "..", "*/a", "a/**",
+        "a\n", "a\u{7f}",
+    ] {
+        let spec = TokenSpec::read_only(a("bot"), "x").scopes(vec![Scope::read(bad)]);
+        rt().block_on(async {
+            let w = &worlds().await[0];
+            let e = w.g.create_token(&w.acme, spec).await.unwrap_err();
+            assert!(
+                matches!(e, tenantguard::Error::Token(TokenError::InvalidScope(_))),
+                "{bad:?}: {e:?}"
+            );
+        });
+    }
+}
+
+#[test]
+fn attack_refused_agent_writes_nothing_to_the_audit_log() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::read("runs/*")]).await;
+            let before = w.actions().await.len();
+            let _ = w.g.shred_tenant(&bot).await;
+            let _ = w.g.rotate_tenant_key(&bot).await;
+            let _ =
+                w.g.put_credential(&bot, "x", &Credential::password("y"))
+                    .await;
+            let _ =
+                w.g.record_audit(&bot, AuditEvent::new(AuditAction::PolicyChange, "x"))
+                    .await;
+            assert_eq!(w.actions().await.len(), before, "{}", w.name);
+            assert_eq!(w.g.key_versions(&w.acme).await.unwrap().len(), 1);
+        }
+    });
+}
+
+#[test]
+fn attack_record_id_with_dot_segments_cannot_escape_the_class_scope() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("records/note/*", Action::Write)])
+                .await;
+            for (id, class) in [
+                ("../password/prod-db-password", "note"),
+                ("x", "note/../password"),
+                ("./x", "note"),
+                ("a//b", "note"),
+            ] {
+                refused(w.g.put_record(&bot, id, class, None, b"x").await, w.name);
+            }
+            assert_eq!(w.password().await, b"s3cret");
+        }
+    });
+}
+
+#[test]
+fn attack_seal_context_with_dot_segments_is_out_of_scope() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("values/runs/*", Action::Write)])
+                .await;
+            w.g.seal(&bot, "runs/1", b"x").await.unwrap();
+            for ctx in ["runs/../credentials/x", "runs//x", "credentials/x", "runs"] {
+                refused(w.g.seal(&bot, ctx, b"x").await, w.name);
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_expiry_holds_at_the_exact_second() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, bot) = w
+                .token_spec(
+                    TokenSpec::read_only(a("bot"), "t")
+                        .scopes(vec![Scope::read("keys")])
+                        .expires_in(60),
+                )
+                .await;
+            w.clock.advance(59);
+            w.g.key_versions(&bot).await.unwrap();
+            w.clock.advance(1);
+            refused(w.g.key_versions(&bot).await, w.name);
+            refused(w.g.authenticate_token(t.secret.expose()).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_scope_matching_is_case_and_lookalike_exact() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
+            for res in [
+                "Runs/1",
+                "RUNS/1",
+                "runs\u{2215}1",
+                "ｒuns/1",
+                "runs/1".replace('r', "\u{0433}").as_str(),
+            ] {
+                let e =
+                    w.g.verify_token(t.secret.expose(), res, Action::Read)
+                        .await
+                        .unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{res}");
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_read_on_tokens_cannot_revoke_or_kill() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (victim, vctx) = w.token("victim", vec![Scope::read("keys")]).await;
+            let (_, bot) = w.token("bot", vec![Scope::read("tokens")]).await;
+            assert!(!w
+                .g
+                .list_tokens(&bot, None, None, 10)
+                .await
+                .unwrap()
+                .is_empty());
+            refused(w.g.revoke_token(&bot, &victim.id).await, w.name);
+            refused(w.g.kill_agent(&bot, &a("victim")).await, w.name);
+            // The victim is untouched.
+            w.g.key_versions(&vctx).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_a_chain_of_self_minted_tokens_dies_with_one_kill() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let scopes = vec![Scope::new("tokens", Action::Admin), Scope::read("keys")];
+            let (_, gen0) = w.token("bot", scopes.clone()).await;
+            let mut ctx = gen0;
+            let mut secrets = Vec::new();
+            for i in 0..3 {
+                let t =
+                    w.g.create_token(
+                        &ctx,
+                        TokenSpec::read_only(a("bot"), format!("gen{i}")).scopes(scopes.clone()),
+                    )
+                    .await
+                    .unwrap();
+                ctx =
+                    w.g.authenticate_token(t.secret.expose())
+                        .await
+                        .unwrap()
+                        .context;
+                secrets.push(t.secret.expose().to_owned());
+            }
+            w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
+            for s in &secrets {
+                refused(w.g.authenticate_token(s).await, w.name);
+            }
+            refused(w.g.key_versions(&ctx).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_agent_without_audit_read_cannot_read_or_export_the_log() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("audit", Action::Write)])
+                .await;
+            refused(w.g.audit_entries(&bot, 0, 10).await, w.name);
+            refused(w.g.verify_audit(&bot).await, w.name);
+            refused(w.g.export_audit(&bot, Vec::new()).await, w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_agent_cannot_erase_subjects_or_sweep_without_retention_admin() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Delete)]).await;
+            refused(w.g.erase_subject(&bot, "jane", 10).await, w.name);
+            refused(w.g.sweep(&bot, 10, |_| {}).await, w.name);
+            assert_eq!(w.password().await, b"s3cret");
+        }
+    });
+}
+
+#[test]
+fn attack_huge_resource_names_never_panic() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (t, _) = w.token("bot", vec![Scope::read("*")]).await;
+            let huge = "é".repeat(100_000);
+            w.g.verify_token(t.secret.expose(), &huge, Action::Read)
+                .await
+                .unwrap();
+            let e =
+                w.g.verify_token(t.secret.expose(), &huge, Action::Write)
+                    .await
+                    .unwrap_err();
+            assert!(e.to_string().len() < 1024, "the echo is bounded");
+        }
+    });
+}
+
+#[test]
+fn attack_user_context_cannot_use_another_stores_capability_to_vouch_plaintext() {
+    rt().block_on(async {
+        for w in worlds().await {
+            // A user vouched by a rogue capability is still only a user: no plaintext, and
+            // sensitive operations by role only.
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(LocalKeyProvider::ephemeral())
+                .store(MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let fake_owner = TenantContext::resolved(tenantguard::tenant::Resolved::vouch(
+                &rogue_cap,
+                TenantId::new("acme").unwrap(),
+                a("mallory"),
+                Role::Owner,
+            ));
+            refused(
+                w.g.open_credential(&fake_owner, "prod-db-password").await,
+                w.name,
+            );
+            refused(w.g.set_tenant_key_provider(&fake_owner, None).await, w.name);
+        }
+    });
+}
