@@ -13,8 +13,7 @@ import com.sun.jna.Pointer
 import com.sun.jna.Structure
 import java.lang.management.ManagementFactory
 import kotlinx.coroutines.runBlocking
-import tenantguard.Guard
-import tenantguard.ServiceRole
+import tenantguard.guardInMemoryWithService
 import tenantguard.TenantContext
 import tenantguard.TenantSealer
 
@@ -77,8 +76,9 @@ private fun q(s: String?) = "\"" + (s ?: "").replace("\\", "\\\\").replace("\"",
 
 fun main(args: Array<String>) {
     val iters = args.getOrNull(0)?.toInt() ?: 100_000
-    val g = Guard.inMemory()
-    val ctx = TenantContext.service("bench", ServiceRole())
+    val gs = guardInMemoryWithService()
+    val g = gs.guard
+    val ctx = TenantContext.service("bench", gs.service)
     g.createTenant(ctx)
     val data = ByteArray(256) { it.toByte() }
 

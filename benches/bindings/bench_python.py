@@ -38,8 +38,8 @@ def report(name: str, fn: Callable[[], Callable[[], None]], iters: int, **extra:
 def tenantguard_rt() -> Callable[[], None]:
     import tenantguard as tg
 
-    g = tg.Guard.in_memory()
-    ctx = tg.TenantContext.service("bench", tg.ServiceRole())
+    g, service = tg.Guard.in_memory_with_service()
+    ctx = tg.TenantContext.service("bench", service)
     g.create_tenant(ctx)
 
     def rt() -> None:
@@ -52,8 +52,8 @@ def tenantguard_rt() -> Callable[[], None]:
 def tenantguard_text_rt() -> Callable[[], None]:
     import tenantguard as tg
 
-    g = tg.Guard.in_memory()
-    ctx = tg.TenantContext.service("bench", tg.ServiceRole())
+    g, service = tg.Guard.in_memory_with_service()
+    ctx = tg.TenantContext.service("bench", service)
     g.create_tenant(ctx)
 
     def rt() -> None:

@@ -12,7 +12,7 @@ import tenantguard as tg
 
 
 def test_closed_guard_raises_closed_error_also_on_enter(tmp_path: Path) -> None:
-    g = tg.Guard.in_memory()
+    g, service = tg.Guard.in_memory_with_service()
     egress = tg.Egress(g, tg.MemoryStore())
     g.close()
     with pytest.raises(tg.ClosedError, match="closed Guard") as info:
@@ -20,7 +20,7 @@ def test_closed_guard_raises_closed_error_also_on_enter(tmp_path: Path) -> None:
             pass
     assert isinstance(info.value, ValueError) and info.value.kind == "closed"
     with pytest.raises(tg.ClosedError):
-        g.create_tenant(tg.TenantContext.service("acme", tg.ServiceRole()))
+        g.create_tenant(tg.TenantContext.service("acme", service))
     with pytest.raises(tg.ClosedError):
         with egress:
             pass
@@ -61,15 +61,16 @@ def test_wrong_types_are_invalid_type_errors(guard: tg.Guard, acme: tg.TenantCon
 
 def test_a_callbacks_own_exception_passes_through() -> None:
     provider = tg.LocalKeyProvider.ephemeral()
-    with tg.Guard(provider, tg.MemoryStore()) as guard:
-        guard.create_tenant(tg.TenantContext.service("a", tg.ServiceRole()))
+    guard, service = tg.Guard.with_service(provider, tg.MemoryStore())
+    with guard:
+        guard.create_tenant(tg.TenantContext.service("a", service))
         provider.rotate_kek()
 
         def progress(_report: tg.RewrapReport) -> None:
             raise TypeError("the caller's own bug")
 
         with pytest.raises(TypeError, match="the caller's own bug") as info:
-            guard.rewrap_tenant_keys(tg.ServiceRole(), progress=progress)
+            guard.rewrap_tenant_keys(service, progress=progress)
         assert not isinstance(info.value, tg.TenantguardError)
 
 

@@ -203,9 +203,10 @@ def test_duplicate_tenant_conflicts(guard: tg.Guard, acme: tg.TenantContext) -> 
     assert info.value.kind in ("conflict", "invalid_input")
 
 
-def test_try_ephemeral(service: tg.ServiceRole) -> None:
+def test_try_ephemeral() -> None:
     provider = tg.LocalKeyProvider.try_ephemeral()
-    with tg.Guard(provider, tg.MemoryStore()) as g:
+    g, service = tg.Guard.with_service(provider, tg.MemoryStore())
+    with g:
         acme = tg.TenantContext.service("acme", service)
         g.create_tenant(acme)
         assert g.open(acme, "c", g.seal(acme, "c", b"x")) == b"x"

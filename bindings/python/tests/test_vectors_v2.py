@@ -40,8 +40,8 @@ def _usable(v: dict[str, Any]) -> bool:
     return bool(v["context_kind"] == "caller" and v["key_id"] <= MAX_ROTATIONS)
 
 
-def _guard_for(v: dict[str, Any], service: tg.ServiceRole) -> tuple[tg.Guard, tg.TenantContext]:
-    g = tg.Guard(VectorKeyProvider(bytes.fromhex(v["data_key_hex"])), tg.MemoryStore())
+def _guard_for(v: dict[str, Any]) -> tuple[tg.Guard, tg.TenantContext]:
+    g, service = tg.Guard.with_service(VectorKeyProvider(bytes.fromhex(v["data_key_hex"])), tg.MemoryStore())
     ctx = tg.TenantContext.service(v["tenant_id"], service)
     g.create_tenant(ctx)
     for _ in range(1, v["key_id"]):
@@ -55,8 +55,8 @@ def test_file_has_vectors_for_the_bindings() -> None:
 
 
 @pytest.mark.parametrize("v", [v for v in DOC["valid"] if _usable(v)], ids=lambda v: str(v["name"]))
-def test_valid(v: dict[str, Any], service: tg.ServiceRole) -> None:
-    g, ctx = _guard_for(v, service)
+def test_valid(v: dict[str, Any]) -> None:
+    g, ctx = _guard_for(v)
     with g:
         plain = bytes.fromhex(v["plaintext_hex"])
         parsed = tg.SealedValue.parse(v["sealed_text"])
@@ -70,8 +70,8 @@ def test_valid(v: dict[str, Any], service: tg.ServiceRole) -> None:
 
 
 @pytest.mark.parametrize("v", [v for v in DOC["invalid"] if _usable(v)], ids=lambda v: str(v["name"]))
-def test_invalid(v: dict[str, Any], service: tg.ServiceRole) -> None:
-    g, ctx = _guard_for(v, service)
+def test_invalid(v: dict[str, Any]) -> None:
+    g, ctx = _guard_for(v)
     with g:
         sealed: str | bytes = v["input"] if v["form"] == "text" else bytes.fromhex(v["input"])
         with pytest.raises(tg.TenantguardError) as info:

@@ -299,7 +299,7 @@ test("identifiers count as secrets only when the organization switches it on") {
     val strict = egressPolicyStrict().copy(identifiersAsSecrets = true)
     check(strict.identifiersAsSecrets)
     check(!egressPolicyDefault().identifiersAsSecrets)
-    Guard.inMemory().use { g ->
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         Egress.forGuard(g, exampleRegistry()).use { e ->

@@ -24,15 +24,15 @@ val valid = (doc["valid"] as List<Map<String, Any?>>).filter(::usable)
 @Suppress("UNCHECKED_CAST")
 val invalid = (doc["invalid"] as List<Map<String, Any?>>).filter(::usable)
 check(valid.size >= 9 && invalid.isNotEmpty())
-val service = ServiceRole()
-
-fun <T> withGuard(v: Map<String, Any?>, block: (Guard, TenantContext) -> T): T =
-    Guard.withKeyProvider(VectorKeyProvider(v.s("data_key_hex").unhex()), Store.memory()).use { g ->
-        val ctx = TenantContext.service(v.s("tenant_id"), service)
+fun <T> withGuard(v: Map<String, Any?>, block: (Guard, TenantContext) -> T): T {
+    val gs = guardWithKeyProviderAndService(VectorKeyProvider(v.s("data_key_hex").unhex()), Store.memory())
+    return gs.guard.use { g ->
+        val ctx = TenantContext.service(v.s("tenant_id"), gs.service)
         g.createTenant(ctx)
         repeat((v.l("key_id") - 1).toInt()) { g.rotateTenantKey(ctx) }
         block(g, ctx)
     }
+}
 
 for (v in valid) {
     val name = v.s("name")
