@@ -3,16 +3,18 @@
 //! (not the `key_id` column a database writer can edit), and once a tenant holds no v1
 //! value, v1 can be switched off so its ambiguous record context is no downgrade path.
 
+mod tg_cap;
+
 use std::sync::Arc;
 
 use tenantguard::store::{RecordStore, Store};
 use tenantguard::{
-    ErrorKind, Guard, KeyId, LocalKeyProvider, MemoryStore, SealFormat, ServiceRole, TenantContext,
+    ErrorKind, Guard, KeyId, LocalKeyProvider, MemoryStore, SealFormat, TenantContext,
     TenantId,
 };
 
 fn service(t: &str) -> TenantContext {
-    TenantContext::service(TenantId::new(t).unwrap(), &ServiceRole::new())
+    TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap())
 }
 
 fn guard(store: &Arc<MemoryStore>, kms: &Arc<LocalKeyProvider>, format: SealFormat) -> Guard {
@@ -21,7 +23,8 @@ fn guard(store: &Arc<MemoryStore>, kms: &Arc<LocalKeyProvider>, format: SealForm
         .store_arc(store.clone() as Arc<dyn Store>)
         .policy_store(store.clone())
         .seal_format(format)
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap()
 }
 
@@ -124,7 +127,8 @@ async fn refuse_v1_for_the_whole_guard() {
         .key_provider_arc(kms.clone())
         .store_arc(store.clone() as Arc<dyn Store>)
         .refuse_v1(true)
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     assert!(strict.v1_refused(&t).await.unwrap());
     assert_eq!(
@@ -139,7 +143,6 @@ async fn refuse_v1_for_the_whole_guard() {
 async fn v1_record_context_ambiguity_is_closed() {
     let store = Arc::new(MemoryStore::new());
     let kms = Arc::new(LocalKeyProvider::ephemeral());
-    let t = service("acme");
     for format in [SealFormat::V1, SealFormat::V2] {
         let g = guard(&store, &kms, format);
         // Memory-store ids are unique across tenants: each format gets its own.
@@ -173,6 +176,7 @@ async fn v1_record_context_ambiguity_is_closed() {
     }
     // Once v1 is refused for the tenant, the moved v1 bytes no longer open.
     let g = guard(&store, &kms, SealFormat::V2);
+    let t = service("acme");
     store.delete_record(&t, "c").await.unwrap();
     let r = g.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
     assert_eq!(r.moved, 1);
@@ -240,7 +244,8 @@ async fn set_v1_refused_needs_a_policy_store_and_the_owner() {
     let g = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
     let t = service("acme");
     g.create_tenant(&t).await.unwrap();

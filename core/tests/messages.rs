@@ -1,9 +1,11 @@
 //! Error messages say what happened and what to do, and do not mislead (issue 12).
 
+mod tg_cap;
+
 use tenantguard::audit::{verify_jsonl, VerifyOptions};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, SealedValue, ServiceRole, TenantContext,
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, SealedValue, TenantContext,
     TenantId, UserId,
 };
 
@@ -11,9 +13,10 @@ async fn setup() -> (Guard, TenantContext) {
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store(MemoryStore::new())
-        .build()
+        .build_with_service()
+        .map(tg_cap::keep)
         .unwrap();
-    let acme = TenantContext::service(TenantId::new("acme").unwrap(), &ServiceRole::new());
+    let acme = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
     guard.create_tenant(&acme).await.unwrap();
     (guard, acme)
 }
@@ -23,6 +26,7 @@ async fn an_owner_opening_is_told_it_needs_the_service_role() {
     let (guard, acme) = setup().await;
     let sealed = guard.seal(&acme, "c", b"v").await.unwrap();
     let owner = TenantContext::resolved(Resolved::vouch(
+        &tg_cap::cap(),
         acme.tenant().clone(),
         UserId::new("olivia").unwrap(),
         Role::Owner,

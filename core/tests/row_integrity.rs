@@ -6,11 +6,12 @@
 
 #[cfg(feature = "postgres")]
 mod postgres_support;
+mod tg_cap;
 
 use tenantguard::store::{
     RefreshRecord, RowKey, SessionRecord, SessionStore, StoreError, TokenRecord, TokenStore,
 };
-use tenantguard::{ErrorKind, Role, ServiceRole, SqliteStore, TenantContext, TenantId};
+use tenantguard::{ErrorKind, Role, SqliteStore, TenantContext, TenantId};
 
 fn tid(s: &str) -> TenantId {
     TenantId::new(s).unwrap()
@@ -64,7 +65,7 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
     let s = SqliteStore::open(&path)
         .unwrap()
         .with_row_key(RowKey::from_bytes([7; 32]));
-    let acme = TenantContext::service(tid("acme"), &ServiceRole::new());
+    let acme = TenantContext::service(tid("acme"), &tg_cap::cap());
     tenantguard::store::KeyStore::create_tenant(
         &s,
         &acme,
@@ -78,7 +79,7 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
     )
     .await
     .unwrap();
-    let sr = ServiceRole::new();
+    let sr = tg_cap::cap();
     s.insert_token(&acme, &tok("t1", "acme", 1)).await.unwrap();
     let (se, rf) = sess("s1", "acme");
     s.insert_session(&acme, &se, &rf).await.unwrap();
@@ -130,7 +131,7 @@ async fn postgres_refuses_edited_and_planted_authorization_rows() {
     s.set_member(&acme, &postgres_support::u("vic"), Role::Viewer, 1)
         .await
         .unwrap();
-    let sr = ServiceRole::new();
+    let sr = tg_cap::cap();
     s.insert_token(&acme, &tok("t1", "acme", 1)).await.unwrap();
     let (se, rf) = sess("s1", "acme");
     s.insert_session(&acme, &se, &rf).await.unwrap();

@@ -1219,7 +1219,7 @@ impl Directory for PostgresStore {
         // Through the service role: the application role reads no memberships (its
         // claim of a user id is not proof of being that user).
         let mut client = self.service_conn().await.map_err(dir)?;
-        let scope = TenantContext::service(tenant.clone(), &ServiceRole::new());
+        let scope = TenantContext::service(tenant.clone(), &ServiceRole::for_guard(0));
         let tx = scoped(&mut client, &scope).await.map_err(dir)?;
         let row = tx
             .query_opt(
