@@ -14,7 +14,7 @@ def test_code_holding_only_the_guard_or_a_user_context_cannot_open_a_credential(
         guard.put_credential(acme, "db", tg.Credential.password(b"s3cret"))
         # No constructor: the capability only comes from a ...with_service call.
         with pytest.raises(TypeError):
-            tg.ServiceRole()
+            tg.ServiceRole()  # type: ignore[call-arg]
         # Anyone can build a guard of their own: its capability opens nothing in this one.
         rogue, rogue_service = tg.Guard.in_memory_with_service()
         with rogue:

@@ -158,6 +158,7 @@ def test_stubs_refuse_classes_without_a_constructor() -> None:
         lambda: tg.SealedValue(),  # type: ignore[call-arg]
         lambda: tg.TenantContext(),  # type: ignore[call-arg]
         lambda: tg.Prepared(),  # type: ignore[call-arg]
+        lambda: tg.ServiceRole(),  # type: ignore[call-arg]
     ):
         with pytest.raises(TypeError, match="cannot create"):
             make()

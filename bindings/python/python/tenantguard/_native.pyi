@@ -97,6 +97,8 @@ class ServiceRole:
     ``Guard.in_memory_with_service`` hand it out once, bound to that guard's store.
     """
 
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
+
 @final
 class TenantContext:
     """A verified scope: one tenant and the principal acting in it."""
