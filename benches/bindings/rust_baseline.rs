@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use tenantguard::{Guard, LocalKeyProvider, MemoryStore, ServiceRole, TenantContext, TenantId};
+use tenantguard::{Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 
 fn main() {
     let iters: u32 = std::env::args()
