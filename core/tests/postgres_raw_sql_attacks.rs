@@ -24,6 +24,7 @@
 #![cfg(feature = "postgres")]
 
 mod postgres_support;
+mod tg_cap;
 
 use postgres_support::*;
 use tenantguard::audit::AuditDraft;
