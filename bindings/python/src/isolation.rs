@@ -166,7 +166,10 @@ pub(crate) struct DirectoryResolver(tenantguard::tenant::DirectoryResolver<Arc<d
 impl DirectoryResolver {
     /// Vouching for users needs the service capability (`service`).
     #[new]
-    fn new(directory: &Bound<'_, PyAny>, service: &crate::types::ServiceRole) -> PyResult<Self> {
+    fn new(
+        directory: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = crate::errors::arg)] service: PyRef<'_, crate::types::ServiceRole>,
+    ) -> PyResult<Self> {
         #[cfg(feature = "postgres")]
         if let Ok(p) = directory.cast::<crate::provider::PostgresStore>() {
             let d: Arc<dyn Directory> = p.get().0.clone();
