@@ -6379,7 +6379,7 @@ public protocol RedactorProtocol: AnyObject, Sendable {
     func fake(text: String, session: PseudonymSession) throws  -> Redacted
     
     /**
-     * Every value found in `text` (at most 4 MiB), by position.
+     * Every value found in `text` (at most 4 MiB, `MAX_TEXT_LEN`), by position.
      */
     func find(text: String) throws  -> [Finding]
     
@@ -6448,10 +6448,12 @@ open class Redactor: RedactorProtocol, @unchecked Sendable {
     }
     /**
      * A redactor: built-in recognizers of `categories` (default all), the organization's
-     * `terms` and `patterns`, an agent-token prefix (default `tg_`), the organization's own
-     * person `names` (added to the name gazetteer) and `exempt` words (never part of a name).
+     * `terms` and `patterns`, an agent-token prefix (default `tg_`), whether commit ids
+     * and digests in context, UUIDs and base64 images count as secrets (default `false`), the
+     * organization's own person `names` (added to the name gazetteer) and `exempt` words
+     * (never part of a name).
      */
-public convenience init(categories: [RedactCategory]? = nil, terms: [String] = [], patterns: [OrgPattern] = [], agentPrefix: String? = nil, names: [String] = [], exempt: [String] = [])throws  {
+public convenience init(categories: [RedactCategory]? = nil, terms: [String] = [], patterns: [OrgPattern] = [], agentPrefix: String? = nil, identifiersAsSecrets: Bool = false, names: [String] = [], exempt: [String] = [])throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
@@ -6460,6 +6462,7 @@ public convenience init(categories: [RedactCategory]? = nil, terms: [String] = [
         FfiConverterSequenceString.lower(terms),
         FfiConverterSequenceTypeOrgPattern.lower(patterns),
         FfiConverterOptionString.lower(agentPrefix),
+        FfiConverterBool.lower(identifiersAsSecrets),
         FfiConverterSequenceString.lower(names),
         FfiConverterSequenceString.lower(exempt),uniffiCallStatus
     )
@@ -6494,7 +6497,7 @@ open func fake(text: String, session: PseudonymSession)throws  -> Redacted  {
 }
     
     /**
-     * Every value found in `text` (at most 4 MiB), by position.
+     * Every value found in `text` (at most 4 MiB, `MAX_TEXT_LEN`), by position.
      */
 open func find(text: String)throws  -> [Finding]  {
     return try  FfiConverterSequenceTypeFinding.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -8997,6 +9000,10 @@ public struct EgressPolicy: Equatable, Hashable {
      * Hints for the provider.
      */
     public var retention: RetentionHints
+    /**
+     * Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
+     */
+    public var identifiersAsSecrets: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -9027,7 +9034,10 @@ public struct EgressPolicy: Equatable, Hashable {
          */agentPrefix: String?, 
         /**
          * Hints for the provider.
-         */retention: RetentionHints) {
+         */retention: RetentionHints, 
+        /**
+         * Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
+         */identifiersAsSecrets: Bool = false) {
         self.allowedProviders = allowedProviders
         self.optedOut = optedOut
         self.categories = categories
@@ -9037,6 +9047,7 @@ public struct EgressPolicy: Equatable, Hashable {
         self.patterns = patterns
         self.agentPrefix = agentPrefix
         self.retention = retention
+        self.identifiersAsSecrets = identifiersAsSecrets
     }
 
     
@@ -9063,7 +9074,8 @@ public struct FfiConverterTypeEgressPolicy: FfiConverterRustBuffer {
                 terms: FfiConverterSequenceString.read(from: &buf), 
                 patterns: FfiConverterSequenceTypeOrgPattern.read(from: &buf), 
                 agentPrefix: FfiConverterOptionString.read(from: &buf), 
-                retention: FfiConverterTypeRetentionHints.read(from: &buf)
+                retention: FfiConverterTypeRetentionHints.read(from: &buf), 
+                identifiersAsSecrets: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -9077,6 +9089,7 @@ public struct FfiConverterTypeEgressPolicy: FfiConverterRustBuffer {
         FfiConverterSequenceTypeOrgPattern.write(value.patterns, into: &buf)
         FfiConverterOptionString.write(value.agentPrefix, into: &buf)
         FfiConverterTypeRetentionHints.write(value.retention, into: &buf)
+        FfiConverterBool.write(value.identifiersAsSecrets, into: &buf)
     }
 }
 
@@ -15112,7 +15125,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_redactor_fake() != 45560) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_redactor_find() != 2354) {
+    if (uniffi_tenantguard_ffi_checksum_method_redactor_find() != 24854) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_redactor_hash() != 45691) {
@@ -15583,7 +15596,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_constructor_pseudonymsession_new() != 23836) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_constructor_redactor_new() != 3972) {
+    if (uniffi_tenantguard_ffi_checksum_constructor_redactor_new() != 20513) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_constructor_guardoptions_new() != 35094) {

@@ -529,7 +529,7 @@ void uniffi_tenantguard_ffi_fn_free_redactor(uint64_t handle, RustCallStatus *_N
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_REDACTOR_NEW
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CONSTRUCTOR_REDACTOR_NEW
-uint64_t uniffi_tenantguard_ffi_fn_constructor_redactor_new(RustBuffer categories, RustBuffer terms, RustBuffer patterns, RustBuffer agent_prefix, RustBuffer names, RustBuffer exempt, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_tenantguard_ffi_fn_constructor_redactor_new(RustBuffer categories, RustBuffer terms, RustBuffer patterns, RustBuffer agent_prefix, int8_t identifiers_as_secrets, RustBuffer names, RustBuffer exempt, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_REDACTOR_FAKE
