@@ -314,10 +314,10 @@ test("agent token refusals carry a typed reason (TokenCheck.Refused)") {
         check(r.reason == TokenRefusal.OUT_OF_SCOPE && r.message.contains("does not allow delete") && !r.message.contains(secret)) { r.message }
 
         // A well-formed token of this deployment that no store knows.
-        guardWith(TestClock(T0)).use { other ->
+        guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), GuardOptions(clock = TestClock(T0))).let { o -> o.guard.use { other ->
             other.createTenant(TenantContext.service("acme", o.service))
             check(refused(other.checkToken(stranger)) == TokenRefusal.UNKNOWN)
-        }
+        } }
         clock.t = T0 + 60
         check(refused(g.checkTokenFor(secret, "runs/7", TokenAction.WRITE)) == TokenRefusal.EXPIRED)
         clock.t = T0
