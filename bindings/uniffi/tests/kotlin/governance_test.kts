@@ -501,6 +501,8 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
     val tamperedSeq = stored.single { it.target == "user:tamper-me" }.seq
     Store.sqlite(db.path).use { st ->
         guardWith(clock, st).use { g ->
+            // This guard has its own capability: contexts are made per guard.
+            val acme = TenantContext.service("acme", service)
             val b = broken(g.checkAudit(acme))
             check(b.reason == AuditProblem.HASH_MISMATCH && b.seq == tamperedSeq && b.line == tamperedSeq) { b.toString() }
             runBlocking { check(broken(g.checkAuditAsync(acme)) == b) }
