@@ -236,6 +236,7 @@ test("Egress.forGuard keeps policies in the guard's own store (embedded SQLite)"
     // A guard built from a Store uses that store's policies.
     val store = Store.memory()
     guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store).also { service = it.service }.guard.use { g ->
+        acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         Egress.forGuard(g, exampleRegistry()).use { e -> e.setPolicy(acme, egressPolicyStrict()) }
         Egress(g, store, exampleRegistry()).use { e -> check(e.policy(acme) == egressPolicyStrict()) }
