@@ -253,44 +253,48 @@ fn bench_rls(c: &mut Criterion) {
         });
         client
     });
-    let block =
-        |(guard, member, service, _): &(Guard, TenantContext, TenantContext, Arc<PostgresStore>),
-         db: &str,
-         n: u32| {
-            rt.block_on(async {
-                let server0 = backend_ticks(&admin, db).await;
-                let client0 = cpu_time::ProcessTime::now();
-                let start = std::time::Instant::now();
-                for i in 0..n {
-                    let id = format!("alt-{i}");
-                    guard
-                        .put_record(
-                            member,
-                            &id,
-                            "password",
-                            None,
-                            b"correct horse battery staple",
-                        )
-                        .await
-                        .unwrap();
-                    guard.open_record(service, &id).await.unwrap();
-                }
-                let wall = start.elapsed().as_secs_f64();
-                let client = client0.elapsed().as_secs_f64();
-                let server1 = backend_ticks(&admin, db).await;
-                let server = match (server0, server1) {
-                    (Some(a), Some(b)) => Some(
-                        b.iter()
-                            .map(|(pid, t)| t.saturating_sub(*a.get(pid).unwrap_or(&0)))
-                            .sum::<u64>() as f64
-                            / clock_ticks_per_sec(),
-                    ),
-                    _ => None,
-                };
-                let n = f64::from(n);
-                (wall / n, client / n, server.map(|s| s / n))
-            })
-        };
+    let block = |(guard, member, service, _): &(
+        Guard,
+        TenantContext,
+        TenantContext,
+        Arc<PostgresStore>,
+    ),
+                 db: &str,
+                 n: u32| {
+        rt.block_on(async {
+            let server0 = backend_ticks(&admin, db).await;
+            let client0 = cpu_time::ProcessTime::now();
+            let start = std::time::Instant::now();
+            for i in 0..n {
+                let id = format!("alt-{i}");
+                guard
+                    .put_record(
+                        member,
+                        &id,
+                        "password",
+                        None,
+                        b"correct horse battery staple",
+                    )
+                    .await
+                    .unwrap();
+                guard.open_record(service, &id).await.unwrap();
+            }
+            let wall = start.elapsed().as_secs_f64();
+            let client = client0.elapsed().as_secs_f64();
+            let server1 = backend_ticks(&admin, db).await;
+            let server = match (server0, server1) {
+                (Some(a), Some(b)) => Some(
+                    b.iter()
+                        .map(|(pid, t)| t.saturating_sub(*a.get(pid).unwrap_or(&0)))
+                        .sum::<u64>() as f64
+                        / clock_ticks_per_sec(),
+                ),
+                _ => None,
+            };
+            let n = f64::from(n);
+            (wall / n, client / n, server.map(|s| s / n))
+        })
+    };
     const ROUNDS: usize = 40;
     let mut ratios = Vec::new();
     let (mut t_rls, mut t_plain) = (0.0, 0.0);

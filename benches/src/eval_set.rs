@@ -13,7 +13,14 @@ pub struct Prompt {
 }
 
 /// Tags of the secret category (a miss of one of these is a credential leak).
-pub const SECRET_TYPES: &[&str] = &["URL_CREDENTIALS", "JWT", "API_KEY", "PRIVATE_KEY", "AGENT_TOKEN", "SECRET"];
+pub const SECRET_TYPES: &[&str] = &[
+    "URL_CREDENTIALS",
+    "JWT",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "AGENT_TOKEN",
+    "SECRET",
+];
 
 /// Path of the committed set.
 pub fn default_path() -> std::path::PathBuf {
@@ -48,7 +55,10 @@ pub fn load(path: &std::path::Path) -> Vec<Prompt> {
 }
 
 /// Secret spans of `p` not fully covered by findings of any secret type: the leaks.
-pub fn leaks<'a>(p: &'a Prompt, pred: &[(String, usize, usize)]) -> Vec<&'a (String, usize, usize)> {
+pub fn leaks<'a>(
+    p: &'a Prompt,
+    pred: &[(String, usize, usize)],
+) -> Vec<&'a (String, usize, usize)> {
     p.spans
         .iter()
         .filter(|(t, _, _)| SECRET_TYPES.contains(&t.as_str()))

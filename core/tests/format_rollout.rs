@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use tenantguard::store::{RecordStore, Store};
 use tenantguard::{
-    ErrorKind, Guard, KeyId, LocalKeyProvider, MemoryStore, SealFormat, TenantContext,
-    TenantId,
+    ErrorKind, Guard, KeyId, LocalKeyProvider, MemoryStore, SealFormat, TenantContext, TenantId,
 };
 
 fn service(t: &str) -> TenantContext {

@@ -565,13 +565,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         Ok(1)
     );
     assert_eq!(
-        raw(
-            &app,
-            "acme",
-            "mia",
-            "SELECT tg_delete_record('planted')"
-        )
-        .await,
+        raw(&app, "acme", "mia", "SELECT tg_delete_record('planted')").await,
         Ok(1)
     );
     assert_eq!(

@@ -5,8 +5,8 @@ mod tg_cap;
 use tenantguard::audit::{verify_jsonl, VerifyOptions};
 use tenantguard::tenant::Resolved;
 use tenantguard::{
-    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, SealedValue, TenantContext,
-    TenantId, UserId,
+    ErrorKind, Guard, LocalKeyProvider, MemoryStore, Role, SealedValue, TenantContext, TenantId,
+    UserId,
 };
 
 async fn setup() -> (Guard, TenantContext) {

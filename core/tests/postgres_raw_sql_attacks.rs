@@ -114,7 +114,14 @@ fn corpus() -> Vec<(String, String)> {
         );
     }
     // ---- cursors, prepared statements, savepoints, per-row functions
-    for t in ["tg_records", "tg_tenant_keys", "tg_tokens", "tg_sessions", "tg_refresh_tokens", "tg_memberships"] {
+    for t in [
+        "tg_records",
+        "tg_tenant_keys",
+        "tg_tokens",
+        "tg_sessions",
+        "tg_refresh_tokens",
+        "tg_memberships",
+    ] {
         add(
             format!("cursor over {t}, switch between FETCHes"),
             format!("BEGIN; DECLARE c CURSOR FOR SELECT x::text FROM {t} x; FETCH 1 FROM c; SELECT {SW}; FETCH ALL FROM c; COMMIT"),
@@ -170,23 +177,46 @@ fn corpus() -> Vec<(String, String)> {
         ("tg_tenants", "created_by = 'vic'"),
     ];
     for (t, set) in updates {
-        add(format!("update {t} SET {set} (beta by filter)"), format!("UPDATE {t} SET {set} WHERE tenant_id = 'beta'"));
-        add(format!("update {t} SET {set}, switch in WHERE"), format!("UPDATE {t} SET {set} WHERE {SW}"));
+        add(
+            format!("update {t} SET {set} (beta by filter)"),
+            format!("UPDATE {t} SET {set} WHERE tenant_id = 'beta'"),
+        );
+        add(
+            format!("update {t} SET {set}, switch in WHERE"),
+            format!("UPDATE {t} SET {set} WHERE {SW}"),
+        );
         add(format!("update {t} SET {set}, switch in RETURNING"), format!("UPDATE {t} SET {set} RETURNING set_config('app.tenant_id', 'beta', true), set_config('app.user_id', 'bob', true)"));
     }
-    add("update with the switch inside SET".into(),
-        format!("UPDATE tg_records SET sealed = CASE WHEN {SW} THEN '\\x00'::bytea ELSE sealed END"));
+    add(
+        "update with the switch inside SET".into(),
+        format!(
+            "UPDATE tg_records SET sealed = CASE WHEN {SW} THEN '\\x00'::bytea ELSE sealed END"
+        ),
+    );
     for t in TABLES {
-        add(format!("delete {t} (beta or switch)"), format!("DELETE FROM {t} WHERE tenant_id = 'beta' OR NOT ({SW})"));
+        add(
+            format!("delete {t} (beta or switch)"),
+            format!("DELETE FROM {t} WHERE tenant_id = 'beta' OR NOT ({SW})"),
+        );
         add(format!("truncate {t}"), format!("TRUNCATE {t}"));
         add(format!("writable CTE deletes {t}"), format!("WITH s AS MATERIALIZED (SELECT {SW}), d AS (DELETE FROM {t} x USING s WHERE x.tenant_id = 'beta' RETURNING 1) SELECT count(*) FROM d"));
     }
-    add("MERGE deletes records after a switch".into(),
-        format!("MERGE INTO tg_records r USING (SELECT {SW} AS s) x ON x.s WHEN MATCHED THEN DELETE"));
+    add(
+        "MERGE deletes records after a switch".into(),
+        format!(
+            "MERGE INTO tg_records r USING (SELECT {SW} AS s) x ON x.s WHEN MATCHED THEN DELETE"
+        ),
+    );
     add("MERGE updates sessions after a switch".into(),
         format!("MERGE INTO tg_sessions r USING (SELECT {SW} AS s) x ON x.s WHEN MATCHED THEN UPDATE SET revoked_at = NULL, role = 'owner'"));
-    add("definer delete of beta's record id".into(), "SELECT tg_delete_record('bx-rec-4471')".into());
-    add("definer clear of beta's retention rule".into(), "SELECT tg_clear_retention_rule('bclass-771')".into());
+    add(
+        "definer delete of beta's record id".into(),
+        "SELECT tg_delete_record('bx-rec-4471')".into(),
+    );
+    add(
+        "definer clear of beta's retention rule".into(),
+        "SELECT tg_clear_retention_rule('bclass-771')".into(),
+    );
     // ---- inserts into beta, multi-row with RETURNING switches, bootstrap of a tenant
     add("plant a record in beta".into(),
         "INSERT INTO tg_records (tenant_id, id, class, subject, key_id, sealed, created_at, updated_at) VALUES ('beta', 'planted', 'c', NULL, 1, '\\x00', 0, 0)".into());
@@ -204,8 +234,10 @@ fn corpus() -> Vec<(String, String)> {
         "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ('acme', 'vic', 'owner', 0) ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = 'owner'".into());
     add("forge an audit row at the maximum seq".into(),
         "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('acme', 9223372036854775807, 'x', '{}')".into());
-    add("forge an audit row in beta".into(),
-        "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('beta', 100, 'x', '{}')".into());
+    add(
+        "forge an audit row in beta".into(),
+        "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('beta', 100, 'x', '{}')".into(),
+    );
     add("create a tenant, own it, switch, read beta".into(),
         "BEGIN; INSERT INTO tg_tenants (tenant_id, created_by, created_at) VALUES ('evil', 'vic', 0); INSERT INTO tg_memberships (tenant_id, user_id, role, created_at) VALUES ('evil', 'vic', 'owner', 0); SELECT set_config('app.tenant_id', 'evil', true); SELECT x::text, set_config('app.tenant_id', 'beta', true) FROM tg_records x; COMMIT".into());
     add("write a key into beta".into(),
@@ -215,26 +247,56 @@ fn corpus() -> Vec<(String, String)> {
     add("set a policy in beta".into(),
         "INSERT INTO tg_policies (tenant_id, kind, body, version, updated_at) VALUES ('beta', 'egress', 'x', 1, 0) ON CONFLICT (tenant_id, kind) DO UPDATE SET body = 'x'".into());
     // ---- restores of revoked / spent / destroyed rows (acme's own, written back)
-    add("restore acme's revoked token".into(), "UPDATE tg_tokens SET revoked_at = NULL WHERE tenant_id = 'acme'".into());
-    add("restore acme's revoked session".into(), "UPDATE tg_sessions SET revoked_at = NULL WHERE tenant_id = 'acme'".into());
-    add("restore acme's spent refresh token".into(), "UPDATE tg_refresh_tokens SET used = false WHERE tenant_id = 'acme'".into());
+    add(
+        "restore acme's revoked token".into(),
+        "UPDATE tg_tokens SET revoked_at = NULL WHERE tenant_id = 'acme'".into(),
+    );
+    add(
+        "restore acme's revoked session".into(),
+        "UPDATE tg_sessions SET revoked_at = NULL WHERE tenant_id = 'acme'".into(),
+    );
+    add(
+        "restore acme's spent refresh token".into(),
+        "UPDATE tg_refresh_tokens SET used = false WHERE tenant_id = 'acme'".into(),
+    );
     add("un-shred acme's destroyed key".into(), "UPDATE tg_tenant_keys SET state = 'decrypt_only', wrapped = '\\x0101', kek_id = 'kek-1' WHERE tenant_id = 'acme' AND state = 'destroyed'".into());
     add("re-activate acme's old key".into(), "UPDATE tg_tenant_keys SET state = 'active' WHERE tenant_id = 'acme' AND state = 'decrypt_only'".into());
     add("delete and re-insert acme's revoked session".into(),
         "BEGIN; DELETE FROM tg_sessions WHERE tenant_id = 'acme'; INSERT INTO tg_sessions (id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, label) VALUES ('acme-sess', 'acme', 'vic', 'owner', 0, 9999999999, 0, 'x'); COMMIT".into());
     // ---- identity: forge or read proofs, become the service role
-    add("read the proofs".into(), "SELECT x::text FROM tg_actor_proofs x".into());
-    add("mint a proof for beta's owner".into(), "SELECT tg_mint_proof('beta', 'bob', sha256('\\x00'::bytea), 300)".into());
+    add(
+        "read the proofs".into(),
+        "SELECT x::text FROM tg_actor_proofs x".into(),
+    );
+    add(
+        "mint a proof for beta's owner".into(),
+        "SELECT tg_mint_proof('beta', 'bob', sha256('\\x00'::bytea), 300)".into(),
+    );
     add("insert a proof".into(), "INSERT INTO tg_actor_proofs VALUES (sha256('\\x00'::bytea), 'beta', 'bob', now() + interval '1 hour')".into());
-    add("become the service role".into(), "SET ROLE tenantguard_service; SELECT x::text FROM tg_records x".into());
-    add("session authorization".into(), "SET SESSION AUTHORIZATION postgres; SELECT x::text FROM tg_records x".into());
+    add(
+        "become the service role".into(),
+        "SET ROLE tenantguard_service; SELECT x::text FROM tg_records x".into(),
+    );
+    add(
+        "session authorization".into(),
+        "SET SESSION AUTHORIZATION postgres; SELECT x::text FROM tg_records x".into(),
+    );
     add("the service's hash lookup setting".into(),
         "SELECT set_config('app.token_hash', 'be7a5ec7', true), set_config('app.list_tenants', 'on', true); SELECT x::text FROM tg_tokens x; SELECT x::text FROM tg_tenants x".into());
     add("member_of lookup setting".into(),
         "SELECT set_config('app.member_of', 'bhidden-3003', true); SELECT x::text FROM tg_memberships x".into());
-    add("other sessions' queries".into(), "SELECT query FROM pg_stat_activity".into());
-    add("COPY records out".into(), "COPY (SELECT x::text FROM tg_records x) TO STDOUT".into());
-    add("COPY into records".into(), "COPY tg_records FROM '/etc/hostname'".into());
+    add(
+        "other sessions' queries".into(),
+        "SELECT query FROM pg_stat_activity".into(),
+    );
+    add(
+        "COPY records out".into(),
+        "COPY (SELECT x::text FROM tg_records x) TO STDOUT".into(),
+    );
+    add(
+        "COPY into records".into(),
+        "COPY tg_records FROM '/etc/hostname'".into(),
+    );
     v
 }
 
@@ -242,8 +304,16 @@ fn corpus() -> Vec<(String, String)> {
 fn must_fail() -> Vec<(String, String)> {
     let mut v = Vec::new();
     for t in TABLES {
-        for mode in ["ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"] {
-            v.push((format!("LOCK {t} IN {mode} MODE"), format!("BEGIN; LOCK TABLE {t} IN {mode} MODE; COMMIT")));
+        for mode in [
+            "ACCESS EXCLUSIVE",
+            "EXCLUSIVE",
+            "SHARE ROW EXCLUSIVE",
+            "SHARE",
+        ] {
+            v.push((
+                format!("LOCK {t} IN {mode} MODE"),
+                format!("BEGIN; LOCK TABLE {t} IN {mode} MODE; COMMIT"),
+            ));
         }
     }
     v
@@ -307,7 +377,10 @@ async fn raw_sql_attacks_leak_nothing() {
     seed(&s).await;
     let service = pg.service_raw().await;
     let has_proofs: bool = admin
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'tg_mint_proof')", &[])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'tg_mint_proof')",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -332,14 +405,67 @@ async fn raw_sql_attacks_leak_nothing() {
     }
     let leaked_agent_token = hex::encode(beta_bytes(9));
     let ids = [
-        Identity { name: "viewer of acme (beta's owner named)", proof: Some(proofs["vic"].clone()), tenant: "beta", user: "bob", may_change: &[] },
-        Identity { name: "viewer of acme (own scope)", proof: Some(proofs["vic"].clone()), tenant: "acme", user: "vic", may_change: &[] },
-        Identity { name: "member of acme", proof: Some(proofs["mem"].clone()), tenant: "beta", user: "bob", may_change: &["tg_records"] },
-        Identity { name: "admin of acme", proof: Some(proofs["adm"].clone()), tenant: "acme", user: "adm", may_change: &["tg_records", "tg_retention_rules", "tg_policies"] },
-        Identity { name: "owner of acme", proof: Some(proofs["own"].clone()), tenant: "beta", user: "bob", may_change: &["tg_records", "tg_retention_rules", "tg_policies", "tg_tenant_keys"] },
-        Identity { name: "agent with a leaked token", proof: Some(leaked_agent_token), tenant: "beta", user: "bob", may_change: &[] },
-        Identity { name: "stolen app password, beta's owner named", proof: None, tenant: "beta", user: "bob", may_change: &[] },
-        Identity { name: "stolen app password, nonsense", proof: Some("zz' OR 1=1".into()), tenant: "x' OR '1'='1", user: "*", may_change: &[] },
+        Identity {
+            name: "viewer of acme (beta's owner named)",
+            proof: Some(proofs["vic"].clone()),
+            tenant: "beta",
+            user: "bob",
+            may_change: &[],
+        },
+        Identity {
+            name: "viewer of acme (own scope)",
+            proof: Some(proofs["vic"].clone()),
+            tenant: "acme",
+            user: "vic",
+            may_change: &[],
+        },
+        Identity {
+            name: "member of acme",
+            proof: Some(proofs["mem"].clone()),
+            tenant: "beta",
+            user: "bob",
+            may_change: &["tg_records"],
+        },
+        Identity {
+            name: "admin of acme",
+            proof: Some(proofs["adm"].clone()),
+            tenant: "acme",
+            user: "adm",
+            may_change: &["tg_records", "tg_retention_rules", "tg_policies"],
+        },
+        Identity {
+            name: "owner of acme",
+            proof: Some(proofs["own"].clone()),
+            tenant: "beta",
+            user: "bob",
+            may_change: &[
+                "tg_records",
+                "tg_retention_rules",
+                "tg_policies",
+                "tg_tenant_keys",
+            ],
+        },
+        Identity {
+            name: "agent with a leaked token",
+            proof: Some(leaked_agent_token),
+            tenant: "beta",
+            user: "bob",
+            may_change: &[],
+        },
+        Identity {
+            name: "stolen app password, beta's owner named",
+            proof: None,
+            tenant: "beta",
+            user: "bob",
+            may_change: &[],
+        },
+        Identity {
+            name: "stolen app password, nonsense",
+            proof: Some("zz' OR 1=1".into()),
+            tenant: "x' OR '1'='1",
+            user: "*",
+            may_change: &[],
+        },
     ];
     let attacks = corpus();
     let locks = must_fail();
@@ -364,7 +490,9 @@ async fn raw_sql_attacks_leak_nothing() {
             // Drops the previous run's open transaction, settings, cursors and temporary
             // functions (not `DISCARD ALL`: it would also drop the prepared `settings`;
             // attacks name their own prepared statements uniquely).
-            app.batch_execute("ROLLBACK; RESET ALL; CLOSE ALL; DISCARD TEMP").await.ok();
+            app.batch_execute("ROLLBACK; RESET ALL; CLOSE ALL; DISCARD TEMP")
+                .await
+                .ok();
             app.execute(
                 &settings,
                 &[&id.tenant, &id.user, &id.proof.clone().unwrap_or_default()],
@@ -423,7 +551,9 @@ async fn raw_sql_attacks_leak_nothing() {
                     .filter(|(a, b)| a != b)
                     .map(|(a, _)| a.split(':').next().unwrap_or(""))
                     .collect();
-                why = Some(format!("changed acme rows its role may not change: {changed:?}"));
+                why = Some(format!(
+                    "changed acme rows its role may not change: {changed:?}"
+                ));
                 acme_before = acme_now;
             }
             if let Some(w) = why {
@@ -442,7 +572,9 @@ async fn raw_sql_attacks_leak_nothing() {
         "lock_timeout = '1ms'",
     ] {
         if let Err(e) = app
-            .batch_execute(&format!("ALTER ROLE CURRENT_USER IN DATABASE {db} SET {setting}"))
+            .batch_execute(&format!(
+                "ALTER ROLE CURRENT_USER IN DATABASE {db} SET {setting}"
+            ))
             .await
         {
             eprintln!("ALTER ROLE ... SET {setting} refused: {e}");
@@ -450,13 +582,19 @@ async fn raw_sql_attacks_leak_nothing() {
     }
     let fresh_store = pg.store().await;
     let ctx = user("acme", "mem", Role::Member);
-    let r = fresh_store.put_record(&ctx, &record("after-alter", "acme", 3)).await;
+    let r = fresh_store
+        .put_record(&ctx, &record("after-alter", "acme", 3))
+        .await;
     if r.is_err() {
-        leaks.push(format!("role settings altered by the app login broke the SDK: {r:?}"));
+        leaks.push(format!(
+            "role settings altered by the app login broke the SDK: {r:?}"
+        ));
     }
-    app.batch_execute(&format!("ALTER ROLE CURRENT_USER IN DATABASE {db} RESET ALL"))
-        .await
-        .ok();
+    app.batch_execute(&format!(
+        "ALTER ROLE CURRENT_USER IN DATABASE {db} RESET ALL"
+    ))
+    .await
+    .ok();
     let total = attacks.len() + locks.len();
     eprintln!(
         "raw SQL attacks: {} statements ({} corpus + {} locks) x {} identities = {runs} runs, {} leaks",
@@ -476,11 +614,19 @@ async fn raw_sql_attacks_leak_nothing() {
 }
 
 fn record(id: &str, class: &str, fill: u8) -> SealedRecord {
-    let sealed = if class.starts_with('b') { beta_bytes(fill) } else { vec![fill; 32] };
+    let sealed = if class.starts_with('b') {
+        beta_bytes(fill)
+    } else {
+        vec![fill; 32]
+    };
     SealedRecord {
         id: id.into(),
         class: class.into(),
-        subject: if class.starts_with('b') { Some("bsubj-9910".into()) } else { None },
+        subject: if class.starts_with('b') {
+            Some("bsubj-9910".into())
+        } else {
+            None
+        },
         key_id: KeyId::new(1).unwrap(),
         sealed,
         created_at: 1,
@@ -490,7 +636,9 @@ fn record(id: &str, class: &str, fill: u8) -> SealedRecord {
 
 async fn seed(s: &tenantguard::PostgresStore) {
     let acme_owner = user("acme", "own", Role::Owner);
-    s.create_tenant(&acme_owner, &key(1, KeyState::Active)).await.unwrap();
+    s.create_tenant(&acme_owner, &key(1, KeyState::Active))
+        .await
+        .unwrap();
     let beta = svc("beta");
     s.create_tenant(
         &beta,
@@ -504,35 +652,61 @@ async fn seed(s: &tenantguard::PostgresStore) {
     )
     .await
     .unwrap();
-    for (name, r) in [("vic", Role::Viewer), ("mem", Role::Member), ("adm", Role::Admin)] {
+    for (name, r) in [
+        ("vic", Role::Viewer),
+        ("mem", Role::Member),
+        ("adm", Role::Admin),
+    ] {
         s.set_member(&svc("acme"), &u(name), r, 1).await.unwrap();
     }
-    for (name, r) in [("bob", Role::Owner), ("bea", Role::Member), ("bhidden-3003", Role::Viewer)] {
+    for (name, r) in [
+        ("bob", Role::Owner),
+        ("bea", Role::Member),
+        ("bhidden-3003", Role::Viewer),
+    ] {
         s.set_member(&beta, &u(name), r, 1).await.unwrap();
     }
     // acme: records, a rotated key, a destroyed key, a revoked token and session, a spent
     // refresh token, audit, rules, policies.
     let acme = svc("acme");
     for i in 0..3 {
-        s.put_record(&acme, &record(&format!("acme-{i}"), "acme", i)).await.unwrap();
+        s.put_record(&acme, &record(&format!("acme-{i}"), "acme", i))
+            .await
+            .unwrap();
     }
-    s.rotate_key(&acme, &key(2, KeyState::Active)).await.unwrap();
-    s.rotate_key(&acme, &key(3, KeyState::Active)).await.unwrap();
+    s.rotate_key(&acme, &key(2, KeyState::Active))
+        .await
+        .unwrap();
+    s.rotate_key(&acme, &key(3, KeyState::Active))
+        .await
+        .unwrap();
     s.destroy_key(&acme, KeyId::new(1).unwrap()).await.unwrap();
     let tok = |id: &str, tenant: &str, fill: u8| TokenRecord {
         id: id.into(),
         tenant: t(tenant),
-        agent: if tenant == "beta" { "bagent-2201".into() } else { "a".into() },
+        agent: if tenant == "beta" {
+            "bagent-2201".into()
+        } else {
+            "a".into()
+        },
         name: "n".into(),
-        hash: if tenant == "beta" { beta_bytes(fill).try_into().unwrap() } else { [fill; 32] },
+        hash: if tenant == "beta" {
+            beta_bytes(fill).try_into().unwrap()
+        } else {
+            [fill; 32]
+        },
         scopes: vec![],
         created_at: 1,
         expires_at: None,
         revoked_at: None,
     };
-    s.insert_token(&acme, &tok("acme-tok", "acme", 5)).await.unwrap();
+    s.insert_token(&acme, &tok("acme-tok", "acme", 5))
+        .await
+        .unwrap();
     s.revoke_token(&acme, "acme-tok", 2).await.unwrap();
-    s.insert_token(&beta, &tok("btok-3310", "beta", 9)).await.unwrap();
+    s.insert_token(&beta, &tok("btok-3310", "beta", 9))
+        .await
+        .unwrap();
     let sess = |id: &str, tenant: &str, user: &str| SessionRecord {
         id: id.into(),
         tenant: t(tenant),
@@ -551,9 +725,13 @@ async fn seed(s: &tenantguard::PostgresStore) {
         expires_at: 9_999_999_999,
         used: false,
     };
-    s.insert_session(&acme, &sess("acme-sess", "acme", "vic"), &refresh("acme-sess", "acme", [6; 32]))
-        .await
-        .unwrap();
+    s.insert_session(
+        &acme,
+        &sess("acme-sess", "acme", "vic"),
+        &refresh("acme-sess", "acme", [6; 32]),
+    )
+    .await
+    .unwrap();
     s.rotate_refresh(&acme, &[6; 32], &refresh("acme-sess", "acme", [7; 32]), 3)
         .await
         .unwrap();
@@ -580,14 +758,33 @@ async fn seed(s: &tenantguard::PostgresStore) {
         .await
         .unwrap();
     }
-    s.set_retention_rule(&acme, "acme", RetentionWindow::Secs(100)).await.unwrap();
-    s.set_retention_rule(&beta, "bclass-771", RetentionWindow::Secs(100)).await.unwrap();
-    s.put_policy(&acme, "egress", "acme-policy", 1).await.unwrap();
-    s.put_policy(&beta, "egress", "bpolicy-4040", 1).await.unwrap();
+    s.set_retention_rule(&acme, "acme", RetentionWindow::Secs(100))
+        .await
+        .unwrap();
+    s.set_retention_rule(&beta, "bclass-771", RetentionWindow::Secs(100))
+        .await
+        .unwrap();
+    s.put_policy(&acme, "egress", "acme-policy", 1)
+        .await
+        .unwrap();
+    s.put_policy(&beta, "egress", "bpolicy-4040", 1)
+        .await
+        .unwrap();
     for i in 0..7 {
-        s.put_record(&beta, &record(if i == 0 { "bx-rec-4471" } else { ["bx-1", "bx-2", "bx-3", "bx-4", "bx-5", "bx-6"][i - 1] }, "bclass-771", i as u8))
-            .await
-            .unwrap();
+        s.put_record(
+            &beta,
+            &record(
+                if i == 0 {
+                    "bx-rec-4471"
+                } else {
+                    ["bx-1", "bx-2", "bx-3", "bx-4", "bx-5", "bx-6"][i - 1]
+                },
+                "bclass-771",
+                i as u8,
+            ),
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -603,7 +800,10 @@ async fn removed_member_proof_and_other_tenant_proof_see_nothing() {
     let app = pg.app_raw().await;
     let secret = [42u8; 32];
     service
-        .execute("SELECT tg_mint_proof('acme', 'mem', sha256($1), 300)", &[&&secret[..]])
+        .execute(
+            "SELECT tg_mint_proof('acme', 'mem', sha256($1), 300)",
+            &[&&secret[..]],
+        )
         .await
         .unwrap();
     let count = |tenant: &'static str| {
@@ -626,11 +826,21 @@ async fn removed_member_proof_and_other_tenant_proof_see_nothing() {
         }
     };
     assert_eq!(count("acme").await, 3, "the member sees acme's records");
-    assert_eq!(count("beta").await, 3, "the scope setting does not choose the tenant");
+    assert_eq!(
+        count("beta").await,
+        3,
+        "the scope setting does not choose the tenant"
+    );
     s.remove_member(&svc("acme"), &u("mem")).await.unwrap();
     assert_eq!(count("acme").await, 0, "removed: the proof shows nothing");
-    s.set_member(&svc("acme"), &u("mem"), Role::Member, 2).await.unwrap();
-    assert_eq!(count("acme").await, 0, "the old proof was forgotten on removal");
+    s.set_member(&svc("acme"), &u("mem"), Role::Member, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        count("acme").await,
+        0,
+        "the old proof was forgotten on removal"
+    );
 }
 
 /// A sweep deletes exactly its batch size whatever plan the server picks (schema 3's
@@ -643,7 +853,9 @@ async fn sweep_batches_are_exact_under_any_plan() {
     };
     let s = pg.store().await;
     let acme = svc("acme");
-    s.create_tenant(&acme, &key(1, KeyState::Active)).await.unwrap();
+    s.create_tenant(&acme, &key(1, KeyState::Active))
+        .await
+        .unwrap();
     let admin = pg.admin().await;
     admin
         .batch_execute(
@@ -668,15 +880,26 @@ async fn sweep_batches_are_exact_under_any_plan() {
     let gone = s.delete_expired(&acme, "chat", 10, 50).await.unwrap();
     assert_eq!(gone.len(), 50);
     let left: i64 = admin
-        .query_one("SELECT count(*) FROM tg_records WHERE tenant_id = 'acme'", &[])
+        .query_one(
+            "SELECT count(*) FROM tg_records WHERE tenant_id = 'acme'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(left, 550, "exactly one batch deleted");
-    assert_eq!(s.delete_by_subject(&acme, "nobody", 50).await.unwrap().len(), 0);
+    assert_eq!(
+        s.delete_by_subject(&acme, "nobody", 50)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     assert_eq!(s.delete_all_records(&acme, 70).await.unwrap(), 70);
     service
-        .batch_execute(&format!("ALTER ROLE CURRENT_USER IN DATABASE {db} RESET ALL"))
+        .batch_execute(&format!(
+            "ALTER ROLE CURRENT_USER IN DATABASE {db} RESET ALL"
+        ))
         .await
         .unwrap();
 }

@@ -23,7 +23,10 @@ fn has(r: &Redactor, text: &str, tag: &str, value: &str) {
 
 fn none_of(r: &Redactor, text: &str, tag: &str) {
     let f = found(r, text);
-    assert!(!f.iter().any(|(t, _)| t == tag), "unexpected {tag} in {text:?}: {f:?}");
+    assert!(
+        !f.iter().any(|(t, _)| t == tag),
+        "unexpected {tag} in {text:?}: {f:?}"
+    );
 }
 
 #[test]
@@ -32,15 +35,33 @@ fn secret_named_keys_in_every_syntax() {
     for (text, value) in [
         ("PGPASSWORD=s3cr3t-Pg\n", "s3cr3t-Pg"),
         ("export DB_PASSWORD='hunter2!x'", "hunter2!x"),
-        (r#"{"password": "correct horse battery staple"}"#, "correct horse battery staple"),
+        (
+            r#"{"password": "correct horse battery staple"}"#,
+            "correct horse battery staple",
+        ),
         ("smtp:\n  password: \"Winter2025!\"\n", "Winter2025!"),
         ("  client_secret: 9f8e7d6c5b4a\n", "9f8e7d6c5b4a"),
-        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-        ("Server=db;User ID=app;Password=p@ss;w0rd;Encrypt=True", "p@ss"),
-        ("AccountName=acme;AccountKey=Zm9vYmFyYmF6cXV4==;EndpointSuffix=core.windows.net", "Zm9vYmFyYmF6cXV4=="),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        (
+            "Server=db;User ID=app;Password=p@ss;w0rd;Encrypt=True",
+            "p@ss",
+        ),
+        (
+            "AccountName=acme;AccountKey=Zm9vYmFyYmF6cXV4==;EndpointSuffix=core.windows.net",
+            "Zm9vYmFyYmF6cXV4==",
+        ),
         ("$config['api_key'] => 'k-991-abc-778'", "k-991-abc-778"),
-        ("GET /v2/orders?limit=50&access_token=abc123XYZ789&page=2", "abc123XYZ789"),
-        ("https://acct.blob.core.windows.net/c/f.txt?sv=2022-11-02&sig=Xy9%2Bab%2Fcd%3D", "Xy9%2Bab%2Fcd%3D"),
+        (
+            "GET /v2/orders?limit=50&access_token=abc123XYZ789&page=2",
+            "abc123XYZ789",
+        ),
+        (
+            "https://acct.blob.core.windows.net/c/f.txt?sv=2022-11-02&sig=Xy9%2Bab%2Fcd%3D",
+            "Xy9%2Bab%2Fcd%3D",
+        ),
         ("--password=Sup3r$ecret", "Sup3r$ecret"),
     ] {
         has(&r, text, "SECRET", value);
@@ -66,8 +87,18 @@ fn references_and_placeholders_are_not_values() {
 #[test]
 fn authorization_schemes() {
     let r = Redactor::new();
-    has(&r, "Authorization: Bearer abcDEF123456.xyz_789", "SECRET", "abcDEF123456.xyz_789");
-    has(&r, "-H 'Authorization: Basic dXNlcjpwYXNzd29yZA=='", "SECRET", "dXNlcjpwYXNzd29yZA==");
+    has(
+        &r,
+        "Authorization: Bearer abcDEF123456.xyz_789",
+        "SECRET",
+        "abcDEF123456.xyz_789",
+    );
+    has(
+        &r,
+        "-H 'Authorization: Basic dXNlcjpwYXNzd29yZA=='",
+        "SECRET",
+        "dXNlcjpwYXNzd29yZA==",
+    );
     none_of(&r, "send a bearer token in the header", "SECRET");
 }
 
@@ -86,13 +117,37 @@ fn secrets_inside_urls() {
         "API_KEY",
         "123456789012345678/AbCdEf-GhIjKl_MnOpQrStUvWxYz0123456789",
     );
-    has(&r, "link: https://app.acme.io/auth/magic/Xk3jQ9vLm2PzR8tYw4NcB7hD?x=1", "SECRET", "Xk3jQ9vLm2PzR8tYw4NcB7hD");
-    has(&r, "redis://default:pa#ss9@redis.local:6379/0", "URL_CREDENTIALS", "default:pa#ss9");
-    has(&r, "https://9f2c4e1a7b3d5f6e8a0b1c2d3e4f5a6b@o12.ingest.sentry.io/42", "URL_CREDENTIALS", "9f2c4e1a7b3d5f6e8a0b1c2d3e4f5a6b");
+    has(
+        &r,
+        "link: https://app.acme.io/auth/magic/Xk3jQ9vLm2PzR8tYw4NcB7hD?x=1",
+        "SECRET",
+        "Xk3jQ9vLm2PzR8tYw4NcB7hD",
+    );
+    has(
+        &r,
+        "redis://default:pa#ss9@redis.local:6379/0",
+        "URL_CREDENTIALS",
+        "default:pa#ss9",
+    );
+    has(
+        &r,
+        "https://9f2c4e1a7b3d5f6e8a0b1c2d3e4f5a6b@o12.ingest.sentry.io/42",
+        "URL_CREDENTIALS",
+        "9f2c4e1a7b3d5f6e8a0b1c2d3e4f5a6b",
+    );
     has(&r, "GET http://192.0.2.44:8080/health", "IP", "192.0.2.44");
-    has(&r, "see https://crm.acme.io/users/jane.doe@example.com/edit", "EMAIL", "jane.doe@example.com");
+    has(
+        &r,
+        "see https://crm.acme.io/users/jane.doe@example.com/edit",
+        "EMAIL",
+        "jane.doe@example.com",
+    );
     has(&r, "ssh root@198.51.100.7 -p 22", "IP", "198.51.100.7");
-    none_of(&r, "docs at https://docs.acme.io/guides/getting-started/installation", "SECRET");
+    none_of(
+        &r,
+        "docs at https://docs.acme.io/guides/getting-started/installation",
+        "SECRET",
+    );
 }
 
 #[test]
@@ -107,7 +162,8 @@ fn every_private_key_block() {
         "OPENSSH PRIVATE KEY",
         "PGP PRIVATE KEY BLOCK",
     ] {
-        let block = format!("-----BEGIN {label}-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END {label}-----");
+        let block =
+            format!("-----BEGIN {label}-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END {label}-----");
         has(&r, &format!("key:\n{block}\nthanks"), "PRIVATE_KEY", &block);
     }
     let ssh2 = "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"k\"\nP2/56wAAAi4AAAA3\n---- END SSH2 ENCRYPTED PRIVATE KEY ----";
@@ -116,7 +172,12 @@ fn every_private_key_block() {
     has(&r, &format!("{putty}\nbye"), "PRIVATE_KEY", putty);
     // A PEM key base64-encoded in a Kubernetes Secret.
     let b64 = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlCT2dJQkFBSkJBS2ozNEdreEZoRDkKLS0tLS1FTkQgUlNBIFBSSVZBVEUgS0VZLS0tLS0K";
-    has(&r, &format!("data:\n  tls.key: {b64}\n"), "PRIVATE_KEY", b64);
+    has(
+        &r,
+        &format!("data:\n  tls.key: {b64}\n"),
+        "PRIVATE_KEY",
+        b64,
+    );
     // A base64 public key is not a private key.
     let public = "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUlJQklqQU5CZ2txaGtpRzl3MEJBUUVGQUFPQ0FROEFNSUlCQ2dLQ0FRRUF4";
     none_of(&r, &format!("tls.crt: {public}\n"), "PRIVATE_KEY");
@@ -130,7 +191,12 @@ fn dotted_and_percent_encoded_tokens() {
     let ya = "ya29.a0AfH6SMBx7fE3kQ-Zx9_vW2yT8pLmN4oR5sU6vX7yZ8aB9cD0eF1gH2iJ3kL4mN5";
     has(&r, &format!("token {ya}."), "API_KEY", ya);
     let cookie = "s%3AbXlTZXNzaW9uSWQxMjM0NTY3ODkw.Kx9fQ2mZ%2BvR7tY1uI3oP5aS7dF9gH1jK3lZ5xC7vB9n";
-    has(&r, &format!("Cookie: connect.sid={cookie}; Path=/"), "SECRET", cookie);
+    has(
+        &r,
+        &format!("Cookie: connect.sid={cookie}; Path=/"),
+        "SECRET",
+        cookie,
+    );
 }
 
 #[test]
@@ -145,8 +211,16 @@ fn identifiers_are_not_secrets_unless_the_organization_says_so() {
         none_of(&default, t, "SECRET");
     }
     // A hex string with no naming context stays a secret (many API keys are hex).
-    has(&default, "use 3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2 for prod", "SECRET", "3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2");
-    let strict = Redactor::builder().identifiers_as_secrets(true).build().unwrap();
+    has(
+        &default,
+        "use 3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2 for prod",
+        "SECRET",
+        "3f9a2b7c1d4e5f60718293a4b5c6d7e8f9a0b1c2",
+    );
+    let strict = Redactor::builder()
+        .identifiers_as_secrets(true)
+        .build()
+        .unwrap();
     for t in [commit, digest, sri, data, uuid] {
         let f = found(&strict, t);
         assert!(f.iter().any(|(k, _)| k == "SECRET"), "{t}: {f:?}");
@@ -157,12 +231,32 @@ fn identifiers_are_not_secrets_unless_the_organization_says_so() {
 fn structured_personal_data_variants() {
     let r = Redactor::new();
     has(&r, "SSN 078 05 1120 on file", "SSN", "078 05 1120");
-    has(&r, "call 1 (212) 935-0366 today", "PHONE", "1 (212) 935-0366");
+    has(
+        &r,
+        "call 1 (212) 935-0366 today",
+        "PHONE",
+        "1 (212) 935-0366",
+    );
     has(&r, "Handy 0171/2345678", "PHONE", "0171/2345678");
-    has(&r, "IBAN:DE89370400440532013000", "IBAN", "DE89370400440532013000");
-    has(&r, "iban de89 3704 0044 0532 0130 00 please", "IBAN", "de89 3704 0044 0532 0130 00");
+    has(
+        &r,
+        "IBAN:DE89370400440532013000",
+        "IBAN",
+        "DE89370400440532013000",
+    );
+    has(
+        &r,
+        "iban de89 3704 0044 0532 0130 00 please",
+        "IBAN",
+        "de89 3704 0044 0532 0130 00",
+    );
     has(&r, "mail zoë@example.fr", "EMAIL", "zoë@example.fr");
-    has(&r, "to=jane%40example.com&x=1", "EMAIL", "jane%40example.com");
+    has(
+        &r,
+        "to=jane%40example.com&x=1",
+        "EMAIL",
+        "jane%40example.com",
+    );
     none_of(&r, "area 123 45 678 and 12 345 6789", "SSN");
     none_of(&r, "upgraded to version 10.0.19.1 (build: 2.4.1.7)", "IP");
     has(&r, "from host 10.0.19.1 today", "IP", "10.0.19.1");
@@ -193,10 +287,17 @@ fn adversarial_input_is_handled_whole() {
     }
     // Deeply nested JSON with a secret at the bottom.
     let depth = 100_000;
-    let text = format!("{}\"password\": \"deep-Secret-1\"{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+    let text = format!(
+        "{}\"password\": \"deep-Secret-1\"{}",
+        "{\"a\":".repeat(depth),
+        "}".repeat(depth)
+    );
     has(&r, &text, "SECRET", "deep-Secret-1");
     // A URL of 1 MiB.
-    let url = format!("https://x.io/{}?token=abc123DEF456", "seg/".repeat(256 * 1024));
+    let url = format!(
+        "https://x.io/{}?token=abc123DEF456",
+        "seg/".repeat(256 * 1024)
+    );
     has(&r, &url, "SECRET", "abc123DEF456");
     assert!(r.find(&"a".repeat(MAX_TEXT_LEN + 1)).is_err());
     let _ = EntityKind::Secret;

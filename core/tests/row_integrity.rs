@@ -89,13 +89,22 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
 
     // A writer of the database file, outside the SDK.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("UPDATE tg_tokens SET scopes = '[\"admin\"]'", []).unwrap();
-    assert!(integrity(s.token_by_hash(&sr, &[1; 32]).await), "widened scopes");
+    raw.execute("UPDATE tg_tokens SET scopes = '[\"admin\"]'", [])
+        .unwrap();
+    assert!(
+        integrity(s.token_by_hash(&sr, &[1; 32]).await),
+        "widened scopes"
+    );
     assert!(integrity(s.list_tokens(&acme, None, None, 10).await));
-    raw.execute("UPDATE tg_sessions SET role = 'owner'", []).unwrap();
+    raw.execute("UPDATE tg_sessions SET role = 'owner'", [])
+        .unwrap();
     assert!(integrity(s.get_session(&acme, "s1").await), "raised role");
-    raw.execute("UPDATE tg_refresh_tokens SET expires_at = 9999999999", []).unwrap();
-    assert!(integrity(s.refresh_by_hash(&sr, &[9; 32]).await), "extended expiry");
+    raw.execute("UPDATE tg_refresh_tokens SET expires_at = 9999999999", [])
+        .unwrap();
+    assert!(
+        integrity(s.refresh_by_hash(&sr, &[9; 32]).await),
+        "extended expiry"
+    );
     // A planted token copied from a valid row but with its own hash: no valid MAC.
     raw.execute(
         "INSERT INTO tg_tokens (id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac)
@@ -103,9 +112,13 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
         [],
     )
     .unwrap();
-    assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await), "planted row");
+    assert!(
+        integrity(s.token_by_hash(&sr, &[0; 32]).await),
+        "planted row"
+    );
     // Without the key a store obeys the planted row (the key is what protects).
-    raw.execute("UPDATE tg_tokens SET scopes = '[]'", []).unwrap();
+    raw.execute("UPDATE tg_tokens SET scopes = '[]'", [])
+        .unwrap();
     let plain = SqliteStore::open(&path).unwrap();
     assert!(plain.token_by_hash(&sr, &[0; 32]).await.unwrap().is_some());
     assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await));
@@ -153,9 +166,15 @@ async fn postgres_refuses_edited_and_planted_authorization_rows() {
         )
         .await
         .unwrap();
-    assert!(integrity(s.token_by_hash(&sr, &[1; 32]).await), "widened scopes");
+    assert!(
+        integrity(s.token_by_hash(&sr, &[1; 32]).await),
+        "widened scopes"
+    );
     assert!(integrity(s.get_session(&acme, "s1").await), "raised role");
-    assert!(integrity(s.refresh_by_hash(&sr, &[9; 32]).await), "extended expiry");
+    assert!(
+        integrity(s.refresh_by_hash(&sr, &[9; 32]).await),
+        "extended expiry"
+    );
     let r = s
         .role_of(&postgres_support::u("vic"), &postgres_support::t("acme"))
         .await;

@@ -27,10 +27,13 @@ fn documented_samples_are_found_whole() {
             let at = text.find(sample).unwrap();
             let f = r.find(&text).unwrap();
             assert!(
-                f.iter().any(|x| x.kind == kind(tag) && x.start == at && x.end == at + sample.len())
+                f.iter()
+                    .any(|x| x.kind == kind(tag) && x.start == at && x.end == at + sample.len())
                     || (tag != "API_KEY" || text.starts_with("API_TOKEN") || text.starts_with('{'))
-                        && f.iter().any(|x| x.kind.category() == tenantguard::redact::Category::Secret
-                            && x.start <= at && x.end >= at + sample.len()),
+                        && f.iter().any(|x| x.kind.category()
+                            == tenantguard::redact::Category::Secret
+                            && x.start <= at
+                            && x.end >= at + sample.len()),
                 "{doc}: {sample:?} in {text:?} gave {f:?}"
             );
         }
@@ -38,7 +41,8 @@ fn documented_samples_are_found_whole() {
         let text = format!("see {sample} here");
         let f = r.find(&text).unwrap();
         assert!(
-            f.iter().any(|x| x.kind == kind(tag) && x.start == 4 && x.end == 4 + sample.len()),
+            f.iter()
+                .any(|x| x.kind == kind(tag) && x.start == 4 && x.end == 4 + sample.len()),
             "{doc}: {sample:?} gave {f:?}"
         );
         n += 1;

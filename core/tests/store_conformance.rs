@@ -116,13 +116,22 @@ async fn sqlite_upgrade_to_per_tenant_ids_keeps_every_record() {
     let s = SqliteStore::open(&path).unwrap();
     let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
     let r1 = s.get_record(&svc("a"), "r1").await.unwrap().unwrap();
-    assert_eq!((r1.sealed.clone(), r1.created_at, r1.updated_at), (vec![0x0a], 5, 6));
+    assert_eq!(
+        (r1.sealed.clone(), r1.created_at, r1.updated_at),
+        (vec![0x0a], 5, 6)
+    );
     let r2 = s.get_record(&svc("b"), "r2").await.unwrap().unwrap();
     assert_eq!((r2.sealed, r2.subject.as_deref()), (vec![0x0b], Some("s")));
     assert_eq!(s.get_record(&svc("b"), "r1").await.unwrap(), None);
     let mut mine = r1.clone();
     mine.sealed = vec![0x0c];
     s.put_record(&svc("b"), &mine).await.unwrap();
-    assert_eq!(s.get_record(&svc("a"), "r1").await.unwrap().unwrap().sealed, vec![0x0a]);
-    assert_eq!(s.get_record(&svc("b"), "r1").await.unwrap().unwrap().sealed, vec![0x0c]);
+    assert_eq!(
+        s.get_record(&svc("a"), "r1").await.unwrap().unwrap().sealed,
+        vec![0x0a]
+    );
+    assert_eq!(
+        s.get_record(&svc("b"), "r1").await.unwrap().unwrap().sealed,
+        vec![0x0c]
+    );
 }

@@ -236,8 +236,11 @@ fn realistic_set(redactor: &Redactor) {
     let mut secrets = 0;
     let debug = std::env::var("REDACT_DEBUG").ok();
     for p in &set {
-        let truth: Vec<(&str, usize, usize)> =
-            p.spans.iter().map(|(t, s, e)| (t.as_str(), *s, *e)).collect();
+        let truth: Vec<(&str, usize, usize)> = p
+            .spans
+            .iter()
+            .map(|(t, s, e)| (t.as_str(), *s, *e))
+            .collect();
         let pred: Vec<(String, usize, usize)> = redactor
             .find(&p.text)
             .expect("find")
@@ -245,7 +248,11 @@ fn realistic_set(redactor: &Redactor) {
             .map(|f| (f.kind.tag().to_owned(), f.start, f.end))
             .collect();
         score(&truth, &pred, &mut counts);
-        secrets += p.spans.iter().filter(|(t, _, _)| eval_set::SECRET_TYPES.contains(&t.as_str())).count();
+        secrets += p
+            .spans
+            .iter()
+            .filter(|(t, _, _)| eval_set::SECRET_TYPES.contains(&t.as_str()))
+            .count();
         for (t, s, e) in eval_set::leaks(p, &pred) {
             leaks += 1;
             if debug.is_some() {
@@ -254,12 +261,16 @@ fn realistic_set(redactor: &Redactor) {
         }
         if let Some(kind) = &debug {
             for (k, s, e) in &pred {
-                if (kind == "all" || k == kind) && !truth.iter().any(|(tk, ts, te)| tk == k && s < te && ts < e) {
+                if (kind == "all" || k == kind)
+                    && !truth.iter().any(|(tk, ts, te)| tk == k && s < te && ts < e)
+                {
                     eprintln!("false positive {k}: {:?}", &p.text[*s..*e]);
                 }
             }
             for (k, s, e) in &truth {
-                if (kind == "all" || k == kind) && !pred.iter().any(|(pk, ps, pe)| pk == k && ps < e && s < pe) {
+                if (kind == "all" || k == kind)
+                    && !pred.iter().any(|(pk, ps, pe)| pk == k && ps < e && s < pe)
+                {
                     eprintln!("missed {k}: {:?}", &p.text[*s..*e]);
                 }
             }

@@ -549,8 +549,8 @@ impl Redactor {
         #[pyo3(from_py_with = crate::errors::arg)] names: Option<Vec<String>>,
         #[pyo3(from_py_with = crate::errors::arg)] exempt: Option<Vec<String>>,
     ) -> PyResult<Self> {
-        let mut b = tenantguard::redact::Redactor::builder()
-            .identifiers_as_secrets(identifiers_as_secrets);
+        let mut b =
+            tenantguard::redact::Redactor::builder().identifiers_as_secrets(identifiers_as_secrets);
         if let Some(c) = categories {
             let cats = c
                 .iter()

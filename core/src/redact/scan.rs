@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use memchr::memmem;
 
+use super::secrets::{self, Kind};
 use super::validate::{
     iban_compact_valid, is_card, is_high_entropy, is_ipv4, is_ipv6, is_phone, is_ssn,
 };
-use super::secrets::{self, Kind};
 use super::{EntityKind, Finding, Recognizer};
 
 // Character classes; 0 ends a word.
@@ -292,7 +292,8 @@ impl Scan<'_> {
             return e;
         }
         if self.b[s] == b'-'
-            && (self.b[s..].starts_with(b"-----BEGIN") || self.b[s..].starts_with(b"---- BEGIN SSH2"))
+            && (self.b[s..].starts_with(b"-----BEGIN")
+                || self.b[s..].starts_with(b"---- BEGIN SSH2"))
             && self.on(&EntityKind::PrivateKey)
         {
             if let Some(end) = self.pem(s) {
@@ -680,7 +681,10 @@ impl Scan<'_> {
             let creds = match memchr::memchr(b':', info) {
                 Some(c) => c + 1 < info.len(),
                 // A key alone as user info (Sentry DSN `https://<key>@host/1`).
-                None => info.len() >= 16 && (is_high_entropy(info) || info.iter().all(u8::is_ascii_hexdigit)),
+                None => {
+                    info.len() >= 16
+                        && (is_high_entropy(info) || info.iter().all(u8::is_ascii_hexdigit))
+                }
             };
             if creds && self.on(&EntityKind::UrlCredentials) {
                 self.emit(EntityKind::UrlCredentials, auth, at);

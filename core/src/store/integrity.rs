@@ -140,12 +140,25 @@ impl RowKey {
 
     /// MAC of a membership row.
     pub fn membership(&self, tenant: &str, user: &str, role: &str) -> Vec<u8> {
-        self.tag("membership", &[tenant.as_bytes(), user.as_bytes(), role.as_bytes()])
+        self.tag(
+            "membership",
+            &[tenant.as_bytes(), user.as_bytes(), role.as_bytes()],
+        )
     }
 
     /// Verifies a membership row's MAC.
-    pub fn check_membership(&self, tenant: &str, user: &str, role: &str, tag: Option<&[u8]>) -> Result<(), StoreError> {
-        self.check("membership", &[tenant.as_bytes(), user.as_bytes(), role.as_bytes()], tag)
+    pub fn check_membership(
+        &self,
+        tenant: &str,
+        user: &str,
+        role: &str,
+        tag: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        self.check(
+            "membership",
+            &[tenant.as_bytes(), user.as_bytes(), role.as_bytes()],
+            tag,
+        )
     }
 }
 
@@ -231,13 +244,30 @@ mod tests {
         assert!(chk(&k, &moved, "[\"read\"]", Some(&tag)).is_err(), "tenant");
         let mut longer = t.clone();
         longer.expires_at = None;
-        assert!(chk(&k, &longer, "[\"read\"]", Some(&tag)).is_err(), "expiry");
+        assert!(
+            chk(&k, &longer, "[\"read\"]", Some(&tag)).is_err(),
+            "expiry"
+        );
         assert!(chk(&k, &t, "[\"read\"]", None).is_err(), "missing MAC");
         let other = RowKey::from_bytes([2; 32]);
         let e = chk(&other, &t, "[\"read\"]", Some(&tag)).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Integrity);
-        assert!(k.check_membership("acme", "u", "viewer", Some(&k.membership("acme", "u", "viewer"))).is_ok());
-        assert!(k.check_membership("acme", "u", "owner", Some(&k.membership("acme", "u", "viewer"))).is_err());
+        assert!(k
+            .check_membership(
+                "acme",
+                "u",
+                "viewer",
+                Some(&k.membership("acme", "u", "viewer"))
+            )
+            .is_ok());
+        assert!(k
+            .check_membership(
+                "acme",
+                "u",
+                "owner",
+                Some(&k.membership("acme", "u", "viewer"))
+            )
+            .is_err());
         let s = SessionRecord {
             id: "s".into(),
             tenant: TenantId::new("acme").unwrap(),

@@ -279,7 +279,10 @@ impl RecordStore for MemoryStore {
         new_sealed: &[u8],
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        match inner.records.get_mut(&(ctx.tenant().clone(), id.to_owned())) {
+        match inner
+            .records
+            .get_mut(&(ctx.tenant().clone(), id.to_owned()))
+        {
             Some((_, r)) if r.sealed == expected => {
                 r.sealed = new_sealed.to_vec();
                 r.key_id = new_key_id;

@@ -83,7 +83,8 @@ pub const MAX_POOL_SIZE: usize = 256;
 /// connection whatever a stolen login altered with `ALTER ROLE ... SET`: bounded
 /// statement and lock waits, and a search path that puts temporary tables last (a
 /// session's temporary `tg_records` cannot shadow the real one).
-const SCOPE_SQL: &str = "SELECT set_config('app.tenant_id', $1, true), set_config('app.proof', $2, true), \
+const SCOPE_SQL: &str =
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.proof', $2, true), \
      set_config('app.user_id', '', true), set_config('statement_timeout', '30s', true), \
      set_config('lock_timeout', '5s', true), set_config('search_path', 'public, pg_temp', true)";
 
@@ -740,7 +741,12 @@ async fn service_write<'a>(
             .await
             .map_err(backend)?;
         if let (Some(k), Some(r)) = (key, &row) {
-            k.check_membership(ctx.tenant().as_str(), r.get(0), r.get(1), r.get::<_, Option<&[u8]>>(2))?;
+            k.check_membership(
+                ctx.tenant().as_str(),
+                r.get(0),
+                r.get(1),
+                r.get::<_, Option<&[u8]>>(2),
+            )?;
         }
         let role = row.and_then(|r| Role::parse(r.get(1)));
         match role {
@@ -1126,7 +1132,12 @@ impl RecordStore for PostgresStore {
                 .prepare_cached("SELECT tg_delete_record($1)")
                 .await
                 .map_err(backend)?;
-            u64::from(tx.query_one(&st, &[&id]).await.map_err(backend)?.get::<_, bool>(0))
+            u64::from(
+                tx.query_one(&st, &[&id])
+                    .await
+                    .map_err(backend)?
+                    .get::<_, bool>(0),
+            )
         };
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
@@ -1261,8 +1272,13 @@ impl Directory for PostgresStore {
         rows.iter()
             .map(|r| {
                 if let Some(k) = self.row_key() {
-                    k.check_membership(r.get(0), user.as_str(), r.get(1), r.get::<_, Option<&[u8]>>(2))
-                        .map_err(|e| TenantError::Directory(e.to_string()))?;
+                    k.check_membership(
+                        r.get(0),
+                        user.as_str(),
+                        r.get(1),
+                        r.get::<_, Option<&[u8]>>(2),
+                    )
+                    .map_err(|e| TenantError::Directory(e.to_string()))?;
                 }
                 Ok(Membership {
                     tenant: TenantId::new(r.get::<_, String>(0))?,

@@ -107,7 +107,14 @@ impl TokenStore for PostgresStore {
         let scopes = serde_json::to_string(&rec.scopes)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Admin, "managing agent tokens", self.row_key()).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Admin,
+            "managing agent tokens",
+            self.row_key(),
+        )
+        .await?;
         tx.execute(
             &format!(
                 "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -144,7 +151,10 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let rec = row.as_ref().map(|r| token_row(r, self.row_key())).transpose()?;
+        let rec = row
+            .as_ref()
+            .map(|r| token_row(r, self.row_key()))
+            .transpose()?;
         tx.commit().await.map_err(backend)?;
         Ok(rec)
     }
@@ -168,7 +178,10 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let out = rows.iter().map(|r| token_row(r, self.row_key())).collect::<Result<Vec<_>, _>>()?;
+        let out = rows
+            .iter()
+            .map(|r| token_row(r, self.row_key()))
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await.map_err(backend)?;
         Ok(out)
     }
@@ -202,7 +215,14 @@ impl AuditStore for PostgresStore {
     ) -> Result<AuditEntry, StoreError> {
         let t = ctx.tenant().as_str();
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Viewer, "appending to the audit log", self.row_key()).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Viewer,
+            "appending to the audit log",
+            self.row_key(),
+        )
+        .await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
         // head the previous one wrote; the (tenant_id, seq) key refuses a fork regardless.
         // Prepared once per connection: an unnamed statement is planned on every call,
@@ -376,7 +396,14 @@ impl RetentionStore for PostgresStore {
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Member,
+            "deleting records",
+            self.row_key(),
+        )
+        .await?;
         let rows = tx
             .query(
                 // A MATERIALIZED CTE runs once: `id IN (SELECT ... LIMIT n)` could be
@@ -403,7 +430,14 @@ impl RetentionStore for PostgresStore {
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Member,
+            "deleting records",
+            self.row_key(),
+        )
+        .await?;
         let rows = tx
             .query(
                 "WITH doomed AS MATERIALIZED (
@@ -427,7 +461,14 @@ impl RetentionStore for PostgresStore {
     ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Member, "deleting records", self.row_key()).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Member,
+            "deleting records",
+            self.row_key(),
+        )
+        .await?;
         let n = tx
             .execute(
                 "WITH doomed AS MATERIALIZED (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)
@@ -487,7 +528,14 @@ impl SessionStore for PostgresStore {
         ctx.check_tenant(&s.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Viewer, "opening a session", self.row_key()).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Viewer,
+            "opening a session",
+            self.row_key(),
+        )
+        .await?;
         tx.execute(
             &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
             &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label, &self.row_key().map(|k| k.session(s))],
@@ -541,7 +589,9 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        row.as_ref().map(|r| session_row(r, self.row_key())).transpose()
+        row.as_ref()
+            .map(|r| session_row(r, self.row_key()))
+            .transpose()
     }
 
     async fn rotate_refresh(
@@ -553,7 +603,14 @@ impl SessionStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let t = ctx.tenant().as_str();
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, Role::Viewer, "refreshing a session", self.row_key()).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Viewer,
+            "refreshing a session",
+            self.row_key(),
+        )
+        .await?;
         let sid: String = match tx
             .query_opt(
                 "SELECT session_id FROM tg_refresh_tokens WHERE hash = $1 AND tenant_id = $2",
@@ -608,7 +665,9 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        rows.iter().map(|r| session_row(r, self.row_key())).collect()
+        rows.iter()
+            .map(|r| session_row(r, self.row_key()))
+            .collect()
     }
 
     async fn revoke_session(
@@ -698,7 +757,11 @@ impl PostgresStore {
         owner: Option<&str>,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
+        let needed = if table == "tg_tokens" {
+            Role::Admin
+        } else {
+            Role::Viewer
+        };
         let mut client = self.service_conn().await?;
         let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
         let update = format!(
@@ -720,7 +783,11 @@ impl PostgresStore {
         id: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let needed = if table == "tg_tokens" { Role::Admin } else { Role::Viewer };
+        let needed = if table == "tg_tokens" {
+            Role::Admin
+        } else {
+            Role::Viewer
+        };
         let mut client = self.service_conn().await?;
         let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
         let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");

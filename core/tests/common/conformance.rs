@@ -193,7 +193,10 @@ pub async fn cross_tenant_access_is_refused_and_changes_nothing_with(
         .unwrap());
     let theirs = rec("xt-r1", 1, 9);
     store.put_record(&b, &theirs).await.unwrap();
-    assert_eq!(store.get_record(&b, "xt-r1").await.unwrap(), Some(theirs.clone()));
+    assert_eq!(
+        store.get_record(&b, "xt-r1").await.unwrap(),
+        Some(theirs.clone())
+    );
     assert!(store.delete_record(&b, "xt-r1").await.unwrap());
 
     // Nothing changed for A, and B sees nothing of A's.

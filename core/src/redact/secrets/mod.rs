@@ -77,8 +77,7 @@ pub(crate) fn provider(w: &[u8]) -> Option<(usize, Kind)> {
         let end = p.len() + body;
         let boundary = end == w.len() || !(w[end].is_ascii_alphanumeric() || w[end] == b'_');
         if body >= f.min as usize && body <= f.max as usize && boundary {
-            if f.kind == Kind::PrivateKey && p.starts_with(b"LS0t") && !b64_pem_private(&w[..end])
-            {
+            if f.kind == Kind::PrivateKey && p.starts_with(b"LS0t") && !b64_pem_private(&w[..end]) {
                 continue;
             }
             return Some((end, f.kind));
@@ -91,7 +90,9 @@ pub(crate) fn provider(w: &[u8]) -> Option<(usize, Kind)> {
 fn mailchimp(w: &[u8]) -> Option<(usize, Kind)> {
     if !(36..=37).contains(&w.len())
         || &w[32..35] != b"-us"
-        || !w[..32].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        || !w[..32]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
         || !w[35..].iter().all(u8::is_ascii_digit)
     {
         return None;
@@ -189,9 +190,9 @@ pub(crate) fn secret_key(key: &[u8]) -> bool {
     }
     // buf holds the key reversed.
     let rev = &buf[..n];
-    SECRET_KEY_SUFFIXES.iter().any(|s| {
-        s.len() <= rev.len() && s.iter().rev().zip(rev).all(|(a, b)| a == b)
-    })
+    SECRET_KEY_SUFFIXES
+        .iter()
+        .any(|s| s.len() <= rev.len() && s.iter().rev().zip(rev).all(|(a, b)| a == b))
 }
 
 fn ident(c: u8) -> bool {
@@ -210,9 +211,25 @@ pub(crate) fn key_before(b: &[u8], s: usize, e: usize) -> usize {
 /// Placeholders and references that stand for a secret without being one.
 fn not_a_value(v: &[u8]) -> bool {
     const WORDS: &[&[u8]] = &[
-        b"null", b"none", b"nil", b"true", b"false", b"undefined", b"empty", b"required",
-        b"optional", b"string", b"redacted", b"hidden", b"secret", b"password", b"token",
-        b"yes", b"no", b"on", b"off",
+        b"null",
+        b"none",
+        b"nil",
+        b"true",
+        b"false",
+        b"undefined",
+        b"empty",
+        b"required",
+        b"optional",
+        b"string",
+        b"redacted",
+        b"hidden",
+        b"secret",
+        b"password",
+        b"token",
+        b"yes",
+        b"no",
+        b"on",
+        b"off",
     ];
     if v.len() < 3 {
         return true;
@@ -284,7 +301,20 @@ pub(crate) fn keyed_value(b: &[u8], mut p: usize) -> Option<(usize, usize)> {
         while ve < lim {
             let c = b[ve];
             if c <= b' '
-                || matches!(c, b'"' | b'\'' | b',' | b';' | b'(' | b'[' | b')' | b'}' | b']' | b'<' | b'>' | b'`')
+                || matches!(
+                    c,
+                    b'"' | b'\''
+                        | b','
+                        | b';'
+                        | b'('
+                        | b'['
+                        | b')'
+                        | b'}'
+                        | b']'
+                        | b'<'
+                        | b'>'
+                        | b'`'
+                )
             {
                 break;
             }
@@ -300,7 +330,8 @@ pub(crate) fn keyed_value(b: &[u8], mut p: usize) -> Option<(usize, usize)> {
         }
         let v = &b[vs..ve];
         if v.contains(&b'.')
-            && v.iter().all(|&c| c.is_ascii_alphabetic() || c == b'_' || c == b'.')
+            && v.iter()
+                .all(|&c| c.is_ascii_alphabetic() || c == b'_' || c == b'.')
         {
             return None;
         }
@@ -314,7 +345,10 @@ pub(crate) fn keyed_value(b: &[u8], mut p: usize) -> Option<(usize, usize)> {
 
 fn next_is_param(b: &[u8], mut p: usize) -> bool {
     let s = p;
-    while p < b.len() && p - s < MAX_KEY && (b[p].is_ascii_alphanumeric() || matches!(b[p], b'_' | b'-' | b'.' | b'[' | b']')) {
+    while p < b.len()
+        && p - s < MAX_KEY
+        && (b[p].is_ascii_alphanumeric() || matches!(b[p], b'_' | b'-' | b'.' | b'[' | b']'))
+    {
         p += 1;
     }
     p > s && p < b.len() && b[p] == b'='
@@ -334,7 +368,8 @@ pub(crate) fn auth_scheme(b: &[u8], s: usize, e: usize) -> Option<(usize, usize)
     let lim = b.len().min(vs + 4096);
     let mut ve = vs;
     while ve < lim
-        && (b[ve].is_ascii_alphanumeric() || matches!(b[ve], b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='))
+        && (b[ve].is_ascii_alphanumeric()
+            || matches!(b[ve], b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='))
     {
         ve += 1;
     }
@@ -381,9 +416,28 @@ pub(crate) fn webhook(host: &[u8], path: &[u8]) -> Option<usize> {
 
 /// Words just before a hex string that make it an identifier (a commit, a digest).
 const HASH_CONTEXT: &[&[u8]] = &[
-    b"commit", b"sha", b"rev", b"hash", b"digest", b"md5", b"checksum", b"etag", b"integrity",
-    b"git", b"tree", b"blob", b"parent", b"cherry-pick", b"revert", b"merge", b"rebase",
-    b"build", b"fingerprint", b"head", b"object", b"tag",
+    b"commit",
+    b"sha",
+    b"rev",
+    b"hash",
+    b"digest",
+    b"md5",
+    b"checksum",
+    b"etag",
+    b"integrity",
+    b"git",
+    b"tree",
+    b"blob",
+    b"parent",
+    b"cherry-pick",
+    b"revert",
+    b"merge",
+    b"rebase",
+    b"build",
+    b"fingerprint",
+    b"head",
+    b"object",
+    b"tag",
 ];
 
 /// True if the random-looking word `b[s..e]` is an identifier by its context: a hex string
@@ -436,7 +490,8 @@ pub(crate) fn version_context(b: &[u8], s: usize) -> bool {
         *d = c.to_ascii_lowercase();
     }
     WORDS.iter().any(|w| {
-        low.ends_with(w) && (low.len() == w.len() || !low[low.len() - w.len() - 1].is_ascii_alphabetic())
+        low.ends_with(w)
+            && (low.len() == w.len() || !low[low.len() - w.len() - 1].is_ascii_alphabetic())
     })
 }
 
@@ -475,12 +530,29 @@ mod tests {
     #[test]
     fn keys() {
         for k in [
-            "PGPASSWORD", "DB_PASSWORD", "password", "dbPassword", "client_secret", "api-key",
-            "aws_secret_access_key", "AccountKey", "access_token", "X-Amz-Security-Token", "sig",
+            "PGPASSWORD",
+            "DB_PASSWORD",
+            "password",
+            "dbPassword",
+            "client_secret",
+            "api-key",
+            "aws_secret_access_key",
+            "AccountKey",
+            "access_token",
+            "X-Amz-Security-Token",
+            "sig",
         ] {
             assert!(secret_key(k.as_bytes()), "{k}");
         }
-        for k in ["max_tokens", "username", "key", "password_min_length", "keyId", "host", "don"] {
+        for k in [
+            "max_tokens",
+            "username",
+            "key",
+            "password_min_length",
+            "keyId",
+            "host",
+            "don",
+        ] {
             assert!(!secret_key(k.as_bytes()), "{k}");
         }
     }
@@ -491,7 +563,10 @@ mod tests {
             keyed_value(s.as_bytes(), 0).map(|(a, b)| &s[a..b])
         }
         assert_eq!(v("=hunter22 next"), Some("hunter22"));
-        assert_eq!(v("\": \"correct horse battery staple\","), Some("correct horse battery staple"));
+        assert_eq!(
+            v("\": \"correct horse battery staple\","),
+            Some("correct horse battery staple")
+        );
         assert_eq!(v(": \"S3cure#Pass\""), Some("S3cure#Pass"));
         assert_eq!(v("=abc123;Encrypt=True"), Some("abc123"));
         assert_eq!(v("=tok3n&page=2"), Some("tok3n"));
