@@ -4,6 +4,7 @@
 //!
 //! Run: `cargo bench -p tenantguard-benches --bench governance`
 
+#[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;
 
 use std::sync::Arc;

@@ -12,6 +12,7 @@
 //! Run: `scripts/kms.sh start && source target/kms/kms.env &&
 //!       cargo bench -p tenantguard-benches --bench kms --features kms-all`
 
+#[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,6 +10,7 @@
 //! (application role, policies read the member's role from tg_memberships), then the
 //! service role reads it back and opens it (service role, tenant-scoped policies).
 
+#[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;
 
 use std::str::FromStr;

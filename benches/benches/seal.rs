@@ -8,6 +8,7 @@
 //! core's aws-lc-rs backend: `cargo bench -p tenantguard-benches --features aws-lc --bench seal -- envelope`.
 //! Results and the machine they came from: benches/BENCHMARKS.md.
 
+#[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;
 
 use std::hint::black_box;
