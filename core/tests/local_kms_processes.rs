@@ -93,21 +93,29 @@ fn spawn(role: &str, path: &Path, out: &Path, rounds: u32) -> Child {
 
 /// Every finished wrap the workers recorded unwraps, from a fresh open of the key file, to
 /// the key that was wrapped. Returns how many were checked.
-async fn check_all(path: &Path, out: &Path) -> usize {
-    let text = std::fs::read_to_string(out).unwrap_or_default();
+async fn check_all(path: &Path, outs: &Path) -> usize {
+    // One output file per worker process: a worker killed inside a write can leave half a
+    // line (a write crossing a page boundary is cut short by SIGKILL), and a later worker
+    // appending to the same file would glue its line onto that half.
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(outs).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        // A line is complete only with its newline (a killed worker may not have written it).
+        lines.extend(
+            text.split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .map(str::to_owned),
+        );
+    }
     if !path.exists() {
         // Workers killed before their first write (a loaded machine): then nothing may have
         // been recorded as wrapped either.
-        assert!(
-            !text.split_inclusive('\n').any(|l| l.ends_with('\n')),
-            "wraps recorded but no key file"
-        );
+        assert!(lines.is_empty(), "wraps recorded but no key file");
         return 0;
     }
     let p = LocalKeyProvider::open(path).expect("the key file is whole and readable");
     let mut n = 0;
-    // A line is complete only with its newline (a killed worker may not have written it).
-    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+    for line in &lines {
         let f: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(f.len(), 5, "{line}");
         let w = WrappedKey {
@@ -128,11 +136,12 @@ async fn check_all(path: &Path, out: &Path) -> usize {
 async fn two_processes_rotating_and_wrapping_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");
-    let out = dir.path().join("wraps.txt");
+    let out = dir.path().join("wraps");
+    std::fs::create_dir(&out).unwrap();
     let rounds = 30;
     // Both start at once, both may create the file.
-    let mut a = spawn("a", &path, &out, rounds);
-    let mut b = spawn("b", &path, &out, rounds);
+    let mut a = spawn("a", &path, &out.join("a"), rounds);
+    let mut b = spawn("b", &path, &out.join("b"), rounds);
     assert!(a.wait().unwrap().success());
     assert!(b.wait().unwrap().success());
     assert_eq!(check_all(&path, &out).await, 2 * 2 * rounds as usize);
@@ -153,7 +162,8 @@ fn random_ms(lo: u64, hi: u64) -> Duration {
 async fn processes_killed_at_random_moments_leave_every_used_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");
-    let out = dir.path().join("wraps.txt");
+    let out = dir.path().join("wraps");
+    std::fs::create_dir(&out).unwrap();
     let mut checked = 0;
     // At least 12 rounds, and more (with longer lives) until some wrap finished: on a
     // loaded machine a worker can be killed before it wrote anything.
@@ -162,8 +172,8 @@ async fn processes_killed_at_random_moments_leave_every_used_key() {
             break;
         }
         // Two workers that would run for long; each is killed (SIGKILL) at a random moment.
-        let mut a = spawn("a", &path, &out, 1_000_000);
-        let mut b = spawn("b", &path, &out, 1_000_000);
+        let mut a = spawn("a", &path, &out.join(format!("a-{round}")), 1_000_000);
+        let mut b = spawn("b", &path, &out.join(format!("b-{round}")), 1_000_000);
         let extra = if round >= 12 { 50 * (round - 11) } else { 0 };
         std::thread::sleep(random_ms(30 + extra, 150 + extra));
         a.kill().unwrap();
