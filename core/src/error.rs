@@ -7,6 +7,7 @@ use crate::auth::AuthError;
 use crate::crypto::CryptoError;
 use crate::egress::EgressError;
 use crate::kms::KmsError;
+use crate::portal::PortalError;
 use crate::redact::RedactError;
 use crate::reveal::RevealError;
 use crate::store::StoreError;
@@ -126,6 +127,9 @@ pub enum Error {
     /// An egress policy or request failed.
     #[error(transparent)]
     Egress(#[from] EgressError),
+    /// SSO/MFA portal marks.
+    #[error(transparent)]
+    Portal(#[from] PortalError),
 }
 
 impl Error {
@@ -143,6 +147,7 @@ impl Error {
             Error::Reveal(e) => e.kind(),
             Error::Redact(e) => e.kind(),
             Error::Egress(e) => e.kind(),
+            Error::Portal(e) => e.kind(),
         }
     }
 }

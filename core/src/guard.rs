@@ -663,7 +663,8 @@ impl Guard {
     /// Kept in the guard's policy store ([`GuardBuilder::policy_store`]; `Config` without
     /// one). Audited. Needs the owner role.
     pub async fn set_v1_refused(&self, ctx: &TenantContext, refused: bool) -> Result<()> {
-        self.require(ctx, Role::Owner, "switch format v1 off")?;
+        self.require_live(ctx, Role::Owner, "switch format v1 off")
+            .await?;
         let policies = self.inner.policies.clone().ok_or_else(|| {
             KmsError::Config(
                 "set_v1_refused keeps its setting in the policy store: set GuardBuilder::policy_store"
@@ -739,7 +740,35 @@ impl Guard {
 
     /// Seals and stores `plaintext` as record `id` of data class `class`, optionally
     /// tagged with the data subject it is about. Needs the member role.
+    ///
+    /// A password (`class` = `password`) is refused (`PortalError::PortalRequired`) once
+    /// the tenant marks SSO/MFA portals: store it with [`Guard::put_portal_credential`].
     pub async fn put_record(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        class: &str,
+        subject: Option<&str>,
+        plaintext: &[u8],
+    ) -> Result<()> {
+        if class == crate::secret::CredentialKind::Password.as_str() {
+            self.authorize(
+                ctx,
+                Role::Member,
+                &format!("records/{class}/{id}"),
+                ScopeAction::Write,
+                "store a record",
+            )?;
+            if self.portal_marks_in_use(ctx).await? {
+                return Err(crate::portal::PortalError::PortalRequired.into());
+            }
+        }
+        self.put_record_checked(ctx, id, class, subject, plaintext)
+            .await
+    }
+
+    /// [`Guard::put_record`] without the portal rule (callers checked it).
+    pub(crate) async fn put_record_checked(
         &self,
         ctx: &TenantContext,
         id: &str,
@@ -899,13 +928,14 @@ impl Guard {
         &self,
         ctx: &TenantContext,
     ) -> Result<(crate::kms::ShredReport, u64, u64)> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Owner,
             "tenant",
             ScopeAction::Admin,
             "shred a tenant",
-        )?;
+        )
+        .await?;
         let now = self.now();
         let tokens = self.store().revoke_tokens(ctx, None, now).await?;
         self.forget_revoked(ctx, None).await?;

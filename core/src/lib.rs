@@ -39,6 +39,8 @@ mod error;
 mod governance;
 mod guard;
 pub mod kms;
+mod members;
+pub mod portal;
 pub mod redact;
 pub mod retention;
 pub mod reveal;

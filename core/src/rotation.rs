@@ -89,13 +89,14 @@ impl Guard {
     /// Rotates the tenant's data key: a new version becomes active for new writes; old
     /// values keep opening under the old one (now decrypt-only). Needs the owner role.
     pub async fn rotate_tenant_key(&self, ctx: &TenantContext) -> Result<KeyId> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Owner,
             "keys",
             ScopeAction::Admin,
             "rotate a tenant key",
-        )?;
+        )
+        .await?;
         let keys = self.store().tenant_keys(ctx).await?;
         let last = keys.iter().map(|k| k.key_id).max().unwrap_or(KeyId::FIRST);
         let next = last
@@ -128,13 +129,14 @@ impl Guard {
         batch: usize,
         progress: impl FnMut(&ReencryptReport) + Send,
     ) -> Result<ReencryptReport> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Owner,
             "keys",
             ScopeAction::Admin,
             "re-encrypt records",
-        )?;
+        )
+        .await?;
         self.reencrypt_where(ctx, Some(from), batch, progress).await
     }
 
@@ -146,13 +148,14 @@ impl Guard {
         batch: usize,
         progress: impl FnMut(&ReencryptReport) + Send,
     ) -> Result<ReencryptReport> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Owner,
             "keys",
             ScopeAction::Admin,
             "re-encrypt records",
-        )?;
+        )
+        .await?;
         self.reencrypt_where(ctx, None, batch, progress).await
     }
 
@@ -305,7 +308,8 @@ impl Guard {
     /// read (it could be anything: delete or repair it first). Values held outside the
     /// store must be moved first with [`Guard::reseal`]. Needs the owner role.
     pub async fn retire_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<()> {
-        self.authorize(ctx, Role::Owner, "keys", ScopeAction::Admin, "retire a key")?;
+        self.authorize_live(ctx, Role::Owner, "keys", ScopeAction::Admin, "retire a key")
+            .await?;
         let keys = self.store().tenant_keys(ctx).await?;
         let key = keys
             .iter()

@@ -154,6 +154,13 @@ impl UserId {
     }
 }
 
+impl UserId {
+    /// The empty id, below every valid one (range starts only).
+    pub(crate) fn min() -> Self {
+        UserId(String::new())
+    }
+}
+
 impl std::fmt::Display for UserId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -34,9 +34,9 @@ struct World {
 /// `otp`, and the guard's own service context.
 async fn worlds() -> Vec<World> {
     let mut out = Vec::new();
-    for (name, store, dir) in stores() {
+    for (name, store, policies, dir) in stores_with_policies() {
         let clock = TestClock::at(T0);
-        let g = guard(store.clone(), &clock);
+        let g = guard_with_policies(store.clone(), policies, &clock);
         let acme = service("acme");
         g.create_tenant(&acme).await.unwrap();
         g.put_credential(&acme, "prod-db-password", &Credential::password("s3cret"))
@@ -63,6 +63,11 @@ fn a(s: &str) -> UserId {
 }
 
 impl World {
+    /// This world's guard's service context for tenant `t`.
+    fn svc(&self, t: &str) -> TenantContext {
+        TenantContext::service(TenantId::new(t).unwrap(), &self.cap)
+    }
+
     async fn token(&self, agent: &str, scopes: Vec<Scope>) -> (IssuedToken, TenantContext) {
         self.token_spec(TokenSpec::read_only(a(agent), "t").scopes(scopes))
             .await
@@ -1023,6 +1028,702 @@ fn attack_user_context_cannot_use_another_stores_capability_to_vouch_plaintext()
                 w.name,
             );
             refused(w.g.set_tenant_key_provider(&fake_owner, None).await, w.name);
+        }
+    });
+}
+
+// ---- Item 3: sessions and sensitive operations follow the membership in the store ----
+
+/// `olga` (owner, with a login session and its access-token context) and `otto` (a
+/// second owner who removes or demotes her).
+async fn olga_with_session(w: &World) -> (tenantguard::auth::SessionTokens, TenantContext) {
+    member(&w.store, "acme", "otto", Role::Owner).await;
+    let olga = member(&w.store, "acme", "olga", Role::Owner).await;
+    let s = w.g.create_session(&olga, "laptop").await.unwrap();
+    let ctx =
+        w.g.verify_access_token(s.access_token.expose())
+            .unwrap()
+            .context;
+    (s, ctx)
+}
+
+fn otto() -> TenantContext {
+    user("acme", "otto", Role::Owner)
+}
+
+async fn keys_intact(w: &World) {
+    let keys = w.g.key_versions(&w.acme).await.unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.state == tenantguard::KeyState::Active),
+        "{}: the tenant was shredded",
+        w.name
+    );
+    assert_eq!(w.password().await, b"s3cret", "{}", w.name);
+}
+
+#[test]
+fn attack_3_removed_owner_refreshes_and_shreds() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (s, cached) = olga_with_session(&w).await;
+            assert!(w.g.remove_member(&otto(), &a("olga")).await.unwrap());
+            // The refresh fails at once, with its own typed error.
+            let e = refused(w.g.refresh_session(s.refresh_token.expose()).await, w.name);
+            assert!(
+                matches!(
+                    e,
+                    tenantguard::Error::Auth(tenantguard::auth::AuthError::MembershipEnded)
+                        | tenantguard::Error::Auth(tenantguard::auth::AuthError::Revoked)
+                ),
+                "{}: {e:?}",
+                w.name
+            );
+            // The access token still verifies (stateless, until it expires), but the
+            // role it carries is never trusted for a sensitive operation.
+            let e = refused(w.g.shred_tenant(&cached).await, w.name);
+            assert!(
+                matches!(e, tenantguard::Error::Tenant(TenantError::NotAMember)),
+                "{}: {e:?}",
+                w.name
+            );
+            refused(w.g.rotate_tenant_key(&cached).await, w.name);
+            refused(w.g.erase_tenant(&cached, 100).await, w.name);
+            keys_intact(&w).await;
+        }
+    });
+}
+
+#[test]
+fn attack_removed_members_refresh_fails_even_after_being_added_back() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (s, _) = olga_with_session(&w).await;
+            w.g.remove_member(&otto(), &a("olga")).await.unwrap();
+            w.g.set_member(&otto(), &a("olga"), Role::Viewer)
+                .await
+                .unwrap();
+            // Removal revoked her sessions: re-adding her needs a new login.
+            let e = refused(w.g.refresh_session(s.refresh_token.expose()).await, w.name);
+            assert!(
+                matches!(e, tenantguard::Error::Auth(_)),
+                "{}: {e:?}",
+                w.name
+            );
+            let list =
+                w.g.list_sessions(&otto(), Some(&a("olga")), 10)
+                    .await
+                    .unwrap();
+            assert!(list.iter().all(|s| s.revoked_at.is_some()), "{}", w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_demoted_owner_refresh_gets_the_new_role() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (s, cached) = olga_with_session(&w).await;
+            assert_eq!(
+                w.g.set_member(&otto(), &a("olga"), Role::Viewer)
+                    .await
+                    .unwrap(),
+                Some(Role::Owner)
+            );
+            let t = w.g.refresh_session(s.refresh_token.expose()).await.unwrap();
+            let fresh =
+                w.g.verify_access_token(t.access_token.expose())
+                    .unwrap()
+                    .context;
+            assert_eq!(
+                fresh.principal(),
+                &tenantguard::tenant::Principal::User {
+                    user: a("olga"),
+                    role: Role::Viewer
+                },
+                "{}",
+                w.name
+            );
+            // Neither the fresh nor the cached (owner) context can do owner things.
+            for ctx in [&fresh, &cached] {
+                refused(w.g.rotate_tenant_key(ctx).await, w.name);
+                refused(w.g.shred_tenant(ctx).await, w.name);
+                refused(
+                    w.g.create_token(ctx, TokenSpec::read_only(a("bot"), "x"))
+                        .await,
+                    w.name,
+                );
+            }
+            keys_intact(&w).await;
+        }
+    });
+}
+
+#[test]
+fn attack_removed_admin_cannot_manage_tokens_with_a_cached_context() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
+            w.g.remove_member(&w.acme, &a("ada")).await.unwrap();
+            refused(
+                w.g.create_token(&ada, TokenSpec::read_only(a("bot2"), "x"))
+                    .await,
+                w.name,
+            );
+            refused(w.g.list_tokens(&ada, None, None, 10).await, w.name);
+            refused(w.g.revoke_token(&ada, &t.id).await, w.name);
+            refused(w.g.kill_agent(&ada, &a("bot")).await, w.name);
+            // The token she could have revoked still works.
+            w.g.authenticate_token(t.secret.expose()).await.unwrap();
+            assert!(
+                w.g.list_tokens(&w.acme, Some(&a("bot2")), None, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{}",
+                w.name
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_removed_admin_cannot_change_policies_or_sweep() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            w.g.remove_member(&w.acme, &a("ada")).await.unwrap();
+            refused(
+                w.g.set_retention(
+                    &ada,
+                    "password",
+                    tenantguard::store::RetentionWindow::Secs(1),
+                )
+                .await,
+                w.name,
+            );
+            refused(w.g.mark_portal(&ada, "sso.acme.com", true).await, w.name);
+            refused(w.g.sweep(&ada, 100, |_| {}).await, w.name);
+            refused(w.g.revoke_user_sessions(&ada, &a("someone")).await, w.name);
+            assert_eq!(
+                w.g.portal_mark(&w.acme, "sso.acme.com").await.unwrap(),
+                None
+            );
+            assert_eq!(w.password().await, b"s3cret", "{}", w.name);
+        }
+    });
+}
+
+#[test]
+fn attack_demoted_admin_cannot_manage_members_with_a_stale_context() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            member(&w.store, "acme", "mia", Role::Member).await;
+            w.g.set_member(&w.acme, &a("ada"), Role::Member)
+                .await
+                .unwrap();
+            refused(w.g.set_member(&ada, &a("eve"), Role::Admin).await, w.name);
+            refused(w.g.set_member(&ada, &a("ada"), Role::Admin).await, w.name);
+            refused(w.g.remove_member(&ada, &a("mia")).await, w.name);
+            assert_eq!(w.g.member_role(&w.acme, &a("eve")).await.unwrap(), None);
+            assert_eq!(
+                w.g.member_role(&w.acme, &a("ada")).await.unwrap(),
+                Some(Role::Member)
+            );
+            assert_eq!(
+                w.g.member_role(&w.acme, &a("mia")).await.unwrap(),
+                Some(Role::Member)
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_admin_cannot_grant_or_take_the_owner_role() {
+    rt().block_on(async {
+        for w in worlds().await {
+            member(&w.store, "acme", "olga", Role::Owner).await;
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            refused(w.g.set_member(&ada, &a("ada"), Role::Owner).await, w.name);
+            refused(
+                w.g.set_member(&ada, &a("mallory"), Role::Owner).await,
+                w.name,
+            );
+            refused(w.g.set_member(&ada, &a("olga"), Role::Viewer).await, w.name);
+            refused(w.g.remove_member(&ada, &a("olga")).await, w.name);
+            // Admins do manage non-owners.
+            w.g.set_member(&ada, &a("mia"), Role::Admin).await.unwrap();
+            assert_eq!(
+                w.g.member_role(&w.acme, &a("olga")).await.unwrap(),
+                Some(Role::Owner)
+            );
+            assert_eq!(w.g.member_role(&w.acme, &a("mallory")).await.unwrap(), None);
+        }
+    });
+}
+
+#[test]
+fn attack_last_owner_can_be_neither_removed_nor_demoted_even_by_the_service() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let olga = member(&w.store, "acme", "olga", Role::Owner).await;
+            for ctx in [&olga, &w.acme] {
+                refused(w.g.remove_member(ctx, &a("olga")).await, w.name);
+                refused(w.g.set_member(ctx, &a("olga"), Role::Admin).await, w.name);
+            }
+            assert_eq!(
+                w.g.member_role(&w.acme, &a("olga")).await.unwrap(),
+                Some(Role::Owner)
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_two_owners_demoting_each_other_at_once_leave_an_owner() {
+    rt().block_on(async {
+        for w in worlds().await {
+            for round in 0..5 {
+                let (x, y) = (format!("x{round}"), format!("y{round}"));
+                let tenant = format!("race{round}");
+                w.g.create_tenant(&w.svc(&tenant)).await.unwrap();
+                let cx = member(&w.store, &tenant, &x, Role::Owner).await;
+                let cy = member(&w.store, &tenant, &y, Role::Owner).await;
+                let (g1, g2) = (w.g.clone(), w.g.clone());
+                let (ax, ay) = (a(&x), a(&y));
+                let r1 = tokio::spawn(async move { g1.remove_member(&cx, &ay).await.is_ok() });
+                let r2 = tokio::spawn(async move { g2.remove_member(&cy, &ax).await.is_ok() });
+                let (r1, r2) = (r1.await.unwrap(), r2.await.unwrap());
+                assert!(!(r1 && r2), "{}: both owners removed each other", w.name);
+                let left = w.g.members(&w.svc(&tenant), None, 10).await.unwrap();
+                assert_eq!(
+                    left.iter().filter(|m| m.role == Role::Owner).count(),
+                    1,
+                    "{}: {left:?}",
+                    w.name
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn attack_a_context_for_a_non_member_cannot_start_a_session_or_manage() {
+    rt().block_on(async {
+        for w in worlds().await {
+            // Vouched by a careless resolver as owner, but not a member in the store.
+            let ghost = user("acme", "ghost", Role::Owner);
+            let e = refused(w.g.create_session(&ghost, "x").await, w.name);
+            assert!(
+                matches!(e, tenantguard::Error::Tenant(TenantError::NotAMember)),
+                "{e:?}"
+            );
+            refused(
+                w.g.set_member(&ghost, &a("ghost"), Role::Owner).await,
+                w.name,
+            );
+            refused(w.g.shred_tenant(&ghost).await, w.name);
+            refused(w.g.members(&ghost, None, 10).await, w.name);
+            assert_eq!(w.g.member_role(&w.acme, &a("ghost")).await.unwrap(), None);
+            keys_intact(&w).await;
+        }
+    });
+}
+
+#[test]
+fn attack_an_owner_elsewhere_is_nobody_here() {
+    rt().block_on(async {
+        for w in worlds().await {
+            w.g.create_tenant(&w.svc("globex")).await.unwrap();
+            member(&w.store, "globex", "bob", Role::Owner).await;
+            // Confused deputy: bob's context claims acme, where he holds nothing.
+            let bob_in_acme = user("acme", "bob", Role::Owner);
+            refused(
+                w.g.set_member(&bob_in_acme, &a("bob"), Role::Owner).await,
+                w.name,
+            );
+            refused(w.g.shred_tenant(&bob_in_acme).await, w.name);
+            refused(w.g.rotate_tenant_key(&bob_in_acme).await, w.name);
+            assert_eq!(w.g.member_role(&w.acme, &a("bob")).await.unwrap(), None);
+            keys_intact(&w).await;
+        }
+    });
+}
+
+#[test]
+fn attack_agents_never_manage_members_even_with_a_wildcard_admin_scope() {
+    rt().block_on(async {
+        for w in worlds().await {
+            member(&w.store, "acme", "olga", Role::Owner).await;
+            let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Admin)]).await;
+            for e in [
+                w.g.set_member(&bot, &a("bot"), Role::Owner)
+                    .await
+                    .map(|_| ()),
+                w.g.remove_member(&bot, &a("olga")).await.map(|_| ()),
+                w.g.members(&bot, None, 10).await.map(|_| ()),
+                w.g.member_role(&bot, &a("olga")).await.map(|_| ()),
+            ] {
+                let e = refused(e, w.name);
+                assert!(
+                    matches!(
+                        e,
+                        tenantguard::Error::Tenant(TenantError::WrongPrincipal { .. })
+                    ),
+                    "{e:?}"
+                );
+            }
+            assert_eq!(w.g.member_role(&w.acme, &a("bot")).await.unwrap(), None);
+        }
+    });
+}
+
+#[test]
+fn attack_member_changes_are_audited_with_the_true_actor_and_cannot_be_forged() {
+    rt().block_on(async {
+        for w in worlds().await {
+            member(&w.store, "acme", "olga", Role::Owner).await;
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            w.g.set_member(&ada, &a("mia"), Role::Member).await.unwrap();
+            // Leaving is allowed, and its entry is written even though she is gone.
+            w.g.remove_member(&ada, &a("ada")).await.unwrap();
+            let e =
+                w.g.audit_entries(&w.acme, 0, 1000)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|e| e.action == "member.change")
+                    .map(|e| (e.actor, e.target, e.details.get("to").cloned()))
+                    .collect::<Vec<_>>();
+            assert_eq!(
+                e,
+                vec![
+                    ("user:ada".into(), "user:mia".into(), Some("member".into())),
+                    ("user:ada".into(), "user:ada".into(), Some("none".into())),
+                ],
+                "{}",
+                w.name
+            );
+            let olga = user("acme", "olga", Role::Owner);
+            refused(
+                w.g.record_audit(
+                    &olga,
+                    AuditEvent::new(AuditAction::MemberChange, "user:mallory"),
+                )
+                .await,
+                w.name,
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_membership_removal_does_not_touch_an_agent_with_the_same_id() {
+    rt().block_on(async {
+        for w in worlds().await {
+            // id collision: agent "olga" and user "olga" are different principals.
+            member(&w.store, "acme", "olga", Role::Owner).await;
+            member(&w.store, "acme", "otto", Role::Owner).await;
+            let (t, bot) = w.token("olga", vec![Scope::read("runs/*")]).await;
+            w.g.remove_member(&otto(), &a("olga")).await.unwrap();
+            w.g.authenticate_token(t.secret.expose()).await.unwrap();
+            // And the agent named like an owner gets no owner power from that membership.
+            w.g.set_member(&w.acme, &a("olga"), Role::Owner)
+                .await
+                .unwrap();
+            refused(w.g.shred_tenant(&bot).await, w.name);
+            refused(w.g.set_member(&bot, &a("x"), Role::Viewer).await, w.name);
+            keys_intact(&w).await;
+        }
+    });
+}
+
+// ---- Item 10: SSO/MFA portals never receive a stored password ----
+
+#[test]
+fn attack_10_password_for_an_sso_portal_is_refused() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            let mia = member(&w.store, "acme", "mia", Role::Member).await;
+            w.g.mark_portal(&ada, "sso.acme.com", true).await.unwrap();
+            let e = refused(
+                w.g.put_portal_credential(
+                    &mia,
+                    "okta-pw",
+                    "sso.acme.com",
+                    &Credential::password("primary"),
+                )
+                .await,
+                w.name,
+            );
+            assert!(
+                matches!(
+                    e,
+                    tenantguard::Error::Portal(
+                        tenantguard::portal::PortalError::SsoMfaPortal { .. }
+                    )
+                ),
+                "{e:?}"
+            );
+            assert!(
+                w.g.open_credential(&w.acme, "okta-pw").await.is_err(),
+                "{}: the password was stored",
+                w.name
+            );
+            // Other credential kinds for the portal, and passwords elsewhere, are fine.
+            w.g.put_portal_credential(
+                &mia,
+                "okta-cookie",
+                "sso.acme.com",
+                &Credential::session_cookie("c"),
+            )
+            .await
+            .unwrap();
+            w.g.put_portal_credential(
+                &mia,
+                "wiki-pw",
+                "wiki.example.org",
+                &Credential::password("p"),
+            )
+            .await
+            .unwrap();
+            // Unmarked, the password is accepted again; both are audited.
+            w.g.mark_portal(&ada, "sso.acme.com", false).await.unwrap();
+            w.g.put_portal_credential(&mia, "okta-pw", "sso.acme.com", &Credential::password("p"))
+                .await
+                .unwrap();
+            let marks: Vec<_> =
+                w.g.audit_entries(&w.acme, 0, 1000)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|e| e.action == "portal.mark")
+                    .map(|e| (e.actor, e.details.get("sso_mfa").cloned()))
+                    .collect();
+            assert_eq!(
+                marks,
+                vec![
+                    ("user:ada".into(), Some("true".into())),
+                    ("user:ada".into(), Some("false".into()))
+                ],
+                "{}",
+                w.name
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_portal_spellings_cannot_dodge_a_mark() {
+    rt().block_on(async {
+        for w in worlds().await {
+            w.g.mark_portal(&w.acme, "acme.okta.com", true)
+                .await
+                .unwrap();
+            let mia = member(&w.store, "acme", "mia", Role::Member).await;
+            for (i, spelling) in [
+                "ACME.OKTA.COM",
+                "acme.okta.com.",
+                "Acme.Okta.Com.",
+                "login.acme.okta.com",
+                "a.b.c.acme.okta.com",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let e = refused(
+                    w.g.put_portal_credential(
+                        &mia,
+                        &format!("pw{i}"),
+                        spelling,
+                        &Credential::password("p"),
+                    )
+                    .await,
+                    spelling,
+                );
+                assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+            }
+            // Look-alikes and anything that is not a host name: a typed error, not a pass.
+            for (i, bad) in [
+                "acme.okta.cоm",  // Cyrillic o
+                "ａcme.okta.com", // full-width a
+                "https://acme.okta.com",
+                "acme.okta.com:443",
+                "acme.okta.com/login",
+                "acme.okta.com\u{0}",
+                "acme..okta.com",
+                "*.okta.com",
+                "acme.okta.com\u{200b}",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let e =
+                    w.g.put_portal_credential(
+                        &mia,
+                        &format!("bad{i}"),
+                        bad,
+                        &Credential::password("p"),
+                    )
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}");
+            }
+            // Different sites that merely contain the name are not covered.
+            for (i, other) in ["acme.okta.com.evil.io", "evilacme.okta.com.io", "okta.com"]
+                .into_iter()
+                .enumerate()
+            {
+                w.g.put_portal_credential(
+                    &mia,
+                    &format!("ok{i}"),
+                    other,
+                    &Credential::password("p"),
+                )
+                .await
+                .unwrap();
+            }
+            assert_eq!(
+                w.g.portal_mark(&mia, "X.ACME.OKTA.COM")
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some("acme.okta.com")
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_password_without_a_portal_is_refused_once_marks_are_used() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let mia = member(&w.store, "acme", "mia", Role::Member).await;
+            // Before any mark, plain passwords are stored as always.
+            w.g.put_credential(&mia, "before", &Credential::password("p"))
+                .await
+                .unwrap();
+            w.g.mark_portal(&w.acme, "sso.acme.com", true)
+                .await
+                .unwrap();
+            for r in [
+                w.g.put_credential(&mia, "sso-pw", &Credential::password("p"))
+                    .await,
+                w.g.put_record(&mia, "sso-pw", "password", None, b"p").await,
+            ] {
+                let e = refused(r, w.name);
+                assert!(
+                    matches!(
+                        e,
+                        tenantguard::Error::Portal(
+                            tenantguard::portal::PortalError::PortalRequired
+                        )
+                    ),
+                    "{e:?}"
+                );
+            }
+            let (_, bot) = w
+                .token("bot", vec![Scope::new("records/*", Action::Write)])
+                .await;
+            refused(
+                w.g.put_credential(&bot, "bot-pw", &Credential::password("p"))
+                    .await,
+                w.name,
+            );
+            refused(
+                w.g.put_portal_credential(
+                    &bot,
+                    "bot-pw",
+                    "sso.acme.com",
+                    &Credential::password("p"),
+                )
+                .await,
+                w.name,
+            );
+            assert!(w.g.open_credential(&w.acme, "sso-pw").await.is_err());
+            assert!(w.g.open_credential(&w.acme, "bot-pw").await.is_err());
+            // Non-password credentials need no portal.
+            w.g.put_credential(&mia, "api", &Credential::api_token("t"))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_only_admins_mark_portals() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let mia = member(&w.store, "acme", "mia", Role::Member).await;
+            let stale = user("acme", "mia", Role::Admin); // claims admin, is a member
+            refused(w.g.mark_portal(&mia, "sso.acme.com", true).await, w.name);
+            refused(w.g.mark_portal(&stale, "sso.acme.com", true).await, w.name);
+            let (_, reader) = w.token("bot", vec![Scope::read("policies/portals")]).await;
+            refused(w.g.mark_portal(&reader, "sso.acme.com", true).await, w.name);
+            assert_eq!(
+                w.g.portal_mark(&reader, "sso.acme.com").await.unwrap(),
+                None
+            );
+            // Marked by the service; a member cannot unmark it to slip a password in.
+            w.g.mark_portal(&w.acme, "sso.acme.com", true)
+                .await
+                .unwrap();
+            refused(w.g.mark_portal(&mia, "sso.acme.com", false).await, w.name);
+            refused(w.g.mark_portal(&stale, "sso.acme.com", false).await, w.name);
+            assert!(w
+                .g
+                .portal_mark(&mia, "sso.acme.com")
+                .await
+                .unwrap()
+                .is_some());
+            let (_, marker) = w
+                .token(
+                    "marker",
+                    vec![Scope::new("policies/portals", Action::Admin)],
+                )
+                .await;
+            w.g.mark_portal(&marker, "other.acme.com", true)
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[test]
+fn attack_a_mark_is_per_tenant() {
+    rt().block_on(async {
+        for w in worlds().await {
+            w.g.create_tenant(&w.svc("globex")).await.unwrap();
+            w.g.mark_portal(&w.svc("globex"), "sso.shared.com", true)
+                .await
+                .unwrap();
+            // globex's mark neither blocks nor is visible to acme (and vice versa).
+            assert_eq!(
+                w.g.portal_mark(&w.acme, "sso.shared.com").await.unwrap(),
+                None
+            );
+            w.g.put_credential(&w.acme, "plain", &Credential::password("p"))
+                .await
+                .unwrap();
+            w.g.put_portal_credential(
+                &w.acme,
+                "shared",
+                "sso.shared.com",
+                &Credential::password("p"),
+            )
+            .await
+            .unwrap();
+            let bob = member(&w.store, "globex", "bob", Role::Admin).await;
+            refused(
+                w.g.mark_portal(&user("acme", "bob", Role::Admin), "x.com", true)
+                    .await,
+                w.name,
+            );
+            w.g.mark_portal(&bob, "x.com", true).await.unwrap();
+            assert_eq!(w.g.portal_mark(&w.acme, "x.com").await.unwrap(), None);
         }
     });
 }

@@ -130,7 +130,7 @@ fn access_tokens() {
         let key = [7u8; 32];
         let g = guard_with(store.clone(), &clock, cfg(Some(&key)));
         g.create_tenant(&service("acme")).await.unwrap();
-        let alice = user("acme", "alice", Role::Member);
+        let alice = member(&store, "acme", "alice", Role::Member).await;
         let s = g.create_session(&alice, "laptop").await.unwrap();
         assert!(!format!("{s:?}").contains(s.access_token.expose()));
         let v = g.verify_access_token(s.access_token.expose()).unwrap();
@@ -267,9 +267,11 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
                 auth_err(g.refresh_session("tgr_nope").await.unwrap_err()).kind(),
                 ErrorKind::Malformed
             );
-            let other = guard(stores().remove(0).1, &clock);
+            let other_store = stores().remove(0).1;
+            let other = guard(other_store.clone(), &clock);
             other.create_tenant(&service("acme")).await.unwrap();
-            let foreign = other.create_session(&alice, "x").await.unwrap();
+            let alice_there = member(&other_store, "acme", "alice", Role::Admin).await;
+            let foreign = other.create_session(&alice_there, "x").await.unwrap();
             assert_eq!(
                 auth_err(
                     g.refresh_session(foreign.refresh_token.expose())

@@ -34,7 +34,7 @@ fn user(t: &str, role: Role) -> TenantContext {
     TenantContext::resolved(Resolved::vouch(
         &tg_cap::cap(),
         TenantId::new(t).unwrap(),
-        UserId::new("u1").unwrap(),
+        UserId::new(if role >= Role::Admin { "a1" } else { "u1" }).unwrap(),
         role,
     ))
 }
@@ -48,6 +48,18 @@ async fn setup<S: Store + PolicyStore + 'static>(store: Arc<S>) -> (Egress, Arc<
         .unwrap();
     for t in ["acme", "globex"] {
         guard.create_tenant(&ctx(t)).await.unwrap();
+        // The stored memberships behind `user(t, role)` (policy changes read them).
+        for (u, role) in [("u1", Role::Member), ("a1", Role::Admin)] {
+            tenantguard::store::MembershipStore::apply_member_change(
+                &*store,
+                &ctx(t),
+                &UserId::new(u).unwrap(),
+                Some(role),
+                0,
+            )
+            .await
+            .unwrap();
+        }
     }
     let rec = Arc::new(Recorder::default());
     let egress = Egress::builder(guard)
@@ -537,7 +549,7 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
         conn.execute_batch(
             "DROP TABLE tg_policies; DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_tokens;
              DROP TABLE tg_audit; DROP TABLE tg_retention_rules; DROP INDEX tg_records_by_class;
-             DROP INDEX tg_records_by_subject; PRAGMA user_version = 1;",
+             DROP INDEX tg_records_by_subject; DROP TABLE tg_memberships; PRAGMA user_version = 1;",
         )
         .unwrap();
     }
@@ -558,5 +570,5 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 4);
+    assert_eq!(v, 5);
 }

@@ -512,7 +512,7 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
 }
 
 async fn permissions(store: Arc<dyn Store>) {
-    let g = guard(store);
+    let g = guard(store.clone());
     let owner_svc = service("perm");
     g.create_tenant(&owner_svc).await.unwrap();
     g.put_credential(&owner_svc, "p-1", &Credential::password("pw"))
@@ -525,6 +525,22 @@ async fn permissions(store: Arc<dyn Store>) {
     let member = user("perm", "mia", Role::Member);
     let admin = user("perm", "ada", Role::Admin);
     let owner = user("perm", "olga", Role::Owner);
+    for (u, role) in [
+        ("vera", Role::Viewer),
+        ("mia", Role::Member),
+        ("ada", Role::Admin),
+        ("olga", Role::Owner),
+    ] {
+        tenantguard::store::MembershipStore::apply_member_change(
+            &*store,
+            &owner_svc,
+            &tenantguard::tenant::UserId::new(u).unwrap(),
+            Some(role),
+            0,
+        )
+        .await
+        .unwrap();
+    }
 
     // Viewer: metadata only.
     assert_eq!(g.key_versions(&viewer).await.unwrap().len(), 1);
@@ -1467,6 +1483,26 @@ mod flaky_governance {
         StoreError, TokenRecord, TokenStore,
     };
     use tenantguard::{ServiceRole, TenantContext};
+
+    #[async_trait::async_trait]
+    impl tenantguard::store::MembershipStore for FlakyStore {
+        async fn member_role(
+            &self,
+            ctx: &TenantContext,
+            user: &tenantguard::tenant::UserId,
+        ) -> Result<Option<tenantguard::tenant::Role>, StoreError> {
+            self.inner.member_role(ctx, user).await
+        }
+        async fn apply_member_change(
+            &self,
+            ctx: &TenantContext,
+            user: &tenantguard::tenant::UserId,
+            new: Option<tenantguard::tenant::Role>,
+            at: i64,
+        ) -> tenantguard::Result<tenantguard::store::MemberChange> {
+            self.inner.apply_member_change(ctx, user, new, at).await
+        }
+    }
 
     #[async_trait::async_trait]
     impl TokenStore for FlakyStore {

@@ -95,6 +95,7 @@ fn details(e: &Error) -> (Option<&'static str>, Option<(u64, Option<u64>)>) {
                 AuthError::Revoked => "revoked",
                 AuthError::Unknown => "unknown",
                 AuthError::RefreshReuse => "refresh_reuse",
+                AuthError::MembershipEnded => "membership_ended",
                 AuthError::InvalidInput(_) => "invalid_input",
                 _ => "other",
             }),

@@ -118,6 +118,12 @@ pub enum AuditAction {
     SessionRevoke,
     /// A TOTP code was derived from a stored seed (the seed itself never left).
     TotpCode,
+    /// The SDK added, changed or removed a membership (`Guard::set_member`,
+    /// `Guard::remove_member`); details `from`, `to`.
+    MemberChange,
+    /// A portal was marked or unmarked SSO/MFA (`Guard::mark_portal`); details `portal`,
+    /// `sso_mfa`.
+    PortalMark,
 }
 
 impl AuditAction {
@@ -142,6 +148,8 @@ impl AuditAction {
             AuditAction::TenantErasure => "retention.erase_tenant",
             AuditAction::SessionRevoke => "session.revoke",
             AuditAction::TotpCode => "credential.totp",
+            AuditAction::MemberChange => "member.change",
+            AuditAction::PortalMark => "portal.mark",
         }
     }
 

@@ -54,6 +54,9 @@ pub enum AuthError {
     /// The operating system's random generator failed.
     #[error("the operating system's random generator failed")]
     Rng,
+    /// The session's user is no longer a member of its tenant: the session was revoked.
+    #[error("the user is no longer a member of this tenant: the session was revoked")]
+    MembershipEnded,
 }
 
 impl AuthError {
@@ -65,7 +68,8 @@ impl AuthError {
             | AuthError::Expired
             | AuthError::Revoked
             | AuthError::Unknown
-            | AuthError::RefreshReuse => ErrorKind::AuthenticationFailed,
+            | AuthError::RefreshReuse
+            | AuthError::MembershipEnded => ErrorKind::AuthenticationFailed,
             AuthError::MalformedHash | AuthError::MalformedToken(_) => ErrorKind::Malformed,
             AuthError::WeakParams | AuthError::InvalidInput(_) => ErrorKind::InvalidInput,
             AuthError::Rng => ErrorKind::KeyProvider,

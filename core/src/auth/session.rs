@@ -216,6 +216,7 @@ impl Guard {
     fn issue(
         &self,
         s: &SessionRecord,
+        role: Role,
         refresh: String,
         refresh_expires_at: i64,
     ) -> Result<SessionTokens> {
@@ -226,7 +227,7 @@ impl Guard {
             iss: ISSUER.into(),
             sub: s.user.clone(),
             tid: s.tenant.as_str().to_owned(),
-            role: role_str(s.role).into(),
+            role: role_str(role).into(),
             sid: s.id.clone(),
             iat: now,
             exp,
@@ -246,6 +247,15 @@ impl Guard {
     /// device for the user's session list. The service role has no sessions.
     pub async fn create_session(&self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
         self.check_principal(ctx)?;
+        if ctx.kind() == PrincipalKind::User {
+            // The session starts with the role the store holds, not the one claimed.
+            let live = self.live_context(ctx).await?;
+            return self.start_session(&live, label).await;
+        }
+        self.start_session(ctx, label).await
+    }
+
+    async fn start_session(&self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
         let Principal::User { user, role } = ctx.principal() else {
             // Agents never hold sessions: a short-lived token must not become a
             // refreshable login that its revocation or kill switch would not reach.
@@ -286,7 +296,7 @@ impl Guard {
             used: false,
         };
         self.store().insert_session(ctx, &session, &rec).await?;
-        self.issue(&session, refresh, refresh_expires_at)
+        self.issue(&session, session.role, refresh, refresh_expires_at)
     }
 
     /// Verifies an access token (stateless: signature in constant time, issuer, expiry)
@@ -363,6 +373,24 @@ impl Guard {
         if now >= rec.expires_at || now >= session.expires_at {
             return Err(AuthError::Expired.into());
         }
+        // The role follows the membership as stored now, never the one of the login: a
+        // removed member's session ends here, a demoted member's carries the new role.
+        let user = UserId::new(session.user.clone())?;
+        let role = match self.store().member_role(&ctx, &user).await {
+            Ok(Some(role)) => role,
+            Ok(None) | Err(StoreError::TenantNotFound) => {
+                self.store().revoke_session(&ctx, &session.id, now).await?;
+                let ev = AuditEvent::new(
+                    AuditAction::SessionRevoke,
+                    format!("session:{}", session.id),
+                )
+                .reason("membership ended")
+                .detail("user", session.user.clone());
+                self.audit(&ctx, ev).await?;
+                return Err(AuthError::MembershipEnded.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let refresh = format::generate(&cfg.refresh_prefix)?;
         let refresh_expires_at = now
             .saturating_add(cfg.refresh_ttl_secs)
@@ -378,7 +406,7 @@ impl Guard {
             // Lost a race with another use of the same token: that is reuse too.
             return Err(self.reuse(&ctx, &session.id).await);
         }
-        self.issue(&session, refresh, refresh_expires_at)
+        self.issue(&session, role, refresh, refresh_expires_at)
     }
 
     async fn reuse(&self, ctx: &TenantContext, session_id: &str) -> crate::Error {
@@ -404,7 +432,9 @@ impl Guard {
         user: Option<&UserId>,
         limit: usize,
     ) -> Result<Vec<SessionInfo>> {
-        let who = self.session_subject(ctx, user, "list another user's sessions")?;
+        let who = self
+            .session_subject(ctx, user, "list another user's sessions")
+            .await?;
         if limit == 0 || limit > MAX_PAGE {
             return Err(
                 StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
@@ -414,7 +444,7 @@ impl Guard {
         Ok(v.into_iter().map(info).collect())
     }
 
-    fn session_subject(
+    async fn session_subject(
         &self,
         ctx: &TenantContext,
         user: Option<&UserId>,
@@ -436,7 +466,8 @@ impl Guard {
             (Some(u), Some(o)) if u.as_str() == o => Ok(o.to_owned()),
             (None, Some(o)) => Ok(o.to_owned()),
             (Some(u), _) => {
-                ctx.require(Role::Admin, action)?;
+                // Managing another user's sessions is sensitive: the stored role counts.
+                self.require_live(ctx, Role::Admin, action).await?;
                 Ok(u.as_str().to_owned())
             }
             (None, None) => Err(AuthError::InvalidInput(
@@ -458,7 +489,8 @@ impl Guard {
             ctx,
             Some(&UserId::new(s.user.clone())?),
             "revoke another user's session",
-        )?;
+        )
+        .await?;
         let live = self
             .store()
             .revoke_session(ctx, session_id, self.now())
@@ -477,7 +509,9 @@ impl Guard {
     /// Revokes every session of `user` (own, or any user for an admin), e.g. after a
     /// password change. Returns how many. Audited when any was live.
     pub async fn revoke_user_sessions(&self, ctx: &TenantContext, user: &UserId) -> Result<u64> {
-        let who = self.session_subject(ctx, Some(user), "revoke another user's sessions")?;
+        let who = self
+            .session_subject(ctx, Some(user), "revoke another user's sessions")
+            .await?;
         let n = self
             .store()
             .revoke_sessions(ctx, Some(&who), self.now())

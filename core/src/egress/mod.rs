@@ -517,13 +517,16 @@ impl Egress {
 
     /// Replaces the organization's policy after validating it; returns its version. Needs the admin role.
     pub async fn set_policy(&self, ctx: &TenantContext, policy: &EgressPolicy) -> Result<u64> {
-        self.inner.guard.authorize(
-            ctx,
-            Role::Admin,
-            "policies/egress",
-            ScopeAction::Admin,
-            "change the egress policy",
-        )?;
+        self.inner
+            .guard
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                "policies/egress",
+                ScopeAction::Admin,
+                "change the egress policy",
+            )
+            .await?;
         policy.validate(&self.inner.registry)?;
         let body =
             serde_json::to_string(policy).map_err(|e| EgressError::InvalidPolicy(e.to_string()))?;

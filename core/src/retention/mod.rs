@@ -185,13 +185,14 @@ impl Guard {
         class: &str,
         window: RetentionWindow,
     ) -> Result<()> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Admin,
             "policies/retention",
             ScopeAction::Admin,
             "change the retention policy",
-        )?;
+        )
+        .await?;
         validate_label("data class", class)?;
         check_window(window)?;
         self.store().set_retention_rule(ctx, class, window).await?;
@@ -203,13 +204,14 @@ impl Guard {
 
     /// Removes the tenant's override for `class` (back to the default). Audited. Needs the admin role.
     pub async fn clear_retention(&self, ctx: &TenantContext, class: &str) -> Result<bool> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Admin,
             "policies/retention",
             ScopeAction::Admin,
             "change the retention policy",
-        )?;
+        )
+        .await?;
         validate_label("data class", class)?;
         let had = self.store().clear_retention_rule(ctx, class).await?;
         if had {
@@ -230,13 +232,14 @@ impl Guard {
         batch: usize,
         mut progress: impl FnMut(&SweepReport) + Send,
     ) -> Result<SweepReport> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Admin,
             "retention",
             ScopeAction::Admin,
             "run a retention sweep",
-        )?;
+        )
+        .await?;
         let batch = check_batch(batch)?;
         let policy = self.retention_policy(ctx).await?;
         let now = self.now();
@@ -333,13 +336,14 @@ impl Guard {
         subject: &str,
         batch: usize,
     ) -> Result<ErasureReport> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Admin,
             "retention",
             ScopeAction::Admin,
             "erase a data subject",
-        )?;
+        )
+        .await?;
         validate_label("subject", subject)?;
         let batch = check_batch(batch)?;
         let (mut deleted, mut batches) = (0u64, 0u64);
@@ -376,13 +380,14 @@ impl Guard {
         ctx: &TenantContext,
         batch: usize,
     ) -> Result<TenantErasureReport> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Owner,
             "tenant",
             ScopeAction::Admin,
             "erase a tenant",
-        )?;
+        )
+        .await?;
         let batch = check_batch(batch)?;
         let (shred, tokens_revoked, sessions_revoked) = self.shred_counting(ctx).await?;
         let mut records_deleted = 0;

@@ -8,7 +8,7 @@ use super::{
     TenantKeyRecord, MAX_PAGE,
 };
 use crate::crypto::KeyId;
-use crate::tenant::{ServiceRole, TenantContext, TenantId};
+use crate::tenant::{Membership, Role, ServiceRole, TenantContext, TenantId, UserId};
 
 #[path = "memory_gov.rs"]
 mod memory_gov;
@@ -24,6 +24,8 @@ struct Inner {
     /// Keyed by (tenant, id): ids are per tenant.
     records: HashMap<(TenantId, String), (TenantId, SealedRecord)>,
     policies: HashMap<(TenantId, String), super::PolicyDocument>,
+    /// Memberships, keyed by (tenant, user).
+    members: BTreeMap<(TenantId, UserId), Role>,
 }
 
 /// A store held in memory; lost when dropped.
@@ -82,6 +84,12 @@ impl KeyStore for MemoryStore {
         let mut t = Tenant::default();
         t.keys.insert(first.key_id, first.clone());
         inner.tenants.insert(ctx.tenant().clone(), t);
+        if let Some(user) = ctx.user() {
+            // The creator becomes the first owner (as on PostgreSQL).
+            inner
+                .members
+                .insert((ctx.tenant().clone(), user.clone()), Role::Owner);
+        }
         Ok(())
     }
 
@@ -330,5 +338,111 @@ impl super::PolicyStore for MemoryStore {
             },
         );
         Ok(version)
+    }
+}
+
+#[async_trait::async_trait]
+impl super::MembershipStore for MemoryStore {
+    async fn member_role(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+    ) -> Result<Option<Role>, StoreError> {
+        let inner = self.lock();
+        if !inner.tenants.contains_key(ctx.tenant()) {
+            return Err(StoreError::TenantNotFound);
+        }
+        Ok(inner
+            .members
+            .get(&(ctx.tenant().clone(), user.clone()))
+            .copied())
+    }
+
+    async fn apply_member_change(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+        new: Option<Role>,
+        _at: i64,
+    ) -> Result<super::MemberChange, crate::Error> {
+        let mut inner = self.lock();
+        if !inner.tenants.contains_key(ctx.tenant()) {
+            return Err(StoreError::TenantNotFound.into());
+        }
+        let tenant = ctx.tenant().clone();
+        let of_tenant = || {
+            inner
+                .members
+                .range((tenant.clone(), UserId::min())..)
+                .take_while(|((t, _), _)| *t == tenant)
+        };
+        let owners = of_tenant().filter(|(_, r)| **r == Role::Owner).count();
+        let count = of_tenant().count();
+        let actor_role = ctx
+            .user()
+            .and_then(|u| inner.members.get(&(tenant.clone(), u.clone())).copied());
+        let key = (tenant.clone(), user.clone());
+        let previous = inner.members.get(&key).copied();
+        super::plan_member_change(ctx, actor_role, previous, new, owners, count)?;
+        match new {
+            Some(role) => {
+                inner.members.insert(key, role);
+            }
+            None => {
+                inner.members.remove(&key);
+            }
+        }
+        Ok(super::MemberChange {
+            previous,
+            actor_role,
+        })
+    }
+
+    async fn list_members(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<Membership>, StoreError> {
+        let limit = page(limit)?;
+        let inner = self.lock();
+        if !inner.tenants.contains_key(ctx.tenant()) {
+            return Err(StoreError::TenantNotFound);
+        }
+        let tenant = ctx.tenant().clone();
+        let start = (tenant.clone(), after.cloned().unwrap_or_else(UserId::min));
+        Ok(inner
+            .members
+            .range(start..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter(|((_, u), _)| after != Some(u))
+            .take(limit)
+            .map(|((t, u), r)| Membership {
+                tenant: t.clone(),
+                user: u.clone(),
+                role: *r,
+            })
+            .collect())
+    }
+
+    async fn memberships_of_user(
+        &self,
+        _service: &ServiceRole,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<Membership>, StoreError> {
+        let limit = page(limit)?;
+        let inner = self.lock();
+        Ok(inner
+            .members
+            .iter()
+            .filter(|((_, u), _)| u == user)
+            .take(limit)
+            .map(|((t, u), r)| Membership {
+                tenant: t.clone(),
+                user: u.clone(),
+                role: *r,
+            })
+            .collect())
     }
 }

@@ -7,6 +7,7 @@
 
 mod gov;
 mod integrity;
+mod members;
 mod memory;
 mod policy;
 #[cfg(feature = "postgres")]
@@ -19,6 +20,7 @@ pub use gov::{
     SessionRecord, SessionStore, TokenRecord, TokenStore,
 };
 pub use integrity::{RowKey, TokenRow, ROW_MAC_LEN};
+pub use members::{plan_member_change, MemberChange, MembershipStore, MAX_MEMBERS_PER_TENANT};
 pub use memory::MemoryStore;
 pub use policy::{
     validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
@@ -289,6 +291,6 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// A complete backend.
-pub trait Store: KeyStore + RecordStore + GovernanceStore {}
+pub trait Store: KeyStore + RecordStore + GovernanceStore + MembershipStore {}
 
-impl<T: KeyStore + RecordStore + GovernanceStore> Store for T {}
+impl<T: KeyStore + RecordStore + GovernanceStore + MembershipStore> Store for T {}

@@ -45,8 +45,8 @@ use super::{
 };
 use crate::crypto::KeyId;
 use crate::tenant::{
-    check_member_change, Directory, Membership, Resolved, Role, ServiceRole, TenantContext,
-    TenantError, TenantId, UserId,
+    check_member_change, Directory, Membership, Role, ServiceRole, TenantContext, TenantError,
+    TenantId, UserId,
 };
 
 #[path = "postgres_gov.rs"]
@@ -510,9 +510,29 @@ impl PostgresStore {
         new: Option<Role>,
         now: i64,
     ) -> Result<bool, crate::Error> {
-        check_member_change(ctx, None, new)?;
+        let c = self.member_change(ctx, user, new, now).await?;
+        Ok(match new {
+            Some(r) => c.previous != Some(r),
+            None => c.previous.is_some(),
+        })
+    }
+
+    async fn member_change(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+        new: Option<Role>,
+        now: i64,
+    ) -> Result<super::MemberChange, crate::Error> {
+        if ctx.agent_grant().is_none() {
+            // Early refusal on the claimed role; the stored one is checked below.
+            check_member_change(ctx, None, new)?;
+        }
         let mut client = self.service_conn().await?;
         let tx = scoped(&mut client, ctx).await?;
+        if !tenant_visible(&tx, ctx.tenant()).await? {
+            return Err(StoreError::TenantNotFound.into());
+        }
         let rows = tx
             .query(
                 "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
@@ -528,31 +548,14 @@ impl PostgresStore {
                 .find(|r| r.get::<_, &str>(0) == u)
                 .and_then(|r| Role::parse(r.get(1)))
         };
-        let current = role_of(user.as_str());
-        let actor = match ctx.user() {
-            None => ctx.clone(),
-            Some(actor) => {
-                let db_role = role_of(actor.as_str()).ok_or(TenantError::NotAMember)?;
-                TenantContext::resolved(Resolved::make(
-                    ctx.tenant().clone(),
-                    actor.clone(),
-                    db_role,
-                ))
-            }
-        };
-        check_member_change(&actor, current, new)?;
+        let previous = role_of(user.as_str());
+        let actor_role = ctx.user().and_then(|a| role_of(a.as_str()));
         let owners = rows
             .iter()
             .filter(|r| r.get::<_, &str>(1) == "owner")
             .count();
-        if current == Some(Role::Owner) && new != Some(Role::Owner) && owners == 1 {
-            return Err(TenantError::PermissionDenied {
-                action: "remove or demote the last owner",
-                needed: Role::Owner,
-            }
-            .into());
-        }
-        let changed = match new {
+        super::plan_member_change(ctx, actor_role, previous, new, owners, rows.len())?;
+        match new {
             Some(role) => {
                 let r = tx
                     .execute(
@@ -566,7 +569,9 @@ impl PostgresStore {
                     Err(e) if code(&e) == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
                         return Err(StoreError::TenantNotFound.into())
                     }
-                    r => r.map_err(backend)? == 1,
+                    r => {
+                        r.map_err(backend)?;
+                    }
                 }
             }
             None => {
@@ -583,10 +588,9 @@ impl PostgresStore {
                     &[&ctx.tenant().as_str(), &user.as_str()],
                 )
                 .await
-                .map_err(backend)?
-                    == 1
+                .map_err(backend)?;
             }
-        };
+        }
         tx.commit().await.map_err(backend)?;
         if new.is_none() {
             self.proofs
@@ -594,7 +598,36 @@ impl PostgresStore {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&(ctx.tenant().as_str().to_owned(), user.as_str().to_owned()));
         }
-        Ok(changed)
+        Ok(super::MemberChange {
+            previous,
+            actor_role,
+        })
+    }
+
+    /// A user's role as stored, read over the service login (the application role reads
+    /// no memberships: its claim of a user id is not proof of being that user).
+    async fn stored_role(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<Role>, StoreError> {
+        let mut client = self.service_conn().await?;
+        let scope = TenantContext::service(tenant.clone(), &ServiceRole::for_guard(0));
+        let tx = scoped(&mut client, &scope).await?;
+        let st = tx
+            .prepare_cached(
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
+            )
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_opt(&st, &[&tenant.as_str(), &user.as_str()])
+            .await
+            .map_err(backend)?;
+        if let Some(r) = &row {
+            self.check_member_row(tenant.as_str(), r)?;
+        }
+        Ok(row.and_then(|r| Role::parse(r.get(1))))
     }
 
     /// The members of the context's tenant, ordered by user id (any member may list them).
@@ -1226,24 +1259,9 @@ impl RecordStore for PostgresStore {
 #[async_trait::async_trait]
 impl Directory for PostgresStore {
     async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError> {
-        let dir = |e: StoreError| TenantError::Directory(e.to_string());
-        // Through the service role: the application role reads no memberships (its
-        // claim of a user id is not proof of being that user).
-        let mut client = self.service_conn().await.map_err(dir)?;
-        let scope = TenantContext::service(tenant.clone(), &ServiceRole::for_guard(0));
-        let tx = scoped(&mut client, &scope).await.map_err(dir)?;
-        let row = tx
-            .query_opt(
-                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
-                &[&tenant.as_str(), &user.as_str()],
-            )
+        self.stored_role(tenant, user)
             .await
-            .map_err(|e| dir(backend(e)))?;
-        if let Some(r) = &row {
-            self.check_member_row(tenant.as_str(), r)
-                .map_err(|e| TenantError::Directory(e.to_string()))?;
-        }
-        Ok(row.and_then(|r| Role::parse(r.get(1))))
+            .map_err(|e| TenantError::Directory(e.to_string()))
     }
 
     async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError> {
@@ -1289,5 +1307,69 @@ impl Directory for PostgresStore {
                 })
             })
             .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl super::MembershipStore for PostgresStore {
+    async fn member_role(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+    ) -> Result<Option<Role>, StoreError> {
+        self.stored_role(ctx.tenant(), user).await
+    }
+
+    async fn apply_member_change(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+        new: Option<Role>,
+        at: i64,
+    ) -> Result<super::MemberChange, crate::Error> {
+        self.member_change(ctx, user, new, at).await
+    }
+
+    async fn list_members(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<Membership>, StoreError> {
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(StoreError::InvalidInput(format!(
+                "page size must be 1 to {MAX_PAGE}"
+            )));
+        }
+        let mut client = self.service_conn().await?;
+        let tx = scoped(&mut client, ctx).await?;
+        if !tenant_visible(&tx, ctx.tenant()).await? {
+            return Err(StoreError::TenantNotFound);
+        }
+        let rows = tx
+            .query(
+                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3",
+                &[&ctx.tenant().as_str(), &after.map(UserId::as_str).unwrap_or(""), &(limit as i64)],
+            )
+            .await
+            .map_err(backend)?;
+        for r in &rows {
+            self.check_member_row(ctx.tenant().as_str(), r)?;
+        }
+        rows.iter().map(|r| membership(ctx.tenant(), r)).collect()
+    }
+
+    async fn memberships_of_user(
+        &self,
+        _service: &ServiceRole,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<Membership>, StoreError> {
+        let mut v = self
+            .memberships_of(user)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        v.truncate(limit.min(MAX_PAGE));
+        Ok(v)
     }
 }

@@ -17,10 +17,12 @@ use super::{
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 #[path = "sqlite_gov.rs"]
 mod sqlite_gov;
+#[path = "sqlite_members.rs"]
+mod sqlite_members;
 
 const MIGRATION_1: &str = "
 CREATE TABLE tg_tenants (
@@ -246,6 +248,10 @@ impl SqliteStore {
         if version < 4 {
             tx.execute_batch(MIGRATION_4).map_err(backend)?;
         }
+        if version < 5 {
+            tx.execute_batch(sqlite_members::MIGRATION_5)
+                .map_err(backend)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
@@ -305,6 +311,16 @@ impl KeyStore for SqliteStore {
             params![ctx.tenant().as_str(), first.created_at],
         )
         .map_err(backend)?;
+        if let Some(user) = ctx.user() {
+            // The creator becomes the first owner (as on PostgreSQL).
+            sqlite_members::insert_owner(
+                &tx,
+                ctx.tenant(),
+                user,
+                first.created_at,
+                self.row_key(),
+            )?;
+        }
         insert_key(&tx, ctx.tenant(), first)?;
         tx.commit().map_err(backend)
     }

@@ -40,13 +40,14 @@ impl Guard {
     /// agent mints only for itself (so its kill switch ends what it minted), only scopes
     /// within its own, and never outliving its own token (`Widening` otherwise).
     pub async fn create_token(&self, ctx: &TenantContext, spec: TokenSpec) -> Result<IssuedToken> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Admin,
             TOKENS,
             Action::Admin,
             "create an agent token",
-        )?;
+        )
+        .await?;
         spec.validate()?;
         if let Principal::Agent(g) = ctx.principal() {
             if spec.agent != g.agent {
@@ -111,7 +112,8 @@ impl Guard {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<TokenInfo>> {
-        self.authorize(ctx, Role::Admin, TOKENS, Action::Read, "list agent tokens")?;
+        self.authorize_live(ctx, Role::Admin, TOKENS, Action::Read, "list agent tokens")
+            .await?;
         let recs = self
             .store()
             .list_tokens(ctx, agent.map(UserId::as_str), after, limit)
@@ -122,13 +124,14 @@ impl Guard {
     /// Revokes one token; returns whether it was live. Audited (`token.revoke`). Needs
     /// the admin role.
     pub async fn revoke_token(&self, ctx: &TenantContext, id: &str) -> Result<bool> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Admin,
             TOKENS,
             Action::Admin,
             "revoke an agent token",
-        )?;
+        )
+        .await?;
         let was_live = self.store().revoke_token(ctx, id, self.now()).await?;
         let tenant = ctx.tenant().clone();
         self.gov().revocations.revoke_tokens([id.to_owned()]);
@@ -145,13 +148,14 @@ impl Guard {
     /// Kill switch: revokes every live token of `agent` at once; returns how many.
     /// Audited (`token.kill_agent`). Needs the admin role.
     pub async fn kill_agent(&self, ctx: &TenantContext, agent: &UserId) -> Result<u64> {
-        self.authorize(
+        self.authorize_live(
             ctx,
             Role::Admin,
             TOKENS,
             Action::Admin,
             "revoke an agent's tokens",
-        )?;
+        )
+        .await?;
         let n = self
             .store()
             .revoke_tokens(ctx, Some(agent.as_str()), self.now())

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+#[allow(unused_imports)] // some tests glob-import it too
+use tenantguard::store::MembershipStore;
 use tenantguard::tenant::{Resolved, Role, UserId};
 use tenantguard::{
     Clock, GovernanceConfig, Guard, LocalKeyProvider, MemoryStore, SqliteStore, Store,
@@ -83,33 +85,75 @@ pub fn cross_tenant_kind(store_name: &str) -> tenantguard::ErrorKind {
 static PG_STORES: std::sync::Mutex<Vec<Arc<tenantguard::PostgresStore>>> =
     std::sync::Mutex::new(Vec::new());
 
-/// A user's context in `t` (which must exist). MemoryStore and SqliteStore take the role
-/// the context claims; PostgresStore's policies trust only its memberships table, so there
-/// the user is first made a member with that role.
+/// A user's context in `t` (which must exist), after making the user a member with that
+/// role in the store (every store keeps memberships; sensitive operations and session
+/// refreshes read the role from there, never from the context).
 pub async fn member(store: &Arc<dyn Store>, t: &str, u: &str, role: Role) -> TenantContext {
-    #[cfg(feature = "postgres")]
-    {
-        let pg = PG_STORES
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|p| std::ptr::addr_eq(Arc::as_ptr(p), Arc::as_ptr(store)))
-            .cloned();
-        if let Some(pg) = pg {
-            pg.set_member(&service(t), &UserId::new(u).unwrap(), role, T0)
-                .await
-                .unwrap();
-        }
-    }
-    #[cfg(not(feature = "postgres"))]
-    let _ = store;
+    store
+        .apply_member_change(&service(t), &UserId::new(u).unwrap(), Some(role), T0)
+        .await
+        .unwrap();
     user(t, u, role)
+}
+
+/// Every backend with its policy store (the same object): guards built with
+/// `guard_with_policies` keep egress policies and portal marks there.
+pub fn stores_with_policies() -> Vec<(
+    &'static str,
+    Arc<dyn Store>,
+    Arc<dyn tenantguard::store::PolicyStore>,
+    Option<tempfile::TempDir>,
+)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
+    let memory = Arc::new(MemoryStore::new());
+    #[allow(unused_mut)]
+    let mut v: Vec<(
+        &'static str,
+        Arc<dyn Store>,
+        Arc<dyn tenantguard::store::PolicyStore>,
+        Option<tempfile::TempDir>,
+    )> = vec![
+        ("memory", memory.clone(), memory, None),
+        ("sqlite", sqlite.clone(), sqlite, Some(dir)),
+    ];
+    #[cfg(feature = "postgres")]
+    if std::env::var("TENANTGUARD_PG_URL").is_ok_and(|u| !u.is_empty()) {
+        let pg = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let pg = postgres_support::fresh("gov")
+                    .await
+                    .expect("PostgreSQL settings");
+                pg.store().await
+            })
+        });
+        let pg = Arc::new(pg);
+        PG_STORES.lock().unwrap().push(pg.clone());
+        v.push(("postgres", pg.clone(), pg, None));
+    }
+    v
 }
 
 pub const T0: i64 = 1_800_000_000;
 
 pub fn guard(store: Arc<dyn Store>, clock: &TestClock) -> Guard {
     guard_with(store, clock, GovernanceConfig::default())
+}
+
+/// A guard whose policy store is `policies` (egress policies, portal marks).
+pub fn guard_with_policies(
+    store: Arc<dyn Store>,
+    policies: Arc<dyn tenantguard::store::PolicyStore>,
+    clock: &TestClock,
+) -> Guard {
+    Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store)
+        .policy_store(policies)
+        .clock(clock.clone())
+        .build_with_service()
+        .map(crate::tg_cap::keep)
+        .unwrap()
 }
 
 pub fn guard_with(store: Arc<dyn Store>, clock: &TestClock, cfg: GovernanceConfig) -> Guard {

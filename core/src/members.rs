@@ -1,0 +1,194 @@
+//! Membership management on the guard, and the live role check of sensitive operations.
+//!
+//! The store keeps memberships (every built-in backend). Sensitive operations (shred,
+//! key rotation and retirement, member, token, policy and session management) re-read the
+//! acting user's role from the store on every call: a context, a session or an access
+//! token carries the role it was made with, and that role is never trusted alone for them.
+
+use crate::audit::{actor_of, AuditAction, AuditDraft, AuditEvent};
+use crate::error::Result;
+use crate::guard::Guard;
+use crate::store::{StoreError, MAX_PAGE};
+use crate::tenant::{
+    Membership, Principal, PrincipalKind, Resolved, Role, TenantContext, TenantError, UserId,
+};
+use crate::tokens::Action as ScopeAction;
+
+impl Guard {
+    /// For a user, the context rebuilt with the role the store holds now (`NotAMember` if
+    /// none); service and agent contexts come back unchanged.
+    pub(crate) async fn live_context(&self, ctx: &TenantContext) -> Result<TenantContext> {
+        let Principal::User { user, .. } = ctx.principal() else {
+            return Ok(ctx.clone());
+        };
+        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let role = match self.store().member_role(&service, user).await {
+            Ok(Some(r)) => r,
+            Ok(None) | Err(StoreError::TenantNotFound) => {
+                return Err(TenantError::NotAMember.into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(TenantContext::resolved(Resolved::make(
+            ctx.tenant().clone(),
+            user.clone(),
+            role,
+        )))
+    }
+
+    /// [`Guard::authorize`] for sensitive operations: a user is checked with the role the
+    /// store holds now, never the one its context claims. One store read per call.
+    pub(crate) async fn authorize_live(
+        &self,
+        ctx: &TenantContext,
+        needed: Role,
+        resource: &str,
+        action: ScopeAction,
+        what: &'static str,
+    ) -> Result<()> {
+        self.check_principal(ctx)?;
+        let live = self.live_context(ctx).await?;
+        live.authorize(needed, resource, action, what)?;
+        Ok(())
+    }
+
+    /// [`Guard::require`] for sensitive operations (users by stored role, the service).
+    pub(crate) async fn require_live(
+        &self,
+        ctx: &TenantContext,
+        needed: Role,
+        what: &'static str,
+    ) -> Result<()> {
+        self.check_principal(ctx)?;
+        let live = self.live_context(ctx).await?;
+        live.require(needed, what)?;
+        Ok(())
+    }
+
+    /// Appends an SDK entry whose actor is `ctx`'s principal, over the guard's own service
+    /// scope (so it is written even when the actor just removed itself).
+    async fn audit_as(&self, ctx: &TenantContext, event: AuditEvent) -> Result<()> {
+        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let draft = AuditDraft {
+            time: self.now(),
+            actor: actor_of(ctx),
+            action: event.action.as_str().to_owned(),
+            target: event.target,
+            reason: event.reason,
+            details: event.details,
+        };
+        self.store().append_audit(&service, &draft).await?;
+        Ok(())
+    }
+
+    fn no_agents(ctx: &TenantContext, action: &'static str) -> Result<()> {
+        if ctx.kind() == PrincipalKind::Agent {
+            return Err(TenantError::WrongPrincipal {
+                action,
+                kind: PrincipalKind::Agent,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// `user`'s role in the context's tenant as stored now (`None`: not a member). Any
+    /// member (its stored membership is checked) or the service; agents never.
+    pub async fn member_role(&self, ctx: &TenantContext, user: &UserId) -> Result<Option<Role>> {
+        Self::no_agents(ctx, "read memberships")?;
+        self.require_live(ctx, Role::Viewer, "read memberships")
+            .await?;
+        Ok(self.store().member_role(ctx, user).await?)
+    }
+
+    /// The tenant's members, user ids after `after` ascending, at most `limit` (1 to
+    /// 10,000). Any member or the service; agents never.
+    pub async fn members(
+        &self,
+        ctx: &TenantContext,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<Membership>> {
+        Self::no_agents(ctx, "list members")?;
+        self.require_live(ctx, Role::Viewer, "list members").await?;
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(
+                StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
+            );
+        }
+        Ok(self.store().list_members(ctx, after, limit).await?)
+    }
+
+    /// Adds `user` to the context's tenant with `role`, or changes its role; returns the
+    /// role it had (`None`: it was not a member). Admins manage viewers, members and
+    /// admins; granting the owner role or changing an owner needs the owner role; the
+    /// last owner cannot be demoted. The acting user's role is read from the store in the
+    /// same transaction as the change. Agents never. Audited (`member.change`). A demoted
+    /// member's next session refresh carries the new role.
+    pub async fn set_member(
+        &self,
+        ctx: &TenantContext,
+        user: &UserId,
+        role: Role,
+    ) -> Result<Option<Role>> {
+        Self::no_agents(ctx, "manage members")?;
+        self.check_principal(ctx)?;
+        let c = self
+            .store()
+            .apply_member_change(ctx, user, Some(role), self.now())
+            .await?;
+        if c.previous != Some(role) {
+            self.audit_as(
+                ctx,
+                AuditEvent::new(AuditAction::MemberChange, format!("user:{user}"))
+                    .detail("from", c.previous.map_or("none", Role::as_str))
+                    .detail("to", role.as_str()),
+            )
+            .await?;
+        }
+        Ok(c.previous)
+    }
+
+    /// Removes `user` from the context's tenant (same rules as [`Guard::set_member`]; the
+    /// last owner stays) and revokes its login sessions in the tenant, so its next
+    /// refresh fails at once. Returns whether it was a member. Audited (`member.change`).
+    pub async fn remove_member(&self, ctx: &TenantContext, user: &UserId) -> Result<bool> {
+        Self::no_agents(ctx, "manage members")?;
+        self.check_principal(ctx)?;
+        let c = self
+            .store()
+            .apply_member_change(ctx, user, None, self.now())
+            .await?;
+        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let sessions = self
+            .store()
+            .revoke_sessions(&service, Some(user.as_str()), self.now())
+            .await?;
+        if c.previous.is_some() || sessions > 0 {
+            self.audit_as(
+                ctx,
+                AuditEvent::new(AuditAction::MemberChange, format!("user:{user}"))
+                    .detail("from", c.previous.map_or("none", Role::as_str))
+                    .detail("to", "none")
+                    .detail("sessions_revoked", sessions.to_string()),
+            )
+            .await?;
+        }
+        Ok(c.previous.is_some())
+    }
+
+    /// Every tenant `user` belongs to, with its role there (its personal tenant and each
+    /// organization), by tenant id, at most 10,000. Needs this guard's service capability:
+    /// a host's resolver uses it to build the user's contexts from the store.
+    pub async fn memberships_of(
+        &self,
+        service: &crate::tenant::ServiceRole,
+        user: &UserId,
+    ) -> Result<Vec<Membership>> {
+        self.check_service(service)?;
+        Ok(self
+            .store()
+            .memberships_of_user(service, user, MAX_PAGE)
+            .await?)
+    }
+}
