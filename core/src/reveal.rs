@@ -164,6 +164,21 @@ impl Revealer {
     }
 }
 
+impl Revealer {
+    /// [`Revealer::totp_code`] for the guard's clock now (its [`Clock`](crate::Clock),
+    /// not the system's): the time bindings use when the caller gives none.
+    pub async fn totp_code_now(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        params: &TotpParams,
+        purpose: &str,
+    ) -> Result<TotpCode> {
+        let now = u64::try_from(self.guard.now()).unwrap_or(0);
+        self.totp_code(ctx, id, params, now, purpose).await
+    }
+}
+
 impl Guard {
     /// The current TOTP code (this guard's clock) from stored `totp_seed` credential `id`,
     /// for `reason`; see [`Revealer::totp_code`] for the rules. Audited

@@ -1727,3 +1727,113 @@ fn attack_a_mark_is_per_tenant() {
         }
     });
 }
+
+#[test]
+fn attack_user_id_case_is_not_a_membership() {
+    rt().block_on(async {
+        for w in worlds().await {
+            member(&w.store, "acme", "olga", Role::Owner).await;
+            // Ids are byte-exact: OLGA and olga. are other users, members of nothing.
+            for id in ["OLGA", "Olga", "olga.", "olga_"] {
+                let ctx = user("acme", id, Role::Owner);
+                refused(w.g.shred_tenant(&ctx).await, id);
+                refused(w.g.set_member(&ctx, &a(id), Role::Owner).await, id);
+                refused(w.g.create_session(&ctx, "x").await, id);
+            }
+            keys_intact(&w).await;
+        }
+    });
+}
+
+#[test]
+fn attack_refresh_racing_a_removal_never_outlives_it() {
+    rt().block_on(async {
+        for w in worlds().await {
+            for round in 0..4 {
+                let (s, _) = olga_with_session(&w).await;
+                let g = w.g.clone();
+                let refresh = s.refresh_token.expose().to_owned();
+                let racer = tokio::spawn(async move { g.refresh_session(&refresh).await });
+                let otto_ctx = otto();
+                w.g.remove_member(&otto_ctx, &a("olga")).await.unwrap();
+                // Whichever won, nothing issued after the removal refreshes again.
+                if let Ok(next) = racer.await.unwrap() {
+                    refused(
+                        w.g.refresh_session(next.refresh_token.expose()).await,
+                        &format!("{} round {round}", w.name),
+                    );
+                    let ctx =
+                        w.g.verify_access_token(next.access_token.expose())
+                            .unwrap()
+                            .context;
+                    refused(w.g.shred_tenant(&ctx).await, w.name);
+                }
+                keys_intact(&w).await;
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_planted_membership_row_is_refused_with_a_row_key() {
+    // A database writer (SQLite file) plants an owner row and raises a viewer to owner.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let key = || tenantguard::store::RowKey::from_bytes([9; 32]);
+    let store: Arc<dyn Store> = Arc::new(
+        tenantguard::SqliteStore::open(&path)
+            .unwrap()
+            .with_row_key(key()),
+    );
+    let clock = TestClock::at(T0);
+    let g = guard(store.clone(), &clock);
+    let acme = service("acme");
+    g.create_tenant(&acme).await.unwrap();
+    g.set_member(&acme, &a("olga"), Role::Owner).await.unwrap();
+    g.set_member(&acme, &a("vic"), Role::Viewer).await.unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac)
+                 VALUES ('acme', 'mallory', 'owner', 0, NULL);
+             UPDATE tg_memberships SET role = 'owner' WHERE user_id = 'vic';",
+        )
+        .unwrap();
+    }
+    for who in ["mallory", "vic"] {
+        let ctx = user("acme", who, Role::Owner);
+        for e in [
+            g.shred_tenant(&ctx).await.map(|_| ()),
+            g.create_session(&ctx, "x").await.map(|_| ()),
+            g.set_member(&ctx, &a(who), Role::Owner).await.map(|_| ()),
+        ] {
+            assert_eq!(e.unwrap_err().kind(), ErrorKind::Integrity, "{who}");
+        }
+    }
+    // The honest owner's row still verifies (only the forged rows are refused) ...
+    assert_eq!(
+        g.member_role(&acme, &a("olga")).await.unwrap(),
+        Some(Role::Owner)
+    );
+    // ... and the same file without the key does not make a planted row a member either
+    // (a store opened later with the key refuses it again).
+    let reopened: Arc<dyn Store> = Arc::new(
+        tenantguard::SqliteStore::open(&path)
+            .unwrap()
+            .with_row_key(key()),
+    );
+    let g2 = guard(reopened, &clock);
+    assert_eq!(
+        g2.shred_tenant(&user("acme", "mallory", Role::Owner))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Integrity
+    );
+    assert!(g2
+        .key_versions(&service("acme"))
+        .await
+        .unwrap()
+        .iter()
+        .any(|k| k.state == tenantguard::KeyState::Active));
+}

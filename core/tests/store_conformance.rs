@@ -135,3 +135,134 @@ async fn sqlite_upgrade_to_per_tenant_ids_keeps_every_record() {
         vec![0x0c]
     );
 }
+
+/// A schema-4 SQLite database (no memberships) upgrades to schema 5 with every row kept
+/// and an empty membership table: its users are members of nothing until the host adds
+/// them (sensitive operations fail closed meanwhile).
+#[tokio::test]
+async fn sqlite_upgrade_to_schema_5_adds_memberships() {
+    use tenantguard::store::MembershipStore;
+    use tenantguard::tenant::{Role, UserId};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.create_tenant(&svc("a"), &key_rec(1, KeyState::Active, "k"))
+            .await
+            .unwrap();
+        s.put_record(&svc("a"), &rec("r1", 1, 1)).await.unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE tg_memberships; PRAGMA user_version = 4;")
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(s.get_record(&svc("a"), "r1").await.unwrap().is_some());
+    assert_eq!(s.tenant_keys(&svc("a")).await.unwrap().len(), 1);
+    let olga = UserId::new("olga").unwrap();
+    assert_eq!(s.member_role(&svc("a"), &olga).await.unwrap(), None);
+    s.apply_member_change(&svc("a"), &olga, Some(Role::Owner), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.member_role(&svc("a"), &olga).await.unwrap(),
+        Some(Role::Owner)
+    );
+    let v: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 5);
+}
+
+/// Memberships behave the same on every built-in store (PostgreSQL: postgres_store.rs and
+/// attacks_principals.rs).
+#[tokio::test]
+async fn memberships_on_memory_and_sqlite() {
+    use tenantguard::store::MembershipStore;
+    use tenantguard::tenant::{Resolved, Role, UserId};
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<std::sync::Arc<dyn Store>> = vec![
+        std::sync::Arc::new(MemoryStore::new()),
+        std::sync::Arc::new(SqliteStore::open(dir.path().join("m.db")).unwrap()),
+    ];
+    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
+    let u = |s: &str| UserId::new(s).unwrap();
+    for s in stores {
+        // A tenant created by a user makes it the owner; one created by the service, nobody.
+        let olga = TenantContext::resolved(Resolved::vouch(
+            &tg_cap::cap(),
+            TenantId::new("a").unwrap(),
+            u("olga"),
+            Role::Owner,
+        ));
+        s.create_tenant(&olga, &key_rec(1, KeyState::Active, "k"))
+            .await
+            .unwrap();
+        s.create_tenant(&svc("b"), &key_rec(1, KeyState::Active, "k"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.member_role(&svc("a"), &u("olga")).await.unwrap(),
+            Some(Role::Owner)
+        );
+        assert_eq!(s.member_role(&svc("b"), &u("olga")).await.unwrap(), None);
+        for (name, role) in [
+            ("cy", Role::Viewer),
+            ("bo", Role::Admin),
+            ("dan", Role::Member),
+        ] {
+            let c = s
+                .apply_member_change(&olga, &u(name), Some(role), 1)
+                .await
+                .unwrap();
+            assert_eq!(c.previous, None);
+            assert_eq!(c.actor_role, Some(Role::Owner));
+        }
+        let page1 = s.list_members(&svc("a"), None, 2).await.unwrap();
+        let names: Vec<_> = page1.iter().map(|m| m.user.as_str().to_owned()).collect();
+        assert_eq!(names, ["bo", "cy"]);
+        let page2 = s.list_members(&svc("a"), Some(&u("cy")), 10).await.unwrap();
+        let names: Vec<_> = page2.iter().map(|m| m.user.as_str().to_owned()).collect();
+        assert_eq!(names, ["dan", "olga"]);
+        assert!(s
+            .list_members(&svc("b"), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.list_members(&svc("zz"), None, 10)
+                .await
+                .unwrap_err()
+                .kind(),
+            tenantguard::ErrorKind::NotFound
+        );
+        let all = s
+            .memberships_of_user(&tg_cap::cap(), &u("olga"), 10)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1);
+        // Removal, and the last owner rule.
+        assert_eq!(
+            s.apply_member_change(&svc("a"), &u("cy"), None, 2)
+                .await
+                .unwrap()
+                .previous,
+            Some(Role::Viewer)
+        );
+        assert!(s
+            .apply_member_change(&svc("a"), &u("olga"), None, 2)
+            .await
+            .is_err());
+        assert_eq!(
+            s.apply_member_change(&svc("zz"), &u("x"), Some(Role::Viewer), 2)
+                .await
+                .unwrap_err()
+                .kind(),
+            tenantguard::ErrorKind::NotFound
+        );
+        assert_eq!(s.list_members(&svc("a"), None, 10).await.unwrap().len(), 3);
+    }
+}

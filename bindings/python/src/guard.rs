@@ -350,6 +350,110 @@ impl Guard {
     }
 
     /// Rotates the tenant's data key; returns the new key id.
+    /// Adds `user` to the context's tenant with `role` or changes its role; returns the
+    /// role it had (`None`: not a member). Admins manage non-owners, owners also owners;
+    /// the last owner stays; the acting user's stored role counts. Audited.
+    fn set_member(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        user: &str,
+        role: &str,
+    ) -> PyResult<Option<&'static str>> {
+        let (ctx, user, role) = (
+            &ctx.0,
+            crate::types::user_id(user)?,
+            crate::types::role(role)?,
+        );
+        self.run(py, |g| async move {
+            g.set_member(ctx, &user, role)
+                .await
+                .map(|r| r.map(tenantguard::tenant::Role::as_str))
+        })
+    }
+
+    /// Removes `user` from the context's tenant and revokes its sessions there; returns
+    /// whether it was a member. Audited.
+    fn remove_member(&self, py: Python<'_>, ctx: &TenantContext, user: &str) -> PyResult<bool> {
+        let (ctx, user) = (&ctx.0, crate::types::user_id(user)?);
+        self.run(py, |g| async move { g.remove_member(ctx, &user).await })
+    }
+
+    /// `user`'s role in the context's tenant as stored now, `None` if not a member.
+    fn member_role(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        user: &str,
+    ) -> PyResult<Option<&'static str>> {
+        let (ctx, user) = (&ctx.0, crate::types::user_id(user)?);
+        self.run(py, |g| async move {
+            g.member_role(ctx, &user)
+                .await
+                .map(|r| r.map(tenantguard::tenant::Role::as_str))
+        })
+    }
+
+    /// The tenant's members, user ids after `after` ascending, at most `limit`.
+    #[pyo3(signature = (ctx, *, after=None, limit=1000))]
+    fn members(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        after: Option<&str>,
+        limit: usize,
+    ) -> PyResult<Vec<crate::isolation::Membership>> {
+        let ctx = &ctx.0;
+        let after = after.map(crate::types::user_id).transpose()?;
+        let list = self.run(py, |g| async move {
+            g.members(ctx, after.as_ref(), limit).await
+        })?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// Marks `portal` (a host name; covers its subdomains) as SSO/MFA, or unmarks it:
+    /// a password credential for a marked portal is then refused. Admin. Audited.
+    fn mark_portal(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        portal: &str,
+        sso_mfa: bool,
+    ) -> PyResult<()> {
+        let ctx = &ctx.0;
+        self.run(
+            py,
+            |g| async move { g.mark_portal(ctx, portal, sso_mfa).await },
+        )
+    }
+
+    /// The marked name covering `portal` (itself or a parent domain), `None` if none.
+    fn portal_mark(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        portal: &str,
+    ) -> PyResult<Option<String>> {
+        let ctx = &ctx.0;
+        self.run(py, |g| async move { g.portal_mark(ctx, portal).await })
+    }
+
+    /// Stores a credential for `portal`; a password for a portal marked SSO/MFA is refused
+    /// (`PermissionDeniedError`).
+    fn put_portal_credential(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        record_id: &str,
+        portal: &str,
+        credential: &Credential,
+    ) -> PyResult<()> {
+        let (ctx, cred) = (&ctx.0, &credential.0);
+        self.run(py, |g| async move {
+            g.put_portal_credential(ctx, record_id, portal, cred).await
+        })
+    }
+
     fn rotate_tenant_key(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {

@@ -396,7 +396,7 @@ impl Revealer {
             .map_err(to_py)
     }
 
-    /// The RFC 6238 code at `unix_time` (default: now) from stored `totp_seed` credential
+    /// The RFC 6238 code at `unix_time` (default: the guard's clock now) from stored `totp_seed` credential
     /// `record_id`. Member role or service role; the seed is never returned.
     #[pyo3(signature = (ctx, record_id, purpose, *, unix_time=None, digits=6, period=30, algorithm="sha1", encoding="base32"))]
     #[allow(clippy::too_many_arguments)]
@@ -413,15 +413,20 @@ impl Revealer {
         encoding: &str,
     ) -> PyResult<TotpCode> {
         let params = totp_params(algorithm, digits, period, encoding)?;
-        let t = match unix_time {
-            Some(t) => t,
-            None => u64::try_from(crate::provider::unix_now()).unwrap_or(0),
-        };
         let (r, ctx) = (&self.0.get()?, &ctx.0);
-        py.detach(|| crate::runtime::block_on(r.totp_code(ctx, record_id, &params, t, purpose)))
-            .map_err(runtime_err)?
-            .map(TotpCode)
-            .map_err(to_py)
+        // Without a time, the guard's own clock (a custom `clock=` included), never the
+        // system's: the core accepts only that clock's step plus or minus one.
+        py.detach(|| {
+            crate::runtime::block_on(async {
+                match unix_time {
+                    Some(t) => r.totp_code(ctx, record_id, &params, t, purpose).await,
+                    None => r.totp_code_now(ctx, record_id, &params, purpose).await,
+                }
+            })
+        })
+        .map_err(runtime_err)?
+        .map(TotpCode)
+        .map_err(to_py)
     }
 
     fn __repr__(&self) -> String {

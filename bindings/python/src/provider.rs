@@ -132,6 +132,7 @@ fn pg_config(url: &str, what: &str) -> PyResult<tokio_postgres::Config> {
     })
 }
 
+#[cfg(feature = "postgres")]
 pub(crate) fn unix_now() -> i64 {
     tenantguard::Clock::now_unix(&tenantguard::SystemClock)
 }

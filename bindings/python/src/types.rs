@@ -24,6 +24,10 @@ pub(crate) fn tenant_id(s: &str) -> PyResult<TenantId> {
     TenantId::new(s).map_err(py_err)
 }
 
+pub(crate) fn user_id(s: &str) -> PyResult<tenantguard::UserId> {
+    tenantguard::UserId::new(s).map_err(py_err)
+}
+
 pub(crate) fn key_id(id: u32) -> PyResult<KeyId> {
     KeyId::new(id).map_err(py_err)
 }

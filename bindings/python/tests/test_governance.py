@@ -133,6 +133,10 @@ def test_only_admins_manage_tokens(guard: tg.Guard, acme: tg.TenantContext, serv
     with pytest.raises(tg.PermissionDeniedError):
         guard.create_token(member, "bot", "x")
     admin = tg.TenantContext.resolved(service, "acme", "ada", "admin")
+    # Token management reads the role from the store's memberships, not the context.
+    with pytest.raises(tg.PermissionDeniedError):
+        guard.create_token(admin, "bot", "x")
+    assert guard.set_member(acme, "ada", "admin") is None
     assert guard.create_token(admin, "bot", "x").id.startswith("tok_")
     with pytest.raises(tg.InvalidInputError):
         guard.create_token(acme, "bot", "")
@@ -284,6 +288,7 @@ def test_erase_subject_and_tenant(guard: tg.Guard, acme: tg.TenantContext, servi
     token = guard.create_token(acme, "bot", "ci").expose()
     with pytest.raises(tg.PermissionDeniedError):
         guard.erase_tenant(tg.TenantContext.resolved(service, "acme", "ada", "admin"))
+    guard.set_member(acme, "olga", "owner")
     t = guard.erase_tenant(tg.TenantContext.resolved(service, "acme", "olga", "owner"))
     assert (t.tokens_revoked, t.records_deleted) == (1, 1)
     assert t.receipt.action == "retention.erase_tenant"
@@ -315,6 +320,8 @@ def test_password_hash_verify() -> None:
 
 def test_sessions_verify_refresh_revoke(timed: tg.Guard, acme_t: tg.TenantContext, clock: Clock, service: tg.ServiceRole) -> None:
     mia = tg.TenantContext.resolved(_SERVICES[id(timed)], "acme", "mia", "member")
+    timed.set_member(acme_t, "mia", "member")
+    timed.set_member(acme_t, "ada", "admin")
     with pytest.raises(tg.PermissionDeniedError):  # the service holds no sessions
         timed.create_session(acme_t, "service has no sessions")
     s = timed.create_session(mia, "laptop")
