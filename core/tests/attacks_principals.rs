@@ -1837,3 +1837,58 @@ async fn attack_planted_membership_row_is_refused_with_a_row_key() {
         .iter()
         .any(|k| k.state == tenantguard::KeyState::Active));
 }
+
+#[test]
+fn attack_a_rogue_capability_cannot_manage_members_or_mark_portals() {
+    rt().block_on(async {
+        for w in worlds().await {
+            // Anyone can build a guard of their own and get its capability.
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(LocalKeyProvider::ephemeral())
+                .store(MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let forged = TenantContext::service(TenantId::new("acme").unwrap(), &rogue_cap);
+            for e in [
+                w.g.set_member(&forged, &a("mallory"), Role::Owner)
+                    .await
+                    .map(|_| ()),
+                w.g.remove_member(&forged, &a("olga")).await.map(|_| ()),
+                w.g.mark_portal(&forged, "sso.acme.com", false).await,
+                w.g.memberships_of(&rogue_cap, &a("olga")).await.map(|_| ()),
+            ] {
+                refused(e, w.name);
+            }
+            assert_eq!(
+                w.g.member_role(&w.acme, &a("mallory")).await.unwrap(),
+                None,
+                "{}",
+                w.name
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_deep_subdomains_are_covered_and_bounded() {
+    rt().block_on(async {
+        for w in worlds().await {
+            w.g.mark_portal(&w.acme, "okta.com", true).await.unwrap();
+            // 126 labels and 253 bytes: the longest legal host name, still covered, no panic.
+            let deep = format!("{}okta.com", "a.".repeat(122));
+            assert_eq!(deep.len(), 252);
+            let e =
+                w.g.put_portal_credential(&w.acme, "deep", &deep, &Credential::password("p"))
+                    .await
+                    .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{}", w.name);
+            let too_long = format!("{}okta.com", "a.".repeat(123));
+            let e =
+                w.g.put_portal_credential(&w.acme, "deep", &too_long, &Credential::password("p"))
+                    .await
+                    .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{}", w.name);
+            assert!(w.g.open_credential(&w.acme, "deep").await.is_err());
+        }
+    });
+}

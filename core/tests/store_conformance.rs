@@ -181,7 +181,6 @@ async fn sqlite_upgrade_to_schema_5_adds_memberships() {
 /// attacks_principals.rs).
 #[tokio::test]
 async fn memberships_on_memory_and_sqlite() {
-    use tenantguard::store::MembershipStore;
     use tenantguard::tenant::{Resolved, Role, UserId};
     let dir = tempfile::tempdir().unwrap();
     let stores: Vec<std::sync::Arc<dyn Store>> = vec![

@@ -135,6 +135,7 @@ test("egress: permissive default, redaction by policy, restore, multi-turn, refu
                 e.setPolicy(acme, egressPolicyDefault().copy(allowedProviders = listOf("nobody")))
             }
             val viewer = TenantContext.resolved(service, "acme", "vic", Role.VIEWER)
+            g.setMember(acme, "vic", Role.VIEWER) // policy changes check the stored role
             expect<TenantguardException.PermissionDenied>("needs role admin") { e.setPolicy(viewer, egressPolicyDefault()) }
             check(e.prepare(viewer, "llm-chat", "hi") is EgressDecision.Allowed)
 

@@ -76,6 +76,9 @@ test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch
 
         // Only admins manage tokens; bad specs are refused.
         val member = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
+        // Token management reads the role from the store's memberships, not the context.
+        expect<TenantguardException.PermissionDenied>("not a member") { g.createToken(member, TokenSpec("x", "y")) }
+        check(g.setMember(acme, "mia", Role.MEMBER) == null)
         expect<TenantguardException.PermissionDenied>("needs role admin") { g.createToken(member, TokenSpec("x", "y")) }
         expect<TenantguardException.InvalidInput>("1 to 32 scopes") { g.createToken(acme, TokenSpec("x", "y", listOf())) }
         expect<TenantguardException.InvalidInput>("lifetime") { g.createToken(acme, TokenSpec("x", "y", null, 0L)) }
@@ -191,6 +194,7 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
         // Roles: admins sweep and erase subjects, only owners erase a tenant.
         val admin = TenantContext.resolved(service, "acme", "adam", Role.ADMIN)
         val member = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
+        for ((u, r) in listOf("adam" to Role.ADMIN, "mia" to Role.MEMBER, "alice" to Role.MEMBER)) g.setMember(acme, u, r)
         expect<TenantguardException.PermissionDenied> { g.sweep(member, 10u) }
         expect<TenantguardException.PermissionDenied> { g.setRetention(member, "note", RetentionWindow.Forever) }
         g.sweep(admin, 10u)
@@ -243,6 +247,8 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val alice = TenantContext.resolved(service, "acme", "alice", Role.MEMBER)
+        g.setMember(acme, "alice", Role.MEMBER)
+        g.setMember(acme, "adam", Role.ADMIN)
         val s = g.createSession(alice, "laptop")
         check(!s.toString().contains(s.accessToken()) && !s.toString().contains(s.refreshToken())) { s.toString() }
         check(s.accessExpiresAt() == T0 + 600)
@@ -341,6 +347,7 @@ test("session refusals carry a typed reason (AccessCheck / RefreshCheck.Refused)
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val alice = TenantContext.resolved(service, "acme", "alice", Role.MEMBER)
+        g.setMember(acme, "alice", Role.MEMBER)
         fun refused(c: AccessCheck): SessionRefusal {
             check(c is AccessCheck.Refused) { "expected a refusal, got $c" }
             return c.reason
@@ -362,6 +369,7 @@ test("session refusals carry a typed reason (AccessCheck / RefreshCheck.Refused)
             check(bad.reason == SessionRefusal.BAD_SIGNATURE && !bad.message.contains(s.accessToken())) { bad.message }
             // A well-formed refresh token that this store does not know.
             other.createTenant(TenantContext.service("acme", o.service))
+            other.setMember(TenantContext.service("acme", o.service), "alice", Role.MEMBER)
             val stranger = other.createSession(alice, "elsewhere")
             check(refused(g.checkRefreshSession(stranger.refreshToken())) == SessionRefusal.UNKNOWN)
         } }
