@@ -552,9 +552,12 @@ impl Guard {
 /// first exception it raises is kept in `err` (to raise once the core job ends) and the
 /// callback is not called again.
 fn in_memory_builder() -> tenantguard::GuardBuilder {
+    // The same store keeps policies (portal marks, the v1 switch), as in `Guard(...)`.
+    let store = std::sync::Arc::new(tenantguard::MemoryStore::new());
     tenantguard::Guard::builder()
         .key_provider(tenantguard::LocalKeyProvider::ephemeral())
-        .store(tenantguard::MemoryStore::new())
+        .store_arc(store.clone())
+        .policy_store(store)
 }
 
 #[allow(clippy::too_many_arguments)]
