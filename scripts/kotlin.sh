@@ -94,6 +94,8 @@ step "Kotlin tests: egress_test.kts (redaction, pseudonymization, egress policie
 run bindings/uniffi/tests/kotlin/egress_test.kts
 step "Kotlin tests: capability_test.kts (the service capability, agents, issue 13)"
 run bindings/uniffi/tests/kotlin/capability_test.kts
+step "Kotlin tests: members_test.kts (stored memberships, sessions follow them, SSO/MFA portals, issue 13)"
+run bindings/uniffi/tests/kotlin/members_test.kts
 step "Kotlin tests: isolation_test.kts (organizations, roles, reveal, TOTP)"
 run bindings/uniffi/tests/kotlin/isolation_test.kts
 step "Kotlin tests: postgres_test.kts (skipped unless scripts/pg.sh started a server)"

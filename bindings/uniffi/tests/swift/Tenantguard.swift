@@ -503,6 +503,22 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -2566,6 +2582,100 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func jvmScope(ctx: TenantContext) throws  -> UInt64
     
     /**
+     * Marks `portal` (a host name; covers its subdomains) as SSO/MFA, or unmarks it: a
+     * password credential for a marked portal is then refused. Admin role. Audited.
+     */
+    func markPortal(ctx: TenantContext, portal: String, ssoMfa: Bool) throws 
+    
+    /**
+     * Marks `portal` (a host name; covers its subdomains) as SSO/MFA, or unmarks it: a
+     * password credential for a marked portal is then refused. Admin role. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func markPortalAsync(ctx: TenantContext, portal: String, ssoMfa: Bool) async throws 
+    
+    /**
+     * `user`'s role in the context's tenant as stored now (`null`: not a member).
+     */
+    func memberRole(ctx: TenantContext, user: String) throws  -> Role?
+    
+    /**
+     * `user`'s role in the context's tenant as stored now (`null`: not a member).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func memberRoleAsync(ctx: TenantContext, user: String) async throws  -> Role?
+    
+    /**
+     * The tenant's members, user ids after `after` ascending, at most `limit` (1 to 10,000).
+     */
+    func members(ctx: TenantContext, after: String?, limit: Int32) throws  -> [Membership]
+    
+    /**
+     * The tenant's members, user ids after `after` ascending, at most `limit` (1 to 10,000).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func membersAsync(ctx: TenantContext, after: String?, limit: Int32) async throws  -> [Membership]
+    
+    /**
+     * The marked name covering `portal` (itself or a parent domain), `null` if none.
+     */
+    func portalMark(ctx: TenantContext, portal: String) throws  -> String?
+    
+    /**
+     * The marked name covering `portal` (itself or a parent domain), `null` if none.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func portalMarkAsync(ctx: TenantContext, portal: String) async throws  -> String?
+    
+    /**
+     * Stores a credential for `portal`; a password for a portal marked SSO/MFA is refused
+     * (`PermissionDenied`).
+     */
+    func putPortalCredential(ctx: TenantContext, recordId: String, portal: String, credential: Credential) throws 
+    
+    /**
+     * Stores a credential for `portal`; a password for a portal marked SSO/MFA is refused
+     * (`PermissionDenied`).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func putPortalCredentialAsync(ctx: TenantContext, recordId: String, portal: String, credential: Credential) async throws 
+    
+    /**
+     * Removes `user` from the context's tenant and revokes its sessions there; returns
+     * whether it was a member. Audited.
+     */
+    func removeMember(ctx: TenantContext, user: String) throws  -> Bool
+    
+    /**
+     * Removes `user` from the context's tenant and revokes its sessions there; returns
+     * whether it was a member. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func removeMemberAsync(ctx: TenantContext, user: String) async throws  -> Bool
+    
+    /**
+     * Adds `user` to the context's tenant with `role` or changes its role; returns the
+     * role it had (`null`: not a member). Admins manage non-owners, owners also owners;
+     * the last owner stays; the acting user's stored role counts. Audited.
+     */
+    func setMember(ctx: TenantContext, user: String, role: Role) throws  -> Role?
+    
+    /**
+     * Adds `user` to the context's tenant with `role` or changes its role; returns the
+     * role it had (`null`: not a member). Admins manage non-owners, owners also owners;
+     * the last owner stays; the acting user's stored role counts. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func setMemberAsync(ctx: TenantContext, user: String, role: Role) async throws  -> Role?
+    
+    /**
      * Authenticates a token string like `authenticateToken`, but returns a refusal with
      * its typed reason instead of throwing it (store failures and the like still throw).
      */
@@ -4212,6 +4322,264 @@ open func jvmScope(ctx: TenantContext)throws  -> UInt64  {
         FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Marks `portal` (a host name; covers its subdomains) as SSO/MFA, or unmarks it: a
+     * password credential for a marked portal is then refused. Admin role. Audited.
+     */
+open func markPortal(ctx: TenantContext, portal: String, ssoMfa: Bool)throws   {try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_mark_portal(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(portal),
+        FfiConverterBool.lower(ssoMfa),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Marks `portal` (a host name; covers its subdomains) as SSO/MFA, or unmarks it: a
+     * password credential for a marked portal is then refused. Admin role. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func markPortalAsync(ctx: TenantContext, portal: String, ssoMfa: Bool)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_mark_portal_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(portal),FfiConverterBool.lower(ssoMfa)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_void,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_void,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * `user`'s role in the context's tenant as stored now (`null`: not a member).
+     */
+open func memberRole(ctx: TenantContext, user: String)throws  -> Role?  {
+    return try  FfiConverterOptionTypeRole.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_member_role(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `user`'s role in the context's tenant as stored now (`null`: not a member).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func memberRoleAsync(ctx: TenantContext, user: String)async throws  -> Role?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_member_role_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(user)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeRole.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The tenant's members, user ids after `after` ascending, at most `limit` (1 to 10,000).
+     */
+open func members(ctx: TenantContext, after: String?, limit: Int32)throws  -> [Membership]  {
+    return try  FfiConverterSequenceTypeMembership.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_members(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterOptionString.lower(after),
+        FfiConverterInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The tenant's members, user ids after `after` ascending, at most `limit` (1 to 10,000).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func membersAsync(ctx: TenantContext, after: String?, limit: Int32)async throws  -> [Membership]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_members_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterOptionString.lower(after),FfiConverterInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeMembership.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * The marked name covering `portal` (itself or a parent domain), `null` if none.
+     */
+open func portalMark(ctx: TenantContext, portal: String)throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_portal_mark(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(portal),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The marked name covering `portal` (itself or a parent domain), `null` if none.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func portalMarkAsync(ctx: TenantContext, portal: String)async throws  -> String?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_portal_mark_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(portal)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionString.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Stores a credential for `portal`; a password for a portal marked SSO/MFA is refused
+     * (`PermissionDenied`).
+     */
+open func putPortalCredential(ctx: TenantContext, recordId: String, portal: String, credential: Credential)throws   {try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_put_portal_credential(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(recordId),
+        FfiConverterString.lower(portal),
+        FfiConverterTypeCredential_lower(credential),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Stores a credential for `portal`; a password for a portal marked SSO/MFA is refused
+     * (`PermissionDenied`).
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func putPortalCredentialAsync(ctx: TenantContext, recordId: String, portal: String, credential: Credential)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_put_portal_credential_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(recordId),FfiConverterString.lower(portal),FfiConverterTypeCredential_lower(credential)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_void,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_void,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Removes `user` from the context's tenant and revokes its sessions there; returns
+     * whether it was a member. Audited.
+     */
+open func removeMember(ctx: TenantContext, user: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_remove_member(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes `user` from the context's tenant and revokes its sessions there; returns
+     * whether it was a member. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func removeMemberAsync(ctx: TenantContext, user: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_remove_member_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(user)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_i8,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_i8,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Adds `user` to the context's tenant with `role` or changes its role; returns the
+     * role it had (`null`: not a member). Admins manage non-owners, owners also owners;
+     * the last owner stays; the acting user's stored role counts. Audited.
+     */
+open func setMember(ctx: TenantContext, user: String, role: Role)throws  -> Role?  {
+    return try  FfiConverterOptionTypeRole.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_set_member(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(user),
+        FfiConverterTypeRole_lower(role),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds `user` to the context's tenant with `role` or changes its role; returns the
+     * role it had (`null`: not a member). Admins manage non-owners, owners also owners;
+     * the last owner stays; the acting user's stored role counts. Audited.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func setMemberAsync(ctx: TenantContext, user: String, role: Role)async throws  -> Role?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_set_member_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(user),FfiConverterTypeRole_lower(role)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeRole.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
 }
     
     /**
@@ -15732,6 +16100,48 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_jvm_scope() != 38082) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_mark_portal() != 53816) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_mark_portal_async() != 30181) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_member_role() != 4382) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_member_role_async() != 56226) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_members() != 50959) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_members_async() != 57285) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_portal_mark() != 7519) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_portal_mark_async() != 64651) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_put_portal_credential() != 31751) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_put_portal_credential_async() != 57130) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_remove_member() != 17627) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_remove_member_async() != 20288) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_member() != 801) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_member_async() != 58851) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_check_token() != 55115) {
