@@ -4,8 +4,9 @@
 //!   the session key, short-lived (15 minutes by default). Verification is stateless: it
 //!   accepts only the exact header this module writes (so `alg: none` or any other
 //!   algorithm is refused), checks the MAC in constant time, then `iss` and `exp`.
-//!   Revoking a session stops its refreshes at once; access tokens already issued stay
-//!   valid until they expire (at most `access_ttl_secs`).
+//!   Revoking a session stops its refreshes at once, and its access tokens on every
+//!   instance as soon as the news arrives (the event bus; with PostgreSQL within the
+//!   propagation bound of docs/SECURITY.md), not only when they expire.
 //! - Refresh token: opaque, `<refresh_prefix>_<30 base62><6 base62 CRC32>`, stored as
 //!   SHA-256 only. Each refresh marks it used and issues a new one (rotation); presenting a
 //!   used one again is a replay, so the whole session is revoked (reuse detection).
@@ -19,6 +20,7 @@ use sha2::Sha256;
 use super::AuthError;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
+use crate::events::Event;
 use crate::guard::Guard;
 use crate::secret::SecretBytes;
 use crate::store::{RefreshRecord, SessionRecord, StoreError, MAX_PAGE};
@@ -322,6 +324,15 @@ impl Guard {
             return Err(AuthError::Expired.into());
         }
         let tenant = TenantId::new(claims.tid)?;
+        // Revoked sessions, changed memberships and shredded tenants, as this instance
+        // heard of them through the event bus (docs/SECURITY.md, "Many instances").
+        if self
+            .gov()
+            .session_revocations
+            .refused(&tenant, &claims.sid, &claims.sub, claims.iat)
+        {
+            return Err(AuthError::Revoked.into());
+        }
         let user = UserId::new(claims.sub)?;
         let role = parse_role(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
         Ok(VerifiedAccess {
@@ -386,6 +397,10 @@ impl Guard {
             self.store()
                 .revoke_session(ctx, session_id, self.now())
                 .await?;
+            self.publish(&Event::SessionRevoked {
+                tenant: ctx.tenant().clone(),
+                session_id: session_id.to_owned(),
+            });
             let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}"))
                 .reason("refresh token reuse detected");
             self.audit(ctx, ev).await
@@ -463,6 +478,10 @@ impl Guard {
             .store()
             .revoke_session(ctx, session_id, self.now())
             .await?;
+        self.publish(&Event::SessionRevoked {
+            tenant: ctx.tenant().clone(),
+            session_id: session_id.to_owned(),
+        });
         if live {
             self.audit(
                 ctx,
@@ -482,6 +501,10 @@ impl Guard {
             .store()
             .revoke_sessions(ctx, Some(&who), self.now())
             .await?;
+        self.publish(&Event::UserSessionsRevoked {
+            tenant: ctx.tenant().clone(),
+            user: who.clone(),
+        });
         if n > 0 {
             let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("user:{who}"))
                 .detail("sessions", n.to_string());

@@ -222,6 +222,13 @@ pub trait KeyStore: Send + Sync {
     /// Destroys every key of the tenant (crypto-shredding). Idempotent.
     async fn destroy_all_keys(&self, ctx: &TenantContext) -> Result<(), StoreError>;
 
+    /// The cross-instance news of a store shared by several processes (PostgreSQL: an
+    /// events table written in the same transaction as each change, read by a listener).
+    /// `None` (the default) for a store only this process uses.
+    fn event_feed(&self) -> Option<std::sync::Arc<dyn crate::events::EventFeed>> {
+        None
+    }
+
     /// Tenant ids after `after` in ascending order, at most `limit` (service role only).
     async fn list_tenants(
         &self,

@@ -52,16 +52,22 @@ use crate::tenant::{
 #[path = "postgres_gov.rs"]
 mod postgres_gov;
 
+#[path = "postgres_events.rs"]
+mod postgres_events;
+
+pub use postgres_events::{MAX_POLL_INTERVAL, MIN_POLL_INTERVAL};
+
 /// The migrations shipped with the crate, in order: (version, SQL).
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("postgres/001_schema.sql")),
     (2, include_str!("postgres/002_governance.sql")),
     (3, include_str!("postgres/003_cheaper_update_checks.sql")),
     (4, include_str!("postgres/004_verified_actor.sql")),
+    (7, include_str!("postgres/007_events.sql")),
 ];
 
 /// The tables the store owns (all under Row Level Security).
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "tg_tenants",
     "tg_memberships",
     "tg_tenant_keys",
@@ -72,6 +78,7 @@ pub const TABLES: [&str; 10] = [
     "tg_sessions",
     "tg_refresh_tokens",
     "tg_policies",
+    "tg_events",
 ];
 
 /// Largest connection pool [`PgOptions::pool_size`] accepts.
@@ -102,6 +109,19 @@ pub struct PgOptions {
     /// Refuse to start unless every table has `ENABLE` and `FORCE ROW LEVEL SECURITY`.
     /// Default true; turning it off exists only to benchmark the cost of RLS.
     pub require_rls: bool,
+    /// Listen for other instances' news (revocations, kills, shreds, rotations,
+    /// membership and policy changes: docs/SECURITY.md, "Many instances") on one
+    /// dedicated connection of the service login. Default true; needs the service
+    /// connection (without one there is no listener). Turn it off only when a single
+    /// process ever uses the database.
+    pub events: bool,
+    /// Use LISTEN/NOTIFY to hear news at once (default true). A start-up self-probe
+    /// checks notifications really arrive; behind a transaction pooler they do not and the
+    /// polling fallback alone carries the news. Set false to poll only.
+    pub notifications: bool,
+    /// How often the listener polls the events table (default 1 s, from 10 ms to 1 s):
+    /// with notifications off or lost this is the propagation bound, plus one query.
+    pub poll_interval: std::time::Duration,
 }
 
 impl Default for PgOptions {
@@ -109,6 +129,9 @@ impl Default for PgOptions {
         PgOptions {
             pool_size: 16,
             require_rls: true,
+            events: true,
+            notifications: true,
+            poll_interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -119,6 +142,7 @@ pub struct PostgresStore {
     service: Option<Pool>,
     proofs: std::sync::Mutex<std::collections::HashMap<(String, String), Proof>>,
     row_key: Option<std::sync::Arc<super::RowKey>>,
+    feed: Option<postgres_events::FeedTask>,
 }
 
 /// An identity proof for one (tenant, user): the secret the application role presents
@@ -325,6 +349,12 @@ impl PostgresStore {
                 "pool size must be 1 to {MAX_POOL_SIZE}"
             )));
         }
+        if opts.poll_interval < MIN_POLL_INTERVAL || opts.poll_interval > MAX_POLL_INTERVAL {
+            return Err(StoreError::InvalidInput(
+                "poll interval must be 10 ms to 1 s".into(),
+            ));
+        }
+        let listener_cfg = service.clone();
         let app = make_pool(app, opts.pool_size)?;
         verify_role(
             &app,
@@ -347,11 +377,18 @@ impl PostgresStore {
             }
             None => None,
         };
+        let feed = match listener_cfg {
+            Some(cfg) if opts.events => Some(
+                postgres_events::start(cfg, opts.notifications, opts.poll_interval).await?,
+            ),
+            _ => None,
+        };
         Ok(PostgresStore {
             app,
             service,
             proofs: Default::default(),
             row_key: None,
+            feed,
         })
     }
 
@@ -819,6 +856,12 @@ async fn insert_key(tx: &Tx<'_>, tenant: &TenantId, k: &TenantKeyRecord) -> Resu
 
 #[async_trait::async_trait]
 impl KeyStore for PostgresStore {
+    fn event_feed(&self) -> Option<std::sync::Arc<dyn crate::events::EventFeed>> {
+        self.feed
+            .as_ref()
+            .map(|f| f.feed.clone() as std::sync::Arc<dyn crate::events::EventFeed>)
+    }
+
     async fn create_tenant(
         &self,
         ctx: &TenantContext,
