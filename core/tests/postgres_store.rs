@@ -540,6 +540,7 @@ async fn scope_is_transaction_local_and_fails_closed() {
         PgOptions {
             pool_size: 1,
             require_rls: true,
+            ..PgOptions::default()
         },
     )
     .await
