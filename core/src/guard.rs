@@ -181,9 +181,15 @@ impl GuardBuilder {
             return Err(KmsError::Config("too many tenant key providers".into()).into());
         }
         let gov = crate::governance::GovState::new(self.governance)?;
+        let keyring = Arc::new(crate::kms::ServiceKeyring::new(
+            provider.clone(),
+            store.clone(),
+        ));
+        store.attach_keyring(&keyring);
         Ok(Guard {
             inner: Arc::new(Inner {
                 id: store_id(&store),
+                keyring,
                 provider,
                 store,
                 cache: KeyCache::new(self.cache),
@@ -201,6 +207,7 @@ impl GuardBuilder {
 
 struct Inner {
     id: u64,
+    keyring: Arc<crate::kms::ServiceKeyring>,
     provider: Arc<dyn KeyProvider>,
     store: Arc<dyn Store>,
     cache: KeyCache,
@@ -396,6 +403,12 @@ impl Guard {
     ) -> Result<(), TenantError> {
         self.check_principal(ctx)?;
         ctx.require_service(what)
+    }
+
+    /// The service keyring (row-MAC, session-signing and audit-MAC keys, wrapped by this
+    /// guard's key provider and kept in its store). Operators rotate and retire through it.
+    pub fn service_keys(&self) -> &Arc<crate::kms::ServiceKeyring> {
+        &self.inner.keyring
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
