@@ -126,6 +126,9 @@ pub enum Error {
     /// An egress policy or request failed.
     #[error(transparent)]
     Egress(#[from] EgressError),
+    /// The service keyring failed.
+    #[error(transparent)]
+    Keyring(#[from] crate::kms::KeyringError),
 }
 
 impl Error {
@@ -143,6 +146,7 @@ impl Error {
             Error::Reveal(e) => e.kind(),
             Error::Redact(e) => e.kind(),
             Error::Egress(e) => e.kind(),
+            Error::Keyring(e) => e.kind(),
         }
     }
 }

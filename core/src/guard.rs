@@ -182,6 +182,11 @@ impl GuardBuilder {
             return Err(KmsError::Config("too many tenant key providers".into()).into());
         }
         let gov = crate::governance::GovState::new(self.governance)?;
+        let keyring = Arc::new(crate::kms::ServiceKeyring::new(
+            provider.clone(),
+            store.clone(),
+        ));
+        store.attach_keyring(&keyring);
         // A store shared by several instances (PostgreSQL) brings a bus fed with their
         // news; otherwise the guard's own news is all there is.
         let feed = store.event_feed();
@@ -218,6 +223,7 @@ impl GuardBuilder {
             ];
             Inner {
                 id: store_id(&store),
+                keyring,
                 bus: bus.clone(),
                 feed,
                 _subscriptions: subscriptions,
@@ -242,6 +248,7 @@ struct Inner {
     bus: Arc<EventBus>,
     feed: Option<Arc<dyn crate::events::EventFeed>>,
     _subscriptions: Vec<Subscription>,
+    keyring: Arc<crate::kms::ServiceKeyring>,
     provider: Arc<dyn KeyProvider>,
     store: Arc<dyn Store>,
     cache: KeyCache,
@@ -440,6 +447,12 @@ impl Guard {
     ) -> Result<(), TenantError> {
         self.check_principal(ctx)?;
         ctx.require_service(what)
+    }
+
+    /// The service keyring (row-MAC, session-signing and audit-MAC keys, wrapped by this
+    /// guard's key provider and kept in its store). Operators rotate and retire through it.
+    pub fn service_keys(&self) -> &Arc<crate::kms::ServiceKeyring> {
+        &self.inner.keyring
     }
 
     pub(crate) fn store(&self) -> &dyn Store {

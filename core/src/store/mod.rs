@@ -18,7 +18,7 @@ pub use gov::{
     validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,
     SessionRecord, SessionStore, TokenRecord, TokenStore,
 };
-pub use integrity::{RowKey, TokenRow, ROW_MAC_LEN};
+pub use integrity::{TokenRow, ROW_MAC_LEN};
 pub use memory::MemoryStore;
 pub use policy::{
     validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
@@ -296,6 +296,6 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// A complete backend.
-pub trait Store: KeyStore + RecordStore + GovernanceStore {}
+pub trait Store: KeyStore + RecordStore + GovernanceStore + crate::kms::ServiceKeyStore {}
 
-impl<T: KeyStore + RecordStore + GovernanceStore> Store for T {}
+impl<T: KeyStore + RecordStore + GovernanceStore + crate::kms::ServiceKeyStore> Store for T {}
