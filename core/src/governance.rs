@@ -18,7 +18,8 @@ pub(crate) struct GovState {
     pub(crate) tokens: TokenConfig,
     pub(crate) token_cache: TokenCache,
     pub(crate) sessions: SessionConfig,
-    pub(crate) session_key: SecretBytes,
+    /// The configured session signing key; `None`: the service keyring's (the default).
+    pub(crate) session_key: Option<SecretBytes>,
     pub(crate) revocations: Revocations,
     pub(crate) session_revocations: crate::auth::SessionRevocations,
 }

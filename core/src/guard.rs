@@ -201,7 +201,19 @@ impl GuardBuilder {
             let keys = me.clone();
             let tokens = me.clone();
             let sessions = me.clone();
+            let ring = Arc::downgrade(&keyring);
             let subscriptions = vec![
+                bus.subscribe(move |e| {
+                    if let Some(r) = ring.upgrade() {
+                        match e {
+                            Event::ServiceKeyChanged { purpose } => {
+                                r.forget(crate::kms::ServicePurpose::parse(purpose))
+                            }
+                            Event::Resync => r.forget(None),
+                            _ => {}
+                        }
+                    }
+                }),
                 bus.subscribe(move |e| {
                     if let Some(i) = keys.upgrade() {
                         i.cache.on_event(e);

@@ -28,14 +28,13 @@ use tenantguard::tenant::Resolved;
 use tenantguard::tokens::{TokenConfig, TokenSpec};
 use tenantguard::{
     CacheLimits, ErrorKind, GovernanceConfig, Guard, LocalKeyProvider, PgOptions, PostgresStore,
-    Role, SealedValue, SecretBytes, ServiceRole, TenantContext,
+    Role, SealedValue, ServiceRole, TenantContext,
 };
 
 const ROLE: &str = "TG_EVENTS_CHILD";
 const DB: &str = "TG_EVENTS_DB";
 const KEYS: &str = "TG_EVENTS_KEYS";
 const NOTIFY: &str = "TG_EVENTS_NOTIFY";
-const SIGNING: &str = "TG_EVENTS_SIGNING";
 /// How long an instance may take to hear news before the test fails: far above the
 /// bound (about one poll interval, 1 s), so a loaded machine does not fail it.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -60,7 +59,6 @@ async fn instance(
     db: &str,
     keys: &str,
     notifications: bool,
-    signing: &[u8],
 ) -> (Guard, ServiceRole, Arc<PostgresStore>) {
     let store = Arc::new(
         PostgresStore::connect_with(
@@ -79,8 +77,8 @@ async fn instance(
             cache_ttl: Duration::from_secs(3600),
             ..TokenConfig::default()
         },
+        // No signing key configured: the instances share the keyring's session-signing key.
         sessions: SessionConfig {
-            signing_key: Some(SecretBytes::new(signing.to_vec())),
             access_ttl_secs: 3600,
             ..SessionConfig::default()
         },
@@ -133,9 +131,8 @@ fn child() {
     let db = std::env::var(DB).unwrap();
     let keys = std::env::var(KEYS).unwrap();
     let notifications = std::env::var(NOTIFY).unwrap() == "1";
-    let signing = hex::decode(std::env::var(SIGNING).unwrap()).unwrap();
     let rt = rt();
-    let (guard, service, _store) = rt.block_on(instance(&db, &keys, notifications, &signing));
+    let (guard, service, _store) = rt.block_on(instance(&db, &keys, notifications));
     let heard: Arc<Mutex<Vec<Event>>> = Arc::default();
     let h = heard.clone();
     let _sub = guard.subscribe(move |e| h.lock().unwrap().push(e.clone()));
@@ -167,13 +164,13 @@ fn child() {
                     })
                     .await
                 }
-                "access-ok" => match guard.verify_access_token(w[1]) {
+                "access-ok" => match guard.verify_access_token(w[1]).await {
                     Ok(_) => "ok 0".into(),
                     Err(e) => format!("fail {e}"),
                 },
                 "access-refused" => {
                     wait_for(|| async {
-                        match guard.verify_access_token(w[1]) {
+                        match guard.verify_access_token(w[1]).await {
                             Ok(_) => Ok(false),
                             Err(e) if e.kind() == ErrorKind::AuthenticationFailed => Ok(true),
                             Err(e) => Err(e.to_string()),
@@ -242,14 +239,13 @@ struct Peer {
 }
 
 impl Peer {
-    fn spawn(db: &str, keys: &str, notifications: bool, signing: &[u8]) -> Peer {
+    fn spawn(db: &str, keys: &str, notifications: bool) -> Peer {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--ignored", "--exact", "child", "--nocapture", "--test-threads=1"])
             .env(ROLE, "1")
             .env(DB, db)
             .env(KEYS, keys)
             .env(NOTIFY, if notifications { "1" } else { "0" })
-            .env(SIGNING, hex::encode(signing))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -302,10 +298,8 @@ fn scenario(name: &str, notifications: bool) {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.json");
     let keys = keys.to_str().unwrap();
-    let mut signing = [0u8; 32];
-    getrandom::fill(&mut signing).unwrap();
-    let (guard, service, store) = rt.block_on(instance(&pg.db, keys, notifications, &signing));
-    let mut peer = Peer::spawn(&pg.db, keys, notifications, &signing);
+    let (guard, service, store) = rt.block_on(instance(&pg.db, keys, notifications));
+    let mut peer = Peer::spawn(&pg.db, keys, notifications);
     let status = peer.ask("status");
     assert!(
         status.starts_with(&format!("notifications={notifications} ")),
@@ -353,6 +347,19 @@ fn scenario(name: &str, notifications: bool) {
     peer.ask(&format!("access-ok {}", sb.access_token.expose()));
     assert!(rt.block_on(store.remove_member(&alice, &u("bob"))).unwrap());
     peer.ask(&format!("access-refused {}", sb.access_token.expose()));
+
+    // Session signing key: rotated on one instance, the other verifies tokens under the
+    // new key with no configuration; retired, the old key stops verifying there too.
+    let old_access = rt.block_on(guard.create_session(&alice, "old")).unwrap();
+    peer.ask(&format!("access-ok {}", old_access.access_token.expose()));
+    let signing = tenantguard::kms::ServicePurpose::SessionSigning;
+    assert_eq!(rt.block_on(guard.service_keys().rotate(signing)).unwrap().get(), 2);
+    let new_access = rt.block_on(guard.create_session(&alice, "new")).unwrap();
+    peer.ask(&format!("access-ok {}", new_access.access_token.expose()));
+    rt.block_on(guard.service_keys().retire(signing, tenantguard::KeyId::FIRST))
+        .unwrap();
+    peer.ask(&format!("access-refused {}", old_access.access_token.expose()));
+    peer.ask(&format!("access-ok {}", new_access.access_token.expose()));
 
     // Policy change.
     rt.block_on(store.put_policy(&svc, "egress", "{}", 1)).unwrap();

@@ -407,6 +407,23 @@ impl ServiceKeyring {
         Ok(())
     }
 
+    /// Drops what this keyring holds of `purpose` (of every purpose with `None`): the
+    /// next use re-reads the store. The keys area's reaction to news of another
+    /// instance's rotation or retirement (so a retired key stops verifying here too).
+    pub fn forget(&self, purpose: Option<ServicePurpose>) {
+        {
+            let mut l = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+            match purpose {
+                Some(p) => {
+                    l.remove(&p);
+                }
+                None => l.clear(),
+            }
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Re-reads `purpose`'s keys from the store (picks up rotations and retirements made
     /// by other processes).
     pub async fn refresh(&self, purpose: ServicePurpose) -> Result<(), KeyringError> {

@@ -117,8 +117,22 @@ BEGIN
 END
 $$;
 
+-- Service keys (schema 6): a rotation or retirement of the session-signing, row-MAC or
+-- audit key must reach every instance's keyring.
+CREATE FUNCTION tg_emit_service_key() RETURNS trigger
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.state IS NOT DISTINCT FROM OLD.state THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO public.tg_events (kind, tenant_id, subject) VALUES ('service_key', NULL, NEW.purpose);
+    PERFORM pg_catalog.pg_notify('tg_events', '');
+    RETURN NULL;
+END
+$$;
+
 REVOKE ALL ON FUNCTION tg_emit_token(), tg_emit_session(), tg_emit_membership(), tg_emit_key(),
-    tg_emit_policy() FROM PUBLIC;
+    tg_emit_policy(), tg_emit_service_key() FROM PUBLIC;
 
 CREATE TRIGGER tg_news AFTER UPDATE OF revoked_at OR DELETE ON tg_tokens
     FOR EACH ROW EXECUTE FUNCTION tg_emit_token();
@@ -130,6 +144,8 @@ CREATE TRIGGER tg_news AFTER INSERT OR UPDATE OF state ON tg_tenant_keys
     FOR EACH ROW EXECUTE FUNCTION tg_emit_key();
 CREATE TRIGGER tg_news AFTER INSERT OR UPDATE OR DELETE ON tg_policies
     FOR EACH ROW EXECUTE FUNCTION tg_emit_policy();
+CREATE TRIGGER tg_news AFTER INSERT OR UPDATE OF state ON tg_service_keys
+    FOR EACH ROW EXECUTE FUNCTION tg_emit_service_key();
 
 -- Pruning: only events older than one hour (every listener is far past them; one that
 -- was away longer drops all its caches when it comes back).
