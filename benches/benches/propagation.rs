@@ -16,7 +16,6 @@
 
 use std::collections::VecDeque;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tenantguard::tokens::{TokenConfig, TokenSpec};
@@ -48,7 +47,13 @@ async fn admin_exec(url: &str, db: &str, sql: &str) {
     client.batch_execute(sql).await.expect("admin sql");
 }
 
-async fn instance(app: &str, service: &str, db: &str, notifications: bool) -> (Guard, TenantContext) {
+async fn instance(
+    app: &str,
+    service: &str,
+    db: &str,
+    notifications: bool,
+    kms: &std::sync::Arc<dyn tenantguard::KeyProvider>,
+) -> (Guard, TenantContext) {
     let store = PostgresStore::connect_with(
         with_db(app, db),
         Some(with_db(service, db)),
@@ -60,7 +65,8 @@ async fn instance(app: &str, service: &str, db: &str, notifications: bool) -> (G
     .await
     .expect("connect");
     let (guard, svc) = Guard::builder()
-        .key_provider(LocalKeyProvider::ephemeral())
+        // One KMS for all instances, as in a deployment (the keyring's keys are wrapped by it).
+        .key_provider_arc(kms.clone())
         .store(store)
         .governance(GovernanceConfig {
             tokens: TokenConfig {
@@ -108,8 +114,10 @@ async fn run(env: &(String, String, String), notifications: bool) {
     PostgresStore::migrate(&format!("{}/{db}", admin.rsplit_once('/').unwrap().0))
         .await
         .expect("migrate");
-    let (a, actx) = instance(app, service, db, notifications).await;
-    let (b, _) = instance(app, service, db, notifications).await;
+    let kms: std::sync::Arc<dyn tenantguard::KeyProvider> =
+        std::sync::Arc::new(LocalKeyProvider::ephemeral());
+    let (a, actx) = instance(app, service, db, notifications, &kms).await;
+    let (b, _) = instance(app, service, db, notifications, &kms).await;
     assert_eq!(
         b.event_feed_status().unwrap().notifications,
         notifications,
@@ -177,9 +185,9 @@ async fn run(env: &(String, String, String), notifications: bool) {
     );
     drop((tokens, a, b));
 
-    // Idle: one fresh instance, nothing happening; its own CPU and its listener's
-    // server backend's CPU over IDLE seconds, against a process with no listener.
-    let (idle, _) = instance(app, service, db, notifications).await;
+    // Idle: one fresh instance, nothing happening; the process's CPU and its listener's
+    // server backend's CPU over IDLE seconds.
+    let (idle, _) = instance(app, service, db, notifications, &kms).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (c, conn) = with_db(admin, db).connect(NoTls).await.expect("admin");
     tokio::spawn(async move {

@@ -19,8 +19,10 @@ use crate::tenant::TenantId;
 pub struct CacheLimits {
     /// Most tenants whose keys are held at once (default 10,000; 0 disables caching).
     pub max_tenants: usize,
-    /// How long an unwrapped key is kept (default 5 minutes). This also bounds how long
-    /// another process's rotation or shredding takes to be seen here.
+    /// How long an unwrapped key is kept (default 5 minutes). Rotation, retirement and
+    /// shredding evict at once through the event bus (from other instances within the
+    /// propagation bound, with PostgreSQL); this age is the backstop for stores without a
+    /// cross-instance feed.
     pub max_age: Duration,
 }
 
