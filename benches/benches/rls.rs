@@ -108,6 +108,7 @@ async fn setup(
         PgOptions {
             pool_size: 4,
             require_rls: rls,
+            ..PgOptions::default()
         },
     )
     .await

@@ -130,6 +130,9 @@ pub enum Error {
     /// SSO/MFA portal marks.
     #[error(transparent)]
     Portal(#[from] PortalError),
+    /// The service keyring failed.
+    #[error(transparent)]
+    Keyring(#[from] crate::kms::KeyringError),
 }
 
 impl Error {
@@ -148,6 +151,7 @@ impl Error {
             Error::Redact(e) => e.kind(),
             Error::Egress(e) => e.kind(),
             Error::Portal(e) => e.kind(),
+            Error::Keyring(e) => e.kind(),
         }
     }
 }

@@ -18,8 +18,10 @@ pub(crate) struct GovState {
     pub(crate) tokens: TokenConfig,
     pub(crate) token_cache: TokenCache,
     pub(crate) sessions: SessionConfig,
-    pub(crate) session_key: SecretBytes,
+    /// The configured session signing key; `None`: the service keyring's (the default).
+    pub(crate) session_key: Option<SecretBytes>,
     pub(crate) revocations: Revocations,
+    pub(crate) session_revocations: crate::auth::SessionRevocations,
 }
 
 /// Most token ids the in-process revocation set holds; past it the set is cleared and
@@ -37,6 +39,8 @@ pub(crate) struct Revocations {
 struct RevState {
     epoch: u64,
     tokens: std::collections::HashSet<String>,
+    /// Shredded tenants: none of their tokens works again (tenant ids are never reused).
+    shredded: std::collections::HashSet<crate::tenant::TenantId>,
 }
 
 impl Revocations {
@@ -52,10 +56,32 @@ impl Revocations {
             .contains(token_id)
     }
 
-    /// Whether a context verified at `epoch` for `token_id` still stands.
-    pub(crate) fn live(&self, token_id: &str, epoch: u64) -> bool {
+    /// Whether a context of `tenant` verified at `epoch` for `token_id` still stands.
+    pub(crate) fn live(&self, tenant: &crate::tenant::TenantId, token_id: &str, epoch: u64) -> bool {
         let s = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        s.epoch == epoch && !s.tokens.contains(token_id)
+        s.epoch == epoch && !s.tokens.contains(token_id) && !s.shredded.contains(tenant)
+    }
+
+    pub(crate) fn is_shredded(&self, tenant: &crate::tenant::TenantId) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .shredded
+            .contains(tenant)
+    }
+
+    fn shred(&self, tenant: &crate::tenant::TenantId) {
+        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if s.shredded.len() >= MAX_REVOKED_IN_PROCESS {
+            s.shredded.clear();
+            s.epoch += 1;
+        }
+        s.shredded.insert(tenant.clone());
+    }
+
+    /// Every agent context made so far must be verified again (news may have been lost).
+    fn bump(&self) {
+        self.inner.write().unwrap_or_else(|p| p.into_inner()).epoch += 1;
     }
 
     pub(crate) fn revoke_tokens(&self, ids: impl IntoIterator<Item = String>) {
@@ -71,6 +97,32 @@ impl Revocations {
 }
 
 impl GovState {
+    /// The tokens area's reaction to news: revoked tokens leave the cache and join the
+    /// revocation set, so neither a cache hit nor a context made before the news works.
+    pub(crate) fn on_token_event(&self, event: &crate::events::Event) {
+        use crate::events::Event;
+        match event {
+            Event::TokenRevoked { tenant, token_id } => {
+                self.revocations.revoke_tokens([token_id.clone()]);
+                self.token_cache
+                    .evict(|r| &r.id == token_id && &r.tenant == tenant);
+            }
+            Event::AgentKilled { tenant, agent } => {
+                self.token_cache
+                    .evict(|r| &r.agent == agent && &r.tenant == tenant);
+            }
+            Event::TenantShredded { tenant } => {
+                self.revocations.shred(tenant);
+                self.token_cache.evict(|r| &r.tenant == tenant);
+            }
+            Event::Resync => {
+                self.revocations.bump();
+                self.token_cache.evict(|_| true);
+            }
+            _ => {}
+        }
+    }
+
     pub(crate) fn new(cfg: GovernanceConfig) -> Result<Self, crate::Error> {
         validate_prefix(&cfg.tokens.prefix)?;
         if cfg.tokens.cache_capacity > 1_000_000 {
@@ -87,6 +139,7 @@ impl GovState {
             sessions,
             session_key,
             revocations: Revocations::default(),
+            session_revocations: crate::auth::SessionRevocations::default(),
         })
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, Context, DataKey, KeyId, SealFormat, SealedValue, TenantKey};
 use crate::error::Result;
+use crate::events::{Event, EventBus, FeedStatus, Subscription};
 use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, WrapContext};
 use crate::secret::{Credential, CredentialKind, SecretBytes};
 use crate::store::{KeyState, SealedRecord, Store, StoreError, TenantKeyRecord};
@@ -181,26 +182,85 @@ impl GuardBuilder {
             return Err(KmsError::Config("too many tenant key providers".into()).into());
         }
         let gov = crate::governance::GovState::new(self.governance)?;
-        Ok(Guard {
-            inner: Arc::new(Inner {
+        let keyring = Arc::new(crate::kms::ServiceKeyring::new(
+            provider.clone(),
+            store.clone(),
+        ));
+        store.attach_keyring(&keyring);
+        // A store shared by several instances (PostgreSQL) brings a bus fed with their
+        // news; otherwise the guard's own news is all there is.
+        let feed = store.event_feed();
+        let bus = feed
+            .as_ref()
+            .map(|f| f.bus())
+            .unwrap_or_else(|| Arc::new(EventBus::new()));
+        let clock = self.clock;
+        let inner = Arc::new_cyclic(|me: &std::sync::Weak<Inner>| {
+            // Each area subscribes to the news it caches something about; none calls
+            // another to react. Weak: the bus never keeps a dropped guard alive.
+            let keys = me.clone();
+            let tokens = me.clone();
+            let sessions = me.clone();
+            let ring = Arc::downgrade(&keyring);
+            let subscriptions = vec![
+                bus.subscribe(move |e| {
+                    if let Some(r) = ring.upgrade() {
+                        match e {
+                            Event::ServiceKeyChanged { purpose } => {
+                                r.forget(crate::kms::ServicePurpose::parse(purpose))
+                            }
+                            Event::Resync => r.forget(None),
+                            _ => {}
+                        }
+                    }
+                }),
+                bus.subscribe(move |e| {
+                    if let Some(i) = keys.upgrade() {
+                        i.cache.on_event(e);
+                    }
+                }),
+                bus.subscribe(move |e| {
+                    if let Some(i) = tokens.upgrade() {
+                        i.gov.on_token_event(e);
+                    }
+                }),
+                bus.subscribe(move |e| {
+                    if let Some(i) = sessions.upgrade() {
+                        let ttl = i.gov.sessions.access_ttl_secs;
+                        i.gov
+                            .session_revocations
+                            .on_event(e, i.clock.now_unix(), ttl);
+                    }
+                }),
+            ];
+            Inner {
                 id: store_id(&store),
+                keyring,
+                bus: bus.clone(),
+                feed,
+                _subscriptions: subscriptions,
                 provider,
                 store,
                 cache: KeyCache::new(self.cache),
-                clock: self.clock,
+                clock,
                 gov,
                 tenant_providers: self.tenant_providers,
                 provider_tenants: self.provider_tenants,
                 policies: self.policies,
                 format: self.format,
                 refuse_v1: self.refuse_v1,
-            }),
-        })
+            }
+        });
+        Ok(Guard { inner })
     }
 }
 
 struct Inner {
     id: u64,
+    bus: Arc<EventBus>,
+    feed: Option<Arc<dyn crate::events::EventFeed>>,
+    _subscriptions: Vec<Subscription>,
+    keyring: Arc<crate::kms::ServiceKeyring>,
     provider: Arc<dyn KeyProvider>,
     store: Arc<dyn Store>,
     cache: KeyCache,
@@ -340,7 +400,10 @@ impl Guard {
             }
             Principal::Agent(g) => {
                 if g.expires_at.is_some_and(|e| self.now() >= e)
-                    || !self.gov().revocations.live(&g.token_id, g.epoch)
+                    || !self
+                        .gov()
+                        .revocations
+                        .live(ctx.tenant(), &g.token_id, g.epoch)
                 {
                     Err(TenantError::AgentRevoked)
                 } else {
@@ -398,6 +461,12 @@ impl Guard {
         ctx.require_service(what)
     }
 
+    /// The service keyring (row-MAC, session-signing and audit-MAC keys, wrapped by this
+    /// guard's key provider and kept in its store). Operators rotate and retire through it.
+    pub fn service_keys(&self) -> &Arc<crate::kms::ServiceKeyring> {
+        &self.inner.keyring
+    }
+
     pub(crate) fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
     }
@@ -428,6 +497,26 @@ impl Guard {
 
     pub(crate) fn now(&self) -> i64 {
         self.inner.clock.now_unix()
+    }
+
+    /// Publishes this instance's news to its areas (other instances hear of the change
+    /// through the store's feed, from the row the change wrote).
+    pub(crate) fn publish(&self, event: &Event) {
+        self.inner.bus.publish(event);
+    }
+
+    /// Calls `handler` with every event this guard hears of (its own and, with a shared
+    /// store such as PostgreSQL, other instances'), until the [`Subscription`] is
+    /// dropped. Events are news: re-read what they name from the store, never trust them
+    /// to grant anything. The handler runs in the publisher's thread: keep it quick.
+    pub fn subscribe(&self, handler: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {
+        self.inner.bus.subscribe(handler)
+    }
+
+    /// Where the store's cross-instance listener stands; `None` for a store without one
+    /// (memory, SQLite: a single process).
+    pub fn event_feed_status(&self) -> Option<FeedStatus> {
+        self.inner.feed.as_ref().map(|f| f.status())
     }
 
     pub(crate) fn invalidate(&self, ctx: &TenantContext) {
@@ -917,8 +1006,9 @@ impl Guard {
     /// cannot bring the tenant back; the report says, provider by provider, what was
     /// destroyed and what could not be guaranteed (see docs/SECURITY.md).
     ///
-    /// Every agent token and login session of the tenant is revoked first, here and in
-    /// the store, so nothing the tenant's agents or users hold outlives the shred.
+    /// Every agent token and login session of the tenant is revoked first in the store;
+    /// then the news of the shred reaches the tokens, sessions and keys areas (of every
+    /// instance, with PostgreSQL), so nothing the tenant's agents or users hold outlives it.
     pub async fn shred_tenant(&self, ctx: &TenantContext) -> Result<crate::kms::ShredReport> {
         Ok(self.shred_counting(ctx).await?.0)
     }
@@ -938,11 +1028,13 @@ impl Guard {
         .await?;
         let now = self.now();
         let tokens = self.store().revoke_tokens(ctx, None, now).await?;
-        self.forget_revoked(ctx, None).await?;
         let sessions = self.store().revoke_sessions(ctx, None, now).await?;
         let report = self.destroy_tenant_material(ctx).await?;
         let r = self.store().destroy_all_keys(ctx).await;
-        self.invalidate(ctx);
+        // Tokens, sessions and keys react to the news, each in its own area.
+        self.publish(&Event::TenantShredded {
+            tenant: ctx.tenant().clone(),
+        });
         r?;
         self.audit(
             ctx,

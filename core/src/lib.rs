@@ -36,6 +36,7 @@ pub mod auth;
 pub mod crypto;
 pub mod egress;
 mod error;
+pub mod events;
 mod governance;
 mod guard;
 pub mod kms;

@@ -104,7 +104,10 @@ impl Guard {
             .ok_or_else(|| StoreError::Conflict("key ids exhausted".into()))?;
         let rec = self.new_key_record(ctx, next).await?;
         let r = self.store().rotate_key(ctx, &rec).await;
-        self.invalidate(ctx);
+        self.publish(&crate::events::Event::KeyRotated {
+            tenant: ctx.tenant().clone(),
+            key_id: next.get(),
+        });
         r?;
         self.audit(
             ctx,
@@ -341,7 +344,10 @@ impl Guard {
             .into());
         }
         let r = self.store().destroy_key(ctx, key_id).await;
-        self.invalidate(ctx);
+        self.publish(&crate::events::Event::KeyRetired {
+            tenant: ctx.tenant().clone(),
+            key_id: key_id.get(),
+        });
         r?;
         self.audit(
             ctx,

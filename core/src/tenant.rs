@@ -122,6 +122,13 @@ impl TenantId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A reserved pseudo-tenant that no valid tenant id can equal (e.g. `~service/row-mac`,
+    /// the wrap context of service keys). Never reaches a store as a tenant.
+    pub(crate) fn reserved(id: String) -> Self {
+        debug_assert!(!valid_id(&id, MAX_TENANT_ID_LEN));
+        TenantId(id)
+    }
 }
 
 impl std::fmt::Display for TenantId {

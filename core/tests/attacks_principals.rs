@@ -1042,6 +1042,7 @@ async fn olga_with_session(w: &World) -> (tenantguard::auth::SessionTokens, Tena
     let s = w.g.create_session(&olga, "laptop").await.unwrap();
     let ctx =
         w.g.verify_access_token(s.access_token.expose())
+            .await
             .unwrap()
             .context;
     (s, ctx)
@@ -1133,6 +1134,7 @@ fn attack_demoted_owner_refresh_gets_the_new_role() {
             let t = w.g.refresh_session(s.refresh_token.expose()).await.unwrap();
             let fresh =
                 w.g.verify_access_token(t.access_token.expose())
+                    .await
                     .unwrap()
                     .context;
             assert_eq!(
@@ -1764,6 +1766,7 @@ fn attack_refresh_racing_a_removal_never_outlives_it() {
                     );
                     let ctx =
                         w.g.verify_access_token(next.access_token.expose())
+                            .await
                             .unwrap()
                             .context;
                     refused(w.g.shred_tenant(&ctx).await, w.name);
@@ -1775,18 +1778,24 @@ fn attack_refresh_racing_a_removal_never_outlives_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn attack_planted_membership_row_is_refused_with_a_row_key() {
+async fn attack_planted_membership_row_is_refused_by_its_mac() {
     // A database writer (SQLite file) plants an owner row and raises a viewer to owner.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let key = || tenantguard::store::RowKey::from_bytes([9; 32]);
-    let store: Arc<dyn Store> = Arc::new(
-        tenantguard::SqliteStore::open(&path)
+    let keys = dir.path().join("keys.json");
+    // Row MACs are always on, under the keyring's row-MAC key (wrapped by this KEK).
+    let keyed = |store: Arc<dyn Store>, clock: &TestClock| {
+        Guard::builder()
+            .key_provider(LocalKeyProvider::open_or_create(&keys).unwrap())
+            .store_arc(store)
+            .clock(clock.clone())
+            .build_with_service()
+            .map(tg_cap::keep)
             .unwrap()
-            .with_row_key(key()),
-    );
+    };
+    let store: Arc<dyn Store> = Arc::new(tenantguard::SqliteStore::open(&path).unwrap());
     let clock = TestClock::at(T0);
-    let g = guard(store.clone(), &clock);
+    let g = keyed(store.clone(), &clock);
     let acme = service("acme");
     g.create_tenant(&acme).await.unwrap();
     g.set_member(&acme, &a("olga"), Role::Owner).await.unwrap();
@@ -1794,8 +1803,8 @@ async fn attack_planted_membership_row_is_refused_with_a_row_key() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac)
-                 VALUES ('acme', 'mallory', 'owner', 0, NULL);
+            "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac, mac_key_id)
+                 VALUES ('acme', 'mallory', 'owner', 0, NULL, NULL);
              UPDATE tg_memberships SET role = 'owner' WHERE user_id = 'vic';",
         )
         .unwrap();
@@ -1815,14 +1824,9 @@ async fn attack_planted_membership_row_is_refused_with_a_row_key() {
         g.member_role(&acme, &a("olga")).await.unwrap(),
         Some(Role::Owner)
     );
-    // ... and the same file without the key does not make a planted row a member either
-    // (a store opened later with the key refuses it again).
-    let reopened: Arc<dyn Store> = Arc::new(
-        tenantguard::SqliteStore::open(&path)
-            .unwrap()
-            .with_row_key(key()),
-    );
-    let g2 = guard(reopened, &clock);
+    // ... and a store opened later (a new process) refuses the planted rows too.
+    let reopened: Arc<dyn Store> = Arc::new(tenantguard::SqliteStore::open(&path).unwrap());
+    let g2 = keyed(reopened, &clock);
     assert_eq!(
         g2.shred_tenant(&user("acme", "mallory", Role::Owner))
             .await

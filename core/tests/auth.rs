@@ -7,7 +7,7 @@ mod gov_support;
 
 use gov_support::*;
 use tenantguard::auth::{AuthError, PasswordHasher, PasswordParams, SessionConfig};
-use tenantguard::tenant::{Principal, Role, UserId};
+use tenantguard::tenant::{Role, UserId};
 use tenantguard::{Error, ErrorKind, GovernanceConfig, SecretBytes};
 
 fn auth_err(e: Error) -> AuthError {
@@ -133,19 +133,20 @@ fn access_tokens() {
         let alice = member(&store, "acme", "alice", Role::Member).await;
         let s = g.create_session(&alice, "laptop").await.unwrap();
         assert!(!format!("{s:?}").contains(s.access_token.expose()));
-        let v = g.verify_access_token(s.access_token.expose()).unwrap();
+        let v = g.verify_access_token(s.access_token.expose()).await.unwrap();
         assert_eq!(v.context, alice);
         assert_eq!(v.session_id, s.session_id);
         assert_eq!(s.access_expires_at, T0 + 900);
 
         // Another process with the same key accepts it; one with another key does not.
         let g2 = guard_with(store.clone(), &clock, cfg(Some(&key)));
-        g2.verify_access_token(s.access_token.expose()).unwrap();
+        g2.verify_access_token(s.access_token.expose()).await.unwrap();
+        // A guard on the service keyring (no configured key) accepts only key-id headers.
         let g3 = guard_with(store.clone(), &clock, cfg(None));
-        assert_eq!(
-            auth_err(g3.verify_access_token(s.access_token.expose()).unwrap_err()),
-            AuthError::BadSignature
-        );
+        assert!(matches!(
+            auth_err(g3.verify_access_token(s.access_token.expose()).await.unwrap_err()),
+            AuthError::MalformedToken(_)
+        ));
 
         // Tampered claims, foreign headers, junk.
         let t = s.access_token.expose();
@@ -160,12 +161,12 @@ fn access_tokens() {
         };
         let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
         assert_eq!(
-            auth_err(g.verify_access_token(&forged).unwrap_err()),
+            auth_err(g.verify_access_token(&forged).await.unwrap_err()),
             AuthError::BadSignature
         );
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
         assert!(matches!(
-            auth_err(g.verify_access_token(&none).unwrap_err()),
+            auth_err(g.verify_access_token(&none).await.unwrap_err()),
             AuthError::MalformedToken(_)
         ));
         for junk in [
@@ -176,7 +177,7 @@ fn access_tokens() {
             &format!("{}.{}.!!", parts[0], parts[1]),
         ] {
             assert_eq!(
-                g.verify_access_token(junk).unwrap_err().kind(),
+                g.verify_access_token(junk).await.unwrap_err().kind(),
                 ErrorKind::Malformed,
                 "{junk}"
             );
@@ -184,10 +185,10 @@ fn access_tokens() {
 
         // Expiry at the second.
         clock.set(T0 + 899);
-        g.verify_access_token(t).unwrap();
+        g.verify_access_token(t).await.unwrap();
         clock.set(T0 + 900);
         assert_eq!(
-            auth_err(g.verify_access_token(t).unwrap_err()),
+            auth_err(g.verify_access_token(t).await.unwrap_err()),
             AuthError::Expired
         );
 
@@ -230,7 +231,7 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
             let s2 = g.refresh_session(s1.refresh_token.expose()).await.unwrap();
             assert_eq!(s2.session_id, s1.session_id);
             assert_ne!(s2.refresh_token.expose(), s1.refresh_token.expose());
-            g.verify_access_token(s2.access_token.expose()).unwrap();
+            g.verify_access_token(s2.access_token.expose()).await.unwrap();
             let s3 = g.refresh_session(s2.refresh_token.expose()).await.unwrap();
 
             // Replaying s1's (already used) refresh token revokes the session.
@@ -431,8 +432,11 @@ fn listing_and_revoking_sessions() {
                     .unwrap(),
                 1
             );
-            let v = g.verify_access_token(a2.access_token.expose()).unwrap();
-            assert!(matches!(v.context.principal(), Principal::User { .. }));
+            // The revocation stops the session's access tokens too, not only its refreshes.
+            assert_eq!(
+                auth_err(g.verify_access_token(a2.access_token.expose()).await.unwrap_err()),
+                AuthError::Revoked
+            );
             let revokes = g
                 .audit_entries(&admin, 0, 100)
                 .await
@@ -441,6 +445,80 @@ fn listing_and_revoking_sessions() {
                 .filter(|e| e.action == "session.revoke")
                 .count();
             assert_eq!(revokes, 3, "{name}");
+        }
+    });
+}
+
+/// With no configured key (the default), access tokens are signed with the service
+/// keyring's session-signing key and name it (`kid`): a second instance on the same store
+/// and KMS verifies them with no configuration; rotation logs nobody out; retiring the old
+/// key ends the tokens it signed; a header naming a key in any other shape is refused.
+#[test]
+fn keyring_signing_keys_work_across_instances_and_rotate() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    rt().block_on(async {
+        for (name, store, _dir) in stores() {
+            let kms: std::sync::Arc<dyn tenantguard::KeyProvider> =
+                std::sync::Arc::new(tenantguard::LocalKeyProvider::ephemeral());
+            let instance = || {
+                tenantguard::Guard::builder()
+                    .key_provider_arc(kms.clone())
+                    .store_arc(store.clone())
+                    .build_with_service()
+                    .map(tg_cap::keep)
+                    .unwrap()
+            };
+            let (a, b) = (instance(), instance());
+            a.create_tenant(&service("acme")).await.unwrap();
+            let alice = member(&store, "acme", "alice", Role::Member).await;
+            let s1 = a.create_session(&alice, "laptop").await.unwrap();
+            let t1 = s1.access_token.expose();
+            let header = |t: &str| {
+                String::from_utf8(b64.decode(t.split('.').next().unwrap()).unwrap()).unwrap()
+            };
+            assert_eq!(header(t1), r#"{"alg":"HS256","kid":"1","typ":"JWT"}"#, "{name}");
+            assert_eq!(b.verify_access_token(t1).await.unwrap().context, alice, "{name}");
+
+            let purpose = tenantguard::kms::ServicePurpose::SessionSigning;
+            assert_eq!(a.service_keys().rotate(purpose).await.unwrap().get(), 2);
+            let s2 = a.create_session(&alice, "phone").await.unwrap();
+            let t2 = s2.access_token.expose();
+            assert_eq!(header(t2), r#"{"alg":"HS256","kid":"2","typ":"JWT"}"#, "{name}");
+            // Nobody logged out: both verify on both instances (b reads key 2 on first sight).
+            for g in [&a, &b] {
+                g.verify_access_token(t1).await.unwrap();
+                g.verify_access_token(t2).await.unwrap();
+            }
+            a.service_keys()
+                .retire(purpose, tenantguard::KeyId::FIRST)
+                .await
+                .unwrap();
+            assert_eq!(
+                auth_err(a.verify_access_token(t1).await.unwrap_err()),
+                AuthError::BadSignature,
+                "{name}"
+            );
+            a.verify_access_token(t2).await.unwrap();
+
+            // Same signature, other header shapes: refused before any key lookup.
+            let parts: Vec<&str> = t2.split('.').collect();
+            for h in [
+                r#"{"alg":"HS256","kid":"02","typ":"JWT"}"#,
+                r#"{"alg":"HS256","kid":"2","typ":"JWT","x":1}"#,
+                r#"{"alg":"none","kid":"2","typ":"JWT"}"#,
+                r#"{"alg":"HS256","kid":"99999999999","typ":"JWT"}"#,
+                r#"{"alg":"HS256","typ":"JWT"}"#,
+            ] {
+                let forged = format!("{}.{}.{}", b64.encode(h), parts[1], parts[2]);
+                assert!(b.verify_access_token(&forged).await.is_err(), "{name} {h}");
+            }
+            // A key id that does not exist is a bad signature, not an error of the store.
+            let h = b64.encode(r#"{"alg":"HS256","kid":"7","typ":"JWT"}"#);
+            assert_eq!(
+                auth_err(b.verify_access_token(&format!("{h}.{}.{}", parts[1], parts[2])).await.unwrap_err()),
+                AuthError::BadSignature
+            );
         }
     });
 }

@@ -152,6 +152,32 @@ impl FlakyStore {
 }
 
 #[async_trait::async_trait]
+impl tenantguard::kms::ServiceKeyStore for FlakyStore {
+    async fn service_keys(
+        &self,
+        purpose: tenantguard::kms::ServicePurpose,
+    ) -> Result<Vec<tenantguard::kms::ServiceKeyRecord>, StoreError> {
+        self.inner.service_keys(purpose).await
+    }
+    async fn insert_service_key(
+        &self,
+        rec: &tenantguard::kms::ServiceKeyRecord,
+    ) -> Result<bool, StoreError> {
+        self.inner.insert_service_key(rec).await
+    }
+    async fn retire_service_key(
+        &self,
+        purpose: tenantguard::kms::ServicePurpose,
+        key_id: tenantguard::KeyId,
+    ) -> Result<bool, StoreError> {
+        self.inner.retire_service_key(purpose, key_id).await
+    }
+    fn attach_keyring(&self, ring: &Arc<tenantguard::kms::ServiceKeyring>) {
+        self.inner.attach_keyring(ring)
+    }
+}
+
+#[async_trait::async_trait]
 impl KeyStore for FlakyStore {
     async fn create_tenant(
         &self,

@@ -540,6 +540,7 @@ async fn scope_is_transaction_local_and_fails_closed() {
         PgOptions {
             pool_size: 1,
             require_rls: true,
+            ..PgOptions::default()
         },
     )
     .await
@@ -649,7 +650,7 @@ async fn migration_3_upgrades_a_version_2_database() {
     let before = upgrade_rows(&old).await;
 
     let url = format!("{}/{db}", pg.admin_url().rsplit_once('/').unwrap().0);
-    assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 2);
+    assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 4);
     let after = upgrade_rows(&old).await;
     // Column order changed for no table; the row text is the same.
     assert_eq!(before, after, "nothing lost or changed by the upgrade");

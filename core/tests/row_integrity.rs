@@ -1,17 +1,30 @@
 //! Integrity of authorization rows (issue 14): a database writer who edits or plants a
 //! token, session, refresh-token or membership row outside the SDK is refused with the
-//! `integrity` kind once the store holds a row key (kept by the service, not in the
-//! database). SQLite always; PostgreSQL when a server is configured (see
-//! postgres_support).
+//! `integrity` kind. Always on: the MAC key is the service keyring's row-MAC key, stored
+//! in the database only wrapped by the KEK. Rows of a database written before (schema 4)
+//! are MACed once at open and keep working. SQLite always; PostgreSQL when a server is
+//! configured (see postgres_support).
 
 #[cfg(feature = "postgres")]
 mod postgres_support;
 mod tg_cap;
 
+use std::sync::Arc;
+
 use tenantguard::store::{
-    RefreshRecord, RowKey, SessionRecord, SessionStore, StoreError, TokenRecord, TokenStore,
+    RefreshRecord, SessionRecord, SessionStore, StoreError, TokenRecord, TokenStore,
 };
-use tenantguard::{ErrorKind, Role, SqliteStore, TenantContext, TenantId};
+use tenantguard::{ErrorKind, Guard, LocalKeyProvider, Role, SqliteStore, TenantContext, TenantId};
+
+/// A guard over `store`: its builder gives the store the keyring's row-MAC key. Keep it
+/// alive while the store is used.
+fn keyring_guard(store: Arc<dyn tenantguard::Store>) -> Guard {
+    Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store)
+        .build()
+        .unwrap()
+}
 
 fn tid(s: &str) -> TenantId {
     TenantId::new(s).unwrap()
@@ -62,12 +75,11 @@ fn integrity<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
 async fn sqlite_refuses_edited_and_planted_authorization_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tg.db");
-    let s = SqliteStore::open(&path)
-        .unwrap()
-        .with_row_key(RowKey::from_bytes([7; 32]));
+    let s = Arc::new(SqliteStore::open(&path).unwrap());
+    let _g = keyring_guard(s.clone());
     let acme = TenantContext::service(tid("acme"), &tg_cap::cap());
     tenantguard::store::KeyStore::create_tenant(
-        &s,
+        &*s,
         &acme,
         &tenantguard::store::TenantKeyRecord {
             key_id: tenantguard::KeyId::new(1).unwrap(),
@@ -107,8 +119,8 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
     );
     // A planted token copied from a valid row but with its own hash: no valid MAC.
     raw.execute(
-        "INSERT INTO tg_tokens (id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac)
-         SELECT 't2', tenant_id, agent, name, zeroblob(32), scopes, created_at, expires_at, NULL, mac FROM tg_tokens",
+        "INSERT INTO tg_tokens (id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac, mac_key_id)
+         SELECT 't2', tenant_id, agent, name, zeroblob(32), scopes, created_at, expires_at, NULL, mac, mac_key_id FROM tg_tokens",
         [],
     )
     .unwrap();
@@ -116,12 +128,28 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
         integrity(s.token_by_hash(&sr, &[0; 32]).await),
         "planted row"
     );
-    // Without the key a store obeys the planted row (the key is what protects).
-    raw.execute("UPDATE tg_tokens SET scopes = '[]'", [])
+    // Planted without a MAC, or naming a key that does not exist.
+    raw.execute(
+        "UPDATE tg_tokens SET scopes = '[]', mac = NULL, mac_key_id = NULL WHERE id = 't2'",
+        [],
+    )
+    .unwrap();
+    assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await), "no MAC");
+    raw.execute("UPDATE tg_tokens SET mac_key_id = 7 WHERE id = 't2'", [])
         .unwrap();
+    assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await), "unknown key");
+    // A store no guard gave a keyring refuses rather than trusting rows unchecked.
     let plain = SqliteStore::open(&path).unwrap();
-    assert!(plain.token_by_hash(&sr, &[0; 32]).await.unwrap().is_some());
-    assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await));
+    let e = plain.token_by_hash(&sr, &[1; 32]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
+    // The keyring's key never sits in the file in clear.
+    let ring = _g.service_keys();
+    let k = ring
+        .current(tenantguard::kms::ServicePurpose::RowMac)
+        .await
+        .unwrap();
+    let file = std::fs::read(&path).unwrap();
+    assert!(!file.windows(32).any(|w| w == k.expose()));
 }
 
 #[cfg(feature = "postgres")]
@@ -131,7 +159,7 @@ async fn postgres_refuses_edited_and_planted_authorization_rows() {
     let Some(pg) = postgres_support::fresh("rowmac").await else {
         return;
     };
-    let s = pg.store().await.with_row_key(RowKey::from_bytes([7; 32]));
+    let s = pg.store().await;
     let owner = postgres_support::user("acme", "own", Role::Owner);
     tenantguard::store::KeyStore::create_tenant(
         &s,

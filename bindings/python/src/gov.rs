@@ -1101,10 +1101,8 @@ impl Guard {
 
     /// Verifies an access token (signature, issuer, expiry) and returns its scope.
     fn verify_access_token(&self, py: Python<'_>, token: &str) -> PyResult<VerifiedAccess> {
-        let g = self.get()?;
-        py.detach(|| g.verify_access_token(token))
+        self.run(py, |g| async move { g.verify_access_token(token).await })
             .map(VerifiedAccess)
-            .map_err(to_py)
     }
 
     /// Exchanges a refresh token (single use) for new tokens. Reusing one revokes the session.

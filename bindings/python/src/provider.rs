@@ -160,6 +160,7 @@ impl PostgresStore {
         let opts = tenantguard::PgOptions {
             pool_size,
             require_rls,
+            ..Default::default()
         };
         py.detach(|| {
             crate::runtime::block_on(tenantguard::PostgresStore::connect_with(app, service, opts))

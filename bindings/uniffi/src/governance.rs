@@ -714,9 +714,11 @@ impl From<core_auth::SessionInfo> for SessionInfo {
 #[uniffi::export]
 impl Guard {
     /// Verifies an access token (signature in constant time, issuer, expiry) and returns
-    /// the session's scope. Stateless: a revoked session's access token lives until it expires.
+    /// the session's scope. Refuses a revoked session's token as soon as this instance
+    /// hears of the revocation (with PostgreSQL, from any instance).
     pub fn verify_access_token(&self, token: String) -> Result<VerifiedAccess> {
-        Ok(self.0.verify_access_token(&token)?.into())
+        let g = &self.0;
+        crate::runtime::block_on(async move { Ok(g.verify_access_token(&token).await?.into()) })
     }
 }
 

@@ -101,11 +101,13 @@ fn check<T, C>(
 #[uniffi::export]
 impl Guard {
     /// Verifies an access token like `verifyAccessToken`, but returns a refusal with its
-    /// typed reason instead of throwing it. Stateless and CPU-only like `verifyAccessToken`,
-    /// hence no `suspend` twin.
+    /// typed reason instead of throwing it. CPU-only like `verifyAccessToken` once the
+    /// signing key is loaded (the first token under a new key reads it from the store).
     pub fn check_access_token(&self, token: String) -> Result<AccessCheck, TenantguardError> {
+        let g = &self.0;
+        let r = crate::runtime::block_on(async move { Ok(g.verify_access_token(&token).await) })?;
         check(
-            self.0.verify_access_token(&token),
+            r,
             |v| AccessCheck::Verified { access: v.into() },
             |reason, message| AccessCheck::Refused { reason, message },
         )

@@ -3,7 +3,11 @@
 //! every use with reuse detection).
 
 mod password;
+mod revoked;
 mod session;
+
+pub(crate) use revoked::SessionRevocations;
+pub use revoked::MAX_SESSION_REVOCATIONS;
 
 pub use password::{
     PasswordCheck, PasswordHasher, PasswordParams, MAX_PASSWORD_LEN, OUTPUT_LEN, OWASP_ARGON2ID,

@@ -4,8 +4,9 @@
 //!   the session key, short-lived (15 minutes by default). Verification is stateless: it
 //!   accepts only the exact header this module writes (so `alg: none` or any other
 //!   algorithm is refused), checks the MAC in constant time, then `iss` and `exp`.
-//!   Revoking a session stops its refreshes at once; access tokens already issued stay
-//!   valid until they expire (at most `access_ttl_secs`).
+//!   Revoking a session stops its refreshes at once, and its access tokens on every
+//!   instance as soon as the news arrives (the event bus; with PostgreSQL within the
+//!   propagation bound of docs/SECURITY.md), not only when they expire.
 //! - Refresh token: opaque, `<refresh_prefix>_<30 base62><6 base62 CRC32>`, stored as
 //!   SHA-256 only. Each refresh marks it used and issues a new one (rotation); presenting a
 //!   used one again is a replay, so the whole session is revoked (reuse detection).
@@ -19,6 +20,7 @@ use sha2::Sha256;
 use super::AuthError;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
+use crate::events::Event;
 use crate::guard::Guard;
 use crate::secret::SecretBytes;
 use crate::store::{RefreshRecord, SessionRecord, StoreError, MAX_PAGE};
@@ -33,13 +35,26 @@ pub const MAX_ACCESS_TOKEN_LEN: usize = 2048;
 /// Longest session label, in bytes.
 pub const MAX_LABEL_LEN: usize = 256;
 const ISSUER: &str = "tenantguard";
+const SESSION_SIGNING: crate::kms::ServicePurpose = crate::kms::ServicePurpose::SessionSigning;
+/// The header of tokens signed with a configured key ([`SessionConfig::signing_key`]).
 const HEADER: &str = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+/// The header of tokens signed with a keyring key: `{"alg":"HS256","kid":"<id>","typ":"JWT"}`.
+const KID_PREFIX: &str = "{\"alg\":\"HS256\",\"kid\":\"";
+const KID_SUFFIX: &str = "\",\"typ\":\"JWT\"}";
+
+fn kid_header(id: u32) -> String {
+    format!("{KID_PREFIX}{id}{KID_SUFFIX}")
+}
 
 /// Session settings.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// HMAC-SHA256 key for access tokens (at least 32 bytes). `None`: a random key per
-    /// `Guard` (tokens then do not survive a restart nor work across processes).
+    /// A fixed HMAC-SHA256 key for access tokens (32 to 1024 bytes), for deployments that
+    /// manage it themselves (it cannot rotate; tokens carry no key id). `None` (the
+    /// default): the session-signing key of the service keyring, kept in the store
+    /// wrapped by the KEK, the same for every instance with no configuration, rotated
+    /// with `guard.service_keys().rotate(ServicePurpose::SessionSigning)` without logging
+    /// anyone out (each token names its key in the `kid` header).
     pub signing_key: Option<SecretBytes>,
     /// Access-token lifetime, seconds (default 900).
     pub access_ttl_secs: i64,
@@ -66,7 +81,7 @@ impl Default for SessionConfig {
 impl SessionConfig {
     pub(crate) fn into_key(
         self,
-    ) -> std::result::Result<(SessionConfig, SecretBytes), crate::Error> {
+    ) -> std::result::Result<(SessionConfig, Option<SecretBytes>), crate::Error> {
         format::validate_prefix(&self.refresh_prefix)?;
         let bad = |m: &str| -> crate::Error { AuthError::InvalidInput(m.to_owned()).into() };
         let day100y = 100 * 366 * 86_400;
@@ -83,13 +98,11 @@ impl SessionConfig {
             ));
         }
         let key = match &self.signing_key {
-            Some(k) if k.len() >= 32 && k.len() <= 1024 => k.clone(),
+            Some(k) if k.len() >= 32 && k.len() <= 1024 => Some(k.clone()),
             Some(_) => return Err(bad("session signing key must be 32 to 1024 bytes")),
-            None => {
-                let mut k = vec![0u8; 32];
-                getrandom::fill(&mut k).map_err(|_| AuthError::Rng)?;
-                SecretBytes::new(k)
-            }
+            // The service keyring's session-signing key: shared by every instance on the
+            // store, rotatable, named by the `kid` of each access token.
+            None => None,
         };
         Ok((self, key))
     }
@@ -179,10 +192,23 @@ fn parse_role(s: &str) -> Option<Role> {
     })
 }
 
-fn mac(key: &SecretBytes) -> Hmac<Sha256> {
+fn mac(key: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length.
-    <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+fn signed(header: &str, body: &[u8], key: &[u8]) -> String {
+    let mut s = String::with_capacity(96 + body.len() * 2);
+    s.push_str(&URL_SAFE_NO_PAD.encode(header));
+    s.push('.');
+    s.push_str(&URL_SAFE_NO_PAD.encode(body));
+    let mut m = mac(key);
+    m.update(s.as_bytes());
+    let sig = m.finalize().into_bytes();
+    s.push('.');
+    s.push_str(&URL_SAFE_NO_PAD.encode(sig));
+    s
 }
 
 fn info(s: SessionRecord) -> SessionInfo {
@@ -198,22 +224,19 @@ fn info(s: SessionRecord) -> SessionInfo {
 }
 
 impl Guard {
-    fn sign_access(&self, claims: &AccessClaims) -> Result<String> {
+    async fn sign_access(&self, claims: &AccessClaims) -> Result<String> {
         let body =
             serde_json::to_vec(claims).map_err(|e| AuthError::InvalidInput(e.to_string()))?;
-        let mut s = String::with_capacity(64 + body.len() * 2);
-        s.push_str(&URL_SAFE_NO_PAD.encode(HEADER));
-        s.push('.');
-        s.push_str(&URL_SAFE_NO_PAD.encode(&body));
-        let mut m = mac(&self.gov().session_key);
-        m.update(s.as_bytes());
-        let sig = m.finalize().into_bytes();
-        s.push('.');
-        s.push_str(&URL_SAFE_NO_PAD.encode(sig));
-        Ok(s)
+        Ok(match &self.gov().session_key {
+            Some(k) => signed(HEADER, &body, k.expose()),
+            None => {
+                let k = self.service_keys().current(SESSION_SIGNING).await?;
+                signed(&kid_header(k.id().get()), &body, k.expose())
+            }
+        })
     }
 
-    fn issue(
+    async fn issue(
         &self,
         s: &SessionRecord,
         role: Role,
@@ -234,7 +257,7 @@ impl Guard {
         };
         Ok(SessionTokens {
             session_id: s.id.clone(),
-            access_token: TokenSecret::new(self.sign_access(&claims)?),
+            access_token: TokenSecret::new(self.sign_access(&claims).await?),
             access_expires_at: exp,
             refresh_token: TokenSecret::new(refresh),
             refresh_expires_at,
@@ -297,11 +320,14 @@ impl Guard {
         };
         self.store().insert_session(ctx, &session, &rec).await?;
         self.issue(&session, session.role, refresh, refresh_expires_at)
+            .await
     }
 
-    /// Verifies an access token (stateless: signature in constant time, issuer, expiry)
-    /// and returns the session's [`TenantContext`].
-    pub fn verify_access_token(&self, token: &str) -> Result<VerifiedAccess> {
+    /// Verifies an access token (signature in constant time under the key its `kid`
+    /// names, issuer, expiry, and the revocations this instance has heard of) and returns
+    /// the session's [`TenantContext`]. No store round trip once the key is loaded; a key
+    /// rotated in by another instance is read from the store on first sight.
+    pub async fn verify_access_token(&self, token: &str) -> Result<VerifiedAccess> {
         if token.len() > MAX_ACCESS_TOKEN_LEN {
             return Err(AuthError::MalformedToken("too long").into());
         }
@@ -311,13 +337,46 @@ impl Guard {
         else {
             return Err(AuthError::MalformedToken("not three dot-separated parts").into());
         };
-        if h != URL_SAFE_NO_PAD.encode(HEADER) {
-            return Err(AuthError::MalformedToken("unsupported header (only HS256 JWT)").into());
-        }
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
             .map_err(|_| AuthError::MalformedToken("signature is not base64url"))?;
-        let mut m = mac(&self.gov().session_key);
+        let unsupported = || AuthError::MalformedToken("unsupported header (only HS256 JWT)");
+        let keyring_key;
+        let key: &[u8] = match &self.gov().session_key {
+            Some(k) => {
+                if h != URL_SAFE_NO_PAD.encode(HEADER) {
+                    return Err(unsupported().into());
+                }
+                k.expose()
+            }
+            None => {
+                // Only the exact header this module writes: anything else (another
+                // algorithm, `alg: none`, extra fields) is refused before any lookup.
+                let header = URL_SAFE_NO_PAD.decode(h).map_err(|_| unsupported())?;
+                let kid = std::str::from_utf8(&header)
+                    .ok()
+                    .and_then(|s| s.strip_prefix(KID_PREFIX))
+                    .and_then(|s| s.strip_suffix(KID_SUFFIX))
+                    .filter(|d| d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|d| d.parse::<u32>().ok())
+                    .and_then(|d| crate::KeyId::new(d).ok())
+                    .ok_or_else(unsupported)?;
+                if URL_SAFE_NO_PAD.encode(kid_header(kid.get())) != h {
+                    return Err(unsupported().into());
+                }
+                keyring_key = match self.service_keys().get(SESSION_SIGNING, kid).await {
+                    Ok(k) => k,
+                    // A key that never existed or was retired: the signature cannot be good.
+                    Err(
+                        crate::kms::KeyringError::UnknownKey { .. }
+                        | crate::kms::KeyringError::Retired { .. },
+                    ) => return Err(AuthError::BadSignature.into()),
+                    Err(e) => return Err(e.into()),
+                };
+                keyring_key.expose()
+            }
+        };
+        let mut m = mac(key);
         m.update(&token.as_bytes()[..h.len() + 1 + c.len()]);
         m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
         let body = URL_SAFE_NO_PAD
@@ -332,6 +391,15 @@ impl Guard {
             return Err(AuthError::Expired.into());
         }
         let tenant = TenantId::new(claims.tid)?;
+        // Revoked sessions, changed memberships and shredded tenants, as this instance
+        // heard of them through the event bus (docs/SECURITY.md, "Many instances").
+        if self
+            .gov()
+            .session_revocations
+            .refused(&tenant, &claims.sid, &claims.sub, claims.iat)
+        {
+            return Err(AuthError::Revoked.into());
+        }
         let user = UserId::new(claims.sub)?;
         let role = parse_role(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
         Ok(VerifiedAccess {
@@ -406,7 +474,7 @@ impl Guard {
             // Lost a race with another use of the same token: that is reuse too.
             return Err(self.reuse(&ctx, &session.id).await);
         }
-        self.issue(&session, role, refresh, refresh_expires_at)
+        self.issue(&session, role, refresh, refresh_expires_at).await
     }
 
     async fn reuse(&self, ctx: &TenantContext, session_id: &str) -> crate::Error {
@@ -414,6 +482,10 @@ impl Guard {
             self.store()
                 .revoke_session(ctx, session_id, self.now())
                 .await?;
+            self.publish(&Event::SessionRevoked {
+                tenant: ctx.tenant().clone(),
+                session_id: session_id.to_owned(),
+            });
             let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}"))
                 .reason("refresh token reuse detected");
             self.audit(ctx, ev).await
@@ -495,6 +567,10 @@ impl Guard {
             .store()
             .revoke_session(ctx, session_id, self.now())
             .await?;
+        self.publish(&Event::SessionRevoked {
+            tenant: ctx.tenant().clone(),
+            session_id: session_id.to_owned(),
+        });
         if live {
             self.audit(
                 ctx,
@@ -516,6 +592,10 @@ impl Guard {
             .store()
             .revoke_sessions(ctx, Some(&who), self.now())
             .await?;
+        self.publish(&Event::UserSessionsRevoked {
+            tenant: ctx.tenant().clone(),
+            user: who.clone(),
+        });
         if n > 0 {
             let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("user:{who}"))
                 .detail("sessions", n.to_string());

@@ -19,8 +19,10 @@ use crate::tenant::TenantId;
 pub struct CacheLimits {
     /// Most tenants whose keys are held at once (default 10,000; 0 disables caching).
     pub max_tenants: usize,
-    /// How long an unwrapped key is kept (default 5 minutes). This also bounds how long
-    /// another process's rotation or shredding takes to be seen here.
+    /// How long an unwrapped key is kept (default 5 minutes). Rotation, retirement and
+    /// shredding evict at once through the event bus (from other instances within the
+    /// propagation bound, with PostgreSQL); this age is the backstop for stores without a
+    /// cross-instance feed.
     pub max_age: Duration,
 }
 
@@ -45,6 +47,10 @@ pub struct CacheStats {
 }
 
 type Cell = Arc<OnceCell<Arc<TenantKey>>>;
+
+/// Most loads of one lookup when invalidations keep overtaking it (the last one's key is
+/// returned: it was read after all but the latest news).
+const RELOADS: u32 = 4;
 
 struct Slot {
     born: Instant,
@@ -115,17 +121,48 @@ impl KeyCache {
         slot
     }
 
-    /// The tenant's active key, loading it once on a miss.
+    /// Whether `slot` is still the tenant's slot: an invalidation (news of a rotation,
+    /// retirement or shred) during a load replaces it, and what that load read may be
+    /// the superseded key.
+    fn is_current(&self, tenant: &TenantId, slot: &Arc<Slot>) -> bool {
+        if self.limits.max_tenants == 0 {
+            return true;
+        }
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .is_some_and(|s| Arc::ptr_eq(s, slot))
+    }
+
+    /// The tenant's active key, loading it once on a miss. A load that an invalidation
+    /// overtook is done again (at most [`RELOADS`] times), so news that arrived before
+    /// this returns is never ignored.
     pub(crate) async fn active<E, F, Fut>(
         &self,
         tenant: &TenantId,
         load: F,
     ) -> Result<Arc<TenantKey>, E>
     where
-        F: FnOnce() -> Fut,
+        F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
     {
-        let slot = self.slot(tenant);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let slot = self.slot(tenant);
+            let key = self.active_in(&slot, &load).await?;
+            if attempt >= RELOADS || self.is_current(tenant, &slot) {
+                return Ok(key);
+            }
+        }
+    }
+
+    async fn active_in<E, F, Fut>(&self, slot: &Arc<Slot>, load: &F) -> Result<Arc<TenantKey>, E>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
+    {
         if let Some(k) = slot.active.get() {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(k.clone());
@@ -145,7 +182,8 @@ impl KeyCache {
         Ok(key)
     }
 
-    /// Version `id` of the tenant's key, loading it once on a miss.
+    /// Version `id` of the tenant's key, loading it once on a miss (again if an
+    /// invalidation overtook the load, like [`KeyCache::active`]).
     pub(crate) async fn version<E, F, Fut>(
         &self,
         tenant: &TenantId,
@@ -153,10 +191,30 @@ impl KeyCache {
         load: F,
     ) -> Result<Arc<TenantKey>, E>
     where
-        F: FnOnce() -> Fut,
+        F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
     {
-        let slot = self.slot(tenant);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let slot = self.slot(tenant);
+            let key = self.version_in(&slot, id, &load).await?;
+            if attempt >= RELOADS || self.is_current(tenant, &slot) {
+                return Ok(key);
+            }
+        }
+    }
+
+    async fn version_in<E, F, Fut>(
+        &self,
+        slot: &Arc<Slot>,
+        id: KeyId,
+        load: &F,
+    ) -> Result<Arc<TenantKey>, E>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
+    {
         let cell = {
             let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
             versions.entry(id).or_default().clone()
@@ -191,6 +249,19 @@ impl KeyCache {
     pub(crate) fn invalidate(&self, tenant: &TenantId) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.remove(tenant);
+    }
+
+    /// The keys area's reaction to news: the tenant's keys are read again from the store
+    /// on next use (a shredded tenant's then fail, a rotated one's active key is the new one).
+    pub(crate) fn on_event(&self, event: &crate::events::Event) {
+        use crate::events::Event;
+        match event {
+            Event::KeyRotated { tenant, .. }
+            | Event::KeyRetired { tenant, .. }
+            | Event::TenantShredded { tenant } => self.invalidate(tenant),
+            Event::Resync => self.slots.lock().unwrap_or_else(|p| p.into_inner()).clear(),
+            _ => {}
+        }
     }
 }
 
@@ -287,6 +358,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(k.id().get(), 2);
+    }
+
+    #[tokio::test]
+    async fn news_during_a_load_makes_it_load_again() {
+        // A load that read the old key while the news of a rotation arrived must not
+        // hand out (nor keep) the superseded key.
+        let cache = Arc::new(KeyCache::new(CacheLimits::default()));
+        let t = TenantId::new("a").unwrap();
+        let calls = Arc::new(AtomicU64::new(0));
+        let (c2, t2, calls2) = (cache.clone(), t.clone(), calls.clone());
+        let got = cache
+            .active::<(), _, _>(&t, || {
+                let (c2, t2, calls2) = (c2.clone(), t2.clone(), calls2.clone());
+                async move {
+                    let n = calls2.fetch_add(1, Ordering::SeqCst);
+                    if n == 0 {
+                        // The news arrives while the first load is in flight.
+                        c2.on_event(&crate::events::Event::KeyRotated {
+                            tenant: t2,
+                            key_id: 2,
+                        });
+                        Ok(key(1))
+                    } else {
+                        Ok(key(2))
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.id().get(), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let again = cache
+            .active::<(), _, _>(&t, || async { Ok(key(9)) })
+            .await
+            .unwrap();
+        assert_eq!(again.id().get(), 2, "the reloaded key is the one cached");
     }
 
     #[tokio::test]

@@ -564,7 +564,8 @@ fn parse_state(file: &File) -> Result<State, String> {
     }
     let mut tenants = BTreeMap::new();
     for t in &file.tenants {
-        if TenantId::new(t.id.as_str()).is_err() {
+        // The keyring's pseudo-tenants (`~service/<purpose>`) hold secrets here too.
+        if TenantId::new(t.id.as_str()).is_err() && !super::ServicePurpose::is_wrap_tenant(&t.id) {
             return Err("a tenant entry has an invalid tenant id".into());
         }
         let secret = decode32(&t.secret, || format!("the secret of tenant {:?}", t.id))?;

@@ -5,6 +5,7 @@ mod byok;
 mod cache;
 mod local;
 mod retry;
+mod service_keys;
 mod shred;
 
 pub(crate) use byok::{current_tagged, is_missing_tenant, Rewrap};
@@ -16,6 +17,10 @@ pub(crate) use cache::KeyCache;
 pub use cache::{CacheLimits, CacheStats};
 pub use local::{LocalKeyProvider, MAX_KEKS, MAX_TENANT_SECRETS};
 pub use retry::{RetryPolicy, Retrying, MAX_ATTEMPTS, MAX_DELAY};
+pub use service_keys::{
+    KeyringError, ServiceKey, ServiceKeyRecord, ServiceKeyState, ServiceKeyStore, ServiceKeyring,
+    ServicePurpose,
+};
 pub use shred::{ProviderShred, ShredReport};
 
 use thiserror::Error;

@@ -8,6 +8,7 @@ use super::{
     TenantKeyRecord, MAX_PAGE,
 };
 use crate::crypto::KeyId;
+use crate::kms::{ServiceKeyRecord, ServiceKeyState, ServiceKeyStore, ServicePurpose};
 use crate::tenant::{Membership, Role, ServiceRole, TenantContext, TenantId, UserId};
 
 #[path = "memory_gov.rs"]
@@ -26,6 +27,7 @@ struct Inner {
     policies: HashMap<(TenantId, String), super::PolicyDocument>,
     /// Memberships, keyed by (tenant, user).
     members: BTreeMap<(TenantId, UserId), Role>,
+    service_keys: BTreeMap<(ServicePurpose, u32), ServiceKeyRecord>,
 }
 
 /// A store held in memory; lost when dropped.
@@ -444,5 +446,47 @@ impl super::MembershipStore for MemoryStore {
                 role: *r,
             })
             .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl ServiceKeyStore for MemoryStore {
+    async fn service_keys(
+        &self,
+        purpose: ServicePurpose,
+    ) -> Result<Vec<ServiceKeyRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .service_keys
+            .range((purpose, 0)..=(purpose, u32::MAX))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn insert_service_key(&self, rec: &ServiceKeyRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let k = (rec.purpose, rec.key_id.get());
+        if inner.service_keys.contains_key(&k) {
+            return Ok(false);
+        }
+        inner.service_keys.insert(k, rec.clone());
+        Ok(true)
+    }
+
+    async fn retire_service_key(
+        &self,
+        purpose: ServicePurpose,
+        key_id: KeyId,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.service_keys.get_mut(&(purpose, key_id.get())) {
+            Some(r) if r.state == ServiceKeyState::Active => {
+                r.state = ServiceKeyState::Retired;
+                r.kek_id.clear();
+                zeroize::Zeroize::zeroize(&mut r.wrapped);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

@@ -14,11 +14,12 @@ use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
 #[derive(Default)]
 pub(super) struct GovMem {
-    tokens: BTreeMap<String, TokenRecord>,
-    token_hashes: HashMap<[u8; 32], String>,
+    /// Keyed by (tenant, id): token and session ids are per tenant.
+    tokens: BTreeMap<(TenantId, String), TokenRecord>,
+    token_hashes: HashMap<[u8; 32], (TenantId, String)>,
     audit: HashMap<TenantId, Vec<AuditEntry>>,
     rules: BTreeMap<(TenantId, String), RetentionWindow>,
-    sessions: BTreeMap<String, SessionRecord>,
+    sessions: BTreeMap<(TenantId, String), SessionRecord>,
     refresh: HashMap<[u8; 32], RefreshRecord>,
 }
 
@@ -37,11 +38,12 @@ impl TokenStore for MemoryStore {
         ctx.check_tenant(&rec.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
         let mut g = self.gov();
-        if g.tokens.contains_key(&rec.id) || g.token_hashes.contains_key(&rec.hash) {
+        let key = (rec.tenant.clone(), rec.id.clone());
+        if g.tokens.contains_key(&key) || g.token_hashes.contains_key(&rec.hash) {
             return Err(StoreError::Conflict("token id or hash exists".into()));
         }
-        g.token_hashes.insert(rec.hash, rec.id.clone());
-        g.tokens.insert(rec.id.clone(), rec.clone());
+        g.token_hashes.insert(rec.hash, key.clone());
+        g.tokens.insert(key, rec.clone());
         Ok(())
     }
 
@@ -85,8 +87,7 @@ impl TokenStore for MemoryStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let mut g = self.gov();
-        match g.tokens.get_mut(id) {
-            Some(t) if &t.tenant != ctx.tenant() => Err(StoreError::CrossTenant),
+        match g.tokens.get_mut(&(ctx.tenant().clone(), id.to_owned())) {
             Some(t) if t.revoked_at.is_none() => {
                 t.revoked_at = Some(at);
                 Ok(true)
@@ -281,12 +282,13 @@ impl SessionStore for MemoryStore {
         ctx.check_tenant(&session.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
         let mut g = self.gov();
-        if g.sessions.contains_key(&session.id) || g.refresh.contains_key(&refresh.hash) {
+        let key = (session.tenant.clone(), session.id.clone());
+        if g.sessions.contains_key(&key) || g.refresh.contains_key(&refresh.hash) {
             return Err(StoreError::Conflict(
                 "session id or refresh hash exists".into(),
             ));
         }
-        g.sessions.insert(session.id.clone(), session.clone());
+        g.sessions.insert(key, session.clone());
         g.refresh.insert(refresh.hash, refresh.clone());
         Ok(())
     }
@@ -304,10 +306,11 @@ impl SessionStore for MemoryStore {
         ctx: &TenantContext,
         id: &str,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        match self.gov().sessions.get(id) {
-            Some(s) if &s.tenant != ctx.tenant() => Err(StoreError::CrossTenant),
-            s => Ok(s.cloned()),
-        }
+        Ok(self
+            .gov()
+            .sessions
+            .get(&(ctx.tenant().clone(), id.to_owned()))
+            .cloned())
     }
 
     async fn rotate_refresh(
@@ -319,12 +322,16 @@ impl SessionStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut g = self.gov();
         match g.refresh.get(old) {
-            Some(r) if &r.tenant != ctx.tenant() => return Err(StoreError::CrossTenant),
+            // Another tenant's refresh token is not there for this tenant.
+            Some(r) if &r.tenant != ctx.tenant() => return Err(StoreError::RecordNotFound),
             Some(r) if !r.used && r.session_id == new.session_id => {}
             Some(_) => return Ok(false),
             None => return Err(StoreError::RecordNotFound),
         }
-        match g.sessions.get_mut(&new.session_id) {
+        match g
+            .sessions
+            .get_mut(&(ctx.tenant().clone(), new.session_id.clone()))
+        {
             Some(s) if s.revoked_at.is_none() => s.refreshed_at = at,
             _ => return Ok(false),
         }
@@ -368,8 +375,7 @@ impl SessionStore for MemoryStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let mut g = self.gov();
-        match g.sessions.get_mut(id) {
-            Some(s) if &s.tenant != ctx.tenant() => Err(StoreError::CrossTenant),
+        match g.sessions.get_mut(&(ctx.tenant().clone(), id.to_owned())) {
             Some(s) if s.revoked_at.is_none() => {
                 s.revoked_at = Some(at);
                 Ok(true)

@@ -19,7 +19,7 @@ pub use gov::{
     validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,
     SessionRecord, SessionStore, TokenRecord, TokenStore,
 };
-pub use integrity::{RowKey, TokenRow, ROW_MAC_LEN};
+pub use integrity::{TokenRow, ROW_MAC_LEN};
 pub use members::{plan_member_change, MemberChange, MembershipStore, MAX_MEMBERS_PER_TENANT};
 pub use memory::MemoryStore;
 pub use policy::{
@@ -224,6 +224,13 @@ pub trait KeyStore: Send + Sync {
     /// Destroys every key of the tenant (crypto-shredding). Idempotent.
     async fn destroy_all_keys(&self, ctx: &TenantContext) -> Result<(), StoreError>;
 
+    /// The cross-instance news of a store shared by several processes (PostgreSQL: an
+    /// events table written in the same transaction as each change, read by a listener).
+    /// `None` (the default) for a store only this process uses.
+    fn event_feed(&self) -> Option<std::sync::Arc<dyn crate::events::EventFeed>> {
+        None
+    }
+
     /// Tenant ids after `after` in ascending order, at most `limit` (service role only).
     async fn list_tenants(
         &self,
@@ -291,6 +298,11 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// A complete backend.
-pub trait Store: KeyStore + RecordStore + GovernanceStore + MembershipStore {}
-
-impl<T: KeyStore + RecordStore + GovernanceStore + MembershipStore> Store for T {}
+pub trait Store:
+    KeyStore + RecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore
+{
+}
+impl<T: KeyStore + RecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore> Store
+    for T
+{
+}

@@ -27,12 +27,14 @@
 //! the database (no UPDATE or DELETE for anyone, trigger-enforced) and appends of one
 //! tenant are serialized by a transaction-level advisory lock. Token and refresh-token
 //! lookups by hash run on the service connection with the hash named in a
-//! transaction-local setting, which makes that one row visible and nothing else. With
-//! [`PostgresStore::with_row_key`] authorization rows carry a MAC the database cannot forge.
+//! transaction-local setting, which makes that one row visible and nothing else. All
+//! authorization rows carry a MAC under the service keyring's row-MAC key, which the database
+//! holds only wrapped by the KEK, so it cannot forge one.
 //!
 //! Connections use no TLS: connect over loopback or a Unix socket, or put a TLS proxy in
 //! front. Connection strings are never included in errors.
 
+use super::integrity::{RowMacs, BACKFILL_DONE};
 use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -52,16 +54,23 @@ use crate::tenant::{
 #[path = "postgres_gov.rs"]
 mod postgres_gov;
 
+#[path = "postgres_events.rs"]
+mod postgres_events;
+
+pub use postgres_events::{MAX_POLL_INTERVAL, MIN_POLL_INTERVAL};
+
 /// The migrations shipped with the crate, in order: (version, SQL).
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("postgres/001_schema.sql")),
     (2, include_str!("postgres/002_governance.sql")),
     (3, include_str!("postgres/003_cheaper_update_checks.sql")),
     (4, include_str!("postgres/004_verified_actor.sql")),
+    (6, include_str!("postgres/006_service_keyring.sql")),
+    (7, include_str!("postgres/007_events.sql")),
 ];
 
 /// The tables the store owns (all under Row Level Security).
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 13] = [
     "tg_tenants",
     "tg_memberships",
     "tg_tenant_keys",
@@ -72,6 +81,9 @@ pub const TABLES: [&str; 10] = [
     "tg_sessions",
     "tg_refresh_tokens",
     "tg_policies",
+    "tg_service_keys",
+    "tg_service_state",
+    "tg_events",
 ];
 
 /// Largest connection pool [`PgOptions::pool_size`] accepts.
@@ -102,6 +114,19 @@ pub struct PgOptions {
     /// Refuse to start unless every table has `ENABLE` and `FORCE ROW LEVEL SECURITY`.
     /// Default true; turning it off exists only to benchmark the cost of RLS.
     pub require_rls: bool,
+    /// Listen for other instances' news (revocations, kills, shreds, rotations,
+    /// membership and policy changes: docs/SECURITY.md, "Many instances") on one
+    /// dedicated connection of the service login. Default true; needs the service
+    /// connection (without one there is no listener). Turn it off only when a single
+    /// process ever uses the database.
+    pub events: bool,
+    /// Use LISTEN/NOTIFY to hear news at once (default true). A start-up self-probe
+    /// checks notifications really arrive; behind a transaction pooler they do not and the
+    /// polling fallback alone carries the news. Set false to poll only.
+    pub notifications: bool,
+    /// How often the listener polls the events table (default 1 s, from 10 ms to 1 s):
+    /// with notifications off or lost this is the propagation bound, plus one query.
+    pub poll_interval: std::time::Duration,
 }
 
 impl Default for PgOptions {
@@ -109,6 +134,9 @@ impl Default for PgOptions {
         PgOptions {
             pool_size: 16,
             require_rls: true,
+            events: true,
+            notifications: true,
+            poll_interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -118,7 +146,8 @@ pub struct PostgresStore {
     app: Pool,
     service: Option<Pool>,
     proofs: std::sync::Mutex<std::collections::HashMap<(String, String), Proof>>,
-    row_key: Option<std::sync::Arc<super::RowKey>>,
+    row_macs: super::integrity::RowMacSlot,
+    feed: Option<postgres_events::FeedTask>,
 }
 
 /// An identity proof for one (tenant, user): the secret the application role presents
@@ -325,6 +354,12 @@ impl PostgresStore {
                 "pool size must be 1 to {MAX_POOL_SIZE}"
             )));
         }
+        if opts.poll_interval < MIN_POLL_INTERVAL || opts.poll_interval > MAX_POLL_INTERVAL {
+            return Err(StoreError::InvalidInput(
+                "poll interval must be 10 ms to 1 s".into(),
+            ));
+        }
+        let listener_cfg = service.clone();
         let app = make_pool(app, opts.pool_size)?;
         verify_role(
             &app,
@@ -347,34 +382,192 @@ impl PostgresStore {
             }
             None => None,
         };
+        let feed = match listener_cfg {
+            Some(cfg) if opts.events => Some(
+                postgres_events::start(cfg, opts.notifications, opts.poll_interval).await?,
+            ),
+            _ => None,
+        };
         Ok(PostgresStore {
             app,
             service,
             proofs: Default::default(),
-            row_key: None,
+            row_macs: Default::default(),
+            feed,
         })
     }
 
-    /// Protects authorization rows (tokens, sessions, refresh tokens, memberships) with
-    /// a MAC under `key`, held by the service and not in the database: rows written from
-    /// now on carry one, and every such row read without a valid MAC is refused with
-    /// `StoreError::Integrity`. Rows written before the key was set carry none and are
-    /// refused too (re-issue tokens, sessions end; re-set memberships with
-    /// [`PostgresStore::set_member`]).
-    pub fn with_row_key(mut self, key: super::RowKey) -> Self {
-        self.row_key = Some(std::sync::Arc::new(key));
-        self
+    /// The row-MAC keys; the first call of the process MACs, once per database, the rows
+    /// written before row MACs were always on (see [`PostgresStore::backfill_row_macs`]).
+    pub(crate) async fn row_macs(&self) -> Result<std::sync::Arc<RowMacs>, StoreError> {
+        self.row_macs
+            .get(|k| async move { self.backfill_row_macs(&k).await })
+            .await
     }
 
-    pub(crate) fn row_key(&self) -> Option<&super::RowKey> {
-        self.row_key.as_deref()
+    /// Runs `f` (a check of rows already read) with the row-MAC keys; once more with fresh
+    /// keys if a row named a key this process had not loaded (another instance rotated).
+    pub(crate) async fn verified<T>(
+        &self,
+        f: impl Fn(&RowMacs) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.row_macs
+            .verify(|k| async move { self.backfill_row_macs(&k).await }, f)
+            .await
     }
 
-    fn check_member_row(&self, tenant: &str, r: &Row) -> Result<(), StoreError> {
-        match self.row_key() {
-            None => Ok(()),
-            Some(k) => k.check_membership(tenant, r.get(0), r.get(1), r.get::<_, Option<&[u8]>>(2)),
+    /// MACs every token, session, refresh-token and membership row without a MAC key id
+    /// (written before version 6), tenant by tenant over the service login, one
+    /// transaction per tenant, each row only while it is still un-MACed (a crash resumes;
+    /// two instances at once MAC each row once); then records the marker after which a
+    /// row without a valid MAC is refused. Rows of a tenant that no longer exists stay
+    /// un-MACed, hence refused.
+    async fn backfill_row_macs(&self, k: &RowMacs) -> Result<(), StoreError> {
+        let mut client = self.service_conn().await?;
+        let done = client
+            .obj
+            .query_opt(
+                "SELECT 1 FROM tg_service_state WHERE name = $1",
+                &[&BACKFILL_DONE],
+            )
+            .await
+            .map_err(backend)?
+            .is_some();
+        if done {
+            return Ok(());
         }
+        let service = ServiceRole::for_guard(0);
+        let mut after: Option<TenantId> = None;
+        loop {
+            let tenants = self.list_tenants(&service, after.as_ref(), 1000).await?;
+            let Some(last) = tenants.last().cloned() else {
+                break;
+            };
+            for t in tenants {
+                let ctx = TenantContext::service(t.clone(), &service);
+                let tx = scoped(&mut client, &ctx).await?;
+                let ts = t.as_str();
+                for r in tx
+                    .query(
+                        "SELECT id, tenant_id, agent, hash, scopes, created_at, expires_at FROM tg_tokens WHERE tenant_id = $1 AND mac_key_id IS NULL",
+                        &[&ts],
+                    )
+                    .await
+                    .map_err(backend)?
+                {
+                    let scopes: String = r.get(4);
+                    let tag = k.token_row(&super::TokenRow {
+                        id: r.get(0),
+                        tenant: r.get(1),
+                        agent: r.get(2),
+                        hash: r.get(3),
+                        scopes: &scopes,
+                        created_at: r.get(5),
+                        expires_at: r.get(6),
+                    });
+                    tx.execute(
+                        "UPDATE tg_tokens SET mac = $1, mac_key_id = $2 WHERE tenant_id = $3 AND id = $4 AND mac_key_id IS NULL",
+                        &[&tag.mac, &tag.key_id, &ts, &r.get::<_, &str>(0)],
+                    )
+                    .await
+                    .map_err(backend)?;
+                }
+                for r in tx
+                    .query(
+                        "SELECT id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label FROM tg_sessions WHERE tenant_id = $1 AND mac_key_id IS NULL",
+                        &[&ts],
+                    )
+                    .await
+                    .map_err(backend)?
+                {
+                    // A row that does not parse stays un-MACed, hence refused.
+                    let Some(role) = Role::parse(r.get(3)) else {
+                        continue;
+                    };
+                    let rec = super::SessionRecord {
+                        id: r.get(0),
+                        tenant: t.clone(),
+                        user: r.get(2),
+                        role,
+                        created_at: r.get(4),
+                        expires_at: r.get(5),
+                        refreshed_at: r.get(6),
+                        revoked_at: r.get(7),
+                        label: r.get(8),
+                    };
+                    let tag = k.session(&rec);
+                    tx.execute(
+                        "UPDATE tg_sessions SET mac = $1, mac_key_id = $2 WHERE tenant_id = $3 AND id = $4 AND mac_key_id IS NULL",
+                        &[&tag.mac, &tag.key_id, &ts, &rec.id],
+                    )
+                    .await
+                    .map_err(backend)?;
+                }
+                for r in tx
+                    .query(
+                        "SELECT hash, session_id, expires_at, used FROM tg_refresh_tokens WHERE tenant_id = $1 AND mac_key_id IS NULL",
+                        &[&ts],
+                    )
+                    .await
+                    .map_err(backend)?
+                {
+                    let Ok(hash) = <[u8; 32]>::try_from(r.get::<_, &[u8]>(0)) else {
+                        continue;
+                    };
+                    let rec = super::RefreshRecord {
+                        hash,
+                        session_id: r.get(1),
+                        tenant: t.clone(),
+                        expires_at: r.get(2),
+                        used: r.get(3),
+                    };
+                    let tag = k.refresh(&rec);
+                    tx.execute(
+                        "UPDATE tg_refresh_tokens SET mac = $1, mac_key_id = $2 WHERE tenant_id = $3 AND hash = $4 AND mac_key_id IS NULL",
+                        &[&tag.mac, &tag.key_id, &ts, &&hash[..]],
+                    )
+                    .await
+                    .map_err(backend)?;
+                }
+                for r in tx
+                    .query(
+                        "SELECT user_id, role FROM tg_memberships WHERE tenant_id = $1 AND mac_key_id IS NULL",
+                        &[&ts],
+                    )
+                    .await
+                    .map_err(backend)?
+                {
+                    let tag = k.membership(ts, r.get(0), r.get(1));
+                    tx.execute(
+                        "UPDATE tg_memberships SET mac = $1, mac_key_id = $2 WHERE tenant_id = $3 AND user_id = $4 AND mac_key_id IS NULL",
+                        &[&tag.mac, &tag.key_id, &ts, &r.get::<_, &str>(0)],
+                    )
+                    .await
+                    .map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)?;
+            }
+            after = Some(last);
+        }
+        client
+            .obj
+            .execute(
+                "INSERT INTO tg_service_state (name, value) VALUES ($1, now()::text) ON CONFLICT (name) DO NOTHING",
+                &[&BACKFILL_DONE],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn check_member_row(k: &RowMacs, tenant: &str, r: &Row) -> Result<(), StoreError> {
+        k.check_membership(
+            tenant,
+            r.get(0),
+            r.get(1),
+            r.get::<_, Option<&[u8]>>(2),
+            r.get::<_, Option<i32>>(3).map(i64::from),
+        )
     }
 
     /// A connection for the context: the service pool for the service role and for
@@ -528,6 +721,7 @@ impl PostgresStore {
             // Early refusal on the claimed role; the stored one is checked below.
             check_member_change(ctx, None, new)?;
         }
+        let macs = self.row_macs().await?;
         let mut client = self.service_conn().await?;
         let tx = scoped(&mut client, ctx).await?;
         if !tenant_visible(&tx, ctx.tenant()).await? {
@@ -535,14 +729,16 @@ impl PostgresStore {
         }
         let rows = tx
             .query(
-                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
+                "SELECT user_id, role, mac, mac_key_id FROM tg_memberships WHERE tenant_id = $1 FOR UPDATE",
                 &[&ctx.tenant().as_str()],
             )
             .await
             .map_err(backend)?;
-        for r in &rows {
-            self.check_member_row(ctx.tenant().as_str(), r)?;
-        }
+        self.verified(|k| {
+            rows.iter()
+                .try_for_each(|r| Self::check_member_row(k, ctx.tenant().as_str(), r))
+        })
+        .await?;
         let role_of = |u: &str| {
             rows.iter()
                 .find(|r| r.get::<_, &str>(0) == u)
@@ -557,12 +753,13 @@ impl PostgresStore {
         super::plan_member_change(ctx, actor_role, previous, new, owners, rows.len())?;
         match new {
             Some(role) => {
+                let tag = macs.membership(ctx.tenant().as_str(), user.as_str(), role.as_str());
                 let r = tx
                     .execute(
-                        "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac) VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, mac = EXCLUDED.mac",
+                        "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac, mac_key_id) VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, mac = EXCLUDED.mac, mac_key_id = EXCLUDED.mac_key_id",
                         &[&ctx.tenant().as_str(), &user.as_str(), &role.as_str(), &now,
-                          &self.row_key().map(|k| k.membership(ctx.tenant().as_str(), user.as_str(), role.as_str()))],
+                          &tag.mac, &tag.key_id],
                     )
                     .await;
                 match r {
@@ -616,7 +813,7 @@ impl PostgresStore {
         let tx = scoped(&mut client, &scope).await?;
         let st = tx
             .prepare_cached(
-                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
+                "SELECT user_id, role, mac, mac_key_id FROM tg_memberships WHERE tenant_id = $1 AND user_id = $2",
             )
             .await
             .map_err(backend)?;
@@ -624,9 +821,12 @@ impl PostgresStore {
             .query_opt(&st, &[&tenant.as_str(), &user.as_str()])
             .await
             .map_err(backend)?;
-        if let Some(r) = &row {
-            self.check_member_row(tenant.as_str(), r)?;
-        }
+        drop(tx);
+        self.verified(|k| {
+            row.as_ref()
+                .map_or(Ok(()), |r| Self::check_member_row(k, tenant.as_str(), r))
+        })
+        .await?;
         Ok(row.and_then(|r| Role::parse(r.get(1))))
     }
 
@@ -637,14 +837,16 @@ impl PostgresStore {
         let tx = scoped(&mut client, ctx).await?;
         let rows = tx
             .query(
-                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
+                "SELECT user_id, role, mac, mac_key_id FROM tg_memberships WHERE tenant_id = $1 ORDER BY user_id LIMIT $2",
                 &[&ctx.tenant().as_str(), &(MAX_PAGE as i64)],
             )
             .await
             .map_err(backend)?;
-        for r in &rows {
-            self.check_member_row(ctx.tenant().as_str(), r)?;
-        }
+        self.verified(|k| {
+            rows.iter()
+                .try_for_each(|r| Self::check_member_row(k, ctx.tenant().as_str(), r))
+        })
+        .await?;
         if ctx.user().is_some()
             && rows
                 .iter()
@@ -759,13 +961,13 @@ async fn service_write<'a>(
     ctx: &TenantContext,
     needed: Role,
     what: &str,
-    key: Option<&super::RowKey>,
+    key: Option<&RowMacs>,
 ) -> Result<Tx<'a>, StoreError> {
     let tx = scoped(client, ctx).await?;
     if let Some(user) = ctx.user() {
         let st = tx
             .prepare_cached(
-                "SELECT m.user_id, m.role, m.mac FROM tg_memberships m WHERE m.tenant_id = $1 AND m.user_id = $2 FOR SHARE",
+                "SELECT m.user_id, m.role, m.mac, m.mac_key_id FROM tg_memberships m WHERE m.tenant_id = $1 AND m.user_id = $2 FOR SHARE",
             )
             .await
             .map_err(backend)?;
@@ -774,12 +976,7 @@ async fn service_write<'a>(
             .await
             .map_err(backend)?;
         if let (Some(k), Some(r)) = (key, &row) {
-            k.check_membership(
-                ctx.tenant().as_str(),
-                r.get(0),
-                r.get(1),
-                r.get::<_, Option<&[u8]>>(2),
-            )?;
+            PostgresStore::check_member_row(k, ctx.tenant().as_str(), r)?;
         }
         let role = row.and_then(|r| Role::parse(r.get(1)));
         match role {
@@ -852,6 +1049,12 @@ async fn insert_key(tx: &Tx<'_>, tenant: &TenantId, k: &TenantKeyRecord) -> Resu
 
 #[async_trait::async_trait]
 impl KeyStore for PostgresStore {
+    fn event_feed(&self) -> Option<std::sync::Arc<dyn crate::events::EventFeed>> {
+        self.feed
+            .as_ref()
+            .map(|f| f.feed.clone() as std::sync::Arc<dyn crate::events::EventFeed>)
+    }
+
     async fn create_tenant(
         &self,
         ctx: &TenantContext,
@@ -859,9 +1062,13 @@ impl KeyStore for PostgresStore {
     ) -> Result<(), StoreError> {
         // Through the service role: the application role cannot create tenants or
         // memberships (version 4), so it cannot make itself the owner of anything.
+        let user = ctx.user().map(UserId::as_str);
+        let macs = match user {
+            Some(_) => Some(self.row_macs().await?),
+            None => None,
+        };
         let mut client = self.service_conn().await?;
         let tx = scoped(&mut client, ctx).await?;
-        let user = ctx.user().map(UserId::as_str);
         tx.execute(
             "INSERT INTO tg_tenants (tenant_id, created_by, created_at) VALUES ($1, $2, $3)",
             &[&ctx.tenant().as_str(), &user, &first.created_at],
@@ -873,12 +1080,12 @@ impl KeyStore for PostgresStore {
             ),
             _ => backend(e),
         })?;
-        if let Some(user) = user {
+        if let (Some(user), Some(macs)) = (user, &macs) {
             // The creator becomes the first owner.
+            let tag = macs.membership(ctx.tenant().as_str(), user, "owner");
             tx.execute(
-                "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac) VALUES ($1, $2, 'owner', $3, $4)",
-                &[&ctx.tenant().as_str(), &user, &first.created_at,
-                  &self.row_key().map(|k| k.membership(ctx.tenant().as_str(), user, "owner"))],
+                "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac, mac_key_id) VALUES ($1, $2, 'owner', $3, $4, $5)",
+                &[&ctx.tenant().as_str(), &user, &first.created_at, &tag.mac, &tag.key_id],
             )
             .await
             .map_err(backend)?;
@@ -1282,22 +1489,27 @@ impl Directory for PostgresStore {
         .map_err(|e| dir(backend(e)))?;
         let rows = tx
             .query(
-                "SELECT tenant_id, role, mac FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
+                "SELECT tenant_id, role, mac, mac_key_id FROM tg_memberships WHERE user_id = $1 ORDER BY tenant_id LIMIT $2",
                 &[&user.as_str(), &(MAX_PAGE as i64)],
             )
             .await
             .map_err(|e| dir(backend(e)))?;
+        drop(tx);
+        self.verified(|k| {
+            rows.iter().try_for_each(|r| {
+                k.check_membership(
+                    r.get(0),
+                    user.as_str(),
+                    r.get(1),
+                    r.get::<_, Option<&[u8]>>(2),
+                    r.get::<_, Option<i32>>(3).map(i64::from),
+                )
+            })
+        })
+        .await
+        .map_err(dir)?;
         rows.iter()
             .map(|r| {
-                if let Some(k) = self.row_key() {
-                    k.check_membership(
-                        r.get(0),
-                        user.as_str(),
-                        r.get(1),
-                        r.get::<_, Option<&[u8]>>(2),
-                    )
-                    .map_err(|e| TenantError::Directory(e.to_string()))?;
-                }
                 Ok(Membership {
                     tenant: TenantId::new(r.get::<_, String>(0))?,
                     user: user.clone(),
@@ -1348,14 +1560,17 @@ impl super::MembershipStore for PostgresStore {
         }
         let rows = tx
             .query(
-                "SELECT user_id, role, mac FROM tg_memberships WHERE tenant_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3",
+                "SELECT user_id, role, mac, mac_key_id FROM tg_memberships WHERE tenant_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3",
                 &[&ctx.tenant().as_str(), &after.map(UserId::as_str).unwrap_or(""), &(limit as i64)],
             )
             .await
             .map_err(backend)?;
-        for r in &rows {
-            self.check_member_row(ctx.tenant().as_str(), r)?;
-        }
+        drop(tx);
+        self.verified(|k| {
+            rows.iter()
+                .try_for_each(|r| Self::check_member_row(k, ctx.tenant().as_str(), r))
+        })
+        .await?;
         rows.iter().map(|r| membership(ctx.tenant(), r)).collect()
     }
 
@@ -1371,5 +1586,80 @@ impl super::MembershipStore for PostgresStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         v.truncate(limit.min(MAX_PAGE));
         Ok(v)
+    }
+}
+
+fn service_key_row(r: &Row) -> Result<crate::kms::ServiceKeyRecord, StoreError> {
+    let purpose: String = r.get(0);
+    let state: String = r.get(2);
+    Ok(crate::kms::ServiceKeyRecord {
+        purpose: crate::kms::ServicePurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Backend("unknown service key purpose in the database".into()))?,
+        key_id: key_id(r.get::<_, i32>(1).into())?,
+        state: crate::kms::ServiceKeyState::parse(&state)
+            .ok_or_else(|| StoreError::Backend("unknown service key state in the database".into()))?,
+        kek_id: r.get(3),
+        wrapped: r.get(4),
+        created_at: r.get(5),
+    })
+}
+
+#[async_trait::async_trait]
+impl crate::kms::ServiceKeyStore for PostgresStore {
+    fn attach_keyring(&self, ring: &std::sync::Arc<crate::kms::ServiceKeyring>) {
+        self.row_macs.attach(ring);
+    }
+
+    async fn service_keys(
+        &self,
+        purpose: crate::kms::ServicePurpose,
+    ) -> Result<Vec<crate::kms::ServiceKeyRecord>, StoreError> {
+        let client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let st = client
+            .prepare_cached("SELECT purpose, key_id, state, kek_id, wrapped, created_at FROM tg_service_keys WHERE purpose = $1 ORDER BY key_id")
+            .await
+            .map_err(backend)?;
+        client
+            .query(&st, &[&purpose.as_str()])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(service_key_row)
+            .collect()
+    }
+
+    async fn insert_service_key(
+        &self,
+        rec: &crate::kms::ServiceKeyRecord,
+    ) -> Result<bool, StoreError> {
+        let client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let id = i32::try_from(rec.key_id.get())
+            .map_err(|_| StoreError::InvalidInput("service key id out of range".into()))?;
+        let n = client
+            .execute(
+                "INSERT INTO tg_service_keys (purpose, key_id, state, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (purpose, key_id) DO NOTHING",
+                &[&rec.purpose.as_str(), &id, &rec.state.as_str(), &rec.kek_id, &rec.wrapped, &rec.created_at],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn retire_service_key(
+        &self,
+        purpose: crate::kms::ServicePurpose,
+        key_id: KeyId,
+    ) -> Result<bool, StoreError> {
+        let client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let id = i32::try_from(key_id.get())
+            .map_err(|_| StoreError::InvalidInput("service key id out of range".into()))?;
+        let n = client
+            .execute(
+                "UPDATE tg_service_keys SET state = 'retired', kek_id = '', wrapped = '\\x' WHERE purpose = $1 AND key_id = $2 AND state = 'active'",
+                &[&purpose.as_str(), &id],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n == 1)
     }
 }

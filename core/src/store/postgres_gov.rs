@@ -7,6 +7,7 @@
 //! `get_session` answers `None` instead of `CrossTenant`. Hash lookups run on the service
 //! connection, where a transaction-local setting makes exactly the named row visible.
 
+use crate::store::integrity::RowMacs;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
@@ -66,9 +67,13 @@ async fn by_hash_tx<'a>(
 }
 
 const TOKEN_COLS: &str =
-    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac";
+    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac, mac_key_id";
 
-fn token_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<TokenRecord, StoreError> {
+fn mac_key_id(r: &Row, i: usize) -> Option<i64> {
+    r.get::<_, Option<i32>>(i).map(i64::from)
+}
+
+fn token_row(r: &Row, key: Option<&RowMacs>) -> Result<TokenRecord, StoreError> {
     let scopes: String = r.get(5);
     if let Some(k) = key {
         // On the stored columns, before parsing: an edited row is an integrity failure.
@@ -83,6 +88,7 @@ fn token_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<TokenRecord,
                 expires_at: r.get(7),
             },
             r.get::<_, Option<&[u8]>>(9),
+            mac_key_id(r, 10),
         )?;
     }
     let rec = TokenRecord {
@@ -106,18 +112,20 @@ impl TokenStore for PostgresStore {
             .map_err(|_| StoreError::CrossTenant)?;
         let scopes = serde_json::to_string(&rec.scopes)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let k = self.row_macs().await?;
+        let tag = k.token(rec, &scopes);
         let mut client = self.service_conn().await?;
         let tx = service_write(
             &mut client,
             ctx,
             Role::Admin,
             "managing agent tokens",
-            self.row_key(),
+            Some(&k),
         )
         .await?;
         tx.execute(
             &format!(
-                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             ),
             &[
                 &rec.id,
@@ -129,7 +137,8 @@ impl TokenStore for PostgresStore {
                 &rec.created_at,
                 &rec.expires_at,
                 &rec.revoked_at,
-                &self.row_key().map(|k| k.token(rec, &scopes)),
+                &tag.mac,
+                &tag.key_id,
             ],
         )
         .await
@@ -151,12 +160,9 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let rec = row
-            .as_ref()
-            .map(|r| token_row(r, self.row_key()))
-            .transpose()?;
         tx.commit().await.map_err(backend)?;
-        Ok(rec)
+        self.verified(|k| row.as_ref().map(|r| token_row(r, Some(k))).transpose())
+            .await
     }
 
     async fn list_tokens(
@@ -178,12 +184,9 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let out = rows
-            .iter()
-            .map(|r| token_row(r, self.row_key()))
-            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await.map_err(backend)?;
-        Ok(out)
+        self.verified(|k| rows.iter().map(|r| token_row(r, Some(k))).collect())
+            .await
     }
 
     async fn revoke_token(
@@ -220,7 +223,7 @@ impl AuditStore for PostgresStore {
             ctx,
             Role::Viewer,
             "appending to the audit log",
-            self.row_key(),
+            Some(&*self.row_macs().await?),
         )
         .await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
@@ -401,7 +404,7 @@ impl RetentionStore for PostgresStore {
             ctx,
             Role::Member,
             "deleting records",
-            self.row_key(),
+            Some(&*self.row_macs().await?),
         )
         .await?;
         let rows = tx
@@ -435,7 +438,7 @@ impl RetentionStore for PostgresStore {
             ctx,
             Role::Member,
             "deleting records",
-            self.row_key(),
+            Some(&*self.row_macs().await?),
         )
         .await?;
         let rows = tx
@@ -466,7 +469,7 @@ impl RetentionStore for PostgresStore {
             ctx,
             Role::Member,
             "deleting records",
-            self.row_key(),
+            Some(&*self.row_macs().await?),
         )
         .await?;
         let n = tx
@@ -483,9 +486,9 @@ impl RetentionStore for PostgresStore {
 }
 
 const SESSION_COLS: &str =
-    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac";
+    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac, mac_key_id";
 
-fn session_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<SessionRecord, StoreError> {
+fn session_row(r: &Row, key: Option<&RowMacs>) -> Result<SessionRecord, StoreError> {
     let rec = SessionRecord {
         id: r.get(0),
         tenant: tenant(r.get(1))?,
@@ -498,19 +501,16 @@ fn session_row(r: &Row, key: Option<&crate::store::RowKey>) -> Result<SessionRec
         label: r.get(8),
     };
     if let Some(k) = key {
-        k.check_session(&rec, r.get::<_, Option<&[u8]>>(9))?;
+        k.check_session(&rec, r.get::<_, Option<&[u8]>>(9), mac_key_id(r, 10))?;
     }
     Ok(rec)
 }
 
-async fn insert_refresh(
-    tx: &Tx<'_>,
-    r: &RefreshRecord,
-    key: Option<&crate::store::RowKey>,
-) -> Result<(), StoreError> {
+async fn insert_refresh(tx: &Tx<'_>, r: &RefreshRecord, k: &RowMacs) -> Result<(), StoreError> {
+    let tag = k.refresh(r);
     tx.execute(
-        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used, mac) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&&r.hash[..], &r.session_id, &r.tenant.as_str(), &r.expires_at, &r.used, &key.map(|k| k.refresh(r))],
+        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used, mac, mac_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&&r.hash[..], &r.session_id, &r.tenant.as_str(), &r.expires_at, &r.used, &tag.mac, &tag.key_id],
     )
     .await
     .map_err(write_err("refresh hash"))?;
@@ -527,22 +527,24 @@ impl SessionStore for PostgresStore {
     ) -> Result<(), StoreError> {
         ctx.check_tenant(&s.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
+        let k = self.row_macs().await?;
+        let tag = k.session(s);
         let mut client = self.service_conn().await?;
         let tx = service_write(
             &mut client,
             ctx,
             Role::Viewer,
             "opening a session",
-            self.row_key(),
+            Some(&k),
         )
         .await?;
         tx.execute(
-            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
-            &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label, &self.row_key().map(|k| k.session(s))],
+            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+            &[&s.id, &s.tenant.as_str(), &s.user, &s.role.as_str(), &s.created_at, &s.expires_at, &s.refreshed_at, &s.revoked_at, &s.label, &tag.mac, &tag.key_id],
         )
         .await
         .map_err(write_err("session id"))?;
-        insert_refresh(&tx, refresh, self.row_key()).await?;
+        insert_refresh(&tx, refresh, &k).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -554,24 +556,26 @@ impl SessionStore for PostgresStore {
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.refresh_hash", hash).await?;
         let row = tx
-            .query_opt("SELECT hash, session_id, tenant_id, expires_at, used, mac FROM tg_refresh_tokens WHERE hash = $1", &[&&hash[..]])
+            .query_opt("SELECT hash, session_id, tenant_id, expires_at, used, mac, mac_key_id FROM tg_refresh_tokens WHERE hash = $1", &[&&hash[..]])
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        row.map(|r| {
-            let rec = RefreshRecord {
-                hash: hash32(r.get(0))?,
-                session_id: r.get(1),
-                tenant: tenant(r.get(2))?,
-                expires_at: r.get(3),
-                used: r.get(4),
-            };
-            if let Some(k) = self.row_key() {
-                k.check_refresh(&rec, r.get::<_, Option<&[u8]>>(5))?;
-            }
-            Ok(rec)
+        self.verified(|k| {
+            row.as_ref()
+                .map(|r| {
+                    let rec = RefreshRecord {
+                        hash: hash32(r.get(0))?,
+                        session_id: r.get(1),
+                        tenant: tenant(r.get(2))?,
+                        expires_at: r.get(3),
+                        used: r.get(4),
+                    };
+                    k.check_refresh(&rec, r.get::<_, Option<&[u8]>>(5), mac_key_id(r, 6))?;
+                    Ok(rec)
+                })
+                .transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn get_session(
@@ -589,9 +593,8 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        row.as_ref()
-            .map(|r| session_row(r, self.row_key()))
-            .transpose()
+        self.verified(|k| row.as_ref().map(|r| session_row(r, Some(k))).transpose())
+            .await
     }
 
     async fn rotate_refresh(
@@ -602,13 +605,14 @@ impl SessionStore for PostgresStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let t = ctx.tenant().as_str();
+        let k = self.row_macs().await?;
         let mut client = self.service_conn().await?;
         let tx = service_write(
             &mut client,
             ctx,
             Role::Viewer,
             "refreshing a session",
-            self.row_key(),
+            Some(&k),
         )
         .await?;
         let sid: String = match tx
@@ -641,7 +645,7 @@ impl SessionStore for PostgresStore {
         if marked != 1 || live != 1 {
             return Ok(false); // dropped: the transaction rolls back, nothing written
         }
-        insert_refresh(&tx, new, self.row_key()).await?;
+        insert_refresh(&tx, new, &k).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
@@ -665,9 +669,8 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        rows.iter()
-            .map(|r| session_row(r, self.row_key()))
-            .collect()
+        self.verified(|k| rows.iter().map(|r| session_row(r, Some(k))).collect())
+            .await
     }
 
     async fn revoke_session(
@@ -763,7 +766,7 @@ impl PostgresStore {
             Role::Viewer
         };
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
+        let tx = service_write(&mut client, ctx, needed, what, Some(&*self.row_macs().await?)).await?;
         let update = format!(
             "UPDATE {table} SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR {owner_col} = $3) AND revoked_at IS NULL"
         );
@@ -789,7 +792,7 @@ impl PostgresStore {
             Role::Viewer
         };
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what, self.row_key()).await?;
+        let tx = service_write(&mut client, ctx, needed, what, Some(&*self.row_macs().await?)).await?;
         let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");
         let exists = tx
             .query_opt(&select, &[&id, &ctx.tenant().as_str()])

@@ -17,7 +17,7 @@ use super::{
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 #[path = "sqlite_gov.rs"]
 mod sqlite_gov;
@@ -91,10 +91,84 @@ ALTER TABLE tg_sessions ADD COLUMN mac BLOB;
 ALTER TABLE tg_refresh_tokens ADD COLUMN mac BLOB;
 ";
 
+/// Version 6: the service keyring (keys wrapped by the KEK; see `kms::ServiceKeyring`),
+/// the key id of each authorization row's MAC (NULL: written before row MACs were always
+/// on, MACed once by the backfill at open), and per-tenant token and session ids
+/// (primary keys (tenant_id, id); token hashes stay unique: they are looked up by hash).
+/// Tables rebuilt, every row copied. Applies on top of any version below 6.
+const MIGRATION_6: &str = "
+CREATE TABLE tg_service_keys (
+    purpose    TEXT NOT NULL,
+    key_id     INTEGER NOT NULL CHECK (key_id > 0),
+    state      TEXT NOT NULL CHECK (state IN ('active', 'retired')),
+    kek_id     TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (purpose, key_id)
+);
+CREATE TABLE tg_service_state (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE tg_tokens_v6 (
+    tenant_id  TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    agent      TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    hash       BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),
+    scopes     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    mac        BLOB,
+    mac_key_id INTEGER,
+    PRIMARY KEY (tenant_id, id)
+);
+INSERT INTO tg_tokens_v6 (tenant_id, id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac)
+    SELECT tenant_id, id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac FROM tg_tokens;
+DROP TABLE tg_tokens;
+ALTER TABLE tg_tokens_v6 RENAME TO tg_tokens;
+CREATE INDEX tg_tokens_by_agent ON tg_tokens(tenant_id, agent, id);
+CREATE TABLE tg_sessions_v6 (
+    tenant_id    TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    refreshed_at INTEGER NOT NULL,
+    revoked_at   INTEGER,
+    label        TEXT NOT NULL,
+    mac          BLOB,
+    mac_key_id   INTEGER,
+    PRIMARY KEY (tenant_id, id)
+);
+INSERT INTO tg_sessions_v6 (tenant_id, id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac)
+    SELECT tenant_id, id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac FROM tg_sessions;
+CREATE TABLE tg_refresh_tokens_v6 (
+    hash       BLOB PRIMARY KEY CHECK (length(hash) = 32),
+    tenant_id  TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used       INTEGER NOT NULL DEFAULT 0,
+    mac        BLOB,
+    mac_key_id INTEGER,
+    FOREIGN KEY (tenant_id, session_id) REFERENCES tg_sessions_v6(tenant_id, id)
+);
+INSERT INTO tg_refresh_tokens_v6 (hash, tenant_id, session_id, expires_at, used, mac)
+    SELECT hash, tenant_id, session_id, expires_at, used, mac FROM tg_refresh_tokens;
+DROP TABLE tg_refresh_tokens;
+DROP TABLE tg_sessions;
+ALTER TABLE tg_sessions_v6 RENAME TO tg_sessions;
+ALTER TABLE tg_refresh_tokens_v6 RENAME TO tg_refresh_tokens;
+CREATE INDEX tg_sessions_by_user ON tg_sessions(tenant_id, user_id);
+CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(tenant_id, session_id);
+";
+
 /// A store in one SQLite database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    row_key: Option<std::sync::Arc<super::RowKey>>,
+    row_macs: super::integrity::RowMacSlot,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -252,26 +326,23 @@ impl SqliteStore {
             tx.execute_batch(sqlite_members::MIGRATION_5)
                 .map_err(backend)?;
         }
+        if version < 6 {
+            // Table rebuilds: foreign keys are checked at the end of the batch, not per
+            // statement of the copy.
+            tx.execute_batch("PRAGMA defer_foreign_keys = ON;").map_err(backend)?;
+            tx.execute_batch(MIGRATION_6).map_err(backend)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
-            row_key: None,
+            row_macs: Default::default(),
         })
     }
 
-    /// Protects token, session and refresh-token rows with a MAC under `key`, held by the
-    /// service outside the database file: a row edited or planted by anyone who can write
-    /// the file is refused with `StoreError::Integrity`. Rows written before the key was
-    /// set carry no MAC and are refused too (re-issue tokens; sessions end).
-    pub fn with_row_key(mut self, key: super::RowKey) -> Self {
-        self.row_key = Some(std::sync::Arc::new(key));
-        self
-    }
-
-    pub(crate) fn row_key(&self) -> Option<&super::RowKey> {
-        self.row_key.as_deref()
+    pub(crate) fn row_mac_slot(&self) -> &super::integrity::RowMacSlot {
+        &self.row_macs
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -297,6 +368,11 @@ impl KeyStore for SqliteStore {
         ctx: &TenantContext,
         first: &TenantKeyRecord,
     ) -> Result<(), StoreError> {
+        // Before the connection is taken: a first use may backfill through it.
+        let macs = match ctx.user() {
+            Some(_) => Some(self.row_macs().await?),
+            None => None,
+        };
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -311,15 +387,9 @@ impl KeyStore for SqliteStore {
             params![ctx.tenant().as_str(), first.created_at],
         )
         .map_err(backend)?;
-        if let Some(user) = ctx.user() {
+        if let (Some(user), Some(macs)) = (ctx.user(), &macs) {
             // The creator becomes the first owner (as on PostgreSQL).
-            sqlite_members::insert_owner(
-                &tx,
-                ctx.tenant(),
-                user,
-                first.created_at,
-                self.row_key(),
-            )?;
+            sqlite_members::insert_owner(&tx, ctx.tenant(), user, first.created_at, macs)?;
         }
         insert_key(&tx, ctx.tenant(), first)?;
         tx.commit().map_err(backend)
@@ -651,5 +721,80 @@ impl super::PolicyStore for SqliteStore {
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(version as u64)
+    }
+}
+
+fn service_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::kms::ServiceKeyRecord> {
+    let purpose: String = r.get(0)?;
+    let state: String = r.get(2)?;
+    let bad = |i, what: &str| {
+        rusqlite::Error::InvalidColumnType(i, what.to_owned(), rusqlite::types::Type::Text)
+    };
+    Ok(crate::kms::ServiceKeyRecord {
+        purpose: crate::kms::ServicePurpose::parse(&purpose).ok_or_else(|| bad(0, "purpose"))?,
+        key_id: key_id(r.get(1)?)?,
+        state: crate::kms::ServiceKeyState::parse(&state).ok_or_else(|| bad(2, "state"))?,
+        kek_id: r.get(3)?,
+        wrapped: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl crate::kms::ServiceKeyStore for SqliteStore {
+    fn attach_keyring(&self, ring: &std::sync::Arc<crate::kms::ServiceKeyring>) {
+        self.row_macs.attach(ring);
+    }
+
+    async fn service_keys(
+        &self,
+        purpose: crate::kms::ServicePurpose,
+    ) -> Result<Vec<crate::kms::ServiceKeyRecord>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT purpose, key_id, state, kek_id, wrapped, created_at FROM tg_service_keys WHERE purpose = ?1 ORDER BY key_id",
+            )
+            .map_err(backend)?;
+        let rows = st
+            .query_map([purpose.as_str()], service_key_row)
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    async fn insert_service_key(
+        &self,
+        rec: &crate::kms::ServiceKeyRecord,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "INSERT INTO tg_service_keys (purpose, key_id, state, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (purpose, key_id) DO NOTHING",
+                params![
+                    rec.purpose.as_str(),
+                    rec.key_id.get(),
+                    rec.state.as_str(),
+                    rec.kek_id,
+                    rec.wrapped,
+                    rec.created_at
+                ],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn retire_service_key(
+        &self,
+        purpose: crate::kms::ServicePurpose,
+        key_id: KeyId,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE tg_service_keys SET state = 'retired', kek_id = '', wrapped = x'' WHERE purpose = ?1 AND key_id = ?2 AND state = 'active'",
+                params![purpose.as_str(), key_id.get()],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
     }
 }

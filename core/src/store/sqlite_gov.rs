@@ -8,6 +8,7 @@ use crate::store::gov::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
     SessionStore, TokenRecord, TokenStore,
 };
+use crate::store::integrity::{RowMacs, BACKFILL_BATCH, BACKFILL_DONE};
 use crate::store::StoreError;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
@@ -79,47 +80,42 @@ fn tenant(s: String) -> rusqlite::Result<TenantId> {
 }
 
 const TOKEN_COLS: &str =
-    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac";
+    "id, tenant_id, agent, name, hash, scopes, created_at, expires_at, revoked_at, mac, mac_key_id";
 
 type Checked<T> = Result<T, StoreError>;
 
-/// Reads a token row and checks its MAC when the store has a row key.
+/// Reads a token row after checking its MAC on the stored columns (before anything is
+/// parsed: an edited row is an integrity failure, whatever it now says).
 fn token_checked(
-    key: Option<&crate::store::RowKey>,
+    k: &RowMacs,
 ) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Checked<TokenRecord>> + '_ {
     move |r| {
-        if let Some(k) = key {
-            // On the stored columns, before parsing: an edited row is an integrity failure.
-            let (id, tenant, agent, hash, scopes): (String, String, String, Vec<u8>, String) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
-            let mac: Option<Vec<u8>> = r.get(9)?;
-            let row = crate::store::TokenRow {
-                id: &id,
-                tenant: &tenant,
-                agent: &agent,
-                hash: &hash,
-                scopes: &scopes,
-                created_at: r.get(6)?,
-                expires_at: r.get(7)?,
-            };
-            if let Err(e) = k.check_token(&row, mac.as_deref()) {
-                return Ok(Err(e));
-            }
+        let (id, tenant, agent, hash, scopes): (String, String, String, Vec<u8>, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
+        let row = crate::store::TokenRow {
+            id: &id,
+            tenant: &tenant,
+            agent: &agent,
+            hash: &hash,
+            scopes: &scopes,
+            created_at: r.get(6)?,
+            expires_at: r.get(7)?,
+        };
+        let mac: Option<Vec<u8>> = r.get(9)?;
+        if let Err(e) = k.check_token(&row, mac.as_deref(), r.get(10)?) {
+            return Ok(Err(e));
         }
         Ok(Ok(token_row(r)?))
     }
 }
 
 fn session_checked(
-    key: Option<&crate::store::RowKey>,
+    k: &RowMacs,
 ) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Checked<SessionRecord>> + '_ {
     move |r| {
         let rec = session_row(r)?;
         let mac: Option<Vec<u8>> = r.get(9)?;
-        Ok(match key {
-            Some(k) => k.check_session(&rec, mac.as_deref()).map(|_| rec),
-            None => Ok(rec),
-        })
+        Ok(k.check_session(&rec, mac.as_deref(), r.get(10)?).map(|_| rec))
     }
 }
 
@@ -138,25 +134,23 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
+/// Whether the context's tenant has a row with this id. Ids are per tenant: another
+/// tenant's row with the same id is simply not there (it reveals nothing).
 fn owner_of(
     conn: &rusqlite::Connection,
     table: &str,
     id: &str,
     ctx: &TenantContext,
 ) -> Result<bool, StoreError> {
-    let t: Option<String> = conn
+    Ok(conn
         .query_row(
-            &format!("SELECT tenant_id FROM {table} WHERE id = ?1"),
-            [id],
-            |r| r.get(0),
+            &format!("SELECT 1 FROM {table} WHERE tenant_id = ?1 AND id = ?2"),
+            [ctx.tenant().as_str(), id],
+            |_| Ok(()),
         )
         .optional()
-        .map_err(backend)?;
-    match t {
-        Some(t) if t != ctx.tenant().as_str() => Err(StoreError::CrossTenant),
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
+        .map_err(backend)?
+        .is_some())
 }
 
 #[async_trait::async_trait]
@@ -166,10 +160,11 @@ impl TokenStore for SqliteStore {
             .map_err(|_| StoreError::CrossTenant)?;
         let scopes = serde_json::to_string(&rec.scopes)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let tag = self.row_macs().await?.token(rec, &scopes);
         let conn = self.conn();
         conn.execute(
             &format!(
-                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO tg_tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             params![
                 rec.id,
@@ -181,7 +176,8 @@ impl TokenStore for SqliteStore {
                 rec.created_at,
                 rec.expires_at,
                 rec.revoked_at,
-                self.row_key().map(|k| k.token(rec, &scopes))
+                tag.mac,
+                tag.key_id
             ],
         )
         .map_err(|e| match e.sqlite_error_code() {
@@ -198,16 +194,19 @@ impl TokenStore for SqliteStore {
         _service: &ServiceRole,
         hash: &[u8; 32],
     ) -> Result<Option<TokenRecord>, StoreError> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = ?1"
-            ))
-            .map_err(backend)?;
-        st.query_row([&hash[..]], token_checked(self.row_key()))
-            .optional()
-            .map_err(backend)?
-            .transpose()
+        self.verified(|k| {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLS} FROM tg_tokens WHERE hash = ?1"
+                ))
+                .map_err(backend)?;
+            st.query_row([&hash[..]], token_checked(k))
+                .optional()
+                .map_err(backend)?
+                .transpose()
+        })
+        .await
     }
 
     async fn list_tokens(
@@ -218,22 +217,25 @@ impl TokenStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<TokenRecord>, StoreError> {
         let limit = page(limit)?;
-        let conn = self.conn();
-        let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLS} FROM tg_tokens WHERE tenant_id = ?1 AND (?2 IS NULL OR agent = ?2) AND id > ?3 ORDER BY id LIMIT ?4"
-            ))
-            .map_err(backend)?;
-        let rows = st
-            .query_map(
-                params![ctx.tenant().as_str(), agent, after.unwrap_or(""), limit],
-                token_checked(self.row_key()),
-            )
-            .map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(backend)?
-            .into_iter()
-            .collect()
+        self.verified(|k| {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLS} FROM tg_tokens WHERE tenant_id = ?1 AND (?2 IS NULL OR agent = ?2) AND id > ?3 ORDER BY id LIMIT ?4"
+                ))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(
+                    params![ctx.tenant().as_str(), agent, after.unwrap_or(""), limit],
+                    token_checked(k),
+                )
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?
+                .into_iter()
+                .collect()
+        })
+        .await
     }
 
     async fn revoke_token(
@@ -503,7 +505,7 @@ fn parse_role(s: &str) -> rusqlite::Result<Role> {
 }
 
 const SESSION_COLS: &str =
-    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac";
+    "id, tenant_id, user_id, role, created_at, expires_at, refreshed_at, revoked_at, label, mac, mac_key_id";
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     let role: String = r.get(3)?;
@@ -523,11 +525,12 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
 fn insert_refresh(
     conn: &rusqlite::Connection,
     r: &RefreshRecord,
-    key: Option<&crate::store::RowKey>,
+    k: &RowMacs,
 ) -> Result<(), StoreError> {
+    let tag = k.refresh(r);
     conn.execute(
-        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![&r.hash[..], r.session_id, r.tenant.as_str(), r.expires_at, r.used, key.map(|k| k.refresh(r))],
+        "INSERT INTO tg_refresh_tokens (hash, session_id, tenant_id, expires_at, used, mac, mac_key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![&r.hash[..], r.session_id, r.tenant.as_str(), r.expires_at, r.used, tag.mac, tag.key_id],
     )
     .map_err(|e| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("refresh hash exists".into()),
@@ -546,19 +549,21 @@ impl SessionStore for SqliteStore {
     ) -> Result<(), StoreError> {
         ctx.check_tenant(&s.tenant)
             .map_err(|_| StoreError::CrossTenant)?;
+        let k = self.row_macs().await?;
+        let tag = k.session(s);
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         tx.execute(
-            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-            params![s.id, s.tenant.as_str(), s.user, role_str(s.role), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label, self.row_key().map(|k| k.session(s))],
+            &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![s.id, s.tenant.as_str(), s.user, role_str(s.role), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label, tag.mac, tag.key_id],
         )
         .map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("session id exists".into()),
             _ => backend(e),
         })?;
-        insert_refresh(&tx, refresh, self.row_key())?;
+        insert_refresh(&tx, refresh, &k)?;
         tx.commit().map_err(backend)
     }
 
@@ -567,28 +572,27 @@ impl SessionStore for SqliteStore {
         _service: &ServiceRole,
         hash: &[u8; 32],
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare_cached("SELECT hash, session_id, tenant_id, expires_at, used, mac FROM tg_refresh_tokens WHERE hash = ?1")
-            .map_err(backend)?;
-        let key = self.row_key();
-        st.query_row([&hash[..]], |r| {
-            let rec = RefreshRecord {
-                hash: hash32(r.get(0)?)?,
-                session_id: r.get(1)?,
-                tenant: tenant(r.get(2)?)?,
-                expires_at: r.get(3)?,
-                used: r.get(4)?,
-            };
-            let mac: Option<Vec<u8>> = r.get(5)?;
-            Ok(match key {
-                Some(k) => k.check_refresh(&rec, mac.as_deref()).map(|_| rec),
-                None => Ok(rec),
+        self.verified(|k| {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare_cached("SELECT hash, session_id, tenant_id, expires_at, used, mac, mac_key_id FROM tg_refresh_tokens WHERE hash = ?1")
+                .map_err(backend)?;
+            st.query_row([&hash[..]], |r| {
+                let rec = RefreshRecord {
+                    hash: hash32(r.get(0)?)?,
+                    session_id: r.get(1)?,
+                    tenant: tenant(r.get(2)?)?,
+                    expires_at: r.get(3)?,
+                    used: r.get(4)?,
+                };
+                let mac: Option<Vec<u8>> = r.get(5)?;
+                Ok(k.check_refresh(&rec, mac.as_deref(), r.get(6)?).map(|_| rec))
             })
+            .optional()
+            .map_err(backend)?
+            .transpose()
         })
-        .optional()
-        .map_err(backend)?
-        .transpose()
+        .await
     }
 
     async fn get_session(
@@ -596,18 +600,18 @@ impl SessionStore for SqliteStore {
         ctx: &TenantContext,
         id: &str,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let conn = self.conn();
-        if !owner_of(&conn, "tg_sessions", id, ctx)? {
-            return Ok(None);
-        }
-        conn.query_row(
-            &format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE id = ?1"),
-            [id],
-            session_checked(self.row_key()),
-        )
-        .optional()
-        .map_err(backend)?
-        .transpose()
+        self.verified(|k| {
+            self.conn()
+                .query_row(
+                    &format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND id = ?2"),
+                    [ctx.tenant().as_str(), id],
+                    session_checked(k),
+                )
+                .optional()
+                .map_err(backend)?
+                .transpose()
+        })
+        .await
     }
 
     async fn rotate_refresh(
@@ -617,6 +621,7 @@ impl SessionStore for SqliteStore {
         new: &RefreshRecord,
         at: i64,
     ) -> Result<bool, StoreError> {
+        let k = self.row_macs().await?;
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -631,7 +636,8 @@ impl SessionStore for SqliteStore {
             .map_err(backend)?;
         match row {
             None => return Err(StoreError::RecordNotFound),
-            Some((t, _)) if t != ctx.tenant().as_str() => return Err(StoreError::CrossTenant),
+            // Another tenant's refresh token is not there for this tenant.
+            Some((t, _)) if t != ctx.tenant().as_str() => return Err(StoreError::RecordNotFound),
             Some((_, sid)) if sid != new.session_id => return Ok(false),
             Some(_) => {}
         }
@@ -650,7 +656,7 @@ impl SessionStore for SqliteStore {
         if marked != 1 || live != 1 {
             return Ok(false); // dropped: nothing written
         }
-        insert_refresh(&tx, new, self.row_key())?;
+        insert_refresh(&tx, new, &k)?;
         tx.commit().map_err(backend)?;
         Ok(true)
     }
@@ -662,22 +668,25 @@ impl SessionStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let limit = page(limit)?;
-        let conn = self.conn();
-        let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY created_at DESC, id LIMIT ?3"
-            ))
-            .map_err(backend)?;
-        let rows = st
-            .query_map(
-                params![ctx.tenant().as_str(), user, limit],
-                session_checked(self.row_key()),
-            )
-            .map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(backend)?
-            .into_iter()
-            .collect()
+        self.verified(|k| {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY created_at DESC, id LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(
+                    params![ctx.tenant().as_str(), user, limit],
+                    session_checked(k),
+                )
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?
+                .into_iter()
+                .collect()
+        })
+        .await
     }
 
     async fn revoke_session(
@@ -733,4 +742,175 @@ fn revoke_row(
         .execute(&sql, params![at, id, ctx.tenant().as_str()])
         .map_err(backend)?;
     Ok(n == 1)
+}
+
+impl SqliteStore {
+    /// The row-MAC keys; the first call of the process MACs the rows written before row
+    /// MACs were always on (once per database: see [`backfill`]).
+    pub(super) async fn row_macs(&self) -> Result<std::sync::Arc<RowMacs>, StoreError> {
+        self.row_mac_slot()
+            .get(|k| async move { backfill(&mut self.conn(), &k) })
+            .await
+    }
+
+    pub(super) async fn verified<T>(
+        &self,
+        f: impl Fn(&RowMacs) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.row_mac_slot()
+            .verify(|k| async move { backfill(&mut self.conn(), &k) }, f)
+            .await
+    }
+}
+
+/// MACs, once, every token, session and refresh-token row that has no MAC key id (written
+/// by a release before row MACs were always on), then records the marker: from then on
+/// a row without a valid MAC is refused. One transaction per batch, so a crash loses at
+/// most a batch of work; rows are walked by rowid and updated only while still un-MACed,
+/// so it resumes, and two processes doing it at once do each row once.
+pub(super) fn backfill(conn: &mut rusqlite::Connection, k: &RowMacs) -> Result<(), StoreError> {
+    let done = conn
+        .query_row(
+            "SELECT 1 FROM tg_service_state WHERE name = ?1",
+            [BACKFILL_DONE],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(backend)?
+        .is_some();
+    if done {
+        return Ok(());
+    }
+    let batch = BACKFILL_BATCH as i64;
+    let mut last = 0i64;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let rows: Vec<(i64, String, String, crate::store::integrity::Tag)> = {
+            let mut st = tx
+                .prepare(&format!("SELECT {TOKEN_COLS}, rowid FROM tg_tokens WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2"))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(params![last, batch], |r| {
+                    let (id, tenant, agent, hash, scopes): (String, String, String, Vec<u8>, String) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
+                    let tag = k.token_row(&crate::store::TokenRow {
+                        id: &id,
+                        tenant: &tenant,
+                        agent: &agent,
+                        hash: &hash,
+                        scopes: &scopes,
+                        created_at: r.get(6)?,
+                        expires_at: r.get(7)?,
+                    });
+                    Ok((r.get(11)?, tenant, id, tag))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        if rows.is_empty() {
+            break;
+        }
+        for (rowid, tenant, id, tag) in &rows {
+            tx.execute(
+                "UPDATE tg_tokens SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND id = ?4 AND mac_key_id IS NULL",
+                params![tag.mac, tag.key_id, tenant, id],
+            )
+            .map_err(backend)?;
+            last = *rowid;
+        }
+        tx.commit().map_err(backend)?;
+    }
+    last = 0;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let rows: Vec<(i64, Option<(SessionRecord, crate::store::integrity::Tag)>)> = {
+            let mut st = tx
+                .prepare(&format!("SELECT {SESSION_COLS}, rowid FROM tg_sessions WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2"))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(params![last, batch], |r| {
+                    // A row that does not parse stays un-MACed, hence refused.
+                    let rec = session_row(r).ok().map(|s| {
+                        let t = k.session(&s);
+                        (s, t)
+                    });
+                    Ok((r.get(11)?, rec))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        if rows.is_empty() {
+            break;
+        }
+        for (rowid, rec) in &rows {
+            if let Some((s, tag)) = rec {
+                tx.execute(
+                    "UPDATE tg_sessions SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND id = ?4 AND mac_key_id IS NULL",
+                    params![tag.mac, tag.key_id, s.tenant.as_str(), s.id],
+                )
+                .map_err(backend)?;
+            }
+            last = *rowid;
+        }
+        tx.commit().map_err(backend)?;
+    }
+    last = 0;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let rows: Vec<(i64, Option<(RefreshRecord, crate::store::integrity::Tag)>)> = {
+            let mut st = tx
+                .prepare("SELECT hash, session_id, tenant_id, expires_at, used, rowid FROM tg_refresh_tokens WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2")
+                .map_err(backend)?;
+            let rows = st
+                .query_map(params![last, batch], |r| {
+                    let rec = (|| -> rusqlite::Result<RefreshRecord> {
+                        Ok(RefreshRecord {
+                            hash: hash32(r.get(0)?)?,
+                            session_id: r.get(1)?,
+                            tenant: tenant(r.get(2)?)?,
+                            expires_at: r.get(3)?,
+                            used: r.get(4)?,
+                        })
+                    })()
+                    .ok()
+                    .map(|rec| {
+                        let t = k.refresh(&rec);
+                        (rec, t)
+                    });
+                    Ok((r.get(5)?, rec))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        if rows.is_empty() {
+            break;
+        }
+        for (rowid, rec) in &rows {
+            if let Some((rec, tag)) = rec {
+                tx.execute(
+                    "UPDATE tg_refresh_tokens SET mac = ?1, mac_key_id = ?2 WHERE hash = ?3 AND mac_key_id IS NULL",
+                    params![tag.mac, tag.key_id, &rec.hash[..]],
+                )
+                .map_err(backend)?;
+            }
+            last = *rowid;
+        }
+        tx.commit().map_err(backend)?;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    conn.execute(
+        "INSERT OR IGNORE INTO tg_service_state (name, value) VALUES (?1, ?2)",
+        params![BACKFILL_DONE, now.to_string()],
+    )
+    .map_err(backend)?;
+    Ok(())
 }

@@ -1,8 +1,10 @@
 //! In-process cache of verified token metadata, keyed by the token's SHA-256.
 //!
 //! Bounded (`cache_capacity` entries) and short-lived (`cache_ttl`): a hit skips the store,
-//! so revocation through the same `Guard` evicts at once and other processes see it within
-//! the TTL. Negative results are never cached.
+//! so every revocation evicts through the event bus (at once in this process, within the
+//! propagation bound in the others). Negative results are never cached. A generation
+//! counter, moved on by every eviction, keeps a lookup that was in flight during an
+//! eviction from putting the row it read (possibly before the revocation) back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +16,8 @@ type Entries = HashMap<[u8; 32], (Arc<TokenRecord>, Instant)>;
 
 pub(crate) struct TokenCache {
     map: RwLock<Entries>,
+    /// Moved on, under the write lock, by every eviction.
+    generation: std::sync::atomic::AtomicU64,
     ttl: Duration,
     capacity: usize,
 }
@@ -22,6 +26,7 @@ impl TokenCache {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
         TokenCache {
             map: RwLock::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             ttl,
             capacity,
         }
@@ -42,11 +47,22 @@ impl TokenCache {
         }
     }
 
-    pub(crate) fn insert(&self, rec: Arc<TokenRecord>) {
+    /// The generation to hand to [`TokenCache::insert_if_current`]: read it before the
+    /// store lookup.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Caches `rec` unless an eviction happened since `generation` was read (the row may
+    /// predate the news that caused it).
+    pub(crate) fn insert_if_current(&self, rec: Arc<TokenRecord>, generation: u64) {
         if !self.enabled() {
             return;
         }
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) != generation {
+            return;
+        }
         if map.len() >= self.capacity {
             let ttl = self.ttl;
             map.retain(|_, (_, at)| at.elapsed() < ttl);
@@ -59,6 +75,8 @@ impl TokenCache {
 
     pub(crate) fn evict(&self, mut pred: impl FnMut(&TokenRecord) -> bool) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         map.retain(|_, (rec, _)| !pred(rec));
     }
 
@@ -91,15 +109,29 @@ mod tests {
     fn bounded_and_evictable() {
         let c = TokenCache::new(Duration::from_secs(60), 3);
         for i in 0..3 {
-            c.insert(rec(i));
+            c.insert_if_current(rec(i), c.generation());
         }
         assert!(c.get(&[1; 32]).is_some());
-        c.insert(rec(3));
+        c.insert_if_current(rec(3), c.generation());
         assert!(c.len() <= 3);
         c.evict(|r| r.id == "t3");
         assert!(c.get(&[3; 32]).is_none());
         let off = TokenCache::new(Duration::ZERO, 3);
-        off.insert(rec(1));
+        off.insert_if_current(rec(1), off.generation());
         assert!(off.get(&[1; 32]).is_none());
+    }
+
+    #[test]
+    fn a_lookup_in_flight_during_an_eviction_is_not_cached() {
+        let c = TokenCache::new(Duration::from_secs(60), 10);
+        // The verification reads the generation, then the (not yet revoked) row...
+        let g = c.generation();
+        // ...meanwhile the revocation's news evicts the token...
+        c.evict(|r| r.id == "t7");
+        // ...and the row read before it must not come back into the cache.
+        c.insert_if_current(rec(7), g);
+        assert!(c.get(&[7; 32]).is_none());
+        c.insert_if_current(rec(7), c.generation());
+        assert!(c.get(&[7; 32]).is_some());
     }
 }

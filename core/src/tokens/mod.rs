@@ -406,7 +406,9 @@ pub struct TokenConfig {
     /// Prefix of new tokens and the only one accepted (default `tg`).
     pub prefix: String,
     /// How long verified-token metadata is cached in process (default 10 s; 0 disables).
-    /// Revocation through the same `Guard` evicts at once; other processes see it within this time.
+    /// Revocation evicts at once through the event bus; other instances on PostgreSQL
+    /// within the propagation bound (docs/SECURITY.md, "Many instances"); with stores
+    /// without a cross-instance feed, within this time.
     pub cache_ttl: std::time::Duration,
     /// Most cached tokens (default 10,000).
     pub cache_capacity: usize,

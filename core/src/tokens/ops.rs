@@ -133,11 +133,10 @@ impl Guard {
         )
         .await?;
         let was_live = self.store().revoke_token(ctx, id, self.now()).await?;
-        let tenant = ctx.tenant().clone();
-        self.gov().revocations.revoke_tokens([id.to_owned()]);
-        self.gov()
-            .token_cache
-            .evict(|r| r.id == id && r.tenant == tenant);
+        self.publish(&crate::events::Event::TokenRevoked {
+            tenant: ctx.tenant().clone(),
+            token_id: id.to_owned(),
+        });
         if was_live {
             self.audit(ctx, AuditEvent::new(AuditAction::TokenRevoke, id))
                 .await?;
@@ -160,11 +159,11 @@ impl Guard {
             .store()
             .revoke_tokens(ctx, Some(agent.as_str()), self.now())
             .await?;
+        self.publish(&crate::events::Event::AgentKilled {
+            tenant: ctx.tenant().clone(),
+            agent: agent.as_str().to_owned(),
+        });
         self.forget_revoked(ctx, Some(agent)).await?;
-        let tenant = ctx.tenant().clone();
-        self.gov()
-            .token_cache
-            .evict(|r| r.agent == agent.as_str() && r.tenant == tenant);
         self.audit(
             ctx,
             AuditEvent::new(AuditAction::AgentKill, format!("agent:{agent}"))
@@ -185,13 +184,16 @@ impl Guard {
         let rec = match gov.token_cache.get(&hash) {
             Some(rec) => rec,
             None => {
+                // Taken before the lookup: news that arrives while the lookup is in
+                // flight moves it on, and the stale row is then not cached.
+                let generation = gov.token_cache.generation();
                 let rec = self
                     .store()
                     .token_by_hash(&self.service_role(), &hash)
                     .await?
                     .ok_or(TokenError::Unknown)?;
                 let rec = Arc::new(rec);
-                gov.token_cache.insert(rec.clone());
+                gov.token_cache.insert_if_current(rec.clone(), generation);
                 rec
             }
         };
@@ -206,7 +208,7 @@ impl Guard {
         }
         let agent =
             UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        if gov.revocations.is_revoked(&rec.id) {
+        if gov.revocations.is_revoked(&rec.id) || gov.revocations.is_shredded(&rec.tenant) {
             return Err(TokenError::Revoked.into());
         }
         let context = TenantContext::agent(

@@ -94,7 +94,7 @@ pub async fn fresh(test: &str) -> Option<Pg> {
     let admin_url = format!("{}/{}", admin.rsplit_once('/').unwrap().0, pg.db);
     assert_eq!(
         PostgresStore::migrate(&admin_url).await.expect("migrate"),
-        4,
+        6,
         "every shipped migration applies"
     );
     assert_eq!(
@@ -107,12 +107,44 @@ pub async fn fresh(test: &str) -> Option<Pg> {
     Some(pg)
 }
 
+static RINGS: std::sync::Mutex<Vec<Arc<tenantguard::kms::ServiceKeyring>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The key provider of every test keyring in this process (keys wrapped by one test's
+/// keyring must unwrap in another's on the same database).
+pub fn shared_provider() -> Arc<dyn tenantguard::KeyProvider> {
+    static P: std::sync::OnceLock<Arc<dyn tenantguard::KeyProvider>> = std::sync::OnceLock::new();
+    P.get_or_init(|| Arc::new(tenantguard::LocalKeyProvider::ephemeral()))
+        .clone()
+}
+
 impl Pg {
+    /// A store with a service keyring attached (as a Guard's builder does), so its
+    /// authorization rows are MACed. The keyring reads keys through a second store on the
+    /// same database and one key provider shared by the whole test process; both are
+    /// kept for the life of the process.
     pub async fn store(&self) -> PostgresStore {
+        let s = self.bare_store().await;
+        let ring = Arc::new(tenantguard::kms::ServiceKeyring::new(
+            shared_provider(),
+            Arc::new(self.store_with(2).await),
+        ));
+        tenantguard::kms::ServiceKeyStore::attach_keyring(&s, &ring);
+        RINGS.lock().unwrap().push(ring);
+        s
+    }
+    /// A store without a keyring (its token, session and membership calls fail).
+    pub async fn bare_store(&self) -> PostgresStore {
+        self.store_with(PgOptions::default().pool_size).await
+    }
+    async fn store_with(&self, pool_size: usize) -> PostgresStore {
         PostgresStore::connect_with(
             self.app.clone(),
             Some(self.service.clone()),
-            PgOptions::default(),
+            PgOptions {
+                pool_size,
+                ..PgOptions::default()
+            },
         )
         .await
         .expect("connect store")
