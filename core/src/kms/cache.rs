@@ -115,6 +115,18 @@ impl KeyCache {
         slot
     }
 
+    /// A loaded, unexpired version: the hit path of every open, under the map's lock
+    /// only (no slot or cell handle is cloned and dropped).
+    fn loaded(&self, tenant: &TenantId, id: KeyId) -> Option<Arc<TenantKey>> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots.get(tenant)?;
+        if slot.born.elapsed() >= self.limits.max_age {
+            return None;
+        }
+        let versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
+        versions.get(&id)?.get().cloned()
+    }
+
     /// The tenant's active key, loading it once on a miss.
     pub(crate) async fn active<E, F, Fut>(
         &self,
@@ -156,6 +168,10 @@ impl KeyCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
     {
+        if let Some(k) = self.loaded(tenant, id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(k);
+        }
         let slot = self.slot(tenant);
         let cell = {
             let mut versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
