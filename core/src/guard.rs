@@ -685,6 +685,11 @@ impl Guard {
         if self.inner.refuse_v1 {
             return Ok(true);
         }
+        self.tenant_v1_refused(ctx).await
+    }
+
+    /// The tenant's own setting in the policy store (without the guard-wide switch).
+    async fn tenant_v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
         let Some(policies) = &self.inner.policies else {
             return Ok(false);
         };
@@ -716,6 +721,7 @@ impl Guard {
                     .into(),
             )
         })?;
+        let was_refused = self.tenant_v1_refused(ctx).await?;
         if refused {
             let census = self.census(ctx, crate::store::MAX_PAGE).await?;
             if census.v1 > 0 {
@@ -730,7 +736,10 @@ impl Guard {
         policies
             .put_policy(ctx, FORMAT_POLICY, &body, self.now())
             .await?;
-        if refused {
+        // Only a switch from on to off is re-checked: while v1 was already refused, every
+        // guard wrote v2, so a v1 record appearing now was planted, and undoing the switch
+        // for it would hand a database writer the downgrade path back.
+        if refused && !was_refused {
             // A guard still writing v1 (a rollout) may have stored a v1 record between the
             // count and the switch; from the switch on, every guard writes v2 for this
             // tenant (`format_for`). Counting again catches such a record: the switch is

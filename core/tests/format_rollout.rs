@@ -300,6 +300,8 @@ fn refuse_v1_and_a_v1_seal_format_do_not_build() {
 struct RacingPolicies {
     inner: Arc<MemoryStore>,
     writer: std::sync::Mutex<Option<Guard>>,
+    /// A database writer's v1 record, stored at the same moment.
+    planted: std::sync::Mutex<Option<tenantguard::store::SealedRecord>>,
 }
 
 #[async_trait::async_trait]
@@ -325,6 +327,10 @@ impl tenantguard::store::PolicyStore for RacingPolicies {
                 .await
                 .unwrap();
         }
+        let planted = self.planted.lock().unwrap().take();
+        if let Some(rec) = planted {
+            self.inner.put_record(ctx, &rec).await.unwrap();
+        }
         self.inner.put_policy(ctx, kind, body, updated_at).await
     }
 }
@@ -339,6 +345,7 @@ async fn a_v1_record_written_during_the_switch_undoes_it() {
     let policies = Arc::new(RacingPolicies {
         inner: store.clone(),
         writer: std::sync::Mutex::new(Some(old.clone())),
+        planted: std::sync::Mutex::new(None),
     });
     let new = Guard::builder()
         .key_provider_arc(kms.clone())
@@ -363,4 +370,39 @@ async fn a_v1_record_written_during_the_switch_undoes_it() {
     new.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
     new.set_v1_refused(&t, true).await.unwrap();
     assert!(new.v1_refused(&t).await.unwrap());
+}
+
+/// Attack: while v1 is already refused, a database writer plants a v1 record just as the
+/// owner switches v1 off again. The re-count must not undo the switch (which would hand
+/// the writer the downgrade path back): no legitimate writer writes v1 for this tenant.
+#[tokio::test]
+async fn a_planted_v1_record_does_not_undo_an_existing_switch() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let old = guard(&store, &kms, SealFormat::V1);
+    let t = service("acme");
+    old.create_tenant(&t).await.unwrap();
+    old.put_record(&t, "tmp", "note", None, b"x").await.unwrap();
+    let v1_rec = store.get_record(&t, "tmp").await.unwrap().unwrap();
+    store.delete_record(&t, "tmp").await.unwrap();
+    let policies = Arc::new(RacingPolicies {
+        inner: store.clone(),
+        writer: std::sync::Mutex::new(None),
+        planted: std::sync::Mutex::new(None),
+    });
+    let g = Guard::builder()
+        .key_provider_arc(kms.clone())
+        .store_arc(store.clone() as Arc<dyn Store>)
+        .policy_store(policies.clone())
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap();
+    g.set_v1_refused(&t, true).await.unwrap();
+    *policies.planted.lock().unwrap() = Some(v1_rec);
+    g.set_v1_refused(&t, true).await.unwrap();
+    assert!(g.v1_refused(&t).await.unwrap());
+    assert_eq!(
+        kind(g.open_record(&t, "tmp").await),
+        ErrorKind::UnsupportedVersion
+    );
 }
