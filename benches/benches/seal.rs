@@ -318,6 +318,21 @@ fn floor_v2(c: &mut Criterion) {
             n
         })
     });
+    // What every audited open adds besides the store's write: the audit entry's canonical
+    // JSON and its SHA-256 chain hash (about 330 bytes: 6 compressions), for the target
+    // `Guard::open` writes in `seal_open/*/envelope_*`.
+    g.bench_function("audit_entry_chain", |b| {
+        use tenantguard::audit::{AuditDraft, AuditEntry, GENESIS};
+        let draft = AuditDraft {
+            time: 1_764_700_000,
+            actor: "service".into(),
+            action: "credential.open".into(),
+            target: format!("value:{CONTEXT}"),
+            reason: None,
+            details: Default::default(),
+        };
+        b.iter(|| AuditEntry::chain("acme", black_box(42), GENESIS, &draft))
+    });
     g.bench_function("xaes_256_gcm_seal_256B", |b| {
         let pt = [0u8; 256];
         b.iter(|| tenantguard::crypto::xaes_256_gcm_seal(&[1; 32], &[2; 24], b"", black_box(&pt)))

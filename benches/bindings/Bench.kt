@@ -93,6 +93,18 @@ fun main(args: Array<String>) {
             "\"load_average\": ${"%.1f".format(os.systemLoadAverage)}}",
     )
 
+    // `sealer` as the second argument: only the JNI fast path (benches/bindings/overhead.sh).
+    if (args.getOrNull(1) == "sealer") {
+        TenantSealer(g, ctx).use { sealer ->
+            val jni = best(iters) {
+                val s = sealer.seal("bench/row", data)
+                check(sealer.open("bench/row", s).size == 256)
+            }
+            report("kotlin-tenantguard-jni", jni, iters, ", \"ffi_calls\": 2")
+        }
+        g.close()
+        return
+    }
     val blocking = best(iters) {
         val s = g.seal(ctx, "bench/row", data)
         check(g.open(ctx, "bench/row", s).size == 256)

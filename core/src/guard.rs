@@ -78,7 +78,8 @@ impl GuardBuilder {
     }
 
     /// Refuses to open format-v1 values for every tenant of this guard (default: open
-    /// them). For one tenant at a time, use [`Guard::set_v1_refused`].
+    /// them). For one tenant at a time, use [`Guard::set_v1_refused`]. Cannot be combined
+    /// with `seal_format(SealFormat::V1)` (`build` fails with `Config`).
     pub fn refuse_v1(mut self, refuse: bool) -> Self {
         self.refuse_v1 = refuse;
         self
@@ -167,7 +168,8 @@ impl GuardBuilder {
 
     /// Builds the guard without handing out its service capability: code holding only
     /// this guard can act as users and agents, never as the service. Fails with `Config`
-    /// if the provider or store is missing.
+    /// if the provider or store is missing, or with `refuse_v1(true)` and
+    /// `seal_format(SealFormat::V1)` together.
     pub fn build(self) -> Result<Guard> {
         let provider = self
             .provider
@@ -182,6 +184,13 @@ impl GuardBuilder {
             return Err(KmsError::Config("too many tenant key providers".into()).into());
         }
         let gov = crate::governance::GovState::new(self.governance)?;
+        if self.refuse_v1 && self.format == SealFormat::V1 {
+            return Err(KmsError::Config(
+                "refuse_v1(true) with seal_format(V1): the guard would refuse what it writes"
+                    .into(),
+            )
+            .into());
+        }
         let keyring = Arc::new(crate::kms::ServiceKeyring::new(
             provider.clone(),
             store.clone(),
@@ -340,9 +349,21 @@ impl Guard {
         }
     }
 
-    /// The format this guard seals new values in.
+    /// The format this guard seals new values in ([`GuardBuilder::seal_format`]); a
+    /// tenant that refuses v1 ([`Guard::set_v1_refused`]) gets v2 whatever this says.
     pub fn seal_format(&self) -> SealFormat {
         self.inner.format
+    }
+
+    /// The format new values of this tenant are sealed in: the guard's, except that a
+    /// tenant refusing v1 always gets v2. A v1 value written for such a tenant (by a guard
+    /// still configured for a v1 rollout) could never be opened again: data lost. The
+    /// policy is read only when the guard writes v1, so the default (v2) pays nothing.
+    pub(crate) async fn format_for(&self, ctx: &TenantContext) -> Result<SealFormat> {
+        if self.inner.format == SealFormat::V1 && self.v1_refused(ctx).await? {
+            return Ok(SealFormat::V2);
+        }
+        Ok(self.inner.format)
     }
 
     /// The embedded default: a key file `keys.json` and a SQLite database `tenantguard.db`
@@ -426,6 +447,24 @@ impl Guard {
     ) -> Result<(), TenantError> {
         self.check_principal(ctx)?;
         ctx.authorize(needed, resource, action, what)
+    }
+
+    /// [`Guard::authorize`] building the resource name only for an agent, the one
+    /// principal checked by resource (users and the service by role): the hot paths
+    /// (`seal`) skip an allocation per call.
+    pub(crate) fn authorize_with(
+        &self,
+        ctx: &TenantContext,
+        needed: Role,
+        resource: impl FnOnce() -> String,
+        action: ScopeAction,
+        what: &'static str,
+    ) -> Result<(), TenantError> {
+        self.check_principal(ctx)?;
+        match ctx.principal() {
+            Principal::Agent(_) => ctx.authorize(needed, &resource(), action, what),
+            _ => ctx.authorize(needed, "", action, what),
+        }
     }
 
     /// Fails unless `service` is this guard's own capability.
@@ -657,20 +696,21 @@ impl Guard {
         context: &str,
         plaintext: &[u8],
     ) -> Result<SealedValue> {
-        self.authorize(
+        self.authorize_with(
             ctx,
             Role::Member,
-            &format!("values/{context}"),
+            || format!("values/{context}"),
             ScopeAction::Write,
             "seal",
         )?;
         let key = self.active_key(ctx).await?;
+        let format = self.format_for(ctx).await?;
         Ok(crypto::seal(
             &key,
             ctx.tenant(),
             Context::Caller(context.as_bytes()),
             plaintext,
-            self.inner.format,
+            format,
         )?)
     }
 
@@ -684,7 +724,10 @@ impl Guard {
         context: &str,
         value: &SealedValue,
     ) -> Result<SecretBytes> {
-        let target = format!("value:{}", crate::tokens::echo(context));
+        let echoed = crate::tokens::echo_str(context);
+        let mut target = String::with_capacity(6 + echoed.len());
+        target.push_str("value:");
+        target.push_str(echoed);
         self.release(
             ctx,
             Context::Caller(context.as_bytes()),
@@ -706,7 +749,7 @@ impl Guard {
     ) -> Result<SecretBytes> {
         self.require_service(ctx, "read plaintext")?;
         let plain = self.open_unchecked(ctx, context, value).await?;
-        self.audit(ctx, event).await?;
+        self.audit_seq(ctx, event).await?;
         Ok(plain)
     }
 
@@ -731,6 +774,11 @@ impl Guard {
         if self.inner.refuse_v1 {
             return Ok(true);
         }
+        self.tenant_v1_refused(ctx).await
+    }
+
+    /// The tenant's own setting in the policy store (without the guard-wide switch).
+    async fn tenant_v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
         let Some(policies) = &self.inner.policies else {
             return Ok(false);
         };
@@ -749,8 +797,11 @@ impl Guard {
     /// record off as another. Switching off is refused (`Conflict`) while any stored record
     /// is still in format v1 by its sealed bytes: run [`Guard::reencrypt`] first, and
     /// [`Guard::reseal`] the v1 values you keep outside the store, which this cannot see.
-    /// Kept in the guard's policy store ([`GuardBuilder::policy_store`]; `Config` without
-    /// one). Audited. Needs the owner role.
+    /// While v1 is refused, every guard seals this tenant's new values in v2 (also one
+    /// built with `seal_format(SealFormat::V1)`), so nothing is written that could not be
+    /// opened. Kept in the guard's policy store ([`GuardBuilder::policy_store`]; `Config`
+    /// without one): every guard that opens this tenant's values must be given that store,
+    /// a guard without one does not see the setting. Audited. Needs the owner role.
     pub async fn set_v1_refused(&self, ctx: &TenantContext, refused: bool) -> Result<()> {
         self.require_live(ctx, Role::Owner, "switch format v1 off")
             .await?;
@@ -760,6 +811,7 @@ impl Guard {
                     .into(),
             )
         })?;
+        let was_refused = self.tenant_v1_refused(ctx).await?;
         if refused {
             let census = self.census(ctx, crate::store::MAX_PAGE).await?;
             if census.v1 > 0 {
@@ -774,6 +826,27 @@ impl Guard {
         policies
             .put_policy(ctx, FORMAT_POLICY, &body, self.now())
             .await?;
+        // Only a switch from on to off is re-checked: while v1 was already refused, every
+        // guard wrote v2, so a v1 record appearing now was planted, and undoing the switch
+        // for it would hand a database writer the downgrade path back.
+        if refused && !was_refused {
+            // A guard still writing v1 (a rollout) may have stored a v1 record between the
+            // count and the switch; from the switch on, every guard writes v2 for this
+            // tenant (`format_for`). Counting again catches such a record: the switch is
+            // undone rather than leaving a record that nothing would open.
+            let census = self.census(ctx, crate::store::MAX_PAGE).await?;
+            if census.v1 > 0 {
+                let back = serde_json::json!({ "v1_refused": false }).to_string();
+                policies
+                    .put_policy(ctx, FORMAT_POLICY, &back, self.now())
+                    .await?;
+                return Err(StoreError::Conflict(format!(
+                    "{} stored records were written in format v1 while switching: run reencrypt, then switch again",
+                    census.v1
+                ))
+                .into());
+            }
+        }
         self.audit(
             ctx,
             AuditEvent::new(AuditAction::PolicyChange, "policy:sealed_format".to_owned())
@@ -797,7 +870,8 @@ impl Guard {
         let active = self.active_key(ctx).await?;
         let context = Context::Caller(context.as_bytes());
         let plain = self.open_unchecked(ctx, context, value).await?;
-        if value.key_id() == active.id() && value.version() == self.inner.format.version() {
+        let format = self.format_for(ctx).await?;
+        if value.key_id() == active.id() && value.version() == format.version() {
             return Ok(value.clone());
         }
         Ok(crypto::seal(
@@ -805,7 +879,7 @@ impl Guard {
             ctx.tenant(),
             context,
             plain.expose(),
-            self.inner.format,
+            format,
         )?)
     }
 
@@ -886,12 +960,13 @@ impl Guard {
         // Checked before sealing: a class or id over its limit must be reported as such,
         // not as the sealing "context" (built from both) the caller never passed.
         crate::store::validate_record(&rec)?;
+        let format = self.format_for(ctx).await?;
         rec.sealed = crypto::seal(
             &key,
             ctx.tenant(),
             record_context(class, id),
             plaintext,
-            self.inner.format,
+            format,
         )?
         .into_bytes();
         self.store().put_record(ctx, &rec).await?;

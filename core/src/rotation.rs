@@ -171,7 +171,7 @@ impl Guard {
     ) -> Result<ReencryptReport> {
         let batch = check_batch(batch)?;
         let active = self.active_key(ctx).await?;
-        let target = self.seal_format();
+        let target = self.format_for(ctx).await?;
         let wanted = |v: &SealedValue| {
             let current = v.key_id() == active.id() && v.version() == target.version();
             !current && from.is_none_or(|f| v.key_id() == f)

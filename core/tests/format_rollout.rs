@@ -251,3 +251,158 @@ async fn set_v1_refused_needs_a_policy_store_and_the_owner() {
     assert_eq!(kind(g.set_v1_refused(&t, true).await), ErrorKind::Config);
     assert!(!g.v1_refused(&t).await.unwrap());
 }
+
+/// Data-loss attack by configuration: a guard still set up for the v1 rollout keeps
+/// writing after the tenant switched v1 off. Its values must come out in v2 (seal, stored
+/// records, reseal, re-encryption), or nothing could open them any more.
+#[tokio::test]
+async fn a_v1_writer_after_the_switch_writes_v2() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let old = guard(&store, &kms, SealFormat::V1);
+    let new = guard(&store, &kms, SealFormat::V2);
+    let t = service("acme");
+    old.create_tenant(&t).await.unwrap();
+    let before = old.seal(&t, "col", b"before").await.unwrap();
+    assert_eq!(before.version(), 1);
+    let before = new.reseal(&t, "col", &before).await.unwrap();
+    new.set_v1_refused(&t, true).await.unwrap();
+
+    let v = old.seal(&t, "col", b"after").await.unwrap();
+    assert_eq!(v.version(), 2);
+    assert_eq!(new.open(&t, "col", &v).await.unwrap().expose(), b"after");
+    old.put_record(&t, "r", "note", None, b"rec").await.unwrap();
+    assert_eq!(new.open_record(&t, "r").await.unwrap().1.expose(), b"rec");
+    // reseal keeps a v2 value in v2 (it would have "moved" it to v1 before).
+    assert_eq!(old.reseal(&t, "col", &before).await.unwrap().version(), 2);
+    let r = old.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    assert_eq!((r.moved, r.remaining, r.failed.len()), (0, 0, 0));
+    let census = new.sealed_census(&t).await.unwrap();
+    assert_eq!((census.v1, census.v2), (0, 1));
+    // Switched back on, the rollout guard writes v1 again.
+    new.set_v1_refused(&t, false).await.unwrap();
+    assert_eq!(old.seal(&t, "col", b"x").await.unwrap().version(), 1);
+}
+
+#[test]
+fn refuse_v1_and_a_v1_seal_format_do_not_build() {
+    let r = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store(MemoryStore::new())
+        .seal_format(SealFormat::V1)
+        .refuse_v1(true)
+        .build();
+    assert_eq!(kind(r), ErrorKind::Config);
+}
+
+/// A policy store that lets a v1 writer store a record between the switch's count of v1
+/// records and its write of the setting: the race of a second instance still rolling out.
+struct RacingPolicies {
+    inner: Arc<MemoryStore>,
+    writer: std::sync::Mutex<Option<Guard>>,
+    /// A database writer's v1 record, stored at the same moment.
+    planted: std::sync::Mutex<Option<tenantguard::store::SealedRecord>>,
+}
+
+#[async_trait::async_trait]
+impl tenantguard::store::PolicyStore for RacingPolicies {
+    async fn get_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+    ) -> Result<Option<tenantguard::store::PolicyDocument>, tenantguard::store::StoreError> {
+        self.inner.get_policy(ctx, kind).await
+    }
+
+    async fn put_policy(
+        &self,
+        ctx: &TenantContext,
+        kind: &str,
+        body: &str,
+        updated_at: i64,
+    ) -> Result<u64, tenantguard::store::StoreError> {
+        let writer = self.writer.lock().unwrap().take();
+        if let Some(w) = writer {
+            w.put_record(ctx, "late", "note", None, b"late v1")
+                .await
+                .unwrap();
+        }
+        let planted = self.planted.lock().unwrap().take();
+        if let Some(rec) = planted {
+            self.inner.put_record(ctx, &rec).await.unwrap();
+        }
+        self.inner.put_policy(ctx, kind, body, updated_at).await
+    }
+}
+
+/// The switch counts again after writing the setting: a v1 record that slipped in is
+/// found, the switch is undone (`Conflict`), and the record still opens.
+#[tokio::test]
+async fn a_v1_record_written_during_the_switch_undoes_it() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let old = guard(&store, &kms, SealFormat::V1);
+    let policies = Arc::new(RacingPolicies {
+        inner: store.clone(),
+        writer: std::sync::Mutex::new(Some(old.clone())),
+        planted: std::sync::Mutex::new(None),
+    });
+    let new = Guard::builder()
+        .key_provider_arc(kms.clone())
+        .store_arc(store.clone() as Arc<dyn Store>)
+        .policy_store(policies)
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap();
+    let t = service("acme");
+    new.create_tenant(&t).await.unwrap();
+    assert_eq!(
+        kind(new.set_v1_refused(&t, true).await),
+        ErrorKind::Conflict
+    );
+    assert!(!new.v1_refused(&t).await.unwrap());
+    assert_eq!(new.sealed_census(&t).await.unwrap().v1, 1);
+    assert_eq!(
+        new.open_record(&t, "late").await.unwrap().1.expose(),
+        b"late v1"
+    );
+    // After re-encryption the switch goes through.
+    new.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    new.set_v1_refused(&t, true).await.unwrap();
+    assert!(new.v1_refused(&t).await.unwrap());
+}
+
+/// Attack: while v1 is already refused, a database writer plants a v1 record just as the
+/// owner switches v1 off again. The re-count must not undo the switch (which would hand
+/// the writer the downgrade path back): no legitimate writer writes v1 for this tenant.
+#[tokio::test]
+async fn a_planted_v1_record_does_not_undo_an_existing_switch() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Arc::new(LocalKeyProvider::ephemeral());
+    let old = guard(&store, &kms, SealFormat::V1);
+    let t = service("acme");
+    old.create_tenant(&t).await.unwrap();
+    old.put_record(&t, "tmp", "note", None, b"x").await.unwrap();
+    let v1_rec = store.get_record(&t, "tmp").await.unwrap().unwrap();
+    store.delete_record(&t, "tmp").await.unwrap();
+    let policies = Arc::new(RacingPolicies {
+        inner: store.clone(),
+        writer: std::sync::Mutex::new(None),
+        planted: std::sync::Mutex::new(None),
+    });
+    let g = Guard::builder()
+        .key_provider_arc(kms.clone())
+        .store_arc(store.clone() as Arc<dyn Store>)
+        .policy_store(policies.clone())
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap();
+    g.set_v1_refused(&t, true).await.unwrap();
+    *policies.planted.lock().unwrap() = Some(v1_rec);
+    g.set_v1_refused(&t, true).await.unwrap();
+    assert!(g.v1_refused(&t).await.unwrap());
+    assert_eq!(
+        kind(g.open_record(&t, "tmp").await),
+        ErrorKind::UnsupportedVersion
+    );
+}

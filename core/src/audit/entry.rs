@@ -58,23 +58,34 @@ pub struct AuditDraft {
     pub details: BTreeMap<String, String>,
 }
 
-fn write_str(out: &mut String, s: &str) {
-    // serde_json's string escaping is deterministic.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json's string escaping is deterministic (`to_string` is this writer into a
+    // Vec); writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = write!(out, "{n}");
 }
 
 impl AuditEntry {
     /// Chains `draft` as entry `seq` of `tenant` after the entry whose hash is `prev`.
     pub fn chain(tenant: &str, seq: u64, prev: &str, draft: &AuditDraft) -> AuditEntry {
+        Self::chain_owned(tenant, seq, prev, draft.clone())
+    }
+
+    /// [`AuditEntry::chain`] moving the draft's fields into the entry.
+    pub fn chain_owned(tenant: &str, seq: u64, prev: &str, draft: AuditDraft) -> AuditEntry {
         let mut e = AuditEntry {
             tenant: tenant.to_owned(),
             seq,
             time: draft.time,
-            actor: draft.actor.clone(),
-            action: draft.action.clone(),
-            target: draft.target.clone(),
-            reason: draft.reason.clone(),
-            details: draft.details.clone(),
+            actor: draft.actor,
+            action: draft.action,
+            target: draft.target,
+            reason: draft.reason,
+            details: draft.details,
             prev: prev.to_owned(),
             hash: String::new(),
         };
@@ -84,46 +95,57 @@ impl AuditEntry {
 
     /// The canonical JSON (without `hash`) that the hash covers.
     pub fn canonical(&self) -> String {
-        let mut o = String::with_capacity(256);
+        let mut o = Vec::with_capacity(256);
+        self.write_canonical(&mut o);
+        // Only JSON text and serde_json's escapes were written: always UTF-8.
+        String::from_utf8(o).unwrap_or_default()
+    }
+
+    /// Writes the canonical JSON into `o`, each string escaped straight into it (one
+    /// buffer per entry: the hash of every audited open pays for this).
+    fn write_canonical(&self, o: &mut Vec<u8>) {
         // Keys in byte order: action, actor, details, prev, reason, seq, target, tenant, time.
-        o.push_str("{\"action\":");
-        write_str(&mut o, &self.action);
-        o.push_str(",\"actor\":");
-        write_str(&mut o, &self.actor);
-        o.push_str(",\"details\":{");
+        o.extend_from_slice(b"{\"action\":");
+        write_str(o, &self.action);
+        o.extend_from_slice(b",\"actor\":");
+        write_str(o, &self.actor);
+        o.extend_from_slice(b",\"details\":{");
         for (i, (k, v)) in self.details.iter().enumerate() {
             if i > 0 {
-                o.push(',');
+                o.push(b',');
             }
-            write_str(&mut o, k);
-            o.push(':');
-            write_str(&mut o, v);
+            write_str(o, k);
+            o.push(b':');
+            write_str(o, v);
         }
-        o.push_str("},\"prev\":");
-        write_str(&mut o, &self.prev);
-        o.push_str(",\"reason\":");
+        o.extend_from_slice(b"},\"prev\":");
+        write_str(o, &self.prev);
+        o.extend_from_slice(b",\"reason\":");
         match &self.reason {
-            Some(r) => write_str(&mut o, r),
-            None => o.push_str("null"),
+            Some(r) => write_str(o, r),
+            None => o.extend_from_slice(b"null"),
         }
-        o.push_str(",\"seq\":");
-        o.push_str(&self.seq.to_string());
-        o.push_str(",\"target\":");
-        write_str(&mut o, &self.target);
-        o.push_str(",\"tenant\":");
-        write_str(&mut o, &self.tenant);
-        o.push_str(",\"time\":");
-        o.push_str(&self.time.to_string());
-        o.push('}');
-        o
+        o.extend_from_slice(b",\"seq\":");
+        write_num(o, self.seq);
+        o.extend_from_slice(b",\"target\":");
+        write_str(o, &self.target);
+        o.extend_from_slice(b",\"tenant\":");
+        write_str(o, &self.tenant);
+        o.extend_from_slice(b",\"time\":");
+        write_num(o, self.time);
+        o.push(b'}');
     }
 
     /// Recomputes this entry's hash from its other fields.
     pub fn compute_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(HASH_DOMAIN);
-        h.update(self.canonical().as_bytes());
-        hex::encode(h.finalize())
+        let mut o = Vec::with_capacity(HASH_DOMAIN.len() + 320);
+        o.extend_from_slice(HASH_DOMAIN);
+        self.write_canonical(&mut o);
+        let digest = Sha256::digest(&o);
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(digest, &mut hex);
+        std::str::from_utf8(&hex).unwrap_or_default().to_owned()
     }
 
     /// The entry as one JSON Lines line (no trailing newline).
@@ -162,5 +184,31 @@ mod tests {
         assert_eq!(serde_json::to_string(&sorted).unwrap(), e.canonical());
         assert_eq!(e.hash.len(), 64);
         assert_eq!(e.hash, e.compute_hash());
+    }
+
+    /// The canonical form is written straight into one buffer: it must stay the serde
+    /// form (escapes of quotes, controls, non-ASCII) and the hash SHA-256 over it.
+    #[test]
+    fn canonical_escapes_match_serde_and_the_hash_covers_them() {
+        let mut details = BTreeMap::new();
+        details.insert("k\u{1}\"".to_string(), "v\\\n\u{7f}é😀".to_string());
+        let d = AuditDraft {
+            time: -7,
+            actor: "user:\u{0}x".into(),
+            action: "credential.open".into(),
+            target: "value:a\tb\u{2028}".into(),
+            reason: Some("why \"not\"\r".into()),
+            details,
+        };
+        let e = AuditEntry::chain("t-1", u64::MAX, GENESIS, &d);
+        let v: serde_json::Value = serde_json::from_str(&e.to_json_line()).unwrap();
+        let mut m = v.as_object().unwrap().clone();
+        m.remove("hash");
+        let sorted: BTreeMap<_, _> = m.into_iter().collect();
+        assert_eq!(serde_json::to_string(&sorted).unwrap(), e.canonical());
+        let mut h = Sha256::new();
+        h.update(HASH_DOMAIN);
+        h.update(e.canonical().as_bytes());
+        assert_eq!(e.hash, hex::encode(h.finalize()));
     }
 }

@@ -266,6 +266,20 @@ impl Guard {
         Ok(self.store().append_audit(ctx, &draft).await?)
     }
 
+    /// [`Guard::audit`] keeping only the sequence number (audited opens: the entry is not
+    /// handed out, so the store need not build a copy of it).
+    pub(crate) async fn audit_seq(&self, ctx: &TenantContext, event: AuditEvent) -> Result<u64> {
+        let draft = AuditDraft {
+            time: self.now(),
+            actor: actor_of(ctx),
+            action: event.action.as_str().to_owned(),
+            target: event.target,
+            reason: event.reason,
+            details: event.details,
+        };
+        Ok(self.store().append_audit_seq(ctx, draft).await?)
+    }
+
     /// Records an event of the host application (membership, permission or policy
     /// changes, egress decisions) in the tenant's audit log. Any role (an agent needs
     /// `write` on `audit`); the actor is the context's principal. SDK-reserved actions

@@ -121,6 +121,18 @@ impl KeyCache {
         slot
     }
 
+    /// A loaded, unexpired version: the hit path of every open, under the map's lock
+    /// only (no slot or cell handle is cloned and dropped).
+    fn loaded(&self, tenant: &TenantId, id: KeyId) -> Option<Arc<TenantKey>> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots.get(tenant)?;
+        if slot.born.elapsed() >= self.limits.max_age {
+            return None;
+        }
+        let versions = slot.versions.lock().unwrap_or_else(|p| p.into_inner());
+        versions.get(&id)?.get().cloned()
+    }
+
     /// Whether `slot` is still the tenant's slot: an invalidation (news of a rotation,
     /// retirement or shred) during a load replaces it, and what that load read may be
     /// the superseded key.
@@ -194,6 +206,12 @@ impl KeyCache {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Arc<TenantKey>, E>>,
     {
+        // The hit path of every open: under the map's lock only (a loaded version of the
+        // current slot; an invalidation removes the slot).
+        if let Some(k) = self.loaded(tenant, id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(k);
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;

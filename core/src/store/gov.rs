@@ -94,6 +94,18 @@ pub trait AuditStore: Send + Sync {
         draft: &AuditDraft,
     ) -> Result<AuditEntry, StoreError>;
 
+    /// [`AuditStore::append_audit`] for a caller that hands over its draft and keeps only
+    /// the new entry's sequence number (the SDK's audited opens): a store may move the
+    /// draft into the entry and skip building the copy it would return. The default calls
+    /// `append_audit`.
+    async fn append_audit_seq(
+        &self,
+        ctx: &TenantContext,
+        draft: AuditDraft,
+    ) -> Result<u64, StoreError> {
+        Ok(self.append_audit(ctx, &draft).await?.seq)
+    }
+
     /// Entries with `seq > after`, ascending, at most `limit`.
     async fn audit_entries(
         &self,

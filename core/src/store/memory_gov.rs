@@ -136,6 +136,22 @@ impl AuditStore for MemoryStore {
         Ok(e)
     }
 
+    async fn append_audit_seq(
+        &self,
+        ctx: &TenantContext,
+        draft: AuditDraft,
+    ) -> Result<u64, StoreError> {
+        let mut g = self.gov();
+        let log = g.audit.entry(ctx.tenant().clone()).or_default();
+        let (seq, prev) = log
+            .last()
+            .map(|e| (e.seq + 1, e.hash.as_str()))
+            .unwrap_or((1, GENESIS));
+        let e = AuditEntry::chain_owned(ctx.tenant().as_str(), seq, prev, draft);
+        log.push(e);
+        Ok(seq)
+    }
+
     async fn audit_entries(
         &self,
         ctx: &TenantContext,

@@ -177,11 +177,16 @@ fn has_dot_segment(resource: &str) -> bool {
 
 /// A caller's resource name cut to at most 128 bytes on a character boundary, for errors.
 pub(crate) fn echo(resource: &str) -> String {
+    echo_str(resource).to_owned()
+}
+
+/// [`echo`] without the copy.
+pub(crate) fn echo_str(resource: &str) -> &str {
     let mut end = resource.len().min(MAX_RESOURCE_LEN);
     while !resource.is_char_boundary(end) {
         end -= 1;
     }
-    resource[..end].to_owned()
+    &resource[..end]
 }
 
 impl Scope {
