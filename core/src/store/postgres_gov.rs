@@ -151,6 +151,8 @@ impl TokenStore for PostgresStore {
         _service: &ServiceRole,
         hash: &[u8; 32],
     ) -> Result<Option<TokenRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.token_hash", hash).await?;
         let row = tx
@@ -172,6 +174,8 @@ impl TokenStore for PostgresStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<TokenRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -553,6 +557,8 @@ impl SessionStore for PostgresStore {
         _service: &ServiceRole,
         hash: &[u8; 32],
     ) -> Result<Option<RefreshRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.refresh_hash", hash).await?;
         let row = tx
@@ -583,6 +589,8 @@ impl SessionStore for PostgresStore {
         ctx: &TenantContext,
         id: &str,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let row = tx
@@ -656,6 +664,8 @@ impl SessionStore for PostgresStore {
         user: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SessionRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
