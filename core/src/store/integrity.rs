@@ -231,6 +231,8 @@ pub(crate) struct RowMacSlot {
     generation: AtomicU64,
     // Held while this process backfills; true once the store's marker says done.
     backfilled: tokio::sync::Mutex<bool>,
+    // The lock-free fast path once it is done.
+    backfill_done: AtomicBool,
 }
 
 impl std::fmt::Debug for RowMacSlot {
@@ -299,10 +301,13 @@ impl RowMacSlot {
                 s
             }
         };
-        let mut done = self.backfilled.lock().await;
-        if !*done {
-            backfill(snap.clone()).await?;
-            *done = true;
+        if !self.backfill_done.load(Ordering::Acquire) {
+            let mut done = self.backfilled.lock().await;
+            if !*done {
+                backfill(snap.clone()).await?;
+                *done = true;
+                self.backfill_done.store(true, Ordering::Release);
+            }
         }
         Ok(snap)
     }
