@@ -120,6 +120,15 @@ fn a_wrap_swapped_between_purposes_does_not_unwrap() {
 }
 
 #[test]
+fn no_tenant_can_take_a_wrap_context_of_the_keyring() {
+    for p in ServicePurpose::ALL {
+        let e = tenantguard::TenantId::new(format!("_tg-service.{p}")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{p}");
+    }
+    assert!(tenantguard::TenantId::new("tg-service.row-mac").is_ok());
+}
+
+#[test]
 fn rotation_keeps_old_macs_verifiable_until_retired() {
     let rt = rt();
     rt.block_on(async {
