@@ -137,7 +137,10 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
     assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await), "no MAC");
     raw.execute("UPDATE tg_tokens SET mac_key_id = 7 WHERE id = 't2'", [])
         .unwrap();
-    assert!(integrity(s.token_by_hash(&sr, &[0; 32]).await), "unknown key");
+    assert!(
+        integrity(s.token_by_hash(&sr, &[0; 32]).await),
+        "unknown key"
+    );
     // A store no guard gave a keyring refuses rather than trusting rows unchecked.
     let plain = SqliteStore::open(&path).unwrap();
     let e = plain.token_by_hash(&sr, &[1; 32]).await.unwrap_err();
@@ -248,7 +251,10 @@ async fn issue(g: &Guard, admin: &TenantContext) -> Issued {
     let t = g
         .create_token(
             &svc,
-            tenantguard::tokens::TokenSpec::read_only(tenantguard::UserId::new("bot").unwrap(), "ci"),
+            tenantguard::tokens::TokenSpec::read_only(
+                tenantguard::UserId::new("bot").unwrap(),
+                "ci",
+            ),
         )
         .await
         .unwrap();
@@ -423,10 +429,19 @@ async fn postgres_rows_from_before_schema_6_keep_working() {
         .await;
     assert!(e.is_err(), "the service login stripped a keyed MAC");
     let _ = svc.batch_execute("ROLLBACK").await;
-    assert!(svc.batch_execute("DELETE FROM tg_service_state").await.is_err());
-    assert!(svc.batch_execute("SELECT * FROM tg_service_keys").await.is_ok());
+    assert!(svc
+        .batch_execute("DELETE FROM tg_service_state")
+        .await
+        .is_err());
+    assert!(svc
+        .batch_execute("SELECT * FROM tg_service_keys")
+        .await
+        .is_ok());
     let app = pg.app_raw().await;
-    assert!(app.batch_execute("SELECT * FROM tg_service_keys").await.is_err());
+    assert!(app
+        .batch_execute("SELECT * FROM tg_service_keys")
+        .await
+        .is_err());
     // The superuser strips one anyway: refused after the backfill, through a new guard.
     admin_db
         .batch_execute(
@@ -478,8 +493,12 @@ async fn token_and_session_ids_are_per_tenant_on_sqlite_and_memory() {
         let acme = TenantContext::service(tid("acme"), &sr);
         let beta = TenantContext::service(tid("beta"), &sr);
         // The same token id and session id in both tenants.
-        s.insert_token(&acme, &tok("same", "acme", 1)).await.unwrap();
-        s.insert_token(&beta, &tok("same", "beta", 2)).await.unwrap();
+        s.insert_token(&acme, &tok("same", "acme", 1))
+            .await
+            .unwrap();
+        s.insert_token(&beta, &tok("same", "beta", 2))
+            .await
+            .unwrap();
         let (sa, mut ra) = sess("s-same", "acme");
         ra.hash = [3; 32];
         s.insert_session(&acme, &sa, &ra).await.unwrap();
@@ -488,18 +507,29 @@ async fn token_and_session_ids_are_per_tenant_on_sqlite_and_memory() {
         s.insert_session(&beta, &sb, &rb).await.unwrap();
         // Each tenant sees its own.
         assert_eq!(
-            s.get_session(&acme, "s-same").await.unwrap().unwrap().tenant,
+            s.get_session(&acme, "s-same")
+                .await
+                .unwrap()
+                .unwrap()
+                .tenant,
             tid("acme"),
             "{name}"
         );
         assert!(s.revoke_token(&beta, "same", 5).await.unwrap(), "{name}");
         let acme_tok = s.list_tokens(&acme, None, None, 10).await.unwrap();
-        assert_eq!(acme_tok[0].revoked_at, None, "{name}: beta's revoke left acme's token");
+        assert_eq!(
+            acme_tok[0].revoked_at, None,
+            "{name}: beta's revoke left acme's token"
+        );
         // Another tenant's id is simply not there.
         let (sc, mut rc) = sess("only-acme", "acme");
         rc.hash = [5; 32];
         s.insert_session(&acme, &sc, &rc).await.unwrap();
-        assert_eq!(s.get_session(&beta, "only-acme").await.unwrap(), None, "{name}");
+        assert_eq!(
+            s.get_session(&beta, "only-acme").await.unwrap(),
+            None,
+            "{name}"
+        );
         let e = s.revoke_session(&beta, "only-acme", 5).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound, "{name}");
         s.insert_token(&acme, &tok("only-acme-t", "acme", 6))

@@ -440,13 +440,8 @@ impl ServiceKeyring {
         })?;
         let key = DataKey::generate()
             .map_err(|_| KmsError::Unavailable("the OS random generator failed".into()))?;
-        let WrappedKey {
-            kek_id,
-            ciphertext,
-        } = self
-            .provider
-            .wrap(&key, &purpose.wrap_context(id))
-            .await?;
+        let WrappedKey { kek_id, ciphertext } =
+            self.provider.wrap(&key, &purpose.wrap_context(id)).await?;
         drop(key);
         let rec = ServiceKeyRecord {
             purpose,

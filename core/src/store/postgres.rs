@@ -1418,7 +1418,9 @@ impl RecordStore for PostgresStore {
 impl Directory for PostgresStore {
     async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError> {
         // The rows read below must be read after this process's backfill (if any).
-        self.row_macs().await.map_err(|e| TenantError::Directory(e.to_string()))?;
+        self.row_macs()
+            .await
+            .map_err(|e| TenantError::Directory(e.to_string()))?;
         let dir = |e: StoreError| TenantError::Directory(e.to_string());
         // Through the service role: the application role reads no memberships (its
         // claim of a user id is not proof of being that user).
@@ -1444,7 +1446,9 @@ impl Directory for PostgresStore {
 
     async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, TenantError> {
         // The rows read below must be read after this process's backfill (if any).
-        self.row_macs().await.map_err(|e| TenantError::Directory(e.to_string()))?;
+        self.row_macs()
+            .await
+            .map_err(|e| TenantError::Directory(e.to_string()))?;
         let dir = |e: StoreError| TenantError::Directory(e.to_string());
         let mut client = self.service_conn().await.map_err(dir)?;
         let tx = client
@@ -1499,11 +1503,13 @@ fn service_key_row(r: &Row) -> Result<crate::kms::ServiceKeyRecord, StoreError> 
     let purpose: String = r.get(0);
     let state: String = r.get(2);
     Ok(crate::kms::ServiceKeyRecord {
-        purpose: crate::kms::ServicePurpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Backend("unknown service key purpose in the database".into()))?,
+        purpose: crate::kms::ServicePurpose::parse(&purpose).ok_or_else(|| {
+            StoreError::Backend("unknown service key purpose in the database".into())
+        })?,
         key_id: key_id(r.get::<_, i32>(1).into())?,
-        state: crate::kms::ServiceKeyState::parse(&state)
-            .ok_or_else(|| StoreError::Backend("unknown service key state in the database".into()))?,
+        state: crate::kms::ServiceKeyState::parse(&state).ok_or_else(|| {
+            StoreError::Backend("unknown service key state in the database".into())
+        })?,
         kek_id: r.get(3),
         wrapped: r.get(4),
         created_at: r.get(5),

@@ -776,7 +776,14 @@ impl PostgresStore {
             Role::Viewer
         };
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what, Some(&*self.row_macs().await?)).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            needed,
+            what,
+            Some(&*self.row_macs().await?),
+        )
+        .await?;
         let update = format!(
             "UPDATE {table} SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR {owner_col} = $3) AND revoked_at IS NULL"
         );
@@ -802,7 +809,14 @@ impl PostgresStore {
             Role::Viewer
         };
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what, Some(&*self.row_macs().await?)).await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            needed,
+            what,
+            Some(&*self.row_macs().await?),
+        )
+        .await?;
         let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");
         let exists = tx
             .query_opt(&select, &[&id, &ctx.tenant().as_str()])
