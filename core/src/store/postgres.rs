@@ -400,13 +400,32 @@ impl PostgresStore {
             return Ok(());
         }
         let service = ServiceRole::for_guard(0);
-        let mut after: Option<TenantId> = None;
+        let mut after = String::new();
         loop {
-            let tenants = self.list_tenants(&service, after.as_ref(), 1000).await?;
+            // On this connection (a pool of one must not wait for a second one).
+            let tenants: Vec<String> = {
+                let tx = client.obj.transaction().await.map_err(backend)?;
+                tx.execute("SELECT set_config('app.tenant_id', '', true), set_config('app.user_id', '', true), set_config('app.list_tenants', 'on', true)", &[])
+                    .await
+                    .map_err(backend)?;
+                let rows = tx
+                    .query(
+                        "SELECT tenant_id FROM tg_tenants WHERE tenant_id > $1 ORDER BY tenant_id LIMIT 1000",
+                        &[&after],
+                    )
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                rows.iter().map(|r| r.get(0)).collect()
+            };
             let Some(last) = tenants.last().cloned() else {
                 break;
             };
             for t in tenants {
+                // A row that is not a valid tenant id has nothing of ours to MAC.
+                let Ok(t) = TenantId::new(t) else {
+                    continue;
+                };
                 let ctx = TenantContext::service(t.clone(), &service);
                 let tx = scoped(&mut client, &ctx).await?;
                 let ts = t.as_str();
@@ -510,7 +529,7 @@ impl PostgresStore {
                 }
                 tx.commit().await.map_err(backend)?;
             }
-            after = Some(last);
+            after = last;
         }
         client
             .obj
