@@ -11,6 +11,8 @@ use crate::tokens::{Action as ScopeAction, Scope};
 
 /// Longest tenant id, in bytes.
 pub const MAX_TENANT_ID_LEN: usize = 64;
+/// Tenant ids starting with this are reserved (the service keyring's wrap contexts).
+pub const RESERVED_TENANT_PREFIX: &str = "_tg-service.";
 /// Longest user id, in bytes.
 pub const MAX_USER_ID_LEN: usize = 128;
 
@@ -105,10 +107,13 @@ fn valid_id(s: &str, max: usize) -> bool {
 pub struct TenantId(String);
 
 impl TenantId {
-    /// Validates and wraps a tenant id (1 to 64 characters from `[A-Za-z0-9._-]`).
+    /// Validates and wraps a tenant id (1 to 64 characters from `[A-Za-z0-9._-]`, not
+    /// starting with the reserved `_tg-service.`).
     pub fn new(id: impl Into<String>) -> Result<Self, TenantError> {
         let id = id.into();
-        if valid_id(&id, MAX_TENANT_ID_LEN) {
+        // Ids starting with `_tg-service.` are reserved for the service keyring's wrap
+        // contexts (key providers see them as tenants): no real tenant may share one.
+        if valid_id(&id, MAX_TENANT_ID_LEN) && !id.starts_with(RESERVED_TENANT_PREFIX) {
             Ok(TenantId(id))
         } else {
             Err(TenantError::InvalidId {
@@ -123,10 +128,11 @@ impl TenantId {
         &self.0
     }
 
-    /// A reserved pseudo-tenant that no valid tenant id can equal (e.g. `~service/row-mac`,
-    /// the wrap context of service keys). Never reaches a store as a tenant.
+    /// A reserved pseudo-tenant that no tenant id can equal (`_tg-service.<purpose>`, the
+    /// wrap context of service keys: valid in every key provider's key names, refused by
+    /// [`TenantId::new`]). Never reaches a store as a tenant.
     pub(crate) fn reserved(id: String) -> Self {
-        debug_assert!(!valid_id(&id, MAX_TENANT_ID_LEN));
+        debug_assert!(id.starts_with(RESERVED_TENANT_PREFIX) && valid_id(&id, MAX_TENANT_ID_LEN));
         TenantId(id)
     }
 }

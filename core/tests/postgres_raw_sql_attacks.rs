@@ -217,6 +217,23 @@ fn corpus() -> Vec<(String, String)> {
         "definer clear of beta's retention rule".into(),
         "SELECT tg_clear_retention_rule('bclass-771')".into(),
     );
+    // The definer put of schema 6: writes only in the verified tenant, whatever is named.
+    add(
+        "definer put naming beta".into(),
+        "SELECT tg_put_record('beta', 'bx-rec-4471', 'c', NULL, 1, '\\x00', 0, 0)".into(),
+    );
+    add(
+        "definer put of a new id naming beta".into(),
+        "SELECT tg_put_record('beta', 'planted-by-put', 'c', NULL, 1, '\\x00', 0, 0)".into(),
+    );
+    add(
+        "definer put after a switch to beta".into(),
+        format!("SELECT {SW}, tg_put_record('beta', 'bx-rec-4471', 'c', NULL, 1, '\\x00', 0, 0)"),
+    );
+    add(
+        "definer put, beta named in a lateral switch".into(),
+        "SELECT tg_put_record(x.t, 'bx-rec-4471', 'c', NULL, 1, '\\x00', 0, 0) FROM (SELECT set_config('app.tenant_id', 'beta', true) AS t) x".into(),
+    );
     // ---- inserts into beta, multi-row with RETURNING switches, bootstrap of a tenant
     add("plant a record in beta".into(),
         "INSERT INTO tg_records (tenant_id, id, class, subject, key_id, sealed, created_at, updated_at) VALUES ('beta', 'planted', 'c', NULL, 1, '\\x00', 0, 0)".into());
@@ -843,9 +860,10 @@ async fn removed_member_proof_and_other_tenant_proof_see_nothing() {
     );
 }
 
-/// A sweep deletes exactly its batch size whatever plan the server picks (schema 3's
+/// A sweep deletes exactly its batch size whatever plan the server picks. Schema 3's
 /// `id IN (SELECT ... LIMIT n FOR UPDATE)` deleted 507 rows with a limit of 50 under a
-/// nested loop).
+/// nested loop; this test first runs that statement under the forced plan and requires it
+/// to over-delete (so the plan really is the bad one), then the store's sweep must be exact.
 #[tokio::test]
 async fn sweep_batches_are_exact_under_any_plan() {
     let Some(pg) = fresh("sweepexact").await else {
@@ -872,10 +890,36 @@ async fn sweep_batches_are_exact_under_any_plan() {
         .batch_execute(&format!(
             "ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_hashjoin = off;
              ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_mergejoin = off;
-             ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_material = off;"
+             ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_material = off;
+             ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_hashagg = off;
+             ALTER ROLE CURRENT_USER IN DATABASE {db} SET enable_sort = off;"
         ))
         .await
         .unwrap();
+    // The plan is really forced: on a new connection of the same login, the statement of
+    // schema 3 (`id IN (SELECT ... LIMIT n FOR UPDATE)`) deletes far more than its batch
+    // (the subquery is re-run per outer row of the nested loop, and FOR UPDATE skips the
+    // rows this statement already deleted, so each re-run finds 50 new ones). Rolled back.
+    let probe = pg.service_raw().await;
+    probe
+        .batch_execute("BEGIN; SELECT set_config('app.tenant_id', 'acme', true)")
+        .await
+        .unwrap();
+    let old = probe
+        .query(
+            "DELETE FROM tg_records WHERE tenant_id = $1 AND id IN (
+                 SELECT id FROM tg_records WHERE tenant_id = $1 AND class = $2 AND updated_at < $3 ORDER BY id LIMIT $4 FOR UPDATE)
+             RETURNING id",
+            &[&"acme", &"chat", &10i64, &50i64],
+        )
+        .await
+        .unwrap();
+    probe.batch_execute("ROLLBACK").await.unwrap();
+    assert!(
+        old.len() > 50,
+        "the forced plan must reproduce the over-deletion of the old statement (got {})",
+        old.len()
+    );
     let s = pg.store().await;
     let gone = s.delete_expired(&acme, "chat", 10, 50).await.unwrap();
     assert_eq!(gone.len(), 50);

@@ -44,7 +44,11 @@ fn keys_are_wrapped_by_the_key_file_and_survive_a_restart() {
     let rt = rt();
     let (first, key_bytes) = rt.block_on(async {
         let g = Guard::embedded(dir.path()).unwrap();
-        let k = g.service_keys().current(ServicePurpose::RowMac).await.unwrap();
+        let k = g
+            .service_keys()
+            .current(ServicePurpose::RowMac)
+            .await
+            .unwrap();
         assert_eq!(k.id().get(), 1);
         assert_eq!(format!("{k:?}"), "ServiceKey(row-mac #1, [REDACTED])");
         let s = g
@@ -58,16 +62,27 @@ fn keys_are_wrapped_by_the_key_file_and_survive_a_restart() {
     // A fresh guard (a restart) unwraps the same key through the key file.
     rt.block_on(async {
         let g = Guard::embedded(dir.path()).unwrap();
-        let k = g.service_keys().current(ServicePurpose::RowMac).await.unwrap();
+        let k = g
+            .service_keys()
+            .current(ServicePurpose::RowMac)
+            .await
+            .unwrap();
         assert_eq!(k.id(), first);
         assert_eq!(k.expose(), &key_bytes);
-        let recs = g.service_keys().records(ServicePurpose::RowMac).await.unwrap();
+        let recs = g
+            .service_keys()
+            .records(ServicePurpose::RowMac)
+            .await
+            .unwrap();
         assert_eq!(recs.len(), 1);
         assert!(!contains(&recs[0].wrapped, &key_bytes));
     });
     // The database writer's view: the file holds no service key in clear.
     let db = std::fs::read(dir.path().join("tenantguard.db")).unwrap();
-    assert!(!contains(&db, &key_bytes), "service key in clear in the database");
+    assert!(
+        !contains(&db, &key_bytes),
+        "service key in clear in the database"
+    );
     // Without the key file (another KEK), the stored keys do not unwrap.
     rt.block_on(async {
         let other = tempfile::tempdir().unwrap();
@@ -117,6 +132,15 @@ fn a_wrap_swapped_between_purposes_does_not_unwrap() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{e:?}");
     });
+}
+
+#[test]
+fn no_tenant_can_take_a_wrap_context_of_the_keyring() {
+    for p in ServicePurpose::ALL {
+        let e = tenantguard::TenantId::new(format!("_tg-service.{p}")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{p}");
+    }
+    assert!(tenantguard::TenantId::new("tg-service.row-mac").is_ok());
 }
 
 #[test]
@@ -173,12 +197,18 @@ fn a_rotation_by_another_process_verifies_at_once_here() {
         let b = Guard::embedded(dir.path()).unwrap();
         let p = ServicePurpose::RowMac;
         let b1 = b.service_keys().current(p).await.unwrap();
-        assert_eq!(a.service_keys().current(p).await.unwrap().expose(), b1.expose());
+        assert_eq!(
+            a.service_keys().current(p).await.unwrap().expose(),
+            b1.expose()
+        );
         let id2 = a.service_keys().rotate(p).await.unwrap();
         let k2 = a.service_keys().current(p).await.unwrap();
         // b has not refreshed: its current is still 1, but it finds 2 on demand.
         assert_eq!(b.service_keys().current(p).await.unwrap().id().get(), 1);
-        assert_eq!(b.service_keys().get(p, id2).await.unwrap().expose(), k2.expose());
+        assert_eq!(
+            b.service_keys().get(p, id2).await.unwrap().expose(),
+            k2.expose()
+        );
         b.service_keys().refresh(p).await.unwrap();
         assert_eq!(b.service_keys().current(p).await.unwrap().id(), id2);
     });
@@ -212,7 +242,13 @@ fn child() {
 
 fn spawn(dir: &Path, out: &Path) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir)
         .env(CHILD_OUT, out)
         .stdout(Stdio::null())
@@ -245,6 +281,10 @@ fn processes_starting_at_once_share_one_current_key() {
             let store = SqliteStore::open(home.join("tenantguard.db")).unwrap();
             store.service_keys(ServicePurpose::RowMac).await.unwrap()
         });
-        assert_eq!(rows.len(), 1, "round {round}: one row-mac key, not one per process");
+        assert_eq!(
+            rows.len(),
+            1,
+            "round {round}: one row-mac key, not one per process"
+        );
     }
 }

@@ -564,7 +564,7 @@ fn parse_state(file: &File) -> Result<State, String> {
     }
     let mut tenants = BTreeMap::new();
     for t in &file.tenants {
-        // The keyring's pseudo-tenants (`~service/<purpose>`) hold secrets here too.
+        // The keyring's pseudo-tenants (`_tg-service.<purpose>`) hold secrets here too.
         if TenantId::new(t.id.as_str()).is_err() && !super::ServicePurpose::is_wrap_tenant(&t.id) {
             return Err("a tenant entry has an invalid tenant id".into());
         }

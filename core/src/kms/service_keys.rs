@@ -63,16 +63,23 @@ impl ServicePurpose {
     /// True for the pseudo-tenant of a purpose's wrap context (key providers that keep
     /// per-tenant material, like the key file, accept it beside real tenant ids).
     pub(crate) fn is_wrap_tenant(s: &str) -> bool {
-        s.strip_prefix("~service/")
+        s.strip_prefix(crate::tenant::RESERVED_TENANT_PREFIX)
             .is_some_and(|p| Self::parse(p).is_some())
     }
 
-    /// The wrap context of this purpose's key `id`. The pseudo-tenant `~service/<purpose>`
-    /// cannot be a real tenant id (`~` is not allowed in tenant ids), so a wrapped service
-    /// key never unwraps as a tenant's data key or as another purpose's key.
+    /// The wrap context of this purpose's key `id`. The pseudo-tenant
+    /// `_tg-service.<purpose>` is refused by `TenantId::new`, so no real tenant can share
+    /// it: a wrapped service key never unwraps as a tenant's data key or as another
+    /// purpose's key, and shredding a tenant never touches it. It uses only characters
+    /// every provider's per-tenant key names accept (AWS aliases, Vault key names,
+    /// PKCS#11 labels; Cloud KMS hashes it).
     fn wrap_context(self, id: KeyId) -> WrapContext {
         WrapContext {
-            tenant: TenantId::reserved(format!("~service/{}", self.as_str())),
+            tenant: TenantId::reserved(format!(
+                "{}{}",
+                crate::tenant::RESERVED_TENANT_PREFIX,
+                self.as_str()
+            )),
             key_id: id,
         }
     }
@@ -450,13 +457,8 @@ impl ServiceKeyring {
         })?;
         let key = DataKey::generate()
             .map_err(|_| KmsError::Unavailable("the OS random generator failed".into()))?;
-        let WrappedKey {
-            kek_id,
-            ciphertext,
-        } = self
-            .provider
-            .wrap(&key, &purpose.wrap_context(id))
-            .await?;
+        let WrappedKey { kek_id, ciphertext } =
+            self.provider.wrap(&key, &purpose.wrap_context(id)).await?;
         drop(key);
         let rec = ServiceKeyRecord {
             purpose,

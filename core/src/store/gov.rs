@@ -21,7 +21,7 @@ pub fn validate_label(what: &str, label: &str) -> Result<(), StoreError> {
 /// A stored agent token: metadata and the SHA-256 of its plaintext, never the plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
-    /// Public id, unique across tenants.
+    /// Public id, unique within its tenant (another tenant's id is "not found").
     pub id: String,
     /// The owning tenant.
     pub tenant: TenantId,
@@ -180,7 +180,7 @@ pub trait RetentionStore: Send + Sync {
 /// A stored login session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
-    /// Public id, unique across tenants.
+    /// Public id, unique within its tenant (another tenant's id is "not found").
     pub id: String,
     /// The tenant.
     pub tenant: TenantId,

@@ -231,6 +231,8 @@ pub(crate) struct RowMacSlot {
     generation: AtomicU64,
     // Held while this process backfills; true once the store's marker says done.
     backfilled: tokio::sync::Mutex<bool>,
+    // The lock-free fast path once it is done.
+    backfill_done: AtomicBool,
 }
 
 impl std::fmt::Debug for RowMacSlot {
@@ -273,16 +275,14 @@ impl RowMacSlot {
     {
         let ring = self.ring()?;
         let gen = ring.generation(ServicePurpose::RowMac);
-        let cached = self
-            .snap
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let cached = self.snap.read().unwrap_or_else(|p| p.into_inner()).clone();
         let snap = match cached {
             Some(s) if s.generation == gen && !s.missed.load(Ordering::Relaxed) => s,
             stale => {
                 if stale.is_some_and(|s| s.missed.load(Ordering::Relaxed)) {
-                    ring.refresh(ServicePurpose::RowMac).await.map_err(keyring)?;
+                    ring.refresh(ServicePurpose::RowMac)
+                        .await
+                        .map_err(keyring)?;
                 }
                 let keys = ring.keys(ServicePurpose::RowMac).await.map_err(keyring)?;
                 let current = keys.last().cloned().ok_or_else(|| {
@@ -299,10 +299,13 @@ impl RowMacSlot {
                 s
             }
         };
-        let mut done = self.backfilled.lock().await;
-        if !*done {
-            backfill(snap.clone()).await?;
-            *done = true;
+        if !self.backfill_done.load(Ordering::Acquire) {
+            let mut done = self.backfilled.lock().await;
+            if !*done {
+                backfill(snap.clone()).await?;
+                *done = true;
+                self.backfill_done.store(true, Ordering::Release);
+            }
         }
         Ok(snap)
     }
@@ -428,13 +431,22 @@ mod tests {
             k.check_token(&TokenRow::of(t, s), tag, Some(1))
         };
         assert!(chk(&k, &t, "[\"read\"]", Some(&tag.mac)).is_ok());
-        assert!(chk(&k, &t, "[\"admin\"]", Some(&tag.mac)).is_err(), "scopes");
+        assert!(
+            chk(&k, &t, "[\"admin\"]", Some(&tag.mac)).is_err(),
+            "scopes"
+        );
         let mut moved = t.clone();
         moved.tenant = TenantId::new("beta").unwrap();
-        assert!(chk(&k, &moved, "[\"read\"]", Some(&tag.mac)).is_err(), "tenant");
+        assert!(
+            chk(&k, &moved, "[\"read\"]", Some(&tag.mac)).is_err(),
+            "tenant"
+        );
         let mut longer = t.clone();
         longer.expires_at = None;
-        assert!(chk(&k, &longer, "[\"read\"]", Some(&tag.mac)).is_err(), "expiry");
+        assert!(
+            chk(&k, &longer, "[\"read\"]", Some(&tag.mac)).is_err(),
+            "expiry"
+        );
         assert!(chk(&k, &t, "[\"read\"]", None).is_err(), "missing MAC");
         assert!(
             k.check_token(&TokenRow::of(&t, "[\"read\"]"), Some(&tag.mac), None)

@@ -1,9 +1,10 @@
 //! Persistence: the store traits every backend implements, and the built-in backends.
 //!
-//! Every call takes a [`TenantContext`]; there is no unscoped query. Record ids are unique
-//! per tenant on every store: two tenants may both hold a `row-42`, and tenant B's id asked
-//! for with tenant A's context is simply "not found" (it reveals nothing). `CrossTenant`
-//! remains for an object that carries another tenant's identity (a token, a session).
+//! Every call takes a [`TenantContext`]; there is no unscoped query. Record, token and
+//! session ids are unique per tenant on every store: two tenants may both hold a `row-42`,
+//! and tenant B's id asked for with tenant A's context is simply "not found" (it reveals
+//! nothing). `CrossTenant` remains for an object that carries another tenant's identity
+//! (e.g. a record handed to a write under another tenant's context).
 
 mod gov;
 mod integrity;
@@ -135,7 +136,8 @@ pub enum StoreError {
     /// policy: the user's role in the tenant does not allow the write).
     #[error("permission denied by the store: {0}")]
     PermissionDenied(String),
-    /// A stored authorization row failed its integrity check (see [`RowKey`]).
+    /// A stored authorization row failed its integrity check (a missing or invalid MAC
+    /// under the service keyring's `row-mac` key).
     #[error("integrity check failed: {0}")]
     Integrity(String),
 }

@@ -151,6 +151,8 @@ impl TokenStore for PostgresStore {
         _service: &ServiceRole,
         hash: &[u8; 32],
     ) -> Result<Option<TokenRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.token_hash", hash).await?;
         let row = tx
@@ -161,6 +163,8 @@ impl TokenStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        // A miss reloads the keyring over the pool: hold no connection then.
+        drop(client);
         self.verified(|k| row.as_ref().map(|r| token_row(r, Some(k))).transpose())
             .await
     }
@@ -172,6 +176,8 @@ impl TokenStore for PostgresStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<TokenRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -185,6 +191,8 @@ impl TokenStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        // A miss reloads the keyring over the pool: hold no connection then.
+        drop(client);
         self.verified(|k| rows.iter().map(|r| token_row(r, Some(k))).collect())
             .await
     }
@@ -217,13 +225,15 @@ impl AuditStore for PostgresStore {
         draft: &AuditDraft,
     ) -> Result<AuditEntry, StoreError> {
         let t = ctx.tenant().as_str();
+        // Before taking a connection: the first call of a process may backfill over another.
+        let k = self.row_macs().await?;
         let mut client = self.service_conn().await?;
         let tx = service_write(
             &mut client,
             ctx,
             Role::Viewer,
             "appending to the audit log",
-            Some(&*self.row_macs().await?),
+            Some(&k),
         )
         .await?;
         // Appenders of one tenant queue here until the holder commits, so each reads the
@@ -398,15 +408,11 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
+        // Before taking a connection: the first call of a process may backfill over another.
+        let k = self.row_macs().await?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(
-            &mut client,
-            ctx,
-            Role::Member,
-            "deleting records",
-            Some(&*self.row_macs().await?),
-        )
-        .await?;
+        let tx =
+            service_write(&mut client, ctx, Role::Member, "deleting records", Some(&k)).await?;
         let rows = tx
             .query(
                 // A MATERIALIZED CTE runs once: `id IN (SELECT ... LIMIT n)` could be
@@ -432,15 +438,11 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let limit = page(limit)?;
+        // Before taking a connection: the first call of a process may backfill over another.
+        let k = self.row_macs().await?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(
-            &mut client,
-            ctx,
-            Role::Member,
-            "deleting records",
-            Some(&*self.row_macs().await?),
-        )
-        .await?;
+        let tx =
+            service_write(&mut client, ctx, Role::Member, "deleting records", Some(&k)).await?;
         let rows = tx
             .query(
                 "WITH doomed AS MATERIALIZED (
@@ -463,15 +465,11 @@ impl RetentionStore for PostgresStore {
         limit: usize,
     ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
+        // Before taking a connection: the first call of a process may backfill over another.
+        let k = self.row_macs().await?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(
-            &mut client,
-            ctx,
-            Role::Member,
-            "deleting records",
-            Some(&*self.row_macs().await?),
-        )
-        .await?;
+        let tx =
+            service_write(&mut client, ctx, Role::Member, "deleting records", Some(&k)).await?;
         let n = tx
             .execute(
                 "WITH doomed AS MATERIALIZED (SELECT id FROM tg_records WHERE tenant_id = $1 LIMIT $2 FOR UPDATE)
@@ -553,6 +551,8 @@ impl SessionStore for PostgresStore {
         _service: &ServiceRole,
         hash: &[u8; 32],
     ) -> Result<Option<RefreshRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let mut client = self.service_pool()?.get().await.map_err(pool_err)?;
         let tx = by_hash_tx(&mut client, "app.refresh_hash", hash).await?;
         let row = tx
@@ -560,6 +560,8 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        // A miss reloads the keyring over the pool: hold no connection then.
+        drop(client);
         self.verified(|k| {
             row.as_ref()
                 .map(|r| {
@@ -583,6 +585,8 @@ impl SessionStore for PostgresStore {
         ctx: &TenantContext,
         id: &str,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
         let row = tx
@@ -593,6 +597,8 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        // A miss reloads the keyring over the pool: hold no connection then.
+        drop(client);
         self.verified(|k| row.as_ref().map(|r| session_row(r, Some(k))).transpose())
             .await
     }
@@ -656,6 +662,8 @@ impl SessionStore for PostgresStore {
         user: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SessionRecord>, StoreError> {
+        // The rows read below must be read after this process's backfill (if any).
+        self.row_macs().await?;
         let limit = page(limit)?;
         let mut client = self.client(ctx).await?;
         let tx = scoped(&mut client, ctx).await?;
@@ -669,6 +677,8 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        // A miss reloads the keyring over the pool: hold no connection then.
+        drop(client);
         self.verified(|k| rows.iter().map(|r| session_row(r, Some(k))).collect())
             .await
     }
@@ -765,8 +775,10 @@ impl PostgresStore {
         } else {
             Role::Viewer
         };
+        // Before taking a connection: the first call of a process may backfill over another.
+        let k = self.row_macs().await?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what, Some(&*self.row_macs().await?)).await?;
+        let tx = service_write(&mut client, ctx, needed, what, Some(&k)).await?;
         let update = format!(
             "UPDATE {table} SET revoked_at = $1 WHERE tenant_id = $2 AND ($3::text IS NULL OR {owner_col} = $3) AND revoked_at IS NULL"
         );
@@ -791,8 +803,10 @@ impl PostgresStore {
         } else {
             Role::Viewer
         };
+        // Before taking a connection: the first call of a process may backfill over another.
+        let k = self.row_macs().await?;
         let mut client = self.service_conn().await?;
-        let tx = service_write(&mut client, ctx, needed, what, Some(&*self.row_macs().await?)).await?;
+        let tx = service_write(&mut client, ctx, needed, what, Some(&k)).await?;
         let select = format!("SELECT 1 FROM {table} WHERE id = $1 AND tenant_id = $2 FOR UPDATE");
         let exists = tx
             .query_opt(&select, &[&id, &ctx.tenant().as_str()])

@@ -329,7 +329,8 @@ impl SqliteStore {
         if version < 6 {
             // Table rebuilds: foreign keys are checked at the end of the batch, not per
             // statement of the copy.
-            tx.execute_batch("PRAGMA defer_foreign_keys = ON;").map_err(backend)?;
+            tx.execute_batch("PRAGMA defer_foreign_keys = ON;")
+                .map_err(backend)?;
             tx.execute_batch(MIGRATION_6).map_err(backend)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)

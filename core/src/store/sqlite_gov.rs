@@ -115,7 +115,8 @@ fn session_checked(
     move |r| {
         let rec = session_row(r)?;
         let mac: Option<Vec<u8>> = r.get(9)?;
-        Ok(k.check_session(&rec, mac.as_deref(), r.get(10)?).map(|_| rec))
+        Ok(k.check_session(&rec, mac.as_deref(), r.get(10)?)
+            .map(|_| rec))
     }
 }
 
@@ -603,7 +604,9 @@ impl SessionStore for SqliteStore {
         self.verified(|k| {
             self.conn()
                 .query_row(
-                    &format!("SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND id = ?2"),
+                    &format!(
+                        "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND id = ?2"
+                    ),
                     [ctx.tenant().as_str(), id],
                     session_checked(k),
                 )
@@ -793,8 +796,13 @@ pub(super) fn backfill(conn: &mut rusqlite::Connection, k: &RowMacs) -> Result<(
                 .map_err(backend)?;
             let rows = st
                 .query_map(params![last, batch], |r| {
-                    let (id, tenant, agent, hash, scopes): (String, String, String, Vec<u8>, String) =
-                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
+                    let (id, tenant, agent, hash, scopes): (
+                        String,
+                        String,
+                        String,
+                        Vec<u8>,
+                        String,
+                    ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
                     let tag = k.token_row(&crate::store::TokenRow {
                         id: &id,
                         tenant: &tenant,

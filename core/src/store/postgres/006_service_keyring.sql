@@ -73,3 +73,46 @@ CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_tokens         FOR EACH ROW EXEC
 CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_sessions       FOR EACH ROW EXECUTE FUNCTION tg_guard_mac();
 CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_refresh_tokens FOR EACH ROW EXECUTE FUNCTION tg_guard_mac();
 CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_memberships    FOR EACH ROW EXECUTE FUNCTION tg_guard_mac();
+
+-- 3. A put of the application role in one definer call: one verified check of the actor
+--    (the same lookup as tg_actor_tenant, rank member or higher) for the whole put, where
+--    a plain UPDATE is checked against three policy expressions, each a definer call.
+--    The row is written only in the verified tenant, and only if it is the tenant the
+--    caller names (else 42501, the same refusal the policies give). Returns 1 when it
+--    replaced or inserted the row.
+CREATE FUNCTION tg_put_record(p_tenant text, p_id text, p_class text, p_subject text,
+                              p_key_id bigint, p_sealed bytea, p_created_at bigint,
+                              p_updated_at bigint) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE t text;
+BEGIN
+    SELECT p.tenant_id INTO t
+      FROM public.tg_actor_proofs p
+      JOIN public.tg_memberships m ON m.tenant_id = p.tenant_id AND m.user_id = p.user_id
+     WHERE p.proof_hash = pg_catalog.sha256(pg_catalog.decode(
+               pg_catalog.left(COALESCE(NULLIF(pg_catalog.current_setting('app.proof', true), ''), '00'), 64), 'hex'))
+       AND p.expires_at > pg_catalog.statement_timestamp()
+       AND m.role IN ('member', 'admin', 'owner');
+    IF t IS NULL OR t IS DISTINCT FROM p_tenant THEN
+        RAISE EXCEPTION 'new row violates row-level security policy for table "tg_records"'
+            USING ERRCODE = '42501';
+    END IF;
+    UPDATE public.tg_records
+       SET class = p_class, subject = p_subject, key_id = p_key_id, sealed = p_sealed,
+           updated_at = p_updated_at
+     WHERE tenant_id = t AND id = p_id;
+    IF FOUND THEN
+        RETURN 1;
+    END IF;
+    INSERT INTO public.tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
+    VALUES (p_id, t, p_class, p_subject, p_key_id, p_sealed, p_created_at, p_updated_at)
+    ON CONFLICT (tenant_id, id) DO UPDATE
+       SET class = EXCLUDED.class, subject = EXCLUDED.subject, key_id = EXCLUDED.key_id,
+           sealed = EXCLUDED.sealed, updated_at = EXCLUDED.updated_at;
+    RETURN 1;
+END
+$$;
+REVOKE ALL ON FUNCTION tg_put_record(text, text, text, text, bigint, bytea, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tg_put_record(text, text, text, text, bigint, bytea, bigint, bigint) TO tenantguard_app;
