@@ -616,7 +616,11 @@ async fn organization_names_and_exempt_words_are_set_by_policy() {
         .unwrap();
     assert_eq!(egress.policy(&acme).await.unwrap().names, mine.names);
     let p = allowed(egress.prepare(&acme, "llm-chat", TEXT).await.unwrap());
-    assert!(p.text.starts_with("Please ask [NAME] whether Aurora"), "{}", p.text);
+    assert!(
+        p.text.starts_with("Please ask [NAME] whether Aurora"),
+        "{}",
+        p.text
+    );
 
     // Not redacted, an organization's name still counts as personal data for a provider
     // restricted to other categories (here the only name in the text is the org's own).

@@ -16,7 +16,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(9);
     let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let synthetic: Vec<String> = generate(42, 200, 2048).into_iter().map(|d| d.text).collect();
+    let synthetic: Vec<String> = generate(42, 200, 2048)
+        .into_iter()
+        .map(|d| d.text)
+        .collect();
     let secrets: Vec<String> = eval_set::load(&eval_set::default_path())
         .into_iter()
         .map(|p| p.text)
@@ -75,9 +78,7 @@ fn main() {
             for d in set.iter() {
                 let s = PseudonymSession::new(&tenant, std::time::Duration::from_secs(60))
                     .expect("session");
-                let out = r
-                    .redact(d, &Operation::Pseudonymize(&s))
-                    .expect("redact");
+                let out = r.redact(d, &Operation::Pseudonymize(&s)).expect("redact");
                 let mut st = s.stream();
                 for chunk in out.text.split_inclusive(' ') {
                     n += st.push(chunk).expect("push").len();

@@ -354,7 +354,19 @@ impl Scan<'_> {
             return e;
         }
         if f & AT != 0 {
+            let before = self.out.len();
             self.emails(s, e);
+            if self.cfg.ids_as_secrets && self.out.len() == before {
+                // `image@sha256:<hex>`: no address here; with identifiers counted as secrets,
+                // the part after the last `@` (a pinned digest) is read like a word of its
+                // own (it holds no `@`, so this recurses once).
+                if let Some(a) = memchr::memrchr(b'@', w) {
+                    let ps = s + a + 1;
+                    if ps < e {
+                        self.token(ps, e, flags(&self.b[ps..e]), false);
+                    }
+                }
+            }
             return e;
         }
         if f & OT != 0 && self.on(&EntityKind::Email) {

@@ -273,8 +273,7 @@ fn lone_non_name(lx: &Lexicon, t: &str, s: usize) -> bool {
         return true;
     }
     // A lone unknown word is a name only after a strong cue (a title, a greeting, `Name:`...).
-    f == 0
-        && (!strong_cue_possible(t, s) || cue_before(t, s, &mut text::Buf::new()) != Cue::Strong)
+    f == 0 && (!strong_cue_possible(t, s) || cue_before(t, s, &mut text::Buf::new()) != Cue::Strong)
 }
 
 /// A name starting at `s` (the start of a capitalized word), as a byte range.

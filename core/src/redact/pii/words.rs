@@ -187,16 +187,22 @@ mod hash_tests {
 
     #[test]
     fn ascii_and_unicode_paths_agree_and_ignore_case() {
-        for w in ["a", "Anna", "MÜLLER", "Müller", "o'neil-smith", "ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{"] {
+        for w in [
+            "a",
+            "Anna",
+            "MÜLLER",
+            "Müller",
+            "o'neil-smith",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{",
+        ] {
             let lower: String = w.chars().flat_map(char::to_lowercase).collect();
             assert_eq!(hash_lower(w), hash_bytes(lower.as_bytes()), "{w}");
             assert_eq!(hash_lower(w), hash_lower(&w.to_uppercase()), "{w}");
         }
         for w in ["a", "Ab", "Anna", "Novak", "PLEASE", "Kowalsk", "Kowalski"] {
-            let x = w
-                .bytes()
-                .enumerate()
-                .fold(0u64, |a, (i, c)| a | u64::from(c.to_ascii_lowercase()) << (8 * i));
+            let x = w.bytes().enumerate().fold(0u64, |a, (i, c)| {
+                a | u64::from(c.to_ascii_lowercase()) << (8 * i)
+            });
             assert_eq!(hash_lower_short(w.len(), x), hash_lower(w), "{w}");
         }
         assert_ne!(hash_lower("a"), hash_lower("a\0"));
