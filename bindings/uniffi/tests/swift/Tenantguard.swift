@@ -9058,6 +9058,14 @@ public struct EgressPolicy: Equatable, Hashable {
      * Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
      */
     public var identifiersAsSecrets: Bool
+    /**
+     * The organization's own person names, found wherever personal data is redacted.
+     */
+    public var names: [String]
+    /**
+     * Words never taken as part of a person name (product or brand names).
+     */
+    public var exempt: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -9091,7 +9099,13 @@ public struct EgressPolicy: Equatable, Hashable {
          */retention: RetentionHints, 
         /**
          * Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
-         */identifiersAsSecrets: Bool = false) {
+         */identifiersAsSecrets: Bool = false, 
+        /**
+         * The organization's own person names, found wherever personal data is redacted.
+         */names: [String] = [], 
+        /**
+         * Words never taken as part of a person name (product or brand names).
+         */exempt: [String] = []) {
         self.allowedProviders = allowedProviders
         self.optedOut = optedOut
         self.categories = categories
@@ -9102,6 +9116,8 @@ public struct EgressPolicy: Equatable, Hashable {
         self.agentPrefix = agentPrefix
         self.retention = retention
         self.identifiersAsSecrets = identifiersAsSecrets
+        self.names = names
+        self.exempt = exempt
     }
 
     
@@ -9129,7 +9145,9 @@ public struct FfiConverterTypeEgressPolicy: FfiConverterRustBuffer {
                 patterns: FfiConverterSequenceTypeOrgPattern.read(from: &buf), 
                 agentPrefix: FfiConverterOptionString.read(from: &buf), 
                 retention: FfiConverterTypeRetentionHints.read(from: &buf), 
-                identifiersAsSecrets: FfiConverterBool.read(from: &buf)
+                identifiersAsSecrets: FfiConverterBool.read(from: &buf), 
+                names: FfiConverterSequenceString.read(from: &buf), 
+                exempt: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -9144,6 +9162,8 @@ public struct FfiConverterTypeEgressPolicy: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.agentPrefix, into: &buf)
         FfiConverterTypeRetentionHints.write(value.retention, into: &buf)
         FfiConverterBool.write(value.identifiersAsSecrets, into: &buf)
+        FfiConverterSequenceString.write(value.names, into: &buf)
+        FfiConverterSequenceString.write(value.exempt, into: &buf)
     }
 }
 
