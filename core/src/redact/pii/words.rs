@@ -181,37 +181,6 @@ fn hash_bytes(b: &[u8]) -> u64 {
     fold(h ^ K0, K1)
 }
 
-#[cfg(test)]
-mod hash_tests {
-    use super::*;
-
-    #[test]
-    fn ascii_and_unicode_paths_agree_and_ignore_case() {
-        for w in [
-            "a",
-            "Anna",
-            "MÜLLER",
-            "Müller",
-            "o'neil-smith",
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{",
-        ] {
-            let lower: String = w.chars().flat_map(char::to_lowercase).collect();
-            assert_eq!(hash_lower(w), hash_bytes(lower.as_bytes()), "{w}");
-            assert_eq!(hash_lower(w), hash_lower(&w.to_uppercase()), "{w}");
-        }
-        for w in ["a", "Ab", "Anna", "Novak", "PLEASE", "Kowalsk", "Kowalski"] {
-            let x = w.bytes().enumerate().fold(0u64, |a, (i, c)| {
-                a | u64::from(c.to_ascii_lowercase()) << (8 * i)
-            });
-            assert_eq!(hash_lower_short(w.len(), x), hash_lower(w), "{w}");
-        }
-        assert_ne!(hash_lower("a"), hash_lower("a\0"));
-        assert_ne!(hash_lower("ab"), hash_lower("ba"));
-        let long = "Ä".repeat(40);
-        assert_eq!(hash_lower(&long), hash_lower(&long.to_lowercase()));
-    }
-}
-
 /// Bits of the Bloom filter in front of [`table`]: 16 KiB, so it stays in the L1/L2 cache
 /// while the table (a few hundred KiB) does not. Most capitalized words of prose are in no
 /// list; the filter answers for them without touching the table.
@@ -258,4 +227,35 @@ pub(super) fn is_compound_street(w: &str) -> bool {
     SUFFIXES.iter().any(|s| {
         b.len() >= s.len() + 3 && b[b.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
     })
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+
+    #[test]
+    fn ascii_and_unicode_paths_agree_and_ignore_case() {
+        for w in [
+            "a",
+            "Anna",
+            "MÜLLER",
+            "Müller",
+            "o'neil-smith",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{",
+        ] {
+            let lower: String = w.chars().flat_map(char::to_lowercase).collect();
+            assert_eq!(hash_lower(w), hash_bytes(lower.as_bytes()), "{w}");
+            assert_eq!(hash_lower(w), hash_lower(&w.to_uppercase()), "{w}");
+        }
+        for w in ["a", "Ab", "Anna", "Novak", "PLEASE", "Kowalsk", "Kowalski"] {
+            let x = w.bytes().enumerate().fold(0u64, |a, (i, c)| {
+                a | u64::from(c.to_ascii_lowercase()) << (8 * i)
+            });
+            assert_eq!(hash_lower_short(w.len(), x), hash_lower(w), "{w}");
+        }
+        assert_ne!(hash_lower("a"), hash_lower("a\0"));
+        assert_ne!(hash_lower("ab"), hash_lower("ba"));
+        let long = "Ä".repeat(40);
+        assert_eq!(hash_lower(&long), hash_lower(&long.to_lowercase()));
+    }
 }
