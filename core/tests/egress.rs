@@ -573,3 +573,122 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
         .unwrap();
     assert_eq!(v, 6);
 }
+
+/// Issue 22: an organization sets its own person names and exempt words by policy alone;
+/// they are stored with the policy (a second instance on the same database applies them),
+/// stay within the organization, count as personal data for restricted providers, and are
+/// bounded like the redactor's own lists.
+#[tokio::test]
+async fn organization_names_and_exempt_words_are_set_by_policy() {
+    // `Zorblat` is in no gazetteer and has no cue here: only the organization's list makes it
+    // a name. `Aurora` is a given name in the gazetteer and, for this organization, a product.
+    const TEXT: &str = "Please ask Zorblat whether Aurora shipped, then tell Anna.";
+    let dir = tempfile::tempdir().unwrap();
+    let guard = tg_cap::embedded(dir.path()).unwrap();
+    for t in ["acme", "globex"] {
+        guard.create_tenant(&ctx(t)).await.unwrap();
+    }
+    let egress = Egress::builder(guard.clone())
+        .registry(Registry::example())
+        .build()
+        .unwrap();
+    let (acme, globex) = (ctx("acme"), ctx("globex"));
+    let pii = EgressPolicy {
+        redaction: RedactionLevel::Pii,
+        operator: Operator::Tag,
+        ..Default::default()
+    };
+    egress.set_policy(&globex, &pii).await.unwrap();
+    let mine = EgressPolicy {
+        names: vec!["Zorblat Quennick".into()],
+        exempt: vec!["aurora".into()],
+        ..pii.clone()
+    };
+    egress.set_policy(&acme, &mine).await.unwrap();
+    assert_eq!(egress.policy(&acme).await.unwrap(), mine);
+    let p = allowed(egress.prepare(&acme, "llm-chat", TEXT).await.unwrap());
+    assert_eq!(
+        p.text,
+        "Please ask [NAME] whether Aurora shipped, then tell [NAME]."
+    );
+    // Another organization's policy has neither list.
+    let p = allowed(egress.prepare(&globex, "llm-chat", TEXT).await.unwrap());
+    assert_eq!(
+        p.text,
+        "Please ask Zorblat whether [NAME] shipped, then tell [NAME]."
+    );
+    drop(egress);
+    drop(guard);
+
+    // A second instance on the same database reads the lists from the stored policy.
+    let guard = tg_cap::embedded(dir.path()).unwrap();
+    let acme = ctx("acme");
+    let egress = Egress::builder(guard)
+        .registry(Registry::example())
+        .build()
+        .unwrap();
+    assert_eq!(egress.policy(&acme).await.unwrap().names, mine.names);
+    let p = allowed(egress.prepare(&acme, "llm-chat", TEXT).await.unwrap());
+    assert!(
+        p.text.starts_with("Please ask [NAME] whether Aurora"),
+        "{}",
+        p.text
+    );
+
+    // Not redacted, an organization's name still counts as personal data for a provider
+    // restricted to other categories (here the only name in the text is the org's own).
+    let restricted = EgressPolicy {
+        names: vec!["Zorblat".into()],
+        categories: BTreeMap::from([(
+            "llm-chat".to_owned(),
+            BTreeSet::from([category::PROMPTS.to_owned()]),
+        )]),
+        ..Default::default()
+    };
+    egress.set_policy(&acme, &restricted).await.unwrap();
+    assert_eq!(
+        denied(
+            egress
+                .prepare(&acme, "llm-chat", "ask zorblat and Zorblat")
+                .await
+                .unwrap()
+        ),
+        DenyReason::CategoryNotAllowed {
+            category: category::PII.to_owned()
+        }
+    );
+    assert!(egress
+        .prepare(&acme, "llm-chat", "ask the team")
+        .await
+        .unwrap()
+        .allowed()
+        .is_some());
+
+    // Bounded: too many names, an over-long word, a control character, a blank entry are
+    // refused with a typed error and the stored policy is unchanged.
+    let limits = [
+        vec!["Ann".to_owned(); tenantguard::redact::MAX_ORG_NAMES + 1],
+        vec!["x".repeat(tenantguard::redact::MAX_NAME_LEN + 1)],
+        vec!["Ann\u{0}Lee".to_owned()],
+        vec!["  ".to_owned()],
+    ];
+    for bad in limits {
+        for p in [
+            EgressPolicy {
+                names: bad.clone(),
+                ..Default::default()
+            },
+            EgressPolicy {
+                exempt: bad,
+                ..Default::default()
+            },
+        ] {
+            let e = egress.set_policy(&acme, &p).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        }
+    }
+    assert_eq!(egress.policy(&acme).await.unwrap(), restricted);
+    // Stored policies from before these fields still load (the fields default to empty).
+    let old: EgressPolicy = serde_json::from_str("{\"redaction\":\"pii\"}").unwrap();
+    assert!(old.names.is_empty() && old.exempt.is_empty());
+}

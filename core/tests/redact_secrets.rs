@@ -3,7 +3,7 @@
 //! identifiers that are not secrets (and the per-organization switch that makes them so),
 //! structured personal data variants, and adversarial input.
 
-use tenantguard::redact::{EntityKind, Redactor, MAX_TEXT_LEN};
+use tenantguard::redact::{EntityKind, Operation, Redactor, MAX_TEXT_LEN};
 
 fn found(r: &Redactor, text: &str) -> Vec<(String, String)> {
     r.find(text)
@@ -206,8 +206,11 @@ fn identifiers_are_not_secrets_unless_the_organization_says_so() {
     let sri = "integrity sha512-Kq5sNclPz7QV2+lfQIuu5ZXhLxhQ/TnVe6fQpGcKpZHfWqGwTVTu7AyBXhAVEAoaTtQG2Gjw6TQmQqRh1zGqg==";
     let data = "<img src=\"data:image/png;base64,iVBORw0KGgon0G9W8uw8de9puyHB9d3xvE/pg3mKBxfeN4/YYsakj8DuzdoRy7q3sRjKMPMEiOennEgIQD43wE1xjf1+yrfKkpQ9jKK4K2gNC7w97Ay9/fkYkwFXGoq7yVD\">";
     let uuid = "request 123e4567-e89b-12d3-a456-426614174000 failed";
+    // An image pinned by digest (`name@sha256:<hex>`, the form `docker pull` and Kubernetes
+    // manifests use): the digest is an identifier in context like `sha256:<hex>` alone.
+    let pinned = "image: ghcr.io/acme/api@sha256:9b2f7c3e1a4d5b6c8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
     let default = Redactor::new();
-    for t in [commit, digest, sri, data, uuid] {
+    for t in [commit, digest, sri, data, uuid, pinned] {
         none_of(&default, t, "SECRET");
     }
     // A hex string with no naming context stays a secret (many API keys are hex).
@@ -225,6 +228,15 @@ fn identifiers_are_not_secrets_unless_the_organization_says_so() {
         let f = found(&strict, t);
         assert!(f.iter().any(|(k, _)| k == "SECRET"), "{t}: {f:?}");
     }
+    // With the switch on, the pinned digest is redacted whole, the image name is left.
+    has(
+        &strict,
+        pinned,
+        "SECRET",
+        "9b2f7c3e1a4d5b6c8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+    );
+    let out = strict.redact(pinned, &Operation::Tag).unwrap().text;
+    assert_eq!(out, "image: ghcr.io/acme/api@sha256:[SECRET]");
 }
 
 #[test]

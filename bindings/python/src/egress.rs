@@ -87,7 +87,7 @@ pub(crate) struct EgressPolicy(pub(crate) tenantguard::egress::EgressPolicy);
 #[pymethods]
 impl EgressPolicy {
     #[new]
-    #[pyo3(signature = (*, allowed_providers=None, opted_out=None, categories=None, redaction="off", operator="pseudonymize", terms=None, patterns=None, agent_prefix=None, zero_data_retention=false, prompt_cache=true, max_retention_days=None, identifiers_as_secrets=false))]
+    #[pyo3(signature = (*, allowed_providers=None, opted_out=None, categories=None, redaction="off", operator="pseudonymize", terms=None, patterns=None, agent_prefix=None, zero_data_retention=false, prompt_cache=true, max_retention_days=None, identifiers_as_secrets=false, names=None, exempt=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         #[pyo3(from_py_with = crate::errors::arg)] allowed_providers: Option<BTreeSet<String>>,
@@ -104,6 +104,8 @@ impl EgressPolicy {
         #[pyo3(from_py_with = crate::errors::arg)] prompt_cache: bool,
         #[pyo3(from_py_with = crate::errors::arg)] max_retention_days: Option<u32>,
         #[pyo3(from_py_with = crate::errors::arg)] identifiers_as_secrets: bool,
+        #[pyo3(from_py_with = crate::errors::arg)] names: Option<Vec<String>>,
+        #[pyo3(from_py_with = crate::errors::arg)] exempt: Option<Vec<String>>,
     ) -> PyResult<Self> {
         Ok(EgressPolicy(tenantguard::egress::EgressPolicy {
             allowed_providers,
@@ -115,6 +117,8 @@ impl EgressPolicy {
             patterns: self::patterns(patterns.unwrap_or_default()),
             agent_prefix,
             identifiers_as_secrets,
+            names: names.unwrap_or_default(),
+            exempt: exempt.unwrap_or_default(),
             retention: tenantguard::egress::RetentionHints {
                 zero_data_retention,
                 prompt_cache,
@@ -187,6 +191,14 @@ impl EgressPolicy {
     #[getter]
     fn identifiers_as_secrets(&self) -> bool {
         self.0.identifiers_as_secrets
+    }
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.0.names.clone()
+    }
+    #[getter]
+    fn exempt(&self) -> Vec<String> {
+        self.0.exempt.clone()
     }
     #[getter]
     fn zero_data_retention(&self) -> bool {

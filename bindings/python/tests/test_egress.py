@@ -170,6 +170,27 @@ def test_personal_data_names_and_exempt_words() -> None:
         tg.Redactor(names=[" "])
 
 
+def test_names_and_exempt_words_by_policy(setup: tuple[tg.Guard, tg.Egress, tg.TenantContext]) -> None:
+    _, egress, acme = setup
+    text = "Please ask Zorblax whether Aurora shipped."
+    policy = tg.EgressPolicy(redaction="pii", operator="tag", names=["Zorblax Quennick"], exempt=["aurora"])
+    assert policy.names == ["Zorblax Quennick"] and policy.exempt == ["aurora"]
+    assert tg.EgressPolicy().names == [] and tg.EgressPolicy().exempt == []
+    assert tg.EgressPolicy.from_json(policy.to_json()) == policy
+    egress.set_policy(acme, tg.EgressPolicy(redaction="pii", operator="tag"))
+    prepared = egress.prepare(acme, "llm-chat", text).prepared
+    assert prepared is not None and prepared.text == "Please ask Zorblax whether [NAME] shipped."
+    egress.set_policy(acme, policy)
+    assert egress.policy(acme) == policy
+    prepared = egress.prepare(acme, "llm-chat", text).prepared
+    assert prepared is not None and prepared.text == "Please ask [NAME] whether Aurora shipped."
+    with pytest.raises(tg.InvalidInputError):
+        egress.set_policy(acme, tg.EgressPolicy(names=["x" * 129]))
+    with pytest.raises(tg.InvalidTypeError):
+        tg.EgressPolicy(names="Zorblax")  # type: ignore[arg-type]
+    assert egress.policy(acme) == policy
+
+
 def test_pseudonymize_restore_round_trip() -> None:
     r = tg.Redactor()
     with tg.PseudonymSession("acme") as s:

@@ -94,6 +94,12 @@ pub struct EgressPolicy {
     /// Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
     #[uniffi(default = false)]
     pub identifiers_as_secrets: bool,
+    /// The organization's own person names, found wherever personal data is redacted.
+    #[uniffi(default = [])]
+    pub names: Vec<String>,
+    /// Words never taken as part of a person name (product or brand names).
+    #[uniffi(default = [])]
+    pub exempt: Vec<String>,
 }
 
 impl From<EgressPolicy> for core_egress::EgressPolicy {
@@ -129,6 +135,8 @@ impl From<EgressPolicy> for core_egress::EgressPolicy {
                 .collect(),
             agent_prefix: p.agent_prefix,
             identifiers_as_secrets: p.identifiers_as_secrets,
+            names: p.names,
+            exempt: p.exempt,
             retention: core_egress::RetentionHints {
                 zero_data_retention: p.retention.zero_data_retention,
                 prompt_cache: p.retention.prompt_cache,
@@ -180,6 +188,8 @@ impl From<core_egress::EgressPolicy> for EgressPolicy {
             agent_prefix: p.agent_prefix,
             retention: hints(p.retention),
             identifiers_as_secrets: p.identifiers_as_secrets,
+            names: p.names,
+            exempt: p.exempt,
         }
     }
 }

@@ -148,6 +148,14 @@ pub struct EgressPolicy {
     /// images) as secrets when secrets are redacted (default `false`; see
     /// [`crate::redact::RedactorBuilder::identifiers_as_secrets`]).
     pub identifiers_as_secrets: bool,
+    /// The organization's own person names (employees, customers), found as names wherever
+    /// personal data is redacted, like the built-in gazetteer (see
+    /// [`crate::redact::RedactorBuilder::names`]; at most
+    /// [`crate::redact::MAX_ORG_NAMES`], each at most [`crate::redact::MAX_NAME_LEN`] bytes).
+    pub names: Vec<String>,
+    /// Words never taken as part of a person name (product or brand names such as `Hope`),
+    /// any case, word by word (see [`crate::redact::RedactorBuilder::exempt`]; same limits).
+    pub exempt: Vec<String>,
     /// Hints for the provider.
     pub retention: RetentionHints,
 }
@@ -166,10 +174,17 @@ impl EgressPolicy {
         }
     }
 
+    /// A builder with the policy's settings that apply at every level.
+    fn builder(&self, categories: &[Category]) -> redact::RedactorBuilder {
+        Redactor::builder()
+            .categories(categories)
+            .identifiers_as_secrets(self.identifiers_as_secrets)
+            .names(self.names.iter().cloned())
+            .exempt(self.exempt.iter().cloned())
+    }
+
     fn redactor(&self) -> std::result::Result<Redactor, RedactError> {
-        let mut b = Redactor::builder()
-            .categories(self.redaction.categories())
-            .identifiers_as_secrets(self.identifiers_as_secrets);
+        let mut b = self.builder(self.redaction.categories());
         if let Some(p) = &self.agent_prefix {
             b = b.agent_prefix(p.clone());
         }
@@ -187,9 +202,7 @@ impl EgressPolicy {
             .into_iter()
             .filter(|k| !self.redaction.categories().contains(k))
             .collect();
-        let mut b = Redactor::builder()
-            .categories(&left)
-            .identifiers_as_secrets(self.identifiers_as_secrets);
+        let mut b = self.builder(&left);
         if let Some(p) = &self.agent_prefix {
             b = b.agent_prefix(p.clone());
         }
@@ -235,8 +248,11 @@ impl EgressPolicy {
                 "a data category is 1 to 64 characters from a-z 0-9 - _ .".into(),
             ));
         }
-        // Compile terms and patterns even when the level does not use them yet.
-        let mut b = Redactor::builder().terms(self.terms.iter().cloned());
+        // Compile terms, patterns, names and exempt words even when the level does not use
+        // them yet.
+        let mut b = self
+            .builder(&[Category::Pii])
+            .terms(self.terms.iter().cloned());
         for p in &self.patterns {
             b = b.pattern(p.clone());
         }

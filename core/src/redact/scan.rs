@@ -162,7 +162,7 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
             && i - s < 20
             && !fancy
             && cfg.terms.first & (1u128 << (b[s] & 127)) == 0
-            && !(caps && b[s].is_ascii_uppercase())
+            && !(caps && b[s].is_ascii_uppercase() && may_be_name(b, i, f))
             && !super::pii::nino_prefix(cfg.kinds, &b[s..i])
         {
             if i < n && trigger(b, i, i - s) {
@@ -190,6 +190,14 @@ pub(crate) fn scan(cfg: &ScanConfig, text: &str, out: &mut Vec<Finding>) {
         }
     }
     resolve(out);
+}
+
+/// Whether a plain word ending at `i` (class flags `f`) that starts with an ASCII capital
+/// can start a name: it needs a lower-case letter (`KEY`, `SSN`, `X` cannot), unless the word
+/// goes on past the scan's split (`Müller`, `O'Neil`), which the name recognizer reads whole.
+#[inline]
+fn may_be_name(b: &[u8], i: usize, f: u8) -> bool {
+    f & LO != 0 || (i < b.len() && (b[i] >= 0x80 || b[i] == b'\''))
 }
 
 /// Sorts findings and drops overlaps: earliest start, then longest, then kind priority.
@@ -323,7 +331,7 @@ impl Scan<'_> {
     fn token(&mut self, s: usize, e: usize, f: u8, allow_run: bool) -> usize {
         let w = &self.b[s..e];
         if f & CO != 0 {
-            if let Some(q) = memmem::find(w, b"://") {
+            if let Some(q) = secrets::find_short(w, b"://") {
                 self.url(s, s + q, e);
                 return e;
             }
@@ -346,11 +354,23 @@ impl Scan<'_> {
             return e;
         }
         if f & AT != 0 {
+            let before = self.out.len();
             self.emails(s, e);
+            if self.cfg.ids_as_secrets && self.out.len() == before {
+                // `image@sha256:<hex>`: no address here; with identifiers counted as secrets,
+                // the part after the last `@` (a pinned digest) is read like a word of its
+                // own (it holds no `@`, so this recurses once).
+                if let Some(a) = memchr::memrchr(b'@', w) {
+                    let ps = s + a + 1;
+                    if ps < e {
+                        self.token(ps, e, flags(&self.b[ps..e]), false);
+                    }
+                }
+            }
             return e;
         }
         if f & OT != 0 && self.on(&EntityKind::Email) {
-            if let Some(x) = memmem::find(w, b"%40") {
+            if let Some(x) = secrets::find_short(w, b"%40") {
                 // A percent-encoded address (`jane%40example.com` in a URL or a log).
                 let a = s + x;
                 let mut l = a;

@@ -312,4 +312,28 @@ test("identifiers count as secrets only when the organization switches it on") {
     }
 }
 
+test("an organization sets its own names and exempt words by policy") {
+    val text = "Please ask Zorblax whether Aurora shipped."
+    check(egressPolicyDefault().names.isEmpty() && egressPolicyDefault().exempt.isEmpty())
+    val mine = egressPolicyDefault().copy(
+        redaction = RedactionLevel.PII, operator = RedactOperator.TAG,
+        names = listOf("Zorblax Quennick"), exempt = listOf("aurora"),
+    )
+    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        Egress.forGuard(g, exampleRegistry()).use { e ->
+            e.setPolicy(acme, mine.copy(names = listOf(), exempt = listOf()))
+            val before = e.prepare(acme, "llm-chat", text) as EgressDecision.Allowed
+            check(before.prepared.text() == "Please ask Zorblax whether [NAME] shipped.") { before.prepared.text() }
+            e.setPolicy(acme, mine)
+            check(e.policy(acme) == mine)
+            val d = e.prepare(acme, "llm-chat", text) as EgressDecision.Allowed
+            check(d.prepared.text() == "Please ask [NAME] whether Aurora shipped.") { d.prepared.text() }
+            expect<TenantguardException.InvalidInput> { e.setPolicy(acme, mine.copy(names = listOf("x".repeat(129)))) }
+            check(e.policy(acme) == mine)
+        }
+    }
+}
+
 println("egress_test.kts: $passed tests passed")

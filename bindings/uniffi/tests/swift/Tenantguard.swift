@@ -9426,6 +9426,14 @@ public struct EgressPolicy: Equatable, Hashable {
      * Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
      */
     public var identifiersAsSecrets: Bool
+    /**
+     * The organization's own person names, found wherever personal data is redacted.
+     */
+    public var names: [String]
+    /**
+     * Words never taken as part of a person name (product or brand names).
+     */
+    public var exempt: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -9459,7 +9467,13 @@ public struct EgressPolicy: Equatable, Hashable {
          */retention: RetentionHints, 
         /**
          * Redact commit ids and digests in context, UUIDs and base64 images as secrets too.
-         */identifiersAsSecrets: Bool = false) {
+         */identifiersAsSecrets: Bool = false, 
+        /**
+         * The organization's own person names, found wherever personal data is redacted.
+         */names: [String] = [], 
+        /**
+         * Words never taken as part of a person name (product or brand names).
+         */exempt: [String] = []) {
         self.allowedProviders = allowedProviders
         self.optedOut = optedOut
         self.categories = categories
@@ -9470,6 +9484,8 @@ public struct EgressPolicy: Equatable, Hashable {
         self.agentPrefix = agentPrefix
         self.retention = retention
         self.identifiersAsSecrets = identifiersAsSecrets
+        self.names = names
+        self.exempt = exempt
     }
 
     
@@ -9497,7 +9513,9 @@ public struct FfiConverterTypeEgressPolicy: FfiConverterRustBuffer {
                 patterns: FfiConverterSequenceTypeOrgPattern.read(from: &buf), 
                 agentPrefix: FfiConverterOptionString.read(from: &buf), 
                 retention: FfiConverterTypeRetentionHints.read(from: &buf), 
-                identifiersAsSecrets: FfiConverterBool.read(from: &buf)
+                identifiersAsSecrets: FfiConverterBool.read(from: &buf), 
+                names: FfiConverterSequenceString.read(from: &buf), 
+                exempt: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -9512,6 +9530,8 @@ public struct FfiConverterTypeEgressPolicy: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.agentPrefix, into: &buf)
         FfiConverterTypeRetentionHints.write(value.retention, into: &buf)
         FfiConverterBool.write(value.identifiersAsSecrets, into: &buf)
+        FfiConverterSequenceString.write(value.names, into: &buf)
+        FfiConverterSequenceString.write(value.exempt, into: &buf)
     }
 }
 

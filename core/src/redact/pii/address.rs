@@ -49,6 +49,13 @@ fn street_before(t: &str, s: usize) -> Option<usize> {
     if p.newline || p.raw.ends_with([',', ':', ';', ')']) {
         return None;
     }
+    // Every form below needs letters right before the number (most numbers in text follow
+    // a word with digits or symbols, or a lower-case word that is no street type): leave
+    // early, before any lookup.
+    let lead = p.raw.as_bytes()[0];
+    if !(lead.is_ascii_alphabetic() || lead >= 0x80) || !is_word(p.raw.trim_end_matches('.')) {
+        return None;
+    }
     let word = text::trim(p.raw);
     let class = words::class(word);
     if word.eq_ignore_ascii_case("c/") {
@@ -129,7 +136,8 @@ fn street_after(t: &str, e: usize) -> Option<usize> {
         we = text::word_end(t, p);
     }
     let first = &t[p..we];
-    if words::class(first) & STREET_PRE != 0 && !is_cap(first) {
+    let first_cap = is_cap(first);
+    if !first_cap && words::class(first) & STREET_PRE != 0 {
         // French: a lower-case type, then the name up to the comma or the line's end.
         let mut end = we;
         let mut q = we;
@@ -146,6 +154,9 @@ fn street_after(t: &str, e: usize) -> Option<usize> {
         return (n > 0).then_some(end);
     }
     // English: one to three capitalized words, the last a street type.
+    if !first_cap {
+        return None;
+    }
     let mut q = p;
     for _ in 0..4 {
         let qe = text::word_end(t, q);

@@ -160,6 +160,7 @@ fn classify(t: &str, p: &text::Prev<'_>, last: u8, class: u16, buf: &mut text::B
 }
 
 /// What the lists say about one lower-cased word: (name bits, word classes).
+#[inline]
 fn flags(lx: &Lexicon, h: u64) -> (u8, u16) {
     let own = if lx.names.is_empty() {
         0
@@ -173,39 +174,139 @@ fn flags(lx: &Lexicon, h: u64) -> (u8, u16) {
 /// Cheap check before the full cue analysis: can anything before `s` make a lone unknown
 /// capitalized word a name? Not after a sentence end or at a line start (most such words).
 fn strong_cue_possible(t: &str, s: usize) -> bool {
-    let Some(p) = text::prev(t, s) else {
+    // `text::prev` without building the chunk: only its last byte and whether it is longer
+    // than 7 bytes matter.
+    let b = t.as_bytes();
+    let mut i = s.min(b.len());
+    let mut newline = false;
+    let mut spaces = 0;
+    while i > 0 && matches!(b[i - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        newline |= b[i - 1] == b'\n';
+        i -= 1;
+        spaces += 1;
+        if spaces > 8 {
+            return false;
+        }
+    }
+    if i == 0 {
         return false;
-    };
-    let last = p.raw.as_bytes()[p.raw.len() - 1];
-    if p.newline {
+    }
+    let last = b[i - 1];
+    if newline {
         return last == b',';
     }
+    if !matches!(last, b'.' | b'!' | b'?') {
+        return true;
+    }
     // Title abbreviations (`Mr.`, `sig.ra`, `Dott.`) are short.
-    !(matches!(last, b'.' | b'!' | b'?') && p.raw.len() > 7)
+    let e = i;
+    while i > 0 && e - i < 8 && !matches!(b[i - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        i -= 1;
+    }
+    e - i <= 7
+}
+
+/// Longest particle inside a name (`della`, `degli`, `van't`): longer lower-case words end
+/// the name without a lookup.
+const MAX_PARTICLE: usize = 5;
+
+/// True if the word at `s` cannot start a name, decided without the full analysis below
+/// for the most common capitalized word of prose: one ASCII word with no capitalized word or
+/// particle after it, either in a stop list or unknown with no cue before it (a sentence's
+/// first word). False means "look closer", never "a name". Same outcome as [`at`], at a
+/// fraction of its cost (the scan calls this for every capitalized word).
+#[inline]
+fn lone_non_name(lx: &Lexicon, t: &str, s: usize) -> bool {
+    let b = t.as_bytes();
+    let mut e = s;
+    let mut lower = false;
+    let mut x = 0u64;
+    while e < b.len() && b[e].is_ascii_alphabetic() {
+        if e - s < 8 {
+            x |= u64::from(b[e] | 0x20) << (8 * (e - s));
+        }
+        lower |= b[e].is_ascii_lowercase();
+        e += 1;
+    }
+    // Letters the full path joins (`Müller`, `O'Neil`, `Jean-Luc`) or none at all.
+    if e == s || (e < b.len() && (b[e] >= 0x80 || b[e] == b'-' || b[e] == b'\'')) {
+        return false;
+    }
+    if e - s < 2 || !lower {
+        // Not capitalized (`X`, `KEY`): no name starts here.
+        return true;
+    }
+    // A capitalized word or a short lower-case word (a particle) may continue the name.
+    if e + 1 < b.len() && b[e] == b' ' {
+        let c = b[e + 1];
+        if c.is_ascii_uppercase() || c >= 0x80 {
+            return false;
+        }
+        if c.is_ascii_lowercase() {
+            let mut q = e + 1;
+            let mut y = 0u64;
+            while q < b.len() && q - (e + 1) <= MAX_PARTICLE && b[q].is_ascii_lowercase() {
+                y |= u64::from(b[q]) << (8 * (q - e - 1));
+                q += 1;
+            }
+            let len = q - (e + 1);
+            if len <= MAX_PARTICLE
+                && ((q < b.len() && (b[q] >= 0x80 || b[q] == b'-' || b[q] == b'\''))
+                    || words::lookup_hash(words::hash_lower_short(len, y)) & u32::from(PARTICLE)
+                        != 0)
+            {
+                return false;
+            }
+        }
+    }
+    let h = if e - s <= 8 {
+        words::hash_lower_short(e - s, x)
+    } else {
+        words::hash_lower(&t[s..e])
+    };
+    if !lx.exempt.is_empty() && lx.exempt.contains(&h) {
+        return true;
+    }
+    let (f, class) = flags(lx, h);
+    let stop = NONNAME | words::STREET_PRE | words::STREET_POST | TITLE | GREET | LABEL | SIGNOFF;
+    if class & stop != 0 || (class & words::MONTH != 0 && f & GIVEN == 0) {
+        return true;
+    }
+    // A lone unknown word is a name only after a strong cue (a title, a greeting, `Name:`...).
+    f == 0 && (!strong_cue_possible(t, s) || cue_before(t, s, &mut text::Buf::new()) != Cue::Strong)
 }
 
 /// A name starting at `s` (the start of a capitalized word), as a byte range.
 pub(super) fn at(lx: &Lexicon, t: &str, s: usize) -> Option<(usize, usize)> {
-    let mut buf = text::Buf::new();
+    if lone_non_name(lx, t, s) {
+        return None;
+    }
     // Read up to MAX_NAME_WORDS capitalized words joined by single spaces (particles allowed
-    // inside: `Ludwig van Beethoven`, `María del Carmen`).
+    // inside: `Ludwig van Beethoven`, `María del Carmen`). Each word: (start, end, name bits).
     let mut words_ = [(0usize, 0usize, 0u8); MAX_NAME_WORDS];
     let mut n = 0;
     let mut p = s;
     let mut pending_particle_end = None;
     let mut particle = false;
+    let mut first_ambiguous = false;
     loop {
         let e = text::word_end(t, p);
         if e == p {
             break;
         }
         let w = &t[p..e];
+        // Casing first: most words after a capitalized one are lower case, and only short
+        // ones (particles) need their hash.
+        let cap = is_cap(w);
+        if !cap && (n == 0 || e - p > MAX_PARTICLE || pending_particle_end.is_some()) {
+            break;
+        }
         let h = words::hash_lower(w);
         if !lx.exempt.is_empty() && lx.exempt.contains(&h) {
             break;
         }
         let (f, class) = flags(lx, h);
-        if is_cap(w) {
+        if cap {
             let stop =
                 NONNAME | words::STREET_PRE | words::STREET_POST | TITLE | GREET | LABEL | SIGNOFF;
             // `Maja` and `Jan` are names and months (Slovenian, abbreviated English).
@@ -215,13 +316,16 @@ pub(super) fn at(lx: &Lexicon, t: &str, s: usize) -> Option<(usize, usize)> {
             if pending_particle_end.is_some() {
                 particle = true;
             }
+            if n == 0 {
+                first_ambiguous = class & words::AMBIGUOUS != 0;
+            }
             words_[n] = (p, e, f);
             n += 1;
             pending_particle_end = None;
             if n == MAX_NAME_WORDS {
                 break;
             }
-        } else if n > 0 && class & PARTICLE != 0 && pending_particle_end.is_none() {
+        } else if class & PARTICLE != 0 {
             pending_particle_end = Some(e);
         } else {
             break;
@@ -237,14 +341,11 @@ pub(super) fn at(lx: &Lexicon, t: &str, s: usize) -> Option<(usize, usize)> {
     if n == 1 && words_[0].2 == 0 && !strong_cue_possible(t, s) {
         return None;
     }
+    let mut buf = text::Buf::new();
     let cue = cue_before(t, s, &mut buf);
     let known = |i: usize| words_[i].2 != 0;
     let given = |i: usize| words_[i].2 & GIVEN != 0;
     let surname = |i: usize| words_[i].2 & SURNAME != 0;
-    let first_lc_ambiguous = {
-        let lc = text::lower(&t[words_[0].0..words_[0].1], &mut buf);
-        words::ambiguous(lc)
-    };
     let accept_all = match cue {
         Cue::Strong => true,
         Cue::Label => {
@@ -252,13 +353,13 @@ pub(super) fn at(lx: &Lexicon, t: &str, s: usize) -> Option<(usize, usize)> {
         }
         _ if n >= 2 => {
             let any_known = (0..n).any(known);
-            (given(0) && !first_lc_ambiguous)
+            (given(0) && !first_ambiguous)
                 || (given(0) && (1..n).any(known))
                 || (surname(n - 1) && known(0))
                 || (cue == Cue::None && any_known)
                 || (cue == Cue::None && n <= 3 && !particle && looks_like_name(t, &words_[..n]))
         }
-        Cue::None => given(0) && !first_lc_ambiguous,
+        Cue::None => given(0) && !first_ambiguous,
         Cue::SentenceStart => false,
     };
     if !accept_all {

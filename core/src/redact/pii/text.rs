@@ -45,6 +45,12 @@ pub(super) fn word_end(t: &str, s: usize) -> usize {
 /// A capitalized word: an upper-case letter, then at least one letter, not all upper case
 /// (`ACME` is an acronym, `McKay` and `O'Neil` are names).
 pub(super) fn is_cap(w: &str) -> bool {
+    let b = w.as_bytes();
+    if b.is_ascii() {
+        return b.len() >= 2
+            && b[0].is_ascii_uppercase()
+            && b[1..].iter().any(u8::is_ascii_lowercase);
+    }
     let mut cs = w.chars();
     let Some(first) = cs.next() else { return false };
     if !first.is_uppercase() {

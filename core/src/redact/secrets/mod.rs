@@ -467,9 +467,21 @@ pub(crate) fn identifier_in_context(b: &[u8], s: usize, e: usize) -> bool {
     for (d, c) in low.iter_mut().zip(before) {
         *d = c.to_ascii_lowercase();
     }
-    HASH_CONTEXT
-        .iter()
-        .any(|c| memchr::memmem::find(low, c).is_some())
+    HASH_CONTEXT.iter().any(|c| find_short(low, c).is_some())
+}
+
+/// First position of a short `pat` in a short `w` (a `memmem` searcher is built per call,
+/// which costs more than the search itself on a few dozen bytes).
+pub(crate) fn find_short(w: &[u8], pat: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(pat[0], &w[from..]) {
+        let i = from + p;
+        if w[i..].starts_with(pat) {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+    None
 }
 
 /// True if the dotted quad starting at `s` follows a word naming a version (`version 10.0.19.1`,
