@@ -7,7 +7,7 @@ mod gov_support;
 
 use gov_support::*;
 use tenantguard::auth::{AuthError, PasswordHasher, PasswordParams, SessionConfig};
-use tenantguard::tenant::{Principal, Role, UserId};
+use tenantguard::tenant::{Role, UserId};
 use tenantguard::{Error, ErrorKind, GovernanceConfig, SecretBytes};
 
 fn auth_err(e: Error) -> AuthError {
