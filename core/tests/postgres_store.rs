@@ -746,7 +746,7 @@ async fn upgrade_rows(c: &tokio_postgres::Client) -> Vec<(&'static str, i64, Str
     ] {
         let r = c
             .query_one(
-                &format!("SELECT count(*), coalesce(md5(string_agg((to_jsonb(x) - 'mac')::text, '|' ORDER BY (to_jsonb(x) - 'mac')::text)), '') FROM {t} x"),
+                &format!("SELECT count(*), coalesce(md5(string_agg((to_jsonb(x) - 'mac' - 'mac_key_id')::text, '|' ORDER BY (to_jsonb(x) - 'mac' - 'mac_key_id')::text)), '') FROM {t} x"),
                 &[],
             )
             .await
