@@ -108,8 +108,17 @@ fn cpu_of(pid: i32) -> Duration {
 
 async fn run(env: &(String, String, String), notifications: bool) {
     let (app, service, admin) = env;
-    let db = if notifications { "tg_bench_prop_notify" } else { "tg_bench_prop_poll" };
-    admin_exec(admin, "postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    let db = if notifications {
+        "tg_bench_prop_notify"
+    } else {
+        "tg_bench_prop_poll"
+    };
+    admin_exec(
+        admin,
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    )
+    .await;
     admin_exec(admin, "postgres", &format!("CREATE DATABASE {db}")).await;
     PostgresStore::migrate(&format!("{}/{db}", admin.rsplit_once('/').unwrap().0))
         .await
@@ -127,7 +136,10 @@ async fn run(env: &(String, String, String), notifications: bool) {
     let mut tokens = Vec::with_capacity(EVENTS);
     for i in 0..EVENTS {
         let t = a
-            .create_token(&actx, TokenSpec::read_only(UserId::new("bot").unwrap(), format!("t{i}")))
+            .create_token(
+                &actx,
+                TokenSpec::read_only(UserId::new("bot").unwrap(), format!("t{i}")),
+            )
             .await
             .expect("token");
         b.authenticate_token(t.secret.expose()).await.expect("warm");
@@ -166,14 +178,19 @@ async fn run(env: &(String, String, String), notifications: bool) {
     let wall0 = Instant::now();
     for t in &tokens {
         a.revoke_token(&actx, &t.id).await.expect("revoke");
-        tx.send((t.secret.expose().to_owned(), Instant::now())).unwrap();
+        tx.send((t.secret.expose().to_owned(), Instant::now()))
+            .unwrap();
         tokio::time::sleep(PACE).await;
     }
     drop(tx);
     let mut lat = checker.await.unwrap();
     let (cpu, wall) = (cpu_self() - cpu0, wall0.elapsed());
     lat.sort_by(|x, y| x.partial_cmp(y).unwrap());
-    let mode = if notifications { "LISTEN/NOTIFY" } else { "polling only (1 s)" };
+    let mode = if notifications {
+        "LISTEN/NOTIFY"
+    } else {
+        "polling only (1 s)"
+    };
     println!(
         "propagation {mode}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms (bench process CPU {:.1} s over {:.1} s)",
         lat.len(),
@@ -218,7 +235,12 @@ async fn run(env: &(String, String, String), notifications: bool) {
         server.as_secs_f64() * 1000.0 / IDLE.as_secs_f64(),
     );
     drop(idle);
-    admin_exec(admin, "postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    admin_exec(
+        admin,
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    )
+    .await;
 }
 
 fn main() {
@@ -231,7 +253,9 @@ fn main() {
         var("TENANTGUARD_PG_SERVICE_URL"),
         var("TENANTGUARD_PG_ADMIN_URL"),
     ) else {
-        eprintln!("propagation: skipped, TENANTGUARD_PG_URL not set (eval \"$(scripts/pg.sh start)\")");
+        eprintln!(
+            "propagation: skipped, TENANTGUARD_PG_URL not set (eval \"$(scripts/pg.sh start)\")"
+        );
         return;
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -335,8 +335,17 @@ mod tests {
                 Some(e)
             );
         }
-        assert_eq!(Event::from_parts("from_the_future", Some("acme"), None), None);
-        assert_eq!(Event::from_parts("token_revoke", Some("no:colon"), Some("x")), None);
-        assert_eq!(Event::from_parts("key_rotate", Some("acme"), Some("x")), None);
+        assert_eq!(
+            Event::from_parts("from_the_future", Some("acme"), None),
+            None
+        );
+        assert_eq!(
+            Event::from_parts("token_revoke", Some("no:colon"), Some("x")),
+            None
+        );
+        assert_eq!(
+            Event::from_parts("key_rotate", Some("acme"), Some("x")),
+            None
+        );
     }
 }

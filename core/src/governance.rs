@@ -57,7 +57,12 @@ impl Revocations {
     }
 
     /// Whether a context of `tenant` verified at `epoch` for `token_id` still stands.
-    pub(crate) fn live(&self, tenant: &crate::tenant::TenantId, token_id: &str, epoch: u64) -> bool {
+    pub(crate) fn live(
+        &self,
+        tenant: &crate::tenant::TenantId,
+        token_id: &str,
+        epoch: u64,
+    ) -> bool {
         let s = self.inner.read().unwrap_or_else(|p| p.into_inner());
         s.epoch == epoch && !s.tokens.contains(token_id) && !s.shredded.contains(tenant)
     }

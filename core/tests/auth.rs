@@ -133,18 +133,27 @@ fn access_tokens() {
         let alice = member(&store, "acme", "alice", Role::Member).await;
         let s = g.create_session(&alice, "laptop").await.unwrap();
         assert!(!format!("{s:?}").contains(s.access_token.expose()));
-        let v = g.verify_access_token(s.access_token.expose()).await.unwrap();
+        let v = g
+            .verify_access_token(s.access_token.expose())
+            .await
+            .unwrap();
         assert_eq!(v.context, alice);
         assert_eq!(v.session_id, s.session_id);
         assert_eq!(s.access_expires_at, T0 + 900);
 
         // Another process with the same key accepts it; one with another key does not.
         let g2 = guard_with(store.clone(), &clock, cfg(Some(&key)));
-        g2.verify_access_token(s.access_token.expose()).await.unwrap();
+        g2.verify_access_token(s.access_token.expose())
+            .await
+            .unwrap();
         // A guard on the service keyring (no configured key) accepts only key-id headers.
         let g3 = guard_with(store.clone(), &clock, cfg(None));
         assert!(matches!(
-            auth_err(g3.verify_access_token(s.access_token.expose()).await.unwrap_err()),
+            auth_err(
+                g3.verify_access_token(s.access_token.expose())
+                    .await
+                    .unwrap_err()
+            ),
             AuthError::MalformedToken(_)
         ));
 
@@ -231,7 +240,9 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
             let s2 = g.refresh_session(s1.refresh_token.expose()).await.unwrap();
             assert_eq!(s2.session_id, s1.session_id);
             assert_ne!(s2.refresh_token.expose(), s1.refresh_token.expose());
-            g.verify_access_token(s2.access_token.expose()).await.unwrap();
+            g.verify_access_token(s2.access_token.expose())
+                .await
+                .unwrap();
             let s3 = g.refresh_session(s2.refresh_token.expose()).await.unwrap();
 
             // Replaying s1's (already used) refresh token revokes the session.
@@ -434,7 +445,11 @@ fn listing_and_revoking_sessions() {
             );
             // The revocation stops the session's access tokens too, not only its refreshes.
             assert_eq!(
-                auth_err(g.verify_access_token(a2.access_token.expose()).await.unwrap_err()),
+                auth_err(
+                    g.verify_access_token(a2.access_token.expose())
+                        .await
+                        .unwrap_err()
+                ),
                 AuthError::Revoked
             );
             let revokes = g
@@ -477,14 +492,26 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
             let header = |t: &str| {
                 String::from_utf8(b64.decode(t.split('.').next().unwrap()).unwrap()).unwrap()
             };
-            assert_eq!(header(t1), r#"{"alg":"HS256","kid":"1","typ":"JWT"}"#, "{name}");
-            assert_eq!(b.verify_access_token(t1).await.unwrap().context, alice, "{name}");
+            assert_eq!(
+                header(t1),
+                r#"{"alg":"HS256","kid":"1","typ":"JWT"}"#,
+                "{name}"
+            );
+            assert_eq!(
+                b.verify_access_token(t1).await.unwrap().context,
+                alice,
+                "{name}"
+            );
 
             let purpose = tenantguard::kms::ServicePurpose::SessionSigning;
             assert_eq!(a.service_keys().rotate(purpose).await.unwrap().get(), 2);
             let s2 = a.create_session(&alice, "phone").await.unwrap();
             let t2 = s2.access_token.expose();
-            assert_eq!(header(t2), r#"{"alg":"HS256","kid":"2","typ":"JWT"}"#, "{name}");
+            assert_eq!(
+                header(t2),
+                r#"{"alg":"HS256","kid":"2","typ":"JWT"}"#,
+                "{name}"
+            );
             // Nobody logged out: both verify on both instances (b reads key 2 on first sight).
             for g in [&a, &b] {
                 g.verify_access_token(t1).await.unwrap();
@@ -516,7 +543,11 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
             // A key id that does not exist is a bad signature, not an error of the store.
             let h = b64.encode(r#"{"alg":"HS256","kid":"7","typ":"JWT"}"#);
             assert_eq!(
-                auth_err(b.verify_access_token(&format!("{h}.{}.{}", parts[1], parts[2])).await.unwrap_err()),
+                auth_err(
+                    b.verify_access_token(&format!("{h}.{}.{}", parts[1], parts[2]))
+                        .await
+                        .unwrap_err()
+                ),
                 AuthError::BadSignature
             );
         }

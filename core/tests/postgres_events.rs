@@ -144,7 +144,9 @@ fn child() {
         let answer = rt.block_on(async {
             match w[0] {
                 "status" => {
-                    let s = guard.event_feed_status().expect("a PostgreSQL store has a feed");
+                    let s = guard
+                        .event_feed_status()
+                        .expect("a PostgreSQL store has a feed");
                     format!(
                         "ok notifications={} reconnects={}",
                         s.notifications, s.reconnects
@@ -241,7 +243,13 @@ struct Peer {
 impl Peer {
     fn spawn(db: &str, keys: &str, notifications: bool) -> Peer {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--ignored",
+                "--exact",
+                "child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(ROLE, "1")
             .env(DB, db)
             .env(KEYS, keys)
@@ -308,11 +316,24 @@ fn scenario(name: &str, notifications: bool) {
 
     let org = t("org");
     let svc = TenantContext::service(org.clone(), &service);
-    let alice = TenantContext::resolved(Resolved::vouch(&service, org.clone(), u("alice"), Role::Owner));
-    let bob = TenantContext::resolved(Resolved::vouch(&service, org.clone(), u("bob"), Role::Member));
+    let alice = TenantContext::resolved(Resolved::vouch(
+        &service,
+        org.clone(),
+        u("alice"),
+        Role::Owner,
+    ));
+    let bob = TenantContext::resolved(Resolved::vouch(
+        &service,
+        org.clone(),
+        u("bob"),
+        Role::Member,
+    ));
     rt.block_on(async {
         guard.create_tenant(&alice).await.unwrap();
-        store.set_member(&alice, &u("bob"), Role::Member, 0).await.unwrap();
+        store
+            .set_member(&alice, &u("bob"), Role::Member, 0)
+            .await
+            .unwrap();
     });
 
     // Token revocation.
@@ -339,7 +360,9 @@ fn scenario(name: &str, notifications: bool) {
     // Session revocation stops the session's access tokens, not only its refreshes.
     let s = rt.block_on(guard.create_session(&alice, "laptop")).unwrap();
     peer.ask(&format!("access-ok {}", s.access_token.expose()));
-    assert!(rt.block_on(guard.revoke_session(&alice, &s.session_id)).unwrap());
+    assert!(rt
+        .block_on(guard.revoke_session(&alice, &s.session_id))
+        .unwrap());
     peer.ask(&format!("access-refused {}", s.access_token.expose()));
 
     // Membership change: bob's access token carries the role he no longer holds.
@@ -353,16 +376,29 @@ fn scenario(name: &str, notifications: bool) {
     let old_access = rt.block_on(guard.create_session(&alice, "old")).unwrap();
     peer.ask(&format!("access-ok {}", old_access.access_token.expose()));
     let signing = tenantguard::kms::ServicePurpose::SessionSigning;
-    assert_eq!(rt.block_on(guard.service_keys().rotate(signing)).unwrap().get(), 2);
+    assert_eq!(
+        rt.block_on(guard.service_keys().rotate(signing))
+            .unwrap()
+            .get(),
+        2
+    );
     let new_access = rt.block_on(guard.create_session(&alice, "new")).unwrap();
     peer.ask(&format!("access-ok {}", new_access.access_token.expose()));
-    rt.block_on(guard.service_keys().retire(signing, tenantguard::KeyId::FIRST))
-        .unwrap();
-    peer.ask(&format!("access-refused {}", old_access.access_token.expose()));
+    rt.block_on(
+        guard
+            .service_keys()
+            .retire(signing, tenantguard::KeyId::FIRST),
+    )
+    .unwrap();
+    peer.ask(&format!(
+        "access-refused {}",
+        old_access.access_token.expose()
+    ));
     peer.ask(&format!("access-ok {}", new_access.access_token.expose()));
 
     // Policy change.
-    rt.block_on(store.put_policy(&svc, "egress", "{}", 1)).unwrap();
+    rt.block_on(store.put_policy(&svc, "egress", "{}", 1))
+        .unwrap();
     peer.ask("event policy org");
 
     // Rotation: the other instance seals under the new key, not the cached old one;
@@ -475,7 +511,10 @@ async fn events_cannot_be_forged_or_erased() {
             );
         }
         // Trigger functions cannot be called to forge news.
-        assert!(client.batch_execute("SELECT tg_emit_token()").await.is_err());
+        assert!(client
+            .batch_execute("SELECT tg_emit_token()")
+            .await
+            .is_err());
     }
     let app = pg.app_raw().await;
     assert!(app.query("SELECT * FROM tg_events", &[]).await.is_err());

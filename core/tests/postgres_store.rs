@@ -517,8 +517,9 @@ async fn connect_refuses_unsafe_roles() {
         .unwrap()
         .get(0);
     // 4 tables of schema 1, 6 of schema 2 (governance, policies), the identity proofs of
-    // schema 4, the service keyring and its state of schema 6, the migrations table.
-    assert_eq!((n, all), (14, 14));
+    // schema 4, the service keyring's two of schema 6, the events of schema 7, the
+    // migrations table.
+    assert_eq!((n, all), (15, 15));
 }
 
 #[tokio::test]

@@ -143,8 +143,13 @@ impl PostgresStore {
     /// Connects: `app_url` logs in as a member of `tenantguard_app`, `service_url`
     /// (optional) as a member of `tenantguard_service`; each role is verified (no
     /// superuser, no BYPASSRLS, RLS forced on every table unless `require_rls=False`).
+    ///
+    /// With a service connection, a listener hears other instances' news (revocations,
+    /// shreds, rotations...): `notifications=False` polls only (behind a transaction
+    /// pooler); `poll_interval_ms` is 10 to 1000 (the bound when polling only).
     #[classmethod]
-    #[pyo3(signature = (app_url, service_url=None, *, pool_size=16, require_rls=true))]
+    #[pyo3(signature = (app_url, service_url=None, *, pool_size=16, require_rls=true, notifications=true, poll_interval_ms=1000))]
+    #[allow(clippy::too_many_arguments)]
     fn connect(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
@@ -152,6 +157,8 @@ impl PostgresStore {
         service_url: Option<&str>,
         pool_size: usize,
         require_rls: bool,
+        notifications: bool,
+        poll_interval_ms: u64,
     ) -> PyResult<Self> {
         let app = pg_config(app_url, "application connection")?;
         let service = service_url
@@ -160,6 +167,8 @@ impl PostgresStore {
         let opts = tenantguard::PgOptions {
             pool_size,
             require_rls,
+            notifications,
+            poll_interval: std::time::Duration::from_millis(poll_interval_ms),
             ..Default::default()
         };
         py.detach(|| {

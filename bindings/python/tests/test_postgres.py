@@ -53,6 +53,9 @@ def test_bad_connection_strings_do_not_echo_passwords() -> None:
     assert "s3cretpw" not in str(e.value)
     with pytest.raises(tg.InvalidInputError):
         tg.PostgresStore.connect(os.environ["TENANTGUARD_PG_URL"], pool_size=0)
+    for bad in (0, 9, 1001):  # the listener polls every 10 ms to 1 s
+        with pytest.raises(tg.InvalidInputError):
+            tg.PostgresStore.connect(os.environ["TENANTGUARD_PG_URL"], poll_interval_ms=bad)
 
 
 def test_the_application_login_cannot_run_as_admin() -> None:

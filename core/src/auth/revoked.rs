@@ -80,7 +80,9 @@ impl SessionRevocations {
             return true;
         }
         // Looked up with owned keys: the maps are keyed by (tenant, id).
-        if s.sessions.contains_key(&(tenant.clone(), session.to_owned())) {
+        if s.sessions
+            .contains_key(&(tenant.clone(), session.to_owned()))
+        {
             return true;
         }
         s.users
@@ -117,7 +119,10 @@ mod tests {
             900,
         );
         assert!(r.refused(&t, "s9", "bob", 200));
-        assert!(!r.refused(&t, "s9", "bob", 201), "a token issued after the change works");
+        assert!(
+            !r.refused(&t, "s9", "bob", 201),
+            "a token issued after the change works"
+        );
         r.on_event(&Event::Resync, 300, 900);
         assert!(r.refused(&t, "s9", "carol", 300));
         assert!(!r.refused(&t, "s9", "carol", 301));

@@ -383,9 +383,9 @@ impl PostgresStore {
             None => None,
         };
         let feed = match listener_cfg {
-            Some(cfg) if opts.events => Some(
-                postgres_events::start(cfg, opts.notifications, opts.poll_interval).await?,
-            ),
+            Some(cfg) if opts.events => {
+                Some(postgres_events::start(cfg, opts.notifications, opts.poll_interval).await?)
+            }
             _ => None,
         };
         Ok(PostgresStore {

@@ -53,7 +53,10 @@ impl EventFeed for PgFeed {
         self.bus.clone()
     }
     fn status(&self) -> FeedStatus {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -177,7 +180,11 @@ impl Listener {
         client: &tokio_postgres::Client,
         rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
     ) -> bool {
-        if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_err() {
+        if client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .is_err()
+        {
             return false;
         }
         let mut nonce = [0u8; 16];

@@ -1022,7 +1022,14 @@ class PostgresStore:
 
     @classmethod
     def connect(
-        cls, app_url: str, service_url: str | None = None, *, pool_size: int = 16, require_rls: bool = True
+        cls,
+        app_url: str,
+        service_url: str | None = None,
+        *,
+        pool_size: int = 16,
+        require_rls: bool = True,
+        notifications: bool = True,
+        poll_interval_ms: int = 1000,
     ) -> PostgresStore: ...
     @staticmethod
     def migrate(admin_url: str) -> int: ...
