@@ -206,9 +206,9 @@ impl Guard {
         }
         let agent =
             UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        if gov.revocations.is_revoked(&rec.id) {
+        let Some(epoch) = gov.revocations.epoch_unless_revoked(&rec.id) else {
             return Err(TokenError::Revoked.into());
-        }
+        };
         let context = TenantContext::agent(
             rec.tenant.clone(),
             AgentGrant {
@@ -217,7 +217,7 @@ impl Guard {
                 scopes: rec.scopes.as_slice().into(),
                 created_at: rec.created_at,
                 expires_at: rec.expires_at,
-                epoch: gov.revocations.epoch(),
+                epoch,
             },
         );
         Ok(VerifiedToken {
