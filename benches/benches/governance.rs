@@ -152,6 +152,11 @@ fn tokens(c: &mut Criterion) {
     ));
     let access = rt.block_on(async {
         guard.create_tenant(&acme()).await.unwrap();
+        // Sessions start with the role the store holds (issue 13).
+        guard
+            .set_member(&acme(), &UserId::new("alice").unwrap(), Role::Member)
+            .await
+            .unwrap();
         guard
             .create_session(&ctx, "bench")
             .await

@@ -44,16 +44,11 @@ struct RevState {
 }
 
 impl Revocations {
-    pub(crate) fn epoch(&self) -> u64 {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).epoch
-    }
-
-    pub(crate) fn is_revoked(&self, token_id: &str) -> bool {
-        self.inner
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .tokens
-            .contains(token_id)
+    /// The current epoch if `token_id` is not revoked (one lock for both answers, on the
+    /// warm verification path), `None` if it is.
+    pub(crate) fn epoch_unless_revoked(&self, token_id: &str) -> Option<u64> {
+        let s = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        (!s.tokens.contains(token_id)).then_some(s.epoch)
     }
 
     /// Whether a context of `tenant` verified at `epoch` for `token_id` still stands.

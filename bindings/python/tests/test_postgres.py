@@ -36,9 +36,15 @@ def store() -> tg.PostgresStore:
     )
 
 
+def _shared_keys() -> tg.LocalKeyProvider:
+    # Every guard on one database shares its KEK: the service keyring (row MACs, session
+    # signing) is stored wrapped by it. The Kotlin PostgreSQL test opens the same file.
+    return tg.LocalKeyProvider.open_or_create(os.path.join(os.environ["TENANTGUARD_PG_DIR"], "keys.json"))
+
+
 @pytest.fixture
 def guard_and_service(store: tg.PostgresStore) -> Iterator[tuple[tg.Guard, tg.ServiceRole]]:
-    g, s = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    g, s = tg.Guard.with_service(_shared_keys(), store)
     with g:
         yield g, s
 

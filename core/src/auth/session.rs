@@ -474,7 +474,8 @@ impl Guard {
             // Lost a race with another use of the same token: that is reuse too.
             return Err(self.reuse(&ctx, &session.id).await);
         }
-        self.issue(&session, role, refresh, refresh_expires_at).await
+        self.issue(&session, role, refresh, refresh_expires_at)
+            .await
     }
 
     async fn reuse(&self, ctx: &TenantContext, session_id: &str) -> crate::Error {

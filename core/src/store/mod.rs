@@ -304,7 +304,8 @@ pub trait Store:
     KeyStore + RecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore
 {
 }
-impl<T: KeyStore + RecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore> Store
-    for T
+impl<
+        T: KeyStore + RecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore,
+    > Store for T
 {
 }

@@ -63,7 +63,9 @@ fn rows(
 ) -> Result<Vec<Row>, StoreError> {
     let mut st = conn.prepare_cached(sql).map_err(backend)?;
     let v = st
-        .query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map(args, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .map_err(backend)?
         .collect::<Result<Vec<Row>, _>>()
         .map_err(backend)?;
@@ -75,7 +77,8 @@ fn memberships(k: &RowMacs, v: &[Row]) -> Result<Vec<Membership>, StoreError> {
         .map(|(t, u, r, mac, key_id)| {
             let role = checked_role(k, t, u, r, mac.as_deref(), *key_id)?;
             Ok(Membership {
-                tenant: TenantId::new(t.as_str()).map_err(|e| StoreError::Backend(e.to_string()))?,
+                tenant: TenantId::new(t.as_str())
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
                 user: UserId::new(u.as_str()).map_err(|e| StoreError::Backend(e.to_string()))?,
                 role,
             })

@@ -208,9 +208,12 @@ impl Guard {
         }
         let agent =
             UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
-        if gov.revocations.is_revoked(&rec.id) || gov.revocations.is_shredded(&rec.tenant) {
+        if gov.revocations.is_shredded(&rec.tenant) {
             return Err(TokenError::Revoked.into());
         }
+        let Some(epoch) = gov.revocations.epoch_unless_revoked(&rec.id) else {
+            return Err(TokenError::Revoked.into());
+        };
         let context = TenantContext::agent(
             rec.tenant.clone(),
             AgentGrant {
@@ -219,7 +222,7 @@ impl Guard {
                 scopes: rec.scopes.as_slice().into(),
                 created_at: rec.created_at,
                 expires_at: rec.expires_at,
-                epoch: gov.revocations.epoch(),
+                epoch,
             },
         );
         Ok(VerifiedToken {

@@ -93,24 +93,22 @@ pub async fn member(store: &Arc<dyn Store>, t: &str, u: &str, role: Role) -> Ten
     user(t, u, role)
 }
 
-/// Every backend with its policy store (the same object): guards built with
-/// `guard_with_policies` keep egress policies and portal marks there.
-pub fn stores_with_policies() -> Vec<(
+/// A backend's name, the store, the same object as policy store, and its temp dir.
+pub type WithPolicies = (
     &'static str,
     Arc<dyn Store>,
     Arc<dyn tenantguard::store::PolicyStore>,
     Option<tempfile::TempDir>,
-)> {
+);
+
+/// Every backend with its policy store (the same object): guards built with
+/// `guard_with_policies` keep egress policies and portal marks there.
+pub fn stores_with_policies() -> Vec<WithPolicies> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
     let memory = Arc::new(MemoryStore::new());
     #[allow(unused_mut)]
-    let mut v: Vec<(
-        &'static str,
-        Arc<dyn Store>,
-        Arc<dyn tenantguard::store::PolicyStore>,
-        Option<tempfile::TempDir>,
-    )> = vec![
+    let mut v: Vec<WithPolicies> = vec![
         ("memory", memory.clone(), memory, None),
         ("sqlite", sqlite.clone(), sqlite, Some(dir)),
     ];

@@ -36,6 +36,9 @@ test("organizations and memberships: roles come from the directory; a viewer is 
     guardInMemoryWithService().also { service = it.service }.guard.use { g ->
         g.createTenant(TenantContext.service("acme", service))
         g.createTenant(TenantContext.service("alice", service))
+        // Sensitive operations (keys here) read the role from the store's memberships, not
+        // from the directory the contexts came from: mirror it into the store.
+        for ((u, r) in listOf("olga" to Role.OWNER, "adam" to Role.ADMIN)) g.setMember(TenantContext.service("acme", service), u, r)
         // Viewer reads metadata only; member writes; owner manages keys.
         check(g.keyVersions(vic).size == 1)
         expect<TenantguardException.PermissionDenied>("needs role member") { g.putCredential(vic, "pw", Credential.password("x")) }

@@ -25,7 +25,10 @@ if (app == null || svc == null || admin == null) {
     val tenant = "kt-$suffix"
     val other = "kt-other-$suffix"
     val store = Store.postgres(app, svc)
-    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store).also { service = it.service }.guard.use { g ->
+    // Every guard on one database shares its KEK (the service keyring is stored wrapped by
+    // it): the same key file as the Python PostgreSQL tests.
+    val keys = LocalKeyProvider.openOrCreate(java.io.File(env("TENANTGUARD_PG_DIR")!!, "keys.json").path)
+    guardWithLocalKeyProviderAndService(keys, store).also { service = it.service }.guard.use { g ->
         val t = TenantContext.service(tenant, service)
         val o = TenantContext.service(other, service)
         check(g.createTenant(t) == 1u)
