@@ -248,6 +248,10 @@ struct Issued {
 async fn issue(g: &Guard, admin: &TenantContext) -> Issued {
     let svc = TenantContext::service(tid("acme"), &tg_cap::cap());
     g.create_tenant(&svc).await.unwrap();
+    // Sessions are for stored members (issue 13).
+    g.set_member(&svc, admin.user().unwrap(), Role::Admin)
+        .await
+        .unwrap();
     let t = g
         .create_token(
             &svc,
@@ -316,7 +320,7 @@ async fn sqlite_schema_4_database_keeps_every_token_and_session_working() {
              ALTER TABLE s4 RENAME TO tg_sessions; ALTER TABLE r4 RENAME TO tg_refresh_tokens;
              CREATE INDEX tg_sessions_by_user ON tg_sessions(tenant_id, user_id);
              CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
-             DROP TABLE tg_service_keys; DROP TABLE tg_service_state;
+             DROP TABLE tg_service_keys; DROP TABLE tg_service_state; DROP TABLE tg_memberships;
              PRAGMA user_version = 4;",
         )
         .unwrap();
@@ -329,12 +333,18 @@ async fn sqlite_schema_4_database_keeps_every_token_and_session_working() {
         .query_row(
             "SELECT (SELECT count(*) FROM tg_tokens WHERE mac_key_id IS NULL)
                   + (SELECT count(*) FROM tg_sessions WHERE mac_key_id IS NULL)
-                  + (SELECT count(*) FROM tg_refresh_tokens WHERE mac_key_id IS NULL)",
+                  + (SELECT count(*) FROM tg_refresh_tokens WHERE mac_key_id IS NULL)
+                  + (SELECT count(*) FROM tg_memberships WHERE mac_key_id IS NULL)",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(unmaced, 0, "the backfill MACed every row");
+    // The upgrade seeded ada's membership from her live session (nobody is logged out).
+    assert_eq!(
+        g.member_role(&admin, admin.user().unwrap()).await.unwrap(),
+        Some(Role::Admin)
+    );
     // After the backfill, a row without a MAC is planted or stripped: refused, even
     // through a fresh guard (the backfill runs once per database, never again).
     c.execute("UPDATE tg_tokens SET mac = NULL, mac_key_id = NULL", [])

@@ -911,6 +911,37 @@ pub(super) fn backfill(conn: &mut rusqlite::Connection, k: &RowMacs) -> Result<(
         }
         tx.commit().map_err(backend)?;
     }
+    // Memberships seeded by schema 5 from a schema-4 file's sessions.
+    last = 0;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let rows: Vec<(i64, String, String, String)> = {
+            let mut st = tx
+                .prepare("SELECT rowid, tenant_id, user_id, role FROM tg_memberships WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2")
+                .map_err(backend)?;
+            let rows = st
+                .query_map(params![last, batch], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        if rows.is_empty() {
+            break;
+        }
+        for (rowid, t, u, role) in &rows {
+            let tag = k.membership(t, u, role);
+            tx.execute(
+                "UPDATE tg_memberships SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND user_id = ?4 AND mac_key_id IS NULL",
+                params![tag.mac, tag.key_id, t, u],
+            )
+            .map_err(backend)?;
+            last = *rowid;
+        }
+        tx.commit().map_err(backend)?;
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -22,6 +22,12 @@ CREATE TABLE tg_memberships (
     PRIMARY KEY (tenant_id, user_id)
 );
 CREATE INDEX tg_memberships_by_user ON tg_memberships(user_id, tenant_id);
+-- A schema-4 file has no memberships: seed them from the roles its live sessions carry
+-- (the roles the host vouched at login), so an upgrade logs nobody out. The row-MAC
+-- backfill MACs these rows at first use (sqlite_gov::backfill).
+INSERT INTO tg_memberships (tenant_id, user_id, role, created_at)
+SELECT tenant_id, user_id, role, max(created_at) FROM tg_sessions
+WHERE revoked_at IS NULL GROUP BY tenant_id, user_id;
 ";
 
 /// Inserts the creator of a tenant as its first owner (inside `create_tenant`'s transaction).

@@ -10,9 +10,28 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::TokenRecord;
+use crate::store::{StoreError, TokenRecord};
+use crate::tenant::UserId;
+use crate::tokens::Scope;
 
-type Entries = HashMap<[u8; 32], (Arc<TokenRecord>, Instant)>;
+type Entries = HashMap<[u8; 32], (Arc<CachedToken>, Instant)>;
+
+/// A token row as the warm path uses it: the agent id parsed and the scopes shared, once
+/// per lookup rather than once per verification.
+pub(crate) struct CachedToken {
+    pub(crate) rec: TokenRecord,
+    pub(crate) agent: UserId,
+    pub(crate) scopes: Arc<[Scope]>,
+}
+
+impl CachedToken {
+    pub(crate) fn new(rec: TokenRecord) -> Result<Self, StoreError> {
+        let agent =
+            UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let scopes = rec.scopes.as_slice().into();
+        Ok(CachedToken { rec, agent, scopes })
+    }
+}
 
 pub(crate) struct TokenCache {
     map: RwLock<Entries>,
@@ -36,7 +55,7 @@ impl TokenCache {
         !self.ttl.is_zero() && self.capacity > 0
     }
 
-    pub(crate) fn get(&self, hash: &[u8; 32]) -> Option<Arc<TokenRecord>> {
+    pub(crate) fn get(&self, hash: &[u8; 32]) -> Option<Arc<CachedToken>> {
         if !self.enabled() {
             return None;
         }
@@ -55,7 +74,7 @@ impl TokenCache {
 
     /// Caches `rec` unless an eviction happened since `generation` was read (the row may
     /// predate the news that caused it).
-    pub(crate) fn insert_if_current(&self, rec: Arc<TokenRecord>, generation: u64) {
+    pub(crate) fn insert_if_current(&self, rec: Arc<CachedToken>, generation: u64) {
         if !self.enabled() {
             return;
         }
@@ -70,14 +89,14 @@ impl TokenCache {
                 map.clear();
             }
         }
-        map.insert(rec.hash, (rec, Instant::now()));
+        map.insert(rec.rec.hash, (rec, Instant::now()));
     }
 
     pub(crate) fn evict(&self, mut pred: impl FnMut(&TokenRecord) -> bool) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        map.retain(|_, (rec, _)| !pred(rec));
+        map.retain(|_, (c, _)| !pred(&c.rec));
     }
 
     #[cfg(test)]
@@ -91,18 +110,21 @@ mod tests {
     use super::*;
     use crate::tenant::TenantId;
 
-    fn rec(i: u8) -> Arc<TokenRecord> {
-        Arc::new(TokenRecord {
-            id: format!("t{i}"),
-            tenant: TenantId::new("a").unwrap(),
-            agent: "bot".into(),
-            name: "n".into(),
-            hash: [i; 32],
-            scopes: vec![],
-            created_at: 0,
-            expires_at: None,
-            revoked_at: None,
-        })
+    fn rec(i: u8) -> Arc<CachedToken> {
+        Arc::new(
+            CachedToken::new(TokenRecord {
+                id: format!("t{i}"),
+                tenant: TenantId::new("a").unwrap(),
+                agent: "bot".into(),
+                name: "n".into(),
+                hash: [i; 32],
+                scopes: vec![],
+                created_at: 0,
+                expires_at: None,
+                revoked_at: None,
+            })
+            .unwrap(),
+        )
     }
 
     #[test]

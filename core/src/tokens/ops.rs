@@ -11,7 +11,7 @@ use super::{
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::store::{StoreError, TokenRecord};
+use crate::store::TokenRecord;
 use crate::tenant::{AgentGrant, Principal, Role, TenantContext, UserId};
 
 /// The resource token management touches.
@@ -181,8 +181,8 @@ impl Guard {
         let gov = self.gov();
         format::parse(token, &gov.tokens.prefix)?;
         let hash = sha256(token);
-        let rec = match gov.token_cache.get(&hash) {
-            Some(rec) => rec,
+        let cached = match gov.token_cache.get(&hash) {
+            Some(c) => c,
             None => {
                 // Taken before the lookup: news that arrives while the lookup is in
                 // flight moves it on, and the stale row is then not cached.
@@ -192,11 +192,12 @@ impl Guard {
                     .token_by_hash(&self.service_role(), &hash)
                     .await?
                     .ok_or(TokenError::Unknown)?;
-                let rec = Arc::new(rec);
-                gov.token_cache.insert_if_current(rec.clone(), generation);
-                rec
+                let c = Arc::new(super::cache::CachedToken::new(rec)?);
+                gov.token_cache.insert_if_current(c.clone(), generation);
+                c
             }
         };
+        let rec = &cached.rec;
         if !bool::from(rec.hash.ct_eq(&hash)) {
             return Err(TokenError::Unknown.into());
         }
@@ -206,8 +207,7 @@ impl Guard {
         if rec.expires_at.is_some_and(|e| self.now() >= e) {
             return Err(TokenError::Expired.into());
         }
-        let agent =
-            UserId::new(rec.agent.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let agent = cached.agent.clone();
         if gov.revocations.is_shredded(&rec.tenant) {
             return Err(TokenError::Revoked.into());
         }
@@ -219,7 +219,7 @@ impl Guard {
             AgentGrant {
                 agent: agent.clone(),
                 token_id: rec.id.clone(),
-                scopes: rec.scopes.as_slice().into(),
+                scopes: cached.scopes.clone(),
                 created_at: rec.created_at,
                 expires_at: rec.expires_at,
                 epoch,
