@@ -136,11 +136,23 @@ async fn sqlite_upgrade_to_per_tenant_ids_keeps_every_record() {
     );
 }
 
-/// A schema-4 SQLite database (no memberships) upgrades to schema 5 with every row kept
-/// and an empty membership table: its users are members of nothing until the host adds
-/// them (sensitive operations fail closed meanwhile).
+/// A guard built on `store`: membership rows carry MACs under its keyring's row-MAC key,
+/// so a store without a guard refuses to read or write them. Keep it alive.
+fn keyed(store: std::sync::Arc<dyn Store>) -> tenantguard::Guard {
+    tenantguard::Guard::builder()
+        .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+        .store_arc(store)
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap()
+}
+
+/// A schema-4 SQLite database (no memberships, no keyring, global token and session ids)
+/// upgrades with every row kept; without sessions its membership table starts empty (an
+/// upgrade seeds memberships from live sessions: row_integrity.rs), so its users are
+/// members of nothing until the host adds them (sensitive operations fail closed meanwhile).
 #[tokio::test]
-async fn sqlite_upgrade_to_schema_5_adds_memberships() {
+async fn sqlite_upgrade_from_schema_4_adds_memberships() {
     use tenantguard::store::MembershipStore;
     use tenantguard::tenant::{Role, UserId};
     let dir = tempfile::tempdir().unwrap();
@@ -155,10 +167,26 @@ async fn sqlite_upgrade_to_schema_5_adds_memberships() {
     }
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE tg_memberships; PRAGMA user_version = 4;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE tg_memberships; DROP TABLE tg_service_keys; DROP TABLE tg_service_state;
+             DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_tokens;
+             CREATE TABLE tg_tokens (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, agent TEXT NOT NULL, name TEXT NOT NULL,
+                 hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32), scopes TEXT NOT NULL, created_at INTEGER NOT NULL,
+                 expires_at INTEGER, revoked_at INTEGER, mac BLOB);
+             CREATE INDEX tg_tokens_by_agent ON tg_tokens(tenant_id, agent, id);
+             CREATE TABLE tg_sessions (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL,
+                 created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, refreshed_at INTEGER NOT NULL,
+                 revoked_at INTEGER, label TEXT NOT NULL, mac BLOB);
+             CREATE TABLE tg_refresh_tokens (hash BLOB PRIMARY KEY CHECK (length(hash) = 32), session_id TEXT NOT NULL REFERENCES tg_sessions(id),
+                 tenant_id TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, mac BLOB);
+             CREATE INDEX tg_sessions_by_user ON tg_sessions(tenant_id, user_id);
+             CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
     }
-    let s = SqliteStore::open(&path).unwrap();
+    let s = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    let _g = keyed(s.clone());
     assert!(s.get_record(&svc("a"), "r1").await.unwrap().is_some());
     assert_eq!(s.tenant_keys(&svc("a")).await.unwrap().len(), 1);
     let olga = UserId::new("olga").unwrap();
@@ -174,7 +202,7 @@ async fn sqlite_upgrade_to_schema_5_adds_memberships() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 5);
+    assert_eq!(v, 6);
 }
 
 /// Memberships behave the same on every built-in store (PostgreSQL: postgres_store.rs and
@@ -190,6 +218,7 @@ async fn memberships_on_memory_and_sqlite() {
     let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
     let u = |s: &str| UserId::new(s).unwrap();
     for s in stores {
+        let _g = keyed(s.clone());
         // A tenant created by a user makes it the owner; one created by the service, nobody.
         let olga = TenantContext::resolved(Resolved::vouch(
             &tg_cap::cap(),

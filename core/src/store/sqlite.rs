@@ -177,6 +177,9 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn backend(e: rusqlite::Error) -> StoreError {
     // rusqlite's messages name SQL and constraints, never bound values.
     StoreError::Backend(e.to_string())
@@ -280,8 +283,21 @@ impl SqliteStore {
         let path = path.as_ref();
         restrict_files(path)?;
         let conn = Connection::open(path).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
+        // Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY at
+        // once (without its busy handler) when several processes open the file together:
+        // retry for as long as the busy timeout would have waited.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                r => break r.map_err(backend)?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
         Self::init(conn)
@@ -293,8 +309,7 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(backend)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(backend)?;
         conn.pragma_update(None, "secure_delete", "ON")
