@@ -1764,12 +1764,11 @@ fn attack_refresh_racing_a_removal_never_outlives_it() {
                         w.g.refresh_session(next.refresh_token.expose()).await,
                         &format!("{} round {round}", w.name),
                     );
-                    let ctx =
-                        w.g.verify_access_token(next.access_token.expose())
-                            .await
-                            .unwrap()
-                            .context;
-                    refused(w.g.shred_tenant(&ctx).await, w.name);
+                    // Its access token is refused since the removal (issue 15's news);
+                    // were it still accepted, its context could not shred either.
+                    if let Ok(v) = w.g.verify_access_token(next.access_token.expose()).await {
+                        refused(w.g.shred_tenant(&v.context).await, w.name);
+                    }
                 }
                 keys_intact(&w).await;
             }

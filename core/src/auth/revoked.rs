@@ -27,6 +27,11 @@ struct State {
     sessions: HashMap<(TenantId, String), i64>,
     /// (tenant, user) -> access tokens issued at or before this second are refused.
     users: HashMap<(TenantId, String), i64>,
+    /// (tenant, user) -> the membership changed at this second: access tokens issued at or
+    /// before it stand only if the stored role still is the one they carry (a member
+    /// re-added or a new login in the same second keeps working; a removed or demoted one
+    /// does not).
+    members: HashMap<(TenantId, String), i64>,
     tenants: HashSet<TenantId>,
     /// Every access token issued at or before this second is refused.
     floor: i64,
@@ -34,15 +39,18 @@ struct State {
 
 impl State {
     fn make_room(&mut self, now: i64, ttl: i64) {
-        if self.sessions.len() + self.users.len() < MAX_SESSION_REVOCATIONS {
+        let len = |s: &Self| s.sessions.len() + s.users.len() + s.members.len();
+        if len(self) < MAX_SESSION_REVOCATIONS {
             return;
         }
         let keep = |at: &mut i64| at.saturating_add(ttl) >= now;
         self.sessions.retain(|_, at| keep(at));
         self.users.retain(|_, at| keep(at));
-        if self.sessions.len() + self.users.len() >= MAX_SESSION_REVOCATIONS {
+        self.members.retain(|_, at| keep(at));
+        if len(self) >= MAX_SESSION_REVOCATIONS {
             self.sessions.clear();
             self.users.clear();
+            self.members.clear();
             self.floor = self.floor.max(now);
         }
     }
@@ -58,10 +66,17 @@ impl SessionRevocations {
                 s.make_room(now, ttl);
                 s.sessions.insert((tenant.clone(), session_id.clone()), now);
             }
-            Event::UserSessionsRevoked { tenant, user }
-            | Event::MembershipChanged { tenant, user } => {
+            Event::UserSessionsRevoked { tenant, user } => {
                 s.make_room(now, ttl);
                 let at = s.users.entry((tenant.clone(), user.clone())).or_insert(now);
+                *at = (*at).max(now);
+            }
+            Event::MembershipChanged { tenant, user } => {
+                s.make_room(now, ttl);
+                let at = s
+                    .members
+                    .entry((tenant.clone(), user.clone()))
+                    .or_insert(now);
                 *at = (*at).max(now);
             }
             Event::TenantShredded { tenant } => {
@@ -72,23 +87,52 @@ impl SessionRevocations {
         }
     }
 
-    /// Whether an access token of `session` for `user` in `tenant`, issued at `iat`, must
-    /// be refused.
-    pub(crate) fn refused(&self, tenant: &TenantId, session: &str, user: &str, iat: i64) -> bool {
+    /// What to do with an access token of `session` for `user` in `tenant`, issued at `iat`.
+    pub(crate) fn verdict(
+        &self,
+        tenant: &TenantId,
+        session: &str,
+        user: &str,
+        iat: i64,
+    ) -> Verdict {
         let s = self.inner.read().unwrap_or_else(|p| p.into_inner());
         if iat <= s.floor || s.tenants.contains(tenant) {
-            return true;
+            return Verdict::Refused;
         }
         // Looked up with owned keys: the maps are keyed by (tenant, id).
         if s.sessions
             .contains_key(&(tenant.clone(), session.to_owned()))
         {
-            return true;
+            return Verdict::Refused;
         }
-        s.users
-            .get(&(tenant.clone(), user.to_owned()))
-            .is_some_and(|at| iat <= *at)
+        let key = (tenant.clone(), user.to_owned());
+        if s.users.get(&key).is_some_and(|at| iat <= *at) {
+            return Verdict::Refused;
+        }
+        if s.members.get(&key).is_some_and(|at| iat <= *at) {
+            return Verdict::CheckMembership;
+        }
+        Verdict::Stands
     }
+
+    /// Whether an access token must be refused outright (a membership re-check counts as
+    /// a refusal here).
+    #[cfg(test)]
+    pub(crate) fn refused(&self, tenant: &TenantId, session: &str, user: &str, iat: i64) -> bool {
+        self.verdict(tenant, session, user, iat) != Verdict::Stands
+    }
+}
+
+/// The revocation list's answer for one access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Nothing heard against it.
+    Stands,
+    /// Revoked (session, user's sessions, tenant shredded, or overflow).
+    Refused,
+    /// The user's membership changed after it was issued: it stands only if the stored
+    /// role is still the one it carries.
+    CheckMembership,
 }
 
 #[cfg(test)]

@@ -393,15 +393,22 @@ impl Guard {
         let tenant = TenantId::new(claims.tid)?;
         // Revoked sessions, changed memberships and shredded tenants, as this instance
         // heard of them through the event bus (docs/SECURITY.md, "Many instances").
-        if self
-            .gov()
-            .session_revocations
-            .refused(&tenant, &claims.sid, &claims.sub, claims.iat)
-        {
+        let verdict =
+            self.gov()
+                .session_revocations
+                .verdict(&tenant, &claims.sid, &claims.sub, claims.iat);
+        if verdict == super::revoked::Verdict::Refused {
             return Err(AuthError::Revoked.into());
         }
         let user = UserId::new(claims.sub)?;
         let role = parse_role(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
+        if verdict == super::revoked::Verdict::CheckMembership {
+            // Rare (a membership change within one access-token lifetime): one store read.
+            let scope = TenantContext::service(tenant.clone(), &self.service_role());
+            if self.store().member_role(&scope, &user).await? != Some(role) {
+                return Err(AuthError::Revoked.into());
+            }
+        }
         Ok(VerifiedAccess {
             session_id: claims.sid,
             context: TenantContext::resolved(Resolved::make(tenant, user, role)),

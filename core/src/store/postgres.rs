@@ -776,7 +776,8 @@ impl PostgresStore {
                 let r = tx
                     .execute(
                         "INSERT INTO tg_memberships (tenant_id, user_id, role, created_at, mac, mac_key_id) VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, mac = EXCLUDED.mac, mac_key_id = EXCLUDED.mac_key_id",
+                         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, mac = EXCLUDED.mac, mac_key_id = EXCLUDED.mac_key_id
+                         WHERE tg_memberships.role IS DISTINCT FROM EXCLUDED.role",
                         &[&ctx.tenant().as_str(), &user.as_str(), &role.as_str(), &now,
                           &tag.mac, &tag.key_id],
                     )

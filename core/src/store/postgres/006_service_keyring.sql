@@ -72,7 +72,21 @@ $$;
 CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_tokens         FOR EACH ROW EXECUTE FUNCTION tg_guard_mac();
 CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_sessions       FOR EACH ROW EXECUTE FUNCTION tg_guard_mac();
 CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_refresh_tokens FOR EACH ROW EXECUTE FUNCTION tg_guard_mac();
-CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_memberships    FOR EACH ROW EXECUTE FUNCTION tg_guard_mac();
+-- A membership changes role (promotion, demotion) and is then MACed again: its MAC may
+-- change together with the role, never alone. A stolen service login can still delete a
+-- membership and insert a saved copy (docs/SECURITY.md, "Rollback of authorization rows").
+CREATE FUNCTION tg_guard_membership_mac() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF OLD.mac_key_id IS NOT NULL AND NEW.role IS NOT DISTINCT FROM OLD.role
+       AND (NEW.mac IS DISTINCT FROM OLD.mac OR NEW.mac_key_id IS DISTINCT FROM OLD.mac_key_id) THEN
+        RAISE EXCEPTION 'a keyed row MAC never changes' USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tg_guard_mac BEFORE UPDATE ON tg_memberships    FOR EACH ROW EXECUTE FUNCTION tg_guard_membership_mac();
 
 -- 3. A put of the application role in one definer call: one verified check of the actor
 --    (the same lookup as tg_actor_tenant, rank member or higher) for the whole put, where
