@@ -2389,7 +2389,8 @@ public protocol GuardProtocol: AnyObject, Sendable {
     
     /**
      * Verifies an access token (signature in constant time, issuer, expiry) and returns
-     * the session's scope. Stateless: a revoked session's access token lives until it expires.
+     * the session's scope. Refuses a revoked session's token as soon as this instance
+     * hears of the revocation (with PostgreSQL, from any instance).
      */
     func verifyAccessToken(token: String) throws  -> VerifiedAccess
     
@@ -2705,8 +2706,8 @@ public protocol GuardProtocol: AnyObject, Sendable {
     
     /**
      * Verifies an access token like `verifyAccessToken`, but returns a refusal with its
-     * typed reason instead of throwing it. Stateless and CPU-only like `verifyAccessToken`,
-     * hence no `suspend` twin.
+     * typed reason instead of throwing it. CPU-only like `verifyAccessToken` once the
+     * signing key is loaded (the first token under a new key reads it from the store).
      */
     func checkAccessToken(token: String) throws  -> AccessCheck
     
@@ -3716,7 +3717,8 @@ open func sweepAsync(ctx: TenantContext, batch: UInt32)async throws  -> SweepRep
     
     /**
      * Verifies an access token (signature in constant time, issuer, expiry) and returns
-     * the session's scope. Stateless: a revoked session's access token lives until it expires.
+     * the session's scope. Refuses a revoked session's token as soon as this instance
+     * hears of the revocation (with PostgreSQL, from any instance).
      */
 open func verifyAccessToken(token: String)throws  -> VerifiedAccess  {
     return try  FfiConverterTypeVerifiedAccess_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -4658,8 +4660,8 @@ open func checkTokenForAsync(token: String, resource: String, action: TokenActio
     
     /**
      * Verifies an access token like `verifyAccessToken`, but returns a refusal with its
-     * typed reason instead of throwing it. Stateless and CPU-only like `verifyAccessToken`,
-     * hence no `suspend` twin.
+     * typed reason instead of throwing it. CPU-only like `verifyAccessToken` once the
+     * signing key is loaded (the first token under a new key reads it from the store).
      */
 open func checkAccessToken(token: String)throws  -> AccessCheck  {
     return try  FfiConverterTypeAccessCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -16011,7 +16013,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_async() != 58197) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_access_token() != 26547) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_access_token() != 51324) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit() != 20695) {
@@ -16176,7 +16178,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_check_token_for_async() != 45733) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_check_access_token() != 40079) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_check_access_token() != 38585) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_check_refresh_session() != 39693) {
