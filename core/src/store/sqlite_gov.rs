@@ -8,9 +8,10 @@ use crate::store::gov::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
     SessionStore, TokenRecord, TokenStore,
 };
-use crate::store::integrity::{RowMacs, BACKFILL_BATCH, BACKFILL_DONE};
+use crate::store::integrity::{RowMacs, Tag, BACKFILL_BATCH, BACKFILL_DONE};
 use crate::store::StoreError;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
+use rusqlite::types::Value;
 
 /// Schema of the governance tables. The audit table refuses UPDATE and DELETE by trigger.
 pub(super) const MIGRATION_3: &str = "
@@ -784,164 +785,67 @@ pub(super) fn backfill(conn: &mut rusqlite::Connection, k: &RowMacs) -> Result<(
     if done {
         return Ok(());
     }
-    let batch = BACKFILL_BATCH as i64;
-    let mut last = 0i64;
-    loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let rows: Vec<(i64, String, String, crate::store::integrity::Tag)> = {
-            let mut st = tx
-                .prepare(&format!("SELECT {TOKEN_COLS}, rowid FROM tg_tokens WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2"))
-                .map_err(backend)?;
-            let rows = st
-                .query_map(params![last, batch], |r| {
-                    let (id, tenant, agent, hash, scopes): (
-                        String,
-                        String,
-                        String,
-                        Vec<u8>,
-                        String,
-                    ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
-                    let tag = k.token_row(&crate::store::TokenRow {
-                        id: &id,
-                        tenant: &tenant,
-                        agent: &agent,
-                        hash: &hash,
-                        scopes: &scopes,
-                        created_at: r.get(6)?,
-                        expires_at: r.get(7)?,
-                    });
-                    Ok((r.get(11)?, tenant, id, tag))
+    backfill_table(
+        conn,
+        &format!("SELECT {TOKEN_COLS}, rowid FROM tg_tokens WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2"),
+        "UPDATE tg_tokens SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND id = ?4 AND mac_key_id IS NULL",
+        |r| {
+            let (id, tenant, agent, hash, scopes): (String, String, String, Vec<u8>, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
+            let tag = k.token_row(&crate::store::TokenRow {
+                id: &id,
+                tenant: &tenant,
+                agent: &agent,
+                hash: &hash,
+                scopes: &scopes,
+                created_at: r.get(6)?,
+                expires_at: r.get(7)?,
+            });
+            Ok((r.get(11)?, Some((tag, vec![Value::Text(tenant), Value::Text(id)]))))
+        },
+    )?;
+    backfill_table(
+        conn,
+        &format!("SELECT {SESSION_COLS}, rowid FROM tg_sessions WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2"),
+        "UPDATE tg_sessions SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND id = ?4 AND mac_key_id IS NULL",
+        |r| {
+            let rec = session_row(r).ok().map(|s| {
+                let tag = k.session(&s);
+                (tag, vec![Value::Text(s.tenant.as_str().to_owned()), Value::Text(s.id)])
+            });
+            Ok((r.get(11)?, rec))
+        },
+    )?;
+    backfill_table(
+        conn,
+        "SELECT hash, session_id, tenant_id, expires_at, used, rowid FROM tg_refresh_tokens WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2",
+        "UPDATE tg_refresh_tokens SET mac = ?1, mac_key_id = ?2 WHERE hash = ?3 AND mac_key_id IS NULL",
+        |r| {
+            let rec = (|| -> rusqlite::Result<RefreshRecord> {
+                Ok(RefreshRecord {
+                    hash: hash32(r.get(0)?)?,
+                    session_id: r.get(1)?,
+                    tenant: tenant(r.get(2)?)?,
+                    expires_at: r.get(3)?,
+                    used: r.get(4)?,
                 })
-                .map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)?
-        };
-        if rows.is_empty() {
-            break;
-        }
-        for (rowid, tenant, id, tag) in &rows {
-            tx.execute(
-                "UPDATE tg_tokens SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND id = ?4 AND mac_key_id IS NULL",
-                params![tag.mac, tag.key_id, tenant, id],
-            )
-            .map_err(backend)?;
-            last = *rowid;
-        }
-        tx.commit().map_err(backend)?;
-    }
-    last = 0;
-    loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let rows: Vec<(i64, Option<(SessionRecord, crate::store::integrity::Tag)>)> = {
-            let mut st = tx
-                .prepare(&format!("SELECT {SESSION_COLS}, rowid FROM tg_sessions WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2"))
-                .map_err(backend)?;
-            let rows = st
-                .query_map(params![last, batch], |r| {
-                    // A row that does not parse stays un-MACed, hence refused.
-                    let rec = session_row(r).ok().map(|s| {
-                        let t = k.session(&s);
-                        (s, t)
-                    });
-                    Ok((r.get(11)?, rec))
-                })
-                .map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)?
-        };
-        if rows.is_empty() {
-            break;
-        }
-        for (rowid, rec) in &rows {
-            if let Some((s, tag)) = rec {
-                tx.execute(
-                    "UPDATE tg_sessions SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND id = ?4 AND mac_key_id IS NULL",
-                    params![tag.mac, tag.key_id, s.tenant.as_str(), s.id],
-                )
-                .map_err(backend)?;
-            }
-            last = *rowid;
-        }
-        tx.commit().map_err(backend)?;
-    }
-    last = 0;
-    loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let rows: Vec<(i64, Option<(RefreshRecord, crate::store::integrity::Tag)>)> = {
-            let mut st = tx
-                .prepare("SELECT hash, session_id, tenant_id, expires_at, used, rowid FROM tg_refresh_tokens WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2")
-                .map_err(backend)?;
-            let rows = st
-                .query_map(params![last, batch], |r| {
-                    let rec = (|| -> rusqlite::Result<RefreshRecord> {
-                        Ok(RefreshRecord {
-                            hash: hash32(r.get(0)?)?,
-                            session_id: r.get(1)?,
-                            tenant: tenant(r.get(2)?)?,
-                            expires_at: r.get(3)?,
-                            used: r.get(4)?,
-                        })
-                    })()
-                    .ok()
-                    .map(|rec| {
-                        let t = k.refresh(&rec);
-                        (rec, t)
-                    });
-                    Ok((r.get(5)?, rec))
-                })
-                .map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)?
-        };
-        if rows.is_empty() {
-            break;
-        }
-        for (rowid, rec) in &rows {
-            if let Some((rec, tag)) = rec {
-                tx.execute(
-                    "UPDATE tg_refresh_tokens SET mac = ?1, mac_key_id = ?2 WHERE hash = ?3 AND mac_key_id IS NULL",
-                    params![tag.mac, tag.key_id, &rec.hash[..]],
-                )
-                .map_err(backend)?;
-            }
-            last = *rowid;
-        }
-        tx.commit().map_err(backend)?;
-    }
+            })()
+            .ok()
+            .map(|rec| (k.refresh(&rec), vec![Value::Blob(rec.hash.to_vec())]));
+            Ok((r.get(5)?, rec))
+        },
+    )?;
     // Memberships seeded by schema 5 from a schema-4 file's sessions.
-    last = 0;
-    loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let rows: Vec<(i64, String, String, String)> = {
-            let mut st = tx
-                .prepare("SELECT rowid, tenant_id, user_id, role FROM tg_memberships WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2")
-                .map_err(backend)?;
-            let rows = st
-                .query_map(params![last, batch], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)?
-        };
-        if rows.is_empty() {
-            break;
-        }
-        for (rowid, t, u, role) in &rows {
-            let tag = k.membership(t, u, role);
-            tx.execute(
-                "UPDATE tg_memberships SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND user_id = ?4 AND mac_key_id IS NULL",
-                params![tag.mac, tag.key_id, t, u],
-            )
-            .map_err(backend)?;
-            last = *rowid;
-        }
-        tx.commit().map_err(backend)?;
-    }
+    backfill_table(
+        conn,
+        "SELECT rowid, tenant_id, user_id, role FROM tg_memberships WHERE mac_key_id IS NULL AND rowid > ?1 ORDER BY rowid LIMIT ?2",
+        "UPDATE tg_memberships SET mac = ?1, mac_key_id = ?2 WHERE tenant_id = ?3 AND user_id = ?4 AND mac_key_id IS NULL",
+        |r| {
+            let (t, u, role): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
+            let tag = k.membership(&t, &u, &role);
+            Ok((r.get(0)?, Some((tag, vec![Value::Text(t), Value::Text(u)]))))
+        },
+    )?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -952,4 +856,45 @@ pub(super) fn backfill(conn: &mut rusqlite::Connection, k: &RowMacs) -> Result<(
     )
     .map_err(backend)?;
     Ok(())
+}
+
+/// A row read by [`backfill_table`]: its rowid, and its MAC with the UPDATE's key values.
+type Backfilled = (i64, Option<(Tag, Vec<Value>)>);
+
+/// One table's share of [`backfill`]: its rows without a MAC key id in rowid order, one
+/// transaction per batch. `read` gives a row's rowid and, when the row parses, its MAC and
+/// the values of the `update`'s key columns (`?3`...); a row that does not parse stays
+/// un-MACed, hence refused.
+fn backfill_table(
+    conn: &mut rusqlite::Connection,
+    select: &str,
+    update: &str,
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Backfilled>,
+) -> Result<(), StoreError> {
+    let mut last = 0i64;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let rows: Vec<Backfilled> = {
+            let mut st = tx.prepare(select).map_err(backend)?;
+            let rows = st
+                .query_map(params![last, BACKFILL_BATCH as i64], &read)
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        let Some(&(end, _)) = rows.last() else {
+            return Ok(());
+        };
+        for (_, row) in rows {
+            if let Some((tag, keys)) = row {
+                let mut p = vec![Value::Blob(tag.mac), Value::Integer(tag.key_id.into())];
+                p.extend(keys);
+                tx.execute(update, rusqlite::params_from_iter(p))
+                    .map_err(backend)?;
+            }
+        }
+        last = end;
+        tx.commit().map_err(backend)?;
+    }
 }
