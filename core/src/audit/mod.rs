@@ -11,6 +11,7 @@
 //! recorded as SHA-256 digests.
 
 mod entry;
+pub mod merkle;
 mod verify;
 
 pub use entry::{AuditDraft, AuditEntry, GENESIS, HASH_DOMAIN};
