@@ -330,6 +330,7 @@ fn floor_v2(c: &mut Criterion) {
             target: format!("value:{CONTEXT}"),
             reason: None,
             details: Default::default(),
+            mac_key: None,
         };
         b.iter(|| AuditEntry::chain("acme", black_box(42), GENESIS, &draft))
     });

@@ -65,9 +65,23 @@ pub struct GuardBuilder {
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
     format: SealFormat,
     refuse_v1: bool,
+    transparency: crate::audit::TransparencyConfig,
 }
 
 impl GuardBuilder {
+    /// Audit checkpoints: origin prefix, how often (default every 1,000 entries or 60 s)
+    /// and the sinks they are published to (docs/SECURITY.md, "Audit transparency").
+    pub fn audit_transparency(mut self, cfg: crate::audit::TransparencyConfig) -> Self {
+        self.transparency = cfg;
+        self
+    }
+
+    /// Adds a sink every audit checkpoint is published to.
+    pub fn checkpoint_sink(mut self, sink: Arc<dyn crate::audit::CheckpointSink>) -> Self {
+        self.transparency.sinks.push(sink);
+        self
+    }
+
     /// The format new values are sealed in (default [`SealFormat::V2`]). Both formats
     /// always open; choose `V1` only during a rollout while processes of a release that
     /// cannot open v2 still read the values, then switch to `V2` and run
@@ -184,6 +198,7 @@ impl GuardBuilder {
             return Err(KmsError::Config("too many tenant key providers".into()).into());
         }
         let gov = crate::governance::GovState::new(self.governance)?;
+        let transparency = crate::audit::Transparency::new(self.transparency)?;
         if self.refuse_v1 && self.format == SealFormat::V1 {
             return Err(KmsError::Config(
                 "refuse_v1(true) with seal_format(V1): the guard would refuse what it writes"
@@ -258,6 +273,7 @@ impl GuardBuilder {
                 policies: self.policies,
                 format: self.format,
                 refuse_v1: self.refuse_v1,
+                transparency,
             }
         });
         Ok(Guard { inner })
@@ -280,6 +296,7 @@ struct Inner {
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
     format: SealFormat,
     refuse_v1: bool,
+    transparency: crate::audit::Transparency,
 }
 
 /// The tenantguard facade: seal and open values and credentials per tenant, rotate and
@@ -346,6 +363,7 @@ impl Guard {
             policies: None,
             format: SealFormat::V2,
             refuse_v1: false,
+            transparency: Default::default(),
         }
     }
 
@@ -532,6 +550,10 @@ impl Guard {
 
     pub(crate) fn gov(&self) -> &crate::governance::GovState {
         &self.inner.gov
+    }
+
+    pub(crate) fn transparency(&self) -> &crate::audit::Transparency {
+        &self.inner.transparency
     }
 
     pub(crate) fn now(&self) -> i64 {

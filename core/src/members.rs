@@ -76,8 +76,10 @@ impl Guard {
             target: event.target,
             reason: event.reason,
             details: event.details,
+            mac_key: Some(self.audit_mac_key().await?),
         };
-        self.store().append_audit(&service, &draft).await?;
+        let e = self.store().append_audit(&service, &draft).await?;
+        self.after_audit_append(&service, e.seq, e.time).await;
         Ok(())
     }
 

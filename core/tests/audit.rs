@@ -336,11 +336,21 @@ fn concurrent_appenders_never_fork_the_chain() {
         ));
         for (name, handles) in backends {
             let clock = TestClock::at(T0);
-            // Each handle is another store instance: each guard's own capability.
+            // Each handle is another store instance: each guard's own capability. The
+            // instances share one KEK, as processes sharing a store do (each needs the
+            // keyring's audit-mac key).
+            let kek: Arc<dyn tenantguard::KeyProvider> =
+                Arc::new(tenantguard::LocalKeyProvider::ephemeral());
             let pairs: Vec<(Guard, TenantContext)> = handles
                 .into_iter()
                 .map(|s| {
-                    let g = guard(s, &clock);
+                    let g = Guard::builder()
+                        .key_provider_arc(kek.clone())
+                        .store_arc(s)
+                        .clock(clock.clone())
+                        .build_with_service()
+                        .map(tg_cap::keep)
+                        .unwrap();
                     (g, service("acme"))
                 })
                 .collect();

@@ -64,7 +64,10 @@ fn reference_tree_roots_and_proofs_round_trip() {
         if c["wantErr"].as_bool().unwrap() {
             continue;
         }
-        let (i, n) = (c["leafIdx"].as_u64().unwrap(), c["treeSize"].as_u64().unwrap());
+        let (i, n) = (
+            c["leafIdx"].as_u64().unwrap(),
+            c["treeSize"].as_u64().unwrap(),
+        );
         if n as usize > leaves.len() || h(&c["leafHash"]) != Some(leaves[i as usize]) {
             continue;
         }
@@ -77,7 +80,10 @@ fn reference_tree_roots_and_proofs_round_trip() {
             continue;
         }
         let (m, n) = (c["size1"].as_u64().unwrap(), c["size2"].as_u64().unwrap());
-        if n as usize > leaves.len() || m == 0 || h(&c["root2"]).unwrap() != root(&leaves[..n as usize]) {
+        if n as usize > leaves.len()
+            || m == 0
+            || h(&c["root2"]).unwrap() != root(&leaves[..n as usize])
+        {
             continue;
         }
         let got = consistency_proof(&leaves[..n as usize], m).unwrap();

@@ -84,6 +84,7 @@ fn draft(n: u32) -> AuditDraft {
         target: format!("t-{n}"),
         reason: None,
         details: Default::default(),
+        mac_key: None,
     }
 }
 

@@ -770,6 +770,7 @@ async fn seed(s: &tenantguard::PostgresStore) {
                 target: target.into(),
                 reason: None,
                 details: Default::default(),
+                mac_key: None,
             },
         )
         .await

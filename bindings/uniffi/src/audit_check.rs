@@ -34,6 +34,12 @@ pub enum AuditProblem {
     Truncated,
     /// The last entry's hash differs from the expected head's.
     HeadMismatch,
+    /// An entry without MAC after MACed entries.
+    MacMissing,
+    /// An entry's MAC does not verify (written or moved without the key).
+    MacMismatch,
+    /// The log does not extend a checkpoint already signed or published.
+    Fork,
 }
 
 /// The outcome of an audit-chain verification.
@@ -81,6 +87,9 @@ fn problem(p: &VerifyProblem) -> (AuditProblem, Option<u64>, Option<u64>) {
             (AuditProblem::Truncated, Some(*expected), Some(*found))
         }
         VerifyProblem::HeadMismatch => (AuditProblem::HeadMismatch, None, None),
+        VerifyProblem::MacMissing => (AuditProblem::MacMissing, None, None),
+        VerifyProblem::MacMismatch => (AuditProblem::MacMismatch, None, None),
+        VerifyProblem::Fork => (AuditProblem::Fork, None, None),
     }
 }
 

@@ -1,9 +1,16 @@
-//! Audit entries, their canonical JSON and the chain hash.
+//! Audit entries, their canonical JSON, the chain hash and the entry MAC.
 //!
 //! An entry's hash is `SHA-256("tenantguard/audit/v1\n" || canonical)`, where `canonical`
 //! is the entry as a JSON object without its `hash` field, keys sorted by byte order, no
-//! whitespace, absent `reason` written as `null`. The `prev` field holds the previous
-//! entry's hash (64 zeros for `seq` 1), so each entry commits to the whole chain before it.
+//! whitespace, absent `reason` written as `null`, `mac` present only when the entry has
+//! one. The `prev` field holds the previous entry's hash (64 zeros for `seq` 1), so each
+//! entry commits to the whole chain before it.
+//!
+//! The `mac` (`"<key id>:<64 hex>"`) is HMAC-SHA256 under the keyring's `audit-mac` key
+//! over `"tenantguard/audit-mac/v1\n" || canonical-without-mac`: it covers the tenant,
+//! `seq` and `prev`, so a database writer (who never holds the key) can neither forge an
+//! entry, nor move, renumber or re-link one. Entries written before MACs existed have
+//! none (see docs/FORMAT.md, "legacy prefix").
 
 use std::collections::BTreeMap;
 
@@ -14,6 +21,69 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Domain separator hashed before the canonical JSON.
 pub const HASH_DOMAIN: &[u8] = b"tenantguard/audit/v1\n";
+/// Domain separator of the entry MAC.
+pub const MAC_DOMAIN: &[u8] = b"tenantguard/audit-mac/v1\n";
+
+/// The `audit-mac` service key a store MACs a new entry with (handed over in the draft:
+/// the store computes the MAC under its append lock, once `seq` and `prev` are known).
+#[derive(Clone)]
+pub struct AuditMacKey(pub(crate) std::sync::Arc<crate::kms::ServiceKey>);
+
+impl AuditMacKey {
+    /// Wraps a key of the `audit-mac` purpose.
+    pub fn new(key: std::sync::Arc<crate::kms::ServiceKey>) -> Self {
+        AuditMacKey(key)
+    }
+
+    /// The key's version (written before the MAC).
+    pub fn id(&self) -> u32 {
+        self.0.id().get()
+    }
+}
+
+impl std::fmt::Debug for AuditMacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuditMacKey(#{}, [REDACTED])", self.id())
+    }
+}
+
+impl PartialEq for AuditMacKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+impl Eq for AuditMacKey {}
+
+/// Refuses a JSON object that repeats a key (serde's maps keep the last value silently:
+/// `{"role":"owner","role":"viewer"}` would read as a viewer).
+fn unique_map<'de, D>(d: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut m = BTreeMap::new();
+            while let Some((k, v)) = a.next_entry::<String, String>()? {
+                if m.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "duplicate field `{k}`"
+                    )));
+                }
+                m.insert(k, v);
+            }
+            Ok(m)
+        }
+    }
+    d.deserialize_map(V)
+}
 
 /// One entry of a tenant's audit log, as stored and exported (one JSON Lines line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +104,11 @@ pub struct AuditEntry {
     /// Why, when the action needs a justification (credential opens).
     pub reason: Option<String>,
     /// Further facts (counts, key ids, decisions). No secrets, ever.
+    #[serde(deserialize_with = "unique_map")]
     pub details: BTreeMap<String, String>,
+    /// The entry MAC, `"<key id>:<64 hex>"` (absent on entries written before MACs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     /// The previous entry's hash (lowercase hex).
     pub prev: String,
     /// This entry's hash (lowercase hex).
@@ -56,6 +130,9 @@ pub struct AuditDraft {
     pub reason: Option<String>,
     /// Further facts.
     pub details: BTreeMap<String, String>,
+    /// The key the store MACs the entry with (the guard sets it; `None` writes an
+    /// entry without MAC, which verification after the legacy prefix refuses).
+    pub mac_key: Option<AuditMacKey>,
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -86,11 +163,56 @@ impl AuditEntry {
             target: draft.target,
             reason: draft.reason,
             details: draft.details,
+            mac: None,
             prev: prev.to_owned(),
             hash: String::new(),
         };
+        if let Some(k) = &draft.mac_key {
+            e.mac = Some(e.compute_mac(k.id(), k.0.expose()));
+        }
         e.hash = e.compute_hash();
         e
+    }
+
+    /// The MAC of this entry under `key` (version `key_id`): `"<key_id>:<hex>"`.
+    pub(crate) fn compute_mac(&self, key_id: u32, key: &[u8; 32]) -> String {
+        use hmac::{KeyInit, Mac};
+        let mut o = Vec::with_capacity(MAC_DOMAIN.len() + 320);
+        o.extend_from_slice(MAC_DOMAIN);
+        self.write_fields(&mut o, false, false);
+        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+            .expect("HMAC takes any key length");
+        m.update(&o);
+        format!("{key_id}:{}", hex::encode(m.finalize().into_bytes()))
+    }
+
+    /// The key version named by this entry's MAC, if it has a well-formed one.
+    pub fn mac_key_id(&self) -> Option<u32> {
+        let (id, hex) = self.mac.as_deref()?.split_once(':')?;
+        if hex.len() != 64 || id.is_empty() || id.starts_with('0') || id.len() > 10 {
+            return None;
+        }
+        id.parse().ok()
+    }
+
+    /// Whether the MAC matches under `key` (constant time).
+    pub(crate) fn mac_matches(&self, key: &[u8; 32]) -> bool {
+        let (Some(id), Some(have)) = (self.mac_key_id(), self.mac.as_deref()) else {
+            return false;
+        };
+        let want = self.compute_mac(id, key);
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            want.as_bytes(),
+            have.as_bytes(),
+        ))
+    }
+
+    /// The canonical line of an export: every field (`hash` and `mac` included), keys
+    /// sorted, no whitespace (docs/FORMAT.md). Its bytes are the Merkle leaf.
+    pub fn canonical_line(&self) -> String {
+        let mut o = Vec::with_capacity(384);
+        self.write_fields(&mut o, true, true);
+        String::from_utf8(o).unwrap_or_default()
     }
 
     /// The canonical JSON (without `hash`) that the hash covers.
@@ -104,7 +226,14 @@ impl AuditEntry {
     /// Writes the canonical JSON into `o`, each string escaped straight into it (one
     /// buffer per entry: the hash of every audited open pays for this).
     fn write_canonical(&self, o: &mut Vec<u8>) {
-        // Keys in byte order: action, actor, details, prev, reason, seq, target, tenant, time.
+        self.write_fields(o, true, false)
+    }
+
+    /// Writes the entry's fields in key order; `mac` only if `with_mac` and present,
+    /// `hash` only if `with_hash`.
+    fn write_fields(&self, o: &mut Vec<u8>, with_mac: bool, with_hash: bool) {
+        // Keys in byte order: action, actor, details, hash, mac, prev, reason, seq,
+        // target, tenant, time.
         o.extend_from_slice(b"{\"action\":");
         write_str(o, &self.action);
         o.extend_from_slice(b",\"actor\":");
@@ -118,7 +247,16 @@ impl AuditEntry {
             o.push(b':');
             write_str(o, v);
         }
-        o.extend_from_slice(b"},\"prev\":");
+        o.push(b'}');
+        if with_hash {
+            o.extend_from_slice(b",\"hash\":");
+            write_str(o, &self.hash);
+        }
+        if let (true, Some(m)) = (with_mac, &self.mac) {
+            o.extend_from_slice(b",\"mac\":");
+            write_str(o, m);
+        }
+        o.extend_from_slice(b",\"prev\":");
         write_str(o, &self.prev);
         o.extend_from_slice(b",\"reason\":");
         match &self.reason {
@@ -170,6 +308,7 @@ mod tests {
             target: "key:2".into(),
             reason: None,
             details,
+            mac_key: None,
         };
         let e = AuditEntry::chain("acme", 1, GENESIS, &d);
         assert_eq!(
@@ -199,6 +338,7 @@ mod tests {
             target: "value:a\tb\u{2028}".into(),
             reason: Some("why \"not\"\r".into()),
             details,
+            mac_key: None,
         };
         let e = AuditEntry::chain("t-1", u64::MAX, GENESIS, &d);
         let v: serde_json::Value = serde_json::from_str(&e.to_json_line()).unwrap();

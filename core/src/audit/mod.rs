@@ -10,11 +10,22 @@
 //! appenders never fork a chain. Entries hold no secrets: subjects of erasure requests are
 //! recorded as SHA-256 digests.
 
+pub mod checkpoint;
 mod entry;
+pub mod export;
 pub mod merkle;
+pub mod sink;
+mod transparency;
 mod verify;
 
-pub use entry::{AuditDraft, AuditEntry, GENESIS, HASH_DOMAIN};
+pub use checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
+pub use entry::{AuditDraft, AuditEntry, AuditMacKey, GENESIS, HASH_DOMAIN, MAC_DOMAIN};
+pub use sink::{CheckpointSink, FileCheckpointSink, PublishedCheckpoint, SinkError};
+pub(crate) use transparency::Transparency;
+pub use transparency::{
+    ConsistencyProof, InclusionProof, SignedCheckpoint, TransparencyConfig, CHECKPOINT_MARK,
+    CONSISTENCY_HEADER, EXPORT_HEADER, INCLUSION_HEADER,
+};
 pub use verify::{
     parse_line, verify_jsonl, ChainVerifier, VerifyOptions, VerifyProblem, VerifyReport,
     MAX_LINE_LEN,
@@ -263,8 +274,11 @@ impl Guard {
             target: event.target,
             reason: event.reason,
             details: event.details,
+            mac_key: Some(self.audit_mac_key().await?),
         };
-        Ok(self.store().append_audit(ctx, &draft).await?)
+        let e = self.store().append_audit(ctx, &draft).await?;
+        self.after_audit_append(ctx, e.seq, e.time).await;
+        Ok(e)
     }
 
     /// [`Guard::audit`] keeping only the sequence number (audited opens: the entry is not
@@ -277,8 +291,12 @@ impl Guard {
             target: event.target,
             reason: event.reason,
             details: event.details,
+            mac_key: Some(self.audit_mac_key().await?),
         };
-        Ok(self.store().append_audit_seq(ctx, draft).await?)
+        let time = draft.time;
+        let seq = self.store().append_audit_seq(ctx, draft).await?;
+        self.after_audit_append(ctx, seq, time).await;
+        Ok(seq)
     }
 
     /// Records an event of the host application (membership, permission or policy

@@ -73,6 +73,14 @@ pub enum VerifyProblem {
     },
     /// The last entry's hash differs from the expected head's.
     HeadMismatch,
+    /// An entry without MAC after MACed entries (only the legacy prefix may lack one).
+    MacMissing,
+    /// The entry's MAC does not verify under the audit-mac key it names: the entry was
+    /// written, moved or altered by someone without the key.
+    MacMismatch,
+    /// The log is not an extension of a checkpoint already signed or published (the
+    /// database was rewritten or restored from a backup).
+    Fork,
 }
 
 impl std::fmt::Display for VerifyProblem {
@@ -95,6 +103,11 @@ impl std::fmt::Display for VerifyProblem {
                 write!(f, "log ends at seq {found}, expected head seq {expected}")
             }
             VerifyProblem::HeadMismatch => f.write_str("last hash differs from the expected head"),
+            VerifyProblem::MacMissing => f.write_str("entry without MAC after MACed entries"),
+            VerifyProblem::MacMismatch => f.write_str("entry MAC does not verify"),
+            VerifyProblem::Fork => {
+                f.write_str("log is not an extension of an earlier signed checkpoint")
+            }
         }
     }
 }

@@ -36,22 +36,28 @@ pub enum ServicePurpose {
     SessionSigning,
     /// MACs over audit entries.
     AuditMac,
+    /// Ed25519 seeds that sign the audit log's checkpoints (the public half is what
+    /// customers verify exports with).
+    CheckpointSigning,
 }
 
 impl ServicePurpose {
     /// Every purpose.
-    pub const ALL: [ServicePurpose; 3] = [
+    pub const ALL: [ServicePurpose; 4] = [
         ServicePurpose::RowMac,
         ServicePurpose::SessionSigning,
         ServicePurpose::AuditMac,
+        ServicePurpose::CheckpointSigning,
     ];
 
-    /// The stable name stored in the keyring table: `row-mac`, `session-signing`, `audit-mac`.
+    /// The stable name stored in the keyring table: `row-mac`, `session-signing`,
+    /// `audit-mac`, `checkpoint-signing`.
     pub fn as_str(self) -> &'static str {
         match self {
             ServicePurpose::RowMac => "row-mac",
             ServicePurpose::SessionSigning => "session-signing",
             ServicePurpose::AuditMac => "audit-mac",
+            ServicePurpose::CheckpointSigning => "checkpoint-signing",
         }
     }
 

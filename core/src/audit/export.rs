@@ -1,0 +1,391 @@
+//! Offline verification of an exported audit bundle, an inclusion proof or a consistency
+//! proof: pure functions of the bytes and the checkpoint public key(s), no secret, no
+//! store. The outcome is typed: [`ExportVerdict::Valid`] or
+//! [`ExportVerdict::Tampered`] with one [`TamperReason`] per tamper class.
+
+use base64::Engine;
+
+use super::checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
+use super::entry::{AuditEntry, GENESIS};
+use super::merkle::{self, Frontier, Hash};
+use super::transparency::{CHECKPOINT_MARK, CONSISTENCY_HEADER, EXPORT_HEADER, INCLUSION_HEADER};
+use super::verify::MAX_LINE_LEN;
+
+/// Why a bundle or proof does not verify. Each tamper class has its own reason.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TamperReason {
+    /// Not a bundle or proof of this format (header, separator, hash lines).
+    BundleMalformed,
+    /// An entry line is not a well-formed entry.
+    Malformed,
+    /// An entry line is longer than [`MAX_LINE_LEN`].
+    TooLong,
+    /// An entry line repeats a JSON key (`{"role":"owner","role":"viewer"}`).
+    DuplicateKey,
+    /// An entry line parses but is not byte for byte its canonical form.
+    NonCanonical,
+    /// An entry of another tenant than the first.
+    TenantMismatch,
+    /// `seq` went backwards or repeated: entries reordered or duplicated.
+    OutOfOrder {
+        /// The `seq` that should have come.
+        expected: u64,
+        /// The `seq` found.
+        found: u64,
+    },
+    /// `seq` jumped: entries removed from the middle.
+    Missing {
+        /// The `seq` that should have come.
+        expected: u64,
+        /// The `seq` found.
+        found: u64,
+    },
+    /// An entry's content does not match its `hash` (altered in place).
+    EntryAltered,
+    /// An entry's `prev` is not the previous entry's `hash`.
+    BrokenLink,
+    /// An entry without MAC after MACed entries (a forged entry: the writer had no key).
+    MacMissing,
+    /// Fewer entries than the checkpoint covers: the tail was cut off.
+    Truncated {
+        /// The checkpoint's size.
+        checkpoint_size: u64,
+        /// Entries present.
+        entries: u64,
+    },
+    /// More entries than the checkpoint covers: entries were added after signing.
+    Unattested {
+        /// The checkpoint's size.
+        checkpoint_size: u64,
+        /// Entries present.
+        entries: u64,
+    },
+    /// The entries are consistent with one another but not with the signed root: a
+    /// suffix (or any part) was rewritten and re-hashed, or entries were inserted.
+    RootMismatch,
+    /// The checkpoint is malformed.
+    CheckpointMalformed,
+    /// The checkpoint is not signed by any key given.
+    UnknownKey,
+    /// The checkpoint's signature does not verify (the note was altered).
+    BadSignature,
+    /// The checkpoint is of another log (origin is not `<key name>/<tenant>`), or two
+    /// checkpoints are of different logs.
+    OriginMismatch,
+    /// The earlier checkpoint is larger than the newer one: the log was rolled back.
+    Rollback {
+        /// The earlier checkpoint's size.
+        earlier: u64,
+        /// The newer checkpoint's size.
+        latest: u64,
+    },
+    /// The earlier checkpoint is not a prefix of the newer log: two inconsistent
+    /// histories were signed (a fork).
+    Fork,
+    /// An inclusion proof does not lead to the checkpoint's root.
+    ProofMismatch,
+}
+
+impl std::fmt::Display for TamperReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// What a valid bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// The tenant (None for an empty log).
+    pub tenant: Option<String>,
+    /// Entries (= the checkpoint's size).
+    pub entries: u64,
+    /// The signed checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Entries written before entry MACs existed (the legacy prefix).
+    pub legacy_entries: u64,
+}
+
+/// The outcome of verifying a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportVerdict {
+    /// Every check passed.
+    Valid(ExportSummary),
+    /// A check failed: why, and the 1-based entry line when one is to blame.
+    Tampered {
+        /// Why.
+        reason: TamperReason,
+        /// The entry line (1 = first entry), when one is to blame.
+        line: Option<u64>,
+    },
+}
+
+impl ExportVerdict {
+    /// True for [`ExportVerdict::Valid`].
+    pub fn is_valid(&self) -> bool {
+        matches!(self, ExportVerdict::Valid(_))
+    }
+}
+
+fn ck(e: CheckpointError) -> TamperReason {
+    match e {
+        CheckpointError::UnknownKey => TamperReason::UnknownKey,
+        CheckpointError::BadSignature => TamperReason::BadSignature,
+        _ => TamperReason::CheckpointMalformed,
+    }
+}
+
+/// Parses one entry line strictly: no repeated key, and byte for byte the canonical
+/// line (docs/FORMAT.md) of the entry it holds.
+pub fn parse_canonical_line(line: &[u8]) -> Result<AuditEntry, TamperReason> {
+    if line.len() > MAX_LINE_LEN {
+        return Err(TamperReason::TooLong);
+    }
+    let e: AuditEntry = serde_json::from_slice(line).map_err(|e| {
+        if e.to_string().contains("duplicate field") {
+            TamperReason::DuplicateKey
+        } else {
+            TamperReason::Malformed
+        }
+    })?;
+    if e.canonical_line().as_bytes() != line {
+        return Err(TamperReason::NonCanonical);
+    }
+    Ok(e)
+}
+
+fn origin_ok(cp: &Checkpoint, keys: &[AuditPublicKey], tenant: Option<&str>) -> bool {
+    keys.iter().any(|k| match tenant {
+        Some(t) => cp.origin == format!("{}/{t}", k.name()),
+        None => cp
+            .origin
+            .strip_prefix(k.name())
+            .is_some_and(|r| r.starts_with('/')),
+    })
+}
+
+/// Splits `<header>\n<lines...>\ncheckpoint\n<note>` into its lines and the note.
+fn split_bundle<'a>(bytes: &'a [u8], header: &str) -> Option<(Vec<&'a [u8]>, &'a [u8])> {
+    let rest = bytes.strip_prefix(header.as_bytes())?.strip_prefix(b"\n")?;
+    let mut lines = Vec::new();
+    let mut at = 0;
+    loop {
+        let end = at + memchr::memchr(b'\n', &rest[at..])?;
+        let line = &rest[at..end];
+        if line == CHECKPOINT_MARK.as_bytes() {
+            return Some((lines, &rest[end + 1..]));
+        }
+        lines.push(line);
+        at = end + 1;
+    }
+}
+
+fn tampered(reason: TamperReason, line: Option<u64>) -> ExportVerdict {
+    ExportVerdict::Tampered { reason, line }
+}
+
+/// Verifies an export bundle against the checkpoint public key(s) and, when the customer
+/// kept one, an earlier signed checkpoint (its note bytes): the entries must be exactly
+/// the signed tree, and the earlier tree a prefix of it.
+pub fn verify_export(
+    bundle: &[u8],
+    keys: &[AuditPublicKey],
+    earlier_checkpoint: Option<&[u8]>,
+) -> ExportVerdict {
+    let Some((lines, note)) = split_bundle(bundle, EXPORT_HEADER) else {
+        return tampered(TamperReason::BundleMalformed, None);
+    };
+    let earlier = match earlier_checkpoint.map(|n| open_checkpoint(n, keys)) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return tampered(ck(e), None),
+    };
+    let mut f = Frontier::new();
+    let mut head = GENESIS.to_owned();
+    let mut tenant: Option<String> = None;
+    let (mut macs_seen, mut legacy) = (false, 0u64);
+    let mut earlier_root: Option<Hash> = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let n = i as u64 + 1;
+        let at = Some(n);
+        let e = match parse_canonical_line(raw) {
+            Ok(e) => e,
+            Err(r) => return tampered(r, at),
+        };
+        if tenant.as_ref().is_some_and(|t| *t != e.tenant) {
+            return tampered(TamperReason::TenantMismatch, at);
+        }
+        if e.seq < n {
+            return tampered(
+                TamperReason::OutOfOrder {
+                    expected: n,
+                    found: e.seq,
+                },
+                at,
+            );
+        }
+        if e.seq > n {
+            return tampered(
+                TamperReason::Missing {
+                    expected: n,
+                    found: e.seq,
+                },
+                at,
+            );
+        }
+        if e.compute_hash() != e.hash {
+            return tampered(TamperReason::EntryAltered, at);
+        }
+        if e.prev != head {
+            return tampered(TamperReason::BrokenLink, at);
+        }
+        match (&e.mac, macs_seen) {
+            (None, true) => return tampered(TamperReason::MacMissing, at),
+            (None, false) => legacy += 1,
+            (Some(_), _) => macs_seen = true,
+        }
+        tenant.get_or_insert_with(|| e.tenant.clone());
+        head = e.hash;
+        f.push(merkle::leaf_hash(raw));
+        if earlier.as_ref().is_some_and(|c| c.size == n) {
+            earlier_root = Some(f.root());
+        }
+    }
+    let cp = match open_checkpoint(note, keys) {
+        Ok(c) => c,
+        Err(e) => return tampered(ck(e), None),
+    };
+    if !origin_ok(&cp, keys, tenant.as_deref()) {
+        return tampered(TamperReason::OriginMismatch, None);
+    }
+    if f.size() < cp.size {
+        return tampered(
+            TamperReason::Truncated {
+                checkpoint_size: cp.size,
+                entries: f.size(),
+            },
+            None,
+        );
+    }
+    if f.size() > cp.size {
+        return tampered(
+            TamperReason::Unattested {
+                checkpoint_size: cp.size,
+                entries: f.size(),
+            },
+            Some(cp.size + 1),
+        );
+    }
+    if f.root() != cp.root {
+        return tampered(TamperReason::RootMismatch, None);
+    }
+    if let Some(old) = &earlier {
+        if old.origin != cp.origin {
+            return tampered(TamperReason::OriginMismatch, None);
+        }
+        if old.size > cp.size {
+            return tampered(
+                TamperReason::Rollback {
+                    earlier: old.size,
+                    latest: cp.size,
+                },
+                None,
+            );
+        }
+        let prefix = if old.size == 0 {
+            Some(merkle::EMPTY_ROOT)
+        } else {
+            earlier_root
+        };
+        if prefix != Some(old.root) {
+            return tampered(TamperReason::Fork, None);
+        }
+    }
+    ExportVerdict::Valid(ExportSummary {
+        tenant,
+        entries: f.size(),
+        checkpoint: cp,
+        legacy_entries: legacy,
+    })
+}
+
+fn hash_lines(lines: &[&[u8]]) -> Result<Vec<Hash>, TamperReason> {
+    if lines.len() > merkle::MAX_PROOF_LEN {
+        return Err(TamperReason::BundleMalformed);
+    }
+    lines
+        .iter()
+        .map(|l| {
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(l)
+                .map_err(|_| TamperReason::BundleMalformed)?;
+            b.try_into().map_err(|_| TamperReason::BundleMalformed)
+        })
+        .collect()
+}
+
+/// Verifies an inclusion proof (`InclusionProof::to_text`): the entry line is canonical,
+/// the checkpoint is signed by one of `keys` for the entry's tenant, and the path leads
+/// from the entry's leaf to its root. Returns the entry and the checkpoint.
+pub fn verify_inclusion_proof(
+    proof: &[u8],
+    keys: &[AuditPublicKey],
+) -> Result<(AuditEntry, Checkpoint), TamperReason> {
+    let (lines, note) =
+        split_bundle(proof, INCLUSION_HEADER).ok_or(TamperReason::BundleMalformed)?;
+    let (entry_line, hashes) = lines.split_first().ok_or(TamperReason::BundleMalformed)?;
+    let e = parse_canonical_line(entry_line)?;
+    let hashes = hash_lines(hashes)?;
+    let cp = open_checkpoint(note, keys).map_err(ck)?;
+    if !origin_ok(&cp, keys, Some(&e.tenant)) {
+        return Err(TamperReason::OriginMismatch);
+    }
+    if e.compute_hash() != e.hash {
+        return Err(TamperReason::EntryAltered);
+    }
+    merkle::verify_inclusion(
+        e.seq - 1,
+        cp.size,
+        &merkle::leaf_hash(entry_line),
+        &hashes,
+        &cp.root,
+    )
+    .map_err(|_| TamperReason::ProofMismatch)?;
+    Ok((e, cp))
+}
+
+/// Verifies a consistency proof (`ConsistencyProof::to_text`) from the `earlier` signed
+/// checkpoint the customer kept to the newer checkpoint the proof carries. Returns the
+/// newer checkpoint.
+pub fn verify_consistency_proof(
+    earlier: &[u8],
+    proof: &[u8],
+    keys: &[AuditPublicKey],
+) -> Result<Checkpoint, TamperReason> {
+    let old = open_checkpoint(earlier, keys).map_err(ck)?;
+    let (lines, note) =
+        split_bundle(proof, CONSISTENCY_HEADER).ok_or(TamperReason::BundleMalformed)?;
+    let (size_line, hashes) = lines.split_first().ok_or(TamperReason::BundleMalformed)?;
+    let size: u64 = std::str::from_utf8(size_line)
+        .ok()
+        .filter(|s| !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse().ok())
+        .ok_or(TamperReason::BundleMalformed)?;
+    let hashes = hash_lines(hashes)?;
+    let new = open_checkpoint(note, keys).map_err(ck)?;
+    if old.origin != new.origin || !origin_ok(&new, keys, None) {
+        return Err(TamperReason::OriginMismatch);
+    }
+    if size != old.size {
+        return Err(TamperReason::BundleMalformed);
+    }
+    if old.size > new.size {
+        return Err(TamperReason::Rollback {
+            earlier: old.size,
+            latest: new.size,
+        });
+    }
+    merkle::verify_consistency(old.size, new.size, &hashes, &old.root, &new.root)
+        .map_err(|_| TamperReason::Fork)?;
+    Ok(new)
+}

@@ -1,0 +1,610 @@
+//! The guard's side of audit transparency: per tenant, the log is an RFC 6962 tree over
+//! the entries' canonical lines; the guard verifies every new entry (chain, MAC) before
+//! it enters a signed checkpoint, publishes checkpoints to the configured sinks, and
+//! exports the log with its latest checkpoint, inclusion and consistency proofs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+
+use super::checkpoint::{AuditPublicKey, Checkpoint, CheckpointSigner};
+use super::entry::{AuditEntry, AuditMacKey, GENESIS};
+use super::merkle::{self, Frontier, Hash};
+use super::sink::{CheckpointSink, SinkError};
+use super::{AuditError, VerifyProblem};
+use crate::error::Result;
+use crate::guard::Guard;
+use crate::kms::ServicePurpose;
+use crate::store::MAX_PAGE;
+use crate::tenant::{Role, TenantContext, TenantId};
+use crate::tokens::Action as ScopeAction;
+
+/// First line of an export bundle.
+pub const EXPORT_HEADER: &str = "tenantguard-audit-export/v1";
+/// First line of an inclusion proof.
+pub const INCLUSION_HEADER: &str = "tenantguard-audit-inclusion/v1";
+/// First line of a consistency proof.
+pub const CONSISTENCY_HEADER: &str = "tenantguard-audit-consistency/v1";
+/// The line that separates a bundle's entries or proof hashes from its checkpoint note.
+pub const CHECKPOINT_MARK: &str = "checkpoint";
+
+/// How often checkpoints are signed, and under which name.
+#[derive(Debug, Clone)]
+pub struct TransparencyConfig {
+    /// Origin prefix and signing key name; the origin of a tenant's log is
+    /// `<prefix>/<tenant>`. Default `tenantguard/audit`. No whitespace, no `+`.
+    pub origin_prefix: String,
+    /// A checkpoint is signed once this many entries are not yet covered (default 1,000).
+    pub every_entries: u64,
+    /// ... or once the oldest uncovered entry is this old (default 60 s), checked at each
+    /// append and by [`Guard::audit_checkpoint_due`].
+    pub every: Duration,
+    /// Where checkpoints go (none by default: then they stay in this process and in
+    /// exports only).
+    pub sinks: Vec<Arc<dyn CheckpointSink>>,
+}
+
+impl Default for TransparencyConfig {
+    fn default() -> Self {
+        TransparencyConfig {
+            origin_prefix: "tenantguard/audit".into(),
+            every_entries: 1_000,
+            every: Duration::from_secs(60),
+            sinks: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    frontier: Frontier,
+    head: String,
+    macs_seen: bool,
+    loaded: bool,
+    // Time of the first entry not yet covered by a checkpoint.
+    uncovered_since: Option<i64>,
+    last: Option<LastCheckpoint>,
+}
+
+#[derive(Debug, Clone)]
+struct LastCheckpoint {
+    size: u64,
+    root: Hash,
+    note: String,
+}
+
+/// Per-guard transparency state (one mutex per guard; a tenant's sync holds it).
+#[derive(Debug)]
+pub(crate) struct Transparency {
+    cfg: TransparencyConfig,
+    logs: tokio::sync::Mutex<HashMap<TenantId, LogState>>,
+}
+
+impl Transparency {
+    pub(crate) fn new(cfg: TransparencyConfig) -> std::result::Result<Self, AuditError> {
+        let p = &cfg.origin_prefix;
+        if p.is_empty()
+            || p.len() > 128
+            || p.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '+')
+        {
+            return Err(AuditError::InvalidInput(
+                "origin prefix: 1 to 128 characters, no whitespace or '+'".into(),
+            ));
+        }
+        if cfg.every_entries == 0 {
+            return Err(AuditError::InvalidInput(
+                "checkpoints every 0 entries".into(),
+            ));
+        }
+        Ok(Transparency {
+            cfg,
+            logs: Default::default(),
+        })
+    }
+}
+
+/// A signed checkpoint the guard issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// What it states.
+    pub checkpoint: Checkpoint,
+    /// The signed note, byte for byte (what a customer keeps).
+    pub note: String,
+}
+
+/// An inclusion proof of one entry in a checkpoint (see docs/FORMAT.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The entry's canonical line.
+    pub entry_line: String,
+    /// Its 0-based leaf index (`seq - 1`).
+    pub index: u64,
+    /// The audit path, leaf to root.
+    pub hashes: Vec<Hash>,
+    /// The signed checkpoint it leads to.
+    pub checkpoint_note: String,
+}
+
+/// A consistency proof from an earlier tree size to a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    /// The earlier size.
+    pub old_size: u64,
+    /// The proof hashes.
+    pub hashes: Vec<Hash>,
+    /// The newer signed checkpoint.
+    pub checkpoint_note: String,
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn proof_text(header: &str, first: &str, hashes: &[Hash], note: &str) -> String {
+    let mut s = format!("{header}\n{first}\n");
+    for h in hashes {
+        s.push_str(&B64.encode(h));
+        s.push('\n');
+    }
+    s.push_str(CHECKPOINT_MARK);
+    s.push('\n');
+    s.push_str(note);
+    s
+}
+
+impl InclusionProof {
+    /// The proof as text: header, entry line, one base64 hash per line, `checkpoint`, the note.
+    pub fn to_text(&self) -> String {
+        proof_text(
+            INCLUSION_HEADER,
+            &self.entry_line,
+            &self.hashes,
+            &self.checkpoint_note,
+        )
+    }
+}
+
+impl ConsistencyProof {
+    /// The proof as text: header, old size, one base64 hash per line, `checkpoint`, the note.
+    pub fn to_text(&self) -> String {
+        proof_text(
+            CONSISTENCY_HEADER,
+            &self.old_size.to_string(),
+            &self.hashes,
+            &self.checkpoint_note,
+        )
+    }
+}
+
+fn broken(seq: u64, problem: VerifyProblem) -> crate::Error {
+    AuditError::Broken {
+        line: seq,
+        seq: Some(seq),
+        problem,
+    }
+    .into()
+}
+
+impl Guard {
+    /// The current `audit-mac` key (created on first use).
+    pub(crate) async fn audit_mac_key(&self) -> Result<AuditMacKey> {
+        Ok(AuditMacKey::new(
+            self.service_keys()
+                .current(ServicePurpose::AuditMac)
+                .await?,
+        ))
+    }
+
+    async fn checkpoint_signer(&self) -> Result<CheckpointSigner> {
+        let k = self
+            .service_keys()
+            .current(ServicePurpose::CheckpointSigning)
+            .await?;
+        Ok(CheckpointSigner::new(
+            &self.transparency().cfg.origin_prefix,
+            k.expose(),
+        ))
+    }
+
+    /// The public key customers verify checkpoints with (C2SP verifier key string via
+    /// [`AuditPublicKey::to_vkey`]). Public: needs no context.
+    pub async fn audit_public_key(&self) -> Result<AuditPublicKey> {
+        Ok(self.checkpoint_signer().await?.public())
+    }
+
+    /// Every active checkpoint key (older ones verify older checkpoints until retired).
+    pub async fn audit_public_keys(&self) -> Result<Vec<AuditPublicKey>> {
+        let prefix = &self.transparency().cfg.origin_prefix;
+        Ok(self
+            .service_keys()
+            .keys(ServicePurpose::CheckpointSigning)
+            .await?
+            .iter()
+            .map(|k| CheckpointSigner::new(prefix, k.expose()).public())
+            .collect())
+    }
+
+    /// The origin line of `tenant`'s log.
+    pub fn audit_origin(&self, tenant: &TenantId) -> String {
+        format!(
+            "{}/{}",
+            self.transparency().cfg.origin_prefix,
+            tenant.as_str()
+        )
+    }
+
+    /// Reads the entries appended since the state's size, verifying each (tenant, `seq`,
+    /// chain, MAC) before it joins the tree.
+    async fn sync_log(&self, ctx: &TenantContext, st: &mut LogState) -> Result<()> {
+        if st.frontier.size() == 0 && st.head.is_empty() {
+            st.head = GENESIS.to_owned();
+        }
+        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        loop {
+            let after = st.frontier.size();
+            let page = self
+                .store()
+                .audit_entries(&service, after, MAX_PAGE)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                let seq = st.frontier.size() + 1;
+                if e.tenant != ctx.tenant().as_str() {
+                    return Err(broken(seq, VerifyProblem::TenantChanged));
+                }
+                if e.seq != seq {
+                    return Err(broken(
+                        seq,
+                        VerifyProblem::OutOfOrder {
+                            expected: seq,
+                            found: e.seq,
+                        },
+                    ));
+                }
+                if e.compute_hash() != e.hash {
+                    return Err(broken(seq, VerifyProblem::HashMismatch));
+                }
+                if e.prev != st.head {
+                    return Err(broken(seq, VerifyProblem::BrokenLink));
+                }
+                self.check_entry_mac(e, st.macs_seen).await?;
+                st.macs_seen |= e.mac.is_some();
+                st.frontier
+                    .push(merkle::leaf_hash(e.canonical_line().as_bytes()));
+                st.head = e.hash.clone();
+                st.uncovered_since.get_or_insert(e.time);
+            }
+        }
+        Ok(())
+    }
+
+    /// An entry's MAC must verify; an entry without one only in the legacy prefix
+    /// (before the first MACed entry).
+    async fn check_entry_mac(&self, e: &AuditEntry, macs_seen: bool) -> Result<()> {
+        match (&e.mac, e.mac_key_id()) {
+            (None, _) if !macs_seen => Ok(()),
+            (None, _) => Err(broken(e.seq, VerifyProblem::MacMissing)),
+            (Some(_), None) => Err(broken(e.seq, VerifyProblem::MacMismatch)),
+            (Some(_), Some(id)) => {
+                let id = crate::crypto::KeyId::new(id)
+                    .map_err(|_| broken(e.seq, VerifyProblem::MacMismatch))?;
+                let k = self
+                    .service_keys()
+                    .get(ServicePurpose::AuditMac, id)
+                    .await
+                    .map_err(|_| broken(e.seq, VerifyProblem::MacMismatch))?;
+                if e.mac_matches(k.expose()) {
+                    Ok(())
+                } else {
+                    Err(broken(e.seq, VerifyProblem::MacMismatch))
+                }
+            }
+        }
+    }
+
+    /// On first use of a tenant's log in this process: the latest checkpoint any sink
+    /// holds is what the tree rebuilt from the store must extend.
+    async fn load_last(&self, ctx: &TenantContext, st: &mut LogState) -> Result<()> {
+        if st.loaded {
+            return Ok(());
+        }
+        for s in &self.transparency().cfg.sinks {
+            if let Some(p) = s.latest(ctx.tenant()).await.map_err(sink_err)? {
+                if st.last.as_ref().is_none_or(|l| l.size < p.size) {
+                    st.last = Some(LastCheckpoint {
+                        size: p.size,
+                        root: p.root,
+                        note: p.note,
+                    });
+                }
+            }
+        }
+        st.loaded = true;
+        Ok(())
+    }
+
+    /// Syncs the tenant's log and signs a checkpoint if `force`, or if one is due; returns
+    /// the latest checkpoint (None for an empty log never checkpointed).
+    async fn checkpoint_locked(
+        &self,
+        ctx: &TenantContext,
+        st: &mut LogState,
+        force: bool,
+    ) -> Result<Option<SignedCheckpoint>> {
+        self.load_last(ctx, st).await?;
+        let known = st.last.clone();
+        let from = st.frontier.size();
+        self.sync_log(ctx, st).await?;
+        if let Some(l) = &known {
+            if from < l.size {
+                // The tree just rebuilt must reach and match the checkpoint published.
+                if st.frontier.size() < l.size {
+                    return Err(broken(
+                        st.frontier.size(),
+                        VerifyProblem::Truncated {
+                            expected: l.size,
+                            found: st.frontier.size(),
+                        },
+                    ));
+                }
+                let leaves = self.leaf_hashes(ctx, l.size).await?;
+                if merkle::root(&leaves) != l.root {
+                    return Err(broken(l.size, VerifyProblem::Fork));
+                }
+            }
+        }
+        let cfg = &self.transparency().cfg;
+        let size = st.frontier.size();
+        let covered = st.last.as_ref().map_or(0, |l| l.size);
+        let now = self.now();
+        let due = size > covered
+            && (force
+                || size - covered >= cfg.every_entries
+                || st
+                    .uncovered_since
+                    .is_some_and(|t| now.saturating_sub(t) >= cfg.every.as_secs() as i64));
+        if !due {
+            return match &st.last {
+                None => Ok(None),
+                Some(l) => {
+                    let keys = self.audit_public_keys().await?;
+                    let checkpoint = super::checkpoint::open_checkpoint(l.note.as_bytes(), &keys)
+                        .map_err(|_| broken(l.size, VerifyProblem::Fork))?;
+                    Ok(Some(SignedCheckpoint {
+                        checkpoint,
+                        note: l.note.clone(),
+                    }))
+                }
+            };
+        }
+        let cp = Checkpoint {
+            origin: self.audit_origin(ctx.tenant()),
+            size,
+            root: st.frontier.root(),
+            time: now,
+        };
+        let note = self.checkpoint_signer().await?.sign(&cp);
+        for s in &cfg.sinks {
+            s.publish(ctx.tenant(), size, &cp.root, &note)
+                .await
+                .map_err(sink_err)?;
+        }
+        st.last = Some(LastCheckpoint {
+            size,
+            root: cp.root,
+            note: note.clone(),
+        });
+        st.uncovered_since = None;
+        Ok(Some(SignedCheckpoint {
+            checkpoint: cp,
+            note,
+        }))
+    }
+
+    /// After an append of entry `seq` at `time`: signs a checkpoint if one is due (by
+    /// count or age), without touching the store otherwise. A failure here does not undo
+    /// the append; the next checkpoint, export or verification reports it.
+    pub(crate) async fn after_audit_append(&self, ctx: &TenantContext, seq: u64, time: i64) {
+        let cfg = &self.transparency().cfg;
+        let mut logs = self.transparency().logs.lock().await;
+        let st = logs.entry(ctx.tenant().clone()).or_default();
+        if self.load_last(ctx, st).await.is_err() {
+            return;
+        }
+        let covered = st.last.as_ref().map_or(0, |l| l.size);
+        if seq <= covered {
+            return;
+        }
+        let since = *st.uncovered_since.get_or_insert(time);
+        let due = seq - covered >= cfg.every_entries
+            || self.now().saturating_sub(since) >= cfg.every.as_secs() as i64;
+        if due {
+            let _ = self.checkpoint_locked(ctx, st, false).await;
+        }
+    }
+
+    /// Signs a checkpoint of the tenant's log now if it grew since the last one (and
+    /// publishes it to every sink); returns the latest. Verifies every entry appended
+    /// since (chain and MAC) first. Needs the admin role.
+    pub async fn audit_checkpoint(&self, ctx: &TenantContext) -> Result<SignedCheckpoint> {
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "sign an audit checkpoint",
+        )?;
+        let mut logs = self.transparency().logs.lock().await;
+        let st = logs.entry(ctx.tenant().clone()).or_default();
+        let cp = self.checkpoint_locked(ctx, st, true).await?;
+        cp.ok_or_else(|| AuditError::InvalidInput("empty log".into()).into())
+    }
+
+    /// Signs a checkpoint if one is due by time (the `every` setting) even though no
+    /// append came since: call it from a periodic task when the log may stay quiet.
+    pub async fn audit_checkpoint_due(&self, ctx: &TenantContext) -> Result<()> {
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "sign an audit checkpoint",
+        )?;
+        let mut logs = self.transparency().logs.lock().await;
+        let st = logs.entry(ctx.tenant().clone()).or_default();
+        self.checkpoint_locked(ctx, st, false).await.map(|_| ())
+    }
+
+    /// The leaf hashes of the first `size` entries (re-read and re-verified from the store).
+    async fn leaf_hashes(&self, ctx: &TenantContext, size: u64) -> Result<Vec<Hash>> {
+        let mut st = LogState::default();
+        let mut out = Vec::new();
+        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        st.head = GENESIS.to_owned();
+        while (out.len() as u64) < size {
+            let page = self
+                .store()
+                .audit_entries(&service, out.len() as u64, MAX_PAGE)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page.iter().take((size - out.len() as u64) as usize) {
+                let seq = out.len() as u64 + 1;
+                if e.seq != seq || e.tenant != ctx.tenant().as_str() || e.prev != st.head {
+                    return Err(broken(seq, VerifyProblem::BrokenLink));
+                }
+                self.check_entry_mac(e, st.macs_seen).await?;
+                st.macs_seen |= e.mac.is_some();
+                st.head = e.hash.clone();
+                out.push(merkle::leaf_hash(e.canonical_line().as_bytes()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Exports the tenant's log as a bundle (docs/FORMAT.md): the header line, every
+    /// entry's canonical line, `checkpoint`, and a checkpoint signed now over exactly
+    /// those entries. Verifies chain and MACs on the way. Needs the admin role.
+    pub async fn export_audit_bundle(
+        &self,
+        ctx: &TenantContext,
+        mut out: impl std::io::Write + Send,
+    ) -> Result<SignedCheckpoint> {
+        self.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "export the audit log",
+        )?;
+        let mut logs = self.transparency().logs.lock().await;
+        let st = logs.entry(ctx.tenant().clone()).or_default();
+        let cp = self.checkpoint_locked(ctx, st, true).await?;
+        drop(logs);
+        let io = |e: std::io::Error| crate::Error::from(AuditError::Io(e.kind().to_string()));
+        writeln!(out, "{EXPORT_HEADER}").map_err(io)?;
+        let size = cp.as_ref().map_or(0, |c| c.checkpoint.size);
+        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let mut f = Frontier::new();
+        while f.size() < size {
+            let page = self
+                .store()
+                .audit_entries(&service, f.size(), MAX_PAGE)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page.iter().take((size - f.size()) as usize) {
+                let line = e.canonical_line();
+                f.push(merkle::leaf_hash(line.as_bytes()));
+                writeln!(out, "{line}").map_err(io)?;
+            }
+        }
+        let Some(cp) = cp else {
+            return Err(AuditError::InvalidInput("empty log: nothing to export".into()).into());
+        };
+        // The store changed between the checkpoint and this read: refuse, never export
+        // lines the checkpoint does not cover.
+        if f.size() != size || f.root() != cp.checkpoint.root {
+            return Err(broken(size, VerifyProblem::Fork));
+        }
+        writeln!(out, "{CHECKPOINT_MARK}").map_err(io)?;
+        out.write_all(cp.note.as_bytes()).map_err(io)?;
+        out.flush().map_err(io)?;
+        Ok(cp)
+    }
+
+    /// Proves that entry `seq` is in the log, against a checkpoint signed now (or the
+    /// latest, if the log did not grow). O(log n) hashes. Needs the admin role.
+    pub async fn audit_inclusion_proof(
+        &self,
+        ctx: &TenantContext,
+        seq: u64,
+    ) -> Result<InclusionProof> {
+        let cp = self.audit_checkpoint(ctx).await?;
+        if seq == 0 || seq > cp.checkpoint.size {
+            return Err(AuditError::InvalidInput(format!("no entry {seq}")).into());
+        }
+        let leaves = self.leaf_hashes(ctx, cp.checkpoint.size).await?;
+        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let e = self
+            .store()
+            .audit_entries(&service, seq - 1, 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                broken(
+                    seq,
+                    VerifyProblem::Missing {
+                        expected: seq,
+                        found: 0,
+                    },
+                )
+            })?;
+        let hashes = merkle::inclusion_proof(&leaves, seq - 1)
+            .map_err(|_| AuditError::InvalidInput(format!("no entry {seq}")))?;
+        Ok(InclusionProof {
+            entry_line: e.canonical_line(),
+            index: seq - 1,
+            hashes,
+            checkpoint_note: cp.note,
+        })
+    }
+
+    /// Proves that the log of `old_size` entries (a checkpoint the customer kept) is a
+    /// prefix of the log in a checkpoint signed now. Needs the admin role.
+    pub async fn audit_consistency_proof(
+        &self,
+        ctx: &TenantContext,
+        old_size: u64,
+    ) -> Result<ConsistencyProof> {
+        let cp = self.audit_checkpoint(ctx).await?;
+        let leaves = self.leaf_hashes(ctx, cp.checkpoint.size).await?;
+        let hashes = merkle::consistency_proof(&leaves, old_size)
+            .map_err(|e| AuditError::InvalidInput(format!("old size {old_size}: {e}")))?;
+        Ok(ConsistencyProof {
+            old_size,
+            hashes,
+            checkpoint_note: cp.note,
+        })
+    }
+}
+
+fn sink_err(e: SinkError) -> crate::Error {
+    match e {
+        SinkError::Fork { size } => broken(size, VerifyProblem::Fork),
+        SinkError::Backwards { held, offered } => broken(
+            offered,
+            VerifyProblem::Truncated {
+                expected: held,
+                found: offered,
+            },
+        ),
+        SinkError::Io(m) => AuditError::Io(format!("checkpoint sink: {m}")).into(),
+    }
+}

@@ -1,0 +1,592 @@
+//! Audit transparency end to end: entry MACs, signed checkpoints, sinks, export bundles
+//! and their offline verification, inclusion and consistency proofs, and every tamper
+//! class a database writer (or a bundle editor) can try, each with its own reason.
+
+mod tg_cap;
+
+mod gov_support;
+
+use std::sync::Arc;
+
+use gov_support::*;
+use tenantguard::audit::export::{
+    parse_canonical_line, verify_consistency_proof, verify_export, verify_inclusion_proof,
+    ExportVerdict, TamperReason,
+};
+use tenantguard::audit::{
+    AuditAction, AuditDraft, AuditEntry, AuditEvent, AuditPublicKey, CheckpointSink,
+    FileCheckpointSink, SinkError, TransparencyConfig, VerifyProblem, EXPORT_HEADER,
+};
+use tenantguard::tenant::Role;
+use tenantguard::{Error, Guard, KeyProvider, LocalKeyProvider, SqliteStore, Store, TenantContext};
+
+fn admin() -> TenantContext {
+    user("acme", "ada", Role::Admin)
+}
+
+fn build(
+    store: Arc<dyn Store>,
+    kek: &Arc<dyn KeyProvider>,
+    clock: &TestClock,
+    cfg: TransparencyConfig,
+) -> Guard {
+    Guard::builder()
+        .key_provider_arc(kek.clone())
+        .store_arc(store)
+        .clock(clock.clone())
+        .audit_transparency(cfg)
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap()
+}
+
+async fn events(g: &Guard, n: usize) {
+    for i in 0..n {
+        g.record_audit(
+            &service("acme"),
+            AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{i}"))
+                .detail("decision", "redacted"),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+async fn export(g: &Guard) -> String {
+    let mut out = Vec::new();
+    g.export_audit_bundle(&admin(), &mut out).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn lines_of(bundle: &str) -> (Vec<String>, String) {
+    let (entries, note) = bundle.split_once("\ncheckpoint\n").unwrap();
+    let mut l: Vec<String> = entries.lines().map(str::to_owned).collect();
+    assert_eq!(l.remove(0), EXPORT_HEADER);
+    (l, note.to_owned())
+}
+
+fn join(lines: &[String], note: &str) -> Vec<u8> {
+    let mut s = format!("{EXPORT_HEADER}\n");
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.push_str("checkpoint\n");
+    s.push_str(note);
+    s.into_bytes()
+}
+
+fn reason(v: ExportVerdict) -> TamperReason {
+    match v {
+        ExportVerdict::Tampered { reason, .. } => reason,
+        ExportVerdict::Valid(s) => panic!("verified: {s:?}"),
+    }
+}
+
+/// Re-chains entries from `from` (0-based) on: what a writer who rewrites a suffix does
+/// to keep `prev`/`hash` consistent (the unkeyed chain is no obstacle).
+fn rechain(lines: &mut [String], from: usize) {
+    let mut prev = if from == 0 {
+        tenantguard::audit::GENESIS.to_owned()
+    } else {
+        parse_canonical_line(lines[from - 1].as_bytes())
+            .unwrap()
+            .hash
+    };
+    for (i, l) in lines.iter_mut().enumerate().skip(from) {
+        let mut e: AuditEntry = serde_json::from_str(l).unwrap();
+        e.seq = i as u64 + 1;
+        e.prev = prev.clone();
+        e.hash = e.compute_hash();
+        prev = e.hash.clone();
+        *l = e.canonical_line();
+    }
+}
+
+fn audit_problem(e: Error) -> VerifyProblem {
+    match e {
+        Error::Audit(tenantguard::audit::AuditError::Broken { problem, .. }) => problem,
+        other => panic!("expected a broken log, got {other:?}"),
+    }
+}
+
+#[test]
+fn export_verifies_offline_and_every_tamper_class_has_its_reason() {
+    rt().block_on(async {
+        for (name, store, _dir) in stores() {
+            let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+            let clock = TestClock::at(T0);
+            let g = build(store, &kek, &clock, TransparencyConfig::default());
+            g.create_tenant(&service("acme")).await.unwrap();
+            events(&g, 6).await;
+            let early = g.audit_checkpoint(&admin()).await.unwrap();
+            assert_eq!(early.checkpoint.size, 7, "{name}");
+            events(&g, 4).await;
+            let bundle = export(&g).await;
+            let pk = g.audit_public_key().await.unwrap();
+            // Customers keep the verifier key string; it round-trips.
+            let pk = AuditPublicKey::parse(&pk.to_vkey()).unwrap();
+            let keys = [pk];
+            let early_note = early.note.as_bytes();
+            match verify_export(bundle.as_bytes(), &keys, Some(early_note)) {
+                ExportVerdict::Valid(s) => {
+                    assert_eq!(s.entries, 11, "{name}");
+                    assert_eq!(s.tenant.as_deref(), Some("acme"));
+                    assert_eq!(s.legacy_entries, 0);
+                    assert_eq!(s.checkpoint.origin, "tenantguard/audit/acme");
+                }
+                v => panic!("{name}: {v:?}"),
+            }
+            let (lines, note) = lines_of(&bundle);
+            let check = |l: &[String], n: &str, earlier: Option<&[u8]>| {
+                reason(verify_export(&join(l, n), &keys, earlier))
+            };
+
+            // Tail truncation.
+            assert_eq!(
+                check(&lines[..9], &note, None),
+                TamperReason::Truncated {
+                    checkpoint_size: 11,
+                    entries: 9
+                },
+                "{name}"
+            );
+            // Suffix rewrite, re-hashed so the chain is consistent.
+            let mut l = lines.clone();
+            l[8] = l[8].replace("\"redacted\"", "\"allowed\"");
+            assert_ne!(l[8], lines[8]);
+            rechain(&mut l, 8);
+            assert_eq!(check(&l, &note, None), TamperReason::RootMismatch);
+            // Reordering (two lines swapped).
+            let mut l = lines.clone();
+            l.swap(3, 4);
+            assert_eq!(
+                check(&l, &note, None),
+                TamperReason::Missing {
+                    expected: 4,
+                    found: 5
+                }
+            );
+            let mut l = lines.clone();
+            let moved = l.remove(2);
+            l.push(moved);
+            assert!(matches!(
+                check(&l, &note, None),
+                TamperReason::Missing { .. }
+            ));
+            // Reordering re-numbered and re-chained.
+            let mut l = lines.clone();
+            l.swap(8, 9);
+            rechain(&mut l, 8);
+            assert_eq!(check(&l, &note, None), TamperReason::RootMismatch);
+            // Duplication of a line.
+            let mut l = lines.clone();
+            l.insert(5, l[4].clone());
+            assert_eq!(
+                check(&l, &note, None),
+                TamperReason::OutOfOrder {
+                    expected: 6,
+                    found: 5
+                }
+            );
+            // Insertion of a forged entry, the rest re-numbered and re-chained.
+            let mut l = lines.clone();
+            l.insert(2, l[2].replace("provider:p1", "provider:forged"));
+            rechain(&mut l, 2);
+            l.truncate(11);
+            assert_eq!(check(&l, &note, None), TamperReason::RootMismatch);
+            // Entries appended after the checkpoint.
+            let mut l = lines.clone();
+            l.push(l[10].clone());
+            rechain(&mut l, 11);
+            assert_eq!(
+                check(&l, &note, None),
+                TamperReason::Unattested {
+                    checkpoint_size: 11,
+                    entries: 12
+                }
+            );
+            // An entry altered in place (hash not recomputed).
+            let mut l = lines.clone();
+            l[3] = l[3].replace("redacted", "allowed!");
+            assert_eq!(check(&l, &note, None), TamperReason::EntryAltered);
+            // A MAC stripped from an entry (as a forger without the key must).
+            let mut l = lines.clone();
+            let mut e: AuditEntry = serde_json::from_str(&l[10]).unwrap();
+            e.mac = None;
+            e.hash = e.compute_hash();
+            l[10] = e.canonical_line();
+            assert_eq!(check(&l, &note, None), TamperReason::MacMissing);
+            // Duplicate JSON keys, top level and inside details.
+            let mut l = lines.clone();
+            l[1] = l[1].replacen("{\"action\":", "{\"action\":\"x\",\"action\":", 1);
+            assert_eq!(check(&l, &note, None), TamperReason::DuplicateKey);
+            let mut l = lines.clone();
+            l[1] = l[1].replacen("\"details\":{", "\"details\":{\"decision\":\"denied\",", 1);
+            assert_eq!(check(&l, &note, None), TamperReason::DuplicateKey);
+            // Non-canonical JSON: whitespace, key order, escapes.
+            let mut l = lines.clone();
+            l[1] = l[1].replacen(",\"actor\":", ", \"actor\":", 1);
+            assert_eq!(check(&l, &note, None), TamperReason::NonCanonical);
+            let mut l = lines.clone();
+            l[1] = l[1].replacen("provider", "\\u0070rovider", 1);
+            assert_eq!(check(&l, &note, None), TamperReason::NonCanonical);
+            // Altered checkpoint, or one by another key.
+            assert_eq!(
+                check(&lines, &note.replacen("\n11\n", "\n10\n", 1), None),
+                TamperReason::BadSignature
+            );
+            let other = LocalKeyProvider::ephemeral();
+            // A second, unrelated deployment (its capability kept apart from the thread's).
+            let (g2, svc2) = Guard::builder()
+                .key_provider(other)
+                .store(tenantguard::MemoryStore::new())
+                .clock(clock.clone())
+                .build_with_service()
+                .unwrap();
+            let acme2 = TenantContext::service(tenantguard::TenantId::new("acme").unwrap(), &svc2);
+            let other_key = g2.audit_public_key().await.unwrap();
+            assert_eq!(
+                reason(verify_export(bundle.as_bytes(), &[other_key], None)),
+                TamperReason::UnknownKey
+            );
+            // A fork: the customer's earlier checkpoint is of another history (the
+            // second guard's log of acme).
+            g2.create_tenant(&acme2).await.unwrap();
+            let foreign = g2.audit_checkpoint(&acme2).await.unwrap();
+            let both = [keys[0].clone(), g2.audit_public_key().await.unwrap()];
+            assert_eq!(
+                reason(verify_export(
+                    bundle.as_bytes(),
+                    &both,
+                    Some(foreign.note.as_bytes())
+                )),
+                TamperReason::Fork
+            );
+            // Rollback: the earlier checkpoint is bigger than the export's.
+            let later = g.audit_checkpoint(&admin()).await.unwrap();
+            events(&g, 1).await;
+            let later2 = g.audit_checkpoint(&admin()).await.unwrap();
+            assert_eq!(later2.checkpoint.size, later.checkpoint.size + 1);
+            assert_eq!(
+                reason(verify_export(
+                    bundle.as_bytes(),
+                    &keys,
+                    Some(later2.note.as_bytes())
+                )),
+                TamperReason::Rollback {
+                    earlier: 12,
+                    latest: 11
+                }
+            );
+            // Not a bundle.
+            assert_eq!(
+                reason(verify_export(b"{}\n", &keys, None)),
+                TamperReason::BundleMalformed
+            );
+        }
+    });
+}
+
+#[test]
+fn inclusion_and_consistency_proofs_are_logarithmic_and_verify_offline() {
+    rt().block_on(async {
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let g = build(
+            Arc::new(tenantguard::MemoryStore::new()),
+            &kek,
+            &clock,
+            TransparencyConfig::default(),
+        );
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 20).await;
+        let old = g.audit_checkpoint(&admin()).await.unwrap();
+        events(&g, 79).await;
+        let keys = [g.audit_public_key().await.unwrap()];
+        let p = g.audit_inclusion_proof(&admin(), 13).await.unwrap();
+        assert_eq!(p.index, 12);
+        assert!(p.hashes.len() <= 7, "{}", p.hashes.len());
+        let (e, cp) = verify_inclusion_proof(p.to_text().as_bytes(), &keys).unwrap();
+        assert_eq!((e.seq, cp.size), (13, 100));
+        // Another entry's line with this proof, or an altered hash, fails.
+        let text = p.to_text();
+        let other = g.audit_entries(&admin(), 13, 1).await.unwrap().remove(0);
+        let swapped = text.replacen(&p.entry_line, &other.canonical_line(), 1);
+        assert_eq!(
+            verify_inclusion_proof(swapped.as_bytes(), &keys).unwrap_err(),
+            TamperReason::ProofMismatch
+        );
+        let mut bad = p.clone();
+        bad.hashes[0][0] ^= 1;
+        assert_eq!(
+            verify_inclusion_proof(bad.to_text().as_bytes(), &keys).unwrap_err(),
+            TamperReason::ProofMismatch
+        );
+
+        let c = g
+            .audit_consistency_proof(&admin(), old.checkpoint.size)
+            .await
+            .unwrap();
+        assert!(c.hashes.len() <= 14);
+        let new =
+            verify_consistency_proof(old.note.as_bytes(), c.to_text().as_bytes(), &keys).unwrap();
+        assert_eq!(new.size, 100);
+        let mut bad = c.clone();
+        bad.hashes[1][31] ^= 0x80;
+        assert_eq!(
+            verify_consistency_proof(old.note.as_bytes(), bad.to_text().as_bytes(), &keys)
+                .unwrap_err(),
+            TamperReason::Fork
+        );
+    });
+}
+
+#[test]
+fn checkpoints_are_issued_by_count_and_by_age_into_an_append_only_file() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.log");
+        let sink = Arc::new(FileCheckpointSink::open(&file).unwrap());
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let cfg = TransparencyConfig {
+            every_entries: 5,
+            every: std::time::Duration::from_secs(60),
+            sinks: vec![sink.clone()],
+            ..Default::default()
+        };
+        let g = build(Arc::new(tenantguard::MemoryStore::new()), &kek, &clock, cfg);
+        let acme = tenantguard::TenantId::new("acme").unwrap();
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 3).await;
+        assert_eq!(
+            sink.latest(&acme).await.unwrap(),
+            None,
+            "4 < 5 entries, 0 s"
+        );
+        events(&g, 1).await;
+        assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 5);
+        events(&g, 2).await;
+        assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 5);
+        clock.advance(61);
+        events(&g, 1).await;
+        assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 8, "by age");
+        // A quiet log: the periodic call signs once the oldest uncovered entry is 60 s old.
+        events(&g, 1).await;
+        g.audit_checkpoint_due(&admin()).await.unwrap();
+        assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 8);
+        clock.advance(60);
+        g.audit_checkpoint_due(&admin()).await.unwrap();
+        assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 9);
+        // The file holds every checkpoint, verifiable with the public key.
+        let keys = [g.audit_public_key().await.unwrap()];
+        let reopened = FileCheckpointSink::open(&file).unwrap();
+        let p = reopened.latest(&acme).await.unwrap().unwrap();
+        let cp = tenantguard::audit::open_checkpoint(p.note.as_bytes(), &keys).unwrap();
+        assert_eq!((cp.size, cp.root), (9, p.root));
+        // The sink refuses to go backwards or to fork, also across handles.
+        assert_eq!(
+            reopened.publish(&acme, 5, &[0; 32], "x").await,
+            Err(SinkError::Backwards {
+                held: 9,
+                offered: 5
+            })
+        );
+        assert_eq!(
+            sink.publish(&acme, 9, &[0; 32], "x").await,
+            Err(SinkError::Fork { size: 9 })
+        );
+        assert_eq!(sink.publish(&acme, 9, &p.root, &p.note).await, Ok(()));
+        // A torn line (crash mid-write) is skipped; the next publish starts a new line.
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap()
+            .write_all(b"acme 99 torn")
+            .unwrap();
+        events(&g, 5).await;
+        let after = FileCheckpointSink::open(&file).unwrap();
+        assert_eq!(after.latest(&acme).await.unwrap().unwrap().size, 14);
+    });
+}
+
+#[test]
+fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let sink_path = dir.path().join("cp.log");
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let cfg = || TransparencyConfig {
+            sinks: vec![Arc::new(FileCheckpointSink::open(&sink_path).unwrap())],
+            ..Default::default()
+        };
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, cfg());
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 5).await;
+        g.audit_checkpoint(&admin()).await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
+            .unwrap();
+        let row = |seq: i64| -> AuditEntry {
+            let j: String = conn
+                .query_row("SELECT entry FROM tg_audit WHERE seq = ?1", [seq], |r| r.get(0))
+                .unwrap();
+            serde_json::from_str(&j).unwrap()
+        };
+        let put = |e: &AuditEntry| {
+            conn.execute(
+                "INSERT OR REPLACE INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('acme', ?1, ?2, ?3)",
+                rusqlite::params![e.seq as i64, e.hash, serde_json::to_string(e).unwrap()],
+            )
+            .unwrap();
+        };
+
+        // 1. A forged entry appended with a made-up actor: no key, so no valid MAC.
+        let mut forged = row(6);
+        forged.seq = 7;
+        forged.prev = forged.hash.clone();
+        forged.actor = "user:mallory".into();
+        forged.hash = forged.compute_hash();
+        put(&forged);
+        let e = g.audit_checkpoint(&admin()).await.unwrap_err();
+        assert_eq!(audit_problem(e), VerifyProblem::MacMismatch);
+        // ... or with the MAC stripped.
+        forged.mac = None;
+        forged.hash = forged.compute_hash();
+        put(&forged);
+        let g2 = build(open(), &kek, &clock, cfg());
+        assert_eq!(
+            audit_problem(g2.audit_checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::MacMissing
+        );
+        conn.execute("DELETE FROM tg_audit WHERE seq = 7", []).unwrap();
+
+        // 2. A genuine entry moved (renumbered and re-linked): its MAC covers seq and prev.
+        let g3 = build(open(), &kek, &clock, cfg());
+        events(&g3, 2).await; // seq 7, 8 (not yet checkpointed)
+        let (a, b) = (row(7), row(8));
+        let mut b2 = b.clone();
+        b2.seq = 7;
+        b2.prev = a.prev.clone();
+        b2.hash = b2.compute_hash();
+        conn.execute("DELETE FROM tg_audit WHERE seq >= 7", []).unwrap();
+        put(&b2);
+        let g4 = build(open(), &kek, &clock, cfg());
+        assert_eq!(
+            audit_problem(g4.audit_checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::MacMismatch
+        );
+        conn.execute("DELETE FROM tg_audit WHERE seq >= 7", []).unwrap();
+        put(&a);
+        put(&b);
+
+        // 3. Entries cut below the published checkpoint: a new instance sees the sink's
+        //    checkpoint and refuses the shorter log.
+        let g5 = build(open(), &kek, &clock, cfg());
+        assert_eq!(g5.audit_checkpoint(&admin()).await.unwrap().checkpoint.size, 8);
+        conn.execute("DELETE FROM tg_audit WHERE seq >= 6", []).unwrap();
+        let g6 = build(open(), &kek, &clock, cfg());
+        assert!(matches!(
+            audit_problem(g6.audit_checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::Truncated { expected: 8, found: 5 }
+        ));
+        // 4. ... and a same-length log of other (re-MACed by nobody) content is a fork:
+        //    put back a legacy-looking, MAC-less history of the right length.
+        conn.execute("DELETE FROM tg_audit", []).unwrap();
+        let s = open();
+        for i in 0..8 {
+            s.append_audit(
+                &service("acme"),
+                &AuditDraft {
+                    time: T0 + i,
+                    actor: "service".into(),
+                    action: "test".into(),
+                    target: format!("t{i}"),
+                    reason: None,
+                    details: Default::default(),
+                    mac_key: None,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let g7 = build(open(), &kek, &clock, cfg());
+        assert_eq!(
+            audit_problem(g7.audit_checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::Fork
+        );
+    });
+}
+
+#[test]
+fn an_existing_log_is_sealed_into_the_first_checkpoint() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        // Entries written by a release without MACs (the same rows it wrote).
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        for i in 0..3 {
+            store
+                .append_audit(
+                    &service("acme"),
+                    &AuditDraft {
+                        time: T0 + i,
+                        actor: "user:old".into(),
+                        action: "membership.change".into(),
+                        target: format!("user:{i}"),
+                        reason: Some("legacy".into()),
+                        details: Default::default(),
+                        mac_key: None,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0 + 10);
+        let g = build(store.clone(), &kek, &clock, TransparencyConfig::default());
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 2).await;
+        let bundle = export(&g).await;
+        let keys = [g.audit_public_key().await.unwrap()];
+        match verify_export(bundle.as_bytes(), &keys, None) {
+            ExportVerdict::Valid(s) => {
+                assert_eq!(s.entries, 6);
+                assert_eq!(
+                    s.legacy_entries, 3,
+                    "nothing lost: the old chain is covered"
+                );
+            }
+            v => panic!("{v:?}"),
+        }
+        // The old JSON Lines export still verifies too.
+        let mut old = Vec::new();
+        g.export_audit(&admin(), &mut old).await.unwrap();
+        tenantguard::audit::verify_jsonl(&old[..], &Default::default()).unwrap();
+        // After the first MACed entry, a MAC-less one is refused.
+        store
+            .append_audit(
+                &service("acme"),
+                &AuditDraft {
+                    time: T0 + 20,
+                    actor: "user:mallory".into(),
+                    action: "tenant.shred".into(),
+                    target: "x".into(),
+                    reason: None,
+                    details: Default::default(),
+                    mac_key: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            audit_problem(g.audit_checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::MacMissing
+        );
+    });
+}
