@@ -87,6 +87,35 @@ pub enum TamperReason {
     ProofMismatch,
 }
 
+impl TamperReason {
+    /// A stable snake_case name (the shared vectors and the bindings use it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TamperReason::BundleMalformed => "bundle_malformed",
+            TamperReason::Malformed => "malformed",
+            TamperReason::TooLong => "too_long",
+            TamperReason::DuplicateKey => "duplicate_key",
+            TamperReason::NonCanonical => "non_canonical",
+            TamperReason::TenantMismatch => "tenant_mismatch",
+            TamperReason::OutOfOrder { .. } => "out_of_order",
+            TamperReason::Missing { .. } => "missing",
+            TamperReason::EntryAltered => "entry_altered",
+            TamperReason::BrokenLink => "broken_link",
+            TamperReason::MacMissing => "mac_missing",
+            TamperReason::Truncated { .. } => "truncated",
+            TamperReason::Unattested { .. } => "unattested",
+            TamperReason::RootMismatch => "root_mismatch",
+            TamperReason::CheckpointMalformed => "checkpoint_malformed",
+            TamperReason::UnknownKey => "unknown_key",
+            TamperReason::BadSignature => "bad_signature",
+            TamperReason::OriginMismatch => "origin_mismatch",
+            TamperReason::Rollback { .. } => "rollback",
+            TamperReason::Fork => "fork",
+            TamperReason::ProofMismatch => "proof_mismatch",
+        }
+    }
+}
+
 impl std::fmt::Display for TamperReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{self:?}")
