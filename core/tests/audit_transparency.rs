@@ -663,7 +663,6 @@ fn write_audit_vectors_when_asked() {
         l[1] = l[1].replacen(",\"actor\":", ", \"actor\":", 1);
         case("non_canonical_json", &l, &note, None);
         case("checkpoint_altered", &lines, &note.replacen("\n11\n", "\n10\n", 1), None);
-        drop(case);
         let inc = g.audit_inclusion_proof(&admin(), 4).await.unwrap();
         let mut bad_inc = inc.clone();
         bad_inc.hashes[0][5] ^= 4;
