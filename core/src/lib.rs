@@ -54,7 +54,7 @@ pub mod totp;
 
 pub use crypto::SealFormat;
 pub use crypto::{KeyId, SealedValue};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Reason, Result, UnknownName};
 pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};

@@ -210,12 +210,19 @@ impl Guard {
                 let plain = match self.open_for_reencrypt(ctx, context, &value).await {
                     Ok(p) => p,
                     // Only a bad record is skipped; a key, provider or store failure stops the job.
+                    // A wrapped-key rejection counts as a bad record, as before kinds split;
+                    // a tampered store row (also `Integrity`) still stops the job.
                     Err(e)
                         if !matches!(
                             e.kind(),
-                            crate::ErrorKind::AuthenticationFailed
-                                | crate::ErrorKind::Malformed
-                                | crate::ErrorKind::TooLarge
+                            crate::ErrorKind::Malformed | crate::ErrorKind::TooLarge
+                        ) && !matches!(
+                            e.reason(),
+                            Some(
+                                crate::Reason::Tampered
+                                    | crate::Reason::WrongKey
+                                    | crate::Reason::WrappedKeyRejected
+                            )
                         ) =>
                     {
                         return Err(e)

@@ -328,7 +328,7 @@ async fn seal_open_and_credentials(store: Arc<dyn Store>) {
     );
     assert_eq!(
         kind_of(g.open(&acme, "credentials/password/row-43", &v).await),
-        ErrorKind::AuthenticationFailed
+        ErrorKind::Integrity
     );
     let empty = g.seal(&acme, "", b"").await.unwrap();
     assert!(g.open(&acme, "", &empty).await.unwrap().is_empty());
@@ -499,10 +499,7 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
 
     // A raw value sealed for A, opened by B (which also has a key 1): authentication fails.
     let v = g.seal(&a, "ctx", b"for A only").await.unwrap();
-    assert_eq!(
-        kind_of(g.open(&b, "ctx", &v).await),
-        ErrorKind::AuthenticationFailed
-    );
+    assert_eq!(kind_of(g.open(&b, "ctx", &v).await), ErrorKind::Integrity);
     // Under a key id B does not have: unknown key.
     g.rotate_tenant_key(&a).await.unwrap();
     let v2 = g.seal(&a, "ctx", b"for A only").await.unwrap();
@@ -518,7 +515,7 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
     store.put_record(&b, &copy).await.unwrap();
     assert_eq!(
         kind_of(g.open_credential(&b, "b-copied").await),
-        ErrorKind::AuthenticationFailed
+        ErrorKind::Integrity
     );
     // Nor within A under another id: the record id is bound into the seal.
     store
@@ -533,7 +530,7 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         kind_of(g.open_credential(&a, "a-row-2").await),
-        ErrorKind::AuthenticationFailed
+        ErrorKind::Integrity
     );
 }
 
@@ -714,7 +711,7 @@ async fn rotation_keeps_old_values(store: Arc<dyn Store>) {
     assert_eq!(g.reseal(&t, "ctx", &new).await.unwrap(), new);
     assert_eq!(
         kind_of(g.reseal(&t, "wrong ctx", &old).await),
-        ErrorKind::AuthenticationFailed
+        ErrorKind::Integrity
     );
 
     // Rotate again: three versions, one active.
@@ -938,7 +935,7 @@ async fn reencrypt_reports_corrupted_records(store: Arc<dyn Store>) {
     );
     assert_eq!(
         kind_of(g.open_record(&t, "c-2").await),
-        ErrorKind::AuthenticationFailed
+        ErrorKind::Integrity
     );
     assert_eq!(
         kind_of(g.open_record(&t, "c-4").await),

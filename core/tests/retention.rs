@@ -373,7 +373,12 @@ fn tenant_erasure_by_crypto_shredding() {
             let log = g.audit_entries(&admin, 0, 100).await.unwrap();
             assert!(log.iter().any(|e| e.action == "tenant.shred"));
             assert_eq!(
-                g.verify_audit(&admin).await.unwrap().head,
+                g.verify_audit(&admin)
+                    .await
+                    .unwrap()
+                    .into_result()
+                    .unwrap()
+                    .head,
                 r.receipt.hash,
                 "{name}"
             );

@@ -39,33 +39,9 @@ fn action(s: &str) -> PyResult<Action> {
     }
 }
 
-const AUDIT_ACTIONS: [AuditAction; 18] = [
-    AuditAction::TenantCreate,
-    AuditAction::TokenCreate,
-    AuditAction::TokenRevoke,
-    AuditAction::AgentKill,
-    AuditAction::PermissionChange,
-    AuditAction::MembershipChange,
-    AuditAction::PolicyChange,
-    AuditAction::KeyRotate,
-    AuditAction::KeyDestroy,
-    AuditAction::KeyRewrap,
-    AuditAction::TenantShred,
-    AuditAction::CredentialOpen,
-    AuditAction::EgressDecision,
-    AuditAction::RetentionSweep,
-    AuditAction::SubjectErasure,
-    AuditAction::TenantErasure,
-    AuditAction::SessionRevoke,
-    AuditAction::TotpCode,
-];
-
 fn audit_action(s: &str) -> PyResult<AuditAction> {
-    AUDIT_ACTIONS
-        .into_iter()
-        .find(|a| a.as_str() == s)
-        .ok_or_else(|| {
-            let names: Vec<_> = AUDIT_ACTIONS.iter().map(|a| a.as_str()).collect();
+    AuditAction::parse(s).ok_or_else(|| {
+            let names: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
             invalid(format!(
                 "unknown audit action {s:?}: use one of {}",
                 names.join(", ")
@@ -403,7 +379,7 @@ impl AuditReport {
 
 /// Verifies an exported audit log (JSON Lines) offline: `source` is the export's bytes or
 /// a path. `start_after` and `expected_head` are `(seq, hash)` pairs (an export that
-/// starts mid-chain; detecting truncation). Raises `AuthenticationFailedError` (with
+/// starts mid-chain; detecting truncation). Raises `IntegrityError` (with
 /// `line` and `seq`) at the first broken or missing entry.
 #[pyfunction]
 #[pyo3(signature = (source, *, start_after=None, expected_head=None))]
@@ -922,7 +898,7 @@ impl Guard {
         }
     }
 
-    /// Verifies the tenant's stored chain; raises `AuthenticationFailedError` (with `line`
+    /// Verifies the tenant's stored chain; raises `IntegrityError` (with `line`
     /// and `seq`) at the first broken or missing entry. Admin role.
     fn verify_audit(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<AuditReport> {
         let ctx = &ctx.0;
@@ -1204,7 +1180,14 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PasswordCheck>()?;
     m.add_class::<PasswordHasher>()?;
     m.add_function(wrap_pyfunction!(verify_audit_export, m)?)?;
-    let names: Vec<&str> = AUDIT_ACTIONS.iter().map(|a| a.as_str()).collect();
+    // The core's tables, so Python never keeps a copy that can drift.
+    let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
     m.add("AUDIT_ACTIONS", names)?;
+    let roles: Vec<&str> = tenantguard::Role::ALL.iter().map(|r| r.as_str()).collect();
+    m.add("ROLES", roles)?;
+    let kinds: Vec<&str> = tenantguard::ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+    m.add("ERROR_KINDS", kinds)?;
+    let reasons: Vec<&str> = tenantguard::Reason::ALL.iter().map(|r| r.as_str()).collect();
+    m.add("ERROR_REASONS", reasons)?;
     Ok(())
 }

@@ -33,15 +33,11 @@ pub(crate) fn key_id(id: u32) -> PyResult<KeyId> {
 }
 
 pub(crate) fn role(s: &str) -> PyResult<Role> {
-    match s {
-        "viewer" => Ok(Role::Viewer),
-        "member" => Ok(Role::Member),
-        "admin" => Ok(Role::Admin),
-        "owner" => Ok(Role::Owner),
-        _ => Err(invalid(format!(
+    Role::parse(s).ok_or_else(|| {
+        invalid(format!(
             "unknown role {s:?}: use viewer, member, admin or owner"
-        ))),
-    }
+        ))
+    })
 }
 
 /// A verified scope: one tenant and the principal acting in it.

@@ -173,25 +173,6 @@ pub struct SessionInfo {
     pub revoked_at: Option<i64>,
 }
 
-fn role_str(r: Role) -> &'static str {
-    match r {
-        Role::Viewer => "viewer",
-        Role::Member => "member",
-        Role::Admin => "admin",
-        Role::Owner => "owner",
-    }
-}
-
-fn parse_role(s: &str) -> Option<Role> {
-    Some(match s {
-        "viewer" => Role::Viewer,
-        "member" => Role::Member,
-        "admin" => Role::Admin,
-        "owner" => Role::Owner,
-        _ => return None,
-    })
-}
-
 fn mac(key: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length.
     <Hmac<Sha256> as KeyInit>::new_from_slice(key)
@@ -250,7 +231,7 @@ impl Guard {
             iss: ISSUER.into(),
             sub: s.user.clone(),
             tid: s.tenant.as_str().to_owned(),
-            role: role_str(role).into(),
+            role: role.as_str().into(),
             sid: s.id.clone(),
             iat: now,
             exp,
@@ -401,7 +382,7 @@ impl Guard {
             return Err(AuthError::Revoked.into());
         }
         let user = UserId::new(claims.sub)?;
-        let role = parse_role(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
+        let role = Role::parse(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
         if verdict == super::revoked::Verdict::CheckMembership {
             // Rare (a membership change within one access-token lifetime): one store read.
             let scope = TenantContext::service(tenant.clone(), &self.service_role());

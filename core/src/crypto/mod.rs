@@ -54,7 +54,8 @@ pub enum CryptoError {
     /// The value was sealed under another key (another tenant or key version).
     #[error("the value was not sealed under this tenant's key {0}: it belongs to another tenant or was altered")]
     WrongKey(KeyId),
-    /// Authentication failed: tampered, or opened with the wrong tenant or context.
+    /// The value did not authenticate: tampered, or opened with the wrong tenant or
+    /// context (kind `Integrity`; the variant keeps the AEAD term).
     #[error("authentication failed: the value was altered or is opened with the wrong tenant or context")]
     AuthenticationFailed,
     /// A key id is out of range (key ids start at 1).
@@ -75,12 +76,19 @@ impl CryptoError {
             CryptoError::Malformed(_) => ErrorKind::Malformed,
             CryptoError::UnsupportedVersion(_) => ErrorKind::UnsupportedVersion,
             CryptoError::TooLarge { .. } => ErrorKind::TooLarge,
-            CryptoError::WrongKey(_) | CryptoError::AuthenticationFailed => {
-                ErrorKind::AuthenticationFailed
-            }
+            CryptoError::WrongKey(_) | CryptoError::AuthenticationFailed => ErrorKind::Integrity,
             CryptoError::InvalidKeyId => ErrorKind::InvalidInput,
             CryptoError::Rng => ErrorKind::KeyProvider,
             CryptoError::V1Refused => ErrorKind::UnsupportedVersion,
+        }
+    }
+
+    /// Why, for an integrity failure (see [`crate::Error::reason`]).
+    pub fn reason(&self) -> Option<crate::Reason> {
+        match self {
+            CryptoError::WrongKey(_) => Some(crate::Reason::WrongKey),
+            CryptoError::AuthenticationFailed => Some(crate::Reason::Tampered),
+            _ => None,
         }
     }
 }

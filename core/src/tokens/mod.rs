@@ -94,20 +94,22 @@ impl TokenError {
         }
     }
 
-    /// A short stable reason code: `malformed`, `bad_checksum`, `unknown`, `expired`,
-    /// `revoked`, `out_of_scope`, `invalid_input`, `invalid_scope`, `widening`, `rng`.
-    pub fn reason(&self) -> &'static str {
+    /// Why (see [`crate::Reason`]); its stable names are `malformed`, `bad_checksum`,
+    /// `unknown`, `expired`, `revoked`, `out_of_scope`, `invalid_input`, `invalid_scope`,
+    /// `widening`, `rng`.
+    pub fn reason(&self) -> crate::Reason {
+        use crate::Reason as R;
         match self {
-            TokenError::Malformed(_) => "malformed",
-            TokenError::BadChecksum => "bad_checksum",
-            TokenError::Unknown => "unknown",
-            TokenError::Expired => "expired",
-            TokenError::Revoked => "revoked",
-            TokenError::OutOfScope { .. } => "out_of_scope",
-            TokenError::InvalidInput(_) => "invalid_input",
-            TokenError::InvalidScope(_) => "invalid_scope",
-            TokenError::Widening(_) => "widening",
-            TokenError::Rng => "rng",
+            TokenError::Malformed(_) => R::Malformed,
+            TokenError::BadChecksum => R::BadChecksum,
+            TokenError::Unknown => R::Unknown,
+            TokenError::Expired => R::Expired,
+            TokenError::Revoked => R::Revoked,
+            TokenError::OutOfScope { .. } => R::OutOfScope,
+            TokenError::InvalidInput(_) => R::InvalidInput,
+            TokenError::InvalidScope(_) => R::InvalidScope,
+            TokenError::Widening(_) => R::Widening,
+            TokenError::Rng => R::Rng,
         }
     }
 }

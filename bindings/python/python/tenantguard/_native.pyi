@@ -14,6 +14,8 @@ __all__ = [
     "CacheStats",
     "Credential",
     "DirectoryResolver",
+    "ERROR_KINDS",
+    "ERROR_REASONS",
     "Egress",
     "EgressDecision",
     "EgressEvent",
@@ -36,6 +38,7 @@ __all__ = [
     "PostgresStore",
     "Prepared",
     "PseudonymSession",
+    "ROLES",
     "Redacted",
     "Redactor",
     "ReencryptReport",
@@ -85,6 +88,13 @@ class _Directory(Protocol):
     def memberships_of(self, user: str, /) -> Iterable[tuple[str, str]]: ...
 
 AUDIT_ACTIONS: list[str]
+"""Every audit action name, from the core's table."""
+ERROR_KINDS: list[str]
+"""Every error kind name (an exception's ``kind``), from the core's table."""
+ERROR_REASONS: list[str]
+"""Every error reason name (an exception's ``reason``), from the core's table."""
+ROLES: list[str]
+"""Every role name, least privileged first."""
 MAX_PROVIDER_NAME_LEN: int
 MAX_TENANT_PROVIDERS: int
 

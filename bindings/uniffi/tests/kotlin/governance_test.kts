@@ -125,17 +125,17 @@ test("audit log: chained entries, JSONL export verified offline, tampering detec
         val altered = lines.toMutableList()
         altered[1] = altered[1].replace("\"target\":\"", "\"target\":\"x")
         check(altered[1] != lines[1])
-        expect<TenantguardException.AuthenticationFailed>("line 2") { verifyAuditJsonl(altered.joinToString("\n", postfix = "\n")) }
-        expect<TenantguardException.AuthenticationFailed>("missing entries") {
+        expect<TenantguardException.Integrity>("line 2") { verifyAuditJsonl(altered.joinToString("\n", postfix = "\n")) }
+        expect<TenantguardException.Integrity>("missing entries") {
             verifyAuditJsonl((lines.take(1) + lines.drop(2)).joinToString("\n", postfix = "\n"))
         }
-        expect<TenantguardException.AuthenticationFailed>("out of order") {
+        expect<TenantguardException.Integrity>("out of order") {
             verifyAuditJsonl((lines.take(2) + lines[1] + lines.drop(2)).joinToString("\n", postfix = "\n"))
         }
-        expect<TenantguardException.AuthenticationFailed>("expected head") {
+        expect<TenantguardException.Integrity>("expected head") {
             verifyAuditJsonl(lines.dropLast(1).joinToString("\n", postfix = "\n"), expectedHead = head)
         }
-        expect<TenantguardException.AuthenticationFailed>("malformed") { verifyAuditJsonl("{\"seq\":1}\n") }
+        expect<TenantguardException.Integrity>("malformed") { verifyAuditJsonl("{\"seq\":1}\n") }
 
         expect<TenantguardException.PermissionDenied>("needs role admin") { g.exportAudit(viewer) }
         expect<TenantguardException.PermissionDenied> { g.auditEntries(viewer, 0uL, 10u) }
@@ -491,7 +491,7 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
         check(bl.reason == AuditProblem.BROKEN_LINK && bl.line == 2uL && bl.seq == 2uL) { bl.toString() }
     }
     // The throwing form is unchanged.
-    expect<TenantguardException.AuthenticationFailed>("line 3") { verifyAuditJsonl(jsonl(altered)) }
+    expect<TenantguardException.Integrity>("line 3") { verifyAuditJsonl(jsonl(altered)) }
 
     // The stored chain, altered on disk (same length, so SQLite still reads it): the guard
     // names the altered entry's position and seq.
@@ -514,7 +514,7 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
             val b = broken(g.checkAudit(acme))
             check(b.reason == AuditProblem.HASH_MISMATCH && b.seq == tamperedSeq && b.line == tamperedSeq) { b.toString() }
             runBlocking { check(broken(g.checkAuditAsync(acme)) == b) }
-            expect<TenantguardException.AuthenticationFailed>("(seq $tamperedSeq)") { g.verifyAudit(acme) }
+            expect<TenantguardException.Integrity>("(seq $tamperedSeq)") { g.verifyAudit(acme) }
         }
     }
 }
