@@ -291,6 +291,7 @@ impl Action {
 
 /// The three kinds of principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PrincipalKind {
     /// A member of the tenant, acting with the role of its membership.
     User,

@@ -3,10 +3,8 @@
 mod tg_cap;
 
 use proptest::prelude::*;
-use tenantguard::crypto::{
-    open_with_key, seal, seal_with_key, Context, KeyId, SealFormat, SealedValue, TenantKey,
-    BINARY_OVERHEAD, BINARY_OVERHEAD_V2,
-};
+use tenantguard::crypto::{KeyId, SealFormat, SealedValue, BINARY_OVERHEAD, BINARY_OVERHEAD_V2};
+use tenantguard::hazmat::{open_with_key, seal, seal_with_key, Context, TenantKey};
 use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 
 const KEY_BYTES: [u8; 32] = [0x5a; 32];

@@ -12,7 +12,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tenantguard::crypto::{open_with_key, seal_with_salt, KeyId, SealedValue, TenantKey};
+use tenantguard::crypto::{KeyId, SealedValue};
+use tenantguard::hazmat::{open_with_key, seal_with_salt, TenantKey};
 use tenantguard::TenantId;
 
 const DESCRIPTION: &str = "tenantguard sealed-value format v1 test vectors. \

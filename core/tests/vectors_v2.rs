@@ -14,10 +14,8 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tenantguard::crypto::{
-    open, seal, seal_v2_with_nonce, xaes_256_gcm_seal, Context, KeyId, SealFormat, SealedValue,
-    TenantKey,
-};
+use tenantguard::crypto::{KeyId, SealFormat, SealedValue};
+use tenantguard::hazmat::{open, seal, seal_v2_with_nonce, xaes_256_gcm_seal, Context, TenantKey};
 use tenantguard::TenantId;
 
 const DESCRIPTION: &str = "tenantguard sealed-value format v2 (tg2) test vectors. \

@@ -407,6 +407,7 @@ pub(crate) struct ReencryptReport {
     raced: u64,
     failed: Vec<String>,
     remaining: u64,
+    stopped: bool,
 }
 
 impl From<&tenantguard::ReencryptReport> for ReencryptReport {
@@ -416,6 +417,7 @@ impl From<&tenantguard::ReencryptReport> for ReencryptReport {
             raced: r.raced,
             failed: r.failed.clone(),
             remaining: r.remaining,
+            stopped: r.stopped,
         }
     }
 }
@@ -474,6 +476,7 @@ pub(crate) struct RewrapReport {
     rewrapped: u64,
     current: u64,
     last_tenant: Option<String>,
+    stopped: bool,
 }
 
 impl From<&tenantguard::RewrapReport> for RewrapReport {
@@ -483,6 +486,7 @@ impl From<&tenantguard::RewrapReport> for RewrapReport {
             rewrapped: r.rewrapped,
             current: r.current,
             last_tenant: r.last_tenant.as_ref().map(|t| t.as_str().to_owned()),
+            stopped: r.stopped,
         }
     }
 }

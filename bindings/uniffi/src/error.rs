@@ -200,7 +200,10 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for HostError {
 /// Every error kind name (the core's `ErrorKind`), from the core's table.
 #[uniffi::export]
 pub fn error_kinds() -> Vec<String> {
-    ErrorKind::ALL.iter().map(|k| k.as_str().to_owned()).collect()
+    ErrorKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect()
 }
 
 /// Every error reason name (the core's `Reason`), from the core's table.

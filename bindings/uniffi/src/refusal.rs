@@ -3,7 +3,6 @@
 //! the core's refusal reasons (`TokenError::reason`); every other failure still throws
 //! `TenantguardException`. Conversions only.
 
-
 use crate::dual::dual;
 use crate::error::TenantguardError;
 use crate::governance::{TokenAction, VerifiedToken};

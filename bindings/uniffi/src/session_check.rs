@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-
 use crate::dual::dual;
 use crate::error::TenantguardError;
 use crate::governance::{SessionTokens, VerifiedAccess};

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tenantguard::crypto::{open_with_key, seal_with_key, seal_with_salt, TenantKey};
+use tenantguard::hazmat::{open_with_key, seal_with_key, seal_with_salt, TenantKey};
 use tenantguard::{Guard, KeyId, SealedValue, TenantContext, TenantId};
 
 fn root() -> PathBuf {

@@ -26,6 +26,7 @@ pub struct VerifyOptions {
 
 /// What a successful verification saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Entries checked.
     pub entries: u64,

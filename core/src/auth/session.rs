@@ -130,6 +130,7 @@ pub struct AccessClaims {
 
 /// Tokens handed to the client at login and at each refresh.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct SessionTokens {
     /// The session id.
     pub session_id: String,
@@ -145,6 +146,7 @@ pub struct SessionTokens {
 
 /// A verified access token: the session and the scope to act in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedAccess {
     /// The session id.
     pub session_id: String,
@@ -156,6 +158,7 @@ pub struct VerifiedAccess {
 
 /// A session as the user sees it in a "where you're signed in" list.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionInfo {
     /// The id (to revoke it).
     pub id: String,

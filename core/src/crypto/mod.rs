@@ -7,25 +7,23 @@
 
 mod aead;
 mod format;
-mod keys;
+pub(crate) mod keys;
 mod rng;
-mod seal;
-mod v2;
+pub(crate) mod seal;
+pub(crate) mod v2;
 
 pub use aead::BACKEND;
 pub use format::{
     SealedValue, BINARY_OVERHEAD, COMMITMENT_LEN, SALT_LEN, TAG_LEN, TEXT_PREFIX, TEXT_PREFIX_V2,
 };
-pub use keys::{DataKey, KeyId, TenantKey};
-pub use seal::{
-    open, open_with_key, seal, seal_with_key, SealFormat, MAX_CONTEXT_LEN, MAX_PLAINTEXT_LEN,
-};
-pub use v2::{Context, BINARY_OVERHEAD_V2, COMMITMENT_V2_LEN, NONCE_LEN};
+pub use keys::{DataKey, KeyId};
+pub use seal::{SealFormat, MAX_CONTEXT_LEN, MAX_PLAINTEXT_LEN};
+pub use v2::{BINARY_OVERHEAD_V2, COMMITMENT_V2_LEN, NONCE_LEN};
 
-#[doc(hidden)]
-pub use seal::{seal_v2_with_nonce, seal_with_salt};
-#[doc(hidden)]
-pub use v2::xaes_256_gcm_seal;
+// The primitives that work on a raw key are public only through `crate::hazmat`.
+pub(crate) use keys::TenantKey;
+pub(crate) use seal::{open, open_with_key, seal, seal_with_key};
+pub(crate) use v2::Context;
 
 use thiserror::Error;
 

@@ -356,6 +356,7 @@ impl std::fmt::Debug for TokenSecret {
 
 /// A token's stored metadata (never the plaintext).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenInfo {
     /// Public id (for listing and revoking).
     pub id: String,
@@ -375,6 +376,7 @@ pub struct TokenInfo {
 
 /// A newly created token: its public id and its plaintext (shown once).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct IssuedToken {
     /// The public id.
     pub id: String,
@@ -386,6 +388,7 @@ pub struct IssuedToken {
 
 /// A verified token: who it is and the scope to act in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedToken {
     /// The token's public id.
     pub token_id: String,

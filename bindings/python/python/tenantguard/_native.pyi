@@ -210,6 +210,9 @@ class ReencryptReport:
     def failed(self) -> list[str]: ...
     @property
     def remaining(self) -> int: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class ShredReport:
@@ -236,6 +239,9 @@ class RewrapReport:
     def current(self) -> int: ...
     @property
     def last_tenant(self) -> str | None: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class CacheStats:
@@ -620,6 +626,9 @@ class SweepReport:
     def audit_seq(self) -> int | None: ...
     @property
     def total(self) -> int: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class SweepAllReport:
@@ -633,6 +642,9 @@ class SweepAllReport:
     def deleted(self) -> int: ...
     @property
     def last_tenant(self) -> str | None: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class ErasureReport:
