@@ -571,6 +571,8 @@ pub struct SweepReport {
     pub batches: u64,
     /// The audit receipt's `seq`, when anything was deleted.
     pub audit_seq: Option<u64>,
+    /// The progress callback stopped the sweep early; run it again to go on.
+    pub stopped: bool,
 }
 
 impl From<core_retention::SweepReport> for SweepReport {
@@ -581,6 +583,7 @@ impl From<core_retention::SweepReport> for SweepReport {
             deleted: r.deleted.into_iter().collect(),
             batches: r.batches,
             audit_seq: r.audit_seq,
+            stopped: r.stopped,
         }
     }
 }
@@ -594,6 +597,19 @@ pub struct SweepAllReport {
     pub deleted: u64,
     /// The last tenant finished (pass as `start_after` to resume).
     pub last_tenant: Option<String>,
+    /// The progress callback stopped the sweep early; resume from `last_tenant`.
+    pub stopped: bool,
+}
+
+impl From<core_retention::SweepAllReport> for SweepAllReport {
+    fn from(r: core_retention::SweepAllReport) -> Self {
+        SweepAllReport {
+            tenants: r.tenants,
+            deleted: r.deleted,
+            last_tenant: r.last_tenant.map(|t| t.as_str().to_owned()),
+            stopped: r.stopped,
+        }
+    }
 }
 
 /// What a data-subject erasure did.
@@ -852,11 +868,7 @@ impl Guard {
             .0
             .sweep_all(&service.0, start_after.map(tenant_id).transpose()?, batch as usize)
             .await?;
-        Ok(SweepAllReport {
-            tenants: r.tenants,
-            deleted: r.deleted,
-            last_tenant: r.last_tenant.map(|t| t.as_str().to_owned()),
-        })
+        Ok(r.into())
     }
 
     /// Erases every record tagged with data subject `subject`; the audit receipt holds its

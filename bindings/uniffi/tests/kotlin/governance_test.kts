@@ -222,6 +222,31 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
     }
 }
 
+test("progress callbacks see each step and can stop a job") {
+    val clock = TestClock(T0)
+    guardWith(clock, Store.memory()).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        for (i in 0 until 5) g.putRecord(acme, "shot-$i", "screenshot", null, "png".toByteArray())
+        clock.t = T0 + 31L * 86_400
+        val seen = mutableListOf<ULong>()
+        val stop = object : JobProgress {
+            override fun onStep(step: JobStep): Boolean {
+                if (step is JobStep.Sweep) seen.add(step.report.deleted["screenshot"] ?: 0uL)
+                return false
+            }
+        }
+        val first = g.sweepWithProgress(acme, 2u, stop)
+        check(first.stopped && first.deleted == mapOf("screenshot" to 2uL) && first.auditSeq != null) { first.toString() }
+        check(seen == listOf(2uL)) { seen.toString() }
+        val go = object : JobProgress { override fun onStep(step: JobStep) = true }
+        val rest = g.sweepWithProgress(acme, 2u, go)
+        check(!rest.stopped && rest.deleted == mapOf("screenshot" to 3uL)) { rest.toString() }
+        val all = g.sweepAllWithProgress(service, null, 10u, stop)
+        check(all.stopped && all.tenants == 1uL) { all.toString() }
+    }
+}
+
 test("passwords: argon2id hashes, wrong password refused, rehash on stronger parameters") {
     val h = PasswordHasher()
     check(h.params() == PasswordParams(19_456u, 2u, 1u))
