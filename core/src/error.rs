@@ -347,7 +347,7 @@ impl Error {
     }
 }
 
-/// Result alias with [`Error`].
+/// Result alias with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
