@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Throughput};
-use tenantguard::crypto::{open_with_key, seal_with_key, TenantKey};
+use tenantguard::hazmat::{open_with_key, seal_with_key, TenantKey};
 use tenantguard::{
     CacheLimits, Guard, KeyId, LocalKeyProvider, MemoryStore, SealedValue, SecretBytes,
     TenantContext, TenantId,
@@ -127,7 +127,8 @@ fn round_trips(c: &mut Criterion) {
         });
         // The same through format v1 (HKDF-SHA256 per record), for the before/after ratio.
         g.bench_function(BenchmarkId::new("crypto_binary_v1", BACKEND), |b| {
-            use tenantguard::crypto::{seal, Context, SealFormat};
+            use tenantguard::crypto::SealFormat;
+            use tenantguard::hazmat::{seal, Context};
             b.iter(|| {
                 let sealed = seal(
                     &key,
@@ -336,7 +337,7 @@ fn floor_v2(c: &mut Criterion) {
     });
     g.bench_function("xaes_256_gcm_seal_256B", |b| {
         let pt = [0u8; 256];
-        b.iter(|| tenantguard::crypto::xaes_256_gcm_seal(&[1; 32], &[2; 24], b"", black_box(&pt)))
+        b.iter(|| tenantguard::hazmat::xaes_256_gcm_seal(&[1; 32], &[2; 24], b"", black_box(&pt)))
     });
     g.finish();
 }

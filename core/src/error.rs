@@ -30,8 +30,10 @@ pub enum ErrorKind {
     UnsupportedVersion,
     /// An input exceeds a documented size limit.
     TooLarge,
-    /// Authentication failed: the value was tampered with, or opened with the wrong
-    /// tenant, key or context.
+    /// An authentication was refused: a wrong password, or a token or session that is
+    /// unknown, expired, revoked, badly signed or reused, or an agent whose token was
+    /// revoked. The caller presented bad credentials; nothing stored is damaged.
+    /// [`Error::reason`] says which.
     AuthenticationFailed,
     /// The key id named by a value is not known for this tenant.
     UnknownKey,
@@ -53,12 +55,35 @@ pub enum ErrorKind {
     Store,
     /// Configuration is missing, unreadable or unsafe (e.g. a world-readable key file).
     Config,
-    /// Stored data failed an integrity check: an authorization row (token, session,
-    /// membership) edited or planted outside the SDK. Not an authentication refusal.
+    /// Data failed an integrity check: a sealed value that does not authenticate (altered,
+    /// or opened under another tenant, key or context), a wrapped key the key provider
+    /// rejects for its context, an authorization row (token, session, membership) edited
+    /// or planted outside the SDK, or a broken audit chain. Not an authentication refusal.
+    /// [`Error::reason`] says which.
     Integrity,
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (bindings check at start-up that they map each one).
+    pub const ALL: [ErrorKind; 16] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::Malformed,
+        ErrorKind::UnsupportedVersion,
+        ErrorKind::TooLarge,
+        ErrorKind::AuthenticationFailed,
+        ErrorKind::UnknownKey,
+        ErrorKind::KeyDestroyed,
+        ErrorKind::CrossTenant,
+        ErrorKind::NotFound,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Conflict,
+        ErrorKind::KeyProvider,
+        ErrorKind::Unavailable,
+        ErrorKind::Store,
+        ErrorKind::Config,
+        ErrorKind::Integrity,
+    ];
+
     /// A short, stable, snake_case name for this kind (used by bindings and logs).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -85,6 +110,153 @@ impl ErrorKind {
 impl std::fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErrorKind {
+    type Err = UnknownName;
+
+    /// Parses a name produced by [`ErrorKind::as_str`].
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownName> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownName("error kind"))
+    }
+}
+
+/// A name that is not one of the stable names of its table (the field says which table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("unknown {0} name")]
+pub struct UnknownName(pub &'static str);
+
+/// Why an error happened, where one [`ErrorKind`] has several causes a caller may want to
+/// tell apart: every `AuthenticationFailed` and `Integrity` error has one, and so do all
+/// token and session errors. Names are stable (bindings expose them as `reason`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    // Integrity failures (kind `Integrity`).
+    /// A sealed value did not authenticate: altered, or opened under another tenant or
+    /// context (the two cannot be told apart, by design).
+    Tampered,
+    /// A sealed value's key commitment names another key (another tenant or key version).
+    WrongKey,
+    /// The key provider rejected a wrapped key for its context (swapped or altered).
+    WrappedKeyRejected,
+    /// A stored authorization row (token, session, membership, key state) fails its MAC.
+    TamperedRow,
+    /// The audit chain is broken (an entry altered, removed, reordered or inserted).
+    BrokenChain,
+    // Authentication refusals (kind `AuthenticationFailed`).
+    /// The password does not match.
+    WrongPassword,
+    /// A session access token's signature does not verify.
+    BadSignature,
+    /// The token or session has expired.
+    Expired,
+    /// The token or session was revoked (or its agent killed).
+    Revoked,
+    /// No such token or session.
+    Unknown,
+    /// A refresh token was used twice; the session was revoked.
+    RefreshReuse,
+    /// The session's user is no longer a member of its tenant.
+    MembershipEnded,
+    /// An agent context whose token was revoked or expired since it was made.
+    AgentRevoked,
+    // Other token and session errors (other kinds).
+    /// The token string is not shaped like a token (kind `Malformed`).
+    Malformed,
+    /// The token's checksum does not match (kind `Malformed`).
+    BadChecksum,
+    /// The stored password hash is not a valid PHC string (kind `Malformed`).
+    MalformedHash,
+    /// The token does not allow this action on this resource (kind `PermissionDenied`).
+    OutOfScope,
+    /// An agent asked for a token wider than its own (kind `PermissionDenied`).
+    Widening,
+    /// An argument is out of range (kind `InvalidInput`).
+    InvalidInput,
+    /// A scope pattern breaks the grammar (kind `InvalidInput`).
+    InvalidScope,
+    /// Password-hashing parameters are below the floor (kind `InvalidInput`).
+    WeakParams,
+    /// The operating system's random generator failed (kind `KeyProvider`).
+    Rng,
+}
+
+impl Reason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Reason; 22] = [
+        Reason::Tampered,
+        Reason::WrongKey,
+        Reason::WrappedKeyRejected,
+        Reason::TamperedRow,
+        Reason::BrokenChain,
+        Reason::WrongPassword,
+        Reason::BadSignature,
+        Reason::Expired,
+        Reason::Revoked,
+        Reason::Unknown,
+        Reason::RefreshReuse,
+        Reason::MembershipEnded,
+        Reason::AgentRevoked,
+        Reason::Malformed,
+        Reason::BadChecksum,
+        Reason::MalformedHash,
+        Reason::OutOfScope,
+        Reason::Widening,
+        Reason::InvalidInput,
+        Reason::InvalidScope,
+        Reason::WeakParams,
+        Reason::Rng,
+    ];
+
+    /// A short, stable, snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Tampered => "tampered",
+            Reason::WrongKey => "wrong_key",
+            Reason::WrappedKeyRejected => "wrapped_key_rejected",
+            Reason::TamperedRow => "tampered_row",
+            Reason::BrokenChain => "broken_chain",
+            Reason::WrongPassword => "wrong_password",
+            Reason::BadSignature => "bad_signature",
+            Reason::Expired => "expired",
+            Reason::Revoked => "revoked",
+            Reason::Unknown => "unknown",
+            Reason::RefreshReuse => "refresh_reuse",
+            Reason::MembershipEnded => "membership_ended",
+            Reason::AgentRevoked => "agent_revoked",
+            Reason::Malformed => "malformed",
+            Reason::BadChecksum => "bad_checksum",
+            Reason::MalformedHash => "malformed_hash",
+            Reason::OutOfScope => "out_of_scope",
+            Reason::Widening => "widening",
+            Reason::InvalidInput => "invalid_input",
+            Reason::InvalidScope => "invalid_scope",
+            Reason::WeakParams => "weak_params",
+            Reason::Rng => "rng",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Reason {
+    type Err = UnknownName;
+
+    /// Parses a name produced by [`Reason::as_str`].
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownName> {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or(UnknownName("error reason"))
     }
 }
 
@@ -154,7 +326,104 @@ impl Error {
             Error::Keyring(e) => e.kind(),
         }
     }
+
+    /// Why, where the kind has several causes (see [`Reason`]): always set for the kinds
+    /// `AuthenticationFailed` and `Integrity`, and for every token and session error.
+    pub fn reason(&self) -> Option<Reason> {
+        use crate::kms::KeyringError;
+        match self {
+            Error::Crypto(e) => e.reason(),
+            Error::Kms(e) => e.reason(),
+            Error::Store(e) => e.reason(),
+            Error::Tenant(e) => e.reason(),
+            Error::Token(e) => Some(e.reason()),
+            Error::Audit(e) => e.reason(),
+            Error::Auth(e) => Some(e.reason()),
+            Error::Redact(crate::redact::RedactError::Crypto(e)) => e.reason(),
+            Error::Keyring(KeyringError::Kms(e)) => e.reason(),
+            Error::Keyring(KeyringError::Store(e)) => e.reason(),
+            _ => None,
+        }
+    }
 }
 
-/// Result alias with [`Error`].
+/// Result alias with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthError;
+    use crate::crypto::{CryptoError, KeyId};
+    use crate::kms::KmsError;
+    use crate::tokens::TokenError;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let kinds: std::collections::HashSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(kinds.len(), ErrorKind::ALL.len());
+        for k in ErrorKind::ALL {
+            assert_eq!(k.as_str().parse::<ErrorKind>(), Ok(k));
+        }
+        let reasons: std::collections::HashSet<_> =
+            Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(reasons.len(), Reason::ALL.len());
+        for r in Reason::ALL {
+            assert_eq!(r.as_str().parse::<Reason>(), Ok(r));
+        }
+        assert!("authenticationfailed".parse::<ErrorKind>().is_err());
+        assert!("".parse::<Reason>().is_err());
+    }
+
+    /// Integrity failures and authentication refusals never share a kind, and each
+    /// carries the reason a binding shows.
+    #[test]
+    fn integrity_and_refusal_are_distinct_kinds_with_reasons() {
+        let integrity: Vec<(Error, Reason)> = vec![
+            (CryptoError::AuthenticationFailed.into(), Reason::Tampered),
+            (CryptoError::WrongKey(KeyId::FIRST).into(), Reason::WrongKey),
+            (KmsError::WrongContext.into(), Reason::WrappedKeyRejected),
+            (
+                crate::store::StoreError::Integrity("row".into()).into(),
+                Reason::TamperedRow,
+            ),
+            (
+                crate::audit::AuditError::Broken {
+                    line: 3,
+                    seq: Some(2),
+                    problem: crate::audit::VerifyProblem::TenantChanged,
+                }
+                .into(),
+                Reason::BrokenChain,
+            ),
+        ];
+        for (e, r) in integrity {
+            assert_eq!(e.kind(), ErrorKind::Integrity, "{e:?}");
+            assert_eq!(e.reason(), Some(r), "{e:?}");
+        }
+        let refused: Vec<(Error, Reason)> = vec![
+            (AuthError::WrongPassword.into(), Reason::WrongPassword),
+            (AuthError::Expired.into(), Reason::Expired),
+            (AuthError::Revoked.into(), Reason::Revoked),
+            (AuthError::BadSignature.into(), Reason::BadSignature),
+            (AuthError::RefreshReuse.into(), Reason::RefreshReuse),
+            (AuthError::MembershipEnded.into(), Reason::MembershipEnded),
+            (TokenError::Unknown.into(), Reason::Unknown),
+            (TokenError::Expired.into(), Reason::Expired),
+            (TokenError::Revoked.into(), Reason::Revoked),
+            (
+                crate::tenant::TenantError::AgentRevoked.into(),
+                Reason::AgentRevoked,
+            ),
+        ];
+        for (e, r) in refused {
+            assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{e:?}");
+            assert_eq!(e.reason(), Some(r), "{e:?}");
+        }
+        assert_eq!(
+            Error::from(KmsError::Unavailable("x".into())).reason(),
+            None
+        );
+    }
+}

@@ -251,6 +251,7 @@ impl EventBus {
 /// Where a store's cross-instance listener stands (see
 /// [`Guard::event_feed_status`](crate::Guard::event_feed_status)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FeedStatus {
     /// Whether the dedicated connection is up.
     pub connected: bool,

@@ -41,6 +41,7 @@ impl Clock for SystemClock {
 
 /// Metadata of one key version (no key material).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyInfo {
     /// The version.
     pub key_id: KeyId,

@@ -39,9 +39,11 @@ mod error;
 pub mod events;
 mod governance;
 mod guard;
+pub mod hazmat;
 pub mod kms;
 mod members;
 pub mod portal;
+mod progress;
 pub mod redact;
 pub mod retention;
 pub mod reveal;
@@ -54,10 +56,11 @@ pub mod totp;
 
 pub use crypto::SealFormat;
 pub use crypto::{KeyId, SealedValue};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Reason, Result, UnknownName};
 pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
+pub use progress::Progress;
 pub use rotation::{ReencryptReport, RewrapReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]

@@ -60,6 +60,7 @@ pub enum OpenKind {
 
 /// One open of a credential: who, what, why, when. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OpenEvent {
     /// The tenant whose credential it is.
     pub tenant: TenantId,

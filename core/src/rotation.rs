@@ -18,6 +18,7 @@ pub const MAX_REPORTED_FAILURES: usize = 100;
 
 /// Progress and outcome of a re-encryption run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReencryptReport {
     /// Records moved to the active key.
     pub moved: u64,
@@ -28,6 +29,8 @@ pub struct ReencryptReport {
     pub failed: Vec<String>,
     /// Records still to move when the run ended (by their sealed bytes).
     pub remaining: u64,
+    /// The progress callback stopped the run early; run it again to go on.
+    pub stopped: bool,
 }
 
 /// What the sealed bytes of a tenant's stored records say ([`Guard::sealed_census`]).
@@ -66,6 +69,7 @@ impl SealedCensus {
 
 /// Progress and outcome of a KEK-rotation (re-wrap) run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RewrapReport {
     /// Tenants visited.
     pub tenants: u64,
@@ -75,6 +79,8 @@ pub struct RewrapReport {
     pub current: u64,
     /// The last tenant finished: pass it as `start_after` to resume.
     pub last_tenant: Option<TenantId>,
+    /// The progress callback stopped the run early; resume from `last_tenant`.
+    pub stopped: bool,
 }
 
 /// Checks a job's batch size (1 to `MAX_PAGE`).
@@ -125,12 +131,12 @@ impl Guard {
     /// the `key_id` column, and each record is replaced atomically only if unchanged since
     /// it was read, so the job is idempotent and can be run again after a crash. Needs the
     /// owner role.
-    pub async fn reencrypt(
+    pub async fn reencrypt<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
         from: KeyId,
         batch: usize,
-        progress: impl FnMut(&ReencryptReport) + Send,
+        progress: impl FnMut(&ReencryptReport) -> P + Send,
     ) -> Result<ReencryptReport> {
         self.authorize_live(
             ctx,
@@ -145,11 +151,11 @@ impl Guard {
 
     /// Moves every stored record that is not sealed under the active key in the guard's
     /// format: older key versions and format v1 alike. As [`Guard::reencrypt`] otherwise.
-    pub async fn reencrypt_all(
+    pub async fn reencrypt_all<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
         batch: usize,
-        progress: impl FnMut(&ReencryptReport) + Send,
+        progress: impl FnMut(&ReencryptReport) -> P + Send,
     ) -> Result<ReencryptReport> {
         self.authorize_live(
             ctx,
@@ -162,12 +168,12 @@ impl Guard {
         self.reencrypt_where(ctx, None, batch, progress).await
     }
 
-    async fn reencrypt_where(
+    async fn reencrypt_where<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
         from: Option<KeyId>,
         batch: usize,
-        mut progress: impl FnMut(&ReencryptReport) + Send,
+        mut progress: impl FnMut(&ReencryptReport) -> P + Send,
     ) -> Result<ReencryptReport> {
         let batch = check_batch(batch)?;
         let active = self.active_key(ctx).await?;
@@ -210,12 +216,19 @@ impl Guard {
                 let plain = match self.open_for_reencrypt(ctx, context, &value).await {
                     Ok(p) => p,
                     // Only a bad record is skipped; a key, provider or store failure stops the job.
+                    // A wrapped-key rejection counts as a bad record, as before kinds split;
+                    // a tampered store row (also `Integrity`) still stops the job.
                     Err(e)
                         if !matches!(
                             e.kind(),
-                            crate::ErrorKind::AuthenticationFailed
-                                | crate::ErrorKind::Malformed
-                                | crate::ErrorKind::TooLarge
+                            crate::ErrorKind::Malformed | crate::ErrorKind::TooLarge
+                        ) && !matches!(
+                            e.reason(),
+                            Some(
+                                crate::Reason::Tampered
+                                    | crate::Reason::WrongKey
+                                    | crate::Reason::WrappedKeyRejected
+                            )
                         ) =>
                     {
                         return Err(e)
@@ -238,7 +251,10 @@ impl Guard {
                     report.raced += 1;
                 }
             }
-            progress(&report);
+            if !progress(&report).keep_going() {
+                report.stopped = true;
+                break;
+            }
         }
         let census = self.census(ctx, batch).await?;
         // Unreadable records count as remaining: they say nothing of their key, so they
@@ -360,12 +376,12 @@ impl Guard {
     /// KEK rotation: re-wraps every tenant's data keys that are not under the provider's
     /// current KEK. No record is touched. Resumable (pass the last report's
     /// `last_tenant` as `start_after`) and idempotent. Service role only.
-    pub async fn rewrap_tenant_keys(
+    pub async fn rewrap_tenant_keys<P: crate::Progress>(
         &self,
         service: &ServiceRole,
         start_after: Option<TenantId>,
         batch: usize,
-        mut progress: impl FnMut(&RewrapReport) + Send,
+        mut progress: impl FnMut(&RewrapReport) -> P + Send,
     ) -> Result<RewrapReport> {
         self.check_service(service)?;
         let batch = check_batch(batch)?;
@@ -412,7 +428,10 @@ impl Guard {
                 report.tenants += 1;
                 report.last_tenant = Some(tenant);
             }
-            progress(&report);
+            if !progress(&report).keep_going() {
+                report.stopped = true;
+                break;
+            }
         }
         Ok(report)
     }

@@ -93,6 +93,15 @@ impl TenantError {
             TenantError::AgentRevoked => ErrorKind::AuthenticationFailed,
         }
     }
+
+    /// Why, for a revoked agent (see [`crate::Error::reason`]).
+    pub fn reason(&self) -> Option<crate::Reason> {
+        match self {
+            TenantError::AgentRevoked => Some(crate::Reason::AgentRevoked),
+            TenantError::OutOfScope { .. } => Some(crate::Reason::OutOfScope),
+            _ => None,
+        }
+    }
 }
 
 fn valid_id(s: &str, max: usize) -> bool {
@@ -195,12 +204,16 @@ pub enum Role {
 
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Viewer => "viewer",
-            Role::Member => "member",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        })
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = crate::UnknownName;
+
+    /// Parses a stable name ([`Role::as_str`]); the one parser every store and binding uses.
+    fn from_str(s: &str) -> Result<Self, crate::UnknownName> {
+        Role::parse(s).ok_or(crate::UnknownName("role"))
     }
 }
 
@@ -278,6 +291,7 @@ impl Action {
 
 /// The three kinds of principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PrincipalKind {
     /// A member of the tenant, acting with the role of its membership.
     User,

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use gov_support::*;
 use tenantguard::audit::{
-    verify_jsonl, AuditAction, AuditError, AuditEvent, VerifyOptions, VerifyProblem, GENESIS,
+    verify_jsonl, AuditAction, AuditError, AuditEvent, AuditVerification, VerifyOptions,
+    VerifyProblem, GENESIS,
 };
 use tenantguard::tenant::Role;
 use tenantguard::{Credential, Error, ErrorKind, Guard, SqliteStore, Store, TenantContext};
@@ -113,12 +114,17 @@ fn hooks_export_and_verify_on_every_store() {
                 expected_head: Some(head.clone()),
                 ..Default::default()
             };
-            let r = verify_jsonl(all.as_bytes(), &opts).unwrap();
+            let r = verify_jsonl(all.as_bytes(), &opts)
+                .unwrap()
+                .into_result()
+                .unwrap();
             assert_eq!(r.entries, 7);
             assert_eq!(r.head, head.1);
             assert_eq!(
                 g.verify_audit(&user("acme", "ada", Role::Admin))
                     .await
+                    .unwrap()
+                    .report()
                     .unwrap()
                     .head,
                 head.1
@@ -130,7 +136,14 @@ fn hooks_export_and_verify_on_every_store() {
                 start_after: Some((3, entries[2].hash.clone())),
                 expected_head: Some(head.clone()),
             };
-            assert_eq!(verify_jsonl(tail.as_bytes(), &from).unwrap().entries, 4);
+            assert_eq!(
+                verify_jsonl(tail.as_bytes(), &from)
+                    .unwrap()
+                    .report()
+                    .unwrap()
+                    .entries,
+                4
+            );
         }
     });
 }
@@ -154,6 +167,8 @@ fn tampering_is_pinpointed() {
                         ..Default::default()
                     },
                 )
+                .unwrap()
+                .into_result()
                 .unwrap_err(),
             )
         };
@@ -218,7 +233,11 @@ fn tampering_is_pinpointed() {
 
         // Truncated end, caught only with the expected head.
         let ls = lines[..5].to_vec();
-        assert!(verify_jsonl(ls.join("\n").as_bytes(), &VerifyOptions::default()).is_ok());
+        assert!(
+            verify_jsonl(ls.join("\n").as_bytes(), &VerifyOptions::default())
+                .unwrap()
+                .is_valid()
+        );
         assert_eq!(
             check(&ls, head.clone()),
             (
@@ -308,14 +327,23 @@ fn sqlite_rows_are_append_only_and_tampering_is_found() {
             [json.replace("\"service\"", "\"user:mallory\"")],
         )
         .unwrap();
-        let e = g
+        // A broken chain is an outcome, not an error; as an error it is `Integrity`.
+        let outcome = g
             .verify_audit(&user("acme", "ada", Role::Admin))
             .await
-            .unwrap_err();
-        match e {
-            Error::Audit(a) => assert_eq!(broken(a), (3, Some(3), VerifyProblem::HashMismatch)),
-            other => panic!("{other:?}"),
-        }
+            .unwrap();
+        assert!(!outcome.is_valid());
+        assert_eq!(
+            outcome,
+            AuditVerification::Broken {
+                line: 3,
+                seq: Some(3),
+                problem: VerifyProblem::HashMismatch
+            }
+        );
+        let e = Error::from(outcome.into_result().unwrap_err());
+        assert_eq!(e.kind(), tenantguard::ErrorKind::Integrity);
+        assert_eq!(e.reason(), Some(tenantguard::Reason::BrokenChain));
     });
 }
 
@@ -371,7 +399,12 @@ fn concurrent_appenders_never_fork_the_chain() {
                 t.await.unwrap();
             }
             let admin = user("acme", "ada", Role::Admin);
-            let r = guards[0].verify_audit(&admin).await.unwrap();
+            let r = guards[0]
+                .verify_audit(&admin)
+                .await
+                .unwrap()
+                .into_result()
+                .unwrap();
             assert_eq!(r.entries, 321, "{name}");
             assert_eq!(r.last_seq, 321, "{name}");
             let entries = guards[0].audit_entries(&admin, 0, 10_000).await.unwrap();
@@ -509,14 +542,14 @@ mod props {
             mask in 1u8..=255,
         ) {
             let out = export(&events);
-            let r = verify_jsonl(out.as_slice(), &VerifyOptions::default()).unwrap();
+            let r = verify_jsonl(out.as_slice(), &VerifyOptions::default()).unwrap().into_result().unwrap();
             prop_assert_eq!(r.entries as usize, events.len());
             // The final newline is framing, not content (a lone trailing space or CR is
             // accepted as JSON whitespace), so flip any byte before it.
             let mut bad = out.clone();
             let i = pos.index(bad.len() - 1);
             bad[i] ^= mask;
-            prop_assert!(verify_jsonl(bad.as_slice(), &VerifyOptions::default()).is_err());
+            prop_assert!(!verify_jsonl(bad.as_slice(), &VerifyOptions::default()).unwrap().is_valid());
         }
     }
 }

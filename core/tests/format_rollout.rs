@@ -170,7 +170,7 @@ async fn v1_record_context_ambiguity_is_closed() {
                 "v1 is ambiguous"
             );
         } else {
-            assert_eq!(kind(r), ErrorKind::AuthenticationFailed);
+            assert_eq!(kind(r), ErrorKind::Integrity);
         }
     }
     // Once v1 is refused for the tenant, the moved v1 bytes no longer open.

@@ -421,7 +421,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         .await;
     s.check(
         "open acme's sealed value under another row's context",
-        r.unwrap_err().kind() == ErrorKind::AuthenticationFailed,
+        r.unwrap_err().kind() == ErrorKind::Integrity,
     )
     .await;
     let r = guard

@@ -239,7 +239,7 @@ async fn unwrap_is_bound_to_the_wrap_context() {
     ] {
         let err = p.unwrap(&w, &other).await.unwrap_err();
         assert_eq!(err, KmsError::WrongContext, "{other:?}");
-        assert_eq!(err.kind(), ErrorKind::AuthenticationFailed);
+        assert_eq!(err.kind(), ErrorKind::Integrity);
     }
     // Tampered or mis-sized wrapped bytes.
     for i in 0..w.ciphertext.len() {

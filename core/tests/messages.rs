@@ -67,6 +67,8 @@ fn only_a_newer_version_says_upgrade() {
 fn audit_errors_print_plain_seq_numbers() {
     let bad = b"{\"not\": \"an entry\"}\n";
     let m = verify_jsonl(&bad[..], &VerifyOptions::default())
+        .unwrap()
+        .into_result()
         .unwrap_err()
         .to_string();
     assert!(!m.contains("Some(") && !m.contains("None"), "{m}");

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tenantguard::crypto::{KeyId, TenantKey};
+use tenantguard::crypto::KeyId;
+use tenantguard::hazmat::TenantKey;
 use tenantguard::redact::{
     iban_valid, luhn_valid, HashKey, Operation, PseudonymSession, RedactError, Redactor,
     DEFAULT_SESSION_TTL,

@@ -373,7 +373,12 @@ fn tenant_erasure_by_crypto_shredding() {
             let log = g.audit_entries(&admin, 0, 100).await.unwrap();
             assert!(log.iter().any(|e| e.action == "tenant.shred"));
             assert_eq!(
-                g.verify_audit(&admin).await.unwrap().head,
+                g.verify_audit(&admin)
+                    .await
+                    .unwrap()
+                    .into_result()
+                    .unwrap()
+                    .head,
                 r.receipt.hash,
                 "{name}"
             );
@@ -458,6 +463,70 @@ fn sweep_all_reports_progress_after_each_tenant() {
                 (2, 0, vec![1, 2]),
                 "{name}"
             );
+        }
+    });
+}
+
+/// A progress callback that returns `ControlFlow::Break` stops the job after that batch;
+/// what was deleted still gets its audit receipt, and running the job again finishes it.
+#[test]
+fn a_progress_callback_stops_a_sweep() {
+    use std::ops::ControlFlow;
+    rt().block_on(async {
+        for (name, store, _dir) in stores() {
+            let clock = TestClock::at(T0);
+            let g = guard(store, &clock);
+            let acme = service("acme");
+            g.create_tenant(&acme).await.unwrap();
+            for i in 0..25 {
+                g.put_record(&acme, &format!("log-{i:02}"), RUN_LOG, None, b"x")
+                    .await
+                    .unwrap();
+            }
+            clock.set(T0 + 90 * DAY + 1);
+            let mut calls = 0;
+            let r = g
+                .sweep(&acme, 10, |_| {
+                    calls += 1;
+                    ControlFlow::Break(())
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                (calls, r.total(), r.batches, r.stopped),
+                (1, 10, 1, true),
+                "{name}"
+            );
+            let receipt = g
+                .audit_entries(&acme, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|e| e.action == "retention.sweep")
+                .unwrap();
+            assert_eq!(Some(receipt.seq), r.audit_seq, "{name}");
+            let rest = g
+                .sweep(&acme, 10, |_| ControlFlow::Continue(()))
+                .await
+                .unwrap();
+            assert_eq!((rest.total(), rest.stopped), (15, false), "{name}");
+
+            // Over every tenant: stops after the first tenant, resumes from it.
+            for t in ["a", "b", "c"] {
+                g.create_tenant(&service(t)).await.unwrap();
+            }
+            let r = g
+                .sweep_all_with_progress(&tg_cap::cap(), None, 2, |_| false)
+                .await
+                .unwrap();
+            assert_eq!(r.tenants, 1, "{name}");
+            assert!(r.stopped, "{name}");
+            let rest = g
+                .sweep_all_with_progress(&tg_cap::cap(), r.last_tenant.clone(), 2, |_| true)
+                .await
+                .unwrap();
+            assert_eq!(r.tenants + rest.tenants, 4, "{name}");
+            assert!(!rest.stopped, "{name}");
         }
     });
 }

@@ -130,7 +130,7 @@ fn a_wrap_swapped_between_purposes_does_not_unwrap() {
             .current(ServicePurpose::RowMac)
             .await
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::Integrity, "{e:?}");
     });
 }
 

@@ -13,7 +13,7 @@ use tenantguard::{Error, ErrorKind, GovernanceConfig};
 
 fn reason(e: Error) -> &'static str {
     match e {
-        Error::Token(t) => t.reason(),
+        Error::Token(t) => t.reason().as_str(),
         other => panic!("expected a token error, got {other:?}"),
     }
 }

@@ -12,7 +12,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tenantguard::crypto::{open_with_key, seal_with_salt, KeyId, SealedValue, TenantKey};
+use tenantguard::crypto::{KeyId, SealedValue};
+use tenantguard::hazmat::{open_with_key, seal_with_salt, TenantKey};
 use tenantguard::TenantId;
 
 const DESCRIPTION: &str = "tenantguard sealed-value format v1 test vectors. \
@@ -32,9 +33,9 @@ text = \"tg1:\" || decimal key id (no leading zeros) || \":\" || base64url witho
 Invalid = {name, form (\"binary\": input is hex of the binary form; \"text\": input is the text form), input, \
 data_key_hex, key_id, tenant_id, context_hex (the key and scope the opener holds), \
 stage (\"parse\": parsing the input must fail; \"open\": parsing succeeds and opening must fail), \
-expected_error (the error kind string: malformed, unsupported_version, too_large, authentication_failed)}. \
+expected_error (the error kind string: malformed, unsupported_version, too_large, integrity)}. \
 Opening checks the key id in the value against the opener's key id, then the commitment, then the GCM tag; \
-a mismatch in any of them is authentication_failed.";
+a mismatch in any of them is integrity.";
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 struct File {
@@ -612,7 +613,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     add(
         "tampered_ciphertext",
@@ -623,7 +624,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     add(
         "tampered_commitment",
@@ -634,7 +635,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     add(
         "tampered_salt",
@@ -645,7 +646,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     let mut k2 = bin.clone();
     k2[1..5].copy_from_slice(&2u32.to_be_bytes());
@@ -658,7 +659,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     add(
         "opened_with_other_key_id",
@@ -669,7 +670,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     let wrong_ctx = b"credentials/password/row-41";
     add(
@@ -681,7 +682,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         wrong_ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     add(
         "wrong_context_empty",
@@ -692,7 +693,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         b"",
         "open",
-        "authentication_failed",
+        "integrity",
     );
     add(
         "wrong_tenant",
@@ -703,7 +704,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme-2",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     let mut other = base.clone();
     other.data_key_hex = hex::encode(fixed("key-z", 32));
@@ -716,7 +717,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "acme",
         &ctx,
         "open",
-        "authentication_failed",
+        "integrity",
     );
     add(
         "context_too_large",
@@ -895,12 +896,7 @@ fn invalid_vectors_fail_with_their_kind() {
         }
         *by_kind.entry(v.expected_error.clone()).or_default() += 1;
     }
-    for kind in [
-        "malformed",
-        "unsupported_version",
-        "authentication_failed",
-        "too_large",
-    ] {
+    for kind in ["malformed", "unsupported_version", "integrity", "too_large"] {
         assert!(
             by_kind.get(kind).copied().unwrap_or(0) > 0,
             "no invalid vector of kind {kind}"

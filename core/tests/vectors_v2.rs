@@ -14,10 +14,8 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tenantguard::crypto::{
-    open, seal, seal_v2_with_nonce, xaes_256_gcm_seal, Context, KeyId, SealFormat, SealedValue,
-    TenantKey,
-};
+use tenantguard::crypto::{KeyId, SealFormat, SealedValue};
+use tenantguard::hazmat::{open, seal, seal_v2_with_nonce, xaes_256_gcm_seal, Context, TenantKey};
 use tenantguard::TenantId;
 
 const DESCRIPTION: &str = "tenantguard sealed-value format v2 (tg2) test vectors. \
@@ -37,7 +35,7 @@ binary = header || commitment || ct || tag (77 bytes + plaintext); \
 text = \"tg2:\" || decimal key id || \":\" || base64url without padding of binary[5..]. \
 Invalid = {name, form (\"binary\" hex or \"text\"), input, data_key_hex, key_id, tenant_id, context_kind, \
 context, record_class, record_id (the key and scope the opener holds), stage (\"parse\" or \"open\"), \
-expected_error (malformed, unsupported_version, too_large, authentication_failed)}. \
+expected_error (malformed, unsupported_version, too_large, integrity)}. \
 Opening checks the key id, then the commitment (constant time), then the GCM tag.";
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
@@ -263,7 +261,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
             "binary",
             flip(5),
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -271,7 +269,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
             "binary",
             flip(20),
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -279,7 +277,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
             "binary",
             flip(40),
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -287,7 +285,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
             "binary",
             flip(62),
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -295,7 +293,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
             "binary",
             flip(bytes.len() - 1),
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -311,7 +309,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
             "binary",
             hex::encode(&bytes[..bytes.len() - 1]),
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -347,7 +345,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
                 hex::encode(b)
             },
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -355,7 +353,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
             "text",
             base.sealed_text.replacen("tg2:", "tg1:", 1),
             "open",
-            "authentication_failed",
+            "integrity",
         ),
         invalid_from(
             base,
@@ -388,7 +386,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "binary",
         base.sealed_hex.clone(),
         "open",
-        "authentication_failed",
+        "integrity",
     );
     other_tenant.tenant_id = "acme2".into();
     out.push(other_tenant);
@@ -398,7 +396,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "binary",
         base.sealed_hex.clone(),
         "open",
-        "authentication_failed",
+        "integrity",
     );
     other_ctx.context = "ctx2".into();
     out.push(other_ctx);
@@ -408,7 +406,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "binary",
         base.sealed_hex.clone(),
         "open",
-        "authentication_failed",
+        "integrity",
     );
     other_key.data_key_hex = hex::encode(fixed("another key", 32));
     out.push(other_key);
@@ -424,7 +422,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "binary",
         rec.sealed_hex.clone(),
         "open",
-        "authentication_failed",
+        "integrity",
     );
     moved.record_class = "a:b".into();
     moved.record_id = "c".into();
@@ -435,7 +433,7 @@ fn build_invalid(valid: &[Valid]) -> Vec<Invalid> {
         "binary",
         rec.sealed_hex.clone(),
         "open",
-        "authentication_failed",
+        "integrity",
     );
     as_caller.context_kind = "caller".into();
     as_caller.context = "record:a:b:c".into();

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tenantguard::crypto::{seal_with_salt, TenantKey};
+use tenantguard::hazmat::{seal_with_salt, TenantKey};
 use tenantguard::{KeyId, TenantId};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {

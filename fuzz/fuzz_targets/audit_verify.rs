@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tenantguard::audit::{parse_line, verify_jsonl, VerifyOptions, GENESIS};
+use tenantguard::audit::{parse_line, verify_jsonl, AuditVerification, VerifyOptions, GENESIS};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(report) = verify_jsonl(data, &VerifyOptions::default()) {
+    if let Ok(AuditVerification::Valid(report)) = verify_jsonl(data, &VerifyOptions::default()) {
         // A verified log starts at the genesis and every line chained onto the previous one.
         let mut prev = GENESIS.to_owned();
         let mut n = 0;

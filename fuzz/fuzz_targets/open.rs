@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tenantguard::crypto::{open_with_key, TenantKey};
+use tenantguard::hazmat::{open_with_key, TenantKey};
 use tenantguard::{KeyId, SealedValue, TenantId};
 
 fn key() -> &'static TenantKey {

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tenantguard::crypto::{open, seal_v2_with_nonce, Context, TenantKey};
+use tenantguard::hazmat::{open, seal_v2_with_nonce, Context, TenantKey};
 use tenantguard::{KeyId, SealedValue, TenantId};
 
 fn key() -> &'static TenantKey {

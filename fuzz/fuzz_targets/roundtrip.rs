@@ -4,7 +4,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tenantguard::crypto::{open_with_key, seal_with_key, TenantKey, MAX_CONTEXT_LEN};
+use tenantguard::crypto::MAX_CONTEXT_LEN;
+use tenantguard::hazmat::{open_with_key, seal_with_key, TenantKey};
 use tenantguard::{KeyId, SealedValue, TenantId};
 
 #[derive(Debug, Arbitrary)]

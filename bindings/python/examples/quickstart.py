@@ -19,5 +19,5 @@ with tempfile.TemporaryDirectory() as data_dir:
 
         try:
             guard.open(acme, "credentials/password/row-43", sealed)
-        except tg.AuthenticationFailedError as e:
-            print(f"refused ({e.kind}): {e}")
+        except tg.IntegrityError as e:
+            print(f"refused ({e.kind}, {e.reason}): {e}")

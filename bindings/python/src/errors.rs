@@ -65,7 +65,16 @@ fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 16] 
 /// kind added to the core without a class fails the import tests instead of a user.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    for (kind, class) in classes(py) {
+    let mapped = classes(py);
+    if let Some(missing) = ErrorKind::ALL
+        .iter()
+        .find(|k| !mapped.iter().any(|(m, _)| m == *k))
+    {
+        return Err(pyo3::exceptions::PyImportError::new_err(format!(
+            "tenantguard: error kind {missing} has no exception class"
+        )));
+    }
+    for (kind, class) in mapped {
         let k: String = class.getattr("kind")?.extract()?;
         if k != kind.as_str() {
             return Err(pyo3::exceptions::PyImportError::new_err(format!(
@@ -78,40 +87,22 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// A short reason code for errors that have several causes under one kind (token and
-/// session refusals), and the line and `seq` of a broken audit chain.
-fn details(e: &Error) -> (Option<&'static str>, Option<(u64, Option<u64>)>) {
-    use tenantguard::auth::AuthError;
+/// The line and `seq` of a broken audit chain.
+fn chain_position(e: &Error) -> Option<(u64, Option<u64>)> {
     match e {
-        Error::Token(t) => (Some(t.reason()), None),
-        Error::Auth(a) => (
-            Some(match a {
-                AuthError::WrongPassword => "wrong_password",
-                AuthError::MalformedHash => "malformed_hash",
-                AuthError::WeakParams => "weak_params",
-                AuthError::MalformedToken(_) => "malformed",
-                AuthError::BadSignature => "bad_signature",
-                AuthError::Expired => "expired",
-                AuthError::Revoked => "revoked",
-                AuthError::Unknown => "unknown",
-                AuthError::RefreshReuse => "refresh_reuse",
-                AuthError::MembershipEnded => "membership_ended",
-                AuthError::InvalidInput(_) => "invalid_input",
-                _ => "other",
-            }),
-            None,
-        ),
         Error::Audit(tenantguard::audit::AuditError::Broken { line, seq, .. }) => {
-            (Some("broken_chain"), Some((*line, *seq)))
+            Some((*line, *seq))
         }
-        _ => (None, None),
+        _ => None,
     }
 }
 
-/// The core error as the exception of its kind, with the core's message. Token, session
-/// and audit-chain errors also carry `reason` (and `line`, `seq` for a broken chain).
+/// The core error as the exception of its kind, with the core's message. Errors the core
+/// gives a reason (`Error::reason`: every integrity failure and authentication refusal,
+/// every token and session error) carry it as `reason`; a broken chain also `line`, `seq`.
 pub(crate) fn to_py(e: Error) -> PyErr {
-    let (reason, at) = details(&e);
+    let reason = e.reason().map(|r| r.as_str());
+    let at = chain_position(&e);
     let err = kind_err(&e);
     if reason.is_some() {
         Python::attach(|py| {
@@ -183,7 +174,9 @@ pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
         return match kind.as_str() {
             "unavailable" => KmsError::Unavailable(msg),
             "config" => KmsError::Config(msg),
-            "authentication_failed" => KmsError::WrongContext,
+            // `authentication_failed` is what providers raised before integrity failures
+            // had their own kind; both still mean "this wrapped key is not for this context".
+            "integrity" | "authentication_failed" => KmsError::WrongContext,
             _ => KmsError::Provider(msg),
         };
     }

@@ -39,38 +39,14 @@ fn action(s: &str) -> PyResult<Action> {
     }
 }
 
-const AUDIT_ACTIONS: [AuditAction; 18] = [
-    AuditAction::TenantCreate,
-    AuditAction::TokenCreate,
-    AuditAction::TokenRevoke,
-    AuditAction::AgentKill,
-    AuditAction::PermissionChange,
-    AuditAction::MembershipChange,
-    AuditAction::PolicyChange,
-    AuditAction::KeyRotate,
-    AuditAction::KeyDestroy,
-    AuditAction::KeyRewrap,
-    AuditAction::TenantShred,
-    AuditAction::CredentialOpen,
-    AuditAction::EgressDecision,
-    AuditAction::RetentionSweep,
-    AuditAction::SubjectErasure,
-    AuditAction::TenantErasure,
-    AuditAction::SessionRevoke,
-    AuditAction::TotpCode,
-];
-
 fn audit_action(s: &str) -> PyResult<AuditAction> {
-    AUDIT_ACTIONS
-        .into_iter()
-        .find(|a| a.as_str() == s)
-        .ok_or_else(|| {
-            let names: Vec<_> = AUDIT_ACTIONS.iter().map(|a| a.as_str()).collect();
-            invalid(format!(
-                "unknown audit action {s:?}: use one of {}",
-                names.join(", ")
-            ))
-        })
+    AuditAction::parse(s).ok_or_else(|| {
+        let names: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        invalid(format!(
+            "unknown audit action {s:?}: use one of {}",
+            names.join(", ")
+        ))
+    })
 }
 
 fn secs(name: &str, s: f64) -> PyResult<Duration> {
@@ -403,7 +379,7 @@ impl AuditReport {
 
 /// Verifies an exported audit log (JSON Lines) offline: `source` is the export's bytes or
 /// a path. `start_after` and `expected_head` are `(seq, hash)` pairs (an export that
-/// starts mid-chain; detecting truncation). Raises `AuthenticationFailedError` (with
+/// starts mid-chain; detecting truncation). Raises `IntegrityError` (with
 /// `line` and `seq`) at the first broken or missing entry.
 #[pyfunction]
 #[pyo3(signature = (source, *, start_after=None, expected_head=None))]
@@ -418,7 +394,11 @@ fn verify_audit_export(
         expected_head,
     };
     let run = |r: &mut dyn std::io::BufRead| {
-        tenantguard::audit::verify_jsonl(r, &options).map_err(py_err)
+        // Python keeps raising `IntegrityError` for a broken chain: a caller that ignores
+        // the return value must not take a tampered log for a verified one.
+        tenantguard::audit::verify_jsonl(r, &options)
+            .and_then(tenantguard::audit::AuditVerification::into_result)
+            .map_err(py_err)
     };
     if let Ok(b) = source.cast::<PyBytes>() {
         let data = b.as_bytes();
@@ -449,6 +429,7 @@ pub(crate) struct SweepReport {
     batches: u64,
     audit_seq: Option<u64>,
     total: u64,
+    stopped: bool,
 }
 
 impl From<&tenantguard::retention::SweepReport> for SweepReport {
@@ -460,6 +441,7 @@ impl From<&tenantguard::retention::SweepReport> for SweepReport {
             deleted: r.deleted.clone(),
             batches: r.batches,
             audit_seq: r.audit_seq,
+            stopped: r.stopped,
         }
     }
 }
@@ -484,6 +466,7 @@ pub(crate) struct SweepAllReport {
     tenants: u64,
     deleted: u64,
     last_tenant: Option<String>,
+    stopped: bool,
 }
 
 impl From<&tenantguard::retention::SweepAllReport> for SweepAllReport {
@@ -492,6 +475,7 @@ impl From<&tenantguard::retention::SweepAllReport> for SweepAllReport {
             tenants: r.tenants,
             deleted: r.deleted,
             last_tenant: r.last_tenant.as_ref().map(|t| t.as_str().to_owned()),
+            stopped: r.stopped,
         }
     }
 }
@@ -623,28 +607,50 @@ impl VerifiedAccess {
     }
 }
 
-/// A session's metadata (never a token).
-#[pyclass(module = "tenantguard", frozen, get_all)]
-pub(crate) struct SessionInfo {
-    id: String,
-    user: String,
-    label: String,
-    created_at: i64,
-    refreshed_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-}
+/// A session's metadata (never a token): the core's `SessionInfo`, read through.
+#[pyclass(module = "tenantguard", frozen)]
+pub(crate) struct SessionInfo(tenantguard::auth::SessionInfo);
 
 #[pymethods]
 impl SessionInfo {
+    #[getter]
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+    #[getter]
+    fn user(&self) -> &str {
+        &self.0.user
+    }
+    #[getter]
+    fn label(&self) -> &str {
+        &self.0.label
+    }
+    #[getter]
+    fn created_at(&self) -> i64 {
+        self.0.created_at
+    }
+    #[getter]
+    fn refreshed_at(&self) -> i64 {
+        self.0.refreshed_at
+    }
+    #[getter]
+    fn expires_at(&self) -> i64 {
+        self.0.expires_at
+    }
+    #[getter]
+    fn revoked_at(&self) -> Option<i64> {
+        self.0.revoked_at
+    }
+
     fn __repr__(&self) -> String {
+        let s = &self.0;
         format!(
             "SessionInfo(id={:?}, user={:?}, label={:?}, expires_at={}, revoked_at={})",
-            self.id,
-            self.user,
-            self.label,
-            self.expires_at,
-            opt(&self.revoked_at)
+            s.id,
+            s.user,
+            s.label,
+            s.expires_at,
+            opt(&s.revoked_at)
         )
     }
 }
@@ -922,12 +928,14 @@ impl Guard {
         }
     }
 
-    /// Verifies the tenant's stored chain; raises `AuthenticationFailedError` (with `line`
+    /// Verifies the tenant's stored chain; raises `IntegrityError` (with `line`
     /// and `seq`) at the first broken or missing entry. Admin role.
     fn verify_audit(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<AuditReport> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.verify_audit(ctx).await })
-            .map(AuditReport::from)
+        self.run(py, |g| async move {
+            Ok(g.verify_audit(ctx).await?.into_result()?)
+        })
+        .map(AuditReport::from)
     }
 
     // ---- retention ----
@@ -990,6 +998,7 @@ impl Guard {
     ///
     /// `progress`, if given, is called with the running `SweepReport` after each batch; an
     /// exception it raises is re-raised once the sweep ends (it is not called again).
+    /// Returning `False` from it stops the job after that step (`stopped` is then set).
     #[pyo3(signature = (ctx, *, batch_size=500, progress=None))]
     fn sweep(
         &self,
@@ -1018,6 +1027,7 @@ impl Guard {
     /// `progress`, if given, is called with the running `SweepAllReport` after each
     /// tenant; an exception it raises is re-raised once the run ends (it is not called
     /// again).
+    /// Returning `False` from it stops the job after that step (`stopped` is then set).
     #[pyo3(signature = (service, *, start_after=None, batch_size=500, progress=None))]
     fn sweep_all(
         &self,
@@ -1129,18 +1139,7 @@ impl Guard {
         let list = self.run(py, |g| async move {
             g.list_sessions(ctx, user.as_ref(), limit).await
         })?;
-        Ok(list
-            .into_iter()
-            .map(|s| SessionInfo {
-                id: s.id,
-                user: s.user,
-                label: s.label,
-                created_at: s.created_at,
-                refreshed_at: s.refreshed_at,
-                expires_at: s.expires_at,
-                revoked_at: s.revoked_at,
-            })
-            .collect())
+        Ok(list.into_iter().map(SessionInfo).collect())
     }
 
     /// Revokes one session; returns whether it was live.
@@ -1204,7 +1203,20 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PasswordCheck>()?;
     m.add_class::<PasswordHasher>()?;
     m.add_function(wrap_pyfunction!(verify_audit_export, m)?)?;
-    let names: Vec<&str> = AUDIT_ACTIONS.iter().map(|a| a.as_str()).collect();
+    // The core's tables, so Python never keeps a copy that can drift.
+    let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
     m.add("AUDIT_ACTIONS", names)?;
+    let roles: Vec<&str> = tenantguard::Role::ALL.iter().map(|r| r.as_str()).collect();
+    m.add("ROLES", roles)?;
+    let kinds: Vec<&str> = tenantguard::ErrorKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    m.add("ERROR_KINDS", kinds)?;
+    let reasons: Vec<&str> = tenantguard::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    m.add("ERROR_REASONS", reasons)?;
     Ok(())
 }

@@ -464,7 +464,8 @@ impl Guard {
     /// Moves stored records sealed under key `from_key_id` to the active key.
     ///
     /// `progress`, if given, is called with a `ReencryptReport` after each batch; an
-    /// exception it raises is re-raised once the run ends.
+    /// exception it raises is re-raised once the run ends. Returning `False` from it stops
+    /// the job after that batch (`stopped` is then set).
     #[pyo3(signature = (ctx, from_key_id, *, batch_size=500, progress=None))]
     fn reencrypt(
         &self,
@@ -476,15 +477,11 @@ impl Guard {
     ) -> PyResult<ReencryptReport> {
         let (ctx, from) = (&ctx.0, key_id(from_key_id)?);
         let mut callback_err: Option<PyErr> = None;
-        let err_slot = &mut callback_err;
+        let each = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+            ReencryptReport::from(r)
+        });
         let report = self.run(py, |g| async move {
-            g.reencrypt(ctx, from, batch_size, |r| {
-                if let (Some(cb), None) = (&progress, &*err_slot) {
-                    *err_slot =
-                        Python::attach(|py| cb.call1(py, (ReencryptReport::from(r),)).err());
-                }
-            })
-            .await
+            g.reencrypt(ctx, from, batch_size, each).await
         })?;
         match callback_err {
             Some(e) => Err(e),
@@ -502,7 +499,7 @@ impl Guard {
     ///
     /// `progress`, if given, is called with the running `RewrapReport` after each batch of
     /// tenants; an exception it raises is re-raised once the run ends (it is not called
-    /// again).
+    /// again). Returning `False` from it stops the job after that batch.
     #[pyo3(signature = (service, *, start_after=None, batch_size=500, progress=None))]
     fn rewrap_tenant_keys(
         &self,
@@ -607,18 +604,27 @@ pub(crate) fn progress_fn<'a, R, T>(
     callback: Option<&'a Py<PyAny>>,
     err: &'a mut Option<PyErr>,
     convert: impl Fn(&R) -> T + Send + 'a,
-) -> impl FnMut(&R) + Send + 'a
+) -> impl FnMut(&R) -> bool + Send + 'a
 where
     T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
 {
+    // `False` (exactly, not any falsy value: a callback that returns nothing goes on)
+    // stops the job; an exception is kept to re-raise and the job goes on, as before.
     move |r: &R| {
-        if let (Some(cb), None) = (callback, &*err) {
-            *err = Python::attach(|py| {
-                Py::new(py, convert(r))
-                    .and_then(|obj| cb.call1(py, (obj,)))
-                    .err()
-            });
-        }
+        let (Some(cb), None) = (callback, &*err) else {
+            return true;
+        };
+        Python::attach(
+            |py| match Py::new(py, convert(r)).and_then(|obj| cb.call1(py, (obj,))) {
+                Ok(ret) => !ret
+                    .bind(py)
+                    .is(pyo3::types::PyBool::new(py, false).as_any()),
+                Err(e) => {
+                    *err = Some(e);
+                    true
+                }
+            },
+        )
     }
 }
 

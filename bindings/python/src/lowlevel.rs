@@ -7,7 +7,8 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tenantguard::crypto::{self, TenantKey, SALT_LEN};
+use tenantguard::crypto::SALT_LEN;
+use tenantguard::hazmat::TenantKey;
 
 use crate::errors::{invalid, py_err};
 use crate::types::{key_id, tenant_id, SealedArg, SealedValue};
@@ -35,7 +36,7 @@ fn seal_with_salt(
     let salt: &[u8; SALT_LEN] = salt
         .try_into()
         .map_err(|_| invalid(format!("salt must be {SALT_LEN} bytes, got {}", salt.len())))?;
-    py.detach(|| crypto::seal_with_salt(&k, &t, context, plaintext, salt))
+    py.detach(|| tenantguard::hazmat::seal_with_salt(&k, &t, context, plaintext, salt))
         .map(SealedValue::wrap)
         .map_err(py_err)
 }
@@ -54,7 +55,7 @@ fn open_with_key<'py>(
     let t = tenant_id(tenant)?;
     let v = sealed.get();
     let plain = py
-        .detach(|| crypto::open_with_key(&k, &t, context, v))
+        .detach(|| tenantguard::hazmat::open_with_key(&k, &t, context, v))
         .map_err(py_err)?;
     Ok(PyBytes::new(py, plain.expose()))
 }

@@ -33,15 +33,11 @@ pub(crate) fn key_id(id: u32) -> PyResult<KeyId> {
 }
 
 pub(crate) fn role(s: &str) -> PyResult<Role> {
-    match s {
-        "viewer" => Ok(Role::Viewer),
-        "member" => Ok(Role::Member),
-        "admin" => Ok(Role::Admin),
-        "owner" => Ok(Role::Owner),
-        _ => Err(invalid(format!(
+    Role::parse(s).ok_or_else(|| {
+        invalid(format!(
             "unknown role {s:?}: use viewer, member, admin or owner"
-        ))),
-    }
+        ))
+    })
 }
 
 /// A verified scope: one tenant and the principal acting in it.
@@ -411,6 +407,7 @@ pub(crate) struct ReencryptReport {
     raced: u64,
     failed: Vec<String>,
     remaining: u64,
+    stopped: bool,
 }
 
 impl From<&tenantguard::ReencryptReport> for ReencryptReport {
@@ -420,6 +417,7 @@ impl From<&tenantguard::ReencryptReport> for ReencryptReport {
             raced: r.raced,
             failed: r.failed.clone(),
             remaining: r.remaining,
+            stopped: r.stopped,
         }
     }
 }
@@ -478,6 +476,7 @@ pub(crate) struct RewrapReport {
     rewrapped: u64,
     current: u64,
     last_tenant: Option<String>,
+    stopped: bool,
 }
 
 impl From<&tenantguard::RewrapReport> for RewrapReport {
@@ -487,6 +486,7 @@ impl From<&tenantguard::RewrapReport> for RewrapReport {
             rewrapped: r.rewrapped,
             current: r.current,
             last_tenant: r.last_tenant.as_ref().map(|t| t.as_str().to_owned()),
+            stopped: r.stopped,
         }
     }
 }

@@ -40,7 +40,7 @@ class TenantKms:
         nonce, ct, tag = ciphertext[:16], ciphertext[16:48], ciphertext[48:]
         want = hmac.new(kek, b"tag" + nonce + ct + ctx.aad, hashlib.sha256).digest()
         if not hmac.compare_digest(tag, want):
-            raise tg.AuthenticationFailedError("context mismatch")
+            raise tg.IntegrityError("context mismatch")
         return bytes(a ^ b for a, b in zip(ct, self._stream(kek, nonce, ctx.aad)))
 
 

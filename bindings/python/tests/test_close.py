@@ -20,7 +20,7 @@ class XorKms:
 
     def unwrap(self, kek_id: str, ciphertext: bytes, ctx: tg.WrapContext) -> bytes:
         if ciphertext[32:] != ctx.aad:
-            raise tg.AuthenticationFailedError("context mismatch")
+            raise tg.IntegrityError("context mismatch")
         return bytes(b ^ 0x5A for b in ciphertext[:32])
 
 

@@ -26,6 +26,14 @@ KINDS = {
 }
 
 
+def test_tables_come_from_the_core() -> None:
+    assert tg.ERROR_KINDS == list(KINDS)
+    assert len(set(tg.ERROR_REASONS)) == len(tg.ERROR_REASONS)
+    assert {"tampered", "broken_chain", "wrong_password", "expired", "revoked"} <= set(tg.ERROR_REASONS)
+    assert tg.ROLES == ["viewer", "member", "admin", "owner"]
+    assert {"token.create", "member.change", "portal.mark"} <= set(tg.AUDIT_ACTIONS)
+
+
 def test_one_subclass_per_kind() -> None:
     assert issubclass(tg.TenantguardError, Exception)
     for kind, cls in KINDS.items():

@@ -206,16 +206,16 @@ def test_audit_export_verifies_and_tampering_is_detected(
     doc["actor"] = "user:mallory"
     lines[1] = json.dumps(doc, separators=(",", ":"))
     tampered = ("\n".join(lines) + "\n").encode()
-    with pytest.raises(tg.AuthenticationFailedError) as e:
+    with pytest.raises(tg.IntegrityError) as e:
         tg.verify_audit_export(tampered)
     assert (e.value.reason, e.value.line, e.value.seq) == ("broken_chain", 2, 2)
     # A deleted line and a truncated export are detected too.
-    with pytest.raises(tg.AuthenticationFailedError) as e:
+    with pytest.raises(tg.IntegrityError) as e:
         tg.verify_audit_export(("\n".join(lines[:1] + lines[2:]) + "\n").encode())
     assert e.value.line == 2
     truncated = ("\n".join(data.decode().splitlines()[:-1]) + "\n").encode()
     tg.verify_audit_export(truncated)  # a prefix is a valid chain on its own...
-    with pytest.raises(tg.AuthenticationFailedError):  # ...but not up to the known head
+    with pytest.raises(tg.IntegrityError):  # ...but not up to the known head
         tg.verify_audit_export(truncated, expected_head=(report.last_seq, report.head))
 
 

@@ -26,12 +26,15 @@ def test_seal_open_round_trip_all_forms(guard: tg.Guard, acme: tg.TenantContext)
 
 def test_wrong_context_and_tenant_fail(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
     sealed = guard.seal(acme, "row-1", b"x")
-    with pytest.raises(tg.AuthenticationFailedError, match="authentication failed"):
+    with pytest.raises(tg.IntegrityError, match="authentication failed") as e:
         guard.open(acme, "row-2", sealed)
+    assert e.value.reason == "tampered"
+    assert not isinstance(e.value, tg.AuthenticationFailedError)
     other = tg.TenantContext.service("other", service)
     guard.create_tenant(other)
-    with pytest.raises(tg.AuthenticationFailedError):
+    with pytest.raises(tg.IntegrityError) as e:
         guard.open(other, "row-1", sealed)
+    assert e.value.reason in tg.ERROR_REASONS
 
 
 def test_credentials_never_show_their_secret(guard: tg.Guard, acme: tg.TenantContext) -> None:

@@ -141,3 +141,28 @@ def test_rewrap_tenant_keys_reports_progress() -> None:
         # The run finished: a second one finds every key current.
         again = guard.rewrap_tenant_keys(_service)
         assert (again.rewrapped, again.current) == (0, 3)
+
+
+def test_returning_false_stops_the_job(timed: tg.Guard, clock: Clock) -> None:
+    acme = tenant(timed, "acme", 3)
+    clock.now = T0 + 31 * DAY
+    calls: list[int] = []
+
+    def stop(r: tg.SweepReport) -> bool:
+        calls.append(r.total)
+        return False
+
+    report = timed.sweep(acme, batch_size=1, progress=stop)
+    assert calls == [1] and report.total == 1 and report.stopped
+    assert report.audit_seq is not None  # what was deleted is still audited
+    # A callback that returns None (or True) goes on; the rest is swept.
+    rest = timed.sweep(acme, batch_size=1, progress=lambda r: None)
+    assert rest.total == 2 and not rest.stopped
+
+    svc = _SERVICES[id(timed)]
+    for name in ("b", "c"):
+        tenant(timed, name, 0)
+    first = timed.sweep_all(svc, batch_size=2, progress=lambda r: False)
+    assert first.tenants == 1 and first.stopped
+    rest_all = timed.sweep_all(svc, start_after=first.last_tenant, progress=lambda r: True)
+    assert first.tenants + rest_all.tenants == 3 and not rest_all.stopped

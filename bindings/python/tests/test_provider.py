@@ -51,7 +51,7 @@ class HmacKeyProvider:
         nonce, ct, tag = ciphertext[:16], ciphertext[16:48], ciphertext[48:]
         want = hmac.new(kek, b"tag" + nonce + ct + ctx.aad, hashlib.sha256).digest()
         if not hmac.compare_digest(tag, want):
-            raise tg.AuthenticationFailedError("context mismatch")
+            raise tg.IntegrityError("context mismatch")
         key = bytes(a ^ b for a, b in zip(ct, self._stream(kek, nonce, ctx.aad)))
         return key[:5] if self.bad_length else key
 
@@ -98,7 +98,9 @@ def test_wrap_context_is_given(service: tg.ServiceRole) -> None:
     [
         (tg.UnavailableError("kms is down"), tg.UnavailableError, "key provider unavailable: kms is down"),
         (tg.ConfigError("no region"), tg.ConfigError, "key provider configuration: no region"),
-        (tg.AuthenticationFailedError("nope"), tg.AuthenticationFailedError, "does not match its tenant/key context"),
+        (tg.IntegrityError("nope"), tg.IntegrityError, "does not match its tenant/key context"),
+        # What providers raised before integrity failures had their own kind: still understood.
+        (tg.AuthenticationFailedError("nope"), tg.IntegrityError, "does not match its tenant/key context"),
         (tg.KeyProviderError("access denied"), tg.KeyProviderError, "key provider failed: access denied"),
         (RuntimeError("boom"), tg.KeyProviderError, "key provider failed: RuntimeError: boom"),
         (KeyError("k"), tg.KeyProviderError, "key provider failed: KeyError: 'k'"),
@@ -140,7 +142,7 @@ def test_bad_provider_results(service: tg.ServiceRole) -> None:
 def test_tampered_context_is_refused_by_the_provider(service: tg.ServiceRole) -> None:
     provider = HmacKeyProvider()
     _, wrapped = provider.wrap(os.urandom(32), _ctx(service, "acme"))
-    with pytest.raises(tg.AuthenticationFailedError):
+    with pytest.raises(tg.IntegrityError):
         provider.unwrap("toy-1", wrapped, _ctx(service, "other"))
 
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tenantguard::audit::{self as core_audit, AuditError, VerifyProblem};
+use tenantguard::audit::{self as core_audit, VerifyProblem};
 
 use crate::dual::dual;
 use crate::error::TenantguardError;
@@ -93,34 +93,34 @@ fn problem(p: &VerifyProblem) -> (AuditProblem, Option<u64>, Option<u64>) {
     }
 }
 
-/// A core verification result as `Valid`, `Broken` for a broken chain, or the thrown error.
-fn check(r: tenantguard::Result<core_audit::VerifyReport>) -> Result<AuditCheck, TenantguardError> {
-    let e = match r {
-        Ok(report) => {
-            return Ok(AuditCheck::Valid {
-                report: report.into(),
-            })
-        }
-        Err(e) => e,
-    };
-    let message = e.to_string();
-    match e {
-        tenantguard::Error::Audit(AuditError::Broken {
-            line,
-            seq,
-            problem: p,
-        }) => {
-            let (reason, expected_seq, found_seq) = problem(&p);
-            Ok(AuditCheck::Broken {
+/// The core's typed outcome as `Valid` or `Broken`.
+fn check(v: core_audit::AuditVerification) -> AuditCheck {
+    match v {
+        core_audit::AuditVerification::Broken { line, seq, problem } => {
+            let (reason, expected_seq, found_seq) = self::problem(&problem);
+            // The core's message for the same finding, as the throwing calls show it.
+            let message = core_audit::AuditError::Broken { line, seq, problem }.to_string();
+            AuditCheck::Broken {
                 reason,
                 line,
                 seq,
                 expected_seq,
                 found_seq,
                 message,
-            })
+            }
         }
-        e => Err(e.into()),
+        core_audit::AuditVerification::Valid(report) => AuditCheck::Valid {
+            report: report.into(),
+        },
+        // A case added to the core later: not valid, so never reported as such.
+        other => AuditCheck::Broken {
+            reason: AuditProblem::Malformed,
+            line: 0,
+            seq: None,
+            expected_seq: None,
+            found_seq: None,
+            message: format!("{other:?}"),
+        },
     }
 }
 
@@ -133,7 +133,9 @@ pub fn check_audit_jsonl(
     expected_head: Option<AuditHead>,
 ) -> Result<AuditCheck, TenantguardError> {
     let opts = verify_options(start_after, expected_head);
-    check(core_audit::verify_jsonl(jsonl.as_bytes(), &opts).map_err(Into::into))
+    Ok(check(
+        core_audit::verify_jsonl(jsonl.as_bytes(), &opts).map_err(tenantguard::Error::from)?,
+    ))
 }
 
 dual! {
@@ -141,7 +143,7 @@ impl Guard {
     /// Verifies the tenant's stored chain like `verifyAudit`, but returns a broken chain
     /// as `AuditCheck.Broken` instead of throwing it. Admin role (a refusal still throws).
     fn check_audit / check_audit_async(&self, ctx: Arc<TenantContext>) -> AuditCheck {
-        check(self.0.verify_audit(&ctx.0).await)
+        Ok(check(self.0.verify_audit(&ctx.0).await?))
     }
 }
 }

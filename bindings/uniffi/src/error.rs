@@ -196,3 +196,39 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for HostError {
         HostError::Failed { reason: e.reason }
     }
 }
+
+/// Every error kind name (the core's `ErrorKind`), from the core's table.
+#[uniffi::export]
+pub fn error_kinds() -> Vec<String> {
+    ErrorKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect()
+}
+
+/// Every error reason name (the core's `Reason`), from the core's table.
+#[uniffi::export]
+pub fn error_reasons() -> Vec<String> {
+    tenantguard::Reason::ALL
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect()
+}
+
+/// Every role name, least privileged first, from the core's table.
+#[uniffi::export]
+pub fn role_names() -> Vec<String> {
+    tenantguard::Role::ALL
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect()
+}
+
+/// Every audit action name, from the core's table.
+#[uniffi::export]
+pub fn audit_action_names() -> Vec<String> {
+    tenantguard::audit::AuditAction::ALL
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect()
+}

@@ -509,8 +509,9 @@ pub(crate) fn verify_options(
     }
 }
 
-/// Verifies an exported audit log offline. Throws `AuthenticationFailed` naming the first
-/// broken or missing line; `expected_head` also catches entries cut off the end.
+/// Verifies an exported audit log offline. Throws `Integrity` naming the first broken or
+/// missing line (`checkAuditJsonl` returns it as a value instead); `expected_head` also
+/// catches entries cut off the end.
 #[uniffi::export(default(start_after = None, expected_head = None))]
 pub fn verify_audit_jsonl(
     jsonl: String,
@@ -519,6 +520,7 @@ pub fn verify_audit_jsonl(
 ) -> Result<AuditReport> {
     let opts = verify_options(start_after, expected_head);
     Ok(core_audit::verify_jsonl(jsonl.as_bytes(), &opts)
+        .and_then(core_audit::AuditVerification::into_result)
         .map_err(tenantguard::Error::from)?
         .into())
 }
@@ -569,6 +571,8 @@ pub struct SweepReport {
     pub batches: u64,
     /// The audit receipt's `seq`, when anything was deleted.
     pub audit_seq: Option<u64>,
+    /// The progress callback stopped the sweep early; run it again to go on.
+    pub stopped: bool,
 }
 
 impl From<core_retention::SweepReport> for SweepReport {
@@ -579,6 +583,7 @@ impl From<core_retention::SweepReport> for SweepReport {
             deleted: r.deleted.into_iter().collect(),
             batches: r.batches,
             audit_seq: r.audit_seq,
+            stopped: r.stopped,
         }
     }
 }
@@ -592,6 +597,19 @@ pub struct SweepAllReport {
     pub deleted: u64,
     /// The last tenant finished (pass as `start_after` to resume).
     pub last_tenant: Option<String>,
+    /// The progress callback stopped the sweep early; resume from `last_tenant`.
+    pub stopped: bool,
+}
+
+impl From<core_retention::SweepAllReport> for SweepAllReport {
+    fn from(r: core_retention::SweepAllReport) -> Self {
+        SweepAllReport {
+            tenants: r.tenants,
+            deleted: r.deleted,
+            last_tenant: r.last_tenant.map(|t| t.as_str().to_owned()),
+            stopped: r.stopped,
+        }
+    }
 }
 
 /// What a data-subject erasure did.
@@ -794,7 +812,7 @@ impl Guard {
         Ok(v.into_iter().map(AuditEntry::from).collect())
     }
 
-    /// The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+    /// The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
     /// if the stored chain was tampered with). Admin role.
     fn export_audit / export_audit_async(&self, ctx: Arc<TenantContext>) -> AuditExport {
         let mut out = Vec::new();
@@ -804,9 +822,16 @@ impl Guard {
         Ok(AuditExport { jsonl, report: report.into() })
     }
 
-    /// Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+    /// Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
+    /// (`checkAudit` returns it as a value instead). Admin role.
     fn verify_audit / verify_audit_async(&self, ctx: Arc<TenantContext>) -> AuditReport {
-        Ok(self.0.verify_audit(&ctx.0).await?.into())
+        Ok(self
+            .0
+            .verify_audit(&ctx.0)
+            .await?
+            .into_result()
+            .map_err(tenantguard::Error::from)?
+            .into())
     }
 
     /// The tenant's effective retention windows per data class (defaults plus overrides). Any role.
@@ -843,11 +868,7 @@ impl Guard {
             .0
             .sweep_all(&service.0, start_after.map(tenant_id).transpose()?, batch as usize)
             .await?;
-        Ok(SweepAllReport {
-            tenants: r.tenants,
-            deleted: r.deleted,
-            last_tenant: r.last_tenant.map(|t| t.as_str().to_owned()),
-        })
+        Ok(r.into())
     }
 
     /// Erases every record tagged with data subject `subject`; the audit receipt holds its

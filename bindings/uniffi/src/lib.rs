@@ -25,6 +25,8 @@ mod refusal;
 // Typed session refusals and audit-chain outcomes (results instead of exceptions).
 mod audit_check;
 mod session_check;
+// Progress callbacks that can stop a long job (issue 17).
+mod progress;
 
 pub use audit_check::{check_audit_jsonl, AuditCheck, AuditProblem};
 pub use egress::{
@@ -33,6 +35,7 @@ pub use egress::{
     RedactOperator, Redacted, RedactionLevel, Redactor, RetentionHints, SubProcessor,
 };
 pub use egress::{EgressEvent, EgressObserver, StreamRestorer};
+pub use error::{audit_action_names, error_kinds, error_reasons, role_names};
 pub use error::{HostError, ProviderError, TenantguardError};
 pub use governance::{
     verify_audit_jsonl, AuditAction, AuditEntry, AuditEvent, AuditExport, AuditHead, AuditReport,
@@ -50,6 +53,7 @@ pub use isolation::{
 };
 #[cfg(feature = "test-primitives")]
 pub use lowlevel::{open_with_key, seal_with_salt};
+pub use progress::{JobProgress, JobStep};
 pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
 pub use refusal::{TokenCheck, TokenRefusal};
 pub use session_check::{AccessCheck, RefreshCheck, SessionRefusal};

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use tenantguard::crypto::{self, TenantKey, SALT_LEN};
+use tenantguard::crypto::SALT_LEN;
+use tenantguard::hazmat::TenantKey;
 
 use crate::error::TenantguardError;
 use crate::types::{key_id, tenant_id, SealedValue};
@@ -30,7 +31,7 @@ pub fn seal_with_salt(
     let salt: &[u8; SALT_LEN] = salt.as_slice().try_into().map_err(|_| {
         TenantguardError::InvalidInput(format!("salt must be {SALT_LEN} bytes, got {}", salt.len()))
     })?;
-    Ok(Arc::new(SealedValue(crypto::seal_with_salt(
+    Ok(Arc::new(SealedValue(tenantguard::hazmat::seal_with_salt(
         &k,
         &tenant_id(tenant)?,
         &context,
@@ -50,7 +51,7 @@ pub fn open_with_key(
 ) -> Result<Vec<u8>, TenantguardError> {
     let k = tenant_key(&key, key_id)?;
     Ok(
-        crypto::open_with_key(&k, &tenant_id(tenant)?, &context, &sealed.0)?
+        tenantguard::hazmat::open_with_key(&k, &tenant_id(tenant)?, &context, &sealed.0)?
             .expose()
             .to_vec(),
     )

@@ -3,8 +3,6 @@
 //! the core's refusal reasons (`TokenError::reason`); every other failure still throws
 //! `TenantguardException`. Conversions only.
 
-use tenantguard::tokens::TokenError;
-
 use crate::dual::dual;
 use crate::error::TenantguardError;
 use crate::governance::{TokenAction, VerifiedToken};
@@ -30,16 +28,17 @@ pub enum TokenRefusal {
 impl TokenRefusal {
     /// The refusal reason of a core error, `None` for any other error.
     fn of(e: &tenantguard::Error) -> Option<TokenRefusal> {
-        match e {
-            tenantguard::Error::Token(t) => match t {
-                TokenError::Malformed(_) => Some(TokenRefusal::Malformed),
-                TokenError::BadChecksum => Some(TokenRefusal::BadChecksum),
-                TokenError::Unknown => Some(TokenRefusal::Unknown),
-                TokenError::Expired => Some(TokenRefusal::Expired),
-                TokenError::Revoked => Some(TokenRefusal::Revoked),
-                TokenError::OutOfScope { .. } => Some(TokenRefusal::OutOfScope),
-                _ => None,
-            },
+        use tenantguard::Reason as R;
+        let tenantguard::Error::Token(t) = e else {
+            return None;
+        };
+        match t.reason() {
+            R::Malformed => Some(TokenRefusal::Malformed),
+            R::BadChecksum => Some(TokenRefusal::BadChecksum),
+            R::Unknown => Some(TokenRefusal::Unknown),
+            R::Expired => Some(TokenRefusal::Expired),
+            R::Revoked => Some(TokenRefusal::Revoked),
+            R::OutOfScope => Some(TokenRefusal::OutOfScope),
             _ => None,
         }
     }

@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use tenantguard::auth::AuthError;
-
 use crate::dual::dual;
 use crate::error::TenantguardError;
 use crate::governance::{SessionTokens, VerifiedAccess};
@@ -33,16 +31,18 @@ impl SessionRefusal {
     /// The refusal reason of a core error, `None` for any other error (password errors,
     /// invalid input, store failures...).
     fn of(e: &tenantguard::Error) -> Option<SessionRefusal> {
-        match e {
-            tenantguard::Error::Auth(a) => match a {
-                AuthError::MalformedToken(_) => Some(SessionRefusal::Malformed),
-                AuthError::BadSignature => Some(SessionRefusal::BadSignature),
-                AuthError::Expired => Some(SessionRefusal::Expired),
-                AuthError::Revoked => Some(SessionRefusal::Revoked),
-                AuthError::Unknown => Some(SessionRefusal::Unknown),
-                AuthError::RefreshReuse => Some(SessionRefusal::RefreshReuse),
-                _ => None,
-            },
+        use tenantguard::Reason as R;
+        // The core's reason, not its error variants: only session-token refusals map.
+        let tenantguard::Error::Auth(a) = e else {
+            return None;
+        };
+        match a.reason() {
+            R::Malformed => Some(SessionRefusal::Malformed),
+            R::BadSignature => Some(SessionRefusal::BadSignature),
+            R::Expired => Some(SessionRefusal::Expired),
+            R::Revoked => Some(SessionRefusal::Revoked),
+            R::Unknown => Some(SessionRefusal::Unknown),
+            R::RefreshReuse => Some(SessionRefusal::RefreshReuse),
             _ => None,
         }
     }

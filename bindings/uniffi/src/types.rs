@@ -266,6 +266,8 @@ pub struct ReencryptReport {
     pub failed: Vec<String>,
     /// Records still under the old key.
     pub remaining: u64,
+    /// The progress callback stopped the run early; run it again to go on.
+    pub stopped: bool,
 }
 
 impl From<tenantguard::ReencryptReport> for ReencryptReport {
@@ -275,6 +277,7 @@ impl From<tenantguard::ReencryptReport> for ReencryptReport {
             raced: r.raced,
             failed: r.failed,
             remaining: r.remaining,
+            stopped: r.stopped,
         }
     }
 }
@@ -315,6 +318,8 @@ pub struct RewrapReport {
     pub current: u64,
     /// The last tenant finished (pass as `start_after` to resume).
     pub last_tenant: Option<String>,
+    /// The progress callback stopped the run early; resume from `last_tenant`.
+    pub stopped: bool,
 }
 
 impl From<tenantguard::RewrapReport> for RewrapReport {
@@ -324,6 +329,7 @@ impl From<tenantguard::RewrapReport> for RewrapReport {
             rewrapped: r.rewrapped,
             current: r.current,
             last_tenant: r.last_tenant.map(|t| t.as_str().to_owned()),
+            stopped: r.stopped,
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tenantguard::crypto::{open_with_key, seal_with_key, seal_with_salt, TenantKey};
+use tenantguard::hazmat::{open_with_key, seal_with_key, seal_with_salt, TenantKey};
 use tenantguard::{Guard, KeyId, SealedValue, TenantContext, TenantId};
 
 fn root() -> PathBuf {
@@ -128,7 +128,7 @@ fn generate() -> Value {
             &ctx,
             "text",
             text.clone(),
-            "authentication_failed",
+            "integrity",
         ),
         inv(
             "wrong context",
@@ -136,7 +136,7 @@ fn generate() -> Value {
             b"credentials/password/row-43",
             "text",
             text.clone(),
-            "authentication_failed",
+            "integrity",
         ),
         inv(
             "tampered tag",
@@ -144,7 +144,7 @@ fn generate() -> Value {
             &ctx,
             "binary_hex",
             hex::encode(&tampered),
-            "authentication_failed",
+            "integrity",
         ),
         inv(
             "tampered ciphertext",
@@ -152,7 +152,7 @@ fn generate() -> Value {
             &ctx,
             "binary_hex",
             hex::encode(&ct_flip),
-            "authentication_failed",
+            "integrity",
         ),
         inv(
             "truncated",
@@ -224,7 +224,7 @@ fn generate() -> Value {
             &ctx,
             "text",
             text.replacen("tg1:1:", "tg1:2:", 1),
-            "authentication_failed",
+            "integrity",
         ),
     ];
     json!({

@@ -15,12 +15,14 @@ mod entry;
 pub mod export;
 pub mod merkle;
 pub mod sink;
+mod outcome;
 mod transparency;
 mod verify;
 
 pub use checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
 pub use entry::{AuditDraft, AuditEntry, AuditMacKey, GENESIS, HASH_DOMAIN, MAC_DOMAIN};
 pub use sink::{CheckpointSink, FileCheckpointSink, PublishedCheckpoint, SinkError};
+pub use outcome::AuditVerification;
 pub(crate) use transparency::Transparency;
 pub use transparency::{
     ConsistencyProof, InclusionProof, SignedCheckpoint, TransparencyConfig, CHECKPOINT_MARK,
@@ -79,13 +81,21 @@ pub enum AuditError {
 }
 
 impl AuditError {
-    /// The stable kind of this error (a broken chain is `AuthenticationFailed`: tampered).
+    /// The stable kind of this error (a broken chain is `Integrity`: tampered).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            AuditError::Broken { .. } => ErrorKind::AuthenticationFailed,
+            AuditError::Broken { .. } => ErrorKind::Integrity,
             AuditError::InvalidInput(_) => ErrorKind::InvalidInput,
             AuditError::Io(_) => ErrorKind::Store,
             AuditError::Reserved(_) => ErrorKind::PermissionDenied,
+        }
+    }
+
+    /// Why, for a broken chain (see [`crate::Error::reason`]).
+    pub fn reason(&self) -> Option<crate::Reason> {
+        match self {
+            AuditError::Broken { .. } => Some(crate::Reason::BrokenChain),
+            _ => None,
         }
     }
 }
@@ -139,6 +149,35 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: [AuditAction; 20] = [
+        AuditAction::TenantCreate,
+        AuditAction::TokenCreate,
+        AuditAction::TokenRevoke,
+        AuditAction::AgentKill,
+        AuditAction::PermissionChange,
+        AuditAction::MembershipChange,
+        AuditAction::PolicyChange,
+        AuditAction::KeyRotate,
+        AuditAction::KeyDestroy,
+        AuditAction::KeyRewrap,
+        AuditAction::TenantShred,
+        AuditAction::CredentialOpen,
+        AuditAction::EgressDecision,
+        AuditAction::RetentionSweep,
+        AuditAction::SubjectErasure,
+        AuditAction::TenantErasure,
+        AuditAction::SessionRevoke,
+        AuditAction::TotpCode,
+        AuditAction::MemberChange,
+        AuditAction::PortalMark,
+    ];
+
+    /// Parses a stable name ([`AuditAction::as_str`]).
+    pub fn parse(s: &str) -> Option<AuditAction> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
     /// The stable name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -182,6 +221,14 @@ impl AuditAction {
 impl std::fmt::Display for AuditAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AuditAction {
+    type Err = crate::UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, crate::UnknownName> {
+        AuditAction::parse(s).ok_or(crate::UnknownName("audit action"))
     }
 }
 
@@ -363,9 +410,10 @@ impl Guard {
         })
     }
 
-    /// Verifies the tenant's stored chain; the error names the first broken or missing
-    /// entry. Needs the admin role.
-    pub async fn verify_audit(&self, ctx: &TenantContext) -> Result<VerifyReport> {
+    /// Verifies the tenant's stored chain: [`AuditVerification::Broken`] names the first
+    /// broken or missing entry; errors are refusals and store failures only. Needs the
+    /// admin role.
+    pub async fn verify_audit(&self, ctx: &TenantContext) -> Result<AuditVerification> {
         self.authorize(
             ctx,
             Role::Admin,
@@ -373,7 +421,7 @@ impl Guard {
             ScopeAction::Read,
             "verify the audit log",
         )?;
-        self.walk_audit(ctx, |_| Ok(())).await
+        AuditVerification::from_strict(self.walk_audit(ctx, |_| Ok(())).await)
     }
 
     async fn walk_audit(

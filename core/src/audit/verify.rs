@@ -9,7 +9,7 @@
 use std::io::{BufRead, Read};
 
 use super::entry::{AuditEntry, GENESIS};
-use super::AuditError;
+use super::{AuditError, AuditVerification};
 
 /// Longest line accepted, in bytes (a longer one is reported, not read whole).
 pub const MAX_LINE_LEN: usize = 64 * 1024;
@@ -26,6 +26,7 @@ pub struct VerifyOptions {
 
 /// What a successful verification saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Entries checked.
     pub entries: u64,
@@ -81,6 +82,36 @@ pub enum VerifyProblem {
     /// The log is not an extension of a checkpoint already signed or published (the
     /// database was rewritten or restored from a backup).
     Fork,
+}
+
+impl VerifyProblem {
+    /// Every problem name, in declaration order.
+    pub const NAMES: [&'static str; 9] = [
+        "malformed",
+        "too_long",
+        "tenant_changed",
+        "missing",
+        "out_of_order",
+        "broken_link",
+        "hash_mismatch",
+        "truncated",
+        "head_mismatch",
+    ];
+
+    /// A short, stable, snake_case name (one of [`VerifyProblem::NAMES`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            VerifyProblem::Malformed(_) => "malformed",
+            VerifyProblem::TooLong => "too_long",
+            VerifyProblem::TenantChanged => "tenant_changed",
+            VerifyProblem::Missing { .. } => "missing",
+            VerifyProblem::OutOfOrder { .. } => "out_of_order",
+            VerifyProblem::BrokenLink => "broken_link",
+            VerifyProblem::HashMismatch => "hash_mismatch",
+            VerifyProblem::Truncated { .. } => "truncated",
+            VerifyProblem::HeadMismatch => "head_mismatch",
+        }
+    }
 }
 
 impl std::fmt::Display for VerifyProblem {
@@ -217,9 +248,23 @@ pub fn parse_line(line: &[u8]) -> Result<AuditEntry, VerifyProblem> {
     Ok(e)
 }
 
-/// Verifies a JSON Lines export read from `reader`. The error names the first broken or
-/// missing entry (1-based line number and `seq`).
+/// Verifies a JSON Lines export read from `reader`: [`AuditVerification::Broken`] names
+/// the first broken or missing entry (1-based line number and `seq`); the only error is a
+/// read failure ([`AuditError::Io`]).
 pub fn verify_jsonl(
+    reader: impl BufRead,
+    options: &VerifyOptions,
+) -> Result<AuditVerification, AuditError> {
+    match verify_jsonl_strict(reader, options) {
+        Ok(report) => Ok(AuditVerification::Valid(report)),
+        Err(AuditError::Broken { line, seq, problem }) => {
+            Ok(AuditVerification::Broken { line, seq, problem })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn verify_jsonl_strict(
     reader: impl BufRead,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {

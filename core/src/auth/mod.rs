@@ -79,4 +79,23 @@ impl AuthError {
             AuthError::Rng => ErrorKind::KeyProvider,
         }
     }
+
+    /// Why (see [`crate::Reason`]); stable names such as `wrong_password`, `expired`.
+    pub fn reason(&self) -> crate::Reason {
+        use crate::Reason as R;
+        match self {
+            AuthError::WrongPassword => R::WrongPassword,
+            AuthError::MalformedHash => R::MalformedHash,
+            AuthError::WeakParams => R::WeakParams,
+            AuthError::MalformedToken(_) => R::Malformed,
+            AuthError::BadSignature => R::BadSignature,
+            AuthError::Expired => R::Expired,
+            AuthError::Revoked => R::Revoked,
+            AuthError::Unknown => R::Unknown,
+            AuthError::RefreshReuse => R::RefreshReuse,
+            AuthError::MembershipEnded => R::MembershipEnded,
+            AuthError::InvalidInput(_) => R::InvalidInput,
+            AuthError::Rng => R::Rng,
+        }
+    }
 }

@@ -68,6 +68,7 @@ pub struct PasswordHasher {
 
 /// The outcome of a successful verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PasswordCheck {
     /// The stored hash uses weaker parameters (or another variant) than the current ones:
     /// hash the password again now that it is known, and store the new hash.

@@ -130,6 +130,7 @@ pub struct AccessClaims {
 
 /// Tokens handed to the client at login and at each refresh.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct SessionTokens {
     /// The session id.
     pub session_id: String,
@@ -145,6 +146,7 @@ pub struct SessionTokens {
 
 /// A verified access token: the session and the scope to act in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedAccess {
     /// The session id.
     pub session_id: String,
@@ -156,6 +158,7 @@ pub struct VerifiedAccess {
 
 /// A session as the user sees it in a "where you're signed in" list.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionInfo {
     /// The id (to revoke it).
     pub id: String,
@@ -171,25 +174,6 @@ pub struct SessionInfo {
     pub expires_at: i64,
     /// Revocation, Unix seconds.
     pub revoked_at: Option<i64>,
-}
-
-fn role_str(r: Role) -> &'static str {
-    match r {
-        Role::Viewer => "viewer",
-        Role::Member => "member",
-        Role::Admin => "admin",
-        Role::Owner => "owner",
-    }
-}
-
-fn parse_role(s: &str) -> Option<Role> {
-    Some(match s {
-        "viewer" => Role::Viewer,
-        "member" => Role::Member,
-        "admin" => Role::Admin,
-        "owner" => Role::Owner,
-        _ => return None,
-    })
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {
@@ -250,7 +234,7 @@ impl Guard {
             iss: ISSUER.into(),
             sub: s.user.clone(),
             tid: s.tenant.as_str().to_owned(),
-            role: role_str(role).into(),
+            role: role.as_str().into(),
             sid: s.id.clone(),
             iat: now,
             exp,
@@ -401,7 +385,7 @@ impl Guard {
             return Err(AuthError::Revoked.into());
         }
         let user = UserId::new(claims.sub)?;
-        let role = parse_role(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
+        let role = Role::parse(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
         if verdict == super::revoked::Verdict::CheckMembership {
             // Rare (a membership change within one access-token lifetime): one store read.
             let scope = TenantContext::service(tenant.clone(), &self.service_role());

@@ -7,25 +7,23 @@
 
 mod aead;
 mod format;
-mod keys;
+pub(crate) mod keys;
 mod rng;
-mod seal;
-mod v2;
+pub(crate) mod seal;
+pub(crate) mod v2;
 
 pub use aead::BACKEND;
 pub use format::{
     SealedValue, BINARY_OVERHEAD, COMMITMENT_LEN, SALT_LEN, TAG_LEN, TEXT_PREFIX, TEXT_PREFIX_V2,
 };
-pub use keys::{DataKey, KeyId, TenantKey};
-pub use seal::{
-    open, open_with_key, seal, seal_with_key, SealFormat, MAX_CONTEXT_LEN, MAX_PLAINTEXT_LEN,
-};
-pub use v2::{Context, BINARY_OVERHEAD_V2, COMMITMENT_V2_LEN, NONCE_LEN};
+pub use keys::{DataKey, KeyId};
+pub use seal::{SealFormat, MAX_CONTEXT_LEN, MAX_PLAINTEXT_LEN};
+pub use v2::{BINARY_OVERHEAD_V2, COMMITMENT_V2_LEN, NONCE_LEN};
 
-#[doc(hidden)]
-pub use seal::{seal_v2_with_nonce, seal_with_salt};
-#[doc(hidden)]
-pub use v2::xaes_256_gcm_seal;
+// The primitives that work on a raw key are public only through `crate::hazmat`.
+pub(crate) use keys::TenantKey;
+pub(crate) use seal::{open, open_with_key, seal, seal_with_key};
+pub(crate) use v2::Context;
 
 use thiserror::Error;
 
@@ -54,7 +52,8 @@ pub enum CryptoError {
     /// The value was sealed under another key (another tenant or key version).
     #[error("the value was not sealed under this tenant's key {0}: it belongs to another tenant or was altered")]
     WrongKey(KeyId),
-    /// Authentication failed: tampered, or opened with the wrong tenant or context.
+    /// The value did not authenticate: tampered, or opened with the wrong tenant or
+    /// context (kind `Integrity`; the variant keeps the AEAD term).
     #[error("authentication failed: the value was altered or is opened with the wrong tenant or context")]
     AuthenticationFailed,
     /// A key id is out of range (key ids start at 1).
@@ -75,12 +74,19 @@ impl CryptoError {
             CryptoError::Malformed(_) => ErrorKind::Malformed,
             CryptoError::UnsupportedVersion(_) => ErrorKind::UnsupportedVersion,
             CryptoError::TooLarge { .. } => ErrorKind::TooLarge,
-            CryptoError::WrongKey(_) | CryptoError::AuthenticationFailed => {
-                ErrorKind::AuthenticationFailed
-            }
+            CryptoError::WrongKey(_) | CryptoError::AuthenticationFailed => ErrorKind::Integrity,
             CryptoError::InvalidKeyId => ErrorKind::InvalidInput,
             CryptoError::Rng => ErrorKind::KeyProvider,
             CryptoError::V1Refused => ErrorKind::UnsupportedVersion,
+        }
+    }
+
+    /// Why, for an integrity failure (see [`crate::Error::reason`]).
+    pub fn reason(&self) -> Option<crate::Reason> {
+        match self {
+            CryptoError::WrongKey(_) => Some(crate::Reason::WrongKey),
+            CryptoError::AuthenticationFailed => Some(crate::Reason::Tampered),
+            _ => None,
         }
     }
 }

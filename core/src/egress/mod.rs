@@ -310,6 +310,7 @@ impl std::fmt::Display for DenyReason {
 
 /// Text that may be sent, with what was replaced.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Prepared {
     /// The provider it is for.
     pub provider: String,
@@ -366,6 +367,7 @@ impl EgressDecision {
 
 /// One egress decision, for the audit log. Holds counts, never values.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EgressEvent {
     /// The tenant.
     pub tenant: TenantId,

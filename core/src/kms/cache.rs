@@ -37,6 +37,7 @@ impl Default for CacheLimits {
 
 /// Counters, for tests and monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheStats {
     /// Lookups answered from the cache.
     pub hits: u64,

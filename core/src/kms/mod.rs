@@ -205,13 +205,21 @@ impl KmsError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             KmsError::KekNotFound(_) | KmsError::AccessDenied(_) => ErrorKind::KeyProvider,
-            KmsError::WrongContext => ErrorKind::AuthenticationFailed,
+            KmsError::WrongContext => ErrorKind::Integrity,
             KmsError::Unavailable(_) | KmsError::Timeout(_) => ErrorKind::Unavailable,
             KmsError::Config(_) => ErrorKind::Config,
             KmsError::ProviderNotAllowed => ErrorKind::PermissionDenied,
             KmsError::UnknownKey(_) => ErrorKind::UnknownKey,
             KmsError::KeyDestroyed(_) | KmsError::TenantShredded => ErrorKind::KeyDestroyed,
             KmsError::Provider(_) | KmsError::Unsupported(_) => ErrorKind::KeyProvider,
+        }
+    }
+
+    /// Why, for a wrapped key rejected for its context (see [`crate::Error::reason`]).
+    pub fn reason(&self) -> Option<crate::Reason> {
+        match self {
+            KmsError::WrongContext => Some(crate::Reason::WrappedKeyRejected),
+            _ => None,
         }
     }
 

@@ -99,6 +99,7 @@ impl std::fmt::Display for ServicePurpose {
 
 /// The state of one stored service key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServiceKeyState {
     /// Usable: the highest active id of a purpose is its current key, the others verify.
     Active,

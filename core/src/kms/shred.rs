@@ -35,6 +35,7 @@ pub enum ProviderShred {
 
 /// What shredding a tenant destroyed at the key providers, and what it could not guarantee.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShredReport {
     /// One entry per provider asked: the deployment provider always, and each tenant key
     /// provider that wrapped one of the tenant's live key versions.

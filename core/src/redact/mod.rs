@@ -291,6 +291,7 @@ impl std::fmt::Display for EntityKind {
 
 /// One recognized value: its kind and its byte range in the scanned text.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finding {
     /// What it is.
     pub kind: EntityKind,

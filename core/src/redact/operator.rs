@@ -30,6 +30,7 @@ pub enum Operator {
 
 /// An operator together with what it needs.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Operation<'a> {
     /// See [`Operator::Mask`].
     Mask,
@@ -88,6 +89,7 @@ impl std::fmt::Debug for HashKey {
 
 /// The result of a redaction.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Redacted {
     /// The text with every finding replaced.
     pub text: String,

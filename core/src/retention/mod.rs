@@ -82,6 +82,7 @@ impl RetentionPolicy {
 
 /// What one sweep of one tenant did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SweepReport {
     /// The tenant.
     pub tenant: Option<TenantId>,
@@ -93,6 +94,8 @@ pub struct SweepReport {
     pub batches: u64,
     /// The audit receipt (`seq`), when anything was deleted.
     pub audit_seq: Option<u64>,
+    /// The progress callback stopped the sweep early; run it again to go on.
+    pub stopped: bool,
 }
 
 impl SweepReport {
@@ -104,6 +107,7 @@ impl SweepReport {
 
 /// What a sweep over every tenant did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SweepAllReport {
     /// Tenants swept.
     pub tenants: u64,
@@ -111,10 +115,13 @@ pub struct SweepAllReport {
     pub deleted: u64,
     /// The last tenant finished: pass it as `start_after` to resume.
     pub last_tenant: Option<TenantId>,
+    /// The progress callback stopped the sweep early; resume from `last_tenant`.
+    pub stopped: bool,
 }
 
 /// What a data-subject erasure did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ErasureReport {
     /// SHA-256 (hex) of the subject, as recorded in the audit log.
     pub subject_digest: String,
@@ -128,6 +135,7 @@ pub struct ErasureReport {
 
 /// What erasing a whole tenant did: the audit receipt proves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TenantErasureReport {
     /// Agent tokens revoked.
     pub tokens_revoked: u64,
@@ -226,11 +234,11 @@ impl Guard {
     /// (1 to 10,000), calling `progress` after each batch. Stateless, so resumable and
     /// idempotent; nothing inside its window is touched. When anything was deleted, an
     /// audit receipt (`retention.sweep`) records the counts per class. Needs the admin role.
-    pub async fn sweep(
+    pub async fn sweep<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
         batch: usize,
-        mut progress: impl FnMut(&SweepReport) + Send,
+        mut progress: impl FnMut(&SweepReport) -> P + Send,
     ) -> Result<SweepReport> {
         self.authorize_live(
             ctx,
@@ -248,7 +256,7 @@ impl Guard {
             now,
             ..Default::default()
         };
-        for class in self.store().record_classes(ctx).await? {
+        'classes: for class in self.store().record_classes(ctx).await? {
             let RetentionWindow::Secs(w) = policy.window(&class) else {
                 continue;
             };
@@ -262,7 +270,11 @@ impl Guard {
                 if !ids.is_empty() {
                     *report.deleted.entry(class.clone()).or_default() += ids.len() as u64;
                 }
-                progress(&report);
+                if !progress(&report).keep_going() {
+                    // What was deleted so far still gets its audit receipt below.
+                    report.stopped = true;
+                    break 'classes;
+                }
                 if ids.len() < batch {
                     break;
                 }
@@ -296,19 +308,19 @@ impl Guard {
 
     /// [`Guard::sweep_all`], calling `progress` with the running report after each tenant
     /// is swept (so `last_tenant` in it is always a safe `start_after` to resume from).
-    pub async fn sweep_all_with_progress(
+    pub async fn sweep_all_with_progress<P: crate::Progress>(
         &self,
         service: &ServiceRole,
         start_after: Option<TenantId>,
         batch: usize,
-        mut progress: impl FnMut(&SweepAllReport) + Send,
+        mut progress: impl FnMut(&SweepAllReport) -> P + Send,
     ) -> Result<SweepAllReport> {
         let batch = check_batch(batch)?;
         let mut report = SweepAllReport {
             last_tenant: start_after,
             ..Default::default()
         };
-        loop {
+        'tenants: loop {
             let tenants = self
                 .store()
                 .list_tenants(service, report.last_tenant.as_ref(), batch)
@@ -321,7 +333,10 @@ impl Guard {
                 report.deleted += self.sweep(&ctx, batch, |_| {}).await?.total();
                 report.tenants += 1;
                 report.last_tenant = Some(tenant);
-                progress(&report);
+                if !progress(&report).keep_going() {
+                    report.stopped = true;
+                    break 'tenants;
+                }
             }
         }
         Ok(report)

@@ -155,6 +155,14 @@ impl StoreError {
             StoreError::Integrity(_) => ErrorKind::Integrity,
         }
     }
+
+    /// Why, for a row that fails its integrity check (see [`crate::Error::reason`]).
+    pub fn reason(&self) -> Option<crate::Reason> {
+        match self {
+            StoreError::Integrity(_) => Some(crate::Reason::TamperedRow),
+            _ => None,
+        }
+    }
 }
 
 /// Checks the bounds of a record before any backend sees it.

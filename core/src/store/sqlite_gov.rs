@@ -487,23 +487,8 @@ impl RetentionStore for SqliteStore {
     }
 }
 
-fn role_str(r: Role) -> &'static str {
-    match r {
-        Role::Viewer => "viewer",
-        Role::Member => "member",
-        Role::Admin => "admin",
-        Role::Owner => "owner",
-    }
-}
-
 fn parse_role(s: &str) -> rusqlite::Result<Role> {
-    match s {
-        "viewer" => Ok(Role::Viewer),
-        "member" => Ok(Role::Member),
-        "admin" => Ok(Role::Admin),
-        "owner" => Ok(Role::Owner),
-        _ => Err(bad("role")),
-    }
+    Role::parse(s).ok_or_else(|| bad("role"))
 }
 
 const SESSION_COLS: &str =
@@ -559,7 +544,7 @@ impl SessionStore for SqliteStore {
             .map_err(backend)?;
         tx.execute(
             &format!("INSERT INTO tg_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-            params![s.id, s.tenant.as_str(), s.user, role_str(s.role), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label, tag.mac, tag.key_id],
+            params![s.id, s.tenant.as_str(), s.user, s.role.as_str(), s.created_at, s.expires_at, s.refreshed_at, s.revoked_at, s.label, tag.mac, tag.key_id],
         )
         .map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("session id exists".into()),

@@ -94,20 +94,22 @@ impl TokenError {
         }
     }
 
-    /// A short stable reason code: `malformed`, `bad_checksum`, `unknown`, `expired`,
-    /// `revoked`, `out_of_scope`, `invalid_input`, `invalid_scope`, `widening`, `rng`.
-    pub fn reason(&self) -> &'static str {
+    /// Why (see [`crate::Reason`]); its stable names are `malformed`, `bad_checksum`,
+    /// `unknown`, `expired`, `revoked`, `out_of_scope`, `invalid_input`, `invalid_scope`,
+    /// `widening`, `rng`.
+    pub fn reason(&self) -> crate::Reason {
+        use crate::Reason as R;
         match self {
-            TokenError::Malformed(_) => "malformed",
-            TokenError::BadChecksum => "bad_checksum",
-            TokenError::Unknown => "unknown",
-            TokenError::Expired => "expired",
-            TokenError::Revoked => "revoked",
-            TokenError::OutOfScope { .. } => "out_of_scope",
-            TokenError::InvalidInput(_) => "invalid_input",
-            TokenError::InvalidScope(_) => "invalid_scope",
-            TokenError::Widening(_) => "widening",
-            TokenError::Rng => "rng",
+            TokenError::Malformed(_) => R::Malformed,
+            TokenError::BadChecksum => R::BadChecksum,
+            TokenError::Unknown => R::Unknown,
+            TokenError::Expired => R::Expired,
+            TokenError::Revoked => R::Revoked,
+            TokenError::OutOfScope { .. } => R::OutOfScope,
+            TokenError::InvalidInput(_) => R::InvalidInput,
+            TokenError::InvalidScope(_) => R::InvalidScope,
+            TokenError::Widening(_) => R::Widening,
+            TokenError::Rng => R::Rng,
         }
     }
 }
@@ -354,6 +356,7 @@ impl std::fmt::Debug for TokenSecret {
 
 /// A token's stored metadata (never the plaintext).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenInfo {
     /// Public id (for listing and revoking).
     pub id: String,
@@ -373,6 +376,7 @@ pub struct TokenInfo {
 
 /// A newly created token: its public id and its plaintext (shown once).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct IssuedToken {
     /// The public id.
     pub id: String,
@@ -384,6 +388,7 @@ pub struct IssuedToken {
 
 /// A verified token: who it is and the scope to act in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedToken {
     /// The token's public id.
     pub token_id: String,

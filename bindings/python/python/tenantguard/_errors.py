@@ -41,7 +41,9 @@ class TenantguardError(Exception):
     __module__ = "tenantguard"
     kind: ClassVar[str] = "error"
     reason: str | None = None
-    """Why, for token, session and audit-chain errors (``revoked``, ``expired``, ...)."""
+    """Why, for every integrity failure and authentication refusal and every token and
+    session error (``tampered``, ``broken_chain``, ``revoked``, ``expired``, ...): one of
+    ``tenantguard.ERROR_REASONS``."""
     line: int | None = None
     """For a broken audit chain: the 1-based line (or position) of the first bad entry."""
     seq: int | None = None
@@ -94,7 +96,9 @@ class TooLargeError(TenantguardError, ValueError):
 
 
 class AuthenticationFailedError(TenantguardError):
-    """Tampered, or opened with the wrong tenant, key or context."""
+    """An authentication was refused: wrong password; unknown, expired, revoked, badly
+    signed or reused token or session. ``reason`` says which. Tampered data raises
+    :class:`IntegrityError` instead."""
 
     __module__ = "tenantguard"
     kind: ClassVar[str] = "authentication_failed"
@@ -171,8 +175,11 @@ class ConfigError(TenantguardError):
 
 
 class IntegrityError(TenantguardError):
-    """Stored data failed an integrity check (an authorization row edited or planted
-    outside the SDK). Not an authentication refusal: alert, do not retry."""
+    """Data failed an integrity check: a sealed value altered or opened under another
+    tenant, key or context (``reason`` ``tampered`` / ``wrong_key``), a wrapped key the
+    key provider rejects (``wrapped_key_rejected``), an authorization row edited or
+    planted outside the SDK (``tampered_row``), a broken audit chain (``broken_chain``,
+    with ``line`` and ``seq``). Not an authentication refusal: alert, do not retry."""
 
     __module__ = "tenantguard"
     kind: ClassVar[str] = "integrity"

@@ -14,6 +14,8 @@ __all__ = [
     "CacheStats",
     "Credential",
     "DirectoryResolver",
+    "ERROR_KINDS",
+    "ERROR_REASONS",
     "Egress",
     "EgressDecision",
     "EgressEvent",
@@ -36,6 +38,7 @@ __all__ = [
     "PostgresStore",
     "Prepared",
     "PseudonymSession",
+    "ROLES",
     "Redacted",
     "Redactor",
     "ReencryptReport",
@@ -85,6 +88,13 @@ class _Directory(Protocol):
     def memberships_of(self, user: str, /) -> Iterable[tuple[str, str]]: ...
 
 AUDIT_ACTIONS: list[str]
+"""Every audit action name, from the core's table."""
+ERROR_KINDS: list[str]
+"""Every error kind name (an exception's ``kind``), from the core's table."""
+ERROR_REASONS: list[str]
+"""Every error reason name (an exception's ``reason``), from the core's table."""
+ROLES: list[str]
+"""Every role name, least privileged first."""
 MAX_PROVIDER_NAME_LEN: int
 MAX_TENANT_PROVIDERS: int
 
@@ -200,6 +210,9 @@ class ReencryptReport:
     def failed(self) -> list[str]: ...
     @property
     def remaining(self) -> int: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class ShredReport:
@@ -226,6 +239,9 @@ class RewrapReport:
     def current(self) -> int: ...
     @property
     def last_tenant(self) -> str | None: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class CacheStats:
@@ -610,6 +626,9 @@ class SweepReport:
     def audit_seq(self) -> int | None: ...
     @property
     def total(self) -> int: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class SweepAllReport:
@@ -623,6 +642,9 @@ class SweepAllReport:
     def deleted(self) -> int: ...
     @property
     def last_tenant(self) -> str | None: ...
+    @property
+    def stopped(self) -> bool:
+        """The progress callback returned ``False``: the job stopped early (run it again to go on)."""
 
 @final
 class ErasureReport:

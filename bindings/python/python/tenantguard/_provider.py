@@ -12,7 +12,8 @@ class KeyProvider(Protocol):
     The core calls these methods with the GIL held, from the thread that made the
     tenantguard call. Raise a :class:`tenantguard.TenantguardError` subclass to give the
     failure a kind (``UnavailableError`` for retryable outages, ``ConfigError``,
-    ``AuthenticationFailedError`` when the context does not match); any other exception
+    ``IntegrityError`` when the context does not match; ``AuthenticationFailedError``, what
+    earlier releases asked for, is still understood); any other exception
     comes back to the caller as ``KeyProviderError`` with its type name and message.
     Never put key material in an exception message. A provider must not call back into
     the same ``Guard``.
@@ -27,5 +28,5 @@ class KeyProvider(Protocol):
         ...
 
     def unwrap(self, kek_id: str, ciphertext: bytes, ctx: WrapContext) -> bytes:
-        """Unwraps; must refuse (``AuthenticationFailedError``) if ``ctx`` differs."""
+        """Unwraps; must refuse (``IntegrityError``) if ``ctx`` differs."""
         ...

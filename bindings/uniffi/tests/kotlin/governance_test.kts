@@ -125,17 +125,17 @@ test("audit log: chained entries, JSONL export verified offline, tampering detec
         val altered = lines.toMutableList()
         altered[1] = altered[1].replace("\"target\":\"", "\"target\":\"x")
         check(altered[1] != lines[1])
-        expect<TenantguardException.AuthenticationFailed>("line 2") { verifyAuditJsonl(altered.joinToString("\n", postfix = "\n")) }
-        expect<TenantguardException.AuthenticationFailed>("missing entries") {
+        expect<TenantguardException.Integrity>("line 2") { verifyAuditJsonl(altered.joinToString("\n", postfix = "\n")) }
+        expect<TenantguardException.Integrity>("missing entries") {
             verifyAuditJsonl((lines.take(1) + lines.drop(2)).joinToString("\n", postfix = "\n"))
         }
-        expect<TenantguardException.AuthenticationFailed>("out of order") {
+        expect<TenantguardException.Integrity>("out of order") {
             verifyAuditJsonl((lines.take(2) + lines[1] + lines.drop(2)).joinToString("\n", postfix = "\n"))
         }
-        expect<TenantguardException.AuthenticationFailed>("expected head") {
+        expect<TenantguardException.Integrity>("expected head") {
             verifyAuditJsonl(lines.dropLast(1).joinToString("\n", postfix = "\n"), expectedHead = head)
         }
-        expect<TenantguardException.AuthenticationFailed>("malformed") { verifyAuditJsonl("{\"seq\":1}\n") }
+        expect<TenantguardException.Integrity>("malformed") { verifyAuditJsonl("{\"seq\":1}\n") }
 
         expect<TenantguardException.PermissionDenied>("needs role admin") { g.exportAudit(viewer) }
         expect<TenantguardException.PermissionDenied> { g.auditEntries(viewer, 0uL, 10u) }
@@ -219,6 +219,31 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
             g.setRetentionAsync(t, "screenshot", RetentionWindow.Secs(1))
             check(g.sweepAsync(t, 10u).deleted.isEmpty())
         }
+    }
+}
+
+test("progress callbacks see each step and can stop a job") {
+    val clock = TestClock(T0)
+    guardWith(clock, Store.memory()).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        for (i in 0 until 5) g.putRecord(acme, "shot-$i", "screenshot", null, "png".toByteArray())
+        clock.t = T0 + 31L * 86_400
+        val seen = mutableListOf<ULong>()
+        val stop = object : JobProgress {
+            override fun onStep(step: JobStep): Boolean {
+                if (step is JobStep.Sweep) seen.add(step.report.deleted["screenshot"] ?: 0uL)
+                return false
+            }
+        }
+        val first = g.sweepWithProgress(acme, 2u, stop)
+        check(first.stopped && first.deleted == mapOf("screenshot" to 2uL) && first.auditSeq != null) { first.toString() }
+        check(seen == listOf(2uL)) { seen.toString() }
+        val go = object : JobProgress { override fun onStep(step: JobStep) = true }
+        val rest = g.sweepWithProgress(acme, 2u, go)
+        check(!rest.stopped && rest.deleted == mapOf("screenshot" to 3uL)) { rest.toString() }
+        val all = g.sweepAllWithProgress(service, null, 10u, stop)
+        check(all.stopped && all.tenants == 1uL) { all.toString() }
     }
 }
 
@@ -491,7 +516,7 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
         check(bl.reason == AuditProblem.BROKEN_LINK && bl.line == 2uL && bl.seq == 2uL) { bl.toString() }
     }
     // The throwing form is unchanged.
-    expect<TenantguardException.AuthenticationFailed>("line 3") { verifyAuditJsonl(jsonl(altered)) }
+    expect<TenantguardException.Integrity>("line 3") { verifyAuditJsonl(jsonl(altered)) }
 
     // The stored chain, altered on disk (same length, so SQLite still reads it): the guard
     // names the altered entry's position and seq.
@@ -514,7 +539,7 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
             val b = broken(g.checkAudit(acme))
             check(b.reason == AuditProblem.HASH_MISMATCH && b.seq == tamperedSeq && b.line == tamperedSeq) { b.toString() }
             runBlocking { check(broken(g.checkAuditAsync(acme)) == b) }
-            expect<TenantguardException.AuthenticationFailed>("(seq $tamperedSeq)") { g.verifyAudit(acme) }
+            expect<TenantguardException.Integrity>("(seq $tamperedSeq)") { g.verifyAudit(acme) }
         }
     }
 }

@@ -33,10 +33,15 @@ test("errors are typed with the core's message") {
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val sealed = g.seal(acme, "row-1", byteArrayOf(1, 2, 3))
-        expect<TenantguardException.AuthenticationFailed>("authentication failed") { g.open(acme, "row-2", sealed) }
+        expect<TenantguardException.Integrity>("authentication failed") { g.open(acme, "row-2", sealed) }
         val other = TenantContext.service("other", service)
         g.createTenant(other)
-        expect<TenantguardException.AuthenticationFailed> { g.open(other, "row-1", sealed) }
+        expect<TenantguardException.Integrity> { g.open(other, "row-1", sealed) }
+        // The core's tables: integrity failures and refusals are different kinds.
+        check(errorKinds().containsAll(listOf("integrity", "authentication_failed")))
+        check(errorReasons().containsAll(listOf("tampered", "broken_chain", "wrong_password", "expired")))
+        check(roleNames() == listOf("viewer", "member", "admin", "owner"))
+        check(auditActionNames().contains("token.create"))
         expect<TenantguardException.Malformed>("must start with") { SealedValue.parse("hello") }
         expect<TenantguardException.UnsupportedVersion>("version 9") { SealedValue.parse("tg9:1:AAAA") }
         expect<TenantguardException.NotFound>("record not found") { g.openRecord(acme, "missing") }

@@ -79,7 +79,7 @@ val cases = listOf(
     Case(ProviderException.Unavailable("kms is down"), "key provider unavailable: kms is down") { it is TenantguardException.Unavailable },
     Case(ProviderException.Config("no region"), "key provider configuration: no region") { it is TenantguardException.Config },
     Case(ProviderException.Failed("access denied"), "key provider failed: access denied") { it is TenantguardException.KeyProvider },
-    Case(ProviderException.WrongContext(), "does not match its tenant/key context") { it is TenantguardException.AuthenticationFailed },
+    Case(ProviderException.WrongContext(), "does not match its tenant/key context") { it is TenantguardException.Integrity },
     Case(IllegalStateException("boom"), "boom") { it is TenantguardException.KeyProvider },
 )
 for (c in cases) {

@@ -40,10 +40,10 @@ test("refusals are the Guard API's typed exceptions, with the core's message") {
         val s = TenantSealer(g, acme)
         val o = TenantSealer(g, other)
         val bin = s.seal("row-1", byteArrayOf(1, 2, 3))
-        expect<TenantguardException.AuthenticationFailed>("authentication failed") { s.open("row-2", bin) }
-        expect<TenantguardException.AuthenticationFailed> { o.open("row-1", bin) }
+        expect<TenantguardException.Integrity>("authentication failed") { s.open("row-2", bin) }
+        expect<TenantguardException.Integrity> { o.open("row-1", bin) }
         val flipped = bin.copyOf().also { it[it.size - 1] = (it[it.size - 1].toInt() xor 1).toByte() }
-        expect<TenantguardException.AuthenticationFailed> { s.open("row-1", flipped) }
+        expect<TenantguardException.Integrity> { s.open("row-1", flipped) }
         expect<TenantguardException.Malformed> { s.open("row-1", byteArrayOf(1, 2)) }
         expect<TenantguardException.UnsupportedVersion> { s.open("row-1", byteArrayOf(9) + bin.copyOfRange(1, bin.size)) }
         expect<TenantguardException.Malformed>("must start with") { s.openText("row-1", "hello") }

@@ -40,7 +40,7 @@ for (v in valid) {
 println("ok - ${valid.size} valid vectors")
 
 val kinds = mapOf<String, (Throwable) -> Boolean>(
-    "authentication_failed" to { it is TenantguardException.AuthenticationFailed },
+    "integrity" to { it is TenantguardException.Integrity },
     "malformed" to { it is TenantguardException.Malformed },
     "unsupported_version" to { it is TenantguardException.UnsupportedVersion },
     "too_large" to { it is TenantguardException.TooLarge },

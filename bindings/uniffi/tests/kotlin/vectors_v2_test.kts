@@ -49,7 +49,7 @@ for (v in valid) {
 println("ok - ${valid.size} valid v2 vectors through Guard.open")
 
 val kinds = mapOf<String, (Throwable) -> Boolean>(
-    "authentication_failed" to { it is TenantguardException.AuthenticationFailed },
+    "integrity" to { it is TenantguardException.Integrity },
     "malformed" to { it is TenantguardException.Malformed },
     "unsupported_version" to { it is TenantguardException.UnsupportedVersion },
     "unknown_key" to { it is TenantguardException.UnknownKey },
