@@ -62,7 +62,9 @@ impl Env {
                 .guard
                 .list_tenants(&self.service, cursor.as_ref(), PAGE)
                 .await?;
-            let Some(last) = page.last().cloned() else { break };
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
             out.extend(page);
             cursor = Some(last);
         }
@@ -120,7 +122,11 @@ pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure
     let (store, policies): (Arc<dyn Store>, Policies) = match cfg.store.as_str() {
         "sqlite" => {
             if create {
-                if let Some(dir) = cfg.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Some(dir) = cfg
+                    .sqlite_path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
                     private_dir(dir)?;
                 }
             } else if !cfg.sqlite_path.exists() {
@@ -203,6 +209,15 @@ pub async fn run(cli: Cli) -> Result<Reply, Failure> {
     if let Command::Pg(cmd) = &cli.command {
         return pg(cmd, &cfg).await;
     }
+    if matches!(cli.command, Command::Doctor) {
+        // The library refuses to open a key file others can read; the doctor says why.
+        if let Some(c) = key_file_check(&cfg).filter(|c| !c.1) {
+            return Ok(doctor_reply(vec![
+                c,
+                ("everything else".into(), false, "not checked: fix the key file first (chmod 600, then rotate the KEK: it may have been read)".into()),
+            ]));
+        }
+    }
     let env = open(cfg, false, cli.quiet).await?;
     match cli.command {
         Command::Init { .. } | Command::Completions { .. } | Command::Pg(_) => unreachable!(),
@@ -242,9 +257,11 @@ async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, F
             toml::to_string(&c).map_err(|e| Failure::usage(e.to_string()))?
         );
         if let Some(p) = config.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(p).map_err(|e| Failure::io("cannot create the config directory", e))?;
+            std::fs::create_dir_all(p)
+                .map_err(|e| Failure::io("cannot create the config directory", e))?;
         }
-        std::fs::write(config, text).map_err(|e| Failure::io("cannot write the configuration", e))?;
+        std::fs::write(config, text)
+            .map_err(|e| Failure::io("cannot write the configuration", e))?;
     } else if dir.is_some() {
         return Err(Failure::usage(format!(
             "{} exists: edit it instead of passing --dir",
@@ -253,7 +270,11 @@ async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, F
     }
     let cfg = Config::load(config, true)?;
     let env = open(cfg, true, quiet).await?;
-    let kek = env.provider.current_kek().await.map_err(tenantguard::Error::from)?;
+    let kek = env
+        .provider
+        .current_kek()
+        .await
+        .map_err(tenantguard::Error::from)?;
     let t = now();
     State::update(&env.state_dir, |s| {
         s.kek_first_seen.entry(kek.clone()).or_insert(t);
@@ -371,7 +392,10 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
             let keys = env.guard.key_versions(&ctx).await?;
             let census = env.guard.sealed_census(&ctx).await?;
             let mut rows = Vec::new();
-            let mut text = format!("{:<6} {:<13} {:>8} {:>9}  kek\n", "key", "state", "age(d)", "records");
+            let mut text = format!(
+                "{:<6} {:<13} {:>8} {:>9}  kek\n",
+                "key", "state", "age(d)", "records"
+            );
             for k in &keys {
                 let n = census.count(k.key_id);
                 rows.push(json!({
@@ -445,7 +469,9 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
                 blockers.push("it is the active key: rotate first".to_owned());
             }
             if used > 0 {
-                blockers.push(format!("{used} stored records are sealed under it: run reencrypt"));
+                blockers.push(format!(
+                    "{used} stored records are sealed under it: run reencrypt"
+                ));
             }
             if census.unreadable > 0 {
                 blockers.push(format!(
@@ -459,7 +485,10 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
             } else if ok {
                 format!("key {key} of {t} can be retired: nothing stored uses it")
             } else {
-                format!("key {key} of {t} cannot be retired:\n  {}", blockers.join("\n  "))
+                format!(
+                    "key {key} of {t} cannot be retired:\n  {}",
+                    blockers.join("\n  ")
+                )
             };
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "key": key, "state": state_str(info.state),
@@ -467,7 +496,11 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
                        "retirable": ok, "blockers": blockers}),
                 text,
             )
-            .with_code(if ok || info.state == KeyState::Destroyed { exit::OK } else { exit::CHECK_FAILED }))
+            .with_code(if ok || info.state == KeyState::Destroyed {
+                exit::OK
+            } else {
+                exit::CHECK_FAILED
+            }))
         }
     }
 }
@@ -481,7 +514,11 @@ fn local(env: &Env) -> Result<&Arc<LocalKeyProvider>, Failure> {
 /// The KEK's age in days, from when this command line first saw it (the key file holds no
 /// creation time): recorded at `init` and `kek rotate`, else at first sight.
 async fn kek_age(env: &Env) -> Result<(String, i64), Failure> {
-    let kek = env.provider.current_kek().await.map_err(tenantguard::Error::from)?;
+    let kek = env
+        .provider
+        .current_kek()
+        .await
+        .map_err(tenantguard::Error::from)?;
     let t = now();
     let mut seen = t;
     State::update(&env.state_dir, |s| {
@@ -495,17 +532,33 @@ async fn kek(env: &Env, c: KekCmd) -> Result<Reply, Failure> {
         KekCmd::List => {
             let (current, age) = kek_age(env).await?;
             let state = State::load(&env.state_dir)?;
-            let ids = env.local.as_ref().map(|l| l.kek_ids()).unwrap_or_else(|| vec![current.clone()]);
+            let ids = env
+                .local
+                .as_ref()
+                .map(|l| l.kek_ids())
+                .unwrap_or_else(|| vec![current.clone()]);
             let rows: Vec<Value> = ids
                 .iter()
-                .map(|id| json!({"kek": id, "current": *id == current,
-                    "first_seen": state.kek_first_seen.get(id)}))
+                .map(|id| {
+                    json!({"kek": id, "current": *id == current,
+                    "first_seen": state.kek_first_seen.get(id)})
+                })
                 .collect();
             let mut text = String::new();
             for id in &ids {
-                text += &format!("{id}{}\n", if *id == current { format!("  (current, {age} days)") } else { String::new() });
+                text += &format!(
+                    "{id}{}\n",
+                    if *id == current {
+                        format!("  (current, {age} days)")
+                    } else {
+                        String::new()
+                    }
+                );
             }
-            Ok(Reply::ok(json!({"keks": rows, "current": current, "current_age_days": age}), text))
+            Ok(Reply::ok(
+                json!({"keks": rows, "current": current, "current_age_days": age}),
+                text,
+            ))
         }
         KekCmd::Rotate { due } => {
             let l = local(env)?;
@@ -544,16 +597,18 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     let mut bar = env.progress("kek rewrap (tenants)", total);
     let dir = env.state_dir.clone();
     let mut save_err = None;
-    let job = env.guard.rewrap_tenant_keys(&env.service, start.clone(), batch, |r| {
-        bar.set(r.tenants);
-        if let Some(t) = &r.last_tenant {
-            if let Err(e) = State::update(&dir, |s| {
-                s.checkpoints.insert(REWRAP.into(), t.as_str().to_owned());
-            }) {
-                save_err = Some(e);
+    let job = env
+        .guard
+        .rewrap_tenant_keys(&env.service, start.clone(), batch, |r| {
+            bar.set(r.tenants);
+            if let Some(t) = &r.last_tenant {
+                if let Err(e) = State::update(&dir, |s| {
+                    s.checkpoints.insert(REWRAP.into(), t.as_str().to_owned());
+                }) {
+                    save_err = Some(e);
+                }
             }
-        }
-    });
+        });
     // The library's KEK job cannot be asked to stop; each key's re-wrap is one atomic
     // compare-and-swap, so dropping the job between two of them is safe, and the
     // checkpoint written after each page of tenants tells the next run where to go on.
@@ -567,7 +622,10 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
         return Err(e);
     }
     let Some(r) = r else {
-        let at = State::load(&env.state_dir)?.checkpoints.get(REWRAP).cloned();
+        let at = State::load(&env.state_dir)?
+            .checkpoints
+            .get(REWRAP)
+            .cloned();
         return Ok(Reply::ok(
             json!({"interrupted": true, "checkpoint": at}),
             "interrupted: run `tenantguard kek rewrap` again to resume",
@@ -588,7 +646,10 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
 }
 
 fn reencrypt_key(from: Option<u32>, t: &TenantId) -> String {
-    format!("reencrypt:{}:{t}", from.map(|f| f.to_string()).unwrap_or_else(|| "all".into()))
+    format!(
+        "reencrypt:{}:{t}",
+        from.map(|f| f.to_string()).unwrap_or_else(|| "all".into())
+    )
 }
 
 async fn reencrypt(
@@ -629,7 +690,9 @@ async fn reencrypt(
         let ck = reencrypt_key(from, t);
         let start = State::load(&env.state_dir)?.checkpoints.get(&ck).cloned();
         if todo == 0 && start.is_none() {
-            rows.push(json!({"tenant": t.as_str(), "moved": 0, "raced": 0, "failed": [], "remaining": 0}));
+            rows.push(
+                json!({"tenant": t.as_str(), "moved": 0, "raced": 0, "failed": [], "remaining": 0}),
+            );
             continue;
         }
         let mut bar = env.progress(&format!("reencrypt {t}"), todo);
@@ -662,8 +725,10 @@ async fn reencrypt(
         totals.1 += r.raced;
         totals.2 += r.remaining;
         failed_any |= !r.failed.is_empty();
-        rows.push(json!({"tenant": t.as_str(), "moved": r.moved, "raced": r.raced,
-            "failed": r.failed, "remaining": r.remaining, "resumed_after": start}));
+        rows.push(
+            json!({"tenant": t.as_str(), "moved": r.moved, "raced": r.raced,
+            "failed": r.failed, "remaining": r.remaining, "resumed_after": start}),
+        );
         if let Some(at) = stopped {
             return Ok(Reply::ok(
                 json!({"interrupted": true, "tenant": t.as_str(), "checkpoint": at, "tenants": rows,
@@ -681,13 +746,21 @@ async fn reencrypt(
         totals.0,
         totals.1,
         totals.2,
-        if failed_any { "; some records failed to open: see --json" } else { "" }
+        if failed_any {
+            "; some records failed to open: see --json"
+        } else {
+            ""
+        }
     );
     Ok(Reply::ok(
         json!({"tenants": rows, "moved": totals.0, "raced": totals.1, "remaining": totals.2}),
         text,
     )
-    .with_code(if failed_any { exit::INTEGRITY } else { exit::OK }))
+    .with_code(if failed_any {
+        exit::INTEGRITY
+    } else {
+        exit::OK
+    }))
 }
 
 const SWEEP_ALL: &str = "sweep-all";
@@ -741,13 +814,17 @@ async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, 
             text += &format!(
                 "{t}: {} {n}{}\n",
                 if dry_run { "would delete" } else { "deleted" },
-                by_class.iter().map(|(c, k)| format!(" {c}={k}")).collect::<String>()
+                by_class
+                    .iter()
+                    .map(|(c, k)| format!(" {c}={k}"))
+                    .collect::<String>()
             );
         }
         rows.push(json!({"tenant": t.as_str(), "deleted": by_class, "total": n}));
         if all && !dry_run {
             State::update(&env.state_dir, |s| {
-                s.checkpoints.insert(SWEEP_ALL.into(), t.as_str().to_owned());
+                s.checkpoints
+                    .insert(SWEEP_ALL.into(), t.as_str().to_owned());
             })?;
         }
         bar.set(i as u64 + 1);
@@ -758,7 +835,10 @@ async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, 
             s.checkpoints.remove(SWEEP_ALL);
         })?;
     }
-    text += &format!("{} {total} records", if dry_run { "would delete" } else { "deleted" });
+    text += &format!(
+        "{} {total} records",
+        if dry_run { "would delete" } else { "deleted" }
+    );
     Ok(Reply::ok(
         json!({"dry_run": dry_run, "tenants": rows, "deleted": total}),
         text,
@@ -783,7 +863,11 @@ async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, 
 
 const EXPORT_ALL: &str = "audit-export-all";
 
-async fn export_one(env: &Env, t: &TenantId, out: &Path) -> Result<tenantguard::audit::VerifyReport, Failure> {
+async fn export_one(
+    env: &Env,
+    t: &TenantId,
+    out: &Path,
+) -> Result<tenantguard::audit::VerifyReport, Failure> {
     // Written beside the target and renamed once whole: an interrupted export never
     // leaves a file that looks complete.
     let tmp = out.with_extension("jsonl.partial");
@@ -815,7 +899,9 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             let r = match &out {
                 Some(path) => export_one(env, &t, path).await?,
                 None if json_out => {
-                    return Err(Failure::usage("--json with an export to stdout: pass --out FILE"))
+                    return Err(Failure::usage(
+                        "--json with an export to stdout: pass --out FILE",
+                    ))
                 }
                 None => {
                     env.guard
@@ -824,7 +910,10 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                 }
             };
             let text = if out.is_some() {
-                format!("exported {} entries of {t}; head seq {} hash {}", r.entries, r.last_seq, r.head)
+                format!(
+                    "exported {} entries of {t}; head seq {} hash {}",
+                    r.entries, r.last_seq, r.head
+                )
             } else {
                 String::new()
             };
@@ -850,13 +939,17 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             for (i, t) in tenants.iter().enumerate() {
                 if env.stop.requested() {
                     bar.finish();
-                    return Ok(Reply::ok(json!({"interrupted": true, "exported": rows}), "interrupted: run the same command again to resume")
-                        .with_code(exit::INTERRUPTED));
+                    return Ok(Reply::ok(
+                        json!({"interrupted": true, "exported": rows}),
+                        "interrupted: run the same command again to resume",
+                    )
+                    .with_code(exit::INTERRUPTED));
                 }
                 let r = export_one(env, t, &dir.join(format!("{t}.jsonl"))).await?;
                 rows.push(json!({"tenant": t.as_str(), "entries": r.entries, "last_seq": r.last_seq, "head": r.head}));
                 State::update(&env.state_dir, |s| {
-                    s.checkpoints.insert(EXPORT_ALL.into(), t.as_str().to_owned());
+                    s.checkpoints
+                        .insert(EXPORT_ALL.into(), t.as_str().to_owned());
                 })?;
                 bar.set(i as u64 + 1);
             }
@@ -879,7 +972,8 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             let t = tenant_id(&tenant)?;
             let r = match &file {
                 Some(path) => {
-                    let f = std::fs::File::open(path).map_err(|e| Failure::io("cannot open the export", e))?;
+                    let f = std::fs::File::open(path)
+                        .map_err(|e| Failure::io("cannot open the export", e))?;
                     let r = tenantguard::audit::verify_jsonl(
                         std::io::BufReader::new(f),
                         &tenantguard::audit::VerifyOptions::default(),
@@ -906,7 +1000,10 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "ok": true, "entries": r.entries, "last_seq": r.last_seq, "head": r.head,
                        "expected_head_matches": expect_head.as_ref().map(|_| true)}),
-                format!("audit log of {t} verified: {} entries, head seq {} hash {}", r.entries, r.last_seq, r.head),
+                format!(
+                    "audit log of {t} verified: {} entries, head seq {} hash {}",
+                    r.entries, r.last_seq, r.head
+                ),
             ))
         }
     }
@@ -915,11 +1012,13 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
 fn registry(env: &Env) -> Result<Registry, Failure> {
     let mut reg = Registry::new();
     if let Some(path) = &env.cfg.registry_file {
-        let text = std::fs::read_to_string(path).map_err(|e| Failure::io("cannot read registry_file", e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::io("cannot read registry_file", e))?;
         let list: Vec<SubProcessor> = serde_json::from_str(&text)
             .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
         for p in list {
-            reg.register(p).map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+            reg.register(p)
+                .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
         }
     }
     Ok(reg)
@@ -946,7 +1045,11 @@ fn parse_retention(spec: &str) -> Result<(String, Option<RetentionWindow>), Fail
     let (class, w) = spec
         .split_once('=')
         .ok_or_else(|| Failure::usage(format!("--retention {spec:?}: expected CLASS=WINDOW")))?;
-    let bad = || Failure::usage(format!("--retention {spec:?}: a window is like 30d, 12h, 90m, 3600s, forever or default"));
+    let bad = || {
+        Failure::usage(format!(
+            "--retention {spec:?}: a window is like 30d, 12h, 90m, 3600s, forever or default"
+        ))
+    };
     let w = w.trim();
     let window = match w {
         "default" => None,
@@ -972,21 +1075,28 @@ fn default_window(class: &str) -> RetentionWindow {
 }
 
 fn read_egress(path: &Path) -> Result<EgressPolicy, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::io("cannot read --egress-file", e))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Failure::io("cannot read --egress-file", e))?;
     serde_json::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
-    let egress = Egress::builder(env.guard.clone()).registry(registry(env)?).build()?;
+    let egress = Egress::builder(env.guard.clone())
+        .registry(registry(env)?)
+        .build()?;
     match c {
         PolicyCmd::Get { tenant } => {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
             let ret = env.guard.retention_policy(&ctx).await?;
             let eg = egress.policy(&ctx).await?;
-            let eg_json = serde_json::to_value(&eg).map_err(|e| Failure::new(1, "io", e.to_string()))?;
-            let windows: BTreeMap<&str, Value> =
-                ret.windows.iter().map(|(c, w)| (c.as_str(), window_json(*w))).collect();
+            let eg_json =
+                serde_json::to_value(&eg).map_err(|e| Failure::new(1, "io", e.to_string()))?;
+            let windows: BTreeMap<&str, Value> = ret
+                .windows
+                .iter()
+                .map(|(c, w)| (c.as_str(), window_json(*w)))
+                .collect();
             let mut text = String::from("retention:\n");
             for (c, w) in &ret.windows {
                 text += &format!("  {c} = {}\n", window_text(*w));
@@ -995,16 +1105,27 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                 "egress:\n{}",
                 serde_json::to_string_pretty(&eg_json).unwrap_or_default()
             );
-            Ok(Reply::ok(json!({"tenant": t.as_str(), "retention": windows, "egress": eg_json}), text))
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "retention": windows, "egress": eg_json}),
+                text,
+            ))
         }
-        PolicyCmd::Set { tenant, change } | PolicyCmd::Diff { tenant, change } if change.retention.is_empty() && change.egress_file.is_none() => {
+        PolicyCmd::Set { tenant, change } | PolicyCmd::Diff { tenant, change }
+            if change.retention.is_empty() && change.egress_file.is_none() =>
+        {
             let _ = tenant;
-            Err(Failure::usage("name a change: --retention CLASS=WINDOW and/or --egress-file FILE"))
+            Err(Failure::usage(
+                "name a change: --retention CLASS=WINDOW and/or --egress-file FILE",
+            ))
         }
         PolicyCmd::Set { tenant, change } => {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
-            let specs = change.retention.iter().map(|s| parse_retention(s)).collect::<Result<Vec<_>, _>>()?;
+            let specs = change
+                .retention
+                .iter()
+                .map(|s| parse_retention(s))
+                .collect::<Result<Vec<_>, _>>()?;
             let new_egress = change.egress_file.as_deref().map(read_egress).transpose()?;
             let mut changed = Vec::new();
             for (class, w) in &specs {
@@ -1014,19 +1135,29 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                         env.guard.clear_retention(&ctx, class).await?;
                     }
                 }
-                changed.push(format!("retention {class} = {}", w.map(window_text).unwrap_or_else(|| "default".into())));
+                changed.push(format!(
+                    "retention {class} = {}",
+                    w.map(window_text).unwrap_or_else(|| "default".into())
+                ));
             }
             let mut version = None;
             if let Some(p) = &new_egress {
                 version = Some(egress.set_policy(&ctx, p).await?);
                 changed.push("egress policy replaced".into());
             }
-            Ok(Reply::ok(json!({"tenant": t.as_str(), "changed": changed, "egress_version": version}), changed.join("\n")))
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "changed": changed, "egress_version": version}),
+                changed.join("\n"),
+            ))
         }
         PolicyCmd::Diff { tenant, change } => {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
-            let specs = change.retention.iter().map(|s| parse_retention(s)).collect::<Result<Vec<_>, _>>()?;
+            let specs = change
+                .retention
+                .iter()
+                .map(|s| parse_retention(s))
+                .collect::<Result<Vec<_>, _>>()?;
             let cur = env.guard.retention_policy(&ctx).await?;
             let mut diffs = Vec::new();
             for (class, w) in &specs {
@@ -1043,7 +1174,8 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                     for (k, nv) in n {
                         let ov = o.get(k).cloned().unwrap_or(Value::Null);
                         if &ov != nv {
-                            diffs.push(json!({"what": format!("egress.{k}"), "from": ov, "to": nv}));
+                            diffs
+                                .push(json!({"what": format!("egress.{k}"), "from": ov, "to": nv}));
                         }
                     }
                 }
@@ -1051,19 +1183,41 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
             let text = if diffs.is_empty() {
                 "no change".to_owned()
             } else {
-                diffs.iter().map(|d| format!("{}: {} -> {}", d["what"].as_str().unwrap_or_default(), d["from"], d["to"])).collect::<Vec<_>>().join("\n")
+                diffs
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}: {} -> {}",
+                            d["what"].as_str().unwrap_or_default(),
+                            d["from"],
+                            d["to"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             };
-            let code = if diffs.is_empty() { exit::OK } else { exit::CHECK_FAILED };
+            let code = if diffs.is_empty() {
+                exit::OK
+            } else {
+                exit::CHECK_FAILED
+            };
             Ok(Reply::ok(json!({"tenant": t.as_str(), "changes": diffs}), text).with_code(code))
         }
     }
 }
 
-async fn all_tokens(env: &Env, ctx: &TenantContext, agent: Option<&UserId>) -> Result<Vec<tenantguard::tokens::TokenInfo>, Failure> {
+async fn all_tokens(
+    env: &Env,
+    ctx: &TenantContext,
+    agent: Option<&UserId>,
+) -> Result<Vec<tenantguard::tokens::TokenInfo>, Failure> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = env.guard.list_tokens(ctx, agent, after.as_deref(), PAGE).await?;
+        let page = env
+            .guard
+            .list_tokens(ctx, agent, after.as_deref(), PAGE)
+            .await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id.clone());
         out.extend(page);
@@ -1093,21 +1247,46 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
                 .collect();
             let text = rows
                 .iter()
-                .map(|r| format!("{}  {}  {}  {}", r["id"].as_str().unwrap_or_default(), r["agent"].as_str().unwrap_or_default(), r["name"].as_str().unwrap_or_default(), if r["live"] == true { "live" } else { "revoked/expired" }))
+                .map(|r| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        r["id"].as_str().unwrap_or_default(),
+                        r["agent"].as_str().unwrap_or_default(),
+                        r["name"].as_str().unwrap_or_default(),
+                        if r["live"] == true {
+                            "live"
+                        } else {
+                            "revoked/expired"
+                        }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
-            Ok(Reply::ok(json!({"tenant": t.as_str(), "tokens": rows}), text))
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "tokens": rows}),
+                text,
+            ))
         }
         TokenCmd::Revoke { tenant, id } => {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
-            if !all_tokens(env, &ctx, None).await?.iter().any(|k| k.id == id) {
-                return Err(Failure::not_found(format!("tenant {t} has no token {id:?}")));
+            if !all_tokens(env, &ctx, None)
+                .await?
+                .iter()
+                .any(|k| k.id == id)
+            {
+                return Err(Failure::not_found(format!(
+                    "tenant {t} has no token {id:?}"
+                )));
             }
             let was_live = env.guard.revoke_token(&ctx, &id).await?;
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "id": id, "revoked": was_live}),
-                if was_live { format!("revoked token {id}") } else { format!("token {id} was already revoked or expired") },
+                if was_live {
+                    format!("revoked token {id}")
+                } else {
+                    format!("token {id} was already revoked or expired")
+                },
             ))
         }
         TokenCmd::Kill { tenant, agent } => {
@@ -1127,7 +1306,10 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
         SessionCmd::List { tenant, user } => {
             let t = tenant_id(&tenant)?;
             let u = user_id(&user)?;
-            let list = env.guard.list_sessions(&env.ctx(&t), Some(&u), PAGE).await?;
+            let list = env
+                .guard
+                .list_sessions(&env.ctx(&t), Some(&u), PAGE)
+                .await?;
             let rows: Vec<Value> = list
                 .iter()
                 .map(|s| json!({"id": s.id, "user": s.user, "label": s.label, "created_at": s.created_at,
@@ -1135,10 +1317,25 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
                 .collect();
             let text = list
                 .iter()
-                .map(|s| format!("{}  {}  {}  {}", s.id, s.user, s.label, if s.revoked_at.is_some() { "revoked" } else { "live" }))
+                .map(|s| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        s.id,
+                        s.user,
+                        s.label,
+                        if s.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
-            Ok(Reply::ok(json!({"tenant": t.as_str(), "sessions": rows}), text))
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "sessions": rows}),
+                text,
+            ))
         }
         SessionCmd::Revoke { tenant, id, user } => {
             let t = tenant_id(&tenant)?;
@@ -1153,9 +1350,14 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
             let id = id.unwrap_or_default();
             let was = env.guard.revoke_session(&ctx, &id).await?;
             if !was {
-                return Err(Failure::not_found(format!("tenant {t} has no live session {id:?}")));
+                return Err(Failure::not_found(format!(
+                    "tenant {t} has no live session {id:?}"
+                )));
             }
-            Ok(Reply::ok(json!({"tenant": t.as_str(), "id": id, "revoked": true}), format!("revoked session {id}")))
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "id": id, "revoked": true}),
+                format!("revoked session {id}"),
+            ))
         }
     }
 }
@@ -1164,14 +1366,18 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
 async fn pg(c: &PgCmd, cfg: &Config) -> Result<Reply, Failure> {
     match c {
         PgCmd::Migrate => {
-            let url = cfg
-                .postgres_admin_url
-                .as_deref()
-                .ok_or_else(|| Failure::usage("pg migrate needs postgres_admin_url (TENANTGUARD_POSTGRES_ADMIN_URL)"))?;
+            let url = cfg.postgres_admin_url.as_deref().ok_or_else(|| {
+                Failure::usage(
+                    "pg migrate needs postgres_admin_url (TENANTGUARD_POSTGRES_ADMIN_URL)",
+                )
+            })?;
             let n = tenantguard::PostgresStore::migrate(url)
                 .await
                 .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
-            Ok(Reply::ok(json!({"applied": n}), format!("applied {n} migrations")))
+            Ok(Reply::ok(
+                json!({"applied": n}),
+                format!("applied {n} migrations"),
+            ))
         }
         PgCmd::Check => {
             // Connecting runs the library's own refusals: superuser or owner logins,
@@ -1194,21 +1400,8 @@ async fn pg(_: &PgCmd, _: &Config) -> Result<Reply, Failure> {
 }
 
 async fn doctor(env: &Env) -> Result<Reply, Failure> {
-    let mut checks: Vec<(String, bool, String)> = Vec::new();
-    // Key file: readable by its owner only.
-    if env.cfg.key_provider == "local" {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            match std::fs::metadata(&env.cfg.key_file) {
-                Ok(m) => {
-                    let mode = m.permissions().mode() & 0o777;
-                    checks.push(("key file mode".into(), mode & 0o077 == 0, format!("{:o} ({})", mode, env.cfg.key_file.display())));
-                }
-                Err(e) => checks.push(("key file mode".into(), false, e.to_string())),
-            }
-        }
-    }
+    let mut checks: Vec<Check> = Vec::new();
+    checks.extend(key_file_check(&env.cfg));
     // Store reachable and migrated: a read through the service role.
     let tenants = env.tenants_after(None).await;
     checks.push((
@@ -1221,7 +1414,11 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
     ));
     if env.cfg.store == "postgres" {
         // Connecting refused a store without FORCE RLS on every table (require_rls).
-        checks.push(("PostgreSQL RLS forced on every table".into(), true, "checked when connecting".into()));
+        checks.push((
+            "PostgreSQL RLS forced on every table".into(),
+            true,
+            "checked when connecting".into(),
+        ));
     }
     // KMS round trip with a throw-away key under a probe context.
     let probe = async {
@@ -1230,8 +1427,16 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
             tenant: TenantId::new("tenantguard-doctor-probe").map_err(|e| e.to_string())?,
             key_id: KeyId::FIRST,
         };
-        let w = env.provider.wrap(&key, &ctx).await.map_err(|e| e.to_string())?;
-        let back = env.provider.unwrap(&w, &ctx).await.map_err(|e| e.to_string())?;
+        let w = env
+            .provider
+            .wrap(&key, &ctx)
+            .await
+            .map_err(|e| e.to_string())?;
+        let back = env
+            .provider
+            .unwrap(&w, &ctx)
+            .await
+            .map_err(|e| e.to_string())?;
         // A random probe key, not a secret anyone holds: a plain comparison is fine.
         if back.expose() != key.expose() {
             return Err("unwrap returned another key".to_owned());
@@ -1266,7 +1471,10 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
         "clock".into(),
         clock_ok,
         if newest > t + 300 {
-            format!("a key was created {}s in the future: the clock went back", newest - t)
+            format!(
+                "a key was created {}s in the future: the clock went back",
+                newest - t
+            )
         } else {
             format!("now {t}")
         },
@@ -1291,12 +1499,49 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
         }
         Err(f) => checks.push(("KEK within max age".into(), false, f.message)),
     }
+    Ok(doctor_reply(checks))
+}
+
+type Check = (String, bool, String);
+
+/// Key file: readable by its owner only.
+fn key_file_check(cfg: &Config) -> Option<Check> {
+    if cfg.key_provider != "local" {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        Some(match std::fs::metadata(&cfg.key_file) {
+            Ok(m) => {
+                let mode = m.permissions().mode() & 0o777;
+                (
+                    "key file mode".into(),
+                    mode & 0o077 == 0,
+                    format!("{:o} ({})", mode, cfg.key_file.display()),
+                )
+            }
+            Err(e) => ("key file mode".into(), false, e.to_string()),
+        })
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+fn doctor_reply(checks: Vec<Check>) -> Reply {
     let ok = checks.iter().all(|c| c.1);
     let text = checks
         .iter()
         .map(|(n, ok, d)| format!("[{}] {n}: {d}", if *ok { " ok " } else { "FAIL" }))
         .collect::<Vec<_>>()
         .join("\n");
-    let rows: Vec<Value> = checks.iter().map(|(n, ok, d)| json!({"check": n, "ok": ok, "detail": d})).collect();
-    Ok(Reply::ok(json!({"ok": ok, "checks": rows}), text).with_code(if ok { exit::OK } else { exit::CHECK_FAILED }))
+    let rows: Vec<Value> = checks
+        .iter()
+        .map(|(n, ok, d)| json!({"check": n, "ok": ok, "detail": d}))
+        .collect();
+    Reply::ok(json!({"ok": ok, "checks": rows}), text).with_code(if ok {
+        exit::OK
+    } else {
+        exit::CHECK_FAILED
+    })
 }

@@ -68,16 +68,18 @@ impl Config {
     pub fn load(path: &Path, required: bool) -> Result<Config, Failure> {
         let mut cfg = match std::fs::read_to_string(path) {
             Ok(text) => {
-                let mut c: Config = toml::from_str(&text).map_err(|e| {
-                    Failure::usage(format!("{}: {}", path.display(), e.message()))
-                })?;
+                let mut c: Config = toml::from_str(&text)
+                    .map_err(|e| Failure::usage(format!("{}: {}", path.display(), e.message())))?;
                 let base = path.parent().unwrap_or(Path::new("."));
                 for p in [&mut c.key_file, &mut c.sqlite_path] {
                     if p.is_relative() {
                         *p = base.join(&*p);
                     }
                 }
-                for p in [&mut c.state_dir, &mut c.registry_file].into_iter().flatten() {
+                for p in [&mut c.state_dir, &mut c.registry_file]
+                    .into_iter()
+                    .flatten()
+                {
                     if p.is_relative() {
                         *p = base.join(&*p);
                     }

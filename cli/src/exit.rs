@@ -86,7 +86,16 @@ mod tests {
         assert_eq!(code_of(ErrorKind::PermissionDenied), REFUSED);
         assert_eq!(code_of(ErrorKind::NotFound), NOT_FOUND);
         assert_eq!(code_of(ErrorKind::Store), FAILURE);
-        let all = [OK, FAILURE, USAGE, INTEGRITY, REFUSED, NOT_FOUND, CHECK_FAILED, INTERRUPTED];
+        let all = [
+            OK,
+            FAILURE,
+            USAGE,
+            INTEGRITY,
+            REFUSED,
+            NOT_FOUND,
+            CHECK_FAILED,
+            INTERRUPTED,
+        ];
         let mut s = all.to_vec();
         s.dedup();
         assert_eq!(s.len(), all.len());

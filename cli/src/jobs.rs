@@ -86,11 +86,9 @@ impl Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(total);
             b.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
             b.set_message(what.to_owned());
             b
@@ -198,7 +196,8 @@ impl State {
     pub fn save(&self, dir: &Path) -> Result<(), Failure> {
         let path = Self::path(dir);
         let tmp = dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Failure::new(1, "io", e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| Failure::new(1, "io", e.to_string()))?;
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
@@ -234,6 +233,9 @@ mod tests {
         let s = State::load(dir.path()).unwrap();
         assert_eq!(s.checkpoints.len(), 2);
         std::fs::write(State::path(dir.path()), b"{not json").unwrap();
-        assert_eq!(State::load(dir.path()).unwrap_err().code, crate::exit::USAGE);
+        assert_eq!(
+            State::load(dir.path()).unwrap_err().code,
+            crate::exit::USAGE
+        );
     }
 }

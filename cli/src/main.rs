@@ -14,7 +14,6 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-
 /// The result of a command: JSON for `--json`, text otherwise, and the exit code.
 pub struct Reply {
     pub json: serde_json::Value,
@@ -52,7 +51,12 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 integrity failure, 4 re
 #[command(name = "tenantguard", version, about = "Operate a tenantguard deployment: keys, re-encryption, retention, audit, policies, tokens, sessions", after_help = AFTER_MAIN)]
 pub struct Cli {
     /// The configuration file.
-    #[arg(long, global = true, env = "TENANTGUARD_CONFIG", default_value = "tenantguard.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTGUARD_CONFIG",
+        default_value = "tenantguard.toml"
+    )]
     pub config: PathBuf,
     /// Print the result as one JSON document on stdout.
     #[arg(long, global = true)]
@@ -67,23 +71,36 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Create the key file and the database (idempotent) and write a configuration file if none exists.
-    #[command(after_help = "Examples:\n  tenantguard init\n  tenantguard --config /etc/tenantguard.toml init --dir /var/lib/tenantguard")]
+    #[command(
+        after_help = "Examples:\n  tenantguard init\n  tenantguard --config /etc/tenantguard.toml init --dir /var/lib/tenantguard"
+    )]
     Init {
         /// Where the key file and database go when no configuration file exists yet.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
     /// Tenants: create, list, shred.
-    #[command(subcommand, after_help = "Examples:\n  tenantguard tenant create acme\n  tenantguard tenant list\n  echo acme | tenantguard tenant shred acme")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantguard tenant create acme\n  tenantguard tenant list\n  echo acme | tenantguard tenant shred acme"
+    )]
     Tenant(TenantCmd),
     /// Tenant data keys: list, rotate, retire.
-    #[command(subcommand, after_help = "Examples:\n  tenantguard key list acme\n  tenantguard key rotate --due\n  tenantguard key retire acme 1 --dry-run")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantguard key list acme\n  tenantguard key rotate --due\n  tenantguard key retire acme 1 --dry-run"
+    )]
     Key(KeyCmd),
     /// Key-encryption keys: rotate, re-wrap the tenant keys, list.
-    #[command(subcommand, after_help = "Examples:\n  tenantguard kek rotate --due\n  tenantguard kek rewrap\n  tenantguard kek list")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantguard kek rotate --due\n  tenantguard kek rewrap\n  tenantguard kek list"
+    )]
     Kek(KekCmd),
     /// Move stored records to the active key (resumable, idempotent).
-    #[command(after_help = "Examples:\n  tenantguard reencrypt acme\n  tenantguard reencrypt acme --from 1\n  tenantguard reencrypt --all\n\nCtrl-C stops after the current batch (exit 130); the next run resumes there.")]
+    #[command(
+        after_help = "Examples:\n  tenantguard reencrypt acme\n  tenantguard reencrypt acme --from 1\n  tenantguard reencrypt --all\n\nCtrl-C stops after the current batch (exit 130); the next run resumes there."
+    )]
     Reencrypt {
         /// The tenant.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -99,7 +116,9 @@ pub enum Command {
         batch: Option<usize>,
     },
     /// Delete records past their retention window.
-    #[command(after_help = "Examples:\n  tenantguard sweep acme --dry-run\n  tenantguard sweep --all\n\nA cron line: 15 3 * * *  tenantguard --config /etc/tenantguard.toml sweep --all")]
+    #[command(
+        after_help = "Examples:\n  tenantguard sweep acme --dry-run\n  tenantguard sweep --all\n\nA cron line: 15 3 * * *  tenantguard --config /etc/tenantguard.toml sweep --all"
+    )]
     Sweep {
         /// The tenant.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -120,25 +139,44 @@ pub enum Command {
         subject: String,
     },
     /// Audit log: export, verify.
-    #[command(subcommand, after_help = "Examples:\n  tenantguard audit export acme --out acme-audit.jsonl\n  tenantguard audit verify acme --expect-head 9f2c...\n  tenantguard audit verify acme --file acme-audit.jsonl")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantguard audit export acme --out acme-audit.jsonl\n  tenantguard audit verify acme --expect-head 9f2c...\n  tenantguard audit verify acme --file acme-audit.jsonl"
+    )]
     Audit(AuditCmd),
     /// Egress policies and retention windows: get, set, diff.
-    #[command(subcommand, after_help = "Examples:\n  tenantguard policy get acme\n  tenantguard policy set acme --retention run_log=30d --retention screenshot=default\n  tenantguard policy diff acme --egress-file strict.json")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantguard policy get acme\n  tenantguard policy set acme --retention run_log=30d --retention screenshot=default\n  tenantguard policy diff acme --egress-file strict.json"
+    )]
     Policy(PolicyCmd),
     /// Agent tokens: list, revoke, kill an agent.
-    #[command(subcommand, after_help = "Examples:\n  tenantguard token list acme\n  tenantguard token revoke acme tok_123\n  tenantguard token kill acme build-bot")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantguard token list acme\n  tenantguard token revoke acme tok_123\n  tenantguard token kill acme build-bot"
+    )]
     Token(TokenCmd),
     /// User sessions: list, revoke.
-    #[command(subcommand, after_help = "Examples:\n  tenantguard session list acme --user alice\n  tenantguard session revoke acme ses_123")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantguard session list acme --user alice\n  tenantguard session revoke acme ses_123"
+    )]
     Session(SessionCmd),
     /// PostgreSQL: migrate the schema, check roles, RLS and grants (`postgres` feature).
-    #[command(subcommand, after_help = "Examples:\n  TENANTGUARD_POSTGRES_ADMIN_URL=postgres://owner@db/app tenantguard pg migrate\n  tenantguard pg check")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  TENANTGUARD_POSTGRES_ADMIN_URL=postgres://owner@db/app tenantguard pg migrate\n  tenantguard pg check"
+    )]
     Pg(PgCmd),
     /// Check the deployment: key file, store, KMS round trip, clock, overdue keys.
-    #[command(after_help = "Examples:\n  tenantguard doctor\n  tenantguard --json doctor | jq '.checks[] | select(.ok == false)'")]
+    #[command(
+        after_help = "Examples:\n  tenantguard doctor\n  tenantguard --json doctor | jq '.checks[] | select(.ok == false)'"
+    )]
     Doctor,
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  tenantguard completions bash > /etc/bash_completion.d/tenantguard\n  tenantguard completions zsh > ~/.zfunc/_tenantguard\n  tenantguard completions fish > ~/.config/fish/completions/tenantguard.fish")]
+    #[command(
+        after_help = "Examples:\n  tenantguard completions bash > /etc/bash_completion.d/tenantguard\n  tenantguard completions zsh > ~/.zfunc/_tenantguard\n  tenantguard completions fish > ~/.config/fish/completions/tenantguard.fish"
+    )]
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
@@ -154,7 +192,9 @@ pub enum TenantCmd {
     #[command(after_help = "Example:\n  tenantguard --json tenant list")]
     List,
     /// Crypto-shred a tenant: destroy its keys (irreversible). Type the id back, or --yes.
-    #[command(after_help = "Examples:\n  tenantguard tenant shred acme          (asks for the id)\n  tenantguard tenant shred acme --yes")]
+    #[command(
+        after_help = "Examples:\n  tenantguard tenant shred acme          (asks for the id)\n  tenantguard tenant shred acme --yes"
+    )]
     Shred {
         tenant: String,
         /// Do not ask.
@@ -169,7 +209,9 @@ pub enum KeyCmd {
     #[command(after_help = "Example:\n  tenantguard key list acme")]
     List { tenant: String },
     /// Rotate data keys: one tenant, or every tenant whose key is older than the maximum age (--due).
-    #[command(after_help = "Examples:\n  tenantguard key rotate acme\n  tenantguard key rotate --due    (cron / systemd timer)")]
+    #[command(
+        after_help = "Examples:\n  tenantguard key rotate acme\n  tenantguard key rotate --due    (cron / systemd timer)"
+    )]
     Rotate {
         #[arg(required_unless_present = "due", conflicts_with = "due")]
         tenant: Option<String>,
@@ -178,7 +220,9 @@ pub enum KeyCmd {
         due: bool,
     },
     /// Destroy a decrypt-only key version once nothing uses it.
-    #[command(after_help = "Examples:\n  tenantguard key retire acme 1 --dry-run\n  tenantguard key retire acme 1")]
+    #[command(
+        after_help = "Examples:\n  tenantguard key retire acme 1 --dry-run\n  tenantguard key retire acme 1"
+    )]
     Retire {
         tenant: String,
         /// The key version.
@@ -192,7 +236,9 @@ pub enum KeyCmd {
 #[derive(Subcommand)]
 pub enum KekCmd {
     /// Make a fresh KEK current (local key file); then run `kek rewrap`.
-    #[command(after_help = "Examples:\n  tenantguard kek rotate\n  tenantguard kek rotate --due && tenantguard kek rewrap")]
+    #[command(
+        after_help = "Examples:\n  tenantguard kek rotate\n  tenantguard kek rotate --due && tenantguard kek rewrap"
+    )]
     Rotate {
         /// Only if the current KEK is older than `max_kek_age_days`.
         #[arg(long)]
@@ -212,7 +258,9 @@ pub enum KekCmd {
 #[derive(Subcommand)]
 pub enum AuditCmd {
     /// Write a tenant's audit log as JSON Lines (verified on the way); prints the head.
-    #[command(after_help = "Examples:\n  tenantguard audit export acme --out acme.jsonl\n  tenantguard audit export --all --out-dir exports/")]
+    #[command(
+        after_help = "Examples:\n  tenantguard audit export acme --out acme.jsonl\n  tenantguard audit export --all --out-dir exports/"
+    )]
     Export {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         tenant: Option<String>,
@@ -226,7 +274,9 @@ pub enum AuditCmd {
         out_dir: Option<PathBuf>,
     },
     /// Verify a tenant's stored chain, or an exported file, optionally against an expected head.
-    #[command(after_help = "Examples:\n  tenantguard audit verify acme\n  tenantguard audit verify acme --expect-head 3b1f...\n  tenantguard audit verify acme --file acme.jsonl --expect-head 3b1f...")]
+    #[command(
+        after_help = "Examples:\n  tenantguard audit verify acme\n  tenantguard audit verify acme --expect-head 3b1f...\n  tenantguard audit verify acme --file acme.jsonl --expect-head 3b1f..."
+    )]
     Verify {
         tenant: String,
         /// Verify this export instead of the stored log.
@@ -254,14 +304,18 @@ pub enum PolicyCmd {
     #[command(after_help = "Example:\n  tenantguard --json policy get acme")]
     Get { tenant: String },
     /// Change retention windows and/or replace the egress policy.
-    #[command(after_help = "Examples:\n  tenantguard policy set acme --retention run_log=30d\n  tenantguard policy set acme --egress-file strict.json")]
+    #[command(
+        after_help = "Examples:\n  tenantguard policy set acme --retention run_log=30d\n  tenantguard policy set acme --egress-file strict.json"
+    )]
     Set {
         tenant: String,
         #[command(flatten)]
         change: PolicyChange,
     },
     /// Show what `policy set` with the same arguments would change (exit 6 if anything).
-    #[command(after_help = "Example:\n  tenantguard policy diff acme --retention run_log=30d --egress-file strict.json")]
+    #[command(
+        after_help = "Example:\n  tenantguard policy diff acme --retention run_log=30d --egress-file strict.json"
+    )]
     Diff {
         tenant: String,
         #[command(flatten)]
@@ -272,7 +326,9 @@ pub enum PolicyCmd {
 #[derive(Subcommand)]
 pub enum TokenCmd {
     /// List a tenant's agent tokens (metadata only).
-    #[command(after_help = "Examples:\n  tenantguard token list acme\n  tenantguard token list acme --agent build-bot")]
+    #[command(
+        after_help = "Examples:\n  tenantguard token list acme\n  tenantguard token list acme --agent build-bot"
+    )]
     List {
         tenant: String,
         #[arg(long)]
@@ -296,7 +352,9 @@ pub enum SessionCmd {
         user: String,
     },
     /// Revoke one session, or every session of a user (--user).
-    #[command(after_help = "Examples:\n  tenantguard session revoke acme ses_123\n  tenantguard session revoke acme --user alice")]
+    #[command(
+        after_help = "Examples:\n  tenantguard session revoke acme ses_123\n  tenantguard session revoke acme --user alice"
+    )]
     Revoke {
         tenant: String,
         #[arg(required_unless_present = "user", conflicts_with = "user")]
@@ -309,7 +367,9 @@ pub enum SessionCmd {
 #[derive(Subcommand)]
 pub enum PgCmd {
     /// Create or upgrade the schema, roles and policies (needs postgres_admin_url).
-    #[command(after_help = "Example:\n  TENANTGUARD_POSTGRES_ADMIN_URL=postgres://owner@db/app tenantguard pg migrate")]
+    #[command(
+        after_help = "Example:\n  TENANTGUARD_POSTGRES_ADMIN_URL=postgres://owner@db/app tenantguard pg migrate"
+    )]
     Migrate,
     /// Connect as the application and service roles: refuses owners, superusers, missing grants and tables without FORCE RLS.
     #[command(after_help = "Example:\n  tenantguard pg check")]
@@ -331,7 +391,12 @@ fn main() {
         }
     };
     if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(*shell, &mut Cli::command(), "tenantguard", &mut std::io::stdout());
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "tenantguard",
+            &mut std::io::stdout(),
+        );
         return;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -1,9 +1,8 @@
 //! The public methods the operator command line drives: a re-encryption that stops and
 //! resumes from a checkpoint, the tenant listing, and the sweep's dry run.
 
-mod tg_cap;
-#[allow(dead_code)]
 mod gov_support;
+mod tg_cap;
 
 use std::ops::ControlFlow;
 
@@ -47,9 +46,13 @@ fn reencrypt_stops_on_break_and_resumes_from_the_checkpoint_without_double_work(
         assert_eq!(first.remaining, 150);
         assert_eq!(checkpoint.as_deref(), Some("r0099"));
         let (second, done) = g
-            .reencrypt_resumable(&t, Some(KeyId::FIRST), checkpoint.as_deref(), 100, |_, _| {
-                ControlFlow::Continue(())
-            })
+            .reencrypt_resumable(
+                &t,
+                Some(KeyId::FIRST),
+                checkpoint.as_deref(),
+                100,
+                |_, _| ControlFlow::Continue(()),
+            )
             .await
             .unwrap();
         // Only what the first run left: nothing moved twice, nothing left behind.
