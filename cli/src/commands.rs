@@ -183,6 +183,7 @@ async fn postgres_store(
     Err(no_postgres())
 }
 
+#[cfg(not(feature = "postgres"))]
 fn no_postgres() -> Failure {
     Failure::usage(
         "this build has no PostgreSQL support: cargo install --path cli --features postgres",

@@ -731,3 +731,37 @@ fn plain_progress_lines_when_not_a_terminal() {
         .success()
         .stderr(predicate::str::is_empty());
 }
+
+/// On a terminal (a pty from util-linux `script`) the job draws an indicatif bar with rate
+/// and ETA instead of plain lines.
+#[cfg(unix)]
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    if StdCommand::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let d = Dep::new();
+    d.ok(&["tenant", "create", "acme"]);
+    let (g, s) = d.guard();
+    seed(&g, &s, "acme", 600, "note");
+    drop(g);
+    d.ok(&["key", "rotate", "acme"]);
+    let inner = format!("{BIN} reencrypt acme --batch 3");
+    let out = StdCommand::new("script")
+        .current_dir(&d.root)
+        .env("TERM", "xterm")
+        .args(["-qefc", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("reencrypt acme ["), "no bar drawn: {text}");
+    assert!(text.contains("/s") && text.contains("eta"), "{text}");
+    assert!(
+        !text.contains("reencrypt acme: "),
+        "plain lines on a terminal: {text}"
+    );
+    assert!(text.contains("moved 600 records"), "{text}");
+}
