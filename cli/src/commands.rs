@@ -872,7 +872,14 @@ async fn export_one(
     // Written beside the target and renamed once whole: an interrupted export never
     // leaves a file that looks complete.
     let tmp = out.with_extension("jsonl.partial");
-    let f = std::fs::File::create(&tmp).map_err(|e| Failure::io("cannot create the export", e))?;
+    // Owner-only: an audit log names users, agents and what they did.
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let f = opts
+        .open(&tmp)
+        .map_err(|e| Failure::io("cannot create the export", e))?;
     let r = env
         .guard
         .export_audit(&env.ctx(t), std::io::BufWriter::new(f))

@@ -402,6 +402,12 @@ fn audit_export_and_verify_against_a_head() {
     let head = e["head"].as_str().unwrap().to_owned();
     assert_eq!(e["entries"], 2);
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "export readable by others: {mode:o}");
+    }
     let v = d.ok(&["audit", "verify", "acme", "--expect-head", &head]);
     assert_eq!(v["ok"], true);
     d.ok(&[
