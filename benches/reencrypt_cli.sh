@@ -20,7 +20,12 @@ CLI=$target/release/tenantguard
 BASE=$target/release/examples/reencrypt_baseline
 TIMEFORMAT='%R %U %S'
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+dbs=()
+cleanup() {
+    rm -rf "$work"
+    for db in "${dbs[@]}"; do psql_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true; done
+}
+trap cleanup EXIT
 
 fresh() { # $1: dir -> seeded deployment
     local d=$1
@@ -28,6 +33,7 @@ fresh() { # $1: dir -> seeded deployment
     if [[ $STORE == postgres ]]; then
         local db="tg_bench_$RANDOM$RANDOM"
         psql_admin "CREATE DATABASE $db" >/dev/null
+        dbs+=("$db")
         local base=${TENANTGUARD_PG_URL%/*} sbase=${TENANTGUARD_PG_SERVICE_URL%/*} abase=${TENANTGUARD_PG_ADMIN_URL%/*}
         printf 'store = "postgres"\nkey_file = "keys.json"\npostgres_url = "%s/%s"\npostgres_service_url = "%s/%s"\npostgres_admin_url = "%s/%s"\n' \
             "$base" "$db" "$sbase" "$db" "$abase" "$db" > "$d/tenantguard.toml"
