@@ -771,3 +771,45 @@ fn a_terminal_gets_a_progress_bar() {
     );
     assert!(text.contains("moved 600 records"), "{text}");
 }
+
+/// The per-tenant jobs resume after the tenant their checkpoint names, and a finished job
+/// removes its checkpoint (the next run covers every tenant again).
+#[test]
+fn per_tenant_jobs_resume_from_their_checkpoints() {
+    let d = Dep::new();
+    for t in ["a", "b", "c"] {
+        d.ok(&["tenant", "create", t]);
+    }
+    let state = d.data().join("tenantguard-cli-state.json");
+    let set = |job: &str, after: &str| {
+        let mut st: Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+        st["checkpoints"][job] = after.into();
+        std::fs::write(&state, st.to_string()).unwrap();
+    };
+    d.ok(&["kek", "rotate"]);
+    set("kek-rewrap", "a");
+    let r = d.ok(&["kek", "rewrap"]);
+    assert_eq!(r["resumed_after"], "a");
+    assert_eq!(r["tenants"], 2);
+    assert_eq!(r["rewrapped"], 2);
+    // Finished: the next run starts from the first tenant and finds a's key to re-wrap.
+    let r = d.ok(&["kek", "rewrap"]);
+    assert_eq!(r["resumed_after"], Value::Null);
+    assert_eq!(r["rewrapped"], 1);
+    set("sweep-all", "b");
+    let r = d.ok(&["sweep", "--all"]);
+    assert_eq!(r["tenants"].as_array().unwrap().len(), 1);
+    assert_eq!(r["tenants"][0]["tenant"], "c");
+    assert_eq!(
+        d.ok(&["sweep", "--all"])["tenants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    set("audit-export-all", "a");
+    let r = d.ok(&["audit", "export", "--all", "--out-dir", "ex"]);
+    assert_eq!(r["exported"].as_array().unwrap().len(), 2);
+    assert!(!d.root.join("ex/a.jsonl").exists());
+}
