@@ -34,7 +34,7 @@ pub struct Env {
     pub local: Option<Arc<LocalKeyProvider>>,
     pub state_dir: PathBuf,
     pub quiet: bool,
-    pub stop: Stop,
+    stop: std::sync::OnceLock<Stop>,
 }
 
 fn now() -> i64 {
@@ -69,6 +69,12 @@ impl Env {
             cursor = Some(last);
         }
         Ok(out)
+    }
+
+    /// The stop request, listened for only once a long job starts: elsewhere Ctrl-C keeps
+    /// its default (end the process at once, e.g. at the shred confirmation).
+    fn stop(&self) -> &Stop {
+        self.stop.get_or_init(Stop::install)
     }
 
     fn progress(&self, what: &str, total: u64) -> Progress {
@@ -157,7 +163,7 @@ pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure
         local,
         state_dir,
         quiet,
-        stop: Stop::install(),
+        stop: std::sync::OnceLock::new(),
     })
 }
 
@@ -615,7 +621,7 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     // checkpoint written after each page of tenants tells the next run where to go on.
     let r = tokio::select! {
         r = job => Some(r?),
-        _ = env.stop.wait() => None,
+        _ = env.stop().wait() => None,
     };
     bar.finish();
     drop(bar);
@@ -698,7 +704,7 @@ async fn reencrypt(
         }
         let mut bar = env.progress(&format!("reencrypt {t}"), todo);
         let dir = env.state_dir.clone();
-        let stop = env.stop.clone();
+        let stop = env.stop().clone();
         let mut save_err = None;
         let (r, stopped) = env
             .guard
@@ -786,7 +792,7 @@ async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, 
     let mut total = 0u64;
     let mut text = String::new();
     for (i, t) in tenants.iter().enumerate() {
-        if env.stop.requested() {
+        if env.stop().requested() {
             bar.finish();
             return Ok(Reply::ok(
                 json!({"interrupted": true, "tenants": rows, "deleted": total}),
@@ -945,7 +951,7 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             let mut bar = env.progress("audit export (tenants)", tenants.len() as u64);
             let mut rows = Vec::new();
             for (i, t) in tenants.iter().enumerate() {
-                if env.stop.requested() {
+                if env.stop().requested() {
                     bar.finish();
                     return Ok(Reply::ok(
                         json!({"interrupted": true, "exported": rows}),

@@ -22,33 +22,50 @@ pub struct Stop {
 }
 
 impl Stop {
-    /// Listens for Ctrl-C (SIGINT) and SIGTERM (what systemd and `timeout` send).
+    /// Listens for Ctrl-C (SIGINT) and SIGTERM (what systemd and `timeout` send). The
+    /// handlers are registered before this returns, so a signal right after cannot take the
+    /// default action (ending the process mid-batch, which is safe but loses the report).
     pub fn install() -> Stop {
         let stop = Stop::default();
         let s = stop.clone();
-        tokio::spawn(async move {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{signal, SignalKind};
-                let term = signal(SignalKind::terminate());
-                match term {
-                    Ok(mut term) => {
-                        tokio::select! {
-                            _ = tokio::signal::ctrl_c() => {}
-                            _ = term.recv() => {}
-                        }
-                    }
-                    Err(_) => {
-                        let _ = tokio::signal::ctrl_c().await;
-                    }
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (int, term) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            );
+            tokio::spawn(async move {
+                let (Ok(mut int), Ok(mut term)) = (int, term) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
                 }
+                s.request();
+                // A second Ctrl-C ends the process now: safe, as every step is atomic.
+                if int.recv().await.is_some() {
+                    std::process::exit(crate::exit::INTERRUPTED);
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                s.request();
             }
-            #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
-            s.flag.store(true, Ordering::SeqCst);
-            s.notify.notify_waiters();
         });
         stop
+    }
+
+    fn request(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+        let _ = writeln!(
+            std::io::stderr(),
+            "stopping after the current batch (Ctrl-C again to quit at once; the job resumes either way)"
+        );
     }
 
     pub fn requested(&self) -> bool {
