@@ -28,6 +28,8 @@ cargo run --locked --example quickstart -p tenantguard-examples
 step "PostgreSQL: start a throwaway cluster, run the store, RLS and attack suites against it"
 eval "$(scripts/pg.sh start)"
 TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard --features postgres
+# The command line against the same cluster (pg migrate/check, jobs on PostgreSQL).
+TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard-cli --features postgres --test cli_pg
 
 # The bindings run while the cluster is up: their PostgresStore tests need it.
 # They run with CARGO_TARGET_DIR set (a folder of their own unless the caller set one), so a

@@ -168,12 +168,67 @@ impl Guard {
         self.reencrypt_where(ctx, None, batch, progress).await
     }
 
+    /// [`Guard::reencrypt`] (with `from`) or [`Guard::reencrypt_all`] (without) that can
+    /// be stopped and resumed: it starts after record id `start_after` and calls `progress`
+    /// after each batch with the report so far and the last record id it handled (the
+    /// checkpoint to pass as `start_after` next time); `ControlFlow::Break` stops it after
+    /// that batch. Returns the report and, when stopped early, the checkpoint. Every batch
+    /// is already committed when `progress` sees it, so a checkpoint recorded there never
+    /// skips work, and a record handled twice (a crash between commit and recording) is
+    /// found current and left alone. Needs the owner role.
+    pub async fn reencrypt_resumable(
+        &self,
+        ctx: &TenantContext,
+        from: Option<KeyId>,
+        start_after: Option<&str>,
+        batch: usize,
+        mut progress: impl FnMut(&ReencryptReport, &str) -> std::ops::ControlFlow<()> + Send,
+    ) -> Result<(ReencryptReport, Option<String>)> {
+        self.authorize_live(
+            ctx,
+            Role::Owner,
+            "keys",
+            ScopeAction::Admin,
+            "re-encrypt records",
+        )
+        .await?;
+        let mut stopped = None;
+        let report = self
+            .reencrypt_core(ctx, from, start_after, batch, |r, last| {
+                let flow = progress(r, last);
+                if flow.is_break() {
+                    stopped = Some(last.to_owned());
+                }
+                flow
+            })
+            .await?;
+        Ok((report, stopped))
+    }
+
     async fn reencrypt_where<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
         from: Option<KeyId>,
         batch: usize,
         mut progress: impl FnMut(&ReencryptReport) -> P + Send,
+    ) -> Result<ReencryptReport> {
+        self.reencrypt_core(ctx, from, None, batch, |r, _| {
+            if progress(r).keep_going() {
+                std::ops::ControlFlow::Continue(())
+            } else {
+                std::ops::ControlFlow::Break(())
+            }
+        })
+        .await
+    }
+
+    async fn reencrypt_core(
+        &self,
+        ctx: &TenantContext,
+        from: Option<KeyId>,
+        start_after: Option<&str>,
+        batch: usize,
+        mut progress: impl FnMut(&ReencryptReport, &str) -> std::ops::ControlFlow<()> + Send,
     ) -> Result<ReencryptReport> {
         let batch = check_batch(batch)?;
         let active = self.active_key(ctx).await?;
@@ -186,7 +241,7 @@ impl Guard {
         // which v1 cannot tell): re-sealing it as v2 would launder it, so it is reported.
         let v1_refused = self.v1_refused(ctx).await?;
         let mut report = ReencryptReport::default();
-        let mut cursor: Option<String> = None;
+        let mut cursor: Option<String> = start_after.map(str::to_owned);
         loop {
             let page = self
                 .store()
@@ -251,7 +306,7 @@ impl Guard {
                     report.raced += 1;
                 }
             }
-            if !progress(&report).keep_going() {
+            if progress(&report, cursor.as_deref().unwrap_or_default()).is_break() {
                 report.stopped = true;
                 break;
             }
@@ -371,6 +426,19 @@ impl Guard {
         )
         .await?;
         Ok(())
+    }
+
+    /// Tenant ids after `after` in ascending order, at most `limit` (1 to the store's page
+    /// limit): an operator's listing and the driver of per-tenant jobs. Service role only.
+    pub async fn list_tenants(
+        &self,
+        service: &ServiceRole,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        self.check_service(service)?;
+        let limit = check_batch(limit)?;
+        Ok(self.store().list_tenants(service, after, limit).await?)
     }
 
     /// KEK rotation: re-wraps every tenant's data keys that are not under the provider's

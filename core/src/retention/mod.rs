@@ -294,6 +294,41 @@ impl Guard {
         Ok(report)
     }
 
+    /// What [`Guard::sweep`] would delete now, per data class, without deleting anything
+    /// (an operator's dry run): records whose class has a window and whose last write is
+    /// older than it, by the same rule as the sweep. Reads record metadata only. Needs the
+    /// admin role, like the sweep.
+    pub async fn sweep_preview(&self, ctx: &TenantContext) -> Result<BTreeMap<String, u64>> {
+        self.authorize_live(
+            ctx,
+            Role::Admin,
+            "retention",
+            ScopeAction::Admin,
+            "run a retention sweep",
+        )
+        .await?;
+        let policy = self.retention_policy(ctx).await?;
+        let now = self.now();
+        let mut due = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .store()
+                .records_page(ctx, cursor.as_deref(), crate::store::MAX_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.id.clone());
+            for rec in &page {
+                if let RetentionWindow::Secs(w) = policy.window(&rec.class) {
+                    if rec.updated_at < now.saturating_sub(w) {
+                        *due.entry(rec.class.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        Ok(due)
+    }
+
     /// Sweeps every tenant (service role), tenants in ascending id order. Resumable: pass
     /// the last report's `last_tenant` as `start_after`.
     pub async fn sweep_all(

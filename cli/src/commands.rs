@@ -1,0 +1,1561 @@
+//! Every command, on the library's public API, acting with the service capability of the
+//! guard built from the configuration.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tenantguard::egress::{Egress, EgressPolicy, Registry, SubProcessor};
+use tenantguard::store::RetentionWindow;
+use tenantguard::{
+    Guard, KeyId, KeyProvider, KeyState, LocalKeyProvider, ServiceRole, Store, TenantContext,
+    TenantId, UserId,
+};
+
+use crate::config::Config;
+use crate::exit::{self, Failure};
+use crate::jobs::{Progress, State, Stop};
+use crate::{AuditCmd, Cli, Command, KekCmd, KeyCmd, PgCmd, PolicyCmd, Reply};
+use crate::{SessionCmd, TenantCmd, TokenCmd};
+
+const DAY: i64 = 86_400;
+/// Page size of listings.
+const PAGE: usize = 1000;
+
+/// An opened deployment.
+pub struct Env {
+    pub cfg: Config,
+    pub guard: Guard,
+    pub service: ServiceRole,
+    pub provider: Arc<dyn KeyProvider>,
+    pub local: Option<Arc<LocalKeyProvider>>,
+    pub state_dir: PathBuf,
+    pub quiet: bool,
+    stop: std::sync::OnceLock<Stop>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn tenant_id(s: &str) -> Result<TenantId, Failure> {
+    TenantId::new(s).map_err(|e| Failure::usage(format!("tenant id {s:?}: {e}")))
+}
+
+impl Env {
+    pub fn ctx(&self, tenant: &TenantId) -> TenantContext {
+        TenantContext::service(tenant.clone(), &self.service)
+    }
+
+    /// Every tenant id, ascending, after `after`.
+    pub async fn tenants_after(&self, after: Option<&TenantId>) -> Result<Vec<TenantId>, Failure> {
+        let mut out = Vec::new();
+        let mut cursor = after.cloned();
+        loop {
+            let page = self
+                .guard
+                .list_tenants(&self.service, cursor.as_ref(), PAGE)
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            out.extend(page);
+            cursor = Some(last);
+        }
+        Ok(out)
+    }
+
+    /// The stop request, listened for only once a long job starts: elsewhere Ctrl-C keeps
+    /// its default (end the process at once, e.g. at the shred confirmation).
+    fn stop(&self) -> &Stop {
+        self.stop.get_or_init(Stop::install)
+    }
+
+    fn progress(&self, what: &str, total: u64) -> Progress {
+        Progress::new(what, total, self.quiet)
+    }
+
+    fn batch(&self, over: Option<usize>) -> Result<usize, Failure> {
+        let b = over.unwrap_or(self.cfg.batch);
+        if b == 0 || b > 10_000 {
+            return Err(Failure::usage("--batch must be 1 to 10000"));
+        }
+        Ok(b)
+    }
+}
+
+fn no_provider(name: &str) -> Failure {
+    Failure::usage(format!(
+        "key_provider {name:?} is a tenantguard-kms provider this command line is not built with: \
+         use key_provider = \"local\", or drive that provider from the library (see docs/kms/)"
+    ))
+}
+
+/// Builds the guard the configuration describes. `create`: make the key file and the
+/// database if absent (only `init` does; every other command refuses a missing one, so a
+/// typo in a path never starts an empty deployment).
+pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure> {
+    let (provider, local): (Arc<dyn KeyProvider>, Option<Arc<LocalKeyProvider>>) =
+        match cfg.key_provider.as_str() {
+            "local" => {
+                let p = if create {
+                    if let Some(dir) = cfg.key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        private_dir(dir)?;
+                    }
+                    LocalKeyProvider::open_or_create(&cfg.key_file)
+                } else {
+                    if !cfg.key_file.exists() {
+                        return Err(Failure::usage(format!(
+                            "no key file at {}: run `tenantguard init` or set key_file",
+                            cfg.key_file.display()
+                        )));
+                    }
+                    LocalKeyProvider::open(&cfg.key_file)
+                }
+                .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+                let p = Arc::new(p);
+                (p.clone(), Some(p))
+            }
+            other => return Err(no_provider(other)),
+        };
+    type Policies = Arc<dyn tenantguard::store::PolicyStore>;
+    let (store, policies): (Arc<dyn Store>, Policies) = match cfg.store.as_str() {
+        "sqlite" => {
+            if create {
+                if let Some(dir) = cfg
+                    .sqlite_path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    private_dir(dir)?;
+                }
+            } else if !cfg.sqlite_path.exists() {
+                return Err(Failure::usage(format!(
+                    "no database at {}: run `tenantguard init` or set sqlite_path",
+                    cfg.sqlite_path.display()
+                )));
+            }
+            let s = Arc::new(
+                tenantguard::SqliteStore::open(&cfg.sqlite_path)
+                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?,
+            );
+            (s.clone(), s)
+        }
+        _ => postgres_store(&cfg).await?,
+    };
+    let (guard, service) = Guard::builder()
+        .key_provider_arc(provider.clone())
+        .store_arc(store)
+        .policy_store(policies)
+        .build_with_service()?;
+    let state_dir = cfg.state_dir();
+    Ok(Env {
+        cfg,
+        guard,
+        service,
+        provider,
+        local,
+        state_dir,
+        quiet,
+        stop: std::sync::OnceLock::new(),
+    })
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_store(
+    cfg: &Config,
+) -> Result<(Arc<dyn Store>, Arc<dyn tenantguard::store::PolicyStore>), Failure> {
+    let url = cfg
+        .postgres_url
+        .as_deref()
+        .ok_or_else(|| Failure::usage("store = \"postgres\" needs postgres_url"))?;
+    let s = tenantguard::PostgresStore::connect(url, cfg.postgres_service_url.as_deref())
+        .await
+        .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+    let s = Arc::new(s);
+    Ok((s.clone(), s))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_store(
+    _: &Config,
+) -> Result<(Arc<dyn Store>, Arc<dyn tenantguard::store::PolicyStore>), Failure> {
+    Err(no_postgres())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn no_postgres() -> Failure {
+    Failure::usage(
+        "this build has no PostgreSQL support: cargo install --path cli --features postgres",
+    )
+}
+
+/// Creates `dir` with mode 0700 (like the library's embedded default).
+fn private_dir(dir: &Path) -> Result<(), Failure> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .map_err(|e| Failure::io(&format!("cannot create {}", dir.display()), e))
+}
+
+pub async fn run(cli: Cli) -> Result<Reply, Failure> {
+    let required = std::env::var_os("TENANTGUARD_CONFIG").is_some()
+        || cli.config != Path::new("tenantguard.toml");
+    if let Command::Init { dir } = &cli.command {
+        return init(&cli.config, dir.as_deref(), cli.quiet).await;
+    }
+    let cfg = Config::load(&cli.config, required)?;
+    if let Command::Pg(cmd) = &cli.command {
+        return pg(cmd, &cfg).await;
+    }
+    if matches!(cli.command, Command::Doctor) {
+        // The library refuses to open a key file others can read; the doctor says why.
+        if let Some(c) = key_file_check(&cfg).filter(|c| !c.1) {
+            return Ok(doctor_reply(vec![
+                c,
+                ("everything else".into(), false, "not checked: fix the key file first (chmod 600, then rotate the KEK: it may have been read)".into()),
+            ]));
+        }
+    }
+    let env = open(cfg, false, cli.quiet).await?;
+    match cli.command {
+        Command::Init { .. } | Command::Completions { .. } | Command::Pg(_) => unreachable!(),
+        Command::Tenant(c) => tenant(&env, c).await,
+        Command::Key(c) => key(&env, c).await,
+        Command::Kek(c) => kek(&env, c).await,
+        Command::Reencrypt {
+            tenant,
+            all: _,
+            from,
+            batch,
+        } => reencrypt(&env, tenant.as_deref(), from, batch).await,
+        Command::Sweep {
+            tenant,
+            all: _,
+            dry_run,
+        } => sweep(&env, tenant.as_deref(), dry_run).await,
+        Command::EraseSubject { tenant, subject } => erase_subject(&env, &tenant, &subject).await,
+        Command::Audit(c) => audit(&env, c, cli.json).await,
+        Command::Policy(c) => policy(&env, c).await,
+        Command::Token(c) => token(&env, c).await,
+        Command::Session(c) => session(&env, c).await,
+        Command::Doctor => doctor(&env).await,
+    }
+}
+
+async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, Failure> {
+    let wrote_config = !config.exists();
+    if wrote_config {
+        let mut c = Config::default();
+        if let Some(d) = dir {
+            c.key_file = d.join("keys.json");
+            c.sqlite_path = d.join("tenantguard.db");
+        }
+        let text = format!(
+            "# tenantguard command line (docs/OPERATIONS.md). Relative paths are from this file.\n{}",
+            toml::to_string(&c).map_err(|e| Failure::usage(e.to_string()))?
+        );
+        if let Some(p) = config.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(p)
+                .map_err(|e| Failure::io("cannot create the config directory", e))?;
+        }
+        std::fs::write(config, text)
+            .map_err(|e| Failure::io("cannot write the configuration", e))?;
+    } else if dir.is_some() {
+        return Err(Failure::usage(format!(
+            "{} exists: edit it instead of passing --dir",
+            config.display()
+        )));
+    }
+    let cfg = Config::load(config, true)?;
+    let env = open(cfg, true, quiet).await?;
+    let kek = env
+        .provider
+        .current_kek()
+        .await
+        .map_err(tenantguard::Error::from)?;
+    let t = now();
+    State::update(&env.state_dir, |s| {
+        s.kek_first_seen.entry(kek.clone()).or_insert(t);
+    })?;
+    Ok(Reply::ok(
+        json!({
+            "config": config.display().to_string(),
+            "wrote_config": wrote_config,
+            "key_file": env.cfg.key_file.display().to_string(),
+            "store": env.cfg.store,
+            "sqlite_path": env.cfg.sqlite_path.display().to_string(),
+            "kek": kek,
+        }),
+        format!(
+            "ready: key file {}, database {} (config {}{})",
+            env.cfg.key_file.display(),
+            env.cfg.sqlite_path.display(),
+            config.display(),
+            if wrote_config { ", written" } else { "" }
+        ),
+    ))
+}
+
+async fn tenant(env: &Env, c: TenantCmd) -> Result<Reply, Failure> {
+    match c {
+        TenantCmd::Create { tenant } => {
+            let t = tenant_id(&tenant)?;
+            let key = env.guard.create_tenant(&env.ctx(&t)).await?;
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "key": key.get()}),
+                format!("created tenant {t} (key {key})"),
+            ))
+        }
+        TenantCmd::List => {
+            let all = env.tenants_after(None).await?;
+            let names: Vec<&str> = all.iter().map(TenantId::as_str).collect();
+            Ok(Reply::ok(json!({"tenants": names}), names.join("\n")))
+        }
+        TenantCmd::Shred { tenant, yes } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            let keys = env.guard.key_versions(&ctx).await?;
+            if keys.iter().all(|k| k.state == KeyState::Destroyed) {
+                return Ok(Reply::ok(
+                    json!({"tenant": t.as_str(), "shredded": false, "already": true}),
+                    format!("tenant {t} was already shredded"),
+                ));
+            }
+            if !yes {
+                confirm(&t)?;
+            }
+            let r = env.guard.shred_tenant(&ctx).await?;
+            Ok(Reply::ok(
+                json!({
+                    "tenant": t.as_str(),
+                    "shredded": true,
+                    "backups_unreadable": r.backups_unreadable(),
+                    "summary": r.summary(),
+                }),
+                format!("shredded tenant {t}: {}", r.summary()),
+            ))
+        }
+    }
+}
+
+/// Reads the tenant id typed back on stdin (a prompt on a terminal).
+fn confirm(t: &TenantId) -> Result<(), Failure> {
+    if std::io::stdin().is_terminal() {
+        eprint!("This destroys every key of tenant {t}: its data can never be read again.\nType the tenant id to confirm: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::io("cannot read the confirmation", e))?;
+    if line.trim() != t.as_str() {
+        return Err(Failure::refused(format!(
+            "confirmation did not match \"{t}\": nothing was shredded (type the id back, or pass --yes)"
+        )));
+    }
+    Ok(())
+}
+
+fn state_str(s: KeyState) -> &'static str {
+    match s {
+        KeyState::Active => "active",
+        KeyState::DecryptOnly => "decrypt_only",
+        KeyState::Destroyed => "destroyed",
+    }
+}
+
+fn age_days(created: i64) -> i64 {
+    (now() - created).max(0) / DAY
+}
+
+/// The tenant's active key and whether it is older than the maximum age.
+async fn key_due(env: &Env, t: &TenantId) -> Result<Option<(KeyId, i64)>, Failure> {
+    if env.cfg.max_tenant_key_age_days == 0 {
+        return Ok(None);
+    }
+    let keys = env.guard.key_versions(&env.ctx(t)).await?;
+    let Some(active) = keys.iter().find(|k| k.state == KeyState::Active) else {
+        return Ok(None);
+    };
+    let age = age_days(active.created_at);
+    Ok((age >= env.cfg.max_tenant_key_age_days as i64).then_some((active.key_id, age)))
+}
+
+async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
+    match c {
+        KeyCmd::List { tenant } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            let keys = env.guard.key_versions(&ctx).await?;
+            let census = env.guard.sealed_census(&ctx).await?;
+            let mut rows = Vec::new();
+            let mut text = format!(
+                "{:<6} {:<13} {:>8} {:>9}  kek\n",
+                "key", "state", "age(d)", "records"
+            );
+            for k in &keys {
+                let n = census.count(k.key_id);
+                rows.push(json!({
+                    "key": k.key_id.get(), "state": state_str(k.state), "kek": k.kek_id,
+                    "created_at": k.created_at, "age_days": age_days(k.created_at), "records": n,
+                }));
+                text += &format!(
+                    "{:<6} {:<13} {:>8} {:>9}  {}\n",
+                    k.key_id.get(),
+                    state_str(k.state),
+                    age_days(k.created_at),
+                    n,
+                    k.kek_id
+                );
+            }
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "keys": rows, "records": census.records, "unreadable": census.unreadable}),
+                text,
+            ))
+        }
+        KeyCmd::Rotate { tenant, due } => {
+            let targets: Vec<TenantId> = if due {
+                let mut v = Vec::new();
+                for t in env.tenants_after(None).await? {
+                    if key_due(env, &t).await?.is_some() {
+                        v.push(t);
+                    }
+                }
+                v
+            } else {
+                vec![tenant_id(tenant.as_deref().unwrap_or_default())?]
+            };
+            let mut rotated = Vec::new();
+            let mut text = String::new();
+            for t in &targets {
+                let k = env.guard.rotate_tenant_key(&env.ctx(t)).await?;
+                rotated.push(json!({"tenant": t.as_str(), "key": k.get()}));
+                text += &format!("rotated {t}: key {k} is active\n");
+            }
+            if targets.is_empty() {
+                text = "no tenant key is due".into();
+            } else {
+                text += "next: tenantguard reencrypt --all, then key retire";
+            }
+            Ok(Reply::ok(json!({"rotated": rotated}), text))
+        }
+        KeyCmd::Retire {
+            tenant,
+            key,
+            dry_run,
+        } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            let id = KeyId::new(key).map_err(|_| Failure::usage("key versions start at 1"))?;
+            if !dry_run {
+                env.guard.retire_key(&ctx, id).await?;
+                return Ok(Reply::ok(
+                    json!({"tenant": t.as_str(), "key": key, "retired": true}),
+                    format!("retired key {key} of {t}"),
+                ));
+            }
+            let keys = env.guard.key_versions(&ctx).await?;
+            let info = keys
+                .iter()
+                .find(|k| k.key_id == id)
+                .ok_or_else(|| Failure::not_found(format!("tenant {t} has no key {key}")))?;
+            let census = env.guard.sealed_census(&ctx).await?;
+            let used = census.count(id);
+            let mut blockers = Vec::new();
+            if info.state == KeyState::Active {
+                blockers.push("it is the active key: rotate first".to_owned());
+            }
+            if used > 0 {
+                blockers.push(format!(
+                    "{used} stored records are sealed under it: run reencrypt"
+                ));
+            }
+            if census.unreadable > 0 {
+                blockers.push(format!(
+                    "{} records have unreadable sealed bytes: delete or repair them",
+                    census.unreadable
+                ));
+            }
+            let ok = blockers.is_empty() && info.state == KeyState::DecryptOnly;
+            let text = if info.state == KeyState::Destroyed {
+                format!("key {key} of {t} is already destroyed")
+            } else if ok {
+                format!("key {key} of {t} can be retired: nothing stored uses it")
+            } else {
+                format!(
+                    "key {key} of {t} cannot be retired:\n  {}",
+                    blockers.join("\n  ")
+                )
+            };
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "key": key, "state": state_str(info.state),
+                       "records": used, "unreadable": census.unreadable,
+                       "retirable": ok, "blockers": blockers}),
+                text,
+            )
+            .with_code(if ok || info.state == KeyState::Destroyed {
+                exit::OK
+            } else {
+                exit::CHECK_FAILED
+            }))
+        }
+    }
+}
+
+fn local(env: &Env) -> Result<&Arc<LocalKeyProvider>, Failure> {
+    env.local.as_ref().ok_or_else(|| {
+        Failure::usage("KEK rotation from the command line needs key_provider = \"local\"; rotate a cloud or HSM key in its own console, then run `kek rewrap`")
+    })
+}
+
+/// The KEK's age in days, from when this command line first saw it (the key file holds no
+/// creation time): recorded at `init` and `kek rotate`, else at first sight.
+async fn kek_age(env: &Env) -> Result<(String, i64), Failure> {
+    let kek = env
+        .provider
+        .current_kek()
+        .await
+        .map_err(tenantguard::Error::from)?;
+    let t = now();
+    let mut seen = t;
+    State::update(&env.state_dir, |s| {
+        seen = *s.kek_first_seen.entry(kek.clone()).or_insert(t);
+    })?;
+    Ok((kek, (t - seen).max(0) / DAY))
+}
+
+async fn kek(env: &Env, c: KekCmd) -> Result<Reply, Failure> {
+    match c {
+        KekCmd::List => {
+            let (current, age) = kek_age(env).await?;
+            let state = State::load(&env.state_dir)?;
+            let ids = env
+                .local
+                .as_ref()
+                .map(|l| l.kek_ids())
+                .unwrap_or_else(|| vec![current.clone()]);
+            let rows: Vec<Value> = ids
+                .iter()
+                .map(|id| {
+                    json!({"kek": id, "current": *id == current,
+                    "first_seen": state.kek_first_seen.get(id)})
+                })
+                .collect();
+            let mut text = String::new();
+            for id in &ids {
+                text += &format!(
+                    "{id}{}\n",
+                    if *id == current {
+                        format!("  (current, {age} days)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(Reply::ok(
+                json!({"keks": rows, "current": current, "current_age_days": age}),
+                text,
+            ))
+        }
+        KekCmd::Rotate { due } => {
+            let l = local(env)?;
+            let (old, age) = kek_age(env).await?;
+            let max = env.cfg.max_kek_age_days as i64;
+            if due && (max == 0 || age < max) {
+                return Ok(Reply::ok(
+                    json!({"rotated": false, "kek": old, "age_days": age}),
+                    format!("KEK {old} is {age} days old: not due"),
+                ));
+            }
+            let new = l.rotate_kek().map_err(tenantguard::Error::from)?;
+            let t = now();
+            State::update(&env.state_dir, |s| {
+                s.kek_first_seen.insert(new.clone(), t);
+            })?;
+            Ok(Reply::ok(
+                json!({"rotated": true, "previous": old, "kek": new}),
+                format!("KEK {new} is current (was {old}); next: tenantguard kek rewrap"),
+            ))
+        }
+        KekCmd::Rewrap { batch } => rewrap(env, batch).await,
+    }
+}
+
+const REWRAP: &str = "kek-rewrap";
+
+async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
+    let batch = env.batch(batch)?.min(PAGE);
+    let state = State::load(&env.state_dir)?;
+    let start = match state.checkpoints.get(REWRAP) {
+        Some(t) => Some(tenant_id(t)?),
+        None => None,
+    };
+    let total = env.tenants_after(start.as_ref()).await?.len() as u64;
+    let mut bar = env.progress("kek rewrap (tenants)", total);
+    let dir = env.state_dir.clone();
+    let mut save_err = None;
+    let job = env
+        .guard
+        .rewrap_tenant_keys(&env.service, start.clone(), batch, |r| {
+            bar.set(r.tenants);
+            if let Some(t) = &r.last_tenant {
+                if let Err(e) = State::update(&dir, |s| {
+                    s.checkpoints.insert(REWRAP.into(), t.as_str().to_owned());
+                }) {
+                    save_err = Some(e);
+                }
+            }
+        });
+    // The library's KEK job cannot be asked to stop; each key's re-wrap is one atomic
+    // compare-and-swap, so dropping the job between two of them is safe, and the
+    // checkpoint written after each page of tenants tells the next run where to go on.
+    let r = tokio::select! {
+        r = job => Some(r?),
+        _ = env.stop().wait() => None,
+    };
+    bar.finish();
+    drop(bar);
+    if let Some(e) = save_err {
+        return Err(e);
+    }
+    let Some(r) = r else {
+        let at = State::load(&env.state_dir)?
+            .checkpoints
+            .get(REWRAP)
+            .cloned();
+        return Ok(Reply::ok(
+            json!({"interrupted": true, "checkpoint": at}),
+            "interrupted: run `tenantguard kek rewrap` again to resume",
+        )
+        .with_code(exit::INTERRUPTED));
+    };
+    State::update(&env.state_dir, |s| {
+        s.checkpoints.remove(REWRAP);
+    })?;
+    Ok(Reply::ok(
+        json!({"tenants": r.tenants, "rewrapped": r.rewrapped, "current": r.current,
+               "resumed_after": start.as_ref().map(TenantId::as_str)}),
+        format!(
+            "re-wrapped {} data keys of {} tenants ({} already current)",
+            r.rewrapped, r.tenants, r.current
+        ),
+    ))
+}
+
+fn reencrypt_key(from: Option<u32>, t: &TenantId) -> String {
+    format!(
+        "reencrypt:{}:{t}",
+        from.map(|f| f.to_string()).unwrap_or_else(|| "all".into())
+    )
+}
+
+async fn reencrypt(
+    env: &Env,
+    tenant: Option<&str>,
+    from: Option<u32>,
+    batch: Option<usize>,
+) -> Result<Reply, Failure> {
+    let batch = env.batch(batch)?;
+    let from_id = match from {
+        Some(f) => Some(KeyId::new(f).map_err(|_| Failure::usage("key versions start at 1"))?),
+        None => None,
+    };
+    let tenants = match tenant {
+        Some(t) => vec![tenant_id(t)?],
+        None => env.tenants_after(None).await?,
+    };
+    let mut totals = (0u64, 0u64, 0u64);
+    let mut rows = Vec::new();
+    let mut failed_any = false;
+    for t in &tenants {
+        let ctx = env.ctx(t);
+        let keys = env.guard.key_versions(&ctx).await?;
+        let Some(active) = keys.iter().find(|k| k.state == KeyState::Active) else {
+            continue; // shredded: nothing can be moved
+        };
+        let census = env.guard.sealed_census(&ctx).await?;
+        let current = census
+            .by_key
+            .get(&(active.key_id, env.guard.seal_format().version()))
+            .copied()
+            .unwrap_or(0);
+        let todo = match from_id {
+            Some(f) if f == active.key_id => census.count(f) - current,
+            Some(f) => census.count(f),
+            None => census.records - current - census.unreadable,
+        };
+        let ck = reencrypt_key(from, t);
+        let start = State::load(&env.state_dir)?.checkpoints.get(&ck).cloned();
+        if todo == 0 && start.is_none() {
+            rows.push(
+                json!({"tenant": t.as_str(), "moved": 0, "raced": 0, "failed": [], "remaining": 0}),
+            );
+            continue;
+        }
+        let mut bar = env.progress(&format!("reencrypt {t}"), todo);
+        let dir = env.state_dir.clone();
+        let stop = env.stop().clone();
+        let mut save_err = None;
+        let (r, stopped) = env
+            .guard
+            .reencrypt_resumable(&ctx, from_id, start.as_deref(), batch, |r, last| {
+                bar.set(r.moved + r.raced + r.failed.len() as u64);
+                if let Err(e) = State::update(&dir, |s| {
+                    s.checkpoints.insert(ck.clone(), last.to_owned());
+                }) {
+                    save_err = Some(e);
+                    return ControlFlow::Break(());
+                }
+                if stop.requested() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .await?;
+        bar.finish();
+        drop(bar);
+        if let Some(e) = save_err {
+            return Err(e);
+        }
+        totals.0 += r.moved;
+        totals.1 += r.raced;
+        totals.2 += r.remaining;
+        failed_any |= !r.failed.is_empty();
+        rows.push(
+            json!({"tenant": t.as_str(), "moved": r.moved, "raced": r.raced,
+            "failed": r.failed, "remaining": r.remaining, "resumed_after": start}),
+        );
+        if let Some(at) = stopped {
+            return Ok(Reply::ok(
+                json!({"interrupted": true, "tenant": t.as_str(), "checkpoint": at, "tenants": rows,
+                       "moved": totals.0}),
+                format!("interrupted in {t} after record {at:?} ({} moved): run the same command again to resume", totals.0),
+            )
+            .with_code(exit::INTERRUPTED));
+        }
+        State::update(&env.state_dir, |s| {
+            s.checkpoints.remove(&ck);
+        })?;
+    }
+    let text = format!(
+        "moved {} records ({} replaced meanwhile by writers), {} remaining{}",
+        totals.0,
+        totals.1,
+        totals.2,
+        if failed_any {
+            "; some records failed to open: see --json"
+        } else {
+            ""
+        }
+    );
+    Ok(Reply::ok(
+        json!({"tenants": rows, "moved": totals.0, "raced": totals.1, "remaining": totals.2}),
+        text,
+    )
+    .with_code(if failed_any {
+        exit::INTEGRITY
+    } else {
+        exit::OK
+    }))
+}
+
+const SWEEP_ALL: &str = "sweep-all";
+
+async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, Failure> {
+    let batch = env.batch(None)?;
+    let all = tenant.is_none();
+    let start = if all && !dry_run {
+        match State::load(&env.state_dir)?.checkpoints.get(SWEEP_ALL) {
+            Some(t) => Some(tenant_id(t)?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let tenants = match tenant {
+        Some(t) => vec![tenant_id(t)?],
+        None => env.tenants_after(start.as_ref()).await?,
+    };
+    let mut bar = env.progress("sweep (tenants)", tenants.len() as u64);
+    let mut rows = Vec::new();
+    let mut total = 0u64;
+    let mut text = String::new();
+    for (i, t) in tenants.iter().enumerate() {
+        if env.stop().requested() {
+            bar.finish();
+            return Ok(Reply::ok(
+                json!({"interrupted": true, "tenants": rows, "deleted": total}),
+                "interrupted: run the same command again to resume",
+            )
+            .with_code(exit::INTERRUPTED));
+        }
+        let ctx = env.ctx(t);
+        if env
+            .guard
+            .key_versions(&ctx)
+            .await?
+            .iter()
+            .all(|k| k.state == KeyState::Destroyed)
+        {
+            continue; // shredded: nothing readable is left to sweep
+        }
+        let by_class: BTreeMap<String, u64> = if dry_run {
+            env.guard.sweep_preview(&ctx).await?
+        } else {
+            env.guard.sweep(&ctx, batch, |_| {}).await?.deleted
+        };
+        let n: u64 = by_class.values().sum();
+        total += n;
+        if n > 0 || !all {
+            text += &format!(
+                "{t}: {} {n}{}\n",
+                if dry_run { "would delete" } else { "deleted" },
+                by_class
+                    .iter()
+                    .map(|(c, k)| format!(" {c}={k}"))
+                    .collect::<String>()
+            );
+        }
+        rows.push(json!({"tenant": t.as_str(), "deleted": by_class, "total": n}));
+        if all && !dry_run {
+            State::update(&env.state_dir, |s| {
+                s.checkpoints
+                    .insert(SWEEP_ALL.into(), t.as_str().to_owned());
+            })?;
+        }
+        bar.set(i as u64 + 1);
+    }
+    bar.finish();
+    if all && !dry_run {
+        State::update(&env.state_dir, |s| {
+            s.checkpoints.remove(SWEEP_ALL);
+        })?;
+    }
+    text += &format!(
+        "{} {total} records",
+        if dry_run { "would delete" } else { "deleted" }
+    );
+    Ok(Reply::ok(
+        json!({"dry_run": dry_run, "tenants": rows, "deleted": total}),
+        text,
+    ))
+}
+
+async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, Failure> {
+    let t = tenant_id(tenant)?;
+    let r = env
+        .guard
+        .erase_subject(&env.ctx(&t), subject, env.batch(None)?)
+        .await?;
+    Ok(Reply::ok(
+        json!({"tenant": t.as_str(), "deleted": r.deleted, "subject_sha256": r.subject_digest,
+               "receipt": {"seq": r.receipt.seq, "hash": r.receipt.hash, "time": r.receipt.time}}),
+        format!(
+            "erased {} records of subject sha256:{} in {t}; audit receipt seq {} hash {}",
+            r.deleted, r.subject_digest, r.receipt.seq, r.receipt.hash
+        ),
+    ))
+}
+
+const EXPORT_ALL: &str = "audit-export-all";
+
+async fn export_one(
+    env: &Env,
+    t: &TenantId,
+    out: &Path,
+) -> Result<tenantguard::audit::VerifyReport, Failure> {
+    // Written beside the target and renamed once whole: an interrupted export never
+    // leaves a file that looks complete.
+    let tmp = out.with_extension("jsonl.partial");
+    // Owner-only: an audit log names users, agents and what they did.
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let f = opts
+        .open(&tmp)
+        .map_err(|e| Failure::io("cannot create the export", e))?;
+    let r = env
+        .guard
+        .export_audit(&env.ctx(t), std::io::BufWriter::new(f))
+        .await;
+    match r {
+        Ok(r) => {
+            std::fs::rename(&tmp, out).map_err(|e| Failure::io("cannot finish the export", e))?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e.into())
+        }
+    }
+}
+
+async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure> {
+    match c {
+        AuditCmd::Export {
+            tenant: Some(tenant),
+            out,
+            ..
+        } => {
+            let t = tenant_id(&tenant)?;
+            let r = match &out {
+                Some(path) => export_one(env, &t, path).await?,
+                None if json_out => {
+                    return Err(Failure::usage(
+                        "--json with an export to stdout: pass --out FILE",
+                    ))
+                }
+                None => {
+                    env.guard
+                        .export_audit(&env.ctx(&t), std::io::BufWriter::new(std::io::stdout()))
+                        .await?
+                }
+            };
+            let text = if out.is_some() {
+                format!(
+                    "exported {} entries of {t}; head seq {} hash {}",
+                    r.entries, r.last_seq, r.head
+                )
+            } else {
+                String::new()
+            };
+            if out.is_none() {
+                eprintln!("head seq {} hash {}", r.last_seq, r.head);
+            }
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "entries": r.entries, "last_seq": r.last_seq, "head": r.head,
+                       "file": out.map(|p| p.display().to_string())}),
+                text,
+            ))
+        }
+        AuditCmd::Export { out_dir, .. } => {
+            let dir = out_dir.ok_or_else(|| Failure::usage("--all needs --out-dir"))?;
+            std::fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create --out-dir", e))?;
+            let start = match State::load(&env.state_dir)?.checkpoints.get(EXPORT_ALL) {
+                Some(t) => Some(tenant_id(t)?),
+                None => None,
+            };
+            let tenants = env.tenants_after(start.as_ref()).await?;
+            let mut bar = env.progress("audit export (tenants)", tenants.len() as u64);
+            let mut rows = Vec::new();
+            for (i, t) in tenants.iter().enumerate() {
+                if env.stop().requested() {
+                    bar.finish();
+                    return Ok(Reply::ok(
+                        json!({"interrupted": true, "exported": rows}),
+                        "interrupted: run the same command again to resume",
+                    )
+                    .with_code(exit::INTERRUPTED));
+                }
+                let r = export_one(env, t, &dir.join(format!("{t}.jsonl"))).await?;
+                rows.push(json!({"tenant": t.as_str(), "entries": r.entries, "last_seq": r.last_seq, "head": r.head}));
+                State::update(&env.state_dir, |s| {
+                    s.checkpoints
+                        .insert(EXPORT_ALL.into(), t.as_str().to_owned());
+                })?;
+                bar.set(i as u64 + 1);
+            }
+            bar.finish();
+            State::update(&env.state_dir, |s| {
+                s.checkpoints.remove(EXPORT_ALL);
+            })?;
+            Ok(Reply::ok(
+                json!({"exported": rows, "dir": dir.display().to_string(), "resumed_after": start.as_ref().map(TenantId::as_str)}),
+                format!("exported {} tenants to {}", rows.len(), dir.display()),
+            ))
+        }
+        AuditCmd::Verify {
+            tenant,
+            file,
+            expect_head,
+        } => {
+            // Thin on purpose: the audit log is gaining signed checkpoints (issue 18);
+            // this command will verify against them through the same library calls.
+            let t = tenant_id(&tenant)?;
+            let r = match &file {
+                Some(path) => {
+                    let f = std::fs::File::open(path)
+                        .map_err(|e| Failure::io("cannot open the export", e))?;
+                    let r = tenantguard::audit::verify_jsonl(
+                        std::io::BufReader::new(f),
+                        &tenantguard::audit::VerifyOptions::default(),
+                    )
+                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+                    if r.tenant.as_deref().is_some_and(|x| x != t.as_str()) {
+                        return Err(Failure::integrity(format!(
+                            "the export is of tenant {:?}, not {t}",
+                            r.tenant.unwrap_or_default()
+                        )));
+                    }
+                    r
+                }
+                None => env.guard.verify_audit(&env.ctx(&t)).await?,
+            };
+            if let Some(h) = &expect_head {
+                if !h.eq_ignore_ascii_case(&r.head) {
+                    return Err(Failure::integrity(format!(
+                        "the chain is intact but ends at {} (seq {}), not at the expected head {h}: entries were removed or rewritten since",
+                        r.head, r.last_seq
+                    )));
+                }
+            }
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "ok": true, "entries": r.entries, "last_seq": r.last_seq, "head": r.head,
+                       "expected_head_matches": expect_head.as_ref().map(|_| true)}),
+                format!(
+                    "audit log of {t} verified: {} entries, head seq {} hash {}",
+                    r.entries, r.last_seq, r.head
+                ),
+            ))
+        }
+    }
+}
+
+fn registry(env: &Env) -> Result<Registry, Failure> {
+    let mut reg = Registry::new();
+    if let Some(path) = &env.cfg.registry_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::io("cannot read registry_file", e))?;
+        let list: Vec<SubProcessor> = serde_json::from_str(&text)
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        for p in list {
+            reg.register(p)
+                .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+        }
+    }
+    Ok(reg)
+}
+
+fn window_json(w: RetentionWindow) -> Value {
+    match w {
+        RetentionWindow::Forever => json!("forever"),
+        RetentionWindow::Secs(s) => json!(s),
+    }
+}
+
+fn window_text(w: RetentionWindow) -> String {
+    match w {
+        RetentionWindow::Forever => "forever".into(),
+        RetentionWindow::Secs(s) if s % DAY == 0 => format!("{}d", s / DAY),
+        RetentionWindow::Secs(s) if s % 3600 == 0 => format!("{}h", s / 3600),
+        RetentionWindow::Secs(s) => format!("{s}s"),
+    }
+}
+
+/// `CLASS=WINDOW`; `None` window: back to the default.
+fn parse_retention(spec: &str) -> Result<(String, Option<RetentionWindow>), Failure> {
+    let (class, w) = spec
+        .split_once('=')
+        .ok_or_else(|| Failure::usage(format!("--retention {spec:?}: expected CLASS=WINDOW")))?;
+    let bad = || {
+        Failure::usage(format!(
+            "--retention {spec:?}: a window is like 30d, 12h, 90m, 3600s, forever or default"
+        ))
+    };
+    let w = w.trim();
+    let window = match w {
+        "default" => None,
+        "forever" => Some(RetentionWindow::Forever),
+        _ => {
+            let (n, unit) = w.split_at(w.len().saturating_sub(1));
+            let n: i64 = n.parse().map_err(|_| bad())?;
+            let mul = match unit {
+                "d" => DAY,
+                "h" => 3600,
+                "m" => 60,
+                "s" => 1,
+                _ => return Err(bad()),
+            };
+            Some(RetentionWindow::Secs(n.checked_mul(mul).ok_or_else(bad)?))
+        }
+    };
+    Ok((class.trim().to_owned(), window))
+}
+
+fn default_window(class: &str) -> RetentionWindow {
+    tenantguard::retention::RetentionPolicy::defaults().window(class)
+}
+
+fn read_egress(path: &Path) -> Result<EgressPolicy, Failure> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Failure::io("cannot read --egress-file", e))?;
+    serde_json::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
+    let egress = Egress::builder(env.guard.clone())
+        .registry(registry(env)?)
+        .build()?;
+    match c {
+        PolicyCmd::Get { tenant } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            let ret = env.guard.retention_policy(&ctx).await?;
+            let eg = egress.policy(&ctx).await?;
+            let eg_json =
+                serde_json::to_value(&eg).map_err(|e| Failure::new(1, "io", e.to_string()))?;
+            let windows: BTreeMap<&str, Value> = ret
+                .windows
+                .iter()
+                .map(|(c, w)| (c.as_str(), window_json(*w)))
+                .collect();
+            let mut text = String::from("retention:\n");
+            for (c, w) in &ret.windows {
+                text += &format!("  {c} = {}\n", window_text(*w));
+            }
+            text += &format!(
+                "egress:\n{}",
+                serde_json::to_string_pretty(&eg_json).unwrap_or_default()
+            );
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "retention": windows, "egress": eg_json}),
+                text,
+            ))
+        }
+        PolicyCmd::Set { tenant, change } | PolicyCmd::Diff { tenant, change }
+            if change.retention.is_empty() && change.egress_file.is_none() =>
+        {
+            let _ = tenant;
+            Err(Failure::usage(
+                "name a change: --retention CLASS=WINDOW and/or --egress-file FILE",
+            ))
+        }
+        PolicyCmd::Set { tenant, change } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            let specs = change
+                .retention
+                .iter()
+                .map(|s| parse_retention(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let new_egress = change.egress_file.as_deref().map(read_egress).transpose()?;
+            let mut changed = Vec::new();
+            for (class, w) in &specs {
+                match w {
+                    Some(w) => env.guard.set_retention(&ctx, class, *w).await?,
+                    None => {
+                        env.guard.clear_retention(&ctx, class).await?;
+                    }
+                }
+                changed.push(format!(
+                    "retention {class} = {}",
+                    w.map(window_text).unwrap_or_else(|| "default".into())
+                ));
+            }
+            let mut version = None;
+            if let Some(p) = &new_egress {
+                version = Some(egress.set_policy(&ctx, p).await?);
+                changed.push("egress policy replaced".into());
+            }
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "changed": changed, "egress_version": version}),
+                changed.join("\n"),
+            ))
+        }
+        PolicyCmd::Diff { tenant, change } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            let specs = change
+                .retention
+                .iter()
+                .map(|s| parse_retention(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let cur = env.guard.retention_policy(&ctx).await?;
+            let mut diffs = Vec::new();
+            for (class, w) in &specs {
+                let old = cur.window(class);
+                let new = w.unwrap_or_else(|| default_window(class));
+                if old != new {
+                    diffs.push(json!({"what": format!("retention.{class}"), "from": window_text(old), "to": window_text(new)}));
+                }
+            }
+            if let Some(path) = &change.egress_file {
+                let new = serde_json::to_value(read_egress(path)?).unwrap_or_default();
+                let old = serde_json::to_value(egress.policy(&ctx).await?).unwrap_or_default();
+                if let (Value::Object(o), Value::Object(n)) = (&old, &new) {
+                    for (k, nv) in n {
+                        let ov = o.get(k).cloned().unwrap_or(Value::Null);
+                        if &ov != nv {
+                            diffs
+                                .push(json!({"what": format!("egress.{k}"), "from": ov, "to": nv}));
+                        }
+                    }
+                }
+            }
+            let text = if diffs.is_empty() {
+                "no change".to_owned()
+            } else {
+                diffs
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}: {} -> {}",
+                            d["what"].as_str().unwrap_or_default(),
+                            d["from"],
+                            d["to"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let code = if diffs.is_empty() {
+                exit::OK
+            } else {
+                exit::CHECK_FAILED
+            };
+            Ok(Reply::ok(json!({"tenant": t.as_str(), "changes": diffs}), text).with_code(code))
+        }
+    }
+}
+
+async fn all_tokens(
+    env: &Env,
+    ctx: &TenantContext,
+    agent: Option<&UserId>,
+) -> Result<Vec<tenantguard::tokens::TokenInfo>, Failure> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = env
+            .guard
+            .list_tokens(ctx, agent, after.as_deref(), PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+fn user_id(s: &str) -> Result<UserId, Failure> {
+    UserId::new(s).map_err(|e| Failure::usage(format!("{s:?}: {e}")))
+}
+
+async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
+    match c {
+        TokenCmd::List { tenant, agent } => {
+            let t = tenant_id(&tenant)?;
+            let agent = agent.as_deref().map(user_id).transpose()?;
+            let list = all_tokens(env, &env.ctx(&t), agent.as_ref()).await?;
+            let now = now();
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|k| {
+                    let live = k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now);
+                    json!({"id": k.id, "agent": k.agent.as_str(), "name": k.name,
+                        "scopes": k.scopes.iter().map(|s| format!("{}:{}", s.action, s.resource)).collect::<Vec<_>>(),
+                        "created_at": k.created_at, "expires_at": k.expires_at, "revoked_at": k.revoked_at, "live": live})
+                })
+                .collect();
+            let text = rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        r["id"].as_str().unwrap_or_default(),
+                        r["agent"].as_str().unwrap_or_default(),
+                        r["name"].as_str().unwrap_or_default(),
+                        if r["live"] == true {
+                            "live"
+                        } else {
+                            "revoked/expired"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "tokens": rows}),
+                text,
+            ))
+        }
+        TokenCmd::Revoke { tenant, id } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            if !all_tokens(env, &ctx, None)
+                .await?
+                .iter()
+                .any(|k| k.id == id)
+            {
+                return Err(Failure::not_found(format!(
+                    "tenant {t} has no token {id:?}"
+                )));
+            }
+            let was_live = env.guard.revoke_token(&ctx, &id).await?;
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "id": id, "revoked": was_live}),
+                if was_live {
+                    format!("revoked token {id}")
+                } else {
+                    format!("token {id} was already revoked or expired")
+                },
+            ))
+        }
+        TokenCmd::Kill { tenant, agent } => {
+            let t = tenant_id(&tenant)?;
+            let a = user_id(&agent)?;
+            let n = env.guard.kill_agent(&env.ctx(&t), &a).await?;
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "agent": agent, "revoked": n}),
+                format!("kill switch: revoked {n} live tokens of agent {agent} in {t}"),
+            ))
+        }
+    }
+}
+
+async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
+    match c {
+        SessionCmd::List { tenant, user } => {
+            let t = tenant_id(&tenant)?;
+            let u = user_id(&user)?;
+            let list = env
+                .guard
+                .list_sessions(&env.ctx(&t), Some(&u), PAGE)
+                .await?;
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|s| json!({"id": s.id, "user": s.user, "label": s.label, "created_at": s.created_at,
+                    "refreshed_at": s.refreshed_at, "expires_at": s.expires_at, "revoked_at": s.revoked_at}))
+                .collect();
+            let text = list
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        s.id,
+                        s.user,
+                        s.label,
+                        if s.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "sessions": rows}),
+                text,
+            ))
+        }
+        SessionCmd::Revoke { tenant, id, user } => {
+            let t = tenant_id(&tenant)?;
+            let ctx = env.ctx(&t);
+            if let Some(u) = user {
+                let n = env.guard.revoke_user_sessions(&ctx, &user_id(&u)?).await?;
+                return Ok(Reply::ok(
+                    json!({"tenant": t.as_str(), "user": u, "revoked": n}),
+                    format!("revoked {n} sessions of {u} in {t}"),
+                ));
+            }
+            let id = id.unwrap_or_default();
+            let was = env.guard.revoke_session(&ctx, &id).await?;
+            if !was {
+                return Err(Failure::not_found(format!(
+                    "tenant {t} has no live session {id:?}"
+                )));
+            }
+            Ok(Reply::ok(
+                json!({"tenant": t.as_str(), "id": id, "revoked": true}),
+                format!("revoked session {id}"),
+            ))
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn pg(c: &PgCmd, cfg: &Config) -> Result<Reply, Failure> {
+    match c {
+        PgCmd::Migrate => {
+            let url = cfg.postgres_admin_url.as_deref().ok_or_else(|| {
+                Failure::usage(
+                    "pg migrate needs postgres_admin_url (TENANTGUARD_POSTGRES_ADMIN_URL)",
+                )
+            })?;
+            let n = tenantguard::PostgresStore::migrate(url)
+                .await
+                .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+            Ok(Reply::ok(
+                json!({"applied": n}),
+                format!("applied {n} migrations"),
+            ))
+        }
+        PgCmd::Check => {
+            // Connecting runs the library's own refusals: superuser or owner logins,
+            // missing group grants, and any table without ENABLE + FORCE ROW LEVEL SECURITY.
+            match postgres_store(cfg).await {
+                Ok(_) => Ok(Reply::ok(
+                    json!({"ok": true}),
+                    "PostgreSQL: schema migrated, roles are neither owner nor superuser, every table forces RLS",
+                )),
+                Err(f) => Ok(Reply::ok(json!({"ok": false, "problem": f.message}), format!("PostgreSQL check failed: {}", f.message))
+                    .with_code(exit::CHECK_FAILED)),
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn pg(_: &PgCmd, _: &Config) -> Result<Reply, Failure> {
+    Err(no_postgres())
+}
+
+async fn doctor(env: &Env) -> Result<Reply, Failure> {
+    let mut checks: Vec<Check> = Vec::new();
+    checks.extend(key_file_check(&env.cfg));
+    // Store reachable and migrated: a read through the service role.
+    let tenants = env.tenants_after(None).await;
+    checks.push((
+        "store reachable and migrated".into(),
+        tenants.is_ok(),
+        match &tenants {
+            Ok(t) => format!("{} ({} tenants)", env.cfg.store, t.len()),
+            Err(f) => f.message.clone(),
+        },
+    ));
+    if env.cfg.store == "postgres" {
+        // Connecting refused a store without FORCE RLS on every table (require_rls).
+        checks.push((
+            "PostgreSQL RLS forced on every table".into(),
+            true,
+            "checked when connecting".into(),
+        ));
+    }
+    // KMS round trip with a throw-away key under a probe context.
+    let probe = async {
+        let key = tenantguard::crypto::DataKey::generate().map_err(|e| e.to_string())?;
+        let ctx = tenantguard::kms::WrapContext {
+            tenant: TenantId::new("tenantguard-doctor-probe").map_err(|e| e.to_string())?,
+            key_id: KeyId::FIRST,
+        };
+        let w = env
+            .provider
+            .wrap(&key, &ctx)
+            .await
+            .map_err(|e| e.to_string())?;
+        let back = env
+            .provider
+            .unwrap(&w, &ctx)
+            .await
+            .map_err(|e| e.to_string())?;
+        // A random probe key, not a secret anyone holds: a plain comparison is fine.
+        if back.expose() != key.expose() {
+            return Err("unwrap returned another key".to_owned());
+        }
+        Ok(w.kek_id)
+    };
+    let kms = probe.await;
+    checks.push((
+        "KMS wrap/unwrap".into(),
+        kms.is_ok(),
+        match &kms {
+            Ok(k) => format!("{} under {k}", env.cfg.key_provider),
+            Err(e) => e.clone(),
+        },
+    ));
+    // Clock: after this release was built and no key created in the future.
+    let t = now();
+    let mut newest = 0i64;
+    let mut overdue = Vec::new();
+    if let Ok(ts) = &tenants {
+        for tenant in ts {
+            if let Ok(keys) = env.guard.key_versions(&env.ctx(tenant)).await {
+                newest = newest.max(keys.iter().map(|k| k.created_at).max().unwrap_or(0));
+            }
+            if let Ok(Some((k, age))) = key_due(env, tenant).await {
+                overdue.push(format!("{tenant} key {k} ({age} days)"));
+            }
+        }
+    }
+    let clock_ok = t > 1_704_067_200 && newest <= t + 300;
+    checks.push((
+        "clock".into(),
+        clock_ok,
+        if newest > t + 300 {
+            format!(
+                "a key was created {}s in the future: the clock went back",
+                newest - t
+            )
+        } else {
+            format!("now {t}")
+        },
+    ));
+    checks.push((
+        "tenant keys within max age".into(),
+        overdue.is_empty(),
+        if overdue.is_empty() {
+            format!("max {} days", env.cfg.max_tenant_key_age_days)
+        } else {
+            format!("overdue: {} (run `key rotate --due`)", overdue.join(", "))
+        },
+    ));
+    match kek_age(env).await {
+        Ok((kek, age)) => {
+            let max = env.cfg.max_kek_age_days as i64;
+            checks.push((
+                "KEK within max age".into(),
+                max == 0 || age < max,
+                format!("{kek}: {age} days, max {max}"),
+            ));
+        }
+        Err(f) => checks.push(("KEK within max age".into(), false, f.message)),
+    }
+    Ok(doctor_reply(checks))
+}
+
+type Check = (String, bool, String);
+
+/// Key file: readable by its owner only.
+fn key_file_check(cfg: &Config) -> Option<Check> {
+    if cfg.key_provider != "local" {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        Some(match std::fs::metadata(&cfg.key_file) {
+            Ok(m) => {
+                let mode = m.permissions().mode() & 0o777;
+                (
+                    "key file mode".into(),
+                    mode & 0o077 == 0,
+                    format!("{:o} ({})", mode, cfg.key_file.display()),
+                )
+            }
+            Err(e) => ("key file mode".into(), false, e.to_string()),
+        })
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+fn doctor_reply(checks: Vec<Check>) -> Reply {
+    let ok = checks.iter().all(|c| c.1);
+    let text = checks
+        .iter()
+        .map(|(n, ok, d)| format!("[{}] {n}: {d}", if *ok { " ok " } else { "FAIL" }))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rows: Vec<Value> = checks
+        .iter()
+        .map(|(n, ok, d)| json!({"check": n, "ok": ok, "detail": d}))
+        .collect();
+    Reply::ok(json!({"ok": ok, "checks": rows}), text).with_code(if ok {
+        exit::OK
+    } else {
+        exit::CHECK_FAILED
+    })
+}
