@@ -992,6 +992,7 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                         std::io::BufReader::new(f),
                         &tenantguard::audit::VerifyOptions::default(),
                     )
+                    .and_then(|v| v.into_result())
                     .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
                     if r.tenant.as_deref().is_some_and(|x| x != t.as_str()) {
                         return Err(Failure::integrity(format!(
@@ -1001,7 +1002,12 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                     }
                     r
                 }
-                None => env.guard.verify_audit(&env.ctx(&t)).await?,
+                None => env
+                    .guard
+                    .verify_audit(&env.ctx(&t))
+                    .await?
+                    .into_result()
+                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?,
             };
             if let Some(h) = &expect_head {
                 if !h.eq_ignore_ascii_case(&r.head) {

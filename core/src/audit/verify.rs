@@ -86,7 +86,7 @@ pub enum VerifyProblem {
 
 impl VerifyProblem {
     /// Every problem name, in declaration order.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 12] = [
         "malformed",
         "too_long",
         "tenant_changed",
@@ -96,6 +96,9 @@ impl VerifyProblem {
         "hash_mismatch",
         "truncated",
         "head_mismatch",
+        "mac_missing",
+        "mac_mismatch",
+        "fork",
     ];
 
     /// A short, stable, snake_case name (one of [`VerifyProblem::NAMES`]).
@@ -110,6 +113,9 @@ impl VerifyProblem {
             VerifyProblem::HashMismatch => "hash_mismatch",
             VerifyProblem::Truncated { .. } => "truncated",
             VerifyProblem::HeadMismatch => "head_mismatch",
+            VerifyProblem::MacMissing => "mac_missing",
+            VerifyProblem::MacMismatch => "mac_mismatch",
+            VerifyProblem::Fork => "fork",
         }
     }
 }
