@@ -7,6 +7,10 @@
 //! Run: `cargo bench -p tenantguard-benches --bench seal` (about 2 minutes), and with the
 //! core's aws-lc-rs backend: `cargo bench -p tenantguard-benches --features aws-lc --bench seal -- envelope`.
 //! Results and the machine they came from: benches/BENCHMARKS.md.
+// criterion_group! generates public functions without docs.
+#![allow(missing_docs)]
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;

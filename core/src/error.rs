@@ -156,5 +156,5 @@ impl Error {
     }
 }
 
-/// Result alias with [`Error`].
+/// Result alias with [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
