@@ -32,6 +32,7 @@
 
 pub mod audit;
 pub mod auth;
+mod bounded;
 pub mod crypto;
 pub mod egress;
 mod error;

@@ -475,7 +475,7 @@ impl EgressBuilder {
                 store,
                 registry: self.registry,
                 observers: self.observers,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(crate::bounded::ordered_map()),
             }),
         })
     }
@@ -486,7 +486,8 @@ struct EgressInner {
     store: Arc<dyn PolicyStore>,
     registry: Registry,
     observers: Vec<Arc<dyn EgressObserver>>,
-    cache: Mutex<HashMap<TenantId, Arc<Compiled>>>,
+    /// Compiled policies by tenant, at most [`POLICY_CACHE`], the oldest dropped first.
+    cache: Mutex<crate::bounded::OrderedMap<TenantId, Arc<Compiled>>>,
 }
 
 /// Egress control for every organization. Cheap to clone.
@@ -592,10 +593,13 @@ impl Egress {
             unredacted,
         });
         let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= POLICY_CACHE {
-            map.clear();
-        }
-        map.insert(ctx.tenant().clone(), c.clone());
+        crate::bounded::insert_bounded(
+            &mut map,
+            ctx.tenant().clone(),
+            c.clone(),
+            POLICY_CACHE,
+            |_| false,
+        );
         Ok(c)
     }
 
