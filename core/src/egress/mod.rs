@@ -30,7 +30,7 @@ mod registry;
 
 pub use registry::{category, Registry, SubProcessor, MAX_PROVIDERS};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
