@@ -255,6 +255,19 @@ fn floor(c: &mut Criterion) {
             drop(black_box(cipher));
         })
     });
+    // What each store or key-provider call pays for its span (issue 17) when no
+    // subscriber is installed, the default: the span and the future wrapper, nothing else.
+    g.bench_function("tracing_span_no_subscriber", |b| {
+        use tracing::Instrument;
+        b.iter(|| {
+            let f = std::future::ready(black_box(7u32)).instrument(tracing::debug_span!(
+                "store",
+                op = "get_record",
+                tenant = %black_box("acme")
+            ));
+            black_box(f)
+        })
+    });
     g.finish();
 }
 
