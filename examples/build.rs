@@ -3,6 +3,8 @@
 //!
 //! The blocks run in README order as one async body (later blocks use the `guard` and
 //! `acme` of the first), with `?` returning a boxed error.
+// Benchmark and build tooling, not library code: a failed step stops it with the reason.
+#![allow(clippy::expect_used)]
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,9 +18,9 @@ fn main() {
     let mut body = String::new();
     for (line, code) in &blocks {
         // Not wrapped in braces: `let` bindings of a block reach the later blocks.
-        writeln!(body, "    // README.md line {line}").unwrap();
+        writeln!(body, "    // README.md line {line}").expect("writing to a String cannot fail");
         for l in code.lines() {
-            writeln!(body, "    {l}").unwrap();
+            writeln!(body, "    {l}").expect("writing to a String cannot fail");
         }
     }
     let out = format!(
@@ -27,8 +29,9 @@ fn main() {
          pub async fn readme_rust() -> Result<(), Box<dyn std::error::Error>> {{\n{body}    Ok(())\n}}\n",
         n = blocks.len()
     );
-    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("readme_rust.rs");
-    std::fs::write(dest, out).unwrap();
+    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"))
+        .join("readme_rust.rs");
+    std::fs::write(dest, out).expect("OUT_DIR is writable");
 }
 
 /// The fenced code blocks tagged `lang`, each with the README line it starts on.
@@ -45,14 +48,11 @@ fn blocks(text: &str, lang: &str) -> Vec<(usize, String)> {
                     }
                 }
             }
-            Some((_, code)) => {
-                if t.starts_with("```") {
-                    out.push(cur.take().unwrap());
-                } else {
-                    code.push_str(line);
-                    code.push('\n');
-                }
+            Some((_, code)) if !t.starts_with("```") => {
+                code.push_str(line);
+                code.push('\n');
             }
+            Some(_) => out.extend(cur.take()),
         }
     }
     assert!(cur.is_none(), "README.md: unterminated ```{lang} block");

@@ -101,17 +101,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         old.key_id()
     );
 
-    let err = guard
-        .open(&globex, "users/42/api_key", &fresh)
-        .await
-        .unwrap_err();
+    let Err(err) = guard.open(&globex, "users/42/api_key", &fresh).await else {
+        return Err("tenant isolation broken: globex opened acme's value".into());
+    };
     println!(
         "8. The same value opened as tenant {} is refused: [{}] {err}",
         globex.tenant(),
         err.kind()
     );
     // Record ids are per tenant: acme's id simply does not exist in globex.
-    let err = guard.open_credential(&globex, "acme-pw").await.unwrap_err();
+    let Err(err) = guard.open_credential(&globex, "acme-pw").await else {
+        return Err("tenant isolation broken: globex read acme's record".into());
+    };
     assert_eq!(err.kind(), ErrorKind::NotFound);
     println!(
         "   and acme's stored record asked for with globex's context: [{}] {err}",
@@ -119,7 +120,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     guard.shred_tenant(&acme).await?;
-    let err = guard.open_credential(&acme, "acme-api").await.unwrap_err();
+    let Err(err) = guard.open_credential(&acme, "acme-api").await else {
+        return Err("a shredded tenant's value still opened".into());
+    };
     assert_eq!(err.kind(), ErrorKind::KeyDestroyed);
     println!(
         "9. Shredded tenant {}: every value is gone for good: [{}] {err}",

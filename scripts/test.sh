@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole tenantguard test suite. Installs and starts everything it needs by itself
-# (PostgreSQL, KMS peers, Python packages, the Kotlin compiler, cargo-fuzz), so it runs on a
+# (PostgreSQL, KMS peers, Python packages, the Kotlin compiler, cargo-fuzz, cargo-deny), so it runs on a
 # fresh machine: `./scripts/test.sh`. Servers it starts are stopped on exit.
 #
 #   FUZZ_SECONDS=N   fuzzing time per target (default 10; 0 skips fuzzing)
@@ -18,6 +18,9 @@ trap cleanup EXIT
 
 step "Rust: build every target of the workspace (lib, tests, examples, benches)"
 cargo build --workspace --all-targets --locked
+
+step "Hygiene: rustfmt, clippy -D warnings, rustdoc -D warnings, cargo-deny, MSRV declarations"
+scripts/hygiene.sh
 
 step "Rust: unit, integration and doc tests (embedded default: key file + SQLite + memory)"
 cargo test --workspace --locked

@@ -3,6 +3,10 @@
 //! revocation check), and the bare checks themselves. CPU time of the calling thread.
 //!
 //! Run: `cargo bench -p tenantguard-benches --bench authz`
+// criterion_group! generates public functions without docs.
+#![allow(missing_docs)]
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

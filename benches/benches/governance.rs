@@ -3,6 +3,10 @@
 //! argon2id password hash at the default (OWASP) parameters.
 //!
 //! Run: `cargo bench -p tenantguard-benches --bench governance`
+// criterion_group! generates public functions without docs.
+#![allow(missing_docs)]
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;

@@ -11,6 +11,8 @@
 //!
 //! Run: `scripts/kms.sh start && source target/kms/kms.env &&
 //!       cargo bench -p tenantguard-benches --bench kms --features kms-all`
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;

@@ -13,6 +13,8 @@
 //! timestamps come from one monotonic clock. B's token cache TTL is one hour: only the
 //! news can make it refuse. Revocations are paced 20 ms apart; B checks every pending
 //! token about every millisecond (cache hits), which bounds the resolution at ~1 ms.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
 use std::str::FromStr;

@@ -4,6 +4,10 @@
 //! in the same run; plus adversarial inputs (see src/bin/redact_eval.rs for precision/recall
 //! and the Presidio comparison). Every figure is the measuring thread's CPU time
 //! (`iter_custom` + `cpu_time`): the machine is shared, and CPU time is what the targets name.
+// criterion_group! generates public functions without docs.
+#![allow(missing_docs)]
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tenantguard::redact::{Operation, PseudonymSession, Redactor, MAX_TEXT_LEN};

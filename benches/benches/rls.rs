@@ -9,6 +9,10 @@
 //! policies filter a realistic table. One iteration: a member seals and stores a record
 //! (application role, policies read the member's role from tg_memberships), then the
 //! service role reads it back and opens it (service role, tenant-scoped policies).
+// criterion_group! generates public functions without docs.
+#![allow(missing_docs)]
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;

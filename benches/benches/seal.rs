@@ -7,6 +7,10 @@
 //! Run: `cargo bench -p tenantguard-benches --bench seal` (about 2 minutes), and with the
 //! core's aws-lc-rs backend: `cargo bench -p tenantguard-benches --features aws-lc --bench seal -- envelope`.
 //! Results and the machine they came from: benches/BENCHMARKS.md.
+// criterion_group! generates public functions without docs.
+#![allow(missing_docs)]
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;
@@ -250,6 +254,19 @@ fn floor(c: &mut Criterion) {
         b.iter(|| {
             let cipher = aes_gcm::AesGcm::<Aes256Enc, U12>::new(black_box(&[0x24u8; 32]).into());
             drop(black_box(cipher));
+        })
+    });
+    // What each store or key-provider call pays for its span (issue 17) when no
+    // subscriber is installed, the default: the span and the future wrapper, nothing else.
+    g.bench_function("tracing_span_no_subscriber", |b| {
+        use tracing::Instrument;
+        b.iter(|| {
+            let f = std::future::ready(black_box(7u32)).instrument(tracing::debug_span!(
+                "store",
+                op = "get_record",
+                tenant = %black_box("acme")
+            ));
+            black_box(f)
         })
     });
     g.finish();

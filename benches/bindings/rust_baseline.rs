@@ -1,6 +1,8 @@
 //! Rust baseline for the bindings benchmark: seal + open of 256 bytes through the core's
 //! `Guard` (in-memory store, ephemeral key, key cached), per round trip, in the same run
 //! as the Python and Kotlin loops (benches/bindings/run.sh). Prints one JSON line.
+// Benchmark tooling, not library code: a failed step stops it with the reason.
+#![allow(clippy::expect_used)]
 
 use std::time::Instant;
 

@@ -57,7 +57,7 @@ impl Rng {
         Rng(seed)
     }
     /// Next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -66,7 +66,7 @@ impl Rng {
     }
     /// Uniform in `0..n`.
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     /// One element.
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
@@ -468,11 +468,11 @@ fn distractor(r: &mut Rng) -> String {
         3 => format!("Order #{} shipped, tracking {}.", r.digits(7), r.digits(16)),
         4 => format!(
             "Request id {:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}.",
-            r.next() as u32,
+            r.next_u64() as u32,
             r.below(65536),
             r.below(4096),
             r.below(4096),
-            r.next() & 0xffff_ffff_ffff
+            r.next_u64() & 0xffff_ffff_ffff
         ),
         5 => format!(
             "See /home/{}/projects/app{}/src/main.rs line {}.",
@@ -576,11 +576,11 @@ fn filler(r: &mut Rng) -> String {
         if i > 0 {
             s.push(' ');
         }
-        s.push_str(*r.pick(WORDS));
+        s.push_str(r.pick::<&str>(WORDS));
     }
     if r.below(4) == 0 {
         s.push_str(", ");
-        s.push_str(*r.pick(INTL));
+        s.push_str(r.pick::<&str>(INTL));
     }
     s.push_str(". ");
     let mut c = s.chars();

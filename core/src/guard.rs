@@ -192,10 +192,21 @@ impl GuardBuilder {
         let store = self
             .store
             .ok_or_else(|| KmsError::Config("GuardBuilder needs a store".into()))?;
-        for name in self.tenant_providers.keys() {
+        // The capability binds to the store instance the host passed, not to the wrapper.
+        let id = store_id(&store);
+        // Calls to the store and the key providers run in `tracing` spans (no secret in any
+        // field; without a subscriber a span is one atomic load).
+        let store: Arc<dyn Store> = Arc::new(crate::store::TracedStore::new(store));
+        let provider = crate::kms::TracedProvider::wrap_arc(provider);
+        let tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>> = self
+            .tenant_providers
+            .into_iter()
+            .map(|(name, p)| (name, crate::kms::TracedProvider::wrap_arc(p)))
+            .collect();
+        for name in tenant_providers.keys() {
             crate::kms::validate_provider_name(name)?;
         }
-        if self.tenant_providers.len() > crate::kms::MAX_TENANT_PROVIDERS {
+        if tenant_providers.len() > crate::kms::MAX_TENANT_PROVIDERS {
             return Err(KmsError::Config("too many tenant key providers".into()).into());
         }
         let gov = crate::governance::GovState::new(self.governance)?;
@@ -259,7 +270,7 @@ impl GuardBuilder {
                 }),
             ];
             Inner {
-                id: store_id(&store),
+                id,
                 keyring,
                 bus: bus.clone(),
                 feed,
@@ -269,7 +280,7 @@ impl GuardBuilder {
                 cache: KeyCache::new(self.cache),
                 clock,
                 gov,
-                tenant_providers: self.tenant_providers,
+                tenant_providers,
                 provider_tenants: self.provider_tenants,
                 policies: self.policies,
                 format: self.format,
@@ -1107,6 +1118,7 @@ impl Guard {
     /// Every agent token and login session of the tenant is revoked first in the store;
     /// then the news of the shred reaches the tokens, sessions and keys areas (of every
     /// instance, with PostgreSQL), so nothing the tenant's agents or users hold outlives it.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "shred_tenant", tenant = %ctx.tenant()))]
     pub async fn shred_tenant(&self, ctx: &TenantContext) -> Result<crate::kms::ShredReport> {
         Ok(self.shred_counting(ctx).await?.0)
     }

@@ -29,10 +29,10 @@
 //! See `docs/FORMAT.md` for the wire formats and `docs/SECURITY.md` for the threat model.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod audit;
 pub mod auth;
+mod bounded;
 pub mod crypto;
 pub mod egress;
 mod error;

@@ -94,6 +94,7 @@ pub(crate) fn check_batch(batch: usize) -> Result<usize> {
 impl Guard {
     /// Rotates the tenant's data key: a new version becomes active for new writes; old
     /// values keep opening under the old one (now decrypt-only). Needs the owner role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "rotate_key", tenant = %ctx.tenant()))]
     pub async fn rotate_tenant_key(&self, ctx: &TenantContext) -> Result<KeyId> {
         self.authorize_live(
             ctx,
@@ -131,6 +132,7 @@ impl Guard {
     /// the `key_id` column, and each record is replaced atomically only if unchanged since
     /// it was read, so the job is idempotent and can be run again after a crash. Needs the
     /// owner role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "reencrypt", tenant = %ctx.tenant(), from = %from))]
     pub async fn reencrypt<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
@@ -151,6 +153,7 @@ impl Guard {
 
     /// Moves every stored record that is not sealed under the active key in the guard's
     /// format: older key versions and format v1 alike. As [`Guard::reencrypt`] otherwise.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "reencrypt_all", tenant = %ctx.tenant()))]
     pub async fn reencrypt_all<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
@@ -381,6 +384,7 @@ impl Guard {
     /// edit). `Conflict` if it is active, still in use, or if a record's bytes cannot be
     /// read (it could be anything: delete or repair it first). Values held outside the
     /// store must be moved first with [`Guard::reseal`]. Needs the owner role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "retire_key", tenant = %ctx.tenant(), key_id = %key_id))]
     pub async fn retire_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<()> {
         self.authorize_live(ctx, Role::Owner, "keys", ScopeAction::Admin, "retire a key")
             .await?;
@@ -444,6 +448,7 @@ impl Guard {
     /// KEK rotation: re-wraps every tenant's data keys that are not under the provider's
     /// current KEK. No record is touched. Resumable (pass the last report's
     /// `last_tenant` as `start_after`) and idempotent. Service role only.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "rewrap"))]
     pub async fn rewrap_tenant_keys<P: crate::Progress>(
         &self,
         service: &ServiceRole,

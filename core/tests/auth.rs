@@ -1,5 +1,7 @@
 //! Passwords (argon2id) and sessions (signed access tokens, rotating refresh tokens with
 //! reuse detection) on every store.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tg_cap;
 

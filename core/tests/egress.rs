@@ -1,4 +1,6 @@
 //! Egress policies, the sub-processor registry and `prepare`, on both built-in stores.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tg_cap;
 

@@ -4,6 +4,8 @@
 //!
 //! Scenarios that do not depend on the backend run against both MemoryStore and SqliteStore
 //! (see `both_stores!` at the end).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tg_cap;
 

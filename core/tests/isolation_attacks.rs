@@ -4,6 +4,8 @@
 //! application and service roles. Every one must be refused, and after each the whole
 //! database (read through a superuser connection) must be unchanged.
 //! Skipped (and passing) without a server; see postgres_support.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "postgres")]
 
 mod tg_cap;

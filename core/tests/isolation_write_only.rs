@@ -1,6 +1,8 @@
 //! Write-only credentials: users store and replace credentials but never read them back;
 //! the service role opens them through a Revealer that records who, what and why first;
 //! a TOTP seed is used without being revealed. Runs on MemoryStore (no server needed).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tg_cap;
 

@@ -1,5 +1,7 @@
 //! Per-tenant bring-your-own-key and multi-provider KEK rotation, with local providers
 //! standing in for KMSs (the real ones are tested in core/kms/tests).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tg_cap;
 

@@ -1,4 +1,6 @@
 //! `LocalKeyProvider`: key-file safety, corruption handling, context binding, KEK rotation.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,6 @@
 //! Error messages say what happened and what to do, and do not mislead (issue 12).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tg_cap;
 

@@ -8,6 +8,8 @@
 //! The second instance is this test binary re-invoked on the ignored `child` test; it
 //! takes commands on stdin and answers on stdout. Waits are bounded generously (60 s) and
 //! nothing is timed in a pass/fail way: the elapsed times are printed only.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "postgres")]
 
 mod tg_cap;

@@ -2,6 +2,8 @@
 //! conformance suite (with Row Level Security semantics), the database-side guarantees
 //! (forced RLS, append-only audit, serialized appends, hash lookups that reveal one row).
 //! Skipped (and passing) without a server; see postgres_support.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "postgres")]
 
 mod tg_cap;

@@ -21,6 +21,8 @@
 //! Run: `eval "$(scripts/pg.sh start)"; TENANTGUARD_PG_REQUIRED=1 cargo test -p tenantguard
 //! --features postgres --test postgres_raw_sql_attacks`. Skipped (and passing) without a
 //! server.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "postgres")]
 
 mod postgres_support;

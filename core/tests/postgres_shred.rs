@@ -1,6 +1,8 @@
 //! Crypto-shredding on PostgreSQL survives a database backup: a `pg_dump` taken before the
 //! shred, restored with `psql` into a new database after it, opens nothing of the tenant
 //! (the local key file destroyed the tenant's secret). Skipped without a server.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "postgres")]
 
 mod tg_cap;

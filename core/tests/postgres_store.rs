@@ -1,6 +1,8 @@
 //! PostgresStore against a real server: the KeyStore/RecordStore semantics every store
 //! shares, migrations, connection safety checks, scoping under pooling, memberships.
 //! Skipped (and passing) without a server; see postgres_support.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "postgres")]
 
 mod tg_cap;

@@ -1,4 +1,6 @@
 //! Operators, pseudonymization, restore (whole and streaming), expiry, thread safety.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,6 @@
 //! True and false positives for every built-in recognizer, UTF-8 offsets, overlaps.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ops::Range;
 use std::sync::Arc;

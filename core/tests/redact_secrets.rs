@@ -2,6 +2,8 @@
 //! `Authorization` schemes, secrets inside URLs, every private-key block, encoded forms, the
 //! identifiers that are not secrets (and the per-organization switch that makes them so),
 //! structured personal data variants, and adversarial input.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tenantguard::redact::{EntityKind, Operation, Redactor, MAX_TEXT_LEN};
 

@@ -4,6 +4,8 @@
 //! in the database only wrapped by the KEK. Rows of a database written before (schema 4)
 //! are MACed once at open and keep working. SQLite always; PostgreSQL when a server is
 //! configured (see postgres_support).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(feature = "postgres")]
 mod postgres_support;

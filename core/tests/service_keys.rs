@@ -3,6 +3,8 @@
 //! real processes starting at once end on one current key.
 //!
 //! The concurrent processes are this test binary re-invoked on the ignored `child` test.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

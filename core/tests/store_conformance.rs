@@ -1,5 +1,7 @@
 //! Store conformance: the same suite (`common::conformance::run_all`) against every built-in
 //! backend, plus SQLite-specific persistence checks.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod tg_cap;

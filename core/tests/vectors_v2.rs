@@ -6,6 +6,8 @@
 //!
 //! Regenerate (only when the format deliberately changes, which needs a new version):
 //! `TG_REGENERATE_VECTORS=1 cargo test -p tenantguard --test vectors_v2`.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

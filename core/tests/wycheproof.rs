@@ -3,6 +3,8 @@
 //! RFC 5869 HKDF-SHA256 test cases (plus Wycheproof's HKDF-SHA256 set) through `hkdf::Hkdf`.
 //! The record-key derivation itself is checked end to end against an independent
 //! re-implementation in `tests/vectors.rs`.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};

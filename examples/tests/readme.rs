@@ -1,6 +1,8 @@
 //! Runs every Rust code block of README.md (see build.rs), twice in the same empty folder:
 //! the blocks must compile as shown, run, and be re-runnable (get-or-create, no leftovers
 //! that break a second run).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 include!(concat!(env!("OUT_DIR"), "/readme_rust.rs"));
 

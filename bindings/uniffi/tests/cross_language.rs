@@ -6,6 +6,8 @@
 //! * With `TG_XLANG_DIR` set, `TG_XLANG_STAGE=write` writes `rust.json` (a value sealed in
 //!   Rust, low-level and through an embedded Guard), and `TG_XLANG_STAGE=check` opens the
 //!   values Python and Kotlin wrote (`python.json`, `kotlin.json`), failing if one is missing.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -2,10 +2,10 @@
 //!
 //! | feature | provider | binding of tenant + key id |
 //! |---|---|---|
-//! | `aws` | [`aws::AwsKmsProvider`] (AWS KMS Encrypt/Decrypt) | `EncryptionContext` |
-//! | `vault` | [`vault::VaultTransitProvider`] (Vault / OpenBao Transit) | `associated_data` or derived-key `context` |
-//! | `pkcs11` | [`pkcs11::Pkcs11Provider`] (any PKCS#11 token or HSM) | AES-GCM AAD, or key binding in AES-KWP |
-//! | `gcp` | [`gcp::GcpKmsProvider`] (Google Cloud KMS REST) | `additionalAuthenticatedData` |
+//! | `aws` | `aws::AwsKmsProvider` (AWS KMS Encrypt/Decrypt) | `EncryptionContext` |
+//! | `vault` | `vault::VaultTransitProvider` (Vault / OpenBao Transit) | `associated_data` or derived-key `context` |
+//! | `pkcs11` | `pkcs11::Pkcs11Provider` (any PKCS#11 token or HSM) | AES-GCM AAD, or key binding in AES-KWP |
+//! | `gcp` | `gcp::GcpKmsProvider` (Google Cloud KMS REST) | `additionalAuthenticatedData` |
 //!
 //! Every provider times out each call and retries only retryable failures
 //! ([`tenantguard::kms::RetryPolicy`]), and maps failures to the typed
@@ -15,7 +15,6 @@
 //! minimal permissions and an example configuration.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 #[cfg(any(feature = "vault", feature = "gcp"))]
 mod http;

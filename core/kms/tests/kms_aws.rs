@@ -1,5 +1,7 @@
 //! AWS KMS against moto's KMS-compatible server on loopback.
 //! Needs TG_KMS_AWS_ENDPOINT (set by `scripts/kms.sh start`).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "aws")]
 
 mod tg_cap;

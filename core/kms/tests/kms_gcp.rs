@@ -7,6 +7,8 @@
 //! CRC32C as decimal int64 strings), and answers like Cloud KMS, including the integrity
 //! fields, so the provider's response verification is exercised too. It is not Cloud KMS:
 //! its "encryption" is a transparent toy. Always runs (needs no server).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "gcp")]
 
 mod tg_cap;

@@ -1,5 +1,7 @@
 //! PKCS#11 against a SoftHSM2 token. Needs TG_KMS_PKCS11_MODULE, TG_KMS_PKCS11_TOKEN,
 //! TG_KMS_PKCS11_PIN and SOFTHSM2_CONF (set by `scripts/kms.sh start`).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "pkcs11")]
 
 mod tg_cap;

@@ -1,5 +1,7 @@
 //! Vault / OpenBao Transit against a real OpenBao dev server on loopback.
 //! Needs TG_KMS_VAULT_ADDR and TG_KMS_VAULT_TOKEN (set by `scripts/kms.sh start`).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "vault")]
 
 mod tg_cap;

@@ -30,7 +30,7 @@ mod registry;
 
 pub use registry::{category, Registry, SubProcessor, MAX_PROVIDERS};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -477,7 +477,7 @@ impl EgressBuilder {
                 store,
                 registry: self.registry,
                 observers: self.observers,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(crate::bounded::ordered_map()),
             }),
         })
     }
@@ -488,7 +488,8 @@ struct EgressInner {
     store: Arc<dyn PolicyStore>,
     registry: Registry,
     observers: Vec<Arc<dyn EgressObserver>>,
-    cache: Mutex<HashMap<TenantId, Arc<Compiled>>>,
+    /// Compiled policies by tenant, at most [`POLICY_CACHE`], the oldest dropped first.
+    cache: Mutex<crate::bounded::OrderedMap<TenantId, Arc<Compiled>>>,
 }
 
 /// Egress control for every organization. Cheap to clone.
@@ -594,10 +595,13 @@ impl Egress {
             unredacted,
         });
         let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= POLICY_CACHE {
-            map.clear();
-        }
-        map.insert(ctx.tenant().clone(), c.clone());
+        crate::bounded::insert_bounded(
+            &mut map,
+            ctx.tenant().clone(),
+            c.clone(),
+            POLICY_CACHE,
+            |_| false,
+        );
         Ok(c)
     }
 

@@ -1,9 +1,13 @@
 //! A bounded, tenant-partitioned cache of unwrapped tenant keys.
 //!
-//! Entries expire after `max_age` and the oldest tenant is evicted past `max_tenants`;
-//! keys are zeroized when the last user drops them. Concurrent misses for one tenant share
+//! Entries expire after `max_age` and the oldest tenant is evicted past `max_tenants`, in
+//! O(1): the map keeps insertion order (hashlink's `LinkedHashMap`, already in the tree
+//! through rusqlite), and a slot is only ever inserted fresh, so the front is the oldest.
+//! Keys are zeroized when the last user drops them (`TenantKey` is `ZeroizeOnDrop`; an
+//! evicted slot drops the cache's references at once). Concurrent misses for one tenant share
 //! one load (one key-provider call), so a cold tenant under load causes no thundering herd.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,9 +63,12 @@ struct Slot {
     versions: Mutex<HashMap<KeyId, Cell>>,
 }
 
+/// Insertion-ordered, with SipHash (std's keyed hasher) like every other map of tenant ids.
+type Slots = hashlink::LinkedHashMap<TenantId, Arc<Slot>, RandomState>;
+
 pub(crate) struct KeyCache {
     limits: CacheLimits,
-    slots: Mutex<HashMap<TenantId, Arc<Slot>>>,
+    slots: Mutex<Slots>,
     hits: AtomicU64,
     loads: AtomicU64,
     evictions: AtomicU64,
@@ -71,7 +78,7 @@ impl KeyCache {
     pub(crate) fn new(limits: CacheLimits) -> Self {
         KeyCache {
             limits,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots::with_hasher(RandomState::new())),
             hits: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
@@ -102,22 +109,14 @@ impl KeyCache {
         if self.limits.max_tenants == 0 {
             return slot;
         }
+        // `insert` moves the tenant to the back: the front is always the oldest slot (and the
+        // first to expire), so eviction pops it in O(1) instead of scanning for it.
         slots.insert(tenant.clone(), slot.clone());
-        if slots.len() > self.limits.max_tenants {
-            let now = Instant::now();
-            slots.retain(|_, s| now.duration_since(s.born) < self.limits.max_age);
-            while slots.len() > self.limits.max_tenants {
-                let Some(oldest) = slots
-                    .iter()
-                    .filter(|(t, _)| *t != tenant)
-                    .min_by_key(|(_, s)| s.born)
-                    .map(|(t, _)| t.clone())
-                else {
-                    break;
-                };
-                slots.remove(&oldest);
-                self.evictions.fetch_add(1, Ordering::Relaxed);
+        while slots.len() > self.limits.max_tenants {
+            if slots.pop_front().is_none() {
+                break;
             }
+            self.evictions.fetch_add(1, Ordering::Relaxed);
         }
         slot
     }
@@ -431,5 +430,53 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cache.stats().loads, 2);
+    }
+
+    #[tokio::test]
+    async fn full_cache_evicts_only_the_oldest_and_drops_its_key() {
+        // A full cache must not clear everything (every tenant would pay a KMS call) nor
+        // grow past its bound; the evicted tenant's key must be released (dropped, hence
+        // zeroized: TenantKey is ZeroizeOnDrop), not kept alive by the cache.
+        let max = 50;
+        let cache = KeyCache::new(CacheLimits {
+            max_tenants: max,
+            max_age: Duration::from_secs(60),
+        });
+        let t = |i: usize| TenantId::new(format!("t{i}")).unwrap();
+        let mut weak = Vec::new();
+        for i in 0..max + 10 {
+            let k = cache
+                .active::<(), _, _>(&t(i), || async { Ok(key(1)) })
+                .await
+                .unwrap();
+            weak.push(Arc::downgrade(&k));
+            assert!(cache.slots.lock().unwrap().len() <= max);
+        }
+        assert_eq!(cache.slots.lock().unwrap().len(), max);
+        assert_eq!(cache.stats().evictions, 10);
+        // The ten oldest are gone (their keys dropped), the newest `max` are all still hits.
+        for (i, w) in weak.iter().enumerate() {
+            assert_eq!(w.upgrade().is_some(), i >= 10, "tenant t{i}");
+        }
+        let loads = cache.stats().loads;
+        for i in 10..max + 10 {
+            cache
+                .active::<(), _, _>(&t(i), || async { Ok(key(1)) })
+                .await
+                .unwrap();
+        }
+        assert_eq!(cache.stats().loads, loads, "no survivor was evicted");
+        // An expired tenant refreshed moves to the back: the next eviction takes another.
+        cache.invalidate(&t(10));
+        cache
+            .active::<(), _, _>(&t(10), || async { Ok(key(1)) })
+            .await
+            .unwrap();
+        cache
+            .active::<(), _, _>(&t(999), || async { Ok(key(1)) })
+            .await
+            .unwrap();
+        let slots = cache.slots.lock().unwrap();
+        assert!(slots.contains_key(&t(10)) && !slots.contains_key(&t(11)));
     }
 }

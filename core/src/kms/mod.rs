@@ -7,6 +7,8 @@ mod local;
 mod retry;
 mod service_keys;
 mod shred;
+mod traced;
+pub(crate) use traced::TracedProvider;
 
 pub(crate) use byok::{current_tagged, is_missing_tenant, Rewrap};
 pub use byok::{

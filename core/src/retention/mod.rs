@@ -234,6 +234,7 @@ impl Guard {
     /// (1 to 10,000), calling `progress` after each batch. Stateless, so resumable and
     /// idempotent; nothing inside its window is touched. When anything was deleted, an
     /// audit receipt (`retention.sweep`) records the counts per class. Needs the admin role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "sweep", tenant = %ctx.tenant()))]
     pub async fn sweep<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
@@ -343,6 +344,7 @@ impl Guard {
 
     /// [`Guard::sweep_all`], calling `progress` with the running report after each tenant
     /// is swept (so `last_tenant` in it is always a safe `start_after` to resume from).
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "sweep_all"))]
     pub async fn sweep_all_with_progress<P: crate::Progress>(
         &self,
         service: &ServiceRole,
@@ -380,6 +382,7 @@ impl Guard {
     /// Erases every record tagged with data subject `subject`, whatever its window, `batch`
     /// at a time. The audit receipt (`retention.erase_subject`) holds the subject's SHA-256,
     /// never the subject itself. Idempotent. Needs the admin role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "erase_subject", tenant = %ctx.tenant()))]
     pub async fn erase_subject(
         &self,
         ctx: &TenantContext,
@@ -425,6 +428,7 @@ impl Guard {
     /// and sessions, deletes its sealed records, and leaves an audit receipt
     /// (`retention.erase_tenant`; the audit log itself is kept). Irreversible; safe to run
     /// again. Needs the owner role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "erase_tenant", tenant = %ctx.tenant()))]
     pub async fn erase_tenant(
         &self,
         ctx: &TenantContext,

@@ -15,6 +15,8 @@ mod policy;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod traced;
+pub(crate) use traced::TracedStore;
 
 pub use gov::{
     validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,

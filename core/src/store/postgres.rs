@@ -145,7 +145,8 @@ impl Default for PgOptions {
 pub struct PostgresStore {
     app: Pool,
     service: Option<Pool>,
-    proofs: std::sync::Mutex<std::collections::HashMap<(String, String), Proof>>,
+    /// At most [`MAX_CACHED_PROOFS`], the oldest dropped first.
+    proofs: std::sync::Mutex<crate::bounded::OrderedMap<(String, String), Proof>>,
     row_macs: super::integrity::RowMacSlot,
     feed: Option<postgres_events::FeedTask>,
 }
@@ -391,7 +392,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             app,
             service,
-            proofs: Default::default(),
+            proofs: std::sync::Mutex::new(crate::bounded::ordered_map()),
             row_macs: Default::default(),
             feed,
         })
@@ -652,18 +653,15 @@ impl PostgresStore {
             .map_err(backend)?;
         let hex = zeroize::Zeroizing::new(hex::encode(&secret[..]));
         let mut cache = self.proofs.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED_PROOFS {
-            cache.retain(|_, p| p.minted.elapsed() < PROOF_REUSE);
-            if cache.len() >= MAX_CACHED_PROOFS {
-                cache.clear();
-            }
-        }
-        cache.insert(
+        crate::bounded::insert_bounded(
+            &mut cache,
             key,
             Proof {
                 hex: hex.clone(),
                 minted: std::time::Instant::now(),
             },
+            MAX_CACHED_PROOFS,
+            |p| p.minted.elapsed() >= PROOF_REUSE,
         );
         Ok(hex)
     }

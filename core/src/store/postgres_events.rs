@@ -165,7 +165,7 @@ impl Listener {
             feed.bus.publish(&Event::Resync);
         }
         self.polls += 1;
-        if self.polls % PRUNE_EVERY == 0 {
+        if self.polls.is_multiple_of(PRUNE_EVERY) {
             // Best effort: a failed prune only keeps rows longer.
             let _ = client.execute("SELECT public.tg_prune_events()", &[]).await;
         }

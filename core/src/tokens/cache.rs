@@ -1,20 +1,21 @@
 //! In-process cache of verified token metadata, keyed by the token's SHA-256.
 //!
-//! Bounded (`cache_capacity` entries) and short-lived (`cache_ttl`): a hit skips the store,
+//! Bounded (`cache_capacity` entries, the oldest dropped first in O(1) when full, never the
+//! whole cache) and short-lived (`cache_ttl`): a hit skips the store,
 //! so every revocation evicts through the event bus (at once in this process, within the
 //! propagation bound in the others). Negative results are never cached. A generation
 //! counter, moved on by every eviction, keeps a lookup that was in flight during an
 //! eviction from putting the row it read (possibly before the revocation) back.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::bounded::{insert_bounded, ordered_map, OrderedMap};
 use crate::store::{StoreError, TokenRecord};
 use crate::tenant::UserId;
 use crate::tokens::Scope;
 
-type Entries = HashMap<[u8; 32], (Arc<CachedToken>, Instant)>;
+type Entries = OrderedMap<[u8; 32], (Arc<CachedToken>, Instant)>;
 
 /// A token row as the warm path uses it: the agent id parsed and the scopes shared, once
 /// per lookup rather than once per verification.
@@ -44,7 +45,7 @@ pub(crate) struct TokenCache {
 impl TokenCache {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
         TokenCache {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(ordered_map()),
             generation: std::sync::atomic::AtomicU64::new(0),
             ttl,
             capacity,
@@ -82,14 +83,14 @@ impl TokenCache {
         if self.generation.load(std::sync::atomic::Ordering::Acquire) != generation {
             return;
         }
-        if map.len() >= self.capacity {
-            let ttl = self.ttl;
-            map.retain(|_, (_, at)| at.elapsed() < ttl);
-            if map.len() >= self.capacity {
-                map.clear();
-            }
-        }
-        map.insert(rec.rec.hash, (rec, Instant::now()));
+        let ttl = self.ttl;
+        insert_bounded(
+            &mut map,
+            rec.rec.hash,
+            (rec, Instant::now()),
+            self.capacity,
+            |(_, at)| at.elapsed() >= ttl,
+        );
     }
 
     pub(crate) fn evict(&self, mut pred: impl FnMut(&TokenRecord) -> bool) {
@@ -135,7 +136,12 @@ mod tests {
         }
         assert!(c.get(&[1; 32]).is_some());
         c.insert_if_current(rec(3), c.generation());
-        assert!(c.len() <= 3);
+        assert_eq!(c.len(), 3);
+        // Full: only the oldest (t0) went, not the whole cache.
+        assert!(c.get(&[0; 32]).is_none());
+        for i in 1..4 {
+            assert!(c.get(&[i; 32]).is_some(), "t{i} survived");
+        }
         c.evict(|r| r.id == "t3");
         assert!(c.get(&[3; 32]).is_none());
         let off = TokenCache::new(Duration::ZERO, 3);
