@@ -14,15 +14,15 @@ pub mod checkpoint;
 mod entry;
 pub mod export;
 pub mod merkle;
-pub mod sink;
 mod outcome;
+pub mod sink;
 mod transparency;
 mod verify;
 
 pub use checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
 pub use entry::{AuditDraft, AuditEntry, AuditMacKey, GENESIS, HASH_DOMAIN, MAC_DOMAIN};
-pub use sink::{CheckpointSink, FileCheckpointSink, PublishedCheckpoint, SinkError};
 pub use outcome::AuditVerification;
+pub use sink::{CheckpointSink, FileCheckpointSink, PublishedCheckpoint, SinkError};
 pub(crate) use transparency::Transparency;
 pub use transparency::{
     ConsistencyProof, InclusionProof, SignedCheckpoint, TransparencyConfig, CHECKPOINT_MARK,
