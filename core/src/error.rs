@@ -56,6 +56,9 @@ pub enum ErrorKind {
     /// Stored data failed an integrity check: an authorization row (token, session,
     /// membership) edited or planted outside the SDK. Not an authentication refusal.
     Integrity,
+    /// Over a rate limit: retry after the error's `retry_after` (see
+    /// [`crate::ratelimit::RateLimitError::RateLimited`]).
+    RateLimited,
 }
 
 impl ErrorKind {
@@ -78,6 +81,7 @@ impl ErrorKind {
             ErrorKind::Store => "store",
             ErrorKind::Config => "config",
             ErrorKind::Integrity => "integrity",
+            ErrorKind::RateLimited => "rate_limited",
         }
     }
 }
@@ -133,6 +137,10 @@ pub enum Error {
     /// The service keyring failed.
     #[error(transparent)]
     Keyring(#[from] crate::kms::KeyringError),
+    /// A rate limit refused the action (`RateLimited`, with retry-after) or its shared
+    /// backend was unreachable for a fail-closed class.
+    #[error(transparent)]
+    RateLimit(crate::ratelimit::RateLimitError),
 }
 
 impl Error {
@@ -152,6 +160,15 @@ impl Error {
             Error::Egress(e) => e.kind(),
             Error::Portal(e) => e.kind(),
             Error::Keyring(e) => e.kind(),
+            Error::RateLimit(e) => e.kind(),
+        }
+    }
+
+    /// How long to wait before retrying, for a `RateLimited` error.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RateLimit(e) => e.retry_after(),
+            _ => None,
         }
     }
 }

@@ -65,9 +65,20 @@ pub struct GuardBuilder {
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
     format: SealFormat,
     refuse_v1: bool,
+    limiter: Option<crate::ratelimit::RateLimiter>,
 }
 
 impl GuardBuilder {
+    /// The rate limiter (backend and policies) the guard enforces on logins, token and
+    /// refresh failures, TOTP codes, reveals, writes, egress prepares and token creation.
+    /// Default: in-process state with [`crate::ratelimit::Policies::default`] (the table in
+    /// docs/SECURITY.md); several instances share limits only through a shared backend
+    /// (Redis, PostgreSQL).
+    pub fn rate_limiter(mut self, limiter: crate::ratelimit::RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
     /// The format new values are sealed in (default [`SealFormat::V2`]). Both formats
     /// always open; choose `V1` only during a rollout while processes of a release that
     /// cannot open v2 still read the values, then switch to `V2` and run
@@ -258,6 +269,7 @@ impl GuardBuilder {
                 policies: self.policies,
                 format: self.format,
                 refuse_v1: self.refuse_v1,
+                limiter: self.limiter.unwrap_or_default(),
             }
         });
         Ok(Guard { inner })
@@ -280,6 +292,7 @@ struct Inner {
     policies: Option<Arc<dyn crate::store::PolicyStore>>,
     format: SealFormat,
     refuse_v1: bool,
+    limiter: crate::ratelimit::RateLimiter,
 }
 
 /// The tenantguard facade: seal and open values and credentials per tenant, rotate and
@@ -346,7 +359,14 @@ impl Guard {
             policies: None,
             format: SealFormat::V2,
             refuse_v1: false,
+            limiter: None,
         }
+    }
+
+    /// The guard's rate limiter: hosts ask it for their own routes
+    /// (`guard.rate_limiter().check(class, &key)`).
+    pub fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter {
+        &self.inner.limiter
     }
 
     /// The format this guard seals new values in ([`GuardBuilder::seal_format`]); a
@@ -946,6 +966,8 @@ impl Guard {
             ScopeAction::Write,
             "store a record",
         )?;
+        self.limit(ctx, crate::ratelimit::ActionClass::Write, None)
+            .await?;
         let key = self.active_key(ctx).await?;
         let now = self.now();
         let mut rec = SealedRecord {
@@ -1008,6 +1030,8 @@ impl Guard {
         reason: Option<&str>,
     ) -> Result<(String, SecretBytes)> {
         self.require_service(ctx, "open a stored record")?;
+        self.limit(ctx, crate::ratelimit::ActionClass::Reveal, Some(id))
+            .await?;
         let rec = self
             .store()
             .get_record(ctx, id)

@@ -42,6 +42,7 @@ mod guard;
 pub mod kms;
 mod members;
 pub mod portal;
+pub mod ratelimit;
 pub mod redact;
 pub mod retention;
 pub mod reveal;
@@ -58,6 +59,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
+pub use ratelimit::{ActionClass, LimitKey, RateLimitError, RateLimiter};
 pub use rotation::{ReencryptReport, RewrapReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]
