@@ -365,8 +365,10 @@ impl ClassPolicy {
             },
             ActionClass::Totp => ClassPolicy {
                 tenant: None,
-                subject: Some(Quota::per_minute(10, 10)),
-                object: Some(Quota::new(5, Duration::from_secs(10))),
+                // Room for a login flow and a test-vector run (a user asking ~20 codes
+                // at once); a brute-force loop is held to 10 a minute per seed.
+                subject: Some(Quota::per_minute(30, 10)),
+                object: Some(Quota::new(10, Duration::from_secs(6))),
                 host: None,
                 failure_cost: 0,
                 backoff: None,
