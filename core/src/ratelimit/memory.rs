@@ -14,6 +14,28 @@ use super::{Cell, Outcome, RateLimitBackend, RateLimitError};
 pub const DEFAULT_MAX_CELLS: usize = 100_000;
 
 const SHARDS: usize = 64;
+
+/// The table's keys are already keyed SipHash outputs: hashing them again would only cost
+/// time, so the map uses them as they are.
+#[derive(Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Table = HashMap<u64, Entry, std::hash::BuildHasherDefault<PreHashed>>;
 /// Cells looked at to choose one to evict when a shard is full.
 const EVICTION_SAMPLE: usize = 32;
 
@@ -35,7 +57,7 @@ struct Entry {
 /// documented in docs/SECURITY.md.
 #[derive(Debug)]
 pub struct MemoryLimiter {
-    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+    shards: Box<[Mutex<Table>]>,
     per_shard: usize,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -47,8 +69,11 @@ fn epoch() -> Instant {
 
 /// Microseconds on the monotonic clock (never 0: 0 means "never" in a cell).
 fn now_us() -> u64 {
-    u64::try_from(epoch().elapsed().as_micros())
-        .unwrap_or(u64::MAX)
+    // Seconds and sub-second parts: `as_micros()` would divide a u128 on every check.
+    let d = epoch().elapsed();
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
         .saturating_add(1)
 }
 
@@ -58,7 +83,7 @@ impl MemoryLimiter {
         epoch();
         let per_shard = max_cells.max(SHARDS) / SHARDS;
         MemoryLimiter {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Table::default())).collect(),
             per_shard,
             hasher: std::collections::hash_map::RandomState::new(),
         }
@@ -99,17 +124,31 @@ impl MemoryLimiter {
     }
 
     fn with_cell<R>(&self, id: u64, now: u64, f: impl FnOnce(&mut CellState) -> (R, bool, Option<CellBackoff>)) -> R {
-        let shard = &self.shards[(id as usize) % SHARDS];
+        // Bits 32..38 pick the shard: the map itself uses the low bits (bucket) and the top
+        // seven (tag), which stay fully random within a shard.
+        let shard = &self.shards[((id >> 32) as usize) % SHARDS];
         // A panic while holding the lock cannot leave a cell half-written (plain copies).
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
-        let mut state = map.get(&id).map(|e| e.state).unwrap_or_default();
+        // One lookup on the hot path: a cell that exists is updated in place.
+        if let Some(e) = map.get_mut(&id) {
+            let mut state = e.state;
+            let (r, write, backoff) = f(&mut state);
+            if write {
+                let idle_at = gcra::idle_at(&state, backoff);
+                if idle_at <= now {
+                    map.remove(&id);
+                } else {
+                    *e = Entry { state, idle_at };
+                }
+            }
+            return r;
+        }
+        let mut state = CellState::default();
         let (r, write, backoff) = f(&mut state);
         if write {
             let idle_at = gcra::idle_at(&state, backoff);
-            if idle_at <= now {
-                map.remove(&id);
-            } else {
-                if map.len() >= self.per_shard && !map.contains_key(&id) {
+            if idle_at > now {
+                if map.len() >= self.per_shard {
                     evict(&mut map, now);
                 }
                 map.insert(id, Entry { state, idle_at });
@@ -180,7 +219,7 @@ impl MemoryLimiter {
     }
 }
 
-fn evict(map: &mut HashMap<u64, Entry>, now: u64) {
+fn evict(map: &mut Table, now: u64) {
     let mut victim: Option<(u64, u64)> = None;
     for (&id, e) in map.iter().take(EVICTION_SAMPLE) {
         if e.idle_at <= now {
