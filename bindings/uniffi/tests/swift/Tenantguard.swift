@@ -636,6 +636,34 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TimeInterval {
+        let seconds: UInt64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        return Double(seconds) + (Double(nanoseconds) / 1.0e9)
+    }
+
+    public static func write(_ value: TimeInterval, into buf: inout [UInt8]) {
+        if value.rounded(.down) > Double(Int64.max) {
+            fatalError("Duration overflow, exceeds max bounds supported by Uniffi")
+        }
+
+        if value < 0 {
+            fatalError("Invalid duration, must be non-negative")
+        }
+
+        let seconds = UInt64(value)
+        let nanoseconds = UInt32((value - Double(seconds)) * 1.0e9)
+        writeInt(&buf, seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
 
 
 
@@ -2677,6 +2705,78 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func setMemberAsync(ctx: TenantContext, user: String, role: Role) async throws  -> Role?
     
     /**
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
+     */
+    func authenticateTokenFrom(token: String, hostKey: String?) throws  -> VerifiedToken
+    
+    /**
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func authenticateTokenFromAsync(token: String, hostKey: String?) async throws  -> VerifiedToken
+    
+    /**
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
+     */
+    func rateLimitCheck(`class`: RateLimitClass, key: RateLimitKey) throws  -> RateLimitDecision
+    
+    /**
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func rateLimitCheckAsync(`class`: RateLimitClass, key: RateLimitKey) async throws  -> RateLimitDecision
+    
+    /**
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     */
+    func rateLimitFailure(`class`: RateLimitClass, key: RateLimitKey) throws  -> TimeInterval?
+    
+    /**
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func rateLimitFailureAsync(`class`: RateLimitClass, key: RateLimitKey) async throws  -> TimeInterval?
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     */
+    func refreshSessionFrom(refreshToken: String, hostKey: String?) throws  -> SessionTokens
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func refreshSessionFromAsync(refreshToken: String, hostKey: String?) async throws  -> SessionTokens
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     */
+    func verifyPassword(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?) throws  -> PasswordCheck
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func verifyPasswordAsync(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?) async throws  -> PasswordCheck
+    
+    /**
      * Authenticates a token string like `authenticateToken`, but returns a refusal with
      * its typed reason instead of throwing it (store failures and the like still throw).
      */
@@ -4580,6 +4680,197 @@ open func setMemberAsync(ctx: TenantContext, user: String, role: Role)async thro
             completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterOptionTypeRole.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
+     */
+open func authenticateTokenFrom(token: String, hostKey: String?)throws  -> VerifiedToken  {
+    return try  FfiConverterTypeVerifiedToken_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_authenticate_token_from(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),
+        FfiConverterOptionString.lower(hostKey),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func authenticateTokenFromAsync(token: String, hostKey: String?)async throws  -> VerifiedToken  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_authenticate_token_from_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterOptionString.lower(hostKey)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeVerifiedToken_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
+     */
+open func rateLimitCheck(`class`: RateLimitClass, key: RateLimitKey)throws  -> RateLimitDecision  {
+    return try  FfiConverterTypeRateLimitDecision_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_rate_limit_check(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRateLimitClass_lower(`class`),
+        FfiConverterTypeRateLimitKey_lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func rateLimitCheckAsync(`class`: RateLimitClass, key: RateLimitKey)async throws  -> RateLimitDecision  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_rate_limit_check_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeRateLimitClass_lower(`class`),FfiConverterTypeRateLimitKey_lower(key)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeRateLimitDecision_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     */
+open func rateLimitFailure(`class`: RateLimitClass, key: RateLimitKey)throws  -> TimeInterval?  {
+    return try  FfiConverterOptionDuration.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_rate_limit_failure(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRateLimitClass_lower(`class`),
+        FfiConverterTypeRateLimitKey_lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func rateLimitFailureAsync(`class`: RateLimitClass, key: RateLimitKey)async throws  -> TimeInterval?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_rate_limit_failure_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeRateLimitClass_lower(`class`),FfiConverterTypeRateLimitKey_lower(key)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionDuration.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     */
+open func refreshSessionFrom(refreshToken: String, hostKey: String?)throws  -> SessionTokens  {
+    return try  FfiConverterTypeSessionTokens_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_refresh_session_from(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(refreshToken),
+        FfiConverterOptionString.lower(hostKey),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func refreshSessionFromAsync(refreshToken: String, hostKey: String?)async throws  -> SessionTokens  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_refresh_session_from_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(refreshToken),FfiConverterOptionString.lower(hostKey)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeSessionTokens_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     */
+open func verifyPassword(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?)throws  -> PasswordCheck  {
+    return try  FfiConverterTypePasswordCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_verify_password(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePasswordHasher_lower(hasher),
+        FfiConverterString.lower(tenant),
+        FfiConverterString.lower(user),
+        FfiConverterString.lower(password),
+        FfiConverterString.lower(phc),
+        FfiConverterOptionString.lower(hostKey),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func verifyPasswordAsync(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?)async throws  -> PasswordCheck  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_verify_password_async(
+                        self.uniffiCloneHandle(),FfiConverterTypePasswordHasher_lower(hasher),FfiConverterString.lower(tenant),FfiConverterString.lower(user),FfiConverterString.lower(password),FfiConverterString.lower(phc),FfiConverterOptionString.lower(hostKey)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePasswordCheck_lift,
             errorHandler: FfiConverterTypeTenantguardError_lift
         )
 }
@@ -10366,6 +10657,165 @@ public func FfiConverterTypePasswordParams_lower(_ value: PasswordParams) -> Rus
 
 
 /**
+ * The limiter's answer: admitted, or refused with the time to wait.
+ */
+public struct RateLimitDecision: Equatable, Hashable {
+    /**
+     * The action may proceed (and was counted).
+     */
+    public var admitted: Bool
+    /**
+     * When refused: retry after this long, not sooner.
+     */
+    public var retryAfter: TimeInterval?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The action may proceed (and was counted).
+         */admitted: Bool, 
+        /**
+         * When refused: retry after this long, not sooner.
+         */retryAfter: TimeInterval?) {
+        self.admitted = admitted
+        self.retryAfter = retryAfter
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RateLimitDecision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRateLimitDecision: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RateLimitDecision {
+        return
+            try RateLimitDecision(
+                admitted: FfiConverterBool.read(from: &buf), 
+                retryAfter: FfiConverterOptionDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RateLimitDecision, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.admitted, into: &buf)
+        FfiConverterOptionDuration.write(value.retryAfter, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitDecision_lift(_ buf: RustBuffer) throws -> RateLimitDecision {
+    return try FfiConverterTypeRateLimitDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitDecision_lower(_ value: RateLimitDecision) -> RustBuffer {
+    return FfiConverterTypeRateLimitDecision.lower(value)
+}
+
+
+/**
+ * The cells a check names: each present field adds its cell when the class limits that
+ * level.
+ */
+public struct RateLimitKey: Equatable, Hashable {
+    /**
+     * The tenant.
+     */
+    public var tenant: String?
+    /**
+     * The user or agent (`u:<id>`, `a:<id>`, or any stable name of the host's).
+     */
+    public var subject: String?
+    /**
+     * The object acted on.
+     */
+    public var object: String?
+    /**
+     * The caller's IP address or client id.
+     */
+    public var hostKey: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant.
+         */tenant: String? = nil, 
+        /**
+         * The user or agent (`u:<id>`, `a:<id>`, or any stable name of the host's).
+         */subject: String? = nil, 
+        /**
+         * The object acted on.
+         */object: String? = nil, 
+        /**
+         * The caller's IP address or client id.
+         */hostKey: String? = nil) {
+        self.tenant = tenant
+        self.subject = subject
+        self.object = object
+        self.hostKey = hostKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RateLimitKey: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRateLimitKey: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RateLimitKey {
+        return
+            try RateLimitKey(
+                tenant: FfiConverterOptionString.read(from: &buf), 
+                subject: FfiConverterOptionString.read(from: &buf), 
+                object: FfiConverterOptionString.read(from: &buf), 
+                hostKey: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RateLimitKey, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.tenant, into: &buf)
+        FfiConverterOptionString.write(value.subject, into: &buf)
+        FfiConverterOptionString.write(value.object, into: &buf)
+        FfiConverterOptionString.write(value.hostKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitKey_lift(_ buf: RustBuffer) throws -> RateLimitKey {
+    return try FfiConverterTypeRateLimitKey.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitKey_lower(_ value: RateLimitKey) -> RustBuffer {
+    return FfiConverterTypeRateLimitKey.lower(value)
+}
+
+
+/**
  * The result of a redaction: the new text and what was replaced (positions, no values).
  */
 public struct Redacted: Equatable, Hashable {
@@ -13320,6 +13770,151 @@ public func FfiConverterTypeProviderError_lower(_ value: ProviderError) -> RustB
 
 
 /**
+ * The action classes the limiter knows (docs/SECURITY.md, "Rate limits").
+ */
+
+public enum RateLimitClass: Equatable, Hashable {
+    
+    /**
+     * Password verification and login.
+     */
+    case login
+    /**
+     * Failed agent-token verifications.
+     */
+    case tokenFailure
+    /**
+     * Session refresh.
+     */
+    case sessionRefresh
+    /**
+     * TOTP codes.
+     */
+    case totp
+    /**
+     * Credential reveals.
+     */
+    case reveal
+    /**
+     * Record and credential writes.
+     */
+    case write
+    /**
+     * AI egress prepares.
+     */
+    case egressPrepare
+    /**
+     * Agent-token creation.
+     */
+    case tokenCreate
+    /**
+     * Service-capability jobs.
+     */
+    case service
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RateLimitClass: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRateLimitClass: FfiConverterRustBuffer {
+    typealias SwiftType = RateLimitClass
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RateLimitClass {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .login
+        
+        case 2: return .tokenFailure
+        
+        case 3: return .sessionRefresh
+        
+        case 4: return .totp
+        
+        case 5: return .reveal
+        
+        case 6: return .write
+        
+        case 7: return .egressPrepare
+        
+        case 8: return .tokenCreate
+        
+        case 9: return .service
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RateLimitClass, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .login:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tokenFailure:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .sessionRefresh:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .totp:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .reveal:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .write:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .egressPrepare:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .tokenCreate:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .service:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitClass_lift(_ buf: RustBuffer) throws -> RateLimitClass {
+    return try FfiConverterTypeRateLimitClass.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitClass_lower(_ value: RateLimitClass) -> RustBuffer {
+    return FfiConverterTypeRateLimitClass.lower(value)
+}
+
+
+
+/**
  * What a finding is about; decides the redaction level that removes it.
  */
 
@@ -14141,6 +14736,12 @@ enum TenantguardError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErr
     case Integrity(message: String)
     
     /**
+     * Over a rate limit; the message ends `retry after <seconds> s`
+     * (`rateLimitedRetryAfter(message)` gives it as a `Duration`).
+     */
+    case RateLimited(message: String)
+    
+    /**
      * A kind added to the core after this binding was built.
      */
     case Other(message: String)
@@ -14238,7 +14839,11 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 17: return .Other(
+        case 17: return .RateLimited(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 18: return .Other(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -14285,8 +14890,10 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(15))
         case .Integrity(_ /* message is ignored*/):
             writeInt(&buf, Int32(16))
-        case .Other(_ /* message is ignored*/):
+        case .RateLimited(_ /* message is ignored*/):
             writeInt(&buf, Int32(17))
+        case .Other(_ /* message is ignored*/):
+            writeInt(&buf, Int32(18))
 
         
         }
@@ -14809,6 +15416,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDuration.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDuration.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -15682,6 +16313,18 @@ public func postgresMigrate(adminUrl: String)throws  -> UInt32  {
     )
 })
 }
+/**
+ * The retry-after of a `TenantguardException.RateLimited` thrown by any guard method,
+ * read from its message (`... retry after 1.500 s`); null for any other message.
+ */
+public func rateLimitedRetryAfter(message: String) -> TimeInterval?  {
+    return try!  FfiConverterOptionDuration.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_rate_limited_retry_after(
+        FfiConverterString.lower(message),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -15729,6 +16372,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_postgres_migrate() != 62617) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_rate_limited_retry_after() != 22587) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_egress_policy() != 11502) {
@@ -16164,6 +16810,36 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_set_member_async() != 58851) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token_from() != 50275) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token_from_async() != 30949) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_check() != 3950) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_check_async() != 2785) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_failure() != 44383) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_failure_async() != 43450) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session_from() != 52926) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session_from_async() != 47247) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_password() != 967) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_password_async() != 3734) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_check_token() != 55115) {
