@@ -12,6 +12,7 @@ step() { echo; echo "==> [$(( $(date +%s) - start ))s] $*"; }
 
 cleanup() {
   [ -n "${TENANTGUARD_PG_DIR:-}" ] && scripts/pg.sh stop >/dev/null 2>&1 || true
+  [ -n "${TENANTGUARD_REDIS_DIR:-}" ] && scripts/redis.sh stop >/dev/null 2>&1 || true
   [ -n "${KMS_STARTED:-}" ] && scripts/kms.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -28,9 +29,13 @@ cargo test --workspace --locked
 step "Quickstart (the README's first command)"
 cargo run --locked --example quickstart -p tenantguard-examples
 
-step "PostgreSQL: start a throwaway cluster, run the store, RLS and attack suites against it"
+step "PostgreSQL and Redis: throwaway servers; the store, RLS and attack suites, and the shared rate limits (four processes per backend)"
 eval "$(scripts/pg.sh start)"
-TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard --features postgres
+eval "$(scripts/redis.sh start)"
+# One build for both features: the Redis tests (ratelimit_shared) ride on the PostgreSQL stage.
+TENANTGUARD_PG_REQUIRED=1 TENANTGUARD_REDIS_REQUIRED=1 cargo test --locked -p tenantguard --features postgres,redis
+scripts/redis.sh stop
+unset TENANTGUARD_REDIS_DIR
 # The command line against the same cluster (pg migrate/check, jobs on PostgreSQL).
 TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard-cli --features postgres --test cli_pg
 

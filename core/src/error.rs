@@ -61,11 +61,14 @@ pub enum ErrorKind {
     /// or planted outside the SDK, or a broken audit chain. Not an authentication refusal.
     /// [`Error::reason`] says which.
     Integrity,
+    /// Over a rate limit: retry after the error's `retry_after` (see
+    /// [`crate::ratelimit::RateLimitError::RateLimited`]).
+    RateLimited,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (bindings check at start-up that they map each one).
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::InvalidInput,
         ErrorKind::Malformed,
         ErrorKind::UnsupportedVersion,
@@ -82,6 +85,7 @@ impl ErrorKind {
         ErrorKind::Store,
         ErrorKind::Config,
         ErrorKind::Integrity,
+        ErrorKind::RateLimited,
     ];
 
     /// A short, stable, snake_case name for this kind (used by bindings and logs).
@@ -103,6 +107,7 @@ impl ErrorKind {
             ErrorKind::Store => "store",
             ErrorKind::Config => "config",
             ErrorKind::Integrity => "integrity",
+            ErrorKind::RateLimited => "rate_limited",
         }
     }
 }
@@ -305,6 +310,10 @@ pub enum Error {
     /// The service keyring failed.
     #[error(transparent)]
     Keyring(#[from] crate::kms::KeyringError),
+    /// A rate limit refused the action (`RateLimited`, with retry-after) or its shared
+    /// backend was unreachable for a fail-closed class.
+    #[error(transparent)]
+    RateLimit(crate::ratelimit::RateLimitError),
 }
 
 impl Error {
@@ -324,6 +333,15 @@ impl Error {
             Error::Egress(e) => e.kind(),
             Error::Portal(e) => e.kind(),
             Error::Keyring(e) => e.kind(),
+            Error::RateLimit(e) => e.kind(),
+        }
+    }
+
+    /// How long to wait before retrying, for a `RateLimited` error.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RateLimit(e) => e.retry_after(),
+            _ => None,
         }
     }
 

@@ -67,6 +67,7 @@ pub struct GuardBuilder {
     format: SealFormat,
     refuse_v1: bool,
     transparency: crate::audit::TransparencyConfig,
+    limiter: Option<crate::ratelimit::RateLimiter>,
 }
 
 impl GuardBuilder {
@@ -80,6 +81,16 @@ impl GuardBuilder {
     /// Adds a sink every audit checkpoint is published to.
     pub fn checkpoint_sink(mut self, sink: Arc<dyn crate::audit::CheckpointSink>) -> Self {
         self.transparency.sinks.push(sink);
+        self
+    }
+
+    /// The rate limiter (backend and policies) the guard enforces on logins, token and
+    /// refresh failures, TOTP codes, reveals, writes, egress prepares and token creation.
+    /// Default: in-process state with [`crate::ratelimit::Policies::default`] (the table in
+    /// docs/SECURITY.md); several instances share limits only through a shared backend
+    /// (Redis, PostgreSQL).
+    pub fn rate_limiter(mut self, limiter: crate::ratelimit::RateLimiter) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -286,6 +297,7 @@ impl GuardBuilder {
                 format: self.format,
                 refuse_v1: self.refuse_v1,
                 transparency,
+                limiter: self.limiter.unwrap_or_default(),
             }
         });
         Ok(Guard { inner })
@@ -309,6 +321,7 @@ struct Inner {
     format: SealFormat,
     refuse_v1: bool,
     transparency: crate::audit::Transparency,
+    limiter: crate::ratelimit::RateLimiter,
 }
 
 /// The tenantguard facade: seal and open values and credentials per tenant, rotate and
@@ -376,7 +389,14 @@ impl Guard {
             format: SealFormat::V2,
             refuse_v1: false,
             transparency: Default::default(),
+            limiter: None,
         }
+    }
+
+    /// The guard's rate limiter: hosts ask it for their own routes
+    /// (`guard.rate_limiter().check(class, &key)`).
+    pub fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter {
+        &self.inner.limiter
     }
 
     /// The format this guard seals new values in ([`GuardBuilder::seal_format`]); a
@@ -980,6 +1000,8 @@ impl Guard {
             ScopeAction::Write,
             "store a record",
         )?;
+        self.limit(ctx, crate::ratelimit::ActionClass::Write, None)
+            .await?;
         let key = self.active_key(ctx).await?;
         let now = self.now();
         let mut rec = SealedRecord {
@@ -1042,6 +1064,8 @@ impl Guard {
         reason: Option<&str>,
     ) -> Result<(String, SecretBytes)> {
         self.require_service(ctx, "open a stored record")?;
+        self.limit(ctx, crate::ratelimit::ActionClass::Reveal, Some(id))
+            .await?;
         let rec = self
             .store()
             .get_record(ctx, id)

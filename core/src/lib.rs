@@ -44,6 +44,7 @@ pub mod kms;
 mod members;
 pub mod portal;
 mod progress;
+pub mod ratelimit;
 pub mod redact;
 pub mod retention;
 pub mod reveal;
@@ -61,6 +62,7 @@ pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
 pub use progress::Progress;
+pub use ratelimit::{ActionClass, LimitKey, RateLimitError, RateLimiter};
 pub use rotation::{ReencryptReport, RewrapReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]

@@ -226,6 +226,10 @@ impl Guard {
         if CredentialKind::parse(&rec.class) != Some(CredentialKind::TotpSeed) {
             return Err(TotpError::NotATotpSeed.into());
         }
+        // Counted only for a request that would yield a code: a refused time or a wrong
+        // record spends nothing.
+        self.limit(ctx, crate::ratelimit::ActionClass::Totp, Some(id))
+            .await?;
         observe(ctx)?;
         let value = SealedValue::from_vec(rec.sealed)?;
         let seed = self

@@ -29,9 +29,10 @@ import_exception!(tenantguard._errors, UnavailableError);
 import_exception!(tenantguard._errors, StoreError);
 import_exception!(tenantguard._errors, ConfigError);
 import_exception!(tenantguard._errors, IntegrityError);
+import_exception!(tenantguard._errors, RateLimitedError);
 
 /// Every kind and its exception class, in `ErrorKind` order.
-fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 16] {
+fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 17] {
     [
         (ErrorKind::InvalidInput, py.get_type::<InvalidInputError>()),
         (ErrorKind::Malformed, py.get_type::<MalformedError>()),
@@ -58,6 +59,7 @@ fn classes(py: Python<'_>) -> [(ErrorKind, Bound<'_, pyo3::types::PyType>); 16] 
         (ErrorKind::Store, py.get_type::<StoreError>()),
         (ErrorKind::Config, py.get_type::<ConfigError>()),
         (ErrorKind::Integrity, py.get_type::<IntegrityError>()),
+        (ErrorKind::RateLimited, py.get_type::<RateLimitedError>()),
     ]
 }
 
@@ -104,6 +106,11 @@ pub(crate) fn to_py(e: Error) -> PyErr {
     let reason = e.reason().map(|r| r.as_str());
     let at = chain_position(&e);
     let err = kind_err(&e);
+    if let Some(wait) = e.retry_after() {
+        Python::attach(|py| {
+            let _ = err.value(py).setattr("retry_after", wait.as_secs_f64());
+        });
+    }
     if reason.is_some() {
         Python::attach(|py| {
             let v = err.value(py);
@@ -136,6 +143,7 @@ fn kind_err(e: &Error) -> PyErr {
         ErrorKind::Store => StoreError::new_err(msg),
         ErrorKind::Config => ConfigError::new_err(msg),
         ErrorKind::Integrity => IntegrityError::new_err(msg),
+        ErrorKind::RateLimited => RateLimitedError::new_err(msg),
         _ => TenantguardError::new_err(msg),
     }
 }

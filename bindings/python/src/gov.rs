@@ -27,6 +27,11 @@ fn user_id(s: &str) -> PyResult<UserId> {
     UserId::new(s).map_err(py_err)
 }
 
+fn limit_class(s: &str) -> PyResult<tenantguard::ratelimit::ActionClass> {
+    tenantguard::ratelimit::ActionClass::parse(s)
+        .ok_or_else(|| invalid(format!("unknown rate-limit class {s:?}")))
+}
+
 fn action(s: &str) -> PyResult<Action> {
     match s {
         "read" => Ok(Action::Read),
@@ -825,9 +830,103 @@ impl Guard {
 
     /// Authenticates a token string; raises `MalformedError` or `AuthenticationFailedError`
     /// with `reason` (`malformed`, `bad_checksum`, `unknown`, `expired`, `revoked`).
-    fn authenticate_token(&self, py: Python<'_>, token: &str) -> PyResult<VerifiedToken> {
-        self.run(py, |g| async move { g.authenticate_token(token).await })
-            .map(VerifiedToken)
+    /// `host_key` (the caller's IP address or client id) keys the count of unknown tokens;
+    /// past the limit raises `RateLimitedError` (`retry_after` in seconds).
+    #[pyo3(signature = (token, *, host_key=None))]
+    fn authenticate_token(
+        &self,
+        py: Python<'_>,
+        token: &str,
+        host_key: Option<&str>,
+    ) -> PyResult<VerifiedToken> {
+        self.run(py, |g| async move {
+            g.authenticate_token_from(token, host_key).await
+        })
+        .map(VerifiedToken)
+    }
+
+    /// Verifies `password` of `user` in `tenant` against stored hash `phc` under the
+    /// login rate limit: `AuthenticationFailedError` (reason `wrong_password`) on a
+    /// mismatch, `RateLimitedError` past the limit or while `(user, host_key)` is locked
+    /// out after repeated failures.
+    #[pyo3(signature = (hasher, tenant, user, password, phc, *, host_key=None))]
+    fn verify_password(
+        &self,
+        py: Python<'_>,
+        hasher: &PasswordHasher,
+        tenant: &str,
+        user: &str,
+        password: &Bound<'_, PyAny>,
+        phc: &str,
+        host_key: Option<&str>,
+    ) -> PyResult<PasswordCheck> {
+        let pw = self::password(password)?;
+        let (tenant, user) = (tenant_id(tenant)?, user_id(user)?);
+        let h = &hasher.0;
+        let pw = &pw;
+        self.run(py, |g| async move {
+            g.verify_password(h, &tenant, &user, pw, phc, host_key).await
+        })
+        .map(|c| PasswordCheck {
+            needs_rehash: c.needs_rehash,
+        })
+    }
+
+    /// Asks the guard's rate limiter to admit one `action_class` action (`login`,
+    /// `token_failure`, `session_refresh`, `totp`, `reveal`, `write`, `egress_prepare`,
+    /// `token_create`, `service`) for the cells named: raises `RateLimitedError` (with
+    /// `retry_after`) when over the limit, for the host's own routes.
+    #[pyo3(signature = (action_class, *, tenant=None, subject=None, object=None, host_key=None))]
+    fn rate_limit_check(
+        &self,
+        py: Python<'_>,
+        action_class: &str,
+        tenant: Option<&str>,
+        subject: Option<&str>,
+        object: Option<&str>,
+        host_key: Option<&str>,
+    ) -> PyResult<()> {
+        let class = limit_class(action_class)?;
+        let key = tenantguard::ratelimit::LimitKey {
+            tenant,
+            subject,
+            object,
+            host: host_key,
+        };
+        let key = &key;
+        self.run(py, |g| async move {
+            g.rate_limiter()
+                .check(class, key)
+                .await
+                .map_err(tenantguard::Error::from)
+        })
+    }
+
+    /// Records a failed `action_class` action for the cells named (it costs more than a
+    /// success and counts towards the back-off); returns the lock-out it started, in
+    /// seconds, or None.
+    #[pyo3(signature = (action_class, *, tenant=None, subject=None, object=None, host_key=None))]
+    fn rate_limit_failure(
+        &self,
+        py: Python<'_>,
+        action_class: &str,
+        tenant: Option<&str>,
+        subject: Option<&str>,
+        object: Option<&str>,
+        host_key: Option<&str>,
+    ) -> PyResult<Option<f64>> {
+        let class = limit_class(action_class)?;
+        let key = tenantguard::ratelimit::LimitKey {
+            tenant,
+            subject,
+            object,
+            host: host_key,
+        };
+        let key = &key;
+        self.run(py, |g| async move {
+            Ok(g.rate_limiter().failure(class, key).await.locked_for)
+        })
+        .map(|d| d.map(|d| d.as_secs_f64()))
     }
 
     /// `authenticate_token`, then checks that a scope allows `action` on `resource`
@@ -1116,11 +1215,17 @@ impl Guard {
     }
 
     /// Exchanges a refresh token (single use) for new tokens. Reusing one revokes the session.
-    fn refresh_session(&self, py: Python<'_>, refresh_token: &str) -> PyResult<SessionTokens> {
-        self.run(
-            py,
-            |g| async move { g.refresh_session(refresh_token).await },
-        )
+    /// `host_key` keys the count of unknown refresh tokens (`RateLimitedError` past it).
+    #[pyo3(signature = (refresh_token, *, host_key=None))]
+    fn refresh_session(
+        &self,
+        py: Python<'_>,
+        refresh_token: &str,
+        host_key: Option<&str>,
+    ) -> PyResult<SessionTokens> {
+        self.run(py, |g| async move {
+            g.refresh_session_from(refresh_token, host_key).await
+        })
         .map(SessionTokens)
     }
 

@@ -23,6 +23,7 @@ KINDS = {
     "store": tg.StoreError,
     "config": tg.ConfigError,
     "integrity": tg.IntegrityError,
+    "rate_limited": tg.RateLimitedError,
 }
 
 

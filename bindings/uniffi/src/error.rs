@@ -59,6 +59,10 @@ pub enum TenantguardError {
     /// outside the SDK).
     #[error("{0}")]
     Integrity(String),
+    /// Over a rate limit; the message ends `retry after <seconds> s`
+    /// (`rateLimitedRetryAfter(message)` gives it as a `Duration`).
+    #[error("{0}")]
+    RateLimited(String),
     /// A kind added to the core after this binding was built.
     #[error("{0}")]
     Other(String),
@@ -84,6 +88,7 @@ impl TenantguardError {
             TenantguardError::Store(_) => ErrorKind::Store.as_str(),
             TenantguardError::Config(_) => ErrorKind::Config.as_str(),
             TenantguardError::Integrity(_) => ErrorKind::Integrity.as_str(),
+            TenantguardError::RateLimited(_) => ErrorKind::RateLimited.as_str(),
             TenantguardError::Other(_) => "other",
         }
     }
@@ -132,6 +137,7 @@ impl From<tenantguard::Error> for TenantguardError {
             ErrorKind::Store => TenantguardError::Store(msg),
             ErrorKind::Config => TenantguardError::Config(msg),
             ErrorKind::Integrity => TenantguardError::Integrity(msg),
+            ErrorKind::RateLimited => TenantguardError::RateLimited(msg),
             _ => TenantguardError::Other(msg),
         }
     }

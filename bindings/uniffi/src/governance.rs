@@ -957,7 +957,7 @@ pub struct PasswordCheck {
 /// logged or put in errors.
 #[derive(uniffi::Object, Debug)]
 #[uniffi::export(Debug)]
-pub struct PasswordHasher(core_auth::PasswordHasher);
+pub struct PasswordHasher(pub(crate) core_auth::PasswordHasher);
 
 #[uniffi::export]
 impl PasswordHasher {

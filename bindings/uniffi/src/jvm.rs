@@ -117,6 +117,7 @@ fn exception_class(e: &TenantguardError) -> &'static str {
         E::Store(_) => "tenantguard/TenantguardException$Store",
         E::Config(_) => "tenantguard/TenantguardException$Config",
         E::Integrity(_) => "tenantguard/TenantguardException$Integrity",
+        E::RateLimited(_) => "tenantguard/TenantguardException$RateLimited",
         E::Other(_) => "tenantguard/TenantguardException$Other",
     }
 }

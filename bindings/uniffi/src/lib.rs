@@ -16,6 +16,7 @@ mod jvm;
 #[cfg(feature = "test-primitives")]
 mod lowlevel;
 mod provider;
+mod ratelimit;
 mod runtime;
 mod types;
 // Added for the remaining API gaps (egress observers, BYOK, token refusals, memberships).
@@ -37,6 +38,7 @@ pub use egress::{
 pub use egress::{EgressEvent, EgressObserver, StreamRestorer};
 pub use error::{audit_action_names, error_kinds, error_reasons, role_names};
 pub use error::{HostError, ProviderError, TenantguardError};
+pub use ratelimit::{rate_limited_retry_after, RateLimitClass, RateLimitDecision, RateLimitKey};
 pub use governance::{
     verify_audit_jsonl, AuditAction, AuditEntry, AuditEvent, AuditExport, AuditHead, AuditReport,
     Clock, ErasureReport, GuardOptions, IssuedToken, PasswordCheck, PasswordHasher, PasswordParams,

@@ -181,7 +181,7 @@ impl AuditEntry {
         o.extend_from_slice(MAC_DOMAIN);
         self.write_fields(&mut o, false, false);
         let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
-            .expect("HMAC takes any key length");
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         m.update(&o);
         format!("{key_id}:{}", hex::encode(m.finalize().into_bytes()))
     }

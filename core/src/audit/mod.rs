@@ -146,6 +146,9 @@ pub enum AuditAction {
     /// A portal was marked or unmarked SSO/MFA (`Guard::mark_portal`); details `portal`,
     /// `sso_mfa`.
     PortalMark,
+    /// Repeated failures locked a user (and host key) out of an action class for a while
+    /// (`Guard::verify_password`); details `class`, `failures`, `lockout_ms`.
+    RateLimitLockout,
 }
 
 impl AuditAction {
@@ -201,6 +204,7 @@ impl AuditAction {
             AuditAction::TotpCode => "credential.totp",
             AuditAction::MemberChange => "member.change",
             AuditAction::PortalMark => "portal.mark",
+            AuditAction::RateLimitLockout => "ratelimit.lockout",
         }
     }
 

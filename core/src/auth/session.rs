@@ -402,17 +402,37 @@ impl Guard {
 
     /// Exchanges a refresh token for new tokens, rotating the refresh token. A refresh
     /// token presented a second time revokes the whole session (`RefreshReuse`, audited).
+    ///
+    /// Without a host key, every caller's unknown refresh tokens count in one shared cell:
+    /// prefer [`Guard::refresh_session_from`].
     pub async fn refresh_session(&self, refresh_token: &str) -> Result<SessionTokens> {
+        self.refresh_session_from(refresh_token, None).await
+    }
+
+    /// [`Guard::refresh_session`] for a caller known by `host_key` (IP address or client
+    /// id), under the `SessionRefresh` limit: unknown refresh tokens count as failures of
+    /// the host key (refused with `RateLimited` past the limit, before any lookup), and
+    /// each user's refreshes are limited too.
+    pub async fn refresh_session_from(
+        &self,
+        refresh_token: &str,
+        host_key: Option<&str>,
+    ) -> Result<SessionTokens> {
         let cfg = &self.gov().sessions;
         format::parse(refresh_token, &cfg.refresh_prefix)
             .map_err(|_| AuthError::MalformedToken("not a refresh token"))?;
         let hash = crate::tokens::sha256(refresh_token);
         let service = self.service_role();
-        let rec = self
-            .store()
-            .refresh_by_hash(&service, &hash)
-            .await?
-            .ok_or(AuthError::Unknown)?;
+        let limiter = self.rate_limiter();
+        let class = crate::ratelimit::ActionClass::SessionRefresh;
+        let probe = crate::ratelimit::LimitKey::anonymous().host(Some(
+            host_key.unwrap_or(crate::ratelimit::enforce::NO_HOST_KEY),
+        ));
+        limiter.peek(class, &probe).await?;
+        let Some(rec) = self.store().refresh_by_hash(&service, &hash).await? else {
+            limiter.failure(class, &probe).await;
+            return Err(AuthError::Unknown.into());
+        };
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&rec.hash[..], &hash[..])) {
             return Err(AuthError::Unknown.into());
         }
@@ -422,6 +442,13 @@ impl Guard {
             .get_session(&ctx, &rec.session_id)
             .await?
             .ok_or(AuthError::Unknown)?;
+        let subject = format!("u:{}", session.user);
+        limiter
+            .check(
+                class,
+                &crate::ratelimit::LimitKey::tenant(rec.tenant.as_str()).subject(&subject),
+            )
+            .await?;
         if session.revoked_at.is_some() {
             return Err(AuthError::Revoked.into());
         }

@@ -630,6 +630,10 @@ impl Egress {
             ScopeAction::Write,
             "send data to a sub-processor",
         )?;
+        self.inner
+            .guard
+            .limit(ctx, crate::ratelimit::ActionClass::EgressPrepare, None)
+            .await?;
         let c = self.compiled(ctx).await?;
         let policy = &c.policy;
         let mut event = EgressEvent {

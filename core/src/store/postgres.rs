@@ -67,6 +67,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("postgres/004_verified_actor.sql")),
     (6, include_str!("postgres/006_service_keyring.sql")),
     (7, include_str!("postgres/007_events.sql")),
+    (8, include_str!("postgres/008_rate_limits.sql")),
 ];
 
 /// The tables the store owns (all under Row Level Security).

@@ -48,6 +48,8 @@ impl Guard {
             "create an agent token",
         )
         .await?;
+        self.limit(ctx, crate::ratelimit::ActionClass::TokenCreate, None)
+            .await?;
         spec.validate()?;
         if let Principal::Agent(g) = ctx.principal() {
             if spec.agent != g.agent {
@@ -177,7 +179,22 @@ impl Guard {
     /// lookup, finds it by SHA-256 (warm: from the in-process cache), compares hashes in
     /// constant time, and checks expiry and revocation. Yields the agent and its
     /// [`TenantContext`], or `Error::Token` with the reason (`Unknown`, `Expired`, `Revoked`...).
+    ///
+    /// Without a host key, every caller's unknown tokens count in one shared cell: prefer
+    /// [`Guard::authenticate_token_from`].
     pub async fn authenticate_token(&self, token: &str) -> Result<VerifiedToken> {
+        self.authenticate_token_from(token, None).await
+    }
+
+    /// [`Guard::authenticate_token`] for a caller known by `host_key` (its IP address or
+    /// client id): unknown tokens are counted per host key (`TokenFailure` class), and a
+    /// host key over that limit is refused with `RateLimited` before any lookup. A token
+    /// found in the in-process cache never reaches the limiter.
+    pub async fn authenticate_token_from(
+        &self,
+        token: &str,
+        host_key: Option<&str>,
+    ) -> Result<VerifiedToken> {
         let gov = self.gov();
         format::parse(token, &gov.tokens.prefix)?;
         let hash = sha256(token);
@@ -187,11 +204,20 @@ impl Guard {
                 // Taken before the lookup: news that arrives while the lookup is in
                 // flight moves it on, and the stale row is then not cached.
                 let generation = gov.token_cache.generation();
-                let rec = self
+                let limiter = self.rate_limiter();
+                let key = crate::ratelimit::LimitKey::anonymous().host(Some(
+                    host_key.unwrap_or(crate::ratelimit::enforce::NO_HOST_KEY),
+                ));
+                let class = crate::ratelimit::ActionClass::TokenFailure;
+                limiter.peek(class, &key).await?;
+                let Some(rec) = self
                     .store()
                     .token_by_hash(&self.service_role(), &hash)
                     .await?
-                    .ok_or(TokenError::Unknown)?;
+                else {
+                    limiter.failure(class, &key).await;
+                    return Err(TokenError::Unknown.into());
+                };
                 let c = Arc::new(super::cache::CachedToken::new(rec)?);
                 gov.token_cache.insert_if_current(c.clone(), generation);
                 c

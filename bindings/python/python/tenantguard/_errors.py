@@ -183,3 +183,13 @@ class IntegrityError(TenantguardError):
 
     __module__ = "tenantguard"
     kind: ClassVar[str] = "integrity"
+
+
+class RateLimitedError(TenantguardError):
+    """Over a rate limit (login, token or refresh failures, TOTP codes, reveals, writes,
+    egress prepares, token creation). Retry after ``retry_after`` seconds (a float), not
+    sooner."""
+
+    __module__ = "tenantguard"
+    kind: ClassVar[str] = "rate_limited"
+    retry_after: float = 0.0

@@ -76,6 +76,17 @@ _RoleName: TypeAlias = Literal["viewer", "member", "admin", "owner"]
 _KeyStateName: TypeAlias = Literal["active", "decrypt_only", "destroyed"]
 _StrPath: TypeAlias = str | os.PathLike[str]
 _ActionName: TypeAlias = Literal["read", "write", "delete", "admin"]
+_RateLimitClass: TypeAlias = Literal[
+    "login",
+    "token_failure",
+    "session_refresh",
+    "totp",
+    "reveal",
+    "write",
+    "egress_prepare",
+    "token_create",
+    "service",
+]
 _Level: TypeAlias = Literal["off", "pii", "strict"]
 _Operator: TypeAlias = Literal["mask", "tag", "hash", "fake", "pseudonymize"]
 _Category: TypeAlias = Literal["pii", "secret", "organization"]
@@ -419,7 +430,35 @@ class Guard:
     ) -> list[TokenInfo]: ...
     def revoke_token(self, ctx: TenantContext, token_id: str) -> bool: ...
     def kill_agent(self, ctx: TenantContext, agent: str) -> int: ...
-    def authenticate_token(self, token: str) -> VerifiedToken: ...
+    def authenticate_token(self, token: str, *, host_key: str | None = None) -> VerifiedToken: ...
+    def verify_password(
+        self,
+        hasher: PasswordHasher,
+        tenant: str,
+        user: str,
+        password: str,
+        phc: str,
+        *,
+        host_key: str | None = None,
+    ) -> PasswordCheck: ...
+    def rate_limit_check(
+        self,
+        action_class: _RateLimitClass,
+        *,
+        tenant: str | None = None,
+        subject: str | None = None,
+        object: str | None = None,
+        host_key: str | None = None,
+    ) -> None: ...
+    def rate_limit_failure(
+        self,
+        action_class: _RateLimitClass,
+        *,
+        tenant: str | None = None,
+        subject: str | None = None,
+        object: str | None = None,
+        host_key: str | None = None,
+    ) -> float | None: ...
     def verify_token(self, token: str, resource: str, action: _ActionName) -> VerifiedToken: ...
     # ---- audit log ----
     def record_audit(
@@ -458,7 +497,7 @@ class Guard:
     # ---- sessions ----
     def create_session(self, ctx: TenantContext, label: str = "") -> SessionTokens: ...
     def verify_access_token(self, token: str) -> VerifiedAccess: ...
-    def refresh_session(self, refresh_token: str) -> SessionTokens: ...
+    def refresh_session(self, refresh_token: str, *, host_key: str | None = None) -> SessionTokens: ...
     def list_sessions(self, ctx: TenantContext, *, user: str | None = None, limit: int = 100) -> list[SessionInfo]: ...
     def revoke_session(self, ctx: TenantContext, session_id: str) -> bool: ...
     def revoke_user_sessions(self, ctx: TenantContext, user: str) -> int: ...

@@ -545,3 +545,35 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
 }
 
 println("governance_test.kts: $passed tests passed")
+
+test("rate limits: password guessing refused with a Duration, other hosts go on, the host's own routes") {
+    guardWith(TestClock(T0)).use { g ->
+        val hasher = PasswordHasher()
+        val phc = hasher.hash("correct horse")
+        var wrong = 0
+        var refused: TenantguardException.RateLimited? = null
+        for (i in 0 until 20) {
+            try {
+                g.verifyPassword(hasher, "acme", "alice", "guess-$i", phc, "203.0.113.7")
+            } catch (e: TenantguardException.AuthenticationFailed) {
+                wrong++
+            } catch (e: TenantguardException.RateLimited) {
+                refused = e
+                break
+            }
+        }
+        // The default login limit: 10 units per (user, host key), a failure costs 3.
+        check(wrong == 4) { "wrong = $wrong" }
+        val wait: java.time.Duration = rateLimitedRetryAfter(refused!!.message!!)!!
+        check(!wait.isNegative && !wait.isZero && wait <= java.time.Duration.ofSeconds(60)) { "$wait" }
+        check(!g.verifyPassword(hasher, "acme", "alice", "correct horse", phc, "198.51.100.2").needsRehash)
+
+        val key = RateLimitKey(tenant = "acme", subject = "u:bob", hostKey = "10.0.0.1")
+        repeat(10) { check(g.rateLimitCheck(RateLimitClass.LOGIN, key).admitted) }
+        val d = g.rateLimitCheck(RateLimitClass.LOGIN, key)
+        check(!d.admitted && d.retryAfter!! > java.time.Duration.ZERO) { "$d" }
+        check(g.rateLimitCheck(RateLimitClass.LOGIN, key.copy(hostKey = "10.0.0.2")).admitted)
+        check(g.rateLimitFailure(RateLimitClass.WRITE, RateLimitKey(tenant = "acme", subject = "u:bob")) == null)
+        check(rateLimitedRetryAfter("unknown token") == null)
+    }
+}

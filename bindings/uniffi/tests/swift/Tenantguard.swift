@@ -636,6 +636,34 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TimeInterval {
+        let seconds: UInt64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        return Double(seconds) + (Double(nanoseconds) / 1.0e9)
+    }
+
+    public static func write(_ value: TimeInterval, into buf: inout [UInt8]) {
+        if value.rounded(.down) > Double(Int64.max) {
+            fatalError("Duration overflow, exceeds max bounds supported by Uniffi")
+        }
+
+        if value < 0 {
+            fatalError("Invalid duration, must be non-negative")
+        }
+
+        let seconds = UInt64(value)
+        let nanoseconds = UInt32((value - Double(seconds)) * 1.0e9)
+        writeInt(&buf, seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
 
 
 
@@ -2210,13 +2238,13 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func eraseTenantAsync(ctx: TenantContext, batch: UInt32) async throws  -> TenantErasureReport
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
      * if the stored chain was tampered with). Admin role.
      */
     func exportAudit(ctx: TenantContext) throws  -> AuditExport
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
      * if the stored chain was tampered with). Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
@@ -2395,14 +2423,12 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func verifyAccessToken(token: String) throws  -> VerifiedAccess
     
     /**
-     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
-     * (`checkAudit` returns it as a value instead). Admin role.
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
      */
     func verifyAudit(ctx: TenantContext) throws  -> AuditReport
     
     /**
-     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
-     * (`checkAudit` returns it as a value instead). Admin role.
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
@@ -2679,25 +2705,76 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func setMemberAsync(ctx: TenantContext, user: String, role: Role) async throws  -> Role?
     
     /**
-     * `reencrypt`, reporting each batch to `progress`, which can stop the job.
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
      */
-    func reencryptWithProgress(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32, progress: JobProgress) throws  -> ReencryptReport
+    func authenticateTokenFrom(token: String, hostKey: String?) throws  -> VerifiedToken
     
     /**
-     * `rewrapTenantKeys`, reporting each batch of tenants to `progress`, which can stop it.
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
      */
-    func rewrapTenantKeysWithProgress(service: ServiceRole, startAfter: String?, batchSize: UInt32, progress: JobProgress) throws  -> RewrapReport
+    func authenticateTokenFromAsync(token: String, hostKey: String?) async throws  -> VerifiedToken
     
     /**
-     * `sweepAll`, reporting each tenant to `progress`, which can stop it.
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
      */
-    func sweepAllWithProgress(service: ServiceRole, startAfter: String?, batch: UInt32, progress: JobProgress) throws  -> SweepAllReport
+    func rateLimitCheck(`class`: RateLimitClass, key: RateLimitKey) throws  -> RateLimitDecision
     
     /**
-     * `sweep`, reporting each batch to `progress`, which can stop it (what was deleted
-     * is still audited).
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
      */
-    func sweepWithProgress(ctx: TenantContext, batch: UInt32, progress: JobProgress) throws  -> SweepReport
+    func rateLimitCheckAsync(`class`: RateLimitClass, key: RateLimitKey) async throws  -> RateLimitDecision
+    
+    /**
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     */
+    func rateLimitFailure(`class`: RateLimitClass, key: RateLimitKey) throws  -> TimeInterval?
+    
+    /**
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func rateLimitFailureAsync(`class`: RateLimitClass, key: RateLimitKey) async throws  -> TimeInterval?
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     */
+    func refreshSessionFrom(refreshToken: String, hostKey: String?) throws  -> SessionTokens
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func refreshSessionFromAsync(refreshToken: String, hostKey: String?) async throws  -> SessionTokens
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     */
+    func verifyPassword(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?) throws  -> PasswordCheck
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func verifyPasswordAsync(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?) async throws  -> PasswordCheck
     
     /**
      * Authenticates a token string like `authenticateToken`, but returns a refusal with
@@ -3237,7 +3314,7 @@ open func eraseTenantAsync(ctx: TenantContext, batch: UInt32)async throws  -> Te
 }
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
      * if the stored chain was tampered with). Admin role.
      */
 open func exportAudit(ctx: TenantContext)throws  -> AuditExport  {
@@ -3251,7 +3328,7 @@ open func exportAudit(ctx: TenantContext)throws  -> AuditExport  {
 }
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
      * if the stored chain was tampered with). Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
@@ -3754,8 +3831,7 @@ open func verifyAccessToken(token: String)throws  -> VerifiedAccess  {
 }
     
     /**
-     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
-     * (`checkAudit` returns it as a value instead). Admin role.
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
      */
 open func verifyAudit(ctx: TenantContext)throws  -> AuditReport  {
     return try  FfiConverterTypeAuditReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -3768,8 +3844,7 @@ open func verifyAudit(ctx: TenantContext)throws  -> AuditReport  {
 }
     
     /**
-     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
-     * (`checkAudit` returns it as a value instead). Admin role.
+     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
@@ -4610,67 +4685,194 @@ open func setMemberAsync(ctx: TenantContext, user: String, role: Role)async thro
 }
     
     /**
-     * `reencrypt`, reporting each batch to `progress`, which can stop the job.
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
      */
-open func reencryptWithProgress(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32, progress: JobProgress)throws  -> ReencryptReport  {
-    return try  FfiConverterTypeReencryptReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+open func authenticateTokenFrom(token: String, hostKey: String?)throws  -> VerifiedToken  {
+    return try  FfiConverterTypeVerifiedToken_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_method_guard_reencrypt_with_progress(
+    uniffi_tenantguard_ffi_fn_method_guard_authenticate_token_from(
             self.uniffiCloneHandle(),
-        FfiConverterTypeTenantContext_lower(ctx),
-        FfiConverterUInt32.lower(fromKeyId),
-        FfiConverterUInt32.lower(batchSize),
-        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+        FfiConverterString.lower(token),
+        FfiConverterOptionString.lower(hostKey),uniffiCallStatus
     )
 })
 }
     
     /**
-     * `rewrapTenantKeys`, reporting each batch of tenants to `progress`, which can stop it.
+     * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
+     * key and past the limit throw `RateLimited`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
      */
-open func rewrapTenantKeysWithProgress(service: ServiceRole, startAfter: String?, batchSize: UInt32, progress: JobProgress)throws  -> RewrapReport  {
-    return try  FfiConverterTypeRewrapReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+open func authenticateTokenFromAsync(token: String, hostKey: String?)async throws  -> VerifiedToken  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_authenticate_token_from_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterOptionString.lower(hostKey)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeVerifiedToken_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
+     */
+open func rateLimitCheck(`class`: RateLimitClass, key: RateLimitKey)throws  -> RateLimitDecision  {
+    return try  FfiConverterTypeRateLimitDecision_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_method_guard_rewrap_tenant_keys_with_progress(
+    uniffi_tenantguard_ffi_fn_method_guard_rate_limit_check(
             self.uniffiCloneHandle(),
-        FfiConverterTypeServiceRole_lower(service),
-        FfiConverterOptionString.lower(startAfter),
-        FfiConverterUInt32.lower(batchSize),
-        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+        FfiConverterTypeRateLimitClass_lower(`class`),
+        FfiConverterTypeRateLimitKey_lower(key),uniffiCallStatus
     )
 })
 }
     
     /**
-     * `sweepAll`, reporting each tenant to `progress`, which can stop it.
+     * Asks the guard's limiter to admit one `class` action for `key` (for the host's own
+     * routes). A refusal is a decision, not an exception; a shared backend that is down
+     * throws `Unavailable` for a fail-closed class.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
      */
-open func sweepAllWithProgress(service: ServiceRole, startAfter: String?, batch: UInt32, progress: JobProgress)throws  -> SweepAllReport  {
-    return try  FfiConverterTypeSweepAllReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+open func rateLimitCheckAsync(`class`: RateLimitClass, key: RateLimitKey)async throws  -> RateLimitDecision  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_rate_limit_check_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeRateLimitClass_lower(`class`),FfiConverterTypeRateLimitKey_lower(key)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeRateLimitDecision_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     */
+open func rateLimitFailure(`class`: RateLimitClass, key: RateLimitKey)throws  -> TimeInterval?  {
+    return try  FfiConverterOptionDuration.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_method_guard_sweep_all_with_progress(
+    uniffi_tenantguard_ffi_fn_method_guard_rate_limit_failure(
             self.uniffiCloneHandle(),
-        FfiConverterTypeServiceRole_lower(service),
-        FfiConverterOptionString.lower(startAfter),
-        FfiConverterUInt32.lower(batch),
-        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+        FfiConverterTypeRateLimitClass_lower(`class`),
+        FfiConverterTypeRateLimitKey_lower(key),uniffiCallStatus
     )
 })
 }
     
     /**
-     * `sweep`, reporting each batch to `progress`, which can stop it (what was deleted
-     * is still audited).
+     * Records a failed `class` action for `key` (it costs more and counts towards the
+     * back-off); returns the lock-out it started, if any.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
      */
-open func sweepWithProgress(ctx: TenantContext, batch: UInt32, progress: JobProgress)throws  -> SweepReport  {
-    return try  FfiConverterTypeSweepReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+open func rateLimitFailureAsync(`class`: RateLimitClass, key: RateLimitKey)async throws  -> TimeInterval?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_rate_limit_failure_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeRateLimitClass_lower(`class`),FfiConverterTypeRateLimitKey_lower(key)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionDuration.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     */
+open func refreshSessionFrom(refreshToken: String, hostKey: String?)throws  -> SessionTokens  {
+    return try  FfiConverterTypeSessionTokens_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
         uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_method_guard_sweep_with_progress(
+    uniffi_tenantguard_ffi_fn_method_guard_refresh_session_from(
             self.uniffiCloneHandle(),
-        FfiConverterTypeTenantContext_lower(ctx),
-        FfiConverterUInt32.lower(batch),
-        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+        FfiConverterString.lower(refreshToken),
+        FfiConverterOptionString.lower(hostKey),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * `refreshSession` for a caller known by `host_key`.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func refreshSessionFromAsync(refreshToken: String, hostKey: String?)async throws  -> SessionTokens  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_refresh_session_from_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(refreshToken),FfiConverterOptionString.lower(hostKey)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeSessionTokens_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     */
+open func verifyPassword(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?)throws  -> PasswordCheck  {
+    return try  FfiConverterTypePasswordCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_verify_password(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePasswordHasher_lower(hasher),
+        FfiConverterString.lower(tenant),
+        FfiConverterString.lower(user),
+        FfiConverterString.lower(password),
+        FfiConverterString.lower(phc),
+        FfiConverterOptionString.lower(hostKey),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
+     * limit: `AuthenticationFailed` on a mismatch, `RateLimited` past the limit or while
+     * (user, `host_key`) is locked out after repeated failures.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func verifyPasswordAsync(hasher: PasswordHasher, tenant: String, user: String, password: String, phc: String, hostKey: String?)async throws  -> PasswordCheck  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_verify_password_async(
+                        self.uniffiCloneHandle(),FfiConverterTypePasswordHasher_lower(hasher),FfiConverterString.lower(tenant),FfiConverterString.lower(user),FfiConverterString.lower(password),FfiConverterString.lower(phc),FfiConverterOptionString.lower(hostKey)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePasswordCheck_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
 }
     
     /**
@@ -5249,221 +5451,6 @@ public func FfiConverterTypeIssuedToken_lift(_ handle: UInt64) throws -> IssuedT
 #endif
 public func FfiConverterTypeIssuedToken_lower(_ value: IssuedToken) -> UInt64 {
     return FfiConverterTypeIssuedToken.lower(value)
-}
-
-
-
-
-
-
-/**
- * Called after each step of a long job, implemented in Kotlin or Swift. Return `true` to
- * go on, `false` to stop after this step (the job returns its report so far, with
- * `stopped` set; every job is resumable). Must not call back into the `Guard`.
- */
-public protocol JobProgress: AnyObject, Sendable {
-    
-    /**
-     * Whether the job goes on.
-     */
-    func onStep(step: JobStep)  -> Bool
-    
-}
-/**
- * Called after each step of a long job, implemented in Kotlin or Swift. Return `true` to
- * go on, `false` to stop after this step (the job returns its report so far, with
- * `stopped` set; every job is resumable). Must not call back into the `Guard`.
- */
-open class JobProgressImpl: JobProgress, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_jobprogress(self.handle, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_tenantguard_ffi_fn_free_jobprogress(handle, $0) }
-    }
-
-    
-
-    
-    /**
-     * Whether the job goes on.
-     */
-open func onStep(step: JobStep) -> Bool  {
-    return try!  FfiConverterBool.lift(try! rustCall() {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_method_jobprogress_on_step(
-            self.uniffiCloneHandle(),
-        FfiConverterTypeJobStep_lower(step),uniffiCallStatus
-    )
-})
-}
-    
-
-    
-}
-
-
-
-// Put the implementation in a struct so we don't pollute the top-level namespace
-fileprivate struct UniffiCallbackInterfaceJobProgress {
-
-    // Create the VTable using a series of closures.
-    // Swift automatically converts these into C callback functions.
-    //
-    // Store the vtable directly.
-    static let vtable: UniffiVTableCallbackInterfaceJobProgress = UniffiVTableCallbackInterfaceJobProgress(
-        uniffiFree: { (uniffiHandle: UInt64) -> () in
-            do {
-                try FfiConverterTypeJobProgress.handleMap.remove(handle: uniffiHandle)
-            } catch {
-                print("Uniffi callback interface JobProgress: handle missing in uniffiFree")
-            }
-        },
-        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
-            do {
-                return try FfiConverterTypeJobProgress.handleMap.clone(handle: uniffiHandle)
-            } catch {
-                fatalError("Uniffi callback interface JobProgress: handle missing in uniffiClone")
-            }
-        },
-        onStep: { (
-            uniffiHandle: UInt64,
-            step: RustBuffer,
-            uniffiOutReturn: UnsafeMutablePointer<Int8>,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> Bool in
-                guard let uniffiObj = try? FfiConverterTypeJobProgress.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return uniffiObj.onStep(
-                     step: try FfiConverterTypeJobStep_lift(step)
-                )
-            }
-
-            
-            let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
-            uniffiTraitInterfaceCall(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn
-            )
-        }
-    )
-
-    // Rust stores this pointer for future callback invocations, so it must live
-    // for the process lifetime (not just for the init function call).
-    //
-    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
-    // This is safe because the pointee is initialized once during static init
-    // and never mutated by either side of the FFI.  Its fields are C function pointers.
-    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceJobProgress> = {
-        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceJobProgress>.allocate(capacity: 1)
-        ptr.initialize(to: vtable)
-        return UnsafePointer(ptr)
-    }()
-}
-
-private func uniffiCallbackInitJobProgress() {
-    uniffi_tenantguard_ffi_fn_init_callback_vtable_jobprogress(UniffiCallbackInterfaceJobProgress.vtablePtr)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeJobProgress: FfiConverter {
-    fileprivate static let handleMap = UniffiHandleMap<JobProgress>()
-
-    typealias FfiType = UInt64
-    typealias SwiftType = JobProgress
-
-    public static func lift(_ handle: UInt64) throws -> JobProgress {
-        if ((handle & 1) == 0) {
-            // Rust-generated handle, construct a new class that uses the handle to implement the
-            // interface
-            return JobProgressImpl(unsafeFromHandle: handle)
-        } else {
-            // Swift-generated handle, get the object from the handle map
-            return try handleMap.remove(handle: handle)
-        }
-    }
-
-    public static func lower(_ value: JobProgress) -> UInt64 {
-         if let rustImpl = value as? JobProgressImpl {
-             // Rust-implemented object.  Clone the handle and return it
-            return rustImpl.uniffiCloneHandle()
-         } else {
-            // Swift object, generate a new vtable handle and return that.
-            return handleMap.insert(obj: value)
-         }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JobProgress {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: JobProgress, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeJobProgress_lift(_ handle: UInt64) throws -> JobProgress {
-    return try FfiConverterTypeJobProgress.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeJobProgress_lower(_ value: JobProgress) -> UInt64 {
-    return FfiConverterTypeJobProgress.lower(value)
 }
 
 
@@ -10670,6 +10657,165 @@ public func FfiConverterTypePasswordParams_lower(_ value: PasswordParams) -> Rus
 
 
 /**
+ * The limiter's answer: admitted, or refused with the time to wait.
+ */
+public struct RateLimitDecision: Equatable, Hashable {
+    /**
+     * The action may proceed (and was counted).
+     */
+    public var admitted: Bool
+    /**
+     * When refused: retry after this long, not sooner.
+     */
+    public var retryAfter: TimeInterval?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The action may proceed (and was counted).
+         */admitted: Bool, 
+        /**
+         * When refused: retry after this long, not sooner.
+         */retryAfter: TimeInterval?) {
+        self.admitted = admitted
+        self.retryAfter = retryAfter
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RateLimitDecision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRateLimitDecision: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RateLimitDecision {
+        return
+            try RateLimitDecision(
+                admitted: FfiConverterBool.read(from: &buf), 
+                retryAfter: FfiConverterOptionDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RateLimitDecision, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.admitted, into: &buf)
+        FfiConverterOptionDuration.write(value.retryAfter, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitDecision_lift(_ buf: RustBuffer) throws -> RateLimitDecision {
+    return try FfiConverterTypeRateLimitDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitDecision_lower(_ value: RateLimitDecision) -> RustBuffer {
+    return FfiConverterTypeRateLimitDecision.lower(value)
+}
+
+
+/**
+ * The cells a check names: each present field adds its cell when the class limits that
+ * level.
+ */
+public struct RateLimitKey: Equatable, Hashable {
+    /**
+     * The tenant.
+     */
+    public var tenant: String?
+    /**
+     * The user or agent (`u:<id>`, `a:<id>`, or any stable name of the host's).
+     */
+    public var subject: String?
+    /**
+     * The object acted on.
+     */
+    public var object: String?
+    /**
+     * The caller's IP address or client id.
+     */
+    public var hostKey: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant.
+         */tenant: String? = nil, 
+        /**
+         * The user or agent (`u:<id>`, `a:<id>`, or any stable name of the host's).
+         */subject: String? = nil, 
+        /**
+         * The object acted on.
+         */object: String? = nil, 
+        /**
+         * The caller's IP address or client id.
+         */hostKey: String? = nil) {
+        self.tenant = tenant
+        self.subject = subject
+        self.object = object
+        self.hostKey = hostKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RateLimitKey: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRateLimitKey: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RateLimitKey {
+        return
+            try RateLimitKey(
+                tenant: FfiConverterOptionString.read(from: &buf), 
+                subject: FfiConverterOptionString.read(from: &buf), 
+                object: FfiConverterOptionString.read(from: &buf), 
+                hostKey: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RateLimitKey, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.tenant, into: &buf)
+        FfiConverterOptionString.write(value.subject, into: &buf)
+        FfiConverterOptionString.write(value.object, into: &buf)
+        FfiConverterOptionString.write(value.hostKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitKey_lift(_ buf: RustBuffer) throws -> RateLimitKey {
+    return try FfiConverterTypeRateLimitKey.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitKey_lower(_ value: RateLimitKey) -> RustBuffer {
+    return FfiConverterTypeRateLimitKey.lower(value)
+}
+
+
+/**
  * The result of a redaction: the new text and what was replaced (positions, no values).
  */
 public struct Redacted: Equatable, Hashable {
@@ -10768,10 +10914,6 @@ public struct ReencryptReport: Equatable, Hashable {
      * Records still under the old key.
      */
     public var remaining: UInt64
-    /**
-     * The progress callback stopped the run early; run it again to go on.
-     */
-    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -10787,15 +10929,11 @@ public struct ReencryptReport: Equatable, Hashable {
          */failed: [String], 
         /**
          * Records still under the old key.
-         */remaining: UInt64, 
-        /**
-         * The progress callback stopped the run early; run it again to go on.
-         */stopped: Bool) {
+         */remaining: UInt64) {
         self.moved = moved
         self.raced = raced
         self.failed = failed
         self.remaining = remaining
-        self.stopped = stopped
     }
 
     
@@ -10817,8 +10955,7 @@ public struct FfiConverterTypeReencryptReport: FfiConverterRustBuffer {
                 moved: FfiConverterUInt64.read(from: &buf), 
                 raced: FfiConverterUInt64.read(from: &buf), 
                 failed: FfiConverterSequenceString.read(from: &buf), 
-                remaining: FfiConverterUInt64.read(from: &buf), 
-                stopped: FfiConverterBool.read(from: &buf)
+                remaining: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -10827,7 +10964,6 @@ public struct FfiConverterTypeReencryptReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.raced, into: &buf)
         FfiConverterSequenceString.write(value.failed, into: &buf)
         FfiConverterUInt64.write(value.remaining, into: &buf)
-        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -10946,10 +11082,6 @@ public struct RewrapReport: Equatable, Hashable {
      * The last tenant finished (pass as `start_after` to resume).
      */
     public var lastTenant: String?
-    /**
-     * The progress callback stopped the run early; resume from `last_tenant`.
-     */
-    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -10965,15 +11097,11 @@ public struct RewrapReport: Equatable, Hashable {
          */current: UInt64, 
         /**
          * The last tenant finished (pass as `start_after` to resume).
-         */lastTenant: String?, 
-        /**
-         * The progress callback stopped the run early; resume from `last_tenant`.
-         */stopped: Bool) {
+         */lastTenant: String?) {
         self.tenants = tenants
         self.rewrapped = rewrapped
         self.current = current
         self.lastTenant = lastTenant
-        self.stopped = stopped
     }
 
     
@@ -10995,8 +11123,7 @@ public struct FfiConverterTypeRewrapReport: FfiConverterRustBuffer {
                 tenants: FfiConverterUInt64.read(from: &buf), 
                 rewrapped: FfiConverterUInt64.read(from: &buf), 
                 current: FfiConverterUInt64.read(from: &buf), 
-                lastTenant: FfiConverterOptionString.read(from: &buf), 
-                stopped: FfiConverterBool.read(from: &buf)
+                lastTenant: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -11005,7 +11132,6 @@ public struct FfiConverterTypeRewrapReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.rewrapped, into: &buf)
         FfiConverterUInt64.write(value.current, into: &buf)
         FfiConverterOptionString.write(value.lastTenant, into: &buf)
-        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -11348,10 +11474,6 @@ public struct SweepAllReport: Equatable, Hashable {
      * The last tenant finished (pass as `start_after` to resume).
      */
     public var lastTenant: String?
-    /**
-     * The progress callback stopped the sweep early; resume from `last_tenant`.
-     */
-    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -11364,14 +11486,10 @@ public struct SweepAllReport: Equatable, Hashable {
          */deleted: UInt64, 
         /**
          * The last tenant finished (pass as `start_after` to resume).
-         */lastTenant: String?, 
-        /**
-         * The progress callback stopped the sweep early; resume from `last_tenant`.
-         */stopped: Bool) {
+         */lastTenant: String?) {
         self.tenants = tenants
         self.deleted = deleted
         self.lastTenant = lastTenant
-        self.stopped = stopped
     }
 
     
@@ -11392,8 +11510,7 @@ public struct FfiConverterTypeSweepAllReport: FfiConverterRustBuffer {
             try SweepAllReport(
                 tenants: FfiConverterUInt64.read(from: &buf), 
                 deleted: FfiConverterUInt64.read(from: &buf), 
-                lastTenant: FfiConverterOptionString.read(from: &buf), 
-                stopped: FfiConverterBool.read(from: &buf)
+                lastTenant: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -11401,7 +11518,6 @@ public struct FfiConverterTypeSweepAllReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.tenants, into: &buf)
         FfiConverterUInt64.write(value.deleted, into: &buf)
         FfiConverterOptionString.write(value.lastTenant, into: &buf)
-        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -11445,10 +11561,6 @@ public struct SweepReport: Equatable, Hashable {
      * The audit receipt's `seq`, when anything was deleted.
      */
     public var auditSeq: UInt64?
-    /**
-     * The progress callback stopped the sweep early; run it again to go on.
-     */
-    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -11467,16 +11579,12 @@ public struct SweepReport: Equatable, Hashable {
          */batches: UInt64, 
         /**
          * The audit receipt's `seq`, when anything was deleted.
-         */auditSeq: UInt64?, 
-        /**
-         * The progress callback stopped the sweep early; run it again to go on.
-         */stopped: Bool) {
+         */auditSeq: UInt64?) {
         self.tenant = tenant
         self.now = now
         self.deleted = deleted
         self.batches = batches
         self.auditSeq = auditSeq
-        self.stopped = stopped
     }
 
     
@@ -11499,8 +11607,7 @@ public struct FfiConverterTypeSweepReport: FfiConverterRustBuffer {
                 now: FfiConverterInt64.read(from: &buf), 
                 deleted: FfiConverterDictionaryStringUInt64.read(from: &buf), 
                 batches: FfiConverterUInt64.read(from: &buf), 
-                auditSeq: FfiConverterOptionUInt64.read(from: &buf), 
-                stopped: FfiConverterBool.read(from: &buf)
+                auditSeq: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -11510,7 +11617,6 @@ public struct FfiConverterTypeSweepReport: FfiConverterRustBuffer {
         FfiConverterDictionaryStringUInt64.write(value.deleted, into: &buf)
         FfiConverterUInt64.write(value.batches, into: &buf)
         FfiConverterOptionUInt64.write(value.auditSeq, into: &buf)
-        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -13294,125 +13400,6 @@ public func FfiConverterTypeHostError_lower(_ value: HostError) -> RustBuffer {
 
 
 /**
- * One step of a long job: the running report after a batch (or, for `SweepAll`, a tenant).
- */
-
-public enum JobStep: Equatable, Hashable {
-    
-    /**
-     * `Guard.reencryptWithProgress`.
-     */
-    case reencrypt(
-        /**
-         * The running report.
-         */report: ReencryptReport
-    )
-    /**
-     * `Guard.rewrapTenantKeysWithProgress`.
-     */
-    case rewrap(
-        /**
-         * The running report.
-         */report: RewrapReport
-    )
-    /**
-     * `Guard.sweepWithProgress`.
-     */
-    case sweep(
-        /**
-         * The running report.
-         */report: SweepReport
-    )
-    /**
-     * `Guard.sweepAllWithProgress`.
-     */
-    case sweepAll(
-        /**
-         * The running report.
-         */report: SweepAllReport
-    )
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension JobStep: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeJobStep: FfiConverterRustBuffer {
-    typealias SwiftType = JobStep
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JobStep {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .reencrypt(report: try FfiConverterTypeReencryptReport.read(from: &buf)
-        )
-        
-        case 2: return .rewrap(report: try FfiConverterTypeRewrapReport.read(from: &buf)
-        )
-        
-        case 3: return .sweep(report: try FfiConverterTypeSweepReport.read(from: &buf)
-        )
-        
-        case 4: return .sweepAll(report: try FfiConverterTypeSweepAllReport.read(from: &buf)
-        )
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: JobStep, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case let .reencrypt(report):
-            writeInt(&buf, Int32(1))
-            FfiConverterTypeReencryptReport.write(report, into: &buf)
-            
-        
-        case let .rewrap(report):
-            writeInt(&buf, Int32(2))
-            FfiConverterTypeRewrapReport.write(report, into: &buf)
-            
-        
-        case let .sweep(report):
-            writeInt(&buf, Int32(3))
-            FfiConverterTypeSweepReport.write(report, into: &buf)
-            
-        
-        case let .sweepAll(report):
-            writeInt(&buf, Int32(4))
-            FfiConverterTypeSweepAllReport.write(report, into: &buf)
-            
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeJobStep_lift(_ buf: RustBuffer) throws -> JobStep {
-    return try FfiConverterTypeJobStep.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeJobStep_lower(_ value: JobStep) -> RustBuffer {
-    return FfiConverterTypeJobStep.lower(value)
-}
-
-
-
-/**
  * The lifecycle state of one key version.
  */
 
@@ -13780,6 +13767,151 @@ public func FfiConverterTypeProviderError_lift(_ buf: RustBuffer) throws -> Prov
 public func FfiConverterTypeProviderError_lower(_ value: ProviderError) -> RustBuffer {
     return FfiConverterTypeProviderError.lower(value)
 }
+
+
+/**
+ * The action classes the limiter knows (docs/SECURITY.md, "Rate limits").
+ */
+
+public enum RateLimitClass: Equatable, Hashable {
+    
+    /**
+     * Password verification and login.
+     */
+    case login
+    /**
+     * Failed agent-token verifications.
+     */
+    case tokenFailure
+    /**
+     * Session refresh.
+     */
+    case sessionRefresh
+    /**
+     * TOTP codes.
+     */
+    case totp
+    /**
+     * Credential reveals.
+     */
+    case reveal
+    /**
+     * Record and credential writes.
+     */
+    case write
+    /**
+     * AI egress prepares.
+     */
+    case egressPrepare
+    /**
+     * Agent-token creation.
+     */
+    case tokenCreate
+    /**
+     * Service-capability jobs.
+     */
+    case service
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RateLimitClass: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRateLimitClass: FfiConverterRustBuffer {
+    typealias SwiftType = RateLimitClass
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RateLimitClass {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .login
+        
+        case 2: return .tokenFailure
+        
+        case 3: return .sessionRefresh
+        
+        case 4: return .totp
+        
+        case 5: return .reveal
+        
+        case 6: return .write
+        
+        case 7: return .egressPrepare
+        
+        case 8: return .tokenCreate
+        
+        case 9: return .service
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RateLimitClass, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .login:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tokenFailure:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .sessionRefresh:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .totp:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .reveal:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .write:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .egressPrepare:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .tokenCreate:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .service:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitClass_lift(_ buf: RustBuffer) throws -> RateLimitClass {
+    return try FfiConverterTypeRateLimitClass.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRateLimitClass_lower(_ value: RateLimitClass) -> RustBuffer {
+    return FfiConverterTypeRateLimitClass.lower(value)
+}
+
 
 
 /**
@@ -14604,6 +14736,12 @@ enum TenantguardError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErr
     case Integrity(message: String)
     
     /**
+     * Over a rate limit; the message ends `retry after <seconds> s`
+     * (`rateLimitedRetryAfter(message)` gives it as a `Duration`).
+     */
+    case RateLimited(message: String)
+    
+    /**
      * A kind added to the core after this binding was built.
      */
     case Other(message: String)
@@ -14701,7 +14839,11 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 17: return .Other(
+        case 17: return .RateLimited(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 18: return .Other(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -14748,8 +14890,10 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(15))
         case .Integrity(_ /* message is ignored*/):
             writeInt(&buf, Int32(16))
-        case .Other(_ /* message is ignored*/):
+        case .RateLimited(_ /* message is ignored*/):
             writeInt(&buf, Int32(17))
+        case .Other(_ /* message is ignored*/):
+            writeInt(&buf, Int32(18))
 
         
         }
@@ -15272,6 +15416,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDuration.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDuration.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -16063,49 +16231,8 @@ public func exampleRegistry() -> [SubProcessor]  {
 })
 }
 /**
- * Every audit action name, from the core's table.
- */
-public func auditActionNames() -> [String]  {
-    return try!  FfiConverterSequenceString.lift(try! rustCall() {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_func_audit_action_names(uniffiCallStatus
-    )
-})
-}
-/**
- * Every error kind name (the core's `ErrorKind`), from the core's table.
- */
-public func errorKinds() -> [String]  {
-    return try!  FfiConverterSequenceString.lift(try! rustCall() {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_func_error_kinds(uniffiCallStatus
-    )
-})
-}
-/**
- * Every error reason name (the core's `Reason`), from the core's table.
- */
-public func errorReasons() -> [String]  {
-    return try!  FfiConverterSequenceString.lift(try! rustCall() {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_func_error_reasons(uniffiCallStatus
-    )
-})
-}
-/**
- * Every role name, least privileged first, from the core's table.
- */
-public func roleNames() -> [String]  {
-    return try!  FfiConverterSequenceString.lift(try! rustCall() {
-        uniffiCallStatus in
-    uniffi_tenantguard_ffi_fn_func_role_names(uniffiCallStatus
-    )
-})
-}
-/**
- * Verifies an exported audit log offline. Throws `Integrity` naming the first broken or
- * missing line (`checkAuditJsonl` returns it as a value instead); `expected_head` also
- * catches entries cut off the end.
+ * Verifies an exported audit log offline. Throws `AuthenticationFailed` naming the first
+ * broken or missing line; `expected_head` also catches entries cut off the end.
  */
 public func verifyAuditJsonl(jsonl: String, startAfter: AuditHead? = nil, expectedHead: AuditHead? = nil)throws  -> AuditReport  {
     return try  FfiConverterTypeAuditReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -16186,6 +16313,18 @@ public func postgresMigrate(adminUrl: String)throws  -> UInt32  {
     )
 })
 }
+/**
+ * The retry-after of a `TenantguardException.RateLimited` thrown by any guard method,
+ * read from its message (`... retry after 1.500 s`); null for any other message.
+ */
+public func rateLimitedRetryAfter(message: String) -> TimeInterval?  {
+    return try!  FfiConverterOptionDuration.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_rate_limited_retry_after(
+        FfiConverterString.lower(message),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -16214,19 +16353,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_func_example_registry() != 1454) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_func_audit_action_names() != 7170) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_func_error_kinds() != 50908) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_func_error_reasons() != 19580) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_func_role_names() != 28017) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_func_verify_audit_jsonl() != 49603) {
+    if (uniffi_tenantguard_ffi_checksum_func_verify_audit_jsonl() != 43473) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_guard_embedded_with_service() != 61474) {
@@ -16245,6 +16372,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_postgres_migrate() != 62617) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_rate_limited_retry_after() != 22587) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_egress_policy() != 11502) {
@@ -16445,10 +16575,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_erase_tenant_async() != 49025) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit() != 55320) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit() != 14089) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit_async() != 55160) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit_async() != 36667) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_kill_agent() != 1936) {
@@ -16532,10 +16662,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_verify_access_token() != 51324) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit() != 60016) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit() != 20695) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit_async() != 29312) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit_async() != 54503) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_verify_token() != 25345) {
@@ -16682,16 +16812,34 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_set_member_async() != 58851) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_reencrypt_with_progress() != 3355) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token_from() != 50275) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_rewrap_tenant_keys_with_progress() != 14799) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token_from_async() != 30949) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_all_with_progress() != 51538) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_check() != 3950) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_with_progress() != 59187) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_check_async() != 2785) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_failure() != 44383) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_failure_async() != 43450) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session_from() != 52926) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session_from_async() != 47247) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_password() != 967) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_password_async() != 3734) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_check_token() != 55115) {
@@ -16758,9 +16906,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_totpcode_code() != 9739) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_tenantguard_ffi_checksum_method_jobprogress_on_step() != 6464) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_keyprovider_current_kek() != 16958) {
@@ -16929,7 +17074,6 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitClock()
     uniffiCallbackInitDirectory()
     uniffiCallbackInitEgressObserver()
-    uniffiCallbackInitJobProgress()
     uniffiCallbackInitKeyProvider()
     uniffiCallbackInitOpenObserver()
     return InitializationResult.ok

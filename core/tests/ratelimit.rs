@@ -1,0 +1,467 @@
+//! Rate limits (issue 19), in-process backend: the limiter itself, and the attacks it
+//! must stop where the SDK performs the action. The shared backends run the same
+//! scenarios in `ratelimit_shared.rs`.
+
+mod tg_cap;
+
+mod gov_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gov_support::*;
+use tenantguard::auth::{AuthError, PasswordHasher};
+use tenantguard::ratelimit::{
+    ActionClass, Backoff, ClassPolicy, LimitKey, MemoryLimiter, Policies, Quota, RateLimitError,
+    RateLimiter,
+};
+use tenantguard::tenant::{Role, TenantId, UserId};
+use tenantguard::tokens::{Action, TokenSpec};
+use tenantguard::totp::TotpParams;
+use tenantguard::{Credential, Error, ErrorKind, Guard, LocalKeyProvider, MemoryStore};
+
+fn limited_guard(limiter: RateLimiter) -> (Guard, Arc<dyn tenantguard::Store>) {
+    let store: Arc<dyn tenantguard::Store> = Arc::new(MemoryStore::new());
+    let g = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(store.clone())
+        .rate_limiter(limiter)
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap();
+    (g, store)
+}
+
+/// A well-formed token nobody issued (what a prober with the public prefix and the public
+/// checksum rule makes).
+fn forged_token(i: u32) -> String {
+    use tenantguard::tokens::format::BASE62;
+    let mut s = String::from("tg_");
+    let mut v = u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..30 {
+        s.push(BASE62[(v % 62) as usize] as char);
+        v = v.rotate_left(7).wrapping_add(0x1234_5678);
+    }
+    let mut c = crc32fast::hash(s.as_bytes());
+    let mut sum = [b'0'; 6];
+    for slot in sum.iter_mut().rev() {
+        *slot = BASE62[(c % 62) as usize];
+        c /= 62;
+    }
+    s.push_str(std::str::from_utf8(&sum).unwrap());
+    s
+}
+
+fn retry_after(e: &Error) -> Duration {
+    assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+    e.retry_after().expect("a retry-after")
+}
+
+#[test]
+fn rate_limited_is_its_own_kind_with_a_retry_after_in_the_message() {
+    let e: Error = RateLimitError::RateLimited {
+        retry_after: Duration::from_millis(1500),
+        class: ActionClass::Login,
+    }
+    .into();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert_eq!(e.kind().as_str(), "rate_limited");
+    assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
+    assert_eq!(e.to_string(), "rate limited (login): retry after 1.500 s");
+    let down: Error = RateLimitError::Unavailable {
+        backend: "redis",
+        class: ActionClass::Login,
+    }
+    .into();
+    assert_eq!(down.kind(), ErrorKind::Unavailable);
+    assert_eq!(down.retry_after(), None);
+}
+
+#[test]
+fn bad_policies_are_config_errors() {
+    let bad = ClassPolicy {
+        subject: Some(Quota::new(0, Duration::from_secs(1))),
+        ..ClassPolicy::UNLIMITED
+    };
+    let e = Policies::default().set(ActionClass::Write, bad).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    let bad = ClassPolicy {
+        backoff: Some(Backoff {
+            after: 1,
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(1),
+            forget_after: Duration::from_secs(1),
+        }),
+        ..ClassPolicy::UNLIMITED
+    };
+    assert!(Policies::default().set(ActionClass::Login, bad).is_err());
+}
+
+#[test]
+fn burst_then_sustained_rate_and_all_or_nothing() {
+    rt().block_on(async {
+        let p = Policies::unlimited()
+            .set(
+                ActionClass::Write,
+                ClassPolicy {
+                    tenant: Some(Quota::new(5, Duration::from_secs(3600))),
+                    subject: Some(Quota::new(3, Duration::from_secs(3600))),
+                    ..ClassPolicy::UNLIMITED
+                },
+            )
+            .unwrap();
+        let l = RateLimiter::in_process(p);
+        let alice = LimitKey::tenant("acme").subject("u:alice");
+        let bob = LimitKey::tenant("acme").subject("u:bob");
+        for _ in 0..3 {
+            l.check(ActionClass::Write, &alice).await.unwrap();
+        }
+        let e = l.check(ActionClass::Write, &alice).await.unwrap_err();
+        let wait = e.retry_after().unwrap();
+        assert!(wait > Duration::from_secs(3000) && wait <= Duration::from_secs(3600));
+        // Alice's refusals spent nothing of the tenant: Bob still has the 2 left.
+        l.check(ActionClass::Write, &bob).await.unwrap();
+        l.check(ActionClass::Write, &bob).await.unwrap();
+        let e = l.check(ActionClass::Write, &bob).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        // Another tenant and another class are other cells.
+        l.check(ActionClass::Write, &LimitKey::tenant("globex").subject("u:alice"))
+            .await
+            .unwrap();
+        l.check(ActionClass::Service, &alice).await.unwrap();
+    });
+}
+
+#[test]
+fn keys_are_unambiguous() {
+    rt().block_on(async {
+        let p = Policies::unlimited()
+            .set(
+                ActionClass::Write,
+                ClassPolicy {
+                    subject: Some(Quota::new(1, Duration::from_secs(3600))),
+                    ..ClassPolicy::UNLIMITED
+                },
+            )
+            .unwrap();
+        let l = RateLimiter::in_process(p);
+        l.check(ActionClass::Write, &LimitKey::tenant("a:b").subject("c"))
+            .await
+            .unwrap();
+        // Same bytes joined, different parts: a different cell.
+        l.check(ActionClass::Write, &LimitKey::tenant("a").subject("b:c"))
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn lockout_cells_outlive_cells_that_are_nearly_full_again() {
+    rt().block_on(async {
+        let p = Policies::unlimited()
+            .set(
+                ActionClass::Login,
+                ClassPolicy {
+                    subject: Some(Quota::new(1, Duration::from_millis(1))),
+                    failure_cost: 0,
+                    backoff: Some(Backoff {
+                        after: 1,
+                        base: Duration::from_secs(3600),
+                        max: Duration::from_secs(3600),
+                        forget_after: Duration::from_secs(3600),
+                    }),
+                    ..ClassPolicy::UNLIMITED
+                },
+            )
+            .unwrap();
+        let mem = Arc::new(MemoryLimiter::new(6_400));
+        let l = RateLimiter::with_backend(mem.clone(), p);
+        let victim = LimitKey::tenant("acme").subject("u:target");
+        l.check(ActionClass::Login, &victim).await.unwrap();
+        let out = l.failure(ActionClass::Login, &victim).await;
+        assert_eq!(out.locked_for, Some(Duration::from_secs(3600)));
+        for i in 0..20_000 {
+            let s = format!("u:spray-{i}");
+            let _ = l
+                .check(ActionClass::Login, &LimitKey::tenant("acme").subject(&s))
+                .await;
+            assert!(mem.len() <= mem.capacity());
+        }
+        let e = l.check(ActionClass::Login, &victim).await.unwrap_err();
+        assert!(e.retry_after().unwrap() > Duration::from_secs(3000));
+    });
+}
+
+fn login_policy() -> Policies {
+    Policies::default()
+        .set(
+            ActionClass::Login,
+            ClassPolicy {
+                subject: Some(Quota::new(50, Duration::from_secs(60))),
+                host: Some(Quota::new(10, Duration::from_secs(60))),
+                failure_cost: 2,
+                backoff: Some(Backoff {
+                    after: 3,
+                    base: Duration::from_secs(30),
+                    max: Duration::from_secs(900),
+                    forget_after: Duration::from_secs(3600),
+                }),
+                fail_closed: true,
+                ..ClassPolicy::UNLIMITED
+            },
+        )
+        .unwrap()
+}
+
+#[test]
+fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
+    rt().block_on(async {
+        let (g, _store) = limited_guard(RateLimiter::in_process(login_policy()));
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        let hasher = PasswordHasher::default();
+        let phc = hasher.hash("correct horse battery staple").unwrap();
+        let tenant = TenantId::new("acme").unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let attacker = Some("203.0.113.7");
+
+        let mut hashed = 0;
+        let mut refused = None;
+        for i in 0..20 {
+            match g
+                .verify_password(&hasher, &tenant, &alice, &format!("guess-{i}"), &phc, attacker)
+                .await
+            {
+                Err(Error::Auth(AuthError::WrongPassword)) => hashed += 1,
+                Err(e) => {
+                    refused = Some(retry_after(&e));
+                    break;
+                }
+                Ok(_) => panic!("a wrong password verified"),
+            }
+        }
+        // Three failures, then the back-off locks the (alice, attacker) pair for 30 s.
+        assert_eq!(hashed, 3);
+        assert!(refused.unwrap() > Duration::from_secs(25));
+        // Even the right password is refused from there now.
+        let e = g
+            .verify_password(&hasher, &tenant, &alice, "correct horse battery staple", &phc, attacker)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+
+        // From another host, alice logs in.
+        g.verify_password(
+            &hasher,
+            &tenant,
+            &alice,
+            "correct horse battery staple",
+            &phc,
+            Some("198.51.100.20"),
+        )
+        .await
+        .unwrap();
+
+        let entries = g.audit_entries(&acme, 0, 100).await.unwrap();
+        let lock: Vec<_> = entries
+            .iter()
+            .filter(|e| e.action == "ratelimit.lockout")
+            .collect();
+        assert_eq!(lock.len(), 1);
+        let text = format!("{:?}", lock[0]);
+        assert!(text.contains("failures") && text.contains("login"), "{text}");
+        for secret in ["guess-", "correct horse", "203.0.113.7", "argon2"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    });
+}
+
+#[test]
+fn a_botnet_spraying_host_keys_meets_the_user_ceiling() {
+    rt().block_on(async {
+        let (g, _store) = limited_guard(RateLimiter::in_process(login_policy()));
+        g.create_tenant(&service("acme")).await.unwrap();
+        let hasher = PasswordHasher::default();
+        let phc = hasher.hash("right").unwrap();
+        let (tenant, alice) = (TenantId::new("acme").unwrap(), UserId::new("alice").unwrap());
+        let mut hashed = 0;
+        for i in 0..100 {
+            let host = format!("10.0.{}.{}", i / 250, i % 250);
+            match g
+                .verify_password(&hasher, &tenant, &alice, "wrong", &phc, Some(&host))
+                .await
+            {
+                Err(Error::Auth(AuthError::WrongPassword)) => hashed += 1,
+                Err(e) => {
+                    retry_after(&e);
+                    break;
+                }
+                Ok(_) => unreachable!(),
+            }
+        }
+        // 50 units for the user across hosts: a failure costs 3, so 17 guesses at most.
+        assert_eq!(hashed, 17);
+    });
+}
+
+#[test]
+fn a_leaked_token_prefix_probe_is_throttled_and_warm_tokens_still_verify() {
+    rt().block_on(async {
+        let (g, _store) = limited_guard(RateLimiter::default());
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        let issued = g
+            .create_token(&acme, TokenSpec::read_only(UserId::new("bot").unwrap(), "ci"))
+            .await
+            .unwrap();
+        let secret = issued.secret.expose().to_owned();
+        // Warm the cache.
+        g.verify_token(&secret, "runs/1", Action::Read).await.unwrap();
+
+        let mut unknown = 0;
+        let mut throttled = false;
+        for i in 0..200 {
+            let probe = forged_token(i);
+            match g.authenticate_token_from(&probe, Some("198.51.100.66")).await {
+                Err(e) if e.kind() == ErrorKind::RateLimited => {
+                    throttled = true;
+                    break;
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{e}");
+                    unknown += 1
+                }
+                Ok(_) => unreachable!(),
+            }
+        }
+        assert!(throttled);
+        assert_eq!(unknown, 20, "the default TokenFailure burst");
+        // The prober's host key is refused; the warm token from the same host still works
+        // (a cache hit never asks the limiter), and other hosts' cold lookups go on.
+        g.authenticate_token_from(&secret, Some("198.51.100.66"))
+            .await
+            .unwrap();
+        let e = g
+            .authenticate_token_from(&forged_token(999), Some("192.0.2.1"))
+            .await
+            .unwrap_err();
+        assert_ne!(e.kind(), ErrorKind::RateLimited);
+    });
+}
+
+#[test]
+fn totp_brute_force_is_throttled_per_seed() {
+    rt().block_on(async {
+        let (g, store) = limited_guard(RateLimiter::default());
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        g.put_credential(&acme, "mfa-1", &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()))
+            .await
+            .unwrap();
+        g.put_credential(&acme, "mfa-2", &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()))
+            .await
+            .unwrap();
+        let eve = member(&store, "acme", "eve", Role::Member).await;
+        let params = TotpParams::default();
+        let mut codes = 0;
+        let mut e = None;
+        for _ in 0..20 {
+            match g.totp_code(&eve, "mfa-1", &params, "login").await {
+                Ok(_) => codes += 1,
+                Err(err) => {
+                    e = Some(err);
+                    break;
+                }
+            }
+        }
+        assert_eq!(codes, 10, "the default per-seed burst: {e:?}");
+        assert!(retry_after(&e.unwrap()) <= Duration::from_secs(6));
+        // The other seed has its own cell; the user's own ceiling is 30.
+        g.totp_code(&eve, "mfa-2", &params, "login").await.unwrap();
+    });
+}
+
+#[test]
+fn the_service_class_is_not_throttled_by_user_floods() {
+    rt().block_on(async {
+        let (g, store) = limited_guard(RateLimiter::default());
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        let bob = member(&store, "acme", "bob", Role::Member).await;
+        let mut written = 0;
+        loop {
+            match g.put_record(&bob, &format!("r{written}"), "note", None, b"x").await {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    retry_after(&e);
+                    break;
+                }
+            }
+            assert!(written < 1_000, "never limited");
+        }
+        assert!((100..200).contains(&written), "{written}");
+        // Bob is refused; the service writes on, and so does another member.
+        for i in 0..500 {
+            g.put_record(&acme, &format!("job-{i}"), "note", None, b"x")
+                .await
+                .unwrap();
+        }
+        let carol = member(&store, "acme", "carol", Role::Member).await;
+        g.put_record(&carol, "c1", "note", None, b"x").await.unwrap();
+    });
+}
+
+#[test]
+fn agents_are_limited_each_and_the_tenant_as_a_whole() {
+    rt().block_on(async {
+        let p = Policies::default()
+            .set(
+                ActionClass::TokenCreate,
+                ClassPolicy {
+                    tenant: Some(Quota::new(4, Duration::from_secs(3600))),
+                    subject: Some(Quota::new(2, Duration::from_secs(3600))),
+                    ..ClassPolicy::UNLIMITED
+                },
+            )
+            .unwrap();
+        let (g, store) = limited_guard(RateLimiter::in_process(p));
+        g.create_tenant(&service("acme")).await.unwrap();
+        let admin = member(&store, "acme", "root", Role::Admin).await;
+        let admin2 = member(&store, "acme", "root2", Role::Admin).await;
+        let admin3 = member(&store, "acme", "root3", Role::Admin).await;
+        let spec = || TokenSpec::read_only(UserId::new("bot").unwrap(), "ci");
+        g.create_token(&admin, spec()).await.unwrap();
+        g.create_token(&admin, spec()).await.unwrap();
+        retry_after(&g.create_token(&admin, spec()).await.unwrap_err());
+        g.create_token(&admin2, spec()).await.unwrap();
+        g.create_token(&admin2, spec()).await.unwrap();
+        // The tenant's 4 are spent.
+        retry_after(&g.create_token(&admin3, spec()).await.unwrap_err());
+    });
+}
+
+#[test]
+fn hosts_ask_the_limiter_for_their_own_routes() {
+    rt().block_on(async {
+        let (g, _) = limited_guard(RateLimiter::default());
+        let key = LimitKey::tenant("acme").subject("u:alice").host(Some("10.1.1.1"));
+        for _ in 0..10 {
+            g.rate_limiter().check(ActionClass::Login, &key).await.unwrap();
+        }
+        let e: Error = g
+            .rate_limiter()
+            .check(ActionClass::Login, &key)
+            .await
+            .unwrap_err()
+            .into();
+        retry_after(&e);
+        assert_eq!(g.rate_limiter().backend_name(), "memory");
+        // A long host key is stood in for by its hash, and still limits.
+        let long = "x".repeat(10_000);
+        let key = LimitKey::tenant("acme").subject("u:bob").host(Some(&long));
+        for _ in 0..10 {
+            g.rate_limiter().check(ActionClass::Login, &key).await.unwrap();
+        }
+        assert!(g.rate_limiter().check(ActionClass::Login, &key).await.is_err());
+    });
+}
