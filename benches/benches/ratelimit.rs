@@ -11,13 +11,11 @@
 #![allow(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tenantguard::ratelimit::{
-    ActionClass, ClassPolicy, LimitKey, Policies, Quota, RateLimiter,
-};
+use tenantguard::ratelimit::{ActionClass, ClassPolicy, LimitKey, Policies, Quota, RateLimiter};
 use tenantguard::tokens::{Action, TokenSpec};
 use tenantguard::{Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId, UserId};
 
@@ -67,7 +65,9 @@ fn roomy() -> Policies {
 fn in_process(c: &mut Criterion) {
     let l = RateLimiter::in_process(roomy());
     let one = LimitKey::tenant("acme").subject("u:alice");
-    let three = LimitKey::tenant("acme").subject("u:alice").host(Some("203.0.113.7"));
+    let three = LimitKey::tenant("acme")
+        .subject("u:alice")
+        .host(Some("203.0.113.7"));
     let tight = RateLimiter::in_process(
         Policies::default()
             .set(
@@ -88,9 +88,8 @@ fn in_process(c: &mut Criterion) {
         b.iter_custom(|n| {
             cpu_time(n, || {
                 let t = Instant::now();
-                let mut h = hasher.build_hasher();
-                (5u8, 1u8, Some("acme"), Some("u:alice")).hash(&mut h);
-                std::hint::black_box((t, h.finish()));
+                let h = hasher.hash_one((5u8, 1u8, Some("acme"), Some("u:alice")));
+                std::hint::black_box((t, h));
             })
         })
     });
@@ -128,7 +127,10 @@ fn in_process(c: &mut Criterion) {
 fn warm_token(c: &mut Criterion) {
     let mut g = c.benchmark_group("ratelimit_warm_token_verify_cpu_time");
     for (name, limiter) in [
-        ("without_limits", RateLimiter::in_process(Policies::unlimited())),
+        (
+            "without_limits",
+            RateLimiter::in_process(Policies::unlimited()),
+        ),
         ("with_default_limits", RateLimiter::default()),
     ] {
         let (guard, service) = Guard::builder()
@@ -141,7 +143,10 @@ fn warm_token(c: &mut Criterion) {
         let secret = poll_once(async {
             guard.create_tenant(&acme).await.unwrap();
             guard
-                .create_token(&acme, TokenSpec::read_only(UserId::new("bot").unwrap(), "b"))
+                .create_token(
+                    &acme,
+                    TokenSpec::read_only(UserId::new("bot").unwrap(), "b"),
+                )
                 .await
                 .unwrap()
                 .secret
@@ -175,22 +180,31 @@ fn shared(c: &mut Criterion) {
         let b = rt
             .block_on(tenantguard::ratelimit::RedisLimiter::connect(&url))
             .unwrap();
-        backends.push(("redis", RateLimiter::with_backend(std::sync::Arc::new(b), roomy())));
+        backends.push((
+            "redis",
+            RateLimiter::with_backend(std::sync::Arc::new(b), roomy()),
+        ));
     }
     #[cfg(feature = "postgres")]
     if let (Ok(admin), Ok(svc)) = (
         std::env::var("TENANTGUARD_PG_ADMIN_URL"),
         std::env::var("TENANTGUARD_PG_SERVICE_URL"),
     ) {
-        rt.block_on(tenantguard::PostgresStore::migrate(&admin)).unwrap();
+        rt.block_on(tenantguard::PostgresStore::migrate(&admin))
+            .unwrap();
         let b = tenantguard::ratelimit::PostgresLimiter::connect(&svc, 2).unwrap();
-        backends.push(("postgres", RateLimiter::with_backend(std::sync::Arc::new(b), roomy())));
+        backends.push((
+            "postgres",
+            RateLimiter::with_backend(std::sync::Arc::new(b), roomy()),
+        ));
     }
     if backends.is_empty() {
         return;
     }
     let one = LimitKey::tenant("acme").subject("u:alice");
-    let three = LimitKey::tenant("acme").subject("u:alice").host(Some("203.0.113.7"));
+    let three = LimitKey::tenant("acme")
+        .subject("u:alice")
+        .host(Some("203.0.113.7"));
     let mut g = c.benchmark_group("ratelimit_shared_wall_time");
     for (name, l) in &backends {
         g.bench_function(format!("{name}_check_1_cell"), |b| {

@@ -1,6 +1,7 @@
 //! The real `tenantguard` binary against SQLite in temporary directories: every command's
 //! happy path and refusals, `--json`, exit codes, a re-encryption killed with SIGKILL and
 //! resumed, Ctrl-C, and the command line working beside a service process on the same files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::path::PathBuf;
 use std::process::{Command as StdCommand, Stdio};

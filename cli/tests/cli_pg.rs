@@ -3,6 +3,7 @@
 //! TENANTGUARD_PG_SERVICE_URL and TENANTGUARD_PG_ADMIN_URL (`eval "$(scripts/pg.sh start)"`);
 //! skipped without them unless TENANTGUARD_PG_REQUIRED=1.
 #![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::path::Path;
 use std::time::Duration;

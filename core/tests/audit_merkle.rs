@@ -1,6 +1,7 @@
 //! RFC 6962 Merkle hashing and proofs against the transparency-dev/merkle vectors
 //! (`vectors/merkle_rfc6962.json`: every inclusion and consistency case, valid and
 //! mutated, plus the roots of the reference 8-leaf tree).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use base64::Engine;
 use tenantguard::audit::merkle::{

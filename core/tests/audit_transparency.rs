@@ -1,6 +1,7 @@
 //! Audit transparency end to end: entry MACs, signed checkpoints, sinks, export bundles
 //! and their offline verification, inclusion and consistency proofs, and every tamper
 //! class a database writer (or a bundle editor) can try, each with its own reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod tg_cap;
 
@@ -567,9 +568,11 @@ fn an_existing_log_is_sealed_into_the_first_checkpoint() {
         // The old JSON Lines export still verifies too.
         let mut old = Vec::new();
         g.export_audit(&admin(), &mut old).await.unwrap();
-        assert!(tenantguard::audit::verify_jsonl(&old[..], &Default::default())
-            .unwrap()
-            .is_valid());
+        assert!(
+            tenantguard::audit::verify_jsonl(&old[..], &Default::default())
+                .unwrap()
+                .is_valid()
+        );
         // After the first MACed entry, a MAC-less one is refused.
         store
             .append_audit(

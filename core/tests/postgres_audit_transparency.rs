@@ -3,6 +3,7 @@
 //! an entry into a signed checkpoint, nor cut the log below a published one. Skipped (and
 //! passing) without a server; see postgres_support.
 #![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod tg_cap;
 

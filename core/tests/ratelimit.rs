@@ -1,6 +1,7 @@
 //! Rate limits (issue 19), in-process backend: the limiter itself, and the attacks it
 //! must stop where the SDK performs the action. The shared backends run the same
 //! scenarios in `ratelimit_shared.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod tg_cap;
 
@@ -83,7 +84,9 @@ fn bad_policies_are_config_errors() {
         subject: Some(Quota::new(0, Duration::from_secs(1))),
         ..ClassPolicy::UNLIMITED
     };
-    let e = Policies::default().set(ActionClass::Write, bad).unwrap_err();
+    let e = Policies::default()
+        .set(ActionClass::Write, bad)
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     let bad = ClassPolicy {
         backoff: Some(Backoff {
@@ -125,9 +128,12 @@ fn burst_then_sustained_rate_and_all_or_nothing() {
         let e = l.check(ActionClass::Write, &bob).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RateLimited);
         // Another tenant and another class are other cells.
-        l.check(ActionClass::Write, &LimitKey::tenant("globex").subject("u:alice"))
-            .await
-            .unwrap();
+        l.check(
+            ActionClass::Write,
+            &LimitKey::tenant("globex").subject("u:alice"),
+        )
+        .await
+        .unwrap();
         l.check(ActionClass::Service, &alice).await.unwrap();
     });
 }
@@ -229,7 +235,14 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
         let mut refused = None;
         for i in 0..20 {
             match g
-                .verify_password(&hasher, &tenant, &alice, &format!("guess-{i}"), &phc, attacker)
+                .verify_password(
+                    &hasher,
+                    &tenant,
+                    &alice,
+                    &format!("guess-{i}"),
+                    &phc,
+                    attacker,
+                )
                 .await
             {
                 Err(Error::Auth(AuthError::WrongPassword)) => hashed += 1,
@@ -245,7 +258,14 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
         assert!(refused.unwrap() > Duration::from_secs(25));
         // Even the right password is refused from there now.
         let e = g
-            .verify_password(&hasher, &tenant, &alice, "correct horse battery staple", &phc, attacker)
+            .verify_password(
+                &hasher,
+                &tenant,
+                &alice,
+                "correct horse battery staple",
+                &phc,
+                attacker,
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RateLimited);
@@ -269,7 +289,10 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
             .collect();
         assert_eq!(lock.len(), 1);
         let text = format!("{:?}", lock[0]);
-        assert!(text.contains("failures") && text.contains("login"), "{text}");
+        assert!(
+            text.contains("failures") && text.contains("login"),
+            "{text}"
+        );
         for secret in ["guess-", "correct horse", "203.0.113.7", "argon2"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
@@ -283,7 +306,10 @@ fn a_botnet_spraying_host_keys_meets_the_user_ceiling() {
         g.create_tenant(&service("acme")).await.unwrap();
         let hasher = PasswordHasher::default();
         let phc = hasher.hash("right").unwrap();
-        let (tenant, alice) = (TenantId::new("acme").unwrap(), UserId::new("alice").unwrap());
+        let (tenant, alice) = (
+            TenantId::new("acme").unwrap(),
+            UserId::new("alice").unwrap(),
+        );
         let mut hashed = 0;
         for i in 0..100 {
             let host = format!("10.0.{}.{}", i / 250, i % 250);
@@ -311,18 +337,26 @@ fn a_leaked_token_prefix_probe_is_throttled_and_warm_tokens_still_verify() {
         let acme = service("acme");
         g.create_tenant(&acme).await.unwrap();
         let issued = g
-            .create_token(&acme, TokenSpec::read_only(UserId::new("bot").unwrap(), "ci"))
+            .create_token(
+                &acme,
+                TokenSpec::read_only(UserId::new("bot").unwrap(), "ci"),
+            )
             .await
             .unwrap();
         let secret = issued.secret.expose().to_owned();
         // Warm the cache.
-        g.verify_token(&secret, "runs/1", Action::Read).await.unwrap();
+        g.verify_token(&secret, "runs/1", Action::Read)
+            .await
+            .unwrap();
 
         let mut unknown = 0;
         let mut throttled = false;
         for i in 0..200 {
             let probe = forged_token(i);
-            match g.authenticate_token_from(&probe, Some("198.51.100.66")).await {
+            match g
+                .authenticate_token_from(&probe, Some("198.51.100.66"))
+                .await
+            {
                 Err(e) if e.kind() == ErrorKind::RateLimited => {
                     throttled = true;
                     break;
@@ -355,12 +389,20 @@ fn totp_brute_force_is_throttled_per_seed() {
         let (g, store) = limited_guard(RateLimiter::default());
         let acme = service("acme");
         g.create_tenant(&acme).await.unwrap();
-        g.put_credential(&acme, "mfa-1", &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()))
-            .await
-            .unwrap();
-        g.put_credential(&acme, "mfa-2", &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()))
-            .await
-            .unwrap();
+        g.put_credential(
+            &acme,
+            "mfa-1",
+            &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()),
+        )
+        .await
+        .unwrap();
+        g.put_credential(
+            &acme,
+            "mfa-2",
+            &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()),
+        )
+        .await
+        .unwrap();
         let eve = member(&store, "acme", "eve", Role::Member).await;
         let params = TotpParams::default();
         let mut codes = 0;
@@ -390,7 +432,10 @@ fn the_service_class_is_not_throttled_by_user_floods() {
         let bob = member(&store, "acme", "bob", Role::Member).await;
         let mut written = 0;
         loop {
-            match g.put_record(&bob, &format!("r{written}"), "note", None, b"x").await {
+            match g
+                .put_record(&bob, &format!("r{written}"), "note", None, b"x")
+                .await
+            {
                 Ok(()) => written += 1,
                 Err(e) => {
                     retry_after(&e);
@@ -407,7 +452,9 @@ fn the_service_class_is_not_throttled_by_user_floods() {
                 .unwrap();
         }
         let carol = member(&store, "acme", "carol", Role::Member).await;
-        g.put_record(&carol, "c1", "note", None, b"x").await.unwrap();
+        g.put_record(&carol, "c1", "note", None, b"x")
+            .await
+            .unwrap();
     });
 }
 
@@ -444,9 +491,14 @@ fn agents_are_limited_each_and_the_tenant_as_a_whole() {
 fn hosts_ask_the_limiter_for_their_own_routes() {
     rt().block_on(async {
         let (g, _) = limited_guard(RateLimiter::default());
-        let key = LimitKey::tenant("acme").subject("u:alice").host(Some("10.1.1.1"));
+        let key = LimitKey::tenant("acme")
+            .subject("u:alice")
+            .host(Some("10.1.1.1"));
         for _ in 0..10 {
-            g.rate_limiter().check(ActionClass::Login, &key).await.unwrap();
+            g.rate_limiter()
+                .check(ActionClass::Login, &key)
+                .await
+                .unwrap();
         }
         let e: Error = g
             .rate_limiter()
@@ -460,8 +512,15 @@ fn hosts_ask_the_limiter_for_their_own_routes() {
         let long = "x".repeat(10_000);
         let key = LimitKey::tenant("acme").subject("u:bob").host(Some(&long));
         for _ in 0..10 {
-            g.rate_limiter().check(ActionClass::Login, &key).await.unwrap();
+            g.rate_limiter()
+                .check(ActionClass::Login, &key)
+                .await
+                .unwrap();
         }
-        assert!(g.rate_limiter().check(ActionClass::Login, &key).await.is_err());
+        assert!(g
+            .rate_limiter()
+            .check(ActionClass::Login, &key)
+            .await
+            .is_err());
     });
 }

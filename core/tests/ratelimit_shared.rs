@@ -9,6 +9,7 @@
 //! TENANTGUARD_REDIS_REQUIRED=1 / TENANTGUARD_PG_REQUIRED=1.
 #![cfg(any(feature = "redis", feature = "postgres"))]
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 #[cfg(feature = "postgres")]
 mod postgres_support;
@@ -20,8 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tenantguard::auth::{AuthError, PasswordHasher};
 use tenantguard::ratelimit::{
-    ActionClass, Backoff, ClassPolicy, LimitKey, Policies, Quota, RateLimitBackend,
-    RateLimiter,
+    ActionClass, Backoff, ClassPolicy, LimitKey, Policies, Quota, RateLimitBackend, RateLimiter,
 };
 use tenantguard::tenant::{TenantId, UserId};
 use tenantguard::{Error, ErrorKind, Guard, LocalKeyProvider, MemoryStore};
@@ -72,7 +72,10 @@ async fn backend(kind: &str, url: &str) -> Arc<dyn RateLimitBackend> {
 }
 
 fn unix_us() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
 }
 
 /// The body of a child process: checks one shared key as fast as it can for `RUN`, then
@@ -127,7 +130,14 @@ fn four_processes(kind: &str, url: &str) -> Totals {
     let children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--ignored", "--exact", "child", "--test-threads=1", "-q", "--nocapture"])
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "child",
+                    "--test-threads=1",
+                    "-q",
+                    "--nocapture",
+                ])
                 .env(CHILD_BACKEND, kind)
                 .env(CHILD_URL, url)
                 .env(CHILD_KEY, &key)
@@ -183,8 +193,15 @@ fn assert_within_rate(kind: &str, t: &Totals) {
         t.p99
     );
     assert_eq!(t.errors, 0, "{kind}: backend errors");
-    assert!(t.admitted <= bound, "{kind}: admitted {} > {bound}", t.admitted);
-    assert!(t.admitted >= u64::from(BURST), "{kind}: the limiter admitted too little");
+    assert!(
+        t.admitted <= bound,
+        "{kind}: admitted {} > {bound}",
+        t.admitted
+    );
+    assert!(
+        t.admitted >= u64::from(BURST),
+        "{kind}: the limiter admitted too little"
+    );
     assert!(t.checks > t.admitted, "{kind}: nothing was refused");
 }
 
@@ -245,9 +262,16 @@ async fn guessing_stops_across_instances(b: Arc<dyn RateLimitBackend>) {
         }
     }
     assert_eq!(hashed, 3);
-    g2.verify_password(&hasher, &tenant, &alice, "right", &phc, Some("198.51.100.1"))
-        .await
-        .unwrap();
+    g2.verify_password(
+        &hasher,
+        &tenant,
+        &alice,
+        "right",
+        &phc,
+        Some("198.51.100.1"),
+    )
+    .await
+    .unwrap();
 }
 
 /// A backend that cannot be reached: fail-closed classes refuse (`Unavailable`),
@@ -263,7 +287,9 @@ async fn dead_backend_behaves_as_configured(b: Arc<dyn RateLimitBackend>) {
         )
         .unwrap();
     let l = RateLimiter::with_backend(b.clone(), p);
-    let key = LimitKey::tenant("acme").subject("u:alice").host(Some("10.0.0.1"));
+    let key = LimitKey::tenant("acme")
+        .subject("u:alice")
+        .host(Some("10.0.0.1"));
     let e = l.check(ActionClass::Login, &key).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("fails closed"), "{e}");
@@ -328,7 +354,16 @@ mod redis_backend {
             l.local_addr().unwrap().port()
         };
         let mut server = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .spawn()
@@ -345,7 +380,9 @@ mod redis_backend {
             }
             let b: Arc<dyn RateLimitBackend> = Arc::new(b.expect("own redis up"));
             let l = RateLimiter::with_backend(b.clone(), Policies::default());
-            let key = LimitKey::tenant("acme").subject("u:alice").host(Some("10.0.0.1"));
+            let key = LimitKey::tenant("acme")
+                .subject("u:alice")
+                .host(Some("10.0.0.1"));
             l.check(ActionClass::Login, &key).await.unwrap();
             server.kill().unwrap();
             server.wait().unwrap();

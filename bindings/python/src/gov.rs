@@ -849,6 +849,8 @@ impl Guard {
     /// login rate limit: `AuthenticationFailedError` (reason `wrong_password`) on a
     /// mismatch, `RateLimitedError` past the limit or while `(user, host_key)` is locked
     /// out after repeated failures.
+    // The Python keyword signature, one argument each.
+    #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (hasher, tenant, user, password, phc, *, host_key=None))]
     fn verify_password(
         &self,
@@ -865,7 +867,8 @@ impl Guard {
         let h = &hasher.0;
         let pw = &pw;
         self.run(py, |g| async move {
-            g.verify_password(h, &tenant, &user, pw, phc, host_key).await
+            g.verify_password(h, &tenant, &user, pw, phc, host_key)
+                .await
         })
         .map(|c| PasswordCheck {
             needs_rehash: c.needs_rehash,

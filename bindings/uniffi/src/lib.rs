@@ -38,7 +38,6 @@ pub use egress::{
 pub use egress::{EgressEvent, EgressObserver, StreamRestorer};
 pub use error::{audit_action_names, error_kinds, error_reasons, role_names};
 pub use error::{HostError, ProviderError, TenantguardError};
-pub use ratelimit::{rate_limited_retry_after, RateLimitClass, RateLimitDecision, RateLimitKey};
 pub use governance::{
     verify_audit_jsonl, AuditAction, AuditEntry, AuditEvent, AuditExport, AuditHead, AuditReport,
     Clock, ErasureReport, GuardOptions, IssuedToken, PasswordCheck, PasswordHasher, PasswordParams,
@@ -57,6 +56,7 @@ pub use isolation::{
 pub use lowlevel::{open_with_key, seal_with_salt};
 pub use progress::{JobProgress, JobStep};
 pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
+pub use ratelimit::{rate_limited_retry_after, RateLimitClass, RateLimitDecision, RateLimitKey};
 pub use refusal::{TokenCheck, TokenRefusal};
 pub use session_check::{AccessCheck, RefreshCheck, SessionRefusal};
 pub use types::{

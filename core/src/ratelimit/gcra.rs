@@ -166,7 +166,16 @@ mod tests {
         let locks: Vec<_> = (0..8).map(|_| fail(&mut s, Q, 1, Some(b), 0)).collect();
         assert_eq!(
             locks,
-            [None, None, Some(10), Some(20), Some(40), Some(80), Some(100), Some(100)]
+            [
+                None,
+                None,
+                Some(10),
+                Some(20),
+                Some(40),
+                Some(80),
+                Some(100),
+                Some(100)
+            ]
         );
         assert!(matches!(take(&s, Q, 1, 50), Take::Refuse(50)));
         succeed(&mut s);

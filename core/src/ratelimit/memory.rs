@@ -123,7 +123,12 @@ impl MemoryLimiter {
         h.finish()
     }
 
-    fn with_cell<R>(&self, id: u64, now: u64, f: impl FnOnce(&mut CellState) -> (R, bool, Option<CellBackoff>)) -> R {
+    fn with_cell<R>(
+        &self,
+        id: u64,
+        now: u64,
+        f: impl FnOnce(&mut CellState) -> (R, bool, Option<CellBackoff>),
+    ) -> R {
         // Bits 32..38 pick the shard: the map itself uses the low bits (bucket) and the top
         // seven (tag), which stay fully random within a shard.
         let shard = &self.shards[((id >> 32) as usize) % SHARDS];
@@ -158,7 +163,10 @@ impl MemoryLimiter {
     }
 
     /// Applies `cells` now (what [`RateLimitBackend::apply`] does, without a future).
-    pub(crate) fn apply_now<'a, 'b: 'a>(&self, cells: impl Iterator<Item = &'a Cell<'b>> + Clone) -> Outcome {
+    pub(crate) fn apply_now<'a, 'b: 'a>(
+        &self,
+        cells: impl Iterator<Item = &'a Cell<'b>> + Clone,
+    ) -> Outcome {
         let now = now_us();
         let mut out = Outcome::default();
         let mut taken: [(u64, u64); 4] = [(0, 0); 4];
@@ -167,13 +175,14 @@ impl MemoryLimiter {
             let id = self.hash(c);
             match c.op {
                 CellOp::Take(cost) => {
-                    let res = self.with_cell(id, now, |s| match gcra::take(s, c.quota, cost, now) {
-                        Take::Admit(tat) => {
-                            s.tat = tat;
-                            (None, cost > 0, None)
-                        }
-                        Take::Refuse(us) => (Some(us), false, None),
-                    });
+                    let res =
+                        self.with_cell(id, now, |s| match gcra::take(s, c.quota, cost, now) {
+                            Take::Admit(tat) => {
+                                s.tat = tat;
+                                (None, cost > 0, None)
+                            }
+                            Take::Refuse(us) => (Some(us), false, None),
+                        });
                     match res {
                         None => {
                             if n_taken < 4 {

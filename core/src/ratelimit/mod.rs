@@ -202,10 +202,14 @@ impl Quota {
 
     fn validate(&self) -> Result<(), RateLimitError> {
         if self.burst == 0 || self.burst > 1_000_000 {
-            return Err(RateLimitError::Config("burst must be 1 to 1,000,000".into()));
+            return Err(RateLimitError::Config(
+                "burst must be 1 to 1,000,000".into(),
+            ));
         }
         if self.period < Duration::from_micros(1) || self.period > Duration::from_secs(86_400) {
-            return Err(RateLimitError::Config("period must be 1 µs to 1 day".into()));
+            return Err(RateLimitError::Config(
+                "period must be 1 µs to 1 day".into(),
+            ));
         }
         Ok(())
     }
@@ -235,10 +239,11 @@ pub struct Backoff {
 impl Backoff {
     fn validate(&self) -> Result<(), RateLimitError> {
         if self.after == 0 || self.after > 1_000 {
-            return Err(RateLimitError::Config("backoff.after must be 1 to 1,000".into()));
+            return Err(RateLimitError::Config(
+                "backoff.after must be 1 to 1,000".into(),
+            ));
         }
-        if self.base.is_zero() || self.base > self.max || self.max > Duration::from_secs(86_400)
-        {
+        if self.base.is_zero() || self.base > self.max || self.max > Duration::from_secs(86_400) {
             return Err(RateLimitError::Config(
                 "backoff needs 0 < base <= max <= 1 day".into(),
             ));
@@ -728,7 +733,11 @@ impl RateLimiter {
 
     /// Admits one `class` action for `key` or refuses it with `RateLimited` (retry-after).
     /// With a shared backend down: `Unavailable` for a fail-closed class, admitted else.
-    pub async fn check(&self, class: ActionClass, key: &LimitKey<'_>) -> Result<(), RateLimitError> {
+    pub async fn check(
+        &self,
+        class: ActionClass,
+        key: &LimitKey<'_>,
+    ) -> Result<(), RateLimitError> {
         self.take(class, key, 1).await
     }
 

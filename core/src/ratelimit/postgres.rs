@@ -54,11 +54,14 @@ impl PostgresLimiter {
             return Err(RateLimitError::Config("pool_size must be 1 to 256".into()));
         }
         if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(10) {
-            return Err(RateLimitError::Config("timeout must be 1 ms to 10 s".into()));
+            return Err(RateLimitError::Config(
+                "timeout must be 1 ms to 10 s".into(),
+            ));
         }
         // The parser's message is not echoed: the string holds a password.
-        let mut cfg = Config::from_str(url)
-            .map_err(|_| RateLimitError::Config("not a valid PostgreSQL connection string".into()))?;
+        let mut cfg = Config::from_str(url).map_err(|_| {
+            RateLimitError::Config("not a valid PostgreSQL connection string".into())
+        })?;
         cfg.connect_timeout(timeout * 4);
         let mgr = Manager::from_config(
             cfg,
@@ -74,7 +77,12 @@ impl PostgresLimiter {
         Ok(PostgresLimiter { pool, timeout })
     }
 
-    async fn call(&self, keys: Vec<String>, op: &str, params: Vec<i64>) -> Result<Outcome, RateLimitError> {
+    async fn call(
+        &self,
+        keys: Vec<String>,
+        op: &str,
+        params: Vec<i64>,
+    ) -> Result<Outcome, RateLimitError> {
         let client = self.pool.get().await.map_err(backend_err)?;
         let stmt = client
             .prepare_cached("SELECT refused_us, locked_us, fails FROM tg_rate_limit($1, $2, $3)")

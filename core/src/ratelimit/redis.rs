@@ -55,10 +55,14 @@ impl RedisLimiter {
         timeout: Duration,
     ) -> Result<RedisLimiter, RateLimitError> {
         if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(10) {
-            return Err(RateLimitError::Config("redis timeout must be 1 ms to 10 s".into()));
+            return Err(RateLimitError::Config(
+                "redis timeout must be 1 ms to 10 s".into(),
+            ));
         }
         if prefix.len() > 64 {
-            return Err(RateLimitError::Config("redis key prefix at most 64 bytes".into()));
+            return Err(RateLimitError::Config(
+                "redis key prefix at most 64 bytes".into(),
+            ));
         }
         // The URL is not echoed: it may hold a password.
         let client = redis::Client::open(url)
