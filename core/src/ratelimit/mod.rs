@@ -461,7 +461,7 @@ impl Policies {
 pub struct LimitKey<'a> {
     /// The tenant (`None` before one is known, e.g. an unknown token).
     pub tenant: Option<&'a str>,
-    /// The user or agent, prefixed `u:` or `a:` (see [`LimitKey::user`], [`LimitKey::agent`]).
+    /// The user or agent, prefixed `u:` or `a:` (see [`LimitKey::subject`]).
     pub subject: Option<&'a str>,
     /// The object acted on (a record id).
     pub object: Option<&'a str>,
