@@ -459,6 +459,56 @@ fn the_service_class_is_not_throttled_by_user_floods() {
 }
 
 #[test]
+fn reveals_cap_bulk_opening_but_not_a_service_using_its_credentials() {
+    rt().block_on(async {
+        // Defaults: a service opening 2,000 records of a tenant in a burst is not refused.
+        let (g, _) = limited_guard(RateLimiter::default());
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        for i in 0..2_000 {
+            g.put_record(&acme, &format!("r{i}"), "note", None, b"x")
+                .await
+                .unwrap();
+        }
+        for i in 0..2_000 {
+            g.open_record(&acme, &format!("r{i}")).await.unwrap();
+        }
+        // A tight policy: the tenant-wide reveal ceiling stops a bulk dump, typed.
+        let p = Policies::default()
+            .set(
+                ActionClass::Reveal,
+                ClassPolicy {
+                    tenant: Some(Quota::per_second(50, 1)),
+                    ..ClassPolicy::UNLIMITED
+                },
+            )
+            .unwrap();
+        let (g, _) = limited_guard(RateLimiter::in_process(p));
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        for i in 0..60 {
+            g.put_record(&acme, &format!("r{i}"), "note", None, b"x")
+                .await
+                .unwrap();
+        }
+        let mut opened = 0;
+        let mut refused = None;
+        for i in 0..60 {
+            match g.open_record(&acme, &format!("r{i}")).await {
+                Ok(_) => opened += 1,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = refused.expect("the reveal ceiling never refused");
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert!((50..=52).contains(&opened), "{opened}");
+    });
+}
+
+#[test]
 fn agents_are_limited_each_and_the_tenant_as_a_whole() {
     rt().block_on(async {
         let p = Policies::default()

@@ -379,10 +379,13 @@ impl ClassPolicy {
                 backoff: None,
                 fail_closed: true,
             },
+            // Reveals are how a service uses a credential (often once per outgoing call),
+            // so the default only caps bulk exfiltration through a stolen service capability:
+            // a tenant's whole store cannot be opened in seconds.
             ActionClass::Reveal => ClassPolicy {
-                tenant: Some(Quota::per_second(200, 20)),
+                tenant: Some(Quota::per_second(5_000, 500)),
                 subject: None,
-                object: Some(Quota::per_second(30, 1)),
+                object: Some(Quota::per_second(1_000, 100)),
                 host: None,
                 failure_cost: 0,
                 backoff: None,
