@@ -644,10 +644,12 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     })?;
     Ok(Reply::ok(
         json!({"tenants": r.tenants, "rewrapped": r.rewrapped, "current": r.current,
+               "service_keys_rewrapped": r.service_keys_rewrapped,
+               "service_keys_current": r.service_keys_current,
                "resumed_after": start.as_ref().map(TenantId::as_str)}),
         format!(
-            "re-wrapped {} data keys of {} tenants ({} already current)",
-            r.rewrapped, r.tenants, r.current
+            "re-wrapped {} data keys of {} tenants ({} already current) and {} service keys ({} already current)",
+            r.rewrapped, r.tenants, r.current, r.service_keys_rewrapped, r.service_keys_current
         ),
     ))
 }

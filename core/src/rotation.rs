@@ -77,6 +77,11 @@ pub struct RewrapReport {
     pub rewrapped: u64,
     /// Data keys already under the current KEK.
     pub current: u64,
+    /// Service keyring keys (row-MAC, session-signing, audit-MAC, checkpoint-signing)
+    /// re-wrapped under the current KEK by this run.
+    pub service_keys_rewrapped: u64,
+    /// Service keyring keys already under the current KEK.
+    pub service_keys_current: u64,
     /// The last tenant finished: pass it as `start_after` to resume.
     pub last_tenant: Option<TenantId>,
     /// The progress callback stopped the run early; resume from `last_tenant`.
@@ -459,8 +464,13 @@ impl Guard {
         self.check_service(service)?;
         let batch = check_batch(batch)?;
         let mut currents = std::collections::HashMap::new();
+        // The keyring first (a handful of keys, idempotent, every run): the audit entries
+        // below need its audit-mac key, and nothing may need the old KEK after this job.
+        let (service_moved, service_current) = self.service_keys().rewrap().await?;
         let mut report = RewrapReport {
             last_tenant: start_after,
+            service_keys_rewrapped: service_moved,
+            service_keys_current: service_current,
             ..Default::default()
         };
         loop {

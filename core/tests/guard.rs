@@ -174,6 +174,18 @@ impl tenantguard::kms::ServiceKeyStore for FlakyStore {
     ) -> Result<bool, StoreError> {
         self.inner.retire_service_key(purpose, key_id).await
     }
+    async fn rewrap_service_key(
+        &self,
+        purpose: tenantguard::kms::ServicePurpose,
+        key_id: tenantguard::KeyId,
+        old_kek: &str,
+        new_kek: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .rewrap_service_key(purpose, key_id, old_kek, new_kek, wrapped)
+            .await
+    }
     fn attach_keyring(&self, ring: &Arc<tenantguard::kms::ServiceKeyring>) {
         self.inner.attach_keyring(ring)
     }
@@ -1100,19 +1112,15 @@ async fn kek_rotation_rewraps_keys_only(store: Arc<dyn Store>) {
     provider.remove_kek("kek-1").unwrap();
     let reopened = Arc::new(LocalKeyProvider::open(&key_path).unwrap());
     assert_eq!(reopened.kek_ids(), vec!["kek-2".to_owned()]);
-    // KNOWN GAP (issue 18, see /work/notes/18.md): KEK rotation re-wraps tenant keys
-    // only; the service keyring (its audit-mac key was created under kek-1 by the first
-    // audited action) is not re-wrapped, and every audited action now needs it. Tenant
-    // keys no longer need kek-1 (sealing works); audited opens still do.
-    let g = guard_with(store.clone(), reopened);
-    for (name, _) in &values {
-        g.seal(&service(name), "ctx", b"after").await.unwrap();
+    // The job re-wrapped the service keyring too (its audit-mac key was created under
+    // kek-1 by the first audited action): audited opens need nothing of kek-1.
+    assert!(report.service_keys_rewrapped >= 1, "{report:?}");
+    for p in tenantguard::kms::ServicePurpose::ALL {
+        for k in g.service_keys().records(p).await.unwrap() {
+            assert_eq!(k.kek_id, "kek-2", "{p} key {}", k.key_id);
+        }
     }
-    let e = g
-        .open(&service(values[0].0), "ctx", &values[0].1)
-        .await
-        .unwrap_err();
-    assert!(matches!(e, tenantguard::Error::Keyring(_)), "{e:?}");
+    check(guard_with(store.clone(), reopened), values).await;
 }
 
 async fn snapshot_records(store: &dyn Store) -> Vec<SealedRecord> {
@@ -1310,8 +1318,14 @@ async fn crash_mid_kek_rewrap_resumes() {
     }
     local.rotate_kek().unwrap();
 
-    // Two keys per tenant: 5 wraps finish rw-0 and rw-1 and the first key of rw-2.
-    provider.wrap_budget.store(5, Ordering::SeqCst);
+    // The job re-wraps the service keyring first (one wrap per active key), then two
+    // keys per tenant: 5 more wraps finish rw-0 and rw-1 and the first key of rw-2.
+    let mut keyring = 0;
+    for p in tenantguard::kms::ServicePurpose::ALL {
+        keyring += g.service_keys().records(p).await.unwrap().len();
+    }
+    assert!(keyring >= 1, "the audited seals created the audit-mac key");
+    provider.wrap_budget.store(keyring + 5, Ordering::SeqCst);
     let last = Mutex::new(None::<TenantId>);
     let err = g
         .rewrap_tenant_keys(&svc, None, 1, |r| {
@@ -1358,14 +1372,12 @@ async fn crash_mid_kek_rewrap_resumes() {
         store.clone(),
         Arc::new(LocalKeyProvider::open(&key_path).unwrap()),
     );
-    // KNOWN GAP (issue 18): the service keyring is still wrapped by kek-1 (see
-    // kek_rotation_rewraps_keys_only); tenant keys are not.
-    for (name, _) in &values {
-        g3.seal(&service(name), "ctx", b"after").await.unwrap();
+    for (name, v) in &values {
+        assert_eq!(
+            g3.open(&service(name), "ctx", v).await.unwrap().expose(),
+            name.as_bytes()
+        );
     }
-    let (name, v) = &values[0];
-    let e = g3.open(&service(name), "ctx", v).await.unwrap_err();
-    assert!(matches!(e, tenantguard::Error::Keyring(_)), "{e:?}");
 }
 
 #[tokio::test]

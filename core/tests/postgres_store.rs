@@ -653,7 +653,7 @@ async fn migration_3_upgrades_a_version_2_database() {
     let before = upgrade_rows(&old).await;
 
     let url = format!("{}/{db}", pg.admin_url().rsplit_once('/').unwrap().0);
-    assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 5);
+    assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 6);
     let after = upgrade_rows(&old).await;
     // Column order changed for no table; the row text is the same.
     assert_eq!(before, after, "nothing lost or changed by the upgrade");
@@ -756,4 +756,64 @@ async fn upgrade_rows(c: &tokio_postgres::Client) -> Vec<(&'static str, i64, Str
         out.push((t, r.get::<_, i64>(0), r.get::<_, String>(1)));
     }
     out
+}
+
+#[tokio::test]
+async fn kek_rotation_rewraps_the_service_keyring_and_the_old_kek_can_go() {
+    let Some(pg) = fresh("kekring").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("keys.json");
+    let local = std::sync::Arc::new(LocalKeyProvider::open_or_create(&key_path).unwrap());
+    let store = pg.store_arc().await;
+    let (guard, service) = Guard::builder()
+        .key_provider_arc(local.clone())
+        .store_arc(store.clone())
+        .build_with_service()
+        .unwrap();
+    let acme = TenantContext::service(t("acme"), &service);
+    guard.create_tenant(&acme).await.unwrap();
+    guard
+        .put_credential(&acme, "c1", &Credential::api_token("sk-1"))
+        .await
+        .unwrap();
+    // The audited write created the audit-mac key under kek-1.
+    assert_eq!(local.kek_ids(), vec!["kek-1".to_owned()]);
+    assert_eq!(local.rotate_kek().unwrap(), "kek-2");
+    let report = guard
+        .rewrap_tenant_keys(&service, None, 10, |_| {})
+        .await
+        .unwrap();
+    assert!(report.service_keys_rewrapped >= 1, "{report:?}");
+    let again = guard
+        .rewrap_tenant_keys(&service, None, 10, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.service_keys_rewrapped, 0, "idempotent");
+    let raw = pg.service_raw().await;
+    let keks = texts(&raw, "SELECT DISTINCT kek_id FROM tg_service_keys WHERE state = 'active'").await;
+    assert_eq!(keks, vec!["kek-2".to_owned()]);
+    // A re-wrap that keeps the KEK id (a swapped blob) is still refused by the database.
+    let e = raw
+        .batch_execute("UPDATE tg_service_keys SET wrapped = '\\x00' WHERE state = 'active'")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{e:?}"
+    );
+
+    // The old KEK removed: a new process (fresh guard, cold caches) opens and audits.
+    local.remove_kek("kek-1").unwrap();
+    let reopened = std::sync::Arc::new(LocalKeyProvider::open(&key_path).unwrap());
+    let (cold, cold_service) = Guard::builder()
+        .key_provider_arc(reopened)
+        .store_arc(pg.store_arc().await)
+        .build_with_service()
+        .unwrap();
+    let acme = TenantContext::service(t("acme"), &cold_service);
+    let c = cold.open_credential(&acme, "c1").await.unwrap();
+    assert_eq!(c.secret().expose(), b"sk-1");
 }

@@ -164,6 +164,19 @@ pub trait ServiceKeyStore: Send + Sync {
         key_id: KeyId,
     ) -> Result<bool, StoreError>;
 
+    /// Replaces an active key's wrapped bytes by `wrapped` under `new_kek` (a KEK rotation),
+    /// only if it is still active and wrapped under `old_kek` (compare-and-swap: two
+    /// processes re-wrapping at once both succeed or find it done; nothing is lost). The
+    /// key itself is unchanged. Returns whether it replaced.
+    async fn rewrap_service_key(
+        &self,
+        purpose: ServicePurpose,
+        key_id: KeyId,
+        old_kek: &str,
+        new_kek: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError>;
+
     /// Called by the guard's builder: a store that MACs its authorization rows takes its
     /// row-MAC keys from `ring` (it must hold it weakly: the keyring holds the store).
     /// Default: nothing (a store with no authorization rows outside the process).
@@ -443,6 +456,52 @@ impl ServiceKeyring {
     pub async fn refresh(&self, purpose: ServicePurpose) -> Result<(), KeyringError> {
         let _w = self.writer.lock().await;
         self.reload_locked(purpose).await.map(|_| ())
+    }
+
+    /// KEK rotation for the keyring: re-wraps every active key of every purpose that is not
+    /// under the provider's current KEK (unwrap with the old KEK, which must still exist;
+    /// wrap with the current one; compare-and-swap in the store). Idempotent and safe to run
+    /// from several processes at once; a crash leaves each key under the old or the new
+    /// KEK, both of which open it. Returns (re-wrapped, already current).
+    pub async fn rewrap(&self) -> Result<(u64, u64), KeyringError> {
+        let current = self.provider.current_kek().await?;
+        let (mut moved, mut already) = (0u64, 0u64);
+        for purpose in ServicePurpose::ALL {
+            for rec in self.store.service_keys(purpose).await? {
+                if rec.state != ServiceKeyState::Active || rec.purpose != purpose {
+                    continue;
+                }
+                if rec.kek_id == current {
+                    already += 1;
+                    continue;
+                }
+                let ctx = purpose.wrap_context(rec.key_id);
+                let old = WrappedKey {
+                    kek_id: rec.kek_id.clone(),
+                    ciphertext: rec.wrapped.clone(),
+                };
+                let key = self.provider.unwrap(&old, &ctx).await?;
+                let new = self.provider.wrap(&key, &ctx).await?;
+                drop(key);
+                if self
+                    .store
+                    .rewrap_service_key(
+                        purpose,
+                        rec.key_id,
+                        &rec.kek_id,
+                        &new.kek_id,
+                        &new.ciphertext,
+                    )
+                    .await?
+                {
+                    moved += 1;
+                } else {
+                    // Another process re-wrapped (or retired) it first.
+                    already += 1;
+                }
+            }
+        }
+        Ok((moved, already))
     }
 
     /// The stored records of `purpose` (metadata and wrapped bytes only).

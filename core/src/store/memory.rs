@@ -489,4 +489,23 @@ impl ServiceKeyStore for MemoryStore {
             _ => Ok(false),
         }
     }
+
+    async fn rewrap_service_key(
+        &self,
+        purpose: ServicePurpose,
+        key_id: KeyId,
+        old_kek: &str,
+        new_kek: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.service_keys.get_mut(&(purpose, key_id.get())) {
+            Some(r) if r.state == ServiceKeyState::Active && r.kek_id == old_kek => {
+                r.kek_id = new_kek.to_owned();
+                r.wrapped = wrapped.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }

@@ -68,6 +68,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("postgres/006_service_keyring.sql")),
     (7, include_str!("postgres/007_events.sql")),
     (8, include_str!("postgres/008_rate_limits.sql")),
+    (9, include_str!("postgres/009_keyring_rewrap.sql")),
 ];
 
 /// The tables the store owns (all under Row Level Security).
@@ -1716,6 +1717,27 @@ impl crate::kms::ServiceKeyStore for PostgresStore {
             .execute(
                 "UPDATE tg_service_keys SET state = 'retired', kek_id = '', wrapped = '\\x' WHERE purpose = $1 AND key_id = $2 AND state = 'active'",
                 &[&purpose.as_str(), &id],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn rewrap_service_key(
+        &self,
+        purpose: crate::kms::ServicePurpose,
+        key_id: KeyId,
+        old_kek: &str,
+        new_kek: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
+        let client = self.service_pool()?.get().await.map_err(pool_err)?;
+        let id = i32::try_from(key_id.get())
+            .map_err(|_| StoreError::InvalidInput("service key id out of range".into()))?;
+        let n = client
+            .execute(
+                "UPDATE tg_service_keys SET kek_id = $4, wrapped = $5 WHERE purpose = $1 AND key_id = $2 AND state = 'active' AND kek_id = $3",
+                &[&purpose.as_str(), &id, &old_kek, &new_kek, &wrapped],
             )
             .await
             .map_err(backend)?;

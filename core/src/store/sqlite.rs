@@ -813,4 +813,22 @@ impl crate::kms::ServiceKeyStore for SqliteStore {
             .map_err(backend)?;
         Ok(n == 1)
     }
+
+    async fn rewrap_service_key(
+        &self,
+        purpose: crate::kms::ServicePurpose,
+        key_id: KeyId,
+        old_kek: &str,
+        new_kek: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE tg_service_keys SET kek_id = ?4, wrapped = ?5 WHERE purpose = ?1 AND key_id = ?2 AND state = 'active' AND kek_id = ?3",
+                params![purpose.as_str(), key_id.get(), old_kek, new_kek, wrapped],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
 }

@@ -513,6 +513,18 @@ impl crate::kms::ServiceKeyStore for TracedStore {
             .instrument(tracing::debug_span!("store", op = "retire_service_key", purpose = ?purpose, key_id = %key_id))
             .await
     }
+    async fn rewrap_service_key(
+        &self,
+        purpose: ServicePurpose,
+        key_id: KeyId,
+        old_kek: &str,
+        new_kek: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.inner.rewrap_service_key(purpose, key_id, old_kek, new_kek, wrapped)
+            .instrument(tracing::debug_span!("store", op = "rewrap_service_key", purpose = ?purpose, key_id = %key_id, kek = new_kek))
+            .await
+    }
     fn attach_keyring(&self, ring: &Arc<ServiceKeyring>) {
         self.inner.attach_keyring(ring)
     }
