@@ -792,7 +792,11 @@ async fn kek_rotation_rewraps_the_service_keyring_and_the_old_kek_can_go() {
         .unwrap();
     assert_eq!(again.service_keys_rewrapped, 0, "idempotent");
     let raw = pg.service_raw().await;
-    let keks = texts(&raw, "SELECT DISTINCT kek_id FROM tg_service_keys WHERE state = 'active'").await;
+    let keks = texts(
+        &raw,
+        "SELECT DISTINCT kek_id FROM tg_service_keys WHERE state = 'active'",
+    )
+    .await;
     assert_eq!(keks, vec!["kek-2".to_owned()]);
     // A re-wrap that keeps the KEK id (a swapped blob) is still refused by the database.
     let e = raw
