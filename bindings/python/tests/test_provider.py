@@ -18,7 +18,9 @@ class HmacKeyProvider:
     def __init__(self) -> None:
         self.keks = {"toy-1": os.urandom(32)}
         self.current = "toy-1"
-        self.calls = {"current_kek": 0, "wrap": 0, "unwrap": 0}
+        # Tenant-key calls; the service keyring's (row-MAC, audit-MAC, ... keys wrapped
+        # under the same KEK, contexts named `_tg-service.*`) are counted apart.
+        self.calls = {"current_kek": 0, "wrap": 0, "unwrap": 0, "service_wrap": 0, "service_unwrap": 0}
         self.fail_with: BaseException | None = None
         self.bad_length = False
         self.lock = threading.Lock()
@@ -37,7 +39,7 @@ class HmacKeyProvider:
         return hmac.new(kek, b"stream" + nonce + aad, hashlib.sha256).digest()
 
     def wrap(self, key: bytes, ctx: tg.WrapContext) -> tuple[str, bytes]:
-        self._count("wrap")
+        self._count("service_wrap" if ctx.tenant.startswith("_tg-service.") else "wrap")
         assert len(key) == 32
         kek = self.keks[self.current]
         nonce = os.urandom(16)
@@ -46,7 +48,7 @@ class HmacKeyProvider:
         return self.current, nonce + ct + tag
 
     def unwrap(self, kek_id: str, ciphertext: bytes, ctx: tg.WrapContext) -> bytes:
-        self._count("unwrap")
+        self._count("service_unwrap" if ctx.tenant.startswith("_tg-service.") else "unwrap")
         kek = self.keks[kek_id]
         nonce, ct, tag = ciphertext[:16], ciphertext[16:48], ciphertext[48:]
         want = hmac.new(kek, b"tag" + nonce + ct + ctx.aad, hashlib.sha256).digest()
@@ -71,7 +73,9 @@ def test_python_provider_is_used_by_the_core(service: tg.ServiceRole) -> None:
         provider.keks["toy-2"] = os.urandom(32)
         provider.current = "toy-2"
         assert g.rewrap_tenant_keys(_service).rewrapped == 1
-        assert provider.calls["current_kek"] == 1
+        # Once for the service keyring (re-wrapped first), once for the tenant keys.
+        assert provider.calls["current_kek"] == 2
+        assert provider.calls["service_wrap"] >= 2, "the audit-mac key moved to toy-2"
         del provider.keks["toy-1"]
         assert g.open(acme, "c", sealed) == b"via python kms"
 
@@ -87,7 +91,7 @@ def test_wrap_context_is_given(service: tg.ServiceRole) -> None:
     g, _service = tg.Guard.with_service(Spy(), tg.MemoryStore())
     with g:
         g.create_tenant(tg.TenantContext.service("acme", _service))
-    (ctx,) = seen
+    (ctx,) = [c for c in seen if not c.tenant.startswith("_tg-service.")]
     assert (ctx.tenant, ctx.key_id) == ("acme", 1)
     assert ctx.aad == b"tenantguard/v1/wrap\x04acme\x00\x00\x00\x01"
     assert ctx.pairs == [("tenantguard_tenant", "acme"), ("tenantguard_key_id", "1")]

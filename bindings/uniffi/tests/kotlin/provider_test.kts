@@ -23,7 +23,8 @@ class JdkKeyProvider : KeyProvider {
 
     override fun wrap(key: ByteArray, ctx: WrapContext): WrappedKey {
         failWith?.let { throw it }
-        wraps.incrementAndGet()
+        // Tenant keys only: the service keyring's wraps (contexts `_tg-service.*`) differ.
+        if (!ctx.tenant.startsWith("_tg-service.")) wraps.incrementAndGet()
         val nonce = ByteArray(12).also { rng.nextBytes(it) }
         val c = Cipher.getInstance("AES/GCM/NoPadding")
         c.init(Cipher.ENCRYPT_MODE, SecretKeySpec(keks[current]!!, "AES"), GCMParameterSpec(128, nonce))
@@ -33,7 +34,7 @@ class JdkKeyProvider : KeyProvider {
 
     override fun unwrap(wrapped: WrappedKey, ctx: WrapContext): ByteArray {
         failWith?.let { throw it }
-        unwraps.incrementAndGet()
+        if (!ctx.tenant.startsWith("_tg-service.")) unwraps.incrementAndGet()
         val kek = keks[wrapped.kekId] ?: throw ProviderException.Failed("unknown KEK ${wrapped.kekId}")
         val c = Cipher.getInstance("AES/GCM/NoPadding")
         c.init(Cipher.DECRYPT_MODE, SecretKeySpec(kek, "AES"), GCMParameterSpec(128, wrapped.ciphertext, 0, 12))
