@@ -2238,13 +2238,13 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func eraseTenantAsync(ctx: TenantContext, batch: UInt32) async throws  -> TenantErasureReport
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
      * if the stored chain was tampered with). Admin role.
      */
     func exportAudit(ctx: TenantContext) throws  -> AuditExport
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
      * if the stored chain was tampered with). Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
@@ -2423,12 +2423,14 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func verifyAccessToken(token: String) throws  -> VerifiedAccess
     
     /**
-     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
+     * (`checkAudit` returns it as a value instead). Admin role.
      */
     func verifyAudit(ctx: TenantContext) throws  -> AuditReport
     
     /**
-     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
+     * (`checkAudit` returns it as a value instead). Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
@@ -2703,6 +2705,27 @@ public protocol GuardProtocol: AnyObject, Sendable {
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
     func setMemberAsync(ctx: TenantContext, user: String, role: Role) async throws  -> Role?
+    
+    /**
+     * `reencrypt`, reporting each batch to `progress`, which can stop the job.
+     */
+    func reencryptWithProgress(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32, progress: JobProgress) throws  -> ReencryptReport
+    
+    /**
+     * `rewrapTenantKeys`, reporting each batch of tenants to `progress`, which can stop it.
+     */
+    func rewrapTenantKeysWithProgress(service: ServiceRole, startAfter: String?, batchSize: UInt32, progress: JobProgress) throws  -> RewrapReport
+    
+    /**
+     * `sweepAll`, reporting each tenant to `progress`, which can stop it.
+     */
+    func sweepAllWithProgress(service: ServiceRole, startAfter: String?, batch: UInt32, progress: JobProgress) throws  -> SweepAllReport
+    
+    /**
+     * `sweep`, reporting each batch to `progress`, which can stop it (what was deleted
+     * is still audited).
+     */
+    func sweepWithProgress(ctx: TenantContext, batch: UInt32, progress: JobProgress) throws  -> SweepReport
     
     /**
      * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
@@ -3314,7 +3337,7 @@ open func eraseTenantAsync(ctx: TenantContext, batch: UInt32)async throws  -> Te
 }
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
      * if the stored chain was tampered with). Admin role.
      */
 open func exportAudit(ctx: TenantContext)throws  -> AuditExport  {
@@ -3328,7 +3351,7 @@ open func exportAudit(ctx: TenantContext)throws  -> AuditExport  {
 }
     
     /**
-     * The tenant's whole audit log as JSON Lines, verified as it is written (`AuthenticationFailed`
+     * The tenant's whole audit log as JSON Lines, verified as it is written (`Integrity`
      * if the stored chain was tampered with). Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
@@ -3831,7 +3854,8 @@ open func verifyAccessToken(token: String)throws  -> VerifiedAccess  {
 }
     
     /**
-     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
+     * (`checkAudit` returns it as a value instead). Admin role.
      */
 open func verifyAudit(ctx: TenantContext)throws  -> AuditReport  {
     return try  FfiConverterTypeAuditReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -3844,7 +3868,8 @@ open func verifyAudit(ctx: TenantContext)throws  -> AuditReport  {
 }
     
     /**
-     * Verifies the tenant's stored chain; the error names the first broken entry. Admin role.
+     * Verifies the tenant's stored chain; throws `Integrity` naming the first broken entry
+     * (`checkAudit` returns it as a value instead). Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
@@ -4685,6 +4710,70 @@ open func setMemberAsync(ctx: TenantContext, user: String, role: Role)async thro
 }
     
     /**
+     * `reencrypt`, reporting each batch to `progress`, which can stop the job.
+     */
+open func reencryptWithProgress(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32, progress: JobProgress)throws  -> ReencryptReport  {
+    return try  FfiConverterTypeReencryptReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_reencrypt_with_progress(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterUInt32.lower(fromKeyId),
+        FfiConverterUInt32.lower(batchSize),
+        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `rewrapTenantKeys`, reporting each batch of tenants to `progress`, which can stop it.
+     */
+open func rewrapTenantKeysWithProgress(service: ServiceRole, startAfter: String?, batchSize: UInt32, progress: JobProgress)throws  -> RewrapReport  {
+    return try  FfiConverterTypeRewrapReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_rewrap_tenant_keys_with_progress(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeServiceRole_lower(service),
+        FfiConverterOptionString.lower(startAfter),
+        FfiConverterUInt32.lower(batchSize),
+        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `sweepAll`, reporting each tenant to `progress`, which can stop it.
+     */
+open func sweepAllWithProgress(service: ServiceRole, startAfter: String?, batch: UInt32, progress: JobProgress)throws  -> SweepAllReport  {
+    return try  FfiConverterTypeSweepAllReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_sweep_all_with_progress(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeServiceRole_lower(service),
+        FfiConverterOptionString.lower(startAfter),
+        FfiConverterUInt32.lower(batch),
+        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `sweep`, reporting each batch to `progress`, which can stop it (what was deleted
+     * is still audited).
+     */
+open func sweepWithProgress(ctx: TenantContext, batch: UInt32, progress: JobProgress)throws  -> SweepReport  {
+    return try  FfiConverterTypeSweepReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_sweep_with_progress(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterUInt32.lower(batch),
+        FfiConverterTypeJobProgress_lower(progress),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
      * key and past the limit throw `RateLimited`.
      */
@@ -5451,6 +5540,221 @@ public func FfiConverterTypeIssuedToken_lift(_ handle: UInt64) throws -> IssuedT
 #endif
 public func FfiConverterTypeIssuedToken_lower(_ value: IssuedToken) -> UInt64 {
     return FfiConverterTypeIssuedToken.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Called after each step of a long job, implemented in Kotlin or Swift. Return `true` to
+ * go on, `false` to stop after this step (the job returns its report so far, with
+ * `stopped` set; every job is resumable). Must not call back into the `Guard`.
+ */
+public protocol JobProgress: AnyObject, Sendable {
+    
+    /**
+     * Whether the job goes on.
+     */
+    func onStep(step: JobStep)  -> Bool
+    
+}
+/**
+ * Called after each step of a long job, implemented in Kotlin or Swift. Return `true` to
+ * go on, `false` to stop after this step (the job returns its report so far, with
+ * `stopped` set; every job is resumable). Must not call back into the `Guard`.
+ */
+open class JobProgressImpl: JobProgress, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_jobprogress(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_jobprogress(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Whether the job goes on.
+     */
+open func onStep(step: JobStep) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_jobprogress_on_step(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeJobStep_lower(step),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceJobProgress {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceJobProgress = UniffiVTableCallbackInterfaceJobProgress(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeJobProgress.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface JobProgress: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeJobProgress.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface JobProgress: handle missing in uniffiClone")
+            }
+        },
+        onStep: { (
+            uniffiHandle: UInt64,
+            step: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<Int8>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Bool in
+                guard let uniffiObj = try? FfiConverterTypeJobProgress.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onStep(
+                     step: try FfiConverterTypeJobStep_lift(step)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceJobProgress> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceJobProgress>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitJobProgress() {
+    uniffi_tenantguard_ffi_fn_init_callback_vtable_jobprogress(UniffiCallbackInterfaceJobProgress.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJobProgress: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<JobProgress>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = JobProgress
+
+    public static func lift(_ handle: UInt64) throws -> JobProgress {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return JobProgressImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: JobProgress) -> UInt64 {
+         if let rustImpl = value as? JobProgressImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JobProgress {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: JobProgress, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJobProgress_lift(_ handle: UInt64) throws -> JobProgress {
+    return try FfiConverterTypeJobProgress.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJobProgress_lower(_ value: JobProgress) -> UInt64 {
+    return FfiConverterTypeJobProgress.lower(value)
 }
 
 
@@ -10914,6 +11218,10 @@ public struct ReencryptReport: Equatable, Hashable {
      * Records still under the old key.
      */
     public var remaining: UInt64
+    /**
+     * The progress callback stopped the run early; run it again to go on.
+     */
+    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -10929,11 +11237,15 @@ public struct ReencryptReport: Equatable, Hashable {
          */failed: [String], 
         /**
          * Records still under the old key.
-         */remaining: UInt64) {
+         */remaining: UInt64, 
+        /**
+         * The progress callback stopped the run early; run it again to go on.
+         */stopped: Bool) {
         self.moved = moved
         self.raced = raced
         self.failed = failed
         self.remaining = remaining
+        self.stopped = stopped
     }
 
     
@@ -10955,7 +11267,8 @@ public struct FfiConverterTypeReencryptReport: FfiConverterRustBuffer {
                 moved: FfiConverterUInt64.read(from: &buf), 
                 raced: FfiConverterUInt64.read(from: &buf), 
                 failed: FfiConverterSequenceString.read(from: &buf), 
-                remaining: FfiConverterUInt64.read(from: &buf)
+                remaining: FfiConverterUInt64.read(from: &buf), 
+                stopped: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -10964,6 +11277,7 @@ public struct FfiConverterTypeReencryptReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.raced, into: &buf)
         FfiConverterSequenceString.write(value.failed, into: &buf)
         FfiConverterUInt64.write(value.remaining, into: &buf)
+        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -11082,6 +11396,10 @@ public struct RewrapReport: Equatable, Hashable {
      * The last tenant finished (pass as `start_after` to resume).
      */
     public var lastTenant: String?
+    /**
+     * The progress callback stopped the run early; resume from `last_tenant`.
+     */
+    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -11097,11 +11415,15 @@ public struct RewrapReport: Equatable, Hashable {
          */current: UInt64, 
         /**
          * The last tenant finished (pass as `start_after` to resume).
-         */lastTenant: String?) {
+         */lastTenant: String?, 
+        /**
+         * The progress callback stopped the run early; resume from `last_tenant`.
+         */stopped: Bool) {
         self.tenants = tenants
         self.rewrapped = rewrapped
         self.current = current
         self.lastTenant = lastTenant
+        self.stopped = stopped
     }
 
     
@@ -11123,7 +11445,8 @@ public struct FfiConverterTypeRewrapReport: FfiConverterRustBuffer {
                 tenants: FfiConverterUInt64.read(from: &buf), 
                 rewrapped: FfiConverterUInt64.read(from: &buf), 
                 current: FfiConverterUInt64.read(from: &buf), 
-                lastTenant: FfiConverterOptionString.read(from: &buf)
+                lastTenant: FfiConverterOptionString.read(from: &buf), 
+                stopped: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -11132,6 +11455,7 @@ public struct FfiConverterTypeRewrapReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.rewrapped, into: &buf)
         FfiConverterUInt64.write(value.current, into: &buf)
         FfiConverterOptionString.write(value.lastTenant, into: &buf)
+        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -11474,6 +11798,10 @@ public struct SweepAllReport: Equatable, Hashable {
      * The last tenant finished (pass as `start_after` to resume).
      */
     public var lastTenant: String?
+    /**
+     * The progress callback stopped the sweep early; resume from `last_tenant`.
+     */
+    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -11486,10 +11814,14 @@ public struct SweepAllReport: Equatable, Hashable {
          */deleted: UInt64, 
         /**
          * The last tenant finished (pass as `start_after` to resume).
-         */lastTenant: String?) {
+         */lastTenant: String?, 
+        /**
+         * The progress callback stopped the sweep early; resume from `last_tenant`.
+         */stopped: Bool) {
         self.tenants = tenants
         self.deleted = deleted
         self.lastTenant = lastTenant
+        self.stopped = stopped
     }
 
     
@@ -11510,7 +11842,8 @@ public struct FfiConverterTypeSweepAllReport: FfiConverterRustBuffer {
             try SweepAllReport(
                 tenants: FfiConverterUInt64.read(from: &buf), 
                 deleted: FfiConverterUInt64.read(from: &buf), 
-                lastTenant: FfiConverterOptionString.read(from: &buf)
+                lastTenant: FfiConverterOptionString.read(from: &buf), 
+                stopped: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -11518,6 +11851,7 @@ public struct FfiConverterTypeSweepAllReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.tenants, into: &buf)
         FfiConverterUInt64.write(value.deleted, into: &buf)
         FfiConverterOptionString.write(value.lastTenant, into: &buf)
+        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -11561,6 +11895,10 @@ public struct SweepReport: Equatable, Hashable {
      * The audit receipt's `seq`, when anything was deleted.
      */
     public var auditSeq: UInt64?
+    /**
+     * The progress callback stopped the sweep early; run it again to go on.
+     */
+    public var stopped: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -11579,12 +11917,16 @@ public struct SweepReport: Equatable, Hashable {
          */batches: UInt64, 
         /**
          * The audit receipt's `seq`, when anything was deleted.
-         */auditSeq: UInt64?) {
+         */auditSeq: UInt64?, 
+        /**
+         * The progress callback stopped the sweep early; run it again to go on.
+         */stopped: Bool) {
         self.tenant = tenant
         self.now = now
         self.deleted = deleted
         self.batches = batches
         self.auditSeq = auditSeq
+        self.stopped = stopped
     }
 
     
@@ -11607,7 +11949,8 @@ public struct FfiConverterTypeSweepReport: FfiConverterRustBuffer {
                 now: FfiConverterInt64.read(from: &buf), 
                 deleted: FfiConverterDictionaryStringUInt64.read(from: &buf), 
                 batches: FfiConverterUInt64.read(from: &buf), 
-                auditSeq: FfiConverterOptionUInt64.read(from: &buf)
+                auditSeq: FfiConverterOptionUInt64.read(from: &buf), 
+                stopped: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -11617,6 +11960,7 @@ public struct FfiConverterTypeSweepReport: FfiConverterRustBuffer {
         FfiConverterDictionaryStringUInt64.write(value.deleted, into: &buf)
         FfiConverterUInt64.write(value.batches, into: &buf)
         FfiConverterOptionUInt64.write(value.auditSeq, into: &buf)
+        FfiConverterBool.write(value.stopped, into: &buf)
     }
 }
 
@@ -12895,6 +13239,18 @@ public enum AuditProblem: Equatable, Hashable {
      * The last entry's hash differs from the expected head's.
      */
     case headMismatch
+    /**
+     * An entry without MAC after MACed entries.
+     */
+    case macMissing
+    /**
+     * An entry's MAC does not verify (written or moved without the key).
+     */
+    case macMismatch
+    /**
+     * The log does not extend a checkpoint already signed or published.
+     */
+    case fork
 
 
 
@@ -12933,6 +13289,12 @@ public struct FfiConverterTypeAuditProblem: FfiConverterRustBuffer {
         case 8: return .truncated
         
         case 9: return .headMismatch
+        
+        case 10: return .macMissing
+        
+        case 11: return .macMismatch
+        
+        case 12: return .fork
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -12976,6 +13338,18 @@ public struct FfiConverterTypeAuditProblem: FfiConverterRustBuffer {
         
         case .headMismatch:
             writeInt(&buf, Int32(9))
+        
+        
+        case .macMissing:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .macMismatch:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .fork:
+            writeInt(&buf, Int32(12))
         
         }
     }
@@ -13397,6 +13771,125 @@ public func FfiConverterTypeHostError_lift(_ buf: RustBuffer) throws -> HostErro
 public func FfiConverterTypeHostError_lower(_ value: HostError) -> RustBuffer {
     return FfiConverterTypeHostError.lower(value)
 }
+
+
+/**
+ * One step of a long job: the running report after a batch (or, for `SweepAll`, a tenant).
+ */
+
+public enum JobStep: Equatable, Hashable {
+    
+    /**
+     * `Guard.reencryptWithProgress`.
+     */
+    case reencrypt(
+        /**
+         * The running report.
+         */report: ReencryptReport
+    )
+    /**
+     * `Guard.rewrapTenantKeysWithProgress`.
+     */
+    case rewrap(
+        /**
+         * The running report.
+         */report: RewrapReport
+    )
+    /**
+     * `Guard.sweepWithProgress`.
+     */
+    case sweep(
+        /**
+         * The running report.
+         */report: SweepReport
+    )
+    /**
+     * `Guard.sweepAllWithProgress`.
+     */
+    case sweepAll(
+        /**
+         * The running report.
+         */report: SweepAllReport
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension JobStep: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJobStep: FfiConverterRustBuffer {
+    typealias SwiftType = JobStep
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JobStep {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .reencrypt(report: try FfiConverterTypeReencryptReport.read(from: &buf)
+        )
+        
+        case 2: return .rewrap(report: try FfiConverterTypeRewrapReport.read(from: &buf)
+        )
+        
+        case 3: return .sweep(report: try FfiConverterTypeSweepReport.read(from: &buf)
+        )
+        
+        case 4: return .sweepAll(report: try FfiConverterTypeSweepAllReport.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: JobStep, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .reencrypt(report):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeReencryptReport.write(report, into: &buf)
+            
+        
+        case let .rewrap(report):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeRewrapReport.write(report, into: &buf)
+            
+        
+        case let .sweep(report):
+            writeInt(&buf, Int32(3))
+            FfiConverterTypeSweepReport.write(report, into: &buf)
+            
+        
+        case let .sweepAll(report):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeSweepAllReport.write(report, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJobStep_lift(_ buf: RustBuffer) throws -> JobStep {
+    return try FfiConverterTypeJobStep.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJobStep_lower(_ value: JobStep) -> RustBuffer {
+    return FfiConverterTypeJobStep.lower(value)
+}
+
 
 
 /**
@@ -16231,8 +16724,49 @@ public func exampleRegistry() -> [SubProcessor]  {
 })
 }
 /**
- * Verifies an exported audit log offline. Throws `AuthenticationFailed` naming the first
- * broken or missing line; `expected_head` also catches entries cut off the end.
+ * Every audit action name, from the core's table.
+ */
+public func auditActionNames() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_audit_action_names(uniffiCallStatus
+    )
+})
+}
+/**
+ * Every error kind name (the core's `ErrorKind`), from the core's table.
+ */
+public func errorKinds() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_error_kinds(uniffiCallStatus
+    )
+})
+}
+/**
+ * Every error reason name (the core's `Reason`), from the core's table.
+ */
+public func errorReasons() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_error_reasons(uniffiCallStatus
+    )
+})
+}
+/**
+ * Every role name, least privileged first, from the core's table.
+ */
+public func roleNames() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_role_names(uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies an exported audit log offline. Throws `Integrity` naming the first broken or
+ * missing line (`checkAuditJsonl` returns it as a value instead); `expected_head` also
+ * catches entries cut off the end.
  */
 public func verifyAuditJsonl(jsonl: String, startAfter: AuditHead? = nil, expectedHead: AuditHead? = nil)throws  -> AuditReport  {
     return try  FfiConverterTypeAuditReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -16353,7 +16887,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_func_example_registry() != 1454) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_func_verify_audit_jsonl() != 43473) {
+    if (uniffi_tenantguard_ffi_checksum_func_audit_action_names() != 7170) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_error_kinds() != 50908) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_error_reasons() != 19580) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_role_names() != 28017) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_verify_audit_jsonl() != 49603) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_guard_embedded_with_service() != 61474) {
@@ -16575,10 +17121,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_erase_tenant_async() != 49025) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit() != 14089) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit() != 55320) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit_async() != 36667) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_export_audit_async() != 55160) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_kill_agent() != 1936) {
@@ -16662,10 +17208,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_verify_access_token() != 51324) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit() != 20695) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit() != 60016) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit_async() != 54503) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_verify_audit_async() != 29312) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_verify_token() != 25345) {
@@ -16812,6 +17358,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_set_member_async() != 58851) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_reencrypt_with_progress() != 3355) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rewrap_tenant_keys_with_progress() != 14799) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_all_with_progress() != 51538) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_sweep_with_progress() != 59187) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token_from() != 50275) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -16906,6 +17464,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_totpcode_code() != 9739) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_jobprogress_on_step() != 6464) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_keyprovider_current_kek() != 16958) {
@@ -17074,6 +17635,7 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitClock()
     uniffiCallbackInitDirectory()
     uniffiCallbackInitEgressObserver()
+    uniffiCallbackInitJobProgress()
     uniffiCallbackInitKeyProvider()
     uniffiCallbackInitOpenObserver()
     return InitializationResult.ok

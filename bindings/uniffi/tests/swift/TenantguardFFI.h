@@ -278,6 +278,13 @@ typedef void (*UniffiCallbackInterfaceOpenObserverMethod0)(uint64_t, RustBuffer,
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_JOB_PROGRESS_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_JOB_PROGRESS_METHOD0
+typedef void (*UniffiCallbackInterfaceJobProgressMethod0)(uint64_t, RustBuffer, int8_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_PROVIDER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_PROVIDER_METHOD0
 typedef void (*UniffiCallbackInterfaceKeyProviderMethod0)(uint64_t, RustBuffer* _Nonnull, 
@@ -334,6 +341,15 @@ typedef struct UniffiVTableCallbackInterfaceOpenObserver {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceOpenObserverMethod0 _Nonnull record;
 } UniffiVTableCallbackInterfaceOpenObserver;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_JOB_PROGRESS
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_JOB_PROGRESS
+typedef struct UniffiVTableCallbackInterfaceJobProgress {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceJobProgressMethod0 _Nonnull onStep;
+} UniffiVTableCallbackInterfaceJobProgress;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEY_PROVIDER
@@ -1283,6 +1299,26 @@ RustBuffer uniffi_tenantguard_ffi_fn_method_guard_set_member(uint64_t ptr, uint6
 uint64_t uniffi_tenantguard_ffi_fn_method_guard_set_member_async(uint64_t ptr, uint64_t ctx, RustBuffer user, RustBuffer role
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_REENCRYPT_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_REENCRYPT_WITH_PROGRESS
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_reencrypt_with_progress(uint64_t ptr, uint64_t ctx, uint32_t from_key_id, uint32_t batch_size, uint64_t progress, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_REWRAP_TENANT_KEYS_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_REWRAP_TENANT_KEYS_WITH_PROGRESS
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_rewrap_tenant_keys_with_progress(uint64_t ptr, uint64_t service, RustBuffer start_after, uint32_t batch_size, uint64_t progress, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SWEEP_ALL_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SWEEP_ALL_WITH_PROGRESS
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_sweep_all_with_progress(uint64_t ptr, uint64_t service, RustBuffer start_after, uint32_t batch, uint64_t progress, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SWEEP_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_SWEEP_WITH_PROGRESS
+RustBuffer uniffi_tenantguard_ffi_fn_method_guard_sweep_with_progress(uint64_t ptr, uint64_t ctx, uint32_t batch, uint64_t progress, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_AUTHENTICATE_TOKEN_FROM
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_GUARD_AUTHENTICATE_TOKEN_FROM
 RustBuffer uniffi_tenantguard_ffi_fn_method_guard_authenticate_token_from(uint64_t ptr, RustBuffer token, RustBuffer host_key, RustCallStatus *_Nonnull out_status
@@ -1542,6 +1578,26 @@ RustBuffer uniffi_tenantguard_ffi_fn_method_totpcode_code(uint64_t ptr, RustCall
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_TOTPCODE_UNIFFI_TRAIT_DEBUG
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_TOTPCODE_UNIFFI_TRAIT_DEBUG
 RustBuffer uniffi_tenantguard_ffi_fn_method_totpcode_uniffi_trait_debug(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_JOBPROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_JOBPROGRESS
+uint64_t uniffi_tenantguard_ffi_fn_clone_jobprogress(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FREE_JOBPROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FREE_JOBPROGRESS
+void uniffi_tenantguard_ffi_fn_free_jobprogress(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_INIT_CALLBACK_VTABLE_JOBPROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_INIT_CALLBACK_VTABLE_JOBPROGRESS
+void uniffi_tenantguard_ffi_fn_init_callback_vtable_jobprogress(const UniffiVTableCallbackInterfaceJobProgress* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_JOBPROGRESS_ON_STEP
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_METHOD_JOBPROGRESS_ON_STEP
+int8_t uniffi_tenantguard_ffi_fn_method_jobprogress_on_step(uint64_t ptr, RustBuffer step, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_CLONE_KEYPROVIDER
@@ -1863,6 +1919,30 @@ RustBuffer uniffi_tenantguard_ffi_fn_func_egress_policy_strict(RustCallStatus *_
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_EXAMPLE_REGISTRY
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_EXAMPLE_REGISTRY
 RustBuffer uniffi_tenantguard_ffi_fn_func_example_registry(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_AUDIT_ACTION_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_AUDIT_ACTION_NAMES
+RustBuffer uniffi_tenantguard_ffi_fn_func_audit_action_names(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_KINDS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_KINDS
+RustBuffer uniffi_tenantguard_ffi_fn_func_error_kinds(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_REASONS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_REASONS
+RustBuffer uniffi_tenantguard_ffi_fn_func_error_reasons(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ROLE_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ROLE_NAMES
+RustBuffer uniffi_tenantguard_ffi_fn_func_role_names(RustCallStatus *_Nonnull out_status
     
 );
 #endif
@@ -2189,6 +2269,30 @@ uint16_t uniffi_tenantguard_ffi_checksum_func_egress_policy_strict(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_EXAMPLE_REGISTRY
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_EXAMPLE_REGISTRY
 uint16_t uniffi_tenantguard_ffi_checksum_func_example_registry(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_AUDIT_ACTION_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_AUDIT_ACTION_NAMES
+uint16_t uniffi_tenantguard_ffi_checksum_func_audit_action_names(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_KINDS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_KINDS
+uint16_t uniffi_tenantguard_ffi_checksum_func_error_kinds(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_REASONS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_REASONS
+uint16_t uniffi_tenantguard_ffi_checksum_func_error_reasons(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ROLE_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ROLE_NAMES
+uint16_t uniffi_tenantguard_ffi_checksum_func_role_names(void
     
 );
 #endif
@@ -3110,6 +3214,30 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_guard_set_member_async(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_REENCRYPT_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_REENCRYPT_WITH_PROGRESS
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_reencrypt_with_progress(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_REWRAP_TENANT_KEYS_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_REWRAP_TENANT_KEYS_WITH_PROGRESS
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_rewrap_tenant_keys_with_progress(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SWEEP_ALL_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SWEEP_ALL_WITH_PROGRESS
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_sweep_all_with_progress(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SWEEP_WITH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_SWEEP_WITH_PROGRESS
+uint16_t uniffi_tenantguard_ffi_checksum_method_guard_sweep_with_progress(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_AUTHENTICATE_TOKEN_FROM
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_GUARD_AUTHENTICATE_TOKEN_FROM
 uint16_t uniffi_tenantguard_ffi_checksum_method_guard_authenticate_token_from(void
@@ -3299,6 +3427,12 @@ uint16_t uniffi_tenantguard_ffi_checksum_method_revealer_totp_code_async(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_TOTPCODE_CODE
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_TOTPCODE_CODE
 uint16_t uniffi_tenantguard_ffi_checksum_method_totpcode_code(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_JOBPROGRESS_ON_STEP
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_METHOD_JOBPROGRESS_ON_STEP
+uint16_t uniffi_tenantguard_ffi_checksum_method_jobprogress_on_step(void
     
 );
 #endif
