@@ -11,7 +11,7 @@
 //! The SDK's own retries are disabled: the provider's [`RetryPolicy`] times out and retries.
 //!
 //! **Per-tenant keys** ([`AwsKmsProvider::with_tenant_keys`]): each tenant gets its own KMS
-//! key (created on its first wrap, alias `alias/<prefix>/<tenant>` with `.` written as `:`,
+//! key (created on its first wrap, alias `alias/<prefix>/<tenant>` with `.` written as `/`,
 //! tagged `tenantguard_tenant`), its data keys are encrypted under it, and shredding the
 //! tenant schedules that key's deletion ([`KeyProvider::destroy_tenant`]): the key is
 //! unusable at once (pending deletion) and deleted by AWS after the window (7 to 30 days),
@@ -213,11 +213,12 @@ impl AwsKmsProvider {
     }
 
     /// The alias of `tenant`'s own key (tenant ids hold `.`, which aliases do not: it is
-    /// written as `:`, which tenant ids never hold, so the mapping is one-to-one).
+    /// written as `/`, which tenant ids never hold, so the mapping is one-to-one; aliases
+    /// allow only letters, digits, `/`, `_` and `-`).
     pub fn tenant_alias(&self, tenant: &str) -> Option<String> {
         self.tenant_keys
             .as_ref()
-            .map(|t| format!("alias/{}/{}", t.alias_prefix, tenant.replace('.', ":")))
+            .map(|t| format!("alias/{}/{}", t.alias_prefix, tenant.replace('.', "/")))
     }
 
     /// The SDK client (e.g. for key administration in tests).
