@@ -555,8 +555,10 @@ async fn shredding_schedules_destruction_of_the_tenants_own_key() {
         .iter()
         .filter(|(k, _)| k.starts_with(&format!("{RING}/cryptoKeys/tg-")))
         .collect();
-    // acme, globex, and the migrated tenant each got a key; only acme's is destroyed.
-    assert_eq!(tenant_keys.len(), 3, "{states:?}");
+    // acme, globex, and the migrated tenant each got a key, and so did the guard's service
+    // keyring (its audit-mac key, wrap context `_tg-service.audit-mac`); only acme's is
+    // destroyed.
+    assert_eq!(tenant_keys.len(), 4, "{states:?}");
     assert_eq!(
         tenant_keys
             .iter()
