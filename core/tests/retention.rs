@@ -8,7 +8,10 @@ mod tg_cap;
 mod gov_support;
 
 use gov_support::*;
-use tenantguard::retention::{CAPTURED_SESSION, CHAT_TRANSCRIPT, DAY, RUN_LOG, SCREENSHOT};
+use tenantguard::retention::{
+    erasure_receipt_matches, ReceiptSecret, CAPTURED_SESSION, CHAT_TRANSCRIPT, DAY, RUN_LOG,
+    SCREENSHOT,
+};
 use tenantguard::store::RetentionWindow;
 use tenantguard::tenant::{Role, UserId};
 use tenantguard::tokens::TokenSpec;
@@ -299,8 +302,45 @@ fn subject_erasure() {
             assert!(!r.receipt.to_json_line().contains("alice"));
             assert_eq!(
                 r.receipt.target,
-                format!("subject:sha256:{}", r.subject_digest)
+                format!("subject:hmac-sha256:{}", r.subject_digest)
             );
+            // The subject checks the receipt with the secret handed over once...
+            assert!(erasure_receipt_matches(
+                &r.receipt,
+                alice,
+                &r.receipt_secret
+            ));
+            let hex = r.receipt_secret.to_hex();
+            assert!(!format!("{r:?}").contains(&hex), "Debug shows the secret");
+            let back = ReceiptSecret::from_hex(&hex).unwrap();
+            assert!(erasure_receipt_matches(&r.receipt, alice, &back));
+            assert!(!erasure_receipt_matches(&r.receipt, "bob", &back));
+            // ...nobody else can test a guess: neither a plain (or tenant-salted) hash of
+            // the subject, nor the digest under any other secret, matches.
+            let plain = tenantguard::audit::digest(alice);
+            let line = r.receipt.to_json_line();
+            assert!(!line.contains(&plain) && !line.contains(&hex));
+            for candidate in ["alice", alice, "alice@example.com", "bob"] {
+                for salt in ["", "acme", "acme\0"] {
+                    let d = tenantguard::audit::digest(&format!("{salt}{candidate}"));
+                    assert!(!r.receipt.target.contains(&d));
+                }
+                let other = ReceiptSecret::from_hex(&"0".repeat(64)).unwrap();
+                assert!(!erasure_receipt_matches(&r.receipt, candidate, &other));
+            }
+            // A second erasure of the same subject leaves an unlinkable receipt.
+            let r2 = g.erase_subject(&acme, alice, 5).await.unwrap();
+            assert_ne!(r2.subject_digest, r.subject_digest);
+            assert!(!erasure_receipt_matches(
+                &r2.receipt,
+                alice,
+                &r.receipt_secret
+            ));
+            assert!(erasure_receipt_matches(
+                &r2.receipt,
+                alice,
+                &r2.receipt_secret
+            ));
             for i in 0..12 {
                 assert!(g.open_record(&acme, &format!("a-{i}")).await.is_err());
             }
