@@ -869,3 +869,129 @@ fn verify_audit_checks_macs_not_only_the_chain() {
         );
     });
 }
+
+/// The restore procedure of docs/OPERATIONS.md ("Restoring a database backup"), step by
+/// step on SQLite: what a restore loses (entries and a revocation), how the log reacts
+/// (`Truncated` against the sink, persistently), re-applying the lost revocation from the
+/// pre-restore export, and starting a new sink so checkpoints resume; a customer holding a
+/// checkpoint of the lost log sees the restore as a fork.
+#[test]
+fn restoring_a_backup_follows_the_documented_procedure() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let backup = dir.path().join("backup.db");
+        let sink_path = dir.path().join("cp.log");
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let cfg = || TransparencyConfig {
+            sinks: vec![Arc::new(FileCheckpointSink::open(&sink_path).unwrap())],
+            ..Default::default()
+        };
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, cfg());
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 3).await;
+        let tok = g
+            .create_token(
+                &service("acme"),
+                tenantguard::tokens::TokenSpec::read_only(
+                    tenantguard::tenant::UserId::new("bot").unwrap(),
+                    "ci",
+                ),
+            )
+            .await
+            .unwrap();
+        let secret = tok.secret.expose().to_owned();
+        let backup_size = g.audit_checkpoint(&admin()).await.unwrap().checkpoint.size;
+        // The backup (a consistent copy of the live file).
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+            .unwrap();
+
+        // After the backup: more entries and a revocation, checkpointed to the sink.
+        events(&g, 2).await;
+        assert!(g.revoke_token(&service("acme"), &tok.id).await.unwrap());
+        let read = tenantguard::tokens::Action::Read;
+        assert!(g.verify_token(&secret, "runs/1", read).await.is_err());
+        // Step 1: the export taken before the restore (and the sink) record the window.
+        let before = export(&g).await;
+        let (_, old_note) = lines_of(&before);
+        let lost_size = g.audit_checkpoint(&admin()).await.unwrap().checkpoint.size;
+        assert!(lost_size > backup_size);
+        drop(g);
+
+        // The restore.
+        for ext in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+        std::fs::copy(&backup, &path).unwrap();
+        let g = build(open(), &kek, &clock, cfg());
+        // The revocation is lost: the token works again until step 2.
+        g.verify_token(&secret, "runs/1", read).await.unwrap();
+        // The log is reported cut against the sink, and stays so (appends still work).
+        for _ in 0..2 {
+            let e = g.audit_checkpoint(&admin()).await.unwrap_err();
+            assert_eq!(
+                audit_problem(e),
+                VerifyProblem::Truncated {
+                    expected: lost_size,
+                    found: backup_size
+                }
+            );
+        }
+
+        // Step 2: re-apply the revocations of the lost window, read from the old export.
+        let (old_lines, _) = lines_of(&before);
+        let mut reapplied = 0;
+        for l in &old_lines {
+            let e = parse_canonical_line(l.as_bytes()).unwrap();
+            if e.seq > backup_size && e.action == AuditAction::TokenRevoke.as_str() {
+                assert!(g.revoke_token(&service("acme"), &e.target).await.unwrap());
+                reapplied += 1;
+            }
+        }
+        assert_eq!(reapplied, 1);
+        assert!(g.verify_token(&secret, "runs/1", read).await.is_err());
+
+        // Step 3: the old sink file moved aside (kept), a new one started: checkpoints resume.
+        let old_sink = dir.path().join("cp.log.before-restore");
+        std::fs::rename(&sink_path, &old_sink).unwrap();
+        let g = build(open(), &kek, &clock, cfg());
+        let cp = g.audit_checkpoint(&admin()).await.unwrap();
+        assert_eq!(cp.checkpoint.size, backup_size + 1);
+        let after = export(&g).await;
+        let keys = g.audit_public_keys().await.unwrap();
+        assert!(matches!(
+            verify_export(after.as_bytes(), &keys, None),
+            ExportVerdict::Valid(_)
+        ));
+        // A customer who kept the lost log's checkpoint sees the restore: as a rollback
+        // while the restored log is shorter, as a fork once it has grown past it.
+        assert_eq!(
+            reason(verify_export(
+                after.as_bytes(),
+                &keys,
+                Some(old_note.as_bytes())
+            )),
+            TamperReason::Rollback {
+                earlier: lost_size,
+                latest: backup_size + 1
+            }
+        );
+        events(&g, 3).await;
+        let grown = export(&g).await;
+        assert_eq!(
+            reason(verify_export(
+                grown.as_bytes(),
+                &keys,
+                Some(old_note.as_bytes())
+            )),
+            TamperReason::Fork
+        );
+        assert!(std::fs::read_to_string(&old_sink)
+            .unwrap()
+            .contains(&format!("acme {lost_size} ")));
+    });
+}
