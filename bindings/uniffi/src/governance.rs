@@ -615,10 +615,8 @@ impl From<core_retention::SweepAllReport> for SweepAllReport {
 /// What a data-subject erasure did.
 #[derive(uniffi::Record, Clone, Debug)]
 pub struct ErasureReport {
-    /// Keyed digest (hex) of the subject, as recorded in the audit receipt's target.
+    /// SHA-256 (hex) of the subject, as recorded in the audit log.
     pub subject_digest: String,
-    /// The receipt's secret (64 hex), returned once: give it to the requester.
-    pub receipt_secret: String,
     /// Records deleted.
     pub deleted: u64,
     /// Batches run.
@@ -881,7 +879,6 @@ impl Guard {
         let r = self.0.erase_subject(&ctx.0, &subject, batch as usize).await?;
         Ok(ErasureReport {
             subject_digest: r.subject_digest,
-            receipt_secret: r.receipt_secret.to_hex(),
             deleted: r.deleted,
             batches: r.batches,
             receipt: r.receipt.into(),
