@@ -572,3 +572,59 @@ fn a_progress_callback_stops_a_sweep() {
         }
     });
 }
+
+/// After a subject erasure nothing of the subject id is left in the SQLite files (records'
+/// subject tags are hard-deleted with `secure_delete`; the receipt holds a keyed digest
+/// only, and no plain SHA-256 of the subject anywhere).
+#[test]
+fn subject_erasure_leaves_no_trace_of_the_subject_in_the_sqlite_files() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let clock = TestClock::at(T0);
+        let store: std::sync::Arc<dyn tenantguard::Store> =
+            std::sync::Arc::new(tenantguard::SqliteStore::open(&path).unwrap());
+        let g = guard(store, &clock);
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        let subject = "zelda.q.erasable@example.com";
+        for i in 0..20 {
+            g.put_record(
+                &acme,
+                &format!("z-{i}"),
+                CHAT_TRANSCRIPT,
+                Some(subject),
+                b"x",
+            )
+            .await
+            .unwrap();
+        }
+        let files = || -> Vec<u8> {
+            let mut all = Vec::new();
+            for ext in ["", "-wal", "-shm"] {
+                if let Ok(b) = std::fs::read(format!("{}{ext}", path.display())) {
+                    all.extend(b);
+                }
+            }
+            all
+        };
+        let contains =
+            |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(contains(&files(), subject), "the subject is stored before");
+        let r = g.erase_subject(&acme, subject, 7).await.unwrap();
+        assert_eq!(r.deleted, 20);
+        drop(g);
+        // Fold the WAL into the main file, as a backup or a later checkpoint would.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        drop(conn);
+        let bytes = files();
+        assert!(
+            !contains(&bytes, subject),
+            "the subject id survived the erasure"
+        );
+        assert!(!contains(&bytes, &tenantguard::audit::digest(subject)));
+        assert!(contains(&bytes, &r.subject_digest), "the receipt is stored");
+    });
+}
