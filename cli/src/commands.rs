@@ -861,11 +861,12 @@ async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, 
         .erase_subject(&env.ctx(&t), subject, env.batch(None)?)
         .await?;
     Ok(Reply::ok(
-        json!({"tenant": t.as_str(), "deleted": r.deleted, "subject_sha256": r.subject_digest,
+        json!({"tenant": t.as_str(), "deleted": r.deleted, "subject_digest": r.subject_digest,
+               "receipt_secret": r.receipt_secret.to_hex(),
                "receipt": {"seq": r.receipt.seq, "hash": r.receipt.hash, "time": r.receipt.time}}),
         format!(
-            "erased {} records of subject sha256:{} in {t}; audit receipt seq {} hash {}",
-            r.deleted, r.subject_digest, r.receipt.seq, r.receipt.hash
+            "erased {} records of the subject in {t}; audit receipt seq {} hash {}\nreceipt secret (give it to the requester; shown only once): {}",
+            r.deleted, r.receipt.seq, r.receipt.hash, r.receipt_secret.to_hex()
         ),
     ))
 }

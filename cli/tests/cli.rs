@@ -388,6 +388,11 @@ fn retention_policies_sweeps_and_subject_erasure() {
 
     let e = d.ok(&["erase-subject", "beta", "bob"]);
     assert_eq!(e["deleted"], 5);
+    // A keyed receipt: the secret is handed out once, the digest is no plain SHA-256.
+    let secret = e["receipt_secret"].as_str().unwrap();
+    let digest = e["subject_digest"].as_str().unwrap();
+    assert_eq!((secret.len(), digest.len()), (64, 64));
+    assert_ne!(digest, tenantguard::audit::digest("bob"));
     assert!(e["receipt"]["seq"].as_u64().unwrap() > 0);
     assert_eq!(d.ok(&["erase-subject", "beta", "bob"])["deleted"], 0);
 }

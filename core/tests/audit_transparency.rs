@@ -729,3 +729,269 @@ fn shared_audit_vectors() {
         assert_eq!(got, c["expect"].as_str().unwrap(), "{}", c["name"]);
     }
 }
+
+/// A key provider whose unwraps fail with `Unavailable` while `down` is set (an outage of
+/// the KMS, not an attack).
+struct OutageProvider {
+    inner: LocalKeyProvider,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl KeyProvider for OutageProvider {
+    fn name(&self) -> &str {
+        "outage"
+    }
+    async fn current_kek(&self) -> Result<String, tenantguard::kms::KmsError> {
+        self.inner.current_kek().await
+    }
+    async fn wrap(
+        &self,
+        key: &tenantguard::crypto::DataKey,
+        ctx: &tenantguard::kms::WrapContext,
+    ) -> Result<tenantguard::kms::WrappedKey, tenantguard::kms::KmsError> {
+        self.inner.wrap(key, ctx).await
+    }
+    async fn unwrap(
+        &self,
+        wrapped: &tenantguard::kms::WrappedKey,
+        ctx: &tenantguard::kms::WrapContext,
+    ) -> Result<tenantguard::crypto::DataKey, tenantguard::kms::KmsError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tenantguard::kms::KmsError::Unavailable(
+                "simulated outage".into(),
+            ));
+        }
+        self.inner.unwrap(wrapped, ctx).await
+    }
+}
+
+/// A KMS outage while the audit-MAC key is fetched for verification is an availability
+/// failure (`Unavailable`, retry later), never reported as tampering (`MacMismatch`):
+/// an operator paged for "the audit log was forged" during a KMS blip would learn to
+/// ignore the alarm.
+#[test]
+fn a_key_provider_outage_during_mac_checks_is_unavailable_not_tampering() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let outage = Arc::new(OutageProvider {
+            inner: LocalKeyProvider::ephemeral(),
+            down: false.into(),
+        });
+        let kek: Arc<dyn KeyProvider> = outage.clone();
+        let clock = TestClock::at(T0);
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 3).await;
+        outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        // A fresh instance (cold keyring) must fetch the audit-MAC key to verify.
+        let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
+        for e in [
+            g2.verify_audit(&admin()).await.unwrap_err(),
+            g2.audit_checkpoint(&admin()).await.unwrap_err(),
+            g2.export_audit_bundle(&admin(), Vec::new())
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), tenantguard::ErrorKind::Unavailable, "{e:?}");
+            assert!(!matches!(e, Error::Audit(_)), "{e:?}");
+        }
+        outage
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(g2.verify_audit(&admin()).await.unwrap().is_valid());
+        assert_eq!(
+            g2.audit_checkpoint(&admin()).await.unwrap().checkpoint.size,
+            4
+        );
+    });
+}
+
+/// `verify_audit` (and the JSON Lines export) check each entry's MAC, not only the
+/// unkeyed chain: a writer who rewrites an entry and re-chains the suffix is caught.
+#[test]
+fn verify_audit_checks_macs_not_only_the_chain() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 4).await;
+        assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
+            .unwrap();
+        let mut lines: Vec<String> = (1..=5i64)
+            .map(|seq| {
+                let j: String = conn
+                    .query_row("SELECT entry FROM tg_audit WHERE seq = ?1", [seq], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                serde_json::from_str::<AuditEntry>(&j).unwrap().canonical_line()
+            })
+            .collect();
+        let mut e: AuditEntry = serde_json::from_str(&lines[2]).unwrap();
+        e.actor = "user:mallory".into();
+        lines[2] = e.canonical_line();
+        rechain(&mut lines, 2);
+        for l in &lines {
+            let e: AuditEntry = serde_json::from_str(l).unwrap();
+            conn.execute(
+                "INSERT OR REPLACE INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('acme', ?1, ?2, ?3)",
+                rusqlite::params![e.seq as i64, e.hash, serde_json::to_string(&e).unwrap()],
+            )
+            .unwrap();
+        }
+        // The chain alone still verifies (the re-chained suffix is consistent)...
+        let jsonl = lines.join("\n") + "\n";
+        assert!(
+            tenantguard::audit::verify_jsonl(jsonl.as_bytes(), &Default::default())
+                .unwrap()
+                .is_valid()
+        );
+        // ...the live verification does not.
+        let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
+        match g2.verify_audit(&admin()).await.unwrap() {
+            tenantguard::audit::AuditVerification::Broken { seq, problem, .. } => {
+                assert_eq!((seq, problem), (Some(3), VerifyProblem::MacMismatch))
+            }
+            v => panic!("verified: {v:?}"),
+        }
+        assert_eq!(
+            audit_problem(g2.export_audit(&admin(), Vec::new()).await.unwrap_err()),
+            VerifyProblem::MacMismatch
+        );
+    });
+}
+
+/// The restore procedure of docs/OPERATIONS.md ("Restoring a database backup"), step by
+/// step on SQLite: what a restore loses (entries and a revocation), how the log reacts
+/// (`Truncated` against the sink, persistently), re-applying the lost revocation from the
+/// pre-restore export, and starting a new sink so checkpoints resume; a customer holding a
+/// checkpoint of the lost log sees the restore as a fork.
+#[test]
+fn restoring_a_backup_follows_the_documented_procedure() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let backup = dir.path().join("backup.db");
+        let sink_path = dir.path().join("cp.log");
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let cfg = || TransparencyConfig {
+            sinks: vec![Arc::new(FileCheckpointSink::open(&sink_path).unwrap())],
+            ..Default::default()
+        };
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, cfg());
+        g.create_tenant(&service("acme")).await.unwrap();
+        events(&g, 3).await;
+        let tok = g
+            .create_token(
+                &service("acme"),
+                tenantguard::tokens::TokenSpec::read_only(
+                    tenantguard::tenant::UserId::new("bot").unwrap(),
+                    "ci",
+                ),
+            )
+            .await
+            .unwrap();
+        let secret = tok.secret.expose().to_owned();
+        let backup_size = g.audit_checkpoint(&admin()).await.unwrap().checkpoint.size;
+        // The backup (a consistent copy of the live file).
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+            .unwrap();
+
+        // After the backup: more entries and a revocation, checkpointed to the sink.
+        events(&g, 2).await;
+        assert!(g.revoke_token(&service("acme"), &tok.id).await.unwrap());
+        let read = tenantguard::tokens::Action::Read;
+        assert!(g.verify_token(&secret, "runs/1", read).await.is_err());
+        // Step 1: the export taken before the restore (and the sink) record the window.
+        let before = export(&g).await;
+        let (_, old_note) = lines_of(&before);
+        let lost_size = g.audit_checkpoint(&admin()).await.unwrap().checkpoint.size;
+        assert!(lost_size > backup_size);
+        drop(g);
+
+        // The restore.
+        for ext in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+        std::fs::copy(&backup, &path).unwrap();
+        let g = build(open(), &kek, &clock, cfg());
+        // The revocation is lost: the token works again until step 2.
+        g.verify_token(&secret, "runs/1", read).await.unwrap();
+        // The log is reported cut against the sink, and stays so (appends still work).
+        for _ in 0..2 {
+            let e = g.audit_checkpoint(&admin()).await.unwrap_err();
+            assert_eq!(
+                audit_problem(e),
+                VerifyProblem::Truncated {
+                    expected: lost_size,
+                    found: backup_size
+                }
+            );
+        }
+
+        // Step 2: re-apply the revocations of the lost window, read from the old export.
+        let (old_lines, _) = lines_of(&before);
+        let mut reapplied = 0;
+        for l in &old_lines {
+            let e = parse_canonical_line(l.as_bytes()).unwrap();
+            if e.seq > backup_size && e.action == AuditAction::TokenRevoke.as_str() {
+                assert!(g.revoke_token(&service("acme"), &e.target).await.unwrap());
+                reapplied += 1;
+            }
+        }
+        assert_eq!(reapplied, 1);
+        assert!(g.verify_token(&secret, "runs/1", read).await.is_err());
+
+        // Step 3: the old sink file moved aside (kept), a new one started: checkpoints resume.
+        let old_sink = dir.path().join("cp.log.before-restore");
+        std::fs::rename(&sink_path, &old_sink).unwrap();
+        let g = build(open(), &kek, &clock, cfg());
+        let cp = g.audit_checkpoint(&admin()).await.unwrap();
+        assert_eq!(cp.checkpoint.size, backup_size + 1);
+        let after = export(&g).await;
+        let keys = g.audit_public_keys().await.unwrap();
+        assert!(matches!(
+            verify_export(after.as_bytes(), &keys, None),
+            ExportVerdict::Valid(_)
+        ));
+        // A customer who kept the lost log's checkpoint sees the restore: as a rollback
+        // while the restored log is shorter, as a fork once it has grown past it.
+        assert_eq!(
+            reason(verify_export(
+                after.as_bytes(),
+                &keys,
+                Some(old_note.as_bytes())
+            )),
+            TamperReason::Rollback {
+                earlier: lost_size,
+                latest: backup_size + 1
+            }
+        );
+        events(&g, 3).await;
+        let grown = export(&g).await;
+        assert_eq!(
+            reason(verify_export(
+                grown.as_bytes(),
+                &keys,
+                Some(old_note.as_bytes())
+            )),
+            TamperReason::Fork
+        );
+        assert!(std::fs::read_to_string(&old_sink)
+            .unwrap()
+            .contains(&format!("acme {lost_size} ")));
+    });
+}

@@ -8,7 +8,10 @@ mod tg_cap;
 mod gov_support;
 
 use gov_support::*;
-use tenantguard::retention::{CAPTURED_SESSION, CHAT_TRANSCRIPT, DAY, RUN_LOG, SCREENSHOT};
+use tenantguard::retention::{
+    erasure_receipt_matches, ReceiptSecret, CAPTURED_SESSION, CHAT_TRANSCRIPT, DAY, RUN_LOG,
+    SCREENSHOT,
+};
 use tenantguard::store::RetentionWindow;
 use tenantguard::tenant::{Role, UserId};
 use tenantguard::tokens::TokenSpec;
@@ -299,8 +302,45 @@ fn subject_erasure() {
             assert!(!r.receipt.to_json_line().contains("alice"));
             assert_eq!(
                 r.receipt.target,
-                format!("subject:sha256:{}", r.subject_digest)
+                format!("subject:hmac-sha256:{}", r.subject_digest)
             );
+            // The subject checks the receipt with the secret handed over once...
+            assert!(erasure_receipt_matches(
+                &r.receipt,
+                alice,
+                &r.receipt_secret
+            ));
+            let hex = r.receipt_secret.to_hex();
+            assert!(!format!("{r:?}").contains(&hex), "Debug shows the secret");
+            let back = ReceiptSecret::from_hex(&hex).unwrap();
+            assert!(erasure_receipt_matches(&r.receipt, alice, &back));
+            assert!(!erasure_receipt_matches(&r.receipt, "bob", &back));
+            // ...nobody else can test a guess: neither a plain (or tenant-salted) hash of
+            // the subject, nor the digest under any other secret, matches.
+            let plain = tenantguard::audit::digest(alice);
+            let line = r.receipt.to_json_line();
+            assert!(!line.contains(&plain) && !line.contains(&hex));
+            for candidate in ["alice", alice, "alice@example.com", "bob"] {
+                for salt in ["", "acme", "acme\0"] {
+                    let d = tenantguard::audit::digest(&format!("{salt}{candidate}"));
+                    assert!(!r.receipt.target.contains(&d));
+                }
+                let other = ReceiptSecret::from_hex(&"0".repeat(64)).unwrap();
+                assert!(!erasure_receipt_matches(&r.receipt, candidate, &other));
+            }
+            // A second erasure of the same subject leaves an unlinkable receipt.
+            let r2 = g.erase_subject(&acme, alice, 5).await.unwrap();
+            assert_ne!(r2.subject_digest, r.subject_digest);
+            assert!(!erasure_receipt_matches(
+                &r2.receipt,
+                alice,
+                &r.receipt_secret
+            ));
+            assert!(erasure_receipt_matches(
+                &r2.receipt,
+                alice,
+                &r2.receipt_secret
+            ));
             for i in 0..12 {
                 assert!(g.open_record(&acme, &format!("a-{i}")).await.is_err());
             }
@@ -530,5 +570,61 @@ fn a_progress_callback_stops_a_sweep() {
             assert_eq!(r.tenants + rest.tenants, 4, "{name}");
             assert!(!rest.stopped, "{name}");
         }
+    });
+}
+
+/// After a subject erasure nothing of the subject id is left in the SQLite files (records'
+/// subject tags are hard-deleted with `secure_delete`; the receipt holds a keyed digest
+/// only, and no plain SHA-256 of the subject anywhere).
+#[test]
+fn subject_erasure_leaves_no_trace_of_the_subject_in_the_sqlite_files() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let clock = TestClock::at(T0);
+        let store: std::sync::Arc<dyn tenantguard::Store> =
+            std::sync::Arc::new(tenantguard::SqliteStore::open(&path).unwrap());
+        let g = guard(store, &clock);
+        let acme = service("acme");
+        g.create_tenant(&acme).await.unwrap();
+        let subject = "zelda.q.erasable@example.com";
+        for i in 0..20 {
+            g.put_record(
+                &acme,
+                &format!("z-{i}"),
+                CHAT_TRANSCRIPT,
+                Some(subject),
+                b"x",
+            )
+            .await
+            .unwrap();
+        }
+        let files = || -> Vec<u8> {
+            let mut all = Vec::new();
+            for ext in ["", "-wal", "-shm"] {
+                if let Ok(b) = std::fs::read(format!("{}{ext}", path.display())) {
+                    all.extend(b);
+                }
+            }
+            all
+        };
+        let contains =
+            |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(contains(&files(), subject), "the subject is stored before");
+        let r = g.erase_subject(&acme, subject, 7).await.unwrap();
+        assert_eq!(r.deleted, 20);
+        drop(g);
+        // Fold the WAL into the main file, as a backup or a later checkpoint would.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        drop(conn);
+        let bytes = files();
+        assert!(
+            !contains(&bytes, subject),
+            "the subject id survived the erasure"
+        );
+        assert!(!contains(&bytes, &tenantguard::audit::digest(subject)));
+        assert!(contains(&bytes, &r.subject_digest), "the receipt is stored");
     });
 }

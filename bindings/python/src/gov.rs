@@ -497,10 +497,12 @@ impl SweepAllReport {
     }
 }
 
-/// Outcome of a data-subject erasure; `receipt` is its audit entry (the subject's SHA-256 only).
+/// Outcome of a data-subject erasure; `receipt` is its audit entry (a keyed digest of the
+/// subject only); `receipt_secret` (64 hex) is returned once, for the requester.
 #[pyclass(module = "tenantguard", frozen, get_all)]
 pub(crate) struct ErasureReport {
     subject_digest: String,
+    receipt_secret: String,
     deleted: u64,
     batches: u64,
     receipt: Py<AuditEntry>,
@@ -1171,6 +1173,7 @@ impl Guard {
         })?;
         Ok(ErasureReport {
             subject_digest: r.subject_digest,
+            receipt_secret: r.receipt_secret.to_hex(),
             deleted: r.deleted,
             batches: r.batches,
             receipt: entry(py, r.receipt)?,

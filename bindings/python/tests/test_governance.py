@@ -1,6 +1,8 @@
 """Governance from Python: agent tokens, the audit log, retention and erasure, passwords
 and sessions, each run for real against the core."""
 
+import hashlib
+import hmac
 import io
 import json
 import pickle
@@ -280,6 +282,16 @@ def test_erase_subject_and_tenant(guard: tg.Guard, acme: tg.TenantContext, servi
     r = guard.erase_subject(acme, "jane@example.com")
     assert r.deleted == 2
     assert "jane" not in r.receipt.target and r.subject_digest in r.receipt.target
+    # Keyed receipt (docs/FORMAT.md 4.7): the requester recomputes it with the secret.
+    assert r.receipt.target == "subject:hmac-sha256:" + r.subject_digest
+    assert len(r.receipt_secret) == 64 and r.receipt_secret not in repr(r)
+    want = hmac.new(
+        bytes.fromhex(r.receipt_secret),
+        b"tenantguard/erasure-receipt/v1\n" + b"acme" + b"\0" + b"jane@example.com",
+        hashlib.sha256,
+    ).hexdigest()
+    assert want == r.subject_digest
+    assert hashlib.sha256(b"jane@example.com").hexdigest() not in r.receipt.target
     assert guard.open_record(acme, "c")[1] == b"bob"
     for rid in ("a", "b"):
         with pytest.raises(tg.NotFoundError):

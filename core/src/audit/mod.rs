@@ -8,7 +8,7 @@
 //! [`Guard::record_audit`]. Appends are atomic in the store (see
 //! [`AuditStore::append_audit`](crate::store::AuditStore::append_audit)), so concurrent
 //! appenders never fork a chain. Entries hold no secrets: subjects of erasure requests are
-//! recorded as SHA-256 digests.
+//! recorded as keyed digests ([`crate::retention::erasure_receipt_digest`]).
 
 pub mod checkpoint;
 mod entry;
@@ -310,6 +310,8 @@ pub fn actor_of(ctx: &TenantContext) -> String {
 
 /// The SHA-256 (hex) of a value that must not appear in the log itself (e.g. a data
 /// subject's id): lets an auditor confirm a known value without the log holding it.
+/// Unkeyed, so anyone can test guesses against it: not for low-entropy personal data
+/// such as e-mail addresses (erasure receipts use a keyed digest instead).
 pub fn digest(value: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(value.as_bytes()))
@@ -434,6 +436,7 @@ impl Guard {
         mut each: impl FnMut(&AuditEntry) -> Result<(), AuditError> + Send,
     ) -> Result<VerifyReport> {
         let mut v = ChainVerifier::new(None);
+        let mut macs_seen = false;
         let mut after = 0u64;
         let mut n = 0u64;
         loop {
@@ -455,6 +458,10 @@ impl Guard {
                     seq: Some(e.seq),
                     problem,
                 })?;
+                // The MAC too (the chain alone is unkeyed: a writer re-chains a rewritten
+                // suffix). A key that cannot be fetched now is an availability error.
+                self.check_entry_mac(e, macs_seen).await?;
+                macs_seen |= e.mac.is_some();
                 each(e)?;
             }
         }

@@ -283,7 +283,7 @@ impl Guard {
 
     /// An entry's MAC must verify; an entry without one only in the legacy prefix
     /// (before the first MACed entry).
-    async fn check_entry_mac(&self, e: &AuditEntry, macs_seen: bool) -> Result<()> {
+    pub(crate) async fn check_entry_mac(&self, e: &AuditEntry, macs_seen: bool) -> Result<()> {
         match (&e.mac, e.mac_key_id()) {
             (None, _) if !macs_seen => Ok(()),
             (None, _) => Err(broken(e.seq, VerifyProblem::MacMissing)),
@@ -291,11 +291,17 @@ impl Guard {
             (Some(_), Some(id)) => {
                 let id = crate::crypto::KeyId::new(id)
                     .map_err(|_| broken(e.seq, VerifyProblem::MacMismatch))?;
-                let k = self
-                    .service_keys()
-                    .get(ServicePurpose::AuditMac, id)
-                    .await
-                    .map_err(|_| broken(e.seq, VerifyProblem::MacMismatch))?;
+                // A key the keyring does not know or has retired cannot have made this
+                // MAC: integrity. A provider or store that cannot hand the key over right
+                // now is an availability failure, never reported as tampering.
+                let k = match self.service_keys().get(ServicePurpose::AuditMac, id).await {
+                    Ok(k) => k,
+                    Err(
+                        crate::kms::KeyringError::UnknownKey { .. }
+                        | crate::kms::KeyringError::Retired { .. },
+                    ) => return Err(broken(e.seq, VerifyProblem::MacMismatch)),
+                    Err(other) => return Err(other.into()),
+                };
                 if e.mac_matches(k.expose()) {
                     Ok(())
                 } else {

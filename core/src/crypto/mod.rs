@@ -8,7 +8,7 @@
 mod aead;
 mod format;
 pub(crate) mod keys;
-mod rng;
+pub(crate) mod rng;
 pub(crate) mod seal;
 pub(crate) mod v2;
 

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::audit::{digest, AuditAction, AuditEntry, AuditEvent};
+use crate::audit::{AuditAction, AuditEntry, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::rotation::check_batch;
@@ -119,12 +119,93 @@ pub struct SweepAllReport {
     pub stopped: bool,
 }
 
+/// Domain separator of a keyed erasure receipt (docs/FORMAT.md, "Erasure receipts").
+pub const ERASURE_RECEIPT_DOMAIN: &[u8] = b"tenantguard/erasure-receipt/v1\n";
+
+/// Prefix of the `target` of a keyed erasure receipt, before the 64 hex digits.
+pub const ERASURE_RECEIPT_PREFIX: &str = "subject:hmac-sha256:";
+
+/// The random 256-bit secret of one erasure receipt, handed to the requester once
+/// ([`ErasureReport::receipt_secret`]) and never stored: with it (and the subject id) the
+/// data subject checks that the receipt in the audit log is theirs
+/// ([`erasure_receipt_matches`]); without it nobody can test a guessed subject against
+/// the receipt. Debug never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReceiptSecret([u8; 32]);
+
+impl ReceiptSecret {
+    fn generate() -> Result<Self> {
+        let mut b = [0u8; 32];
+        crate::crypto::rng::fill(&mut b).map_err(crate::Error::from)?;
+        Ok(ReceiptSecret(b))
+    }
+
+    /// Parses the 64 lowercase hex digits of [`ReceiptSecret::to_hex`].
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 64 || s.bytes().any(|c| !matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(s, &mut b).ok()?;
+        Some(ReceiptSecret(b))
+    }
+
+    /// The secret as 64 lowercase hex digits (what the requester keeps).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::fmt::Debug for ReceiptSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReceiptSecret([REDACTED])")
+    }
+}
+
+/// The keyed digest a subject erasure records: lowercase hex of
+/// `HMAC-SHA256(key = secret, "tenantguard/erasure-receipt/v1\n" || tenant || 0x00 || subject)`.
+pub fn erasure_receipt_digest(secret: &ReceiptSecret, tenant: &str, subject: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut m = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&secret.0)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(ERASURE_RECEIPT_DOMAIN);
+    m.update(tenant.as_bytes());
+    m.update(&[0]);
+    m.update(subject.as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Whether `receipt` (an audit entry, e.g. from an export) is the erasure receipt of
+/// `subject` made with `secret`: what a data subject runs to check their erasure
+/// happened. Constant time in the digest.
+pub fn erasure_receipt_matches(
+    receipt: &AuditEntry,
+    subject: &str,
+    secret: &ReceiptSecret,
+) -> bool {
+    if receipt.action != AuditAction::SubjectErasure.as_str() {
+        return false;
+    }
+    let Some(have) = receipt.target.strip_prefix(ERASURE_RECEIPT_PREFIX) else {
+        return false;
+    };
+    let want = erasure_receipt_digest(secret, &receipt.tenant, subject);
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        want.as_bytes(),
+        have.as_bytes(),
+    ))
+}
+
 /// What a data-subject erasure did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ErasureReport {
-    /// SHA-256 (hex) of the subject, as recorded in the audit log.
+    /// The keyed digest of the subject ([`erasure_receipt_digest`]), as recorded in the
+    /// audit receipt's target (`subject:hmac-sha256:<digest>`).
     pub subject_digest: String,
+    /// The receipt's secret: hand it to the requester (with the receipt's `seq`); it is
+    /// not stored anywhere, so it cannot be shown again.
+    pub receipt_secret: ReceiptSecret,
     /// Records deleted.
     pub deleted: u64,
     /// Batches run.
@@ -380,8 +461,10 @@ impl Guard {
     }
 
     /// Erases every record tagged with data subject `subject`, whatever its window, `batch`
-    /// at a time. The audit receipt (`retention.erase_subject`) holds the subject's SHA-256,
-    /// never the subject itself. Idempotent. Needs the admin role.
+    /// at a time. The audit receipt (`retention.erase_subject`) holds a keyed digest of the
+    /// subject ([`erasure_receipt_digest`] under a fresh random secret returned once in
+    /// [`ErasureReport::receipt_secret`]), never the subject itself nor a plain hash of it.
+    /// Idempotent (each run leaves its own receipt). Needs the admin role.
     #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "erase_subject", tenant = %ctx.tenant()))]
     pub async fn erase_subject(
         &self,
@@ -408,15 +491,20 @@ impl Guard {
                 break;
             }
         }
-        let subject_digest = digest(subject);
+        // Keyed, not a plain hash: a plain SHA-256 of an e-mail address is reversed by
+        // hashing a list of candidate addresses.
+        let receipt_secret = ReceiptSecret::generate()?;
+        let subject_digest =
+            erasure_receipt_digest(&receipt_secret, ctx.tenant().as_str(), subject);
         let ev = AuditEvent::new(
             AuditAction::SubjectErasure,
-            format!("subject:sha256:{subject_digest}"),
+            format!("{ERASURE_RECEIPT_PREFIX}{subject_digest}"),
         )
         .detail("deleted", deleted.to_string());
         let receipt = self.audit(ctx, ev).await?;
         Ok(ErasureReport {
             subject_digest,
+            receipt_secret,
             deleted,
             batches,
             receipt,
