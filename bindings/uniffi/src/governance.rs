@@ -615,14 +615,35 @@ impl From<core_retention::SweepAllReport> for SweepAllReport {
 /// What a data-subject erasure did.
 #[derive(uniffi::Record, Clone, Debug)]
 pub struct ErasureReport {
-    /// SHA-256 (hex) of the subject, as recorded in the audit log.
+    /// The keyed digest (hex) of the subject, as recorded in the audit receipt.
     pub subject_digest: String,
+    /// The receipt's random secret, returned once and stored nowhere: hand it to the
+    /// requester so they can check the receipt is theirs. Never printed.
+    pub receipt_secret: Arc<ReceiptSecret>,
     /// Records deleted.
     pub deleted: u64,
     /// Batches run.
     pub batches: u64,
     /// The audit receipt.
     pub receipt: AuditEntry,
+}
+
+/// The secret of one erasure receipt: an object, so `toString()` and logs never show it.
+#[derive(uniffi::Object)]
+pub struct ReceiptSecret(tenantguard::retention::ReceiptSecret);
+
+impl std::fmt::Debug for ReceiptSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReceiptSecret(<redacted>)")
+    }
+}
+
+#[uniffi::export]
+impl ReceiptSecret {
+    /// The secret as 64 hex characters, for the requester (and only for them).
+    pub fn to_hex(&self) -> String {
+        self.0.to_hex()
+    }
 }
 
 /// What erasing a whole tenant did.
@@ -871,14 +892,15 @@ impl Guard {
         Ok(r.into())
     }
 
-    /// Erases every record tagged with data subject `subject`; the audit receipt holds its
-    /// SHA-256 only. Admin role.
+    /// Erases every record tagged with data subject `subject`; the audit receipt holds a
+    /// keyed digest of it under a secret returned once in the report. Admin role.
     fn erase_subject / erase_subject_async(
         &self, ctx: Arc<TenantContext>, subject: String, batch: u32
     ) -> ErasureReport {
         let r = self.0.erase_subject(&ctx.0, &subject, batch as usize).await?;
         Ok(ErasureReport {
             subject_digest: r.subject_digest,
+            receipt_secret: Arc::new(ReceiptSecret(r.receipt_secret)),
             deleted: r.deleted,
             batches: r.batches,
             receipt: r.receipt.into(),

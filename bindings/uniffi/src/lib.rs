@@ -41,8 +41,9 @@ pub use error::{HostError, ProviderError, TenantguardError};
 pub use governance::{
     verify_audit_jsonl, AuditAction, AuditEntry, AuditEvent, AuditExport, AuditHead, AuditReport,
     Clock, ErasureReport, GuardOptions, IssuedToken, PasswordCheck, PasswordHasher, PasswordParams,
-    RetentionWindow, SessionInfo, SessionTokens, SweepAllReport, SweepReport, TenantErasureReport,
-    TokenAction, TokenInfo, TokenScope, TokenSpec, VerifiedAccess, VerifiedToken,
+    ReceiptSecret, RetentionWindow, SessionInfo, SessionTokens, SweepAllReport, SweepReport,
+    TenantErasureReport, TokenAction, TokenInfo, TokenScope, TokenSpec, VerifiedAccess,
+    VerifiedToken,
 };
 pub use guard::{
     guard_embedded_with_service, guard_in_memory_with_service, guard_with_key_provider_and_service,

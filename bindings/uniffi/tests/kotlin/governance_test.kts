@@ -188,6 +188,13 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
         val e = g.eraseSubject(acme, "bob", 10u)
         check(e.deleted == 2uL && e.receipt.action == "retention.erase_subject" && e.subjectDigest.length == 64)
         check(!e.receipt.toString().contains("bob") && e.receipt.target.contains(e.subjectDigest))
+        // Keyed receipt (docs/FORMAT.md 4.7): the secret is shown only on request, never by toString().
+        val secretHex = e.receiptSecret.toHex()
+        check(secretHex.length == 64 && !e.toString().contains(secretHex))
+        val mac = javax.crypto.Mac.getInstance("HmacSHA256")
+        mac.init(javax.crypto.spec.SecretKeySpec(secretHex.chunked(2).map { it.toInt(16).toByte() }.toByteArray(), "HmacSHA256"))
+        val expected = mac.doFinal("tenantguard/erasure-receipt/v1\nacme\u0000bob".toByteArray()).joinToString("") { "%02x".format(it) }
+        check(expected == e.subjectDigest) { "receipt digest does not recompute in Kotlin" }
         expect<TenantguardException.NotFound> { g.openRecord(acme, "chat-1") }
         check(g.eraseSubject(acme, "bob", 10u).deleted == 0uL)
 
