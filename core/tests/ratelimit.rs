@@ -6,6 +6,9 @@
 mod tg_cap;
 
 mod gov_support;
+#[cfg(feature = "postgres")]
+#[allow(dead_code)]
+mod postgres_support;
 mod ratelimit_support;
 
 use std::sync::Arc;
@@ -159,6 +162,21 @@ fn keys_are_unambiguous() {
         l.check(ActionClass::Write, &LimitKey::tenant("a").subject("b:c"))
             .await
             .unwrap();
+        // The same bytes concatenated without a separator: still different cells.
+        l.check(ActionClass::Write, &LimitKey::tenant("ab").subject("c"))
+            .await
+            .unwrap();
+        l.check(ActionClass::Write, &LimitKey::tenant("a").subject("bc"))
+            .await
+            .unwrap();
+        l.check(ActionClass::Write, &LimitKey::tenant("").subject("abc"))
+            .await
+            .unwrap();
+        // And the cell itself holds: the second check of one key is refused.
+        assert!(l
+            .check(ActionClass::Write, &LimitKey::tenant("a").subject("bc"))
+            .await
+            .is_err());
     });
 }
 
@@ -1008,5 +1026,57 @@ fn writes_through_a_context_are_limited_per_host_key() {
         g.put_record(&alice, "b1", "note", None, b"x")
             .await
             .unwrap();
+    });
+}
+
+/// On PostgreSQL the news crosses instances: a second instance (its own store, pool and
+/// listener) enforces an owner's override without waiting for the cache lifetime.
+#[cfg(feature = "postgres")]
+#[test]
+fn on_postgres_another_instance_enforces_an_override_at_once() {
+    rt().block_on(async {
+        let Some(pg) = postgres_support::fresh("rl_overrides").await else {
+            eprintln!("skipped: PostgreSQL not configured");
+            return;
+        };
+        let (sa, sb) = (pg.store_arc().await, pg.store_arc().await);
+        let clock = TestClock::at(T0);
+        let keys = postgres_support::shared_provider();
+        let a = guard_on_keys(
+            keys.clone(),
+            sa.clone(),
+            sa.clone(),
+            RateLimiter::default(),
+            &clock,
+        );
+        a.create_tenant(&service("acme")).await.unwrap();
+        let store: Arc<dyn tenantguard::Store> = sa;
+        let owner = member(&store, "acme", "olga", Role::Owner).await;
+        member(&store, "acme", "alice", Role::Member).await;
+        member(&store, "acme", "wendy", Role::Member).await;
+        // The second instance; contexts from here on are vouched by its capability.
+        let b = guard_on_keys(keys, sb.clone(), sb, RateLimiter::default(), &clock);
+        let alice = user("acme", "alice", Role::Member);
+        let wendy = user("acme", "wendy", Role::Member);
+        assert_eq!(writes(&b, &wendy, "warm", 1).await, 1);
+        a.set_rate_limit_overrides(&owner, &writes_override(2))
+            .await
+            .unwrap();
+        // No clock advance: only the news can evict B's cached "no override".
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while b
+            .rate_limit_policy(&alice, ActionClass::Write)
+            .await
+            .unwrap()
+            .subject
+            != Some(hour(2))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the other instance never heard of the override"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(writes(&b, &alice, "b", 10).await, 2);
     });
 }

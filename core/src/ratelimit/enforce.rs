@@ -138,7 +138,15 @@ impl Guard {
             Some(c) => c,
             None => {
                 let ctx = TenantContext::service(tenant.clone(), &self.service_role());
-                match self.load_overrides(&ctx).await {
+                let loaded = match self.load_overrides(&ctx).await {
+                    Ok(o) => Ok(o),
+                    // No such tenant: the host's policy (cached too, so a flood of calls
+                    // naming unknown tenants costs no store read each; a tenant created
+                    // later has no override until one is set, which evicts this).
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(RateLimitOverrides::new()),
+                    Err(e) => Err(e),
+                };
+                match loaded {
                     Ok(o) => {
                         let c = Cached {
                             loaded_at: now,
@@ -148,8 +156,6 @@ impl Guard {
                         cache.put(tenant, c.clone());
                         c
                     }
-                    // No such tenant: the host's policy (the action fails on its own).
-                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(host),
                     Err(e) if host.fail_closed => return Err(e),
                     Err(_) => return Ok(host),
                 }

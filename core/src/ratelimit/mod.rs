@@ -799,6 +799,31 @@ impl RateLimiter {
         key: &LimitKey<'_>,
         cost: u32,
     ) -> Result<(), RateLimitError> {
+        match &self.backend {
+            // Synchronous: nothing lives across an await, so this future stays a few words
+            // (the shared path's state is boxed: it pays a round trip anyway).
+            Backend::Memory(m) => Self::take_in(m, class, p, key, cost),
+            Backend::Shared(_) => Box::pin(self.take_shared(class, p, key, cost)).await,
+        }
+    }
+
+    fn refusal(class: ActionClass, refused_for: Option<u64>) -> Result<(), RateLimitError> {
+        match refused_for {
+            None => Ok(()),
+            Some(us) => Err(RateLimitError::RateLimited {
+                retry_after: Duration::from_micros(us.max(1)),
+                class,
+            }),
+        }
+    }
+
+    fn take_in(
+        m: &MemoryLimiter,
+        class: ActionClass,
+        p: &ClassPolicy,
+        key: &LimitKey<'_>,
+        cost: u32,
+    ) -> Result<(), RateLimitError> {
         let long;
         let key = short_host!(key, long);
         let mut cells = [None; 4];
@@ -806,13 +831,27 @@ impl RateLimiter {
         if n == 0 {
             return Ok(());
         }
-        match self.run(class, p.fail_closed, &cells, n).await?.refused_for {
-            None => Ok(()),
-            Some(us) => Err(RateLimitError::RateLimited {
-                retry_after: Duration::from_micros(us.max(1)),
-                class,
-            }),
+        Self::refusal(class, m.apply_now(cells[..n].iter().flatten()).refused_for)
+    }
+
+    async fn take_shared(
+        &self,
+        class: ActionClass,
+        p: &ClassPolicy,
+        key: &LimitKey<'_>,
+        cost: u32,
+    ) -> Result<(), RateLimitError> {
+        let long;
+        let key = short_host!(key, long);
+        let mut cells = [None; 4];
+        let n = Self::cells(p, class, &key, |_| CellOp::Take(cost), &mut cells);
+        if n == 0 {
+            return Ok(());
         }
+        Self::refusal(
+            class,
+            self.run(class, p.fail_closed, &cells, n).await?.refused_for,
+        )
     }
 
     /// Records a failed `class` action for `key`: it costs `failure_cost` more on every
