@@ -210,6 +210,7 @@ impl Guard {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn totp_at(
         &self,
         ctx: &TenantContext,

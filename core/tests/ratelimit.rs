@@ -6,9 +6,6 @@
 mod tg_cap;
 
 mod gov_support;
-#[cfg(feature = "postgres")]
-#[allow(dead_code)]
-mod postgres_support;
 mod ratelimit_support;
 
 use std::sync::Arc;

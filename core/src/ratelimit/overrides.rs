@@ -160,6 +160,13 @@ fn within(q: Quota, ceiling: Option<Quota>) -> bool {
     ceiling.is_none_or(|c| q.burst <= c.burst && q.period >= c.period)
 }
 
+/// Whether adding a host level to `p` would move its back-off from the subject cell to
+/// the (subject, host key) cell: a loosening (a guesser spreading over host keys would
+/// escape the per-subject lock-out), so a tenant may not.
+fn moves_backoff(p: &ClassPolicy) -> bool {
+    p.backoff.is_some() && p.host.is_none()
+}
+
 /// `q` cut down to `ceiling`.
 fn clamp(q: Quota, ceiling: Option<Quota>) -> Quota {
     match ceiling {
@@ -203,6 +210,13 @@ impl RateLimiter {
                     );
                 }
             }
+            if co.host.is_some() && moves_backoff(host) {
+                return refuse(
+                    class,
+                    "host: the back-off is kept per subject here (a host level would move it \
+                     to the subject and host key pair)",
+                );
+            }
             if co.fail_closed == Some(false) && host.fail_closed {
                 return refuse(class, "the host keeps this class fail-closed");
             }
@@ -229,7 +243,11 @@ impl RateLimiter {
             tenant: level(o.tenant, ceiling.tenant, host.tenant),
             subject: level(o.subject, ceiling.subject, host.subject),
             object: level(o.object, ceiling.object, host.object),
-            host: level(o.host, ceiling.host, host.host),
+            host: if moves_backoff(&host) {
+                host.host
+            } else {
+                level(o.host, ceiling.host, host.host)
+            },
             fail_closed: host.fail_closed || o.fail_closed == Some(true),
             ..host
         }
@@ -257,6 +275,41 @@ impl TenantPolicies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_level_never_moves_a_subject_back_off() {
+        let subject_backoff = ClassPolicy {
+            host: None,
+            ..ClassPolicy::default_for(ActionClass::Login)
+        };
+        let l = RateLimiter::in_process(
+            super::super::Policies::default()
+                .set(ActionClass::Login, subject_backoff)
+                .unwrap(),
+        );
+        let o = RateLimitOverrides::new().set(
+            ActionClass::Login,
+            ClassOverride {
+                host: Some(Quota::new(1, Duration::from_secs(60))),
+                ..ClassOverride::default()
+            },
+        );
+        assert!(matches!(
+            l.validate_overrides(&o),
+            Err(RateLimitError::Override(_))
+        ));
+        // Read back from the store anyway: ignored.
+        let p = l.effective_policy(ActionClass::Login, o.get(ActionClass::Login));
+        assert_eq!(p.host, None);
+        // Where the host already keys the back-off by host key, tightening it is fine.
+        let d = RateLimiter::default();
+        assert!(d.validate_overrides(&o).is_ok());
+        assert_eq!(
+            d.effective_policy(ActionClass::Login, o.get(ActionClass::Login))
+                .host,
+            Some(Quota::new(1, Duration::from_secs(60)))
+        );
+    }
 
     #[test]
     fn stored_form_round_trips() {
