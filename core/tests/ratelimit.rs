@@ -174,6 +174,19 @@ fn keys_are_unambiguous() {
             .check(ActionClass::Write, &LimitKey::tenant("a").subject("bc"))
             .await
             .is_err());
+        // Keys longer than the in-process table's stack buffer hash in parts: still one
+        // cell per key, distinct from their neighbours.
+        let long_a = "x".repeat(300);
+        let long_b = format!("{}y", "x".repeat(299));
+        for s in [&long_a, &long_b] {
+            l.check(ActionClass::Write, &LimitKey::tenant("a").subject(s))
+                .await
+                .unwrap();
+        }
+        assert!(l
+            .check(ActionClass::Write, &LimitKey::tenant("a").subject(&long_a))
+            .await
+            .is_err());
     });
 }
 

@@ -14,6 +14,8 @@ use super::{Cell, Outcome, RateLimitBackend, RateLimitError};
 pub const DEFAULT_MAX_CELLS: usize = 100_000;
 
 const SHARDS: usize = 64;
+/// Keys up to this many bytes (header included) are hashed from one stack buffer.
+const KEY_BUF: usize = 160;
 
 /// The table's keys are already keyed SipHash outputs: hashing them again would only cost
 /// time, so the map uses them as they are.
@@ -109,7 +111,7 @@ impl MemoryLimiter {
 
     /// The cell's id: one keyed SipHash over a header (class, level, each part's length
     /// plus one, 0 for an absent part) and the parts' bytes, so the bytes parse one way
-    /// only. Four writes into the hasher, no allocation.
+    /// only. No allocation; the same stream whether it is written at once or in parts.
     fn hash(&self, c: &Cell<'_>) -> u64 {
         let (a, b) = match c.level {
             super::Level::Tenant => (None, None),
@@ -126,9 +128,24 @@ impl MemoryLimiter {
         header[10..18].copy_from_slice(&len(a).to_le_bytes());
         header[18..26].copy_from_slice(&len(b).to_le_bytes());
         let mut h = self.hasher.build_hasher();
-        h.write(&header);
-        for part in [t, a, b].into_iter().flatten() {
-            h.write(part.as_bytes());
+        let parts = [t, a, b];
+        let total = header.len() + parts.iter().flatten().map(|p| p.len()).sum::<usize>();
+        if total <= KEY_BUF {
+            // One write of the whole key from the stack: SipHash then runs over full words
+            // in one loop instead of paying its tail handling once per part.
+            let mut buf = [0u8; KEY_BUF];
+            buf[..header.len()].copy_from_slice(&header);
+            let mut at = header.len();
+            for part in parts.into_iter().flatten() {
+                buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+                at += part.len();
+            }
+            h.write(&buf[..at]);
+        } else {
+            h.write(&header);
+            for part in parts.into_iter().flatten() {
+                h.write(part.as_bytes());
+            }
         }
         h.finish()
     }
