@@ -3,7 +3,8 @@
 //! one round trip), and what limits add to a warm agent-token verification (the same
 //! guard with and without the default limits, same run).
 //!
-//! Run: `cargo bench -p tenantguard-benches --bench ratelimit`; with the shared backends:
+//! Run: `cargo bench -p tenantguard-benches --bench ratelimit` (in-process rows only:
+//! `-- ratelimit_in_process`); with the shared backends:
 //! `eval "$(scripts/redis.sh start)"; eval "$(scripts/pg.sh start)"` then
 //! `cargo bench -p tenantguard-benches --features redis,postgres --bench ratelimit`.
 
@@ -93,17 +94,36 @@ fn in_process(c: &mut Criterion) {
             })
         })
     });
+    // Even the roomiest quota (1,000,000 at once, then one per µs) runs dry within a
+    // second at tens of millions of checks per second on one key: the admitted rows
+    // spread over 64 users (64 cells, each well inside its quota).
+    let users: Vec<String> = (0..64).map(|i| format!("u:alice-{i:02}")).collect();
+    let ones: Vec<LimitKey<'_>> = users
+        .iter()
+        .map(|u| LimitKey::tenant("acme").subject(u))
+        .collect();
+    let tenants: Vec<String> = (0..64).map(|i| format!("acme-{i:02}")).collect();
+    let threes: Vec<LimitKey<'_>> = users
+        .iter()
+        .zip(&tenants)
+        .map(|(u, t)| LimitKey::tenant(t).subject(u).host(Some("203.0.113.7")))
+        .collect();
+    let _ = &three;
     g.bench_function("check_1_cell_admitted", |b| {
         b.iter_custom(|n| {
+            let mut i = 0;
             cpu_time(n, || {
-                poll_once(l.check(ActionClass::Write, &one)).unwrap();
+                i = (i + 1) & 63;
+                poll_once(l.check(ActionClass::Write, &ones[i])).unwrap();
             })
         })
     });
     g.bench_function("check_3_cells_admitted", |b| {
         b.iter_custom(|n| {
+            let mut i = 0;
             cpu_time(n, || {
-                poll_once(l.check(ActionClass::Login, &three)).unwrap();
+                i = (i + 1) & 63;
+                poll_once(l.check(ActionClass::Login, &threes[i])).unwrap();
             })
         })
     });

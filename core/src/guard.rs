@@ -248,6 +248,7 @@ impl GuardBuilder {
             let keys = me.clone();
             let tokens = me.clone();
             let sessions = me.clone();
+            let limits = me.clone();
             let ring = Arc::downgrade(&keyring);
             let subscriptions = vec![
                 bus.subscribe(move |e| {
@@ -279,6 +280,11 @@ impl GuardBuilder {
                             .on_event(e, i.clock.now_unix(), ttl);
                     }
                 }),
+                bus.subscribe(move |e| {
+                    if let Some(i) = limits.upgrade() {
+                        i.limit_overrides.on_event(e);
+                    }
+                }),
             ];
             Inner {
                 id,
@@ -298,6 +304,7 @@ impl GuardBuilder {
                 refuse_v1: self.refuse_v1,
                 transparency,
                 limiter: self.limiter.unwrap_or_default(),
+                limit_overrides: Default::default(),
             }
         });
         Ok(Guard { inner })
@@ -322,6 +329,7 @@ struct Inner {
     refuse_v1: bool,
     transparency: crate::audit::Transparency,
     limiter: crate::ratelimit::RateLimiter,
+    limit_overrides: crate::ratelimit::enforce::OverrideCache,
 }
 
 /// The tenantguard facade: seal and open values and credentials per tenant, rotate and
@@ -397,6 +405,11 @@ impl Guard {
     /// (`guard.rate_limiter().check(class, &key)`).
     pub fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter {
         &self.inner.limiter
+    }
+
+    /// The cache of tenants' rate-limit overrides.
+    pub(crate) fn limit_overrides(&self) -> &crate::ratelimit::enforce::OverrideCache {
+        &self.inner.limit_overrides
     }
 
     /// The format this guard seals new values in ([`GuardBuilder::seal_format`]); a
@@ -945,12 +958,25 @@ impl Guard {
         id: &str,
         credential: &Credential,
     ) -> Result<()> {
-        self.put_record(
+        self.put_credential_from(ctx, id, credential, None).await
+    }
+
+    /// [`Guard::put_credential`] for a caller known by `host_key` (IP address or client
+    /// id): the `Write` class's per-host-key cell applies when its policy has one.
+    pub async fn put_credential_from(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        credential: &Credential,
+        host_key: Option<&str>,
+    ) -> Result<()> {
+        self.put_record_from(
             ctx,
             id,
             credential.kind().as_str(),
             None,
             credential.secret().expose(),
+            host_key,
         )
         .await
     }
@@ -968,6 +994,22 @@ impl Guard {
         subject: Option<&str>,
         plaintext: &[u8],
     ) -> Result<()> {
+        self.put_record_from(ctx, id, class, subject, plaintext, None)
+            .await
+    }
+
+    /// [`Guard::put_record`] for a caller known by `host_key` (IP address or client id):
+    /// the `Write` class's per-host-key cell (subject and host key together) applies when
+    /// its policy has one.
+    pub async fn put_record_from(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        class: &str,
+        subject: Option<&str>,
+        plaintext: &[u8],
+        host_key: Option<&str>,
+    ) -> Result<()> {
         if class == crate::secret::CredentialKind::Password.as_str() {
             self.authorize(
                 ctx,
@@ -980,7 +1022,7 @@ impl Guard {
                 return Err(crate::portal::PortalError::PortalRequired.into());
             }
         }
-        self.put_record_checked(ctx, id, class, subject, plaintext)
+        self.put_record_checked(ctx, id, class, subject, plaintext, host_key)
             .await
     }
 
@@ -992,6 +1034,7 @@ impl Guard {
         class: &str,
         subject: Option<&str>,
         plaintext: &[u8],
+        host_key: Option<&str>,
     ) -> Result<()> {
         self.authorize(
             ctx,
@@ -1000,7 +1043,7 @@ impl Guard {
             ScopeAction::Write,
             "store a record",
         )?;
-        self.limit(ctx, crate::ratelimit::ActionClass::Write, None)
+        self.limit_from(ctx, crate::ratelimit::ActionClass::Write, None, host_key)
             .await?;
         let key = self.active_key(ctx).await?;
         let now = self.now();

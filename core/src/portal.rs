@@ -217,6 +217,7 @@ impl Guard {
             credential.kind().as_str(),
             None,
             credential.secret().expose(),
+            None,
         )
         .await
     }

@@ -158,7 +158,7 @@ impl Revealer {
     ) -> Result<TotpCode> {
         check_purpose(purpose)?;
         self.guard
-            .totp_at(ctx, id, params, unix_time, purpose, |ctx| {
+            .totp_at(ctx, id, params, unix_time, purpose, None, |ctx| {
                 self.observe(ctx, id, OpenKind::TotpCode, purpose)
             })
             .await
@@ -191,11 +191,26 @@ impl Guard {
         params: &TotpParams,
         reason: &str,
     ) -> Result<TotpCode> {
-        check_purpose(reason)?;
-        let now = u64::try_from(self.now()).unwrap_or(0);
-        self.totp_at(ctx, id, params, now, reason, |_| Ok(())).await
+        self.totp_code_from(ctx, id, params, reason, None).await
     }
 
+    /// [`Guard::totp_code`] for a caller known by `host_key` (IP address or client id):
+    /// the `Totp` class's per-host-key cell applies when its policy has one.
+    pub async fn totp_code_from(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        params: &TotpParams,
+        reason: &str,
+        host_key: Option<&str>,
+    ) -> Result<TotpCode> {
+        check_purpose(reason)?;
+        let now = u64::try_from(self.now()).unwrap_or(0);
+        self.totp_at(ctx, id, params, now, reason, host_key, |_| Ok(()))
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn totp_at(
         &self,
         ctx: &TenantContext,
@@ -203,6 +218,7 @@ impl Guard {
         params: &TotpParams,
         unix_time: u64,
         reason: &str,
+        host_key: Option<&str>,
         observe: impl FnOnce(&TenantContext) -> Result<()>,
     ) -> Result<TotpCode> {
         self.authorize(
@@ -228,7 +244,7 @@ impl Guard {
         }
         // Counted only for a request that would yield a code: a refused time or a wrong
         // record spends nothing.
-        self.limit(ctx, crate::ratelimit::ActionClass::Totp, Some(id))
+        self.limit_from(ctx, crate::ratelimit::ActionClass::Totp, Some(id), host_key)
             .await?;
         observe(ctx)?;
         let value = SealedValue::from_vec(rec.sealed)?;

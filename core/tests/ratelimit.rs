@@ -6,6 +6,7 @@
 mod tg_cap;
 
 mod gov_support;
+mod ratelimit_support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use gov_support::*;
 use tenantguard::auth::{AuthError, PasswordHasher};
 use tenantguard::ratelimit::{
-    ActionClass, Backoff, ClassPolicy, LimitKey, MemoryLimiter, Policies, Quota, RateLimitError,
-    RateLimiter,
+    ActionClass, Backoff, ClassOverride, ClassPolicy, LimitKey, MemoryLimiter, Policies, Quota,
+    RateLimitError, RateLimitOverrides, RateLimiter,
 };
 use tenantguard::tenant::{Role, TenantId, UserId};
 use tenantguard::tokens::{Action, TokenSpec};
@@ -158,6 +159,34 @@ fn keys_are_unambiguous() {
         l.check(ActionClass::Write, &LimitKey::tenant("a").subject("b:c"))
             .await
             .unwrap();
+        // The same bytes concatenated without a separator: still different cells.
+        l.check(ActionClass::Write, &LimitKey::tenant("ab").subject("c"))
+            .await
+            .unwrap();
+        l.check(ActionClass::Write, &LimitKey::tenant("a").subject("bc"))
+            .await
+            .unwrap();
+        l.check(ActionClass::Write, &LimitKey::tenant("").subject("abc"))
+            .await
+            .unwrap();
+        // And the cell itself holds: the second check of one key is refused.
+        assert!(l
+            .check(ActionClass::Write, &LimitKey::tenant("a").subject("bc"))
+            .await
+            .is_err());
+        // Keys longer than the in-process table's stack buffer hash in parts: still one
+        // cell per key, distinct from their neighbours.
+        let long_a = "x".repeat(300);
+        let long_b = format!("{}y", "x".repeat(299));
+        for s in [&long_a, &long_b] {
+            l.check(ActionClass::Write, &LimitKey::tenant("a").subject(s))
+                .await
+                .unwrap();
+        }
+        assert!(l
+            .check(ActionClass::Write, &LimitKey::tenant("a").subject(&long_a))
+            .await
+            .is_err());
     });
 }
 
@@ -199,24 +228,7 @@ fn lockout_cells_outlive_cells_that_are_nearly_full_again() {
 }
 
 fn login_policy() -> Policies {
-    Policies::default()
-        .set(
-            ActionClass::Login,
-            ClassPolicy {
-                subject: Some(Quota::new(50, Duration::from_secs(60))),
-                host: Some(Quota::new(10, Duration::from_secs(60))),
-                failure_cost: 2,
-                backoff: Some(Backoff {
-                    after: 3,
-                    base: Duration::from_secs(30),
-                    max: Duration::from_secs(900),
-                    forget_after: Duration::from_secs(3600),
-                }),
-                fail_closed: true,
-                ..ClassPolicy::UNLIMITED
-            },
-        )
-        .unwrap()
+    ratelimit_support::with_login(Policies::default())
 }
 
 #[test]
@@ -572,5 +584,509 @@ fn hosts_ask_the_limiter_for_their_own_routes() {
             .check(ActionClass::Login, &key)
             .await
             .is_err());
+    });
+}
+
+// ---- Per-tenant overrides (kept in the policy store, like the egress policy) ----
+
+fn guard_on(
+    store: Arc<dyn tenantguard::Store>,
+    policies: Arc<dyn tenantguard::store::PolicyStore>,
+    limiter: RateLimiter,
+    clock: &TestClock,
+) -> Guard {
+    guard_on_keys(
+        Arc::new(LocalKeyProvider::ephemeral()),
+        store,
+        policies,
+        limiter,
+        clock,
+    )
+}
+
+fn guard_on_keys(
+    keys: Arc<dyn tenantguard::KeyProvider>,
+    store: Arc<dyn tenantguard::Store>,
+    policies: Arc<dyn tenantguard::store::PolicyStore>,
+    limiter: RateLimiter,
+    clock: &TestClock,
+) -> Guard {
+    Guard::builder()
+        .key_provider_arc(keys)
+        .store_arc(store)
+        .policy_store(policies)
+        .rate_limiter(limiter)
+        .clock(clock.clone())
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap()
+}
+
+fn hour(burst: u32) -> Quota {
+    Quota::new(burst, Duration::from_secs(3600))
+}
+
+fn writes_override(burst: u32) -> RateLimitOverrides {
+    RateLimitOverrides::new().set(
+        ActionClass::Write,
+        ClassOverride {
+            subject: Some(hour(burst)),
+            ..ClassOverride::default()
+        },
+    )
+}
+
+/// Writes `n` records as `ctx`; how many were admitted before the first refusal.
+async fn writes(g: &Guard, ctx: &tenantguard::tenant::TenantContext, tag: &str, n: u32) -> u32 {
+    for i in 0..n {
+        match g
+            .put_record(ctx, &format!("{tag}-{i}"), "note", None, b"x")
+            .await
+        {
+            Ok(()) => {}
+            Err(e) => {
+                retry_after(&e);
+                return i;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn a_tenant_owner_tightens_his_own_limits_on_every_store_and_no_one_elses() {
+    rt().block_on(async {
+        for (name, store, policies, _dir) in stores_with_policies() {
+            let clock = TestClock::at(T0);
+            let g = guard_on(store.clone(), policies, RateLimiter::default(), &clock);
+            g.create_tenant(&service("acme")).await.unwrap();
+            g.create_tenant(&service("globex")).await.unwrap();
+            let owner = member(&store, "acme", "olga", Role::Owner).await;
+            let alice = member(&store, "acme", "alice", Role::Member).await;
+            let gus = member(&store, "globex", "gus", Role::Member).await;
+            // Warm the cache with "no override" first: the change must evict it.
+            let wendy = member(&store, "acme", "wendy", Role::Member).await;
+            assert_eq!(writes(&g, &wendy, "warm", 2).await, 2, "{name}");
+            assert_eq!(
+                g.rate_limit_policy(&alice, ActionClass::Write)
+                    .await
+                    .unwrap(),
+                ClassPolicy::default_for(ActionClass::Write),
+                "{name}"
+            );
+
+            let v = g
+                .set_rate_limit_overrides(&owner, &writes_override(3))
+                .await
+                .unwrap();
+            assert_eq!(v, 1, "{name}");
+            assert_eq!(
+                g.rate_limit_overrides(&alice).await.unwrap(),
+                writes_override(3),
+                "{name}"
+            );
+            // At once on this instance: three more writes each, then refused.
+            assert_eq!(writes(&g, &alice, "a", 10).await, 3, "{name}");
+            assert_eq!(writes(&g, &owner, "o", 10).await, 3, "{name}");
+            // Another tenant keeps the host's limits.
+            assert_eq!(writes(&g, &gus, "g", 10).await, 10, "{name}");
+            assert_eq!(
+                g.rate_limit_policy(&gus, ActionClass::Write).await.unwrap(),
+                ClassPolicy::default_for(ActionClass::Write),
+                "{name}"
+            );
+
+            // Audited, as a policy change with its classes.
+            let entries = g.audit_entries(&service("acme"), 0, 1000).await.unwrap();
+            let change: Vec<_> = entries
+                .iter()
+                .filter(|e| e.action == "policy.change" && e.target == "rate_limits")
+                .collect();
+            assert_eq!(change.len(), 1, "{name}");
+            assert_eq!(change[0].details.get("classes").unwrap(), "write");
+            assert!(
+                change[0].actor.contains("olga"),
+                "{name}: {}",
+                change[0].actor
+            );
+
+            // Removing the overrides gives the host's policy back.
+            g.set_rate_limit_overrides(&owner, &RateLimitOverrides::new())
+                .await
+                .unwrap();
+            assert_eq!(
+                g.rate_limit_policy(&alice, ActionClass::Write)
+                    .await
+                    .unwrap(),
+                ClassPolicy::default_for(ActionClass::Write),
+                "{name}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_malicious_owner_cannot_loosen_open_or_touch_the_service_class() {
+    rt().block_on(async {
+        for (name, store, policies, _dir) in stores_with_policies() {
+            let clock = TestClock::at(T0);
+            let g = guard_on(
+                store.clone(),
+                policies,
+                RateLimiter::in_process(login_policy()),
+                &clock,
+            );
+            g.create_tenant(&service("acme")).await.unwrap();
+            let owner = member(&store, "acme", "olga", Role::Owner).await;
+            let login = |o: ClassOverride| RateLimitOverrides::new().set(ActionClass::Login, o);
+            let refused = [
+                // More burst than the host's 10 per (user, host key).
+                login(ClassOverride {
+                    host: Some(Quota::new(11, Duration::from_secs(60))),
+                    ..ClassOverride::default()
+                }),
+                // A faster rate than the host's.
+                login(ClassOverride {
+                    subject: Some(Quota::new(50, Duration::from_secs(1))),
+                    ..ClassOverride::default()
+                }),
+                // Authentication fails open when the backend is down.
+                login(ClassOverride {
+                    fail_closed: Some(false),
+                    ..ClassOverride::default()
+                }),
+                // Absurd values (zero, overflow, centuries).
+                login(ClassOverride {
+                    host: Some(Quota::new(0, Duration::from_secs(60))),
+                    ..ClassOverride::default()
+                }),
+                login(ClassOverride {
+                    host: Some(Quota::new(u32::MAX, Duration::from_secs(86_400))),
+                    ..ClassOverride::default()
+                }),
+                login(ClassOverride {
+                    host: Some(Quota::new(1, Duration::from_secs(u64::MAX))),
+                    ..ClassOverride::default()
+                }),
+                login(ClassOverride {
+                    host: Some(Quota::new(1, Duration::ZERO)),
+                    ..ClassOverride::default()
+                }),
+                // Throttling (or freeing) the service's own jobs.
+                RateLimitOverrides::new().set(
+                    ActionClass::Service,
+                    ClassOverride {
+                        tenant: Some(hour(1)),
+                        ..ClassOverride::default()
+                    },
+                ),
+            ];
+            for o in &refused {
+                let e = g.set_rate_limit_overrides(&owner, o).await.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}: {o:?}: {e}");
+            }
+            // Nothing was stored, nothing changed.
+            assert!(g.rate_limit_overrides(&owner).await.unwrap().is_empty());
+            assert_eq!(
+                g.rate_limit_policy(&owner, ActionClass::Login)
+                    .await
+                    .unwrap(),
+                ratelimit_support::login_class()
+            );
+            let entries = g.audit_entries(&service("acme"), 0, 1000).await.unwrap();
+            assert!(!entries.iter().any(|e| e.target == "rate_limits"), "{name}");
+
+            // Members cannot change the limits; a context that claims the owner role
+            // is checked against the stored role.
+            let alice = member(&store, "acme", "alice", Role::Member).await;
+            let tighter = writes_override(1);
+            let e = g
+                .set_rate_limit_overrides(&alice, &tighter)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{name}");
+            let claims_owner = user("acme", "alice", Role::Owner);
+            assert!(g
+                .set_rate_limit_overrides(&claims_owner, &tighter)
+                .await
+                .is_err());
+            assert!(g.rate_limit_overrides(&owner).await.unwrap().is_empty());
+        }
+    });
+}
+
+/// An owner's tighter login limit, and a stricter fail-closed, are in force; the anonymous
+/// cells other tenants share (unknown tokens per host key) are not his to tighten.
+#[test]
+fn overrides_reach_logins_but_never_the_cells_tenants_share() {
+    rt().block_on(async {
+        let (_, store, policies, _dir) = stores_with_policies().remove(0);
+        let clock = TestClock::at(T0);
+        let g = guard_on(store.clone(), policies, RateLimiter::default(), &clock);
+        g.create_tenant(&service("acme")).await.unwrap();
+        let owner = member(&store, "acme", "olga", Role::Owner).await;
+        let o = RateLimitOverrides::new()
+            .set(
+                ActionClass::Login,
+                ClassOverride {
+                    host: Some(Quota::new(2, Duration::from_secs(600))),
+                    ..ClassOverride::default()
+                },
+            )
+            .set(
+                ActionClass::TokenFailure,
+                ClassOverride {
+                    host: Some(hour(1)),
+                    ..ClassOverride::default()
+                },
+            )
+            .set(
+                ActionClass::Write,
+                ClassOverride {
+                    fail_closed: Some(true),
+                    ..ClassOverride::default()
+                },
+            );
+        g.set_rate_limit_overrides(&owner, &o).await.unwrap();
+        assert!(
+            g.rate_limit_policy(&owner, ActionClass::Write)
+                .await
+                .unwrap()
+                .fail_closed
+        );
+
+        let hasher = PasswordHasher::default();
+        let phc = hasher.hash("pw").unwrap();
+        let tenant = TenantId::new("acme").unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let from = Some("203.0.113.50");
+        for _ in 0..2 {
+            g.verify_password(&hasher, &tenant, &alice, "pw", &phc, from)
+                .await
+                .unwrap();
+        }
+        let e = g
+            .verify_password(&hasher, &tenant, &alice, "pw", &phc, from)
+            .await
+            .unwrap_err();
+        retry_after(&e);
+
+        // Unknown tokens from one host: the host's 20 at once, whatever acme's owner set.
+        for i in 0..5 {
+            let e = g
+                .authenticate_token_from(&forged_token(i), Some("198.51.100.7"))
+                .await
+                .unwrap_err();
+            assert_ne!(e.kind(), ErrorKind::RateLimited, "probe {i}: {e}");
+        }
+    });
+}
+
+/// The ceiling the host sets is how far owners may loosen; a document planted in the
+/// policy store (a database writer) is cut down to it, never trusted.
+#[test]
+fn owners_loosen_up_to_the_host_ceiling_and_planted_documents_are_clamped() {
+    rt().block_on(async {
+        for (name, store, policies, _dir) in stores_with_policies() {
+            let clock = TestClock::at(T0);
+            let host = Policies::default()
+                .set(
+                    ActionClass::Write,
+                    ClassPolicy {
+                        subject: Some(hour(2)),
+                        ..ClassPolicy::UNLIMITED
+                    },
+                )
+                .unwrap();
+            let ceiling = host
+                .clone()
+                .set(
+                    ActionClass::Write,
+                    ClassPolicy {
+                        subject: Some(hour(5)),
+                        ..ClassPolicy::UNLIMITED
+                    },
+                )
+                .unwrap();
+            let limiter = RateLimiter::in_process(host).with_override_ceiling(ceiling);
+            let g = guard_on(store.clone(), policies.clone(), limiter.clone(), &clock);
+            g.create_tenant(&service("acme")).await.unwrap();
+            let owner = member(&store, "acme", "olga", Role::Owner).await;
+            let e = g
+                .set_rate_limit_overrides(&owner, &writes_override(6))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}");
+            g.set_rate_limit_overrides(&owner, &writes_override(5))
+                .await
+                .unwrap();
+            assert_eq!(writes(&g, &owner, "w", 10).await, 5, "{name}");
+
+            // Planted: a million writes at once, login failing open, the service class.
+            let planted = r#"{"classes":{
+                "write":{"subject":{"burst":1000000,"period_us":1}},
+                "login":{"fail_closed":false,"host":{"burst":1000000,"period_us":1}},
+                "service":{"tenant":{"burst":1,"period_us":3600000000}}}}"#;
+            policies
+                .put_policy(&service("acme"), "rate_limits", planted, T0)
+                .await
+                .unwrap();
+            // Another instance (no cache yet) reads it.
+            let clock2 = TestClock::at(T0);
+            let g2 = guard_on(store.clone(), policies.clone(), limiter, &clock2);
+            let w = g2
+                .rate_limit_policy(&owner, ActionClass::Write)
+                .await
+                .unwrap();
+            assert_eq!(w.subject, Some(hour(5)), "{name}");
+            let l = g2
+                .rate_limit_policy(&owner, ActionClass::Login)
+                .await
+                .unwrap();
+            assert!(l.fail_closed, "{name}");
+            assert_eq!(l.host, ClassPolicy::default_for(ActionClass::Login).host);
+            assert_eq!(
+                g2.rate_limit_policy(&owner, ActionClass::Service)
+                    .await
+                    .unwrap(),
+                ClassPolicy::UNLIMITED
+            );
+        }
+    });
+}
+
+/// A second instance on the same store (no cross-instance news on SQLite) enforces an
+/// override within the documented cache lifetime.
+#[test]
+fn another_instance_enforces_an_override_within_the_cache_lifetime() {
+    rt().block_on(async {
+        let (_, store, policies, _dir) = stores_with_policies().remove(1);
+        let clock = TestClock::at(T0);
+        let keys: Arc<dyn tenantguard::KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let on = |p| {
+            guard_on_keys(
+                keys.clone(),
+                store.clone(),
+                p,
+                RateLimiter::default(),
+                &clock,
+            )
+        };
+        let a = on(policies.clone());
+        let b = on(policies);
+        a.create_tenant(&service("acme")).await.unwrap();
+        let owner = member(&store, "acme", "olga", Role::Owner).await;
+        let alice = member(&store, "acme", "alice", Role::Member).await;
+        let wendy = member(&store, "acme", "wendy", Role::Member).await;
+        assert_eq!(writes(&b, &wendy, "warm", 1).await, 1);
+        a.set_rate_limit_overrides(&owner, &writes_override(2))
+            .await
+            .unwrap();
+        clock.advance(tenantguard::ratelimit::OVERRIDE_TTL_SECS);
+        assert_eq!(writes(&b, &alice, "b", 10).await, 2);
+    });
+}
+
+/// Writes through a context take the caller's host key like the `*_from` calls: one user
+/// flooding from one address is stopped there and still writes from another.
+#[test]
+fn writes_through_a_context_are_limited_per_host_key() {
+    rt().block_on(async {
+        let p = Policies::default()
+            .set(
+                ActionClass::Write,
+                ClassPolicy {
+                    subject: Some(hour(100)),
+                    host: Some(hour(2)),
+                    ..ClassPolicy::UNLIMITED
+                },
+            )
+            .unwrap();
+        let (g, store) = limited_guard(RateLimiter::in_process(p));
+        g.create_tenant(&service("acme")).await.unwrap();
+        let alice = member(&store, "acme", "alice", Role::Member).await;
+        let from = |h: &'static str| Some(h);
+        for i in 0..2 {
+            g.put_record_from(
+                &alice,
+                &format!("a{i}"),
+                "note",
+                None,
+                b"x",
+                from("10.0.0.1"),
+            )
+            .await
+            .unwrap();
+        }
+        let e = g
+            .put_record_from(&alice, "a2", "note", None, b"x", from("10.0.0.1"))
+            .await
+            .unwrap_err();
+        retry_after(&e);
+        let cred = Credential::api_token(b"k".to_vec());
+        retry_after(
+            &g.put_credential_from(&alice, "c1", &cred, from("10.0.0.1"))
+                .await
+                .unwrap_err(),
+        );
+        g.put_credential_from(&alice, "c1", &cred, from("10.0.0.2"))
+            .await
+            .unwrap();
+        // Without a host key only the subject cell applies.
+        g.put_record(&alice, "b1", "note", None, b"x")
+            .await
+            .unwrap();
+    });
+}
+
+/// On PostgreSQL the news crosses instances: a second instance (its own store, pool and
+/// listener) enforces an owner's override without waiting for the cache lifetime.
+#[cfg(feature = "postgres")]
+#[test]
+fn on_postgres_another_instance_enforces_an_override_at_once() {
+    rt().block_on(async {
+        let Some(pg) = postgres_support::fresh("rl_overrides").await else {
+            eprintln!("skipped: PostgreSQL not configured");
+            return;
+        };
+        let (sa, sb) = (pg.store_arc().await, pg.store_arc().await);
+        let clock = TestClock::at(T0);
+        let keys = postgres_support::shared_provider();
+        let a = guard_on_keys(
+            keys.clone(),
+            sa.clone(),
+            sa.clone(),
+            RateLimiter::default(),
+            &clock,
+        );
+        a.create_tenant(&service("acme")).await.unwrap();
+        let store: Arc<dyn tenantguard::Store> = sa;
+        let owner = member(&store, "acme", "olga", Role::Owner).await;
+        member(&store, "acme", "alice", Role::Member).await;
+        member(&store, "acme", "wendy", Role::Member).await;
+        // The second instance; contexts from here on are vouched by its capability.
+        let b = guard_on_keys(keys, sb.clone(), sb, RateLimiter::default(), &clock);
+        let alice = user("acme", "alice", Role::Member);
+        let wendy = user("acme", "wendy", Role::Member);
+        assert_eq!(writes(&b, &wendy, "warm", 1).await, 1);
+        a.set_rate_limit_overrides(&owner, &writes_override(2))
+            .await
+            .unwrap();
+        // No clock advance: only the news can evict B's cached "no override".
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while b
+            .rate_limit_policy(&alice, ActionClass::Write)
+            .await
+            .unwrap()
+            .subject
+            != Some(hour(2))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the other instance never heard of the override"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(writes(&b, &alice, "b", 10).await, 2);
     });
 }

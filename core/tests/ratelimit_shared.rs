@@ -13,6 +13,7 @@
 
 #[cfg(feature = "postgres")]
 mod postgres_support;
+mod ratelimit_support;
 mod tg_cap;
 
 use std::process::{Command, Stdio};
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tenantguard::auth::{AuthError, PasswordHasher};
 use tenantguard::ratelimit::{
-    ActionClass, Backoff, ClassPolicy, LimitKey, Policies, Quota, RateLimitBackend, RateLimiter,
+    ActionClass, ClassPolicy, LimitKey, Policies, Quota, RateLimitBackend, RateLimiter,
 };
 use tenantguard::tenant::{TenantId, UserId};
 use tenantguard::{Error, ErrorKind, Guard, LocalKeyProvider, MemoryStore};
@@ -206,24 +207,7 @@ fn assert_within_rate(kind: &str, t: &Totals) {
 }
 
 fn login_policies() -> Policies {
-    Policies::unlimited()
-        .set(
-            ActionClass::Login,
-            ClassPolicy {
-                subject: Some(Quota::new(50, Duration::from_secs(60))),
-                host: Some(Quota::new(10, Duration::from_secs(60))),
-                failure_cost: 2,
-                backoff: Some(Backoff {
-                    after: 3,
-                    base: Duration::from_secs(30),
-                    max: Duration::from_secs(900),
-                    forget_after: Duration::from_secs(3600),
-                }),
-                fail_closed: true,
-                ..ClassPolicy::UNLIMITED
-            },
-        )
-        .unwrap()
+    ratelimit_support::with_login(Policies::unlimited())
 }
 
 /// Two guards ("instances") on one backend: a guesser alternating between them is stopped

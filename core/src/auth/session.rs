@@ -443,9 +443,11 @@ impl Guard {
             .await?
             .ok_or(AuthError::Unknown)?;
         let subject = format!("u:{}", session.user);
+        let policy = self.tenant_policy(&rec.tenant, class).await?;
         limiter
-            .check(
+            .check_with(
                 class,
+                &policy,
                 &crate::ratelimit::LimitKey::tenant(rec.tenant.as_str()).subject(&subject),
             )
             .await?;

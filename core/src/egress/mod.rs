@@ -623,6 +623,17 @@ impl Egress {
         ctx: &TenantContext,
         req: EgressRequest<'_>,
     ) -> Result<EgressDecision> {
+        self.prepare_from(ctx, req, None).await
+    }
+
+    /// [`Egress::prepare_with`] for a caller known by `host_key` (IP address or client
+    /// id): the `EgressPrepare` class's per-host-key cell applies when its policy has one.
+    pub async fn prepare_from(
+        &self,
+        ctx: &TenantContext,
+        req: EgressRequest<'_>,
+        host_key: Option<&str>,
+    ) -> Result<EgressDecision> {
         self.inner.guard.authorize(
             ctx,
             Role::Viewer,
@@ -632,7 +643,12 @@ impl Egress {
         )?;
         self.inner
             .guard
-            .limit(ctx, crate::ratelimit::ActionClass::EgressPrepare, None)
+            .limit_from(
+                ctx,
+                crate::ratelimit::ActionClass::EgressPrepare,
+                None,
+                host_key,
+            )
             .await?;
         let c = self.compiled(ctx).await?;
         let policy = &c.policy;

@@ -20,6 +20,7 @@
 pub(crate) mod enforce;
 mod gcra;
 mod memory;
+mod overrides;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
@@ -33,8 +34,10 @@ use thiserror::Error;
 
 use crate::error::ErrorKind;
 
+pub use enforce::OVERRIDE_TTL_SECS;
 pub use gcra::{CellBackoff, CellOp, CellQuota, CellState};
 pub use memory::{MemoryLimiter, DEFAULT_MAX_CELLS};
+pub use overrides::{ClassOverride, RateLimitOverrides, OVERRIDE_POLICY_KIND};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresLimiter, DEFAULT_PG_TIMEOUT};
 #[cfg(feature = "redis")]
@@ -75,11 +78,15 @@ pub enum RateLimitError {
     /// A policy or option is out of range.
     #[error("invalid rate limit configuration: {0}")]
     Config(String),
+    /// A tenant's override is refused: out of range, looser than the host's ceiling, on
+    /// the service class, or opening a class the host keeps fail-closed.
+    #[error("rate limit override refused: {0}")]
+    Override(String),
 }
 
 impl RateLimitError {
     /// The stable kind: `RateLimited`, `Unavailable` (backend down, fail-closed, or a
-    /// backend error) or `Config`.
+    /// backend error), `Config`, or `InvalidInput` (a refused tenant override).
     pub fn kind(&self) -> ErrorKind {
         match self {
             RateLimitError::RateLimited { .. } => ErrorKind::RateLimited,
@@ -87,6 +94,7 @@ impl RateLimitError {
                 ErrorKind::Unavailable
             }
             RateLimitError::Config(_) => ErrorKind::Config,
+            RateLimitError::Override(_) => ErrorKind::InvalidInput,
         }
     }
 
@@ -158,7 +166,7 @@ impl ActionClass {
         ActionClass::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -200,7 +208,7 @@ impl Quota {
         }
     }
 
-    fn validate(&self) -> Result<(), RateLimitError> {
+    pub(crate) fn validate(&self) -> Result<(), RateLimitError> {
         if self.burst == 0 || self.burst > 1_000_000 {
             return Err(RateLimitError::Config(
                 "burst must be 1 to 1,000,000".into(),
@@ -319,7 +327,7 @@ impl ClassPolicy {
         Ok(())
     }
 
-    fn is_unlimited(&self) -> bool {
+    pub(crate) fn is_unlimited(&self) -> bool {
         self.tenant.is_none()
             && self.subject.is_none()
             && self.object.is_none()
@@ -614,6 +622,9 @@ enum Backend {
 pub struct RateLimiter {
     backend: Backend,
     policies: Arc<Policies>,
+    /// The loosest a tenant's override may go ([`RateLimiter::with_override_ceiling`]);
+    /// `None`: the policies themselves (tenants may only tighten).
+    ceiling: Option<Arc<Policies>>,
 }
 
 /// A failure recorded by [`RateLimiter::failure`].
@@ -637,6 +648,7 @@ impl RateLimiter {
         RateLimiter {
             backend: Backend::Memory(Arc::new(MemoryLimiter::new(DEFAULT_MAX_CELLS))),
             policies: Arc::new(policies),
+            ceiling: None,
         }
     }
 
@@ -645,6 +657,7 @@ impl RateLimiter {
         RateLimiter {
             backend: Backend::Shared(backend),
             policies: Arc::new(policies),
+            ceiling: None,
         }
     }
 
@@ -653,6 +666,7 @@ impl RateLimiter {
         RateLimiter {
             backend: Backend::Memory(Arc::new(memory)),
             policies: Arc::new(policies),
+            ceiling: None,
         }
     }
 
@@ -669,19 +683,35 @@ impl RateLimiter {
         &self.policies
     }
 
+    /// Lets tenants loosen their own limits up to `ceiling` (per class and level: a burst
+    /// at most the ceiling's, a period at least the ceiling's; a level the ceiling leaves
+    /// `None` is not capped). Without it the ceiling is the policies themselves: tenant
+    /// owners and admins may only tighten ([`crate::Guard::set_rate_limit_overrides`]).
+    /// The ceiling's `fail_closed` and back-off are not used: a tenant never opens a
+    /// fail-closed class nor changes a back-off, and never touches the service class.
+    pub fn with_override_ceiling(mut self, ceiling: Policies) -> RateLimiter {
+        self.ceiling = Some(Arc::new(ceiling));
+        self
+    }
+
+    /// The loosest a tenant override may go (the policies unless
+    /// [`RateLimiter::with_override_ceiling`] set one).
+    pub fn override_ceiling(&self) -> &Policies {
+        self.ceiling.as_deref().unwrap_or(&self.policies)
+    }
+
     /// Whether `class` limits anything (an unlimited class never reaches the backend).
     pub fn limits(&self, class: ActionClass) -> bool {
         !self.policies.get(class).is_unlimited()
     }
 
     fn cells<'a>(
-        &self,
+        p: &ClassPolicy,
         class: ActionClass,
         key: &LimitKey<'a>,
         op: impl Fn(Level) -> CellOp,
         out: &mut [Option<Cell<'a>>; 4],
     ) -> usize {
-        let p = self.policies.get(class);
         let mut n = 0;
         let mut push = |level: Level, q: Option<Quota>, present: bool| {
             if let (Some(q), true) = (q, present) {
@@ -703,8 +733,7 @@ impl RateLimiter {
     }
 
     /// The level that carries the back-off: the host cell when present, else the subject.
-    fn backoff_level(&self, class: ActionClass, key: &LimitKey<'_>) -> Level {
-        let p = self.policies.get(class);
+    fn backoff_level(p: &ClassPolicy, key: &LimitKey<'_>) -> Level {
         if key.host.is_some() && p.host.is_some() {
             Level::Host
         } else {
@@ -715,6 +744,7 @@ impl RateLimiter {
     async fn run(
         &self,
         class: ActionClass,
+        fail_closed: bool,
         cells: &[Option<Cell<'_>>; 4],
         n: usize,
     ) -> Result<Outcome, RateLimitError> {
@@ -724,7 +754,7 @@ impl RateLimiter {
                 let list: Vec<Cell<'_>> = cells[..n].iter().flatten().copied().collect();
                 match b.apply(&list).await {
                     Ok(o) => Ok(o),
-                    Err(_) if !self.policies.get(class).fail_closed => Ok(Outcome::default()),
+                    Err(_) if !fail_closed => Ok(Outcome::default()),
                     Err(_) => Err(RateLimitError::Unavailable {
                         backend: b.name(),
                         class,
@@ -736,34 +766,49 @@ impl RateLimiter {
 
     /// Admits one `class` action for `key` or refuses it with `RateLimited` (retry-after).
     /// With a shared backend down: `Unavailable` for a fail-closed class, admitted else.
+    /// Uses the host's policies; [`RateLimiter::check_with`] takes a tenant's effective
+    /// policy ([`crate::Guard::rate_limit_policy`]).
     pub async fn check(
         &self,
         class: ActionClass,
         key: &LimitKey<'_>,
     ) -> Result<(), RateLimitError> {
-        self.take(class, key, 1).await
+        self.take(class, self.policies.get(class), key, 1).await
+    }
+
+    /// Like [`RateLimiter::check`] under `policy` (e.g. a tenant's effective policy).
+    pub async fn check_with(
+        &self,
+        class: ActionClass,
+        policy: &ClassPolicy,
+        key: &LimitKey<'_>,
+    ) -> Result<(), RateLimitError> {
+        self.take(class, policy, key, 1).await
     }
 
     /// Like [`RateLimiter::check`] without spending anything: refuses only a cell already
     /// over its limit or locked out (used before work whose failures alone are counted).
     pub async fn peek(&self, class: ActionClass, key: &LimitKey<'_>) -> Result<(), RateLimitError> {
-        self.take(class, key, 0).await
+        self.take(class, self.policies.get(class), key, 0).await
     }
 
     async fn take(
         &self,
         class: ActionClass,
+        p: &ClassPolicy,
         key: &LimitKey<'_>,
         cost: u32,
     ) -> Result<(), RateLimitError> {
-        let long;
-        let key = short_host!(key, long);
-        let mut cells = [None; 4];
-        let n = self.cells(class, &key, |_| CellOp::Take(cost), &mut cells);
-        if n == 0 {
-            return Ok(());
+        match &self.backend {
+            // Synchronous: nothing lives across an await, so this future stays a few words
+            // (the shared path's state is boxed: it pays a round trip anyway).
+            Backend::Memory(m) => Self::take_in(m, class, p, key, cost),
+            Backend::Shared(_) => Box::pin(self.take_shared(class, p, key, cost)).await,
         }
-        match self.run(class, &cells, n).await?.refused_for {
+    }
+
+    fn refusal(class: ActionClass, refused_for: Option<u64>) -> Result<(), RateLimitError> {
+        match refused_for {
             None => Ok(()),
             Some(us) => Err(RateLimitError::RateLimited {
                 retry_after: Duration::from_micros(us.max(1)),
@@ -772,17 +817,66 @@ impl RateLimiter {
         }
     }
 
+    fn take_in(
+        m: &MemoryLimiter,
+        class: ActionClass,
+        p: &ClassPolicy,
+        key: &LimitKey<'_>,
+        cost: u32,
+    ) -> Result<(), RateLimitError> {
+        let long;
+        let key = short_host!(key, long);
+        let mut cells = [None; 4];
+        let n = Self::cells(p, class, &key, |_| CellOp::Take(cost), &mut cells);
+        if n == 0 {
+            return Ok(());
+        }
+        Self::refusal(class, m.apply_now(cells[..n].iter().flatten()).refused_for)
+    }
+
+    async fn take_shared(
+        &self,
+        class: ActionClass,
+        p: &ClassPolicy,
+        key: &LimitKey<'_>,
+        cost: u32,
+    ) -> Result<(), RateLimitError> {
+        let long;
+        let key = short_host!(key, long);
+        let mut cells = [None; 4];
+        let n = Self::cells(p, class, &key, |_| CellOp::Take(cost), &mut cells);
+        if n == 0 {
+            return Ok(());
+        }
+        Self::refusal(
+            class,
+            self.run(class, p.fail_closed, &cells, n).await?.refused_for,
+        )
+    }
+
     /// Records a failed `class` action for `key`: it costs `failure_cost` more on every
     /// cell and counts towards the back-off. Never refuses; a backend error is ignored (a
     /// fail-closed class refuses the next check anyway).
     pub async fn failure(&self, class: ActionClass, key: &LimitKey<'_>) -> FailureOutcome {
-        let p = *self.policies.get(class);
+        self.failure_with(class, self.policies.get(class), key)
+            .await
+    }
+
+    /// Like [`RateLimiter::failure`] under `policy`.
+    pub async fn failure_with(
+        &self,
+        class: ActionClass,
+        policy: &ClassPolicy,
+        key: &LimitKey<'_>,
+    ) -> FailureOutcome {
+        let p = *policy;
         let long;
         let key = short_host!(key, long);
-        let narrow = self.backoff_level(class, &key);
+        let narrow = Self::backoff_level(&p, &key);
         let backoff = p.backoff.map(|b| b.cell());
         let mut cells = [None; 4];
-        let n = self.cells(
+        let n = Self::cells(
+            &p,
             class,
             &key,
             |level| CellOp::Fail(p.failure_cost, if level == narrow { backoff } else { None }),
@@ -791,7 +885,7 @@ impl RateLimiter {
         if n == 0 {
             return FailureOutcome::default();
         }
-        match self.run(class, &cells, n).await {
+        match self.run(class, p.fail_closed, &cells, n).await {
             Ok(o) => FailureOutcome {
                 locked_for: o.locked_for.map(Duration::from_micros),
                 fails: o.fails,
@@ -803,15 +897,21 @@ impl RateLimiter {
     /// Records a successful `class` action for `key`: the failure count of its back-off
     /// cell starts again (a lock-out in force stays). Backend errors are ignored.
     pub async fn success(&self, class: ActionClass, key: &LimitKey<'_>) {
-        let p = self.policies.get(class);
+        self.success_with(class, self.policies.get(class), key)
+            .await
+    }
+
+    /// Like [`RateLimiter::success`] under `policy`.
+    pub async fn success_with(&self, class: ActionClass, policy: &ClassPolicy, key: &LimitKey<'_>) {
+        let p = policy;
         if p.backoff.is_none() {
             return;
         }
         let long;
         let key = short_host!(key, long);
-        let narrow = self.backoff_level(class, &key);
+        let narrow = Self::backoff_level(p, &key);
         let mut cells = [None; 4];
-        let n = self.cells(class, &key, |_| CellOp::Succeed, &mut cells);
+        let n = Self::cells(p, class, &key, |_| CellOp::Succeed, &mut cells);
         let mut only = [None; 4];
         let mut m = 0;
         for c in cells[..n].iter().flatten().filter(|c| c.level == narrow) {
@@ -819,7 +919,7 @@ impl RateLimiter {
             m += 1;
         }
         if m > 0 {
-            let _ = self.run(class, &only, m).await;
+            let _ = self.run(class, p.fail_closed, &only, m).await;
         }
     }
 }

@@ -39,7 +39,7 @@ impl Clock for TestClock {
 
 #[cfg(feature = "postgres")]
 #[path = "../postgres_support/mod.rs"]
-mod postgres_support;
+pub mod postgres_support;
 
 /// Every backend under test, with its name. The SQLite one is a real file in a temp dir.
 /// With the `postgres` feature and TENANTGUARD_PG_URL set, a PostgresStore on a fresh
