@@ -907,6 +907,42 @@ impl Guard {
         })
     }
 
+    /// The tenant's rate-limit overrides, as a dict in the JSON form of docs/SECURITY.md
+    /// "Per-tenant overrides" (`{"classes": {...}}`; empty classes if none). Any role.
+    fn rate_limit_overrides<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: &TenantContext,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ctx = &ctx.0;
+        let o = self.run(py, |g| async move { g.rate_limit_overrides(ctx).await })?;
+        let text = o.to_json().map_err(|e| py_err(tenantguard::Error::from(e)))?;
+        py.import("json")?.call_method1("loads", (text,))
+    }
+
+    /// Sets the tenant's rate-limit overrides (a dict or JSON text in the form
+    /// `rate_limit_overrides` returns), replacing earlier ones; returns the new policy
+    /// version. Owners and admins may tighten any class but `service` and loosen only up to
+    /// the host's ceiling: anything else raises `InvalidInputError` and stores nothing.
+    fn set_rate_limit_overrides(
+        &self,
+        py: Python<'_>,
+        ctx: &TenantContext,
+        overrides: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let text: String = match overrides.extract::<String>() {
+            Ok(s) => s,
+            Err(_) => py
+                .import("json")?
+                .call_method1("dumps", (overrides,))?
+                .extract()?,
+        };
+        let o = tenantguard::ratelimit::RateLimitOverrides::from_json(&text)
+            .map_err(|e| py_err(tenantguard::Error::from(e)))?;
+        let (ctx, o) = (&ctx.0, &o);
+        self.run(py, |g| async move { g.set_rate_limit_overrides(ctx, o).await })
+    }
+
     /// Records a failed `action_class` action for the cells named (it costs more than a
     /// success and counts towards the back-off); returns the lock-out it started, in
     /// seconds, or None.

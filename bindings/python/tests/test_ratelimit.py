@@ -75,3 +75,35 @@ def test_host_routes_ask_the_limiter(guard: tg.Guard) -> None:
     assert guard.rate_limit_failure("write", tenant="acme", subject="u:bob") is None
     with pytest.raises(tg.InvalidInputError):
         guard.rate_limit_check("nope")  # type: ignore[arg-type]
+
+
+def test_tenant_overrides_tighten_and_cannot_loosen(
+    guard: tg.Guard, service: tg.ServiceRole, acme: tg.TenantContext
+) -> None:
+    guard.set_member(acme, "olga", "owner")
+    guard.set_member(acme, "mia", "member")
+    olga = tg.TenantContext.resolved(service, "acme", "olga", "owner")
+    mia = tg.TenantContext.resolved(service, "acme", "mia", "member")
+    assert guard.rate_limit_overrides(mia) == {"classes": {}}
+    # The owner allows 3 writes per user per hour in her tenant.
+    tighter = {"classes": {"write": {"subject": {"burst": 3, "period_us": 1_200_000_000}}}}
+    assert guard.set_rate_limit_overrides(olga, tighter) >= 1
+    assert guard.rate_limit_overrides(mia) == tighter
+    for i in range(3):
+        guard.put_record(mia, f"r{i}", "note", b"x")
+    with pytest.raises(tg.RateLimitedError) as info:
+        guard.put_record(mia, "r3", "note", b"x")
+    assert info.value.retry_after > 0
+    # A malicious owner cannot lift the host's limits, touch the service class, or make
+    # authentication fail open; a member cannot set overrides at all. Nothing is stored.
+    for bad in (
+        {"classes": {"login": {"subject": {"burst": 1_000_000, "period_us": 1}}}},
+        {"classes": {"service": {"tenant": {"burst": 1, "period_us": 1_000_000}}}},
+        {"classes": {"login": {"fail_closed": False}}},
+        '{"classes": {"write": {"subject": {"burst": 0, "period_us": 1}}}}',
+    ):
+        with pytest.raises(tg.InvalidInputError):
+            guard.set_rate_limit_overrides(olga, bad)
+    with pytest.raises(tg.PermissionDeniedError):
+        guard.set_rate_limit_overrides(mia, {"classes": {}})
+    assert guard.rate_limit_overrides(mia) == tighter

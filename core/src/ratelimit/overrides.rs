@@ -71,8 +71,10 @@ impl RateLimitOverrides {
         self.by_class.is_empty()
     }
 
-    /// The stored JSON form.
-    pub(crate) fn to_json(&self) -> Result<String, RateLimitError> {
+    /// The JSON form, as stored and as the bindings take it:
+    /// `{"classes":{"write":{"tenant":{"burst":100,"period_us":10000},"fail_closed":true}}}`
+    /// (levels `tenant`, `subject`, `object`, `host`, each optional).
+    pub fn to_json(&self) -> Result<String, RateLimitError> {
         let doc = Doc {
             classes: self
                 .by_class
@@ -83,8 +85,9 @@ impl RateLimitOverrides {
         serde_json::to_string(&doc).map_err(|e| RateLimitError::Override(e.to_string()))
     }
 
-    /// Parses the stored JSON form; unknown classes are skipped (a newer release's).
-    pub(crate) fn from_json(body: &str) -> Result<Self, RateLimitError> {
+    /// Parses the JSON form of [`to_json`](Self::to_json); unknown classes are skipped (a
+    /// newer release's). Validation against the host's bounds happens when they are set.
+    pub fn from_json(body: &str) -> Result<Self, RateLimitError> {
         let doc: Doc = serde_json::from_str(body)
             .map_err(|e| RateLimitError::Override(format!("stored overrides: {e}")))?;
         let mut out = RateLimitOverrides::new();
