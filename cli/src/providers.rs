@@ -30,7 +30,12 @@ pub enum KekAdmin {
 
 /// `KmsError` as the operator's failure (the library's kinds and exit codes).
 #[cfg_attr(
-    not(any(feature = "aws", feature = "vault", feature = "pkcs11", feature = "gcp")),
+    not(any(
+        feature = "aws",
+        feature = "vault",
+        feature = "pkcs11",
+        feature = "gcp"
+    )),
     allow(dead_code)
 )]
 pub fn kms_failure(e: KmsError) -> Failure {

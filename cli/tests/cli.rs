@@ -710,11 +710,72 @@ fn tokens_sessions_and_the_kill_switch() {
         d.ok(&["session", "list", "acme", "--user", "alice"])["sessions"],
         serde_json::json!([])
     );
+    assert_eq!(
+        d.ok(&["session", "list", "acme"])["sessions"],
+        serde_json::json!([])
+    );
     d.json(&["session", "revoke", "acme", "ses_nope"], 5);
     assert_eq!(
         d.ok(&["session", "revoke", "acme", "--user", "alice"])["revoked"],
         0
     );
+    // Sessions of two users (and one in another tenant): the list without --user holds
+    // every user's of the tenant, and only those.
+    d.ok(&["tenant", "create", "globex"]);
+    let mut made: Vec<String> = rt().block_on(async {
+        let mut ids = Vec::new();
+        for (t, u, label) in [
+            ("acme", "alice", "laptop"),
+            ("acme", "alice", "phone"),
+            ("acme", "bob", "desk"),
+            ("globex", "carol", "tablet"),
+        ] {
+            let user = UserId::new(u).unwrap();
+            g.set_member(&ctx(&s, t), &user, tenantguard::Role::Member)
+                .await
+                .unwrap();
+            let c = TenantContext::resolved(tenantguard::tenant::Resolved::vouch(
+                &s,
+                TenantId::new(t).unwrap(),
+                user,
+                tenantguard::Role::Member,
+            ));
+            let id = g.create_session(&c, label).await.unwrap().session_id;
+            if t == "acme" {
+                ids.push(id);
+            }
+        }
+        ids
+    });
+    let l = d.ok(&["session", "list", "acme"]);
+    let mut got: Vec<String> = l["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    made.sort();
+    assert_eq!(got, made);
+    assert_eq!(
+        d.ok(&["session", "list", "acme", "--user", "bob"])["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        d.ok(&["session", "revoke", "acme", "--user", "alice"])["revoked"],
+        2
+    );
+    let l = d.ok(&["session", "list", "acme"]);
+    let revoked = l["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| !x["revoked_at"].is_null())
+        .count();
+    assert_eq!(revoked, 2);
 }
 
 #[test]
