@@ -1768,6 +1768,11 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
+            let text = if text.is_empty() {
+                format!("no sessions in {t}")
+            } else {
+                text
+            };
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "sessions": rows}),
                 text,
