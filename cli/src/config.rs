@@ -430,6 +430,39 @@ mod tests {
     }
 
     #[test]
+    fn provider_tables_take_the_library_names_env_wins_and_secrets_stay_hidden() {
+        let mut c: Config = toml::from_str(
+            "key_provider = \"vault\"\n[vault]\naddress = \"http://127.0.0.1:8200\"\nkey_name = \"tg\"\ntoken = \"file-token\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "TENANTGUARD_VAULT_TOKEN" => Some("env-token".to_owned()),
+            "TENANTGUARD_GCP_KEY_NAME" => {
+                Some("projects/p/locations/l/keyRings/r/cryptoKeys/k".to_owned())
+            }
+            "AWS_ACCESS_KEY_ID" => Some("AKIA".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("aws-secret".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        let v = c.vault.clone().unwrap();
+        assert_eq!(v.token, Some(Secret("env-token".into())));
+        assert_eq!(v.key_name.as_deref(), Some("tg"));
+        assert!(c.gcp.as_ref().unwrap().key_name.is_some());
+        assert_eq!(
+            c.aws.as_ref().unwrap().access_key_id.as_deref(),
+            Some("AKIA")
+        );
+        assert!(c.pkcs11.is_none(), "a table nothing set stays absent");
+        // Neither Debug nor the written configuration shows a secret.
+        let shown = format!("{c:?}{}", toml::to_string(&c).unwrap());
+        for secret in ["env-token", "file-token", "aws-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked");
+        }
+        assert!(toml::from_str::<Config>("[vault]\nadress = \"x\"").is_err());
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         assert!(toml::from_str::<Config>("key_provder = \"local\"").is_err());
         let c: Config = toml::from_str("key_provider = \"vault\"\nbatch = 10").unwrap();
