@@ -44,7 +44,9 @@ Examples:
   tenantguard --json doctor
 
 Configuration: --config FILE (default ./tenantguard.toml), overridden by TENANTGUARD_*
-variables (TENANTGUARD_KEY_FILE, TENANTGUARD_SQLITE_PATH, TENANTGUARD_STORE, ...).
+variables (TENANTGUARD_KEY_FILE, TENANTGUARD_SQLITE_PATH, TENANTGUARD_STORE, ...). Key
+providers (builds with --features kms): key_provider = aws, vault, pkcs11 or gcp
+and a [aws] / [vault] / [pkcs11] / [gcp] table (TENANTGUARD_VAULT_TOKEN, ...).
 Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 integrity failure, 4 refused,
 5 not found, 6 check failed or work due, 130 interrupted (run again to resume).";
 
@@ -160,7 +162,7 @@ pub enum Command {
     /// User sessions: list, revoke.
     #[command(
         subcommand,
-        after_help = "Examples:\n  tenantguard session list acme --user alice\n  tenantguard session revoke acme ses_123"
+        after_help = "Examples:\n  tenantguard session list acme\n  tenantguard session list acme --user alice\n  tenantguard session revoke acme ses_123"
     )]
     Session(SessionCmd),
     /// PostgreSQL: migrate the schema, check roles, RLS and grants (`postgres` feature).

@@ -158,6 +158,7 @@ fn help_has_an_example_on_every_command_and_completions_generate() {
         &["audit"],
         &["audit", "export"],
         &["audit", "verify"],
+        &["audit", "public-key"],
         &["policy"],
         &["policy", "get"],
         &["policy", "set"],
