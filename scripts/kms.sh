@@ -7,6 +7,7 @@
 #   scripts/kms.sh start     # installs if needed, starts all three, writes TARGET/kms/kms.env
 #   source TARGET/kms/kms.env    # TARGET: cargo's target dir, scripts/cargo-target-dir.sh
 #   cargo test -p tenantguard-kms --all-features
+#   cargo test -p tenantguard-cli --features kms --test cli_kms   # the command line
 #   scripts/kms.sh stop      # stops the servers by their process ids, removes the token
 #   scripts/kms.sh test      # all of the above: start, run the provider tests, stop
 #
@@ -100,6 +101,9 @@ run_tests() {
   source "$ENV_FILE"
   cargo test --locked -p tenantguard-kms --all-features
   cargo test --locked -p tenantguard --test kms_byok
+  # The command line with every provider (one build of the cli with --features kms): init,
+  # tenants, doctor's wrap/unwrap, key and KEK rotation, rewrap and reencrypt per provider.
+  cargo test --locked -p tenantguard-cli --features kms --test cli_kms
 }
 
 case "${1:-}" in

@@ -18,6 +18,7 @@ use tenantguard::{
 use crate::config::Config;
 use crate::exit::{self, Failure};
 use crate::jobs::{Progress, State, Stop};
+use crate::providers::{self, KekAdmin};
 use crate::{AuditCmd, Cli, Command, KekCmd, KeyCmd, PgCmd, PolicyCmd, Reply};
 use crate::{SessionCmd, TenantCmd, TokenCmd};
 
@@ -32,6 +33,8 @@ pub struct Env {
     pub service: ServiceRole,
     pub provider: Arc<dyn KeyProvider>,
     pub local: Option<Arc<LocalKeyProvider>>,
+    /// How `kek rotate` works with this provider.
+    pub admin: KekAdmin,
     pub state_dir: PathBuf,
     pub quiet: bool,
     stop: std::sync::OnceLock<Stop>,
@@ -90,40 +93,39 @@ impl Env {
     }
 }
 
-fn no_provider(name: &str) -> Failure {
-    Failure::usage(format!(
-        "key_provider {name:?} is a tenantguard-kms provider this command line is not built with: \
-         use key_provider = \"local\", or drive that provider from the library (see docs/kms/)"
-    ))
-}
-
 /// Builds the guard the configuration describes. `create`: make the key file and the
 /// database if absent (only `init` does; every other command refuses a missing one, so a
 /// typo in a path never starts an empty deployment).
 pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure> {
-    let (provider, local): (Arc<dyn KeyProvider>, Option<Arc<LocalKeyProvider>>) =
-        match cfg.key_provider.as_str() {
-            "local" => {
-                let p = if create {
-                    if let Some(dir) = cfg.key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                        private_dir(dir)?;
-                    }
-                    LocalKeyProvider::open_or_create(&cfg.key_file)
-                } else {
-                    if !cfg.key_file.exists() {
-                        return Err(Failure::usage(format!(
-                            "no key file at {}: run `tenantguard init` or set key_file",
-                            cfg.key_file.display()
-                        )));
-                    }
-                    LocalKeyProvider::open(&cfg.key_file)
+    let (provider, local, admin): (
+        Arc<dyn KeyProvider>,
+        Option<Arc<LocalKeyProvider>>,
+        KekAdmin,
+    ) = match cfg.key_provider.as_str() {
+        "local" => {
+            let p = if create {
+                if let Some(dir) = cfg.key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    private_dir(dir)?;
                 }
-                .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
-                let p = Arc::new(p);
-                (p.clone(), Some(p))
+                LocalKeyProvider::open_or_create(&cfg.key_file)
+            } else {
+                if !cfg.key_file.exists() {
+                    return Err(Failure::usage(format!(
+                        "no key file at {}: run `tenantguard init` or set key_file",
+                        cfg.key_file.display()
+                    )));
+                }
+                LocalKeyProvider::open(&cfg.key_file)
             }
-            other => return Err(no_provider(other)),
-        };
+            .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+            let p = Arc::new(p);
+            (p.clone(), Some(p.clone()), KekAdmin::Local(p))
+        }
+        _ => {
+            let (p, admin) = providers::open(&cfg).await?;
+            (p, None, admin)
+        }
+    };
     type Policies = Arc<dyn tenantguard::store::PolicyStore>;
     let (store, policies): (Arc<dyn Store>, Policies) = match cfg.store.as_str() {
         "sqlite" => {
@@ -149,11 +151,21 @@ pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure
         }
         _ => postgres_store(&cfg).await?,
     };
-    let (guard, service) = Guard::builder()
+    let mut builder = Guard::builder()
         .key_provider_arc(provider.clone())
         .store_arc(store)
-        .policy_store(policies)
-        .build_with_service()?;
+        .policy_store(policies);
+    if let Some(path) = &cfg.checkpoint_file {
+        let sink = tenantguard::audit::FileCheckpointSink::open(path).map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                "io",
+                format!("checkpoint_file {}: {e}", path.display()),
+            )
+        })?;
+        builder = builder.checkpoint_sink(Arc::new(sink));
+    }
+    let (guard, service) = builder.build_with_service()?;
     let state_dir = cfg.state_dir();
     Ok(Env {
         cfg,
@@ -161,6 +173,7 @@ pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure
         service,
         provider,
         local,
+        admin,
         state_dir,
         quiet,
         stop: std::sync::OnceLock::new(),
@@ -211,6 +224,17 @@ pub async fn run(cli: Cli) -> Result<Reply, Failure> {
         || cli.config != Path::new("tenantguard.toml");
     if let Command::Init { dir } = &cli.command {
         return init(&cli.config, dir.as_deref(), cli.quiet).await;
+    }
+    if let Command::Audit(AuditCmd::Verify {
+        tenant,
+        export: Some(bundle),
+        public_key,
+        checkpoint,
+        ..
+    }) = &cli.command
+    {
+        // Offline: the bundle and the public key(s) only, no configuration.
+        return verify_bundle_file(tenant.as_deref(), bundle, public_key, checkpoint.as_deref());
     }
     let cfg = Config::load(&cli.config, required)?;
     if let Command::Pg(cmd) = &cli.command {
@@ -290,15 +314,24 @@ async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, F
         json!({
             "config": config.display().to_string(),
             "wrote_config": wrote_config,
-            "key_file": env.cfg.key_file.display().to_string(),
+            "key_provider": env.cfg.key_provider,
+            "key_file": (env.cfg.key_provider == "local").then(|| env.cfg.key_file.display().to_string()),
             "store": env.cfg.store,
             "sqlite_path": env.cfg.sqlite_path.display().to_string(),
             "kek": kek,
         }),
         format!(
-            "ready: key file {}, database {} (config {}{})",
-            env.cfg.key_file.display(),
-            env.cfg.sqlite_path.display(),
+            "ready: {}, database {} (config {}{})",
+            if env.cfg.key_provider == "local" {
+                format!("key file {}", env.cfg.key_file.display())
+            } else {
+                format!("key provider {} (KEK {kek})", env.cfg.key_provider)
+            },
+            if env.cfg.store == "sqlite" {
+                env.cfg.sqlite_path.display().to_string()
+            } else {
+                "postgres".to_owned()
+            },
             config.display(),
             if wrote_config { ", written" } else { "" }
         ),
@@ -512,15 +545,88 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
     }
 }
 
-fn local(env: &Env) -> Result<&Arc<LocalKeyProvider>, Failure> {
-    env.local.as_ref().ok_or_else(|| {
-        Failure::usage("KEK rotation from the command line needs key_provider = \"local\"; rotate a cloud or HSM key in its own console, then run `kek rewrap`")
+/// Makes a new KEK current with the configured provider; returns its id.
+async fn new_kek(env: &Env, new_label: Option<&str>) -> Result<String, Failure> {
+    if new_label.is_some() && !matches!(env.cfg.key_provider.as_str(), "pkcs11") {
+        return Err(Failure::usage(
+            "--new-label is for key_provider = \"pkcs11\"",
+        ));
+    }
+    match &env.admin {
+        KekAdmin::Local(l) => Ok(l.rotate_kek().map_err(tenantguard::Error::from)?),
+        #[cfg(feature = "aws")]
+        KekAdmin::Aws(p) => {
+            p.rotate_alias().await.map_err(providers::kms_failure)?;
+            Ok(env
+                .provider
+                .current_kek()
+                .await
+                .map_err(providers::kms_failure)?)
+        }
+        #[cfg(feature = "vault")]
+        KekAdmin::Vault(p) => {
+            p.rotate_key().await.map_err(providers::kms_failure)?;
+            Ok(env
+                .provider
+                .current_kek()
+                .await
+                .map_err(providers::kms_failure)?)
+        }
+        #[cfg(feature = "pkcs11")]
+        KekAdmin::Pkcs11(p) => {
+            let label = new_label.ok_or_else(|| {
+                Failure::usage(
+                    "a token key is named by its label: pass --new-label LABEL (a key of that \
+                     label is generated on the token), then set pkcs11.key_label to it and run \
+                     `tenantguard kek rewrap`",
+                )
+            })?;
+            Ok(p.generate_kek(label)
+                .await
+                .map_err(providers::kms_failure)?)
+        }
+        KekAdmin::Elsewhere(why) => Err(Failure::usage(format!(
+            "kek rotate with key_provider = \"{}\": {why}",
+            env.cfg.key_provider
+        ))),
+    }
+}
+
+/// Where a KEK's age counts from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AgeFrom {
+    /// The creation time the local key file records.
+    KeyFile,
+    /// When this command line first saw the KEK (a cloud or HSM key, or a KEK of a key
+    /// file written before creation times were recorded).
+    FirstSeen,
+}
+
+impl AgeFrom {
+    fn as_str(self) -> &'static str {
+        match self {
+            AgeFrom::KeyFile => "key_file",
+            AgeFrom::FirstSeen => "first_seen",
+        }
+    }
+}
+
+/// The creation times the local key file records, by KEK id (empty for other providers).
+fn kek_created(env: &Env) -> Result<BTreeMap<String, Option<i64>>, Failure> {
+    Ok(match &env.local {
+        Some(l) => l
+            .kek_created_at()
+            .map_err(tenantguard::Error::from)?
+            .into_iter()
+            .collect(),
+        None => BTreeMap::new(),
     })
 }
 
-/// The KEK's age in days, from when this command line first saw it (the key file holds no
-/// creation time): recorded at `init` and `kek rotate`, else at first sight.
-async fn kek_age(env: &Env) -> Result<(String, i64), Failure> {
+/// The current KEK, its age in days and where that age counts from: the key file's
+/// creation time when it records one, else when this command line first saw the KEK
+/// (recorded at `init`, `kek rotate`, and at first sight).
+async fn kek_age(env: &Env) -> Result<(String, i64, AgeFrom), Failure> {
     let kek = env
         .provider
         .current_kek()
@@ -531,14 +637,19 @@ async fn kek_age(env: &Env) -> Result<(String, i64), Failure> {
     State::update(&env.state_dir, |s| {
         seen = *s.kek_first_seen.entry(kek.clone()).or_insert(t);
     })?;
-    Ok((kek, (t - seen).max(0) / DAY))
+    let (since, from) = match kek_created(env)?.get(&kek).copied().flatten() {
+        Some(created) => (created, AgeFrom::KeyFile),
+        None => (seen, AgeFrom::FirstSeen),
+    };
+    Ok((kek, (t - since).max(0) / DAY, from))
 }
 
 async fn kek(env: &Env, c: KekCmd) -> Result<Reply, Failure> {
     match c {
         KekCmd::List => {
-            let (current, age) = kek_age(env).await?;
+            let (current, age, from) = kek_age(env).await?;
             let state = State::load(&env.state_dir)?;
+            let created = kek_created(env)?;
             let ids = env
                 .local
                 .as_ref()
@@ -548,6 +659,7 @@ async fn kek(env: &Env, c: KekCmd) -> Result<Reply, Failure> {
                 .iter()
                 .map(|id| {
                     json!({"kek": id, "current": *id == current,
+                    "created_at": created.get(id).copied().flatten(),
                     "first_seen": state.kek_first_seen.get(id)})
                 })
                 .collect();
@@ -556,35 +668,54 @@ async fn kek(env: &Env, c: KekCmd) -> Result<Reply, Failure> {
                 text += &format!(
                     "{id}{}\n",
                     if *id == current {
-                        format!("  (current, {age} days)")
+                        format!(
+                            "  (current, {age} days{})",
+                            if from == AgeFrom::FirstSeen {
+                                " since first seen: creation time unknown"
+                            } else {
+                                ""
+                            }
+                        )
                     } else {
                         String::new()
                     }
                 );
             }
             Ok(Reply::ok(
-                json!({"keks": rows, "current": current, "current_age_days": age}),
+                json!({"keks": rows, "current": current, "current_age_days": age,
+                       "age_from": from.as_str()}),
                 text,
             ))
         }
-        KekCmd::Rotate { due } => {
-            let l = local(env)?;
-            let (old, age) = kek_age(env).await?;
+        KekCmd::Rotate { due, new_label } => {
+            let (old, age, from) = kek_age(env).await?;
             let max = env.cfg.max_kek_age_days as i64;
             if due && (max == 0 || age < max) {
                 return Ok(Reply::ok(
-                    json!({"rotated": false, "kek": old, "age_days": age}),
-                    format!("KEK {old} is {age} days old: not due"),
+                    json!({"rotated": false, "kek": old, "age_days": age, "age_from": from.as_str()}),
+                    format!(
+                        "KEK {old} is {age} days old{}: not due",
+                        if from == AgeFrom::FirstSeen {
+                            " (since first seen)"
+                        } else {
+                            ""
+                        }
+                    ),
                 ));
             }
-            let new = l.rotate_kek().map_err(tenantguard::Error::from)?;
+            let new = new_kek(env, new_label.as_deref()).await?;
             let t = now();
             State::update(&env.state_dir, |s| {
                 s.kek_first_seen.insert(new.clone(), t);
             })?;
+            let next = if new_label.is_some() {
+                "next: set pkcs11.key_label (TENANTGUARD_PKCS11_KEY_LABEL) to the new label, then tenantguard kek rewrap"
+            } else {
+                "next: tenantguard kek rewrap"
+            };
             Ok(Reply::ok(
                 json!({"rotated": true, "previous": old, "kek": new}),
-                format!("KEK {new} is current (was {old}); next: tenantguard kek rewrap"),
+                format!("KEK {new} is current (was {old}); {next}"),
             ))
         }
         KekCmd::Rewrap { batch } => rewrap(env, batch).await,
@@ -873,14 +1004,60 @@ async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, 
 
 const EXPORT_ALL: &str = "audit-export-all";
 
-async fn export_one(
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn checkpoint_json(c: &tenantguard::audit::Checkpoint) -> Value {
+    json!({"origin": c.origin, "size": c.size, "root": hex(&c.root), "time": c.time})
+}
+
+/// What an export wrote.
+struct Exported {
+    entries: u64,
+    json: Value,
+    text: String,
+}
+
+/// Exports `t`'s log to `out` (a bundle, or JSON Lines with `jsonl`), or stdout.
+async fn export_to(
     env: &Env,
     t: &TenantId,
-    out: &Path,
-) -> Result<tenantguard::audit::VerifyReport, Failure> {
+    out: impl std::io::Write + Send,
+    jsonl: bool,
+) -> Result<Exported, Failure> {
+    let ctx = env.ctx(t);
+    if jsonl {
+        let r = env.guard.export_audit(&ctx, out).await?;
+        return Ok(Exported {
+            entries: r.entries,
+            json: json!({"format": "jsonl", "entries": r.entries, "last_seq": r.last_seq, "head": r.head}),
+            text: format!(
+                "{} entries of {t}; head seq {} hash {}",
+                r.entries, r.last_seq, r.head
+            ),
+        });
+    }
+    let cp = env.guard.export_audit_bundle(&ctx, out).await?;
+    let c = &cp.checkpoint;
+    Ok(Exported {
+        entries: c.size,
+        json: json!({"format": "bundle", "entries": c.size, "checkpoint": checkpoint_json(c)}),
+        text: format!(
+            "{} entries of {t}; signed checkpoint size {} root {}",
+            c.size,
+            c.size,
+            hex(&c.root)
+        ),
+    })
+}
+
+async fn export_one(env: &Env, t: &TenantId, out: &Path, jsonl: bool) -> Result<Exported, Failure> {
     // Written beside the target and renamed once whole: an interrupted export never
     // leaves a file that looks complete.
-    let tmp = out.with_extension("jsonl.partial");
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
     // Owner-only: an audit log names users, agents and what they did.
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -889,61 +1066,266 @@ async fn export_one(
     let f = opts
         .open(&tmp)
         .map_err(|e| Failure::io("cannot create the export", e))?;
-    let r = env
-        .guard
-        .export_audit(&env.ctx(t), std::io::BufWriter::new(f))
-        .await;
-    match r {
+    match export_to(env, t, std::io::BufWriter::new(f), jsonl).await {
         Ok(r) => {
             std::fs::rename(&tmp, out).map_err(|e| Failure::io("cannot finish the export", e))?;
             Ok(r)
         }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(e.into())
+            Err(e)
         }
     }
 }
 
+/// The verifier keys named by `--public-key`: each a key, or a file of keys one a line.
+fn public_keys(args: &[String]) -> Result<Vec<tenantguard::audit::AuditPublicKey>, Failure> {
+    let mut out = Vec::new();
+    for a in args {
+        let path = Path::new(a);
+        let text = if path.is_file() {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::io(&format!("cannot read {}", path.display()), e))?
+        } else {
+            a.clone()
+        };
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            out.push(
+                tenantguard::audit::AuditPublicKey::parse(line).map_err(|e| {
+                    Failure::usage(format!(
+                        "--public-key {a:?}: not a checkpoint verifier key (`tenantguard audit public-key` prints one): {e}"
+                    ))
+                })?,
+            );
+        }
+    }
+    if out.is_empty() {
+        return Err(Failure::usage("--public-key names no key"));
+    }
+    Ok(out)
+}
+
+/// An earlier checkpoint: a note file, or the checkpoint of an earlier bundle.
+fn read_checkpoint(path: &Path) -> Result<Vec<u8>, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::io(&format!("cannot read {}", path.display()), e))?;
+    let header = format!("{}\n", tenantguard::audit::EXPORT_HEADER);
+    if !bytes.starts_with(header.as_bytes()) {
+        return Ok(bytes);
+    }
+    let mark = format!("\n{}\n", tenantguard::audit::CHECKPOINT_MARK);
+    bytes
+        .windows(mark.len())
+        .position(|w| w == mark.as_bytes())
+        .map(|i| bytes[i + mark.len()..].to_vec())
+        .ok_or_else(|| {
+            Failure::integrity(format!(
+                "{}: a bundle without its checkpoint",
+                path.display()
+            ))
+        })
+}
+
+/// The verdict of [`tenantguard::audit::export::verify_export`] as the command's reply: exit 0,
+/// or 3 with the typed reason.
+fn verdict_reply(
+    what: &str,
+    tenant: Option<&str>,
+    verdict: tenantguard::audit::export::ExportVerdict,
+    earlier: Option<&[u8]>,
+) -> Reply {
+    use tenantguard::audit::export::ExportVerdict;
+    match verdict {
+        ExportVerdict::Valid(sum) => {
+            if let (Some(want), Some(got)) = (tenant, sum.tenant.as_deref()) {
+                if want != got {
+                    return Reply::ok(
+                        json!({"ok": false, "reason": "tenant_mismatch", "line": null,
+                               "detail": format!("the bundle is of tenant {got}, not {want}")}),
+                        format!("TAMPERED (tenant_mismatch): {what} is of tenant {got}, not {want}"),
+                    )
+                    .with_code(exit::INTEGRITY);
+                }
+            }
+            let c = &sum.checkpoint;
+            Reply::ok(
+                json!({"ok": true, "tenant": sum.tenant, "entries": sum.entries,
+                       "legacy_entries": sum.legacy_entries, "checkpoint": checkpoint_json(c),
+                       "extends_earlier_checkpoint": earlier.map(|_| true)}),
+                format!(
+                    "{what} verified: {} entries of {}, signed checkpoint size {} root {}{}",
+                    sum.entries,
+                    sum.tenant.as_deref().unwrap_or("(empty log)"),
+                    c.size,
+                    hex(&c.root),
+                    if earlier.is_some() {
+                        "; it extends the earlier checkpoint"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+        }
+        ExportVerdict::Tampered { reason, line } => Reply::ok(
+            json!({"ok": false, "reason": reason.kind(), "line": line, "detail": format!("{reason:?}")}),
+            format!(
+                "TAMPERED ({}): {what}{}: {reason:?}",
+                reason.kind(),
+                line.map(|l| format!(", entry line {l}")).unwrap_or_default()
+            ),
+        )
+        .with_code(exit::INTEGRITY),
+    }
+}
+
+fn verify_bundle_file(
+    tenant: Option<&str>,
+    bundle: &Path,
+    keys: &[String],
+    checkpoint: Option<&Path>,
+) -> Result<Reply, Failure> {
+    let keys = public_keys(keys)?;
+    let bytes = std::fs::read(bundle)
+        .map_err(|e| Failure::io(&format!("cannot read {}", bundle.display()), e))?;
+    let earlier = checkpoint.map(read_checkpoint).transpose()?;
+    let verdict = tenantguard::audit::export::verify_export(&bytes, &keys, earlier.as_deref());
+    Ok(verdict_reply(
+        &format!("bundle {}", bundle.display()),
+        tenant,
+        verdict,
+        earlier.as_deref(),
+    ))
+}
+
+/// The stored log: its chain, then (if it holds entries) a bundle of it signed now,
+/// verified offline against the latest checkpoint of the sink (or `--checkpoint`).
+async fn verify_stored(
+    env: &Env,
+    t: &TenantId,
+    checkpoint: Option<&Path>,
+    expect_head: Option<&str>,
+) -> Result<Reply, Failure> {
+    let ctx = env.ctx(t);
+    let r = env
+        .guard
+        .verify_audit(&ctx)
+        .await?
+        .into_result()
+        .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+    if let Some(h) = expect_head {
+        if !h.eq_ignore_ascii_case(&r.head) {
+            let mut f = Failure::integrity(format!(
+                "the chain is intact but ends at {} (seq {}), not at the expected head {h}: entries were removed or rewritten since",
+                r.head, r.last_seq
+            ));
+            f.reason = Some("head_mismatch".into());
+            return Err(f);
+        }
+    }
+    let mut out = json!({"tenant": t.as_str(), "ok": true, "entries": r.entries, "last_seq": r.last_seq,
+                         "head": r.head, "expected_head_matches": expect_head.map(|_| true)});
+    let mut text = format!(
+        "audit log of {t} verified: {} entries, head seq {} hash {}",
+        r.entries, r.last_seq, r.head
+    );
+    let earlier = match (checkpoint, &env.cfg.checkpoint_file) {
+        (Some(p), _) => Some(read_checkpoint(p)?),
+        (None, Some(f)) => {
+            use tenantguard::audit::CheckpointSink;
+            let sink = tenantguard::audit::FileCheckpointSink::open(f)
+                .map_err(|e| Failure::new(exit::FAILURE, "io", format!("checkpoint_file: {e}")))?;
+            sink.latest(t)
+                .await
+                .map_err(|e| Failure::new(exit::FAILURE, "io", format!("checkpoint_file: {e}")))?
+                .map(|p| p.note.into_bytes())
+        }
+        (None, None) => None,
+    };
+    if r.entries == 0 {
+        if earlier.is_some() {
+            let mut f = Failure::integrity(format!(
+                "the stored log of {t} is empty but a checkpoint of it was signed: it was emptied"
+            ));
+            f.reason = Some("truncated".into());
+            return Err(f);
+        }
+        return Ok(Reply::ok(out, text));
+    }
+    // Signing now checks the rebuilt tree against the sinks' latest checkpoint first
+    // (a shorter or forked log fails here, with its reason).
+    let mut bundle = Vec::new();
+    env.guard.export_audit_bundle(&ctx, &mut bundle).await?;
+    let keys = env.guard.audit_public_keys().await?;
+    let verdict = tenantguard::audit::export::verify_export(&bundle, &keys, earlier.as_deref());
+    let v = verdict_reply(
+        &format!("audit log of {t}"),
+        Some(t.as_str()),
+        verdict,
+        earlier.as_deref(),
+    );
+    if v.code != exit::OK {
+        return Ok(v);
+    }
+    out["checkpoint"] = v.json["checkpoint"].clone();
+    out["checked_against"] = match (checkpoint, &env.cfg.checkpoint_file, &earlier) {
+        (Some(p), _, _) => json!(p.display().to_string()),
+        (None, Some(f), Some(_)) => json!(f.display().to_string()),
+        _ => Value::Null,
+    };
+    text += &format!(
+        "; signed checkpoint size {}{}",
+        v.json["checkpoint"]["size"],
+        match (&earlier, checkpoint, &env.cfg.checkpoint_file) {
+            (None, _, None) =>
+                " (no checkpoint_file configured: nothing earlier to compare with)".to_owned(),
+            (None, _, Some(_)) => " (the checkpoint file held none for this tenant yet)".to_owned(),
+            (Some(_), _, _) => ", extending the earlier checkpoint".to_owned(),
+        }
+    );
+    Ok(Reply::ok(out, text))
+}
+
 async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure> {
     match c {
+        AuditCmd::PublicKey { all } => {
+            let keys = if all {
+                env.guard.audit_public_keys().await?
+            } else {
+                vec![env.guard.audit_public_key().await?]
+            };
+            let vkeys: Vec<String> = keys.iter().map(|k| k.to_vkey()).collect();
+            Ok(Reply::ok(json!({"public_keys": vkeys}), vkeys.join("\n")))
+        }
         AuditCmd::Export {
             tenant: Some(tenant),
             out,
+            jsonl,
             ..
         } => {
             let t = tenant_id(&tenant)?;
             let r = match &out {
-                Some(path) => export_one(env, &t, path).await?,
+                Some(path) => export_one(env, &t, path, jsonl).await?,
                 None if json_out => {
                     return Err(Failure::usage(
                         "--json with an export to stdout: pass --out FILE",
                     ))
                 }
                 None => {
-                    env.guard
-                        .export_audit(&env.ctx(&t), std::io::BufWriter::new(std::io::stdout()))
-                        .await?
+                    export_to(env, &t, std::io::BufWriter::new(std::io::stdout()), jsonl).await?
                 }
             };
+            let mut j = r.json;
+            j["tenant"] = json!(t.as_str());
+            j["file"] = json!(out.as_ref().map(|p| p.display().to_string()));
             let text = if out.is_some() {
-                format!(
-                    "exported {} entries of {t}; head seq {} hash {}",
-                    r.entries, r.last_seq, r.head
-                )
+                format!("exported {}", r.text)
             } else {
+                eprintln!("exported {}", r.text);
                 String::new()
             };
-            if out.is_none() {
-                eprintln!("head seq {} hash {}", r.last_seq, r.head);
-            }
-            Ok(Reply::ok(
-                json!({"tenant": t.as_str(), "entries": r.entries, "last_seq": r.last_seq, "head": r.head,
-                       "file": out.map(|p| p.display().to_string())}),
-                text,
-            ))
+            Ok(Reply::ok(j, text))
         }
-        AuditCmd::Export { out_dir, .. } => {
+        AuditCmd::Export { out_dir, jsonl, .. } => {
             let dir = out_dir.ok_or_else(|| Failure::usage("--all needs --out-dir"))?;
             std::fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create --out-dir", e))?;
             let start = match State::load(&env.state_dir)?.checkpoints.get(EXPORT_ALL) {
@@ -953,6 +1335,7 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             let tenants = env.tenants_after(start.as_ref()).await?;
             let mut bar = env.progress("audit export (tenants)", tenants.len() as u64);
             let mut rows = Vec::new();
+            let ext = if jsonl { "jsonl" } else { "bundle" };
             for (i, t) in tenants.iter().enumerate() {
                 if env.stop().requested() {
                     bar.finish();
@@ -962,8 +1345,17 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                     )
                     .with_code(exit::INTERRUPTED));
                 }
-                let r = export_one(env, t, &dir.join(format!("{t}.jsonl"))).await?;
-                rows.push(json!({"tenant": t.as_str(), "entries": r.entries, "last_seq": r.last_seq, "head": r.head}));
+                let ctx = env.ctx(t);
+                // A bundle needs a non-empty log (a checkpoint of nothing proves nothing).
+                if !jsonl && env.guard.audit_entries(&ctx, 0, 1).await?.is_empty() {
+                    rows.push(json!({"tenant": t.as_str(), "entries": 0, "file": null}));
+                } else {
+                    let r = export_one(env, t, &dir.join(format!("{t}.{ext}")), jsonl).await?;
+                    let mut j = r.json;
+                    j["tenant"] = json!(t.as_str());
+                    debug_assert!(r.entries > 0 || jsonl);
+                    rows.push(j);
+                }
                 State::update(&env.state_dir, |s| {
                     s.checkpoints
                         .insert(EXPORT_ALL.into(), t.as_str().to_owned());
@@ -983,48 +1375,45 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             tenant,
             file,
             expect_head,
+            checkpoint,
+            ..
         } => {
-            // Thin on purpose: the audit log is gaining signed checkpoints (issue 18);
-            // this command will verify against them through the same library calls.
-            let t = tenant_id(&tenant)?;
-            let r = match &file {
-                Some(path) => {
-                    let f = std::fs::File::open(path)
-                        .map_err(|e| Failure::io("cannot open the export", e))?;
-                    let r = tenantguard::audit::verify_jsonl(
-                        std::io::BufReader::new(f),
-                        &tenantguard::audit::VerifyOptions::default(),
-                    )
-                    .and_then(|v| v.into_result())
-                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
-                    if r.tenant.as_deref().is_some_and(|x| x != t.as_str()) {
-                        return Err(Failure::integrity(format!(
-                            "the export is of tenant {:?}, not {t}",
-                            r.tenant.unwrap_or_default()
-                        )));
-                    }
-                    r
-                }
-                None => env
-                    .guard
-                    .verify_audit(&env.ctx(&t))
-                    .await?
-                    .into_result()
-                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?,
+            let t = tenant_id(tenant.as_deref().unwrap_or_default())?;
+            let Some(path) = &file else {
+                return verify_stored(env, &t, checkpoint.as_deref(), expect_head.as_deref()).await;
             };
+            // A JSON Lines export (`audit export --jsonl`): the chain, and the head if given.
+            let f =
+                std::fs::File::open(path).map_err(|e| Failure::io("cannot open the export", e))?;
+            let r = tenantguard::audit::verify_jsonl(
+                std::io::BufReader::new(f),
+                &tenantguard::audit::VerifyOptions::default(),
+            )
+            .and_then(|v| v.into_result())
+            .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+            if r.tenant.as_deref().is_some_and(|x| x != t.as_str()) {
+                let mut f = Failure::integrity(format!(
+                    "the export is of tenant {:?}, not {t}",
+                    r.tenant.unwrap_or_default()
+                ));
+                f.reason = Some("tenant_mismatch".into());
+                return Err(f);
+            }
             if let Some(h) = &expect_head {
                 if !h.eq_ignore_ascii_case(&r.head) {
-                    return Err(Failure::integrity(format!(
+                    let mut f = Failure::integrity(format!(
                         "the chain is intact but ends at {} (seq {}), not at the expected head {h}: entries were removed or rewritten since",
                         r.head, r.last_seq
-                    )));
+                    ));
+                    f.reason = Some("head_mismatch".into());
+                    return Err(f);
                 }
             }
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "ok": true, "entries": r.entries, "last_seq": r.last_seq, "head": r.head,
                        "expected_head_matches": expect_head.as_ref().map(|_| true)}),
                 format!(
-                    "audit log of {t} verified: {} entries, head seq {} hash {}",
+                    "export of {t} verified: {} entries, head seq {} hash {}",
                     r.entries, r.last_seq, r.head
                 ),
             ))
@@ -1328,11 +1717,36 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
     match c {
         SessionCmd::List { tenant, user } => {
             let t = tenant_id(&tenant)?;
-            let u = user_id(&user)?;
-            let list = env
-                .guard
-                .list_sessions(&env.ctx(&t), Some(&u), PAGE)
-                .await?;
+            let ctx = env.ctx(&t);
+            let list = match user {
+                Some(user) => {
+                    let u = user_id(&user)?;
+                    env.guard.list_sessions(&ctx, Some(&u), PAGE).await?
+                }
+                None => {
+                    // Every user's, page after page (newest first).
+                    let mut all = Vec::new();
+                    loop {
+                        let after = all
+                            .last()
+                            .map(|s: &tenantguard::auth::SessionInfo| (s.created_at, s.id.clone()));
+                        let page = env
+                            .guard
+                            .list_tenant_sessions(
+                                &ctx,
+                                after.as_ref().map(|(c, id)| (*c, id.as_str())),
+                                PAGE,
+                            )
+                            .await?;
+                        let done = page.len() < PAGE;
+                        all.extend(page);
+                        if done {
+                            break;
+                        }
+                    }
+                    all
+                }
+            };
             let rows: Vec<Value> = list
                 .iter()
                 .map(|s| json!({"id": s.id, "user": s.user, "label": s.label, "created_at": s.created_at,
@@ -1355,6 +1769,11 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
+            let text = if text.is_empty() {
+                format!("no sessions in {t}")
+            } else {
+                text
+            };
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "sessions": rows}),
                 text,
@@ -1512,12 +1931,19 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
         },
     ));
     match kek_age(env).await {
-        Ok((kek, age)) => {
+        Ok((kek, age, from)) => {
             let max = env.cfg.max_kek_age_days as i64;
             checks.push((
                 "KEK within max age".into(),
                 max == 0 || age < max,
-                format!("{kek}: {age} days, max {max}"),
+                format!(
+                    "{kek}: {age} days{}, max {max}",
+                    if from == AgeFrom::FirstSeen {
+                        " since first seen (creation time unknown)"
+                    } else {
+                        ""
+                    }
+                ),
             ));
         }
         Err(f) => checks.push(("KEK within max age".into(), false, f.message)),

@@ -40,6 +40,112 @@ pub struct Config {
     pub registry_file: Option<PathBuf>,
     /// Records per batch of the long jobs (1 to 10,000).
     pub batch: usize,
+    /// The file of signed audit checkpoints (the library's `FileCheckpointSink`, given to
+    /// `GuardBuilder::checkpoint_sink`): the same file the service uses, ideally on storage
+    /// the database's writers cannot rewrite. `audit verify` checks the stored log against it.
+    pub checkpoint_file: Option<PathBuf>,
+    /// AWS KMS (`key_provider = "aws"`): the fields of `tenantguard_kms::aws::AwsKmsConfig`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSection>,
+    /// Vault / OpenBao Transit (`key_provider = "vault"`): `VaultTransitConfig`'s fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultSection>,
+    /// A PKCS#11 token (`key_provider = "pkcs11"`): `Pkcs11Config`'s fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<Pkcs11Section>,
+    /// Google Cloud KMS (`key_provider = "gcp"`): `GcpKmsConfig`'s fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpSection>,
+}
+
+/// A secret from the file or the environment: never printed, never written back.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// `[aws]`: names of `AwsKmsConfig` / `AwsStaticCredentials` / `with_tenant_keys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsSection {
+    /// Key id, key ARN, alias (`alias/...`) or alias ARN. `kek rotate` needs an alias.
+    pub key_id: Option<String>,
+    /// The region (default: `AWS_REGION`).
+    pub region: Option<String>,
+    /// An endpoint override (VPC or FIPS endpoint, a KMS-compatible server).
+    pub endpoint_url: Option<String>,
+    /// Access key id (default: `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// Secret access key (default: `AWS_SECRET_ACCESS_KEY`).
+    #[serde(skip_serializing)]
+    pub secret_access_key: Option<Secret>,
+    /// Session token of temporary credentials (default: `AWS_SESSION_TOKEN`).
+    #[serde(skip_serializing)]
+    pub session_token: Option<Secret>,
+    /// Per-tenant keys: alias prefix (`with_tenant_keys`).
+    pub tenant_alias_prefix: Option<String>,
+    /// Per-tenant keys: deletion window after a shred, 7 to 30 days (default 30).
+    pub deletion_window_days: Option<u32>,
+}
+
+/// `[vault]`: names of `VaultTransitConfig` / `with_tenant_keys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultSection {
+    /// `https://vault.internal:8200`.
+    pub address: Option<String>,
+    /// A token allowed to use the key.
+    #[serde(skip_serializing)]
+    pub token: Option<Secret>,
+    /// Enterprise / OpenBao namespace.
+    pub namespace: Option<String>,
+    /// Transit mount (default `transit`).
+    pub mount: Option<String>,
+    /// The Transit key for new wraps.
+    pub key_name: Option<String>,
+    /// `associated_data` (default) or `derived_context`.
+    pub binding: Option<String>,
+    /// Per-tenant keys: Transit key name prefix.
+    pub tenant_key_prefix: Option<String>,
+}
+
+/// `[pkcs11]`: names of `Pkcs11Config` / `with_tenant_keys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pkcs11Section {
+    /// The PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: Option<PathBuf>,
+    /// The token's label.
+    pub token_label: Option<String>,
+    /// The user PIN.
+    #[serde(skip_serializing)]
+    pub pin: Option<Secret>,
+    /// The AES-256 key for new wraps.
+    pub key_label: Option<String>,
+    /// Per-tenant keys: label prefix.
+    pub tenant_key_prefix: Option<String>,
+}
+
+/// `[gcp]`: names of `GcpKmsConfig` / `with_tenant_keys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcpSection {
+    /// Default `https://cloudkms.googleapis.com`.
+    pub endpoint: Option<String>,
+    /// `projects/P/locations/L/keyRings/R/cryptoKeys/K`.
+    pub key_name: Option<String>,
+    /// An OAuth access token (scope cloudkms), e.g. `gcloud auth print-access-token`.
+    #[serde(skip_serializing)]
+    pub access_token: Option<Secret>,
+    /// Per-tenant keys: CryptoKey id prefix.
+    pub tenant_key_prefix: Option<String>,
+    /// Per-tenant keys: scheduled destruction after a shred, 1 to 120 days (default 30).
+    pub destroy_days: Option<u32>,
 }
 
 impl Default for Config {
@@ -57,6 +163,11 @@ impl Default for Config {
             max_tenant_key_age_days: 90,
             registry_file: None,
             batch: 500,
+            checkpoint_file: None,
+            aws: None,
+            vault: None,
+            pkcs11: None,
+            gcp: None,
         }
     }
 }
@@ -76,9 +187,15 @@ impl Config {
                         *p = base.join(&*p);
                     }
                 }
-                for p in [&mut c.state_dir, &mut c.registry_file]
-                    .into_iter()
-                    .flatten()
+                let module = c.pkcs11.as_mut().and_then(|p| p.module.as_mut());
+                for p in [
+                    &mut c.state_dir,
+                    &mut c.registry_file,
+                    &mut c.checkpoint_file,
+                ]
+                .into_iter()
+                .flatten()
+                .chain(module)
                 {
                     if p.is_relative() {
                         *p = base.join(&*p);
@@ -130,6 +247,9 @@ impl Config {
         if let Some(v) = var("TENANTGUARD_STATE_DIR") {
             self.state_dir = Some(v.into());
         }
+        if let Some(v) = var("TENANTGUARD_CHECKPOINT_FILE") {
+            self.checkpoint_file = Some(v.into());
+        }
         if let Some(v) = var("TENANTGUARD_REGISTRY_FILE") {
             self.registry_file = Some(v.into());
         }
@@ -141,6 +261,110 @@ impl Config {
         }
         if let Some(v) = var("TENANTGUARD_BATCH") {
             self.batch = num("TENANTGUARD_BATCH", v)? as usize;
+        }
+        let days = |k: &str, v: String| {
+            v.parse::<u32>()
+                .map_err(|_| Failure::usage(format!("{k} must be a whole number, not {v:?}")))
+        };
+        let set = |slot: &mut Option<String>, k: &str| {
+            if let Some(v) = var(k) {
+                *slot = Some(v);
+            }
+        };
+        let secret = |slot: &mut Option<Secret>, k: &str| {
+            if let Some(v) = var(k) {
+                *slot = Some(Secret(v));
+            }
+        };
+        let a = self.aws.get_or_insert_with(Default::default);
+        set(&mut a.key_id, "TENANTGUARD_AWS_KEY_ID");
+        set(&mut a.region, "TENANTGUARD_AWS_REGION");
+        set(&mut a.endpoint_url, "TENANTGUARD_AWS_ENDPOINT_URL");
+        set(&mut a.access_key_id, "TENANTGUARD_AWS_ACCESS_KEY_ID");
+        secret(
+            &mut a.secret_access_key,
+            "TENANTGUARD_AWS_SECRET_ACCESS_KEY",
+        );
+        secret(&mut a.session_token, "TENANTGUARD_AWS_SESSION_TOKEN");
+        set(
+            &mut a.tenant_alias_prefix,
+            "TENANTGUARD_AWS_TENANT_ALIAS_PREFIX",
+        );
+        if let Some(v) = var("TENANTGUARD_AWS_DELETION_WINDOW_DAYS") {
+            a.deletion_window_days = Some(days("TENANTGUARD_AWS_DELETION_WINDOW_DAYS", v)?);
+        }
+        // The SDK's usual variables, when neither the file nor TENANTGUARD_AWS_* set them.
+        if a.region.is_none() {
+            a.region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+        }
+        if a.access_key_id.is_none() && a.secret_access_key.is_none() {
+            a.access_key_id = var("AWS_ACCESS_KEY_ID");
+            a.secret_access_key = var("AWS_SECRET_ACCESS_KEY").map(Secret);
+            if a.session_token.is_none() {
+                a.session_token = var("AWS_SESSION_TOKEN").map(Secret);
+            }
+        }
+        let v = self.vault.get_or_insert_with(Default::default);
+        set(&mut v.address, "TENANTGUARD_VAULT_ADDRESS");
+        secret(&mut v.token, "TENANTGUARD_VAULT_TOKEN");
+        set(&mut v.namespace, "TENANTGUARD_VAULT_NAMESPACE");
+        set(&mut v.mount, "TENANTGUARD_VAULT_MOUNT");
+        set(&mut v.key_name, "TENANTGUARD_VAULT_KEY_NAME");
+        set(&mut v.binding, "TENANTGUARD_VAULT_BINDING");
+        set(
+            &mut v.tenant_key_prefix,
+            "TENANTGUARD_VAULT_TENANT_KEY_PREFIX",
+        );
+        let p = self.pkcs11.get_or_insert_with(Default::default);
+        if let Some(m) = var("TENANTGUARD_PKCS11_MODULE") {
+            p.module = Some(m.into());
+        }
+        set(&mut p.token_label, "TENANTGUARD_PKCS11_TOKEN_LABEL");
+        secret(&mut p.pin, "TENANTGUARD_PKCS11_PIN");
+        set(&mut p.key_label, "TENANTGUARD_PKCS11_KEY_LABEL");
+        set(
+            &mut p.tenant_key_prefix,
+            "TENANTGUARD_PKCS11_TENANT_KEY_PREFIX",
+        );
+        let g = self.gcp.get_or_insert_with(Default::default);
+        set(&mut g.endpoint, "TENANTGUARD_GCP_ENDPOINT");
+        set(&mut g.key_name, "TENANTGUARD_GCP_KEY_NAME");
+        secret(&mut g.access_token, "TENANTGUARD_GCP_ACCESS_TOKEN");
+        set(
+            &mut g.tenant_key_prefix,
+            "TENANTGUARD_GCP_TENANT_KEY_PREFIX",
+        );
+        if let Some(v) = var("TENANTGUARD_GCP_DESTROY_DAYS") {
+            g.destroy_days = Some(days("TENANTGUARD_GCP_DESTROY_DAYS", v)?);
+        }
+        // Sections nothing set stay absent (`init` writes no empty tables).
+        if self
+            .aws
+            .as_ref()
+            .is_some_and(|x| *x == AwsSection::default())
+        {
+            self.aws = None;
+        }
+        if self
+            .vault
+            .as_ref()
+            .is_some_and(|x| *x == VaultSection::default())
+        {
+            self.vault = None;
+        }
+        if self
+            .pkcs11
+            .as_ref()
+            .is_some_and(|x| *x == Pkcs11Section::default())
+        {
+            self.pkcs11 = None;
+        }
+        if self
+            .gcp
+            .as_ref()
+            .is_some_and(|x| *x == GcpSection::default())
+        {
+            self.gcp = None;
         }
         Ok(())
     }
@@ -203,6 +427,39 @@ mod tests {
         assert_eq!(c.apply_env(bad).unwrap_err().code, crate::exit::USAGE);
         c.key_provider = "floppy".into();
         assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn provider_tables_take_the_library_names_env_wins_and_secrets_stay_hidden() {
+        let mut c: Config = toml::from_str(
+            "key_provider = \"vault\"\n[vault]\naddress = \"http://127.0.0.1:8200\"\nkey_name = \"tg\"\ntoken = \"file-token\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "TENANTGUARD_VAULT_TOKEN" => Some("env-token".to_owned()),
+            "TENANTGUARD_GCP_KEY_NAME" => {
+                Some("projects/p/locations/l/keyRings/r/cryptoKeys/k".to_owned())
+            }
+            "AWS_ACCESS_KEY_ID" => Some("AKIA".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("aws-secret".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        let v = c.vault.clone().unwrap();
+        assert_eq!(v.token, Some(Secret("env-token".into())));
+        assert_eq!(v.key_name.as_deref(), Some("tg"));
+        assert!(c.gcp.as_ref().unwrap().key_name.is_some());
+        assert_eq!(
+            c.aws.as_ref().unwrap().access_key_id.as_deref(),
+            Some("AKIA")
+        );
+        assert!(c.pkcs11.is_none(), "a table nothing set stays absent");
+        // Neither Debug nor the written configuration shows a secret.
+        let shown = format!("{c:?}{}", toml::to_string(&c).unwrap());
+        for secret in ["env-token", "file-token", "aws-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked");
+        }
+        assert!(toml::from_str::<Config>("[vault]\nadress = \"x\"").is_err());
     }
 
     #[test]

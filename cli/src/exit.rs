@@ -30,6 +30,9 @@ pub struct Failure {
     pub kind: String,
     /// For the operator (never holds secret material: library errors never do).
     pub message: String,
+    /// The typed reason of an integrity failure or refusal (`truncated`, `fork`,
+    /// `broken_chain`, ...), when there is one.
+    pub reason: Option<String>,
 }
 
 impl Failure {
@@ -38,6 +41,7 @@ impl Failure {
             code,
             kind: kind.to_owned(),
             message: message.into(),
+            reason: None,
         }
     }
     pub fn usage(message: impl Into<String>) -> Self {
@@ -71,7 +75,16 @@ pub fn code_of(kind: ErrorKind) -> i32 {
 impl From<tenantguard::Error> for Failure {
     fn from(e: tenantguard::Error) -> Self {
         let kind = e.kind();
-        Failure::new(code_of(kind), kind.as_str(), e.to_string())
+        // The audit chain's own problem names are finer than the library's reason.
+        let reason = match &e {
+            tenantguard::Error::Audit(tenantguard::audit::AuditError::Broken {
+                problem, ..
+            }) => Some(problem.name().to_owned()),
+            _ => e.reason().map(|r| r.as_str().to_owned()),
+        };
+        let mut f = Failure::new(code_of(kind), kind.as_str(), e.to_string());
+        f.reason = reason;
+        f
     }
 }
 

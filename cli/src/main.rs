@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod exit;
 mod jobs;
+mod providers;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -43,7 +44,9 @@ Examples:
   tenantguard --json doctor
 
 Configuration: --config FILE (default ./tenantguard.toml), overridden by TENANTGUARD_*
-variables (TENANTGUARD_KEY_FILE, TENANTGUARD_SQLITE_PATH, TENANTGUARD_STORE, ...).
+variables (TENANTGUARD_KEY_FILE, TENANTGUARD_SQLITE_PATH, TENANTGUARD_STORE, ...). Key
+providers (builds with --features kms): key_provider = aws, vault, pkcs11 or gcp
+and a [aws] / [vault] / [pkcs11] / [gcp] table (TENANTGUARD_VAULT_TOKEN, ...).
 Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 integrity failure, 4 refused,
 5 not found, 6 check failed or work due, 130 interrupted (run again to resume).";
 
@@ -141,7 +144,7 @@ pub enum Command {
     /// Audit log: export, verify.
     #[command(
         subcommand,
-        after_help = "Examples:\n  tenantguard audit export acme --out acme-audit.jsonl\n  tenantguard audit verify acme --expect-head 9f2c...\n  tenantguard audit verify acme --file acme-audit.jsonl"
+        after_help = "Examples:\n  tenantguard audit export acme --out acme.bundle\n  tenantguard audit verify --export acme.bundle --public-key audit.vkey\n  tenantguard audit verify acme"
     )]
     Audit(AuditCmd),
     /// Egress policies and retention windows: get, set, diff.
@@ -159,7 +162,7 @@ pub enum Command {
     /// User sessions: list, revoke.
     #[command(
         subcommand,
-        after_help = "Examples:\n  tenantguard session list acme --user alice\n  tenantguard session revoke acme ses_123"
+        after_help = "Examples:\n  tenantguard session list acme\n  tenantguard session list acme --user alice\n  tenantguard session revoke acme ses_123"
     )]
     Session(SessionCmd),
     /// PostgreSQL: migrate the schema, check roles, RLS and grants (`postgres` feature).
@@ -235,14 +238,19 @@ pub enum KeyCmd {
 
 #[derive(Subcommand)]
 pub enum KekCmd {
-    /// Make a fresh KEK current (local key file); then run `kek rewrap`.
+    /// Make a fresh KEK current, then run `kek rewrap`. local: a new key in the key file;
+    /// aws: a new KMS key behind the configured alias; vault: a new Transit key version;
+    /// pkcs11: a new token key (--new-label); gcp: Cloud KMS rotates versions itself.
     #[command(
-        after_help = "Examples:\n  tenantguard kek rotate\n  tenantguard kek rotate --due && tenantguard kek rewrap"
+        after_help = "Examples:\n  tenantguard kek rotate\n  tenantguard kek rotate --due && tenantguard kek rewrap\n  tenantguard kek rotate --new-label tg-kek-2027    (pkcs11; then set pkcs11.key_label)"
     )]
     Rotate {
         /// Only if the current KEK is older than `max_kek_age_days`.
         #[arg(long)]
         due: bool,
+        /// pkcs11: the label of the new token key.
+        #[arg(long)]
+        new_label: Option<String>,
     },
     /// Re-wrap every tenant's data keys under the current KEK (resumable, idempotent).
     #[command(after_help = "Example:\n  tenantguard kek rewrap")]
@@ -257,9 +265,11 @@ pub enum KekCmd {
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
-    /// Write a tenant's audit log as JSON Lines (verified on the way); prints the head.
+    /// Write a tenant's audit log as a signed bundle (entries and a checkpoint signed now;
+    /// docs/FORMAT.md), verified on the way; prints the checkpoint. --jsonl: the plain
+    /// JSON Lines of earlier releases.
     #[command(
-        after_help = "Examples:\n  tenantguard audit export acme --out acme.jsonl\n  tenantguard audit export --all --out-dir exports/"
+        after_help = "Examples:\n  tenantguard audit export acme --out acme.bundle\n  tenantguard audit export --all --out-dir exports/\n  tenantguard audit public-key > audit.vkey    (give both to the customer)"
     )]
     Export {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -272,19 +282,45 @@ pub enum AuditCmd {
         out: Option<PathBuf>,
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        /// JSON Lines without a checkpoint (verify with `audit verify --file`).
+        #[arg(long)]
+        jsonl: bool,
     },
-    /// Verify a tenant's stored chain, or an exported file, optionally against an expected head.
+    /// Verify an exported bundle offline (--export, --public-key: no key file or store
+    /// needed), or a tenant's stored log: its chain, and its signed checkpoints against the
+    /// configured checkpoint_file (or --checkpoint). Exit 3 with the reason on tampering.
     #[command(
-        after_help = "Examples:\n  tenantguard audit verify acme\n  tenantguard audit verify acme --expect-head 3b1f...\n  tenantguard audit verify acme --file acme.jsonl --expect-head 3b1f..."
+        after_help = "Examples:\n  tenantguard audit verify --export acme.bundle --public-key audit.vkey\n  tenantguard audit verify --export acme.bundle --public-key audit.vkey --checkpoint acme-2026-11.bundle\n  tenantguard audit verify acme\n  tenantguard audit verify acme --expect-head 3b1f...\n  tenantguard audit verify acme --file acme.jsonl --expect-head 3b1f..."
     )]
     Verify {
-        tenant: String,
-        /// Verify this export instead of the stored log.
+        /// The tenant (required for the stored log; with --export, checked against it).
+        #[arg(required_unless_present = "export")]
+        tenant: Option<String>,
+        /// An exported bundle to verify offline.
+        #[arg(long, requires = "public_key", conflicts_with_all = ["file", "expect_head"])]
+        export: Option<PathBuf>,
+        /// A checkpoint verifier key (`audit public-key`), or a file of them one a line.
+        /// Repeatable.
         #[arg(long)]
+        public_key: Vec<String>,
+        /// An earlier checkpoint the log must extend: a note file or an earlier bundle.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Verify this JSON Lines export (`audit export --jsonl`) instead of the stored log.
+        #[arg(long, conflicts_with = "checkpoint")]
         file: Option<PathBuf>,
-        /// The head hash the log must end at (from an earlier export or a checkpoint).
+        /// The head hash the log must end at (from an earlier export).
         #[arg(long)]
         expect_head: Option<String>,
+    },
+    /// Print the audit checkpoint verifier key(s) customers verify bundles with.
+    #[command(
+        after_help = "Examples:\n  tenantguard audit public-key > audit.vkey\n  tenantguard audit public-key --all"
+    )]
+    PublicKey {
+        /// Every active key (older ones verify older checkpoints), one a line.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -344,12 +380,15 @@ pub enum TokenCmd {
 
 #[derive(Subcommand)]
 pub enum SessionCmd {
-    /// List a user's sessions.
-    #[command(after_help = "Example:\n  tenantguard session list acme --user alice")]
+    /// List a tenant's sessions: every user's (paged through), or one user's (--user).
+    #[command(
+        after_help = "Examples:\n  tenantguard session list acme\n  tenantguard session list acme --user alice\n  tenantguard --json session list acme | jq '.sessions[] | select(.revoked_at == null)'"
+    )]
     List {
         tenant: String,
+        /// Only this user's sessions.
         #[arg(long)]
-        user: String,
+        user: Option<String>,
     },
     /// Revoke one session, or every session of a user (--user).
     #[command(
@@ -424,10 +463,17 @@ fn main() {
         }
         Err(f) => {
             if json {
-                let v = serde_json::json!({"error": {"kind": f.kind, "message": f.message, "exit": f.code}});
+                let v = serde_json::json!({"error": {"kind": f.kind, "reason": f.reason, "message": f.message, "exit": f.code}});
                 let _ = writeln!(std::io::stdout(), "{v}");
             }
-            let _ = writeln!(std::io::stderr(), "error: {}", f.message);
+            match &f.reason {
+                Some(r) => {
+                    let _ = writeln!(std::io::stderr(), "error ({r}): {}", f.message);
+                }
+                None => {
+                    let _ = writeln!(std::io::stderr(), "error: {}", f.message);
+                }
+            }
             f.code
         }
     };

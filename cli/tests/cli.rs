@@ -158,6 +158,7 @@ fn help_has_an_example_on_every_command_and_completions_generate() {
         &["audit"],
         &["audit", "export"],
         &["audit", "verify"],
+        &["audit", "public-key"],
         &["policy"],
         &["policy", "get"],
         &["policy", "set"],
@@ -404,7 +405,14 @@ fn audit_export_and_verify_against_a_head() {
     d.ok(&["tenant", "create", "beta"]);
     d.ok(&["key", "rotate", "acme"]);
     let out = d.root.join("acme.jsonl");
-    let e = d.ok(&["audit", "export", "acme", "--out", out.to_str().unwrap()]);
+    let e = d.ok(&[
+        "audit",
+        "export",
+        "acme",
+        "--jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let head = e["head"].as_str().unwrap().to_owned();
     assert_eq!(e["entries"], 2);
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
@@ -439,7 +447,14 @@ fn audit_export_and_verify_against_a_head() {
         3,
     );
     let b = d.root.join("beta.jsonl");
-    d.ok(&["audit", "export", "beta", "--out", b.to_str().unwrap()]);
+    d.ok(&[
+        "audit",
+        "export",
+        "beta",
+        "--jsonl",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
     d.json(
         &["audit", "verify", "acme", "--file", b.to_str().unwrap()],
         3,
@@ -447,13 +462,199 @@ fn audit_export_and_verify_against_a_head() {
     // Every tenant into a directory; to stdout without --json.
     let all = d.ok(&["audit", "export", "--all", "--out-dir", "exports"]);
     assert_eq!(all["exported"].as_array().unwrap().len(), 2);
-    assert!(d.root.join("exports/beta.jsonl").exists());
+    assert!(d.root.join("exports/beta.bundle").exists());
     d.cmd()
         .args(["audit", "export", "acme"])
         .assert()
         .success()
         .stdout(predicate::str::contains("\"seq\":3"));
     d.json(&["audit", "export", "acme"], 2);
+}
+
+/// A copy of `bundle` with `f` applied to its entry lines.
+fn tamper(bundle: &str, f: impl Fn(&mut Vec<String>)) -> String {
+    let (head, note) = bundle.split_once("\ncheckpoint\n").unwrap();
+    let mut lines: Vec<String> = head.lines().map(str::to_owned).collect();
+    let header = lines.remove(0);
+    f(&mut lines);
+    format!("{header}\n{}\ncheckpoint\n{note}", lines.join("\n"))
+}
+
+#[test]
+fn audit_bundles_verify_offline_and_tampering_exits_3_with_its_reason() {
+    let d = Dep::new();
+    let cfg = d.root.join("tenantguard.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text += "checkpoint_file = \"data/audit-checkpoints\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    d.ok(&["tenant", "create", "acme"]);
+    d.ok(&["key", "rotate", "acme"]);
+    let vkey = d.ok(&["audit", "public-key"])["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(d.root.join("audit.vkey"), format!("{vkey}\n")).unwrap();
+    let b1 = d.root.join("acme-1.bundle");
+    let e = d.ok(&["audit", "export", "acme", "--out", b1.to_str().unwrap()]);
+    let n1 = e["entries"].as_u64().unwrap();
+    assert!(n1 >= 2, "{e}");
+    assert_eq!(e["checkpoint"]["size"], n1);
+    assert!(
+        std::fs::read_to_string(d.root.join("data/audit-checkpoints"))
+            .unwrap()
+            .starts_with("acme ")
+    );
+    d.ok(&["key", "rotate", "acme"]);
+    let b2 = d.root.join("acme-2.bundle");
+    let n2 = d.ok(&["audit", "export", "acme", "--out", b2.to_str().unwrap()])["entries"]
+        .as_u64()
+        .unwrap();
+    assert!(n2 > n1);
+
+    // Offline, as a customer: no configuration, key file or database in sight.
+    let away = tempfile::tempdir().unwrap();
+    let offline = |args: &[&str], code: i32| -> Value {
+        let out = Command::new(BIN)
+            .current_dir(away.path())
+            .env_remove("TENANTGUARD_CONFIG")
+            .arg("--json")
+            .args(["audit", "verify"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stdout}");
+        serde_json::from_str(stdout.trim()).unwrap()
+    };
+    let vk = d.root.join("audit.vkey");
+    let (b1s, b2s, vks) = (
+        b1.to_str().unwrap(),
+        b2.to_str().unwrap(),
+        vk.to_str().unwrap(),
+    );
+    let v = offline(&["--export", b2s, "--public-key", vks], 0);
+    assert_eq!(
+        (v["ok"].clone(), v["entries"].clone()),
+        (Value::Bool(true), n2.into())
+    );
+    // The key inline works too; the named tenant must be the bundle's.
+    offline(&["acme", "--export", b2s, "--public-key", &vkey], 0);
+    assert_eq!(
+        offline(&["beta", "--export", b2s, "--public-key", vks], 3)["reason"],
+        "tenant_mismatch"
+    );
+    // The newer bundle extends the older checkpoint; the older one against the newer is
+    // a rollback.
+    let v = offline(
+        &["--export", b2s, "--public-key", vks, "--checkpoint", b1s],
+        0,
+    );
+    assert_eq!(v["extends_earlier_checkpoint"], true);
+    assert_eq!(
+        offline(
+            &["--export", b1s, "--public-key", vks, "--checkpoint", b2s],
+            3
+        )["reason"],
+        "rollback"
+    );
+    // Each kind of tampering, each with its reason.
+    let good = std::fs::read_to_string(&b2).unwrap();
+    let bad = away.path().join("bad.bundle");
+    let bads = bad.to_str().unwrap().to_owned();
+    let check = |text: String, reason: &str| {
+        std::fs::write(&bad, text).unwrap();
+        let v = offline(&["--export", &bads, "--public-key", vks], 3);
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["reason"], reason, "{v}");
+    };
+    check(
+        tamper(&good, |l| {
+            l.pop();
+        }),
+        "truncated",
+    );
+    check(
+        tamper(&good, |l| {
+            l.remove(1);
+        }),
+        "missing",
+    );
+    check(tamper(&good, |l| l.insert(1, l[0].clone())), "out_of_order");
+    check(
+        tamper(&good, |l| {
+            let i = l.iter().position(|x| x.contains("key.rotate")).unwrap();
+            l[i] = l[i].replace("key.rotate", "key.rotatf");
+        }),
+        "entry_altered",
+    );
+    let (entries, note) = good.split_once("\ncheckpoint\n").unwrap();
+    let mut lines = note.lines();
+    let origin = lines.next().unwrap();
+    let size = lines.next().unwrap();
+    check(
+        format!(
+            "{entries}\ncheckpoint\n{}",
+            note.replacen(
+                &format!("{origin}\n{size}\n"),
+                &format!("{origin}\n{}\n", n2 + 1),
+                1
+            )
+        ),
+        "bad_signature",
+    );
+    // Another deployment's key does not vouch for this bundle.
+    let other = Dep::new();
+    let other_key = other.ok(&["audit", "public-key"])["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        offline(&["--export", b2s, "--public-key", &other_key], 3)["reason"],
+        "unknown_key"
+    );
+    // Text output names the reason too.
+    std::fs::write(
+        &bad,
+        tamper(&good, |l| {
+            l.pop();
+        }),
+    )
+    .unwrap();
+    Command::new(BIN)
+        .current_dir(away.path())
+        .args(["audit", "verify", "--export", &bads, "--public-key", vks])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("TAMPERED (truncated)"));
+    // A bad key or a missing bundle is a usage or I/O error, not a verdict.
+    offline(&["--export", b2s, "--public-key", "not-a-key"], 2);
+
+    // The stored log against the checkpoint file.
+    let v = d.ok(&["audit", "verify", "acme"]);
+    assert_eq!(v["ok"], true);
+    assert!(v["checked_against"]
+        .as_str()
+        .unwrap()
+        .ends_with("audit-checkpoints"));
+    // Someone with write access to the database removes the newest entry: the chain that
+    // is left is intact, but the signed checkpoint covers more.
+    let db = d.data().join("tenantguard.db");
+    let sql = |q: &str| {
+        let out = StdCommand::new("sqlite3").arg(&db).arg(q).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sql("DROP TRIGGER tg_audit_no_delete; DELETE FROM tg_audit WHERE tenant_id = 'acme' AND seq = (SELECT max(seq) FROM tg_audit WHERE tenant_id = 'acme');");
+    let v = d.json(&["audit", "verify", "acme"], 3);
+    assert_eq!(v["error"]["reason"], "truncated", "{v}");
+    // An entry rewritten in place breaks the chain itself.
+    sql("DROP TRIGGER tg_audit_no_update; UPDATE tg_audit SET entry = replace(entry, 'key.rotate', 'key.rotatf') WHERE tenant_id = 'acme' AND seq = (SELECT min(seq) FROM tg_audit WHERE tenant_id = 'acme' AND entry LIKE '%key.rotate%');");
+    let v = d.json(&["audit", "verify", "acme"], 3);
+    assert_eq!(v["error"]["kind"], "integrity");
+    assert_eq!(v["error"]["reason"], "hash_mismatch", "{v}");
 }
 
 #[test]
@@ -515,11 +716,72 @@ fn tokens_sessions_and_the_kill_switch() {
         d.ok(&["session", "list", "acme", "--user", "alice"])["sessions"],
         serde_json::json!([])
     );
+    assert_eq!(
+        d.ok(&["session", "list", "acme"])["sessions"],
+        serde_json::json!([])
+    );
     d.json(&["session", "revoke", "acme", "ses_nope"], 5);
     assert_eq!(
         d.ok(&["session", "revoke", "acme", "--user", "alice"])["revoked"],
         0
     );
+    // Sessions of two users (and one in another tenant): the list without --user holds
+    // every user's of the tenant, and only those.
+    d.ok(&["tenant", "create", "globex"]);
+    let mut made: Vec<String> = rt().block_on(async {
+        let mut ids = Vec::new();
+        for (t, u, label) in [
+            ("acme", "alice", "laptop"),
+            ("acme", "alice", "phone"),
+            ("acme", "bob", "desk"),
+            ("globex", "carol", "tablet"),
+        ] {
+            let user = UserId::new(u).unwrap();
+            g.set_member(&ctx(&s, t), &user, tenantguard::Role::Member)
+                .await
+                .unwrap();
+            let c = TenantContext::resolved(tenantguard::tenant::Resolved::vouch(
+                &s,
+                TenantId::new(t).unwrap(),
+                user,
+                tenantguard::Role::Member,
+            ));
+            let id = g.create_session(&c, label).await.unwrap().session_id;
+            if t == "acme" {
+                ids.push(id);
+            }
+        }
+        ids
+    });
+    let l = d.ok(&["session", "list", "acme"]);
+    let mut got: Vec<String> = l["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    made.sort();
+    assert_eq!(got, made);
+    assert_eq!(
+        d.ok(&["session", "list", "acme", "--user", "bob"])["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        d.ok(&["session", "revoke", "acme", "--user", "alice"])["revoked"],
+        2
+    );
+    let l = d.ok(&["session", "list", "acme"]);
+    let revoked = l["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| !x["revoked_at"].is_null())
+        .count();
+    assert_eq!(revoked, 2);
 }
 
 #[test]
@@ -550,13 +812,17 @@ fn doctor_flags_a_loose_key_file_and_overdue_keys_and_due_rotation_fixes_them() 
         serde_json::json!([])
     );
     assert_eq!(d.ok(&["doctor"])["ok"], true);
-    // KEK age: not due when fresh; due once the recorded time is old.
-    assert_eq!(d.ok(&["kek", "rotate", "--due"])["rotated"], false);
-    let state = d.data().join("tenantguard-cli-state.json");
-    let mut st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    st["kek_first_seen"]["kek-1"] = (now() - 400 * 86_400).into();
-    std::fs::write(&state, st.to_string()).unwrap();
-    d.json(&["doctor"], 6);
+    // KEK age, from the creation time the key file records: not due when fresh; due
+    // once that time is old (however recently the command line first saw the KEK).
+    let k = d.ok(&["kek", "rotate", "--due"]);
+    assert_eq!(k["rotated"], false);
+    assert_eq!(k["age_from"], "key_file");
+    set_kek_created(&d, "kek-1", Some(now() - 400 * 86_400));
+    let doc = d.json(&["doctor"], 6);
+    assert!(
+        doc.to_string().contains("kek-1: 400 days, max 365"),
+        "{doc}"
+    );
     assert_eq!(d.ok(&["kek", "rotate", "--due"])["rotated"], true);
     assert_eq!(d.ok(&["kek", "rotate", "--due"])["rotated"], false);
     d.ok(&["kek", "rewrap"]);
@@ -574,6 +840,57 @@ fn doctor_flags_a_loose_key_file_and_overdue_keys_and_due_rotation_fixes_them() 
             .starts_with("644"));
         std::fs::set_permissions(&kf, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+}
+
+/// Sets (or, with `None`, removes as files of earlier releases have it) a KEK's creation
+/// time in the key file, keeping its mode.
+fn set_kek_created(d: &Dep, kek: &str, t: Option<i64>) {
+    let kf = d.data().join("keys.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&kf).unwrap()).unwrap();
+    for e in v["keks"].as_array_mut().unwrap() {
+        if e["id"] == kek {
+            match t {
+                Some(t) => e["created_at"] = t.into(),
+                None => {
+                    e.as_object_mut().unwrap().remove("created_at");
+                }
+            }
+        }
+    }
+    std::fs::write(&kf, v.to_string()).unwrap();
+}
+
+#[test]
+fn a_key_file_without_creation_times_ages_its_kek_from_first_seen() {
+    let d = Dep::new();
+    d.ok(&["tenant", "create", "acme"]);
+    // The key file as earlier releases wrote it: no creation time.
+    set_kek_created(&d, "kek-1", None);
+    let l = d.ok(&["kek", "list"]);
+    assert_eq!(l["age_from"], "first_seen");
+    assert_eq!(l["keks"][0]["created_at"], Value::Null);
+    // The first-seen fallback decides (as before creation times existed), and says so.
+    let state = d.data().join("tenantguard-cli-state.json");
+    let mut st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    st["kek_first_seen"]["kek-1"] = (now() - 400 * 86_400).into();
+    std::fs::write(&state, st.to_string()).unwrap();
+    let doc = d.json(&["doctor"], 6);
+    assert!(doc.to_string().contains("since first seen"), "{doc}");
+    let r = d.ok(&["kek", "rotate", "--due"]);
+    assert_eq!(r["rotated"], true);
+    // The new KEK has a recorded time; the old one stays unknown (never invented), and a
+    // service process's write in between (a tenant secret) kept both.
+    let (g, s) = d.guard();
+    rt().block_on(async { g.create_tenant(&ctx(&s, "beta")).await.unwrap() });
+    drop(g);
+    let l = d.ok(&["kek", "list"]);
+    assert_eq!(l["current"], "kek-2");
+    assert_eq!(l["age_from"], "key_file");
+    assert_eq!(l["keks"][0]["created_at"], Value::Null);
+    assert!((l["keks"][1]["created_at"].as_i64().unwrap() - now()).abs() < 60);
+    assert_eq!(d.ok(&["kek", "rotate", "--due"])["rotated"], false);
+    assert_eq!(d.ok(&["kek", "rewrap"])["rewrapped"], 1);
+    assert_eq!(d.ok(&["doctor"])["ok"], true);
 }
 
 /// Starts `reencrypt` and waits until it has recorded a checkpoint (it is mid-job).

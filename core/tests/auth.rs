@@ -411,6 +411,53 @@ fn listing_and_revoking_sessions() {
                 .unwrap()
                 .is_empty());
 
+            // Every session of the tenant, paged by (created_at, id): admins and the
+            // service role only, newest first, each once, never another tenant's.
+            let all = g.list_tenant_sessions(&admin, None, 10).await.unwrap();
+            let ids = |v: &[tenantguard::auth::SessionInfo]| {
+                v.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(all.len(), 3, "{name}");
+            assert_eq!(all[2].id, a1.session_id, "{name}: oldest last");
+            let mut newer = vec![a2.session_id.clone(), b1.session_id.clone()];
+            newer.sort();
+            assert_eq!(ids(&all[..2]), newer, "{name}: ties in id order");
+            let mut paged: Vec<tenantguard::auth::SessionInfo> = Vec::new();
+            loop {
+                let after = paged.last().map(|s| (s.created_at, s.id.clone()));
+                let p = g
+                    .list_tenant_sessions(&admin, after.as_ref().map(|(c, i)| (*c, i.as_str())), 1)
+                    .await
+                    .unwrap();
+                if p.is_empty() {
+                    break;
+                }
+                paged.extend(p);
+            }
+            assert_eq!(ids(&paged), ids(&all), "{name}");
+            assert_eq!(
+                ids(&g
+                    .list_tenant_sessions(&service("acme"), None, 10)
+                    .await
+                    .unwrap()),
+                ids(&all),
+                "{name}"
+            );
+            assert_eq!(
+                g.list_tenant_sessions(&alice, None, 10)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::PermissionDenied,
+                "{name}"
+            );
+            assert!(g
+                .list_tenant_sessions(&service("globex"), None, 10)
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(g.list_tenant_sessions(&admin, None, 0).await.is_err());
+
             // Own session: yes. Someone else's: admins only. Other tenants: never.
             assert!(g.revoke_session(&alice, &a1.session_id).await.unwrap());
             assert_eq!(

@@ -1709,6 +1709,14 @@ mod flaky_governance {
         ) -> Result<Vec<SessionRecord>, StoreError> {
             self.inner.list_sessions(ctx, user, limit).await
         }
+        async fn list_tenant_sessions(
+            &self,
+            ctx: &TenantContext,
+            after: Option<(i64, &str)>,
+            limit: usize,
+        ) -> Result<Vec<SessionRecord>, StoreError> {
+            self.inner.list_tenant_sessions(ctx, after, limit).await
+        }
         async fn revoke_session(
             &self,
             ctx: &TenantContext,

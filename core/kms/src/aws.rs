@@ -221,6 +221,47 @@ impl AwsKmsProvider {
             .map(|t| format!("alias/{}/{}", t.alias_prefix, tenant.replace('.', "/")))
     }
 
+    /// Moves the configured alias to a fresh symmetric KMS key (`CreateKey`, then
+    /// `UpdateAlias`) and returns the new key's ARN: the operator's KEK rotation when a
+    /// move to a new key is wanted rather than AWS's automatic rotation (which keeps the
+    /// ARN). Data keys wrapped under the old key keep opening (it is not disabled); the
+    /// KEK-rotation job then re-wraps them. Needs `kms:CreateKey` and `kms:UpdateAlias` on
+    /// both keys. `Config` if the configured key is not an alias. Not retried (not
+    /// idempotent).
+    pub async fn rotate_alias(&self) -> Result<String, KmsError> {
+        let alias = match self.key_id.find("alias/") {
+            Some(i) if i == 0 || self.key_id.starts_with("arn:") => &self.key_id[i..],
+            _ => {
+                return Err(KmsError::Config(format!(
+                    "{NAME}: the configured key_id is not an alias (alias/... or an alias ARN): \
+                     point an alias at a new key yourself, or configure an alias"
+                )))
+            }
+        };
+        let created = self
+            .client
+            .create_key()
+            .description("tenantguard key-encryption key")
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.timeout_ms()))?;
+        let arn = created
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                KmsError::Unavailable(format!("{NAME}: CreateKey answer without an ARN"))
+            })?;
+        self.client
+            .update_alias()
+            .alias_name(alias)
+            .target_key_id(&arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.timeout_ms()))?;
+        Ok(arn)
+    }
+
     /// The SDK client (e.g. for key administration in tests).
     pub fn client(&self) -> &Client {
         &self.client

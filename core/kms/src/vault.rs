@@ -387,6 +387,22 @@ impl VaultTransitProvider {
             .await
     }
 
+    /// Rotates the configured Transit key (`POST <mount>/keys/<key>/rotate`) and returns its
+    /// new latest version: new wraps use it, older versions keep opening until an operator
+    /// raises `min_decryption_version`, and the KEK-rotation job re-wraps data keys under
+    /// it. Needs `update` on `<mount>/keys/<key>/rotate`. Not retried (each call adds a
+    /// version).
+    pub async fn rotate_key(&self) -> Result<u32, KmsError> {
+        let path = format!("{}/keys/{}/rotate", self.cfg.mount, self.cfg.key_name);
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(Zeroizing::new("{}".to_owned())),
+        )
+        .await?;
+        self.latest_version().await
+    }
+
     /// The per-call timeout in force.
     pub fn call_timeout(&self) -> Duration {
         self.cfg.retry.call_timeout

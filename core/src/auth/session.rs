@@ -537,6 +537,34 @@ impl Guard {
         Ok(v.into_iter().map(info).collect())
     }
 
+    /// One page of every session of the context's tenant (all users), newest first, after
+    /// `after` (the `(created_at, id)` of the previous page's last session), at most
+    /// `limit` (1 to 10,000). Needs the admin role (or the service role).
+    pub async fn list_tenant_sessions(
+        &self,
+        ctx: &TenantContext,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SessionInfo>> {
+        self.check_principal(ctx)?;
+        if matches!(ctx.principal(), Principal::Agent(_)) {
+            return Err(TenantError::WrongPrincipal {
+                action: "list every session of the tenant",
+                kind: PrincipalKind::Agent,
+            }
+            .into());
+        }
+        self.require_live(ctx, Role::Admin, "list every session of the tenant")
+            .await?;
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(
+                StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
+            );
+        }
+        let v = self.store().list_tenant_sessions(ctx, after, limit).await?;
+        Ok(v.into_iter().map(info).collect())
+    }
+
     async fn session_subject(
         &self,
         ctx: &TenantContext,

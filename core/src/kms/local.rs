@@ -54,6 +54,10 @@ const RNG_FAILED: &str = "the operating system's random generator failed";
 struct FileEntry {
     id: String,
     key: String,
+    /// Unix seconds when the KEK was made (absent in files written before this field,
+    /// or by releases that do not know it: unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +92,7 @@ impl Drop for File {
 struct Kek {
     id: String,
     key: Zeroizing<[u8; 32]>,
+    created_at: Option<i64>,
 }
 
 #[derive(Clone, Default)]
@@ -152,10 +157,18 @@ fn random32() -> Result<Zeroizing<[u8; 32]>, KmsError> {
     Ok(key)
 }
 
+fn unix_now() -> Option<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
 fn new_kek(id: String) -> Result<Kek, KmsError> {
     Ok(Kek {
         id,
         key: random32()?,
+        created_at: unix_now(),
     })
 }
 
@@ -419,6 +432,22 @@ impl LocalKeyProvider {
             .unwrap_or_default()
     }
 
+    /// Every KEK held with its creation time (Unix seconds), in file order. `None`: the
+    /// KEK was made by a release that did not record it (or a file edited by one), so its
+    /// age is unknown.
+    pub fn kek_created_at(&self) -> Result<Vec<(String, Option<i64>)>, KmsError> {
+        self.refresh()?;
+        Ok(self
+            .loaded
+            .read()
+            .map_err(|_| poisoned())?
+            .state
+            .keks
+            .iter()
+            .map(|k| (k.id.clone(), k.created_at))
+            .collect())
+    }
+
     /// Number of tenants holding a per-tenant secret in this provider.
     pub fn tenant_secret_count(&self) -> Result<usize, KmsError> {
         self.refresh()?;
@@ -549,9 +578,13 @@ fn parse_state(file: &File) -> Result<State, String> {
             return Err("KEK ids must be unique and 1 to 128 characters".into());
         }
         let key = decode32(&e.key, || format!("KEK {:?}", e.id))?;
+        if e.created_at.is_some_and(|t| t < 0) {
+            return Err(format!("KEK {:?} has a negative created_at", e.id));
+        }
         keks.push(Kek {
             id: e.id.clone(),
             key,
+            created_at: e.created_at,
         });
     }
     if !keks.iter().any(|k| k.id == file.current) {
@@ -649,6 +682,7 @@ fn write_file(path: &Path, st: &State) -> Result<std::fs::File, KmsError> {
             .map(|k| FileEntry {
                 id: k.id.clone(),
                 key: STANDARD.encode(k.key.as_ref()),
+                created_at: k.created_at,
             })
             .collect(),
         tenants: st
@@ -937,6 +971,67 @@ mod tests {
                 assert_eq!(r.unwrap(w, &wctx(t, 1)).await.unwrap().expose(), &[7; 32]);
             }
         }
+    }
+
+    /// KEK creation times: recorded for new KEKs, unknown (never invented) for KEKs of
+    /// files written before the field existed, and kept by every later write, also one made
+    /// by a provider loaded before another process rotated.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn kek_creation_times_are_recorded_kept_and_unknown_in_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        // A key file of an earlier release: no created_at.
+        let old = serde_json::json!({"format": FORMAT_V1, "current": "kek-1",
+            "keks": [{"id": "kek-1", "key": STANDARD.encode([3u8; 32])}]});
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .unwrap();
+            f.write_all(old.to_string().as_bytes()).unwrap();
+        }
+        let a = LocalKeyProvider::open(&path).unwrap();
+        let b = LocalKeyProvider::open(&path).unwrap();
+        assert_eq!(a.kek_created_at().unwrap(), vec![("kek-1".into(), None)]);
+        let before = unix_now().unwrap();
+        let kek2 = b.rotate_kek().unwrap();
+        // a was loaded before b rotated: its write (a tenant secret) merges under the lock.
+        a.wrap(&DataKey::from_bytes([1; 32]), &wctx("t", 1))
+            .await
+            .unwrap();
+        let c = LocalKeyProvider::open(&path).unwrap();
+        let times = c.kek_created_at().unwrap();
+        assert_eq!(times.len(), 2);
+        assert_eq!(times[0], ("kek-1".into(), None));
+        assert_eq!(times[1].0, kek2);
+        let t2 = times[1].1.unwrap();
+        assert!(t2 >= before && t2 <= unix_now().unwrap() + 1);
+        // On disk: the new KEK carries it, the old one still has none.
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(raw["keks"][0].get("created_at").is_none());
+        assert_eq!(raw["keks"][1]["created_at"], t2);
+        // A new file records its first KEK's time; a negative time is refused.
+        let fresh = LocalKeyProvider::open_or_create(dir.path().join("new.json")).unwrap();
+        assert!(fresh.kek_created_at().unwrap()[0].1.is_some());
+        let mut bad = raw.clone();
+        bad["keks"][1]["created_at"] = serde_json::json!(-5);
+        let bad_path = dir.path().join("bad.json");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&bad_path)
+                .unwrap();
+            f.write_all(bad.to_string().as_bytes()).unwrap();
+        }
+        assert!(LocalKeyProvider::open(&bad_path).is_err());
     }
 
     #[tokio::test]

@@ -258,6 +258,16 @@ pub trait SessionStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<SessionRecord>, StoreError>;
 
+    /// One page of every session of the tenant (all users): newest first (`created_at`
+    /// descending, then `id` ascending), after `after` (the `(created_at, id)` of the
+    /// previous page's last session), at most `limit` (1 to 10,000).
+    async fn list_tenant_sessions(
+        &self,
+        ctx: &TenantContext,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
     /// Revokes one session; returns whether it was live.
     async fn revoke_session(
         &self,

@@ -384,6 +384,34 @@ impl SessionStore for MemoryStore {
         Ok(v)
     }
 
+    async fn list_tenant_sessions(
+        &self,
+        ctx: &TenantContext,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let limit = page(limit)?;
+        let g = self.gov();
+        let mut v: Vec<SessionRecord> = g
+            .sessions
+            .values()
+            .filter(|s| {
+                &s.tenant == ctx.tenant()
+                    && after.is_none_or(|(c, id)| {
+                        s.created_at < c || (s.created_at == c && s.id.as_str() > id)
+                    })
+            })
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        v.truncate(limit);
+        Ok(v)
+    }
+
     async fn revoke_session(
         &self,
         ctx: &TenantContext,

@@ -683,6 +683,35 @@ impl SessionStore for PostgresStore {
             .await
     }
 
+    async fn list_tenant_sessions(
+        &self,
+        ctx: &TenantContext,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.row_macs().await?;
+        let limit = page(limit)?;
+        let (c, id) = match after {
+            Some((c, id)) => (Some(c), Some(id)),
+            None => (None, None),
+        };
+        let mut client = self.client(ctx).await?;
+        let tx = scoped(&mut client, ctx).await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = $1 AND ($2::bigint IS NULL OR created_at < $2 OR (created_at = $2 AND id > $3::text)) ORDER BY created_at DESC, id LIMIT $4"
+                ),
+                &[&ctx.tenant().as_str(), &c, &id, &limit],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        drop(client);
+        self.verified(|k| rows.iter().map(|r| session_row(r, Some(k))).collect())
+            .await
+    }
+
     async fn revoke_session(
         &self,
         ctx: &TenantContext,

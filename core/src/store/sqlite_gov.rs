@@ -678,6 +678,38 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn list_tenant_sessions(
+        &self,
+        ctx: &TenantContext,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let limit = page(limit)?;
+        let (c, id) = match after {
+            Some((c, id)) => (Some(c), Some(id)),
+            None => (None, None),
+        };
+        self.verified(|k| {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLS} FROM tg_sessions WHERE tenant_id = ?1 AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id > ?3)) ORDER BY created_at DESC, id LIMIT ?4"
+                ))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(
+                    params![ctx.tenant().as_str(), c, id, limit],
+                    session_checked(k),
+                )
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?
+                .into_iter()
+                .collect()
+        })
+        .await
+    }
+
     async fn revoke_session(
         &self,
         ctx: &TenantContext,

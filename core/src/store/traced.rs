@@ -409,6 +409,19 @@ impl super::SessionStore for TracedStore {
             .instrument(tracing::debug_span!("store", op = "list_sessions", tenant = %ctx.tenant()))
             .await
     }
+    async fn list_tenant_sessions(
+        &self,
+        ctx: &TenantContext,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner
+            .list_tenant_sessions(ctx, after, limit)
+            .instrument(
+                tracing::debug_span!("store", op = "list_tenant_sessions", tenant = %ctx.tenant()),
+            )
+            .await
+    }
     async fn revoke_session(
         &self,
         ctx: &TenantContext,
