@@ -916,7 +916,9 @@ impl Guard {
     ) -> PyResult<Bound<'py, PyAny>> {
         let ctx = &ctx.0;
         let o = self.run(py, |g| async move { g.rate_limit_overrides(ctx).await })?;
-        let text = o.to_json().map_err(|e| py_err(tenantguard::Error::from(e)))?;
+        let text = o
+            .to_json()
+            .map_err(|e| py_err(tenantguard::Error::from(e)))?;
         py.import("json")?.call_method1("loads", (text,))
     }
 
@@ -940,7 +942,10 @@ impl Guard {
         let o = tenantguard::ratelimit::RateLimitOverrides::from_json(&text)
             .map_err(|e| py_err(tenantguard::Error::from(e)))?;
         let (ctx, o) = (&ctx.0, &o);
-        self.run(py, |g| async move { g.set_rate_limit_overrides(ctx, o).await })
+        self.run(
+            py,
+            |g| async move { g.set_rate_limit_overrides(ctx, o).await },
+        )
     }
 
     /// Records a failed `action_class` action for the cells named (it costs more than a

@@ -10,7 +10,7 @@ use tenantguard::ratelimit as core_rl;
 use crate::dual::dual;
 use crate::governance::{PasswordCheck, PasswordHasher, SessionTokens, VerifiedToken};
 use crate::guard::Guard;
-use crate::types::tenant_id;
+use crate::types::{tenant_id, TenantContext};
 
 /// The action classes the limiter knows (docs/SECURITY.md, "Rate limits").
 #[derive(uniffi::Enum, Debug, Clone, Copy)]
@@ -139,6 +139,24 @@ impl Guard {
     /// key and past the limit throw `RateLimited`.
     fn authenticate_token_from / authenticate_token_from_async(&self, token: String, host_key: Option<String>) -> VerifiedToken {
         Ok(self.0.authenticate_token_from(&token, host_key.as_deref()).await?.into())
+    }
+
+    /// The tenant's rate-limit overrides in their JSON form (docs/SECURITY.md, "Per-tenant
+    /// overrides"): `{"classes":{"write":{"subject":{"burst":3,"period_us":1200000000}}}}`.
+    /// Any role.
+    fn rate_limit_overrides_json / rate_limit_overrides_json_async(&self, ctx: Arc<TenantContext>) -> String {
+        let o = self.0.rate_limit_overrides(&ctx.0).await?;
+        Ok(o.to_json().map_err(tenantguard::Error::from)?)
+    }
+
+    /// Sets the tenant's rate-limit overrides from their JSON form, replacing earlier
+    /// ones; returns the new policy version. Owners and admins may tighten any class but
+    /// the service class and loosen only up to the host's ceiling: anything else throws
+    /// `InvalidInput` and stores nothing.
+    fn set_rate_limit_overrides_json / set_rate_limit_overrides_json_async(&self, ctx: Arc<TenantContext>, json: String) -> i64 {
+        let o = core_rl::RateLimitOverrides::from_json(&json).map_err(tenantguard::Error::from)?;
+        let v = self.0.set_rate_limit_overrides(&ctx.0, &o).await?;
+        Ok(i64::try_from(v).unwrap_or(i64::MAX))
     }
 
     /// `refreshSession` for a caller known by `host_key`.

@@ -584,3 +584,27 @@ test("rate limits: password guessing refused with a Duration, other hosts go on,
         check(rateLimitedRetryAfter("unknown token") == null)
     }
 }
+
+test("rate limits: a tenant owner tightens her tenant's writes and cannot loosen the host's limits") {
+    guardWith(TestClock(T0)).use { g ->
+        val acme = TenantContext.service("acme", service)
+        g.createTenant(acme)
+        g.setMember(acme, "olga", Role.OWNER)
+        g.setMember(acme, "mia", Role.MEMBER)
+        val olga = TenantContext.resolved(service, "acme", "olga", Role.OWNER)
+        val mia = TenantContext.resolved(service, "acme", "mia", Role.MEMBER)
+        check(g.rateLimitOverridesJson(mia) == "{\"classes\":{}}") { g.rateLimitOverridesJson(mia) }
+        val tighter = "{\"classes\":{\"write\":{\"subject\":{\"burst\":3,\"period_us\":1200000000}}}}"
+        check(g.setRateLimitOverridesJson(olga, tighter) >= 1L)
+        check(g.rateLimitOverridesJson(mia) == tighter)
+        repeat(3) { g.putRecord(mia, "r$it", "note", null, "x".toByteArray()) }
+        expect<TenantguardException.RateLimited> { g.putRecord(mia, "r3", "note", null, "x".toByteArray()) }
+        for (bad in listOf(
+            "{\"classes\":{\"login\":{\"subject\":{\"burst\":1000000,\"period_us\":1}}}}",
+            "{\"classes\":{\"service\":{\"tenant\":{\"burst\":1,\"period_us\":1000000}}}}",
+            "{\"classes\":{\"login\":{\"fail_closed\":false}}}",
+        )) expect<TenantguardException.InvalidInput> { g.setRateLimitOverridesJson(olga, bad) }
+        expect<TenantguardException.PermissionDenied> { g.setRateLimitOverridesJson(mia, "{\"classes\":{}}") }
+        check(g.rateLimitOverridesJson(mia) == tighter)
+    }
+}
