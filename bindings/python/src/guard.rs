@@ -66,8 +66,10 @@ impl Guard {
     /// `governance` sets token and session options; `clock`, a callable returning Unix
     /// seconds, replaces the system clock (tests of expiry and retention windows).
     /// `tenant_key_providers` maps a name to a key provider tenants can move their data
-    /// keys to with `set_tenant_key_provider` (bring your own key).
-    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None, tenant_key_provider_tenants=None))]
+    /// keys to with `set_tenant_key_provider` (bring your own key). `rate_limit_url`, the
+    /// service role's PostgreSQL connection string, makes every instance share one rate
+    /// limit (the default keeps limits in this process).
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None, tenant_key_provider_tenants=None, rate_limit_url=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         key_provider: &Bound<'_, PyAny>,
@@ -84,6 +86,7 @@ impl Guard {
         #[pyo3(from_py_with = crate::errors::arg)] tenant_key_provider_tenants: Option<
             BTreeMap<String, Vec<String>>,
         >,
+        rate_limit_url: Option<String>,
     ) -> PyResult<Self> {
         builder_from(
             key_provider,
@@ -94,6 +97,7 @@ impl Guard {
             clock,
             tenant_key_providers,
             tenant_key_provider_tenants,
+            rate_limit_url.as_deref(),
         )?
         .build()
         .map(Self::new_inner)
@@ -103,7 +107,7 @@ impl Guard {
     /// Like `Guard(...)`, and hands out the guard's service capability, once: the only
     /// `ServiceRole` this guard accepts. Returns `(guard, service)`.
     #[classmethod]
-    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None, tenant_key_provider_tenants=None))]
+    #[pyo3(signature = (key_provider, store, *, cache_max_tenants=None, cache_max_age_seconds=None, governance=None, clock=None, tenant_key_providers=None, tenant_key_provider_tenants=None, rate_limit_url=None))]
     #[allow(clippy::too_many_arguments)]
     fn with_service(
         _cls: &Bound<'_, PyType>,
@@ -121,6 +125,7 @@ impl Guard {
         #[pyo3(from_py_with = crate::errors::arg)] tenant_key_provider_tenants: Option<
             BTreeMap<String, Vec<String>>,
         >,
+        rate_limit_url: Option<String>,
     ) -> PyResult<(Self, ServiceRole)> {
         let (g, s) = builder_from(
             key_provider,
@@ -131,6 +136,7 @@ impl Guard {
             clock,
             tenant_key_providers,
             tenant_key_provider_tenants,
+            rate_limit_url.as_deref(),
         )?
         .build_with_service()
         .map_err(to_py)?;
@@ -567,6 +573,7 @@ fn builder_from(
     clock: Option<Py<PyAny>>,
     tenant_key_providers: Option<BTreeMap<String, Bound<'_, PyAny>>>,
     tenant_key_provider_tenants: Option<BTreeMap<String, Vec<String>>>,
+    rate_limit_url: Option<&str>,
 ) -> PyResult<tenantguard::GuardBuilder> {
     let mut limits = CacheLimits::default();
     if let Some(n) = cache_max_tenants {
@@ -597,7 +604,30 @@ fn builder_from(
             b = b.allow_tenant_key_provider(&name, crate::types::tenant_id(&t)?);
         }
     }
+    if let Some(url) = rate_limit_url {
+        b = b.rate_limiter(shared_rate_limiter(url)?);
+    }
     Ok(b)
+}
+
+/// The rate limiter every instance shares through PostgreSQL (the service role's
+/// connection string of a migrated database), with the default policies.
+#[cfg(feature = "postgres")]
+fn shared_rate_limiter(url: &str) -> PyResult<tenantguard::ratelimit::RateLimiter> {
+    use tenantguard::ratelimit::{Policies, PostgresLimiter, RateLimiter};
+    let backend = PostgresLimiter::connect(url, 4)
+        .map_err(|e| crate::errors::py_err(tenantguard::Error::from(e)))?;
+    Ok(RateLimiter::with_backend(
+        std::sync::Arc::new(backend),
+        Policies::default(),
+    ))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn shared_rate_limiter(_url: &str) -> PyResult<tenantguard::ratelimit::RateLimiter> {
+    Err(crate::errors::invalid(
+        "rate_limit_url needs a build with PostgreSQL support (the wheel has it)",
+    ))
 }
 
 pub(crate) fn progress_fn<'a, R, T>(

@@ -130,3 +130,45 @@ def test_memberships_and_roles_come_from_the_database(guard: tg.Guard, store: tg
     assert store.remove_member(olga, "vic") is True
     with pytest.raises(tg.PermissionDeniedError):
         resolver.resolve("vic", tenant)
+
+
+_LIMIT_WORKER = r"""
+import os, sys
+import tenantguard as tg
+guard, _ = tg.Guard.with_service(
+    tg.LocalKeyProvider.ephemeral(),
+    tg.MemoryStore(),
+    rate_limit_url=os.environ["TENANTGUARD_PG_SERVICE_URL"],
+)
+admitted = 0
+for _ in range(8):
+    try:
+        guard.rate_limit_check("login", tenant="acme", subject=sys.argv[1], host_key="198.51.100.9")
+        admitted += 1
+    except tg.RateLimitedError:
+        pass
+print(admitted)
+"""
+
+
+def test_rate_limits_are_shared_by_processes_through_postgresql(store: tg.PostgresStore) -> None:
+    # Two real processes, each with its own guard and no shared memory: with limits kept
+    # per process each would admit 8 of its 8 checks (16 in all); through PostgreSQL they
+    # share the login class's 10 per (user, host key).
+    import subprocess
+    import sys
+
+    subject = "u:" + secrets.token_hex(6)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _LIMIT_WORKER, subject], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    counts = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert 10 <= sum(counts) <= 11, counts
+
+
+def test_a_bad_rate_limit_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(tg.InvalidInputError) as e:
+        tg.Guard(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), rate_limit_url="postgres://u:s3cretpw@[bad")
+    assert "s3cretpw" not in str(e.value)

@@ -331,6 +331,7 @@ class Guard:
         clock: Callable[[], int] | None = None,
         tenant_key_providers: dict[str, Any] | None = None,
         tenant_key_provider_tenants: dict[str, list[str]] | None = None,
+        rate_limit_url: str | None = None,
     ) -> Self: ...
     @classmethod
     def with_service(
@@ -344,6 +345,7 @@ class Guard:
         clock: Callable[[], int] | None = None,
         tenant_key_providers: dict[str, Any] | None = None,
         tenant_key_provider_tenants: dict[str, list[str]] | None = None,
+        rate_limit_url: str | None = None,
     ) -> tuple[Guard, ServiceRole]: ...
     @classmethod
     def embedded(cls, directory: _StrPath) -> Guard: ...
