@@ -61,12 +61,14 @@ fn emit(out: &mut Vec<Finding>, kind: EntityKind, start: usize, end: usize) {
 }
 
 /// Looks at the word starting at `s` (a capital letter, ASCII or not, or a digit). Returns
-/// where the scan resumes when something was found there.
+/// where the scan resumes when something was found there. `digits` is false when the scan's
+/// word holds no digit (then the only id that can start at a capital is a grouped NINO).
 pub(crate) fn word(
     cfg: &PiiConfig,
     kinds: u32,
     t: &str,
     s: usize,
+    digits: bool,
     out: &mut Vec<Finding>,
 ) -> Option<usize> {
     let b = t.as_bytes();
@@ -102,7 +104,10 @@ pub(crate) fn word(
     if c < 0x80 && !c.is_ascii_uppercase() {
         return None;
     }
-    if c.is_ascii_uppercase() && on(EntityKind::NationalId) {
+    // Every id written from a capital holds digits (`X1234567L`, `AB123456C`, a codice
+    // fiscale) except the grouped NINO's two-letter prefix (`QQ 12 34 56 C`): most
+    // capitalized words of prose skip the id checks.
+    if c.is_ascii_uppercase() && on(EntityKind::NationalId) && (digits || two_letters(b, s)) {
         if let Some(e) = ids::at(t, s) {
             emit(out, EntityKind::NationalId, s, e);
             return Some(e);
@@ -115,6 +120,13 @@ pub(crate) fn word(
         }
     }
     None
+}
+
+/// True if exactly two ASCII letters or digits start at `s`.
+fn two_letters(b: &[u8], s: usize) -> bool {
+    s + 1 < b.len()
+        && b[s + 1].is_ascii_alphanumeric()
+        && b.get(s + 2).is_none_or(|c| !c.is_ascii_alphanumeric())
 }
 
 /// True if the non-ASCII character at `i` is an upper-case letter starting a word.

@@ -145,6 +145,14 @@ pub(super) fn prev(t: &str, pos: usize) -> Option<Prev<'_>> {
 
 /// `raw` without surrounding punctuation.
 pub(super) fn trim(raw: &str) -> &str {
+    // Most chunks start and end with an ASCII letter or digit: nothing to trim, and no
+    // character decoding (a char-set pattern decodes UTF-8 at both ends).
+    let b = raw.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+    {
+        return raw;
+    }
     let r = raw.trim_end_matches(['.', ',', ':', ';', '!', '?', ')', '"', '»', '«', '>']);
     r.trim_start_matches(['(', '"', '«', '>', '-'])
 }
