@@ -20,6 +20,7 @@ impl GuardOptions {
             clock: self.clock.clone(),
             tenant_providers,
             provider_tenants: self.provider_tenants.clone(),
+            rate_limiter: self.rate_limiter.clone(),
         })
     }
 }
@@ -62,6 +63,7 @@ impl GuardOptions {
             clock: self.clock.clone(),
             tenant_providers: self.tenant_providers.clone(),
             provider_tenants,
+            rate_limiter: self.rate_limiter.clone(),
         })
     }
 

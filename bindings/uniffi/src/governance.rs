@@ -54,6 +54,8 @@ pub struct GuardOptions {
     pub(crate) tenant_providers: Vec<(String, Arc<dyn tenantguard::KeyProvider>)>,
     /// Which tenants may use which named provider.
     pub(crate) provider_tenants: Vec<(String, String)>,
+    /// A shared rate limiter (`with_rate_limit_url`); None keeps limits in the process.
+    pub(crate) rate_limiter: Option<tenantguard::ratelimit::RateLimiter>,
 }
 
 impl std::fmt::Debug for GuardOptions {
@@ -132,11 +134,23 @@ impl GuardOptions {
             clock,
             tenant_providers: Vec::new(),
             provider_tenants: Vec::new(),
+            rate_limiter: None,
         })
     }
 }
 
 impl GuardOptions {
+    /// A copy (the foreign clock and providers are shared handles).
+    pub(crate) fn clone_options(&self) -> GuardOptions {
+        GuardOptions {
+            governance: self.governance.clone(),
+            clock: self.clock.clone(),
+            tenant_providers: self.tenant_providers.clone(),
+            provider_tenants: self.provider_tenants.clone(),
+            rate_limiter: self.rate_limiter.clone(),
+        }
+    }
+
     /// Applies the options to a core builder.
     pub(crate) fn apply(&self, b: tenantguard::GuardBuilder) -> tenantguard::GuardBuilder {
         let mut b = b.governance(self.governance.clone());
@@ -148,6 +162,9 @@ impl GuardOptions {
             if let Ok(t) = tenantguard::TenantId::new(t.clone()) {
                 b = b.allow_tenant_key_provider(name, t);
             }
+        }
+        if let Some(l) = &self.rate_limiter {
+            b = b.rate_limiter(l.clone());
         }
         match &self.clock {
             Some(c) => b.clock(ForeignClock(c.clone())),

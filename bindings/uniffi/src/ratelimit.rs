@@ -8,7 +8,9 @@ use std::time::Duration;
 use tenantguard::ratelimit as core_rl;
 
 use crate::dual::dual;
-use crate::governance::{PasswordCheck, PasswordHasher, SessionTokens, VerifiedToken};
+use crate::governance::{
+    GuardOptions, PasswordCheck, PasswordHasher, SessionTokens, VerifiedToken,
+};
 use crate::guard::Guard;
 use crate::types::{tenant_id, TenantContext};
 
@@ -76,6 +78,27 @@ pub struct RateLimitDecision {
     pub admitted: bool,
     /// When refused: retry after this long, not sooner.
     pub retry_after: Option<Duration>,
+}
+
+#[uniffi::export]
+impl GuardOptions {
+    /// A copy of these options whose guard shares its rate limits with every other
+    /// instance through PostgreSQL: `url` is the service role's connection string of a
+    /// migrated database. Without it, limits are kept in the process. Nothing connects
+    /// before the first check; a bad string throws `InvalidInput` without echoing it.
+    pub fn with_rate_limit_url(
+        &self,
+        url: String,
+    ) -> Result<Arc<GuardOptions>, crate::error::TenantguardError> {
+        let backend =
+            core_rl::PostgresLimiter::connect(&url, 4).map_err(tenantguard::Error::from)?;
+        let mut o = self.clone_options();
+        o.rate_limiter = Some(core_rl::RateLimiter::with_backend(
+            Arc::new(backend),
+            core_rl::Policies::default(),
+        ));
+        Ok(Arc::new(o))
+    }
 }
 
 /// The retry-after of a `TenantguardException.RateLimited` thrown by any guard method,

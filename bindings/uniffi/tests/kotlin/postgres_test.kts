@@ -91,5 +91,18 @@ if (app == null || svc == null || admin == null) {
         g.eraseTenant(t, 100u)
         g.eraseTenant(o, 100u)
     }
+    // Rate limits shared through PostgreSQL: two guards with their own limiter objects
+    // (as two service instances would have) share the login class's 10 per (user, host key).
+    // The Python suite proves the same with two processes.
+    val shared = GuardOptions().withRateLimitUrl(svc)
+    val a = guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), shared).guard
+    val b = guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), Store.memory(), shared).guard
+    val key = RateLimitKey(tenant = tenant, subject = "u:kt-$suffix", hostKey = "198.51.100.7")
+    val admitted = (0 until 8).count { a.rateLimitCheck(RateLimitClass.LOGIN, key).admitted } +
+        (0 until 8).count { b.rateLimitCheck(RateLimitClass.LOGIN, key).admitted }
+    check(admitted in 10..11) { "admitted $admitted of 16: the limit is not shared" }
+    a.close()
+    b.close()
+    expect<TenantguardException.InvalidInput> { GuardOptions().withRateLimitUrl("postgres://u:s3cretpw@[bad") }
     println("postgres_test.kts: PostgreSQL store passed (tenant $tenant)")
 }
