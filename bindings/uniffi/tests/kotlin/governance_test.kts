@@ -571,7 +571,8 @@ test("rate limits: password guessing refused with a Duration, other hosts go on,
         }
         // The default login limit: 10 units per (user, host key), a failure costs 3.
         check(wrong == 4) { "wrong = $wrong" }
-        val wait: java.time.Duration = rateLimitedRetryAfter(refused!!.message!!)!!
+        val wait: java.time.Duration = refused!!.retryAfter!!
+        check(wait == rateLimitedRetryAfter(refused.message!!))
         check(!wait.isNegative && !wait.isZero && wait <= java.time.Duration.ofSeconds(60)) { "$wait" }
         check(!g.verifyPassword(hasher, "acme", "alice", "correct horse", phc, "198.51.100.2").needsRehash)
 
