@@ -195,9 +195,10 @@ impl S3CheckpointSink {
         &self,
         tenant: &TenantId,
         after: Option<&str>,
-    ) -> Result<Option<(String, u64)>, SinkError> {
+    ) -> Result<Option<(String, u64, Option<String>)>, SinkError> {
         let tenant_prefix = format!("{}{}/", self.prefix, tenant.as_str());
-        let mut versions: HashMap<String, usize> = HashMap::new();
+        // Per key: how many versions, and the (single) version's id.
+        let mut versions: HashMap<String, (usize, Option<String>)> = HashMap::new();
         let (mut key_marker, mut version_marker) = (after.map(str::to_owned), None::<String>);
         loop {
             let mut req = self
@@ -214,7 +215,9 @@ impl S3CheckpointSink {
             let out = req.send().await.map_err(|e| sdk("list versions", e))?;
             for v in out.versions() {
                 if let Some(k) = v.key() {
-                    *versions.entry(k.to_owned()).or_default() += 1;
+                    let e = versions.entry(k.to_owned()).or_default();
+                    e.0 += 1;
+                    e.1 = v.version_id().map(str::to_owned);
                 }
             }
             if out.is_truncated() != Some(true) {
@@ -226,26 +229,30 @@ impl S3CheckpointSink {
                 break;
             }
         }
-        if let Some((k, n)) = versions.iter().find(|(_, n)| **n > 1) {
+        if let Some((k, (n, _))) = versions.iter().find(|(_, (n, _))| *n > 1) {
             return Err(SinkError::Io(format!(
                 "s3 sink: checkpoint object {k} has {n} versions: it was overwritten outside the sink"
             )));
         }
         Ok(versions
-            .keys()
-            .filter_map(|k| object_size(k, &tenant_prefix).map(|s| (k.clone(), s)))
-            .max_by_key(|(_, s)| *s))
+            .into_iter()
+            .filter_map(|(k, (_, v))| object_size(&k, &tenant_prefix).map(|s| (k, s, v)))
+            .max_by_key(|(_, s, _)| *s))
     }
 
-    async fn read(&self, key: &str, size: u64) -> Result<PublishedCheckpoint, SinkError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| sdk("get", e))?;
+    /// Reads a checkpoint object (by version id when known: a delete marker then does not
+    /// hide it).
+    async fn read(
+        &self,
+        key: &str,
+        size: u64,
+        version: Option<&str>,
+    ) -> Result<PublishedCheckpoint, SinkError> {
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some(v) = version {
+            req = req.version_id(v);
+        }
+        let out = req.send().await.map_err(|e| sdk("get", e))?;
         let root: Option<Hash> = out
             .metadata()
             .and_then(|m| m.get(ROOT_META))
@@ -276,8 +283,8 @@ impl S3CheckpointSink {
             .cloned();
         let after = cached.as_ref().map(|(k, _)| k.as_str());
         match self.newest_key_after(tenant, after).await? {
-            Some((key, size)) => {
-                let p = self.read(&key, size).await?;
+            Some((key, size, version)) => {
+                let p = self.read(&key, size, version.as_deref()).await?;
                 self.latest
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -346,7 +353,7 @@ impl CheckpointSink for S3CheckpointSink {
             Ok(_) => {}
             // Another writer stored this size first: the same root is fine, another a fork.
             Err(e) if e.code() == Some("PreconditionFailed") => {
-                let held = self.read(&key, size).await?;
+                let held = self.read(&key, size, None).await?;
                 return if held.root == *root {
                     Ok(())
                 } else {

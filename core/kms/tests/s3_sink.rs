@@ -5,7 +5,8 @@
 //! Lock retention (mode, retain-until) and refuses to delete a locked object *version*
 //! (`AccessDenied`), and honours `If-None-Match: *`; a plain DELETE only adds a delete
 //! marker and a plain PUT adds a version, as on AWS. It does not refuse shortening or
-//! removing a COMPLIANCE retention (AWS does), so no test here claims that.
+//! removing a COMPLIANCE retention (AWS does), so no test here claims that; and it serves
+//! GetObjectRetention as a plain GET, so the lock is read back with HEAD.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "s3-sink")]
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ObjectLockRetentionMode;
+use aws_sdk_s3::types::ObjectLockMode;
 use common::*;
 use secrecy::SecretString;
 use tenantguard::audit::TransparencyConfig;
@@ -115,11 +116,11 @@ async fn append_only_per_tenant_refuses_backwards_and_forks_across_instances() {
             offered: 15
         })
     );
-    // Two writers at the same size: If-None-Match makes the second see the first's.
+    // A writer that cached an older latest refreshes before writing: its fork at a size
+    // another instance wrote meanwhile is refused, not written.
     let racer = sink(&ep, &name, "tenantguard/checkpoints/");
     assert_eq!(racer.latest(&acme).await.unwrap().unwrap().size, 20);
     s.publish(&acme, 30, &root(30), "note 30\n").await.unwrap();
-    // `racer` still believes 20 is the latest; its fork at 30 is refused, not written.
     assert_eq!(
         racer.publish(&acme, 30, &root(31), "forked\n").await,
         Err(SinkError::Fork { size: 30 })
@@ -136,16 +137,16 @@ async fn objects_are_locked_in_compliance_mode_and_the_server_refuses_deletion()
     s.publish(&acme, 7, &root(7), "note 7\n").await.unwrap();
     let key = s.object_key(&acme, 7);
     let c = s.client();
-    let r = c
-        .get_object_retention()
+    // (moto serves GetObjectRetention as a plain GET, so the lock is read from HEAD.)
+    let h = c
+        .head_object()
         .bucket(&name)
         .key(&key)
         .send()
         .await
         .unwrap();
-    let r = r.retention().unwrap();
-    assert_eq!(r.mode(), Some(&ObjectLockRetentionMode::Compliance));
-    let until = r.retain_until_date().unwrap().secs();
+    assert_eq!(h.object_lock_mode(), Some(&ObjectLockMode::Compliance));
+    let until = h.object_lock_retain_until_date().unwrap().secs();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -154,6 +155,19 @@ async fn objects_are_locked_in_compliance_mode_and_the_server_refuses_deletion()
         until > now + 3000 && until <= now + 3700,
         "{until} vs {now}"
     );
+
+    // The sink's writes are conditional: the server refuses a second write of a key.
+    let e = c
+        .put_object()
+        .bucket(&name)
+        .key(&key)
+        .body(ByteStream::from_static(b"again"))
+        .if_none_match("*")
+        .send()
+        .await
+        .unwrap_err();
+    let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).map(str::to_owned);
+    assert_eq!(code.as_deref(), Some("PreconditionFailed"), "{e:?}");
 
     // The locked version cannot be deleted, even with the governance bypass header.
     let versions = c
