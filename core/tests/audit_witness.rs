@@ -97,7 +97,7 @@ fn a_witnessed_export_verifies_and_a_missing_or_forged_cosignature_does_not() {
             &witnessed,
             &keys,
             Some(first.note.as_bytes()),
-            &[wk.clone()],
+            std::slice::from_ref(&wk),
         ) {
             WitnessedVerdict::Valid {
                 summary,
@@ -115,7 +115,7 @@ fn a_witnessed_export_verifies_and_a_missing_or_forged_cosignature_does_not() {
 
         // The bare export, when the witness is required: refused.
         assert_eq!(
-            verify_export_witnessed(&bundle, &keys, None, &[wk.clone()]),
+            verify_export_witnessed(&bundle, &keys, None, std::slice::from_ref(&wk)),
             WitnessedVerdict::NotWitnessed(WitnessError::Unwitnessed(wk.name().into()))
         );
         // A forged cosignature (one signature byte flipped): refused.
@@ -127,7 +127,7 @@ fn a_witnessed_export_verifies_and_a_missing_or_forged_cosignature_does_not() {
         let forged = format!("{head}{name} {}\n", base64_encode(&raw));
         let forged_bundle = attach_cosigned_note(&bundle, &forged).unwrap();
         assert_eq!(
-            verify_export_witnessed(&forged_bundle, &keys, None, &[wk.clone()]),
+            verify_export_witnessed(&forged_bundle, &keys, None, std::slice::from_ref(&wk)),
             WitnessedVerdict::NotWitnessed(WitnessError::BadCosignature(wk.name().into()))
         );
         // A cosigned note of another checkpoint cannot be attached to this bundle.

@@ -150,6 +150,8 @@ pub enum AuditBundleCheck {
 }
 
 /// The outcome of verifying an inclusion or consistency proof.
+// A value crossing the FFI once per call: boxing the entry would only change the Rust side.
+#[allow(clippy::large_enum_variant)]
 #[derive(uniffi::Enum, Clone, Debug)]
 pub enum AuditProofCheck {
     /// The proof verifies.
