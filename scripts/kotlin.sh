@@ -104,6 +104,8 @@ step "Kotlin tests: vectors_test.kts (vectors: $TG_VECTORS) and cross-language f
 run bindings/uniffi/tests/kotlin/vectors_test.kts "$TG_VECTORS" "$TG_XLANG_DIR"
 step "Kotlin tests: vectors_v2_test.kts (format v2 vectors through Guard.open)"
 run bindings/uniffi/tests/kotlin/vectors_v2_test.kts "$root/core/tests/vectors/format_v2.json"
+step "Kotlin tests: audit_export_test.kts (offline audit export and proof verification, shared vectors)"
+run bindings/uniffi/tests/kotlin/audit_export_test.kts "$root/core/tests/vectors/audit_export.json"
 
 step "README.md's Kotlin blocks, as one script, run twice in an empty folder"
 rm -rf "$out/readme"; mkdir -p "$out/readme/run"

@@ -14,6 +14,7 @@ mod isolation;
 mod lowlevel;
 mod provider;
 mod runtime;
+mod transparency;
 mod types;
 
 use pyo3::prelude::*;
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     egress::register(m)?;
     isolation::register(m)?;
     lowlevel::register(m)?;
+    transparency::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -28,6 +28,8 @@ mod audit_check;
 mod session_check;
 // Progress callbacks that can stop a long job (issue 17).
 mod progress;
+// Offline verification of audit export bundles and proofs (issue 18).
+mod transparency;
 
 pub use audit_check::{check_audit_jsonl, AuditCheck, AuditProblem};
 pub use egress::{
@@ -60,6 +62,11 @@ pub use provider::{postgres_migrate, KeyProvider, LocalKeyProvider, Store};
 pub use ratelimit::{rate_limited_retry_after, RateLimitClass, RateLimitDecision, RateLimitKey};
 pub use refusal::{TokenCheck, TokenRefusal};
 pub use session_check::{AccessCheck, RefreshCheck, SessionRefusal};
+pub use transparency::{
+    audit_tamper_reasons, check_audit_bundle, check_audit_consistency_proof,
+    check_audit_inclusion_proof, AuditBundleCheck, AuditBundleSummary, AuditCheckpoint,
+    AuditProofCheck, AuditTamperReason,
+};
 pub use types::{
     CacheStats, Credential, CredentialKind, KeyInfo, KeyState, ReencryptReport, RewrapReport, Role,
     SealedValue, ServiceRole, ShredReport, TenantContext, WrapContext, WrappedKey,

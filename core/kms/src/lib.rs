@@ -7,6 +7,9 @@
 //! | `pkcs11` | `pkcs11::Pkcs11Provider` (any PKCS#11 token or HSM) | AES-GCM AAD, or key binding in AES-KWP |
 //! | `gcp` | `gcp::GcpKmsProvider` (Google Cloud KMS REST) | `additionalAuthenticatedData` |
 //!
+//! Feature `s3-sink` adds `s3_sink::S3CheckpointSink`, an audit checkpoint sink in an S3
+//! bucket with Object Lock (COMPLIANCE mode), on the same AWS SDK stack.
+//!
 //! Every provider times out each call and retries only retryable failures
 //! ([`tenantguard::kms::RetryPolicy`]), and maps failures to the typed
 //! [`tenantguard::kms::KmsError`] variants: key not found, access denied, wrong
@@ -25,5 +28,7 @@ pub mod aws;
 pub mod gcp;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+#[cfg(feature = "s3-sink")]
+pub mod s3_sink;
 #[cfg(feature = "vault")]
 pub mod vault;

@@ -114,6 +114,32 @@ impl TamperReason {
             TamperReason::ProofMismatch => "proof_mismatch",
         }
     }
+
+    /// Every [`TamperReason::kind`] name, in declaration order: the bindings expose this
+    /// list so callers can match on a reason without keeping a copy that drifts.
+    pub const KINDS: [&'static str; 21] = [
+        "bundle_malformed",
+        "malformed",
+        "too_long",
+        "duplicate_key",
+        "non_canonical",
+        "tenant_mismatch",
+        "out_of_order",
+        "missing",
+        "entry_altered",
+        "broken_link",
+        "mac_missing",
+        "truncated",
+        "unattested",
+        "root_mismatch",
+        "checkpoint_malformed",
+        "unknown_key",
+        "bad_signature",
+        "origin_mismatch",
+        "rollback",
+        "fork",
+        "proof_mismatch",
+    ];
 }
 
 impl std::fmt::Display for TamperReason {

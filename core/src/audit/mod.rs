@@ -18,6 +18,7 @@ mod outcome;
 pub mod sink;
 mod transparency;
 mod verify;
+pub mod witness;
 
 pub use checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
 pub use entry::{AuditDraft, AuditEntry, AuditMacKey, GENESIS, HASH_DOMAIN, MAC_DOMAIN};
@@ -31,6 +32,10 @@ pub use transparency::{
 pub use verify::{
     parse_line, verify_jsonl, ChainVerifier, VerifyOptions, VerifyProblem, VerifyReport,
     MAX_LINE_LEN,
+};
+pub use witness::{
+    attach_cosigned_note, verify_cosignature, verify_export_witnessed, Witness, WitnessError,
+    WitnessPublicKey, WitnessedVerdict,
 };
 
 use std::collections::BTreeMap;

@@ -23,7 +23,11 @@ _wrap_native()  # before the names below are bound: they must be the wrapped one
 
 from ._native import (
     AUDIT_ACTIONS as AUDIT_ACTIONS,
+    AUDIT_TAMPER_REASONS as AUDIT_TAMPER_REASONS,
+    AuditBundleReport as AuditBundleReport,
+    AuditCheckpoint as AuditCheckpoint,
     AuditEntry as AuditEntry,
+    AuditInclusion as AuditInclusion,
     AuditReport as AuditReport,
     CacheStats as CacheStats,
     Credential as Credential,
@@ -81,9 +85,13 @@ from ._native import (
     split_kek_id as split_kek_id,
     tagged_kek_id as tagged_kek_id,
     validate_provider_name as validate_provider_name,
+    verify_audit_bundle as verify_audit_bundle,
+    verify_audit_consistency as verify_audit_consistency,
     verify_audit_export as verify_audit_export,
+    verify_audit_inclusion as verify_audit_inclusion,
 )
 from ._errors import (
+    AuditTamperedError as AuditTamperedError,
     AuthenticationFailedError as AuthenticationFailedError,
     ClosedError as ClosedError,
     ConfigError as ConfigError,
@@ -109,7 +117,12 @@ from ._provider import KeyProvider as KeyProvider
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "AUDIT_TAMPER_REASONS",
+    "AuditBundleReport",
+    "AuditCheckpoint",
     "AuditEntry",
+    "AuditInclusion",
+    "AuditTamperedError",
     "AuditReport",
     "AuthenticationFailedError",
     "CacheStats",
@@ -187,5 +200,8 @@ __all__ = [
     "split_kek_id",
     "tagged_kek_id",
     "validate_provider_name",
+    "verify_audit_bundle",
+    "verify_audit_consistency",
     "verify_audit_export",
+    "verify_audit_inclusion",
 ]

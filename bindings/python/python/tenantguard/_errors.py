@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AuditTamperedError",
     "AuthenticationFailedError",
     "ClosedError",
     "ConfigError",
@@ -183,6 +184,16 @@ class IntegrityError(TenantguardError):
 
     __module__ = "tenantguard"
     kind: ClassVar[str] = "integrity"
+
+
+class AuditTamperedError(IntegrityError):
+    """An audit export bundle, inclusion proof or consistency proof does not verify
+    offline (``verify_audit_bundle``, ``verify_audit_inclusion``,
+    ``verify_audit_consistency``). ``reason`` is the tamper class, one of
+    ``tenantguard.AUDIT_TAMPER_REASONS`` (``truncated``, ``root_mismatch``, ``fork``,
+    ``bad_signature``, ...); ``line`` the 1-based entry line to blame, when one is."""
+
+    __module__ = "tenantguard"
 
 
 class RateLimitedError(TenantguardError):

@@ -9,7 +9,11 @@ from typing_extensions import Self, TypeAlias
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "AUDIT_TAMPER_REASONS",
+    "AuditBundleReport",
+    "AuditCheckpoint",
     "AuditEntry",
+    "AuditInclusion",
     "AuditReport",
     "CacheStats",
     "Credential",
@@ -66,7 +70,10 @@ __all__ = [
     "split_kek_id",
     "tagged_kek_id",
     "validate_provider_name",
+    "verify_audit_bundle",
+    "verify_audit_consistency",
     "verify_audit_export",
+    "verify_audit_inclusion",
 ]
 
 __version__: str
@@ -100,6 +107,8 @@ class _Directory(Protocol):
 
 AUDIT_ACTIONS: list[str]
 """Every audit action name, from the core's table."""
+AUDIT_TAMPER_REASONS: list[str]
+"""Every reason an audit export or proof fails offline verification (``AuditTamperedError.reason``), from the core's table."""
 ERROR_KINDS: list[str]
 """Every error kind name (an exception's ``kind``), from the core's table."""
 ERROR_REASONS: list[str]
@@ -652,6 +661,59 @@ class AuditReport:
     def last_seq(self) -> int: ...
     @property
     def head(self) -> str: ...
+
+@final
+class AuditCheckpoint:
+    """A signed audit checkpoint: the log ``origin`` had ``size`` entries with RFC 6962
+    root ``root`` at ``time`` (Unix seconds)."""
+
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
+
+    @property
+    def origin(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def root(self) -> bytes: ...
+    @property
+    def time(self) -> int: ...
+
+@final
+class AuditBundleReport:
+    """What a verified audit export bundle holds."""
+
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
+
+    @property
+    def tenant(self) -> str | None: ...
+    @property
+    def entries(self) -> int: ...
+    @property
+    def legacy_entries(self) -> int: ...
+    @property
+    def checkpoint(self) -> AuditCheckpoint: ...
+
+@final
+class AuditInclusion:
+    """A verified inclusion proof: the entry and the checkpoint it is included in."""
+
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
+
+    @property
+    def entry(self) -> AuditEntry: ...
+    @property
+    def checkpoint(self) -> AuditCheckpoint: ...
+
+def verify_audit_bundle(
+    bundle: bytes | str,
+    public_keys: str | Iterable[str],
+    *,
+    earlier_checkpoint: bytes | str | None = None,
+) -> AuditBundleReport: ...
+def verify_audit_inclusion(proof: bytes | str, public_keys: str | Iterable[str]) -> AuditInclusion: ...
+def verify_audit_consistency(
+    earlier_checkpoint: bytes | str, proof: bytes | str, public_keys: str | Iterable[str]
+) -> AuditCheckpoint: ...
 
 @final
 class SweepReport:

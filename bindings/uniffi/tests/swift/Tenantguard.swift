@@ -9266,6 +9266,185 @@ public func FfiConverterTypeTotpCode_lower(_ value: TotpCode) -> UInt64 {
 
 
 /**
+ * What a verified export bundle holds.
+ */
+public struct AuditBundleSummary: Equatable, Hashable {
+    /**
+     * The tenant (`null` for an empty log).
+     */
+    public var tenant: String?
+    /**
+     * Entries (= the checkpoint's size).
+     */
+    public var entries: UInt64
+    /**
+     * Entries written before entry MACs existed.
+     */
+    public var legacyEntries: UInt64
+    /**
+     * The signed checkpoint.
+     */
+    public var checkpoint: AuditCheckpoint
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant (`null` for an empty log).
+         */tenant: String?, 
+        /**
+         * Entries (= the checkpoint's size).
+         */entries: UInt64, 
+        /**
+         * Entries written before entry MACs existed.
+         */legacyEntries: UInt64, 
+        /**
+         * The signed checkpoint.
+         */checkpoint: AuditCheckpoint) {
+        self.tenant = tenant
+        self.entries = entries
+        self.legacyEntries = legacyEntries
+        self.checkpoint = checkpoint
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditBundleSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditBundleSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditBundleSummary {
+        return
+            try AuditBundleSummary(
+                tenant: FfiConverterOptionString.read(from: &buf), 
+                entries: FfiConverterUInt64.read(from: &buf), 
+                legacyEntries: FfiConverterUInt64.read(from: &buf), 
+                checkpoint: FfiConverterTypeAuditCheckpoint.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditBundleSummary, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.tenant, into: &buf)
+        FfiConverterUInt64.write(value.entries, into: &buf)
+        FfiConverterUInt64.write(value.legacyEntries, into: &buf)
+        FfiConverterTypeAuditCheckpoint.write(value.checkpoint, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditBundleSummary_lift(_ buf: RustBuffer) throws -> AuditBundleSummary {
+    return try FfiConverterTypeAuditBundleSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditBundleSummary_lower(_ value: AuditBundleSummary) -> RustBuffer {
+    return FfiConverterTypeAuditBundleSummary.lower(value)
+}
+
+
+/**
+ * A signed audit checkpoint: the log `origin` had `size` entries with RFC 6962 root
+ * `root` at `time` (Unix seconds).
+ */
+public struct AuditCheckpoint: Equatable, Hashable {
+    /**
+     * The log's name: the key name, `/`, the tenant.
+     */
+    public var origin: String
+    /**
+     * Entries covered.
+     */
+    public var size: UInt64
+    /**
+     * The 32-byte RFC 6962 root hash.
+     */
+    public var root: Data
+    /**
+     * When it was signed, Unix seconds.
+     */
+    public var time: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The log's name: the key name, `/`, the tenant.
+         */origin: String, 
+        /**
+         * Entries covered.
+         */size: UInt64, 
+        /**
+         * The 32-byte RFC 6962 root hash.
+         */root: Data, 
+        /**
+         * When it was signed, Unix seconds.
+         */time: Int64) {
+        self.origin = origin
+        self.size = size
+        self.root = root
+        self.time = time
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditCheckpoint: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditCheckpoint: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditCheckpoint {
+        return
+            try AuditCheckpoint(
+                origin: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                root: FfiConverterData.read(from: &buf), 
+                time: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditCheckpoint, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.origin, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterData.write(value.root, into: &buf)
+        FfiConverterInt64.write(value.time, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditCheckpoint_lift(_ buf: RustBuffer) throws -> AuditCheckpoint {
+    return try FfiConverterTypeAuditCheckpoint.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditCheckpoint_lower(_ value: AuditCheckpoint) -> RustBuffer {
+    return FfiConverterTypeAuditCheckpoint.lower(value)
+}
+
+
+/**
  * One entry of a tenant's audit log (one JSON Lines line of an export).
  */
 public struct AuditEntry: Equatable, Hashable {
@@ -13089,6 +13268,105 @@ public func FfiConverterTypeAuditAction_lower(_ value: AuditAction) -> RustBuffe
 
 
 /**
+ * The outcome of verifying an export bundle.
+ */
+
+public enum AuditBundleCheck: Equatable, Hashable {
+    
+    /**
+     * Every check passed.
+     */
+    case valid(
+        /**
+         * What the bundle holds.
+         */summary: AuditBundleSummary
+    )
+    /**
+     * A check failed.
+     */
+    case tampered(
+        /**
+         * Why.
+         */reason: AuditTamperReason, 
+        /**
+         * The core's stable name of the reason (`truncated`, `fork`, ...).
+         */kind: String, 
+        /**
+         * The 1-based entry line to blame, when one is.
+         */line: UInt64?, 
+        /**
+         * The core's description.
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AuditBundleCheck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditBundleCheck: FfiConverterRustBuffer {
+    typealias SwiftType = AuditBundleCheck
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditBundleCheck {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .valid(summary: try FfiConverterTypeAuditBundleSummary.read(from: &buf)
+        )
+        
+        case 2: return .tampered(reason: try FfiConverterTypeAuditTamperReason.read(from: &buf), kind: try FfiConverterString.read(from: &buf), line: try FfiConverterOptionUInt64.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AuditBundleCheck, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .valid(summary):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeAuditBundleSummary.write(summary, into: &buf)
+            
+        
+        case let .tampered(reason,kind,line,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeAuditTamperReason.write(reason, into: &buf)
+            FfiConverterString.write(kind, into: &buf)
+            FfiConverterOptionUInt64.write(line, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditBundleCheck_lift(_ buf: RustBuffer) throws -> AuditBundleCheck {
+    return try FfiConverterTypeAuditBundleCheck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditBundleCheck_lower(_ value: AuditBundleCheck) -> RustBuffer {
+    return FfiConverterTypeAuditBundleCheck.lower(value)
+}
+
+
+
+/**
  * The outcome of an audit-chain verification.
  */
 
@@ -13368,6 +13646,381 @@ public func FfiConverterTypeAuditProblem_lift(_ buf: RustBuffer) throws -> Audit
 #endif
 public func FfiConverterTypeAuditProblem_lower(_ value: AuditProblem) -> RustBuffer {
     return FfiConverterTypeAuditProblem.lower(value)
+}
+
+
+
+/**
+ * The outcome of verifying an inclusion or consistency proof.
+ */
+
+public enum AuditProofCheck: Equatable, Hashable {
+    
+    /**
+     * The proof verifies.
+     */
+    case valid(
+        /**
+         * The checkpoint proven (the newer one, for a consistency proof).
+         */checkpoint: AuditCheckpoint, 
+        /**
+         * For an inclusion proof, the entry proven included.
+         */entry: AuditEntry?
+    )
+    /**
+     * The proof does not verify.
+     */
+    case tampered(
+        /**
+         * Why.
+         */reason: AuditTamperReason, 
+        /**
+         * The core's stable name of the reason.
+         */kind: String, 
+        /**
+         * The core's description.
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AuditProofCheck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditProofCheck: FfiConverterRustBuffer {
+    typealias SwiftType = AuditProofCheck
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditProofCheck {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .valid(checkpoint: try FfiConverterTypeAuditCheckpoint.read(from: &buf), entry: try FfiConverterOptionTypeAuditEntry.read(from: &buf)
+        )
+        
+        case 2: return .tampered(reason: try FfiConverterTypeAuditTamperReason.read(from: &buf), kind: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AuditProofCheck, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .valid(checkpoint,entry):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeAuditCheckpoint.write(checkpoint, into: &buf)
+            FfiConverterOptionTypeAuditEntry.write(entry, into: &buf)
+            
+        
+        case let .tampered(reason,kind,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeAuditTamperReason.write(reason, into: &buf)
+            FfiConverterString.write(kind, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditProofCheck_lift(_ buf: RustBuffer) throws -> AuditProofCheck {
+    return try FfiConverterTypeAuditProofCheck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditProofCheck_lower(_ value: AuditProofCheck) -> RustBuffer {
+    return FfiConverterTypeAuditProofCheck.lower(value)
+}
+
+
+
+/**
+ * Why an export or proof does not verify, one case per core `TamperReason` (its
+ * `kind` name in SCREAMING_SNAKE case).
+ */
+
+public enum AuditTamperReason: Equatable, Hashable {
+    
+    /**
+     * Not a bundle or proof of this format.
+     */
+    case bundleMalformed
+    /**
+     * An entry line is not a well-formed entry.
+     */
+    case malformed
+    /**
+     * An entry line is longer than the core's limit.
+     */
+    case tooLong
+    /**
+     * An entry line repeats a JSON key.
+     */
+    case duplicateKey
+    /**
+     * An entry line is not byte for byte its canonical form.
+     */
+    case nonCanonical
+    /**
+     * An entry of another tenant than the first.
+     */
+    case tenantMismatch
+    /**
+     * `seq` went backwards or repeated (entries reordered or duplicated).
+     */
+    case outOfOrder
+    /**
+     * `seq` jumped (entries removed from the middle).
+     */
+    case missing
+    /**
+     * An entry's content does not match its hash.
+     */
+    case entryAltered
+    /**
+     * An entry's `prev` is not the previous entry's hash.
+     */
+    case brokenLink
+    /**
+     * An entry without MAC after MACed entries.
+     */
+    case macMissing
+    /**
+     * Fewer entries than the checkpoint covers (the tail was cut off).
+     */
+    case truncated
+    /**
+     * More entries than the checkpoint covers.
+     */
+    case unattested
+    /**
+     * The entries do not hash to the signed root (rewritten or inserted entries).
+     */
+    case rootMismatch
+    /**
+     * The checkpoint is malformed.
+     */
+    case checkpointMalformed
+    /**
+     * The checkpoint is not signed by any key given.
+     */
+    case unknownKey
+    /**
+     * The checkpoint's signature does not verify.
+     */
+    case badSignature
+    /**
+     * The checkpoint is of another log.
+     */
+    case originMismatch
+    /**
+     * The earlier checkpoint is larger than the newer one.
+     */
+    case rollback
+    /**
+     * The earlier checkpoint is not a prefix of the newer log (a fork).
+     */
+    case fork
+    /**
+     * An inclusion proof does not lead to the checkpoint's root.
+     */
+    case proofMismatch
+    /**
+     * A reason added to the core after this binding (see `kind`).
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AuditTamperReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditTamperReason: FfiConverterRustBuffer {
+    typealias SwiftType = AuditTamperReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditTamperReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .bundleMalformed
+        
+        case 2: return .malformed
+        
+        case 3: return .tooLong
+        
+        case 4: return .duplicateKey
+        
+        case 5: return .nonCanonical
+        
+        case 6: return .tenantMismatch
+        
+        case 7: return .outOfOrder
+        
+        case 8: return .missing
+        
+        case 9: return .entryAltered
+        
+        case 10: return .brokenLink
+        
+        case 11: return .macMissing
+        
+        case 12: return .truncated
+        
+        case 13: return .unattested
+        
+        case 14: return .rootMismatch
+        
+        case 15: return .checkpointMalformed
+        
+        case 16: return .unknownKey
+        
+        case 17: return .badSignature
+        
+        case 18: return .originMismatch
+        
+        case 19: return .rollback
+        
+        case 20: return .fork
+        
+        case 21: return .proofMismatch
+        
+        case 22: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AuditTamperReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .bundleMalformed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .tooLong:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .duplicateKey:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .nonCanonical:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .tenantMismatch:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .outOfOrder:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .missing:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .entryAltered:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .brokenLink:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .macMissing:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .truncated:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .unattested:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .rootMismatch:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .checkpointMalformed:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .unknownKey:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .badSignature:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .originMismatch:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .rollback:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .fork:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .proofMismatch:
+            writeInt(&buf, Int32(21))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(22))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditTamperReason_lift(_ buf: RustBuffer) throws -> AuditTamperReason {
+    return try FfiConverterTypeAuditTamperReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditTamperReason_lower(_ value: AuditTamperReason) -> RustBuffer {
+    return FfiConverterTypeAuditTamperReason.lower(value)
 }
 
 
@@ -16013,6 +16666,30 @@ fileprivate struct FfiConverterOptionTypePseudonymSession: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeAuditEntry: FfiConverterRustBuffer {
+    typealias SwiftType = AuditEntry?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAuditEntry.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAuditEntry.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeAuditHead: FfiConverterRustBuffer {
     typealias SwiftType = AuditHead?
 
@@ -16859,6 +17536,56 @@ public func rateLimitedRetryAfter(message: String) -> TimeInterval?  {
     )
 })
 }
+/**
+ * Every tamper reason name (`AuditBundleCheck.Tampered.kind`), from the core's table.
+ */
+public func auditTamperReasons() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_audit_tamper_reasons(uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies an audit export bundle offline against the checkpoint public key(s) (C2SP
+ * verifier key strings) and, when kept, an earlier signed checkpoint.
+ */
+public func checkAuditBundle(bundle: Data, publicKeys: [String], earlierCheckpoint: Data? = nil)throws  -> AuditBundleCheck  {
+    return try  FfiConverterTypeAuditBundleCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_check_audit_bundle(
+        FfiConverterData.lower(bundle),
+        FfiConverterSequenceString.lower(publicKeys),
+        FfiConverterOptionData.lower(earlierCheckpoint),uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies a consistency proof offline from the `earlier_checkpoint` kept to the newer
+ * checkpoint the proof carries.
+ */
+public func checkAuditConsistencyProof(earlierCheckpoint: Data, proof: Data, publicKeys: [String])throws  -> AuditProofCheck  {
+    return try  FfiConverterTypeAuditProofCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_check_audit_consistency_proof(
+        FfiConverterData.lower(earlierCheckpoint),
+        FfiConverterData.lower(proof),
+        FfiConverterSequenceString.lower(publicKeys),uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies an inclusion proof offline ("this entry is in the signed log").
+ */
+public func checkAuditInclusionProof(proof: Data, publicKeys: [String])throws  -> AuditProofCheck  {
+    return try  FfiConverterTypeAuditProofCheck_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_check_audit_inclusion_proof(
+        FfiConverterData.lower(proof),
+        FfiConverterSequenceString.lower(publicKeys),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -16921,6 +17648,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_rate_limited_retry_after() != 22587) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_audit_tamper_reasons() != 31615) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_check_audit_bundle() != 36930) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_check_audit_consistency_proof() != 987) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_check_audit_inclusion_proof() != 62383) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_egress_policy() != 11502) {
