@@ -5,6 +5,7 @@
 //! ```sh
 //! reencrypt_baseline seed DIR N        # tenant "bench" with N records (SQLite in DIR)
 //! reencrypt_baseline lib DIR           # Guard::reencrypt_all, batch 500
+//! reencrypt_baseline verify DIR N      # every record opens with its payload (exit 1 if not)
 //! # PostgreSQL (build with --features postgres): DIR holds keys.json, the store is
 //! # TENANTGUARD_POSTGRES_URL / TENANTGUARD_POSTGRES_SERVICE_URL.
 //! ```
@@ -82,6 +83,21 @@ fn main() {
             "lib" => {
                 let r = g.reencrypt_all(&ctx, 500, |_| {}).await.expect("reencrypt");
                 println!("moved {}", r.moved);
+            }
+            "verify" => {
+                // Every seeded record opens, with its payload: nothing lost.
+                let n: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+                let mut bad = 0usize;
+                for i in 0..n {
+                    match g.open_record(&ctx, &format!("r{i:07}")).await {
+                        Ok((_, p)) if p.expose() == [7u8; 200] => {}
+                        _ => bad += 1,
+                    }
+                }
+                println!("opened {} of {n}", n - bad);
+                if bad > 0 {
+                    std::process::exit(1);
+                }
             }
             other => panic!("unknown mode {other}"),
         }

@@ -85,7 +85,7 @@ impl GuardOptions {
     /// A copy of these options whose guard shares its rate limits with every other
     /// instance through PostgreSQL: `url` is the service role's connection string of a
     /// migrated database. Without it, limits are kept in the process. Nothing connects
-    /// before the first check; a bad string throws `InvalidInput` without echoing it.
+    /// before the first check; a bad string throws `Config` without echoing it.
     pub fn with_rate_limit_url(
         &self,
         url: String,

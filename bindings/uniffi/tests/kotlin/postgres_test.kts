@@ -103,6 +103,6 @@ if (app == null || svc == null || admin == null) {
     check(admitted in 10..11) { "admitted $admitted of 16: the limit is not shared" }
     a.close()
     b.close()
-    expect<TenantguardException.InvalidInput> { GuardOptions().withRateLimitUrl("postgres://u:s3cretpw@[bad") }
+    expect<TenantguardException.Config> { GuardOptions().withRateLimitUrl("postgres://u:s3cretpw@[bad") }
     println("postgres_test.kts: PostgreSQL store passed (tenant $tenant)")
 }
