@@ -13,8 +13,8 @@ class TestClock(@Volatile var t: Long) : Clock {
 var service: ServiceRole = guardInMemoryWithService().service
 val T0 = 1_700_000_000L
 
-fun guardWith(clock: TestClock, store: Store = Store.memory(), key: ByteArray? = null): Guard =
-    guardWithLocalKeyProviderAndService(LocalKeyProvider.ephemeral(), store, GuardOptions(clock = clock, sessionSigningKey = key)).also { service = it.service }.guard
+fun guardWith(clock: TestClock, store: Store = Store.memory(), key: ByteArray? = null, keys: LocalKeyProvider = LocalKeyProvider.ephemeral()): Guard =
+    guardWithLocalKeyProviderAndService(keys, store, GuardOptions(clock = clock, sessionSigningKey = key)).also { service = it.service }.guard
 
 test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch") {
     val clock = TestClock(T0)
@@ -458,7 +458,9 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
     val dir = java.nio.file.Files.createTempDirectory("tg-kotlin-audit").toString()
     val db = java.io.File("$dir/tg.db")
     val store = Store.sqlite(db.path)
-    val first = guardWith(clock, store)
+    // One KEK for both guards on this file: the audit-MAC key is stored wrapped by it.
+    val kek = LocalKeyProvider.ephemeral()
+    val first = guardWith(clock, store, keys = kek)
     var acme = TenantContext.service("acme", service)
     val admin = TenantContext.resolved(service, "acme", "adam", Role.ADMIN)
     val (export, stored) = first.use { g ->
@@ -540,7 +542,7 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
     db.writeBytes(bytes)
     val tamperedSeq = stored.single { it.target == "user:tamper-me" }.seq
     Store.sqlite(db.path).use { st ->
-        guardWith(clock, st).use { g ->
+        guardWith(clock, st, keys = kek).use { g ->
             // This guard has its own capability: contexts are made per guard.
             val acme = TenantContext.service("acme", service)
             val b = broken(g.checkAudit(acme))

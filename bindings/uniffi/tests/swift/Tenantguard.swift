@@ -2210,14 +2210,14 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func createTokenAsync(ctx: TenantContext, spec: TokenSpec) async throws  -> IssuedToken
     
     /**
-     * Erases every record tagged with data subject `subject`; the audit receipt holds its
-     * SHA-256 only. Admin role.
+     * Erases every record tagged with data subject `subject`; the audit receipt holds a
+     * keyed digest of it under a secret returned once in the report. Admin role.
      */
     func eraseSubject(ctx: TenantContext, subject: String, batch: UInt32) throws  -> ErasureReport
     
     /**
-     * Erases every record tagged with data subject `subject`; the audit receipt holds its
-     * SHA-256 only. Admin role.
+     * Erases every record tagged with data subject `subject`; the audit receipt holds a
+     * keyed digest of it under a secret returned once in the report. Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
@@ -2772,6 +2772,22 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func rateLimitFailureAsync(`class`: RateLimitClass, key: RateLimitKey) async throws  -> TimeInterval?
     
     /**
+     * The tenant's rate-limit overrides in their JSON form (docs/SECURITY.md, "Per-tenant
+     * overrides"): `{"classes":{"write":{"subject":{"burst":3,"period_us":1200000000}}}}`.
+     * Any role.
+     */
+    func rateLimitOverridesJson(ctx: TenantContext) throws  -> String
+    
+    /**
+     * The tenant's rate-limit overrides in their JSON form (docs/SECURITY.md, "Per-tenant
+     * overrides"): `{"classes":{"write":{"subject":{"burst":3,"period_us":1200000000}}}}`.
+     * Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func rateLimitOverridesJsonAsync(ctx: TenantContext) async throws  -> String
+    
+    /**
      * `refreshSession` for a caller known by `host_key`.
      */
     func refreshSessionFrom(refreshToken: String, hostKey: String?) throws  -> SessionTokens
@@ -2782,6 +2798,24 @@ public protocol GuardProtocol: AnyObject, Sendable {
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
     func refreshSessionFromAsync(refreshToken: String, hostKey: String?) async throws  -> SessionTokens
+    
+    /**
+     * Sets the tenant's rate-limit overrides from their JSON form, replacing earlier
+     * ones; returns the new policy version. Owners and admins may tighten any class but
+     * the service class and loosen only up to the host's ceiling: anything else throws
+     * `InvalidInput` and stores nothing.
+     */
+    func setRateLimitOverridesJson(ctx: TenantContext, json: String) throws  -> Int64
+    
+    /**
+     * Sets the tenant's rate-limit overrides from their JSON form, replacing earlier
+     * ones; returns the new policy version. Owners and admins may tighten any class but
+     * the service class and loosen only up to the host's ceiling: anything else throws
+     * `InvalidInput` and stores nothing.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+    func setRateLimitOverridesJsonAsync(ctx: TenantContext, json: String) async throws  -> Int64
     
     /**
      * Verifies `password` of `user` in `tenant` against stored hash `phc` under the login
@@ -3262,8 +3296,8 @@ open func createTokenAsync(ctx: TenantContext, spec: TokenSpec)async throws  -> 
 }
     
     /**
-     * Erases every record tagged with data subject `subject`; the audit receipt holds its
-     * SHA-256 only. Admin role.
+     * Erases every record tagged with data subject `subject`; the audit receipt holds a
+     * keyed digest of it under a secret returned once in the report. Admin role.
      */
 open func eraseSubject(ctx: TenantContext, subject: String, batch: UInt32)throws  -> ErasureReport  {
     return try  FfiConverterTypeErasureReport_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
@@ -3278,8 +3312,8 @@ open func eraseSubject(ctx: TenantContext, subject: String, batch: UInt32)throws
 }
     
     /**
-     * Erases every record tagged with data subject `subject`; the audit receipt holds its
-     * SHA-256 only. Admin role.
+     * Erases every record tagged with data subject `subject`; the audit receipt holds a
+     * keyed digest of it under a secret returned once in the report. Admin role.
      *
      * Suspending form (Kotlin `suspend`, Swift `async`).
      */
@@ -4887,6 +4921,44 @@ open func rateLimitFailureAsync(`class`: RateLimitClass, key: RateLimitKey)async
 }
     
     /**
+     * The tenant's rate-limit overrides in their JSON form (docs/SECURITY.md, "Per-tenant
+     * overrides"): `{"classes":{"write":{"subject":{"burst":3,"period_us":1200000000}}}}`.
+     * Any role.
+     */
+open func rateLimitOverridesJson(ctx: TenantContext)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_rate_limit_overrides_json(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The tenant's rate-limit overrides in their JSON form (docs/SECURITY.md, "Per-tenant
+     * overrides"): `{"classes":{"write":{"subject":{"burst":3,"period_us":1200000000}}}}`.
+     * Any role.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func rateLimitOverridesJsonAsync(ctx: TenantContext)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_rate_limit_overrides_json_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
      * `refreshSession` for a caller known by `host_key`.
      */
 open func refreshSessionFrom(refreshToken: String, hostKey: String?)throws  -> SessionTokens  {
@@ -4917,6 +4989,47 @@ open func refreshSessionFromAsync(refreshToken: String, hostKey: String?)async t
             completeFunc: ffi_tenantguard_ffi_rust_future_complete_u64,
             freeFunc: ffi_tenantguard_ffi_rust_future_free_u64,
             liftFunc: FfiConverterTypeSessionTokens_lift,
+            errorHandler: FfiConverterTypeTenantguardError_lift
+        )
+}
+    
+    /**
+     * Sets the tenant's rate-limit overrides from their JSON form, replacing earlier
+     * ones; returns the new policy version. Owners and admins may tighten any class but
+     * the service class and loosen only up to the host's ceiling: anything else throws
+     * `InvalidInput` and stores nothing.
+     */
+open func setRateLimitOverridesJson(ctx: TenantContext, json: String)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guard_set_rate_limit_overrides_json(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTenantContext_lower(ctx),
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets the tenant's rate-limit overrides from their JSON form, replacing earlier
+     * ones; returns the new policy version. Owners and admins may tighten any class but
+     * the service class and loosen only up to the host's ceiling: anything else throws
+     * `InvalidInput` and stores nothing.
+     *
+     * Suspending form (Kotlin `suspend`, Swift `async`).
+     */
+open func setRateLimitOverridesJsonAsync(ctx: TenantContext, json: String)async throws  -> Int64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tenantguard_ffi_fn_method_guard_set_rate_limit_overrides_json_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeTenantContext_lower(ctx),FfiConverterString.lower(json)
+                )
+            },
+            pollFunc: ffi_tenantguard_ffi_rust_future_poll_i64,
+            completeFunc: ffi_tenantguard_ffi_rust_future_complete_i64,
+            freeFunc: ffi_tenantguard_ffi_rust_future_free_i64,
+            liftFunc: FfiConverterInt64.lift,
             errorHandler: FfiConverterTypeTenantguardError_lift
         )
 }
@@ -5171,6 +5284,14 @@ public protocol GuardOptionsProtocol: AnyObject, Sendable {
      */
     func withTenantLocalKeyProvider(name: String, provider: LocalKeyProvider)  -> GuardOptions
     
+    /**
+     * A copy of these options whose guard shares its rate limits with every other
+     * instance through PostgreSQL: `url` is the service role's connection string of a
+     * migrated database. Without it, limits are kept in the process. Nothing connects
+     * before the first check; a bad string throws `Config` without echoing it.
+     */
+    func withRateLimitUrl(url: String) throws  -> GuardOptions
+    
 }
 /**
  * Settings of a `Guard` beyond its key provider and store: agent tokens, login sessions
@@ -5308,6 +5429,22 @@ open func withTenantLocalKeyProvider(name: String, provider: LocalKeyProvider) -
             self.uniffiCloneHandle(),
         FfiConverterString.lower(name),
         FfiConverterTypeLocalKeyProvider_lower(provider),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy of these options whose guard shares its rate limits with every other
+     * instance through PostgreSQL: `url` is the service role's connection string of a
+     * migrated database. Without it, limits are kept in the process. Nothing connects
+     * before the first check; a bad string throws `Config` without echoing it.
+     */
+open func withRateLimitUrl(url: String)throws  -> GuardOptions  {
+    return try  FfiConverterTypeGuardOptions_lift(try rustCallWithError(FfiConverterTypeTenantguardError_lift) {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_guardoptions_with_rate_limit_url(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(url),uniffiCallStatus
     )
 })
 }
@@ -7350,6 +7487,135 @@ public func FfiConverterTypePseudonymSession_lift(_ handle: UInt64) throws -> Ps
 #endif
 public func FfiConverterTypePseudonymSession_lower(_ value: PseudonymSession) -> UInt64 {
     return FfiConverterTypePseudonymSession.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The secret of one erasure receipt: an object, so `toString()` and logs never show it.
+ */
+public protocol ReceiptSecretProtocol: AnyObject, Sendable {
+    
+    /**
+     * The secret as 64 hex characters, for the requester (and only for them).
+     */
+    func toHex()  -> String
+    
+}
+/**
+ * The secret of one erasure receipt: an object, so `toString()` and logs never show it.
+ */
+open class ReceiptSecret: ReceiptSecretProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tenantguard_ffi_fn_clone_receiptsecret(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tenantguard_ffi_fn_free_receiptsecret(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The secret as 64 hex characters, for the requester (and only for them).
+     */
+open func toHex() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_receiptsecret_to_hex(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceiptSecret: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ReceiptSecret
+
+    public static func lift(_ handle: UInt64) throws -> ReceiptSecret {
+        return ReceiptSecret(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ReceiptSecret) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceiptSecret {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ReceiptSecret, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiptSecret_lift(_ handle: UInt64) throws -> ReceiptSecret {
+    return try FfiConverterTypeReceiptSecret.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiptSecret_lower(_ value: ReceiptSecret) -> UInt64 {
+    return FfiConverterTypeReceiptSecret.lower(value)
 }
 
 
@@ -10330,11 +10596,16 @@ public func FfiConverterTypeEgressPolicy_lower(_ value: EgressPolicy) -> RustBuf
 /**
  * What a data-subject erasure did.
  */
-public struct ErasureReport: Equatable, Hashable {
+public struct ErasureReport {
     /**
-     * SHA-256 (hex) of the subject, as recorded in the audit log.
+     * The keyed digest (hex) of the subject, as recorded in the audit receipt.
      */
     public var subjectDigest: String
+    /**
+     * The receipt's random secret, returned once and stored nowhere: hand it to the
+     * requester so they can check the receipt is theirs. Never printed.
+     */
+    public var receiptSecret: ReceiptSecret
     /**
      * Records deleted.
      */
@@ -10352,8 +10623,12 @@ public struct ErasureReport: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * SHA-256 (hex) of the subject, as recorded in the audit log.
+         * The keyed digest (hex) of the subject, as recorded in the audit receipt.
          */subjectDigest: String, 
+        /**
+         * The receipt's random secret, returned once and stored nowhere: hand it to the
+         * requester so they can check the receipt is theirs. Never printed.
+         */receiptSecret: ReceiptSecret, 
         /**
          * Records deleted.
          */deleted: UInt64, 
@@ -10364,6 +10639,7 @@ public struct ErasureReport: Equatable, Hashable {
          * The audit receipt.
          */receipt: AuditEntry) {
         self.subjectDigest = subjectDigest
+        self.receiptSecret = receiptSecret
         self.deleted = deleted
         self.batches = batches
         self.receipt = receipt
@@ -10386,6 +10662,7 @@ public struct FfiConverterTypeErasureReport: FfiConverterRustBuffer {
         return
             try ErasureReport(
                 subjectDigest: FfiConverterString.read(from: &buf), 
+                receiptSecret: FfiConverterTypeReceiptSecret.read(from: &buf), 
                 deleted: FfiConverterUInt64.read(from: &buf), 
                 batches: FfiConverterUInt64.read(from: &buf), 
                 receipt: FfiConverterTypeAuditEntry.read(from: &buf)
@@ -10394,6 +10671,7 @@ public struct FfiConverterTypeErasureReport: FfiConverterRustBuffer {
 
     public static func write(_ value: ErasureReport, into buf: inout [UInt8]) {
         FfiConverterString.write(value.subjectDigest, into: &buf)
+        FfiConverterTypeReceiptSecret.write(value.receiptSecret, into: &buf)
         FfiConverterUInt64.write(value.deleted, into: &buf)
         FfiConverterUInt64.write(value.batches, into: &buf)
         FfiConverterTypeAuditEntry.write(value.receipt, into: &buf)
@@ -17761,6 +18039,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guardoptions_with_tenant_local_key_provider() != 64669) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_guardoptions_with_rate_limit_url() != 60916) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_issuedtoken_expires_at() != 34056) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -17780,6 +18061,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_passwordhasher_verify() != 10943) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_receiptsecret_to_hex() != 30392) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_sessiontokens_access_expires_at() != 45744) {
@@ -17848,10 +18132,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_create_token_async() != 54264) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_subject() != 51138) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_subject() != 53723) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_subject_async() != 28862) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_erase_subject_async() != 54867) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_erase_tenant() != 57375) {
@@ -18127,10 +18411,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_failure_async() != 43450) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_overrides_json() != 60555) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rate_limit_overrides_json_async() != 8330) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session_from() != 52926) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_refresh_session_from_async() != 47247) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_rate_limit_overrides_json() != 44628) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_method_guard_set_rate_limit_overrides_json_async() != 37926) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_verify_password() != 967) {
