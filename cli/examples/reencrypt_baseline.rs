@@ -12,18 +12,28 @@
 
 use std::sync::Arc;
 
-use tenantguard::{Guard, LocalKeyProvider, ServiceRole, TenantContext, TenantId};
+use tenantguard::ratelimit::{Policies, RateLimiter};
+use tenantguard::{Guard, GuardBuilder, LocalKeyProvider, ServiceRole, TenantContext, TenantId};
 
-fn open(dir: &str) -> (Guard, ServiceRole) {
+fn open(dir: &str, unlimited: bool) -> (Guard, ServiceRole) {
     let pg = std::env::var("TENANTGUARD_STORE").is_ok_and(|s| s == "postgres");
-    if !pg {
-        return Guard::embedded_with_service(dir).expect("open the SQLite deployment");
-    }
-    open_pg(dir)
+    let b = if pg {
+        open_pg(dir)
+    } else {
+        Guard::embedded_builder(dir).expect("open the SQLite deployment")
+    };
+    // `verify` reads every record back as fast as it can, which the service's reveal
+    // limit (5,000, then 500/s per tenant) would throttle.
+    let b = if unlimited {
+        b.rate_limiter(RateLimiter::in_process(Policies::unlimited()))
+    } else {
+        b
+    };
+    b.build_with_service().expect("guard")
 }
 
 #[cfg(feature = "postgres")]
-fn open_pg(dir: &str) -> (Guard, ServiceRole) {
+fn open_pg(dir: &str) -> GuardBuilder {
     let url = std::env::var("TENANTGUARD_POSTGRES_URL").expect("TENANTGUARD_POSTGRES_URL");
     let service = std::env::var("TENANTGUARD_POSTGRES_SERVICE_URL").ok();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -41,12 +51,10 @@ fn open_pg(dir: &str) -> (Guard, ServiceRole) {
         .key_provider(key)
         .store_arc(store.clone())
         .policy_store(store)
-        .build_with_service()
-        .expect("guard")
 }
 
 #[cfg(not(feature = "postgres"))]
-fn open_pg(_: &str) -> (Guard, ServiceRole) {
+fn open_pg(_: &str) -> GuardBuilder {
     let _ = (Arc::<()>::new(()), LocalKeyProvider::ephemeral());
     panic!("build with --features postgres")
 }
@@ -65,7 +73,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (g, s) = open(dir);
+    let (g, s) = open(dir, mode == "verify");
     let ctx = TenantContext::service(TenantId::new("bench").unwrap(), &s);
     rt.block_on(async {
         match mode {
@@ -91,7 +99,16 @@ fn main() {
                 for i in 0..n {
                     match g.open_record(&ctx, &format!("r{i:07}")).await {
                         Ok((_, p)) if p.expose() == [7u8; 200] => {}
-                        _ => bad += 1,
+                        Ok(_) => {
+                            bad += 1;
+                            eprintln!("r{i:07}: opened with another payload");
+                        }
+                        Err(e) => {
+                            if bad < 3 {
+                                eprintln!("r{i:07}: {:?}: {e}", e.kind());
+                            }
+                            bad += 1;
+                        }
                     }
                 }
                 println!("opened {} of {n}", n - bad);

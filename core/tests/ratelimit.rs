@@ -70,6 +70,16 @@ fn rate_limited_is_its_own_kind_with_a_retry_after_in_the_message() {
     assert_eq!(e.kind().as_str(), "rate_limited");
     assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
     assert_eq!(e.to_string(), "rate limited (login): retry after 1.500 s");
+    // A wait under a millisecond is shown rounded up, never as "0.000 s".
+    let short: Error = RateLimitError::RateLimited {
+        retry_after: Duration::from_micros(400),
+        class: ActionClass::Reveal,
+    }
+    .into();
+    assert_eq!(
+        short.to_string(),
+        "rate limited (reveal): retry after 0.001 s"
+    );
     let down: Error = RateLimitError::Unavailable {
         backend: "redis",
         class: ActionClass::Login,

@@ -320,18 +320,8 @@ impl CheckpointSink for S3CheckpointSink {
         note: &str,
     ) -> Result<(), SinkError> {
         if let Some(p) = self.refresh(tenant).await? {
-            if size < p.size {
-                return Err(SinkError::Backwards {
-                    held: p.size,
-                    offered: size,
-                });
-            }
-            if size == p.size {
-                return if p.root == *root {
-                    Ok(())
-                } else {
-                    Err(SinkError::Fork { size })
-                };
+            if !p.admits(size, root)? {
+                return Ok(());
             }
         }
         let key = self.object_key(tenant, size);
@@ -353,12 +343,11 @@ impl CheckpointSink for S3CheckpointSink {
             Ok(_) => {}
             // Another writer stored this size first: the same root is fine, another a fork.
             Err(e) if e.code() == Some("PreconditionFailed") => {
-                let held = self.read(&key, size, None).await?;
-                return if held.root == *root {
-                    Ok(())
-                } else {
-                    Err(SinkError::Fork { size })
-                };
+                return self
+                    .read(&key, size, None)
+                    .await?
+                    .admits(size, root)
+                    .map(drop);
             }
             Err(e) => return Err(sdk("put", e)),
         }

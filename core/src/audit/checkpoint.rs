@@ -87,12 +87,52 @@ impl std::fmt::Debug for AuditPublicKey {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_ORIGIN_LEN
         && name
             .chars()
             .all(|c| !c.is_whitespace() && !c.is_control() && c != '+')
+}
+
+/// The C2SP note key id of an Ed25519 key of signature type `alg` (log keys 0x01,
+/// cosignature/v1 witness keys 0x04): `SHA-256(name || "\n" || alg || key)[..4]`.
+pub(crate) fn note_key_id(name: &str, alg: u8, key: &VerifyingKey) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update([alg]);
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// A C2SP verifier key string: `<name>+<hex key id>+<base64(alg || key)>`.
+pub(crate) fn encode_vkey(name: &str, alg: u8, key: &VerifyingKey) -> String {
+    let mut k = vec![alg];
+    k.extend_from_slice(key.as_bytes());
+    format!(
+        "{name}+{}+{}",
+        hex::encode(note_key_id(name, alg, key)),
+        B64.encode(k)
+    )
+}
+
+/// Parses what [`encode_vkey`] writes for signature type `alg`; `None` on any
+/// deviation (another type, a bad name, a key id that does not match the key).
+pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Option<(String, VerifyingKey)> {
+    let mut it = vkey.trim_end_matches('\n').splitn(3, '+');
+    let (name, h, k) = (it.next()?, it.next()?, it.next()?);
+    if !valid_name(name) || h.len() != 8 {
+        return None;
+    }
+    let raw = B64.decode(k).ok()?;
+    let (&first, rest) = raw.split_first()?;
+    if first != alg {
+        return None;
+    }
+    let key = VerifyingKey::from_bytes(&rest.try_into().ok()?).ok()?;
+    (hex::encode(note_key_id(name, alg, &key)) == h).then(|| (name.to_owned(), key))
 }
 
 impl AuditPublicKey {
@@ -108,55 +148,19 @@ impl AuditPublicKey {
 
     /// The 4-byte key hash: `SHA-256(name || "\n" || 0x01 || key)[..4]`.
     pub fn key_hash(&self) -> [u8; 4] {
-        key_hash(&self.name, &self.key)
+        note_key_id(&self.name, ALG_ED25519, &self.key)
     }
 
     /// The C2SP verifier key string a customer keeps.
     pub fn to_vkey(&self) -> String {
-        let mut k = vec![ALG_ED25519];
-        k.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_hash()),
-            B64.encode(k)
-        )
+        encode_vkey(&self.name, ALG_ED25519, &self.key)
     }
 
     /// Parses a verifier key string (as [`AuditPublicKey::to_vkey`] writes it).
     pub fn parse(vkey: &str) -> Result<Self, CheckpointError> {
-        let mut it = vkey.trim_end_matches('\n').splitn(3, '+');
-        let (Some(name), Some(h), Some(k)) = (it.next(), it.next(), it.next()) else {
-            return Err(CheckpointError::Malformed);
-        };
-        if !valid_name(name) || h.len() != 8 {
-            return Err(CheckpointError::Malformed);
-        }
-        let raw = B64.decode(k).map_err(|_| CheckpointError::Malformed)?;
-        let [ALG_ED25519, rest @ ..] = raw.as_slice() else {
-            return Err(CheckpointError::Malformed);
-        };
-        let bytes: [u8; 32] = rest.try_into().map_err(|_| CheckpointError::Malformed)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| CheckpointError::Malformed)?;
-        let pk = AuditPublicKey {
-            name: name.to_owned(),
-            key,
-        };
-        if hex::encode(pk.key_hash()) != h {
-            return Err(CheckpointError::Malformed);
-        }
-        Ok(pk)
+        let (name, key) = parse_vkey(vkey, ALG_ED25519).ok_or(CheckpointError::Malformed)?;
+        Ok(AuditPublicKey { name, key })
     }
-}
-
-fn key_hash(name: &str, key: &VerifyingKey) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update([ALG_ED25519]);
-    h.update(key.as_bytes());
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
 }
 
 /// Signs checkpoints with one Ed25519 seed. Never printed.

@@ -48,12 +48,31 @@ pub struct PublishedCheckpoint {
     pub note: String,
 }
 
+impl PublishedCheckpoint {
+    /// The rule every [`CheckpointSink::publish`] applies against the checkpoint it holds:
+    /// `Ok(true)` for a larger size (store it), `Ok(false)` for this checkpoint again (a
+    /// no-op), `Backwards` for a smaller size, `Fork` for another root at this size.
+    pub fn admits(&self, size: u64, root: &Hash) -> Result<bool, SinkError> {
+        if size < self.size {
+            return Err(SinkError::Backwards {
+                held: self.size,
+                offered: size,
+            });
+        }
+        if size == self.size && self.root != *root {
+            return Err(SinkError::Fork { size });
+        }
+        Ok(size > self.size)
+    }
+}
+
 /// A destination for signed checkpoints outside the database.
 #[async_trait::async_trait]
 pub trait CheckpointSink: Send + Sync + std::fmt::Debug {
     /// Stores the checkpoint `note` (size `size`, root `root`) of `tenant`'s log. Must
     /// refuse a size below the last one it holds for the tenant (`Backwards`) and another
-    /// root at the same size (`Fork`); the same checkpoint again is a no-op.
+    /// root at the same size (`Fork`); the same checkpoint again is a no-op
+    /// ([`PublishedCheckpoint::admits`] applies this rule).
     async fn publish(
         &self,
         tenant: &TenantId,
@@ -176,18 +195,8 @@ impl CheckpointSink for FileCheckpointSink {
         let r = (|| {
             read_new(&f, &mut st)?;
             if let Some(p) = st.latest.get(tenant.as_str()) {
-                if size < p.size {
-                    return Err(SinkError::Backwards {
-                        held: p.size,
-                        offered: size,
-                    });
-                }
-                if size == p.size {
-                    return if p.root == *root {
-                        Ok(())
-                    } else {
-                        Err(SinkError::Fork { size })
-                    };
+                if !p.admits(size, root)? {
+                    return Ok(());
                 }
             }
             // A torn line left by a crash: end it first, so ours starts a line.
@@ -223,5 +232,29 @@ impl CheckpointSink for FileCheckpointSink {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         read_new(&f, &mut st)?;
         Ok(st.latest.get(tenant.as_str()).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sink_admits_only_a_larger_size_or_the_same_checkpoint() {
+        let held = PublishedCheckpoint {
+            size: 10,
+            root: [7; 32],
+            note: String::new(),
+        };
+        assert_eq!(held.admits(11, &[1; 32]), Ok(true));
+        assert_eq!(held.admits(10, &[7; 32]), Ok(false));
+        assert_eq!(held.admits(10, &[8; 32]), Err(SinkError::Fork { size: 10 }));
+        assert_eq!(
+            held.admits(9, &[7; 32]),
+            Err(SinkError::Backwards {
+                held: 10,
+                offered: 9
+            })
+        );
     }
 }

@@ -19,11 +19,10 @@ use std::sync::Mutex;
 
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
-use sha2::{Digest, Sha256};
 
 use super::checkpoint::{
-    open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError, MAX_NOTE_LEN, MAX_ORIGIN_LEN,
-    MAX_SIGNATURES,
+    encode_vkey, note_key_id, open_checkpoint, parse_vkey, valid_name, AuditPublicKey, Checkpoint,
+    CheckpointError, MAX_NOTE_LEN, MAX_SIGNATURES,
 };
 use super::export::{verify_export, ExportSummary, ExportVerdict, TamperReason};
 use super::merkle::{self, Hash};
@@ -97,24 +96,6 @@ impl WitnessError {
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_ORIGIN_LEN
-        && name
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && c != '+')
-}
-
-fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update([ALG_COSIGNATURE_V1]);
-    h.update(key.as_bytes());
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
-}
-
 /// The message a `cosignature/v1` signs: header line, time line, the note body.
 pub fn cosigned_message(body: &str, time: u64) -> String {
     format!("{COSIGNATURE_HEADER}\ntime {time}\n{body}")
@@ -142,45 +123,18 @@ impl WitnessPublicKey {
 
     /// The 4-byte key ID: `SHA-256(name || "\n" || 0x04 || key)[..4]`.
     pub fn key_id(&self) -> [u8; 4] {
-        key_id(&self.name, &self.key)
+        note_key_id(&self.name, ALG_COSIGNATURE_V1, &self.key)
     }
 
     /// The verifier key string a customer keeps.
     pub fn to_vkey(&self) -> String {
-        let mut k = vec![ALG_COSIGNATURE_V1];
-        k.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id()),
-            B64.encode(k)
-        )
+        encode_vkey(&self.name, ALG_COSIGNATURE_V1, &self.key)
     }
 
     /// Parses a verifier key string (as [`WitnessPublicKey::to_vkey`] writes it).
     pub fn parse(vkey: &str) -> Result<Self, WitnessError> {
-        let m = WitnessError::Malformed;
-        let mut it = vkey.trim_end_matches('\n').splitn(3, '+');
-        let (Some(name), Some(h), Some(k)) = (it.next(), it.next(), it.next()) else {
-            return Err(m);
-        };
-        if !valid_name(name) || h.len() != 8 {
-            return Err(m);
-        }
-        let raw = B64.decode(k).map_err(|_| WitnessError::Malformed)?;
-        let [ALG_COSIGNATURE_V1, rest @ ..] = raw.as_slice() else {
-            return Err(m);
-        };
-        let bytes: [u8; 32] = rest.try_into().map_err(|_| WitnessError::Malformed)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| WitnessError::Malformed)?;
-        let pk = WitnessPublicKey {
-            name: name.to_owned(),
-            key,
-        };
-        if hex::encode(pk.key_id()) != h {
-            return Err(m);
-        }
-        Ok(pk)
+        let (name, key) = parse_vkey(vkey, ALG_COSIGNATURE_V1).ok_or(WitnessError::Malformed)?;
+        Ok(WitnessPublicKey { name, key })
     }
 }
 
@@ -467,6 +421,7 @@ pub fn verify_export_witnessed(
 mod tests {
     use super::super::checkpoint::CheckpointSigner;
     use super::*;
+    use sha2::{Digest, Sha256};
 
     const ORIGIN: &str = "tenantguard/audit/acme";
 

@@ -46,13 +46,22 @@ pub use redis::{RedisLimiter, DEFAULT_REDIS_TIMEOUT};
 /// Longest host key kept as given, in bytes; a longer one is replaced by its SHA-256.
 pub const MAX_HOST_KEY_LEN: usize = 128;
 
+/// `d` in seconds, rounded up to the millisecond the message shows: a wait shown rounded
+/// down (`0.000 s` for 0.4 ms) would invite a retry that is refused again.
+fn secs_rounded_up(d: &Duration) -> f64 {
+    d.as_nanos().div_ceil(1_000_000) as f64 / 1000.0
+}
+
 /// Errors of the rate limiter.
 #[non_exhaustive]
 #[derive(Debug, Error)]
 pub enum RateLimitError {
     /// Over the limit: retry after `retry_after` (never sooner: an earlier retry is
     /// refused again, and for classes with back-off, counts against the caller).
-    #[error("rate limited ({class}): retry after {:.3} s", retry_after.as_secs_f64())]
+    #[error(
+        "rate limited ({class}): retry after {:.3} s",
+        secs_rounded_up(retry_after)
+    )]
     RateLimited {
         /// How long until a retry can be admitted.
         retry_after: Duration,
