@@ -183,7 +183,14 @@ impl AuditEntry {
         let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         m.update(&o);
-        format!("{key_id}:{}", hex::encode(m.finalize().into_bytes()))
+        // Hex into a stack buffer: `hex::encode` builds its String char by char, and every
+        // audited action computes this twice (append, then the checkpoint's re-check).
+        let mut hex = [0u8; 64];
+        let _ = hex::encode_to_slice(m.finalize().into_bytes(), &mut hex);
+        let mut out = String::with_capacity(75);
+        let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{key_id}:"));
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+        out
     }
 
     /// The key version named by this entry's MAC, if it has a well-formed one.
