@@ -216,6 +216,46 @@ fn a_rotation_by_another_process_verifies_at_once_here() {
     });
 }
 
+/// Another instance's news (`forget`, from a PostgreSQL event) may empty the keyring's cache
+/// at any moment, on another thread. Every read must still see the current key: `keys()`
+/// once read the cache a second time after making sure it was filled, and returned an
+/// empty list ("the keyring has no active row-MAC key") when news arrived in between.
+#[test]
+fn news_arriving_mid_read_never_leaves_a_reader_without_a_key() {
+    let ring = Arc::new(ServiceKeyring::new(
+        Arc::new(LocalKeyProvider::ephemeral()),
+        Arc::new(MemoryStore::new()),
+    ));
+    let p = ServicePurpose::RowMac;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(ring.current(p)).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let news = {
+        let (ring, stop) = (ring.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ring.forget(Some(p));
+            }
+        })
+    };
+    let result = rt.block_on(async {
+        for i in 0..20_000 {
+            let keys = ring.keys(p).await.unwrap();
+            if keys.is_empty() {
+                return Err(format!("read {i} saw no active key"));
+            }
+            ring.current(p).await.unwrap();
+        }
+        Ok(())
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    news.join().unwrap();
+    result.unwrap();
+}
+
 /// The body of one concurrently started process: opens the embedded guard and prints the
 /// SHA-256 of its current row-MAC key (never the key) with its id.
 #[test]

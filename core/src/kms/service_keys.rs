@@ -335,25 +335,12 @@ impl ServiceKeyring {
     /// The current key of `purpose` (its id is [`ServiceKey::id`]): creates key 1 if the
     /// purpose has none yet.
     pub async fn current(&self, purpose: ServicePurpose) -> Result<Arc<ServiceKey>, KeyringError> {
-        if let Some(k) = self
-            .cached(purpose)
-            .and_then(|l| l.keys.values().next_back().cloned())
-        {
-            return Ok(k);
-        }
-        let _w = self.writer.lock().await;
-        let l = self.reload_locked(purpose).await?;
-        if let Some(k) = l.keys.values().next_back() {
-            return Ok(k.clone());
-        }
-        let first = l.keys.keys().chain(l.retired.iter()).max().copied();
-        if first.is_some() {
-            // Every key was retired: refuse rather than silently start a new series.
-            return Err(KeyringError::Refused(format!(
-                "every {purpose} service key is retired: rotate to create a new one"
-            )));
-        }
-        self.insert_next_locked(purpose, 1).await
+        let l = self.with_current(purpose).await?;
+        l.keys
+            .values()
+            .next_back()
+            .cloned()
+            .ok_or_else(|| KeyringError::Refused(format!("no active {purpose} service key")))
     }
 
     /// Every active key of `purpose`, ascending id: the last is current. Creates key 1 if
@@ -362,11 +349,34 @@ impl ServiceKeyring {
         &self,
         purpose: ServicePurpose,
     ) -> Result<Vec<Arc<ServiceKey>>, KeyringError> {
-        self.current(purpose).await?;
         Ok(self
-            .cached(purpose)
-            .map(|l| l.keys.values().cloned().collect())
-            .unwrap_or_default())
+            .with_current(purpose)
+            .await?
+            .keys
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    /// The loaded keys of `purpose`, with at least one active key (key 1 is created if the
+    /// purpose has none yet). Callers read this snapshot, never the cache a second time:
+    /// a concurrent `forget` (another instance's rotation) may empty the cache in between.
+    async fn with_current(&self, purpose: ServicePurpose) -> Result<Arc<Loaded>, KeyringError> {
+        if let Some(l) = self.cached(purpose).filter(|l| !l.keys.is_empty()) {
+            return Ok(l);
+        }
+        let _w = self.writer.lock().await;
+        let l = self.reload_locked(purpose).await?;
+        if !l.keys.is_empty() {
+            return Ok(l);
+        }
+        if !l.retired.is_empty() {
+            // Every key was retired: refuse rather than silently start a new series.
+            return Err(KeyringError::Refused(format!(
+                "every {purpose} service key is retired: rotate to create a new one"
+            )));
+        }
+        self.insert_next_locked(purpose, 1).await
     }
 
     /// A counter that changes whenever this keyring re-read its keys (any purpose).
@@ -413,7 +423,12 @@ impl ServiceKeyring {
             .copied()
             .unwrap_or(0)
             + 1;
-        Ok(self.insert_next_locked(purpose, next).await?.id())
+        let l = self.insert_next_locked(purpose, next).await?;
+        l.keys
+            .values()
+            .next_back()
+            .map(|k| k.id())
+            .ok_or_else(|| KeyringError::Refused(format!("no active {purpose} service key")))
     }
 
     /// Retires key `key_id` of `purpose` (erases its wrapped bytes): whatever it covered no
@@ -512,12 +527,13 @@ impl ServiceKeyring {
         Ok(self.store.service_keys(purpose).await?)
     }
 
-    /// Inserts key `next` (or adopts the one a concurrent process inserted) and reloads.
+    /// Inserts key `next` (or adopts the one a concurrent process inserted) and reloads;
+    /// the result holds at least one active key.
     async fn insert_next_locked(
         &self,
         purpose: ServicePurpose,
         next: u32,
-    ) -> Result<Arc<ServiceKey>, KeyringError> {
+    ) -> Result<Arc<Loaded>, KeyringError> {
         let id = KeyId::new(next).map_err(|_| {
             KeyringError::Refused(format!("{purpose}: no service key id after {next}"))
         })?;
@@ -538,14 +554,13 @@ impl ServiceKeyring {
         // every process uses: re-read it.
         self.store.insert_service_key(&rec).await?;
         let l = self.reload_locked(purpose).await?;
-        l.keys
-            .values()
-            .next_back()
-            .cloned()
-            .ok_or(KeyringError::Retired {
+        if l.keys.is_empty() {
+            return Err(KeyringError::Retired {
                 purpose,
                 key_id: id,
-            })
+            });
+        }
+        Ok(l)
     }
 
     async fn reload_locked(&self, purpose: ServicePurpose) -> Result<Arc<Loaded>, KeyringError> {
