@@ -235,6 +235,21 @@ fn parse_body(body: &str) -> Result<Checkpoint, CheckpointError> {
     })
 }
 
+/// Splits a signed note into its body (with its final newline) and its signature lines,
+/// refusing an oversized, non-UTF-8 or unterminated note.
+pub(crate) fn split_note(
+    note: &[u8],
+) -> Result<(&str, std::str::Split<'_, char>), CheckpointError> {
+    let m = CheckpointError::Malformed;
+    if note.len() > MAX_NOTE_LEN {
+        return Err(m);
+    }
+    let text = std::str::from_utf8(note).map_err(|_| m)?;
+    let split = text.find("\n\n").ok_or(m)?;
+    let sigs = text[split + 2..].strip_suffix('\n').ok_or(m)?;
+    Ok((&text[..split + 1], sigs.split('\n')))
+}
+
 /// Opens a signed checkpoint note: parses it strictly and verifies one signature by one of
 /// `keys`. The note's bytes must be exactly as signed.
 pub fn open_checkpoint(
@@ -242,16 +257,10 @@ pub fn open_checkpoint(
     keys: &[AuditPublicKey],
 ) -> Result<Checkpoint, CheckpointError> {
     let m = CheckpointError::Malformed;
-    if note.len() > MAX_NOTE_LEN {
-        return Err(m);
-    }
-    let text = std::str::from_utf8(note).map_err(|_| m)?;
-    let split = text.find("\n\n").ok_or(m)?;
-    let (body, sigs) = (&text[..split + 1], &text[split + 2..]);
+    let (body, sigs) = split_note(note)?;
     let cp = parse_body(body)?;
-    let sigs = sigs.strip_suffix('\n').ok_or(m)?;
     let mut known = false;
-    for (i, line) in sigs.split('\n').enumerate() {
+    for (i, line) in sigs.enumerate() {
         if i >= MAX_SIGNATURES {
             return Err(m);
         }

@@ -138,16 +138,10 @@ impl WitnessPublicKey {
     }
 }
 
-/// Splits a signed note into its body (with the final newline) and signature lines.
+/// [`checkpoint::split_note`](super::checkpoint::split_note), signature lines collected.
 fn split_note(note: &[u8]) -> Result<(&str, Vec<&str>), WitnessError> {
-    let m = WitnessError::Checkpoint(CheckpointError::Malformed);
-    if note.len() > MAX_NOTE_LEN {
-        return Err(m);
-    }
-    let text = std::str::from_utf8(note).map_err(|_| m.clone())?;
-    let split = text.find("\n\n").ok_or(m.clone())?;
-    let sigs = text[split + 2..].strip_suffix('\n').ok_or(m)?;
-    Ok((&text[..split + 1], sigs.split('\n').collect()))
+    let (body, sigs) = super::checkpoint::split_note(note).map_err(WitnessError::Checkpoint)?;
+    Ok((body, sigs.collect()))
 }
 
 /// Verifies the cosignature(s) by `witness` on a signed checkpoint note and returns the

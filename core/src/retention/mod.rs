@@ -130,8 +130,15 @@ pub const ERASURE_RECEIPT_PREFIX: &str = "subject:hmac-sha256:";
 /// data subject checks that the receipt in the audit log is theirs
 /// ([`erasure_receipt_matches`]); without it nobody can test a guessed subject against
 /// the receipt. Debug never shows it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct ReceiptSecret([u8; 32]);
+
+impl PartialEq for ReceiptSecret {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]))
+    }
+}
+impl Eq for ReceiptSecret {}
 
 impl ReceiptSecret {
     fn generate() -> Result<Self> {
