@@ -349,6 +349,7 @@ fn floor_v2(c: &mut Criterion) {
             reason: None,
             details: Default::default(),
             mac_key: None,
+            personal_salt: None,
         };
         b.iter(|| AuditEntry::chain("acme", black_box(42), GENESIS, &draft))
     });

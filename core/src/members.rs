@@ -5,7 +5,7 @@
 //! acting user's role from the store on every call: a context, a session or an access
 //! token carries the role it was made with, and that role is never trusted alone for them.
 
-use crate::audit::{actor_of, AuditAction, AuditDraft, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::store::{StoreError, MAX_PAGE};
@@ -69,15 +69,7 @@ impl Guard {
     /// scope (so it is written even when the actor just removed itself).
     async fn audit_as(&self, ctx: &TenantContext, event: AuditEvent) -> Result<()> {
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
-        let draft = AuditDraft {
-            time: self.now(),
-            actor: actor_of(ctx),
-            action: event.action.as_str().to_owned(),
-            target: event.target,
-            reason: event.reason,
-            details: event.details,
-            mac_key: Some(self.audit_mac_key().await?),
-        };
+        let draft = self.audit_draft(ctx, event).await?;
         let e = self.store().append_audit(&service, &draft).await?;
         self.after_audit_append(&service, e.seq, e.time).await;
         Ok(())

@@ -182,11 +182,18 @@ fn tampering_is_pinpointed() {
 
         // Altered content with a recomputed hash: the next entry's link breaks.
         let mut e: tenantguard::audit::AuditEntry = serde_json::from_str(&lines[2]).unwrap();
-        e.reason = Some("innocent".into());
+        e.time += 60;
         e.hash = e.compute_hash();
         let mut ls = lines.clone();
         ls[2] = e.to_json_line();
         assert_eq!(check(&ls, None), (4, Some(4), VerifyProblem::BrokenLink));
+
+        // An altered personal field (outside the hash): its commitment refuses it.
+        let mut e: tenantguard::audit::AuditEntry = serde_json::from_str(&lines[2]).unwrap();
+        e.reason = Some("innocent".into());
+        let mut ls = lines.clone();
+        ls[2] = e.to_json_line();
+        assert_eq!(check(&ls, None), (3, Some(3), VerifyProblem::PersonalMismatch));
 
         // A deleted entry.
         let mut ls = lines.clone();
@@ -324,11 +331,10 @@ fn sqlite_rows_are_append_only_and_tampering_is_found() {
         let json: String = conn
             .query_row("SELECT entry FROM tg_audit WHERE seq = 3", [], |r| r.get(0))
             .unwrap();
-        conn.execute(
-            "UPDATE tg_audit SET entry = ?1 WHERE seq = 3",
-            [json.replace("\"service\"", "\"user:mallory\"")],
-        )
-        .unwrap();
+        let mut row: serde_json::Value = serde_json::from_str(&json).unwrap();
+        row["time"] = serde_json::json!(T0 - 3600);
+        conn.execute("UPDATE tg_audit SET entry = ?1 WHERE seq = 3", [row.to_string()])
+            .unwrap();
         // A broken chain is an outcome, not an error; as an error it is `Integrity`.
         let outcome = g
             .verify_audit(&user("acme", "ada", Role::Admin))

@@ -192,7 +192,7 @@ fn export_verifies_offline_and_every_tamper_class_has_its_reason() {
             );
             // Insertion of a forged entry, the rest re-numbered and re-chained.
             let mut l = lines.clone();
-            l.insert(2, l[2].replace("provider:p1", "provider:forged"));
+            l.insert(2, l[2].replace("\"redacted\"", "\"forged\""));
             rechain(&mut l, 2);
             l.truncate(11);
             assert_eq!(check(&l, &note, None), TamperReason::RootMismatch);
@@ -511,6 +511,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
                     reason: None,
                     details: Default::default(),
                     mac_key: None,
+                    personal_salt: None,
                 },
             )
             .await
@@ -521,6 +522,101 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
             audit_problem(g7.audit_checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::Fork
         );
+    });
+}
+
+/// Erasable personal fields against a database writer: an erasure made by the SDK
+/// verifies (online and in an offline export); fields deleted behind the SDK's back, or
+/// altered, or moved to another entry, do not.
+#[test]
+fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        g.create_tenant(&service("acme")).await.unwrap();
+        for who in ["alice", "bob", "carol"] {
+            g.record_audit(
+                &service("acme"),
+                AuditEvent::new(AuditAction::EgressDecision, format!("user:{who}"))
+                    .reason(format!("{who} asked")),
+            )
+            .await
+            .unwrap();
+        }
+        let seq_of = |who: &'static str| {
+            let g = &g;
+            async move {
+                g.audit_entries(&admin(), 0, 100)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|e| e.target == format!("user:{who}"))
+                    .unwrap()
+                    .seq
+            }
+        };
+        let (bob, carol) = (seq_of("bob").await, seq_of("carol").await);
+        let r = g.erase_subject(&service("acme"), "alice", 10).await.unwrap();
+        assert_eq!(r.audit_erased, 1);
+        assert_eq!(g.verify_audit(&admin()).await.unwrap().report().unwrap().erased_entries, 1);
+        let bundle = export(&g).await;
+        assert!(!bundle.contains("alice"), "the export still names the subject");
+        let keys = [g.audit_public_key().await.unwrap()];
+        match verify_export(bundle.as_bytes(), &keys, None) {
+            ExportVerdict::Valid(s) => assert_eq!(s.erased_entries, 1),
+            other => panic!("{other:?}"),
+        }
+
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let personal = |seq: u64| -> (String, String, Option<String>, String) {
+            conn.query_row(
+                "SELECT actor, target, reason, salt FROM tg_audit_personal WHERE seq = ?1",
+                [seq as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+        };
+        let put = |seq: u64, p: &(String, String, Option<String>, String)| {
+            conn.execute(
+                "INSERT OR REPLACE INTO tg_audit_personal (tenant_id, seq, actor, target, reason, salt) VALUES ('acme', ?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![seq as i64, p.0, p.1, p.2, p.3],
+            )
+            .unwrap();
+        };
+        let problem = || async { audit_problem(g.verify_audit(&admin()).await.unwrap().into_result().unwrap_err().into()) };
+        let (bob_row, carol_row) = (personal(bob), personal(carol));
+        // 1. Deleted without the SDK (to hide who did something): no receipt lists it.
+        conn.execute("DELETE FROM tg_audit_personal WHERE seq = ?1", [bob as i64]).unwrap();
+        assert_eq!(problem().await, VerifyProblem::ErasedWithoutReceipt);
+        put(bob, &bob_row);
+        assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
+        // 2. Altered in place (the trigger dropped first): the commitment refuses it.
+        conn.execute_batch("DROP TRIGGER tg_audit_personal_no_update").unwrap();
+        conn.execute("UPDATE tg_audit_personal SET actor = 'user:mallory' WHERE seq = ?1", [bob as i64]).unwrap();
+        assert_eq!(problem().await, VerifyProblem::PersonalMismatch);
+        // 3. Swapped with another entry's fields, salt and all: each salt commits to its own
+        //    entry only through that entry's `personal`, so the swap does not match.
+        put(bob, &carol_row);
+        put(carol, &bob_row);
+        assert_eq!(problem().await, VerifyProblem::PersonalMismatch);
+        put(bob, &bob_row);
+        put(carol, &carol_row);
+        assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
+        // 4. The same in an export a customer holds: fields altered, or dropped.
+        let (lines, note) = lines_of(&bundle);
+        let at = lines.iter().position(|l| l.contains("user:bob")).unwrap();
+        let mut l = lines.clone();
+        l[at] = l[at].replace("bob asked", "nobody asked");
+        assert_eq!(reason(verify_export(&join(&l, &note), &keys, None)), TamperReason::PersonalAltered);
+        let mut e = parse_canonical_line(lines[at].as_bytes()).unwrap();
+        e.erase_personal();
+        let mut l = lines.clone();
+        l[at] = e.canonical_line();
+        assert_eq!(reason(verify_export(&join(&l, &note), &keys, None)), TamperReason::ErasedWithoutReceipt);
     });
 }
 
@@ -543,6 +639,7 @@ fn an_existing_log_is_sealed_into_the_first_checkpoint() {
                         reason: Some("legacy".into()),
                         details: Default::default(),
                         mac_key: None,
+                        personal_salt: None,
                     },
                 )
                 .await
@@ -585,6 +682,7 @@ fn an_existing_log_is_sealed_into_the_first_checkpoint() {
                     reason: None,
                     details: Default::default(),
                     mac_key: None,
+                    personal_salt: None,
                 },
             )
             .await
@@ -613,6 +711,14 @@ fn write_audit_vectors_when_asked() {
         events(&g, 5).await;
         let early = g.audit_checkpoint(&admin()).await.unwrap();
         events(&g, 5).await;
+        // A subject erased: its entry keeps only the commitment, the receipts list it.
+        g.record_audit(
+            &service("acme"),
+            AuditEvent::new(AuditAction::EgressDecision, "user:alice").reason("alice asked"),
+        )
+        .await
+        .unwrap();
+        g.erase_subject(&service("acme"), "alice", 10).await.unwrap();
         let bundle = export(&g).await;
         let (lines, note) = lines_of(&bundle);
         let vkey = g.audit_public_key().await.unwrap().to_vkey();
@@ -643,7 +749,7 @@ fn write_audit_vectors_when_asked() {
         l.insert(5, l[4].clone());
         case("duplicated", &l, &note, None);
         let mut l = lines.clone();
-        l.insert(2, l[2].replace("provider:p1", "provider:forged"));
+        l.insert(2, l[2].replace("\"redacted\"", "\"forged\""));
         rechain(&mut l, 2);
         l.truncate(lines.len());
         case("inserted_and_renumbered", &l, &note, None);
@@ -667,7 +773,21 @@ fn write_audit_vectors_when_asked() {
         let mut l = lines.clone();
         l[1] = l[1].replacen(",\"actor\":", ", \"actor\":", 1);
         case("non_canonical_json", &l, &note, None);
-        case("checkpoint_altered", &lines, &note.replacen("\n11\n", "\n10\n", 1), None);
+        let size = lines.len();
+        case(
+            "checkpoint_altered",
+            &lines,
+            &note.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size - 1), 1),
+            None,
+        );
+        let mut l = lines.clone();
+        l[1] = l[1].replacen("\"actor\":\"service\"", "\"actor\":\"user:mallory\"", 1);
+        case("personal_field_altered", &l, &note, None);
+        let mut l = lines.clone();
+        let mut e = parse_canonical_line(l[2].as_bytes()).unwrap();
+        e.erase_personal();
+        l[2] = e.canonical_line();
+        case("personal_fields_dropped_without_receipt", &l, &note, None);
         let inc = g.audit_inclusion_proof(&admin(), 4).await.unwrap();
         let mut bad_inc = inc.clone();
         bad_inc.hashes[0][5] ^= 4;
@@ -699,8 +819,13 @@ fn write_audit_vectors_when_asked() {
 /// the Python tests read).
 #[test]
 fn shared_audit_vectors() {
-    let v: serde_json::Value =
-        serde_json::from_str(include_str!("vectors/audit_export.json")).unwrap();
+    shared_audit_vectors_in(include_str!("vectors/audit_export.json"), 13);
+    // Vectors of the format before erasable personal fields: still verified as written.
+    shared_audit_vectors_in(include_str!("vectors/audit_export_v1.json"), 11);
+}
+
+fn shared_audit_vectors_in(file: &str, min_kinds: usize) {
+    let v: serde_json::Value = serde_json::from_str(file).unwrap();
     let keys = [AuditPublicKey::parse(v["public_key"].as_str().unwrap()).unwrap()];
     let mut kinds = std::collections::BTreeSet::new();
     for c in v["exports"].as_array().unwrap() {
@@ -713,7 +838,7 @@ fn shared_audit_vectors() {
         assert_eq!(got.1, c["line"].as_u64(), "{}", c["name"]);
         kinds.insert(got.0);
     }
-    assert!(kinds.len() >= 11, "{kinds:?}");
+    assert!(kinds.len() >= min_kinds, "{kinds:?}");
     for c in v["inclusion"].as_array().unwrap() {
         let got = verify_inclusion_proof(c["proof"].as_str().unwrap().as_bytes(), &keys)
             .map_or_else(|r| r.kind(), |_| "valid");
@@ -826,22 +951,20 @@ fn verify_audit_checks_macs_not_only_the_chain() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
             .unwrap();
-        let mut lines: Vec<String> = (1..=5i64)
-            .map(|seq| {
-                let j: String = conn
-                    .query_row("SELECT entry FROM tg_audit WHERE seq = ?1", [seq], |r| {
-                        r.get(0)
-                    })
-                    .unwrap();
-                serde_json::from_str::<AuditEntry>(&j).unwrap().canonical_line()
-            })
+        let mut lines: Vec<String> = g
+            .audit_entries(&admin(), 0, 5)
+            .await
+            .unwrap()
+            .iter()
+            .map(AuditEntry::canonical_line)
             .collect();
         let mut e: AuditEntry = serde_json::from_str(&lines[2]).unwrap();
-        e.actor = "user:mallory".into();
+        e.details.insert("decision".into(), "allowed".into());
         lines[2] = e.canonical_line();
         rechain(&mut lines, 2);
         for l in &lines {
-            let e: AuditEntry = serde_json::from_str(l).unwrap();
+            // The append-only row only: the personal fields stay in their own table.
+            let e = serde_json::from_str::<AuditEntry>(l).unwrap().split_personal().0;
             conn.execute(
                 "INSERT OR REPLACE INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('acme', ?1, ?2, ?3)",
                 rusqlite::params![e.seq as i64, e.hash, serde_json::to_string(&e).unwrap()],

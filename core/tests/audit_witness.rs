@@ -264,6 +264,8 @@ fn the_tamper_reason_table_lists_every_kind() {
         },
         TamperReason::Fork,
         TamperReason::ProofMismatch,
+        TamperReason::PersonalAltered,
+        TamperReason::ErasedWithoutReceipt,
     ];
     let kinds: Vec<&str> = all.iter().map(TamperReason::kind).collect();
     assert_eq!(kinds, TamperReason::KINDS);

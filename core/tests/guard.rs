@@ -1616,6 +1616,13 @@ mod flaky_governance {
         ) -> Result<Vec<AuditEntry>, StoreError> {
             self.inner.audit_entries(ctx, after, limit).await
         }
+        async fn erase_audit_personal(
+            &self,
+            ctx: &TenantContext,
+            seqs: &[u64],
+        ) -> Result<u64, StoreError> {
+            self.inner.erase_audit_personal(ctx, seqs).await
+        }
     }
     #[async_trait::async_trait]
     impl RetentionStore for FlakyStore {

@@ -87,6 +87,7 @@ fn draft(n: u32) -> AuditDraft {
         reason: None,
         details: Default::default(),
         mac_key: None,
+        personal_salt: None,
     }
 }
 

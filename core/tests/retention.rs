@@ -12,6 +12,7 @@ use tenantguard::retention::{
     erasure_receipt_matches, ReceiptSecret, CAPTURED_SESSION, CHAT_TRANSCRIPT, DAY, RUN_LOG,
     SCREENSHOT,
 };
+use tenantguard::audit::{AuditAction, AuditEvent};
 use tenantguard::store::RetentionWindow;
 use tenantguard::tenant::{Role, UserId};
 use tenantguard::tokens::TokenSpec;
@@ -610,9 +611,20 @@ fn subject_erasure_leaves_no_trace_of_the_subject_in_the_sqlite_files() {
         };
         let contains =
             |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        // The audit log names the subject too: as a target and inside a free-text reason.
+        for i in 0..3 {
+            g.record_audit(
+                &acme,
+                AuditEvent::new(AuditAction::EgressDecision, format!("user:{subject}"))
+                    .reason(format!("ticket {i}: {subject} asked for a copy")),
+            )
+            .await
+            .unwrap();
+        }
         assert!(contains(&files(), subject), "the subject is stored before");
         let r = g.erase_subject(&acme, subject, 7).await.unwrap();
         assert_eq!(r.deleted, 20);
+        assert_eq!(r.audit_erased, 3);
         drop(g);
         // Fold the WAL into the main file, as a backup or a later checkpoint would.
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -626,5 +638,53 @@ fn subject_erasure_leaves_no_trace_of_the_subject_in_the_sqlite_files() {
         );
         assert!(!contains(&bytes, &tenantguard::audit::digest(subject)));
         assert!(contains(&bytes, &r.subject_digest), "the receipt is stored");
+    });
+}
+
+/// An erasure removes the subject from every audit entry that names it (actor, target,
+/// reason), leaves the other entries alone, and the log still verifies: the entries
+/// commit to a salted digest of their personal fields, not to the fields.
+#[test]
+fn subject_erasure_removes_the_subject_from_the_audit_log_and_it_still_verifies() {
+    rt().block_on(async {
+        for (name, store, _dir) in stores() {
+            let clock = TestClock::at(T0);
+            let g = guard(store, &clock);
+            let acme = service("acme");
+            g.create_tenant(&acme).await.unwrap();
+            let alice = "alice@example.com";
+            let ev = |target: String, reason: &str| {
+                AuditEvent::new(AuditAction::EgressDecision, target).reason(reason)
+            };
+            g.record_audit(&acme, ev(format!("user:{alice}"), "asked")).await.unwrap();
+            g.record_audit(&acme, ev("user:bob@example.com".into(), "asked")).await.unwrap();
+            g.record_audit(&acme, ev("provider:x".into(), &format!("for {alice}"))).await.unwrap();
+            // Not a match: the subject only as part of a longer id.
+            g.record_audit(&acme, ev(format!("user:mal{alice}"), "other")).await.unwrap();
+            let r = g.erase_subject(&acme, alice, 5).await.unwrap();
+            assert_eq!(r.audit_erased, 2, "{name}");
+            let all: Vec<_> = g
+                .audit_entries(&acme, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == AuditAction::EgressDecision.as_str())
+                .collect();
+            let named: Vec<_> = all
+                .iter()
+                .filter(|e| e.canonical_line().contains(alice) && !e.target.contains("mal"))
+                .collect();
+            assert!(named.is_empty(), "{name}: {named:?}");
+            assert!(all[0].is_erased() && all[2].is_erased(), "{name}");
+            assert_eq!(all[1].target, "user:bob@example.com", "{name}");
+            assert_eq!(all[3].target, format!("user:mal{alice}"), "{name}");
+            let v = g.verify_audit(&acme).await.unwrap();
+            let report = v.report().unwrap_or_else(|| panic!("{name}: {v:?}"));
+            assert_eq!(report.erased_entries, 2, "{name}");
+            // Idempotent: nothing left to erase, and the log still verifies.
+            let r2 = g.erase_subject(&acme, alice, 5).await.unwrap();
+            assert_eq!(r2.audit_erased, 0, "{name}");
+            assert!(g.verify_audit(&acme).await.unwrap().is_valid(), "{name}");
+        }
     });
 }

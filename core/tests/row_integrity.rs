@@ -323,6 +323,7 @@ async fn sqlite_schema_4_database_keeps_every_token_and_session_working() {
              CREATE INDEX tg_sessions_by_user ON tg_sessions(tenant_id, user_id);
              CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
              DROP TABLE tg_service_keys; DROP TABLE tg_service_state; DROP TABLE tg_memberships;
+             DROP TABLE tg_audit_personal;
              PRAGMA user_version = 4;",
         )
         .unwrap();

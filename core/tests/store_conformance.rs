@@ -170,7 +170,8 @@ async fn sqlite_upgrade_from_schema_4_adds_memberships() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE tg_memberships; DROP TABLE tg_service_keys; DROP TABLE tg_service_state;
+            "DROP TABLE tg_audit_personal;
+             DROP TABLE tg_memberships; DROP TABLE tg_service_keys; DROP TABLE tg_service_state;
              DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_tokens;
              CREATE TABLE tg_tokens (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, agent TEXT NOT NULL, name TEXT NOT NULL,
                  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32), scopes TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -204,7 +205,7 @@ async fn sqlite_upgrade_from_schema_4_adds_memberships() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 6);
+    assert_eq!(v, 7);
 }
 
 /// Memberships behave the same on every built-in store (PostgreSQL: postgres_store.rs and

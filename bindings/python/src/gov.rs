@@ -356,6 +356,7 @@ pub(crate) struct AuditReport {
     tenant: Option<String>,
     last_seq: u64,
     head: String,
+    erased_entries: u64,
 }
 
 impl From<VerifyReport> for AuditReport {
@@ -365,6 +366,7 @@ impl From<VerifyReport> for AuditReport {
             tenant: r.tenant,
             last_seq: r.last_seq,
             head: r.head,
+            erased_entries: r.erased_entries,
         }
     }
 }
@@ -504,6 +506,7 @@ pub(crate) struct ErasureReport {
     subject_digest: String,
     receipt_secret: String,
     deleted: u64,
+    audit_erased: u64,
     batches: u64,
     receipt: Py<AuditEntry>,
 }
@@ -512,8 +515,8 @@ pub(crate) struct ErasureReport {
 impl ErasureReport {
     fn __repr__(&self) -> String {
         format!(
-            "ErasureReport(subject_digest={:?}, deleted={}, batches={})",
-            self.subject_digest, self.deleted, self.batches
+            "ErasureReport(subject_digest={:?}, deleted={}, audit_erased={}, batches={})",
+            self.subject_digest, self.deleted, self.audit_erased, self.batches
         )
     }
 }
@@ -1216,6 +1219,7 @@ impl Guard {
             subject_digest: r.subject_digest,
             receipt_secret: r.receipt_secret.to_hex(),
             deleted: r.deleted,
+            audit_erased: r.audit_erased,
             batches: r.batches,
             receipt: entry(py, r.receipt)?,
         })

@@ -94,6 +94,7 @@ pub(crate) struct AuditBundleReport {
     tenant: Option<String>,
     entries: u64,
     legacy_entries: u64,
+    erased_entries: u64,
     checkpoint: Py<AuditCheckpoint>,
 }
 
@@ -147,6 +148,7 @@ fn verify_audit_bundle(
             tenant: s.tenant,
             entries: s.entries,
             legacy_entries: s.legacy_entries,
+            erased_entries: s.erased_entries,
             checkpoint: Py::new(py, AuditCheckpoint::from(s.checkpoint))?,
         }),
         ExportVerdict::Tampered { reason, line } => Err(tampered(&reason, line)),

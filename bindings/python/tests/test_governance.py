@@ -279,8 +279,13 @@ def test_erase_subject_and_tenant(guard: tg.Guard, acme: tg.TenantContext, servi
     guard.put_record(acme, "a", "chat_transcript", b"jane 1", subject="jane@example.com")
     guard.put_record(acme, "b", "chat_transcript", b"jane 2", subject="jane@example.com")
     guard.put_record(acme, "c", "chat_transcript", b"bob", subject="bob@example.com")
+    guard.record_audit(acme, "permission.change", "user:jane@example.com", reason="jane@example.com asked")
     r = guard.erase_subject(acme, "jane@example.com")
     assert r.deleted == 2
+    # Her audit entry keeps its commitment only; the log still verifies.
+    assert r.audit_erased == 1
+    assert not any("jane@example.com" in (e.target, e.actor, e.reason) for e in guard.audit_entries(acme))
+    assert guard.verify_audit(acme).erased_entries == 1
     assert "jane" not in r.receipt.target and r.subject_digest in r.receipt.target
     # Keyed receipt (docs/FORMAT.md 4.7): the requester recomputes it with the secret.
     assert r.receipt.target == "subject:hmac-sha256:" + r.subject_digest

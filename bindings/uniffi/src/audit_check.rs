@@ -40,6 +40,10 @@ pub enum AuditProblem {
     MacMismatch,
     /// The log does not extend a checkpoint already signed or published.
     Fork,
+    /// An entry's actor, target or reason does not match its commitment.
+    PersonalMismatch,
+    /// An entry's personal fields were removed without an erasure receipt.
+    ErasedWithoutReceipt,
 }
 
 /// The outcome of an audit-chain verification.
@@ -90,6 +94,8 @@ fn problem(p: &VerifyProblem) -> (AuditProblem, Option<u64>, Option<u64>) {
         VerifyProblem::MacMissing => (AuditProblem::MacMissing, None, None),
         VerifyProblem::MacMismatch => (AuditProblem::MacMismatch, None, None),
         VerifyProblem::Fork => (AuditProblem::Fork, None, None),
+        VerifyProblem::PersonalMismatch => (AuditProblem::PersonalMismatch, None, None),
+        VerifyProblem::ErasedWithoutReceipt => (AuditProblem::ErasedWithoutReceipt, None, None),
     }
 }
 

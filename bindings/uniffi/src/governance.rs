@@ -484,6 +484,8 @@ pub struct AuditReport {
     pub last_seq: u64,
     /// The last hash (the head to check a later export against).
     pub head: String,
+    /// Entries whose personal fields were erased (each listed by an erasure receipt).
+    pub erased_entries: u64,
 }
 
 impl From<core_audit::VerifyReport> for AuditReport {
@@ -493,6 +495,7 @@ impl From<core_audit::VerifyReport> for AuditReport {
             tenant: r.tenant,
             last_seq: r.last_seq,
             head: r.head,
+            erased_entries: r.erased_entries,
         }
     }
 }
@@ -639,6 +642,8 @@ pub struct ErasureReport {
     pub receipt_secret: Arc<ReceiptSecret>,
     /// Records deleted.
     pub deleted: u64,
+    /// Audit entries whose personal fields (actor, target, reason) were erased.
+    pub audit_erased: u64,
     /// Batches run.
     pub batches: u64,
     /// The audit receipt.
@@ -919,6 +924,7 @@ impl Guard {
             subject_digest: r.subject_digest,
             receipt_secret: Arc::new(ReceiptSecret(r.receipt_secret)),
             deleted: r.deleted,
+            audit_erased: r.audit_erased,
             batches: r.batches,
             receipt: r.receipt.into(),
         })

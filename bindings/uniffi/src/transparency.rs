@@ -56,6 +56,10 @@ pub enum AuditTamperReason {
     Fork,
     /// An inclusion proof does not lead to the checkpoint's root.
     ProofMismatch,
+    /// An entry's actor, target or reason does not match its commitment.
+    PersonalAltered,
+    /// An entry's personal fields were removed without an erasure receipt.
+    ErasedWithoutReceipt,
     /// A reason added to the core after this binding (see `kind`).
     Other,
 }
@@ -85,6 +89,8 @@ impl AuditTamperReason {
             TamperReason::Rollback { .. } => A::Rollback,
             TamperReason::Fork => A::Fork,
             TamperReason::ProofMismatch => A::ProofMismatch,
+            TamperReason::PersonalAltered => A::PersonalAltered,
+            TamperReason::ErasedWithoutReceipt => A::ErasedWithoutReceipt,
             _ => A::Other,
         }
     }
@@ -124,6 +130,8 @@ pub struct AuditBundleSummary {
     pub entries: u64,
     /// Entries written before entry MACs existed.
     pub legacy_entries: u64,
+    /// Entries whose personal fields were erased (each listed by an erasure receipt).
+    pub erased_entries: u64,
     /// The signed checkpoint.
     pub checkpoint: AuditCheckpoint,
 }
@@ -215,6 +223,7 @@ pub fn check_audit_bundle(
                     tenant: s.tenant,
                     entries: s.entries,
                     legacy_entries: s.legacy_entries,
+                    erased_entries: s.erased_entries,
                     checkpoint: s.checkpoint.into(),
                 },
             },

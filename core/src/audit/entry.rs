@@ -11,6 +11,14 @@
 //! `seq` and `prev`, so a database writer (who never holds the key) can neither forge an
 //! entry, nor move, renumber or re-link one. Entries written before MACs existed have
 //! none (see docs/FORMAT.md, "legacy prefix").
+//!
+//! Personal data (format v2, docs/FORMAT.md "Erasable personal fields"): an entry written
+//! with a salt keeps `actor`, `target` and `reason` out of its hash, MAC and Merkle leaf.
+//! Those cover `personal`, a salted commitment
+//! `SHA-256("tenantguard/audit-personal/v1\n" || salt || {"actor":..,"reason":..,"target":..})`.
+//! Erasing the entry's personal data deletes the three fields and the 32-byte random salt;
+//! the commitment stays, so the chain, the MAC and the tree still verify, and without the
+//! salt nobody (the key holder included) can test a guessed subject against it.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +31,37 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const HASH_DOMAIN: &[u8] = b"tenantguard/audit/v1\n";
 /// Domain separator of the entry MAC.
 pub const MAC_DOMAIN: &[u8] = b"tenantguard/audit-mac/v1\n";
+/// Domain separator of the hash of an entry with erasable personal fields (format v2).
+pub const HASH_DOMAIN_V2: &[u8] = b"tenantguard/audit/v2\n";
+/// Domain separator of the MAC of an entry with erasable personal fields (format v2).
+pub const MAC_DOMAIN_V2: &[u8] = b"tenantguard/audit-mac/v2\n";
+/// Domain separator of the salted commitment to an entry's personal fields.
+pub const PERSONAL_DOMAIN: &[u8] = b"tenantguard/audit-personal/v1\n";
+
+/// The 32 random bytes that salt one entry's personal-field commitment. Deleting them
+/// (with the fields) is what erases the entry's personal data; Debug never shows them.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct PersonalSalt(pub(crate) [u8; 32]);
+
+impl PersonalSalt {
+    /// A fresh salt from the OS generator.
+    pub fn generate() -> crate::Result<Self> {
+        let mut s = [0u8; 32];
+        crate::crypto::rng::fill(&mut s).map_err(crate::Error::from)?;
+        Ok(PersonalSalt(s))
+    }
+
+    /// A salt from known bytes (test vectors).
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        PersonalSalt(b)
+    }
+}
+
+impl std::fmt::Debug for PersonalSalt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonalSalt([REDACTED])")
+    }
+}
 
 /// The `audit-mac` service key a store MACs a new entry with (handed over in the draft:
 /// the store computes the MAC under its append lock, once `seq` and `prev` are known).
@@ -109,6 +148,14 @@ pub struct AuditEntry {
     /// The entry MAC, `"<key id>:<64 hex>"` (absent on entries written before MACs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// The salted commitment to `actor`, `target` and `reason` (lowercase hex), on entries
+    /// whose personal fields are erasable (format v2); absent on older entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<String>,
+    /// The commitment's salt (lowercase hex); absent once the personal fields are erased
+    /// (then `actor` and `target` are empty and `reason` is null).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
     /// The previous entry's hash (lowercase hex).
     pub prev: String,
     /// This entry's hash (lowercase hex).
@@ -133,6 +180,62 @@ pub struct AuditDraft {
     /// The key the store MACs the entry with (the guard sets it; `None` writes an
     /// entry without MAC, which verification after the legacy prefix refuses).
     pub mac_key: Option<AuditMacKey>,
+    /// The salt of the personal-field commitment (the guard sets a fresh one; `None`
+    /// writes a format-v1 entry whose personal fields cannot be erased).
+    pub personal_salt: Option<PersonalSalt>,
+}
+
+/// The erasable part of an entry, as a store keeps it apart from the append-only row.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PersonalFields {
+    /// Who.
+    pub actor: String,
+    /// On what.
+    pub target: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// The commitment's salt (lowercase hex).
+    pub salt: String,
+}
+
+impl std::fmt::Debug for PersonalFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonalFields")
+            .field("actor", &self.actor)
+            .field("target", &self.target)
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The commitment to an entry's personal fields under `salt` (lowercase hex).
+pub fn personal_commitment(salt: &[u8; 32], actor: &str, target: &str, reason: Option<&str>) -> String {
+    let mut o = Vec::with_capacity(PERSONAL_DOMAIN.len() + 32 + 128);
+    o.extend_from_slice(PERSONAL_DOMAIN);
+    o.extend_from_slice(salt);
+    o.extend_from_slice(b"{\"actor\":");
+    write_str(&mut o, actor);
+    o.extend_from_slice(b",\"reason\":");
+    match reason {
+        Some(r) => write_str(&mut o, r),
+        None => o.extend_from_slice(b"null"),
+    }
+    o.extend_from_slice(b",\"target\":");
+    write_str(&mut o, target);
+    o.push(b'}');
+    hex::encode(Sha256::digest(&o))
+}
+
+/// Whether `subject` is named by a personal field: `actor` or `target` equal to it or
+/// ending in `:<subject>` (`user:alice`, `member:alice`), or a `reason` that contains it.
+pub fn names_subject(subject: &str, actor: &str, target: &str, reason: Option<&str>) -> bool {
+    let field = |f: &str| {
+        f == subject
+            || f.strip_suffix(subject)
+                .is_some_and(|head| head.ends_with(':'))
+    };
+    !subject.is_empty()
+        && (field(actor) || field(target) || reason.is_some_and(|r| r.contains(subject)))
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -164,9 +267,20 @@ impl AuditEntry {
             reason: draft.reason,
             details: draft.details,
             mac: None,
+            personal: None,
+            salt: None,
             prev: prev.to_owned(),
             hash: String::new(),
         };
+        if let Some(salt) = &draft.personal_salt {
+            e.personal = Some(personal_commitment(
+                &salt.0,
+                &e.actor,
+                &e.target,
+                e.reason.as_deref(),
+            ));
+            e.salt = Some(hex::encode(salt.0));
+        }
         if let Some(k) = &draft.mac_key {
             e.mac = Some(e.compute_mac(k.id(), k.0.expose()));
         }
@@ -178,8 +292,13 @@ impl AuditEntry {
     pub(crate) fn compute_mac(&self, key_id: u32, key: &[u8; 32]) -> String {
         use hmac::{KeyInit, Mac};
         let mut o = Vec::with_capacity(MAC_DOMAIN.len() + 320);
-        o.extend_from_slice(MAC_DOMAIN);
-        self.write_fields(&mut o, false, false);
+        if self.personal.is_some() {
+            o.extend_from_slice(MAC_DOMAIN_V2);
+            self.write_committed(&mut o, false, false);
+        } else {
+            o.extend_from_slice(MAC_DOMAIN);
+            self.write_fields(&mut o, false, false);
+        }
         let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         m.update(&o);
@@ -215,11 +334,93 @@ impl AuditEntry {
     }
 
     /// The canonical line of an export: every field (`hash` and `mac` included), keys
-    /// sorted, no whitespace (docs/FORMAT.md). Its bytes are the Merkle leaf.
+    /// sorted, no whitespace (docs/FORMAT.md). For a format-v1 entry its bytes are the
+    /// Merkle leaf; see [`AuditEntry::leaf_line`].
     pub fn canonical_line(&self) -> String {
         let mut o = Vec::with_capacity(384);
         self.write_fields(&mut o, true, true);
         String::from_utf8(o).unwrap_or_default()
+    }
+
+    /// The bytes the Merkle leaf hashes: the canonical line, without the personal fields
+    /// and salt on a format-v2 entry (so erasing them leaves the tree as it was).
+    pub fn leaf_line(&self) -> String {
+        if self.personal.is_none() {
+            return self.canonical_line();
+        }
+        let mut o = Vec::with_capacity(320);
+        self.write_committed(&mut o, true, true);
+        String::from_utf8(o).unwrap_or_default()
+    }
+
+    /// Whether this entry's personal fields can be erased (format v2).
+    pub fn is_erasable(&self) -> bool {
+        self.personal.is_some()
+    }
+
+    /// Whether this entry's personal fields were erased.
+    pub fn is_erased(&self) -> bool {
+        self.personal.is_some() && self.salt.is_none()
+    }
+
+    /// Checks the personal fields against the commitment: present fields must match it
+    /// under the salt; erased ones must be empty. A format-v1 entry passes.
+    pub fn personal_fields_match(&self) -> bool {
+        let Some(personal) = &self.personal else {
+            return self.salt.is_none();
+        };
+        let Some(salt) = &self.salt else {
+            return self.actor.is_empty() && self.target.is_empty() && self.reason.is_none();
+        };
+        let mut s = [0u8; 32];
+        if salt.len() != 64 || hex::decode_to_slice(salt, &mut s).is_err() || salt.bytes().any(|b| b.is_ascii_uppercase()) {
+            return false;
+        }
+        let want = personal_commitment(&s, &self.actor, &self.target, self.reason.as_deref());
+        bool::from(subtle::ConstantTimeEq::ct_eq(want.as_bytes(), personal.as_bytes()))
+    }
+
+    /// Splits a format-v2 entry into the row a store appends (personal fields empty, no
+    /// salt) and the erasable fields it keeps apart. A v1 entry has no erasable part.
+    pub fn split_personal(&self) -> (AuditEntry, Option<PersonalFields>) {
+        let (Some(_), Some(salt)) = (&self.personal, &self.salt) else {
+            return (self.clone(), None);
+        };
+        let fields = PersonalFields {
+            actor: self.actor.clone(),
+            target: self.target.clone(),
+            reason: self.reason.clone(),
+            salt: salt.clone(),
+        };
+        let mut row = self.clone();
+        row.erase_personal();
+        (row, Some(fields))
+    }
+
+    /// Puts the erasable fields a store kept apart back into the entry.
+    pub fn with_personal(mut self, p: Option<PersonalFields>) -> AuditEntry {
+        if let (Some(p), Some(_)) = (p, &self.personal) {
+            self.actor = p.actor;
+            self.target = p.target;
+            self.reason = p.reason;
+            self.salt = Some(p.salt);
+        }
+        self
+    }
+
+    /// Drops the personal fields and salt (the commitment stays). No-op on a v1 entry.
+    pub fn erase_personal(&mut self) {
+        if self.personal.is_some() {
+            self.actor.clear();
+            self.target.clear();
+            self.reason = None;
+            self.salt = None;
+        }
+    }
+
+    /// Whether the entry's personal fields name `subject` ([`names_subject`]).
+    pub fn names_subject(&self, subject: &str) -> bool {
+        names_subject(subject, &self.actor, &self.target, self.reason.as_deref())
     }
 
     /// The canonical JSON (without `hash`) that the hash covers.
@@ -263,12 +464,20 @@ impl AuditEntry {
             o.extend_from_slice(b",\"mac\":");
             write_str(o, m);
         }
+        if let Some(p) = &self.personal {
+            o.extend_from_slice(b",\"personal\":");
+            write_str(o, p);
+        }
         o.extend_from_slice(b",\"prev\":");
         write_str(o, &self.prev);
         o.extend_from_slice(b",\"reason\":");
         match &self.reason {
             Some(r) => write_str(o, r),
             None => o.extend_from_slice(b"null"),
+        }
+        if let Some(salt) = &self.salt {
+            o.extend_from_slice(b",\"salt\":");
+            write_str(o, salt);
         }
         o.extend_from_slice(b",\"seq\":");
         write_num(o, self.seq);
@@ -281,11 +490,53 @@ impl AuditEntry {
         o.push(b'}');
     }
 
+    /// Writes a format-v2 entry's committed fields in key order: no `actor`, `reason`,
+    /// `salt` or `target` (the `personal` commitment stands for them).
+    fn write_committed(&self, o: &mut Vec<u8>, with_mac: bool, with_hash: bool) {
+        // Keys in byte order: action, details, hash, mac, personal, prev, seq, tenant, time.
+        o.extend_from_slice(b"{\"action\":");
+        write_str(o, &self.action);
+        o.extend_from_slice(b",\"details\":{");
+        for (i, (k, v)) in self.details.iter().enumerate() {
+            if i > 0 {
+                o.push(b',');
+            }
+            write_str(o, k);
+            o.push(b':');
+            write_str(o, v);
+        }
+        o.push(b'}');
+        if with_hash {
+            o.extend_from_slice(b",\"hash\":");
+            write_str(o, &self.hash);
+        }
+        if let (true, Some(m)) = (with_mac, &self.mac) {
+            o.extend_from_slice(b",\"mac\":");
+            write_str(o, m);
+        }
+        o.extend_from_slice(b",\"personal\":");
+        write_str(o, self.personal.as_deref().unwrap_or_default());
+        o.extend_from_slice(b",\"prev\":");
+        write_str(o, &self.prev);
+        o.extend_from_slice(b",\"seq\":");
+        write_num(o, self.seq);
+        o.extend_from_slice(b",\"tenant\":");
+        write_str(o, &self.tenant);
+        o.extend_from_slice(b",\"time\":");
+        write_num(o, self.time);
+        o.push(b'}');
+    }
+
     /// Recomputes this entry's hash from its other fields.
     pub fn compute_hash(&self) -> String {
         let mut o = Vec::with_capacity(HASH_DOMAIN.len() + 320);
-        o.extend_from_slice(HASH_DOMAIN);
-        self.write_canonical(&mut o);
+        if self.personal.is_some() {
+            o.extend_from_slice(HASH_DOMAIN_V2);
+            self.write_committed(&mut o, true, false);
+        } else {
+            o.extend_from_slice(HASH_DOMAIN);
+            self.write_canonical(&mut o);
+        }
         let digest = Sha256::digest(&o);
         let mut hex = [0u8; 64];
         // 32 bytes always fit 64 hex digits.
@@ -316,6 +567,7 @@ mod tests {
             reason: None,
             details,
             mac_key: None,
+            personal_salt: None,
         };
         let e = AuditEntry::chain("acme", 1, GENESIS, &d);
         assert_eq!(
@@ -346,6 +598,7 @@ mod tests {
             reason: Some("why \"not\"\r".into()),
             details,
             mac_key: None,
+            personal_salt: None,
         };
         let e = AuditEntry::chain("t-1", u64::MAX, GENESIS, &d);
         let v: serde_json::Value = serde_json::from_str(&e.to_json_line()).unwrap();

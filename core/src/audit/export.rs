@@ -7,6 +7,7 @@ use base64::Engine;
 
 use super::checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
 use super::entry::{AuditEntry, GENESIS};
+use super::erasure::ErasureLedger;
 use super::merkle::{self, Frontier, Hash};
 use super::transparency::{CHECKPOINT_MARK, CONSISTENCY_HEADER, EXPORT_HEADER, INCLUSION_HEADER};
 use super::verify::MAX_LINE_LEN;
@@ -85,6 +86,10 @@ pub enum TamperReason {
     Fork,
     /// An inclusion proof does not lead to the checkpoint's root.
     ProofMismatch,
+    /// An entry's actor, target or reason does not match its `personal` commitment.
+    PersonalAltered,
+    /// An entry's personal fields were removed without an erasure receipt listing it.
+    ErasedWithoutReceipt,
 }
 
 impl TamperReason {
@@ -112,12 +117,14 @@ impl TamperReason {
             TamperReason::Rollback { .. } => "rollback",
             TamperReason::Fork => "fork",
             TamperReason::ProofMismatch => "proof_mismatch",
+            TamperReason::PersonalAltered => "personal_altered",
+            TamperReason::ErasedWithoutReceipt => "erased_without_receipt",
         }
     }
 
     /// Every [`TamperReason::kind`] name, in declaration order: the bindings expose this
     /// list so callers can match on a reason without keeping a copy that drifts.
-    pub const KINDS: [&'static str; 21] = [
+    pub const KINDS: [&'static str; 23] = [
         "bundle_malformed",
         "malformed",
         "too_long",
@@ -139,6 +146,8 @@ impl TamperReason {
         "rollback",
         "fork",
         "proof_mismatch",
+        "personal_altered",
+        "erased_without_receipt",
     ];
 }
 
@@ -159,6 +168,8 @@ pub struct ExportSummary {
     pub checkpoint: Checkpoint,
     /// Entries written before entry MACs existed (the legacy prefix).
     pub legacy_entries: u64,
+    /// Entries whose personal fields were erased (each listed by an erasure receipt).
+    pub erased_entries: u64,
 }
 
 /// The outcome of verifying a bundle.
@@ -260,6 +271,7 @@ pub fn verify_export(
     let mut tenant: Option<String> = None;
     let (mut macs_seen, mut legacy) = (false, 0u64);
     let mut earlier_root: Option<Hash> = None;
+    let mut erasures = ErasureLedger::new();
     for (i, raw) in lines.iter().enumerate() {
         let n = i as u64 + 1;
         let at = Some(n);
@@ -299,9 +311,18 @@ pub fn verify_export(
             (None, false) => legacy += 1,
             (Some(_), _) => macs_seen = true,
         }
+        if !erasures.push(&e) {
+            return tampered(TamperReason::PersonalAltered, at);
+        }
         tenant.get_or_insert_with(|| e.tenant.clone());
+        // A format-v1 line is its own leaf; a v2 leaf leaves out the erasable fields.
+        let leaf = if e.is_erasable() {
+            merkle::leaf_hash(e.leaf_line().as_bytes())
+        } else {
+            merkle::leaf_hash(raw)
+        };
         head = e.hash;
-        f.push(merkle::leaf_hash(raw));
+        f.push(leaf);
         if earlier.as_ref().is_some_and(|c| c.size == n) {
             earlier_root = Some(f.root());
         }
@@ -334,6 +355,9 @@ pub fn verify_export(
     if f.root() != cp.root {
         return tampered(TamperReason::RootMismatch, None);
     }
+    if let Some(seq) = erasures.first_uncovered() {
+        return tampered(TamperReason::ErasedWithoutReceipt, Some(seq));
+    }
     if let Some(old) = &earlier {
         if old.origin != cp.origin {
             return tampered(TamperReason::OriginMismatch, None);
@@ -361,6 +385,7 @@ pub fn verify_export(
         entries: f.size(),
         checkpoint: cp,
         legacy_entries: legacy,
+        erased_entries: erasures.erased(),
     })
 }
 
@@ -398,10 +423,13 @@ pub fn verify_inclusion_proof(
     if e.compute_hash() != e.hash {
         return Err(TamperReason::EntryAltered);
     }
+    if !e.personal_fields_match() {
+        return Err(TamperReason::PersonalAltered);
+    }
     merkle::verify_inclusion(
         e.seq - 1,
         cp.size,
-        &merkle::leaf_hash(entry_line),
+        &merkle::leaf_hash(e.leaf_line().as_bytes()),
         &hashes,
         &cp.root,
     )

@@ -11,6 +11,7 @@
 //! recorded as keyed digests ([`crate::retention::erasure_receipt_digest`]).
 
 pub mod checkpoint;
+pub mod erasure;
 mod entry;
 pub mod export;
 pub mod merkle;
@@ -21,7 +22,10 @@ mod verify;
 pub mod witness;
 
 pub use checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
-pub use entry::{AuditDraft, AuditEntry, AuditMacKey, GENESIS, HASH_DOMAIN, MAC_DOMAIN};
+pub use entry::{
+    names_subject, personal_commitment, AuditDraft, AuditEntry, AuditMacKey, PersonalFields,
+    PersonalSalt, GENESIS, HASH_DOMAIN, HASH_DOMAIN_V2, MAC_DOMAIN, MAC_DOMAIN_V2, PERSONAL_DOMAIN,
+};
 pub use outcome::AuditVerification;
 pub use sink::{CheckpointSink, FileCheckpointSink, PublishedCheckpoint, SinkError};
 pub(crate) use transparency::Transparency;
@@ -323,9 +327,14 @@ pub fn digest(value: &str) -> String {
 }
 
 impl Guard {
-    /// Appends an entry for an action the SDK itself performs.
-    pub(crate) async fn audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
-        let draft = AuditDraft {
+    /// The draft of an SDK entry whose actor is `ctx`'s principal: MACed, with a fresh
+    /// salt so its personal fields can be erased (format v2).
+    pub(crate) async fn audit_draft(
+        &self,
+        ctx: &TenantContext,
+        event: AuditEvent,
+    ) -> Result<AuditDraft> {
+        Ok(AuditDraft {
             time: self.now(),
             actor: actor_of(ctx),
             action: event.action.as_str().to_owned(),
@@ -333,7 +342,13 @@ impl Guard {
             reason: event.reason,
             details: event.details,
             mac_key: Some(self.audit_mac_key().await?),
-        };
+            personal_salt: Some(PersonalSalt::generate()?),
+        })
+    }
+
+    /// Appends an entry for an action the SDK itself performs.
+    pub(crate) async fn audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
+        let draft = self.audit_draft(ctx, event).await?;
         let e = self.store().append_audit(ctx, &draft).await?;
         self.after_audit_append(ctx, e.seq, e.time).await;
         Ok(e)
@@ -342,15 +357,7 @@ impl Guard {
     /// [`Guard::audit`] keeping only the sequence number (audited opens: the entry is not
     /// handed out, so the store need not build a copy of it).
     pub(crate) async fn audit_seq(&self, ctx: &TenantContext, event: AuditEvent) -> Result<u64> {
-        let draft = AuditDraft {
-            time: self.now(),
-            actor: actor_of(ctx),
-            action: event.action.as_str().to_owned(),
-            target: event.target,
-            reason: event.reason,
-            details: event.details,
-            mac_key: Some(self.audit_mac_key().await?),
-        };
+        let draft = self.audit_draft(ctx, event).await?;
         let time = draft.time;
         let seq = self.store().append_audit_seq(ctx, draft).await?;
         self.after_audit_append(ctx, seq, time).await;
@@ -466,9 +473,22 @@ impl Guard {
                 // The MAC too (the chain alone is unkeyed: a writer re-chains a rewritten
                 // suffix). A key that cannot be fetched now is an availability error.
                 self.check_entry_mac(e, macs_seen).await?;
+                v.check_personal(e).map_err(|problem| AuditError::Broken {
+                    line: n,
+                    seq: Some(e.seq),
+                    problem,
+                })?;
                 macs_seen |= e.mac.is_some();
                 each(e)?;
             }
+        }
+        if let Some((line, seq)) = v.uncovered_erasure() {
+            return Err(AuditError::Broken {
+                line,
+                seq: Some(seq),
+                problem: VerifyProblem::ErasedWithoutReceipt,
+            }
+            .into());
         }
         Ok(v.finish(None).map_err(|problem| AuditError::Broken {
             line: n,

@@ -273,7 +273,7 @@ impl Guard {
                 self.check_entry_mac(e, st.macs_seen).await?;
                 st.macs_seen |= e.mac.is_some();
                 st.frontier
-                    .push(merkle::leaf_hash(e.canonical_line().as_bytes()));
+                    .push(merkle::leaf_hash(e.leaf_line().as_bytes()));
                 st.head = e.hash.clone();
                 st.uncovered_since.get_or_insert(e.time);
             }
@@ -486,7 +486,7 @@ impl Guard {
                 self.check_entry_mac(e, st.macs_seen).await?;
                 st.macs_seen |= e.mac.is_some();
                 st.head = e.hash.clone();
-                out.push(merkle::leaf_hash(e.canonical_line().as_bytes()));
+                out.push(merkle::leaf_hash(e.leaf_line().as_bytes()));
             }
         }
         Ok(out)
@@ -525,9 +525,8 @@ impl Guard {
                 break;
             }
             for e in page.iter().take((size - f.size()) as usize) {
-                let line = e.canonical_line();
-                f.push(merkle::leaf_hash(line.as_bytes()));
-                writeln!(out, "{line}").map_err(io)?;
+                f.push(merkle::leaf_hash(e.leaf_line().as_bytes()));
+                writeln!(out, "{}", e.canonical_line()).map_err(io)?;
             }
         }
         let Some(cp) = cp else {

@@ -10,6 +10,7 @@ use std::io::{BufRead, Read};
 
 use super::entry::{AuditEntry, GENESIS};
 use super::{AuditError, AuditVerification};
+use super::erasure::ErasureLedger;
 
 /// Longest line accepted, in bytes (a longer one is reported, not read whole).
 pub const MAX_LINE_LEN: usize = 64 * 1024;
@@ -36,6 +37,8 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// The last hash (the genesis hash for an empty log).
     pub head: String,
+    /// Entries whose personal fields were erased (each covered by an erasure receipt).
+    pub erased_entries: u64,
 }
 
 /// Why a chain is broken.
@@ -82,11 +85,17 @@ pub enum VerifyProblem {
     /// The log is not an extension of a checkpoint already signed or published (the
     /// database was rewritten or restored from a backup).
     Fork,
+    /// The entry's actor, target or reason does not match its `personal` commitment
+    /// (they were altered, or swapped with another entry's).
+    PersonalMismatch,
+    /// The entry's personal fields were removed, but no erasure receipt lists it: they
+    /// were deleted outside the SDK (e.g. to hide who did something).
+    ErasedWithoutReceipt,
 }
 
 impl VerifyProblem {
     /// Every problem name, in declaration order.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 14] = [
         "malformed",
         "too_long",
         "tenant_changed",
@@ -99,6 +108,8 @@ impl VerifyProblem {
         "mac_missing",
         "mac_mismatch",
         "fork",
+        "personal_mismatch",
+        "erased_without_receipt",
     ];
 
     /// A short, stable, snake_case name (one of [`VerifyProblem::NAMES`]).
@@ -116,6 +127,8 @@ impl VerifyProblem {
             VerifyProblem::MacMissing => "mac_missing",
             VerifyProblem::MacMismatch => "mac_mismatch",
             VerifyProblem::Fork => "fork",
+            VerifyProblem::PersonalMismatch => "personal_mismatch",
+            VerifyProblem::ErasedWithoutReceipt => "erased_without_receipt",
         }
     }
 }
@@ -145,6 +158,12 @@ impl std::fmt::Display for VerifyProblem {
             VerifyProblem::Fork => {
                 f.write_str("log is not an extension of an earlier signed checkpoint")
             }
+            VerifyProblem::PersonalMismatch => {
+                f.write_str("actor, target or reason does not match the entry's commitment")
+            }
+            VerifyProblem::ErasedWithoutReceipt => {
+                f.write_str("personal fields removed without an erasure receipt")
+            }
         }
     }
 }
@@ -153,9 +172,11 @@ impl std::fmt::Display for VerifyProblem {
 #[derive(Debug, Clone)]
 pub struct ChainVerifier {
     tenant: Option<String>,
+    start_seq: u64,
     last_seq: u64,
     head: String,
     entries: u64,
+    erasures: ErasureLedger,
 }
 
 impl ChainVerifier {
@@ -164,9 +185,11 @@ impl ChainVerifier {
         let (last_seq, head) = start_after.unwrap_or((0, GENESIS.to_owned()));
         ChainVerifier {
             tenant: None,
+            start_seq: last_seq,
             last_seq,
             head,
             entries: 0,
+            erasures: ErasureLedger::new(),
         }
     }
 
@@ -203,6 +226,25 @@ impl ChainVerifier {
         Ok(())
     }
 
+    /// Checks the entry just pushed against its personal-field commitment, and notes an
+    /// erasure or an erasure receipt. Callers that check MACs do so first (a forged entry
+    /// is a MAC finding before it is anything else).
+    pub fn check_personal(&mut self, e: &AuditEntry) -> Result<(), VerifyProblem> {
+        if self.erasures.push(e) {
+            Ok(())
+        } else {
+            Err(VerifyProblem::PersonalMismatch)
+        }
+    }
+
+    /// The first entry (its 1-based position, its `seq`) whose personal fields were
+    /// erased without a receipt covering it: [`ChainVerifier::finish`] refuses the log
+    /// then, with [`VerifyProblem::ErasedWithoutReceipt`].
+    pub fn uncovered_erasure(&self) -> Option<(u64, u64)> {
+        let seq = self.erasures.first_uncovered()?;
+        Some((seq - self.start_seq, seq))
+    }
+
     /// Ends verification, checking the expected head if given.
     pub fn finish(
         self,
@@ -225,11 +267,15 @@ impl ChainVerifier {
                 return Err(VerifyProblem::HeadMismatch);
             }
         }
+        if self.uncovered_erasure().is_some() {
+            return Err(VerifyProblem::ErasedWithoutReceipt);
+        }
         Ok(VerifyReport {
             entries: self.entries,
             tenant: self.tenant,
             last_seq: self.last_seq,
             head: self.head,
+            erased_entries: self.erasures.erased(),
         })
     }
 }
@@ -300,6 +346,14 @@ fn verify_jsonl_strict(
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let e = parse_line(line).map_err(|p| fail(None, p))?;
         v.push(&e).map_err(|p| fail(Some(e.seq), p))?;
+        v.check_personal(&e).map_err(|p| fail(Some(e.seq), p))?;
+    }
+    if let Some((line, seq)) = v.uncovered_erasure() {
+        return Err(AuditError::Broken {
+            line,
+            seq: Some(seq),
+            problem: VerifyProblem::ErasedWithoutReceipt,
+        });
     }
     let last = v.last_seq;
     v.finish(options.expected_head.as_ref())

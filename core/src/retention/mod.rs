@@ -27,7 +27,8 @@ use crate::audit::{AuditAction, AuditEntry, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::rotation::check_batch;
-use crate::store::{validate_label, RetentionWindow, StoreError};
+use crate::audit::erasure::{format_ranges, ERASED_SEQS_DETAIL, MAX_ERASED_PER_RECEIPT};
+use crate::store::{validate_label, RetentionWindow, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 use crate::tokens::Action as ScopeAction;
 
@@ -215,6 +216,8 @@ pub struct ErasureReport {
     pub receipt_secret: ReceiptSecret,
     /// Records deleted.
     pub deleted: u64,
+    /// Audit entries whose personal fields (actor, target, reason) were erased.
+    pub audit_erased: u64,
     /// Batches run.
     pub batches: u64,
     /// The audit receipt.
@@ -503,19 +506,57 @@ impl Guard {
         let receipt_secret = ReceiptSecret::generate()?;
         let subject_digest =
             erasure_receipt_digest(&receipt_secret, ctx.tenant().as_str(), subject);
-        let ev = AuditEvent::new(
-            AuditAction::SubjectErasure,
-            format!("{ERASURE_RECEIPT_PREFIX}{subject_digest}"),
-        )
-        .detail("deleted", deleted.to_string());
+        let target = format!("{ERASURE_RECEIPT_PREFIX}{subject_digest}");
+        let audit_erased = self.erase_audit_personal(ctx, subject, &target).await?;
+        let ev = AuditEvent::new(AuditAction::SubjectErasure, target)
+            .detail("deleted", deleted.to_string())
+            .detail("audit_erased", audit_erased.to_string());
         let receipt = self.audit(ctx, ev).await?;
         Ok(ErasureReport {
             subject_digest,
             receipt_secret,
             deleted,
+            audit_erased,
             batches,
             receipt,
         })
+    }
+
+    /// Erases the personal fields (actor, target, reason) of every audit entry that
+    /// names `subject` ([`names_subject`](crate::audit::names_subject)) and was written
+    /// before this call. Each chunk gets its receipt first (listing the entries), then
+    /// the deletion: a crash in between leaves a receipt for fields not yet erased (the
+    /// next run erases them), never erased fields without one. Entries written before
+    /// format v2 cannot be erased (their hash covers the fields): they are left as they
+    /// are. Returns how many entries were erased.
+    async fn erase_audit_personal(
+        &self,
+        ctx: &TenantContext,
+        subject: &str,
+        receipt_target: &str,
+    ) -> Result<u64> {
+        // The whole scan first: the receipts this writes may name the subject themselves
+        // (an admin erasing their own data), and must not feed the loop.
+        let mut seqs = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let page = self.store().audit_entries(ctx, after, MAX_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            seqs.extend(
+                page.iter()
+                    .filter(|e| e.salt.is_some() && e.names_subject(subject))
+                    .map(|e| e.seq),
+            );
+        }
+        let mut erased = 0;
+        for chunk in seqs.chunks(MAX_ERASED_PER_RECEIPT) {
+            let ev = AuditEvent::new(AuditAction::SubjectErasure, receipt_target)
+                .detail(ERASED_SEQS_DETAIL, format_ranges(chunk));
+            self.audit(ctx, ev).await?;
+            erased += self.store().erase_audit_personal(ctx, chunk).await?;
+        }
+        Ok(erased)
     }
 
     /// Erases the whole tenant: crypto-shreds it (every key version destroyed, so every

@@ -82,7 +82,9 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-/// Persistence of the per-tenant, hash-chained audit log. There is no update or delete.
+/// Persistence of the per-tenant, hash-chained audit log. There is no update or delete,
+/// except erasing the personal fields of format-v2 entries, which a store keeps apart
+/// from the append-only row ([`AuditEntry::split_personal`]).
 #[async_trait::async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends an entry atomically: reads the tenant's head, chains the draft to it with
@@ -106,13 +108,23 @@ pub trait AuditStore: Send + Sync {
         Ok(self.append_audit(ctx, &draft).await?.seq)
     }
 
-    /// Entries with `seq > after`, ascending, at most `limit`.
+    /// Entries with `seq > after`, ascending, at most `limit`, with the personal fields
+    /// not erased yet ([`AuditEntry::with_personal`]).
     async fn audit_entries(
         &self,
         ctx: &TenantContext,
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Deletes the personal fields and salt of the tenant's entries `seqs` (at most
+    /// [`MAX_PAGE`](super::MAX_PAGE)); returns how many had any. Entries without erasable
+    /// fields, and entries already erased, are left as they are. Idempotent.
+    async fn erase_audit_personal(
+        &self,
+        ctx: &TenantContext,
+        seqs: &[u64],
+    ) -> Result<u64, StoreError>;
 }
 
 /// A retention window.

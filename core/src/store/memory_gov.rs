@@ -166,6 +166,29 @@ impl AuditStore for MemoryStore {
         let start = usize::try_from(after).unwrap_or(usize::MAX).min(log.len());
         Ok(log[start..].iter().take(limit).cloned().collect())
     }
+
+    async fn erase_audit_personal(
+        &self,
+        ctx: &TenantContext,
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
+        page(seqs.len())?;
+        let mut g = self.gov();
+        let Some(log) = g.audit.get_mut(ctx.tenant()) else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for &seq in seqs {
+            let i = usize::try_from(seq).unwrap_or(usize::MAX);
+            if let Some(e) = i.checked_sub(1).and_then(|i| log.get_mut(i)) {
+                if e.salt.is_some() {
+                    e.erase_personal();
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
 }
 
 #[async_trait::async_trait]

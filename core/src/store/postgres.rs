@@ -69,16 +69,18 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("postgres/007_events.sql")),
     (8, include_str!("postgres/008_rate_limits.sql")),
     (9, include_str!("postgres/009_keyring_rewrap.sql")),
+    (10, include_str!("postgres/010_audit_personal.sql")),
 ];
 
 /// The tables the store owns (all under Row Level Security).
-pub const TABLES: [&str; 13] = [
+pub const TABLES: [&str; 14] = [
     "tg_tenants",
     "tg_memberships",
     "tg_tenant_keys",
     "tg_records",
     "tg_tokens",
     "tg_audit",
+    "tg_audit_personal",
     "tg_retention_rules",
     "tg_sessions",
     "tg_refresh_tokens",

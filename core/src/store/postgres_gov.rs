@@ -14,7 +14,7 @@ use tokio_postgres::Row;
 use super::{
     backend, code, page, pool_err, scoped, service_write, tenant_visible, PostgresStore, Tx,
 };
-use crate::audit::{AuditDraft, AuditEntry, GENESIS};
+use crate::audit::{AuditDraft, AuditEntry, PersonalFields, GENESIS};
 use crate::store::gov::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
     SessionStore, TokenRecord, TokenStore,
@@ -261,15 +261,32 @@ impl AuditStore for PostgresStore {
             None => (1, GENESIS),
         };
         let e = AuditEntry::chain(t, seq, prev, draft);
+        let (row, personal) = e.split_personal();
+        // One round trip: the personal fields go to their own table in the same statement.
         let insert = tx
             .prepare_cached(
-                "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ($1, $2, $3, $4)",
+                "WITH a AS (INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ($1, $2, $3, $4) RETURNING tenant_id, seq) \
+                 INSERT INTO tg_audit_personal (tenant_id, seq, actor, target, reason, salt) \
+                 SELECT tenant_id, seq, $5, $6, $7, $8 FROM a WHERE $8::text IS NOT NULL",
             )
             .await
             .map_err(backend)?;
-        tx.execute(&insert, &[&t, &(seq as i64), &e.hash, &e.to_json_line()])
-            .await
-            .map_err(write_err("audit entry"))?;
+        let p = personal.as_ref();
+        tx.execute(
+            &insert,
+            &[
+                &t,
+                &(seq as i64),
+                &e.hash,
+                &row.to_json_line(),
+                &p.map(|p| p.actor.as_str()),
+                &p.map(|p| p.target.as_str()),
+                &p.and_then(|p| p.reason.as_deref()),
+                &p.map(|p| p.salt.as_str()),
+            ],
+        )
+        .await
+        .map_err(write_err("audit entry"))?;
         tx.commit().await.map_err(backend)?;
         Ok(e)
     }
@@ -286,7 +303,9 @@ impl AuditStore for PostgresStore {
         let tx = scoped(&mut client, ctx).await?;
         let rows = tx
             .query(
-                "SELECT seq, entry FROM tg_audit WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                "SELECT a.seq, a.entry, p.actor, p.target, p.reason, p.salt FROM tg_audit a \
+                 LEFT JOIN tg_audit_personal p ON p.tenant_id = a.tenant_id AND p.seq = a.seq \
+                 WHERE a.tenant_id = $1 AND a.seq > $2 ORDER BY a.seq LIMIT $3",
                 &[&ctx.tenant().as_str(), &after, &limit],
             )
             .await
@@ -295,11 +314,49 @@ impl AuditStore for PostgresStore {
         rows.iter()
             .map(|r| {
                 let seq: i64 = r.get(0);
-                serde_json::from_str(r.get(1)).map_err(|_| {
+                let e: AuditEntry = serde_json::from_str(r.get(1)).map_err(|_| {
                     StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON"))
-                })
+                })?;
+                let personal = r.get::<_, Option<String>>(5).map(|salt| PersonalFields {
+                    actor: r.get(2),
+                    target: r.get(3),
+                    reason: r.get(4),
+                    salt,
+                });
+                Ok(e.with_personal(personal))
             })
             .collect()
+    }
+
+    async fn erase_audit_personal(
+        &self,
+        ctx: &TenantContext,
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
+        page(seqs.len())?;
+        let seqs: Vec<i64> = seqs
+            .iter()
+            .map(|&s| i64::try_from(s).unwrap_or(i64::MAX))
+            .collect();
+        let k = self.row_macs().await?;
+        let mut client = self.service_conn().await?;
+        let tx = service_write(
+            &mut client,
+            ctx,
+            Role::Admin,
+            "erasing personal data from the audit log",
+            Some(&k),
+        )
+        .await?;
+        let n = tx
+            .execute(
+                "DELETE FROM tg_audit_personal WHERE tenant_id = $1 AND seq = ANY($2)",
+                &[&ctx.tenant().as_str(), &seqs],
+            )
+            .await
+            .map_err(write_err("audit personal fields"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
     }
 }
 

@@ -17,7 +17,7 @@ use super::{
 use crate::crypto::KeyId;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 #[path = "sqlite_gov.rs"]
 mod sqlite_gov;
@@ -347,6 +347,9 @@ impl SqliteStore {
             tx.execute_batch("PRAGMA defer_foreign_keys = ON;")
                 .map_err(backend)?;
             tx.execute_batch(MIGRATION_6).map_err(backend)?;
+        }
+        if version < 7 {
+            tx.execute_batch(sqlite_gov::MIGRATION_7).map_err(backend)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(backend)?;

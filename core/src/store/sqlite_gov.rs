@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{backend, page, SqliteStore};
-use crate::audit::{AuditDraft, AuditEntry, GENESIS};
+use crate::audit::{AuditDraft, AuditEntry, PersonalFields, GENESIS};
 use crate::store::gov::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
     SessionStore, TokenRecord, TokenStore,
@@ -66,6 +66,22 @@ CREATE TABLE tg_refresh_tokens (
     used       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
+";
+
+/// The erasable personal fields of format-v2 audit entries, apart from the append-only
+/// `tg_audit` rows (whose JSON holds only the commitment). Erasure deletes rows here.
+pub(super) const MIGRATION_7: &str = "
+CREATE TABLE tg_audit_personal (
+    tenant_id TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    reason    TEXT,
+    salt      TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+CREATE TRIGGER tg_audit_personal_no_update BEFORE UPDATE ON tg_audit_personal
+BEGIN SELECT RAISE(ABORT, 'audit personal fields are erased, never changed'); END;
 ";
 
 fn bad(what: &str) -> rusqlite::Error {
@@ -285,11 +301,19 @@ impl AuditStore for SqliteStore {
             None => (1, GENESIS),
         };
         let e = AuditEntry::chain(ctx.tenant().as_str(), seq, prev, draft);
+        let (row, personal) = e.split_personal();
         tx.execute(
             "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES (?1, ?2, ?3, ?4)",
-            params![ctx.tenant().as_str(), seq as i64, e.hash, e.to_json_line()],
+            params![ctx.tenant().as_str(), seq as i64, e.hash, row.to_json_line()],
         )
         .map_err(backend)?;
+        if let Some(p) = personal {
+            tx.execute(
+                "INSERT INTO tg_audit_personal (tenant_id, seq, actor, target, reason, salt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![ctx.tenant().as_str(), seq as i64, p.actor, p.target, p.reason, p.salt],
+            )
+            .map_err(backend)?;
+        }
         tx.commit().map_err(backend)?;
         Ok(e)
     }
@@ -303,23 +327,64 @@ impl AuditStore for SqliteStore {
         let limit = page(limit)?;
         let conn = self.conn();
         let mut st = conn
-            .prepare_cached("SELECT seq, entry FROM tg_audit WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
+            .prepare_cached(
+                "SELECT a.seq, a.entry, p.actor, p.target, p.reason, p.salt FROM tg_audit a \
+                 LEFT JOIN tg_audit_personal p ON p.tenant_id = a.tenant_id AND p.seq = a.seq \
+                 WHERE a.tenant_id = ?1 AND a.seq > ?2 ORDER BY a.seq LIMIT ?3",
+            )
             .map_err(backend)?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let rows = st
             .query_map(params![ctx.tenant().as_str(), after, limit], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                let personal = match r.get::<_, Option<String>>(5)? {
+                    Some(salt) => Some(PersonalFields {
+                        actor: r.get(2)?,
+                        target: r.get(3)?,
+                        reason: r.get(4)?,
+                        salt,
+                    }),
+                    None => None,
+                };
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, personal))
             })
             .map_err(backend)?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, json) = row.map_err(backend)?;
+            let (seq, json, personal) = row.map_err(backend)?;
             let e: AuditEntry = serde_json::from_str(&json).map_err(|_| {
                 StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON"))
             })?;
-            out.push(e);
+            out.push(e.with_personal(personal));
         }
         Ok(out)
+    }
+
+    async fn erase_audit_personal(
+        &self,
+        ctx: &TenantContext,
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
+        page(seqs.len())?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let mut n = 0;
+        {
+            let mut st = tx
+                .prepare_cached("DELETE FROM tg_audit_personal WHERE tenant_id = ?1 AND seq = ?2")
+                .map_err(backend)?;
+            for &seq in seqs {
+                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                n += st
+                    .execute(params![ctx.tenant().as_str(), seq])
+                    .map_err(backend)? as u64;
+            }
+        }
+        tx.commit().map_err(backend)?;
+        // Erased bytes leave the WAL too (`secure_delete` overwrites them in the file).
+        super::checkpoint(&conn);
+        Ok(n)
     }
 }
 

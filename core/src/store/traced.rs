@@ -260,6 +260,17 @@ impl super::AuditStore for TracedStore {
             .instrument(tracing::debug_span!("store", op = "audit_entries", tenant = %ctx.tenant()))
             .await
     }
+
+    async fn erase_audit_personal(
+        &self,
+        ctx: &TenantContext,
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .erase_audit_personal(ctx, seqs)
+            .instrument(tracing::debug_span!("store", op = "erase_audit_personal", tenant = %ctx.tenant()))
+            .await
+    }
 }
 
 #[async_trait::async_trait]

@@ -187,6 +187,9 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
         g.putRecord(acme, "note-1", "note", "bob", "x".toByteArray())
         val e = g.eraseSubject(acme, "bob", 10u)
         check(e.deleted == 2uL && e.receipt.action == "retention.erase_subject" && e.subjectDigest.length == 64)
+        // The membership entry that named bob keeps only its commitment; the log still verifies.
+        check(e.auditErased >= 1uL && g.auditEntries(acme, 0uL, 1000u).none { it.target == "user:bob" }) { e.toString() }
+        check(g.verifyAudit(acme).erasedEntries == e.auditErased)
         check(!e.receipt.toString().contains("bob") && e.receipt.target.contains(e.subjectDigest))
         // Keyed receipt (docs/FORMAT.md 4.7): the secret is shown only on request, never by toString().
         val secretHex = e.receiptSecret.toHex()
