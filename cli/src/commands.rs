@@ -992,12 +992,13 @@ async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, 
         .erase_subject(&env.ctx(&t), subject, env.batch(None)?)
         .await?;
     Ok(Reply::ok(
-        json!({"tenant": t.as_str(), "deleted": r.deleted, "subject_digest": r.subject_digest,
+        json!({"tenant": t.as_str(), "deleted": r.deleted, "audit_erased": r.audit_erased,
+               "subject_digest": r.subject_digest,
                "receipt_secret": r.receipt_secret.to_hex(),
                "receipt": {"seq": r.receipt.seq, "hash": r.receipt.hash, "time": r.receipt.time}}),
         format!(
-            "erased {} records of the subject in {t}; audit receipt seq {} hash {}\nreceipt secret (give it to the requester; shown only once): {}",
-            r.deleted, r.receipt.seq, r.receipt.hash, r.receipt_secret.to_hex()
+            "erased {} records of the subject in {t} and its personal data from {} audit entries; audit receipt seq {} hash {}\nreceipt secret (give it to the requester; shown only once): {}",
+            r.deleted, r.audit_erased, r.receipt.seq, r.receipt.hash, r.receipt_secret.to_hex()
         ),
     ))
 }

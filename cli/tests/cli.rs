@@ -389,6 +389,7 @@ fn retention_policies_sweeps_and_subject_erasure() {
 
     let e = d.ok(&["erase-subject", "beta", "bob"]);
     assert_eq!(e["deleted"], 5);
+    assert!(e["audit_erased"].is_u64(), "{e}");
     // A keyed receipt: the secret is handed out once, the digest is no plain SHA-256.
     let secret = e["receipt_secret"].as_str().unwrap();
     let digest = e["subject_digest"].as_str().unwrap();
