@@ -1167,6 +1167,24 @@ fn verdict_reply(
                 ),
             )
         }
+        ExportVerdict::Restored { summary, restore } => Reply::ok(
+            json!({"ok": false, "outcome": "restored", "reason": "restored", "line": null,
+                   "tenant": summary.tenant, "entries": summary.entries,
+                   "checkpoint": checkpoint_json(&summary.checkpoint),
+                   "restore": {"seq": restore.restore_seq, "time": restore.restore_time,
+                               "restored_size": restore.restored_size,
+                               "superseded_size": restore.superseded_size,
+                               "superseded_root": hex(&restore.superseded_root),
+                               "earlier_size": restore.earlier.size}}),
+            format!(
+                "RESTORED: {what} verifies, but the earlier checkpoint (size {}) is of history lost in a database restore recorded at entry {}: entries {}..={} were lost",
+                restore.earlier.size,
+                restore.restore_seq,
+                restore.restored_size + 1,
+                restore.superseded_size
+            ),
+        )
+        .with_code(exit::CHECK_FAILED),
         ExportVerdict::Tampered { reason, line } => Reply::ok(
             json!({"ok": false, "reason": reason.kind(), "line": line, "detail": format!("{reason:?}")}),
             format!(
@@ -1288,6 +1306,83 @@ async fn verify_stored(
 
 async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure> {
     match c {
+        AuditCmd::Reconcile {
+            tenant,
+            lost_export,
+            reason,
+        } => {
+            let t = tenant_id(&tenant)?;
+            let bytes = lost_export
+                .as_ref()
+                .map(|p| {
+                    std::fs::read(p)
+                        .map_err(|e| Failure::io(&format!("cannot read {}", p.display()), e))
+                })
+                .transpose()?;
+            let r = env
+                .guard
+                .reconcile_audit_restore(&env.ctx(&t), bytes.as_deref(), &reason)
+                .await?;
+            let manual: Vec<Value> = r
+                .reapplied
+                .iter()
+                .flat_map(|x| &x.manual)
+                .map(|m| json!({"seq": m.seq, "action": m.action, "target": m.target}))
+                .collect();
+            let j = json!({
+                "tenant": t.as_str(),
+                "restored_size": r.restored_size,
+                "superseded": checkpoint_json(&r.superseded),
+                "restore_seq": r.restore_seq,
+                "recorded_now": r.recorded_now,
+                "revocations": r.reapplied.as_ref().map(|x| json!({
+                    "window_entries": x.window_entries, "export_size": x.export_size,
+                    "reapplied": x.reapplied, "already_in_effect": x.already_in_effect,
+                    "manual": manual})),
+                "checkpoint": checkpoint_json(&r.checkpoint.checkpoint),
+            });
+            let mut text = format!(
+                "restore of {t} recorded at entry {}{}: the log keeps entries 1..={}, entries {}..={} of the superseded checkpoint (root {}) are lost\n",
+                r.restore_seq,
+                if r.recorded_now { "" } else { " (by an earlier, interrupted run)" },
+                r.restored_size,
+                r.restored_size + 1,
+                r.superseded.size,
+                hex(&r.superseded.root)
+            );
+            match &r.reapplied {
+                Some(x) => {
+                    text += &format!(
+                        "revocations of the lost window (export of {} entries): {} re-applied, {} already in effect\n",
+                        x.export_size, x.reapplied, x.already_in_effect
+                    );
+                    if x.export_size < r.superseded.size {
+                        text += &format!(
+                            "WARNING: the export ends at {}, before the superseded checkpoint ({}): revocations in entries {}..={} are not known\n",
+                            x.export_size,
+                            r.superseded.size,
+                            x.export_size + 1,
+                            r.superseded.size
+                        );
+                    }
+                    for m in &x.manual {
+                        text += &format!(
+                            "redo by hand: entry {} {} {}\n",
+                            m.seq, m.action, m.target
+                        );
+                    }
+                }
+                None => {
+                    text += "revocations NOT re-applied (no --lost-export): revoke again by hand what the lost window revoked\n"
+                }
+            }
+            text += &format!(
+                "new checkpoint published: size {} root {}",
+                r.checkpoint.checkpoint.size,
+                hex(&r.checkpoint.checkpoint.root)
+            );
+            Ok(Reply::ok(j, text))
+        }
         AuditCmd::PublicKey { all } => {
             let keys = if all {
                 env.guard.audit_public_keys().await?

@@ -313,6 +313,23 @@ pub enum AuditCmd {
         #[arg(long)]
         expect_head: Option<String>,
     },
+    /// After restoring a database backup: record the restore in the tenant's audit log,
+    /// re-apply the revocations of the lost window from the export kept from before the
+    /// restore (--lost-export, verified first), and publish a new checkpoint to the sink
+    /// (docs/OPERATIONS.md, "Restoring a database backup"). Exit 4 if the log has nothing
+    /// to reconcile, 3 if the lost export does not verify.
+    #[command(
+        after_help = "Examples:\n  tenantguard audit reconcile acme --lost-export acme-before.bundle --reason \"restored nightly backup\"\n  tenantguard audit reconcile acme --reason \"restored, no export kept\""
+    )]
+    Reconcile {
+        tenant: String,
+        /// The bundle `audit export` wrote before the restore (its revocations are re-applied).
+        #[arg(long)]
+        lost_export: Option<PathBuf>,
+        /// Why (recorded in the audit.restore entry).
+        #[arg(long)]
+        reason: String,
+    },
     /// Print the audit checkpoint verifier key(s) customers verify bundles with.
     #[command(
         after_help = "Examples:\n  tenantguard audit public-key > audit.vkey\n  tenantguard audit public-key --all"

@@ -158,6 +158,7 @@ fn help_has_an_example_on_every_command_and_completions_generate() {
         &["audit"],
         &["audit", "export"],
         &["audit", "verify"],
+        &["audit", "reconcile"],
         &["audit", "public-key"],
         &["policy"],
         &["policy", "get"],
@@ -1136,4 +1137,150 @@ fn per_tenant_jobs_resume_from_their_checkpoints() {
     let r = d.ok(&["audit", "export", "--all", "--out-dir", "ex"]);
     assert_eq!(r["exported"].as_array().unwrap().len(), 2);
     assert!(!d.root.join("ex/a.jsonl").exists());
+}
+
+/// `audit reconcile` after a restore: the database file copied back from a backup, the
+/// lost window's token revocation re-applied from the kept export, a new checkpoint in the
+/// same sink file, a customer's lost-window checkpoint reported restored (exit 6); a
+/// second run has nothing to reconcile (exit 4), a tampered export is refused (exit 3).
+#[test]
+fn audit_reconcile_after_a_restore() {
+    let d = Dep::new();
+    let cfg = d.root.join("tenantguard.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text += "checkpoint_file = \"data/audit-checkpoints\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    d.ok(&["tenant", "create", "acme"]);
+    let (g, s) = d.guard();
+    let id = rt().block_on(async {
+        let bot = UserId::new("build-bot").unwrap();
+        g.create_token(&ctx(&s, "acme"), TokenSpec::read_only(bot, "a"))
+            .await
+            .unwrap()
+            .id
+    });
+    drop(g);
+    let n = d.ok(&["audit", "export", "acme", "--out", "b0.bundle"])["entries"]
+        .as_u64()
+        .unwrap();
+    let db = d.data().join("tenantguard.db");
+    let backup = d.root.join("backup.db");
+    let out = StdCommand::new("sqlite3")
+        .arg(&db)
+        .arg(format!("VACUUM INTO '{}'", backup.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(d.ok(&["token", "revoke", "acme", &id])["revoked"], true);
+    // Not a revocation: listed for the operator, not re-applied.
+    d.ok(&["key", "rotate", "acme"]);
+    let p = d.ok(&["audit", "export", "acme", "--out", "lost.bundle"])["entries"]
+        .as_u64()
+        .unwrap();
+    assert!(p > n);
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    std::fs::copy(&backup, &db).unwrap();
+    // The restored log is cut against the sink until reconciled.
+    assert_eq!(
+        d.json(&["audit", "verify", "acme"], 3)["error"]["reason"],
+        "truncated"
+    );
+    // A tampered export is refused and nothing happens.
+    let lost = std::fs::read_to_string(d.root.join("lost.bundle")).unwrap();
+    std::fs::write(
+        d.root.join("bad.bundle"),
+        lost.replacen("token.revoke", "token.revokf", 1),
+    )
+    .unwrap();
+    let v = d.json(
+        &[
+            "audit",
+            "reconcile",
+            "acme",
+            "--lost-export",
+            "bad.bundle",
+            "--reason",
+            "restore",
+        ],
+        3,
+    );
+    assert_eq!(v["error"]["kind"], "integrity", "{v}");
+    let r = d.ok(&[
+        "audit",
+        "reconcile",
+        "acme",
+        "--lost-export",
+        "lost.bundle",
+        "--reason",
+        "restored backup",
+    ]);
+    assert_eq!(r["restored_size"], n, "{r}");
+    assert_eq!(r["superseded"]["size"], p);
+    assert_eq!(r["revocations"]["reapplied"], 1);
+    assert_eq!(r["recorded_now"], true);
+    assert_eq!(r["revocations"]["manual"][0]["action"], "key.rotate", "{r}");
+    // The token is revoked again: revoking it once more changes nothing.
+    assert_eq!(d.ok(&["token", "revoke", "acme", &id])["revoked"], false);
+    d.ok(&["audit", "verify", "acme"]);
+    d.json(
+        &[
+            "audit",
+            "reconcile",
+            "acme",
+            "--lost-export",
+            "lost.bundle",
+            "--reason",
+            "again",
+        ],
+        4,
+    );
+    // A customer holding the lost checkpoint: restored, not a fork or rollback.
+    d.ok(&["audit", "export", "acme", "--out", "after.bundle"]);
+    let vkey = d.ok(&["audit", "public-key"])["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v = d.json(
+        &[
+            "audit",
+            "verify",
+            "--export",
+            "after.bundle",
+            "--public-key",
+            &vkey,
+            "--checkpoint",
+            "lost.bundle",
+        ],
+        6,
+    );
+    assert_eq!(v["outcome"], "restored", "{v}");
+    assert_eq!(v["restore"]["restored_size"], n);
+    assert_eq!(v["restore"]["superseded_size"], p);
+    // Human output names the command's work.
+    let out = d
+        .cmd()
+        .args([
+            "audit",
+            "verify",
+            "--export",
+            "after.bundle",
+            "--public-key",
+            &vkey,
+            "--checkpoint",
+            "b0.bundle",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -193,7 +193,10 @@ fn tampering_is_pinpointed() {
         e.reason = Some("innocent".into());
         let mut ls = lines.clone();
         ls[2] = e.to_json_line();
-        assert_eq!(check(&ls, None), (3, Some(3), VerifyProblem::PersonalMismatch));
+        assert_eq!(
+            check(&ls, None),
+            (3, Some(3), VerifyProblem::PersonalMismatch)
+        );
 
         // A deleted entry.
         let mut ls = lines.clone();
@@ -333,8 +336,11 @@ fn sqlite_rows_are_append_only_and_tampering_is_found() {
             .unwrap();
         let mut row: serde_json::Value = serde_json::from_str(&json).unwrap();
         row["time"] = serde_json::json!(T0 - 3600);
-        conn.execute("UPDATE tg_audit SET entry = ?1 WHERE seq = 3", [row.to_string()])
-            .unwrap();
+        conn.execute(
+            "UPDATE tg_audit SET entry = ?1 WHERE seq = 3",
+            [row.to_string()],
+        )
+        .unwrap();
         // A broken chain is an outcome, not an error; as an error it is `Integrity`.
         let outcome = g
             .verify_audit(&user("acme", "ada", Role::Admin))

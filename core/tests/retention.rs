@@ -8,11 +8,11 @@ mod tg_cap;
 mod gov_support;
 
 use gov_support::*;
+use tenantguard::audit::{AuditAction, AuditEvent};
 use tenantguard::retention::{
     erasure_receipt_matches, ReceiptSecret, CAPTURED_SESSION, CHAT_TRANSCRIPT, DAY, RUN_LOG,
     SCREENSHOT,
 };
-use tenantguard::audit::{AuditAction, AuditEvent};
 use tenantguard::store::RetentionWindow;
 use tenantguard::tenant::{Role, UserId};
 use tenantguard::tokens::TokenSpec;
@@ -656,11 +656,19 @@ fn subject_erasure_removes_the_subject_from_the_audit_log_and_it_still_verifies(
             let ev = |target: String, reason: &str| {
                 AuditEvent::new(AuditAction::EgressDecision, target).reason(reason)
             };
-            g.record_audit(&acme, ev(format!("user:{alice}"), "asked")).await.unwrap();
-            g.record_audit(&acme, ev("user:bob@example.com".into(), "asked")).await.unwrap();
-            g.record_audit(&acme, ev("provider:x".into(), &format!("for {alice}"))).await.unwrap();
+            g.record_audit(&acme, ev(format!("user:{alice}"), "asked"))
+                .await
+                .unwrap();
+            g.record_audit(&acme, ev("user:bob@example.com".into(), "asked"))
+                .await
+                .unwrap();
+            g.record_audit(&acme, ev("provider:x".into(), &format!("for {alice}")))
+                .await
+                .unwrap();
             // Not a match: the subject only as part of a longer id.
-            g.record_audit(&acme, ev(format!("user:mal{alice}"), "other")).await.unwrap();
+            g.record_audit(&acme, ev(format!("user:mal{alice}"), "other"))
+                .await
+                .unwrap();
             let r = g.erase_subject(&acme, alice, 5).await.unwrap();
             assert_eq!(r.audit_erased, 2, "{name}");
             let all: Vec<_> = g

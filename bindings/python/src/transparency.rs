@@ -88,7 +88,30 @@ impl AuditCheckpoint {
     }
 }
 
-/// What a verified export bundle holds.
+/// A database restore recorded in the log that explains why the earlier checkpoint is not
+/// a prefix of the bundle: entries `restored_size + 1 ..= superseded_size` were lost.
+#[pyclass(module = "tenantguard", frozen, get_all)]
+pub(crate) struct AuditRestore {
+    restore_seq: u64,
+    restore_time: i64,
+    restored_size: u64,
+    superseded_size: u64,
+    superseded_root: Vec<u8>,
+    earlier: Py<AuditCheckpoint>,
+}
+
+#[pymethods]
+impl AuditRestore {
+    fn __repr__(&self) -> String {
+        format!(
+            "AuditRestore(restore_seq={}, restored_size={}, superseded_size={})",
+            self.restore_seq, self.restored_size, self.superseded_size
+        )
+    }
+}
+
+/// What a verified export bundle holds. `outcome` is `valid`, or `restored` when the
+/// earlier checkpoint is of the lost window of a recorded restore (`restore` says which).
 #[pyclass(module = "tenantguard", frozen, get_all)]
 pub(crate) struct AuditBundleReport {
     tenant: Option<String>,
@@ -96,14 +119,16 @@ pub(crate) struct AuditBundleReport {
     legacy_entries: u64,
     erased_entries: u64,
     checkpoint: Py<AuditCheckpoint>,
+    outcome: &'static str,
+    restore: Option<Py<AuditRestore>>,
 }
 
 #[pymethods]
 impl AuditBundleReport {
     fn __repr__(&self) -> String {
         format!(
-            "AuditBundleReport(tenant={:?}, entries={}, legacy_entries={})",
-            self.tenant, self.entries, self.legacy_entries
+            "AuditBundleReport(outcome={:?}, tenant={:?}, entries={}, legacy_entries={})",
+            self.outcome, self.tenant, self.entries, self.legacy_entries
         )
     }
 }
@@ -143,16 +168,36 @@ fn verify_audit_bundle(
     let earlier = earlier_checkpoint
         .map(|e| bytes_of(e, "earlier_checkpoint"))
         .transpose()?;
-    match py.detach(|| export::verify_export(&bundle, &keys, earlier.as_deref())) {
-        ExportVerdict::Valid(s) => Ok(AuditBundleReport {
-            tenant: s.tenant,
-            entries: s.entries,
-            legacy_entries: s.legacy_entries,
-            erased_entries: s.erased_entries,
-            checkpoint: Py::new(py, AuditCheckpoint::from(s.checkpoint))?,
-        }),
-        ExportVerdict::Tampered { reason, line } => Err(tampered(&reason, line)),
-    }
+    let verdict = py.detach(|| export::verify_export(&bundle, &keys, earlier.as_deref()));
+    let outcome = verdict.outcome();
+    let (s, restore) = match verdict {
+        ExportVerdict::Valid(s) => (s, None),
+        ExportVerdict::Restored { summary, restore } => (summary, Some(restore)),
+        ExportVerdict::Tampered { reason, line } => return Err(tampered(&reason, line)),
+    };
+    let restore = match restore {
+        None => None,
+        Some(r) => Some(Py::new(
+            py,
+            AuditRestore {
+                restore_seq: r.restore_seq,
+                restore_time: r.restore_time,
+                restored_size: r.restored_size,
+                superseded_size: r.superseded_size,
+                superseded_root: r.superseded_root.to_vec(),
+                earlier: Py::new(py, AuditCheckpoint::from(r.earlier))?,
+            },
+        )?),
+    };
+    Ok(AuditBundleReport {
+        tenant: s.tenant,
+        entries: s.entries,
+        legacy_entries: s.legacy_entries,
+        erased_entries: s.erased_entries,
+        checkpoint: Py::new(py, AuditCheckpoint::from(s.checkpoint))?,
+        outcome,
+        restore,
+    })
 }
 
 /// Verifies an inclusion proof offline ("this entry is in the signed log"). Raises
@@ -195,11 +240,13 @@ fn verify_audit_consistency(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AuditCheckpoint>()?;
     m.add_class::<AuditBundleReport>()?;
+    m.add_class::<AuditRestore>()?;
     m.add_class::<AuditInclusion>()?;
     m.add_function(wrap_pyfunction!(verify_audit_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_inclusion, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_consistency, m)?)?;
     // The core's table, so Python never keeps a copy that can drift.
     m.add("AUDIT_TAMPER_REASONS", TamperReason::KINDS.to_vec())?;
+    m.add("AUDIT_BUNDLE_OUTCOMES", ExportVerdict::OUTCOMES.to_vec())?;
     Ok(())
 }

@@ -136,6 +136,24 @@ pub struct AuditBundleSummary {
     pub checkpoint: AuditCheckpoint,
 }
 
+/// A database restore recorded in the log that explains why the earlier checkpoint is not
+/// a prefix of the bundle: entries `restored_size + 1 ..= superseded_size` were lost.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct AuditRestoreNotice {
+    /// `seq` of the `audit.restore` entry.
+    pub restore_seq: u64,
+    /// When the restore was recorded, Unix seconds.
+    pub restore_time: i64,
+    /// The restore point.
+    pub restored_size: u64,
+    /// Size of the checkpoint the restore superseded.
+    pub superseded_size: u64,
+    /// Root of the checkpoint the restore superseded (32 bytes).
+    pub superseded_root: Vec<u8>,
+    /// The earlier checkpoint checked.
+    pub earlier: AuditCheckpoint,
+}
+
 /// The outcome of verifying an export bundle.
 #[derive(uniffi::Enum, Clone, Debug)]
 pub enum AuditBundleCheck {
@@ -143,6 +161,14 @@ pub enum AuditBundleCheck {
     Valid {
         /// What the bundle holds.
         summary: AuditBundleSummary,
+    },
+    /// The bundle verifies, but the earlier checkpoint is of the lost window of a
+    /// database restore the log records.
+    Restored {
+        /// What the bundle holds.
+        summary: AuditBundleSummary,
+        /// The restore.
+        restore: AuditRestoreNotice,
     },
     /// A check failed.
     Tampered {
@@ -216,15 +242,30 @@ pub fn check_audit_bundle(
     earlier_checkpoint: Option<Vec<u8>>,
 ) -> Result<AuditBundleCheck, TenantguardError> {
     let keys = keys(&public_keys)?;
+    let summary = |s: export::ExportSummary| AuditBundleSummary {
+        tenant: s.tenant,
+        entries: s.entries,
+        legacy_entries: s.legacy_entries,
+        erased_entries: s.erased_entries,
+        checkpoint: s.checkpoint.into(),
+    };
     Ok(
         match export::verify_export(&bundle, &keys, earlier_checkpoint.as_deref()) {
             ExportVerdict::Valid(s) => AuditBundleCheck::Valid {
-                summary: AuditBundleSummary {
-                    tenant: s.tenant,
-                    entries: s.entries,
-                    legacy_entries: s.legacy_entries,
-                    erased_entries: s.erased_entries,
-                    checkpoint: s.checkpoint.into(),
+                summary: summary(s),
+            },
+            ExportVerdict::Restored {
+                summary: s,
+                restore,
+            } => AuditBundleCheck::Restored {
+                summary: summary(s),
+                restore: AuditRestoreNotice {
+                    restore_seq: restore.restore_seq,
+                    restore_time: restore.restore_time,
+                    restored_size: restore.restored_size,
+                    superseded_size: restore.superseded_size,
+                    superseded_root: restore.superseded_root.to_vec(),
+                    earlier: restore.earlier.into(),
                 },
             },
             ExportVerdict::Tampered { reason, line } => AuditBundleCheck::Tampered {
@@ -267,6 +308,16 @@ pub fn check_audit_consistency_proof(
 #[uniffi::export]
 pub fn audit_tamper_reasons() -> Vec<String> {
     TamperReason::KINDS
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect()
+}
+
+/// Every outcome of `checkAuditBundle` (`valid`, `restored`, `tampered`), from the core's
+/// table.
+#[uniffi::export]
+pub fn audit_bundle_outcomes() -> Vec<String> {
+    ExportVerdict::OUTCOMES
         .iter()
         .map(|k| (*k).to_owned())
         .collect()

@@ -209,7 +209,12 @@ impl std::fmt::Debug for PersonalFields {
 }
 
 /// The commitment to an entry's personal fields under `salt` (lowercase hex).
-pub fn personal_commitment(salt: &[u8; 32], actor: &str, target: &str, reason: Option<&str>) -> String {
+pub fn personal_commitment(
+    salt: &[u8; 32],
+    actor: &str,
+    target: &str,
+    reason: Option<&str>,
+) -> String {
     let mut o = Vec::with_capacity(PERSONAL_DOMAIN.len() + 32 + 128);
     o.extend_from_slice(PERSONAL_DOMAIN);
     o.extend_from_slice(salt);
@@ -373,11 +378,17 @@ impl AuditEntry {
             return self.actor.is_empty() && self.target.is_empty() && self.reason.is_none();
         };
         let mut s = [0u8; 32];
-        if salt.len() != 64 || hex::decode_to_slice(salt, &mut s).is_err() || salt.bytes().any(|b| b.is_ascii_uppercase()) {
+        if salt.len() != 64
+            || hex::decode_to_slice(salt, &mut s).is_err()
+            || salt.bytes().any(|b| b.is_ascii_uppercase())
+        {
             return false;
         }
         let want = personal_commitment(&s, &self.actor, &self.target, self.reason.as_deref());
-        bool::from(subtle::ConstantTimeEq::ct_eq(want.as_bytes(), personal.as_bytes()))
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            want.as_bytes(),
+            personal.as_bytes(),
+        ))
     }
 
     /// Splits a format-v2 entry into the row a store appends (personal fields empty, no

@@ -92,7 +92,10 @@ impl ErasureLedger {
             self.erased.insert(e.seq);
         }
         if e.action == AuditAction::SubjectErasure.as_str() {
-            let ranges = e.details.get(ERASED_SEQS_DETAIL).and_then(|s| parse_ranges(s));
+            let ranges = e
+                .details
+                .get(ERASED_SEQS_DETAIL)
+                .and_then(|s| parse_ranges(s));
             // A receipt can only vouch for entries before it.
             for (lo, hi) in ranges.unwrap_or_default() {
                 if hi < e.seq {
@@ -141,14 +144,19 @@ mod tests {
     fn ranges_round_trip_and_refuse_what_they_never_write() {
         assert_eq!(format_ranges(&[1, 2, 3, 7, 9, 10]), "1-3,7,9-10");
         assert_eq!(format_ranges(&[]), "");
-        assert_eq!(parse_ranges("1-3,7,9-10"), Some(vec![(1, 3), (7, 7), (9, 10)]));
+        assert_eq!(
+            parse_ranges("1-3,7,9-10"),
+            Some(vec![(1, 3), (7, 7), (9, 10)])
+        );
         let mut l = ErasureLedger::new();
         l.erased.extend([2, 5, 6, 9]);
         l.covered.extend([(5, 9), (1, 2), (6, 6)]);
         assert_eq!(l.first_uncovered(), None);
         l.erased.insert(4);
         assert_eq!(l.first_uncovered(), Some(4));
-        for bad in ["", "0", "01", "3-1", "1,1", "1-3,3", "1-3,4", "a", "1-", "-1", "1,,2"] {
+        for bad in [
+            "", "0", "01", "3-1", "1,1", "1-3,3", "1-3,4", "a", "1-", "-1", "1,,2",
+        ] {
             assert_eq!(parse_ranges(bad), None, "{bad:?}");
         }
     }

@@ -1,6 +1,7 @@
 //! Offline verification of an exported audit bundle, an inclusion proof or a consistency
 //! proof: pure functions of the bytes and the checkpoint public key(s), no secret, no
-//! store. The outcome is typed: [`ExportVerdict::Valid`] or
+//! store. The outcome is typed: [`ExportVerdict::Valid`], [`ExportVerdict::Restored`]
+//! (the earlier checkpoint is of history a recorded database restore superseded) or
 //! [`ExportVerdict::Tampered`] with one [`TamperReason`] per tamper class.
 
 use base64::Engine;
@@ -172,11 +173,39 @@ pub struct ExportSummary {
     pub erased_entries: u64,
 }
 
+/// A database restore recorded in the log (an `audit.restore` entry) that explains why an
+/// earlier checkpoint is not a prefix of the export: the checkpoint is of the lost window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreNotice {
+    /// `seq` of the `audit.restore` entry.
+    pub restore_seq: u64,
+    /// When the restore was recorded, Unix seconds.
+    pub restore_time: i64,
+    /// The restore point: entries `1 ..= restored_size` are shared with the lost history.
+    pub restored_size: u64,
+    /// Size of the checkpoint the restore superseded: the lost window is
+    /// `restored_size + 1 ..= superseded_size`.
+    pub superseded_size: u64,
+    /// Root of the checkpoint the restore superseded.
+    pub superseded_root: Hash,
+    /// The earlier checkpoint checked (its size is in the lost window).
+    pub earlier: Checkpoint,
+}
+
 /// The outcome of verifying a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportVerdict {
     /// Every check passed.
     Valid(ExportSummary),
+    /// The bundle verifies, but the earlier checkpoint is not a prefix of it: it is of the
+    /// lost window of a database restore the log records (signed in the bundle's
+    /// checkpoint). Entries the earlier checkpoint covered past `restored_size` are gone.
+    Restored {
+        /// What the bundle holds.
+        summary: ExportSummary,
+        /// The restore that covers the earlier checkpoint.
+        restore: RestoreNotice,
+    },
     /// A check failed: why, and the 1-based entry line when one is to blame.
     Tampered {
         /// Why.
@@ -187,9 +216,55 @@ pub enum ExportVerdict {
 }
 
 impl ExportVerdict {
-    /// True for [`ExportVerdict::Valid`].
+    /// True for [`ExportVerdict::Valid`] (not for `Restored`: the earlier checkpoint is
+    /// not a prefix).
     pub fn is_valid(&self) -> bool {
         matches!(self, ExportVerdict::Valid(_))
+    }
+
+    /// Every [`ExportVerdict::outcome`] name: the bindings expose this list.
+    pub const OUTCOMES: [&'static str; 3] = ["valid", "restored", "tampered"];
+
+    /// A stable name of the outcome (one of [`ExportVerdict::OUTCOMES`]).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ExportVerdict::Valid(_) => "valid",
+            ExportVerdict::Restored { .. } => "restored",
+            ExportVerdict::Tampered { .. } => "tampered",
+        }
+    }
+}
+
+/// What a verified `audit.restore` entry claims (see [`RestoreNotice`]).
+struct RestoreClaim {
+    seq: u64,
+    time: i64,
+    restored_size: u64,
+    superseded_size: u64,
+    superseded_root: Hash,
+}
+
+impl RestoreClaim {
+    fn of(e: &AuditEntry) -> Option<Self> {
+        let (_, restored_size, superseded_size, superseded_root) =
+            super::sink::restore_claim(&e.canonical_line()).ok()?;
+        Some(RestoreClaim {
+            seq: e.seq,
+            time: e.time,
+            restored_size,
+            superseded_size,
+            superseded_root,
+        })
+    }
+
+    /// Whether the earlier checkpoint `old` is of this restore's lost window: past the
+    /// restore point, within the superseded size (with its root at that size), and
+    /// signed no later than the restore was recorded.
+    fn covers(&self, old: &Checkpoint) -> bool {
+        self.restored_size < old.size
+            && old.size <= self.superseded_size
+            && old.time <= self.time
+            && (old.size < self.superseded_size || old.root == self.superseded_root)
     }
 }
 
@@ -272,6 +347,7 @@ pub fn verify_export(
     let (mut macs_seen, mut legacy) = (false, 0u64);
     let mut earlier_root: Option<Hash> = None;
     let mut erasures = ErasureLedger::new();
+    let mut restores: Vec<RestoreClaim> = Vec::new();
     for (i, raw) in lines.iter().enumerate() {
         let n = i as u64 + 1;
         let at = Some(n);
@@ -321,6 +397,9 @@ pub fn verify_export(
         } else {
             merkle::leaf_hash(raw)
         };
+        if earlier.is_some() && e.action == super::AuditAction::AuditRestore.as_str() {
+            restores.extend(RestoreClaim::of(&e));
+        }
         head = e.hash;
         f.push(leaf);
         if earlier.as_ref().is_some_and(|c| c.size == n) {
@@ -358,35 +437,51 @@ pub fn verify_export(
     if let Some(seq) = erasures.first_uncovered() {
         return tampered(TamperReason::ErasedWithoutReceipt, Some(seq));
     }
-    if let Some(old) = &earlier {
-        if old.origin != cp.origin {
-            return tampered(TamperReason::OriginMismatch, None);
-        }
-        if old.size > cp.size {
-            return tampered(
-                TamperReason::Rollback {
-                    earlier: old.size,
-                    latest: cp.size,
-                },
-                None,
-            );
-        }
-        let prefix = if old.size == 0 {
-            Some(merkle::EMPTY_ROOT)
-        } else {
-            earlier_root
-        };
-        if prefix != Some(old.root) {
-            return tampered(TamperReason::Fork, None);
-        }
-    }
-    ExportVerdict::Valid(ExportSummary {
+    let summary = ExportSummary {
         tenant,
         entries: f.size(),
         checkpoint: cp,
         legacy_entries: legacy,
         erased_entries: erasures.erased(),
-    })
+    };
+    let Some(old) = earlier else {
+        return ExportVerdict::Valid(summary);
+    };
+    if old.origin != summary.checkpoint.origin {
+        return tampered(TamperReason::OriginMismatch, None);
+    }
+    let prefix = if old.size == 0 {
+        Some(merkle::EMPTY_ROOT)
+    } else {
+        earlier_root
+    };
+    if old.size <= summary.checkpoint.size && prefix == Some(old.root) {
+        return ExportVerdict::Valid(summary);
+    }
+    // Not a prefix: explained only by a restore the signed log records whose lost window
+    // holds the earlier checkpoint (signed before the restore; at the superseded size,
+    // with the superseded root).
+    if let Some(r) = restores.into_iter().rev().find(|r| r.covers(&old)) {
+        let restore = RestoreNotice {
+            restore_seq: r.seq,
+            restore_time: r.time,
+            restored_size: r.restored_size,
+            superseded_size: r.superseded_size,
+            superseded_root: r.superseded_root,
+            earlier: old,
+        };
+        return ExportVerdict::Restored { summary, restore };
+    }
+    if old.size > summary.checkpoint.size {
+        return tampered(
+            TamperReason::Rollback {
+                earlier: old.size,
+                latest: summary.checkpoint.size,
+            },
+            None,
+        );
+    }
+    tampered(TamperReason::Fork, None)
 }
 
 fn hash_lines(lines: &[&[u8]]) -> Result<Vec<Hash>, TamperReason> {

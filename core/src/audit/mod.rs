@@ -11,11 +11,12 @@
 //! recorded as keyed digests ([`crate::retention::erasure_receipt_digest`]).
 
 pub mod checkpoint;
-pub mod erasure;
 mod entry;
+pub mod erasure;
 pub mod export;
 pub mod merkle;
 mod outcome;
+mod restore;
 pub mod sink;
 mod transparency;
 mod verify;
@@ -27,7 +28,10 @@ pub use entry::{
     PersonalSalt, GENESIS, HASH_DOMAIN, HASH_DOMAIN_V2, MAC_DOMAIN, MAC_DOMAIN_V2, PERSONAL_DOMAIN,
 };
 pub use outcome::AuditVerification;
-pub use sink::{CheckpointSink, FileCheckpointSink, PublishedCheckpoint, SinkError};
+pub use restore::{LostAction, ReapplyReport, RestoreReport, RESTORE_DETAILS};
+pub use sink::{
+    CheckpointSink, FileCheckpointSink, PublishedCheckpoint, RestoreAdmission, SinkError,
+};
 pub(crate) use transparency::Transparency;
 pub use transparency::{
     ConsistencyProof, InclusionProof, SignedCheckpoint, TransparencyConfig, CHECKPOINT_MARK,
@@ -87,6 +91,25 @@ pub enum AuditError {
     /// The action is one only the SDK records (see [`AuditAction::is_reserved`]).
     #[error("audit action {0} is reserved to the SDK")]
     Reserved(&'static str),
+    /// `reconcile_audit_restore` found nothing to reconcile: every sink's latest
+    /// checkpoint is a prefix of the stored log (or no sink holds one).
+    #[error(
+        "nothing to reconcile: the stored log ({size} entries) extends every published checkpoint"
+    )]
+    NothingToReconcile {
+        /// Entries in the stored log.
+        size: u64,
+    },
+    /// The pre-restore export given to `reconcile_audit_restore` was refused; nothing was
+    /// re-applied or recorded. `reason` is a [`TamperReason`](export::TamperReason) kind,
+    /// or `not_this_log` (another tenant's log), `beyond_checkpoint` (larger than the
+    /// superseded checkpoint), `checkpoint_mismatch` (same size, another root) or
+    /// `covers_no_lost_entry` (it ends at or before the restore point).
+    #[error("the lost-window export was refused ({reason}): nothing was re-applied")]
+    LostExportRefused {
+        /// Why (a stable name).
+        reason: &'static str,
+    },
 }
 
 impl AuditError {
@@ -97,13 +120,17 @@ impl AuditError {
             AuditError::InvalidInput(_) => ErrorKind::InvalidInput,
             AuditError::Io(_) => ErrorKind::Store,
             AuditError::Reserved(_) => ErrorKind::PermissionDenied,
+            AuditError::NothingToReconcile { .. } => ErrorKind::Conflict,
+            AuditError::LostExportRefused { .. } => ErrorKind::Integrity,
         }
     }
 
     /// Why, for a broken chain (see [`crate::Error::reason`]).
     pub fn reason(&self) -> Option<crate::Reason> {
         match self {
-            AuditError::Broken { .. } => Some(crate::Reason::BrokenChain),
+            AuditError::Broken { .. } | AuditError::LostExportRefused { .. } => {
+                Some(crate::Reason::BrokenChain)
+            }
             _ => None,
         }
     }
@@ -158,11 +185,16 @@ pub enum AuditAction {
     /// Repeated failures locked a user (and host key) out of an action class for a while
     /// (`Guard::verify_password`); details `class`, `failures`, `lockout_ms`.
     RateLimitLockout,
+    /// The database was restored from a backup and the log reconciled with the checkpoints
+    /// already published (`Guard::reconcile_audit_restore`); details `restored_size`,
+    /// `superseded_size`, `superseded_root`, `revocations` (docs/FORMAT.md, "Restore
+    /// records").
+    AuditRestore,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::TenantCreate,
         AuditAction::TokenCreate,
         AuditAction::TokenRevoke,
@@ -183,6 +215,8 @@ impl AuditAction {
         AuditAction::TotpCode,
         AuditAction::MemberChange,
         AuditAction::PortalMark,
+        AuditAction::RateLimitLockout,
+        AuditAction::AuditRestore,
     ];
 
     /// Parses a stable name ([`AuditAction::as_str`]).
@@ -214,6 +248,7 @@ impl AuditAction {
             AuditAction::MemberChange => "member.change",
             AuditAction::PortalMark => "portal.mark",
             AuditAction::RateLimitLockout => "ratelimit.lockout",
+            AuditAction::AuditRestore => "audit.restore",
         }
     }
 

@@ -58,28 +58,28 @@ impl Default for TransparencyConfig {
 }
 
 #[derive(Debug, Default)]
-struct LogState {
-    frontier: Frontier,
-    head: String,
-    macs_seen: bool,
-    loaded: bool,
+pub(super) struct LogState {
+    pub(super) frontier: Frontier,
+    pub(super) head: String,
+    pub(super) macs_seen: bool,
+    pub(super) loaded: bool,
     // Time of the first entry not yet covered by a checkpoint.
-    uncovered_since: Option<i64>,
-    last: Option<LastCheckpoint>,
+    pub(super) uncovered_since: Option<i64>,
+    pub(super) last: Option<LastCheckpoint>,
 }
 
 #[derive(Debug, Clone)]
-struct LastCheckpoint {
-    size: u64,
-    root: Hash,
-    note: String,
+pub(super) struct LastCheckpoint {
+    pub(super) size: u64,
+    pub(super) root: Hash,
+    pub(super) note: String,
 }
 
 /// Per-guard transparency state (one mutex per guard; a tenant's sync holds it).
 #[derive(Debug)]
 pub(crate) struct Transparency {
-    cfg: TransparencyConfig,
-    logs: tokio::sync::Mutex<HashMap<TenantId, LogState>>,
+    pub(super) cfg: TransparencyConfig,
+    pub(super) logs: tokio::sync::Mutex<HashMap<TenantId, LogState>>,
 }
 
 impl Transparency {
@@ -177,7 +177,7 @@ impl ConsistencyProof {
     }
 }
 
-fn broken(seq: u64, problem: VerifyProblem) -> crate::Error {
+pub(super) fn broken(seq: u64, problem: VerifyProblem) -> crate::Error {
     AuditError::Broken {
         line: seq,
         seq: Some(seq),
@@ -196,7 +196,7 @@ impl Guard {
         ))
     }
 
-    async fn checkpoint_signer(&self) -> Result<CheckpointSigner> {
+    pub(super) async fn checkpoint_signer(&self) -> Result<CheckpointSigner> {
         let k = self
             .service_keys()
             .current(ServicePurpose::CheckpointSigning)
@@ -236,7 +236,7 @@ impl Guard {
 
     /// Reads the entries appended since the state's size, verifying each (tenant, `seq`,
     /// chain, MAC) before it joins the tree.
-    async fn sync_log(&self, ctx: &TenantContext, st: &mut LogState) -> Result<()> {
+    pub(super) async fn sync_log(&self, ctx: &TenantContext, st: &mut LogState) -> Result<()> {
         if st.frontier.size() == 0 && st.head.is_empty() {
             st.head = GENESIS.to_owned();
         }
@@ -465,7 +465,7 @@ impl Guard {
     }
 
     /// The leaf hashes of the first `size` entries (re-read and re-verified from the store).
-    async fn leaf_hashes(&self, ctx: &TenantContext, size: u64) -> Result<Vec<Hash>> {
+    pub(super) async fn leaf_hashes(&self, ctx: &TenantContext, size: u64) -> Result<Vec<Hash>> {
         let mut st = LogState::default();
         let mut out = Vec::new();
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
@@ -600,7 +600,7 @@ impl Guard {
     }
 }
 
-fn sink_err(e: SinkError) -> crate::Error {
+pub(super) fn sink_err(e: SinkError) -> crate::Error {
     match e {
         SinkError::Fork { size } => broken(size, VerifyProblem::Fork),
         SinkError::Backwards { held, offered } => broken(
@@ -611,5 +611,8 @@ fn sink_err(e: SinkError) -> crate::Error {
             },
         ),
         SinkError::Io(m) => AuditError::Io(format!("checkpoint sink: {m}")).into(),
+        SinkError::RestoreRefused(m) => {
+            AuditError::Io(format!("checkpoint sink refused the restore: {m}")).into()
+        }
     }
 }

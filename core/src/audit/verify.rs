@@ -9,8 +9,8 @@
 use std::io::{BufRead, Read};
 
 use super::entry::{AuditEntry, GENESIS};
-use super::{AuditError, AuditVerification};
 use super::erasure::ErasureLedger;
+use super::{AuditError, AuditVerification};
 
 /// Longest line accepted, in bytes (a longer one is reported, not read whole).
 pub const MAX_LINE_LEN: usize = 64 * 1024;

@@ -24,7 +24,7 @@ use super::checkpoint::{
     encode_vkey, note_key_id, open_checkpoint, parse_vkey, valid_name, AuditPublicKey, Checkpoint,
     CheckpointError, MAX_NOTE_LEN, MAX_SIGNATURES,
 };
-use super::export::{verify_export, ExportSummary, ExportVerdict, TamperReason};
+use super::export::{verify_export, ExportSummary, ExportVerdict, RestoreNotice, TamperReason};
 use super::merkle::{self, Hash};
 use super::transparency::CHECKPOINT_MARK;
 use crate::error::ErrorKind;
@@ -367,6 +367,16 @@ pub enum WitnessedVerdict {
         /// Each required witness's cosignature time, in the order given.
         cosigned_at: Vec<u64>,
     },
+    /// The export verifies and is witnessed, but the earlier checkpoint is of the lost
+    /// window of a recorded database restore ([`ExportVerdict::Restored`]).
+    Restored {
+        /// What the bundle holds.
+        summary: ExportSummary,
+        /// The restore that covers the earlier checkpoint.
+        restore: RestoreNotice,
+        /// Each required witness's cosignature time, in the order given.
+        cosigned_at: Vec<u64>,
+    },
     /// The export itself does not verify ([`verify_export`]'s reason).
     Tampered {
         /// Why.
@@ -386,8 +396,9 @@ pub fn verify_export_witnessed(
     earlier_checkpoint: Option<&[u8]>,
     witnesses: &[WitnessPublicKey],
 ) -> WitnessedVerdict {
-    let summary = match verify_export(bundle, keys, earlier_checkpoint) {
-        ExportVerdict::Valid(s) => s,
+    let (summary, restore) = match verify_export(bundle, keys, earlier_checkpoint) {
+        ExportVerdict::Valid(s) => (s, None),
+        ExportVerdict::Restored { summary, restore } => (summary, Some(restore)),
         ExportVerdict::Tampered { reason, line } => {
             return WitnessedVerdict::Tampered { reason, line }
         }
@@ -405,9 +416,16 @@ pub fn verify_export_witnessed(
             Err(e) => return WitnessedVerdict::NotWitnessed(e),
         }
     }
-    WitnessedVerdict::Valid {
-        summary,
-        cosigned_at,
+    match restore {
+        None => WitnessedVerdict::Valid {
+            summary,
+            cosigned_at,
+        },
+        Some(restore) => WitnessedVerdict::Restored {
+            summary,
+            restore,
+            cosigned_at,
+        },
     }
 }
 

@@ -23,11 +23,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::audit::erasure::{format_ranges, ERASED_SEQS_DETAIL, MAX_ERASED_PER_RECEIPT};
 use crate::audit::{AuditAction, AuditEntry, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::rotation::check_batch;
-use crate::audit::erasure::{format_ranges, ERASED_SEQS_DETAIL, MAX_ERASED_PER_RECEIPT};
 use crate::store::{validate_label, RetentionWindow, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 use crate::tokens::Action as ScopeAction;

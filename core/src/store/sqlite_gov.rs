@@ -304,7 +304,12 @@ impl AuditStore for SqliteStore {
         let (row, personal) = e.split_personal();
         tx.execute(
             "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES (?1, ?2, ?3, ?4)",
-            params![ctx.tenant().as_str(), seq as i64, e.hash, row.to_json_line()],
+            params![
+                ctx.tenant().as_str(),
+                seq as i64,
+                e.hash,
+                row.to_json_line()
+            ],
         )
         .map_err(backend)?;
         if let Some(p) = personal {

@@ -268,7 +268,9 @@ impl super::AuditStore for TracedStore {
     ) -> Result<u64, StoreError> {
         self.inner
             .erase_audit_personal(ctx, seqs)
-            .instrument(tracing::debug_span!("store", op = "erase_audit_personal", tenant = %ctx.tenant()))
+            .instrument(
+                tracing::debug_span!("store", op = "erase_audit_personal", tenant = %ctx.tenant()),
+            )
             .await
     }
 }

@@ -23,12 +23,14 @@ _wrap_native()  # before the names below are bound: they must be the wrapped one
 
 from ._native import (
     AUDIT_ACTIONS as AUDIT_ACTIONS,
+    AUDIT_BUNDLE_OUTCOMES as AUDIT_BUNDLE_OUTCOMES,
     AUDIT_TAMPER_REASONS as AUDIT_TAMPER_REASONS,
     AuditBundleReport as AuditBundleReport,
     AuditCheckpoint as AuditCheckpoint,
     AuditEntry as AuditEntry,
     AuditInclusion as AuditInclusion,
     AuditReport as AuditReport,
+    AuditRestore as AuditRestore,
     CacheStats as CacheStats,
     Credential as Credential,
     DirectoryResolver as DirectoryResolver,
@@ -117,6 +119,7 @@ from ._provider import KeyProvider as KeyProvider
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "AUDIT_BUNDLE_OUTCOMES",
     "AUDIT_TAMPER_REASONS",
     "AuditBundleReport",
     "AuditCheckpoint",
@@ -124,6 +127,7 @@ __all__ = [
     "AuditInclusion",
     "AuditTamperedError",
     "AuditReport",
+    "AuditRestore",
     "AuthenticationFailedError",
     "CacheStats",
     "ClosedError",

@@ -9,12 +9,14 @@ from typing_extensions import Self, TypeAlias
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "AUDIT_BUNDLE_OUTCOMES",
     "AUDIT_TAMPER_REASONS",
     "AuditBundleReport",
     "AuditCheckpoint",
     "AuditEntry",
     "AuditInclusion",
     "AuditReport",
+    "AuditRestore",
     "CacheStats",
     "Credential",
     "DirectoryResolver",
@@ -109,6 +111,8 @@ AUDIT_ACTIONS: list[str]
 """Every audit action name, from the core's table."""
 AUDIT_TAMPER_REASONS: list[str]
 """Every reason an audit export or proof fails offline verification (``AuditTamperedError.reason``), from the core's table."""
+AUDIT_BUNDLE_OUTCOMES: list[str]
+"""Every outcome of ``verify_audit_bundle`` (``AuditBundleReport.outcome``, or ``tampered`` raised), from the core's table."""
 ERROR_KINDS: list[str]
 """Every error kind name (an exception's ``kind``), from the core's table."""
 ERROR_REASONS: list[str]
@@ -696,6 +700,32 @@ class AuditBundleReport:
     def erased_entries(self) -> int: ...
     @property
     def checkpoint(self) -> AuditCheckpoint: ...
+    @property
+    def outcome(self) -> str:
+        """``valid``, or ``restored``: the earlier checkpoint is of the lost window of a
+        database restore the log records (see ``restore``). One of ``AUDIT_BUNDLE_OUTCOMES``."""
+    @property
+    def restore(self) -> AuditRestore | None: ...
+
+@final
+class AuditRestore:
+    """A recorded database restore: entries ``restored_size + 1 ..= superseded_size`` of the
+    superseded history (which the earlier checkpoint is of) were lost."""
+
+    def __new__(cls, _no_public_constructor: NoReturn, /) -> Self: ...  # made by tenantguard calls only
+
+    @property
+    def restore_seq(self) -> int: ...
+    @property
+    def restore_time(self) -> int: ...
+    @property
+    def restored_size(self) -> int: ...
+    @property
+    def superseded_size(self) -> int: ...
+    @property
+    def superseded_root(self) -> bytes: ...
+    @property
+    def earlier(self) -> AuditCheckpoint: ...
 
 @final
 class AuditInclusion:
