@@ -1143,7 +1143,7 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         );
 
         // Forged lost exports are refused before anything is written or re-applied: an
-        // altered entry, a bundle signed by another log key, the live log's own export.
+        // altered entry (its target: a personal field), a bundle signed by another log key, the live log's own export.
         let mut altered = old_lines.clone();
         let last = altered.len() - 1;
         altered[last] = altered[last].replace("rogue", "other");
@@ -1165,7 +1165,7 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         // (The tests' `service(..)` is the capability of the guard built last.)
         let g = build(open(), &kek, &clock, cfg());
         for (bundle, why) in [
-            (join(&altered, &old_note), "entry_altered"),
+            (join(&altered, &old_note), "personal_altered"),
             (foreign.into_bytes(), "unknown_key"),
         ] {
             let e = g

@@ -300,7 +300,7 @@ impl Guard {
         for line in body.lines().skip(1) {
             let e = super::export::parse_canonical_line(line.as_bytes())
                 .map_err(|r| refused(r.kind()))?;
-            let leaf = merkle::leaf_hash(line.as_bytes());
+            let leaf = merkle::leaf_hash(e.leaf_line().as_bytes());
             if window.is_empty() && leaves.get(shared as usize) == Some(&leaf) {
                 shared += 1;
             } else {

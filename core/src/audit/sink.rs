@@ -151,7 +151,7 @@ impl PublishedCheckpoint {
         super::merkle::verify_inclusion(
             e.seq - 1,
             size,
-            &super::merkle::leaf_hash(restore.entry_line.as_bytes()),
+            &super::merkle::leaf_hash(e.leaf_line().as_bytes()),
             &restore.proof,
             root,
         )
