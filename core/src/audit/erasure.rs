@@ -128,8 +128,9 @@ impl ErasureLedger {
             while r.peek().is_some_and(|&(_, hi)| hi < seq) {
                 r.next();
             }
-            if !r.peek().is_some_and(|&(lo, _)| lo <= seq) {
-                return Some(seq);
+            match r.peek() {
+                Some(&(lo, _)) if lo <= seq => {}
+                _ => return Some(seq),
             }
         }
         None
