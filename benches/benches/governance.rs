@@ -2,7 +2,8 @@
 //! rejection), access-token verification, audit append throughput per store, and one
 //! argon2id password hash at the default (OWASP) parameters.
 //!
-//! Run: `cargo bench -p tenantguard-benches --bench governance`
+//! Run: `cargo bench -p tenantguard-benches --bench governance`; with `--features postgres`
+//! and the logins of `eval "$(scripts/pg.sh start)"` also `audit_append/postgres_store`.
 // criterion_group! generates public functions without docs.
 #![allow(missing_docs)]
 // Test code: an unwrap that fails is a failed test, which is what it should be.
@@ -190,13 +191,23 @@ fn audit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("audit_append");
     g.throughput(Throughput::Elements(1));
-    let cases: Vec<(&str, Arc<dyn Store>)> = vec![
+    #[allow(unused_mut)]
+    let mut cases: Vec<(&str, Arc<dyn Store>)> = vec![
         ("memory_store", Arc::new(MemoryStore::new())),
         (
             "sqlite_store_wal",
             Arc::new(SqliteStore::open(dir.path().join("a.db")).unwrap()),
         ),
     ];
+    #[cfg(feature = "postgres")]
+    match tenantguard_benches::pg::env() {
+        Some(env) => cases.push(("postgres_store", rt.block_on(postgres_store(&env)))),
+        None => eprintln!(
+            "SKIPPED audit_append/postgres_store: TENANTGUARD_PG_URL not set (run `eval \"$(scripts/pg.sh start)\"`)"
+        ),
+    }
+    #[cfg(not(feature = "postgres"))]
+    eprintln!("SKIPPED audit_append/postgres_store: built without --features postgres");
     for (name, store) in cases {
         let guard = guard(store, Duration::ZERO);
         rt.block_on(guard.create_tenant(&acme())).unwrap();
@@ -221,6 +232,20 @@ fn audit(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// A fresh, migrated database `tg_bench_governance` (dropped first), reached through the
+/// application and service logins with Row Level Security required, as in production.
+#[cfg(feature = "postgres")]
+async fn postgres_store(env: &tenantguard_benches::pg::PgEnv) -> Arc<dyn Store> {
+    use tenantguard_benches::pg;
+    const DB: &str = "tg_bench_governance";
+    pg::fresh_db(env, DB).await;
+    let options = tenantguard::PgOptions {
+        require_rls: true,
+        ..Default::default()
+    };
+    Arc::new(pg::connect(env, DB, options).await)
 }
 
 fn passwords(c: &mut Criterion) {

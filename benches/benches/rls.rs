@@ -17,7 +17,6 @@
 #[path = "../../core/kms/tests/tg_cap/mod.rs"]
 mod tg_cap;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,55 +26,16 @@ use tenantguard::tenant::Resolved;
 use tenantguard::{
     Guard, LocalKeyProvider, PgOptions, PostgresStore, Role, TenantContext, TenantId, UserId,
 };
-use tokio_postgres::{Config, NoTls};
-
-struct Env {
-    app: String,
-    service: String,
-    admin: String,
-}
-
-fn env() -> Option<Env> {
-    let v = |n: &str| std::env::var(n).ok().filter(|s| !s.is_empty());
-    Some(Env {
-        app: v("TENANTGUARD_PG_URL")?,
-        service: v("TENANTGUARD_PG_SERVICE_URL")?,
-        admin: v("TENANTGUARD_PG_ADMIN_URL")?,
-    })
-}
-
-fn with_db(url: &str, db: &str) -> Config {
-    let mut c = Config::from_str(url).expect("url");
-    c.dbname(db);
-    c
-}
-
-async fn admin_exec(url: &str, db: &str, sql: &str) {
-    let (client, conn) = with_db(url, db)
-        .connect(NoTls)
-        .await
-        .expect("admin connect");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client.batch_execute(sql).await.expect("admin sql");
-}
+use tenantguard_benches::pg::{admin_exec, connect, env, fresh_db, with_db, PgEnv};
+use tokio_postgres::NoTls;
 
 /// A migrated database with background data; `rls` false disables RLS on every table.
 async fn setup(
-    env: &Env,
+    env: &PgEnv,
     db: &str,
     rls: bool,
 ) -> (Guard, TenantContext, TenantContext, Arc<PostgresStore>) {
-    admin_exec(
-        &env.admin,
-        "postgres",
-        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-    )
-    .await;
-    admin_exec(&env.admin, "postgres", &format!("CREATE DATABASE {db}")).await;
-    let admin_url = format!("{}/{db}", env.admin.rsplit_once('/').unwrap().0);
-    PostgresStore::migrate(&admin_url).await.expect("migrate");
+    fresh_db(env, db).await;
     admin_exec(
         &env.admin,
         db,
@@ -106,17 +66,16 @@ async fn setup(
         )
         .await;
     }
-    let store = PostgresStore::connect_with(
-        with_db(&env.app, db),
-        Some(with_db(&env.service, db)),
+    let store = connect(
+        env,
+        db,
         PgOptions {
             pool_size: 4,
             require_rls: rls,
             ..PgOptions::default()
         },
     )
-    .await
-    .expect("connect");
+    .await;
     let store = Arc::new(store);
     let guard = Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())

@@ -4,3 +4,5 @@
 
 pub mod corpus;
 pub mod eval_set;
+#[cfg(feature = "postgres")]
+pub mod pg;
