@@ -1,8 +1,9 @@
 """Offline verification of audit exports and proofs over the shared vectors
 (core/tests/vectors/audit_export.json, the file the Rust and Kotlin tests read).
 
-Each case's expected outcome comes from the file: ``valid``, or the tamper reason (and the
-entry line) the core names. Every tampered case must fail with its own reason.
+Each case's expected outcome comes from the file: an outcome name (``valid``, or
+``restored`` with the restore it names), or the tamper reason (and the entry line) the core
+names. Every tampered case must fail with its own reason.
 """
 
 import base64
@@ -48,9 +49,11 @@ def test_reason_table_comes_from_the_core() -> None:
 
 def test_the_vectors_cover_many_tamper_classes() -> None:
     expected = {c["expect"] for c in DOC["exports"]}
-    assert "valid" in expected
-    assert len(expected - {"valid"}) >= 10, expected
-    for c in DOC["exports"] + DOC["inclusion"] + DOC["consistency"]:
+    assert {"valid", "restored"} <= expected
+    assert len(expected - {"valid", "restored"}) >= 10, expected
+    for c in DOC["exports"]:
+        assert c["expect"] in tg.AUDIT_BUNDLE_OUTCOMES or c["expect"] in tg.AUDIT_TAMPER_REASONS
+    for c in DOC["inclusion"] + DOC["consistency"]:
         assert c["expect"] == "valid" or c["expect"] in tg.AUDIT_TAMPER_REASONS, c["name"]
 
 
@@ -58,10 +61,24 @@ def test_the_vectors_cover_many_tamper_classes() -> None:
 def test_export_vector(case: dict[str, Any]) -> None:
     bundle: str = case["bundle"]
     earlier = case.get("earlier_checkpoint")
+    if case["expect"] == "restored":
+        # An outcome, not a tamper reason: the report names the restore covering the
+        # earlier checkpoint; without that checkpoint the same bundle is plainly valid.
+        assert earlier is not None, case["name"]
+        r = tg.verify_audit_bundle(bundle, KEY, earlier_checkpoint=earlier)
+        assert r.outcome == "restored" and r.restore is not None, case["name"]
+        want = case["restore"]
+        got = (r.restore.restore_seq, r.restore.restored_size, r.restore.superseded_size)
+        assert got == (want["restore_seq"], want["restored_size"], want["superseded_size"])
+        assert r.restore.earlier.size == int(earlier.split("\n")[1])
+        assert r.entries == r.checkpoint.size == bundle.count("\n{")
+        assert tg.verify_audit_bundle(bundle, KEY).outcome == "valid"
+        return
     if case["expect"] == "valid":
         for b in (bundle, bundle.encode()):
             r = tg.verify_audit_bundle(b, KEY, earlier_checkpoint=earlier)
             assert isinstance(r, tg.AuditBundleReport)
+            assert r.outcome == "valid" and r.restore is None
             assert r.entries == r.checkpoint.size == bundle.count("\n{")
             assert r.checkpoint.origin == f"{KEY.split('+')[0]}/{r.tenant}"
             assert len(r.checkpoint.root) == 32

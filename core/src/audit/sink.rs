@@ -63,6 +63,17 @@ pub struct RestoreAdmission {
 /// Longest restore entry line a sink takes, in bytes.
 pub const MAX_RESTORE_LINE: usize = 4096;
 
+impl RestoreAdmission {
+    /// The checkpoint the restore record supersedes, `(size, root)`, as its entry states
+    /// it (nothing is verified but the entry's form: [`PublishedCheckpoint::admits_restore`]
+    /// on that checkpoint does). For sinks that look the superseded checkpoint up.
+    pub fn superseded(&self) -> Result<(u64, Hash), SinkError> {
+        restore_claim(&self.entry_line)
+            .map(|(_, _, size, root)| (size, root))
+            .map_err(SinkError::RestoreRefused)
+    }
+}
+
 /// What a restore entry line states: `(restored size, superseded size, superseded root)`,
 /// or why it is not one.
 pub(crate) fn restore_claim(line: &str) -> Result<(super::AuditEntry, u64, u64, Hash), String> {

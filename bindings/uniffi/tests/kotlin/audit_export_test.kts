@@ -1,7 +1,8 @@
 // Offline verification of audit exports and proofs over the shared vectors
 // (core/tests/vectors/audit_export.json, the file the Rust and Python tests read). Each
-// case's expected outcome comes from the file: "valid", or the tamper reason (and the entry
-// line) the core names; every tampered case must fail with its own reason.
+// case's expected outcome comes from the file: an outcome name ("valid", or "restored" with
+// the restore it names), or the tamper reason (and the entry line) the core names; every
+// tampered case must fail with its own reason.
 // args: AUDIT_EXPORT_JSON
 
 import tenantguard.*
@@ -23,7 +24,9 @@ test("the reason table comes from the core and every case has a Kotlin name") {
     check(kinds.toSet().size == kinds.size && "fork" in kinds && "truncated" in kinds) { kinds.toString() }
     for (k in kinds) check(AuditTamperReason.entries.any { sameReason(it, k) }) { "no Kotlin case for $k" }
     val expected = cases("exports").map { it.s("expect") }.toSet()
-    check("valid" in expected && (expected - "valid").size >= 10) { expected.toString() }
+    val outcomes = auditBundleOutcomes().toSet()
+    check("valid" in expected && "restored" in expected && (expected - outcomes).size >= 10) { expected.toString() }
+    for (e in expected) check(e in outcomes || e in kinds) { "unknown expectation $e" }
 }
 
 test("every export vector verifies or fails with its own reason and line") {
@@ -32,7 +35,18 @@ test("every export vector verifies or fails with its own reason and line") {
         val bundle = c.s("bundle").toByteArray(Charsets.UTF_8)
         val earlier = (c["earlier_checkpoint"] as String?)?.toByteArray(Charsets.UTF_8)
         val got = checkAuditBundle(bundle, listOf(key), earlier)
-        if (c.s("expect") == "valid") {
+        if (c.s("expect") == "restored") {
+            // An outcome, not a tamper reason: it names the restore covering the earlier
+            // checkpoint; without that checkpoint the same bundle is plainly valid.
+            check(got is AuditBundleCheck.Restored) { "$name: $got" }
+            val r = (got as AuditBundleCheck.Restored).restore
+            @Suppress("UNCHECKED_CAST")
+            val want = c["restore"] as Map<String, Any?>
+            check(r.restoreSeq == (want["restore_seq"] as Long).toULong()) { "$name: $r" }
+            check(r.restoredSize == (want["restored_size"] as Long).toULong()) { "$name: $r" }
+            check(r.supersededSize == (want["superseded_size"] as Long).toULong()) { "$name: $r" }
+            check(checkAuditBundle(bundle, listOf(key), null) is AuditBundleCheck.Valid) { name }
+        } else if (c.s("expect") == "valid") {
             check(got is AuditBundleCheck.Valid) { "$name: $got" }
             val s = (got as AuditBundleCheck.Valid).summary
             check(s.entries == s.checkpoint.size && s.entries > 0uL) { "$name: $s" }
