@@ -185,10 +185,11 @@ test("retention: windows, sweep hard-deletes past the window only, subject and t
 
         // Data-subject erasure, whatever the window; the receipt holds a digest only.
         g.putRecord(acme, "note-1", "note", "bob", "x".toByteArray())
+        g.recordAudit(acme, AuditEvent(AuditAction.PERMISSION_CHANGE, "user:bob", "bob asked", mapOf()))
         val e = g.eraseSubject(acme, "bob", 10u)
         check(e.deleted == 2uL && e.receipt.action == "retention.erase_subject" && e.subjectDigest.length == 64)
         // The membership entry that named bob keeps only its commitment; the log still verifies.
-        check(e.auditErased >= 1uL && g.auditEntries(acme, 0uL, 1000u).none { it.target == "user:bob" }) { e.toString() }
+        check(e.auditErased == 1uL && g.auditEntries(acme, 0uL, 1000u).none { it.target == "user:bob" }) { e.toString() }
         check(g.verifyAudit(acme).erasedEntries == e.auditErased)
         check(!e.receipt.toString().contains("bob") && e.receipt.target.contains(e.subjectDigest))
         // Keyed receipt (docs/FORMAT.md 4.7): the secret is shown only on request, never by toString().
@@ -487,11 +488,14 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
     check(checkAuditJsonl(jsonl(lines.drop(2)), AuditHead(seqs[1], stored[1].hash), head) is AuditCheck.Valid)
 
     // Altered content: line 3 (seq 3).
-    val altered = lines.toMutableList().also { it[2] = it[2].replace("\"target\":\"", "\"target\":\"x") }
+    val altered = lines.toMutableList().also { it[2] = it[2].replace("\"action\":\"", "\"action\":\"x") }
     check(altered[2] != lines[2])
     val h = broken(checkAuditJsonl(jsonl(altered)))
     check(h.reason == AuditProblem.HASH_MISMATCH && h.line == 3uL && h.seq == 3uL && h.expectedSeq == null && h.foundSeq == null) { h.toString() }
     check(h.message.contains("line 3") && h.message.contains("content does not match its hash")) { h.message }
+    // An altered personal field (target): outside the hash, bound by the entry's commitment.
+    val pm = broken(checkAuditJsonl(jsonl(lines.toMutableList().also { it[2] = it[2].replace("\"target\":\"", "\"target\":\"x") })))
+    check(pm.reason == AuditProblem.PERSONAL_MISMATCH && pm.line == 3uL && pm.seq == 3uL) { pm.toString() }
     // Deleted (line 2 now holds seq 3), duplicated (line 3 repeats seq 2), reordered.
     val m = broken(checkAuditJsonl(jsonl(lines.take(1) + lines.drop(2))))
     check(m.reason == AuditProblem.MISSING && m.line == 2uL && m.seq == 3uL && m.expectedSeq == 2uL && m.foundSeq == 3uL) { m.toString() }
@@ -530,8 +534,9 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
     // The throwing form is unchanged.
     expect<TenantguardException.Integrity>("line 3") { verifyAuditJsonl(jsonl(altered)) }
 
-    // The stored chain, altered on disk (same length, so SQLite still reads it): the guard
-    // names the altered entry's position and seq.
+    // The stored target, altered on disk (same length, so SQLite still reads it): the guard
+    // names the altered entry's position and seq (the target is a personal field, checked
+    // against the entry's commitment).
     check(!java.io.File("${db.path}-wal").exists() || java.io.File("${db.path}-wal").length() == 0L) { "WAL not checkpointed" }
     val bytes = db.readBytes()
     val from = "user:tamper-me".toByteArray()
@@ -549,7 +554,7 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
             // This guard has its own capability: contexts are made per guard.
             val acme = TenantContext.service("acme", service)
             val b = broken(g.checkAudit(acme))
-            check(b.reason == AuditProblem.HASH_MISMATCH && b.seq == tamperedSeq && b.line == tamperedSeq) { b.toString() }
+            check(b.reason == AuditProblem.PERSONAL_MISMATCH && b.seq == tamperedSeq && b.line == tamperedSeq) { b.toString() }
             runBlocking { check(broken(g.checkAuditAsync(acme)) == b) }
             expect<TenantguardException.Integrity>("(seq $tamperedSeq)") { g.verifyAudit(acme) }
         }

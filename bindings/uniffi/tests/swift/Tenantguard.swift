@@ -9548,6 +9548,10 @@ public struct AuditBundleSummary: Equatable, Hashable {
      */
     public var legacyEntries: UInt64
     /**
+     * Entries whose personal fields were erased (each listed by an erasure receipt).
+     */
+    public var erasedEntries: UInt64
+    /**
      * The signed checkpoint.
      */
     public var checkpoint: AuditCheckpoint
@@ -9565,11 +9569,15 @@ public struct AuditBundleSummary: Equatable, Hashable {
          * Entries written before entry MACs existed.
          */legacyEntries: UInt64, 
         /**
+         * Entries whose personal fields were erased (each listed by an erasure receipt).
+         */erasedEntries: UInt64, 
+        /**
          * The signed checkpoint.
          */checkpoint: AuditCheckpoint) {
         self.tenant = tenant
         self.entries = entries
         self.legacyEntries = legacyEntries
+        self.erasedEntries = erasedEntries
         self.checkpoint = checkpoint
     }
 
@@ -9592,6 +9600,7 @@ public struct FfiConverterTypeAuditBundleSummary: FfiConverterRustBuffer {
                 tenant: FfiConverterOptionString.read(from: &buf), 
                 entries: FfiConverterUInt64.read(from: &buf), 
                 legacyEntries: FfiConverterUInt64.read(from: &buf), 
+                erasedEntries: FfiConverterUInt64.read(from: &buf), 
                 checkpoint: FfiConverterTypeAuditCheckpoint.read(from: &buf)
         )
     }
@@ -9600,6 +9609,7 @@ public struct FfiConverterTypeAuditBundleSummary: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.tenant, into: &buf)
         FfiConverterUInt64.write(value.entries, into: &buf)
         FfiConverterUInt64.write(value.legacyEntries, into: &buf)
+        FfiConverterUInt64.write(value.erasedEntries, into: &buf)
         FfiConverterTypeAuditCheckpoint.write(value.checkpoint, into: &buf)
     }
 }
@@ -10106,6 +10116,10 @@ public struct AuditReport: Equatable, Hashable {
      * The last hash (the head to check a later export against).
      */
     public var head: String
+    /**
+     * Entries whose personal fields were erased (each listed by an erasure receipt).
+     */
+    public var erasedEntries: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -10121,11 +10135,15 @@ public struct AuditReport: Equatable, Hashable {
          */lastSeq: UInt64, 
         /**
          * The last hash (the head to check a later export against).
-         */head: String) {
+         */head: String, 
+        /**
+         * Entries whose personal fields were erased (each listed by an erasure receipt).
+         */erasedEntries: UInt64) {
         self.entries = entries
         self.tenant = tenant
         self.lastSeq = lastSeq
         self.head = head
+        self.erasedEntries = erasedEntries
     }
 
     
@@ -10147,7 +10165,8 @@ public struct FfiConverterTypeAuditReport: FfiConverterRustBuffer {
                 entries: FfiConverterUInt64.read(from: &buf), 
                 tenant: FfiConverterOptionString.read(from: &buf), 
                 lastSeq: FfiConverterUInt64.read(from: &buf), 
-                head: FfiConverterString.read(from: &buf)
+                head: FfiConverterString.read(from: &buf), 
+                erasedEntries: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -10156,6 +10175,7 @@ public struct FfiConverterTypeAuditReport: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.tenant, into: &buf)
         FfiConverterUInt64.write(value.lastSeq, into: &buf)
         FfiConverterString.write(value.head, into: &buf)
+        FfiConverterUInt64.write(value.erasedEntries, into: &buf)
     }
 }
 
@@ -10172,6 +10192,116 @@ public func FfiConverterTypeAuditReport_lift(_ buf: RustBuffer) throws -> AuditR
 #endif
 public func FfiConverterTypeAuditReport_lower(_ value: AuditReport) -> RustBuffer {
     return FfiConverterTypeAuditReport.lower(value)
+}
+
+
+/**
+ * A database restore recorded in the log that explains why the earlier checkpoint is not
+ * a prefix of the bundle: entries `restored_size + 1 ..= superseded_size` were lost.
+ */
+public struct AuditRestoreNotice: Equatable, Hashable {
+    /**
+     * `seq` of the `audit.restore` entry.
+     */
+    public var restoreSeq: UInt64
+    /**
+     * When the restore was recorded, Unix seconds.
+     */
+    public var restoreTime: Int64
+    /**
+     * The restore point.
+     */
+    public var restoredSize: UInt64
+    /**
+     * Size of the checkpoint the restore superseded.
+     */
+    public var supersededSize: UInt64
+    /**
+     * Root of the checkpoint the restore superseded (32 bytes).
+     */
+    public var supersededRoot: Data
+    /**
+     * The earlier checkpoint checked.
+     */
+    public var earlier: AuditCheckpoint
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `seq` of the `audit.restore` entry.
+         */restoreSeq: UInt64, 
+        /**
+         * When the restore was recorded, Unix seconds.
+         */restoreTime: Int64, 
+        /**
+         * The restore point.
+         */restoredSize: UInt64, 
+        /**
+         * Size of the checkpoint the restore superseded.
+         */supersededSize: UInt64, 
+        /**
+         * Root of the checkpoint the restore superseded (32 bytes).
+         */supersededRoot: Data, 
+        /**
+         * The earlier checkpoint checked.
+         */earlier: AuditCheckpoint) {
+        self.restoreSeq = restoreSeq
+        self.restoreTime = restoreTime
+        self.restoredSize = restoredSize
+        self.supersededSize = supersededSize
+        self.supersededRoot = supersededRoot
+        self.earlier = earlier
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditRestoreNotice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditRestoreNotice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditRestoreNotice {
+        return
+            try AuditRestoreNotice(
+                restoreSeq: FfiConverterUInt64.read(from: &buf), 
+                restoreTime: FfiConverterInt64.read(from: &buf), 
+                restoredSize: FfiConverterUInt64.read(from: &buf), 
+                supersededSize: FfiConverterUInt64.read(from: &buf), 
+                supersededRoot: FfiConverterData.read(from: &buf), 
+                earlier: FfiConverterTypeAuditCheckpoint.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditRestoreNotice, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.restoreSeq, into: &buf)
+        FfiConverterInt64.write(value.restoreTime, into: &buf)
+        FfiConverterUInt64.write(value.restoredSize, into: &buf)
+        FfiConverterUInt64.write(value.supersededSize, into: &buf)
+        FfiConverterData.write(value.supersededRoot, into: &buf)
+        FfiConverterTypeAuditCheckpoint.write(value.earlier, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditRestoreNotice_lift(_ buf: RustBuffer) throws -> AuditRestoreNotice {
+    return try FfiConverterTypeAuditRestoreNotice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditRestoreNotice_lower(_ value: AuditRestoreNotice) -> RustBuffer {
+    return FfiConverterTypeAuditRestoreNotice.lower(value)
 }
 
 
@@ -10611,6 +10741,10 @@ public struct ErasureReport {
      */
     public var deleted: UInt64
     /**
+     * Audit entries whose personal fields (actor, target, reason) were erased.
+     */
+    public var auditErased: UInt64
+    /**
      * Batches run.
      */
     public var batches: UInt64
@@ -10633,6 +10767,9 @@ public struct ErasureReport {
          * Records deleted.
          */deleted: UInt64, 
         /**
+         * Audit entries whose personal fields (actor, target, reason) were erased.
+         */auditErased: UInt64, 
+        /**
          * Batches run.
          */batches: UInt64, 
         /**
@@ -10641,6 +10778,7 @@ public struct ErasureReport {
         self.subjectDigest = subjectDigest
         self.receiptSecret = receiptSecret
         self.deleted = deleted
+        self.auditErased = auditErased
         self.batches = batches
         self.receipt = receipt
     }
@@ -10664,6 +10802,7 @@ public struct FfiConverterTypeErasureReport: FfiConverterRustBuffer {
                 subjectDigest: FfiConverterString.read(from: &buf), 
                 receiptSecret: FfiConverterTypeReceiptSecret.read(from: &buf), 
                 deleted: FfiConverterUInt64.read(from: &buf), 
+                auditErased: FfiConverterUInt64.read(from: &buf), 
                 batches: FfiConverterUInt64.read(from: &buf), 
                 receipt: FfiConverterTypeAuditEntry.read(from: &buf)
         )
@@ -10673,6 +10812,7 @@ public struct FfiConverterTypeErasureReport: FfiConverterRustBuffer {
         FfiConverterString.write(value.subjectDigest, into: &buf)
         FfiConverterTypeReceiptSecret.write(value.receiptSecret, into: &buf)
         FfiConverterUInt64.write(value.deleted, into: &buf)
+        FfiConverterUInt64.write(value.auditErased, into: &buf)
         FfiConverterUInt64.write(value.batches, into: &buf)
         FfiConverterTypeAuditEntry.write(value.receipt, into: &buf)
     }
@@ -13560,6 +13700,18 @@ public enum AuditBundleCheck: Equatable, Hashable {
          */summary: AuditBundleSummary
     )
     /**
+     * The bundle verifies, but the earlier checkpoint is of the lost window of a
+     * database restore the log records.
+     */
+    case restored(
+        /**
+         * What the bundle holds.
+         */summary: AuditBundleSummary, 
+        /**
+         * The restore.
+         */restore: AuditRestoreNotice
+    )
+    /**
      * A check failed.
      */
     case tampered(
@@ -13600,7 +13752,10 @@ public struct FfiConverterTypeAuditBundleCheck: FfiConverterRustBuffer {
         case 1: return .valid(summary: try FfiConverterTypeAuditBundleSummary.read(from: &buf)
         )
         
-        case 2: return .tampered(reason: try FfiConverterTypeAuditTamperReason.read(from: &buf), kind: try FfiConverterString.read(from: &buf), line: try FfiConverterOptionUInt64.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        case 2: return .restored(summary: try FfiConverterTypeAuditBundleSummary.read(from: &buf), restore: try FfiConverterTypeAuditRestoreNotice.read(from: &buf)
+        )
+        
+        case 3: return .tampered(reason: try FfiConverterTypeAuditTamperReason.read(from: &buf), kind: try FfiConverterString.read(from: &buf), line: try FfiConverterOptionUInt64.read(from: &buf), message: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -13616,8 +13771,14 @@ public struct FfiConverterTypeAuditBundleCheck: FfiConverterRustBuffer {
             FfiConverterTypeAuditBundleSummary.write(summary, into: &buf)
             
         
-        case let .tampered(reason,kind,line,message):
+        case let .restored(summary,restore):
             writeInt(&buf, Int32(2))
+            FfiConverterTypeAuditBundleSummary.write(summary, into: &buf)
+            FfiConverterTypeAuditRestoreNotice.write(restore, into: &buf)
+            
+        
+        case let .tampered(reason,kind,line,message):
+            writeInt(&buf, Int32(3))
             FfiConverterTypeAuditTamperReason.write(reason, into: &buf)
             FfiConverterString.write(kind, into: &buf)
             FfiConverterOptionUInt64.write(line, into: &buf)
@@ -13807,6 +13968,14 @@ public enum AuditProblem: Equatable, Hashable {
      * The log does not extend a checkpoint already signed or published.
      */
     case fork
+    /**
+     * An entry's actor, target or reason does not match its commitment.
+     */
+    case personalMismatch
+    /**
+     * An entry's personal fields were removed without an erasure receipt.
+     */
+    case erasedWithoutReceipt
 
 
 
@@ -13851,6 +14020,10 @@ public struct FfiConverterTypeAuditProblem: FfiConverterRustBuffer {
         case 11: return .macMismatch
         
         case 12: return .fork
+        
+        case 13: return .personalMismatch
+        
+        case 14: return .erasedWithoutReceipt
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -13906,6 +14079,14 @@ public struct FfiConverterTypeAuditProblem: FfiConverterRustBuffer {
         
         case .fork:
             writeInt(&buf, Int32(12))
+        
+        
+        case .personalMismatch:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .erasedWithoutReceipt:
+            writeInt(&buf, Int32(14))
         
         }
     }
@@ -14119,6 +14300,14 @@ public enum AuditTamperReason: Equatable, Hashable {
      */
     case proofMismatch
     /**
+     * An entry's actor, target or reason does not match its commitment.
+     */
+    case personalAltered
+    /**
+     * An entry's personal fields were removed without an erasure receipt.
+     */
+    case erasedWithoutReceipt
+    /**
      * A reason added to the core after this binding (see `kind`).
      */
     case other
@@ -14185,7 +14374,11 @@ public struct FfiConverterTypeAuditTamperReason: FfiConverterRustBuffer {
         
         case 21: return .proofMismatch
         
-        case 22: return .other
+        case 22: return .personalAltered
+        
+        case 23: return .erasedWithoutReceipt
+        
+        case 24: return .other
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -14279,8 +14472,16 @@ public struct FfiConverterTypeAuditTamperReason: FfiConverterRustBuffer {
             writeInt(&buf, Int32(21))
         
         
-        case .other:
+        case .personalAltered:
             writeInt(&buf, Int32(22))
+        
+        
+        case .erasedWithoutReceipt:
+            writeInt(&buf, Int32(23))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(24))
         
         }
     }
@@ -17815,6 +18016,17 @@ public func rateLimitedRetryAfter(message: String) -> TimeInterval?  {
 })
 }
 /**
+ * Every outcome of `checkAuditBundle` (`valid`, `restored`, `tampered`), from the core's
+ * table.
+ */
+public func auditBundleOutcomes() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_audit_bundle_outcomes(uniffiCallStatus
+    )
+})
+}
+/**
  * Every tamper reason name (`AuditBundleCheck.Tampered.kind`), from the core's table.
  */
 public func auditTamperReasons() -> [String]  {
@@ -17926,6 +18138,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_rate_limited_retry_after() != 22587) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_audit_bundle_outcomes() != 35886) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_audit_tamper_reasons() != 31615) {

@@ -2028,6 +2028,12 @@ uint32_t uniffi_tenantguard_ffi_fn_func_postgres_migrate(RustBuffer admin_url, R
 RustBuffer uniffi_tenantguard_ffi_fn_func_rate_limited_retry_after(RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_AUDIT_BUNDLE_OUTCOMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_AUDIT_BUNDLE_OUTCOMES
+RustBuffer uniffi_tenantguard_ffi_fn_func_audit_bundle_outcomes(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_AUDIT_TAMPER_REASONS
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_AUDIT_TAMPER_REASONS
 RustBuffer uniffi_tenantguard_ffi_fn_func_audit_tamper_reasons(RustCallStatus *_Nonnull out_status
@@ -2402,6 +2408,12 @@ uint16_t uniffi_tenantguard_ffi_checksum_func_postgres_migrate(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_RATE_LIMITED_RETRY_AFTER
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_RATE_LIMITED_RETRY_AFTER
 uint16_t uniffi_tenantguard_ffi_checksum_func_rate_limited_retry_after(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_AUDIT_BUNDLE_OUTCOMES
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_AUDIT_BUNDLE_OUTCOMES
+uint16_t uniffi_tenantguard_ffi_checksum_func_audit_bundle_outcomes(void
     
 );
 #endif
