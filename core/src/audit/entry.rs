@@ -457,16 +457,8 @@ impl AuditEntry {
         write_str(o, &self.action);
         o.extend_from_slice(b",\"actor\":");
         write_str(o, &self.actor);
-        o.extend_from_slice(b",\"details\":{");
-        for (i, (k, v)) in self.details.iter().enumerate() {
-            if i > 0 {
-                o.push(b',');
-            }
-            write_str(o, k);
-            o.push(b':');
-            write_str(o, v);
-        }
-        o.push(b'}');
+        o.extend_from_slice(b",\"details\":");
+        self.write_details(o);
         if with_hash {
             o.extend_from_slice(b",\"hash\":");
             write_str(o, &self.hash);
@@ -501,13 +493,9 @@ impl AuditEntry {
         o.push(b'}');
     }
 
-    /// Writes a format-v2 entry's committed fields in key order: no `actor`, `reason`,
-    /// `salt` or `target` (the `personal` commitment stands for them).
-    fn write_committed(&self, o: &mut Vec<u8>, with_mac: bool, with_hash: bool) {
-        // Keys in byte order: action, details, hash, mac, personal, prev, seq, tenant, time.
-        o.extend_from_slice(b"{\"action\":");
-        write_str(o, &self.action);
-        o.extend_from_slice(b",\"details\":{");
+    /// Writes `details` as a JSON object, keys in byte order.
+    fn write_details(&self, o: &mut Vec<u8>) {
+        o.push(b'{');
         for (i, (k, v)) in self.details.iter().enumerate() {
             if i > 0 {
                 o.push(b',');
@@ -517,6 +505,16 @@ impl AuditEntry {
             write_str(o, v);
         }
         o.push(b'}');
+    }
+
+    /// Writes a format-v2 entry's committed fields in key order: no `actor`, `reason`,
+    /// `salt` or `target` (the `personal` commitment stands for them).
+    fn write_committed(&self, o: &mut Vec<u8>, with_mac: bool, with_hash: bool) {
+        // Keys in byte order: action, details, hash, mac, personal, prev, seq, tenant, time.
+        o.extend_from_slice(b"{\"action\":");
+        write_str(o, &self.action);
+        o.extend_from_slice(b",\"details\":");
+        self.write_details(o);
         if with_hash {
             o.extend_from_slice(b",\"hash\":");
             write_str(o, &self.hash);
