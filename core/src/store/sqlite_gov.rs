@@ -79,7 +79,7 @@ CREATE TABLE tg_audit_personal (
     reason    TEXT,
     salt      TEXT NOT NULL,
     PRIMARY KEY (tenant_id, seq)
-);
+) WITHOUT ROWID;
 CREATE TRIGGER tg_audit_personal_no_update BEFORE UPDATE ON tg_audit_personal
 BEGIN SELECT RAISE(ABORT, 'audit personal fields are erased, never changed'); END;
 ";
@@ -288,12 +288,14 @@ impl AuditStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
+        // Cached statements: every audited action runs these three (the second insert,
+        // of the erasable fields, would otherwise double the append's preparing).
         let head: Option<(i64, String)> = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT seq, hash FROM tg_audit WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
-                [ctx.tenant().as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
+            .map_err(backend)?
+            .query_row([ctx.tenant().as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(backend)?;
         let (seq, prev) = match &head {
@@ -302,21 +304,23 @@ impl AuditStore for SqliteStore {
         };
         let e = AuditEntry::chain(ctx.tenant().as_str(), seq, prev, draft);
         let (row, personal) = e.split_personal();
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                ctx.tenant().as_str(),
-                seq as i64,
-                e.hash,
-                row.to_json_line()
-            ],
         )
+        .map_err(backend)?
+        .execute(params![
+            ctx.tenant().as_str(),
+            seq as i64,
+            e.hash,
+            row.to_json_line()
+        ])
         .map_err(backend)?;
         if let Some(p) = personal {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO tg_audit_personal (tenant_id, seq, actor, target, reason, salt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![ctx.tenant().as_str(), seq as i64, p.actor, p.target, p.reason, p.salt],
             )
+            .map_err(backend)?
+            .execute(params![ctx.tenant().as_str(), seq as i64, p.actor, p.target, p.reason, p.salt])
             .map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
