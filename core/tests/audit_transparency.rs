@@ -560,11 +560,25 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
             }
         };
         let (bob, carol) = (seq_of("bob").await, seq_of("carol").await);
-        let r = g.erase_subject(&service("acme"), "alice", 10).await.unwrap();
+        let r = g
+            .erase_subject(&service("acme"), "alice", 10)
+            .await
+            .unwrap();
         assert_eq!(r.audit_erased, 1);
-        assert_eq!(g.verify_audit(&admin()).await.unwrap().report().unwrap().erased_entries, 1);
+        assert_eq!(
+            g.verify_audit(&admin())
+                .await
+                .unwrap()
+                .report()
+                .unwrap()
+                .erased_entries,
+            1
+        );
         let bundle = export(&g).await;
-        assert!(!bundle.contains("alice"), "the export still names the subject");
+        assert!(
+            !bundle.contains("alice"),
+            "the export still names the subject"
+        );
         let keys = [g.audit_public_key().await.unwrap()];
         match verify_export(bundle.as_bytes(), &keys, None) {
             ExportVerdict::Valid(s) => assert_eq!(s.erased_entries, 1),
@@ -572,51 +586,77 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
         }
 
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let personal = |seq: u64| -> (String, String, Option<String>, String) {
+        let personal = |seq: u64| -> String {
             conn.query_row(
-                "SELECT actor, target, reason, salt FROM tg_audit_personal WHERE seq = ?1",
+                "SELECT personal FROM tg_audit WHERE seq = ?1",
                 [seq as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| r.get(0),
             )
             .unwrap()
         };
-        let put = |seq: u64, p: &(String, String, Option<String>, String)| {
-            conn.execute(
-                "INSERT OR REPLACE INTO tg_audit_personal (tenant_id, seq, actor, target, reason, salt) VALUES ('acme', ?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![seq as i64, p.0, p.1, p.2, p.3],
+        let problem = || async {
+            audit_problem(
+                g.verify_audit(&admin())
+                    .await
+                    .unwrap()
+                    .into_result()
+                    .unwrap_err()
+                    .into(),
             )
-            .unwrap();
         };
-        let problem = || async { audit_problem(g.verify_audit(&admin()).await.unwrap().into_result().unwrap_err().into()) };
         let (bob_row, carol_row) = (personal(bob), personal(carol));
-        // 1. Deleted without the SDK (to hide who did something): no receipt lists it.
-        conn.execute("DELETE FROM tg_audit_personal WHERE seq = ?1", [bob as i64]).unwrap();
+        // 1. Cleared without the SDK (to hide who did something; the trigger lets a writer
+        //    clear the column, as erasure does): no receipt lists it.
+        conn.execute(
+            "UPDATE tg_audit SET personal = NULL WHERE seq = ?1",
+            [bob as i64],
+        )
+        .unwrap();
         assert_eq!(problem().await, VerifyProblem::ErasedWithoutReceipt);
-        put(bob, &bob_row);
+        // Any other update is refused by the trigger...
+        let put = |seq: u64, p: &str| {
+            conn.execute(
+                "UPDATE tg_audit SET personal = ?2 WHERE seq = ?1",
+                rusqlite::params![seq as i64, p],
+            )
+        };
+        assert!(put(bob, &bob_row)
+            .unwrap_err()
+            .to_string()
+            .contains("append-only"));
+        // ... so the writer drops it.
+        conn.execute_batch("DROP TRIGGER tg_audit_no_update")
+            .unwrap();
+        put(bob, &bob_row).unwrap();
         assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
-        // 2. Altered in place (the trigger dropped first): the commitment refuses it.
-        conn.execute_batch("DROP TRIGGER tg_audit_personal_no_update").unwrap();
-        conn.execute("UPDATE tg_audit_personal SET actor = 'user:mallory' WHERE seq = ?1", [bob as i64]).unwrap();
+        // 2. Altered in place: the commitment refuses it.
+        put(bob, &bob_row.replace("user:bob", "user:bod")).unwrap();
         assert_eq!(problem().await, VerifyProblem::PersonalMismatch);
         // 3. Swapped with another entry's fields, salt and all: each salt commits to its own
         //    entry only through that entry's `personal`, so the swap does not match.
-        put(bob, &carol_row);
-        put(carol, &bob_row);
+        put(bob, &carol_row).unwrap();
+        put(carol, &bob_row).unwrap();
         assert_eq!(problem().await, VerifyProblem::PersonalMismatch);
-        put(bob, &bob_row);
-        put(carol, &carol_row);
+        put(bob, &bob_row).unwrap();
+        put(carol, &carol_row).unwrap();
         assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
         // 4. The same in an export a customer holds: fields altered, or dropped.
         let (lines, note) = lines_of(&bundle);
         let at = lines.iter().position(|l| l.contains("user:bob")).unwrap();
         let mut l = lines.clone();
         l[at] = l[at].replace("bob asked", "nobody asked");
-        assert_eq!(reason(verify_export(&join(&l, &note), &keys, None)), TamperReason::PersonalAltered);
+        assert_eq!(
+            reason(verify_export(&join(&l, &note), &keys, None)),
+            TamperReason::PersonalAltered
+        );
         let mut e = parse_canonical_line(lines[at].as_bytes()).unwrap();
         e.erase_personal();
         let mut l = lines.clone();
         l[at] = e.canonical_line();
-        assert_eq!(reason(verify_export(&join(&l, &note), &keys, None)), TamperReason::ErasedWithoutReceipt);
+        assert_eq!(
+            reason(verify_export(&join(&l, &note), &keys, None)),
+            TamperReason::ErasedWithoutReceipt
+        );
     });
 }
 

@@ -549,8 +549,7 @@ async fn sqlite_schema_1_databases_migrate_to_policies() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE tg_audit_personal;
-             DROP TABLE tg_policies; DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_tokens;
+            "DROP TABLE tg_policies; DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_tokens;
              DROP TABLE tg_audit; DROP TABLE tg_retention_rules; DROP INDEX tg_records_by_class;
              DROP INDEX tg_records_by_subject; DROP TABLE tg_memberships; DROP TABLE tg_service_keys;
              DROP TABLE tg_service_state; PRAGMA user_version = 1;",

@@ -773,8 +773,8 @@ async fn seed(s: &tenantguard::PostgresStore) {
                 reason: None,
                 details: Default::default(),
                 mac_key: None,
-                // Erasable fields: the target lives in tg_audit_personal, which the
-                // corpus attacks like every other table.
+                // Erasable fields: the target lives in tg_audit's `personal` column,
+                // the one column the service role may clear.
                 personal_salt: Some(tenantguard::audit::PersonalSalt::from_bytes([9; 32])),
             },
         )

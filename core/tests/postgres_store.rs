@@ -520,9 +520,8 @@ async fn connect_refuses_unsafe_roles() {
         .get(0);
     // 4 tables of schema 1, 6 of schema 2 (governance, policies), the identity proofs of
     // schema 4, the service keyring's two of schema 6, the events of schema 7, the
-    // rate-limit cells of schema 8, the audit entries' personal fields of schema 10, the
-    // migrations table.
-    assert_eq!((n, all), (17, 17));
+    // rate-limit cells of schema 8, the migrations table.
+    assert_eq!((n, all), (16, 16));
 }
 
 #[tokio::test]

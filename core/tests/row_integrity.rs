@@ -323,7 +323,9 @@ async fn sqlite_schema_4_database_keeps_every_token_and_session_working() {
              CREATE INDEX tg_sessions_by_user ON tg_sessions(tenant_id, user_id);
              CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
              DROP TABLE tg_service_keys; DROP TABLE tg_service_state; DROP TABLE tg_memberships;
-             DROP TABLE tg_audit_personal;
+             DROP TRIGGER tg_audit_no_update; ALTER TABLE tg_audit DROP COLUMN personal;
+             CREATE TRIGGER tg_audit_no_update BEFORE UPDATE ON tg_audit
+             BEGIN SELECT RAISE(ABORT, 'tg_audit is append-only'); END;
              PRAGMA user_version = 4;",
         )
         .unwrap();

@@ -170,7 +170,9 @@ async fn sqlite_upgrade_from_schema_4_adds_memberships() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE tg_audit_personal;
+            "DROP TRIGGER tg_audit_no_update; ALTER TABLE tg_audit DROP COLUMN personal;
+             CREATE TRIGGER tg_audit_no_update BEFORE UPDATE ON tg_audit
+             BEGIN SELECT RAISE(ABORT, 'tg_audit is append-only'); END;
              DROP TABLE tg_memberships; DROP TABLE tg_service_keys; DROP TABLE tg_service_state;
              DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_tokens;
              CREATE TABLE tg_tokens (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, agent TEXT NOT NULL, name TEXT NOT NULL,

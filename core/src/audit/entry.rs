@@ -185,8 +185,10 @@ pub struct AuditDraft {
     pub personal_salt: Option<PersonalSalt>,
 }
 
-/// The erasable part of an entry, as a store keeps it apart from the append-only row.
-#[derive(Clone, PartialEq, Eq)]
+/// The erasable part of an entry, as a store keeps it apart from the entry's JSON (SQLite
+/// and PostgreSQL: the `personal` column of `tg_audit`, the one column erasure may clear).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PersonalFields {
     /// Who.
     pub actor: String,
@@ -205,6 +207,18 @@ impl std::fmt::Debug for PersonalFields {
             .field("target", &self.target)
             .field("reason", &self.reason)
             .finish_non_exhaustive()
+    }
+}
+
+impl PersonalFields {
+    /// The JSON a store keeps them as.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses [`PersonalFields::to_json`].
+    pub fn from_json(s: &str) -> Option<Self> {
+        serde_json::from_str(s).ok()
     }
 }
 

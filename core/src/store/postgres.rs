@@ -73,14 +73,13 @@ const MIGRATIONS: &[(i32, &str)] = &[
 ];
 
 /// The tables the store owns (all under Row Level Security).
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 13] = [
     "tg_tenants",
     "tg_memberships",
     "tg_tenant_keys",
     "tg_records",
     "tg_tokens",
     "tg_audit",
-    "tg_audit_personal",
     "tg_retention_rules",
     "tg_sessions",
     "tg_refresh_tokens",

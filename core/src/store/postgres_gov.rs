@@ -262,16 +262,12 @@ impl AuditStore for PostgresStore {
         };
         let e = AuditEntry::chain(t, seq, prev, draft);
         let (row, personal) = e.split_personal();
-        // One round trip: the personal fields go to their own table in the same statement.
         let insert = tx
             .prepare_cached(
-                "WITH a AS (INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ($1, $2, $3, $4) RETURNING tenant_id, seq) \
-                 INSERT INTO tg_audit_personal (tenant_id, seq, actor, target, reason, salt) \
-                 SELECT tenant_id, seq, $5, $6, $7, $8 FROM a WHERE $8::text IS NOT NULL",
+                "INSERT INTO tg_audit (tenant_id, seq, hash, entry, personal) VALUES ($1, $2, $3, $4, $5)",
             )
             .await
             .map_err(backend)?;
-        let p = personal.as_ref();
         tx.execute(
             &insert,
             &[
@@ -279,10 +275,7 @@ impl AuditStore for PostgresStore {
                 &(seq as i64),
                 &e.hash,
                 &row.to_json_line(),
-                &p.map(|p| p.actor.as_str()),
-                &p.map(|p| p.target.as_str()),
-                &p.and_then(|p| p.reason.as_deref()),
-                &p.map(|p| p.salt.as_str()),
+                &personal.map(|p| p.to_json()),
             ],
         )
         .await
@@ -303,9 +296,7 @@ impl AuditStore for PostgresStore {
         let tx = scoped(&mut client, ctx).await?;
         let rows = tx
             .query(
-                "SELECT a.seq, a.entry, p.actor, p.target, p.reason, p.salt FROM tg_audit a \
-                 LEFT JOIN tg_audit_personal p ON p.tenant_id = a.tenant_id AND p.seq = a.seq \
-                 WHERE a.tenant_id = $1 AND a.seq > $2 ORDER BY a.seq LIMIT $3",
+                "SELECT seq, entry, personal FROM tg_audit WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&ctx.tenant().as_str(), &after, &limit],
             )
             .await
@@ -317,12 +308,14 @@ impl AuditStore for PostgresStore {
                 let e: AuditEntry = serde_json::from_str(r.get(1)).map_err(|_| {
                     StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON"))
                 })?;
-                let personal = r.get::<_, Option<String>>(5).map(|salt| PersonalFields {
-                    actor: r.get(2),
-                    target: r.get(3),
-                    reason: r.get(4),
-                    salt,
-                });
+                let personal = match r.get::<_, Option<&str>>(2) {
+                    None => None,
+                    Some(p) => Some(PersonalFields::from_json(p).ok_or_else(|| {
+                        StoreError::Backend(format!(
+                            "stored audit personal fields of seq {seq} are not valid JSON"
+                        ))
+                    })?),
+                };
                 Ok(e.with_personal(personal))
             })
             .collect()
@@ -350,7 +343,7 @@ impl AuditStore for PostgresStore {
         .await?;
         let n = tx
             .execute(
-                "DELETE FROM tg_audit_personal WHERE tenant_id = $1 AND seq = ANY($2)",
+                "UPDATE tg_audit SET personal = NULL WHERE tenant_id = $1 AND seq = ANY($2) AND personal IS NOT NULL",
                 &[&ctx.tenant().as_str(), &seqs],
             )
             .await

@@ -68,20 +68,17 @@ CREATE TABLE tg_refresh_tokens (
 CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
 ";
 
-/// The erasable personal fields of format-v2 audit entries, apart from the append-only
-/// `tg_audit` rows (whose JSON holds only the commitment). Erasure deletes rows here.
+/// The erasable personal fields of format-v2 audit entries: a `personal` column of the
+/// append-only `tg_audit` (JSON of [`PersonalFields`]; the entry's JSON holds only the
+/// commitment). The one update allowed is erasing it (setting it to NULL). In the same row,
+/// not a table of its own: an append then writes one page, not two.
 pub(super) const MIGRATION_7: &str = "
-CREATE TABLE tg_audit_personal (
-    tenant_id TEXT NOT NULL,
-    seq       INTEGER NOT NULL,
-    actor     TEXT NOT NULL,
-    target    TEXT NOT NULL,
-    reason    TEXT,
-    salt      TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, seq)
-) WITHOUT ROWID;
-CREATE TRIGGER tg_audit_personal_no_update BEFORE UPDATE ON tg_audit_personal
-BEGIN SELECT RAISE(ABORT, 'audit personal fields are erased, never changed'); END;
+ALTER TABLE tg_audit ADD COLUMN personal TEXT;
+DROP TRIGGER tg_audit_no_update;
+CREATE TRIGGER tg_audit_no_update BEFORE UPDATE ON tg_audit
+WHEN NEW.tenant_id IS NOT OLD.tenant_id OR NEW.seq IS NOT OLD.seq OR NEW.hash IS NOT OLD.hash
+  OR NEW.entry IS NOT OLD.entry OR NEW.personal IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'tg_audit is append-only (erasing personal fields is the one update)'); END;
 ";
 
 fn bad(what: &str) -> rusqlite::Error {
@@ -305,24 +302,17 @@ impl AuditStore for SqliteStore {
         let e = AuditEntry::chain(ctx.tenant().as_str(), seq, prev, draft);
         let (row, personal) = e.split_personal();
         tx.prepare_cached(
-            "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO tg_audit (tenant_id, seq, hash, entry, personal) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .map_err(backend)?
         .execute(params![
             ctx.tenant().as_str(),
             seq as i64,
             e.hash,
-            row.to_json_line()
+            row.to_json_line(),
+            personal.map(|p| p.to_json())
         ])
         .map_err(backend)?;
-        if let Some(p) = personal {
-            tx.prepare_cached(
-                "INSERT INTO tg_audit_personal (tenant_id, seq, actor, target, reason, salt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(backend)?
-            .execute(params![ctx.tenant().as_str(), seq as i64, p.actor, p.target, p.reason, p.salt])
-            .map_err(backend)?;
-        }
         tx.commit().map_err(backend)?;
         Ok(e)
     }
@@ -337,24 +327,17 @@ impl AuditStore for SqliteStore {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT a.seq, a.entry, p.actor, p.target, p.reason, p.salt FROM tg_audit a \
-                 LEFT JOIN tg_audit_personal p ON p.tenant_id = a.tenant_id AND p.seq = a.seq \
-                 WHERE a.tenant_id = ?1 AND a.seq > ?2 ORDER BY a.seq LIMIT ?3",
+                "SELECT seq, entry, personal FROM tg_audit WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(backend)?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let rows = st
             .query_map(params![ctx.tenant().as_str(), after, limit], |r| {
-                let personal = match r.get::<_, Option<String>>(5)? {
-                    Some(salt) => Some(PersonalFields {
-                        actor: r.get(2)?,
-                        target: r.get(3)?,
-                        reason: r.get(4)?,
-                        salt,
-                    }),
-                    None => None,
-                };
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, personal))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .map_err(backend)?;
         let mut out = Vec::new();
@@ -363,6 +346,14 @@ impl AuditStore for SqliteStore {
             let e: AuditEntry = serde_json::from_str(&json).map_err(|_| {
                 StoreError::Backend(format!("stored audit entry seq {seq} is not valid JSON"))
             })?;
+            let personal = match personal {
+                None => None,
+                Some(p) => Some(PersonalFields::from_json(&p).ok_or_else(|| {
+                    StoreError::Backend(format!(
+                        "stored audit personal fields of seq {seq} are not valid JSON"
+                    ))
+                })?),
+            };
             out.push(e.with_personal(personal));
         }
         Ok(out)
@@ -381,7 +372,9 @@ impl AuditStore for SqliteStore {
         let mut n = 0;
         {
             let mut st = tx
-                .prepare_cached("DELETE FROM tg_audit_personal WHERE tenant_id = ?1 AND seq = ?2")
+                .prepare_cached(
+                    "UPDATE tg_audit SET personal = NULL WHERE tenant_id = ?1 AND seq = ?2 AND personal IS NOT NULL",
+                )
                 .map_err(backend)?;
             for &seq in seqs {
                 let seq = i64::try_from(seq).unwrap_or(i64::MAX);
