@@ -102,13 +102,8 @@ fn refused(reason: &'static str) -> crate::Error {
 /// The restore claim of an entry, if it is an `audit.restore` entry superseding
 /// `(size, root)`: its restored size.
 fn supersedes(e: &AuditEntry, size: u64, root: &Hash) -> Option<u64> {
-    if e.action != AuditAction::AuditRestore.as_str() {
-        return None;
-    }
-    let d = &e.details;
-    let ok = d.get(D_SUPERSEDED_SIZE)? == &size.to_string()
-        && d.get(D_SUPERSEDED_ROOT)? == &hex::encode(root);
-    ok.then(|| d.get(D_RESTORED_SIZE)?.parse().ok()).flatten()
+    let (restored, s, r) = super::sink::restore_claim_of(e).ok()?;
+    (s == size && r == *root).then_some(restored)
 }
 
 impl Guard {

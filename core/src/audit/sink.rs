@@ -77,12 +77,19 @@ impl RestoreAdmission {
 /// What a restore entry line states: `(restored size, superseded size, superseded root)`,
 /// or why it is not one.
 pub(crate) fn restore_claim(line: &str) -> Result<(super::AuditEntry, u64, u64, Hash), String> {
-    use super::restore::{D_RESTORED_SIZE, D_SUPERSEDED_ROOT, D_SUPERSEDED_SIZE};
     if line.len() > MAX_RESTORE_LINE {
         return Err("restore entry too long".into());
     }
     let e = super::export::parse_canonical_line(line.as_bytes())
         .map_err(|r| format!("restore entry: {}", r.kind()))?;
+    let (restored, superseded, root) = restore_claim_of(&e)?;
+    Ok((e, restored, superseded, root))
+}
+
+/// [`restore_claim`] of an entry already parsed: `(restored size, superseded size,
+/// superseded root)`, or why it is not a restore entry.
+pub(crate) fn restore_claim_of(e: &super::AuditEntry) -> Result<(u64, u64, Hash), String> {
+    use super::restore::{D_RESTORED_SIZE, D_SUPERSEDED_ROOT, D_SUPERSEDED_SIZE};
     if e.action != super::AuditAction::AuditRestore.as_str() || e.mac.is_none() {
         return Err("not an audit.restore entry with its MAC".into());
     }
@@ -102,7 +109,7 @@ pub(crate) fn restore_claim(line: &str) -> Result<(super::AuditEntry, u64, u64, 
     if restored >= e.seq || restored >= superseded {
         return Err("restore entry sizes out of order".into());
     }
-    Ok((e, restored, superseded, root))
+    Ok((restored, superseded, root))
 }
 
 /// One published checkpoint, as a sink hands it back.
