@@ -8,6 +8,9 @@
 #     with the workspace lints of Cargo.toml: missing_docs, unwrap_used and expect_used denied
 #     (tests may unwrap: clippy.toml, and `#![allow]` at the top of each test crate)
 #  3. RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+#  3b. clippy -D warnings on the core's lean feature sets: seal-only with SQLite, seal-only
+#     without any store (a host with its own), and PostgreSQL without SQLite, so an area
+#     that starts to need another (egress, auth, totp) fails here, not in a user's build
 #  4. cargo deny check licenses bans sources (deny.toml); installs cargo-deny if missing
 #     (`cargo install cargo-deny --locked`, about 4 minutes once). Advisories are not checked
 #     here: the advisory database cannot be fetched on this project's machines. Where it can:
@@ -32,6 +35,13 @@ lap clippy
 echo "-- rustdoc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 lap doc
+
+echo "-- clippy on the core's lean feature sets (-D warnings)"
+for features in sqlite,ring ring postgres,ring; do
+  echo "   --no-default-features --features $features"
+  cargo clippy -p tenantguard --lib --locked --no-default-features --features "$features" -- -D warnings
+done
+lap features
 
 echo "-- cargo-deny: licences, bans, duplicates, sources"
 if ! cargo deny --version >/dev/null 2>&1; then

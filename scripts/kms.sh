@@ -102,7 +102,7 @@ run_tests() {
   # shellcheck disable=SC1090
   source "$ENV_FILE"
   cargo test --locked -p tenantguard-kms --all-features
-  cargo test --locked -p tenantguard --test kms_byok
+  cargo test --locked -p tenantguard --test crypto kms_byok::
   # The command line with every provider (one build of the cli with --features kms): init,
   # tenants, doctor's wrap/unwrap, key and KEK rotation, rewrap and reencrypt per provider.
   cargo test --locked -p tenantguard-cli --features kms --test cli_kms

@@ -78,7 +78,7 @@ cargo build --locked --release -p tenantguard-ffi --features test-primitives
 
 step "Kotlin: compile the generated bindings, the JNI fast path and the test helpers with -Werror"
 "$kotlinc" -Werror -d "$out/tenantguard.jar" -classpath "$CLASSPATH" \
-  "$out/kotlin/tenantguard/tenantguard_ffi.kt" bindings/uniffi/kotlin/TenantSealer.kt bindings/uniffi/kotlin/RateLimited.kt \
+  "$out/kotlin/tenantguard/tenantguard_ffi.kt" bindings/uniffi/kotlin/TenantguardException.kt bindings/uniffi/kotlin/TenantSealer.kt bindings/uniffi/kotlin/RateLimited.kt \
   bindings/uniffi/tests/kotlin/Json.kt bindings/uniffi/tests/kotlin/Check.kt
 run() { "$kotlinc" -classpath "$out/tenantguard.jar:$CLASSPATH" -J-ea -J-Djna.library.path="$(dirname "$lib")" -script "$@"; }
 

@@ -9,7 +9,7 @@
 //!
 //! A and B are two guards on two `PostgresStore`s in this process: separate connection
 //! pools and separate listeners, so the news goes through the server exactly as between
-//! processes (core/tests/postgres_events.rs proves it with real processes), while both
+//! processes (core/tests/postgres/events.rs proves it with real processes), while both
 //! timestamps come from one monotonic clock. B's token cache TTL is one hour: only the
 //! news can make it refuse. Revocations are paced 20 ms apart; B checks every pending
 //! token about every millisecond (cache hits), which bounds the resolution at ~1 ms.

@@ -3,16 +3,21 @@
 use thiserror::Error;
 
 use crate::audit::AuditError;
+#[cfg(feature = "auth")]
 use crate::auth::AuthError;
 use crate::crypto::CryptoError;
+#[cfg(feature = "egress")]
 use crate::egress::EgressError;
 use crate::kms::KmsError;
 use crate::portal::PortalError;
+#[cfg(feature = "egress")]
 use crate::redact::RedactError;
+#[cfg(feature = "totp")]
 use crate::reveal::RevealError;
 use crate::store::StoreError;
 use crate::tenant::TenantError;
 use crate::tokens::TokenError;
+#[cfg(feature = "totp")]
 use crate::totp::TotpError;
 
 /// A stable classification of every error tenantguard returns.
@@ -289,18 +294,23 @@ pub enum Error {
     /// The audit log refused an event or its chain is broken.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[cfg(feature = "auth")]
     /// A password or session operation failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[cfg(feature = "totp")]
     /// Computing a TOTP code failed.
     #[error(transparent)]
     Totp(#[from] TotpError),
+    #[cfg(feature = "totp")]
     /// Opening a credential was refused by the reveal path.
     #[error(transparent)]
     Reveal(#[from] RevealError),
+    #[cfg(feature = "egress")]
     /// Redaction or restore failed.
     #[error(transparent)]
     Redact(#[from] RedactError),
+    #[cfg(feature = "egress")]
     /// An egress policy or request failed.
     #[error(transparent)]
     Egress(#[from] EgressError),
@@ -326,10 +336,15 @@ impl Error {
             Error::Tenant(e) => e.kind(),
             Error::Token(e) => e.kind(),
             Error::Audit(e) => e.kind(),
+            #[cfg(feature = "auth")]
             Error::Auth(e) => e.kind(),
+            #[cfg(feature = "totp")]
             Error::Totp(e) => e.kind(),
+            #[cfg(feature = "totp")]
             Error::Reveal(e) => e.kind(),
+            #[cfg(feature = "egress")]
             Error::Redact(e) => e.kind(),
+            #[cfg(feature = "egress")]
             Error::Egress(e) => e.kind(),
             Error::Portal(e) => e.kind(),
             Error::Keyring(e) => e.kind(),
@@ -356,7 +371,9 @@ impl Error {
             Error::Tenant(e) => e.reason(),
             Error::Token(e) => Some(e.reason()),
             Error::Audit(e) => e.reason(),
+            #[cfg(feature = "auth")]
             Error::Auth(e) => Some(e.reason()),
+            #[cfg(feature = "egress")]
             Error::Redact(crate::redact::RedactError::Crypto(e)) => e.reason(),
             Error::Keyring(KeyringError::Kms(e)) => e.reason(),
             Error::Keyring(KeyringError::Store(e)) => e.reason(),
@@ -371,6 +388,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "auth")]
     use crate::auth::AuthError;
     use crate::crypto::{CryptoError, KeyId};
     use crate::kms::KmsError;
@@ -420,13 +438,8 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Integrity, "{e:?}");
             assert_eq!(e.reason(), Some(r), "{e:?}");
         }
-        let refused: Vec<(Error, Reason)> = vec![
-            (AuthError::WrongPassword.into(), Reason::WrongPassword),
-            (AuthError::Expired.into(), Reason::Expired),
-            (AuthError::Revoked.into(), Reason::Revoked),
-            (AuthError::BadSignature.into(), Reason::BadSignature),
-            (AuthError::RefreshReuse.into(), Reason::RefreshReuse),
-            (AuthError::MembershipEnded.into(), Reason::MembershipEnded),
+        #[cfg_attr(not(feature = "auth"), allow(unused_mut))]
+        let mut refused: Vec<(Error, Reason)> = vec![
             (TokenError::Unknown.into(), Reason::Unknown),
             (TokenError::Expired.into(), Reason::Expired),
             (TokenError::Revoked.into(), Reason::Revoked),
@@ -435,6 +448,15 @@ mod tests {
                 Reason::AgentRevoked,
             ),
         ];
+        #[cfg(feature = "auth")]
+        refused.extend([
+            (AuthError::WrongPassword.into(), Reason::WrongPassword),
+            (AuthError::Expired.into(), Reason::Expired),
+            (AuthError::Revoked.into(), Reason::Revoked),
+            (AuthError::BadSignature.into(), Reason::BadSignature),
+            (AuthError::RefreshReuse.into(), Reason::RefreshReuse),
+            (AuthError::MembershipEnded.into(), Reason::MembershipEnded),
+        ]);
         for (e, r) in refused {
             assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{e:?}");
             assert_eq!(e.reason(), Some(r), "{e:?}");

@@ -1,6 +1,8 @@
 //! Settings and per-`Guard` state of the governance features (tokens, sessions).
 
+#[cfg(feature = "auth")]
 use crate::auth::SessionConfig;
+#[cfg(feature = "auth")]
 use crate::secret::SecretBytes;
 use crate::tokens::{format::validate_prefix, TokenCache, TokenConfig, TokenError};
 
@@ -11,16 +13,20 @@ pub struct GovernanceConfig {
     /// Agent-token settings.
     pub tokens: TokenConfig,
     /// Login-session settings.
+    #[cfg(feature = "auth")]
     pub sessions: SessionConfig,
 }
 
 pub(crate) struct GovState {
     pub(crate) tokens: TokenConfig,
     pub(crate) token_cache: TokenCache,
+    #[cfg(feature = "auth")]
     pub(crate) sessions: SessionConfig,
     /// The configured session signing key; `None`: the service keyring's (the default).
+    #[cfg(feature = "auth")]
     pub(crate) session_key: Option<SecretBytes>,
     pub(crate) revocations: Revocations,
+    #[cfg(feature = "auth")]
     pub(crate) session_revocations: crate::auth::SessionRevocations,
 }
 
@@ -132,13 +138,17 @@ impl GovState {
             .into());
         }
         let token_cache = TokenCache::new(cfg.tokens.cache_ttl, cfg.tokens.cache_capacity);
+        #[cfg(feature = "auth")]
         let (sessions, session_key) = cfg.sessions.into_key()?;
         Ok(GovState {
             tokens: cfg.tokens,
             token_cache,
+            #[cfg(feature = "auth")]
             sessions,
+            #[cfg(feature = "auth")]
             session_key,
             revocations: Revocations::default(),
+            #[cfg(feature = "auth")]
             session_revocations: crate::auth::SessionRevocations::default(),
         })
     }

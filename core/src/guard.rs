@@ -247,10 +247,12 @@ impl GuardBuilder {
             // another to react. Weak: the bus never keeps a dropped guard alive.
             let keys = me.clone();
             let tokens = me.clone();
+            #[cfg(feature = "auth")]
             let sessions = me.clone();
             let limits = me.clone();
             let ring = Arc::downgrade(&keyring);
-            let subscriptions = vec![
+            #[cfg_attr(not(feature = "auth"), allow(unused_mut))]
+            let mut subscriptions = vec![
                 bus.subscribe(move |e| {
                     if let Some(r) = ring.upgrade() {
                         match e {
@@ -273,19 +275,20 @@ impl GuardBuilder {
                     }
                 }),
                 bus.subscribe(move |e| {
-                    if let Some(i) = sessions.upgrade() {
-                        let ttl = i.gov.sessions.access_ttl_secs;
-                        i.gov
-                            .session_revocations
-                            .on_event(e, i.clock.now_unix(), ttl);
-                    }
-                }),
-                bus.subscribe(move |e| {
                     if let Some(i) = limits.upgrade() {
                         i.limit_overrides.on_event(e);
                     }
                 }),
             ];
+            #[cfg(feature = "auth")]
+            subscriptions.push(bus.subscribe(move |e| {
+                if let Some(i) = sessions.upgrade() {
+                    let ttl = i.gov.sessions.access_ttl_secs;
+                    i.gov
+                        .session_revocations
+                        .on_event(e, i.clock.now_unix(), ttl);
+                }
+            }));
             Inner {
                 id,
                 keyring,

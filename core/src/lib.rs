@@ -31,9 +31,11 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+#[cfg(feature = "auth")]
 pub mod auth;
 mod bounded;
 pub mod crypto;
+#[cfg(feature = "egress")]
 pub mod egress;
 mod error;
 pub mod events;
@@ -45,14 +47,17 @@ mod members;
 pub mod portal;
 mod progress;
 pub mod ratelimit;
+#[cfg(feature = "egress")]
 pub mod redact;
 pub mod retention;
+#[cfg(feature = "totp")]
 pub mod reveal;
 mod rotation;
 mod secret;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
+#[cfg(feature = "totp")]
 pub mod totp;
 
 pub use crypto::SealFormat;

@@ -13,6 +13,7 @@ use crate::guard::Guard;
 use crate::provider::Store;
 use crate::runtime::block_on;
 use crate::types::{tenant_id, TenantContext};
+use tenantguard::ErrorKind;
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
 
@@ -715,7 +716,10 @@ impl PseudonymSession {
 pub struct StreamRestorer(std::sync::Mutex<Option<core_redact::OwnedStreamRestorer>>);
 
 fn finished() -> TenantguardError {
-    TenantguardError::InvalidInput("the stream restorer is already finished".into())
+    TenantguardError::new(
+        ErrorKind::InvalidInput,
+        "the stream restorer is already finished",
+    )
 }
 
 #[uniffi::export]
@@ -796,7 +800,10 @@ impl Redactor {
     /// Replaces values with an HMAC-SHA256 tag under the 32-byte `key`.
     pub fn hash(&self, text: String, key: Vec<u8>) -> Result<Redacted> {
         let key: [u8; 32] = key.as_slice().try_into().map_err(|_| {
-            TenantguardError::InvalidInput(format!("hash key must be 32 bytes, got {}", key.len()))
+            TenantguardError::new(
+                ErrorKind::InvalidInput,
+                format!("hash key must be 32 bytes, got {}", key.len()),
+            )
         })?;
         let key = zeroize::Zeroizing::new(key);
         let k = core_redact::HashKey::from_bytes(*key);

@@ -12,6 +12,7 @@ use crate::dual::dual;
 use crate::error::TenantguardError;
 use crate::guard::Guard;
 use crate::types::{tenant_id, ServiceRole, TenantContext};
+use tenantguard::ErrorKind;
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
 
@@ -861,7 +862,7 @@ impl Guard {
         let mut out = Vec::new();
         let report = self.0.export_audit(&ctx.0, &mut out).await?;
         let jsonl = String::from_utf8(out)
-            .map_err(|_| TenantguardError::Store("audit export is not UTF-8".into()))?;
+            .map_err(|_| TenantguardError::new(ErrorKind::Store, "audit export is not UTF-8"))?;
         Ok(AuditExport { jsonl, report: report.into() })
     }
 

@@ -14,6 +14,7 @@ use crate::error::{HostError, TenantguardError};
 use crate::guard::Guard;
 use crate::provider::Store;
 use crate::types::{tenant_id, Credential, Role, ServiceRole, TenantContext};
+use tenantguard::ErrorKind;
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
 
@@ -229,9 +230,9 @@ impl DirectoryResolver {
     pub fn from_store(store: Arc<Store>, service: Arc<ServiceRole>) -> Result<Arc<Self>> {
         match &store.2 {
             Some(d) => Ok(resolver(d.clone(), &service)),
-            None => Err(TenantguardError::Config(
-                "this store keeps no memberships: use a MemoryDirectory or your own Directory"
-                    .into(),
+            None => Err(TenantguardError::new(
+                ErrorKind::Config,
+                "this store keeps no memberships: use a MemoryDirectory or your own Directory",
             )),
         }
     }

@@ -20,10 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use jni::errors::{Error as JniError, ErrorPolicy};
-use jni::objects::{JByteArray, JClass, JString};
+use jni::objects::{JByteArray, JClass, JObject, JObjectArray, JString, JThrowable, JValue};
 use jni::strings::JNIString;
 use jni::sys::jlong;
-use jni::{Env, EnvUnowned};
+use jni::{jni_sig, Env, EnvUnowned};
+use tenantguard::ErrorKind;
 use zeroize::Zeroizing;
 
 use crate::error::TenantguardError;
@@ -47,9 +48,10 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 fn register(guard: Arc<Guard>, ctx: Arc<TenantContext>) -> Result<u64, TenantguardError> {
     let mut scopes = SCOPES.write().unwrap_or_else(PoisonError::into_inner);
     if scopes.len() >= MAX_SCOPES {
-        return Err(TenantguardError::TooLarge(format!(
-            "{MAX_SCOPES} TenantSealers are open: close() the ones you no longer use"
-        )));
+        return Err(TenantguardError::new(
+            ErrorKind::TooLarge,
+            format!("{MAX_SCOPES} TenantSealers are open: close() the ones you no longer use"),
+        ));
     }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     scopes.insert(id, Arc::new(Scope { guard, ctx }));
@@ -77,7 +79,7 @@ fn release(id: jlong) -> bool {
 
 /// Why a native method failed; each becomes a Java exception.
 enum Failure {
-    /// The core refused: `TenantguardException.<Kind>` with the core's message.
+    /// The core refused: `TenantguardException.<Kind>` with the core's message and reason.
     Core(TenantguardError),
     /// The scope id is not registered (closed sealer).
     Closed,
@@ -97,28 +99,29 @@ impl From<TenantguardError> for Failure {
     }
 }
 
-/// The Kotlin class uniffi generates for each variant (flat error: one `String` constructor).
+/// The Kotlin class of each variant (`kotlin/TenantguardException.kt`: each has a
+/// `(String, ErrorReason?)` constructor).
 fn exception_class(e: &TenantguardError) -> &'static str {
     use TenantguardError as E;
     match e {
-        E::InvalidInput(_) => "tenantguard/TenantguardException$InvalidInput",
-        E::Malformed(_) => "tenantguard/TenantguardException$Malformed",
-        E::UnsupportedVersion(_) => "tenantguard/TenantguardException$UnsupportedVersion",
-        E::TooLarge(_) => "tenantguard/TenantguardException$TooLarge",
-        E::AuthenticationFailed(_) => "tenantguard/TenantguardException$AuthenticationFailed",
-        E::UnknownKey(_) => "tenantguard/TenantguardException$UnknownKey",
-        E::KeyDestroyed(_) => "tenantguard/TenantguardException$KeyDestroyed",
-        E::CrossTenant(_) => "tenantguard/TenantguardException$CrossTenant",
-        E::NotFound(_) => "tenantguard/TenantguardException$NotFound",
-        E::PermissionDenied(_) => "tenantguard/TenantguardException$PermissionDenied",
-        E::Conflict(_) => "tenantguard/TenantguardException$Conflict",
-        E::KeyProvider(_) => "tenantguard/TenantguardException$KeyProvider",
-        E::Unavailable(_) => "tenantguard/TenantguardException$Unavailable",
-        E::Store(_) => "tenantguard/TenantguardException$Store",
-        E::Config(_) => "tenantguard/TenantguardException$Config",
-        E::Integrity(_) => "tenantguard/TenantguardException$Integrity",
-        E::RateLimited(_) => "tenantguard/TenantguardException$RateLimited",
-        E::Other(_) => "tenantguard/TenantguardException$Other",
+        E::InvalidInput { .. } => "tenantguard/TenantguardException$InvalidInput",
+        E::Malformed { .. } => "tenantguard/TenantguardException$Malformed",
+        E::UnsupportedVersion { .. } => "tenantguard/TenantguardException$UnsupportedVersion",
+        E::TooLarge { .. } => "tenantguard/TenantguardException$TooLarge",
+        E::AuthenticationFailed { .. } => "tenantguard/TenantguardException$AuthenticationFailed",
+        E::UnknownKey { .. } => "tenantguard/TenantguardException$UnknownKey",
+        E::KeyDestroyed { .. } => "tenantguard/TenantguardException$KeyDestroyed",
+        E::CrossTenant { .. } => "tenantguard/TenantguardException$CrossTenant",
+        E::NotFound { .. } => "tenantguard/TenantguardException$NotFound",
+        E::PermissionDenied { .. } => "tenantguard/TenantguardException$PermissionDenied",
+        E::Conflict { .. } => "tenantguard/TenantguardException$Conflict",
+        E::KeyProvider { .. } => "tenantguard/TenantguardException$KeyProvider",
+        E::Unavailable { .. } => "tenantguard/TenantguardException$Unavailable",
+        E::Store { .. } => "tenantguard/TenantguardException$Store",
+        E::Config { .. } => "tenantguard/TenantguardException$Config",
+        E::Integrity { .. } => "tenantguard/TenantguardException$Integrity",
+        E::RateLimited { .. } => "tenantguard/TenantguardException$RateLimited",
+        E::Other { .. } => "tenantguard/TenantguardException$Other",
     }
 }
 
@@ -133,20 +136,23 @@ impl<T: Default> ErrorPolicy<T, Failure> for ThrowTyped {
         _cap: &mut (),
         err: Failure,
     ) -> jni::errors::Result<T> {
-        let (class, msg) = match err {
+        let e = match err {
             // An exception is already pending (e.g. OutOfMemoryError): let it propagate.
             Failure::Jni(JniError::JavaException) => return Ok(T::default()),
-            Failure::Core(e) => (exception_class(&e), e.to_string()),
-            Failure::Closed => (
-                "java/lang/IllegalStateException",
-                "TenantSealer has already been closed".to_owned(),
-            ),
-            Failure::Jni(e) => (
-                exception_class(&TenantguardError::InvalidInput(String::new())),
+            Failure::Core(e) => e,
+            Failure::Closed => {
+                env.throw_new(
+                    JNIString::from("java/lang/IllegalStateException"),
+                    JNIString::from("TenantSealer has already been closed"),
+                )?;
+                return Ok(T::default());
+            }
+            Failure::Jni(e) => TenantguardError::new(
+                ErrorKind::InvalidInput,
                 format!("cannot read the argument: {e}"),
             ),
         };
-        env.throw_new(JNIString::from(class), JNIString::from(msg))?;
+        throw_typed(env, &e)?;
         Ok(T::default())
     }
 
@@ -156,12 +162,43 @@ impl<T: Default> ErrorPolicy<T, Failure> for ThrowTyped {
         _payload: Box<dyn std::any::Any + Send + 'static>,
     ) -> jni::errors::Result<T> {
         // The payload is not shown: a panic message could quote a value.
-        env.throw_new(
-            JNIString::from(exception_class(&TenantguardError::Other(String::new()))),
-            JNIString::from("internal error in tenantguard's JNI layer (a bug): please report it"),
-        )?;
+        let e = TenantguardError::Other {
+            message: "internal error in tenantguard's JNI layer (a bug): please report it".into(),
+            reason: None,
+        };
+        throw_typed(env, &e)?;
         Ok(T::default())
     }
+}
+
+/// Throws `e` as its `TenantguardException.<Kind>`, with the core's message and reason: the
+/// same exception the uniffi calls throw for the same error.
+fn throw_typed(env: &mut Env<'_>, e: &TenantguardError) -> jni::errors::Result<()> {
+    let reason = match e.reason() {
+        // Kotlin's `ErrorReason` has uniffi's cases in declaration order, so a case's index
+        // in `values()` is its Rust discriminant.
+        Some(r) => {
+            let all = env
+                .call_static_method(
+                    JNIString::from("tenantguard/ErrorReason"),
+                    JNIString::from("values"),
+                    jni_sig!("()[Ltenantguard/ErrorReason;"),
+                    &[],
+                )?
+                .l()?;
+            let all = env.cast_local::<JObjectArray>(all)?;
+            all.get_element(env, r as usize)?
+        }
+        None => JObject::null(),
+    };
+    let message = env.new_string(e.to_string())?;
+    let thrown = env.new_object(
+        JNIString::from(exception_class(e)),
+        jni_sig!("(Ljava/lang/String;Ltenantguard/ErrorReason;)V"),
+        &[JValue::Object(&message), JValue::Object(&reason)],
+    )?;
+    let thrown = env.cast_local::<JThrowable>(thrown)?;
+    env.throw(thrown)
 }
 
 fn seal(s: &Scope, context: &str, plaintext: &[u8]) -> Result<tenantguard::SealedValue, Failure> {
@@ -188,9 +225,12 @@ fn text(env: &Env<'_>, s: &JString<'_>, what: &str) -> Result<String, Failure> {
     let chars = s.mutf8_chars(env)?;
     match simd_cesu8::mutf8::decode(chars.to_bytes()) {
         Ok(t) => Ok(t.into_owned()),
-        Err(_) => Err(Failure::Core(TenantguardError::InvalidInput(format!(
-            "{what} is not valid Unicode text (an unpaired surrogate): pass well-formed strings"
-        )))),
+        Err(_) => Err(Failure::Core(TenantguardError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "{what} is not valid Unicode text (an unpaired surrogate): pass well-formed strings"
+            ),
+        ))),
     }
 }
 

@@ -9,10 +9,14 @@ use tenantguard::hazmat::TenantKey;
 
 use crate::error::TenantguardError;
 use crate::types::{key_id, tenant_id, SealedValue};
+use tenantguard::ErrorKind;
 
 fn tenant_key(key: &[u8], id: u32) -> Result<TenantKey, TenantguardError> {
     let bytes: [u8; 32] = key.try_into().map_err(|_| {
-        TenantguardError::InvalidInput(format!("key must be 32 bytes, got {}", key.len()))
+        TenantguardError::new(
+            ErrorKind::InvalidInput,
+            format!("key must be 32 bytes, got {}", key.len()),
+        )
     })?;
     Ok(TenantKey::from_bytes(key_id(id)?, bytes))
 }
@@ -29,7 +33,10 @@ pub fn seal_with_salt(
 ) -> Result<Arc<SealedValue>, TenantguardError> {
     let k = tenant_key(&key, key_id)?;
     let salt: &[u8; SALT_LEN] = salt.as_slice().try_into().map_err(|_| {
-        TenantguardError::InvalidInput(format!("salt must be {SALT_LEN} bytes, got {}", salt.len()))
+        TenantguardError::new(
+            ErrorKind::InvalidInput,
+            format!("salt must be {SALT_LEN} bytes, got {}", salt.len()),
+        )
     })?;
     Ok(Arc::new(SealedValue(tenantguard::hazmat::seal_with_salt(
         &k,

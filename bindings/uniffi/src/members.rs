@@ -10,13 +10,13 @@ use crate::guard::Guard;
 use crate::isolation::Membership;
 use crate::provider::Store;
 use crate::types::{Credential, Role, TenantContext};
+use tenantguard::ErrorKind;
 
 impl Store {
     fn postgres_store(&self) -> Result<&tenantguard::PostgresStore, TenantguardError> {
         self.3.as_deref().ok_or_else(|| {
-            TenantguardError::Config(
-                "memberships are edited in a PostgreSQL store; use a MemoryDirectory or your own Directory"
-                    .into(),
+            TenantguardError::new(ErrorKind::Config,
+                "memberships are edited in a PostgreSQL store; use a MemoryDirectory or your own Directory",
             )
         })
     }

@@ -24,7 +24,10 @@ where
                 .map_err(|e| format!("cannot start the tenantguard runtime: {e}"))
         })
         .as_ref()
-        .map_err(|e| TenantguardError::Other(e.clone()))?;
+        .map_err(|e| TenantguardError::Other {
+            message: e.clone(),
+            reason: None,
+        })?;
     let _ctx = rt.enter();
     pollster::block_on(fut)
 }

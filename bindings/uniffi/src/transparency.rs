@@ -9,6 +9,7 @@ use tenantguard::audit::{AuditPublicKey, Checkpoint};
 
 use crate::error::TenantguardError;
 use crate::governance::AuditEntry;
+use tenantguard::ErrorKind;
 
 /// Why an export or proof does not verify, one case per core `TamperReason` (its
 /// `kind` name in SCREAMING_SNAKE case).
@@ -208,13 +209,17 @@ pub enum AuditProofCheck {
 
 fn keys(public_keys: &[String]) -> Result<Vec<AuditPublicKey>, TenantguardError> {
     if public_keys.is_empty() {
-        return Err(TenantguardError::InvalidInput("publicKeys is empty".into()));
+        return Err(TenantguardError::new(
+            ErrorKind::InvalidInput,
+            "publicKeys is empty",
+        ));
     }
     public_keys
         .iter()
         .map(|k| {
-            AuditPublicKey::parse(k)
-                .map_err(|e| TenantguardError::InvalidInput(format!("public key {k:?}: {e}")))
+            AuditPublicKey::parse(k).map_err(|e| {
+                TenantguardError::new(ErrorKind::InvalidInput, format!("public key {k:?}: {e}"))
+            })
         })
         .collect()
 }

@@ -355,6 +355,7 @@ impl Guard {
                     }
                     None => manual(&mut r),
                 },
+                #[cfg(feature = "auth")]
                 Some(AuditAction::SessionRevoke) => {
                     if let Some(id) = e.target.strip_prefix("session:") {
                         let changed = match self.revoke_session(svc, id).await {
@@ -377,6 +378,9 @@ impl Guard {
                 Some(AuditAction::MemberChange) => {
                     members.insert(e.target.clone(), e);
                 }
+                // Without the `auth` area this build has no sessions to revoke again.
+                #[cfg(not(feature = "auth"))]
+                Some(AuditAction::SessionRevoke) => manual(&mut r),
                 Some(
                     AuditAction::KeyRotate
                     | AuditAction::KeyDestroy

@@ -130,6 +130,7 @@ impl TenantKey {
 impl TenantKey {
     /// Derives a 32-byte subkey for another purpose (e.g. the redaction hash key), domain
     /// separated from record keys by its `info` label.
+    #[cfg(feature = "egress")]
     pub(crate) fn derive_subkey(&self, info: &[u8]) -> [u8; 32] {
         let mut out = [0u8; 32];
         self.hkdf

@@ -5,9 +5,12 @@ use std::sync::{Arc, RwLock};
 use super::overrides::TenantPolicies;
 use super::{ActionClass, ClassPolicy, LimitKey, RateLimitOverrides, OVERRIDE_POLICY_KIND};
 use crate::audit::{AuditAction, AuditEvent};
+#[cfg(feature = "auth")]
 use crate::auth::{AuthError, PasswordCheck, PasswordHasher};
 use crate::events::Event;
-use crate::tenant::{Principal, Role, TenantContext, TenantId, UserId};
+#[cfg(feature = "auth")]
+use crate::tenant::UserId;
+use crate::tenant::{Principal, Role, TenantContext, TenantId};
 use crate::tokens::Action as ScopeAction;
 use crate::{ErrorKind, Guard, Result};
 
@@ -264,6 +267,7 @@ impl Guard {
     /// client id as `host_key`: an attacker from one host then never locks the user out
     /// from another. `WrongPassword`, `MalformedHash` and `InvalidInput` as
     /// [`PasswordHasher::verify`].
+    #[cfg(feature = "auth")]
     pub async fn verify_password(
         &self,
         hasher: &PasswordHasher,
@@ -305,6 +309,7 @@ impl Guard {
 
     /// Audits a lock-out in `tenant`: the class, the subject, the failure count and the
     /// lock-out length; never the password, token or host key.
+    #[cfg(feature = "auth")]
     pub(crate) async fn audit_lockout(
         &self,
         tenant: &TenantId,

@@ -13,6 +13,10 @@
 //! an older copy of a row after its revocation is refused by the PostgreSQL triggers for
 //! the application and service logins; a database superuser can still do it.
 
+// Only the database stores write rows that carry MACs: a build with neither `sqlite` nor
+// `postgres` (a host with its own store) uses none of this but the public row type.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -34,6 +38,7 @@ pub(crate) const BACKFILL_DONE: &str = "row-mac-backfill";
 
 /// Rows MACed per backfill batch (one transaction each, so a crash loses one batch of work
 /// and nothing else: the next open resumes).
+#[cfg(feature = "sqlite")]
 pub(crate) const BACKFILL_BATCH: usize = 500;
 
 /// A row MAC and the id of the row-MAC service key that made it, as stored.

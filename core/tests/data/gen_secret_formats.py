@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes core/tests/data/secret_formats.tsv: one documented sample and one near miss per
-provider credential format, for core/tests/secret_formats.rs.
+provider credential format, for core/tests/redact/secret_formats.rs.
 
 Each line of SPEC below was written from the provider's documentation of its token format
 (named in the first column) — prefix, alphabet, body length — and not from tenantguard's

@@ -37,9 +37,9 @@ impl Clock for TestClock {
     }
 }
 
+// Declared once by each test binary (its root), shared with the tests that use it directly.
 #[cfg(feature = "postgres")]
-#[path = "../postgres_support/mod.rs"]
-pub mod postgres_support;
+pub(crate) use crate::postgres_support;
 
 /// Every backend under test, with its name. The SQLite one is a real file in a temp dir.
 /// With the `postgres` feature and TENANTGUARD_PG_URL set, a PostgresStore on a fresh

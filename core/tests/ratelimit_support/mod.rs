@@ -1,4 +1,4 @@
-//! What `ratelimit.rs` and `ratelimit_shared.rs` share: the login policy their password
+//! What `governance/ratelimit.rs` and `governance/ratelimit_shared.rs` share: the login policy their password
 //! guessing scenarios run under.
 
 use std::time::Duration;

@@ -32,13 +32,14 @@ test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch
         check(v.tokenId == issued.id() && v.agent == "bot-1" && v.scopes == listOf(TokenScope("*", TokenAction.READ)))
         check(v.context.tenant() == "acme" && v.context.kind() == PrincipalKind.AGENT && v.context.agent() == "bot-1")
         check(v.context.user() == null && v.context.role() == null)
-        expect<TenantguardException.PermissionDenied>("does not allow write") { g.verifyToken(secret, "runs/1", TokenAction.WRITE) }
+        // Every token error carries the core's reason (`reason`), typed.
+        check(expect<TenantguardException.PermissionDenied>("does not allow write") { g.verifyToken(secret, "runs/1", TokenAction.WRITE) }.reason == ErrorReason.OUT_OF_SCOPE)
         expect<TenantguardException.PermissionDenied>("does not allow") { g.seal(v.context, "c", byteArrayOf(1)) }
 
         // Typos and junk are refused before any lookup; a well-formed stranger after it.
         val typo = secret.dropLast(1) + (if (secret.last() == 'A') 'B' else 'A')
-        expect<TenantguardException.Malformed>("checksum") { g.authenticateToken(typo) }
-        expect<TenantguardException.Malformed>("malformed token") { g.authenticateToken("hello") }
+        check(expect<TenantguardException.Malformed>("checksum") { g.authenticateToken(typo) }.reason == ErrorReason.BAD_CHECKSUM)
+        check(expect<TenantguardException.Malformed>("malformed token") { g.authenticateToken("hello") }.reason == ErrorReason.MALFORMED)
 
         // A scoped, expiring writer.
         val w = g.createToken(acme, TokenSpec("bot-2", "deploy", listOf(TokenScope("runs/*", TokenAction.WRITE), TokenScope("values/*", TokenAction.WRITE)), 60L))
@@ -52,7 +53,8 @@ test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch
         clock.t = T0 + 59
         g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE)
         clock.t = T0 + 60
-        expect<TenantguardException.AuthenticationFailed>("token expired") { g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE) }
+        val expired = expect<TenantguardException.AuthenticationFailed>("token expired") { g.verifyToken(w.secret(), "runs/7", TokenAction.WRITE) }
+        check(expired.reason == ErrorReason.EXPIRED && expired.message == "token expired") { "${expired.reason} ${expired.message}" }
 
         // Listing shows metadata, never the plaintext.
         val listed = g.listTokens(acme, null, null, 100u)
@@ -63,7 +65,7 @@ test("agent tokens: shown once, verified, scoped, expiring, revoked, kill switch
         // Revocation is immediate through the same guard.
         check(g.revokeToken(acme, issued.id()))
         check(!g.revokeToken(acme, issued.id()))
-        expect<TenantguardException.AuthenticationFailed>("token revoked") { g.authenticateToken(secret) }
+        check(expect<TenantguardException.AuthenticationFailed>("token revoked") { g.authenticateToken(secret) }.reason == ErrorReason.REVOKED)
         check(g.listTokens(acme, "bot-1", null, 10u).single().revokedAt == T0 + 60)
 
         // Kill switch: every token of one agent at once.
@@ -125,7 +127,7 @@ test("audit log: chained entries, JSONL export verified offline, tampering detec
         val altered = lines.toMutableList()
         altered[1] = altered[1].replace("\"target\":\"", "\"target\":\"x")
         check(altered[1] != lines[1])
-        expect<TenantguardException.Integrity>("line 2") { verifyAuditJsonl(altered.joinToString("\n", postfix = "\n")) }
+        check(expect<TenantguardException.Integrity>("line 2") { verifyAuditJsonl(altered.joinToString("\n", postfix = "\n")) }.reason == ErrorReason.BROKEN_CHAIN)
         expect<TenantguardException.Integrity>("missing entries") {
             verifyAuditJsonl((lines.take(1) + lines.drop(2)).joinToString("\n", postfix = "\n"))
         }
@@ -139,7 +141,8 @@ test("audit log: chained entries, JSONL export verified offline, tampering detec
 
         expect<TenantguardException.PermissionDenied>("needs role admin") { g.exportAudit(viewer) }
         expect<TenantguardException.PermissionDenied> { g.auditEntries(viewer, 0uL, 10u) }
-        expect<TenantguardException.InvalidInput>("target") { g.recordAudit(acme, AuditEvent(AuditAction.POLICY_CHANGE, "")) }
+        // An error the core gives no reason has none.
+        check(expect<TenantguardException.InvalidInput>("target") { g.recordAudit(acme, AuditEvent(AuditAction.POLICY_CHANGE, "")) }.reason == null)
         runBlocking { check(g.exportAuditAsync(acme).report == export.report) }
     }
 }
@@ -265,8 +268,10 @@ test("passwords: argon2id hashes, wrong password refused, rehash on stronger par
     check(phc.startsWith("\$argon2id\$v=19\$m=19456,t=2,p=1\$")) { phc }
     check(h.hash("correct horse battery staple") != phc) // fresh salt
     check(!h.verify("correct horse battery staple", phc).needsRehash)
-    expect<TenantguardException.AuthenticationFailed>("wrong password") { h.verify("correct horse battery stapler", phc) }
-    expect<TenantguardException.Malformed>("malformed") { h.verify("x", "not a hash") }
+    val wrong = expect<TenantguardException.AuthenticationFailed>("wrong password") { h.verify("correct horse battery stapler", phc) }
+    check(wrong.reason == ErrorReason.WRONG_PASSWORD && wrong.message == "wrong password") { "${wrong.reason} ${wrong.message}" }
+    check(errorReasonName(wrong.reason!!) == "wrong_password")
+    check(expect<TenantguardException.Malformed>("malformed") { h.verify("x", "not a hash") }.reason == ErrorReason.MALFORMED_HASH)
     expect<TenantguardException.InvalidInput>("password must be") { h.hash("") }
     expect<TenantguardException.InvalidInput>("OWASP") { PasswordHasher(PasswordParams(1024u, 1u, 1u)) }
     val stronger = PasswordHasher(PasswordParams(19_456u, 3u, 1u))
@@ -302,7 +307,7 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
         // Refresh rotates; presenting an old refresh token revokes the session.
         val s2 = g.refreshSession(s.refreshToken())
         check(s2.sessionId() == s.sessionId() && s2.refreshToken() != s.refreshToken())
-        expect<TenantguardException.AuthenticationFailed>("reuse") { g.refreshSession(s.refreshToken()) }
+        check(expect<TenantguardException.AuthenticationFailed>("reuse") { g.refreshSession(s.refreshToken()) }.reason == ErrorReason.REFRESH_REUSE)
         expect<TenantguardException.AuthenticationFailed> { g.refreshSession(s2.refreshToken()) }
 
         val s3 = g.createSession(alice, "phone")
@@ -311,13 +316,14 @@ test("sessions: access and refresh tokens, rotation, reuse detection, revocation
         expect<TenantguardException.PermissionDenied> { g.revokeSession(bob, s3.sessionId()) }
         expect<TenantguardException.PermissionDenied> { g.listSessions(bob, "alice", 10u) }
         check(g.revokeSession(alice, s3.sessionId()))
-        expect<TenantguardException.AuthenticationFailed>("revoked") { g.refreshSession(s3.refreshToken()) }
+        val revoked = expect<TenantguardException.AuthenticationFailed>("revoked") { g.refreshSession(s3.refreshToken()) }
+        check(revoked.reason == ErrorReason.REVOKED) { "${revoked.reason}" }
         g.createSession(alice, "tablet")
         check(g.revokeUserSessions(TenantContext.resolved(service, "acme", "adam", Role.ADMIN), "alice") == 1uL)
 
         val s4 = g.createSession(alice, "desk")
         clock.t = T0 + 600
-        expect<TenantguardException.AuthenticationFailed>("expired") { g.verifyAccessToken(s4.accessToken()) }
+        check(expect<TenantguardException.AuthenticationFailed>("expired") { g.verifyAccessToken(s4.accessToken()) }.reason == ErrorReason.EXPIRED)
         runBlocking {
             val s5 = g.createSessionAsync(alice, "async")
             check(g.refreshSessionAsync(s5.refreshToken()).sessionId() == s5.sessionId())

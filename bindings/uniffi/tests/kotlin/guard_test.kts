@@ -33,18 +33,25 @@ test("errors are typed with the core's message") {
         val acme = TenantContext.service("acme", service)
         g.createTenant(acme)
         val sealed = g.seal(acme, "row-1", byteArrayOf(1, 2, 3))
-        expect<TenantguardException.Integrity>("authentication failed") { g.open(acme, "row-2", sealed) }
+        // The message is the core's, unchanged; the reason is the core's, typed.
+        val tampered = expect<TenantguardException.Integrity>("authentication failed") { g.open(acme, "row-2", sealed) }
+        check(tampered.message == "authentication failed: the value was altered or is opened with the wrong tenant or context") { tampered.message!! }
+        check(tampered.reason == ErrorReason.TAMPERED) { "${tampered.reason}" }
         val other = TenantContext.service("other", service)
         g.createTenant(other)
-        expect<TenantguardException.Integrity> { g.open(other, "row-1", sealed) }
+        val elsewhere = expect<TenantguardException.Integrity> { g.open(other, "row-1", sealed) }
+        check(elsewhere.reason == ErrorReason.TAMPERED) { "${elsewhere.reason}: ${elsewhere.message}" }
         // The core's tables: integrity failures and refusals are different kinds.
         check(errorKinds().containsAll(listOf("integrity", "authentication_failed")))
         check(errorReasons().containsAll(listOf("tampered", "broken_chain", "wrong_password", "expired")))
+        // ErrorReason mirrors the core's reasons one to one, in the core's order, plus OTHER.
+        check(ErrorReason.entries.last() == ErrorReason.OTHER && errorReasonName(ErrorReason.OTHER) == null)
+        check(ErrorReason.entries.dropLast(1).map { errorReasonName(it) } == errorReasons()) { errorReasons().toString() }
         check(roleNames() == listOf("viewer", "member", "admin", "owner"))
         check(auditActionNames().contains("token.create"))
         expect<TenantguardException.Malformed>("must start with") { SealedValue.parse("hello") }
         expect<TenantguardException.UnsupportedVersion>("version 9") { SealedValue.parse("tg9:1:AAAA") }
-        expect<TenantguardException.NotFound>("record not found") { g.openRecord(acme, "missing") }
+        check(expect<TenantguardException.NotFound>("record not found") { g.openRecord(acme, "missing") }.reason == null)
         g.putRecord(other, "theirs", "note", null, byteArrayOf(9))
         // Record ids are per tenant: another tenant's id is simply not found.
         expect<TenantguardException.NotFound>("record not found") { g.openRecord(acme, "theirs") }

@@ -40,14 +40,23 @@ test("refusals are the Guard API's typed exceptions, with the core's message") {
         val s = TenantSealer(g, acme)
         val o = TenantSealer(g, other)
         val bin = s.seal("row-1", byteArrayOf(1, 2, 3))
-        expect<TenantguardException.Integrity>("authentication failed") { s.open("row-2", bin) }
-        expect<TenantguardException.Integrity> { o.open("row-1", bin) }
+        // The same exception, message and reason as the Guard API for the same refusal.
+        fun same(fast: TenantguardException, api: TenantguardException) =
+            check(fast.javaClass == api.javaClass && fast.message == api.message && fast.reason == api.reason) {
+                "sealer: ${fast.javaClass.simpleName} ${fast.reason} '${fast.message}', guard: ${api.javaClass.simpleName} ${api.reason} '${api.message}'"
+            }
+        val tampered = expect<TenantguardException.Integrity>("authentication failed") { s.open("row-2", bin) }
+        check(tampered.reason == ErrorReason.TAMPERED) { "${tampered.reason}" }
+        same(tampered, expect<TenantguardException.Integrity> { g.open(acme, "row-2", SealedValue.fromBytes(bin)) })
+        val elsewhere = expect<TenantguardException.Integrity> { o.open("row-1", bin) }
+        check(elsewhere.reason == ErrorReason.TAMPERED) { "${elsewhere.reason}" }
+        same(elsewhere, expect<TenantguardException.Integrity> { g.open(other, "row-1", SealedValue.fromBytes(bin)) })
         val flipped = bin.copyOf().also { it[it.size - 1] = (it[it.size - 1].toInt() xor 1).toByte() }
-        expect<TenantguardException.Integrity> { s.open("row-1", flipped) }
+        check(expect<TenantguardException.Integrity> { s.open("row-1", flipped) }.reason == ErrorReason.TAMPERED)
         expect<TenantguardException.Malformed> { s.open("row-1", byteArrayOf(1, 2)) }
         expect<TenantguardException.UnsupportedVersion> { s.open("row-1", byteArrayOf(9) + bin.copyOfRange(1, bin.size)) }
         expect<TenantguardException.Malformed>("must start with") { s.openText("row-1", "hello") }
-        expect<TenantguardException.TooLarge>("context") { s.seal("x".repeat(1025), byteArrayOf(1)) }
+        check(expect<TenantguardException.TooLarge>("context") { s.seal("x".repeat(1025), byteArrayOf(1)) }.reason == null)
         expect<TenantguardException.TooLarge> { s.seal("row", ByteArray(16 * 1024 * 1024 + 1)) }
         // An unpaired surrogate is not text: a typed error, not a crash.
         expect<TenantguardException.InvalidInput>("unpaired surrogate") { s.seal("row-\uD800", byteArrayOf(1)) }

@@ -14822,6 +14822,297 @@ public func FfiConverterTypeEgressDecision_lower(_ value: EgressDecision) -> Rus
 
 
 /**
+ * Why an error happened, where its kind has several causes: the core's `Reason`, one case
+ * per reason (same names, `errorReasonName` gives the core's snake_case name). Set on every
+ * `Integrity` error (an integrity failure: `Tampered`, `WrongKey`, `WrappedKeyRejected`,
+ * `TamperedRow`, `BrokenChain`), every `AuthenticationFailed` error (a refusal:
+ * `WrongPassword`, `Expired`, `Revoked`, `Unknown`, `RefreshReuse`, `MembershipEnded`...)
+ * and every token and session error.
+ */
+
+public enum ErrorReason: Equatable, Hashable {
+    
+    /**
+     * A sealed value did not authenticate: altered, or opened under another tenant or
+     * context (the two cannot be told apart, by design).
+     */
+    case tampered
+    /**
+     * A sealed value's key commitment names another key (another tenant or key version).
+     */
+    case wrongKey
+    /**
+     * The key provider rejected a wrapped key for its context (swapped or altered).
+     */
+    case wrappedKeyRejected
+    /**
+     * A stored authorization row (token, session, membership, key state) fails its MAC.
+     */
+    case tamperedRow
+    /**
+     * The audit chain is broken (an entry altered, removed, reordered or inserted).
+     */
+    case brokenChain
+    /**
+     * The password does not match.
+     */
+    case wrongPassword
+    /**
+     * A session access token's signature does not verify.
+     */
+    case badSignature
+    /**
+     * The token or session has expired.
+     */
+    case expired
+    /**
+     * The token or session was revoked (or its agent killed).
+     */
+    case revoked
+    /**
+     * No such token or session.
+     */
+    case unknown
+    /**
+     * A refresh token was used twice; the session was revoked.
+     */
+    case refreshReuse
+    /**
+     * The session's user is no longer a member of its tenant.
+     */
+    case membershipEnded
+    /**
+     * An agent context whose token was revoked or expired since it was made.
+     */
+    case agentRevoked
+    /**
+     * The token string is not shaped like a token (kind `Malformed`).
+     */
+    case malformed
+    /**
+     * The token's checksum does not match (kind `Malformed`).
+     */
+    case badChecksum
+    /**
+     * The stored password hash is not a valid PHC string (kind `Malformed`).
+     */
+    case malformedHash
+    /**
+     * The token does not allow this action on this resource (kind `PermissionDenied`).
+     */
+    case outOfScope
+    /**
+     * An agent asked for a token wider than its own (kind `PermissionDenied`).
+     */
+    case widening
+    /**
+     * An argument is out of range (kind `InvalidInput`).
+     */
+    case invalidInput
+    /**
+     * A scope pattern breaks the grammar (kind `InvalidInput`).
+     */
+    case invalidScope
+    /**
+     * Password-hashing parameters are below the floor (kind `InvalidInput`).
+     */
+    case weakParams
+    /**
+     * The operating system's random generator failed (kind `KeyProvider`).
+     */
+    case rng
+    /**
+     * A reason added to the core after this binding was built.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ErrorReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErrorReason: FfiConverterRustBuffer {
+    typealias SwiftType = ErrorReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErrorReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .tampered
+        
+        case 2: return .wrongKey
+        
+        case 3: return .wrappedKeyRejected
+        
+        case 4: return .tamperedRow
+        
+        case 5: return .brokenChain
+        
+        case 6: return .wrongPassword
+        
+        case 7: return .badSignature
+        
+        case 8: return .expired
+        
+        case 9: return .revoked
+        
+        case 10: return .unknown
+        
+        case 11: return .refreshReuse
+        
+        case 12: return .membershipEnded
+        
+        case 13: return .agentRevoked
+        
+        case 14: return .malformed
+        
+        case 15: return .badChecksum
+        
+        case 16: return .malformedHash
+        
+        case 17: return .outOfScope
+        
+        case 18: return .widening
+        
+        case 19: return .invalidInput
+        
+        case 20: return .invalidScope
+        
+        case 21: return .weakParams
+        
+        case 22: return .rng
+        
+        case 23: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ErrorReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .tampered:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .wrongKey:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .wrappedKeyRejected:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .tamperedRow:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .brokenChain:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .wrongPassword:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .badSignature:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .refreshReuse:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .membershipEnded:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .agentRevoked:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .badChecksum:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .malformedHash:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .outOfScope:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .widening:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .invalidInput:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .invalidScope:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .weakParams:
+            writeInt(&buf, Int32(21))
+        
+        
+        case .rng:
+            writeInt(&buf, Int32(22))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(23))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorReason_lift(_ buf: RustBuffer) throws -> ErrorReason {
+    return try FfiConverterTypeErrorReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorReason_lower(_ value: ErrorReason) -> RustBuffer {
+    return FfiConverterTypeErrorReason.lower(value)
+}
+
+
+
+/**
  * What a foreign (Kotlin/Swift) directory or open observer throws.
  */
 public 
@@ -16272,7 +16563,9 @@ public func FfiConverterTypeSessionRefusal_lower(_ value: SessionRefusal) -> Rus
 
 
 /**
- * Every error tenantguard raises, one variant per stable kind; the message is the core's.
+ * Every error tenantguard raises, one variant per stable kind: the core's message, and the
+ * core's reason where it gives one (every `Integrity` and `AuthenticationFailed` error,
+ * every token and session error).
  */
 public 
 enum TenantguardError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -16282,95 +16575,205 @@ enum TenantguardError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErr
     /**
      * An argument is out of range or badly formed.
      */
-    case InvalidInput(message: String)
-    
+    case InvalidInput(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * A sealed value could not be parsed.
      */
-    case Malformed(message: String)
-    
+    case Malformed(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * A sealed value uses an unknown format version.
      */
-    case UnsupportedVersion(message: String)
-    
+    case UnsupportedVersion(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * An input exceeds a documented size limit.
      */
-    case TooLarge(message: String)
-    
+    case TooLarge(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
-     * Tampered, or opened with the wrong tenant, key or context.
+     * An authentication was refused (wrong password; unknown, expired, revoked or reused
+     * token or session...); `reason` says which. Nothing stored is damaged.
      */
-    case AuthenticationFailed(message: String)
-    
+    case AuthenticationFailed(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The key id named by a value is not known for this tenant.
      */
-    case UnknownKey(message: String)
-    
+    case UnknownKey(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The key was destroyed (crypto-shredded or retired).
      */
-    case KeyDestroyed(message: String)
-    
+    case KeyDestroyed(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * A tenant context was used on data of another tenant.
      */
-    case CrossTenant(message: String)
-    
+    case CrossTenant(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The tenant or record does not exist.
      */
-    case NotFound(message: String)
-    
+    case NotFound(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The principal's role does not allow this operation.
      */
-    case PermissionDenied(message: String)
-    
+    case PermissionDenied(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The operation conflicts with the current state.
      */
-    case Conflict(message: String)
-    
+    case Conflict(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The key provider refused or failed.
      */
-    case KeyProvider(message: String)
-    
+    case KeyProvider(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The key provider is unreachable or timed out; retrying may succeed.
      */
-    case Unavailable(message: String)
-    
+    case Unavailable(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * The store (database) failed.
      */
-    case Store(message: String)
-    
+    case Store(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * Configuration is missing, unreadable or unsafe.
      */
-    case Config(message: String)
-    
+    case Config(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
-     * Stored data failed an integrity check (an authorization row edited or planted
-     * outside the SDK).
+     * Data failed an integrity check (a sealed value altered or opened under another
+     * tenant, key or context; a rejected wrapped key; a tampered authorization row; a broken
+     * audit chain); `reason` says which.
      */
-    case Integrity(message: String)
-    
+    case Integrity(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * Over a rate limit; the message ends `retry after <seconds> s`
      * (`rateLimitedRetryAfter(message)` gives it as a `Duration`).
      */
-    case RateLimited(message: String)
-    
+    case RateLimited(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
     /**
      * A kind added to the core after this binding was built.
      */
-    case Other(message: String)
-    
+    case Other(
+        /**
+         * The core's message.
+         */message: String, 
+        /**
+         * Why, where the core gives a reason.
+         */reason: ErrorReason?
+    )
 
     
 
@@ -16401,79 +16804,79 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
 
         
         case 1: return .InvalidInput(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 2: return .Malformed(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 3: return .UnsupportedVersion(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 4: return .TooLarge(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 5: return .AuthenticationFailed(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 6: return .UnknownKey(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 7: return .KeyDestroyed(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 8: return .CrossTenant(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 9: return .NotFound(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 10: return .PermissionDenied(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 11: return .Conflict(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 12: return .KeyProvider(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 13: return .Unavailable(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 14: return .Store(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 15: return .Config(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 16: return .Integrity(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 17: return .RateLimited(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
         case 18: return .Other(
-            message: try FfiConverterString.read(from: &buf)
-        )
-        
+            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterOptionTypeErrorReason.read(from: &buf)
+            )
 
-        default: throw UniffiInternalError.unexpectedEnumCase
+         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
 
@@ -16483,44 +16886,114 @@ public struct FfiConverterTypeTenantguardError: FfiConverterRustBuffer {
         
 
         
-        case .InvalidInput(_ /* message is ignored*/):
-            writeInt(&buf, Int32(1))
-        case .Malformed(_ /* message is ignored*/):
-            writeInt(&buf, Int32(2))
-        case .UnsupportedVersion(_ /* message is ignored*/):
-            writeInt(&buf, Int32(3))
-        case .TooLarge(_ /* message is ignored*/):
-            writeInt(&buf, Int32(4))
-        case .AuthenticationFailed(_ /* message is ignored*/):
-            writeInt(&buf, Int32(5))
-        case .UnknownKey(_ /* message is ignored*/):
-            writeInt(&buf, Int32(6))
-        case .KeyDestroyed(_ /* message is ignored*/):
-            writeInt(&buf, Int32(7))
-        case .CrossTenant(_ /* message is ignored*/):
-            writeInt(&buf, Int32(8))
-        case .NotFound(_ /* message is ignored*/):
-            writeInt(&buf, Int32(9))
-        case .PermissionDenied(_ /* message is ignored*/):
-            writeInt(&buf, Int32(10))
-        case .Conflict(_ /* message is ignored*/):
-            writeInt(&buf, Int32(11))
-        case .KeyProvider(_ /* message is ignored*/):
-            writeInt(&buf, Int32(12))
-        case .Unavailable(_ /* message is ignored*/):
-            writeInt(&buf, Int32(13))
-        case .Store(_ /* message is ignored*/):
-            writeInt(&buf, Int32(14))
-        case .Config(_ /* message is ignored*/):
-            writeInt(&buf, Int32(15))
-        case .Integrity(_ /* message is ignored*/):
-            writeInt(&buf, Int32(16))
-        case .RateLimited(_ /* message is ignored*/):
-            writeInt(&buf, Int32(17))
-        case .Other(_ /* message is ignored*/):
-            writeInt(&buf, Int32(18))
-
         
+        case let .InvalidInput(message,reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .Malformed(message,reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .UnsupportedVersion(message,reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .TooLarge(message,reason):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .AuthenticationFailed(message,reason):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .UnknownKey(message,reason):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .KeyDestroyed(message,reason):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .CrossTenant(message,reason):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .NotFound(message,reason):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .PermissionDenied(message,reason):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .Conflict(message,reason):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .KeyProvider(message,reason):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .Unavailable(message,reason):
+            writeInt(&buf, Int32(13))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .Store(message,reason):
+            writeInt(&buf, Int32(14))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .Config(message,reason):
+            writeInt(&buf, Int32(15))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .Integrity(message,reason):
+            writeInt(&buf, Int32(16))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .RateLimited(message,reason):
+            writeInt(&buf, Int32(17))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
+        
+        case let .Other(message,reason):
+            writeInt(&buf, Int32(18))
+            FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionTypeErrorReason.write(reason, into: &buf)
+            
         }
     }
 }
@@ -17241,6 +17714,30 @@ fileprivate struct FfiConverterOptionTypeDenyReason: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeErrorReason: FfiConverterRustBuffer {
+    typealias SwiftType = ErrorReason?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeErrorReason.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeErrorReason.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeRole: FfiConverterRustBuffer {
     typealias SwiftType = Role?
 
@@ -17900,6 +18397,18 @@ public func errorKinds() -> [String]  {
 })
 }
 /**
+ * The core's stable name of a reason (`Reason::as_str`, the `reason` Python exceptions
+ * carry), `null` for `Other`.
+ */
+public func errorReasonName(reason: ErrorReason) -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_func_error_reason_name(
+        FfiConverterTypeErrorReason_lower(reason),uniffiCallStatus
+    )
+})
+}
+/**
  * Every error reason name (the core's `Reason`), from the core's table.
  */
 public func errorReasons() -> [String]  {
@@ -18108,6 +18617,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_error_kinds() != 50908) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tenantguard_ffi_checksum_func_error_reason_name() != 65206) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_func_error_reasons() != 19580) {

@@ -1974,6 +1974,11 @@ RustBuffer uniffi_tenantguard_ffi_fn_func_error_kinds(RustCallStatus *_Nonnull o
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_REASON_NAME
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_REASON_NAME
+RustBuffer uniffi_tenantguard_ffi_fn_func_error_reason_name(RustBuffer reason, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_REASONS
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_FN_FUNC_ERROR_REASONS
 RustBuffer uniffi_tenantguard_ffi_fn_func_error_reasons(RustCallStatus *_Nonnull out_status
@@ -2348,6 +2353,12 @@ uint16_t uniffi_tenantguard_ffi_checksum_func_audit_action_names(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_KINDS
 #define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_KINDS
 uint16_t uniffi_tenantguard_ffi_checksum_func_error_kinds(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_REASON_NAME
+#define UNIFFI_FFIDEF_UNIFFI_TENANTGUARD_FFI_CHECKSUM_FUNC_ERROR_REASON_NAME
+uint16_t uniffi_tenantguard_ffi_checksum_func_error_reason_name(void
     
 );
 #endif

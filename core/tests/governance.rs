@@ -1,0 +1,33 @@
+//! Integration tests, one binary: agent tokens, passwords and sessions, retention, the
+//! attacks on the principal model, rate limits (in process, and shared through Redis or
+//! PostgreSQL by real processes) and egress control.
+//!
+//! Each module is a file in `tests/governance/` (a crate root's `mod` looks beside it, hence
+//! the paths); run one with
+//! `cargo test -p tenantguard --test governance MODULE::`.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod gov_support;
+#[cfg(feature = "postgres")]
+mod postgres_support;
+mod ratelimit_support;
+mod tg_cap;
+
+#[path = "governance/attacks_principals.rs"]
+mod attacks_principals;
+#[path = "governance/auth.rs"]
+mod auth;
+#[path = "governance/egress.rs"]
+mod egress;
+#[path = "governance/egress_audit.rs"]
+mod egress_audit;
+#[path = "governance/ratelimit.rs"]
+mod ratelimit;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[path = "governance/ratelimit_shared.rs"]
+mod ratelimit_shared;
+#[path = "governance/retention.rs"]
+mod retention;
+#[path = "governance/tokens.rs"]
+mod tokens;

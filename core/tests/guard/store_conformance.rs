@@ -1,0 +1,301 @@
+//! Store conformance: the same suite (`common::conformance::run_all`) against every built-in
+//! backend, plus SQLite-specific persistence checks.
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+use crate::tg_cap;
+
+use common::conformance::{self, ctx, key_rec, rec};
+use tenantguard::store::{KeyState, KeyStore, RecordStore};
+use tenantguard::{MemoryStore, SqliteStore, Store, TenantContext, TenantId};
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    conformance::run_all(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_conforms() {
+    conformance::run_all(&SqliteStore::in_memory().unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_file_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::run_all(&SqliteStore::open(dir.path().join("tg.db")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn suite_runs_through_a_shared_trait_object() {
+    // As the Guard holds it: Arc<dyn Store>.
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
+    conformance::run_all(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn sqlite_file_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tg.db");
+    let c = ctx("persist");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .create_tenant(&c, &key_rec(1, KeyState::Active, "kek-1"))
+            .await
+            .unwrap();
+        store
+            .rotate_key(&c, &key_rec(2, KeyState::Active, "kek-1"))
+            .await
+            .unwrap();
+        store
+            .put_record(&c, &rec("persist-r1", 2, 0))
+            .await
+            .unwrap();
+        store
+            .destroy_key(&c, tenantguard::KeyId::FIRST)
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let keys = store.tenant_keys(&c).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].state, KeyState::Destroyed);
+    assert!(keys[0].wrapped.is_empty());
+    assert_eq!(keys[1], key_rec(2, KeyState::Active, "kek-1"));
+    assert_eq!(
+        store.get_record(&c, "persist-r1").await.unwrap(),
+        Some(rec("persist-r1", 2, 0))
+    );
+    let tenants = store.list_tenants(&tg_cap::cap(), None, 10).await.unwrap();
+    assert_eq!(
+        tenants.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        vec!["persist"]
+    );
+    // The suite also passes on a reopened, non-empty database.
+    conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tg.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert_eq!(err.kind(), tenantguard::ErrorKind::Store);
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+/// A SQLite database written by a build with global record ids (schema 1) opens with every
+/// record kept, and then holds the same id in two tenants (schema 4).
+#[tokio::test]
+async fn sqlite_upgrade_to_per_tenant_ids_keeps_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tg_tenants (tenant_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+             CREATE TABLE tg_tenant_keys (tenant_id TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+                 key_id INTEGER NOT NULL CHECK (key_id > 0),
+                 state TEXT NOT NULL CHECK (state IN ('active', 'decrypt_only', 'destroyed')),
+                 kek_id TEXT NOT NULL, wrapped BLOB NOT NULL, created_at INTEGER NOT NULL,
+                 PRIMARY KEY (tenant_id, key_id));
+             CREATE TABLE tg_records (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tg_tenants(tenant_id),
+                 class TEXT NOT NULL, subject TEXT, key_id INTEGER NOT NULL, sealed BLOB NOT NULL,
+                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+             CREATE INDEX tg_records_by_key ON tg_records(tenant_id, key_id, id);
+             INSERT INTO tg_tenants VALUES ('a', 0), ('b', 0);
+             INSERT INTO tg_tenant_keys VALUES ('a', 1, 'active', 'k', x'01', 0), ('b', 1, 'active', 'k', x'02', 0);
+             INSERT INTO tg_records VALUES ('r1', 'a', 'c', NULL, 1, x'0a', 5, 6), ('r2', 'b', 'c', 's', 1, x'0b', 7, 8);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
+    let r1 = s.get_record(&svc("a"), "r1").await.unwrap().unwrap();
+    assert_eq!(
+        (r1.sealed.clone(), r1.created_at, r1.updated_at),
+        (vec![0x0a], 5, 6)
+    );
+    let r2 = s.get_record(&svc("b"), "r2").await.unwrap().unwrap();
+    assert_eq!((r2.sealed, r2.subject.as_deref()), (vec![0x0b], Some("s")));
+    assert_eq!(s.get_record(&svc("b"), "r1").await.unwrap(), None);
+    let mut mine = r1.clone();
+    mine.sealed = vec![0x0c];
+    s.put_record(&svc("b"), &mine).await.unwrap();
+    assert_eq!(
+        s.get_record(&svc("a"), "r1").await.unwrap().unwrap().sealed,
+        vec![0x0a]
+    );
+    assert_eq!(
+        s.get_record(&svc("b"), "r1").await.unwrap().unwrap().sealed,
+        vec![0x0c]
+    );
+}
+
+/// A guard built on `store`: membership rows carry MACs under its keyring's row-MAC key,
+/// so a store without a guard refuses to read or write them. Keep it alive.
+fn keyed(store: std::sync::Arc<dyn Store>) -> tenantguard::Guard {
+    tenantguard::Guard::builder()
+        .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+        .store_arc(store)
+        .build_with_service()
+        .map(tg_cap::keep)
+        .unwrap()
+}
+
+/// A schema-4 SQLite database (no memberships, no keyring, global token and session ids)
+/// upgrades with every row kept; without sessions its membership table starts empty (an
+/// upgrade seeds memberships from live sessions: row_integrity.rs beside this file), so its users are
+/// members of nothing until the host adds them (sensitive operations fail closed meanwhile).
+#[tokio::test]
+async fn sqlite_upgrade_from_schema_4_adds_memberships() {
+    use tenantguard::store::MembershipStore;
+    use tenantguard::tenant::{Role, UserId};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.create_tenant(&svc("a"), &key_rec(1, KeyState::Active, "k"))
+            .await
+            .unwrap();
+        s.put_record(&svc("a"), &rec("r1", 1, 1)).await.unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER tg_audit_no_update; ALTER TABLE tg_audit DROP COLUMN personal;
+             CREATE TRIGGER tg_audit_no_update BEFORE UPDATE ON tg_audit
+             BEGIN SELECT RAISE(ABORT, 'tg_audit is append-only'); END;
+             DROP TABLE tg_memberships; DROP TABLE tg_service_keys; DROP TABLE tg_service_state;
+             DROP TABLE tg_refresh_tokens; DROP TABLE tg_sessions; DROP TABLE tg_tokens;
+             CREATE TABLE tg_tokens (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, agent TEXT NOT NULL, name TEXT NOT NULL,
+                 hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32), scopes TEXT NOT NULL, created_at INTEGER NOT NULL,
+                 expires_at INTEGER, revoked_at INTEGER, mac BLOB);
+             CREATE INDEX tg_tokens_by_agent ON tg_tokens(tenant_id, agent, id);
+             CREATE TABLE tg_sessions (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL,
+                 created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, refreshed_at INTEGER NOT NULL,
+                 revoked_at INTEGER, label TEXT NOT NULL, mac BLOB);
+             CREATE TABLE tg_refresh_tokens (hash BLOB PRIMARY KEY CHECK (length(hash) = 32), session_id TEXT NOT NULL REFERENCES tg_sessions(id),
+                 tenant_id TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, mac BLOB);
+             CREATE INDEX tg_sessions_by_user ON tg_sessions(tenant_id, user_id);
+             CREATE INDEX tg_refresh_by_session ON tg_refresh_tokens(session_id);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    let s = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    let _g = keyed(s.clone());
+    assert!(s.get_record(&svc("a"), "r1").await.unwrap().is_some());
+    assert_eq!(s.tenant_keys(&svc("a")).await.unwrap().len(), 1);
+    let olga = UserId::new("olga").unwrap();
+    assert_eq!(s.member_role(&svc("a"), &olga).await.unwrap(), None);
+    s.apply_member_change(&svc("a"), &olga, Some(Role::Owner), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.member_role(&svc("a"), &olga).await.unwrap(),
+        Some(Role::Owner)
+    );
+    let v: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 7);
+}
+
+/// Memberships behave the same on every built-in store (PostgreSQL: postgres/store.rs and
+/// governance/attacks_principals.rs).
+#[tokio::test]
+async fn memberships_on_memory_and_sqlite() {
+    use tenantguard::tenant::{Resolved, Role, UserId};
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<std::sync::Arc<dyn Store>> = vec![
+        std::sync::Arc::new(MemoryStore::new()),
+        std::sync::Arc::new(SqliteStore::open(dir.path().join("m.db")).unwrap()),
+    ];
+    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
+    let u = |s: &str| UserId::new(s).unwrap();
+    for s in stores {
+        let _g = keyed(s.clone());
+        // A tenant created by a user makes it the owner; one created by the service, nobody.
+        let olga = TenantContext::resolved(Resolved::vouch(
+            &tg_cap::cap(),
+            TenantId::new("a").unwrap(),
+            u("olga"),
+            Role::Owner,
+        ));
+        s.create_tenant(&olga, &key_rec(1, KeyState::Active, "k"))
+            .await
+            .unwrap();
+        s.create_tenant(&svc("b"), &key_rec(1, KeyState::Active, "k"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.member_role(&svc("a"), &u("olga")).await.unwrap(),
+            Some(Role::Owner)
+        );
+        assert_eq!(s.member_role(&svc("b"), &u("olga")).await.unwrap(), None);
+        for (name, role) in [
+            ("cy", Role::Viewer),
+            ("bo", Role::Admin),
+            ("dan", Role::Member),
+        ] {
+            let c = s
+                .apply_member_change(&olga, &u(name), Some(role), 1)
+                .await
+                .unwrap();
+            assert_eq!(c.previous, None);
+            assert_eq!(c.actor_role, Some(Role::Owner));
+        }
+        let page1 = s.list_members(&svc("a"), None, 2).await.unwrap();
+        let names: Vec<_> = page1.iter().map(|m| m.user.as_str().to_owned()).collect();
+        assert_eq!(names, ["bo", "cy"]);
+        let page2 = s.list_members(&svc("a"), Some(&u("cy")), 10).await.unwrap();
+        let names: Vec<_> = page2.iter().map(|m| m.user.as_str().to_owned()).collect();
+        assert_eq!(names, ["dan", "olga"]);
+        assert!(s
+            .list_members(&svc("b"), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.list_members(&svc("zz"), None, 10)
+                .await
+                .unwrap_err()
+                .kind(),
+            tenantguard::ErrorKind::NotFound
+        );
+        let all = s
+            .memberships_of_user(&tg_cap::cap(), &u("olga"), 10)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1);
+        // Removal, and the last owner rule.
+        assert_eq!(
+            s.apply_member_change(&svc("a"), &u("cy"), None, 2)
+                .await
+                .unwrap()
+                .previous,
+            Some(Role::Viewer)
+        );
+        assert!(s
+            .apply_member_change(&svc("a"), &u("olga"), None, 2)
+            .await
+            .is_err());
+        assert_eq!(
+            s.apply_member_change(&svc("zz"), &u("x"), Some(Role::Viewer), 2)
+                .await
+                .unwrap_err()
+                .kind(),
+            tenantguard::ErrorKind::NotFound
+        );
+        assert_eq!(s.list_members(&svc("a"), None, 10).await.unwrap().len(), 3);
+    }
+}
