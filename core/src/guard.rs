@@ -9,14 +9,18 @@ use crate::error::Result;
 use crate::events::{Event, EventBus, FeedStatus, Subscription};
 use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, WrapContext};
 use crate::secret::{Credential, CredentialKind, SecretBytes};
-use crate::store::{KeyState, SealedRecord, Store, StoreError, TenantKeyRecord};
+use crate::store::{
+    AuditStore, KeyRecordStore, KeyState, MembershipStore, RetentionStore, SealedRecord,
+    SessionStore, Store, StoreError, StoreParts, Stores, TenantKeyRecord, TokenStore,
+};
 use crate::tenant::{Principal, PrincipalKind, Role, ServiceRole, TenantContext, TenantError};
 use crate::tokens::Action as ScopeAction;
 
-/// The id that binds service capabilities: the address of the store instance the guard
-/// was built on. Guards sharing one store instance (e.g. a fresh guard after a restart of
-/// a component) accept each other's capability; a guard on another store refuses it.
-fn store_id(store: &Arc<dyn Store>) -> u64 {
+/// The id that binds service capabilities: the address of the key and record store
+/// instance the guard was built on. Guards sharing one store instance (e.g. a fresh guard
+/// after a restart of a component) accept each other's capability; a guard on another
+/// store refuses it.
+fn store_id(store: &Arc<dyn KeyRecordStore>) -> u64 {
     Arc::as_ptr(store).cast::<()>() as usize as u64
 }
 
@@ -57,7 +61,7 @@ pub struct KeyInfo {
 #[must_use]
 pub struct GuardBuilder {
     provider: Option<Arc<dyn KeyProvider>>,
-    store: Option<Arc<dyn Store>>,
+    stores: StoreParts,
     cache: CacheLimits,
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
@@ -152,15 +156,96 @@ impl GuardBuilder {
         self
     }
 
-    /// The store (required).
-    pub fn store(mut self, store: impl Store + 'static) -> Self {
-        self.store = Some(Arc::new(store));
-        self
+    /// A complete backend for every area (keys and records, audit, service keys, tokens,
+    /// sessions, retention, memberships). Per-area methods called after it replace one area.
+    pub fn store(self, store: impl Store + 'static) -> Self {
+        self.store_arc(Arc::new(store))
     }
 
     /// Like [`GuardBuilder::store`] for an already shared store.
     pub fn store_arc(mut self, store: Arc<dyn Store>) -> Self {
-        self.store = Some(store);
+        self.stores.set_all(store);
+        self
+    }
+
+    /// Where tenants' wrapped keys and sealed records live (required, or given by
+    /// [`GuardBuilder::store`]). A backend that implements only [`KeyStore`](crate::store::KeyStore) and
+    /// [`RecordStore`](crate::store::RecordStore) plugs in here; the audit log and the service
+    /// keyring then need a store of their own ([`GuardBuilder::audit_store`],
+    /// [`GuardBuilder::service_key_store`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tenantguard::{Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let records = Arc::new(MemoryStore::new()); // stands for your own backend
+    /// let journal = Arc::new(MemoryStore::new()); // audit log and service keyring
+    /// let (guard, service) = Guard::builder()
+    ///     .key_provider(LocalKeyProvider::ephemeral())
+    ///     .key_record_store_arc(records)
+    ///     .audit_store(journal.clone())
+    ///     .service_key_store(journal)
+    ///     .build_with_service()?;
+    /// let ctx = TenantContext::service(TenantId::new("acme")?, &service);
+    /// guard.create_tenant(&ctx).await?;
+    /// let sealed = guard.seal(&ctx, "db-password", b"hunter2").await?;
+    /// assert_eq!(guard.open(&ctx, "db-password", &sealed).await?.expose(), b"hunter2");
+    /// // Areas it was not given refuse with `Config`, naming the builder method.
+    /// let err = guard.retention_policy(&ctx).await.unwrap_err();
+    /// assert_eq!(err.kind(), tenantguard::ErrorKind::Config);
+    /// # Ok(()) }
+    /// ```
+    pub fn key_record_store(self, store: impl KeyRecordStore + 'static) -> Self {
+        self.key_record_store_arc(Arc::new(store))
+    }
+
+    /// Like [`GuardBuilder::key_record_store`] for an already shared store.
+    pub fn key_record_store_arc(mut self, store: Arc<dyn KeyRecordStore>) -> Self {
+        self.stores.keys = Some(store);
+        self
+    }
+
+    /// Where the tamper-evident audit log lives (required, or given by [`GuardBuilder::store`]):
+    /// every release of plaintext and every key event is written there before it takes effect.
+    pub fn audit_store(mut self, store: Arc<dyn AuditStore>) -> Self {
+        self.stores.audit = Some(store);
+        self
+    }
+
+    /// Where the service keyring (row-MAC, session-signing and audit-MAC keys, wrapped by
+    /// the key provider) lives (required, or given by [`GuardBuilder::store`]). A built-in
+    /// store that holds tokens, sessions or memberships MACs their rows with this keyring
+    /// only when it is also the service-key store; otherwise it refuses those rows
+    /// (`Integrity`): it fails closed, never unauthenticated.
+    pub fn service_key_store(mut self, store: Arc<dyn crate::kms::ServiceKeyStore>) -> Self {
+        self.stores.service_keys = Some(store);
+        self
+    }
+
+    /// Where agent tokens live (optional: without one, token operations fail with `Config`).
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.stores.tokens = Some(store);
+        self
+    }
+
+    /// Where login sessions live (optional; needs a [`GuardBuilder::membership_store`] too).
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.stores.sessions = Some(store);
+        self
+    }
+
+    /// Where retention windows live and what the sweep deletes through (optional). It must
+    /// be the same object as the [`GuardBuilder::key_record_store`] (the sweep deletes
+    /// records where they are stored); `build` refuses another one with `Config`.
+    pub fn retention_store(mut self, store: Arc<dyn RetentionStore>) -> Self {
+        self.stores.retention = Some(store);
+        self
+    }
+
+    /// Where users' roles in tenants live (optional: without one, every operation that
+    /// needs a user's live role is refused with `Config`, never allowed).
+    pub fn membership_store(mut self, store: Arc<dyn MembershipStore>) -> Self {
+        self.stores.members = Some(store);
         self
     }
 
@@ -200,14 +285,12 @@ impl GuardBuilder {
         let provider = self
             .provider
             .ok_or_else(|| KmsError::Config("GuardBuilder needs a key_provider".into()))?;
-        let store = self
-            .store
-            .ok_or_else(|| KmsError::Config("GuardBuilder needs a store".into()))?;
         // The capability binds to the store instance the host passed, not to the wrapper.
-        let id = store_id(&store);
-        // Calls to the store and the key providers run in `tracing` spans (no secret in any
-        // field; without a subscriber a span is one atomic load).
-        let store: Arc<dyn Store> = Arc::new(crate::store::TracedStore::new(store));
+        let id = self.stores.keys.as_ref().map(store_id);
+        // Calls to the stores and the key providers run in `tracing` spans (no secret in
+        // any field; without a subscriber a span is one atomic load).
+        let stores = Stores::build(self.stores).map_err(KmsError::Config)?;
+        let id = id.unwrap_or_default();
         let provider = crate::kms::TracedProvider::wrap_arc(provider);
         let tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>> = self
             .tenant_providers
@@ -231,12 +314,14 @@ impl GuardBuilder {
         }
         let keyring = Arc::new(crate::kms::ServiceKeyring::new(
             provider.clone(),
-            store.clone(),
+            stores.service_keys.clone(),
         ));
-        store.attach_keyring(&keyring);
+        // Only the service-key store learns the keyring: a built-in store that holds
+        // authorization rows but not the keyring refuses them (fails closed).
+        stores.service_keys.attach_keyring(&keyring);
         // A store shared by several instances (PostgreSQL) brings a bus fed with their
         // news; otherwise the guard's own news is all there is.
-        let feed = store.event_feed();
+        let feed = stores.keys.event_feed();
         let bus = feed
             .as_ref()
             .map(|f| f.bus())
@@ -296,7 +381,7 @@ impl GuardBuilder {
                 feed,
                 _subscriptions: subscriptions,
                 provider,
-                store,
+                stores,
                 cache: KeyCache::new(self.cache),
                 clock,
                 gov,
@@ -321,7 +406,7 @@ struct Inner {
     _subscriptions: Vec<Subscription>,
     keyring: Arc<crate::kms::ServiceKeyring>,
     provider: Arc<dyn KeyProvider>,
-    store: Arc<dyn Store>,
+    stores: Stores,
     cache: KeyCache,
     clock: Arc<dyn Clock>,
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
@@ -390,7 +475,7 @@ impl Guard {
     pub fn builder() -> GuardBuilder {
         GuardBuilder {
             provider: None,
-            store: None,
+            stores: StoreParts::default(),
             cache: CacheLimits::default(),
             clock: Arc::new(SystemClock),
             tenant_providers: BTreeMap::new(),
@@ -572,8 +657,19 @@ impl Guard {
         &self.inner.keyring
     }
 
-    pub(crate) fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
+    /// The key and record store.
+    pub(crate) fn store(&self) -> &dyn KeyRecordStore {
+        self.inner.stores.keys.as_ref()
+    }
+
+    /// The audit store.
+    pub(crate) fn audit_store(&self) -> &dyn AuditStore {
+        self.inner.stores.audit.as_ref()
+    }
+
+    /// Every store of the guard (the optional areas answer `NotConfigured` when absent).
+    pub(crate) fn stores(&self) -> &Stores {
+        &self.inner.stores
     }
 
     pub(crate) fn provider(&self) -> &dyn KeyProvider {
@@ -1207,8 +1303,15 @@ impl Guard {
         )
         .await?;
         let now = self.now();
-        let tokens = self.store().revoke_tokens(ctx, None, now).await?;
-        let sessions = self.store().revoke_sessions(ctx, None, now).await?;
+        // A guard without a token or session store has none to revoke.
+        let tokens = match self.stores().tokens_if_any() {
+            Some(t) => t.revoke_tokens(ctx, None, now).await?,
+            None => 0,
+        };
+        let sessions = match self.stores().sessions_if_any() {
+            Some(s) => s.revoke_sessions(ctx, None, now).await?,
+            None => 0,
+        };
         let report = self.destroy_tenant_material(ctx).await?;
         let r = self.store().destroy_all_keys(ctx).await;
         // Tokens, sessions and keys react to the news, each in its own area.

@@ -22,7 +22,7 @@ impl Guard {
             return Ok(ctx.clone());
         };
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
-        let role = match self.store().member_role(&service, user).await {
+        let role = match self.stores().members()?.member_role(&service, user).await {
             Ok(Some(r)) => r,
             Ok(None) | Err(StoreError::TenantNotFound) => {
                 return Err(TenantError::NotAMember.into())
@@ -70,7 +70,7 @@ impl Guard {
     async fn audit_as(&self, ctx: &TenantContext, event: AuditEvent) -> Result<()> {
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         let draft = self.audit_draft(ctx, event).await?;
-        let e = self.store().append_audit(&service, &draft).await?;
+        let e = self.audit_store().append_audit(&service, &draft).await?;
         self.after_audit_append(&service, e.seq, e.time).await;
         Ok(())
     }
@@ -92,7 +92,7 @@ impl Guard {
         Self::no_agents(ctx, "read memberships")?;
         self.require_live(ctx, Role::Viewer, "read memberships")
             .await?;
-        Ok(self.store().member_role(ctx, user).await?)
+        Ok(self.stores().members()?.member_role(ctx, user).await?)
     }
 
     /// The tenant's members, user ids after `after` ascending, at most `limit` (1 to
@@ -110,7 +110,11 @@ impl Guard {
                 StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
             );
         }
-        Ok(self.store().list_members(ctx, after, limit).await?)
+        Ok(self
+            .stores()
+            .members()?
+            .list_members(ctx, after, limit)
+            .await?)
     }
 
     /// Adds `user` to the context's tenant with `role`, or changes its role; returns the
@@ -128,7 +132,8 @@ impl Guard {
         Self::no_agents(ctx, "manage members")?;
         self.check_principal(ctx)?;
         let c = self
-            .store()
+            .stores()
+            .members()?
             .apply_member_change(ctx, user, Some(role), self.now())
             .await?;
         if c.previous != Some(role) {
@@ -150,12 +155,14 @@ impl Guard {
         Self::no_agents(ctx, "manage members")?;
         self.check_principal(ctx)?;
         let c = self
-            .store()
+            .stores()
+            .members()?
             .apply_member_change(ctx, user, None, self.now())
             .await?;
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         let sessions = self
-            .store()
+            .stores()
+            .sessions()?
             .revoke_sessions(&service, Some(user.as_str()), self.now())
             .await?;
         if c.previous.is_some() || sessions > 0 {
@@ -181,7 +188,8 @@ impl Guard {
     ) -> Result<Vec<Membership>> {
         self.check_service(service)?;
         Ok(self
-            .store()
+            .stores()
+            .members()?
             .memberships_of_user(service, user, MAX_PAGE)
             .await?)
     }

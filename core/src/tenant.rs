@@ -558,6 +558,54 @@ impl Resolved {
 }
 
 /// Turns an authenticated identity (whatever the host application uses) into a scope.
+///
+/// A resolver over the host's own membership table (here a map; in an application its
+/// users database), holding the service capability that [`Resolved::vouch`] needs:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use tenantguard::tenant::{Resolved, Role, ServiceRole, TenantError, TenantResolver, UserId};
+/// use tenantguard::{Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
+///
+/// /// An identity the application has already authenticated (e.g. a verified JWT).
+/// struct LoggedIn { user: String }
+///
+/// struct Memberships {
+///     service: ServiceRole,
+///     roles: HashMap<(String, String), Role>, // (tenant, user) -> role
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl TenantResolver for Memberships {
+///     type Identity = LoggedIn;
+///     async fn resolve(&self, who: &LoggedIn, tenant: &TenantId) -> Result<Resolved, TenantError> {
+///         let role = self
+///             .roles
+///             .get(&(tenant.as_str().to_string(), who.user.clone()))
+///             .copied()
+///             .ok_or(TenantError::NotAMember)?;
+///         let user = UserId::new(&who.user)?;
+///         Ok(Resolved::vouch(&self.service, tenant.clone(), user, role))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (guard, service) = Guard::builder()
+///     .key_provider(LocalKeyProvider::ephemeral())
+///     .store(MemoryStore::new())
+///     .build_with_service()?;
+/// let acme = TenantId::new("acme")?;
+/// let mut roles = HashMap::new();
+/// roles.insert(("acme".to_string(), "alice".to_string()), Role::Member);
+/// let resolver = Memberships { service, roles };
+///
+/// let alice = resolver.resolve(&LoggedIn { user: "alice".into() }, &acme).await?;
+/// let ctx = TenantContext::resolved(alice);
+/// assert_eq!(ctx.tenant(), &acme);
+/// // Someone who is not a member of the tenant gets no scope at all.
+/// assert!(resolver.resolve(&LoggedIn { user: "mallory".into() }, &acme).await.is_err());
+/// # let _ = guard; Ok(()) }
+/// ```
 #[async_trait::async_trait]
 pub trait TenantResolver: Send + Sync {
     /// The host application's authenticated identity (a session, a verified JWT...).

@@ -26,3 +26,5 @@ mod operator_jobs;
 mod row_integrity;
 #[path = "guard/store_conformance.rs"]
 mod store_conformance;
+#[path = "guard/store_parts.rs"]
+mod store_parts;

@@ -384,7 +384,7 @@ impl Guard {
     /// Appends an entry for an action the SDK itself performs.
     pub(crate) async fn audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
         let draft = self.audit_draft(ctx, event).await?;
-        let e = self.store().append_audit(ctx, &draft).await?;
+        let e = self.audit_store().append_audit(ctx, &draft).await?;
         self.after_audit_append(ctx, e.seq, e.time).await;
         Ok(e)
     }
@@ -394,7 +394,7 @@ impl Guard {
     pub(crate) async fn audit_seq(&self, ctx: &TenantContext, event: AuditEvent) -> Result<u64> {
         let draft = self.audit_draft(ctx, event).await?;
         let time = draft.time;
-        let seq = self.store().append_audit_seq(ctx, draft).await?;
+        let seq = self.audit_store().append_audit_seq(ctx, draft).await?;
         self.after_audit_append(ctx, seq, time).await;
         Ok(seq)
     }
@@ -432,7 +432,7 @@ impl Guard {
             ScopeAction::Read,
             "read the audit log",
         )?;
-        Ok(self.store().audit_entries(ctx, after, limit).await?)
+        Ok(self.audit_store().audit_entries(ctx, after, limit).await?)
     }
 
     /// Writes the tenant's whole audit log as JSON Lines to `out`, verifying the chain as
@@ -487,7 +487,10 @@ impl Guard {
         let mut after = 0u64;
         let mut n = 0u64;
         loop {
-            let page = self.store().audit_entries(ctx, after, MAX_PAGE).await?;
+            let page = self
+                .audit_store()
+                .audit_entries(ctx, after, MAX_PAGE)
+                .await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             for e in &page {

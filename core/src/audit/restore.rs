@@ -247,7 +247,7 @@ impl Guard {
         let mut after = 0;
         while after < size {
             let page = self
-                .store()
+                .audit_store()
                 .audit_entries(&service, after, MAX_PAGE)
                 .await?;
             let Some(last) = page.last() else { break };
@@ -417,7 +417,7 @@ impl Guard {
                 }
                 (Some(u), Some(role)) => match role.parse::<Role>() {
                     Ok(to) => {
-                        let now = self.store().member_role(svc, &u).await?;
+                        let now = self.stores().members()?.member_role(svc, &u).await?;
                         match now {
                             Some(cur) if cur > to => {
                                 self.set_member(svc, &u, to).await?;
@@ -441,7 +441,8 @@ impl Guard {
     /// reconcile writes nothing).
     async fn reapply_kill(&self, svc: &TenantContext, agent: &UserId) -> Result<bool> {
         let n = self
-            .store()
+            .stores()
+            .tokens()?
             .revoke_tokens(svc, Some(agent.as_str()), self.now())
             .await?;
         if n == 0 {
@@ -479,7 +480,7 @@ impl Guard {
         let leaves = self.leaf_hashes(ctx, size).await?;
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         let entry = self
-            .store()
+            .audit_store()
             .audit_entries(&service, restore_seq - 1, 1)
             .await?
             .into_iter()

@@ -244,7 +244,7 @@ impl Guard {
         loop {
             let after = st.frontier.size();
             let page = self
-                .store()
+                .audit_store()
                 .audit_entries(&service, after, MAX_PAGE)
                 .await?;
             if page.is_empty() {
@@ -472,7 +472,7 @@ impl Guard {
         st.head = GENESIS.to_owned();
         while (out.len() as u64) < size {
             let page = self
-                .store()
+                .audit_store()
                 .audit_entries(&service, out.len() as u64, MAX_PAGE)
                 .await?;
             if page.is_empty() {
@@ -518,7 +518,7 @@ impl Guard {
         let mut f = Frontier::new();
         while f.size() < size {
             let page = self
-                .store()
+                .audit_store()
                 .audit_entries(&service, f.size(), MAX_PAGE)
                 .await?;
             if page.is_empty() {
@@ -557,7 +557,7 @@ impl Guard {
         let leaves = self.leaf_hashes(ctx, cp.checkpoint.size).await?;
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         let e = self
-            .store()
+            .audit_store()
             .audit_entries(&service, seq - 1, 1)
             .await?
             .into_iter()

@@ -302,7 +302,10 @@ impl Guard {
             expires_at: refresh_expires_at,
             used: false,
         };
-        self.store().insert_session(ctx, &session, &rec).await?;
+        self.stores()
+            .sessions()?
+            .insert_session(ctx, &session, &rec)
+            .await?;
         self.issue(&session, session.role, refresh, refresh_expires_at)
             .await
     }
@@ -389,7 +392,7 @@ impl Guard {
         if verdict == super::revoked::Verdict::CheckMembership {
             // Rare (a membership change within one access-token lifetime): one store read.
             let scope = TenantContext::service(tenant.clone(), &self.service_role());
-            if self.store().member_role(&scope, &user).await? != Some(role) {
+            if self.stores().members()?.member_role(&scope, &user).await? != Some(role) {
                 return Err(AuthError::Revoked.into());
             }
         }
@@ -429,7 +432,12 @@ impl Guard {
             host_key.unwrap_or(crate::ratelimit::enforce::NO_HOST_KEY),
         ));
         limiter.peek(class, &probe).await?;
-        let Some(rec) = self.store().refresh_by_hash(&service, &hash).await? else {
+        let Some(rec) = self
+            .stores()
+            .sessions()?
+            .refresh_by_hash(&service, &hash)
+            .await?
+        else {
             limiter.failure(class, &probe).await;
             return Err(AuthError::Unknown.into());
         };
@@ -438,7 +446,8 @@ impl Guard {
         }
         let ctx = TenantContext::service(rec.tenant.clone(), &service);
         let session = self
-            .store()
+            .stores()
+            .sessions()?
             .get_session(&ctx, &rec.session_id)
             .await?
             .ok_or(AuthError::Unknown)?;
@@ -464,10 +473,13 @@ impl Guard {
         // The role follows the membership as stored now, never the one of the login: a
         // removed member's session ends here, a demoted member's carries the new role.
         let user = UserId::new(session.user.clone())?;
-        let role = match self.store().member_role(&ctx, &user).await {
+        let role = match self.stores().members()?.member_role(&ctx, &user).await {
             Ok(Some(role)) => role,
             Ok(None) | Err(StoreError::TenantNotFound) => {
-                self.store().revoke_session(&ctx, &session.id, now).await?;
+                self.stores()
+                    .sessions()?
+                    .revoke_session(&ctx, &session.id, now)
+                    .await?;
                 let ev = AuditEvent::new(
                     AuditAction::SessionRevoke,
                     format!("session:{}", session.id),
@@ -490,7 +502,12 @@ impl Guard {
             expires_at: refresh_expires_at,
             used: false,
         };
-        if !self.store().rotate_refresh(&ctx, &hash, &new, now).await? {
+        if !self
+            .stores()
+            .sessions()?
+            .rotate_refresh(&ctx, &hash, &new, now)
+            .await?
+        {
             // Lost a race with another use of the same token: that is reuse too.
             return Err(self.reuse(&ctx, &session.id).await);
         }
@@ -500,7 +517,8 @@ impl Guard {
 
     async fn reuse(&self, ctx: &TenantContext, session_id: &str) -> crate::Error {
         let step = async {
-            self.store()
+            self.stores()
+                .sessions()?
                 .revoke_session(ctx, session_id, self.now())
                 .await?;
             self.publish(&Event::SessionRevoked {
@@ -533,7 +551,11 @@ impl Guard {
                 StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
             );
         }
-        let v = self.store().list_sessions(ctx, Some(&who), limit).await?;
+        let v = self
+            .stores()
+            .sessions()?
+            .list_sessions(ctx, Some(&who), limit)
+            .await?;
         Ok(v.into_iter().map(info).collect())
     }
 
@@ -561,7 +583,11 @@ impl Guard {
                 StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
             );
         }
-        let v = self.store().list_tenant_sessions(ctx, after, limit).await?;
+        let v = self
+            .stores()
+            .sessions()?
+            .list_tenant_sessions(ctx, after, limit)
+            .await?;
         Ok(v.into_iter().map(info).collect())
     }
 
@@ -602,7 +628,8 @@ impl Guard {
     /// whether it was live. Audited (`session.revoke`).
     pub async fn revoke_session(&self, ctx: &TenantContext, session_id: &str) -> Result<bool> {
         let s = self
-            .store()
+            .stores()
+            .sessions()?
             .get_session(ctx, session_id)
             .await?
             .ok_or(StoreError::RecordNotFound)?;
@@ -613,7 +640,8 @@ impl Guard {
         )
         .await?;
         let live = self
-            .store()
+            .stores()
+            .sessions()?
             .revoke_session(ctx, session_id, self.now())
             .await?;
         self.publish(&Event::SessionRevoked {
@@ -638,7 +666,8 @@ impl Guard {
             .session_subject(ctx, Some(user), "revoke another user's sessions")
             .await?;
         let n = self
-            .store()
+            .stores()
+            .sessions()?
             .revoke_sessions(ctx, Some(&who), self.now())
             .await?;
         self.publish(&Event::UserSessionsRevoked {

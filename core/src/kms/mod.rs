@@ -72,6 +72,54 @@ pub struct WrappedKey {
 
 /// A key-encryption-key holder (key file, KMS, HSM). It only ever sees data keys to wrap
 /// and wrapped data keys to unwrap, each bound to a [`WrapContext`].
+///
+/// Implementing one: the four required methods, plus [`KeyProvider::destroy_tenant`] and
+/// [`KeyProvider::tenant_bound`] if the provider keeps per-tenant material (without them
+/// a shred reports that backups can still restore the tenant). Here a provider that
+/// meters the unwraps of another (a KMS client would call its service instead):
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use tenantguard::crypto::DataKey;
+/// use tenantguard::kms::{KeyProvider, KmsError, WrapContext, WrappedKey};
+/// use tenantguard::{Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
+///
+/// struct Metered { inner: LocalKeyProvider, unwraps: AtomicU64 }
+///
+/// #[async_trait::async_trait]
+/// impl KeyProvider for Metered {
+///     fn name(&self) -> &str { "metered-local" }
+///     async fn current_kek(&self) -> Result<String, KmsError> { self.inner.current_kek().await }
+///     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+///         self.inner.wrap(key, ctx).await
+///     }
+///     async fn unwrap(&self, w: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
+///         self.unwraps.fetch_add(1, Ordering::Relaxed);
+///         // Must refuse a wrapped key presented under another tenant's context.
+///         self.inner.unwrap(w, ctx).await
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let provider = std::sync::Arc::new(Metered {
+///     inner: LocalKeyProvider::ephemeral(),
+///     unwraps: AtomicU64::new(0),
+/// });
+/// let (guard, service) = Guard::builder()
+///     .key_provider_arc(provider.clone())
+///     .store(MemoryStore::new())
+///     .build_with_service()?;
+/// let ctx = TenantContext::service(TenantId::new("acme")?, &service);
+/// guard.create_tenant(&ctx).await?;
+/// guard.seal(&ctx, "c", b"v").await?;
+/// let after_first = provider.unwraps.load(Ordering::Relaxed);
+/// for _ in 0..3 {
+///     guard.seal(&ctx, "c", b"v").await?;
+/// }
+/// // The key cache keeps the unwrapped key: no unwrap per seal.
+/// assert_eq!(provider.unwraps.load(Ordering::Relaxed), after_first);
+/// # Ok(()) }
+/// ```
 #[async_trait::async_trait]
 pub trait KeyProvider: Send + Sync {
     /// A short name for logs and errors (e.g. "local", "aws-kms").

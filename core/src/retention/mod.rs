@@ -270,7 +270,7 @@ impl Guard {
             "read the retention policy",
         )?;
         let mut p = RetentionPolicy::defaults();
-        for (class, w) in self.store().retention_rules(ctx).await? {
+        for (class, w) in self.stores().retention()?.retention_rules(ctx).await? {
             p.windows.insert(class, w);
         }
         Ok(p)
@@ -294,7 +294,10 @@ impl Guard {
         .await?;
         validate_label("data class", class)?;
         check_window(window)?;
-        self.store().set_retention_rule(ctx, class, window).await?;
+        self.stores()
+            .retention()?
+            .set_retention_rule(ctx, class, window)
+            .await?;
         let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
             .detail("window", window_str(window));
         self.audit(ctx, ev).await?;
@@ -312,7 +315,11 @@ impl Guard {
         )
         .await?;
         validate_label("data class", class)?;
-        let had = self.store().clear_retention_rule(ctx, class).await?;
+        let had = self
+            .stores()
+            .retention()?
+            .clear_retention_rule(ctx, class)
+            .await?;
         if had {
             let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
                 .detail("window", "default");
@@ -348,14 +355,15 @@ impl Guard {
             now,
             ..Default::default()
         };
-        'classes: for class in self.store().record_classes(ctx).await? {
+        'classes: for class in self.stores().retention()?.record_classes(ctx).await? {
             let RetentionWindow::Secs(w) = policy.window(&class) else {
                 continue;
             };
             let cutoff = now.saturating_sub(w);
             loop {
                 let ids = self
-                    .store()
+                    .stores()
+                    .retention()?
                     .delete_expired(ctx, &class, cutoff, batch)
                     .await?;
                 report.batches += 1;
@@ -494,7 +502,11 @@ impl Guard {
         let batch = check_batch(batch)?;
         let (mut deleted, mut batches) = (0u64, 0u64);
         loop {
-            let ids = self.store().delete_by_subject(ctx, subject, batch).await?;
+            let ids = self
+                .stores()
+                .retention()?
+                .delete_by_subject(ctx, subject, batch)
+                .await?;
             batches += 1;
             deleted += ids.len() as u64;
             if ids.len() < batch {
@@ -540,7 +552,10 @@ impl Guard {
         let mut seqs = Vec::new();
         let mut after = 0u64;
         loop {
-            let page = self.store().audit_entries(ctx, after, MAX_PAGE).await?;
+            let page = self
+                .audit_store()
+                .audit_entries(ctx, after, MAX_PAGE)
+                .await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             seqs.extend(
@@ -554,7 +569,7 @@ impl Guard {
             let ev = AuditEvent::new(AuditAction::SubjectErasure, receipt_target)
                 .detail(ERASED_SEQS_DETAIL, format_ranges(chunk));
             self.audit(ctx, ev).await?;
-            erased += self.store().erase_audit_personal(ctx, chunk).await?;
+            erased += self.audit_store().erase_audit_personal(ctx, chunk).await?;
         }
         Ok(erased)
     }
@@ -582,7 +597,11 @@ impl Guard {
         let (shred, tokens_revoked, sessions_revoked) = self.shred_counting(ctx).await?;
         let mut records_deleted = 0;
         loop {
-            let n = self.store().delete_all_records(ctx, batch).await?;
+            let n = self
+                .stores()
+                .retention()?
+                .delete_all_records(ctx, batch)
+                .await?;
             records_deleted += n;
             if n < batch as u64 {
                 break;

@@ -10,12 +10,14 @@ mod gov;
 mod integrity;
 mod members;
 mod memory;
+mod parts;
 mod policy;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod traced;
+pub(crate) use parts::{StoreParts, Stores};
 pub(crate) use traced::TracedStore;
 
 pub use gov::{
@@ -142,6 +144,10 @@ pub enum StoreError {
     /// under the service keyring's `row-mac` key).
     #[error("integrity check failed: {0}")]
     Integrity(String),
+    /// The guard was built without the store this operation needs (the message names the
+    /// `GuardBuilder` method that sets it).
+    #[error("this guard has no {0}: set it with GuardBuilder::{0} or give GuardBuilder::store a complete backend")]
+    NotConfigured(String),
 }
 
 impl StoreError {
@@ -155,6 +161,7 @@ impl StoreError {
             StoreError::Backend(_) => ErrorKind::Store,
             StoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
             StoreError::Integrity(_) => ErrorKind::Integrity,
+            StoreError::NotConfigured(_) => ErrorKind::Config,
         }
     }
 
@@ -309,9 +316,109 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// A complete backend.
+/// What every guard needs from a backend: tenants' wrapped keys and their sealed records.
+/// A backend that implements only these two traits can hold a guard's data; the audit
+/// log and the service keyring may then come from another store (for example a
+/// [`SqliteStore`](crate::SqliteStore)) through [`GuardBuilder`](crate::GuardBuilder)'s
+/// per-area methods.
+///
+/// A backend that implements only these two traits (here it keeps everything in another
+/// store and counts record writes; yours would talk to its database), run by a guard
+/// whose audit log and service keyring live in a SQLite file. The `tenantguard-testkit`
+/// crate checks such a backend against the rules every store keeps.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use tenantguard::crypto::KeyId;
+/// use tenantguard::store::{KeyStore, RecordStore, SealedRecord, StoreError, TenantKeyRecord};
+/// use tenantguard::tenant::{ServiceRole, TenantId};
+/// use tenantguard::{Guard, LocalKeyProvider, MemoryStore, SqliteStore, TenantContext};
+///
+/// struct MyBackend { db: MemoryStore, writes: AtomicU64 }
+///
+/// #[async_trait::async_trait]
+/// impl KeyStore for MyBackend {
+///     async fn create_tenant(&self, c: &TenantContext, first: &TenantKeyRecord) -> Result<(), StoreError> {
+///         self.db.create_tenant(c, first).await
+///     }
+///     async fn tenant_keys(&self, c: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError> {
+///         self.db.tenant_keys(c).await
+///     }
+///     async fn rotate_key(&self, c: &TenantContext, new: &TenantKeyRecord) -> Result<(), StoreError> {
+///         self.db.rotate_key(c, new).await
+///     }
+///     async fn rewrap_key(&self, c: &TenantContext, k: KeyId, expected_kek: &str, new_kek: &str,
+///                         wrapped: &[u8]) -> Result<bool, StoreError> {
+///         self.db.rewrap_key(c, k, expected_kek, new_kek, wrapped).await
+///     }
+///     async fn destroy_key(&self, c: &TenantContext, k: KeyId) -> Result<(), StoreError> {
+///         self.db.destroy_key(c, k).await
+///     }
+///     async fn destroy_all_keys(&self, c: &TenantContext) -> Result<(), StoreError> {
+///         self.db.destroy_all_keys(c).await
+///     }
+///     async fn list_tenants(&self, s: &ServiceRole, after: Option<&TenantId>, limit: usize)
+///         -> Result<Vec<TenantId>, StoreError> {
+///         self.db.list_tenants(s, after, limit).await
+///     }
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl RecordStore for MyBackend {
+///     async fn put_record(&self, c: &TenantContext, r: &SealedRecord) -> Result<(), StoreError> {
+///         self.writes.fetch_add(1, Ordering::Relaxed);
+///         self.db.put_record(c, r).await
+///     }
+///     async fn get_record(&self, c: &TenantContext, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+///         self.db.get_record(c, id).await
+///     }
+///     async fn delete_record(&self, c: &TenantContext, id: &str) -> Result<bool, StoreError> {
+///         self.db.delete_record(c, id).await
+///     }
+///     async fn records_by_key(&self, c: &TenantContext, k: KeyId, after: Option<&str>, limit: usize)
+///         -> Result<Vec<SealedRecord>, StoreError> {
+///         self.db.records_by_key(c, k, after, limit).await
+///     }
+///     async fn count_by_key(&self, c: &TenantContext, k: KeyId) -> Result<u64, StoreError> {
+///         self.db.count_by_key(c, k).await
+///     }
+///     // Without it the store still seals and opens, but retiring a key fails closed.
+///     async fn records_page(&self, c: &TenantContext, after: Option<&str>, limit: usize)
+///         -> Result<Vec<SealedRecord>, StoreError> {
+///         self.db.records_page(c, after, limit).await
+///     }
+///     async fn replace_sealed(&self, c: &TenantContext, id: &str, expected: &[u8], k: KeyId,
+///                             new: &[u8]) -> Result<bool, StoreError> {
+///         self.db.replace_sealed(c, id, expected, k, new).await
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let backend = Arc::new(MyBackend { db: MemoryStore::new(), writes: AtomicU64::new(0) });
+/// let journal = Arc::new(SqliteStore::open(dir.path().join("journal.db"))?);
+/// let (guard, service) = Guard::builder()
+///     .key_provider(LocalKeyProvider::ephemeral())
+///     .key_record_store_arc(backend.clone())
+///     .audit_store(journal.clone())
+///     .service_key_store(journal)
+///     .build_with_service()?;
+/// let ctx = TenantContext::service(TenantId::new("acme")?, &service);
+/// guard.create_tenant(&ctx).await?;
+/// guard.put_record(&ctx, "row-1", "api_key", None, b"sk-live-123").await?;
+/// let (_, plain) = guard.open_record_with_reason(&ctx, "row-1", "support ticket 42").await?;
+/// assert_eq!(plain.expose(), b"sk-live-123");
+/// assert_eq!(backend.writes.load(Ordering::Relaxed), 1);
+/// # Ok(()) }
+/// ```
+pub trait KeyRecordStore: KeyStore + RecordStore {}
+impl<T: KeyStore + RecordStore + ?Sized> KeyRecordStore for T {}
+
+/// A complete backend: every area's store in one (the built-in memory, SQLite and
+/// PostgreSQL stores). [`GuardBuilder::store`](crate::GuardBuilder::store) takes one for all areas.
 pub trait Store:
-    KeyStore + RecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore
+    KeyRecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore
 {
 }
 impl<

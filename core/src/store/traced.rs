@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::{
-    MemberChange, RefreshRecord, RetentionWindow, SealedRecord, SessionRecord, Store, StoreError,
+    MemberChange, RefreshRecord, RetentionWindow, SealedRecord, SessionRecord, StoreError,
     TenantKeyRecord, TokenRecord,
 };
 use crate::audit::{AuditDraft, AuditEntry};
@@ -24,18 +24,18 @@ use crate::kms::{ServiceKeyRecord, ServiceKeyring, ServicePurpose};
 use crate::tenant::{Membership, Role, ServiceRole, TenantContext, TenantId, UserId};
 
 /// A store whose calls run in `store` spans (see the module docs).
-pub(crate) struct TracedStore {
-    inner: Arc<dyn Store>,
+pub(crate) struct TracedStore<T: ?Sized> {
+    inner: Arc<T>,
 }
 
-impl TracedStore {
-    pub(crate) fn new(inner: Arc<dyn Store>) -> Self {
+impl<T: ?Sized> TracedStore<T> {
+    pub(crate) fn new(inner: Arc<T>) -> Self {
         TracedStore { inner }
     }
 }
 
 #[async_trait::async_trait]
-impl super::KeyStore for TracedStore {
+impl<T: ?Sized + super::KeyStore> super::KeyStore for TracedStore<T> {
     async fn create_tenant(
         &self,
         ctx: &TenantContext,
@@ -104,7 +104,7 @@ impl super::KeyStore for TracedStore {
 }
 
 #[async_trait::async_trait]
-impl super::RecordStore for TracedStore {
+impl<T: ?Sized + super::RecordStore> super::RecordStore for TracedStore<T> {
     async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError> {
         self.inner
             .put_record(ctx, rec)
@@ -172,7 +172,7 @@ impl super::RecordStore for TracedStore {
 }
 
 #[async_trait::async_trait]
-impl super::TokenStore for TracedStore {
+impl<T: ?Sized + super::TokenStore> super::TokenStore for TracedStore<T> {
     async fn insert_token(&self, ctx: &TenantContext, rec: &TokenRecord) -> Result<(), StoreError> {
         self.inner
             .insert_token(ctx, rec)
@@ -226,7 +226,7 @@ impl super::TokenStore for TracedStore {
 }
 
 #[async_trait::async_trait]
-impl super::AuditStore for TracedStore {
+impl<T: ?Sized + super::AuditStore> super::AuditStore for TracedStore<T> {
     async fn append_audit(
         &self,
         ctx: &TenantContext,
@@ -276,7 +276,7 @@ impl super::AuditStore for TracedStore {
 }
 
 #[async_trait::async_trait]
-impl super::RetentionStore for TracedStore {
+impl<T: ?Sized + super::RetentionStore> super::RetentionStore for TracedStore<T> {
     async fn set_retention_rule(
         &self,
         ctx: &TenantContext,
@@ -363,7 +363,7 @@ impl super::RetentionStore for TracedStore {
 }
 
 #[async_trait::async_trait]
-impl super::SessionStore for TracedStore {
+impl<T: ?Sized + super::SessionStore> super::SessionStore for TracedStore<T> {
     async fn insert_session(
         &self,
         ctx: &TenantContext,
@@ -464,7 +464,7 @@ impl super::SessionStore for TracedStore {
 }
 
 #[async_trait::async_trait]
-impl super::MembershipStore for TracedStore {
+impl<T: ?Sized + super::MembershipStore> super::MembershipStore for TracedStore<T> {
     async fn member_role(
         &self,
         ctx: &TenantContext,
@@ -514,7 +514,7 @@ impl super::MembershipStore for TracedStore {
 }
 
 #[async_trait::async_trait]
-impl crate::kms::ServiceKeyStore for TracedStore {
+impl<T: ?Sized + crate::kms::ServiceKeyStore> crate::kms::ServiceKeyStore for TracedStore<T> {
     async fn service_keys(
         &self,
         purpose: ServicePurpose,

@@ -85,7 +85,7 @@ impl Guard {
             expires_at: spec.ttl_secs.map(|t| now.saturating_add(t)),
             revoked_at: None,
         };
-        self.store().insert_token(ctx, &rec).await?;
+        self.stores().tokens()?.insert_token(ctx, &rec).await?;
         let scopes: Vec<String> = rec
             .scopes
             .iter()
@@ -117,7 +117,8 @@ impl Guard {
         self.authorize_live(ctx, Role::Admin, TOKENS, Action::Read, "list agent tokens")
             .await?;
         let recs = self
-            .store()
+            .stores()
+            .tokens()?
             .list_tokens(ctx, agent.map(UserId::as_str), after, limit)
             .await?;
         recs.iter().map(info).collect()
@@ -134,7 +135,11 @@ impl Guard {
             "revoke an agent token",
         )
         .await?;
-        let was_live = self.store().revoke_token(ctx, id, self.now()).await?;
+        let was_live = self
+            .stores()
+            .tokens()?
+            .revoke_token(ctx, id, self.now())
+            .await?;
         self.publish(&crate::events::Event::TokenRevoked {
             tenant: ctx.tenant().clone(),
             token_id: id.to_owned(),
@@ -158,7 +163,8 @@ impl Guard {
         )
         .await?;
         let n = self
-            .store()
+            .stores()
+            .tokens()?
             .revoke_tokens(ctx, Some(agent.as_str()), self.now())
             .await?;
         self.publish(&crate::events::Event::AgentKilled {
@@ -211,7 +217,8 @@ impl Guard {
                 let class = crate::ratelimit::ActionClass::TokenFailure;
                 limiter.peek(class, &key).await?;
                 let Some(rec) = self
-                    .store()
+                    .stores()
+                    .tokens()?
                     .token_by_hash(&self.service_role(), &hash)
                     .await?
                 else {
@@ -293,7 +300,8 @@ impl Guard {
         let mut after: Option<String> = None;
         loop {
             let page = self
-                .store()
+                .stores()
+                .tokens()?
                 .list_tokens(
                     ctx,
                     agent.map(UserId::as_str),
