@@ -1,6 +1,6 @@
 //! Integration tests, one binary: the `Guard` facade end to end, the store conformance
-//! suite, the integrity of authorization rows, write-only credentials, error messages and
-//! the operator jobs.
+//! suites of `tenantguard-testkit` on every built-in store, the integrity of authorization
+//! rows, write-only credentials, error messages and the operator jobs.
 //!
 //! Each module is a file in `tests/guard/` (a crate root's `mod` looks beside it, hence
 //! the paths); run one with
@@ -8,7 +8,6 @@
 // Test code: an unwrap that fails is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod gov_support;
 #[cfg(feature = "postgres")]
 mod postgres_support;

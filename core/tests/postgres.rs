@@ -11,8 +11,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(feature = "postgres")]
-mod common;
-#[cfg(feature = "postgres")]
 mod postgres_support;
 #[cfg(feature = "postgres")]
 mod tg_cap;

@@ -200,6 +200,11 @@ impl RetentionStore for MemoryStore {
         window: RetentionWindow,
     ) -> Result<(), StoreError> {
         validate_label("data class", class)?;
+        if matches!(window, RetentionWindow::Secs(s) if s <= 0) {
+            return Err(StoreError::InvalidInput(
+                "retention window must be positive".into(),
+            ));
+        }
         self.gov()
             .rules
             .insert((ctx.tenant().clone(), class.to_owned()), window);

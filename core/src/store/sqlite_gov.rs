@@ -543,10 +543,12 @@ impl RetentionStore for SqliteStore {
         limit: usize,
     ) -> Result<u64, StoreError> {
         let limit = page(limit)?;
+        // Ids are per tenant: the outer condition on the tenant is what keeps another
+        // tenant's record with one of these ids (without it, erasing one tenant deleted them).
         let n = self
             .conn()
             .execute(
-                "DELETE FROM tg_records WHERE id IN (SELECT id FROM tg_records WHERE tenant_id = ?1 LIMIT ?2)",
+                "DELETE FROM tg_records WHERE tenant_id = ?1 AND id IN (SELECT id FROM tg_records WHERE tenant_id = ?1 LIMIT ?2)",
                 params![ctx.tenant().as_str(), limit],
             )
             .map_err(backend)?;

@@ -377,6 +377,10 @@ fn tenant_erasure_by_crypto_shredding() {
             g.put_record(&service("globex"), "g-1", RUN_LOG, None, b"x")
                 .await
                 .unwrap();
+            // Record ids are per tenant: globex's own "r-3" is not acme's.
+            g.put_record(&service("globex"), "r-3", RUN_LOG, None, b"y")
+                .await
+                .unwrap();
             let held_outside = g.seal(&acme, "backup/1", b"in a backup").await.unwrap();
             let t = g
                 .create_token(
@@ -425,8 +429,9 @@ fn tenant_erasure_by_crypto_shredding() {
                 r.receipt.hash,
                 "{name}"
             );
-            // Other tenants untouched; running again is safe.
+            // Other tenants untouched, their records with acme's ids too; running again is safe.
             g.open_record(&service("globex"), "g-1").await.unwrap();
+            g.open_record(&service("globex"), "r-3").await.unwrap();
             assert_eq!(g.erase_tenant(&acme, 10).await.unwrap().records_deleted, 0);
         }
     });

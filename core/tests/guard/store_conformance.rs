@@ -1,36 +1,129 @@
-//! Store conformance: the same suite (`common::conformance::run_all`) against every built-in
-//! backend, plus SQLite-specific persistence checks.
+//! Store conformance: the suites of `tenantguard-testkit` against every built-in backend,
+//! one test per suite and backend (`store_conformance::sqlite_file::sessions`...), plus
+//! SQLite-specific persistence and upgrade checks. PostgreSQL runs `run_all` in the
+//! postgres binary (postgres/governance.rs).
 // Test code: an unwrap that fails is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
 use crate::tg_cap;
 
-use common::conformance::{self, ctx, key_rec, rec};
-use tenantguard::store::{KeyState, KeyStore, RecordStore};
+use std::sync::Arc;
+
+use tenantguard::kms::ServiceKeyring;
+use tenantguard::store::{KeyState, KeyStore, PolicyStore, RecordStore};
 use tenantguard::{MemoryStore, SqliteStore, Store, TenantContext, TenantId};
+use tenantguard_testkit as kit;
+use tenantguard_testkit::fixtures::{attach_keyring, ctx, key_rec, rec};
 
-#[tokio::test]
-async fn memory_store_conforms() {
-    conformance::run_all(&MemoryStore::new()).await;
+/// A store under test with the keyring its authorization rows are MACed with (as a
+/// Guard built on it would attach), and the folder of its database file if any.
+struct Backend<S> {
+    store: Arc<S>,
+    _ring: Arc<ServiceKeyring>,
+    _dir: Option<tempfile::TempDir>,
 }
 
-#[tokio::test]
-async fn sqlite_in_memory_conforms() {
-    conformance::run_all(&SqliteStore::in_memory().unwrap()).await;
+impl<S: Store + PolicyStore + 'static> Backend<S> {
+    fn new(store: S, dir: Option<tempfile::TempDir>) -> Self {
+        let store = Arc::new(store);
+        let ring = attach_keyring(&store);
+        Backend {
+            store,
+            _ring: ring,
+            _dir: dir,
+        }
+    }
 }
 
-#[tokio::test]
-async fn sqlite_file_conforms() {
+fn memory() -> Backend<MemoryStore> {
+    Backend::new(MemoryStore::new(), None)
+}
+
+fn sqlite_in_memory() -> Backend<SqliteStore> {
+    Backend::new(SqliteStore::in_memory().unwrap(), None)
+}
+
+fn sqlite_file() -> Backend<SqliteStore> {
     let dir = tempfile::tempdir().unwrap();
-    conformance::run_all(&SqliteStore::open(dir.path().join("tg.db")).unwrap()).await;
+    let store = SqliteStore::open(dir.path().join("tg.db")).unwrap();
+    Backend::new(store, Some(dir))
 }
 
+/// One test per suite for the backend the function `$backend` opens (a fresh store each).
+macro_rules! suites {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn keys_and_records() {
+                let b = super::$backend();
+                kit::keys_and_records::run(b.store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn retention() {
+                let b = super::$backend();
+                kit::retention::run(b.store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn tokens() {
+                let b = super::$backend();
+                kit::tokens::run(b.store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn sessions() {
+                let b = super::$backend();
+                kit::sessions::run(b.store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn audit() {
+                let b = super::$backend();
+                kit::audit::run(b.store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn members() {
+                let b = super::$backend();
+                kit::members::run(b.store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn policies() {
+                let b = super::$backend();
+                kit::policies::run(b.store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn service_keys() {
+                let b = super::$backend();
+                kit::service_keys::run(b.store.as_ref()).await;
+            }
+        }
+    };
+}
+
+suites!(memory);
+suites!(sqlite_in_memory);
+suites!(sqlite_file);
+
 #[tokio::test]
-async fn suite_runs_through_a_shared_trait_object() {
-    // As the Guard holds it: Arc<dyn Store>.
-    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
-    conformance::run_all(store.as_ref()).await;
+async fn suites_run_through_a_shared_trait_object() {
+    // As the Guard holds it: Arc<dyn Store>. Each suite needs only its own traits, so all
+    // but `policies` (PolicyStore is not part of Store) run through it.
+    let b = sqlite_in_memory();
+    let store: Arc<dyn Store> = b.store.clone();
+    let store = store.as_ref();
+    kit::keys_and_records::run(store).await;
+    kit::retention::run(store).await;
+    kit::tokens::run(store).await;
+    kit::sessions::run(store).await;
+    kit::audit::run(store).await;
+    kit::members::run(store).await;
+    kit::service_keys::run(store).await;
 }
 
 #[tokio::test]
@@ -72,8 +165,10 @@ async fn sqlite_file_persists_across_reopen() {
         tenants.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         vec!["persist"]
     );
-    // The suite also passes on a reopened, non-empty database.
-    conformance::run_all(&store).await;
+    // Every suite also passes on a reopened, non-empty database.
+    let store = Arc::new(store);
+    let _ring = attach_keyring(&store);
+    kit::run_all(store.as_ref()).await;
 }
 
 #[tokio::test]
@@ -208,94 +303,4 @@ async fn sqlite_upgrade_from_schema_4_adds_memberships() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, 7);
-}
-
-/// Memberships behave the same on every built-in store (PostgreSQL: postgres/store.rs and
-/// governance/attacks_principals.rs).
-#[tokio::test]
-async fn memberships_on_memory_and_sqlite() {
-    use tenantguard::tenant::{Resolved, Role, UserId};
-    let dir = tempfile::tempdir().unwrap();
-    let stores: Vec<std::sync::Arc<dyn Store>> = vec![
-        std::sync::Arc::new(MemoryStore::new()),
-        std::sync::Arc::new(SqliteStore::open(dir.path().join("m.db")).unwrap()),
-    ];
-    let svc = |t: &str| TenantContext::service(TenantId::new(t).unwrap(), &tg_cap::cap());
-    let u = |s: &str| UserId::new(s).unwrap();
-    for s in stores {
-        let _g = keyed(s.clone());
-        // A tenant created by a user makes it the owner; one created by the service, nobody.
-        let olga = TenantContext::resolved(Resolved::vouch(
-            &tg_cap::cap(),
-            TenantId::new("a").unwrap(),
-            u("olga"),
-            Role::Owner,
-        ));
-        s.create_tenant(&olga, &key_rec(1, KeyState::Active, "k"))
-            .await
-            .unwrap();
-        s.create_tenant(&svc("b"), &key_rec(1, KeyState::Active, "k"))
-            .await
-            .unwrap();
-        assert_eq!(
-            s.member_role(&svc("a"), &u("olga")).await.unwrap(),
-            Some(Role::Owner)
-        );
-        assert_eq!(s.member_role(&svc("b"), &u("olga")).await.unwrap(), None);
-        for (name, role) in [
-            ("cy", Role::Viewer),
-            ("bo", Role::Admin),
-            ("dan", Role::Member),
-        ] {
-            let c = s
-                .apply_member_change(&olga, &u(name), Some(role), 1)
-                .await
-                .unwrap();
-            assert_eq!(c.previous, None);
-            assert_eq!(c.actor_role, Some(Role::Owner));
-        }
-        let page1 = s.list_members(&svc("a"), None, 2).await.unwrap();
-        let names: Vec<_> = page1.iter().map(|m| m.user.as_str().to_owned()).collect();
-        assert_eq!(names, ["bo", "cy"]);
-        let page2 = s.list_members(&svc("a"), Some(&u("cy")), 10).await.unwrap();
-        let names: Vec<_> = page2.iter().map(|m| m.user.as_str().to_owned()).collect();
-        assert_eq!(names, ["dan", "olga"]);
-        assert!(s
-            .list_members(&svc("b"), None, 10)
-            .await
-            .unwrap()
-            .is_empty());
-        assert_eq!(
-            s.list_members(&svc("zz"), None, 10)
-                .await
-                .unwrap_err()
-                .kind(),
-            tenantguard::ErrorKind::NotFound
-        );
-        let all = s
-            .memberships_of_user(&tg_cap::cap(), &u("olga"), 10)
-            .await
-            .unwrap();
-        assert_eq!(all.len(), 1);
-        // Removal, and the last owner rule.
-        assert_eq!(
-            s.apply_member_change(&svc("a"), &u("cy"), None, 2)
-                .await
-                .unwrap()
-                .previous,
-            Some(Role::Viewer)
-        );
-        assert!(s
-            .apply_member_change(&svc("a"), &u("olga"), None, 2)
-            .await
-            .is_err());
-        assert_eq!(
-            s.apply_member_change(&svc("zz"), &u("x"), Some(Role::Viewer), 2)
-                .await
-                .unwrap_err()
-                .kind(),
-            tenantguard::ErrorKind::NotFound
-        );
-        assert_eq!(s.list_members(&svc("a"), None, 10).await.unwrap().len(), 3);
-    }
 }

@@ -1,5 +1,5 @@
-//! PostgresStore's governance and policy tables against a real server: the shared store
-//! conformance suite (with Row Level Security semantics), the database-side guarantees
+//! PostgresStore's governance and policy tables against a real server: every store
+//! conformance suite of `tenantguard-testkit` (`run_all`), the database-side guarantees
 //! (forced RLS, append-only audit, serialized appends, hash lookups that reveal one row).
 //! Skipped (and passing) without a server; see postgres_support.
 // Test code: an unwrap that fails is a failed test, which is what it should be.
@@ -7,12 +7,10 @@
 
 use crate::tg_cap;
 
-use crate::common;
 use crate::postgres_support;
 
 use std::sync::Arc;
 
-use common::conformance::{self, Semantics};
 use postgres_support::*;
 use tenantguard::audit::AuditDraft;
 use tenantguard::store::{
@@ -22,12 +20,13 @@ use tenantguard::store::{
 use tenantguard::{ErrorKind, Role};
 
 #[tokio::test]
-async fn conformance_suite_with_rls_semantics() {
+async fn conformance_suites() {
     let Some(pg) = fresh("conformance").await else {
         return;
     };
+    // With a keyring attached, as a Guard built on it does (tokens, sessions, memberships).
     let s = pg.store().await;
-    conformance::run_all_with(&s, Semantics::Rls).await;
+    tenantguard_testkit::run_all(&s).await;
 }
 
 #[tokio::test]
