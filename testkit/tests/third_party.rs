@@ -324,3 +324,34 @@ fn a_leaking_store_fails_one_check_with_its_rule() {
         &MapStore::with_flaw(Flaw::GlobalIds),
     ));
 }
+
+#[tokio::test]
+async fn a_guard_runs_on_the_store_that_passed() {
+    // What the suite is for: the same store, given to a guard as its key and record store
+    // (the audit log and service keyring from a built-in store), seals, stores and opens.
+    use tenantguard::{Guard, LocalKeyProvider, MemoryStore};
+    let journal = Arc::new(MemoryStore::new());
+    let (guard, service) = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .key_record_store_arc(Arc::new(MapStore::default()))
+        .audit_store(journal.clone())
+        .service_key_store(journal)
+        .build_with_service()
+        .unwrap();
+    let ctx = TenantContext::service(TenantId::new("acme").unwrap(), &service);
+    guard.create_tenant(&ctx).await.unwrap();
+    guard
+        .put_record(&ctx, "row-1", "api_key", None, b"sk-1")
+        .await
+        .unwrap();
+    guard.rotate_tenant_key(&ctx).await.unwrap();
+    // This store leaves `records_page` to its default: re-encryption (which reads what the
+    // sealed bytes say) refuses instead of guessing, and the record stays readable.
+    let err = guard
+        .reencrypt(&ctx, tenantguard::KeyId::FIRST, 100, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("records_page"), "{err}");
+    let (_, plain) = guard.open_record(&ctx, "row-1").await.unwrap();
+    assert_eq!(plain.expose(), b"sk-1");
+}
