@@ -3,7 +3,7 @@
 # then resumed (issue 20): the resumed run moves exactly what was left, a third run moves
 # nothing, and every record still opens with its payload.
 #   benches/reencrypt_kill_resume.sh [N] [KILL_AFTER_SECONDS]
-# A benchmark-sized run of what cli/tests/cli.rs tests with a few thousand records.
+# A benchmark-sized run of what cli/tests/cli/sqlite.rs tests with a few thousand records.
 set -euo pipefail
 N=${1:-100000}
 KILL_AFTER=${2:-4}

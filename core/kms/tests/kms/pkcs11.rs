@@ -2,15 +2,11 @@
 //! TG_KMS_PKCS11_PIN and SOFTHSM2_CONF (set by `scripts/kms.sh start`).
 // Test code: an unwrap that fails is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(feature = "pkcs11")]
-
-mod tg_cap;
-
-mod common;
 
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
+use crate::tg_cap;
 use secrecy::SecretString;
 use tenantguard::kms::{KeyProvider, KmsError, WrappedKey};
 use tenantguard::{ErrorKind, Guard, MemoryStore, Store, TenantContext, TenantId};

@@ -5,17 +5,12 @@
 //! two restores; a marker written around the sink fails closed. Needs TG_KMS_AWS_ENDPOINT
 //! (set by `scripts/kms.sh start`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(feature = "s3-sink")]
-
-mod tg_cap;
-
-mod common;
 
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ObjectLockMode;
-use common::*;
 use secrecy::SecretString;
 use tenantguard::audit::merkle::{self, Hash};
 use tenantguard::audit::{AuditDraft, AuditEntry, CheckpointSink, RestoreAdmission, SinkError};

@@ -2,17 +2,15 @@
 //! and a re-encryption of records a library process wrote. Reads TENANTGUARD_PG_URL,
 //! TENANTGUARD_PG_SERVICE_URL and TENANTGUARD_PG_ADMIN_URL (`eval "$(scripts/pg.sh start)"`);
 //! skipped without them unless TENANTGUARD_PG_REQUIRED=1.
-#![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::{json_of, BIN};
 use assert_cmd::Command;
 use serde_json::Value;
 use tenantguard::{Guard, LocalKeyProvider, PostgresStore, TenantContext, TenantId};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tenantguard");
 
 fn settings() -> Option<(String, String, String)> {
     let v = |k: &str| std::env::var(k).ok();
@@ -39,22 +37,11 @@ fn with_db(url: &str, db: &str) -> String {
 }
 
 fn json(dir: &Path, args: &[&str], code: i32) -> Value {
-    let out = Command::new(BIN)
-        .current_dir(dir)
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
         .env_remove("TENANTGUARD_CONFIG")
-        .arg("--json")
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{args:?}: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+        .timeout(Duration::from_secs(60));
+    json_of(cmd, args, code)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

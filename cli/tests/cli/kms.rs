@@ -7,22 +7,15 @@
 //! afterwards with a fresh provider. Built with `--features kms`; a provider whose peer is
 //! not configured (TG_KMS_* unset) is skipped with a note on stderr.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-#![cfg(any(
-    feature = "aws",
-    feature = "vault",
-    feature = "pkcs11",
-    feature = "gcp"
-))]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{ctx, json_of, BIN};
 use assert_cmd::Command;
 use serde_json::Value;
-use tenantguard::{Guard, KeyProvider, ServiceRole, SqliteStore, TenantContext, TenantId};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tenantguard");
+use tenantguard::{Guard, KeyProvider, ServiceRole, SqliteStore};
 
 /// A deployment on SQLite whose configuration names a KMS provider.
 struct Dep {
@@ -65,16 +58,7 @@ impl Dep {
         c
     }
     fn json(&self, args: &[&str], code: i32) -> Value {
-        let out = self.cmd().arg("--json").args(args).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: stdout {stdout} stderr {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {stdout}"))
+        json_of(self.cmd(), args, code)
     }
     fn ok(&self, args: &[&str]) -> Value {
         self.json(args, 0)
@@ -100,10 +84,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn ctx(s: &ServiceRole, t: &str) -> TenantContext {
-    TenantContext::service(TenantId::new(t).unwrap(), s)
 }
 
 fn env_or_skip(var: &str, what: &str) -> Option<String> {

@@ -9,17 +9,13 @@
 //! its "encryption" is a transparent toy. Always runs (needs no server).
 // Test code: an unwrap that fails is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(feature = "gcp")]
-
-mod tg_cap;
-
-mod common;
 
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
+use crate::tg_cap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::*;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tenantguard::kms::{KeyProvider, KmsError, WrappedKey};

@@ -2,15 +2,11 @@
 //! Needs TG_KMS_VAULT_ADDR and TG_KMS_VAULT_TOKEN (set by `scripts/kms.sh start`).
 // Test code: an unwrap that fails is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(feature = "vault")]
-
-mod tg_cap;
-
-mod common;
 
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
+use crate::tg_cap;
 use secrecy::SecretString;
 use serde_json::json;
 use tenantguard::kms::{KeyProvider, KmsError, WrappedKey};

@@ -2,15 +2,11 @@
 //! Needs TG_KMS_AWS_ENDPOINT (set by `scripts/kms.sh start`).
 // Test code: an unwrap that fails is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(feature = "aws")]
-
-mod tg_cap;
-
-mod common;
 
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
+use crate::tg_cap;
 use secrecy::SecretString;
 use tenantguard::kms::{KeyProvider, KmsError, WrappedKey};
 use tenantguard::{ErrorKind, Guard, MemoryStore, ServiceRole, Store, TenantContext, TenantId};
@@ -240,8 +236,8 @@ async fn byok_tenant_moves_to_its_own_aws_key() {
     );
 
     // Disabling the key: moto (5.x) records the state but its Decrypt ignores it, so
-    // revocation is tested against OpenBao (kms_vault.rs), SoftHSM2 (kms_pkcs11.rs) and the
-    // Cloud KMS fake (kms_gcp.rs). Here: the state is visible, and the data still opening
+    // revocation is tested against OpenBao (`vault`), SoftHSM2 (`pkcs11`) and the Cloud
+    // KMS fake (`gcp`). Here: the state is visible, and the data still opening
     // shows the limit of the peer rather than of the provider.
     acme_kms
         .client()

@@ -8,18 +8,14 @@
 //! removing a COMPLIANCE retention (AWS does), so no test here claims that; and it serves
 //! GetObjectRetention as a plain GET, so the lock is read back with HEAD.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(feature = "s3-sink")]
-
-mod tg_cap;
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
+use crate::tg_cap;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ObjectLockMode;
-use common::*;
 use secrecy::SecretString;
 use tenantguard::audit::TransparencyConfig;
 use tenantguard::audit::{open_checkpoint, AuditAction, AuditEvent, CheckpointSink, SinkError};
