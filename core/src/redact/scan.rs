@@ -240,7 +240,11 @@ fn may_be_name(b: &[u8], i: usize, f: u8) -> bool {
     f & LO != 0 || (i < b.len() && (b[i] >= 0x80 || b[i] == b'\''))
 }
 
-/// Sorts findings and drops overlaps: earliest start, then longest, then kind priority.
+/// Sorts findings and removes overlaps: earliest start, then longest, then kind priority
+/// wins a byte. A finding that overlaps an earlier one but runs past its end keeps that
+/// tail (it starts where the earlier one ends, a character boundary): dropping it whole
+/// would leave the end of a recognized secret in the clear (found by fuzzing: an
+/// identifier ending in `==` swallowed the start of an assignment's value).
 pub(crate) fn resolve(v: &mut Vec<Finding>) {
     v.sort_by(|a, b| {
         a.start
@@ -250,14 +254,19 @@ pub(crate) fn resolve(v: &mut Vec<Finding>) {
             .then(a.kind.cmp(&b.kind))
     });
     let mut last_end = 0;
-    v.retain(|f| {
-        if f.start >= last_end && f.end > f.start {
-            last_end = f.end;
-            true
-        } else {
-            false
+    for f in v.iter_mut() {
+        if f.end <= f.start || f.end <= last_end {
+            // Empty, or wholly inside a kept finding: marked for removal.
+            f.end = f.start;
+            continue;
         }
-    });
+        if f.start < last_end {
+            f.start = last_end;
+        }
+        last_end = f.end;
+    }
+    // Kept findings start at or after the previous one's end: still sorted.
+    v.retain(|f| f.end > f.start);
 }
 
 fn is_alnum(b: u8) -> bool {

@@ -316,3 +316,34 @@ fn adversarial_input_is_handled_whole() {
     assert!(r.find(&"a".repeat(MAX_TEXT_LEN + 1)).is_err());
     let _ = EntityKind::Secret;
 }
+
+#[test]
+fn overlapping_findings_keep_every_byte_of_a_secret() {
+    // Found by the `redact_secrets` fuzz target: with identifiers as secrets, an identifier
+    // ending in `==` overlapped the start of the assignment's value, and the value's
+    // finding was dropped whole, leaving its last byte in the clear.
+    let text = "(sha512-xoxb-ghp_bojoi1cL7PGPASSWORD==eyJ1Ijoi1M5LS0tLS1CRUdJTipy5ng.";
+    let plain = Redactor::new().find(text).unwrap();
+    let ids = Redactor::builder()
+        .identifiers_as_secrets(true)
+        .build()
+        .unwrap()
+        .find(text)
+        .unwrap();
+    let covered =
+        |v: &[tenantguard::redact::Finding], i: usize| v.iter().any(|f| f.start <= i && i < f.end);
+    assert!(!plain.is_empty());
+    for f in plain.iter() {
+        for i in f.start..f.end {
+            assert!(
+                covered(&ids, i),
+                "byte {i} lost with identifiers_as_secrets"
+            );
+        }
+    }
+    let mut last = 0;
+    for f in ids.iter() {
+        assert!(f.start >= last && f.start < f.end, "{ids:?}");
+        last = f.end;
+    }
+}
