@@ -245,7 +245,8 @@ pub trait SessionStore: Send + Sync {
         hash: &[u8; 32],
     ) -> Result<Option<RefreshRecord>, StoreError>;
 
-    /// The session, `None` if absent; `CrossTenant` if it belongs to another tenant.
+    /// The session of the context's tenant with this id, `None` if absent (another tenant's
+    /// session with the same id is not found: ids are per tenant).
     async fn get_session(
         &self,
         ctx: &TenantContext,
