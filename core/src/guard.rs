@@ -215,8 +215,8 @@ impl GuardBuilder {
     /// Where the service keyring (row-MAC, session-signing and audit-MAC keys, wrapped by
     /// the key provider) lives (required, or given by [`GuardBuilder::store`]). A built-in
     /// store that holds tokens, sessions or memberships MACs their rows with this keyring
-    /// only when it is also the service-key store; otherwise it refuses those rows
-    /// (`Integrity`): it fails closed, never unauthenticated.
+    /// only when it is also the service-key store; otherwise it refuses to write or read
+    /// them (a `Store` error, "no service keyring"): it fails closed, never unauthenticated.
     pub fn service_key_store(mut self, store: Arc<dyn crate::kms::ServiceKeyStore>) -> Self {
         self.stores.service_keys = Some(store);
         self
