@@ -199,9 +199,12 @@ impl GuardBuilder {
         self.key_record_store_arc(Arc::new(store))
     }
 
-    /// Like [`GuardBuilder::key_record_store`] for an already shared store.
+    /// Like [`GuardBuilder::key_record_store`] for an already shared store. Called after
+    /// [`GuardBuilder::store`], it replaces that store's records and drops its retention
+    /// area (the sweep deletes records where they are stored): give this backend's own with
+    /// [`GuardBuilder::retention_store`] if it has one.
     pub fn key_record_store_arc(mut self, store: Arc<dyn KeyRecordStore>) -> Self {
-        self.stores.keys = Some(store);
+        self.stores.set_keys(store);
         self
     }
 

@@ -39,6 +39,24 @@ impl StoreParts {
     }
 }
 
+impl StoreParts {
+    /// Replaces the key and record store; a retention store that was the previous one's
+    /// object goes with it (retention works on the records where they are stored).
+    pub(crate) fn set_keys(&mut self, s: Arc<dyn KeyRecordStore>) {
+        if let (Some(old), Some(r)) = (&self.keys, &self.retention) {
+            if same(old, r) {
+                self.retention = None;
+            }
+        }
+        self.keys = Some(s);
+    }
+}
+
+/// Whether two store handles point at one object (whatever trait they are seen through).
+fn same<A: ?Sized, B: ?Sized>(a: &Arc<A>, b: &Arc<B>) -> bool {
+    Arc::as_ptr(a).cast::<()>() == Arc::as_ptr(b).cast::<()>()
+}
+
 /// The stores of a built guard, each wrapped in `store` tracing spans.
 pub(crate) struct Stores {
     pub(crate) keys: Arc<dyn KeyRecordStore>,
@@ -76,7 +94,7 @@ impl Stores {
         // The sweep and the erasures delete records where they live: a retention store
         // that is not the record store would report deletions that never happened.
         if let Some(r) = &p.retention {
-            if Arc::as_ptr(r).cast::<()>() != Arc::as_ptr(&keys).cast::<()>() {
+            if !same(r, &keys) {
                 return Err(
                     "GuardBuilder's retention_store must be the same object as its \
                      key_record_store: the sweep deletes records where they are stored"

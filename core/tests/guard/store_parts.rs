@@ -284,6 +284,42 @@ async fn the_build_refuses_what_would_weaken_a_promise() {
 }
 
 #[tokio::test]
+async fn a_complete_store_then_own_records_drops_the_retention_that_came_with_it() {
+    // `store(sqlite)` then `key_record_store(mine)`: tokens, sessions, members and the
+    // audit log stay on the complete store; retention went with its records, so retention
+    // refuses (Config) instead of sweeping the wrong store.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Arc::new(SqliteStore::open(dir.path().join("tg.db")).unwrap());
+    let mine = Arc::new(KeysAndRecordsOnly(MemoryStore::new()));
+    let (guard, service) = Guard::builder()
+        .key_provider(LocalKeyProvider::ephemeral())
+        .store_arc(sqlite.clone())
+        .key_record_store_arc(mine.clone())
+        .build_with_service()
+        .unwrap();
+    let ctx = TenantContext::service(tid(), &service);
+    guard.create_tenant(&ctx).await.unwrap();
+    guard
+        .put_record(&ctx, "row-1", "api_key", None, b"sk-1")
+        .await
+        .unwrap();
+    assert!(mine.get_record(&ctx, "row-1").await.unwrap().is_some());
+    assert!(sqlite.get_record(&ctx, "row-1").await.unwrap().is_none());
+    let issued = guard
+        .create_token(
+            &ctx,
+            TokenSpec::read_only(UserId::new("bot").unwrap(), "ci"),
+        )
+        .await
+        .unwrap();
+    assert!(guard
+        .authenticate_token(issued.secret.expose())
+        .await
+        .is_ok());
+    config_naming(guard.sweep_preview(&ctx).await, "retention_store");
+}
+
+#[tokio::test]
 async fn authorization_rows_outside_the_keyring_store_fail_closed() {
     // The token rows go to a SQLite store the guard's keyring was never attached to: it
     // cannot MAC them, so it refuses them instead of writing rows nobody can check.
