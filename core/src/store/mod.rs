@@ -319,7 +319,7 @@ pub trait RecordStore: Send + Sync {
 /// What every guard needs from a backend: tenants' wrapped keys and their sealed records.
 /// A backend that implements only these two traits can hold a guard's data; the audit
 /// log and the service keyring may then come from another store (for example a
-/// [`SqliteStore`](crate::SqliteStore)) through [`GuardBuilder`](crate::GuardBuilder)'s
+/// `SqliteStore`) through [`GuardBuilder`](crate::GuardBuilder)'s
 /// per-area methods.
 ///
 /// A backend that implements only these two traits (here it keeps everything in another
