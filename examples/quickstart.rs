@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &service,
     );
     for t in [&acme, &globex] {
-        let key = guard.create_tenant(t).await?;
+        let key = guard.keys().create_tenant(t).await?;
         println!(
             "2. Created tenant {} with its own data key (key id {key}, stored only wrapped)",
             t.tenant()
@@ -58,14 +58,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("acme-note", Credential::generic("vault combination 4-8-15")),
     ];
     for (id, c) in &creds {
-        guard.put_credential(&acme, id, c).await?;
+        guard.records().put_credential(&acme, id, c).await?;
         println!(
             "3. Sealed and stored {:<14} as record {id:<12} -> {c:?}",
             c.kind().as_str()
         );
     }
 
-    let opened = guard.open_credential(&acme, "acme-pw").await?;
+    let opened = guard.records().open_credential(&acme, "acme-pw").await?;
     assert_eq!(opened.kind(), CredentialKind::Password);
     assert_eq!(opened.secret().expose(), b"correct horse battery staple");
     println!(
@@ -75,15 +75,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let sealed = guard
+        .records()
         .seal(&acme, "users/42/api_key", b"sk_test_abc")
         .await?;
     let text = sealed.to_text();
     println!("5. Sealed a value for a text column: {text}");
 
-    let new_key = guard.rotate_tenant_key(&acme).await?;
+    let new_key = guard.keys().rotate(&acme).await?;
     let old = SealedValue::parse(&text)?;
-    guard.open(&acme, "users/42/api_key", &old).await?;
+    guard
+        .records()
+        .open(&acme, "users/42/api_key", &old)
+        .await?;
     let fresh = guard
+        .records()
         .seal(&acme, "users/42/api_key", b"sk_test_abc")
         .await?;
     println!(
@@ -93,15 +98,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     assert_eq!(fresh.key_id(), new_key);
 
-    let report = guard.reencrypt(&acme, old.key_id(), 100, |_| {}).await?;
-    guard.retire_key(&acme, old.key_id()).await?;
+    let report = guard
+        .keys()
+        .reencrypt(&acme, old.key_id(), 100, |_| {})
+        .await?;
+    guard.keys().retire(&acme, old.key_id()).await?;
     println!(
         "7. Re-encrypted {} stored records to key {new_key} and retired key {}",
         report.moved,
         old.key_id()
     );
 
-    let Err(err) = guard.open(&globex, "users/42/api_key", &fresh).await else {
+    let Err(err) = guard
+        .records()
+        .open(&globex, "users/42/api_key", &fresh)
+        .await
+    else {
         return Err("tenant isolation broken: globex opened acme's value".into());
     };
     println!(
@@ -110,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         err.kind()
     );
     // Record ids are per tenant: acme's id simply does not exist in globex.
-    let Err(err) = guard.open_credential(&globex, "acme-pw").await else {
+    let Err(err) = guard.records().open_credential(&globex, "acme-pw").await else {
         return Err("tenant isolation broken: globex read acme's record".into());
     };
     assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -119,8 +131,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         err.kind()
     );
 
-    guard.shred_tenant(&acme).await?;
-    let Err(err) = guard.open_credential(&acme, "acme-api").await else {
+    guard.keys().shred(&acme).await?;
+    let Err(err) = guard.records().open_credential(&acme, "acme-api").await else {
         return Err("a shredded tenant's value still opened".into());
     };
     assert_eq!(err.kind(), ErrorKind::KeyDestroyed);

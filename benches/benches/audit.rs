@@ -48,22 +48,23 @@ fn transparency(c: &mut Criterion) {
         .map(tg_cap::keep)
         .unwrap();
     rt.block_on(async {
-        g.create_tenant(&acme()).await.unwrap();
+        g.keys().create_tenant(&acme()).await.unwrap();
         for i in 1..n {
-            g.record_audit(
-                &acme(),
-                AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{}", i % 7))
-                    .detail("decision", "redacted")
-                    .detail("categories", "email,phone"),
-            )
-            .await
-            .unwrap();
+            g.audit()
+                .record(
+                    &acme(),
+                    AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{}", i % 7))
+                        .detail("decision", "redacted")
+                        .detail("categories", "email,phone"),
+                )
+                .await
+                .unwrap();
         }
     });
     let mut bundle = Vec::new();
-    rt.block_on(g.export_audit_bundle(&acme(), &mut bundle))
+    rt.block_on(g.audit().export_bundle(&acme(), &mut bundle))
         .unwrap();
-    let keys = rt.block_on(g.audit_public_keys()).unwrap();
+    let keys = rt.block_on(g.audit().public_keys()).unwrap();
     eprintln!(
         "audit export: {n} entries, {} bytes ({:.0} B/entry)",
         bundle.len(),
@@ -86,7 +87,7 @@ fn transparency(c: &mut Criterion) {
     grp.finish();
 
     let proof = rt
-        .block_on(g.audit_inclusion_proof(&acme(), n / 2))
+        .block_on(g.audit().inclusion_proof(&acme(), n / 2))
         .unwrap();
     let text = proof.to_text();
     eprintln!(

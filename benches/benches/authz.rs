@@ -58,28 +58,29 @@ fn authz(c: &mut Criterion) {
         Scope::new("values/*", Action::Write),
     ];
     let secret = poll_once(async {
-        g.create_tenant(&acme).await.unwrap();
-        g.create_token(
-            &acme,
-            TokenSpec::read_only(UserId::new("bot").unwrap(), "bench").scopes(scopes),
-        )
-        .await
-        .unwrap()
-        .secret
-        .expose()
-        .to_owned()
+        g.keys().create_tenant(&acme).await.unwrap();
+        g.tokens()
+            .create(
+                &acme,
+                TokenSpec::read_only(UserId::new("bot").unwrap(), "bench").scopes(scopes),
+            )
+            .await
+            .unwrap()
+            .secret
+            .expose()
+            .to_owned()
     });
-    let agent = poll_once(g.authenticate_token(&secret)).unwrap().context;
+    let agent = poll_once(g.tokens().authenticate(&secret)).unwrap().context;
     let data = [7u8; 256];
 
     let mut grp = c.benchmark_group("authz_seal_256B_cpu_time");
     for (name, ctx) in [("service", &acme), ("user", &user), ("agent", &agent)] {
-        poll_once(g.seal(ctx, "row/1", &data)).unwrap();
+        poll_once(g.records().seal(ctx, "row/1", &data)).unwrap();
         grp.bench_function(name, |b| {
             b.iter_custom(|n| {
                 cpu_time(n, || {
                     drop(std::hint::black_box(
-                        poll_once(g.seal(ctx, "row/1", &data)).unwrap(),
+                        poll_once(g.records().seal(ctx, "row/1", &data)).unwrap(),
                     ))
                 })
             })
@@ -93,7 +94,7 @@ fn authz(c: &mut Criterion) {
             b.iter_custom(|n| {
                 cpu_time(n, || {
                     drop(std::hint::black_box(
-                        poll_once(g.key_versions(ctx)).unwrap(),
+                        poll_once(g.keys().versions(ctx)).unwrap(),
                     ))
                 })
             })

@@ -100,9 +100,10 @@ fn tokens(c: &mut Criterion) {
     for (name, store, ttl) in cases {
         let guard = guard(store, ttl);
         let secret = rt.block_on(async {
-            guard.create_tenant(&acme()).await.unwrap();
+            guard.keys().create_tenant(&acme()).await.unwrap();
             let t = guard
-                .create_token(
+                .tokens()
+                .create(
                     &acme(),
                     TokenSpec::read_only(UserId::new("bot").unwrap(), "bench"),
                 )
@@ -110,24 +111,27 @@ fn tokens(c: &mut Criterion) {
                 .unwrap();
             t.secret.expose().to_owned()
         });
-        rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read))
+        rt.block_on(guard.tokens().verify(&secret, "runs/1", Action::Read))
             .unwrap();
         if name == "warm_cache" {
             g.bench_function(name, |b| {
-                b.iter(|| poll_once(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap())
+                b.iter(|| {
+                    poll_once(guard.tokens().verify(&secret, "runs/1", Action::Read)).unwrap()
+                })
             });
             g.bench_function("warm_cache_cpu_time", |b| {
                 b.iter_custom(|n| {
                     cpu_time(n, || {
                         drop(std::hint::black_box(
-                            poll_once(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap(),
+                            poll_once(guard.tokens().verify(&secret, "runs/1", Action::Read))
+                                .unwrap(),
                         ))
                     })
                 })
             });
             g.bench_function("warm_cache_tokio_block_on", |b| {
                 b.iter(|| {
-                    rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read))
+                    rt.block_on(guard.tokens().verify(&secret, "runs/1", Action::Read))
                         .unwrap()
                 })
             });
@@ -135,12 +139,12 @@ fn tokens(c: &mut Criterion) {
             typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
             let typo = String::from_utf8(typo).unwrap();
             g.bench_function("reject_bad_checksum", |b| {
-                b.iter(|| poll_once(guard.authenticate_token(&typo)).unwrap_err())
+                b.iter(|| poll_once(guard.tokens().authenticate(&typo)).unwrap_err())
             });
         } else {
             g.bench_function(name, |b| {
                 b.iter(|| {
-                    rt.block_on(guard.verify_token(&secret, "runs/1", Action::Read))
+                    rt.block_on(guard.tokens().verify(&secret, "runs/1", Action::Read))
                         .unwrap()
                 })
             });
@@ -156,14 +160,16 @@ fn tokens(c: &mut Criterion) {
         Role::Member,
     ));
     let access = rt.block_on(async {
-        guard.create_tenant(&acme()).await.unwrap();
+        guard.keys().create_tenant(&acme()).await.unwrap();
         // Sessions start with the role the store holds (issue 13).
         guard
-            .set_member(&acme(), &UserId::new("alice").unwrap(), Role::Member)
+            .members()
+            .set(&acme(), &UserId::new("alice").unwrap(), Role::Member)
             .await
             .unwrap();
         guard
-            .create_session(&ctx, "bench")
+            .sessions()
+            .create(&ctx, "bench")
             .await
             .unwrap()
             .access_token
@@ -173,13 +179,17 @@ fn tokens(c: &mut Criterion) {
     c.bench_function("access_token_verify", |b| {
         // Async since issue 15 (the key named by `kid` may have to be read once): the
         // figure includes one block_on of an immediately ready future.
-        b.iter(|| rt.block_on(guard.verify_access_token(&access)).unwrap())
+        b.iter(|| {
+            rt.block_on(guard.sessions().verify_access_token(&access))
+                .unwrap()
+        })
     });
     c.bench_function("access_token_verify_cpu_time", |b| {
         b.iter_custom(|n| {
             cpu_time(n, || {
                 drop(std::hint::black_box(
-                    rt.block_on(guard.verify_access_token(&access)).unwrap(),
+                    rt.block_on(guard.sessions().verify_access_token(&access))
+                        .unwrap(),
                 ))
             })
         })
@@ -210,13 +220,13 @@ fn audit(c: &mut Criterion) {
     eprintln!("SKIPPED audit_append/postgres_store: built without --features postgres");
     for (name, store) in cases {
         let guard = guard(store, Duration::ZERO);
-        rt.block_on(guard.create_tenant(&acme())).unwrap();
+        rt.block_on(guard.keys().create_tenant(&acme())).unwrap();
         let ev = AuditEvent::new(AuditAction::EgressDecision, "provider:openai")
             .detail("decision", "redacted")
             .detail("categories", "email,phone");
         g.bench_function(name, |b| {
             b.iter(|| {
-                rt.block_on(guard.record_audit(&acme(), ev.clone()))
+                rt.block_on(guard.audit().record(&acme(), ev.clone()))
                     .unwrap()
             })
         });
@@ -224,7 +234,7 @@ fn audit(c: &mut Criterion) {
             b.iter_custom(|n| {
                 cpu_time(n, || {
                     drop(
-                        rt.block_on(guard.record_audit(&acme(), ev.clone()))
+                        rt.block_on(guard.audit().record(&acme(), ev.clone()))
                             .unwrap(),
                     )
                 })

@@ -206,7 +206,8 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
         let (g, service) = (setup.clone(), service.clone());
         tasks.spawn(async move {
             for i in (w..tenants).step_by(16) {
-                g.create_tenant(&TenantContext::service(tenant(i), &service))
+                g.keys()
+                    .create_tenant(&TenantContext::service(tenant(i), &service))
                     .await
                     .unwrap();
             }
@@ -239,7 +240,8 @@ async fn cache_run(name: &str, provider: Arc<dyn KeyProvider>, tenants: usize, s
                 // cold by several workers at about the same time.
                 let c = &ctxs[(n + w * 7) % tenants];
                 std::hint::black_box(
-                    g.seal(c, "bench/column/row", b"a 32-byte credential value......")
+                    g.records()
+                        .seal(c, "bench/column/row", b"a 32-byte credential value......")
                         .await
                         .unwrap(),
                 );
@@ -272,7 +274,7 @@ async fn herd(provider: Arc<dyn KeyProvider>) -> u64 {
         .map(tg_cap::keep)
         .unwrap();
     let hot = TenantContext::service(TenantId::new("hot").unwrap(), &tg_cap::cap());
-    setup.create_tenant(&hot).await.unwrap();
+    setup.keys().create_tenant(&hot).await.unwrap();
     let g = Guard::builder()
         .key_provider_arc(counting.clone())
         .store_arc(store)
@@ -286,7 +288,7 @@ async fn herd(provider: Arc<dyn KeyProvider>) -> u64 {
         let (g, hot, barrier) = (g.clone(), hot.clone(), barrier.clone());
         tasks.spawn(async move {
             barrier.wait().await;
-            g.seal(&hot, "x", b"y").await.unwrap();
+            g.records().seal(&hot, "x", b"y").await.unwrap();
         });
     }
     tasks.join_all().await;
@@ -316,8 +318,11 @@ async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
         .map(tg_cap::keep)
         .unwrap();
     let c = TenantContext::service(TenantId::new("cold").unwrap(), &tg_cap::cap());
-    g.create_tenant(&c).await.unwrap();
-    g.put_record(&c, "r", "note", None, b"value").await.unwrap();
+    g.keys().create_tenant(&c).await.unwrap();
+    g.records()
+        .put(&c, "r", "note", None, b"value")
+        .await
+        .unwrap();
     let mut open = Vec::with_capacity(n);
     for _ in 0..n {
         let g = Guard::builder()
@@ -327,7 +332,7 @@ async fn cold_path(name: &str, provider: Arc<dyn KeyProvider>, n: usize) {
             .map(tg_cap::keep)
             .unwrap();
         let t = Instant::now();
-        std::hint::black_box(g.open_record(&c, "r").await.unwrap());
+        std::hint::black_box(g.records().open_record(&c, "r").await.unwrap());
         open.push(t.elapsed());
     }
     open.sort();

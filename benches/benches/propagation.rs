@@ -134,17 +134,21 @@ async fn run(env: &(String, String, String), notifications: bool) {
         notifications,
         "the self-probe's verdict"
     );
-    a.create_tenant(&actx).await.expect("tenant");
+    a.keys().create_tenant(&actx).await.expect("tenant");
     let mut tokens = Vec::with_capacity(EVENTS);
     for i in 0..EVENTS {
         let t = a
-            .create_token(
+            .tokens()
+            .create(
                 &actx,
                 TokenSpec::read_only(UserId::new("bot").unwrap(), format!("t{i}")),
             )
             .await
             .expect("token");
-        b.authenticate_token(t.secret.expose()).await.expect("warm");
+        b.tokens()
+            .authenticate(t.secret.expose())
+            .await
+            .expect("warm");
         tokens.push(t);
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
@@ -166,7 +170,7 @@ async fn run(env: &(String, String, String), notifications: bool) {
             }
             let mut still = VecDeque::with_capacity(pending.len());
             for (secret, at) in pending.drain(..) {
-                match bb.authenticate_token(&secret).await {
+                match bb.tokens().authenticate(&secret).await {
                     Ok(_) => still.push_back((secret, at)),
                     Err(_) => lat.push(at.elapsed().as_secs_f64() * 1000.0),
                 }
@@ -179,7 +183,7 @@ async fn run(env: &(String, String, String), notifications: bool) {
     let cpu0 = cpu_self();
     let wall0 = Instant::now();
     for t in &tokens {
-        a.revoke_token(&actx, &t.id).await.expect("revoke");
+        a.tokens().revoke(&actx, &t.id).await.expect("revoke");
         tx.send((t.secret.expose().to_owned(), Instant::now()))
             .unwrap();
         tokio::time::sleep(PACE).await;

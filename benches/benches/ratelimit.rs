@@ -161,9 +161,10 @@ fn warm_token(c: &mut Criterion) {
             .unwrap();
         let acme = TenantContext::service(TenantId::new("acme").unwrap(), &service);
         let secret = poll_once(async {
-            guard.create_tenant(&acme).await.unwrap();
+            guard.keys().create_tenant(&acme).await.unwrap();
             guard
-                .create_token(
+                .tokens()
+                .create(
                     &acme,
                     TokenSpec::read_only(UserId::new("bot").unwrap(), "b"),
                 )
@@ -173,13 +174,17 @@ fn warm_token(c: &mut Criterion) {
                 .expose()
                 .to_owned()
         });
-        poll_once(guard.verify_token(&secret, "runs/1", Action::Read)).unwrap();
+        poll_once(guard.tokens().verify(&secret, "runs/1", Action::Read)).unwrap();
         g.bench_function(name, |b| {
             b.iter_custom(|n| {
                 cpu_time(n, || {
                     drop(std::hint::black_box(
-                        poll_once(guard.authenticate_token_from(&secret, Some("203.0.113.7")))
-                            .unwrap(),
+                        poll_once(
+                            guard
+                                .tokens()
+                                .authenticate_from(&secret, Some("203.0.113.7")),
+                        )
+                        .unwrap(),
                     ))
                 })
             })

@@ -94,7 +94,11 @@ async fn setup(
         UserId::new("olga").unwrap(),
         Role::Owner,
     ));
-    guard.create_tenant(&owner).await.expect("create tenant");
+    guard
+        .keys()
+        .create_tenant(&owner)
+        .await
+        .expect("create tenant");
     // The member's role lives in tg_memberships (added through the service role).
     admin_exec(
         &env.admin,
@@ -167,7 +171,8 @@ fn bench_rls(c: &mut Criterion) {
             for i in 0..n {
                 let id = format!("alt-{i}");
                 guard
-                    .put_record(
+                    .records()
+                    .put(
                         member,
                         &id,
                         "password",
@@ -176,7 +181,7 @@ fn bench_rls(c: &mut Criterion) {
                     )
                     .await
                     .unwrap();
-                guard.open_record(service, &id).await.unwrap();
+                guard.records().open_record(service, &id).await.unwrap();
             }
             let wall = start.elapsed().as_secs_f64();
             let client = client0.elapsed().as_secs_f64();
@@ -257,7 +262,8 @@ fn bench_rls(c: &mut Criterion) {
                 let id = format!("rec-{}", i % 2000);
                 rt.block_on(async {
                     guard
-                        .put_record(
+                        .records()
+                        .put(
                             member,
                             &id,
                             "password",
@@ -266,7 +272,7 @@ fn bench_rls(c: &mut Criterion) {
                         )
                         .await
                         .unwrap();
-                    let (_, plain) = guard.open_record(service, &id).await.unwrap();
+                    let (_, plain) = guard.records().open_record(service, &id).await.unwrap();
                     assert_eq!(plain.len(), 28);
                 })
             })

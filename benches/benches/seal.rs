@@ -59,7 +59,7 @@ fn guard(rt: &Runtime, limits: CacheLimits) -> (Guard, TenantContext) {
         .map(tg_cap::keep)
         .expect("guard");
     let ctx = TenantContext::service(TenantId::new("acme").expect("tenant id"), &tg_cap::cap());
-    rt.block_on(guard.create_tenant(&ctx))
+    rt.block_on(guard.keys().create_tenant(&ctx))
         .expect("create tenant");
     (guard, ctx)
 }
@@ -94,18 +94,23 @@ fn round_trips(c: &mut Criterion) {
         }
 
         // Warm tenant: the key is cached after the first call.
-        rt.block_on(guard.seal(&ctx, CONTEXT, &pt))
+        rt.block_on(guard.records().seal(&ctx, CONTEXT, &pt))
             .expect("warm the cache");
         g.bench_function(BenchmarkId::new("envelope_binary", BACKEND), |b| {
             b.iter(|| {
                 rt.block_on(async {
                     let sealed = guard
+                        .records()
                         .seal(&ctx, CONTEXT, black_box(&pt))
                         .await
                         .expect("seal");
                     let stored = black_box(sealed.into_bytes());
                     let value = SealedValue::from_vec(stored).expect("parse");
-                    guard.open(&ctx, CONTEXT, &value).await.expect("open")
+                    guard
+                        .records()
+                        .open(&ctx, CONTEXT, &value)
+                        .await
+                        .expect("open")
                 })
             })
         });
@@ -113,12 +118,17 @@ fn round_trips(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(async {
                     let sealed = guard
+                        .records()
                         .seal(&ctx, CONTEXT, black_box(&pt))
                         .await
                         .expect("seal");
                     let stored = black_box(sealed.to_text());
                     let value = SealedValue::parse(&stored).expect("parse");
-                    guard.open(&ctx, CONTEXT, &value).await.expect("open")
+                    guard
+                        .records()
+                        .open(&ctx, CONTEXT, &value)
+                        .await
+                        .expect("open")
                 })
             })
         });
@@ -338,7 +348,7 @@ fn floor_v2(c: &mut Criterion) {
     });
     // What every audited open adds besides the store's write: the audit entry's canonical
     // JSON and its SHA-256 chain hash (about 330 bytes: 6 compressions), for the target
-    // `Guard::open` writes in `seal_open/*/envelope_*`.
+    // `Records::open` writes in `seal_open/*/envelope_*`.
     g.bench_function("audit_entry_chain", |b| {
         use tenantguard::audit::{AuditDraft, AuditEntry, GENESIS};
         let draft = AuditDraft {
@@ -377,13 +387,15 @@ fn cold_path(c: &mut Criterion) {
         ),
     ] {
         let (guard, ctx) = guard(&rt, limits);
-        let sealed = rt.block_on(guard.seal(&ctx, CONTEXT, &pt)).expect("seal");
+        let sealed = rt
+            .block_on(guard.records().seal(&ctx, CONTEXT, &pt))
+            .expect("seal");
         let loads = guard.cache_stats().loads;
         let mut ran = false;
         g.bench_function(BenchmarkId::new(name, BACKEND), |b| {
             ran = true;
             b.iter(|| {
-                rt.block_on(guard.open(&ctx, CONTEXT, black_box(&sealed)))
+                rt.block_on(guard.records().open(&ctx, CONTEXT, black_box(&sealed)))
                     .expect("open")
             })
         });

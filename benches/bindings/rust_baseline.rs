@@ -26,14 +26,18 @@ fn main() {
     // Best of 5 loops by wall clock, with the calling thread's CPU time of that loop (what
     // the bindings' figures are compared with: other processes' time slices stay out).
     let best = rt.block_on(async {
-        g.create_tenant(&ctx).await.expect("tenant");
+        g.keys().create_tenant(&ctx).await.expect("tenant");
         let mut best = (f64::MAX, f64::MAX);
         for _ in 0..5 {
             let t = Instant::now();
             let c = cpu_time::ThreadTime::now();
             for _ in 0..iters {
-                let s = g.seal(&ctx, "bench/row", &data).await.expect("seal");
-                let p = g.open(&ctx, "bench/row", &s).await.expect("open");
+                let s = g
+                    .records()
+                    .seal(&ctx, "bench/row", &data)
+                    .await
+                    .expect("seal");
+                let p = g.records().open(&ctx, "bench/row", &s).await.expect("open");
                 assert_eq!(p.len(), 256);
             }
             let wall = t.elapsed().as_nanos() as f64 / f64::from(iters);
@@ -49,8 +53,8 @@ fn main() {
         let t = Instant::now();
         let c = cpu_time::ThreadTime::now();
         for _ in 0..iters {
-            let s = pollster::block_on(g.seal(&ctx, "bench/row", &data)).expect("seal");
-            let p = pollster::block_on(g.open(&ctx, "bench/row", &s)).expect("open");
+            let s = pollster::block_on(g.records().seal(&ctx, "bench/row", &data)).expect("seal");
+            let p = pollster::block_on(g.records().open(&ctx, "bench/row", &s)).expect("open");
             assert_eq!(p.len(), 256);
         }
         let wall = t.elapsed().as_nanos() as f64 / f64::from(iters);

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! reencrypt_baseline seed DIR N        # tenant "bench" with N records (SQLite in DIR)
-//! reencrypt_baseline lib DIR           # Guard::reencrypt_all, batch 500
+//! reencrypt_baseline lib DIR           # Keys::reencrypt_all, batch 500
 //! reencrypt_baseline verify DIR N      # every record opens with its payload (exit 1 if not)
 //! # PostgreSQL (build with --features postgres): DIR holds keys.json, the store is
 //! # TENANTGUARD_POSTGRES_URL / TENANTGUARD_POSTGRES_SERVICE_URL.
@@ -79,17 +79,22 @@ fn main() {
         match mode {
             "seed" => {
                 let n: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(10_000);
-                g.create_tenant(&ctx).await.expect("create");
+                g.keys().create_tenant(&ctx).await.expect("create");
                 let payload = [7u8; 200];
                 for i in 0..n {
-                    g.put_record(&ctx, &format!("r{i:07}"), "note", None, &payload)
+                    g.records()
+                        .put(&ctx, &format!("r{i:07}"), "note", None, &payload)
                         .await
                         .expect("put");
                 }
-                g.rotate_tenant_key(&ctx).await.expect("rotate");
+                g.keys().rotate(&ctx).await.expect("rotate");
             }
             "lib" => {
-                let r = g.reencrypt_all(&ctx, 500, |_| {}).await.expect("reencrypt");
+                let r = g
+                    .keys()
+                    .reencrypt_all(&ctx, 500, |_| {})
+                    .await
+                    .expect("reencrypt");
                 println!("moved {}", r.moved);
             }
             "verify" => {
@@ -97,7 +102,7 @@ fn main() {
                 let n: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(10_000);
                 let mut bad = 0usize;
                 for i in 0..n {
-                    match g.open_record(&ctx, &format!("r{i:07}")).await {
+                    match g.records().open_record(&ctx, &format!("r{i:07}")).await {
                         Ok((_, p)) if p.expose() == [7u8; 200] => {}
                         Ok(_) => {
                             bad += 1;

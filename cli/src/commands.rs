@@ -63,6 +63,7 @@ impl Env {
         loop {
             let page = self
                 .guard
+                .keys()
                 .list_tenants(&self.service, cursor.as_ref(), PAGE)
                 .await?;
             let Some(last) = page.last().cloned() else {
@@ -342,7 +343,7 @@ async fn tenant(env: &Env, c: TenantCmd) -> Result<Reply, Failure> {
     match c {
         TenantCmd::Create { tenant } => {
             let t = tenant_id(&tenant)?;
-            let key = env.guard.create_tenant(&env.ctx(&t)).await?;
+            let key = env.guard.keys().create_tenant(&env.ctx(&t)).await?;
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "key": key.get()}),
                 format!("created tenant {t} (key {key})"),
@@ -356,7 +357,7 @@ async fn tenant(env: &Env, c: TenantCmd) -> Result<Reply, Failure> {
         TenantCmd::Shred { tenant, yes } => {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
-            let keys = env.guard.key_versions(&ctx).await?;
+            let keys = env.guard.keys().versions(&ctx).await?;
             if keys.iter().all(|k| k.state == KeyState::Destroyed) {
                 return Ok(Reply::ok(
                     json!({"tenant": t.as_str(), "shredded": false, "already": true}),
@@ -366,7 +367,7 @@ async fn tenant(env: &Env, c: TenantCmd) -> Result<Reply, Failure> {
             if !yes {
                 confirm(&t)?;
             }
-            let r = env.guard.shred_tenant(&ctx).await?;
+            let r = env.guard.keys().shred(&ctx).await?;
             Ok(Reply::ok(
                 json!({
                     "tenant": t.as_str(),
@@ -416,7 +417,7 @@ async fn key_due(env: &Env, t: &TenantId) -> Result<Option<(KeyId, i64)>, Failur
     if env.cfg.max_tenant_key_age_days == 0 {
         return Ok(None);
     }
-    let keys = env.guard.key_versions(&env.ctx(t)).await?;
+    let keys = env.guard.keys().versions(&env.ctx(t)).await?;
     let Some(active) = keys.iter().find(|k| k.state == KeyState::Active) else {
         return Ok(None);
     };
@@ -429,8 +430,8 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
         KeyCmd::List { tenant } => {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
-            let keys = env.guard.key_versions(&ctx).await?;
-            let census = env.guard.sealed_census(&ctx).await?;
+            let keys = env.guard.keys().versions(&ctx).await?;
+            let census = env.guard.keys().census(&ctx).await?;
             let mut rows = Vec::new();
             let mut text = format!(
                 "{:<6} {:<13} {:>8} {:>9}  kek\n",
@@ -471,7 +472,7 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
             let mut rotated = Vec::new();
             let mut text = String::new();
             for t in &targets {
-                let k = env.guard.rotate_tenant_key(&env.ctx(t)).await?;
+                let k = env.guard.keys().rotate(&env.ctx(t)).await?;
                 rotated.push(json!({"tenant": t.as_str(), "key": k.get()}));
                 text += &format!("rotated {t}: key {k} is active\n");
             }
@@ -491,18 +492,18 @@ async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
             let ctx = env.ctx(&t);
             let id = KeyId::new(key).map_err(|_| Failure::usage("key versions start at 1"))?;
             if !dry_run {
-                env.guard.retire_key(&ctx, id).await?;
+                env.guard.keys().retire(&ctx, id).await?;
                 return Ok(Reply::ok(
                     json!({"tenant": t.as_str(), "key": key, "retired": true}),
                     format!("retired key {key} of {t}"),
                 ));
             }
-            let keys = env.guard.key_versions(&ctx).await?;
+            let keys = env.guard.keys().versions(&ctx).await?;
             let info = keys
                 .iter()
                 .find(|k| k.key_id == id)
                 .ok_or_else(|| Failure::not_found(format!("tenant {t} has no key {key}")))?;
-            let census = env.guard.sealed_census(&ctx).await?;
+            let census = env.guard.keys().census(&ctx).await?;
             let used = census.count(id);
             let mut blockers = Vec::new();
             if info.state == KeyState::Active {
@@ -737,7 +738,8 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     let mut save_err = None;
     let job = env
         .guard
-        .rewrap_tenant_keys(&env.service, start.clone(), batch, |r| {
+        .keys()
+        .rewrap(&env.service, start.clone(), batch, |r| {
             bar.set(r.tenants);
             if let Some(t) = &r.last_tenant {
                 if let Err(e) = State::update(&dir, |s| {
@@ -812,11 +814,11 @@ async fn reencrypt(
     let mut failed_any = false;
     for t in &tenants {
         let ctx = env.ctx(t);
-        let keys = env.guard.key_versions(&ctx).await?;
+        let keys = env.guard.keys().versions(&ctx).await?;
         let Some(active) = keys.iter().find(|k| k.state == KeyState::Active) else {
             continue; // shredded: nothing can be moved
         };
-        let census = env.guard.sealed_census(&ctx).await?;
+        let census = env.guard.keys().census(&ctx).await?;
         let current = census
             .by_key
             .get(&(active.key_id, env.guard.seal_format().version()))
@@ -841,6 +843,7 @@ async fn reencrypt(
         let mut save_err = None;
         let (r, stopped) = env
             .guard
+            .keys()
             .reencrypt_resumable(&ctx, from_id, start.as_deref(), batch, |r, last| {
                 bar.set(r.moved + r.raced + r.failed.len() as u64);
                 if let Err(e) = State::update(&dir, |s| {
@@ -936,7 +939,8 @@ async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, 
         let ctx = env.ctx(t);
         if env
             .guard
-            .key_versions(&ctx)
+            .keys()
+            .versions(&ctx)
             .await?
             .iter()
             .all(|k| k.state == KeyState::Destroyed)
@@ -944,9 +948,13 @@ async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, 
             continue; // shredded: nothing readable is left to sweep
         }
         let by_class: BTreeMap<String, u64> = if dry_run {
-            env.guard.sweep_preview(&ctx).await?
+            env.guard.retention().preview(&ctx).await?
         } else {
-            env.guard.sweep(&ctx, batch, |_| {}).await?.deleted
+            env.guard
+                .retention()
+                .sweep(&ctx, batch, |_| {})
+                .await?
+                .deleted
         };
         let n: u64 = by_class.values().sum();
         total += n;
@@ -989,6 +997,7 @@ async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, 
     let t = tenant_id(tenant)?;
     let r = env
         .guard
+        .retention()
         .erase_subject(&env.ctx(&t), subject, env.batch(None)?)
         .await?;
     Ok(Reply::ok(
@@ -1029,7 +1038,7 @@ async fn export_to(
 ) -> Result<Exported, Failure> {
     let ctx = env.ctx(t);
     if jsonl {
-        let r = env.guard.export_audit(&ctx, out).await?;
+        let r = env.guard.audit().export(&ctx, out).await?;
         return Ok(Exported {
             entries: r.entries,
             json: json!({"format": "jsonl", "entries": r.entries, "last_seq": r.last_seq, "head": r.head}),
@@ -1039,7 +1048,7 @@ async fn export_to(
             ),
         });
     }
-    let cp = env.guard.export_audit_bundle(&ctx, out).await?;
+    let cp = env.guard.audit().export_bundle(&ctx, out).await?;
     let c = &cp.checkpoint;
     Ok(Exported {
         entries: c.size,
@@ -1227,7 +1236,8 @@ async fn verify_stored(
     let ctx = env.ctx(t);
     let r = env
         .guard
-        .verify_audit(&ctx)
+        .audit()
+        .verify(&ctx)
         .await?
         .into_result()
         .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
@@ -1273,8 +1283,8 @@ async fn verify_stored(
     // Signing now checks the rebuilt tree against the sinks' latest checkpoint first
     // (a shorter or forked log fails here, with its reason).
     let mut bundle = Vec::new();
-    env.guard.export_audit_bundle(&ctx, &mut bundle).await?;
-    let keys = env.guard.audit_public_keys().await?;
+    env.guard.audit().export_bundle(&ctx, &mut bundle).await?;
+    let keys = env.guard.audit().public_keys().await?;
     let verdict = tenantguard::audit::export::verify_export(&bundle, &keys, earlier.as_deref());
     let v = verdict_reply(
         &format!("audit log of {t}"),
@@ -1321,7 +1331,8 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                 .transpose()?;
             let r = env
                 .guard
-                .reconcile_audit_restore(&env.ctx(&t), bytes.as_deref(), &reason)
+                .audit()
+                .reconcile_restore(&env.ctx(&t), bytes.as_deref(), &reason)
                 .await?;
             let manual: Vec<Value> = r
                 .reapplied
@@ -1385,9 +1396,9 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
         }
         AuditCmd::PublicKey { all } => {
             let keys = if all {
-                env.guard.audit_public_keys().await?
+                env.guard.audit().public_keys().await?
             } else {
-                vec![env.guard.audit_public_key().await?]
+                vec![env.guard.audit().public_key().await?]
             };
             let vkeys: Vec<String> = keys.iter().map(|k| k.to_vkey()).collect();
             Ok(Reply::ok(json!({"public_keys": vkeys}), vkeys.join("\n")))
@@ -1443,7 +1454,7 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                 }
                 let ctx = env.ctx(t);
                 // A bundle needs a non-empty log (a checkpoint of nothing proves nothing).
-                if !jsonl && env.guard.audit_entries(&ctx, 0, 1).await?.is_empty() {
+                if !jsonl && env.guard.audit().entries(&ctx, 0, 1).await?.is_empty() {
                     rows.push(json!({"tenant": t.as_str(), "entries": 0, "file": null}));
                 } else {
                     let r = export_one(env, t, &dir.join(format!("{t}.{ext}")), jsonl).await?;
@@ -1596,7 +1607,7 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
         PolicyCmd::Get { tenant } => {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
-            let ret = env.guard.retention_policy(&ctx).await?;
+            let ret = env.guard.retention().policy(&ctx).await?;
             let eg = egress.policy(&ctx).await?;
             let eg_json =
                 serde_json::to_value(&eg).map_err(|e| Failure::new(1, "io", e.to_string()))?;
@@ -1638,9 +1649,9 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
             let mut changed = Vec::new();
             for (class, w) in &specs {
                 match w {
-                    Some(w) => env.guard.set_retention(&ctx, class, *w).await?,
+                    Some(w) => env.guard.retention().set(&ctx, class, *w).await?,
                     None => {
-                        env.guard.clear_retention(&ctx, class).await?;
+                        env.guard.retention().clear(&ctx, class).await?;
                     }
                 }
                 changed.push(format!(
@@ -1666,7 +1677,7 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                 .iter()
                 .map(|s| parse_retention(s))
                 .collect::<Result<Vec<_>, _>>()?;
-            let cur = env.guard.retention_policy(&ctx).await?;
+            let cur = env.guard.retention().policy(&ctx).await?;
             let mut diffs = Vec::new();
             for (class, w) in &specs {
                 let old = cur.window(class);
@@ -1724,7 +1735,8 @@ async fn all_tokens(
     loop {
         let page = env
             .guard
-            .list_tokens(ctx, agent, after.as_deref(), PAGE)
+            .tokens()
+            .list(ctx, agent, after.as_deref(), PAGE)
             .await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id.clone());
@@ -1787,7 +1799,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
                     "tenant {t} has no token {id:?}"
                 )));
             }
-            let was_live = env.guard.revoke_token(&ctx, &id).await?;
+            let was_live = env.guard.tokens().revoke(&ctx, &id).await?;
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "id": id, "revoked": was_live}),
                 if was_live {
@@ -1800,7 +1812,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
         TokenCmd::Kill { tenant, agent } => {
             let t = tenant_id(&tenant)?;
             let a = user_id(&agent)?;
-            let n = env.guard.kill_agent(&env.ctx(&t), &a).await?;
+            let n = env.guard.tokens().kill_agent(&env.ctx(&t), &a).await?;
             Ok(Reply::ok(
                 json!({"tenant": t.as_str(), "agent": agent, "revoked": n}),
                 format!("kill switch: revoked {n} live tokens of agent {agent} in {t}"),
@@ -1817,7 +1829,7 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
             let list = match user {
                 Some(user) => {
                     let u = user_id(&user)?;
-                    env.guard.list_sessions(&ctx, Some(&u), PAGE).await?
+                    env.guard.sessions().list(&ctx, Some(&u), PAGE).await?
                 }
                 None => {
                     // Every user's, page after page (newest first).
@@ -1828,7 +1840,8 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
                             .map(|s: &tenantguard::auth::SessionInfo| (s.created_at, s.id.clone()));
                         let page = env
                             .guard
-                            .list_tenant_sessions(
+                            .sessions()
+                            .list_tenant(
                                 &ctx,
                                 after.as_ref().map(|(c, id)| (*c, id.as_str())),
                                 PAGE,
@@ -1879,14 +1892,18 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
             let t = tenant_id(&tenant)?;
             let ctx = env.ctx(&t);
             if let Some(u) = user {
-                let n = env.guard.revoke_user_sessions(&ctx, &user_id(&u)?).await?;
+                let n = env
+                    .guard
+                    .sessions()
+                    .revoke_user(&ctx, &user_id(&u)?)
+                    .await?;
                 return Ok(Reply::ok(
                     json!({"tenant": t.as_str(), "user": u, "revoked": n}),
                     format!("revoked {n} sessions of {u} in {t}"),
                 ));
             }
             let id = id.unwrap_or_default();
-            let was = env.guard.revoke_session(&ctx, &id).await?;
+            let was = env.guard.sessions().revoke(&ctx, &id).await?;
             if !was {
                 return Err(Failure::not_found(format!(
                     "tenant {t} has no live session {id:?}"
@@ -1996,7 +2013,7 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
     let mut overdue = Vec::new();
     if let Ok(ts) = &tenants {
         for tenant in ts {
-            if let Ok(keys) = env.guard.key_versions(&env.ctx(tenant)).await {
+            if let Ok(keys) = env.guard.keys().versions(&env.ctx(tenant)).await {
                 newest = newest.max(keys.iter().map(|k| k.created_at).max().unwrap_or(0));
             }
             if let Ok(Some((k, age))) = key_due(env, tenant).await {

@@ -16,6 +16,13 @@ use crate::store::{
 use crate::tenant::{Principal, PrincipalKind, Role, ServiceRole, TenantContext, TenantError};
 use crate::tokens::Action as ScopeAction;
 
+area_handle!(
+    /// Sealed values and stored records of a tenant: seal, open, put, delete. From [`Guard::records`].
+    Records,
+    records,
+    "Sealing, opening and storing a tenant's values and records."
+);
+
 /// The id that binds service capabilities: the address of the key and record store
 /// instance the guard was built on. Guards sharing one store instance (e.g. a fresh guard
 /// after a restart of a component) accept each other's capability; a guard on another
@@ -101,14 +108,14 @@ impl GuardBuilder {
     /// The format new values are sealed in (default [`SealFormat::V2`]). Both formats
     /// always open; choose `V1` only during a rollout while processes of a release that
     /// cannot open v2 still read the values, then switch to `V2` and run
-    /// [`Guard::reencrypt`] to move the v1 values.
+    /// [`Keys::reencrypt`](crate::Keys::reencrypt) to move the v1 values.
     pub fn seal_format(mut self, format: SealFormat) -> Self {
         self.format = format;
         self
     }
 
     /// Refuses to open format-v1 values for every tenant of this guard (default: open
-    /// them). For one tenant at a time, use [`Guard::set_v1_refused`]. Cannot be combined
+    /// them). For one tenant at a time, use [`Records::set_v1_refused`](crate::Records::set_v1_refused). Cannot be combined
     /// with `seal_format(SealFormat::V1)` (`build` fails with `Config`).
     pub fn refuse_v1(mut self, refuse: bool) -> Self {
         self.refuse_v1 = refuse;
@@ -116,7 +123,7 @@ impl GuardBuilder {
     }
 
     /// Adds a named provider that tenants can move their data keys to with
-    /// [`Guard::set_tenant_key_provider`] (bring your own key). Names: 1 to 64 characters
+    /// [`Keys::set_provider`](crate::Keys::set_provider) (bring your own key). Names: 1 to 64 characters
     /// of a-z, 0-9, '-', '_', '.'; at most 10,000 providers. Stored key records name it, so
     /// keep the name stable and register it in every process.
     pub fn tenant_key_provider(self, name: &str, provider: impl KeyProvider + 'static) -> Self {
@@ -131,7 +138,7 @@ impl GuardBuilder {
 
     /// Lets `tenant` use named provider `name` (a customer's own KMS key is for that
     /// customer alone). A provider no tenant is allowed is used by none:
-    /// [`Guard::set_tenant_key_provider`] refuses it.
+    /// [`Keys::set_provider`](crate::Keys::set_provider) refuses it.
     pub fn allow_tenant_key_provider(
         mut self,
         name: &str,
@@ -187,11 +194,11 @@ impl GuardBuilder {
     ///     .service_key_store(journal)
     ///     .build_with_service()?;
     /// let ctx = TenantContext::service(TenantId::new("acme")?, &service);
-    /// guard.create_tenant(&ctx).await?;
-    /// let sealed = guard.seal(&ctx, "db-password", b"hunter2").await?;
-    /// assert_eq!(guard.open(&ctx, "db-password", &sealed).await?.expose(), b"hunter2");
+    /// guard.keys().create_tenant(&ctx).await?;
+    /// let sealed = guard.records().seal(&ctx, "db-password", b"hunter2").await?;
+    /// assert_eq!(guard.records().open(&ctx, "db-password", &sealed).await?.expose(), b"hunter2");
     /// // Areas it was not given refuse with `Config`, naming the builder method.
-    /// let err = guard.retention_policy(&ctx).await.unwrap_err();
+    /// let err = guard.retention().policy(&ctx).await.unwrap_err();
     /// assert_eq!(err.kind(), tenantguard::ErrorKind::Config);
     /// # Ok(()) }
     /// ```
@@ -504,7 +511,7 @@ impl Guard {
     }
 
     /// The format this guard seals new values in ([`GuardBuilder::seal_format`]); a
-    /// tenant that refuses v1 ([`Guard::set_v1_refused`]) gets v2 whatever this says.
+    /// tenant that refuses v1 ([`Records::set_v1_refused`](crate::Records::set_v1_refused)) gets v2 whatever this says.
     pub fn seal_format(&self) -> SealFormat {
         self.inner.format
     }
@@ -514,7 +521,7 @@ impl Guard {
     /// still configured for a v1 rollout) could never be opened again: data lost. The
     /// policy is read only when the guard writes v1, so the default (v2) pays nothing.
     pub(crate) async fn format_for(&self, ctx: &TenantContext) -> Result<SealFormat> {
-        if self.inner.format == SealFormat::V1 && self.v1_refused(ctx).await? {
+        if self.inner.format == SealFormat::V1 && self.records().v1_refused(ctx).await? {
             return Ok(SealFormat::V2);
         }
         Ok(self.inner.format)
@@ -767,45 +774,6 @@ impl Guard {
         })
     }
 
-    /// Creates a tenant with a fresh data key (version 1). Needs the owner role.
-    pub async fn create_tenant(&self, ctx: &TenantContext) -> Result<KeyId> {
-        self.require(ctx, Role::Owner, "create a tenant")?;
-        let rec = self.new_key_record(ctx, KeyId::FIRST).await?;
-        self.store().create_tenant(ctx, &rec).await?;
-        self.audit(
-            ctx,
-            AuditEvent::new(
-                AuditAction::TenantCreate,
-                format!("tenant:{}", ctx.tenant()),
-            ),
-        )
-        .await?;
-        Ok(KeyId::FIRST)
-    }
-
-    /// The tenant's key versions (metadata only). Any role.
-    pub async fn key_versions(&self, ctx: &TenantContext) -> Result<Vec<KeyInfo>> {
-        self.authorize(
-            ctx,
-            Role::Viewer,
-            "keys",
-            ScopeAction::Read,
-            "list key versions",
-        )?;
-        Ok(self
-            .store()
-            .tenant_keys(ctx)
-            .await?
-            .into_iter()
-            .map(|k| KeyInfo {
-                key_id: k.key_id,
-                state: k.state,
-                kek_id: k.kek_id,
-                created_at: k.created_at,
-            })
-            .collect())
-    }
-
     async fn unwrap_record(
         &self,
         ctx: &TenantContext,
@@ -857,55 +825,6 @@ impl Guard {
             .await
     }
 
-    /// Seals `plaintext` for the context's tenant under its active key, bound to
-    /// `context` (e.g. `"credentials/password/row-42"`). Needs the member role.
-    pub async fn seal(
-        &self,
-        ctx: &TenantContext,
-        context: &str,
-        plaintext: &[u8],
-    ) -> Result<SealedValue> {
-        self.authorize_with(
-            ctx,
-            Role::Member,
-            || format!("values/{context}"),
-            ScopeAction::Write,
-            "seal",
-        )?;
-        let key = self.active_key(ctx).await?;
-        let format = self.format_for(ctx).await?;
-        Ok(crypto::seal(
-            &key,
-            ctx.tenant(),
-            Context::Caller(context.as_bytes()),
-            plaintext,
-            format,
-        )?)
-    }
-
-    /// Opens a value sealed for the context's tenant with the same `context`. Plaintext is
-    /// write-only for users: this needs the service role (this guard's capability), and
-    /// each open is audited (`credential.open`, target `value:<context>`) before the
-    /// plaintext is returned.
-    pub async fn open(
-        &self,
-        ctx: &TenantContext,
-        context: &str,
-        value: &SealedValue,
-    ) -> Result<SecretBytes> {
-        let echoed = crate::tokens::echo_str(context);
-        let mut target = String::with_capacity(6 + echoed.len());
-        target.push_str("value:");
-        target.push_str(echoed);
-        self.release(
-            ctx,
-            Context::Caller(context.as_bytes()),
-            value,
-            AuditEvent::new(AuditAction::CredentialOpen, target),
-        )
-        .await
-    }
-
     /// The one path by which plaintext leaves the SDK: checks this guard's service
     /// capability, opens, and appends the audit entry; if the append fails, nothing is
     /// returned.
@@ -930,20 +849,11 @@ impl Guard {
         context: Context<'_>,
         value: &SealedValue,
     ) -> Result<SecretBytes> {
-        if value.version() == 1 && self.v1_refused(ctx).await? {
+        if value.version() == 1 && self.records().v1_refused(ctx).await? {
             return Err(crypto::CryptoError::V1Refused.into());
         }
         let key = self.key_version(ctx, value.key_id()).await?;
         Ok(crypto::open(&key, ctx.tenant(), context, value)?)
-    }
-
-    /// Whether format-v1 values are refused for this tenant (by [`GuardBuilder::refuse_v1`]
-    /// or [`Guard::set_v1_refused`]). Any role.
-    pub async fn v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
-        if self.inner.refuse_v1 {
-            return Ok(true);
-        }
-        self.tenant_v1_refused(ctx).await
     }
 
     /// The tenant's own setting in the policy store (without the guard-wide switch).
@@ -961,174 +871,7 @@ impl Guard {
         })
     }
 
-    /// Switches opening format-v1 values off (or back on) for this tenant, so v1's
-    /// ambiguous record context (`record:<class>:<id>`) can no longer be used to pass one
-    /// record off as another. Switching off is refused (`Conflict`) while any stored record
-    /// is still in format v1 by its sealed bytes: run [`Guard::reencrypt`] first, and
-    /// [`Guard::reseal`] the v1 values you keep outside the store, which this cannot see.
-    /// While v1 is refused, every guard seals this tenant's new values in v2 (also one
-    /// built with `seal_format(SealFormat::V1)`), so nothing is written that could not be
-    /// opened. Kept in the guard's policy store ([`GuardBuilder::policy_store`]; `Config`
-    /// without one): every guard that opens this tenant's values must be given that store,
-    /// a guard without one does not see the setting. Audited. Needs the owner role.
-    pub async fn set_v1_refused(&self, ctx: &TenantContext, refused: bool) -> Result<()> {
-        self.require_live(ctx, Role::Owner, "switch format v1 off")
-            .await?;
-        let policies = self.inner.policies.clone().ok_or_else(|| {
-            KmsError::Config(
-                "set_v1_refused keeps its setting in the policy store: set GuardBuilder::policy_store"
-                    .into(),
-            )
-        })?;
-        let was_refused = self.tenant_v1_refused(ctx).await?;
-        if refused {
-            let census = self.census(ctx, crate::store::MAX_PAGE).await?;
-            if census.v1 > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "{} stored records are still in format v1: run reencrypt first",
-                    census.v1
-                ))
-                .into());
-            }
-        }
-        let body = serde_json::json!({ "v1_refused": refused }).to_string();
-        policies
-            .put_policy(ctx, FORMAT_POLICY, &body, self.now())
-            .await?;
-        // Only a switch from on to off is re-checked: while v1 was already refused, every
-        // guard wrote v2, so a v1 record appearing now was planted, and undoing the switch
-        // for it would hand a database writer the downgrade path back.
-        if refused && !was_refused {
-            // A guard still writing v1 (a rollout) may have stored a v1 record between the
-            // count and the switch; from the switch on, every guard writes v2 for this
-            // tenant (`format_for`). Counting again catches such a record: the switch is
-            // undone rather than leaving a record that nothing would open.
-            let census = self.census(ctx, crate::store::MAX_PAGE).await?;
-            if census.v1 > 0 {
-                let back = serde_json::json!({ "v1_refused": false }).to_string();
-                policies
-                    .put_policy(ctx, FORMAT_POLICY, &back, self.now())
-                    .await?;
-                return Err(StoreError::Conflict(format!(
-                    "{} stored records were written in format v1 while switching: run reencrypt, then switch again",
-                    census.v1
-                ))
-                .into());
-            }
-        }
-        self.audit(
-            ctx,
-            AuditEvent::new(AuditAction::PolicyChange, "policy:sealed_format".to_owned())
-                .detail("v1_refused", refused.to_string()),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Re-seals a value (held outside the store) under the tenant's active key in the
-    /// guard's format. The value is always authenticated first, even when it already is
-    /// in that key and format (then a copy comes back), so a foreign or tampered value
-    /// fails instead of coming back unchanged. Needs the service role.
-    pub async fn reseal(
-        &self,
-        ctx: &TenantContext,
-        context: &str,
-        value: &SealedValue,
-    ) -> Result<SealedValue> {
-        self.require_service(ctx, "reseal a value")?;
-        let active = self.active_key(ctx).await?;
-        let context = Context::Caller(context.as_bytes());
-        let plain = self.open_unchecked(ctx, context, value).await?;
-        let format = self.format_for(ctx).await?;
-        if value.key_id() == active.id() && value.version() == format.version() {
-            return Ok(value.clone());
-        }
-        Ok(crypto::seal(
-            &active,
-            ctx.tenant(),
-            context,
-            plain.expose(),
-            format,
-        )?)
-    }
-
-    /// Seals and stores a credential as record `id` (inserting or replacing it). Needs
-    /// the member role; the plaintext can never be read back by users.
-    pub async fn put_credential(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        credential: &Credential,
-    ) -> Result<()> {
-        self.put_credential_from(ctx, id, credential, None).await
-    }
-
-    /// [`Guard::put_credential`] for a caller known by `host_key` (IP address or client
-    /// id): the `Write` class's per-host-key cell applies when its policy has one.
-    pub async fn put_credential_from(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        credential: &Credential,
-        host_key: Option<&str>,
-    ) -> Result<()> {
-        self.put_record_from(
-            ctx,
-            id,
-            credential.kind().as_str(),
-            None,
-            credential.secret().expose(),
-            host_key,
-        )
-        .await
-    }
-
-    /// Seals and stores `plaintext` as record `id` of data class `class`, optionally
-    /// tagged with the data subject it is about. Needs the member role.
-    ///
-    /// A password (`class` = `password`) is refused (`PortalError::PortalRequired`) once
-    /// the tenant marks SSO/MFA portals: store it with [`Guard::put_portal_credential`].
-    pub async fn put_record(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        class: &str,
-        subject: Option<&str>,
-        plaintext: &[u8],
-    ) -> Result<()> {
-        self.put_record_from(ctx, id, class, subject, plaintext, None)
-            .await
-    }
-
-    /// [`Guard::put_record`] for a caller known by `host_key` (IP address or client id):
-    /// the `Write` class's per-host-key cell (subject and host key together) applies when
-    /// its policy has one.
-    pub async fn put_record_from(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        class: &str,
-        subject: Option<&str>,
-        plaintext: &[u8],
-        host_key: Option<&str>,
-    ) -> Result<()> {
-        if class == crate::secret::CredentialKind::Password.as_str() {
-            self.authorize(
-                ctx,
-                Role::Member,
-                &format!("records/{class}/{id}"),
-                ScopeAction::Write,
-                "store a record",
-            )?;
-            if self.portal_marks_in_use(ctx).await? {
-                return Err(crate::portal::PortalError::PortalRequired.into());
-            }
-        }
-        self.put_record_checked(ctx, id, class, subject, plaintext, host_key)
-            .await
-    }
-
-    /// [`Guard::put_record`] without the portal rule (callers checked it).
+    /// [`Records::put`](crate::Records::put) without the portal rule (callers checked it).
     pub(crate) async fn put_record_checked(
         &self,
         ctx: &TenantContext,
@@ -1174,34 +917,6 @@ impl Guard {
         Ok(())
     }
 
-    /// Opens stored record `id` (service role only), returning its class and plaintext.
-    /// Audited (`credential.open`, without a reason: prefer [`Guard::open_record_with_reason`]).
-    pub async fn open_record(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-    ) -> Result<(String, SecretBytes)> {
-        self.open_record_why(ctx, id, None).await
-    }
-
-    /// Opens stored record `id` (service role only) for `reason` (1 to 1024 bytes, e.g.
-    /// "run 812 launch"), recorded with who and what in the audit log before the plaintext
-    /// is returned: if the audit append fails, nothing is returned.
-    pub async fn open_record_with_reason(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        reason: &str,
-    ) -> Result<(String, SecretBytes)> {
-        if reason.is_empty() || reason.len() > crate::audit::MAX_REASON_LEN {
-            return Err(crate::audit::AuditError::InvalidInput(
-                "reason must be 1 to 1024 bytes".into(),
-            )
-            .into());
-        }
-        self.open_record_why(ctx, id, Some(reason)).await
-    }
-
     async fn open_record_why(
         &self,
         ctx: &TenantContext,
@@ -1226,73 +941,7 @@ impl Guard {
         Ok((rec.class, plain))
     }
 
-    /// Opens stored credential `id` (service role only) for `reason`; audited like
-    /// [`Guard::open_record_with_reason`].
-    pub async fn open_credential_with_reason(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        reason: &str,
-    ) -> Result<Credential> {
-        let (class, plain) = self.open_record_with_reason(ctx, id, reason).await?;
-        let kind = CredentialKind::parse(&class).ok_or_else(|| {
-            StoreError::InvalidInput(format!("record {id:?} is not a credential"))
-        })?;
-        Ok(Credential::new(kind, plain))
-    }
-
-    /// Opens stored credential `id` (service role only). Audited without a reason: prefer
-    /// [`Guard::open_credential_with_reason`].
-    pub async fn open_credential(&self, ctx: &TenantContext, id: &str) -> Result<Credential> {
-        let (class, plain) = self.open_record(ctx, id).await?;
-        let kind = CredentialKind::parse(&class).ok_or_else(|| {
-            StoreError::InvalidInput(format!("record {id:?} is not a credential"))
-        })?;
-        Ok(Credential::new(kind, plain))
-    }
-
-    /// Deletes stored record `id`; returns whether it existed. Needs the member role, or
-    /// an agent with `delete` on `records/<class>/<id>`.
-    pub async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool> {
-        if ctx.agent_grant().is_some() {
-            self.check_principal(ctx)?;
-            // The scope names the class: look it up (a missing record is "not found" only
-            // to an agent that could delete any record).
-            let class = match self.store().get_record(ctx, id).await? {
-                Some(r) => r.class,
-                None => "*".to_owned(),
-            };
-            self.authorize(
-                ctx,
-                Role::Member,
-                &format!("records/{class}/{id}"),
-                ScopeAction::Delete,
-                "delete a record",
-            )?;
-        } else {
-            self.require(ctx, Role::Member, "delete a record")?;
-        }
-        Ok(self.store().delete_record(ctx, id).await?)
-    }
-
-    /// Crypto-shreds the tenant: destroys every key version, so every value ever sealed
-    /// for it (backups included) can never be opened again. Irreversible; the tenant id
-    /// can never be reused. Needs the owner role.
-    ///
-    /// First every key provider of the tenant destroys the tenant's own key material
-    /// ([`KeyProvider::destroy_tenant`]), so a database backup taken before the shred
-    /// cannot bring the tenant back; the report says, provider by provider, what was
-    /// destroyed and what could not be guaranteed (see docs/SECURITY.md).
-    ///
-    /// Every agent token and login session of the tenant is revoked first in the store;
-    /// then the news of the shred reaches the tokens, sessions and keys areas (of every
-    /// instance, with PostgreSQL), so nothing the tenant's agents or users hold outlives it.
-    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "shred_tenant", tenant = %ctx.tenant()))]
-    pub async fn shred_tenant(&self, ctx: &TenantContext) -> Result<crate::kms::ShredReport> {
-        Ok(self.shred_counting(ctx).await?.0)
-    }
-
-    /// [`Guard::shred_tenant`], also returning how many tokens and sessions it revoked.
+    /// [`Keys::shred`](crate::Keys::shred), also returning how many tokens and sessions it revoked.
     pub(crate) async fn shred_counting(
         &self,
         ctx: &TenantContext,
@@ -1322,7 +971,7 @@ impl Guard {
             tenant: ctx.tenant().clone(),
         });
         r?;
-        self.audit(
+        self.append_audit(
             ctx,
             AuditEvent::new(AuditAction::TenantShred, format!("tenant:{}", ctx.tenant()))
                 .detail("provider_material", report.summary())
@@ -1332,5 +981,379 @@ impl Guard {
         )
         .await?;
         Ok((report, tokens, sessions))
+    }
+}
+
+impl crate::Keys<'_> {
+    /// Creates a tenant with a fresh data key (version 1). Needs the owner role.
+    pub async fn create_tenant(self, ctx: &TenantContext) -> Result<KeyId> {
+        self.g.require(ctx, Role::Owner, "create a tenant")?;
+        let rec = self.g.new_key_record(ctx, KeyId::FIRST).await?;
+        self.g.store().create_tenant(ctx, &rec).await?;
+        self.g
+            .append_audit(
+                ctx,
+                AuditEvent::new(
+                    AuditAction::TenantCreate,
+                    format!("tenant:{}", ctx.tenant()),
+                ),
+            )
+            .await?;
+        Ok(KeyId::FIRST)
+    }
+
+    /// The tenant's key versions (metadata only). Any role.
+    pub async fn versions(self, ctx: &TenantContext) -> Result<Vec<KeyInfo>> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            ScopeAction::Read,
+            "list key versions",
+        )?;
+        Ok(self
+            .g
+            .store()
+            .tenant_keys(ctx)
+            .await?
+            .into_iter()
+            .map(|k| KeyInfo {
+                key_id: k.key_id,
+                state: k.state,
+                kek_id: k.kek_id,
+                created_at: k.created_at,
+            })
+            .collect())
+    }
+
+    /// Crypto-shreds the tenant: destroys every key version, so every value ever sealed
+    /// for it (backups included) can never be opened again. Irreversible; the tenant id
+    /// can never be reused. Needs the owner role.
+    ///
+    /// First every key provider of the tenant destroys the tenant's own key material
+    /// ([`KeyProvider::destroy_tenant`]), so a database backup taken before the shred
+    /// cannot bring the tenant back; the report says, provider by provider, what was
+    /// destroyed and what could not be guaranteed (see docs/SECURITY.md).
+    ///
+    /// Every agent token and login session of the tenant is revoked first in the store;
+    /// then the news of the shred reaches the tokens, sessions and keys areas (of every
+    /// instance, with PostgreSQL), so nothing the tenant's agents or users hold outlives it.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "shred_tenant", tenant = %ctx.tenant()))]
+    pub async fn shred(self, ctx: &TenantContext) -> Result<crate::kms::ShredReport> {
+        Ok(self.g.shred_counting(ctx).await?.0)
+    }
+}
+impl Records<'_> {
+    /// Seals `plaintext` for the context's tenant under its active key, bound to
+    /// `context` (e.g. `"credentials/password/row-42"`). Needs the member role.
+    pub async fn seal(
+        self,
+        ctx: &TenantContext,
+        context: &str,
+        plaintext: &[u8],
+    ) -> Result<SealedValue> {
+        self.g.authorize_with(
+            ctx,
+            Role::Member,
+            || format!("values/{context}"),
+            ScopeAction::Write,
+            "seal",
+        )?;
+        let key = self.g.active_key(ctx).await?;
+        let format = self.g.format_for(ctx).await?;
+        Ok(crypto::seal(
+            &key,
+            ctx.tenant(),
+            Context::Caller(context.as_bytes()),
+            plaintext,
+            format,
+        )?)
+    }
+
+    /// Opens a value sealed for the context's tenant with the same `context`. Plaintext is
+    /// write-only for users: this needs the service role (this guard's capability), and
+    /// each open is audited (`credential.open`, target `value:<context>`) before the
+    /// plaintext is returned.
+    pub async fn open(
+        self,
+        ctx: &TenantContext,
+        context: &str,
+        value: &SealedValue,
+    ) -> Result<SecretBytes> {
+        let echoed = crate::tokens::echo_str(context);
+        let mut target = String::with_capacity(6 + echoed.len());
+        target.push_str("value:");
+        target.push_str(echoed);
+        self.g
+            .release(
+                ctx,
+                Context::Caller(context.as_bytes()),
+                value,
+                AuditEvent::new(AuditAction::CredentialOpen, target),
+            )
+            .await
+    }
+
+    /// Whether format-v1 values are refused for this tenant (by [`GuardBuilder::refuse_v1`]
+    /// or [`Records::set_v1_refused`](crate::Records::set_v1_refused)). Any role.
+    pub async fn v1_refused(self, ctx: &TenantContext) -> Result<bool> {
+        if self.g.inner.refuse_v1 {
+            return Ok(true);
+        }
+        self.g.tenant_v1_refused(ctx).await
+    }
+
+    /// Switches opening format-v1 values off (or back on) for this tenant, so v1's
+    /// ambiguous record context (`record:<class>:<id>`) can no longer be used to pass one
+    /// record off as another. Switching off is refused (`Conflict`) while any stored record
+    /// is still in format v1 by its sealed bytes: run [`Keys::reencrypt`](crate::Keys::reencrypt) first, and
+    /// [`Records::reseal`](crate::Records::reseal) the v1 values you keep outside the store, which this cannot see.
+    /// While v1 is refused, every guard seals this tenant's new values in v2 (also one
+    /// built with `seal_format(SealFormat::V1)`), so nothing is written that could not be
+    /// opened. Kept in the guard's policy store ([`GuardBuilder::policy_store`]; `Config`
+    /// without one): every guard that opens this tenant's values must be given that store,
+    /// a guard without one does not see the setting. Audited. Needs the owner role.
+    pub async fn set_v1_refused(self, ctx: &TenantContext, refused: bool) -> Result<()> {
+        self.g
+            .require_live(ctx, Role::Owner, "switch format v1 off")
+            .await?;
+        let policies = self.g.inner.policies.clone().ok_or_else(|| {
+            KmsError::Config(
+                "set_v1_refused keeps its setting in the policy store: set GuardBuilder::policy_store"
+                    .into(),
+            )
+        })?;
+        let was_refused = self.g.tenant_v1_refused(ctx).await?;
+        if refused {
+            let census = self.g.census(ctx, crate::store::MAX_PAGE).await?;
+            if census.v1 > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{} stored records are still in format v1: run reencrypt first",
+                    census.v1
+                ))
+                .into());
+            }
+        }
+        let body = serde_json::json!({ "v1_refused": refused }).to_string();
+        policies
+            .put_policy(ctx, FORMAT_POLICY, &body, self.g.now())
+            .await?;
+        // Only a switch from on to off is re-checked: while v1 was already refused, every
+        // guard wrote v2, so a v1 record appearing now was planted, and undoing the switch
+        // for it would hand a database writer the downgrade path back.
+        if refused && !was_refused {
+            // A guard still writing v1 (a rollout) may have stored a v1 record between the
+            // count and the switch; from the switch on, every guard writes v2 for this
+            // tenant (`format_for`). Counting again catches such a record: the switch is
+            // undone rather than leaving a record that nothing would open.
+            let census = self.g.census(ctx, crate::store::MAX_PAGE).await?;
+            if census.v1 > 0 {
+                let back = serde_json::json!({ "v1_refused": false }).to_string();
+                policies
+                    .put_policy(ctx, FORMAT_POLICY, &back, self.g.now())
+                    .await?;
+                return Err(StoreError::Conflict(format!(
+                    "{} stored records were written in format v1 while switching: run reencrypt, then switch again",
+                    census.v1
+                ))
+                .into());
+            }
+        }
+        self.g
+            .append_audit(
+                ctx,
+                AuditEvent::new(AuditAction::PolicyChange, "policy:sealed_format".to_owned())
+                    .detail("v1_refused", refused.to_string()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Re-seals a value (held outside the store) under the tenant's active key in the
+    /// guard's format. The value is always authenticated first, even when it already is
+    /// in that key and format (then a copy comes back), so a foreign or tampered value
+    /// fails instead of coming back unchanged. Needs the service role.
+    pub async fn reseal(
+        self,
+        ctx: &TenantContext,
+        context: &str,
+        value: &SealedValue,
+    ) -> Result<SealedValue> {
+        self.g.require_service(ctx, "reseal a value")?;
+        let active = self.g.active_key(ctx).await?;
+        let context = Context::Caller(context.as_bytes());
+        let plain = self.g.open_unchecked(ctx, context, value).await?;
+        let format = self.g.format_for(ctx).await?;
+        if value.key_id() == active.id() && value.version() == format.version() {
+            return Ok(value.clone());
+        }
+        Ok(crypto::seal(
+            &active,
+            ctx.tenant(),
+            context,
+            plain.expose(),
+            format,
+        )?)
+    }
+
+    /// Seals and stores a credential as record `id` (inserting or replacing it). Needs
+    /// the member role; the plaintext can never be read back by users.
+    pub async fn put_credential(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        credential: &Credential,
+    ) -> Result<()> {
+        self.g
+            .records()
+            .put_credential_from(ctx, id, credential, None)
+            .await
+    }
+
+    /// [`Records::put_credential`](crate::Records::put_credential) for a caller known by `host_key` (IP address or client
+    /// id): the `Write` class's per-host-key cell applies when its policy has one.
+    pub async fn put_credential_from(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        credential: &Credential,
+        host_key: Option<&str>,
+    ) -> Result<()> {
+        self.g
+            .records()
+            .put_from(
+                ctx,
+                id,
+                credential.kind().as_str(),
+                None,
+                credential.secret().expose(),
+                host_key,
+            )
+            .await
+    }
+
+    /// Seals and stores `plaintext` as record `id` of data class `class`, optionally
+    /// tagged with the data subject it is about. Needs the member role.
+    ///
+    /// A password (`class` = `password`) is refused (`PortalError::PortalRequired`) once
+    /// the tenant marks SSO/MFA portals: store it with [`Portal::put_credential`](crate::Portal::put_credential).
+    pub async fn put(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        class: &str,
+        subject: Option<&str>,
+        plaintext: &[u8],
+    ) -> Result<()> {
+        self.g
+            .records()
+            .put_from(ctx, id, class, subject, plaintext, None)
+            .await
+    }
+
+    /// [`Records::put`](crate::Records::put) for a caller known by `host_key` (IP address or client id):
+    /// the `Write` class's per-host-key cell (subject and host key together) applies when
+    /// its policy has one.
+    pub async fn put_from(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        class: &str,
+        subject: Option<&str>,
+        plaintext: &[u8],
+        host_key: Option<&str>,
+    ) -> Result<()> {
+        if class == crate::secret::CredentialKind::Password.as_str() {
+            self.g.authorize(
+                ctx,
+                Role::Member,
+                &format!("records/{class}/{id}"),
+                ScopeAction::Write,
+                "store a record",
+            )?;
+            if self.g.portal_marks_in_use(ctx).await? {
+                return Err(crate::portal::PortalError::PortalRequired.into());
+            }
+        }
+        self.g
+            .put_record_checked(ctx, id, class, subject, plaintext, host_key)
+            .await
+    }
+
+    /// Opens stored record `id` (service role only), returning its class and plaintext.
+    /// Audited (`credential.open`, without a reason: prefer [`Records::open_record_with_reason`](crate::Records::open_record_with_reason)).
+    pub async fn open_record(self, ctx: &TenantContext, id: &str) -> Result<(String, SecretBytes)> {
+        self.g.open_record_why(ctx, id, None).await
+    }
+
+    /// Opens stored record `id` (service role only) for `reason` (1 to 1024 bytes, e.g.
+    /// "run 812 launch"), recorded with who and what in the audit log before the plaintext
+    /// is returned: if the audit append fails, nothing is returned.
+    pub async fn open_record_with_reason(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        reason: &str,
+    ) -> Result<(String, SecretBytes)> {
+        if reason.is_empty() || reason.len() > crate::audit::MAX_REASON_LEN {
+            return Err(crate::audit::AuditError::InvalidInput(
+                "reason must be 1 to 1024 bytes".into(),
+            )
+            .into());
+        }
+        self.g.open_record_why(ctx, id, Some(reason)).await
+    }
+
+    /// Opens stored credential `id` (service role only) for `reason`; audited like
+    /// [`Records::open_record_with_reason`](crate::Records::open_record_with_reason).
+    pub async fn open_credential_with_reason(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        reason: &str,
+    ) -> Result<Credential> {
+        let (class, plain) = self
+            .g
+            .records()
+            .open_record_with_reason(ctx, id, reason)
+            .await?;
+        let kind = CredentialKind::parse(&class).ok_or_else(|| {
+            StoreError::InvalidInput(format!("record {id:?} is not a credential"))
+        })?;
+        Ok(Credential::new(kind, plain))
+    }
+
+    /// Opens stored credential `id` (service role only). Audited without a reason: prefer
+    /// [`Records::open_credential_with_reason`](crate::Records::open_credential_with_reason).
+    pub async fn open_credential(self, ctx: &TenantContext, id: &str) -> Result<Credential> {
+        let (class, plain) = self.g.records().open_record(ctx, id).await?;
+        let kind = CredentialKind::parse(&class).ok_or_else(|| {
+            StoreError::InvalidInput(format!("record {id:?} is not a credential"))
+        })?;
+        Ok(Credential::new(kind, plain))
+    }
+
+    /// Deletes stored record `id`; returns whether it existed. Needs the member role, or
+    /// an agent with `delete` on `records/<class>/<id>`.
+    pub async fn delete(self, ctx: &TenantContext, id: &str) -> Result<bool> {
+        if ctx.agent_grant().is_some() {
+            self.g.check_principal(ctx)?;
+            // The scope names the class: look it up (a missing record is "not found" only
+            // to an agent that could delete any record).
+            let class = match self.g.store().get_record(ctx, id).await? {
+                Some(r) => r.class,
+                None => "*".to_owned(),
+            };
+            self.g.authorize(
+                ctx,
+                Role::Member,
+                &format!("records/{class}/{id}"),
+                ScopeAction::Delete,
+                "delete a record",
+            )?;
+        } else {
+            self.g.require(ctx, Role::Member, "delete a record")?;
+        }
+        Ok(self.g.store().delete_record(ctx, id).await?)
     }
 }

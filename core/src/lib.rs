@@ -10,17 +10,17 @@
 //!     .store(MemoryStore::new())
 //!     .build_with_service()?;
 //! let acme = TenantContext::service(TenantId::new("acme")?, &service);
-//! guard.create_tenant(&acme).await?;
+//! guard.keys().create_tenant(&acme).await?;
 //!
 //! // Seal a value for a text column: `tg2:<keyId>:<base64url>`.
-//! let sealed = guard.seal(&acme, "credentials/password/row-42", b"hunter2").await?;
+//! let sealed = guard.records().seal(&acme, "credentials/password/row-42", b"hunter2").await?;
 //! assert!(sealed.to_text().starts_with("tg2:1:"));
-//! let plain = guard.open(&acme, "credentials/password/row-42", &sealed).await?;
+//! let plain = guard.records().open(&acme, "credentials/password/row-42", &sealed).await?;
 //! assert_eq!(plain.expose(), b"hunter2");
 //!
 //! // Or let the store keep it.
-//! guard.put_credential(&acme, "row-42", &Credential::password("hunter2")).await?;
-//! let cred = guard.open_credential(&acme, "row-42").await?;
+//! guard.records().put_credential(&acme, "row-42", &Credential::password("hunter2")).await?;
+//! let cred = guard.records().open_credential(&acme, "row-42").await?;
 //! assert_eq!(format!("{cred:?}"), "Credential { kind: Password, secret: [REDACTED] }");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
@@ -29,6 +29,25 @@
 //! See `docs/FORMAT.md` for the wire formats and `docs/SECURITY.md` for the threat model.
 
 #![forbid(unsafe_code)]
+
+/// Declares an area's handle: a borrowed view of the [`Guard`] that carries only that area's
+/// operations, and the `Guard` method that hands it out.
+macro_rules! area_handle {
+    ($(#[$doc:meta])* $name:ident, $accessor:ident, $accessor_doc:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name<'g> {
+            pub(crate) g: &'g crate::Guard,
+        }
+
+        impl crate::Guard {
+            #[doc = $accessor_doc]
+            pub fn $accessor(&self) -> $name<'_> {
+                $name { g: self }
+            }
+        }
+    };
+}
 
 pub mod audit;
 #[cfg(feature = "auth")]
@@ -60,14 +79,22 @@ pub mod tokens;
 #[cfg(feature = "totp")]
 pub mod totp;
 
+pub use audit::Audit;
+#[cfg(feature = "auth")]
+pub use auth::Sessions;
 pub use crypto::SealFormat;
 pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Reason, Result, UnknownName};
 pub use governance::GovernanceConfig;
-pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, SystemClock};
+pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, Records, SystemClock};
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
+pub use members::Members;
+pub use portal::Portal;
 pub use progress::Progress;
+pub use ratelimit::Limits;
 pub use ratelimit::{ActionClass, LimitKey, RateLimitError, RateLimiter};
+pub use retention::Retention;
+pub use rotation::Keys;
 pub use rotation::{ReencryptReport, RewrapReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]
@@ -79,3 +106,4 @@ pub use tenant::{
     AgentGrant, Principal, PrincipalKind, Role, ServiceRole, TenantContext, TenantError, TenantId,
     TenantResolver, UserId,
 };
+pub use tokens::Tokens;

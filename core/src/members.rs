@@ -14,6 +14,13 @@ use crate::tenant::{
 };
 use crate::tokens::Action as ScopeAction;
 
+area_handle!(
+    /// Organization memberships and roles: list, set, remove. From [`Guard::members`].
+    Members,
+    members,
+    "Membership operations."
+);
+
 impl Guard {
     /// For a user, the context rebuilt with the role the store holds now (`NotAMember` if
     /// none); service and agent contexts come back unchanged.
@@ -85,32 +92,38 @@ impl Guard {
         }
         Ok(())
     }
+}
 
+impl Members<'_> {
     /// `user`'s role in the context's tenant as stored now (`None`: not a member). Any
     /// member (its stored membership is checked) or the service; agents never.
-    pub async fn member_role(&self, ctx: &TenantContext, user: &UserId) -> Result<Option<Role>> {
-        Self::no_agents(ctx, "read memberships")?;
-        self.require_live(ctx, Role::Viewer, "read memberships")
+    pub async fn role(self, ctx: &TenantContext, user: &UserId) -> Result<Option<Role>> {
+        Guard::no_agents(ctx, "read memberships")?;
+        self.g
+            .require_live(ctx, Role::Viewer, "read memberships")
             .await?;
-        Ok(self.stores().members()?.member_role(ctx, user).await?)
+        Ok(self.g.stores().members()?.member_role(ctx, user).await?)
     }
 
     /// The tenant's members, user ids after `after` ascending, at most `limit` (1 to
     /// 10,000). Any member or the service; agents never.
-    pub async fn members(
-        &self,
+    pub async fn list(
+        self,
         ctx: &TenantContext,
         after: Option<&UserId>,
         limit: usize,
     ) -> Result<Vec<Membership>> {
-        Self::no_agents(ctx, "list members")?;
-        self.require_live(ctx, Role::Viewer, "list members").await?;
+        Guard::no_agents(ctx, "list members")?;
+        self.g
+            .require_live(ctx, Role::Viewer, "list members")
+            .await?;
         if limit == 0 || limit > MAX_PAGE {
             return Err(
                 StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
             );
         }
         Ok(self
+            .g
             .stores()
             .members()?
             .list_members(ctx, after, limit)
@@ -123,57 +136,57 @@ impl Guard {
     /// last owner cannot be demoted. The acting user's role is read from the store in the
     /// same transaction as the change. Agents never. Audited (`member.change`). A demoted
     /// member's next session refresh carries the new role.
-    pub async fn set_member(
-        &self,
-        ctx: &TenantContext,
-        user: &UserId,
-        role: Role,
-    ) -> Result<Option<Role>> {
-        Self::no_agents(ctx, "manage members")?;
-        self.check_principal(ctx)?;
+    pub async fn set(self, ctx: &TenantContext, user: &UserId, role: Role) -> Result<Option<Role>> {
+        Guard::no_agents(ctx, "manage members")?;
+        self.g.check_principal(ctx)?;
         let c = self
+            .g
             .stores()
             .members()?
-            .apply_member_change(ctx, user, Some(role), self.now())
+            .apply_member_change(ctx, user, Some(role), self.g.now())
             .await?;
         if c.previous != Some(role) {
-            self.audit_as(
-                ctx,
-                AuditEvent::new(AuditAction::MemberChange, format!("user:{user}"))
-                    .detail("from", c.previous.map_or("none", Role::as_str))
-                    .detail("to", role.as_str()),
-            )
-            .await?;
+            self.g
+                .audit_as(
+                    ctx,
+                    AuditEvent::new(AuditAction::MemberChange, format!("user:{user}"))
+                        .detail("from", c.previous.map_or("none", Role::as_str))
+                        .detail("to", role.as_str()),
+                )
+                .await?;
         }
         Ok(c.previous)
     }
 
-    /// Removes `user` from the context's tenant (same rules as [`Guard::set_member`]; the
+    /// Removes `user` from the context's tenant (same rules as [`Members::set`](crate::Members::set); the
     /// last owner stays) and revokes its login sessions in the tenant, so its next
     /// refresh fails at once. Returns whether it was a member. Audited (`member.change`).
-    pub async fn remove_member(&self, ctx: &TenantContext, user: &UserId) -> Result<bool> {
-        Self::no_agents(ctx, "manage members")?;
-        self.check_principal(ctx)?;
+    pub async fn remove(self, ctx: &TenantContext, user: &UserId) -> Result<bool> {
+        Guard::no_agents(ctx, "manage members")?;
+        self.g.check_principal(ctx)?;
         let c = self
+            .g
             .stores()
             .members()?
-            .apply_member_change(ctx, user, None, self.now())
+            .apply_member_change(ctx, user, None, self.g.now())
             .await?;
-        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let service = TenantContext::service(ctx.tenant().clone(), &self.g.service_role());
         let sessions = self
+            .g
             .stores()
             .sessions()?
-            .revoke_sessions(&service, Some(user.as_str()), self.now())
+            .revoke_sessions(&service, Some(user.as_str()), self.g.now())
             .await?;
         if c.previous.is_some() || sessions > 0 {
-            self.audit_as(
-                ctx,
-                AuditEvent::new(AuditAction::MemberChange, format!("user:{user}"))
-                    .detail("from", c.previous.map_or("none", Role::as_str))
-                    .detail("to", "none")
-                    .detail("sessions_revoked", sessions.to_string()),
-            )
-            .await?;
+            self.g
+                .audit_as(
+                    ctx,
+                    AuditEvent::new(AuditAction::MemberChange, format!("user:{user}"))
+                        .detail("from", c.previous.map_or("none", Role::as_str))
+                        .detail("to", "none")
+                        .detail("sessions_revoked", sessions.to_string()),
+                )
+                .await?;
         }
         Ok(c.previous.is_some())
     }
@@ -182,12 +195,13 @@ impl Guard {
     /// organization), by tenant id, at most 10,000. Needs this guard's service capability:
     /// a host's resolver uses it to build the user's contexts from the store.
     pub async fn memberships_of(
-        &self,
+        self,
         service: &crate::tenant::ServiceRole,
         user: &UserId,
     ) -> Result<Vec<Membership>> {
-        self.check_service(service)?;
+        self.g.check_service(service)?;
         Ok(self
+            .g
             .stores()
             .members()?
             .memberships_of_user(service, user, MAX_PAGE)

@@ -17,6 +17,13 @@ use crate::secret::{Credential, CredentialKind};
 use crate::tenant::{Role, TenantContext};
 use crate::tokens::Action as ScopeAction;
 
+area_handle!(
+    /// SSO/MFA portal marks and portal-checked credentials. From [`Guard::portal`].
+    Portal,
+    portal,
+    "Portal mark operations."
+);
+
 /// Longest portal host name, in bytes (DNS limit).
 pub const MAX_PORTAL_LEN: usize = 253;
 /// The scope resource of portal marks (`read` to query, `admin` to mark).
@@ -42,7 +49,7 @@ pub enum PortalError {
         portal: String,
     },
     /// The tenant uses portal marks, so a password must name its portal
-    /// ([`Guard::put_portal_credential`]).
+    /// ([`Portal::put_credential`](crate::Portal::put_credential)).
     #[error("this tenant marks SSO/MFA portals: store passwords with put_portal_credential, naming the portal")]
     PortalRequired,
 }
@@ -98,68 +105,6 @@ fn parses_as_mark(body: &str, canonical: &str) -> Option<bool> {
 }
 
 impl Guard {
-    /// Marks `portal` (a host name; the mark covers its subdomains too) as signing in
-    /// through SSO or with MFA (`sso_mfa = true`), or removes the mark. From the first
-    /// mark on, the tenant's passwords must name their portal
-    /// ([`Guard::put_portal_credential`]), and a password for a marked portal is refused
-    /// (`PortalError::SsoMfaPortal`). Passwords stored before a mark are not touched:
-    /// delete them with [`Guard::delete_record`]. Needs the admin role (checked against
-    /// the stored membership) or an agent scope `admin` on `policies/portals`; kept in the
-    /// guard's policy store (`Config` without one). Audited (`portal.mark`).
-    pub async fn mark_portal(
-        &self,
-        ctx: &TenantContext,
-        portal: &str,
-        sso_mfa: bool,
-    ) -> Result<()> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            PORTALS_RESOURCE,
-            ScopeAction::Admin,
-            "mark a portal",
-        )
-        .await?;
-        let canonical = canonical_portal(portal)?;
-        let policies = self.policy_store().ok_or_else(|| {
-            KmsError::Config(
-                "portal marks live in the policy store: set GuardBuilder::policy_store".into(),
-            )
-        })?;
-        let now = self.now();
-        // The flag first: a crash between the two writes leaves passwords needing a
-        // portal (stricter), never a mark without the flag.
-        policies
-            .put_policy(ctx, IN_USE_KIND, r#"{"in_use":true}"#, now)
-            .await?;
-        let body = serde_json::json!({ "portal": canonical, "sso_mfa": sso_mfa }).to_string();
-        policies
-            .put_policy(ctx, &mark_kind(&canonical), &body, now)
-            .await?;
-        self.audit(
-            ctx,
-            AuditEvent::new(AuditAction::PortalMark, format!("portal:{canonical}"))
-                .detail("portal", canonical.clone())
-                .detail("sso_mfa", sso_mfa.to_string()),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The marked name covering `portal` (itself or its nearest marked parent domain),
-    /// `None` if no mark covers it. Any member, or an agent scope `read` on
-    /// `policies/portals`.
-    pub async fn portal_mark(&self, ctx: &TenantContext, portal: &str) -> Result<Option<String>> {
-        self.authorize(
-            ctx,
-            Role::Viewer,
-            PORTALS_RESOURCE,
-            ScopeAction::Read,
-            "read portal marks",
-        )?;
-        self.covering_mark(ctx, &canonical_portal(portal)?).await
-    }
-
     async fn covering_mark(&self, ctx: &TenantContext, canonical: &str) -> Result<Option<String>> {
         let Some(policies) = self.policy_store() else {
             return Ok(None);
@@ -186,12 +131,73 @@ impl Guard {
         };
         Ok(policies.get_policy(ctx, IN_USE_KIND).await?.is_some())
     }
+}
+
+impl Portal<'_> {
+    /// Marks `portal` (a host name; the mark covers its subdomains too) as signing in
+    /// through SSO or with MFA (`sso_mfa = true`), or removes the mark. From the first
+    /// mark on, the tenant's passwords must name their portal
+    /// ([`Portal::put_credential`](crate::Portal::put_credential)), and a password for a marked portal is refused
+    /// (`PortalError::SsoMfaPortal`). Passwords stored before a mark are not touched:
+    /// delete them with [`Records::delete`](crate::Records::delete). Needs the admin role (checked against
+    /// the stored membership) or an agent scope `admin` on `policies/portals`; kept in the
+    /// guard's policy store (`Config` without one). Audited (`portal.mark`).
+    pub async fn mark(self, ctx: &TenantContext, portal: &str, sso_mfa: bool) -> Result<()> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                PORTALS_RESOURCE,
+                ScopeAction::Admin,
+                "mark a portal",
+            )
+            .await?;
+        let canonical = canonical_portal(portal)?;
+        let policies = self.g.policy_store().ok_or_else(|| {
+            KmsError::Config(
+                "portal marks live in the policy store: set GuardBuilder::policy_store".into(),
+            )
+        })?;
+        let now = self.g.now();
+        // The flag first: a crash between the two writes leaves passwords needing a
+        // portal (stricter), never a mark without the flag.
+        policies
+            .put_policy(ctx, IN_USE_KIND, r#"{"in_use":true}"#, now)
+            .await?;
+        let body = serde_json::json!({ "portal": canonical, "sso_mfa": sso_mfa }).to_string();
+        policies
+            .put_policy(ctx, &mark_kind(&canonical), &body, now)
+            .await?;
+        self.g
+            .append_audit(
+                ctx,
+                AuditEvent::new(AuditAction::PortalMark, format!("portal:{canonical}"))
+                    .detail("portal", canonical.clone())
+                    .detail("sso_mfa", sso_mfa.to_string()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The marked name covering `portal` (itself or its nearest marked parent domain),
+    /// `None` if no mark covers it. Any member, or an agent scope `read` on
+    /// `policies/portals`.
+    pub async fn mark_of(self, ctx: &TenantContext, portal: &str) -> Result<Option<String>> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            PORTALS_RESOURCE,
+            ScopeAction::Read,
+            "read portal marks",
+        )?;
+        self.g.covering_mark(ctx, &canonical_portal(portal)?).await
+    }
 
     /// Stores a credential for `portal` (the host name the credential signs in to), like
-    /// [`Guard::put_credential`], but a password for a portal the tenant marked SSO/MFA is
+    /// [`Records::put_credential`](crate::Records::put_credential), but a password for a portal the tenant marked SSO/MFA is
     /// refused (`PortalError::SsoMfaPortal`) before anything is sealed or written.
-    pub async fn put_portal_credential(
-        &self,
+    pub async fn put_credential(
+        self,
         ctx: &TenantContext,
         id: &str,
         portal: &str,
@@ -200,26 +206,27 @@ impl Guard {
         let canonical = canonical_portal(portal)?;
         if credential.kind() == CredentialKind::Password {
             // Authorization first, so a refused caller learns nothing about marks.
-            self.authorize(
+            self.g.authorize(
                 ctx,
                 Role::Member,
                 &format!("records/password/{id}"),
                 ScopeAction::Write,
                 "store a record",
             )?;
-            if let Some(portal) = self.covering_mark(ctx, &canonical).await? {
+            if let Some(portal) = self.g.covering_mark(ctx, &canonical).await? {
                 return Err(PortalError::SsoMfaPortal { portal }.into());
             }
         }
-        self.put_record_checked(
-            ctx,
-            id,
-            credential.kind().as_str(),
-            None,
-            credential.secret().expose(),
-            None,
-        )
-        .await
+        self.g
+            .put_record_checked(
+                ctx,
+                id,
+                credential.kind().as_str(),
+                None,
+                credential.secret().expose(),
+                None,
+            )
+            .await
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::ops::ControlFlow;
 
-/// The return value of a progress callback ([`Guard::reencrypt`](crate::Guard::reencrypt),
-/// [`Guard::rewrap_tenant_keys`](crate::Guard::rewrap_tenant_keys),
-/// [`Guard::sweep`](crate::Guard::sweep), [`Guard::sweep_all_with_progress`](crate::Guard::sweep_all_with_progress)):
+/// The return value of a progress callback ([`Keys::reencrypt`](crate::Keys::reencrypt),
+/// [`Keys::rewrap`](crate::Keys::rewrap),
+/// [`Retention::sweep`](crate::Retention::sweep), [`Retention::sweep_all_with_progress`](crate::Retention::sweep_all_with_progress)):
 /// `()` goes on (what a callback that only watches returns), [`ControlFlow::Break`] stops
 /// the job after the batch just reported. A stopped job returns its report so far with
 /// `stopped` set; every job is resumable, so running it again finishes the work.

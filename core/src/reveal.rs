@@ -139,6 +139,7 @@ impl Revealer {
         self.guard.require_service(ctx, "open a credential")?;
         self.observe(ctx, id, OpenKind::Reveal, purpose)?;
         self.guard
+            .records()
             .open_credential_with_reason(ctx, id, purpose)
             .await
     }
@@ -181,35 +182,6 @@ impl Revealer {
 }
 
 impl Guard {
-    /// The current TOTP code (this guard's clock) from stored `totp_seed` credential `id`,
-    /// for `reason`; see [`Revealer::totp_code`] for the rules. Audited
-    /// (`credential.totp`, with the counter).
-    pub async fn totp_code(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        params: &TotpParams,
-        reason: &str,
-    ) -> Result<TotpCode> {
-        self.totp_code_from(ctx, id, params, reason, None).await
-    }
-
-    /// [`Guard::totp_code`] for a caller known by `host_key` (IP address or client id):
-    /// the `Totp` class's per-host-key cell applies when its policy has one.
-    pub async fn totp_code_from(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        params: &TotpParams,
-        reason: &str,
-        host_key: Option<&str>,
-    ) -> Result<TotpCode> {
-        check_purpose(reason)?;
-        let now = u64::try_from(self.now()).unwrap_or(0);
-        self.totp_at(ctx, id, params, now, reason, host_key, |_| Ok(()))
-            .await
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn totp_at(
         &self,
@@ -256,7 +228,42 @@ impl Guard {
             .reason(reason)
             .detail("counter", asked.to_string())
             .detail("period", params.period.to_string());
-        self.audit(ctx, ev).await?;
+        self.append_audit(ctx, ev).await?;
         Ok(code)
+    }
+}
+
+impl crate::Records<'_> {
+    /// The current TOTP code (this guard's clock) from stored `totp_seed` credential `id`,
+    /// for `reason`; see [`Revealer::totp_code`] for the rules. Audited
+    /// (`credential.totp`, with the counter).
+    pub async fn totp_code(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        params: &TotpParams,
+        reason: &str,
+    ) -> Result<TotpCode> {
+        self.g
+            .records()
+            .totp_code_from(ctx, id, params, reason, None)
+            .await
+    }
+
+    /// [`Records::totp_code`](crate::Records::totp_code) for a caller known by `host_key` (IP address or client id):
+    /// the `Totp` class's per-host-key cell applies when its policy has one.
+    pub async fn totp_code_from(
+        self,
+        ctx: &TenantContext,
+        id: &str,
+        params: &TotpParams,
+        reason: &str,
+        host_key: Option<&str>,
+    ) -> Result<TotpCode> {
+        check_purpose(reason)?;
+        let now = u64::try_from(self.g.now()).unwrap_or(0);
+        self.g
+            .totp_at(ctx, id, params, now, reason, host_key, |_| Ok(()))
+            .await
     }
 }

@@ -13,6 +13,13 @@ use crate::store::{KeyState, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 use crate::tokens::Action as ScopeAction;
 
+area_handle!(
+    /// Tenant keys: create, rotate, re-encrypt, retire, rewrap, shred, and BYOK provider choice. From [`Guard::keys`].
+    Keys,
+    keys,
+    "Tenant key lifecycle: creation, rotation, re-encryption, retirement, shredding."
+);
+
 /// Most failed record ids a re-encryption report lists.
 pub const MAX_REPORTED_FAILURES: usize = 100;
 
@@ -33,7 +40,7 @@ pub struct ReencryptReport {
     pub stopped: bool,
 }
 
-/// What the sealed bytes of a tenant's stored records say ([`Guard::sealed_census`]).
+/// What the sealed bytes of a tenant's stored records say ([`Keys::census`](crate::Keys::census)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SealedCensus {
@@ -97,122 +104,6 @@ pub(crate) fn check_batch(batch: usize) -> Result<usize> {
 }
 
 impl Guard {
-    /// Rotates the tenant's data key: a new version becomes active for new writes; old
-    /// values keep opening under the old one (now decrypt-only). Needs the owner role.
-    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "rotate_key", tenant = %ctx.tenant()))]
-    pub async fn rotate_tenant_key(&self, ctx: &TenantContext) -> Result<KeyId> {
-        self.authorize_live(
-            ctx,
-            Role::Owner,
-            "keys",
-            ScopeAction::Admin,
-            "rotate a tenant key",
-        )
-        .await?;
-        let keys = self.store().tenant_keys(ctx).await?;
-        let last = keys.iter().map(|k| k.key_id).max().unwrap_or(KeyId::FIRST);
-        let next = last
-            .next()
-            .ok_or_else(|| StoreError::Conflict("key ids exhausted".into()))?;
-        let rec = self.new_key_record(ctx, next).await?;
-        let r = self.store().rotate_key(ctx, &rec).await;
-        self.publish(&crate::events::Event::KeyRotated {
-            tenant: ctx.tenant().clone(),
-            key_id: next.get(),
-        });
-        r?;
-        self.audit(
-            ctx,
-            AuditEvent::new(AuditAction::KeyRotate, format!("key:{next}"))
-                .detail("previous", last.to_string()),
-        )
-        .await?;
-        Ok(next)
-    }
-
-    /// Moves every stored record sealed under `from` to the active key in the guard's
-    /// format, `batch` records at a time, calling `progress` after each batch. With `from`
-    /// the active key itself it moves that key's values of an older format (v1 to v2).
-    /// Work is found by what each record's sealed bytes say (version and key id), never by
-    /// the `key_id` column, and each record is replaced atomically only if unchanged since
-    /// it was read, so the job is idempotent and can be run again after a crash. Needs the
-    /// owner role.
-    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "reencrypt", tenant = %ctx.tenant(), from = %from))]
-    pub async fn reencrypt<P: crate::Progress>(
-        &self,
-        ctx: &TenantContext,
-        from: KeyId,
-        batch: usize,
-        progress: impl FnMut(&ReencryptReport) -> P + Send,
-    ) -> Result<ReencryptReport> {
-        self.authorize_live(
-            ctx,
-            Role::Owner,
-            "keys",
-            ScopeAction::Admin,
-            "re-encrypt records",
-        )
-        .await?;
-        self.reencrypt_where(ctx, Some(from), batch, progress).await
-    }
-
-    /// Moves every stored record that is not sealed under the active key in the guard's
-    /// format: older key versions and format v1 alike. As [`Guard::reencrypt`] otherwise.
-    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "reencrypt_all", tenant = %ctx.tenant()))]
-    pub async fn reencrypt_all<P: crate::Progress>(
-        &self,
-        ctx: &TenantContext,
-        batch: usize,
-        progress: impl FnMut(&ReencryptReport) -> P + Send,
-    ) -> Result<ReencryptReport> {
-        self.authorize_live(
-            ctx,
-            Role::Owner,
-            "keys",
-            ScopeAction::Admin,
-            "re-encrypt records",
-        )
-        .await?;
-        self.reencrypt_where(ctx, None, batch, progress).await
-    }
-
-    /// [`Guard::reencrypt`] (with `from`) or [`Guard::reencrypt_all`] (without) that can
-    /// be stopped and resumed: it starts after record id `start_after` and calls `progress`
-    /// after each batch with the report so far and the last record id it handled (the
-    /// checkpoint to pass as `start_after` next time); `ControlFlow::Break` stops it after
-    /// that batch. Returns the report and, when stopped early, the checkpoint. Every batch
-    /// is already committed when `progress` sees it, so a checkpoint recorded there never
-    /// skips work, and a record handled twice (a crash between commit and recording) is
-    /// found current and left alone. Needs the owner role.
-    pub async fn reencrypt_resumable(
-        &self,
-        ctx: &TenantContext,
-        from: Option<KeyId>,
-        start_after: Option<&str>,
-        batch: usize,
-        mut progress: impl FnMut(&ReencryptReport, &str) -> std::ops::ControlFlow<()> + Send,
-    ) -> Result<(ReencryptReport, Option<String>)> {
-        self.authorize_live(
-            ctx,
-            Role::Owner,
-            "keys",
-            ScopeAction::Admin,
-            "re-encrypt records",
-        )
-        .await?;
-        let mut stopped = None;
-        let report = self
-            .reencrypt_core(ctx, from, start_after, batch, |r, last| {
-                let flow = progress(r, last);
-                if flow.is_break() {
-                    stopped = Some(last.to_owned());
-                }
-                flow
-            })
-            .await?;
-        Ok((report, stopped))
-    }
-
     async fn reencrypt_where<P: crate::Progress>(
         &self,
         ctx: &TenantContext,
@@ -247,7 +138,7 @@ impl Guard {
         };
         // Once v1 is refused, a v1 value in the store was planted (or moved between rows,
         // which v1 cannot tell): re-sealing it as v2 would launder it, so it is reported.
-        let v1_refused = self.v1_refused(ctx).await?;
+        let v1_refused = self.records().v1_refused(ctx).await?;
         let mut report = ReencryptReport::default();
         let mut cursor: Option<String> = start_after.map(str::to_owned);
         loop {
@@ -342,20 +233,6 @@ impl Guard {
         Ok(crypto::open(&key, ctx.tenant(), context, value)?)
     }
 
-    /// What the sealed bytes of the tenant's stored records say: how many there are per
-    /// format and per key version. Reads every record (metadata only, nothing is opened).
-    /// Any role.
-    pub async fn sealed_census(&self, ctx: &TenantContext) -> Result<SealedCensus> {
-        self.authorize(
-            ctx,
-            Role::Viewer,
-            "keys",
-            ScopeAction::Read,
-            "count sealed records",
-        )?;
-        self.census(ctx, MAX_PAGE).await
-    }
-
     pub(crate) async fn census(&self, ctx: &TenantContext, batch: usize) -> Result<SealedCensus> {
         let mut c = SealedCensus::default();
         let mut cursor: Option<String> = None;
@@ -383,17 +260,158 @@ impl Guard {
         }
         Ok(c)
     }
+}
+
+impl Keys<'_> {
+    /// Rotates the tenant's data key: a new version becomes active for new writes; old
+    /// values keep opening under the old one (now decrypt-only). Needs the owner role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "rotate_key", tenant = %ctx.tenant()))]
+    pub async fn rotate(self, ctx: &TenantContext) -> Result<KeyId> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Owner,
+                "keys",
+                ScopeAction::Admin,
+                "rotate a tenant key",
+            )
+            .await?;
+        let keys = self.g.store().tenant_keys(ctx).await?;
+        let last = keys.iter().map(|k| k.key_id).max().unwrap_or(KeyId::FIRST);
+        let next = last
+            .next()
+            .ok_or_else(|| StoreError::Conflict("key ids exhausted".into()))?;
+        let rec = self.g.new_key_record(ctx, next).await?;
+        let r = self.g.store().rotate_key(ctx, &rec).await;
+        self.g.publish(&crate::events::Event::KeyRotated {
+            tenant: ctx.tenant().clone(),
+            key_id: next.get(),
+        });
+        r?;
+        self.g
+            .append_audit(
+                ctx,
+                AuditEvent::new(AuditAction::KeyRotate, format!("key:{next}"))
+                    .detail("previous", last.to_string()),
+            )
+            .await?;
+        Ok(next)
+    }
+
+    /// Moves every stored record sealed under `from` to the active key in the guard's
+    /// format, `batch` records at a time, calling `progress` after each batch. With `from`
+    /// the active key itself it moves that key's values of an older format (v1 to v2).
+    /// Work is found by what each record's sealed bytes say (version and key id), never by
+    /// the `key_id` column, and each record is replaced atomically only if unchanged since
+    /// it was read, so the job is idempotent and can be run again after a crash. Needs the
+    /// owner role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "reencrypt", tenant = %ctx.tenant(), from = %from))]
+    pub async fn reencrypt<P: crate::Progress>(
+        self,
+        ctx: &TenantContext,
+        from: KeyId,
+        batch: usize,
+        progress: impl FnMut(&ReencryptReport) -> P + Send,
+    ) -> Result<ReencryptReport> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Owner,
+                "keys",
+                ScopeAction::Admin,
+                "re-encrypt records",
+            )
+            .await?;
+        self.g
+            .reencrypt_where(ctx, Some(from), batch, progress)
+            .await
+    }
+
+    /// Moves every stored record that is not sealed under the active key in the guard's
+    /// format: older key versions and format v1 alike. As [`Keys::reencrypt`](crate::Keys::reencrypt) otherwise.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "reencrypt_all", tenant = %ctx.tenant()))]
+    pub async fn reencrypt_all<P: crate::Progress>(
+        self,
+        ctx: &TenantContext,
+        batch: usize,
+        progress: impl FnMut(&ReencryptReport) -> P + Send,
+    ) -> Result<ReencryptReport> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Owner,
+                "keys",
+                ScopeAction::Admin,
+                "re-encrypt records",
+            )
+            .await?;
+        self.g.reencrypt_where(ctx, None, batch, progress).await
+    }
+
+    /// [`Keys::reencrypt`](crate::Keys::reencrypt) (with `from`) or [`Keys::reencrypt_all`](crate::Keys::reencrypt_all) (without) that can
+    /// be stopped and resumed: it starts after record id `start_after` and calls `progress`
+    /// after each batch with the report so far and the last record id it handled (the
+    /// checkpoint to pass as `start_after` next time); `ControlFlow::Break` stops it after
+    /// that batch. Returns the report and, when stopped early, the checkpoint. Every batch
+    /// is already committed when `progress` sees it, so a checkpoint recorded there never
+    /// skips work, and a record handled twice (a crash between commit and recording) is
+    /// found current and left alone. Needs the owner role.
+    pub async fn reencrypt_resumable(
+        self,
+        ctx: &TenantContext,
+        from: Option<KeyId>,
+        start_after: Option<&str>,
+        batch: usize,
+        mut progress: impl FnMut(&ReencryptReport, &str) -> std::ops::ControlFlow<()> + Send,
+    ) -> Result<(ReencryptReport, Option<String>)> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Owner,
+                "keys",
+                ScopeAction::Admin,
+                "re-encrypt records",
+            )
+            .await?;
+        let mut stopped = None;
+        let report = self
+            .g
+            .reencrypt_core(ctx, from, start_after, batch, |r, last| {
+                let flow = progress(r, last);
+                if flow.is_break() {
+                    stopped = Some(last.to_owned());
+                }
+                flow
+            })
+            .await?;
+        Ok((report, stopped))
+    }
+
+    /// What the sealed bytes of the tenant's stored records say: how many there are per
+    /// format and per key version. Reads every record (metadata only, nothing is opened).
+    /// Any role.
+    pub async fn census(self, ctx: &TenantContext) -> Result<SealedCensus> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            ScopeAction::Read,
+            "count sealed records",
+        )?;
+        self.g.census(ctx, MAX_PAGE).await
+    }
 
     /// Retires a decrypt-only key version: destroys it once no stored record uses it, as
     /// the records' sealed bytes say (not the `key_id` column, which a database writer can
     /// edit). `Conflict` if it is active, still in use, or if a record's bytes cannot be
     /// read (it could be anything: delete or repair it first). Values held outside the
-    /// store must be moved first with [`Guard::reseal`]. Needs the owner role.
+    /// store must be moved first with [`Records::reseal`](crate::Records::reseal). Needs the owner role.
     #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "retire_key", tenant = %ctx.tenant(), key_id = %key_id))]
-    pub async fn retire_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<()> {
-        self.authorize_live(ctx, Role::Owner, "keys", ScopeAction::Admin, "retire a key")
+    pub async fn retire(self, ctx: &TenantContext, key_id: KeyId) -> Result<()> {
+        self.g
+            .authorize_live(ctx, Role::Owner, "keys", ScopeAction::Admin, "retire a key")
             .await?;
-        let keys = self.store().tenant_keys(ctx).await?;
+        let keys = self.g.store().tenant_keys(ctx).await?;
         let key = keys
             .iter()
             .find(|k| k.key_id == key_id)
@@ -408,7 +426,7 @@ impl Guard {
             KeyState::Destroyed => return Ok(()),
             KeyState::DecryptOnly => {}
         }
-        let census = self.census(ctx, MAX_PAGE).await?;
+        let census = self.g.census(ctx, MAX_PAGE).await?;
         let used = census.count(key_id);
         if used > 0 {
             return Err(StoreError::Conflict(format!(
@@ -423,50 +441,51 @@ impl Guard {
             ))
             .into());
         }
-        let r = self.store().destroy_key(ctx, key_id).await;
-        self.publish(&crate::events::Event::KeyRetired {
+        let r = self.g.store().destroy_key(ctx, key_id).await;
+        self.g.publish(&crate::events::Event::KeyRetired {
             tenant: ctx.tenant().clone(),
             key_id: key_id.get(),
         });
         r?;
-        self.audit(
-            ctx,
-            AuditEvent::new(AuditAction::KeyDestroy, format!("key:{key_id}")),
-        )
-        .await?;
+        self.g
+            .append_audit(
+                ctx,
+                AuditEvent::new(AuditAction::KeyDestroy, format!("key:{key_id}")),
+            )
+            .await?;
         Ok(())
     }
 
     /// Tenant ids after `after` in ascending order, at most `limit` (1 to the store's page
     /// limit): an operator's listing and the driver of per-tenant jobs. Service role only.
     pub async fn list_tenants(
-        &self,
+        self,
         service: &ServiceRole,
         after: Option<&TenantId>,
         limit: usize,
     ) -> Result<Vec<TenantId>> {
-        self.check_service(service)?;
+        self.g.check_service(service)?;
         let limit = check_batch(limit)?;
-        Ok(self.store().list_tenants(service, after, limit).await?)
+        Ok(self.g.store().list_tenants(service, after, limit).await?)
     }
 
     /// KEK rotation: re-wraps every tenant's data keys that are not under the provider's
     /// current KEK. No record is touched. Resumable (pass the last report's
     /// `last_tenant` as `start_after`) and idempotent. Service role only.
     #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "rewrap"))]
-    pub async fn rewrap_tenant_keys<P: crate::Progress>(
-        &self,
+    pub async fn rewrap<P: crate::Progress>(
+        self,
         service: &ServiceRole,
         start_after: Option<TenantId>,
         batch: usize,
         mut progress: impl FnMut(&RewrapReport) -> P + Send,
     ) -> Result<RewrapReport> {
-        self.check_service(service)?;
+        self.g.check_service(service)?;
         let batch = check_batch(batch)?;
         let mut currents = std::collections::HashMap::new();
         // The keyring first (a handful of keys, idempotent, every run): the audit entries
         // below need its audit-mac key, and nothing may need the old KEK after this job.
-        let (service_moved, service_current) = self.service_keys().rewrap().await?;
+        let (service_moved, service_current) = self.g.service_keys().rewrap().await?;
         let mut report = RewrapReport {
             last_tenant: start_after,
             service_keys_rewrapped: service_moved,
@@ -475,6 +494,7 @@ impl Guard {
         };
         loop {
             let tenants = self
+                .g
                 .store()
                 .list_tenants(service, report.last_tenant.as_ref(), batch)
                 .await?;
@@ -485,13 +505,14 @@ impl Guard {
                 let ctx = TenantContext::service(tenant.clone(), service);
                 let before = report.rewrapped;
                 let mut new_kek = String::new();
-                for k in self.store().tenant_keys(&ctx).await? {
+                for k in self.g.store().tenant_keys(&ctx).await? {
                     if k.state == KeyState::Destroyed {
                         continue;
                     }
                     // Each key stays with its own provider (deployment or the tenant's own).
                     let target = crate::kms::split_kek_id(&k.kek_id).0.map(str::to_owned);
                     match self
+                        .g
                         .rewrap_record(&ctx, &k, target.as_deref(), &mut currents)
                         .await?
                     {
@@ -506,7 +527,7 @@ impl Guard {
                 if report.rewrapped > before {
                     let ev = AuditEvent::new(AuditAction::KeyRewrap, format!("kek:{new_kek}"))
                         .detail("rewrapped", (report.rewrapped - before).to_string());
-                    self.audit(&ctx, ev).await?;
+                    self.g.append_audit(&ctx, ev).await?;
                 }
                 report.tenants += 1;
                 report.last_tenant = Some(tenant);

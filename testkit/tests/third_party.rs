@@ -339,19 +339,21 @@ async fn a_guard_runs_on_the_store_that_passed() {
         .build_with_service()
         .unwrap();
     let ctx = TenantContext::service(TenantId::new("acme").unwrap(), &service);
-    guard.create_tenant(&ctx).await.unwrap();
+    guard.keys().create_tenant(&ctx).await.unwrap();
     guard
-        .put_record(&ctx, "row-1", "api_key", None, b"sk-1")
+        .records()
+        .put(&ctx, "row-1", "api_key", None, b"sk-1")
         .await
         .unwrap();
-    guard.rotate_tenant_key(&ctx).await.unwrap();
+    guard.keys().rotate(&ctx).await.unwrap();
     // This store leaves `records_page` to its default: re-encryption (which reads what the
     // sealed bytes say) refuses instead of guessing, and the record stays readable.
     let err = guard
+        .keys()
         .reencrypt(&ctx, tenantguard::KeyId::FIRST, 100, |_| {})
         .await
         .unwrap_err();
     assert!(err.to_string().contains("records_page"), "{err}");
-    let (_, plain) = guard.open_record(&ctx, "row-1").await.unwrap();
+    let (_, plain) = guard.records().open_record(&ctx, "row-1").await.unwrap();
     assert_eq!(plain.expose(), b"sk-1");
 }

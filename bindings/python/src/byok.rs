@@ -12,7 +12,7 @@ use crate::types::{RewrapReport, TenantContext};
 impl Guard {
     /// Names of the tenant key providers this guard was built with, sorted.
     fn tenant_key_provider_names(&self) -> PyResult<Vec<String>> {
-        Ok(self.get()?.tenant_key_provider_names())
+        Ok(self.get()?.keys().provider_names())
     }
 
     /// Moves the tenant's data keys to provider `name` (its own KMS key), or back to the
@@ -28,7 +28,7 @@ impl Guard {
         let ctx = &ctx.0;
         self.run(
             py,
-            |g| async move { g.set_tenant_key_provider(ctx, name).await },
+            |g| async move { g.keys().set_provider(ctx, name).await },
         )
         .map(|r| RewrapReport::from(&r))
     }
@@ -37,7 +37,7 @@ impl Guard {
     /// provider). Any role.
     fn tenant_key_provider(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<Option<String>> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.tenant_key_provider(ctx).await })
+        self.run(py, |g| async move { g.keys().provider(ctx).await })
     }
 }
 

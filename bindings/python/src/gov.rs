@@ -783,7 +783,7 @@ impl Guard {
             spec = spec.expires_in(t);
         }
         let ctx = &ctx.0;
-        let t = self.run(py, |g| async move { g.create_token(ctx, spec).await })?;
+        let t = self.run(py, |g| async move { g.tokens().create(ctx, spec).await })?;
         Ok(IssuedToken {
             id: t.id,
             expires_at: t.expires_at,
@@ -805,7 +805,7 @@ impl Guard {
         let agent = agent.map(user_id).transpose()?;
         let ctx = &ctx.0;
         let list = self.run(py, |g| async move {
-            g.list_tokens(ctx, agent.as_ref(), after, limit).await
+            g.tokens().list(ctx, agent.as_ref(), after, limit).await
         })?;
         Ok(list
             .into_iter()
@@ -824,13 +824,19 @@ impl Guard {
     /// Revokes one token; returns whether it was live. Admin role.
     fn revoke_token(&self, py: Python<'_>, ctx: &TenantContext, token_id: &str) -> PyResult<bool> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.revoke_token(ctx, token_id).await })
+        self.run(
+            py,
+            |g| async move { g.tokens().revoke(ctx, token_id).await },
+        )
     }
 
     /// Kill switch: revokes every live token of `agent`; returns how many. Admin role.
     fn kill_agent(&self, py: Python<'_>, ctx: &TenantContext, agent: &str) -> PyResult<u64> {
         let (ctx, agent) = (&ctx.0, user_id(agent)?);
-        self.run(py, |g| async move { g.kill_agent(ctx, &agent).await })
+        self.run(
+            py,
+            |g| async move { g.tokens().kill_agent(ctx, &agent).await },
+        )
     }
 
     /// Authenticates a token string; raises `MalformedError` or `AuthenticationFailedError`
@@ -845,7 +851,7 @@ impl Guard {
         host_key: Option<&str>,
     ) -> PyResult<VerifiedToken> {
         self.run(py, |g| async move {
-            g.authenticate_token_from(token, host_key).await
+            g.tokens().authenticate_from(token, host_key).await
         })
         .map(VerifiedToken)
     }
@@ -872,7 +878,8 @@ impl Guard {
         let h = &hasher.0;
         let pw = &pw;
         self.run(py, |g| async move {
-            g.verify_password(h, &tenant, &user, pw, phc, host_key)
+            g.sessions()
+                .verify_password(h, &tenant, &user, pw, phc, host_key)
                 .await
         })
         .map(|c| PasswordCheck {
@@ -918,7 +925,7 @@ impl Guard {
         ctx: &TenantContext,
     ) -> PyResult<Bound<'py, PyAny>> {
         let ctx = &ctx.0;
-        let o = self.run(py, |g| async move { g.rate_limit_overrides(ctx).await })?;
+        let o = self.run(py, |g| async move { g.limits().overrides(ctx).await })?;
         let text = o
             .to_json()
             .map_err(|e| py_err(tenantguard::Error::from(e)))?;
@@ -947,7 +954,7 @@ impl Guard {
         let (ctx, o) = (&ctx.0, &o);
         self.run(
             py,
-            |g| async move { g.set_rate_limit_overrides(ctx, o).await },
+            |g| async move { g.limits().set_overrides(ctx, o).await },
         )
     }
 
@@ -989,7 +996,7 @@ impl Guard {
     ) -> PyResult<VerifiedToken> {
         let action = self::action(action)?;
         self.run(py, |g| async move {
-            g.verify_token(token, resource, action).await
+            g.tokens().verify(token, resource, action).await
         })
         .map(VerifiedToken)
     }
@@ -1012,7 +1019,7 @@ impl Guard {
         ev.reason = reason;
         ev.details = details.unwrap_or_default();
         let ctx = &ctx.0;
-        let e = self.run(py, |g| async move { g.record_audit(ctx, ev).await })?;
+        let e = self.run(py, |g| async move { g.audit().record(ctx, ev).await })?;
         entry(py, e)
     }
 
@@ -1028,7 +1035,7 @@ impl Guard {
         let ctx = &ctx.0;
         let list = self.run(
             py,
-            |g| async move { g.audit_entries(ctx, after, limit).await },
+            |g| async move { g.audit().entries(ctx, after, limit).await },
         )?;
         list.into_iter().map(|e| entry(py, e)).collect()
     }
@@ -1069,7 +1076,7 @@ impl Guard {
             Dest::Writer(w) => {
                 let mut buf = Vec::new();
                 let out = &mut buf;
-                let report = self.run(py, |g| async move { g.export_audit(ctx, out).await })?;
+                let report = self.run(py, |g| async move { g.audit().export(ctx, out).await })?;
                 w.call_method1(py, "write", (PyBytes::new(py, &buf),))?;
                 Ok(AuditReport::from(report))
             }
@@ -1081,7 +1088,7 @@ impl Guard {
     fn verify_audit(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<AuditReport> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {
-            Ok(g.verify_audit(ctx).await?.into_result()?)
+            Ok(g.audit().verify(ctx).await?.into_result()?)
         })
         .map(AuditReport::from)
     }
@@ -1095,7 +1102,7 @@ impl Guard {
         ctx: &TenantContext,
     ) -> PyResult<BTreeMap<String, Option<i64>>> {
         let ctx = &ctx.0;
-        let p = self.run(py, |g| async move { g.retention_policy(ctx).await })?;
+        let p = self.run(py, |g| async move { g.retention().policy(ctx).await })?;
         Ok(p.windows
             .into_iter()
             .map(|(c, w)| {
@@ -1121,10 +1128,9 @@ impl Guard {
     ) -> PyResult<()> {
         let w = seconds.map_or(RetentionWindow::Forever, RetentionWindow::Secs);
         let ctx = &ctx.0;
-        self.run(
-            py,
-            |g| async move { g.set_retention(ctx, data_class, w).await },
-        )
+        self.run(py, |g| async move {
+            g.retention().set(ctx, data_class, w).await
+        })
     }
 
     /// Removes the tenant's override for `data_class`; returns whether one existed. Admin role.
@@ -1137,7 +1143,7 @@ impl Guard {
         let ctx = &ctx.0;
         self.run(
             py,
-            |g| async move { g.clear_retention(ctx, data_class).await },
+            |g| async move { g.retention().clear(ctx, data_class).await },
         )
     }
 
@@ -1160,10 +1166,9 @@ impl Guard {
         let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
             SweepReport::from(r)
         });
-        let r = self.run(
-            py,
-            |g| async move { g.sweep(ctx, batch_size, report).await },
-        )?;
+        let r = self.run(py, |g| async move {
+            g.retention().sweep(ctx, batch_size, report).await
+        })?;
         match callback_err {
             Some(e) => Err(e),
             None => Ok(SweepReport::from(&r)),
@@ -1192,7 +1197,8 @@ impl Guard {
             SweepAllReport::from(r)
         });
         let r = self.run(py, |g| async move {
-            g.sweep_all_with_progress(svc, start, batch_size, report)
+            g.retention()
+                .sweep_all_with_progress(svc, start, batch_size, report)
                 .await
         })?;
         match callback_err {
@@ -1213,7 +1219,7 @@ impl Guard {
     ) -> PyResult<ErasureReport> {
         let ctx = &ctx.0;
         let r = self.run(py, |g| async move {
-            g.erase_subject(ctx, subject, batch_size).await
+            g.retention().erase_subject(ctx, subject, batch_size).await
         })?;
         Ok(ErasureReport {
             subject_digest: r.subject_digest,
@@ -1235,7 +1241,9 @@ impl Guard {
         batch_size: usize,
     ) -> PyResult<TenantErasureReport> {
         let ctx = &ctx.0;
-        let r = self.run(py, |g| async move { g.erase_tenant(ctx, batch_size).await })?;
+        let r = self.run(py, |g| async move {
+            g.retention().erase_tenant(ctx, batch_size).await
+        })?;
         Ok(TenantErasureReport {
             tokens_revoked: r.tokens_revoked,
             sessions_revoked: r.sessions_revoked,
@@ -1255,14 +1263,16 @@ impl Guard {
         label: &str,
     ) -> PyResult<SessionTokens> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.create_session(ctx, label).await })
+        self.run(py, |g| async move { g.sessions().create(ctx, label).await })
             .map(SessionTokens)
     }
 
     /// Verifies an access token (signature, issuer, expiry) and returns its scope.
     fn verify_access_token(&self, py: Python<'_>, token: &str) -> PyResult<VerifiedAccess> {
-        self.run(py, |g| async move { g.verify_access_token(token).await })
-            .map(VerifiedAccess)
+        self.run(py, |g| async move {
+            g.sessions().verify_access_token(token).await
+        })
+        .map(VerifiedAccess)
     }
 
     /// Exchanges a refresh token (single use) for new tokens. Reusing one revokes the session.
@@ -1275,7 +1285,7 @@ impl Guard {
         host_key: Option<&str>,
     ) -> PyResult<SessionTokens> {
         self.run(py, |g| async move {
-            g.refresh_session_from(refresh_token, host_key).await
+            g.sessions().refresh_from(refresh_token, host_key).await
         })
         .map(SessionTokens)
     }
@@ -1293,7 +1303,7 @@ impl Guard {
         let user = user.map(user_id).transpose()?;
         let ctx = &ctx.0;
         let list = self.run(py, |g| async move {
-            g.list_sessions(ctx, user.as_ref(), limit).await
+            g.sessions().list(ctx, user.as_ref(), limit).await
         })?;
         Ok(list.into_iter().map(SessionInfo).collect())
     }
@@ -1308,7 +1318,7 @@ impl Guard {
         let ctx = &ctx.0;
         self.run(
             py,
-            |g| async move { g.revoke_session(ctx, session_id).await },
+            |g| async move { g.sessions().revoke(ctx, session_id).await },
         )
     }
 
@@ -1322,7 +1332,7 @@ impl Guard {
         let (ctx, user) = (&ctx.0, user_id(user)?);
         self.run(
             py,
-            |g| async move { g.revoke_user_sessions(ctx, &user).await },
+            |g| async move { g.sessions().revoke_user(ctx, &user).await },
         )
     }
 }
@@ -1335,7 +1345,7 @@ fn block_on_export(
 ) -> PyResult<AuditReport> {
     let f = open().map_err(to_py)?;
     let out = std::io::BufWriter::new(f);
-    crate::runtime::block_on(g.export_audit(ctx, out))
+    crate::runtime::block_on(g.audit().export(ctx, out))
         .map_err(runtime_err)?
         .map(AuditReport::from)
         .map_err(to_py)

@@ -220,7 +220,7 @@ impl Guard {
     fn create_tenant(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {
-            g.create_tenant(ctx).await.map(|k| k.get())
+            g.keys().create_tenant(ctx).await.map(|k| k.get())
         })
     }
 
@@ -233,8 +233,10 @@ impl Guard {
         plaintext: &[u8],
     ) -> PyResult<SealedValue> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.seal(ctx, context, plaintext).await })
-            .map(SealedValue::wrap)
+        self.run(py, |g| async move {
+            g.records().seal(ctx, context, plaintext).await
+        })
+        .map(SealedValue::wrap)
     }
 
     /// Opens a sealed value (a `SealedValue`, its text or its bytes). Service role only.
@@ -247,7 +249,9 @@ impl Guard {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let ctx = &ctx.0;
         let value = sealed.get();
-        let plain = self.run(py, |g| async move { g.open(ctx, context, value).await })?;
+        let plain = self.run(py, |g| async move {
+            g.records().open(ctx, context, value).await
+        })?;
         Ok(PyBytes::new(py, plain.expose()))
     }
 
@@ -261,8 +265,10 @@ impl Guard {
     ) -> PyResult<SealedValue> {
         let ctx = &ctx.0;
         let value = sealed.get();
-        self.run(py, |g| async move { g.reseal(ctx, context, value).await })
-            .map(SealedValue::wrap)
+        self.run(py, |g| async move {
+            g.records().reseal(ctx, context, value).await
+        })
+        .map(SealedValue::wrap)
     }
 
     /// Seals and stores a credential as record `record_id` (insert or replace).
@@ -275,7 +281,7 @@ impl Guard {
     ) -> PyResult<()> {
         let (ctx, cred) = (&ctx.0, &credential.0);
         self.run(py, |g| async move {
-            g.put_credential(ctx, record_id, cred).await
+            g.records().put_credential(ctx, record_id, cred).await
         })
     }
 
@@ -292,8 +298,12 @@ impl Guard {
         let ctx = &ctx.0;
         self.run(py, |g| async move {
             match reason {
-                Some(r) => g.open_credential_with_reason(ctx, record_id, r).await,
-                None => g.open_credential(ctx, record_id).await,
+                Some(r) => {
+                    g.records()
+                        .open_credential_with_reason(ctx, record_id, r)
+                        .await
+                }
+                None => g.records().open_credential(ctx, record_id).await,
             }
         })
         .map(Credential)
@@ -312,7 +322,8 @@ impl Guard {
     ) -> PyResult<()> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {
-            g.put_record(ctx, record_id, data_class, subject, plaintext)
+            g.records()
+                .put(ctx, record_id, data_class, subject, plaintext)
                 .await
         })
     }
@@ -330,8 +341,8 @@ impl Guard {
         let ctx = &ctx.0;
         let (class, plain) = self.run(py, |g| async move {
             match reason {
-                Some(r) => g.open_record_with_reason(ctx, record_id, r).await,
-                None => g.open_record(ctx, record_id).await,
+                Some(r) => g.records().open_record_with_reason(ctx, record_id, r).await,
+                None => g.records().open_record(ctx, record_id).await,
             }
         })?;
         Ok((class, PyBytes::new(py, plain.expose())))
@@ -345,13 +356,16 @@ impl Guard {
         record_id: &str,
     ) -> PyResult<bool> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.delete_record(ctx, record_id).await })
+        self.run(
+            py,
+            |g| async move { g.records().delete(ctx, record_id).await },
+        )
     }
 
     /// The tenant's key versions (metadata only).
     fn key_versions(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<Vec<KeyInfo>> {
         let ctx = &ctx.0;
-        let keys = self.run(py, |g| async move { g.key_versions(ctx).await })?;
+        let keys = self.run(py, |g| async move { g.keys().versions(ctx).await })?;
         Ok(keys.into_iter().map(KeyInfo::from).collect())
     }
 
@@ -372,7 +386,8 @@ impl Guard {
             crate::types::role(role)?,
         );
         self.run(py, |g| async move {
-            g.set_member(ctx, &user, role)
+            g.members()
+                .set(ctx, &user, role)
                 .await
                 .map(|r| r.map(tenantguard::tenant::Role::as_str))
         })
@@ -382,7 +397,7 @@ impl Guard {
     /// whether it was a member. Audited.
     fn remove_member(&self, py: Python<'_>, ctx: &TenantContext, user: &str) -> PyResult<bool> {
         let (ctx, user) = (&ctx.0, crate::types::user_id(user)?);
-        self.run(py, |g| async move { g.remove_member(ctx, &user).await })
+        self.run(py, |g| async move { g.members().remove(ctx, &user).await })
     }
 
     /// `user`'s role in the context's tenant as stored now, `None` if not a member.
@@ -394,7 +409,8 @@ impl Guard {
     ) -> PyResult<Option<&'static str>> {
         let (ctx, user) = (&ctx.0, crate::types::user_id(user)?);
         self.run(py, |g| async move {
-            g.member_role(ctx, &user)
+            g.members()
+                .role(ctx, &user)
                 .await
                 .map(|r| r.map(tenantguard::tenant::Role::as_str))
         })
@@ -412,7 +428,7 @@ impl Guard {
         let ctx = &ctx.0;
         let after = after.map(crate::types::user_id).transpose()?;
         let list = self.run(py, |g| async move {
-            g.members(ctx, after.as_ref(), limit).await
+            g.members().list(ctx, after.as_ref(), limit).await
         })?;
         Ok(list.into_iter().map(Into::into).collect())
     }
@@ -427,10 +443,9 @@ impl Guard {
         sso_mfa: bool,
     ) -> PyResult<()> {
         let ctx = &ctx.0;
-        self.run(
-            py,
-            |g| async move { g.mark_portal(ctx, portal, sso_mfa).await },
-        )
+        self.run(py, |g| async move {
+            g.portal().mark(ctx, portal, sso_mfa).await
+        })
     }
 
     /// The marked name covering `portal` (itself or a parent domain), `None` if none.
@@ -441,7 +456,7 @@ impl Guard {
         portal: &str,
     ) -> PyResult<Option<String>> {
         let ctx = &ctx.0;
-        self.run(py, |g| async move { g.portal_mark(ctx, portal).await })
+        self.run(py, |g| async move { g.portal().mark_of(ctx, portal).await })
     }
 
     /// Stores a credential for `portal`; a password for a portal marked SSO/MFA is refused
@@ -456,14 +471,16 @@ impl Guard {
     ) -> PyResult<()> {
         let (ctx, cred) = (&ctx.0, &credential.0);
         self.run(py, |g| async move {
-            g.put_portal_credential(ctx, record_id, portal, cred).await
+            g.portal()
+                .put_credential(ctx, record_id, portal, cred)
+                .await
         })
     }
 
     fn rotate_tenant_key(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {
-            g.rotate_tenant_key(ctx).await.map(|k| k.get())
+            g.keys().rotate(ctx).await.map(|k| k.get())
         })
     }
 
@@ -487,7 +504,7 @@ impl Guard {
             ReencryptReport::from(r)
         });
         let report = self.run(py, |g| async move {
-            g.reencrypt(ctx, from, batch_size, each).await
+            g.keys().reencrypt(ctx, from, batch_size, each).await
         })?;
         match callback_err {
             Some(e) => Err(e),
@@ -498,7 +515,7 @@ impl Guard {
     /// Destroys decrypt-only key `key_id` once no stored record uses it.
     fn retire_key(&self, py: Python<'_>, ctx: &TenantContext, key_id: u32) -> PyResult<()> {
         let (ctx, id) = (&ctx.0, crate::types::key_id(key_id)?);
-        self.run(py, |g| async move { g.retire_key(ctx, id).await })
+        self.run(py, |g| async move { g.keys().retire(ctx, id).await })
     }
 
     /// KEK rotation: re-wraps every tenant's data keys under the provider's current KEK.
@@ -522,7 +539,7 @@ impl Guard {
             RewrapReport::from(r)
         });
         let r = self.run(py, |g| async move {
-            g.rewrap_tenant_keys(svc, start, batch_size, report).await
+            g.keys().rewrap(svc, start, batch_size, report).await
         })?;
         match callback_err {
             Some(e) => Err(e),
@@ -539,7 +556,8 @@ impl Guard {
     ) -> PyResult<crate::types::ShredReport> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {
-            g.shred_tenant(ctx)
+            g.keys()
+                .shred(ctx)
                 .await
                 .map(|r| crate::types::ShredReport::from(&r))
         })

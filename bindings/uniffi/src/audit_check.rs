@@ -149,7 +149,7 @@ impl Guard {
     /// Verifies the tenant's stored chain like `verifyAudit`, but returns a broken chain
     /// as `AuditCheck.Broken` instead of throwing it. Admin role (a refusal still throws).
     fn check_audit / check_audit_async(&self, ctx: Arc<TenantContext>) -> AuditCheck {
-        Ok(check(self.0.verify_audit(&ctx.0).await?))
+        Ok(check(self.0.audit().verify(&ctx.0).await?))
     }
 }
 }

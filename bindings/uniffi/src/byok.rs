@@ -77,7 +77,7 @@ impl GuardOptions {
 impl Guard {
     /// Names of the tenant key providers this guard holds, sorted.
     pub fn tenant_key_provider_names(&self) -> Vec<String> {
-        self.0.tenant_key_provider_names()
+        self.0.keys().provider_names()
     }
 }
 
@@ -89,13 +89,13 @@ impl Guard {
     fn set_tenant_key_provider / set_tenant_key_provider_async(
         &self, ctx: Arc<TenantContext>, name: Option<String>
     ) -> RewrapReport {
-        Ok(self.0.set_tenant_key_provider(&ctx.0, name.as_deref()).await?.into())
+        Ok(self.0.keys().set_provider(&ctx.0, name.as_deref()).await?.into())
     }
 
     /// The named provider wrapping the tenant's active key (`null`: the deployment
     /// provider). Any role.
     fn tenant_key_provider / tenant_key_provider_async(&self, ctx: Arc<TenantContext>) -> Option<String> {
-        Ok(self.0.tenant_key_provider(&ctx.0).await?)
+        Ok(self.0.keys().provider(&ctx.0).await?)
     }
 }
 }

@@ -780,7 +780,9 @@ impl Guard {
     /// hears of the revocation (with PostgreSQL, from any instance).
     pub fn verify_access_token(&self, token: String) -> Result<VerifiedAccess> {
         let g = &self.0;
-        crate::runtime::block_on(async move { Ok(g.verify_access_token(&token).await?.into()) })
+        crate::runtime::block_on(async move {
+            Ok(g.sessions().verify_access_token(&token).await?.into())
+        })
     }
 }
 
@@ -795,7 +797,7 @@ impl Guard {
         &self, ctx: Arc<TenantContext>, record_id: String, reason: String
     ) -> Arc<crate::types::Credential> {
         Ok(Arc::new(crate::types::Credential(
-            self.0.open_credential_with_reason(&ctx.0, &record_id, &reason).await?,
+            self.0.records().open_credential_with_reason(&ctx.0, &record_id, &reason).await?,
         )))
     }
 
@@ -803,7 +805,7 @@ impl Guard {
     /// Audited. Admin role.
     fn create_token / create_token_async(&self, ctx: Arc<TenantContext>, spec: TokenSpec) -> Arc<IssuedToken> {
         let spec = core_tokens::TokenSpec::try_from(spec)?;
-        Ok(Arc::new(IssuedToken(self.0.create_token(&ctx.0, spec).await?)))
+        Ok(Arc::new(IssuedToken(self.0.tokens().create(&ctx.0, spec).await?)))
     }
 
     /// The tenant's tokens (of one agent if given), ids after `after`, at most `limit`
@@ -812,24 +814,24 @@ impl Guard {
         &self, ctx: Arc<TenantContext>, agent: Option<String>, after: Option<String>, limit: u32
     ) -> Vec<TokenInfo> {
         let agent = agent.map(user_id).transpose()?;
-        let v = self.0.list_tokens(&ctx.0, agent.as_ref(), after.as_deref(), limit as usize).await?;
+        let v = self.0.tokens().list(&ctx.0, agent.as_ref(), after.as_deref(), limit as usize).await?;
         Ok(v.into_iter().map(TokenInfo::from).collect())
     }
 
     /// Revokes one token; returns whether it was live. Audited. Admin role.
     fn revoke_token / revoke_token_async(&self, ctx: Arc<TenantContext>, token_id: String) -> bool {
-        Ok(self.0.revoke_token(&ctx.0, &token_id).await?)
+        Ok(self.0.tokens().revoke(&ctx.0, &token_id).await?)
     }
 
     /// Kill switch: revokes every live token of `agent`; returns how many. Audited. Admin role.
     fn kill_agent / kill_agent_async(&self, ctx: Arc<TenantContext>, agent: String) -> u64 {
-        Ok(self.0.kill_agent(&ctx.0, &user_id(agent)?).await?)
+        Ok(self.0.tokens().kill_agent(&ctx.0, &user_id(agent)?).await?)
     }
 
     /// Authenticates a token string. Throws `Malformed` (bad shape or checksum, before any
     /// lookup) or `AuthenticationFailed` ("unknown token", "token expired", "token revoked").
     fn authenticate_token / authenticate_token_async(&self, token: String) -> VerifiedToken {
-        Ok(self.0.authenticate_token(&token).await?.into())
+        Ok(self.0.tokens().authenticate(&token).await?.into())
     }
 
     /// Authenticates a token and checks that a scope allows `action` on `resource`
@@ -837,7 +839,7 @@ impl Guard {
     fn verify_token / verify_token_async(
         &self, token: String, resource: String, action: TokenAction
     ) -> VerifiedToken {
-        Ok(self.0.verify_token(&token, &resource, action.into()).await?.into())
+        Ok(self.0.tokens().verify(&token, &resource, action.into()).await?.into())
     }
 
     /// Records an application event in the tenant's audit log. Any role.
@@ -845,14 +847,14 @@ impl Guard {
         let mut ev = core_audit::AuditEvent::new(event.action.into(), event.target);
         ev.reason = event.reason;
         ev.details = event.details.into_iter().collect();
-        Ok(self.0.record_audit(&ctx.0, ev).await?.into())
+        Ok(self.0.audit().record(&ctx.0, ev).await?.into())
     }
 
     /// Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Admin role.
     fn audit_entries / audit_entries_async(
         &self, ctx: Arc<TenantContext>, after: u64, limit: u32
     ) -> Vec<AuditEntry> {
-        let v = self.0.audit_entries(&ctx.0, after, limit as usize).await?;
+        let v = self.0.audit().entries(&ctx.0, after, limit as usize).await?;
         Ok(v.into_iter().map(AuditEntry::from).collect())
     }
 
@@ -860,7 +862,7 @@ impl Guard {
     /// if the stored chain was tampered with). Admin role.
     fn export_audit / export_audit_async(&self, ctx: Arc<TenantContext>) -> AuditExport {
         let mut out = Vec::new();
-        let report = self.0.export_audit(&ctx.0, &mut out).await?;
+        let report = self.0.audit().export(&ctx.0, &mut out).await?;
         let jsonl = String::from_utf8(out)
             .map_err(|_| TenantguardError::new(ErrorKind::Store, "audit export is not UTF-8"))?;
         Ok(AuditExport { jsonl, report: report.into() })
@@ -871,7 +873,7 @@ impl Guard {
     fn verify_audit / verify_audit_async(&self, ctx: Arc<TenantContext>) -> AuditReport {
         Ok(self
             .0
-            .verify_audit(&ctx.0)
+            .audit().verify(&ctx.0)
             .await?
             .into_result()
             .map_err(tenantguard::Error::from)?
@@ -882,7 +884,7 @@ impl Guard {
     fn retention_policy / retention_policy_async(
         &self, ctx: Arc<TenantContext>
     ) -> HashMap<String, RetentionWindow> {
-        let p = self.0.retention_policy(&ctx.0).await?;
+        let p = self.0.retention().policy(&ctx.0).await?;
         Ok(p.windows.into_iter().map(|(c, w)| (c, w.into())).collect())
     }
 
@@ -890,18 +892,18 @@ impl Guard {
     fn set_retention / set_retention_async(
         &self, ctx: Arc<TenantContext>, data_class: String, window: RetentionWindow
     ) -> () {
-        Ok(self.0.set_retention(&ctx.0, &data_class, window.into()).await?)
+        Ok(self.0.retention().set(&ctx.0, &data_class, window.into()).await?)
     }
 
     /// Removes the tenant's override for `data_class`; returns whether there was one. Admin role.
     fn clear_retention / clear_retention_async(&self, ctx: Arc<TenantContext>, data_class: String) -> bool {
-        Ok(self.0.clear_retention(&ctx.0, &data_class).await?)
+        Ok(self.0.retention().clear(&ctx.0, &data_class).await?)
     }
 
     /// Hard-deletes the tenant's records past their window, `batch` at a time (1 to 10,000).
     /// Idempotent and resumable; audited when anything was deleted. Admin role.
     fn sweep / sweep_async(&self, ctx: Arc<TenantContext>, batch: u32) -> SweepReport {
-        Ok(self.0.sweep(&ctx.0, batch as usize, |_| {}).await?.into())
+        Ok(self.0.retention().sweep(&ctx.0, batch as usize, |_| {}).await?.into())
     }
 
     /// Sweeps every tenant (service role), resumable after `start_after`.
@@ -910,7 +912,7 @@ impl Guard {
     ) -> SweepAllReport {
         let r = self
             .0
-            .sweep_all(&service.0, start_after.map(tenant_id).transpose()?, batch as usize)
+            .retention().sweep_all(&service.0, start_after.map(tenant_id).transpose()?, batch as usize)
             .await?;
         Ok(r.into())
     }
@@ -920,7 +922,7 @@ impl Guard {
     fn erase_subject / erase_subject_async(
         &self, ctx: Arc<TenantContext>, subject: String, batch: u32
     ) -> ErasureReport {
-        let r = self.0.erase_subject(&ctx.0, &subject, batch as usize).await?;
+        let r = self.0.retention().erase_subject(&ctx.0, &subject, batch as usize).await?;
         Ok(ErasureReport {
             subject_digest: r.subject_digest,
             receipt_secret: Arc::new(ReceiptSecret(r.receipt_secret)),
@@ -934,7 +936,7 @@ impl Guard {
     /// Erases the whole tenant: crypto-shreds it, revokes its tokens and sessions, deletes
     /// its records, leaves an audit receipt. Irreversible. Owner role.
     fn erase_tenant / erase_tenant_async(&self, ctx: Arc<TenantContext>, batch: u32) -> TenantErasureReport {
-        let r = self.0.erase_tenant(&ctx.0, batch as usize).await?;
+        let r = self.0.retention().erase_tenant(&ctx.0, batch as usize).await?;
         Ok(TenantErasureReport {
             tokens_revoked: r.tokens_revoked,
             sessions_revoked: r.sessions_revoked,
@@ -948,13 +950,13 @@ impl Guard {
     fn create_session / create_session_async(
         &self, ctx: Arc<TenantContext>, label: String
     ) -> Arc<SessionTokens> {
-        Ok(Arc::new(SessionTokens(self.0.create_session(&ctx.0, &label).await?)))
+        Ok(Arc::new(SessionTokens(self.0.sessions().create(&ctx.0, &label).await?)))
     }
 
     /// Exchanges a refresh token for new tokens (rotation). A refresh token used twice
     /// revokes the session (`AuthenticationFailed`, audited).
     fn refresh_session / refresh_session_async(&self, refresh_token: String) -> Arc<SessionTokens> {
-        Ok(Arc::new(SessionTokens(self.0.refresh_session(&refresh_token).await?)))
+        Ok(Arc::new(SessionTokens(self.0.sessions().refresh(&refresh_token).await?)))
     }
 
     /// Sessions of `user` (the context's own if `null`), newest first, at most `limit`.
@@ -962,18 +964,18 @@ impl Guard {
         &self, ctx: Arc<TenantContext>, user: Option<String>, limit: u32
     ) -> Vec<SessionInfo> {
         let user = user.map(user_id).transpose()?;
-        let v = self.0.list_sessions(&ctx.0, user.as_ref(), limit as usize).await?;
+        let v = self.0.sessions().list(&ctx.0, user.as_ref(), limit as usize).await?;
         Ok(v.into_iter().map(SessionInfo::from).collect())
     }
 
     /// Revokes one session (own, or any for an admin); returns whether it was live. Audited.
     fn revoke_session / revoke_session_async(&self, ctx: Arc<TenantContext>, session_id: String) -> bool {
-        Ok(self.0.revoke_session(&ctx.0, &session_id).await?)
+        Ok(self.0.sessions().revoke(&ctx.0, &session_id).await?)
     }
 
     /// Revokes every session of `user` (own, or any for an admin); returns how many. Audited.
     fn revoke_user_sessions / revoke_user_sessions_async(&self, ctx: Arc<TenantContext>, user: String) -> u64 {
-        Ok(self.0.revoke_user_sessions(&ctx.0, &user_id(user)?).await?)
+        Ok(self.0.sessions().revoke_user(&ctx.0, &user_id(user)?).await?)
     }
 }
 }

@@ -163,7 +163,7 @@ impl Guard {
     /// Creates a tenant with a fresh data key; returns its key id (1). Owner role.
     pub fn create_tenant(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
-        block_on(async move { Ok(g.create_tenant(&ctx.0).await.map(|k| k.get())?) })
+        block_on(async move { Ok(g.keys().create_tenant(&ctx.0).await.map(|k| k.get())?) })
     }
 
     /// Seals `plaintext` for the context's tenant, bound to `context`. Member role.
@@ -175,7 +175,8 @@ impl Guard {
     ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.seal(&ctx.0, &context, &plaintext)
+            Ok(g.records()
+                .seal(&ctx.0, &context, &plaintext)
                 .await
                 .map(|v| Arc::new(SealedValue(v)))?)
         })
@@ -190,7 +191,8 @@ impl Guard {
     ) -> Result<Vec<u8>> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.open(&ctx.0, &context, &sealed.0)
+            Ok(g.records()
+                .open(&ctx.0, &context, &sealed.0)
                 .await
                 .map(|p| p.expose().to_vec())?)
         })
@@ -205,7 +207,8 @@ impl Guard {
     ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.reseal(&ctx.0, &context, &sealed.0)
+            Ok(g.records()
+                .reseal(&ctx.0, &context, &sealed.0)
                 .await
                 .map(|v| Arc::new(SealedValue(v)))?)
         })
@@ -219,7 +222,11 @@ impl Guard {
         credential: Arc<Credential>,
     ) -> Result<()> {
         let g = &self.0;
-        block_on(async move { Ok(g.put_credential(&ctx.0, &record_id, &credential.0).await?) })
+        block_on(async move {
+            Ok(g.records()
+                .put_credential(&ctx.0, &record_id, &credential.0)
+                .await?)
+        })
     }
 
     /// Opens stored credential `record_id`. Service role only.
@@ -230,7 +237,8 @@ impl Guard {
     ) -> Result<Arc<Credential>> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.open_credential(&ctx.0, &record_id)
+            Ok(g.records()
+                .open_credential(&ctx.0, &record_id)
                 .await
                 .map(|c| Arc::new(Credential(c)))?)
         })
@@ -247,14 +255,15 @@ impl Guard {
     ) -> Result<()> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.put_record(
-                &ctx.0,
-                &record_id,
-                &data_class,
-                subject.as_deref(),
-                &plaintext,
-            )
-            .await?)
+            Ok(g.records()
+                .put(
+                    &ctx.0,
+                    &record_id,
+                    &data_class,
+                    subject.as_deref(),
+                    &plaintext,
+                )
+                .await?)
         })
     }
 
@@ -262,7 +271,8 @@ impl Guard {
     pub fn open_record(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<OpenedRecord> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.open_record(&ctx.0, &record_id)
+            Ok(g.records()
+                .open_record(&ctx.0, &record_id)
                 .await
                 .map(|(data_class, p)| OpenedRecord {
                     data_class,
@@ -274,14 +284,15 @@ impl Guard {
     /// Deletes stored record `record_id`; returns whether it existed. Member role.
     pub fn delete_record(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<bool> {
         let g = &self.0;
-        block_on(async move { Ok(g.delete_record(&ctx.0, &record_id).await?) })
+        block_on(async move { Ok(g.records().delete(&ctx.0, &record_id).await?) })
     }
 
     /// The tenant's key versions (metadata only).
     pub fn key_versions(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.key_versions(&ctx.0)
+            Ok(g.keys()
+                .versions(&ctx.0)
                 .await
                 .map(|v| v.into_iter().map(KeyInfo::from).collect())?)
         })
@@ -290,7 +301,7 @@ impl Guard {
     /// Rotates the tenant's data key; returns the new key id. Owner role.
     pub fn rotate_tenant_key(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
-        block_on(async move { Ok(g.rotate_tenant_key(&ctx.0).await.map(|k| k.get())?) })
+        block_on(async move { Ok(g.keys().rotate(&ctx.0).await.map(|k| k.get())?) })
     }
 
     /// Moves stored records under key `from_key_id` to the active key. Owner role.
@@ -302,18 +313,21 @@ impl Guard {
     ) -> Result<ReencryptReport> {
         let g = &self.0;
         block_on(async move {
-            Ok(
-                g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
-                    .await
-                    .map(ReencryptReport::from)?,
-            )
+            Ok(g.keys()
+                .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
+                .await
+                .map(ReencryptReport::from)?)
         })
     }
 
     /// Destroys decrypt-only key `key_id` once no stored record uses it. Owner role.
     pub fn retire_key(&self, ctx: Arc<TenantContext>, key_id: u32) -> Result<()> {
         let g = &self.0;
-        block_on(async move { Ok(g.retire_key(&ctx.0, crate::types::key_id(key_id)?).await?) })
+        block_on(async move {
+            Ok(g.keys()
+                .retire(&ctx.0, crate::types::key_id(key_id)?)
+                .await?)
+        })
     }
 
     /// KEK rotation: re-wraps every tenant's data keys under the current KEK.
@@ -325,14 +339,15 @@ impl Guard {
     ) -> Result<RewrapReport> {
         let g = &self.0;
         block_on(async move {
-            Ok(g.rewrap_tenant_keys(
-                &service.0,
-                start_after.map(tenant_id).transpose()?,
-                batch_size as usize,
-                |_| {},
-            )
-            .await
-            .map(RewrapReport::from)?)
+            Ok(g.keys()
+                .rewrap(
+                    &service.0,
+                    start_after.map(tenant_id).transpose()?,
+                    batch_size as usize,
+                    |_| {},
+                )
+                .await
+                .map(RewrapReport::from)?)
         })
     }
 
@@ -341,7 +356,8 @@ impl Guard {
     pub fn shred_tenant(&self, ctx: Arc<TenantContext>) -> Result<ShredReport> {
         let g = &self.0;
         block_on(async move {
-            g.shred_tenant(&ctx.0)
+            g.keys()
+                .shred(&ctx.0)
                 .await
                 .map(ShredReport::from)
                 .map_err(Into::into)
@@ -351,13 +367,13 @@ impl Guard {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl Guard {
-    /// Suspending form of [`Guard::create_tenant`].
+    /// Suspending form of [`Keys::create_tenant`](tenantguard::Keys::create_tenant).
     pub async fn create_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
-        Ok(g.create_tenant(&ctx.0).await.map(|k| k.get())?)
+        Ok(g.keys().create_tenant(&ctx.0).await.map(|k| k.get())?)
     }
 
-    /// Suspending form of [`Guard::seal`].
+    /// Suspending form of [`Records::seal`](tenantguard::Records::seal).
     pub async fn seal_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -365,12 +381,13 @@ impl Guard {
         plaintext: Vec<u8>,
     ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        Ok(g.seal(&ctx.0, &context, &plaintext)
+        Ok(g.records()
+            .seal(&ctx.0, &context, &plaintext)
             .await
             .map(|v| Arc::new(SealedValue(v)))?)
     }
 
-    /// Suspending form of [`Guard::open`].
+    /// Suspending form of [`Records::open`](tenantguard::Records::open).
     pub async fn open_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -378,12 +395,13 @@ impl Guard {
         sealed: Arc<SealedValue>,
     ) -> Result<Vec<u8>> {
         let g = &self.0;
-        Ok(g.open(&ctx.0, &context, &sealed.0)
+        Ok(g.records()
+            .open(&ctx.0, &context, &sealed.0)
             .await
             .map(|p| p.expose().to_vec())?)
     }
 
-    /// Suspending form of [`Guard::reseal`].
+    /// Suspending form of [`Records::reseal`](tenantguard::Records::reseal).
     pub async fn reseal_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -391,12 +409,13 @@ impl Guard {
         sealed: Arc<SealedValue>,
     ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        Ok(g.reseal(&ctx.0, &context, &sealed.0)
+        Ok(g.records()
+            .reseal(&ctx.0, &context, &sealed.0)
             .await
             .map(|v| Arc::new(SealedValue(v)))?)
     }
 
-    /// Suspending form of [`Guard::put_credential`].
+    /// Suspending form of [`Records::put_credential`](tenantguard::Records::put_credential).
     pub async fn put_credential_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -404,22 +423,25 @@ impl Guard {
         credential: Arc<Credential>,
     ) -> Result<()> {
         let g = &self.0;
-        Ok(g.put_credential(&ctx.0, &record_id, &credential.0).await?)
+        Ok(g.records()
+            .put_credential(&ctx.0, &record_id, &credential.0)
+            .await?)
     }
 
-    /// Suspending form of [`Guard::open_credential`].
+    /// Suspending form of [`Records::open_credential`](tenantguard::Records::open_credential).
     pub async fn open_credential_async(
         &self,
         ctx: Arc<TenantContext>,
         record_id: String,
     ) -> Result<Arc<Credential>> {
         let g = &self.0;
-        Ok(g.open_credential(&ctx.0, &record_id)
+        Ok(g.records()
+            .open_credential(&ctx.0, &record_id)
             .await
             .map(|c| Arc::new(Credential(c)))?)
     }
 
-    /// Suspending form of [`Guard::put_record`].
+    /// Suspending form of [`Records::put`](tenantguard::Records::put).
     pub async fn put_record_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -429,24 +451,26 @@ impl Guard {
         plaintext: Vec<u8>,
     ) -> Result<()> {
         let g = &self.0;
-        Ok(g.put_record(
-            &ctx.0,
-            &record_id,
-            &data_class,
-            subject.as_deref(),
-            &plaintext,
-        )
-        .await?)
+        Ok(g.records()
+            .put(
+                &ctx.0,
+                &record_id,
+                &data_class,
+                subject.as_deref(),
+                &plaintext,
+            )
+            .await?)
     }
 
-    /// Suspending form of [`Guard::open_record`].
+    /// Suspending form of [`Records::open_record`](tenantguard::Records::open_record).
     pub async fn open_record_async(
         &self,
         ctx: Arc<TenantContext>,
         record_id: String,
     ) -> Result<OpenedRecord> {
         let g = &self.0;
-        Ok(g.open_record(&ctx.0, &record_id)
+        Ok(g.records()
+            .open_record(&ctx.0, &record_id)
             .await
             .map(|(data_class, p)| OpenedRecord {
                 data_class,
@@ -454,31 +478,32 @@ impl Guard {
             })?)
     }
 
-    /// Suspending form of [`Guard::delete_record`].
+    /// Suspending form of [`Records::delete`](tenantguard::Records::delete).
     pub async fn delete_record_async(
         &self,
         ctx: Arc<TenantContext>,
         record_id: String,
     ) -> Result<bool> {
         let g = &self.0;
-        Ok(g.delete_record(&ctx.0, &record_id).await?)
+        Ok(g.records().delete(&ctx.0, &record_id).await?)
     }
 
-    /// Suspending form of [`Guard::key_versions`].
+    /// Suspending form of [`Keys::versions`](tenantguard::Keys::versions).
     pub async fn key_versions_async(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
         let g = &self.0;
-        Ok(g.key_versions(&ctx.0)
+        Ok(g.keys()
+            .versions(&ctx.0)
             .await
             .map(|v| v.into_iter().map(KeyInfo::from).collect())?)
     }
 
-    /// Suspending form of [`Guard::rotate_tenant_key`].
+    /// Suspending form of [`Keys::rotate`](tenantguard::Keys::rotate).
     pub async fn rotate_tenant_key_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
-        Ok(g.rotate_tenant_key(&ctx.0).await.map(|k| k.get())?)
+        Ok(g.keys().rotate(&ctx.0).await.map(|k| k.get())?)
     }
 
-    /// Suspending form of [`Guard::reencrypt`].
+    /// Suspending form of [`Keys::reencrypt`](tenantguard::Keys::reencrypt).
     pub async fn reencrypt_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -486,20 +511,21 @@ impl Guard {
         batch_size: u32,
     ) -> Result<ReencryptReport> {
         let g = &self.0;
-        Ok(
-            g.reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
-                .await
-                .map(ReencryptReport::from)?,
-        )
+        Ok(g.keys()
+            .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
+            .await
+            .map(ReencryptReport::from)?)
     }
 
-    /// Suspending form of [`Guard::retire_key`].
+    /// Suspending form of [`Keys::retire`](tenantguard::Keys::retire).
     pub async fn retire_key_async(&self, ctx: Arc<TenantContext>, key_id: u32) -> Result<()> {
         let g = &self.0;
-        Ok(g.retire_key(&ctx.0, crate::types::key_id(key_id)?).await?)
+        Ok(g.keys()
+            .retire(&ctx.0, crate::types::key_id(key_id)?)
+            .await?)
     }
 
-    /// Suspending form of [`Guard::rewrap_tenant_keys`].
+    /// Suspending form of [`Keys::rewrap`](tenantguard::Keys::rewrap).
     pub async fn rewrap_tenant_keys_async(
         &self,
         service: Arc<ServiceRole>,
@@ -507,20 +533,22 @@ impl Guard {
         batch_size: u32,
     ) -> Result<RewrapReport> {
         let g = &self.0;
-        Ok(g.rewrap_tenant_keys(
-            &service.0,
-            start_after.map(tenant_id).transpose()?,
-            batch_size as usize,
-            |_| {},
-        )
-        .await
-        .map(RewrapReport::from)?)
+        Ok(g.keys()
+            .rewrap(
+                &service.0,
+                start_after.map(tenant_id).transpose()?,
+                batch_size as usize,
+                |_| {},
+            )
+            .await
+            .map(RewrapReport::from)?)
     }
 
-    /// Suspending form of [`Guard::shred_tenant`].
+    /// Suspending form of [`Keys::shred`](tenantguard::Keys::shred).
     pub async fn shred_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<ShredReport> {
         let g = &self.0;
-        g.shred_tenant(&ctx.0)
+        g.keys()
+            .shred(&ctx.0)
             .await
             .map(ShredReport::from)
             .map_err(Into::into)

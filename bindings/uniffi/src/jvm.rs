@@ -204,7 +204,7 @@ fn throw_typed(env: &mut Env<'_>, e: &TenantguardError) -> jni::errors::Result<(
 fn seal(s: &Scope, context: &str, plaintext: &[u8]) -> Result<tenantguard::SealedValue, Failure> {
     let (g, ctx) = (&s.guard.0, &s.ctx.0);
     Ok(block_on(async move {
-        Ok(g.seal(ctx, context, plaintext).await?)
+        Ok(g.records().seal(ctx, context, plaintext).await?)
     })?)
 }
 
@@ -214,9 +214,9 @@ fn open(
     sealed: &tenantguard::SealedValue,
 ) -> Result<tenantguard::SecretBytes, Failure> {
     let (g, ctx) = (&s.guard.0, &s.ctx.0);
-    Ok(block_on(
-        async move { Ok(g.open(ctx, context, sealed).await?) },
-    )?)
+    Ok(block_on(async move {
+        Ok(g.records().open(ctx, context, sealed).await?)
+    })?)
 }
 
 /// Reads a Java string strictly: an unpaired surrogate is an error, not a silent U+FFFD

@@ -69,18 +69,18 @@ impl Guard {
     fn set_member / set_member_async(
         &self, ctx: Arc<TenantContext>, user: String, role: Role
     ) -> Option<Role> {
-        Ok(self.0.set_member(&ctx.0, &user_id(user)?, role.into()).await?.map(Role::from))
+        Ok(self.0.members().set(&ctx.0, &user_id(user)?, role.into()).await?.map(Role::from))
     }
 
     /// Removes `user` from the context's tenant and revokes its sessions there; returns
     /// whether it was a member. Audited.
     fn remove_member / remove_member_async(&self, ctx: Arc<TenantContext>, user: String) -> bool {
-        Ok(self.0.remove_member(&ctx.0, &user_id(user)?).await?)
+        Ok(self.0.members().remove(&ctx.0, &user_id(user)?).await?)
     }
 
     /// `user`'s role in the context's tenant as stored now (`null`: not a member).
     fn member_role / member_role_async(&self, ctx: Arc<TenantContext>, user: String) -> Option<Role> {
-        Ok(self.0.member_role(&ctx.0, &user_id(user)?).await?.map(Role::from))
+        Ok(self.0.members().role(&ctx.0, &user_id(user)?).await?.map(Role::from))
     }
 
     /// The tenant's members, user ids after `after` ascending, at most `limit` (1 to 10,000).
@@ -92,7 +92,7 @@ impl Guard {
         let limit = usize::try_from(limit).unwrap_or(0);
         Ok(self
             .0
-            .members(&ctx.0, after.as_ref(), limit)
+            .members().list(&ctx.0, after.as_ref(), limit)
             .await?
             .into_iter()
             .map(Membership::from)
@@ -104,12 +104,12 @@ impl Guard {
     fn mark_portal / mark_portal_async(
         &self, ctx: Arc<TenantContext>, portal: String, sso_mfa: bool
     ) -> () {
-        Ok(self.0.mark_portal(&ctx.0, &portal, sso_mfa).await?)
+        Ok(self.0.portal().mark(&ctx.0, &portal, sso_mfa).await?)
     }
 
     /// The marked name covering `portal` (itself or a parent domain), `null` if none.
     fn portal_mark / portal_mark_async(&self, ctx: Arc<TenantContext>, portal: String) -> Option<String> {
-        Ok(self.0.portal_mark(&ctx.0, &portal).await?)
+        Ok(self.0.portal().mark_of(&ctx.0, &portal).await?)
     }
 
     /// Stores a credential for `portal`; a password for a portal marked SSO/MFA is refused
@@ -117,7 +117,7 @@ impl Guard {
     fn put_portal_credential / put_portal_credential_async(
         &self, ctx: Arc<TenantContext>, record_id: String, portal: String, credential: Arc<Credential>
     ) -> () {
-        Ok(self.0.put_portal_credential(&ctx.0, &record_id, &portal, &credential.0).await?)
+        Ok(self.0.portal().put_credential(&ctx.0, &record_id, &portal, &credential.0).await?)
     }
 }
 }

@@ -56,6 +56,7 @@ impl Guard {
         let g = &self.0;
         block_on(async move {
             let r = g
+                .keys()
                 .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |r| {
                     progress.on_step(JobStep::Reencrypt {
                         report: r.clone().into(),
@@ -77,7 +78,8 @@ impl Guard {
         let g = &self.0;
         block_on(async move {
             let r = g
-                .rewrap_tenant_keys(
+                .keys()
+                .rewrap(
                     &service.0,
                     start_after.map(tenant_id).transpose()?,
                     batch_size as usize,
@@ -103,6 +105,7 @@ impl Guard {
         let g = &self.0;
         block_on(async move {
             let r = g
+                .retention()
                 .sweep(&ctx.0, batch as usize, |r| {
                     progress.on_step(JobStep::Sweep {
                         report: r.clone().into(),
@@ -124,6 +127,7 @@ impl Guard {
         let g = &self.0;
         block_on(async move {
             let r = g
+                .retention()
                 .sweep_all_with_progress(
                     &service.0,
                     start_after.map(tenant_id).transpose()?,

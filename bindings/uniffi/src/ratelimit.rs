@@ -153,7 +153,7 @@ impl Guard {
         let user = tenantguard::UserId::new(user).map_err(tenantguard::Error::from)?;
         let c = self
             .0
-            .verify_password(&hasher.0, &tenant, &user, &password, &phc, host_key.as_deref())
+            .sessions().verify_password(&hasher.0, &tenant, &user, &password, &phc, host_key.as_deref())
             .await?;
         Ok(PasswordCheck { needs_rehash: c.needs_rehash })
     }
@@ -161,14 +161,14 @@ impl Guard {
     /// `authenticateToken` for a caller known by `host_key`: unknown tokens count per host
     /// key and past the limit throw `RateLimited`.
     fn authenticate_token_from / authenticate_token_from_async(&self, token: String, host_key: Option<String>) -> VerifiedToken {
-        Ok(self.0.authenticate_token_from(&token, host_key.as_deref()).await?.into())
+        Ok(self.0.tokens().authenticate_from(&token, host_key.as_deref()).await?.into())
     }
 
     /// The tenant's rate-limit overrides in their JSON form (docs/SECURITY.md, "Per-tenant
     /// overrides"): `{"classes":{"write":{"subject":{"burst":3,"period_us":1200000000}}}}`.
     /// Any role.
     fn rate_limit_overrides_json / rate_limit_overrides_json_async(&self, ctx: Arc<TenantContext>) -> String {
-        let o = self.0.rate_limit_overrides(&ctx.0).await?;
+        let o = self.0.limits().overrides(&ctx.0).await?;
         Ok(o.to_json().map_err(tenantguard::Error::from)?)
     }
 
@@ -178,13 +178,13 @@ impl Guard {
     /// `InvalidInput` and stores nothing.
     fn set_rate_limit_overrides_json / set_rate_limit_overrides_json_async(&self, ctx: Arc<TenantContext>, json: String) -> i64 {
         let o = core_rl::RateLimitOverrides::from_json(&json).map_err(tenantguard::Error::from)?;
-        let v = self.0.set_rate_limit_overrides(&ctx.0, &o).await?;
+        let v = self.0.limits().set_overrides(&ctx.0, &o).await?;
         Ok(i64::try_from(v).unwrap_or(i64::MAX))
     }
 
     /// `refreshSession` for a caller known by `host_key`.
     fn refresh_session_from / refresh_session_from_async(&self, refresh_token: String, host_key: Option<String>) -> Arc<SessionTokens> {
-        Ok(Arc::new(SessionTokens(self.0.refresh_session_from(&refresh_token, host_key.as_deref()).await?)))
+        Ok(Arc::new(SessionTokens(self.0.sessions().refresh_from(&refresh_token, host_key.as_deref()).await?)))
     }
 }
 }

@@ -81,7 +81,7 @@ impl Guard {
     /// Authenticates a token string like `authenticateToken`, but returns a refusal with
     /// its typed reason instead of throwing it (store failures and the like still throw).
     fn check_token / check_token_async(&self, token: String) -> TokenCheck {
-        check(self.0.authenticate_token(&token).await)
+        check(self.0.tokens().authenticate(&token).await)
     }
 
     /// Like `verifyToken` (authenticates, then checks a scope allows `action` on
@@ -89,7 +89,7 @@ impl Guard {
     fn check_token_for / check_token_for_async(
         &self, token: String, resource: String, action: TokenAction
     ) -> TokenCheck {
-        check(self.0.verify_token(&token, &resource, action.into()).await)
+        check(self.0.tokens().verify(&token, &resource, action.into()).await)
     }
 }
 }

@@ -105,7 +105,10 @@ impl Guard {
     /// signing key is loaded (the first token under a new key reads it from the store).
     pub fn check_access_token(&self, token: String) -> Result<AccessCheck, TenantguardError> {
         let g = &self.0;
-        let r = crate::runtime::block_on(async move { Ok(g.verify_access_token(&token).await) })?;
+        let r =
+            crate::runtime::block_on(
+                async move { Ok(g.sessions().verify_access_token(&token).await) },
+            )?;
         check(
             r,
             |v| AccessCheck::Verified { access: v.into() },
@@ -120,7 +123,7 @@ impl Guard {
     /// typed reason instead of throwing it (store failures and the like still throw).
     fn check_refresh_session / check_refresh_session_async(&self, refresh_token: String) -> RefreshCheck {
         check(
-            self.0.refresh_session(&refresh_token).await,
+            self.0.sessions().refresh(&refresh_token).await,
             |t| RefreshCheck::Refreshed { tokens: Arc::new(SessionTokens(t)) },
             |reason, message| RefreshCheck::Refused { reason, message },
         )

@@ -350,8 +350,9 @@ fn write_stage(dir: &Path) {
     let text = rt().block_on(async {
         let (g, service) = Guard::embedded_with_service(&embedded).unwrap();
         let tctx = TenantContext::service(t.clone(), &service);
-        g.create_tenant(&tctx).await.unwrap();
-        g.seal(&tctx, "xlang/rust/embedded", &plain)
+        g.keys().create_tenant(&tctx).await.unwrap();
+        g.records()
+            .seal(&tctx, "xlang/rust/embedded", &plain)
             .await
             .unwrap()
             .to_text()
@@ -396,7 +397,8 @@ fn check_file(dir: &Path, writer: &str) {
     let opened = rt().block_on(async {
         let (g, service) = Guard::embedded_with_service(dir.join("embedded")).unwrap();
         let tctx = TenantContext::service(tenant(&v), &service);
-        g.open(&tctx, v["embedded_context"].as_str().unwrap(), &embedded)
+        g.records()
+            .open(&tctx, v["embedded_context"].as_str().unwrap(), &embedded)
             .await
             .unwrap()
     });

@@ -112,15 +112,16 @@ fn seed(d: &Dep, p: Arc<dyn KeyProvider>, n: usize) {
     let (g, s) = d.guard(p);
     rt().block_on(async {
         for i in 0..n {
-            g.put_record(
-                &ctx(&s, "acme"),
-                &format!("r{i:03}"),
-                "note",
-                None,
-                b"kms-payload",
-            )
-            .await
-            .unwrap();
+            g.records()
+                .put(
+                    &ctx(&s, "acme"),
+                    &format!("r{i:03}"),
+                    "note",
+                    None,
+                    b"kms-payload",
+                )
+                .await
+                .unwrap();
         }
     });
 }
@@ -130,6 +131,7 @@ fn all_open(d: &Dep, p: Arc<dyn KeyProvider>, n: usize) {
     rt().block_on(async {
         for i in 0..n {
             let (_, v) = g
+                .records()
                 .open_record(&ctx(&s, "acme"), &format!("r{i:03}"))
                 .await
                 .unwrap();

@@ -99,7 +99,8 @@ async fn the_command_line_on_postgresql() {
         .unwrap();
     let ctx = TenantContext::service(TenantId::new("acme").unwrap(), &s);
     for i in 0..300 {
-        g.put_record(&ctx, &format!("r{i:04}"), "note", None, b"pg-payload")
+        g.records()
+            .put(&ctx, &format!("r{i:04}"), "note", None, b"pg-payload")
             .await
             .unwrap();
     }
@@ -119,7 +120,11 @@ async fn the_command_line_on_postgresql() {
     json(dir, &["audit", "verify", "acme"], 0);
     assert_eq!(json(dir, &["doctor"], 0)["ok"], true);
     for i in [0, 150, 299] {
-        let (_, v) = g.open_record(&ctx, &format!("r{i:04}")).await.unwrap();
+        let (_, v) = g
+            .records()
+            .open_record(&ctx, &format!("r{i:04}"))
+            .await
+            .unwrap();
         assert_eq!(v.expose(), b"pg-payload");
     }
     // The superuser as the application login: refused by the check (6).

@@ -86,15 +86,16 @@ fn seed(g: &Guard, s: &ServiceRole, tenant: &str, n: usize, class: &str) {
     rt().block_on(async {
         let c = ctx(s, tenant);
         for i in 0..n {
-            g.put_record(
-                &c,
-                &format!("r{i:05}"),
-                class,
-                Some("bob"),
-                b"secret-payload",
-            )
-            .await
-            .unwrap();
+            g.records()
+                .put(
+                    &c,
+                    &format!("r{i:05}"),
+                    class,
+                    Some("bob"),
+                    b"secret-payload",
+                )
+                .await
+                .unwrap();
         }
     });
 }
@@ -115,7 +116,11 @@ fn all_open(d: &Dep, tenant: &str, n: usize) {
     rt().block_on(async {
         let c = ctx(&s, tenant);
         for i in 0..n {
-            let (_, v) = g.open_record(&c, &format!("r{i:05}")).await.unwrap();
+            let (_, v) = g
+                .records()
+                .open_record(&c, &format!("r{i:05}"))
+                .await
+                .unwrap();
             assert_eq!(v.expose(), b"secret-payload");
         }
     });
@@ -311,7 +316,11 @@ fn tenants_keys_and_keks_end_to_end_with_refusals() {
     d.ok(&["tenant", "shred", "acme", "--yes"]);
     let (g, s) = d.guard();
     rt().block_on(async {
-        assert!(g.open_record(&ctx(&s, "acme"), "r00000").await.is_err());
+        assert!(g
+            .records()
+            .open_record(&ctx(&s, "acme"), "r00000")
+            .await
+            .is_err());
     });
 }
 
@@ -327,7 +336,8 @@ fn retention_policies_sweeps_and_subject_erasure() {
     drop(g);
     let (g, s) = d.guard();
     rt().block_on(async {
-        g.put_record(&ctx(&s, "acme"), "fresh", "run_log", Some("eve"), b"x")
+        g.records()
+            .put(&ctx(&s, "acme"), "fresh", "run_log", Some("eve"), b"x")
             .await
             .unwrap();
     });
@@ -656,14 +666,16 @@ fn tokens_sessions_and_the_kill_switch() {
         for name in ["a", "b", "c"] {
             let bot = UserId::new("build-bot").unwrap();
             ids.push(
-                g.create_token(&c, TokenSpec::read_only(bot, name))
+                g.tokens()
+                    .create(&c, TokenSpec::read_only(bot, name))
                     .await
                     .unwrap()
                     .id,
             );
         }
         let other = UserId::new("other-bot").unwrap();
-        g.create_token(&c, TokenSpec::read_only(other, "d"))
+        g.tokens()
+            .create(&c, TokenSpec::read_only(other, "d"))
             .await
             .unwrap();
         ids
@@ -697,7 +709,7 @@ fn tokens_sessions_and_the_kill_switch() {
     rt().block_on(async {
         let c = ctx(&s, "acme");
         let bot = UserId::new("build-bot").unwrap();
-        let toks = g.list_tokens(&c, Some(&bot), None, 10).await.unwrap();
+        let toks = g.tokens().list(&c, Some(&bot), None, 10).await.unwrap();
         assert!(toks.iter().all(|t| t.revoked_at.is_some()));
     });
     assert_eq!(
@@ -725,7 +737,8 @@ fn tokens_sessions_and_the_kill_switch() {
             ("globex", "carol", "tablet"),
         ] {
             let user = UserId::new(u).unwrap();
-            g.set_member(&ctx(&s, t), &user, tenantguard::Role::Member)
+            g.members()
+                .set(&ctx(&s, t), &user, tenantguard::Role::Member)
                 .await
                 .unwrap();
             let c = TenantContext::resolved(tenantguard::tenant::Resolved::vouch(
@@ -734,7 +747,7 @@ fn tokens_sessions_and_the_kill_switch() {
                 user,
                 tenantguard::Role::Member,
             ));
-            let id = g.create_session(&c, label).await.unwrap().session_id;
+            let id = g.sessions().create(&c, label).await.unwrap().session_id;
             if t == "acme" {
                 ids.push(id);
             }
@@ -779,7 +792,7 @@ fn doctor_flags_a_loose_key_file_and_overdue_keys_and_due_rotation_fixes_them() 
     assert_eq!(d.ok(&["doctor"])["ok"], true);
     // A tenant whose key was created 100 days ago (max 90 by default).
     let (g, s) = d.guard_at(now() - 100 * 86_400);
-    rt().block_on(async { g.create_tenant(&ctx(&s, "old")).await.unwrap() });
+    rt().block_on(async { g.keys().create_tenant(&ctx(&s, "old")).await.unwrap() });
     drop(g);
     let doc = d.json(&["doctor"], 6);
     let failing: Vec<_> = doc["checks"]
@@ -869,7 +882,7 @@ fn a_key_file_without_creation_times_ages_its_kek_from_first_seen() {
     // The new KEK has a recorded time; the old one stays unknown (never invented), and a
     // service process's write in between (a tenant secret) kept both.
     let (g, s) = d.guard();
-    rt().block_on(async { g.create_tenant(&ctx(&s, "beta")).await.unwrap() });
+    rt().block_on(async { g.keys().create_tenant(&ctx(&s, "beta")).await.unwrap() });
     drop(g);
     let l = d.ok(&["kek", "list"]);
     assert_eq!(l["current"], "kek-2");
@@ -983,13 +996,14 @@ fn the_command_line_and_a_running_service_share_the_key_file_and_database() {
                 let mut i = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     let id = format!("live{i:06}");
-                    g.put_record(&c, &id, "note", None, id.as_bytes())
+                    g.records()
+                        .put(&c, &id, "note", None, id.as_bytes())
                         .await
                         .unwrap();
-                    let (_, v) = g.open_record(&c, &id).await.unwrap();
+                    let (_, v) = g.records().open_record(&c, &id).await.unwrap();
                     assert_eq!(v.expose(), id.as_bytes());
                     // Old rows keep opening through every rotation.
-                    let (_, v) = g.open_record(&c, "r00007").await.unwrap();
+                    let (_, v) = g.records().open_record(&c, "r00007").await.unwrap();
                     assert_eq!(v.expose(), b"secret-payload");
                     i += 1;
                     written.store(i, Ordering::SeqCst);
@@ -1027,7 +1041,7 @@ fn the_command_line_and_a_running_service_share_the_key_file_and_database() {
         let c = ctx(&s, "acme");
         for i in 0..n {
             let id = format!("live{i:06}");
-            let (_, v) = g.open_record(&c, &id).await.unwrap();
+            let (_, v) = g.records().open_record(&c, &id).await.unwrap();
             assert_eq!(v.expose(), id.as_bytes());
         }
     });
@@ -1140,7 +1154,8 @@ fn audit_reconcile_after_a_restore() {
     let (g, s) = d.guard();
     let id = rt().block_on(async {
         let bot = UserId::new("build-bot").unwrap();
-        g.create_token(&ctx(&s, "acme"), TokenSpec::read_only(bot, "a"))
+        g.tokens()
+            .create(&ctx(&s, "acme"), TokenSpec::read_only(bot, "a"))
             .await
             .unwrap()
             .id

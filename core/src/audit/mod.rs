@@ -5,7 +5,7 @@
 //! revocation, key rotation and destruction, tenant shredding, credential opens with their
 //! reason, retention sweeps and erasures, session revocation); the host application records
 //! its own (membership and permission changes, policy changes, egress decisions) with
-//! [`Guard::record_audit`]. Appends are atomic in the store (see
+//! [`Audit::record`](crate::Audit::record). Appends are atomic in the store (see
 //! [`AuditStore::append_audit`](crate::store::AuditStore::append_audit)), so concurrent
 //! appenders never fork a chain. Entries hold no secrets: subjects of erasure requests are
 //! recorded as keyed digests ([`crate::retention::erasure_receipt_digest`]).
@@ -56,6 +56,13 @@ use crate::guard::Guard;
 use crate::store::MAX_PAGE;
 use crate::tenant::{Principal, Role, TenantContext};
 use crate::tokens::Action as ScopeAction;
+
+area_handle!(
+    /// The tenant audit log: record, read, export, verify, checkpoints and proofs. From [`Guard::audit`].
+    Audit,
+    audit,
+    "Audit log operations."
+);
 
 /// Longest target, in bytes.
 pub const MAX_TARGET_LEN: usize = 256;
@@ -176,17 +183,17 @@ pub enum AuditAction {
     SessionRevoke,
     /// A TOTP code was derived from a stored seed (the seed itself never left).
     TotpCode,
-    /// The SDK added, changed or removed a membership (`Guard::set_member`,
-    /// `Guard::remove_member`); details `from`, `to`.
+    /// The SDK added, changed or removed a membership (`Members::set`,
+    /// `Members::remove`); details `from`, `to`.
     MemberChange,
-    /// A portal was marked or unmarked SSO/MFA (`Guard::mark_portal`); details `portal`,
+    /// A portal was marked or unmarked SSO/MFA (`Portal::mark`); details `portal`,
     /// `sso_mfa`.
     PortalMark,
     /// Repeated failures locked a user (and host key) out of an action class for a while
-    /// (`Guard::verify_password`); details `class`, `failures`, `lockout_ms`.
+    /// (`Sessions::verify_password`); details `class`, `failures`, `lockout_ms`.
     RateLimitLockout,
     /// The database was restored from a backup and the log reconciled with the checkpoints
-    /// already published (`Guard::reconcile_audit_restore`); details `restored_size`,
+    /// already published (`Audit::reconcile_restore`); details `restored_size`,
     /// `superseded_size`, `superseded_root`, `revocations` (docs/FORMAT.md, "Restore
     /// records").
     AuditRestore,
@@ -254,7 +261,7 @@ impl AuditAction {
 
     /// Whether only the SDK itself may append this action (everything but membership,
     /// permission and policy changes and egress decisions): a caller's
-    /// [`Guard::record_audit`] cannot forge a `tenant.shred` or a `credential.open`.
+    /// [`Audit::record`](crate::Audit::record) cannot forge a `tenant.shred` or a `credential.open`.
     pub fn is_reserved(self) -> bool {
         !matches!(
             self,
@@ -382,7 +389,11 @@ impl Guard {
     }
 
     /// Appends an entry for an action the SDK itself performs.
-    pub(crate) async fn audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
+    pub(crate) async fn append_audit(
+        &self,
+        ctx: &TenantContext,
+        event: AuditEvent,
+    ) -> Result<AuditEntry> {
         let draft = self.audit_draft(ctx, event).await?;
         let e = self.audit_store().append_audit(ctx, &draft).await?;
         self.after_audit_append(ctx, e.seq, e.time).await;
@@ -397,84 +408,6 @@ impl Guard {
         let seq = self.audit_store().append_audit_seq(ctx, draft).await?;
         self.after_audit_append(ctx, seq, time).await;
         Ok(seq)
-    }
-
-    /// Records an event of the host application (membership, permission or policy
-    /// changes, egress decisions) in the tenant's audit log. Any role (an agent needs
-    /// `write` on `audit`); the actor is the context's principal. SDK-reserved actions
-    /// are refused (`Reserved`).
-    pub async fn record_audit(&self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
-        self.authorize(
-            ctx,
-            Role::Viewer,
-            "audit",
-            ScopeAction::Write,
-            "record an audit event",
-        )?;
-        if event.action.is_reserved() {
-            return Err(AuditError::Reserved(event.action.as_str()).into());
-        }
-        event.validate()?;
-        self.audit(ctx, event).await
-    }
-
-    /// Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Needs the admin role.
-    pub async fn audit_entries(
-        &self,
-        ctx: &TenantContext,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<AuditEntry>> {
-        self.authorize(
-            ctx,
-            Role::Admin,
-            "audit",
-            ScopeAction::Read,
-            "read the audit log",
-        )?;
-        Ok(self.audit_store().audit_entries(ctx, after, limit).await?)
-    }
-
-    /// Writes the tenant's whole audit log as JSON Lines to `out`, verifying the chain as
-    /// it goes: the report's head is what an offline [`verify_jsonl`] should end at.
-    /// Fails with `Broken` if the stored chain was tampered with. Needs the admin role.
-    pub async fn export_audit(
-        &self,
-        ctx: &TenantContext,
-        mut out: impl Write + Send,
-    ) -> Result<VerifyReport> {
-        self.authorize(
-            ctx,
-            Role::Admin,
-            "audit",
-            ScopeAction::Read,
-            "export the audit log",
-        )?;
-        self.walk_audit(ctx, |e| {
-            out.write_all(e.to_json_line().as_bytes())
-                .and_then(|_| out.write_all(b"\n"))
-                .map_err(|e| AuditError::Io(e.kind().to_string()))
-        })
-        .await
-        .and_then(|r| {
-            out.flush()
-                .map_err(|e| AuditError::Io(e.kind().to_string()))?;
-            Ok(r)
-        })
-    }
-
-    /// Verifies the tenant's stored chain: [`AuditVerification::Broken`] names the first
-    /// broken or missing entry; errors are refusals and store failures only. Needs the
-    /// admin role.
-    pub async fn verify_audit(&self, ctx: &TenantContext) -> Result<AuditVerification> {
-        self.authorize(
-            ctx,
-            Role::Admin,
-            "audit",
-            ScopeAction::Read,
-            "verify the audit log",
-        )?;
-        AuditVerification::from_strict(self.walk_audit(ctx, |_| Ok(())).await)
     }
 
     async fn walk_audit(
@@ -533,6 +466,91 @@ impl Guard {
             seq: None,
             problem,
         })?)
+    }
+}
+
+impl Audit<'_> {
+    /// Records an event of the host application (membership, permission or policy
+    /// changes, egress decisions) in the tenant's audit log. Any role (an agent needs
+    /// `write` on `audit`); the actor is the context's principal. SDK-reserved actions
+    /// are refused (`Reserved`).
+    pub async fn record(self, ctx: &TenantContext, event: AuditEvent) -> Result<AuditEntry> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "audit",
+            ScopeAction::Write,
+            "record an audit event",
+        )?;
+        if event.action.is_reserved() {
+            return Err(AuditError::Reserved(event.action.as_str()).into());
+        }
+        event.validate()?;
+        self.g.append_audit(ctx, event).await
+    }
+
+    /// Entries with `seq > after`, ascending, at most `limit` (1 to 10,000). Needs the admin role.
+    pub async fn entries(
+        self,
+        ctx: &TenantContext,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        self.g.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "read the audit log",
+        )?;
+        Ok(self
+            .g
+            .audit_store()
+            .audit_entries(ctx, after, limit)
+            .await?)
+    }
+
+    /// Writes the tenant's whole audit log as JSON Lines to `out`, verifying the chain as
+    /// it goes: the report's head is what an offline [`verify_jsonl`] should end at.
+    /// Fails with `Broken` if the stored chain was tampered with. Needs the admin role.
+    pub async fn export(
+        self,
+        ctx: &TenantContext,
+        mut out: impl Write + Send,
+    ) -> Result<VerifyReport> {
+        self.g.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "export the audit log",
+        )?;
+        self.g
+            .walk_audit(ctx, |e| {
+                out.write_all(e.to_json_line().as_bytes())
+                    .and_then(|_| out.write_all(b"\n"))
+                    .map_err(|e| AuditError::Io(e.kind().to_string()))
+            })
+            .await
+            .and_then(|r| {
+                out.flush()
+                    .map_err(|e| AuditError::Io(e.kind().to_string()))?;
+                Ok(r)
+            })
+    }
+
+    /// Verifies the tenant's stored chain: [`AuditVerification::Broken`] names the first
+    /// broken or missing entry; errors are refusals and store failures only. Needs the
+    /// admin role.
+    pub async fn verify(self, ctx: &TenantContext) -> Result<AuditVerification> {
+        self.g.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "verify the audit log",
+        )?;
+        AuditVerification::from_strict(self.g.walk_audit(ctx, |_| Ok(())).await)
     }
 }
 

@@ -6,7 +6,7 @@ use super::verify::{VerifyProblem, VerifyReport};
 use super::AuditError;
 
 /// What an audit-chain verification found ([`verify_jsonl`](super::verify_jsonl),
-/// [`Guard::verify_audit`](crate::Guard::verify_audit)). Check it: a `Broken` chain
+/// [`Audit::verify`](crate::Audit::verify)). Check it: a `Broken` chain
 /// means the log was altered, cut or reordered.
 #[must_use = "a broken audit chain is reported as a value: check it"]
 #[non_exhaustive]

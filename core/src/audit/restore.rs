@@ -2,7 +2,7 @@
 //! restored from a backup (docs/OPERATIONS.md, "Restoring a database backup").
 //!
 //! A restored log is shorter than, or forks from, the latest checkpoint in the sinks: the
-//! entries written after the backup are lost. [`Guard::reconcile_audit_restore`] records
+//! entries written after the backup are lost. [`Audit::reconcile_restore`](crate::Audit::reconcile_restore) records
 //! that as an `audit.restore` entry (MAC'd like every entry) naming the restore point and
 //! the checkpoint it supersedes, re-applies the revocations of the lost window from the
 //! pre-restore export when one is given (verified under the log key first), signs a
@@ -71,7 +71,7 @@ pub struct ReapplyReport {
     pub manual: Vec<LostAction>,
 }
 
-/// What [`Guard::reconcile_audit_restore`] did.
+/// What [`Audit::reconcile_restore`](crate::Audit::reconcile_restore) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreReport {
     /// Entries the restored log shares with the superseded one (the restore point).
@@ -107,124 +107,6 @@ fn supersedes(e: &AuditEntry, size: u64, root: &Hash) -> Option<u64> {
 }
 
 impl Guard {
-    /// After a database restore: reconciles the tenant's audit log with the checkpoints
-    /// already published. Reads the sinks' latest checkpoint P and the stored log; if the
-    /// log extends P, refuses ([`AuditError::NothingToReconcile`]). Otherwise it
-    ///
-    /// 1. verifies `lost_export` (the `export_audit_bundle` output kept from before the
-    ///    restore), if given: signed by a log key, of this tenant, no larger than P and
-    ///    equal to it at P's size, sharing the restored log's first entries, and reaching
-    ///    past them; any failure refuses the whole call ([`AuditError::LostExportRefused`])
-    ///    before anything is written;
-    /// 2. re-applies the revocations of the lost window, idempotently: `token.revoke`,
-    ///    `token.kill_agent`, `session.revoke`, and `member.change` removals and demotions
-    ///    (each audited by its own entry when it changes something); other
-    ///    state-changing actions are listed for the operator ([`ReapplyReport::manual`]);
-    /// 3. appends an `audit.restore` entry (details: restored size, superseded size and
-    ///    root, what was re-applied), unless an interrupted earlier call already did;
-    /// 4. signs a checkpoint of the new tree and publishes it: to a sink holding P through
-    ///    its restore admission ([`CheckpointSink::publish_restore`](super::CheckpointSink::publish_restore)),
-    ///    which keeps the superseded history; to the others as usual.
-    ///
-    /// Needs this guard's service capability. Run it before serving traffic: until it
-    /// runs, a revocation of the lost window is not in effect.
-    pub async fn reconcile_audit_restore(
-        &self,
-        ctx: &TenantContext,
-        lost_export: Option<&[u8]>,
-        reason: &str,
-    ) -> Result<RestoreReport> {
-        self.require_service(ctx, "reconcile a restored audit log")?;
-        if reason.is_empty() || reason.len() > MAX_REASON_LEN {
-            return Err(AuditError::InvalidInput(format!(
-                "reason must be 1 to {MAX_REASON_LEN} bytes"
-            ))
-            .into());
-        }
-        // The stored log, every entry verified (chain, MAC).
-        let mut fresh = LogState::default();
-        self.sync_log(ctx, &mut fresh).await?;
-        let size = fresh.frontier.size();
-        let leaves = self.leaf_hashes(ctx, size).await?;
-        let held = self.sinks_latest(ctx).await?;
-        let extends = |p: &PublishedCheckpoint| {
-            p.size <= size && merkle::root(&leaves[..p.size as usize]) == p.root
-        };
-        let mut p: Option<&PublishedCheckpoint> = None;
-        for h in held.iter().flatten().filter(|h| !extends(h)) {
-            match p {
-                Some(q) if q != h => {
-                    return Err(AuditError::InvalidInput(format!(
-                        "the sinks hold different checkpoints the log does not extend (sizes {} and {}): reconcile them one at a time",
-                        q.size, h.size
-                    ))
-                    .into())
-                }
-                _ => p = Some(h),
-            }
-        }
-        let Some(p) = p.cloned() else {
-            return Err(AuditError::NothingToReconcile { size }.into());
-        };
-        let keys = self.audit_public_keys().await?;
-        let superseded = super::checkpoint::open_checkpoint(p.note.as_bytes(), &keys)
-            .map_err(|_| broken(p.size, VerifyProblem::Fork))?;
-        let origin = self.audit_origin(ctx.tenant());
-        if superseded.origin != origin || superseded.size != p.size || superseded.root != p.root {
-            return Err(broken(p.size, VerifyProblem::Fork));
-        }
-        // An interrupted earlier call may have recorded the restore already.
-        let earlier = self.find_restore_entry(ctx, size, &p).await?;
-        let window = match lost_export {
-            Some(b) => Some(self.lost_window(b, &keys, &origin, &p, &leaves)?),
-            None => None,
-        };
-        // The restore point: where the restored log leaves the superseded history (known
-        // from the export; without one, the restored log's size).
-        let restored_size = match (&earlier, &window) {
-            (Some((_, n)), _) => *n,
-            (None, Some(w)) => w.entries.first().map_or(size, |e| e.seq - 1),
-            (None, None) => size.min(p.size.saturating_sub(1)),
-        };
-        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
-        let reapplied = match window {
-            Some(w) => Some(self.reapply(&service, &w).await?),
-            None => None,
-        };
-        let (restore_seq, recorded_now) = match earlier {
-            Some((seq, _)) => (seq, false),
-            None => {
-                let mut ev = AuditEvent::new(
-                    AuditAction::AuditRestore,
-                    format!("log:{}", ctx.tenant().as_str()),
-                )
-                .reason(reason)
-                .detail(D_RESTORED_SIZE, restored_size.to_string())
-                .detail(D_SUPERSEDED_SIZE, p.size.to_string())
-                .detail(D_SUPERSEDED_ROOT, hex::encode(p.root));
-                ev = match &reapplied {
-                    Some(r) => ev
-                        .detail(D_REVOCATIONS, "reapplied")
-                        .detail(D_REAPPLIED, r.reapplied.to_string())
-                        .detail(D_IN_EFFECT, r.already_in_effect.to_string())
-                        .detail(D_MANUAL, r.manual.len().to_string())
-                        .detail(D_EXPORT_SIZE, r.export_size.to_string()),
-                    None => ev.detail(D_REVOCATIONS, "not_reapplied"),
-                };
-                (self.audit(&service, ev).await?.seq, true)
-            }
-        };
-        let checkpoint = self.publish_restored(ctx, &p, restore_seq).await?;
-        Ok(RestoreReport {
-            restored_size,
-            superseded,
-            restore_seq,
-            recorded_now,
-            reapplied,
-            checkpoint,
-        })
-    }
-
     /// Every sink's latest checkpoint of the tenant, in sink order.
     async fn sinks_latest(&self, ctx: &TenantContext) -> Result<Vec<Option<PublishedCheckpoint>>> {
         let mut out = Vec::new();
@@ -311,7 +193,7 @@ impl Guard {
         })
     }
 
-    /// Re-applies the lost window's revocations (see [`Guard::reconcile_audit_restore`]).
+    /// Re-applies the lost window's revocations (see [`Audit::reconcile_restore`](crate::Audit::reconcile_restore)).
     async fn reapply(&self, svc: &TenantContext, w: &LostWindow) -> Result<ReapplyReport> {
         let mut r = ReapplyReport {
             window_entries: w.entries.len() as u64,
@@ -337,7 +219,7 @@ impl Guard {
             };
             match AuditAction::parse(&e.action) {
                 Some(AuditAction::TokenRevoke) => {
-                    let changed = match self.revoke_token(svc, &e.target).await {
+                    let changed = match self.tokens().revoke(svc, &e.target).await {
                         Ok(c) => c,
                         Err(crate::Error::Store(StoreError::RecordNotFound)) => false,
                         Err(err) => return Err(err),
@@ -358,7 +240,7 @@ impl Guard {
                 #[cfg(feature = "auth")]
                 Some(AuditAction::SessionRevoke) => {
                     if let Some(id) = e.target.strip_prefix("session:") {
-                        let changed = match self.revoke_session(svc, id).await {
+                        let changed = match self.sessions().revoke(svc, id).await {
                             Ok(c) => c,
                             Err(crate::Error::Store(StoreError::RecordNotFound)) => false,
                             Err(err) => return Err(err),
@@ -369,7 +251,7 @@ impl Guard {
                         .strip_prefix("user:")
                         .and_then(|u| UserId::new(u).ok())
                     {
-                        let n = self.revoke_user_sessions(svc, &u).await?;
+                        let n = self.sessions().revoke_user(svc, &u).await?;
                         count(&mut r, n > 0);
                     } else {
                         manual(&mut r);
@@ -412,7 +294,7 @@ impl Guard {
             };
             match (user, to) {
                 (Some(u), Some("none")) => {
-                    let was = self.remove_member(svc, &u).await?;
+                    let was = self.members().remove(svc, &u).await?;
                     count(&mut r, was);
                 }
                 (Some(u), Some(role)) => match role.parse::<Role>() {
@@ -420,7 +302,7 @@ impl Guard {
                         let now = self.stores().members()?.member_role(svc, &u).await?;
                         match now {
                             Some(cur) if cur > to => {
-                                self.set_member(svc, &u, to).await?;
+                                self.members().set(svc, &u, to).await?;
                                 count(&mut r, true);
                             }
                             Some(cur) if cur == to => count(&mut r, false),
@@ -453,7 +335,7 @@ impl Guard {
             agent: agent.as_str().to_owned(),
         });
         self.forget_revoked(svc, Some(agent)).await?;
-        self.audit(
+        self.append_audit(
             svc,
             AuditEvent::new(AuditAction::AgentKill, format!("agent:{agent}"))
                 .reason("re-applied after a database restore")
@@ -502,7 +384,7 @@ impl Guard {
             proof,
         };
         let cp = Checkpoint {
-            origin: self.audit_origin(ctx.tenant()),
+            origin: self.audit().origin(ctx.tenant()),
             size,
             root: st.frontier.root(),
             time: self.now(),
@@ -529,6 +411,127 @@ impl Guard {
         Ok(SignedCheckpoint {
             checkpoint: cp,
             note,
+        })
+    }
+}
+
+impl super::Audit<'_> {
+    /// After a database restore: reconciles the tenant's audit log with the checkpoints
+    /// already published. Reads the sinks' latest checkpoint P and the stored log; if the
+    /// log extends P, refuses ([`AuditError::NothingToReconcile`]). Otherwise it
+    ///
+    /// 1. verifies `lost_export` (the `export_audit_bundle` output kept from before the
+    ///    restore), if given: signed by a log key, of this tenant, no larger than P and
+    ///    equal to it at P's size, sharing the restored log's first entries, and reaching
+    ///    past them; any failure refuses the whole call ([`AuditError::LostExportRefused`])
+    ///    before anything is written;
+    /// 2. re-applies the revocations of the lost window, idempotently: `token.revoke`,
+    ///    `token.kill_agent`, `session.revoke`, and `member.change` removals and demotions
+    ///    (each audited by its own entry when it changes something); other
+    ///    state-changing actions are listed for the operator ([`ReapplyReport::manual`]);
+    /// 3. appends an `audit.restore` entry (details: restored size, superseded size and
+    ///    root, what was re-applied), unless an interrupted earlier call already did;
+    /// 4. signs a checkpoint of the new tree and publishes it: to a sink holding P through
+    ///    its restore admission ([`CheckpointSink::publish_restore`](super::CheckpointSink::publish_restore)),
+    ///    which keeps the superseded history; to the others as usual.
+    ///
+    /// Needs this guard's service capability. Run it before serving traffic: until it
+    /// runs, a revocation of the lost window is not in effect.
+    pub async fn reconcile_restore(
+        self,
+        ctx: &TenantContext,
+        lost_export: Option<&[u8]>,
+        reason: &str,
+    ) -> Result<RestoreReport> {
+        self.g
+            .require_service(ctx, "reconcile a restored audit log")?;
+        if reason.is_empty() || reason.len() > MAX_REASON_LEN {
+            return Err(AuditError::InvalidInput(format!(
+                "reason must be 1 to {MAX_REASON_LEN} bytes"
+            ))
+            .into());
+        }
+        // The stored log, every entry verified (chain, MAC).
+        let mut fresh = LogState::default();
+        self.g.sync_log(ctx, &mut fresh).await?;
+        let size = fresh.frontier.size();
+        let leaves = self.g.leaf_hashes(ctx, size).await?;
+        let held = self.g.sinks_latest(ctx).await?;
+        let extends = |p: &PublishedCheckpoint| {
+            p.size <= size && merkle::root(&leaves[..p.size as usize]) == p.root
+        };
+        let mut p: Option<&PublishedCheckpoint> = None;
+        for h in held.iter().flatten().filter(|h| !extends(h)) {
+            match p {
+                Some(q) if q != h => {
+                    return Err(AuditError::InvalidInput(format!(
+                        "the sinks hold different checkpoints the log does not extend (sizes {} and {}): reconcile them one at a time",
+                        q.size, h.size
+                    ))
+                    .into())
+                }
+                _ => p = Some(h),
+            }
+        }
+        let Some(p) = p.cloned() else {
+            return Err(AuditError::NothingToReconcile { size }.into());
+        };
+        let keys = self.g.audit().public_keys().await?;
+        let superseded = super::checkpoint::open_checkpoint(p.note.as_bytes(), &keys)
+            .map_err(|_| broken(p.size, VerifyProblem::Fork))?;
+        let origin = self.g.audit().origin(ctx.tenant());
+        if superseded.origin != origin || superseded.size != p.size || superseded.root != p.root {
+            return Err(broken(p.size, VerifyProblem::Fork));
+        }
+        // An interrupted earlier call may have recorded the restore already.
+        let earlier = self.g.find_restore_entry(ctx, size, &p).await?;
+        let window = match lost_export {
+            Some(b) => Some(self.g.lost_window(b, &keys, &origin, &p, &leaves)?),
+            None => None,
+        };
+        // The restore point: where the restored log leaves the superseded history (known
+        // from the export; without one, the restored log's size).
+        let restored_size = match (&earlier, &window) {
+            (Some((_, n)), _) => *n,
+            (None, Some(w)) => w.entries.first().map_or(size, |e| e.seq - 1),
+            (None, None) => size.min(p.size.saturating_sub(1)),
+        };
+        let service = TenantContext::service(ctx.tenant().clone(), &self.g.service_role());
+        let reapplied = match window {
+            Some(w) => Some(self.g.reapply(&service, &w).await?),
+            None => None,
+        };
+        let (restore_seq, recorded_now) = match earlier {
+            Some((seq, _)) => (seq, false),
+            None => {
+                let mut ev = AuditEvent::new(
+                    AuditAction::AuditRestore,
+                    format!("log:{}", ctx.tenant().as_str()),
+                )
+                .reason(reason)
+                .detail(D_RESTORED_SIZE, restored_size.to_string())
+                .detail(D_SUPERSEDED_SIZE, p.size.to_string())
+                .detail(D_SUPERSEDED_ROOT, hex::encode(p.root));
+                ev = match &reapplied {
+                    Some(r) => ev
+                        .detail(D_REVOCATIONS, "reapplied")
+                        .detail(D_REAPPLIED, r.reapplied.to_string())
+                        .detail(D_IN_EFFECT, r.already_in_effect.to_string())
+                        .detail(D_MANUAL, r.manual.len().to_string())
+                        .detail(D_EXPORT_SIZE, r.export_size.to_string()),
+                    None => ev.detail(D_REVOCATIONS, "not_reapplied"),
+                };
+                (self.g.append_audit(&service, ev).await?.seq, true)
+            }
+        };
+        let checkpoint = self.g.publish_restored(ctx, &p, restore_seq).await?;
+        Ok(RestoreReport {
+            restored_size,
+            superseded,
+            restore_seq,
+            recorded_now,
+            reapplied,
+            checkpoint,
         })
     }
 }

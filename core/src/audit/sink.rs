@@ -4,7 +4,7 @@
 //! go backwards (a smaller tree, or another root at the same size).
 //!
 //! The one exception is a restore: after the database was restored from a backup, the
-//! log no longer extends the sink's latest checkpoint. `Guard::reconcile_audit_restore`
+//! log no longer extends the sink's latest checkpoint. `Audit::reconcile_restore`
 //! then appends an `audit.restore` entry naming the checkpoint it supersedes and
 //! publishes the new checkpoint with [`CheckpointSink::publish_restore`]: a sink admits a
 //! checkpoint that is not an extension of its latest only with that record

@@ -39,7 +39,7 @@ pub struct TransparencyConfig {
     /// A checkpoint is signed once this many entries are not yet covered (default 1,000).
     pub every_entries: u64,
     /// ... or once the oldest uncovered entry is this old (default 60 s), checked at each
-    /// append and by [`Guard::audit_checkpoint_due`].
+    /// append and by [`Audit::checkpoint_due`](crate::Audit::checkpoint_due).
     pub every: Duration,
     /// Where checkpoints go (none by default: then they stay in this process and in
     /// exports only).
@@ -207,33 +207,6 @@ impl Guard {
         ))
     }
 
-    /// The public key customers verify checkpoints with (C2SP verifier key string via
-    /// [`AuditPublicKey::to_vkey`]). Public: needs no context.
-    pub async fn audit_public_key(&self) -> Result<AuditPublicKey> {
-        Ok(self.checkpoint_signer().await?.public())
-    }
-
-    /// Every active checkpoint key (older ones verify older checkpoints until retired).
-    pub async fn audit_public_keys(&self) -> Result<Vec<AuditPublicKey>> {
-        let prefix = &self.transparency().cfg.origin_prefix;
-        Ok(self
-            .service_keys()
-            .keys(ServicePurpose::CheckpointSigning)
-            .await?
-            .iter()
-            .map(|k| CheckpointSigner::new(prefix, k.expose()).public())
-            .collect())
-    }
-
-    /// The origin line of `tenant`'s log.
-    pub fn audit_origin(&self, tenant: &TenantId) -> String {
-        format!(
-            "{}/{}",
-            self.transparency().cfg.origin_prefix,
-            tenant.as_str()
-        )
-    }
-
     /// Reads the entries appended since the state's size, verifying each (tenant, `seq`,
     /// chain, MAC) before it joins the tree.
     pub(super) async fn sync_log(&self, ctx: &TenantContext, st: &mut LogState) -> Result<()> {
@@ -376,7 +349,7 @@ impl Guard {
             return match &st.last {
                 None => Ok(None),
                 Some(l) => {
-                    let keys = self.audit_public_keys().await?;
+                    let keys = self.audit().public_keys().await?;
                     let checkpoint = super::checkpoint::open_checkpoint(l.note.as_bytes(), &keys)
                         .map_err(|_| broken(l.size, VerifyProblem::Fork))?;
                     Ok(Some(SignedCheckpoint {
@@ -387,7 +360,7 @@ impl Guard {
             };
         }
         let cp = Checkpoint {
-            origin: self.audit_origin(ctx.tenant()),
+            origin: self.audit().origin(ctx.tenant()),
             size,
             root: st.frontier.root(),
             time: now,
@@ -432,38 +405,6 @@ impl Guard {
         }
     }
 
-    /// Signs a checkpoint of the tenant's log now if it grew since the last one (and
-    /// publishes it to every sink); returns the latest. Verifies every entry appended
-    /// since (chain and MAC) first. Needs the admin role.
-    pub async fn audit_checkpoint(&self, ctx: &TenantContext) -> Result<SignedCheckpoint> {
-        self.authorize(
-            ctx,
-            Role::Admin,
-            "audit",
-            ScopeAction::Read,
-            "sign an audit checkpoint",
-        )?;
-        let mut logs = self.transparency().logs.lock().await;
-        let st = logs.entry(ctx.tenant().clone()).or_default();
-        let cp = self.checkpoint_locked(ctx, st, true).await?;
-        cp.ok_or_else(|| AuditError::InvalidInput("empty log".into()).into())
-    }
-
-    /// Signs a checkpoint if one is due by time (the `every` setting) even though no
-    /// append came since: call it from a periodic task when the log may stay quiet.
-    pub async fn audit_checkpoint_due(&self, ctx: &TenantContext) -> Result<()> {
-        self.authorize(
-            ctx,
-            Role::Admin,
-            "audit",
-            ScopeAction::Read,
-            "sign an audit checkpoint",
-        )?;
-        let mut logs = self.transparency().logs.lock().await;
-        let st = logs.entry(ctx.tenant().clone()).or_default();
-        self.checkpoint_locked(ctx, st, false).await.map(|_| ())
-    }
-
     /// The leaf hashes of the first `size` entries (re-read and re-verified from the store).
     pub(super) async fn leaf_hashes(&self, ctx: &TenantContext, size: u64) -> Result<Vec<Hash>> {
         let mut st = LogState::default();
@@ -491,33 +432,96 @@ impl Guard {
         }
         Ok(out)
     }
+}
+
+impl super::Audit<'_> {
+    /// The public key customers verify checkpoints with (C2SP verifier key string via
+    /// [`AuditPublicKey::to_vkey`]). Public: needs no context.
+    pub async fn public_key(self) -> Result<AuditPublicKey> {
+        Ok(self.g.checkpoint_signer().await?.public())
+    }
+
+    /// Every active checkpoint key (older ones verify older checkpoints until retired).
+    pub async fn public_keys(self) -> Result<Vec<AuditPublicKey>> {
+        let prefix = &self.g.transparency().cfg.origin_prefix;
+        Ok(self
+            .g
+            .service_keys()
+            .keys(ServicePurpose::CheckpointSigning)
+            .await?
+            .iter()
+            .map(|k| CheckpointSigner::new(prefix, k.expose()).public())
+            .collect())
+    }
+
+    /// The origin line of `tenant`'s log.
+    pub fn origin(self, tenant: &TenantId) -> String {
+        format!(
+            "{}/{}",
+            self.g.transparency().cfg.origin_prefix,
+            tenant.as_str()
+        )
+    }
+
+    /// Signs a checkpoint of the tenant's log now if it grew since the last one (and
+    /// publishes it to every sink); returns the latest. Verifies every entry appended
+    /// since (chain and MAC) first. Needs the admin role.
+    pub async fn checkpoint(self, ctx: &TenantContext) -> Result<SignedCheckpoint> {
+        self.g.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "sign an audit checkpoint",
+        )?;
+        let mut logs = self.g.transparency().logs.lock().await;
+        let st = logs.entry(ctx.tenant().clone()).or_default();
+        let cp = self.g.checkpoint_locked(ctx, st, true).await?;
+        cp.ok_or_else(|| AuditError::InvalidInput("empty log".into()).into())
+    }
+
+    /// Signs a checkpoint if one is due by time (the `every` setting) even though no
+    /// append came since: call it from a periodic task when the log may stay quiet.
+    pub async fn checkpoint_due(self, ctx: &TenantContext) -> Result<()> {
+        self.g.authorize(
+            ctx,
+            Role::Admin,
+            "audit",
+            ScopeAction::Read,
+            "sign an audit checkpoint",
+        )?;
+        let mut logs = self.g.transparency().logs.lock().await;
+        let st = logs.entry(ctx.tenant().clone()).or_default();
+        self.g.checkpoint_locked(ctx, st, false).await.map(|_| ())
+    }
 
     /// Exports the tenant's log as a bundle (docs/FORMAT.md): the header line, every
     /// entry's canonical line, `checkpoint`, and a checkpoint signed now over exactly
     /// those entries. Verifies chain and MACs on the way. Needs the admin role.
-    pub async fn export_audit_bundle(
-        &self,
+    pub async fn export_bundle(
+        self,
         ctx: &TenantContext,
         mut out: impl std::io::Write + Send,
     ) -> Result<SignedCheckpoint> {
-        self.authorize(
+        self.g.authorize(
             ctx,
             Role::Admin,
             "audit",
             ScopeAction::Read,
             "export the audit log",
         )?;
-        let mut logs = self.transparency().logs.lock().await;
+        let mut logs = self.g.transparency().logs.lock().await;
         let st = logs.entry(ctx.tenant().clone()).or_default();
-        let cp = self.checkpoint_locked(ctx, st, true).await?;
+        let cp = self.g.checkpoint_locked(ctx, st, true).await?;
         drop(logs);
         let io = |e: std::io::Error| crate::Error::from(AuditError::Io(e.kind().to_string()));
         writeln!(out, "{EXPORT_HEADER}").map_err(io)?;
         let size = cp.as_ref().map_or(0, |c| c.checkpoint.size);
-        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let service = TenantContext::service(ctx.tenant().clone(), &self.g.service_role());
         let mut f = Frontier::new();
         while f.size() < size {
             let page = self
+                .g
                 .audit_store()
                 .audit_entries(&service, f.size(), MAX_PAGE)
                 .await?;
@@ -545,18 +549,15 @@ impl Guard {
 
     /// Proves that entry `seq` is in the log, against a checkpoint signed now (or the
     /// latest, if the log did not grow). O(log n) hashes. Needs the admin role.
-    pub async fn audit_inclusion_proof(
-        &self,
-        ctx: &TenantContext,
-        seq: u64,
-    ) -> Result<InclusionProof> {
-        let cp = self.audit_checkpoint(ctx).await?;
+    pub async fn inclusion_proof(self, ctx: &TenantContext, seq: u64) -> Result<InclusionProof> {
+        let cp = self.g.audit().checkpoint(ctx).await?;
         if seq == 0 || seq > cp.checkpoint.size {
             return Err(AuditError::InvalidInput(format!("no entry {seq}")).into());
         }
-        let leaves = self.leaf_hashes(ctx, cp.checkpoint.size).await?;
-        let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
+        let leaves = self.g.leaf_hashes(ctx, cp.checkpoint.size).await?;
+        let service = TenantContext::service(ctx.tenant().clone(), &self.g.service_role());
         let e = self
+            .g
             .audit_store()
             .audit_entries(&service, seq - 1, 1)
             .await?
@@ -583,13 +584,13 @@ impl Guard {
 
     /// Proves that the log of `old_size` entries (a checkpoint the customer kept) is a
     /// prefix of the log in a checkpoint signed now. Needs the admin role.
-    pub async fn audit_consistency_proof(
-        &self,
+    pub async fn consistency_proof(
+        self,
         ctx: &TenantContext,
         old_size: u64,
     ) -> Result<ConsistencyProof> {
-        let cp = self.audit_checkpoint(ctx).await?;
-        let leaves = self.leaf_hashes(ctx, cp.checkpoint.size).await?;
+        let cp = self.g.audit().checkpoint(ctx).await?;
+        let leaves = self.g.leaf_hashes(ctx, cp.checkpoint.size).await?;
         let hashes = merkle::consistency_proof(&leaves, old_size)
             .map_err(|e| AuditError::InvalidInput(format!("old size {old_size}: {e}")))?;
         Ok(ConsistencyProof {

@@ -5,6 +5,7 @@
 mod password;
 mod revoked;
 mod session;
+pub use session::Sessions;
 
 pub(crate) use revoked::SessionRevocations;
 pub use revoked::MAX_SESSION_REVOCATIONS;

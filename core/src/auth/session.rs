@@ -30,6 +30,13 @@ use crate::tenant::{
 use crate::tokens::format;
 use crate::tokens::TokenSecret;
 
+area_handle!(
+    /// Passwords and revocable sessions: verify a password, create, refresh, list, revoke. From [`Guard::sessions`].
+    Sessions,
+    sessions,
+    "Password verification and session operations."
+);
+
 /// Longest access token accepted, in bytes.
 pub const MAX_ACCESS_TOKEN_LEN: usize = 2048;
 /// Longest session label, in bytes.
@@ -248,20 +255,6 @@ impl Guard {
         })
     }
 
-    /// Starts a session for the context's user (after your login check, e.g.
-    /// [`PasswordHasher::verify`](super::PasswordHasher::verify), and your
-    /// [`TenantResolver`](crate::TenantResolver)). `label` (at most 256 bytes) names the
-    /// device for the user's session list. The service role has no sessions.
-    pub async fn create_session(&self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
-        self.check_principal(ctx)?;
-        if ctx.kind() == PrincipalKind::User {
-            // The session starts with the role the store holds, not the one claimed.
-            let live = self.live_context(ctx).await?;
-            return self.start_session(&live, label).await;
-        }
-        self.start_session(ctx, label).await
-    }
-
     async fn start_session(&self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
         let Principal::User { user, role } = ctx.principal() else {
             // Agents never hold sessions: a short-lived token must not become a
@@ -310,211 +303,6 @@ impl Guard {
             .await
     }
 
-    /// Verifies an access token (signature in constant time under the key its `kid`
-    /// names, issuer, expiry, and the revocations this instance has heard of) and returns
-    /// the session's [`TenantContext`]. No store round trip once the key is loaded; a key
-    /// rotated in by another instance is read from the store on first sight.
-    pub async fn verify_access_token(&self, token: &str) -> Result<VerifiedAccess> {
-        if token.len() > MAX_ACCESS_TOKEN_LEN {
-            return Err(AuthError::MalformedToken("too long").into());
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AuthError::MalformedToken("not three dot-separated parts").into());
-        };
-        let sig = URL_SAFE_NO_PAD
-            .decode(sig)
-            .map_err(|_| AuthError::MalformedToken("signature is not base64url"))?;
-        let unsupported = || AuthError::MalformedToken("unsupported header (only HS256 JWT)");
-        let keyring_key;
-        let key: &[u8] = match &self.gov().session_key {
-            Some(k) => {
-                if h != URL_SAFE_NO_PAD.encode(HEADER) {
-                    return Err(unsupported().into());
-                }
-                k.expose()
-            }
-            None => {
-                // Only the exact header this module writes: anything else (another
-                // algorithm, `alg: none`, extra fields) is refused before any lookup.
-                let header = URL_SAFE_NO_PAD.decode(h).map_err(|_| unsupported())?;
-                let kid = std::str::from_utf8(&header)
-                    .ok()
-                    .and_then(|s| s.strip_prefix(KID_PREFIX))
-                    .and_then(|s| s.strip_suffix(KID_SUFFIX))
-                    .filter(|d| d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|d| d.parse::<u32>().ok())
-                    .and_then(|d| crate::KeyId::new(d).ok())
-                    .ok_or_else(unsupported)?;
-                if URL_SAFE_NO_PAD.encode(kid_header(kid.get())) != h {
-                    return Err(unsupported().into());
-                }
-                keyring_key = match self.service_keys().get(SESSION_SIGNING, kid).await {
-                    Ok(k) => k,
-                    // A key that never existed or was retired: the signature cannot be good.
-                    Err(
-                        crate::kms::KeyringError::UnknownKey { .. }
-                        | crate::kms::KeyringError::Retired { .. },
-                    ) => return Err(AuthError::BadSignature.into()),
-                    Err(e) => return Err(e.into()),
-                };
-                keyring_key.expose()
-            }
-        };
-        let mut m = mac(key);
-        m.update(&token.as_bytes()[..h.len() + 1 + c.len()]);
-        m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
-        let body = URL_SAFE_NO_PAD
-            .decode(c)
-            .map_err(|_| AuthError::MalformedToken("claims are not base64url"))?;
-        let claims: AccessClaims = serde_json::from_slice(&body)
-            .map_err(|_| AuthError::MalformedToken("claims are not valid JSON"))?;
-        if claims.iss != ISSUER {
-            return Err(AuthError::MalformedToken("wrong issuer").into());
-        }
-        if self.now() >= claims.exp {
-            return Err(AuthError::Expired.into());
-        }
-        let tenant = TenantId::new(claims.tid)?;
-        // Revoked sessions, changed memberships and shredded tenants, as this instance
-        // heard of them through the event bus (docs/SECURITY.md, "Many instances").
-        let verdict =
-            self.gov()
-                .session_revocations
-                .verdict(&tenant, &claims.sid, &claims.sub, claims.iat);
-        if verdict == super::revoked::Verdict::Refused {
-            return Err(AuthError::Revoked.into());
-        }
-        let user = UserId::new(claims.sub)?;
-        let role = Role::parse(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
-        if verdict == super::revoked::Verdict::CheckMembership {
-            // Rare (a membership change within one access-token lifetime): one store read.
-            let scope = TenantContext::service(tenant.clone(), &self.service_role());
-            if self.stores().members()?.member_role(&scope, &user).await? != Some(role) {
-                return Err(AuthError::Revoked.into());
-            }
-        }
-        Ok(VerifiedAccess {
-            session_id: claims.sid,
-            context: TenantContext::resolved(Resolved::make(tenant, user, role)),
-            expires_at: claims.exp,
-        })
-    }
-
-    /// Exchanges a refresh token for new tokens, rotating the refresh token. A refresh
-    /// token presented a second time revokes the whole session (`RefreshReuse`, audited).
-    ///
-    /// Without a host key, every caller's unknown refresh tokens count in one shared cell:
-    /// prefer [`Guard::refresh_session_from`].
-    pub async fn refresh_session(&self, refresh_token: &str) -> Result<SessionTokens> {
-        self.refresh_session_from(refresh_token, None).await
-    }
-
-    /// [`Guard::refresh_session`] for a caller known by `host_key` (IP address or client
-    /// id), under the `SessionRefresh` limit: unknown refresh tokens count as failures of
-    /// the host key (refused with `RateLimited` past the limit, before any lookup), and
-    /// each user's refreshes are limited too.
-    pub async fn refresh_session_from(
-        &self,
-        refresh_token: &str,
-        host_key: Option<&str>,
-    ) -> Result<SessionTokens> {
-        let cfg = &self.gov().sessions;
-        format::parse(refresh_token, &cfg.refresh_prefix)
-            .map_err(|_| AuthError::MalformedToken("not a refresh token"))?;
-        let hash = crate::tokens::sha256(refresh_token);
-        let service = self.service_role();
-        let limiter = self.rate_limiter();
-        let class = crate::ratelimit::ActionClass::SessionRefresh;
-        let probe = crate::ratelimit::LimitKey::anonymous().host(Some(
-            host_key.unwrap_or(crate::ratelimit::enforce::NO_HOST_KEY),
-        ));
-        limiter.peek(class, &probe).await?;
-        let Some(rec) = self
-            .stores()
-            .sessions()?
-            .refresh_by_hash(&service, &hash)
-            .await?
-        else {
-            limiter.failure(class, &probe).await;
-            return Err(AuthError::Unknown.into());
-        };
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&rec.hash[..], &hash[..])) {
-            return Err(AuthError::Unknown.into());
-        }
-        let ctx = TenantContext::service(rec.tenant.clone(), &service);
-        let session = self
-            .stores()
-            .sessions()?
-            .get_session(&ctx, &rec.session_id)
-            .await?
-            .ok_or(AuthError::Unknown)?;
-        let subject = format!("u:{}", session.user);
-        let policy = self.tenant_policy(&rec.tenant, class).await?;
-        limiter
-            .check_with(
-                class,
-                &policy,
-                &crate::ratelimit::LimitKey::tenant(rec.tenant.as_str()).subject(&subject),
-            )
-            .await?;
-        if session.revoked_at.is_some() {
-            return Err(AuthError::Revoked.into());
-        }
-        let now = self.now();
-        if rec.used {
-            return Err(self.reuse(&ctx, &session.id).await);
-        }
-        if now >= rec.expires_at || now >= session.expires_at {
-            return Err(AuthError::Expired.into());
-        }
-        // The role follows the membership as stored now, never the one of the login: a
-        // removed member's session ends here, a demoted member's carries the new role.
-        let user = UserId::new(session.user.clone())?;
-        let role = match self.stores().members()?.member_role(&ctx, &user).await {
-            Ok(Some(role)) => role,
-            Ok(None) | Err(StoreError::TenantNotFound) => {
-                self.stores()
-                    .sessions()?
-                    .revoke_session(&ctx, &session.id, now)
-                    .await?;
-                let ev = AuditEvent::new(
-                    AuditAction::SessionRevoke,
-                    format!("session:{}", session.id),
-                )
-                .reason("membership ended")
-                .detail("user", session.user.clone());
-                self.audit(&ctx, ev).await?;
-                return Err(AuthError::MembershipEnded.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let refresh = format::generate(&cfg.refresh_prefix)?;
-        let refresh_expires_at = now
-            .saturating_add(cfg.refresh_ttl_secs)
-            .min(session.expires_at);
-        let new = RefreshRecord {
-            hash: crate::tokens::sha256(&refresh),
-            session_id: session.id.clone(),
-            tenant: rec.tenant.clone(),
-            expires_at: refresh_expires_at,
-            used: false,
-        };
-        if !self
-            .stores()
-            .sessions()?
-            .rotate_refresh(&ctx, &hash, &new, now)
-            .await?
-        {
-            // Lost a race with another use of the same token: that is reuse too.
-            return Err(self.reuse(&ctx, &session.id).await);
-        }
-        self.issue(&session, role, refresh, refresh_expires_at)
-            .await
-    }
-
     async fn reuse(&self, ctx: &TenantContext, session_id: &str) -> crate::Error {
         let step = async {
             self.stores()
@@ -527,68 +315,12 @@ impl Guard {
             });
             let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}"))
                 .reason("refresh token reuse detected");
-            self.audit(ctx, ev).await
+            self.append_audit(ctx, ev).await
         };
         match step.await {
             Ok(_) => AuthError::RefreshReuse.into(),
             Err(e) => e,
         }
-    }
-
-    /// Sessions of `user` (the context's own user if `None`), newest first, at most
-    /// `limit` (1 to 10,000). Listing another user's sessions needs the admin role.
-    pub async fn list_sessions(
-        &self,
-        ctx: &TenantContext,
-        user: Option<&UserId>,
-        limit: usize,
-    ) -> Result<Vec<SessionInfo>> {
-        let who = self
-            .session_subject(ctx, user, "list another user's sessions")
-            .await?;
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(
-                StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
-            );
-        }
-        let v = self
-            .stores()
-            .sessions()?
-            .list_sessions(ctx, Some(&who), limit)
-            .await?;
-        Ok(v.into_iter().map(info).collect())
-    }
-
-    /// One page of every session of the context's tenant (all users), newest first, after
-    /// `after` (the `(created_at, id)` of the previous page's last session), at most
-    /// `limit` (1 to 10,000). Needs the admin role (or the service role).
-    pub async fn list_tenant_sessions(
-        &self,
-        ctx: &TenantContext,
-        after: Option<(i64, &str)>,
-        limit: usize,
-    ) -> Result<Vec<SessionInfo>> {
-        self.check_principal(ctx)?;
-        if matches!(ctx.principal(), Principal::Agent(_)) {
-            return Err(TenantError::WrongPrincipal {
-                action: "list every session of the tenant",
-                kind: PrincipalKind::Agent,
-            }
-            .into());
-        }
-        self.require_live(ctx, Role::Admin, "list every session of the tenant")
-            .await?;
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(
-                StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
-            );
-        }
-        let v = self
-            .stores()
-            .sessions()?
-            .list_tenant_sessions(ctx, after, limit)
-            .await?;
-        Ok(v.into_iter().map(info).collect())
     }
 
     async fn session_subject(
@@ -623,61 +355,361 @@ impl Guard {
             .into()),
         }
     }
+}
+
+impl Sessions<'_> {
+    /// Starts a session for the context's user (after your login check, e.g.
+    /// [`PasswordHasher::verify`](super::PasswordHasher::verify), and your
+    /// [`TenantResolver`](crate::TenantResolver)). `label` (at most 256 bytes) names the
+    /// device for the user's session list. The service role has no sessions.
+    pub async fn create(self, ctx: &TenantContext, label: &str) -> Result<SessionTokens> {
+        self.g.check_principal(ctx)?;
+        if ctx.kind() == PrincipalKind::User {
+            // The session starts with the role the store holds, not the one claimed.
+            let live = self.g.live_context(ctx).await?;
+            return self.g.start_session(&live, label).await;
+        }
+        self.g.start_session(ctx, label).await
+    }
+
+    /// Verifies an access token (signature in constant time under the key its `kid`
+    /// names, issuer, expiry, and the revocations this instance has heard of) and returns
+    /// the session's [`TenantContext`]. No store round trip once the key is loaded; a key
+    /// rotated in by another instance is read from the store on first sight.
+    pub async fn verify_access_token(self, token: &str) -> Result<VerifiedAccess> {
+        if token.len() > MAX_ACCESS_TOKEN_LEN {
+            return Err(AuthError::MalformedToken("too long").into());
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::MalformedToken("not three dot-separated parts").into());
+        };
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| AuthError::MalformedToken("signature is not base64url"))?;
+        let unsupported = || AuthError::MalformedToken("unsupported header (only HS256 JWT)");
+        let keyring_key;
+        let key: &[u8] = match &self.g.gov().session_key {
+            Some(k) => {
+                if h != URL_SAFE_NO_PAD.encode(HEADER) {
+                    return Err(unsupported().into());
+                }
+                k.expose()
+            }
+            None => {
+                // Only the exact header this module writes: anything else (another
+                // algorithm, `alg: none`, extra fields) is refused before any lookup.
+                let header = URL_SAFE_NO_PAD.decode(h).map_err(|_| unsupported())?;
+                let kid = std::str::from_utf8(&header)
+                    .ok()
+                    .and_then(|s| s.strip_prefix(KID_PREFIX))
+                    .and_then(|s| s.strip_suffix(KID_SUFFIX))
+                    .filter(|d| d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|d| d.parse::<u32>().ok())
+                    .and_then(|d| crate::KeyId::new(d).ok())
+                    .ok_or_else(unsupported)?;
+                if URL_SAFE_NO_PAD.encode(kid_header(kid.get())) != h {
+                    return Err(unsupported().into());
+                }
+                keyring_key = match self.g.service_keys().get(SESSION_SIGNING, kid).await {
+                    Ok(k) => k,
+                    // A key that never existed or was retired: the signature cannot be good.
+                    Err(
+                        crate::kms::KeyringError::UnknownKey { .. }
+                        | crate::kms::KeyringError::Retired { .. },
+                    ) => return Err(AuthError::BadSignature.into()),
+                    Err(e) => return Err(e.into()),
+                };
+                keyring_key.expose()
+            }
+        };
+        let mut m = mac(key);
+        m.update(&token.as_bytes()[..h.len() + 1 + c.len()]);
+        m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(c)
+            .map_err(|_| AuthError::MalformedToken("claims are not base64url"))?;
+        let claims: AccessClaims = serde_json::from_slice(&body)
+            .map_err(|_| AuthError::MalformedToken("claims are not valid JSON"))?;
+        if claims.iss != ISSUER {
+            return Err(AuthError::MalformedToken("wrong issuer").into());
+        }
+        if self.g.now() >= claims.exp {
+            return Err(AuthError::Expired.into());
+        }
+        let tenant = TenantId::new(claims.tid)?;
+        // Revoked sessions, changed memberships and shredded tenants, as this instance
+        // heard of them through the event bus (docs/SECURITY.md, "Many instances").
+        let verdict =
+            self.g
+                .gov()
+                .session_revocations
+                .verdict(&tenant, &claims.sid, &claims.sub, claims.iat);
+        if verdict == super::revoked::Verdict::Refused {
+            return Err(AuthError::Revoked.into());
+        }
+        let user = UserId::new(claims.sub)?;
+        let role = Role::parse(&claims.role).ok_or(AuthError::MalformedToken("unknown role"))?;
+        if verdict == super::revoked::Verdict::CheckMembership {
+            // Rare (a membership change within one access-token lifetime): one store read.
+            let scope = TenantContext::service(tenant.clone(), &self.g.service_role());
+            if self
+                .g
+                .stores()
+                .members()?
+                .member_role(&scope, &user)
+                .await?
+                != Some(role)
+            {
+                return Err(AuthError::Revoked.into());
+            }
+        }
+        Ok(VerifiedAccess {
+            session_id: claims.sid,
+            context: TenantContext::resolved(Resolved::make(tenant, user, role)),
+            expires_at: claims.exp,
+        })
+    }
+
+    /// Exchanges a refresh token for new tokens, rotating the refresh token. A refresh
+    /// token presented a second time revokes the whole session (`RefreshReuse`, audited).
+    ///
+    /// Without a host key, every caller's unknown refresh tokens count in one shared cell:
+    /// prefer [`Sessions::refresh_from`](crate::Sessions::refresh_from).
+    pub async fn refresh(self, refresh_token: &str) -> Result<SessionTokens> {
+        self.g.sessions().refresh_from(refresh_token, None).await
+    }
+
+    /// [`Sessions::refresh`](crate::Sessions::refresh) for a caller known by `host_key` (IP address or client
+    /// id), under the `SessionRefresh` limit: unknown refresh tokens count as failures of
+    /// the host key (refused with `RateLimited` past the limit, before any lookup), and
+    /// each user's refreshes are limited too.
+    pub async fn refresh_from(
+        self,
+        refresh_token: &str,
+        host_key: Option<&str>,
+    ) -> Result<SessionTokens> {
+        let cfg = &self.g.gov().sessions;
+        format::parse(refresh_token, &cfg.refresh_prefix)
+            .map_err(|_| AuthError::MalformedToken("not a refresh token"))?;
+        let hash = crate::tokens::sha256(refresh_token);
+        let service = self.g.service_role();
+        let limiter = self.g.rate_limiter();
+        let class = crate::ratelimit::ActionClass::SessionRefresh;
+        let probe = crate::ratelimit::LimitKey::anonymous().host(Some(
+            host_key.unwrap_or(crate::ratelimit::enforce::NO_HOST_KEY),
+        ));
+        limiter.peek(class, &probe).await?;
+        let Some(rec) = self
+            .g
+            .stores()
+            .sessions()?
+            .refresh_by_hash(&service, &hash)
+            .await?
+        else {
+            limiter.failure(class, &probe).await;
+            return Err(AuthError::Unknown.into());
+        };
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&rec.hash[..], &hash[..])) {
+            return Err(AuthError::Unknown.into());
+        }
+        let ctx = TenantContext::service(rec.tenant.clone(), &service);
+        let session = self
+            .g
+            .stores()
+            .sessions()?
+            .get_session(&ctx, &rec.session_id)
+            .await?
+            .ok_or(AuthError::Unknown)?;
+        let subject = format!("u:{}", session.user);
+        let policy = self.g.tenant_policy(&rec.tenant, class).await?;
+        limiter
+            .check_with(
+                class,
+                &policy,
+                &crate::ratelimit::LimitKey::tenant(rec.tenant.as_str()).subject(&subject),
+            )
+            .await?;
+        if session.revoked_at.is_some() {
+            return Err(AuthError::Revoked.into());
+        }
+        let now = self.g.now();
+        if rec.used {
+            return Err(self.g.reuse(&ctx, &session.id).await);
+        }
+        if now >= rec.expires_at || now >= session.expires_at {
+            return Err(AuthError::Expired.into());
+        }
+        // The role follows the membership as stored now, never the one of the login: a
+        // removed member's session ends here, a demoted member's carries the new role.
+        let user = UserId::new(session.user.clone())?;
+        let role = match self.g.stores().members()?.member_role(&ctx, &user).await {
+            Ok(Some(role)) => role,
+            Ok(None) | Err(StoreError::TenantNotFound) => {
+                self.g
+                    .stores()
+                    .sessions()?
+                    .revoke_session(&ctx, &session.id, now)
+                    .await?;
+                let ev = AuditEvent::new(
+                    AuditAction::SessionRevoke,
+                    format!("session:{}", session.id),
+                )
+                .reason("membership ended")
+                .detail("user", session.user.clone());
+                self.g.append_audit(&ctx, ev).await?;
+                return Err(AuthError::MembershipEnded.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let refresh = format::generate(&cfg.refresh_prefix)?;
+        let refresh_expires_at = now
+            .saturating_add(cfg.refresh_ttl_secs)
+            .min(session.expires_at);
+        let new = RefreshRecord {
+            hash: crate::tokens::sha256(&refresh),
+            session_id: session.id.clone(),
+            tenant: rec.tenant.clone(),
+            expires_at: refresh_expires_at,
+            used: false,
+        };
+        if !self
+            .g
+            .stores()
+            .sessions()?
+            .rotate_refresh(&ctx, &hash, &new, now)
+            .await?
+        {
+            // Lost a race with another use of the same token: that is reuse too.
+            return Err(self.g.reuse(&ctx, &session.id).await);
+        }
+        self.g
+            .issue(&session, role, refresh, refresh_expires_at)
+            .await
+    }
+
+    /// Sessions of `user` (the context's own user if `None`), newest first, at most
+    /// `limit` (1 to 10,000). Listing another user's sessions needs the admin role.
+    pub async fn list(
+        self,
+        ctx: &TenantContext,
+        user: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<SessionInfo>> {
+        let who = self
+            .g
+            .session_subject(ctx, user, "list another user's sessions")
+            .await?;
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(
+                StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
+            );
+        }
+        let v = self
+            .g
+            .stores()
+            .sessions()?
+            .list_sessions(ctx, Some(&who), limit)
+            .await?;
+        Ok(v.into_iter().map(info).collect())
+    }
+
+    /// One page of every session of the context's tenant (all users), newest first, after
+    /// `after` (the `(created_at, id)` of the previous page's last session), at most
+    /// `limit` (1 to 10,000). Needs the admin role (or the service role).
+    pub async fn list_tenant(
+        self,
+        ctx: &TenantContext,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SessionInfo>> {
+        self.g.check_principal(ctx)?;
+        if matches!(ctx.principal(), Principal::Agent(_)) {
+            return Err(TenantError::WrongPrincipal {
+                action: "list every session of the tenant",
+                kind: PrincipalKind::Agent,
+            }
+            .into());
+        }
+        self.g
+            .require_live(ctx, Role::Admin, "list every session of the tenant")
+            .await?;
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(
+                StoreError::InvalidInput(format!("page size must be 1 to {MAX_PAGE}")).into(),
+            );
+        }
+        let v = self
+            .g
+            .stores()
+            .sessions()?
+            .list_tenant_sessions(ctx, after, limit)
+            .await?;
+        Ok(v.into_iter().map(info).collect())
+    }
 
     /// Revokes one session: the user's own, or any in the tenant for an admin. Returns
     /// whether it was live. Audited (`session.revoke`).
-    pub async fn revoke_session(&self, ctx: &TenantContext, session_id: &str) -> Result<bool> {
+    pub async fn revoke(self, ctx: &TenantContext, session_id: &str) -> Result<bool> {
         let s = self
+            .g
             .stores()
             .sessions()?
             .get_session(ctx, session_id)
             .await?
             .ok_or(StoreError::RecordNotFound)?;
-        self.session_subject(
-            ctx,
-            Some(&UserId::new(s.user.clone())?),
-            "revoke another user's session",
-        )
-        .await?;
+        self.g
+            .session_subject(
+                ctx,
+                Some(&UserId::new(s.user.clone())?),
+                "revoke another user's session",
+            )
+            .await?;
         let live = self
+            .g
             .stores()
             .sessions()?
-            .revoke_session(ctx, session_id, self.now())
+            .revoke_session(ctx, session_id, self.g.now())
             .await?;
-        self.publish(&Event::SessionRevoked {
+        self.g.publish(&Event::SessionRevoked {
             tenant: ctx.tenant().clone(),
             session_id: session_id.to_owned(),
         });
         if live {
-            self.audit(
-                ctx,
-                AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}"))
-                    .detail("user", s.user),
-            )
-            .await?;
+            self.g
+                .append_audit(
+                    ctx,
+                    AuditEvent::new(AuditAction::SessionRevoke, format!("session:{session_id}"))
+                        .detail("user", s.user),
+                )
+                .await?;
         }
         Ok(live)
     }
 
     /// Revokes every session of `user` (own, or any user for an admin), e.g. after a
     /// password change. Returns how many. Audited when any was live.
-    pub async fn revoke_user_sessions(&self, ctx: &TenantContext, user: &UserId) -> Result<u64> {
+    pub async fn revoke_user(self, ctx: &TenantContext, user: &UserId) -> Result<u64> {
         let who = self
+            .g
             .session_subject(ctx, Some(user), "revoke another user's sessions")
             .await?;
         let n = self
+            .g
             .stores()
             .sessions()?
-            .revoke_sessions(ctx, Some(&who), self.now())
+            .revoke_sessions(ctx, Some(&who), self.g.now())
             .await?;
-        self.publish(&Event::UserSessionsRevoked {
+        self.g.publish(&Event::UserSessionsRevoked {
             tenant: ctx.tenant().clone(),
             user: who.clone(),
         });
         if n > 0 {
             let ev = AuditEvent::new(AuditAction::SessionRevoke, format!("user:{who}"))
                 .detail("sessions", n.to_string());
-            self.audit(ctx, ev).await?;
+            self.g.append_audit(ctx, ev).await?;
         }
         Ok(n)
     }

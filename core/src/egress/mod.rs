@@ -10,7 +10,7 @@
 //! let store = Arc::new(MemoryStore::new());
 //! let (guard, service) = Guard::builder().key_provider(LocalKeyProvider::ephemeral()).store_arc(store.clone()).build_with_service()?;
 //! let acme = TenantContext::service(TenantId::new("acme")?, &service);
-//! guard.create_tenant(&acme).await?;
+//! guard.keys().create_tenant(&acme).await?;
 //! let egress = Egress::builder(guard).policy_store(store).registry(Registry::example()).build()?;
 //!
 //! // The default policy is permissive: the text goes out unchanged.
@@ -556,7 +556,7 @@ impl Egress {
             .await?;
         self.inner
             .guard
-            .audit(
+            .append_audit(
                 ctx,
                 AuditEvent::new(AuditAction::PolicyChange, POLICY_KIND)
                     .detail("version", v.to_string())
@@ -704,7 +704,7 @@ impl Egress {
         for (tag, n) in e.redacted.iter().take(16) {
             ev = ev.detail(format!("redacted.{tag}"), n.to_string());
         }
-        self.inner.guard.audit(ctx, ev).await?;
+        self.inner.guard.append_audit(ctx, ev).await?;
         Ok(())
     }
 

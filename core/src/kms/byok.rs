@@ -166,10 +166,12 @@ impl Guard {
             },
         )
     }
+}
 
+impl crate::Keys<'_> {
     /// Names of the tenant key providers configured in this guard.
-    pub fn tenant_key_provider_names(&self) -> Vec<String> {
-        self.tenant_providers().keys().cloned().collect()
+    pub fn provider_names(self) -> Vec<String> {
+        self.g.tenant_providers().keys().cloned().collect()
     }
 
     /// Moves the tenant's data keys to provider `name` (its own KMS key: bring your own
@@ -179,19 +181,20 @@ impl Guard {
     /// capability (a tenant owner cannot pick a key provider), and a named provider must
     /// be allowed for this tenant ([`GuardBuilder::allow_tenant_key_provider`](crate::GuardBuilder::allow_tenant_key_provider)):
     /// `ProviderNotAllowed` otherwise.
-    pub async fn set_tenant_key_provider(
-        &self,
+    pub async fn set_provider(
+        self,
         ctx: &TenantContext,
         name: Option<&str>,
     ) -> Result<RewrapReport> {
-        self.require_service(ctx, "change the tenant's key provider")?;
-        self.provider_named(name)?;
+        self.g
+            .require_service(ctx, "change the tenant's key provider")?;
+        self.g.provider_named(name)?;
         if let Some(n) = name {
-            if !self.provider_allowed(n, ctx.tenant()) {
+            if !self.g.provider_allowed(n, ctx.tenant()) {
                 return Err(KmsError::ProviderNotAllowed.into());
             }
         }
-        let keys = self.store().tenant_keys(ctx).await?;
+        let keys = self.g.store().tenant_keys(ctx).await?;
         if keys.iter().all(|k| k.state == KeyState::Destroyed) {
             return Err(KmsError::TenantShredded.into());
         }
@@ -202,7 +205,7 @@ impl Guard {
         let mut currents = HashMap::new();
         let mut result = Ok(());
         for k in keys.iter().filter(|k| k.state != KeyState::Destroyed) {
-            match self.rewrap_record(ctx, k, name, &mut currents).await {
+            match self.g.rewrap_record(ctx, k, name, &mut currents).await {
                 Ok(Rewrap::Rewrapped) => report.rewrapped += 1,
                 Ok(Rewrap::Current) => report.current += 1,
                 Ok(Rewrap::Raced) => {}
@@ -212,7 +215,7 @@ impl Guard {
                 }
             }
         }
-        self.invalidate(ctx);
+        self.g.invalidate(ctx);
         result?;
         if report.rewrapped > 0 {
             let ev = AuditEvent::new(
@@ -221,7 +224,7 @@ impl Guard {
             )
             .detail("provider", name.unwrap_or("deployment"))
             .detail("rewrapped", report.rewrapped.to_string());
-            self.audit(ctx, ev).await?;
+            self.g.append_audit(ctx, ev).await?;
         }
         report.last_tenant = Some(ctx.tenant().clone());
         Ok(report)
@@ -229,16 +232,16 @@ impl Guard {
 
     /// The named provider that wraps the tenant's active key (None: the deployment
     /// provider). Any role.
-    pub async fn tenant_key_provider(&self, ctx: &TenantContext) -> Result<Option<String>> {
-        self.authorize(
+    pub async fn provider(self, ctx: &TenantContext) -> Result<Option<String>> {
+        self.g.authorize(
             ctx,
             Role::Viewer,
             "keys",
             crate::tokens::Action::Read,
             "read the tenant's key provider",
         )?;
-        let keys = self.store().tenant_keys(ctx).await?;
-        Ok(Self::provider_of(&keys))
+        let keys = self.g.store().tenant_keys(ctx).await?;
+        Ok(Guard::provider_of(&keys))
     }
 }
 

@@ -384,7 +384,7 @@ impl LocalKeyProvider {
 
     /// Adds a fresh KEK and makes it current; returns its id. Existing wraps stay
     /// unwrappable until [`LocalKeyProvider::remove_kek`]; run the KEK-rotation job
-    /// (`Guard::rewrap_tenant_keys`) in between. Safe with other processes using the file.
+    /// (`Keys::rewrap`) in between. Safe with other processes using the file.
     pub fn rotate_kek(&self) -> Result<String, KmsError> {
         self.mutate(|st| {
             if st.keks.len() >= MAX_KEKS {

@@ -110,11 +110,11 @@ pub struct WrappedKey {
 ///     .store(MemoryStore::new())
 ///     .build_with_service()?;
 /// let ctx = TenantContext::service(TenantId::new("acme")?, &service);
-/// guard.create_tenant(&ctx).await?;
-/// guard.seal(&ctx, "c", b"v").await?;
+/// guard.keys().create_tenant(&ctx).await?;
+/// guard.records().seal(&ctx, "c", b"v").await?;
 /// let after_first = provider.unwraps.load(Ordering::Relaxed);
 /// for _ in 0..3 {
-///     guard.seal(&ctx, "c", b"v").await?;
+///     guard.records().seal(&ctx, "c", b"v").await?;
 /// }
 /// // The key cache keeps the unwrapped key: no unwrap per seal.
 /// assert_eq!(provider.unwraps.load(Ordering::Relaxed), after_first);
@@ -139,7 +139,7 @@ pub trait KeyProvider: Send + Sync {
     /// Destroys the key material this provider holds for `tenant` alone (a per-tenant key,
     /// secret or HSM object), so that no wrap of the tenant's data keys made with it can be
     /// unwrapped again, wherever a copy of the wrapped bytes survives (database backups).
-    /// Called by [`crate::Guard::shred_tenant`] before the store's key rows are destroyed.
+    /// Called by [`crate::Keys::shred`] before the store's key rows are destroyed.
     /// Must be idempotent (destroying twice, or a tenant it never saw, succeeds).
     ///
     /// The default refuses with [`KmsError::Unsupported`]: a provider that wraps every

@@ -14,6 +14,13 @@ use crate::tenant::{Principal, Role, TenantContext, TenantId};
 use crate::tokens::Action as ScopeAction;
 use crate::{ErrorKind, Guard, Result};
 
+area_handle!(
+    /// A tenant's rate-limit policy and overrides. From [`Guard::limits`].
+    Limits,
+    limits,
+    "Tenant rate-limit policy operations."
+);
+
 /// Tenants whose overrides are cached at once; the oldest goes first.
 const OVERRIDE_CACHE: usize = 10_000;
 /// How long a cached override is used without re-reading it, seconds: the bound on how
@@ -180,133 +187,6 @@ impl Guard {
         }
     }
 
-    /// The rate-limit policy of `class` in `ctx`'s tenant: the host's with the tenant's
-    /// overrides (what the SDK enforces there; pass it to
-    /// [`RateLimiter::check_with`](super::RateLimiter::check_with) for the host's own
-    /// routes). Any role.
-    pub async fn rate_limit_policy(
-        &self,
-        ctx: &TenantContext,
-        class: ActionClass,
-    ) -> Result<ClassPolicy> {
-        self.authorize(
-            ctx,
-            Role::Viewer,
-            "policies/rate_limits",
-            ScopeAction::Read,
-            "read the rate limits",
-        )?;
-        self.tenant_policy(ctx.tenant(), class).await
-    }
-
-    /// The tenant's rate-limit overrides as stored (empty if none). Any role.
-    pub async fn rate_limit_overrides(&self, ctx: &TenantContext) -> Result<RateLimitOverrides> {
-        self.authorize(
-            ctx,
-            Role::Viewer,
-            "policies/rate_limits",
-            ScopeAction::Read,
-            "read the rate limits",
-        )?;
-        self.load_overrides(ctx).await
-    }
-
-    /// Replaces the tenant's rate-limit overrides (an empty set removes them all); returns
-    /// the stored version. Kept in the guard's policy store next to the egress policy
-    /// (`Config` without one). Owners and admins (role read live from the store) may
-    /// tighten any class but the service class, and loosen only up to the host's ceiling
-    /// ([`RateLimiter::with_override_ceiling`](super::RateLimiter::with_override_ceiling));
-    /// they can never make a fail-closed class fail open nor change a back-off. A refused
-    /// override is `InvalidInput` and nothing is stored. Audited (`policy.change`).
-    /// Every instance sees the change at once through the event bus on PostgreSQL, and
-    /// within [`OVERRIDE_TTL_SECS`] otherwise.
-    pub async fn set_rate_limit_overrides(
-        &self,
-        ctx: &TenantContext,
-        overrides: &RateLimitOverrides,
-    ) -> Result<u64> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            "policies/rate_limits",
-            ScopeAction::Admin,
-            "change the rate limits",
-        )
-        .await?;
-        let store = self.policy_store().ok_or_else(|| {
-            super::RateLimitError::Config(
-                "rate-limit overrides live in the policy store: set GuardBuilder::policy_store"
-                    .into(),
-            )
-        })?;
-        self.rate_limiter().validate_overrides(overrides)?;
-        let body = overrides.to_json()?;
-        let v = store
-            .put_policy(ctx, OVERRIDE_POLICY_KIND, &body, self.now())
-            .await?;
-        self.publish(&Event::PolicyChanged {
-            tenant: ctx.tenant().clone(),
-            kind: OVERRIDE_POLICY_KIND.to_owned(),
-        });
-        let classes: Vec<&str> = overrides.iter().map(|(c, _)| c.as_str()).collect();
-        self.audit(
-            ctx,
-            AuditEvent::new(AuditAction::PolicyChange, OVERRIDE_POLICY_KIND)
-                .detail("version", v.to_string())
-                .detail("classes", classes.join(",")),
-        )
-        .await?;
-        Ok(v)
-    }
-
-    /// Verifies `password` of `user` in `tenant` against the stored PHC string `phc`, under
-    /// the `Login` rate limit: refused with `RateLimited` (retry-after) before any hashing
-    /// when over the limit; a wrong password counts as a failure (more than a success) and
-    /// repeated failures lock the (user, `host_key`) pair out with an exponential back-off
-    /// (audited as `ratelimit.lockout`, with counts only). Pass the caller's IP address or
-    /// client id as `host_key`: an attacker from one host then never locks the user out
-    /// from another. `WrongPassword`, `MalformedHash` and `InvalidInput` as
-    /// [`PasswordHasher::verify`].
-    #[cfg(feature = "auth")]
-    pub async fn verify_password(
-        &self,
-        hasher: &PasswordHasher,
-        tenant: &TenantId,
-        user: &UserId,
-        password: &str,
-        phc: &str,
-        host_key: Option<&str>,
-    ) -> Result<PasswordCheck> {
-        let subject = format!("u:{}", user.as_str());
-        let key = LimitKey::tenant(tenant.as_str())
-            .subject(&subject)
-            .host(host_key);
-        let limiter = self.rate_limiter();
-        let policy = self.tenant_policy(tenant, ActionClass::Login).await?;
-        limiter
-            .check_with(ActionClass::Login, &policy, &key)
-            .await?;
-        match hasher.verify(password, phc) {
-            Ok(check) => {
-                limiter
-                    .success_with(ActionClass::Login, &policy, &key)
-                    .await;
-                Ok(check)
-            }
-            Err(AuthError::WrongPassword) => {
-                let out = limiter
-                    .failure_with(ActionClass::Login, &policy, &key)
-                    .await;
-                if let Some(lock) = out.locked_for {
-                    self.audit_lockout(tenant, ActionClass::Login, user.as_str(), out.fails, lock)
-                        .await?;
-                }
-                Err(AuthError::WrongPassword.into())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Audits a lock-out in `tenant`: the class, the subject, the failure count and the
     /// lock-out length; never the password, token or host key.
     #[cfg(feature = "auth")]
@@ -323,11 +203,142 @@ impl Guard {
             .detail("class", class.as_str())
             .detail("failures", fails.to_string())
             .detail("lockout_ms", lock.as_millis().to_string());
-        match self.audit(&ctx, ev).await {
+        match self.append_audit(&ctx, ev).await {
             Ok(_) => Ok(()),
             // No such tenant: nobody to lock out there, nothing to audit.
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl Limits<'_> {
+    /// The rate-limit policy of `class` in `ctx`'s tenant: the host's with the tenant's
+    /// overrides (what the SDK enforces there; pass it to
+    /// [`RateLimiter::check_with`](super::RateLimiter::check_with) for the host's own
+    /// routes). Any role.
+    pub async fn policy(self, ctx: &TenantContext, class: ActionClass) -> Result<ClassPolicy> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "policies/rate_limits",
+            ScopeAction::Read,
+            "read the rate limits",
+        )?;
+        self.g.tenant_policy(ctx.tenant(), class).await
+    }
+
+    /// The tenant's rate-limit overrides as stored (empty if none). Any role.
+    pub async fn overrides(self, ctx: &TenantContext) -> Result<RateLimitOverrides> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "policies/rate_limits",
+            ScopeAction::Read,
+            "read the rate limits",
+        )?;
+        self.g.load_overrides(ctx).await
+    }
+
+    /// Replaces the tenant's rate-limit overrides (an empty set removes them all); returns
+    /// the stored version. Kept in the guard's policy store next to the egress policy
+    /// (`Config` without one). Owners and admins (role read live from the store) may
+    /// tighten any class but the service class, and loosen only up to the host's ceiling
+    /// ([`RateLimiter::with_override_ceiling`](super::RateLimiter::with_override_ceiling));
+    /// they can never make a fail-closed class fail open nor change a back-off. A refused
+    /// override is `InvalidInput` and nothing is stored. Audited (`policy.change`).
+    /// Every instance sees the change at once through the event bus on PostgreSQL, and
+    /// within [`OVERRIDE_TTL_SECS`] otherwise.
+    pub async fn set_overrides(
+        self,
+        ctx: &TenantContext,
+        overrides: &RateLimitOverrides,
+    ) -> Result<u64> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                "policies/rate_limits",
+                ScopeAction::Admin,
+                "change the rate limits",
+            )
+            .await?;
+        let store = self.g.policy_store().ok_or_else(|| {
+            super::RateLimitError::Config(
+                "rate-limit overrides live in the policy store: set GuardBuilder::policy_store"
+                    .into(),
+            )
+        })?;
+        self.g.rate_limiter().validate_overrides(overrides)?;
+        let body = overrides.to_json()?;
+        let v = store
+            .put_policy(ctx, OVERRIDE_POLICY_KIND, &body, self.g.now())
+            .await?;
+        self.g.publish(&Event::PolicyChanged {
+            tenant: ctx.tenant().clone(),
+            kind: OVERRIDE_POLICY_KIND.to_owned(),
+        });
+        let classes: Vec<&str> = overrides.iter().map(|(c, _)| c.as_str()).collect();
+        self.g
+            .append_audit(
+                ctx,
+                AuditEvent::new(AuditAction::PolicyChange, OVERRIDE_POLICY_KIND)
+                    .detail("version", v.to_string())
+                    .detail("classes", classes.join(",")),
+            )
+            .await?;
+        Ok(v)
+    }
+}
+
+#[cfg(feature = "auth")]
+impl crate::auth::Sessions<'_> {
+    /// Verifies `password` of `user` in `tenant` against the stored PHC string `phc`, under
+    /// the `Login` rate limit: refused with `RateLimited` (retry-after) before any hashing
+    /// when over the limit; a wrong password counts as a failure (more than a success) and
+    /// repeated failures lock the (user, `host_key`) pair out with an exponential back-off
+    /// (audited as `ratelimit.lockout`, with counts only). Pass the caller's IP address or
+    /// client id as `host_key`: an attacker from one host then never locks the user out
+    /// from another. `WrongPassword`, `MalformedHash` and `InvalidInput` as
+    /// [`PasswordHasher::verify`].
+    #[cfg(feature = "auth")]
+    pub async fn verify_password(
+        self,
+        hasher: &PasswordHasher,
+        tenant: &TenantId,
+        user: &UserId,
+        password: &str,
+        phc: &str,
+        host_key: Option<&str>,
+    ) -> Result<PasswordCheck> {
+        let subject = format!("u:{}", user.as_str());
+        let key = LimitKey::tenant(tenant.as_str())
+            .subject(&subject)
+            .host(host_key);
+        let limiter = self.g.rate_limiter();
+        let policy = self.g.tenant_policy(tenant, ActionClass::Login).await?;
+        limiter
+            .check_with(ActionClass::Login, &policy, &key)
+            .await?;
+        match hasher.verify(password, phc) {
+            Ok(check) => {
+                limiter
+                    .success_with(ActionClass::Login, &policy, &key)
+                    .await;
+                Ok(check)
+            }
+            Err(AuthError::WrongPassword) => {
+                let out = limiter
+                    .failure_with(ActionClass::Login, &policy, &key)
+                    .await;
+                if let Some(lock) = out.locked_for {
+                    self.g
+                        .audit_lockout(tenant, ActionClass::Login, user.as_str(), out.fails, lock)
+                        .await?;
+                }
+                Err(AuthError::WrongPassword.into())
+            }
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! authentication classes by default).
 
 pub(crate) mod enforce;
+pub use enforce::Limits;
 mod gcra;
 mod memory;
 mod overrides;
@@ -120,7 +121,7 @@ impl RateLimitError {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionClass {
-    /// Password verification and login ([`Guard::verify_password`](crate::Guard::verify_password)).
+    /// Password verification and login ([`Sessions::verify_password`](crate::Sessions::verify_password)).
     Login,
     /// Failed agent-token verifications (unknown tokens: a leaked-prefix probe).
     TokenFailure,
@@ -695,7 +696,7 @@ impl RateLimiter {
     /// Lets tenants loosen their own limits up to `ceiling` (per class and level: a burst
     /// at most the ceiling's, a period at least the ceiling's; a level the ceiling leaves
     /// `None` is not capped). Without it the ceiling is the policies themselves: tenant
-    /// owners and admins may only tighten ([`crate::Guard::set_rate_limit_overrides`]).
+    /// owners and admins may only tighten ([`crate::Limits::set_overrides`]).
     /// The ceiling's `fail_closed` and back-off are not used: a tenant never opens a
     /// fail-closed class nor changes a back-off, and never touches the service class.
     pub fn with_override_ceiling(mut self, ceiling: Policies) -> RateLimiter {
@@ -776,7 +777,7 @@ impl RateLimiter {
     /// Admits one `class` action for `key` or refuses it with `RateLimited` (retry-after).
     /// With a shared backend down: `Unavailable` for a fail-closed class, admitted else.
     /// Uses the host's policies; [`RateLimiter::check_with`] takes a tenant's effective
-    /// policy ([`crate::Guard::rate_limit_policy`]).
+    /// policy ([`crate::Limits::policy`]).
     pub async fn check(
         &self,
         class: ActionClass,

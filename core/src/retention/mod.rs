@@ -11,7 +11,7 @@
 //! | `captured_session` | 7 days |
 //! | anything else (credentials, ...) | kept until deleted |
 //!
-//! A tenant overrides any class with [`Guard::set_retention`] (audited as `policy.change`).
+//! A tenant overrides any class with [`Retention::set`](crate::Retention::set) (audited as `policy.change`).
 //!
 //! ## Semantics
 //!
@@ -31,6 +31,13 @@ use crate::rotation::check_batch;
 use crate::store::{validate_label, RetentionWindow, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 use crate::tokens::Action as ScopeAction;
+
+area_handle!(
+    /// Retention windows and erasure: set, sweep, erase a subject or a tenant. From [`Guard::retention`].
+    Retention,
+    retention,
+    "Retention and erasure operations."
+);
 
 /// Seconds in a day.
 pub const DAY: i64 = 86_400;
@@ -236,7 +243,7 @@ pub struct TenantErasureReport {
     pub records_deleted: u64,
     /// The audit receipt.
     pub receipt: AuditEntry,
-    /// What the key providers destroyed (see [`crate::Guard::shred_tenant`]).
+    /// What the key providers destroyed (see [`crate::Keys::shred`]).
     pub shred: crate::kms::ShredReport,
 }
 
@@ -260,280 +267,6 @@ fn window_str(w: RetentionWindow) -> String {
 }
 
 impl Guard {
-    /// The tenant's effective retention policy. Any role.
-    pub async fn retention_policy(&self, ctx: &TenantContext) -> Result<RetentionPolicy> {
-        self.authorize(
-            ctx,
-            Role::Viewer,
-            "policies/retention",
-            ScopeAction::Read,
-            "read the retention policy",
-        )?;
-        let mut p = RetentionPolicy::defaults();
-        for (class, w) in self.stores().retention()?.retention_rules(ctx).await? {
-            p.windows.insert(class, w);
-        }
-        Ok(p)
-    }
-
-    /// Sets the tenant's window for `class` (1 second to 100 years, or forever). Audited
-    /// (`policy.change`). Needs the admin role.
-    pub async fn set_retention(
-        &self,
-        ctx: &TenantContext,
-        class: &str,
-        window: RetentionWindow,
-    ) -> Result<()> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            "policies/retention",
-            ScopeAction::Admin,
-            "change the retention policy",
-        )
-        .await?;
-        validate_label("data class", class)?;
-        check_window(window)?;
-        self.stores()
-            .retention()?
-            .set_retention_rule(ctx, class, window)
-            .await?;
-        let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
-            .detail("window", window_str(window));
-        self.audit(ctx, ev).await?;
-        Ok(())
-    }
-
-    /// Removes the tenant's override for `class` (back to the default). Audited. Needs the admin role.
-    pub async fn clear_retention(&self, ctx: &TenantContext, class: &str) -> Result<bool> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            "policies/retention",
-            ScopeAction::Admin,
-            "change the retention policy",
-        )
-        .await?;
-        validate_label("data class", class)?;
-        let had = self
-            .stores()
-            .retention()?
-            .clear_retention_rule(ctx, class)
-            .await?;
-        if had {
-            let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
-                .detail("window", "default");
-            self.audit(ctx, ev).await?;
-        }
-        Ok(had)
-    }
-
-    /// Hard-deletes the tenant's records that are past their window, `batch` at a time
-    /// (1 to 10,000), calling `progress` after each batch. Stateless, so resumable and
-    /// idempotent; nothing inside its window is touched. When anything was deleted, an
-    /// audit receipt (`retention.sweep`) records the counts per class. Needs the admin role.
-    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "sweep", tenant = %ctx.tenant()))]
-    pub async fn sweep<P: crate::Progress>(
-        &self,
-        ctx: &TenantContext,
-        batch: usize,
-        mut progress: impl FnMut(&SweepReport) -> P + Send,
-    ) -> Result<SweepReport> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            "retention",
-            ScopeAction::Admin,
-            "run a retention sweep",
-        )
-        .await?;
-        let batch = check_batch(batch)?;
-        let policy = self.retention_policy(ctx).await?;
-        let now = self.now();
-        let mut report = SweepReport {
-            tenant: Some(ctx.tenant().clone()),
-            now,
-            ..Default::default()
-        };
-        'classes: for class in self.stores().retention()?.record_classes(ctx).await? {
-            let RetentionWindow::Secs(w) = policy.window(&class) else {
-                continue;
-            };
-            let cutoff = now.saturating_sub(w);
-            loop {
-                let ids = self
-                    .stores()
-                    .retention()?
-                    .delete_expired(ctx, &class, cutoff, batch)
-                    .await?;
-                report.batches += 1;
-                if !ids.is_empty() {
-                    *report.deleted.entry(class.clone()).or_default() += ids.len() as u64;
-                }
-                if !progress(&report).keep_going() {
-                    // What was deleted so far still gets its audit receipt below.
-                    report.stopped = true;
-                    break 'classes;
-                }
-                if ids.len() < batch {
-                    break;
-                }
-            }
-        }
-        if report.total() > 0 {
-            let mut ev = AuditEvent::new(
-                AuditAction::RetentionSweep,
-                format!("tenant:{}", ctx.tenant()),
-            )
-            .detail("now", now.to_string());
-            for (class, n) in &report.deleted {
-                ev = ev.detail(format!("deleted.{class}"), n.to_string());
-            }
-            report.audit_seq = Some(self.audit(ctx, ev).await?.seq);
-        }
-        Ok(report)
-    }
-
-    /// What [`Guard::sweep`] would delete now, per data class, without deleting anything
-    /// (an operator's dry run): records whose class has a window and whose last write is
-    /// older than it, by the same rule as the sweep. Reads record metadata only. Needs the
-    /// admin role, like the sweep.
-    pub async fn sweep_preview(&self, ctx: &TenantContext) -> Result<BTreeMap<String, u64>> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            "retention",
-            ScopeAction::Admin,
-            "run a retention sweep",
-        )
-        .await?;
-        let policy = self.retention_policy(ctx).await?;
-        let now = self.now();
-        let mut due = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .store()
-                .records_page(ctx, cursor.as_deref(), crate::store::MAX_PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            cursor = Some(last.id.clone());
-            for rec in &page {
-                if let RetentionWindow::Secs(w) = policy.window(&rec.class) {
-                    if rec.updated_at < now.saturating_sub(w) {
-                        *due.entry(rec.class.clone()).or_default() += 1;
-                    }
-                }
-            }
-        }
-        Ok(due)
-    }
-
-    /// Sweeps every tenant (service role), tenants in ascending id order. Resumable: pass
-    /// the last report's `last_tenant` as `start_after`.
-    pub async fn sweep_all(
-        &self,
-        service: &ServiceRole,
-        start_after: Option<TenantId>,
-        batch: usize,
-    ) -> Result<SweepAllReport> {
-        self.sweep_all_with_progress(service, start_after, batch, |_| {})
-            .await
-    }
-
-    /// [`Guard::sweep_all`], calling `progress` with the running report after each tenant
-    /// is swept (so `last_tenant` in it is always a safe `start_after` to resume from).
-    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "sweep_all"))]
-    pub async fn sweep_all_with_progress<P: crate::Progress>(
-        &self,
-        service: &ServiceRole,
-        start_after: Option<TenantId>,
-        batch: usize,
-        mut progress: impl FnMut(&SweepAllReport) -> P + Send,
-    ) -> Result<SweepAllReport> {
-        let batch = check_batch(batch)?;
-        let mut report = SweepAllReport {
-            last_tenant: start_after,
-            ..Default::default()
-        };
-        'tenants: loop {
-            let tenants = self
-                .store()
-                .list_tenants(service, report.last_tenant.as_ref(), batch)
-                .await?;
-            if tenants.is_empty() {
-                break;
-            }
-            for tenant in tenants {
-                let ctx = TenantContext::service(tenant.clone(), service);
-                report.deleted += self.sweep(&ctx, batch, |_| {}).await?.total();
-                report.tenants += 1;
-                report.last_tenant = Some(tenant);
-                if !progress(&report).keep_going() {
-                    report.stopped = true;
-                    break 'tenants;
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    /// Erases every record tagged with data subject `subject`, whatever its window, `batch`
-    /// at a time. The audit receipt (`retention.erase_subject`) holds a keyed digest of the
-    /// subject ([`erasure_receipt_digest`] under a fresh random secret returned once in
-    /// [`ErasureReport::receipt_secret`]), never the subject itself nor a plain hash of it.
-    /// Idempotent (each run leaves its own receipt). Needs the admin role.
-    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "erase_subject", tenant = %ctx.tenant()))]
-    pub async fn erase_subject(
-        &self,
-        ctx: &TenantContext,
-        subject: &str,
-        batch: usize,
-    ) -> Result<ErasureReport> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            "retention",
-            ScopeAction::Admin,
-            "erase a data subject",
-        )
-        .await?;
-        validate_label("subject", subject)?;
-        let batch = check_batch(batch)?;
-        let (mut deleted, mut batches) = (0u64, 0u64);
-        loop {
-            let ids = self
-                .stores()
-                .retention()?
-                .delete_by_subject(ctx, subject, batch)
-                .await?;
-            batches += 1;
-            deleted += ids.len() as u64;
-            if ids.len() < batch {
-                break;
-            }
-        }
-        // Keyed, not a plain hash: a plain SHA-256 of an e-mail address is reversed by
-        // hashing a list of candidate addresses.
-        let receipt_secret = ReceiptSecret::generate()?;
-        let subject_digest =
-            erasure_receipt_digest(&receipt_secret, ctx.tenant().as_str(), subject);
-        let target = format!("{ERASURE_RECEIPT_PREFIX}{subject_digest}");
-        let audit_erased = self.erase_audit_personal(ctx, subject, &target).await?;
-        let ev = AuditEvent::new(AuditAction::SubjectErasure, target)
-            .detail("deleted", deleted.to_string())
-            .detail("audit_erased", audit_erased.to_string());
-        let receipt = self.audit(ctx, ev).await?;
-        Ok(ErasureReport {
-            subject_digest,
-            receipt_secret,
-            deleted,
-            audit_erased,
-            batches,
-            receipt,
-        })
-    }
-
     /// Erases the personal fields (actor, target, reason) of every audit entry that
     /// names `subject` ([`names_subject`](crate::audit::names_subject)) and was written
     /// before this call. Each chunk gets its receipt first (listing the entries), then
@@ -568,10 +301,299 @@ impl Guard {
         for chunk in seqs.chunks(MAX_ERASED_PER_RECEIPT) {
             let ev = AuditEvent::new(AuditAction::SubjectErasure, receipt_target)
                 .detail(ERASED_SEQS_DETAIL, format_ranges(chunk));
-            self.audit(ctx, ev).await?;
+            self.append_audit(ctx, ev).await?;
             erased += self.audit_store().erase_audit_personal(ctx, chunk).await?;
         }
         Ok(erased)
+    }
+}
+
+impl Retention<'_> {
+    /// The tenant's effective retention policy. Any role.
+    pub async fn policy(self, ctx: &TenantContext) -> Result<RetentionPolicy> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "policies/retention",
+            ScopeAction::Read,
+            "read the retention policy",
+        )?;
+        let mut p = RetentionPolicy::defaults();
+        for (class, w) in self.g.stores().retention()?.retention_rules(ctx).await? {
+            p.windows.insert(class, w);
+        }
+        Ok(p)
+    }
+
+    /// Sets the tenant's window for `class` (1 second to 100 years, or forever). Audited
+    /// (`policy.change`). Needs the admin role.
+    pub async fn set(
+        self,
+        ctx: &TenantContext,
+        class: &str,
+        window: RetentionWindow,
+    ) -> Result<()> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                "policies/retention",
+                ScopeAction::Admin,
+                "change the retention policy",
+            )
+            .await?;
+        validate_label("data class", class)?;
+        check_window(window)?;
+        self.g
+            .stores()
+            .retention()?
+            .set_retention_rule(ctx, class, window)
+            .await?;
+        let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
+            .detail("window", window_str(window));
+        self.g.append_audit(ctx, ev).await?;
+        Ok(())
+    }
+
+    /// Removes the tenant's override for `class` (back to the default). Audited. Needs the admin role.
+    pub async fn clear(self, ctx: &TenantContext, class: &str) -> Result<bool> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                "policies/retention",
+                ScopeAction::Admin,
+                "change the retention policy",
+            )
+            .await?;
+        validate_label("data class", class)?;
+        let had = self
+            .g
+            .stores()
+            .retention()?
+            .clear_retention_rule(ctx, class)
+            .await?;
+        if had {
+            let ev = AuditEvent::new(AuditAction::PolicyChange, format!("retention:{class}"))
+                .detail("window", "default");
+            self.g.append_audit(ctx, ev).await?;
+        }
+        Ok(had)
+    }
+
+    /// Hard-deletes the tenant's records that are past their window, `batch` at a time
+    /// (1 to 10,000), calling `progress` after each batch. Stateless, so resumable and
+    /// idempotent; nothing inside its window is touched. When anything was deleted, an
+    /// audit receipt (`retention.sweep`) records the counts per class. Needs the admin role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "sweep", tenant = %ctx.tenant()))]
+    pub async fn sweep<P: crate::Progress>(
+        self,
+        ctx: &TenantContext,
+        batch: usize,
+        mut progress: impl FnMut(&SweepReport) -> P + Send,
+    ) -> Result<SweepReport> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                "retention",
+                ScopeAction::Admin,
+                "run a retention sweep",
+            )
+            .await?;
+        let batch = check_batch(batch)?;
+        let policy = self.g.retention().policy(ctx).await?;
+        let now = self.g.now();
+        let mut report = SweepReport {
+            tenant: Some(ctx.tenant().clone()),
+            now,
+            ..Default::default()
+        };
+        'classes: for class in self.g.stores().retention()?.record_classes(ctx).await? {
+            let RetentionWindow::Secs(w) = policy.window(&class) else {
+                continue;
+            };
+            let cutoff = now.saturating_sub(w);
+            loop {
+                let ids = self
+                    .g
+                    .stores()
+                    .retention()?
+                    .delete_expired(ctx, &class, cutoff, batch)
+                    .await?;
+                report.batches += 1;
+                if !ids.is_empty() {
+                    *report.deleted.entry(class.clone()).or_default() += ids.len() as u64;
+                }
+                if !progress(&report).keep_going() {
+                    // What was deleted so far still gets its audit receipt below.
+                    report.stopped = true;
+                    break 'classes;
+                }
+                if ids.len() < batch {
+                    break;
+                }
+            }
+        }
+        if report.total() > 0 {
+            let mut ev = AuditEvent::new(
+                AuditAction::RetentionSweep,
+                format!("tenant:{}", ctx.tenant()),
+            )
+            .detail("now", now.to_string());
+            for (class, n) in &report.deleted {
+                ev = ev.detail(format!("deleted.{class}"), n.to_string());
+            }
+            report.audit_seq = Some(self.g.append_audit(ctx, ev).await?.seq);
+        }
+        Ok(report)
+    }
+
+    /// What [`Retention::sweep`](crate::Retention::sweep) would delete now, per data class, without deleting anything
+    /// (an operator's dry run): records whose class has a window and whose last write is
+    /// older than it, by the same rule as the sweep. Reads record metadata only. Needs the
+    /// admin role, like the sweep.
+    pub async fn preview(self, ctx: &TenantContext) -> Result<BTreeMap<String, u64>> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                "retention",
+                ScopeAction::Admin,
+                "run a retention sweep",
+            )
+            .await?;
+        let policy = self.g.retention().policy(ctx).await?;
+        let now = self.g.now();
+        let mut due = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .g
+                .store()
+                .records_page(ctx, cursor.as_deref(), crate::store::MAX_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.id.clone());
+            for rec in &page {
+                if let RetentionWindow::Secs(w) = policy.window(&rec.class) {
+                    if rec.updated_at < now.saturating_sub(w) {
+                        *due.entry(rec.class.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Sweeps every tenant (service role), tenants in ascending id order. Resumable: pass
+    /// the last report's `last_tenant` as `start_after`.
+    pub async fn sweep_all(
+        self,
+        service: &ServiceRole,
+        start_after: Option<TenantId>,
+        batch: usize,
+    ) -> Result<SweepAllReport> {
+        self.g
+            .retention()
+            .sweep_all_with_progress(service, start_after, batch, |_| {})
+            .await
+    }
+
+    /// [`Retention::sweep_all`](crate::Retention::sweep_all), calling `progress` with the running report after each tenant
+    /// is swept (so `last_tenant` in it is always a safe `start_after` to resume from).
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "sweep_all"))]
+    pub async fn sweep_all_with_progress<P: crate::Progress>(
+        self,
+        service: &ServiceRole,
+        start_after: Option<TenantId>,
+        batch: usize,
+        mut progress: impl FnMut(&SweepAllReport) -> P + Send,
+    ) -> Result<SweepAllReport> {
+        let batch = check_batch(batch)?;
+        let mut report = SweepAllReport {
+            last_tenant: start_after,
+            ..Default::default()
+        };
+        'tenants: loop {
+            let tenants = self
+                .g
+                .store()
+                .list_tenants(service, report.last_tenant.as_ref(), batch)
+                .await?;
+            if tenants.is_empty() {
+                break;
+            }
+            for tenant in tenants {
+                let ctx = TenantContext::service(tenant.clone(), service);
+                report.deleted += self.g.retention().sweep(&ctx, batch, |_| {}).await?.total();
+                report.tenants += 1;
+                report.last_tenant = Some(tenant);
+                if !progress(&report).keep_going() {
+                    report.stopped = true;
+                    break 'tenants;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Erases every record tagged with data subject `subject`, whatever its window, `batch`
+    /// at a time. The audit receipt (`retention.erase_subject`) holds a keyed digest of the
+    /// subject ([`erasure_receipt_digest`] under a fresh random secret returned once in
+    /// [`ErasureReport::receipt_secret`]), never the subject itself nor a plain hash of it.
+    /// Idempotent (each run leaves its own receipt). Needs the admin role.
+    #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "erase_subject", tenant = %ctx.tenant()))]
+    pub async fn erase_subject(
+        self,
+        ctx: &TenantContext,
+        subject: &str,
+        batch: usize,
+    ) -> Result<ErasureReport> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                "retention",
+                ScopeAction::Admin,
+                "erase a data subject",
+            )
+            .await?;
+        validate_label("subject", subject)?;
+        let batch = check_batch(batch)?;
+        let (mut deleted, mut batches) = (0u64, 0u64);
+        loop {
+            let ids = self
+                .g
+                .stores()
+                .retention()?
+                .delete_by_subject(ctx, subject, batch)
+                .await?;
+            batches += 1;
+            deleted += ids.len() as u64;
+            if ids.len() < batch {
+                break;
+            }
+        }
+        // Keyed, not a plain hash: a plain SHA-256 of an e-mail address is reversed by
+        // hashing a list of candidate addresses.
+        let receipt_secret = ReceiptSecret::generate()?;
+        let subject_digest =
+            erasure_receipt_digest(&receipt_secret, ctx.tenant().as_str(), subject);
+        let target = format!("{ERASURE_RECEIPT_PREFIX}{subject_digest}");
+        let audit_erased = self.g.erase_audit_personal(ctx, subject, &target).await?;
+        let ev = AuditEvent::new(AuditAction::SubjectErasure, target)
+            .detail("deleted", deleted.to_string())
+            .detail("audit_erased", audit_erased.to_string());
+        let receipt = self.g.append_audit(ctx, ev).await?;
+        Ok(ErasureReport {
+            subject_digest,
+            receipt_secret,
+            deleted,
+            audit_erased,
+            batches,
+            receipt,
+        })
     }
 
     /// Erases the whole tenant: crypto-shreds it (every key version destroyed, so every
@@ -581,23 +603,25 @@ impl Guard {
     /// again. Needs the owner role.
     #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "erase_tenant", tenant = %ctx.tenant()))]
     pub async fn erase_tenant(
-        &self,
+        self,
         ctx: &TenantContext,
         batch: usize,
     ) -> Result<TenantErasureReport> {
-        self.authorize_live(
-            ctx,
-            Role::Owner,
-            "tenant",
-            ScopeAction::Admin,
-            "erase a tenant",
-        )
-        .await?;
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Owner,
+                "tenant",
+                ScopeAction::Admin,
+                "erase a tenant",
+            )
+            .await?;
         let batch = check_batch(batch)?;
-        let (shred, tokens_revoked, sessions_revoked) = self.shred_counting(ctx).await?;
+        let (shred, tokens_revoked, sessions_revoked) = self.g.shred_counting(ctx).await?;
         let mut records_deleted = 0;
         loop {
             let n = self
+                .g
                 .stores()
                 .retention()?
                 .delete_all_records(ctx, batch)
@@ -615,7 +639,7 @@ impl Guard {
         .detail("tokens_revoked", tokens_revoked.to_string())
         .detail("sessions_revoked", sessions_revoked.to_string())
         .detail("records_deleted", records_deleted.to_string());
-        let receipt = self.audit(ctx, ev).await?;
+        let receipt = self.g.append_audit(ctx, ev).await?;
         Ok(TenantErasureReport {
             tokens_revoked,
             sessions_revoked,

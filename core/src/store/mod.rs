@@ -405,9 +405,9 @@ pub trait RecordStore: Send + Sync {
 ///     .service_key_store(journal)
 ///     .build_with_service()?;
 /// let ctx = TenantContext::service(TenantId::new("acme")?, &service);
-/// guard.create_tenant(&ctx).await?;
-/// guard.put_record(&ctx, "row-1", "api_key", None, b"sk-live-123").await?;
-/// let (_, plain) = guard.open_record_with_reason(&ctx, "row-1", "support ticket 42").await?;
+/// guard.keys().create_tenant(&ctx).await?;
+/// guard.records().put(&ctx, "row-1", "api_key", None, b"sk-live-123").await?;
+/// let (_, plain) = guard.records().open_record_with_reason(&ctx, "row-1", "support ticket 42").await?;
 /// assert_eq!(plain.expose(), b"sk-live-123");
 /// assert_eq!(backend.writes.load(Ordering::Relaxed), 1);
 /// # Ok(()) }

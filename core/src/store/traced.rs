@@ -645,17 +645,27 @@ mod tests {
                     .build_with_service()
                     .unwrap();
                 let acme = TenantContext::service(TenantId::new("acme").unwrap(), &service);
-                guard.create_tenant(&acme).await.unwrap();
-                let sealed = guard.seal(&acme, "ctx/1", PLAINTEXT).await.unwrap();
-                let plain = guard.open(&acme, "ctx/1", &sealed).await.unwrap();
+                guard.keys().create_tenant(&acme).await.unwrap();
+                let sealed = guard
+                    .records()
+                    .seal(&acme, "ctx/1", PLAINTEXT)
+                    .await
+                    .unwrap();
+                let plain = guard.records().open(&acme, "ctx/1", &sealed).await.unwrap();
                 assert_eq!(plain.expose(), PLAINTEXT);
                 guard
+                    .records()
                     .put_credential(&acme, RECORD_ID, &Credential::password(PASSWORD))
                     .await
                     .unwrap();
-                guard.open_credential(&acme, RECORD_ID).await.unwrap();
+                guard
+                    .records()
+                    .open_credential(&acme, RECORD_ID)
+                    .await
+                    .unwrap();
                 let issued = guard
-                    .create_token(
+                    .tokens()
+                    .create(
                         &acme,
                         TokenSpec::read_only(UserId::new("bot").unwrap(), "ci"),
                     )
@@ -663,14 +673,23 @@ mod tests {
                     .unwrap();
                 let token = issued.secret.expose().to_owned();
                 guard
-                    .verify_token(&token, "runs/1", Action::Read)
+                    .tokens()
+                    .verify(&token, "runs/1", Action::Read)
                     .await
                     .unwrap();
-                guard.rotate_tenant_key(&acme).await.unwrap();
-                guard.reencrypt_all(&acme, 100, |_| {}).await.unwrap();
-                guard.sweep(&acme, 100, |_| {}).await.unwrap();
-                guard.erase_subject(&acme, SUBJECT, 100).await.unwrap();
-                guard.shred_tenant(&acme).await.unwrap();
+                guard.keys().rotate(&acme).await.unwrap();
+                guard
+                    .keys()
+                    .reencrypt_all(&acme, 100, |_| {})
+                    .await
+                    .unwrap();
+                guard.retention().sweep(&acme, 100, |_| {}).await.unwrap();
+                guard
+                    .retention()
+                    .erase_subject(&acme, SUBJECT, 100)
+                    .await
+                    .unwrap();
+                guard.keys().shred(&acme).await.unwrap();
                 vec![token, sealed.to_text()]
             })
         });

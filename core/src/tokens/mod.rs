@@ -8,15 +8,16 @@
 //! prefix (configurable)
 //! ```
 //!
-//! The plaintext is returned once, by [`Guard::create_token`](crate::Guard::create_token), as
+//! The plaintext is returned once, by [`Tokens::create`](crate::Tokens::create), as
 //! a [`TokenSecret`] whose `Debug` prints `[REDACTED]`; the store only ever sees its SHA-256.
-//! Verification ([`Guard::verify_token`](crate::Guard::verify_token)) rejects malformed
+//! Verification ([`Tokens::verify`](crate::Tokens::verify)) rejects malformed
 //! strings and bad checksums before any lookup, finds the token by hash, compares hashes in
 //! constant time, and yields the agent's [`TenantContext`] or a typed reason.
 
 mod cache;
 pub mod format;
 mod ops;
+pub use ops::Tokens;
 
 pub(crate) use cache::TokenCache;
 pub(crate) use ops::sha256;

@@ -14,6 +14,13 @@ use crate::guard::Guard;
 use crate::store::TokenRecord;
 use crate::tenant::{AgentGrant, Principal, Role, TenantContext, UserId};
 
+area_handle!(
+    /// Agent tokens: create, list, revoke, kill an agent, authenticate, verify. From [`Guard::tokens`].
+    Tokens,
+    tokens,
+    "Agent token operations."
+);
+
 /// The resource token management touches.
 pub(crate) const TOKENS: &str = "tokens";
 
@@ -33,22 +40,24 @@ fn info(rec: &TokenRecord) -> Result<TokenInfo> {
     })
 }
 
-impl Guard {
+impl Tokens<'_> {
     /// Creates an agent token and returns its plaintext, once; the store keeps only its
     /// SHA-256. Read-only on everything unless `spec` says otherwise. Audited
     /// (`token.create`). Needs the admin role, or an agent with `admin` on `tokens`: an
     /// agent mints only for itself (so its kill switch ends what it minted), only scopes
     /// within its own, and never outliving its own token (`Widening` otherwise).
-    pub async fn create_token(&self, ctx: &TenantContext, spec: TokenSpec) -> Result<IssuedToken> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            TOKENS,
-            Action::Admin,
-            "create an agent token",
-        )
-        .await?;
-        self.limit(ctx, crate::ratelimit::ActionClass::TokenCreate, None)
+    pub async fn create(self, ctx: &TenantContext, spec: TokenSpec) -> Result<IssuedToken> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                TOKENS,
+                Action::Admin,
+                "create an agent token",
+            )
+            .await?;
+        self.g
+            .limit(ctx, crate::ratelimit::ActionClass::TokenCreate, None)
             .await?;
         spec.validate()?;
         if let Principal::Agent(g) = ctx.principal() {
@@ -63,7 +72,7 @@ impl Guard {
                 return Err(TokenError::Widening("a scope the agent does not hold").into());
             }
             if let Some(own) = g.expires_at {
-                let asked = spec.ttl_secs.map(|t| self.now().saturating_add(t));
+                let asked = spec.ttl_secs.map(|t| self.g.now().saturating_add(t));
                 if asked.is_none_or(|e| e > own) {
                     return Err(
                         TokenError::Widening("a lifetime beyond the agent's own token").into(),
@@ -71,9 +80,9 @@ impl Guard {
                 }
             }
         }
-        let gov = self.gov();
+        let gov = self.g.gov();
         let secret = format::generate(&gov.tokens.prefix)?;
-        let now = self.now();
+        let now = self.g.now();
         let rec = TokenRecord {
             id: format::random_id("tok_")?,
             tenant: ctx.tenant().clone(),
@@ -85,7 +94,7 @@ impl Guard {
             expires_at: spec.ttl_secs.map(|t| now.saturating_add(t)),
             revoked_at: None,
         };
-        self.stores().tokens()?.insert_token(ctx, &rec).await?;
+        self.g.stores().tokens()?.insert_token(ctx, &rec).await?;
         let scopes: Vec<String> = rec
             .scopes
             .iter()
@@ -97,7 +106,7 @@ impl Guard {
         if let Some(e) = rec.expires_at {
             ev = ev.detail("expires_at", e.to_string());
         }
-        self.audit(ctx, ev).await?;
+        self.g.append_audit(ctx, ev).await?;
         Ok(IssuedToken {
             id: rec.id,
             secret: TokenSecret::new(secret),
@@ -107,16 +116,18 @@ impl Guard {
 
     /// The tenant's tokens (of one agent if given), ids after `after` ascending, at most
     /// `limit` (1 to 10,000). Metadata only. Needs the admin role.
-    pub async fn list_tokens(
-        &self,
+    pub async fn list(
+        self,
         ctx: &TenantContext,
         agent: Option<&UserId>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<TokenInfo>> {
-        self.authorize_live(ctx, Role::Admin, TOKENS, Action::Read, "list agent tokens")
+        self.g
+            .authorize_live(ctx, Role::Admin, TOKENS, Action::Read, "list agent tokens")
             .await?;
         let recs = self
+            .g
             .stores()
             .tokens()?
             .list_tokens(ctx, agent.map(UserId::as_str), after, limit)
@@ -126,26 +137,29 @@ impl Guard {
 
     /// Revokes one token; returns whether it was live. Audited (`token.revoke`). Needs
     /// the admin role.
-    pub async fn revoke_token(&self, ctx: &TenantContext, id: &str) -> Result<bool> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            TOKENS,
-            Action::Admin,
-            "revoke an agent token",
-        )
-        .await?;
+    pub async fn revoke(self, ctx: &TenantContext, id: &str) -> Result<bool> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                TOKENS,
+                Action::Admin,
+                "revoke an agent token",
+            )
+            .await?;
         let was_live = self
+            .g
             .stores()
             .tokens()?
-            .revoke_token(ctx, id, self.now())
+            .revoke_token(ctx, id, self.g.now())
             .await?;
-        self.publish(&crate::events::Event::TokenRevoked {
+        self.g.publish(&crate::events::Event::TokenRevoked {
             tenant: ctx.tenant().clone(),
             token_id: id.to_owned(),
         });
         if was_live {
-            self.audit(ctx, AuditEvent::new(AuditAction::TokenRevoke, id))
+            self.g
+                .append_audit(ctx, AuditEvent::new(AuditAction::TokenRevoke, id))
                 .await?;
         }
         Ok(was_live)
@@ -153,31 +167,34 @@ impl Guard {
 
     /// Kill switch: revokes every live token of `agent` at once; returns how many.
     /// Audited (`token.kill_agent`). Needs the admin role.
-    pub async fn kill_agent(&self, ctx: &TenantContext, agent: &UserId) -> Result<u64> {
-        self.authorize_live(
-            ctx,
-            Role::Admin,
-            TOKENS,
-            Action::Admin,
-            "revoke an agent's tokens",
-        )
-        .await?;
+    pub async fn kill_agent(self, ctx: &TenantContext, agent: &UserId) -> Result<u64> {
+        self.g
+            .authorize_live(
+                ctx,
+                Role::Admin,
+                TOKENS,
+                Action::Admin,
+                "revoke an agent's tokens",
+            )
+            .await?;
         let n = self
+            .g
             .stores()
             .tokens()?
-            .revoke_tokens(ctx, Some(agent.as_str()), self.now())
+            .revoke_tokens(ctx, Some(agent.as_str()), self.g.now())
             .await?;
-        self.publish(&crate::events::Event::AgentKilled {
+        self.g.publish(&crate::events::Event::AgentKilled {
             tenant: ctx.tenant().clone(),
             agent: agent.as_str().to_owned(),
         });
-        self.forget_revoked(ctx, Some(agent)).await?;
-        self.audit(
-            ctx,
-            AuditEvent::new(AuditAction::AgentKill, format!("agent:{agent}"))
-                .detail("revoked", n.to_string()),
-        )
-        .await?;
+        self.g.forget_revoked(ctx, Some(agent)).await?;
+        self.g
+            .append_audit(
+                ctx,
+                AuditEvent::new(AuditAction::AgentKill, format!("agent:{agent}"))
+                    .detail("revoked", n.to_string()),
+            )
+            .await?;
         Ok(n)
     }
 
@@ -187,21 +204,21 @@ impl Guard {
     /// [`TenantContext`], or `Error::Token` with the reason (`Unknown`, `Expired`, `Revoked`...).
     ///
     /// Without a host key, every caller's unknown tokens count in one shared cell: prefer
-    /// [`Guard::authenticate_token_from`].
-    pub async fn authenticate_token(&self, token: &str) -> Result<VerifiedToken> {
-        self.authenticate_token_from(token, None).await
+    /// [`Tokens::authenticate_from`](crate::Tokens::authenticate_from).
+    pub async fn authenticate(self, token: &str) -> Result<VerifiedToken> {
+        self.g.tokens().authenticate_from(token, None).await
     }
 
-    /// [`Guard::authenticate_token`] for a caller known by `host_key` (its IP address or
+    /// [`Tokens::authenticate`](crate::Tokens::authenticate) for a caller known by `host_key` (its IP address or
     /// client id): unknown tokens are counted per host key (`TokenFailure` class), and a
     /// host key over that limit is refused with `RateLimited` before any lookup. A token
     /// found in the in-process cache never reaches the limiter.
-    pub async fn authenticate_token_from(
-        &self,
+    pub async fn authenticate_from(
+        self,
         token: &str,
         host_key: Option<&str>,
     ) -> Result<VerifiedToken> {
-        let gov = self.gov();
+        let gov = self.g.gov();
         format::parse(token, &gov.tokens.prefix)?;
         let hash = sha256(token);
         let cached = match gov.token_cache.get(&hash) {
@@ -210,16 +227,17 @@ impl Guard {
                 // Taken before the lookup: news that arrives while the lookup is in
                 // flight moves it on, and the stale row is then not cached.
                 let generation = gov.token_cache.generation();
-                let limiter = self.rate_limiter();
+                let limiter = self.g.rate_limiter();
                 let key = crate::ratelimit::LimitKey::anonymous().host(Some(
                     host_key.unwrap_or(crate::ratelimit::enforce::NO_HOST_KEY),
                 ));
                 let class = crate::ratelimit::ActionClass::TokenFailure;
                 limiter.peek(class, &key).await?;
                 let Some(rec) = self
+                    .g
                     .stores()
                     .tokens()?
-                    .token_by_hash(&self.service_role(), &hash)
+                    .token_by_hash(&self.g.service_role(), &hash)
                     .await?
                 else {
                     limiter.failure(class, &key).await;
@@ -237,7 +255,7 @@ impl Guard {
         if rec.revoked_at.is_some() {
             return Err(TokenError::Revoked.into());
         }
-        if rec.expires_at.is_some_and(|e| self.now() >= e) {
+        if rec.expires_at.is_some_and(|e| self.g.now() >= e) {
             return Err(TokenError::Expired.into());
         }
         let agent = cached.agent.clone();
@@ -267,15 +285,15 @@ impl Guard {
         })
     }
 
-    /// [`Guard::authenticate_token`], then checks that a scope allows `action` on
+    /// [`Tokens::authenticate`](crate::Tokens::authenticate), then checks that a scope allows `action` on
     /// `resource` (`OutOfScope` otherwise).
-    pub async fn verify_token(
-        &self,
+    pub async fn verify(
+        self,
         token: &str,
         resource: &str,
         action: Action,
     ) -> Result<VerifiedToken> {
-        let v = self.authenticate_token(token).await?;
+        let v = self.g.tokens().authenticate(token).await?;
         if !v.allows(resource, action) {
             // Echo at most 128 bytes of the caller's resource name.
             return Err(TokenError::OutOfScope {

@@ -30,43 +30,49 @@ async fn busy_log(g: &Guard) -> Vec<String> {
 
 async fn busy_log_in(g: &Guard, store: Option<&Arc<dyn Store>>) -> Vec<String> {
     let acme = service("acme");
-    g.create_tenant(&acme).await.unwrap();
-    g.put_credential(&acme, "row-1", &Credential::password("hunter2"))
+    g.keys().create_tenant(&acme).await.unwrap();
+    g.records()
+        .put_credential(&acme, "row-1", &Credential::password("hunter2"))
         .await
         .unwrap();
-    g.open_credential_with_reason(&acme, "row-1", "run 812 launch")
+    g.records()
+        .open_credential_with_reason(&acme, "row-1", "run 812 launch")
         .await
         .unwrap();
-    g.open_credential(&acme, "row-1").await.unwrap();
-    let k2 = g.rotate_tenant_key(&acme).await.unwrap();
-    g.reencrypt(&acme, tenantguard::KeyId::FIRST, 10, |_| {})
+    g.records().open_credential(&acme, "row-1").await.unwrap();
+    let k2 = g.keys().rotate(&acme).await.unwrap();
+    g.keys()
+        .reencrypt(&acme, tenantguard::KeyId::FIRST, 10, |_| {})
         .await
         .unwrap();
-    g.retire_key(&acme, tenantguard::KeyId::FIRST)
+    g.keys()
+        .retire(&acme, tenantguard::KeyId::FIRST)
         .await
         .unwrap();
     let admin = match store {
         Some(s) => member(s, "acme", "ada", Role::Admin).await,
         None => user("acme", "ada", Role::Admin),
     };
-    g.record_audit(
-        &admin,
-        AuditEvent::new(AuditAction::MembershipChange, "user:bob")
-            .detail("role", "member")
-            .reason("hired"),
-    )
-    .await
-    .unwrap();
-    g.record_audit(
-        &service("acme"),
-        AuditEvent::new(AuditAction::EgressDecision, "provider:openai")
-            .detail("decision", "redacted"),
-    )
-    .await
-    .unwrap();
+    g.audit()
+        .record(
+            &admin,
+            AuditEvent::new(AuditAction::MembershipChange, "user:bob")
+                .detail("role", "member")
+                .reason("hired"),
+        )
+        .await
+        .unwrap();
+    g.audit()
+        .record(
+            &service("acme"),
+            AuditEvent::new(AuditAction::EgressDecision, "provider:openai")
+                .detail("decision", "redacted"),
+        )
+        .await
+        .unwrap();
     assert_eq!(k2.get(), 2);
     let mut out = Vec::new();
-    let report = g.export_audit(&admin, &mut out).await.unwrap();
+    let report = g.audit().export(&admin, &mut out).await.unwrap();
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     assert_eq!(report.entries as usize, lines.len());
@@ -123,7 +129,8 @@ fn hooks_export_and_verify_on_every_store() {
             assert_eq!(r.entries, 7);
             assert_eq!(r.head, head.1);
             assert_eq!(
-                g.verify_audit(&user("acme", "ada", Role::Admin))
+                g.audit()
+                    .verify(&user("acme", "ada", Role::Admin))
                     .await
                     .unwrap()
                     .report()
@@ -299,12 +306,13 @@ fn tampering_is_pinpointed() {
 
 async fn busy_log_for(g: &Guard, tenant: &str) -> Vec<String> {
     let ctx = service(tenant);
-    g.create_tenant(&ctx).await.unwrap();
-    g.record_audit(&ctx, AuditEvent::new(AuditAction::PolicyChange, "egress"))
+    g.keys().create_tenant(&ctx).await.unwrap();
+    g.audit()
+        .record(&ctx, AuditEvent::new(AuditAction::PolicyChange, "egress"))
         .await
         .unwrap();
     let mut out = Vec::new();
-    g.export_audit(&ctx, &mut out).await.unwrap();
+    g.audit().export(&ctx, &mut out).await.unwrap();
     String::from_utf8(out)
         .unwrap()
         .lines()
@@ -343,7 +351,8 @@ fn sqlite_rows_are_append_only_and_tampering_is_found() {
         .unwrap();
         // A broken chain is an outcome, not an error; as an error it is `Integrity`.
         let outcome = g
-            .verify_audit(&user("acme", "ada", Role::Admin))
+            .audit()
+            .verify(&user("acme", "ada", Role::Admin))
             .await
             .unwrap();
         assert!(!outcome.is_valid());
@@ -397,7 +406,7 @@ fn concurrent_appenders_never_fork_the_chain() {
                 })
                 .collect();
             let guards: Vec<Guard> = pairs.iter().map(|p| p.0.clone()).collect();
-            guards[0].create_tenant(&pairs[0].1).await.unwrap();
+            guards[0].keys().create_tenant(&pairs[0].1).await.unwrap();
             let mut tasks = Vec::new();
             for i in 0..32 {
                 let (g, acme) = pairs[i % pairs.len()].clone();
@@ -405,7 +414,7 @@ fn concurrent_appenders_never_fork_the_chain() {
                     for j in 0..10 {
                         let ev =
                             AuditEvent::new(AuditAction::EgressDecision, format!("task-{i}-{j}"));
-                        g.record_audit(&acme, ev).await.unwrap();
+                        g.audit().record(&acme, ev).await.unwrap();
                     }
                 }));
             }
@@ -414,14 +423,15 @@ fn concurrent_appenders_never_fork_the_chain() {
             }
             let admin = user("acme", "ada", Role::Admin);
             let r = guards[0]
-                .verify_audit(&admin)
+                .audit()
+                .verify(&admin)
                 .await
                 .unwrap()
                 .into_result()
                 .unwrap();
             assert_eq!(r.entries, 321, "{name}");
             assert_eq!(r.last_seq, 321, "{name}");
-            let entries = guards[0].audit_entries(&admin, 0, 10_000).await.unwrap();
+            let entries = guards[0].audit().entries(&admin, 0, 10_000).await.unwrap();
             let mut targets: Vec<&str> = entries.iter().map(|e| e.target.as_str()).collect();
             targets.sort();
             targets.dedup();
@@ -435,18 +445,20 @@ fn permissions_limits_and_isolation() {
     rt().block_on(async {
         for (name, store, _dir) in stores() {
             let g = guard(store.clone(), &TestClock::at(T0));
-            g.create_tenant(&service("acme")).await.unwrap();
-            g.create_tenant(&service("globex")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("globex")).await.unwrap();
             let viewer = member(&store, "acme", "vic", Role::Viewer).await;
-            g.record_audit(&viewer, AuditEvent::new(AuditAction::PolicyChange, "x"))
+            g.audit()
+                .record(&viewer, AuditEvent::new(AuditAction::PolicyChange, "x"))
                 .await
                 .unwrap();
             assert_eq!(
-                g.audit_entries(&viewer, 0, 10).await.unwrap_err().kind(),
+                g.audit().entries(&viewer, 0, 10).await.unwrap_err().kind(),
                 ErrorKind::PermissionDenied
             );
             assert_eq!(
-                g.export_audit(&viewer, Vec::new())
+                g.audit()
+                    .export(&viewer, Vec::new())
                     .await
                     .unwrap_err()
                     .kind(),
@@ -459,18 +471,20 @@ fn permissions_limits_and_isolation() {
                 AuditEvent::new(AuditAction::PolicyChange, "x").detail("k", "v".repeat(1025)),
             ] {
                 assert_eq!(
-                    g.record_audit(&viewer, bad).await.unwrap_err().kind(),
+                    g.audit().record(&viewer, bad).await.unwrap_err().kind(),
                     ErrorKind::InvalidInput
                 );
             }
             let e = g
+                .records()
                 .open_record_with_reason(&service("acme"), "nope", "")
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput);
             // Each tenant has its own chain.
             let gl = g
-                .audit_entries(&member(&store, "globex", "g", Role::Admin).await, 0, 10)
+                .audit()
+                .entries(&member(&store, "globex", "g", Role::Admin).await, 0, 10)
                 .await
                 .unwrap();
             assert_eq!(gl.len(), 1, "{name}");
@@ -492,16 +506,17 @@ fn kek_rotation_is_audited_per_tenant() {
             .map(tg_cap::keep)
             .unwrap();
         for t in ["a", "b"] {
-            g.create_tenant(&service(t)).await.unwrap();
+            g.keys().create_tenant(&service(t)).await.unwrap();
         }
         let kek = kp.rotate_kek().unwrap();
         let r = g
-            .rewrap_tenant_keys(&tg_cap::cap(), None, 10, |_| {})
+            .keys()
+            .rewrap(&tg_cap::cap(), None, 10, |_| {})
             .await
             .unwrap();
         assert_eq!(r.rewrapped, 2);
         for t in ["a", "b"] {
-            let log = g.audit_entries(&service(t), 0, 10).await.unwrap();
+            let log = g.audit().entries(&service(t), 0, 10).await.unwrap();
             let last = log.last().unwrap();
             assert_eq!(
                 (last.action.as_str(), last.target.clone()),
@@ -510,11 +525,12 @@ fn kek_rotation_is_audited_per_tenant() {
             assert_eq!(last.details.get("rewrapped").map(String::as_str), Some("1"));
         }
         // Nothing to do: no new entries.
-        g.rewrap_tenant_keys(&tg_cap::cap(), None, 10, |_| {})
+        g.keys()
+            .rewrap(&tg_cap::cap(), None, 10, |_| {})
             .await
             .unwrap();
         assert_eq!(
-            g.audit_entries(&service("a"), 0, 10).await.unwrap().len(),
+            g.audit().entries(&service("a"), 0, 10).await.unwrap().len(),
             2
         );
     });
@@ -537,10 +553,10 @@ mod props {
             for (target, reason) in events {
                 let mut ev = AuditEvent::new(AuditAction::PolicyChange, target.clone());
                 ev.reason = reason.clone();
-                g.record_audit(&ctx, ev).await.unwrap();
+                g.audit().record(&ctx, ev).await.unwrap();
             }
             let mut out = Vec::new();
-            g.export_audit(&ctx, &mut out).await.unwrap();
+            g.audit().export(&ctx, &mut out).await.unwrap();
             out
         })
     }

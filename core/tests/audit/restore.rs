@@ -74,7 +74,8 @@ fn uid(u: &str) -> UserId {
 /// Every session of acme: id → revoked.
 async fn revoked(g: &Guard) -> std::collections::BTreeMap<String, bool> {
     let all = g
-        .list_tenant_sessions(&service("acme"), None, 100)
+        .sessions()
+        .list_tenant(&service("acme"), None, 100)
         .await
         .unwrap();
     all.into_iter()
@@ -85,7 +86,7 @@ async fn revoked(g: &Guard) -> std::collections::BTreeMap<String, bool> {
 async fn roles(g: &Guard) -> Vec<Option<Role>> {
     let mut v = Vec::new();
     for u in ["dave", "erin", "frank"] {
-        v.push(g.member_role(&service("acme"), &uid(u)).await.unwrap());
+        v.push(g.members().role(&service("acme"), &uid(u)).await.unwrap());
     }
     v
 }
@@ -103,7 +104,7 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let store = open();
         let g = build(store.clone(), &kek, &sink);
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         let owner = member(&store, "acme", "ada", Role::Owner).await;
         let mut s = std::collections::BTreeMap::new();
         for (u, role) in [
@@ -114,13 +115,15 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
             ("erin", Role::Member),
         ] {
             let ctx = member(&store, "acme", u, role).await;
-            s.insert(u, g.create_session(&ctx, "laptop").await.unwrap());
+            s.insert(u, g.sessions().create(&ctx, "laptop").await.unwrap());
         }
         let carol2 = g
-            .create_session(&user("acme", "carol", Role::Member), "phone")
+            .sessions()
+            .create(&user("acme", "carol", Role::Member), "phone")
             .await
             .unwrap();
-        g.audit_checkpoint(&user("acme", "ada", Role::Owner))
+        g.audit()
+            .checkpoint(&user("acme", "ada", Role::Owner))
             .await
             .unwrap();
         rusqlite::Connection::open(&path)
@@ -131,21 +134,28 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
         // The lost window: bob's one session revoked, all of carol's, dave demoted (in two
         // steps: the last counts), erin removed (her session with her), frank granted.
         assert!(g
-            .revoke_session(&owner, &s["bob"].session_id)
+            .sessions()
+            .revoke(&owner, &s["bob"].session_id)
             .await
             .unwrap());
         assert_eq!(
-            g.revoke_user_sessions(&owner, &uid("carol")).await.unwrap(),
+            g.sessions()
+                .revoke_user(&owner, &uid("carol"))
+                .await
+                .unwrap(),
             2
         );
-        g.set_member(&owner, &uid("dave"), Role::Member)
+        g.members()
+            .set(&owner, &uid("dave"), Role::Member)
             .await
             .unwrap();
-        g.set_member(&owner, &uid("dave"), Role::Viewer)
+        g.members()
+            .set(&owner, &uid("dave"), Role::Viewer)
             .await
             .unwrap();
-        assert!(g.remove_member(&owner, &uid("erin")).await.unwrap());
-        g.set_member(&owner, &uid("frank"), Role::Member)
+        assert!(g.members().remove(&owner, &uid("erin")).await.unwrap());
+        g.members()
+            .set(&owner, &uid("frank"), Role::Member)
             .await
             .unwrap();
         let want_revoked: std::collections::BTreeMap<String, bool> = [
@@ -163,7 +173,7 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
         let want_roles = vec![Some(Role::Viewer), None, Some(Role::Member)];
         assert_eq!(roles(&g).await, want_roles);
         let mut lost = Vec::new();
-        g.export_audit_bundle(&owner, &mut lost).await.unwrap();
+        g.audit().export_bundle(&owner, &mut lost).await.unwrap();
         drop((g, store));
 
         // The restore: every revocation of the window is undone, and frank is no member.
@@ -183,16 +193,18 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
         sink.fail.store(true, Ordering::SeqCst);
         let svc: TenantContext = service("acme");
         assert!(g
-            .reconcile_audit_restore(&svc, Some(&lost), "restored")
+            .audit()
+            .reconcile_restore(&svc, Some(&lost), "restored")
             .await
             .is_err());
         assert_eq!(revoked(&g).await, want_revoked);
         assert_eq!(roles(&g).await, vec![Some(Role::Viewer), None, None]);
-        let entries = g.audit_entries(&owner, 0, 1000).await.unwrap().len();
+        let entries = g.audit().entries(&owner, 0, 1000).await.unwrap().len();
 
         // Run again: nothing re-applied twice, nothing audited but what the publish needs.
         let r = g
-            .reconcile_audit_restore(&svc, Some(&lost), "restored")
+            .audit()
+            .reconcile_restore(&svc, Some(&lost), "restored")
             .await
             .unwrap();
         assert!(!r.recorded_now);
@@ -204,7 +216,7 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
             .map(|m| (m.action.as_str(), m.target.as_str()))
             .collect();
         assert_eq!(manual, [("member.change", "user:frank")]);
-        let after = g.audit_entries(&owner, 0, 1000).await.unwrap();
+        let after = g.audit().entries(&owner, 0, 1000).await.unwrap();
         assert_eq!(after.len(), entries);
         // The first run's entries: the four re-applications, then the restore record.
         let tail: Vec<(&str, &str)> = after[after.len() - 5..]
@@ -226,7 +238,8 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
         assert_eq!(after.last().unwrap().details["manual"], "1");
         // A third run has nothing to reconcile; the state holds.
         let e = g
-            .reconcile_audit_restore(&svc, Some(&lost), "restored")
+            .audit()
+            .reconcile_restore(&svc, Some(&lost), "restored")
             .await
             .unwrap_err();
         assert!(matches!(
@@ -238,27 +251,32 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
         // The revoked sessions are refused again; the others work.
         for u in ["bob", "carol", "erin"] {
             let refresh = s[u].refresh_token.expose().to_owned();
-            assert!(g.refresh_session(&refresh).await.is_err(), "{u}");
+            assert!(g.sessions().refresh(&refresh).await.is_err(), "{u}");
         }
         assert!(g
-            .refresh_session(carol2.refresh_token.expose())
+            .sessions()
+            .refresh(carol2.refresh_token.expose())
             .await
             .is_err());
         let mut live = g
-            .refresh_session(s["ada"].refresh_token.expose())
+            .sessions()
+            .refresh(s["ada"].refresh_token.expose())
             .await
             .unwrap();
         live = g
-            .refresh_session(live.refresh_token.expose())
+            .sessions()
+            .refresh(live.refresh_token.expose())
             .await
             .unwrap();
         assert!(!live.session_id.is_empty());
         // Dave's next refresh carries the demoted role.
         let d = g
-            .refresh_session(s["dave"].refresh_token.expose())
+            .sessions()
+            .refresh(s["dave"].refresh_token.expose())
             .await
             .unwrap();
         let v = g
+            .sessions()
             .verify_access_token(d.access_token.expose())
             .await
             .unwrap();

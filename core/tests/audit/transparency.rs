@@ -43,19 +43,20 @@ fn build(
 
 async fn events(g: &Guard, n: usize) {
     for i in 0..n {
-        g.record_audit(
-            &service("acme"),
-            AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{i}"))
-                .detail("decision", "redacted"),
-        )
-        .await
-        .unwrap();
+        g.audit()
+            .record(
+                &service("acme"),
+                AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{i}"))
+                    .detail("decision", "redacted"),
+            )
+            .await
+            .unwrap();
     }
 }
 
 async fn export(g: &Guard) -> String {
     let mut out = Vec::new();
-    g.export_audit_bundle(&admin(), &mut out).await.unwrap();
+    g.audit().export_bundle(&admin(), &mut out).await.unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -118,13 +119,13 @@ fn export_verifies_offline_and_every_tamper_class_has_its_reason() {
             let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
             let clock = TestClock::at(T0);
             let g = build(store, &kek, &clock, TransparencyConfig::default());
-            g.create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
             events(&g, 6).await;
-            let early = g.audit_checkpoint(&admin()).await.unwrap();
+            let early = g.audit().checkpoint(&admin()).await.unwrap();
             assert_eq!(early.checkpoint.size, 7, "{name}");
             events(&g, 4).await;
             let bundle = export(&g).await;
-            let pk = g.audit_public_key().await.unwrap();
+            let pk = g.audit().public_key().await.unwrap();
             // Customers keep the verifier key string; it round-trips.
             let pk = AuditPublicKey::parse(&pk.to_vkey()).unwrap();
             let keys = [pk];
@@ -246,16 +247,16 @@ fn export_verifies_offline_and_every_tamper_class_has_its_reason() {
                 .build_with_service()
                 .unwrap();
             let acme2 = TenantContext::service(tenantguard::TenantId::new("acme").unwrap(), &svc2);
-            let other_key = g2.audit_public_key().await.unwrap();
+            let other_key = g2.audit().public_key().await.unwrap();
             assert_eq!(
                 reason(verify_export(bundle.as_bytes(), &[other_key], None)),
                 TamperReason::UnknownKey
             );
             // A fork: the customer's earlier checkpoint is of another history (the
             // second guard's log of acme).
-            g2.create_tenant(&acme2).await.unwrap();
-            let foreign = g2.audit_checkpoint(&acme2).await.unwrap();
-            let both = [keys[0].clone(), g2.audit_public_key().await.unwrap()];
+            g2.keys().create_tenant(&acme2).await.unwrap();
+            let foreign = g2.audit().checkpoint(&acme2).await.unwrap();
+            let both = [keys[0].clone(), g2.audit().public_key().await.unwrap()];
             assert_eq!(
                 reason(verify_export(
                     bundle.as_bytes(),
@@ -265,9 +266,9 @@ fn export_verifies_offline_and_every_tamper_class_has_its_reason() {
                 TamperReason::Fork
             );
             // Rollback: the earlier checkpoint is bigger than the export's.
-            let later = g.audit_checkpoint(&admin()).await.unwrap();
+            let later = g.audit().checkpoint(&admin()).await.unwrap();
             events(&g, 1).await;
-            let later2 = g.audit_checkpoint(&admin()).await.unwrap();
+            let later2 = g.audit().checkpoint(&admin()).await.unwrap();
             assert_eq!(later2.checkpoint.size, later.checkpoint.size + 1);
             assert_eq!(
                 reason(verify_export(
@@ -300,19 +301,19 @@ fn inclusion_and_consistency_proofs_are_logarithmic_and_verify_offline() {
             &clock,
             TransparencyConfig::default(),
         );
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 20).await;
-        let old = g.audit_checkpoint(&admin()).await.unwrap();
+        let old = g.audit().checkpoint(&admin()).await.unwrap();
         events(&g, 79).await;
-        let keys = [g.audit_public_key().await.unwrap()];
-        let p = g.audit_inclusion_proof(&admin(), 13).await.unwrap();
+        let keys = [g.audit().public_key().await.unwrap()];
+        let p = g.audit().inclusion_proof(&admin(), 13).await.unwrap();
         assert_eq!(p.index, 12);
         assert!(p.hashes.len() <= 7, "{}", p.hashes.len());
         let (e, cp) = verify_inclusion_proof(p.to_text().as_bytes(), &keys).unwrap();
         assert_eq!((e.seq, cp.size), (13, 100));
         // Another entry's line with this proof, or an altered hash, fails.
         let text = p.to_text();
-        let other = g.audit_entries(&admin(), 13, 1).await.unwrap().remove(0);
+        let other = g.audit().entries(&admin(), 13, 1).await.unwrap().remove(0);
         let swapped = text.replacen(&p.entry_line, &other.canonical_line(), 1);
         assert_eq!(
             verify_inclusion_proof(swapped.as_bytes(), &keys).unwrap_err(),
@@ -326,7 +327,8 @@ fn inclusion_and_consistency_proofs_are_logarithmic_and_verify_offline() {
         );
 
         let c = g
-            .audit_consistency_proof(&admin(), old.checkpoint.size)
+            .audit()
+            .consistency_proof(&admin(), old.checkpoint.size)
             .await
             .unwrap();
         assert!(c.hashes.len() <= 14);
@@ -359,7 +361,7 @@ fn checkpoints_are_issued_by_count_and_by_age_into_an_append_only_file() {
         };
         let g = build(Arc::new(tenantguard::MemoryStore::new()), &kek, &clock, cfg);
         let acme = tenantguard::TenantId::new("acme").unwrap();
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 3).await;
         assert_eq!(
             sink.latest(&acme).await.unwrap(),
@@ -375,13 +377,13 @@ fn checkpoints_are_issued_by_count_and_by_age_into_an_append_only_file() {
         assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 8, "by age");
         // A quiet log: the periodic call signs once the oldest uncovered entry is 60 s old.
         events(&g, 1).await;
-        g.audit_checkpoint_due(&admin()).await.unwrap();
+        g.audit().checkpoint_due(&admin()).await.unwrap();
         assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 8);
         clock.advance(60);
-        g.audit_checkpoint_due(&admin()).await.unwrap();
+        g.audit().checkpoint_due(&admin()).await.unwrap();
         assert_eq!(sink.latest(&acme).await.unwrap().unwrap().size, 9);
         // The file holds every checkpoint, verifiable with the public key.
-        let keys = [g.audit_public_key().await.unwrap()];
+        let keys = [g.audit().public_key().await.unwrap()];
         let reopened = FileCheckpointSink::open(&file).unwrap();
         let p = reopened.latest(&acme).await.unwrap().unwrap();
         let cp = tenantguard::audit::open_checkpoint(p.note.as_bytes(), &keys).unwrap();
@@ -427,9 +429,9 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         };
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let g = build(open(), &kek, &clock, cfg());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 5).await;
-        g.audit_checkpoint(&admin()).await.unwrap();
+        g.audit().checkpoint(&admin()).await.unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
             .unwrap();
@@ -454,7 +456,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         forged.actor = "user:mallory".into();
         forged.hash = forged.compute_hash();
         put(&forged);
-        let e = g.audit_checkpoint(&admin()).await.unwrap_err();
+        let e = g.audit().checkpoint(&admin()).await.unwrap_err();
         assert_eq!(audit_problem(e), VerifyProblem::MacMismatch);
         // ... or with the MAC stripped.
         forged.mac = None;
@@ -462,7 +464,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         put(&forged);
         let g2 = build(open(), &kek, &clock, cfg());
         assert_eq!(
-            audit_problem(g2.audit_checkpoint(&admin()).await.unwrap_err()),
+            audit_problem(g2.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::MacMissing
         );
         conn.execute("DELETE FROM tg_audit WHERE seq = 7", []).unwrap();
@@ -479,7 +481,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         put(&b2);
         let g4 = build(open(), &kek, &clock, cfg());
         assert_eq!(
-            audit_problem(g4.audit_checkpoint(&admin()).await.unwrap_err()),
+            audit_problem(g4.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::MacMismatch
         );
         conn.execute("DELETE FROM tg_audit WHERE seq >= 7", []).unwrap();
@@ -489,11 +491,11 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         // 3. Entries cut below the published checkpoint: a new instance sees the sink's
         //    checkpoint and refuses the shorter log.
         let g5 = build(open(), &kek, &clock, cfg());
-        assert_eq!(g5.audit_checkpoint(&admin()).await.unwrap().checkpoint.size, 8);
+        assert_eq!(g5.audit().checkpoint(&admin()).await.unwrap().checkpoint.size, 8);
         conn.execute("DELETE FROM tg_audit WHERE seq >= 6", []).unwrap();
         let g6 = build(open(), &kek, &clock, cfg());
         assert!(matches!(
-            audit_problem(g6.audit_checkpoint(&admin()).await.unwrap_err()),
+            audit_problem(g6.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::Truncated { expected: 8, found: 5 }
         ));
         // 4. ... and a same-length log of other (re-MACed by nobody) content is a fork:
@@ -519,7 +521,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         }
         let g7 = build(open(), &kek, &clock, cfg());
         assert_eq!(
-            audit_problem(g7.audit_checkpoint(&admin()).await.unwrap_err()),
+            audit_problem(g7.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::Fork
         );
     });
@@ -537,20 +539,22 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
         let clock = TestClock::at(T0);
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let g = build(open(), &kek, &clock, TransparencyConfig::default());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         for who in ["alice", "bob", "carol"] {
-            g.record_audit(
-                &service("acme"),
-                AuditEvent::new(AuditAction::EgressDecision, format!("user:{who}"))
-                    .reason(format!("{who} asked")),
-            )
-            .await
-            .unwrap();
+            g.audit()
+                .record(
+                    &service("acme"),
+                    AuditEvent::new(AuditAction::EgressDecision, format!("user:{who}"))
+                        .reason(format!("{who} asked")),
+                )
+                .await
+                .unwrap();
         }
         let seq_of = |who: &'static str| {
             let g = &g;
             async move {
-                g.audit_entries(&admin(), 0, 100)
+                g.audit()
+                    .entries(&admin(), 0, 100)
                     .await
                     .unwrap()
                     .into_iter()
@@ -561,12 +565,14 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
         };
         let (bob, carol) = (seq_of("bob").await, seq_of("carol").await);
         let r = g
+            .retention()
             .erase_subject(&service("acme"), "alice", 10)
             .await
             .unwrap();
         assert_eq!(r.audit_erased, 1);
         assert_eq!(
-            g.verify_audit(&admin())
+            g.audit()
+                .verify(&admin())
                 .await
                 .unwrap()
                 .report()
@@ -579,7 +585,7 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
             !bundle.contains("alice"),
             "the export still names the subject"
         );
-        let keys = [g.audit_public_key().await.unwrap()];
+        let keys = [g.audit().public_key().await.unwrap()];
         match verify_export(bundle.as_bytes(), &keys, None) {
             ExportVerdict::Valid(s) => assert_eq!(s.erased_entries, 1),
             other => panic!("{other:?}"),
@@ -596,7 +602,8 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
         };
         let problem = || async {
             audit_problem(
-                g.verify_audit(&admin())
+                g.audit()
+                    .verify(&admin())
                     .await
                     .unwrap()
                     .into_result()
@@ -628,7 +635,7 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
         conn.execute_batch("DROP TRIGGER tg_audit_no_update")
             .unwrap();
         put(bob, &bob_row).unwrap();
-        assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
+        assert!(g.audit().verify(&admin()).await.unwrap().is_valid());
         // 2. Altered in place: the commitment refuses it.
         put(bob, &bob_row.replace("user:bob", "user:bod")).unwrap();
         assert_eq!(problem().await, VerifyProblem::PersonalMismatch);
@@ -639,7 +646,7 @@ fn personal_fields_are_erasable_but_a_database_writer_cannot_hide_or_alter_them(
         assert_eq!(problem().await, VerifyProblem::PersonalMismatch);
         put(bob, &bob_row).unwrap();
         put(carol, &carol_row).unwrap();
-        assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
+        assert!(g.audit().verify(&admin()).await.unwrap().is_valid());
         // 4. The same in an export a customer holds: fields altered, or dropped.
         let (lines, note) = lines_of(&bundle);
         let at = lines.iter().position(|l| l.contains("user:bob")).unwrap();
@@ -688,10 +695,10 @@ fn an_existing_log_is_sealed_into_the_first_checkpoint() {
         let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
         let clock = TestClock::at(T0 + 10);
         let g = build(store.clone(), &kek, &clock, TransparencyConfig::default());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 2).await;
         let bundle = export(&g).await;
-        let keys = [g.audit_public_key().await.unwrap()];
+        let keys = [g.audit().public_key().await.unwrap()];
         match verify_export(bundle.as_bytes(), &keys, None) {
             ExportVerdict::Valid(s) => {
                 assert_eq!(s.entries, 6);
@@ -704,7 +711,7 @@ fn an_existing_log_is_sealed_into_the_first_checkpoint() {
         }
         // The old JSON Lines export still verifies too.
         let mut old = Vec::new();
-        g.export_audit(&admin(), &mut old).await.unwrap();
+        g.audit().export(&admin(), &mut old).await.unwrap();
         assert!(
             tenantguard::audit::verify_jsonl(&old[..], &Default::default())
                 .unwrap()
@@ -728,7 +735,7 @@ fn an_existing_log_is_sealed_into_the_first_checkpoint() {
             .await
             .unwrap();
         assert_eq!(
-            audit_problem(g.audit_checkpoint(&admin()).await.unwrap_err()),
+            audit_problem(g.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::MacMissing
         );
     });
@@ -753,21 +760,21 @@ fn write_audit_vectors_when_asked() {
         let cfg = || TransparencyConfig { sinks: vec![sink.clone()], ..Default::default() };
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let g = build(open(), &kek, &clock, cfg());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 5).await;
-        let early = g.audit_checkpoint(&admin()).await.unwrap();
+        let early = g.audit().checkpoint(&admin()).await.unwrap();
         events(&g, 5).await;
         // A subject erased: its entry keeps only the commitment, the receipts list it.
-        g.record_audit(
+        g.audit().record(
             &service("acme"),
             AuditEvent::new(AuditAction::EgressDecision, "user:alice").reason("alice asked"),
         )
         .await
         .unwrap();
-        g.erase_subject(&service("acme"), "alice", 10).await.unwrap();
+        g.retention().erase_subject(&service("acme"), "alice", 10).await.unwrap();
         let bundle = export(&g).await;
         let (lines, note) = lines_of(&bundle);
-        let vkey = g.audit_public_key().await.unwrap().to_vkey();
+        let vkey = g.audit().public_key().await.unwrap().to_vkey();
         let mut cases = vec![];
         let mut case = |name: &str, l: &[String], n: &str, earlier: Option<&str>| {
             let bytes = join(l, n);
@@ -834,10 +841,10 @@ fn write_audit_vectors_when_asked() {
         e.erase_personal();
         l[2] = e.canonical_line();
         case("personal_fields_dropped_without_receipt", &l, &note, None);
-        let inc = g.audit_inclusion_proof(&admin(), 4).await.unwrap();
+        let inc = g.audit().inclusion_proof(&admin(), 4).await.unwrap();
         let mut bad_inc = inc.clone();
         bad_inc.hashes[0][5] ^= 4;
-        let con = g.audit_consistency_proof(&admin(), early.checkpoint.size).await.unwrap();
+        let con = g.audit().consistency_proof(&admin(), early.checkpoint.size).await.unwrap();
         let mut bad_con = con.clone();
         bad_con.hashes[0][0] ^= 1;
         // A restore: the database goes back to a backup of this point; a customer kept a
@@ -848,7 +855,7 @@ fn write_audit_vectors_when_asked() {
             .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
             .unwrap();
         events(&g, 3).await;
-        let kept = g.audit_checkpoint(&admin()).await.unwrap();
+        let kept = g.audit().checkpoint(&admin()).await.unwrap();
         events(&g, 1).await;
         let lost = export(&g).await;
         drop(g);
@@ -858,7 +865,7 @@ fn write_audit_vectors_when_asked() {
         std::fs::copy(&backup, &path).unwrap();
         let g = build(open(), &kek, &clock, cfg());
         let r = g
-            .reconcile_audit_restore(&service("acme"), Some(lost.as_bytes()), "backup restored")
+            .audit().reconcile_restore(&service("acme"), Some(lost.as_bytes()), "backup restored")
             .await
             .unwrap();
         events(&g, 1).await;
@@ -994,15 +1001,16 @@ fn a_key_provider_outage_during_mac_checks_is_unavailable_not_tampering() {
         let clock = TestClock::at(T0);
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let g = build(open(), &kek, &clock, TransparencyConfig::default());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 3).await;
         outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
         // A fresh instance (cold keyring) must fetch the audit-MAC key to verify.
         let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
         for e in [
-            g2.verify_audit(&admin()).await.unwrap_err(),
-            g2.audit_checkpoint(&admin()).await.unwrap_err(),
-            g2.export_audit_bundle(&admin(), Vec::new())
+            g2.audit().verify(&admin()).await.unwrap_err(),
+            g2.audit().checkpoint(&admin()).await.unwrap_err(),
+            g2.audit()
+                .export_bundle(&admin(), Vec::new())
                 .await
                 .unwrap_err(),
         ] {
@@ -1012,9 +1020,14 @@ fn a_key_provider_outage_during_mac_checks_is_unavailable_not_tampering() {
         outage
             .down
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        assert!(g2.verify_audit(&admin()).await.unwrap().is_valid());
+        assert!(g2.audit().verify(&admin()).await.unwrap().is_valid());
         assert_eq!(
-            g2.audit_checkpoint(&admin()).await.unwrap().checkpoint.size,
+            g2.audit()
+                .checkpoint(&admin())
+                .await
+                .unwrap()
+                .checkpoint
+                .size,
             4
         );
     });
@@ -1031,14 +1044,14 @@ fn verify_audit_checks_macs_not_only_the_chain() {
         let clock = TestClock::at(T0);
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let g = build(open(), &kek, &clock, TransparencyConfig::default());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 4).await;
-        assert!(g.verify_audit(&admin()).await.unwrap().is_valid());
+        assert!(g.audit().verify(&admin()).await.unwrap().is_valid());
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
             .unwrap();
         let mut lines: Vec<String> = g
-            .audit_entries(&admin(), 0, 5)
+            .audit().entries(&admin(), 0, 5)
             .await
             .unwrap()
             .iter()
@@ -1066,14 +1079,14 @@ fn verify_audit_checks_macs_not_only_the_chain() {
         );
         // ...the live verification does not.
         let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
-        match g2.verify_audit(&admin()).await.unwrap() {
+        match g2.audit().verify(&admin()).await.unwrap() {
             tenantguard::audit::AuditVerification::Broken { seq, problem, .. } => {
                 assert_eq!((seq, problem), (Some(3), VerifyProblem::MacMismatch))
             }
             v => panic!("verified: {v:?}"),
         }
         assert_eq!(
-            audit_problem(g2.export_audit(&admin(), Vec::new()).await.unwrap_err()),
+            audit_problem(g2.audit().export(&admin(), Vec::new()).await.unwrap_err()),
             VerifyProblem::MacMismatch
         );
     });
@@ -1157,17 +1170,28 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         };
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let g = build(open(), &kek, &clock, cfg());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 3).await;
         let spec = |agent: &str| TokenSpec::read_only(UserId::new(agent).unwrap(), "ci");
-        let tok = g.create_token(&service("acme"), spec("bot")).await.unwrap();
+        let tok = g
+            .tokens()
+            .create(&service("acme"), spec("bot"))
+            .await
+            .unwrap();
         let killed = g
-            .create_token(&service("acme"), spec("rogue"))
+            .tokens()
+            .create(&service("acme"), spec("rogue"))
             .await
             .unwrap();
         let secret = tok.secret.expose().to_owned();
         let rogue = killed.secret.expose().to_owned();
-        let backup_size = g.audit_checkpoint(&admin()).await.unwrap().checkpoint.size;
+        let backup_size = g
+            .audit()
+            .checkpoint(&admin())
+            .await
+            .unwrap()
+            .checkpoint
+            .size;
         // The backup (a consistent copy of the live file).
         rusqlite::Connection::open(&path)
             .unwrap()
@@ -1177,14 +1201,15 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         // After the backup: more entries (a customer keeps a checkpoint of them), a
         // revocation and a kill switch, checkpointed to the sink.
         events(&g, 2).await;
-        let customer = g.audit_checkpoint(&admin()).await.unwrap();
-        assert!(g.revoke_token(&service("acme"), &tok.id).await.unwrap());
-        g.kill_agent(&service("acme"), &UserId::new("rogue").unwrap())
+        let customer = g.audit().checkpoint(&admin()).await.unwrap();
+        assert!(g.tokens().revoke(&service("acme"), &tok.id).await.unwrap());
+        g.tokens()
+            .kill_agent(&service("acme"), &UserId::new("rogue").unwrap())
             .await
             .unwrap();
         let read = tenantguard::tokens::Action::Read;
-        assert!(g.verify_token(&secret, "runs/1", read).await.is_err());
-        assert!(g.verify_token(&rogue, "runs/1", read).await.is_err());
+        assert!(g.tokens().verify(&secret, "runs/1", read).await.is_err());
+        assert!(g.tokens().verify(&rogue, "runs/1", read).await.is_err());
         // Step 1: the export kept from before the restore (its checkpoint is the sink's latest).
         let before = export(&g).await;
         let (old_lines, old_note) = lines_of(&before);
@@ -1203,10 +1228,10 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         std::fs::copy(&backup, &path).unwrap();
         let g = build(open(), &kek, &clock, cfg());
         // The revocations are lost: the tokens work again until the reconcile.
-        g.verify_token(&secret, "runs/1", read).await.unwrap();
-        g.verify_token(&rogue, "runs/1", read).await.unwrap();
+        g.tokens().verify(&secret, "runs/1", read).await.unwrap();
+        g.tokens().verify(&rogue, "runs/1", read).await.unwrap();
         assert_eq!(
-            audit_problem(g.audit_checkpoint(&admin()).await.unwrap_err()),
+            audit_problem(g.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::Truncated {
                 expected: lost_size,
                 found: backup_size
@@ -1215,7 +1240,7 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         // Without the restore record, a customer's lost-window checkpoint against the
         // restored log (exported by a guard with no sink) is a rollback, then a fork.
         let bare = build(open(), &kek, &clock, TransparencyConfig::default());
-        let keys = g.audit_public_keys().await.unwrap();
+        let keys = g.audit().public_keys().await.unwrap();
         assert_eq!(
             reason(verify_export(
                 export(&bare).await.as_bytes(),
@@ -1240,13 +1265,18 @@ fn restoring_a_backup_follows_the_documented_procedure() {
             &clock,
             TransparencyConfig::default(),
         );
-        other.create_tenant(&service("acme")).await.unwrap();
+        other.keys().create_tenant(&service("acme")).await.unwrap();
         events(&other, 9).await;
         let t2 = other
-            .create_token(&service("acme"), spec("bot"))
+            .tokens()
+            .create(&service("acme"), spec("bot"))
             .await
             .unwrap();
-        other.revoke_token(&service("acme"), &t2.id).await.unwrap();
+        other
+            .tokens()
+            .revoke(&service("acme"), &t2.id)
+            .await
+            .unwrap();
         let foreign = export(&other).await;
         // (The tests' `service(..)` is the capability of the guard built last.)
         let g = build(open(), &kek, &clock, cfg());
@@ -1255,38 +1285,42 @@ fn restoring_a_backup_follows_the_documented_procedure() {
             (foreign.into_bytes(), "unknown_key"),
         ] {
             let e = g
-                .reconcile_audit_restore(&service("acme"), Some(&bundle), "restore")
+                .audit()
+                .reconcile_restore(&service("acme"), Some(&bundle), "restore")
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), tenantguard::ErrorKind::Integrity);
             assert_eq!(lost_refusal(e), why);
         }
-        g.verify_token(&secret, "runs/1", read).await.unwrap();
+        g.tokens().verify(&secret, "runs/1", read).await.unwrap();
         assert_eq!(
-            g.audit_entries(&admin(), 0, 1000).await.unwrap().len() as u64,
+            g.audit().entries(&admin(), 0, 1000).await.unwrap().len() as u64,
             backup_size
         );
         // Not the service: refused.
         assert!(g
-            .reconcile_audit_restore(&admin(), Some(before.as_bytes()), "restore")
+            .audit()
+            .reconcile_restore(&admin(), Some(before.as_bytes()), "restore")
             .await
             .is_err());
 
         // Step 2: reconcile with the lost export. The sink is down at the publish: the
         // revocations are re-applied and the restore recorded, the checkpoint is not.
         flaky.fail.store(true, Ordering::SeqCst);
-        g.reconcile_audit_restore(
-            &service("acme"),
-            Some(before.as_bytes()),
-            "nightly backup restored",
-        )
-        .await
-        .unwrap_err();
-        assert!(g.verify_token(&secret, "runs/1", read).await.is_err());
-        assert!(g.verify_token(&rogue, "runs/1", read).await.is_err());
+        g.audit()
+            .reconcile_restore(
+                &service("acme"),
+                Some(before.as_bytes()),
+                "nightly backup restored",
+            )
+            .await
+            .unwrap_err();
+        assert!(g.tokens().verify(&secret, "runs/1", read).await.is_err());
+        assert!(g.tokens().verify(&rogue, "runs/1", read).await.is_err());
         // Run again: nothing applied twice, the same restore record, published now.
         let r = g
-            .reconcile_audit_restore(
+            .audit()
+            .reconcile_restore(
                 &service("acme"),
                 Some(before.as_bytes()),
                 "nightly backup restored",
@@ -1302,7 +1336,7 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         assert_eq!(re.window_entries, lost_size - backup_size);
         assert!(re.manual.is_empty(), "{:?}", re.manual);
         // The log: two re-applied revocations, then the restore record.
-        let entries = g.audit_entries(&admin(), 0, 1000).await.unwrap();
+        let entries = g.audit().entries(&admin(), 0, 1000).await.unwrap();
         let tail: Vec<&str> = entries[backup_size as usize..]
             .iter()
             .map(|e| e.action.as_str())
@@ -1333,7 +1367,8 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         );
         // A third run has nothing to reconcile.
         let e = g
-            .reconcile_audit_restore(&service("acme"), Some(before.as_bytes()), "again")
+            .audit()
+            .reconcile_restore(&service("acme"), Some(before.as_bytes()), "again")
             .await
             .unwrap_err();
         assert!(matches!(
@@ -1345,7 +1380,7 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         // Checkpoints resume, in a new process too; an ordinary publish still may not go back.
         events(&g, 3).await;
         let g = build(open(), &kek, &clock, cfg());
-        let cp = g.audit_checkpoint(&admin()).await.unwrap();
+        let cp = g.audit().checkpoint(&admin()).await.unwrap();
         assert_eq!(cp.checkpoint.size, backup_size + 6);
         assert!(matches!(
             flaky
@@ -1370,7 +1405,8 @@ fn restoring_a_backup_follows_the_documented_procedure() {
         }
         // A checkpoint from before the backup still verifies as a prefix.
         let early = g
-            .audit_consistency_proof(&admin(), backup_size)
+            .audit()
+            .consistency_proof(&admin(), backup_size)
             .await
             .unwrap();
         assert_eq!(early.old_size, backup_size);
@@ -1398,11 +1434,11 @@ fn a_restore_record_cannot_be_forged_and_a_consistent_log_has_nothing_to_reconci
         };
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
         let g = build(open(), &kek, &clock, cfg());
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 4).await;
-        let cp = g.audit_checkpoint(&admin()).await.unwrap();
+        let cp = g.audit().checkpoint(&admin()).await.unwrap();
         let e = g
-            .reconcile_audit_restore(&service("acme"), None, "no restore happened")
+            .audit().reconcile_restore(&service("acme"), None, "no restore happened")
             .await
             .unwrap_err();
         assert!(matches!(
@@ -1436,16 +1472,16 @@ fn a_restore_record_cannot_be_forged_and_a_consistent_log_has_nothing_to_reconci
             )
             .unwrap();
             let g = build(open(), &kek, &clock, cfg());
-            assert!(!g.verify_audit(&admin()).await.unwrap().is_valid());
+            assert!(!g.audit().verify(&admin()).await.unwrap().is_valid());
             let want = if forged.mac.is_some() {
                 VerifyProblem::MacMismatch
             } else {
                 VerifyProblem::MacMissing
             };
-            assert_eq!(audit_problem(g.audit_checkpoint(&admin()).await.unwrap_err()), want);
+            assert_eq!(audit_problem(g.audit().checkpoint(&admin()).await.unwrap_err()), want);
             assert_eq!(
                 audit_problem(
-                    g.reconcile_audit_restore(&service("acme"), None, "forged")
+                    g.audit().reconcile_restore(&service("acme"), None, "forged")
                         .await
                         .unwrap_err()
                 ),

@@ -40,18 +40,19 @@ fn build_on(store: Arc<dyn Store>, kek: &Arc<dyn KeyProvider>, clock: &TestClock
 
 async fn events(g: &Guard, n: usize, tag: &str) {
     for i in 0..n {
-        g.record_audit(
-            &service("acme"),
-            AuditEvent::new(AuditAction::EgressDecision, format!("provider:{tag}{i}")),
-        )
-        .await
-        .unwrap();
+        g.audit()
+            .record(
+                &service("acme"),
+                AuditEvent::new(AuditAction::EgressDecision, format!("provider:{tag}{i}")),
+            )
+            .await
+            .unwrap();
     }
 }
 
 async fn export(g: &Guard) -> Vec<u8> {
     let mut out = Vec::new();
-    g.export_audit_bundle(&admin(), &mut out).await.unwrap();
+    g.audit().export_bundle(&admin(), &mut out).await.unwrap();
     out
 }
 
@@ -61,20 +62,21 @@ fn a_witnessed_export_verifies_and_a_missing_or_forged_cosignature_does_not() {
         let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
         let clock = TestClock::at(T0);
         let g = build(&kek, &clock);
-        g.create_tenant(&service("acme")).await.unwrap();
-        let log_key = g.audit_public_key().await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
+        let log_key = g.audit().public_key().await.unwrap();
         let w = Witness::new("witness.example.com/w1", &[42u8; 32], vec![log_key.clone()]).unwrap();
         let wk = WitnessPublicKey::parse(&w.public().to_vkey()).unwrap();
 
         // First checkpoint: trusted on first use.
         events(&g, 6, "a").await;
-        let first = g.audit_checkpoint(&admin()).await.unwrap();
+        let first = g.audit().checkpoint(&admin()).await.unwrap();
         w.cosign(first.note.as_bytes(), 0, &[], T0 as u64).unwrap();
         // Later: cosigned with the guard's consistency proof from the witnessed size.
         events(&g, 9, "b").await;
         let bundle = export(&g).await;
         let p = g
-            .audit_consistency_proof(&admin(), first.checkpoint.size)
+            .audit()
+            .consistency_proof(&admin(), first.checkpoint.size)
             .await
             .unwrap();
         let text = String::from_utf8(bundle.clone()).unwrap();
@@ -159,10 +161,10 @@ fn the_witness_refuses_a_log_restored_from_a_backup_and_grown_differently() {
             build_on(store, &kek, &clock)
         };
         let g = on(&live);
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 8, "a").await;
-        let cp8 = g.audit_checkpoint(&admin()).await.unwrap();
-        let log_key = g.audit_public_key().await.unwrap();
+        let cp8 = g.audit().checkpoint(&admin()).await.unwrap();
+        let log_key = g.audit().public_key().await.unwrap();
         let w = Witness::new("witness.example.com/w1", &[42u8; 32], vec![log_key.clone()]).unwrap();
         w.cosign(cp8.note.as_bytes(), 0, &[], T0 as u64).unwrap();
         drop(g);
@@ -174,27 +176,27 @@ fn the_witness_refuses_a_log_restored_from_a_backup_and_grown_differently() {
         }
         let g = on(&live);
         events(&g, 4, "b").await;
-        let cp12 = g.audit_checkpoint(&admin()).await.unwrap();
+        let cp12 = g.audit().checkpoint(&admin()).await.unwrap();
         let (s8, s12) = (cp8.checkpoint.size, cp12.checkpoint.size);
-        let p = g.audit_consistency_proof(&admin(), s8).await.unwrap();
+        let p = g.audit().consistency_proof(&admin(), s8).await.unwrap();
         w.cosign(cp12.note.as_bytes(), s8, &p.hashes, T0 as u64 + 1)
             .unwrap();
 
         // The restored copy: same KEK, same keyring, so the same checkpoint key.
         let r = on(&backup);
-        assert_eq!(r.audit_public_key().await.unwrap(), log_key);
+        assert_eq!(r.audit().public_key().await.unwrap(), log_key);
         events(&r, 5, "x").await;
-        let forked = r.audit_checkpoint(&admin()).await.unwrap();
+        let forked = r.audit().checkpoint(&admin()).await.unwrap();
         assert_eq!(forked.checkpoint.size, s12 + 1);
         assert_eq!(forked.checkpoint.origin, cp12.checkpoint.origin);
         // Offered with the restored log's own proof from the witnessed size: refused;
         // with its proof from the backup's size: the witness holds another size.
-        let fp = r.audit_consistency_proof(&admin(), s12).await.unwrap();
+        let fp = r.audit().consistency_proof(&admin(), s12).await.unwrap();
         assert_eq!(
             w.cosign(forked.note.as_bytes(), s12, &fp.hashes, T0 as u64 + 2),
             Err(WitnessError::Fork)
         );
-        let fp8 = r.audit_consistency_proof(&admin(), s8).await.unwrap();
+        let fp8 = r.audit().consistency_proof(&admin(), s8).await.unwrap();
         assert_eq!(
             w.cosign(forked.note.as_bytes(), s8, &fp8.hashes, T0 as u64 + 2),
             Err(WitnessError::SizeMismatch {
@@ -207,8 +209,8 @@ fn the_witness_refuses_a_log_restored_from_a_backup_and_grown_differently() {
         drop(g);
         let g = on(&live); // the service capability of the guard built last
         events(&g, 2, "c").await;
-        let cp14 = g.audit_checkpoint(&admin()).await.unwrap();
-        let p = g.audit_consistency_proof(&admin(), s12).await.unwrap();
+        let cp14 = g.audit().checkpoint(&admin()).await.unwrap();
+        let p = g.audit().consistency_proof(&admin(), s12).await.unwrap();
         w.cosign(cp14.note.as_bytes(), s12, &p.hashes, T0 as u64 + 3)
             .unwrap();
     });

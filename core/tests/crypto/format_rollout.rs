@@ -42,19 +42,24 @@ async fn v1_to_v2_rollout_then_v1_refused() {
     let kms = Arc::new(LocalKeyProvider::ephemeral());
     let old = guard(&store, &kms, SealFormat::V1);
     let t = service("acme");
-    old.create_tenant(&t).await.unwrap();
+    old.keys().create_tenant(&t).await.unwrap();
     for i in 0..7 {
-        old.put_record(
-            &t,
-            &format!("r{i}"),
-            "note",
-            None,
-            format!("v{i}").as_bytes(),
-        )
+        old.records()
+            .put(
+                &t,
+                &format!("r{i}"),
+                "note",
+                None,
+                format!("v{i}").as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let outside = old
+        .records()
+        .seal(&t, "col", b"kept by the app")
         .await
         .unwrap();
-    }
-    let outside = old.seal(&t, "col", b"kept by the app").await.unwrap();
     assert_eq!(outside.version(), 1);
     assert!(outside.to_text().starts_with("tg1:1:"));
 
@@ -62,58 +67,84 @@ async fn v1_to_v2_rollout_then_v1_refused() {
     let new = guard(&store, &kms, SealFormat::V2);
     assert_eq!(new.seal_format(), SealFormat::V2);
     assert_eq!(
-        new.open(&t, "col", &outside).await.unwrap().expose(),
+        new.records()
+            .open(&t, "col", &outside)
+            .await
+            .unwrap()
+            .expose(),
         b"kept by the app"
     );
-    new.put_record(&t, "r7", "note", None, b"v7").await.unwrap();
-    let census = new.sealed_census(&t).await.unwrap();
+    new.records()
+        .put(&t, "r7", "note", None, b"v7")
+        .await
+        .unwrap();
+    let census = new.keys().census(&t).await.unwrap();
     assert_eq!((census.records, census.v1, census.v2), (8, 7, 1));
 
     // v1 cannot be switched off while stored v1 values remain.
     assert_eq!(
-        kind(new.set_v1_refused(&t, true).await),
+        kind(new.records().set_v1_refused(&t, true).await),
         ErrorKind::Conflict
     );
-    assert!(!new.v1_refused(&t).await.unwrap());
+    assert!(!new.records().v1_refused(&t).await.unwrap());
 
     // Re-encryption from the active key moves its v1 values to v2, resumably.
-    let r = new.reencrypt(&t, KeyId::FIRST, 3, |_| {}).await.unwrap();
+    let r = new
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 3, |_| {})
+        .await
+        .unwrap();
     assert_eq!((r.moved, r.remaining, r.failed.len()), (7, 0, 0));
-    let again = new.reencrypt(&t, KeyId::FIRST, 3, |_| {}).await.unwrap();
+    let again = new
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 3, |_| {})
+        .await
+        .unwrap();
     assert_eq!((again.moved, again.remaining), (0, 0));
     for i in 0..8 {
-        let (_, p) = new.open_record(&t, &format!("r{i}")).await.unwrap();
+        let (_, p) = new
+            .records()
+            .open_record(&t, &format!("r{i}"))
+            .await
+            .unwrap();
         assert_eq!(p.expose(), format!("v{i}").as_bytes());
     }
     // The app moves what it keeps outside the store.
-    let outside2 = new.reseal(&t, "col", &outside).await.unwrap();
+    let outside2 = new.records().reseal(&t, "col", &outside).await.unwrap();
     assert_eq!(outside2.version(), 2);
-    assert_eq!(new.sealed_census(&t).await.unwrap().v1, 0);
+    assert_eq!(new.keys().census(&t).await.unwrap().v1, 0);
 
-    new.set_v1_refused(&t, true).await.unwrap();
-    assert!(new.v1_refused(&t).await.unwrap());
+    new.records().set_v1_refused(&t, true).await.unwrap();
+    assert!(new.records().v1_refused(&t).await.unwrap());
     assert_eq!(
-        kind(new.open(&t, "col", &outside).await),
+        kind(new.records().open(&t, "col", &outside).await),
         ErrorKind::UnsupportedVersion
     );
     assert_eq!(
-        new.open(&t, "col", &outside2).await.unwrap().expose(),
+        new.records()
+            .open(&t, "col", &outside2)
+            .await
+            .unwrap()
+            .expose(),
         b"kept by the app"
     );
     // Another guard (another instance) over the same store sees the setting.
     let other = guard(&store, &kms, SealFormat::V2);
     assert_eq!(
-        kind(other.open(&t, "col", &outside).await),
+        kind(other.records().open(&t, "col", &outside).await),
         ErrorKind::UnsupportedVersion
     );
     // Another tenant is unaffected.
     let u = service("globex");
-    old.create_tenant(&u).await.unwrap();
-    let uv = old.seal(&u, "col", b"u").await.unwrap();
-    assert_eq!(new.open(&u, "col", &uv).await.unwrap().expose(), b"u");
+    old.keys().create_tenant(&u).await.unwrap();
+    let uv = old.records().seal(&u, "col", b"u").await.unwrap();
+    assert_eq!(
+        new.records().open(&u, "col", &uv).await.unwrap().expose(),
+        b"u"
+    );
     // Switching back on is allowed (and audited like switching off).
-    new.set_v1_refused(&t, false).await.unwrap();
-    assert!(new.open(&t, "col", &outside).await.is_ok());
+    new.records().set_v1_refused(&t, false).await.unwrap();
+    assert!(new.records().open(&t, "col", &outside).await.is_ok());
 }
 
 #[tokio::test]
@@ -122,8 +153,8 @@ async fn refuse_v1_for_the_whole_guard() {
     let kms = Arc::new(LocalKeyProvider::ephemeral());
     let old = guard(&store, &kms, SealFormat::V1);
     let t = service("acme");
-    old.create_tenant(&t).await.unwrap();
-    let v1 = old.seal(&t, "c", b"x").await.unwrap();
+    old.keys().create_tenant(&t).await.unwrap();
+    let v1 = old.records().seal(&t, "c", b"x").await.unwrap();
     let strict = Guard::builder()
         .key_provider_arc(kms.clone())
         .store_arc(store.clone() as Arc<dyn Store>)
@@ -131,9 +162,9 @@ async fn refuse_v1_for_the_whole_guard() {
         .build_with_service()
         .map(tg_cap::keep)
         .unwrap();
-    assert!(strict.v1_refused(&t).await.unwrap());
+    assert!(strict.records().v1_refused(&t).await.unwrap());
     assert_eq!(
-        kind(strict.open(&t, "c", &v1).await),
+        kind(strict.records().open(&t, "c", &v1).await),
         ErrorKind::UnsupportedVersion
     );
 }
@@ -152,8 +183,9 @@ async fn v1_record_context_ambiguity_is_closed() {
         } else {
             (service("beta"), "2")
         };
-        g.create_tenant(&t).await.unwrap();
-        g.put_record(&t, &format!("b:c{p}"), "a", None, b"secret of row b:c")
+        g.keys().create_tenant(&t).await.unwrap();
+        g.records()
+            .put(&t, &format!("b:c{p}"), "a", None, b"secret of row b:c")
             .await
             .unwrap();
         let mut moved = store
@@ -164,7 +196,7 @@ async fn v1_record_context_ambiguity_is_closed() {
         moved.id = format!("c{p}");
         moved.class = "a:b".into();
         store.put_record(&t, &moved).await.unwrap();
-        let r = g.open_record(&t, &format!("c{p}")).await;
+        let r = g.records().open_record(&t, &format!("c{p}")).await;
         if format == SealFormat::V1 {
             assert_eq!(
                 r.unwrap().1.expose(),
@@ -179,22 +211,26 @@ async fn v1_record_context_ambiguity_is_closed() {
     let g = guard(&store, &kms, SealFormat::V2);
     let t = service("acme");
     store.delete_record(&t, "c").await.unwrap();
-    let r = g.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    let r = g
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 10, |_| {})
+        .await
+        .unwrap();
     assert_eq!(r.moved, 1);
     let v1_copy = {
         let old = guard(&store, &kms, SealFormat::V1);
-        old.put_record(&t, "tmp", "a", None, b"x").await.unwrap();
+        old.records().put(&t, "tmp", "a", None, b"x").await.unwrap();
         let mut rec = store.get_record(&t, "tmp").await.unwrap().unwrap();
         store.delete_record(&t, "tmp").await.unwrap();
         rec.id = "c".into();
         rec.class = "a:b".into();
         rec
     };
-    g.set_v1_refused(&t, true).await.unwrap();
+    g.records().set_v1_refused(&t, true).await.unwrap();
     // The database writer plants a v1 value after the switch: it is refused.
     store.put_record(&t, &v1_copy).await.unwrap();
     assert_eq!(
-        kind(g.open_record(&t, "c").await),
+        kind(g.records().open_record(&t, "c").await),
         ErrorKind::UnsupportedVersion
     );
 }
@@ -207,30 +243,36 @@ async fn retirement_counts_sealed_bytes_not_the_column() {
     let kms = Arc::new(LocalKeyProvider::ephemeral());
     let g = guard(&store, &kms, SealFormat::V2);
     let t = service("acme");
-    g.create_tenant(&t).await.unwrap();
+    g.keys().create_tenant(&t).await.unwrap();
     for i in 0..3 {
-        g.put_record(&t, &format!("r{i}"), "note", None, b"x")
+        g.records()
+            .put(&t, &format!("r{i}"), "note", None, b"x")
             .await
             .unwrap();
     }
-    let k2 = g.rotate_tenant_key(&t).await.unwrap();
+    let k2 = g.keys().rotate(&t).await.unwrap();
     // The column now lies: it says key 2, the bytes say key 1.
     let mut rec = store.get_record(&t, "r1").await.unwrap().unwrap();
     rec.key_id = k2;
     store.put_record(&t, &rec).await.unwrap();
     assert_eq!(store.count_by_key(&t, KeyId::FIRST).await.unwrap(), 2);
-    assert_eq!(g.sealed_census(&t).await.unwrap().count(KeyId::FIRST), 3);
+    assert_eq!(g.keys().census(&t).await.unwrap().count(KeyId::FIRST), 3);
     // Retiring now would destroy a key still in use: refused.
     assert_eq!(
-        kind(g.retire_key(&t, KeyId::FIRST).await),
+        kind(g.keys().retire(&t, KeyId::FIRST).await),
         ErrorKind::Conflict
     );
-    let r = g.reencrypt(&t, KeyId::FIRST, 2, |_| {}).await.unwrap();
+    let r = g
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 2, |_| {})
+        .await
+        .unwrap();
     assert_eq!((r.moved, r.remaining), (3, 0));
-    g.retire_key(&t, KeyId::FIRST).await.unwrap();
+    g.keys().retire(&t, KeyId::FIRST).await.unwrap();
     for i in 0..3 {
         assert_eq!(
-            g.open_record(&t, &format!("r{i}"))
+            g.records()
+                .open_record(&t, &format!("r{i}"))
                 .await
                 .unwrap()
                 .1
@@ -249,9 +291,12 @@ async fn set_v1_refused_needs_a_policy_store_and_the_owner() {
         .map(tg_cap::keep)
         .unwrap();
     let t = service("acme");
-    g.create_tenant(&t).await.unwrap();
-    assert_eq!(kind(g.set_v1_refused(&t, true).await), ErrorKind::Config);
-    assert!(!g.v1_refused(&t).await.unwrap());
+    g.keys().create_tenant(&t).await.unwrap();
+    assert_eq!(
+        kind(g.records().set_v1_refused(&t, true).await),
+        ErrorKind::Config
+    );
+    assert!(!g.records().v1_refused(&t).await.unwrap());
 }
 
 /// Data-loss attack by configuration: a guard still set up for the v1 rollout keeps
@@ -264,26 +309,49 @@ async fn a_v1_writer_after_the_switch_writes_v2() {
     let old = guard(&store, &kms, SealFormat::V1);
     let new = guard(&store, &kms, SealFormat::V2);
     let t = service("acme");
-    old.create_tenant(&t).await.unwrap();
-    let before = old.seal(&t, "col", b"before").await.unwrap();
+    old.keys().create_tenant(&t).await.unwrap();
+    let before = old.records().seal(&t, "col", b"before").await.unwrap();
     assert_eq!(before.version(), 1);
-    let before = new.reseal(&t, "col", &before).await.unwrap();
-    new.set_v1_refused(&t, true).await.unwrap();
+    let before = new.records().reseal(&t, "col", &before).await.unwrap();
+    new.records().set_v1_refused(&t, true).await.unwrap();
 
-    let v = old.seal(&t, "col", b"after").await.unwrap();
+    let v = old.records().seal(&t, "col", b"after").await.unwrap();
     assert_eq!(v.version(), 2);
-    assert_eq!(new.open(&t, "col", &v).await.unwrap().expose(), b"after");
-    old.put_record(&t, "r", "note", None, b"rec").await.unwrap();
-    assert_eq!(new.open_record(&t, "r").await.unwrap().1.expose(), b"rec");
+    assert_eq!(
+        new.records().open(&t, "col", &v).await.unwrap().expose(),
+        b"after"
+    );
+    old.records()
+        .put(&t, "r", "note", None, b"rec")
+        .await
+        .unwrap();
+    assert_eq!(
+        new.records().open_record(&t, "r").await.unwrap().1.expose(),
+        b"rec"
+    );
     // reseal keeps a v2 value in v2 (it would have "moved" it to v1 before).
-    assert_eq!(old.reseal(&t, "col", &before).await.unwrap().version(), 2);
-    let r = old.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    assert_eq!(
+        old.records()
+            .reseal(&t, "col", &before)
+            .await
+            .unwrap()
+            .version(),
+        2
+    );
+    let r = old
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 10, |_| {})
+        .await
+        .unwrap();
     assert_eq!((r.moved, r.remaining, r.failed.len()), (0, 0, 0));
-    let census = new.sealed_census(&t).await.unwrap();
+    let census = new.keys().census(&t).await.unwrap();
     assert_eq!((census.v1, census.v2), (0, 1));
     // Switched back on, the rollout guard writes v1 again.
-    new.set_v1_refused(&t, false).await.unwrap();
-    assert_eq!(old.seal(&t, "col", b"x").await.unwrap().version(), 1);
+    new.records().set_v1_refused(&t, false).await.unwrap();
+    assert_eq!(
+        old.records().seal(&t, "col", b"x").await.unwrap().version(),
+        1
+    );
 }
 
 #[test]
@@ -325,7 +393,8 @@ impl tenantguard::store::PolicyStore for RacingPolicies {
     ) -> Result<u64, tenantguard::store::StoreError> {
         let writer = self.writer.lock().unwrap().take();
         if let Some(w) = writer {
-            w.put_record(ctx, "late", "note", None, b"late v1")
+            w.records()
+                .put(ctx, "late", "note", None, b"late v1")
                 .await
                 .unwrap();
         }
@@ -357,21 +426,29 @@ async fn a_v1_record_written_during_the_switch_undoes_it() {
         .map(tg_cap::keep)
         .unwrap();
     let t = service("acme");
-    new.create_tenant(&t).await.unwrap();
+    new.keys().create_tenant(&t).await.unwrap();
     assert_eq!(
-        kind(new.set_v1_refused(&t, true).await),
+        kind(new.records().set_v1_refused(&t, true).await),
         ErrorKind::Conflict
     );
-    assert!(!new.v1_refused(&t).await.unwrap());
-    assert_eq!(new.sealed_census(&t).await.unwrap().v1, 1);
+    assert!(!new.records().v1_refused(&t).await.unwrap());
+    assert_eq!(new.keys().census(&t).await.unwrap().v1, 1);
     assert_eq!(
-        new.open_record(&t, "late").await.unwrap().1.expose(),
+        new.records()
+            .open_record(&t, "late")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"late v1"
     );
     // After re-encryption the switch goes through.
-    new.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
-    new.set_v1_refused(&t, true).await.unwrap();
-    assert!(new.v1_refused(&t).await.unwrap());
+    new.keys()
+        .reencrypt(&t, KeyId::FIRST, 10, |_| {})
+        .await
+        .unwrap();
+    new.records().set_v1_refused(&t, true).await.unwrap();
+    assert!(new.records().v1_refused(&t).await.unwrap());
 }
 
 /// Attack: while v1 is already refused, a database writer plants a v1 record just as the
@@ -383,8 +460,11 @@ async fn a_planted_v1_record_does_not_undo_an_existing_switch() {
     let kms = Arc::new(LocalKeyProvider::ephemeral());
     let old = guard(&store, &kms, SealFormat::V1);
     let t = service("acme");
-    old.create_tenant(&t).await.unwrap();
-    old.put_record(&t, "tmp", "note", None, b"x").await.unwrap();
+    old.keys().create_tenant(&t).await.unwrap();
+    old.records()
+        .put(&t, "tmp", "note", None, b"x")
+        .await
+        .unwrap();
     let v1_rec = store.get_record(&t, "tmp").await.unwrap().unwrap();
     store.delete_record(&t, "tmp").await.unwrap();
     let policies = Arc::new(RacingPolicies {
@@ -399,12 +479,12 @@ async fn a_planted_v1_record_does_not_undo_an_existing_switch() {
         .build_with_service()
         .map(tg_cap::keep)
         .unwrap();
-    g.set_v1_refused(&t, true).await.unwrap();
+    g.records().set_v1_refused(&t, true).await.unwrap();
     *policies.planted.lock().unwrap() = Some(v1_rec);
-    g.set_v1_refused(&t, true).await.unwrap();
-    assert!(g.v1_refused(&t).await.unwrap());
+    g.records().set_v1_refused(&t, true).await.unwrap();
+    assert!(g.records().v1_refused(&t).await.unwrap());
     assert_eq!(
-        kind(g.open_record(&t, "tmp").await),
+        kind(g.records().open_record(&t, "tmp").await),
         ErrorKind::UnsupportedVersion
     );
 }

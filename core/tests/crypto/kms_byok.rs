@@ -91,16 +91,19 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
     let s = Setup::new();
     let g = s.guard();
     let (acme, globex) = (s.ctx("acme"), s.ctx("globex"));
-    g.create_tenant(&acme).await.unwrap();
-    g.create_tenant(&globex).await.unwrap();
-    g.put_record(&acme, "a1", "note", None, b"acme v1")
+    g.keys().create_tenant(&acme).await.unwrap();
+    g.keys().create_tenant(&globex).await.unwrap();
+    g.records()
+        .put(&acme, "a1", "note", None, b"acme v1")
         .await
         .unwrap();
-    g.rotate_tenant_key(&acme).await.unwrap();
-    g.put_record(&acme, "a2", "note", None, b"acme v2")
+    g.keys().rotate(&acme).await.unwrap();
+    g.records()
+        .put(&acme, "a2", "note", None, b"acme v2")
         .await
         .unwrap();
-    g.put_record(&globex, "g1", "note", None, b"globex")
+    g.records()
+        .put(&globex, "g1", "note", None, b"globex")
         .await
         .unwrap();
     let sealed_before = s
@@ -110,22 +113,23 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
         .unwrap()
         .unwrap()
         .sealed;
-    assert_eq!(g.tenant_key_provider(&acme).await.unwrap(), None);
+    assert_eq!(g.keys().provider(&acme).await.unwrap(), None);
 
     // Move acme to its own KMS key: both of its key versions are re-wrapped, nothing else.
     let r = g
-        .set_tenant_key_provider(&acme, Some("acme-kms"))
+        .keys()
+        .set_provider(&acme, Some("acme-kms"))
         .await
         .unwrap();
     assert_eq!((r.rewrapped, r.current), (2, 0));
     assert_eq!(
-        g.tenant_key_provider(&acme).await.unwrap().as_deref(),
+        g.keys().provider(&acme).await.unwrap().as_deref(),
         Some("acme-kms")
     );
-    for k in g.key_versions(&acme).await.unwrap() {
+    for k in g.keys().versions(&acme).await.unwrap() {
         assert_eq!(k.kek_id, "@acme-kms/kek-1");
     }
-    for k in g.key_versions(&globex).await.unwrap() {
+    for k in g.keys().versions(&globex).await.unwrap() {
         assert_eq!(k.kek_id, "kek-1");
     }
     assert_eq!(
@@ -139,7 +143,7 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
         "records untouched"
     );
     // The move is in acme's audit log (and nowhere else).
-    let audit = g.audit_entries(&acme, 0, 100).await.unwrap();
+    let audit = g.audit().entries(&acme, 0, 100).await.unwrap();
     let moved = audit
         .iter()
         .find(|e| e.action == "key.rewrap")
@@ -154,14 +158,16 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
         Some("2")
     );
     assert!(!g
-        .audit_entries(&globex, 0, 100)
+        .audit()
+        .entries(&globex, 0, 100)
         .await
         .unwrap()
         .iter()
         .any(|e| e.action == "key.rewrap"));
     // Idempotent.
     let r = g
-        .set_tenant_key_provider(&acme, Some("acme-kms"))
+        .keys()
+        .set_provider(&acme, Some("acme-kms"))
         .await
         .unwrap();
     assert_eq!((r.rewrapped, r.current), (0, 2));
@@ -169,13 +175,19 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
     // Data opens through the tenant's provider; new key versions go to it too.
     let g2 = s.guard();
     assert_eq!(
-        g2.open_record(&acme, "a1").await.unwrap().1.expose(),
+        g2.records()
+            .open_record(&acme, "a1")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"acme v1"
     );
     assert!(s.acme.unwraps.load(Ordering::SeqCst) >= 1);
-    g2.rotate_tenant_key(&acme).await.unwrap();
+    g2.keys().rotate(&acme).await.unwrap();
     assert!(g2
-        .key_versions(&acme)
+        .keys()
+        .versions(&acme)
         .await
         .unwrap()
         .iter()
@@ -184,31 +196,47 @@ async fn tenant_moves_to_its_own_key_and_revocation_locks_only_it_out() {
     // The tenant revokes its key: a process with a cold cache can no longer open its data.
     s.acme.revoked.store(true, Ordering::SeqCst);
     let g3 = s.guard();
-    let err = g3.open_record(&acme, "a2").await.unwrap_err();
+    let err = g3.records().open_record(&acme, "a2").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyProvider);
     assert!(err.to_string().contains("denied"), "{err}");
     assert_eq!(
-        g3.seal(&acme, "x", b"y").await.unwrap_err().kind(),
+        g3.records()
+            .seal(&acme, "x", b"y")
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::KeyProvider
     );
     // Other tenants are unaffected.
     assert_eq!(
-        g3.open_record(&globex, "g1").await.unwrap().1.expose(),
+        g3.records()
+            .open_record(&globex, "g1")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"globex"
     );
 
     // Restored: back to normal; and the tenant can move back to the deployment key.
     s.acme.revoked.store(false, Ordering::SeqCst);
-    let r = g3.set_tenant_key_provider(&acme, None).await.unwrap();
+    let r = g3.keys().set_provider(&acme, None).await.unwrap();
     assert_eq!(r.rewrapped, 3);
     assert!(g3
-        .key_versions(&acme)
+        .keys()
+        .versions(&acme)
         .await
         .unwrap()
         .iter()
         .all(|k| k.kek_id == "kek-1"));
     assert_eq!(
-        s.guard().open_record(&acme, "a2").await.unwrap().1.expose(),
+        s.guard()
+            .records()
+            .open_record(&acme, "a2")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"acme v2"
     );
 }
@@ -218,9 +246,10 @@ async fn unknown_provider_names_are_refused() {
     let s = Setup::new();
     let g = s.guard();
     let acme = s.ctx("acme");
-    g.create_tenant(&acme).await.unwrap();
+    g.keys().create_tenant(&acme).await.unwrap();
     let err = g
-        .set_tenant_key_provider(&acme, Some("nope"))
+        .keys()
+        .set_provider(&acme, Some("nope"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
@@ -232,7 +261,8 @@ async fn unknown_provider_names_are_refused() {
         .map(tg_cap::keep);
     assert_eq!(bad.unwrap_err().kind(), ErrorKind::Config);
     // A process that lacks the tenant's provider fails clearly instead of misrouting.
-    g.set_tenant_key_provider(&acme, Some("acme-kms"))
+    g.keys()
+        .set_provider(&acme, Some("acme-kms"))
         .await
         .unwrap();
     let lacking = Guard::builder()
@@ -241,7 +271,7 @@ async fn unknown_provider_names_are_refused() {
         .build_with_service()
         .map(tg_cap::keep)
         .unwrap();
-    let err = lacking.seal(&acme, "x", b"y").await.unwrap_err();
+    let err = lacking.records().seal(&acme, "x", b"y").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("acme-kms"), "{err}");
 }
@@ -251,12 +281,14 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
     let s = Setup::new();
     let g = s.guard();
     for t in ["t1", "t2", "t3", "t4"] {
-        g.create_tenant(&s.ctx(t)).await.unwrap();
-        g.put_record(&s.ctx(t), &format!("{t}-r"), "note", None, t.as_bytes())
+        g.keys().create_tenant(&s.ctx(t)).await.unwrap();
+        g.records()
+            .put(&s.ctx(t), &format!("{t}-r"), "note", None, t.as_bytes())
             .await
             .unwrap();
     }
-    g.set_tenant_key_provider(&s.ctx("t2"), Some("acme-kms"))
+    g.keys()
+        .set_provider(&s.ctx("t2"), Some("acme-kms"))
         .await
         .unwrap();
 
@@ -270,49 +302,47 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
     s.acme.revoked.store(true, Ordering::SeqCst);
     let mut seen = None;
     let err = g
-        .rewrap_tenant_keys(service, None, 1, |r| seen = r.last_tenant.clone())
+        .keys()
+        .rewrap(service, None, 1, |r| seen = r.last_tenant.clone())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyProvider);
     assert_eq!(seen.as_ref().map(TenantId::as_str), Some("t1"));
     assert_eq!(
-        g.key_versions(&s.ctx("t1")).await.unwrap()[0].kek_id,
+        g.keys().versions(&s.ctx("t1")).await.unwrap()[0].kek_id,
         "kek-2"
     );
     assert_eq!(
-        g.key_versions(&s.ctx("t3")).await.unwrap()[0].kek_id,
+        g.keys().versions(&s.ctx("t3")).await.unwrap()[0].kek_id,
         "kek-1"
     );
     s.acme.revoked.store(false, Ordering::SeqCst);
-    let rest = g
-        .rewrap_tenant_keys(service, seen, 1, |_| {})
-        .await
-        .unwrap();
+    let rest = g.keys().rewrap(service, seen, 1, |_| {}).await.unwrap();
     assert_eq!((rest.tenants, rest.rewrapped, rest.current), (3, 3, 0));
     // Each tenant's audit log names the KEK its keys moved to.
-    let t2 = g.audit_entries(&s.ctx("t2"), 0, 100).await.unwrap();
+    let t2 = g.audit().entries(&s.ctx("t2"), 0, 100).await.unwrap();
     assert!(
         t2.iter()
             .any(|e| e.action == "key.rewrap" && e.target == "kek:@acme-kms/kek-2"),
         "{t2:?}"
     );
-    let t3 = g.audit_entries(&s.ctx("t3"), 0, 100).await.unwrap();
+    let t3 = g.audit().entries(&s.ctx("t3"), 0, 100).await.unwrap();
     assert!(
         t3.iter()
             .any(|e| e.action == "key.rewrap" && e.target == "kek:kek-2"),
         "{t3:?}"
     );
     // Idempotent: a full rerun finds everything current.
-    let again = g
-        .rewrap_tenant_keys(service, None, 10, |_| {})
-        .await
-        .unwrap();
+    let again = g.keys().rewrap(service, None, 10, |_| {}).await.unwrap();
     assert_eq!((again.tenants, again.rewrapped, again.current), (4, 0, 4));
     for t in ["t1", "t3", "t4"] {
-        assert_eq!(g.key_versions(&s.ctx(t)).await.unwrap()[0].kek_id, "kek-2");
+        assert_eq!(
+            g.keys().versions(&s.ctx(t)).await.unwrap()[0].kek_id,
+            "kek-2"
+        );
     }
     assert_eq!(
-        g.key_versions(&s.ctx("t2")).await.unwrap()[0].kek_id,
+        g.keys().versions(&s.ctx("t2")).await.unwrap()[0].kek_id,
         "@acme-kms/kek-2"
     );
 
@@ -323,7 +353,8 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
     let cold = s.guard();
     for t in ["t1", "t2", "t3", "t4"] {
         assert_eq!(
-            cold.open_record(&s.ctx(t), &format!("{t}-r"))
+            cold.records()
+                .open_record(&s.ctx(t), &format!("{t}-r"))
                 .await
                 .unwrap()
                 .1

@@ -56,32 +56,41 @@ struct Tenant {
 
 async fn populate(g: &Guard, t: &str) -> Tenant {
     let c = ctx(t);
-    g.create_tenant(&c).await.unwrap();
-    g.put_credential(
-        &c,
-        &format!("{t}-old"),
-        &Credential::new(CredentialKind::Password, b"pw-v1".to_vec()),
-    )
-    .await
-    .unwrap();
-    g.rotate_tenant_key(&c).await.unwrap();
-    g.put_record(&c, &format!("{t}-new"), "notes", None, b"secret notes")
+    g.keys().create_tenant(&c).await.unwrap();
+    g.records()
+        .put_credential(
+            &c,
+            &format!("{t}-old"),
+            &Credential::new(CredentialKind::Password, b"pw-v1".to_vec()),
+        )
         .await
         .unwrap();
-    let sealed = g.seal(&c, "outside/1", b"held by the app").await.unwrap();
+    g.keys().rotate(&c).await.unwrap();
+    g.records()
+        .put(&c, &format!("{t}-new"), "notes", None, b"secret notes")
+        .await
+        .unwrap();
+    let sealed = g
+        .records()
+        .seal(&c, "outside/1", b"held by the app")
+        .await
+        .unwrap();
     Tenant { sealed }
 }
 
 async fn opens(g: &Guard, t: &str, tenant: &Tenant) -> Vec<tenantguard::Result<Vec<u8>>> {
     let c = ctx(t);
     vec![
-        g.open_record(&c, &format!("{t}-old"))
+        g.records()
+            .open_record(&c, &format!("{t}-old"))
             .await
             .map(|(_, p)| p.expose().to_vec()),
-        g.open_record(&c, &format!("{t}-new"))
+        g.records()
+            .open_record(&c, &format!("{t}-new"))
             .await
             .map(|(_, p)| p.expose().to_vec()),
-        g.open(&c, "outside/1", &tenant.sealed)
+        g.records()
+            .open(&c, "outside/1", &tenant.sealed)
             .await
             .map(|p| p.expose().to_vec()),
     ]
@@ -110,7 +119,7 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
     let keys_before = std::fs::read(data.join("keys.json")).unwrap();
 
     let g = tg_cap::embedded(&data).unwrap();
-    let report: ShredReport = g.shred_tenant(&ctx("acme")).await.unwrap();
+    let report: ShredReport = g.keys().shred(&ctx("acme")).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     assert!(report.shared_kek_keys.is_empty());
     assert_eq!(report.summary(), "deployment:immediate");
@@ -121,17 +130,21 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
     restore(&bak, &data);
     let g = tg_cap::embedded(&data).unwrap();
     // The key rows are back (active, wrapped) ...
-    let versions = g.key_versions(&ctx("acme")).await.unwrap();
+    let versions = g.keys().versions(&ctx("acme")).await.unwrap();
     assert_eq!(versions.len(), 2);
     assert!(versions.iter().all(|v| !v.kek_id.is_empty()));
     // ... but nothing of the tenant opens, and it cannot get a new key either.
     all_fail_destroyed(opens(&g, "acme", &acme).await);
     assert_eq!(
-        g.rotate_tenant_key(&ctx("acme")).await.unwrap_err().kind(),
+        g.keys().rotate(&ctx("acme")).await.unwrap_err().kind(),
         ErrorKind::KeyDestroyed
     );
     assert_eq!(
-        g.seal(&ctx("acme"), "x", b"y").await.unwrap_err().kind(),
+        g.records()
+            .seal(&ctx("acme"), "x", b"y")
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::KeyDestroyed
     );
     // The other tenant is untouched.
@@ -141,9 +154,7 @@ async fn a_backup_restored_after_a_shred_opens_nothing_of_the_tenant() {
     // The KEK rotation job over the restored database does not bring it back.
     let keys = LocalKeyProvider::open(data.join("keys.json")).unwrap();
     keys.rotate_kek().unwrap();
-    let _ = g
-        .rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
-        .await;
+    let _ = g.keys().rewrap(&tg_cap::cap(), None, 100, |_| {}).await;
     drop(g);
     let g = tg_cap::embedded(&data).unwrap();
     all_fail_destroyed(opens(&g, "acme", &acme).await);
@@ -333,7 +344,7 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     }
     // Shredding a legacy tenant says what it cannot guarantee: both key versions were
     // wrapped under the shared KEK alone.
-    let report = g.shred_tenant(&ctx("old")).await.unwrap();
+    let report = g.keys().shred(&ctx("old")).await.unwrap();
     assert!(!report.backups_unreadable());
     assert_eq!(report.shared_kek_keys.len(), 2);
     drop(g);
@@ -341,7 +352,8 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     // The KEK-rotation job moves the other legacy tenant onto a per-tenant secret.
     let g = tg_cap::embedded(&data).unwrap();
     let r = g
-        .rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
+        .keys()
+        .rewrap(&tg_cap::cap(), None, 100, |_| {})
         .await
         .unwrap();
     assert_eq!(r.rewrapped, 2, "{r:?}");
@@ -350,7 +362,8 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     }
     // A second run finds nothing to do (the moved keys count as current).
     let again = g
-        .rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
+        .keys()
+        .rewrap(&tg_cap::cap(), None, 100, |_| {})
         .await
         .unwrap();
     assert_eq!(again.rewrapped, 0);
@@ -359,7 +372,7 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     backup(&data, &post_migration);
 
     let g = tg_cap::embedded(&data).unwrap();
-    let report = g.shred_tenant(&ctx("old2")).await.unwrap();
+    let report = g.keys().shred(&ctx("old2")).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     drop(g);
     let after_shred = dir.path().join("after-shred");
@@ -398,7 +411,8 @@ async fn legacy_tenants_keep_opening_and_move_to_per_tenant_secrets_on_rewrap() 
     keys.rotate_kek().unwrap();
     let g = tg_cap::embedded(&data).unwrap();
     // (old2's keys are destroyed in the live database; the job re-wraps the others.)
-    g.rewrap_tenant_keys(&tg_cap::cap(), None, 100, |_| {})
+    g.keys()
+        .rewrap(&tg_cap::cap(), None, 100, |_| {})
         .await
         .unwrap();
     keys.remove_kek("kek-1").unwrap();

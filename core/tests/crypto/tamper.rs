@@ -104,8 +104,8 @@ fn every_bit_flip_fails_through_the_guard() {
             .unwrap();
         let svc = tg_cap::cap();
         let ctx = TenantContext::service(tenant("acme"), &svc);
-        guard.create_tenant(&ctx).await.unwrap();
-        let sealed = guard.seal(&ctx, "c", b"abc").await.unwrap();
+        guard.keys().create_tenant(&ctx).await.unwrap();
+        let sealed = guard.records().seal(&ctx, "c", b"abc").await.unwrap();
         let bytes = sealed.as_bytes().to_vec();
         for i in 0..bytes.len() {
             for bit in 0..8 {
@@ -114,6 +114,7 @@ fn every_bit_flip_fails_through_the_guard() {
                 let kind = match SealedValue::from_bytes(&b) {
                     Err(e) => e.kind(),
                     Ok(v) => guard
+                        .records()
                         .open(&ctx, "c", &v)
                         .await
                         .map(|_| ())
@@ -131,7 +132,12 @@ fn every_bit_flip_fails_through_the_guard() {
         }
         // The untouched value still opens.
         assert_eq!(
-            guard.open(&ctx, "c", &sealed).await.unwrap().expose(),
+            guard
+                .records()
+                .open(&ctx, "c", &sealed)
+                .await
+                .unwrap()
+                .expose(),
             b"abc"
         );
     });
@@ -300,16 +306,26 @@ fn wrong_scope_through_the_guard() {
         let svc = tg_cap::cap();
         let a = TenantContext::service(tenant("a"), &svc);
         let b = TenantContext::service(tenant("b"), &svc);
-        guard.create_tenant(&a).await.unwrap();
-        guard.create_tenant(&b).await.unwrap();
-        let sealed = guard.seal(&a, "ctx", b"secret").await.unwrap();
+        guard.keys().create_tenant(&a).await.unwrap();
+        guard.keys().create_tenant(&b).await.unwrap();
+        let sealed = guard.records().seal(&a, "ctx", b"secret").await.unwrap();
         assert_eq!(
-            guard.open(&a, "ctx2", &sealed).await.unwrap_err().kind(),
+            guard
+                .records()
+                .open(&a, "ctx2", &sealed)
+                .await
+                .unwrap_err()
+                .kind(),
             ErrorKind::Integrity
         );
         // Tenant b has a key 1 too, but another one: the commitment check refuses it.
         assert_eq!(
-            guard.open(&b, "ctx", &sealed).await.unwrap_err().kind(),
+            guard
+                .records()
+                .open(&b, "ctx", &sealed)
+                .await
+                .unwrap_err()
+                .kind(),
             ErrorKind::Integrity
         );
         // A key id the tenant does not have.
@@ -317,11 +333,21 @@ fn wrong_scope_through_the_guard() {
         bytes[1..5].copy_from_slice(&9u32.to_be_bytes());
         let v = SealedValue::from_bytes(&bytes).unwrap();
         assert_eq!(
-            guard.open(&a, "ctx", &v).await.unwrap_err().kind(),
+            guard
+                .records()
+                .open(&a, "ctx", &v)
+                .await
+                .unwrap_err()
+                .kind(),
             ErrorKind::UnknownKey
         );
         assert_eq!(
-            guard.open(&a, "ctx", &sealed).await.unwrap().expose(),
+            guard
+                .records()
+                .open(&a, "ctx", &sealed)
+                .await
+                .unwrap()
+                .expose(),
             b"secret"
         );
     });

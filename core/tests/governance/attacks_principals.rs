@@ -40,11 +40,13 @@ async fn worlds() -> Vec<World> {
         let clock = TestClock::at(T0);
         let g = guard_with_policies(store.clone(), policies, &clock);
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
-        g.put_credential(&acme, "prod-db-password", &Credential::password("s3cret"))
+        g.keys().create_tenant(&acme).await.unwrap();
+        g.records()
+            .put_credential(&acme, "prod-db-password", &Credential::password("s3cret"))
             .await
             .unwrap();
-        g.put_credential(&acme, "otp", &Credential::totp_seed(SEED))
+        g.records()
+            .put_credential(&acme, "otp", &Credential::totp_seed(SEED))
             .await
             .unwrap();
         out.push(World {
@@ -76,10 +78,11 @@ impl World {
     }
 
     async fn token_spec(&self, spec: TokenSpec) -> (IssuedToken, TenantContext) {
-        let t = self.g.create_token(&self.acme, spec).await.unwrap();
+        let t = self.g.tokens().create(&self.acme, spec).await.unwrap();
         let ctx = self
             .g
-            .authenticate_token(t.secret.expose())
+            .tokens()
+            .authenticate(t.secret.expose())
             .await
             .unwrap()
             .context;
@@ -88,6 +91,7 @@ impl World {
 
     async fn password(&self) -> Vec<u8> {
         self.g
+            .records()
             .open_credential(&self.acme, "prod-db-password")
             .await
             .unwrap()
@@ -98,7 +102,8 @@ impl World {
 
     async fn actions(&self) -> Vec<(String, String)> {
         self.g
-            .audit_entries(&self.acme, 0, 10_000)
+            .audit()
+            .entries(&self.acme, 0, 10_000)
             .await
             .unwrap()
             .into_iter()
@@ -138,11 +143,12 @@ fn attack_1a_write_on_runs_cannot_overwrite_a_credential() {
                 .token("bot", vec![Scope::new("runs/*", Action::Write)])
                 .await;
             refused(
-                w.g.put_credential(&bot, "prod-db-password", &Credential::password("pwned"))
+                w.g.records()
+                    .put_credential(&bot, "prod-db-password", &Credential::password("pwned"))
                     .await,
                 w.name,
             );
-            refused(w.g.delete_record(&bot, "prod-db-password").await, w.name);
+            refused(w.g.records().delete(&bot, "prod-db-password").await, w.name);
             assert_eq!(w.password().await, b"s3cret", "{}", w.name);
         }
     });
@@ -156,7 +162,8 @@ fn attack_1b_write_on_runs_cannot_get_totp_codes() {
                 .token("bot", vec![Scope::new("runs/*", Action::Write)])
                 .await;
             refused(
-                w.g.totp_code(&bot, "otp", &TotpParams::default(), "harvest")
+                w.g.records()
+                    .totp_code(&bot, "otp", &TotpParams::default(), "harvest")
                     .await,
                 w.name,
             );
@@ -173,9 +180,10 @@ fn attack_1c_admin_on_one_resource_cannot_mint_a_wildcard_admin() {
                 .await;
             let spec = TokenSpec::read_only(a("bot2"), "escalate")
                 .scopes(vec![Scope::new("*", Action::Admin)]);
-            refused(w.g.create_token(&bot, spec).await, w.name);
+            refused(w.g.tokens().create(&bot, spec).await, w.name);
             assert!(
-                w.g.list_tokens(&w.acme, Some(&a("bot2")), None, 10)
+                w.g.tokens()
+                    .list(&w.acme, Some(&a("bot2")), None, 10)
                     .await
                     .unwrap()
                     .is_empty(),
@@ -202,7 +210,7 @@ fn attack_1d_token_admin_cannot_mint_for_another_agent_or_widen() {
             let other = TokenSpec::read_only(a("bot2"), "x")
                 .scopes(vec![Scope::read("runs/*")])
                 .expires_in(60);
-            let e = refused(w.g.create_token(&bot, other).await, w.name);
+            let e = refused(w.g.tokens().create(&bot, other).await, w.name);
             assert!(matches!(
                 e,
                 tenantguard::Error::Token(TokenError::Widening(_))
@@ -210,16 +218,16 @@ fn attack_1d_token_admin_cannot_mint_for_another_agent_or_widen() {
             let wider = TokenSpec::read_only(a("bot"), "x")
                 .scopes(vec![Scope::read("*")])
                 .expires_in(60);
-            refused(w.g.create_token(&bot, wider).await, w.name);
+            refused(w.g.tokens().create(&bot, wider).await, w.name);
             let write = TokenSpec::read_only(a("bot"), "x")
                 .scopes(vec![Scope::new("runs/1", Action::Write)])
                 .expires_in(60);
-            refused(w.g.create_token(&bot, write).await, w.name);
+            refused(w.g.tokens().create(&bot, write).await, w.name);
             // Within its own scopes it may mint, for itself.
             let ok = TokenSpec::read_only(a("bot"), "child")
                 .scopes(vec![Scope::read("runs/7/*")])
                 .expires_in(60);
-            w.g.create_token(&bot, ok).await.unwrap();
+            w.g.tokens().create(&bot, ok).await.unwrap();
         }
     });
 }
@@ -238,14 +246,18 @@ fn attack_1e_minted_tokens_die_with_the_minters_kill() {
                 )
                 .await;
             let child =
-                w.g.create_token(
-                    &bot,
-                    TokenSpec::read_only(a("bot"), "child").scopes(vec![Scope::read("runs/*")]),
-                )
-                .await
-                .unwrap();
-            w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
-            refused(w.g.authenticate_token(child.secret.expose()).await, w.name);
+                w.g.tokens()
+                    .create(
+                        &bot,
+                        TokenSpec::read_only(a("bot"), "child").scopes(vec![Scope::read("runs/*")]),
+                    )
+                    .await
+                    .unwrap();
+            w.g.tokens().kill_agent(&w.acme, &a("bot")).await.unwrap();
+            refused(
+                w.g.tokens().authenticate(child.secret.expose()).await,
+                w.name,
+            );
         }
     });
 }
@@ -268,7 +280,7 @@ fn attack_1f_agent_with_lifetime_cannot_mint_a_longer_one() {
                     .scopes(vec![Scope::new("tokens", Action::Admin)])
                     .expires_in(3600),
             ] {
-                refused(w.g.create_token(&bot, spec).await, w.name);
+                refused(w.g.tokens().create(&bot, spec).await, w.name);
             }
         }
     });
@@ -287,7 +299,7 @@ fn attack_2_agent_token_cannot_become_a_session() {
                         .expires_in(60),
                 )
                 .await;
-            let e = refused(w.g.create_session(&bot, "laptop").await, w.name);
+            let e = refused(w.g.sessions().create(&bot, "laptop").await, w.name);
             assert!(matches!(
                 e,
                 tenantguard::Error::Tenant(TenantError::WrongPrincipal {
@@ -295,10 +307,11 @@ fn attack_2_agent_token_cannot_become_a_session() {
                     ..
                 })
             ));
-            refused(w.g.list_sessions(&bot, None, 10).await, w.name);
+            refused(w.g.sessions().list(&bot, None, 10).await, w.name);
             let admin = member(&w.store, "acme", "ada", Role::Admin).await;
             assert!(
-                w.g.list_sessions(&admin, Some(&a("bot")), 10)
+                w.g.sessions()
+                    .list(&admin, Some(&a("bot")), 10)
                     .await
                     .unwrap()
                     .is_empty(),
@@ -331,7 +344,7 @@ fn attack_4_totp_codes_only_for_the_guard_clock() {
                     .unwrap();
             }
             // Audited with the counter.
-            let entries = w.g.audit_entries(&w.acme, 0, 1000).await.unwrap();
+            let entries = w.g.audit().entries(&w.acme, 0, 1000).await.unwrap();
             let totp: Vec<_> = entries
                 .iter()
                 .filter(|e| e.action == "credential.totp")
@@ -367,21 +380,23 @@ async fn attack_5_owner_cannot_use_another_customers_key_provider() {
         .map(tg_cap::keep)
         .unwrap();
     let acme = service("acme");
-    g.create_tenant(&acme).await.unwrap();
-    g.create_tenant(&service("globex")).await.unwrap();
+    g.keys().create_tenant(&acme).await.unwrap();
+    g.keys().create_tenant(&service("globex")).await.unwrap();
     let owner = user("acme", "olga", Role::Owner);
     refused(
-        g.set_tenant_key_provider(&owner, Some("globex-kms")).await,
+        g.keys().set_provider(&owner, Some("globex-kms")).await,
         "owner picks a provider",
     );
     // Even the service capability cannot move acme into globex's provider.
     let e = g
-        .set_tenant_key_provider(&acme, Some("globex-kms"))
+        .keys()
+        .set_provider(&acme, Some("globex-kms"))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-    assert_eq!(g.tenant_key_provider(&acme).await.unwrap(), None);
-    g.set_tenant_key_provider(&service("globex"), Some("globex-kms"))
+    assert_eq!(g.keys().provider(&acme).await.unwrap(), None);
+    g.keys()
+        .set_provider(&service("globex"), Some("globex-kms"))
         .await
         .unwrap();
 }
@@ -394,7 +409,7 @@ fn attack_6a_multibyte_scope_is_a_typed_error() {
         for w in worlds().await {
             for bad in ["é*", "runs/€*", "日本*", "runs/*/é", "ü/../x", "runs/\u{0}"] {
                 let spec = TokenSpec::read_only(a("bot"), "x").scopes(vec![Scope::read(bad)]);
-                let e = w.g.create_token(&w.acme, spec).await.unwrap_err();
+                let e = w.g.tokens().create(&w.acme, spec).await.unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}");
             }
         }
@@ -416,12 +431,14 @@ fn attack_6b_prefix_scope_does_not_traverse() {
                 "ｒｕｎｓ/1",
             ] {
                 let e =
-                    w.g.verify_token(t.secret.expose(), res, Action::Read)
+                    w.g.tokens()
+                        .verify(t.secret.expose(), res, Action::Read)
                         .await
                         .unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{res}");
             }
-            w.g.verify_token(t.secret.expose(), "runs/1", Action::Read)
+            w.g.tokens()
+                .verify(t.secret.expose(), "runs/1", Action::Read)
                 .await
                 .unwrap();
         }
@@ -437,12 +454,13 @@ fn attack_7_agent_named_like_the_owner_is_audited_as_an_agent() {
             let (_, fake) = w
                 .token("olga", vec![Scope::new("audit", Action::Write)])
                 .await;
-            w.g.record_audit(
-                &fake,
-                AuditEvent::new(AuditAction::PermissionChange, "member:eve"),
-            )
-            .await
-            .unwrap();
+            w.g.audit()
+                .record(
+                    &fake,
+                    AuditEvent::new(AuditAction::PermissionChange, "member:eve"),
+                )
+                .await
+                .unwrap();
             let actions = w.actions().await;
             let last = actions.last().unwrap();
             assert_eq!(last.0, "agent:olga", "{}", w.name);
@@ -459,21 +477,25 @@ fn attack_7_agent_named_like_the_owner_is_audited_as_an_agent() {
 fn attack_8_reseal_authenticates_even_under_the_active_key() {
     rt().block_on(async {
         for w in worlds().await {
-            let v = w.g.seal(&w.acme, "ctx", b"mine").await.unwrap();
+            let v = w.g.records().seal(&w.acme, "ctx", b"mine").await.unwrap();
             let mut bytes = v.as_bytes().to_vec();
             let last = bytes.len() - 1;
             bytes[last] ^= 1;
             let forged = tenantguard::SealedValue::from_vec(bytes).unwrap();
-            let e = w.g.reseal(&w.acme, "ctx", &forged).await.unwrap_err();
+            let e =
+                w.g.records()
+                    .reseal(&w.acme, "ctx", &forged)
+                    .await
+                    .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Integrity, "{}", w.name);
             // Another tenant's value with the same key id.
             let globex = TenantContext::service(TenantId::new("globex").unwrap(), &w.cap);
-            w.g.create_tenant(&globex).await.unwrap();
-            let theirs = w.g.seal(&globex, "ctx", b"theirs").await.unwrap();
+            w.g.keys().create_tenant(&globex).await.unwrap();
+            let theirs = w.g.records().seal(&globex, "ctx", b"theirs").await.unwrap();
             assert_eq!(theirs.key_id(), v.key_id());
-            assert!(w.g.reseal(&w.acme, "ctx", &theirs).await.is_err());
+            assert!(w.g.records().reseal(&w.acme, "ctx", &theirs).await.is_err());
             // Wrong context, same tenant.
-            assert!(w.g.reseal(&w.acme, "other", &v).await.is_err());
+            assert!(w.g.records().reseal(&w.acme, "other", &v).await.is_err());
         }
     });
 }
@@ -491,17 +513,24 @@ fn attack_9a_users_and_agents_cannot_read_plaintext() {
                     vec![Scope::read("*"), Scope::new("*", Action::Admin)],
                 )
                 .await;
-            let v = w.g.seal(&w.acme, "ctx", b"x").await.unwrap();
+            let v = w.g.records().seal(&w.acme, "ctx", b"x").await.unwrap();
             for ctx in [&owner, &bot] {
-                refused(w.g.open_credential(ctx, "prod-db-password").await, w.name);
-                refused(w.g.open_record(ctx, "prod-db-password").await, w.name);
                 refused(
-                    w.g.open_credential_with_reason(ctx, "prod-db-password", "x")
+                    w.g.records().open_credential(ctx, "prod-db-password").await,
+                    w.name,
+                );
+                refused(
+                    w.g.records().open_record(ctx, "prod-db-password").await,
+                    w.name,
+                );
+                refused(
+                    w.g.records()
+                        .open_credential_with_reason(ctx, "prod-db-password", "x")
                         .await,
                     w.name,
                 );
-                refused(w.g.open(ctx, "ctx", &v).await, w.name);
-                refused(w.g.reseal(ctx, "ctx", &v).await, w.name);
+                refused(w.g.records().open(ctx, "ctx", &v).await, w.name);
+                refused(w.g.records().reseal(ctx, "ctx", &v).await, w.name);
                 let rev = tenantguard::reveal::Revealer::new(w.g.clone(), Arc::new(Accept));
                 refused(
                     rev.open_credential(ctx, "prod-db-password", "x").await,
@@ -524,15 +553,20 @@ fn attack_9b_a_capability_from_another_guard_does_not_work() {
                 .unwrap();
             let forged = TenantContext::service(TenantId::new("acme").unwrap(), &rogue_cap);
             refused(
-                w.g.open_credential(&forged, "prod-db-password").await,
+                w.g.records()
+                    .open_credential(&forged, "prod-db-password")
+                    .await,
                 w.name,
             );
-            refused(w.g.shred_tenant(&forged).await, w.name);
+            refused(w.g.keys().shred(&forged).await, w.name);
             refused(
-                w.g.rewrap_tenant_keys(&rogue_cap, None, 10, |_| {}).await,
+                w.g.keys().rewrap(&rogue_cap, None, 10, |_| {}).await,
                 w.name,
             );
-            refused(w.g.sweep_all(&rogue_cap, None, 10).await, w.name);
+            refused(
+                w.g.retention().sweep_all(&rogue_cap, None, 10).await,
+                w.name,
+            );
             assert_eq!(w.password().await, b"s3cret");
         }
     });
@@ -542,13 +576,17 @@ fn attack_9b_a_capability_from_another_guard_does_not_work() {
 fn attack_9c_every_plaintext_release_is_audited() {
     rt().block_on(async {
         for w in worlds().await {
-            let v = w.g.seal(&w.acme, "col/1", b"x").await.unwrap();
+            let v = w.g.records().seal(&w.acme, "col/1", b"x").await.unwrap();
             let before = w.actions().await.len();
-            w.g.open(&w.acme, "col/1", &v).await.unwrap();
-            w.g.open_credential(&w.acme, "prod-db-password")
+            w.g.records().open(&w.acme, "col/1", &v).await.unwrap();
+            w.g.records()
+                .open_credential(&w.acme, "prod-db-password")
                 .await
                 .unwrap();
-            w.g.open_record(&w.acme, "prod-db-password").await.unwrap();
+            w.g.records()
+                .open_record(&w.acme, "prod-db-password")
+                .await
+                .unwrap();
             let after = w.actions().await;
             assert_eq!(after.len(), before + 3, "{}", w.name);
             assert!(after[before..]
@@ -575,7 +613,8 @@ fn attack_9d_callers_cannot_append_reserved_audit_actions() {
                     AuditAction::TotpCode,
                 ] {
                     let e =
-                        w.g.record_audit(ctx, AuditEvent::new(action, "tenant:acme"))
+                        w.g.audit()
+                            .record(ctx, AuditEvent::new(action, "tenant:acme"))
                             .await
                             .unwrap_err();
                     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{action}");
@@ -592,12 +631,13 @@ fn attack_9e_shred_revokes_tokens_sessions_and_held_agent_contexts() {
         for w in worlds().await {
             let (t, bot) = w.token("bot", vec![Scope::read("*")]).await;
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
-            let s = w.g.create_session(&mia, "laptop").await.unwrap();
-            w.g.shred_tenant(&w.acme).await.unwrap();
-            refused(w.g.authenticate_token(t.secret.expose()).await, w.name);
-            refused(w.g.key_versions(&bot).await, w.name);
+            let s = w.g.sessions().create(&mia, "laptop").await.unwrap();
+            w.g.keys().shred(&w.acme).await.unwrap();
+            refused(w.g.tokens().authenticate(t.secret.expose()).await, w.name);
+            refused(w.g.keys().versions(&bot).await, w.name);
             let e =
-                w.g.refresh_session(s.refresh_token.expose())
+                w.g.sessions()
+                    .refresh(s.refresh_token.expose())
                     .await
                     .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{}", w.name);
@@ -612,9 +652,9 @@ fn attack_revoked_token_context_stops_at_once() {
     rt().block_on(async {
         for w in worlds().await {
             let (t, bot) = w.token("bot", vec![Scope::read("keys")]).await;
-            w.g.key_versions(&bot).await.unwrap();
-            w.g.revoke_token(&w.acme, &t.id).await.unwrap();
-            let e = refused(w.g.key_versions(&bot).await, w.name);
+            w.g.keys().versions(&bot).await.unwrap();
+            w.g.tokens().revoke(&w.acme, &t.id).await.unwrap();
+            let e = refused(w.g.keys().versions(&bot).await, w.name);
             assert_eq!(e.kind(), ErrorKind::AuthenticationFailed);
         }
     });
@@ -625,11 +665,11 @@ fn attack_killed_agent_context_stops_at_once() {
     rt().block_on(async {
         for w in worlds().await {
             let (_, bot) = w.token("bot", vec![Scope::read("keys")]).await;
-            w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
-            refused(w.g.key_versions(&bot).await, w.name);
+            w.g.tokens().kill_agent(&w.acme, &a("bot")).await.unwrap();
+            refused(w.g.keys().versions(&bot).await, w.name);
             // Another agent is untouched.
             let (_, other) = w.token("other", vec![Scope::read("keys")]).await;
-            w.g.key_versions(&other).await.unwrap();
+            w.g.keys().versions(&other).await.unwrap();
         }
     });
 }
@@ -645,9 +685,9 @@ fn attack_expired_token_context_stops_when_time_passes() {
                         .expires_in(60),
                 )
                 .await;
-            w.g.key_versions(&bot).await.unwrap();
+            w.g.keys().versions(&bot).await.unwrap();
             w.clock.advance(61);
-            refused(w.g.key_versions(&bot).await, w.name);
+            refused(w.g.keys().versions(&bot).await, w.name);
         }
     });
 }
@@ -659,33 +699,35 @@ fn attack_agent_scopes_are_checked_per_operation() {
             let (_, reader) = w.token("reader", vec![Scope::read("*")]).await;
             // Read on everything writes nothing, manages nothing.
             refused(
-                w.g.put_record(&reader, "r1", "note", None, b"x").await,
+                w.g.records().put(&reader, "r1", "note", None, b"x").await,
                 w.name,
             );
-            refused(w.g.seal(&reader, "c", b"x").await, w.name);
-            refused(w.g.rotate_tenant_key(&reader).await, w.name);
-            refused(w.g.shred_tenant(&reader).await, w.name);
-            refused(w.g.erase_tenant(&reader, 10).await, w.name);
+            refused(w.g.records().seal(&reader, "c", b"x").await, w.name);
+            refused(w.g.keys().rotate(&reader).await, w.name);
+            refused(w.g.keys().shred(&reader).await, w.name);
+            refused(w.g.retention().erase_tenant(&reader, 10).await, w.name);
             refused(
-                w.g.create_token(&reader, TokenSpec::read_only(a("reader"), "x"))
+                w.g.tokens()
+                    .create(&reader, TokenSpec::read_only(a("reader"), "x"))
                     .await,
                 w.name,
             );
-            refused(w.g.revoke_token(&reader, "tok_x").await, w.name);
-            refused(w.g.kill_agent(&reader, &a("other")).await, w.name);
-            refused(w.g.create_tenant(&reader).await, w.name);
+            refused(w.g.tokens().revoke(&reader, "tok_x").await, w.name);
+            refused(w.g.tokens().kill_agent(&reader, &a("other")).await, w.name);
+            refused(w.g.keys().create_tenant(&reader).await, w.name);
             refused(
-                w.g.set_retention(
-                    &reader,
-                    "note",
-                    tenantguard::store::RetentionWindow::Secs(60),
-                )
-                .await,
+                w.g.retention()
+                    .set(
+                        &reader,
+                        "note",
+                        tenantguard::store::RetentionWindow::Secs(60),
+                    )
+                    .await,
                 w.name,
             );
             // But it reads what it is scoped to.
-            w.g.key_versions(&reader).await.unwrap();
-            w.g.audit_entries(&reader, 0, 10).await.unwrap();
+            w.g.keys().versions(&reader).await.unwrap();
+            w.g.audit().entries(&reader, 0, 10).await.unwrap();
         }
     });
 }
@@ -703,17 +745,19 @@ fn attack_record_scope_names_class_and_id() {
                     ],
                 )
                 .await;
-            w.g.put_record(&bot, "n1", "note", None, b"x")
+            w.g.records()
+                .put(&bot, "n1", "note", None, b"x")
                 .await
                 .unwrap();
-            assert!(w.g.delete_record(&bot, "n1").await.unwrap());
+            assert!(w.g.records().delete(&bot, "n1").await.unwrap());
             // Another class with the same id space is out of reach.
             refused(
-                w.g.put_credential(&bot, "n2", &Credential::password("x"))
+                w.g.records()
+                    .put_credential(&bot, "n2", &Credential::password("x"))
                     .await,
                 w.name,
             );
-            refused(w.g.delete_record(&bot, "prod-db-password").await, w.name);
+            refused(w.g.records().delete(&bot, "prod-db-password").await, w.name);
             assert_eq!(w.password().await, b"s3cret");
         }
     });
@@ -723,22 +767,26 @@ fn attack_record_scope_names_class_and_id() {
 fn attack_totp_scope_is_per_credential() {
     rt().block_on(async {
         for w in worlds().await {
-            w.g.put_credential(&w.acme, "otp2", &Credential::totp_seed(SEED))
+            w.g.records()
+                .put_credential(&w.acme, "otp2", &Credential::totp_seed(SEED))
                 .await
                 .unwrap();
             let (_, bot) = w.token("bot", vec![Scope::read("totp/otp")]).await;
-            w.g.totp_code(&bot, "otp", &TotpParams::default(), "run 1")
+            w.g.records()
+                .totp_code(&bot, "otp", &TotpParams::default(), "run 1")
                 .await
                 .unwrap();
             refused(
-                w.g.totp_code(&bot, "otp2", &TotpParams::default(), "run 1")
+                w.g.records()
+                    .totp_code(&bot, "otp2", &TotpParams::default(), "run 1")
                     .await,
                 w.name,
             );
             // A viewer may not use credentials at all.
             let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
             refused(
-                w.g.totp_code(&vic, "otp", &TotpParams::default(), "x")
+                w.g.records()
+                    .totp_code(&vic, "otp", &TotpParams::default(), "x")
                     .await,
                 w.name,
             );
@@ -751,8 +799,8 @@ fn attack_agents_never_manage_sessions_or_members() {
     rt().block_on(async {
         for w in worlds().await {
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Admin)]).await;
-            refused(w.g.revoke_user_sessions(&bot, &a("mia")).await, w.name);
-            refused(w.g.list_sessions(&bot, Some(&a("mia")), 10).await, w.name);
+            refused(w.g.sessions().revoke_user(&bot, &a("mia")).await, w.name);
+            refused(w.g.sessions().list(&bot, Some(&a("mia")), 10).await, w.name);
             let dir = tenantguard::tenant::MemoryDirectory::new();
             let e = dir.set_member(&bot, &a("eve"), Role::Owner).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PermissionDenied);
@@ -766,12 +814,14 @@ fn attack_reserved_actions_even_with_full_audit_scope() {
         for w in worlds().await {
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Write)]).await;
             let e =
-                w.g.record_audit(&bot, AuditEvent::new(AuditAction::AgentKill, "agent:x"))
+                w.g.audit()
+                    .record(&bot, AuditEvent::new(AuditAction::AgentKill, "agent:x"))
                     .await
                     .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PermissionDenied);
             // Host actions still work.
-            w.g.record_audit(&bot, AuditEvent::new(AuditAction::PolicyChange, "egress"))
+            w.g.audit()
+                .record(&bot, AuditEvent::new(AuditAction::PolicyChange, "egress"))
                 .await
                 .unwrap();
         }
@@ -789,7 +839,8 @@ fn attack_long_multibyte_resource_never_panics() {
                 format!("runs/{}", "日".repeat(50)),
             ] {
                 let r =
-                    w.g.verify_token(t.secret.expose(), &res, Action::Write)
+                    w.g.tokens()
+                        .verify(t.secret.expose(), &res, Action::Write)
                         .await;
                 assert_eq!(r.unwrap_err().kind(), ErrorKind::PermissionDenied);
             }
@@ -806,7 +857,7 @@ fn attack_scope_grammar_table() {
         let spec = TokenSpec::read_only(a("bot"), "x").scopes(vec![Scope::read(bad)]);
         rt().block_on(async {
             let w = &worlds().await[0];
-            let e = w.g.create_token(&w.acme, spec).await.unwrap_err();
+            let e = w.g.tokens().create(&w.acme, spec).await.unwrap_err();
             assert!(
                 matches!(e, tenantguard::Error::Token(TokenError::InvalidScope(_))),
                 "{bad:?}: {e:?}"
@@ -821,16 +872,18 @@ fn attack_refused_agent_writes_nothing_to_the_audit_log() {
         for w in worlds().await {
             let (_, bot) = w.token("bot", vec![Scope::read("runs/*")]).await;
             let before = w.actions().await.len();
-            let _ = w.g.shred_tenant(&bot).await;
-            let _ = w.g.rotate_tenant_key(&bot).await;
+            let _ = w.g.keys().shred(&bot).await;
+            let _ = w.g.keys().rotate(&bot).await;
             let _ =
-                w.g.put_credential(&bot, "x", &Credential::password("y"))
+                w.g.records()
+                    .put_credential(&bot, "x", &Credential::password("y"))
                     .await;
             let _ =
-                w.g.record_audit(&bot, AuditEvent::new(AuditAction::PolicyChange, "x"))
+                w.g.audit()
+                    .record(&bot, AuditEvent::new(AuditAction::PolicyChange, "x"))
                     .await;
             assert_eq!(w.actions().await.len(), before, "{}", w.name);
-            assert_eq!(w.g.key_versions(&w.acme).await.unwrap().len(), 1);
+            assert_eq!(w.g.keys().versions(&w.acme).await.unwrap().len(), 1);
         }
     });
 }
@@ -848,7 +901,7 @@ fn attack_record_id_with_dot_segments_cannot_escape_the_class_scope() {
                 ("./x", "note"),
                 ("a//b", "note"),
             ] {
-                refused(w.g.put_record(&bot, id, class, None, b"x").await, w.name);
+                refused(w.g.records().put(&bot, id, class, None, b"x").await, w.name);
             }
             assert_eq!(w.password().await, b"s3cret");
         }
@@ -862,9 +915,9 @@ fn attack_seal_context_with_dot_segments_is_out_of_scope() {
             let (_, bot) = w
                 .token("bot", vec![Scope::new("values/runs/*", Action::Write)])
                 .await;
-            w.g.seal(&bot, "runs/1", b"x").await.unwrap();
+            w.g.records().seal(&bot, "runs/1", b"x").await.unwrap();
             for ctx in ["runs/../credentials/x", "runs//x", "credentials/x", "runs"] {
-                refused(w.g.seal(&bot, ctx, b"x").await, w.name);
+                refused(w.g.records().seal(&bot, ctx, b"x").await, w.name);
             }
         }
     });
@@ -882,10 +935,10 @@ fn attack_expiry_holds_at_the_exact_second() {
                 )
                 .await;
             w.clock.advance(59);
-            w.g.key_versions(&bot).await.unwrap();
+            w.g.keys().versions(&bot).await.unwrap();
             w.clock.advance(1);
-            refused(w.g.key_versions(&bot).await, w.name);
-            refused(w.g.authenticate_token(t.secret.expose()).await, w.name);
+            refused(w.g.keys().versions(&bot).await, w.name);
+            refused(w.g.tokens().authenticate(t.secret.expose()).await, w.name);
         }
     });
 }
@@ -903,7 +956,8 @@ fn attack_scope_matching_is_case_and_lookalike_exact() {
                 "runs/1".replace('r', "\u{0433}").as_str(),
             ] {
                 let e =
-                    w.g.verify_token(t.secret.expose(), res, Action::Read)
+                    w.g.tokens()
+                        .verify(t.secret.expose(), res, Action::Read)
                         .await
                         .unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{res}");
@@ -920,14 +974,15 @@ fn attack_read_on_tokens_cannot_revoke_or_kill() {
             let (_, bot) = w.token("bot", vec![Scope::read("tokens")]).await;
             assert!(!w
                 .g
-                .list_tokens(&bot, None, None, 10)
+                .tokens()
+                .list(&bot, None, None, 10)
                 .await
                 .unwrap()
                 .is_empty());
-            refused(w.g.revoke_token(&bot, &victim.id).await, w.name);
-            refused(w.g.kill_agent(&bot, &a("victim")).await, w.name);
+            refused(w.g.tokens().revoke(&bot, &victim.id).await, w.name);
+            refused(w.g.tokens().kill_agent(&bot, &a("victim")).await, w.name);
             // The victim is untouched.
-            w.g.key_versions(&vctx).await.unwrap();
+            w.g.keys().versions(&vctx).await.unwrap();
         }
     });
 }
@@ -941,25 +996,28 @@ fn attack_a_chain_of_self_minted_tokens_dies_with_one_kill() {
             let mut ctx = gen0;
             let mut secrets = Vec::new();
             for i in 0..3 {
-                let t =
-                    w.g.create_token(
+                let t = w
+                    .g
+                    .tokens()
+                    .create(
                         &ctx,
                         TokenSpec::read_only(a("bot"), format!("gen{i}")).scopes(scopes.clone()),
                     )
                     .await
                     .unwrap();
                 ctx =
-                    w.g.authenticate_token(t.secret.expose())
+                    w.g.tokens()
+                        .authenticate(t.secret.expose())
                         .await
                         .unwrap()
                         .context;
                 secrets.push(t.secret.expose().to_owned());
             }
-            w.g.kill_agent(&w.acme, &a("bot")).await.unwrap();
+            w.g.tokens().kill_agent(&w.acme, &a("bot")).await.unwrap();
             for s in &secrets {
-                refused(w.g.authenticate_token(s).await, w.name);
+                refused(w.g.tokens().authenticate(s).await, w.name);
             }
-            refused(w.g.key_versions(&ctx).await, w.name);
+            refused(w.g.keys().versions(&ctx).await, w.name);
         }
     });
 }
@@ -971,9 +1029,9 @@ fn attack_agent_without_audit_read_cannot_read_or_export_the_log() {
             let (_, bot) = w
                 .token("bot", vec![Scope::new("audit", Action::Write)])
                 .await;
-            refused(w.g.audit_entries(&bot, 0, 10).await, w.name);
-            refused(w.g.verify_audit(&bot).await, w.name);
-            refused(w.g.export_audit(&bot, Vec::new()).await, w.name);
+            refused(w.g.audit().entries(&bot, 0, 10).await, w.name);
+            refused(w.g.audit().verify(&bot).await, w.name);
+            refused(w.g.audit().export(&bot, Vec::new()).await, w.name);
         }
     });
 }
@@ -983,8 +1041,11 @@ fn attack_agent_cannot_erase_subjects_or_sweep_without_retention_admin() {
     rt().block_on(async {
         for w in worlds().await {
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Delete)]).await;
-            refused(w.g.erase_subject(&bot, "jane", 10).await, w.name);
-            refused(w.g.sweep(&bot, 10, |_| {}).await, w.name);
+            refused(
+                w.g.retention().erase_subject(&bot, "jane", 10).await,
+                w.name,
+            );
+            refused(w.g.retention().sweep(&bot, 10, |_| {}).await, w.name);
             assert_eq!(w.password().await, b"s3cret");
         }
     });
@@ -996,11 +1057,13 @@ fn attack_huge_resource_names_never_panic() {
         for w in worlds().await {
             let (t, _) = w.token("bot", vec![Scope::read("*")]).await;
             let huge = "é".repeat(100_000);
-            w.g.verify_token(t.secret.expose(), &huge, Action::Read)
+            w.g.tokens()
+                .verify(t.secret.expose(), &huge, Action::Read)
                 .await
                 .unwrap();
             let e =
-                w.g.verify_token(t.secret.expose(), &huge, Action::Write)
+                w.g.tokens()
+                    .verify(t.secret.expose(), &huge, Action::Write)
                     .await
                     .unwrap_err();
             assert!(e.to_string().len() < 1024, "the echo is bounded");
@@ -1026,10 +1089,12 @@ fn attack_user_context_cannot_use_another_stores_capability_to_vouch_plaintext()
                 Role::Owner,
             ));
             refused(
-                w.g.open_credential(&fake_owner, "prod-db-password").await,
+                w.g.records()
+                    .open_credential(&fake_owner, "prod-db-password")
+                    .await,
                 w.name,
             );
-            refused(w.g.set_tenant_key_provider(&fake_owner, None).await, w.name);
+            refused(w.g.keys().set_provider(&fake_owner, None).await, w.name);
         }
     });
 }
@@ -1041,9 +1106,10 @@ fn attack_user_context_cannot_use_another_stores_capability_to_vouch_plaintext()
 async fn olga_with_session(w: &World) -> (tenantguard::auth::SessionTokens, TenantContext) {
     member(&w.store, "acme", "otto", Role::Owner).await;
     let olga = member(&w.store, "acme", "olga", Role::Owner).await;
-    let s = w.g.create_session(&olga, "laptop").await.unwrap();
+    let s = w.g.sessions().create(&olga, "laptop").await.unwrap();
     let ctx =
-        w.g.verify_access_token(s.access_token.expose())
+        w.g.sessions()
+            .verify_access_token(s.access_token.expose())
             .await
             .unwrap()
             .context;
@@ -1055,7 +1121,7 @@ fn otto() -> TenantContext {
 }
 
 async fn keys_intact(w: &World) {
-    let keys = w.g.key_versions(&w.acme).await.unwrap();
+    let keys = w.g.keys().versions(&w.acme).await.unwrap();
     assert!(
         keys.iter()
             .any(|k| k.state == tenantguard::KeyState::Active),
@@ -1070,9 +1136,12 @@ fn attack_3_removed_owner_refreshes_and_shreds() {
     rt().block_on(async {
         for w in worlds().await {
             let (s, cached) = olga_with_session(&w).await;
-            assert!(w.g.remove_member(&otto(), &a("olga")).await.unwrap());
+            assert!(w.g.members().remove(&otto(), &a("olga")).await.unwrap());
             // The refresh fails at once, with its own typed error.
-            let e = refused(w.g.refresh_session(s.refresh_token.expose()).await, w.name);
+            let e = refused(
+                w.g.sessions().refresh(s.refresh_token.expose()).await,
+                w.name,
+            );
             assert!(
                 matches!(
                     e,
@@ -1084,14 +1153,14 @@ fn attack_3_removed_owner_refreshes_and_shreds() {
             );
             // The access token still verifies (stateless, until it expires), but the
             // role it carries is never trusted for a sensitive operation.
-            let e = refused(w.g.shred_tenant(&cached).await, w.name);
+            let e = refused(w.g.keys().shred(&cached).await, w.name);
             assert!(
                 matches!(e, tenantguard::Error::Tenant(TenantError::NotAMember)),
                 "{}: {e:?}",
                 w.name
             );
-            refused(w.g.rotate_tenant_key(&cached).await, w.name);
-            refused(w.g.erase_tenant(&cached, 100).await, w.name);
+            refused(w.g.keys().rotate(&cached).await, w.name);
+            refused(w.g.retention().erase_tenant(&cached, 100).await, w.name);
             keys_intact(&w).await;
         }
     });
@@ -1102,19 +1171,24 @@ fn attack_removed_members_refresh_fails_even_after_being_added_back() {
     rt().block_on(async {
         for w in worlds().await {
             let (s, _) = olga_with_session(&w).await;
-            w.g.remove_member(&otto(), &a("olga")).await.unwrap();
-            w.g.set_member(&otto(), &a("olga"), Role::Viewer)
+            w.g.members().remove(&otto(), &a("olga")).await.unwrap();
+            w.g.members()
+                .set(&otto(), &a("olga"), Role::Viewer)
                 .await
                 .unwrap();
             // Removal revoked her sessions: re-adding her needs a new login.
-            let e = refused(w.g.refresh_session(s.refresh_token.expose()).await, w.name);
+            let e = refused(
+                w.g.sessions().refresh(s.refresh_token.expose()).await,
+                w.name,
+            );
             assert!(
                 matches!(e, tenantguard::Error::Auth(_)),
                 "{}: {e:?}",
                 w.name
             );
             let list =
-                w.g.list_sessions(&otto(), Some(&a("olga")), 10)
+                w.g.sessions()
+                    .list(&otto(), Some(&a("olga")), 10)
                     .await
                     .unwrap();
             assert!(list.iter().all(|s| s.revoked_at.is_some()), "{}", w.name);
@@ -1128,14 +1202,20 @@ fn attack_demoted_owner_refresh_gets_the_new_role() {
         for w in worlds().await {
             let (s, cached) = olga_with_session(&w).await;
             assert_eq!(
-                w.g.set_member(&otto(), &a("olga"), Role::Viewer)
+                w.g.members()
+                    .set(&otto(), &a("olga"), Role::Viewer)
                     .await
                     .unwrap(),
                 Some(Role::Owner)
             );
-            let t = w.g.refresh_session(s.refresh_token.expose()).await.unwrap();
+            let t =
+                w.g.sessions()
+                    .refresh(s.refresh_token.expose())
+                    .await
+                    .unwrap();
             let fresh =
-                w.g.verify_access_token(t.access_token.expose())
+                w.g.sessions()
+                    .verify_access_token(t.access_token.expose())
                     .await
                     .unwrap()
                     .context;
@@ -1150,10 +1230,11 @@ fn attack_demoted_owner_refresh_gets_the_new_role() {
             );
             // Neither the fresh nor the cached (owner) context can do owner things.
             for ctx in [&fresh, &cached] {
-                refused(w.g.rotate_tenant_key(ctx).await, w.name);
-                refused(w.g.shred_tenant(ctx).await, w.name);
+                refused(w.g.keys().rotate(ctx).await, w.name);
+                refused(w.g.keys().shred(ctx).await, w.name);
                 refused(
-                    w.g.create_token(ctx, TokenSpec::read_only(a("bot"), "x"))
+                    w.g.tokens()
+                        .create(ctx, TokenSpec::read_only(a("bot"), "x"))
                         .await,
                     w.name,
                 );
@@ -1169,19 +1250,21 @@ fn attack_removed_admin_cannot_manage_tokens_with_a_cached_context() {
         for w in worlds().await {
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
-            w.g.remove_member(&w.acme, &a("ada")).await.unwrap();
+            w.g.members().remove(&w.acme, &a("ada")).await.unwrap();
             refused(
-                w.g.create_token(&ada, TokenSpec::read_only(a("bot2"), "x"))
+                w.g.tokens()
+                    .create(&ada, TokenSpec::read_only(a("bot2"), "x"))
                     .await,
                 w.name,
             );
-            refused(w.g.list_tokens(&ada, None, None, 10).await, w.name);
-            refused(w.g.revoke_token(&ada, &t.id).await, w.name);
-            refused(w.g.kill_agent(&ada, &a("bot")).await, w.name);
+            refused(w.g.tokens().list(&ada, None, None, 10).await, w.name);
+            refused(w.g.tokens().revoke(&ada, &t.id).await, w.name);
+            refused(w.g.tokens().kill_agent(&ada, &a("bot")).await, w.name);
             // The token she could have revoked still works.
-            w.g.authenticate_token(t.secret.expose()).await.unwrap();
+            w.g.tokens().authenticate(t.secret.expose()).await.unwrap();
             assert!(
-                w.g.list_tokens(&w.acme, Some(&a("bot2")), None, 10)
+                w.g.tokens()
+                    .list(&w.acme, Some(&a("bot2")), None, 10)
                     .await
                     .unwrap()
                     .is_empty(),
@@ -1197,21 +1280,25 @@ fn attack_removed_admin_cannot_change_policies_or_sweep() {
     rt().block_on(async {
         for w in worlds().await {
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
-            w.g.remove_member(&w.acme, &a("ada")).await.unwrap();
+            w.g.members().remove(&w.acme, &a("ada")).await.unwrap();
             refused(
-                w.g.set_retention(
-                    &ada,
-                    "password",
-                    tenantguard::store::RetentionWindow::Secs(1),
-                )
-                .await,
+                w.g.retention()
+                    .set(
+                        &ada,
+                        "password",
+                        tenantguard::store::RetentionWindow::Secs(1),
+                    )
+                    .await,
                 w.name,
             );
-            refused(w.g.mark_portal(&ada, "sso.acme.com", true).await, w.name);
-            refused(w.g.sweep(&ada, 100, |_| {}).await, w.name);
-            refused(w.g.revoke_user_sessions(&ada, &a("someone")).await, w.name);
+            refused(w.g.portal().mark(&ada, "sso.acme.com", true).await, w.name);
+            refused(w.g.retention().sweep(&ada, 100, |_| {}).await, w.name);
+            refused(
+                w.g.sessions().revoke_user(&ada, &a("someone")).await,
+                w.name,
+            );
             assert_eq!(
-                w.g.portal_mark(&w.acme, "sso.acme.com").await.unwrap(),
+                w.g.portal().mark_of(&w.acme, "sso.acme.com").await.unwrap(),
                 None
             );
             assert_eq!(w.password().await, b"s3cret", "{}", w.name);
@@ -1225,19 +1312,26 @@ fn attack_demoted_admin_cannot_manage_members_with_a_stale_context() {
         for w in worlds().await {
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             member(&w.store, "acme", "mia", Role::Member).await;
-            w.g.set_member(&w.acme, &a("ada"), Role::Member)
+            w.g.members()
+                .set(&w.acme, &a("ada"), Role::Member)
                 .await
                 .unwrap();
-            refused(w.g.set_member(&ada, &a("eve"), Role::Admin).await, w.name);
-            refused(w.g.set_member(&ada, &a("ada"), Role::Admin).await, w.name);
-            refused(w.g.remove_member(&ada, &a("mia")).await, w.name);
-            assert_eq!(w.g.member_role(&w.acme, &a("eve")).await.unwrap(), None);
+            refused(
+                w.g.members().set(&ada, &a("eve"), Role::Admin).await,
+                w.name,
+            );
+            refused(
+                w.g.members().set(&ada, &a("ada"), Role::Admin).await,
+                w.name,
+            );
+            refused(w.g.members().remove(&ada, &a("mia")).await, w.name);
+            assert_eq!(w.g.members().role(&w.acme, &a("eve")).await.unwrap(), None);
             assert_eq!(
-                w.g.member_role(&w.acme, &a("ada")).await.unwrap(),
+                w.g.members().role(&w.acme, &a("ada")).await.unwrap(),
                 Some(Role::Member)
             );
             assert_eq!(
-                w.g.member_role(&w.acme, &a("mia")).await.unwrap(),
+                w.g.members().role(&w.acme, &a("mia")).await.unwrap(),
                 Some(Role::Member)
             );
         }
@@ -1250,20 +1344,32 @@ fn attack_admin_cannot_grant_or_take_the_owner_role() {
         for w in worlds().await {
             member(&w.store, "acme", "olga", Role::Owner).await;
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
-            refused(w.g.set_member(&ada, &a("ada"), Role::Owner).await, w.name);
             refused(
-                w.g.set_member(&ada, &a("mallory"), Role::Owner).await,
+                w.g.members().set(&ada, &a("ada"), Role::Owner).await,
                 w.name,
             );
-            refused(w.g.set_member(&ada, &a("olga"), Role::Viewer).await, w.name);
-            refused(w.g.remove_member(&ada, &a("olga")).await, w.name);
+            refused(
+                w.g.members().set(&ada, &a("mallory"), Role::Owner).await,
+                w.name,
+            );
+            refused(
+                w.g.members().set(&ada, &a("olga"), Role::Viewer).await,
+                w.name,
+            );
+            refused(w.g.members().remove(&ada, &a("olga")).await, w.name);
             // Admins do manage non-owners.
-            w.g.set_member(&ada, &a("mia"), Role::Admin).await.unwrap();
+            w.g.members()
+                .set(&ada, &a("mia"), Role::Admin)
+                .await
+                .unwrap();
             assert_eq!(
-                w.g.member_role(&w.acme, &a("olga")).await.unwrap(),
+                w.g.members().role(&w.acme, &a("olga")).await.unwrap(),
                 Some(Role::Owner)
             );
-            assert_eq!(w.g.member_role(&w.acme, &a("mallory")).await.unwrap(), None);
+            assert_eq!(
+                w.g.members().role(&w.acme, &a("mallory")).await.unwrap(),
+                None
+            );
         }
     });
 }
@@ -1274,11 +1380,14 @@ fn attack_last_owner_can_be_neither_removed_nor_demoted_even_by_the_service() {
         for w in worlds().await {
             let olga = member(&w.store, "acme", "olga", Role::Owner).await;
             for ctx in [&olga, &w.acme] {
-                refused(w.g.remove_member(ctx, &a("olga")).await, w.name);
-                refused(w.g.set_member(ctx, &a("olga"), Role::Admin).await, w.name);
+                refused(w.g.members().remove(ctx, &a("olga")).await, w.name);
+                refused(
+                    w.g.members().set(ctx, &a("olga"), Role::Admin).await,
+                    w.name,
+                );
             }
             assert_eq!(
-                w.g.member_role(&w.acme, &a("olga")).await.unwrap(),
+                w.g.members().role(&w.acme, &a("olga")).await.unwrap(),
                 Some(Role::Owner)
             );
         }
@@ -1292,16 +1401,16 @@ fn attack_two_owners_demoting_each_other_at_once_leave_an_owner() {
             for round in 0..5 {
                 let (x, y) = (format!("x{round}"), format!("y{round}"));
                 let tenant = format!("race{round}");
-                w.g.create_tenant(&w.svc(&tenant)).await.unwrap();
+                w.g.keys().create_tenant(&w.svc(&tenant)).await.unwrap();
                 let cx = member(&w.store, &tenant, &x, Role::Owner).await;
                 let cy = member(&w.store, &tenant, &y, Role::Owner).await;
                 let (g1, g2) = (w.g.clone(), w.g.clone());
                 let (ax, ay) = (a(&x), a(&y));
-                let r1 = tokio::spawn(async move { g1.remove_member(&cx, &ay).await.is_ok() });
-                let r2 = tokio::spawn(async move { g2.remove_member(&cy, &ax).await.is_ok() });
+                let r1 = tokio::spawn(async move { g1.members().remove(&cx, &ay).await.is_ok() });
+                let r2 = tokio::spawn(async move { g2.members().remove(&cy, &ax).await.is_ok() });
                 let (r1, r2) = (r1.await.unwrap(), r2.await.unwrap());
                 assert!(!(r1 && r2), "{}: both owners removed each other", w.name);
-                let left = w.g.members(&w.svc(&tenant), None, 10).await.unwrap();
+                let left = w.g.members().list(&w.svc(&tenant), None, 10).await.unwrap();
                 assert_eq!(
                     left.iter().filter(|m| m.role == Role::Owner).count(),
                     1,
@@ -1319,18 +1428,21 @@ fn attack_a_context_for_a_non_member_cannot_start_a_session_or_manage() {
         for w in worlds().await {
             // Vouched by a careless resolver as owner, but not a member in the store.
             let ghost = user("acme", "ghost", Role::Owner);
-            let e = refused(w.g.create_session(&ghost, "x").await, w.name);
+            let e = refused(w.g.sessions().create(&ghost, "x").await, w.name);
             assert!(
                 matches!(e, tenantguard::Error::Tenant(TenantError::NotAMember)),
                 "{e:?}"
             );
             refused(
-                w.g.set_member(&ghost, &a("ghost"), Role::Owner).await,
+                w.g.members().set(&ghost, &a("ghost"), Role::Owner).await,
                 w.name,
             );
-            refused(w.g.shred_tenant(&ghost).await, w.name);
-            refused(w.g.members(&ghost, None, 10).await, w.name);
-            assert_eq!(w.g.member_role(&w.acme, &a("ghost")).await.unwrap(), None);
+            refused(w.g.keys().shred(&ghost).await, w.name);
+            refused(w.g.members().list(&ghost, None, 10).await, w.name);
+            assert_eq!(
+                w.g.members().role(&w.acme, &a("ghost")).await.unwrap(),
+                None
+            );
             keys_intact(&w).await;
         }
     });
@@ -1340,17 +1452,19 @@ fn attack_a_context_for_a_non_member_cannot_start_a_session_or_manage() {
 fn attack_an_owner_elsewhere_is_nobody_here() {
     rt().block_on(async {
         for w in worlds().await {
-            w.g.create_tenant(&w.svc("globex")).await.unwrap();
+            w.g.keys().create_tenant(&w.svc("globex")).await.unwrap();
             member(&w.store, "globex", "bob", Role::Owner).await;
             // Confused deputy: bob's context claims acme, where he holds nothing.
             let bob_in_acme = user("acme", "bob", Role::Owner);
             refused(
-                w.g.set_member(&bob_in_acme, &a("bob"), Role::Owner).await,
+                w.g.members()
+                    .set(&bob_in_acme, &a("bob"), Role::Owner)
+                    .await,
                 w.name,
             );
-            refused(w.g.shred_tenant(&bob_in_acme).await, w.name);
-            refused(w.g.rotate_tenant_key(&bob_in_acme).await, w.name);
-            assert_eq!(w.g.member_role(&w.acme, &a("bob")).await.unwrap(), None);
+            refused(w.g.keys().shred(&bob_in_acme).await, w.name);
+            refused(w.g.keys().rotate(&bob_in_acme).await, w.name);
+            assert_eq!(w.g.members().role(&w.acme, &a("bob")).await.unwrap(), None);
             keys_intact(&w).await;
         }
     });
@@ -1363,12 +1477,13 @@ fn attack_agents_never_manage_members_even_with_a_wildcard_admin_scope() {
             member(&w.store, "acme", "olga", Role::Owner).await;
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Admin)]).await;
             for e in [
-                w.g.set_member(&bot, &a("bot"), Role::Owner)
+                w.g.members()
+                    .set(&bot, &a("bot"), Role::Owner)
                     .await
                     .map(|_| ()),
-                w.g.remove_member(&bot, &a("olga")).await.map(|_| ()),
-                w.g.members(&bot, None, 10).await.map(|_| ()),
-                w.g.member_role(&bot, &a("olga")).await.map(|_| ()),
+                w.g.members().remove(&bot, &a("olga")).await.map(|_| ()),
+                w.g.members().list(&bot, None, 10).await.map(|_| ()),
+                w.g.members().role(&bot, &a("olga")).await.map(|_| ()),
             ] {
                 let e = refused(e, w.name);
                 assert!(
@@ -1379,7 +1494,7 @@ fn attack_agents_never_manage_members_even_with_a_wildcard_admin_scope() {
                     "{e:?}"
                 );
             }
-            assert_eq!(w.g.member_role(&w.acme, &a("bot")).await.unwrap(), None);
+            assert_eq!(w.g.members().role(&w.acme, &a("bot")).await.unwrap(), None);
         }
     });
 }
@@ -1390,11 +1505,15 @@ fn attack_member_changes_are_audited_with_the_true_actor_and_cannot_be_forged() 
         for w in worlds().await {
             member(&w.store, "acme", "olga", Role::Owner).await;
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
-            w.g.set_member(&ada, &a("mia"), Role::Member).await.unwrap();
+            w.g.members()
+                .set(&ada, &a("mia"), Role::Member)
+                .await
+                .unwrap();
             // Leaving is allowed, and its entry is written even though she is gone.
-            w.g.remove_member(&ada, &a("ada")).await.unwrap();
+            w.g.members().remove(&ada, &a("ada")).await.unwrap();
             let e =
-                w.g.audit_entries(&w.acme, 0, 1000)
+                w.g.audit()
+                    .entries(&w.acme, 0, 1000)
                     .await
                     .unwrap()
                     .into_iter()
@@ -1412,11 +1531,12 @@ fn attack_member_changes_are_audited_with_the_true_actor_and_cannot_be_forged() 
             );
             let olga = user("acme", "olga", Role::Owner);
             refused(
-                w.g.record_audit(
-                    &olga,
-                    AuditEvent::new(AuditAction::MemberChange, "user:mallory"),
-                )
-                .await,
+                w.g.audit()
+                    .record(
+                        &olga,
+                        AuditEvent::new(AuditAction::MemberChange, "user:mallory"),
+                    )
+                    .await,
                 w.name,
             );
         }
@@ -1431,14 +1551,15 @@ fn attack_membership_removal_does_not_touch_an_agent_with_the_same_id() {
             member(&w.store, "acme", "olga", Role::Owner).await;
             member(&w.store, "acme", "otto", Role::Owner).await;
             let (t, bot) = w.token("olga", vec![Scope::read("runs/*")]).await;
-            w.g.remove_member(&otto(), &a("olga")).await.unwrap();
-            w.g.authenticate_token(t.secret.expose()).await.unwrap();
+            w.g.members().remove(&otto(), &a("olga")).await.unwrap();
+            w.g.tokens().authenticate(t.secret.expose()).await.unwrap();
             // And the agent named like an owner gets no owner power from that membership.
-            w.g.set_member(&w.acme, &a("olga"), Role::Owner)
+            w.g.members()
+                .set(&w.acme, &a("olga"), Role::Owner)
                 .await
                 .unwrap();
-            refused(w.g.shred_tenant(&bot).await, w.name);
-            refused(w.g.set_member(&bot, &a("x"), Role::Viewer).await, w.name);
+            refused(w.g.keys().shred(&bot).await, w.name);
+            refused(w.g.members().set(&bot, &a("x"), Role::Viewer).await, w.name);
             keys_intact(&w).await;
         }
     });
@@ -1452,15 +1573,16 @@ fn attack_10_password_for_an_sso_portal_is_refused() {
         for w in worlds().await {
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
-            w.g.mark_portal(&ada, "sso.acme.com", true).await.unwrap();
+            w.g.portal().mark(&ada, "sso.acme.com", true).await.unwrap();
             let e = refused(
-                w.g.put_portal_credential(
-                    &mia,
-                    "okta-pw",
-                    "sso.acme.com",
-                    &Credential::password("primary"),
-                )
-                .await,
+                w.g.portal()
+                    .put_credential(
+                        &mia,
+                        "okta-pw",
+                        "sso.acme.com",
+                        &Credential::password("primary"),
+                    )
+                    .await,
                 w.name,
             );
             assert!(
@@ -1473,34 +1595,44 @@ fn attack_10_password_for_an_sso_portal_is_refused() {
                 "{e:?}"
             );
             assert!(
-                w.g.open_credential(&w.acme, "okta-pw").await.is_err(),
+                w.g.records()
+                    .open_credential(&w.acme, "okta-pw")
+                    .await
+                    .is_err(),
                 "{}: the password was stored",
                 w.name
             );
             // Other credential kinds for the portal, and passwords elsewhere, are fine.
-            w.g.put_portal_credential(
-                &mia,
-                "okta-cookie",
-                "sso.acme.com",
-                &Credential::session_cookie("c"),
-            )
-            .await
-            .unwrap();
-            w.g.put_portal_credential(
-                &mia,
-                "wiki-pw",
-                "wiki.example.org",
-                &Credential::password("p"),
-            )
-            .await
-            .unwrap();
+            w.g.portal()
+                .put_credential(
+                    &mia,
+                    "okta-cookie",
+                    "sso.acme.com",
+                    &Credential::session_cookie("c"),
+                )
+                .await
+                .unwrap();
+            w.g.portal()
+                .put_credential(
+                    &mia,
+                    "wiki-pw",
+                    "wiki.example.org",
+                    &Credential::password("p"),
+                )
+                .await
+                .unwrap();
             // Unmarked, the password is accepted again; both are audited.
-            w.g.mark_portal(&ada, "sso.acme.com", false).await.unwrap();
-            w.g.put_portal_credential(&mia, "okta-pw", "sso.acme.com", &Credential::password("p"))
+            w.g.portal()
+                .mark(&ada, "sso.acme.com", false)
+                .await
+                .unwrap();
+            w.g.portal()
+                .put_credential(&mia, "okta-pw", "sso.acme.com", &Credential::password("p"))
                 .await
                 .unwrap();
             let marks: Vec<_> =
-                w.g.audit_entries(&w.acme, 0, 1000)
+                w.g.audit()
+                    .entries(&w.acme, 0, 1000)
                     .await
                     .unwrap()
                     .into_iter()
@@ -1524,7 +1656,8 @@ fn attack_10_password_for_an_sso_portal_is_refused() {
 fn attack_portal_spellings_cannot_dodge_a_mark() {
     rt().block_on(async {
         for w in worlds().await {
-            w.g.mark_portal(&w.acme, "acme.okta.com", true)
+            w.g.portal()
+                .mark(&w.acme, "acme.okta.com", true)
                 .await
                 .unwrap();
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
@@ -1539,13 +1672,14 @@ fn attack_portal_spellings_cannot_dodge_a_mark() {
             .enumerate()
             {
                 let e = refused(
-                    w.g.put_portal_credential(
-                        &mia,
-                        &format!("pw{i}"),
-                        spelling,
-                        &Credential::password("p"),
-                    )
-                    .await,
+                    w.g.portal()
+                        .put_credential(
+                            &mia,
+                            &format!("pw{i}"),
+                            spelling,
+                            &Credential::password("p"),
+                        )
+                        .await,
                     spelling,
                 );
                 assert_eq!(e.kind(), ErrorKind::PermissionDenied);
@@ -1566,14 +1700,10 @@ fn attack_portal_spellings_cannot_dodge_a_mark() {
             .enumerate()
             {
                 let e =
-                    w.g.put_portal_credential(
-                        &mia,
-                        &format!("bad{i}"),
-                        bad,
-                        &Credential::password("p"),
-                    )
-                    .await
-                    .unwrap_err();
+                    w.g.portal()
+                        .put_credential(&mia, &format!("bad{i}"), bad, &Credential::password("p"))
+                        .await
+                        .unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}");
             }
             // Different sites that merely contain the name are not covered.
@@ -1581,17 +1711,14 @@ fn attack_portal_spellings_cannot_dodge_a_mark() {
                 .into_iter()
                 .enumerate()
             {
-                w.g.put_portal_credential(
-                    &mia,
-                    &format!("ok{i}"),
-                    other,
-                    &Credential::password("p"),
-                )
-                .await
-                .unwrap();
+                w.g.portal()
+                    .put_credential(&mia, &format!("ok{i}"), other, &Credential::password("p"))
+                    .await
+                    .unwrap();
             }
             assert_eq!(
-                w.g.portal_mark(&mia, "X.ACME.OKTA.COM")
+                w.g.portal()
+                    .mark_of(&mia, "X.ACME.OKTA.COM")
                     .await
                     .unwrap()
                     .as_deref(),
@@ -1607,16 +1734,21 @@ fn attack_password_without_a_portal_is_refused_once_marks_are_used() {
         for w in worlds().await {
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
             // Before any mark, plain passwords are stored as always.
-            w.g.put_credential(&mia, "before", &Credential::password("p"))
+            w.g.records()
+                .put_credential(&mia, "before", &Credential::password("p"))
                 .await
                 .unwrap();
-            w.g.mark_portal(&w.acme, "sso.acme.com", true)
+            w.g.portal()
+                .mark(&w.acme, "sso.acme.com", true)
                 .await
                 .unwrap();
             for r in [
-                w.g.put_credential(&mia, "sso-pw", &Credential::password("p"))
+                w.g.records()
+                    .put_credential(&mia, "sso-pw", &Credential::password("p"))
                     .await,
-                w.g.put_record(&mia, "sso-pw", "password", None, b"p").await,
+                w.g.records()
+                    .put(&mia, "sso-pw", "password", None, b"p")
+                    .await,
             ] {
                 let e = refused(r, w.name);
                 assert!(
@@ -1633,24 +1765,32 @@ fn attack_password_without_a_portal_is_refused_once_marks_are_used() {
                 .token("bot", vec![Scope::new("records/*", Action::Write)])
                 .await;
             refused(
-                w.g.put_credential(&bot, "bot-pw", &Credential::password("p"))
+                w.g.records()
+                    .put_credential(&bot, "bot-pw", &Credential::password("p"))
                     .await,
                 w.name,
             );
             refused(
-                w.g.put_portal_credential(
-                    &bot,
-                    "bot-pw",
-                    "sso.acme.com",
-                    &Credential::password("p"),
-                )
-                .await,
+                w.g.portal()
+                    .put_credential(&bot, "bot-pw", "sso.acme.com", &Credential::password("p"))
+                    .await,
                 w.name,
             );
-            assert!(w.g.open_credential(&w.acme, "sso-pw").await.is_err());
-            assert!(w.g.open_credential(&w.acme, "bot-pw").await.is_err());
+            assert!(w
+                .g
+                .records()
+                .open_credential(&w.acme, "sso-pw")
+                .await
+                .is_err());
+            assert!(w
+                .g
+                .records()
+                .open_credential(&w.acme, "bot-pw")
+                .await
+                .is_err());
             // Non-password credentials need no portal.
-            w.g.put_credential(&mia, "api", &Credential::api_token("t"))
+            w.g.records()
+                .put_credential(&mia, "api", &Credential::api_token("t"))
                 .await
                 .unwrap();
         }
@@ -1663,23 +1803,34 @@ fn attack_only_admins_mark_portals() {
         for w in worlds().await {
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
             let stale = user("acme", "mia", Role::Admin); // claims admin, is a member
-            refused(w.g.mark_portal(&mia, "sso.acme.com", true).await, w.name);
-            refused(w.g.mark_portal(&stale, "sso.acme.com", true).await, w.name);
+            refused(w.g.portal().mark(&mia, "sso.acme.com", true).await, w.name);
+            refused(
+                w.g.portal().mark(&stale, "sso.acme.com", true).await,
+                w.name,
+            );
             let (_, reader) = w.token("bot", vec![Scope::read("policies/portals")]).await;
-            refused(w.g.mark_portal(&reader, "sso.acme.com", true).await, w.name);
+            refused(
+                w.g.portal().mark(&reader, "sso.acme.com", true).await,
+                w.name,
+            );
             assert_eq!(
-                w.g.portal_mark(&reader, "sso.acme.com").await.unwrap(),
+                w.g.portal().mark_of(&reader, "sso.acme.com").await.unwrap(),
                 None
             );
             // Marked by the service; a member cannot unmark it to slip a password in.
-            w.g.mark_portal(&w.acme, "sso.acme.com", true)
+            w.g.portal()
+                .mark(&w.acme, "sso.acme.com", true)
                 .await
                 .unwrap();
-            refused(w.g.mark_portal(&mia, "sso.acme.com", false).await, w.name);
-            refused(w.g.mark_portal(&stale, "sso.acme.com", false).await, w.name);
+            refused(w.g.portal().mark(&mia, "sso.acme.com", false).await, w.name);
+            refused(
+                w.g.portal().mark(&stale, "sso.acme.com", false).await,
+                w.name,
+            );
             assert!(w
                 .g
-                .portal_mark(&mia, "sso.acme.com")
+                .portal()
+                .mark_of(&mia, "sso.acme.com")
                 .await
                 .unwrap()
                 .is_some());
@@ -1689,7 +1840,8 @@ fn attack_only_admins_mark_portals() {
                     vec![Scope::new("policies/portals", Action::Admin)],
                 )
                 .await;
-            w.g.mark_portal(&marker, "other.acme.com", true)
+            w.g.portal()
+                .mark(&marker, "other.acme.com", true)
                 .await
                 .unwrap();
         }
@@ -1700,34 +1852,41 @@ fn attack_only_admins_mark_portals() {
 fn attack_a_mark_is_per_tenant() {
     rt().block_on(async {
         for w in worlds().await {
-            w.g.create_tenant(&w.svc("globex")).await.unwrap();
-            w.g.mark_portal(&w.svc("globex"), "sso.shared.com", true)
+            w.g.keys().create_tenant(&w.svc("globex")).await.unwrap();
+            w.g.portal()
+                .mark(&w.svc("globex"), "sso.shared.com", true)
                 .await
                 .unwrap();
             // globex's mark neither blocks nor is visible to acme (and vice versa).
             assert_eq!(
-                w.g.portal_mark(&w.acme, "sso.shared.com").await.unwrap(),
+                w.g.portal()
+                    .mark_of(&w.acme, "sso.shared.com")
+                    .await
+                    .unwrap(),
                 None
             );
-            w.g.put_credential(&w.acme, "plain", &Credential::password("p"))
+            w.g.records()
+                .put_credential(&w.acme, "plain", &Credential::password("p"))
                 .await
                 .unwrap();
-            w.g.put_portal_credential(
-                &w.acme,
-                "shared",
-                "sso.shared.com",
-                &Credential::password("p"),
-            )
-            .await
-            .unwrap();
+            w.g.portal()
+                .put_credential(
+                    &w.acme,
+                    "shared",
+                    "sso.shared.com",
+                    &Credential::password("p"),
+                )
+                .await
+                .unwrap();
             let bob = member(&w.store, "globex", "bob", Role::Admin).await;
             refused(
-                w.g.mark_portal(&user("acme", "bob", Role::Admin), "x.com", true)
+                w.g.portal()
+                    .mark(&user("acme", "bob", Role::Admin), "x.com", true)
                     .await,
                 w.name,
             );
-            w.g.mark_portal(&bob, "x.com", true).await.unwrap();
-            assert_eq!(w.g.portal_mark(&w.acme, "x.com").await.unwrap(), None);
+            w.g.portal().mark(&bob, "x.com", true).await.unwrap();
+            assert_eq!(w.g.portal().mark_of(&w.acme, "x.com").await.unwrap(), None);
         }
     });
 }
@@ -1740,9 +1899,9 @@ fn attack_user_id_case_is_not_a_membership() {
             // Ids are byte-exact: OLGA and olga. are other users, members of nothing.
             for id in ["OLGA", "Olga", "olga.", "olga_"] {
                 let ctx = user("acme", id, Role::Owner);
-                refused(w.g.shred_tenant(&ctx).await, id);
-                refused(w.g.set_member(&ctx, &a(id), Role::Owner).await, id);
-                refused(w.g.create_session(&ctx, "x").await, id);
+                refused(w.g.keys().shred(&ctx).await, id);
+                refused(w.g.members().set(&ctx, &a(id), Role::Owner).await, id);
+                refused(w.g.sessions().create(&ctx, "x").await, id);
             }
             keys_intact(&w).await;
         }
@@ -1757,19 +1916,23 @@ fn attack_refresh_racing_a_removal_never_outlives_it() {
                 let (s, _) = olga_with_session(&w).await;
                 let g = w.g.clone();
                 let refresh = s.refresh_token.expose().to_owned();
-                let racer = tokio::spawn(async move { g.refresh_session(&refresh).await });
+                let racer = tokio::spawn(async move { g.sessions().refresh(&refresh).await });
                 let otto_ctx = otto();
-                w.g.remove_member(&otto_ctx, &a("olga")).await.unwrap();
+                w.g.members().remove(&otto_ctx, &a("olga")).await.unwrap();
                 // Whichever won, nothing issued after the removal refreshes again.
                 if let Ok(next) = racer.await.unwrap() {
                     refused(
-                        w.g.refresh_session(next.refresh_token.expose()).await,
+                        w.g.sessions().refresh(next.refresh_token.expose()).await,
                         &format!("{} round {round}", w.name),
                     );
                     // Its access token is refused since the removal (issue 15's news);
                     // were it still accepted, its context could not shred either.
-                    if let Ok(v) = w.g.verify_access_token(next.access_token.expose()).await {
-                        refused(w.g.shred_tenant(&v.context).await, w.name);
+                    if let Ok(v) =
+                        w.g.sessions()
+                            .verify_access_token(next.access_token.expose())
+                            .await
+                    {
+                        refused(w.g.keys().shred(&v.context).await, w.name);
                     }
                 }
                 keys_intact(&w).await;
@@ -1798,9 +1961,15 @@ async fn attack_planted_membership_row_is_refused_by_its_mac() {
     let clock = TestClock::at(T0);
     let g = keyed(store.clone(), &clock);
     let acme = service("acme");
-    g.create_tenant(&acme).await.unwrap();
-    g.set_member(&acme, &a("olga"), Role::Owner).await.unwrap();
-    g.set_member(&acme, &a("vic"), Role::Viewer).await.unwrap();
+    g.keys().create_tenant(&acme).await.unwrap();
+    g.members()
+        .set(&acme, &a("olga"), Role::Owner)
+        .await
+        .unwrap();
+    g.members()
+        .set(&acme, &a("vic"), Role::Viewer)
+        .await
+        .unwrap();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
@@ -1813,30 +1982,35 @@ async fn attack_planted_membership_row_is_refused_by_its_mac() {
     for who in ["mallory", "vic"] {
         let ctx = user("acme", who, Role::Owner);
         for e in [
-            g.shred_tenant(&ctx).await.map(|_| ()),
-            g.create_session(&ctx, "x").await.map(|_| ()),
-            g.set_member(&ctx, &a(who), Role::Owner).await.map(|_| ()),
+            g.keys().shred(&ctx).await.map(|_| ()),
+            g.sessions().create(&ctx, "x").await.map(|_| ()),
+            g.members()
+                .set(&ctx, &a(who), Role::Owner)
+                .await
+                .map(|_| ()),
         ] {
             assert_eq!(e.unwrap_err().kind(), ErrorKind::Integrity, "{who}");
         }
     }
     // The honest owner's row still verifies (only the forged rows are refused) ...
     assert_eq!(
-        g.member_role(&acme, &a("olga")).await.unwrap(),
+        g.members().role(&acme, &a("olga")).await.unwrap(),
         Some(Role::Owner)
     );
     // ... and a store opened later (a new process) refuses the planted rows too.
     let reopened: Arc<dyn Store> = Arc::new(tenantguard::SqliteStore::open(&path).unwrap());
     let g2 = keyed(reopened, &clock);
     assert_eq!(
-        g2.shred_tenant(&user("acme", "mallory", Role::Owner))
+        g2.keys()
+            .shred(&user("acme", "mallory", Role::Owner))
             .await
             .unwrap_err()
             .kind(),
         ErrorKind::Integrity
     );
     assert!(g2
-        .key_versions(&service("acme"))
+        .keys()
+        .versions(&service("acme"))
         .await
         .unwrap()
         .iter()
@@ -1855,17 +2029,21 @@ fn attack_a_rogue_capability_cannot_manage_members_or_mark_portals() {
                 .unwrap();
             let forged = TenantContext::service(TenantId::new("acme").unwrap(), &rogue_cap);
             for e in [
-                w.g.set_member(&forged, &a("mallory"), Role::Owner)
+                w.g.members()
+                    .set(&forged, &a("mallory"), Role::Owner)
                     .await
                     .map(|_| ()),
-                w.g.remove_member(&forged, &a("olga")).await.map(|_| ()),
-                w.g.mark_portal(&forged, "sso.acme.com", false).await,
-                w.g.memberships_of(&rogue_cap, &a("olga")).await.map(|_| ()),
+                w.g.members().remove(&forged, &a("olga")).await.map(|_| ()),
+                w.g.portal().mark(&forged, "sso.acme.com", false).await,
+                w.g.members()
+                    .memberships_of(&rogue_cap, &a("olga"))
+                    .await
+                    .map(|_| ()),
             ] {
                 refused(e, w.name);
             }
             assert_eq!(
-                w.g.member_role(&w.acme, &a("mallory")).await.unwrap(),
+                w.g.members().role(&w.acme, &a("mallory")).await.unwrap(),
                 None,
                 "{}",
                 w.name
@@ -1878,22 +2056,29 @@ fn attack_a_rogue_capability_cannot_manage_members_or_mark_portals() {
 fn attack_deep_subdomains_are_covered_and_bounded() {
     rt().block_on(async {
         for w in worlds().await {
-            w.g.mark_portal(&w.acme, "okta.com", true).await.unwrap();
+            w.g.portal().mark(&w.acme, "okta.com", true).await.unwrap();
             // 126 labels and 253 bytes: the longest legal host name, still covered, no panic.
             let deep = format!("{}okta.com", "a.".repeat(122));
             assert_eq!(deep.len(), 252);
             let e =
-                w.g.put_portal_credential(&w.acme, "deep", &deep, &Credential::password("p"))
+                w.g.portal()
+                    .put_credential(&w.acme, "deep", &deep, &Credential::password("p"))
                     .await
                     .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{}", w.name);
             let too_long = format!("{}okta.com", "a.".repeat(123));
             let e =
-                w.g.put_portal_credential(&w.acme, "deep", &too_long, &Credential::password("p"))
+                w.g.portal()
+                    .put_credential(&w.acme, "deep", &too_long, &Credential::password("p"))
                     .await
                     .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{}", w.name);
-            assert!(w.g.open_credential(&w.acme, "deep").await.is_err());
+            assert!(w
+                .g
+                .records()
+                .open_credential(&w.acme, "deep")
+                .await
+                .is_err());
         }
     });
 }

@@ -131,11 +131,12 @@ fn access_tokens() {
         let clock = TestClock::at(T0);
         let key = [7u8; 32];
         let g = guard_with(store.clone(), &clock, cfg(Some(&key)));
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         let alice = member(&store, "acme", "alice", Role::Member).await;
-        let s = g.create_session(&alice, "laptop").await.unwrap();
+        let s = g.sessions().create(&alice, "laptop").await.unwrap();
         assert!(!format!("{s:?}").contains(s.access_token.expose()));
         let v = g
+            .sessions()
             .verify_access_token(s.access_token.expose())
             .await
             .unwrap();
@@ -145,14 +146,16 @@ fn access_tokens() {
 
         // Another process with the same key accepts it; one with another key does not.
         let g2 = guard_with(store.clone(), &clock, cfg(Some(&key)));
-        g2.verify_access_token(s.access_token.expose())
+        g2.sessions()
+            .verify_access_token(s.access_token.expose())
             .await
             .unwrap();
         // A guard on the service keyring (no configured key) accepts only key-id headers.
         let g3 = guard_with(store.clone(), &clock, cfg(None));
         assert!(matches!(
             auth_err(
-                g3.verify_access_token(s.access_token.expose())
+                g3.sessions()
+                    .verify_access_token(s.access_token.expose())
                     .await
                     .unwrap_err()
             ),
@@ -172,12 +175,12 @@ fn access_tokens() {
         };
         let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
         assert_eq!(
-            auth_err(g.verify_access_token(&forged).await.unwrap_err()),
+            auth_err(g.sessions().verify_access_token(&forged).await.unwrap_err()),
             AuthError::BadSignature
         );
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
         assert!(matches!(
-            auth_err(g.verify_access_token(&none).await.unwrap_err()),
+            auth_err(g.sessions().verify_access_token(&none).await.unwrap_err()),
             AuthError::MalformedToken(_)
         ));
         for junk in [
@@ -188,7 +191,11 @@ fn access_tokens() {
             &format!("{}.{}.!!", parts[0], parts[1]),
         ] {
             assert_eq!(
-                g.verify_access_token(junk).await.unwrap_err().kind(),
+                g.sessions()
+                    .verify_access_token(junk)
+                    .await
+                    .unwrap_err()
+                    .kind(),
                 ErrorKind::Malformed,
                 "{junk}"
             );
@@ -196,10 +203,10 @@ fn access_tokens() {
 
         // Expiry at the second.
         clock.set(T0 + 899);
-        g.verify_access_token(t).await.unwrap();
+        g.sessions().verify_access_token(t).await.unwrap();
         clock.set(T0 + 900);
         assert_eq!(
-            auth_err(g.verify_access_token(t).await.unwrap_err()),
+            auth_err(g.sessions().verify_access_token(t).await.unwrap_err()),
             AuthError::Expired
         );
 
@@ -220,7 +227,8 @@ fn access_tokens() {
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput);
         // The service role has no sessions (a principal-kind refusal, not bad input).
         assert_eq!(
-            g.create_session(&service("acme"), "x")
+            g.sessions()
+                .create(&service("acme"), "x")
                 .await
                 .unwrap_err()
                 .kind(),
@@ -235,22 +243,32 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
-            g.create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
             let alice = member(&store, "acme", "alice", Role::Admin).await;
-            let s1 = g.create_session(&alice, "phone").await.unwrap();
+            let s1 = g.sessions().create(&alice, "phone").await.unwrap();
             clock.advance(60);
-            let s2 = g.refresh_session(s1.refresh_token.expose()).await.unwrap();
-            assert_eq!(s2.session_id, s1.session_id);
-            assert_ne!(s2.refresh_token.expose(), s1.refresh_token.expose());
-            g.verify_access_token(s2.access_token.expose())
+            let s2 = g
+                .sessions()
+                .refresh(s1.refresh_token.expose())
                 .await
                 .unwrap();
-            let s3 = g.refresh_session(s2.refresh_token.expose()).await.unwrap();
+            assert_eq!(s2.session_id, s1.session_id);
+            assert_ne!(s2.refresh_token.expose(), s1.refresh_token.expose());
+            g.sessions()
+                .verify_access_token(s2.access_token.expose())
+                .await
+                .unwrap();
+            let s3 = g
+                .sessions()
+                .refresh(s2.refresh_token.expose())
+                .await
+                .unwrap();
 
             // Replaying s1's (already used) refresh token revokes the session.
             assert_eq!(
                 auth_err(
-                    g.refresh_session(s1.refresh_token.expose())
+                    g.sessions()
+                        .refresh(s1.refresh_token.expose())
                         .await
                         .unwrap_err()
                 ),
@@ -259,17 +277,18 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
             );
             assert_eq!(
                 auth_err(
-                    g.refresh_session(s3.refresh_token.expose())
+                    g.sessions()
+                        .refresh(s3.refresh_token.expose())
                         .await
                         .unwrap_err()
                 ),
                 AuthError::Revoked,
                 "{name}"
             );
-            let list = g.list_sessions(&alice, None, 10).await.unwrap();
+            let list = g.sessions().list(&alice, None, 10).await.unwrap();
             assert_eq!(list.len(), 1);
             assert!(list[0].revoked_at.is_some());
-            let log = g.audit_entries(&alice, 0, 100).await.unwrap();
+            let log = g.audit().entries(&alice, 0, 100).await.unwrap();
             let last = log.last().unwrap();
             assert_eq!(
                 (last.action.as_str(), last.reason.as_deref()),
@@ -278,17 +297,18 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
 
             // Unknown and malformed refresh tokens.
             assert_eq!(
-                auth_err(g.refresh_session("tgr_nope").await.unwrap_err()).kind(),
+                auth_err(g.sessions().refresh("tgr_nope").await.unwrap_err()).kind(),
                 ErrorKind::Malformed
             );
             let other_store = stores().remove(0).1;
             let other = guard(other_store.clone(), &clock);
-            other.create_tenant(&service("acme")).await.unwrap();
+            other.keys().create_tenant(&service("acme")).await.unwrap();
             let alice_there = member(&other_store, "acme", "alice", Role::Admin).await;
-            let foreign = other.create_session(&alice_there, "x").await.unwrap();
+            let foreign = other.sessions().create(&alice_there, "x").await.unwrap();
             assert_eq!(
                 auth_err(
-                    g.refresh_session(foreign.refresh_token.expose())
+                    g.sessions()
+                        .refresh(foreign.refresh_token.expose())
                         .await
                         .unwrap_err()
                 ),
@@ -296,29 +316,34 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
             );
 
             // Refresh expiry (14 days) and the absolute lifetime (30 days).
-            let s = g.create_session(&alice, "tablet").await.unwrap();
+            let s = g.sessions().create(&alice, "tablet").await.unwrap();
             clock.advance(14 * 86_400 - 1);
-            let s = g.refresh_session(s.refresh_token.expose()).await.unwrap();
+            let s = g
+                .sessions()
+                .refresh(s.refresh_token.expose())
+                .await
+                .unwrap();
             clock.advance(14 * 86_400);
             assert_eq!(
                 auth_err(
-                    g.refresh_session(s.refresh_token.expose())
+                    g.sessions()
+                        .refresh(s.refresh_token.expose())
                         .await
                         .unwrap_err()
                 ),
                 AuthError::Expired,
                 "{name}"
             );
-            let s = g.create_session(&alice, "desk").await.unwrap();
+            let s = g.sessions().create(&alice, "desk").await.unwrap();
             let c = clock.now();
             let mut tok = s.refresh_token;
             for _ in 0..2 {
                 clock.advance(13 * 86_400);
-                let n = g.refresh_session(tok.expose()).await.unwrap();
+                let n = g.sessions().refresh(tok.expose()).await.unwrap();
                 tok = n.refresh_token;
             }
             assert_eq!(clock.now(), c + 26 * 86_400);
-            let n = g.refresh_session(tok.expose()).await.unwrap();
+            let n = g.sessions().refresh(tok.expose()).await.unwrap();
             assert_eq!(
                 n.refresh_expires_at,
                 c + 30 * 86_400,
@@ -328,7 +353,8 @@ fn refresh_rotation_and_reuse_detection_on_every_store() {
             clock.set(c + 30 * 86_400);
             assert_eq!(
                 auth_err(
-                    g.refresh_session(n.refresh_token.expose())
+                    g.sessions()
+                        .refresh(n.refresh_token.expose())
                         .await
                         .unwrap_err()
                 ),
@@ -345,20 +371,21 @@ fn concurrent_refreshes_of_one_token() {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
-            g.create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
             let s = g
-                .create_session(&member(&store, "acme", "alice", Role::Member).await, "x")
+                .sessions()
+                .create(&member(&store, "acme", "alice", Role::Member).await, "x")
                 .await
                 .unwrap();
             let tok = s.refresh_token.expose().to_owned();
             let (a, b) = tokio::join!(
                 tokio::spawn({
                     let (g, t) = (g.clone(), tok.clone());
-                    async move { g.refresh_session(&t).await }
+                    async move { g.sessions().refresh(&t).await }
                 }),
                 tokio::spawn({
                     let (g, t) = (g.clone(), tok.clone());
-                    async move { g.refresh_session(&t).await }
+                    async move { g.sessions().refresh(&t).await }
                 })
             );
             let results = [a.unwrap(), b.unwrap()];
@@ -375,16 +402,16 @@ fn listing_and_revoking_sessions() {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
-            g.create_tenant(&service("acme")).await.unwrap();
-            g.create_tenant(&service("globex")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("globex")).await.unwrap();
             let alice = member(&store, "acme", "alice", Role::Member).await;
             let bob = member(&store, "acme", "bob", Role::Member).await;
             let admin = member(&store, "acme", "ada", Role::Admin).await;
-            let a1 = g.create_session(&alice, "laptop").await.unwrap();
+            let a1 = g.sessions().create(&alice, "laptop").await.unwrap();
             clock.advance(1);
-            let a2 = g.create_session(&alice, "phone").await.unwrap();
-            let b1 = g.create_session(&bob, "bob's").await.unwrap();
-            let mine = g.list_sessions(&alice, None, 10).await.unwrap();
+            let a2 = g.sessions().create(&alice, "phone").await.unwrap();
+            let b1 = g.sessions().create(&bob, "bob's").await.unwrap();
+            let mine = g.sessions().list(&alice, None, 10).await.unwrap();
             assert_eq!(
                 mine.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
                 ["phone", "laptop"],
@@ -392,28 +419,31 @@ fn listing_and_revoking_sessions() {
             );
             let bob_id = UserId::new("bob").unwrap();
             assert_eq!(
-                g.list_sessions(&alice, Some(&bob_id), 10)
+                g.sessions()
+                    .list(&alice, Some(&bob_id), 10)
                     .await
                     .unwrap_err()
                     .kind(),
                 ErrorKind::PermissionDenied
             );
             assert_eq!(
-                g.list_sessions(&admin, Some(&bob_id), 10)
+                g.sessions()
+                    .list(&admin, Some(&bob_id), 10)
                     .await
                     .unwrap()
                     .len(),
                 1
             );
             assert!(g
-                .list_sessions(&user("globex", "alice", Role::Owner), None, 10)
+                .sessions()
+                .list(&user("globex", "alice", Role::Owner), None, 10)
                 .await
                 .unwrap()
                 .is_empty());
 
             // Every session of the tenant, paged by (created_at, id): admins and the
             // service role only, newest first, each once, never another tenant's.
-            let all = g.list_tenant_sessions(&admin, None, 10).await.unwrap();
+            let all = g.sessions().list_tenant(&admin, None, 10).await.unwrap();
             let ids = |v: &[tenantguard::auth::SessionInfo]| {
                 v.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
             };
@@ -426,7 +456,8 @@ fn listing_and_revoking_sessions() {
             loop {
                 let after = paged.last().map(|s| (s.created_at, s.id.clone()));
                 let p = g
-                    .list_tenant_sessions(&admin, after.as_ref().map(|(c, i)| (*c, i.as_str())), 1)
+                    .sessions()
+                    .list_tenant(&admin, after.as_ref().map(|(c, i)| (*c, i.as_str())), 1)
                     .await
                     .unwrap();
                 if p.is_empty() {
@@ -437,14 +468,16 @@ fn listing_and_revoking_sessions() {
             assert_eq!(ids(&paged), ids(&all), "{name}");
             assert_eq!(
                 ids(&g
-                    .list_tenant_sessions(&service("acme"), None, 10)
+                    .sessions()
+                    .list_tenant(&service("acme"), None, 10)
                     .await
                     .unwrap()),
                 ids(&all),
                 "{name}"
             );
             assert_eq!(
-                g.list_tenant_sessions(&alice, None, 10)
+                g.sessions()
+                    .list_tenant(&alice, None, 10)
                     .await
                     .unwrap_err()
                     .kind(),
@@ -452,24 +485,27 @@ fn listing_and_revoking_sessions() {
                 "{name}"
             );
             assert!(g
-                .list_tenant_sessions(&service("globex"), None, 10)
+                .sessions()
+                .list_tenant(&service("globex"), None, 10)
                 .await
                 .unwrap()
                 .is_empty());
-            assert!(g.list_tenant_sessions(&admin, None, 0).await.is_err());
+            assert!(g.sessions().list_tenant(&admin, None, 0).await.is_err());
 
             // Own session: yes. Someone else's: admins only. Other tenants: never.
-            assert!(g.revoke_session(&alice, &a1.session_id).await.unwrap());
+            assert!(g.sessions().revoke(&alice, &a1.session_id).await.unwrap());
             assert_eq!(
                 auth_err(
-                    g.refresh_session(a1.refresh_token.expose())
+                    g.sessions()
+                        .refresh(a1.refresh_token.expose())
                         .await
                         .unwrap_err()
                 ),
                 AuthError::Revoked
             );
             assert_eq!(
-                g.revoke_session(&alice, &b1.session_id)
+                g.sessions()
+                    .revoke(&alice, &b1.session_id)
                     .await
                     .unwrap_err()
                     .kind(),
@@ -477,17 +513,22 @@ fn listing_and_revoking_sessions() {
             );
             let globex_admin = member(&store, "globex", "gus", Role::Admin).await;
             assert_eq!(
-                g.revoke_session(&globex_admin, &b1.session_id)
+                g.sessions()
+                    .revoke(&globex_admin, &b1.session_id)
                     .await
                     .unwrap_err()
                     .kind(),
                 cross_tenant_kind(name),
                 "{name}"
             );
-            assert!(g.revoke_session(&admin, &b1.session_id).await.unwrap());
-            g.refresh_session(a2.refresh_token.expose()).await.unwrap();
+            assert!(g.sessions().revoke(&admin, &b1.session_id).await.unwrap());
+            g.sessions()
+                .refresh(a2.refresh_token.expose())
+                .await
+                .unwrap();
             assert_eq!(
-                g.revoke_user_sessions(&alice, &UserId::new("alice").unwrap())
+                g.sessions()
+                    .revoke_user(&alice, &UserId::new("alice").unwrap())
                     .await
                     .unwrap(),
                 1
@@ -495,14 +536,16 @@ fn listing_and_revoking_sessions() {
             // The revocation stops the session's access tokens too, not only its refreshes.
             assert_eq!(
                 auth_err(
-                    g.verify_access_token(a2.access_token.expose())
+                    g.sessions()
+                        .verify_access_token(a2.access_token.expose())
                         .await
                         .unwrap_err()
                 ),
                 AuthError::Revoked
             );
             let revokes = g
-                .audit_entries(&admin, 0, 100)
+                .audit()
+                .entries(&admin, 0, 100)
                 .await
                 .unwrap()
                 .into_iter()
@@ -534,9 +577,9 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
                     .unwrap()
             };
             let (a, b) = (instance(), instance());
-            a.create_tenant(&service("acme")).await.unwrap();
+            a.keys().create_tenant(&service("acme")).await.unwrap();
             let alice = member(&store, "acme", "alice", Role::Member).await;
-            let s1 = a.create_session(&alice, "laptop").await.unwrap();
+            let s1 = a.sessions().create(&alice, "laptop").await.unwrap();
             let t1 = s1.access_token.expose();
             let header = |t: &str| {
                 String::from_utf8(b64.decode(t.split('.').next().unwrap()).unwrap()).unwrap()
@@ -547,14 +590,14 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
                 "{name}"
             );
             assert_eq!(
-                b.verify_access_token(t1).await.unwrap().context,
+                b.sessions().verify_access_token(t1).await.unwrap().context,
                 alice,
                 "{name}"
             );
 
             let purpose = tenantguard::kms::ServicePurpose::SessionSigning;
             assert_eq!(a.service_keys().rotate(purpose).await.unwrap().get(), 2);
-            let s2 = a.create_session(&alice, "phone").await.unwrap();
+            let s2 = a.sessions().create(&alice, "phone").await.unwrap();
             let t2 = s2.access_token.expose();
             assert_eq!(
                 header(t2),
@@ -563,19 +606,19 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
             );
             // Nobody logged out: both verify on both instances (b reads key 2 on first sight).
             for g in [&a, &b] {
-                g.verify_access_token(t1).await.unwrap();
-                g.verify_access_token(t2).await.unwrap();
+                g.sessions().verify_access_token(t1).await.unwrap();
+                g.sessions().verify_access_token(t2).await.unwrap();
             }
             a.service_keys()
                 .retire(purpose, tenantguard::KeyId::FIRST)
                 .await
                 .unwrap();
             assert_eq!(
-                auth_err(a.verify_access_token(t1).await.unwrap_err()),
+                auth_err(a.sessions().verify_access_token(t1).await.unwrap_err()),
                 AuthError::BadSignature,
                 "{name}"
             );
-            a.verify_access_token(t2).await.unwrap();
+            a.sessions().verify_access_token(t2).await.unwrap();
 
             // Same signature, other header shapes: refused before any key lookup.
             let parts: Vec<&str> = t2.split('.').collect();
@@ -587,13 +630,17 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
                 r#"{"alg":"HS256","typ":"JWT"}"#,
             ] {
                 let forged = format!("{}.{}.{}", b64.encode(h), parts[1], parts[2]);
-                assert!(b.verify_access_token(&forged).await.is_err(), "{name} {h}");
+                assert!(
+                    b.sessions().verify_access_token(&forged).await.is_err(),
+                    "{name} {h}"
+                );
             }
             // A key id that does not exist is a bad signature, not an error of the store.
             let h = b64.encode(r#"{"alg":"HS256","kid":"7","typ":"JWT"}"#);
             assert_eq!(
                 auth_err(
-                    b.verify_access_token(&format!("{h}.{}.{}", parts[1], parts[2]))
+                    b.sessions()
+                        .verify_access_token(&format!("{h}.{}.{}", parts[1], parts[2]))
                         .await
                         .unwrap_err()
                 ),

@@ -49,7 +49,7 @@ async fn setup<S: Store + PolicyStore + 'static>(store: Arc<S>) -> (Egress, Arc<
         .map(tg_cap::keep)
         .unwrap();
     for t in ["acme", "globex"] {
-        guard.create_tenant(&ctx(t)).await.unwrap();
+        guard.keys().create_tenant(&ctx(t)).await.unwrap();
         // The stored memberships behind `user(t, role)` (policy changes read them).
         for (u, role) in [("u1", Role::Member), ("a1", Role::Admin)] {
             tenantguard::store::MembershipStore::apply_member_change(
@@ -500,7 +500,7 @@ async fn builder_falls_back_to_the_guards_policy_store() {
     let dir = tempfile::tempdir().unwrap();
     let guard = tg_cap::embedded(dir.path()).unwrap();
     assert!(guard.policy_store().is_some());
-    guard.create_tenant(&ctx("acme")).await.unwrap();
+    guard.keys().create_tenant(&ctx("acme")).await.unwrap();
     let egress = Egress::builder(guard.clone())
         .registry(Registry::example())
         .build()
@@ -524,7 +524,7 @@ async fn builder_falls_back_to_the_guards_policy_store() {
         .build_with_service()
         .map(tg_cap::keep)
         .unwrap();
-    guard.create_tenant(&ctx("acme")).await.unwrap();
+    guard.keys().create_tenant(&ctx("acme")).await.unwrap();
     let egress = Egress::builder(guard).build().unwrap();
     egress.set_policy(&ctx("acme"), &strict).await.unwrap();
     assert!(store
@@ -588,7 +588,7 @@ async fn organization_names_and_exempt_words_are_set_by_policy() {
     let dir = tempfile::tempdir().unwrap();
     let guard = tg_cap::embedded(dir.path()).unwrap();
     for t in ["acme", "globex"] {
-        guard.create_tenant(&ctx(t)).await.unwrap();
+        guard.keys().create_tenant(&ctx(t)).await.unwrap();
     }
     let egress = Egress::builder(guard.clone())
         .registry(Registry::example())

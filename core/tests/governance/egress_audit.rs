@@ -19,7 +19,7 @@ async fn decisions_and_policy_changes_are_audited_without_values() {
         .map(tg_cap::keep)
         .unwrap();
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
-    guard.create_tenant(&acme).await.unwrap();
+    guard.keys().create_tenant(&acme).await.unwrap();
     let egress = Egress::builder(guard.clone())
         .policy_store(store)
         .registry(Registry::example())
@@ -47,7 +47,7 @@ async fn decisions_and_policy_changes_are_audited_without_values() {
         .unwrap();
     assert!(denied.allowed().is_none());
 
-    let entries = guard.audit_entries(&acme, 0, 100).await.unwrap();
+    let entries = guard.audit().entries(&acme, 0, 100).await.unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.contains(&"policy.change"), "{actions:?}");
     let decisions: Vec<_> = entries

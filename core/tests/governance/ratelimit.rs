@@ -246,7 +246,7 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
     rt().block_on(async {
         let (g, _store) = limited_guard(RateLimiter::in_process(login_policy()));
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
+        g.keys().create_tenant(&acme).await.unwrap();
         let hasher = PasswordHasher::default();
         let phc = hasher.hash("correct horse battery staple").unwrap();
         let tenant = TenantId::new("acme").unwrap();
@@ -257,6 +257,7 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
         let mut refused = None;
         for i in 0..20 {
             match g
+                .sessions()
                 .verify_password(
                     &hasher,
                     &tenant,
@@ -280,6 +281,7 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
         assert!(refused.unwrap() > Duration::from_secs(25));
         // Even the right password is refused from there now.
         let e = g
+            .sessions()
             .verify_password(
                 &hasher,
                 &tenant,
@@ -293,18 +295,19 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
         assert_eq!(e.kind(), ErrorKind::RateLimited);
 
         // From another host, alice logs in.
-        g.verify_password(
-            &hasher,
-            &tenant,
-            &alice,
-            "correct horse battery staple",
-            &phc,
-            Some("198.51.100.20"),
-        )
-        .await
-        .unwrap();
+        g.sessions()
+            .verify_password(
+                &hasher,
+                &tenant,
+                &alice,
+                "correct horse battery staple",
+                &phc,
+                Some("198.51.100.20"),
+            )
+            .await
+            .unwrap();
 
-        let entries = g.audit_entries(&acme, 0, 100).await.unwrap();
+        let entries = g.audit().entries(&acme, 0, 100).await.unwrap();
         let lock: Vec<_> = entries
             .iter()
             .filter(|e| e.action == "ratelimit.lockout")
@@ -325,7 +328,7 @@ fn password_guessing_stops_and_the_lockout_is_audited_without_secrets() {
 fn a_botnet_spraying_host_keys_meets_the_user_ceiling() {
     rt().block_on(async {
         let (g, _store) = limited_guard(RateLimiter::in_process(login_policy()));
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         let hasher = PasswordHasher::default();
         let phc = hasher.hash("right").unwrap();
         let (tenant, alice) = (
@@ -336,6 +339,7 @@ fn a_botnet_spraying_host_keys_meets_the_user_ceiling() {
         for i in 0..100 {
             let host = format!("10.0.{}.{}", i / 250, i % 250);
             match g
+                .sessions()
                 .verify_password(&hasher, &tenant, &alice, "wrong", &phc, Some(&host))
                 .await
             {
@@ -357,9 +361,10 @@ fn a_leaked_token_prefix_probe_is_throttled_and_warm_tokens_still_verify() {
     rt().block_on(async {
         let (g, _store) = limited_guard(RateLimiter::default());
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
+        g.keys().create_tenant(&acme).await.unwrap();
         let issued = g
-            .create_token(
+            .tokens()
+            .create(
                 &acme,
                 TokenSpec::read_only(UserId::new("bot").unwrap(), "ci"),
             )
@@ -367,7 +372,8 @@ fn a_leaked_token_prefix_probe_is_throttled_and_warm_tokens_still_verify() {
             .unwrap();
         let secret = issued.secret.expose().to_owned();
         // Warm the cache.
-        g.verify_token(&secret, "runs/1", Action::Read)
+        g.tokens()
+            .verify(&secret, "runs/1", Action::Read)
             .await
             .unwrap();
 
@@ -376,7 +382,8 @@ fn a_leaked_token_prefix_probe_is_throttled_and_warm_tokens_still_verify() {
         for i in 0..200 {
             let probe = forged_token(i);
             match g
-                .authenticate_token_from(&probe, Some("198.51.100.66"))
+                .tokens()
+                .authenticate_from(&probe, Some("198.51.100.66"))
                 .await
             {
                 Err(e) if e.kind() == ErrorKind::RateLimited => {
@@ -394,11 +401,13 @@ fn a_leaked_token_prefix_probe_is_throttled_and_warm_tokens_still_verify() {
         assert_eq!(unknown, 20, "the default TokenFailure burst");
         // The prober's host key is refused; the warm token from the same host still works
         // (a cache hit never asks the limiter), and other hosts' cold lookups go on.
-        g.authenticate_token_from(&secret, Some("198.51.100.66"))
+        g.tokens()
+            .authenticate_from(&secret, Some("198.51.100.66"))
             .await
             .unwrap();
         let e = g
-            .authenticate_token_from(&forged_token(999), Some("192.0.2.1"))
+            .tokens()
+            .authenticate_from(&forged_token(999), Some("192.0.2.1"))
             .await
             .unwrap_err();
         assert_ne!(e.kind(), ErrorKind::RateLimited);
@@ -410,27 +419,29 @@ fn totp_brute_force_is_throttled_per_seed() {
     rt().block_on(async {
         let (g, store) = limited_guard(RateLimiter::default());
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
-        g.put_credential(
-            &acme,
-            "mfa-1",
-            &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()),
-        )
-        .await
-        .unwrap();
-        g.put_credential(
-            &acme,
-            "mfa-2",
-            &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()),
-        )
-        .await
-        .unwrap();
+        g.keys().create_tenant(&acme).await.unwrap();
+        g.records()
+            .put_credential(
+                &acme,
+                "mfa-1",
+                &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()),
+            )
+            .await
+            .unwrap();
+        g.records()
+            .put_credential(
+                &acme,
+                "mfa-2",
+                &Credential::totp_seed(b"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_vec()),
+            )
+            .await
+            .unwrap();
         let eve = member(&store, "acme", "eve", Role::Member).await;
         let params = TotpParams::default();
         let mut codes = 0;
         let mut e = None;
         for _ in 0..20 {
-            match g.totp_code(&eve, "mfa-1", &params, "login").await {
+            match g.records().totp_code(&eve, "mfa-1", &params, "login").await {
                 Ok(_) => codes += 1,
                 Err(err) => {
                     e = Some(err);
@@ -441,7 +452,10 @@ fn totp_brute_force_is_throttled_per_seed() {
         assert_eq!(codes, 10, "the default per-seed burst: {e:?}");
         assert!(retry_after(&e.unwrap()) <= Duration::from_secs(6));
         // The other seed has its own cell; the user's own ceiling is 30.
-        g.totp_code(&eve, "mfa-2", &params, "login").await.unwrap();
+        g.records()
+            .totp_code(&eve, "mfa-2", &params, "login")
+            .await
+            .unwrap();
     });
 }
 
@@ -450,12 +464,13 @@ fn the_service_class_is_not_throttled_by_user_floods() {
     rt().block_on(async {
         let (g, store) = limited_guard(RateLimiter::default());
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
+        g.keys().create_tenant(&acme).await.unwrap();
         let bob = member(&store, "acme", "bob", Role::Member).await;
         let mut written = 0;
         loop {
             match g
-                .put_record(&bob, &format!("r{written}"), "note", None, b"x")
+                .records()
+                .put(&bob, &format!("r{written}"), "note", None, b"x")
                 .await
             {
                 Ok(()) => written += 1,
@@ -469,12 +484,14 @@ fn the_service_class_is_not_throttled_by_user_floods() {
         assert!((100..200).contains(&written), "{written}");
         // Bob is refused; the service writes on, and so does another member.
         for i in 0..500 {
-            g.put_record(&acme, &format!("job-{i}"), "note", None, b"x")
+            g.records()
+                .put(&acme, &format!("job-{i}"), "note", None, b"x")
                 .await
                 .unwrap();
         }
         let carol = member(&store, "acme", "carol", Role::Member).await;
-        g.put_record(&carol, "c1", "note", None, b"x")
+        g.records()
+            .put(&carol, "c1", "note", None, b"x")
             .await
             .unwrap();
     });
@@ -486,14 +503,18 @@ fn reveals_cap_bulk_opening_but_not_a_service_using_its_credentials() {
         // Defaults: a service opening 2,000 records of a tenant in a burst is not refused.
         let (g, _) = limited_guard(RateLimiter::default());
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
+        g.keys().create_tenant(&acme).await.unwrap();
         for i in 0..2_000 {
-            g.put_record(&acme, &format!("r{i}"), "note", None, b"x")
+            g.records()
+                .put(&acme, &format!("r{i}"), "note", None, b"x")
                 .await
                 .unwrap();
         }
         for i in 0..2_000 {
-            g.open_record(&acme, &format!("r{i}")).await.unwrap();
+            g.records()
+                .open_record(&acme, &format!("r{i}"))
+                .await
+                .unwrap();
         }
         // A tight policy: the tenant-wide reveal ceiling stops a bulk dump, typed.
         let p = Policies::default()
@@ -507,16 +528,17 @@ fn reveals_cap_bulk_opening_but_not_a_service_using_its_credentials() {
             .unwrap();
         let (g, _) = limited_guard(RateLimiter::in_process(p));
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
+        g.keys().create_tenant(&acme).await.unwrap();
         for i in 0..60 {
-            g.put_record(&acme, &format!("r{i}"), "note", None, b"x")
+            g.records()
+                .put(&acme, &format!("r{i}"), "note", None, b"x")
                 .await
                 .unwrap();
         }
         let mut opened = 0;
         let mut refused = None;
         for i in 0..60 {
-            match g.open_record(&acme, &format!("r{i}")).await {
+            match g.records().open_record(&acme, &format!("r{i}")).await {
                 Ok(_) => opened += 1,
                 Err(e) => {
                     refused = Some(e);
@@ -544,18 +566,18 @@ fn agents_are_limited_each_and_the_tenant_as_a_whole() {
             )
             .unwrap();
         let (g, store) = limited_guard(RateLimiter::in_process(p));
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         let admin = member(&store, "acme", "root", Role::Admin).await;
         let admin2 = member(&store, "acme", "root2", Role::Admin).await;
         let admin3 = member(&store, "acme", "root3", Role::Admin).await;
         let spec = || TokenSpec::read_only(UserId::new("bot").unwrap(), "ci");
-        g.create_token(&admin, spec()).await.unwrap();
-        g.create_token(&admin, spec()).await.unwrap();
-        retry_after(&g.create_token(&admin, spec()).await.unwrap_err());
-        g.create_token(&admin2, spec()).await.unwrap();
-        g.create_token(&admin2, spec()).await.unwrap();
+        g.tokens().create(&admin, spec()).await.unwrap();
+        g.tokens().create(&admin, spec()).await.unwrap();
+        retry_after(&g.tokens().create(&admin, spec()).await.unwrap_err());
+        g.tokens().create(&admin2, spec()).await.unwrap();
+        g.tokens().create(&admin2, spec()).await.unwrap();
         // The tenant's 4 are spent.
-        retry_after(&g.create_token(&admin3, spec()).await.unwrap_err());
+        retry_after(&g.tokens().create(&admin3, spec()).await.unwrap_err());
     });
 }
 
@@ -650,7 +672,8 @@ fn writes_override(burst: u32) -> RateLimitOverrides {
 async fn writes(g: &Guard, ctx: &tenantguard::tenant::TenantContext, tag: &str, n: u32) -> u32 {
     for i in 0..n {
         match g
-            .put_record(ctx, &format!("{tag}-{i}"), "note", None, b"x")
+            .records()
+            .put(ctx, &format!("{tag}-{i}"), "note", None, b"x")
             .await
         {
             Ok(()) => {}
@@ -669,8 +692,8 @@ fn a_tenant_owner_tightens_his_own_limits_on_every_store_and_no_one_elses() {
         for (name, store, policies, _dir) in stores_with_policies() {
             let clock = TestClock::at(T0);
             let g = guard_on(store.clone(), policies, RateLimiter::default(), &clock);
-            g.create_tenant(&service("acme")).await.unwrap();
-            g.create_tenant(&service("globex")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("globex")).await.unwrap();
             let owner = member(&store, "acme", "olga", Role::Owner).await;
             let alice = member(&store, "acme", "alice", Role::Member).await;
             let gus = member(&store, "globex", "gus", Role::Member).await;
@@ -678,20 +701,19 @@ fn a_tenant_owner_tightens_his_own_limits_on_every_store_and_no_one_elses() {
             let wendy = member(&store, "acme", "wendy", Role::Member).await;
             assert_eq!(writes(&g, &wendy, "warm", 2).await, 2, "{name}");
             assert_eq!(
-                g.rate_limit_policy(&alice, ActionClass::Write)
-                    .await
-                    .unwrap(),
+                g.limits().policy(&alice, ActionClass::Write).await.unwrap(),
                 ClassPolicy::default_for(ActionClass::Write),
                 "{name}"
             );
 
             let v = g
-                .set_rate_limit_overrides(&owner, &writes_override(3))
+                .limits()
+                .set_overrides(&owner, &writes_override(3))
                 .await
                 .unwrap();
             assert_eq!(v, 1, "{name}");
             assert_eq!(
-                g.rate_limit_overrides(&alice).await.unwrap(),
+                g.limits().overrides(&alice).await.unwrap(),
                 writes_override(3),
                 "{name}"
             );
@@ -701,13 +723,13 @@ fn a_tenant_owner_tightens_his_own_limits_on_every_store_and_no_one_elses() {
             // Another tenant keeps the host's limits.
             assert_eq!(writes(&g, &gus, "g", 10).await, 10, "{name}");
             assert_eq!(
-                g.rate_limit_policy(&gus, ActionClass::Write).await.unwrap(),
+                g.limits().policy(&gus, ActionClass::Write).await.unwrap(),
                 ClassPolicy::default_for(ActionClass::Write),
                 "{name}"
             );
 
             // Audited, as a policy change with its classes.
-            let entries = g.audit_entries(&service("acme"), 0, 1000).await.unwrap();
+            let entries = g.audit().entries(&service("acme"), 0, 1000).await.unwrap();
             let change: Vec<_> = entries
                 .iter()
                 .filter(|e| e.action == "policy.change" && e.target == "rate_limits")
@@ -721,13 +743,12 @@ fn a_tenant_owner_tightens_his_own_limits_on_every_store_and_no_one_elses() {
             );
 
             // Removing the overrides gives the host's policy back.
-            g.set_rate_limit_overrides(&owner, &RateLimitOverrides::new())
+            g.limits()
+                .set_overrides(&owner, &RateLimitOverrides::new())
                 .await
                 .unwrap();
             assert_eq!(
-                g.rate_limit_policy(&alice, ActionClass::Write)
-                    .await
-                    .unwrap(),
+                g.limits().policy(&alice, ActionClass::Write).await.unwrap(),
                 ClassPolicy::default_for(ActionClass::Write),
                 "{name}"
             );
@@ -746,7 +767,7 @@ fn a_malicious_owner_cannot_loosen_open_or_touch_the_service_class() {
                 RateLimiter::in_process(login_policy()),
                 &clock,
             );
-            g.create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
             let owner = member(&store, "acme", "olga", Role::Owner).await;
             let login = |o: ClassOverride| RateLimitOverrides::new().set(ActionClass::Login, o);
             let refused = [
@@ -792,18 +813,16 @@ fn a_malicious_owner_cannot_loosen_open_or_touch_the_service_class() {
                 ),
             ];
             for o in &refused {
-                let e = g.set_rate_limit_overrides(&owner, o).await.unwrap_err();
+                let e = g.limits().set_overrides(&owner, o).await.unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}: {o:?}: {e}");
             }
             // Nothing was stored, nothing changed.
-            assert!(g.rate_limit_overrides(&owner).await.unwrap().is_empty());
+            assert!(g.limits().overrides(&owner).await.unwrap().is_empty());
             assert_eq!(
-                g.rate_limit_policy(&owner, ActionClass::Login)
-                    .await
-                    .unwrap(),
+                g.limits().policy(&owner, ActionClass::Login).await.unwrap(),
                 ratelimit_support::login_class()
             );
-            let entries = g.audit_entries(&service("acme"), 0, 1000).await.unwrap();
+            let entries = g.audit().entries(&service("acme"), 0, 1000).await.unwrap();
             assert!(!entries.iter().any(|e| e.target == "rate_limits"), "{name}");
 
             // Members cannot change the limits; a context that claims the owner role
@@ -811,16 +830,18 @@ fn a_malicious_owner_cannot_loosen_open_or_touch_the_service_class() {
             let alice = member(&store, "acme", "alice", Role::Member).await;
             let tighter = writes_override(1);
             let e = g
-                .set_rate_limit_overrides(&alice, &tighter)
+                .limits()
+                .set_overrides(&alice, &tighter)
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{name}");
             let claims_owner = user("acme", "alice", Role::Owner);
             assert!(g
-                .set_rate_limit_overrides(&claims_owner, &tighter)
+                .limits()
+                .set_overrides(&claims_owner, &tighter)
                 .await
                 .is_err());
-            assert!(g.rate_limit_overrides(&owner).await.unwrap().is_empty());
+            assert!(g.limits().overrides(&owner).await.unwrap().is_empty());
         }
     });
 }
@@ -833,7 +854,7 @@ fn overrides_reach_logins_but_never_the_cells_tenants_share() {
         let (_, store, policies, _dir) = stores_with_policies().remove(0);
         let clock = TestClock::at(T0);
         let g = guard_on(store.clone(), policies, RateLimiter::default(), &clock);
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         let owner = member(&store, "acme", "olga", Role::Owner).await;
         let o = RateLimitOverrides::new()
             .set(
@@ -857,9 +878,10 @@ fn overrides_reach_logins_but_never_the_cells_tenants_share() {
                     ..ClassOverride::default()
                 },
             );
-        g.set_rate_limit_overrides(&owner, &o).await.unwrap();
+        g.limits().set_overrides(&owner, &o).await.unwrap();
         assert!(
-            g.rate_limit_policy(&owner, ActionClass::Write)
+            g.limits()
+                .policy(&owner, ActionClass::Write)
                 .await
                 .unwrap()
                 .fail_closed
@@ -871,11 +893,13 @@ fn overrides_reach_logins_but_never_the_cells_tenants_share() {
         let alice = UserId::new("alice").unwrap();
         let from = Some("203.0.113.50");
         for _ in 0..2 {
-            g.verify_password(&hasher, &tenant, &alice, "pw", &phc, from)
+            g.sessions()
+                .verify_password(&hasher, &tenant, &alice, "pw", &phc, from)
                 .await
                 .unwrap();
         }
         let e = g
+            .sessions()
             .verify_password(&hasher, &tenant, &alice, "pw", &phc, from)
             .await
             .unwrap_err();
@@ -884,7 +908,8 @@ fn overrides_reach_logins_but_never_the_cells_tenants_share() {
         // Unknown tokens from one host: the host's 20 at once, whatever acme's owner set.
         for i in 0..5 {
             let e = g
-                .authenticate_token_from(&forged_token(i), Some("198.51.100.7"))
+                .tokens()
+                .authenticate_from(&forged_token(i), Some("198.51.100.7"))
                 .await
                 .unwrap_err();
             assert_ne!(e.kind(), ErrorKind::RateLimited, "probe {i}: {e}");
@@ -920,14 +945,16 @@ fn owners_loosen_up_to_the_host_ceiling_and_planted_documents_are_clamped() {
                 .unwrap();
             let limiter = RateLimiter::in_process(host).with_override_ceiling(ceiling);
             let g = guard_on(store.clone(), policies.clone(), limiter.clone(), &clock);
-            g.create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
             let owner = member(&store, "acme", "olga", Role::Owner).await;
             let e = g
-                .set_rate_limit_overrides(&owner, &writes_override(6))
+                .limits()
+                .set_overrides(&owner, &writes_override(6))
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}");
-            g.set_rate_limit_overrides(&owner, &writes_override(5))
+            g.limits()
+                .set_overrides(&owner, &writes_override(5))
                 .await
                 .unwrap();
             assert_eq!(writes(&g, &owner, "w", 10).await, 5, "{name}");
@@ -945,18 +972,21 @@ fn owners_loosen_up_to_the_host_ceiling_and_planted_documents_are_clamped() {
             let clock2 = TestClock::at(T0);
             let g2 = guard_on(store.clone(), policies.clone(), limiter, &clock2);
             let w = g2
-                .rate_limit_policy(&owner, ActionClass::Write)
+                .limits()
+                .policy(&owner, ActionClass::Write)
                 .await
                 .unwrap();
             assert_eq!(w.subject, Some(hour(5)), "{name}");
             let l = g2
-                .rate_limit_policy(&owner, ActionClass::Login)
+                .limits()
+                .policy(&owner, ActionClass::Login)
                 .await
                 .unwrap();
             assert!(l.fail_closed, "{name}");
             assert_eq!(l.host, ClassPolicy::default_for(ActionClass::Login).host);
             assert_eq!(
-                g2.rate_limit_policy(&owner, ActionClass::Service)
+                g2.limits()
+                    .policy(&owner, ActionClass::Service)
                     .await
                     .unwrap(),
                 ClassPolicy::UNLIMITED
@@ -984,12 +1014,13 @@ fn another_instance_enforces_an_override_within_the_cache_lifetime() {
         };
         let a = on(policies.clone());
         let b = on(policies);
-        a.create_tenant(&service("acme")).await.unwrap();
+        a.keys().create_tenant(&service("acme")).await.unwrap();
         let owner = member(&store, "acme", "olga", Role::Owner).await;
         let alice = member(&store, "acme", "alice", Role::Member).await;
         let wendy = member(&store, "acme", "wendy", Role::Member).await;
         assert_eq!(writes(&b, &wendy, "warm", 1).await, 1);
-        a.set_rate_limit_overrides(&owner, &writes_override(2))
+        a.limits()
+            .set_overrides(&owner, &writes_override(2))
             .await
             .unwrap();
         clock.advance(tenantguard::ratelimit::OVERRIDE_TTL_SECS);
@@ -1013,37 +1044,42 @@ fn writes_through_a_context_are_limited_per_host_key() {
             )
             .unwrap();
         let (g, store) = limited_guard(RateLimiter::in_process(p));
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         let alice = member(&store, "acme", "alice", Role::Member).await;
         let from = |h: &'static str| Some(h);
         for i in 0..2 {
-            g.put_record_from(
-                &alice,
-                &format!("a{i}"),
-                "note",
-                None,
-                b"x",
-                from("10.0.0.1"),
-            )
-            .await
-            .unwrap();
+            g.records()
+                .put_from(
+                    &alice,
+                    &format!("a{i}"),
+                    "note",
+                    None,
+                    b"x",
+                    from("10.0.0.1"),
+                )
+                .await
+                .unwrap();
         }
         let e = g
-            .put_record_from(&alice, "a2", "note", None, b"x", from("10.0.0.1"))
+            .records()
+            .put_from(&alice, "a2", "note", None, b"x", from("10.0.0.1"))
             .await
             .unwrap_err();
         retry_after(&e);
         let cred = Credential::api_token(b"k".to_vec());
         retry_after(
-            &g.put_credential_from(&alice, "c1", &cred, from("10.0.0.1"))
+            &g.records()
+                .put_credential_from(&alice, "c1", &cred, from("10.0.0.1"))
                 .await
                 .unwrap_err(),
         );
-        g.put_credential_from(&alice, "c1", &cred, from("10.0.0.2"))
+        g.records()
+            .put_credential_from(&alice, "c1", &cred, from("10.0.0.2"))
             .await
             .unwrap();
         // Without a host key only the subject cell applies.
-        g.put_record(&alice, "b1", "note", None, b"x")
+        g.records()
+            .put(&alice, "b1", "note", None, b"x")
             .await
             .unwrap();
     });
@@ -1069,7 +1105,7 @@ fn on_postgres_another_instance_enforces_an_override_at_once() {
             RateLimiter::default(),
             &clock,
         );
-        a.create_tenant(&service("acme")).await.unwrap();
+        a.keys().create_tenant(&service("acme")).await.unwrap();
         let store: Arc<dyn tenantguard::Store> = sa;
         let owner = member(&store, "acme", "olga", Role::Owner).await;
         member(&store, "acme", "alice", Role::Member).await;
@@ -1079,13 +1115,15 @@ fn on_postgres_another_instance_enforces_an_override_at_once() {
         let alice = user("acme", "alice", Role::Member);
         let wendy = user("acme", "wendy", Role::Member);
         assert_eq!(writes(&b, &wendy, "warm", 1).await, 1);
-        a.set_rate_limit_overrides(&owner, &writes_override(2))
+        a.limits()
+            .set_overrides(&owner, &writes_override(2))
             .await
             .unwrap();
         // No clock advance: only the news can evict B's cached "no override".
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         while b
-            .rate_limit_policy(&alice, ActionClass::Write)
+            .limits()
+            .policy(&alice, ActionClass::Write)
             .await
             .unwrap()
             .subject

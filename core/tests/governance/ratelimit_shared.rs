@@ -239,6 +239,7 @@ async fn guessing_stops_across_instances(b: Arc<dyn RateLimitBackend>) {
     for i in 0..10 {
         let g = if i % 2 == 0 { &g1 } else { &g2 };
         match g
+            .sessions()
             .verify_password(&hasher, &tenant, &alice, "wrong", &phc, Some("203.0.113.9"))
             .await
         {
@@ -252,16 +253,17 @@ async fn guessing_stops_across_instances(b: Arc<dyn RateLimitBackend>) {
         }
     }
     assert_eq!(hashed, 3);
-    g2.verify_password(
-        &hasher,
-        &tenant,
-        &alice,
-        "right",
-        &phc,
-        Some("198.51.100.1"),
-    )
-    .await
-    .unwrap();
+    g2.sessions()
+        .verify_password(
+            &hasher,
+            &tenant,
+            &alice,
+            "right",
+            &phc,
+            Some("198.51.100.1"),
+        )
+        .await
+        .unwrap();
 }
 
 /// A backend that cannot be reached: fail-closed classes refuse (`Unavailable`),

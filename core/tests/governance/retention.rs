@@ -25,38 +25,44 @@ fn default_windows_hold_to_the_second() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
             for (class, days) in [
                 (RUN_LOG, 90),
                 (SCREENSHOT, 30),
                 (CHAT_TRANSCRIPT, 90),
                 (CAPTURED_SESSION, 7),
             ] {
-                g.put_record(&acme, &format!("{class}-1"), class, None, b"data")
+                g.records()
+                    .put(&acme, &format!("{class}-1"), class, None, b"data")
                     .await
                     .unwrap();
                 assert_eq!(
-                    g.retention_policy(&acme).await.unwrap().window(class),
+                    g.retention().policy(&acme).await.unwrap().window(class),
                     RetentionWindow::Secs(days * DAY)
                 );
             }
-            g.put_credential(&acme, "cred-1", &Credential::password("pw"))
+            g.records()
+                .put_credential(&acme, "cred-1", &Credential::password("pw"))
                 .await
                 .unwrap();
             for (class, days) in [(CAPTURED_SESSION, 7), (SCREENSHOT, 30), (RUN_LOG, 90)] {
                 // Exactly at the window: kept.
                 clock.set(T0 + days * DAY);
-                g.sweep(&acme, 100, |_| {}).await.unwrap();
+                g.retention().sweep(&acme, 100, |_| {}).await.unwrap();
                 assert!(
-                    g.open_record(&acme, &format!("{class}-1")).await.is_ok(),
+                    g.records()
+                        .open_record(&acme, &format!("{class}-1"))
+                        .await
+                        .is_ok(),
                     "{name} {class} deleted inside its window"
                 );
                 // One second past: deleted.
                 clock.set(T0 + days * DAY + 1);
-                let r = g.sweep(&acme, 100, |_| {}).await.unwrap();
+                let r = g.retention().sweep(&acme, 100, |_| {}).await.unwrap();
                 assert_eq!(r.deleted.get(class), Some(&1), "{name} {class}");
                 assert_eq!(
-                    g.open_record(&acme, &format!("{class}-1"))
+                    g.records()
+                        .open_record(&acme, &format!("{class}-1"))
                         .await
                         .unwrap_err()
                         .kind(),
@@ -64,13 +70,21 @@ fn default_windows_hold_to_the_second() {
                 );
             }
             assert!(g
+                .records()
                 .open_record(&acme, &format!("{CHAT_TRANSCRIPT}-1"))
                 .await
                 .is_err());
             // Classes without a window are kept forever.
             clock.set(T0 + 50 * 365 * DAY);
-            assert_eq!(g.sweep(&acme, 100, |_| {}).await.unwrap().total(), 0);
-            g.open_credential(&acme, "cred-1").await.unwrap();
+            assert_eq!(
+                g.retention()
+                    .sweep(&acme, 100, |_| {})
+                    .await
+                    .unwrap()
+                    .total(),
+                0
+            );
+            g.records().open_credential(&acme, "cred-1").await.unwrap();
         }
     });
 }
@@ -82,31 +96,41 @@ fn overrides_and_replaced_records() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
-            g.set_retention(&acme, CHAT_TRANSCRIPT, RetentionWindow::Secs(3600))
+            g.keys().create_tenant(&acme).await.unwrap();
+            g.retention()
+                .set(&acme, CHAT_TRANSCRIPT, RetentionWindow::Secs(3600))
                 .await
                 .unwrap();
-            g.set_retention(&acme, RUN_LOG, RetentionWindow::Forever)
+            g.retention()
+                .set(&acme, RUN_LOG, RetentionWindow::Forever)
                 .await
                 .unwrap();
-            g.put_record(&acme, "chat", CHAT_TRANSCRIPT, None, b"hi")
+            g.records()
+                .put(&acme, "chat", CHAT_TRANSCRIPT, None, b"hi")
                 .await
                 .unwrap();
-            g.put_record(&acme, "log", RUN_LOG, None, b"l")
+            g.records()
+                .put(&acme, "log", RUN_LOG, None, b"l")
                 .await
                 .unwrap();
-            g.put_record(&acme, "shot", SCREENSHOT, None, b"s")
+            g.records()
+                .put(&acme, "shot", SCREENSHOT, None, b"s")
                 .await
                 .unwrap();
             clock.set(T0 + 3600);
             assert_eq!(
-                g.sweep(&acme, 10, |_| {}).await.unwrap().total(),
+                g.retention()
+                    .sweep(&acme, 10, |_| {})
+                    .await
+                    .unwrap()
+                    .total(),
                 0,
                 "{name}"
             );
             clock.set(T0 + 3601);
             assert_eq!(
-                g.sweep(&acme, 10, |_| {})
+                g.retention()
+                    .sweep(&acme, 10, |_| {})
                     .await
                     .unwrap()
                     .deleted
@@ -115,14 +139,23 @@ fn overrides_and_replaced_records() {
             );
             // A replaced record's age counts from its last write.
             clock.set(T0 + 20 * DAY);
-            g.put_record(&acme, "shot", SCREENSHOT, None, b"s2")
+            g.records()
+                .put(&acme, "shot", SCREENSHOT, None, b"s2")
                 .await
                 .unwrap();
             clock.set(T0 + 45 * DAY);
-            assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().total(), 0);
+            assert_eq!(
+                g.retention()
+                    .sweep(&acme, 10, |_| {})
+                    .await
+                    .unwrap()
+                    .total(),
+                0
+            );
             clock.set(T0 + 50 * DAY + 1);
             assert_eq!(
-                g.sweep(&acme, 10, |_| {})
+                g.retention()
+                    .sweep(&acme, 10, |_| {})
                     .await
                     .unwrap()
                     .deleted
@@ -130,12 +163,20 @@ fn overrides_and_replaced_records() {
                 Some(&1)
             );
             clock.set(T0 + 1000 * DAY);
-            assert_eq!(g.sweep(&acme, 10, |_| {}).await.unwrap().total(), 0);
-            g.open_record(&acme, "log").await.unwrap();
-            // Back to the default.
-            assert!(g.clear_retention(&acme, RUN_LOG).await.unwrap());
             assert_eq!(
-                g.sweep(&acme, 10, |_| {})
+                g.retention()
+                    .sweep(&acme, 10, |_| {})
+                    .await
+                    .unwrap()
+                    .total(),
+                0
+            );
+            g.records().open_record(&acme, "log").await.unwrap();
+            // Back to the default.
+            assert!(g.retention().clear(&acme, RUN_LOG).await.unwrap());
+            assert_eq!(
+                g.retention()
+                    .sweep(&acme, 10, |_| {})
                     .await
                     .unwrap()
                     .deleted
@@ -149,12 +190,17 @@ fn overrides_and_replaced_records() {
                 RetentionWindow::Secs(i64::MAX),
             ] {
                 assert_eq!(
-                    g.set_retention(&acme, RUN_LOG, w).await.unwrap_err().kind(),
+                    g.retention()
+                        .set(&acme, RUN_LOG, w)
+                        .await
+                        .unwrap_err()
+                        .kind(),
                     ErrorKind::InvalidInput
                 );
             }
             assert_eq!(
-                g.set_retention(&acme, "", RetentionWindow::Forever)
+                g.retention()
+                    .set(&acme, "", RetentionWindow::Forever)
                     .await
                     .unwrap_err()
                     .kind(),
@@ -162,21 +208,28 @@ fn overrides_and_replaced_records() {
             );
             let member = user("acme", "m", Role::Member);
             assert_eq!(
-                g.sweep(&member, 10, |_| {}).await.unwrap_err().kind(),
-                ErrorKind::PermissionDenied
-            );
-            assert_eq!(
-                g.set_retention(&member, RUN_LOG, RetentionWindow::Forever)
+                g.retention()
+                    .sweep(&member, 10, |_| {})
                     .await
                     .unwrap_err()
                     .kind(),
                 ErrorKind::PermissionDenied
             );
-            g.retention_policy(&user("acme", "v", Role::Viewer))
+            assert_eq!(
+                g.retention()
+                    .set(&member, RUN_LOG, RetentionWindow::Forever)
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::PermissionDenied
+            );
+            g.retention()
+                .policy(&user("acme", "v", Role::Viewer))
                 .await
                 .unwrap();
             let actions: Vec<String> = g
-                .audit_entries(&acme, 0, 100)
+                .audit()
+                .entries(&acme, 0, 100)
                 .await
                 .unwrap()
                 .into_iter()
@@ -203,15 +256,17 @@ fn sweeps_are_batched_resumable_and_idempotent() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
             for i in 0..45 {
-                g.put_record(&acme, &format!("log-{i:02}"), RUN_LOG, None, b"x")
+                g.records()
+                    .put(&acme, &format!("log-{i:02}"), RUN_LOG, None, b"x")
                     .await
                     .unwrap();
             }
             clock.set(T0 + 5 * DAY);
             for i in 0..5 {
-                g.put_record(&acme, &format!("fresh-{i}"), RUN_LOG, None, b"x")
+                g.records()
+                    .put(&acme, &format!("fresh-{i}"), RUN_LOG, None, b"x")
                     .await
                     .unwrap();
             }
@@ -223,12 +278,17 @@ fn sweeps_are_batched_resumable_and_idempotent() {
                 .unwrap();
             assert_eq!(partial.len(), 7);
             let mut seen = Vec::new();
-            let r = g.sweep(&acme, 10, |p| seen.push(p.total())).await.unwrap();
+            let r = g
+                .retention()
+                .sweep(&acme, 10, |p| seen.push(p.total()))
+                .await
+                .unwrap();
             assert_eq!(r.deleted.get(RUN_LOG), Some(&38), "{name}");
             assert_eq!(r.batches, 4);
             assert_eq!(seen, [10, 20, 30, 38]);
             let receipt = g
-                .audit_entries(&acme, 0, 100)
+                .audit()
+                .entries(&acme, 0, 100)
                 .await
                 .unwrap()
                 .into_iter()
@@ -240,7 +300,7 @@ fn sweeps_are_batched_resumable_and_idempotent() {
                 Some("38")
             );
             // Idempotent: nothing more, no new receipt.
-            let again = g.sweep(&acme, 10, |_| {}).await.unwrap();
+            let again = g.retention().sweep(&acme, 10, |_| {}).await.unwrap();
             assert_eq!(again.total(), 0);
             assert_eq!(again.audit_seq, None);
             for i in 0..5 {
@@ -254,7 +314,11 @@ fn sweeps_are_batched_resumable_and_idempotent() {
                 );
             }
             assert_eq!(
-                g.sweep(&acme, 0, |_| {}).await.unwrap_err().kind(),
+                g.retention()
+                    .sweep(&acme, 0, |_| {})
+                    .await
+                    .unwrap_err()
+                    .kind(),
                 ErrorKind::InvalidInput
             );
         }
@@ -268,37 +332,41 @@ fn subject_erasure() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
-            g.create_tenant(&service("globex")).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&service("globex")).await.unwrap();
             let alice = "alice@example.com";
             for i in 0..12 {
                 let class = [RUN_LOG, CHAT_TRANSCRIPT, "password"][i % 3];
-                g.put_record(&acme, &format!("a-{i}"), class, Some(alice), b"about alice")
+                g.records()
+                    .put(&acme, &format!("a-{i}"), class, Some(alice), b"about alice")
                     .await
                     .unwrap();
             }
-            g.put_record(
-                &acme,
-                "b-1",
-                CHAT_TRANSCRIPT,
-                Some("bob@example.com"),
-                b"bob",
-            )
-            .await
-            .unwrap();
-            g.put_record(&acme, "n-1", CHAT_TRANSCRIPT, None, b"nobody")
+            g.records()
+                .put(
+                    &acme,
+                    "b-1",
+                    CHAT_TRANSCRIPT,
+                    Some("bob@example.com"),
+                    b"bob",
+                )
                 .await
                 .unwrap();
-            g.put_record(
-                &service("globex"),
-                "g-1",
-                CHAT_TRANSCRIPT,
-                Some(alice),
-                b"other tenant",
-            )
-            .await
-            .unwrap();
-            let r = g.erase_subject(&acme, alice, 5).await.unwrap();
+            g.records()
+                .put(&acme, "n-1", CHAT_TRANSCRIPT, None, b"nobody")
+                .await
+                .unwrap();
+            g.records()
+                .put(
+                    &service("globex"),
+                    "g-1",
+                    CHAT_TRANSCRIPT,
+                    Some(alice),
+                    b"other tenant",
+                )
+                .await
+                .unwrap();
+            let r = g.retention().erase_subject(&acme, alice, 5).await.unwrap();
             assert_eq!((r.deleted, r.batches), (12, 3), "{name}");
             assert!(!r.receipt.to_json_line().contains("alice"));
             assert_eq!(
@@ -330,7 +398,7 @@ fn subject_erasure() {
                 assert!(!erasure_receipt_matches(&r.receipt, candidate, &other));
             }
             // A second erasure of the same subject leaves an unlinkable receipt.
-            let r2 = g.erase_subject(&acme, alice, 5).await.unwrap();
+            let r2 = g.retention().erase_subject(&acme, alice, 5).await.unwrap();
             assert_ne!(r2.subject_digest, r.subject_digest);
             assert!(!erasure_receipt_matches(
                 &r2.receipt,
@@ -343,14 +411,29 @@ fn subject_erasure() {
                 &r2.receipt_secret
             ));
             for i in 0..12 {
-                assert!(g.open_record(&acme, &format!("a-{i}")).await.is_err());
+                assert!(g
+                    .records()
+                    .open_record(&acme, &format!("a-{i}"))
+                    .await
+                    .is_err());
             }
-            g.open_record(&acme, "b-1").await.unwrap();
-            g.open_record(&acme, "n-1").await.unwrap();
-            g.open_record(&service("globex"), "g-1").await.unwrap();
-            assert_eq!(g.erase_subject(&acme, alice, 5).await.unwrap().deleted, 0);
+            g.records().open_record(&acme, "b-1").await.unwrap();
+            g.records().open_record(&acme, "n-1").await.unwrap();
+            g.records()
+                .open_record(&service("globex"), "g-1")
+                .await
+                .unwrap();
             assert_eq!(
-                g.erase_subject(&user("acme", "m", Role::Member), alice, 5)
+                g.retention()
+                    .erase_subject(&acme, alice, 5)
+                    .await
+                    .unwrap()
+                    .deleted,
+                0
+            );
+            assert_eq!(
+                g.retention()
+                    .erase_subject(&user("acme", "m", Role::Member), alice, 5)
                     .await
                     .unwrap_err()
                     .kind(),
@@ -367,36 +450,49 @@ fn tenant_erasure_by_crypto_shredding() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
-            g.create_tenant(&service("globex")).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&service("globex")).await.unwrap();
             for i in 0..25 {
-                g.put_record(&acme, &format!("r-{i}"), RUN_LOG, None, b"x")
+                g.records()
+                    .put(&acme, &format!("r-{i}"), RUN_LOG, None, b"x")
                     .await
                     .unwrap();
             }
-            g.put_record(&service("globex"), "g-1", RUN_LOG, None, b"x")
+            g.records()
+                .put(&service("globex"), "g-1", RUN_LOG, None, b"x")
                 .await
                 .unwrap();
             // Record ids are per tenant: globex's own "r-3" is not acme's.
-            g.put_record(&service("globex"), "r-3", RUN_LOG, None, b"y")
+            g.records()
+                .put(&service("globex"), "r-3", RUN_LOG, None, b"y")
                 .await
                 .unwrap();
-            let held_outside = g.seal(&acme, "backup/1", b"in a backup").await.unwrap();
+            let held_outside = g
+                .records()
+                .seal(&acme, "backup/1", b"in a backup")
+                .await
+                .unwrap();
             let t = g
-                .create_token(
+                .tokens()
+                .create(
                     &acme,
                     TokenSpec::read_only(UserId::new("bot").unwrap(), "b"),
                 )
                 .await
                 .unwrap();
-            g.authenticate_token(t.secret.expose()).await.unwrap();
+            g.tokens().authenticate(t.secret.expose()).await.unwrap();
             let admin = member(&store, "acme", "a", Role::Admin).await;
             assert_eq!(
-                g.erase_tenant(&admin, 10).await.unwrap_err().kind(),
+                g.retention()
+                    .erase_tenant(&admin, 10)
+                    .await
+                    .unwrap_err()
+                    .kind(),
                 ErrorKind::PermissionDenied
             );
 
             let r = g
+                .retention()
                 .erase_tenant(&member(&store, "acme", "olga", Role::Owner).await, 10)
                 .await
                 .unwrap();
@@ -404,23 +500,26 @@ fn tenant_erasure_by_crypto_shredding() {
             assert_eq!(r.receipt.action, "retention.erase_tenant");
             assert_eq!(r.receipt.actor, "user:olga");
             assert_eq!(
-                g.open(&acme, "backup/1", &held_outside)
+                g.records()
+                    .open(&acme, "backup/1", &held_outside)
                     .await
                     .unwrap_err()
                     .kind(),
                 ErrorKind::KeyDestroyed
             );
             assert_eq!(
-                g.authenticate_token(t.secret.expose())
+                g.tokens()
+                    .authenticate(t.secret.expose())
                     .await
                     .unwrap_err()
                     .kind(),
                 ErrorKind::AuthenticationFailed
             );
-            let log = g.audit_entries(&admin, 0, 100).await.unwrap();
+            let log = g.audit().entries(&admin, 0, 100).await.unwrap();
             assert!(log.iter().any(|e| e.action == "tenant.shred"));
             assert_eq!(
-                g.verify_audit(&admin)
+                g.audit()
+                    .verify(&admin)
                     .await
                     .unwrap()
                     .into_result()
@@ -430,9 +529,22 @@ fn tenant_erasure_by_crypto_shredding() {
                 "{name}"
             );
             // Other tenants untouched, their records with acme's ids too; running again is safe.
-            g.open_record(&service("globex"), "g-1").await.unwrap();
-            g.open_record(&service("globex"), "r-3").await.unwrap();
-            assert_eq!(g.erase_tenant(&acme, 10).await.unwrap().records_deleted, 0);
+            g.records()
+                .open_record(&service("globex"), "g-1")
+                .await
+                .unwrap();
+            g.records()
+                .open_record(&service("globex"), "r-3")
+                .await
+                .unwrap();
+            assert_eq!(
+                g.retention()
+                    .erase_tenant(&acme, 10)
+                    .await
+                    .unwrap()
+                    .records_deleted,
+                0
+            );
         }
     });
 }
@@ -444,19 +556,28 @@ fn sweep_all_tenants() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             for t in ["a", "b", "c"] {
-                g.create_tenant(&service(t)).await.unwrap();
-                g.put_record(&service(t), &format!("{t}-shot"), SCREENSHOT, None, b"x")
+                g.keys().create_tenant(&service(t)).await.unwrap();
+                g.records()
+                    .put(&service(t), &format!("{t}-shot"), SCREENSHOT, None, b"x")
                     .await
                     .unwrap();
             }
-            g.set_retention(&service("b"), SCREENSHOT, RetentionWindow::Forever)
+            g.retention()
+                .set(&service("b"), SCREENSHOT, RetentionWindow::Forever)
                 .await
                 .unwrap();
             clock.set(T0 + 31 * DAY);
-            let r = g.sweep_all(&tg_cap::cap(), None, 2).await.unwrap();
+            let r = g
+                .retention()
+                .sweep_all(&tg_cap::cap(), None, 2)
+                .await
+                .unwrap();
             assert_eq!((r.tenants, r.deleted), (3, 2), "{name}");
             assert_eq!(r.last_tenant.unwrap().as_str(), "c");
-            g.open_record(&service("b"), "b-shot").await.unwrap();
+            g.records()
+                .open_record(&service("b"), "b-shot")
+                .await
+                .unwrap();
         }
     });
 }
@@ -468,14 +589,16 @@ fn sweep_all_reports_progress_after_each_tenant() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             for t in ["a", "b", "c"] {
-                g.create_tenant(&service(t)).await.unwrap();
-                g.put_record(&service(t), &format!("{t}-shot"), SCREENSHOT, None, b"x")
+                g.keys().create_tenant(&service(t)).await.unwrap();
+                g.records()
+                    .put(&service(t), &format!("{t}-shot"), SCREENSHOT, None, b"x")
                     .await
                     .unwrap();
             }
             clock.set(T0 + 31 * DAY);
             let mut seen = Vec::new();
             let r = g
+                .retention()
                 .sweep_all_with_progress(&tg_cap::cap(), None, 2, |p| {
                     seen.push((
                         p.tenants,
@@ -495,6 +618,7 @@ fn sweep_all_reports_progress_after_each_tenant() {
             // Resuming after "a" sweeps only b and c (already empty now).
             let mut after_a = Vec::new();
             let r = g
+                .retention()
                 .sweep_all_with_progress(
                     &tg_cap::cap(),
                     seen[0]
@@ -525,15 +649,17 @@ fn a_progress_callback_stops_a_sweep() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
             for i in 0..25 {
-                g.put_record(&acme, &format!("log-{i:02}"), RUN_LOG, None, b"x")
+                g.records()
+                    .put(&acme, &format!("log-{i:02}"), RUN_LOG, None, b"x")
                     .await
                     .unwrap();
             }
             clock.set(T0 + 90 * DAY + 1);
             let mut calls = 0;
             let r = g
+                .retention()
                 .sweep(&acme, 10, |_| {
                     calls += 1;
                     ControlFlow::Break(())
@@ -546,7 +672,8 @@ fn a_progress_callback_stops_a_sweep() {
                 "{name}"
             );
             let receipt = g
-                .audit_entries(&acme, 0, 100)
+                .audit()
+                .entries(&acme, 0, 100)
                 .await
                 .unwrap()
                 .into_iter()
@@ -554,6 +681,7 @@ fn a_progress_callback_stops_a_sweep() {
                 .unwrap();
             assert_eq!(Some(receipt.seq), r.audit_seq, "{name}");
             let rest = g
+                .retention()
                 .sweep(&acme, 10, |_| ControlFlow::Continue(()))
                 .await
                 .unwrap();
@@ -561,15 +689,17 @@ fn a_progress_callback_stops_a_sweep() {
 
             // Over every tenant: stops after the first tenant, resumes from it.
             for t in ["a", "b", "c"] {
-                g.create_tenant(&service(t)).await.unwrap();
+                g.keys().create_tenant(&service(t)).await.unwrap();
             }
             let r = g
+                .retention()
                 .sweep_all_with_progress(&tg_cap::cap(), None, 2, |_| false)
                 .await
                 .unwrap();
             assert_eq!(r.tenants, 1, "{name}");
             assert!(r.stopped, "{name}");
             let rest = g
+                .retention()
                 .sweep_all_with_progress(&tg_cap::cap(), r.last_tenant.clone(), 2, |_| true)
                 .await
                 .unwrap();
@@ -592,18 +722,19 @@ fn subject_erasure_leaves_no_trace_of_the_subject_in_the_sqlite_files() {
             std::sync::Arc::new(tenantguard::SqliteStore::open(&path).unwrap());
         let g = guard(store, &clock);
         let acme = service("acme");
-        g.create_tenant(&acme).await.unwrap();
+        g.keys().create_tenant(&acme).await.unwrap();
         let subject = "zelda.q.erasable@example.com";
         for i in 0..20 {
-            g.put_record(
-                &acme,
-                &format!("z-{i}"),
-                CHAT_TRANSCRIPT,
-                Some(subject),
-                b"x",
-            )
-            .await
-            .unwrap();
+            g.records()
+                .put(
+                    &acme,
+                    &format!("z-{i}"),
+                    CHAT_TRANSCRIPT,
+                    Some(subject),
+                    b"x",
+                )
+                .await
+                .unwrap();
         }
         let files = || -> Vec<u8> {
             let mut all = Vec::new();
@@ -618,16 +749,21 @@ fn subject_erasure_leaves_no_trace_of_the_subject_in_the_sqlite_files() {
             |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
         // The audit log names the subject too: as a target and inside a free-text reason.
         for i in 0..3 {
-            g.record_audit(
-                &acme,
-                AuditEvent::new(AuditAction::EgressDecision, format!("user:{subject}"))
-                    .reason(format!("ticket {i}: {subject} asked for a copy")),
-            )
-            .await
-            .unwrap();
+            g.audit()
+                .record(
+                    &acme,
+                    AuditEvent::new(AuditAction::EgressDecision, format!("user:{subject}"))
+                        .reason(format!("ticket {i}: {subject} asked for a copy")),
+                )
+                .await
+                .unwrap();
         }
         assert!(contains(&files(), subject), "the subject is stored before");
-        let r = g.erase_subject(&acme, subject, 7).await.unwrap();
+        let r = g
+            .retention()
+            .erase_subject(&acme, subject, 7)
+            .await
+            .unwrap();
         assert_eq!(r.deleted, 20);
         assert_eq!(r.audit_erased, 3);
         drop(g);
@@ -656,28 +792,33 @@ fn subject_erasure_removes_the_subject_from_the_audit_log_and_it_still_verifies(
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
             let alice = "alice@example.com";
             let ev = |target: String, reason: &str| {
                 AuditEvent::new(AuditAction::EgressDecision, target).reason(reason)
             };
-            g.record_audit(&acme, ev(format!("user:{alice}"), "asked"))
+            g.audit()
+                .record(&acme, ev(format!("user:{alice}"), "asked"))
                 .await
                 .unwrap();
-            g.record_audit(&acme, ev("user:bob@example.com".into(), "asked"))
+            g.audit()
+                .record(&acme, ev("user:bob@example.com".into(), "asked"))
                 .await
                 .unwrap();
-            g.record_audit(&acme, ev("provider:x".into(), &format!("for {alice}")))
+            g.audit()
+                .record(&acme, ev("provider:x".into(), &format!("for {alice}")))
                 .await
                 .unwrap();
             // Not a match: the subject only as part of a longer id.
-            g.record_audit(&acme, ev(format!("user:mal{alice}"), "other"))
+            g.audit()
+                .record(&acme, ev(format!("user:mal{alice}"), "other"))
                 .await
                 .unwrap();
-            let r = g.erase_subject(&acme, alice, 5).await.unwrap();
+            let r = g.retention().erase_subject(&acme, alice, 5).await.unwrap();
             assert_eq!(r.audit_erased, 2, "{name}");
             let all: Vec<_> = g
-                .audit_entries(&acme, 0, 100)
+                .audit()
+                .entries(&acme, 0, 100)
                 .await
                 .unwrap()
                 .into_iter()
@@ -691,13 +832,13 @@ fn subject_erasure_removes_the_subject_from_the_audit_log_and_it_still_verifies(
             assert!(all[0].is_erased() && all[2].is_erased(), "{name}");
             assert_eq!(all[1].target, "user:bob@example.com", "{name}");
             assert_eq!(all[3].target, format!("user:mal{alice}"), "{name}");
-            let v = g.verify_audit(&acme).await.unwrap();
+            let v = g.audit().verify(&acme).await.unwrap();
             let report = v.report().unwrap_or_else(|| panic!("{name}: {v:?}"));
             assert_eq!(report.erased_entries, 2, "{name}");
             // Idempotent: nothing left to erase, and the log still verifies.
-            let r2 = g.erase_subject(&acme, alice, 5).await.unwrap();
+            let r2 = g.retention().erase_subject(&acme, alice, 5).await.unwrap();
             assert_eq!(r2.audit_erased, 0, "{name}");
-            assert!(g.verify_audit(&acme).await.unwrap().is_valid(), "{name}");
+            assert!(g.audit().verify(&acme).await.unwrap().is_valid(), "{name}");
         }
     });
 }

@@ -31,11 +31,12 @@ fn lifecycle_on_every_store() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
 
             // Read-only by default; plaintext shown once, Debug redacted.
             let issued = g
-                .create_token(&acme, TokenSpec::read_only(agent("bot-1"), "ci"))
+                .tokens()
+                .create(&acme, TokenSpec::read_only(agent("bot-1"), "ci"))
                 .await
                 .unwrap();
             let secret = issued.secret.expose().to_owned();
@@ -43,7 +44,8 @@ fn lifecycle_on_every_store() {
             assert!(!format!("{issued:?}").contains(&secret), "{name}");
 
             let v = g
-                .verify_token(&secret, "runs/1", Action::Read)
+                .tokens()
+                .verify(&secret, "runs/1", Action::Read)
                 .await
                 .unwrap();
             assert_eq!(v.token_id, issued.id);
@@ -56,7 +58,8 @@ fn lifecycle_on_every_store() {
             assert!(matches!(v.context.principal(), Principal::Agent(_)));
             assert_eq!(
                 reason(
-                    g.verify_token(&secret, "runs/1", Action::Write)
+                    g.tokens()
+                        .verify(&secret, "runs/1", Action::Write)
                         .await
                         .unwrap_err()
                 ),
@@ -65,7 +68,7 @@ fn lifecycle_on_every_store() {
             );
 
             // The store holds the SHA-256 only.
-            let listed = g.list_tokens(&acme, None, None, 100).await.unwrap();
+            let listed = g.tokens().list(&acme, None, None, 100).await.unwrap();
             assert_eq!(listed.len(), 1);
             assert!(!format!("{listed:?}").contains(&secret));
             if let Some(dir) = &dir {
@@ -84,45 +87,54 @@ fn lifecycle_on_every_store() {
             let mut typo = secret.clone().into_bytes();
             typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
             let e = g
-                .authenticate_token(std::str::from_utf8(&typo).unwrap())
+                .tokens()
+                .authenticate(std::str::from_utf8(&typo).unwrap())
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Malformed);
             assert_eq!(reason(e), "bad_checksum");
             assert_eq!(
-                reason(g.authenticate_token("hello").await.unwrap_err()),
+                reason(g.tokens().authenticate("hello").await.unwrap_err()),
                 "malformed"
             );
             assert_eq!(
-                reason(g.authenticate_token(&"x".repeat(10_000)).await.unwrap_err()),
+                reason(
+                    g.tokens()
+                        .authenticate(&"x".repeat(10_000))
+                        .await
+                        .unwrap_err()
+                ),
                 "malformed"
             );
             let other = guard(stores().remove(0).1, &clock);
             let other_acme = service("acme"); // another store: another capability
-            other.create_tenant(&other_acme).await.unwrap();
+            other.keys().create_tenant(&other_acme).await.unwrap();
             let foreign = other
-                .create_token(&other_acme, TokenSpec::read_only(agent("bot-1"), "x"))
+                .tokens()
+                .create(&other_acme, TokenSpec::read_only(agent("bot-1"), "x"))
                 .await
                 .unwrap();
             let e = g
-                .authenticate_token(foreign.secret.expose())
+                .tokens()
+                .authenticate(foreign.secret.expose())
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::AuthenticationFailed);
             assert_eq!(reason(e), "unknown");
 
             // Revocation takes effect at once, warm cache included.
-            assert!(g.revoke_token(&acme, &issued.id).await.unwrap());
+            assert!(g.tokens().revoke(&acme, &issued.id).await.unwrap());
             assert_eq!(
-                reason(g.authenticate_token(&secret).await.unwrap_err()),
+                reason(g.tokens().authenticate(&secret).await.unwrap_err()),
                 "revoked",
                 "{name}"
             );
-            assert!(!g.revoke_token(&acme, &issued.id).await.unwrap());
+            assert!(!g.tokens().revoke(&acme, &issued.id).await.unwrap());
 
             // Audited.
             let actions: Vec<String> = g
-                .audit_entries(&acme, 0, 100)
+                .audit()
+                .entries(&acme, 0, 100)
                 .await
                 .unwrap()
                 .into_iter()
@@ -144,15 +156,16 @@ fn scopes_and_roles() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
             let spec = TokenSpec::read_only(agent("bot"), "writer").scopes(vec![
                 Scope::read("runs/*"),
                 Scope::new("runs/7/logs", Action::Write),
             ]);
-            let t = g.create_token(&acme, spec).await.unwrap();
+            let t = g.tokens().create(&acme, spec).await.unwrap();
             let s = t.secret.expose();
             let v = g
-                .verify_token(s, "runs/7/logs", Action::Write)
+                .tokens()
+                .verify(s, "runs/7/logs", Action::Write)
                 .await
                 .unwrap();
             assert_eq!(
@@ -162,13 +175,13 @@ fn scopes_and_roles() {
                     Scope::new("runs/7/logs", Action::Write)
                 ][..]
             );
-            g.verify_token(s, "runs/8", Action::Read).await.unwrap();
+            g.tokens().verify(s, "runs/8", Action::Read).await.unwrap();
             for (res, act) in [
                 ("runs/8/logs", Action::Write),
                 ("keys", Action::Read),
                 ("runs/7/logs", Action::Delete),
             ] {
-                let e = g.verify_token(s, res, act).await.unwrap_err();
+                let e = g.tokens().verify(s, res, act).await.unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{name} {res} {act}");
             }
             // Invalid specs are refused.
@@ -180,7 +193,7 @@ fn scopes_and_roles() {
                 TokenSpec::read_only(agent("bot"), "x").scopes(vec![Scope::read("r"); 33]),
             ] {
                 assert_eq!(
-                    g.create_token(&acme, bad).await.unwrap_err().kind(),
+                    g.tokens().create(&acme, bad).await.unwrap_err().kind(),
                     ErrorKind::InvalidInput
                 );
             }
@@ -195,9 +208,10 @@ fn expiry_boundary() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
             let t = g
-                .create_token(
+                .tokens()
+                .create(
                     &acme,
                     TokenSpec::read_only(agent("bot"), "short").expires_in(100),
                 )
@@ -205,10 +219,15 @@ fn expiry_boundary() {
                 .unwrap();
             assert_eq!(t.expires_at, Some(T0 + 100));
             clock.set(T0 + 99);
-            g.authenticate_token(t.secret.expose()).await.unwrap();
+            g.tokens().authenticate(t.secret.expose()).await.unwrap();
             clock.set(T0 + 100);
             assert_eq!(
-                reason(g.authenticate_token(t.secret.expose()).await.unwrap_err()),
+                reason(
+                    g.tokens()
+                        .authenticate(t.secret.expose())
+                        .await
+                        .unwrap_err()
+                ),
                 "expired",
                 "{name}"
             );
@@ -223,44 +242,53 @@ fn kill_switch_revokes_every_token_of_one_agent() {
             let clock = TestClock::at(T0);
             let g = guard(store, &clock);
             let acme = service("acme");
-            g.create_tenant(&acme).await.unwrap();
+            g.keys().create_tenant(&acme).await.unwrap();
             let mut a = Vec::new();
             for i in 0..3 {
                 a.push(
-                    g.create_token(&acme, TokenSpec::read_only(agent("bot-a"), format!("a{i}")))
+                    g.tokens()
+                        .create(&acme, TokenSpec::read_only(agent("bot-a"), format!("a{i}")))
                         .await
                         .unwrap(),
                 );
             }
             let b = g
-                .create_token(&acme, TokenSpec::read_only(agent("bot-b"), "b"))
+                .tokens()
+                .create(&acme, TokenSpec::read_only(agent("bot-b"), "b"))
                 .await
                 .unwrap();
             for t in &a {
-                g.authenticate_token(t.secret.expose()).await.unwrap(); // warm the cache
+                g.tokens().authenticate(t.secret.expose()).await.unwrap(); // warm the cache
             }
             assert_eq!(
-                g.kill_agent(&acme, &agent("bot-a")).await.unwrap(),
+                g.tokens().kill_agent(&acme, &agent("bot-a")).await.unwrap(),
                 3,
                 "{name}"
             );
             for t in &a {
                 assert_eq!(
-                    reason(g.authenticate_token(t.secret.expose()).await.unwrap_err()),
+                    reason(
+                        g.tokens()
+                            .authenticate(t.secret.expose())
+                            .await
+                            .unwrap_err()
+                    ),
                     "revoked",
                     "{name}"
                 );
             }
-            g.authenticate_token(b.secret.expose()).await.unwrap();
+            g.tokens().authenticate(b.secret.expose()).await.unwrap();
             assert_eq!(
-                g.list_tokens(&acme, Some(&agent("bot-a")), None, 10)
+                g.tokens()
+                    .list(&acme, Some(&agent("bot-a")), None, 10)
                     .await
                     .unwrap()
                     .len(),
                 3
             );
             assert!(g
-                .list_tokens(&acme, Some(&agent("bot-a")), None, 10)
+                .tokens()
+                .list(&acme, Some(&agent("bot-a")), None, 10)
                 .await
                 .unwrap()
                 .iter()
@@ -275,22 +303,25 @@ fn permissions_and_tenant_isolation() {
         for (name, store, _dir) in stores() {
             let clock = TestClock::at(T0);
             let g = guard(store.clone(), &clock);
-            g.create_tenant(&service("acme")).await.unwrap();
-            g.create_tenant(&service("globex")).await.unwrap();
+            g.keys().create_tenant(&service("acme")).await.unwrap();
+            g.keys().create_tenant(&service("globex")).await.unwrap();
             let member = member(&store, "acme", "mia", Role::Member).await;
             let admin = gov_support::member(&store, "acme", "ada", Role::Admin).await;
             let e = g
-                .create_token(&member, TokenSpec::read_only(agent("bot"), "x"))
+                .tokens()
+                .create(&member, TokenSpec::read_only(agent("bot"), "x"))
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PermissionDenied);
             let t = g
-                .create_token(&admin, TokenSpec::read_only(agent("bot"), "x"))
+                .tokens()
+                .create(&admin, TokenSpec::read_only(agent("bot"), "x"))
                 .await
                 .unwrap();
             let globex_admin = gov_support::member(&store, "globex", "gus", Role::Admin).await;
             assert_eq!(
-                g.revoke_token(&globex_admin, &t.id)
+                g.tokens()
+                    .revoke(&globex_admin, &t.id)
                     .await
                     .unwrap_err()
                     .kind(),
@@ -298,14 +329,25 @@ fn permissions_and_tenant_isolation() {
                 "{name}"
             );
             assert!(g
-                .list_tokens(&globex_admin, None, None, 10)
+                .tokens()
+                .list(&globex_admin, None, None, 10)
                 .await
                 .unwrap()
                 .is_empty());
-            assert_eq!(g.kill_agent(&globex_admin, &agent("bot")).await.unwrap(), 0);
-            g.authenticate_token(t.secret.expose()).await.unwrap();
             assert_eq!(
-                g.revoke_token(&admin, "tok_nope").await.unwrap_err().kind(),
+                g.tokens()
+                    .kill_agent(&globex_admin, &agent("bot"))
+                    .await
+                    .unwrap(),
+                0
+            );
+            g.tokens().authenticate(t.secret.expose()).await.unwrap();
+            assert_eq!(
+                g.tokens()
+                    .revoke(&admin, "tok_nope")
+                    .await
+                    .unwrap_err()
+                    .kind(),
                 ErrorKind::NotFound
             );
         }
@@ -329,22 +371,29 @@ fn custom_prefix_and_cross_process_revocation() {
         // A second process sharing the database, with the cache off.
         let g2 = guard_with(store.clone(), &clock, cfg(Duration::ZERO));
         let acme = service("acme");
-        g1.create_tenant(&acme).await.unwrap();
+        g1.keys().create_tenant(&acme).await.unwrap();
         let t = g1
-            .create_token(&acme, TokenSpec::read_only(agent("bot"), "x"))
+            .tokens()
+            .create(&acme, TokenSpec::read_only(agent("bot"), "x"))
             .await
             .unwrap();
         assert!(t.secret.expose().starts_with("acme_"));
-        g2.authenticate_token(t.secret.expose()).await.unwrap();
-        g1.revoke_token(&acme, &t.id).await.unwrap();
+        g2.tokens().authenticate(t.secret.expose()).await.unwrap();
+        g1.tokens().revoke(&acme, &t.id).await.unwrap();
         assert_eq!(
-            reason(g2.authenticate_token(t.secret.expose()).await.unwrap_err()),
+            reason(
+                g2.tokens()
+                    .authenticate(t.secret.expose())
+                    .await
+                    .unwrap_err()
+            ),
             "revoked"
         );
         // A token with another prefix never reaches the store.
         assert_eq!(
             reason(
-                g1.authenticate_token("tg_4uQ0dHLkX2r9ZbVq1mJ7sWc8yTfA3n0Ke5Lx9")
+                g1.tokens()
+                    .authenticate("tg_4uQ0dHLkX2r9ZbVq1mJ7sWc8yTfA3n0Ke5Lx9")
                     .await
                     .unwrap_err()
             ),

@@ -314,11 +314,15 @@ impl RecordStore for FlakyStore {
 async fn seal_open_and_credentials(store: Arc<dyn Store>) {
     let g = guard(store);
     let acme = service("acme");
-    assert_eq!(g.create_tenant(&acme).await.unwrap(), KeyId::FIRST);
-    assert_eq!(kind_of(g.create_tenant(&acme).await), ErrorKind::Conflict);
+    assert_eq!(g.keys().create_tenant(&acme).await.unwrap(), KeyId::FIRST);
+    assert_eq!(
+        kind_of(g.keys().create_tenant(&acme).await),
+        ErrorKind::Conflict
+    );
 
     // Raw values, both forms.
     let v = g
+        .records()
         .seal(&acme, "credentials/password/row-42", b"hunter2")
         .await
         .unwrap();
@@ -326,7 +330,8 @@ async fn seal_open_and_credentials(store: Arc<dyn Store>) {
     assert!(v.to_text().starts_with("tg2:1:"));
     let parsed = SealedValue::parse(&v.to_text()).unwrap();
     assert_eq!(
-        g.open(&acme, "credentials/password/row-42", &parsed)
+        g.records()
+            .open(&acme, "credentials/password/row-42", &parsed)
             .await
             .unwrap()
             .expose(),
@@ -334,26 +339,44 @@ async fn seal_open_and_credentials(store: Arc<dyn Store>) {
     );
     let from_bytes = SealedValue::from_bytes(v.as_bytes()).unwrap();
     assert_eq!(
-        g.open(&acme, "credentials/password/row-42", &from_bytes)
+        g.records()
+            .open(&acme, "credentials/password/row-42", &from_bytes)
             .await
             .unwrap()
             .expose(),
         b"hunter2"
     );
     assert_eq!(
-        kind_of(g.open(&acme, "credentials/password/row-43", &v).await),
+        kind_of(
+            g.records()
+                .open(&acme, "credentials/password/row-43", &v)
+                .await
+        ),
         ErrorKind::Integrity
     );
-    let empty = g.seal(&acme, "", b"").await.unwrap();
-    assert!(g.open(&acme, "", &empty).await.unwrap().is_empty());
+    let empty = g.records().seal(&acme, "", b"").await.unwrap();
+    assert!(g
+        .records()
+        .open(&acme, "", &empty)
+        .await
+        .unwrap()
+        .is_empty());
     let ctx_utf8 = "données/鍵";
-    let v2 = g.seal(&acme, ctx_utf8, &[0u8, 255, 1]).await.unwrap();
+    let v2 = g
+        .records()
+        .seal(&acme, ctx_utf8, &[0u8, 255, 1])
+        .await
+        .unwrap();
     assert_eq!(
-        g.open(&acme, ctx_utf8, &v2).await.unwrap().expose(),
+        g.records()
+            .open(&acme, ctx_utf8, &v2)
+            .await
+            .unwrap()
+            .expose(),
         &[0u8, 255, 1]
     );
     assert_eq!(
-        kind_of(g.seal(&acme, &"x".repeat(1025), b"x").await),
+        kind_of(g.records().seal(&acme, &"x".repeat(1025), b"x").await),
         ErrorKind::TooLarge
     );
 
@@ -365,10 +388,11 @@ async fn seal_open_and_credentials(store: Arc<dyn Store>) {
             format!("secret-{i}-ü").into_bytes()
         };
         let id = format!("cred-{kind}");
-        g.put_credential(&acme, &id, &Credential::new(kind, secret.clone()))
+        g.records()
+            .put_credential(&acme, &id, &Credential::new(kind, secret.clone()))
             .await
             .unwrap();
-        let c = g.open_credential(&acme, &id).await.unwrap();
+        let c = g.records().open_credential(&acme, &id).await.unwrap();
         assert_eq!(c.kind(), kind);
         assert_eq!(c.secret().expose(), secret.as_slice());
         assert!(
@@ -383,19 +407,21 @@ async fn seal_open_and_credentials(store: Arc<dyn Store>) {
         ("c-cookie", Credential::session_cookie("sid=1")),
         ("c-gen", Credential::generic("g")),
     ] {
-        g.put_credential(&acme, id, &c).await.unwrap();
-        let back = g.open_credential(&acme, id).await.unwrap();
+        g.records().put_credential(&acme, id, &c).await.unwrap();
+        let back = g.records().open_credential(&acme, id).await.unwrap();
         assert_eq!(
             (back.kind(), back.secret().expose()),
             (c.kind(), c.secret().expose())
         );
     }
     // Replacing a credential.
-    g.put_credential(&acme, "c-pw", &Credential::password("pw2"))
+    g.records()
+        .put_credential(&acme, "c-pw", &Credential::password("pw2"))
         .await
         .unwrap();
     assert_eq!(
-        g.open_credential(&acme, "c-pw")
+        g.records()
+            .open_credential(&acme, "c-pw")
             .await
             .unwrap()
             .secret()
@@ -404,55 +430,57 @@ async fn seal_open_and_credentials(store: Arc<dyn Store>) {
     );
 
     // Generic records.
-    g.put_record(
-        &acme,
-        "rec-1",
-        "chat_transcript",
-        Some("user-9"),
-        b"hello there",
-    )
-    .await
-    .unwrap();
-    let (class, plain) = g.open_record(&acme, "rec-1").await.unwrap();
+    g.records()
+        .put(
+            &acme,
+            "rec-1",
+            "chat_transcript",
+            Some("user-9"),
+            b"hello there",
+        )
+        .await
+        .unwrap();
+    let (class, plain) = g.records().open_record(&acme, "rec-1").await.unwrap();
     assert_eq!(
         (class.as_str(), plain.expose()),
         ("chat_transcript", &b"hello there"[..])
     );
     assert_eq!(
-        kind_of(g.open_credential(&acme, "rec-1").await),
+        kind_of(g.records().open_credential(&acme, "rec-1").await),
         ErrorKind::InvalidInput,
         "not a credential"
     );
     assert_eq!(
-        kind_of(g.open_record(&acme, "absent").await),
+        kind_of(g.records().open_record(&acme, "absent").await),
         ErrorKind::NotFound
     );
-    assert!(g.delete_record(&acme, "rec-1").await.unwrap());
-    assert!(!g.delete_record(&acme, "rec-1").await.unwrap());
+    assert!(g.records().delete(&acme, "rec-1").await.unwrap());
+    assert!(!g.records().delete(&acme, "rec-1").await.unwrap());
     assert_eq!(
-        kind_of(g.open_record(&acme, "rec-1").await),
+        kind_of(g.records().open_record(&acme, "rec-1").await),
         ErrorKind::NotFound
     );
     assert_eq!(
-        kind_of(g.put_record(&acme, "", "c", None, b"x").await),
+        kind_of(g.records().put(&acme, "", "c", None, b"x").await),
         ErrorKind::InvalidInput
     );
 
     // A tenant that was never created.
     let ghost = service("ghost");
     assert_eq!(
-        kind_of(g.seal(&ghost, "c", b"x").await),
+        kind_of(g.records().seal(&ghost, "c", b"x").await),
         ErrorKind::NotFound
     );
     assert_eq!(
         kind_of(
-            g.put_credential(&ghost, "g1", &Credential::password("x"))
+            g.records()
+                .put_credential(&ghost, "g1", &Credential::password("x"))
                 .await
         ),
         ErrorKind::NotFound
     );
 
-    let versions = g.key_versions(&acme).await.unwrap();
+    let versions = g.keys().versions(&acme).await.unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(
         (
@@ -467,42 +495,47 @@ async fn seal_open_and_credentials(store: Arc<dyn Store>) {
 async fn cross_tenant_isolation(store: Arc<dyn Store>) {
     let g = guard(store.clone());
     let (a, b) = (service("tenant-a"), service("tenant-b"));
-    g.create_tenant(&a).await.unwrap();
-    g.create_tenant(&b).await.unwrap();
-    g.put_credential(&a, "a-row-1", &Credential::password("a-secret"))
+    g.keys().create_tenant(&a).await.unwrap();
+    g.keys().create_tenant(&b).await.unwrap();
+    g.records()
+        .put_credential(&a, "a-row-1", &Credential::password("a-secret"))
         .await
         .unwrap();
 
     // Stored records: ids are per tenant, so A's id is simply "not found" for B, and B
     // may keep its own "a-row-1", which never touches A's.
     assert_eq!(
-        kind_of(g.open_credential(&b, "a-row-1").await),
+        kind_of(g.records().open_credential(&b, "a-row-1").await),
         ErrorKind::NotFound
     );
     assert_eq!(
-        kind_of(g.open_record(&b, "a-row-1").await),
+        kind_of(g.records().open_record(&b, "a-row-1").await),
         ErrorKind::NotFound
     );
-    assert!(!g.delete_record(&b, "a-row-1").await.unwrap());
+    assert!(!g.records().delete(&b, "a-row-1").await.unwrap());
     // A user of tenant B, whatever the role, fares no better.
     assert!(!g
-        .delete_record(&user("tenant-b", "mallory", Role::Owner), "a-row-1")
+        .records()
+        .delete(&user("tenant-b", "mallory", Role::Owner), "a-row-1")
         .await
         .unwrap());
-    g.put_credential(&b, "a-row-1", &Credential::password("b-own"))
+    g.records()
+        .put_credential(&b, "a-row-1", &Credential::password("b-own"))
         .await
         .unwrap();
     assert_eq!(
-        g.open_credential(&b, "a-row-1")
+        g.records()
+            .open_credential(&b, "a-row-1")
             .await
             .unwrap()
             .secret()
             .expose(),
         b"b-own"
     );
-    assert!(g.delete_record(&b, "a-row-1").await.unwrap());
+    assert!(g.records().delete(&b, "a-row-1").await.unwrap());
     assert_eq!(
-        g.open_credential(&a, "a-row-1")
+        g.records()
+            .open_credential(&a, "a-row-1")
             .await
             .unwrap()
             .secret()
@@ -512,13 +545,19 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
     );
 
     // A raw value sealed for A, opened by B (which also has a key 1): authentication fails.
-    let v = g.seal(&a, "ctx", b"for A only").await.unwrap();
-    assert_eq!(kind_of(g.open(&b, "ctx", &v).await), ErrorKind::Integrity);
+    let v = g.records().seal(&a, "ctx", b"for A only").await.unwrap();
+    assert_eq!(
+        kind_of(g.records().open(&b, "ctx", &v).await),
+        ErrorKind::Integrity
+    );
     // Under a key id B does not have: unknown key.
-    g.rotate_tenant_key(&a).await.unwrap();
-    let v2 = g.seal(&a, "ctx", b"for A only").await.unwrap();
+    g.keys().rotate(&a).await.unwrap();
+    let v2 = g.records().seal(&a, "ctx", b"for A only").await.unwrap();
     assert_eq!(v2.key_id().get(), 2);
-    assert_eq!(kind_of(g.open(&b, "ctx", &v2).await), ErrorKind::UnknownKey);
+    assert_eq!(
+        kind_of(g.records().open(&b, "ctx", &v2).await),
+        ErrorKind::UnknownKey
+    );
 
     // A record's bytes copied into B's namespace (a malicious or buggy write): never opens for B.
     let stolen = store.get_record(&a, "a-row-1").await.unwrap().unwrap();
@@ -528,7 +567,7 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
     };
     store.put_record(&b, &copy).await.unwrap();
     assert_eq!(
-        kind_of(g.open_credential(&b, "b-copied").await),
+        kind_of(g.records().open_credential(&b, "b-copied").await),
         ErrorKind::Integrity
     );
     // Nor within A under another id: the record id is bound into the seal.
@@ -543,7 +582,7 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        kind_of(g.open_credential(&a, "a-row-2").await),
+        kind_of(g.records().open_credential(&a, "a-row-2").await),
         ErrorKind::Integrity
     );
 }
@@ -551,11 +590,12 @@ async fn cross_tenant_isolation(store: Arc<dyn Store>) {
 async fn permissions(store: Arc<dyn Store>) {
     let g = guard(store.clone());
     let owner_svc = service("perm");
-    g.create_tenant(&owner_svc).await.unwrap();
-    g.put_credential(&owner_svc, "p-1", &Credential::password("pw"))
+    g.keys().create_tenant(&owner_svc).await.unwrap();
+    g.records()
+        .put_credential(&owner_svc, "p-1", &Credential::password("pw"))
         .await
         .unwrap();
-    let sealed = g.seal(&owner_svc, "ctx", b"x").await.unwrap();
+    let sealed = g.records().seal(&owner_svc, "ctx", b"x").await.unwrap();
     let denied = ErrorKind::PermissionDenied;
 
     let viewer = user("perm", "vera", Role::Viewer);
@@ -580,28 +620,42 @@ async fn permissions(store: Arc<dyn Store>) {
     }
 
     // Viewer: metadata only.
-    assert_eq!(g.key_versions(&viewer).await.unwrap().len(), 1);
-    assert_eq!(kind_of(g.seal(&viewer, "ctx", b"x").await), denied);
+    assert_eq!(g.keys().versions(&viewer).await.unwrap().len(), 1);
+    assert_eq!(
+        kind_of(g.records().seal(&viewer, "ctx", b"x").await),
+        denied
+    );
     assert_eq!(
         kind_of(
-            g.put_credential(&viewer, "p-2", &Credential::password("pw"))
+            g.records()
+                .put_credential(&viewer, "p-2", &Credential::password("pw"))
                 .await
         ),
         denied
     );
-    assert_eq!(kind_of(g.delete_record(&viewer, "p-1").await), denied);
+    assert_eq!(kind_of(g.records().delete(&viewer, "p-1").await), denied);
 
     // Member: writes, but plaintext is write-only and keys are off limits.
-    let mv = g.seal(&member, "ctx", b"from member").await.unwrap();
-    g.put_credential(&member, "p-3", &Credential::api_token("tok"))
+    let mv = g
+        .records()
+        .seal(&member, "ctx", b"from member")
+        .await
+        .unwrap();
+    g.records()
+        .put_credential(&member, "p-3", &Credential::api_token("tok"))
         .await
         .unwrap();
     assert_eq!(
-        g.open(&owner_svc, "ctx", &mv).await.unwrap().expose(),
+        g.records()
+            .open(&owner_svc, "ctx", &mv)
+            .await
+            .unwrap()
+            .expose(),
         b"from member"
     );
     assert_eq!(
-        g.open_credential(&owner_svc, "p-3")
+        g.records()
+            .open_credential(&owner_svc, "p-3")
             .await
             .unwrap()
             .secret()
@@ -611,37 +665,48 @@ async fn permissions(store: Arc<dyn Store>) {
 
     for ctx in [&viewer, &member, &admin, &owner] {
         assert_eq!(
-            kind_of(g.open(ctx, "ctx", &sealed).await),
+            kind_of(g.records().open(ctx, "ctx", &sealed).await),
             denied,
             "{:?}",
             ctx.principal()
         );
-        assert_eq!(kind_of(g.open_credential(ctx, "p-1").await), denied);
-        assert_eq!(kind_of(g.open_record(ctx, "p-1").await), denied);
-        assert_eq!(kind_of(g.reseal(ctx, "ctx", &sealed).await), denied);
+        assert_eq!(
+            kind_of(g.records().open_credential(ctx, "p-1").await),
+            denied
+        );
+        assert_eq!(kind_of(g.records().open_record(ctx, "p-1").await), denied);
+        assert_eq!(
+            kind_of(g.records().reseal(ctx, "ctx", &sealed).await),
+            denied
+        );
     }
     for ctx in [&viewer, &member, &admin] {
         assert_eq!(
-            kind_of(g.rotate_tenant_key(ctx).await),
+            kind_of(g.keys().rotate(ctx).await),
             denied,
             "{:?}",
             ctx.principal()
         );
         assert_eq!(
-            kind_of(g.reencrypt(ctx, KeyId::FIRST, 10, |_| {}).await),
+            kind_of(g.keys().reencrypt(ctx, KeyId::FIRST, 10, |_| {}).await),
             denied
         );
-        assert_eq!(kind_of(g.retire_key(ctx, KeyId::FIRST).await), denied);
-        assert_eq!(kind_of(g.shred_tenant(ctx).await), denied);
+        assert_eq!(kind_of(g.keys().retire(ctx, KeyId::FIRST).await), denied);
+        assert_eq!(kind_of(g.keys().shred(ctx).await), denied);
         assert_eq!(
-            kind_of(g.create_tenant(&user("perm-new", "x", ctx_role(ctx))).await),
+            kind_of(
+                g.keys()
+                    .create_tenant(&user("perm-new", "x", ctx_role(ctx)))
+                    .await
+            ),
             denied
         );
     }
     // Nothing changed: still one active key, the credential still opens.
-    assert_eq!(g.key_versions(&owner_svc).await.unwrap().len(), 1);
+    assert_eq!(g.keys().versions(&owner_svc).await.unwrap().len(), 1);
     assert_eq!(
-        g.open_credential(&owner_svc, "p-1")
+        g.records()
+            .open_credential(&owner_svc, "p-1")
             .await
             .unwrap()
             .secret()
@@ -649,7 +714,7 @@ async fn permissions(store: Arc<dyn Store>) {
         b"pw"
     );
     // An owner user may rotate (key management), still without reading plaintext.
-    assert_eq!(g.rotate_tenant_key(&owner).await.unwrap().get(), 2);
+    assert_eq!(g.keys().rotate(&owner).await.unwrap().get(), 2);
 }
 
 fn ctx_role(ctx: &TenantContext) -> Role {
@@ -663,13 +728,14 @@ fn ctx_role(ctx: &TenantContext) -> Role {
 async fn rotation_keeps_old_values(store: Arc<dyn Store>) {
     let g = guard(store.clone());
     let t = service("rot");
-    g.create_tenant(&t).await.unwrap();
-    let old = g.seal(&t, "ctx", b"old value").await.unwrap();
-    g.put_credential(&t, "rot-old", &Credential::password("old-pw"))
+    g.keys().create_tenant(&t).await.unwrap();
+    let old = g.records().seal(&t, "ctx", b"old value").await.unwrap();
+    g.records()
+        .put_credential(&t, "rot-old", &Credential::password("old-pw"))
         .await
         .unwrap();
 
-    assert_eq!(g.rotate_tenant_key(&t).await.unwrap().get(), 2);
+    assert_eq!(g.keys().rotate(&t).await.unwrap().get(), 2);
     assert_eq!(
         key_states(store.as_ref(), &t).await,
         vec![(1, KeyState::DecryptOnly), (2, KeyState::Active)]
@@ -677,11 +743,12 @@ async fn rotation_keeps_old_values(store: Arc<dyn Store>) {
 
     // Old values still open.
     assert_eq!(
-        g.open(&t, "ctx", &old).await.unwrap().expose(),
+        g.records().open(&t, "ctx", &old).await.unwrap().expose(),
         b"old value"
     );
     assert_eq!(
-        g.open_credential(&t, "rot-old")
+        g.records()
+            .open_credential(&t, "rot-old")
             .await
             .unwrap()
             .secret()
@@ -689,10 +756,11 @@ async fn rotation_keeps_old_values(store: Arc<dyn Store>) {
         b"old-pw"
     );
     // New ones use the new key.
-    let new = g.seal(&t, "ctx", b"new value").await.unwrap();
+    let new = g.records().seal(&t, "ctx", b"new value").await.unwrap();
     assert_eq!(new.key_id().get(), 2);
     assert!(new.to_text().starts_with("tg2:2:"));
-    g.put_credential(&t, "rot-new", &Credential::password("new-pw"))
+    g.records()
+        .put_credential(&t, "rot-new", &Credential::password("new-pw"))
         .await
         .unwrap();
     assert_eq!(
@@ -716,20 +784,20 @@ async fn rotation_keeps_old_values(store: Arc<dyn Store>) {
         1
     );
     // reseal moves a value held outside the store; a current value is returned as is.
-    let moved = g.reseal(&t, "ctx", &old).await.unwrap();
+    let moved = g.records().reseal(&t, "ctx", &old).await.unwrap();
     assert_eq!(moved.key_id().get(), 2);
     assert_eq!(
-        g.open(&t, "ctx", &moved).await.unwrap().expose(),
+        g.records().open(&t, "ctx", &moved).await.unwrap().expose(),
         b"old value"
     );
-    assert_eq!(g.reseal(&t, "ctx", &new).await.unwrap(), new);
+    assert_eq!(g.records().reseal(&t, "ctx", &new).await.unwrap(), new);
     assert_eq!(
-        kind_of(g.reseal(&t, "wrong ctx", &old).await),
+        kind_of(g.records().reseal(&t, "wrong ctx", &old).await),
         ErrorKind::Integrity
     );
 
     // Rotate again: three versions, one active.
-    assert_eq!(g.rotate_tenant_key(&t).await.unwrap().get(), 3);
+    assert_eq!(g.keys().rotate(&t).await.unwrap().get(), 3);
     assert_eq!(
         key_states(store.as_ref(), &t).await,
         vec![
@@ -739,11 +807,11 @@ async fn rotation_keeps_old_values(store: Arc<dyn Store>) {
         ]
     );
     assert_eq!(
-        g.open(&t, "ctx", &old).await.unwrap().expose(),
+        g.records().open(&t, "ctx", &old).await.unwrap().expose(),
         b"old value"
     );
     assert_eq!(
-        g.open(&t, "ctx", &new).await.unwrap().expose(),
+        g.records().open(&t, "ctx", &new).await.unwrap().expose(),
         b"new value"
     );
 }
@@ -751,53 +819,59 @@ async fn rotation_keeps_old_values(store: Arc<dyn Store>) {
 async fn reencrypt_then_retire(store: Arc<dyn Store>) {
     let g = guard(store.clone());
     let t = service("reenc");
-    g.create_tenant(&t).await.unwrap();
+    g.keys().create_tenant(&t).await.unwrap();
     for i in 0..25 {
-        g.put_record(
-            &t,
-            &format!("r-{i:02}"),
-            "note",
-            None,
-            format!("plain {i}").as_bytes(),
-        )
+        g.records()
+            .put(
+                &t,
+                &format!("r-{i:02}"),
+                "note",
+                None,
+                format!("plain {i}").as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let outside = g
+        .records()
+        .seal(&t, "outside", b"kept by the app")
         .await
         .unwrap();
-    }
-    let outside = g.seal(&t, "outside", b"kept by the app").await.unwrap();
 
     // Retiring: the active key never; a key in use not before re-encryption.
     assert_eq!(
-        kind_of(g.retire_key(&t, KeyId::FIRST).await),
+        kind_of(g.keys().retire(&t, KeyId::FIRST).await),
         ErrorKind::Conflict,
         "active key"
     );
-    let k2 = g.rotate_tenant_key(&t).await.unwrap();
+    let k2 = g.keys().rotate(&t).await.unwrap();
     assert_eq!(
-        kind_of(g.retire_key(&t, k2).await),
+        kind_of(g.keys().retire(&t, k2).await),
         ErrorKind::Conflict,
         "active key"
     );
     assert_eq!(
-        kind_of(g.retire_key(&t, KeyId::FIRST).await),
+        kind_of(g.keys().retire(&t, KeyId::FIRST).await),
         ErrorKind::Conflict,
         "still in use"
     );
     assert_eq!(
-        kind_of(g.retire_key(&t, KeyId::new(9).unwrap()).await),
+        kind_of(g.keys().retire(&t, KeyId::new(9).unwrap()).await),
         ErrorKind::UnknownKey
     );
     assert_eq!(
-        kind_of(g.reencrypt(&t, KeyId::FIRST, 0, |_| {}).await),
+        kind_of(g.keys().reencrypt(&t, KeyId::FIRST, 0, |_| {}).await),
         ErrorKind::InvalidInput
     );
     assert_eq!(
-        kind_of(g.reencrypt(&t, KeyId::FIRST, 10_001, |_| {}).await),
+        kind_of(g.keys().reencrypt(&t, KeyId::FIRST, 10_001, |_| {}).await),
         ErrorKind::InvalidInput
     );
 
     // A progress callback can stop the job after a batch; the report says so and how
     // much is left, and the job resumes where it stopped.
     let stopped = g
+        .keys()
         .reencrypt(&t, KeyId::FIRST, 10, |_| std::ops::ControlFlow::Break(()))
         .await
         .unwrap();
@@ -806,6 +880,7 @@ async fn reencrypt_then_retire(store: Arc<dyn Store>) {
 
     let mut calls: Vec<ReencryptReport> = Vec::new();
     let report = g
+        .keys()
         .reencrypt(&t, KeyId::FIRST, 10, |r| calls.push(r.clone()))
         .await
         .unwrap();
@@ -818,7 +893,11 @@ async fn reencrypt_then_retire(store: Arc<dyn Store>) {
     assert_eq!(store.count_by_key(&t, KeyId::FIRST).await.unwrap(), 0);
     assert_eq!(store.count_by_key(&t, k2).await.unwrap(), 25);
     for i in 0..25 {
-        let (_, plain) = g.open_record(&t, &format!("r-{i:02}")).await.unwrap();
+        let (_, plain) = g
+            .records()
+            .open_record(&t, &format!("r-{i:02}"))
+            .await
+            .unwrap();
         assert_eq!(plain.expose(), format!("plain {i}").as_bytes());
         assert_eq!(
             store
@@ -831,42 +910,55 @@ async fn reencrypt_then_retire(store: Arc<dyn Store>) {
         );
     }
     // Idempotent: nothing left to move.
-    let again = g.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    let again = g
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 10, |_| {})
+        .await
+        .unwrap();
     assert_eq!((again.moved, again.remaining), (0, 0));
     // From the active key: nothing to move (every value is already v2 under it).
-    let same = g.reencrypt(&t, k2, 10, |_| {}).await.unwrap();
+    let same = g.keys().reencrypt(&t, k2, 10, |_| {}).await.unwrap();
     assert_eq!((same.moved, same.remaining), (0, 0));
 
     // The outside value still opens until retirement...
     assert_eq!(
-        g.open(&t, "outside", &outside).await.unwrap().expose(),
+        g.records()
+            .open(&t, "outside", &outside)
+            .await
+            .unwrap()
+            .expose(),
         b"kept by the app"
     );
-    g.retire_key(&t, KeyId::FIRST).await.unwrap();
+    g.keys().retire(&t, KeyId::FIRST).await.unwrap();
     assert_eq!(
         key_states(store.as_ref(), &t).await,
         vec![(1, KeyState::Destroyed), (2, KeyState::Active)]
     );
     // ...and never after.
     assert_eq!(
-        kind_of(g.open(&t, "outside", &outside).await),
+        kind_of(g.records().open(&t, "outside", &outside).await),
         ErrorKind::KeyDestroyed
     );
     assert_eq!(
-        kind_of(g.reseal(&t, "outside", &outside).await),
+        kind_of(g.records().reseal(&t, "outside", &outside).await),
         ErrorKind::KeyDestroyed
     );
-    g.retire_key(&t, KeyId::FIRST).await.unwrap(); // idempotent
-                                                   // A fresh guard (cold cache, even another key provider) agrees: the destroyed state is
-                                                   // reported before any unwrap is attempted.
+    g.keys().retire(&t, KeyId::FIRST).await.unwrap(); // idempotent
+                                                      // A fresh guard (cold cache, even another key provider) agrees: the destroyed state is
+                                                      // reported before any unwrap is attempted.
     let g2 = guard(store.clone());
     assert_eq!(
-        kind_of(g2.open(&t, "outside", &outside).await),
+        kind_of(g2.records().open(&t, "outside", &outside).await),
         ErrorKind::KeyDestroyed
     );
     // Records are all fine.
     assert_eq!(
-        g.open_record(&t, "r-00").await.unwrap().1.expose(),
+        g.records()
+            .open_record(&t, "r-00")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"plain 0"
     );
 }
@@ -875,16 +967,18 @@ async fn reencrypt_never_clobbers_a_concurrent_write(store: Arc<dyn Store>) {
     let flaky = Arc::new(FlakyStore::new(store.clone(), usize::MAX));
     let g = guard_with(flaky.clone(), Arc::new(LocalKeyProvider::ephemeral()));
     let t = service("race");
-    g.create_tenant(&t).await.unwrap();
+    g.keys().create_tenant(&t).await.unwrap();
     for i in 0..4 {
-        g.put_record(&t, &format!("w-{i}"), "note", None, b"old")
+        g.records()
+            .put(&t, &format!("w-{i}"), "note", None, b"old")
             .await
             .unwrap();
     }
-    g.rotate_tenant_key(&t).await.unwrap();
+    g.keys().rotate(&t).await.unwrap();
     // A writer replaces w-2 (under the new key) between the job's read and its write.
     let old = store.get_record(&t, "w-2").await.unwrap().unwrap();
-    g.put_record(&t, "w-2", "note", None, b"written meanwhile")
+    g.records()
+        .put(&t, "w-2", "note", None, b"written meanwhile")
         .await
         .unwrap();
     let fresh = store.get_record(&t, "w-2").await.unwrap().unwrap();
@@ -892,17 +986,22 @@ async fn reencrypt_never_clobbers_a_concurrent_write(store: Arc<dyn Store>) {
     assert_eq!(fresh.key_id, KeyId::new(2).unwrap());
     *flaky.interfere.lock().unwrap() = Some((t.clone(), fresh));
 
-    let report = g.reencrypt(&t, KeyId::FIRST, 10, |_| {}).await.unwrap();
+    let report = g
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 10, |_| {})
+        .await
+        .unwrap();
     assert_eq!(report, reencrypted(3, 1, 0));
     assert!(flaky.interfere.lock().unwrap().is_none(), "the writer ran");
     assert_eq!(
-        g.open_record(&t, "w-2").await.unwrap().1.expose(),
+        g.records().open_record(&t, "w-2").await.unwrap().1.expose(),
         b"written meanwhile",
         "the write survived"
     );
     for i in [0, 1, 3] {
         assert_eq!(
-            g.open_record(&t, &format!("w-{i}"))
+            g.records()
+                .open_record(&t, &format!("w-{i}"))
                 .await
                 .unwrap()
                 .1
@@ -910,15 +1009,16 @@ async fn reencrypt_never_clobbers_a_concurrent_write(store: Arc<dyn Store>) {
             b"old"
         );
     }
-    g.retire_key(&t, KeyId::FIRST).await.unwrap();
+    g.keys().retire(&t, KeyId::FIRST).await.unwrap();
 }
 
 async fn reencrypt_reports_corrupted_records(store: Arc<dyn Store>) {
     let g = guard(store.clone());
     let t = service("corrupt");
-    g.create_tenant(&t).await.unwrap();
+    g.keys().create_tenant(&t).await.unwrap();
     for i in 0..5 {
-        g.put_record(&t, &format!("c-{i}"), "note", None, b"fine")
+        g.records()
+            .put(&t, &format!("c-{i}"), "note", None, b"fine")
             .await
             .unwrap();
     }
@@ -930,84 +1030,104 @@ async fn reencrypt_reports_corrupted_records(store: Arc<dyn Store>) {
     garbage.sealed.truncate(10);
     store.put_record(&t, &garbage).await.unwrap();
 
-    g.rotate_tenant_key(&t).await.unwrap();
-    let report = g.reencrypt(&t, KeyId::FIRST, 2, |_| {}).await.unwrap();
+    g.keys().rotate(&t).await.unwrap();
+    let report = g
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 2, |_| {})
+        .await
+        .unwrap();
     assert_eq!(report.moved, 3);
     assert_eq!(report.failed, vec!["c-2".to_owned(), "c-4".to_owned()]);
     assert_eq!(report.remaining, 2);
     assert_eq!(
-        kind_of(g.retire_key(&t, KeyId::FIRST).await),
+        kind_of(g.keys().retire(&t, KeyId::FIRST).await),
         ErrorKind::Conflict,
         "the old key still seals 2 records"
     );
     assert_eq!(
-        kind_of(g.open_record(&t, "c-2").await),
+        kind_of(g.records().open_record(&t, "c-2").await),
         ErrorKind::Integrity
     );
     assert_eq!(
-        kind_of(g.open_record(&t, "c-4").await),
+        kind_of(g.records().open_record(&t, "c-4").await),
         ErrorKind::Malformed
     );
     // Deleting them unblocks retirement.
-    g.delete_record(&t, "c-2").await.unwrap();
-    g.delete_record(&t, "c-4").await.unwrap();
-    g.retire_key(&t, KeyId::FIRST).await.unwrap();
+    g.records().delete(&t, "c-2").await.unwrap();
+    g.records().delete(&t, "c-4").await.unwrap();
+    g.keys().retire(&t, KeyId::FIRST).await.unwrap();
 }
 
 async fn shred_is_irreversible(store: Arc<dyn Store>) {
     let g = guard(store.clone());
     let t = service("shred-me");
     let other = service("bystander");
-    g.create_tenant(&t).await.unwrap();
-    g.create_tenant(&other).await.unwrap();
-    let v1 = g.seal(&t, "ctx", b"v1").await.unwrap();
-    g.put_credential(&t, "s-1", &Credential::password("pw1"))
+    g.keys().create_tenant(&t).await.unwrap();
+    g.keys().create_tenant(&other).await.unwrap();
+    let v1 = g.records().seal(&t, "ctx", b"v1").await.unwrap();
+    g.records()
+        .put_credential(&t, "s-1", &Credential::password("pw1"))
         .await
         .unwrap();
-    g.rotate_tenant_key(&t).await.unwrap();
-    let v2 = g.seal(&t, "ctx", b"v2").await.unwrap();
-    g.put_credential(&t, "s-2", &Credential::password("pw2"))
+    g.keys().rotate(&t).await.unwrap();
+    let v2 = g.records().seal(&t, "ctx", b"v2").await.unwrap();
+    g.records()
+        .put_credential(&t, "s-2", &Credential::password("pw2"))
         .await
         .unwrap();
-    let keep = g.seal(&other, "ctx", b"unaffected").await.unwrap();
+    let keep = g
+        .records()
+        .seal(&other, "ctx", b"unaffected")
+        .await
+        .unwrap();
     // Warm the cache so shredding must invalidate it.
-    assert_eq!(g.open(&t, "ctx", &v1).await.unwrap().expose(), b"v1");
-    assert_eq!(g.open(&t, "ctx", &v2).await.unwrap().expose(), b"v2");
+    assert_eq!(
+        g.records().open(&t, "ctx", &v1).await.unwrap().expose(),
+        b"v1"
+    );
+    assert_eq!(
+        g.records().open(&t, "ctx", &v2).await.unwrap().expose(),
+        b"v2"
+    );
 
-    g.shred_tenant(&t).await.unwrap();
+    g.keys().shred(&t).await.unwrap();
     for v in [&v1, &v2] {
-        let err = g.open(&t, "ctx", v).await.unwrap_err();
+        let err = g.records().open(&t, "ctx", v).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::KeyDestroyed);
         assert_eq!(err.kind().as_str(), "key_destroyed");
     }
     for id in ["s-1", "s-2"] {
         assert_eq!(
-            kind_of(g.open_credential(&t, id).await),
+            kind_of(g.records().open_credential(&t, id).await),
             ErrorKind::KeyDestroyed
         );
     }
     assert_eq!(
-        kind_of(g.seal(&t, "ctx", b"new").await),
+        kind_of(g.records().seal(&t, "ctx", b"new").await),
         ErrorKind::KeyDestroyed
     );
     assert_eq!(
         kind_of(
-            g.put_credential(&t, "s-3", &Credential::password("x"))
+            g.records()
+                .put_credential(&t, "s-3", &Credential::password("x"))
                 .await
         ),
         ErrorKind::KeyDestroyed
     );
     // Irreversible: no new key, no re-creation, and a fresh guard sees the same.
-    assert_eq!(kind_of(g.rotate_tenant_key(&t).await), ErrorKind::Conflict);
-    assert_eq!(kind_of(g.create_tenant(&t).await), ErrorKind::Conflict);
-    g.shred_tenant(&t).await.unwrap(); // idempotent
+    assert_eq!(kind_of(g.keys().rotate(&t).await), ErrorKind::Conflict);
+    assert_eq!(
+        kind_of(g.keys().create_tenant(&t).await),
+        ErrorKind::Conflict
+    );
+    g.keys().shred(&t).await.unwrap(); // idempotent
     let g2 = guard(store.clone());
     assert_eq!(
-        kind_of(g2.open(&t, "ctx", &v2).await),
+        kind_of(g2.records().open(&t, "ctx", &v2).await),
         ErrorKind::KeyDestroyed
     );
     assert_eq!(
-        kind_of(g2.open_credential(&t, "s-1").await),
+        kind_of(g2.records().open_credential(&t, "s-1").await),
         ErrorKind::KeyDestroyed
     );
     assert!(store
@@ -1018,7 +1138,11 @@ async fn shred_is_irreversible(store: Arc<dyn Store>) {
         .all(|k| k.state == KeyState::Destroyed && k.wrapped.is_empty()));
     // Other tenants are untouched.
     assert_eq!(
-        g.open(&other, "ctx", &keep).await.unwrap().expose(),
+        g.records()
+            .open(&other, "ctx", &keep)
+            .await
+            .unwrap()
+            .expose(),
         b"unaffected"
     );
 }
@@ -1034,19 +1158,29 @@ async fn kek_rotation_rewraps_keys_only(store: Arc<dyn Store>) {
     let mut values = Vec::new();
     for name in ["kek-t1", "kek-t2", "kek-t3"] {
         let t = service(name);
-        g.create_tenant(&t).await.unwrap();
-        values.push((name, g.seal(&t, "ctx", name.as_bytes()).await.unwrap()));
-        g.put_credential(&t, &format!("{name}-rec"), &Credential::password(name))
+        g.keys().create_tenant(&t).await.unwrap();
+        values.push((
+            name,
+            g.records().seal(&t, "ctx", name.as_bytes()).await.unwrap(),
+        ));
+        g.records()
+            .put_credential(&t, &format!("{name}-rec"), &Credential::password(name))
             .await
             .unwrap();
         if name != "kek-t2" {
-            g.rotate_tenant_key(&t).await.unwrap();
-            values.push((name, g.seal(&t, "ctx", name.as_bytes()).await.unwrap()));
+            g.keys().rotate(&t).await.unwrap();
+            values.push((
+                name,
+                g.records().seal(&t, "ctx", name.as_bytes()).await.unwrap(),
+            ));
         }
     }
     let t3 = service("kek-t3");
-    g.reencrypt(&t3, KeyId::FIRST, 10, |_| {}).await.unwrap();
-    g.retire_key(&t3, KeyId::FIRST).await.unwrap();
+    g.keys()
+        .reencrypt(&t3, KeyId::FIRST, 10, |_| {})
+        .await
+        .unwrap();
+    g.keys().retire(&t3, KeyId::FIRST).await.unwrap();
     values.retain(|(name, v)| !(*name == "kek-t3" && v.key_id() == KeyId::FIRST));
 
     let records_before = snapshot_records(store.as_ref()).await;
@@ -1054,7 +1188,8 @@ async fn kek_rotation_rewraps_keys_only(store: Arc<dyn Store>) {
 
     let mut progress: Vec<RewrapReport> = Vec::new();
     let report = g
-        .rewrap_tenant_keys(&svc, None, 2, |r| progress.push(r.clone()))
+        .keys()
+        .rewrap(&svc, None, 2, |r| progress.push(r.clone()))
         .await
         .unwrap();
     assert_eq!(
@@ -1083,17 +1218,22 @@ async fn kek_rotation_rewraps_keys_only(store: Arc<dyn Store>) {
         "records untouched, byte for byte"
     );
     // Running it again finds nothing to do.
-    let again = g.rewrap_tenant_keys(&svc, None, 2, |_| {}).await.unwrap();
+    let again = g.keys().rewrap(&svc, None, 2, |_| {}).await.unwrap();
     assert_eq!((again.rewrapped, again.current), (0, 4));
 
     // A new process: provider reopened from the file, cold cache.
     let check = |g: Guard, values: Vec<(&'static str, SealedValue)>| async move {
         for (name, v) in &values {
             assert_eq!(
-                g.open(&service(name), "ctx", v).await.unwrap().expose(),
+                g.records()
+                    .open(&service(name), "ctx", v)
+                    .await
+                    .unwrap()
+                    .expose(),
                 name.as_bytes()
             );
             let c = g
+                .records()
                 .open_credential(&service(name), &format!("{name}-rec"))
                 .await
                 .unwrap();
@@ -1160,7 +1300,7 @@ async fn cold_tenant_loads_key_once(store: Arc<dyn Store>) {
     warm(&g0).await;
     let (bw, bu0) = (provider.wraps(), provider.unwraps());
     let t = service("hot");
-    g0.create_tenant(&t).await.unwrap();
+    g0.keys().create_tenant(&t).await.unwrap();
     assert_eq!((provider.wraps() - bw, provider.unwraps() - bu0), (1, 0));
 
     // A fresh guard: the tenant's key is cold.
@@ -1171,7 +1311,10 @@ async fn cold_tenant_loads_key_once(store: Arc<dyn Store>) {
     for i in 0..48 {
         let (g, t) = (g.clone(), t.clone());
         tasks.push(tokio::spawn(async move {
-            g.seal(&t, "ctx", format!("v{i}").as_bytes()).await.unwrap()
+            g.records()
+                .seal(&t, "ctx", format!("v{i}").as_bytes())
+                .await
+                .unwrap()
         }));
     }
     let mut values = Vec::new();
@@ -1187,11 +1330,14 @@ async fn cold_tenant_loads_key_once(store: Arc<dyn Store>) {
 
     // Warm: no provider call at all, for seals and opens.
     for i in 0..100 {
-        g.seal(&t, "ctx", format!("w{i}").as_bytes()).await.unwrap();
+        g.records()
+            .seal(&t, "ctx", format!("w{i}").as_bytes())
+            .await
+            .unwrap();
     }
     for (i, v) in values.iter().enumerate() {
         assert_eq!(
-            g.open(&t, "ctx", v).await.unwrap().expose(),
+            g.records().open(&t, "ctx", v).await.unwrap().expose(),
             format!("v{i}").as_bytes()
         );
     }
@@ -1199,13 +1345,13 @@ async fn cold_tenant_loads_key_once(store: Arc<dyn Store>) {
     assert!(g.cache_stats().hits >= 148);
 
     // Rotation invalidates: one unwrap for the new active key, one for the old version.
-    g.rotate_tenant_key(&t).await.unwrap();
+    g.keys().rotate(&t).await.unwrap();
     assert_eq!(provider.wraps() - bw, 2);
-    g.seal(&t, "ctx", b"after").await.unwrap();
-    g.seal(&t, "ctx", b"after").await.unwrap();
+    g.records().seal(&t, "ctx", b"after").await.unwrap();
+    g.records().seal(&t, "ctx", b"after").await.unwrap();
     assert_eq!(provider.unwraps() - bu, 2);
-    g.open(&t, "ctx", &values[0]).await.unwrap();
-    g.open(&t, "ctx", &values[1]).await.unwrap();
+    g.records().open(&t, "ctx", &values[0]).await.unwrap();
+    g.records().open(&t, "ctx", &values[1]).await.unwrap();
     assert_eq!(provider.unwraps() - bu, 3);
 }
 
@@ -1225,21 +1371,23 @@ async fn crash_mid_reencryption_resumes() {
         ));
         let g = guard_with(flaky.clone(), provider.clone());
         let t = service("crashy");
-        g.create_tenant(&t).await.unwrap();
+        g.keys().create_tenant(&t).await.unwrap();
         for i in 0..30 {
-            g.put_credential(
-                &t,
-                &format!("cr-{i:02}"),
-                &Credential::password(format!("pw-{i}")),
-            )
-            .await
-            .unwrap();
+            g.records()
+                .put_credential(
+                    &t,
+                    &format!("cr-{i:02}"),
+                    &Credential::password(format!("pw-{i}")),
+                )
+                .await
+                .unwrap();
         }
-        g.rotate_tenant_key(&t).await.unwrap();
+        g.keys().rotate(&t).await.unwrap();
 
         flaky.replace_budget.store(12, Ordering::SeqCst);
         let batches = Mutex::new(0);
         let err = g
+            .keys()
             .reencrypt(&t, KeyId::FIRST, 5, |_| *batches.lock().unwrap() += 1)
             .await
             .unwrap_err();
@@ -1267,7 +1415,11 @@ async fn crash_mid_reencryption_resumes() {
         12
     );
     for i in 0..30 {
-        let c = g.open_credential(&t, &format!("cr-{i:02}")).await.unwrap();
+        let c = g
+            .records()
+            .open_credential(&t, &format!("cr-{i:02}"))
+            .await
+            .unwrap();
         assert_eq!(
             c.secret().expose(),
             format!("pw-{i}").as_bytes(),
@@ -1275,16 +1427,21 @@ async fn crash_mid_reencryption_resumes() {
         );
     }
     assert_eq!(
-        kind_of(g.retire_key(&t, KeyId::FIRST).await),
+        kind_of(g.keys().retire(&t, KeyId::FIRST).await),
         ErrorKind::Conflict
     );
 
-    let report = g.reencrypt(&t, KeyId::FIRST, 5, |_| {}).await.unwrap();
+    let report = g
+        .keys()
+        .reencrypt(&t, KeyId::FIRST, 5, |_| {})
+        .await
+        .unwrap();
     assert_eq!(report, reencrypted(18, 0, 0));
-    g.retire_key(&t, KeyId::FIRST).await.unwrap();
+    g.keys().retire(&t, KeyId::FIRST).await.unwrap();
     for i in 0..30 {
         assert_eq!(
-            g.open_credential(&t, &format!("cr-{i:02}"))
+            g.records()
+                .open_credential(&t, &format!("cr-{i:02}"))
                 .await
                 .unwrap()
                 .secret()
@@ -1311,10 +1468,16 @@ async fn crash_mid_kek_rewrap_resumes() {
     let mut values = Vec::new();
     for name in names {
         let t = service(name);
-        g.create_tenant(&t).await.unwrap();
-        values.push((name, g.seal(&t, "ctx", name.as_bytes()).await.unwrap()));
-        g.rotate_tenant_key(&t).await.unwrap();
-        values.push((name, g.seal(&t, "ctx", name.as_bytes()).await.unwrap()));
+        g.keys().create_tenant(&t).await.unwrap();
+        values.push((
+            name,
+            g.records().seal(&t, "ctx", name.as_bytes()).await.unwrap(),
+        ));
+        g.keys().rotate(&t).await.unwrap();
+        values.push((
+            name,
+            g.records().seal(&t, "ctx", name.as_bytes()).await.unwrap(),
+        ));
     }
     local.rotate_kek().unwrap();
 
@@ -1328,7 +1491,8 @@ async fn crash_mid_kek_rewrap_resumes() {
     provider.wrap_budget.store(keyring + 5, Ordering::SeqCst);
     let last = Mutex::new(None::<TenantId>);
     let err = g
-        .rewrap_tenant_keys(&svc, None, 1, |r| {
+        .keys()
+        .rewrap(&svc, None, 1, |r| {
             *last.lock().unwrap() = r.last_tenant.clone()
         })
         .await
@@ -1341,14 +1505,19 @@ async fn crash_mid_kek_rewrap_resumes() {
     let g2 = guard_with(store.clone(), local.clone());
     for (name, v) in &values {
         assert_eq!(
-            g2.open(&service(name), "ctx", v).await.unwrap().expose(),
+            g2.records()
+                .open(&service(name), "ctx", v)
+                .await
+                .unwrap()
+                .expose(),
             name.as_bytes()
         );
     }
 
     provider.wrap_budget.store(usize::MAX, Ordering::SeqCst);
     let report = g
-        .rewrap_tenant_keys(&svc, resume_after, 1, |_| {})
+        .keys()
+        .rewrap(&svc, resume_after, 1, |_| {})
         .await
         .unwrap();
     assert_eq!(
@@ -1374,7 +1543,11 @@ async fn crash_mid_kek_rewrap_resumes() {
     );
     for (name, v) in &values {
         assert_eq!(
-            g3.open(&service(name), "ctx", v).await.unwrap().expose(),
+            g3.records()
+                .open(&service(name), "ctx", v)
+                .await
+                .unwrap()
+                .expose(),
             name.as_bytes()
         );
     }
@@ -1399,7 +1572,7 @@ async fn cache_limits_are_honoured() {
     let g0 = build(tenantguard::CacheLimits::default());
     let ctxs: Vec<TenantContext> = ["cl-a", "cl-b", "cl-c"].into_iter().map(service).collect();
     for c in &ctxs {
-        g0.create_tenant(c).await.unwrap();
+        g0.keys().create_tenant(c).await.unwrap();
     }
 
     // max_tenants = 0 disables caching: every seal unwraps.
@@ -1410,7 +1583,7 @@ async fn cache_limits_are_honoured() {
     // Creating the tenants also created (and unwrapped) the keyring's audit-mac key.
     let base0 = provider.unwraps();
     for _ in 0..3 {
-        g.seal(&ctxs[0], "c", b"x").await.unwrap();
+        g.records().seal(&ctxs[0], "c", b"x").await.unwrap();
     }
     assert_eq!(provider.unwraps() - base0, 3);
 
@@ -1421,7 +1594,7 @@ async fn cache_limits_are_honoured() {
         max_age: Duration::from_secs(300),
     });
     for i in [0, 1, 2, 0, 2] {
-        g.seal(&ctxs[i], "c", b"x").await.unwrap();
+        g.records().seal(&ctxs[i], "c", b"x").await.unwrap();
     }
     assert_eq!(
         provider.unwraps() - base,
@@ -1436,8 +1609,8 @@ async fn cache_limits_are_honoured() {
         max_tenants: 10,
         max_age: Duration::ZERO,
     });
-    g.seal(&ctxs[1], "c", b"x").await.unwrap();
-    g.seal(&ctxs[1], "c", b"x").await.unwrap();
+    g.records().seal(&ctxs[1], "c", b"x").await.unwrap();
+    g.records().seal(&ctxs[1], "c", b"x").await.unwrap();
     assert_eq!(provider.unwraps() - base, 2);
 }
 
@@ -1463,17 +1636,22 @@ async fn embedded_guard_persists_across_restarts() {
     let v = {
         let g = tg_cap::embedded(dir.path()).unwrap();
         let t = service("emb");
-        g.create_tenant(&t).await.unwrap();
-        g.put_credential(&t, "e-1", &Credential::password("pw"))
+        g.keys().create_tenant(&t).await.unwrap();
+        g.records()
+            .put_credential(&t, "e-1", &Credential::password("pw"))
             .await
             .unwrap();
-        g.seal(&t, "ctx", b"kept").await.unwrap()
+        g.records().seal(&t, "ctx", b"kept").await.unwrap()
     };
     let g = tg_cap::embedded(dir.path()).unwrap();
     let t = service("emb");
-    assert_eq!(g.open(&t, "ctx", &v).await.unwrap().expose(), b"kept");
     assert_eq!(
-        g.open_credential(&t, "e-1")
+        g.records().open(&t, "ctx", &v).await.unwrap().expose(),
+        b"kept"
+    );
+    assert_eq!(
+        g.records()
+            .open_credential(&t, "e-1")
             .await
             .unwrap()
             .secret()

@@ -49,7 +49,7 @@ async fn setup() -> (Guard, Revealer, Arc<Log>, TenantContext) {
         .map(tg_cap::keep)
         .unwrap();
     let service = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
-    guard.create_tenant(&service).await.unwrap();
+    guard.keys().create_tenant(&service).await.unwrap();
     let log = Arc::new(Log::default());
     let revealer = Revealer::new(guard.clone(), log.clone());
     (guard, revealer, log, service)
@@ -60,10 +60,12 @@ async fn users_write_but_never_read_and_every_open_is_recorded() {
     let (guard, revealer, log, service) = setup().await;
     let mia = user(Role::Member, "mia");
     guard
+        .records()
         .put_credential(&mia, "site-pw", &Credential::password("first"))
         .await
         .unwrap();
     guard
+        .records()
         .put_credential(&mia, "site-pw", &Credential::password("second"))
         .await
         .unwrap();
@@ -79,6 +81,7 @@ async fn users_write_but_never_read_and_every_open_is_recorded() {
         );
         assert_eq!(
             guard
+                .records()
                 .open_credential(&ctx, "site-pw")
                 .await
                 .unwrap_err()
@@ -140,6 +143,7 @@ async fn totp_code_without_revealing_the_seed() {
     let mia = user(Role::Member, "mia");
     // RFC 6238's SHA-1 seed "12345678901234567890", as base32 like an authenticator shows it.
     guard
+        .records()
         .put_credential(
             &mia,
             "github-2fa",
@@ -216,6 +220,7 @@ async fn totp_code_without_revealing_the_seed() {
         ErrorKind::PermissionDenied
     );
     guard
+        .records()
         .put_credential(&mia, "pw", &Credential::password("hunter2"))
         .await
         .unwrap();
@@ -237,6 +242,7 @@ async fn totp_code_without_revealing_the_seed() {
     );
     assert_eq!(
         guard
+            .records()
             .open_credential(&mia, "github-2fa")
             .await
             .unwrap_err()
@@ -245,6 +251,7 @@ async fn totp_code_without_revealing_the_seed() {
     );
     // SHA-256 parameters work through the same path.
     guard
+        .records()
         .put_credential(
             &mia,
             "sha256",

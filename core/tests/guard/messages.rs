@@ -19,21 +19,25 @@ async fn setup() -> (Guard, TenantContext) {
         .map(tg_cap::keep)
         .unwrap();
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &tg_cap::cap());
-    guard.create_tenant(&acme).await.unwrap();
+    guard.keys().create_tenant(&acme).await.unwrap();
     (guard, acme)
 }
 
 #[tokio::test]
 async fn an_owner_opening_is_told_it_needs_the_service_role() {
     let (guard, acme) = setup().await;
-    let sealed = guard.seal(&acme, "c", b"v").await.unwrap();
+    let sealed = guard.records().seal(&acme, "c", b"v").await.unwrap();
     let owner = TenantContext::resolved(Resolved::vouch(
         &tg_cap::cap(),
         acme.tenant().clone(),
         UserId::new("olivia").unwrap(),
         Role::Owner,
     ));
-    let e = guard.open(&owner, "c", &sealed).await.unwrap_err();
+    let e = guard
+        .records()
+        .open(&owner, "c", &sealed)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     let m = e.to_string();
     assert!(m.contains("needs the service role"), "{m}");
@@ -81,7 +85,8 @@ fn audit_errors_print_plain_seq_numbers() {
 async fn a_long_data_class_is_reported_as_the_data_class() {
     let (guard, acme) = setup().await;
     let e = guard
-        .put_record(&acme, "r1", &"c".repeat(2000), None, b"v")
+        .records()
+        .put(&acme, "r1", &"c".repeat(2000), None, b"v")
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);

@@ -27,15 +27,17 @@ fn reencrypt_stops_on_break_and_resumes_from_the_checkpoint_without_double_work(
         let clock = TestClock::at(1_000_000);
         let g = guard_at(&clock);
         let t = service("acme");
-        g.create_tenant(&t).await.unwrap();
+        g.keys().create_tenant(&t).await.unwrap();
         for i in 0..250 {
-            g.put_record(&t, &format!("r{i:04}"), "note", None, b"payload")
+            g.records()
+                .put(&t, &format!("r{i:04}"), "note", None, b"payload")
                 .await
                 .unwrap();
         }
-        g.rotate_tenant_key(&t).await.unwrap();
+        g.keys().rotate(&t).await.unwrap();
         let mut calls = 0;
         let (first, checkpoint) = g
+            .keys()
             .reencrypt_resumable(&t, Some(KeyId::FIRST), None, 100, |_, _| {
                 calls += 1;
                 ControlFlow::Break(())
@@ -47,6 +49,7 @@ fn reencrypt_stops_on_break_and_resumes_from_the_checkpoint_without_double_work(
         assert_eq!(first.remaining, 150);
         assert_eq!(checkpoint.as_deref(), Some("r0099"));
         let (second, done) = g
+            .keys()
             .reencrypt_resumable(
                 &t,
                 Some(KeyId::FIRST),
@@ -61,15 +64,20 @@ fn reencrypt_stops_on_break_and_resumes_from_the_checkpoint_without_double_work(
         assert_eq!(second.remaining, 0);
         assert_eq!(done, None);
         let (third, _) = g
+            .keys()
             .reencrypt_resumable(&t, None, None, 100, |_, _| ControlFlow::Continue(()))
             .await
             .unwrap();
         assert_eq!(third.moved, 0);
         for i in [0, 99, 100, 249] {
-            let v = g.open_record(&t, &format!("r{i:04}")).await.unwrap();
+            let v = g
+                .records()
+                .open_record(&t, &format!("r{i:04}"))
+                .await
+                .unwrap();
             assert_eq!(v.1.expose(), b"payload");
         }
-        g.retire_key(&t, KeyId::FIRST).await.unwrap();
+        g.keys().retire(&t, KeyId::FIRST).await.unwrap();
     });
 }
 
@@ -78,9 +86,10 @@ fn reencrypt_resumable_needs_the_owner() {
     rt().block_on(async {
         let clock = TestClock::at(1_000_000);
         let g = guard_at(&clock);
-        g.create_tenant(&service("acme")).await.unwrap();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
         let admin = user("acme", "ann", tenantguard::Role::Admin);
         let e = g
+            .keys()
             .reencrypt_resumable(&admin, None, None, 10, |_, _| ControlFlow::Continue(()))
             .await
             .unwrap_err();
@@ -94,21 +103,21 @@ fn list_tenants_pages_and_refuses_a_foreign_capability() {
         let clock = TestClock::at(1_000_000);
         let g = guard_at(&clock);
         for t in ["c", "a", "b"] {
-            g.create_tenant(&service(t)).await.unwrap();
+            g.keys().create_tenant(&service(t)).await.unwrap();
         }
         let cap = tg_cap::cap();
-        let page = g.list_tenants(&cap, None, 2).await.unwrap();
+        let page = g.keys().list_tenants(&cap, None, 2).await.unwrap();
         let names: Vec<_> = page.iter().map(TenantId::as_str).collect();
         assert_eq!(names, ["a", "b"]);
-        let rest = g.list_tenants(&cap, page.last(), 2).await.unwrap();
+        let rest = g.keys().list_tenants(&cap, page.last(), 2).await.unwrap();
         assert_eq!(rest.iter().map(TenantId::as_str).collect::<Vec<_>>(), ["c"]);
-        assert!(g.list_tenants(&cap, None, 0).await.is_err());
+        assert!(g.keys().list_tenants(&cap, None, 0).await.is_err());
         let (_, other) = Guard::builder()
             .key_provider(tenantguard::LocalKeyProvider::ephemeral())
             .store(MemoryStore::new())
             .build_with_service()
             .unwrap();
-        assert!(g.list_tenants(&other, None, 10).await.is_err());
+        assert!(g.keys().list_tenants(&other, None, 10).await.is_err());
     });
 }
 
@@ -118,28 +127,36 @@ fn sweep_preview_counts_exactly_what_the_sweep_then_deletes() {
         let clock = TestClock::at(1_000_000);
         let g = guard_at(&clock);
         let t = service("acme");
-        g.create_tenant(&t).await.unwrap();
-        g.set_retention(&t, "log", RetentionWindow::Secs(100))
+        g.keys().create_tenant(&t).await.unwrap();
+        g.retention()
+            .set(&t, "log", RetentionWindow::Secs(100))
             .await
             .unwrap();
         for i in 0..5 {
-            g.put_record(&t, &format!("old{i}"), "log", None, b"x")
+            g.records()
+                .put(&t, &format!("old{i}"), "log", None, b"x")
                 .await
                 .unwrap();
         }
-        g.put_record(&t, "keep", "other", None, b"x").await.unwrap();
+        g.records()
+            .put(&t, "keep", "other", None, b"x")
+            .await
+            .unwrap();
         clock.advance(50);
-        g.put_record(&t, "young", "log", None, b"x").await.unwrap();
+        g.records()
+            .put(&t, "young", "log", None, b"x")
+            .await
+            .unwrap();
         clock.advance(60);
-        let preview = g.sweep_preview(&t).await.unwrap();
+        let preview = g.retention().preview(&t).await.unwrap();
         assert_eq!(preview.get("log"), Some(&5));
         assert_eq!(preview.len(), 1);
         // The preview deleted nothing.
-        assert!(g.open_record(&t, "old0").await.is_ok());
-        let swept = g.sweep(&t, 100, |_| {}).await.unwrap();
+        assert!(g.records().open_record(&t, "old0").await.is_ok());
+        let swept = g.retention().sweep(&t, 100, |_| {}).await.unwrap();
         assert_eq!(swept.deleted.get("log"), Some(&5));
-        assert!(g.sweep_preview(&t).await.unwrap().is_empty());
+        assert!(g.retention().preview(&t).await.unwrap().is_empty());
         let viewer = user("acme", "v", tenantguard::Role::Viewer);
-        assert!(g.sweep_preview(&viewer).await.is_err());
+        assert!(g.retention().preview(&viewer).await.is_err());
     });
 }

@@ -249,13 +249,15 @@ struct Issued {
 
 async fn issue(g: &Guard, admin: &TenantContext) -> Issued {
     let svc = TenantContext::service(tid("acme"), &tg_cap::cap());
-    g.create_tenant(&svc).await.unwrap();
+    g.keys().create_tenant(&svc).await.unwrap();
     // Sessions are for stored members (issue 13).
-    g.set_member(&svc, admin.user().unwrap(), Role::Admin)
+    g.members()
+        .set(&svc, admin.user().unwrap(), Role::Admin)
         .await
         .unwrap();
     let t = g
-        .create_token(
+        .tokens()
+        .create(
             &svc,
             tenantguard::tokens::TokenSpec::read_only(
                 tenantguard::UserId::new("bot").unwrap(),
@@ -264,7 +266,7 @@ async fn issue(g: &Guard, admin: &TenantContext) -> Issued {
         )
         .await
         .unwrap();
-    let s = g.create_session(admin, "laptop").await.unwrap();
+    let s = g.sessions().create(admin, "laptop").await.unwrap();
     Issued {
         token: t.secret.expose().to_owned(),
         refresh: s.refresh_token.expose().to_owned(),
@@ -275,13 +277,14 @@ async fn issue(g: &Guard, admin: &TenantContext) -> Issued {
 /// Everything issued before the upgrade still works after it, through a new guard.
 async fn still_works(g: &Guard, admin: &TenantContext, i: &Issued) {
     let v = g
-        .verify_token(&i.token, "runs/1", tenantguard::tokens::Action::Read)
+        .tokens()
+        .verify(&i.token, "runs/1", tenantguard::tokens::Action::Read)
         .await
         .unwrap();
     assert_eq!(v.context.tenant().as_str(), "acme");
-    let s = g.refresh_session(&i.refresh).await.unwrap();
+    let s = g.sessions().refresh(&i.refresh).await.unwrap();
     assert_eq!(s.session_id, i.session);
-    assert_eq!(g.list_sessions(admin, None, 10).await.unwrap().len(), 1);
+    assert_eq!(g.sessions().list(admin, None, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -347,7 +350,10 @@ async fn sqlite_schema_4_database_keeps_every_token_and_session_working() {
     assert_eq!(unmaced, 0, "the backfill MACed every row");
     // The upgrade seeded ada's membership from her live session (nobody is logged out).
     assert_eq!(
-        g.member_role(&admin, admin.user().unwrap()).await.unwrap(),
+        g.members()
+            .role(&admin, admin.user().unwrap())
+            .await
+            .unwrap(),
         Some(Role::Admin)
     );
     // After the backfill, a row without a MAC is planted or stripped: refused, even
@@ -356,7 +362,8 @@ async fn sqlite_schema_4_database_keeps_every_token_and_session_working() {
         .unwrap();
     let g2 = guard_on(Arc::new(SqliteStore::open(&path).unwrap()), &kp);
     let e = g2
-        .verify_token(&issued.token, "runs/1", tenantguard::tokens::Action::Read)
+        .tokens()
+        .verify(&issued.token, "runs/1", tenantguard::tokens::Action::Read)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Integrity, "{e:?}");
@@ -375,12 +382,13 @@ async fn postgres_rows_from_before_schema_6_keep_working() {
         let g = guard_on(s.clone(), &kp);
         let i = {
             let svc = postgres_support::svc("acme");
-            g.create_tenant(&svc).await.unwrap();
+            g.keys().create_tenant(&svc).await.unwrap();
             s.set_member(&svc, &postgres_support::u("ada"), Role::Admin, 1)
                 .await
                 .unwrap();
             let t = g
-                .create_token(
+                .tokens()
+                .create(
                     &svc,
                     tenantguard::tokens::TokenSpec::read_only(
                         tenantguard::UserId::new("bot").unwrap(),
@@ -389,7 +397,7 @@ async fn postgres_rows_from_before_schema_6_keep_working() {
                 )
                 .await
                 .unwrap();
-            let s = g.create_session(&admin, "laptop").await.unwrap();
+            let s = g.sessions().create(&admin, "laptop").await.unwrap();
             Issued {
                 token: t.secret.expose().to_owned(),
                 refresh: s.refresh_token.expose().to_owned(),
@@ -468,7 +476,8 @@ async fn postgres_rows_from_before_schema_6_keep_working() {
         .unwrap();
     let g2 = guard_on(Arc::new(pg.bare_store().await), &kp2);
     let e = g2
-        .verify_token(&issued.token, "runs/1", tenantguard::tokens::Action::Read)
+        .tokens()
+        .verify(&issued.token, "runs/1", tenantguard::tokens::Action::Read)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Integrity, "{e:?}");

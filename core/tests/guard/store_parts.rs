@@ -140,11 +140,16 @@ async fn a_keys_and_records_backend_seals_opens_and_is_audited_elsewhere() {
     let journal = Arc::new(MemoryStore::new());
     let (guard, service) = split_guard(records.clone(), journal.clone());
     let ctx = TenantContext::service(tid(), &service);
-    guard.create_tenant(&ctx).await.unwrap();
+    guard.keys().create_tenant(&ctx).await.unwrap();
 
-    let sealed = guard.seal(&ctx, "db-password", b"hunter2").await.unwrap();
+    let sealed = guard
+        .records()
+        .seal(&ctx, "db-password", b"hunter2")
+        .await
+        .unwrap();
     assert_eq!(
         guard
+            .records()
             .open(&ctx, "db-password", &sealed)
             .await
             .unwrap()
@@ -152,15 +157,16 @@ async fn a_keys_and_records_backend_seals_opens_and_is_audited_elsewhere() {
         b"hunter2"
     );
     guard
-        .put_record(&ctx, "row-1", "api_key", None, b"sk-123")
+        .records()
+        .put(&ctx, "row-1", "api_key", None, b"sk-123")
         .await
         .unwrap();
-    let (class, plain) = guard.open_record(&ctx, "row-1").await.unwrap();
+    let (class, plain) = guard.records().open_record(&ctx, "row-1").await.unwrap();
     assert_eq!(
         (class.as_str(), plain.expose()),
         ("api_key", &b"sk-123"[..])
     );
-    guard.rotate_tenant_key(&ctx).await.unwrap();
+    guard.keys().rotate(&ctx).await.unwrap();
 
     // The record and the keys are in the third party's store, not in the journal.
     assert!(records.get_record(&ctx, "row-1").await.unwrap().is_some());
@@ -179,11 +185,15 @@ async fn a_keys_and_records_backend_seals_opens_and_is_audited_elsewhere() {
         "{actions:?}"
     );
     assert!(actions.iter().any(|a| a == "key.rotate"), "{actions:?}");
-    assert!(guard.verify_audit(&ctx).await.unwrap().is_valid());
+    assert!(guard.audit().verify(&ctx).await.unwrap().is_valid());
 
     // A shred works without token or session stores: there is nothing to revoke.
-    guard.shred_tenant(&ctx).await.unwrap();
-    assert!(guard.open(&ctx, "db-password", &sealed).await.is_err());
+    guard.keys().shred(&ctx).await.unwrap();
+    assert!(guard
+        .records()
+        .open(&ctx, "db-password", &sealed)
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -191,35 +201,38 @@ async fn areas_the_guard_was_not_given_refuse_with_config() {
     let records = Arc::new(KeysAndRecordsOnly(MemoryStore::new()));
     let (guard, service) = split_guard(records, Arc::new(MemoryStore::new()));
     let ctx = TenantContext::service(tid(), &service);
-    guard.create_tenant(&ctx).await.unwrap();
+    guard.keys().create_tenant(&ctx).await.unwrap();
     let alice = UserId::new("alice").unwrap();
 
     let spec = TokenSpec::read_only(UserId::new("bot").unwrap(), "ci");
-    config_naming(guard.create_token(&ctx, spec).await, "token_store");
-    config_naming(guard.list_tokens(&ctx, None, None, 10).await, "token_store");
-    config_naming(guard.retention_policy(&ctx).await, "retention_store");
-    config_naming(guard.sweep_preview(&ctx).await, "retention_store");
+    config_naming(guard.tokens().create(&ctx, spec).await, "token_store");
     config_naming(
-        guard.set_member(&ctx, &alice, Role::Admin).await,
+        guard.tokens().list(&ctx, None, None, 10).await,
+        "token_store",
+    );
+    config_naming(guard.retention().policy(&ctx).await, "retention_store");
+    config_naming(guard.retention().preview(&ctx).await, "retention_store");
+    config_naming(
+        guard.members().set(&ctx, &alice, Role::Admin).await,
         "membership_store",
     );
-    config_naming(guard.member_role(&ctx, &alice).await, "membership_store");
+    config_naming(guard.members().role(&ctx, &alice).await, "membership_store");
     config_naming(
-        guard.list_tenant_sessions(&ctx, None, 10).await,
+        guard.sessions().list_tenant(&ctx, None, 10).await,
         "session_store",
     );
 
     // A user who claims to be the owner: every operation that reads the live role is
     // refused (no membership store to read it from), never allowed on the claim.
     let owner = TenantContext::resolved(Resolved::vouch(&service, tid(), alice, Role::Owner));
-    config_naming(guard.rotate_tenant_key(&owner).await, "membership_store");
-    config_naming(guard.shred_tenant(&owner).await, "membership_store");
+    config_naming(guard.keys().rotate(&owner).await, "membership_store");
+    config_naming(guard.keys().shred(&owner).await, "membership_store");
     config_naming(
-        guard.create_session(&owner, "laptop").await,
+        guard.sessions().create(&owner, "laptop").await,
         "membership_store",
     );
     // The key is still the first one and the tenant still opens.
-    let sealed = guard.seal(&ctx, "c", b"x").await.unwrap();
+    let sealed = guard.records().seal(&ctx, "c", b"x").await.unwrap();
     assert_eq!(sealed.key_id(), KeyId::FIRST);
 }
 
@@ -298,25 +311,28 @@ async fn a_complete_store_then_own_records_drops_the_retention_that_came_with_it
         .build_with_service()
         .unwrap();
     let ctx = TenantContext::service(tid(), &service);
-    guard.create_tenant(&ctx).await.unwrap();
+    guard.keys().create_tenant(&ctx).await.unwrap();
     guard
-        .put_record(&ctx, "row-1", "api_key", None, b"sk-1")
+        .records()
+        .put(&ctx, "row-1", "api_key", None, b"sk-1")
         .await
         .unwrap();
     assert!(mine.get_record(&ctx, "row-1").await.unwrap().is_some());
     assert!(sqlite.get_record(&ctx, "row-1").await.unwrap().is_none());
     let issued = guard
-        .create_token(
+        .tokens()
+        .create(
             &ctx,
             TokenSpec::read_only(UserId::new("bot").unwrap(), "ci"),
         )
         .await
         .unwrap();
     assert!(guard
-        .authenticate_token(issued.secret.expose())
+        .tokens()
+        .authenticate(issued.secret.expose())
         .await
         .is_ok());
-    config_naming(guard.sweep_preview(&ctx).await, "retention_store");
+    config_naming(guard.retention().preview(&ctx).await, "retention_store");
 }
 
 #[tokio::test]
@@ -335,15 +351,16 @@ async fn authorization_rows_outside_the_keyring_store_fail_closed() {
         .build_with_service()
         .unwrap();
     let ctx = TenantContext::service(tid(), &service);
-    guard.create_tenant(&ctx).await.unwrap();
+    guard.keys().create_tenant(&ctx).await.unwrap();
     let spec = TokenSpec::read_only(UserId::new("bot").unwrap(), "ci");
-    let err = match guard.create_token(&ctx, spec).await {
+    let err = match guard.tokens().create(&ctx, spec).await {
         Ok(_) => panic!("a token row was written without its MAC"),
         Err(e) => e,
     };
     assert!(err.to_string().contains("no service keyring"), "{err}");
     assert!(guard
-        .list_tokens(&ctx, None, None, 10)
+        .tokens()
+        .list(&ctx, None, None, 10)
         .await
         .map_or(true, |t| t.is_empty()));
 }
@@ -360,7 +377,7 @@ async fn a_complete_backend_can_still_take_one_area_from_another() {
         .build_with_service()
         .unwrap();
     let ctx = TenantContext::service(tid(), &service);
-    guard.create_tenant(&ctx).await.unwrap();
+    guard.keys().create_tenant(&ctx).await.unwrap();
     assert!(main.audit_entries(&ctx, 0, 10).await.unwrap().is_empty());
     assert!(!audit.audit_entries(&ctx, 0, 10).await.unwrap().is_empty());
     let _: &dyn KeyRecordStore = main.as_ref();

@@ -43,14 +43,14 @@ fn run(cmd: &mut Command) {
 async fn events(g: &Guard, n: usize) {
     for i in 0..n {
         let ev = AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{i}"));
-        g.record_audit(&svc("acme"), ev).await.unwrap();
+        g.audit().record(&svc("acme"), ev).await.unwrap();
     }
 }
 
 async fn export(g: &Guard) -> Vec<u8> {
     let mut out = Vec::new();
     let admin = user("acme", "ada", Role::Admin);
-    g.export_audit_bundle(&admin, &mut out).await.unwrap();
+    g.audit().export_bundle(&admin, &mut out).await.unwrap();
     out
 }
 
@@ -75,12 +75,12 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     };
     let admin = user("acme", "ada", Role::Admin);
     let g = guard(pg.store().await);
-    g.create_tenant(&svc("acme")).await.unwrap();
+    g.keys().create_tenant(&svc("acme")).await.unwrap();
     events(&g, 3).await;
     let spec = TokenSpec::read_only(u("bot"), "ci");
-    let tok = g.create_token(&svc("acme"), spec).await.unwrap();
+    let tok = g.tokens().create(&svc("acme"), spec).await.unwrap();
     let secret = tok.secret.expose().to_owned();
-    let backup_size = g.audit_checkpoint(&admin).await.unwrap().checkpoint.size;
+    let backup_size = g.audit().checkpoint(&admin).await.unwrap().checkpoint.size;
 
     // The backup: a plain pg_dump of the whole database.
     let dump = dir.path().join("backup.sql");
@@ -93,10 +93,11 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     // After it: entries a customer keeps a checkpoint of, the token revoked, and the
     // export that is the only record of them (its checkpoint: the sink's latest).
     events(&g, 2).await;
-    let customer = g.audit_checkpoint(&admin).await.unwrap();
-    assert!(g.revoke_token(&svc("acme"), &tok.id).await.unwrap());
+    let customer = g.audit().checkpoint(&admin).await.unwrap();
+    assert!(g.tokens().revoke(&svc("acme"), &tok.id).await.unwrap());
     assert!(g
-        .verify_token(&secret, "runs/1", Action::Read)
+        .tokens()
+        .verify(&secret, "runs/1", Action::Read)
         .await
         .is_err());
     let lost = export(&g).await;
@@ -131,10 +132,11 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     .unwrap();
     let g = guard(store);
     // The revocation is lost, and the log no longer reaches the sink's checkpoint.
-    g.verify_token(&secret, "runs/1", Action::Read)
+    g.tokens()
+        .verify(&secret, "runs/1", Action::Read)
         .await
         .unwrap();
-    match g.audit_checkpoint(&admin).await.unwrap_err() {
+    match g.audit().checkpoint(&admin).await.unwrap_err() {
         Error::Audit(AuditError::Broken { problem, .. }) => assert_eq!(
             problem,
             VerifyProblem::Truncated {
@@ -147,7 +149,8 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
 
     // The reconcile: the token is refused again, a new checkpoint publishes.
     let r = g
-        .reconcile_audit_restore(&svc("acme"), Some(&lost), "pg_dump restored")
+        .audit()
+        .reconcile_restore(&svc("acme"), Some(&lost), "pg_dump restored")
         .await
         .unwrap();
     assert!(r.recorded_now);
@@ -158,7 +161,8 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     let re = r.reapplied.as_ref().unwrap();
     assert_eq!((re.reapplied, re.already_in_effect), (1, 0), "{re:?}");
     assert!(g
-        .verify_token(&secret, "runs/1", Action::Read)
+        .tokens()
+        .verify(&secret, "runs/1", Action::Read)
         .await
         .is_err());
     let held = sink.latest(&acme).await.unwrap().unwrap();
@@ -168,7 +172,7 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     );
     // Checkpoints resume on the restored database.
     events(&g, 2).await;
-    let next = g.audit_checkpoint(&admin).await.unwrap();
+    let next = g.audit().checkpoint(&admin).await.unwrap();
     assert_eq!(next.checkpoint.size, backup_size + 4);
     assert_eq!(
         sink.latest(&acme).await.unwrap().unwrap().size,
@@ -176,7 +180,7 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     );
 
     // The customer's lost-window checkpoint: the new export is `Restored`, not a fork.
-    let keys = g.audit_public_keys().await.unwrap();
+    let keys = g.audit().public_keys().await.unwrap();
     let after = export(&g).await;
     match verify_export(&after, &keys, Some(customer.note.as_bytes())) {
         ExportVerdict::Restored { restore, .. } => {
@@ -188,7 +192,8 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     }
     // A second reconcile has nothing to do.
     let e = g
-        .reconcile_audit_restore(&svc("acme"), Some(&lost), "again")
+        .audit()
+        .reconcile_restore(&svc("acme"), Some(&lost), "again")
         .await
         .unwrap_err();
     assert!(matches!(

@@ -45,16 +45,20 @@ async fn raw_sql_cannot_forge_or_cut_the_checkpointed_log() {
     };
     let g = guard(pg.store_arc().await);
     let admin = user("acme", "ada", Role::Admin);
-    g.create_tenant(&svc("acme")).await.unwrap();
+    g.keys().create_tenant(&svc("acme")).await.unwrap();
     for i in 0..4 {
-        g.record_audit(
-            &svc("acme"),
-            AuditEvent::new(AuditAction::EgressDecision, format!("p{i}")),
-        )
-        .await
-        .unwrap();
+        g.audit()
+            .record(
+                &svc("acme"),
+                AuditEvent::new(AuditAction::EgressDecision, format!("p{i}")),
+            )
+            .await
+            .unwrap();
     }
-    assert_eq!(g.audit_checkpoint(&admin).await.unwrap().checkpoint.size, 5);
+    assert_eq!(
+        g.audit().checkpoint(&admin).await.unwrap().checkpoint.size,
+        5
+    );
 
     let db = pg.admin().await;
     db.batch_execute("ALTER TABLE tg_audit DISABLE TRIGGER USER")
@@ -81,7 +85,7 @@ async fn raw_sql_cannot_forge_or_cut_the_checkpointed_log() {
     .await
     .unwrap();
     assert_eq!(
-        problem(g.audit_checkpoint(&admin).await.unwrap_err()),
+        problem(g.audit().checkpoint(&admin).await.unwrap_err()),
         VerifyProblem::MacMismatch
     );
 
@@ -93,7 +97,7 @@ async fn raw_sql_cannot_forge_or_cut_the_checkpointed_log() {
     .unwrap();
     let g2 = guard(pg.store_arc().await);
     assert!(matches!(
-        problem(g2.audit_checkpoint(&admin).await.unwrap_err()),
+        problem(g2.audit().checkpoint(&admin).await.unwrap_err()),
         VerifyProblem::Truncated {
             expected: 5,
             found: 3

@@ -158,13 +158,13 @@ fn child() {
                         s.notifications, s.reconnects
                     )
                 }
-                "token-ok" => match guard.authenticate_token(w[1]).await {
+                "token-ok" => match guard.tokens().authenticate(w[1]).await {
                     Ok(_) => "ok 0".into(),
                     Err(e) => format!("fail {e}"),
                 },
                 "token-refused" => {
                     wait_for(|| async {
-                        match guard.authenticate_token(w[1]).await {
+                        match guard.tokens().authenticate(w[1]).await {
                             Ok(_) => Ok(false),
                             Err(e) if e.kind() == ErrorKind::AuthenticationFailed => Ok(true),
                             Err(e) => Err(e.to_string()),
@@ -172,13 +172,13 @@ fn child() {
                     })
                     .await
                 }
-                "access-ok" => match guard.verify_access_token(w[1]).await {
+                "access-ok" => match guard.sessions().verify_access_token(w[1]).await {
                     Ok(_) => "ok 0".into(),
                     Err(e) => format!("fail {e}"),
                 },
                 "access-refused" => {
                     wait_for(|| async {
-                        match guard.verify_access_token(w[1]).await {
+                        match guard.sessions().verify_access_token(w[1]).await {
                             Ok(_) => Ok(false),
                             Err(e) if e.kind() == ErrorKind::AuthenticationFailed => Ok(true),
                             Err(e) => Err(e.to_string()),
@@ -189,7 +189,7 @@ fn child() {
                 "seal-key" => {
                     let want: u32 = w[2].parse().unwrap();
                     wait_for(|| async {
-                        match guard.seal(&svc(w[1]), "probe", b"x").await {
+                        match guard.records().seal(&svc(w[1]), "probe", b"x").await {
                             Ok(v) => Ok(v.key_id().get() == want),
                             Err(e) => Err(e.to_string()),
                         }
@@ -198,7 +198,7 @@ fn child() {
                 }
                 "seal-refused" => {
                     wait_for(|| async {
-                        match guard.seal(&svc(w[1]), "probe", b"x").await {
+                        match guard.records().seal(&svc(w[1]), "probe", b"x").await {
                             Ok(_) => Ok(false),
                             Err(e) => Ok(refused(e.kind())),
                         }
@@ -207,7 +207,7 @@ fn child() {
                 }
                 "open-ok" => {
                     let v = SealedValue::parse(w[2]).unwrap();
-                    match guard.open(&svc(w[1]), "probe", &v).await {
+                    match guard.records().open(&svc(w[1]), "probe", &v).await {
                         Ok(p) if p.expose() == b"x" => "ok 0".into(),
                         Ok(_) => "fail wrong plaintext".into(),
                         Err(e) => format!("fail {e}"),
@@ -216,7 +216,7 @@ fn child() {
                 "open-refused" => {
                     let v = SealedValue::parse(w[2]).unwrap();
                     wait_for(|| async {
-                        match guard.open(&svc(w[1]), "probe", &v).await {
+                        match guard.records().open(&svc(w[1]), "probe", &v).await {
                             Ok(_) => Ok(false),
                             Err(e) => Ok(refused(e.kind())),
                         }
@@ -335,7 +335,7 @@ fn scenario(name: &str, notifications: bool) {
         Role::Member,
     ));
     rt.block_on(async {
-        guard.create_tenant(&alice).await.unwrap();
+        guard.keys().create_tenant(&alice).await.unwrap();
         store
             .set_member(&alice, &u("bob"), Role::Member, 0)
             .await
@@ -344,42 +344,60 @@ fn scenario(name: &str, notifications: bool) {
 
     // Token revocation.
     let tok = rt
-        .block_on(guard.create_token(&svc, TokenSpec::read_only(u("bot"), "one")))
+        .block_on(
+            guard
+                .tokens()
+                .create(&svc, TokenSpec::read_only(u("bot"), "one")),
+        )
         .unwrap();
     peer.ask(&format!("token-ok {}", tok.secret.expose()));
-    rt.block_on(guard.revoke_token(&svc, &tok.id)).unwrap();
+    rt.block_on(guard.tokens().revoke(&svc, &tok.id)).unwrap();
     peer.ask(&format!("token-refused {}", tok.secret.expose()));
 
     // Kill switch: every token of the agent.
     let k1 = rt
-        .block_on(guard.create_token(&svc, TokenSpec::read_only(u("rogue"), "a")))
+        .block_on(
+            guard
+                .tokens()
+                .create(&svc, TokenSpec::read_only(u("rogue"), "a")),
+        )
         .unwrap();
     let k2 = rt
-        .block_on(guard.create_token(&svc, TokenSpec::read_only(u("rogue"), "b")))
+        .block_on(
+            guard
+                .tokens()
+                .create(&svc, TokenSpec::read_only(u("rogue"), "b")),
+        )
         .unwrap();
     peer.ask(&format!("token-ok {}", k1.secret.expose()));
     peer.ask(&format!("token-ok {}", k2.secret.expose()));
-    assert_eq!(rt.block_on(guard.kill_agent(&svc, &u("rogue"))).unwrap(), 2);
+    assert_eq!(
+        rt.block_on(guard.tokens().kill_agent(&svc, &u("rogue")))
+            .unwrap(),
+        2
+    );
     peer.ask(&format!("token-refused {}", k1.secret.expose()));
     peer.ask(&format!("token-refused {}", k2.secret.expose()));
 
     // Session revocation stops the session's access tokens, not only its refreshes.
-    let s = rt.block_on(guard.create_session(&alice, "laptop")).unwrap();
+    let s = rt
+        .block_on(guard.sessions().create(&alice, "laptop"))
+        .unwrap();
     peer.ask(&format!("access-ok {}", s.access_token.expose()));
     assert!(rt
-        .block_on(guard.revoke_session(&alice, &s.session_id))
+        .block_on(guard.sessions().revoke(&alice, &s.session_id))
         .unwrap());
     peer.ask(&format!("access-refused {}", s.access_token.expose()));
 
     // Membership change: bob's access token carries the role he no longer holds.
-    let sb = rt.block_on(guard.create_session(&bob, "phone")).unwrap();
+    let sb = rt.block_on(guard.sessions().create(&bob, "phone")).unwrap();
     peer.ask(&format!("access-ok {}", sb.access_token.expose()));
     assert!(rt.block_on(store.remove_member(&alice, &u("bob"))).unwrap());
     peer.ask(&format!("access-refused {}", sb.access_token.expose()));
 
     // Session signing key: rotated on one instance, the other verifies tokens under the
     // new key with no configuration; retired, the old key stops verifying there too.
-    let old_access = rt.block_on(guard.create_session(&alice, "old")).unwrap();
+    let old_access = rt.block_on(guard.sessions().create(&alice, "old")).unwrap();
     peer.ask(&format!("access-ok {}", old_access.access_token.expose()));
     let signing = tenantguard::kms::ServicePurpose::SessionSigning;
     assert_eq!(
@@ -388,7 +406,7 @@ fn scenario(name: &str, notifications: bool) {
             .get(),
         2
     );
-    let new_access = rt.block_on(guard.create_session(&alice, "new")).unwrap();
+    let new_access = rt.block_on(guard.sessions().create(&alice, "new")).unwrap();
     peer.ask(&format!("access-ok {}", new_access.access_token.expose()));
     rt.block_on(
         guard
@@ -409,26 +427,32 @@ fn scenario(name: &str, notifications: bool) {
 
     // Rotation: the other instance seals under the new key, not the cached old one;
     // retirement: it no longer opens under the destroyed one.
-    let old = rt.block_on(guard.seal(&svc, "probe", b"x")).unwrap();
+    let old = rt
+        .block_on(guard.records().seal(&svc, "probe", b"x"))
+        .unwrap();
     assert_eq!(old.key_id().get(), 1);
     peer.ask("seal-key org 1");
     peer.ask(&format!("open-ok org {}", old.to_text()));
-    assert_eq!(rt.block_on(guard.rotate_tenant_key(&svc)).unwrap().get(), 2);
+    assert_eq!(rt.block_on(guard.keys().rotate(&svc)).unwrap().get(), 2);
     peer.ask("seal-key org 2");
-    rt.block_on(guard.retire_key(&svc, tenantguard::KeyId::FIRST))
+    rt.block_on(guard.keys().retire(&svc, tenantguard::KeyId::FIRST))
         .unwrap();
     peer.ask(&format!("open-refused org {}", old.to_text()));
 
     // Shred: the other instance neither seals for the tenant nor accepts its tokens.
     let gone = t("gone");
     let gsvc = TenantContext::service(gone.clone(), &service);
-    rt.block_on(guard.create_tenant(&gsvc)).unwrap();
+    rt.block_on(guard.keys().create_tenant(&gsvc)).unwrap();
     let gt = rt
-        .block_on(guard.create_token(&gsvc, TokenSpec::read_only(u("bot"), "g")))
+        .block_on(
+            guard
+                .tokens()
+                .create(&gsvc, TokenSpec::read_only(u("bot"), "g")),
+        )
         .unwrap();
     peer.ask(&format!("token-ok {}", gt.secret.expose()));
     peer.ask("seal-key gone 1");
-    rt.block_on(guard.shred_tenant(&gsvc)).unwrap();
+    rt.block_on(guard.keys().shred(&gsvc)).unwrap();
     peer.ask("seal-refused gone");
     peer.ask(&format!("token-refused {}", gt.secret.expose()));
     peer.ask("event tenant_shred gone");
@@ -436,7 +460,11 @@ fn scenario(name: &str, notifications: bool) {
     // A dropped listener connection: the news made while it is away (its notification
     // is lost) is read when it reconnects.
     let late = rt
-        .block_on(guard.create_token(&svc, TokenSpec::read_only(u("bot"), "late")))
+        .block_on(
+            guard
+                .tokens()
+                .create(&svc, TokenSpec::read_only(u("bot"), "late")),
+        )
         .unwrap();
     peer.ask(&format!("token-ok {}", late.secret.expose()));
     rt.block_on(async {
@@ -450,7 +478,7 @@ fn scenario(name: &str, notifications: bool) {
             .await
             .unwrap();
         assert!(n >= 2, "both listeners were connected");
-        guard.revoke_token(&svc, &late.id).await.unwrap();
+        guard.tokens().revoke(&svc, &late.id).await.unwrap();
     });
     peer.ask(&format!("token-refused {}", late.secret.expose()));
     let status = peer.ask("status");
@@ -482,12 +510,13 @@ async fn events_cannot_be_forged_or_erased() {
         .build_with_service()
         .unwrap();
     let svc = TenantContext::service(t("acme"), &service);
-    guard.create_tenant(&svc).await.unwrap();
+    guard.keys().create_tenant(&svc).await.unwrap();
     let tok = guard
-        .create_token(&svc, TokenSpec::read_only(u("bot"), "x"))
+        .tokens()
+        .create(&svc, TokenSpec::read_only(u("bot"), "x"))
         .await
         .unwrap();
-    guard.revoke_token(&svc, &tok.id).await.unwrap();
+    guard.tokens().revoke(&svc, &tok.id).await.unwrap();
     let admin = pg.admin().await;
     let count = || async {
         admin

@@ -153,7 +153,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
 
     // Two organizations with all four roles in acme and an owner and member in globex.
     let olga = user("acme", "olga", Role::Owner);
-    guard.create_tenant(&olga).await.unwrap();
+    guard.keys().create_tenant(&olga).await.unwrap();
     for (who, role) in [
         ("adam", Role::Admin),
         ("mia", Role::Member),
@@ -162,7 +162,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
         store.set_member(&olga, &u(who), role, 1).await.unwrap();
     }
     let gina = user("globex", "gina", Role::Owner);
-    guard.create_tenant(&gina).await.unwrap();
+    guard.keys().create_tenant(&gina).await.unwrap();
     store
         .set_member(&gina, &u("gus"), Role::Member, 1)
         .await
@@ -174,15 +174,18 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     );
     let gus = user("globex", "gus", Role::Member);
     guard
+        .records()
         .put_credential(&mia, "acme-pw", &Credential::password("acme-secret"))
         .await
         .unwrap();
     guard
+        .records()
         .put_credential(&gus, "globex-pw", &Credential::password("globex-secret"))
         .await
         .unwrap();
     guard
-        .put_record(
+        .records()
+        .put(
             &gus,
             "globex-doc",
             "chat_transcript",
@@ -359,6 +362,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     s.check(
         "viewer writes through the SDK",
         guard
+            .records()
             .put_credential(&vic, "vic-plant", &Credential::password("x"))
             .await
             .is_err(),
@@ -396,6 +400,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     s.check(
         "owner reads a credential's plaintext",
         guard
+            .records()
             .open_credential(&olga, "acme-pw")
             .await
             .unwrap_err()
@@ -412,12 +417,14 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     // ---- Copying sealed values between tenants and rows (no write; the seal must not open).
     let globex_value = SealedValue::from_vec(globex_rec.sealed.clone()).unwrap();
     let r = guard
+        .records()
         .open(&acme_svc, "record:password:globex-pw", &globex_value)
         .await;
     s.check("open globex's sealed value as acme", r.is_err())
         .await;
     let acme_value = SealedValue::from_vec(acme_rec.sealed.clone()).unwrap();
     let r = guard
+        .records()
         .open(&acme_svc, "record:password:acme-other", &acme_value)
         .await;
     s.check(
@@ -426,6 +433,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
     )
     .await;
     let r = guard
+        .records()
         .open(&svc("globex"), "record:password:acme-pw", &acme_value)
         .await;
     s.check("open acme's sealed value as globex", r.is_err())
@@ -590,6 +598,7 @@ async fn cross_tenant_attacks_are_refused_and_change_nothing() {
 
     // Finally the data is intact and still opens for its own tenant.
     let cred = guard
+        .records()
         .open_credential(&svc("globex"), "globex-pw")
         .await
         .unwrap();

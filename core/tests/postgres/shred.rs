@@ -52,12 +52,14 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
     let g = guard(pg.store().await);
     let (acme, globex) = (svc("acme"), svc("globex"));
     for (c, t) in [(&acme, "acme"), (&globex, "globex")] {
-        g.create_tenant(c).await.unwrap();
-        g.put_record(c, &format!("{t}-1"), "notes", None, b"v1")
+        g.keys().create_tenant(c).await.unwrap();
+        g.records()
+            .put(c, &format!("{t}-1"), "notes", None, b"v1")
             .await
             .unwrap();
-        g.rotate_tenant_key(c).await.unwrap();
-        g.put_record(c, &format!("{t}-2"), "notes", None, b"v2")
+        g.keys().rotate(c).await.unwrap();
+        g.records()
+            .put(c, &format!("{t}-2"), "notes", None, b"v2")
             .await
             .unwrap();
     }
@@ -74,7 +76,7 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
     // Each store instance has its own capability (see tg_cap).
     let g = guard(pg.store().await);
     let acme = svc("acme");
-    let report = g.shred_tenant(&acme).await.unwrap();
+    let report = g.keys().shred(&acme).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     drop(g);
 
@@ -104,23 +106,32 @@ async fn a_pg_dump_restored_after_a_shred_opens_nothing_of_the_tenant() {
     let g = guard(store);
     let (acme, globex) = (svc("acme"), svc("globex"));
     // The restored key rows are live again ...
-    assert_eq!(g.key_versions(&acme).await.unwrap().len(), 2);
+    assert_eq!(g.keys().versions(&acme).await.unwrap().len(), 2);
     assert!(g
-        .key_versions(&acme)
+        .keys()
+        .versions(&acme)
         .await
         .unwrap()
         .iter()
         .all(|k| !k.kek_id.is_empty()));
     // ... yet nothing of the shredded tenant opens; the other tenant does.
     for id in ["acme-1", "acme-2"] {
-        let e = g.open_record(&acme, id).await.unwrap_err();
+        let e = g.records().open_record(&acme, id).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::KeyDestroyed, "{id}: {e}");
     }
     assert_eq!(
-        g.seal(&acme, "x", b"y").await.unwrap_err().kind(),
+        g.records().seal(&acme, "x", b"y").await.unwrap_err().kind(),
         ErrorKind::KeyDestroyed
     );
     for (id, want) in [("globex-1", b"v1"), ("globex-2", b"v2")] {
-        assert_eq!(g.open_record(&globex, id).await.unwrap().1.expose(), want);
+        assert_eq!(
+            g.records()
+                .open_record(&globex, id)
+                .await
+                .unwrap()
+                .1
+                .expose(),
+            want
+        );
     }
 }

@@ -273,7 +273,7 @@ async fn guard_end_to_end_with_users_and_service() {
         .unwrap();
     // A user creates an organization and becomes its owner (in the database).
     let olga = user("acme", "olga", Role::Owner);
-    guard.create_tenant(&olga).await.unwrap();
+    guard.keys().create_tenant(&olga).await.unwrap();
     assert_eq!(
         store.role_of(&u("olga"), &t("acme")).await.unwrap(),
         Some(Role::Owner)
@@ -299,6 +299,7 @@ async fn guard_end_to_end_with_users_and_service() {
         ErrorKind::PermissionDenied
     );
     guard
+        .records()
         .put_credential(&mia, "cred-1", &Credential::password("hunter2"))
         .await
         .unwrap();
@@ -306,6 +307,7 @@ async fn guard_end_to_end_with_users_and_service() {
     for ctx in [&mia, &vic, &olga] {
         assert_eq!(
             guard
+                .records()
                 .open_credential(ctx, "cred-1")
                 .await
                 .unwrap_err()
@@ -313,19 +315,25 @@ async fn guard_end_to_end_with_users_and_service() {
             ErrorKind::PermissionDenied
         );
     }
-    let cred = guard.open_credential(&svc("acme"), "cred-1").await.unwrap();
+    let cred = guard
+        .records()
+        .open_credential(&svc("acme"), "cred-1")
+        .await
+        .unwrap();
     assert_eq!(cred.secret().expose(), b"hunter2");
     assert_eq!(
         guard
+            .records()
             .put_credential(&vic, "cred-2", &Credential::password("x"))
             .await
             .unwrap_err()
             .kind(),
         ErrorKind::PermissionDenied
     );
-    assert_eq!(guard.key_versions(&vic).await.unwrap().len(), 1);
+    assert_eq!(guard.keys().versions(&vic).await.unwrap().len(), 1);
     // Additive access: mia's personal tenant plus acme.
     guard
+        .keys()
         .create_tenant(&user("mia-home", "mia", Role::Owner))
         .await
         .unwrap();
@@ -348,15 +356,17 @@ async fn guard_end_to_end_with_users_and_service() {
     // Rotation and shredding need the owner role in the database too.
     assert_eq!(
         guard
-            .shred_tenant(&user("acme", "mia", Role::Owner))
+            .keys()
+            .shred(&user("acme", "mia", Role::Owner))
             .await
             .unwrap_err()
             .kind(),
         ErrorKind::PermissionDenied
     );
-    guard.shred_tenant(&olga).await.unwrap();
+    guard.keys().shred(&olga).await.unwrap();
     assert_eq!(
         guard
+            .records()
             .open_credential(&svc("acme"), "cred-1")
             .await
             .unwrap_err()
@@ -773,8 +783,9 @@ async fn kek_rotation_rewraps_the_service_keyring_and_the_old_kek_can_go() {
         .build_with_service()
         .unwrap();
     let acme = TenantContext::service(t("acme"), &service);
-    guard.create_tenant(&acme).await.unwrap();
+    guard.keys().create_tenant(&acme).await.unwrap();
     guard
+        .records()
         .put_credential(&acme, "c1", &Credential::api_token("sk-1"))
         .await
         .unwrap();
@@ -782,12 +793,14 @@ async fn kek_rotation_rewraps_the_service_keyring_and_the_old_kek_can_go() {
     assert_eq!(local.kek_ids(), vec!["kek-1".to_owned()]);
     assert_eq!(local.rotate_kek().unwrap(), "kek-2");
     let report = guard
-        .rewrap_tenant_keys(&service, None, 10, |_| {})
+        .keys()
+        .rewrap(&service, None, 10, |_| {})
         .await
         .unwrap();
     assert!(report.service_keys_rewrapped >= 1, "{report:?}");
     let again = guard
-        .rewrap_tenant_keys(&service, None, 10, |_| {})
+        .keys()
+        .rewrap(&service, None, 10, |_| {})
         .await
         .unwrap();
     assert_eq!(again.service_keys_rewrapped, 0, "idempotent");
@@ -818,6 +831,6 @@ async fn kek_rotation_rewraps_the_service_keyring_and_the_old_kek_can_go() {
         .build_with_service()
         .unwrap();
     let acme = TenantContext::service(t("acme"), &cold_service);
-    let c = cold.open_credential(&acme, "c1").await.unwrap();
+    let c = cold.records().open_credential(&acme, "c1").await.unwrap();
     assert_eq!(c.secret().expose(), b"sk-1");
 }

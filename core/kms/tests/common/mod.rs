@@ -119,8 +119,9 @@ pub async fn shred_backup_restore_proof(
 
     // A tenant from before per-tenant keys.
     let g = guard(&legacy);
-    g.create_tenant(&ctx(&old)).await.unwrap();
-    g.put_record(&ctx(&old), &format!("{old}-r"), "notes", None, b"old data")
+    g.keys().create_tenant(&ctx(&old)).await.unwrap();
+    g.records()
+        .put(&ctx(&old), &format!("{old}-r"), "notes", None, b"old data")
         .await
         .unwrap();
     drop(g);
@@ -129,16 +130,23 @@ pub async fn shred_backup_restore_proof(
     let mut sealed = Vec::new();
     for t in [&acme, &globex] {
         let c = ctx(t);
-        g.create_tenant(&c).await.unwrap();
-        g.put_record(&c, &format!("{t}-1"), "notes", None, b"v1 data")
+        g.keys().create_tenant(&c).await.unwrap();
+        g.records()
+            .put(&c, &format!("{t}-1"), "notes", None, b"v1 data")
             .await
             .unwrap();
-        g.rotate_tenant_key(&c).await.unwrap();
-        g.put_record(&c, &format!("{t}-2"), "notes", None, b"v2 data")
+        g.keys().rotate(&c).await.unwrap();
+        g.records()
+            .put(&c, &format!("{t}-2"), "notes", None, b"v2 data")
             .await
             .unwrap();
-        sealed.push(g.seal(&c, "outside", b"held by the app").await.unwrap());
-        for k in g.key_versions(&c).await.unwrap() {
+        sealed.push(
+            g.records()
+                .seal(&c, "outside", b"held by the app")
+                .await
+                .unwrap(),
+        );
+        for k in g.keys().versions(&c).await.unwrap() {
             assert!(
                 tenant_keys.tenant_bound(&tenantguard::kms::WrappedKey {
                     kek_id: k.kek_id.clone(),
@@ -151,16 +159,19 @@ pub async fn shred_backup_restore_proof(
     }
     // The legacy tenant opens, and the KEK-rotation job moves it to its own key.
     let (_, p) = g
+        .records()
         .open_record(&ctx(&old), &format!("{old}-r"))
         .await
         .unwrap();
     assert_eq!(p.expose(), b"old data");
     let r = g
-        .rewrap_tenant_keys(&crate::tg_cap::cap(), None, 1000, |_| {})
+        .keys()
+        .rewrap(&crate::tg_cap::cap(), None, 1000, |_| {})
         .await
         .unwrap();
     assert!(r.rewrapped >= 1, "{r:?}");
     let (_, p) = g
+        .records()
         .open_record(&ctx(&old), &format!("{old}-r"))
         .await
         .unwrap();
@@ -171,26 +182,26 @@ pub async fn shred_backup_restore_proof(
     copy_all(dir.path(), &bak);
 
     let g = guard(&tenant_keys);
-    let report = g.shred_tenant(&ctx(&acme)).await.unwrap();
+    let report = g.keys().shred(&ctx(&acme)).await.unwrap();
     assert!(report.backups_unreadable(), "{report:?}");
     // Idempotent.
-    g.shred_tenant(&ctx(&acme)).await.unwrap();
+    g.keys().shred(&ctx(&acme)).await.unwrap();
     drop(g);
 
     // The attack: the pre-shred backup is restored.
     copy_all(&bak, dir.path());
     let g = guard(&tenant_keys);
-    assert_eq!(g.key_versions(&ctx(&acme)).await.unwrap().len(), 2);
+    assert_eq!(g.keys().versions(&ctx(&acme)).await.unwrap().len(), 2);
     let a = ctx(&acme);
     for id in [format!("{acme}-1"), format!("{acme}-2")] {
-        let e = g.open_record(&a, &id).await.unwrap_err();
+        let e = g.records().open_record(&a, &id).await.unwrap_err();
         assert!(
             matches!(e.kind(), ErrorKind::KeyProvider | ErrorKind::KeyDestroyed),
             "{id}: {e}"
         );
     }
-    assert!(g.open(&a, "outside", &sealed[0]).await.is_err());
-    assert!(g.seal(&a, "x", b"y").await.is_err());
+    assert!(g.records().open(&a, "outside", &sealed[0]).await.is_err());
+    assert!(g.records().seal(&a, "x", b"y").await.is_err());
     // The other tenant (and the migrated one) are untouched.
     let b = ctx(&globex);
     for (id, want) in [
@@ -198,15 +209,20 @@ pub async fn shred_backup_restore_proof(
         (format!("{globex}-2"), "v2 data"),
     ] {
         assert_eq!(
-            g.open_record(&b, &id).await.unwrap().1.expose(),
+            g.records().open_record(&b, &id).await.unwrap().1.expose(),
             want.as_bytes()
         );
     }
     assert_eq!(
-        g.open(&b, "outside", &sealed[1]).await.unwrap().expose(),
+        g.records()
+            .open(&b, "outside", &sealed[1])
+            .await
+            .unwrap()
+            .expose(),
         b"held by the app"
     );
     let (_, p) = g
+        .records()
         .open_record(&ctx(&old), &format!("{old}-r"))
         .await
         .unwrap();

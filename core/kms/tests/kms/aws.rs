@@ -143,8 +143,9 @@ async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
         .unwrap();
     let service = tg_cap::cap();
     for t in ["t1", "t2", "t3"] {
-        g.create_tenant(&ctx(&service, t)).await.unwrap();
-        g.put_record(&ctx(&service, t), t, "note", None, t.as_bytes())
+        g.keys().create_tenant(&ctx(&service, t)).await.unwrap();
+        g.records()
+            .put(&ctx(&service, t), t, "note", None, t.as_bytes())
             .await
             .unwrap();
     }
@@ -157,10 +158,7 @@ async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
         .send()
         .await
         .unwrap();
-    let r = g
-        .rewrap_tenant_keys(&service, None, 10, |_| {})
-        .await
-        .unwrap();
+    let r = g.keys().rewrap(&service, None, 10, |_| {}).await.unwrap();
     assert_eq!((r.tenants, r.rewrapped), (3, 3));
     // The old key disabled: everything still opens with a cold cache.
     p.client()
@@ -177,11 +175,12 @@ async fn moving_the_alias_to_a_new_key_rewraps_every_tenant() {
         .unwrap();
     for t in ["t1", "t2", "t3"] {
         assert_eq!(
-            cold.key_versions(&ctx(&service, t)).await.unwrap()[0].kek_id,
+            cold.keys().versions(&ctx(&service, t)).await.unwrap()[0].kek_id,
             new_arn
         );
         assert_eq!(
-            cold.open_record(&ctx(&service, t), t)
+            cold.records()
+                .open_record(&ctx(&service, t), t)
                 .await
                 .unwrap()
                 .1
@@ -214,24 +213,32 @@ async fn byok_tenant_moves_to_its_own_aws_key() {
     let service = tg_cap::cap();
     let (acme, globex) = (ctx(&service, "acme"), ctx(&service, "globex"));
     for c in [&acme, &globex] {
-        g.create_tenant(c).await.unwrap();
-        g.put_record(c, c.tenant().as_str(), "note", None, b"secret")
+        g.keys().create_tenant(c).await.unwrap();
+        g.records()
+            .put(c, c.tenant().as_str(), "note", None, b"secret")
             .await
             .unwrap();
     }
     assert_eq!(
-        g.set_tenant_key_provider(&acme, Some("acme-aws"))
+        g.keys()
+            .set_provider(&acme, Some("acme-aws"))
             .await
             .unwrap()
             .rewrapped,
         1
     );
     assert_eq!(
-        g.key_versions(&acme).await.unwrap()[0].kek_id,
+        g.keys().versions(&acme).await.unwrap()[0].kek_id,
         format!("@acme-aws/{acme_arn}")
     );
     assert_eq!(
-        build().open_record(&acme, "acme").await.unwrap().1.expose(),
+        build()
+            .records()
+            .open_record(&acme, "acme")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"secret"
     );
 
@@ -256,18 +263,23 @@ async fn byok_tenant_moves_to_its_own_aws_key() {
     assert!(!meta.key_metadata().unwrap().enabled());
     let cold = build();
     assert_eq!(
-        cold.open_record(&globex, "globex")
+        cold.records()
+            .open_record(&globex, "globex")
             .await
             .unwrap()
             .1
             .expose(),
         b"secret"
     );
-    if cold.open_record(&acme, "acme").await.is_ok() {
+    if cold.records().open_record(&acme, "acme").await.is_ok() {
         eprintln!("note: this moto version does not enforce disabled keys on Decrypt (a real KMS answers DisabledException)");
     } else {
         assert_eq!(
-            cold.open_record(&acme, "acme").await.unwrap_err().kind(),
+            cold.records()
+                .open_record(&acme, "acme")
+                .await
+                .unwrap_err()
+                .kind(),
             ErrorKind::KeyProvider
         );
     }
@@ -352,9 +364,12 @@ async fn shredding_schedules_the_tenants_own_key_for_deletion() {
         .unwrap();
     let svc = tg_cap::cap();
     let t = TenantContext::service(TenantId::new(unique("hot")).unwrap(), &svc);
-    g.create_tenant(&t).await.unwrap();
+    g.keys().create_tenant(&t).await.unwrap();
     for i in 0..20 {
-        g.seal(&t, "c", format!("{i}").as_bytes()).await.unwrap();
+        g.records()
+            .seal(&t, "c", format!("{i}").as_bytes())
+            .await
+            .unwrap();
     }
     assert_eq!(g.cache_stats().loads, 1);
     assert!(per_tenant

@@ -508,24 +508,33 @@ async fn byok_tenant_on_the_fake_is_locked_out_when_its_key_is_disabled() {
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &service);
     let globex = TenantContext::service(TenantId::new("globex").unwrap(), &service);
     for c in [&acme, &globex] {
-        g.create_tenant(c).await.unwrap();
-        g.put_record(c, c.tenant().as_str(), "note", None, b"secret")
+        g.keys().create_tenant(c).await.unwrap();
+        g.records()
+            .put(c, c.tenant().as_str(), "note", None, b"secret")
             .await
             .unwrap();
     }
-    g.set_tenant_key_provider(&acme, Some("acme-gcp"))
+    g.keys()
+        .set_provider(&acme, Some("acme-gcp"))
         .await
         .unwrap();
     assert_eq!(
-        build().open_record(&acme, "acme").await.unwrap().1.expose(),
+        build()
+            .records()
+            .open_record(&acme, "acme")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"secret"
     );
     fake.set(Mode::Status(400, "FAILED_PRECONDITION"));
     let cold = build();
-    let e = cold.open_record(&acme, "acme").await.unwrap_err();
+    let e = cold.records().open_record(&acme, "acme").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::KeyProvider);
     assert_eq!(
-        cold.open_record(&globex, "globex")
+        cold.records()
+            .open_record(&globex, "globex")
             .await
             .unwrap()
             .1

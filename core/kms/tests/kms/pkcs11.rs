@@ -149,25 +149,34 @@ async fn byok_key_destroyed_on_the_token_locks_out_only_that_tenant() {
     let acme = TenantContext::service(TenantId::new("acme").unwrap(), &service);
     let globex = TenantContext::service(TenantId::new("globex").unwrap(), &service);
     for c in [&acme, &globex] {
-        g.create_tenant(c).await.unwrap();
-        g.put_record(c, c.tenant().as_str(), "note", None, b"secret")
+        g.keys().create_tenant(c).await.unwrap();
+        g.records()
+            .put(c, c.tenant().as_str(), "note", None, b"secret")
             .await
             .unwrap();
     }
-    g.set_tenant_key_provider(&acme, Some("acme-hsm"))
+    g.keys()
+        .set_provider(&acme, Some("acme-hsm"))
         .await
         .unwrap();
     assert_eq!(
-        build().open_record(&acme, "acme").await.unwrap().1.expose(),
+        build()
+            .records()
+            .open_record(&acme, "acme")
+            .await
+            .unwrap()
+            .1
+            .expose(),
         b"secret"
     );
     acme_hsm.destroy_kek(&acme_label).await.unwrap();
     let cold = build();
-    let e = cold.open_record(&acme, "acme").await.unwrap_err();
+    let e = cold.records().open_record(&acme, "acme").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::KeyProvider, "{e}");
     assert!(e.to_string().contains("not found"), "{e}");
     assert_eq!(
-        cold.open_record(&globex, "globex")
+        cold.records()
+            .open_record(&globex, "globex")
             .await
             .unwrap()
             .1

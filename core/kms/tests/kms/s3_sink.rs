@@ -261,18 +261,19 @@ async fn a_guard_publishes_its_signed_checkpoints_to_the_bucket() {
         .map(tg_cap::keep)
         .unwrap();
     let ctx = TenantContext::service(t("acme"), &tg_cap::cap());
-    g.create_tenant(&ctx).await.unwrap();
+    g.keys().create_tenant(&ctx).await.unwrap();
     for i in 0..7 {
-        g.record_audit(
-            &ctx,
-            AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{i}")),
-        )
-        .await
-        .unwrap();
+        g.audit()
+            .record(
+                &ctx,
+                AuditEvent::new(AuditAction::EgressDecision, format!("provider:p{i}")),
+            )
+            .await
+            .unwrap();
     }
     let fresh = sink(&ep, &name, "tenantguard/checkpoints/");
     let p = fresh.latest(&t("acme")).await.unwrap().unwrap();
     assert!(p.size >= 6, "{}", p.size);
-    let cp = open_checkpoint(p.note.as_bytes(), &[g.audit_public_key().await.unwrap()]).unwrap();
+    let cp = open_checkpoint(p.note.as_bytes(), &[g.audit().public_key().await.unwrap()]).unwrap();
     assert_eq!((cp.size, cp.root), (p.size, p.root));
 }

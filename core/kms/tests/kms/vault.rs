@@ -197,8 +197,9 @@ async fn kek_rotation_rewraps_to_the_new_version_then_old_versions_retire() {
     let service = tg_cap::cap();
     for t in ["t1", "t2", "t3"] {
         let c = service_ctx(&service, t);
-        g.create_tenant(&c).await.unwrap();
-        g.put_record(&c, &format!("{t}-r"), "note", None, t.as_bytes())
+        g.keys().create_tenant(&c).await.unwrap();
+        g.records()
+            .put(&c, &format!("{t}-r"), "note", None, t.as_bytes())
             .await
             .unwrap();
     }
@@ -212,7 +213,8 @@ async fn kek_rotation_rewraps_to_the_new_version_then_old_versions_retire() {
     );
     let mut batches = 0;
     let r = g
-        .rewrap_tenant_keys(&service, None, 2, |_| batches += 1)
+        .keys()
+        .rewrap(&service, None, 2, |_| batches += 1)
         .await
         .unwrap();
     assert_eq!((r.tenants, r.rewrapped, batches), (3, 3, 2));
@@ -233,11 +235,12 @@ async fn kek_rotation_rewraps_to_the_new_version_then_old_versions_retire() {
     for t in ["t1", "t2", "t3"] {
         let c = service_ctx(&service, t);
         assert_eq!(
-            cold.key_versions(&c).await.unwrap()[0].kek_id,
+            cold.keys().versions(&c).await.unwrap()[0].kek_id,
             format!("transit/{key}:v2")
         );
         assert_eq!(
-            cold.open_record(&c, &format!("{t}-r"))
+            cold.records()
+                .open_record(&c, &format!("{t}-r"))
                 .await
                 .unwrap()
                 .1
@@ -268,7 +271,8 @@ async fn byok_tenant_key_deleted_in_the_kms_locks_out_only_that_tenant() {
     let build = || {
         Guard::builder()
             .key_provider(bao.provider(&deployment_key))
-            .tenant_key_provider("acme-bao", bao.provider(&acme_key))
+            .keys()
+            .provider("acme-bao", bao.provider(&acme_key))
             .allow_tenant_key_provider("acme-bao", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
             .build_with_service()
@@ -282,22 +286,25 @@ async fn byok_tenant_key_deleted_in_the_kms_locks_out_only_that_tenant() {
         service_ctx(&service, "globex"),
     );
     for c in [&acme, &globex] {
-        g.create_tenant(c).await.unwrap();
-        g.put_record(c, &format!("{}-r", c.tenant()), "note", None, b"secret")
+        g.keys().create_tenant(c).await.unwrap();
+        g.records()
+            .put(c, &format!("{}-r", c.tenant()), "note", None, b"secret")
             .await
             .unwrap();
     }
     let r = g
-        .set_tenant_key_provider(&acme, Some("acme-bao"))
+        .keys()
+        .set_provider(&acme, Some("acme-bao"))
         .await
         .unwrap();
     assert_eq!(r.rewrapped, 1);
     assert_eq!(
-        g.key_versions(&acme).await.unwrap()[0].kek_id,
+        g.keys().versions(&acme).await.unwrap()[0].kek_id,
         format!("@acme-bao/transit/{acme_key}:v1")
     );
     assert_eq!(
         build()
+            .records()
             .open_record(&acme, "acme-r")
             .await
             .unwrap()
@@ -319,11 +326,16 @@ async fn byok_tenant_key_deleted_in_the_kms_locks_out_only_that_tenant() {
         .await
         .is_success());
     let cold = build();
-    let e = cold.open_record(&acme, "acme-r").await.unwrap_err();
+    let e = cold
+        .records()
+        .open_record(&acme, "acme-r")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::KeyProvider, "{e}");
     assert!(e.to_string().contains("not found"), "{e}");
     assert_eq!(
-        cold.open_record(&globex, "globex-r")
+        cold.records()
+            .open_record(&globex, "globex-r")
             .await
             .unwrap()
             .1
