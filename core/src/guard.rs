@@ -8,13 +8,13 @@ use crate::crypto::{self, Context, DataKey, KeyId, SealFormat, SealedValue, Tena
 use crate::error::Result;
 use crate::events::{Event, EventBus, FeedStatus, Subscription};
 use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, WrapContext};
+use crate::scope::Action as ScopeAction;
 use crate::secret::{Credential, CredentialKind, SecretBytes};
 use crate::store::{
     AuditStore, KeyRecordStore, KeyState, MembershipStore, RetentionStore, SealedRecord,
     SessionStore, Store, StoreError, StoreParts, Stores, TenantKeyRecord, TokenStore,
 };
 use crate::tenant::{Principal, PrincipalKind, Role, ServiceRole, TenantContext, TenantError};
-use crate::tokens::Action as ScopeAction;
 
 area_handle!(
     /// Sealed values and stored records of a tenant: seal, open, put, delete. From [`Guard::records`].
@@ -1080,7 +1080,7 @@ impl Records<'_> {
         context: &str,
         value: &SealedValue,
     ) -> Result<SecretBytes> {
-        let echoed = crate::tokens::echo_str(context);
+        let echoed = crate::scope::echo_str(context);
         let mut target = String::with_capacity(6 + echoed.len());
         target.push_str("value:");
         target.push_str(echoed);

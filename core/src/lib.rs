@@ -72,6 +72,7 @@ pub mod retention;
 #[cfg(feature = "totp")]
 pub mod reveal;
 mod rotation;
+mod scope;
 mod secret;
 pub mod store;
 pub mod tenant;
@@ -87,6 +88,7 @@ pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Reason, Result, UnknownName};
 pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, Records, SystemClock};
+pub use kms::RewrapReport;
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
 pub use members::Members;
 pub use portal::Portal;
@@ -95,7 +97,7 @@ pub use ratelimit::Limits;
 pub use ratelimit::{ActionClass, LimitKey, RateLimitError, RateLimiter};
 pub use retention::Retention;
 pub use rotation::Keys;
-pub use rotation::{ReencryptReport, RewrapReport, SealedCensus};
+pub use rotation::{ReencryptReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;

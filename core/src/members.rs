@@ -8,11 +8,11 @@
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
+use crate::scope::Action as ScopeAction;
 use crate::store::{StoreError, MAX_PAGE};
 use crate::tenant::{
     Membership, Principal, PrincipalKind, Resolved, Role, TenantContext, TenantError, UserId,
 };
-use crate::tokens::Action as ScopeAction;
 
 area_handle!(
     /// Organization memberships and roles: list, set, remove. From [`Guard::members`].

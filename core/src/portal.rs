@@ -13,9 +13,9 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
 use crate::kms::KmsError;
+use crate::scope::Action as ScopeAction;
 use crate::secret::{Credential, CredentialKind};
 use crate::tenant::{Role, TenantContext};
-use crate::tokens::Action as ScopeAction;
 
 area_handle!(
     /// SSO/MFA portal marks and portal-checked credentials. From [`Guard::portal`].

@@ -197,7 +197,7 @@ impl Guard {
             ctx,
             Action::UseCredential.needed_role(),
             &format!("totp/{id}"),
-            crate::tokens::Action::Read,
+            crate::scope::Action::Read,
             "get a TOTP code",
         )?;
         totp::check_params(params)?;

@@ -4,14 +4,16 @@
 //! Every step is atomic per row and idempotent, so a crash at any point leaves every
 //! value openable, and running a job again resumes where it stopped.
 
+use std::collections::HashMap;
+
 use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, KeyId, SealedValue};
 use crate::error::Result;
 use crate::guard::{record_context, Guard};
-use crate::kms::KmsError;
-use crate::store::{KeyState, StoreError, MAX_PAGE};
+use crate::kms::{current_tagged, KmsError, Rewrap, RewrapReport};
+use crate::scope::Action as ScopeAction;
+use crate::store::{check_batch, KeyState, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
-use crate::tokens::Action as ScopeAction;
 
 area_handle!(
     /// Tenant keys: create, rotate, re-encrypt, retire, rewrap, shred, and BYOK provider choice. From [`Guard::keys`].
@@ -72,35 +74,6 @@ impl SealedCensus {
             .copied()
             .unwrap_or(0)
     }
-}
-
-/// Progress and outcome of a KEK-rotation (re-wrap) run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RewrapReport {
-    /// Tenants visited.
-    pub tenants: u64,
-    /// Data keys re-wrapped under the current KEK.
-    pub rewrapped: u64,
-    /// Data keys already under the current KEK.
-    pub current: u64,
-    /// Service keyring keys (row-MAC, session-signing, audit-MAC, checkpoint-signing)
-    /// re-wrapped under the current KEK by this run.
-    pub service_keys_rewrapped: u64,
-    /// Service keyring keys already under the current KEK.
-    pub service_keys_current: u64,
-    /// The last tenant finished: pass it as `start_after` to resume.
-    pub last_tenant: Option<TenantId>,
-    /// The progress callback stopped the run early; resume from `last_tenant`.
-    pub stopped: bool,
-}
-
-/// Checks a job's batch size (1 to `MAX_PAGE`).
-pub(crate) fn check_batch(batch: usize) -> Result<usize> {
-    if batch == 0 || batch > MAX_PAGE {
-        return Err(StoreError::InvalidInput(format!("batch size must be 1 to {MAX_PAGE}")).into());
-    }
-    Ok(batch)
 }
 
 impl Guard {
@@ -538,5 +511,82 @@ impl Keys<'_> {
             }
         }
         Ok(report)
+    }
+}
+
+impl Keys<'_> {
+    /// Names of the tenant key providers configured in this guard.
+    pub fn provider_names(self) -> Vec<String> {
+        self.g.tenant_providers().keys().cloned().collect()
+    }
+
+    /// Moves the tenant's data keys to provider `name` (its own KMS key: bring your own
+    /// key), or back to the deployment provider with `None`. Re-wraps only this tenant's
+    /// data keys; no record is re-encrypted. New key versions then go to that provider.
+    /// Idempotent and resumable: run it again after a failure. Needs the service
+    /// capability (a tenant owner cannot pick a key provider), and a named provider must
+    /// be allowed for this tenant ([`GuardBuilder::allow_tenant_key_provider`](crate::GuardBuilder::allow_tenant_key_provider)):
+    /// `ProviderNotAllowed` otherwise.
+    pub async fn set_provider(
+        self,
+        ctx: &TenantContext,
+        name: Option<&str>,
+    ) -> Result<RewrapReport> {
+        self.g
+            .require_service(ctx, "change the tenant's key provider")?;
+        self.g.provider_named(name)?;
+        if let Some(n) = name {
+            if !self.g.provider_allowed(n, ctx.tenant()) {
+                return Err(KmsError::ProviderNotAllowed.into());
+            }
+        }
+        let keys = self.g.store().tenant_keys(ctx).await?;
+        if keys.iter().all(|k| k.state == KeyState::Destroyed) {
+            return Err(KmsError::TenantShredded.into());
+        }
+        let mut report = RewrapReport {
+            tenants: 1,
+            ..Default::default()
+        };
+        let mut currents = HashMap::new();
+        let mut result = Ok(());
+        for k in keys.iter().filter(|k| k.state != KeyState::Destroyed) {
+            match self.g.rewrap_record(ctx, k, name, &mut currents).await {
+                Ok(Rewrap::Rewrapped) => report.rewrapped += 1,
+                Ok(Rewrap::Current) => report.current += 1,
+                Ok(Rewrap::Raced) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.g.invalidate(ctx);
+        result?;
+        if report.rewrapped > 0 {
+            let ev = AuditEvent::new(
+                AuditAction::KeyRewrap,
+                format!("kek:{}", current_tagged(&currents, name)),
+            )
+            .detail("provider", name.unwrap_or("deployment"))
+            .detail("rewrapped", report.rewrapped.to_string());
+            self.g.append_audit(ctx, ev).await?;
+        }
+        report.last_tenant = Some(ctx.tenant().clone());
+        Ok(report)
+    }
+
+    /// The named provider that wraps the tenant's active key (None: the deployment
+    /// provider). Any role.
+    pub async fn provider(self, ctx: &TenantContext) -> Result<Option<String>> {
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            crate::scope::Action::Read,
+            "read the tenant's key provider",
+        )?;
+        let keys = self.g.store().tenant_keys(ctx).await?;
+        Ok(Guard::provider_of(&keys))
     }
 }

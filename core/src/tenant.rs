@@ -7,7 +7,7 @@
 use thiserror::Error;
 
 use crate::error::ErrorKind;
-use crate::tokens::{Action as ScopeAction, Scope};
+use crate::scope::{Action as ScopeAction, Scope};
 
 /// Longest tenant id, in bytes.
 pub const MAX_TENANT_ID_LEN: usize = 64;
@@ -460,7 +460,7 @@ impl TenantContext {
             Principal::Agent(g) if g.allows(resource, action) => Ok(()),
             Principal::Agent(_) => Err(TenantError::OutOfScope {
                 action: what,
-                resource: crate::tokens::echo(resource),
+                resource: crate::scope::echo(resource),
             }),
         }
     }

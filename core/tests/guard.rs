@@ -17,6 +17,8 @@ mod tg_cap;
 mod facade;
 #[path = "guard/isolation_write_only.rs"]
 mod isolation_write_only;
+#[path = "guard/layering.rs"]
+mod layering;
 #[path = "guard/messages.rs"]
 mod messages;
 #[path = "guard/operator_jobs.rs"]

@@ -53,9 +53,9 @@ use thiserror::Error;
 
 use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
+use crate::scope::Action as ScopeAction;
 use crate::store::MAX_PAGE;
 use crate::tenant::{Principal, Role, TenantContext};
-use crate::tokens::Action as ScopeAction;
 
 area_handle!(
     /// The tenant audit log: record, read, export, verify, checkpoints and proofs. From [`Guard::audit`].

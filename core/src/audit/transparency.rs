@@ -17,9 +17,9 @@ use super::{AuditError, VerifyProblem};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::kms::ServicePurpose;
+use crate::scope::Action as ScopeAction;
 use crate::store::MAX_PAGE;
 use crate::tenant::{Role, TenantContext, TenantId};
-use crate::tokens::Action as ScopeAction;
 
 /// First line of an export bundle.
 pub const EXPORT_HEADER: &str = "tenantguard-audit-export/v1";

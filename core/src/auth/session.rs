@@ -17,11 +17,12 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::AuthError;
+use super::{AuthError, PasswordCheck, PasswordHasher};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::events::Event;
 use crate::guard::Guard;
+use crate::ratelimit::{ActionClass, LimitKey};
 use crate::secret::SecretBytes;
 use crate::store::{RefreshRecord, SessionRecord, StoreError, MAX_PAGE};
 use crate::tenant::{
@@ -712,5 +713,55 @@ impl Sessions<'_> {
             self.g.append_audit(ctx, ev).await?;
         }
         Ok(n)
+    }
+}
+
+impl Sessions<'_> {
+    /// Verifies `password` of `user` in `tenant` against the stored PHC string `phc`, under
+    /// the `Login` rate limit: refused with `RateLimited` (retry-after) before any hashing
+    /// when over the limit; a wrong password counts as a failure (more than a success) and
+    /// repeated failures lock the (user, `host_key`) pair out with an exponential back-off
+    /// (audited as `ratelimit.lockout`, with counts only). Pass the caller's IP address or
+    /// client id as `host_key`: an attacker from one host then never locks the user out
+    /// from another. `WrongPassword`, `MalformedHash` and `InvalidInput` as
+    /// [`PasswordHasher::verify`].
+    pub async fn verify_password(
+        self,
+        hasher: &PasswordHasher,
+        tenant: &TenantId,
+        user: &UserId,
+        password: &str,
+        phc: &str,
+        host_key: Option<&str>,
+    ) -> Result<PasswordCheck> {
+        let subject = format!("u:{}", user.as_str());
+        let key = LimitKey::tenant(tenant.as_str())
+            .subject(&subject)
+            .host(host_key);
+        let limiter = self.g.rate_limiter();
+        let policy = self.g.tenant_policy(tenant, ActionClass::Login).await?;
+        limiter
+            .check_with(ActionClass::Login, &policy, &key)
+            .await?;
+        match hasher.verify(password, phc) {
+            Ok(check) => {
+                limiter
+                    .success_with(ActionClass::Login, &policy, &key)
+                    .await;
+                Ok(check)
+            }
+            Err(AuthError::WrongPassword) => {
+                let out = limiter
+                    .failure_with(ActionClass::Login, &policy, &key)
+                    .await;
+                if let Some(lock) = out.locked_for {
+                    self.g
+                        .audit_lockout(tenant, ActionClass::Login, user.as_str(), out.fails, lock)
+                        .await?;
+                }
+                Err(AuthError::WrongPassword.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -43,9 +43,9 @@ use crate::redact::{
     self, Category, HashKey, Operation, Operator, OrgPattern, PseudonymSession, RedactError,
     Redactor, DEFAULT_SESSION_TTL,
 };
+use crate::scope::Action as ScopeAction;
 use crate::store::PolicyStore;
 use crate::tenant::{Principal, Role, TenantContext, TenantId};
-use crate::tokens::Action as ScopeAction;
 
 /// The policy kind under which the egress policy is stored.
 pub const POLICY_KIND: &str = "egress";

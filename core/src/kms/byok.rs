@@ -9,13 +9,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{KeyProvider, KmsError, WrapContext, WrappedKey};
-use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::DataKey;
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::rotation::RewrapReport;
 use crate::store::{KeyState, StoreError, TenantKeyRecord};
-use crate::tenant::{Role, TenantContext};
+use crate::tenant::TenantContext;
 
 /// Longest name of a tenant key provider.
 pub const MAX_PROVIDER_NAME_LEN: usize = 64;
@@ -165,83 +163,6 @@ impl Guard {
                 false => Rewrap::Raced,
             },
         )
-    }
-}
-
-impl crate::Keys<'_> {
-    /// Names of the tenant key providers configured in this guard.
-    pub fn provider_names(self) -> Vec<String> {
-        self.g.tenant_providers().keys().cloned().collect()
-    }
-
-    /// Moves the tenant's data keys to provider `name` (its own KMS key: bring your own
-    /// key), or back to the deployment provider with `None`. Re-wraps only this tenant's
-    /// data keys; no record is re-encrypted. New key versions then go to that provider.
-    /// Idempotent and resumable: run it again after a failure. Needs the service
-    /// capability (a tenant owner cannot pick a key provider), and a named provider must
-    /// be allowed for this tenant ([`GuardBuilder::allow_tenant_key_provider`](crate::GuardBuilder::allow_tenant_key_provider)):
-    /// `ProviderNotAllowed` otherwise.
-    pub async fn set_provider(
-        self,
-        ctx: &TenantContext,
-        name: Option<&str>,
-    ) -> Result<RewrapReport> {
-        self.g
-            .require_service(ctx, "change the tenant's key provider")?;
-        self.g.provider_named(name)?;
-        if let Some(n) = name {
-            if !self.g.provider_allowed(n, ctx.tenant()) {
-                return Err(KmsError::ProviderNotAllowed.into());
-            }
-        }
-        let keys = self.g.store().tenant_keys(ctx).await?;
-        if keys.iter().all(|k| k.state == KeyState::Destroyed) {
-            return Err(KmsError::TenantShredded.into());
-        }
-        let mut report = RewrapReport {
-            tenants: 1,
-            ..Default::default()
-        };
-        let mut currents = HashMap::new();
-        let mut result = Ok(());
-        for k in keys.iter().filter(|k| k.state != KeyState::Destroyed) {
-            match self.g.rewrap_record(ctx, k, name, &mut currents).await {
-                Ok(Rewrap::Rewrapped) => report.rewrapped += 1,
-                Ok(Rewrap::Current) => report.current += 1,
-                Ok(Rewrap::Raced) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.g.invalidate(ctx);
-        result?;
-        if report.rewrapped > 0 {
-            let ev = AuditEvent::new(
-                AuditAction::KeyRewrap,
-                format!("kek:{}", current_tagged(&currents, name)),
-            )
-            .detail("provider", name.unwrap_or("deployment"))
-            .detail("rewrapped", report.rewrapped.to_string());
-            self.g.append_audit(ctx, ev).await?;
-        }
-        report.last_tenant = Some(ctx.tenant().clone());
-        Ok(report)
-    }
-
-    /// The named provider that wraps the tenant's active key (None: the deployment
-    /// provider). Any role.
-    pub async fn provider(self, ctx: &TenantContext) -> Result<Option<String>> {
-        self.g.authorize(
-            ctx,
-            Role::Viewer,
-            "keys",
-            crate::tokens::Action::Read,
-            "read the tenant's key provider",
-        )?;
-        let keys = self.g.store().tenant_keys(ctx).await?;
-        Ok(Guard::provider_of(&keys))
     }
 }
 

@@ -278,3 +278,24 @@ impl KmsError {
         matches!(self, KmsError::Unavailable(_) | KmsError::Timeout(_))
     }
 }
+
+/// Progress and outcome of a KEK-rotation (re-wrap) run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewrapReport {
+    /// Tenants visited.
+    pub tenants: u64,
+    /// Data keys re-wrapped under the current KEK.
+    pub rewrapped: u64,
+    /// Data keys already under the current KEK.
+    pub current: u64,
+    /// Service keyring keys (row-MAC, session-signing, audit-MAC, checkpoint-signing)
+    /// re-wrapped under the current KEK by this run.
+    pub service_keys_rewrapped: u64,
+    /// Service keyring keys already under the current KEK.
+    pub service_keys_current: u64,
+    /// The last tenant finished: pass it as `start_after` to resume.
+    pub last_tenant: Option<TenantId>,
+    /// The progress callback stopped the run early; resume from `last_tenant`.
+    pub stopped: bool,
+}

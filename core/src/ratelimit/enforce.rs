@@ -5,13 +5,9 @@ use std::sync::{Arc, RwLock};
 use super::overrides::TenantPolicies;
 use super::{ActionClass, ClassPolicy, LimitKey, RateLimitOverrides, OVERRIDE_POLICY_KIND};
 use crate::audit::{AuditAction, AuditEvent};
-#[cfg(feature = "auth")]
-use crate::auth::{AuthError, PasswordCheck, PasswordHasher};
 use crate::events::Event;
-#[cfg(feature = "auth")]
-use crate::tenant::UserId;
+use crate::scope::Action as ScopeAction;
 use crate::tenant::{Principal, Role, TenantContext, TenantId};
-use crate::tokens::Action as ScopeAction;
 use crate::{ErrorKind, Guard, Result};
 
 area_handle!(
@@ -288,57 +284,5 @@ impl Limits<'_> {
             )
             .await?;
         Ok(v)
-    }
-}
-
-#[cfg(feature = "auth")]
-impl crate::auth::Sessions<'_> {
-    /// Verifies `password` of `user` in `tenant` against the stored PHC string `phc`, under
-    /// the `Login` rate limit: refused with `RateLimited` (retry-after) before any hashing
-    /// when over the limit; a wrong password counts as a failure (more than a success) and
-    /// repeated failures lock the (user, `host_key`) pair out with an exponential back-off
-    /// (audited as `ratelimit.lockout`, with counts only). Pass the caller's IP address or
-    /// client id as `host_key`: an attacker from one host then never locks the user out
-    /// from another. `WrongPassword`, `MalformedHash` and `InvalidInput` as
-    /// [`PasswordHasher::verify`].
-    #[cfg(feature = "auth")]
-    pub async fn verify_password(
-        self,
-        hasher: &PasswordHasher,
-        tenant: &TenantId,
-        user: &UserId,
-        password: &str,
-        phc: &str,
-        host_key: Option<&str>,
-    ) -> Result<PasswordCheck> {
-        let subject = format!("u:{}", user.as_str());
-        let key = LimitKey::tenant(tenant.as_str())
-            .subject(&subject)
-            .host(host_key);
-        let limiter = self.g.rate_limiter();
-        let policy = self.g.tenant_policy(tenant, ActionClass::Login).await?;
-        limiter
-            .check_with(ActionClass::Login, &policy, &key)
-            .await?;
-        match hasher.verify(password, phc) {
-            Ok(check) => {
-                limiter
-                    .success_with(ActionClass::Login, &policy, &key)
-                    .await;
-                Ok(check)
-            }
-            Err(AuthError::WrongPassword) => {
-                let out = limiter
-                    .failure_with(ActionClass::Login, &policy, &key)
-                    .await;
-                if let Some(lock) = out.locked_for {
-                    self.g
-                        .audit_lockout(tenant, ActionClass::Login, user.as_str(), out.fails, lock)
-                        .await?;
-                }
-                Err(AuthError::WrongPassword.into())
-            }
-            Err(e) => Err(e.into()),
-        }
     }
 }

@@ -941,7 +941,7 @@ macro_rules! short_host {
         let k: &LimitKey<'_> = $key;
         match k.host {
             Some(h) if h.len() > MAX_HOST_KEY_LEN => {
-                $buf = hex::encode(crate::tokens::sha256(h));
+                $buf = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(h.as_bytes()));
                 LimitKey {
                     host: Some($buf.as_str()),
                     ..*k

@@ -27,10 +27,10 @@ use crate::audit::erasure::{format_ranges, ERASED_SEQS_DETAIL, MAX_ERASED_PER_RE
 use crate::audit::{AuditAction, AuditEntry, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::rotation::check_batch;
+use crate::scope::Action as ScopeAction;
+use crate::store::check_batch;
 use crate::store::{validate_label, RetentionWindow, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
-use crate::tokens::Action as ScopeAction;
 
 area_handle!(
     /// Retention windows and erasure: set, sweep, erase a subject or a tenant. From [`Guard::retention`].

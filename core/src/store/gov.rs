@@ -3,8 +3,8 @@
 
 use super::StoreError;
 use crate::audit::{AuditDraft, AuditEntry};
+use crate::scope::Scope;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
-use crate::tokens::Scope;
 
 /// Checks a data-class or subject label (1 to 128 bytes, no control characters).
 pub fn validate_label(what: &str, label: &str) -> Result<(), StoreError> {

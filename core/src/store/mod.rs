@@ -426,3 +426,11 @@ impl<
     > Store for T
 {
 }
+
+/// Checks a job's batch size (1 to `MAX_PAGE`).
+pub(crate) fn check_batch(batch: usize) -> crate::Result<usize> {
+    if batch == 0 || batch > MAX_PAGE {
+        return Err(StoreError::InvalidInput(format!("batch size must be 1 to {MAX_PAGE}")).into());
+    }
+    Ok(batch)
+}

@@ -19,10 +19,13 @@ pub mod format;
 mod ops;
 pub use ops::Tokens;
 
+pub(crate) use crate::scope::echo;
+pub use crate::scope::{Action, Scope};
+
 pub(crate) use cache::TokenCache;
+#[cfg(feature = "auth")]
 pub(crate) use ops::sha256;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::error::ErrorKind;
@@ -30,8 +33,7 @@ use crate::tenant::{TenantContext, UserId};
 
 /// Most scopes one token carries.
 pub const MAX_SCOPES: usize = 32;
-/// Longest resource pattern, in bytes.
-pub const MAX_RESOURCE_LEN: usize = 128;
+pub use crate::scope::MAX_RESOURCE_LEN;
 /// Longest token name (a label for humans), in bytes.
 pub const MAX_NAME_LEN: usize = 128;
 
@@ -115,161 +117,6 @@ impl TokenError {
     }
 }
 
-/// What a token may do to a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Read.
-    Read,
-    /// Create or replace.
-    Write,
-    /// Delete.
-    Delete,
-    /// Manage (settings, members of the resource).
-    Admin,
-}
-
-impl Action {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Read => "read",
-            Action::Write => "write",
-            Action::Delete => "delete",
-            Action::Admin => "admin",
-        }
-    }
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One permission: an action on a resource pattern.
-///
-/// Grammar (checked when a token is created; a stored pattern that breaks it matches only
-/// itself, literally):
-///
-/// ```text
-/// pattern  = "*" | segments | segments "/*"
-/// segments = segment *("/" segment)
-/// segment  = 1*(any character but "/", "*" and control characters), not "." nor ".."
-/// ```
-///
-/// At most 128 bytes. `"runs/*"` matches `runs/42` and `runs/a/b` but never `runs`, nor a
-/// resource with an empty, `.` or `..` segment (`runs/../admin/keys`): such names match
-/// only `"*"`. Matching is byte-exact (no Unicode folding: a look-alike never matches).
-/// The SDK's own operations name their resources (`records/<class>/<id>`, `totp/<id>`,
-/// `tokens`, `keys`, `tenant`, `audit`, `policies/<kind>`, `retention`; see docs/SECURITY.md).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Scope {
-    /// Resource pattern.
-    pub resource: String,
-    /// The allowed action (exactly this one: `write` does not imply `read`).
-    pub action: Action,
-}
-
-/// True when `resource` has an empty, `.` or `..` segment.
-fn has_dot_segment(resource: &str) -> bool {
-    resource
-        .split('/')
-        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-}
-
-/// A caller's resource name cut to at most 128 bytes on a character boundary, for errors.
-pub(crate) fn echo(resource: &str) -> String {
-    echo_str(resource).to_owned()
-}
-
-/// [`echo`] without the copy.
-pub(crate) fn echo_str(resource: &str) -> &str {
-    let mut end = resource.len().min(MAX_RESOURCE_LEN);
-    while !resource.is_char_boundary(end) {
-        end -= 1;
-    }
-    &resource[..end]
-}
-
-impl Scope {
-    /// A scope for `action` on `resource`.
-    pub fn new(resource: impl Into<String>, action: Action) -> Self {
-        Scope {
-            resource: resource.into(),
-            action,
-        }
-    }
-
-    /// Read access to `resource`.
-    pub fn read(resource: impl Into<String>) -> Self {
-        Self::new(resource, Action::Read)
-    }
-
-    /// Whether this scope allows `action` on `resource`.
-    pub fn allows(&self, resource: &str, action: Action) -> bool {
-        if self.action != action {
-            return false;
-        }
-        if self.resource == "*" {
-            return true;
-        }
-        match self.resource.strip_suffix('*') {
-            // Only a well-formed "<segments>/*" is a prefix pattern.
-            Some(prefix) if prefix.ends_with('/') && Self::check(&self.resource).is_ok() => {
-                resource.len() > prefix.len()
-                    && resource.starts_with(prefix)
-                    && !has_dot_segment(resource)
-            }
-            _ => self.resource == resource,
-        }
-    }
-
-    /// Whether every (resource, action) this scope allows is also allowed by `outer`.
-    pub fn within(&self, outer: &Scope) -> bool {
-        if self.action != outer.action || Self::check(&self.resource).is_err() {
-            return false;
-        }
-        if outer.resource == "*" {
-            return true;
-        }
-        match outer.resource.strip_suffix('*') {
-            Some(prefix) if prefix.ends_with('/') && Self::check(&outer.resource).is_ok() => {
-                self.resource.len() > prefix.len() && self.resource.starts_with(prefix)
-            }
-            _ => self.resource == outer.resource,
-        }
-    }
-
-    fn check(r: &str) -> Result<(), TokenError> {
-        if r.is_empty() || r.len() > MAX_RESOURCE_LEN {
-            return Err(TokenError::InvalidScope("a pattern is 1 to 128 bytes"));
-        }
-        if r.chars().any(char::is_control) {
-            return Err(TokenError::InvalidScope("no control characters"));
-        }
-        if r == "*" {
-            return Ok(());
-        }
-        let body = r.strip_suffix("/*").unwrap_or(r);
-        if body.contains('*') {
-            return Err(TokenError::InvalidScope(
-                "'*' only as the whole pattern or as its last segment ('runs/*')",
-            ));
-        }
-        if has_dot_segment(body) {
-            return Err(TokenError::InvalidScope(
-                "no empty, '.' or '..' segments, no leading or trailing '/'",
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate(&self) -> Result<(), TokenError> {
-        Self::check(&self.resource)
-    }
-}
-
 /// What to create: the agent, a label, scopes (read-only on everything by default) and an
 /// optional lifetime.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,7 +168,9 @@ impl TokenSpec {
                 "a token needs 1 to {MAX_SCOPES} scopes"
             )));
         }
-        self.scopes.iter().try_for_each(Scope::validate)?;
+        self.scopes
+            .iter()
+            .try_for_each(|s| s.validate().map_err(TokenError::InvalidScope))?;
         if self
             .ttl_secs
             .is_some_and(|t| t <= 0 || t > 100 * 366 * 86_400)
@@ -459,13 +308,7 @@ mod tests {
         for bad in [
             "a*b", "", "runs*", "/runs/*", "runs/", "a/../b", "./a", "a//b", "*/x", "x/**", "\u{7}",
         ] {
-            assert!(
-                matches!(
-                    Scope::read(bad).validate(),
-                    Err(TokenError::InvalidScope(_))
-                ),
-                "{bad:?}"
-            );
+            assert!(Scope::read(bad).validate().is_err(), "{bad:?}");
         }
         for multibyte in ["é", "runs/é", "ü*", "runs/€/*", "日本"] {
             let _ = Scope::read(multibyte).validate(); // never panics
