@@ -202,7 +202,7 @@ impl PostgresStore {
             tenantguard::UserId::new(user).map_err(py_err)?,
             crate::types::role(role)?,
         );
-        py.detach(|| crate::runtime::block_on(self.0.members().set(ctx, &user, role, unix_now())))
+        py.detach(|| crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now())))
             .map_err(crate::errors::runtime_err)?
             .map_err(crate::errors::to_py)
     }
@@ -215,7 +215,7 @@ impl PostgresStore {
         user: &str,
     ) -> PyResult<bool> {
         let (ctx, user) = (&ctx.0, tenantguard::UserId::new(user).map_err(py_err)?);
-        py.detach(|| crate::runtime::block_on(self.0.members().remove(ctx, &user)))
+        py.detach(|| crate::runtime::block_on(self.0.remove_member(ctx, &user)))
             .map_err(crate::errors::runtime_err)?
             .map_err(crate::errors::to_py)
     }
@@ -228,7 +228,7 @@ impl PostgresStore {
     ) -> PyResult<Vec<crate::isolation::Membership>> {
         let ctx = &ctx.0;
         let list = py
-            .detach(|| crate::runtime::block_on(self.0.members().list(ctx)))
+            .detach(|| crate::runtime::block_on(self.0.members(ctx)))
             .map_err(crate::errors::runtime_err)?
             .map_err(py_err)?;
         Ok(list.into_iter().map(Into::into).collect())

@@ -271,8 +271,7 @@ async fn byok_tenant_key_deleted_in_the_kms_locks_out_only_that_tenant() {
     let build = || {
         Guard::builder()
             .key_provider(bao.provider(&deployment_key))
-            .keys()
-            .provider("acme-bao", bao.provider(&acme_key))
+            .tenant_key_provider("acme-bao", bao.provider(&acme_key))
             .allow_tenant_key_provider("acme-bao", TenantId::new("acme").unwrap())
             .store_arc(store.clone())
             .build_with_service()
