@@ -367,13 +367,13 @@ impl Guard {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl Guard {
-    /// Suspending form of [`Keys::create_tenant`](tenantguard::Keys::create_tenant).
+    /// Suspending form of `Keys::create_tenant`.
     pub async fn create_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
         Ok(g.keys().create_tenant(&ctx.0).await.map(|k| k.get())?)
     }
 
-    /// Suspending form of [`Records::seal`](tenantguard::Records::seal).
+    /// Suspending form of `Records::seal`.
     pub async fn seal_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -387,7 +387,7 @@ impl Guard {
             .map(|v| Arc::new(SealedValue(v)))?)
     }
 
-    /// Suspending form of [`Records::open`](tenantguard::Records::open).
+    /// Suspending form of `Records::open`.
     pub async fn open_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -401,7 +401,7 @@ impl Guard {
             .map(|p| p.expose().to_vec())?)
     }
 
-    /// Suspending form of [`Records::reseal`](tenantguard::Records::reseal).
+    /// Suspending form of `Records::reseal`.
     pub async fn reseal_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -415,7 +415,7 @@ impl Guard {
             .map(|v| Arc::new(SealedValue(v)))?)
     }
 
-    /// Suspending form of [`Records::put_credential`](tenantguard::Records::put_credential).
+    /// Suspending form of `Records::put_credential`.
     pub async fn put_credential_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -428,7 +428,7 @@ impl Guard {
             .await?)
     }
 
-    /// Suspending form of [`Records::open_credential`](tenantguard::Records::open_credential).
+    /// Suspending form of `Records::open_credential`.
     pub async fn open_credential_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -441,7 +441,7 @@ impl Guard {
             .map(|c| Arc::new(Credential(c)))?)
     }
 
-    /// Suspending form of [`Records::put`](tenantguard::Records::put).
+    /// Suspending form of `Records::put`.
     pub async fn put_record_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -462,7 +462,7 @@ impl Guard {
             .await?)
     }
 
-    /// Suspending form of [`Records::open_record`](tenantguard::Records::open_record).
+    /// Suspending form of `Records::open_record`.
     pub async fn open_record_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -478,7 +478,7 @@ impl Guard {
             })?)
     }
 
-    /// Suspending form of [`Records::delete`](tenantguard::Records::delete).
+    /// Suspending form of `Records::delete`.
     pub async fn delete_record_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -488,7 +488,7 @@ impl Guard {
         Ok(g.records().delete(&ctx.0, &record_id).await?)
     }
 
-    /// Suspending form of [`Keys::versions`](tenantguard::Keys::versions).
+    /// Suspending form of `Keys::versions`.
     pub async fn key_versions_async(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
         let g = &self.0;
         Ok(g.keys()
@@ -497,13 +497,13 @@ impl Guard {
             .map(|v| v.into_iter().map(KeyInfo::from).collect())?)
     }
 
-    /// Suspending form of [`Keys::rotate`](tenantguard::Keys::rotate).
+    /// Suspending form of `Keys::rotate`.
     pub async fn rotate_tenant_key_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
         Ok(g.keys().rotate(&ctx.0).await.map(|k| k.get())?)
     }
 
-    /// Suspending form of [`Keys::reencrypt`](tenantguard::Keys::reencrypt).
+    /// Suspending form of `Keys::reencrypt`.
     pub async fn reencrypt_async(
         &self,
         ctx: Arc<TenantContext>,
@@ -517,7 +517,7 @@ impl Guard {
             .map(ReencryptReport::from)?)
     }
 
-    /// Suspending form of [`Keys::retire`](tenantguard::Keys::retire).
+    /// Suspending form of `Keys::retire`.
     pub async fn retire_key_async(&self, ctx: Arc<TenantContext>, key_id: u32) -> Result<()> {
         let g = &self.0;
         Ok(g.keys()
@@ -525,7 +525,7 @@ impl Guard {
             .await?)
     }
 
-    /// Suspending form of [`Keys::rewrap`](tenantguard::Keys::rewrap).
+    /// Suspending form of `Keys::rewrap`.
     pub async fn rewrap_tenant_keys_async(
         &self,
         service: Arc<ServiceRole>,
@@ -544,7 +544,7 @@ impl Guard {
             .map(RewrapReport::from)?)
     }
 
-    /// Suspending form of [`Keys::shred`](tenantguard::Keys::shred).
+    /// Suspending form of `Keys::shred`.
     pub async fn shred_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<ShredReport> {
         let g = &self.0;
         g.keys()

@@ -2461,7 +2461,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func createTenant(ctx: TenantContext) throws  -> UInt32
     
     /**
-     * Suspending form of [`Guard::create_tenant`].
+     * Suspending form of `Keys::create_tenant`.
      */
     func createTenantAsync(ctx: TenantContext) async throws  -> UInt32
     
@@ -2471,7 +2471,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func deleteRecord(ctx: TenantContext, recordId: String) throws  -> Bool
     
     /**
-     * Suspending form of [`Guard::delete_record`].
+     * Suspending form of `Records::delete`.
      */
     func deleteRecordAsync(ctx: TenantContext, recordId: String) async throws  -> Bool
     
@@ -2481,7 +2481,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func keyVersions(ctx: TenantContext) throws  -> [KeyInfo]
     
     /**
-     * Suspending form of [`Guard::key_versions`].
+     * Suspending form of `Keys::versions`.
      */
     func keyVersionsAsync(ctx: TenantContext) async throws  -> [KeyInfo]
     
@@ -2491,7 +2491,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func `open`(ctx: TenantContext, context: String, sealed: SealedValue) throws  -> Data
     
     /**
-     * Suspending form of [`Guard::open`].
+     * Suspending form of `Records::open`.
      */
     func openAsync(ctx: TenantContext, context: String, sealed: SealedValue) async throws  -> Data
     
@@ -2501,7 +2501,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func openCredential(ctx: TenantContext, recordId: String) throws  -> Credential
     
     /**
-     * Suspending form of [`Guard::open_credential`].
+     * Suspending form of `Records::open_credential`.
      */
     func openCredentialAsync(ctx: TenantContext, recordId: String) async throws  -> Credential
     
@@ -2511,7 +2511,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func openRecord(ctx: TenantContext, recordId: String) throws  -> OpenedRecord
     
     /**
-     * Suspending form of [`Guard::open_record`].
+     * Suspending form of `Records::open_record`.
      */
     func openRecordAsync(ctx: TenantContext, recordId: String) async throws  -> OpenedRecord
     
@@ -2521,7 +2521,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func putCredential(ctx: TenantContext, recordId: String, credential: Credential) throws 
     
     /**
-     * Suspending form of [`Guard::put_credential`].
+     * Suspending form of `Records::put_credential`.
      */
     func putCredentialAsync(ctx: TenantContext, recordId: String, credential: Credential) async throws 
     
@@ -2531,7 +2531,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func putRecord(ctx: TenantContext, recordId: String, dataClass: String, subject: String?, plaintext: Data) throws 
     
     /**
-     * Suspending form of [`Guard::put_record`].
+     * Suspending form of `Records::put`.
      */
     func putRecordAsync(ctx: TenantContext, recordId: String, dataClass: String, subject: String?, plaintext: Data) async throws 
     
@@ -2541,7 +2541,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func reencrypt(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32) throws  -> ReencryptReport
     
     /**
-     * Suspending form of [`Guard::reencrypt`].
+     * Suspending form of `Keys::reencrypt`.
      */
     func reencryptAsync(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32) async throws  -> ReencryptReport
     
@@ -2551,7 +2551,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func reseal(ctx: TenantContext, context: String, sealed: SealedValue) throws  -> SealedValue
     
     /**
-     * Suspending form of [`Guard::reseal`].
+     * Suspending form of `Records::reseal`.
      */
     func resealAsync(ctx: TenantContext, context: String, sealed: SealedValue) async throws  -> SealedValue
     
@@ -2561,7 +2561,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func retireKey(ctx: TenantContext, keyId: UInt32) throws 
     
     /**
-     * Suspending form of [`Guard::retire_key`].
+     * Suspending form of `Keys::retire`.
      */
     func retireKeyAsync(ctx: TenantContext, keyId: UInt32) async throws 
     
@@ -2571,7 +2571,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func rewrapTenantKeys(service: ServiceRole, startAfter: String?, batchSize: UInt32) throws  -> RewrapReport
     
     /**
-     * Suspending form of [`Guard::rewrap_tenant_keys`].
+     * Suspending form of `Keys::rewrap`.
      */
     func rewrapTenantKeysAsync(service: ServiceRole, startAfter: String?, batchSize: UInt32) async throws  -> RewrapReport
     
@@ -2581,7 +2581,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func rotateTenantKey(ctx: TenantContext) throws  -> UInt32
     
     /**
-     * Suspending form of [`Guard::rotate_tenant_key`].
+     * Suspending form of `Keys::rotate`.
      */
     func rotateTenantKeyAsync(ctx: TenantContext) async throws  -> UInt32
     
@@ -2591,7 +2591,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func seal(ctx: TenantContext, context: String, plaintext: Data) throws  -> SealedValue
     
     /**
-     * Suspending form of [`Guard::seal`].
+     * Suspending form of `Records::seal`.
      */
     func sealAsync(ctx: TenantContext, context: String, plaintext: Data) async throws  -> SealedValue
     
@@ -2602,7 +2602,7 @@ public protocol GuardProtocol: AnyObject, Sendable {
     func shredTenant(ctx: TenantContext) throws  -> ShredReport
     
     /**
-     * Suspending form of [`Guard::shred_tenant`].
+     * Suspending form of `Keys::shred`.
      */
     func shredTenantAsync(ctx: TenantContext) async throws  -> ShredReport
     
@@ -3987,7 +3987,7 @@ open func createTenant(ctx: TenantContext)throws  -> UInt32  {
 }
     
     /**
-     * Suspending form of [`Guard::create_tenant`].
+     * Suspending form of `Keys::create_tenant`.
      */
 open func createTenantAsync(ctx: TenantContext)async throws  -> UInt32  {
     return
@@ -4020,7 +4020,7 @@ open func deleteRecord(ctx: TenantContext, recordId: String)throws  -> Bool  {
 }
     
     /**
-     * Suspending form of [`Guard::delete_record`].
+     * Suspending form of `Records::delete`.
      */
 open func deleteRecordAsync(ctx: TenantContext, recordId: String)async throws  -> Bool  {
     return
@@ -4052,7 +4052,7 @@ open func keyVersions(ctx: TenantContext)throws  -> [KeyInfo]  {
 }
     
     /**
-     * Suspending form of [`Guard::key_versions`].
+     * Suspending form of `Keys::versions`.
      */
 open func keyVersionsAsync(ctx: TenantContext)async throws  -> [KeyInfo]  {
     return
@@ -4086,7 +4086,7 @@ open func `open`(ctx: TenantContext, context: String, sealed: SealedValue)throws
 }
     
     /**
-     * Suspending form of [`Guard::open`].
+     * Suspending form of `Records::open`.
      */
 open func openAsync(ctx: TenantContext, context: String, sealed: SealedValue)async throws  -> Data  {
     return
@@ -4119,7 +4119,7 @@ open func openCredential(ctx: TenantContext, recordId: String)throws  -> Credent
 }
     
     /**
-     * Suspending form of [`Guard::open_credential`].
+     * Suspending form of `Records::open_credential`.
      */
 open func openCredentialAsync(ctx: TenantContext, recordId: String)async throws  -> Credential  {
     return
@@ -4152,7 +4152,7 @@ open func openRecord(ctx: TenantContext, recordId: String)throws  -> OpenedRecor
 }
     
     /**
-     * Suspending form of [`Guard::open_record`].
+     * Suspending form of `Records::open_record`.
      */
 open func openRecordAsync(ctx: TenantContext, recordId: String)async throws  -> OpenedRecord  {
     return
@@ -4185,7 +4185,7 @@ open func putCredential(ctx: TenantContext, recordId: String, credential: Creden
 }
     
     /**
-     * Suspending form of [`Guard::put_credential`].
+     * Suspending form of `Records::put_credential`.
      */
 open func putCredentialAsync(ctx: TenantContext, recordId: String, credential: Credential)async throws   {
     return
@@ -4220,7 +4220,7 @@ open func putRecord(ctx: TenantContext, recordId: String, dataClass: String, sub
 }
     
     /**
-     * Suspending form of [`Guard::put_record`].
+     * Suspending form of `Records::put`.
      */
 open func putRecordAsync(ctx: TenantContext, recordId: String, dataClass: String, subject: String?, plaintext: Data)async throws   {
     return
@@ -4254,7 +4254,7 @@ open func reencrypt(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32)thr
 }
     
     /**
-     * Suspending form of [`Guard::reencrypt`].
+     * Suspending form of `Keys::reencrypt`.
      */
 open func reencryptAsync(ctx: TenantContext, fromKeyId: UInt32, batchSize: UInt32)async throws  -> ReencryptReport  {
     return
@@ -4288,7 +4288,7 @@ open func reseal(ctx: TenantContext, context: String, sealed: SealedValue)throws
 }
     
     /**
-     * Suspending form of [`Guard::reseal`].
+     * Suspending form of `Records::reseal`.
      */
 open func resealAsync(ctx: TenantContext, context: String, sealed: SealedValue)async throws  -> SealedValue  {
     return
@@ -4320,7 +4320,7 @@ open func retireKey(ctx: TenantContext, keyId: UInt32)throws   {try rustCallWith
 }
     
     /**
-     * Suspending form of [`Guard::retire_key`].
+     * Suspending form of `Keys::retire`.
      */
 open func retireKeyAsync(ctx: TenantContext, keyId: UInt32)async throws   {
     return
@@ -4354,7 +4354,7 @@ open func rewrapTenantKeys(service: ServiceRole, startAfter: String?, batchSize:
 }
     
     /**
-     * Suspending form of [`Guard::rewrap_tenant_keys`].
+     * Suspending form of `Keys::rewrap`.
      */
 open func rewrapTenantKeysAsync(service: ServiceRole, startAfter: String?, batchSize: UInt32)async throws  -> RewrapReport  {
     return
@@ -4386,7 +4386,7 @@ open func rotateTenantKey(ctx: TenantContext)throws  -> UInt32  {
 }
     
     /**
-     * Suspending form of [`Guard::rotate_tenant_key`].
+     * Suspending form of `Keys::rotate`.
      */
 open func rotateTenantKeyAsync(ctx: TenantContext)async throws  -> UInt32  {
     return
@@ -4420,7 +4420,7 @@ open func seal(ctx: TenantContext, context: String, plaintext: Data)throws  -> S
 }
     
     /**
-     * Suspending form of [`Guard::seal`].
+     * Suspending form of `Records::seal`.
      */
 open func sealAsync(ctx: TenantContext, context: String, plaintext: Data)async throws  -> SealedValue  {
     return
@@ -4453,7 +4453,7 @@ open func shredTenant(ctx: TenantContext)throws  -> ShredReport  {
 }
     
     /**
-     * Suspending form of [`Guard::shred_tenant`].
+     * Suspending form of `Keys::shred`.
      */
 open func shredTenantAsync(ctx: TenantContext)async throws  -> ShredReport  {
     return
@@ -18976,91 +18976,91 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_guard_create_tenant() != 33824) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_create_tenant_async() != 18005) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_create_tenant_async() != 44114) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_delete_record() != 24748) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_delete_record_async() != 8095) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_delete_record_async() != 52611) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_key_versions() != 39029) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_key_versions_async() != 60293) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_key_versions_async() != 64300) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_open() != 3164) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_open_async() != 42601) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_open_async() != 60957) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_open_credential() != 26343) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_open_credential_async() != 60826) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_open_credential_async() != 62064) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_open_record() != 5881) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_open_record_async() != 54053) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_open_record_async() != 12497) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_put_credential() != 27173) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_put_credential_async() != 51132) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_put_credential_async() != 62059) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_put_record() != 3368) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_put_record_async() != 56701) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_put_record_async() != 29225) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_reencrypt() != 43618) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_reencrypt_async() != 60659) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_reencrypt_async() != 1625) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_reseal() != 5908) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_reseal_async() != 33646) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_reseal_async() != 57858) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_retire_key() != 19775) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_retire_key_async() != 55388) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_retire_key_async() != 51239) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_rewrap_tenant_keys() != 27321) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_rewrap_tenant_keys_async() != 62772) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rewrap_tenant_keys_async() != 54006) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_rotate_tenant_key() != 331) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_rotate_tenant_key_async() != 181) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_rotate_tenant_key_async() != 14564) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_seal() != 43309) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_seal_async() != 52989) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_seal_async() != 21241) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant() != 52948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant_async() != 32141) {
+    if (uniffi_tenantguard_ffi_checksum_method_guard_shred_tenant_async() != 59460) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guard_jvm_scope() != 38082) {
