@@ -8,6 +8,7 @@
 #     with the workspace lints of Cargo.toml: missing_docs, unwrap_used and expect_used denied
 #     (tests may unwrap: clippy.toml, and `#![allow]` at the top of each test crate)
 #  3. RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+#     (and `-p tenantguard` alone, default and `--no-default-features --features ring`)
 #  3b. clippy -D warnings on the core's lean feature sets: seal-only with SQLite, seal-only
 #     without any store (a host with its own), and PostgreSQL without SQLite, so an area
 #     that starts to need another (egress, auth, totp) fails here, not in a user's build
@@ -34,6 +35,10 @@ lap clippy
 
 echo "-- rustdoc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+# The workspace build unifies features (the bindings turn on `postgres`); the core's own
+# default and its leanest build must document cleanly too (no link into a left-out area).
+RUSTDOCFLAGS="-D warnings" cargo doc -p tenantguard --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p tenantguard --no-deps --locked --no-default-features --features ring
 lap doc
 
 echo "-- clippy on the core's lean feature sets (-D warnings)"

@@ -7,7 +7,7 @@
 //! grant anything. A forged event can only make an instance re-read the store; a lost one
 //! is what the propagation bound is about (see docs/SECURITY.md, "Many instances").
 //!
-//! With [`PostgresStore`](crate::PostgresStore) the bus is fed across instances: the
+//! With `PostgresStore` (feature `postgres`) the bus is fed across instances: the
 //! database writes an event row in the same transaction as each change (triggers on the
 //! truth tables), and a listener in every process reads them (LISTEN/NOTIFY plus a
 //! polling fallback) and publishes them here. Other stores are single-process: the bus

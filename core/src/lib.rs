@@ -26,6 +26,14 @@
 //! # }).unwrap();
 //! ```
 //!
+//! Each area's operations sit on a handle borrowed from the [`Guard`]:
+//! [`records`](Guard::records) (seal, open, store), [`keys`](Guard::keys) (create, rotate,
+//! re-encrypt, retire, shred, BYOK), [`tokens`](Guard::tokens) (agent tokens),
+//! `sessions` (passwords and sessions, feature `auth`), [`audit`](Guard::audit),
+//! [`retention`](Guard::retention) (windows, sweeps, erasure), [`members`](Guard::members),
+//! [`limits`](Guard::limits) (rate-limit policy) and [`portal`](Guard::portal) (SSO/MFA
+//! marks). `docs/ARCHITECTURE.md` shows the areas and what each may depend on.
+//!
 //! See `docs/FORMAT.md` for the wire formats and `docs/SECURITY.md` for the threat model.
 
 #![forbid(unsafe_code)]

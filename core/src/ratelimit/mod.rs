@@ -121,7 +121,7 @@ impl RateLimitError {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionClass {
-    /// Password verification and login ([`Sessions::verify_password`](crate::Sessions::verify_password)).
+    /// Password verification and login (`Sessions::verify_password` (feature `auth`)).
     Login,
     /// Failed agent-token verifications (unknown tokens: a leaked-prefix probe).
     TokenFailure,
