@@ -6,7 +6,7 @@ use zeroize::Zeroize;
 /// Bytes that are secret: zeroized on drop, printed as `[REDACTED]`.
 pub struct SecretBytes(SecretBox<WipedVec>);
 
-/// A byte vector that `secrecy` zeroizes word by word (see [`zeroize_words`]).
+/// A byte vector that `secrecy` zeroizes with one `memset` and a barrier (see [`wipe_bytes`]).
 struct WipedVec(Vec<u8>);
 
 impl Zeroize for WipedVec {
@@ -190,34 +190,18 @@ pub(crate) fn wipe(mut v: Vec<u8>) {
 fn zeroize_vec(v: &mut Vec<u8>) {
     // Within capacity, so no reallocation: the bytes being cleared stay where they are.
     v.resize(v.capacity(), 0);
-    zeroize_words(v);
+    wipe_bytes(v);
     v.clear();
 }
 
-/// Zeroizes `bytes` with `zeroize`'s volatile writes, one 64-bit word at a time where the
-/// buffer is aligned. `zeroize` writes a `[u8]` one byte at a time, which made dropping an
-/// opened 1 MiB value cost a quarter of the AES-GCM work (benches/BENCHMARKS.md).
-pub(crate) fn zeroize_words(bytes: &mut [u8]) {
-    // On x86-64, 16-byte volatile stores (SSE2, always there): the wipe of an opened value
-    // is the envelope's one pass more than raw AES-GCM at 1 MiB, and these took 22 µs per
-    // MiB here against 25 µs for 64-bit ones (benches/BENCHMARKS.md).
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::__m128i;
-        let (head, blocks, tail) = bytemuck::pod_align_to_mut::<u8, __m128i>(bytes);
-        zeroize_u64(head);
-        blocks.iter_mut().zeroize();
-        zeroize_u64(tail);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    zeroize_u64(bytes);
-}
-
-fn zeroize_u64(bytes: &mut [u8]) {
-    let (head, words, tail) = bytemuck::pod_align_to_mut::<u8, u64>(bytes);
-    head.zeroize();
-    words.zeroize();
-    tail.zeroize();
+/// Zeroizes `bytes`: one `memset` (the C library's widest stores), then `zeroize`'s
+/// optimization barrier, an empty `asm!` block that reads the buffer, so the compiler may not
+/// drop the writes as dead even when the memory is freed next. This is `zeroize`'s own
+/// recipe for bulk erasure (its `optimization_barrier`); its per-element volatile writes made
+/// dropping an opened 1 MiB value cost a sixth of the AES-GCM work (benches/BENCHMARKS.md).
+pub(crate) fn wipe_bytes(bytes: &mut [u8]) {
+    bytes.fill(0);
+    zeroize::optimization_barrier(bytes);
 }
 
 #[cfg(test)]
@@ -225,12 +209,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zeroize_words_clears_every_byte_at_any_alignment() {
+    fn wipe_bytes_clears_every_byte_at_any_alignment() {
         let mut buf = vec![0xa5u8; 4096 + 64];
         for start in 0..17 {
             for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 4096] {
                 buf.fill(0xa5);
-                zeroize_words(&mut buf[start..start + len]);
+                wipe_bytes(&mut buf[start..start + len]);
                 assert!(buf[start..start + len].iter().all(|&b| b == 0));
                 assert!(
                     buf[..start].iter().all(|&b| b == 0xa5),

@@ -28,5 +28,7 @@ mod tamper;
 mod vectors;
 #[path = "crypto/vectors_v2.rs"]
 mod vectors_v2;
+#[path = "crypto/wipe.rs"]
+mod wipe;
 #[path = "crypto/wycheproof.rs"]
 mod wycheproof;
