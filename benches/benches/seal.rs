@@ -114,6 +114,25 @@ fn round_trips(c: &mut Criterion) {
                 })
             })
         });
+        // The same, opening in place (`open_owned`: the value read back is not kept).
+        g.bench_function(BenchmarkId::new("envelope_owned", BACKEND), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let sealed = guard
+                        .records()
+                        .seal(&ctx, CONTEXT, black_box(&pt))
+                        .await
+                        .expect("seal");
+                    let stored = black_box(sealed.into_bytes());
+                    let value = SealedValue::from_vec(stored).expect("parse");
+                    guard
+                        .records()
+                        .open_owned(&ctx, CONTEXT, value)
+                        .await
+                        .expect("open")
+                })
+            })
+        });
         g.bench_function(BenchmarkId::new("envelope_text", BACKEND), |b| {
             b.iter(|| {
                 rt.block_on(async {
@@ -137,6 +156,20 @@ fn round_trips(c: &mut Criterion) {
                 let sealed =
                     seal_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&pt)).expect("seal");
                 open_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&sealed)).expect("open")
+            })
+        });
+        g.bench_function(BenchmarkId::new("crypto_owned", BACKEND), |b| {
+            use tenantguard::hazmat::{open_owned, Context};
+            b.iter(|| {
+                let sealed =
+                    seal_with_key(&key, &tenant, CONTEXT.as_bytes(), black_box(&pt)).expect("seal");
+                open_owned(
+                    &key,
+                    &tenant,
+                    Context::Caller(CONTEXT.as_bytes()),
+                    black_box(sealed),
+                )
+                .expect("open")
             })
         });
         // The same through format v1 (HKDF-SHA256 per record), for the before/after ratio.

@@ -7,7 +7,7 @@
 //! [`TenantKey`], so the only way from a `Guard` to plaintext stays the audited one.
 
 pub use crate::crypto::keys::TenantKey;
-pub use crate::crypto::seal::{open, open_with_key, seal, seal_with_key};
+pub use crate::crypto::seal::{open, open_owned, open_with_key, seal, seal_with_key};
 pub use crate::crypto::v2::Context;
 
 #[doc(hidden)]

@@ -221,7 +221,11 @@ impl Guard {
         observe(ctx)?;
         let value = SealedValue::from_vec(rec.sealed)?;
         let seed = self
-            .open_unchecked(ctx, record_context(&rec.class, &rec.id), &value)
+            .open_unchecked(
+                ctx,
+                record_context(&rec.class, &rec.id),
+                std::borrow::Cow::Owned(value),
+            )
             .await?;
         let code = totp::totp(&seed, params, unix_time)?;
         let ev = AuditEvent::new(AuditAction::TotpCode, format!("record:{id}"))

@@ -6,19 +6,32 @@ use zeroize::Zeroize;
 /// Bytes that are secret: zeroized on drop, printed as `[REDACTED]`.
 pub struct SecretBytes(SecretBox<WipedVec>);
 
-/// A byte vector that `secrecy` zeroizes with one `memset` and a barrier (see [`wipe_bytes`]).
-struct WipedVec(Vec<u8>);
+/// A byte vector that `secrecy` zeroizes with one `memset` and a barrier (see
+/// [`wipe_bytes`]); the secret is `buf[start..]` (a value opened in place keeps its header
+/// in front, which is wiped with the rest).
+struct WipedVec {
+    buf: Vec<u8>,
+    start: usize,
+}
 
 impl Zeroize for WipedVec {
     fn zeroize(&mut self) {
-        zeroize_vec(&mut self.0);
+        zeroize_vec(&mut self.buf);
+        self.start = 0;
     }
 }
 
 impl SecretBytes {
     /// Takes ownership of `bytes` (the vector is moved, not copied).
     pub fn new(bytes: Vec<u8>) -> Self {
-        SecretBytes(SecretBox::new(Box::new(WipedVec(bytes))))
+        Self::from_vec_at(bytes, 0)
+    }
+
+    /// The secret `buf[start..]` of a buffer it takes whole (`start` is clamped to its
+    /// length): a value decrypted in place, after its header.
+    pub(crate) fn from_vec_at(buf: Vec<u8>, start: usize) -> Self {
+        let start = start.min(buf.len());
+        SecretBytes(SecretBox::new(Box::new(WipedVec { buf, start })))
     }
 
     /// Copies `bytes` into a new secret.
@@ -28,7 +41,8 @@ impl SecretBytes {
 
     /// Borrows the secret bytes. Keep the borrow short and never log it.
     pub fn expose(&self) -> &[u8] {
-        &self.0.expose_secret().0
+        let v = self.0.expose_secret();
+        v.buf.get(v.start..).unwrap_or_default()
     }
 
     /// Length in bytes (not secret).

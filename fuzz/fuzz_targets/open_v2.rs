@@ -1,12 +1,13 @@
 //! Format v2 parsing and opening: arbitrary bytes forced to version 2 (binary and text)
 //! never open and never panic, and a genuine v2 value changed anywhere by the fuzzer (an
-//! XOR mask, a cut, another context kind) never opens: only the unchanged value does.
+//! XOR mask, a cut, another context kind) never opens: only the unchanged value does. Each
+//! value is opened both by reference and in place (`open_owned`), with the same outcome.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tenantguard::hazmat::{open, seal_v2_with_nonce, Context, TenantKey};
+use tenantguard::hazmat::{open, open_owned, seal_v2_with_nonce, Context, TenantKey};
 use tenantguard::{KeyId, SealedValue, TenantId};
 
 fn key() -> &'static TenantKey {
@@ -58,6 +59,10 @@ fuzz_target!(|data: &[u8]| {
             open(key(), &tenant, ctx, &v).is_err(),
             "forged binary v2 opened"
         );
+        assert!(
+            open_owned(key(), &tenant, ctx, v).is_err(),
+            "forged binary v2 opened in place"
+        );
     }
     let text = format!("tg2:1:{}", String::from_utf8_lossy(data));
     if let Ok(v) = SealedValue::parse(&text) {
@@ -88,10 +93,13 @@ fuzz_target!(|data: &[u8]| {
         );
     if let Ok(v) = SealedValue::from_bytes(&b) {
         let r = open(key(), &tenant, ctx, &v);
+        let in_place = open_owned(key(), &tenant, ctx, v);
         if unchanged {
             assert_eq!(r.unwrap().expose(), b"the genuine plaintext");
+            assert_eq!(in_place.unwrap().expose(), b"the genuine plaintext");
         } else {
             assert!(r.is_err(), "a changed v2 value opened");
+            assert!(in_place.is_err(), "a changed v2 value opened in place");
         }
     }
 });

@@ -41,6 +41,18 @@ pub(crate) fn open(
     backend::open(key, nonce, aad, ct, tag)
 }
 
+/// Decrypts `in_out` (the ciphertext followed by its tag) in place if the tag authenticates
+/// it, and returns the plaintext's length; on failure the caller wipes `in_out`.
+#[inline]
+pub(crate) fn open_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    in_out: &mut [u8],
+) -> Result<usize, ()> {
+    backend::open_in_place(key, nonce, aad, in_out)
+}
+
 /// Pure-Rust AES-256-GCM (RustCrypto). The key schedule is zeroized on drop.
 #[allow(dead_code)]
 pub(crate) mod rustcrypto {
@@ -77,8 +89,8 @@ pub(crate) mod rustcrypto {
         ct: &[u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<Vec<u8>, ()> {
-        let cipher = Aes256Gcm::new(key.into());
         let mut buf = ct.to_vec();
+        let cipher = Aes256Gcm::new(key.into());
         match cipher.decrypt_inout_detached(
             &Nonce::from(*nonce),
             aad,
@@ -91,6 +103,20 @@ pub(crate) mod rustcrypto {
                 Err(())
             }
         }
+    }
+    pub(crate) fn open_in_place(
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<usize, ()> {
+        let n = in_out.len().checked_sub(TAG_LEN).ok_or(())?;
+        let (ct, tag) = in_out.split_at_mut(n);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| ())?;
+        Aes256Gcm::new(key.into())
+            .decrypt_inout_detached(&Nonce::from(*nonce), aad, ct.into(), (&tag).into())
+            .map_err(|_| ())?;
+        Ok(n)
     }
 }
 
@@ -147,6 +173,17 @@ pub(crate) mod ring_gcm {
             }
         }
     }
+    pub(crate) fn open_in_place(
+        k: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<usize, ()> {
+        key(k)?
+            .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), in_out)
+            .map(|plain| plain.len())
+            .map_err(|_| ())
+    }
 }
 
 /// AES-256-GCM from aws-lc-rs. Its context lives in memory that AWS-LC cleanses when freed.
@@ -200,6 +237,17 @@ pub(crate) mod awslc {
             }
         }
     }
+    pub(crate) fn open_in_place(
+        k: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<usize, ()> {
+        key(k)?
+            .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), in_out)
+            .map(|plain| plain.len())
+            .map_err(|_| ())
+    }
 }
 
 #[cfg(test)]
@@ -208,10 +256,11 @@ mod tests {
 
     type SealFn = fn(&[u8; 32], &[u8; 12], &[u8], &mut [u8]) -> Result<[u8; TAG_LEN], ()>;
     type OpenFn = fn(&[u8; 32], &[u8; 12], &[u8], &[u8], &[u8; TAG_LEN]) -> Result<Vec<u8>, ()>;
+    type OpenInPlaceFn = fn(&[u8; 32], &[u8; 12], &[u8], &mut [u8]) -> Result<usize, ()>;
 
     /// A backend against RustCrypto on the same inputs: same bytes, each opens the other's
     /// output, and a flipped tag bit fails in both.
-    fn check(seal_b: SealFn, open_b: OpenFn) {
+    fn check(seal_b: SealFn, open_b: OpenFn, in_place_b: OpenInPlaceFn) {
         let mut n = 0u8;
         for len in [0usize, 1, 15, 16, 17, 63, 64, 255, 256, 4096, 65_537] {
             for aad_len in [0usize, 1, 16, 45, 300] {
@@ -233,16 +282,30 @@ mod tests {
                 bad[len % TAG_LEN] ^= 0x80;
                 assert!(open_b(&key, &nonce, &aad, &a, &bad).is_err());
                 assert!(rustcrypto::open(&key, &nonce, &aad, &a, &bad).is_err());
+                // In place: ciphertext and tag in one buffer, as a sealed value holds them.
+                let both: [OpenInPlaceFn; 2] = [in_place_b, rustcrypto::open_in_place];
+                for open_ip in both {
+                    let mut buf = [a.as_slice(), &tag_a].concat();
+                    assert_eq!(open_ip(&key, &nonce, &aad, &mut buf), Ok(len));
+                    assert_eq!(&buf[..len], pt.as_slice());
+                    let mut buf = [a.as_slice(), &bad].concat();
+                    assert!(open_ip(&key, &nonce, &aad, &mut buf).is_err());
+                }
+                assert!(in_place_b(&key, &nonce, &aad, &mut [0u8; TAG_LEN - 1]).is_err());
             }
         }
     }
 
     #[test]
     fn backends_agree() {
-        check(seal_in_place, open);
+        check(seal_in_place, open, open_in_place);
         #[cfg(feature = "ring")]
-        check(ring_gcm::seal_in_place, ring_gcm::open);
+        check(
+            ring_gcm::seal_in_place,
+            ring_gcm::open,
+            ring_gcm::open_in_place,
+        );
         #[cfg(feature = "aws-lc")]
-        check(awslc::seal_in_place, awslc::open);
+        check(awslc::seal_in_place, awslc::open, awslc::open_in_place);
     }
 }

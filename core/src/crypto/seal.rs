@@ -110,6 +110,25 @@ pub fn open(
     }
 }
 
+/// [`open`] for a value the caller no longer needs: a v2 value is decrypted in its own
+/// buffer (no copy of the ciphertext) and the plaintext returned over that buffer; a v1
+/// value is opened as by [`open`]. A wrong key, tenant or context fails before the value is
+/// touched; a value altered after sealing fails with `AuthenticationFailed` and is wiped.
+pub fn open_owned(
+    key: &TenantKey,
+    tenant: &TenantId,
+    ctx: Context<'_>,
+    value: SealedValue,
+) -> Result<SecretBytes, CryptoError> {
+    if value.key_id() != key.id() {
+        return Err(CryptoError::WrongKey(key.id()));
+    }
+    match value.version() {
+        v2::VERSION_2 => v2::open_owned(key.v2(), tenant, &ctx, value),
+        _ => open_v1(key, tenant, &ctx.v1_bytes(), &value),
+    }
+}
+
 /// Seals `plaintext` for `tenant` under `key`, bound to the caller's `context`, in the
 /// default format (v2).
 pub fn seal_with_key(

@@ -6,7 +6,7 @@ use crate::tg_cap;
 
 use proptest::prelude::*;
 use tenantguard::crypto::{KeyId, SealFormat, SealedValue, BINARY_OVERHEAD, BINARY_OVERHEAD_V2};
-use tenantguard::hazmat::{open_with_key, seal, seal_with_key, Context, TenantKey};
+use tenantguard::hazmat::{open_owned, open_with_key, seal, seal_with_key, Context, TenantKey};
 use tenantguard::{ErrorKind, Guard, LocalKeyProvider, MemoryStore, TenantContext, TenantId};
 
 const KEY_BYTES: [u8; 32] = [0x5a; 32];
@@ -48,6 +48,21 @@ fn seal_in(format: SealFormat, k: &TenantKey, t: &TenantId, pt: &[u8]) -> Sealed
     seal(k, t, Context::Caller(b"ctx"), pt, format).unwrap()
 }
 
+/// Opens `v` (context `ctx`) by reference and in place (`open_owned`): both must fail, with
+/// the same kind, which is returned.
+fn both_fail(k: &TenantKey, t: &TenantId, v: SealedValue, what: &str) -> ErrorKind {
+    let by_ref = open_with_key(k, t, b"ctx", &v).map(|_| ()).expect_err(what);
+    let in_place = open_owned(k, t, Context::Caller(b"ctx"), v)
+        .map(|_| ())
+        .expect_err(what);
+    assert_eq!(
+        by_ref.kind(),
+        in_place.kind(),
+        "{what}: {by_ref} / {in_place}"
+    );
+    by_ref.kind()
+}
+
 #[test]
 fn every_bit_flip_fails_to_open() {
     for format in FORMATS {
@@ -68,10 +83,7 @@ fn every_bit_flip_fails_in(format: SealFormat) {
             b[i] ^= 1 << bit;
             let kind = match SealedValue::from_bytes(&b) {
                 Err(e) => e.kind(),
-                Ok(v) => open_with_key(&k, &t, b"ctx", &v)
-                    .map(|_| ())
-                    .expect_err("a flipped value opened")
-                    .kind(),
+                Ok(v) => both_fail(&k, &t, v, "a flipped value opened"),
             };
             let expected: &[ErrorKind] = match region(format, i, bytes.len()) {
                 "version" => &[ErrorKind::UnsupportedVersion],
@@ -113,13 +125,17 @@ fn every_bit_flip_fails_through_the_guard() {
                 b[i] ^= 1 << bit;
                 let kind = match SealedValue::from_bytes(&b) {
                     Err(e) => e.kind(),
-                    Ok(v) => guard
-                        .records()
-                        .open(&ctx, "c", &v)
-                        .await
-                        .map(|_| ())
-                        .expect_err("a flipped value opened")
-                        .kind(),
+                    Ok(v) => {
+                        let by_ref = guard.records().open(&ctx, "c", &v).await;
+                        let in_place = guard.records().open_owned(&ctx, "c", v).await;
+                        let kind = by_ref
+                            .map(|_| ())
+                            .expect_err("a flipped value opened")
+                            .kind();
+                        let owned = in_place.map(|_| ()).expect_err("opened in place").kind();
+                        assert_eq!(kind, owned, "byte {i} bit {bit}");
+                        kind
+                    }
                 };
                 let expected: &[ErrorKind] = match region(SealFormat::V2, i, bytes.len()) {
                     "version" => &[ErrorKind::UnsupportedVersion],
@@ -130,7 +146,8 @@ fn every_bit_flip_fails_through_the_guard() {
                 assert!(expected.contains(&kind), "byte {i} bit {bit}: got {kind}");
             }
         }
-        // The untouched value still opens.
+        // The untouched value still opens, by reference and in place; a wrong context
+        // fails before the value is touched.
         assert_eq!(
             guard
                 .records()
@@ -140,6 +157,15 @@ fn every_bit_flip_fails_through_the_guard() {
                 .expose(),
             b"abc"
         );
+        let wrong = guard.records().open_owned(&ctx, "d", sealed.clone()).await;
+        assert_eq!(wrong.map(|_| ()).unwrap_err().kind(), ErrorKind::Integrity);
+        let before = guard.audit().entries(&ctx, 0, 1_000).await.unwrap().len();
+        let opened = guard.records().open_owned(&ctx, "c", sealed).await.unwrap();
+        assert_eq!(opened.expose(), b"abc");
+        // Audited like `open`.
+        let entries = guard.audit().entries(&ctx, 0, 1_000).await.unwrap();
+        assert_eq!(entries.len(), before + 1);
+        assert_eq!(entries.last().unwrap().target, "value:c");
     });
 }
 
@@ -188,10 +214,7 @@ fn every_truncation_and_extension_fails_in(format: SealFormat) {
     for len in 0..bytes.len() {
         let kind = match SealedValue::from_bytes(&bytes[..len]) {
             Err(e) => e.kind(),
-            Ok(v) => open_with_key(&k, &t, b"ctx", &v)
-                .map(|_| ())
-                .expect_err("truncated value opened")
-                .kind(),
+            Ok(v) => both_fail(&k, &t, v, "truncated value opened"),
         };
         let expected = if len < overhead(format) {
             ErrorKind::Malformed
@@ -223,10 +246,7 @@ fn every_truncation_and_extension_fails_in(format: SealFormat) {
         let mut b = bytes.to_vec();
         b.extend_from_slice(extra);
         let v = SealedValue::from_bytes(&b).unwrap();
-        assert_eq!(
-            open_with_key(&k, &t, b"ctx", &v).unwrap_err().kind(),
-            ErrorKind::Integrity
-        );
+        assert_eq!(both_fail(&k, &t, v, "extended"), ErrorKind::Integrity);
     }
 }
 
@@ -386,6 +406,9 @@ proptest! {
         let b = open_with_key(&k, &t, &context, &from_text).unwrap();
         prop_assert_eq!(a.expose(), pt.as_slice());
         prop_assert_eq!(b.expose(), pt.as_slice());
+        let c = open_owned(&k, &t, Context::Caller(&context), from_bin).unwrap();
+        prop_assert_eq!(c.expose(), pt.as_slice());
+        prop_assert_eq!(c.len(), pt.len());
         // A second seal of the same input uses a fresh salt.
         let again = seal_with_key(&k, &t, &context, &pt).unwrap();
         prop_assert_ne!(again.as_bytes(), sealed.as_bytes());
