@@ -248,10 +248,18 @@ impl Guard {
         sealed: SealedArg<'_, '_>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let ctx = &ctx.0;
-        let value = sealed.get();
-        let plain = self.run(py, |g| async move {
-            g.records().open(ctx, context, value).await
-        })?;
+        let plain = match sealed {
+            // Parsed from `bytes` or `str` here: ours to decrypt in place.
+            SealedArg::Parsed(value) => self.run(py, |g| async move {
+                g.records().open_owned(ctx, context, value).await
+            })?,
+            SealedArg::Value(_) => {
+                let value = sealed.get();
+                self.run(py, |g| async move {
+                    g.records().open(ctx, context, value).await
+                })?
+            }
+        };
         Ok(PyBytes::new(py, plain.expose()))
     }
 
