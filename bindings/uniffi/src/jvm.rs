@@ -208,14 +208,16 @@ fn seal(s: &Scope, context: &str, plaintext: &[u8]) -> Result<tenantguard::Seale
     })?)
 }
 
+/// Opens the value parsed from the Java argument: a copy of our own, so it is opened in
+/// place (`open_owned`).
 fn open(
     s: &Scope,
     context: &str,
-    sealed: &tenantguard::SealedValue,
+    sealed: tenantguard::SealedValue,
 ) -> Result<tenantguard::SecretBytes, Failure> {
     let (g, ctx) = (&s.guard.0, &s.ctx.0);
     Ok(block_on(async move {
-        Ok(g.records().open(ctx, context, sealed).await?)
+        Ok(g.records().open_owned(ctx, context, sealed).await?)
     })?)
 }
 
@@ -262,7 +264,7 @@ fn open_args(
     let s = scope(id)?;
     let context = text(env, context, "context")?;
     let sealed = parse(env)?;
-    open(&s, &context, &sealed)
+    open(&s, &context, sealed)
 }
 
 /// `TenantSealerJni.seal(scope, context, plaintext)`: the binary sealed form.
@@ -366,12 +368,12 @@ mod tests {
         assert_ne!(a, b);
         let s = scope(a as jlong).ok().unwrap();
         let sealed = seal(&s, "c", b"v").ok().unwrap();
-        assert_eq!(open(&s, "c", &sealed).ok().unwrap().expose(), b"v");
+        assert_eq!(open(&s, "c", sealed.clone()).ok().unwrap().expose(), b"v");
         assert!(release(a as jlong));
         assert!(!release(a as jlong));
         assert!(matches!(scope(a as jlong), Err(Failure::Closed)));
         // The in-flight reference `s` outlives the release.
-        assert_eq!(open(&s, "c", &sealed).ok().unwrap().expose(), b"v");
+        assert_eq!(open(&s, "c", sealed.clone()).ok().unwrap().expose(), b"v");
         assert!(scope(b as jlong).is_ok());
         assert!(release(b as jlong));
     }
