@@ -9,7 +9,7 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::scope::Action as ScopeAction;
-use crate::store::{StoreError, MAX_PAGE};
+use crate::storage::{StoreError, MAX_PAGE};
 use crate::tenant::{
     Membership, Principal, PrincipalKind, Resolved, Role, TenantContext, TenantError, UserId,
 };

@@ -12,7 +12,8 @@ use crate::error::Result;
 use crate::guard::{record_context, Guard};
 use crate::kms::{current_tagged, KmsError, Rewrap, RewrapReport};
 use crate::scope::Action as ScopeAction;
-use crate::store::{check_batch, KeyState, StoreError, MAX_PAGE};
+use crate::storage::{check_batch, StoreError, MAX_PAGE};
+use crate::store::KeyState;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
 area_handle!(

@@ -54,7 +54,7 @@ use thiserror::Error;
 use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
 use crate::scope::Action as ScopeAction;
-use crate::store::MAX_PAGE;
+use crate::storage::MAX_PAGE;
 use crate::tenant::{Principal, Role, TenantContext};
 
 area_handle!(

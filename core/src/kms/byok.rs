@@ -12,7 +12,8 @@ use super::{KeyProvider, KmsError, WrapContext, WrappedKey};
 use crate::crypto::DataKey;
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::store::{KeyState, StoreError, TenantKeyRecord};
+use crate::storage::StoreError;
+use crate::store::{KeyState, TenantKeyRecord};
 use crate::tenant::TenantContext;
 
 /// Longest name of a tenant key provider.

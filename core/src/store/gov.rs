@@ -6,18 +6,6 @@ use crate::audit::{AuditDraft, AuditEntry};
 use crate::scope::Scope;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
-/// Checks a data-class or subject label (1 to 128 bytes, no control characters).
-pub fn validate_label(what: &str, label: &str) -> Result<(), StoreError> {
-    if label.is_empty() || label.len() > super::MAX_LABEL_LEN || label.chars().any(char::is_control)
-    {
-        return Err(StoreError::InvalidInput(format!(
-            "{what} must be 1 to {} bytes without control characters",
-            super::MAX_LABEL_LEN
-        )));
-    }
-    Ok(())
-}
-
 /// A stored agent token: metadata and the SHA-256 of its plaintext, never the plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {

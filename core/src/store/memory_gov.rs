@@ -6,10 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use super::{page, MemoryStore};
 use crate::audit::{AuditDraft, AuditEntry, GENESIS};
 use crate::store::gov::{
-    validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
-    SessionStore, TokenRecord, TokenStore,
+    AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore,
+    TokenRecord, TokenStore,
 };
-use crate::store::StoreError;
+use crate::store::{validate_label, StoreError};
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
 #[derive(Default)]

@@ -11,7 +11,6 @@ mod integrity;
 mod members;
 mod memory;
 mod parts;
-mod policy;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -21,33 +20,29 @@ pub(crate) use parts::{StoreParts, Stores};
 pub(crate) use traced::TracedStore;
 
 pub use gov::{
-    validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,
-    SessionRecord, SessionStore, TokenRecord, TokenStore,
+    AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
+    SessionStore, TokenRecord, TokenStore,
 };
 pub use integrity::{TokenRow, ROW_MAC_LEN};
 pub use members::{plan_member_change, MemberChange, MembershipStore, MAX_MEMBERS_PER_TENANT};
 pub use memory::MemoryStore;
-pub use policy::{
-    validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
-};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use thiserror::Error;
+// What every store trait shares, and the policy documents, from the small core (under
+// their paths of earlier releases).
+pub use crate::policy::{
+    validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
+};
+pub use crate::storage::{validate_label, StoreError, MAX_LABEL_LEN, MAX_PAGE};
 
 use crate::crypto::KeyId;
-use crate::error::ErrorKind;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
 /// Longest record id, in bytes.
 pub const MAX_RECORD_ID_LEN: usize = 255;
-/// Longest data-class or subject label, in bytes.
-pub const MAX_LABEL_LEN: usize = 128;
-/// Largest page a listing call returns.
-pub const MAX_PAGE: usize = 10_000;
-
 /// The lifecycle state of one version of a tenant's data key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyState {
@@ -112,66 +107,6 @@ pub struct SealedRecord {
     pub created_at: i64,
     /// Last replacement time, Unix seconds.
     pub updated_at: i64,
-}
-
-/// Errors from stores.
-#[non_exhaustive]
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    /// The tenant does not exist.
-    #[error("tenant not found: create it first")]
-    TenantNotFound,
-    /// The record does not exist.
-    #[error("record not found")]
-    RecordNotFound,
-    /// The id belongs to another tenant.
-    #[error("cross-tenant access refused: the record belongs to another tenant")]
-    CrossTenant,
-    /// The write conflicts with the current state.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// An argument is out of range.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
-    /// The backend failed (I/O, database error). The message holds no record data.
-    #[error("store backend error: {0}")]
-    Backend(String),
-    /// The backend's own access control refused (e.g. a PostgreSQL row-level security
-    /// policy: the user's role in the tenant does not allow the write).
-    #[error("permission denied by the store: {0}")]
-    PermissionDenied(String),
-    /// A stored authorization row failed its integrity check (a missing or invalid MAC
-    /// under the service keyring's `row-mac` key).
-    #[error("integrity check failed: {0}")]
-    Integrity(String),
-    /// The guard was built without the store this operation needs (the message names the
-    /// `GuardBuilder` method that sets it).
-    #[error("this guard has no {0}: set it with GuardBuilder::{0} or give GuardBuilder::store a complete backend")]
-    NotConfigured(String),
-}
-
-impl StoreError {
-    /// The stable kind of this error.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            StoreError::TenantNotFound | StoreError::RecordNotFound => ErrorKind::NotFound,
-            StoreError::CrossTenant => ErrorKind::CrossTenant,
-            StoreError::Conflict(_) => ErrorKind::Conflict,
-            StoreError::InvalidInput(_) => ErrorKind::InvalidInput,
-            StoreError::Backend(_) => ErrorKind::Store,
-            StoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
-            StoreError::Integrity(_) => ErrorKind::Integrity,
-            StoreError::NotConfigured(_) => ErrorKind::Config,
-        }
-    }
-
-    /// Why, for a row that fails its integrity check (see [`crate::Error::reason`]).
-    pub fn reason(&self) -> Option<crate::Reason> {
-        match self {
-            StoreError::Integrity(_) => Some(crate::Reason::TamperedRow),
-            _ => None,
-        }
-    }
 }
 
 /// Checks the bounds of a record before any backend sees it.
@@ -425,12 +360,4 @@ impl<
         T: KeyStore + RecordStore + GovernanceStore + MembershipStore + crate::kms::ServiceKeyStore,
     > Store for T
 {
-}
-
-/// Checks a job's batch size (1 to `MAX_PAGE`).
-pub(crate) fn check_batch(batch: usize) -> crate::Result<usize> {
-    if batch == 0 || batch > MAX_PAGE {
-        return Err(StoreError::InvalidInput(format!("batch size must be 1 to {MAX_PAGE}")).into());
-    }
-    Ok(batch)
 }

@@ -16,11 +16,11 @@ use super::{
 };
 use crate::audit::{AuditDraft, AuditEntry, PersonalFields, GENESIS};
 use crate::store::gov::{
-    validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
-    SessionStore, TokenRecord, TokenStore,
+    AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord, SessionStore,
+    TokenRecord, TokenStore,
 };
-use crate::store::policy::{validate_policy, PolicyDocument, PolicyStore};
 use crate::store::StoreError;
+use crate::store::{validate_label, validate_policy, PolicyDocument, PolicyStore};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
 /// Maps a failed write: unique key taken, refused by a policy, or unknown tenant.

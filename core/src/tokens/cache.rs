@@ -11,7 +11,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::bounded::{insert_bounded, ordered_map, OrderedMap};
-use crate::store::{StoreError, TokenRecord};
+use crate::storage::StoreError;
+use crate::store::TokenRecord;
 use crate::tenant::UserId;
 use crate::tokens::Scope;
 

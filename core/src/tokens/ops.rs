@@ -324,7 +324,7 @@ impl Guard {
                     ctx,
                     agent.map(UserId::as_str),
                     after.as_deref(),
-                    crate::store::MAX_PAGE,
+                    crate::storage::MAX_PAGE,
                 )
                 .await?;
             let Some(last) = page.last() else { break };

@@ -24,8 +24,12 @@ const AREAS: &[&str] = &[
     "totp",
 ];
 /// The small core: no area below it. (`error` is the crate-wide error enum, one variant
-/// per area, each compiled with its area: it names every area by design.)
-const SMALL_CORE: &[&str] = &["bounded", "crypto", "events", "scope", "secret", "tenant"];
+/// per area, each compiled with its area: it names every area by design.) `storage` is
+/// what every store trait shares (the store error, page and label limits), `policy` the
+/// policy documents several areas keep.
+const SMALL_CORE: &[&str] = &[
+    "bounded", "crypto", "events", "policy", "scope", "secret", "storage", "tenant",
+];
 /// The optional areas (Cargo features): leaves nobody else imports.
 const OPTIONAL: &[&str] = &["auth", "egress", "redact", "reveal", "totp"];
 
