@@ -1,6 +1,6 @@
 //! What every store trait shares: the store error, the limits on labels and pages, and
 //! their checks. Part of the small core: it names no area, so each area's store trait
-//! (e.g. [`TokenStore`](crate::store::TokenStore)) can use it without importing another
+//! (e.g. [`TokenStore`](crate::tokens::TokenStore)) can use it without importing another
 //! area or the backends in [`store`](crate::store).
 
 use thiserror::Error;

@@ -21,6 +21,9 @@
 //! resumed by running it again, and a second run deletes nothing more (idempotent).
 //! Deletion is a hard delete (SQLite overwrites freed pages: `secure_delete`).
 
+mod store;
+pub use store::{RetentionStore, RetentionWindow};
+
 use std::collections::BTreeMap;
 
 use crate::audit::erasure::{format_ranges, ERASED_SEQS_DETAIL, MAX_ERASED_PER_RECEIPT};
@@ -29,7 +32,6 @@ use crate::error::Result;
 use crate::guard::Guard;
 use crate::scope::Action as ScopeAction;
 use crate::storage::{check_batch, validate_label, StoreError, MAX_PAGE};
-use crate::store::RetentionWindow;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
 area_handle!(

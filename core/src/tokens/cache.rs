@@ -10,9 +10,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::TokenRecord;
 use crate::bounded::{insert_bounded, ordered_map, OrderedMap};
 use crate::storage::StoreError;
-use crate::store::TokenRecord;
 use crate::tenant::UserId;
 use crate::tokens::Scope;
 

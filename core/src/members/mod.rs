@@ -5,6 +5,9 @@
 //! acting user's role from the store on every call: a context, a session or an access
 //! token carries the role it was made with, and that role is never trusted alone for them.
 
+mod store;
+pub use store::{plan_member_change, MemberChange, MembershipStore, MAX_MEMBERS_PER_TENANT};
+
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
