@@ -14,7 +14,7 @@ use crate::portal::PortalError;
 use crate::redact::RedactError;
 #[cfg(feature = "totp")]
 use crate::reveal::RevealError;
-use crate::store::StoreError;
+use crate::storage::StoreError;
 use crate::tenant::TenantError;
 use crate::tokens::TokenError;
 #[cfg(feature = "totp")]
@@ -421,7 +421,7 @@ mod tests {
             (CryptoError::WrongKey(KeyId::FIRST).into(), Reason::WrongKey),
             (KmsError::WrongContext.into(), Reason::WrappedKeyRejected),
             (
-                crate::store::StoreError::Integrity("row".into()).into(),
+                crate::storage::StoreError::Integrity("row".into()).into(),
                 Reason::TamperedRow,
             ),
             (

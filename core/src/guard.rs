@@ -4,18 +4,25 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, AuditStore};
 use crate::crypto::{self, Context, DataKey, KeyId, SealFormat, SealedValue, TenantKey};
 use crate::error::Result;
 use crate::events::{Event, EventBus, FeedStatus, Subscription};
-use crate::kms::{CacheLimits, CacheStats, KeyCache, KeyProvider, KmsError, WrapContext};
+use crate::kms::{
+    CacheLimits, CacheStats, KeyCache, KeyProvider, KeyState, KmsError, TenantKeyRecord,
+    WrapContext,
+};
+use crate::members::MembershipStore;
+use crate::policy::PolicyStore;
+use crate::records::{validate_record, SealedRecord};
+use crate::retention::RetentionStore;
 use crate::scope::Action as ScopeAction;
 use crate::secret::{Credential, CredentialKind, SecretBytes};
-use crate::store::{
-    AuditStore, KeyRecordStore, KeyState, MembershipStore, RetentionStore, SealedRecord,
-    SessionStore, Store, StoreError, StoreParts, Stores, TenantKeyRecord, TokenStore,
-};
+use crate::sessions::SessionStore;
+use crate::storage::{StoreError, MAX_PAGE};
+use crate::store::{KeyRecordStore, Store, StoreParts, Stores};
 use crate::tenant::{Principal, PrincipalKind, Role, ServiceRole, TenantContext, TenantError};
+use crate::tokens::TokenStore;
 
 area_handle!(
     /// Sealed values and stored records of a tenant: seal, open, put, delete. From [`Guard::records`].
@@ -75,7 +82,7 @@ pub struct GuardBuilder {
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     provider_tenants: BTreeMap<String, std::collections::BTreeSet<crate::tenant::TenantId>>,
     pub(crate) governance: crate::governance::GovernanceConfig,
-    policies: Option<Arc<dyn crate::store::PolicyStore>>,
+    policies: Option<Arc<dyn PolicyStore>>,
     format: SealFormat,
     refuse_v1: bool,
     transparency: crate::audit::TransparencyConfig,
@@ -262,7 +269,7 @@ impl GuardBuilder {
 
     /// Where policy documents (egress policies) live, usually the guard's own store; an
     /// `Egress` built on this guard without a policy store uses it.
-    pub fn policy_store(mut self, store: Arc<dyn crate::store::PolicyStore>) -> Self {
+    pub fn policy_store(mut self, store: Arc<dyn PolicyStore>) -> Self {
         self.policies = Some(store);
         self
     }
@@ -423,7 +430,7 @@ struct Inner {
     tenant_providers: BTreeMap<String, Arc<dyn KeyProvider>>,
     provider_tenants: BTreeMap<String, std::collections::BTreeSet<crate::tenant::TenantId>>,
     gov: crate::governance::GovState,
-    policies: Option<Arc<dyn crate::store::PolicyStore>>,
+    policies: Option<Arc<dyn PolicyStore>>,
     format: SealFormat,
     refuse_v1: bool,
     transparency: crate::audit::Transparency,
@@ -562,7 +569,7 @@ impl Guard {
 
     /// The policy store set with [`GuardBuilder::policy_store`] (the embedded guard's
     /// SQLite database), if any.
-    pub fn policy_store(&self) -> Option<Arc<dyn crate::store::PolicyStore>> {
+    pub fn policy_store(&self) -> Option<Arc<dyn PolicyStore>> {
         self.inner.policies.clone()
     }
 
@@ -908,7 +915,7 @@ impl Guard {
         };
         // Checked before sealing: a class or id over its limit must be reported as such,
         // not as the sealing "context" (built from both) the caller never passed.
-        crate::store::validate_record(&rec)?;
+        validate_record(&rec)?;
         let format = self.format_for(ctx).await?;
         rec.sealed = crypto::seal(
             &key,
@@ -1157,7 +1164,7 @@ impl Records<'_> {
         })?;
         let was_refused = self.g.tenant_v1_refused(ctx).await?;
         if refused {
-            let census = self.g.census(ctx, crate::store::MAX_PAGE).await?;
+            let census = self.g.census(ctx, MAX_PAGE).await?;
             if census.v1 > 0 {
                 return Err(StoreError::Conflict(format!(
                     "{} stored records are still in format v1: run reencrypt first",
@@ -1178,7 +1185,7 @@ impl Records<'_> {
             // count and the switch; from the switch on, every guard writes v2 for this
             // tenant (`format_for`). Counting again catches such a record: the switch is
             // undone rather than leaving a record that nothing would open.
-            let census = self.g.census(ctx, crate::store::MAX_PAGE).await?;
+            let census = self.g.census(ctx, MAX_PAGE).await?;
             if census.v1 > 0 {
                 let back = serde_json::json!({ "v1_refused": false }).to_string();
                 policies

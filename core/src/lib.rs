@@ -71,9 +71,11 @@ mod guard;
 pub mod hazmat;
 pub mod kms;
 mod members;
+mod policy;
 pub mod portal;
 mod progress;
 pub mod ratelimit;
+mod records;
 #[cfg(feature = "egress")]
 pub mod redact;
 pub mod retention;
@@ -82,6 +84,8 @@ pub mod reveal;
 mod rotation;
 mod scope;
 mod secret;
+mod sessions;
+mod storage;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
@@ -96,6 +100,7 @@ pub use crypto::{KeyId, SealedValue};
 pub use error::{Error, ErrorKind, Reason, Result, UnknownName};
 pub use governance::GovernanceConfig;
 pub use guard::{Clock, Guard, GuardBuilder, KeyInfo, Records, SystemClock};
+pub use kms::KeyState;
 pub use kms::RewrapReport;
 pub use kms::{CacheLimits, KeyProvider, LocalKeyProvider};
 pub use members::Members;
@@ -109,7 +114,7 @@ pub use rotation::{ReencryptReport, SealedCensus};
 pub use secret::{Credential, CredentialKind, SecretBytes};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{KeyState, MemoryStore, Store};
+pub use store::{MemoryStore, Store};
 #[cfg(feature = "postgres")]
 pub use store::{PgOptions, PostgresStore};
 pub use tenant::{

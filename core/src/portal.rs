@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn mark_kinds_are_valid_policy_kinds() {
         let k = mark_kind("login.example.com");
-        assert!(crate::store::validate_policy(&k, "{}").is_ok(), "{k}");
+        assert!(crate::policy::validate_policy(&k, "{}").is_ok(), "{k}");
         assert_ne!(k, mark_kind("example.com"));
     }
 }

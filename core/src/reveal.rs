@@ -20,7 +20,7 @@ use crate::crypto::SealedValue;
 use crate::error::{ErrorKind, Result};
 use crate::guard::{record_context, Guard};
 use crate::secret::{Credential, CredentialKind};
-use crate::store::StoreError;
+use crate::storage::StoreError;
 use crate::tenant::{Action, Principal, TenantContext, TenantId};
 use crate::totp::{self, TotpCode, TotpError, TotpParams};
 

@@ -10,9 +10,10 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::crypto::{self, KeyId, SealedValue};
 use crate::error::Result;
 use crate::guard::{record_context, Guard};
+use crate::kms::KeyState;
 use crate::kms::{current_tagged, KmsError, Rewrap, RewrapReport};
 use crate::scope::Action as ScopeAction;
-use crate::store::{check_batch, KeyState, StoreError, MAX_PAGE};
+use crate::storage::{check_batch, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
 area_handle!(

@@ -6,7 +6,7 @@
 //! reason, retention sweeps and erasures, session revocation); the host application records
 //! its own (membership and permission changes, policy changes, egress decisions) with
 //! [`Audit::record`](crate::Audit::record). Appends are atomic in the store (see
-//! [`AuditStore::append_audit`](crate::store::AuditStore::append_audit)), so concurrent
+//! [`AuditStore::append_audit`]), so concurrent
 //! appenders never fork a chain. Entries hold no secrets: subjects of erasure requests are
 //! recorded as keyed digests ([`crate::retention::erasure_receipt_digest`]).
 
@@ -18,6 +18,7 @@ pub mod merkle;
 mod outcome;
 mod restore;
 pub mod sink;
+mod store;
 mod transparency;
 mod verify;
 pub mod witness;
@@ -32,6 +33,7 @@ pub use restore::{LostAction, ReapplyReport, RestoreReport, RESTORE_DETAILS};
 pub use sink::{
     CheckpointSink, FileCheckpointSink, PublishedCheckpoint, RestoreAdmission, SinkError,
 };
+pub use store::AuditStore;
 pub(crate) use transparency::Transparency;
 pub use transparency::{
     ConsistencyProof, InclusionProof, SignedCheckpoint, TransparencyConfig, CHECKPOINT_MARK,
@@ -54,7 +56,7 @@ use thiserror::Error;
 use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
 use crate::scope::Action as ScopeAction;
-use crate::store::MAX_PAGE;
+use crate::storage::MAX_PAGE;
 use crate::tenant::{Principal, Role, TenantContext};
 
 area_handle!(

@@ -18,7 +18,7 @@ use super::transparency::{broken, sink_err, LastCheckpoint, LogState, SignedChec
 use super::{AuditAction, AuditEntry, AuditError, AuditEvent, VerifyProblem, MAX_REASON_LEN};
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::store::{StoreError, MAX_PAGE};
+use crate::storage::{StoreError, MAX_PAGE};
 use crate::tenant::{Role, TenantContext, UserId};
 
 pub(crate) const D_RESTORED_SIZE: &str = "restored_size";

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::guard::Guard;
 use crate::kms::ServicePurpose;
 use crate::scope::Action as ScopeAction;
-use crate::store::MAX_PAGE;
+use crate::storage::MAX_PAGE;
 use crate::tenant::{Role, TenantContext, TenantId};
 
 /// First line of an export bundle.

@@ -24,7 +24,8 @@ use crate::events::Event;
 use crate::guard::Guard;
 use crate::ratelimit::{ActionClass, LimitKey};
 use crate::secret::SecretBytes;
-use crate::store::{RefreshRecord, SessionRecord, StoreError, MAX_PAGE};
+use crate::sessions::{RefreshRecord, SessionRecord};
+use crate::storage::{StoreError, MAX_PAGE};
 use crate::tenant::{
     Principal, PrincipalKind, Resolved, Role, TenantContext, TenantError, TenantId, UserId,
 };

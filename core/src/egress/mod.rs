@@ -39,12 +39,12 @@ use thiserror::Error;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{ErrorKind, Result};
 use crate::guard::Guard;
+use crate::policy::PolicyStore;
 use crate::redact::{
     self, Category, HashKey, Operation, Operator, OrgPattern, PseudonymSession, RedactError,
     Redactor, DEFAULT_SESSION_TTL,
 };
 use crate::scope::Action as ScopeAction;
-use crate::store::PolicyStore;
 use crate::tenant::{Principal, Role, TenantContext, TenantId};
 
 /// The policy kind under which the egress policy is stored.

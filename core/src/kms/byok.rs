@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{KeyProvider, KmsError, WrapContext, WrappedKey};
+use super::{KeyProvider, KeyState, KmsError, TenantKeyRecord, WrapContext, WrappedKey};
 use crate::crypto::DataKey;
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::store::{KeyState, StoreError, TenantKeyRecord};
+use crate::storage::StoreError;
 use crate::tenant::TenantContext;
 
 /// Longest name of a tenant key provider.

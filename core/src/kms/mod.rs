@@ -7,6 +7,7 @@ mod local;
 mod retry;
 mod service_keys;
 mod shred;
+mod store;
 mod traced;
 pub(crate) use traced::TracedProvider;
 
@@ -24,6 +25,7 @@ pub use service_keys::{
     ServicePurpose,
 };
 pub use shred::{ProviderShred, ShredReport};
+pub use store::{KeyState, KeyStore, TenantKeyRecord};
 
 use thiserror::Error;
 

@@ -22,7 +22,7 @@ use thiserror::Error;
 use super::{KeyProvider, KmsError, WrapContext, WrappedKey};
 use crate::crypto::{DataKey, KeyId};
 use crate::error::ErrorKind;
-use crate::store::StoreError;
+use crate::storage::StoreError;
 use crate::tenant::TenantId;
 
 /// What a service key is for. Each purpose has its own series of keys and its own wrap

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{split_kek_id, KmsError, TenantDestruction, WrappedKey};
+use super::{split_kek_id, KeyState, KmsError, TenantDestruction, WrappedKey};
 use crate::crypto::KeyId;
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::store::KeyState;
 use crate::tenant::TenantContext;
 
 /// What one key provider did when a tenant was shredded.

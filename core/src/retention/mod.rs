@@ -21,6 +21,9 @@
 //! resumed by running it again, and a second run deletes nothing more (idempotent).
 //! Deletion is a hard delete (SQLite overwrites freed pages: `secure_delete`).
 
+mod store;
+pub use store::{RetentionStore, RetentionWindow};
+
 use std::collections::BTreeMap;
 
 use crate::audit::erasure::{format_ranges, ERASED_SEQS_DETAIL, MAX_ERASED_PER_RECEIPT};
@@ -28,8 +31,7 @@ use crate::audit::{AuditAction, AuditEntry, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::scope::Action as ScopeAction;
-use crate::store::check_batch;
-use crate::store::{validate_label, RetentionWindow, StoreError, MAX_PAGE};
+use crate::storage::{check_batch, validate_label, StoreError, MAX_PAGE};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
 area_handle!(
@@ -471,7 +473,7 @@ impl Retention<'_> {
             let page = self
                 .g
                 .store()
-                .records_page(ctx, cursor.as_deref(), crate::store::MAX_PAGE)
+                .records_page(ctx, cursor.as_deref(), crate::storage::MAX_PAGE)
                 .await?;
             let Some(last) = page.last() else { break };
             cursor = Some(last.id.clone());

@@ -24,8 +24,8 @@ use std::sync::{Arc, RwLock, Weak};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::gov::{RefreshRecord, SessionRecord, TokenRecord};
 use super::StoreError;
+use super::{RefreshRecord, SessionRecord, TokenRecord};
 use crate::kms::{ServiceKey, ServiceKeyring, ServicePurpose};
 
 /// Length of a row MAC in bytes.

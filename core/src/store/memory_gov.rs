@@ -5,11 +5,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{page, MemoryStore};
 use crate::audit::{AuditDraft, AuditEntry, GENESIS};
-use crate::store::gov::{
+use crate::store::StoreError;
+use crate::store::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
     SessionStore, TokenRecord, TokenStore,
 };
-use crate::store::StoreError;
 use crate::tenant::{ServiceRole, TenantContext, TenantId};
 
 #[derive(Default)]

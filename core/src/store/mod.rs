@@ -1,17 +1,23 @@
-//! Persistence: the store traits every backend implements, and the built-in backends.
+//! Persistence: the built-in backends, and every store trait under one path.
 //!
-//! Every call takes a [`TenantContext`]; there is no unscoped query. Record, token and
-//! session ids are unique per tenant on every store: two tenants may both hold a `row-42`,
-//! and tenant B's id asked for with tenant A's context is simply "not found" (it reveals
-//! nothing). `CrossTenant` remains for an object that carries another tenant's identity
-//! (e.g. a record handed to a write under another tenant's context).
+//! Each store trait and its rows live in the area that owns them (e.g. [`TokenStore`] in
+//! [`tokens`](crate::tokens), [`KeyStore`] in [`kms`](crate::kms)), and what they share
+//! ([`StoreError`], [`MAX_PAGE`], [`validate_label`]) in the small core. They are
+//! re-exported here, so `tenantguard::store::TokenStore` and the other paths of earlier
+//! releases keep working. This module adds the unions of those traits ([`KeyRecordStore`],
+//! [`GovernanceStore`], [`Store`]) and the backends that implement them: [`MemoryStore`],
+//! `SqliteStore` and `PostgresStore`. No area imports it: only the Guard, which is built
+//! on a backend.
+//!
+//! Every call takes a [`TenantContext`](crate::TenantContext); there is no unscoped query.
+//! Record, token and session ids are unique per tenant on every store: two tenants may both
+//! hold a `row-42`, and tenant B's id asked for with tenant A's context is simply "not
+//! found" (it reveals nothing). `CrossTenant` remains for an object that carries another
+//! tenant's identity (e.g. a record handed to a write under another tenant's context).
 
-mod gov;
 mod integrity;
-mod members;
 mod memory;
 mod parts;
-mod policy;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -20,301 +26,30 @@ mod traced;
 pub(crate) use parts::{StoreParts, Stores};
 pub(crate) use traced::TracedStore;
 
-pub use gov::{
-    validate_label, AuditStore, GovernanceStore, RefreshRecord, RetentionStore, RetentionWindow,
-    SessionRecord, SessionStore, TokenRecord, TokenStore,
-};
 pub use integrity::{TokenRow, ROW_MAC_LEN};
-pub use members::{plan_member_change, MemberChange, MembershipStore, MAX_MEMBERS_PER_TENANT};
 pub use memory::MemoryStore;
-pub use policy::{
-    validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
-};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use thiserror::Error;
-
-use crate::crypto::KeyId;
-use crate::error::ErrorKind;
-use crate::tenant::{ServiceRole, TenantContext, TenantId};
-
-/// Longest record id, in bytes.
-pub const MAX_RECORD_ID_LEN: usize = 255;
-/// Longest data-class or subject label, in bytes.
-pub const MAX_LABEL_LEN: usize = 128;
-/// Largest page a listing call returns.
-pub const MAX_PAGE: usize = 10_000;
-
-/// The lifecycle state of one version of a tenant's data key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    /// Seals new values (exactly one per live tenant) and opens old ones.
-    Active,
-    /// Opens old values only; the re-encryption job moves them forward.
-    DecryptOnly,
-    /// Wrapped bytes erased: values under it can never be opened.
-    Destroyed,
-}
-
-impl KeyState {
-    /// Stable name used in stores.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Active => "active",
-            KeyState::DecryptOnly => "decrypt_only",
-            KeyState::Destroyed => "destroyed",
-        }
-    }
-
-    /// Parses a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(KeyState::Active),
-            "decrypt_only" => Some(KeyState::DecryptOnly),
-            "destroyed" => Some(KeyState::Destroyed),
-            _ => None,
-        }
-    }
-}
-
-/// One version of a tenant's data key as stored: wrapped, never plaintext.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantKeyRecord {
-    /// The version.
-    pub key_id: KeyId,
-    /// Its state.
-    pub state: KeyState,
-    /// Which KEK wrapped it (empty once destroyed).
-    pub kek_id: String,
-    /// The wrapped key (empty once destroyed).
-    pub wrapped: Vec<u8>,
-    /// Creation time, Unix seconds.
-    pub created_at: i64,
-}
-
-/// A sealed record as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedRecord {
-    /// Unique within its tenant (two tenants may use the same id); 1 to 255 bytes.
-    pub id: String,
-    /// Data class (e.g. a credential kind, "chat_transcript"), bound into the seal context.
-    pub class: String,
-    /// The data subject the record is about, if any (for erasure requests).
-    pub subject: Option<String>,
-    /// The key version it is sealed under (always equal to the sealed value's key id).
-    pub key_id: KeyId,
-    /// The sealed value, binary form.
-    pub sealed: Vec<u8>,
-    /// Creation time, Unix seconds.
-    pub created_at: i64,
-    /// Last replacement time, Unix seconds.
-    pub updated_at: i64,
-}
-
-/// Errors from stores.
-#[non_exhaustive]
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    /// The tenant does not exist.
-    #[error("tenant not found: create it first")]
-    TenantNotFound,
-    /// The record does not exist.
-    #[error("record not found")]
-    RecordNotFound,
-    /// The id belongs to another tenant.
-    #[error("cross-tenant access refused: the record belongs to another tenant")]
-    CrossTenant,
-    /// The write conflicts with the current state.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// An argument is out of range.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
-    /// The backend failed (I/O, database error). The message holds no record data.
-    #[error("store backend error: {0}")]
-    Backend(String),
-    /// The backend's own access control refused (e.g. a PostgreSQL row-level security
-    /// policy: the user's role in the tenant does not allow the write).
-    #[error("permission denied by the store: {0}")]
-    PermissionDenied(String),
-    /// A stored authorization row failed its integrity check (a missing or invalid MAC
-    /// under the service keyring's `row-mac` key).
-    #[error("integrity check failed: {0}")]
-    Integrity(String),
-    /// The guard was built without the store this operation needs (the message names the
-    /// `GuardBuilder` method that sets it).
-    #[error("this guard has no {0}: set it with GuardBuilder::{0} or give GuardBuilder::store a complete backend")]
-    NotConfigured(String),
-}
-
-impl StoreError {
-    /// The stable kind of this error.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            StoreError::TenantNotFound | StoreError::RecordNotFound => ErrorKind::NotFound,
-            StoreError::CrossTenant => ErrorKind::CrossTenant,
-            StoreError::Conflict(_) => ErrorKind::Conflict,
-            StoreError::InvalidInput(_) => ErrorKind::InvalidInput,
-            StoreError::Backend(_) => ErrorKind::Store,
-            StoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
-            StoreError::Integrity(_) => ErrorKind::Integrity,
-            StoreError::NotConfigured(_) => ErrorKind::Config,
-        }
-    }
-
-    /// Why, for a row that fails its integrity check (see [`crate::Error::reason`]).
-    pub fn reason(&self) -> Option<crate::Reason> {
-        match self {
-            StoreError::Integrity(_) => Some(crate::Reason::TamperedRow),
-            _ => None,
-        }
-    }
-}
-
-/// Checks the bounds of a record before any backend sees it.
-pub fn validate_record(rec: &SealedRecord) -> Result<(), StoreError> {
-    validate_record_id(&rec.id)?;
-    if rec.class.is_empty() || rec.class.len() > MAX_LABEL_LEN {
-        return Err(StoreError::InvalidInput(format!(
-            "data class must be 1 to {MAX_LABEL_LEN} bytes"
-        )));
-    }
-    if rec
-        .subject
-        .as_ref()
-        .is_some_and(|s| s.is_empty() || s.len() > MAX_LABEL_LEN)
-    {
-        return Err(StoreError::InvalidInput(format!(
-            "subject must be 1 to {MAX_LABEL_LEN} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// Checks a record id's bounds (1 to 255 bytes, no control characters).
-pub fn validate_record_id(id: &str) -> Result<(), StoreError> {
-    if id.is_empty() || id.len() > MAX_RECORD_ID_LEN || id.chars().any(char::is_control) {
-        return Err(StoreError::InvalidInput(format!(
-            "record id must be 1 to {MAX_RECORD_ID_LEN} bytes without control characters"
-        )));
-    }
-    Ok(())
-}
-
-/// Persistence of tenants and their wrapped data keys.
-#[async_trait::async_trait]
-pub trait KeyStore: Send + Sync {
-    /// Creates the tenant with its first (active) key. `Conflict` if the tenant exists
-    /// or ever existed (a shredded tenant id is never reused).
-    async fn create_tenant(
-        &self,
-        ctx: &TenantContext,
-        first: &TenantKeyRecord,
-    ) -> Result<(), StoreError>;
-
-    /// Every key version of the tenant, oldest first. `TenantNotFound` if none.
-    async fn tenant_keys(&self, ctx: &TenantContext) -> Result<Vec<TenantKeyRecord>, StoreError>;
-
-    /// Atomically demotes the active key to decrypt-only and inserts `new` as active.
-    /// `Conflict` if `new.key_id` exists or the tenant was shredded.
-    async fn rotate_key(
-        &self,
-        ctx: &TenantContext,
-        new: &TenantKeyRecord,
-    ) -> Result<(), StoreError>;
-
-    /// Replaces a key's wrapping if it is still wrapped under `expected_kek`; returns
-    /// whether it did (false: already re-wrapped or destroyed). Used by KEK rotation.
-    async fn rewrap_key(
-        &self,
-        ctx: &TenantContext,
-        key_id: KeyId,
-        expected_kek: &str,
-        new_kek: &str,
-        new_wrapped: &[u8],
-    ) -> Result<bool, StoreError>;
-
-    /// Destroys one decrypt-only key: state `Destroyed`, wrapped bytes erased.
-    async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError>;
-
-    /// Destroys every key of the tenant (crypto-shredding). Idempotent.
-    async fn destroy_all_keys(&self, ctx: &TenantContext) -> Result<(), StoreError>;
-
-    /// The cross-instance news of a store shared by several processes (PostgreSQL: an
-    /// events table written in the same transaction as each change, read by a listener).
-    /// `None` (the default) for a store only this process uses.
-    fn event_feed(&self) -> Option<std::sync::Arc<dyn crate::events::EventFeed>> {
-        None
-    }
-
-    /// Tenant ids after `after` in ascending order, at most `limit` (service role only).
-    async fn list_tenants(
-        &self,
-        service: &ServiceRole,
-        after: Option<&TenantId>,
-        limit: usize,
-    ) -> Result<Vec<TenantId>, StoreError>;
-}
-
-/// Persistence of sealed records.
-#[async_trait::async_trait]
-pub trait RecordStore: Send + Sync {
-    /// Inserts or replaces the record with this id in the context's tenant (another
-    /// tenant's record with the same id is a different record, never touched).
-    async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError>;
-
-    /// The record of the context's tenant with this id, `None` if absent.
-    async fn get_record(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-    ) -> Result<Option<SealedRecord>, StoreError>;
-
-    /// Deletes the record of the context's tenant; returns whether it existed.
-    async fn delete_record(&self, ctx: &TenantContext, id: &str) -> Result<bool, StoreError>;
-
-    /// Records sealed under `key_id`, ids after `after` ascending, at most `limit`.
-    async fn records_by_key(
-        &self,
-        ctx: &TenantContext,
-        key_id: KeyId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<SealedRecord>, StoreError>;
-
-    /// How many records are sealed under `key_id`.
-    async fn count_by_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<u64, StoreError>;
-
-    /// Every record of the tenant, ids after `after` ascending, at most `limit`, whatever
-    /// its `key_id` column says: re-encryption and key retirement read the key id and the
-    /// format from the sealed bytes themselves. The default refuses (`Backend`), so a
-    /// store that does not implement it cannot retire keys (it fails closed).
-    async fn records_page(
-        &self,
-        ctx: &TenantContext,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<SealedRecord>, StoreError> {
-        let _ = (ctx, after, limit);
-        Err(StoreError::Backend(
-            "this store does not implement records_page".into(),
-        ))
-    }
-
-    /// Replaces a record's sealed value only if it still equals `expected` (compare and
-    /// swap); returns whether it did. Used by re-encryption so it never clobbers a write.
-    async fn replace_sealed(
-        &self,
-        ctx: &TenantContext,
-        id: &str,
-        expected: &[u8],
-        new_key_id: KeyId,
-        new_sealed: &[u8],
-    ) -> Result<bool, StoreError>;
-}
+// The store traits and rows of the areas, and what they share, under their paths of
+// earlier releases.
+pub use crate::audit::AuditStore;
+pub use crate::kms::{KeyState, KeyStore, TenantKeyRecord};
+pub use crate::members::{
+    plan_member_change, MemberChange, MembershipStore, MAX_MEMBERS_PER_TENANT,
+};
+pub use crate::policy::{
+    validate_policy, PolicyDocument, PolicyStore, MAX_POLICY_KIND_LEN, MAX_POLICY_LEN,
+};
+pub use crate::records::{
+    validate_record, validate_record_id, RecordStore, SealedRecord, MAX_RECORD_ID_LEN,
+};
+pub use crate::retention::{RetentionStore, RetentionWindow};
+pub use crate::sessions::{RefreshRecord, SessionRecord, SessionStore};
+pub use crate::storage::{validate_label, StoreError, MAX_LABEL_LEN, MAX_PAGE};
+pub use crate::tokens::{TokenRecord, TokenStore};
 
 /// What every guard needs from a backend: tenants' wrapped keys and their sealed records.
 /// A backend that implements only these two traits can hold a guard's data; the audit
@@ -426,11 +161,7 @@ impl<
     > Store for T
 {
 }
+/// Every governance store trait.
+pub trait GovernanceStore: TokenStore + AuditStore + RetentionStore + SessionStore {}
 
-/// Checks a job's batch size (1 to `MAX_PAGE`).
-pub(crate) fn check_batch(batch: usize) -> crate::Result<usize> {
-    if batch == 0 || batch > MAX_PAGE {
-        return Err(StoreError::InvalidInput(format!("batch size must be 1 to {MAX_PAGE}")).into());
-    }
-    Ok(batch)
-}
+impl<T: TokenStore + AuditStore + RetentionStore + SessionStore> GovernanceStore for T {}

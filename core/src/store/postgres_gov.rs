@@ -15,12 +15,12 @@ use super::{
     backend, code, page, pool_err, scoped, service_write, tenant_visible, PostgresStore, Tx,
 };
 use crate::audit::{AuditDraft, AuditEntry, PersonalFields, GENESIS};
-use crate::store::gov::{
+use crate::store::StoreError;
+use crate::store::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
     SessionStore, TokenRecord, TokenStore,
 };
-use crate::store::policy::{validate_policy, PolicyDocument, PolicyStore};
-use crate::store::StoreError;
+use crate::store::{validate_policy, PolicyDocument, PolicyStore};
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 
 /// Maps a failed write: unique key taken, refused by a policy, or unknown tenant.

@@ -4,12 +4,12 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{backend, page, SqliteStore};
 use crate::audit::{AuditDraft, AuditEntry, PersonalFields, GENESIS};
-use crate::store::gov::{
+use crate::store::integrity::{RowMacs, Tag, BACKFILL_BATCH, BACKFILL_DONE};
+use crate::store::StoreError;
+use crate::store::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
     SessionStore, TokenRecord, TokenStore,
 };
-use crate::store::integrity::{RowMacs, Tag, BACKFILL_BATCH, BACKFILL_DONE};
-use crate::store::StoreError;
 use crate::tenant::{Role, ServiceRole, TenantContext, TenantId};
 use rusqlite::types::Value;
 

@@ -10,8 +10,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::TokenRecord;
 use crate::bounded::{insert_bounded, ordered_map, OrderedMap};
-use crate::store::{StoreError, TokenRecord};
+use crate::storage::StoreError;
 use crate::tenant::UserId;
 use crate::tokens::Scope;
 

@@ -17,7 +17,9 @@
 mod cache;
 pub mod format;
 mod ops;
+mod store;
 pub use ops::Tokens;
+pub use store::{TokenRecord, TokenStore};
 
 pub(crate) use crate::scope::echo;
 pub use crate::scope::{Action, Scope};

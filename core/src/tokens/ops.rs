@@ -5,13 +5,13 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::TokenRecord;
 use super::{
     format, Action, IssuedToken, TokenError, TokenInfo, TokenSecret, TokenSpec, VerifiedToken,
 };
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::store::TokenRecord;
 use crate::tenant::{AgentGrant, Principal, Role, TenantContext, UserId};
 
 area_handle!(
@@ -324,7 +324,7 @@ impl Guard {
                     ctx,
                     agent.map(UserId::as_str),
                     after.as_deref(),
-                    crate::store::MAX_PAGE,
+                    crate::storage::MAX_PAGE,
                 )
                 .await?;
             let Some(last) = page.last() else { break };

@@ -1,8 +1,9 @@
-//! Persistence of memberships: which role each user holds in each tenant. Every built-in
-//! store keeps them (MemoryStore, SqliteStore schema 5, PostgresStore `tg_memberships`),
-//! and the guard re-reads them for every sensitive operation and session refresh.
+//! The members area's persistence: which role each user holds in each tenant (the
+//! [`MembershipStore`] trait and the rules of a change). Every built-in store keeps them
+//! (MemoryStore, SqliteStore schema 5, PostgresStore `tg_memberships`), and the guard
+//! re-reads them for every sensitive operation and session refresh.
 
-use super::StoreError;
+use crate::storage::StoreError;
 use crate::tenant::{
     check_member_change, Membership, Principal, PrincipalKind, Resolved, Role, ServiceRole,
     TenantContext, TenantError, UserId,

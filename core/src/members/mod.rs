@@ -5,11 +5,14 @@
 //! acting user's role from the store on every call: a context, a session or an access
 //! token carries the role it was made with, and that role is never trusted alone for them.
 
+mod store;
+pub use store::{plan_member_change, MemberChange, MembershipStore, MAX_MEMBERS_PER_TENANT};
+
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::scope::Action as ScopeAction;
-use crate::store::{StoreError, MAX_PAGE};
+use crate::storage::{StoreError, MAX_PAGE};
 use crate::tenant::{
     Membership, Principal, PrincipalKind, Resolved, Role, TenantContext, TenantError, UserId,
 };

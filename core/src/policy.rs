@@ -1,6 +1,11 @@
 //! Persistence of per-tenant policy documents (e.g. the egress policy), changed without code.
+//!
+//! Part of the small core, not of one area: several areas keep their documents here, each
+//! under its own kind (the egress policy, rate-limit overrides, the portal's SSO and MFA
+//! marks, the records' seal format), so the trait names no area and no area imports
+//! another to reach it.
 
-use super::StoreError;
+use crate::storage::StoreError;
 use crate::tenant::TenantContext;
 
 /// Largest policy document, in bytes: 256 KiB.
