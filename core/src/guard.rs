@@ -1102,8 +1102,10 @@ impl Records<'_> {
 
     /// [`Records::open`] for a value you no longer need (e.g. just read from your
     /// database): it is decrypted in its own buffer instead of a copy, one pass over the
-    /// bytes less (benches/BENCHMARKS.md). A wrong tenant, context or key fails before the
-    /// value is touched; a value altered after sealing fails (`Integrity`) and is wiped.
+    /// bytes less (benches/BENCHMARKS.md). The value is consumed even when opening fails
+    /// (your stored copy is not touched): use `open` if you may retry with this object.
+    /// A wrong tenant, context or key fails before anything is decrypted; a value altered
+    /// after sealing fails (`Integrity`) and its buffer is wiped.
     pub async fn open_owned(
         self,
         ctx: &TenantContext,

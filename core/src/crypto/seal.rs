@@ -112,8 +112,9 @@ pub fn open(
 
 /// [`open`] for a value the caller no longer needs: a v2 value is decrypted in its own
 /// buffer (no copy of the ciphertext) and the plaintext returned over that buffer; a v1
-/// value is opened as by [`open`]. A wrong key, tenant or context fails before the value is
-/// touched; a value altered after sealing fails with `AuthenticationFailed` and is wiped.
+/// value is opened as by [`open`]. The value is consumed even on failure. A wrong key,
+/// tenant or context fails before anything is decrypted; a value altered after sealing
+/// fails with `AuthenticationFailed` and its buffer is wiped.
 pub fn open_owned(
     key: &TenantKey,
     tenant: &TenantId,
