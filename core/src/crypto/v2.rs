@@ -272,8 +272,8 @@ pub(crate) fn open(
 /// [`open`] that decrypts in the value's own buffer instead of a copy: one pass over the
 /// bytes less, and the plaintext is `SecretBytes` over that buffer (header in front, wiped
 /// with it). The commitment is checked first, so a wrong tenant, context or key fails
-/// before anything is changed; only a value whose ciphertext or tag was altered after
-/// sealing is consumed by a failure (its buffer is wiped).
+/// before anything is decrypted; a value whose ciphertext or tag was altered after sealing
+/// fails after decryption in place, and its buffer is wiped.
 pub(crate) fn open_owned(
     key: &V2Key,
     tenant: &TenantId,
