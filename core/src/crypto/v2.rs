@@ -236,19 +236,20 @@ pub(crate) fn seal(
     Ok(SealedValue::from_vec_unchecked(out))
 }
 
-/// Opens a v2 value: the commitment is checked (constant time) before any decryption.
-pub(crate) fn open(
+/// Checks a v2 value's version, length and commitment (constant time) for this tenant and
+/// context, and derives its record key: `(record key, GCM nonce)`. Nothing is decrypted
+/// before this passes.
+fn record_key(
     key: &V2Key,
     tenant: &TenantId,
     ctx: &Context<'_>,
-    value: &SealedValue,
-) -> Result<SecretBytes, CryptoError> {
+    b: &[u8],
+) -> Result<(Zeroizing<[u8; 32]>, [u8; 12]), CryptoError> {
     ctx.check()?;
-    let b = value.as_bytes();
     if b.len() < BINARY_OVERHEAD_V2 || b[0] != VERSION_2 {
         return Err(CryptoError::Malformed("not a v2 value"));
     }
-    let (header, rest) = b.split_at(HEADER_V2_LEN);
+    let header = &b[..HEADER_V2_LEN];
     let nonce: &[u8; NONCE_LEN] = header[5..5 + NONCE_LEN]
         .try_into()
         .map_err(|_| CryptoError::Malformed("nonce"))?;
@@ -256,15 +257,27 @@ pub(crate) fn open(
     if !bool::from(expect.ct_eq(&header[5 + NONCE_LEN..])) {
         return Err(CryptoError::AuthenticationFailed);
     }
+    let gcm_nonce: [u8; 12] = nonce[12..]
+        .try_into()
+        .map_err(|_| CryptoError::Malformed("nonce"))?;
+    Ok((key.derive(nonce), gcm_nonce))
+}
+
+/// Opens a v2 value: the commitment is checked (constant time) before any decryption.
+pub(crate) fn open(
+    key: &V2Key,
+    tenant: &TenantId,
+    ctx: &Context<'_>,
+    value: &SealedValue,
+) -> Result<SecretBytes, CryptoError> {
+    let b = value.as_bytes();
+    let (kx, gcm_nonce) = record_key(key, tenant, ctx, b)?;
+    let (header, rest) = b.split_at(HEADER_V2_LEN);
     let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
     let tag: &[u8; TAG_LEN] = tag
         .try_into()
         .map_err(|_| CryptoError::Malformed("bad tag length"))?;
-    let kx = key.derive(nonce);
-    let gcm_nonce: &[u8; 12] = nonce[12..]
-        .try_into()
-        .map_err(|_| CryptoError::Malformed("nonce"))?;
-    let plain = aead::open(&kx, gcm_nonce, header, ct, tag)
+    let plain = aead::open(&kx, &gcm_nonce, header, ct, tag)
         .map_err(|_| CryptoError::AuthenticationFailed)?;
     Ok(SecretBytes::new(plain))
 }
@@ -280,24 +293,10 @@ pub(crate) fn open_owned(
     ctx: &Context<'_>,
     value: SealedValue,
 ) -> Result<SecretBytes, CryptoError> {
-    ctx.check()?;
     let mut b = value.into_bytes();
-    if b.len() < BINARY_OVERHEAD_V2 || b[0] != VERSION_2 {
-        return Err(CryptoError::Malformed("not a v2 value"));
-    }
+    let (kx, gcm_nonce) = record_key(key, tenant, ctx, &b)?;
     let (header, body) = b.split_at_mut(HEADER_V2_LEN);
-    let nonce: &[u8; NONCE_LEN] = header[5..5 + NONCE_LEN]
-        .try_into()
-        .map_err(|_| CryptoError::Malformed("nonce"))?;
-    let expect = key.commit(&header[..5 + NONCE_LEN], tenant, ctx);
-    if !bool::from(expect.ct_eq(&header[5 + NONCE_LEN..])) {
-        return Err(CryptoError::AuthenticationFailed);
-    }
-    let kx = key.derive(nonce);
-    let gcm_nonce: &[u8; 12] = nonce[12..]
-        .try_into()
-        .map_err(|_| CryptoError::Malformed("nonce"))?;
-    match aead::open_in_place(&kx, gcm_nonce, header, body) {
+    match aead::open_in_place(&kx, &gcm_nonce, header, body) {
         Ok(n) => {
             b.truncate(HEADER_V2_LEN + n);
             Ok(SecretBytes::from_vec_at(b, HEADER_V2_LEN))
