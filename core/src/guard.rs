@@ -864,7 +864,7 @@ impl Guard {
         let key = self.key_version(ctx, value.key_id()).await?;
         Ok(match value {
             Cow::Borrowed(v) => crypto::open(&key, ctx.tenant(), context, v)?,
-            Cow::Owned(v) => crate::hazmat::open_owned(&key, ctx.tenant(), context, v)?,
+            Cow::Owned(v) => crypto::open_owned(&key, ctx.tenant(), context, v)?,
         })
     }
 

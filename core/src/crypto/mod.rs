@@ -22,7 +22,7 @@ pub use v2::{BINARY_OVERHEAD_V2, COMMITMENT_V2_LEN, NONCE_LEN};
 
 // The primitives that work on a raw key are public only through `crate::hazmat`.
 pub(crate) use keys::TenantKey;
-pub(crate) use seal::{open, seal};
+pub(crate) use seal::{open, open_owned, seal};
 #[cfg(feature = "egress")]
 pub(crate) use seal::{open_with_key, seal_with_key};
 pub(crate) use v2::Context;
