@@ -1,7 +1,7 @@
 //! The audit log ([`AuditStore`], with [`KeyStore`] to make tenants): one hash chain per
 //! tenant from the genesis hash, paging, erasure of personal fields that keeps the chain.
 
-use tenantguard::audit::{AuditDraft, AuditEntry, GENESIS};
+use tenantguard::audit::{AppendedEntry, AuditDraft, AuditEntry, GENESIS};
 use tenantguard::store::{AuditStore, KeyStore, MAX_PAGE};
 use tenantguard::{ErrorKind, TenantContext};
 
@@ -10,7 +10,7 @@ use crate::fixtures::{draft, kind, new_tenant, personal_draft};
 /// Runs every check of this suite, in order.
 pub async fn run<S: KeyStore + AuditStore + ?Sized>(store: &S) {
     appends_chain_from_genesis(store).await;
-    append_audit_seq_continues_the_chain(store).await;
+    append_audit_owned_reports_what_it_stored(store).await;
     entries_page_after_a_seq(store).await;
     logs_are_per_tenant(store).await;
     erase_personal_clears_only_the_named_entries(store).await;
@@ -58,29 +58,36 @@ pub async fn appends_chain_from_genesis<S: KeyStore + AuditStore + ?Sized>(store
     )
 }
 
-/// `append_audit_seq` appends like `append_audit` and returns the new entry's number.
-pub async fn append_audit_seq_continues_the_chain<S: KeyStore + AuditStore + ?Sized>(store: &S) {
+/// `append_audit_owned` appends like `append_audit` and reports exactly what it stored: its
+/// number, time, chain hashes, MAC presence and Merkle leaf (the SDK extends its signed tree
+/// with that report instead of reading the entry back).
+pub async fn append_audit_owned_reports_what_it_stored<S: KeyStore + AuditStore + ?Sized>(
+    store: &S,
+) {
     rule!(
-        append_audit_seq_continues_the_chain,
-        "append_audit_seq appends like append_audit and returns the new entry's number",
+        append_audit_owned_reports_what_it_stored,
+        "append_audit_owned appends like append_audit and reports exactly what it stored",
         {
             let a = new_tenant(store, "aq-a").await;
             store.append_audit(&a, &draft(1)).await.unwrap();
-            assert_eq!(store.append_audit_seq(&a, draft(2)).await.unwrap(), 2);
-            assert_eq!(
-                store.append_audit_seq(&a, personal_draft(3)).await.unwrap(),
-                3
-            );
+            let second = store.append_audit_owned(&a, draft(2)).await.unwrap();
+            let third = store
+                .append_audit_owned(&a, personal_draft(3))
+                .await
+                .unwrap();
             store.append_audit(&a, &draft(4)).await.unwrap();
-            assert_eq!(
-                all(store, &a).await,
-                chained(
-                    "aq-a",
-                    1,
-                    GENESIS,
-                    &[draft(1), draft(2), personal_draft(3), draft(4)]
-                )
+            let want = chained(
+                "aq-a",
+                1,
+                GENESIS,
+                &[draft(1), draft(2), personal_draft(3), draft(4)],
             );
+            let got = all(store, &a).await;
+            assert_eq!(got, want);
+            assert_eq!(second, AppendedEntry::of(&got[1]));
+            assert_eq!(third, AppendedEntry::of(&got[2]));
+            assert_eq!((second.seq, third.seq), (2, 3));
+            assert_eq!(third.prev, second.hash);
         }
     )
 }

@@ -162,6 +162,41 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// What a store reports of an entry it appended by value ([`AuditStore::append_audit_owned`](super::AuditStore::append_audit_owned)):
+/// its place in the chain and its Merkle leaf, so the SDK can extend its transparency tree
+/// with its own entry instead of reading it back and re-verifying it. Built with
+/// [`AppendedEntry::of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppendedEntry {
+    /// The entry's sequence number.
+    pub seq: u64,
+    /// Its time, Unix seconds.
+    pub time: i64,
+    /// The previous entry's hash it was chained to (lowercase hex).
+    pub prev: String,
+    /// Its own hash (lowercase hex).
+    pub hash: String,
+    /// Whether it carries a MAC.
+    pub has_mac: bool,
+    /// Its Merkle leaf hash: `SHA-256(0x00 || leaf_line)`.
+    pub leaf: [u8; 32],
+}
+
+impl AppendedEntry {
+    /// What to report of `e`.
+    pub fn of(e: &AuditEntry) -> Self {
+        AppendedEntry {
+            seq: e.seq,
+            time: e.time,
+            prev: e.prev.clone(),
+            hash: e.hash.clone(),
+            has_mac: e.mac.is_some(),
+            leaf: super::merkle::leaf_hash(e.leaf_line().as_bytes()),
+        }
+    }
+}
+
 /// What to append: everything but the chain fields, which the store fills in atomically.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditDraft {
@@ -242,7 +277,16 @@ pub fn personal_commitment(
     o.extend_from_slice(b",\"target\":");
     write_str(&mut o, target);
     o.push(b'}');
-    hex::encode(Sha256::digest(&o))
+    hex32(&Sha256::digest(&o).into())
+}
+
+/// Lowercase hex of 32 bytes, through a stack buffer: `hex::encode` builds its `String`
+/// one `char` at a time, and every audited action hex-encodes a salt and a commitment.
+pub(crate) fn hex32(b: &[u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // 32 bytes always fit 64 hex digits, which are ASCII.
+    let _ = hex::encode_to_slice(b, &mut out);
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// Whether `subject` is named by a personal field: `actor` or `target` equal to it or
@@ -298,7 +342,7 @@ impl AuditEntry {
                 &e.target,
                 e.reason.as_deref(),
             ));
-            e.salt = Some(hex::encode(salt.0));
+            e.salt = Some(hex32(&salt.0));
         }
         if let Some(k) = &draft.mac_key {
             e.mac = Some(e.compute_mac(k.id(), k.0.expose()));
@@ -560,11 +604,7 @@ impl AuditEntry {
             o.extend_from_slice(HASH_DOMAIN);
             self.write_canonical(&mut o);
         }
-        let digest = Sha256::digest(&o);
-        let mut hex = [0u8; 64];
-        // 32 bytes always fit 64 hex digits.
-        let _ = hex::encode_to_slice(digest, &mut hex);
-        std::str::from_utf8(&hex).unwrap_or_default().to_owned()
+        hex32(&Sha256::digest(&o).into())
     }
 
     /// The entry as one JSON Lines line (no trailing newline).

@@ -25,8 +25,9 @@ pub mod witness;
 
 pub use checkpoint::{open_checkpoint, AuditPublicKey, Checkpoint, CheckpointError};
 pub use entry::{
-    names_subject, personal_commitment, AuditDraft, AuditEntry, AuditMacKey, PersonalFields,
-    PersonalSalt, GENESIS, HASH_DOMAIN, HASH_DOMAIN_V2, MAC_DOMAIN, MAC_DOMAIN_V2, PERSONAL_DOMAIN,
+    names_subject, personal_commitment, AppendedEntry, AuditDraft, AuditEntry, AuditMacKey,
+    PersonalFields, PersonalSalt, GENESIS, HASH_DOMAIN, HASH_DOMAIN_V2, MAC_DOMAIN, MAC_DOMAIN_V2,
+    PERSONAL_DOMAIN,
 };
 pub use outcome::AuditVerification;
 pub use restore::{LostAction, ReapplyReport, RestoreReport, RESTORE_DETAILS};
@@ -367,7 +368,7 @@ pub fn actor_of(ctx: &TenantContext) -> String {
 /// such as e-mail addresses (erasure receipts use a keyed digest instead).
 pub fn digest(value: &str) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(value.as_bytes()))
+    entry::hex32(&sha2::Sha256::digest(value.as_bytes()).into())
 }
 
 impl Guard {
@@ -398,7 +399,7 @@ impl Guard {
     ) -> Result<AuditEntry> {
         let draft = self.audit_draft(ctx, event).await?;
         let e = self.audit_store().append_audit(ctx, &draft).await?;
-        self.after_audit_append(ctx, e.seq, e.time).await;
+        self.after_audit_append(ctx, &AppendedEntry::of(&e)).await;
         Ok(e)
     }
 
@@ -406,10 +407,9 @@ impl Guard {
     /// handed out, so the store need not build a copy of it).
     pub(crate) async fn audit_seq(&self, ctx: &TenantContext, event: AuditEvent) -> Result<u64> {
         let draft = self.audit_draft(ctx, event).await?;
-        let time = draft.time;
-        let seq = self.audit_store().append_audit_seq(ctx, draft).await?;
-        self.after_audit_append(ctx, seq, time).await;
-        Ok(seq)
+        let appended = self.audit_store().append_audit_owned(ctx, draft).await?;
+        self.after_audit_append(ctx, &appended).await;
+        Ok(appended.seq)
     }
 
     async fn walk_audit(

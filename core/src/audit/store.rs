@@ -1,7 +1,7 @@
 //! The audit area's persistence: the [`AuditStore`] trait every backend implements (atomic,
 //! chained appends and the erasure of personal fields).
 
-use super::{AuditDraft, AuditEntry};
+use super::{AppendedEntry, AuditDraft, AuditEntry};
 use crate::storage::StoreError;
 use crate::tenant::TenantContext;
 
@@ -19,16 +19,17 @@ pub trait AuditStore: Send + Sync {
         draft: &AuditDraft,
     ) -> Result<AuditEntry, StoreError>;
 
-    /// [`AuditStore::append_audit`] for a caller that hands over its draft and keeps only
-    /// the new entry's sequence number (the SDK's audited opens): a store may move the
-    /// draft into the entry and skip building the copy it would return. The default calls
-    /// `append_audit`.
-    async fn append_audit_seq(
+    /// [`AuditStore::append_audit`] for a caller that hands over its draft and needs only
+    /// the new entry's place in the chain and its Merkle leaf (the SDK's own appends): a
+    /// store may move the draft into the entry instead of building a copy to return. The
+    /// default calls `append_audit`; an override must report exactly what it stored
+    /// ([`AppendedEntry::of`] the stored entry; the testkit checks this).
+    async fn append_audit_owned(
         &self,
         ctx: &TenantContext,
         draft: AuditDraft,
-    ) -> Result<u64, StoreError> {
-        Ok(self.append_audit(ctx, &draft).await?.seq)
+    ) -> Result<AppendedEntry, StoreError> {
+        Ok(AppendedEntry::of(&self.append_audit(ctx, &draft).await?))
     }
 
     /// Entries with `seq > after`, ascending, at most `limit`, with the personal fields

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::checkpoint::{AuditPublicKey, Checkpoint, CheckpointSigner};
-use super::entry::{AuditEntry, AuditMacKey, GENESIS};
+use super::entry::{AppendedEntry, AuditEntry, AuditMacKey, GENESIS};
 use super::merkle::{self, Frontier, Hash};
 use super::sink::{CheckpointSink, SinkError};
 use super::{AuditError, VerifyProblem};
@@ -66,6 +66,32 @@ pub(super) struct LogState {
     // Time of the first entry not yet covered by a checkpoint.
     pub(super) uncovered_since: Option<i64>,
     pub(super) last: Option<LastCheckpoint>,
+}
+
+impl LogState {
+    /// Pushes the leaf of an entry this instance appended itself when it directly follows
+    /// the tree (the next sequence number, chained to the tree's head), instead of leaving it
+    /// to the next sync, which would read it back from the store and re-verify its hash and
+    /// MAC: what this instance wrote needs no second check, and the checkpoint then commits
+    /// to what was written even if the stored copy is altered before it is signed (a later
+    /// verification reports that). Anything else (another instance's entry in between, a
+    /// head that does not match) is left to the sync, which verifies from the store.
+    fn extend_own(&mut self, e: &AppendedEntry) {
+        let head = if self.frontier.size() == 0 && self.head.is_empty() {
+            GENESIS
+        } else {
+            self.head.as_str()
+        };
+        if e.seq != self.frontier.size() + 1 || e.prev != head {
+            return;
+        }
+        self.frontier.push(e.leaf);
+        // In place: the head's buffer already holds a hash of the same length.
+        self.head.clear();
+        self.head.push_str(&e.hash);
+        self.macs_seen |= e.has_mac;
+        self.uncovered_since.get_or_insert(e.time);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -383,21 +409,30 @@ impl Guard {
         }))
     }
 
-    /// After an append of entry `seq` at `time`: signs a checkpoint if one is due (by
-    /// count or age), without touching the store otherwise. A failure here does not undo
-    /// the append; the next checkpoint, export or verification reports it.
-    pub(crate) async fn after_audit_append(&self, ctx: &TenantContext, seq: u64, time: i64) {
+    /// After this instance appended `e`: extends the tree with it when it comes right after
+    /// what the tree already holds, then signs a checkpoint if one is due (by count or age).
+    /// A failure here does not undo the append; the next checkpoint, export or verification
+    /// reports it.
+    pub(crate) async fn after_audit_append(&self, ctx: &TenantContext, e: &AppendedEntry) {
         let cfg = &self.transparency().cfg;
         let mut logs = self.transparency().logs.lock().await;
-        let st = logs.entry(ctx.tenant().clone()).or_default();
+        // Looked up before `entry`, which would clone the tenant id on every append.
+        if !logs.contains_key(ctx.tenant()) {
+            logs.insert(ctx.tenant().clone(), LogState::default());
+        }
+        let Some(st) = logs.get_mut(ctx.tenant()) else {
+            return;
+        };
         if self.load_last(ctx, st).await.is_err() {
             return;
         }
+        st.extend_own(e);
         let covered = st.last.as_ref().map_or(0, |l| l.size);
-        if seq <= covered {
+        if e.seq <= covered {
             return;
         }
-        let since = *st.uncovered_since.get_or_insert(time);
+        let seq = e.seq;
+        let since = *st.uncovered_since.get_or_insert(e.time);
         let due = seq - covered >= cfg.every_entries
             || self.now().saturating_sub(since) >= cfg.every.as_secs() as i64;
         if due {

@@ -80,8 +80,11 @@ impl Guard {
     async fn audit_as(&self, ctx: &TenantContext, event: AuditEvent) -> Result<()> {
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         let draft = self.audit_draft(ctx, event).await?;
-        let e = self.audit_store().append_audit(&service, &draft).await?;
-        self.after_audit_append(&service, e.seq, e.time).await;
+        let appended = self
+            .audit_store()
+            .append_audit_owned(&service, draft)
+            .await?;
+        self.after_audit_append(&service, &appended).await;
         Ok(())
     }
 

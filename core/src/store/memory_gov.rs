@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{page, MemoryStore};
-use crate::audit::{AuditDraft, AuditEntry, GENESIS};
+use crate::audit::{AppendedEntry, AuditDraft, AuditEntry, GENESIS};
 use crate::store::StoreError;
 use crate::store::{
     validate_label, AuditStore, RefreshRecord, RetentionStore, RetentionWindow, SessionRecord,
@@ -136,20 +136,28 @@ impl AuditStore for MemoryStore {
         Ok(e)
     }
 
-    async fn append_audit_seq(
+    async fn append_audit_owned(
         &self,
         ctx: &TenantContext,
         draft: AuditDraft,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<AppendedEntry, StoreError> {
         let mut g = self.gov();
-        let log = g.audit.entry(ctx.tenant().clone()).or_default();
+        // Looked up before `entry`, which would clone the tenant id on every append.
+        if !g.audit.contains_key(ctx.tenant()) {
+            g.audit.insert(ctx.tenant().clone(), Vec::new());
+        }
+        let log = g
+            .audit
+            .get_mut(ctx.tenant())
+            .unwrap_or_else(|| unreachable!());
         let (seq, prev) = log
             .last()
             .map(|e| (e.seq + 1, e.hash.as_str()))
             .unwrap_or((1, GENESIS));
         let e = AuditEntry::chain_owned(ctx.tenant().as_str(), seq, prev, draft);
+        let appended = AppendedEntry::of(&e);
         log.push(e);
-        Ok(seq)
+        Ok(appended)
     }
 
     async fn audit_entries(

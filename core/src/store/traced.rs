@@ -18,7 +18,7 @@ use super::{
     MemberChange, RefreshRecord, RetentionWindow, SealedRecord, SessionRecord, StoreError,
     TenantKeyRecord, TokenRecord,
 };
-use crate::audit::{AuditDraft, AuditEntry};
+use crate::audit::{AppendedEntry, AuditDraft, AuditEntry};
 use crate::crypto::KeyId;
 use crate::kms::{ServiceKeyRecord, ServiceKeyring, ServicePurpose};
 use crate::tenant::{Membership, Role, ServiceRole, TenantContext, TenantId, UserId};
@@ -237,15 +237,15 @@ impl<T: ?Sized + super::AuditStore> super::AuditStore for TracedStore<T> {
             .instrument(tracing::debug_span!("store", op = "append_audit", tenant = %ctx.tenant()))
             .await
     }
-    async fn append_audit_seq(
+    async fn append_audit_owned(
         &self,
         ctx: &TenantContext,
         draft: AuditDraft,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<AppendedEntry, StoreError> {
         self.inner
-            .append_audit_seq(ctx, draft)
+            .append_audit_owned(ctx, draft)
             .instrument(
-                tracing::debug_span!("store", op = "append_audit_seq", tenant = %ctx.tenant()),
+                tracing::debug_span!("store", op = "append_audit_owned", tenant = %ctx.tenant()),
             )
             .await
     }

@@ -527,6 +527,85 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
     });
 }
 
+/// An instance extends its signed tree with the entries it appended itself, without
+/// reading them back from the store. A database writer who alters such an entry before the
+/// next checkpoint does not get the alteration signed: the checkpoint commits to what was
+/// written (its root is the root of the original entries), and every check of the stored
+/// log (online verification, a second instance, the offline export) reports the change.
+#[test]
+fn own_entries_are_checkpointed_as_written_not_as_altered() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let sink_path = dir.path().join("cp.log");
+        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
+        let clock = TestClock::at(T0);
+        let cfg = || TransparencyConfig {
+            sinks: vec![Arc::new(FileCheckpointSink::open(&sink_path).unwrap())],
+            ..Default::default()
+        };
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, cfg());
+        g.keys().create_tenant(&service("acme")).await.unwrap();
+        events(&g, 3).await;
+        assert_eq!(
+            g.audit()
+                .checkpoint(&admin())
+                .await
+                .unwrap()
+                .checkpoint
+                .size,
+            4
+        );
+        events(&g, 3).await; // seq 5 to 7: this instance's own, after its checkpoint
+
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let row = |seq: i64| -> AuditEntry {
+            let j: String = conn
+                .query_row("SELECT entry FROM tg_audit WHERE seq = ?1", [seq], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            serde_json::from_str(&j).unwrap()
+        };
+        let written: Vec<AuditEntry> = (1..=7).map(row).collect();
+        let leaves: Vec<_> = written
+            .iter()
+            .map(|e| tenantguard::audit::merkle::leaf_hash(e.leaf_line().as_bytes()))
+            .collect();
+        let root_as_written = tenantguard::audit::merkle::root(&leaves);
+
+        // The writer rewrites entry 6's details and fixes its hash and the next link.
+        conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
+            .unwrap();
+        let mut altered = written[5].clone();
+        altered.details.insert("decision".into(), "allowed".into());
+        altered.hash = altered.compute_hash();
+        let mut next = written[6].clone();
+        next.prev = altered.hash.clone();
+        next.hash = next.compute_hash();
+        for e in [&altered, &next] {
+            conn.execute(
+                "UPDATE tg_audit SET hash = ?2, entry = ?3 WHERE tenant_id = 'acme' AND seq = ?1",
+                rusqlite::params![e.seq as i64, e.hash, serde_json::to_string(e).unwrap()],
+            )
+            .unwrap();
+        }
+
+        let cp = g.audit().checkpoint(&admin()).await.unwrap().checkpoint;
+        assert_eq!((cp.size, cp.root), (7, root_as_written));
+        assert!(!g.audit().verify(&admin()).await.unwrap().is_valid());
+        let g2 = build(open(), &kek, &clock, cfg());
+        assert_eq!(
+            audit_problem(g2.audit().checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::MacMismatch
+        );
+        // The export checks the stored log against the signed tree and refuses it.
+        let refused = g.audit().export_bundle(&admin(), &mut Vec::new()).await;
+        assert_eq!(audit_problem(refused.unwrap_err()), VerifyProblem::Fork);
+    });
+}
+
 /// Erasable personal fields against a database writer: an erasure made by the SDK
 /// verifies (online and in an offline export); fields deleted behind the SDK's back, or
 /// altered, or moved to another entry, do not.
