@@ -192,7 +192,7 @@ impl AppendedEntry {
             prev: e.prev.clone(),
             hash: e.hash.clone(),
             has_mac: e.mac.is_some(),
-            leaf: super::merkle::leaf_hash(e.leaf_line().as_bytes()),
+            leaf: e.leaf_hash_in(&mut Vec::with_capacity(512)),
         }
     }
 }
@@ -264,20 +264,32 @@ pub fn personal_commitment(
     target: &str,
     reason: Option<&str>,
 ) -> String {
-    let mut o = Vec::with_capacity(PERSONAL_DOMAIN.len() + 32 + 128);
+    personal_commitment_in(&mut Vec::new(), salt, actor, target, reason)
+}
+
+/// [`personal_commitment`], serializing into `o` (cleared first; a buffer reused across
+/// the hashes of one append).
+fn personal_commitment_in(
+    o: &mut Vec<u8>,
+    salt: &[u8; 32],
+    actor: &str,
+    target: &str,
+    reason: Option<&str>,
+) -> String {
+    o.clear();
     o.extend_from_slice(PERSONAL_DOMAIN);
     o.extend_from_slice(salt);
     o.extend_from_slice(b"{\"actor\":");
-    write_str(&mut o, actor);
+    write_str(o, actor);
     o.extend_from_slice(b",\"reason\":");
     match reason {
-        Some(r) => write_str(&mut o, r),
+        Some(r) => write_str(o, r),
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"target\":");
-    write_str(&mut o, target);
+    write_str(o, target);
     o.push(b'}');
-    hex32(&Sha256::digest(&o).into())
+    hex32(&Sha256::digest(&o[..]).into())
 }
 
 /// Lowercase hex of 32 bytes, through a stack buffer: `hex::encode` builds its `String`
@@ -320,6 +332,37 @@ impl AuditEntry {
 
     /// [`AuditEntry::chain`] moving the draft's fields into the entry.
     pub fn chain_owned(tenant: &str, seq: u64, prev: &str, draft: AuditDraft) -> AuditEntry {
+        Self::chain_in(&mut Vec::with_capacity(512), tenant, seq, prev, draft)
+    }
+
+    /// [`AuditEntry::chain_owned`] and what an [`AuditStore::append_audit_owned`](super::AuditStore::append_audit_owned)
+    /// reports of it, with one serialization buffer for all four hashes.
+    pub(crate) fn chain_appended(
+        tenant: &str,
+        seq: u64,
+        prev: &str,
+        draft: AuditDraft,
+    ) -> (AuditEntry, AppendedEntry) {
+        let mut o = Vec::with_capacity(512);
+        let e = Self::chain_in(&mut o, tenant, seq, prev, draft);
+        let appended = AppendedEntry {
+            seq,
+            time: e.time,
+            prev: e.prev.clone(),
+            hash: e.hash.clone(),
+            has_mac: e.mac.is_some(),
+            leaf: e.leaf_hash_in(&mut o),
+        };
+        (e, appended)
+    }
+
+    fn chain_in(
+        o: &mut Vec<u8>,
+        tenant: &str,
+        seq: u64,
+        prev: &str,
+        draft: AuditDraft,
+    ) -> AuditEntry {
         let mut e = AuditEntry {
             tenant: tenant.to_owned(),
             seq,
@@ -336,7 +379,8 @@ impl AuditEntry {
             hash: String::new(),
         };
         if let Some(salt) = &draft.personal_salt {
-            e.personal = Some(personal_commitment(
+            e.personal = Some(personal_commitment_in(
+                o,
                 &salt.0,
                 &e.actor,
                 &e.target,
@@ -345,28 +389,31 @@ impl AuditEntry {
             e.salt = Some(hex32(&salt.0));
         }
         if let Some(k) = &draft.mac_key {
-            e.mac = Some(e.compute_mac(k.id(), k.0.expose()));
+            e.mac = Some(e.compute_mac_in(o, k.id(), k.0.expose()));
         }
-        e.hash = e.compute_hash();
+        e.hash = e.compute_hash_in(o);
         e
     }
 
     /// The MAC of this entry under `key` (version `key_id`): `"<key_id>:<hex>"`.
     pub(crate) fn compute_mac(&self, key_id: u32, key: &[u8; 32]) -> String {
+        self.compute_mac_in(&mut Vec::with_capacity(MAC_DOMAIN.len() + 320), key_id, key)
+    }
+
+    fn compute_mac_in(&self, o: &mut Vec<u8>, key_id: u32, key: &[u8; 32]) -> String {
         use hmac::{KeyInit, Mac};
-        let mut o = Vec::with_capacity(MAC_DOMAIN.len() + 320);
+        o.clear();
         if self.personal.is_some() {
             o.extend_from_slice(MAC_DOMAIN_V2);
-            self.write_committed(&mut o, false, false);
+            self.write_committed(o, false, false);
         } else {
             o.extend_from_slice(MAC_DOMAIN);
-            self.write_fields(&mut o, false, false);
+            self.write_fields(o, false, false);
         }
         let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        m.update(&o);
-        // Hex into a stack buffer: `hex::encode` builds its String char by char, and every
-        // audited action computes this twice (append, then the checkpoint's re-check).
+        m.update(o);
+        // Hex into a stack buffer: `hex::encode` builds its String char by char.
         let mut hex = [0u8; 64];
         let _ = hex::encode_to_slice(m.finalize().into_bytes(), &mut hex);
         let mut out = String::with_capacity(75);
@@ -596,15 +643,30 @@ impl AuditEntry {
 
     /// Recomputes this entry's hash from its other fields.
     pub fn compute_hash(&self) -> String {
-        let mut o = Vec::with_capacity(HASH_DOMAIN.len() + 320);
+        self.compute_hash_in(&mut Vec::with_capacity(HASH_DOMAIN.len() + 320))
+    }
+
+    fn compute_hash_in(&self, o: &mut Vec<u8>) -> String {
+        o.clear();
         if self.personal.is_some() {
             o.extend_from_slice(HASH_DOMAIN_V2);
-            self.write_committed(&mut o, true, false);
+            self.write_committed(o, true, false);
         } else {
             o.extend_from_slice(HASH_DOMAIN);
-            self.write_canonical(&mut o);
+            self.write_canonical(o);
         }
-        hex32(&Sha256::digest(&o).into())
+        hex32(&Sha256::digest(&o[..]).into())
+    }
+
+    /// The Merkle leaf hash of [`AuditEntry::leaf_line`], serializing into `o`.
+    fn leaf_hash_in(&self, o: &mut Vec<u8>) -> [u8; 32] {
+        o.clear();
+        if self.personal.is_none() {
+            self.write_fields(o, true, true);
+        } else {
+            self.write_committed(o, true, true);
+        }
+        super::merkle::leaf_hash(o)
     }
 
     /// The entry as one JSON Lines line (no trailing newline).

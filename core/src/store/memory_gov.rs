@@ -154,8 +154,7 @@ impl AuditStore for MemoryStore {
             .last()
             .map(|e| (e.seq + 1, e.hash.as_str()))
             .unwrap_or((1, GENESIS));
-        let e = AuditEntry::chain_owned(ctx.tenant().as_str(), seq, prev, draft);
-        let appended = AppendedEntry::of(&e);
+        let (e, appended) = AuditEntry::chain_appended(ctx.tenant().as_str(), seq, prev, draft);
         log.push(e);
         Ok(appended)
     }
