@@ -41,6 +41,40 @@ fn build(
         .unwrap()
 }
 
+/// A SQLite file with a file checkpoint sink: every guard built on it (a second instance,
+/// a restart) sees the same log, and a test can open the file as a database writer.
+struct OnSqlite {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    kek: Arc<dyn KeyProvider>,
+    clock: TestClock,
+}
+
+impl OnSqlite {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        OnSqlite {
+            path: dir.path().join("t.db"),
+            dir,
+            kek: Arc::new(LocalKeyProvider::ephemeral()),
+            clock: TestClock::at(T0),
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&self.path).unwrap())
+    }
+
+    fn guard(&self) -> Guard {
+        let sink = FileCheckpointSink::open(self.dir.path().join("cp.log")).unwrap();
+        let cfg = TransparencyConfig {
+            sinks: vec![Arc::new(sink)],
+            ..Default::default()
+        };
+        build(self.store(), &self.kek, &self.clock, cfg)
+    }
+}
+
 async fn events(g: &Guard, n: usize) {
     for i in 0..n {
         g.audit()
@@ -418,17 +452,10 @@ fn checkpoints_are_issued_by_count_and_by_age_into_an_append_only_file() {
 #[test]
 fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let sink_path = dir.path().join("cp.log");
-        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
-        let clock = TestClock::at(T0);
-        let cfg = || TransparencyConfig {
-            sinks: vec![Arc::new(FileCheckpointSink::open(&sink_path).unwrap())],
-            ..Default::default()
-        };
-        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
-        let g = build(open(), &kek, &clock, cfg());
+        let db = OnSqlite::new();
+        let path = db.path.clone();
+        let open = || db.store();
+        let g = db.guard();
         g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 5).await;
         g.audit().checkpoint(&admin()).await.unwrap();
@@ -462,7 +489,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         forged.mac = None;
         forged.hash = forged.compute_hash();
         put(&forged);
-        let g2 = build(open(), &kek, &clock, cfg());
+        let g2 = db.guard();
         assert_eq!(
             audit_problem(g2.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::MacMissing
@@ -470,7 +497,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         conn.execute("DELETE FROM tg_audit WHERE seq = 7", []).unwrap();
 
         // 2. A genuine entry moved (renumbered and re-linked): its MAC covers seq and prev.
-        let g3 = build(open(), &kek, &clock, cfg());
+        let g3 = db.guard();
         events(&g3, 2).await; // seq 7, 8 (not yet checkpointed)
         let (a, b) = (row(7), row(8));
         let mut b2 = b.clone();
@@ -479,7 +506,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
         b2.hash = b2.compute_hash();
         conn.execute("DELETE FROM tg_audit WHERE seq >= 7", []).unwrap();
         put(&b2);
-        let g4 = build(open(), &kek, &clock, cfg());
+        let g4 = db.guard();
         assert_eq!(
             audit_problem(g4.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::MacMismatch
@@ -490,10 +517,10 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
 
         // 3. Entries cut below the published checkpoint: a new instance sees the sink's
         //    checkpoint and refuses the shorter log.
-        let g5 = build(open(), &kek, &clock, cfg());
+        let g5 = db.guard();
         assert_eq!(g5.audit().checkpoint(&admin()).await.unwrap().checkpoint.size, 8);
         conn.execute("DELETE FROM tg_audit WHERE seq >= 6", []).unwrap();
-        let g6 = build(open(), &kek, &clock, cfg());
+        let g6 = db.guard();
         assert!(matches!(
             audit_problem(g6.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::Truncated { expected: 8, found: 5 }
@@ -519,7 +546,7 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
             .await
             .unwrap();
         }
-        let g7 = build(open(), &kek, &clock, cfg());
+        let g7 = db.guard();
         assert_eq!(
             audit_problem(g7.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::Fork
@@ -535,17 +562,9 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
 #[test]
 fn own_entries_are_checkpointed_as_written_not_as_altered() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let sink_path = dir.path().join("cp.log");
-        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
-        let clock = TestClock::at(T0);
-        let cfg = || TransparencyConfig {
-            sinks: vec![Arc::new(FileCheckpointSink::open(&sink_path).unwrap())],
-            ..Default::default()
-        };
-        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
-        let g = build(open(), &kek, &clock, cfg());
+        let db = OnSqlite::new();
+        let path = db.path.clone();
+        let g = db.guard();
         g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 3).await;
         assert_eq!(
@@ -595,7 +614,7 @@ fn own_entries_are_checkpointed_as_written_not_as_altered() {
         let cp = g.audit().checkpoint(&admin()).await.unwrap().checkpoint;
         assert_eq!((cp.size, cp.root), (7, root_as_written));
         assert!(!g.audit().verify(&admin()).await.unwrap().is_valid());
-        let g2 = build(open(), &kek, &clock, cfg());
+        let g2 = db.guard();
         assert_eq!(
             audit_problem(g2.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::MacMismatch
@@ -1502,17 +1521,9 @@ fn tid(t: &str) -> tenantguard::TenantId {
 #[test]
 fn a_restore_record_cannot_be_forged_and_a_consistent_log_has_nothing_to_reconcile() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let sink_path = dir.path().join("cp.log");
-        let kek: Arc<dyn KeyProvider> = Arc::new(LocalKeyProvider::ephemeral());
-        let clock = TestClock::at(T0);
-        let cfg = || TransparencyConfig {
-            sinks: vec![Arc::new(FileCheckpointSink::open(&sink_path).unwrap())],
-            ..Default::default()
-        };
-        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
-        let g = build(open(), &kek, &clock, cfg());
+        let db = OnSqlite::new();
+        let path = db.path.clone();
+        let g = db.guard();
         g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 4).await;
         let cp = g.audit().checkpoint(&admin()).await.unwrap();
@@ -1550,7 +1561,7 @@ fn a_restore_record_cannot_be_forged_and_a_consistent_log_has_nothing_to_reconci
                 rusqlite::params![forged.hash, serde_json::to_string(&forged).unwrap()],
             )
             .unwrap();
-            let g = build(open(), &kek, &clock, cfg());
+            let g = db.guard();
             assert!(!g.audit().verify(&admin()).await.unwrap().is_valid());
             let want = if forged.mac.is_some() {
                 VerifyProblem::MacMismatch
