@@ -65,6 +65,15 @@ impl OnSqlite {
         Arc::new(SqliteStore::open(&self.path).unwrap())
     }
 
+    /// The database writer: the file opened directly, its no-update and no-delete
+    /// triggers dropped.
+    fn writer(&self) -> Writer {
+        let conn = rusqlite::Connection::open(&self.path).unwrap();
+        conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
+            .unwrap();
+        Writer(conn)
+    }
+
     fn guard(&self) -> Guard {
         let sink = FileCheckpointSink::open(self.dir.path().join("cp.log")).unwrap();
         let cfg = TransparencyConfig {
@@ -72,6 +81,42 @@ impl OnSqlite {
             ..Default::default()
         };
         build(self.store(), &self.kek, &self.clock, cfg)
+    }
+}
+
+/// See [`OnSqlite::writer`]: reads and writes tenant `acme`'s audit rows.
+struct Writer(rusqlite::Connection);
+
+impl Writer {
+    fn row(&self, seq: u64) -> AuditEntry {
+        let j: String = self
+            .0
+            .query_row(
+                "SELECT entry FROM tg_audit WHERE tenant_id = 'acme' AND seq = ?1",
+                [seq as i64],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&j).unwrap()
+    }
+
+    /// Rewrites entry `e.seq` (its erasable fields stay as they are), or adds it.
+    fn put(&self, e: &AuditEntry) {
+        let (seq, json) = (e.seq as i64, serde_json::to_string(e).unwrap());
+        let sql = "UPDATE tg_audit SET hash = ?2, entry = ?3 WHERE tenant_id = 'acme' AND seq = ?1";
+        if self
+            .0
+            .execute(sql, rusqlite::params![seq, e.hash, json])
+            .unwrap()
+            == 0
+        {
+            self.0
+                .execute(
+                    "INSERT INTO tg_audit (tenant_id, seq, hash, entry) VALUES ('acme', ?1, ?2, ?3)",
+                    rusqlite::params![seq, e.hash, json],
+                )
+                .unwrap();
+        }
     }
 }
 
@@ -563,7 +608,6 @@ fn a_database_writer_cannot_forge_move_or_cut_entries_on_sqlite() {
 fn own_entries_are_checkpointed_as_written_not_as_altered() {
     rt().block_on(async {
         let db = OnSqlite::new();
-        let path = db.path.clone();
         let g = db.guard();
         g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 3).await;
@@ -578,16 +622,8 @@ fn own_entries_are_checkpointed_as_written_not_as_altered() {
         );
         events(&g, 3).await; // seq 5 to 7: this instance's own, after its checkpoint
 
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let row = |seq: i64| -> AuditEntry {
-            let j: String = conn
-                .query_row("SELECT entry FROM tg_audit WHERE seq = ?1", [seq], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            serde_json::from_str(&j).unwrap()
-        };
-        let written: Vec<AuditEntry> = (1..=7).map(row).collect();
+        let w = db.writer();
+        let written: Vec<AuditEntry> = (1..=7).map(|seq| w.row(seq)).collect();
         let leaves: Vec<_> = written
             .iter()
             .map(|e| tenantguard::audit::merkle::leaf_hash(e.leaf_line().as_bytes()))
@@ -595,21 +631,14 @@ fn own_entries_are_checkpointed_as_written_not_as_altered() {
         let root_as_written = tenantguard::audit::merkle::root(&leaves);
 
         // The writer rewrites entry 6's details and fixes its hash and the next link.
-        conn.execute_batch("DROP TRIGGER tg_audit_no_update; DROP TRIGGER tg_audit_no_delete")
-            .unwrap();
         let mut altered = written[5].clone();
         altered.details.insert("decision".into(), "allowed".into());
         altered.hash = altered.compute_hash();
         let mut next = written[6].clone();
         next.prev = altered.hash.clone();
         next.hash = next.compute_hash();
-        for e in [&altered, &next] {
-            conn.execute(
-                "UPDATE tg_audit SET hash = ?2, entry = ?3 WHERE tenant_id = 'acme' AND seq = ?1",
-                rusqlite::params![e.seq as i64, e.hash, serde_json::to_string(e).unwrap()],
-            )
-            .unwrap();
-        }
+        w.put(&altered);
+        w.put(&next);
 
         let cp = g.audit().checkpoint(&admin()).await.unwrap().checkpoint;
         assert_eq!((cp.size, cp.root), (7, root_as_written));
@@ -622,6 +651,51 @@ fn own_entries_are_checkpointed_as_written_not_as_altered() {
         // The export checks the stored log against the signed tree and refuses it.
         let refused = g.audit().export_bundle(&admin(), &mut Vec::new()).await;
         assert_eq!(audit_problem(refused.unwrap_err()), VerifyProblem::Fork);
+    });
+}
+
+/// The shortcut for an instance's own entries applies only right after what its tree
+/// holds. A writer's entry slipped in between (a forged one) is still read back and
+/// checked, and so is an own entry the store chained to a head the writer altered: the
+/// checkpoint refuses both instead of signing past them.
+#[test]
+fn a_writers_entry_next_to_own_entries_is_still_checked() {
+    rt().block_on(async {
+        // A forged entry right after the tree, then an entry of the instance's own.
+        let db = OnSqlite::new();
+        let g = db.guard();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
+        events(&g, 3).await;
+        g.audit().checkpoint(&admin()).await.unwrap(); // the tree holds 1 to 4
+        let w = db.writer();
+        let mut forged = w.row(4);
+        forged.seq = 5;
+        forged.prev = forged.hash.clone();
+        forged.details.insert("decision".into(), "allowed".into());
+        forged.hash = forged.compute_hash();
+        w.put(&forged);
+        events(&g, 1).await; // seq 6, chained to the forged entry
+        assert_eq!(
+            audit_problem(g.audit().checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::MacMismatch
+        );
+
+        // The tree's head altered in the store, then an own entry chained to it.
+        let db = OnSqlite::new();
+        let g = db.guard();
+        g.keys().create_tenant(&service("acme")).await.unwrap();
+        events(&g, 3).await;
+        g.audit().checkpoint(&admin()).await.unwrap();
+        let w = db.writer();
+        let mut head = w.row(4);
+        head.details.insert("decision".into(), "allowed".into());
+        head.hash = head.compute_hash();
+        w.put(&head);
+        events(&g, 1).await; // seq 5, chained by the store to the altered hash
+        assert_eq!(
+            audit_problem(g.audit().checkpoint(&admin()).await.unwrap_err()),
+            VerifyProblem::BrokenLink
+        );
     });
 }
 
