@@ -186,13 +186,18 @@ pub struct AppendedEntry {
 impl AppendedEntry {
     /// What to report of `e`.
     pub fn of(e: &AuditEntry) -> Self {
+        Self::of_in(e, &mut Vec::with_capacity(512))
+    }
+
+    /// [`AppendedEntry::of`], serializing the leaf line into `o`.
+    fn of_in(e: &AuditEntry, o: &mut Vec<u8>) -> Self {
         AppendedEntry {
             seq: e.seq,
             time: e.time,
             prev: e.prev.clone(),
             hash: e.hash.clone(),
             has_mac: e.mac.is_some(),
-            leaf: e.leaf_hash_in(&mut Vec::with_capacity(512)),
+            leaf: e.leaf_hash_in(o),
         }
     }
 }
@@ -345,14 +350,7 @@ impl AuditEntry {
     ) -> (AuditEntry, AppendedEntry) {
         let mut o = Vec::with_capacity(512);
         let e = Self::chain_in(&mut o, tenant, seq, prev, draft);
-        let appended = AppendedEntry {
-            seq,
-            time: e.time,
-            prev: e.prev.clone(),
-            hash: e.hash.clone(),
-            has_mac: e.mac.is_some(),
-            leaf: e.leaf_hash_in(&mut o),
-        };
+        let appended = AppendedEntry::of_in(&e, &mut o);
         (e, appended)
     }
 
