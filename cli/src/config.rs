@@ -24,7 +24,8 @@ pub struct Config {
     pub sqlite_path: PathBuf,
     /// The application role's URL (`store = "postgres"`).
     pub postgres_url: Option<String>,
-    /// The service role's URL (`store = "postgres"`; default: the application URL).
+    /// The service role's URL (`store = "postgres"`). No default: without it the store has
+    /// no service connection, which every command (acting as the service) needs.
     pub postgres_service_url: Option<String>,
     /// The owner's URL, used by `pg migrate` only.
     pub postgres_admin_url: Option<String>,

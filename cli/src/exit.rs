@@ -15,8 +15,8 @@ pub const INTEGRITY: i32 = 3;
 pub const REFUSED: i32 = 4;
 /// Not found: unknown tenant, key, token or session.
 pub const NOT_FOUND: i32 = 5;
-/// A check found problems (`doctor`, `pg check`, `audit verify` of an empty log) or work is
-/// due (`--check` forms).
+/// A check found problems (`doctor`, `pg check`, `key retire --dry-run` of a key in use,
+/// `policy diff` with changes, `audit verify` of a checkpoint lost in a recorded restore).
 pub const CHECK_FAILED: i32 = 6;
 /// Stopped by Ctrl-C (SIGINT/SIGTERM) after the last finished batch: run again to resume.
 pub const INTERRUPTED: i32 = 130;
