@@ -51,6 +51,14 @@ fn tenant_id(s: &str) -> Result<TenantId, Failure> {
     TenantId::new(s).map_err(|e| Failure::usage(format!("tenant id {s:?}: {e}")))
 }
 
+/// A tenant the store knows (a shredded one included), else exit 5: a mistyped id must not
+/// pass for an empty tenant (an erasure, a policy or an audit log written for no tenant).
+async fn known_tenant(env: &Env, s: &str) -> Result<TenantId, Failure> {
+    let t = tenant_id(s)?;
+    env.guard.keys().versions(&env.ctx(&t)).await?;
+    Ok(t)
+}
+
 impl Env {
     pub fn ctx(&self, tenant: &TenantId) -> TenantContext {
         TenantContext::service(tenant.clone(), &self.service)
@@ -994,7 +1002,7 @@ async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, 
 }
 
 async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, Failure> {
-    let t = tenant_id(tenant)?;
+    let t = known_tenant(env, tenant).await?;
     let r = env
         .guard
         .retention()
@@ -1409,7 +1417,7 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             jsonl,
             ..
         } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let r = match &out {
                 Some(path) => export_one(env, &t, path, jsonl).await?,
                 None if json_out => {
@@ -1485,10 +1493,12 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             checkpoint,
             ..
         } => {
-            let t = tenant_id(tenant.as_deref().unwrap_or_default())?;
+            let tenant = tenant.as_deref().unwrap_or_default();
             let Some(path) = &file else {
+                let t = known_tenant(env, tenant).await?;
                 return verify_stored(env, &t, checkpoint.as_deref(), expect_head.as_deref()).await;
             };
+            let t = tenant_id(tenant)?;
             // A JSON Lines export (`audit export --jsonl`): the chain, and the head if given.
             let f =
                 std::fs::File::open(path).map_err(|e| Failure::io("cannot open the export", e))?;
@@ -1638,7 +1648,7 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
             ))
         }
         PolicyCmd::Set { tenant, change } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             let specs = change
                 .retention
@@ -1670,7 +1680,7 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
             ))
         }
         PolicyCmd::Diff { tenant, change } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             let specs = change
                 .retention
@@ -1752,7 +1762,7 @@ fn user_id(s: &str) -> Result<UserId, Failure> {
 async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
     match c {
         TokenCmd::List { tenant, agent } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let agent = agent.as_deref().map(user_id).transpose()?;
             let list = all_tokens(env, &env.ctx(&t), agent.as_ref()).await?;
             let now = now();
@@ -1788,7 +1798,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
             ))
         }
         TokenCmd::Revoke { tenant, id } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             if !all_tokens(env, &ctx, None)
                 .await?
@@ -1810,7 +1820,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
             ))
         }
         TokenCmd::Kill { tenant, agent } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let a = user_id(&agent)?;
             let n = env.guard.tokens().kill_agent(&env.ctx(&t), &a).await?;
             Ok(Reply::ok(
@@ -1824,7 +1834,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
 async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
     match c {
         SessionCmd::List { tenant, user } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             let list = match user {
                 Some(user) => {
@@ -1889,7 +1899,7 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
             ))
         }
         SessionCmd::Revoke { tenant, id, user } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             if let Some(u) = user {
                 let n = env

@@ -325,6 +325,35 @@ fn tenants_keys_and_keks_end_to_end_with_refusals() {
 }
 
 #[test]
+fn a_mistyped_tenant_is_not_found_and_nothing_is_written_for_it() {
+    let d = Dep::new();
+    d.ok(&["tenant", "create", "acme"]);
+    // Exit 5 (docs/OPERATIONS.md), never an empty tenant that an erasure, a policy change or
+    // an audit export succeeds on.
+    for args in [
+        &["erase-subject", "acmee", "customer-4711"][..],
+        &["policy", "set", "acmee", "--retention", "run_log=30d"],
+        &["policy", "diff", "acmee", "--retention", "run_log=30d"],
+        &["audit", "export", "acmee", "--out", "acmee.bundle"],
+        &["audit", "verify", "acmee"],
+        &["token", "list", "acmee"],
+        &["token", "revoke", "acmee", "tok_1"],
+        &["token", "kill", "acmee", "build-bot"],
+        &["session", "list", "acmee"],
+        &["session", "revoke", "acmee", "--user", "alice"],
+    ] {
+        assert_eq!(d.json(args, 5)["error"]["kind"], "not_found", "{args:?}");
+    }
+    // Created now, it has only its creation entry and the default windows.
+    d.ok(&["tenant", "create", "acmee"]);
+    assert_eq!(d.ok(&["audit", "verify", "acmee"])["entries"], 1);
+    assert_eq!(
+        d.ok(&["policy", "get", "acmee"])["retention"]["run_log"],
+        90 * 86_400
+    );
+}
+
+#[test]
 fn retention_policies_sweeps_and_subject_erasure() {
     let d = Dep::new();
     d.ok(&["tenant", "create", "acme"]);
