@@ -1566,7 +1566,7 @@ fn parse_retention(spec: &str) -> Result<(String, Option<RetentionWindow>), Fail
         .ok_or_else(|| Failure::usage(format!("--retention {spec:?}: expected CLASS=WINDOW")))?;
     let bad = || {
         Failure::usage(format!(
-            "--retention {spec:?}: a window is like 30d, 12h, 90m, 3600s, forever or default"
+            "--retention {spec:?}: a window is a positive number with a unit (30d, 12h, 90m, 3600s), forever or default"
         ))
     };
     let w = w.trim();
@@ -1574,15 +1574,20 @@ fn parse_retention(spec: &str) -> Result<(String, Option<RetentionWindow>), Fail
         "default" => None,
         "forever" => Some(RetentionWindow::Forever),
         _ => {
-            let (n, unit) = w.split_at(w.len().saturating_sub(1));
-            let n: i64 = n.parse().map_err(|_| bad())?;
+            // The unit is the last character, which need not be one byte (`30é`).
+            let unit = w.chars().last().ok_or_else(bad)?;
             let mul = match unit {
-                "d" => DAY,
-                "h" => 3600,
-                "m" => 60,
-                "s" => 1,
+                'd' => DAY,
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
                 _ => return Err(bad()),
             };
+            let n: i64 = w[..w.len() - 1].parse().map_err(|_| bad())?;
+            // What `policy set` would refuse, `policy diff` must not show as a change.
+            if n <= 0 {
+                return Err(bad());
+            }
             Some(RetentionWindow::Secs(n.checked_mul(mul).ok_or_else(bad)?))
         }
     };

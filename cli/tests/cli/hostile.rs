@@ -1,0 +1,62 @@
+//! The command line under a hostile or careless operator and a local attacker: malformed
+//! arguments and configuration, secrets that must not be echoed, files planted at the
+//! paths it writes, closed output streams. Each test fails if its attack works.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::common::{json_of, BIN};
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// A deployment made by `init --dir data` in a temporary directory.
+struct Dep {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Dep {
+    fn new() -> Dep {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let d = Dep { _tmp: tmp, root };
+        d.json(&["init", "--dir", "data"], 0);
+        d
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(&self.root)
+            .env_remove("TENANTGUARD_CONFIG")
+            .env("RUST_BACKTRACE", "0")
+            .timeout(Duration::from_secs(60));
+        c
+    }
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        json_of(self.cmd(), args, code)
+    }
+}
+
+#[test]
+fn bad_retention_windows_are_usage_errors_not_panics() {
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    // A unit that is not one byte long used to split a character in two: a panic, exit 101.
+    for w in ["run_log=30é", "run_log=é", "run_log=3日"] {
+        for cmd in ["set", "diff"] {
+            let e = d.json(&["policy", cmd, "acme", "--retention", w], 2);
+            assert_eq!(e["error"]["kind"], "usage", "{cmd} {w}: {e}");
+        }
+    }
+    // A window `policy set` refuses is no change `policy diff` may announce (exit 6).
+    for w in ["run_log=-5d", "run_log=0h", "run_log=-0s"] {
+        d.json(&["policy", "diff", "acme", "--retention", w], 2);
+        d.json(&["policy", "set", "acme", "--retention", w], 2);
+    }
+    let p = d.json(&["policy", "get", "acme"], 0);
+    assert_eq!(
+        p["retention"]["run_log"],
+        90 * 86_400,
+        "nothing changed: {p}"
+    );
+}
