@@ -60,3 +60,37 @@ fn bad_retention_windows_are_usage_errors_not_panics() {
         "nothing changed: {p}"
     );
 }
+
+#[test]
+fn a_secret_written_without_quotes_is_not_echoed_in_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An HSM PIN or a token typed as a bare number: not a string, so the configuration is
+    // refused, but the message must not repeat the value (stderr, and --json on stdout).
+    for (i, text) in [
+        "key_provider = \"pkcs11\"\n[pkcs11]\npin = 918273\n",
+        "[vault]\ntoken = 91827364501\n",
+        "[gcp]\naccess_token = 918273.5\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let f = tmp.path().join(format!("c{i}.toml"));
+        std::fs::write(&f, text).unwrap();
+        for json in [false, true] {
+            let mut c = Command::new(BIN);
+            c.env("RUST_BACKTRACE", "0").arg("--config").arg(&f);
+            if json {
+                c.arg("--json");
+            }
+            let out = c.arg("doctor").output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{text}");
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!all.contains("918273"), "{text} echoed: {all}");
+            assert!(all.contains("quoted string"), "{all}");
+        }
+    }
+}
