@@ -1068,17 +1068,34 @@ async fn export_one(env: &Env, t: &TenantId, out: &Path, jsonl: bool) -> Result<
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".partial");
     let tmp = PathBuf::from(tmp);
+    // Whatever is at the temporary name (an interrupted export, or a symlink or file planted
+    // by someone who can write the directory) is removed, never written through: the file
+    // is created afresh and exclusively (O_EXCL does not follow a symlink), so the log
+    // cannot land in another file or in a file someone else owns and can read.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Failure::io(
+                &format!("cannot remove {} left at the export's temporary name (remove it, or export elsewhere)", tmp.display()),
+                e,
+            ))
+        }
+    }
     // Owner-only: an audit log names users, agents and what they did.
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let f = opts
         .open(&tmp)
-        .map_err(|e| Failure::io("cannot create the export", e))?;
+        .map_err(|e| Failure::io(&format!("cannot create {}", tmp.display()), e))?;
     match export_to(env, t, std::io::BufWriter::new(f), jsonl).await {
         Ok(r) => {
-            std::fs::rename(&tmp, out).map_err(|e| Failure::io("cannot finish the export", e))?;
+            if let Err(e) = std::fs::rename(&tmp, out) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Failure::io("cannot finish the export", e));
+            }
             Ok(r)
         }
         Err(e) => {

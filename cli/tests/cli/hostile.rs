@@ -94,3 +94,50 @@ fn a_secret_written_without_quotes_is_not_echoed_in_the_error() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn an_export_is_never_written_through_a_file_planted_at_its_temporary_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    let key = d.root.join("audit.vkey");
+    let vkey = d.json(&["audit", "public-key"], 0)["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&key, vkey).unwrap();
+    // Someone who can write the export directory plants a symlink to a file of the
+    // operator's at `<out>.partial`, or a readable file of their own there.
+    let victim = d.root.join("victim");
+    std::fs::write(&victim, "the operator's file").unwrap();
+    std::os::unix::fs::symlink(&victim, d.root.join("a.bundle.partial")).unwrap();
+    let planted = d.root.join("b.bundle.partial");
+    std::fs::write(&planted, "").unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for out in ["a.bundle", "b.bundle"] {
+        d.json(&["audit", "export", "acme", "--out", out], 0);
+        let path = d.root.join(out);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "{out} is a regular file, not a symlink");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{out}");
+        assert!(!d.root.join(format!("{out}.partial")).exists());
+        let v = d.json(
+            &[
+                "audit",
+                "verify",
+                "--export",
+                out,
+                "--public-key",
+                "audit.vkey",
+            ],
+            0,
+        );
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the operator's file",
+        "the export went through the planted symlink"
+    );
+}
