@@ -1444,7 +1444,9 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             let text = if out.is_some() {
                 format!("exported {}", r.text)
             } else {
-                eprintln!("exported {}", r.text);
+                // Only a note: the export itself is on stdout (and a stderr that cannot
+                // be written, e.g. a full disk, must not turn it into a panic).
+                let _ = writeln!(std::io::stderr(), "exported {}", r.text);
                 String::new()
             };
             Ok(Reply::ok(j, text))

@@ -447,12 +447,18 @@ fn main() {
         }
     };
     if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(
-            *shell,
-            &mut Cli::command(),
-            "tenantguard",
-            &mut std::io::stdout(),
-        );
+        // Generated in memory: clap_complete panics when its writer fails (`| head`, a full
+        // disk), and a script cut short must not exit 0.
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "tenantguard", &mut script);
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(&script).and_then(|()| out.flush()) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot write the completion script: {e}"
+            );
+            std::process::exit(exit::FAILURE);
+        }
         return;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -471,12 +477,26 @@ fn main() {
     let code = match result {
         Ok(reply) => {
             let mut out = std::io::stdout().lock();
-            if json {
-                let _ = writeln!(out, "{}", reply.json);
+            let written = if json {
+                writeln!(out, "{}", reply.json)
             } else if !reply.text.is_empty() {
-                let _ = writeln!(out, "{}", reply.text.trim_end());
+                writeln!(out, "{}", reply.text.trim_end())
+            } else {
+                Ok(())
             }
-            reply.code
+            .and_then(|()| out.flush());
+            match written {
+                // The result is what a script keeps (a verifier key, an erasure's receipt
+                // secret shown only once): one that did not reach stdout is no success.
+                Err(e) if reply.code == exit::OK => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "error: the command ran but its result could not be written to stdout: {e}"
+                    );
+                    exit::FAILURE
+                }
+                _ => reply.code,
+            }
         }
         Err(f) => {
             if json {

@@ -141,3 +141,88 @@ fn an_export_is_never_written_through_a_file_planted_at_its_temporary_name() {
         "the export went through the planted symlink"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn completions_to_a_closed_pipe_or_a_full_disk_fail_with_exit_1_not_a_panic() {
+    // `tenantguard completions bash | head -1`, with the reader gone before the first write
+    // (deterministic), and `> file` on a full disk.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    for (what, out) in [
+        ("closed pipe", std::process::Stdio::from(writer)),
+        ("full disk", std::process::Stdio::from(full)),
+    ] {
+        let r = std::process::Command::new(BIN)
+            .env("RUST_BACKTRACE", "0")
+            .args(["completions", "bash"])
+            .stdout(out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(
+            err.contains("cannot write the completion script"),
+            "{what}: {err}"
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_result_that_cannot_be_written_to_stdout_is_not_a_success() {
+    // `tenantguard audit public-key > audit.vkey` or `--json erase-subject ... > receipt.json`
+    // on a full disk: the script must not go on with an empty file.
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    for args in [
+        &["audit", "public-key"][..],
+        &["--json", "tenant", "list"][..],
+        &["--json", "erase-subject", "acme", "customer-1"][..],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let r = std::process::Command::new(BIN)
+            .current_dir(&d.root)
+            .env_remove("TENANTGUARD_CONFIG")
+            .env("RUST_BACKTRACE", "0")
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("could not be written to stdout"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_export_to_stdout_with_a_failing_stderr_is_not_a_panic() {
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let r = std::process::Command::new(BIN)
+        .current_dir(&d.root)
+        .env_remove("TENANTGUARD_CONFIG")
+        .env("RUST_BACKTRACE", "0")
+        .args(["audit", "export", "acme"])
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("tenantguard-audit-export/"));
+}
