@@ -408,6 +408,12 @@ fn state_str(s: KeyState) -> &'static str {
     }
 }
 
+/// A maximum age in days as a comparable number: one beyond `i64` (a "never" of
+/// `18446744073709551615`) is the largest, not a negative number that every age exceeds.
+fn days_limit(days: u64) -> i64 {
+    i64::try_from(days).unwrap_or(i64::MAX)
+}
+
 fn age_days(created: i64) -> i64 {
     (now() - created).max(0) / DAY
 }
@@ -422,7 +428,7 @@ async fn key_due(env: &Env, t: &TenantId) -> Result<Option<(KeyId, i64)>, Failur
         return Ok(None);
     };
     let age = age_days(active.created_at);
-    Ok((age >= env.cfg.max_tenant_key_age_days as i64).then_some((active.key_id, age)))
+    Ok((age >= days_limit(env.cfg.max_tenant_key_age_days)).then_some((active.key_id, age)))
 }
 
 async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
@@ -690,7 +696,7 @@ async fn kek(env: &Env, c: KekCmd) -> Result<Reply, Failure> {
         }
         KekCmd::Rotate { due, new_label } => {
             let (old, age, from) = kek_age(env).await?;
-            let max = env.cfg.max_kek_age_days as i64;
+            let max = days_limit(env.cfg.max_kek_age_days);
             if due && (max == 0 || age < max) {
                 return Ok(Reply::ok(
                     json!({"rotated": false, "kek": old, "age_days": age, "age_from": from.as_str()}),
@@ -2069,7 +2075,7 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
     ));
     match kek_age(env).await {
         Ok((kek, age, from)) => {
-            let max = env.cfg.max_kek_age_days as i64;
+            let max = days_limit(env.cfg.max_kek_age_days);
             checks.push((
                 "KEK within max age".into(),
                 max == 0 || age < max,

@@ -226,3 +226,36 @@ fn an_export_to_stdout_with_a_failing_stderr_is_not_a_panic() {
     assert_eq!(r.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&r.stdout).starts_with("tenantguard-audit-export/"));
 }
+
+#[test]
+fn a_maximum_key_age_beyond_i64_means_never_not_always() {
+    // 18446744073709551615 days (u64::MAX, a "never"), used to wrap to -1 when compared
+    // with an age: every KEK and every tenant key was due at every cron run.
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    let never = u64::MAX.to_string();
+    let run = |var: &str, args: &[&str]| {
+        let mut c = d.cmd();
+        c.env(var, &never);
+        json_of(c, args, 0)
+    };
+    let k = run("TENANTGUARD_MAX_KEK_AGE_DAYS", &["kek", "rotate", "--due"]);
+    assert_eq!(k["rotated"], false, "{k}");
+    let t = run(
+        "TENANTGUARD_MAX_TENANT_KEY_AGE_DAYS",
+        &["key", "rotate", "--due"],
+    );
+    assert_eq!(t["rotated"], serde_json::json!([]), "{t}");
+    let mut c = d.cmd();
+    c.env("TENANTGUARD_MAX_KEK_AGE_DAYS", &never)
+        .env("TENANTGUARD_MAX_TENANT_KEY_AGE_DAYS", &never);
+    let doc = json_of(c, &["doctor"], 0);
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(
+        d.json(&["key", "list", "acme"], 0)["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
