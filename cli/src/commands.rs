@@ -733,11 +733,22 @@ const REWRAP: &str = "kek-rewrap";
 
 async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     let batch = env.batch(batch)?.min(PAGE);
-    let state = State::load(&env.state_dir)?;
-    let start = match state.checkpoints.get(REWRAP) {
-        Some(t) => Some(tenant_id(t)?),
-        None => None,
-    };
+    // A checkpoint holds for the KEK it was written under: after another `kek rotate`, the
+    // tenants before it are under the previous KEK, so a run for the new one starts over
+    // (the re-wrap is idempotent) instead of skipping them and reporting the job complete.
+    let kek = env
+        .provider
+        .current_kek()
+        .await
+        .map_err(tenantguard::Error::from)?;
+    let ck = format!("{REWRAP}:{kek}");
+    let mut start = None;
+    State::update(&env.state_dir, |s| {
+        s.checkpoints
+            .retain(|k, _| k == &ck || !k.starts_with(REWRAP));
+        start = s.checkpoints.get(&ck).cloned();
+    })?;
+    let start = start.as_deref().map(tenant_id).transpose()?;
     let total = env.tenants_after(start.as_ref()).await?.len() as u64;
     let mut bar = env.progress("kek rewrap (tenants)", total);
     let dir = env.state_dir.clone();
@@ -749,7 +760,7 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
             bar.set(r.tenants);
             if let Some(t) = &r.last_tenant {
                 if let Err(e) = State::update(&dir, |s| {
-                    s.checkpoints.insert(REWRAP.into(), t.as_str().to_owned());
+                    s.checkpoints.insert(ck.clone(), t.as_str().to_owned());
                 }) {
                     save_err = Some(e);
                 }
@@ -768,10 +779,7 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
         return Err(e);
     }
     let Some(r) = r else {
-        let at = State::load(&env.state_dir)?
-            .checkpoints
-            .get(REWRAP)
-            .cloned();
+        let at = State::load(&env.state_dir)?.checkpoints.get(&ck).cloned();
         return Ok(Reply::ok(
             json!({"interrupted": true, "checkpoint": at}),
             "interrupted: run `tenantguard kek rewrap` again to resume",
@@ -779,7 +787,7 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
         .with_code(exit::INTERRUPTED));
     };
     State::update(&env.state_dir, |s| {
-        s.checkpoints.remove(REWRAP);
+        s.checkpoints.retain(|k, _| !k.starts_with(REWRAP));
     })?;
     Ok(Reply::ok(
         json!({"tenants": r.tenants, "rewrapped": r.rewrapped, "current": r.current,

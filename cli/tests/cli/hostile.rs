@@ -259,3 +259,37 @@ fn a_maximum_key_age_beyond_i64_means_never_not_always() {
         1
     );
 }
+
+#[test]
+fn an_interrupted_rewrap_does_not_resume_for_a_later_kek() {
+    let d = Dep::new();
+    for t in ["a", "b", "c"] {
+        d.json(&["tenant", "create", t], 0);
+    }
+    let state = d.root.join("data/tenantguard-cli-state.json");
+    let checkpoint = |job: &str, after: &str| {
+        let mut st: Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+        st["checkpoints"][job] = after.into();
+        std::fs::write(&state, st.to_string()).unwrap();
+    };
+    assert_eq!(d.json(&["kek", "rotate"], 0)["kek"], "kek-2");
+    d.json(&["kek", "rewrap"], 0);
+    // As if that re-wrap had been stopped after tenant a (Ctrl-C, a systemd timeout)
+    // (the checkpoint of this release, and the bare one of earlier releases) ...
+    checkpoint("kek-rewrap:kek-2", "a");
+    checkpoint("kek-rewrap", "a");
+    // ... and the operator rotated again before finishing it.
+    assert_eq!(d.json(&["kek", "rotate"], 0)["kek"], "kek-3");
+    let r = d.json(&["kek", "rewrap"], 0);
+    assert_eq!(r["resumed_after"], Value::Null, "{r}");
+    for t in ["a", "b", "c"] {
+        let keys = d.json(&["key", "list", t], 0);
+        assert_eq!(
+            keys["keys"][0]["kek"], "kek-3",
+            "{t} left under an older KEK: {keys}"
+        );
+    }
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["checkpoints"], serde_json::json!({}), "{st}");
+}

@@ -1113,7 +1113,8 @@ fn per_tenant_jobs_resume_from_their_checkpoints() {
         std::fs::write(&state, st.to_string()).unwrap();
     };
     d.ok(&["kek", "rotate"]);
-    set("kek-rewrap", "a");
+    // A re-wrap checkpoint names the KEK it was written under.
+    set("kek-rewrap:kek-2", "a");
     let r = d.ok(&["kek", "rewrap"]);
     assert_eq!(r["resumed_after"], "a");
     assert_eq!(r["tenants"], 2);
