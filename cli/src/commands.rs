@@ -801,11 +801,14 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     ))
 }
 
-fn reencrypt_key(from: Option<u32>, t: &TenantId) -> String {
-    format!(
+/// The checkpoint of `reencrypt` of `t` (from `from`) towards the active key `to`, and the
+/// prefix shared by that job's checkpoints towards every key (a tenant id has no `@`).
+fn reencrypt_key(from: Option<u32>, t: &TenantId, to: KeyId) -> (String, String) {
+    let job = format!(
         "reencrypt:{}:{t}",
         from.map(|f| f.to_string()).unwrap_or_else(|| "all".into())
-    )
+    );
+    (format!("{job}@{to}"), job)
 }
 
 async fn reencrypt(
@@ -843,8 +846,16 @@ async fn reencrypt(
             Some(f) => census.count(f),
             None => census.records - current - census.unreadable,
         };
-        let ck = reencrypt_key(from, t);
-        let start = State::load(&env.state_dir)?.checkpoints.get(&ck).cloned();
+        // A checkpoint holds for the key it was moving records to: after another `key
+        // rotate` the records before it are under the previous key, so the run starts
+        // over (it is idempotent) instead of skipping them.
+        let (ck, job) = reencrypt_key(from, t, active.key_id);
+        let stale = |k: &String| *k == job || (k.starts_with(&format!("{job}@")) && *k != ck);
+        let state = State::load(&env.state_dir)?;
+        let start = state.checkpoints.get(&ck).cloned();
+        if state.checkpoints.keys().any(stale) {
+            State::update(&env.state_dir, |s| s.checkpoints.retain(|k, _| !stale(k)))?;
+        }
         if todo == 0 && start.is_none() {
             rows.push(
                 json!({"tenant": t.as_str(), "moved": 0, "raced": 0, "failed": [], "remaining": 0}),

@@ -293,3 +293,50 @@ fn an_interrupted_rewrap_does_not_resume_for_a_later_kek() {
     let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(st["checkpoints"], serde_json::json!({}), "{st}");
 }
+
+#[test]
+fn an_interrupted_reencrypt_does_not_resume_for_a_later_key() {
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    let (g, s) = tenantguard::Guard::embedded_with_service(d.root.join("data")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = crate::common::ctx(&s, "acme");
+        for i in 0..20 {
+            g.records()
+                .put(&c, &format!("r{i:02}"), "note", None, b"secret-payload")
+                .await
+                .unwrap();
+        }
+    });
+    drop(g);
+    d.json(&["key", "rotate", "acme"], 0);
+    assert_eq!(d.json(&["reencrypt", "acme"], 0)["moved"], 20);
+    // As if that run (towards key 2) had been stopped after r09 (this release's checkpoint
+    // and the bare one of earlier releases) and the key rotated again before finishing.
+    let state = d.root.join("data/tenantguard-cli-state.json");
+    let mut st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    st["checkpoints"]["reencrypt:all:acme@2"] = "r09".into();
+    st["checkpoints"]["reencrypt:all:acme"] = "r09".into();
+    std::fs::write(&state, st.to_string()).unwrap();
+    d.json(&["key", "rotate", "acme"], 0);
+    let r = d.json(&["reencrypt", "acme"], 0);
+    assert_eq!(
+        r["moved"], 20,
+        "records before the old checkpoint were skipped: {r}"
+    );
+    assert_eq!(r["remaining"], 0, "{r}");
+    let keys = d.json(&["key", "list", "acme"], 0);
+    let on_3 = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == 3)
+        .unwrap();
+    assert_eq!(on_3["records"], 20, "{keys}");
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["checkpoints"], serde_json::json!({}), "{st}");
+}
