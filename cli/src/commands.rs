@@ -1479,14 +1479,24 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
         AuditCmd::Export { out_dir, jsonl, .. } => {
             let dir = out_dir.ok_or_else(|| Failure::usage("--all needs --out-dir"))?;
             std::fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create --out-dir", e))?;
-            let start = match State::load(&env.state_dir)?.checkpoints.get(EXPORT_ALL) {
-                Some(t) => Some(tenant_id(t)?),
-                None => None,
-            };
+            let ext = if jsonl { "jsonl" } else { "bundle" };
+            // A checkpoint holds for the directory and format it was written for: a run
+            // into another directory (a dated one, say) starts over instead of leaving out
+            // the tenants exported before the interruption, elsewhere.
+            let ck = format!("{EXPORT_ALL}:{ext}:{}", dir.display());
+            let state = State::load(&env.state_dir)?;
+            let start = state
+                .checkpoints
+                .get(&ck)
+                .map(|t| tenant_id(t))
+                .transpose()?;
+            let stale = |k: &String| k.starts_with(EXPORT_ALL) && *k != ck;
+            if state.checkpoints.keys().any(stale) {
+                State::update(&env.state_dir, |s| s.checkpoints.retain(|k, _| !stale(k)))?;
+            }
             let tenants = env.tenants_after(start.as_ref()).await?;
             let mut bar = env.progress("audit export (tenants)", tenants.len() as u64);
             let mut rows = Vec::new();
-            let ext = if jsonl { "jsonl" } else { "bundle" };
             for (i, t) in tenants.iter().enumerate() {
                 if env.stop().requested() {
                     bar.finish();
@@ -1508,14 +1518,13 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                     rows.push(j);
                 }
                 State::update(&env.state_dir, |s| {
-                    s.checkpoints
-                        .insert(EXPORT_ALL.into(), t.as_str().to_owned());
+                    s.checkpoints.insert(ck.clone(), t.as_str().to_owned());
                 })?;
                 bar.set(i as u64 + 1);
             }
             bar.finish();
             State::update(&env.state_dir, |s| {
-                s.checkpoints.remove(EXPORT_ALL);
+                s.checkpoints.remove(&ck);
             })?;
             Ok(Reply::ok(
                 json!({"exported": rows, "dir": dir.display().to_string(), "resumed_after": start.as_ref().map(TenantId::as_str)}),

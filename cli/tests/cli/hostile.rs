@@ -340,3 +340,31 @@ fn an_interrupted_reencrypt_does_not_resume_for_a_later_key() {
     let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(st["checkpoints"], serde_json::json!({}), "{st}");
 }
+
+#[test]
+fn an_interrupted_export_of_every_tenant_does_not_resume_into_another_directory() {
+    let d = Dep::new();
+    for t in ["a", "b", "c"] {
+        d.json(&["tenant", "create", t], 0);
+    }
+    // Yesterday's run into exports/day1 was stopped after tenant b (this release's
+    // checkpoint and the bare one of earlier releases); today's goes to exports/day2.
+    let state = d.root.join("data/tenantguard-cli-state.json");
+    let mut st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    st["checkpoints"]["audit-export-all:bundle:exports/day1"] = "b".into();
+    st["checkpoints"]["audit-export-all"] = "b".into();
+    std::fs::write(&state, st.to_string()).unwrap();
+    let r = d.json(
+        &["audit", "export", "--all", "--out-dir", "exports/day2"],
+        0,
+    );
+    assert_eq!(r["resumed_after"], Value::Null, "{r}");
+    for t in ["a", "b", "c"] {
+        assert!(
+            d.root.join(format!("exports/day2/{t}.bundle")).is_file(),
+            "{t} left out of day2: {r}"
+        );
+    }
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["checkpoints"], serde_json::json!({}), "{st}");
+}

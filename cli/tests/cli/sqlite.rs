@@ -1134,7 +1134,8 @@ fn per_tenant_jobs_resume_from_their_checkpoints() {
             .len(),
         3
     );
-    set("audit-export-all", "a");
+    // An export checkpoint names the format and directory it was written for.
+    set("audit-export-all:bundle:ex", "a");
     let r = d.ok(&["audit", "export", "--all", "--out-dir", "ex"]);
     assert_eq!(r["exported"].as_array().unwrap().len(), 2);
     assert!(!d.root.join("ex/a.jsonl").exists());
