@@ -443,6 +443,26 @@ fn main() {
                 _ => exit::USAGE,
             };
             let _ = e.print();
+            // `--json` promises one JSON document on stdout, errors included: a command
+            // line clap refuses is a usage error like any other.
+            let json = std::env::args_os()
+                .skip(1)
+                .take_while(|a| a != "--")
+                .any(|a| a == "--json");
+            if json && code != exit::OK {
+                let text = e.render().to_string();
+                // The error's own lines, without the usage and help hints after them.
+                let message = text
+                    .trim_start()
+                    .lines()
+                    .map(str::trim)
+                    .take_while(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let message = message.trim_start_matches("error: ");
+                let v = serde_json::json!({"error": {"kind": "usage", "reason": null, "message": message, "exit": code}});
+                let _ = writeln!(std::io::stdout(), "{v}");
+            }
             std::process::exit(code);
         }
     };

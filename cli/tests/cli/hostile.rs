@@ -368,3 +368,34 @@ fn an_interrupted_export_of_every_tenant_does_not_resume_into_another_directory(
     let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(st["checkpoints"], serde_json::json!({}), "{st}");
 }
+
+#[test]
+fn json_usage_errors_of_the_command_line_itself_are_json_too() {
+    // A missing argument, an unknown one, a negative key version, a number too large:
+    // clap refuses them before any command runs, and `--json` still gets its document.
+    for args in [
+        &["reencrypt"][..],
+        &["tenant", "create"][..],
+        &["key", "retire", "acme", "-1"][..],
+        &["reencrypt", "acme", "--from", "4294967296"][..],
+        &["frobnicate"][..],
+    ] {
+        let v = json_of(Command::new(BIN), args, 2);
+        assert_eq!(v["error"]["kind"], "usage", "{args:?}: {v}");
+        assert_eq!(v["error"]["exit"], 2, "{args:?}: {v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty(), "{v}");
+        if args[0] == "reencrypt" && args.len() == 1 {
+            assert!(
+                v["error"]["message"].as_str().unwrap().contains("<TENANT>"),
+                "{v}"
+            );
+        }
+    }
+    // Help is no error: text, exit 0.
+    let out = Command::new(BIN)
+        .args(["--json", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+}
