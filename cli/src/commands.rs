@@ -292,8 +292,21 @@ async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, F
             std::fs::create_dir_all(p)
                 .map_err(|e| Failure::io("cannot create the config directory", e))?;
         }
-        std::fs::write(config, text)
-            .map_err(|e| Failure::io("cannot write the configuration", e))?;
+        // Owner-only, like the key file: the file may later hold a provider secret (a
+        // Vault token, a PIN). Created exclusively: `exists()` is false for a dangling
+        // symlink, which must not be followed to create its target.
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(config)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| {
+                Failure::io(
+                    &format!("cannot write the configuration {}", config.display()),
+                    e,
+                )
+            })?;
     } else if dir.is_some() {
         return Err(Failure::usage(format!(
             "{} exists: edit it instead of passing --dir",

@@ -399,3 +399,41 @@ fn json_usage_errors_of_the_command_line_itself_are_json_too() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
 }
+
+#[cfg(unix)]
+#[test]
+fn init_writes_an_owner_only_configuration_and_follows_no_planted_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    // Even under umask 000 (a misconfigured service manager) the configuration, which may
+    // later hold a provider secret, is not readable or writable by others.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("sh")
+        .current_dir(tmp.path())
+        .env_remove("TENANTGUARD_CONFIG")
+        .args(["-c", &format!("umask 000; exec {BIN} init --dir data")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for (f, mode) in [
+        ("tenantguard.toml", 0o600),
+        ("data", 0o700),
+        ("data/keys.json", 0o600),
+        ("data/tenantguard.db", 0o600),
+        ("data/tenantguard-cli-state.json", 0o600),
+    ] {
+        let m = std::fs::metadata(tmp.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(m & 0o777, mode, "{f}: {:o}", m & 0o777);
+    }
+    // A dangling symlink planted at the configuration's path is not followed.
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("elsewhere.toml");
+    std::os::unix::fs::symlink(&target, tmp.path().join("tenantguard.toml")).unwrap();
+    let mut c = Command::new(BIN);
+    c.current_dir(tmp.path()).env_remove("TENANTGUARD_CONFIG");
+    let v = json_of(c, &["init"], 1);
+    assert_eq!(v["error"]["kind"], "io", "{v}");
+    assert!(!target.exists(), "init wrote through the planted symlink");
+}
