@@ -1491,7 +1491,8 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
         }
         AuditCmd::Export { out_dir, jsonl, .. } => {
             let dir = out_dir.ok_or_else(|| Failure::usage("--all needs --out-dir"))?;
-            std::fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create --out-dir", e))?;
+            // Created owner-only like the data directory (an existing one is left as is).
+            private_dir(&dir)?;
             let ext = if jsonl { "jsonl" } else { "bundle" };
             // A checkpoint holds for the directory and format it was written for: a run
             // into another directory (a dated one, say) starts over instead of leaving out

@@ -437,3 +437,32 @@ fn init_writes_an_owner_only_configuration_and_follows_no_planted_symlink() {
     assert_eq!(v["error"]["kind"], "io", "{v}");
     assert!(!target.exists(), "init wrote through the planted symlink");
 }
+
+#[cfg(unix)]
+#[test]
+fn export_all_creates_its_directory_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    let out = std::process::Command::new("sh")
+        .current_dir(&d.root)
+        .env_remove("TENANTGUARD_CONFIG")
+        .args([
+            "-c",
+            &format!("umask 000; exec {BIN} audit export --all --out-dir ex/daily"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for (f, mode) in [
+        ("ex", 0o700),
+        ("ex/daily", 0o700),
+        ("ex/daily/acme.bundle", 0o600),
+    ] {
+        let m = std::fs::metadata(d.root.join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(m & 0o777, mode, "{f}: {:o}", m & 0o777);
+    }
+}
