@@ -51,6 +51,21 @@ fn tenant_id(s: &str) -> Result<TenantId, Failure> {
     TenantId::new(s).map_err(|e| Failure::usage(format!("tenant id {s:?}: {e}")))
 }
 
+/// A tenant id that names an existing tenant (a shredded one included). For the commands
+/// the library would carry out on any id: a mistyped one must be "not found" (exit 5), not
+/// an erasure receipt, a kill switch or a revocation of nothing reported as done, with an
+/// audit log started for a tenant that does not exist.
+async fn known_tenant(env: &Env, s: &str) -> Result<TenantId, Failure> {
+    let t = tenant_id(s)?;
+    match env.guard.keys().versions(&env.ctx(&t)).await {
+        Ok(_) => Ok(t),
+        Err(e) if e.kind() == tenantguard::ErrorKind::NotFound => Err(Failure::not_found(format!(
+            "no tenant {t}: check the id (`tenantguard tenant list`)"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Env {
     pub fn ctx(&self, tenant: &TenantId) -> TenantContext {
         TenantContext::service(tenant.clone(), &self.service)
@@ -1032,7 +1047,7 @@ async fn sweep(env: &Env, tenant: Option<&str>, dry_run: bool) -> Result<Reply, 
 }
 
 async fn erase_subject(env: &Env, tenant: &str, subject: &str) -> Result<Reply, Failure> {
-    let t = tenant_id(tenant)?;
+    let t = known_tenant(env, tenant).await?;
     let r = env
         .guard
         .retention()
@@ -1824,7 +1839,7 @@ fn user_id(s: &str) -> Result<UserId, Failure> {
 async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
     match c {
         TokenCmd::List { tenant, agent } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let agent = agent.as_deref().map(user_id).transpose()?;
             let list = all_tokens(env, &env.ctx(&t), agent.as_ref()).await?;
             let now = now();
@@ -1860,7 +1875,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
             ))
         }
         TokenCmd::Revoke { tenant, id } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             if !all_tokens(env, &ctx, None)
                 .await?
@@ -1882,7 +1897,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
             ))
         }
         TokenCmd::Kill { tenant, agent } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let a = user_id(&agent)?;
             let n = env.guard.tokens().kill_agent(&env.ctx(&t), &a).await?;
             Ok(Reply::ok(
@@ -1896,7 +1911,7 @@ async fn token(env: &Env, c: TokenCmd) -> Result<Reply, Failure> {
 async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
     match c {
         SessionCmd::List { tenant, user } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             let list = match user {
                 Some(user) => {
@@ -1961,7 +1976,7 @@ async fn session(env: &Env, c: SessionCmd) -> Result<Reply, Failure> {
             ))
         }
         SessionCmd::Revoke { tenant, id, user } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             if let Some(u) = user {
                 let n = env

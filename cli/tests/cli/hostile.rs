@@ -466,3 +466,36 @@ fn export_all_creates_its_directory_owner_only() {
         assert_eq!(m & 0o777, mode, "{f}: {:o}", m & 0o777);
     }
 }
+
+#[test]
+fn a_mistyped_tenant_is_not_found_not_an_erasure_receipt_or_a_kill_switch_of_nothing() {
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    d.json(&["tenant", "create", "gone"], 0);
+    d.json(&["tenant", "shred", "gone", "--yes"], 0);
+    for args in [
+        &["erase-subject", "acmee", "customer-4711"][..],
+        &["token", "kill", "acmee", "build-bot"][..],
+        &["token", "list", "acmee"][..],
+        &["token", "revoke", "acmee", "tok_1"][..],
+        &["session", "list", "acmee"][..],
+        &["session", "revoke", "acmee", "--user", "alice"][..],
+        &["session", "revoke", "acmee", "ses_1"][..],
+    ] {
+        let v = d.json(args, 5);
+        assert_eq!(v["error"]["kind"], "not_found", "{args:?}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("acmee"),
+            "{v}"
+        );
+    }
+    // Nothing was done in the mistyped tenant's name: no audit log was started for it.
+    assert_eq!(d.json(&["audit", "verify", "acmee"], 0)["entries"], 0);
+    // Existing tenants, a shredded one included, still work.
+    for t in ["acme", "gone"] {
+        let e = d.json(&["erase-subject", t, "customer-4711"], 0);
+        assert_eq!(e["deleted"], 0, "{e}");
+        d.json(&["token", "kill", t, "build-bot"], 0);
+        d.json(&["session", "list", t], 0);
+    }
+}
