@@ -53,8 +53,8 @@ fn tenant_id(s: &str) -> Result<TenantId, Failure> {
 
 /// A tenant id that names an existing tenant (a shredded one included). For the commands
 /// the library would carry out on any id: a mistyped one must be "not found" (exit 5), not
-/// an erasure receipt, a kill switch or a revocation of nothing reported as done, with an
-/// audit log started for a tenant that does not exist.
+/// an erasure receipt, a kill switch, a revocation or a retention policy of nothing
+/// reported as done, with an audit log started for a tenant that does not exist.
 async fn known_tenant(env: &Env, s: &str) -> Result<TenantId, Failure> {
     let t = tenant_id(s)?;
     match env.guard.keys().versions(&env.ctx(&t)).await {
@@ -1725,7 +1725,7 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
             ))
         }
         PolicyCmd::Set { tenant, change } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             let specs = change
                 .retention
@@ -1757,7 +1757,7 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
             ))
         }
         PolicyCmd::Diff { tenant, change } => {
-            let t = tenant_id(&tenant)?;
+            let t = known_tenant(env, &tenant).await?;
             let ctx = env.ctx(&t);
             let specs = change
                 .retention

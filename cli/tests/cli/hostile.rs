@@ -481,6 +481,8 @@ fn a_mistyped_tenant_is_not_found_not_an_erasure_receipt_or_a_kill_switch_of_not
         &["session", "list", "acmee"][..],
         &["session", "revoke", "acmee", "--user", "alice"][..],
         &["session", "revoke", "acmee", "ses_1"][..],
+        &["policy", "set", "acmee", "--retention", "run_log=7d"][..],
+        &["policy", "diff", "acmee", "--retention", "run_log=7d"][..],
     ] {
         let v = d.json(args, 5);
         assert_eq!(v["error"]["kind"], "not_found", "{args:?}: {v}");
