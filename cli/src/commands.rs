@@ -1115,7 +1115,55 @@ async fn export_to(
     })
 }
 
+/// The directory entry `p` names (its directory resolved, the name kept: a rename
+/// replaces the entry, whatever it points to), if that directory exists.
+fn dir_entry(p: &Path) -> Option<PathBuf> {
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = std::fs::canonicalize(dir.unwrap_or(Path::new("."))).ok()?;
+    Some(dir.join(p.file_name()?))
+}
+
+/// Refuses an export path that is one of the deployment's own files: renamed over the key
+/// file (`--out data/keys.json`, one tab completion away), an export would destroy every
+/// KEK and so every value, backups included.
+fn refuse_own_file(env: &Env, out: &Path) -> Result<(), Failure> {
+    let Some(target) = dir_entry(out) else {
+        return Ok(()); // its directory does not exist: creating the file fails anyway
+    };
+    let with = |p: &Path, suffix: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let mut own: Vec<(PathBuf, &str)> = vec![(State::path(&env.state_dir), "the job state file")];
+    if env.cfg.key_provider == "local" {
+        own.push((env.cfg.key_file.clone(), "the key file"));
+        own.push((with(&env.cfg.key_file, ".lock"), "the key file's lock"));
+    }
+    if env.cfg.store == "sqlite" {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            own.push((with(&env.cfg.sqlite_path, suffix), "the database"));
+        }
+    }
+    for p in [&env.cfg.checkpoint_file, &env.cfg.registry_file]
+        .into_iter()
+        .flatten()
+    {
+        own.push((p.clone(), "a file the configuration names"));
+    }
+    for (p, what) in own {
+        if dir_entry(&p).is_some_and(|e| e == target) {
+            return Err(Failure::usage(format!(
+                "{} is {what} of this deployment: export to another path",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn export_one(env: &Env, t: &TenantId, out: &Path, jsonl: bool) -> Result<Exported, Failure> {
+    refuse_own_file(env, out)?;
     // Written beside the target and renamed once whole: an interrupted export never
     // leaves a file that looks complete.
     let mut tmp = out.as_os_str().to_owned();

@@ -501,3 +501,22 @@ fn a_mistyped_tenant_is_not_found_not_an_erasure_receipt_or_a_kill_switch_of_not
         d.json(&["session", "list", t], 0);
     }
 }
+
+#[test]
+fn an_export_never_replaces_the_deployments_own_files() {
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    let keys = std::fs::read(d.root.join("data/keys.json")).unwrap();
+    for out in [
+        "data/keys.json",
+        "./data/../data/keys.json",
+        "data/tenantguard.db",
+        "data/tenantguard-cli-state.json",
+    ] {
+        let v = d.json(&["audit", "export", "acme", "--out", out], 2);
+        assert_eq!(v["error"]["kind"], "usage", "{out}: {v}");
+    }
+    assert_eq!(std::fs::read(d.root.join("data/keys.json")).unwrap(), keys);
+    assert_eq!(d.json(&["tenant", "list"], 0)["tenants"][0], "acme");
+    d.json(&["audit", "export", "acme", "--out", "data/acme.bundle"], 0);
+}
