@@ -113,6 +113,17 @@ impl Env {
 /// database if absent (only `init` does; every other command refuses a missing one, so a
 /// typo in a path never starts an empty deployment).
 pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure> {
+    if create {
+        // `init` makes the data directories 0700 but does not change existing ones: one
+        // others can write is refused before any key is put in it.
+        for dir in data_dirs(&cfg) {
+            if dir.exists() {
+                if let Some(why) = open_dir_problem(&dir) {
+                    return Err(Failure::usage(why));
+                }
+            }
+        }
+    }
     let (provider, local, admin): (
         Arc<dyn KeyProvider>,
         Option<Arc<LocalKeyProvider>>,
@@ -225,6 +236,48 @@ fn no_postgres() -> Failure {
     )
 }
 
+/// Why `dir` is no place for the key file or the database: writable by group or others,
+/// who could then replace those files (with a key file of their own, say) or plant links
+/// before they are created. `None` when it is fine (or not a Unix system).
+fn open_dir_problem(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(dir) {
+            Ok(m) if m.permissions().mode() & 0o022 != 0 => Some(format!(
+                "{} is writable by group or others (mode {:o}): others could replace the key file or database; chmod 700 it",
+                dir.display(),
+                m.permissions().mode() & 0o7777
+            )),
+            Ok(_) => None,
+            Err(e) => Some(format!("{}: {e}", dir.display())),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// The directories of the key file (local provider) and of the SQLite database.
+fn data_dirs(cfg: &Config) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let parent = |p: &Path| {
+        p.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    };
+    if cfg.key_provider == "local" {
+        dirs.push(parent(&cfg.key_file));
+    }
+    if cfg.store == "sqlite" && !dirs.contains(&parent(&cfg.sqlite_path)) {
+        dirs.push(parent(&cfg.sqlite_path));
+    }
+    dirs
+}
+
 /// Creates `dir` with mode 0700 (like the library's embedded default).
 fn private_dir(dir: &Path) -> Result<(), Failure> {
     let mut b = std::fs::DirBuilder::new();
@@ -298,6 +351,20 @@ async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, F
         if let Some(d) = dir {
             c.key_file = d.join("keys.json");
             c.sqlite_path = d.join("tenantguard.db");
+        }
+        // Refused before anything is written (the same check runs on the final
+        // configuration when opening), so a second `init --dir` can follow the fix.
+        let base = config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        for dir in data_dirs(&c) {
+            let dir = base.join(dir);
+            if dir.exists() {
+                if let Some(why) = open_dir_problem(&dir) {
+                    return Err(Failure::usage(why));
+                }
+            }
         }
         let text = format!(
             "# tenantguard command line (docs/OPERATIONS.md). Relative paths are from this file.\n{}",
@@ -2092,6 +2159,22 @@ async fn pg(_: &PgCmd, _: &Config) -> Result<Reply, Failure> {
 async fn doctor(env: &Env) -> Result<Reply, Failure> {
     let mut checks: Vec<Check> = Vec::new();
     checks.extend(key_file_check(&env.cfg));
+    let dirs = data_dirs(&env.cfg);
+    if !dirs.is_empty() {
+        let problems: Vec<String> = dirs.iter().filter_map(|d| open_dir_problem(d)).collect();
+        checks.push((
+            "data directories owner-only writable".into(),
+            problems.is_empty(),
+            if problems.is_empty() {
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                problems.join("; ")
+            },
+        ));
+    }
     // Store reachable and migrated: a read through the service role.
     let tenants = env.tenants_after(None).await;
     checks.push((

@@ -520,3 +520,51 @@ fn an_export_never_replaces_the_deployments_own_files() {
     assert_eq!(d.json(&["tenant", "list"], 0)["tenants"][0], "acme");
     d.json(&["audit", "export", "acme", "--out", "data/acme.bundle"], 0);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_data_directory_others_can_write_is_refused_by_init_and_flagged_by_doctor() {
+    use std::os::unix::fs::PermissionsExt;
+    // Anyone who can write the directory can swap in a key file of their own (mode 0600,
+    // so the library's own check passes) and read whatever is sealed afterwards.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut c = Command::new(BIN);
+    c.current_dir(tmp.path()).env_remove("TENANTGUARD_CONFIG");
+    let v = json_of(c, &["init", "--dir", "data"], 2);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("writable by group or others"),
+        "{v}"
+    );
+    assert!(!data.join("keys.json").exists(), "no key was put in it");
+    assert!(
+        !tmp.path().join("tenantguard.toml").exists(),
+        "nothing half-done"
+    );
+    // A deployment whose directory was opened up later: doctor says so (exit 6).
+    let d = Dep::new();
+    let data = d.root.join("data");
+    d.json(&["doctor"], 0);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let v = d.json(&["doctor"], 6);
+    let bad: Vec<&Value> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1, "{v}");
+    assert!(
+        bad[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("writable by group or others"),
+        "{v}"
+    );
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
