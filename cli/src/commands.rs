@@ -312,9 +312,16 @@ pub async fn run(cli: Cli) -> Result<Reply, Failure> {
     if matches!(cli.command, Command::Doctor) {
         // The library refuses to open a key file others can read; the doctor says why.
         if let Some(c) = key_file_check(&cfg).filter(|c| !c.1) {
+            // Rotating the KEK is the advice for a key file others could read, not for
+            // one that is missing or unreadable.
+            let fix = if cfg.key_file.exists() {
+                "not checked: fix the key file first (chmod 600, then rotate the KEK: it may have been read)"
+            } else {
+                "not checked: no key file (run `tenantguard init`, or set key_file / TENANTGUARD_KEY_FILE)"
+            };
             return Ok(doctor_reply(vec![
                 c,
-                ("everything else".into(), false, "not checked: fix the key file first (chmod 600, then rotate the KEK: it may have been read)".into()),
+                ("everything else".into(), false, fix.into()),
             ]));
         }
     }
@@ -2301,7 +2308,11 @@ fn key_file_check(cfg: &Config) -> Option<Check> {
                     format!("{:o} ({})", mode, cfg.key_file.display()),
                 )
             }
-            Err(e) => ("key file mode".into(), false, e.to_string()),
+            Err(e) => (
+                "key file mode".into(),
+                false,
+                format!("{}: {e}", cfg.key_file.display()),
+            ),
         })
     }
     #[cfg(not(unix))]

@@ -568,3 +568,15 @@ fn a_data_directory_others_can_write_is_refused_by_init_and_flagged_by_doctor() 
     );
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+#[test]
+fn doctor_without_a_key_file_names_it_and_does_not_advise_a_kek_rotation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Command::new(BIN);
+    c.current_dir(tmp.path()).env_remove("TENANTGUARD_CONFIG");
+    let v = json_of(c, &["doctor"], 6);
+    let text = v["checks"].to_string();
+    assert!(text.contains("keys.json"), "{v}");
+    assert!(text.contains("tenantguard init"), "{v}");
+    assert!(!text.contains("rotate the KEK"), "{v}");
+}
