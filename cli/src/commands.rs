@@ -1792,10 +1792,19 @@ fn parse_retention(spec: &str) -> Result<(String, Option<RetentionWindow>), Fail
             if n <= 0 {
                 return Err(bad());
             }
-            Some(RetentionWindow::Secs(n.checked_mul(mul).ok_or_else(bad)?))
+            let secs = n.checked_mul(mul).ok_or_else(bad)?;
+            if secs > tenantguard::retention::MAX_WINDOW_SECS {
+                return Err(bad());
+            }
+            Some(RetentionWindow::Secs(secs))
         }
     };
-    Ok((class.trim().to_owned(), window))
+    // Checked here, before `policy set` changes anything: the library refusing the second
+    // of two classes would leave the first one changed by a command that failed.
+    let class = class.trim();
+    tenantguard::store::validate_label("data class", class)
+        .map_err(|e| Failure::usage(format!("--retention: {e}")))?;
+    Ok((class.to_owned(), window))
 }
 
 fn default_window(class: &str) -> RetentionWindow {
@@ -1855,6 +1864,12 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                 .map(|s| parse_retention(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let new_egress = change.egress_file.as_deref().map(read_egress).transpose()?;
+            // Every part is checked before any is applied (a refused egress policy must not
+            // leave the retention windows of the same command changed).
+            if let Some(p) = &new_egress {
+                p.validate(&registry(env)?)
+                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+            }
             let mut changed = Vec::new();
             for (class, w) in &specs {
                 match w {

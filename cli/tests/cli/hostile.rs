@@ -580,3 +580,38 @@ fn doctor_without_a_key_file_names_it_and_does_not_advise_a_kek_rotation() {
     assert!(text.contains("tenantguard init"), "{v}");
     assert!(!text.contains("rotate the KEK"), "{v}");
 }
+
+#[test]
+fn a_refused_policy_set_changes_nothing() {
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    // A second class the library refuses, a window beyond its maximum, an egress policy
+    // naming an unregistered sub-processor: each used to leave run_log changed, exit 2.
+    std::fs::write(
+        d.root.join("egress.json"),
+        r#"{"allowed_providers": ["nobody-registered"]}"#,
+    )
+    .unwrap();
+    for args in [
+        &["--retention", "run_log=7d", "--retention", "bad\tclass=30d"][..],
+        &[
+            "--retention",
+            "run_log=7d",
+            "--retention",
+            "screenshot=99999d",
+        ][..],
+        &["--retention", "run_log=7d", "--egress-file", "egress.json"][..],
+    ] {
+        let mut all = vec!["policy", "set", "acme"];
+        all.extend_from_slice(args);
+        let v = d.json(&all, 2);
+        assert_eq!(v["error"]["exit"], 2, "{args:?}: {v}");
+        let p = d.json(&["policy", "get", "acme"], 0);
+        assert_eq!(
+            p["retention"]["run_log"],
+            90 * 86_400,
+            "{args:?} half-applied: {p}"
+        );
+        assert_eq!(p["retention"]["screenshot"], 30 * 86_400, "{args:?}: {p}");
+    }
+}
