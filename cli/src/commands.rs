@@ -131,6 +131,18 @@ pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure
     ) = match cfg.key_provider.as_str() {
         "local" => {
             let p = if create {
+                // `init` makes the key file before the database, so a database without its
+                // key file means the key file was lost or key_file is mistyped: a new one
+                // could open none of that data (and would be used for new data from then on).
+                if !cfg.key_file.exists() && cfg.store == "sqlite" && cfg.sqlite_path.exists() {
+                    return Err(Failure::usage(format!(
+                        "no key file at {}, but the database {} exists: its data is wrapped under \
+                         the key file it was created with, which a new key file cannot open. \
+                         Restore that key file (or point key_file at it) instead of running init",
+                        cfg.key_file.display(),
+                        cfg.sqlite_path.display()
+                    )));
+                }
                 if let Some(dir) = cfg.key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
                     private_dir(dir)?;
                 }
@@ -2215,6 +2227,39 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
             "checked when connecting".into(),
         ));
     }
+    // The store's own keys open under this provider: a KMS round trip with a fresh key
+    // passes with any key file, including a new one beside a database of another's data.
+    // Read only: the stored records, then each active one opened by id (`keys()` would
+    // create a first key, under whatever KEK this configuration has, where there is none).
+    let opened = async {
+        use tenantguard::kms::{ServiceKeyState, ServicePurpose};
+        let keyring = env.guard.service_keys();
+        let mut n = 0usize;
+        for purpose in [
+            ServicePurpose::RowMac,
+            ServicePurpose::SessionSigning,
+            ServicePurpose::AuditMac,
+        ] {
+            for r in keyring.records(purpose).await? {
+                if r.state == ServiceKeyState::Active {
+                    keyring.get(purpose, r.key_id).await?;
+                    n += 1;
+                }
+            }
+        }
+        Ok::<usize, tenantguard::kms::KeyringError>(n)
+    }
+    .await;
+    checks.push((
+        "stored keys open under this key provider".into(),
+        opened.is_ok(),
+        match &opened {
+            Ok(n) => format!("{n} service keys"),
+            Err(e) => format!(
+                "{e}: the database's keys were wrapped under another KEK (a different key file or KMS key?): point the configuration at the deployment's own"
+            ),
+        },
+    ));
     // KMS round trip with a throw-away key under a probe context.
     let probe = async {
         let key = tenantguard::crypto::DataKey::generate().map_err(|e| e.to_string())?;

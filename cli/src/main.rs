@@ -171,7 +171,7 @@ pub enum Command {
         after_help = "Examples:\n  TENANTGUARD_POSTGRES_ADMIN_URL=postgres://owner@db/app tenantguard pg migrate\n  tenantguard pg check"
     )]
     Pg(PgCmd),
-    /// Check the deployment: key file, data directories, store, KMS round trip, clock, overdue keys.
+    /// Check the deployment: key file, data directories, store, stored keys, KMS round trip, clock, overdue keys.
     #[command(
         after_help = "Examples:\n  tenantguard doctor\n  tenantguard --json doctor | jq '.checks[] | select(.ok == false)'"
     )]

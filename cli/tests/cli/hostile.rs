@@ -615,3 +615,41 @@ fn a_refused_policy_set_changes_nothing() {
         assert_eq!(p["retention"]["screenshot"], 30 * 86_400, "{args:?}: {p}");
     }
 }
+
+#[test]
+fn a_lost_key_file_is_not_replaced_by_init_and_doctor_sees_a_foreign_one() {
+    let d = Dep::new();
+    d.json(&["tenant", "create", "acme"], 0);
+    let keys = d.root.join("data/keys.json");
+    let saved = d.root.join("keys.saved");
+    std::fs::rename(&keys, &saved).unwrap();
+    // `doctor` says to run init when there is no key file; with the database still there,
+    // init must not make a new key file that opens none of its data.
+    let v = d.json(&["init"], 2);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Restore that key file"),
+        "{v}"
+    );
+    assert!(!keys.exists());
+    // A foreign key file (another deployment's) in its place: doctor must not say ok.
+    let other = Dep::new();
+    std::fs::copy(other.root.join("data/keys.json"), &keys).unwrap();
+    let v = d.json(&["doctor"], 6);
+    let bad: Vec<&Value> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1, "{v}");
+    assert_eq!(
+        bad[0]["check"], "stored keys open under this key provider",
+        "{v}"
+    );
+    // The deployment's own key file back: everything is fine again.
+    std::fs::rename(&saved, &keys).unwrap();
+    assert_eq!(d.json(&["doctor"], 0)["ok"], true);
+}
