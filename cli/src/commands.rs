@@ -2260,13 +2260,37 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
             ),
         },
     ));
-    // KMS round trip with a throw-away key under a probe context.
+    // KMS round trip with a throw-away key, under the context of a tenant that has an
+    // active key. Not under a made-up tenant: with per-tenant keys (a key file's tenant
+    // secrets, `*_prefix` in AWS, Vault, PKCS#11, Cloud KMS) wrapping for a tenant the
+    // provider does not know creates that tenant's key, so every deployment's first doctor
+    // left a key (billed, in a KMS) for a tenant that does not exist, or for a customer
+    // who happens to be named like the probe.
+    let mut probe_ctx = None;
+    if let Ok(ts) = &tenants {
+        for t in ts {
+            if let Ok(keys) = env.guard.keys().versions(&env.ctx(t)).await {
+                if let Some(k) = keys.iter().find(|k| k.state == KeyState::Active) {
+                    probe_ctx = Some(tenantguard::kms::WrapContext {
+                        tenant: t.clone(),
+                        key_id: k.key_id,
+                    });
+                    break;
+                }
+            }
+        }
+    }
     let probe = async {
-        let key = tenantguard::crypto::DataKey::generate().map_err(|e| e.to_string())?;
-        let ctx = tenantguard::kms::WrapContext {
-            tenant: TenantId::new("tenantguard-doctor-probe").map_err(|e| e.to_string())?,
-            key_id: KeyId::FIRST,
+        let Some(ctx) = probe_ctx else {
+            // Nothing to wrap for yet: the provider is at least reachable.
+            return env
+                .provider
+                .current_kek()
+                .await
+                .map(|k| format!("{k} (no tenant yet: wrap not probed)"))
+                .map_err(|e| e.to_string());
         };
+        let key = tenantguard::crypto::DataKey::generate().map_err(|e| e.to_string())?;
         let w = env
             .provider
             .wrap(&key, &ctx)

@@ -653,3 +653,33 @@ fn a_lost_key_file_is_not_replaced_by_init_and_doctor_sees_a_foreign_one() {
     std::fs::rename(&saved, &keys).unwrap();
     assert_eq!(d.json(&["doctor"], 0)["ok"], true);
 }
+
+#[test]
+fn doctor_creates_no_key_for_a_made_up_tenant() {
+    let d = Dep::new();
+    let tenants_in_key_file = || -> Vec<String> {
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(d.root.join("data/keys.json")).unwrap()).unwrap();
+        v["tenants"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|t| t["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let v = d.json(&["doctor"], 0);
+    assert_eq!(v["ok"], true, "{v}");
+    d.json(&["tenant", "create", "acme"], 0);
+    let v = d.json(&["doctor"], 0);
+    assert_eq!(v["ok"], true, "{v}");
+    // The key file holds secrets for acme and the service keyring only (per-tenant keys
+    // of a KMS the same way).
+    let ids = tenants_in_key_file();
+    assert!(
+        ids.iter()
+            .all(|t| t == "acme" || t.starts_with("_tg-service.")),
+        "{ids:?}"
+    );
+}
