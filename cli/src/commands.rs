@@ -359,7 +359,7 @@ pub async fn run(cli: Cli) -> Result<Reply, Failure> {
         Command::Policy(c) => policy(&env, c).await,
         Command::Token(c) => token(&env, c).await,
         Command::Session(c) => session(&env, c).await,
-        Command::Doctor => doctor(&env).await,
+        Command::Doctor => doctor(&env, &cli.config).await,
     }
 }
 
@@ -2190,9 +2190,10 @@ async fn pg(_: &PgCmd, _: &Config) -> Result<Reply, Failure> {
     Err(no_postgres())
 }
 
-async fn doctor(env: &Env) -> Result<Reply, Failure> {
+async fn doctor(env: &Env, config: &Path) -> Result<Reply, Failure> {
     let mut checks: Vec<Check> = Vec::new();
     checks.extend(key_file_check(&env.cfg));
+    checks.extend(config_file_check(config));
     let dirs = data_dirs(&env.cfg);
     if !dirs.is_empty() {
         let problems: Vec<String> = dirs.iter().filter_map(|d| open_dir_problem(d)).collect();
@@ -2401,6 +2402,44 @@ fn key_file_check(cfg: &Config) -> Option<Check> {
     }
     #[cfg(not(unix))]
     None
+}
+
+/// The configuration file: nobody else may change it (they could point key_file,
+/// sqlite_path or checkpoint_file anywhere), nor read it when it holds a provider secret.
+fn config_file_check(config: &Path) -> Option<Check> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(config).ok()?.permissions().mode() & 0o777;
+        let text = std::fs::read_to_string(config).unwrap_or_default();
+        let secret = toml::from_str::<Config>(&text).is_ok_and(|c| {
+            c.aws
+                .is_some_and(|a| a.secret_access_key.is_some() || a.session_token.is_some())
+                || c.vault.is_some_and(|v| v.token.is_some())
+                || c.pkcs11.is_some_and(|p| p.pin.is_some())
+                || c.gcp.is_some_and(|g| g.access_token.is_some())
+        });
+        let problem = if mode & 0o022 != 0 {
+            Some("writable by group or others: they could point key_file or sqlite_path elsewhere")
+        } else if secret && mode & 0o044 != 0 {
+            Some("holds a provider secret and is readable by group or others (or move the secret to the environment)")
+        } else {
+            None
+        };
+        Some((
+            "configuration file mode".into(),
+            problem.is_none(),
+            match problem {
+                Some(p) => format!("{:o} ({}): {p}; chmod 600 it", mode, config.display()),
+                None => format!("{:o} ({})", mode, config.display()),
+            },
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = config;
+        None
+    }
 }
 
 fn doctor_reply(checks: Vec<Check>) -> Reply {

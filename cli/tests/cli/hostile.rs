@@ -683,3 +683,35 @@ fn doctor_creates_no_key_for_a_made_up_tenant() {
         "{ids:?}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn doctor_flags_a_configuration_others_can_change_or_read_with_a_secret_in_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dep::new();
+    let config = d.root.join("tenantguard.toml");
+    let failing = |code: i32| -> Vec<String> {
+        let v = d.json(&["doctor"], code);
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["ok"] == false)
+            .map(|c| c["check"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(failing(0).is_empty());
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(failing(6), ["configuration file mode"]);
+    // Readable by others is fine, unless a secret is written in it.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(failing(0).is_empty());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[vault]\ntoken = \"hvs.not-shown\"\n");
+    std::fs::write(&config, text).unwrap();
+    let v = d.json(&["doctor"], 6);
+    assert!(!v.to_string().contains("hvs.not-shown"), "{v}");
+    assert_eq!(failing(6), ["configuration file mode"]);
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(failing(0).is_empty());
+}
