@@ -257,7 +257,7 @@ fn open_dir_problem(dir: &Path) -> Option<String> {
         use std::os::unix::fs::PermissionsExt;
         match std::fs::metadata(dir) {
             Ok(m) if m.permissions().mode() & 0o022 != 0 => Some(format!(
-                "{} is writable by group or others (mode {:o}): others could replace the key file or database; chmod 700 it",
+                "{} is writable by group or others (mode {:o}): others could replace the key file, database or job state in it; chmod 700 it",
                 dir.display(),
                 m.permissions().mode() & 0o7777
             )),
@@ -272,7 +272,9 @@ fn open_dir_problem(dir: &Path) -> Option<String> {
     }
 }
 
-/// The directories of the key file (local provider) and of the SQLite database.
+/// The directories of the key file (local provider), of the SQLite database and of the
+/// job state (whose checkpoints tell `kek rewrap` and `reencrypt` where to resume: a
+/// forged one makes them skip work and report it done).
 fn data_dirs(cfg: &Config) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     let parent = |p: &Path| {
@@ -286,6 +288,15 @@ fn data_dirs(cfg: &Config) -> Vec<PathBuf> {
     }
     if cfg.store == "sqlite" && !dirs.contains(&parent(&cfg.sqlite_path)) {
         dirs.push(parent(&cfg.sqlite_path));
+    }
+    let state = cfg.state_dir();
+    let state = if state.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        state
+    };
+    if !dirs.contains(&state) {
+        dirs.push(state);
     }
     dirs
 }

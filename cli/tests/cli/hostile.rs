@@ -567,6 +567,19 @@ fn a_data_directory_others_can_write_is_refused_by_init_and_flagged_by_doctor() 
         "{v}"
     );
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The job state elsewhere, in a directory others can write: a forged checkpoint there
+    // would make `kek rewrap` skip every tenant and report the job done.
+    let shared = d.root.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut c = d.cmd();
+    c.env("TENANTGUARD_STATE_DIR", &shared);
+    let v = json_of(c, &["doctor"], 6);
+    assert!(
+        v.to_string()
+            .contains("shared is writable by group or others"),
+        "{v}"
+    );
 }
 
 #[test]
