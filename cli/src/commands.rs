@@ -1934,7 +1934,11 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                 }
             }
             if let Some(path) = &change.egress_file {
-                let new = serde_json::to_value(read_egress(path)?).unwrap_or_default();
+                // A policy `policy set` would refuse is no change to announce (exit 6).
+                let new = read_egress(path)?;
+                new.validate(&registry(env)?)
+                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+                let new = serde_json::to_value(new).unwrap_or_default();
                 let old = serde_json::to_value(egress.policy(&ctx).await?).unwrap_or_default();
                 if let (Value::Object(o), Value::Object(n)) = (&old, &new) {
                     for (k, nv) in n {

@@ -619,6 +619,9 @@ fn a_refused_policy_set_changes_nothing() {
         all.extend_from_slice(args);
         let v = d.json(&all, 2);
         assert_eq!(v["error"]["exit"], 2, "{args:?}: {v}");
+        // `policy diff` with the same arguments announces no change it cannot make.
+        all[1] = "diff";
+        assert_eq!(d.json(&all, 2)["error"]["exit"], 2, "diff {args:?}");
         let p = d.json(&["policy", "get", "acme"], 0);
         assert_eq!(
             p["retention"]["run_log"],
