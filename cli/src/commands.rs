@@ -51,12 +51,19 @@ fn tenant_id(s: &str) -> Result<TenantId, Failure> {
     TenantId::new(s).map_err(|e| Failure::usage(format!("tenant id {s:?}: {e}")))
 }
 
-/// A tenant the store knows (a shredded one included), else exit 5: a mistyped id must not
-/// pass for an empty tenant (an erasure, a policy or an audit log written for no tenant).
+/// A tenant id that names an existing tenant (a shredded one included). For the commands
+/// the library would carry out on any id: a mistyped one must be "not found" (exit 5), not
+/// an erasure receipt, a kill switch, a revocation or a retention policy of nothing
+/// reported as done, with an audit log started for a tenant that does not exist.
 async fn known_tenant(env: &Env, s: &str) -> Result<TenantId, Failure> {
     let t = tenant_id(s)?;
-    env.guard.keys().versions(&env.ctx(&t)).await?;
-    Ok(t)
+    match env.guard.keys().versions(&env.ctx(&t)).await {
+        Ok(_) => Ok(t),
+        Err(e) if e.kind() == tenantguard::ErrorKind::NotFound => Err(Failure::not_found(format!(
+            "no tenant {t}: check the id (`tenantguard tenant list`)"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl Env {
@@ -106,6 +113,17 @@ impl Env {
 /// database if absent (only `init` does; every other command refuses a missing one, so a
 /// typo in a path never starts an empty deployment).
 pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure> {
+    if create {
+        // `init` makes the data directories 0700 but does not change existing ones: one
+        // others can write is refused before any key is put in it.
+        for dir in data_dirs(&cfg) {
+            if dir.exists() {
+                if let Some(why) = open_dir_problem(&dir) {
+                    return Err(Failure::usage(why));
+                }
+            }
+        }
+    }
     let (provider, local, admin): (
         Arc<dyn KeyProvider>,
         Option<Arc<LocalKeyProvider>>,
@@ -113,6 +131,18 @@ pub async fn open(cfg: Config, create: bool, quiet: bool) -> Result<Env, Failure
     ) = match cfg.key_provider.as_str() {
         "local" => {
             let p = if create {
+                // `init` makes the key file before the database, so a database without its
+                // key file means the key file was lost or key_file is mistyped: a new one
+                // could open none of that data (and would be used for new data from then on).
+                if !cfg.key_file.exists() && cfg.store == "sqlite" && cfg.sqlite_path.exists() {
+                    return Err(Failure::usage(format!(
+                        "no key file at {}, but the database {} exists: its data is wrapped under \
+                         the key file it was created with, which a new key file cannot open. \
+                         Restore that key file (or point key_file at it) instead of running init",
+                        cfg.key_file.display(),
+                        cfg.sqlite_path.display()
+                    )));
+                }
                 if let Some(dir) = cfg.key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
                     private_dir(dir)?;
                 }
@@ -218,6 +248,59 @@ fn no_postgres() -> Failure {
     )
 }
 
+/// Why `dir` is no place for the key file or the database: writable by group or others,
+/// who could then replace those files (with a key file of their own, say) or plant links
+/// before they are created. `None` when it is fine (or not a Unix system).
+fn open_dir_problem(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(dir) {
+            Ok(m) if m.permissions().mode() & 0o022 != 0 => Some(format!(
+                "{} is writable by group or others (mode {:o}): others could replace the key file, database or job state in it; chmod 700 it",
+                dir.display(),
+                m.permissions().mode() & 0o7777
+            )),
+            Ok(_) => None,
+            Err(e) => Some(format!("{}: {e}", dir.display())),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// The directories of the key file (local provider), of the SQLite database and of the
+/// job state (whose checkpoints tell `kek rewrap` and `reencrypt` where to resume: a
+/// forged one makes them skip work and report it done).
+fn data_dirs(cfg: &Config) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let parent = |p: &Path| {
+        p.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    };
+    if cfg.key_provider == "local" {
+        dirs.push(parent(&cfg.key_file));
+    }
+    if cfg.store == "sqlite" && !dirs.contains(&parent(&cfg.sqlite_path)) {
+        dirs.push(parent(&cfg.sqlite_path));
+    }
+    let state = cfg.state_dir();
+    let state = if state.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        state
+    };
+    if !dirs.contains(&state) {
+        dirs.push(state);
+    }
+    dirs
+}
+
 /// Creates `dir` with mode 0700 (like the library's embedded default).
 fn private_dir(dir: &Path) -> Result<(), Failure> {
     let mut b = std::fs::DirBuilder::new();
@@ -252,9 +335,16 @@ pub async fn run(cli: Cli) -> Result<Reply, Failure> {
     if matches!(cli.command, Command::Doctor) {
         // The library refuses to open a key file others can read; the doctor says why.
         if let Some(c) = key_file_check(&cfg).filter(|c| !c.1) {
+            // Rotating the KEK is the advice for a key file others could read, not for
+            // one that is missing or unreadable.
+            let fix = if cfg.key_file.exists() {
+                "not checked: fix the key file first (chmod 600, then rotate the KEK: it may have been read)"
+            } else {
+                "not checked: no key file (run `tenantguard init`, or set key_file / TENANTGUARD_KEY_FILE)"
+            };
             return Ok(doctor_reply(vec![
                 c,
-                ("everything else".into(), false, "not checked: fix the key file first (chmod 600, then rotate the KEK: it may have been read)".into()),
+                ("everything else".into(), false, fix.into()),
             ]));
         }
     }
@@ -280,7 +370,7 @@ pub async fn run(cli: Cli) -> Result<Reply, Failure> {
         Command::Policy(c) => policy(&env, c).await,
         Command::Token(c) => token(&env, c).await,
         Command::Session(c) => session(&env, c).await,
-        Command::Doctor => doctor(&env).await,
+        Command::Doctor => doctor(&env, &cli.config).await,
     }
 }
 
@@ -292,6 +382,20 @@ async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, F
             c.key_file = d.join("keys.json");
             c.sqlite_path = d.join("tenantguard.db");
         }
+        // Refused before anything is written (the same check runs on the final
+        // configuration when opening), so a second `init --dir` can follow the fix.
+        let base = config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        for dir in data_dirs(&c) {
+            let dir = base.join(dir);
+            if dir.exists() {
+                if let Some(why) = open_dir_problem(&dir) {
+                    return Err(Failure::usage(why));
+                }
+            }
+        }
         let text = format!(
             "# tenantguard command line (docs/OPERATIONS.md). Relative paths are from this file.\n{}",
             toml::to_string(&c).map_err(|e| Failure::usage(e.to_string()))?
@@ -300,8 +404,21 @@ async fn init(config: &Path, dir: Option<&Path>, quiet: bool) -> Result<Reply, F
             std::fs::create_dir_all(p)
                 .map_err(|e| Failure::io("cannot create the config directory", e))?;
         }
-        std::fs::write(config, text)
-            .map_err(|e| Failure::io("cannot write the configuration", e))?;
+        // Owner-only, like the key file: the file may later hold a provider secret (a
+        // Vault token, a PIN). Created exclusively: `exists()` is false for a dangling
+        // symlink, which must not be followed to create its target.
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(config)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| {
+                Failure::io(
+                    &format!("cannot write the configuration {}", config.display()),
+                    e,
+                )
+            })?;
     } else if dir.is_some() {
         return Err(Failure::usage(format!(
             "{} exists: edit it instead of passing --dir",
@@ -416,6 +533,12 @@ fn state_str(s: KeyState) -> &'static str {
     }
 }
 
+/// A maximum age in days as a comparable number: one beyond `i64` (a "never" of
+/// `18446744073709551615`) is the largest, not a negative number that every age exceeds.
+fn days_limit(days: u64) -> i64 {
+    i64::try_from(days).unwrap_or(i64::MAX)
+}
+
 fn age_days(created: i64) -> i64 {
     (now() - created).max(0) / DAY
 }
@@ -430,7 +553,7 @@ async fn key_due(env: &Env, t: &TenantId) -> Result<Option<(KeyId, i64)>, Failur
         return Ok(None);
     };
     let age = age_days(active.created_at);
-    Ok((age >= env.cfg.max_tenant_key_age_days as i64).then_some((active.key_id, age)))
+    Ok((age >= days_limit(env.cfg.max_tenant_key_age_days)).then_some((active.key_id, age)))
 }
 
 async fn key(env: &Env, c: KeyCmd) -> Result<Reply, Failure> {
@@ -698,7 +821,7 @@ async fn kek(env: &Env, c: KekCmd) -> Result<Reply, Failure> {
         }
         KekCmd::Rotate { due, new_label } => {
             let (old, age, from) = kek_age(env).await?;
-            let max = env.cfg.max_kek_age_days as i64;
+            let max = days_limit(env.cfg.max_kek_age_days);
             if due && (max == 0 || age < max) {
                 return Ok(Reply::ok(
                     json!({"rotated": false, "kek": old, "age_days": age, "age_from": from.as_str()}),
@@ -735,11 +858,22 @@ const REWRAP: &str = "kek-rewrap";
 
 async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     let batch = env.batch(batch)?.min(PAGE);
-    let state = State::load(&env.state_dir)?;
-    let start = match state.checkpoints.get(REWRAP) {
-        Some(t) => Some(tenant_id(t)?),
-        None => None,
-    };
+    // A checkpoint holds for the KEK it was written under: after another `kek rotate`, the
+    // tenants before it are under the previous KEK, so a run for the new one starts over
+    // (the re-wrap is idempotent) instead of skipping them and reporting the job complete.
+    let kek = env
+        .provider
+        .current_kek()
+        .await
+        .map_err(tenantguard::Error::from)?;
+    let ck = format!("{REWRAP}:{kek}");
+    let mut start = None;
+    State::update(&env.state_dir, |s| {
+        s.checkpoints
+            .retain(|k, _| k == &ck || !k.starts_with(REWRAP));
+        start = s.checkpoints.get(&ck).cloned();
+    })?;
+    let start = start.as_deref().map(tenant_id).transpose()?;
     let total = env.tenants_after(start.as_ref()).await?.len() as u64;
     let mut bar = env.progress("kek rewrap (tenants)", total);
     let dir = env.state_dir.clone();
@@ -751,7 +885,7 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
             bar.set(r.tenants);
             if let Some(t) = &r.last_tenant {
                 if let Err(e) = State::update(&dir, |s| {
-                    s.checkpoints.insert(REWRAP.into(), t.as_str().to_owned());
+                    s.checkpoints.insert(ck.clone(), t.as_str().to_owned());
                 }) {
                     save_err = Some(e);
                 }
@@ -770,10 +904,7 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
         return Err(e);
     }
     let Some(r) = r else {
-        let at = State::load(&env.state_dir)?
-            .checkpoints
-            .get(REWRAP)
-            .cloned();
+        let at = State::load(&env.state_dir)?.checkpoints.get(&ck).cloned();
         return Ok(Reply::ok(
             json!({"interrupted": true, "checkpoint": at}),
             "interrupted: run `tenantguard kek rewrap` again to resume",
@@ -781,7 +912,7 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
         .with_code(exit::INTERRUPTED));
     };
     State::update(&env.state_dir, |s| {
-        s.checkpoints.remove(REWRAP);
+        s.checkpoints.retain(|k, _| !k.starts_with(REWRAP));
     })?;
     Ok(Reply::ok(
         json!({"tenants": r.tenants, "rewrapped": r.rewrapped, "current": r.current,
@@ -795,11 +926,14 @@ async fn rewrap(env: &Env, batch: Option<usize>) -> Result<Reply, Failure> {
     ))
 }
 
-fn reencrypt_key(from: Option<u32>, t: &TenantId) -> String {
-    format!(
+/// The checkpoint of `reencrypt` of `t` (from `from`) towards the active key `to`, and the
+/// prefix shared by that job's checkpoints towards every key (a tenant id has no `@`).
+fn reencrypt_key(from: Option<u32>, t: &TenantId, to: KeyId) -> (String, String) {
+    let job = format!(
         "reencrypt:{}:{t}",
         from.map(|f| f.to_string()).unwrap_or_else(|| "all".into())
-    )
+    );
+    (format!("{job}@{to}"), job)
 }
 
 async fn reencrypt(
@@ -837,8 +971,16 @@ async fn reencrypt(
             Some(f) => census.count(f),
             None => census.records - current - census.unreadable,
         };
-        let ck = reencrypt_key(from, t);
-        let start = State::load(&env.state_dir)?.checkpoints.get(&ck).cloned();
+        // A checkpoint holds for the key it was moving records to: after another `key
+        // rotate` the records before it are under the previous key, so the run starts
+        // over (it is idempotent) instead of skipping them.
+        let (ck, job) = reencrypt_key(from, t, active.key_id);
+        let stale = |k: &String| *k == job || (k.starts_with(&format!("{job}@")) && *k != ck);
+        let state = State::load(&env.state_dir)?;
+        let start = state.checkpoints.get(&ck).cloned();
+        if state.checkpoints.keys().any(stale) {
+            State::update(&env.state_dir, |s| s.checkpoints.retain(|k, _| !stale(k)))?;
+        }
         if todo == 0 && start.is_none() {
             rows.push(
                 json!({"tenant": t.as_str(), "moved": 0, "raced": 0, "failed": [], "remaining": 0}),
@@ -1070,23 +1212,88 @@ async fn export_to(
     })
 }
 
+/// The directory entry `p` names (its directory resolved, the name kept: a rename
+/// replaces the entry, whatever it points to), if that directory exists.
+fn dir_entry(p: &Path) -> Option<PathBuf> {
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = std::fs::canonicalize(dir.unwrap_or(Path::new("."))).ok()?;
+    Some(dir.join(p.file_name()?))
+}
+
+/// Refuses an export path that is one of the deployment's own files: renamed over the key
+/// file (`--out data/keys.json`, one tab completion away), an export would destroy every
+/// KEK and so every value, backups included.
+fn refuse_own_file(env: &Env, out: &Path) -> Result<(), Failure> {
+    let Some(target) = dir_entry(out) else {
+        return Ok(()); // its directory does not exist: creating the file fails anyway
+    };
+    let with = |p: &Path, suffix: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let mut own: Vec<(PathBuf, &str)> = vec![(State::path(&env.state_dir), "the job state file")];
+    if env.cfg.key_provider == "local" {
+        own.push((env.cfg.key_file.clone(), "the key file"));
+        own.push((with(&env.cfg.key_file, ".lock"), "the key file's lock"));
+    }
+    if env.cfg.store == "sqlite" {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            own.push((with(&env.cfg.sqlite_path, suffix), "the database"));
+        }
+    }
+    for p in [&env.cfg.checkpoint_file, &env.cfg.registry_file]
+        .into_iter()
+        .flatten()
+    {
+        own.push((p.clone(), "a file the configuration names"));
+    }
+    for (p, what) in own {
+        if dir_entry(&p).is_some_and(|e| e == target) {
+            return Err(Failure::usage(format!(
+                "{} is {what} of this deployment: export to another path",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn export_one(env: &Env, t: &TenantId, out: &Path, jsonl: bool) -> Result<Exported, Failure> {
+    refuse_own_file(env, out)?;
     // Written beside the target and renamed once whole: an interrupted export never
     // leaves a file that looks complete.
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".partial");
     let tmp = PathBuf::from(tmp);
+    // Whatever is at the temporary name (an interrupted export, or a symlink or file planted
+    // by someone who can write the directory) is removed, never written through: the file
+    // is created afresh and exclusively (O_EXCL does not follow a symlink), so the log
+    // cannot land in another file or in a file someone else owns and can read.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Failure::io(
+                &format!("cannot remove {} left at the export's temporary name (remove it, or export elsewhere)", tmp.display()),
+                e,
+            ))
+        }
+    }
     // Owner-only: an audit log names users, agents and what they did.
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let f = opts
         .open(&tmp)
-        .map_err(|e| Failure::io("cannot create the export", e))?;
+        .map_err(|e| Failure::io(&format!("cannot create {}", tmp.display()), e))?;
     match export_to(env, t, std::io::BufWriter::new(f), jsonl).await {
         Ok(r) => {
-            std::fs::rename(&tmp, out).map_err(|e| Failure::io("cannot finish the export", e))?;
+            if let Err(e) = std::fs::rename(&tmp, out) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Failure::io("cannot finish the export", e));
+            }
             Ok(r)
         }
         Err(e) => {
@@ -1435,22 +1642,35 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
             let text = if out.is_some() {
                 format!("exported {}", r.text)
             } else {
-                eprintln!("exported {}", r.text);
+                // Only a note: the export itself is on stdout (and a stderr that cannot
+                // be written, e.g. a full disk, must not turn it into a panic).
+                let _ = writeln!(std::io::stderr(), "exported {}", r.text);
                 String::new()
             };
             Ok(Reply::ok(j, text))
         }
         AuditCmd::Export { out_dir, jsonl, .. } => {
             let dir = out_dir.ok_or_else(|| Failure::usage("--all needs --out-dir"))?;
-            std::fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create --out-dir", e))?;
-            let start = match State::load(&env.state_dir)?.checkpoints.get(EXPORT_ALL) {
-                Some(t) => Some(tenant_id(t)?),
-                None => None,
-            };
+            // Created owner-only like the data directory (an existing one is left as is).
+            private_dir(&dir)?;
+            let ext = if jsonl { "jsonl" } else { "bundle" };
+            // A checkpoint holds for the directory and format it was written for: a run
+            // into another directory (a dated one, say) starts over instead of leaving out
+            // the tenants exported before the interruption, elsewhere.
+            let ck = format!("{EXPORT_ALL}:{ext}:{}", dir.display());
+            let state = State::load(&env.state_dir)?;
+            let start = state
+                .checkpoints
+                .get(&ck)
+                .map(|t| tenant_id(t))
+                .transpose()?;
+            let stale = |k: &String| k.starts_with(EXPORT_ALL) && *k != ck;
+            if state.checkpoints.keys().any(stale) {
+                State::update(&env.state_dir, |s| s.checkpoints.retain(|k, _| !stale(k)))?;
+            }
             let tenants = env.tenants_after(start.as_ref()).await?;
             let mut bar = env.progress("audit export (tenants)", tenants.len() as u64);
             let mut rows = Vec::new();
-            let ext = if jsonl { "jsonl" } else { "bundle" };
             for (i, t) in tenants.iter().enumerate() {
                 if env.stop().requested() {
                     bar.finish();
@@ -1472,14 +1692,13 @@ async fn audit(env: &Env, c: AuditCmd, json_out: bool) -> Result<Reply, Failure>
                     rows.push(j);
                 }
                 State::update(&env.state_dir, |s| {
-                    s.checkpoints
-                        .insert(EXPORT_ALL.into(), t.as_str().to_owned());
+                    s.checkpoints.insert(ck.clone(), t.as_str().to_owned());
                 })?;
                 bar.set(i as u64 + 1);
             }
             bar.finish();
             State::update(&env.state_dir, |s| {
-                s.checkpoints.remove(EXPORT_ALL);
+                s.checkpoints.remove(&ck);
             })?;
             Ok(Reply::ok(
                 json!({"exported": rows, "dir": dir.display().to_string(), "resumed_after": start.as_ref().map(TenantId::as_str)}),
@@ -1576,7 +1795,7 @@ fn parse_retention(spec: &str) -> Result<(String, Option<RetentionWindow>), Fail
         .ok_or_else(|| Failure::usage(format!("--retention {spec:?}: expected CLASS=WINDOW")))?;
     let bad = || {
         Failure::usage(format!(
-            "--retention {spec:?}: a window is like 30d, 12h, 90m, 3600s, forever or default"
+            "--retention {spec:?}: a window is a positive number with a unit (30d, 12h, 90m, 3600s), forever or default"
         ))
     };
     let w = w.trim();
@@ -1584,19 +1803,33 @@ fn parse_retention(spec: &str) -> Result<(String, Option<RetentionWindow>), Fail
         "default" => None,
         "forever" => Some(RetentionWindow::Forever),
         _ => {
-            let (n, unit) = w.split_at(w.len().saturating_sub(1));
-            let n: i64 = n.parse().map_err(|_| bad())?;
+            // The unit is the last character, which need not be one byte (`30é`).
+            let unit = w.chars().last().ok_or_else(bad)?;
             let mul = match unit {
-                "d" => DAY,
-                "h" => 3600,
-                "m" => 60,
-                "s" => 1,
+                'd' => DAY,
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
                 _ => return Err(bad()),
             };
-            Some(RetentionWindow::Secs(n.checked_mul(mul).ok_or_else(bad)?))
+            let n: i64 = w[..w.len() - 1].parse().map_err(|_| bad())?;
+            // What `policy set` would refuse, `policy diff` must not show as a change.
+            if n <= 0 {
+                return Err(bad());
+            }
+            let secs = n.checked_mul(mul).ok_or_else(bad)?;
+            if secs > tenantguard::retention::MAX_WINDOW_SECS {
+                return Err(bad());
+            }
+            Some(RetentionWindow::Secs(secs))
         }
     };
-    Ok((class.trim().to_owned(), window))
+    // Checked here, before `policy set` changes anything: the library refusing the second
+    // of two classes would leave the first one changed by a command that failed.
+    let class = class.trim();
+    tenantguard::store::validate_label("data class", class)
+        .map_err(|e| Failure::usage(format!("--retention: {e}")))?;
+    Ok((class.to_owned(), window))
 }
 
 fn default_window(class: &str) -> RetentionWindow {
@@ -1656,6 +1889,12 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                 .map(|s| parse_retention(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let new_egress = change.egress_file.as_deref().map(read_egress).transpose()?;
+            // Every part is checked before any is applied (a refused egress policy must not
+            // leave the retention windows of the same command changed).
+            if let Some(p) = &new_egress {
+                p.validate(&registry(env)?)
+                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+            }
             let mut changed = Vec::new();
             for (class, w) in &specs {
                 match w {
@@ -1697,7 +1936,11 @@ async fn policy(env: &Env, c: PolicyCmd) -> Result<Reply, Failure> {
                 }
             }
             if let Some(path) = &change.egress_file {
-                let new = serde_json::to_value(read_egress(path)?).unwrap_or_default();
+                // A policy `policy set` would refuse is no change to announce (exit 6).
+                let new = read_egress(path)?;
+                new.validate(&registry(env)?)
+                    .map_err(|e| Failure::from(tenantguard::Error::from(e)))?;
+                let new = serde_json::to_value(new).unwrap_or_default();
                 let old = serde_json::to_value(egress.policy(&ctx).await?).unwrap_or_default();
                 if let (Value::Object(o), Value::Object(n)) = (&old, &new) {
                     for (k, nv) in n {
@@ -1964,9 +2207,26 @@ async fn pg(_: &PgCmd, _: &Config) -> Result<Reply, Failure> {
     Err(no_postgres())
 }
 
-async fn doctor(env: &Env) -> Result<Reply, Failure> {
+async fn doctor(env: &Env, config: &Path) -> Result<Reply, Failure> {
     let mut checks: Vec<Check> = Vec::new();
     checks.extend(key_file_check(&env.cfg));
+    checks.extend(config_file_check(config));
+    let dirs = data_dirs(&env.cfg);
+    if !dirs.is_empty() {
+        let problems: Vec<String> = dirs.iter().filter_map(|d| open_dir_problem(d)).collect();
+        checks.push((
+            "data directories owner-only writable".into(),
+            problems.is_empty(),
+            if problems.is_empty() {
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                problems.join("; ")
+            },
+        ));
+    }
     // Store reachable and migrated: a read through the service role.
     let tenants = env.tenants_after(None).await;
     checks.push((
@@ -1985,13 +2245,70 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
             "checked when connecting".into(),
         ));
     }
-    // KMS round trip with a throw-away key under a probe context.
+    // The store's own keys open under this provider: a KMS round trip with a fresh key
+    // passes with any key file, including a new one beside a database of another's data.
+    // Read only: the stored records, then each active one opened by id (`keys()` would
+    // create a first key, under whatever KEK this configuration has, where there is none).
+    let opened = async {
+        use tenantguard::kms::{ServiceKeyState, ServicePurpose};
+        let keyring = env.guard.service_keys();
+        let mut n = 0usize;
+        for purpose in [
+            ServicePurpose::RowMac,
+            ServicePurpose::SessionSigning,
+            ServicePurpose::AuditMac,
+        ] {
+            for r in keyring.records(purpose).await? {
+                if r.state == ServiceKeyState::Active {
+                    keyring.get(purpose, r.key_id).await?;
+                    n += 1;
+                }
+            }
+        }
+        Ok::<usize, tenantguard::kms::KeyringError>(n)
+    }
+    .await;
+    checks.push((
+        "stored keys open under this key provider".into(),
+        opened.is_ok(),
+        match &opened {
+            Ok(n) => format!("{n} service keys"),
+            Err(e) => format!(
+                "{e}: the database's keys were wrapped under another KEK (a different key file or KMS key?): point the configuration at the deployment's own"
+            ),
+        },
+    ));
+    // KMS round trip with a throw-away key, under the context of a tenant that has an
+    // active key. Not under a made-up tenant: with per-tenant keys (a key file's tenant
+    // secrets, `*_prefix` in AWS, Vault, PKCS#11, Cloud KMS) wrapping for a tenant the
+    // provider does not know creates that tenant's key, so every deployment's first doctor
+    // left a key (billed, in a KMS) for a tenant that does not exist, or for a customer
+    // who happens to be named like the probe.
+    let mut probe_ctx = None;
+    if let Ok(ts) = &tenants {
+        for t in ts {
+            if let Ok(keys) = env.guard.keys().versions(&env.ctx(t)).await {
+                if let Some(k) = keys.iter().find(|k| k.state == KeyState::Active) {
+                    probe_ctx = Some(tenantguard::kms::WrapContext {
+                        tenant: t.clone(),
+                        key_id: k.key_id,
+                    });
+                    break;
+                }
+            }
+        }
+    }
     let probe = async {
-        let key = tenantguard::crypto::DataKey::generate().map_err(|e| e.to_string())?;
-        let ctx = tenantguard::kms::WrapContext {
-            tenant: TenantId::new("tenantguard-doctor-probe").map_err(|e| e.to_string())?,
-            key_id: KeyId::FIRST,
+        let Some(ctx) = probe_ctx else {
+            // Nothing to wrap for yet: the provider is at least reachable.
+            return env
+                .provider
+                .current_kek()
+                .await
+                .map(|k| format!("{k} (no tenant yet: wrap not probed)"))
+                .map_err(|e| e.to_string());
         };
+        let key = tenantguard::crypto::DataKey::generate().map_err(|e| e.to_string())?;
         let w = env
             .provider
             .wrap(&key, &ctx)
@@ -2055,7 +2372,7 @@ async fn doctor(env: &Env) -> Result<Reply, Failure> {
     ));
     match kek_age(env).await {
         Ok((kek, age, from)) => {
-            let max = env.cfg.max_kek_age_days as i64;
+            let max = days_limit(env.cfg.max_kek_age_days);
             checks.push((
                 "KEK within max age".into(),
                 max == 0 || age < max,
@@ -2093,11 +2410,53 @@ fn key_file_check(cfg: &Config) -> Option<Check> {
                     format!("{:o} ({})", mode, cfg.key_file.display()),
                 )
             }
-            Err(e) => ("key file mode".into(), false, e.to_string()),
+            Err(e) => (
+                "key file mode".into(),
+                false,
+                format!("{}: {e}", cfg.key_file.display()),
+            ),
         })
     }
     #[cfg(not(unix))]
     None
+}
+
+/// The configuration file: nobody else may change it (they could point key_file,
+/// sqlite_path or checkpoint_file anywhere), nor read it when it holds a provider secret.
+fn config_file_check(config: &Path) -> Option<Check> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(config).ok()?.permissions().mode() & 0o777;
+        let text = std::fs::read_to_string(config).unwrap_or_default();
+        let secret = toml::from_str::<Config>(&text).is_ok_and(|c| {
+            c.aws
+                .is_some_and(|a| a.secret_access_key.is_some() || a.session_token.is_some())
+                || c.vault.is_some_and(|v| v.token.is_some())
+                || c.pkcs11.is_some_and(|p| p.pin.is_some())
+                || c.gcp.is_some_and(|g| g.access_token.is_some())
+        });
+        let problem = if mode & 0o022 != 0 {
+            Some("writable by group or others: they could point key_file or sqlite_path elsewhere")
+        } else if secret && mode & 0o044 != 0 {
+            Some("holds a provider secret and is readable by group or others (or move the secret to the environment)")
+        } else {
+            None
+        };
+        Some((
+            "configuration file mode".into(),
+            problem.is_none(),
+            match problem {
+                Some(p) => format!("{:o} ({}): {p}; chmod 600 it", mode, config.display()),
+                None => format!("{:o} ({})", mode, config.display()),
+            },
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = config;
+        None
+    }
 }
 
 fn doctor_reply(checks: Vec<Check>) -> Reply {

@@ -60,9 +60,67 @@ pub struct Config {
 }
 
 /// A secret from the file or the environment: never printed, never written back.
-#[derive(Clone, Deserialize, PartialEq)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq)]
 pub struct Secret(pub String);
+
+/// Only a string is a secret. Anything else is refused without its value: serde's own
+/// message would echo it (`invalid type: integer `123456``), and an unquoted PIN or token
+/// is exactly what it would echo.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl V {
+            fn refuse<E: serde::de::Error>(what: &str) -> E {
+                E::custom(format!(
+                    "a secret must be a quoted string, not {what} (its value is not shown)"
+                ))
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a quoted string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(Self::refuse("a boolean"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(Self::refuse("a number"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(Self::refuse("a number"))
+            }
+            fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+                Err(Self::refuse("a number"))
+            }
+            fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+                Err(Self::refuse("a number"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(Self::refuse("a number"))
+            }
+            fn visit_char<E: serde::de::Error>(self, _: char) -> Result<Secret, E> {
+                Err(Self::refuse("a character"))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+                Err(Self::refuse("bytes"))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(Self::refuse("an array"))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(Self::refuse("a table or date"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -461,6 +519,36 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} leaked");
         }
         assert!(toml::from_str::<Config>("[vault]\nadress = \"x\"").is_err());
+    }
+
+    #[test]
+    fn a_secret_that_is_not_a_string_is_refused_without_its_value() {
+        for (table, key) in [
+            ("pkcs11", "pin"),
+            ("vault", "token"),
+            ("gcp", "access_token"),
+            ("aws", "secret_access_key"),
+            ("aws", "session_token"),
+        ] {
+            for value in [
+                "918273645",
+                "-918273645",
+                "9182736.45",
+                "918273645918273645918273645",
+            ] {
+                let text = format!("[{table}]\n{key} = {value}\n");
+                let e = toml::from_str::<Config>(&text).unwrap_err();
+                // What the command line prints (not the Display form, which quotes the line).
+                let shown = e.message();
+                assert!(
+                    !shown.contains("918273"),
+                    "{table}.{key} = {value} echoed: {shown}"
+                );
+                assert!(e.message().contains("quoted string"), "{}", e.message());
+            }
+        }
+        let c: Config = toml::from_str("[pkcs11]\npin = \"918273\"\n").unwrap();
+        assert_eq!(c.pkcs11.unwrap().pin, Some(Secret("918273".into())));
     }
 
     #[test]

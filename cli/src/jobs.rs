@@ -216,7 +216,18 @@ impl State {
         let bytes =
             serde_json::to_vec_pretty(self).map_err(|e| Failure::new(1, "io", e.to_string()))?;
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+            // Created afresh and exclusively, owner-only: a symlink planted at the
+            // temporary name (the state directory may be configured anywhere) is removed,
+            // never written through to its target.
+            match std::fs::remove_file(&tmp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)
@@ -235,6 +246,32 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_file_is_owner_only_and_never_written_through_a_planted_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "the operator's key file").unwrap();
+        // The temporary name is predictable (this process's id).
+        let tmp = dir
+            .path()
+            .join(format!(".{STATE_FILE}.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        State::update(dir.path(), |s| {
+            s.checkpoints.insert("a".into(), "1".into());
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "the operator's key file"
+        );
+        let meta = std::fs::symlink_metadata(State::path(dir.path())).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(State::load(dir.path()).unwrap().checkpoints["a"], "1");
+    }
 
     #[test]
     fn state_round_trips_and_updates_keep_other_checkpoints() {

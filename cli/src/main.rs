@@ -171,7 +171,7 @@ pub enum Command {
         after_help = "Examples:\n  TENANTGUARD_POSTGRES_ADMIN_URL=postgres://owner@db/app tenantguard pg migrate\n  tenantguard pg check"
     )]
     Pg(PgCmd),
-    /// Check the deployment: key file, store, KMS round trip, clock, overdue keys.
+    /// Check the deployment: key file, data directories, store, stored keys, KMS round trip, clock, overdue keys.
     #[command(
         after_help = "Examples:\n  tenantguard doctor\n  tenantguard --json doctor | jq '.checks[] | select(.ok == false)'"
     )]
@@ -443,16 +443,42 @@ fn main() {
                 _ => exit::USAGE,
             };
             let _ = e.print();
+            // `--json` promises one JSON document on stdout, errors included: a command
+            // line clap refuses is a usage error like any other.
+            let json = std::env::args_os()
+                .skip(1)
+                .take_while(|a| a != "--")
+                .any(|a| a == "--json");
+            if json && code != exit::OK {
+                let text = e.render().to_string();
+                // The error's own lines, without the usage and help hints after them.
+                let message = text
+                    .trim_start()
+                    .lines()
+                    .map(str::trim)
+                    .take_while(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let message = message.trim_start_matches("error: ");
+                let v = serde_json::json!({"error": {"kind": "usage", "reason": null, "message": message, "exit": code}});
+                let _ = writeln!(std::io::stdout(), "{v}");
+            }
             std::process::exit(code);
         }
     };
     if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(
-            *shell,
-            &mut Cli::command(),
-            "tenantguard",
-            &mut std::io::stdout(),
-        );
+        // Generated in memory: clap_complete panics when its writer fails (`| head`, a full
+        // disk), and a script cut short must not exit 0.
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "tenantguard", &mut script);
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(&script).and_then(|()| out.flush()) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot write the completion script: {e}"
+            );
+            std::process::exit(exit::FAILURE);
+        }
         return;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -471,12 +497,26 @@ fn main() {
     let code = match result {
         Ok(reply) => {
             let mut out = std::io::stdout().lock();
-            if json {
-                let _ = writeln!(out, "{}", reply.json);
+            let written = if json {
+                writeln!(out, "{}", reply.json)
             } else if !reply.text.is_empty() {
-                let _ = writeln!(out, "{}", reply.text.trim_end());
+                writeln!(out, "{}", reply.text.trim_end())
+            } else {
+                Ok(())
             }
-            reply.code
+            .and_then(|()| out.flush());
+            match written {
+                // The result is what a script keeps (a verifier key, an erasure's receipt
+                // secret shown only once): one that did not reach stdout is no success.
+                Err(e) if reply.code == exit::OK => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "error: the command ran but its result could not be written to stdout: {e}"
+                    );
+                    exit::FAILURE
+                }
+                _ => reply.code,
+            }
         }
         Err(f) => {
             if json {

@@ -12,6 +12,8 @@
 
 mod common;
 
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[cfg(any(
     feature = "aws",
     feature = "vault",

@@ -1142,7 +1142,8 @@ fn per_tenant_jobs_resume_from_their_checkpoints() {
         std::fs::write(&state, st.to_string()).unwrap();
     };
     d.ok(&["kek", "rotate"]);
-    set("kek-rewrap", "a");
+    // A re-wrap checkpoint names the KEK it was written under.
+    set("kek-rewrap:kek-2", "a");
     let r = d.ok(&["kek", "rewrap"]);
     assert_eq!(r["resumed_after"], "a");
     assert_eq!(r["tenants"], 2);
@@ -1162,7 +1163,8 @@ fn per_tenant_jobs_resume_from_their_checkpoints() {
             .len(),
         3
     );
-    set("audit-export-all", "a");
+    // An export checkpoint names the format and directory it was written for.
+    set("audit-export-all:bundle:ex", "a");
     let r = d.ok(&["audit", "export", "--all", "--out-dir", "ex"]);
     assert_eq!(r["exported"].as_array().unwrap().len(), 2);
     assert!(!d.root.join("ex/a.jsonl").exists());
