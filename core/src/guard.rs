@@ -900,6 +900,9 @@ impl Guard {
             ScopeAction::Write,
             "store a record",
         )?;
+        if ctx.agent_grant().is_some() {
+            self.check_agent_replace(ctx, id, class).await?;
+        }
         self.limit_from(ctx, crate::ratelimit::ActionClass::Write, None, host_key)
             .await?;
         let key = self.active_key(ctx).await?;
@@ -927,6 +930,32 @@ impl Guard {
         .into_bytes();
         self.store().put_record(ctx, &rec).await?;
         Ok(())
+    }
+
+    /// An agent storing record `id` as `class`: ids are unique per tenant whatever the
+    /// class, so replacing an existing record of another class also needs `write` on
+    /// that record (`records/<its class>/<id>`); a scope on one class never reaches
+    /// another class's records by naming their ids. The refusal names the resource the
+    /// agent asked for, not the stored record's class.
+    async fn check_agent_replace(&self, ctx: &TenantContext, id: &str, class: &str) -> Result<()> {
+        let Some(existing) = self.store().get_record(ctx, id).await? else {
+            return Ok(());
+        };
+        if existing.class == class {
+            return Ok(());
+        }
+        let resource = format!("records/{}/{id}", existing.class);
+        if ctx
+            .agent_grant()
+            .is_some_and(|g| g.allows(&resource, ScopeAction::Write))
+        {
+            return Ok(());
+        }
+        Err(TenantError::OutOfScope {
+            action: "replace a record of another class",
+            resource: crate::scope::echo(&format!("records/{class}/{id}")),
+        }
+        .into())
     }
 
     async fn open_record_why(

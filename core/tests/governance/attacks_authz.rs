@@ -1,0 +1,262 @@
+//! Red team, authorization and tenant isolation (rt-authz): the gaps the principal-model
+//! attacks (`attacks_principals`) leave. Each test fails if its attack works; every
+//! scenario runs on MemoryStore and SqliteStore (and PostgresStore with
+//! TENANTGUARD_PG_URL set, see gov_support).
+// Test code: an unwrap that fails is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::gov_support;
+
+use std::sync::Arc;
+
+use gov_support::*;
+use tenantguard::tenant::{Principal, Role, UserId};
+use tenantguard::tokens::{Action, Scope, TokenSpec};
+use tenantguard::{Credential, ErrorKind, Guard, Store, TenantContext, TenantId};
+
+struct World {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    g: Guard,
+    acme: TenantContext,
+    cap: std::rc::Rc<tenantguard::ServiceRole>,
+    _clock: TestClock,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Per backend: tenants `acme` (with a stored password `prod-db-password`) and `beta`.
+async fn worlds() -> Vec<World> {
+    let mut out = Vec::new();
+    for (name, store, policies, dir) in stores_with_policies() {
+        let clock = TestClock::at(T0);
+        let g = guard_with_policies(store.clone(), policies, &clock);
+        let acme = service("acme");
+        g.keys().create_tenant(&acme).await.unwrap();
+        g.keys().create_tenant(&service("beta")).await.unwrap();
+        g.records()
+            .put_credential(&acme, "prod-db-password", &Credential::password("s3cret"))
+            .await
+            .unwrap();
+        out.push(World {
+            name,
+            store,
+            g,
+            acme,
+            cap: crate::tg_cap::cap(),
+            _clock: clock,
+            _dir: dir,
+        });
+    }
+    out
+}
+
+fn a(s: &str) -> UserId {
+    UserId::new(s).unwrap()
+}
+
+impl World {
+    /// This world's guard's service context for tenant `t`.
+    fn svc(&self, t: &str) -> TenantContext {
+        TenantContext::service(TenantId::new(t).unwrap(), &self.cap)
+    }
+
+    async fn agent(&self, agent: &str, scopes: Vec<Scope>) -> TenantContext {
+        let t = self
+            .g
+            .tokens()
+            .create(
+                &self.acme,
+                TokenSpec::read_only(a(agent), "t").scopes(scopes),
+            )
+            .await
+            .unwrap();
+        self.g
+            .tokens()
+            .authenticate(t.secret.expose())
+            .await
+            .unwrap()
+            .context
+    }
+
+    /// The stored record `id` of acme: its class and plaintext.
+    async fn record(&self, id: &str) -> (String, Vec<u8>) {
+        let (class, plain) = self.g.records().open_record(&self.acme, id).await.unwrap();
+        (class, plain.expose().to_vec())
+    }
+}
+
+#[track_caller]
+fn refused<T: std::fmt::Debug>(r: tenantguard::Result<T>, what: &str) -> tenantguard::Error {
+    match r {
+        Ok(v) => panic!("attack worked: {what}: {v:?}"),
+        Err(e) => {
+            assert!(
+                matches!(
+                    e.kind(),
+                    ErrorKind::PermissionDenied | ErrorKind::AuthenticationFailed
+                ),
+                "{what}: refused for the wrong reason: {e:?}"
+            );
+            e
+        }
+    }
+}
+
+// ---- A leaked agent token ----
+
+/// Record ids are unique per tenant whatever the class: a write scope on one class must
+/// not let an agent replace (and so destroy) a record of another class by naming its id
+/// under the class it holds.
+#[test]
+fn attack_agent_cannot_replace_another_class_record_by_its_id() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let bot = w
+                .agent("bot", vec![Scope::new("records/note/*", Action::Write)])
+                .await;
+            for class in ["note", "note/password", "note/x"] {
+                refused(
+                    w.g.records()
+                        .put(&bot, "prod-db-password", class, None, b"pwned")
+                        .await,
+                    w.name,
+                );
+            }
+            assert_eq!(
+                w.record("prod-db-password").await,
+                ("password".to_owned(), b"s3cret".to_vec()),
+                "{}",
+                w.name
+            );
+            // Its own class stays writable, replacing included.
+            w.g.records()
+                .put(&bot, "n1", "note", None, b"1")
+                .await
+                .unwrap();
+            w.g.records()
+                .put(&bot, "n1", "note", None, b"2")
+                .await
+                .unwrap();
+            assert_eq!(w.record("n1").await.1, b"2", "{}", w.name);
+        }
+    });
+}
+
+// ---- A removed or demoted employee with a live session ----
+
+/// `ada` (admin) logs in; the access token she holds is used after a change to her
+/// membership in the same process.
+async fn ada_logged_in(w: &World) -> String {
+    let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+    let s = w.g.sessions().create(&ada, "laptop").await.unwrap();
+    s.access_token.expose().to_owned()
+}
+
+#[test]
+fn attack_demoted_admins_access_token_no_longer_carries_admin() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let token = ada_logged_in(&w).await;
+            w.g.members()
+                .set(&w.acme, &a("ada"), Role::Viewer)
+                .await
+                .unwrap();
+            match w.g.sessions().verify_access_token(&token).await {
+                Err(e) => assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{}", w.name),
+                Ok(v) => {
+                    assert_eq!(
+                        v.context.principal(),
+                        &Principal::User {
+                            user: a("ada"),
+                            role: Role::Viewer
+                        },
+                        "{}: a viewer's token still says admin",
+                        w.name
+                    );
+                    // A viewer writes nothing.
+                    refused(
+                        w.g.records()
+                            .put(&v.context, "prod-db-password", "password", None, b"x")
+                            .await,
+                        w.name,
+                    );
+                }
+            }
+            assert_eq!(
+                w.record("prod-db-password").await.1,
+                b"s3cret",
+                "{}",
+                w.name
+            );
+        }
+    });
+}
+
+#[test]
+fn attack_removed_members_access_token_stops_at_once() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let token = ada_logged_in(&w).await;
+            assert!(w.g.members().remove(&w.acme, &a("ada")).await.unwrap());
+            let e = refused(w.g.sessions().verify_access_token(&token).await, w.name);
+            assert_eq!(e.kind(), ErrorKind::AuthenticationFailed, "{}", w.name);
+            // Re-added, with a lower role or her old one: the old token does not come back
+            // (removal revoked her sessions; she logs in again).
+            for role in [Role::Viewer, Role::Admin] {
+                w.g.members().set(&w.acme, &a("ada"), role).await.unwrap();
+                refused(w.g.sessions().verify_access_token(&token).await, w.name);
+            }
+        }
+    });
+}
+
+// ---- A malicious admin of another tenant ----
+
+/// Token ids are unique per tenant only: revoking or killing by an id or agent of
+/// another tenant (learned from a shared audit export, a log line, or simply the same
+/// id in both tenants) must not touch that tenant's agent, neither its contexts already
+/// made nor its next authentication.
+#[test]
+fn attack_revoking_another_tenants_token_id_leaves_it_working() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let beta = w.svc("beta");
+            let t =
+                w.g.tokens()
+                    .create(
+                        &beta,
+                        TokenSpec::read_only(a("bot"), "t")
+                            .scopes(vec![Scope::new("records/note/*", Action::Write)]),
+                    )
+                    .await
+                    .unwrap();
+            let held =
+                w.g.tokens()
+                    .authenticate(t.secret.expose())
+                    .await
+                    .unwrap()
+                    .context;
+            let mallory = member(&w.store, "acme", "mallory", Role::Admin).await;
+            // Another tenant's id is simply not found in acme (no oracle), and acme has no
+            // agent `bot` to kill.
+            let e = w.g.tokens().revoke(&mallory, &t.id).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{}: {e:?}", w.name);
+            assert_eq!(
+                w.g.tokens().kill_agent(&mallory, &a("bot")).await.unwrap(),
+                0,
+                "{}",
+                w.name
+            );
+            w.g.records()
+                .put(&held, "n1", "note", None, b"x")
+                .await
+                .unwrap_or_else(|e| panic!("{}: beta's held context was revoked: {e:?}", w.name));
+            let again =
+                w.g.tokens()
+                    .authenticate(t.secret.expose())
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: beta's token was revoked: {e:?}", w.name));
+            assert_eq!(again.context.tenant().as_str(), "beta");
+        }
+    });
+}
