@@ -31,12 +31,30 @@ area_handle!(
     "Sealing, opening and storing a tenant's values and records."
 );
 
-/// The id that binds service capabilities: the address of the key and record store
-/// instance the guard was built on. Guards sharing one store instance (e.g. a fresh guard
-/// after a restart of a component) accept each other's capability; a guard on another
-/// store refuses it.
+/// The id that binds service capabilities: one per key and record store instance the
+/// guard was built on, never reused in this process. Guards sharing one store instance
+/// (e.g. a fresh guard after a restart of a component) accept each other's capability; a
+/// guard on another store refuses it, also one whose store took the memory of a dropped
+/// one (the store's address alone would let a capability kept from a dropped throwaway
+/// guard work in a guard built later).
 fn store_id(store: &Arc<dyn KeyRecordStore>) -> u64 {
-    Arc::as_ptr(store).cast::<()>() as usize as u64
+    type Ids = Vec<(std::sync::Weak<dyn KeyRecordStore>, u64)>;
+    static IDS: std::sync::Mutex<Ids> = std::sync::Mutex::new(Vec::new());
+    // 0 is no guard's: user and agent contexts carry it.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let mut ids = IDS.lock().unwrap_or_else(|p| p.into_inner());
+    // A dead store's entry goes (its id with it, never handed out again); a live store
+    // keeps its memory, so no other store can share its address meanwhile.
+    ids.retain(|(w, _)| w.strong_count() > 0);
+    if let Some((_, id)) = ids
+        .iter()
+        .find(|(w, _)| std::ptr::addr_eq(w.as_ptr(), Arc::as_ptr(store)))
+    {
+        return *id;
+    }
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ids.push((Arc::downgrade(store), id));
+    id
 }
 
 /// A source of the current time, so jobs can be tested at their boundaries.

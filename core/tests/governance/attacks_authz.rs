@@ -260,3 +260,69 @@ fn attack_revoking_another_tenants_token_id_leaves_it_working() {
         }
     });
 }
+
+// ---- The service capability ----
+
+/// A capability binds to the store instance its guard was built on. One taken from a
+/// throwaway guard that is then dropped must not work in a guard built afterwards, even
+/// when the new store lands where the old one lived (the allocator reuses freed memory).
+#[test]
+fn attack_a_dropped_guards_capability_does_not_work_in_a_later_guard() {
+    rt().block_on(async {
+        let acme = TenantId::new("acme").unwrap();
+        for round in 0..16 {
+            let (rogue, rogue_cap) = Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store(tenantguard::MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            drop(rogue);
+            let (g, cap) = Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store(tenantguard::MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let svc = TenantContext::service(acme.clone(), &cap);
+            g.keys().create_tenant(&svc).await.unwrap();
+            g.records()
+                .put_credential(&svc, "prod-db-password", &Credential::password("s3cret"))
+                .await
+                .unwrap();
+            let forged = TenantContext::service(acme.clone(), &rogue_cap);
+            refused(
+                g.records()
+                    .open_credential(&forged, "prod-db-password")
+                    .await,
+                &format!("round {round}"),
+            );
+            refused(
+                g.keys().list_tenants(&rogue_cap, None, 10).await,
+                &format!("round {round}"),
+            );
+        }
+    });
+}
+
+/// The positive control of the binding: guards sharing one store instance accept each
+/// other's capability, also after the guard that handed it out is gone.
+#[test]
+fn guards_on_one_store_instance_share_the_capability() {
+    rt().block_on(async {
+        let store: Arc<dyn Store> = Arc::new(tenantguard::MemoryStore::new());
+        let build = || {
+            Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store_arc(store.clone())
+                .build_with_service()
+                .unwrap()
+        };
+        let (first, cap) = build();
+        let (second, _) = build();
+        let svc = TenantContext::service(TenantId::new("acme").unwrap(), &cap);
+        second.keys().create_tenant(&svc).await.unwrap();
+        drop(first);
+        assert_eq!(second.keys().versions(&svc).await.unwrap().len(), 1);
+        let (third, _) = build();
+        assert_eq!(third.keys().versions(&svc).await.unwrap().len(), 1);
+    });
+}
