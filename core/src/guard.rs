@@ -547,7 +547,7 @@ impl Guard {
     /// still configured for a v1 rollout) could never be opened again: data lost. The
     /// policy is read only when the guard writes v1, so the default (v2) pays nothing.
     pub(crate) async fn format_for(&self, ctx: &TenantContext) -> Result<SealFormat> {
-        if self.inner.format == SealFormat::V1 && self.records().v1_refused(ctx).await? {
+        if self.inner.format == SealFormat::V1 && self.v1_refused(ctx).await? {
             return Ok(SealFormat::V2);
         }
         Ok(self.inner.format)
@@ -876,7 +876,7 @@ impl Guard {
         context: Context<'_>,
         value: Cow<'_, SealedValue>,
     ) -> Result<SecretBytes> {
-        if value.version() == 1 && self.records().v1_refused(ctx).await? {
+        if value.version() == 1 && self.v1_refused(ctx).await? {
             return Err(crypto::CryptoError::V1Refused.into());
         }
         let key = self.key_version(ctx, value.key_id()).await?;
@@ -887,6 +887,15 @@ impl Guard {
     }
 
     /// The tenant's own setting in the policy store (without the guard-wide switch).
+    /// [`Records::v1_refused`] for the SDK's own paths (sealing, opening, re-encryption),
+    /// which authorized their caller already.
+    pub(crate) async fn v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
+        if self.inner.refuse_v1 {
+            return Ok(true);
+        }
+        self.tenant_v1_refused(ctx).await
+    }
+
     async fn tenant_v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
         let Some(policies) = &self.inner.policies else {
             return Ok(false);
@@ -1183,12 +1192,17 @@ impl Records<'_> {
     }
 
     /// Whether format-v1 values are refused for this tenant (by [`GuardBuilder::refuse_v1`]
-    /// or [`Records::set_v1_refused`](crate::Records::set_v1_refused)). Any role.
+    /// or [`Records::set_v1_refused`](crate::Records::set_v1_refused)). Any role, or an
+    /// agent with `read` on `keys`.
     pub async fn v1_refused(self, ctx: &TenantContext) -> Result<bool> {
-        if self.g.inner.refuse_v1 {
-            return Ok(true);
-        }
-        self.g.tenant_v1_refused(ctx).await
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            ScopeAction::Read,
+            "read the format-v1 setting",
+        )?;
+        self.g.v1_refused(ctx).await
     }
 
     /// Switches opening format-v1 values off (or back on) for this tenant, so v1's

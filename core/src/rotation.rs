@@ -112,7 +112,7 @@ impl Guard {
         };
         // Once v1 is refused, a v1 value in the store was planted (or moved between rows,
         // which v1 cannot tell): re-sealing it as v2 would launder it, so it is reported.
-        let v1_refused = self.records().v1_refused(ctx).await?;
+        let v1_refused = self.v1_refused(ctx).await?;
         let mut report = ReencryptReport::default();
         let mut cursor: Option<String> = start_after.map(str::to_owned);
         loop {

@@ -326,3 +326,48 @@ fn guards_on_one_store_instance_share_the_capability() {
         assert_eq!(third.keys().versions(&svc).await.unwrap().len(), 1);
     });
 }
+
+/// Every handle method that takes a context checks who holds it: reading a tenant's
+/// format-v1 switch with a context from another guard's capability, a revoked agent's,
+/// or an agent's without `read` on `keys`, is refused.
+#[test]
+fn attack_v1_switch_is_not_readable_with_a_foreign_or_dead_context() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store(tenantguard::MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let forged = TenantContext::service(TenantId::new("beta").unwrap(), &rogue_cap);
+            refused(w.g.records().v1_refused(&forged).await, w.name);
+            let bot = w
+                .agent("bot", vec![Scope::new("records/note/*", Action::Write)])
+                .await;
+            let e = refused(w.g.records().v1_refused(&bot).await, w.name);
+            assert_eq!(
+                e.reason(),
+                Some(tenantguard::Reason::OutOfScope),
+                "{}",
+                w.name
+            );
+            let reader = w.agent("reader", vec![Scope::read("keys")]).await;
+            assert!(
+                !w.g.records().v1_refused(&reader).await.unwrap(),
+                "{}",
+                w.name
+            );
+            w.g.tokens()
+                .kill_agent(&w.acme, &a("reader"))
+                .await
+                .unwrap();
+            refused(w.g.records().v1_refused(&reader).await, w.name);
+            let viewer = member(&w.store, "acme", "vic", Role::Viewer).await;
+            assert!(
+                !w.g.records().v1_refused(&viewer).await.unwrap(),
+                "{}",
+                w.name
+            );
+        }
+    });
+}
