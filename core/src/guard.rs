@@ -687,9 +687,19 @@ impl Guard {
         ctx.require_service(what)
     }
 
-    /// The service keyring (row-MAC, session-signing and audit-MAC keys, wrapped by this
-    /// guard's key provider and kept in its store). Operators rotate and retire through it.
-    pub fn service_keys(&self) -> &Arc<crate::kms::ServiceKeyring> {
+    /// The service keyring (row-MAC, session-signing, audit-MAC and checkpoint-signing
+    /// keys, wrapped by this guard's key provider and kept in its store). Operators rotate
+    /// and retire through it. Needs this guard's service capability (`WrongPrincipal`
+    /// otherwise): its keys sign access tokens and authenticate audit entries and
+    /// authorization rows, so whoever holds them could forge a session of any user,
+    /// owners included.
+    pub fn service_keys(&self, service: &ServiceRole) -> Result<&Arc<crate::kms::ServiceKeyring>> {
+        self.check_service(service)?;
+        Ok(&self.inner.keyring)
+    }
+
+    /// The service keyring, for the SDK's own uses (never handed out).
+    pub(crate) fn keyring(&self) -> &Arc<crate::kms::ServiceKeyring> {
         &self.inner.keyring
     }
 

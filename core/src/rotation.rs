@@ -459,7 +459,7 @@ impl Keys<'_> {
         let mut currents = std::collections::HashMap::new();
         // The keyring first (a handful of keys, idempotent, every run): the audit entries
         // below need its audit-mac key, and nothing may need the old KEK after this job.
-        let (service_moved, service_current) = self.g.service_keys().rewrap().await?;
+        let (service_moved, service_current) = self.g.keyring().rewrap().await?;
         let mut report = RewrapReport {
             last_tenant: start_after,
             service_keys_rewrapped: service_moved,

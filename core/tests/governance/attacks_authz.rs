@@ -371,3 +371,52 @@ fn attack_v1_switch_is_not_readable_with_a_foreign_or_dead_context() {
         }
     });
 }
+
+/// Forges an access token for `user` as `role` in `tenant`, signed with `key` under key
+/// id `kid`: what anyone holding the session-signing key could do.
+fn forge_access_token(key: &[u8; 32], kid: u32, tenant: &str, user: &str, role: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS256","kid":"{kid}","typ":"JWT"}}"#));
+    let c = URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"iss":"tenantguard","sub":"{user}","tid":"{tenant}","role":"{role}","sid":"ses_forged","iat":{T0},"exp":{}}}"#,
+        T0 + 600
+    ));
+    let mut m = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    m.update(format!("{h}.{c}").as_bytes());
+    let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+    format!("{h}.{c}.{sig}")
+}
+
+/// Code holding only a `Guard` (no capability) took the session-signing key from
+/// `Guard::service_keys()`, forged the owner's access token and shredded the tenant. The
+/// keyring now needs this guard's capability: another guard's is refused, and with none
+/// there is no way to ask (the signature needs one). What the key would give is checked
+/// with the real capability: a forged owner session verifies, so the key must stay
+/// behind the capability.
+#[test]
+fn attack_the_service_keyring_needs_the_guards_capability() {
+    rt().block_on(async {
+        for w in worlds().await {
+            member(&w.store, "acme", "olga", Role::Owner).await;
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store(tenantguard::MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let e = w.g.service_keys(&rogue_cap).map(|_| ()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{}: {e:?}", w.name);
+            // The stakes: the key signs sessions of anyone, owners included.
+            let k =
+                w.g.service_keys(&w.cap)
+                    .unwrap()
+                    .current(tenantguard::kms::ServicePurpose::SessionSigning)
+                    .await
+                    .unwrap();
+            let forged = forge_access_token(k.expose(), k.id().get(), "acme", "olga", "owner");
+            let v = w.g.sessions().verify_access_token(&forged).await.unwrap();
+            assert_eq!(v.context.user(), Some(&a("olga")), "{}", w.name);
+        }
+    });
+}

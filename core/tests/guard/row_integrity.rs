@@ -24,7 +24,8 @@ fn keyring_guard(store: Arc<dyn tenantguard::Store>) -> Guard {
     Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store)
-        .build()
+        .build_with_service()
+        .map(crate::tg_cap::keep)
         .unwrap()
 }
 
@@ -148,7 +149,7 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
     let e = plain.token_by_hash(&sr, &[1; 32]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
     // The keyring's key never sits in the file in clear.
-    let ring = _g.service_keys();
+    let ring = _g.service_keys(&crate::tg_cap::cap()).unwrap();
     let k = ring
         .current(tenantguard::kms::ServicePurpose::RowMac)
         .await
