@@ -586,8 +586,17 @@ impl Guard {
     }
 
     /// The policy store set with [`GuardBuilder::policy_store`] (the embedded guard's
-    /// SQLite database), if any.
-    pub fn policy_store(&self) -> Option<Arc<dyn PolicyStore>> {
+    /// SQLite database), if any. Needs this guard's service capability
+    /// (`WrongPrincipal` otherwise): the store trusts the context it is given, so whoever
+    /// holds it writes any tenant's policies (egress, portal marks, the v1 switch, rate
+    /// limits) with no role check and no audit entry. Change policies through the handles.
+    pub fn policy_store(&self, service: &ServiceRole) -> Result<Option<Arc<dyn PolicyStore>>> {
+        self.check_service(service)?;
+        Ok(self.inner.policies.clone())
+    }
+
+    /// The policy store, for the SDK's own (authorized) uses.
+    pub(crate) fn policies(&self) -> Option<Arc<dyn PolicyStore>> {
         self.inner.policies.clone()
     }
 

@@ -420,3 +420,32 @@ fn attack_the_service_keyring_needs_the_guards_capability() {
         }
     });
 }
+
+/// A viewer (or anyone holding the guard and any context) wrote the tenant's policy
+/// documents straight through `Guard::policy_store()`: no role check, no audit (e.g.
+/// switching format v1 back on after the owner turned it off, the downgrade path the switch
+/// closes). The raw store now needs this guard's capability; another guard's is refused,
+/// and the viewer's way, the handle, is refused too.
+#[test]
+fn attack_viewer_cannot_rewrite_policies_around_the_handles() {
+    rt().block_on(async {
+        for w in worlds().await {
+            w.g.records().set_v1_refused(&w.acme, true).await.unwrap();
+            let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store(tenantguard::MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let e = w.g.policy_store(&rogue_cap).map(|_| ()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{}: {e:?}", w.name);
+            refused(w.g.records().set_v1_refused(&vic, false).await, w.name);
+            assert!(
+                w.g.records().v1_refused(&w.acme).await.unwrap(),
+                "{}",
+                w.name
+            );
+            assert!(w.g.policy_store(&w.cap).unwrap().is_some(), "{}", w.name);
+        }
+    });
+}
