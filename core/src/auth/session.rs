@@ -655,6 +655,16 @@ impl Sessions<'_> {
     /// Revokes one session: the user's own, or any in the tenant for an admin. Returns
     /// whether it was live. Audited (`session.revoke`).
     pub async fn revoke(self, ctx: &TenantContext, session_id: &str) -> Result<bool> {
+        // Who asks first: a principal that may never revoke a session (an agent, another
+        // guard's capability, a revoked agent) learns nothing of which ids exist.
+        self.g.check_principal(ctx)?;
+        if ctx.kind() == PrincipalKind::Agent {
+            return Err(TenantError::WrongPrincipal {
+                action: "revoke a session",
+                kind: PrincipalKind::Agent,
+            }
+            .into());
+        }
         let s = self
             .g
             .stores()

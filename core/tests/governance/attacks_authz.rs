@@ -449,3 +449,33 @@ fn attack_viewer_cannot_rewrite_policies_around_the_handles() {
         }
     });
 }
+
+/// Revoking a session is for users and the service: an agent (whatever its scopes), or a
+/// context of another guard's capability, is refused before any lookup, so it cannot tell
+/// an existing session id from a made-up one.
+#[test]
+fn attack_agent_cannot_probe_session_ids() {
+    rt().block_on(async {
+        for w in worlds().await {
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            let s = w.g.sessions().create(&ada, "laptop").await.unwrap();
+            let bot = w.agent("bot", vec![Scope::new("*", Action::Admin)]).await;
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store(tenantguard::MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let forged = TenantContext::service(TenantId::new("acme").unwrap(), &rogue_cap);
+            for ctx in [&bot, &forged] {
+                let real = refused(w.g.sessions().revoke(ctx, &s.session_id).await, w.name);
+                let fake = refused(w.g.sessions().revoke(ctx, "ses_nope").await, w.name);
+                assert_eq!(real.to_string(), fake.to_string(), "{}", w.name);
+            }
+            // Still live.
+            w.g.sessions()
+                .verify_access_token(s.access_token.expose())
+                .await
+                .unwrap();
+        }
+    });
+}
