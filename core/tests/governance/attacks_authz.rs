@@ -479,3 +479,230 @@ fn attack_agent_cannot_probe_session_ids() {
         }
     });
 }
+
+// ---- Every handle method, every hostile context ----
+
+/// Calls every handle method that takes a context (egress's included) with `ctx` on
+/// acme's data, destructive ones last; `member_plus` leaves out what a viewer may do.
+async fn every_call(
+    w: &World,
+    ctx: &TenantContext,
+    member_plus: bool,
+) -> Vec<(&'static str, tenantguard::Result<()>)> {
+    use tenantguard::audit::{AuditAction, AuditEvent};
+    use tenantguard::store::RetentionWindow;
+    let g = &w.g;
+    let sealed = g.records().seal(&w.acme, "c", b"x").await.unwrap();
+    let eg = tenantguard::egress::Egress::builder(g.clone())
+        .build()
+        .unwrap();
+    let policy = eg.policy(&w.acme).await.unwrap();
+    let params = tenantguard::totp::TotpParams::default();
+    let u = a("someone");
+    let mut v: Vec<(&'static str, tenantguard::Result<()>)> = Vec::new();
+    macro_rules! call {
+        ($name:expr, $e:expr) => {
+            v.push(($name, $e.await.map(|_| ())))
+        };
+    }
+    if !member_plus {
+        call!("keys.versions", g.keys().versions(ctx));
+        call!("keys.census", g.keys().census(ctx));
+        call!("keys.provider", g.keys().provider(ctx));
+        call!("records.v1_refused", g.records().v1_refused(ctx));
+        call!("retention.policy", g.retention().policy(ctx));
+        call!("members.role", g.members().role(ctx, &u));
+        call!("members.list", g.members().list(ctx, None, 10));
+        call!("portal.mark_of", g.portal().mark_of(ctx, "sso.acme.com"));
+        call!(
+            "limits.policy",
+            g.limits().policy(ctx, tenantguard::ActionClass::Write)
+        );
+        call!("limits.overrides", g.limits().overrides(ctx));
+        call!("egress.policy", eg.policy(ctx));
+        call!("egress.prepare", eg.prepare(ctx, "openai", "hello"));
+        call!("sessions.create", g.sessions().create(ctx, "x"));
+        call!("sessions.list", g.sessions().list(ctx, None, 10));
+        call!(
+            "audit.record",
+            g.audit()
+                .record(ctx, AuditEvent::new(AuditAction::PolicyChange, "x"))
+        );
+    }
+    call!("records.seal", g.records().seal(ctx, "c", b"x"));
+    call!(
+        "records.put",
+        g.records().put(ctx, "n1", "note", None, b"x")
+    );
+    call!(
+        "records.put_credential",
+        g.records()
+            .put_credential(ctx, "n2", &Credential::api_token("x"))
+    );
+    call!(
+        "records.delete",
+        g.records().delete(ctx, "prod-db-password")
+    );
+    call!(
+        "records.totp_code",
+        g.records().totp_code(ctx, "otp", &params, "why")
+    );
+    call!("records.open", g.records().open(ctx, "c", &sealed));
+    call!(
+        "records.open_owned",
+        g.records().open_owned(ctx, "c", sealed.clone())
+    );
+    call!("records.reseal", g.records().reseal(ctx, "c", &sealed));
+    call!(
+        "records.open_record",
+        g.records().open_record(ctx, "prod-db-password")
+    );
+    call!(
+        "records.open_credential",
+        g.records().open_credential(ctx, "prod-db-password")
+    );
+    call!(
+        "records.open_record_with_reason",
+        g.records()
+            .open_record_with_reason(ctx, "prod-db-password", "why")
+    );
+    call!(
+        "records.set_v1_refused",
+        g.records().set_v1_refused(ctx, false)
+    );
+    call!(
+        "portal.put_credential",
+        g.portal()
+            .put_credential(ctx, "p", "x.acme.com", &Credential::password("x"))
+    );
+    call!("portal.mark", g.portal().mark(ctx, "sso.acme.com", false));
+    call!(
+        "tokens.create",
+        g.tokens().create(ctx, TokenSpec::read_only(a("bot9"), "x"))
+    );
+    call!("tokens.list", g.tokens().list(ctx, None, None, 10));
+    call!("tokens.revoke", g.tokens().revoke(ctx, "tok_nope"));
+    call!("tokens.kill_agent", g.tokens().kill_agent(ctx, &a("bot9")));
+    call!(
+        "sessions.list_other",
+        g.sessions().list(ctx, Some(&a("ada")), 10)
+    );
+    call!(
+        "sessions.list_tenant",
+        g.sessions().list_tenant(ctx, None, 10)
+    );
+    call!(
+        "sessions.revoke_user_other",
+        g.sessions().revoke_user(ctx, &a("ada"))
+    );
+    call!("audit.entries", g.audit().entries(ctx, 0, 10));
+    call!("audit.export", g.audit().export(ctx, Vec::new()));
+    call!("audit.verify", g.audit().verify(ctx));
+    call!("audit.checkpoint", g.audit().checkpoint(ctx));
+    call!("audit.checkpoint_due", g.audit().checkpoint_due(ctx));
+    call!(
+        "audit.export_bundle",
+        g.audit().export_bundle(ctx, Vec::new())
+    );
+    call!("audit.inclusion_proof", g.audit().inclusion_proof(ctx, 1));
+    call!(
+        "audit.consistency_proof",
+        g.audit().consistency_proof(ctx, 1)
+    );
+    call!(
+        "retention.set",
+        g.retention().set(ctx, "note", RetentionWindow::Secs(60))
+    );
+    call!("retention.clear", g.retention().clear(ctx, "note"));
+    call!("retention.preview", g.retention().preview(ctx));
+    call!("retention.sweep", g.retention().sweep(ctx, 10, |_| ()));
+    call!(
+        "retention.erase_subject",
+        g.retention().erase_subject(ctx, "s", 10)
+    );
+    call!("members.set", g.members().set(ctx, &u, Role::Viewer));
+    call!("members.remove", g.members().remove(ctx, &a("ada")));
+    call!(
+        "limits.set_overrides",
+        g.limits()
+            .set_overrides(ctx, &tenantguard::ratelimit::RateLimitOverrides::new())
+    );
+    call!("egress.set_policy", eg.set_policy(ctx, &policy));
+    call!("keys.set_provider", g.keys().set_provider(ctx, None));
+    call!("keys.create_tenant", g.keys().create_tenant(ctx));
+    call!("keys.rotate", g.keys().rotate(ctx));
+    call!(
+        "keys.reencrypt",
+        g.keys()
+            .reencrypt(ctx, tenantguard::KeyId::FIRST, 10, |_| ())
+    );
+    call!(
+        "keys.reencrypt_all",
+        g.keys().reencrypt_all(ctx, 10, |_| ())
+    );
+    call!(
+        "keys.retire",
+        g.keys().retire(ctx, tenantguard::KeyId::FIRST)
+    );
+    call!(
+        "retention.erase_tenant",
+        g.retention().erase_tenant(ctx, 10)
+    );
+    call!("keys.shred", g.keys().shred(ctx));
+    v
+}
+
+#[track_caller]
+fn all_refused(w: &World, who: &str, calls: Vec<(&'static str, tenantguard::Result<()>)>) {
+    for (name, r) in calls {
+        match r {
+            Ok(()) => panic!("{}: attack worked: {who} did {name}", w.name),
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    ErrorKind::PermissionDenied | ErrorKind::AuthenticationFailed
+                ),
+                "{}: {who} {name}: refused for the wrong reason: {e:?}",
+                w.name
+            ),
+        }
+    }
+}
+
+/// A context of another guard's capability and a killed agent's context (with every
+/// scope) are refused by every handle method; a viewer by every one the role table puts
+/// above it. Nothing they tried changed acme's stored password.
+#[test]
+fn attack_every_handle_method_refuses_hostile_contexts() {
+    rt().block_on(async {
+        for w in worlds().await {
+            member(&w.store, "acme", "ada", Role::Admin).await;
+            let (_rogue, rogue_cap) = Guard::builder()
+                .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+                .store(tenantguard::MemoryStore::new())
+                .build_with_service()
+                .unwrap();
+            let forged = TenantContext::service(TenantId::new("acme").unwrap(), &rogue_cap);
+            all_refused(
+                &w,
+                "a foreign capability",
+                every_call(&w, &forged, false).await,
+            );
+            let all: Vec<Scope> = [Action::Read, Action::Write, Action::Delete, Action::Admin]
+                .into_iter()
+                .map(|act| Scope::new("*", act))
+                .collect();
+            let dead = w.agent("dead", all).await;
+            w.g.tokens().kill_agent(&w.acme, &a("dead")).await.unwrap();
+            all_refused(&w, "a killed agent", every_call(&w, &dead, false).await);
+            let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
+            all_refused(&w, "a viewer", every_call(&w, &vic, true).await);
+            assert_eq!(
+                w.record("prod-db-password").await,
+                ("password".to_owned(), b"s3cret".to_vec()),
+                "{}",
+                w.name
+            );
+        }
+    });
+}
