@@ -757,6 +757,14 @@ fn attack_every_handle_method_refuses_hostile_contexts() {
                 .into_iter()
                 .map(|act| Scope::new("*", act))
                 .collect();
+            // A live agent whose scopes name another resource, with every action.
+            let runs: Vec<Scope> = all.iter().map(|s| Scope::new("runs/*", s.action)).collect();
+            let stranger = w.agent("stranger", runs).await;
+            all_refused(
+                &w,
+                "an agent scoped elsewhere",
+                every_call(&w, &stranger, None).await,
+            );
             let dead = w.agent("dead", all).await;
             w.g.tokens().kill_agent(&w.acme, &a("dead")).await.unwrap();
             all_refused(&w, "a killed agent", every_call(&w, &dead, None).await);
