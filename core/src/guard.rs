@@ -600,6 +600,11 @@ impl Guard {
         self.inner.policies.clone()
     }
 
+    /// The id binding this guard's capability and the contexts vouched with it.
+    pub(crate) fn capability_id(&self) -> u64 {
+        self.inner.id
+    }
+
     /// The guard's own capability, for the SDK's internal lookups (never handed out).
     pub(crate) fn service_role(&self) -> ServiceRole {
         ServiceRole::for_guard(self.inner.id)
@@ -613,6 +618,14 @@ impl Guard {
                 Err(TenantError::WrongPrincipal {
                     action: "use another guard's service capability",
                     kind: PrincipalKind::Service,
+                })
+            }
+            // A user context is bound to the capability that vouched for it (its
+            // resolver's): one vouched with another guard's capability is refused.
+            Principal::User { .. } if ctx.service_guard() != self.inner.id => {
+                Err(TenantError::WrongPrincipal {
+                    action: "use a context vouched with another guard's service capability",
+                    kind: PrincipalKind::User,
                 })
             }
             Principal::Agent(g) => {

@@ -470,7 +470,12 @@ impl Sessions<'_> {
         }
         Ok(VerifiedAccess {
             session_id: claims.sid,
-            context: TenantContext::resolved(Resolved::make(tenant, user, role)),
+            context: TenantContext::resolved(Resolved::make_for(
+                self.g.capability_id(),
+                tenant,
+                user,
+                role,
+            )),
             expires_at: claims.exp,
         })
     }

@@ -39,7 +39,8 @@ impl Guard {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(TenantContext::resolved(Resolved::make(
+        Ok(TenantContext::resolved(Resolved::make_for(
+            self.capability_id(),
             ctx.tenant().clone(),
             user.clone(),
             role,

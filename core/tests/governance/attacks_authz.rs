@@ -111,6 +111,7 @@ fn refused<T: std::fmt::Debug>(r: tenantguard::Result<T>, what: &str) -> tenantg
 fn attack_agent_cannot_replace_another_class_record_by_its_id() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let bot = w
                 .agent("bot", vec![Scope::new("records/note/*", Action::Write)])
                 .await;
@@ -156,6 +157,7 @@ async fn ada_logged_in(w: &World) -> String {
 fn attack_demoted_admins_access_token_no_longer_carries_admin() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let token = ada_logged_in(&w).await;
             w.g.members()
                 .set(&w.acme, &a("ada"), Role::Viewer)
@@ -196,6 +198,7 @@ fn attack_demoted_admins_access_token_no_longer_carries_admin() {
 fn attack_removed_members_access_token_stops_at_once() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let token = ada_logged_in(&w).await;
             assert!(w.g.members().remove(&w.acme, &a("ada")).await.unwrap());
             let e = refused(w.g.sessions().verify_access_token(&token).await, w.name);
@@ -220,6 +223,7 @@ fn attack_removed_members_access_token_stops_at_once() {
 fn attack_revoking_another_tenants_token_id_leaves_it_working() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let beta = w.svc("beta");
             let t =
                 w.g.tokens()
@@ -334,6 +338,7 @@ fn guards_on_one_store_instance_share_the_capability() {
 fn attack_v1_switch_is_not_readable_with_a_foreign_or_dead_context() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_rogue, rogue_cap) = Guard::builder()
                 .key_provider(tenantguard::LocalKeyProvider::ephemeral())
                 .store(tenantguard::MemoryStore::new())
@@ -399,6 +404,7 @@ fn forge_access_token(key: &[u8; 32], kid: u32, tenant: &str, user: &str, role: 
 fn attack_the_service_keyring_needs_the_guards_capability() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             member(&w.store, "acme", "olga", Role::Owner).await;
             let (_rogue, rogue_cap) = Guard::builder()
                 .key_provider(tenantguard::LocalKeyProvider::ephemeral())
@@ -430,6 +436,7 @@ fn attack_the_service_keyring_needs_the_guards_capability() {
 fn attack_viewer_cannot_rewrite_policies_around_the_handles() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             w.g.records().set_v1_refused(&w.acme, true).await.unwrap();
             let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
             let (_rogue, rogue_cap) = Guard::builder()
@@ -457,6 +464,7 @@ fn attack_viewer_cannot_rewrite_policies_around_the_handles() {
 fn attack_agent_cannot_probe_session_ids() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             let s = w.g.sessions().create(&ada, "laptop").await.unwrap();
             let bot = w.agent("bot", vec![Scope::new("*", Action::Admin)]).await;
@@ -741,6 +749,7 @@ fn all_refused(w: &World, who: &str, calls: Vec<(&'static str, tenantguard::Resu
 fn attack_every_handle_method_refuses_hostile_contexts() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             member(&w.store, "acme", "ada", Role::Admin).await;
             let (_rogue, rogue_cap) = Guard::builder()
                 .key_provider(tenantguard::LocalKeyProvider::ephemeral())
@@ -786,20 +795,19 @@ fn attack_every_handle_method_refuses_hostile_contexts() {
     });
 }
 
-// ---- Open: user contexts are not bound to the capability that vouched for them ----
+// ---- User contexts are bound to the capability that vouched for them ----
 
-/// OPEN DEFECT (not fixed here; ignored so the suite stays green, run with `--ignored`):
-/// `Resolved::vouch` takes any `ServiceRole`, and any code can build a throwaway guard
-/// over a `MemoryStore` to get one. A user context vouched that way is accepted by the
-/// production guard with the role it claims for every operation that takes the role from
-/// the context (docs/SECURITY.md, "What is deliberately not re-checked"): here it reads
-/// the whole audit log and deletes a stored credential of a tenant it was never in. The
-/// fix is to bind user contexts to the vouching capability (as service contexts are).
+/// `Resolved::vouch` takes a `ServiceRole`, and any code can build a throwaway guard over
+/// a `MemoryStore` to get one. A user context vouched that way was accepted by the
+/// production guard with the role it claimed for every operation that takes the role
+/// from the context (docs/SECURITY.md, "What is deliberately not re-checked"): it read
+/// the whole audit log and deleted a stored credential of a tenant it was never in. User
+/// contexts are now bound to the vouching capability, like service contexts.
 #[test]
-#[ignore = "open defect: user contexts are not bound to the vouching capability"]
 fn attack_guard_holder_cannot_vouch_with_a_throwaway_capability() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_rogue, rogue_cap) = Guard::builder()
                 .key_provider(tenantguard::LocalKeyProvider::ephemeral())
                 .store(tenantguard::MemoryStore::new())
