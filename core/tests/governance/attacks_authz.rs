@@ -833,3 +833,64 @@ fn attack_guard_holder_cannot_vouch_with_a_throwaway_capability() {
         }
     });
 }
+
+/// An owner of beta names acme's objects by their ids, bare or dressed up with tenant
+/// names and separators: each is simply not found in beta (no oracle), and acme's data
+/// stays as it was.
+#[test]
+fn attack_other_tenants_owner_cannot_reach_acmes_objects_by_crafted_ids() {
+    rt().block_on(async {
+        for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
+            let bob = member(&w.store, "beta", "bob", Role::Owner).await;
+            let ada = member(&w.store, "acme", "ada", Role::Admin).await;
+            let s = w.g.sessions().create(&ada, "laptop").await.unwrap();
+            let t =
+                w.g.tokens()
+                    .create(&w.acme, TokenSpec::read_only(a("bot"), "t"))
+                    .await
+                    .unwrap();
+            for id in [
+                "prod-db-password",
+                "acme/prod-db-password",
+                "acme:prod-db-password",
+                "../acme/prod-db-password",
+                "PROD-DB-PASSWORD",
+                "prod-db-password ",
+            ] {
+                assert!(
+                    !w.g.records().delete(&bob, id).await.unwrap(),
+                    "{}: {id}",
+                    w.name
+                );
+                let e =
+                    w.g.records()
+                        .open_record(&w.svc("beta"), id)
+                        .await
+                        .unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::NotFound, "{}: {id}: {e:?}", w.name);
+            }
+            let e = w.g.tokens().revoke(&bob, &t.id).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{}: {e:?}", w.name);
+            let e =
+                w.g.sessions()
+                    .revoke(&bob, &s.session_id)
+                    .await
+                    .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{}: {e:?}", w.name);
+            assert_eq!(w.g.members().role(&bob, &a("ada")).await.unwrap(), None);
+            // Acme is untouched: its password, its token, its session.
+            assert_eq!(
+                w.record("prod-db-password").await.1,
+                b"s3cret",
+                "{}",
+                w.name
+            );
+            w.g.tokens().authenticate(t.secret.expose()).await.unwrap();
+            w.g.sessions()
+                .verify_access_token(s.access_token.expose())
+                .await
+                .unwrap();
+        }
+    });
+}
