@@ -894,3 +894,109 @@ fn attack_other_tenants_owner_cannot_reach_acmes_objects_by_crafted_ids() {
         }
     });
 }
+
+/// A token store where the admin's kill switch lands at the worst moment: while an agent
+/// mints a token, after its check and before the insert.
+struct KillLandsMidMint(Arc<tenantguard::MemoryStore>);
+
+#[async_trait::async_trait]
+impl tenantguard::store::TokenStore for KillLandsMidMint {
+    async fn insert_token(
+        &self,
+        ctx: &TenantContext,
+        rec: &tenantguard::store::TokenRecord,
+    ) -> Result<(), tenantguard::store::StoreError> {
+        if rec.name == "child" {
+            self.0
+                .revoke_tokens(ctx, Some(&rec.agent), rec.created_at)
+                .await?;
+        }
+        self.0.insert_token(ctx, rec).await
+    }
+    async fn token_by_hash(
+        &self,
+        service: &tenantguard::ServiceRole,
+        hash: &[u8; 32],
+    ) -> Result<Option<tenantguard::store::TokenRecord>, tenantguard::store::StoreError> {
+        self.0.token_by_hash(service, hash).await
+    }
+    async fn list_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<tenantguard::store::TokenRecord>, tenantguard::store::StoreError> {
+        self.0.list_tokens(ctx, agent, after, limit).await
+    }
+    async fn revoke_token(
+        &self,
+        ctx: &TenantContext,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, tenantguard::store::StoreError> {
+        self.0.revoke_token(ctx, id, at).await
+    }
+    async fn revoke_tokens(
+        &self,
+        ctx: &TenantContext,
+        agent: Option<&str>,
+        at: i64,
+    ) -> Result<u64, tenantguard::store::StoreError> {
+        self.0.revoke_tokens(ctx, agent, at).await
+    }
+}
+
+/// The kill switch ends everything an agent minted, also a token it was minting while the
+/// kill landed: that token comes out revoked (and the mint refused), never live.
+#[test]
+fn attack_a_token_minted_while_the_kill_lands_does_not_survive_it() {
+    rt().block_on(async {
+        let mem = Arc::new(tenantguard::MemoryStore::new());
+        let (g, cap) = Guard::builder()
+            .key_provider(tenantguard::LocalKeyProvider::ephemeral())
+            .store_arc(mem.clone() as Arc<dyn Store>)
+            .token_store(Arc::new(KillLandsMidMint(mem.clone())))
+            .build_with_service()
+            .unwrap();
+        let acme = TenantContext::service(TenantId::new("acme").unwrap(), &cap);
+        g.keys().create_tenant(&acme).await.unwrap();
+        let scopes = vec![
+            Scope::new("tokens", Action::Admin),
+            Scope::new("records/note/*", Action::Write),
+        ];
+        let t = g
+            .tokens()
+            .create(
+                &acme,
+                TokenSpec::read_only(a("bot"), "parent").scopes(scopes.clone()),
+            )
+            .await
+            .unwrap();
+        let bot = g
+            .tokens()
+            .authenticate(t.secret.expose())
+            .await
+            .unwrap()
+            .context;
+        let minted = g
+            .tokens()
+            .create(&bot, TokenSpec::read_only(a("bot"), "child").scopes(scopes))
+            .await;
+        if let Ok(child) = &minted {
+            refused(
+                g.tokens().authenticate(child.secret.expose()).await,
+                "a token minted during the kill",
+            );
+        }
+        let live: Vec<_> = g
+            .tokens()
+            .list(&acme, Some(&a("bot")), None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.revoked_at.is_none())
+            .collect();
+        assert!(live.is_empty(), "live tokens after the kill: {live:?}");
+    });
+}
