@@ -31,12 +31,30 @@ area_handle!(
     "Sealing, opening and storing a tenant's values and records."
 );
 
-/// The id that binds service capabilities: the address of the key and record store
-/// instance the guard was built on. Guards sharing one store instance (e.g. a fresh guard
-/// after a restart of a component) accept each other's capability; a guard on another
-/// store refuses it.
+/// The id that binds service capabilities: one per key and record store instance the
+/// guard was built on, never reused in this process. Guards sharing one store instance
+/// (e.g. a fresh guard after a restart of a component) accept each other's capability; a
+/// guard on another store refuses it, also one whose store took the memory of a dropped
+/// one (the store's address alone would let a capability kept from a dropped throwaway
+/// guard work in a guard built later).
 fn store_id(store: &Arc<dyn KeyRecordStore>) -> u64 {
-    Arc::as_ptr(store).cast::<()>() as usize as u64
+    type Ids = Vec<(std::sync::Weak<dyn KeyRecordStore>, u64)>;
+    static IDS: std::sync::Mutex<Ids> = std::sync::Mutex::new(Vec::new());
+    // 0 is no guard's: user and agent contexts carry it.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let mut ids = IDS.lock().unwrap_or_else(|p| p.into_inner());
+    // A dead store's entry goes (its id with it, never handed out again); a live store
+    // keeps its memory, so no other store can share its address meanwhile.
+    ids.retain(|(w, _)| w.strong_count() > 0);
+    if let Some((_, id)) = ids
+        .iter()
+        .find(|(w, _)| std::ptr::addr_eq(w.as_ptr(), Arc::as_ptr(store)))
+    {
+        return *id;
+    }
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ids.push((Arc::downgrade(store), id));
+    id
 }
 
 /// A source of the current time, so jobs can be tested at their boundaries.
@@ -529,7 +547,7 @@ impl Guard {
     /// still configured for a v1 rollout) could never be opened again: data lost. The
     /// policy is read only when the guard writes v1, so the default (v2) pays nothing.
     pub(crate) async fn format_for(&self, ctx: &TenantContext) -> Result<SealFormat> {
-        if self.inner.format == SealFormat::V1 && self.records().v1_refused(ctx).await? {
+        if self.inner.format == SealFormat::V1 && self.v1_refused(ctx).await? {
             return Ok(SealFormat::V2);
         }
         Ok(self.inner.format)
@@ -568,9 +586,23 @@ impl Guard {
     }
 
     /// The policy store set with [`GuardBuilder::policy_store`] (the embedded guard's
-    /// SQLite database), if any.
-    pub fn policy_store(&self) -> Option<Arc<dyn PolicyStore>> {
+    /// SQLite database), if any. Needs this guard's service capability
+    /// (`WrongPrincipal` otherwise): the store trusts the context it is given, so whoever
+    /// holds it writes any tenant's policies (egress, portal marks, the v1 switch, rate
+    /// limits) with no role check and no audit entry. Change policies through the handles.
+    pub fn policy_store(&self, service: &ServiceRole) -> Result<Option<Arc<dyn PolicyStore>>> {
+        self.check_service(service)?;
+        Ok(self.inner.policies.clone())
+    }
+
+    /// The policy store, for the SDK's own (authorized) uses.
+    pub(crate) fn policies(&self) -> Option<Arc<dyn PolicyStore>> {
         self.inner.policies.clone()
+    }
+
+    /// The id binding this guard's capability and the contexts vouched with it.
+    pub(crate) fn capability_id(&self) -> u64 {
+        self.inner.id
     }
 
     /// The guard's own capability, for the SDK's internal lookups (never handed out).
@@ -586,6 +618,14 @@ impl Guard {
                 Err(TenantError::WrongPrincipal {
                     action: "use another guard's service capability",
                     kind: PrincipalKind::Service,
+                })
+            }
+            // A user context is bound to the capability that vouched for it (its
+            // resolver's): one vouched with another guard's capability is refused.
+            Principal::User { .. } if ctx.service_guard() != self.inner.id => {
+                Err(TenantError::WrongPrincipal {
+                    action: "use a context vouched with another guard's service capability",
+                    kind: PrincipalKind::User,
                 })
             }
             Principal::Agent(g) => {
@@ -669,9 +709,19 @@ impl Guard {
         ctx.require_service(what)
     }
 
-    /// The service keyring (row-MAC, session-signing and audit-MAC keys, wrapped by this
-    /// guard's key provider and kept in its store). Operators rotate and retire through it.
-    pub fn service_keys(&self) -> &Arc<crate::kms::ServiceKeyring> {
+    /// The service keyring (row-MAC, session-signing, audit-MAC and checkpoint-signing
+    /// keys, wrapped by this guard's key provider and kept in its store). Operators rotate
+    /// and retire through it. Needs this guard's service capability (`WrongPrincipal`
+    /// otherwise): its keys sign access tokens and authenticate audit entries and
+    /// authorization rows, so whoever holds them could forge a session of any user,
+    /// owners included.
+    pub fn service_keys(&self, service: &ServiceRole) -> Result<&Arc<crate::kms::ServiceKeyring>> {
+        self.check_service(service)?;
+        Ok(&self.inner.keyring)
+    }
+
+    /// The service keyring, for the SDK's own uses (never handed out).
+    pub(crate) fn keyring(&self) -> &Arc<crate::kms::ServiceKeyring> {
         &self.inner.keyring
     }
 
@@ -858,7 +908,7 @@ impl Guard {
         context: Context<'_>,
         value: Cow<'_, SealedValue>,
     ) -> Result<SecretBytes> {
-        if value.version() == 1 && self.records().v1_refused(ctx).await? {
+        if value.version() == 1 && self.v1_refused(ctx).await? {
             return Err(crypto::CryptoError::V1Refused.into());
         }
         let key = self.key_version(ctx, value.key_id()).await?;
@@ -869,6 +919,15 @@ impl Guard {
     }
 
     /// The tenant's own setting in the policy store (without the guard-wide switch).
+    /// [`Records::v1_refused`] for the SDK's own paths (sealing, opening, re-encryption),
+    /// which authorized their caller already.
+    pub(crate) async fn v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
+        if self.inner.refuse_v1 {
+            return Ok(true);
+        }
+        self.tenant_v1_refused(ctx).await
+    }
+
     async fn tenant_v1_refused(&self, ctx: &TenantContext) -> Result<bool> {
         let Some(policies) = &self.inner.policies else {
             return Ok(false);
@@ -900,6 +959,9 @@ impl Guard {
             ScopeAction::Write,
             "store a record",
         )?;
+        if ctx.agent_grant().is_some() {
+            self.check_agent_replace(ctx, id, class).await?;
+        }
         self.limit_from(ctx, crate::ratelimit::ActionClass::Write, None, host_key)
             .await?;
         let key = self.active_key(ctx).await?;
@@ -927,6 +989,32 @@ impl Guard {
         .into_bytes();
         self.store().put_record(ctx, &rec).await?;
         Ok(())
+    }
+
+    /// An agent storing record `id` as `class`: ids are unique per tenant whatever the
+    /// class, so replacing an existing record of another class also needs `write` on
+    /// that record (`records/<its class>/<id>`); a scope on one class never reaches
+    /// another class's records by naming their ids. The refusal names the resource the
+    /// agent asked for, not the stored record's class.
+    async fn check_agent_replace(&self, ctx: &TenantContext, id: &str, class: &str) -> Result<()> {
+        let Some(existing) = self.store().get_record(ctx, id).await? else {
+            return Ok(());
+        };
+        if existing.class == class {
+            return Ok(());
+        }
+        let resource = format!("records/{}/{id}", existing.class);
+        if ctx
+            .agent_grant()
+            .is_some_and(|g| g.allows(&resource, ScopeAction::Write))
+        {
+            return Ok(());
+        }
+        Err(TenantError::OutOfScope {
+            action: "replace a record of another class",
+            resource: crate::scope::echo(&format!("records/{class}/{id}")),
+        }
+        .into())
     }
 
     async fn open_record_why(
@@ -1136,12 +1224,17 @@ impl Records<'_> {
     }
 
     /// Whether format-v1 values are refused for this tenant (by [`GuardBuilder::refuse_v1`]
-    /// or [`Records::set_v1_refused`](crate::Records::set_v1_refused)). Any role.
+    /// or [`Records::set_v1_refused`](crate::Records::set_v1_refused)). Any role, or an
+    /// agent with `read` on `keys`.
     pub async fn v1_refused(self, ctx: &TenantContext) -> Result<bool> {
-        if self.g.inner.refuse_v1 {
-            return Ok(true);
-        }
-        self.g.tenant_v1_refused(ctx).await
+        self.g.authorize(
+            ctx,
+            Role::Viewer,
+            "keys",
+            ScopeAction::Read,
+            "read the format-v1 setting",
+        )?;
+        self.g.v1_refused(ctx).await
     }
 
     /// Switches opening format-v1 values off (or back on) for this tenant, so v1's

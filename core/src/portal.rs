@@ -106,7 +106,7 @@ fn parses_as_mark(body: &str, canonical: &str) -> Option<bool> {
 
 impl Guard {
     async fn covering_mark(&self, ctx: &TenantContext, canonical: &str) -> Result<Option<String>> {
-        let Some(policies) = self.policy_store() else {
+        let Some(policies) = self.policies() else {
             return Ok(None);
         };
         let mut name = canonical;
@@ -126,7 +126,7 @@ impl Guard {
 
     /// Whether the tenant uses portal marks (then every password must name its portal).
     pub(crate) async fn portal_marks_in_use(&self, ctx: &TenantContext) -> Result<bool> {
-        let Some(policies) = self.policy_store() else {
+        let Some(policies) = self.policies() else {
             return Ok(false);
         };
         Ok(policies.get_policy(ctx, IN_USE_KIND).await?.is_some())
@@ -153,7 +153,7 @@ impl Portal<'_> {
             )
             .await?;
         let canonical = canonical_portal(portal)?;
-        let policies = self.g.policy_store().ok_or_else(|| {
+        let policies = self.g.policies().ok_or_else(|| {
             KmsError::Config(
                 "portal marks live in the policy store: set GuardBuilder::policy_store".into(),
             )

@@ -112,7 +112,7 @@ impl Guard {
         };
         // Once v1 is refused, a v1 value in the store was planted (or moved between rows,
         // which v1 cannot tell): re-sealing it as v2 would launder it, so it is reported.
-        let v1_refused = self.records().v1_refused(ctx).await?;
+        let v1_refused = self.v1_refused(ctx).await?;
         let mut report = ReencryptReport::default();
         let mut cursor: Option<String> = start_after.map(str::to_owned);
         loop {
@@ -459,7 +459,7 @@ impl Keys<'_> {
         let mut currents = std::collections::HashMap::new();
         // The keyring first (a handful of keys, idempotent, every run): the audit entries
         // below need its audit-mac key, and nothing may need the old KEK after this job.
-        let (service_moved, service_current) = self.g.service_keys().rewrap().await?;
+        let (service_moved, service_current) = self.g.keyring().rewrap().await?;
         let mut report = RewrapReport {
             last_tenant: start_after,
             service_keys_rewrapped: service_moved,

@@ -544,15 +544,26 @@ impl Resolved {
     ///
     /// Only implement [`TenantResolver`] on top of an identity your application has
     /// authenticated; the proof is what the SDK trusts.
-    pub fn vouch(_service: &ServiceRole, tenant: TenantId, user: UserId, role: Role) -> Self {
-        Self::make(tenant, user, role)
+    ///
+    /// The context it makes is bound to the capability's guard like a service context:
+    /// any other guard refuses it (`WrongPrincipal`), so a capability taken from a
+    /// throwaway guard vouches for nobody in yours.
+    pub fn vouch(service: &ServiceRole, tenant: TenantId, user: UserId, role: Role) -> Self {
+        Self::make_for(service.guard_id, tenant, user, role)
     }
 
+    /// A proof bound to no guard (every guard refuses its context): for checks inside
+    /// the SDK that never reach a guard.
     pub(crate) fn make(tenant: TenantId, user: UserId, role: Role) -> Self {
+        Self::make_for(0, tenant, user, role)
+    }
+
+    /// A proof bound to the guard with capability id `guard`.
+    pub(crate) fn make_for(guard: u64, tenant: TenantId, user: UserId, role: Role) -> Self {
         Resolved(TenantContext {
             tenant,
             principal: Principal::User { user, role },
-            service_of: 0,
+            service_of: guard,
         })
     }
 }
@@ -649,13 +660,18 @@ pub trait Directory: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct DirectoryResolver<D> {
     directory: D,
+    /// The guard of the capability it was made with: its contexts are bound to it.
+    guard: u64,
 }
 
 impl<D: Directory> DirectoryResolver<D> {
     /// Resolves roles through `directory`. Vouching for users needs the service
     /// capability, so only code holding it can make a resolver.
-    pub fn new(directory: D, _service: &ServiceRole) -> Self {
-        DirectoryResolver { directory }
+    pub fn new(directory: D, service: &ServiceRole) -> Self {
+        DirectoryResolver {
+            directory,
+            guard: service.guard_id,
+        }
     }
 
     /// Every scope the user can act in: its personal tenant plus each organization
@@ -666,7 +682,9 @@ impl<D: Directory> DirectoryResolver<D> {
             .memberships_of(user)
             .await?
             .into_iter()
-            .map(|m| TenantContext::resolved(Resolved::make(m.tenant, m.user, m.role)))
+            .map(|m| {
+                TenantContext::resolved(Resolved::make_for(self.guard, m.tenant, m.user, m.role))
+            })
             .collect())
     }
 }
@@ -678,7 +696,12 @@ impl<D: Directory> TenantResolver for DirectoryResolver<D> {
 
     async fn resolve(&self, identity: &UserId, tenant: &TenantId) -> Result<Resolved, TenantError> {
         match self.directory.role_of(identity, tenant).await? {
-            Some(role) => Ok(Resolved::make(tenant.clone(), identity.clone(), role)),
+            Some(role) => Ok(Resolved::make_for(
+                self.guard,
+                tenant.clone(),
+                identity.clone(),
+                role,
+            )),
             None => Err(TenantError::NotAMember),
         }
     }

@@ -14,6 +14,8 @@ mod postgres_support;
 mod ratelimit_support;
 mod tg_cap;
 
+#[path = "governance/attacks_authz.rs"]
+mod attacks_authz;
 #[path = "governance/attacks_principals.rs"]
 mod attacks_principals;
 #[path = "governance/auth.rs"]

@@ -216,15 +216,13 @@ impl Guard {
     /// The current `audit-mac` key (created on first use).
     pub(crate) async fn audit_mac_key(&self) -> Result<AuditMacKey> {
         Ok(AuditMacKey::new(
-            self.service_keys()
-                .current(ServicePurpose::AuditMac)
-                .await?,
+            self.keyring().current(ServicePurpose::AuditMac).await?,
         ))
     }
 
     pub(super) async fn checkpoint_signer(&self) -> Result<CheckpointSigner> {
         let k = self
-            .service_keys()
+            .keyring()
             .current(ServicePurpose::CheckpointSigning)
             .await?;
         Ok(CheckpointSigner::new(
@@ -293,7 +291,7 @@ impl Guard {
                 // A key the keyring does not know or has retired cannot have made this
                 // MAC: integrity. A provider or store that cannot hand the key over right
                 // now is an availability failure, never reported as tampering.
-                let k = match self.service_keys().get(ServicePurpose::AuditMac, id).await {
+                let k = match self.keyring().get(ServicePurpose::AuditMac, id).await {
                     Ok(k) => k,
                     Err(
                         crate::kms::KeyringError::UnknownKey { .. }
@@ -481,7 +479,7 @@ impl super::Audit<'_> {
         let prefix = &self.g.transparency().cfg.origin_prefix;
         Ok(self
             .g
-            .service_keys()
+            .keyring()
             .keys(ServicePurpose::CheckpointSigning)
             .await?
             .iter()

@@ -62,7 +62,7 @@ pub struct SessionConfig {
     /// manage it themselves (it cannot rotate; tokens carry no key id). `None` (the
     /// default): the session-signing key of the service keyring, kept in the store
     /// wrapped by the KEK, the same for every instance with no configuration, rotated
-    /// with `guard.service_keys().rotate(ServicePurpose::SessionSigning)` without logging
+    /// with `guard.service_keys(&service)?.rotate(ServicePurpose::SessionSigning)` without logging
     /// anyone out (each token names its key in the `kid` header).
     pub signing_key: Option<SecretBytes>,
     /// Access-token lifetime, seconds (default 900).
@@ -223,7 +223,7 @@ impl Guard {
         Ok(match &self.gov().session_key {
             Some(k) => signed(HEADER, &body, k.expose()),
             None => {
-                let k = self.service_keys().current(SESSION_SIGNING).await?;
+                let k = self.keyring().current(SESSION_SIGNING).await?;
                 signed(&kid_header(k.id().get()), &body, k.expose())
             }
         })
@@ -415,7 +415,7 @@ impl Sessions<'_> {
                 if URL_SAFE_NO_PAD.encode(kid_header(kid.get())) != h {
                     return Err(unsupported().into());
                 }
-                keyring_key = match self.g.service_keys().get(SESSION_SIGNING, kid).await {
+                keyring_key = match self.g.keyring().get(SESSION_SIGNING, kid).await {
                     Ok(k) => k,
                     // A key that never existed or was retired: the signature cannot be good.
                     Err(
@@ -470,7 +470,12 @@ impl Sessions<'_> {
         }
         Ok(VerifiedAccess {
             session_id: claims.sid,
-            context: TenantContext::resolved(Resolved::make(tenant, user, role)),
+            context: TenantContext::resolved(Resolved::make_for(
+                self.g.capability_id(),
+                tenant,
+                user,
+                role,
+            )),
             expires_at: claims.exp,
         })
     }
@@ -655,6 +660,16 @@ impl Sessions<'_> {
     /// Revokes one session: the user's own, or any in the tenant for an admin. Returns
     /// whether it was live. Audited (`session.revoke`).
     pub async fn revoke(self, ctx: &TenantContext, session_id: &str) -> Result<bool> {
+        // Who asks first: a principal that may never revoke a session (an agent, another
+        // guard's capability, a revoked agent) learns nothing of which ids exist.
+        self.g.check_principal(ctx)?;
+        if ctx.kind() == PrincipalKind::Agent {
+            return Err(TenantError::WrongPrincipal {
+                action: "revoke a session",
+                kind: PrincipalKind::Agent,
+            }
+            .into());
+        }
         let s = self
             .g
             .stores()

@@ -469,7 +469,7 @@ impl EgressBuilder {
     pub fn build(self) -> Result<Egress> {
         let store = self
             .store
-            .or_else(|| self.guard.policy_store())
+            .or_else(|| self.guard.policies())
             .ok_or_else(|| EgressError::Config("EgressBuilder needs a policy_store".into()))?;
         Ok(Egress {
             inner: Arc::new(EgressInner {

@@ -39,7 +39,8 @@ impl Guard {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(TenantContext::resolved(Resolved::make(
+        Ok(TenantContext::resolved(Resolved::make_for(
+            self.capability_id(),
             ctx.tenant().clone(),
             user.clone(),
             role,
@@ -86,6 +87,16 @@ impl Guard {
             .await?;
         self.after_audit_append(&service, &appended).await;
         Ok(())
+    }
+
+    /// The news of a membership change, in this process at once (other instances hear
+    /// it from the store's feed): access tokens `user` holds in the tenant, which carry
+    /// the old role, are checked against the stored membership from now on.
+    fn membership_changed(&self, ctx: &TenantContext, user: &UserId) {
+        self.publish(&crate::events::Event::MembershipChanged {
+            tenant: ctx.tenant().clone(),
+            user: user.as_str().to_owned(),
+        });
     }
 
     fn no_agents(ctx: &TenantContext, action: &'static str) -> Result<()> {
@@ -152,6 +163,7 @@ impl Members<'_> {
             .apply_member_change(ctx, user, Some(role), self.g.now())
             .await?;
         if c.previous != Some(role) {
+            self.g.membership_changed(ctx, user);
             self.g
                 .audit_as(
                     ctx,
@@ -176,6 +188,9 @@ impl Members<'_> {
             .members()?
             .apply_member_change(ctx, user, None, self.g.now())
             .await?;
+        if c.previous.is_some() {
+            self.g.membership_changed(ctx, user);
+        }
         let service = TenantContext::service(ctx.tenant().clone(), &self.g.service_role());
         let sessions = self
             .g
@@ -183,6 +198,13 @@ impl Members<'_> {
             .sessions()?
             .revoke_sessions(&service, Some(user.as_str()), self.g.now())
             .await?;
+        if sessions > 0 {
+            // Their access tokens stop with them, also if the user is added back.
+            self.g.publish(&crate::events::Event::UserSessionsRevoked {
+                tenant: ctx.tenant().clone(),
+                user: user.as_str().to_owned(),
+            });
+        }
         if c.previous.is_some() || sessions > 0 {
             self.g
                 .audit_as(

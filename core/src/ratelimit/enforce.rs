@@ -135,7 +135,7 @@ impl Guard {
     ) -> Result<ClassPolicy> {
         let limiter = self.rate_limiter();
         let host = *limiter.policies().get(class);
-        if class == ActionClass::Service || self.policy_store().is_none() {
+        if class == ActionClass::Service || self.policies().is_none() {
             return Ok(host);
         }
         let now = self.now();
@@ -174,7 +174,7 @@ impl Guard {
     }
 
     async fn load_overrides(&self, ctx: &TenantContext) -> Result<RateLimitOverrides> {
-        let Some(store) = self.policy_store() else {
+        let Some(store) = self.policies() else {
             return Ok(RateLimitOverrides::new());
         };
         match store.get_policy(ctx, OVERRIDE_POLICY_KIND).await? {
@@ -259,7 +259,7 @@ impl Limits<'_> {
                 "change the rate limits",
             )
             .await?;
-        let store = self.g.policy_store().ok_or_else(|| {
+        let store = self.g.policies().ok_or_else(|| {
             super::RateLimitError::Config(
                 "rate-limit overrides live in the policy store: set GuardBuilder::policy_store"
                     .into(),

@@ -95,6 +95,20 @@ impl Tokens<'_> {
             revoked_at: None,
         };
         self.g.stores().tokens()?.insert_token(ctx, &rec).await?;
+        if let Principal::Agent(g) = ctx.principal() {
+            // A kill switch that landed between the check above and the insert revoked the
+            // minter's tokens but not this one: it must not outlive the kill. Either the
+            // kill comes after the insert (and revokes this token too) or the minter's own
+            // token reads as revoked here, and this one is revoked before anyone sees it.
+            if !self.g.minter_still_live(ctx, g).await? {
+                self.g
+                    .stores()
+                    .tokens()?
+                    .revoke_token(ctx, &rec.id, now)
+                    .await?;
+                return Err(crate::tenant::TenantError::AgentRevoked.into());
+            }
+        }
         let scopes: Vec<String> = rec
             .scopes
             .iter()
@@ -307,6 +321,41 @@ impl Tokens<'_> {
 }
 
 impl Guard {
+    /// Whether the agent token that `grant` was verified from is still live in the store
+    /// (and in this process): read back after an agent mints a token.
+    async fn minter_still_live(
+        &self,
+        ctx: &TenantContext,
+        grant: &crate::tenant::AgentGrant,
+    ) -> Result<bool> {
+        if self.check_principal(ctx).is_err() {
+            return Ok(false);
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .stores()
+                .tokens()?
+                .list_tokens(
+                    ctx,
+                    Some(grant.agent.as_str()),
+                    after.as_deref(),
+                    crate::storage::MAX_PAGE,
+                )
+                .await?;
+            if let Some(own) = page.iter().find(|r| r.id == grant.token_id) {
+                return Ok(own.revoked_at.is_none());
+            }
+            let Some(last) = page.last() else {
+                return Ok(false);
+            };
+            if page.len() < crate::storage::MAX_PAGE {
+                return Ok(false);
+            }
+            after = Some(last.id.clone());
+        }
+    }
+
     /// After a store-side revocation: every revoked token of the tenant (of `agent` if
     /// given) joins the in-process revocation set, so contexts already made from them stop
     /// working at once.

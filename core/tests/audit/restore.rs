@@ -182,6 +182,8 @@ fn reconcile_reapplies_session_revocations_and_member_removals_and_demotions() {
         }
         std::fs::copy(&backup, &path).unwrap();
         let g = build(open(), &kek, &sink);
+        // A reopened store is another instance: contexts are made anew for its guard.
+        let owner = user("acme", "ada", Role::Owner);
         assert!(revoked(&g).await.values().all(|r| !r));
         assert_eq!(
             roles(&g).await,

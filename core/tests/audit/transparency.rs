@@ -643,13 +643,15 @@ fn own_entries_are_checkpointed_as_written_not_as_altered() {
         let cp = g.audit().checkpoint(&admin()).await.unwrap().checkpoint;
         assert_eq!((cp.size, cp.root), (7, root_as_written));
         assert!(!g.audit().verify(&admin()).await.unwrap().is_valid());
+        // Contexts are bound to the capability that vouched for them: g's, made before g2.
+        let g_admin = admin();
         let g2 = db.guard();
         assert_eq!(
             audit_problem(g2.audit().checkpoint(&admin()).await.unwrap_err()),
             VerifyProblem::MacMismatch
         );
         // The export checks the stored log against the signed tree and refuses it.
-        let refused = g.audit().export_bundle(&admin(), &mut Vec::new()).await;
+        let refused = g.audit().export_bundle(&g_admin, &mut Vec::new()).await;
         assert_eq!(audit_problem(refused.unwrap_err()), VerifyProblem::Fork);
     });
 }

@@ -45,16 +45,18 @@ fn keys_are_wrapped_by_the_key_file_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let (first, key_bytes) = rt.block_on(async {
-        let g = Guard::embedded(dir.path()).unwrap();
+        let (g, cap) = Guard::embedded_with_service(dir.path()).unwrap();
         let k = g
-            .service_keys()
+            .service_keys(&cap)
+            .unwrap()
             .current(ServicePurpose::RowMac)
             .await
             .unwrap();
         assert_eq!(k.id().get(), 1);
         assert_eq!(format!("{k:?}"), "ServiceKey(row-mac #1, [REDACTED])");
         let s = g
-            .service_keys()
+            .service_keys(&cap)
+            .unwrap()
             .current(ServicePurpose::SessionSigning)
             .await
             .unwrap();
@@ -63,16 +65,18 @@ fn keys_are_wrapped_by_the_key_file_and_survive_a_restart() {
     });
     // A fresh guard (a restart) unwraps the same key through the key file.
     rt.block_on(async {
-        let g = Guard::embedded(dir.path()).unwrap();
+        let (g, cap) = Guard::embedded_with_service(dir.path()).unwrap();
         let k = g
-            .service_keys()
+            .service_keys(&cap)
+            .unwrap()
             .current(ServicePurpose::RowMac)
             .await
             .unwrap();
         assert_eq!(k.id(), first);
         assert_eq!(k.expose(), &key_bytes);
         let recs = g
-            .service_keys()
+            .service_keys(&cap)
+            .unwrap()
             .records(ServicePurpose::RowMac)
             .await
             .unwrap();
@@ -106,12 +110,14 @@ fn a_wrap_swapped_between_purposes_does_not_unwrap() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     rt.block_on(async {
-        let g = Guard::embedded(dir.path()).unwrap();
-        g.service_keys()
+        let (g, cap) = Guard::embedded_with_service(dir.path()).unwrap();
+        g.service_keys(&cap)
+            .unwrap()
             .current(ServicePurpose::RowMac)
             .await
             .unwrap();
-        g.service_keys()
+        g.service_keys(&cap)
+            .unwrap()
             .current(ServicePurpose::AuditMac)
             .await
             .unwrap();
@@ -126,9 +132,10 @@ fn a_wrap_swapped_between_purposes_does_not_unwrap() {
     .unwrap();
     drop(conn);
     rt.block_on(async {
-        let g = Guard::embedded(dir.path()).unwrap();
+        let (g, cap) = Guard::embedded_with_service(dir.path()).unwrap();
         let e = g
-            .service_keys()
+            .service_keys(&cap)
+            .unwrap()
             .current(ServicePurpose::RowMac)
             .await
             .unwrap_err();
@@ -152,9 +159,10 @@ fn rotation_keeps_old_macs_verifiable_until_retired() {
         let g = Guard::builder()
             .key_provider(LocalKeyProvider::ephemeral())
             .store(MemoryStore::new())
-            .build()
+            .build_with_service()
             .unwrap();
-        let ring = g.service_keys();
+        let (g, cap) = g;
+        let ring = g.service_keys(&cap).unwrap();
         let p = ServicePurpose::RowMac;
         let k1 = ring.current(p).await.unwrap();
         let tag1 = mac(k1.expose(), b"row one");
@@ -195,24 +203,51 @@ fn a_rotation_by_another_process_verifies_at_once_here() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     rt.block_on(async {
-        let a = Guard::embedded(dir.path()).unwrap();
-        let b = Guard::embedded(dir.path()).unwrap();
+        let (a, a_cap) = Guard::embedded_with_service(dir.path()).unwrap();
+        let (b, b_cap) = Guard::embedded_with_service(dir.path()).unwrap();
         let p = ServicePurpose::RowMac;
-        let b1 = b.service_keys().current(p).await.unwrap();
+        let b1 = b.service_keys(&b_cap).unwrap().current(p).await.unwrap();
         assert_eq!(
-            a.service_keys().current(p).await.unwrap().expose(),
+            a.service_keys(&a_cap)
+                .unwrap()
+                .current(p)
+                .await
+                .unwrap()
+                .expose(),
             b1.expose()
         );
-        let id2 = a.service_keys().rotate(p).await.unwrap();
-        let k2 = a.service_keys().current(p).await.unwrap();
+        let id2 = a.service_keys(&a_cap).unwrap().rotate(p).await.unwrap();
+        let k2 = a.service_keys(&a_cap).unwrap().current(p).await.unwrap();
         // b has not refreshed: its current is still 1, but it finds 2 on demand.
-        assert_eq!(b.service_keys().current(p).await.unwrap().id().get(), 1);
         assert_eq!(
-            b.service_keys().get(p, id2).await.unwrap().expose(),
+            b.service_keys(&b_cap)
+                .unwrap()
+                .current(p)
+                .await
+                .unwrap()
+                .id()
+                .get(),
+            1
+        );
+        assert_eq!(
+            b.service_keys(&b_cap)
+                .unwrap()
+                .get(p, id2)
+                .await
+                .unwrap()
+                .expose(),
             k2.expose()
         );
-        b.service_keys().refresh(p).await.unwrap();
-        assert_eq!(b.service_keys().current(p).await.unwrap().id(), id2);
+        b.service_keys(&b_cap).unwrap().refresh(p).await.unwrap();
+        assert_eq!(
+            b.service_keys(&b_cap)
+                .unwrap()
+                .current(p)
+                .await
+                .unwrap()
+                .id(),
+            id2
+        );
     });
 }
 
@@ -273,10 +308,10 @@ fn child() {
     };
     let out = std::env::var(CHILD_OUT).unwrap();
     let line = rt().block_on(async {
-        let g = Guard::embedded(&dir).unwrap();
+        let (g, cap) = Guard::embedded_with_service(&dir).unwrap();
         let mut line = String::new();
         for p in ServicePurpose::ALL {
-            let k = g.service_keys().current(p).await.unwrap();
+            let k = g.service_keys(&cap).unwrap().current(p).await.unwrap();
             use sha2::Digest;
             line.push_str(&format!(
                 "{p}:{}:{} ",

@@ -139,6 +139,7 @@ fn now_u64(w: &World) -> u64 {
 fn attack_1a_write_on_runs_cannot_overwrite_a_credential() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token("bot", vec![Scope::new("runs/*", Action::Write)])
                 .await;
@@ -158,6 +159,7 @@ fn attack_1a_write_on_runs_cannot_overwrite_a_credential() {
 fn attack_1b_write_on_runs_cannot_get_totp_codes() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token("bot", vec![Scope::new("runs/*", Action::Write)])
                 .await;
@@ -175,6 +177,7 @@ fn attack_1b_write_on_runs_cannot_get_totp_codes() {
 fn attack_1c_admin_on_one_resource_cannot_mint_a_wildcard_admin() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token("bot", vec![Scope::new("runs/1", Action::Admin)])
                 .await;
@@ -198,6 +201,7 @@ fn attack_1c_admin_on_one_resource_cannot_mint_a_wildcard_admin() {
 fn attack_1d_token_admin_cannot_mint_for_another_agent_or_widen() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token(
                     "bot",
@@ -236,6 +240,7 @@ fn attack_1d_token_admin_cannot_mint_for_another_agent_or_widen() {
 fn attack_1e_minted_tokens_die_with_the_minters_kill() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token(
                     "bot",
@@ -266,6 +271,7 @@ fn attack_1e_minted_tokens_die_with_the_minters_kill() {
 fn attack_1f_agent_with_lifetime_cannot_mint_a_longer_one() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token_spec(
                     TokenSpec::read_only(a("bot"), "short")
@@ -292,6 +298,7 @@ fn attack_1f_agent_with_lifetime_cannot_mint_a_longer_one() {
 fn attack_2_agent_token_cannot_become_a_session() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token_spec(
                     TokenSpec::read_only(a("bot"), "short")
@@ -328,6 +335,7 @@ fn attack_2_agent_token_cannot_become_a_session() {
 fn attack_4_totp_codes_only_for_the_guard_clock() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
             let rev = tenantguard::reveal::Revealer::new(w.g.clone(), Arc::new(Accept));
             let now = now_u64(&w);
@@ -407,6 +415,7 @@ async fn attack_5_owner_cannot_use_another_customers_key_provider() {
 fn attack_6a_multibyte_scope_is_a_typed_error() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             for bad in ["é*", "runs/€*", "日本*", "runs/*/é", "ü/../x", "runs/\u{0}"] {
                 let spec = TokenSpec::read_only(a("bot"), "x").scopes(vec![Scope::read(bad)]);
                 let e = w.g.tokens().create(&w.acme, spec).await.unwrap_err();
@@ -420,6 +429,7 @@ fn attack_6a_multibyte_scope_is_a_typed_error() {
 fn attack_6b_prefix_scope_does_not_traverse() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
             for res in [
                 "runs/../admin/keys",
@@ -451,6 +461,7 @@ fn attack_6b_prefix_scope_does_not_traverse() {
 fn attack_7_agent_named_like_the_owner_is_audited_as_an_agent() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, fake) = w
                 .token("olga", vec![Scope::new("audit", Action::Write)])
                 .await;
@@ -477,6 +488,7 @@ fn attack_7_agent_named_like_the_owner_is_audited_as_an_agent() {
 fn attack_8_reseal_authenticates_even_under_the_active_key() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let v = w.g.records().seal(&w.acme, "ctx", b"mine").await.unwrap();
             let mut bytes = v.as_bytes().to_vec();
             let last = bytes.len() - 1;
@@ -506,6 +518,7 @@ fn attack_8_reseal_authenticates_even_under_the_active_key() {
 fn attack_9a_users_and_agents_cannot_read_plaintext() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let owner = member(&w.store, "acme", "olga", Role::Owner).await;
             let (_, bot) = w
                 .token(
@@ -545,6 +558,7 @@ fn attack_9a_users_and_agents_cannot_read_plaintext() {
 fn attack_9b_a_capability_from_another_guard_does_not_work() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             // Any code can build a guard of its own: its capability opens nothing here.
             let (_rogue, rogue_cap) = Guard::builder()
                 .key_provider(LocalKeyProvider::ephemeral())
@@ -576,6 +590,7 @@ fn attack_9b_a_capability_from_another_guard_does_not_work() {
 fn attack_9c_every_plaintext_release_is_audited() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let v = w.g.records().seal(&w.acme, "col/1", b"x").await.unwrap();
             let before = w.actions().await.len();
             w.g.records().open(&w.acme, "col/1", &v).await.unwrap();
@@ -600,6 +615,7 @@ fn attack_9c_every_plaintext_release_is_audited() {
 fn attack_9d_callers_cannot_append_reserved_audit_actions() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let vic = member(&w.store, "acme", "vic", Role::Viewer).await;
             let (_, bot) = w
                 .token("bot", vec![Scope::new("audit", Action::Write)])
@@ -629,6 +645,7 @@ fn attack_9d_callers_cannot_append_reserved_audit_actions() {
 fn attack_9e_shred_revokes_tokens_sessions_and_held_agent_contexts() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (t, bot) = w.token("bot", vec![Scope::read("*")]).await;
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
             let s = w.g.sessions().create(&mia, "laptop").await.unwrap();
@@ -651,6 +668,7 @@ fn attack_9e_shred_revokes_tokens_sessions_and_held_agent_contexts() {
 fn attack_revoked_token_context_stops_at_once() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (t, bot) = w.token("bot", vec![Scope::read("keys")]).await;
             w.g.keys().versions(&bot).await.unwrap();
             w.g.tokens().revoke(&w.acme, &t.id).await.unwrap();
@@ -664,6 +682,7 @@ fn attack_revoked_token_context_stops_at_once() {
 fn attack_killed_agent_context_stops_at_once() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w.token("bot", vec![Scope::read("keys")]).await;
             w.g.tokens().kill_agent(&w.acme, &a("bot")).await.unwrap();
             refused(w.g.keys().versions(&bot).await, w.name);
@@ -678,6 +697,7 @@ fn attack_killed_agent_context_stops_at_once() {
 fn attack_expired_token_context_stops_when_time_passes() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token_spec(
                     TokenSpec::read_only(a("bot"), "t")
@@ -696,6 +716,7 @@ fn attack_expired_token_context_stops_when_time_passes() {
 fn attack_agent_scopes_are_checked_per_operation() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, reader) = w.token("reader", vec![Scope::read("*")]).await;
             // Read on everything writes nothing, manages nothing.
             refused(
@@ -736,6 +757,7 @@ fn attack_agent_scopes_are_checked_per_operation() {
 fn attack_record_scope_names_class_and_id() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token(
                     "bot",
@@ -767,6 +789,7 @@ fn attack_record_scope_names_class_and_id() {
 fn attack_totp_scope_is_per_credential() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             w.g.records()
                 .put_credential(&w.acme, "otp2", &Credential::totp_seed(SEED))
                 .await
@@ -798,6 +821,7 @@ fn attack_totp_scope_is_per_credential() {
 fn attack_agents_never_manage_sessions_or_members() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Admin)]).await;
             refused(w.g.sessions().revoke_user(&bot, &a("mia")).await, w.name);
             refused(w.g.sessions().list(&bot, Some(&a("mia")), 10).await, w.name);
@@ -812,6 +836,7 @@ fn attack_agents_never_manage_sessions_or_members() {
 fn attack_reserved_actions_even_with_full_audit_scope() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Write)]).await;
             let e =
                 w.g.audit()
@@ -832,6 +857,7 @@ fn attack_reserved_actions_even_with_full_audit_scope() {
 fn attack_long_multibyte_resource_never_panics() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
             for res in [
                 "é".repeat(200),
@@ -870,6 +896,7 @@ fn attack_scope_grammar_table() {
 fn attack_refused_agent_writes_nothing_to_the_audit_log() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w.token("bot", vec![Scope::read("runs/*")]).await;
             let before = w.actions().await.len();
             let _ = w.g.keys().shred(&bot).await;
@@ -892,6 +919,7 @@ fn attack_refused_agent_writes_nothing_to_the_audit_log() {
 fn attack_record_id_with_dot_segments_cannot_escape_the_class_scope() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token("bot", vec![Scope::new("records/note/*", Action::Write)])
                 .await;
@@ -912,6 +940,7 @@ fn attack_record_id_with_dot_segments_cannot_escape_the_class_scope() {
 fn attack_seal_context_with_dot_segments_is_out_of_scope() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token("bot", vec![Scope::new("values/runs/*", Action::Write)])
                 .await;
@@ -927,6 +956,7 @@ fn attack_seal_context_with_dot_segments_is_out_of_scope() {
 fn attack_expiry_holds_at_the_exact_second() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (t, bot) = w
                 .token_spec(
                     TokenSpec::read_only(a("bot"), "t")
@@ -947,6 +977,7 @@ fn attack_expiry_holds_at_the_exact_second() {
 fn attack_scope_matching_is_case_and_lookalike_exact() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
             for res in [
                 "Runs/1",
@@ -970,6 +1001,7 @@ fn attack_scope_matching_is_case_and_lookalike_exact() {
 fn attack_read_on_tokens_cannot_revoke_or_kill() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (victim, vctx) = w.token("victim", vec![Scope::read("keys")]).await;
             let (_, bot) = w.token("bot", vec![Scope::read("tokens")]).await;
             assert!(!w
@@ -991,6 +1023,7 @@ fn attack_read_on_tokens_cannot_revoke_or_kill() {
 fn attack_a_chain_of_self_minted_tokens_dies_with_one_kill() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let scopes = vec![Scope::new("tokens", Action::Admin), Scope::read("keys")];
             let (_, gen0) = w.token("bot", scopes.clone()).await;
             let mut ctx = gen0;
@@ -1026,6 +1059,7 @@ fn attack_a_chain_of_self_minted_tokens_dies_with_one_kill() {
 fn attack_agent_without_audit_read_cannot_read_or_export_the_log() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w
                 .token("bot", vec![Scope::new("audit", Action::Write)])
                 .await;
@@ -1040,6 +1074,7 @@ fn attack_agent_without_audit_read_cannot_read_or_export_the_log() {
 fn attack_agent_cannot_erase_subjects_or_sweep_without_retention_admin() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Delete)]).await;
             refused(
                 w.g.retention().erase_subject(&bot, "jane", 10).await,
@@ -1055,6 +1090,7 @@ fn attack_agent_cannot_erase_subjects_or_sweep_without_retention_admin() {
 fn attack_huge_resource_names_never_panic() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (t, _) = w.token("bot", vec![Scope::read("*")]).await;
             let huge = "é".repeat(100_000);
             w.g.tokens()
@@ -1075,6 +1111,7 @@ fn attack_huge_resource_names_never_panic() {
 fn attack_user_context_cannot_use_another_stores_capability_to_vouch_plaintext() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             // A user vouched by a rogue capability is still only a user: no plaintext, and
             // sensitive operations by role only.
             let (_rogue, rogue_cap) = Guard::builder()
@@ -1135,6 +1172,7 @@ async fn keys_intact(w: &World) {
 fn attack_3_removed_owner_refreshes_and_shreds() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (s, cached) = olga_with_session(&w).await;
             assert!(w.g.members().remove(&otto(), &a("olga")).await.unwrap());
             // The refresh fails at once, with its own typed error.
@@ -1170,6 +1208,7 @@ fn attack_3_removed_owner_refreshes_and_shreds() {
 fn attack_removed_members_refresh_fails_even_after_being_added_back() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (s, _) = olga_with_session(&w).await;
             w.g.members().remove(&otto(), &a("olga")).await.unwrap();
             w.g.members()
@@ -1200,6 +1239,7 @@ fn attack_removed_members_refresh_fails_even_after_being_added_back() {
 fn attack_demoted_owner_refresh_gets_the_new_role() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let (s, cached) = olga_with_session(&w).await;
             assert_eq!(
                 w.g.members()
@@ -1248,6 +1288,7 @@ fn attack_demoted_owner_refresh_gets_the_new_role() {
 fn attack_removed_admin_cannot_manage_tokens_with_a_cached_context() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             let (t, _) = w.token("bot", vec![Scope::read("runs/*")]).await;
             w.g.members().remove(&w.acme, &a("ada")).await.unwrap();
@@ -1279,6 +1320,7 @@ fn attack_removed_admin_cannot_manage_tokens_with_a_cached_context() {
 fn attack_removed_admin_cannot_change_policies_or_sweep() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             w.g.members().remove(&w.acme, &a("ada")).await.unwrap();
             refused(
@@ -1310,6 +1352,7 @@ fn attack_removed_admin_cannot_change_policies_or_sweep() {
 fn attack_demoted_admin_cannot_manage_members_with_a_stale_context() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             member(&w.store, "acme", "mia", Role::Member).await;
             w.g.members()
@@ -1342,6 +1385,7 @@ fn attack_demoted_admin_cannot_manage_members_with_a_stale_context() {
 fn attack_admin_cannot_grant_or_take_the_owner_role() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             member(&w.store, "acme", "olga", Role::Owner).await;
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             refused(
@@ -1378,6 +1422,7 @@ fn attack_admin_cannot_grant_or_take_the_owner_role() {
 fn attack_last_owner_can_be_neither_removed_nor_demoted_even_by_the_service() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let olga = member(&w.store, "acme", "olga", Role::Owner).await;
             for ctx in [&olga, &w.acme] {
                 refused(w.g.members().remove(ctx, &a("olga")).await, w.name);
@@ -1398,6 +1443,7 @@ fn attack_last_owner_can_be_neither_removed_nor_demoted_even_by_the_service() {
 fn attack_two_owners_demoting_each_other_at_once_leave_an_owner() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             for round in 0..5 {
                 let (x, y) = (format!("x{round}"), format!("y{round}"));
                 let tenant = format!("race{round}");
@@ -1426,6 +1472,7 @@ fn attack_two_owners_demoting_each_other_at_once_leave_an_owner() {
 fn attack_a_context_for_a_non_member_cannot_start_a_session_or_manage() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             // Vouched by a careless resolver as owner, but not a member in the store.
             let ghost = user("acme", "ghost", Role::Owner);
             let e = refused(w.g.sessions().create(&ghost, "x").await, w.name);
@@ -1452,6 +1499,7 @@ fn attack_a_context_for_a_non_member_cannot_start_a_session_or_manage() {
 fn attack_an_owner_elsewhere_is_nobody_here() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             w.g.keys().create_tenant(&w.svc("globex")).await.unwrap();
             member(&w.store, "globex", "bob", Role::Owner).await;
             // Confused deputy: bob's context claims acme, where he holds nothing.
@@ -1474,6 +1522,7 @@ fn attack_an_owner_elsewhere_is_nobody_here() {
 fn attack_agents_never_manage_members_even_with_a_wildcard_admin_scope() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             member(&w.store, "acme", "olga", Role::Owner).await;
             let (_, bot) = w.token("bot", vec![Scope::new("*", Action::Admin)]).await;
             for e in [
@@ -1503,6 +1552,7 @@ fn attack_agents_never_manage_members_even_with_a_wildcard_admin_scope() {
 fn attack_member_changes_are_audited_with_the_true_actor_and_cannot_be_forged() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             member(&w.store, "acme", "olga", Role::Owner).await;
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             w.g.members()
@@ -1547,6 +1597,7 @@ fn attack_member_changes_are_audited_with_the_true_actor_and_cannot_be_forged() 
 fn attack_membership_removal_does_not_touch_an_agent_with_the_same_id() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             // id collision: agent "olga" and user "olga" are different principals.
             member(&w.store, "acme", "olga", Role::Owner).await;
             member(&w.store, "acme", "otto", Role::Owner).await;
@@ -1571,6 +1622,7 @@ fn attack_membership_removal_does_not_touch_an_agent_with_the_same_id() {
 fn attack_10_password_for_an_sso_portal_is_refused() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let ada = member(&w.store, "acme", "ada", Role::Admin).await;
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
             w.g.portal().mark(&ada, "sso.acme.com", true).await.unwrap();
@@ -1656,6 +1708,7 @@ fn attack_10_password_for_an_sso_portal_is_refused() {
 fn attack_portal_spellings_cannot_dodge_a_mark() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             w.g.portal()
                 .mark(&w.acme, "acme.okta.com", true)
                 .await
@@ -1732,6 +1785,7 @@ fn attack_portal_spellings_cannot_dodge_a_mark() {
 fn attack_password_without_a_portal_is_refused_once_marks_are_used() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
             // Before any mark, plain passwords are stored as always.
             w.g.records()
@@ -1801,6 +1855,7 @@ fn attack_password_without_a_portal_is_refused_once_marks_are_used() {
 fn attack_only_admins_mark_portals() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             let mia = member(&w.store, "acme", "mia", Role::Member).await;
             let stale = user("acme", "mia", Role::Admin); // claims admin, is a member
             refused(w.g.portal().mark(&mia, "sso.acme.com", true).await, w.name);
@@ -1852,6 +1907,7 @@ fn attack_only_admins_mark_portals() {
 fn attack_a_mark_is_per_tenant() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             w.g.keys().create_tenant(&w.svc("globex")).await.unwrap();
             w.g.portal()
                 .mark(&w.svc("globex"), "sso.shared.com", true)
@@ -1895,6 +1951,7 @@ fn attack_a_mark_is_per_tenant() {
 fn attack_user_id_case_is_not_a_membership() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             member(&w.store, "acme", "olga", Role::Owner).await;
             // Ids are byte-exact: OLGA and olga. are other users, members of nothing.
             for id in ["OLGA", "Olga", "olga.", "olga_"] {
@@ -1912,7 +1969,11 @@ fn attack_user_id_case_is_not_a_membership() {
 fn attack_refresh_racing_a_removal_never_outlives_it() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             for round in 0..4 {
+                // A login in the same second as the previous round's removal would be
+                // refused by that news (docs/SECURITY.md, "Access tokens and revocation").
+                w.clock.advance(1);
                 let (s, _) = olga_with_session(&w).await;
                 let g = w.g.clone();
                 let refresh = s.refresh_token.expose().to_owned();
@@ -2021,6 +2082,7 @@ async fn attack_planted_membership_row_is_refused_by_its_mac() {
 fn attack_a_rogue_capability_cannot_manage_members_or_mark_portals() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             // Anyone can build a guard of their own and get its capability.
             let (_rogue, rogue_cap) = Guard::builder()
                 .key_provider(LocalKeyProvider::ephemeral())
@@ -2056,6 +2118,7 @@ fn attack_a_rogue_capability_cannot_manage_members_or_mark_portals() {
 fn attack_deep_subdomains_are_covered_and_bounded() {
     rt().block_on(async {
         for w in worlds().await {
+            crate::tg_cap::enter(&w.cap);
             w.g.portal().mark(&w.acme, "okta.com", true).await.unwrap();
             // 126 labels and 253 bytes: the longest legal host name, still covered, no panic.
             let deep = format!("{}okta.com", "a.".repeat(122));

@@ -596,7 +596,15 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
             );
 
             let purpose = tenantguard::kms::ServicePurpose::SessionSigning;
-            assert_eq!(a.service_keys().rotate(purpose).await.unwrap().get(), 2);
+            assert_eq!(
+                a.service_keys(&tg_cap::cap())
+                    .unwrap()
+                    .rotate(purpose)
+                    .await
+                    .unwrap()
+                    .get(),
+                2
+            );
             let s2 = a.sessions().create(&alice, "phone").await.unwrap();
             let t2 = s2.access_token.expose();
             assert_eq!(
@@ -609,7 +617,8 @@ fn keyring_signing_keys_work_across_instances_and_rotate() {
                 g.sessions().verify_access_token(t1).await.unwrap();
                 g.sessions().verify_access_token(t2).await.unwrap();
             }
-            a.service_keys()
+            a.service_keys(&tg_cap::cap())
+                .unwrap()
                 .retire(purpose, tenantguard::KeyId::FIRST)
                 .await
                 .unwrap();

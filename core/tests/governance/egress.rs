@@ -499,7 +499,7 @@ async fn builder_falls_back_to_the_guards_policy_store() {
     // The embedded guard keeps policies in its own SQLite database.
     let dir = tempfile::tempdir().unwrap();
     let guard = tg_cap::embedded(dir.path()).unwrap();
-    assert!(guard.policy_store().is_some());
+    assert!(guard.policy_store(&tg_cap::cap()).unwrap().is_some());
     guard.keys().create_tenant(&ctx("acme")).await.unwrap();
     let egress = Egress::builder(guard.clone())
         .registry(Registry::example())

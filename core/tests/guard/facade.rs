@@ -1256,7 +1256,13 @@ async fn kek_rotation_rewraps_keys_only(store: Arc<dyn Store>) {
     // kek-1 by the first audited action): audited opens need nothing of kek-1.
     assert!(report.service_keys_rewrapped >= 1, "{report:?}");
     for p in tenantguard::kms::ServicePurpose::ALL {
-        for k in g.service_keys().records(p).await.unwrap() {
+        for k in g
+            .service_keys(&crate::tg_cap::cap())
+            .unwrap()
+            .records(p)
+            .await
+            .unwrap()
+        {
             assert_eq!(k.kek_id, "kek-2", "{p} key {}", k.key_id);
         }
     }
@@ -1291,7 +1297,8 @@ async fn cold_tenant_loads_key_once(store: Arc<dyn Store>) {
     let warm = |g: &Guard| {
         let g = g.clone();
         async move {
-            g.service_keys()
+            g.service_keys(&crate::tg_cap::cap())
+                .unwrap()
                 .current(tenantguard::kms::ServicePurpose::AuditMac)
                 .await
                 .unwrap();
@@ -1485,7 +1492,13 @@ async fn crash_mid_kek_rewrap_resumes() {
     // keys per tenant: 5 more wraps finish rw-0 and rw-1 and the first key of rw-2.
     let mut keyring = 0;
     for p in tenantguard::kms::ServicePurpose::ALL {
-        keyring += g.service_keys().records(p).await.unwrap().len();
+        keyring += g
+            .service_keys(&crate::tg_cap::cap())
+            .unwrap()
+            .records(p)
+            .await
+            .unwrap()
+            .len();
     }
     assert!(keyring >= 1, "the audited seals created the audit-mac key");
     provider.wrap_budget.store(keyring + 5, Ordering::SeqCst);

@@ -24,7 +24,8 @@ fn keyring_guard(store: Arc<dyn tenantguard::Store>) -> Guard {
     Guard::builder()
         .key_provider(LocalKeyProvider::ephemeral())
         .store_arc(store)
-        .build()
+        .build_with_service()
+        .map(crate::tg_cap::keep)
         .unwrap()
 }
 
@@ -148,7 +149,7 @@ async fn sqlite_refuses_edited_and_planted_authorization_rows() {
     let e = plain.token_by_hash(&sr, &[1; 32]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
     // The keyring's key never sits in the file in clear.
-    let ring = _g.service_keys();
+    let ring = _g.service_keys(&crate::tg_cap::cap()).unwrap();
     let k = ring
         .current(tenantguard::kms::ServicePurpose::RowMac)
         .await
@@ -266,7 +267,14 @@ async fn issue(g: &Guard, admin: &TenantContext) -> Issued {
         )
         .await
         .unwrap();
-    let s = g.sessions().create(admin, "laptop").await.unwrap();
+    // Contexts are bound to the capability that vouched for them: this guard's.
+    let admin = TenantContext::resolved(tenantguard::tenant::Resolved::vouch(
+        &tg_cap::cap(),
+        tid("acme"),
+        admin.user().unwrap().clone(),
+        Role::Admin,
+    ));
+    let s = g.sessions().create(&admin, "laptop").await.unwrap();
     Issued {
         token: t.secret.expose().to_owned(),
         refresh: s.refresh_token.expose().to_owned(),
@@ -335,6 +343,12 @@ async fn sqlite_schema_4_database_keeps_every_token_and_session_working() {
     }
     let s = Arc::new(SqliteStore::open(&path).unwrap());
     let g = guard_on(s.clone(), &kp);
+    let admin = TenantContext::resolved(tenantguard::tenant::Resolved::vouch(
+        &tg_cap::cap(),
+        tid("acme"),
+        admin.user().unwrap().clone(),
+        Role::Admin,
+    ));
     still_works(&g, &admin, &issued).await;
     let c = rusqlite::Connection::open(&path).unwrap();
     let unmaced: i64 = c
@@ -376,7 +390,6 @@ async fn postgres_rows_from_before_schema_6_keep_working() {
         return;
     };
     let kp = Arc::new(LocalKeyProvider::ephemeral());
-    let admin = postgres_support::user("acme", "ada", Role::Admin);
     let issued = {
         let s = Arc::new(pg.bare_store().await);
         let g = guard_on(s.clone(), &kp);
@@ -397,6 +410,8 @@ async fn postgres_rows_from_before_schema_6_keep_working() {
                 )
                 .await
                 .unwrap();
+            // Contexts are bound to the capability that vouched for them: this guard's.
+            let admin = postgres_support::user("acme", "ada", Role::Admin);
             let s = g.sessions().create(&admin, "laptop").await.unwrap();
             Issued {
                 token: t.secret.expose().to_owned(),
@@ -428,6 +443,7 @@ async fn postgres_rows_from_before_schema_6_keep_working() {
         .unwrap();
     let kp2 = Arc::new(LocalKeyProvider::ephemeral());
     let g = guard_on(Arc::new(pg.bare_store().await), &kp2);
+    let admin = postgres_support::user("acme", "ada", Role::Admin);
     still_works(&g, &admin, &issued).await;
     let left: i64 = admin_db
         .query_one(

@@ -73,8 +73,9 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
             .map(tg_cap::keep)
             .unwrap()
     };
-    let admin = user("acme", "ada", Role::Admin);
     let g = guard(pg.store().await);
+    // Contexts are bound to the capability that vouched for them: this guard's.
+    let admin = user("acme", "ada", Role::Admin);
     g.keys().create_tenant(&svc("acme")).await.unwrap();
     events(&g, 3).await;
     let spec = TokenSpec::read_only(u("bot"), "ci");
@@ -131,6 +132,8 @@ async fn a_pg_dump_restore_is_reconciled_with_the_lost_export() {
     .await
     .unwrap();
     let g = guard(store);
+    // Contexts are bound to the capability that vouched for them: this guard's.
+    let admin = user("acme", "ada", Role::Admin);
     // The revocation is lost, and the log no longer reaches the sink's checkpoint.
     g.tokens()
         .verify(&secret, "runs/1", Action::Read)

@@ -96,6 +96,8 @@ async fn raw_sql_cannot_forge_or_cut_the_checkpointed_log() {
     .await
     .unwrap();
     let g2 = guard(pg.store_arc().await);
+    // Contexts are bound to the capability that vouched for them: g2's.
+    let admin = user("acme", "ada", Role::Admin);
     assert!(matches!(
         problem(g2.audit().checkpoint(&admin).await.unwrap_err()),
         VerifyProblem::Truncated {

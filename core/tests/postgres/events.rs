@@ -401,7 +401,7 @@ fn scenario(name: &str, notifications: bool) {
     peer.ask(&format!("access-ok {}", old_access.access_token.expose()));
     let signing = tenantguard::kms::ServicePurpose::SessionSigning;
     assert_eq!(
-        rt.block_on(guard.service_keys().rotate(signing))
+        rt.block_on(guard.service_keys(&service).unwrap().rotate(signing))
             .unwrap()
             .get(),
         2
@@ -410,7 +410,8 @@ fn scenario(name: &str, notifications: bool) {
     peer.ask(&format!("access-ok {}", new_access.access_token.expose()));
     rt.block_on(
         guard
-            .service_keys()
+            .service_keys(&service)
+            .unwrap()
             .retire(signing, tenantguard::KeyId::FIRST),
     )
     .unwrap();

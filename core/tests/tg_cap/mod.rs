@@ -18,7 +18,14 @@ pub fn keep((guard, service): (Guard, ServiceRole)) -> Guard {
     guard
 }
 
-/// The capability of the last guard built on this thread (for store-only tests, which
+/// Makes `cap` the one `cap()` returns on this thread (a test over several guards
+/// switches to the guard it works with: user contexts are bound to the capability that
+/// vouched for them).
+pub fn enter(cap: &Rc<ServiceRole>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(cap.clone()));
+}
+
+/// The capability of the last guard built (or entered) on this thread (for store-only tests, which
 /// no guard checks, one of a throwaway guard).
 pub fn cap() -> Rc<ServiceRole> {
     if let Some(c) = CURRENT.with(|c| c.borrow().clone()) {

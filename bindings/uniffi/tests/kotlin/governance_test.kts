@@ -527,7 +527,8 @@ test("a broken audit chain carries its reason, line and seq (AuditCheck.Broken)"
         val globex = TenantContext.service("globex", service)
         g2.createTenant(globex)
         for (i in 1..2) {
-            g2.recordAudit(admin, AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
+            // User contexts are bound to the capability that vouched for them: g2's here.
+            g2.recordAudit(TenantContext.resolved(service, "acme", "adam", Role.ADMIN), AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
             g2.recordAudit(TenantContext.resolved(service, "globex", "gus", Role.ADMIN), AuditEvent(AuditAction.POLICY_CHANGE, "other:$i"))
         }
         val foreign = g2.exportAudit(globex).jsonl.trimEnd('\n').split('\n')
