@@ -2249,9 +2249,9 @@ async fn doctor(env: &Env, config: &Path) -> Result<Reply, Failure> {
     // passes with any key file, including a new one beside a database of another's data.
     // Read only: the stored records, then each active one opened by id (`keys()` would
     // create a first key, under whatever KEK this configuration has, where there is none).
+    let keyring = env.guard.service_keys(&env.service)?;
     let opened = async {
         use tenantguard::kms::{ServiceKeyState, ServicePurpose};
-        let keyring = env.guard.service_keys();
         let mut n = 0usize;
         for purpose in [
             ServicePurpose::RowMac,
