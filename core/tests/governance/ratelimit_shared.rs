@@ -422,10 +422,11 @@ mod postgres_backend {
             return;
         };
         let url = service_url(&pg);
-        rt().block_on(async {
-            guessing_stops_across_instances(Arc::new(PostgresLimiter::connect(&url, 2).unwrap()))
-                .await
-        });
+        // A 5 s call timeout, not the default 500 ms: this test is about counting across
+        // instances, and the first call connects (SCRAM), which a loaded CI machine can
+        // take longer than 500 ms to do; the timeout has its own tests.
+        let limiter = PostgresLimiter::connect_with(&url, 2, Duration::from_secs(5)).unwrap();
+        rt().block_on(async { guessing_stops_across_instances(Arc::new(limiter)).await });
     }
 
     #[test]
