@@ -15,13 +15,20 @@ TEXT = (
 
 
 @pytest.fixture
-def setup() -> Iterator[tuple[tg.Guard, tg.Egress, tg.TenantContext]]:
+def world() -> Iterator[tuple[tg.Guard, tg.Egress, tg.TenantContext, tg.ServiceRole]]:
     store = tg.MemoryStore()
-    guard, _service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
+    guard, service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), store)
     with guard:
-        acme = tg.TenantContext.service("acme", _service)
+        acme = tg.TenantContext.service("acme", service)
         guard.create_tenant(acme)
-        yield guard, tg.Egress(guard, store, registry=tg.Registry.example()), acme
+        yield guard, tg.Egress(guard, store, registry=tg.Registry.example()), acme, service
+
+
+@pytest.fixture
+def setup(
+    world: tuple[tg.Guard, tg.Egress, tg.TenantContext, tg.ServiceRole],
+) -> tuple[tg.Guard, tg.Egress, tg.TenantContext]:
+    return world[0], world[1], world[2]
 
 
 def test_default_policy_is_permissive(setup: tuple[tg.Guard, tg.Egress, tg.TenantContext]) -> None:
@@ -52,8 +59,9 @@ def test_policy_redacts_and_restores(setup: tuple[tg.Guard, tg.Egress, tg.Tenant
     assert any(e.action == "policy.change" for e in guard.audit_entries(acme))
 
 
-def test_policy_refuses_providers(setup: tuple[tg.Guard, tg.Egress, tg.TenantContext], service: tg.ServiceRole) -> None:
-    _, egress, acme = setup
+def test_policy_refuses_providers(world: tuple[tg.Guard, tg.Egress, tg.TenantContext, tg.ServiceRole]) -> None:
+    # User contexts are vouched with the capability of the guard they are used with.
+    _, egress, acme, service = world
     egress.set_policy(
         acme,
         tg.EgressPolicy(

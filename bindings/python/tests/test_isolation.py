@@ -24,6 +24,17 @@ def test_roles_refuse_a_viewer_write(guard: tg.Guard, acme: tg.TenantContext, se
         guard.open_record(other, "r1")
 
 
+def test_a_user_context_vouched_by_another_guards_capability_is_refused(guard: tg.Guard, acme: tg.TenantContext) -> None:
+    # Any code holding a guard can make a throwaway guard; its capability vouches for no one here.
+    other, other_service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore())
+    with other:
+        owner = tg.TenantContext.resolved(other_service, "acme", "mallory", "owner")
+        with pytest.raises(tg.PermissionDeniedError):
+            guard.put_record(owner, "r1", "run_log", b"x")
+        with pytest.raises(tg.PermissionDeniedError):
+            guard.audit_entries(owner)
+
+
 def test_memory_directory_organizations_and_roles(service: tg.ServiceRole) -> None:
     d = tg.MemoryDirectory()
     d.create(service, "org-acme", "olga")
