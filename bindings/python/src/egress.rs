@@ -12,7 +12,7 @@ use pyo3::types::PyType;
 use tenantguard::egress::{DenyReason, EgressDecision, EgressRequest, RedactionLevel};
 use tenantguard::redact::{HashKey, Operation, Operator, OrgPattern};
 
-use crate::errors::{invalid, py_err, runtime_err, to_py};
+use crate::errors::{invalid, py_err, to_py};
 use crate::guard::Guard;
 use crate::handle::Dependent;
 use crate::types::{tenant_id, TenantContext};
@@ -771,14 +771,17 @@ impl EgressEvent {
 }
 
 /// A Python callable observing egress decisions (metrics, alerts). It cannot refuse a
-/// decision: an exception it raises is reported as unraisable.
+/// decision: an exception it raises is reported as unraisable (a `KeyboardInterrupt` or
+/// `SystemExit` is raised when the call returns).
 struct PyEgressObserver(Py<PyAny>);
 
 impl tenantguard::egress::EgressObserver for PyEgressObserver {
     fn on_egress(&self, event: &tenantguard::egress::EgressEvent) {
         Python::attach(|py| {
             if let Err(e) = self.0.call1(py, (EgressEvent::from(event),)) {
-                e.write_unraisable(py, Some(self.0.bind(py)));
+                if !crate::errors::keep_interrupt(py, &e) {
+                    e.write_unraisable(py, Some(self.0.bind(py)));
+                }
             }
         })
     }
@@ -801,9 +804,7 @@ impl Egress {
         F: std::future::Future<Output = tenantguard::Result<T>>,
     {
         let e = self.0.get()?;
-        py.detach(|| crate::runtime::block_on(f(e)))
-            .map_err(runtime_err)?
-            .map_err(to_py)
+        py.detach(|| crate::runtime::block_on(f(e)))?.map_err(to_py)
     }
 }
 

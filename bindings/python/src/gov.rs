@@ -13,7 +13,7 @@ use tenantguard::store::RetentionWindow;
 use tenantguard::tokens::{Action, TokenConfig, TokenSecret, TokenSpec};
 use tenantguard::UserId;
 
-use crate::errors::{invalid, py_err, runtime_err, to_py};
+use crate::errors::{invalid, py_err, to_py};
 use crate::guard::{progress_fn, Guard};
 use crate::types::{secret_from, tenant_id, ServiceRole, TenantContext};
 
@@ -62,7 +62,8 @@ fn secs(name: &str, s: f64) -> PyResult<Duration> {
 /// A clock implemented in Python: a callable returning Unix seconds.
 ///
 /// If the callable raises, the exception is reported as unraisable and the system clock
-/// is used for that reading (a clock cannot fail in the core).
+/// is used for that reading (a clock cannot fail in the core); a `KeyboardInterrupt` or
+/// `SystemExit` is raised when the call returns instead.
 pub(crate) struct PyClock(pub(crate) Py<PyAny>);
 
 impl tenantguard::Clock for PyClock {
@@ -71,7 +72,9 @@ impl tenantguard::Clock for PyClock {
             |py| match self.0.call0(py).and_then(|r| r.extract::<i64>(py)) {
                 Ok(t) => t,
                 Err(e) => {
-                    e.write_unraisable(py, Some(self.0.bind(py)));
+                    if !crate::errors::keep_interrupt(py, &e) {
+                        e.write_unraisable(py, Some(self.0.bind(py)));
+                    }
                     tenantguard::Clock::now_unix(&tenantguard::SystemClock)
                 }
             },
@@ -1345,8 +1348,7 @@ fn block_on_export(
 ) -> PyResult<AuditReport> {
     let f = open().map_err(to_py)?;
     let out = std::io::BufWriter::new(f);
-    crate::runtime::block_on(g.audit().export(ctx, out))
-        .map_err(runtime_err)?
+    crate::runtime::block_on(g.audit().export(ctx, out))?
         .map(AuditReport::from)
         .map_err(to_py)
 }

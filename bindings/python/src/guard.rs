@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 use tenantguard::{CacheLimits, Result as CoreResult};
 
-use crate::errors::{runtime_err, to_py};
+use crate::errors::to_py;
 use crate::handle::GuardHandle;
 use crate::provider::{provider_from, stores_from};
 use crate::runtime::block_on;
@@ -51,9 +51,7 @@ impl Guard {
         F: std::future::Future<Output = CoreResult<T>>,
     {
         let g = self.get()?;
-        py.detach(|| block_on(f(g)))
-            .map_err(runtime_err)?
-            .map_err(to_py)
+        py.detach(|| block_on(f(g)))?.map_err(to_py)
     }
 }
 
@@ -665,7 +663,9 @@ where
     T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
 {
     // `False` (exactly, not any falsy value: a callback that returns nothing goes on)
-    // stops the job; an exception is kept to re-raise and the job goes on, as before.
+    // stops the job; an exception is kept to re-raise and the job goes on, as before. A
+    // `KeyboardInterrupt` or `SystemExit` (not an `Exception`) also stops the job: Ctrl-C
+    // must not wait for the rest of a long run.
     move |r: &R| {
         let (Some(cb), None) = (callback, &*err) else {
             return true;
@@ -676,8 +676,9 @@ where
                     .bind(py)
                     .is(pyo3::types::PyBool::new(py, false).as_any()),
                 Err(e) => {
+                    let go_on = e.is_instance_of::<pyo3::exceptions::PyException>(py);
                     *err = Some(e);
-                    true
+                    go_on
                 }
             },
         )

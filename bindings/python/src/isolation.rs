@@ -10,7 +10,7 @@ use tenantguard::tenant::{Directory, TenantError};
 use tenantguard::totp::{SeedEncoding, TotpAlgorithm, TotpParams};
 use tenantguard::{Principal, Role, TenantId, UserId};
 
-use crate::errors::{from_foreign, invalid, py_err, runtime_err, to_py};
+use crate::errors::{from_foreign, invalid, py_err, to_py};
 use crate::guard::Guard;
 use crate::handle::Dependent;
 use crate::types::{role, tenant_id, Credential, ServiceRole, TenantContext};
@@ -86,8 +86,7 @@ impl MemoryDirectory {
     fn role_of(&self, py: Python<'_>, user: &str, tenant: &str) -> PyResult<Option<&'static str>> {
         let (u, t) = (user_id(user)?, tenant_id(tenant)?);
         let r = py
-            .detach(|| crate::runtime::block_on(self.0.role_of(&u, &t)))
-            .map_err(runtime_err)?
+            .detach(|| crate::runtime::block_on(self.0.role_of(&u, &t)))?
             .map_err(py_err)?;
         Ok(r.map(Role::as_str))
     }
@@ -96,8 +95,7 @@ impl MemoryDirectory {
     fn memberships_of(&self, py: Python<'_>, user: &str) -> PyResult<Vec<Membership>> {
         let u = user_id(user)?;
         let list = py
-            .detach(|| crate::runtime::block_on(self.0.memberships_of(&u)))
-            .map_err(runtime_err)?
+            .detach(|| crate::runtime::block_on(self.0.memberships_of(&u)))?
             .map_err(py_err)?;
         Ok(list.into_iter().map(Membership::from).collect())
     }
@@ -199,8 +197,7 @@ impl DirectoryResolver {
     fn resolve(&self, py: Python<'_>, user: &str, tenant: &str) -> PyResult<TenantContext> {
         use tenantguard::TenantResolver;
         let (u, t) = (user_id(user)?, tenant_id(tenant)?);
-        py.detach(|| crate::runtime::block_on(self.0.resolve(&u, &t)))
-            .map_err(runtime_err)?
+        py.detach(|| crate::runtime::block_on(self.0.resolve(&u, &t)))?
             .map(|r| TenantContext(tenantguard::TenantContext::resolved(r)))
             .map_err(py_err)
     }
@@ -209,8 +206,7 @@ impl DirectoryResolver {
     fn visible_scopes(&self, py: Python<'_>, user: &str) -> PyResult<Vec<TenantContext>> {
         let u = user_id(user)?;
         let list = py
-            .detach(|| crate::runtime::block_on(self.0.visible_scopes(&u)))
-            .map_err(runtime_err)?
+            .detach(|| crate::runtime::block_on(self.0.visible_scopes(&u)))?
             .map_err(py_err)?;
         Ok(list.into_iter().map(TenantContext).collect())
     }
@@ -390,8 +386,7 @@ impl Revealer {
         purpose: &str,
     ) -> PyResult<Credential> {
         let (r, ctx) = (&self.0.get()?, &ctx.0);
-        py.detach(|| crate::runtime::block_on(r.open_credential(ctx, record_id, purpose)))
-            .map_err(runtime_err)?
+        py.detach(|| crate::runtime::block_on(r.open_credential(ctx, record_id, purpose)))?
             .map(Credential)
             .map_err(to_py)
     }
@@ -423,8 +418,7 @@ impl Revealer {
                     None => r.totp_code_now(ctx, record_id, &params, purpose).await,
                 }
             })
-        })
-        .map_err(runtime_err)?
+        })?
         .map(TotpCode)
         .map_err(to_py)
     }

@@ -173,8 +173,7 @@ impl PostgresStore {
         };
         py.detach(|| {
             crate::runtime::block_on(tenantguard::PostgresStore::connect_with(app, service, opts))
-        })
-        .map_err(crate::errors::runtime_err)?
+        })?
         .map(|s| PostgresStore(Arc::new(s)))
         .map_err(py_err)
     }
@@ -183,8 +182,7 @@ impl PostgresStore {
     /// returns how many migrations ran.
     #[staticmethod]
     fn migrate(py: Python<'_>, admin_url: &str) -> PyResult<usize> {
-        py.detach(|| crate::runtime::block_on(tenantguard::PostgresStore::migrate(admin_url)))
-            .map_err(crate::errors::runtime_err)?
+        py.detach(|| crate::runtime::block_on(tenantguard::PostgresStore::migrate(admin_url)))?
             .map_err(py_err)
     }
 
@@ -202,8 +200,7 @@ impl PostgresStore {
             tenantguard::UserId::new(user).map_err(py_err)?,
             crate::types::role(role)?,
         );
-        py.detach(|| crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now())))
-            .map_err(crate::errors::runtime_err)?
+        py.detach(|| crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now())))?
             .map_err(crate::errors::to_py)
     }
 
@@ -215,8 +212,7 @@ impl PostgresStore {
         user: &str,
     ) -> PyResult<bool> {
         let (ctx, user) = (&ctx.0, tenantguard::UserId::new(user).map_err(py_err)?);
-        py.detach(|| crate::runtime::block_on(self.0.remove_member(ctx, &user)))
-            .map_err(crate::errors::runtime_err)?
+        py.detach(|| crate::runtime::block_on(self.0.remove_member(ctx, &user)))?
             .map_err(crate::errors::to_py)
     }
 
@@ -228,8 +224,7 @@ impl PostgresStore {
     ) -> PyResult<Vec<crate::isolation::Membership>> {
         let ctx = &ctx.0;
         let list = py
-            .detach(|| crate::runtime::block_on(self.0.members(ctx)))
-            .map_err(crate::errors::runtime_err)?
+            .detach(|| crate::runtime::block_on(self.0.members(ctx)))?
             .map_err(py_err)?;
         Ok(list.into_iter().map(Into::into).collect())
     }

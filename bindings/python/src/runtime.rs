@@ -4,6 +4,10 @@
 //! inside the context of a shared multi-thread tokio runtime, so I/O-driven stores and key
 //! providers work, and a re-entrant call (a Python key provider calling back into
 //! tenantguard) cannot trigger tokio's nested-`block_on` panic.
+//!
+//! A `KeyboardInterrupt` or `SystemExit` raised by Python code the core called (a key
+//! provider, directory, clock, observer) is kept aside while the core unwinds its own
+//! error, and raised by `block_on` when the call returns (`errors::keep_interrupt`).
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -24,9 +28,16 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
         .map_err(Clone::clone)
 }
 
-/// Runs `fut` to completion on the calling thread, inside the runtime's context.
-pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output, String> {
-    let rt = runtime()?;
+/// Runs `fut` to completion on the calling thread, inside the runtime's context; a
+/// `KeyboardInterrupt` or `SystemExit` raised by a Python callback meanwhile wins over
+/// the core's result.
+pub(crate) fn block_on<F: Future>(fut: F) -> pyo3::PyResult<F::Output> {
+    let rt = runtime().map_err(crate::errors::runtime_err)?;
     let _ctx = rt.enter();
-    Ok(pollster::block_on(fut))
+    crate::errors::take_interrupt(); // none is pending between calls; never raise a stale one
+    let out = pollster::block_on(fut);
+    match crate::errors::take_interrupt() {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }

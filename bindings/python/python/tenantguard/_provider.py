@@ -15,6 +15,7 @@ class KeyProvider(Protocol):
     ``IntegrityError`` when the context does not match; ``AuthenticationFailedError``, what
     earlier releases asked for, is still understood); any other exception
     comes back to the caller as ``KeyProviderError`` with its type name and message.
+    A ``KeyboardInterrupt`` or ``SystemExit`` comes back as itself.
     Never put key material in an exception message. A provider must not call back into
     the same ``Guard``.
     """
