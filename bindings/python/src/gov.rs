@@ -945,11 +945,14 @@ impl Guard {
         ctx: &TenantContext,
         overrides: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        let text: String = match overrides.extract::<String>() {
-            Ok(s) => s,
+        let text: String = match overrides.cast::<pyo3::types::PyString>() {
+            Ok(s) => s.to_str()?.to_owned(),
+            // What `json.dumps` refuses (not a dict, a bytes value, a cycle) is a wrong
+            // argument, as a tenantguard error like any other.
             Err(_) => py
                 .import("json")?
-                .call_method1("dumps", (overrides,))?
+                .call_method1("dumps", (overrides,))
+                .map_err(|e| crate::errors::conversion(py, e))?
                 .extract()?,
         };
         let o = tenantguard::ratelimit::RateLimitOverrides::from_json(&text)
