@@ -56,6 +56,7 @@ __all__ = [
     "ServiceRole",
     "SessionInfo",
     "SessionTokens",
+    "ShredReport",
     "SqliteStore",
     "StreamRestorer",
     "SubProcessor",
