@@ -618,6 +618,14 @@ fn builder_from(
         b = b.governance(g.0.clone());
     }
     if let Some(c) = clock {
+        // Checked now: a clock that cannot be called would only be reported as
+        // unraisable, at every reading, while the system clock silently stands in.
+        if !c.bind(store.py()).is_callable() {
+            return Err(crate::errors::wrong_type(format!(
+                "clock must be a callable returning Unix seconds, got {}",
+                c.bind(store.py()).get_type().name()?
+            )));
+        }
         b = b.clock(crate::gov::PyClock(c));
     }
     for (name, p) in tenant_key_providers.unwrap_or_default() {

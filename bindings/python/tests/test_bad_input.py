@@ -34,6 +34,9 @@ def test_wrong_types_and_none(guard: tg.Guard, acme: tg.TenantContext) -> None:
         tg.Guard(object(), tg.MemoryStore())
     with pytest.raises(TypeError):
         tg.Credential.password(None)  # type: ignore[arg-type]
+    for make in (tg.Guard, tg.Guard.with_service):
+        with pytest.raises(tg.InvalidTypeError, match="clock must be a callable"):
+            make(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=1_800_000_000)  # type: ignore[arg-type]
     with pytest.raises(tg.InvalidInputError, match="key_id"):
         g.retire_key(acme, -1)
 
