@@ -823,6 +823,9 @@ impl Egress {
         let policies = store
             .map(|s| crate::provider::stores_from(s).map(|(_, p)| p))
             .transpose()?;
+        if let Some(o) = &observer {
+            crate::errors::callable(guard.py(), o, "observer")?;
+        }
         guard
             .handle()
             .dependent("Egress", |g| {

@@ -163,6 +163,19 @@ pub(crate) fn wrong_type(msg: impl Into<String>) -> PyErr {
     InvalidTypeError::new_err(msg.into())
 }
 
+/// `InvalidTypeError` unless `ob` (the argument `what`) can be called: a callback that
+/// cannot be called is refused when it is given, not reported at each call.
+pub(crate) fn callable(py: Python<'_>, ob: &Py<PyAny>, what: &str) -> PyResult<()> {
+    let ob = ob.bind(py);
+    if ob.is_callable() {
+        return Ok(());
+    }
+    Err(wrong_type(format!(
+        "{what} must be callable, got {}",
+        ob.get_type().name()?
+    )))
+}
+
 /// Use of a closed object, raised as `ClosedError` (also a `ValueError`).
 pub(crate) fn closed(msg: impl Into<String>) -> PyErr {
     ClosedError::new_err(msg.into())

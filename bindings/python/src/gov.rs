@@ -1169,9 +1169,9 @@ impl Guard {
     ) -> PyResult<SweepReport> {
         let ctx = &ctx.0;
         let mut callback_err: Option<PyErr> = None;
-        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let report = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             SweepReport::from(r)
-        });
+        })?;
         let r = self.run(py, |g| async move {
             g.retention().sweep(ctx, batch_size, report).await
         })?;
@@ -1199,9 +1199,9 @@ impl Guard {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
         let mut callback_err: Option<PyErr> = None;
-        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let report = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             SweepAllReport::from(r)
-        });
+        })?;
         let r = self.run(py, |g| async move {
             g.retention()
                 .sweep_all_with_progress(svc, start, batch_size, report)

@@ -506,9 +506,9 @@ impl Guard {
     ) -> PyResult<ReencryptReport> {
         let (ctx, from) = (&ctx.0, key_id(from_key_id)?);
         let mut callback_err: Option<PyErr> = None;
-        let each = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let each = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             ReencryptReport::from(r)
-        });
+        })?;
         let report = self.run(py, |g| async move {
             g.keys().reencrypt(ctx, from, batch_size, each).await
         })?;
@@ -541,9 +541,9 @@ impl Guard {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
         let mut callback_err: Option<PyErr> = None;
-        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let report = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             RewrapReport::from(r)
-        });
+        })?;
         let r = self.run(py, |g| async move {
             g.keys().rewrap(svc, start, batch_size, report).await
         })?;
@@ -620,12 +620,7 @@ fn builder_from(
     if let Some(c) = clock {
         // Checked now: a clock that cannot be called would only be reported as
         // unraisable, at every reading, while the system clock silently stands in.
-        if !c.bind(store.py()).is_callable() {
-            return Err(crate::errors::wrong_type(format!(
-                "clock must be a callable returning Unix seconds, got {}",
-                c.bind(store.py()).get_type().name()?
-            )));
-        }
+        crate::errors::callable(store.py(), &c, "clock")?;
         b = b.clock(crate::gov::PyClock(c));
     }
     for (name, p) in tenant_key_providers.unwrap_or_default() {
@@ -663,18 +658,23 @@ fn shared_rate_limiter(_url: &str) -> PyResult<tenantguard::ratelimit::RateLimit
 }
 
 pub(crate) fn progress_fn<'a, R, T>(
+    py: Python<'_>,
     callback: Option<&'a Py<PyAny>>,
     err: &'a mut Option<PyErr>,
     convert: impl Fn(&R) -> T + Send + 'a,
-) -> impl FnMut(&R) -> bool + Send + 'a
+) -> PyResult<impl FnMut(&R) -> bool + Send + 'a>
 where
     T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
 {
+    // Refused before the job starts, not after it ran to the end.
+    if let Some(cb) = callback {
+        crate::errors::callable(py, cb, "progress")?;
+    }
     // `False` (exactly, not any falsy value: a callback that returns nothing goes on)
     // stops the job; an exception is kept to re-raise and the job goes on, as before. A
     // `KeyboardInterrupt` or `SystemExit` (not an `Exception`) also stops the job: Ctrl-C
     // must not wait for the rest of a long run.
-    move |r: &R| {
+    Ok(move |r: &R| {
         let (Some(cb), None) = (callback, &*err) else {
             return true;
         };
@@ -690,7 +690,7 @@ where
                 }
             },
         )
-    }
+    })
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -342,6 +342,7 @@ impl Revealer {
         #[pyo3(from_py_with = crate::errors::arg)] guard: PyRef<'_, Guard>,
         observer: Py<PyAny>,
     ) -> PyResult<Self> {
+        crate::errors::callable(guard.py(), &observer, "observer")?;
         guard
             .handle()
             .dependent("Revealer", |g| {
