@@ -804,6 +804,7 @@ impl Egress {
         F: std::future::Future<Output = tenantguard::Result<T>>,
     {
         let e = self.0.get()?;
+        let _scope = self.0.enter()?;
         py.detach(|| crate::runtime::block_on(f(e)))?.map_err(to_py)
     }
 }

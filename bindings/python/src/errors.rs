@@ -176,6 +176,11 @@ pub(crate) fn callable(py: Python<'_>, ob: &Py<PyAny>, what: &str) -> PyResult<(
     )))
 }
 
+/// A call the binding refuses in the current state, raised as `ConflictError`.
+pub(crate) fn conflict(msg: impl Into<String>) -> PyErr {
+    ConflictError::new_err(msg.into())
+}
+
 /// Use of a closed object, raised as `ClosedError` (also a `ValueError`).
 pub(crate) fn closed(msg: impl Into<String>) -> PyErr {
     ClosedError::new_err(msg.into())

@@ -1066,6 +1066,7 @@ impl Guard {
         match dest {
             Dest::Path(path) => {
                 let g = self.get()?;
+                let _scope = self.handle().enter()?;
                 py.detach(|| {
                     block_on_export(&g, ctx, || {
                         std::fs::File::create(&path).map_err(|e| {

@@ -51,6 +51,7 @@ impl Guard {
         F: std::future::Future<Output = CoreResult<T>>,
     {
         let g = self.get()?;
+        let _scope = self.handle.enter()?;
         py.detach(|| block_on(f(g)))?.map_err(to_py)
     }
 }

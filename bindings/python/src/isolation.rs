@@ -387,6 +387,7 @@ impl Revealer {
         purpose: &str,
     ) -> PyResult<Credential> {
         let (r, ctx) = (&self.0.get()?, &ctx.0);
+        let _scope = self.0.enter()?;
         py.detach(|| crate::runtime::block_on(r.open_credential(ctx, record_id, purpose)))?
             .map(Credential)
             .map_err(to_py)
@@ -410,6 +411,7 @@ impl Revealer {
     ) -> PyResult<TotpCode> {
         let params = totp_params(algorithm, digits, period, encoding)?;
         let (r, ctx) = (&self.0.get()?, &ctx.0);
+        let _scope = self.0.enter()?;
         // Without a time, the guard's own clock (a custom `clock=` included), never the
         // system's: the core accepts only that clock's step plus or minus one.
         py.detach(|| {

@@ -304,6 +304,7 @@ impl tenantguard::KeyProvider for PyKeyProvider {
     }
 
     async fn current_kek(&self) -> Result<String, KmsError> {
+        let _in = crate::handle::ProviderScope::enter();
         Python::attach(|py| {
             self.obj
                 .call_method0(py, "current_kek")
@@ -313,6 +314,7 @@ impl tenantguard::KeyProvider for PyKeyProvider {
     }
 
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        let _in = crate::handle::ProviderScope::enter();
         Python::attach(|py| {
             let call = || -> PyResult<(String, Vec<u8>)> {
                 let key = PyBytes::new(py, key.expose());
@@ -326,6 +328,7 @@ impl tenantguard::KeyProvider for PyKeyProvider {
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
+        let _in = crate::handle::ProviderScope::enter();
         Python::attach(|py| {
             let call = || -> PyResult<Vec<u8>> {
                 let ct = PyBytes::new(py, &wrapped.ciphertext);

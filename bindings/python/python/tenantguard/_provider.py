@@ -17,7 +17,8 @@ class KeyProvider(Protocol):
     comes back to the caller as ``KeyProviderError`` with its type name and message.
     A ``KeyboardInterrupt`` or ``SystemExit`` comes back as itself.
     Never put key material in an exception message. A provider must not call back into
-    the same ``Guard``.
+    the same ``Guard`` (or an ``Egress``/``Revealer`` built from it): such a call raises
+    ``ConflictError`` instead of waiting forever for the key the provider is loading.
     """
 
     def current_kek(self) -> str:
