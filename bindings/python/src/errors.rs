@@ -243,6 +243,21 @@ pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
     KmsError::Provider(format!("{name}: {msg}"))
 }
 
+/// The message of an error raised by a Python directory or observer ("TypeName: message"),
+/// which the core reports in its own error. Not a key provider's: no "key provider
+/// failed" in it. A `KeyboardInterrupt` or `SystemExit` is raised when the call returns.
+pub(crate) fn foreign_message(py: Python<'_>, err: &PyErr) -> String {
+    keep_interrupt(py, err);
+    let value = err.value(py);
+    let msg = value.str().map(|s| s.to_string()).unwrap_or_default();
+    let name = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    format!("{name}: {msg}")
+}
+
 /// The runtime could not start (a resource failure of this process).
 pub(crate) fn runtime_err(msg: String) -> PyErr {
     TenantguardError::new_err(msg)

@@ -10,7 +10,7 @@ use tenantguard::tenant::{Directory, TenantError};
 use tenantguard::totp::{SeedEncoding, TotpAlgorithm, TotpParams};
 use tenantguard::{Principal, Role, TenantId, UserId};
 
-use crate::errors::{from_foreign, invalid, py_err, to_py};
+use crate::errors::{foreign_message, invalid, py_err, to_py};
 use crate::guard::Guard;
 use crate::handle::Dependent;
 use crate::types::{role, tenant_id, Credential, ServiceRole, TenantContext};
@@ -111,7 +111,7 @@ impl MemoryDirectory {
 struct PyDirectory(Py<PyAny>);
 
 fn foreign(py: Python<'_>, e: PyErr) -> TenantError {
-    TenantError::Directory(from_foreign(py, e).to_string())
+    TenantError::Directory(foreign_message(py, &e))
 }
 
 fn parse_role(s: &str) -> Result<Role, TenantError> {
@@ -267,7 +267,7 @@ impl OpenObserver for PyObserver {
             self.0
                 .call1(py, (OpenEvent::from(event),))
                 .map(|_| ())
-                .map_err(|e| from_foreign(py, e).to_string())
+                .map_err(|e| foreign_message(py, &e))
         })
     }
 }
