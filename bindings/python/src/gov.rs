@@ -1069,14 +1069,20 @@ impl Guard {
                 let _scope = self.handle().enter()?;
                 py.detach(|| {
                     block_on_export(&g, ctx, || {
-                        std::fs::File::create(&path).map_err(|e| {
-                            tenantguard::audit::AuditError::Io(format!(
-                                "cannot create {}: {}",
-                                path.display(),
-                                e.kind()
-                            ))
-                            .into()
-                        })
+                        // Not truncated yet: see `ExportFile`.
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .create(true)
+                            .truncate(false)
+                            .open(&path)
+                            .map_err(|e| {
+                                tenantguard::audit::AuditError::Io(format!(
+                                    "cannot create {}: {}",
+                                    path.display(),
+                                    e.kind()
+                                ))
+                                .into()
+                            })
                     })
                 })
             }
@@ -1344,17 +1350,52 @@ impl Guard {
     }
 }
 
+/// The export's file, opened without truncating it and emptied before the first byte the
+/// export writes (or once it succeeds): an export refused before it writes anything (a
+/// role without the right) leaves an earlier export at that path as it was.
+struct ExportFile {
+    out: std::io::BufWriter<std::fs::File>,
+    emptied: bool,
+}
+
+impl ExportFile {
+    fn empty(&mut self) -> std::io::Result<()> {
+        if !self.emptied {
+            self.out.get_ref().set_len(0)?;
+            self.emptied = true;
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for ExportFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.empty()?;
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Exports to a file opened by `open` (inside the runtime, GIL released by the caller).
 fn block_on_export(
     g: &tenantguard::Guard,
     ctx: &tenantguard::TenantContext,
     open: impl FnOnce() -> tenantguard::Result<std::fs::File>,
 ) -> PyResult<AuditReport> {
+    use std::io::Write as _;
     let f = open().map_err(to_py)?;
-    let out = std::io::BufWriter::new(f);
-    crate::runtime::block_on(g.audit().export(ctx, out))?
-        .map(AuditReport::from)
-        .map_err(to_py)
+    let mut out = ExportFile {
+        out: std::io::BufWriter::new(f),
+        emptied: false,
+    };
+    let report = crate::runtime::block_on(g.audit().export(ctx, &mut out))?.map_err(to_py)?;
+    out.empty().and_then(|()| out.flush()).map_err(|e| {
+        to_py(tenantguard::audit::AuditError::Io(format!("cannot write: {}", e.kind())).into())
+    })?;
+    Ok(AuditReport::from(report))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
