@@ -289,7 +289,10 @@ impl SubProcessor {
     fn __repr__(&self) -> String {
         format!(
             "SubProcessor(id={:?}, name={:?}, data_categories={:?}, optional={})",
-            self.id, self.name, self.data_categories, self.optional
+            self.id,
+            self.name,
+            self.data_categories,
+            crate::gov::py_bool(self.optional)
         )
     }
 }
@@ -406,7 +409,7 @@ impl PseudonymSession {
             "PseudonymSession(tenant={:?}, entries={}, expired={})",
             self.0.tenant().as_str(),
             self.0.len(),
-            self.0.is_expired()
+            crate::gov::py_bool(self.0.is_expired())
         )
     }
 

@@ -18,6 +18,15 @@ use crate::guard::{progress_fn, Guard};
 use crate::types::{secret_from, tenant_id, ServiceRole, TenantContext};
 
 /// An optional value as Python prints it (`None`, or the value).
+/// A bool as Python writes it (`True`/`False`), for a `repr`.
+pub(crate) fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
 pub(crate) fn opt<T: std::fmt::Debug>(v: &Option<T>) -> String {
     v.as_ref()
         .map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
@@ -677,7 +686,7 @@ pub(crate) struct PasswordCheck {
 #[pymethods]
 impl PasswordCheck {
     fn __repr__(&self) -> String {
-        format!("PasswordCheck(needs_rehash={})", self.needs_rehash)
+        format!("PasswordCheck(needs_rehash={})", py_bool(self.needs_rehash))
     }
 
     fn __bool__(&self) -> bool {
