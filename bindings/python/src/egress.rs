@@ -377,7 +377,7 @@ impl PseudonymSession {
 
     /// Puts the original values back into `answer` (placeholders of this session only).
     fn restore(&self, py: Python<'_>, answer: &str) -> PyResult<String> {
-        py.detach(|| self.0.restore(answer)).map_err(py_err)
+        crate::runtime::detach(py, || self.0.restore(answer)).map_err(py_err)
     }
 
     /// A `StreamRestorer` for an answer arriving in chunks. It keeps this session alive.
@@ -444,7 +444,7 @@ fn finished_err() -> PyErr {
 impl StreamRestorer {
     /// Feeds one chunk; returns the restored text that can be emitted now.
     fn push(&self, py: Python<'_>, chunk: &str) -> PyResult<String> {
-        py.detach(|| match self.lock().as_mut() {
+        crate::runtime::detach(py, || match self.lock().as_mut() {
             Some(r) => r.push(chunk).map_err(py_err),
             None => Err(finished_err()),
         })
@@ -452,7 +452,7 @@ impl StreamRestorer {
 
     /// Ends the stream, returning whatever was held back (restored).
     fn finish(&self, py: Python<'_>) -> PyResult<String> {
-        py.detach(|| match self.lock().take() {
+        crate::runtime::detach(py, || match self.lock().take() {
             Some(r) => r.finish().map_err(py_err),
             None => Err(finished_err()),
         })
@@ -590,7 +590,7 @@ impl Redactor {
 
     /// The values recognized in `text`, in order.
     fn find(&self, py: Python<'_>, text: &str) -> PyResult<Vec<Finding>> {
-        let found = py.detach(|| self.0.find(text)).map_err(py_err)?;
+        let found = crate::runtime::detach(py, || self.0.find(text)).map_err(py_err)?;
         Ok(found.iter().map(Finding::from).collect())
     }
 
@@ -623,7 +623,7 @@ impl Redactor {
                 Operation::Pseudonymize(&session.ok_or_else(|| need("pseudonymize"))?.0)
             }
         };
-        let r = py.detach(|| self.0.redact(text, &op)).map_err(py_err)?;
+        let r = crate::runtime::detach(py, || self.0.redact(text, &op)).map_err(py_err)?;
         let summary = r.summary();
         Ok(Redacted {
             findings: r
@@ -679,7 +679,7 @@ impl Prepared {
 
     /// The provider's answer with pseudonymized values restored.
     fn restore(&self, py: Python<'_>, answer: &str) -> PyResult<String> {
-        py.detach(|| self.0.restore(answer)).map_err(py_err)
+        crate::runtime::detach(py, || self.0.restore(answer)).map_err(py_err)
     }
 
     /// `restore` for an answer arriving in chunks (a streamed LLM response); passes text
@@ -780,13 +780,14 @@ struct PyEgressObserver(Py<PyAny>);
 
 impl tenantguard::egress::EgressObserver for PyEgressObserver {
     fn on_egress(&self, event: &tenantguard::egress::EgressEvent) {
-        Python::attach(|py| {
+        // Skipped once the interpreter is shutting down (`runtime::callback`).
+        let _ = crate::runtime::callback(|py| {
             if let Err(e) = self.0.call1(py, (EgressEvent::from(event),)) {
                 if !crate::errors::keep_interrupt(py, &e) {
                     e.write_unraisable(py, Some(self.0.bind(py)));
                 }
             }
-        })
+        });
     }
 }
 
@@ -808,7 +809,7 @@ impl Egress {
     {
         let e = self.0.get()?;
         let _scope = self.0.enter()?;
-        py.detach(|| crate::runtime::block_on(f(e)))?.map_err(to_py)
+        crate::runtime::detach(py, || crate::runtime::block_on(f(e)))?.map_err(to_py)
     }
 }
 

@@ -77,17 +77,21 @@ pub(crate) struct PyClock(pub(crate) Py<PyAny>);
 
 impl tenantguard::Clock for PyClock {
     fn now_unix(&self) -> i64 {
-        Python::attach(
+        // The system clock stands in once the interpreter is shutting down, as for a
+        // clock that raises (`runtime::callback`).
+        crate::runtime::callback(
             |py| match self.0.call0(py).and_then(|r| r.extract::<i64>(py)) {
-                Ok(t) => t,
+                Ok(t) => Some(t),
                 Err(e) => {
                     if !crate::errors::keep_interrupt(py, &e) {
                         e.write_unraisable(py, Some(self.0.bind(py)));
                     }
-                    tenantguard::Clock::now_unix(&tenantguard::SystemClock)
+                    None
                 }
             },
         )
+        .flatten()
+        .unwrap_or_else(|| tenantguard::Clock::now_unix(&tenantguard::SystemClock))
     }
 }
 
@@ -421,12 +425,12 @@ fn verify_audit_export(
     };
     if let Ok(b) = source.cast::<PyBytes>() {
         let data = b.as_bytes();
-        return py.detach(|| run(&mut &data[..])).map(AuditReport::from);
+        return crate::runtime::detach(py, || run(&mut &data[..])).map(AuditReport::from);
     }
     let path: std::path::PathBuf = source
         .extract()
         .map_err(|_| crate::errors::wrong_type("source must be bytes or a path"))?;
-    py.detach(|| {
+    crate::runtime::detach(py, || {
         let f = std::fs::File::open(&path).map_err(|e| {
             py_err(tenantguard::audit::AuditError::Io(format!(
                 "cannot open {}: {}",
@@ -728,7 +732,7 @@ impl PasswordHasher {
     /// The argon2id PHC string of `password` (fresh random salt).
     fn hash(&self, py: Python<'_>, password: &Bound<'_, PyAny>) -> PyResult<String> {
         let pw = self::password(password)?;
-        py.detach(|| self.0.hash(&pw)).map_err(py_err)
+        crate::runtime::detach(py, || self.0.hash(&pw)).map_err(py_err)
     }
 
     /// Checks `password` against stored hash `phc`; raises `AuthenticationFailedError`
@@ -740,7 +744,7 @@ impl PasswordHasher {
         phc: &str,
     ) -> PyResult<PasswordCheck> {
         let pw = self::password(password)?;
-        py.detach(|| self.0.verify(&pw, phc))
+        crate::runtime::detach(py, || self.0.verify(&pw, phc))
             .map(|c| PasswordCheck {
                 needs_rehash: c.needs_rehash,
             })
@@ -1076,7 +1080,7 @@ impl Guard {
             Dest::Path(path) => {
                 let g = self.get()?;
                 let _scope = self.handle().enter()?;
-                py.detach(|| {
+                crate::runtime::detach(py, || {
                     block_on_export(&g, ctx, || {
                         // Not truncated yet: see `ExportFile`.
                         std::fs::OpenOptions::new()

@@ -52,7 +52,7 @@ impl Guard {
     {
         let g = self.get()?;
         let _scope = self.handle.enter()?;
-        py.detach(|| block_on(f(g)))?.map_err(to_py)
+        crate::runtime::detach(py, || block_on(f(g)))?.map_err(to_py)
     }
 }
 
@@ -149,7 +149,7 @@ impl Guard {
         py: Python<'_>,
         directory: std::path::PathBuf,
     ) -> PyResult<Self> {
-        py.detach(|| tenantguard::Guard::embedded(&directory))
+        crate::runtime::detach(py, || tenantguard::Guard::embedded(&directory))
             .map(Self::new_inner)
             .map_err(to_py)
     }
@@ -161,9 +161,9 @@ impl Guard {
         py: Python<'_>,
         directory: std::path::PathBuf,
     ) -> PyResult<(Self, ServiceRole)> {
-        let (g, s) = py
-            .detach(|| tenantguard::Guard::embedded_with_service(&directory))
-            .map_err(to_py)?;
+        let (g, s) =
+            crate::runtime::detach(py, || tenantguard::Guard::embedded_with_service(&directory))
+                .map_err(to_py)?;
         Ok((Self::new_inner(g), ServiceRole(s)))
     }
 
@@ -679,8 +679,9 @@ where
         let (Some(cb), None) = (callback, &*err) else {
             return true;
         };
-        Python::attach(
-            |py| match Py::new(py, convert(r)).and_then(|obj| cb.call1(py, (obj,))) {
+        // Once the interpreter is shutting down the job stops (`runtime::callback`).
+        crate::runtime::callback(|py| {
+            match Py::new(py, convert(r)).and_then(|obj| cb.call1(py, (obj,))) {
                 Ok(ret) => !ret
                     .bind(py)
                     .is(pyo3::types::PyBool::new(py, false).as_any()),
@@ -689,8 +690,9 @@ where
                     *err = Some(e);
                     go_on
                 }
-            },
-        )
+            }
+        })
+        .unwrap_or(false)
     })
 }
 

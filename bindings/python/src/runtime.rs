@@ -10,7 +10,11 @@
 //! error, and raised by `block_on` when the call returns (`errors::keep_interrupt`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use pyo3::prelude::*;
 
 static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
 
@@ -40,4 +44,86 @@ pub(crate) fn block_on<F: Future>(fut: F) -> pyo3::PyResult<F::Output> {
         Some(e) => Err(e),
         None => Ok(out),
     }
+}
+
+/// The error of a callback refused because the interpreter is shutting down.
+pub(crate) const SHUTTING_DOWN: &str = "the Python interpreter is shutting down";
+
+/// Set by an `atexit` hook once the interpreter begins to shut down.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Python callbacks (key provider, clock, directory, observer, progress) running now.
+static IN_CALLBACK: AtomicUsize = AtomicUsize::new(0);
+
+/// How long the `atexit` hook waits for running callbacks to return.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Runs a Python callback for the core, unless the interpreter is shutting down: then
+/// `None`, and the caller fails or skips the callback.
+///
+/// A thread (a daemon thread, say) still in Python code it entered from the core when
+/// finalization begins is terminated by CPython with `pthread_exit`, whose forced unwind
+/// through the core's frames aborts the whole process. So the `atexit` hook (which runs
+/// before that phase) stops new callbacks and waits for the running ones to return.
+pub(crate) fn callback<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    // Counted before the flag is read; the hook sets the flag before reading the count
+    // (both SeqCst): either the hook waits for this callback or this callback sees the flag.
+    IN_CALLBACK.fetch_add(1, Ordering::SeqCst);
+    let out = if EXITING.load(Ordering::SeqCst) {
+        None
+    } else {
+        Some(Python::attach(f))
+    };
+    IN_CALLBACK.fetch_sub(1, Ordering::SeqCst);
+    out
+}
+
+/// Threads between the end of a detached call (`detach`) and taking the GIL back.
+static REATTACHING: AtomicUsize = AtomicUsize::new(0);
+
+/// `py.detach(f)`, except that a thread whose call ends once the interpreter is shutting
+/// down never takes the GIL back: CPython would end it with `pthread_exit`, whose forced
+/// unwind through these frames aborts the process. It parks instead, until the process
+/// exits (a daemon thread's call has no one left to return to).
+pub(crate) fn detach<T, F>(py: Python<'_>, f: F) -> T
+where
+    F: Send + FnOnce() -> T,
+    T: Send,
+{
+    let out = py.detach(|| {
+        let out = f();
+        // Counted before the flag is read, as in `callback`.
+        REATTACHING.fetch_add(1, Ordering::SeqCst);
+        if EXITING.load(Ordering::SeqCst) {
+            REATTACHING.fetch_sub(1, Ordering::SeqCst);
+            loop {
+                std::thread::park();
+            }
+        }
+        out
+    });
+    REATTACHING.fetch_sub(1, Ordering::SeqCst);
+    out
+}
+
+/// The `atexit` hook: no new callbacks, and no thread takes the GIL back from a call;
+/// waits (GIL released) for the callbacks running and the threads already taking it back.
+#[pyfunction]
+fn _shutting_down(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let start = std::time::Instant::now();
+        while (IN_CALLBACK.load(Ordering::SeqCst) > 0 || REATTACHING.load(Ordering::SeqCst) > 0)
+            && start.elapsed() < DRAIN
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
+/// Registers the `atexit` hook.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let hook = wrap_pyfunction!(_shutting_down, m)?;
+    m.py().import("atexit")?.call_method1("register", (hook,))?;
+    Ok(())
 }
