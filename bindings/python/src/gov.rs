@@ -68,7 +68,25 @@ fn secs(name: &str, s: f64) -> PyResult<Duration> {
         .map_err(|_| invalid(format!("{name} must be a finite, non-negative number")))
 }
 
-/// A clock implemented in Python: a callable returning Unix seconds.
+/// Unix seconds from a clock's `int`, or from a finite `float` such as `time.time()`
+/// returns (rounded down).
+fn unix_seconds(v: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if let Ok(f) = v.cast::<pyo3::types::PyFloat>() {
+        let secs = f.value().floor();
+        // Well inside i64 (and inside any date the core accepts), so the cast is exact.
+        return if (-1e15..1e15).contains(&secs) {
+            Ok(secs as i64)
+        } else {
+            Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "the clock returned {}: not Unix seconds",
+                f.value()
+            )))
+        };
+    }
+    v.extract::<i64>()
+}
+
+/// A clock implemented in Python: a callable returning Unix seconds (`int` or `float`).
 ///
 /// If the callable raises, the exception is reported as unraisable and the system clock
 /// is used for that reading (a clock cannot fail in the core); a `KeyboardInterrupt` or
@@ -79,8 +97,8 @@ impl tenantguard::Clock for PyClock {
     fn now_unix(&self) -> i64 {
         // The system clock stands in once the interpreter is shutting down, as for a
         // clock that raises (`runtime::callback`).
-        crate::runtime::callback(
-            |py| match self.0.call0(py).and_then(|r| r.extract::<i64>(py)) {
+        crate::runtime::callback(|py| {
+            match self.0.call0(py).and_then(|r| unix_seconds(r.bind(py))) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     if !crate::errors::keep_interrupt(py, &e) {
@@ -88,8 +106,8 @@ impl tenantguard::Clock for PyClock {
                     }
                     None
                 }
-            },
-        )
+            }
+        })
         .flatten()
         .unwrap_or_else(|| tenantguard::Clock::now_unix(&tenantguard::SystemClock))
     }
