@@ -189,6 +189,7 @@ impl Guard {
         self.handle.close();
     }
 
+    /// Whether this guard was closed.
     #[getter]
     fn closed(&self) -> bool {
         self.handle.is_closed()
@@ -376,7 +377,6 @@ impl Guard {
         Ok(keys.into_iter().map(KeyInfo::from).collect())
     }
 
-    /// Rotates the tenant's data key; returns the new key id.
     /// Adds `user` to the context's tenant with `role` or changes its role; returns the
     /// role it had (`None`: not a member). Admins manage non-owners, owners also owners;
     /// the last owner stays; the acting user's stored role counts. Audited.
@@ -484,6 +484,7 @@ impl Guard {
         })
     }
 
+    /// Rotates the tenant's data key; returns the new key id.
     fn rotate_tenant_key(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {

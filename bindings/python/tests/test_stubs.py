@@ -77,3 +77,4 @@ _DUNDERS = {
     "__contains__",
     "__getitem__",
 }
+
