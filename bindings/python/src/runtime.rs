@@ -52,6 +52,16 @@ pub(crate) const SHUTTING_DOWN: &str = "the Python interpreter is shutting down"
 /// Set by an `atexit` hook once the interpreter begins to shut down.
 static EXITING: AtomicBool = AtomicBool::new(false);
 
+/// The thread that ran the `atexit` hook: the one finalizing the interpreter. It is never
+/// ended by `pthread_exit`, and later `atexit` hooks (registered before this module was
+/// imported) may still call tenantguard on it, so it is never refused or parked.
+static FINALIZER: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// Whether the interpreter is shutting down and this thread is not the one finalizing it.
+fn exiting_elsewhere() -> bool {
+    EXITING.load(Ordering::SeqCst) && FINALIZER.get() != Some(&std::thread::current().id())
+}
+
 /// Python callbacks (key provider, clock, directory, observer, progress) running now.
 static IN_CALLBACK: AtomicUsize = AtomicUsize::new(0);
 
@@ -69,7 +79,7 @@ pub(crate) fn callback<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R
     // Counted before the flag is read; the hook sets the flag before reading the count
     // (both SeqCst): either the hook waits for this callback or this callback sees the flag.
     IN_CALLBACK.fetch_add(1, Ordering::SeqCst);
-    let out = if EXITING.load(Ordering::SeqCst) {
+    let out = if exiting_elsewhere() {
         None
     } else {
         Some(Python::attach(f))
@@ -94,7 +104,7 @@ where
         let out = f();
         // Counted before the flag is read, as in `callback`.
         REATTACHING.fetch_add(1, Ordering::SeqCst);
-        if EXITING.load(Ordering::SeqCst) {
+        if exiting_elsewhere() {
             REATTACHING.fetch_sub(1, Ordering::SeqCst);
             loop {
                 std::thread::park();
@@ -110,6 +120,8 @@ where
 /// waits (GIL released) for the callbacks running and the threads already taking it back.
 #[pyfunction]
 fn _shutting_down(py: Python<'_>) {
+    // Set before the flag, so the finalizing thread never sees itself as "elsewhere".
+    let _ = FINALIZER.set(std::thread::current().id());
     EXITING.store(true, Ordering::SeqCst);
     py.detach(|| {
         let start = std::time::Instant::now();

@@ -93,3 +93,33 @@ def test_interpreter_exit_while_a_daemon_thread_is_in_a_key_provider(tmp_path: P
     tests = str(Path(__file__).parent)
     done = subprocess.run([sys.executable, str(script), tests], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+LATE_ATEXIT_HOOK = """
+import atexit, sys
+sys.path.insert(0, sys.argv[1])
+
+def flush():  # registered before tenantguard is imported: runs after its own hook
+    s = g.seal(ctx, "c", b"late")
+    assert g.open(ctx, "c", s) == b"late"
+    print("flushed", flush=True)
+
+atexit.register(flush)
+import tenantguard as tg
+from test_provider import HmacKeyProvider
+
+g, service = tg.Guard.with_service(HmacKeyProvider(), tg.MemoryStore(), cache_max_tenants=0)
+ctx = tg.TenantContext.service("acme", service)
+g.create_tenant(ctx)
+"""
+
+
+def test_a_later_atexit_hook_on_the_main_thread_still_works(tmp_path: Path) -> None:
+    # The exit hook above stops callbacks and parks returning threads; the thread that
+    # finalizes the interpreter must be exempt, or a hook that runs after it hangs forever.
+    script = tmp_path / "late.py"
+    script.write_text(LATE_ATEXIT_HOOK)
+    tests = str(Path(__file__).parent)
+    done = subprocess.run([sys.executable, str(script), tests], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "flushed" in done.stdout
