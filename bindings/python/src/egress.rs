@@ -12,7 +12,7 @@ use pyo3::types::PyType;
 use tenantguard::egress::{DenyReason, EgressDecision, EgressRequest, RedactionLevel};
 use tenantguard::redact::{HashKey, Operation, Operator, OrgPattern};
 
-use crate::errors::{invalid, py_err, runtime_err, to_py};
+use crate::errors::{invalid, py_err, to_py};
 use crate::guard::Guard;
 use crate::handle::Dependent;
 use crate::types::{tenant_id, TenantContext};
@@ -289,7 +289,10 @@ impl SubProcessor {
     fn __repr__(&self) -> String {
         format!(
             "SubProcessor(id={:?}, name={:?}, data_categories={:?}, optional={})",
-            self.id, self.name, self.data_categories, self.optional
+            self.id,
+            self.name,
+            self.data_categories,
+            crate::gov::py_bool(self.optional)
         )
     }
 }
@@ -374,7 +377,7 @@ impl PseudonymSession {
 
     /// Puts the original values back into `answer` (placeholders of this session only).
     fn restore(&self, py: Python<'_>, answer: &str) -> PyResult<String> {
-        py.detach(|| self.0.restore(answer)).map_err(py_err)
+        crate::runtime::detach(py, || self.0.restore(answer)).map_err(py_err)
     }
 
     /// A `StreamRestorer` for an answer arriving in chunks. It keeps this session alive.
@@ -406,7 +409,7 @@ impl PseudonymSession {
             "PseudonymSession(tenant={:?}, entries={}, expired={})",
             self.0.tenant().as_str(),
             self.0.len(),
-            self.0.is_expired()
+            crate::gov::py_bool(self.0.is_expired())
         )
     }
 
@@ -441,7 +444,7 @@ fn finished_err() -> PyErr {
 impl StreamRestorer {
     /// Feeds one chunk; returns the restored text that can be emitted now.
     fn push(&self, py: Python<'_>, chunk: &str) -> PyResult<String> {
-        py.detach(|| match self.lock().as_mut() {
+        crate::runtime::detach(py, || match self.lock().as_mut() {
             Some(r) => r.push(chunk).map_err(py_err),
             None => Err(finished_err()),
         })
@@ -449,7 +452,7 @@ impl StreamRestorer {
 
     /// Ends the stream, returning whatever was held back (restored).
     fn finish(&self, py: Python<'_>) -> PyResult<String> {
-        py.detach(|| match self.lock().take() {
+        crate::runtime::detach(py, || match self.lock().take() {
             Some(r) => r.finish().map_err(py_err),
             None => Err(finished_err()),
         })
@@ -587,7 +590,7 @@ impl Redactor {
 
     /// The values recognized in `text`, in order.
     fn find(&self, py: Python<'_>, text: &str) -> PyResult<Vec<Finding>> {
-        let found = py.detach(|| self.0.find(text)).map_err(py_err)?;
+        let found = crate::runtime::detach(py, || self.0.find(text)).map_err(py_err)?;
         Ok(found.iter().map(Finding::from).collect())
     }
 
@@ -620,7 +623,7 @@ impl Redactor {
                 Operation::Pseudonymize(&session.ok_or_else(|| need("pseudonymize"))?.0)
             }
         };
-        let r = py.detach(|| self.0.redact(text, &op)).map_err(py_err)?;
+        let r = crate::runtime::detach(py, || self.0.redact(text, &op)).map_err(py_err)?;
         let summary = r.summary();
         Ok(Redacted {
             findings: r
@@ -676,7 +679,7 @@ impl Prepared {
 
     /// The provider's answer with pseudonymized values restored.
     fn restore(&self, py: Python<'_>, answer: &str) -> PyResult<String> {
-        py.detach(|| self.0.restore(answer)).map_err(py_err)
+        crate::runtime::detach(py, || self.0.restore(answer)).map_err(py_err)
     }
 
     /// `restore` for an answer arriving in chunks (a streamed LLM response); passes text
@@ -771,16 +774,20 @@ impl EgressEvent {
 }
 
 /// A Python callable observing egress decisions (metrics, alerts). It cannot refuse a
-/// decision: an exception it raises is reported as unraisable.
+/// decision: an exception it raises is reported as unraisable (a `KeyboardInterrupt` or
+/// `SystemExit` is raised when the call returns).
 struct PyEgressObserver(Py<PyAny>);
 
 impl tenantguard::egress::EgressObserver for PyEgressObserver {
     fn on_egress(&self, event: &tenantguard::egress::EgressEvent) {
-        Python::attach(|py| {
+        // Skipped once the interpreter is shutting down (`runtime::callback`).
+        let _ = crate::runtime::callback(|py| {
             if let Err(e) = self.0.call1(py, (EgressEvent::from(event),)) {
-                e.write_unraisable(py, Some(self.0.bind(py)));
+                if !crate::errors::keep_interrupt(py, &e) {
+                    e.write_unraisable(py, Some(self.0.bind(py)));
+                }
             }
-        })
+        });
     }
 }
 
@@ -801,9 +808,8 @@ impl Egress {
         F: std::future::Future<Output = tenantguard::Result<T>>,
     {
         let e = self.0.get()?;
-        py.detach(|| crate::runtime::block_on(f(e)))
-            .map_err(runtime_err)?
-            .map_err(to_py)
+        let _scope = self.0.enter()?;
+        crate::runtime::detach(py, || crate::runtime::block_on(f(e)))?.map_err(to_py)
     }
 }
 
@@ -822,6 +828,9 @@ impl Egress {
         let policies = store
             .map(|s| crate::provider::stores_from(s).map(|(_, p)| p))
             .transpose()?;
+        if let Some(o) = &observer {
+            crate::errors::callable(guard.py(), o, "observer")?;
+        }
         guard
             .handle()
             .dependent("Egress", |g| {

@@ -163,15 +163,62 @@ pub(crate) fn wrong_type(msg: impl Into<String>) -> PyErr {
     InvalidTypeError::new_err(msg.into())
 }
 
+/// `InvalidTypeError` unless `ob` (the argument `what`) can be called: a callback that
+/// cannot be called is refused when it is given, not reported at each call.
+pub(crate) fn callable(py: Python<'_>, ob: &Py<PyAny>, what: &str) -> PyResult<()> {
+    let ob = ob.bind(py);
+    if ob.is_callable() {
+        return Ok(());
+    }
+    Err(wrong_type(format!(
+        "{what} must be callable, got {}",
+        ob.get_type().name()?
+    )))
+}
+
+/// A call the binding refuses in the current state, raised as `ConflictError`.
+pub(crate) fn conflict(msg: impl Into<String>) -> PyErr {
+    ConflictError::new_err(msg.into())
+}
+
 /// Use of a closed object, raised as `ClosedError` (also a `ValueError`).
 pub(crate) fn closed(msg: impl Into<String>) -> PyErr {
     ClosedError::new_err(msg.into())
 }
 
+thread_local! {
+    /// A `KeyboardInterrupt`/`SystemExit` a Python callback raised during the core call
+    /// running on this thread (callbacks run on the calling thread), for `block_on` to raise.
+    static INTERRUPT: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps `err` to re-raise when the core call returns if it is not an `Exception` (a
+/// `KeyboardInterrupt`, `SystemExit`...): the caller's program must stop, not see a
+/// `KeyProviderError` or a refusal it may catch and retry. Returns whether it was one.
+pub(crate) fn keep_interrupt(py: Python<'_>, err: &PyErr) -> bool {
+    if err.is_instance_of::<pyo3::exceptions::PyException>(py) {
+        return false;
+    }
+    INTERRUPT.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(err.clone_ref(py));
+        }
+    });
+    true
+}
+
+/// The interrupt kept by `keep_interrupt` on this thread, if any.
+pub(crate) fn take_interrupt() -> Option<PyErr> {
+    INTERRUPT.with(|slot| slot.borrow_mut().take())
+}
+
 /// An error raised by a Python key provider, brought back into the core as a typed
 /// `KmsError`: a `TenantguardError` subclass keeps its kind where the core has one for key
-/// providers; any other exception becomes `KmsError::Provider` ("TypeName: message").
+/// providers; any other exception becomes `KmsError::Provider` ("TypeName: message"). A
+/// `KeyboardInterrupt` or `SystemExit` fails the core call and is raised when it returns.
 pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
+    keep_interrupt(py, &err);
     let value = err.value(py);
     let msg = value.str().map(|s| s.to_string()).unwrap_or_default();
     if err.is_instance_of::<TenantguardError>(py) {
@@ -194,6 +241,21 @@ pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "Exception".into());
     KmsError::Provider(format!("{name}: {msg}"))
+}
+
+/// The message of an error raised by a Python directory or observer ("TypeName: message"),
+/// which the core reports in its own error. Not a key provider's: no "key provider
+/// failed" in it. A `KeyboardInterrupt` or `SystemExit` is raised when the call returns.
+pub(crate) fn foreign_message(py: Python<'_>, err: &PyErr) -> String {
+    keep_interrupt(py, err);
+    let value = err.value(py);
+    let msg = value.str().map(|s| s.to_string()).unwrap_or_default();
+    let name = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    format!("{name}: {msg}")
 }
 
 /// The runtime could not start (a resource failure of this process).

@@ -13,11 +13,20 @@ use tenantguard::store::RetentionWindow;
 use tenantguard::tokens::{Action, TokenConfig, TokenSecret, TokenSpec};
 use tenantguard::UserId;
 
-use crate::errors::{invalid, py_err, runtime_err, to_py};
+use crate::errors::{invalid, py_err, to_py};
 use crate::guard::{progress_fn, Guard};
 use crate::types::{secret_from, tenant_id, ServiceRole, TenantContext};
 
 /// An optional value as Python prints it (`None`, or the value).
+/// A bool as Python writes it (`True`/`False`), for a `repr`.
+pub(crate) fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
 pub(crate) fn opt<T: std::fmt::Debug>(v: &Option<T>) -> String {
     v.as_ref()
         .map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
@@ -59,23 +68,48 @@ fn secs(name: &str, s: f64) -> PyResult<Duration> {
         .map_err(|_| invalid(format!("{name} must be a finite, non-negative number")))
 }
 
-/// A clock implemented in Python: a callable returning Unix seconds.
+/// Unix seconds from a clock's `int`, or from a finite `float` such as `time.time()`
+/// returns (rounded down).
+fn unix_seconds(v: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if let Ok(f) = v.cast::<pyo3::types::PyFloat>() {
+        let secs = f.value().floor();
+        // Well inside i64 (and inside any date the core accepts), so the cast is exact.
+        return if (-1e15..1e15).contains(&secs) {
+            Ok(secs as i64)
+        } else {
+            Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "the clock returned {}: not Unix seconds",
+                f.value()
+            )))
+        };
+    }
+    v.extract::<i64>()
+}
+
+/// A clock implemented in Python: a callable returning Unix seconds (`int` or `float`).
 ///
 /// If the callable raises, the exception is reported as unraisable and the system clock
-/// is used for that reading (a clock cannot fail in the core).
+/// is used for that reading (a clock cannot fail in the core); a `KeyboardInterrupt` or
+/// `SystemExit` is raised when the call returns instead.
 pub(crate) struct PyClock(pub(crate) Py<PyAny>);
 
 impl tenantguard::Clock for PyClock {
     fn now_unix(&self) -> i64 {
-        Python::attach(
-            |py| match self.0.call0(py).and_then(|r| r.extract::<i64>(py)) {
-                Ok(t) => t,
+        // The system clock stands in once the interpreter is shutting down, as for a
+        // clock that raises (`runtime::callback`).
+        crate::runtime::callback(|py| {
+            match self.0.call0(py).and_then(|r| unix_seconds(r.bind(py))) {
+                Ok(t) => Some(t),
                 Err(e) => {
-                    e.write_unraisable(py, Some(self.0.bind(py)));
-                    tenantguard::Clock::now_unix(&tenantguard::SystemClock)
+                    if !crate::errors::keep_interrupt(py, &e) {
+                        e.write_unraisable(py, Some(self.0.bind(py)));
+                    }
+                    None
                 }
-            },
-        )
+            }
+        })
+        .flatten()
+        .unwrap_or_else(|| tenantguard::Clock::now_unix(&tenantguard::SystemClock))
     }
 }
 
@@ -409,12 +443,12 @@ fn verify_audit_export(
     };
     if let Ok(b) = source.cast::<PyBytes>() {
         let data = b.as_bytes();
-        return py.detach(|| run(&mut &data[..])).map(AuditReport::from);
+        return crate::runtime::detach(py, || run(&mut &data[..])).map(AuditReport::from);
     }
     let path: std::path::PathBuf = source
         .extract()
         .map_err(|_| crate::errors::wrong_type("source must be bytes or a path"))?;
-    py.detach(|| {
+    crate::runtime::detach(py, || {
         let f = std::fs::File::open(&path).map_err(|e| {
             py_err(tenantguard::audit::AuditError::Io(format!(
                 "cannot open {}: {}",
@@ -674,7 +708,7 @@ pub(crate) struct PasswordCheck {
 #[pymethods]
 impl PasswordCheck {
     fn __repr__(&self) -> String {
-        format!("PasswordCheck(needs_rehash={})", self.needs_rehash)
+        format!("PasswordCheck(needs_rehash={})", py_bool(self.needs_rehash))
     }
 
     fn __bool__(&self) -> bool {
@@ -716,7 +750,7 @@ impl PasswordHasher {
     /// The argon2id PHC string of `password` (fresh random salt).
     fn hash(&self, py: Python<'_>, password: &Bound<'_, PyAny>) -> PyResult<String> {
         let pw = self::password(password)?;
-        py.detach(|| self.0.hash(&pw)).map_err(py_err)
+        crate::runtime::detach(py, || self.0.hash(&pw)).map_err(py_err)
     }
 
     /// Checks `password` against stored hash `phc`; raises `AuthenticationFailedError`
@@ -728,7 +762,7 @@ impl PasswordHasher {
         phc: &str,
     ) -> PyResult<PasswordCheck> {
         let pw = self::password(password)?;
-        py.detach(|| self.0.verify(&pw, phc))
+        crate::runtime::detach(py, || self.0.verify(&pw, phc))
             .map(|c| PasswordCheck {
                 needs_rehash: c.needs_rehash,
             })
@@ -942,11 +976,14 @@ impl Guard {
         ctx: &TenantContext,
         overrides: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        let text: String = match overrides.extract::<String>() {
-            Ok(s) => s,
+        let text: String = match overrides.cast::<pyo3::types::PyString>() {
+            Ok(s) => s.to_str()?.to_owned(),
+            // What `json.dumps` refuses (not a dict, a bytes value, a cycle) is a wrong
+            // argument, as a tenantguard error like any other.
             Err(_) => py
                 .import("json")?
-                .call_method1("dumps", (overrides,))?
+                .call_method1("dumps", (overrides,))
+                .map_err(|e| crate::errors::conversion(py, e))?
                 .extract()?,
         };
         let o = tenantguard::ratelimit::RateLimitOverrides::from_json(&text)
@@ -1060,16 +1097,23 @@ impl Guard {
         match dest {
             Dest::Path(path) => {
                 let g = self.get()?;
-                py.detach(|| {
+                let _scope = self.handle().enter()?;
+                crate::runtime::detach(py, || {
                     block_on_export(&g, ctx, || {
-                        std::fs::File::create(&path).map_err(|e| {
-                            tenantguard::audit::AuditError::Io(format!(
-                                "cannot create {}: {}",
-                                path.display(),
-                                e.kind()
-                            ))
-                            .into()
-                        })
+                        // Not truncated yet: see `ExportFile`.
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .create(true)
+                            .truncate(false)
+                            .open(&path)
+                            .map_err(|e| {
+                                tenantguard::audit::AuditError::Io(format!(
+                                    "cannot create {}: {}",
+                                    path.display(),
+                                    e.kind()
+                                ))
+                                .into()
+                            })
                     })
                 })
             }
@@ -1163,9 +1207,9 @@ impl Guard {
     ) -> PyResult<SweepReport> {
         let ctx = &ctx.0;
         let mut callback_err: Option<PyErr> = None;
-        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let report = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             SweepReport::from(r)
-        });
+        })?;
         let r = self.run(py, |g| async move {
             g.retention().sweep(ctx, batch_size, report).await
         })?;
@@ -1193,9 +1237,9 @@ impl Guard {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
         let mut callback_err: Option<PyErr> = None;
-        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let report = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             SweepAllReport::from(r)
-        });
+        })?;
         let r = self.run(py, |g| async move {
             g.retention()
                 .sweep_all_with_progress(svc, start, batch_size, report)
@@ -1337,18 +1381,52 @@ impl Guard {
     }
 }
 
+/// The export's file, opened without truncating it and emptied before the first byte the
+/// export writes (or once it succeeds): an export refused before it writes anything (a
+/// role without the right) leaves an earlier export at that path as it was.
+struct ExportFile {
+    out: std::io::BufWriter<std::fs::File>,
+    emptied: bool,
+}
+
+impl ExportFile {
+    fn empty(&mut self) -> std::io::Result<()> {
+        if !self.emptied {
+            self.out.get_ref().set_len(0)?;
+            self.emptied = true;
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for ExportFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.empty()?;
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Exports to a file opened by `open` (inside the runtime, GIL released by the caller).
 fn block_on_export(
     g: &tenantguard::Guard,
     ctx: &tenantguard::TenantContext,
     open: impl FnOnce() -> tenantguard::Result<std::fs::File>,
 ) -> PyResult<AuditReport> {
+    use std::io::Write as _;
     let f = open().map_err(to_py)?;
-    let out = std::io::BufWriter::new(f);
-    crate::runtime::block_on(g.audit().export(ctx, out))
-        .map_err(runtime_err)?
-        .map(AuditReport::from)
-        .map_err(to_py)
+    let mut out = ExportFile {
+        out: std::io::BufWriter::new(f),
+        emptied: false,
+    };
+    let report = crate::runtime::block_on(g.audit().export(ctx, &mut out))?.map_err(to_py)?;
+    out.empty().and_then(|()| out.flush()).map_err(|e| {
+        to_py(tenantguard::audit::AuditError::Io(format!("cannot write: {}", e.kind())).into())
+    })?;
+    Ok(AuditReport::from(report))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

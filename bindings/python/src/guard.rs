@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 use tenantguard::{CacheLimits, Result as CoreResult};
 
-use crate::errors::{runtime_err, to_py};
+use crate::errors::to_py;
 use crate::handle::GuardHandle;
 use crate::provider::{provider_from, stores_from};
 use crate::runtime::block_on;
@@ -51,9 +51,8 @@ impl Guard {
         F: std::future::Future<Output = CoreResult<T>>,
     {
         let g = self.get()?;
-        py.detach(|| block_on(f(g)))
-            .map_err(runtime_err)?
-            .map_err(to_py)
+        let _scope = self.handle.enter()?;
+        crate::runtime::detach(py, || block_on(f(g)))?.map_err(to_py)
     }
 }
 
@@ -150,7 +149,7 @@ impl Guard {
         py: Python<'_>,
         directory: std::path::PathBuf,
     ) -> PyResult<Self> {
-        py.detach(|| tenantguard::Guard::embedded(&directory))
+        crate::runtime::detach(py, || tenantguard::Guard::embedded(&directory))
             .map(Self::new_inner)
             .map_err(to_py)
     }
@@ -162,9 +161,9 @@ impl Guard {
         py: Python<'_>,
         directory: std::path::PathBuf,
     ) -> PyResult<(Self, ServiceRole)> {
-        let (g, s) = py
-            .detach(|| tenantguard::Guard::embedded_with_service(&directory))
-            .map_err(to_py)?;
+        let (g, s) =
+            crate::runtime::detach(py, || tenantguard::Guard::embedded_with_service(&directory))
+                .map_err(to_py)?;
         Ok((Self::new_inner(g), ServiceRole(s)))
     }
 
@@ -190,6 +189,7 @@ impl Guard {
         self.handle.close();
     }
 
+    /// Whether this guard was closed.
     #[getter]
     fn closed(&self) -> bool {
         self.handle.is_closed()
@@ -377,7 +377,6 @@ impl Guard {
         Ok(keys.into_iter().map(KeyInfo::from).collect())
     }
 
-    /// Rotates the tenant's data key; returns the new key id.
     /// Adds `user` to the context's tenant with `role` or changes its role; returns the
     /// role it had (`None`: not a member). Admins manage non-owners, owners also owners;
     /// the last owner stays; the acting user's stored role counts. Audited.
@@ -485,6 +484,7 @@ impl Guard {
         })
     }
 
+    /// Rotates the tenant's data key; returns the new key id.
     fn rotate_tenant_key(&self, py: Python<'_>, ctx: &TenantContext) -> PyResult<u32> {
         let ctx = &ctx.0;
         self.run(py, |g| async move {
@@ -508,9 +508,9 @@ impl Guard {
     ) -> PyResult<ReencryptReport> {
         let (ctx, from) = (&ctx.0, key_id(from_key_id)?);
         let mut callback_err: Option<PyErr> = None;
-        let each = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let each = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             ReencryptReport::from(r)
-        });
+        })?;
         let report = self.run(py, |g| async move {
             g.keys().reencrypt(ctx, from, batch_size, each).await
         })?;
@@ -543,9 +543,9 @@ impl Guard {
         let start = start_after.map(tenant_id).transpose()?;
         let svc = &service.0;
         let mut callback_err: Option<PyErr> = None;
-        let report = progress_fn(progress.as_ref(), &mut callback_err, |r| {
+        let report = progress_fn(py, progress.as_ref(), &mut callback_err, |r| {
             RewrapReport::from(r)
-        });
+        })?;
         let r = self.run(py, |g| async move {
             g.keys().rewrap(svc, start, batch_size, report).await
         })?;
@@ -620,6 +620,9 @@ fn builder_from(
         b = b.governance(g.0.clone());
     }
     if let Some(c) = clock {
+        // Checked now: a clock that cannot be called would only be reported as
+        // unraisable, at every reading, while the system clock silently stands in.
+        crate::errors::callable(store.py(), &c, "clock")?;
         b = b.clock(crate::gov::PyClock(c));
     }
     for (name, p) in tenant_key_providers.unwrap_or_default() {
@@ -657,31 +660,41 @@ fn shared_rate_limiter(_url: &str) -> PyResult<tenantguard::ratelimit::RateLimit
 }
 
 pub(crate) fn progress_fn<'a, R, T>(
+    py: Python<'_>,
     callback: Option<&'a Py<PyAny>>,
     err: &'a mut Option<PyErr>,
     convert: impl Fn(&R) -> T + Send + 'a,
-) -> impl FnMut(&R) -> bool + Send + 'a
+) -> PyResult<impl FnMut(&R) -> bool + Send + 'a>
 where
     T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
 {
+    // Refused before the job starts, not after it ran to the end.
+    if let Some(cb) = callback {
+        crate::errors::callable(py, cb, "progress")?;
+    }
     // `False` (exactly, not any falsy value: a callback that returns nothing goes on)
-    // stops the job; an exception is kept to re-raise and the job goes on, as before.
-    move |r: &R| {
+    // stops the job; an exception is kept to re-raise and the job goes on, as before. A
+    // `KeyboardInterrupt` or `SystemExit` (not an `Exception`) also stops the job: Ctrl-C
+    // must not wait for the rest of a long run.
+    Ok(move |r: &R| {
         let (Some(cb), None) = (callback, &*err) else {
             return true;
         };
-        Python::attach(
-            |py| match Py::new(py, convert(r)).and_then(|obj| cb.call1(py, (obj,))) {
+        // Once the interpreter is shutting down the job stops (`runtime::callback`).
+        crate::runtime::callback(|py| {
+            match Py::new(py, convert(r)).and_then(|obj| cb.call1(py, (obj,))) {
                 Ok(ret) => !ret
                     .bind(py)
                     .is(pyo3::types::PyBool::new(py, false).as_any()),
                 Err(e) => {
+                    let go_on = e.is_instance_of::<pyo3::exceptions::PyException>(py);
                     *err = Some(e);
-                    true
+                    go_on
                 }
-            },
-        )
-    }
+            }
+        })
+        .unwrap_or(false)
+    })
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,6 +3,8 @@
 //! hold are released at once, and using them afterwards raises the same `ClosedError`
 //! (a `ValueError`) as using the closed guard.
 
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use pyo3::prelude::*;
@@ -29,6 +31,55 @@ impl<T: Send + Sync> Close for RwLock<Option<T>> {
 pub(crate) struct GuardHandle {
     guard: RwLock<Option<tenantguard::Guard>>,
     dependents: Mutex<Vec<Weak<dyn Close>>>,
+    id: usize,
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The guards (by `GuardHandle::id`) with a core call running on this thread, innermost last.
+    static IN_CALL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// How many Python key provider methods are running on this thread.
+    static IN_PROVIDER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A core call of one guard running on this thread (see `GuardHandle::enter`).
+pub(crate) struct CallScope(());
+
+impl Drop for CallScope {
+    fn drop(&mut self) {
+        IN_CALL.with(|c| c.borrow_mut().pop());
+    }
+}
+
+fn enter(id: usize) -> PyResult<CallScope> {
+    // A Python key provider runs on the thread of the call that needs the key, possibly
+    // while that call holds the key cache's load of the tenant: the same guard called
+    // again from the provider would wait for that load forever. Refused instead.
+    if IN_PROVIDER.with(Cell::get) > 0 && IN_CALL.with(|c| c.borrow().contains(&id)) {
+        return Err(crate::errors::conflict(
+            "a key provider called back into the Guard that is calling it (this would \
+             deadlock); a key provider must not use the same Guard",
+        ));
+    }
+    IN_CALL.with(|c| c.borrow_mut().push(id));
+    Ok(CallScope(()))
+}
+
+/// Marks a Python key provider method running on this thread while it lives.
+pub(crate) struct ProviderScope(());
+
+impl ProviderScope {
+    pub(crate) fn enter() -> Self {
+        IN_PROVIDER.with(|d| d.set(d.get() + 1));
+        ProviderScope(())
+    }
+}
+
+impl Drop for ProviderScope {
+    fn drop(&mut self) {
+        IN_PROVIDER.with(|d| d.set(d.get() - 1));
+    }
 }
 
 impl GuardHandle {
@@ -36,7 +87,14 @@ impl GuardHandle {
         GuardHandle {
             guard: RwLock::new(Some(g)),
             dependents: Mutex::new(Vec::new()),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// Marks a core call of this guard running on this thread until the scope drops;
+    /// `ConflictError` if a Python key provider this guard's call is running calls it again.
+    pub(crate) fn enter(&self) -> PyResult<CallScope> {
+        enter(self.id)
     }
 
     /// The guard, or `ValueError` once closed.
@@ -82,7 +140,11 @@ impl GuardHandle {
         deps.retain(|d| d.strong_count() > 0);
         let weak: Weak<dyn Close> = Arc::downgrade(&slot) as Weak<dyn Close>;
         deps.push(weak);
-        Ok(Dependent { slot, what })
+        Ok(Dependent {
+            slot,
+            what,
+            guard_id: self.id,
+        })
     }
 }
 
@@ -90,9 +152,15 @@ impl GuardHandle {
 pub(crate) struct Dependent<T> {
     slot: Arc<RwLock<Option<T>>>,
     what: &'static str,
+    guard_id: usize,
 }
 
 impl<T: Clone + Send + Sync> Dependent<T> {
+    /// `GuardHandle::enter` of the guard this object was built from.
+    pub(crate) fn enter(&self) -> PyResult<CallScope> {
+        enter(self.guard_id)
+    }
+
     /// The object, or `ValueError` once it or its guard is closed.
     pub(crate) fn get(&self) -> PyResult<T> {
         self.slot

@@ -10,9 +10,10 @@ use tenantguard::tenant::{Directory, TenantError};
 use tenantguard::totp::{SeedEncoding, TotpAlgorithm, TotpParams};
 use tenantguard::{Principal, Role, TenantId, UserId};
 
-use crate::errors::{from_foreign, invalid, py_err, runtime_err, to_py};
+use crate::errors::{foreign_message, invalid, py_err, to_py};
 use crate::guard::Guard;
 use crate::handle::Dependent;
+use crate::runtime::SHUTTING_DOWN;
 use crate::types::{role, tenant_id, Credential, ServiceRole, TenantContext};
 
 fn user_id(s: &str) -> PyResult<UserId> {
@@ -85,9 +86,7 @@ impl MemoryDirectory {
     /// The user's role in `tenant`, or `None`.
     fn role_of(&self, py: Python<'_>, user: &str, tenant: &str) -> PyResult<Option<&'static str>> {
         let (u, t) = (user_id(user)?, tenant_id(tenant)?);
-        let r = py
-            .detach(|| crate::runtime::block_on(self.0.role_of(&u, &t)))
-            .map_err(runtime_err)?
+        let r = crate::runtime::detach(py, || crate::runtime::block_on(self.0.role_of(&u, &t)))?
             .map_err(py_err)?;
         Ok(r.map(Role::as_str))
     }
@@ -95,10 +94,9 @@ impl MemoryDirectory {
     /// Every membership of `user`, by tenant id.
     fn memberships_of(&self, py: Python<'_>, user: &str) -> PyResult<Vec<Membership>> {
         let u = user_id(user)?;
-        let list = py
-            .detach(|| crate::runtime::block_on(self.0.memberships_of(&u)))
-            .map_err(runtime_err)?
-            .map_err(py_err)?;
+        let list =
+            crate::runtime::detach(py, || crate::runtime::block_on(self.0.memberships_of(&u)))?
+                .map_err(py_err)?;
         Ok(list.into_iter().map(Membership::from).collect())
     }
 
@@ -113,7 +111,7 @@ impl MemoryDirectory {
 struct PyDirectory(Py<PyAny>);
 
 fn foreign(py: Python<'_>, e: PyErr) -> TenantError {
-    TenantError::Directory(from_foreign(py, e).to_string())
+    TenantError::Directory(foreign_message(py, &e))
 }
 
 fn parse_role(s: &str) -> Result<Role, TenantError> {
@@ -125,12 +123,13 @@ fn parse_role(s: &str) -> Result<Role, TenantError> {
 #[async_trait::async_trait]
 impl Directory for PyDirectory {
     async fn role_of(&self, user: &UserId, tenant: &TenantId) -> Result<Option<Role>, TenantError> {
-        let r: Option<String> = Python::attach(|py| {
+        let r: Option<String> = crate::runtime::callback(|py| {
             self.0
                 .call_method1(py, "role_of", (user.as_str(), tenant.as_str()))
                 .and_then(|r| r.extract(py))
                 .map_err(|e| foreign(py, e))
-        })?;
+        })
+        .unwrap_or_else(|| Err(TenantError::Directory(SHUTTING_DOWN.into())))?;
         r.as_deref().map(parse_role).transpose()
     }
 
@@ -138,12 +137,13 @@ impl Directory for PyDirectory {
         &self,
         user: &UserId,
     ) -> Result<Vec<tenantguard::tenant::Membership>, TenantError> {
-        let list: Vec<(String, String)> = Python::attach(|py| {
+        let list: Vec<(String, String)> = crate::runtime::callback(|py| {
             self.0
                 .call_method1(py, "memberships_of", (user.as_str(),))
                 .and_then(|r| r.extract(py))
                 .map_err(|e| foreign(py, e))
-        })?;
+        })
+        .unwrap_or_else(|| Err(TenantError::Directory(SHUTTING_DOWN.into())))?;
         list.into_iter()
             .map(|(t, r)| {
                 Ok(tenantguard::tenant::Membership {
@@ -199,8 +199,7 @@ impl DirectoryResolver {
     fn resolve(&self, py: Python<'_>, user: &str, tenant: &str) -> PyResult<TenantContext> {
         use tenantguard::TenantResolver;
         let (u, t) = (user_id(user)?, tenant_id(tenant)?);
-        py.detach(|| crate::runtime::block_on(self.0.resolve(&u, &t)))
-            .map_err(runtime_err)?
+        crate::runtime::detach(py, || crate::runtime::block_on(self.0.resolve(&u, &t)))?
             .map(|r| TenantContext(tenantguard::TenantContext::resolved(r)))
             .map_err(py_err)
     }
@@ -208,10 +207,9 @@ impl DirectoryResolver {
     /// Every scope the user can act in (personal tenant and organizations), one per tenant.
     fn visible_scopes(&self, py: Python<'_>, user: &str) -> PyResult<Vec<TenantContext>> {
         let u = user_id(user)?;
-        let list = py
-            .detach(|| crate::runtime::block_on(self.0.visible_scopes(&u)))
-            .map_err(runtime_err)?
-            .map_err(py_err)?;
+        let list =
+            crate::runtime::detach(py, || crate::runtime::block_on(self.0.visible_scopes(&u)))?
+                .map_err(py_err)?;
         Ok(list.into_iter().map(TenantContext).collect())
     }
 
@@ -267,12 +265,13 @@ struct PyObserver(Py<PyAny>);
 
 impl OpenObserver for PyObserver {
     fn record(&self, event: &CoreOpenEvent) -> Result<(), String> {
-        Python::attach(|py| {
+        crate::runtime::callback(|py| {
             self.0
                 .call1(py, (OpenEvent::from(event),))
                 .map(|_| ())
-                .map_err(|e| from_foreign(py, e).to_string())
+                .map_err(|e| foreign_message(py, &e))
         })
+        .unwrap_or_else(|| Err(SHUTTING_DOWN.into()))
     }
 }
 
@@ -346,6 +345,7 @@ impl Revealer {
         #[pyo3(from_py_with = crate::errors::arg)] guard: PyRef<'_, Guard>,
         observer: Py<PyAny>,
     ) -> PyResult<Self> {
+        crate::errors::callable(guard.py(), &observer, "observer")?;
         guard
             .handle()
             .dependent("Revealer", |g| {
@@ -390,10 +390,12 @@ impl Revealer {
         purpose: &str,
     ) -> PyResult<Credential> {
         let (r, ctx) = (&self.0.get()?, &ctx.0);
-        py.detach(|| crate::runtime::block_on(r.open_credential(ctx, record_id, purpose)))
-            .map_err(runtime_err)?
-            .map(Credential)
-            .map_err(to_py)
+        let _scope = self.0.enter()?;
+        crate::runtime::detach(py, || {
+            crate::runtime::block_on(r.open_credential(ctx, record_id, purpose))
+        })?
+        .map(Credential)
+        .map_err(to_py)
     }
 
     /// The RFC 6238 code at `unix_time` (default: the guard's clock now) from stored `totp_seed` credential
@@ -414,17 +416,17 @@ impl Revealer {
     ) -> PyResult<TotpCode> {
         let params = totp_params(algorithm, digits, period, encoding)?;
         let (r, ctx) = (&self.0.get()?, &ctx.0);
+        let _scope = self.0.enter()?;
         // Without a time, the guard's own clock (a custom `clock=` included), never the
         // system's: the core accepts only that clock's step plus or minus one.
-        py.detach(|| {
+        crate::runtime::detach(py, || {
             crate::runtime::block_on(async {
                 match unix_time {
                     Some(t) => r.totp_code(ctx, record_id, &params, t, purpose).await,
                     None => r.totp_code_now(ctx, record_id, &params, purpose).await,
                 }
             })
-        })
-        .map_err(runtime_err)?
+        })?
         .map(TotpCode)
         .map_err(to_py)
     }

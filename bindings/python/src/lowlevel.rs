@@ -36,9 +36,11 @@ fn seal_with_salt(
     let salt: &[u8; SALT_LEN] = salt
         .try_into()
         .map_err(|_| invalid(format!("salt must be {SALT_LEN} bytes, got {}", salt.len())))?;
-    py.detach(|| tenantguard::hazmat::seal_with_salt(&k, &t, context, plaintext, salt))
-        .map(SealedValue::wrap)
-        .map_err(py_err)
+    crate::runtime::detach(py, || {
+        tenantguard::hazmat::seal_with_salt(&k, &t, context, plaintext, salt)
+    })
+    .map(SealedValue::wrap)
+    .map_err(py_err)
 }
 
 /// Opens with a given key.
@@ -54,9 +56,10 @@ fn open_with_key<'py>(
     let k = tenant_key(key, key_id)?;
     let t = tenant_id(tenant)?;
     let v = sealed.get();
-    let plain = py
-        .detach(|| tenantguard::hazmat::open_with_key(&k, &t, context, v))
-        .map_err(py_err)?;
+    let plain = crate::runtime::detach(py, || {
+        tenantguard::hazmat::open_with_key(&k, &t, context, v)
+    })
+    .map_err(py_err)?;
     Ok(PyBytes::new(py, plain.expose()))
 }
 

@@ -9,6 +9,7 @@ use tenantguard::kms::{KmsError, WrapContext, WrappedKey};
 use tenantguard::Store;
 
 use crate::errors::{from_foreign, py_err};
+use crate::runtime::SHUTTING_DOWN;
 
 /// Key-encryption keys in a local key file (mode 0600), or only in memory.
 #[pyclass(module = "tenantguard", frozen)]
@@ -23,7 +24,7 @@ impl LocalKeyProvider {
         py: Python<'_>,
         path: std::path::PathBuf,
     ) -> PyResult<Self> {
-        py.detach(|| tenantguard::LocalKeyProvider::open_or_create(&path))
+        crate::runtime::detach(py, || tenantguard::LocalKeyProvider::open_or_create(&path))
             .map(|p| LocalKeyProvider(Arc::new(p)))
             .map_err(py_err)
     }
@@ -31,7 +32,7 @@ impl LocalKeyProvider {
     /// Opens an existing key file.
     #[classmethod]
     fn open(_cls: &Bound<'_, PyType>, py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        py.detach(|| tenantguard::LocalKeyProvider::open(&path))
+        crate::runtime::detach(py, || tenantguard::LocalKeyProvider::open(&path))
             .map(|p| LocalKeyProvider(Arc::new(p)))
             .map_err(py_err)
     }
@@ -52,12 +53,12 @@ impl LocalKeyProvider {
 
     /// Adds a fresh KEK and makes it current; returns its id.
     fn rotate_kek(&self, py: Python<'_>) -> PyResult<String> {
-        py.detach(|| self.0.rotate_kek()).map_err(py_err)
+        crate::runtime::detach(py, || self.0.rotate_kek()).map_err(py_err)
     }
 
     /// Deletes a KEK that is no longer current.
     fn remove_kek(&self, py: Python<'_>, kek_id: &str) -> PyResult<()> {
-        py.detach(|| self.0.remove_kek(kek_id)).map_err(py_err)
+        crate::runtime::detach(py, || self.0.remove_kek(kek_id)).map_err(py_err)
     }
 
     /// The ids of all KEKs held.
@@ -98,7 +99,7 @@ impl SqliteStore {
         py: Python<'_>,
         #[pyo3(from_py_with = crate::errors::arg)] path: std::path::PathBuf,
     ) -> PyResult<Self> {
-        py.detach(|| tenantguard::SqliteStore::open(&path))
+        crate::runtime::detach(py, || tenantguard::SqliteStore::open(&path))
             .map(|s| SqliteStore(Arc::new(s)))
             .map_err(py_err)
     }
@@ -171,10 +172,9 @@ impl PostgresStore {
             poll_interval: std::time::Duration::from_millis(poll_interval_ms),
             ..Default::default()
         };
-        py.detach(|| {
+        crate::runtime::detach(py, || {
             crate::runtime::block_on(tenantguard::PostgresStore::connect_with(app, service, opts))
-        })
-        .map_err(crate::errors::runtime_err)?
+        })?
         .map(|s| PostgresStore(Arc::new(s)))
         .map_err(py_err)
     }
@@ -183,9 +183,10 @@ impl PostgresStore {
     /// returns how many migrations ran.
     #[staticmethod]
     fn migrate(py: Python<'_>, admin_url: &str) -> PyResult<usize> {
-        py.detach(|| crate::runtime::block_on(tenantguard::PostgresStore::migrate(admin_url)))
-            .map_err(crate::errors::runtime_err)?
-            .map_err(py_err)
+        crate::runtime::detach(py, || {
+            crate::runtime::block_on(tenantguard::PostgresStore::migrate(admin_url))
+        })?
+        .map_err(py_err)
     }
 
     /// Adds a member to the context's tenant or changes its role (admins manage
@@ -202,9 +203,10 @@ impl PostgresStore {
             tenantguard::UserId::new(user).map_err(py_err)?,
             crate::types::role(role)?,
         );
-        py.detach(|| crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now())))
-            .map_err(crate::errors::runtime_err)?
-            .map_err(crate::errors::to_py)
+        crate::runtime::detach(py, || {
+            crate::runtime::block_on(self.0.set_member(ctx, &user, role, unix_now()))
+        })?
+        .map_err(crate::errors::to_py)
     }
 
     /// Removes a member of the context's tenant; returns whether it was a member.
@@ -215,9 +217,10 @@ impl PostgresStore {
         user: &str,
     ) -> PyResult<bool> {
         let (ctx, user) = (&ctx.0, tenantguard::UserId::new(user).map_err(py_err)?);
-        py.detach(|| crate::runtime::block_on(self.0.remove_member(ctx, &user)))
-            .map_err(crate::errors::runtime_err)?
-            .map_err(crate::errors::to_py)
+        crate::runtime::detach(py, || {
+            crate::runtime::block_on(self.0.remove_member(ctx, &user))
+        })?
+        .map_err(crate::errors::to_py)
     }
 
     /// The members of the context's tenant, by user id.
@@ -227,9 +230,7 @@ impl PostgresStore {
         ctx: &crate::types::TenantContext,
     ) -> PyResult<Vec<crate::isolation::Membership>> {
         let ctx = &ctx.0;
-        let list = py
-            .detach(|| crate::runtime::block_on(self.0.members(ctx)))
-            .map_err(crate::errors::runtime_err)?
+        let list = crate::runtime::detach(py, || crate::runtime::block_on(self.0.members(ctx)))?
             .map_err(py_err)?;
         Ok(list.into_iter().map(Into::into).collect())
     }
@@ -309,16 +310,19 @@ impl tenantguard::KeyProvider for PyKeyProvider {
     }
 
     async fn current_kek(&self) -> Result<String, KmsError> {
-        Python::attach(|py| {
+        let _in = crate::handle::ProviderScope::enter();
+        crate::runtime::callback(|py| {
             self.obj
                 .call_method0(py, "current_kek")
                 .and_then(|r| r.extract::<String>(py))
                 .map_err(|e| from_foreign(py, e))
         })
+        .unwrap_or_else(|| Err(KmsError::Unavailable(SHUTTING_DOWN.into())))
     }
 
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
-        Python::attach(|py| {
+        let _in = crate::handle::ProviderScope::enter();
+        crate::runtime::callback(|py| {
             let call = || -> PyResult<(String, Vec<u8>)> {
                 let key = PyBytes::new(py, key.expose());
                 self.obj
@@ -328,10 +332,12 @@ impl tenantguard::KeyProvider for PyKeyProvider {
             let (kek_id, ciphertext) = call().map_err(|e| from_foreign(py, e))?;
             Ok(WrappedKey { kek_id, ciphertext })
         })
+        .unwrap_or_else(|| Err(KmsError::Unavailable(SHUTTING_DOWN.into())))
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, ctx: &WrapContext) -> Result<DataKey, KmsError> {
-        Python::attach(|py| {
+        let _in = crate::handle::ProviderScope::enter();
+        crate::runtime::callback(|py| {
             let call = || -> PyResult<Vec<u8>> {
                 let ct = PyBytes::new(py, &wrapped.ciphertext);
                 self.obj
@@ -346,6 +352,7 @@ impl tenantguard::KeyProvider for PyKeyProvider {
                 ))
             })
         })
+        .unwrap_or_else(|| Err(KmsError::Unavailable(SHUTTING_DOWN.into())))
     }
 }
 

@@ -168,7 +168,9 @@ fn verify_audit_bundle(
     let earlier = earlier_checkpoint
         .map(|e| bytes_of(e, "earlier_checkpoint"))
         .transpose()?;
-    let verdict = py.detach(|| export::verify_export(&bundle, &keys, earlier.as_deref()));
+    let verdict = crate::runtime::detach(py, || {
+        export::verify_export(&bundle, &keys, earlier.as_deref())
+    });
     let outcome = verdict.outcome();
     let (s, restore) = match verdict {
         ExportVerdict::Valid(s) => (s, None),
@@ -210,8 +212,7 @@ fn verify_audit_inclusion(
 ) -> PyResult<AuditInclusion> {
     let proof = bytes_of(proof, "proof")?;
     let keys = keys_of(public_keys)?;
-    let (entry, cp) = py
-        .detach(|| export::verify_inclusion_proof(&proof, &keys))
+    let (entry, cp) = crate::runtime::detach(py, || export::verify_inclusion_proof(&proof, &keys))
         .map_err(|r| tampered(&r, None))?;
     Ok(AuditInclusion {
         entry: Py::new(py, crate::gov::AuditEntry(entry))?,
@@ -232,9 +233,11 @@ fn verify_audit_consistency(
     let earlier = bytes_of(earlier_checkpoint, "earlier_checkpoint")?;
     let proof = bytes_of(proof, "proof")?;
     let keys = keys_of(public_keys)?;
-    py.detach(|| export::verify_consistency_proof(&earlier, &proof, &keys))
-        .map(AuditCheckpoint::from)
-        .map_err(|r| tampered(&r, None))
+    crate::runtime::detach(py, || {
+        export::verify_consistency_proof(&earlier, &proof, &keys)
+    })
+    .map(AuditCheckpoint::from)
+    .map_err(|r| tampered(&r, None))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -495,8 +495,11 @@ impl From<&tenantguard::RewrapReport> for RewrapReport {
 impl RewrapReport {
     fn __repr__(&self) -> String {
         format!(
-            "RewrapReport(tenants={}, rewrapped={}, current={}, last_tenant={:?})",
-            self.tenants, self.rewrapped, self.current, self.last_tenant
+            "RewrapReport(tenants={}, rewrapped={}, current={}, last_tenant={})",
+            self.tenants,
+            self.rewrapped,
+            self.current,
+            crate::gov::opt(&self.last_tenant)
         )
     }
 }

@@ -34,6 +34,9 @@ def test_wrong_types_and_none(guard: tg.Guard, acme: tg.TenantContext) -> None:
         tg.Guard(object(), tg.MemoryStore())
     with pytest.raises(TypeError):
         tg.Credential.password(None)  # type: ignore[arg-type]
+    for make in (tg.Guard, tg.Guard.with_service):
+        with pytest.raises(tg.InvalidTypeError, match="clock must be callable, got int"):
+            make(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=1_800_000_000)  # type: ignore[arg-type]
     with pytest.raises(tg.InvalidInputError, match="key_id"):
         g.retire_key(acme, -1)
 
@@ -107,3 +110,22 @@ def test_bad_config(tmp_path: Any) -> None:
     bad.chmod(0o644)
     with pytest.raises(tg.ConfigError, match="chmod 600"):
         tg.LocalKeyProvider.open(bad)
+
+
+def test_callbacks_that_cannot_be_called_are_refused_when_given(guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole) -> None:
+    g: Any = guard
+    with pytest.raises(tg.InvalidTypeError, match="observer must be callable, got int"):
+        tg.Revealer(guard, 5)  # type: ignore[arg-type]
+    with pytest.raises(tg.InvalidTypeError, match="observer must be callable, got str"):
+        tg.Egress(guard, registry=tg.Registry.example(), observer="log")  # type: ignore[arg-type]
+    guard.put_record(acme, "r", "note", b"v")
+    guard.rotate_tenant_key(acme)
+    with pytest.raises(tg.InvalidTypeError, match="progress must be callable, got list"):
+        g.reencrypt(acme, 1, progress=[])
+    assert guard.reencrypt(acme, 1).moved == 1, "refused before the job ran"
+    with pytest.raises(tg.InvalidTypeError, match="progress must be callable"):
+        g.rewrap_tenant_keys(service, progress=1)
+    with pytest.raises(tg.InvalidTypeError, match="progress must be callable"):
+        g.sweep(acme, progress=1)
+    with pytest.raises(tg.InvalidTypeError, match="progress must be callable"):
+        g.sweep_all(service, progress=1)

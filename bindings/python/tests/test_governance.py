@@ -430,3 +430,35 @@ def test_threads_with_python_callbacks(timed: tg.Guard, acme_t: tg.TenantContext
     for t in threads:
         t.join()
     assert errors == [] and len(set(results)) == 4
+
+
+def test_a_refused_export_leaves_an_earlier_export_in_place(
+    guard: tg.Guard, acme: tg.TenantContext, service: tg.ServiceRole, tmp_path: Path
+) -> None:
+    guard.set_member(acme, "alice", "owner")
+    guard.set_member(acme, "mia", "member")
+    owner = tg.TenantContext.resolved(service, "acme", "alice", "owner")
+    member = tg.TenantContext.resolved(service, "acme", "mia", "member")
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"a longer earlier file, " * 1000)
+    report = guard.export_audit(owner, path)
+    earlier = path.read_bytes()
+    assert tg.verify_audit_export(earlier).head == report.head, "overwritten, not appended to"
+    with pytest.raises(tg.PermissionDeniedError):
+        guard.export_audit(member, path)
+    assert path.read_bytes() == earlier
+    guard.record_audit(owner, "membership.change", "mia")
+    assert guard.export_audit(owner, path).entries == report.entries + 1
+    assert tg.verify_audit_export(path).entries == report.entries + 1
+
+
+def test_a_clock_may_return_float_seconds_like_time_time() -> None:
+    # `clock=time.time` is the natural clock to pass; its float used to be refused at
+    # each reading (reported as unraisable) while the system clock silently stood in.
+    g, service = tg.Guard.with_service(tg.LocalKeyProvider.ephemeral(), tg.MemoryStore(), clock=lambda: T0 + 0.9)
+    with g:
+        acme = tg.TenantContext.service("acme", service)
+        g.create_tenant(acme)
+        g.set_member(acme, "alice", "owner")
+        owner = tg.TenantContext.resolved(service, "acme", "alice", "owner")
+        assert g.create_token(owner, "bot", "ci", expires_in=60).expires_at == T0 + 60

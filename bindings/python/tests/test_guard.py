@@ -213,3 +213,11 @@ def test_try_ephemeral() -> None:
         acme = tg.TenantContext.service("acme", service)
         g.create_tenant(acme)
         assert g.open(acme, "c", g.seal(acme, "c", b"x")) == b"x"
+
+
+def test_every_guard_method_has_its_own_docstring() -> None:
+    for name in sorted(vars(tg.Guard)):
+        if not name.startswith("_"):
+            assert getattr(tg.Guard, name).__doc__, f"Guard.{name} has no docstring"
+    assert (tg.Guard.rotate_tenant_key.__doc__ or "").startswith("Rotates the tenant's data key")
+    assert (tg.Guard.set_member.__doc__ or "").startswith("Adds `user`")

@@ -109,6 +109,7 @@ def test_python_directory(
     with pytest.raises(tg.TenantguardError) as e:
         resolver.resolve("mia", "acme")
     assert "directory down" in str(e.value)
+    assert "key provider" not in str(e.value), "a directory is not a key provider"
     assert not isinstance(e.value, tg.PermissionDeniedError)
     d.fail = False
     d.roles[("mia", "acme")] = "emperor"
@@ -151,6 +152,8 @@ def test_write_only_credentials_and_revealer(guard: tg.Guard, acme: tg.TenantCon
     with pytest.raises(tg.TenantguardError) as e:
         tg.Revealer(guard, refuse).open_credential(acme, "site-pw", "run 1")
     assert "audit log unavailable" in str(e.value) and "second" not in str(e.value)
+    assert "RuntimeError: audit log unavailable" in str(e.value)
+    assert "key provider" not in str(e.value), "an observer is not a key provider"
 
 
 # RFC 6238 appendix B: seeds "12345678901234567890" (SHA-1), 32 bytes (SHA-256), 64 (SHA-512).

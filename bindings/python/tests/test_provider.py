@@ -162,3 +162,44 @@ def _ctx(service: tg.ServiceRole, tenant: str) -> tg.WrapContext:
     with g:
         g.create_tenant(tg.TenantContext.service(tenant, _service))
     return seen[0]
+
+
+def test_provider_calling_back_into_its_guard_is_refused_not_deadlocked() -> None:
+    # The provider runs while the guard's call loads the tenant's key (the key cache's
+    # single load per tenant): the same guard called again from it used to wait for that
+    # load forever. It raises ConflictError inside the provider instead.
+    inner: list[BaseException] = []
+    other, other_service = tg.Guard.in_memory_with_service()
+    other_ctx = tg.TenantContext.service("kms-meta", other_service)
+    other.create_tenant(other_ctx)
+
+    class CallsBack(HmacKeyProvider):
+        guard: tg.Guard | None = None
+        ctx: tg.TenantContext | None = None
+
+        def unwrap(self, kek_id: str, ciphertext: bytes, ctx: tg.WrapContext) -> bytes:
+            if ctx.tenant == "acme" and self.guard is not None and self.ctx is not None:
+                other.seal(other_ctx, "audit", b"another guard is fine")
+                try:
+                    self.guard.seal(self.ctx, "c", b"x")
+                except tg.ConflictError as e:
+                    inner.append(e)
+                    raise
+            return super().unwrap(kek_id, ciphertext, ctx)
+
+    provider = CallsBack()
+    store = tg.MemoryStore()
+    g, service = tg.Guard.with_service(provider, store)
+    with g:
+        acme = tg.TenantContext.service("acme", service)
+        g.create_tenant(acme)
+    g, service = tg.Guard.with_service(provider, store)  # a cold key cache: seal unwraps
+    with g:
+        acme = tg.TenantContext.service("acme", service)
+        provider.guard, provider.ctx = g, acme
+        with pytest.raises(tg.KeyProviderError, match="called back into the Guard"):
+            g.seal(acme, "c", b"v")
+        assert len(inner) == 1
+        provider.guard = None
+        assert g.open(acme, "c", g.seal(acme, "c", b"v")) == b"v"
+    other.close()

@@ -2,6 +2,7 @@
 per-host back-off, a token probe, and the limiter for the host's own routes."""
 
 import zlib
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,22 @@ def test_tenant_overrides_tighten_and_cannot_loosen(
     with pytest.raises(tg.PermissionDeniedError):
         guard.set_rate_limit_overrides(mia, {"classes": {}})
     assert guard.rate_limit_overrides(mia) == tighter
+
+
+def test_overrides_that_are_not_json_raise_tenantguard_errors(
+    guard: tg.Guard, service: tg.ServiceRole, acme: tg.TenantContext
+) -> None:
+    guard.set_member(acme, "olga", "owner")
+    olga = tg.TenantContext.resolved(service, "acme", "olga", "owner")
+    g: Any = guard
+    for bad in (object(), b"{}", {"classes": {"write": b"x"}}):
+        with pytest.raises(tg.InvalidTypeError, match="not JSON serializable") as info:
+            g.set_rate_limit_overrides(olga, bad)
+        assert isinstance(info.value.__cause__, TypeError)
+    cycle: dict[str, object] = {}
+    cycle["classes"] = cycle
+    with pytest.raises(tg.InvalidInputError, match="Circular reference"):
+        g.set_rate_limit_overrides(olga, cycle)
+    with pytest.raises(tg.InvalidInputError, match="lone surrogates"):
+        g.set_rate_limit_overrides(olga, '{"classes": {"\ud800": {}}}')
+    assert guard.rate_limit_overrides(olga) == {"classes": {}}

@@ -15,8 +15,10 @@ class KeyProvider(Protocol):
     ``IntegrityError`` when the context does not match; ``AuthenticationFailedError``, what
     earlier releases asked for, is still understood); any other exception
     comes back to the caller as ``KeyProviderError`` with its type name and message.
+    A ``KeyboardInterrupt`` or ``SystemExit`` comes back as itself.
     Never put key material in an exception message. A provider must not call back into
-    the same ``Guard``.
+    the same ``Guard`` (or an ``Egress``/``Revealer`` built from it): such a call raises
+    ``ConflictError`` instead of waiting forever for the key the provider is loading.
     """
 
     def current_kek(self) -> str:

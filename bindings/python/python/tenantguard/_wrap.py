@@ -10,6 +10,7 @@ such an error comes out as :class:`InvalidTypeError` (still a ``TypeError``) or
 An exception raised by the caller's own Python code that the native call ran (a key
 provider, directory, clock, observer or progress callback) passes through unchanged: its
 traceback has frames below the wrapper, a native conversion error has none.
+A ``KeyboardInterrupt`` or ``SystemExit`` raised in such code always comes out as itself.
 Constructors are converted in the native module itself (a type's ``__new__`` cannot be
 wrapped from Python).
 """
