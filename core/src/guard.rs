@@ -964,7 +964,7 @@ impl Guard {
         }
         self.limit_from(ctx, crate::ratelimit::ActionClass::Write, None, host_key)
             .await?;
-        let key = self.active_key(ctx).await?;
+        let mut key = self.active_key(ctx).await?;
         let now = self.now();
         let mut rec = SealedRecord {
             id: id.to_owned(),
@@ -979,16 +979,29 @@ impl Guard {
         // not as the sealing "context" (built from both) the caller never passed.
         validate_record(&rec)?;
         let format = self.format_for(ctx).await?;
-        rec.sealed = crypto::seal(
-            &key,
-            ctx.tenant(),
-            record_context(class, id),
-            plaintext,
-            format,
-        )?
-        .into_bytes();
-        self.store().put_record(ctx, &rec).await?;
-        Ok(())
+        let mut fresh = false;
+        loop {
+            rec.key_id = key.id();
+            rec.sealed = crypto::seal(
+                &key,
+                ctx.tenant(),
+                record_context(class, id),
+                plaintext,
+                format,
+            )?
+            .into_bytes();
+            match self.store().put_record(ctx, &rec).await {
+                // The cached key was destroyed by another process (retired, or the tenant
+                // shredded) and the store refused the write: once more with the key the
+                // store holds now (a shredded tenant has none: `KeyDestroyed`).
+                Err(StoreError::KeyDestroyed(_)) if !fresh => {
+                    fresh = true;
+                    self.invalidate(ctx);
+                    key = self.active_key(ctx).await?;
+                }
+                r => return Ok(r?),
+            }
+        }
     }
 
     /// An agent storing record `id` as `class`: ids are unique per tenant whatever the

@@ -169,11 +169,16 @@ impl Guard {
                     }
                 };
                 let sealed = crypto::seal(&active, ctx.tenant(), context, plain.expose(), target)?;
-                if self
+                let replaced = self
                     .store()
                     .replace_sealed(ctx, &rec.id, &rec.sealed, active.id(), sealed.as_bytes())
-                    .await?
-                {
+                    .await;
+                if let Err(StoreError::KeyDestroyed(_)) = replaced {
+                    // Another process retired the key this guard still held as active:
+                    // nothing was written; the next run loads the current key.
+                    self.invalidate(ctx);
+                }
+                if replaced? {
                     report.moved += 1;
                 } else {
                     report.raced += 1;

@@ -46,6 +46,11 @@ pub enum StoreError {
     /// `GuardBuilder` method that sets it).
     #[error("this guard has no {0}: set it with GuardBuilder::{0} or give GuardBuilder::store a complete backend")]
     NotConfigured(String),
+    /// The write was sealed under a key version that is destroyed (retired by another
+    /// process, or the tenant shredded) while the writer still held it: what it sealed
+    /// could never be opened, so nothing was written.
+    #[error("key {0} is destroyed: the value sealed under it was not stored")]
+    KeyDestroyed(crate::crypto::KeyId),
 }
 
 impl StoreError {
@@ -60,6 +65,7 @@ impl StoreError {
             StoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
             StoreError::Integrity(_) => ErrorKind::Integrity,
             StoreError::NotConfigured(_) => ErrorKind::Config,
+            StoreError::KeyDestroyed(_) => ErrorKind::KeyDestroyed,
         }
     }
 

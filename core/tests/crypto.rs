@@ -22,6 +22,8 @@ mod local_kms_processes;
 mod service_keys;
 #[path = "crypto/shred_backup.rs"]
 mod shred_backup;
+#[path = "crypto/stale_key_processes.rs"]
+mod stale_key_processes;
 #[path = "crypto/tamper.rs"]
 mod tamper;
 #[path = "crypto/vectors.rs"]

@@ -481,8 +481,13 @@ impl KeyStore for SqliteStore {
     }
 
     async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let state: Option<String> = conn
+        let mut conn = self.conn();
+        // One write transaction: no record can be stored under the key between the check
+        // that none is and the destruction (another process may still hold the key).
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let state: Option<String> = tx
             .query_row(
                 "SELECT state FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2",
                 params![ctx.tenant().as_str(), key_id.get()],
@@ -497,11 +502,24 @@ impl KeyStore for SqliteStore {
                     .into(),
             )),
             Some(_) => {
-                conn.execute(
+                let used: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM tg_records WHERE tenant_id = ?1 AND key_id = ?2",
+                        params![ctx.tenant().as_str(), key_id.get()],
+                        |r| r.get(0),
+                    )
+                    .map_err(backend)?;
+                if used > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "key {key_id} still seals {used} records: run reencrypt first"
+                    )));
+                }
+                tx.execute(
                     "UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = x'' WHERE tenant_id = ?1 AND key_id = ?2 AND state <> 'active'",
                     params![ctx.tenant().as_str(), key_id.get()],
                 )
                 .map_err(backend)?;
+                tx.commit().map_err(backend)?;
                 checkpoint(&conn);
                 Ok(())
             }
@@ -556,6 +574,28 @@ fn insert_key(conn: &Connection, tenant: &TenantId, k: &TenantKeyRecord) -> Resu
     Ok(())
 }
 
+/// Refuses a write sealed under a destroyed key version of the tenant (a writer that still
+/// held the key after another process retired it or shredded the tenant): it could never
+/// be opened. Run inside the write's transaction, so a destruction cannot slip in between.
+fn key_not_destroyed(
+    conn: &Connection,
+    tenant: &TenantId,
+    key_id: KeyId,
+) -> Result<(), StoreError> {
+    let state: Option<String> = conn
+        .query_row(
+            "SELECT state FROM tg_tenant_keys WHERE tenant_id = ?1 AND key_id = ?2",
+            params![tenant.as_str(), key_id.get()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    if state.as_deref() == Some(KeyState::Destroyed.as_str()) {
+        return Err(StoreError::KeyDestroyed(key_id));
+    }
+    Ok(())
+}
+
 /// Moves WAL content into the main file and truncates the WAL, so erased bytes leave it.
 fn checkpoint(conn: &Connection) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -570,6 +610,7 @@ impl RecordStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         tenant_exists(&tx, ctx.tenant())?;
+        key_not_destroyed(&tx, ctx.tenant(), rec.key_id)?;
         tx.execute(
             "INSERT INTO tg_records (id, tenant_id, class, subject, key_id, sealed, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -679,13 +720,18 @@ impl RecordStore for SqliteStore {
         new_key_id: KeyId,
         new_sealed: &[u8],
     ) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        let n = conn
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        key_not_destroyed(&tx, ctx.tenant(), new_key_id)?;
+        let n = tx
             .execute(
                 "UPDATE tg_records SET sealed = ?1, key_id = ?2 WHERE id = ?3 AND tenant_id = ?4 AND sealed = ?5",
                 params![new_sealed, new_key_id.get(), id, ctx.tenant().as_str(), expected],
             )
             .map_err(backend)?;
+        tx.commit().map_err(backend)?;
         Ok(n == 1)
     }
 }
