@@ -204,6 +204,23 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> KmsError {
     ))
 }
 
+/// The file a write replaces: the key file itself or, when it is a symbolic link, the file
+/// the link points to, replaced in that file's own directory (renaming over the link would
+/// turn it into a regular file and leave its target, which others read, without the
+/// change). A link to nothing is refused: no file is made at or through it.
+fn write_path(path: &Path) -> Result<PathBuf, KmsError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| {
+            config(format!(
+                "key file {} is a symbolic link whose target cannot be resolved: {}",
+                path.display(),
+                e.kind()
+            ))
+        }),
+        _ => Ok(path.to_owned()),
+    }
+}
+
 /// Holds the exclusive lock on `<file>.lock` until dropped (the OS also releases it when
 /// the process dies). The lock file is never deleted: deleting lock files races.
 struct WriteLock(#[allow(dead_code)] std::fs::File);
@@ -240,7 +257,8 @@ impl LocalKeyProvider {
         if path.exists() {
             return Self::open(path);
         }
-        let _lock = lock_exclusive(path)?;
+        let target = write_path(path)?;
+        let _lock = lock_exclusive(&target)?;
         if path.exists() {
             return Self::open(path);
         }
@@ -249,7 +267,7 @@ impl LocalKeyProvider {
             keks: vec![new_kek("kek-1".into())?],
             ..State::default()
         };
-        let handle = write_file(path, &state)?;
+        let handle = write_file(&target, &state)?;
         Ok(Self::from_file(
             path,
             Loaded {
@@ -362,11 +380,12 @@ impl LocalKeyProvider {
         }
         match &self.backing {
             Backing::File(path) => {
-                let _lock = lock_exclusive(path)?;
+                let target = write_path(path)?;
+                let _lock = lock_exclusive(&target)?;
                 crash_point("locked")?;
-                let (mut state, _) = read_file(path)?;
+                let (mut state, _) = read_file(&target)?;
                 let r = change(&mut state)?;
-                let handle = write_file(path, &state)?;
+                let handle = write_file(&target, &state)?;
                 *self.loaded.write().map_err(|_| poisoned())? = Loaded {
                     state,
                     handle: Some(handle),

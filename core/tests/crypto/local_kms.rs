@@ -393,3 +393,56 @@ async fn creating_over_an_existing_file_keeps_it() {
         .unwrap();
     assert_eq!(pt, [9; 32]);
 }
+
+/// A key file that is a symlink (a secret mount, configuration management): a write
+/// follows the link and replaces the target atomically in the target's directory, so the
+/// link and every other path to the file see the change (before, the link was replaced
+/// by a regular file and its target kept the old KEKs: a tenant secret or KEK made
+/// through the link was missing from the file the deployment reads).
+#[tokio::test]
+async fn a_key_file_reached_through_a_symlink_is_written_at_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("secrets");
+    std::fs::create_dir(&real_dir).unwrap();
+    let target = real_dir.join("keys.json");
+    LocalKeyProvider::open_or_create(&target).unwrap();
+    let link = dir.path().join("keys.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    let via_link = LocalKeyProvider::open(&link).unwrap();
+    let kek = via_link.rotate_kek().unwrap();
+    let w = via_link
+        .wrap(&DataKey::from_bytes([7; 32]), &wctx("acme", 1))
+        .await
+        .unwrap();
+    assert_eq!(w.kek_id, kek);
+
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(mode(&target), 0o600);
+    let at_target = LocalKeyProvider::open(&target).unwrap();
+    assert_eq!(at_target.current_kek().await.unwrap(), kek);
+    let k = at_target.unwrap(&w, &wctx("acme", 1)).await.unwrap();
+    assert_eq!(k.expose(), &[7; 32]);
+    // No temporary file was left beside the link or the target.
+    for d in [dir.path(), real_dir.as_path()] {
+        let tmp: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+    }
+
+    // A link whose target is gone is refused (a typed error), never replaced by a new file.
+    std::fs::remove_file(&target).unwrap();
+    let e = LocalKeyProvider::open_or_create(&link).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!target.exists());
+}
