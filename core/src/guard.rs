@@ -1107,9 +1107,12 @@ impl crate::Keys<'_> {
     pub async fn create_tenant(self, ctx: &TenantContext) -> Result<KeyId> {
         self.g.require(ctx, Role::Owner, "create a tenant")?;
         let rec = self.g.new_key_record(ctx, KeyId::FIRST).await?;
-        self.g.store().create_tenant(ctx, &rec).await?;
-        self.g
-            .append_audit(
+        // Drafted (with the audit-MAC key, a key-provider call) before the tenant exists:
+        // a provider that refuses then leaves no tenant behind that a retry would find
+        // "already exists".
+        let draft = self
+            .g
+            .audit_draft(
                 ctx,
                 AuditEvent::new(
                     AuditAction::TenantCreate,
@@ -1117,6 +1120,9 @@ impl crate::Keys<'_> {
                 ),
             )
             .await?;
+        self.g.store().create_tenant(ctx, &rec).await?;
+        let appended = self.g.audit_store().append_audit_owned(ctx, draft).await?;
+        self.g.after_audit_append(ctx, &appended).await;
         Ok(KeyId::FIRST)
     }
 

@@ -1158,6 +1158,39 @@ impl KeyProvider for OutageProvider {
     }
 }
 
+/// Creating a tenant while the key provider wraps but cannot unwrap (an outage, or a KMS
+/// policy without decrypt) fails as a whole: no tenant is left behind half-made (a row
+/// with no creation entry in its audit log), so once the provider is back the same
+/// creation succeeds instead of `Conflict` ("tenant already exists") forever.
+#[test]
+fn a_tenant_creation_the_key_provider_refuses_leaves_nothing_behind() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let outage = Arc::new(OutageProvider {
+            inner: LocalKeyProvider::ephemeral(),
+            down: false.into(),
+        });
+        let kek: Arc<dyn KeyProvider> = outage.clone();
+        let clock = TestClock::at(T0);
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        g.keys().create_tenant(&service("first")).await.unwrap();
+        outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        // A fresh instance (cold keyring) needs the audit-MAC key for the creation entry.
+        let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
+        let e = g2.keys().create_tenant(&service("acme")).await.unwrap_err();
+        assert_eq!(e.kind(), tenantguard::ErrorKind::Unavailable, "{e:?}");
+        outage
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        g2.keys().create_tenant(&service("acme")).await.unwrap();
+        let log = g2.audit().entries(&service("acme"), 0, 100).await.unwrap();
+        let created: Vec<_> = log.iter().filter(|e| e.action == "tenant.create").collect();
+        assert_eq!(created.len(), 1, "{log:?}");
+    });
+}
+
 /// A KMS outage while the audit-MAC key is fetched for verification is an availability
 /// failure (`Unavailable`, retry later), never reported as tampering (`MacMismatch`):
 /// an operator paged for "the audit log was forged" during a KMS blip would learn to
