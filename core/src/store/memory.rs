@@ -64,6 +64,16 @@ fn tenant_mut<'a>(inner: &'a mut Inner, ctx: &TenantContext) -> Result<&'a mut T
         .ok_or(StoreError::TenantNotFound)
 }
 
+/// Refuses a write sealed under a destroyed key version of the tenant (a guard sharing this
+/// store that still held the key after another retired it or shredded the tenant): it
+/// could never be opened. Checked under the store's lock, with the write.
+fn key_not_destroyed(t: &Tenant, key_id: KeyId) -> Result<(), StoreError> {
+    match t.keys.get(&key_id) {
+        Some(k) if k.state == KeyState::Destroyed => Err(StoreError::KeyDestroyed(key_id)),
+        _ => Ok(()),
+    }
+}
+
 fn wipe(rec: &mut TenantKeyRecord) {
     rec.state = KeyState::Destroyed;
     rec.kek_id.clear();
@@ -151,12 +161,20 @@ impl KeyStore for MemoryStore {
 
     async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        let used = inner
+            .records
+            .iter()
+            .filter(|((t, _), (_, r))| t == ctx.tenant() && r.key_id == key_id)
+            .count();
         let t = tenant_mut(&mut inner, ctx)?;
         let k = t
             .keys
             .get_mut(&key_id)
             .ok_or_else(|| StoreError::Conflict(format!("no key {key_id}")))?;
         match k.state {
+            KeyState::DecryptOnly if used > 0 => Err(StoreError::Conflict(format!(
+                "key {key_id} still seals {used} records: run reencrypt first"
+            ))),
             KeyState::Active => Err(StoreError::Conflict(
                 "the active key cannot be destroyed alone: rotate first, or shred the tenant"
                     .into(),
@@ -198,7 +216,7 @@ impl RecordStore for MemoryStore {
     async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError> {
         validate_record(rec)?;
         let mut inner = self.lock();
-        tenant_mut(&mut inner, ctx)?;
+        key_not_destroyed(tenant_mut(&mut inner, ctx)?, rec.key_id)?;
         let key = (ctx.tenant().clone(), rec.id.clone());
         let mut rec = rec.clone();
         if let Some((_, old)) = inner.records.get(&key) {
@@ -289,6 +307,9 @@ impl RecordStore for MemoryStore {
         new_sealed: &[u8],
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
+        if let Some(t) = inner.tenants.get(ctx.tenant()) {
+            key_not_destroyed(t, new_key_id)?;
+        }
         match inner
             .records
             .get_mut(&(ctx.tenant().clone(), id.to_owned()))

@@ -501,14 +501,18 @@ impl KeyStore for SqliteStore {
                 "the active key cannot be destroyed alone: rotate first, or shred the tenant"
                     .into(),
             )),
-            Some(_) => {
-                let used: i64 = tx
-                    .query_row(
+            Some(state) => {
+                // An already destroyed key stays a no-op, whatever rows name it.
+                let used: i64 = if state == KeyState::DecryptOnly.as_str() {
+                    tx.query_row(
                         "SELECT COUNT(*) FROM tg_records WHERE tenant_id = ?1 AND key_id = ?2",
                         params![ctx.tenant().as_str(), key_id.get()],
                         |r| r.get(0),
                     )
-                    .map_err(backend)?;
+                    .map_err(backend)?
+                } else {
+                    0
+                };
                 if used > 0 {
                     return Err(StoreError::Conflict(format!(
                         "key {key_id} still seals {used} records: run reencrypt first"

@@ -304,3 +304,56 @@ async fn sqlite_upgrade_from_schema_4_adds_memberships() {
         .unwrap();
     assert_eq!(v, 7);
 }
+
+/// No record is ever stored under a destroyed key, and a key a record still names is not
+/// destroyed: the store's half of a write racing a retirement by another guard (SQLite
+/// across processes in `crypto::stale_key_processes`, PostgreSQL in `postgres::stale_key`).
+async fn no_record_under_a_destroyed_key<S: KeyStore + RecordStore + ?Sized>(store: &S) {
+    use tenantguard::store::StoreError;
+    use tenantguard_testkit::fixtures::{kid, new_tenant};
+    let c = new_tenant(store, "dk-live").await;
+    store
+        .rotate_key(&c, &key_rec(2, KeyState::Active, "kek-1"))
+        .await
+        .unwrap();
+    // A guard still holding key 1 (decrypt-only now, not destroyed): stored.
+    store.put_record(&c, &rec("r1", 1, 2)).await.unwrap();
+    assert!(matches!(
+        store.destroy_key(&c, kid(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let r1 = store.get_record(&c, "r1").await.unwrap().unwrap();
+    assert!(store
+        .replace_sealed(&c, "r1", &r1.sealed, kid(2), b"moved")
+        .await
+        .unwrap());
+    store.destroy_key(&c, kid(1)).await.unwrap();
+    // Sealed under the destroyed key: refused, nothing written.
+    assert_eq!(
+        store.put_record(&c, &rec("r2", 1, 2)).await,
+        Err(StoreError::KeyDestroyed(kid(1)))
+    );
+    assert!(store.get_record(&c, "r2").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .replace_sealed(&c, "r1", b"moved", kid(1), b"back")
+            .await,
+        Err(StoreError::KeyDestroyed(kid(1)))
+    );
+    assert_eq!(
+        store.get_record(&c, "r1").await.unwrap().unwrap().sealed,
+        b"moved"
+    );
+    // Destroying the destroyed key again stays harmless.
+    store.destroy_key(&c, kid(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn no_record_under_a_destroyed_key_memory() {
+    no_record_under_a_destroyed_key(memory().store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn no_record_under_a_destroyed_key_sqlite() {
+    no_record_under_a_destroyed_key(sqlite_file().store.as_ref()).await;
+}
