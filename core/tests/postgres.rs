@@ -39,5 +39,8 @@ mod shred;
 #[path = "postgres/skipped.rs"]
 mod skipped;
 #[cfg(feature = "postgres")]
+#[path = "postgres/stale_key.rs"]
+mod stale_key;
+#[cfg(feature = "postgres")]
 #[path = "postgres/store.rs"]
 mod store;

@@ -70,7 +70,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("postgres/008_rate_limits.sql")),
     (9, include_str!("postgres/009_keyring_rewrap.sql")),
     (10, include_str!("postgres/010_audit_personal.sql")),
+    (11, include_str!("postgres/011_sealed_under_live_key.sql")),
 ];
+
+/// The SQLSTATE of a write sealed under a destroyed key (trigger `tg_live_key`, schema 11).
+const KEY_DESTROYED: &str = "TGK01";
+
+fn key_destroyed(e: &tokio_postgres::Error) -> bool {
+    code(e).is_some_and(|c| c.code() == KEY_DESTROYED)
+}
 
 /// The tables the store owns (all under Row Level Security).
 pub const TABLES: [&str; 13] = [
@@ -1212,7 +1220,28 @@ impl KeyStore for PostgresStore {
                 "the active key cannot be destroyed alone: rotate first, or shred the tenant"
                     .into(),
             )),
-            Some(_) => {
+            Some(state) => {
+                // Under the row lock: a writer that still held the key (another instance)
+                // either committed its record before the lock was granted, and this count
+                // (a new snapshot) sees it, or waits for this transaction and then finds
+                // the key destroyed (trigger tg_live_key, schema 11). An already destroyed
+                // key stays a no-op, whatever rows name it.
+                let used: i64 = if state == KeyState::DecryptOnly.as_str() {
+                    tx.query_one(
+                        "SELECT count(*) FROM tg_records WHERE tenant_id = $1 AND key_id = $2",
+                        &[&ctx.tenant().as_str(), &i64::from(key_id.get())],
+                    )
+                    .await
+                    .map_err(backend)?
+                    .get(0)
+                } else {
+                    0
+                };
+                if used > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "key {key_id} still seals {used} records: run reencrypt first"
+                    )));
+                }
                 tx.execute(
                     "UPDATE tg_tenant_keys SET state = 'destroyed', kek_id = '', wrapped = '\\x'::bytea
                      WHERE tenant_id = $1 AND key_id = $2 AND state <> 'active'",
@@ -1368,6 +1397,9 @@ impl RecordStore for PostgresStore {
         };
         // The write failed and its transaction is gone; explain why in a fresh one.
         if let Some(e) = failure {
+            if key_destroyed(&e) {
+                return Err(StoreError::KeyDestroyed(rec.key_id));
+            }
             match code(&e) {
                 Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
                     return Err(StoreError::TenantNotFound)
@@ -1510,7 +1542,13 @@ impl RecordStore for PostgresStore {
                 &[&new_sealed, &i64::from(new_key_id.get()), &id, &ctx.tenant().as_str(), &expected],
             )
             .await
-            .map_err(backend)?;
+            .map_err(|e| {
+                if key_destroyed(&e) {
+                    StoreError::KeyDestroyed(new_key_id)
+                } else {
+                    backend(e)
+                }
+            })?;
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
     }

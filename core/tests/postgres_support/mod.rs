@@ -94,7 +94,7 @@ pub async fn fresh(test: &str) -> Option<Pg> {
     let admin_url = format!("{}/{}", admin.rsplit_once('/').unwrap().0, pg.db);
     assert_eq!(
         PostgresStore::migrate(&admin_url).await.expect("migrate"),
-        9,
+        10,
         "every shipped migration applies"
     );
     assert_eq!(
