@@ -1,6 +1,7 @@
 //! Red-team attacks on redaction and restore (round 2).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use proptest::prelude::*;
 use tenantguard::redact::{
     Operation, PseudonymSession, RedactError, Redactor, DEFAULT_SESSION_TTL, MAX_RESTORED_LEN,
 };
@@ -49,4 +50,119 @@ fn attack_restore_amplification_is_refused() {
     let mut st = s.stream();
     let e = st.push(&hostile).unwrap_err();
     assert!(matches!(e, RedactError::TooLarge { .. }), "{e:?}");
+}
+
+fn streamed(s: &PseudonymSession, answer: &str, size: usize) -> String {
+    let mut st = s.stream();
+    let mut out = String::new();
+    let chars: Vec<char> = answer.chars().collect();
+    for c in chars.chunks(size) {
+        out.push_str(&st.push(&c.iter().collect::<String>()).unwrap());
+    }
+    out.push_str(&st.finish().unwrap());
+    out
+}
+
+/// Placeholders the provider was never given (guessed numbers, other tags, spellings,
+/// look-alikes, overlong ones) are left as they are, whole and streamed.
+#[test]
+fn attack_forged_placeholders_restore_nothing() {
+    let s = session();
+    let red = Redactor::new()
+        .redact("mail jane@example.com", &Operation::Pseudonymize(&s))
+        .unwrap();
+    assert_eq!(red.text, "mail <EMAIL_1>");
+    let forged = [
+        "<EMAIL_0>",
+        "<EMAIL_2>",
+        "<EMAIL_01>",
+        "<EMAIL_1_>",
+        "<email_1>",
+        "<Email_1>",
+        "< EMAIL_1>",
+        "<EMAIL_1 >",
+        "<EMAIL 1>",
+        "<EMAIL-1>",
+        "＜EMAIL_1＞",
+        "<ＥMAIL_1>",
+        "<EMAIL\u{200b}_1>",
+        "<EMAIL_\u{661}>",
+        "<EMAIL_99999999999999999999999999999999999999>",
+        "<EMAIL_-1>",
+        "<EMAIL_1",
+        "EMAIL_1>",
+        "&lt;EMAIL_1&gt;",
+        "%3CEMAIL_1%3E",
+        "<PHONE_1>",
+        "<CARD_1>",
+        "[EMAIL]",
+    ];
+    let answer = forged.join(" | ");
+    assert_eq!(s.restore(&answer).unwrap(), answer);
+    for size in [1, 2, 3, 7, 64] {
+        assert_eq!(streamed(&s, &answer, size), answer, "chunk size {size}");
+    }
+    // The real one, nested and repeated, restores (and only it).
+    assert_eq!(
+        s.restore("<<EMAIL_1>><EMAIL_1><EMAIL_2>").unwrap(),
+        "<jane@example.com>jane@example.com<EMAIL_2>"
+    );
+}
+
+/// Another session's (another request's, another tenant's) placeholders never restore this
+/// session's values, and this session never restores the other's.
+#[test]
+fn attack_placeholders_do_not_cross_sessions_or_tenants() {
+    let acme = session();
+    let globex =
+        PseudonymSession::new(&TenantId::new("globex").unwrap(), DEFAULT_SESSION_TTL).unwrap();
+    let acme2 = session();
+    let r = Redactor::new();
+    let a = r
+        .redact(
+            "jane@example.com AKIAIOSFODNN7EXAMPLE",
+            &Operation::Pseudonymize(&acme),
+        )
+        .unwrap();
+    let g = r
+        .redact("bob@globex.test", &Operation::Pseudonymize(&globex))
+        .unwrap();
+    assert_eq!(g.text, "<EMAIL_1>");
+    // Globex's session only knows its own value under the same-looking placeholder.
+    let answer = format!("{} <API_KEY_1> <SECRET_1>", a.text);
+    let out = globex.restore(&answer).unwrap();
+    assert!(!out.contains("jane") && !out.contains("AKIA"), "{out}");
+    assert_eq!(out, "bob@globex.test <API_KEY_1> <API_KEY_1> <SECRET_1>");
+    // A fresh session of the same tenant restores nothing.
+    assert_eq!(acme2.restore(&answer).unwrap(), answer);
+    assert_eq!(streamed(&acme2, &answer, 3), answer);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Pseudonymize and fake round-trip arbitrary Unicode around real values, whole and
+    /// streamed in any chunk size; restore of any text never panics.
+    #[test]
+    fn arbitrary_unicode_roundtrips(parts in proptest::collection::vec(prop_oneof![
+        Just("jane@example.com".to_string()),
+        Just("4111 1111 1111 1111".to_string()),
+        Just("DE89 3704 0044 0532 0130 00".to_string()),
+        Just("+1 415 555 2671".to_string()),
+        Just("AKIAIOSFODNN7EXAMPLE".to_string()),
+        Just("<EMAIL_1>".to_string()),
+        Just("<EMAIL_".to_string()),
+        "\\PC{0,16}",
+    ], 0..10), chunk in 1usize..12, fake in any::<bool>(), noise in "\\PC{0,40}") {
+        let text = parts.join(" ");
+        let s = session();
+        let op = if fake { Operation::Fake(&s) } else { Operation::Pseudonymize(&s) };
+        let red = Redactor::new().redact(&text, &op).unwrap().text;
+        prop_assert_eq!(s.restore(&red).unwrap(), text.clone());
+        prop_assert_eq!(streamed(&s, &red, chunk), text);
+        // Any answer: streamed equals whole, no panic.
+        let answer = format!("{noise}{red}{noise}");
+        let whole = s.restore(&answer).unwrap();
+        prop_assert_eq!(streamed(&s, &answer, chunk), whole);
+    }
 }
