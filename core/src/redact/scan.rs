@@ -559,8 +559,8 @@ impl Scan<'_> {
         let mut lens = [0usize; 9];
         let mut groups = 0;
         let mut p = e;
-        while groups < 9 && p + 1 < self.b.len() && self.b[p] == b' ' {
-            let gs = p + 1;
+        while groups < 9 && p < self.b.len() && space_len(self.b, p) > 0 {
+            let gs = p + space_len(self.b, p);
             let mut ge = gs;
             while ge < self.b.len() && ge - gs < 5 && self.b[ge].is_ascii_alphanumeric() {
                 ge += 1;
@@ -606,8 +606,17 @@ impl Scan<'_> {
         while k < MAX_RUN_WORDS {
             let prev_end = words[k - 1].1;
             let mut g = prev_end;
-            while g < b.len() && g - prev_end < 3 && matches!(b[g], b' ' | b'(' | b')') {
-                g += 1;
+            let mut seps = 0;
+            while g < b.len() && seps < 3 {
+                let n = match b[g] {
+                    b'(' | b')' => 1,
+                    _ => space_len(b, g),
+                };
+                if n == 0 {
+                    break;
+                }
+                g += n;
+                seps += 1;
             }
             if g == prev_end || g >= b.len() || CLASS[b[g] as usize] == 0 {
                 break;
@@ -661,7 +670,15 @@ impl Scan<'_> {
     }
 
     fn classify(&self, s: usize, e: usize, single: bool) -> Option<EntityKind> {
-        let w = &self.b[s..e];
+        let raw = &self.b[s..e];
+        // Groups joined over a non-breaking or thin space are validated as if joined by `' '`.
+        let spaced;
+        let w: &[u8] = if raw.is_ascii() {
+            raw
+        } else {
+            spaced = ascii_spaced(raw)?;
+            &spaced
+        };
         if single
             && self.on(&EntityKind::IpAddress)
             && w.len() >= 7
@@ -952,6 +969,39 @@ fn trigger(b: &[u8], i: usize, len: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// Bytes of the space at `b[p]` that may separate groups of digits: `' '`, or the
+/// non-breaking (U+00A0), narrow non-breaking (U+202F), figure (U+2007) or thin (U+2009)
+/// space that word processors and French typography put between groups; 0 if none.
+fn space_len(b: &[u8], p: usize) -> usize {
+    match b[p..] {
+        [b' ', ..] => 1,
+        [0xC2, 0xA0, ..] => 2,
+        [0xE2, 0x80, 0x87 | 0x89, ..] | [0xE2, 0x80, 0xAF, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// `w` with each of the spaces [`space_len`] knows written as `' '`; `None` if it holds any
+/// other non-ASCII byte.
+fn ascii_spaced(w: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(w.len());
+    let mut p = 0;
+    while p < w.len() {
+        if w[p].is_ascii() {
+            out.push(w[p]);
+            p += 1;
+        } else {
+            let n = space_len(w, p);
+            if n == 0 {
+                return None;
+            }
+            out.push(b' ');
+            p += n;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

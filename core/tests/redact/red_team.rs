@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 use tenantguard::redact::{
-    Operation, PseudonymSession, RedactError, Redactor, DEFAULT_SESSION_TTL, MAX_RESTORED_LEN,
+    iban_valid, luhn_valid, Operation, PseudonymSession, RedactError, Redactor,
+    DEFAULT_SESSION_TTL, MAX_RESTORED_LEN,
 };
 use tenantguard::TenantId;
 
@@ -165,4 +166,50 @@ proptest! {
         let whole = s.restore(&answer).unwrap();
         prop_assert_eq!(streamed(&s, &answer, chunk), whole);
     }
+}
+
+/// Groups of digits joined by the non-breaking, narrow non-breaking, figure or thin space
+/// that word processors and French typography put between them are found like `' '`.
+#[test]
+fn attack_non_breaking_spaces_in_numbers_do_not_hide_them() {
+    let r = Redactor::new();
+    for sp in ["\u{a0}", "\u{202f}", "\u{2007}", "\u{2009}"] {
+        for (value, tag) in [
+            ("4111 1111 1111 1111", "[CARD]"),
+            ("+1 415 555 2671", "[PHONE]"),
+            ("+33 6 12 34 56 78", "[PHONE]"),
+            ("06 12 34 56 78", "[PHONE]"),
+            ("078 05 1120", "[SSN]"),
+            ("DE89 3704 0044 0532 0130 00", "[IBAN]"),
+            ("FR14 2004 1010 0505 0001 3M02 606", "[IBAN]"),
+        ] {
+            let v = value.replace(' ', sp);
+            let text = format!("pay {v} today");
+            let out = r.redact(&text, &Operation::Tag).unwrap();
+            assert_eq!(out.text, format!("pay {tag} today"), "{v:?}");
+            let s = session();
+            for op in [Operation::Pseudonymize(&s), Operation::Fake(&s)] {
+                let red = r.redact(&text, &op).unwrap();
+                assert!(!red.text.contains(&v), "{v:?}");
+                assert_eq!(s.restore(&red.text).unwrap(), text);
+            }
+            // Fakes keep the spacing and stay valid.
+            let fake = r.redact(&text, &Operation::Fake(&s)).unwrap().text;
+            let fake = fake.trim_start_matches("pay ").trim_end_matches(" today");
+            let compact = fake.replace(sp, "");
+            match tag {
+                "[IBAN]" => assert!(iban_valid(&compact) && fake.contains(sp), "{fake:?}"),
+                "[CARD]" => assert!(luhn_valid(&compact) && fake.contains(sp), "{fake:?}"),
+                _ => {}
+            }
+        }
+    }
+    // Other characters between groups still end a number.
+    let out = r
+        .redact(
+            "pay 4111\u{200b}1111\u{200b}1111\u{200b}1111 today",
+            &Operation::Tag,
+        )
+        .unwrap();
+    assert_eq!(out.findings.len(), 0);
 }
