@@ -302,7 +302,7 @@ fn flags(b: &[u8]) -> u8 {
 }
 
 fn trim_end(b: &[u8], s: usize, mut e: usize) -> usize {
-    while e > s && matches!(b[e - 1], b'.' | b':' | b'!' | b'?' | b'*') {
+    while e > s && matches!(b[e - 1], b'.' | b':' | b'!' | b'?' | b'*' | b'&') {
         e -= 1;
     }
     e
@@ -394,7 +394,7 @@ impl Scan<'_> {
                 return e;
             }
         }
-        if f & OT != 0 && w.len() >= 20 && memchr::memchr(b'&', w).is_some() {
+        if f & OT != 0 && w.len() >= 2 && memchr::memchr(b'&', w).is_some() {
             // `value&next=...` inside a query string: each part on its own (parts hold no
             // `&`, so this recurses once).
             let mut p = s;
@@ -624,7 +624,8 @@ impl Scan<'_> {
             let ws = g;
             let mut we = g;
             let mut wf = 0;
-            while we < b.len() && CLASS[b[we] as usize] != 0 {
+            // `&` ends a value in a query string or form body (`cc=4111 ... 1111&cvc=1`).
+            while we < b.len() && CLASS[b[we] as usize] != 0 && b[we] != b'&' {
                 wf |= CLASS[b[we] as usize];
                 we += 1;
             }
@@ -635,7 +636,7 @@ impl Scan<'_> {
             words[k] = (ws, te);
             k += 1;
             resume = we;
-            if te != we {
+            if te != we || b.get(we) == Some(&b'&') {
                 break;
             }
         }

@@ -213,3 +213,29 @@ fn attack_non_breaking_spaces_in_numbers_do_not_hide_them() {
         .unwrap();
     assert_eq!(out.findings.len(), 0);
 }
+
+/// A value right before `&` (a form-encoded body, a query string after `=`) is found like
+/// one before a space.
+#[test]
+fn attack_values_before_an_ampersand_are_found() {
+    let r = Redactor::new();
+    for (text, want) in [
+        ("card=4111111111111111&exp=12", "card=[CARD]&exp=12"),
+        ("card=4111111111111111&", "card=[CARD]&"),
+        ("cc=4111 1111 1111 1111&cvc=1", "cc=[CARD]&cvc=1"),
+        ("phone=+14155552671&lang=en", "phone=[PHONE]&lang=en"),
+        (
+            "GET /pay?phone=+14155552671&x=1 HTTP/1.1",
+            "GET /pay?phone=[PHONE]&x=1 HTTP/1.1",
+        ),
+        ("ssn=078-05-1120&name=x", "ssn=[SSN]&name=x"),
+        ("ip=203.0.113.7&", "ip=[IP]&"),
+        ("R&D and AT&T stay", "R&D and AT&T stay"),
+    ] {
+        assert_eq!(
+            r.redact(text, &Operation::Tag).unwrap().text,
+            want,
+            "{text:?}"
+        );
+    }
+}
