@@ -964,6 +964,8 @@ fn jwt_end(w: &[u8]) -> Option<usize> {
 fn trigger(b: &[u8], i: usize, len: usize) -> bool {
     match b[i] {
         b'=' | b'"' | b'\'' => true,
+        // `\"password\":` (JSON inside a JSON string, as in a log line).
+        b'\\' => b.get(i + 1) == Some(&b'"'),
         b' ' | b'\t' => {
             matches!(b.get(i + 1), Some(b'=' | b':'))
                 || ((len == 5 || len == 6) && matches!(b[i - len] | 0x20, b'b'))

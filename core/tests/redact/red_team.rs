@@ -239,3 +239,34 @@ fn attack_values_before_an_ampersand_are_found() {
         );
     }
 }
+
+/// Secret-named keys in JSON escaped inside a JSON string (a request body in a log line)
+/// are found like plain JSON.
+#[test]
+fn attack_escaped_json_does_not_hide_keyed_secrets() {
+    let r = Redactor::new();
+    for (text, want) in [
+        (
+            r#"{"body":"{\"password\":\"hunter2hunter2\"}"}"#,
+            r#"{"body":"{\"password\":\"[SECRET]\"}"}"#,
+        ),
+        (
+            r#"{\"api_key\": \"abcd1234efgh5678\", \"user\": \"x\"}"#,
+            r#"{\"api_key\": \"[SECRET]\", \"user\": \"x\"}"#,
+        ),
+        (
+            r#"msg="login {\"client_secret\":\"s3cr3t-v4lue\"}""#,
+            r#"msg="login {\"client_secret\":\"[SECRET]\"}""#,
+        ),
+        // Not values: empty, placeholders, an unterminated string.
+        (r#"{\"password\":\"\"}"#, r#"{\"password\":\"\"}"#),
+        (r#"{\"token\":\"null\"}"#, r#"{\"token\":\"null\"}"#),
+        (r#"{\"password\":\"abc"#, r#"{\"password\":\"abc"#),
+    ] {
+        assert_eq!(
+            r.redact(text, &Operation::Tag).unwrap().text,
+            want,
+            "{text}"
+        );
+    }
+}
