@@ -186,3 +186,21 @@ async fn attack_denials_are_typed_and_audited_without_values() {
         assert!(!log.contains(v), "the audit log holds {v:?}");
     }
 }
+
+/// A request's `Debug` (what `tracing::instrument` or an error report prints) never holds
+/// the text it carries.
+#[test]
+fn attack_request_debug_holds_no_values() {
+    let req = EgressRequest {
+        category: category::DOCUMENTS,
+        ..EgressRequest::new(
+            "llm-chat",
+            "mail jane@example.com key 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",
+        )
+    };
+    let dbg = format!("{req:?} {req:#?}");
+    assert!(dbg.contains("llm-chat") && dbg.contains("documents"), "{dbg}");
+    for v in ["jane", "ghp_", "wWPw5k4a"] {
+        assert!(!dbg.contains(v), "{dbg}");
+    }
+}
