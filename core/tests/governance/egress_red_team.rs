@@ -199,7 +199,10 @@ fn attack_request_debug_holds_no_values() {
         )
     };
     let dbg = format!("{req:?} {req:#?}");
-    assert!(dbg.contains("llm-chat") && dbg.contains("documents"), "{dbg}");
+    assert!(
+        dbg.contains("llm-chat") && dbg.contains("documents"),
+        "{dbg}"
+    );
     for v in ["jane", "ghp_", "wWPw5k4a"] {
         assert!(!dbg.contains(v), "{dbg}");
     }
