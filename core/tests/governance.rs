@@ -24,6 +24,8 @@ mod auth;
 mod egress;
 #[path = "governance/egress_audit.rs"]
 mod egress_audit;
+#[path = "governance/egress_red_team.rs"]
+mod egress_red_team;
 #[path = "governance/ratelimit.rs"]
 mod ratelimit;
 #[cfg(any(feature = "redis", feature = "postgres"))]

@@ -13,6 +13,8 @@ mod operators;
 mod personal;
 #[path = "redact/recognizers.rs"]
 mod recognizers;
+#[path = "redact/red_team.rs"]
+mod red_team;
 #[path = "redact/secret_formats.rs"]
 mod secret_formats;
 #[path = "redact/secrets.rs"]

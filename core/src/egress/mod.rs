@@ -401,8 +401,9 @@ pub trait EgressObserver: Send + Sync {
     fn on_egress(&self, event: &EgressEvent);
 }
 
-/// One request to [`Egress::prepare_with`].
-#[derive(Debug, Clone)]
+/// One request to [`Egress::prepare_with`]. Its `Debug` shows the text's length, never
+/// the text (which holds what redaction is for).
+#[derive(Clone)]
 pub struct EgressRequest<'a> {
     /// The provider id.
     pub provider: &'a str,
@@ -412,6 +413,17 @@ pub struct EgressRequest<'a> {
     pub category: &'a str,
     /// An existing session to extend (multi-turn); a new one is made if `None`.
     pub session: Option<Arc<PseudonymSession>>,
+}
+
+impl std::fmt::Debug for EgressRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressRequest")
+            .field("provider", &self.provider)
+            .field("text_len", &self.text.len())
+            .field("category", &self.category)
+            .field("session", &self.session)
+            .finish()
+    }
 }
 
 impl<'a> EgressRequest<'a> {

@@ -40,7 +40,7 @@ fn card(value: &str) -> Result<String, RedactError> {
 /// Keeps the country, the letter/digit layout and the spacing; new random characters and
 /// correct mod-97 check digits.
 fn iban(value: &str) -> Result<String, RedactError> {
-    let compact: Vec<u8> = value.bytes().filter(|b| *b != b' ').collect();
+    let compact: Vec<u8> = value.bytes().filter(u8::is_ascii_alphanumeric).collect();
     let r = random(compact.len())?;
     let mut new = compact.clone();
     for i in 4..new.len() {
@@ -59,8 +59,8 @@ fn iban(value: &str) -> Result<String, RedactError> {
     let mut out = String::with_capacity(value.len());
     let mut it = new.into_iter();
     for c in value.chars() {
-        if c == ' ' {
-            out.push(' ');
+        if !c.is_ascii_alphanumeric() {
+            out.push(c);
         } else if let Some(b) = it.next() {
             out.push(char::from(b));
         }

@@ -41,7 +41,7 @@ mod validate;
 pub use operator::{HashKey, Operation, Operator, Redacted};
 pub use pii::{gazetteer_size, in_gazetteer};
 pub use pseudonym::{
-    OwnedStreamRestorer, PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL,
+    OwnedStreamRestorer, PseudonymSession, StreamRestorer, DEFAULT_SESSION_TTL, MAX_RESTORED_LEN,
     MAX_SESSION_ENTRIES, MAX_SESSION_TTL,
 };
 pub(crate) use redactor::apply;

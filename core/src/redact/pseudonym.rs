@@ -19,6 +19,10 @@ pub const MAX_SESSION_ENTRIES: usize = 10_000;
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(15 * 60);
 /// Longest lifetime a session may have: 24 hours.
 pub const MAX_SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Longest text one restore (or one streaming push or finish) may produce: 16 MiB, four
+/// times [`MAX_TEXT_LEN`]. An answer repeating a placeholder of a long value would otherwise
+/// make restore allocate without bound; past this it fails with [`RedactError::TooLarge`].
+pub const MAX_RESTORED_LEN: usize = 4 * MAX_TEXT_LEN;
 
 struct Entry {
     token: String,
@@ -250,7 +254,8 @@ impl PseudonymSession {
 
     /// Puts the original values back into `answer` wherever a placeholder or fake of this
     /// session appears (any number of times, in any order). Anything else, including unknown
-    /// or malformed placeholders, is left exactly as is.
+    /// or malformed placeholders, is left exactly as is. A result longer than
+    /// [`MAX_RESTORED_LEN`] is refused with [`RedactError::TooLarge`].
     pub fn restore(&self, answer: &str) -> Result<String, RedactError> {
         if answer.len() > MAX_TEXT_LEN {
             return Err(RedactError::TooLarge {
@@ -283,9 +288,24 @@ impl PseudonymSession {
                 &Self::context(&e.token),
                 &e.sealed,
             )?;
+            let value = String::from_utf8_lossy(plain.expose());
+            let grown = out.len() + (m.start() - last) + value.len();
+            if grown > MAX_RESTORED_LEN {
+                return Err(RedactError::TooLarge {
+                    len: grown,
+                    max: MAX_RESTORED_LEN,
+                });
+            }
             out.push_str(&answer[last..m.start()]);
-            out.push_str(&String::from_utf8_lossy(plain.expose()));
+            out.push_str(&value);
             last = m.end();
+        }
+        let grown = out.len() + (answer.len() - last);
+        if grown > MAX_RESTORED_LEN {
+            return Err(RedactError::TooLarge {
+                len: grown,
+                max: MAX_RESTORED_LEN,
+            });
         }
         out.push_str(&answer[last..]);
         Ok(out)

@@ -302,7 +302,7 @@ fn flags(b: &[u8]) -> u8 {
 }
 
 fn trim_end(b: &[u8], s: usize, mut e: usize) -> usize {
-    while e > s && matches!(b[e - 1], b'.' | b':' | b'!' | b'?' | b'*') {
+    while e > s && matches!(b[e - 1], b'.' | b':' | b'!' | b'?' | b'*' | b'&') {
         e -= 1;
     }
     e
@@ -394,7 +394,7 @@ impl Scan<'_> {
                 return e;
             }
         }
-        if f & OT != 0 && w.len() >= 20 && memchr::memchr(b'&', w).is_some() {
+        if f & OT != 0 && w.len() >= 2 && memchr::memchr(b'&', w).is_some() {
             // `value&next=...` inside a query string: each part on its own (parts hold no
             // `&`, so this recurses once).
             let mut p = s;
@@ -559,8 +559,8 @@ impl Scan<'_> {
         let mut lens = [0usize; 9];
         let mut groups = 0;
         let mut p = e;
-        while groups < 9 && p + 1 < self.b.len() && self.b[p] == b' ' {
-            let gs = p + 1;
+        while groups < 9 && p < self.b.len() && space_len(self.b, p) > 0 {
+            let gs = p + space_len(self.b, p);
             let mut ge = gs;
             while ge < self.b.len() && ge - gs < 5 && self.b[ge].is_ascii_alphanumeric() {
                 ge += 1;
@@ -606,8 +606,17 @@ impl Scan<'_> {
         while k < MAX_RUN_WORDS {
             let prev_end = words[k - 1].1;
             let mut g = prev_end;
-            while g < b.len() && g - prev_end < 3 && matches!(b[g], b' ' | b'(' | b')') {
-                g += 1;
+            let mut seps = 0;
+            while g < b.len() && seps < 3 {
+                let n = match b[g] {
+                    b'(' | b')' => 1,
+                    _ => space_len(b, g),
+                };
+                if n == 0 {
+                    break;
+                }
+                g += n;
+                seps += 1;
             }
             if g == prev_end || g >= b.len() || CLASS[b[g] as usize] == 0 {
                 break;
@@ -615,7 +624,8 @@ impl Scan<'_> {
             let ws = g;
             let mut we = g;
             let mut wf = 0;
-            while we < b.len() && CLASS[b[we] as usize] != 0 {
+            // `&` ends a value in a query string or form body (`cc=4111 ... 1111&cvc=1`).
+            while we < b.len() && CLASS[b[we] as usize] != 0 && b[we] != b'&' {
                 wf |= CLASS[b[we] as usize];
                 we += 1;
             }
@@ -626,7 +636,7 @@ impl Scan<'_> {
             words[k] = (ws, te);
             k += 1;
             resume = we;
-            if te != we {
+            if te != we || b.get(we) == Some(&b'&') {
                 break;
             }
         }
@@ -661,7 +671,15 @@ impl Scan<'_> {
     }
 
     fn classify(&self, s: usize, e: usize, single: bool) -> Option<EntityKind> {
-        let w = &self.b[s..e];
+        let raw = &self.b[s..e];
+        // Groups joined over a non-breaking or thin space are validated as if joined by `' '`.
+        let spaced;
+        let w: &[u8] = if raw.is_ascii() {
+            raw
+        } else {
+            spaced = ascii_spaced(raw)?;
+            &spaced
+        };
         if single
             && self.on(&EntityKind::IpAddress)
             && w.len() >= 7
@@ -946,12 +964,47 @@ fn jwt_end(w: &[u8]) -> Option<usize> {
 fn trigger(b: &[u8], i: usize, len: usize) -> bool {
     match b[i] {
         b'=' | b'"' | b'\'' => true,
+        // `\"password\":` (JSON inside a JSON string, as in a log line).
+        b'\\' => b.get(i + 1) == Some(&b'"'),
         b' ' | b'\t' => {
             matches!(b.get(i + 1), Some(b'=' | b':'))
                 || ((len == 5 || len == 6) && matches!(b[i - len] | 0x20, b'b'))
         }
         _ => false,
     }
+}
+
+/// Bytes of the space at `b[p]` that may separate groups of digits: `' '`, or the
+/// non-breaking (U+00A0), narrow non-breaking (U+202F), figure (U+2007) or thin (U+2009)
+/// space that word processors and French typography put between groups; 0 if none.
+fn space_len(b: &[u8], p: usize) -> usize {
+    match b[p..] {
+        [b' ', ..] => 1,
+        [0xC2, 0xA0, ..] => 2,
+        [0xE2, 0x80, 0x87 | 0x89, ..] | [0xE2, 0x80, 0xAF, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// `w` with each of the spaces [`space_len`] knows written as `' '`; `None` if it holds any
+/// other non-ASCII byte.
+fn ascii_spaced(w: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(w.len());
+    let mut p = 0;
+    while p < w.len() {
+        if w[p].is_ascii() {
+            out.push(w[p]);
+            p += 1;
+        } else {
+            let n = space_len(w, p);
+            if n == 0 {
+                return None;
+            }
+            out.push(b' ');
+            p += n;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -412,7 +412,9 @@ test("session refusals carry a typed reason (AccessCheck / RefreshCheck.Refused)
             // A well-formed refresh token that this store does not know.
             other.createTenant(TenantContext.service("acme", o.service))
             other.setMember(TenantContext.service("acme", o.service), "alice", Role.MEMBER)
-            val stranger = other.createSession(alice, "elsewhere")
+            // A user context is vouched with the capability of the guard it is used with.
+            val strangerAlice = TenantContext.resolved(o.service, "acme", "alice", Role.MEMBER)
+            val stranger = other.createSession(strangerAlice, "elsewhere")
             check(refused(g.checkRefreshSession(stranger.refreshToken())) == SessionRefusal.UNKNOWN)
         } }
         // Correctly signed with a tenant id the core rejects: not a refusal, still thrown.

@@ -247,8 +247,11 @@ fn not_a_value(v: &[u8]) -> bool {
 /// `key=value`, `key = "value"`, `"key": "value"`, `key: value`, `key => 'value'`, `key := v`.
 pub(crate) fn keyed_value(b: &[u8], mut p: usize) -> Option<(usize, usize)> {
     let n = b.len();
-    // A closing quote of a quoted key, and of an index (`$config['api_key'] => ...`).
-    if p < n && matches!(b[p], b'"' | b'\'') {
+    // A closing quote of a quoted key, and of an index (`$config['api_key'] => ...`);
+    // escaped (`\"`) in JSON inside a JSON string.
+    if p + 1 < n && b[p] == b'\\' && b[p + 1] == b'"' {
+        p += 2;
+    } else if p < n && matches!(b[p], b'"' | b'\'') {
         p += 1;
     }
     if p < n && b[p] == b']' {
@@ -285,7 +288,16 @@ pub(crate) fn keyed_value(b: &[u8], mut p: usize) -> Option<(usize, usize)> {
     if p >= n {
         return None;
     }
-    let (vs, ve) = if matches!(b[p], b'"' | b'\'' | b'`') {
+    let (vs, ve) = if b[p] == b'\\' && b.get(p + 1) == Some(&b'"') {
+        // `\"value\"`: a string escaped inside another string; it ends at the next `\"`.
+        let vs = p + 2;
+        let lim = n.min(vs + MAX_KEYED_VALUE);
+        let q = vs + b[vs..lim].iter().position(|&c| c == b'"' || c == b'\n')?;
+        if b[q] != b'"' || q == vs || b[q - 1] != b'\\' {
+            return None;
+        }
+        (vs, q - 1)
+    } else if matches!(b[p], b'"' | b'\'' | b'`') {
         let q = b[p];
         let vs = p + 1;
         let lim = n.min(vs + MAX_KEYED_VALUE);
