@@ -780,7 +780,7 @@ impl Guard {
     /// hears of the revocation (with PostgreSQL, from any instance).
     pub fn verify_access_token(&self, token: String) -> Result<VerifiedAccess> {
         let g = &self.0;
-        crate::runtime::block_on(async move {
+        crate::runtime::block_on_in(crate::runtime::CallId::call_id(self), async move {
             Ok(g.sessions().verify_access_token(&token).await?.into())
         })
     }

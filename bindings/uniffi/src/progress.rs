@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::TenantguardError;
 use crate::governance::{SweepAllReport, SweepReport};
 use crate::guard::Guard;
-use crate::runtime::block_on;
+use crate::runtime::{block_on_in, CallId};
 use crate::types::{key_id, tenant_id, ReencryptReport, RewrapReport, ServiceRole, TenantContext};
 
 /// One step of a long job: the running report after a batch (or, for `SweepAll`, a tenant).
@@ -54,7 +54,7 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<ReencryptReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             let r = g
                 .keys()
                 .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |r| {
@@ -76,7 +76,7 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<RewrapReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             let r = g
                 .keys()
                 .rewrap(
@@ -103,7 +103,7 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<SweepReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             let r = g
                 .retention()
                 .sweep(&ctx.0, batch as usize, |r| {
@@ -125,7 +125,7 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<SweepAllReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             let r = g
                 .retention()
                 .sweep_all_with_progress(
