@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::error::TenantguardError;
+use crate::error::{HostError, TenantguardError};
 use crate::governance::{SweepAllReport, SweepReport};
 use crate::guard::Guard;
 use crate::runtime::{block_on_in, CallId};
@@ -39,8 +39,39 @@ pub enum JobStep {
 /// `stopped` set; every job is resumable). Must not call back into the `Guard`.
 #[uniffi::export(with_foreign)]
 pub trait JobProgress: Send + Sync {
-    /// Whether the job goes on.
-    fn on_step(&self, step: JobStep) -> bool;
+    /// Whether the job goes on. An exception it throws does not stop the job: it is not
+    /// called again, and the job's call throws `TenantguardException.Other` once it ends.
+    fn on_step(&self, step: JobStep) -> Result<bool, HostError>;
+}
+
+/// Calls `progress` unless it failed before; a failure is kept in `failed` and the job goes
+/// on (like the Python binding: a throwing callback never panics or hides the outcome).
+fn step(progress: &dyn JobProgress, failed: &mut Option<HostError>, step: JobStep) -> bool {
+    if failed.is_some() {
+        return true;
+    }
+    match progress.on_step(step) {
+        Ok(go_on) => go_on,
+        Err(e) => {
+            *failed = Some(e);
+            true
+        }
+    }
+}
+
+/// The job's report, or the progress callback's failure once the job has ended.
+fn done<T>(r: T, failed: Option<HostError>) -> Result<T, TenantguardError> {
+    match failed {
+        None => Ok(r),
+        Some(e) => Err(TenantguardError::Other {
+            // The first line: what was thrown, without the foreign stack trace.
+            message: format!(
+                "the progress callback failed (the job ran to its end): {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ),
+            reason: None,
+        }),
+    }
 }
 
 #[uniffi::export]
@@ -55,15 +86,20 @@ impl Guard {
     ) -> Result<ReencryptReport, TenantguardError> {
         let g = &self.0;
         block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .keys()
                 .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |r| {
-                    progress.on_step(JobStep::Reencrypt {
-                        report: r.clone().into(),
-                    })
+                    step(
+                        &*progress,
+                        &mut failed,
+                        JobStep::Reencrypt {
+                            report: r.clone().into(),
+                        },
+                    )
                 })
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 
@@ -77,6 +113,7 @@ impl Guard {
     ) -> Result<RewrapReport, TenantguardError> {
         let g = &self.0;
         block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .keys()
                 .rewrap(
@@ -84,13 +121,17 @@ impl Guard {
                     start_after.map(tenant_id).transpose()?,
                     batch_size as usize,
                     |r| {
-                        progress.on_step(JobStep::Rewrap {
-                            report: r.clone().into(),
-                        })
+                        step(
+                            &*progress,
+                            &mut failed,
+                            JobStep::Rewrap {
+                                report: r.clone().into(),
+                            },
+                        )
                     },
                 )
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 
@@ -104,15 +145,20 @@ impl Guard {
     ) -> Result<SweepReport, TenantguardError> {
         let g = &self.0;
         block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .retention()
                 .sweep(&ctx.0, batch as usize, |r| {
-                    progress.on_step(JobStep::Sweep {
-                        report: r.clone().into(),
-                    })
+                    step(
+                        &*progress,
+                        &mut failed,
+                        JobStep::Sweep {
+                            report: r.clone().into(),
+                        },
+                    )
                 })
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 
@@ -126,6 +172,7 @@ impl Guard {
     ) -> Result<SweepAllReport, TenantguardError> {
         let g = &self.0;
         block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .retention()
                 .sweep_all_with_progress(
@@ -133,13 +180,17 @@ impl Guard {
                     start_after.map(tenant_id).transpose()?,
                     batch as usize,
                     |r| {
-                        progress.on_step(JobStep::SweepAll {
-                            report: r.clone().into(),
-                        })
+                        step(
+                            &*progress,
+                            &mut failed,
+                            JobStep::SweepAll {
+                                report: r.clone().into(),
+                            },
+                        )
                     },
                 )
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 }
