@@ -15,13 +15,26 @@ use crate::types::{
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
 
-/// An opened record: its data class and plaintext.
-#[derive(uniffi::Record, Debug, Clone)]
+/// An opened record: its data class and plaintext. `toString()` never shows the plaintext.
+#[derive(uniffi::Record, Clone)]
+#[uniffi::export(Debug)]
 pub struct OpenedRecord {
     /// The data class it was stored with.
     pub data_class: String,
     /// The plaintext. Keep it short-lived.
     pub plaintext: Vec<u8>,
+}
+
+impl std::fmt::Debug for OpenedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedRecord")
+            .field("data_class", &self.data_class)
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes redacted>", self.plaintext.len()),
+            )
+            .finish()
+    }
 }
 
 /// Seal and open values and credentials per tenant; rotate and shred keys.
