@@ -412,7 +412,8 @@ test("session refusals carry a typed reason (AccessCheck / RefreshCheck.Refused)
             // A well-formed refresh token that this store does not know.
             other.createTenant(TenantContext.service("acme", o.service))
             other.setMember(TenantContext.service("acme", o.service), "alice", Role.MEMBER)
-            val stranger = other.createSession(alice, "elsewhere")
+            // User contexts are bound to the capability that vouched for them: other's here.
+            val stranger = other.createSession(TenantContext.resolved(o.service, "acme", "alice", Role.MEMBER), "elsewhere")
             check(refused(g.checkRefreshSession(stranger.refreshToken())) == SessionRefusal.UNKNOWN)
         } }
         // Correctly signed with a tenant id the core rejects: not a refusal, still thrown.
