@@ -98,6 +98,8 @@ step "Kotlin tests: members_test.kts (stored memberships, sessions follow them, 
 run bindings/uniffi/tests/kotlin/members_test.kts
 step "Kotlin tests: isolation_test.kts (organizations, roles, reveal, TOTP)"
 run bindings/uniffi/tests/kotlin/isolation_test.kts
+step "Kotlin tests: hostile_test.kts (re-entrant and throwing callbacks, secrets in toString(), TenantSealer misuse, cancellation)"
+run bindings/uniffi/tests/kotlin/hostile_test.kts
 step "Kotlin tests: postgres_test.kts (skipped unless scripts/pg.sh started a server)"
 run bindings/uniffi/tests/kotlin/postgres_test.kts
 step "Kotlin tests: vectors_test.kts (vectors: $TG_VECTORS) and cross-language files"

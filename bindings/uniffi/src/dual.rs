@@ -12,7 +12,7 @@ macro_rules! dual {
         impl $T { $(
             $(#[doc = $doc])*
             pub fn $name(&$s $(, $arg: $ty)*) -> std::result::Result<$ret, $crate::error::TenantguardError> {
-                $crate::runtime::block_on(async move $body)
+                $crate::runtime::block_on_in($crate::runtime::CallId::call_id($s), async move $body)
             }
         )* }
 
@@ -21,7 +21,9 @@ macro_rules! dual {
             $(#[doc = $doc])*
             #[doc = ""]
             #[doc = "Suspending form (Kotlin `suspend`, Swift `async`)."]
-            pub async fn $name_async(&$s $(, $arg: $ty)*) -> std::result::Result<$ret, $crate::error::TenantguardError> $body
+            pub async fn $name_async(&$s $(, $arg: $ty)*) -> std::result::Result<$ret, $crate::error::TenantguardError> {
+                $crate::runtime::in_call($crate::runtime::CallId::call_id($s), async move $body).await
+            }
         )* }
     };
 }

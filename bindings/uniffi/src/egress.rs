@@ -11,7 +11,7 @@ use crate::dual::dual;
 use crate::error::{HostError, TenantguardError};
 use crate::guard::Guard;
 use crate::provider::Store;
-use crate::runtime::block_on;
+use crate::runtime::{block_on_in, in_call, CallId};
 use crate::types::{tenant_id, TenantContext};
 use tenantguard::ErrorKind;
 
@@ -458,17 +458,28 @@ fn egress_out(
     b: core_egress::EgressBuilder,
     registry: Vec<SubProcessor>,
     observers: Vec<Arc<dyn EgressObserver>>,
+    guard: Arc<Guard>,
 ) -> Result<Arc<Egress>> {
     let mut b = b.registry(registry_in(registry)?);
     for o in observers {
         b = b.observer(Arc::new(ForeignEgressObserver(o)));
     }
-    Ok(Arc::new(Egress(b.build()?)))
+    Ok(Arc::new(Egress(b.build()?, guard)))
 }
 
 /// Egress control for every organization: policies in the store, decisions audited.
 #[derive(uniffi::Object, Debug)]
-pub struct Egress(core_egress::Egress);
+pub struct Egress(
+    core_egress::Egress,
+    /// The guard, for the re-entrancy check of foreign key providers.
+    Arc<Guard>,
+);
+
+impl crate::runtime::CallId for Egress {
+    fn call_id(&self) -> usize {
+        self.1.call_id()
+    }
+}
 
 #[uniffi::export]
 impl Egress {
@@ -482,7 +493,7 @@ impl Egress {
         observers: Vec<Arc<dyn EgressObserver>>,
     ) -> Result<Arc<Self>> {
         let b = core_egress::Egress::builder(guard.0.clone()).policy_store(store.1.clone());
-        egress_out(b, registry, observers)
+        egress_out(b, registry, observers, guard)
     }
 
     /// Egress over `guard` keeping policies in the guard's own store (`Guard.embedded`,
@@ -497,6 +508,7 @@ impl Egress {
             core_egress::Egress::builder(guard.0.clone()),
             registry,
             observers,
+            guard,
         )
     }
 
@@ -517,7 +529,7 @@ impl Egress {
         category: Option<String>,
         session: Option<Arc<PseudonymSession>>,
     ) -> Result<EgressDecision> {
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             self.prepare_in(&ctx, &provider, &text, category, session)
                 .await
         })
@@ -536,8 +548,11 @@ impl Egress {
         category: Option<String>,
         session: Option<Arc<PseudonymSession>>,
     ) -> Result<EgressDecision> {
-        self.prepare_in(&ctx, &provider, &text, category, session)
-            .await
+        in_call(self.call_id(), async move {
+            self.prepare_in(&ctx, &provider, &text, category, session)
+                .await
+        })
+        .await
     }
 }
 

@@ -9,7 +9,7 @@ use tenantguard::tokens as core_tokens;
 use tenantguard::{audit as core_audit, retention as core_retention, UserId};
 
 use crate::dual::dual;
-use crate::error::TenantguardError;
+use crate::error::{HostError, TenantguardError};
 use crate::guard::Guard;
 use crate::types::{tenant_id, ServiceRole, TenantContext};
 use tenantguard::ErrorKind;
@@ -31,15 +31,18 @@ fn ctx_of(c: tenantguard::TenantContext) -> Arc<TenantContext> {
 /// expiry and retention at their boundaries). Must not call back into a `Guard`.
 #[uniffi::export(with_foreign)]
 pub trait Clock: Send + Sync {
-    /// Seconds since the Unix epoch.
-    fn now_unix(&self) -> i64;
+    /// Seconds since the Unix epoch. If it throws, the system clock answers instead (as in
+    /// the Python binding).
+    fn now_unix(&self) -> Result<i64, HostError>;
 }
 
 struct ForeignClock(Arc<dyn Clock>);
 
 impl tenantguard::Clock for ForeignClock {
     fn now_unix(&self) -> i64 {
-        self.0.now_unix()
+        self.0
+            .now_unix()
+            .unwrap_or_else(|_| tenantguard::Clock::now_unix(&tenantguard::SystemClock))
     }
 }
 
@@ -780,7 +783,7 @@ impl Guard {
     /// hears of the revocation (with PostgreSQL, from any instance).
     pub fn verify_access_token(&self, token: String) -> Result<VerifiedAccess> {
         let g = &self.0;
-        crate::runtime::block_on(async move {
+        crate::runtime::block_on_in(crate::runtime::CallId::call_id(self), async move {
             Ok(g.sessions().verify_access_token(&token).await?.into())
         })
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::TenantguardError;
 use crate::governance::GuardOptions;
 use crate::provider::{Foreign, KeyProvider, LocalKeyProvider, Store};
-use crate::runtime::block_on;
+use crate::runtime::{block_on_in, in_call, CallId};
 use crate::types::{
     key_id, tenant_id, CacheStats, Credential, KeyInfo, ReencryptReport, RewrapReport, SealedValue,
     ServiceRole, ShredReport, TenantContext,
@@ -15,13 +15,26 @@ use crate::types::{
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
 
-/// An opened record: its data class and plaintext.
-#[derive(uniffi::Record, Debug, Clone)]
+/// An opened record: its data class and plaintext. `toString()` never shows the plaintext.
+#[derive(uniffi::Record, Clone)]
+#[uniffi::export(Debug)]
 pub struct OpenedRecord {
     /// The data class it was stored with.
     pub data_class: String,
     /// The plaintext. Keep it short-lived.
     pub plaintext: Vec<u8>,
+}
+
+impl std::fmt::Debug for OpenedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedRecord")
+            .field("data_class", &self.data_class)
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes redacted>", self.plaintext.len()),
+            )
+            .finish()
+    }
 }
 
 /// Seal and open values and credentials per tenant; rotate and shred keys.
@@ -163,7 +176,9 @@ impl Guard {
     /// Creates a tenant with a fresh data key; returns its key id (1). Owner role.
     pub fn create_tenant(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
-        block_on(async move { Ok(g.keys().create_tenant(&ctx.0).await.map(|k| k.get())?) })
+        block_on_in(self.call_id(), async move {
+            Ok(g.keys().create_tenant(&ctx.0).await.map(|k| k.get())?)
+        })
     }
 
     /// Seals `plaintext` for the context's tenant, bound to `context`. Member role.
@@ -174,7 +189,7 @@ impl Guard {
         plaintext: Vec<u8>,
     ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.records()
                 .seal(&ctx.0, &context, &plaintext)
                 .await
@@ -190,7 +205,7 @@ impl Guard {
         sealed: Arc<SealedValue>,
     ) -> Result<Vec<u8>> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.records()
                 .open(&ctx.0, &context, &sealed.0)
                 .await
@@ -206,7 +221,7 @@ impl Guard {
         sealed: Arc<SealedValue>,
     ) -> Result<Arc<SealedValue>> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.records()
                 .reseal(&ctx.0, &context, &sealed.0)
                 .await
@@ -222,7 +237,7 @@ impl Guard {
         credential: Arc<Credential>,
     ) -> Result<()> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.records()
                 .put_credential(&ctx.0, &record_id, &credential.0)
                 .await?)
@@ -236,7 +251,7 @@ impl Guard {
         record_id: String,
     ) -> Result<Arc<Credential>> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.records()
                 .open_credential(&ctx.0, &record_id)
                 .await
@@ -254,7 +269,7 @@ impl Guard {
         plaintext: Vec<u8>,
     ) -> Result<()> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.records()
                 .put(
                     &ctx.0,
@@ -270,7 +285,7 @@ impl Guard {
     /// Opens stored record `record_id`. Service role only.
     pub fn open_record(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<OpenedRecord> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.records()
                 .open_record(&ctx.0, &record_id)
                 .await
@@ -284,13 +299,15 @@ impl Guard {
     /// Deletes stored record `record_id`; returns whether it existed. Member role.
     pub fn delete_record(&self, ctx: Arc<TenantContext>, record_id: String) -> Result<bool> {
         let g = &self.0;
-        block_on(async move { Ok(g.records().delete(&ctx.0, &record_id).await?) })
+        block_on_in(self.call_id(), async move {
+            Ok(g.records().delete(&ctx.0, &record_id).await?)
+        })
     }
 
     /// The tenant's key versions (metadata only).
     pub fn key_versions(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.keys()
                 .versions(&ctx.0)
                 .await
@@ -301,7 +318,9 @@ impl Guard {
     /// Rotates the tenant's data key; returns the new key id. Owner role.
     pub fn rotate_tenant_key(&self, ctx: Arc<TenantContext>) -> Result<u32> {
         let g = &self.0;
-        block_on(async move { Ok(g.keys().rotate(&ctx.0).await.map(|k| k.get())?) })
+        block_on_in(self.call_id(), async move {
+            Ok(g.keys().rotate(&ctx.0).await.map(|k| k.get())?)
+        })
     }
 
     /// Moves stored records under key `from_key_id` to the active key. Owner role.
@@ -312,7 +331,7 @@ impl Guard {
         batch_size: u32,
     ) -> Result<ReencryptReport> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.keys()
                 .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
                 .await
@@ -323,7 +342,7 @@ impl Guard {
     /// Destroys decrypt-only key `key_id` once no stored record uses it. Owner role.
     pub fn retire_key(&self, ctx: Arc<TenantContext>, key_id: u32) -> Result<()> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.keys()
                 .retire(&ctx.0, crate::types::key_id(key_id)?)
                 .await?)
@@ -338,7 +357,7 @@ impl Guard {
         batch_size: u32,
     ) -> Result<RewrapReport> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             Ok(g.keys()
                 .rewrap(
                     &service.0,
@@ -355,7 +374,7 @@ impl Guard {
     /// role. Returns what the key providers destroyed, or could not.
     pub fn shred_tenant(&self, ctx: Arc<TenantContext>) -> Result<ShredReport> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
             g.keys()
                 .shred(&ctx.0)
                 .await
@@ -369,8 +388,11 @@ impl Guard {
 impl Guard {
     /// Suspending form of `Keys::create_tenant`.
     pub async fn create_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
-        let g = &self.0;
-        Ok(g.keys().create_tenant(&ctx.0).await.map(|k| k.get())?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.keys().create_tenant(&ctx.0).await.map(|k| k.get())?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::seal`.
@@ -380,11 +402,14 @@ impl Guard {
         context: String,
         plaintext: Vec<u8>,
     ) -> Result<Arc<SealedValue>> {
-        let g = &self.0;
-        Ok(g.records()
-            .seal(&ctx.0, &context, &plaintext)
-            .await
-            .map(|v| Arc::new(SealedValue(v)))?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records()
+                .seal(&ctx.0, &context, &plaintext)
+                .await
+                .map(|v| Arc::new(SealedValue(v)))?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::open`.
@@ -394,11 +419,14 @@ impl Guard {
         context: String,
         sealed: Arc<SealedValue>,
     ) -> Result<Vec<u8>> {
-        let g = &self.0;
-        Ok(g.records()
-            .open(&ctx.0, &context, &sealed.0)
-            .await
-            .map(|p| p.expose().to_vec())?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records()
+                .open(&ctx.0, &context, &sealed.0)
+                .await
+                .map(|p| p.expose().to_vec())?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::reseal`.
@@ -408,11 +436,14 @@ impl Guard {
         context: String,
         sealed: Arc<SealedValue>,
     ) -> Result<Arc<SealedValue>> {
-        let g = &self.0;
-        Ok(g.records()
-            .reseal(&ctx.0, &context, &sealed.0)
-            .await
-            .map(|v| Arc::new(SealedValue(v)))?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records()
+                .reseal(&ctx.0, &context, &sealed.0)
+                .await
+                .map(|v| Arc::new(SealedValue(v)))?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::put_credential`.
@@ -422,10 +453,13 @@ impl Guard {
         record_id: String,
         credential: Arc<Credential>,
     ) -> Result<()> {
-        let g = &self.0;
-        Ok(g.records()
-            .put_credential(&ctx.0, &record_id, &credential.0)
-            .await?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records()
+                .put_credential(&ctx.0, &record_id, &credential.0)
+                .await?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::open_credential`.
@@ -434,11 +468,14 @@ impl Guard {
         ctx: Arc<TenantContext>,
         record_id: String,
     ) -> Result<Arc<Credential>> {
-        let g = &self.0;
-        Ok(g.records()
-            .open_credential(&ctx.0, &record_id)
-            .await
-            .map(|c| Arc::new(Credential(c)))?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records()
+                .open_credential(&ctx.0, &record_id)
+                .await
+                .map(|c| Arc::new(Credential(c)))?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::put`.
@@ -450,16 +487,19 @@ impl Guard {
         subject: Option<String>,
         plaintext: Vec<u8>,
     ) -> Result<()> {
-        let g = &self.0;
-        Ok(g.records()
-            .put(
-                &ctx.0,
-                &record_id,
-                &data_class,
-                subject.as_deref(),
-                &plaintext,
-            )
-            .await?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records()
+                .put(
+                    &ctx.0,
+                    &record_id,
+                    &data_class,
+                    subject.as_deref(),
+                    &plaintext,
+                )
+                .await?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::open_record`.
@@ -468,14 +508,17 @@ impl Guard {
         ctx: Arc<TenantContext>,
         record_id: String,
     ) -> Result<OpenedRecord> {
-        let g = &self.0;
-        Ok(g.records()
-            .open_record(&ctx.0, &record_id)
-            .await
-            .map(|(data_class, p)| OpenedRecord {
-                data_class,
-                plaintext: p.expose().to_vec(),
-            })?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records()
+                .open_record(&ctx.0, &record_id)
+                .await
+                .map(|(data_class, p)| OpenedRecord {
+                    data_class,
+                    plaintext: p.expose().to_vec(),
+                })?)
+        })
+        .await
     }
 
     /// Suspending form of `Records::delete`.
@@ -484,23 +527,32 @@ impl Guard {
         ctx: Arc<TenantContext>,
         record_id: String,
     ) -> Result<bool> {
-        let g = &self.0;
-        Ok(g.records().delete(&ctx.0, &record_id).await?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.records().delete(&ctx.0, &record_id).await?)
+        })
+        .await
     }
 
     /// Suspending form of `Keys::versions`.
     pub async fn key_versions_async(&self, ctx: Arc<TenantContext>) -> Result<Vec<KeyInfo>> {
-        let g = &self.0;
-        Ok(g.keys()
-            .versions(&ctx.0)
-            .await
-            .map(|v| v.into_iter().map(KeyInfo::from).collect())?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.keys()
+                .versions(&ctx.0)
+                .await
+                .map(|v| v.into_iter().map(KeyInfo::from).collect())?)
+        })
+        .await
     }
 
     /// Suspending form of `Keys::rotate`.
     pub async fn rotate_tenant_key_async(&self, ctx: Arc<TenantContext>) -> Result<u32> {
-        let g = &self.0;
-        Ok(g.keys().rotate(&ctx.0).await.map(|k| k.get())?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.keys().rotate(&ctx.0).await.map(|k| k.get())?)
+        })
+        .await
     }
 
     /// Suspending form of `Keys::reencrypt`.
@@ -510,19 +562,25 @@ impl Guard {
         from_key_id: u32,
         batch_size: u32,
     ) -> Result<ReencryptReport> {
-        let g = &self.0;
-        Ok(g.keys()
-            .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
-            .await
-            .map(ReencryptReport::from)?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.keys()
+                .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |_| {})
+                .await
+                .map(ReencryptReport::from)?)
+        })
+        .await
     }
 
     /// Suspending form of `Keys::retire`.
     pub async fn retire_key_async(&self, ctx: Arc<TenantContext>, key_id: u32) -> Result<()> {
-        let g = &self.0;
-        Ok(g.keys()
-            .retire(&ctx.0, crate::types::key_id(key_id)?)
-            .await?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.keys()
+                .retire(&ctx.0, crate::types::key_id(key_id)?)
+                .await?)
+        })
+        .await
     }
 
     /// Suspending form of `Keys::rewrap`.
@@ -532,25 +590,38 @@ impl Guard {
         start_after: Option<String>,
         batch_size: u32,
     ) -> Result<RewrapReport> {
-        let g = &self.0;
-        Ok(g.keys()
-            .rewrap(
-                &service.0,
-                start_after.map(tenant_id).transpose()?,
-                batch_size as usize,
-                |_| {},
-            )
-            .await
-            .map(RewrapReport::from)?)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            Ok(g.keys()
+                .rewrap(
+                    &service.0,
+                    start_after.map(tenant_id).transpose()?,
+                    batch_size as usize,
+                    |_| {},
+                )
+                .await
+                .map(RewrapReport::from)?)
+        })
+        .await
     }
 
     /// Suspending form of `Keys::shred`.
     pub async fn shred_tenant_async(&self, ctx: Arc<TenantContext>) -> Result<ShredReport> {
-        let g = &self.0;
-        g.keys()
-            .shred(&ctx.0)
-            .await
-            .map(ShredReport::from)
-            .map_err(Into::into)
+        in_call(self.call_id(), async move {
+            let g = &self.0;
+            g.keys()
+                .shred(&ctx.0)
+                .await
+                .map(ShredReport::from)
+                .map_err(Into::into)
+        })
+        .await
+    }
+}
+
+impl CallId for Guard {
+    /// The object's address, stable while it lives.
+    fn call_id(&self) -> usize {
+        self as *const Self as usize
     }
 }

@@ -407,17 +407,29 @@ impl TotpCode {
 /// Opens credentials for service-role code and derives TOTP codes for members, reporting
 /// every use to an observer first (an observer that throws stops the use).
 #[derive(uniffi::Object, Debug)]
-pub struct Revealer(core_reveal::Revealer);
+pub struct Revealer(
+    core_reveal::Revealer,
+    /// The guard, for the re-entrancy check of foreign key providers.
+    Arc<Guard>,
+);
+
+impl crate::runtime::CallId for Revealer {
+    fn call_id(&self) -> usize {
+        crate::runtime::CallId::call_id(&*self.1)
+    }
+}
+
+impl crate::runtime::CallId for DirectoryResolver {}
 
 #[uniffi::export]
 impl Revealer {
     /// A revealer over `guard` reporting to `observer`.
     #[uniffi::constructor]
     pub fn new(guard: Arc<Guard>, observer: Arc<dyn OpenObserver>) -> Arc<Self> {
-        Arc::new(Revealer(core_reveal::Revealer::new(
-            guard.0.clone(),
-            Arc::new(ForeignObserver(observer)),
-        )))
+        Arc::new(Revealer(
+            core_reveal::Revealer::new(guard.0.clone(), Arc::new(ForeignObserver(observer))),
+            guard,
+        ))
     }
 }
 

@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 
 use crate::error::TenantguardError;
 use crate::guard::Guard;
-use crate::runtime::block_on;
+use crate::runtime::{block_on_in, CallId};
 use crate::types::TenantContext;
 
 /// Most scopes (Kotlin `TenantSealer`s) open at once.
@@ -203,7 +203,7 @@ fn throw_typed(env: &mut Env<'_>, e: &TenantguardError) -> jni::errors::Result<(
 
 fn seal(s: &Scope, context: &str, plaintext: &[u8]) -> Result<tenantguard::SealedValue, Failure> {
     let (g, ctx) = (&s.guard.0, &s.ctx.0);
-    Ok(block_on(async move {
+    Ok(block_on_in(s.guard.call_id(), async move {
         Ok(g.records().seal(ctx, context, plaintext).await?)
     })?)
 }
@@ -216,7 +216,7 @@ fn open(
     sealed: tenantguard::SealedValue,
 ) -> Result<tenantguard::SecretBytes, Failure> {
     let (g, ctx) = (&s.guard.0, &s.ctx.0);
-    Ok(block_on(async move {
+    Ok(block_on_in(s.guard.call_id(), async move {
         Ok(g.records().open_owned(ctx, context, sealed).await?)
     })?)
 }

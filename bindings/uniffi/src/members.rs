@@ -121,3 +121,5 @@ impl Guard {
     }
 }
 }
+
+impl crate::runtime::CallId for Store {}

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::error::TenantguardError;
+use crate::error::{HostError, TenantguardError};
 use crate::governance::{SweepAllReport, SweepReport};
 use crate::guard::Guard;
-use crate::runtime::block_on;
+use crate::runtime::{block_on_in, CallId};
 use crate::types::{key_id, tenant_id, ReencryptReport, RewrapReport, ServiceRole, TenantContext};
 
 /// One step of a long job: the running report after a batch (or, for `SweepAll`, a tenant).
@@ -39,8 +39,39 @@ pub enum JobStep {
 /// `stopped` set; every job is resumable). Must not call back into the `Guard`.
 #[uniffi::export(with_foreign)]
 pub trait JobProgress: Send + Sync {
-    /// Whether the job goes on.
-    fn on_step(&self, step: JobStep) -> bool;
+    /// Whether the job goes on. An exception it throws does not stop the job: it is not
+    /// called again, and the job's call throws `TenantguardException.Other` once it ends.
+    fn on_step(&self, step: JobStep) -> Result<bool, HostError>;
+}
+
+/// Calls `progress` unless it failed before; a failure is kept in `failed` and the job goes
+/// on (like the Python binding: a throwing callback never panics or hides the outcome).
+fn step(progress: &dyn JobProgress, failed: &mut Option<HostError>, step: JobStep) -> bool {
+    if failed.is_some() {
+        return true;
+    }
+    match progress.on_step(step) {
+        Ok(go_on) => go_on,
+        Err(e) => {
+            *failed = Some(e);
+            true
+        }
+    }
+}
+
+/// The job's report, or the progress callback's failure once the job has ended.
+fn done<T>(r: T, failed: Option<HostError>) -> Result<T, TenantguardError> {
+    match failed {
+        None => Ok(r),
+        Some(e) => Err(TenantguardError::Other {
+            // The first line: what was thrown, without the foreign stack trace.
+            message: format!(
+                "the progress callback failed (the job ran to its end): {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ),
+            reason: None,
+        }),
+    }
 }
 
 #[uniffi::export]
@@ -54,16 +85,21 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<ReencryptReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .keys()
                 .reencrypt(&ctx.0, key_id(from_key_id)?, batch_size as usize, |r| {
-                    progress.on_step(JobStep::Reencrypt {
-                        report: r.clone().into(),
-                    })
+                    step(
+                        &*progress,
+                        &mut failed,
+                        JobStep::Reencrypt {
+                            report: r.clone().into(),
+                        },
+                    )
                 })
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 
@@ -76,7 +112,8 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<RewrapReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .keys()
                 .rewrap(
@@ -84,13 +121,17 @@ impl Guard {
                     start_after.map(tenant_id).transpose()?,
                     batch_size as usize,
                     |r| {
-                        progress.on_step(JobStep::Rewrap {
-                            report: r.clone().into(),
-                        })
+                        step(
+                            &*progress,
+                            &mut failed,
+                            JobStep::Rewrap {
+                                report: r.clone().into(),
+                            },
+                        )
                     },
                 )
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 
@@ -103,16 +144,21 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<SweepReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .retention()
                 .sweep(&ctx.0, batch as usize, |r| {
-                    progress.on_step(JobStep::Sweep {
-                        report: r.clone().into(),
-                    })
+                    step(
+                        &*progress,
+                        &mut failed,
+                        JobStep::Sweep {
+                            report: r.clone().into(),
+                        },
+                    )
                 })
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 
@@ -125,7 +171,8 @@ impl Guard {
         progress: Arc<dyn JobProgress>,
     ) -> Result<SweepAllReport, TenantguardError> {
         let g = &self.0;
-        block_on(async move {
+        block_on_in(self.call_id(), async move {
+            let mut failed = None;
             let r = g
                 .retention()
                 .sweep_all_with_progress(
@@ -133,13 +180,17 @@ impl Guard {
                     start_after.map(tenant_id).transpose()?,
                     batch as usize,
                     |r| {
-                        progress.on_step(JobStep::SweepAll {
-                            report: r.clone().into(),
-                        })
+                        step(
+                            &*progress,
+                            &mut failed,
+                            JobStep::SweepAll {
+                                report: r.clone().into(),
+                            },
+                        )
                     },
                 )
                 .await?;
-            Ok(r.into())
+            done(r.into(), failed)
         })
     }
 }

@@ -6,7 +6,7 @@ use tenantguard::crypto::DataKey;
 use tenantguard::kms::KmsError;
 
 use crate::error::{ProviderError, TenantguardError};
-use crate::runtime::block_on;
+use crate::runtime::{block_on, ProviderScope};
 use crate::types::{WrapContext, WrappedKey};
 
 type Result<T, E = TenantguardError> = std::result::Result<T, E>;
@@ -36,6 +36,7 @@ impl tenantguard::KeyProvider for Foreign {
     }
 
     async fn current_kek(&self) -> Result<String, KmsError> {
+        let _in = ProviderScope::enter();
         Ok(self.0.current_kek()?)
     }
 
@@ -44,7 +45,10 @@ impl tenantguard::KeyProvider for Foreign {
         key: &DataKey,
         ctx: &tenantguard::kms::WrapContext,
     ) -> Result<tenantguard::kms::WrappedKey, KmsError> {
-        let w = self.0.wrap(key.expose().to_vec(), ctx.into())?;
+        let w = {
+            let _in = ProviderScope::enter();
+            self.0.wrap(key.expose().to_vec(), ctx.into())?
+        };
         Ok(tenantguard::kms::WrappedKey {
             kek_id: w.kek_id,
             ciphertext: w.ciphertext,
@@ -60,7 +64,10 @@ impl tenantguard::KeyProvider for Foreign {
             kek_id: wrapped.kek_id.clone(),
             ciphertext: wrapped.ciphertext.clone(),
         };
-        let key = zeroize::Zeroizing::new(self.0.unwrap(w, ctx.into())?);
+        let key = {
+            let _in = ProviderScope::enter();
+            zeroize::Zeroizing::new(self.0.unwrap(w, ctx.into())?)
+        };
         DataKey::from_slice(&key).map_err(|_| {
             KmsError::Provider(format!(
                 "unwrap returned {} bytes; a data key is 32 bytes",

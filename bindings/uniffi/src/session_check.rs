@@ -105,10 +105,9 @@ impl Guard {
     /// signing key is loaded (the first token under a new key reads it from the store).
     pub fn check_access_token(&self, token: String) -> Result<AccessCheck, TenantguardError> {
         let g = &self.0;
-        let r =
-            crate::runtime::block_on(
-                async move { Ok(g.sessions().verify_access_token(&token).await) },
-            )?;
+        let r = crate::runtime::block_on_in(crate::runtime::CallId::call_id(self), async move {
+            Ok(g.sessions().verify_access_token(&token).await)
+        })?;
         check(
             r,
             |v| AccessCheck::Verified { access: v.into() },

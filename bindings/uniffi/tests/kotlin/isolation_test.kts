@@ -9,6 +9,9 @@ import kotlinx.coroutines.runBlocking
 var service: ServiceRole = guardInMemoryWithService().service
 
 test("organizations and memberships: roles come from the directory; a viewer is refused a write") {
+    // User contexts are bound to the capability that vouched for them: the directory
+    // resolves with the capability of the guard the contexts are used with.
+    val gs = guardInMemoryWithService().also { service = it.service }
     val dir = MemoryDirectory()
     dir.create(service, "acme", "olga")
     dir.create(service, "alice", "alice") // a personal tenant
@@ -33,7 +36,7 @@ test("organizations and memberships: roles come from the directory; a viewer is 
     val scopes = res.visibleScopes("alice")
     check(scopes.map { it.tenant() to it.role() } == listOf("acme" to Role.VIEWER, "alice" to Role.OWNER)) { scopes.toString() }
 
-    guardInMemoryWithService().also { service = it.service }.guard.use { g ->
+    gs.guard.use { g ->
         g.createTenant(TenantContext.service("acme", service))
         g.createTenant(TenantContext.service("alice", service))
         // Sensitive operations (keys here) read the role from the store's memberships, not

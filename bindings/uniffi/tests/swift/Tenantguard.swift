@@ -674,9 +674,10 @@ fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
 public protocol Clock: AnyObject, Sendable {
     
     /**
-     * Seconds since the Unix epoch.
+     * Seconds since the Unix epoch. If it throws, the system clock answers instead (as in
+     * the Python binding).
      */
-    func nowUnix()  -> Int64
+    func nowUnix() throws  -> Int64
     
 }
 /**
@@ -737,10 +738,11 @@ open class ClockImpl: Clock, @unchecked Sendable {
 
     
     /**
-     * Seconds since the Unix epoch.
+     * Seconds since the Unix epoch. If it throws, the system clock answers instead (as in
+     * the Python binding).
      */
-open func nowUnix() -> Int64  {
-    return try!  FfiConverterInt64.lift(try! rustCall() {
+open func nowUnix()throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeHostError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_method_clock_now_unix(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -786,16 +788,17 @@ fileprivate struct UniffiCallbackInterfaceClock {
                 guard let uniffiObj = try? FfiConverterTypeClock.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.nowUnix(
+                return try uniffiObj.nowUnix(
                 )
             }
 
             
             let writeReturn = { uniffiOutReturn.pointee = FfiConverterInt64.lower($0) }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeHostError_lower
             )
         }
     )
@@ -5692,9 +5695,10 @@ public func FfiConverterTypeIssuedToken_lower(_ value: IssuedToken) -> UInt64 {
 public protocol JobProgress: AnyObject, Sendable {
     
     /**
-     * Whether the job goes on.
+     * Whether the job goes on. An exception it throws does not stop the job: it is not
+     * called again, and the job's call throws `TenantguardException.Other` once it ends.
      */
-    func onStep(step: JobStep)  -> Bool
+    func onStep(step: JobStep) throws  -> Bool
     
 }
 /**
@@ -5756,10 +5760,11 @@ open class JobProgressImpl: JobProgress, @unchecked Sendable {
 
     
     /**
-     * Whether the job goes on.
+     * Whether the job goes on. An exception it throws does not stop the job: it is not
+     * called again, and the job's call throws `TenantguardException.Other` once it ends.
      */
-open func onStep(step: JobStep) -> Bool  {
-    return try!  FfiConverterBool.lift(try! rustCall() {
+open func onStep(step: JobStep)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeHostError_lift) {
         uniffiCallStatus in
     uniffi_tenantguard_ffi_fn_method_jobprogress_on_step(
             self.uniffiCloneHandle(),
@@ -5807,17 +5812,18 @@ fileprivate struct UniffiCallbackInterfaceJobProgress {
                 guard let uniffiObj = try? FfiConverterTypeJobProgress.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onStep(
+                return try uniffiObj.onStep(
                      step: try FfiConverterTypeJobStep_lift(step)
                 )
             }
 
             
             let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeHostError_lower
             )
         }
     )
@@ -11282,9 +11288,9 @@ public func FfiConverterTypeOpenEvent_lower(_ value: OpenEvent) -> RustBuffer {
 
 
 /**
- * An opened record: its data class and plaintext.
+ * An opened record: its data class and plaintext. `toString()` never shows the plaintext.
  */
-public struct OpenedRecord: Equatable, Hashable {
+public struct OpenedRecord: Equatable, Hashable, CustomDebugStringConvertible {
     /**
      * The data class it was stored with.
      */
@@ -11310,6 +11316,17 @@ public struct OpenedRecord: Equatable, Hashable {
     
 
     
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tenantguard_ffi_fn_method_openedrecord_uniffi_trait_debug(
+            FfiConverterTypeOpenedRecord_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
 }
 
 #if compiler(>=6)
@@ -18751,7 +18768,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_streamrestorer_push() != 45817) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_clock_now_unix() != 3151) {
+    if (uniffi_tenantguard_ffi_checksum_method_clock_now_unix() != 2827) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_guardoptions_tenant_key_provider_names() != 14613) {
@@ -19228,7 +19245,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tenantguard_ffi_checksum_method_totpcode_code() != 9739) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tenantguard_ffi_checksum_method_jobprogress_on_step() != 6464) {
+    if (uniffi_tenantguard_ffi_checksum_method_jobprogress_on_step() != 64781) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tenantguard_ffi_checksum_method_keyprovider_current_kek() != 16958) {
