@@ -3,7 +3,6 @@
 //! hold are released at once, and using them afterwards raises the same `ClosedError`
 //! (a `ValueError`) as using the closed guard.
 
-use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
@@ -36,50 +35,13 @@ pub(crate) struct GuardHandle {
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
-thread_local! {
-    /// The guards (by `GuardHandle::id`) with a core call running on this thread, innermost last.
-    static IN_CALL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-    /// How many Python key provider methods are running on this thread.
-    static IN_PROVIDER: Cell<usize> = const { Cell::new(0) };
-}
+pub(crate) use tenantguard::kms::reentry::{CallScope, ProviderScope};
 
-/// A core call of one guard running on this thread (see `GuardHandle::enter`).
-pub(crate) struct CallScope(());
-
-impl Drop for CallScope {
-    fn drop(&mut self) {
-        IN_CALL.with(|c| c.borrow_mut().pop());
-    }
-}
-
+// A Python key provider runs on the thread of the call that needs the key, possibly while
+// that call holds the key cache's load of the tenant: the same guard called again from the
+// provider would wait for that load forever. Refused instead (see `tenantguard::kms::reentry`).
 fn enter(id: usize) -> PyResult<CallScope> {
-    // A Python key provider runs on the thread of the call that needs the key, possibly
-    // while that call holds the key cache's load of the tenant: the same guard called
-    // again from the provider would wait for that load forever. Refused instead.
-    if IN_PROVIDER.with(Cell::get) > 0 && IN_CALL.with(|c| c.borrow().contains(&id)) {
-        return Err(crate::errors::conflict(
-            "a key provider called back into the Guard that is calling it (this would \
-             deadlock); a key provider must not use the same Guard",
-        ));
-    }
-    IN_CALL.with(|c| c.borrow_mut().push(id));
-    Ok(CallScope(()))
-}
-
-/// Marks a Python key provider method running on this thread while it lives.
-pub(crate) struct ProviderScope(());
-
-impl ProviderScope {
-    pub(crate) fn enter() -> Self {
-        IN_PROVIDER.with(|d| d.set(d.get() + 1));
-        ProviderScope(())
-    }
-}
-
-impl Drop for ProviderScope {
-    fn drop(&mut self) {
-        IN_PROVIDER.with(|d| d.set(d.get() - 1));
-    }
+    tenantguard::kms::reentry::enter_call(id).map_err(|e| crate::errors::conflict(e.to_string()))
 }
 
 impl GuardHandle {

@@ -2,7 +2,6 @@
 //! the future runs on the calling thread inside a shared tokio runtime's context, so
 //! I/O-driven backends work and re-entrant calls cannot hit tokio's nested-`block_on` panic).
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::OnceLock;
 
@@ -33,57 +32,17 @@ where
     pollster::block_on(fut)
 }
 
-// Re-entrancy from foreign key providers. A Kotlin/Swift key provider runs on the thread
-// of the call that needs the key, possibly while that call holds the key cache's single
-// load of the tenant: the same guard called again from the provider would wait for that
-// load forever. Each call of a guard is marked on its thread (by the address of the guard
-// object), each foreign provider method too, and a call of a marked guard from inside a
-// provider is refused with `Conflict` instead. Another guard can still be used.
-
-thread_local! {
-    /// The guards (by address) with a call running on this thread, innermost last.
-    static IN_CALL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-    /// How many foreign key provider methods are running on this thread.
-    static IN_PROVIDER: Cell<usize> = const { Cell::new(0) };
-}
-
-/// A call of one guard running on this thread (see [`enter`]).
-pub(crate) struct CallScope(());
-
-impl Drop for CallScope {
-    fn drop(&mut self) {
-        IN_CALL.with(|c| c.borrow_mut().pop());
-    }
-}
+// Re-entrancy from foreign key providers (see `tenantguard::kms::reentry`): each call of a
+// guard is marked on its thread (by the address of the guard object), each foreign provider
+// method too, and a call of a marked guard from inside a provider is refused with
+// `Conflict` instead of waiting forever for the key load that is running the provider.
+pub(crate) use tenantguard::kms::reentry::{CallScope, ProviderScope};
 
 /// Marks a call of guard `id` running on this thread until the scope drops; `Conflict` if
 /// a foreign key provider that a call of this guard is running calls it again.
 pub(crate) fn enter(id: usize) -> Result<CallScope, TenantguardError> {
-    if IN_PROVIDER.with(Cell::get) > 0 && IN_CALL.with(|c| c.borrow().contains(&id)) {
-        return Err(TenantguardError::new(
-            tenantguard::ErrorKind::Conflict,
-            "a key provider called back into the Guard that is calling it (this would \
-             deadlock); a key provider must not use the same Guard",
-        ));
-    }
-    IN_CALL.with(|c| c.borrow_mut().push(id));
-    Ok(CallScope(()))
-}
-
-/// A foreign key provider method running on this thread while it lives.
-pub(crate) struct ProviderScope(());
-
-impl ProviderScope {
-    pub(crate) fn enter() -> Self {
-        IN_PROVIDER.with(|d| d.set(d.get() + 1));
-        ProviderScope(())
-    }
-}
-
-impl Drop for ProviderScope {
-    fn drop(&mut self) {
-        IN_PROVIDER.with(|d| d.set(d.get() - 1));
-    }
+    tenantguard::kms::reentry::enter_call(id)
+        .map_err(|e| TenantguardError::new(tenantguard::ErrorKind::Conflict, e.to_string()))
 }
 
 /// The identity of the guard an object calls, for [`enter`]; 0 (the default) for objects

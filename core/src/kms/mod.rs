@@ -4,6 +4,7 @@
 mod byok;
 mod cache;
 mod local;
+pub mod reentry;
 mod retry;
 mod service_keys;
 mod shred;
