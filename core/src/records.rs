@@ -62,7 +62,10 @@ pub fn validate_record_id(id: &str) -> Result<(), StoreError> {
 #[async_trait::async_trait]
 pub trait RecordStore: Send + Sync {
     /// Inserts or replaces the record with this id in the context's tenant (another
-    /// tenant's record with the same id is a different record, never touched).
+    /// tenant's record with the same id is a different record, never touched). A record
+    /// whose `key_id` names a destroyed key of the tenant is refused with
+    /// [`StoreError::KeyDestroyed`], checked atomically with the write (another instance
+    /// may have destroyed the key while this one still held it).
     async fn put_record(&self, ctx: &TenantContext, rec: &SealedRecord) -> Result<(), StoreError>;
 
     /// The record of the context's tenant with this id, `None` if absent.
@@ -105,6 +108,7 @@ pub trait RecordStore: Send + Sync {
 
     /// Replaces a record's sealed value only if it still equals `expected` (compare and
     /// swap); returns whether it did. Used by re-encryption so it never clobbers a write.
+    /// A new key id naming a destroyed key is refused with [`StoreError::KeyDestroyed`].
     async fn replace_sealed(
         &self,
         ctx: &TenantContext,

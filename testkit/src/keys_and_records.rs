@@ -21,6 +21,8 @@ pub async fn run<S: KeyStore + RecordStore + ?Sized>(store: &S) {
     rotate_key_is_atomic(store).await;
     rewrap_key_is_compare_and_swap(store).await;
     destroy_key_refuses_active(store).await;
+    destroy_key_refuses_a_key_a_record_names(store).await;
+    destroyed_keys_seal_nothing(store).await;
     destroy_all_keys_shreds_for_good(store).await;
     list_tenants_pages_in_order(store).await;
     invalid_inputs_are_refused(store).await;
@@ -524,6 +526,98 @@ pub async fn destroy_key_refuses_active<S: KeyStore + RecordStore + ?Sized>(stor
                 kind(store.destroy_key(&c, kid(2)).await),
                 ErrorKind::Conflict
             );
+        }
+    )
+}
+
+/// `destroy_key` refuses a decrypt-only key that a stored record still names, and changes
+/// nothing; once no record names it, the key is destroyed.
+pub async fn destroy_key_refuses_a_key_a_record_names<S: KeyStore + RecordStore + ?Sized>(
+    store: &S,
+) {
+    rule!(
+        destroy_key_refuses_a_key_a_record_names,
+        "destroy_key refuses a decrypt-only key that a stored record still names (the \
+         record could never open again), and destroys it once none does",
+        {
+            let c = new_tenant(store, "dkn-a").await;
+            store
+                .rotate_key(&c, &key_rec(2, KeyState::Active, "kek-1"))
+                .await
+                .unwrap();
+            let r = rec("dkn-r1", 1, 0);
+            store.put_record(&c, &r).await.unwrap();
+            assert_eq!(
+                kind(store.destroy_key(&c, kid(1)).await),
+                ErrorKind::Conflict
+            );
+            assert_eq!(
+                store.tenant_keys(&c).await.unwrap()[0],
+                key_rec(1, KeyState::DecryptOnly, "kek-1"),
+                "the refused destruction changed the key"
+            );
+            assert_eq!(store.get_record(&c, "dkn-r1").await.unwrap(), Some(r.clone()));
+            // Re-encrypted to key 2: nothing names key 1 any more.
+            let moved = rec("dkn-r1", 2, 1).sealed;
+            assert!(store
+                .replace_sealed(&c, "dkn-r1", &r.sealed, kid(2), &moved)
+                .await
+                .unwrap());
+            store.destroy_key(&c, kid(1)).await.unwrap();
+            assert_eq!(
+                store.tenant_keys(&c).await.unwrap()[0].state,
+                KeyState::Destroyed
+            );
+        }
+    )
+}
+
+/// A write or a re-encryption sealed under a destroyed key (a writer that still held the
+/// key after another instance retired it or shredded the tenant) is refused with
+/// `KeyDestroyed` and stores nothing.
+pub async fn destroyed_keys_seal_nothing<S: KeyStore + RecordStore + ?Sized>(store: &S) {
+    rule!(
+        destroyed_keys_seal_nothing,
+        "a write or a re-encryption sealed under a destroyed key is refused with \
+         KeyDestroyed and stores nothing (nothing could ever open it)",
+        {
+            let c = new_tenant(store, "kds-a").await;
+            store
+                .rotate_key(&c, &key_rec(2, KeyState::Active, "kek-1"))
+                .await
+                .unwrap();
+            store.destroy_key(&c, kid(1)).await.unwrap();
+            // A new record under the retired key.
+            assert_eq!(
+                kind(store.put_record(&c, &rec("kds-r1", 1, 0)).await),
+                ErrorKind::KeyDestroyed
+            );
+            assert_eq!(store.get_record(&c, "kds-r1").await.unwrap(), None);
+            // A replacement of a live record under the retired key.
+            let live = rec("kds-r2", 2, 0);
+            store.put_record(&c, &live).await.unwrap();
+            assert_eq!(
+                kind(store.put_record(&c, &rec("kds-r2", 1, 1)).await),
+                ErrorKind::KeyDestroyed
+            );
+            // A re-encryption onto the retired key.
+            assert_eq!(
+                kind(
+                    store
+                        .replace_sealed(&c, "kds-r2", &live.sealed, kid(1), b"under key 1")
+                        .await
+                ),
+                ErrorKind::KeyDestroyed
+            );
+            assert_eq!(store.get_record(&c, "kds-r2").await.unwrap(), Some(live.clone()));
+            // Shredded: the formerly active key seals nothing either.
+            store.destroy_all_keys(&c).await.unwrap();
+            assert_eq!(
+                kind(store.put_record(&c, &rec("kds-r3", 2, 0)).await),
+                ErrorKind::KeyDestroyed
+            );
+            assert_eq!(store.get_record(&c, "kds-r3").await.unwrap(), None);
+            assert_eq!(store.count_by_key(&c, kid(2)).await.unwrap(), 1);
         }
     )
 }

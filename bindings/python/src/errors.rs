@@ -106,6 +106,9 @@ pub(crate) fn to_py(e: Error) -> PyErr {
     let reason = e.reason().map(|r| r.as_str());
     let at = chain_position(&e);
     let err = kind_err(&e);
+    if let Some(cause) = take_cause(e.kind()) {
+        Python::attach(|py| err.set_cause(py, Some(cause)));
+    }
     if let Some(wait) = e.retry_after() {
         Python::attach(|py| {
             let _ = err.value(py).setattr("retry_after", wait.as_secs_f64());
@@ -190,6 +193,26 @@ thread_local! {
     /// A `KeyboardInterrupt`/`SystemExit` a Python callback raised during the core call
     /// running on this thread (callbacks run on the calling thread), for `block_on` to raise.
     static INTERRUPT: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
+    /// The last exception a Python key provider raised during the core call running on
+    /// this thread, with the kind it became: the `__cause__` of the error that call raises.
+    static CAUSE: std::cell::RefCell<Option<(PyErr, ErrorKind)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets any key provider exception kept by an earlier call on this thread (`block_on`
+/// calls it first, so a cause never outlives the call it belongs to).
+pub(crate) fn clear_cause() {
+    CAUSE.with(|slot| slot.borrow_mut().take());
+}
+
+/// The key provider exception kept for an error of `kind`, if the current call kept one.
+fn take_cause(kind: ErrorKind) -> Option<PyErr> {
+    CAUSE.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match slot.as_ref() {
+            Some((_, k)) if *k == kind => slot.take().map(|(e, _)| e),
+            _ => None,
+        }
+    })
 }
 
 /// Keeps `err` to re-raise when the core call returns if it is not an `Exception` (a
@@ -218,7 +241,16 @@ pub(crate) fn take_interrupt() -> Option<PyErr> {
 /// providers; any other exception becomes `KmsError::Provider` ("TypeName: message"). A
 /// `KeyboardInterrupt` or `SystemExit` fails the core call and is raised when it returns.
 pub(crate) fn from_foreign(py: Python<'_>, err: PyErr) -> KmsError {
-    keep_interrupt(py, &err);
+    let kms = foreign_kms(py, &err);
+    if err.is_instance_of::<pyo3::exceptions::PyException>(py) {
+        // Raised `from` it when the call fails: the provider's own traceback stays visible.
+        CAUSE.with(|slot| *slot.borrow_mut() = Some((err, kms.kind())));
+    }
+    kms
+}
+
+fn foreign_kms(py: Python<'_>, err: &PyErr) -> KmsError {
+    keep_interrupt(py, err);
     let value = err.value(py);
     let msg = value.str().map(|s| s.to_string()).unwrap_or_default();
     if err.is_instance_of::<TenantguardError>(py) {

@@ -39,6 +39,7 @@ pub(crate) fn block_on<F: Future>(fut: F) -> pyo3::PyResult<F::Output> {
     let rt = runtime().map_err(crate::errors::runtime_err)?;
     let _ctx = rt.enter();
     crate::errors::take_interrupt(); // none is pending between calls; never raise a stale one
+    crate::errors::clear_cause();
     let out = pollster::block_on(fut);
     match crate::errors::take_interrupt() {
         Some(e) => Err(e),

@@ -119,8 +119,16 @@ def test_foreign_errors_come_back_typed(
         acme = tg.TenantContext.service("acme", _service)
         g.create_tenant(acme)
         provider.fail_with = raised
-        with pytest.raises(expected, match=message):
+        with pytest.raises(expected, match=message) as info:
             g.seal(acme, "c", b"v")
+        # Raised `from` the provider's exception: its traceback is part of the report.
+        assert info.value.__cause__ is raised
+        # A later failure that no Python exception caused has no cause.
+        provider.fail_with = None
+        provider.bad_length = True
+        with pytest.raises(tg.KeyProviderError, match="a data key is 32 bytes") as later:
+            g.seal(acme, "c", b"v")
+        assert later.value.__cause__ is None
 
 
 def test_bad_provider_results(service: tg.ServiceRole) -> None:

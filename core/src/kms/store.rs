@@ -85,7 +85,9 @@ pub trait KeyStore: Send + Sync {
         new_wrapped: &[u8],
     ) -> Result<bool, StoreError>;
 
-    /// Destroys one decrypt-only key: state `Destroyed`, wrapped bytes erased.
+    /// Destroys one decrypt-only key: state `Destroyed`, wrapped bytes erased. Refused
+    /// (`Conflict`) for the active key, and while a record of the tenant still names the
+    /// key, checked in one transaction with the destruction; a destroyed key stays a no-op.
     async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError>;
 
     /// Destroys every key of the tenant (crypto-shredding). Idempotent.
