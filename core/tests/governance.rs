@@ -18,6 +18,8 @@ mod tg_cap;
 mod attacks_authz;
 #[path = "governance/attacks_principals.rs"]
 mod attacks_principals;
+#[path = "governance/attacks_second_instance.rs"]
+mod attacks_second_instance;
 #[path = "governance/auth.rs"]
 mod auth;
 #[path = "governance/egress.rs"]
