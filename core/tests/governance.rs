@@ -14,6 +14,8 @@ mod postgres_support;
 mod ratelimit_support;
 mod tg_cap;
 
+#[path = "governance/attacks_auth_rt3.rs"]
+mod attacks_auth_rt3;
 #[path = "governance/attacks_authz.rs"]
 mod attacks_authz;
 #[path = "governance/attacks_principals.rs"]
