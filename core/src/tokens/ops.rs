@@ -332,13 +332,16 @@ impl Guard {
         if self.check_principal(ctx).is_err() {
             return Ok(false);
         }
+        // Read over the guard's own service scope, whatever the agent's scopes allow it
+        // to read (as the live role check reads a user's membership).
+        let scope = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         let mut after: Option<String> = None;
         loop {
             let page = self
                 .stores()
                 .tokens()?
                 .list_tokens(
-                    ctx,
+                    &scope,
                     Some(grant.agent.as_str()),
                     after.as_deref(),
                     crate::storage::MAX_PAGE,
