@@ -14,10 +14,14 @@ mod postgres_support;
 mod ratelimit_support;
 mod tg_cap;
 
+#[path = "governance/attacks_auth_rt3.rs"]
+mod attacks_auth_rt3;
 #[path = "governance/attacks_authz.rs"]
 mod attacks_authz;
 #[path = "governance/attacks_principals.rs"]
 mod attacks_principals;
+#[path = "governance/attacks_second_instance.rs"]
+mod attacks_second_instance;
 #[path = "governance/auth.rs"]
 mod auth;
 #[path = "governance/egress.rs"]

@@ -739,7 +739,9 @@ impl Sessions<'_> {
     /// repeated failures lock the (user, `host_key`) pair out with an exponential back-off
     /// (audited as `ratelimit.lockout`, with counts only). Pass the caller's IP address or
     /// client id as `host_key`: an attacker from one host then never locks the user out
-    /// from another. `WrongPassword`, `MalformedHash` and `InvalidInput` as
+    /// from another. The limit counts `user` and `tenant` case-insensitively (ASCII), so
+    /// a guesser varying the case of a name the host looks up case-insensitively meets
+    /// the same limit. `WrongPassword`, `MalformedHash` and `InvalidInput` as
     /// [`PasswordHasher::verify`].
     pub async fn verify_password(
         self,
@@ -750,8 +752,12 @@ impl Sessions<'_> {
         phc: &str,
         host_key: Option<&str>,
     ) -> Result<PasswordCheck> {
-        let subject = format!("u:{}", user.as_str());
-        let key = LimitKey::tenant(tenant.as_str())
+        // Hosts often find accounts by a name typed in any case: `Alice`, `ALICE` and
+        // `alice` count as one user (and one tenant) here, so varying the case of a name
+        // buys no fresh guesses. Ids differing only in case share their login limit.
+        let subject = format!("u:{}", user.as_str().to_ascii_lowercase());
+        let tenant_key = tenant.as_str().to_ascii_lowercase();
+        let key = LimitKey::tenant(&tenant_key)
             .subject(&subject)
             .host(host_key);
         let limiter = self.g.rate_limiter();

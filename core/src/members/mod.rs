@@ -26,9 +26,21 @@ area_handle!(
 
 impl Guard {
     /// For a user, the context rebuilt with the role the store holds now (`NotAMember` if
-    /// none); service and agent contexts come back unchanged.
+    /// none); for an agent, the context unchanged if its token is still live in the store
+    /// (`AgentRevoked` if not); the service context unchanged.
     pub(crate) async fn live_context(&self, ctx: &TenantContext) -> Result<TenantContext> {
         let Principal::User { user, .. } = ctx.principal() else {
+            if let Principal::Agent(g) = ctx.principal() {
+                // Another instance may have revoked the token or killed the agent without
+                // this one hearing of it yet (SQLite and memory stores have no feed;
+                // PostgreSQL within the propagation bound): its cached token and the
+                // contexts made from it would still stand here. Sensitive operations read
+                // the token back from the store, and a dead one stops in this process.
+                if !self.agent_token_live(ctx, g).await? {
+                    self.forget_agent_token(ctx, g);
+                    return Err(TenantError::AgentRevoked.into());
+                }
+            }
             return Ok(ctx.clone());
         };
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());

@@ -100,7 +100,7 @@ impl Tokens<'_> {
             // minter's tokens but not this one: it must not outlive the kill. Either the
             // kill comes after the insert (and revokes this token too) or the minter's own
             // token reads as revoked here, and this one is revoked before anyone sees it.
-            if !self.g.minter_still_live(ctx, g).await? {
+            if !self.g.agent_token_live(ctx, g).await? {
                 self.g
                     .stores()
                     .tokens()?
@@ -322,8 +322,9 @@ impl Tokens<'_> {
 
 impl Guard {
     /// Whether the agent token that `grant` was verified from is still live in the store
-    /// (and in this process): read back after an agent mints a token.
-    async fn minter_still_live(
+    /// (not revoked, not expired) and in this process: read back after an agent mints a
+    /// token, and by every sensitive operation an agent asks for.
+    pub(crate) async fn agent_token_live(
         &self,
         ctx: &TenantContext,
         grant: &crate::tenant::AgentGrant,
@@ -331,20 +332,24 @@ impl Guard {
         if self.check_principal(ctx).is_err() {
             return Ok(false);
         }
+        // Read over the guard's own service scope, whatever the agent's scopes allow it
+        // to read (as the live role check reads a user's membership).
+        let scope = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         let mut after: Option<String> = None;
         loop {
             let page = self
                 .stores()
                 .tokens()?
                 .list_tokens(
-                    ctx,
+                    &scope,
                     Some(grant.agent.as_str()),
                     after.as_deref(),
                     crate::storage::MAX_PAGE,
                 )
                 .await?;
             if let Some(own) = page.iter().find(|r| r.id == grant.token_id) {
-                return Ok(own.revoked_at.is_none());
+                let now = self.now();
+                return Ok(own.revoked_at.is_none() && own.expires_at.is_none_or(|e| now < e));
             }
             let Some(last) = page.last() else {
                 return Ok(false);
@@ -354,6 +359,22 @@ impl Guard {
             }
             after = Some(last.id.clone());
         }
+    }
+
+    /// A token found dead in the store by [`Guard::agent_token_live`]: it joins the
+    /// in-process revocation set and leaves the token cache, so neither it nor any context
+    /// made from it works in this process any more.
+    pub(crate) fn forget_agent_token(
+        &self,
+        ctx: &TenantContext,
+        grant: &crate::tenant::AgentGrant,
+    ) {
+        let gov = self.gov();
+        gov.revocations
+            .revoke_tokens(std::iter::once(grant.token_id.clone()));
+        let tenant = ctx.tenant();
+        gov.token_cache
+            .evict(|r| &r.tenant == tenant && r.id == grant.token_id);
     }
 
     /// After a store-side revocation: every revoked token of the tenant (of `agent` if
