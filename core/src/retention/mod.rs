@@ -291,13 +291,15 @@ impl Guard {
                 .audit_store()
                 .audit_entries(ctx, after, MAX_PAGE)
                 .await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            seqs.extend(
-                page.iter()
-                    .filter(|e| e.salt.is_some() && e.names_subject(subject))
-                    .map(|e| e.seq),
-            );
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                crate::audit::advance_cursor(&mut after, e)?;
+                if e.salt.is_some() && e.names_subject(subject) {
+                    seqs.push(e.seq);
+                }
+            }
         }
         let mut erased = 0;
         for chunk in seqs.chunks(MAX_ERASED_PER_RECEIPT) {
