@@ -412,6 +412,7 @@ impl Guard {
             note: note.clone(),
         });
         st.loaded = true;
+        st.checked = size;
         st.uncovered_since = None;
         Ok(SignedCheckpoint {
             checkpoint: cp,
