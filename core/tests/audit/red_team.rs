@@ -372,7 +372,8 @@ fn rows_swapped_between_tenants_are_refused_in_both_logs() {
     });
 }
 
-/// Hostile input to the offline verifiers: an inclusion proof whose entry claims `seq` 0
+/// Hostile input to the offline verifiers: a checkpoint note with a blank line after its
+/// signatures, an inclusion proof whose entry claims `seq` 0
 /// (hashed correctly, next to a genuine checkpoint), and a JSON Lines check told to start
 /// after the largest `seq`. Each is a typed finding, never a panic.
 #[test]
@@ -395,6 +396,33 @@ fn hostile_proofs_and_verify_options_are_findings_not_panics() {
         })
         .expect("an inclusion proof of seq 0 panicked the verifier");
         assert!(matches!(got, Err(TamperReason::Malformed)), "{got:?}");
+
+        // A blank line after the signatures: not a note (a second byte form of the
+        // checkpoint), in a bundle, an inclusion proof or as the customer's earlier one.
+        let note = proof.checkpoint_note.clone();
+        assert_eq!(
+            tenantguard::audit::open_checkpoint(format!("{note}\n").as_bytes(), &keys),
+            Err(tenantguard::audit::CheckpointError::Malformed)
+        );
+        let mut bundle = Vec::new();
+        g.audit()
+            .export_bundle(&g.admin(), &mut bundle)
+            .await
+            .unwrap();
+        bundle.push(b'\n');
+        assert!(matches!(
+            tenantguard::audit::export::verify_export(&bundle, &keys, None),
+            tenantguard::audit::export::ExportVerdict::Tampered {
+                reason: TamperReason::CheckpointMalformed,
+                ..
+            }
+        ));
+        let mut padded = proof.to_text();
+        padded.push('\n');
+        assert_eq!(
+            verify_inclusion_proof(padded.as_bytes(), &keys).unwrap_err(),
+            TamperReason::CheckpointMalformed
+        );
 
         let mut line = Vec::new();
         g.audit().export(&g.admin(), &mut line).await.unwrap();
@@ -551,4 +579,138 @@ fn a_sweep_killed_between_batches_leaves_a_receipt_for_every_deletion() {
     assert_eq!(r.total(), 15);
     assert_eq!(remaining(), 0);
     assert_eq!(receipts(&g), 20);
+}
+
+/// A small deterministic generator (xorshift64*): the same mutations on every run.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % below.max(1)
+    }
+
+    /// `valid` cut short, with a byte changed, removed or repeated, or with a huge number
+    /// put where a number or a line was.
+    fn mutate(&mut self, valid: &[u8]) -> Vec<u8> {
+        let mut b = valid.to_vec();
+        let at = self.next(b.len());
+        match self.next(6) {
+            0 => b.truncate(at),
+            1 => b[at] ^= 1 << self.next(8),
+            2 => {
+                b.remove(at);
+            }
+            3 => b.insert(at, b[at]),
+            4 => {
+                let end = (at + 1 + self.next(24)).min(b.len());
+                b.splice(at..end, b"18446744073709551615".iter().copied());
+            }
+            _ => {
+                let end = (at + 1 + self.next(8)).min(b.len());
+                b.splice(at..end, b"\n\n".iter().copied());
+            }
+        }
+        b
+    }
+}
+
+/// Hostile bytes to every offline verifier (export bundle, witnessed bundle, inclusion and
+/// consistency proofs, JSON Lines): genuine ones cut, flipped, spliced with huge numbers
+/// and blank lines. Each verifier returns a typed outcome, never panics, and never calls
+/// a changed bundle or proof valid.
+#[test]
+fn mutated_exports_and_proofs_are_refused_without_a_panic() {
+    use tenantguard::audit::export::{verify_consistency_proof, verify_export, ExportVerdict};
+    use tenantguard::audit::{
+        attach_cosigned_note, verify_export_witnessed, Witness, WitnessedVerdict,
+    };
+    rt().block_on(async {
+        let d = Deployment::new();
+        let g = d.instance();
+        g.keys().create_tenant(&g.svc("acme")).await.unwrap();
+        events(&g, 2, "m").await;
+        let old = g.audit().checkpoint(&g.admin()).await.unwrap();
+        events(&g, 3, "m").await;
+        let keys = g.audit().public_keys().await.unwrap();
+        let mut bundle = Vec::new();
+        let cp = g
+            .audit()
+            .export_bundle(&g.admin(), &mut bundle)
+            .await
+            .unwrap();
+        let incl = g
+            .audit()
+            .inclusion_proof(&g.admin(), 3)
+            .await
+            .unwrap()
+            .to_text();
+        let cons = g
+            .audit()
+            .consistency_proof(&g.admin(), old.checkpoint.size)
+            .await
+            .unwrap()
+            .to_text();
+        let mut jsonl = Vec::new();
+        g.audit().export(&g.admin(), &mut jsonl).await.unwrap();
+        let witness = Witness::new("witness.example.com/w1", &[7u8; 32], keys.clone()).unwrap();
+        let cosigned = witness
+            .cosign(cp.note.as_bytes(), 0, &[], T0 as u64)
+            .unwrap();
+        let witnessed = attach_cosigned_note(&bundle, &cosigned).unwrap();
+        let wkey = witness.public();
+
+        // The genuine ones verify.
+        assert!(verify_export(&bundle, &keys, Some(old.note.as_bytes())).is_valid());
+        assert!(verify_inclusion_proof(incl.as_bytes(), &keys).is_ok());
+        assert!(verify_consistency_proof(old.note.as_bytes(), cons.as_bytes(), &keys).is_ok());
+        assert!(matches!(
+            verify_export_witnessed(&witnessed, &keys, None, std::slice::from_ref(&wkey)),
+            WitnessedVerdict::Valid { .. }
+        ));
+
+        let mut m = Mutator(0x5eed_0f7e_5757);
+        for round in 0..60 {
+            let b = m.mutate(&bundle);
+            if b != bundle {
+                let v = verify_export(&b, &keys, Some(old.note.as_bytes()));
+                assert!(
+                    !matches!(v, ExportVerdict::Valid(_)),
+                    "round {round}: {v:?}"
+                );
+            }
+            let w = m.mutate(&witnessed);
+            if w != witnessed {
+                let v = verify_export_witnessed(&w, &keys, None, std::slice::from_ref(&wkey));
+                assert!(
+                    !matches!(v, WitnessedVerdict::Valid { .. }),
+                    "round {round}: witnessed {v:?}"
+                );
+            }
+            let p = m.mutate(incl.as_bytes());
+            if p != incl.as_bytes() {
+                assert!(verify_inclusion_proof(&p, &keys).is_err(), "round {round}");
+            }
+            let p = m.mutate(cons.as_bytes());
+            if p != cons.as_bytes() {
+                assert!(
+                    verify_consistency_proof(old.note.as_bytes(), &p, &keys).is_err(),
+                    "round {round}: {:?} -> {:?}",
+                    cons,
+                    String::from_utf8_lossy(&p)
+                );
+            }
+            let e = m.mutate(old.note.as_bytes());
+            if e != old.note.as_bytes() {
+                assert!(!matches!(
+                    verify_export(&bundle, &keys, Some(&e)),
+                    ExportVerdict::Valid(_)
+                ));
+            }
+            let j = m.mutate(&jsonl);
+            let _ = verify_jsonl(&j[..], &VerifyOptions::default());
+        }
+    });
 }
