@@ -12,9 +12,10 @@ use std::sync::Arc;
 use gov_support::*;
 use tenantguard::audit::export::{verify_inclusion_proof, TamperReason};
 use tenantguard::audit::{
-    verify_jsonl, AuditAction, AuditEntry, AuditEvent, AuditVerification, FileCheckpointSink,
-    TransparencyConfig, VerifyOptions, VerifyProblem,
+    verify_jsonl, AuditAction, AuditEntry, AuditEvent, AuditVerification, CheckpointSink,
+    FileCheckpointSink, TransparencyConfig, VerifyOptions, VerifyProblem,
 };
+use tenantguard::store::RetentionWindow;
 use tenantguard::tenant::{Resolved, Role, UserId};
 use tenantguard::{
     Error, Guard, KeyProvider, LocalKeyProvider, ServiceRole, SqliteStore, TenantContext, TenantId,
@@ -711,6 +712,208 @@ fn mutated_exports_and_proofs_are_refused_without_a_panic() {
             }
             let j = m.mutate(&jsonl);
             let _ = verify_jsonl(&j[..], &VerifyOptions::default());
+        }
+    });
+}
+
+const APPEND_DIR: &str = "TG_RT3_APPEND_DIR";
+const APPEND_CHILD: &str = "red_team::append_child_process";
+
+/// A guard on the append test's files: key file, SQLite file and a file sink, a
+/// checkpoint every 3 entries.
+fn append_instance(dir: &std::path::Path) -> Instance {
+    let sink = FileCheckpointSink::open(dir.join("cp.log")).unwrap();
+    let (g, cap) = Guard::builder()
+        .key_provider(LocalKeyProvider::open_or_create(dir.join("keys.json")).unwrap())
+        .store_arc(Arc::new(SqliteStore::open(dir.join("t.db")).unwrap()))
+        .clock(TestClock::at(T0))
+        .audit_transparency(TransparencyConfig {
+            sinks: vec![Arc::new(sink)],
+            every_entries: 3,
+            ..Default::default()
+        })
+        .build_with_service()
+        .unwrap();
+    Instance {
+        g,
+        cap: Rc::new(cap),
+    }
+}
+
+/// Run by [`appenders_killed_at_any_moment_leave_a_log_that_checkpoints_and_verifies`]
+/// in a child process: appends (and checkpoints every 3 entries) until killed, printing
+/// each `seq` it appended.
+#[test]
+#[ignore = "child process of appenders_killed_at_any_moment_leave_a_log_that_checkpoints_and_verifies"]
+fn append_child_process() {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os(APPEND_DIR) else {
+        return;
+    };
+    let g = append_instance(dir.as_ref());
+    rt().block_on(async {
+        let ctx = g.svc("acme");
+        for i in 0.. {
+            let e = g
+                .audit()
+                .record(
+                    &ctx,
+                    AuditEvent::new(AuditAction::PolicyChange, format!("p{i}")),
+                )
+                .await
+                .unwrap();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", e.seq);
+            let _ = out.flush();
+        }
+    });
+}
+
+/// Attack (crashes): processes appending and checkpointing, each killed (SIGKILL) at
+/// whatever point it has reached (inside an append, a checkpoint signature or a sink
+/// write). Afterwards a new instance still checkpoints (the sinks never hold a checkpoint
+/// the database does not extend), the stored log verifies, and its export verifies against
+/// the sink's latest checkpoint.
+#[test]
+fn appenders_killed_at_any_moment_leave_a_log_that_checkpoints_and_verifies() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let g = append_instance(dir.path());
+        rt().block_on(g.keys().create_tenant(&g.svc("acme")))
+            .unwrap();
+    }
+    let mut appended = 0u64;
+    for round in 0..3u64 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                APPEND_CHILD,
+                "--test-threads=1",
+                "-q",
+            ])
+            .env(APPEND_DIR, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        // Killed after a different number of its own appends each round (4, 8, 12), while
+        // it goes on appending: where exactly it stops is up to the scheduler.
+        let (mut line, mut seen) = (String::new(), 0);
+        while seen < 4 * (round + 1) {
+            line.clear();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "the child ended early"
+            );
+            // The test harness writes its own lines too.
+            if let Ok(seq) = line.trim().parse() {
+                appended = seq;
+                seen += 1;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        assert!(!child.wait().unwrap().success());
+    }
+    let g = append_instance(dir.path());
+    rt().block_on(async {
+        let latest = FileCheckpointSink::open(dir.path().join("cp.log"))
+            .unwrap()
+            .latest(&TenantId::new("acme").unwrap())
+            .await
+            .unwrap()
+            .expect("checkpoints were published");
+        let cp = g.audit().checkpoint(&g.admin()).await.unwrap();
+        assert!(cp.checkpoint.size >= appended.max(latest.size));
+        assert!(g.audit().verify(&g.admin()).await.unwrap().is_valid());
+        let keys = g.audit().public_keys().await.unwrap();
+        let mut bundle = Vec::new();
+        g.audit()
+            .export_bundle(&g.admin(), &mut bundle)
+            .await
+            .unwrap();
+        assert!(tenantguard::audit::export::verify_export(
+            &bundle,
+            &keys,
+            Some(latest.note.as_bytes())
+        )
+        .is_valid());
+    });
+}
+
+/// Attack (a malicious tenant owner): acme's owner erases a subject whose records and
+/// audit entries also exist in beta, and sweeps with a one-second window. Only acme's
+/// records and acme's entries go: beta's records stay, beta's entries keep their personal
+/// fields, and both logs verify.
+#[test]
+fn one_tenants_erasure_and_sweep_never_reach_another_tenant() {
+    rt().block_on(async {
+        let d = Deployment::new();
+        let g = d.instance();
+        for t in ["acme", "beta"] {
+            let svc = g.svc(t);
+            g.keys().create_tenant(&svc).await.unwrap();
+            g.records()
+                .put(
+                    &svc,
+                    "bob-log",
+                    tenantguard::retention::RUN_LOG,
+                    Some("bob"),
+                    b"x",
+                )
+                .await
+                .unwrap();
+            g.audit()
+                .record(
+                    &g.user(t, "bob", Role::Admin),
+                    AuditEvent::new(AuditAction::PolicyChange, "egress").reason("bob's change"),
+                )
+                .await
+                .unwrap();
+        }
+        g.members()
+            .set(&g.svc("acme"), &UserId::new("olga").unwrap(), Role::Owner)
+            .await
+            .unwrap();
+        let owner = g.user("acme", "olga", Role::Owner);
+        let r = g
+            .retention()
+            .erase_subject(&owner, "bob", 100)
+            .await
+            .unwrap();
+        assert_eq!((r.deleted, r.audit_erased), (1, 1));
+        g.retention()
+            .set(
+                &owner,
+                tenantguard::retention::RUN_LOG,
+                RetentionWindow::Secs(1),
+            )
+            .await
+            .unwrap();
+        d.clock.set(T0 + 10);
+        g.retention().sweep(&owner, 100, |_| {}).await.unwrap();
+
+        let beta = g.user("beta", "bea", Role::Admin);
+        let kept = g.records().open_record(&g.svc("beta"), "bob-log").await;
+        assert!(kept.is_ok(), "{kept:?}");
+        let named: Vec<_> = g
+            .audit()
+            .entries(&beta, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.names_subject("bob"))
+            .collect();
+        assert_eq!(
+            named.len(),
+            1,
+            "beta's entry naming bob lost its personal fields"
+        );
+        assert!(!named[0].is_erased());
+        for ctx in [g.admin(), beta] {
+            assert!(g.audit().verify(&ctx).await.unwrap().is_valid());
         }
     });
 }
