@@ -412,6 +412,9 @@ impl Retention<'_> {
             .await?;
         let batch = check_batch(batch)?;
         let policy = self.g.retention().policy(ctx).await?;
+        // The receipts need the audit-MAC key: a key provider that cannot hand it over
+        // (an outage, a cold keyring) fails the sweep before it deletes anything.
+        self.g.audit_mac_key().await?;
         let now = self.g.now();
         let mut report = SweepReport {
             tenant: Some(ctx.tenant().clone()),
@@ -567,6 +570,8 @@ impl Retention<'_> {
             .await?;
         validate_label("subject", subject)?;
         let batch = check_batch(batch)?;
+        // The receipts need the audit-MAC key: fail before deleting anything without it.
+        self.g.audit_mac_key().await?;
         let (mut deleted, mut batches) = (0u64, 0u64);
         loop {
             let ids = self
