@@ -17,6 +17,8 @@ mod tg_cap;
 mod log;
 #[path = "audit/merkle.rs"]
 mod merkle;
+#[path = "audit/red_team.rs"]
+mod red_team;
 #[path = "audit/restore.rs"]
 mod restore;
 #[path = "audit/transparency.rs"]

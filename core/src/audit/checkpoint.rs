@@ -259,7 +259,10 @@ pub fn open_checkpoint(
     let m = CheckpointError::Malformed;
     let (body, sigs) = split_note(note)?;
     let cp = parse_body(body)?;
-    let mut known = false;
+    let (mut known, mut verified) = (false, false);
+    // Every signature line is read, also after one that verifies: a note with a blank or
+    // malformed line after its signatures is not a note (it would be a second byte form
+    // of the same checkpoint).
     for (i, line) in sigs.enumerate() {
         if i >= MAX_SIGNATURES {
             return Err(m);
@@ -277,10 +280,11 @@ pub fn open_checkpoint(
             known = true;
             let sig = ed25519_dalek::Signature::from_slice(&blob[4..])
                 .map_err(|_| CheckpointError::BadSignature)?;
-            if k.key.verify(body.as_bytes(), &sig).is_ok() {
-                return Ok(cp);
-            }
+            verified = verified || k.key.verify(body.as_bytes(), &sig).is_ok();
         }
+    }
+    if verified {
+        return Ok(cp);
     }
     Err(if known {
         CheckpointError::BadSignature

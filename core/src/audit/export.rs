@@ -510,6 +510,8 @@ pub fn verify_inclusion_proof(
         split_bundle(proof, INCLUSION_HEADER).ok_or(TamperReason::BundleMalformed)?;
     let (entry_line, hashes) = lines.split_first().ok_or(TamperReason::BundleMalformed)?;
     let e = parse_canonical_line(entry_line)?;
+    // `seq` counts from 1: a line claiming 0 has no leaf index (and is never written).
+    let index = e.seq.checked_sub(1).ok_or(TamperReason::Malformed)?;
     let hashes = hash_lines(hashes)?;
     let cp = open_checkpoint(note, keys).map_err(ck)?;
     if !origin_ok(&cp, keys, Some(&e.tenant)) {
@@ -522,7 +524,7 @@ pub fn verify_inclusion_proof(
         return Err(TamperReason::PersonalAltered);
     }
     merkle::verify_inclusion(
-        e.seq - 1,
+        index,
         cp.size,
         &merkle::leaf_hash(e.leaf_line().as_bytes()),
         &hashes,

@@ -371,6 +371,25 @@ pub fn digest(value: &str) -> String {
     entry::hex32(&sha2::Sha256::digest(value.as_bytes()).into())
 }
 
+/// Moves a paging cursor over a tenant's stored log to entry `e`, which must come after
+/// it: a row that holds an earlier entry than its place (a database writer replaying an
+/// old row) is reported, instead of making a loop that pages by `seq` read the same page
+/// forever.
+pub(crate) fn advance_cursor(after: &mut u64, e: &AuditEntry) -> Result<()> {
+    if e.seq <= *after {
+        let expected = after.saturating_add(1);
+        return Err(transparency::broken(
+            expected,
+            VerifyProblem::OutOfOrder {
+                expected,
+                found: e.seq,
+            },
+        ));
+    }
+    *after = e.seq;
+    Ok(())
+}
+
 impl Guard {
     /// The draft of an SDK entry whose actor is `ctx`'s principal: MACed, with a fresh
     /// salt so its personal fields can be erased (format v2).

@@ -132,9 +132,14 @@ impl Guard {
                 .audit_store()
                 .audit_entries(&service, after, MAX_PAGE)
                 .await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for e in page.iter().filter(|e| e.seq <= size) {
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                super::advance_cursor(&mut after, e)?;
+                if e.seq > size {
+                    continue;
+                }
                 if let Some(n) = supersedes(e, p.size, &p.root) {
                     found = Some((e.seq, n));
                 }
@@ -407,6 +412,7 @@ impl Guard {
             note: note.clone(),
         });
         st.loaded = true;
+        st.checked = size;
         st.uncovered_since = None;
         Ok(SignedCheckpoint {
             checkpoint: cp,

@@ -66,6 +66,9 @@ pub(super) struct LogState {
     // Time of the first entry not yet covered by a checkpoint.
     pub(super) uncovered_since: Option<i64>,
     pub(super) last: Option<LastCheckpoint>,
+    // Size of the latest checkpoint this instance signed, or found its tree extends: a
+    // larger one in a sink was published by another instance and is checked first.
+    pub(super) checked: u64,
 }
 
 impl LogState {
@@ -234,9 +237,21 @@ impl Guard {
     /// Reads the entries appended since the state's size, verifying each (tenant, `seq`,
     /// chain, MAC) before it joins the tree.
     pub(super) async fn sync_log(&self, ctx: &TenantContext, st: &mut LogState) -> Result<()> {
+        self.sync_log_watching(ctx, st, None).await.map(|_| ())
+    }
+
+    /// [`Guard::sync_log`], returning the tree's root when it held `watch` entries on the
+    /// way (`None` if it never did): a checkpoint of that size is checked in O(log n).
+    async fn sync_log_watching(
+        &self,
+        ctx: &TenantContext,
+        st: &mut LogState,
+        watch: Option<u64>,
+    ) -> Result<Option<Hash>> {
         if st.frontier.size() == 0 && st.head.is_empty() {
             st.head = GENESIS.to_owned();
         }
+        let mut watched = (watch == Some(st.frontier.size())).then(|| st.frontier.root());
         let service = TenantContext::service(ctx.tenant().clone(), &self.service_role());
         loop {
             let after = st.frontier.size();
@@ -273,9 +288,12 @@ impl Guard {
                     .push(merkle::leaf_hash(e.leaf_line().as_bytes()));
                 st.head = e.hash.clone();
                 st.uncovered_since.get_or_insert(e.time);
+                if watch == Some(st.frontier.size()) {
+                    watched = Some(st.frontier.root());
+                }
             }
         }
-        Ok(())
+        Ok(watched)
     }
 
     /// An entry's MAC must verify; an entry without one only in the legacy prefix
@@ -308,10 +326,11 @@ impl Guard {
         }
     }
 
-    /// On first use of a tenant's log in this process: the latest checkpoint any sink
-    /// holds is what the tree rebuilt from the store must extend.
-    async fn load_last(&self, ctx: &TenantContext, st: &mut LogState) -> Result<()> {
-        if st.loaded {
+    /// The latest checkpoint any sink holds is what the tree must extend: read on first
+    /// use of a tenant's log in this process, and again before every checkpoint
+    /// (`refresh`), since another instance may have published one meanwhile.
+    async fn load_last(&self, ctx: &TenantContext, st: &mut LogState, refresh: bool) -> Result<()> {
+        if st.loaded && !refresh {
             return Ok(());
         }
         for s in &self.transparency().cfg.sinks {
@@ -337,27 +356,35 @@ impl Guard {
         st: &mut LogState,
         force: bool,
     ) -> Result<Option<SignedCheckpoint>> {
-        self.load_last(ctx, st).await?;
-        let known = st.last.clone();
+        self.load_last(ctx, st, true).await?;
+        // A checkpoint this instance has not checked its tree against (on first use, or
+        // published since by another instance): the tree must reach and match it, else a
+        // stale instance would sign, at a larger size, over entries a database writer cut
+        // or replaced after that checkpoint left.
+        let unchecked = st.last.clone().filter(|l| l.size > st.checked);
         let from = st.frontier.size();
-        self.sync_log(ctx, st).await?;
-        if let Some(l) = &known {
-            if from < l.size {
-                // The tree just rebuilt must reach and match the checkpoint published.
-                if st.frontier.size() < l.size {
-                    return Err(broken(
-                        st.frontier.size(),
-                        VerifyProblem::Truncated {
-                            expected: l.size,
-                            found: st.frontier.size(),
-                        },
-                    ));
-                }
-                let leaves = self.leaf_hashes(ctx, l.size).await?;
-                if merkle::root(&leaves) != l.root {
-                    return Err(broken(l.size, VerifyProblem::Fork));
-                }
+        let watch = unchecked.as_ref().map(|l| l.size).filter(|&n| n >= from);
+        let watched = self.sync_log_watching(ctx, st, watch).await?;
+        if let Some(l) = &unchecked {
+            if st.frontier.size() < l.size {
+                return Err(broken(
+                    st.frontier.size(),
+                    VerifyProblem::Truncated {
+                        expected: l.size,
+                        found: st.frontier.size(),
+                    },
+                ));
             }
+            // Passed on the way in O(log n); a tree already past it is re-read (rare: the
+            // other instance signed a size this one had reached without checkpointing).
+            let root = match watched {
+                Some(r) => r,
+                None => merkle::root(&self.leaf_hashes(ctx, l.size).await?),
+            };
+            if root != l.root {
+                return Err(broken(l.size, VerifyProblem::Fork));
+            }
+            st.checked = l.size;
         }
         let cfg = &self.transparency().cfg;
         let size = st.frontier.size();
@@ -400,6 +427,7 @@ impl Guard {
             root: cp.root,
             note: note.clone(),
         });
+        st.checked = size;
         st.uncovered_since = None;
         Ok(Some(SignedCheckpoint {
             checkpoint: cp,
@@ -421,7 +449,7 @@ impl Guard {
         let Some(st) = logs.get_mut(ctx.tenant()) else {
             return;
         };
-        if self.load_last(ctx, st).await.is_err() {
+        if self.load_last(ctx, st, false).await.is_err() {
             return;
         }
         st.extend_own(e);

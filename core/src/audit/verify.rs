@@ -200,7 +200,13 @@ impl ChainVerifier {
                 return Err(VerifyProblem::TenantChanged);
             }
         }
-        let expected = self.last_seq + 1;
+        // Nothing comes after the largest `seq` (a start given past every real entry).
+        let Some(expected) = self.last_seq.checked_add(1) else {
+            return Err(VerifyProblem::OutOfOrder {
+                expected: self.last_seq,
+                found: e.seq,
+            });
+        };
         if e.seq > expected {
             return Err(VerifyProblem::Missing {
                 expected,

@@ -19,7 +19,10 @@
 //! a record exactly `window` seconds old is kept. The sweep takes `now` once, then deletes
 //! in batches, each batch atomic in the store; it keeps no state, so a crashed sweep is
 //! resumed by running it again, and a second run deletes nothing more (idempotent).
-//! Deletion is a hard delete (SQLite overwrites freed pages: `secure_delete`).
+//! Deletion is a hard delete (SQLite overwrites freed pages: `secure_delete`). Each batch
+//! that deleted records is followed at once by its audit receipt (`retention.sweep`), so
+//! a sweep killed part-way leaves a receipt for every batch but at most the one whose
+//! commit it was killed right after.
 
 mod store;
 pub use store::{RetentionStore, RetentionWindow};
@@ -102,7 +105,8 @@ pub struct SweepReport {
     pub deleted: BTreeMap<String, u64>,
     /// Batches run (each atomic).
     pub batches: u64,
-    /// The audit receipt (`seq`), when anything was deleted.
+    /// The last audit receipt (`seq`), when anything was deleted: each batch that deleted
+    /// records has its own `retention.sweep` receipt (counts per class of that batch).
     pub audit_seq: Option<u64>,
     /// The progress callback stopped the sweep early; run it again to go on.
     pub stopped: bool,
@@ -291,13 +295,15 @@ impl Guard {
                 .audit_store()
                 .audit_entries(ctx, after, MAX_PAGE)
                 .await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            seqs.extend(
-                page.iter()
-                    .filter(|e| e.salt.is_some() && e.names_subject(subject))
-                    .map(|e| e.seq),
-            );
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                crate::audit::advance_cursor(&mut after, e)?;
+                if e.salt.is_some() && e.names_subject(subject) {
+                    seqs.push(e.seq);
+                }
+            }
         }
         let mut erased = 0;
         for chunk in seqs.chunks(MAX_ERASED_PER_RECEIPT) {
@@ -385,8 +391,9 @@ impl Retention<'_> {
 
     /// Hard-deletes the tenant's records that are past their window, `batch` at a time
     /// (1 to 10,000), calling `progress` after each batch. Stateless, so resumable and
-    /// idempotent; nothing inside its window is touched. When anything was deleted, an
-    /// audit receipt (`retention.sweep`) records the counts per class. Needs the admin role.
+    /// idempotent; nothing inside its window is touched. Each batch that deleted records
+    /// gets an audit receipt (`retention.sweep`, with the counts per class of that batch)
+    /// as soon as it commits. Needs the admin role.
     #[tracing::instrument(name = "job", level = "info", skip_all, fields(job = "sweep", tenant = %ctx.tenant()))]
     pub async fn sweep<P: crate::Progress>(
         self,
@@ -405,6 +412,9 @@ impl Retention<'_> {
             .await?;
         let batch = check_batch(batch)?;
         let policy = self.g.retention().policy(ctx).await?;
+        // The receipts need the audit-MAC key: a key provider that cannot hand it over
+        // (an outage, a cold keyring) fails the sweep before it deletes anything.
+        self.g.audit_mac_key().await?;
         let now = self.g.now();
         let mut report = SweepReport {
             tenant: Some(ctx.tenant().clone()),
@@ -426,9 +436,17 @@ impl Retention<'_> {
                 report.batches += 1;
                 if !ids.is_empty() {
                     *report.deleted.entry(class.clone()).or_default() += ids.len() as u64;
+                    // Each batch its receipt, right after it commits and before anything
+                    // else runs: a sweep killed later leaves no deletion without one.
+                    let ev = AuditEvent::new(
+                        AuditAction::RetentionSweep,
+                        format!("tenant:{}", ctx.tenant()),
+                    )
+                    .detail("now", now.to_string())
+                    .detail(format!("deleted.{class}"), ids.len().to_string());
+                    report.audit_seq = Some(self.g.append_audit(ctx, ev).await?.seq);
                 }
                 if !progress(&report).keep_going() {
-                    // What was deleted so far still gets its audit receipt below.
                     report.stopped = true;
                     break 'classes;
                 }
@@ -436,17 +454,6 @@ impl Retention<'_> {
                     break;
                 }
             }
-        }
-        if report.total() > 0 {
-            let mut ev = AuditEvent::new(
-                AuditAction::RetentionSweep,
-                format!("tenant:{}", ctx.tenant()),
-            )
-            .detail("now", now.to_string());
-            for (class, n) in &report.deleted {
-                ev = ev.detail(format!("deleted.{class}"), n.to_string());
-            }
-            report.audit_seq = Some(self.g.append_audit(ctx, ev).await?.seq);
         }
         Ok(report)
     }
@@ -563,6 +570,8 @@ impl Retention<'_> {
             .await?;
         validate_label("subject", subject)?;
         let batch = check_batch(batch)?;
+        // The receipts need the audit-MAC key: fail before deleting anything without it.
+        self.g.audit_mac_key().await?;
         let (mut deleted, mut batches) = (0u64, 0u64);
         loop {
             let ids = self

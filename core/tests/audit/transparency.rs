@@ -1689,3 +1689,82 @@ fn a_restore_record_cannot_be_forged_and_a_consistent_log_has_nothing_to_reconci
         }
     });
 }
+
+/// A retention sweep (or a subject erasure) in a fresh process (cold keyring) while the key
+/// provider is down: its receipts need the audit-MAC key, so it deletes nothing rather than
+/// deleting a batch and then failing to record it. Once the provider is back, the sweep deletes and
+/// records everything.
+#[test]
+fn a_sweep_during_a_key_provider_outage_deletes_nothing_unrecorded() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let outage = Arc::new(OutageProvider {
+            inner: LocalKeyProvider::ephemeral(),
+            down: false.into(),
+        });
+        let kek: Arc<dyn KeyProvider> = outage.clone();
+        let clock = TestClock::at(T0);
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
+        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        g.keys().create_tenant(&service("acme")).await.unwrap();
+        for i in 0..3 {
+            g.records()
+                .put(
+                    &service("acme"),
+                    &format!("log-{i}"),
+                    tenantguard::retention::RUN_LOG,
+                    None,
+                    b"x",
+                )
+                .await
+                .unwrap();
+        }
+        g.records()
+            .put(&service("acme"), "note-1", "note", Some("carol"), b"x")
+            .await
+            .unwrap();
+        clock.set(T0 + 91 * tenantguard::retention::DAY);
+        outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
+        let left = || -> i64 {
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM tg_records", [], |r| r.get(0))
+                .unwrap()
+        };
+        let e = g2
+            .retention()
+            .sweep(&service("acme"), 2, |_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), tenantguard::ErrorKind::Unavailable, "{e:?}");
+        assert_eq!(left(), 4, "records swept without a receipt");
+        let e = g2
+            .retention()
+            .erase_subject(&service("acme"), "carol", 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), tenantguard::ErrorKind::Unavailable, "{e:?}");
+        assert_eq!(left(), 4, "a subject's records erased without a receipt");
+        outage
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let r = g2
+            .retention()
+            .sweep(&service("acme"), 2, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(r.total(), 3);
+        let receipts: u64 = g2
+            .audit()
+            .entries(&admin(), 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "retention.sweep")
+            .map(|e| e.details["deleted.run_log"].parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(receipts, 3);
+    });
+}

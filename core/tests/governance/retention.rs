@@ -286,19 +286,21 @@ fn sweeps_are_batched_resumable_and_idempotent() {
             assert_eq!(r.deleted.get(RUN_LOG), Some(&38), "{name}");
             assert_eq!(r.batches, 4);
             assert_eq!(seen, [10, 20, 30, 38]);
-            let receipt = g
+            // One receipt per batch that deleted records, as each batch commits.
+            let receipts: Vec<_> = g
                 .audit()
                 .entries(&acme, 0, 100)
                 .await
                 .unwrap()
                 .into_iter()
-                .find(|e| e.action == "retention.sweep")
-                .unwrap();
-            assert_eq!(Some(receipt.seq), r.audit_seq);
-            assert_eq!(
-                receipt.details.get("deleted.run_log").map(String::as_str),
-                Some("38")
-            );
+                .filter(|e| e.action == "retention.sweep")
+                .collect();
+            assert_eq!(receipts.last().map(|e| e.seq), r.audit_seq);
+            let counts: Vec<&str> = receipts
+                .iter()
+                .map(|e| e.details["deleted.run_log"].as_str())
+                .collect();
+            assert_eq!(counts, ["10", "10", "10", "8"], "{name}");
             // Idempotent: nothing more, no new receipt.
             let again = g.retention().sweep(&acme, 10, |_| {}).await.unwrap();
             assert_eq!(again.total(), 0);
