@@ -556,7 +556,10 @@ pub async fn destroy_key_refuses_a_key_a_record_names<S: KeyStore + RecordStore 
                 key_rec(1, KeyState::DecryptOnly, "kek-1"),
                 "the refused destruction changed the key"
             );
-            assert_eq!(store.get_record(&c, "dkn-r1").await.unwrap(), Some(r.clone()));
+            assert_eq!(
+                store.get_record(&c, "dkn-r1").await.unwrap(),
+                Some(r.clone())
+            );
             // Re-encrypted to key 2: nothing names key 1 any more.
             let moved = rec("dkn-r1", 2, 1).sealed;
             assert!(store
@@ -609,7 +612,10 @@ pub async fn destroyed_keys_seal_nothing<S: KeyStore + RecordStore + ?Sized>(sto
                 ),
                 ErrorKind::KeyDestroyed
             );
-            assert_eq!(store.get_record(&c, "kds-r2").await.unwrap(), Some(live.clone()));
+            assert_eq!(
+                store.get_record(&c, "kds-r2").await.unwrap(),
+                Some(live.clone())
+            );
             // Shredded: the formerly active key seals nothing either.
             store.destroy_all_keys(&c).await.unwrap();
             assert_eq!(
