@@ -67,6 +67,15 @@ fn keys<'a>(
         .ok_or(StoreError::TenantNotFound)
 }
 
+/// A value sealed under a destroyed key could never be opened: such a write is refused
+/// (another instance may have destroyed the key while the writer still held it).
+fn live_key(maps: &Maps, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
+    match maps.tenants.get(ctx.tenant()).and_then(|k| k.get(&key_id)) {
+        Some(k) if k.state == KeyState::Destroyed => Err(StoreError::KeyDestroyed(key_id)),
+        _ => Ok(()),
+    }
+}
+
 fn wipe(k: &mut TenantKeyRecord) {
     k.state = KeyState::Destroyed;
     k.kek_id.clear();
@@ -135,10 +144,17 @@ impl KeyStore for MapStore {
 
     async fn destroy_key(&self, ctx: &TenantContext, key_id: KeyId) -> Result<(), StoreError> {
         let mut m = self.lock();
+        let named = m
+            .records
+            .iter()
+            .any(|((t, _), r)| t == ctx.tenant() && r.key_id == key_id);
         match keys(&mut m, ctx)?.get_mut(&key_id) {
             None => Err(StoreError::Conflict("no such key".into())),
             Some(k) if k.state == KeyState::Active => {
                 Err(StoreError::Conflict("the active key".into()))
+            }
+            Some(k) if k.state == KeyState::DecryptOnly && named => {
+                Err(StoreError::Conflict("a record still uses the key".into()))
             }
             Some(k) => {
                 wipe(k);
@@ -176,6 +192,7 @@ impl RecordStore for MapStore {
         validate_record(rec)?;
         let mut m = self.lock();
         keys(&mut m, ctx)?;
+        live_key(&m, ctx, rec.key_id)?;
         let mut rec = rec.clone();
         let key = (ctx.tenant().clone(), rec.id.clone());
         if let Some(old) = m.records.get(&key) {
@@ -253,11 +270,9 @@ impl RecordStore for MapStore {
         new_sealed: &[u8],
     ) -> Result<bool, StoreError> {
         let blind = self.flaw == Flaw::BlindSwap;
-        match self
-            .lock()
-            .records
-            .get_mut(&(ctx.tenant().clone(), id.to_owned()))
-        {
+        let mut m = self.lock();
+        live_key(&m, ctx, new_key_id)?;
+        match m.records.get_mut(&(ctx.tenant().clone(), id.to_owned())) {
             Some(r) if blind || r.sealed == expected => {
                 r.sealed = new_sealed.to_vec();
                 r.key_id = new_key_id;
