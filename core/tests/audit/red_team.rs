@@ -101,6 +101,12 @@ impl Deployment {
         }
     }
 
+    /// What a checkpoint by a new instance (nothing synced yet) finds wrong: it must fail.
+    async fn fresh_checkpoint_problem(&self) -> VerifyProblem {
+        let c = self.instance();
+        audit_problem(c.audit().checkpoint(&c.admin()).await.unwrap_err())
+    }
+
     /// The database writer: the file opened directly, the append-only triggers dropped.
     fn writer(&self) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(self.db()).unwrap();
@@ -166,16 +172,7 @@ fn an_instance_that_has_not_synced_cannot_sign_over_entries_another_instance_pub
             VerifyProblem::Fork
         );
         // Nothing was published over the sink's checkpoint: a fresh instance refuses too.
-        assert_eq!(
-            audit_problem(
-                {
-                    let c = d.instance();
-                    c.audit().checkpoint(&c.admin()).await
-                }
-                .unwrap_err()
-            ),
-            VerifyProblem::Fork
-        );
+        assert_eq!(d.fresh_checkpoint_problem().await, VerifyProblem::Fork);
 
         // (b) The stale instance's own appends already carried its tree past the other
         //     instance's checkpoint (its own entries join the tree without a sync).
@@ -204,16 +201,7 @@ fn an_instance_that_has_not_synced_cannot_sign_over_entries_another_instance_pub
             audit_problem(b.audit().checkpoint(&b.admin()).await.unwrap_err()),
             VerifyProblem::Fork
         );
-        assert_eq!(
-            audit_problem(
-                {
-                    let c = d.instance();
-                    c.audit().checkpoint(&c.admin()).await
-                }
-                .unwrap_err()
-            ),
-            VerifyProblem::Fork
-        );
+        assert_eq!(d.fresh_checkpoint_problem().await, VerifyProblem::Fork);
 
         // Control: two honest instances taking turns keep checkpointing.
         let d = Deployment::new();
@@ -367,7 +355,7 @@ fn rows_swapped_between_tenants_are_refused_in_both_logs() {
             &(e.hash.clone(), serde_json::to_string(&e).unwrap(), beta3.2),
         );
         assert_eq!(
-            audit_problem({ let c = d.instance(); c.audit().checkpoint(&c.admin()).await }.unwrap_err()),
+            d.fresh_checkpoint_problem().await,
             VerifyProblem::MacMismatch
         );
     });

@@ -1158,6 +1158,46 @@ impl KeyProvider for OutageProvider {
     }
 }
 
+/// A SQLite file and a key provider whose unwrap the test can take down, shared by every
+/// guard [`OnOutage::instance`] builds (each one another instance, cold keyring).
+struct OnOutage {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    outage: Arc<OutageProvider>,
+    clock: TestClock,
+}
+
+impl OnOutage {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        OnOutage {
+            path: dir.path().join("t.db"),
+            _dir: dir,
+            outage: Arc::new(OutageProvider {
+                inner: LocalKeyProvider::ephemeral(),
+                down: false.into(),
+            }),
+            clock: TestClock::at(T0),
+        }
+    }
+
+    fn instance(&self) -> Guard {
+        let kek: Arc<dyn KeyProvider> = self.outage.clone();
+        build(
+            Arc::new(SqliteStore::open(&self.path).unwrap()),
+            &kek,
+            &self.clock,
+            TransparencyConfig::default(),
+        )
+    }
+
+    fn set_down(&self, down: bool) {
+        self.outage
+            .down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Creating a tenant while the key provider wraps but cannot unwrap (an outage, or a KMS
 /// policy without decrypt) fails as a whole: no tenant is left behind half-made (a row
 /// with no creation entry in its audit log), so once the provider is back the same
@@ -1165,25 +1205,15 @@ impl KeyProvider for OutageProvider {
 #[test]
 fn a_tenant_creation_the_key_provider_refuses_leaves_nothing_behind() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let outage = Arc::new(OutageProvider {
-            inner: LocalKeyProvider::ephemeral(),
-            down: false.into(),
-        });
-        let kek: Arc<dyn KeyProvider> = outage.clone();
-        let clock = TestClock::at(T0);
-        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
-        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        let f = OnOutage::new();
+        let g = f.instance();
         g.keys().create_tenant(&service("first")).await.unwrap();
-        outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        f.set_down(true);
         // A fresh instance (cold keyring) needs the audit-MAC key for the creation entry.
-        let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
+        let g2 = f.instance();
         let e = g2.keys().create_tenant(&service("acme")).await.unwrap_err();
         assert_eq!(e.kind(), tenantguard::ErrorKind::Unavailable, "{e:?}");
-        outage
-            .down
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        f.set_down(false);
         g2.keys().create_tenant(&service("acme")).await.unwrap();
         let log = g2.audit().entries(&service("acme"), 0, 100).await.unwrap();
         let created: Vec<_> = log.iter().filter(|e| e.action == "tenant.create").collect();
@@ -1198,21 +1228,13 @@ fn a_tenant_creation_the_key_provider_refuses_leaves_nothing_behind() {
 #[test]
 fn a_key_provider_outage_during_mac_checks_is_unavailable_not_tampering() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let outage = Arc::new(OutageProvider {
-            inner: LocalKeyProvider::ephemeral(),
-            down: false.into(),
-        });
-        let kek: Arc<dyn KeyProvider> = outage.clone();
-        let clock = TestClock::at(T0);
-        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
-        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        let f = OnOutage::new();
+        let g = f.instance();
         g.keys().create_tenant(&service("acme")).await.unwrap();
         events(&g, 3).await;
-        outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        f.set_down(true);
         // A fresh instance (cold keyring) must fetch the audit-MAC key to verify.
-        let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
+        let g2 = f.instance();
         for e in [
             g2.audit().verify(&admin()).await.unwrap_err(),
             g2.audit().checkpoint(&admin()).await.unwrap_err(),
@@ -1224,9 +1246,7 @@ fn a_key_provider_outage_during_mac_checks_is_unavailable_not_tampering() {
             assert_eq!(e.kind(), tenantguard::ErrorKind::Unavailable, "{e:?}");
             assert!(!matches!(e, Error::Audit(_)), "{e:?}");
         }
-        outage
-            .down
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        f.set_down(false);
         assert!(g2.audit().verify(&admin()).await.unwrap().is_valid());
         assert_eq!(
             g2.audit()
@@ -1697,16 +1717,8 @@ fn a_restore_record_cannot_be_forged_and_a_consistent_log_has_nothing_to_reconci
 #[test]
 fn a_sweep_during_a_key_provider_outage_deletes_nothing_unrecorded() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let outage = Arc::new(OutageProvider {
-            inner: LocalKeyProvider::ephemeral(),
-            down: false.into(),
-        });
-        let kek: Arc<dyn KeyProvider> = outage.clone();
-        let clock = TestClock::at(T0);
-        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
-        let g = build(open(), &kek, &clock, TransparencyConfig::default());
+        let f = OnOutage::new();
+        let g = f.instance();
         g.keys().create_tenant(&service("acme")).await.unwrap();
         for i in 0..3 {
             g.records()
@@ -1724,11 +1736,11 @@ fn a_sweep_during_a_key_provider_outage_deletes_nothing_unrecorded() {
             .put(&service("acme"), "note-1", "note", Some("carol"), b"x")
             .await
             .unwrap();
-        clock.set(T0 + 91 * tenantguard::retention::DAY);
-        outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
-        let g2 = build(open(), &kek, &clock, TransparencyConfig::default());
+        f.clock.set(T0 + 91 * tenantguard::retention::DAY);
+        f.set_down(true);
+        let g2 = f.instance();
         let left = || -> i64 {
-            rusqlite::Connection::open(&path)
+            rusqlite::Connection::open(&f.path)
                 .unwrap()
                 .query_row("SELECT COUNT(*) FROM tg_records", [], |r| r.get(0))
                 .unwrap()
@@ -1747,9 +1759,7 @@ fn a_sweep_during_a_key_provider_outage_deletes_nothing_unrecorded() {
             .unwrap_err();
         assert_eq!(e.kind(), tenantguard::ErrorKind::Unavailable, "{e:?}");
         assert_eq!(left(), 4, "a subject's records erased without a receipt");
-        outage
-            .down
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        f.set_down(false);
         let r = g2
             .retention()
             .sweep(&service("acme"), 2, |_| {})
