@@ -593,7 +593,8 @@ pub struct SweepReport {
     pub deleted: HashMap<String, u64>,
     /// Batches run.
     pub batches: u64,
-    /// The audit receipt's `seq`, when anything was deleted.
+    /// The last audit receipt's `seq`, when anything was deleted (each batch that deleted
+    /// records has its own `retention.sweep` receipt).
     pub audit_seq: Option<u64>,
     /// The progress callback stopped the sweep early; run it again to go on.
     pub stopped: bool,

@@ -86,16 +86,19 @@ val key = ByteArray(32).also { java.security.SecureRandom().nextBytes(it) }
 val salt = ByteArray(16).also { java.security.SecureRandom().nextBytes(it) }
 val plain = "sealed in Kotlin \u2615".toByteArray()
 val ctxBytes = "xlang/kotlin".toByteArray()
-val sealed = sealWithSalt(key, 9u, "xlang-kotlin", ctxBytes, plain, salt)
+// A tenant of this run: the embedded store outlives a run of this script alone (only the
+// Python stage starts it afresh), and tenant ids are never reused.
+val xTenant = "xlang-kotlin-" + ByteArray(4).also { java.security.SecureRandom().nextBytes(it) }.hex()
+val sealed = sealWithSalt(key, 9u, xTenant, ctxBytes, plain, salt)
 val eg = guardEmbeddedWithService("$xlang/embedded").also { service = it.service }
-val tctx = TenantContext.service("xlang-kotlin", service)
+val tctx = TenantContext.service(xTenant, service)
 val embedded = eg.guard.use { g ->
     g.createTenant(tctx)
     // Sealed through the JNI fast path: Python and Rust open it with their own APIs.
     SealedValue.parse(TenantSealer(g, tctx).use { it.sealText("xlang/kotlin/embedded", plain) })
 }
 File("$xlang/kotlin.json").writeText(Json.write(mapOf(
-    "writer" to "kotlin", "key_hex" to key.hex(), "key_id" to 9, "tenant" to "xlang-kotlin",
+    "writer" to "kotlin", "key_hex" to key.hex(), "key_id" to 9, "tenant" to xTenant,
     "context_hex" to ctxBytes.hex(), "plaintext_hex" to plain.hex(), "text" to sealed.toText(),
     "binary_hex" to sealed.toBytes().hex(), "embedded_context" to "xlang/kotlin/embedded",
     "embedded_text" to embedded.toText(),

@@ -12506,7 +12506,8 @@ public struct SweepReport: Equatable, Hashable {
      */
     public var batches: UInt64
     /**
-     * The audit receipt's `seq`, when anything was deleted.
+     * The last audit receipt's `seq`, when anything was deleted (each batch that deleted
+     * records has its own `retention.sweep` receipt).
      */
     public var auditSeq: UInt64?
     /**
@@ -12530,7 +12531,8 @@ public struct SweepReport: Equatable, Hashable {
          * Batches run.
          */batches: UInt64, 
         /**
-         * The audit receipt's `seq`, when anything was deleted.
+         * The last audit receipt's `seq`, when anything was deleted (each batch that deleted
+         * records has its own `retention.sweep` receipt).
          */auditSeq: UInt64?, 
         /**
          * The progress callback stopped the sweep early; run it again to go on.
