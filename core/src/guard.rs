@@ -827,6 +827,14 @@ impl Guard {
             Err(e) if crate::kms::is_missing_tenant(&e) => None,
             Err(e) => return Err(e.into()),
         };
+        // The provider comes from the active key's stored KEK id, which a database writer
+        // can edit: a named provider (a customer's own KMS key, which that customer can
+        // decrypt with) wraps only the keys of the tenants it is allowed for.
+        if let Some(name) = provider.as_deref() {
+            if !self.provider_allowed(name, ctx.tenant()) {
+                return Err(KmsError::ProviderNotAllowed.into());
+            }
+        }
         let wrapped = self
             .wrap_with(
                 provider.as_deref(),
