@@ -875,7 +875,19 @@ impl Guard {
         Ok(Arc::new(TenantKey::new(rec.key_id, &key)))
     }
 
+    /// A cached key is used only while the deployment provider does not know the tenant
+    /// as shredded: another process sharing the key file (SQLite has no cross-process
+    /// news) may have shredded it since the key was cached.
+    fn check_not_shredded(&self, ctx: &TenantContext) -> Result<()> {
+        if self.inner.provider.tenant_destroyed(ctx.tenant()) {
+            self.inner.cache.invalidate(ctx.tenant());
+            return Err(KmsError::TenantShredded.into());
+        }
+        Ok(())
+    }
+
     pub(crate) async fn active_key(&self, ctx: &TenantContext) -> Result<Arc<TenantKey>> {
+        self.check_not_shredded(ctx)?;
         self.inner
             .cache
             .active(ctx.tenant(), || async {
@@ -893,6 +905,7 @@ impl Guard {
         ctx: &TenantContext,
         id: KeyId,
     ) -> Result<Arc<TenantKey>> {
+        self.check_not_shredded(ctx)?;
         self.inner
             .cache
             .version(ctx.tenant(), id, || async {

@@ -925,6 +925,16 @@ impl KeyProvider for LocalKeyProvider {
         is_tenant_wrap(&wrapped.ciphertext)
     }
 
+    /// Whether the key file records the tenant as shredded, re-read first if another
+    /// process replaced it (one `stat` when it did not). A file that cannot be re-read
+    /// leaves the answer to what was loaded (every other call reports the failure).
+    fn tenant_destroyed(&self, tenant: &TenantId) -> bool {
+        let _ = self.refresh();
+        self.loaded
+            .read()
+            .is_ok_and(|l| l.state.shredded.contains(tenant.as_str()))
+    }
+
     fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
         wrapped.kek_id == current && (self.read_only || is_tenant_wrap(&wrapped.ciphertext))
     }

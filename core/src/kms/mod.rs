@@ -164,6 +164,17 @@ pub trait KeyProvider: Send + Sync {
         false
     }
 
+    /// True if this provider knows that `tenant`'s material was destroyed (the tenant was
+    /// crypto-shredded), by this process or by another one sharing the provider. The guard
+    /// asks on every use of a cached key of the tenant, so a process that did not hear of a
+    /// shred made elsewhere stops using the keys it holds: it must be cheap and must not
+    /// call a remote service. Default: false (the event feed and the cache's `max_age`
+    /// bound how long another process's keys live then).
+    fn tenant_destroyed(&self, tenant: &TenantId) -> bool {
+        let _ = tenant;
+        false
+    }
+
     /// True if `wrapped` needs no re-wrap by the KEK-rotation job, given the provider's
     /// `current` KEK (from [`KeyProvider::current_kek`]). Default: `kek_id == current`.
     /// Providers with per-tenant material also ask for it, so that rotation moves keys

@@ -58,6 +58,10 @@ fn child() {
         let g = tg_cap::embedded(dir.join("data")).unwrap();
         let acme = ctx("acme");
         std::fs::write(dir.join(format!("ready-{role}")), b"").unwrap();
+        if role == "shred-once" {
+            g.keys().shred(&acme).await.unwrap();
+            return;
+        }
         if role == "shred" {
             g.keys().shred(&acme).await.unwrap();
             std::thread::sleep(Duration::from_secs(60));
@@ -254,4 +258,55 @@ async fn key_jobs_killed_at_random_moments_lose_nothing_and_complete_on_a_rerun(
         .iter()
         .all(|v| v.state == KeyState::Destroyed));
     all_open(&g, "globex", "after both shreds").await;
+}
+
+/// A second process on the same key file and SQLite file (no cross-process news) that
+/// holds the tenant's keys in its cache when another process shreds the tenant: it must
+/// not keep opening the tenant's values (or sealing new ones) until its cache expires.
+#[tokio::test]
+async fn a_process_holding_the_keys_stops_opening_once_another_shreds_the_tenant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let g = tg_cap::embedded(&data).unwrap();
+    let acme = ctx("acme");
+    let globex = ctx("globex");
+    for c in [&acme, &globex] {
+        g.keys().create_tenant(c).await.unwrap();
+        g.records()
+            .put(c, "r1", "note", None, b"before the shred")
+            .await
+            .unwrap();
+    }
+    let held = g.records().seal(&acme, "outside/1", b"held").await.unwrap();
+    // This process's cache holds acme's key.
+    g.records().open_record(&acme, "r1").await.unwrap();
+    g.records().open(&acme, "outside/1", &held).await.unwrap();
+
+    let mut child = spawn("shred-once", dir);
+    assert!(
+        child.wait().unwrap().success(),
+        "the shredding process failed"
+    );
+
+    let err = g.records().open_record(&acme, "r1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyDestroyed, "{err}");
+    let err = g
+        .records()
+        .open(&acme, "outside/1", &held)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyDestroyed, "{err}");
+    let err = g.records().seal(&acme, "x", b"y").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyDestroyed, "{err}");
+    // The other tenant is untouched, in this process too.
+    assert_eq!(
+        g.records()
+            .open_record(&globex, "r1")
+            .await
+            .unwrap()
+            .1
+            .expose(),
+        b"before the shred"
+    );
 }
