@@ -609,6 +609,26 @@ async fn hostile_tenant_entries_are_refused_and_nothing_is_lost() {
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}");
     }
 
+    // A huge file (sparse: nothing is written to disk) is refused before it is read.
+    let huge = path.with_extension("huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len((128 << 20) + 1).unwrap();
+    drop(f);
+    std::fs::set_permissions(&huge, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&huge, &path).unwrap();
+    let err = LocalKeyProvider::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, KmsError::Config(m) if m.contains("larger than 128 MiB")),
+        "{err}"
+    );
+    assert_eq!(
+        p.unwrap(&w_acme, &wctx("acme", 1))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Config
+    );
+
     replace_with_mode(&path, &good, 0o600);
     for (w, t) in [(&w_acme, "acme"), (&w_globex, "globex")] {
         assert_eq!(
