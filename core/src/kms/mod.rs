@@ -78,8 +78,11 @@ pub struct WrappedKey {
 ///
 /// Implementing one: the four required methods, plus [`KeyProvider::destroy_tenant`] and
 /// [`KeyProvider::tenant_bound`] if the provider keeps per-tenant material (without them
-/// a shred reports that backups can still restore the tenant). Here a provider that
-/// meters the unwraps of another (a KMS client would call its service instead):
+/// a shred reports that backups can still restore the tenant), and
+/// [`KeyProvider::tenant_destroyed`] if it can tell cheaply, without a remote call, that
+/// another process shredded a tenant. A provider that wraps another forwards all three.
+/// Here a provider that meters the unwraps of another (a KMS client would call its
+/// service instead):
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
