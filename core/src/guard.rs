@@ -164,7 +164,9 @@ impl GuardBuilder {
 
     /// Lets `tenant` use named provider `name` (a customer's own KMS key is for that
     /// customer alone). A provider no tenant is allowed is used by none:
-    /// [`Keys::set_provider`](crate::Keys::set_provider) refuses it.
+    /// [`Keys::set_provider`](crate::Keys::set_provider) refuses it. Shredding `tenant`
+    /// destroys its material at every provider it is allowed, whether or not its keys are
+    /// there now: keep a provider the tenant left in its list until the tenant is shredded.
     pub fn allow_tenant_key_provider(
         mut self,
         name: &str,
@@ -760,6 +762,18 @@ impl Guard {
             .is_some_and(|t| t.contains(tenant))
     }
 
+    /// The named providers `tenant` may be moved to.
+    pub(crate) fn providers_allowed_for<'a>(
+        &'a self,
+        tenant: &'a crate::tenant::TenantId,
+    ) -> impl Iterator<Item = String> + 'a {
+        self.inner
+            .provider_tenants
+            .iter()
+            .filter(move |(_, tenants)| tenants.contains(tenant))
+            .map(|(name, _)| name.clone())
+    }
+
     pub(crate) fn gov(&self) -> &crate::governance::GovState {
         &self.inner.gov
     }
@@ -813,6 +827,14 @@ impl Guard {
             Err(e) if crate::kms::is_missing_tenant(&e) => None,
             Err(e) => return Err(e.into()),
         };
+        // The provider comes from the active key's stored KEK id, which a database writer
+        // can edit: a named provider (a customer's own KMS key, which that customer can
+        // decrypt with) wraps only the keys of the tenants it is allowed for.
+        if let Some(name) = provider.as_deref() {
+            if !self.provider_allowed(name, ctx.tenant()) {
+                return Err(KmsError::ProviderNotAllowed.into());
+            }
+        }
         let wrapped = self
             .wrap_with(
                 provider.as_deref(),
@@ -853,7 +875,19 @@ impl Guard {
         Ok(Arc::new(TenantKey::new(rec.key_id, &key)))
     }
 
+    /// A cached key is used only while the deployment provider does not know the tenant
+    /// as shredded: another process sharing the key file (SQLite has no cross-process
+    /// news) may have shredded it since the key was cached.
+    fn check_not_shredded(&self, ctx: &TenantContext) -> Result<()> {
+        if self.inner.provider.tenant_destroyed(ctx.tenant()) {
+            self.inner.cache.invalidate(ctx.tenant());
+            return Err(KmsError::TenantShredded.into());
+        }
+        Ok(())
+    }
+
     pub(crate) async fn active_key(&self, ctx: &TenantContext) -> Result<Arc<TenantKey>> {
+        self.check_not_shredded(ctx)?;
         self.inner
             .cache
             .active(ctx.tenant(), || async {
@@ -871,6 +905,7 @@ impl Guard {
         ctx: &TenantContext,
         id: KeyId,
     ) -> Result<Arc<TenantKey>> {
+        self.check_not_shredded(ctx)?;
         self.inner
             .cache
             .version(ctx.tenant(), id, || async {
@@ -1154,8 +1189,9 @@ impl crate::Keys<'_> {
     /// for it (backups included) can never be opened again. Irreversible; the tenant id
     /// can never be reused. Needs the owner role.
     ///
-    /// First every key provider of the tenant destroys the tenant's own key material
-    /// ([`KeyProvider::destroy_tenant`]), so a database backup taken before the shred
+    /// First every key provider of the tenant (the deployment provider, those its live
+    /// keys name and every named provider it is allowed to use) destroys the tenant's own
+    /// key material ([`KeyProvider::destroy_tenant`]), so a database backup taken before the shred
     /// cannot bring the tenant back; the report says, provider by provider, what was
     /// destroyed and what could not be guaranteed (see docs/SECURITY.md).
     ///

@@ -12,6 +12,8 @@ mod tg_cap;
 
 #[path = "crypto/format_rollout.rs"]
 mod format_rollout;
+#[path = "crypto/key_jobs_processes.rs"]
+mod key_jobs_processes;
 #[path = "crypto/kms_byok.rs"]
 mod kms_byok;
 #[path = "crypto/local_kms.rs"]

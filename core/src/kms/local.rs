@@ -48,6 +48,9 @@ pub const MAX_KEKS: usize = 1000;
 pub const MAX_TENANT_SECRETS: usize = 100_000;
 /// Most shredded-tenant markers kept; past it, shredding still removes the secret.
 const MAX_SHREDDED: usize = 1_000_000;
+/// Largest key file read (a full one, at every limit above, is under 100 MiB): a larger
+/// file is refused before it is read, so a replaced or runaway file cannot exhaust memory.
+const MAX_FILE_BYTES: u64 = 128 << 20;
 const RNG_FAILED: &str = "the operating system's random generator failed";
 
 #[derive(Serialize, Deserialize)]
@@ -548,9 +551,26 @@ fn replaced(handle: &std::fs::File, path: &Path) -> bool {
 fn read_file(path: &Path) -> Result<(State, std::fs::File), KmsError> {
     let mut f = std::fs::File::open(path).map_err(|e| io_err(path, "read", e))?;
     check_permissions(&f, path)?;
-    let mut raw = Zeroizing::new(Vec::new());
-    f.read_to_end(&mut raw)
+    let too_large = || {
+        config(format!(
+            "key file {} is larger than {} MiB: it is not a key file this release wrote; \
+             put the key file back from a backup",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        ))
+    };
+    let len = f.metadata().map_err(|e| io_err(path, "read", e))?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut raw = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
+    (&mut f)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut raw)
         .map_err(|e| io_err(path, "read", e))?;
+    if raw.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
     let file: File = serde_json::from_slice(&raw).map_err(|_| {
         config(format!(
             "key file {} is corrupted (not valid JSON of the expected shape)",
@@ -923,6 +943,16 @@ impl KeyProvider for LocalKeyProvider {
 
     fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
         is_tenant_wrap(&wrapped.ciphertext)
+    }
+
+    /// Whether the key file records the tenant as shredded, re-read first if another
+    /// process replaced it (one `stat` when it did not). A file that cannot be re-read
+    /// leaves the answer to what was loaded (every other call reports the failure).
+    fn tenant_destroyed(&self, tenant: &TenantId) -> bool {
+        let _ = self.refresh();
+        self.loaded
+            .read()
+            .is_ok_and(|l| l.state.shredded.contains(tenant.as_str()))
     }
 
     fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {

@@ -78,8 +78,11 @@ pub struct WrappedKey {
 ///
 /// Implementing one: the four required methods, plus [`KeyProvider::destroy_tenant`] and
 /// [`KeyProvider::tenant_bound`] if the provider keeps per-tenant material (without them
-/// a shred reports that backups can still restore the tenant). Here a provider that
-/// meters the unwraps of another (a KMS client would call its service instead):
+/// a shred reports that backups can still restore the tenant), and
+/// [`KeyProvider::tenant_destroyed`] if it can tell cheaply, without a remote call, that
+/// another process shredded a tenant. A provider that wraps another forwards all three.
+/// Here a provider that meters the unwraps of another (a KMS client would call its
+/// service instead):
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,6 +164,17 @@ pub trait KeyProvider: Send + Sync {
     /// [`KeyProvider::destroy_tenant`] destroys (default: false).
     fn tenant_bound(&self, wrapped: &WrappedKey) -> bool {
         let _ = wrapped;
+        false
+    }
+
+    /// True if this provider knows that `tenant`'s material was destroyed (the tenant was
+    /// crypto-shredded), by this process or by another one sharing the provider. The guard
+    /// asks on every use of a cached key of the tenant, so a process that did not hear of a
+    /// shred made elsewhere stops using the keys it holds: it must be cheap and must not
+    /// call a remote service. Default: false (the event feed and the cache's `max_age`
+    /// bound how long another process's keys live then).
+    fn tenant_destroyed(&self, tenant: &TenantId) -> bool {
+        let _ = tenant;
         false
     }
 

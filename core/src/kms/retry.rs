@@ -153,6 +153,10 @@ impl<P: KeyProvider> KeyProvider for Retrying<P> {
         self.inner.tenant_bound(wrapped)
     }
 
+    fn tenant_destroyed(&self, tenant: &TenantId) -> bool {
+        self.inner.tenant_destroyed(tenant)
+    }
+
     fn is_current(&self, wrapped: &WrappedKey, current: &str) -> bool {
         self.inner.is_current(wrapped, current)
     }

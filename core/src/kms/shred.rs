@@ -85,7 +85,12 @@ impl Guard {
     /// so the shred can simply be run again; "unsupported" is reported, not an error.
     pub(crate) async fn destroy_tenant_material(&self, ctx: &TenantContext) -> Result<ShredReport> {
         let keys = self.store().tenant_keys(ctx).await?;
+        // Besides the providers its live keys name, every named provider this tenant may
+        // use: it may have moved back to the deployment provider since one wrapped its keys,
+        // or a database writer may have edited the KEK ids so that no row names it; either
+        // way a database backup from then names it, and its material must go too.
         let mut names: BTreeSet<Option<String>> = BTreeSet::from([None]);
+        names.extend(self.providers_allowed_for(ctx.tenant()).map(Some));
         let mut report = ShredReport::default();
         for k in keys.iter().filter(|k| k.state != KeyState::Destroyed) {
             let (name, kek) = split_kek_id(&k.kek_id);

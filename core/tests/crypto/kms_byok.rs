@@ -20,6 +20,7 @@ struct Revocable {
     inner: LocalKeyProvider,
     revoked: AtomicBool,
     unwraps: AtomicU64,
+    wraps: AtomicU64,
 }
 
 impl Revocable {
@@ -28,6 +29,7 @@ impl Revocable {
             inner: LocalKeyProvider::ephemeral(),
             revoked: AtomicBool::new(false),
             unwraps: AtomicU64::new(0),
+            wraps: AtomicU64::new(0),
         })
     }
 }
@@ -41,6 +43,7 @@ impl KeyProvider for Revocable {
         self.inner.current_kek().await
     }
     async fn wrap(&self, key: &DataKey, ctx: &WrapContext) -> Result<WrappedKey, KmsError> {
+        self.wraps.fetch_add(1, Ordering::SeqCst);
         if self.revoked.load(Ordering::SeqCst) {
             return Err(KmsError::AccessDenied("key is disabled".into()));
         }
@@ -362,4 +365,58 @@ async fn kek_rotation_rewraps_each_key_under_its_own_provider_resumably() {
             t.as_bytes()
         );
     }
+}
+
+/// A database writer tags another tenant's active key with a customer's own provider
+/// (`@acme-kms/...`): the next key version of that tenant would be wrapped by acme's KMS,
+/// which acme's owner controls, handing them the other tenant's new data key. Only a
+/// provider the tenant is allowed may wrap its keys.
+#[tokio::test]
+async fn a_forged_provider_tag_does_not_send_another_tenants_keys_to_that_provider() {
+    let s = Setup::new();
+    let g = s.guard();
+    let globex = s.ctx("globex");
+    g.keys().create_tenant(&globex).await.unwrap();
+    g.records()
+        .put(&globex, "g1", "note", None, b"globex")
+        .await
+        .unwrap();
+    // The attack: the KEK id of globex's active key gets acme's provider tag.
+    let k = s.store.tenant_keys(&globex).await.unwrap().remove(0);
+    assert!(s
+        .store
+        .rewrap_key(&globex, k.key_id, &k.kek_id, "@acme-kms/kek-1", &k.wrapped)
+        .await
+        .unwrap());
+    let wraps_before = s.acme.wraps.load(Ordering::SeqCst);
+    // A rotation (what an operator tries when a tenant's key misbehaves) is refused ...
+    let err = g.keys().rotate(&globex).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(s.acme.wraps.load(Ordering::SeqCst), wraps_before);
+    assert_eq!(g.keys().versions(&globex).await.unwrap().len(), 1);
+    // ... and putting the tag back restores the tenant.
+    assert!(s
+        .store
+        .rewrap_key(&globex, k.key_id, "@acme-kms/kek-1", &k.kek_id, &k.wrapped)
+        .await
+        .unwrap());
+    g.keys().rotate(&globex).await.unwrap();
+    assert_eq!(s.acme.wraps.load(Ordering::SeqCst), wraps_before);
+    assert!(g
+        .keys()
+        .versions(&globex)
+        .await
+        .unwrap()
+        .iter()
+        .all(|v| !v.kek_id.starts_with('@')));
+    assert_eq!(
+        s.guard()
+            .records()
+            .open_record(&globex, "g1")
+            .await
+            .unwrap()
+            .1
+            .expose(),
+        b"globex"
+    );
 }

@@ -446,3 +446,198 @@ async fn a_key_file_reached_through_a_symlink_is_written_at_its_target() {
         .is_symlink());
     assert!(!target.exists());
 }
+
+/// Replaces the key file (a new inode, as a writer or a restore tool would) with `bytes`.
+fn replace_with_mode(path: &Path, bytes: &[u8], mode: u32) {
+    let tmp = path.with_extension("hostile");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Hostile per-tenant contents in a key file (format 2: tenant secrets and shredded
+/// tenants), put in place under a running provider: each is a `Config` error naming the
+/// problem, never a panic and never a leaked secret; the running provider neither uses
+/// what it loaded before nor writes over the hostile file (so nothing of it is lost); and
+/// once the good file is back, every wrap opens and a shredded tenant stays shredded.
+#[tokio::test]
+async fn hostile_tenant_entries_are_refused_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = key_file(&dir);
+    let p = LocalKeyProvider::open_or_create(&path).unwrap();
+    let dk = DataKey::from_bytes([0x42; 32]);
+    let w_acme = p.wrap(&dk, &wctx("acme", 1)).await.unwrap();
+    let w_globex = p.wrap(&dk, &wctx("globex", 1)).await.unwrap();
+    let w_old = p.wrap(&dk, &wctx("old", 1)).await.unwrap();
+    p.destroy_tenant(&TenantId::new("old").unwrap())
+        .await
+        .unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    assert_eq!(v["format"], "tenantguard-local-kek/2");
+    let secrets: Vec<String> = v["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["secret"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(secrets.len(), 2);
+
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = v.clone();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let short = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg=="; // 31 bytes
+    let cases: Vec<(&str, Vec<u8>, u32, &str)> = vec![
+        (
+            "tenant twice",
+            edit(&|v| {
+                let t = v["tenants"][0].clone();
+                v["tenants"].as_array_mut().unwrap().push(t);
+            }),
+            0o600,
+            "twice",
+        ),
+        (
+            "shredded tenant holding a secret",
+            edit(&|v| {
+                let id = v["tenants"][0]["id"].clone();
+                v["shredded"].as_array_mut().unwrap().push(id);
+            }),
+            0o600,
+            "both shredded and holding a secret",
+        ),
+        (
+            "path-like tenant id",
+            edit(&|v| v["tenants"][0]["id"] = "../../etc/passwd".into()),
+            0o600,
+            "invalid tenant id",
+        ),
+        (
+            "huge tenant id",
+            edit(&|v| v["tenants"][0]["id"] = "a".repeat(100_000).into()),
+            0o600,
+            "invalid tenant id",
+        ),
+        (
+            "huge secret",
+            edit(&|v| v["tenants"][1]["secret"] = "A".repeat(1 << 20).into()),
+            0o600,
+            "32 bytes",
+        ),
+        (
+            "short secret",
+            edit(&|v| v["tenants"][0]["secret"] = short.into()),
+            0o600,
+            "32 bytes",
+        ),
+        (
+            "secret not base64",
+            edit(&|v| v["tenants"][0]["secret"] = "%%%%".into()),
+            0o600,
+            "base64",
+        ),
+        (
+            "secret of the wrong type",
+            edit(&|v| v["tenants"][0]["secret"] = 7.into()),
+            0o600,
+            "corrupted",
+        ),
+        (
+            "invalid shredded id",
+            edit(&|v| v["shredded"][0] = "".into()),
+            0o600,
+            "invalid tenant id",
+        ),
+        (
+            "tenant entries in format 1",
+            edit(&|v| v["format"] = "tenantguard-local-kek/1".into()),
+            0o600,
+            "cannot hold tenant entries",
+        ),
+        (
+            "huge KEK id",
+            edit(&|v| v["keks"][0]["id"] = "k".repeat(129).into()),
+            0o600,
+            "1 to 128 characters",
+        ),
+        (
+            "duplicate field",
+            {
+                let mut b = good.clone();
+                let at = b.iter().rposition(|&c| c == b'}').unwrap();
+                b.splice(at..at, br#","current":"kek-1""#.iter().copied());
+                b
+            },
+            0o600,
+            "corrupted",
+        ),
+        (
+            "truncated",
+            good[..good.len() / 2].to_vec(),
+            0o600,
+            "corrupted",
+        ),
+        ("readable by the group", good.clone(), 0o640, "chmod 600"),
+    ];
+    for (name, bytes, mode, hint) in cases {
+        replace_with_mode(&path, &bytes, mode);
+        let err = LocalKeyProvider::open(&path).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, KmsError::Config(_)), "{name}: {msg}");
+        assert!(
+            msg.contains(hint),
+            "{name}: {msg:?} should mention {hint:?}"
+        );
+        assert!(
+            secrets.iter().all(|s| !msg.contains(s.as_str())),
+            "{name}: the message leaks a secret"
+        );
+        // The running provider does not go on with what it loaded before ...
+        for r in [
+            p.unwrap(&w_acme, &wctx("acme", 1)).await.map(|_| ()),
+            p.wrap(&dk, &wctx("newco", 1)).await.map(|_| ()),
+            p.destroy_tenant(&TenantId::new("globex").unwrap())
+                .await
+                .map(|_| ()),
+            p.rotate_kek().map(|_| ()),
+        ] {
+            assert_eq!(r.unwrap_err().kind(), ErrorKind::Config, "{name}");
+        }
+        // ... and wrote nothing over the file.
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}");
+    }
+
+    // A huge file (sparse: nothing is written to disk) is refused before it is read.
+    let huge = path.with_extension("huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len((128 << 20) + 1).unwrap();
+    drop(f);
+    std::fs::set_permissions(&huge, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&huge, &path).unwrap();
+    let err = LocalKeyProvider::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, KmsError::Config(m) if m.contains("larger than 128 MiB")),
+        "{err}"
+    );
+    assert_eq!(
+        p.unwrap(&w_acme, &wctx("acme", 1))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Config
+    );
+
+    replace_with_mode(&path, &good, 0o600);
+    for (w, t) in [(&w_acme, "acme"), (&w_globex, "globex")] {
+        assert_eq!(
+            p.unwrap(w, &wctx(t, 1)).await.unwrap().expose(),
+            dk.expose()
+        );
+    }
+    assert_eq!(
+        p.unwrap(&w_old, &wctx("old", 1)).await.unwrap_err(),
+        KmsError::TenantShredded
+    );
+}

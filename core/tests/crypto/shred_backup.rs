@@ -433,3 +433,76 @@ fn all_fail_destroyed_or_unknown_kek(results: Vec<tenantguard::Result<Vec<u8>>>)
         }
     }
 }
+
+/// A tenant that brought its own key is shredded at that key provider too, whatever its
+/// key rows say at the time of the shred: it may have moved back to the deployment
+/// provider since, or a database writer may have edited the KEK ids so that no row names
+/// the provider any more. Otherwise the tenant's material at that provider survives, and a
+/// database backup from the time the provider wrapped its keys opens after the shred.
+#[tokio::test]
+async fn a_byok_tenant_is_shredded_at_its_provider_whatever_its_key_rows_say() {
+    for case in ["moved back", "kek ids edited"] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let bak = dir.path().join("backup");
+        let own = dir.path().join("acme-own.json");
+        let build = || {
+            Guard::embedded_builder(&data)
+                .unwrap()
+                .tenant_key_provider("acme-own", LocalKeyProvider::open_or_create(&own).unwrap())
+                .allow_tenant_key_provider("acme-own", TenantId::new("acme").unwrap())
+                .build_with_service()
+                .map(tg_cap::keep)
+                .unwrap()
+        };
+        let g = build();
+        let acme = populate(&g, "acme").await;
+        g.keys()
+            .set_provider(&ctx("acme"), Some("acme-own"))
+            .await
+            .unwrap();
+        drop(g);
+        // The backup holds the tenant's keys wrapped by its own provider.
+        backup(&data, &bak);
+        match case {
+            "moved back" => {
+                let g = build();
+                g.keys().set_provider(&ctx("acme"), None).await.unwrap();
+            }
+            _ => {
+                // The attack: the KEK ids lose their provider tag before the shred.
+                let db = rusqlite::Connection::open(data.join("tenantguard.db")).unwrap();
+                let n = db
+                    .execute(
+                        "UPDATE tg_tenant_keys SET kek_id = substr(kek_id, instr(kek_id, '/') + 1) \
+                         WHERE tenant_id = 'acme'",
+                        [],
+                    )
+                    .unwrap();
+                assert_eq!(n, 2);
+            }
+        }
+        let g = build();
+        assert_eq!(
+            g.keys().provider(&ctx("acme")).await.unwrap(),
+            None,
+            "{case}"
+        );
+        let report = g.keys().shred(&ctx("acme")).await.unwrap();
+        assert_eq!(
+            report.summary(),
+            "deployment:immediate,acme-own:immediate",
+            "{case}"
+        );
+        drop(g);
+
+        restore(&bak, &data);
+        let g = build();
+        assert_eq!(
+            g.keys().provider(&ctx("acme")).await.unwrap().as_deref(),
+            Some("acme-own"),
+            "{case}: the backup is back"
+        );
+        all_fail_destroyed(opens(&g, "acme", &acme).await);
+    }
+}
