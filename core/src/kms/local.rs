@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -132,6 +133,20 @@ pub struct LocalKeyProvider {
     loaded: RwLock<Loaded>,
     /// Opened with [`LocalKeyProvider::open_read_only`]: never writes the file.
     read_only: bool,
+    /// When a key use last looked for another process's shred ([`monotonic_ms`]; 0: never).
+    shred_checked: AtomicU64,
+}
+
+/// How long a process may go on using a tenant's cached keys after another process
+/// sharing the key file shredded the tenant: each key use re-reads the file's shredded list
+/// (two `stat` calls, and a re-read if the file was replaced) at most this often.
+pub const SHRED_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Milliseconds on a monotonic clock, from 1.
+fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let since = START.get_or_init(std::time::Instant::now).elapsed();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX - 1) + 1
 }
 
 impl std::fmt::Debug for LocalKeyProvider {
@@ -250,6 +265,7 @@ impl LocalKeyProvider {
             backing: Backing::File(path.to_owned()),
             loaded: RwLock::new(loaded),
             read_only: false,
+            shred_checked: AtomicU64::new(0),
         }
     }
 
@@ -317,6 +333,7 @@ impl LocalKeyProvider {
                 handle: None,
             }),
             read_only: false,
+            shred_checked: AtomicU64::new(0),
         })
     }
 
@@ -326,6 +343,7 @@ impl LocalKeyProvider {
         Ok(LocalKeyProvider {
             backing: Backing::Memory,
             read_only: false,
+            shred_checked: AtomicU64::new(0),
             loaded: RwLock::new(Loaded {
                 state: State {
                     current: "kek-1".into(),
@@ -946,10 +964,23 @@ impl KeyProvider for LocalKeyProvider {
     }
 
     /// Whether the key file records the tenant as shredded, re-read first if another
-    /// process replaced it (one `stat` when it did not). A file that cannot be re-read
-    /// leaves the answer to what was loaded (every other call reports the failure).
+    /// process replaced it, at most every [`SHRED_RECHECK`] (two `stat` calls when it was
+    /// not replaced; this runs on every key use). A shred by this process is seen at once.
+    /// A file that cannot be re-read leaves the answer to what was loaded (every other
+    /// call reports the failure).
     fn tenant_destroyed(&self, tenant: &TenantId) -> bool {
-        let _ = self.refresh();
+        let now = monotonic_ms();
+        let last = self.shred_checked.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= SHRED_RECHECK.as_millis() as u64;
+        // One thread re-checks; the others answer from what is loaded.
+        if due
+            && self
+                .shred_checked
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let _ = self.refresh();
+        }
         self.loaded
             .read()
             .is_ok_and(|l| l.state.shredded.contains(tenant.as_str()))
@@ -1204,6 +1235,7 @@ mod tests {
                 handle: None,
             }),
             read_only: false,
+            shred_checked: AtomicU64::new(0),
         };
         let e = p
             .wrap(&DataKey::from_bytes([1; 32]), &wctx("a", 1))

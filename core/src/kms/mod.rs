@@ -19,7 +19,7 @@ pub use byok::{
 };
 pub(crate) use cache::KeyCache;
 pub use cache::{CacheLimits, CacheStats};
-pub use local::{LocalKeyProvider, MAX_KEKS, MAX_TENANT_SECRETS};
+pub use local::{LocalKeyProvider, MAX_KEKS, MAX_TENANT_SECRETS, SHRED_RECHECK};
 pub use retry::{RetryPolicy, Retrying, MAX_ATTEMPTS, MAX_DELAY};
 pub use service_keys::{
     KeyringError, ServiceKey, ServiceKeyRecord, ServiceKeyState, ServiceKeyStore, ServiceKeyring,

@@ -288,6 +288,9 @@ async fn a_process_holding_the_keys_stops_opening_once_another_shreds_the_tenant
         child.wait().unwrap().success(),
         "the shredding process failed"
     );
+    // Within the documented bound: each key use re-reads the key file at most this often,
+    // and the last re-read here was before the child started.
+    std::thread::sleep(tenantguard::kms::SHRED_RECHECK + Duration::from_millis(20));
 
     let err = g.records().open_record(&acme, "r1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyDestroyed, "{err}");
