@@ -878,16 +878,22 @@ impl Guard {
     /// A cached key is used only while the deployment provider does not know the tenant
     /// as shredded: another process sharing the key file (SQLite has no cross-process
     /// news) may have shredded it since the key was cached.
-    fn check_not_shredded(&self, ctx: &TenantContext) -> Result<()> {
+    /// Refused as the store would after the shred: `KeyDestroyed` for the version a value
+    /// names (`version`), `TenantShredded` for the active key a seal needs.
+    fn check_not_shredded(&self, ctx: &TenantContext, version: Option<KeyId>) -> Result<()> {
         if self.inner.provider.tenant_destroyed(ctx.tenant()) {
             self.inner.cache.invalidate(ctx.tenant());
-            return Err(KmsError::TenantShredded.into());
+            return Err(match version {
+                Some(id) => KmsError::KeyDestroyed(id),
+                None => KmsError::TenantShredded,
+            }
+            .into());
         }
         Ok(())
     }
 
     pub(crate) async fn active_key(&self, ctx: &TenantContext) -> Result<Arc<TenantKey>> {
-        self.check_not_shredded(ctx)?;
+        self.check_not_shredded(ctx, None)?;
         self.inner
             .cache
             .active(ctx.tenant(), || async {
@@ -905,7 +911,7 @@ impl Guard {
         ctx: &TenantContext,
         id: KeyId,
     ) -> Result<Arc<TenantKey>> {
-        self.check_not_shredded(ctx)?;
+        self.check_not_shredded(ctx, Some(id))?;
         self.inner
             .cache
             .version(ctx.tenant(), id, || async {
