@@ -51,8 +51,13 @@ fn runtime() -> Runtime {
 
 /// A guard over an in-memory store and an ephemeral key file, with one tenant created.
 fn guard(rt: &Runtime, limits: CacheLimits) -> (Guard, TenantContext) {
+    guard_on(rt, LocalKeyProvider::ephemeral(), limits)
+}
+
+/// [`guard`] with the given key provider.
+fn guard_on(rt: &Runtime, kek: LocalKeyProvider, limits: CacheLimits) -> (Guard, TenantContext) {
     let guard = Guard::builder()
-        .key_provider(LocalKeyProvider::ephemeral())
+        .key_provider(kek)
         .store(MemoryStore::new())
         .cache_limits(limits)
         .build_with_service()
@@ -97,22 +102,7 @@ fn round_trips(c: &mut Criterion) {
         rt.block_on(guard.records().seal(&ctx, CONTEXT, &pt))
             .expect("warm the cache");
         g.bench_function(BenchmarkId::new("envelope_binary", BACKEND), |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let sealed = guard
-                        .records()
-                        .seal(&ctx, CONTEXT, black_box(&pt))
-                        .await
-                        .expect("seal");
-                    let stored = black_box(sealed.into_bytes());
-                    let value = SealedValue::from_vec(stored).expect("parse");
-                    guard
-                        .records()
-                        .open(&ctx, CONTEXT, &value)
-                        .await
-                        .expect("open")
-                })
-            })
+            b.iter(|| rt.block_on(seal_open(&guard, &ctx, black_box(&pt))))
         });
         // The same, opening in place (`open_owned`: the value read back is not kept).
         g.bench_function(BenchmarkId::new("envelope_owned", BACKEND), |b| {
@@ -483,43 +473,31 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
+/// One warm seal + audited open through the guard, the value passed on in binary form.
+async fn seal_open(guard: &Guard, ctx: &TenantContext, pt: &[u8]) -> SecretBytes {
+    let sealed = guard.records().seal(ctx, CONTEXT, pt).await.expect("seal");
+    let value = SealedValue::from_vec(black_box(sealed.into_bytes())).expect("parse");
+    guard
+        .records()
+        .open(ctx, CONTEXT, &value)
+        .await
+        .expect("open")
+}
+
 /// The embedded default's key provider: a key file (not an in-memory key), so each key use
 /// pays what the file-backed provider checks (another process's shred: `kms::SHRED_RECHECK`).
 /// Store in memory, so no audit append to disk drowns the difference. 256 B, warm key.
 fn key_file(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
-    let guard = Guard::builder()
-        .key_provider(
-            LocalKeyProvider::open_or_create(dir.path().join("keys.json")).expect("key file"),
-        )
-        .store(MemoryStore::new())
-        .build_with_service()
-        .map(tg_cap::keep)
-        .expect("guard");
-    let ctx = TenantContext::service(TenantId::new("acme").expect("tenant id"), &tg_cap::cap());
-    rt.block_on(guard.keys().create_tenant(&ctx))
-        .expect("create tenant");
+    let kek = LocalKeyProvider::open_or_create(dir.path().join("keys.json")).expect("key file");
+    let (guard, ctx) = guard_on(&rt, kek, CacheLimits::default());
     let pt = vec![0xa5u8; 256];
     rt.block_on(guard.records().seal(&ctx, CONTEXT, &pt))
         .expect("warm the cache");
     let mut g = c.benchmark_group("seal_open/256B");
     g.bench_function(BenchmarkId::new("envelope_keyfile", BACKEND), |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let sealed = guard
-                    .records()
-                    .seal(&ctx, CONTEXT, black_box(&pt))
-                    .await
-                    .expect("seal");
-                let value = SealedValue::from_vec(black_box(sealed.into_bytes())).expect("parse");
-                guard
-                    .records()
-                    .open(&ctx, CONTEXT, &value)
-                    .await
-                    .expect("open")
-            })
-        })
+        b.iter(|| rt.block_on(seal_open(&guard, &ctx, black_box(&pt))))
     });
     g.finish();
 }

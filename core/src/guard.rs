@@ -877,9 +877,9 @@ impl Guard {
 
     /// A cached key is used only while the deployment provider does not know the tenant
     /// as shredded: another process sharing the key file (SQLite has no cross-process
-    /// news) may have shredded it since the key was cached.
-    /// Refused as the store would after the shred: `KeyDestroyed` for the version a value
-    /// names (`version`), `TenantShredded` for the active key a seal needs.
+    /// news) may have shredded it since the key was cached. Refused as the store would
+    /// after the shred: `KeyDestroyed` for the version a value names (`version`),
+    /// `TenantShredded` for the active key a seal needs.
     fn check_not_shredded(&self, ctx: &TenantContext, version: Option<KeyId>) -> Result<()> {
         if self.inner.provider.tenant_destroyed(ctx.tenant()) {
             self.inner.cache.invalidate(ctx.tenant());

@@ -11,6 +11,7 @@
 mod gov_support;
 #[cfg(feature = "postgres")]
 mod postgres_support;
+mod rerun;
 mod tg_cap;
 
 #[path = "audit/log.rs"]

@@ -8,6 +8,7 @@
 // Test code: an unwrap that fails is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod rerun;
 mod tg_cap;
 
 #[path = "crypto/format_rollout.rs"]

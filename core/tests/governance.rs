@@ -12,6 +12,7 @@ mod gov_support;
 #[cfg(feature = "postgres")]
 mod postgres_support;
 mod ratelimit_support;
+mod rerun;
 mod tg_cap;
 
 #[path = "governance/attacks_auth_rt3.rs"]

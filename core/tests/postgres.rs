@@ -13,6 +13,7 @@
 #[cfg(feature = "postgres")]
 mod postgres_support;
 #[cfg(feature = "postgres")]
+mod rerun;
 mod tg_cap;
 
 #[cfg(feature = "postgres")]

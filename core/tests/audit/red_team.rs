@@ -530,14 +530,8 @@ fn a_sweep_killed_between_batches_leaves_a_receipt_for_every_deletion() {
             }
         });
     }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            SWEEP_CHILD,
-            "--test-threads=1",
-            "-q",
-        ])
+    let mut child = crate::rerun::rerun(SWEEP_CHILD)
+        .args(["-q"])
         .env(SWEEP_DB, &db)
         .env(SWEEP_KEYS, &keys)
         .stdout(std::process::Stdio::piped())
@@ -773,14 +767,8 @@ fn appenders_killed_at_any_moment_leave_a_log_that_checkpoints_and_verifies() {
     }
     let mut appended = 0u64;
     for round in 0..3u64 {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                APPEND_CHILD,
-                "--test-threads=1",
-                "-q",
-            ])
+        let mut child = crate::rerun::rerun(APPEND_CHILD)
+            .args(["-q"])
             .env(APPEND_DIR, dir.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())

@@ -12,7 +12,7 @@
 use crate::tg_cap;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use tenantguard::kms::KeyState;
@@ -88,14 +88,8 @@ fn child() {
 
 fn spawn(role: &str, dir: &Path) -> Child {
     let _ = std::fs::remove_file(dir.join(format!("ready-{role}")));
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            child_test(),
-            "--test-threads=1",
-            "-q",
-        ])
+    crate::rerun::rerun(child_test())
+        .args(["-q"])
         .env(ROLE, role)
         .env(DIR, dir)
         .stdout(Stdio::null())

@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use tenantguard::crypto::{DataKey, KeyId};
@@ -88,14 +88,8 @@ fn child() {
 }
 
 fn spawn(role: &str, path: &Path, out: &Path, rounds: u32) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            child_test(),
-            "--test-threads=1",
-            "-q",
-        ])
+    crate::rerun::rerun(child_test())
+        .args(["-q"])
         .env(ROLE, role)
         .env(PATH, path)
         .env(OUT, out)

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 
 use hmac::{KeyInit, Mac};
@@ -325,14 +325,8 @@ fn child() {
 }
 
 fn spawn(dir: &Path, out: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            child_test(),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    crate::rerun::rerun(child_test())
+        .args(["--nocapture"])
         .env(CHILD_DIR, dir)
         .env(CHILD_OUT, out)
         .stdout(Stdio::null())

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tenantguard::{Guard, TenantContext, TenantId};
@@ -68,14 +68,8 @@ async fn race(shred: bool) -> String {
     let (g, cap) = Guard::embedded_with_service(dir.path().join("data")).unwrap();
     let c = TenantContext::service(TenantId::new("acme").unwrap(), &cap);
     g.keys().create_tenant(&c).await.unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            writer_test(),
-            "--test-threads=1",
-            "-q",
-        ])
+    let mut child = crate::rerun::rerun(writer_test())
+        .args(["-q"])
         .env(DIR, dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -13,7 +13,7 @@ use crate::tg_cap;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use gov_support::*;
@@ -218,15 +218,8 @@ fn a_second_process_that_missed_the_news() {
         ((sent, ada.session_id), bot)
     });
     let (sent, ada_session) = sent;
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            child_test(),
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
+    let mut child = crate::rerun::rerun(child_test())
+        .args(["--nocapture", "-q"])
         .env(CHILD_DIR, &home)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -136,15 +136,8 @@ fn four_processes(kind: &str, url: &str) -> Totals {
     let key = format!("u:multi-{}", unix_us());
     let children: Vec<_> = (0..4)
         .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--ignored",
-                    "--exact",
-                    child_test(),
-                    "--test-threads=1",
-                    "-q",
-                    "--nocapture",
-                ])
+            crate::rerun::rerun(child_test())
+                .args(["-q", "--nocapture"])
                 .env(CHILD_BACKEND, kind)
                 .env(CHILD_URL, url)
                 .env(CHILD_KEY, &key)

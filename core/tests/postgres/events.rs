@@ -14,7 +14,7 @@
 use crate::postgres_support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -248,14 +248,8 @@ struct Peer {
 
 impl Peer {
     fn spawn(db: &str, keys: &str, notifications: bool) -> Peer {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                child_test(),
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let mut child = crate::rerun::rerun(child_test())
+            .args(["--nocapture"])
             .env(ROLE, "1")
             .env(DB, db)
             .env(KEYS, keys)
