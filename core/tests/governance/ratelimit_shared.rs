@@ -15,7 +15,7 @@ use crate::postgres_support;
 use crate::ratelimit_support;
 use crate::tg_cap;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -338,7 +338,7 @@ mod redis_backend {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let mut server = Command::new("redis-server")
+        let mut server = std::process::Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
